@@ -1,0 +1,145 @@
+"""The in-memory OCT volume every layer agrees on.
+
+Qt-free and torch-free on purpose: readers produce it, the model consumes it, the viewer draws it,
+and a GPU server without Qt can still import it.
+
+Axes follow eyepy's convention, ``data[bscan, depth, ascan]``: B-scans run from the first acquired
+(superior for a Cirrus/Spectralis raster) to the last; depth runs from the vitreous down; A-scans
+run left to right as the device displays them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SCAN_PATTERNS = ("volume", "line", "circle", "radial")
+LATERALITIES = ("OD", "OS")
+
+
+@dataclass(frozen=True)
+class Spacing:
+    """Voxel size in millimetres; ``None`` means the file does not say.
+
+    Unknown spacing is kept explicit rather than guessed, because a made-up micrometre scale bar
+    on a clinical image is worse than none.
+    """
+
+    bscan_mm: float | None = None  # between B-scans (0 for a single B-scan)
+    depth_mm: float | None = None  # axial, per pixel
+    ascan_mm: float | None = None  # lateral, between A-scans
+
+    @property
+    def known(self) -> bool:
+        return self.depth_mm is not None and self.ascan_mm is not None
+
+    def as_tuple(self) -> tuple[float | None, float | None, float | None]:
+        return (self.bscan_mm, self.depth_mm, self.ascan_mm)
+
+
+@dataclass(frozen=True)
+class BscanPosition:
+    """Where a B-scan lies on the localizer, in localizer pixel coordinates (x, y).
+
+    A line or raster B-scan runs from ``start`` to ``end``; a circle scan has ``center`` and
+    ``radius`` instead (start == end on the circle).
+    """
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    center: tuple[float, float] | None = None
+    radius: float | None = None
+
+
+@dataclass(frozen=True)
+class Localizer:
+    """The en-face image (SLO/IR/fundus) acquired with the volume, and its pixel size in mm."""
+
+    image: np.ndarray  # (rows, cols) uint8
+    spacing_mm: tuple[float | None, float | None] = (None, None)  # (row, col)
+
+
+def _to_uint8_linear(data: np.ndarray) -> np.ndarray:
+    if data.dtype == np.uint8:
+        return data
+    lo, hi = float(np.min(data)), float(np.max(data))
+    if hi <= lo:
+        return np.zeros(data.shape, np.uint8)
+    scaled = (data.astype(np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+
+
+def _to_uint8_heidelberg(data: np.ndarray) -> np.ndarray:
+    """Spectralis raw reflectivity is linear; Heyex shows its fourth root (as eyepy does)."""
+    d = np.nan_to_num(data.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    d[d > 1e30] = 0.0  # the format's marker for "no data"
+    return np.clip(np.power(np.clip(d, 0, None), 0.25) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+#: Named transforms from stored intensities to 8-bit display values. The name travels with the
+#: volume so that the viewer and the network see the same picture.
+INTENSITY_TRANSFORMS = {
+    "identity": _to_uint8_linear,  # uint8 data shown as stored; other dtypes min-max scaled
+    "heidelberg_vol": _to_uint8_heidelberg,
+}
+
+
+@dataclass(frozen=True)
+class OctVolume:
+    """One OCT acquisition: a stack of B-scans plus what a reader needs to interpret them.
+
+    ``patient_id`` is carried for reports but deliberately excluded from ``repr`` so it never
+    reaches a log by accident.
+    """
+
+    data: np.ndarray = field(repr=False)  # (n_bscans, depth, width)
+    spacing: Spacing = Spacing()
+    laterality: str | None = None  # "OD" / "OS" / None when unknown
+    scan_pattern: str = "volume"
+    device: str = ""
+    acquired: _dt.datetime | _dt.date | None = None
+    patient_id: str | None = field(default=None, repr=False)
+    localizer: Localizer | None = field(default=None, repr=False)
+    bscan_positions: tuple[BscanPosition, ...] | None = field(default=None, repr=False)
+    layers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # name -> (n, width)
+    intensity_transform: str = "identity"
+    source: str = ""  # file the volume came from, for messages
+    notes: tuple[str, ...] = ()  # caveats for the reader, e.g. "no physical spacing in file"
+
+    def __repr__(self):
+        return (f"OctVolume(shape={self.shape}, dtype={self.data.dtype}, spacing={self.spacing}, "
+                f"laterality={self.laterality}, scan_pattern={self.scan_pattern!r}, device={self.device!r})")
+
+    def __post_init__(self):
+        if self.data.ndim != 3:
+            raise ValueError(f"OctVolume data must be 3-D (n_bscans, depth, width), got {self.data.shape}")
+        if min(self.data.shape) < 1:
+            raise ValueError(f"OctVolume data has an empty axis: {self.data.shape}")
+        if self.laterality not in (None, *LATERALITIES):
+            raise ValueError(f"laterality must be OD, OS or None, got {self.laterality!r}")
+        if self.scan_pattern not in SCAN_PATTERNS:
+            raise ValueError(f"scan_pattern must be one of {SCAN_PATTERNS}, got {self.scan_pattern!r}")
+        if self.intensity_transform not in INTENSITY_TRANSFORMS:
+            raise ValueError(f"unknown intensity transform {self.intensity_transform!r}")
+
+    @property
+    def n_bscans(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.data.shape)
+
+    def display(self) -> np.ndarray:
+        """The whole volume as uint8 for display and for the network's preprocessing."""
+        return INTENSITY_TRANSFORMS[self.intensity_transform](self.data)
+
+    def replace(self, **changes) -> OctVolume:
+        return dataclasses.replace(self, **changes)
+
+    def enface_projection(self) -> np.ndarray:
+        """Mean along depth: the en-face image used when the file has no localizer."""
+        return self.display().mean(axis=1, dtype=np.float32)

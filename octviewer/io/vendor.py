@@ -1,0 +1,55 @@
+"""Other vendors' native files through OCT-Converter (an optional extra: ``pip install .[vendor]``).
+
+Topcon ``.fds/.fda``, Zeiss Cirrus ``.img`` (raw, size from the file name), Bioptigen ``.OCT``
+and Optovue ``.oct``. OCT-Converter returns B-scans as a list of 2-D arrays plus loosely typed
+metadata; we keep what it states and leave the rest explicitly unknown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core import OctVolume, Spacing
+from .errors import VolumeReadError
+
+_LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
+
+
+def _open(path: Path):
+    try:
+        from oct_converter import readers
+    except ImportError:
+        raise VolumeReadError(path, "reading this vendor format needs the optional extra: "
+                                    "pip install 'octviewer[vendor]' (OCT-Converter)") from None
+    suffix = path.suffix
+    if suffix.lower() == ".fds":
+        return readers.FDS(path).read_oct_volume(), "Topcon"
+    if suffix.lower() == ".fda":
+        return readers.FDA(path).read_oct_volume(), "Topcon"
+    if suffix.lower() == ".img":
+        return readers.IMG(path).read_oct_volume(), "Zeiss Cirrus"
+    if suffix == ".OCT":
+        return readers.BOCT(path).read_oct_volume()[0], "Bioptigen"
+    if suffix == ".oct":
+        return readers.POCT(path).read_oct_volume()[0], "Optovue"
+    raise VolumeReadError(path, f"no reader for '{suffix}' files")
+
+
+def read_vendor(path: Path) -> OctVolume:
+    oct_volume, device = _open(path)
+    data = np.stack([np.asarray(b) for b in oct_volume.volume])
+    spacing = Spacing()
+    ps = oct_volume.pixel_spacing
+    if ps is not None and len(ps) == 3:  # OCT-Converter order: [x (A-scan), y (depth), z (B-scan)]
+        spacing = Spacing(bscan_mm=float(ps[2]) or None, depth_mm=float(ps[1]) or None, ascan_mm=float(ps[0]) or None)
+    return OctVolume(
+        data=data,
+        spacing=spacing,
+        laterality=_LATERALITY.get(str(oct_volume.laterality or "").upper()),
+        scan_pattern="volume" if data.shape[0] > 1 else "line",
+        device=device,
+        patient_id=oct_volume.patient_id,
+        notes=() if spacing.known else ("the file states no physical spacing",),
+    )

@@ -1,0 +1,30 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The shared real/third-party sample files; tests that need them skip when unset."""
+    root = os.environ.get("OCTVIEWER_SAMPLES")
+    if not root or not Path(root).is_dir():
+        pytest.skip("OCTVIEWER_SAMPLES is not set to the shared samples folder")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory) -> Path:
+    """A small synthetic cohort (tiny preset) written once per test session; returns its manifest."""
+    from octviewer.synth import generate_cohort
+
+    return generate_cohort(tmp_path_factory.mktemp("cohort"), patients=12, preset="tiny", seed=3)
+
+
+@pytest.fixture
+def small_volume():
+    from octviewer.synth import random_eye, synth_scan
+
+    rng = np.random.default_rng(0)
+    return synth_scan(random_eye(rng, "OS", True), "tiny", seed=5, patient_id="PAT-SECRET").volume
