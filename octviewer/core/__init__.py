@@ -1,8 +1,12 @@
 """Plain data objects shared by every layer (no Qt, no torch)."""
 
+from .prediction import VF_INDICES, BatchResult, Prediction
 from .volume import INTENSITY_TRANSFORMS, LATERALITIES, SCAN_PATTERNS, BscanPosition, Localizer, OctVolume, Spacing
 
 __all__ = [
+    "VF_INDICES",
+    "BatchResult",
+    "Prediction",
     "INTENSITY_TRANSFORMS",
     "LATERALITIES",
     "SCAN_PATTERNS",

@@ -1,0 +1,179 @@
+"""The five systems of the SEMT paper's Table 1, each returning its class activation map for free.
+
+Every network ends in global average pooling plus one linear layer for the glaucoma logit, so the
+CAM is exact: the classifier's weights applied to the maps it pools, computed in the same forward
+pass (Zhou et al., CVPR 2016). Its spatial mean plus the bias *is* the logit, which the tests check.
+
+Forward output is a dict: ``logit`` (B,), ``vf`` (B, k) sigmoid-scaled VF indices (k may be 0),
+``cam`` (B, h, w) or (B, d, h, w) for 3D, ``features`` (B, C) pooled backbone features (used by
+the surrogate labelling).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import resnet18
+from torchvision.models.video import r3d_18
+
+ARCHITECTURES = ("resnet2d", "mt", "semt", "cnn3d", "resnet3d")
+
+
+class InitError(RuntimeError):
+    """ImageNet weights were asked for and cannot be had."""
+
+
+def _imagenet_resnet18(init: str | Path | None) -> nn.Module:
+    """ResNet18 with ImageNet weights from torchvision or a local file, or random when asked.
+
+    ``init``: "imagenet" (torchvision's weights API: downloads once into the torch cache), a path
+    to a local state-dict file, or "random" / None.
+    """
+    net = resnet18(weights=None)
+    if init in (None, "random"):
+        return net
+    if init == "imagenet":
+        from torchvision.models import ResNet18_Weights
+
+        try:
+            state = ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        except Exception as exc:  # offline, proxy, corrupt cache
+            raise InitError(
+                "ImageNet weights for ResNet18 could not be obtained from torchvision "
+                f"({type(exc).__name__}: {exc}). Offline, pass a local file "
+                "(--init /path/resnet18-f37072fd.pth) or ask for random initialisation (--init random)."
+            ) from exc
+    else:
+        path = Path(init)
+        if not path.is_file():
+            raise InitError(f"ImageNet weights file not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    return net
+
+
+class Backbone2d(nn.Module):
+    """ResNet18 up to its last feature map (512 x 7 x 7 for a 224 input)."""
+
+    def __init__(self, init=None):
+        super().__init__()
+        net = _imagenet_resnet18(init)
+        self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
+                                  net.layer4)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def _cam(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Classifier weights (C,) applied to maps (B, C, ...) -> (B, ...)."""
+    return torch.einsum("bc...,c->b...", maps, weight.to(maps.dtype))
+
+
+class ResNet2d(nn.Module):
+    """2D-ResNet: B-scan classifier (stage 1 of SEMT and the paper's baseline)."""
+
+    def __init__(self, vf_names=(), init=None):
+        super().__init__()
+        self.vf_names = ()
+        self.backbone = Backbone2d(init)
+        self.fc = nn.Linear(512, 1)
+
+    def forward(self, x):
+        maps = self.backbone(x)
+        pooled = maps.mean(dim=(2, 3))
+        logit = self.fc(pooled)[:, 0]
+        return {"logit": logit, "vf": pooled.new_zeros(len(x), 0), "cam": _cam(maps, self.fc.weight[0]),
+                "features": pooled}
+
+
+class RegressionModule(nn.Module):
+    """One VF index: two 3x3 conv + BN + ReLU on the backbone map, GAP, linear, sigmoid."""
+
+    def __init__(self, channels_in=512, channels=128):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels_in, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(channels, 1)
+
+    def forward(self, maps):
+        feature_maps = self.convs(maps)
+        return feature_maps, torch.sigmoid(self.fc(feature_maps.mean(dim=(2, 3))))[:, 0]
+
+
+class MultiTask2d(nn.Module):
+    """2D-ResNet-MT / SEMT: the classifier sees backbone maps concatenated with the VF modules' maps."""
+
+    def __init__(self, vf_names=("vfi", "md", "psd"), init=None, reg_channels=128):
+        super().__init__()
+        self.vf_names = tuple(vf_names)
+        self.backbone = Backbone2d(init)
+        self.regressors = nn.ModuleList(RegressionModule(512, reg_channels) for _ in self.vf_names)
+        self.fc = nn.Linear(512 + reg_channels * len(self.vf_names), 1)
+
+    def forward(self, x):
+        maps = self.backbone(x)
+        reg = [r(maps) for r in self.regressors]
+        joint = torch.cat([maps] + [m for m, _ in reg], dim=1)
+        logit = self.fc(joint.mean(dim=(2, 3)))[:, 0]
+        vf = torch.stack([v for _, v in reg], dim=1) if reg else maps.new_zeros(len(x), 0)
+        return {"logit": logit, "vf": vf, "cam": _cam(joint, self.fc.weight[0]), "features": maps.mean(dim=(2, 3))}
+
+
+class Cnn3d(nn.Module):
+    """Maetschke et al. (2019): five Conv3D(32) layers, kernels 7,5,3,3,3, strides 2,1,1,1,1, GAP, linear."""
+
+    def __init__(self, vf_names=(), init=None, width=32):
+        super().__init__()
+        self.vf_names = ()
+        layers, c_in = [], 1
+        for k, s in zip((7, 5, 3, 3, 3), (2, 1, 1, 1, 1)):
+            layers += [nn.Conv3d(c_in, width, k, stride=s, padding=k // 2, bias=False), nn.BatchNorm3d(width),
+                       nn.ReLU(inplace=True)]
+            c_in = width
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(width, 1)
+
+    def forward(self, x):
+        maps = self.body(x)
+        pooled = maps.mean(dim=(2, 3, 4))
+        return {"logit": self.fc(pooled)[:, 0], "vf": pooled.new_zeros(len(x), 0),
+                "cam": _cam(maps, self.fc.weight[0]), "features": pooled}
+
+
+class ResNet3d(nn.Module):
+    """torchvision r3d_18 with a one-channel stem (random initialisation: no 1-channel weights exist)."""
+
+    def __init__(self, vf_names=(), init=None):
+        super().__init__()
+        self.vf_names = ()
+        net = r3d_18(weights=None)
+        net.stem[0] = nn.Conv3d(1, 64, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False)
+        self.body = nn.Sequential(net.stem, net.layer1, net.layer2, net.layer3, net.layer4)
+        self.fc = nn.Linear(512, 1)
+
+    def forward(self, x):
+        maps = self.body(x)
+        pooled = maps.mean(dim=(2, 3, 4))
+        return {"logit": self.fc(pooled)[:, 0], "vf": pooled.new_zeros(len(x), 0),
+                "cam": _cam(maps, self.fc.weight[0]), "features": pooled}
+
+
+def build_network(architecture: str, vf_names=("vfi", "md", "psd"), init=None, **params) -> nn.Module:
+    """The network for a Table 1 system by name. ``mt`` and ``semt`` share one network."""
+    if architecture == "resnet2d":
+        return ResNet2d(init=init)
+    if architecture in ("mt", "semt"):
+        return MultiTask2d(vf_names, init=init, **params)
+    if architecture == "cnn3d":
+        return Cnn3d(**params)
+    if architecture == "resnet3d":
+        return ResNet3d()
+    raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")
+
+
+def is_3d(architecture: str) -> bool:
+    return architecture in ("cnn3d", "resnet3d")
