@@ -47,10 +47,10 @@ def main():
             save_volume(volume, path, compression=compression)
             nbytes = volume.data.nbytes
 
-            def bare():
+            def bare(path=path):
                 return pydicom.dcmread(path).pixel_array
 
-            def ours():
+            def ours(path=path):
                 return load_volume(path).data
 
             bare(), ours()  # warm the page cache and imports

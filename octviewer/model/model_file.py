@@ -122,7 +122,8 @@ def _read(path: Path) -> tuple[dict, dict]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFileError(path, f"not a readable safetensors model file ({exc})") from exc
         if "octviewer" not in header:
-            raise ModelFileError(path, "safetensors file without octviewer metadata (not a model made by octviewer-train)")
+            raise ModelFileError(path, "safetensors file without octviewer metadata "
+                                       "(not a model made by octviewer-train)")
         return state, json.loads(header["octviewer"])
     try:  # a trainer checkpoint: plain dict of tensors and JSON-able values
         blob = torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the SEMT network and its Table 1 variants (torch, no Qt)."""

@@ -1,0 +1,76 @@
+"""Decode and preprocess each volume once into an on-disk uint8 cache, then train from it.
+
+The cache holds exactly what the network sees before normalisation (see
+``octviewer.model.preprocess``): for 2D models the resized B-scans (n, S, S), for 3D models the
+resampled cube (D, H, W). Entries are keyed by the file's content and the preprocessing, so a
+changed file or a new image size never reuses a stale entry, and they are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from octviewer import VolumeReadError, load_volume
+from octviewer.model import Preprocess
+
+from .manifest import ManifestError, Record
+
+
+def cache_key(path: Path, pre: Preprocess) -> str:
+    h = hashlib.sha1(json.dumps(pre.to_dict(), sort_keys=True).encode())
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    for f in files:
+        if f.is_file():
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:24]
+
+
+def preprocess_volume(path: Path, pre: Preprocess) -> np.ndarray:
+    volume = load_volume(path)
+    display = pre.display_tensor(volume)
+    lo, hi = pre.intensity_range(display)
+    out = pre.resample_volume(display, lo, hi) if pre.is_3d else pre.resize_bscans(display, lo, hi)
+    return out.numpy()
+
+
+def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progress=None,
+                skip_bad: bool = False) -> list[np.ndarray]:
+    """One read-only uint8 memmap per record; unreadable volumes are reported with their rows."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    arrays, problems = [], []
+    for k, rec in enumerate(records):
+        try:
+            target = cache_dir / f"{cache_key(rec.path, pre)}.npy"
+            if not target.exists():
+                tmp = target.with_name(target.name + f".{os.getpid()}.part")
+                with open(tmp, "wb") as f:
+                    np.save(f, preprocess_volume(rec.path, pre))
+                os.replace(tmp, target)
+            arrays.append(np.load(target, mmap_mode="r"))
+        except VolumeReadError as exc:
+            problems.append(f"row {rec.row}: unreadable volume: {exc}")
+            arrays.append(None)
+        if progress:
+            progress(k + 1, len(records))
+    if problems and not skip_bad:
+        raise ManifestError(cache_dir, problems)
+    return arrays
+
+
+def bscan_batch(arrays: list[np.ndarray], items: np.ndarray, pre: Preprocess) -> torch.Tensor:
+    """(B, 2) (volume, bscan) pairs -> (B, 3, S, S) uint8 triplets, edges repeated."""
+    out = np.empty((len(items), 3, pre.size, pre.size), np.uint8)
+    for j, (v, b) in enumerate(items):
+        a = arrays[v]
+        n = a.shape[0]
+        out[j] = a[[max(b - 1, 0), b, min(b + 1, n - 1)]]
+    return torch.from_numpy(out)

@@ -1,0 +1,94 @@
+"""``octviewer-train`` (also ``python -m trainer`` and ``torchrun ... -m trainer``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .manifest import ManifestError
+from .train import Config, Stopped, fit
+
+
+def _add_fit_args(p):
+    p.add_argument("--config", type=Path, help="YAML file with any of the options below")
+    for f in fields(Config):
+        if f.name in ("data", "out"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", "bool | None"):
+            p.add_argument(flag, action="store_true", default=None)
+        elif f.name == "alpha":
+            p.add_argument(flag, type=float, nargs="+")
+        else:
+            kind = int if "int" in str(f.type) else float if "float" in str(f.type) else str
+            p.add_argument(flag, type=kind)
+
+
+def _config(args) -> Config:
+    values = {}
+    if getattr(args, "config", None):
+        import yaml
+        values.update(yaml.safe_load(args.config.read_text()) or {})
+    values.update({k: v for k, v in vars(args).items() if v is not None and k in {f.name for f in fields(Config)}})
+    return Config(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="octviewer-train", description="Train and evaluate glaucoma OCT models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_fit = sub.add_parser("fit", help="train a variant from a manifest and export a model file")
+    p_fit.add_argument("--data", required=True, help="manifest CSV")
+    p_fit.add_argument("--out", required=True, help="run folder")
+    _add_fit_args(p_fit)
+    p_eval = sub.add_parser("evaluate", help="evaluate a model file on a manifest's test split")
+    p_eval.add_argument("--model", required=True, type=Path)
+    p_eval.add_argument("--data", required=True)
+    p_eval.add_argument("--split", default="test")
+    p_eval.add_argument("--seed", type=int, default=None, help="split seed (default: the model's)")
+    p_eval.add_argument("--out", type=Path)
+    p_eval.add_argument("--device", default="auto")
+    p_abl = sub.add_parser("ablation", help="train every variant on the same split, one combined table")
+    p_abl.add_argument("--data", required=True)
+    p_abl.add_argument("--out", required=True)
+    p_abl.add_argument("--variants", nargs="+", default=["resnet2d", "mt", "semt", "cnn3d", "resnet3d"])
+    _add_fit_args(p_abl)
+    p_val = sub.add_parser("validate", help="check a manifest and print the split summary")
+    p_val.add_argument("--data", required=True)
+    p_val.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fit":
+            fit(_config(args))
+        elif args.command == "validate":
+            from .manifest import assign_splits, read_manifest, summary
+            records, _ = read_manifest(args.data)
+            print(json.dumps(summary(assign_splits(records, args.seed)), indent=2))
+        elif args.command == "evaluate":
+            from .evaluate_model import evaluate_model
+            report = evaluate_model(args.model, args.data, args.split, args.seed, args.device)
+            text = json.dumps(report, indent=2)
+            if args.out:
+                args.out.write_text(text)
+            print(text)
+        elif args.command == "ablation":
+            from .evaluate import markdown_table
+            base = _config(args)
+            rows = {}
+            for variant in args.variants:
+                cfg = Config(**{**vars(base), "variant": variant, "out": str(Path(args.out) / variant),
+                                "cache_dir": str(Path(args.out) / "cache")})
+                rows[variant] = fit(cfg)
+            synthetic = all(r.get("synthetic_data") for r in rows.values())
+            table = markdown_table(rows, synthetic)
+            (Path(args.out) / "ablation.md").write_text(table)
+            print(table)
+    except ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Stopped:
+        print("stopped: the last completed epoch is saved; rerun with --resume to continue", file=sys.stderr)
+        return 130
+    return 0
