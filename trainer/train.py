@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from octviewer.model import Preprocess, build_network, default_metadata, is_3d, save_model, scale_vf, unscale_vf
 
 from . import distributed as dist
-from .cache import build_cache, bscan_batch
+from .cache import bscan_batch, build_cache
 from .evaluate import evaluate_split, markdown_table, pick_threshold
 from .manifest import assign_splits, read_manifest, summary, vf_names_present
 from .progress import Progress

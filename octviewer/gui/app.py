@@ -1,0 +1,75 @@
+"""``octviewer``: start the viewer, optionally on a file, the demo, or headless for a screenshot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def dark_palette(app):
+    from PySide6.QtGui import QColor, QPalette
+
+    app.setStyle("Fusion")
+    p = QPalette()
+    for role, colour in [(QPalette.Window, "#202124"), (QPalette.WindowText, "#e8eaed"), (QPalette.Base, "#17181a"),
+                         (QPalette.AlternateBase, "#2a2b2e"), (QPalette.Text, "#e8eaed"), (QPalette.Button, "#2d2e31"),
+                         (QPalette.ButtonText, "#e8eaed"), (QPalette.Highlight, "#1a73e8"),
+                         (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#2d2e31"),
+                         (QPalette.ToolTipText, "#e8eaed")]:
+        p.setColor(role, QColor(colour))
+    app.setPalette(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="octviewer", description="OCT glaucoma viewer (research use only).")
+    parser.add_argument("file", nargs="?", help="OCT file or folder to open")
+    parser.add_argument("--demo", action="store_true", help="open a bundled synthetic sample with the demo model")
+    parser.add_argument("--model", type=Path, help="model file (default: the bundled demo model)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--screenshot", type=Path, help="render the window after the analysis, save PNG, exit")
+    args = parser.parse_args(argv)
+
+    import pyqtgraph as pg
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ..model import ModelFileError, Predictor
+    from ..resources import DEMO_MODEL, demo_samples
+    from .main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    dark_palette(app)
+    pg.setConfigOptions(background="#111214", foreground="#e8eaed", imageAxisOrder="row-major")
+    predictor, model_error = None, None
+    model_path = args.model or DEMO_MODEL
+    try:
+        predictor = Predictor(str(model_path), device=args.device)
+    except (ModelFileError, RuntimeError) as exc:
+        model_error = str(exc)
+        print(f"warning: {exc}", file=sys.stderr)
+    window = MainWindow(predictor, model_error)
+    window.show()
+    target = args.file
+    if args.demo and not target:
+        samples = demo_samples()
+        if not samples:
+            print("error: no bundled demo samples in resources/samples", file=sys.stderr)
+            return 2
+        target = str(samples[-1])
+    if target:
+        window.open_path(target)
+    if args.screenshot:
+        def shoot():
+            window.grab().save(str(args.screenshot))
+            app.quit()
+
+        def maybe_shoot(*_):
+            QTimer.singleShot(300, shoot)
+        s = window.workers.signals
+        s.finished.connect(maybe_shoot)
+        s.failed.connect(maybe_shoot)
+        if predictor is None:
+            s.loaded.connect(maybe_shoot)
+        QTimer.singleShot(300_000, shoot)  # never hang a headless run
+    return app.exec()
