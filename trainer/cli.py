@@ -8,6 +8,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from octviewer.model import InitError
+
 from .manifest import ManifestError
 from .train import Config, Stopped, fit
 
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             table = markdown_table(rows, synthetic)
             (Path(args.out) / "ablation.md").write_text(table)
             print(table)
-    except ManifestError as exc:
+    except (ManifestError, InitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Stopped:

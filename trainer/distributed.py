@@ -48,7 +48,8 @@ def shard(items: np.ndarray) -> np.ndarray:
 def wrap(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     if world() == 1:
         return network
-    return torch.nn.parallel.DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(network, device_ids=device_ids)
 
 
 def barrier() -> None:

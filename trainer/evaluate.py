@@ -88,7 +88,8 @@ def markdown_table(rows: dict[str, dict], synthetic: bool) -> str:
     if synthetic:
         lines.append("**SYNTHETIC data: engineering result only, not a clinical performance claim.**\n")
     lines.append("Image = one OCT volume; case = one eye at one visit (the paper's terms). 95% bootstrap CIs.\n")
-    lines.append("| Method | Image Acc | Image F1 | Image AUC | Case Acc | Case F1 | Case AUC | MAE VFI | MAE MD | MAE PSD |")
+    lines.append("| Method | Image Acc | Image F1 | Image AUC | Case Acc | Case F1 | Case AUC "
+                 "| MAE VFI | MAE MD | MAE PSD |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
 
     def fmt(m, k):
@@ -97,7 +98,7 @@ def markdown_table(rows: dict[str, dict], synthetic: bool) -> str:
         return f"{v:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
     for method, rep in rows.items():
         im, ca, mae = rep["image_level"], rep["case_level"], rep.get("vf_mae", {})
-        cells = [fmt(im, "accuracy"), fmt(im, "f1"), fmt(im, "auc"), fmt(ca, "accuracy"), fmt(ca, "f1"), fmt(ca, "auc")]
+        cells = [fmt(m, k) for m in (im, ca) for k in ("accuracy", "f1", "auc")]
         cells += [f"{mae[n]['mae']:.2f}" if n in mae else "-" for n in ("vfi", "md", "psd")]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

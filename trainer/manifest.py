@@ -46,7 +46,8 @@ class Record:
         return (self.patient_id, self.eye, self.visit)
 
 
-def read_manifest(path: str | Path, skip_bad: bool = False, check_files: bool = True) -> tuple[list[Record], list[str]]:
+def read_manifest(path: str | Path, skip_bad: bool = False,
+                  check_files: bool = True) -> tuple[list[Record], list[str]]:
     """Parse and validate; returns (records, skipped-row messages). Raises ManifestError unless
     ``skip_bad``, in which case bad rows are left out and listed."""
     path = Path(path)
@@ -113,7 +114,8 @@ def read_manifest(path: str | Path, skip_bad: bool = False, check_files: bool = 
             splits_of[rec.patient_id].add(rec.split)
     for rec in records:
         if len(splits_of[rec.patient_id]) > 1:
-            problems.append(f"row {rec.row}: patient appears in several splits ({', '.join(sorted(splits_of[rec.patient_id]))})")
+            names = ", ".join(sorted(splits_of[rec.patient_id]))
+            problems.append(f"row {rec.row}: patient appears in several splits ({names})")
             bad_rows.add(rec.row)
     if not rows:
         problems.append("the manifest has no rows")

@@ -216,8 +216,8 @@ def run_stage(name, network, train: Data, val: Data, cfg: Config, out: Path, epo
             if len(np.unique(val.labels)) == 2:
                 from sklearn.metrics import roc_auc_score
                 metrics["val_auc"] = float(roc_auc_score(val.labels, p))
-            metrics["val_loss"] = float(F.binary_cross_entropy(torch.tensor(p, dtype=torch.float32).clamp(1e-6, 1 - 1e-6),
-                                                               torch.tensor(val.labels)))
+            p_val = torch.tensor(p, dtype=torch.float32).clamp(1e-6, 1 - 1e-6)
+            metrics["val_loss"] = float(F.binary_cross_entropy(p_val, torch.tensor(val.labels)))
             score = metrics.get("val_auc", -metrics["val_loss"])
             state = {"model": network.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "epoch": epoch, "best": max(best, score)}
@@ -301,6 +301,10 @@ def fit(cfg: Config) -> dict:
             network.backbone.load_state_dict(stage1.backbone.state_dict())
         network = run_stage("stage2", network, train, val, cfg, out, cfg.epochs, variant in ("mt", "semt"), True,
                             progress, device)
+    if dist.world() > 1:  # each rank records a checksum of its weights: DDP must keep them identical
+        (out / "ranks").mkdir(exist_ok=True)
+        total = sum(float(v.double().sum()) for v in network.state_dict().values() if v.is_floating_point())
+        (out / "ranks" / f"rank{dist.rank()}.json").write_text(json.dumps({"weight_sum": total}))
     report = {}
     if dist.is_main():
         val_p, _, _ = predict_volumes(network, val, device)
@@ -309,12 +313,13 @@ def fit(cfg: Config) -> dict:
         vf_clinical = {n: unscale_vf(n, test_vf[:, j]) for j, n in enumerate(vf_names)}
         report = evaluate_split(test.records, test_p, vf_clinical, threshold)
         report.update(variant=variant, requested_variant=cfg.variant, splits=counts, synthetic_data=synthetic,
-                      test_volumes=[{"path": str(r.path), "probability": float(p)} for r, p in zip(test.records, test_p)])
+                      test_volumes=[{"path": str(r.path), "probability": float(p)}
+                                    for r, p in zip(test.records, test_p)])
         meta = default_metadata(variant, vf_names=vf_names, preprocess=pre)
         meta.update(name=f"{variant}-{Path(cfg.data).parent.name}", threshold=threshold, synthetic_data=synthetic)
+        metrics = {k: report[k] for k in ("image_level", "case_level", "vf_mae")}
         meta["provenance"].update(data={"manifest": str(cfg.data), "splits": counts}, split_seed=cfg.seed,
-                                  config=asdict(cfg), test_metrics={k: report[k] for k in ("image_level", "case_level",
-                                                                                           "vf_mae")})
+                                  config=asdict(cfg), test_metrics=metrics)
         save_model(out / "model.safetensors", network.cpu(), meta, half=cfg.half)
         (out / "report.json").write_text(json.dumps(report, indent=2))
         (out / "report.md").write_text(markdown_table({variant: report}, synthetic))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -82,8 +82,13 @@ class MainWindow(QMainWindow):
         s.finished.connect(self._on_finished)
         s.failed.connect(self._on_failed)
         s.cancelled.connect(self._on_cancelled)
+        self.settings = QSettings("octviewer", "octviewer")
+        self.retrain_dialog = None
         self._build()
         self._menus()
+        self.setAcceptDrops(True)
+        self.show_cam = self.settings.value("cam/visible", True, type=bool)
+        self.bscan.cam.setOpacity(self.settings.value("cam/opacity", 0.45, type=float))
         if model_error:
             self.status_model.setText(f"no model: {model_error}")
 
@@ -168,6 +173,9 @@ class MainWindow(QMainWindow):
         f = m.addMenu("&File")
         act(f, "&Open…", self.open_dialog, QKeySequence.Open)
         act(f, "Open &folder…", self.open_folder_dialog)
+        self.recent_menu = f.addMenu("Open &recent")
+        self._fill_recent()
+        act(f, "Export &PDF report…", self.export_pdf, "Ctrl+P")
         act(f, "Export per-B-scan &CSV…", self.export_csv)
         act(f, "&Quit", self.close, QKeySequence.Quit)
         v = m.addMenu("&View")
@@ -185,6 +193,7 @@ class MainWindow(QMainWindow):
         act(a, "&Cancel", self.cancel_analysis, "Esc")
         mm = m.addMenu("&Model")
         act(mm, "&Load model…", self.load_model_dialog)
+        act(mm, "&Retrain…", self.open_retrain)
         h = m.addMenu("&Help")
         act(h, "About &model", self.about_model)
 
@@ -199,7 +208,27 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
+    def _fill_recent(self):
+        self.recent_menu.clear()
+        for path in self.settings.value("recent", [], type=list)[:10]:
+            a = QAction(path, self)
+            a.triggered.connect(lambda _=False, p=path: self.open_path(p))
+            self.recent_menu.addAction(a)
+
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        urls = event.mimeData().urls()
+        if urls:
+            self.open_path(urls[0].toLocalFile())
+
     def open_path(self, path):
+        recent = [str(path)] + [p for p in self.settings.value("recent", [], type=list) if p != str(path)]
+        self.settings.setValue("recent", recent[:10])
+        self.settings.setValue("last_folder", str(Path(path).parent))
+        self._fill_recent()
         self.generation += 1
         self.workers.cancel()
         self.statusBar().showMessage(f"Reading {Path(path).name}…")
@@ -318,11 +347,13 @@ class MainWindow(QMainWindow):
 
     def toggle_cam(self):
         self.show_cam = not self.show_cam
+        self.settings.setValue("cam/visible", self.show_cam)
         self._draw_cam()
 
     def set_cam_opacity(self, value):
         value = float(np.clip(value, 0.05, 1.0))
         self.bscan.cam.setOpacity(value)
+        self.settings.setValue("cam/opacity", value)
 
     # -- analysis ------------------------------------------------------------------------------
     def analyse(self):
@@ -469,6 +500,33 @@ class MainWindow(QMainWindow):
                 f"Created: {prov.get('created')}\nSoftware: {json.dumps(prov.get('software'))}\n"
                 f"Test metrics: {json.dumps(prov.get('test_metrics', {}).get('image_level', {}), default=str)[:600]}")
         QMessageBox.information(self, "About model", text)
+
+    def open_retrain(self):
+        from .retrain_dialog import RetrainDialog
+
+        if self.retrain_dialog is None:
+            self.retrain_dialog = RetrainDialog(self)
+            self.retrain_dialog.model_ready.connect(self.load_model)
+        self.retrain_dialog.show()
+        self.retrain_dialog.raise_()
+
+    def export_pdf(self, path: str | None = None, patient_id: str | None = None):
+        """PDF report: images, predictions, model provenance and the research-use disclaimer.
+
+        The patient ID is printed only when given explicitly (anonymised by default)."""
+        from .report import write_report
+
+        if self.prediction is None or self.volume is None:
+            QMessageBox.information(self, "Export", "Analyse a scan first.")
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export PDF report", "report.pdf", "PDF (*.pdf)")
+            if not path:
+                return None
+            answer = QMessageBox.question(self, "Patient identifier", "Print the patient ID on the report?\n"
+                                          "(No = anonymised report)")
+            patient_id = self.volume.patient_id if answer == QMessageBox.Yes else None
+        return write_report(self, path, patient_id)
 
     def export_csv(self):
         import csv

@@ -14,6 +14,7 @@ resized there.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -53,7 +54,9 @@ class Preprocess:
     def display_tensor(volume: OctVolume, device="cpu") -> torch.Tensor:
         """The volume's 8-bit display values on ``device`` (one host-to-device copy)."""
         display = np.ascontiguousarray(volume.display())
-        return torch.from_numpy(display).to(device, non_blocking=True)
+        with warnings.catch_warnings():  # read-only arrays are fine: the tensor is never written
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(display).to(device, non_blocking=True)
 
     @staticmethod
     def intensity_range(display: torch.Tensor) -> tuple[float, float]:
