@@ -33,8 +33,8 @@ def cache_key(path: Path, pre: Preprocess) -> str:
     return h.hexdigest()[:24]
 
 
-def preprocess_volume(path: Path, pre: Preprocess) -> np.ndarray:
-    volume = load_volume(path)
+def preprocess_volume(path: Path, pre: Preprocess, allow_pickle: bool = False) -> np.ndarray:
+    volume = load_volume(path, allow_pickle=allow_pickle)
     display = pre.display_tensor(volume)
     lo, hi = pre.intensity_range(display)
     out = pre.resample_volume(display, lo, hi) if pre.is_3d else pre.resize_bscans(display, lo, hi)
@@ -42,7 +42,7 @@ def preprocess_volume(path: Path, pre: Preprocess) -> np.ndarray:
 
 
 def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progress=None,
-                skip_bad: bool = False) -> list[np.ndarray]:
+                skip_bad: bool = False, allow_pickle: bool = False) -> list[np.ndarray]:
     """One read-only uint8 memmap per record; unreadable volumes are reported with their rows."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progres
             if not target.exists():
                 tmp = target.with_name(target.name + f".{os.getpid()}.part")
                 with open(tmp, "wb") as f:
-                    np.save(f, preprocess_volume(rec.path, pre))
+                    np.save(f, preprocess_volume(rec.path, pre, allow_pickle))
                 os.replace(tmp, target)
             arrays.append(np.load(target, mmap_mode="r"))
         except VolumeReadError as exc:

@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p_abl.add_argument("--out", required=True)
     p_abl.add_argument("--variants", nargs="+", default=["resnet2d", "mt", "semt", "cnn3d", "resnet3d"])
     _add_fit_args(p_abl)
+    p_imp = sub.add_parser("import", help="write a manifest for a public dataset (harvard, zenodo-onh)")
+    p_imp.add_argument("dataset", choices=["harvard", "zenodo-onh"])
+    p_imp.add_argument("root", type=Path)
+    p_imp.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
+    p_eval.add_argument("--by", help="also report metrics per value of this manifest column (e.g. race)")
     p_val = sub.add_parser("validate", help="check a manifest and print the split summary")
     p_val.add_argument("--data", required=True)
     p_val.add_argument("--seed", type=int, default=0)
@@ -64,13 +69,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fit":
             fit(_config(args))
+        elif args.command == "import":
+            from .public import import_harvard, import_zenodo, write_manifest
+            rows, notes = (import_harvard if args.dataset == "harvard" else import_zenodo)(args.root)
+            for note in notes:
+                print(f"warning: {note}", file=sys.stderr)
+            if not rows:
+                return 2
+            write_manifest(rows, args.out, args.root)
+            print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
             from .manifest import assign_splits, read_manifest, summary
             records, _ = read_manifest(args.data)
             print(json.dumps(summary(assign_splits(records, args.seed)), indent=2))
         elif args.command == "evaluate":
             from .evaluate_model import evaluate_model
-            report = evaluate_model(args.model, args.data, args.split, args.seed, args.device)
+            report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by)
             text = json.dumps(report, indent=2)
             if args.out:
                 args.out.write_text(text)

@@ -78,8 +78,8 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         if label not in ("glaucoma", "normal", "1", "0"):
             row_problems.append(f"unknown label {r['label']!r} (glaucoma or normal)")
         eye = r["eye"].strip().upper()
-        if eye not in ("OD", "OS"):
-            row_problems.append(f"eye must be OD or OS, got {r['eye']!r}")
+        if eye not in ("OD", "OS", ""):  # blank: not recorded (public datasets)
+            row_problems.append(f"eye must be OD or OS (or blank if unknown), got {r['eye']!r}")
         if not r["patient_id"].strip():
             row_problems.append("empty patient_id")
         vf = {}

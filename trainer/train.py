@@ -49,6 +49,7 @@ class Config:
     device: str = "auto"
     bscans_per_volume: int | None = None  # subsample B-scans per volume per epoch (None = all)
     skip_bad: bool = False
+    allow_pickle: bool = False  # only for trusted .npz files with Python-object fields
     resume: bool = False
     cache_dir: str | None = None
     half: bool = False
@@ -263,7 +264,7 @@ def fit(cfg: Config) -> dict:
         variant = "resnet2d"
     pre = Preprocess(name="volume_area_v1") if is_3d(variant) else Preprocess(size=cfg.image_size)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
-    arrays = build_cache(records, pre, cache_dir, skip_bad=cfg.skip_bad,
+    arrays = build_cache(records, pre, cache_dir, skip_bad=cfg.skip_bad, allow_pickle=cfg.allow_pickle,
                          progress=lambda d, t: progress.step(stage="cache", step=d, total=t))
     keep = [i for i, a in enumerate(arrays) if a is not None]
     records, arrays = [records[i] for i in keep], [arrays[i] for i in keep]

@@ -106,17 +106,18 @@ def _validate(path, volume: OctVolume) -> OctVolume:
     return volume
 
 
-def load_volume(path: str | os.PathLike, **options) -> OctVolume:
+def load_volume(path: str | os.PathLike, allow_pickle: bool = False) -> OctVolume:
     """Read any supported OCT file or folder into an OctVolume.
 
-    Raises ``VolumeReadError`` and nothing else for anything wrong with the input. ``options``
-    are passed to the reader (e.g. ``allow_pickle=True`` for a trusted ``.npz``).
+    Raises ``VolumeReadError`` and nothing else for anything wrong with the input.
+    ``allow_pickle=True`` lets a trusted ``.npz`` with Python-object fields load (it runs code).
     """
     path = Path(path)
     try:
         if not path.exists():
             raise VolumeReadError(path, "no such file or folder")
-        volume = _reader(_sniff(path))(path, **options)
+        kind = _sniff(path)
+        volume = _reader(kind)(path, allow_pickle=allow_pickle) if kind == "npz" else _reader(kind)(path)
         return _validate(path, volume.replace(source=str(path)))
     except VolumeReadError:
         raise

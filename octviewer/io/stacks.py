@@ -48,7 +48,7 @@ def _npy_header(path, fileobj, available: int, field: str | None, allow_pickle: 
     if dtype.hasobject and not allow_pickle:
         raise VolumeReadError(
             path, f"{name} holds Python objects, which would run code when loaded; "
-                  "open it with allow_pickle=True (--allow-pickle) only if you trust the file")
+                  "open it with allow_pickle=True (--allow-pickle on the command line) only if you trust the file")
     if not dtype.hasobject:
         if len(shape):
             check_dimensions(path, shape, what=name)

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=DEMO_MODEL, help="model file (default: the bundled demo model)")
     parser.add_argument("--out", type=Path, required=True, help="results CSV")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="let trusted .npz files with Python-object fields load (this runs code from the file)")
     args = parser.parse_args(argv)
     try:
         predictor = Predictor(str(args.model), device=args.device)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             row = {"file": str(path)}
             try:
-                volume = load_volume(path)
+                volume = load_volume(path, allow_pickle=args.allow_pickle)
                 pred = predictor.predict(volume)
                 row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
                            decision=pred.decision, **{k: f"{v:.2f}" for k, v in pred.vf.items()})
