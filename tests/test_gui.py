@@ -106,7 +106,10 @@ def test_corrupt_file_keeps_previous_scan(qtbot, window, tiny_cohort, tmp_path):
 
 def test_shared_samples_open(qtbot, window, samples_dir):
     w = window
-    for path in sorted((samples_dir / "heidelberg_vol").glob("*.vol")) + [samples_dir / "eyepy_synthetic" / "test_volume.vol"]:
+    paths = sorted((samples_dir / "heidelberg_vol").glob("*.vol"))
+    paths += [samples_dir / "eyepy_synthetic" / "test_volume.vol", samples_dir / "eyepy_synthetic" / "heyex_xml"
+              / "test_volume"]
+    for path in paths:
         with qtbot.waitSignal(w.workers.signals.loaded, timeout=20000):
             w.open_path(str(path))
         if w.volume.scan_pattern == "circle":  # displayed, not analysed, with the reason on screen

@@ -43,7 +43,8 @@ def test_manifest_problems_reported_with_rows(tmp_path, tiny_cohort):
     text = str(info.value)
     for expected in ["row 3: file not found", "row 4: eye must be OD or OS", "row 4: unknown label",
                      "row 5: duplicate path (also row 2)", "row 5: vfi 120.0 outside", "row 5: md -50.0 outside",
-                     "row 5: psd 30.0 outside", "row 6: patient appears in several splits", "row 7: vfi is not a number",
+                     "row 5: psd 30.0 outside", "row 6: patient appears in several splits",
+                     "row 7: vfi is not a number",
                      "row 7: split must be"]:
         assert expected in text
     records, skipped = read_manifest(tmp_path / "m.csv", skip_bad=True)

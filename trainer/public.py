@@ -79,7 +79,8 @@ def import_zenodo(root: Path) -> tuple[list[dict], list[str]]:
     for path in sorted(root.rglob("*.npy")):
         parsed = parse_zenodo_name(path.stem)
         if parsed is None:
-            problems.append(f"{path.name}: name does not follow {{Normal|POAG}}-{{patient}}-{{YYYY-MM-DD}}-{{OD|OS}}.npy")
+            pattern = "{Normal|POAG}-{patient}-{YYYY-MM-DD}-{OD|OS}.npy"
+            problems.append(f"{path.name}: name does not follow {pattern}")
             continue
         rows.append({"path": str(path.relative_to(root)), "patient_id": parsed["patient_id"], "eye": parsed["eye"],
                      "visit": parsed["visit"].isoformat(), "label": parsed["label"], "vfi": "", "md": "", "psd": "",
