@@ -7,6 +7,7 @@ from pathlib import Path
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_MODEL = RESOURCES / "models" / "demo_semt.safetensors"
 DEMO_SAMPLES = RESOURCES / "samples"
+DEMO_SCAN = DEMO_SAMPLES / "demo_advanced_glaucoma_OD.dcm"  # what ``octviewer --demo`` opens
 
 
 def demo_samples() -> list[Path]:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ..model import ModelFileError, Predictor
-    from ..resources import DEMO_MODEL, demo_samples
+    from ..resources import DEMO_MODEL, DEMO_SCAN
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -52,11 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     target = args.file
     if args.demo and not target:
-        samples = demo_samples()
-        if not samples:
-            print("error: no bundled demo samples in resources/samples", file=sys.stderr)
+        if not DEMO_SCAN.exists():
+            print(f"error: the bundled demo scan is missing ({DEMO_SCAN})", file=sys.stderr)
             return 2
-        target = str(samples[-1])
+        target = str(DEMO_SCAN)
     if target:
         window.open_path(target)
     if args.screenshot:

@@ -33,7 +33,7 @@ import numpy as np
 PRESETS = {
     "tiny": {"shape": (16, 128, 64), "fov_mm": (6.0, 2.0, 6.0)},
     "small": {"shape": (64, 256, 128), "fov_mm": (6.0, 2.0, 6.0)},
-    "demo": {"shape": (100, 384, 200), "fov_mm": (6.0, 2.0, 6.0)},
+    "demo": {"shape": (64, 320, 160), "fov_mm": (6.0, 2.0, 6.0)},
     "cirrus": {"shape": (200, 1024, 200), "fov_mm": (6.0, 2.0, 6.0)},
 }
 
