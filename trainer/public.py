@@ -5,9 +5,8 @@
   ``slo_fundus``, ``glaucoma`` (0/1), Harvard-GF also ``md`` (dB) and ``tds``; demographic fields
   (``race``, ``male``, ``hispanic``, ...); sometimes ``pid`` whose part before ``_`` is the patient.
   Licence: CC BY-NC-ND 4.0 (non-commercial).
-- Maetschke et al. (2019) optic-disc cubes on Zenodo (doi:10.5281/zenodo.1481223):
-  ``{Normal|POAG}-{patient}-{YYYY-MM-DD}-{OD|OS}.npy``, 64 x 128 x 64 uint8. Licence: CC BY-NC 4.0
-  (non-commercial).
+- Maetschke et al. (2019, arXiv:1807.04855) optic-disc cubes on Zenodo:
+  ``{Normal|POAG}-{patient}-{YYYY-MM-DD}-{OD|OS}.npy``, 64 x 128 x 64 uint8. Non-commercial licence.
 
 The publishers' loaders open the npz files with ``allow_pickle=True``; we never do: a field that
 would need it is skipped with a warning naming it.
@@ -23,7 +22,7 @@ import numpy as np
 
 from octviewer.io.stacks import parse_zenodo_name
 
-DEMOGRAPHICS = ("race", "male", "hispanic", "maritalstatus", "language", "gender", "ethnicity", "age")
+DEMOGRAPHICS = ("race", "male", "hispanic", "ethnicity", "maritalstatus", "language", "gender", "age")
 COLUMNS = ["path", "patient_id", "eye", "visit", "label", "vfi", "md", "psd", "split"]
 
 

@@ -63,12 +63,6 @@ def main(argv: list[str] | None = None) -> int:
             window.grab().save(str(args.screenshot))
             app.quit()
 
-        def maybe_shoot(*_):
-            QTimer.singleShot(300, shoot)
-        s = window.workers.signals
-        s.finished.connect(maybe_shoot)
-        s.failed.connect(maybe_shoot)
-        if predictor is None:
-            s.loaded.connect(maybe_shoot)
+        window.settled.connect(lambda: QTimer.singleShot(300, shoot))
         QTimer.singleShot(300_000, shoot)  # never hang a headless run
     return app.exec()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -52,6 +52,14 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.view.addItem(self.cam)
         self.label = pg.TextItem(color="w", anchor=(0, 0))
         self.view.addItem(self.label)
+        # window/level: a histogram with draggable levels, grey-scale only (scans are never tinted)
+        self.histogram = pg.HistogramLUTItem(image=self.image, gradientPosition="right")
+        self.histogram.gradient.setEnabled(False)
+        self.addItem(self.histogram)
+        self.scale_bar = pg.ScaleBar(size=200, suffix="µm")
+        self.scale_bar.setParentItem(self.view)
+        self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
+        self.layer_curves: list[pg.PlotCurveItem] = []
 
     def wheelEvent(self, event):
         step = -1 if event.angleDelta().y() > 0 else 1
@@ -60,6 +68,10 @@ class BscanView(pg.GraphicsLayoutWidget):
 
 
 class MainWindow(QMainWindow):
+    #: emitted when nothing more will happen for the scan on screen: analysed, refused, failed,
+    #: cancelled, or opened without a model (used by --screenshot and tests)
+    settled = Signal()
+
     def __init__(self, predictor=None, model_error: str | None = None):
         super().__init__()
         self.setWindowTitle("octviewer — research use only, not a medical device")
@@ -88,6 +100,7 @@ class MainWindow(QMainWindow):
         self._menus()
         self.setAcceptDrops(True)
         self.show_cam = self.settings.value("cam/visible", True, type=bool)
+        self.show_layers = True
         self.bscan.cam.setOpacity(self.settings.value("cam/opacity", 0.45, type=float))
         if model_error:
             self.status_model.setText(f"no model: {model_error}")
@@ -180,6 +193,7 @@ class MainWindow(QMainWindow):
         act(f, "&Quit", self.close, QKeySequence.Quit)
         v = m.addMenu("&View")
         act(v, "Toggle &CAM", self.toggle_cam, "C")
+        act(v, "Toggle &layer segmentation", self.toggle_layers, "L")
         act(v, "CAM more opaque", lambda: self.set_cam_opacity(self.bscan.cam.opacity() + 0.1), "]")
         act(v, "CAM more transparent", lambda: self.set_cam_opacity(self.bscan.cam.opacity() - 0.1), "[")
         act(v, "Next B-scan", lambda: self.set_index(self.index + 1), "Down")
@@ -245,6 +259,17 @@ class MainWindow(QMainWindow):
         self.slider.setRange(0, volume.n_bscans - 1)
         self.slider.blockSignals(False)
         self._show_enface()
+        for curve in self.bscan.layer_curves:
+            self.bscan.view.removeItem(curve)
+        colours = ["#ff5252", "#ffd740", "#69f0ae", "#40c4ff", "#e040fb", "#ffab40"]
+        self.bscan.layer_curves = [pg.PlotCurveItem(pen=pg.mkPen(colours[k % len(colours)], width=1))
+                                   for k in range(len(volume.layers))]
+        for curve in self.bscan.layer_curves:
+            curve.setZValue(20)
+            curve.setVisible(self.show_layers)
+            self.bscan.view.addItem(curve)
+        self.bscan.histogram.setLevels(0, 255)
+        self.curve.setXRange(0, max(volume.n_bscans - 1, 1))
         self.index = -1
         self.set_index(volume.n_bscans // 2)
         self.bscan.view.autoRange(padding=0)
@@ -252,6 +277,8 @@ class MainWindow(QMainWindow):
         self._update_results()
         if self.predictor is not None:
             self.analyse()
+        else:
+            self.settled.emit()
 
     def _on_failed(self, generation, message):
         if generation != self.generation:
@@ -259,11 +286,13 @@ class MainWindow(QMainWindow):
         if self.analysing:  # the scan stays on screen; the reason goes to the results panel
             self._analysis_done()
             self._update_results(reason=message)
+            self.settled.emit()
             return
         # a file that could not be read: the previous scan stays open and current
         self.generation += 1
         self.statusBar().clearMessage()
         QMessageBox.warning(self, "Cannot open scan", message)
+        self.settled.emit()
 
     # -- drawing -------------------------------------------------------------------------------
     def _show_enface(self):
@@ -296,12 +325,16 @@ class MainWindow(QMainWindow):
         self.slider.setValue(i)
         self.slider.blockSignals(False)
         bscan = self.display[i]
-        self.bscan.image.setImage(bscan, levels=(0, 255))
+        self.bscan.image.setImage(bscan, autoLevels=False)
         sp = self.volume.spacing
-        if sp.known:  # physical aspect ratio
-            self.bscan.image.setRect(0, 0, bscan.shape[1] * sp.ascan_mm * 1000, bscan.shape[0] * sp.depth_mm * 1000)
-        else:
-            self.bscan.image.setRect(0, 0, bscan.shape[1], bscan.shape[0])
+        sx, sy = (sp.ascan_mm * 1000, sp.depth_mm * 1000) if sp.known else (1.0, 1.0)  # um per pixel
+        self.bscan.image.setRect(0, 0, bscan.shape[1] * sx, bscan.shape[0] * sy)  # physical aspect ratio
+        self.bscan.scale_bar.setVisible(sp.known)
+        for curve, name in zip(self.bscan.layer_curves, self.volume.layers):
+            heights = self.volume.layers[name][i]
+            x = np.arange(len(heights)) * sx
+            ok = np.isfinite(heights)
+            curve.setData(x[ok], heights[ok] * sy)
         self._draw_cam()
         self.cursor.setPos(i)
         self._draw_enface_line()
@@ -350,6 +383,11 @@ class MainWindow(QMainWindow):
         self.settings.setValue("cam/visible", self.show_cam)
         self._draw_cam()
 
+    def toggle_layers(self):
+        self.show_layers = not self.show_layers
+        for curve in self.bscan.layer_curves:
+            curve.setVisible(self.show_layers)
+
     def set_cam_opacity(self, value):
         value = float(np.clip(value, 0.05, 1.0))
         self.bscan.cam.setOpacity(value)
@@ -363,6 +401,7 @@ class MainWindow(QMainWindow):
             self.predictor.check(self.volume)
         except Exception as exc:
             self._update_results(reason=str(exc))
+            self.settled.emit()
             return
         self.analysing = True
         self.probs = np.full(self.volume.n_bscans, np.nan, np.float32)
@@ -411,12 +450,14 @@ class MainWindow(QMainWindow):
             self.enface_cam.setImage(_cam_to_bscan(enface_cam, (self.volume.n_bscans, self.volume.shape[2])))
             self.enface_cam.show()
         self._update_results()
+        self.settled.emit()
 
     def _on_cancelled(self, generation):
         if generation == self.generation:
             self._analysis_done()
             self.statusBar().showMessage("Analysis cancelled", 5000)
             self._update_results(reason="Analysis cancelled.")
+            self.settled.emit()
 
     def _analysis_done(self):
         self.analysing = False
@@ -444,7 +485,8 @@ class MainWindow(QMainWindow):
         if v is None:
             self.results.setText(f"<p>{reason or 'Open a scan (Ctrl+O).'}</p>")
             return
-        date = v.acquired.isoformat() if v.acquired else "date unknown"
+        date = v.acquired.strftime("%Y-%m-%d %H:%M" if hasattr(v.acquired, "hour") else "%Y-%m-%d") \
+            if v.acquired else "date unknown"
         html = [f"<h2 style='margin:0'>{v.laterality or 'eye ?'} &nbsp; <small>{date}</small></h2>",
                 f"<p>{v.scan_pattern} scan, {v.n_bscans} B-scan(s), {v.device or 'device unknown'}</p>"]
         for note in v.notes:

@@ -1,0 +1,5 @@
+import sys
+
+from .cli import viewer_main
+
+sys.exit(viewer_main())
