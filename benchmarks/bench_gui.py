@@ -69,7 +69,8 @@ def main():
     def p95(x):
         return float(np.percentile(x, 95))
     print(f"volume {volume.shape}, window {window.width()}x{window.height()}, platform {app.platformName()}")
-    print(f"show B-scan + CAM (ours):  median {statistics.median(ours):6.2f} ms  p95 {p95(ours):6.2f} ms  (target < 16)")
+    print(f"show B-scan + CAM (ours):  median {statistics.median(ours):6.2f} ms  p95 {p95(ours):6.2f} ms"
+          "  (target < 16)")
     print(f"show B-scan + CAM (naive): median {statistics.median(naive):6.2f} ms  p95 {p95(naive):6.2f} ms")
 
     # event-loop stall while analysing

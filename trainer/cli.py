@@ -24,6 +24,8 @@ def _add_fit_args(p):
             p.add_argument(flag, action="store_true", default=None)
         elif f.name == "alpha":
             p.add_argument(flag, type=float, nargs="+")
+        elif f.name == "volume_shape":
+            p.add_argument(flag, type=int, nargs=3, metavar=("BSCANS", "DEPTH", "WIDTH"))
         else:
             kind = int if "int" in str(f.type) else float if "float" in str(f.type) else str
             p.add_argument(flag, type=kind)

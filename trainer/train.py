@@ -44,6 +44,7 @@ class Config:
     weight_decay: float = 1e-4
     alpha: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # per VF index, paper's alpha_j
     image_size: int = 224
+    volume_shape: list[int] = field(default_factory=lambda: [64, 128, 64])  # 3D models: B-scans, depth, width
     init: str = "imagenet"  # imagenet | random | path to a ResNet18 state dict
     seed: int = 0
     device: str = "auto"
@@ -262,7 +263,8 @@ def fit(cfg: Config) -> dict:
         progress.log(stage="validate", event="warning",
                      message=f"no VF values in the training split: {variant} falls back to resnet2d")
         variant = "resnet2d"
-    pre = Preprocess(name="volume_area_v1") if is_3d(variant) else Preprocess(size=cfg.image_size)
+    pre = Preprocess(name="volume_area_v1", volume_shape=tuple(cfg.volume_shape)) if is_3d(variant) \
+        else Preprocess(size=cfg.image_size)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
     arrays = build_cache(records, pre, cache_dir, skip_bad=cfg.skip_bad, allow_pickle=cfg.allow_pickle,
                          progress=lambda d, t: progress.step(stage="cache", step=d, total=t))

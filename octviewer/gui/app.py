@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", nargs="?", help="OCT file or folder to open")
     parser.add_argument("--demo", action="store_true", help="open a bundled synthetic sample with the demo model")
     parser.add_argument("--model", type=Path, help="model file (default: the bundled demo model)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: the last one chosen)")
     parser.add_argument("--screenshot", type=Path, help="render the window after the analysis, save PNG, exit")
     args = parser.parse_args(argv)
 
@@ -41,10 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     dark_palette(app)
     pg.setConfigOptions(background="#111214", foreground="#e8eaed", imageAxisOrder="row-major")
+    from PySide6.QtCore import QSettings
+
+    device = args.device or QSettings("octviewer", "octviewer").value("device", "auto", type=str)
     predictor, model_error = None, None
     model_path = args.model or DEMO_MODEL
     try:
-        predictor = Predictor(str(model_path), device=args.device)
+        predictor = Predictor(str(model_path), device=device)
     except (ModelFileError, RuntimeError) as exc:
         model_error = str(exc)
         print(f"warning: {exc}", file=sys.stderr)

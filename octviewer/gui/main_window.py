@@ -62,8 +62,10 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.layer_curves: list[pg.PlotCurveItem] = []
 
     def wheelEvent(self, event):
-        step = -1 if event.angleDelta().y() > 0 else 1
-        self.window.set_index(self.window.index + step)
+        if event.modifiers() & Qt.ControlModifier:  # Ctrl+wheel zooms, the plain wheel scrolls B-scans
+            self.view.scaleBy((0.87, 0.87) if event.angleDelta().y() > 0 else (1.15, 1.15))
+        else:
+            self.window.set_index(self.window.index + (-1 if event.angleDelta().y() > 0 else 1))
         event.accept()
 
 
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
         self._menus()
         self.setAcceptDrops(True)
         self.show_cam = self.settings.value("cam/visible", True, type=bool)
+        self.set_colormap(self.settings.value("cam/colormap", CAM_COLORMAP, type=str))
         self.show_layers = True
         self.bscan.cam.setOpacity(self.settings.value("cam/opacity", 0.45, type=float))
         if model_error:
@@ -194,6 +197,10 @@ class MainWindow(QMainWindow):
         v = m.addMenu("&View")
         act(v, "Toggle &CAM", self.toggle_cam, "C")
         act(v, "Toggle &layer segmentation", self.toggle_layers, "L")
+        act(v, "Reset &zoom", lambda: self.bscan.view.autoRange(padding=0), "Z")
+        cmap_menu = v.addMenu("CAM colour&map")
+        for name in ("viridis", "inferno", "magma", "cividis", "plasma"):
+            act(cmap_menu, name, lambda _=False, n=name: self.set_colormap(n))
         act(v, "CAM more opaque", lambda: self.set_cam_opacity(self.bscan.cam.opacity() + 0.1), "]")
         act(v, "CAM more transparent", lambda: self.set_cam_opacity(self.bscan.cam.opacity() - 0.1), "[")
         act(v, "Next B-scan", lambda: self.set_index(self.index + 1), "Down")
@@ -205,6 +212,9 @@ class MainWindow(QMainWindow):
         a = m.addMenu("&Analysis")
         act(a, "&Analyse", self.analyse, "F5")
         act(a, "&Cancel", self.cancel_analysis, "Esc")
+        device_menu = a.addMenu("&Device")
+        for name in ("auto", "cuda", "mps", "cpu"):
+            act(device_menu, name, lambda _=False, n=name: self.set_device(n))
         mm = m.addMenu("&Model")
         act(mm, "&Load model…", self.load_model_dialog)
         act(mm, "&Retrain…", self.open_retrain)
@@ -246,11 +256,14 @@ class MainWindow(QMainWindow):
         self.generation += 1
         self.workers.cancel()
         self.statusBar().showMessage(f"Reading {Path(path).name}…")
+        self.progress.setRange(0, 0)  # busy indicator until the file is read
+        self.progress.show()
         self.workers.load(self.generation, str(path))
 
     def _on_loaded(self, generation, volume):
         if generation != self.generation:
             return
+        self.progress.hide()
         self.volume = volume
         self.display = volume.display()
         self.prediction, self.cams = None, None
@@ -289,6 +302,7 @@ class MainWindow(QMainWindow):
             self.settled.emit()
             return
         # a file that could not be read: the previous scan stays open and current
+        self.progress.hide()
         self.generation += 1
         self.statusBar().clearMessage()
         QMessageBox.warning(self, "Cannot open scan", message)
@@ -367,10 +381,20 @@ class MainWindow(QMainWindow):
             self.enface_line.setData([], [])
 
     def _enface_clicked(self, event):
-        if self.volume is None or self.volume.localizer is not None:
+        if self.volume is None:
             return
-        y = self.enface.plotItem.vb.mapSceneToView(event.scenePos()).y()
-        self.set_index(int(y))
+        point = self.enface.plotItem.vb.mapSceneToView(event.scenePos())
+        v = self.volume
+        if v.localizer is None:  # projection: one row per B-scan
+            self.set_index(int(point.y()))
+        elif v.bscan_positions:  # localizer: the B-scan whose line passes closest to the click
+            distances = []
+            for p in v.bscan_positions:
+                (x0, y0), (x1, y1) = p.start, p.end
+                t = np.clip(((point.x() - x0) * (x1 - x0) + (point.y() - y0) * (y1 - y0))
+                            / max((x1 - x0) ** 2 + (y1 - y0) ** 2, 1e-9), 0, 1)
+                distances.append(np.hypot(point.x() - x0 - t * (x1 - x0), point.y() - y0 - t * (y1 - y0)))
+            self.set_index(int(np.argmin(distances)))
 
     def _curve_clicked(self, event):
         if self.volume is None:
@@ -382,6 +406,26 @@ class MainWindow(QMainWindow):
         self.show_cam = not self.show_cam
         self.settings.setValue("cam/visible", self.show_cam)
         self._draw_cam()
+
+    def set_colormap(self, name: str):
+        lut = pg.colormap.get(name).getLookupTable(nPts=256)
+        self.bscan.cam.setLookupTable(lut)
+        self.enface_cam.setLookupTable(lut)
+        self.settings.setValue("cam/colormap", name)
+
+    def set_device(self, name: str):
+        """Move the model to another device; a failure (no CUDA here) keeps the current one."""
+        from ..model import Predictor
+
+        if self.predictor is None:
+            return
+        try:
+            self.predictor = Predictor(self.predictor.model, device=name)
+        except RuntimeError as exc:
+            QMessageBox.warning(self, "Device", str(exc))
+            return
+        self.settings.setValue("device", name)
+        self._update_status()
 
     def toggle_layers(self):
         self.show_layers = not self.show_layers
