@@ -102,7 +102,7 @@ def semt_run(tiny_cohort, tmp_path_factory):
 
 def test_fit_semt_end_to_end(semt_run, tiny_cohort):
     for name in ("model.safetensors", "report.json", "report.md", "surrogates.csv", "config.json",
-                 "stage1/summary.csv", "stage2/summary.csv", "stage2/best.pt", "stage2/last.pt"):
+                 "stage1/summary.csv", "stage2/summary.csv", "stage2/best.pt", "stage2/last.pt", "reliability.png"):
         assert (semt_run / name).exists(), name
     report = json.loads((semt_run / "report.json").read_text())
     assert report["variant"] == "semt" and report["synthetic_data"] is True
@@ -214,3 +214,8 @@ def test_no_vf_semt_falls_back(tmp_path, tiny_cohort):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "falls back to resnet2d" in result.stderr
     assert json.loads((tmp_path / "o" / "report.json").read_text())["variant"] == "resnet2d"
+
+
+def test_resume_into_another_configuration_is_refused(semt_run, tiny_cohort):
+    result = _fit(["--data", str(tiny_cohort), "--out", str(semt_run), "--variant", "cnn3d", "--resume", *FAST])
+    assert result.returncode == 2 and "different variant" in result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 from octviewer.model import InitError
 
 from .manifest import ManifestError
-from .train import Config, Stopped, fit
+from .train import Config, RunMismatch, Stopped, fit
 
 
 def _add_fit_args(p):
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             table = markdown_table(rows, synthetic)
             (Path(args.out) / "ablation.md").write_text(table)
             print(table)
-    except (ManifestError, InitError) as exc:
+    except (ManifestError, InitError, RunMismatch) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Stopped:

@@ -36,6 +36,30 @@ def expected_calibration_error(labels, probs, bins: int = 10) -> tuple[float, li
     return float(ece), table
 
 
+def reliability_png(reliability: list[dict], path, title: str = "") -> None:
+    """A reliability diagram (observed glaucoma rate against predicted probability), as a PNG."""
+    import cv2
+
+    size, m = 420, 50
+    img = np.full((size, size, 3), 255, np.uint8)
+    span = size - 2 * m
+
+    def px(x, y):
+        return int(m + x * span), int(size - m - y * span)
+    cv2.rectangle(img, px(0, 0), px(1, 1), (0, 0, 0), 1)
+    cv2.line(img, px(0, 0), px(1, 1), (160, 160, 160), 1, cv2.LINE_AA)
+    pts = [px(b["confidence"], b["observed"]) for b in reliability]
+    for a, b in zip(pts, pts[1:]):
+        cv2.line(img, a, b, (200, 90, 30), 2, cv2.LINE_AA)
+    for p, b in zip(pts, reliability):
+        cv2.circle(img, p, 3 + int(np.sqrt(b["n"])), (200, 90, 30), -1, cv2.LINE_AA)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, "predicted probability", (m + 90, size - 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "observed", (5, m - 10), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, title[:48], (m, 22), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
 def _point_metrics(labels, probs, threshold) -> dict:
     labels, probs = np.asarray(labels), np.asarray(probs)
     pred = (probs >= threshold).astype(int)

@@ -26,7 +26,7 @@ from octviewer.model import Preprocess, build_network, default_metadata, is_3d, 
 
 from . import distributed as dist
 from .cache import bscan_batch, build_cache
-from .evaluate import evaluate_split, markdown_table, pick_threshold
+from .evaluate import evaluate_split, markdown_table, pick_threshold, reliability_png
 from .manifest import assign_splits, read_manifest, summary, vf_names_present
 from .progress import Progress
 from .surrogates import assign_surrogates, norm3_pool
@@ -56,6 +56,13 @@ class Config:
     half: bool = False
     progress_json: str | None = None
     synthetic: bool | None = None  # None: detect from the manifest's ``synthetic`` column
+
+
+class RunMismatch(ValueError):
+    """--resume into a folder that holds a run with another configuration."""
+
+
+RESUME_KEYS = ("data", "variant", "image_size", "volume_shape", "seed", "init", "bscans_per_volume", "batch_size")
 
 
 class Stopped(Exception):
@@ -169,9 +176,14 @@ def run_stage(name, network, train: Data, val: Data, cfg: Config, out: Path, epo
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     alpha = torch.tensor(cfg.alpha[:train.vf.shape[1]] or [0.0], device=device)
     start, best = 0, -float("inf")
-    if (stage_dir / "done.pt").exists():
+    summary_path = stage_dir / "summary.csv"
+    if cfg.resume and (stage_dir / "done.pt").exists():
         network.load_state_dict(torch.load(stage_dir / "done.pt", map_location=device, weights_only=True)["model"])
         return network
+    if not cfg.resume and dist.is_main():  # a fresh run never mixes with an older one in the same folder
+        for old in ("done.pt", "last.pt", "best.pt", "summary.csv"):
+            (stage_dir / old).unlink(missing_ok=True)
+    dist.barrier()
     if cfg.resume and (stage_dir / "last.pt").exists():
         ck = torch.load(stage_dir / "last.pt", map_location=device, weights_only=True)
         network.load_state_dict(ck["model"])
@@ -180,7 +192,6 @@ def run_stage(name, network, train: Data, val: Data, cfg: Config, out: Path, epo
         start, best = ck["epoch"] + 1, ck["best"]
         progress.log(stage=name, event="resumed", epoch=start)
     use_amp = device.type == "cuda"
-    summary_path = stage_dir / "summary.csv"
     for epoch in range(start, epochs):
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
@@ -250,6 +261,15 @@ def fit(cfg: Config) -> dict:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _on_signal)
     progress = Progress(cfg.progress_json, enabled=dist.is_main())
+    previous = out / "config.json"
+    if cfg.resume and previous.exists():
+        old = json.loads(previous.read_text())
+        changed = [k for k in RESUME_KEYS if old.get(k) != asdict(cfg).get(k)]
+        if changed:
+            raise RunMismatch(f"{out} holds a run with different {', '.join(changed)}; "
+                              "choose another output folder or start without --resume")
+    if dist.is_main():
+        previous.write_text(json.dumps(asdict(cfg), indent=2))
     records, skipped = read_manifest(cfg.data, skip_bad=cfg.skip_bad)
     for s in skipped:
         progress.log(stage="validate", event="skipped", message=s)
@@ -270,7 +290,6 @@ def fit(cfg: Config) -> dict:
                          progress=lambda d, t: progress.step(stage="cache", step=d, total=t))
     keep = [i for i, a in enumerate(arrays) if a is not None]
     records, arrays = [records[i] for i in keep], [arrays[i] for i in keep]
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     device = _device(cfg)
     split = {s: [i for i, r in enumerate(records) if r.split == s] for s in ("train", "val", "test")}
 
@@ -326,6 +345,8 @@ def fit(cfg: Config) -> dict:
         save_model(out / "model.safetensors", network.cpu(), meta, half=cfg.half)
         (out / "report.json").write_text(json.dumps(report, indent=2))
         (out / "report.md").write_text(markdown_table({variant: report}, synthetic))
+        reliability_png(report["image_level"]["reliability"], out / "reliability.png",
+                        f"{variant}, test split, image level" + (" (SYNTHETIC)" if synthetic else ""))
         progress.log(stage="done", event="finished", model=str(out / "model.safetensors"),
                      image_auc=report["image_level"]["auc"])
     dist.cleanup()
