@@ -44,6 +44,7 @@ class Config:
     weight_decay: float = 1e-4
     alpha: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # per VF index, paper's alpha_j
     image_size: int = 224
+    reg_channels: int = 128  # channels of each VF regression module (mt/semt)
     volume_shape: list[int] = field(default_factory=lambda: [64, 128, 64])  # 3D models: B-scans, depth, width
     init: str = "imagenet"  # imagenet | random | path to a ResNet18 state dict
     seed: int = 0
@@ -318,7 +319,8 @@ def fit(cfg: Config) -> dict:
     if variant == "resnet2d":
         network = stage1
     else:
-        network = build_network(variant, vf_names=vf_names, init=cfg.init if not is_3d(variant) else None)
+        params = {"reg_channels": cfg.reg_channels} if variant in ("mt", "semt") else {}
+        network = build_network(variant, vf_names=vf_names, init=cfg.init if not is_3d(variant) else None, **params)
         if variant == "semt":  # start stage 2 from the stage-1 backbone
             network.backbone.load_state_dict(stage1.backbone.state_dict())
         network = run_stage("stage2", network, train, val, cfg, out, cfg.epochs, variant in ("mt", "semt"), True,
@@ -338,6 +340,8 @@ def fit(cfg: Config) -> dict:
                       test_volumes=[{"path": str(r.path), "probability": float(p)}
                                     for r, p in zip(test.records, test_p)])
         meta = default_metadata(variant, vf_names=vf_names, preprocess=pre)
+        if variant in ("mt", "semt"):
+            meta["network"]["reg_channels"] = cfg.reg_channels
         meta.update(name=f"{variant}-{Path(cfg.data).parent.name}", threshold=threshold, synthetic_data=synthetic)
         metrics = {k: report[k] for k in ("image_level", "case_level", "vf_mae")}
         meta["provenance"].update(data={"manifest": str(cfg.data), "splits": counts}, split_seed=cfg.seed,

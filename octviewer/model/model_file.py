@@ -147,7 +147,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
                                    f"this version reads up to {FORMAT_VERSION}): please update")
     if meta.get("architecture") not in ARCHITECTURES:
         raise ModelFileError(path, f"unknown architecture {meta.get('architecture')!r}")
-    network = build_network(meta["architecture"], vf_names=meta["network"]["vf_names"], init="random")
+    params = {k: v for k, v in meta["network"].items() if k != "vf_names"}  # e.g. reg_channels
+    try:
+        network = build_network(meta["architecture"], vf_names=meta["network"]["vf_names"], init="random", **params)
+    except TypeError as exc:
+        raise ModelFileError(path, f"unknown network parameters {sorted(params)}: {exc}") from exc
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         network.load_state_dict(state)
