@@ -2,7 +2,7 @@
 
 Run from the repository root after the demo model exists:
 ``QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py``. Writes docs/screenshots/*.png and
-docs/screenshots/report.pdf (convert its first page with ``pdftoppm -png -r 60 -f 1 -l 1``).
+a report PDF whose first page is kept as report_page1.png (``pdftoppm -png -r 60 -f 1 -l 1 -singlefile``).
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ def main():
     wait_for(window.settled)
     app.processEvents()
     window.grab().save(str(OUT / "main_window.png"))
-    window.export_pdf(str(OUT / "report.pdf"))
+    pdf = Path(tempfile.mkdtemp()) / "report.pdf"
+    window.export_pdf(str(pdf))
+    import shutil
+    import subprocess
+    if shutil.which("pdftoppm"):  # poppler-utils
+        subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                        str(OUT / "report_page1")], check=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = generate_cohort(Path(tmp) / "cohort", patients=10, preset="tiny", seed=5)

@@ -318,8 +318,13 @@ class MainWindow(QMainWindow):
             img = (img - img.min()) / max(float(img.max() - img.min()), 1e-6) * 255
         self.enface_image.setImage(np.ascontiguousarray(img), levels=(0, 255))
         self.enface_cam.clear()
-        h, w = img.shape
-        for t, (x, y) in zip(self.orientation, [(w / 2, 0), (w / 2, h - 12), (0, h / 2), (w - 12, h / 2)]):
+        sp = v.spacing
+        # the projection is drawn in millimetres so a 6 x 6 mm cube looks square
+        physical = v.localizer is None and sp.ascan_mm and sp.bscan_mm
+        self.enface_scale = (sp.ascan_mm, sp.bscan_mm) if physical else (1.0, 1.0)
+        h, w = img.shape[0] * self.enface_scale[1], img.shape[1] * self.enface_scale[0]
+        self.enface_image.setRect(0, 0, w, h)
+        for t, (x, y) in zip(self.orientation, [(w / 2, 0), (w / 2, h * 0.94), (0, h / 2), (w * 0.95, h / 2)]):
             t.setPos(x, y)
         nasal_right = v.laterality != "OS"
         self.orientation[2].setText("N" if not nasal_right else "T")
@@ -376,7 +381,8 @@ class MainWindow(QMainWindow):
             else:
                 self.enface_line.setData([p.start[0], p.end[0]], [p.start[1], p.end[1]])
         elif v.localizer is None:
-            self.enface_line.setData([0, v.shape[2]], [self.index + 0.5, self.index + 0.5])
+            sx, sy = self.enface_scale
+            self.enface_line.setData([0, v.shape[2] * sx], [(self.index + 0.5) * sy] * 2)
         else:
             self.enface_line.setData([], [])
 
@@ -386,7 +392,7 @@ class MainWindow(QMainWindow):
         point = self.enface.plotItem.vb.mapSceneToView(event.scenePos())
         v = self.volume
         if v.localizer is None:  # projection: one row per B-scan
-            self.set_index(int(point.y()))
+            self.set_index(int(point.y() / self.enface_scale[1]))
         elif v.bscan_positions:  # localizer: the B-scan whose line passes closest to the click
             distances = []
             for p in v.bscan_positions:
@@ -492,6 +498,7 @@ class MainWindow(QMainWindow):
         enface_cam = self.cams.mean(axis=1)  # (n, w_fm): where across the disc the network looked
         if self.volume.localizer is None:
             self.enface_cam.setImage(_cam_to_bscan(enface_cam, (self.volume.n_bscans, self.volume.shape[2])))
+            self.enface_cam.setRect(self.enface_image.mapRectToParent(self.enface_image.boundingRect()))
             self.enface_cam.show()
         self._update_results()
         self.settled.emit()

@@ -23,7 +23,8 @@ def write_report(window, path: str, patient_id: str | None = None) -> str:
     writer.setResolution(150)
     writer.setTitle("OCT glaucoma screening report (research use only)")
     doc = QTextDocument()
-    images = {"bscan": window.bscan.grab().toImage(), "enface": window.enface.grab().toImage(),
+    enface_rect = window.enface.mapFromScene(window.enface_image.sceneBoundingRect()).boundingRect()
+    images = {"bscan": window.bscan.grab().toImage(), "enface": window.enface.grab(enface_rect).toImage(),
               "curve": window.curve.grab().toImage()}
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
@@ -53,14 +54,14 @@ def write_report(window, path: str, patient_id: str | None = None) -> str:
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     <h2>Images</h2>
     <p>B-scan {window.index + 1} with the class activation map (where the network looked):</p>
-    <img src="bscan" width="620">
+    <img src="bscan" width="430">
     <p>En-face view and per-B-scan probability:</p>
-    <img src="enface" width="300"> <img src="curve" width="420">
+    <img src="enface" width="170"> <img src="curve" width="300">
     <h2>Model</h2>
     <p>{html.escape(str(meta.get('name')))} ({html.escape(str(meta.get('architecture')))}), created
        {html.escape(str(prov.get('created')))}; software {html.escape(json.dumps(prov.get('software', {})))}.<br>
-       Held-out metrics reported by training: {html.escape(json.dumps({k: metrics.get(k) for k in
-                                                                         ('accuracy', 'f1', 'auc')}))}</p>
+       Held-out metrics reported by training (image level):
+       {', '.join(f"{k} {metrics[k]:.3f}" for k in ('accuracy', 'f1', 'auc') if k in metrics) or 'none'}</p>
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
     """
     doc.setHtml(body)
