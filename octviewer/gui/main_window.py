@@ -55,6 +55,8 @@ class BscanView(pg.GraphicsLayoutWidget):
         # window/level: a histogram with draggable levels, grey-scale only (scans are never tinted)
         self.histogram = pg.HistogramLUTItem(image=self.image, gradientPosition="right")
         self.histogram.gradient.setEnabled(False)
+        # the histogram is computed once per volume, not on every B-scan: scrolling stays fast
+        self.image.sigImageChanged.disconnect(self.histogram.imageChanged)
         self.addItem(self.histogram)
         self.scale_bar = pg.ScaleBar(size=200, suffix="µm")
         self.scale_bar.setParentItem(self.view)
@@ -286,6 +288,7 @@ class MainWindow(QMainWindow):
         self.index = -1
         self.set_index(volume.n_bscans // 2)
         self.bscan.view.autoRange(padding=0)
+        self.bscan.histogram.imageChanged(autoLevel=False)
         self.statusBar().showMessage(f"Opened {Path(volume.source).name}", 5000)
         self._update_results()
         if self.predictor is not None:

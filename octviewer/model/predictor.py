@@ -123,11 +123,21 @@ class Predictor:
         vf_scaled = np.full((n, len(vf_names)), np.nan, np.float32)
         cam = None
         done = 0
+        # each B-scan is resized once, although it is a neighbour in up to three inputs
+        resized = torch.empty((n, pre.size, pre.size), dtype=torch.uint8, device=self.device)
+        have = np.zeros(n, bool)
         for idx in batches:
             if is_cancelled():
                 raise Cancelled()
             indices = torch.as_tensor(idx, device=self.device)
-            out = self._forward(pre.bscan_inputs(display, indices, lo, hi))
+            rows = pre.neighbours(indices, n)
+            needed = np.unique(rows.cpu().numpy())
+            missing = needed[~have[needed]]
+            if len(missing):
+                missing_t = torch.as_tensor(missing, device=self.device)
+                resized[missing_t] = pre.resize_bscans(display[missing_t], lo, hi)
+                have[missing] = True
+            out = self._forward(pre.assemble(resized, rows))
             p = torch.sigmoid(out["logit"].float()).cpu().numpy()
             v = out["vf"].float().cpu().numpy()
             c = out["cam"].float().cpu().numpy()
