@@ -15,6 +15,8 @@ import json
 import os
 import signal
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -143,6 +145,25 @@ class Data:
         return x, torch.from_numpy(self.labels[v]), torch.from_numpy(self.vf[v])
 
 
+def prefetch(make_batch, chunks, workers: int, depth: int):
+    """Assemble the next batches in worker threads while the current one trains (the role of
+    DataLoader workers; memmap gathers and NumPy copies release the GIL). Order is kept, so runs
+    stay deterministic, and at most ``depth`` batches wait in memory."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        queue = deque()
+        for chunk in chunks:
+            queue.append(pool.submit(make_batch, chunk))
+            if len(queue) > depth:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
+
+
+def loader_workers() -> int:
+    """Threads for batch assembly, sized to the machine: leave a core to the training loop."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
 def predict_volumes(network, data: Data, device, batch_size=64):
     """Per-volume mean probability, VF (scaled) and norm-3 pooled features, all samples once."""
     network.eval()
@@ -193,6 +214,11 @@ def run_stage(name, network, train: Data, val: Data, cfg: Config, out: Path, epo
         start, best = ck["epoch"] + 1, ck["best"]
         progress.log(stage=name, event="resumed", epoch=start)
     use_amp = device.type == "cuda"
+    workers = loader_workers()
+
+    def make_batch(chunk):
+        x, y, vf = train.batch(chunk)
+        return (x.pin_memory(), y, vf) if use_amp else (x, y, vf)  # pinned: async copy to the GPU
     for epoch in range(start, epochs):
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
@@ -203,10 +229,10 @@ def run_stage(name, network, train: Data, val: Data, cfg: Config, out: Path, epo
         model.train()
         losses, t0 = [], time.perf_counter()
         n_steps = max(1, (len(items) + cfg.batch_size - 1) // cfg.batch_size)
-        for step in range(n_steps):
+        chunks = (items[s * cfg.batch_size:(s + 1) * cfg.batch_size] for s in range(n_steps))
+        for step, (x, y, vf) in enumerate(prefetch(make_batch, chunks, workers, depth=2 * workers)):
             if _STOP["flag"]:
                 raise Stopped()
-            x, y, vf = train.batch(items[step * cfg.batch_size:(step + 1) * cfg.batch_size])
             x = _normalise_on_device(train.pre, x, device, True, gen)
             y, vf = y.to(device), vf.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
