@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from octviewer.model import Preprocess, build_network, select_device
 from trainer.cache import bscan_batch
-from trainer.train import _normalise_on_device
+from trainer.train import _normalise_on_device, loader_workers, prefetch
 
 
 def make_cache(folder: Path, volumes: int, bscans: int, size: int) -> list[np.ndarray]:
@@ -86,14 +86,20 @@ def main():
         gen = torch.Generator().manual_seed(0)
         labels = rng.integers(0, 2, args.volumes).astype(np.float32)
 
-        def pipeline_step():
-            items = np.stack([rng.integers(0, args.volumes, batch), rng.integers(0, 200, batch)], 1)
+        def chunks():  # random (volume, B-scan) items, as an epoch's shuffled order
+            while True:
+                yield np.stack([rng.integers(0, args.volumes, batch), rng.integers(0, 200, batch)], 1)
+
+        def make_batch(items):  # what the trainer's worker threads do
             x = bscan_batch(arrays, items, pre)
-            if cuda:
-                x = x.pin_memory()
+            return (x.pin_memory() if cuda else x), torch.from_numpy(labels[items[:, 0]])
+        workers = loader_workers()
+        batches = prefetch(make_batch, chunks(), workers, 2 * workers)
+
+        def pipeline_step():
+            x, y = next(batches)
             x = _normalise_on_device(pre, x, device, True, gen)
-            y = torch.from_numpy(labels[items[:, 0]]).to(device, non_blocking=True)
-            train_step(x, y, vf0)
+            train_step(x, y.to(device, non_blocking=True), vf0)
         piped = throughput(pipeline_step, batch, args.seconds, sync)
     print(f"device {device}, torch {torch.__version__}, {args.arch}, batch {batch}, {args.size}x{args.size}, "
           f"bf16 {cuda}, channels_last")
