@@ -9,6 +9,3 @@ DEMO_MODEL = RESOURCES / "models" / "demo_semt.safetensors"
 DEMO_SAMPLES = RESOURCES / "samples"
 DEMO_SCAN = DEMO_SAMPLES / "demo_advanced_glaucoma_OD.dcm"  # what ``octviewer --demo`` opens
 
-
-def demo_samples() -> list[Path]:
-    return sorted(DEMO_SAMPLES.glob("*.dcm"))

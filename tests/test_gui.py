@@ -138,21 +138,26 @@ def test_cancel_and_switch_during_analysis(qtbot, window, tiny_cohort):
 FAST = ["--bscans-per-volume", "4", "--batch-size", "16"]
 
 
-def test_retrain_to_completion_and_load(qtbot, window, tiny_cohort, tmp_path):
+def _retrain_dialog(qtbot, window, manifest, out, epochs):
     from octviewer.gui.retrain_dialog import RetrainDialog
 
-    w = window
-    old = w.predictor
-    dialog = RetrainDialog(w, manifest=str(tiny_cohort), out=str(tmp_path / "run"))
-    dialog.model_ready.connect(w.load_model)
+    dialog = RetrainDialog(window, manifest=str(manifest), out=str(out))
+    dialog.model_ready.connect(window.load_model)
     qtbot.addWidget(dialog)
-    assert "Manifest OK" in dialog.validation.text()
     dialog.variant.setCurrentText("resnet2d")
-    dialog.epochs.setValue(1)
+    dialog.epochs.setValue(epochs)
     dialog.image_size.setValue(32)
     dialog.init.setCurrentText("random")
     dialog.device.setCurrentText("cpu")
     dialog.extra_arguments = FAST
+    return dialog
+
+
+def test_retrain_to_completion_and_load(qtbot, window, tiny_cohort, tmp_path):
+    w = window
+    old = w.predictor
+    dialog = _retrain_dialog(qtbot, w, tiny_cohort, tmp_path / "run", epochs=1)
+    assert "Manifest OK" in dialog.validation.text()
     dialog.start()
     qtbot.waitUntil(lambda: dialog.process.state() == dialog.process.ProcessState.NotRunning, timeout=240000)
     assert dialog.stage.text() == "finished", dialog.log.toPlainText()[-2000:]
@@ -162,18 +167,9 @@ def test_retrain_to_completion_and_load(qtbot, window, tiny_cohort, tmp_path):
 
 
 def test_stop_retrain_keeps_old_model(qtbot, window, tiny_cohort, tmp_path):
-    from octviewer.gui.retrain_dialog import RetrainDialog
-
     w = window
     old = w.predictor
-    dialog = RetrainDialog(w, manifest=str(tiny_cohort), out=str(tmp_path / "run"))
-    dialog.model_ready.connect(w.load_model)
-    qtbot.addWidget(dialog)
-    dialog.epochs.setValue(200)
-    dialog.image_size.setValue(32)
-    dialog.init.setCurrentText("random")
-    dialog.variant.setCurrentText("resnet2d")
-    dialog.extra_arguments = FAST
+    dialog = _retrain_dialog(qtbot, w, tiny_cohort, tmp_path / "run", epochs=200)
     dialog.start()
     qtbot.waitUntil(lambda: len(dialog.losses) > 0, timeout=120000)
     dialog.stop()

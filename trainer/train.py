@@ -100,7 +100,8 @@ def _normalise_on_device(pre: Preprocess, x_u8: torch.Tensor, device, augment: b
         b = x.shape[0]
         flip = torch.rand(b, generator=gen) < 0.5
         x[flip.to(device)] = x[flip.to(device)].flip(-1)  # mirror: an OD B-scan becomes an OS-like one
-        shift = int(torch.randint(-pre_shift(x), pre_shift(x) + 1, (1,), generator=gen))
+        max_shift = max(1, x.shape[-1] // 28)  # about 8 px at 224
+        shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=gen))
         x = torch.roll(x, shifts=shift, dims=-1)
         gain = (1.0 + 0.1 * (torch.rand(b, generator=gen) * 2 - 1)).to(device).view(-1, *([1] * (x.ndim - 1)))
         x = (x * gain).clamp_(0, 1)
@@ -109,10 +110,6 @@ def _normalise_on_device(pre: Preprocess, x_u8: torch.Tensor, device, augment: b
     mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-
-
-def pre_shift(x):
-    return max(1, x.shape[-1] // 28)
 
 
 class Data:

@@ -225,7 +225,11 @@ class MainWindow(QMainWindow):
 
     # -- opening -------------------------------------------------------------------------------
     def open_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Open OCT scan", "", "All files (*)")
+        from ..io import SUPPORTED_FORMATS
+
+        filters = ";;".join(f"{name} ({' '.join(patterns)})" for name, patterns in SUPPORTED_FORMATS)
+        folder = self.settings.value("last_folder", "", type=str)
+        path, _ = QFileDialog.getOpenFileName(self, "Open OCT scan", folder, f"All files (*);;{filters}")
         if path:
             self.open_path(path)
 

@@ -26,7 +26,7 @@ VENDOR_SUFFIXES = (".fds", ".fda", ".img", ".oct")
 
 #: For file dialogs: (description, glob patterns).
 SUPPORTED_FORMATS = (
-    ("DICOM Ophthalmic Tomography", ("*.dcm", "*.dicom", "*")),
+    ("DICOM Ophthalmic Tomography", ("*.dcm", "*.dicom")),
     ("Heidelberg Spectralis", ("*.vol", "*.e2e", "*.sdb", "*.xml")),
     ("Topcon / Zeiss / Bioptigen / Optovue (OCT-Converter extra)", ("*.fds", "*.fda", "*.img", "*.oct", "*.OCT")),
     ("TIFF stack", ("*.tif", "*.tiff")),
