@@ -365,6 +365,8 @@ class MainWindow(QMainWindow):
         self.cursor.setPos(i)
         self._draw_enface_line()
         text = f"B-scan {i + 1}/{self.volume.n_bscans}"
+        if sp.bscan_mm:  # distance from the first B-scan, as vendor viewers show it
+            text += f"   {i * sp.bscan_mm:.2f} mm"
         if self.probs is not None and np.isfinite(self.probs[i]):
             text += f"   P={self.probs[i]:.2f}"
         self.bscan.label.setText(text)
