@@ -219,3 +219,10 @@ def test_no_vf_semt_falls_back(tmp_path, tiny_cohort):
 def test_resume_into_another_configuration_is_refused(semt_run, tiny_cohort):
     result = _fit(["--data", str(tiny_cohort), "--out", str(semt_run), "--variant", "cnn3d", "--resume", *FAST])
     assert result.returncode == 2 and "different variant" in result.stderr
+
+
+def test_yaml_config_is_read(semt_run, tiny_cohort, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("variant: resnet3d\nimage_size: 32\ninit: random\n")
+    result = _fit(["--data", str(tiny_cohort), "--out", str(semt_run), "--config", str(config), "--resume"])
+    assert result.returncode == 2 and "different variant" in result.stderr  # the YAML's variant was used
