@@ -105,11 +105,7 @@ def _normalise_on_device(pre: Preprocess, x_u8: torch.Tensor, device, augment: b
         x = torch.roll(x, shifts=shift, dims=-1)
         gain = (1.0 + 0.1 * (torch.rand(b, generator=gen) * 2 - 1)).to(device).view(-1, *([1] * (x.ndim - 1)))
         x = (x * gain).clamp_(0, 1)
-    if pre.is_3d:
-        return (x[:, None] - 0.5) / 0.25
-    mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+    return pre.normalise(x)
 
 
 class Data:
@@ -165,10 +161,10 @@ def predict_volumes(network, data: Data, device, batch_size=64):
     """Per-volume mean probability, VF (scaled) and norm-3 pooled features, all samples once."""
     network.eval()
     probs, vfs, feats = [], [], []
+    all_items = data.items(None, None)
     with torch.inference_mode():
         for v in range(len(data.arrays)):
-            items = data.items(None, None)
-            items = items[items[:, 0] == v]
+            items = all_items[all_items[:, 0] == v]
             p, f, r = [], [], []
             for i in range(0, len(items), batch_size):
                 x, _, _ = data.batch(items[i:i + batch_size])

@@ -139,7 +139,3 @@ class OctVolume:
 
     def replace(self, **changes) -> OctVolume:
         return dataclasses.replace(self, **changes)
-
-    def enface_projection(self) -> np.ndarray:
-        """Mean along depth: the en-face image used when the file has no localizer."""
-        return self.display().mean(axis=1, dtype=np.float32)

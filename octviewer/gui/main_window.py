@@ -266,12 +266,12 @@ class MainWindow(QMainWindow):
         self.progress.show()
         self.workers.load(self.generation, str(path))
 
-    def _on_loaded(self, generation, volume):
+    def _on_loaded(self, generation, volume, display=None):
         if generation != self.generation:
             return
         self.progress.hide()
         self.volume = volume
-        self.display = volume.display()
+        self.display = volume.display() if display is None else display
         self.prediction, self.cams = None, None
         self.probs = np.full(volume.n_bscans, np.nan, np.float32)
         self.slider.blockSignals(True)
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
         if v.localizer is not None:
             img = v.localizer.image
         else:
-            img = v.enface_projection()
+            img = self.display.mean(axis=1, dtype=np.float32)  # projection along depth
             img = (img - img.min()) / max(float(img.max() - img.min()), 1e-6) * 255
         self.enface_image.setImage(np.ascontiguousarray(img), levels=(0, 255))
         self.enface_cam.clear()

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 
 class _Signals(QObject):
-    loaded = Signal(int, object)  # generation, OctVolume
+    loaded = Signal(int, object, object)  # generation, OctVolume, its uint8 display array
     batch = Signal(int, object)  # generation, BatchResult
     progress = Signal(int, int, int)  # generation, done, total
     finished = Signal(int, object)  # generation, Prediction
@@ -47,7 +47,9 @@ class Workers(QObject):
 
         def work():
             try:
-                self.signals.loaded.emit(generation, load_volume(path))
+                volume = load_volume(path)
+                # the display transform (e.g. Spectralis float -> uint8) is done here, off the GUI thread
+                self.signals.loaded.emit(generation, volume, volume.display())
             except VolumeReadError as exc:
                 self.signals.failed.emit(generation, str(exc))
             except Exception:  # never let a reader bug take the window down

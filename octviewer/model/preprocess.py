@@ -77,12 +77,19 @@ class Preprocess:
         x = (x[:, 0].float() - lo) * (255.0 / (hi - lo))
         return x.clamp_(0, 255).round_().to(torch.uint8)
 
-    def assemble(self, resized: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Stack ``resized[rows]`` ((B, 3) row indices) into normalised (B, 3, S, S) network input."""
-        x = resized[rows].float().div_(255.0)
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Batch in [0, 1] -> network input: (B, 3, S, S) with the backbone's mean and std in
+        channels_last, or (B, D, H, W) -> (B, 1, D, H, W) for 3D models. The trainer calls this
+        after its augmentation, so both paths normalise identically."""
+        if self.is_3d:
+            return (x[:, None] - 0.5) / 0.25
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+    def assemble(self, resized: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Stack ``resized[rows]`` ((B, 3) row indices) into normalised (B, 3, S, S) network input."""
+        return self.normalise(resized[rows].float().div_(255.0))
 
     @staticmethod
     def neighbours(indices: torch.Tensor, n_bscans: int) -> torch.Tensor:
@@ -101,7 +108,6 @@ class Preprocess:
         x = F.interpolate(display.float()[None, None], size=self.volume_shape, mode="area")[0, 0]
         return ((x - lo) * (255.0 / (hi - lo))).clamp_(0, 255).round_().to(torch.uint8)
 
-    @staticmethod
-    def assemble_volumes(resampled: torch.Tensor) -> torch.Tensor:
+    def assemble_volumes(self, resampled: torch.Tensor) -> torch.Tensor:
         """(B, D, H, W) uint8 -> (B, 1, D, H, W) normalised 3D input."""
-        return (resampled.float()[:, None] / 255.0 - 0.5) / 0.25
+        return self.normalise(resampled.float() / 255.0)
