@@ -1,8 +1,13 @@
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The viewer keeps QSettings under $XDG_CONFIG_HOME: give the tests (and the processes they start)
+# their own, so a test run never changes the user's recent files, CAM opacity or device.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="octviewer-test-config-")
 
 
 @pytest.fixture(scope="session")

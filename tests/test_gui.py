@@ -27,10 +27,6 @@ def tiny_model_path(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, tiny_model_path, monkeypatch, tmp_path):
-    from PySide6.QtCore import QSettings
-
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path))
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     w = MainWindow(Predictor(str(tiny_model_path), device="cpu"))
