@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,21 @@ _DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Later
                "ContentDate", "AcquisitionDateTime", "NumberOfFrames", "Manufacturer", "ImageComments",
                "SharedFunctionalGroupsSequence"]
 _VOL_PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
+
+
+class _QuietWhileIndexing(logging.Filter):
+    """Drop pydicom's log records raised while a thread indexes: they name files (and so patients)."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return threading.get_ident() not in self.threads
+
+
+_QUIET = _QuietWhileIndexing()
+logging.getLogger("pydicom").addFilter(_QUIET)
 
 
 class IndexCancelled(Exception):
@@ -195,14 +211,22 @@ def _vol_record(path: Path) -> dict:
     if pattern == "volume" and int(h.n_bscans) == 1:
         pattern = "line"
     eye = str(h.scan_position).strip("\x00 ").upper()
-    when = h.exam_time if isinstance(h.exam_time, (dt.date, dt.datetime)) else None
+    when = parse_date(h.exam_time)  # eyepy gives an ISO string or a datetime
     return {"kind": "scan", "patient_id": str(h.patient_id).strip("\x00 "), "eye": eye if eye in ("OD", "OS") else "",
-            "date": parse_date(when).isoformat() if when else "", "scan_pattern": pattern,
+            "date": when.isoformat() if when else "", "scan_pattern": pattern,
             "n_bscans": int(h.n_bscans), "synthetic": False}
 
 
 def read_record(path: Path) -> dict:
     """What the header of one file says: a scan, a measured VF, or why it is skipped."""
+    _QUIET.threads.add(threading.get_ident())
+    try:
+        return _read_record(path)
+    finally:
+        _QUIET.threads.discard(threading.get_ident())
+
+
+def _read_record(path: Path) -> dict:
     suffix = path.suffix.lower()
     try:
         with open(path, "rb") as f:
