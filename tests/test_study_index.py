@@ -169,3 +169,14 @@ def test_heidelberg_vol_header(samples_dir, tmp_path):
     assert scan.n_bscans == volume.n_bscans and scan.scan_pattern == volume.scan_pattern
     if volume.acquired is not None:
         assert scan.date == (volume.acquired.date() if hasattr(volume.acquired, "date") else volume.acquired)
+
+
+def test_study_package_imports_no_qt_and_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, octviewer.study, octviewer.study.demo, octviewer.study.ou\n"
+            "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
