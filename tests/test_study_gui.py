@@ -119,7 +119,8 @@ def test_reopening_uses_the_cache_and_a_manifest_opens_too(qtbot, panel, study, 
     manifest = tmp_path / "manifest.csv"
     scans = sorted((study / "scans").rglob("*.dcm"))
     manifest.write_text("path,patient_id,eye,visit,label,vfi,md,psd\n" + "".join(
-        f"{p},M-{i % 2},{p.name[:2]},{p.name[3:7]}-{p.name[7:9]}-{p.name[9:11]},normal,,,\n" for i, p in enumerate(scans)))
+        f"{p},M-{i % 2},{p.name[:2]},{p.name[3:7]}-{p.name[7:9]}-{p.name[9:11]},normal,,,\n"
+        for i, p in enumerate(scans)))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
     with qtbot.waitSignal(panel.index_ready, timeout=20000):
         qtbot.mouseClick(panel.open_manifest_button, Qt.LeftButton)

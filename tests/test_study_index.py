@@ -51,6 +51,9 @@ def test_folder_groups_patients_visits_and_eyes_from_headers(demo_study, tmp_pat
             for eye in ("OD", "OS"):
                 vf = index.measured_vf(pid, eye, visit)
                 assert vf is not None and vf.eye == eye and abs((vf.date - visit.date).days) <= 14
+    scan = index.scans_for("DEMO04-001", eye="OS")[1]
+    assert index.measured_vf_for_scan(scan.path) == index.measured_vf("DEMO04-001", "OS", index.visits("DEMO04-001")[1])
+    assert index.measured_vf_for_scan(tmp_path / "elsewhere.dcm") is None
     # patient 0 has OPV files, patient 1 a CSV: 2 patients x 2 eyes x 3 visits measured fields
     assert len(index.vf) == 12
     assert {os.path.basename(m.source) for m in index.vf if m.patient_id == "DEMO04-001"} == {"visual_fields.csv"}

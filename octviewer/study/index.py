@@ -116,6 +116,18 @@ class StudyIndex:
         mine = [m for m in self.vf if m.patient_id == patient_id]
         return nearest_vf(mine, eye, visit.date, visit.label)
 
+    def scan_at(self, path) -> ScanEntry | None:
+        """The indexed scan of a file the viewer has open (to show its measured VF beside the prediction)."""
+        wanted = os.path.realpath(path)
+        return next((s for s in self.scans if os.path.realpath(s.path) == wanted), None)
+
+    def measured_vf_for_scan(self, path) -> VfMeasurement | None:
+        """Measured VF of the eye and visit of an open file; None when not indexed or not measured."""
+        scan = self.scan_at(path)
+        if scan is None or not scan.eye:
+            return None
+        return self.measured_vf(scan.patient_id, scan.eye, Visit(scan.visit, parse_date(scan.visit)))
+
     def skipped_text(self) -> str:
         if not self.skipped:
             return "nothing skipped"
