@@ -247,3 +247,28 @@ def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, mon
     assert "▼ MD measured" in text and "▼ global RNFL" in text and "SYNTHETIC" in text
     assert "DEMO07-001" not in text  # the grabbed body holds no identifier
     assert len(view.plots["md"].listDataItems()) >= 4 and view.plots["rnfl"].listDataItems()
+
+
+def test_a_newer_request_replaces_a_running_one_without_blocking(qtbot, study, tmp_path):
+    from octviewer.study import index_folder
+
+    index = index_folder(study, cache_dir=tmp_path / "cache")
+
+    def slow_analyse(path):
+        time.sleep(0.5)
+        return _prediction(0.3, {"md": -2.0}), None
+
+    ou = OUView()
+    qtbot.addWidget(ou)
+    results = []
+    ou.ready.connect(results.append)
+    first, second = (index.visits(pid)[0].label for pid in ("DEMO07-000", "DEMO07-001"))
+    started = time.perf_counter()
+    ou.show_visit(index, "DEMO07-000", first, slow_analyse)
+    ou.show_visit(index, "DEMO07-001", second, slow_analyse)
+    assert time.perf_counter() - started < 0.3  # neither call waited for the analysis
+    qtbot.waitUntil(lambda: bool(results) and not ou.worker.busy(), timeout=20000)
+    qtbot.wait(700)  # the first request's late result, if any, would arrive now
+    assert [r.patient_id for r in results] == ["DEMO07-001"]
+    assert ou.summary.patient_id == "DEMO07-001"
+    ou.close()

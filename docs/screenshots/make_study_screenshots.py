@@ -35,7 +35,7 @@ def make_analyse():
 
 
 def wait(app, widget, attr):
-    while getattr(widget, attr) is None or (hasattr(widget, "_worker") and widget._worker.isRunning()):
+    while getattr(widget, attr) is None or widget.worker.busy():
         app.processEvents()
     app.processEvents()
 

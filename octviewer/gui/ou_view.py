@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from ..study import StudyIndex, Visit
 from ..study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
 from ..study.vf import parse_date
-from .study_worker import Cancelled, StudyWorker, stop
+from .study_worker import Cancelled, WorkerSlot
 
 CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
 FLAG_COLOUR = QColor("#ff6b6b")
@@ -225,8 +225,11 @@ class OUView(QWidget):
         super().__init__(parent)
         self.setObjectName("OUView")
         self.summary: VisitSummary | None = None
-        self._generation = 0
-        self._worker: StudyWorker | None = None
+        self.worker = WorkerSlot(self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.done.connect(self._on_done)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
         self.header = QLabel("No visit selected")  # the only place a patient ID is shown
         self.synthetic_banner = QLabel("SYNTHETIC data or model: engineering use only, no clinical validity")
         self.synthetic_banner.setStyleSheet("color: #ff6b6b; font-weight: bold")
@@ -259,50 +262,36 @@ class OUView(QWidget):
         layout.addWidget(self.eyes, 1)
 
     def show_visit(self, index: StudyIndex, patient_id: str, visit_label: str, analyse=None) -> None:
-        stop(self._worker)
-        self._generation += 1
         self.header.setText(f"<b>{patient_id}</b> · visit {visit_label}")
         for column in self.columns.values():
             column.show_summary(None)
         self.asymmetry_table.setRowCount(0)
-        worker = self._worker = StudyWorker(
-            self._generation,
-            lambda progress, cancel: analyse_visit(index, patient_id, visit_label, analyse, progress, cancel), self)
-        worker.progress.connect(self._on_progress)
-        worker.done.connect(self._on_done)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        worker.start()
+        self.worker.start(
+            lambda progress, cancel: analyse_visit(index, patient_id, visit_label, analyse, progress, cancel))
 
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        self.worker.cancel()
 
     def _idle(self) -> None:
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
 
-    def _on_progress(self, generation: int, done: int, total: int) -> None:
-        if generation == self._generation:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(done)
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
 
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation == self._generation:
-            self._idle()
-            self.header.setText(self.header.text() + f" — analysis failed: {message.splitlines()[0]}")
+    def _on_failed(self, message: str) -> None:
+        self._idle()
+        self.header.setText(self.header.text() + f" — analysis failed: {message.splitlines()[0]}")
 
-    def _on_cancelled(self, generation: int) -> None:
-        if generation == self._generation:
-            self._idle()
-            self.header.setText(self.header.text() + " — cancelled")
+    def _on_cancelled(self) -> None:
+        self._idle()
+        self.header.setText(self.header.text() + " — cancelled")
 
-    def _on_done(self, generation: int, summary: VisitSummary) -> None:
-        if generation != self._generation:
-            return
+    def _on_done(self, summary: VisitSummary) -> None:
         self._idle()
         self.show_summary(summary)
         self.ready.emit(summary)
@@ -328,7 +317,7 @@ class OUView(QWidget):
         self.asymmetry_table.resizeColumnsToContents()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        stop(self._worker)
+        self.worker.shutdown()
         super().closeEvent(event)
 
 

@@ -1,7 +1,7 @@
 """The study browser: patients -> visits -> eyes -> scans, indexed in a worker thread.
 
 The panel only shows the index and forwards the user's intent as signals; the window decides what
-opening a scan, an OU view or a trend means. Indexing runs in a ``StudyWorker`` with a progress
+opening a scan, an OU view or a trend means. Indexing runs in a worker thread with a progress
 bar and a Cancel button; a second request cancels the first and its late result is dropped.
 Patient IDs appear in the tree (the user opened these files) but never in a log or status text
 that could be copied into a bug report.
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..study import StudyIndex, index_folder, index_manifest
-from .study_worker import StudyWorker, stop
+from .study_worker import WorkerSlot
 
 ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("eye", pid, label, eye) / ("scan", ...)
 EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}
@@ -50,8 +50,11 @@ class StudyPanel(QWidget):
         self.setObjectName("StudyPanel")
         self.index: StudyIndex | None = None
         self.cache_dir = cache_dir
-        self._generation = 0
-        self._worker: StudyWorker | None = None
+        self.worker = WorkerSlot(self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.done.connect(self._on_done)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
 
         self.open_folder_button = QPushButton("Open folder…")
         self.open_manifest_button = QPushButton("Open manifest…")
@@ -113,48 +116,35 @@ class StudyPanel(QWidget):
         self._start(lambda progress, cancel: index_manifest(path, progress, cancel), "Reading the manifest…")
 
     def _start(self, fn, message: str) -> None:
-        stop(self._worker)
-        self._generation += 1
-        worker = self._worker = StudyWorker(self._generation, fn, self)
-        worker.progress.connect(self._on_progress)
-        worker.done.connect(self._on_done)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         self.status.setText(message)
-        worker.start()
+        self.worker.start(fn)
 
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        self.worker.cancel()
 
     def is_busy(self) -> bool:
-        return self._worker is not None and self._worker.isRunning()
+        return self.worker.busy()
 
     def _idle(self) -> None:
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
 
-    def _on_progress(self, generation: int, done: int, total: int) -> None:
-        if generation == self._generation:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(done)
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
 
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation == self._generation:
-            self._idle()
-            self.status.setText(f"Could not index: {message.splitlines()[0]}")
+    def _on_failed(self, message: str) -> None:
+        self._idle()
+        self.status.setText(f"Could not index: {message.splitlines()[0]}")
 
-    def _on_cancelled(self, generation: int) -> None:
-        if generation == self._generation:
-            self._idle()
-            self.status.setText("Indexing cancelled.")
+    def _on_cancelled(self) -> None:
+        self._idle()
+        self.status.setText("Indexing cancelled.")
 
-    def _on_done(self, generation: int, index: StudyIndex) -> None:
-        if generation != self._generation:
-            return
+    def _on_done(self, index: StudyIndex) -> None:
         self._idle()
         self.set_index(index)
         self.index_ready.emit(index)
@@ -225,5 +215,5 @@ class StudyPanel(QWidget):
             self.trend_requested.emit(data[1], data[3])
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        stop(self._worker)
+        self.worker.shutdown()
         super().closeEvent(event)

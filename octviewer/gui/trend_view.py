@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..study import StudyIndex, Trend, trend
-from .study_worker import Cancelled, StudyWorker, stop
+from .study_worker import Cancelled, WorkerSlot
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -95,8 +95,11 @@ class TrendView(QWidget):
         super().__init__(parent)
         self.setObjectName("TrendView")
         self.history: EyeHistory | None = None
-        self._generation = 0
-        self._worker: StudyWorker | None = None
+        self.worker = WorkerSlot(self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.done.connect(self._on_done)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
         self.header = QLabel("No eye selected")  # the only place a patient ID is shown
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -129,47 +132,32 @@ class TrendView(QWidget):
         layout.addWidget(self.body, 1)
 
     def show_eye(self, index: StudyIndex, patient_id: str, eye: str, analyse=None) -> None:
-        stop(self._worker)
-        self._generation += 1
         self.header.setText(f"<b>{patient_id}</b> · {eye}: progression over all visits")
-        worker = self._worker = StudyWorker(
-            self._generation, lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel),
-            self)
-        worker.progress.connect(self._on_progress)
-        worker.done.connect(self._on_done)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        worker.start()
+        self.worker.start(lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel))
 
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        self.worker.cancel()
 
     def _idle(self) -> None:
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
 
-    def _on_progress(self, generation: int, done: int, total: int) -> None:
-        if generation == self._generation:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(done)
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
 
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation == self._generation:
-            self._idle()
-            self.summary.setText(f"Trend failed: {message.splitlines()[0]}")
+    def _on_failed(self, message: str) -> None:
+        self._idle()
+        self.summary.setText(f"Trend failed: {message.splitlines()[0]}")
 
-    def _on_cancelled(self, generation: int) -> None:
-        if generation == self._generation:
-            self._idle()
-            self.summary.setText("Cancelled.")
+    def _on_cancelled(self) -> None:
+        self._idle()
+        self.summary.setText("Cancelled.")
 
-    def _on_done(self, generation: int, history: EyeHistory) -> None:
-        if generation != self._generation:
-            return
+    def _on_done(self, history: EyeHistory) -> None:
         self._idle()
         self.show_history(history)
         self.ready.emit(history)
@@ -225,5 +213,5 @@ class TrendView(QWidget):
         self.summary.setText("<br>".join(lines))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        stop(self._worker)
+        self.worker.shutdown()
         super().closeEvent(event)
