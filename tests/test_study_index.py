@@ -149,6 +149,18 @@ def test_manifest_and_folder_agree_on_a_generated_cohort(tmp_path):
     assert by_folder.skipped["other files"] == len(rows)  # the truth/*.npz files, counted not failed
 
 
+def test_a_manifest_in_the_folder_describes_files_without_headers(tmp_path):
+    from octviewer.synth import generate_cohort
+
+    manifest = generate_cohort(tmp_path / "npz", patients=2, preset="tiny", seed=5, fmt="npz")
+    with open(manifest) as f:
+        rows = list(csv.DictReader(f))
+    index = index_folder(manifest.parent, cache_dir=tmp_path / "cache")
+    assert sorted(s.path for s in index.scans) == sorted(str((manifest.parent / r["path"]).resolve()) for r in rows)
+    assert {(s.patient_id, s.eye, s.visit) for s in index.scans} == {(r["patient_id"], r["eye"], r["visit"])
+                                                                     for r in rows}
+
+
 def test_manifest_lists_missing_files_as_skipped(tmp_path):
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("path,patient_id,eye,visit,label,vfi,md,psd\nnone.dcm,P1,OD,2020-01-01,normal,99,0.1,1.2\n")

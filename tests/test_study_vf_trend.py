@@ -46,6 +46,15 @@ def test_vf_table_reports_every_bad_row(tmp_path):
     assert "row 2" in str(err.value) and "row 3" in str(err.value) and "bad.csv" in str(err.value)
 
 
+def test_compare_vf_pairs_predicted_and_measured():
+    from octviewer.study import VfMeasurement, compare_vf
+
+    rows = compare_vf({"vfi": 90.0, "md": -3.0}, VfMeasurement("P", "OD", None, vfi=95.5, psd_db=2.0))
+    assert [(r.name, r.predicted, r.measured, r.difference) for r in rows] == [
+        ("vfi", 90.0, 95.5, -5.5), ("md", -3.0, None, None), ("psd", None, 2.0, None)]
+    assert [r.difference for r in compare_vf({"md": -1.0}, None)] == [None, None, None]
+
+
 def test_nearest_vf_matches_within_the_window_only(tmp_path):
     from octviewer.study import VfMeasurement
 

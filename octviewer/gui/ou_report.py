@@ -17,7 +17,7 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 from ..study.ou import VisitSummary
 from .report import DISCLAIMER
 
-_VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))
+_VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
 
 
 def _fmt(value, digits=1, sign=False) -> str:
@@ -31,11 +31,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     rows = []
     for eye in eyes:
         s = summary.eyes[eye]
-        measured = s.vf_measured.as_dict() if s.vf_measured else {}
-        diff = s.vf_difference()
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
-        cells = "".join(f"<td>{_fmt(s.vf_predicted.get(k))}</td><td>{_fmt(measured.get(k))}</td>"
-                        f"<td>{_fmt(diff.get(k), sign=True)}</td>" for k, _, _ in _VF_ROWS)
+        cells = "".join(f"<td>{_fmt(c.predicted)}</td><td>{_fmt(c.measured)}</td>"
+                        f"<td>{_fmt(c.difference, sign=True)}</td>" for c in s.vf_comparison())
         rows.append(f"<tr><td><b>{eye}</b></td><td>{html.escape(prob)}</td>{cells}</tr>")
     vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
                         for _, label, unit in _VF_ROWS)

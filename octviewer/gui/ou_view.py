@@ -197,15 +197,11 @@ class EyeColumn(QFrame):
             self._set("probability", 0, f"{s.probability:.2f}")
         else:
             self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
-        measured = s.vf_measured.as_dict() if s.vf_measured else {}
-        difference = s.vf_difference()
-        for key in ("vfi", "md", "psd"):
-            if key in s.vf_predicted:
-                self._set(key, 0, f"{s.vf_predicted[key]:.1f}")
-            if key in measured:
-                self._set(key, 1, f"{measured[key]:.1f}")
-            if key in difference:
-                self._set(key, 2, f"{difference[key]:+.1f}")
+        for row in s.vf_comparison():
+            for column, value, fmt in ((0, row.predicted, "{:.1f}"), (1, row.measured, "{:.1f}"),
+                                       (2, row.difference, "{:+.1f}")):
+                if value is not None:
+                    self._set(row.name, column, fmt.format(value))
         if s.vf_measured is not None and s.vf_measured.date is not None:
             self.table.setToolTip(f"measured VF of {s.vf_measured.date.isoformat()}")
         self.error.setText(s.error)

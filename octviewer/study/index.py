@@ -391,7 +391,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
 
     for file, record in records:
         kind = record["kind"]
-        if kind == "skip":
+        if kind == "skip" and record["reason"] == "other files" and str(file) in by_path:
+            # a format without patient headers (NumPy, TIFF) that a manifest in the folder describes
+            index.scans.append(dataclasses.replace(_manifest_scan(by_path[str(file)], root), path=str(file)))
+        elif kind == "skip":
             index.skipped[record["reason"]] += 1
         elif kind == "vf":
             index.vf.append(VfMeasurement(record["patient_id"], record["eye"], parse_date(record["date"]),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .vf import VfMeasurement
+from .vf import VfComparison, VfMeasurement, compare_vf
 
 ASYMMETRY_LIMITS = {"rnfl_global_um": 9.0, "cup_to_disc": 0.2}
 SECTOR_NAMES = ("T", "TS", "NS", "N", "NI", "TI")
@@ -71,10 +71,8 @@ class EyeSummary:
                 return str(classes[key])
         return ""
 
-    def vf_difference(self) -> dict[str, float]:
-        """Predicted minus measured, for each index that has both."""
-        measured = self.vf_measured.as_dict() if self.vf_measured else {}
-        return {k: self.vf_predicted[k] - v for k, v in measured.items() if k in self.vf_predicted}
+    def vf_comparison(self) -> list[VfComparison]:
+        return compare_vf(self.vf_predicted, self.vf_measured)
 
 
 def _number(value) -> float | None:

@@ -207,6 +207,28 @@ def write_opv(path, patient_id: str, eye: str, date: dt.date, md_db: float | Non
     return path
 
 
+@dataclass(frozen=True)
+class VfComparison:
+    """One VF index, predicted beside measured; the results panel, OU view and reports show these."""
+
+    name: str  # vfi / md / psd, as in Prediction.vf
+    predicted: float | None
+    measured: float | None
+
+    @property
+    def difference(self) -> float | None:
+        """Predicted minus measured."""
+        return None if self.predicted is None or self.measured is None else self.predicted - self.measured
+
+
+def compare_vf(predicted, measured: VfMeasurement | None) -> list[VfComparison]:
+    """VFI, MD and PSD rows for a prediction's ``vf`` dict and a measurement (either may be missing)."""
+    values = measured.as_dict() if measured is not None else {}
+    predicted = predicted or {}
+    return [VfComparison(k, float(predicted[k]) if k in predicted else None, values.get(k))
+            for k in ("vfi", "md", "psd")]
+
+
 def nearest_vf(measurements, eye: str, date: dt.date | None, visit: str = "",
                max_days: int = VF_MATCH_DAYS) -> VfMeasurement | None:
     """The patient's measurement for this eye and visit: same visit label, else nearest date in range."""
