@@ -206,7 +206,7 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
         "GLAUCOMA")
 
     # the report: anonymised unless asked, images grabbed from widgets without the patient ID
-    assert ou.header not in ou.eyes.findChildren(QLabel)
+    assert ou.header not in ou.eye_pair.findChildren(QLabel) and ou.header not in ou.eyes.findChildren(QLabel)
     page = ou_report_html(ou.summary)
     assert "anonymised" in page and "DEMO07-001" not in page and "ASYMMETRIC" in page
     assert "DEMO07-001" in ou_report_html(ou.summary, patient_id="DEMO07-001")

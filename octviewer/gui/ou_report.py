@@ -46,7 +46,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
                  if summary.synthetic else "")
     model = next((s.model_name for s in summary.eyes.values() if s.model_name), "none")
     trend = "".join(f"<li>{html.escape(line)}</li>" for line in (trend_lines or []))
-    img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 560)) if name in images}
+    img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 520)) if name in images}
     return f"""
     <h1>OU report: both eyes of one visit</h1>
     <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>{synthetic}
@@ -64,7 +64,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <h2>Inter-eye asymmetry</h2>
     <table border="1" cellpadding="3">
       <tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr>{asym}</table>
-    {'<h2>Trend</h2>' + img.get('trend', '') + '<ul>' + trend + '</ul>' if (trend or 'trend' in img) else ''}
+    {f"<h2>Trend</h2><p>{img.get('trend', '')}</p><ul>{trend}</ul>" if (trend or 'trend' in img) else ''}
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
     """
 
@@ -79,12 +79,11 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     writer.setResolution(150)
     writer.setTitle("OCT OU report (research use only)")
     doc = QTextDocument()
-    images = {"ou": ou_view.eyes.grab().toImage()}
+    images = {"ou": ou_view.eye_pair.grab().toImage()}
     trend_lines = None
     if trend_view is not None and trend_view.history is not None:
         images["trend"] = trend_view.graphics.grab().toImage()
-        trend_lines = [f"{trend_view.history.eye} {name}: {t.describe('')}"
-                       for name, t in trend_view.history.trends.items()]
+        trend_lines = [f"{trend_view.history.eye} {line}" for line, _ in trend_view.history.lines()]
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
     doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images)))

@@ -236,10 +236,14 @@ class OUView(QWidget):
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel)
         self.columns = {"OD": EyeColumn("OD"), "OS": EyeColumn("OS")}
-        self.eyes = QWidget()  # grabbed for the report: holds no patient identifier
+        self.eyes = QWidget()  # holds no patient identifier
+        self.eye_pair = QWidget()  # grabbed for the report
+        pair_layout = QHBoxLayout(self.eye_pair)
+        pair_layout.setContentsMargins(0, 0, 0, 0)
+        pair_layout.addWidget(self.columns["OD"])  # right eye on the left, as OU printouts do
+        pair_layout.addWidget(self.columns["OS"])
         eyes_layout = QGridLayout(self.eyes)
-        eyes_layout.addWidget(self.columns["OD"], 0, 0)  # right eye on the left, as OU printouts do
-        eyes_layout.addWidget(self.columns["OS"], 0, 1)
+        eyes_layout.addWidget(self.eye_pair, 0, 0, 1, 2)
         self.asymmetry_table = QTableWidget(0, 4)
         self.asymmetry_table.setHorizontalHeaderLabels(["OD", "OS", "OD − OS", "flag if |diff| >"])
         self.asymmetry_table.setEditTriggers(QTableWidget.NoEditTriggers)

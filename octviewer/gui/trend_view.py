@@ -45,6 +45,11 @@ class EyeHistory:
     def significant(self) -> list[str]:
         return [name for name, t in self.trends.items() if t.significant]
 
+    def lines(self) -> list[tuple[str, bool]]:
+        """One sentence per fitted series, with whether it flags significant change."""
+        return [(f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}", t.significant)
+                for name, t in self.trends.items()]
+
 
 def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress, cancel) -> EyeHistory:
     """Worker body: analyse every volume of the eye at every visit, collect measured VF, fit trends."""
@@ -168,7 +173,6 @@ class TrendView(QWidget):
             plot.clear()
             if plot.legend is not None:
                 plot.legend.clear()
-        lines = []
         for name, points in history.series.items():
             if not points:
                 continue
@@ -194,8 +198,6 @@ class TrendView(QWidget):
                 band = pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(c.red(), c.green(), c.blue(), 60))
                 for item in (lower, upper, band):
                     plot.addItem(item)
-            text = f"{label}: {t.describe(unit)}"
-            lines.append(f"<span style='color:#ff6b6b'><b>▼ {text}</b></span>" if t.significant else text)
         dates = sorted(d for points in history.series.values() for d, _ in points)
         if dates:  # one time axis for all plots, from the eye's first to last value
             x0, x1 = _epoch(dates[0]), _epoch(dates[-1])
@@ -205,6 +207,8 @@ class TrendView(QWidget):
             plot.enableAutoRange(axis="y")
             empty = not plot.listDataItems()
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
+        lines = [f"<span style='color:#ff6b6b'><b>▼ {text}</b></span>" if flagged else text
+                 for text, flagged in history.lines()]
         if not lines:
             lines.append("No values over time for this eye yet (analysis or measured VF needed).")
         if history.synthetic:
