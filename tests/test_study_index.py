@@ -195,3 +195,13 @@ def test_study_package_imports_no_qt_and_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_demo_study_command_line(tmp_path, capsys):
+    from octviewer.study.demo import main
+
+    assert main(["--out", str(tmp_path / "d"), "--patients", "1", "--visits", "2", "--preset", "tiny"]) == 0
+    assert "SYNTHETIC" in capsys.readouterr().out
+    index = index_folder(tmp_path / "d", cache_dir=tmp_path / "cache")
+    assert len(index.scans) == 4 and len(index.vf) == 4  # patient 0 gets OPV files
+    assert all(m.source.endswith(".dcm") for m in index.vf)

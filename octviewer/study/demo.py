@@ -73,3 +73,25 @@ def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tin
             writer.writeheader()
             writer.writerows(csv_rows)
     return out
+
+
+def main(argv=None) -> int:
+    """``python -m octviewer.study.demo --out DIR``: a study folder to try the study browser on."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m octviewer.study.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder to write (created)")
+    parser.add_argument("--patients", type=int, default=3)
+    parser.add_argument("--visits", type=int, default=4)
+    parser.add_argument("--preset", default="small", help="volume size: tiny, small, demo, cirrus")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.patients < 1 or args.visits < 1:
+        parser.error("--patients and --visits must be at least 1")
+    out = write_demo_study(args.out, args.patients, args.visits, args.preset, args.seed)
+    print(f"wrote a SYNTHETIC study of {args.patients} patients x 2 eyes x {args.visits} visits to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
