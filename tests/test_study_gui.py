@@ -249,6 +249,27 @@ def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, mon
     assert len(view.plots["md"].listDataItems()) >= 4 and view.plots["rnfl"].listDataItems()
 
 
+def test_trend_takes_one_value_per_visit(qtbot, tmp_path):
+    from octviewer import load_volume, save_volume
+    from octviewer.study import index_folder
+
+    root = write_demo_study(tmp_path / "s", patients=1, visits=3, preset="tiny", seed=9)
+    for scan in sorted((root / "scans").rglob("OD_*.dcm")):  # a second volume of the right eye each visit
+        save_volume(load_volume(scan), scan.with_name(scan.stem + "_b.dcm"))
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+
+    def analyse(path):
+        offset = 1.0 if path.endswith("_b.dcm") else -1.0
+        return _prediction(0.5, {"md": -2.0 + offset}), Structure(90.0 + offset, 0.5)
+
+    view = TrendView()
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.ready, timeout=30000):
+        view.show_eye(index, "DEMO09-000", "OD", analyse)
+    assert [v for _, v in view.history.series["md_predicted"]] == [-2.0, -2.0, -2.0]
+    assert [d.isoformat() for d, _ in view.history.series["rnfl"]] == [v.label for v in index.visits("DEMO09-000")]
+
+
 def test_a_newer_request_replaces_a_running_one_without_blocking(qtbot, study, tmp_path):
     from octviewer.study import index_folder
 

@@ -60,6 +60,17 @@ def test_folder_groups_patients_visits_and_eyes_from_headers(demo_study, tmp_pat
     assert not index.skipped
 
 
+def test_the_same_field_in_a_table_and_an_opv_file_counts_once(study_copy, tmp_path):
+    before = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    m = next(m for m in before.vf if m.source.endswith(".dcm"))
+    with open(study_copy / "visual_fields.csv", "a") as f:
+        f.write(f"{m.patient_id},{m.eye},{m.date.isoformat()},{m.vfi},{m.md_db},{m.psd_db}\n")
+    after = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert len(after.vf) == len(before.vf)
+    [kept] = [x for x in after.vf if (x.patient_id, x.eye, x.date) == (m.patient_id, m.eye, m.date)]
+    assert kept.source == m.source
+
+
 def test_mixed_folder_is_skipped_with_counts_never_an_error(study_copy, tmp_path):
     _ct_file(study_copy / "ct.dcm")
     (study_copy / "notes.txt").write_text("not a scan")

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..study import StudyIndex, Trend, trend
+from ..study.vf import parse_date
 from .study_worker import Cancelled, WorkerSlot
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
@@ -56,6 +57,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     history = EyeHistory(patient_id, eye, {name: [] for name in SERIES})
     scans = [s for s in index.scans_for(patient_id, eye=eye) if s.date is not None]
     history.synthetic = any(s.synthetic for s in scans)
+    # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
+    # two volumes of one visit do not count as two independent observations in the trend
+    per_visit: dict[dt.date, dict[str, list[float]]] = {}
     if analyse is not None:
         for n, scan in enumerate(scans):
             if cancel.is_set():
@@ -65,15 +69,19 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
             except Exception as exc:  # the other visits still make a trend
                 history.errors.append(f"{scan.date}: {type(exc).__name__}: {exc}")
                 continue
+            values = per_visit.setdefault(parse_date(scan.visit) or scan.date, {})
             if prediction is not None:
                 history.synthetic = history.synthetic or prediction.synthetic_model
                 for key in ("md", "vfi"):
                     if key in prediction.vf:
-                        history.series[f"{key}_predicted"].append((scan.date, float(prediction.vf[key])))
+                        values.setdefault(f"{key}_predicted", []).append(float(prediction.vf[key]))
             rnfl = getattr(structure, "rnfl_global_um", None)
             if rnfl is not None:
-                history.series["rnfl"].append((scan.date, float(rnfl)))
+                values.setdefault("rnfl", []).append(float(rnfl))
             progress(n + 1, len(scans))
+    for date, values in per_visit.items():
+        for name, vs in values.items():
+            history.series[name].append((date, float(np.mean(vs))))
     for m in index.vf:
         if m.patient_id == patient_id and m.eye == eye and m.date is not None:
             if m.md_db is not None:

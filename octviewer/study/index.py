@@ -167,6 +167,19 @@ def group_visits(scans: list[ScanEntry]) -> list[ScanEntry]:
     return out
 
 
+def unique_vf(measurements: list[VfMeasurement]) -> list[VfMeasurement]:
+    """One measurement per patient, eye and date: the same test found twice (an OPV file and a row of
+    a manifest) must not count twice in a trend. DICOM OPV files win over tables."""
+    ordered = sorted(measurements, key=lambda m: not m.source.lower().endswith((".dcm", ".dicom")))
+    seen, out = set(), []
+    for m in ordered:
+        key = (m.patient_id, m.eye, m.date or m.visit)
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
 # ---------------------------------------------------------------- header readers (one record per file)
 
 def _dicom_record(path: Path) -> dict:
@@ -409,6 +422,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 eye=record["eye"] or (from_row.eye if from_row else ""), visit=visit, date=date,
                 scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
     index.scans = group_visits(index.scans)
+    index.vf = unique_vf(index.vf)
     log.info("indexed folder: %d scans, %d VF, %d from cache, %s", len(index.scans), len(index.vf),
              index.from_cache, index.skipped_text())
     return index
