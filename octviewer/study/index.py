@@ -2,7 +2,7 @@
 
 ``octviewer.load_volume`` reads the pixels; a folder of hundreds of Cirrus cubes would take
 minutes that way. Here each file is opened for its header alone (pydicom stops before the pixel
-data; a Heidelberg ``.vol`` is read for its first 2048 bytes), and what was learnt is cached per
+data; a Heidelberg ``.vol`` is read for its first 2048 bytes: ``headers.py``), and what was learnt is cached per
 file under the key (relative path, size, mtime), so reopening a folder only stats its files.
 
 The cache lives in the user's own cache folder, never next to the scans: clinic folders are
@@ -24,15 +24,12 @@ import json
 import logging
 import os
 import tempfile
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydicom
-from pydicom.uid import OphthalmicTomographyImageStorage
-
-from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_table, vf_from_dataset
+from .headers import read_record
+from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_table
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +38,6 @@ CACHE_VERSION = 1
 #: (both eyes are not always scanned on the same day).
 VISIT_GAP_DAYS = 7
 NO_PATIENT = "(no patient ID)"
-_LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
-_DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Laterality", "StudyDate",
-               "ContentDate", "AcquisitionDateTime", "NumberOfFrames", "Manufacturer", "ImageComments",
-               "SharedFunctionalGroupsSequence"]
-_VOL_PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
-
-
-class _QuietWhileIndexing(logging.Filter):
-    """Drop pydicom's log records raised while a thread indexes: they name files (and so patients)."""
-
-    def __init__(self):
-        super().__init__()
-        self.threads: set[int] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return threading.get_ident() not in self.threads
-
-
-_QUIET = _QuietWhileIndexing()
-logging.getLogger("pydicom").addFilter(_QUIET)
 
 
 class IndexCancelled(Exception):
@@ -181,89 +158,6 @@ def unique_vf(measurements: list[VfMeasurement]) -> list[VfMeasurement]:
 
 
 # ---------------------------------------------------------------- header readers (one record per file)
-
-def _dicom_record(path: Path) -> dict:
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_DICOM_TAGS, force=True)
-    except Exception:
-        return {"kind": "skip", "reason": "unreadable files"}
-    modality = str(ds.get("Modality", "") or "")
-    if modality == "OPV":
-        try:
-            m = vf_from_dataset(pydicom.dcmread(path), path)
-        except (VfReadError, Exception):
-            return {"kind": "skip", "reason": "unreadable visual-field files"}
-        return {"kind": "vf", "patient_id": m.patient_id, "eye": m.eye,
-                "date": m.date.isoformat() if m.date else "", "vfi": m.vfi, "md_db": m.md_db, "psd_db": m.psd_db}
-    if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
-        return {"kind": "skip", "reason": "non-OCT DICOM files" if "SOPClassUID" in ds or modality
-                else "other files"}
-    laterality = ""
-    frame_anatomy = None
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    if shared and "FrameAnatomySequence" in shared[0] and shared[0].FrameAnatomySequence:
-        frame_anatomy = shared[0].FrameAnatomySequence[0].get("FrameLaterality")
-    for value in (ds.get("ImageLaterality"), ds.get("Laterality"), frame_anatomy):
-        if value and str(value).upper() in _LATERALITY:
-            laterality = _LATERALITY[str(value).upper()]
-            break
-    stamp = str(ds.get("AcquisitionDateTime", "") or "")[:8] or str(ds.get("StudyDate", "") or "") \
-        or str(ds.get("ContentDate", "") or "")
-    date = parse_date(stamp)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
-    return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
-            "date": date.isoformat() if date else "", "scan_pattern": "volume" if frames > 1 else "line",
-            "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper()}
-
-
-def _vol_header_format():
-    import construct as cs
-    from eyepy.io.he.vol_reader import vol_format
-
-    names = [s.name for s in vol_format.subcons]
-    return cs.Struct(*vol_format.subcons[:names.index("__empty")])
-
-
-def _vol_record(path: Path) -> dict:
-    with open(path, "rb") as f:
-        head = f.read(2048)
-    try:
-        h = _vol_header_format().parse(head)
-    except Exception:
-        return {"kind": "skip", "reason": "unreadable files"}
-    pattern = _VOL_PATTERNS.get(int(h.scan_pattern), "volume")
-    if pattern == "volume" and int(h.n_bscans) == 1:
-        pattern = "line"
-    eye = str(h.scan_position).strip("\x00 ").upper()
-    when = parse_date(h.exam_time)  # eyepy gives an ISO string or a datetime
-    return {"kind": "scan", "patient_id": str(h.patient_id).strip("\x00 "), "eye": eye if eye in ("OD", "OS") else "",
-            "date": when.isoformat() if when else "", "scan_pattern": pattern,
-            "n_bscans": int(h.n_bscans), "synthetic": False}
-
-
-def read_record(path: Path) -> dict:
-    """What the header of one file says: a scan, a measured VF, or why it is skipped."""
-    _QUIET.threads.add(threading.get_ident())
-    try:
-        return _read_record(path)
-    finally:
-        _QUIET.threads.discard(threading.get_ident())
-
-
-def _read_record(path: Path) -> dict:
-    suffix = path.suffix.lower()
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return {"kind": "skip", "reason": "unreadable files"}
-    if head[128:132] == b"DICM" or suffix in (".dcm", ".dicom"):
-        return _dicom_record(path)
-    if head.startswith(b"HSF-OCT") or (suffix == ".vol" and head.startswith(b"ep-v")):
-        return _vol_record(path)
-    return {"kind": "skip", "reason": "other files"}
-
 
 # ---------------------------------------------------------------- cache
 
