@@ -1,0 +1,91 @@
+"""The OU report page: both eyes of a visit, the asymmetry table, the trend of one eye, measured vs
+predicted VF. Drawn with Qt's PDF writer like the single-scan report.
+
+Anonymised by default: the patient ID is printed only when the caller passes it, and the images
+are grabbed from the parts of the OU and trend views that hold no identifier (their headers,
+which show the ID on screen, are left out).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+from PySide6.QtCore import QMarginsF, QUrl
+from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+from ..study.ou import VisitSummary
+from .report import DISCLAIMER
+
+_VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
+
+
+def _fmt(value, digits=1, sign=False) -> str:
+    return "" if value is None else (f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}")
+
+
+def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, patient_id: str | None = None,
+                   images: tuple[str, ...] = ()) -> str:
+    """The page as HTML (images referenced by resource name); separate from drawing so it is testable."""
+    eyes = [e for e in ("OD", "OS") if e in summary.eyes]
+    rows = []
+    for eye in eyes:
+        s = summary.eyes[eye]
+        prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
+        cells = "".join(f"<td>{_fmt(c.predicted)}</td><td>{_fmt(c.measured)}</td>"
+                        f"<td>{_fmt(c.difference, sign=True)}</td>" for c in s.vf_comparison())
+        rows.append(f"<tr><td><b>{eye}</b></td><td>{html.escape(prob)}</td>{cells}</tr>")
+    vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
+                        for _, label, unit in _VF_ROWS)
+    flag = ' <b style="color:#b00020">ASYMMETRIC</b>'
+    asym = "".join(
+        f"<tr><td>{html.escape(r.label)}</td><td>{_fmt(r.od, 2)}</td><td>{_fmt(r.os, 2)}</td>"
+        f"<td>{_fmt(r.difference, 2, sign=True)}{flag if r.flagged else ''}</td>"
+        f"<td>{_fmt(r.limit, 2)}</td></tr>" for r in summary.asymmetry())
+    synthetic = ("<p style='color:#b00020'><b>SYNTHETIC data or model: results have no clinical validity.</b></p>"
+                 if summary.synthetic else "")
+    model = next((s.model_name for s in summary.eyes.values() if s.model_name), "none")
+    trend = "".join(f"<li>{html.escape(line)}</li>" for line in (trend_lines or []))
+    img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 520)) if name in images}
+    return f"""
+    <h1>OU report: both eyes of one visit</h1>
+    <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>{synthetic}
+    <table cellpadding="3">
+      <tr><td>Patient</td><td>{html.escape(patient_id) if patient_id else 'anonymised'}</td></tr>
+      <tr><td>Visit</td><td>{html.escape(summary.visit or 'unknown')}</td></tr>
+      <tr><td>Model</td><td>{html.escape(model)}</td></tr>
+      <tr><td>Report created</td><td>{dt.datetime.now().isoformat(timespec='minutes')}</td></tr>
+    </table>
+    <p>"Case" = one eye at this visit: the mean over its volumes.</p>
+    <h2>Predicted and measured visual field</h2>
+    <table border="1" cellpadding="3"><tr><th>eye</th><th>probability</th>{vf_header}</tr>{''.join(rows)}</table>
+    <h2>Both eyes (temporal sides facing out)</h2>
+    {img.get('ou', '')}
+    <h2>Inter-eye asymmetry</h2>
+    <table border="1" cellpadding="3">
+      <tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr>{asym}</table>
+    {f"<h2>Trend</h2><p>{img.get('trend', '')}</p><ul>{trend}</ul>" if (trend or 'trend' in img) else ''}
+    <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
+    """
+
+
+def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None = None) -> str:
+    """Write the OU page of ``ou_view``'s visit (and ``trend_view``'s eye, when given) as a PDF."""
+    summary = ou_view.summary
+    if summary is None:
+        raise ValueError("the OU view has no analysed visit to report")
+    writer = QPdfWriter(path)
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
+    writer.setResolution(150)
+    writer.setTitle("OCT OU report (research use only)")
+    doc = QTextDocument()
+    images = {"ou": ou_view.eye_pair.grab().toImage()}
+    trend_lines = None
+    if trend_view is not None and trend_view.history is not None:
+        images["trend"] = trend_view.graphics.grab().toImage()
+        trend_lines = [f"{trend_view.history.eye} {line}" for line, _ in trend_view.history.lines()]
+    for name, image in images.items():
+        doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
+    doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images)))
+    doc.print_(writer)
+    return path

@@ -1,0 +1,324 @@
+"""OU view: both eyes of one visit side by side, as vendor OU printouts show them.
+
+Right eye on the left, left eye on the right, each drawn so that its temporal side faces out:
+the en-face projections are in fundus orientation already (OD nasal to the right, OS nasal to the
+left) and the RNFL sector wheel of the left eye is the mirror image of the right eye's. Below the
+eyes, the inter-eye asymmetry table flags differences beyond published limits
+(``octviewer.study.ou.ASYMMETRY_LIMITS``).
+
+Analysis of the two eyes runs in a worker through the injected ``analyse(path) -> (Prediction,
+StructureReport | None)``: the view never builds a predictor. Without it the view shows the
+measured VF and the en-face images only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..study import StudyIndex, Visit
+from ..study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
+from ..study.vf import parse_date
+from .study_worker import Cancelled, WorkerSlot
+
+CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
+FLAG_COLOUR = QColor("#ff6b6b")
+
+
+def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
+    """Worker body: analyse every volume of both eyes of the visit, aggregate per eye (case level)."""
+    from ..io import VolumeReadError, load_volume
+
+    visit = Visit(visit_label, parse_date(visit_label))
+    scans = index.scans_for(patient_id, visit_label)
+    summary = VisitSummary(patient_id, visit_label)
+    done = 0
+    for eye in ("OD", "OS"):
+        mine = [s for s in scans if s.eye == eye]
+        if not mine:
+            continue
+        results, errors = [], []
+        for scan in mine:
+            if cancel.is_set():
+                raise Cancelled()
+            if analyse is not None:
+                try:
+                    results.append(analyse(scan.path))
+                except Exception as exc:  # one bad scan must not hide the other eye
+                    errors.append(f"{type(exc).__name__}: {exc}")
+            done += 1
+            progress(done, len(scans))
+        eye_summary = case_level(eye, [s.path for s in mine], results)
+        eye_summary.vf_measured = index.measured_vf(patient_id, eye, visit)
+        eye_summary.synthetic = eye_summary.synthetic or any(s.synthetic for s in mine)
+        eye_summary.error = "; ".join(errors)
+        try:
+            eye_summary.enface = enface_image(load_volume(mine[0].path))
+        except VolumeReadError as exc:
+            eye_summary.error = "; ".join(filter(None, [eye_summary.error, str(exc)]))
+        summary.eyes[eye] = eye_summary
+    return summary
+
+
+class SectorWheel(QWidget):
+    """Garway-Heath RNFL sectors coloured by class; the left eye's wheel is mirrored (temporal out)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.summary: EyeSummary | None = None
+        self.setMinimumSize(170, 170)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+
+    def set_summary(self, summary: EyeSummary | None) -> None:
+        self.summary = summary
+        self.update()
+
+    def screen_angle(self, clinical_deg: float) -> float:
+        """Qt angle (counter-clockwise from 3 o'clock) of a clinical angle (0 = temporal, 90 = superior)."""
+        mirrored = self.summary is not None and self.summary.eye == "OS"
+        return clinical_deg % 360 if mirrored else (180 - clinical_deg) % 360
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt name)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        side = min(self.width(), self.height()) - 24
+        rect = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+        centre = rect.center()
+        s = self.summary
+        has_structure = s is not None and s.structure is not None
+        for name in SECTOR_NAMES:
+            lo, hi = SECTOR_DEGREES[name]
+            span = (hi - lo) % 360
+            cls = s.sector_class(name) if has_structure else ""
+            painter.setPen(QPen(QColor("#202124"), 2))
+            painter.setBrush(QColor(CLASS_COLOURS.get(cls, CLASS_COLOURS[""])))
+            a0, a1 = self.screen_angle(lo), self.screen_angle(hi)
+            start = a0 if (s is not None and s.eye == "OS") else a1
+            painter.drawPie(rect, int(start * 16), int(span * 16))
+            mid = math.radians(self.screen_angle(lo + span / 2))
+            r = side * 0.36
+            pos = QPointF(centre.x() + r * math.cos(mid), centre.y() - r * math.sin(mid))
+            value = s.sector_um(name) if has_structure else None
+            painter.setPen(QColor("white"))
+            painter.drawText(QRectF(pos.x() - 24, pos.y() - 14, 48, 28), Qt.AlignCenter,
+                             f"{name}\n{value:.0f}" if value is not None else name)
+        inner = QRectF(centre.x() - side * 0.2, centre.y() - side * 0.2, side * 0.4, side * 0.4)
+        painter.setPen(QPen(QColor("#202124"), 2))
+        painter.setBrush(QColor("#2d2e31"))
+        painter.drawEllipse(inner)
+        painter.setPen(QColor("white"))
+        total = s.rnfl_global_um() if has_structure else None
+        painter.drawText(inner, Qt.AlignCenter, f"RNFL\n{total:.0f} µm" if total is not None else "RNFL\nn/a")
+        painter.end()
+
+
+class EyeColumn(QFrame):
+    """One eye: en-face image with orientation marks, sector wheel, predicted vs measured VF."""
+
+    ROWS = ("probability", "vfi", "md", "psd")
+
+    def __init__(self, eye: str, parent=None):
+        super().__init__(parent)
+        self.eye = eye
+        self.setFrameShape(QFrame.StyledPanel)
+        self.title = QLabel(f"<b>{eye}</b> · {'right' if eye == 'OD' else 'left'} eye")
+        self.title.setAlignment(Qt.AlignCenter)
+        font = QFont(self.title.font())
+        font.setPointSize(font.pointSize() + 3)
+        self.title.setFont(font)
+        self.image = QLabel("no scan")
+        self.image.setAlignment(Qt.AlignCenter)
+        self.image.setMinimumSize(180, 180)
+        temporal, nasal = QLabel("T"), QLabel("N")
+        outer, inner = (temporal, nasal) if eye == "OD" else (nasal, temporal)
+        self.orientation = (outer.text(), inner.text())  # left and right of the image on screen
+        image_row = QHBoxLayout()
+        image_row.addWidget(outer)
+        image_row.addWidget(self.image, 1)
+        image_row.addWidget(inner)
+        self.wheel = SectorWheel()
+        self.decision = QLabel("")
+        self.decision.setAlignment(Qt.AlignCenter)
+        self.table = QTableWidget(len(self.ROWS), 3)
+        self.table.setHorizontalHeaderLabels(["predicted", "measured", "pred − meas"])
+        self.table.setVerticalHeaderLabels(["Probability", "VFI (%)", "MD (dB)", "PSD (dB)"])
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setFixedHeight(4 * 24 + 30)
+        self.error = QLabel("")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff6b6b")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addLayout(image_row)
+        layout.addWidget(self.wheel)
+        layout.addWidget(self.decision)
+        layout.addWidget(self.table)
+        layout.addWidget(self.error)
+
+    def cell(self, row: str, column: int) -> str:
+        item = self.table.item(self.ROWS.index(row), column)
+        return item.text() if item is not None else ""
+
+    def show_summary(self, s: EyeSummary | None) -> None:
+        self.table.clearContents()
+        self.wheel.set_summary(s)
+        if s is None:
+            self.image.setPixmap(QPixmap())
+            self.image.setText("no scan of this eye at this visit")
+            self.decision.setText("")
+            self.error.setText("")
+            return
+        if s.enface is not None:
+            h, w = s.enface.shape
+            qimage = QImage(s.enface.data, w, h, w, QImage.Format_Grayscale8).copy()
+            self.image.setPixmap(QPixmap.fromImage(qimage).scaled(200, 200, Qt.KeepAspectRatio,
+                                                                  Qt.SmoothTransformation))
+        if s.probability is not None:
+            self.decision.setText(f"{s.decision.upper()} (threshold {s.threshold:.2f})"
+                                  + ("  · SYNTHETIC" if s.synthetic else ""))
+            self._set("probability", 0, f"{s.probability:.2f}")
+        else:
+            self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
+        for row in s.vf_comparison():
+            for column, value, fmt in ((0, row.predicted, "{:.1f}"), (1, row.measured, "{:.1f}"),
+                                       (2, row.difference, "{:+.1f}")):
+                if value is not None:
+                    self._set(row.name, column, fmt.format(value))
+        if s.vf_measured is not None and s.vf_measured.date is not None:
+            self.table.setToolTip(f"measured VF of {s.vf_measured.date.isoformat()}")
+        self.error.setText(s.error)
+
+    def _set(self, row: str, column: int, text: str) -> None:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.table.setItem(self.ROWS.index(row), column, item)
+
+
+class OUView(QWidget):
+    """Show a visit with ``show_visit(index, patient_id, visit_label, analyse)``."""
+
+    ready = Signal(object)  # VisitSummary, when the analysis of the visit is complete
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("OUView")
+        self.summary: VisitSummary | None = None
+        self.worker = WorkerSlot(self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.done.connect(self._on_done)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.header = QLabel("No visit selected")  # the only place a patient ID is shown
+        self.synthetic_banner = QLabel("SYNTHETIC data or model: engineering use only, no clinical validity")
+        self.synthetic_banner.setStyleSheet("color: #ff6b6b; font-weight: bold")
+        self.synthetic_banner.setVisible(False)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.columns = {"OD": EyeColumn("OD"), "OS": EyeColumn("OS")}
+        self.eyes = QWidget()  # holds no patient identifier
+        self.eye_pair = QWidget()  # grabbed for the report
+        pair_layout = QHBoxLayout(self.eye_pair)
+        pair_layout.setContentsMargins(0, 0, 0, 0)
+        pair_layout.addWidget(self.columns["OD"])  # right eye on the left, as OU printouts do
+        pair_layout.addWidget(self.columns["OS"])
+        eyes_layout = QGridLayout(self.eyes)
+        eyes_layout.addWidget(self.eye_pair, 0, 0, 1, 2)
+        self.asymmetry_table = QTableWidget(0, 4)
+        self.asymmetry_table.setHorizontalHeaderLabels(["OD", "OS", "OD − OS", "flag if |diff| >"])
+        self.asymmetry_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.asymmetry_table.verticalHeader().setDefaultSectionSize(24)
+        self.asymmetry_table.horizontalHeader().setStretchLastSection(True)
+        self.asymmetry_table.setMinimumHeight(7 * 24 + 30)
+        eyes_layout.addWidget(QLabel("<b>Inter-eye asymmetry</b>"), 1, 0, 1, 2)
+        eyes_layout.addWidget(self.asymmetry_table, 2, 0, 1, 2)
+        busy = QHBoxLayout()
+        busy.addWidget(self.progress, 1)
+        busy.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.synthetic_banner)
+        layout.addLayout(busy)
+        layout.addWidget(self.eyes, 1)
+
+    def show_visit(self, index: StudyIndex, patient_id: str, visit_label: str, analyse=None) -> None:
+        self.header.setText(f"<b>{patient_id}</b> · visit {visit_label}")
+        for column in self.columns.values():
+            column.show_summary(None)
+        self.asymmetry_table.setRowCount(0)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.worker.start(
+            lambda progress, cancel: analyse_visit(index, patient_id, visit_label, analyse, progress, cancel))
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def _idle(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+
+    def _on_failed(self, message: str) -> None:
+        self._idle()
+        self.header.setText(self.header.text() + f" — analysis failed: {message.splitlines()[0]}")
+
+    def _on_cancelled(self) -> None:
+        self._idle()
+        self.header.setText(self.header.text() + " — cancelled")
+
+    def _on_done(self, summary: VisitSummary) -> None:
+        self._idle()
+        self.show_summary(summary)
+        self.ready.emit(summary)
+
+    def show_summary(self, summary: VisitSummary) -> None:
+        self.summary = summary
+        for eye, column in self.columns.items():
+            column.show_summary(summary.eyes.get(eye))
+        self.synthetic_banner.setVisible(summary.synthetic)
+        rows = summary.asymmetry()
+        self.asymmetry_table.setRowCount(len(rows))
+        self.asymmetry_table.setVerticalHeaderLabels([r.label for r in rows])
+        for i, row in enumerate(rows):
+            digits = 2 if row.name in ("probability", "cup_to_disc") else 1
+            values = [row.od, row.os, row.difference, row.limit]
+            for j, value in enumerate(values):
+                text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else \
+                    (f"{value:+.{digits}f}" if j == 2 else f"{value:.{digits}f}")
+                item = QTableWidgetItem(text + ("  ASYMMETRIC" if j == 2 and row.flagged else ""))
+                if row.flagged:
+                    item.setForeground(FLAG_COLOUR)
+                self.asymmetry_table.setItem(i, j, item)
+        self.asymmetry_table.resizeColumnsToContents()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.worker.shutdown()
+        super().closeEvent(event)
+
+
+__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit"]

@@ -1,0 +1,219 @@
+"""The study browser: patients -> visits -> eyes -> scans, indexed in a worker thread.
+
+The panel only shows the index and forwards the user's intent as signals; the window decides what
+opening a scan, an OU view or a trend means. Indexing runs in a worker thread with a progress
+bar and a Cancel button; a second request cancels the first and its late result is dropped.
+Patient IDs appear in the tree (the user opened these files) but never in a log or status text
+that could be copied into a bug report.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..study import StudyIndex, index_folder, index_manifest
+from .study_worker import WorkerSlot
+
+ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("eye", pid, label, eye) / ("scan", ...)
+EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}
+
+
+def _vf_text(m) -> str:
+    if m is None:
+        return ""
+    parts = [f"{label} {v:.1f}{unit}" for label, v, unit in (("MD", m.md_db, " dB"), ("VFI", m.vfi, "%"),
+                                                              ("PSD", m.psd_db, " dB")) if v is not None]
+    return "measured VF: " + ", ".join(parts)
+
+
+class StudyPanel(QWidget):
+    open_requested = Signal(str)  # path of a scan the user selected
+    ou_requested = Signal(str, str)  # patient_id, visit label
+    trend_requested = Signal(str, str)  # patient_id, eye
+    index_ready = Signal(object)  # StudyIndex
+
+    def __init__(self, parent=None, cache_dir: str | None = None):
+        super().__init__(parent)
+        self.setObjectName("StudyPanel")
+        self.index: StudyIndex | None = None
+        self.cache_dir = cache_dir
+        self.worker = WorkerSlot(self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.done.connect(self._on_done)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+
+        self.open_folder_button = QPushButton("Open folder…")
+        self.open_manifest_button = QPushButton("Open manifest…")
+        self.open_folder_button.clicked.connect(lambda: self.open_folder())
+        self.open_manifest_button.clicked.connect(lambda: self.open_manifest())
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.status = QLabel("Open a folder of scans or a manifest CSV.")
+        self.status.setWordWrap(True)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Patient / visit / eye / scan", "Details"])
+        self.tree.setColumnWidth(0, 210)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.currentItemChanged.connect(self._current_changed)
+        self.tree.itemActivated.connect(self._activated)
+        self.ou_button = QPushButton("OU view")
+        self.trend_button = QPushButton("Trend")
+        self.ou_button.setToolTip("Both eyes of the selected visit side by side")
+        self.trend_button.setToolTip("Progression of the selected eye over all its visits")
+        self.ou_button.clicked.connect(self._request_ou)
+        self.trend_button.clicked.connect(self._request_trend)
+        self.ou_button.setEnabled(False)
+        self.trend_button.setEnabled(False)
+
+        top = QHBoxLayout()
+        top.addWidget(self.open_folder_button)
+        top.addWidget(self.open_manifest_button)
+        busy = QHBoxLayout()
+        busy.addWidget(self.progress, 1)
+        busy.addWidget(self.cancel_button)
+        actions = QHBoxLayout()
+        actions.addWidget(self.ou_button)
+        actions.addWidget(self.trend_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addLayout(busy)
+        layout.addWidget(self.status)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(actions)
+
+    # ------------------------------------------------------------ indexing
+    def open_folder(self, path: str | None = None) -> None:
+        if path is None:
+            path = QFileDialog.getExistingDirectory(self, "Open a folder of scans")
+            if not path:
+                return
+        self._start(lambda progress, cancel: index_folder(path, progress, cancel, cache_dir=self.cache_dir),
+                    f"Indexing {os.path.basename(os.path.normpath(path))}…")
+
+    def open_manifest(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a manifest", "", "Manifest (*.csv)")
+            if not path:
+                return
+        self._start(lambda progress, cancel: index_manifest(path, progress, cancel), "Reading the manifest…")
+
+    def _start(self, fn, message: str) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.status.setText(message)
+        self.worker.start(fn)
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def is_busy(self) -> bool:
+        return self.worker.busy()
+
+    def _idle(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+
+    def _on_failed(self, message: str) -> None:
+        self._idle()
+        self.status.setText(f"Could not index: {message.splitlines()[0]}")
+
+    def _on_cancelled(self) -> None:
+        self._idle()
+        self.status.setText("Indexing cancelled.")
+
+    def _on_done(self, index: StudyIndex) -> None:
+        self._idle()
+        self.set_index(index)
+        self.index_ready.emit(index)
+
+    # ------------------------------------------------------------ tree
+    def set_index(self, index: StudyIndex) -> None:
+        self.index = index
+        self.tree.clear()
+        for pid in index.patients():
+            visits = index.visits(pid)
+            patient = QTreeWidgetItem([pid, f"{len(visits)} visit{'s' if len(visits) != 1 else ''}, "
+                                            f"{' '.join(e or '?' for e in index.eyes(pid))}"])
+            patient.setData(0, ROLE, ("patient", pid))
+            for visit in visits:
+                scans = index.scans_for(pid, visit.label)
+                eyes = sorted({s.eye for s in scans})
+                has_vf = any(index.measured_vf(pid, e, visit) for e in eyes)
+                item = QTreeWidgetItem([visit.label or "visit unknown",
+                                        " ".join(e or "?" for e in eyes) + ("  · VF" if has_vf else "")])
+                item.setData(0, ROLE, ("visit", pid, visit.label))
+                for eye in eyes:
+                    eye_item = QTreeWidgetItem([EYE_NAMES.get(eye, eye), _vf_text(index.measured_vf(pid, eye, visit))])
+                    eye_item.setData(0, ROLE, ("eye", pid, visit.label, eye))
+                    for scan in (s for s in scans if s.eye == eye):
+                        detail = ", ".join(x for x in (scan.scan_pattern, f"{scan.n_bscans} B-scans" if scan.n_bscans
+                                                       else "", "SYNTHETIC" if scan.synthetic else "") if x)
+                        scan_item = QTreeWidgetItem([os.path.basename(scan.path), detail])
+                        scan_item.setData(0, ROLE, ("scan", pid, visit.label, eye, scan.path))
+                        scan_item.setToolTip(0, scan.path)
+                        eye_item.addChild(scan_item)
+                    item.addChild(eye_item)
+                patient.addChild(item)
+            self.tree.addTopLevelItem(patient)
+        if self.tree.topLevelItemCount():
+            self.tree.topLevelItem(0).setExpanded(True)
+        patients = len(index.patients())
+        self.status.setText(f"{len(index.scans)} scans of {patients} patient{'s' if patients != 1 else ''}, "
+                            f"{len(index.vf)} measured visual fields; {index.skipped_text()}"
+                            + (f"; {index.from_cache} from cache" if index.from_cache else ""))
+
+    def selected(self) -> tuple | None:
+        item = self.tree.currentItem()
+        return item.data(0, ROLE) if item is not None else None
+
+    def _current_changed(self, current, _previous) -> None:
+        data = current.data(0, ROLE) if current is not None else None
+        kind = data[0] if data else None
+        self.ou_button.setEnabled(kind in ("visit", "eye", "scan"))
+        self.trend_button.setEnabled(kind in ("eye", "scan"))
+        if kind == "scan":
+            self.open_requested.emit(data[4])
+
+    def _activated(self, item, _column) -> None:
+        data = item.data(0, ROLE)
+        if data and data[0] == "visit":
+            self.ou_requested.emit(data[1], data[2])
+        elif data and data[0] == "eye":
+            self.trend_requested.emit(data[1], data[3])
+
+    def _request_ou(self) -> None:
+        data = self.selected()
+        if data and data[0] in ("visit", "eye", "scan"):
+            self.ou_requested.emit(data[1], data[2])
+
+    def _request_trend(self) -> None:
+        data = self.selected()
+        if data and data[0] in ("eye", "scan"):
+            self.trend_requested.emit(data[1], data[3])
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.worker.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,229 @@
+"""Trend view: one eye over all its visits — global RNFL, predicted and measured MD and VFI.
+
+Each series is drawn as points with its least-squares line and the line's 95 % confidence band;
+the slope per year and its interval are written under the plots, and a slope flagged by
+``octviewer.study.trend`` (interval excludes zero and the rate is worse than the documented
+threshold) is shown in red as significant change. Analysing the visits and fitting the trends
+run in a worker; the view draws the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from ..study import StudyIndex, Trend, trend
+from ..study.vf import parse_date
+from .study_worker import Cancelled, WorkerSlot
+
+#: series name -> (plot, legend label, colour, unit, threshold key)
+SERIES = {
+    "rnfl": ("rnfl", "global RNFL (structure)", "#8ab4f8", "µm", "rnfl"),
+    "md_predicted": ("md", "MD predicted", "#fdd663", "dB", "md"),
+    "md_measured": ("md", "MD measured", "#81c995", "dB", "md"),
+    "vfi_predicted": ("vfi", "VFI predicted", "#fdd663", "%", "vfi"),
+    "vfi_measured": ("vfi", "VFI measured", "#81c995", "%", "vfi"),
+}
+PLOTS = {"rnfl": "Global RNFL (µm)", "md": "MD (dB)", "vfi": "VFI (%)"}
+
+
+@dataclass
+class EyeHistory:
+    """The series of one eye and their trends; built in the worker."""
+
+    patient_id: str
+    eye: str
+    series: dict[str, list[tuple[dt.date, float]]] = field(default_factory=dict)
+    trends: dict[str, Trend] = field(default_factory=dict)
+    synthetic: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def significant(self) -> list[str]:
+        return [name for name, t in self.trends.items() if t.significant]
+
+    def lines(self) -> list[tuple[str, bool]]:
+        """One sentence per fitted series, with whether it flags significant change."""
+        return [(f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}", t.significant)
+                for name, t in self.trends.items()]
+
+
+def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress, cancel) -> EyeHistory:
+    """Worker body: analyse every volume of the eye at every visit, collect measured VF, fit trends."""
+    history = EyeHistory(patient_id, eye, {name: [] for name in SERIES})
+    scans = [s for s in index.scans_for(patient_id, eye=eye) if s.date is not None]
+    history.synthetic = any(s.synthetic for s in scans)
+    # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
+    # two volumes of one visit do not count as two independent observations in the trend
+    per_visit: dict[dt.date, dict[str, list[float]]] = {}
+    if analyse is not None:
+        for n, scan in enumerate(scans):
+            if cancel.is_set():
+                raise Cancelled()
+            try:
+                prediction, structure = analyse(scan.path)
+            except Exception as exc:  # the other visits still make a trend
+                history.errors.append(f"{scan.date}: {type(exc).__name__}: {exc}")
+                continue
+            values = per_visit.setdefault(parse_date(scan.visit) or scan.date, {})
+            if prediction is not None:
+                history.synthetic = history.synthetic or prediction.synthetic_model
+                for key in ("md", "vfi"):
+                    if key in prediction.vf:
+                        values.setdefault(f"{key}_predicted", []).append(float(prediction.vf[key]))
+            rnfl = getattr(structure, "rnfl_global_um", None)
+            if rnfl is not None:
+                values.setdefault("rnfl", []).append(float(rnfl))
+            progress(n + 1, len(scans))
+    for date, values in per_visit.items():
+        for name, vs in values.items():
+            history.series[name].append((date, float(np.mean(vs))))
+    for m in index.vf:
+        if m.patient_id == patient_id and m.eye == eye and m.date is not None:
+            if m.md_db is not None:
+                history.series["md_measured"].append((m.date, m.md_db))
+            if m.vfi is not None:
+                history.series["vfi_measured"].append((m.date, m.vfi))
+    for name, points in history.series.items():
+        points.sort()
+        if points:
+            history.trends[name] = trend(points, measure=SERIES[name][4])
+    return history
+
+
+def _epoch(d: dt.date) -> float:
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp()
+
+
+class TrendView(QWidget):
+    """Show an eye with ``show_eye(index, patient_id, eye, analyse)``."""
+
+    ready = Signal(object)  # EyeHistory
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("TrendView")
+        self.history: EyeHistory | None = None
+        self.worker = WorkerSlot(self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.done.connect(self._on_done)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.header = QLabel("No eye selected")  # the only place a patient ID is shown
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.body = QWidget()  # grabbed for the report: holds no patient identifier
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.plots: dict[str, pg.PlotItem] = {}
+        for row, (key, title) in enumerate(PLOTS.items()):
+            plot = self.graphics.addPlot(row=row, col=0, title=title,
+                                         axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.addLegend(offset=(10, 5), brush=pg.mkBrush(20, 20, 20, 170))
+            self.plots[key] = plot
+        for key in ("md", "vfi"):
+            self.plots[key].setXLink(self.plots["rnfl"])
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        body_layout = QVBoxLayout(self.body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addWidget(self.graphics, 1)
+        body_layout.addWidget(self.summary)
+        busy = QHBoxLayout()
+        busy.addWidget(self.progress, 1)
+        busy.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addLayout(busy)
+        layout.addWidget(self.body, 1)
+
+    def show_eye(self, index: StudyIndex, patient_id: str, eye: str, analyse=None) -> None:
+        self.header.setText(f"<b>{patient_id}</b> · {eye}: progression over all visits")
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.worker.start(lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel))
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def _idle(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+
+    def _on_failed(self, message: str) -> None:
+        self._idle()
+        self.summary.setText(f"Trend failed: {message.splitlines()[0]}")
+
+    def _on_cancelled(self) -> None:
+        self._idle()
+        self.summary.setText("Cancelled.")
+
+    def _on_done(self, history: EyeHistory) -> None:
+        self._idle()
+        self.show_history(history)
+        self.ready.emit(history)
+
+    def show_history(self, history: EyeHistory) -> None:
+        self.history = history
+        for plot in self.plots.values():
+            plot.clear()
+            if plot.legend is not None:
+                plot.legend.clear()
+        for name, points in history.series.items():
+            if not points:
+                continue
+            plot_key, label, colour, unit, _ = SERIES[name]
+            plot = self.plots[plot_key]
+            x = np.array([_epoch(d) for d, _ in points])
+            y = np.array([v for _, v in points])
+            symbol = "o" if name.endswith("measured") else "t"
+            plot.plot(x, y, pen=None, symbol=symbol, symbolBrush=colour, symbolPen=None, symbolSize=9, name=label)
+            t = history.trends.get(name)
+            if t is None or not np.isfinite(t.slope_per_year):
+                continue
+            dates = [points[0][0] + dt.timedelta(days=int(k)) for k in
+                     np.linspace(0, (points[-1][0] - points[0][0]).days, 40)]
+            xs = np.array([_epoch(d) for d in dates])
+            fit, lo, hi = t.band(t.years(dates))
+            pen = pg.mkPen("#ff6b6b" if t.significant else colour, width=3 if t.significant else 2)
+            plot.plot(xs, fit, pen=pen)
+            if t.enough:  # the 95 % confidence band of the fitted line
+                edge = pg.mkPen(colour, width=1, style=Qt.DashLine)
+                lower, upper = pg.PlotCurveItem(xs, lo, pen=edge), pg.PlotCurveItem(xs, hi, pen=edge)
+                c = pg.mkColor(colour)
+                band = pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(c.red(), c.green(), c.blue(), 60))
+                for item in (lower, upper, band):
+                    plot.addItem(item)
+        dates = sorted(d for points in history.series.values() for d, _ in points)
+        if dates:  # one time axis for all plots, from the eye's first to last value
+            x0, x1 = _epoch(dates[0]), _epoch(dates[-1])
+            pad = max(0.06 * (x1 - x0), 30 * 86400)
+            self.plots["rnfl"].setXRange(x0 - pad, x1 + pad, padding=0)
+        for key, plot in self.plots.items():
+            plot.enableAutoRange(axis="y")
+            empty = not plot.listDataItems()
+            plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
+        lines = [f"<span style='color:#ff6b6b'><b>▼ {text}</b></span>" if flagged else text
+                 for text, flagged in history.lines()]
+        if not lines:
+            lines.append("No values over time for this eye yet (analysis or measured VF needed).")
+        if history.synthetic:
+            lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
+        lines += [f"<span style='color:#ff6b6b'>{e}</span>" for e in history.errors]
+        self.summary.setText("<br>".join(lines))
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.worker.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,97 @@
+"""A small SYNTHETIC study folder for the study browser: patients, both eyes, yearly visits, VF files.
+
+The cohort generator makes cross-sectional data; the study browser needs the same eye seen over
+years with damage that grows. Here each eye keeps its anatomy (disc, vessels, RNFL profile) and
+only its glaucomatous damage grows linearly with time, so the OU view shows asymmetry and the
+trend view a real slope. Measured VF come from the same structure-function model as the cohort,
+written as DICOM OPV files for some patients and as a ``visual_fields.csv`` for the others, so
+both readers are exercised. Everything here is synthetic (the files say so).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+
+from ..io import save_volume
+from ..synth import random_eye, synth_scan, visual_field
+from .vf import write_opv
+
+
+def progressed(anatomy, severity: float):
+    """The same eye at another severity: damage, cup and diffuse loss scale with it."""
+    base_cdr = anatomy.cup_to_disc - 0.5 * anatomy.severity
+    scale = severity / anatomy.severity if anatomy.severity > 0 else 0.0
+    wedges = [(c, w, float(min(1.0, d * scale))) for c, w, d in anatomy.wedges]
+    cup_to_disc = float(np.clip(base_cdr + 0.5 * severity, 0.1, 0.92))
+    return dataclasses.replace(anatomy, severity=severity, cup_to_disc=cup_to_disc,
+                               diffuse_loss=float(min(0.9, anatomy.diffuse_loss * scale)), wedges=wedges)
+
+
+def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tiny", seed: int = 0,
+                     years_between: float = 1.0) -> Path:
+    """Write the study under ``out`` (``scans/``, ``perimetry/``, ``visual_fields.csv``); returns ``out``.
+
+    Patient 0 progresses in its right eye (severity +0.15 per year) and is stable in the left;
+    the other patients alternate glaucoma and normal, stable or slowly progressing.
+    """
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    csv_rows = []
+    for p in range(patients):
+        pid = f"DEMO{seed:02d}-{p:03d}"
+        start = dt.date(2018, 1, 15) + dt.timedelta(days=int(rng.integers(0, 300)))
+        eyes = {}
+        for eye in ("OD", "OS"):
+            glaucoma = (p % 2 == 0) or eye == "OD"
+            base = random_eye(rng, eye, glaucoma)
+            if glaucoma:  # a start well inside the range, so growth stays visible
+                base = progressed(base, 0.25)
+            eyes[eye] = (base, 0.15 if (glaucoma and eye == "OD") else (0.03 if glaucoma else 0.0))
+        for v in range(visits):
+            date = start + dt.timedelta(days=int(round(365.25 * years_between * v)) + int(rng.integers(-10, 10)))
+            years = (date - start).days / 365.25
+            for eye, (base, rate) in eyes.items():
+                anatomy = progressed(base, min(1.0, base.severity + rate * years)) if rate else base
+                scan = synth_scan(anatomy, preset, seed=int(rng.integers(1 << 31)), acquired=date, patient_id=pid)
+                save_volume(scan.volume, out / "scans" / pid / f"{eye}_{date:%Y%m%d}.dcm")
+                vf = visual_field(anatomy, rng)
+                vf_date = date + dt.timedelta(days=int(rng.integers(0, 14)))  # perimetry often another day
+                if p % 2 == 0:
+                    write_opv(out / "perimetry" / f"{pid}_{eye}_{vf_date:%Y%m%d}.dcm", pid, eye, vf_date,
+                              md_db=vf["md"], psd_db=vf["psd"], vfi=vf["vfi"])
+                else:
+                    csv_rows.append({"patient_id": pid, "eye": eye, "date": vf_date.isoformat(),
+                                     "vfi": f"{vf['vfi']:.1f}", "md": f"{vf['md']:.2f}", "psd": f"{vf['psd']:.2f}"})
+    if csv_rows:
+        with open(out / "visual_fields.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["patient_id", "eye", "date", "vfi", "md", "psd"])
+            writer.writeheader()
+            writer.writerows(csv_rows)
+    return out
+
+
+def main(argv=None) -> int:
+    """``python -m octviewer.study.demo --out DIR``: a study folder to try the study browser on."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m octviewer.study.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder to write (created)")
+    parser.add_argument("--patients", type=int, default=3)
+    parser.add_argument("--visits", type=int, default=4)
+    parser.add_argument("--preset", default="small", help="volume size: tiny, small, demo, cirrus")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.patients < 1 or args.visits < 1:
+        parser.error("--patients and --visits must be at least 1")
+    out = write_demo_study(args.out, args.patients, args.visits, args.preset, args.seed)
+    print(f"wrote a SYNTHETIC study of {args.patients} patients x 2 eyes x {args.visits} visits to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

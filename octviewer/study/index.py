@@ -1,0 +1,323 @@
+"""Index a folder (or a manifest) of OCT scans by patient, eye and visit, from file headers only.
+
+``octviewer.load_volume`` reads the pixels; a folder of hundreds of Cirrus cubes would take
+minutes that way. Here each file is opened for its header alone (pydicom stops before the pixel
+data; a Heidelberg ``.vol`` is read for its first 2048 bytes: ``headers.py``), and what was learnt is cached per
+file under the key (relative path, size, mtime), so reopening a folder only stats its files.
+
+The cache lives in the user's own cache folder, never next to the scans: clinic folders are
+shared and the cache holds patient IDs. For the same reason nothing here logs a patient ID or a
+file name (names often contain the ID); logs carry counts only.
+
+Anything that is not an OCT scan (other DICOM modalities, truth files, reports) is skipped and
+counted by reason; a folder never fails to index because of one odd file. DICOM visual fields
+(Modality OPV) and VF tables (CSV) found in the folder become measured VF for the tree.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .headers import read_record
+from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_table
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+#: Scans of one patient taken within this many days of the visit's first scan form one visit
+#: (both eyes are not always scanned on the same day).
+VISIT_GAP_DAYS = 7
+NO_PATIENT = "(no patient ID)"
+
+
+class IndexCancelled(Exception):
+    """The user cancelled indexing; what was read so far is kept in the cache."""
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    """One scan file as its header (or manifest row) describes it."""
+
+    path: str  # absolute
+    patient_id: str
+    eye: str  # OD / OS / "" when unknown
+    visit: str  # ISO date when known, else the manifest's visit label, else ""
+    date: dt.date | None
+    scan_pattern: str = ""
+    n_bscans: int = 0
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class Visit:
+    label: str
+    date: dt.date | None
+
+
+@dataclass
+class StudyIndex:
+    """Patients -> visits -> scans, plus the measured visual fields found with them."""
+
+    root: str
+    scans: list[ScanEntry] = field(default_factory=list)
+    vf: list[VfMeasurement] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    from_cache: int = 0
+
+    def patients(self) -> list[str]:
+        return sorted({s.patient_id for s in self.scans})
+
+    def visits(self, patient_id: str) -> list[Visit]:
+        labels = {s.visit for s in self.scans if s.patient_id == patient_id}
+        visits = [Visit(label, parse_date(label)) for label in labels]
+        return sorted(visits, key=lambda v: (v.date or dt.date.max, v.label))
+
+    def scans_for(self, patient_id: str, visit: str | None = None, eye: str | None = None) -> list[ScanEntry]:
+        return sorted((s for s in self.scans if s.patient_id == patient_id and (visit is None or s.visit == visit)
+                       and (eye is None or s.eye == eye)), key=lambda s: (s.date or dt.date.max, s.eye, s.path))
+
+    def eyes(self, patient_id: str) -> list[str]:
+        return sorted({s.eye for s in self.scans if s.patient_id == patient_id})
+
+    def measured_vf(self, patient_id: str, eye: str, visit: Visit) -> VfMeasurement | None:
+        mine = [m for m in self.vf if m.patient_id == patient_id]
+        return nearest_vf(mine, eye, visit.date, visit.label)
+
+    def scan_at(self, path) -> ScanEntry | None:
+        """The indexed scan of a file the viewer has open (to show its measured VF beside the prediction)."""
+        wanted = os.path.realpath(path)
+        return next((s for s in self.scans if os.path.realpath(s.path) == wanted), None)
+
+    def measured_vf_for_scan(self, path) -> VfMeasurement | None:
+        """Measured VF of the eye and visit of an open file; None when not indexed or not measured."""
+        scan = self.scan_at(path)
+        if scan is None or not scan.eye:
+            return None
+        return self.measured_vf(scan.patient_id, scan.eye, Visit(scan.visit, parse_date(scan.visit)))
+
+    def skipped_text(self) -> str:
+        if not self.skipped:
+            return "nothing skipped"
+        return "skipped " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+
+
+def default_cache_dir() -> Path:
+    explicit = os.environ.get("OCTVIEWER_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "octviewer" / "study-index"
+
+
+def _cancelled(cancel) -> bool:
+    if cancel is None:
+        return False
+    return cancel.is_set() if hasattr(cancel, "is_set") else bool(cancel())
+
+
+def group_visits(scans: list[ScanEntry]) -> list[ScanEntry]:
+    """Label each dated scan with its visit: the first date of a run of dates within VISIT_GAP_DAYS."""
+    out, by_patient = [], {}
+    for s in scans:
+        by_patient.setdefault(s.patient_id, []).append(s)
+    for patient_scans in by_patient.values():
+        dates = sorted({s.date for s in patient_scans if s.date is not None})
+        label, first = {}, None
+        for d in dates:
+            if first is None or (d - first).days > VISIT_GAP_DAYS:
+                first = d
+            label[d] = first
+        for s in patient_scans:
+            if s.date is not None:
+                s = dataclasses.replace(s, visit=label[s.date].isoformat())
+            out.append(s)
+    return out
+
+
+def unique_vf(measurements: list[VfMeasurement]) -> list[VfMeasurement]:
+    """One measurement per patient, eye and date: the same test found twice (an OPV file and a row of
+    a manifest) must not count twice in a trend. DICOM OPV files win over tables."""
+    ordered = sorted(measurements, key=lambda m: not m.source.lower().endswith((".dcm", ".dicom")))
+    seen, out = set(), []
+    for m in ordered:
+        key = (m.patient_id, m.eye, m.date or m.visit)
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
+# ---------------------------------------------------------------- header readers (one record per file)
+
+# ---------------------------------------------------------------- cache
+
+def _cache_file(root: Path, cache_dir: Path) -> Path:
+    digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()[:20]
+    return cache_dir / f"{digest}.json"
+
+
+def _load_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data["entries"] if data.get("version") == CACHE_VERSION else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _save_cache(path: Path, root: Path, entries: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"version": CACHE_VERSION, "root": str(root), "entries": entries}, f)
+        os.chmod(tmp, 0o600)  # it holds patient IDs
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home must not stop the study from opening
+        log.warning("study index cache not written (%s)", type(exc).__name__)
+
+
+# ---------------------------------------------------------------- manifests and VF tables
+
+def _read_manifest_rows(path: Path) -> list[dict] | None:
+    """Rows of a CSV with a ``path`` column (a manifest), or None for any other CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if "path" not in (reader.fieldnames or ()):
+                return None
+            return list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
+def _manifest_scan(row: dict, base: Path) -> ScanEntry:
+    visit = str(row.get("visit") or "").strip()
+    date = parse_date(visit)
+    eye = str(row.get("eye") or "").strip().upper()
+    return ScanEntry(path=str((base / row["path"]).resolve()), patient_id=str(row.get("patient_id") or "").strip()
+                     or NO_PATIENT, eye=eye if eye in ("OD", "OS") else "",
+                     visit=date.isoformat() if date else visit, date=date,
+                     synthetic=str(row.get("synthetic") or "").strip() in ("1", "true", "True"))
+
+
+def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
+    """Index from a manifest's columns alone (no file is opened), with its measured VF."""
+    csv_path = Path(csv_path).resolve()
+    rows = _read_manifest_rows(csv_path)
+    if rows is None:
+        raise VfReadError(csv_path, "not a manifest: it has no 'path' column")
+    index = StudyIndex(root=str(csv_path))
+    for n, row in enumerate(rows):
+        if _cancelled(cancel):
+            raise IndexCancelled()
+        scan = _manifest_scan(row, csv_path.parent)
+        if os.path.exists(scan.path):
+            index.scans.append(scan)
+        else:
+            index.skipped["listed files missing"] += 1
+        if progress is not None:
+            progress(n + 1, len(rows))
+    index.scans = group_visits(index.scans)
+    index.vf = read_vf_table(csv_path) if {"vfi", "md", "psd"} & set(rows[0] if rows else {}) else []
+    log.info("indexed manifest: %d scans, %d VF, %s", len(index.scans), len(index.vf), index.skipped_text())
+    return index
+
+
+# ---------------------------------------------------------------- folders
+
+def _walk(root: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(Path(dirpath) / name for name in sorted(filenames) if not name.startswith("."))
+    return files
+
+
+def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike | None = None) -> StudyIndex:
+    """Index every scan under ``path`` (recursively) from headers, using and refreshing the cache.
+
+    ``progress(done, total)`` is called per file; ``cancel`` is a threading.Event (or a callable)
+    checked between files, raising IndexCancelled. CSV files with a ``path`` column (manifests)
+    fill in patient, eye and visit where a header lacks them; CSVs with VF columns give measured VF.
+    """
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    cache_path = _cache_file(root, Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    cached = _load_cache(cache_path)
+    entries: dict[str, list] = {}
+    index = StudyIndex(root=str(root))
+    files = _walk(root)
+    csvs = [f for f in files if f.suffix.lower() == ".csv"]
+    others = [f for f in files if f.suffix.lower() != ".csv"]
+    records: list[tuple[Path, dict]] = []
+    try:
+        for n, file in enumerate(others):
+            if _cancelled(cancel):
+                raise IndexCancelled()
+            rel = file.relative_to(root).as_posix()
+            try:
+                st = file.stat()
+            except OSError:
+                index.skipped["unreadable files"] += 1
+                continue
+            hit = cached.get(rel)
+            if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+                record = hit[2]
+                index.from_cache += 1
+            else:
+                record = read_record(file)
+            entries[rel] = [st.st_size, st.st_mtime_ns, record]
+            records.append((file, record))
+            if progress is not None:
+                progress(n + 1, len(others))
+    finally:
+        if entries:
+            _save_cache(cache_path, root, {**cached, **entries} if _cancelled(cancel) else entries)
+
+    by_path: dict[str, dict] = {}
+    for csv_file in csvs:
+        rows = _read_manifest_rows(csv_file)
+        for row in rows or ():
+            by_path[str((csv_file.parent / row["path"]).resolve())] = row
+        try:
+            index.vf.extend(read_vf_table(csv_file))
+        except (VfReadError, OSError, UnicodeDecodeError, csv.Error, KeyError):
+            if rows is None:
+                index.skipped["other files"] += 1
+
+    for file, record in records:
+        kind = record["kind"]
+        if kind == "skip" and record["reason"] == "other files" and str(file) in by_path:
+            # a format without patient headers (NumPy, TIFF) that a manifest in the folder describes
+            index.scans.append(dataclasses.replace(_manifest_scan(by_path[str(file)], root), path=str(file)))
+        elif kind == "skip":
+            index.skipped[record["reason"]] += 1
+        elif kind == "vf":
+            index.vf.append(VfMeasurement(record["patient_id"], record["eye"], parse_date(record["date"]),
+                                          record["vfi"], record["md_db"], record["psd_db"], source=str(file)))
+        else:
+            row = by_path.get(str(file))
+            from_row = _manifest_scan(row, root) if row else None
+            date = parse_date(record["date"]) or (from_row.date if from_row else None)
+            visit = date.isoformat() if date else (from_row.visit if from_row else "")
+            index.scans.append(ScanEntry(
+                path=str(file), patient_id=record["patient_id"] or (from_row.patient_id if from_row else NO_PATIENT),
+                eye=record["eye"] or (from_row.eye if from_row else ""), visit=visit, date=date,
+                scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
+    index.scans = group_visits(index.scans)
+    index.vf = unique_vf(index.vf)
+    log.info("indexed folder: %d scans, %d VF, %d from cache, %s", len(index.scans), len(index.vf),
+             index.from_cache, index.skipped_text())
+    return index
+

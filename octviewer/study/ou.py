@@ -1,0 +1,173 @@
+"""Both eyes of a visit: per-eye summaries ("case" level) and the inter-eye asymmetry clinicians read.
+
+An eye visit (the paper's "case") may hold several volumes; its probability and VF estimates are
+the means over them, as the design's case-level aggregation says. Structure values come from the
+structure analysis (``StructureReport``) when the window supplies one; this module reads only
+the agreed fields (``rnfl_global_um``, ``sectors``, ``classes``, ``cup_to_disc``), so it works
+before and after that analysis lands.
+
+Asymmetry limits (flag when the absolute OD - OS difference exceeds them):
+- global RNFL 9 um: beyond the 95th percentile of inter-eye differences in normal eyes
+  (Budenz, Trans Am Ophthalmol Soc 2008);
+- vertical cup-to-disc ratio 0.2: the classic asymmetry sign of glaucoma (Armaly 1969;
+  Qiu et al., Ophthalmology 2014).
+Probabilities and VF are shown side by side with their difference, without a limit, because no
+published limit applies to a network's output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .vf import VfComparison, VfMeasurement, compare_vf
+
+ASYMMETRY_LIMITS = {"rnfl_global_um": 9.0, "cup_to_disc": 0.2}
+SECTOR_NAMES = ("T", "TS", "NS", "N", "NI", "TI")
+#: Clinical angles of the Garway-Heath sectors (degrees, 0 = temporal, 90 = superior).
+SECTOR_DEGREES = {"T": (310, 40), "TS": (40, 80), "NS": (80, 120), "N": (120, 230), "NI": (230, 270),
+                  "TI": (270, 310)}
+
+
+@dataclass
+class EyeSummary:
+    """One eye at one visit, ready to draw; built in a worker, read on the GUI thread."""
+
+    eye: str
+    paths: list[str]
+    probability: float | None = None
+    threshold: float | None = None
+    vf_predicted: dict[str, float] = field(default_factory=dict)
+    vf_measured: VfMeasurement | None = None
+    structure: object | None = None  # StructureReport
+    enface: np.ndarray | None = None  # (n_bscans, width) uint8, fundus orientation
+    model_name: str = ""
+    synthetic: bool = False  # model or data synthetic
+    error: str = ""
+
+    @property
+    def decision(self) -> str:
+        if self.probability is None or self.threshold is None:
+            return ""
+        return "glaucoma" if self.probability >= self.threshold else "normal"
+
+    def rnfl_global_um(self) -> float | None:
+        return _number(getattr(self.structure, "rnfl_global_um", None))
+
+    def cup_to_disc(self) -> float | None:
+        return _number(getattr(self.structure, "cup_to_disc", None))
+
+    def sector_um(self, name: str) -> float | None:
+        sectors = getattr(self.structure, "sectors", None) or {}
+        return _number(sectors.get(name))
+
+    def sector_class(self, name: str) -> str:
+        """normal / borderline / outside, or "" when the report does not classify this value."""
+        classes = getattr(self.structure, "classes", None) or {}
+        for key in (name, f"sector_{name}", f"sectors.{name}", f"rnfl_{name}"):
+            if key in classes:
+                return str(classes[key])
+        return ""
+
+    def vf_comparison(self) -> list[VfComparison]:
+        return compare_vf(self.vf_predicted, self.vf_measured)
+
+
+def _number(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def case_level(eye: str, paths: list[str], results: list[tuple]) -> EyeSummary:
+    """Aggregate ``analyse`` results (Prediction, StructureReport | None) of one eye's volumes."""
+    predictions = [p for p, _ in results if p is not None]
+    structures = [s for _, s in results if s is not None]
+    summary = EyeSummary(eye=eye, paths=list(paths))
+    if predictions:
+        summary.probability = float(np.mean([p.probability for p in predictions]))
+        summary.threshold = float(predictions[0].threshold)
+        names = set.intersection(*(set(p.vf) for p in predictions))
+        summary.vf_predicted = {k: float(np.mean([p.vf[k] for p in predictions])) for k in sorted(names)}
+        summary.model_name = predictions[0].model_name
+        summary.synthetic = any(p.synthetic_model for p in predictions)
+    if structures:
+        summary.structure = structures[0]
+    return summary
+
+
+@dataclass(frozen=True)
+class AsymmetryRow:
+    name: str
+    label: str
+    od: float | None
+    os: float | None
+    limit: float | None
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.od is None or self.os is None else self.od - self.os
+
+    @property
+    def flagged(self) -> bool:
+        d = self.difference
+        return self.limit is not None and d is not None and abs(d) > self.limit
+
+
+def asymmetry(od: EyeSummary | None, os: EyeSummary | None) -> list[AsymmetryRow]:
+    """The OD - OS comparisons an OU printout shows; values missing on either side stay None."""
+    def get(summary, fn):
+        return fn(summary) if summary is not None else None
+
+    rows = [
+        AsymmetryRow("probability", "Glaucoma probability", get(od, lambda s: s.probability),
+                     get(os, lambda s: s.probability), None),
+        AsymmetryRow("rnfl_global_um", "Global RNFL (um)", get(od, EyeSummary.rnfl_global_um),
+                     get(os, EyeSummary.rnfl_global_um), ASYMMETRY_LIMITS["rnfl_global_um"]),
+        AsymmetryRow("cup_to_disc", "Cup-to-disc ratio", get(od, EyeSummary.cup_to_disc),
+                     get(os, EyeSummary.cup_to_disc), ASYMMETRY_LIMITS["cup_to_disc"]),
+    ]
+    for key, label in (("md", "MD predicted (dB)"), ("vfi", "VFI predicted (%)")):
+        rows.append(AsymmetryRow(f"{key}_predicted", label, get(od, lambda s, k=key: s.vf_predicted.get(k)),
+                                 get(os, lambda s, k=key: s.vf_predicted.get(k)), None))
+    for key, label in (("md", "MD measured (dB)"), ("vfi", "VFI measured (%)")):
+        def measured(s, k=key):
+            return s.vf_measured.as_dict().get(k) if s.vf_measured else None
+        rows.append(AsymmetryRow(f"{key}_measured", label, get(od, measured), get(os, measured), None))
+    return rows
+
+
+@dataclass
+class VisitSummary:
+    """Both eyes of one visit, as the OU view and the OU report show them."""
+
+    patient_id: str
+    visit: str
+    eyes: dict[str, EyeSummary] = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        return any(e.synthetic for e in self.eyes.values())
+
+    def asymmetry(self) -> list[AsymmetryRow]:
+        return asymmetry(self.eyes.get("OD"), self.eyes.get("OS"))
+
+
+def enface_image(volume) -> np.ndarray:
+    """Depth-mean projection as uint8, resampled to square millimetres (rows = B-scans, superior first)."""
+    import cv2
+
+    image = volume.display().astype(np.float32).mean(axis=1)
+    lo, hi = np.percentile(image, (1, 99.5))
+    image = np.clip((image - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+    n_bscans, width = image.shape
+    sp = volume.spacing
+    if sp.bscan_mm and sp.ascan_mm:
+        height = int(round(width * (n_bscans * sp.bscan_mm) / (width * sp.ascan_mm)))
+        if height > 0 and height != n_bscans:
+            image = cv2.resize(image, (width, min(height, 4 * width)), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(image)

@@ -1,0 +1,243 @@
+"""Measured visual fields: from a manifest or a CSV next to the scans, and from DICOM OPV files.
+
+A clinic's perimeter (Humphrey, Octopus) exports each test as a DICOM "Ophthalmic Visual Field
+Static Perimetry Measurements" object (Modality OPV). The global indices live in standard
+attributes: MD in Global Deviation From Normal (0024,0066), PSD in Localized Deviation From Normal
+(0024,0068), and VFI as a numeric observation coded DCM 111852 "Visual Field Index" inside the
+Visual Field Global Results Index Sequence (0024,0320). We read exactly those, so a Humphrey
+export and our own test files are read by the same code.
+
+A measurement belongs to one eye on one date. OCT and perimetry are often done on different days
+of the same visit, so a VF is matched to the OCT visit nearest in time within ``VF_MATCH_DAYS``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage, generate_uid
+
+#: A VF done within this many days of an OCT visit is read as part of that visit.
+VF_MATCH_DAYS = 45
+#: DICOM code of the VFI observation (CID 4250, "Visual Field Global Index Name").
+VFI_CODE = ("111852", "DCM", "Visual Field Index")
+_LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
+
+
+class VfReadError(ValueError):
+    """A visual-field file that cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = str(path), problem
+
+
+@dataclass(frozen=True)
+class VfMeasurement:
+    """One measured visual field (24-2 global indices); None where the source did not give it."""
+
+    patient_id: str
+    eye: str  # OD / OS
+    date: dt.date | None
+    vfi: float | None = None  # %
+    md_db: float | None = None
+    psd_db: float | None = None
+    source: str = ""  # file the values came from
+    visit: str = ""  # the visit label of the source row, when it had one
+
+    def as_dict(self) -> dict[str, float]:
+        """In the Prediction's naming (vfi, md, psd), only the measured indices."""
+        values = {"vfi": self.vfi, "md": self.md_db, "psd": self.psd_db}
+        return {k: v for k, v in values.items() if v is not None}
+
+
+def parse_date(text) -> dt.date | None:
+    """ISO (2019-03-04), DICOM (20190304) or None; anything else is a visit label, not a date."""
+    if isinstance(text, dt.datetime):
+        return text.date()
+    if isinstance(text, dt.date):
+        return text
+    text = str(text or "").strip()
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text[:8], fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _number(value, path, row, column) -> float | None:
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise VfReadError(path, f"row {row}: {column} is {text!r}, not a number") from None
+    if not math.isfinite(number):
+        raise VfReadError(path, f"row {row}: {column} is not a finite number")
+    return number
+
+
+def read_vf_table(path) -> list[VfMeasurement]:
+    """Measured VF rows from a manifest or a VF CSV.
+
+    Columns: ``patient_id``, ``eye``, a date in ``date`` or ``visit``, and any of ``vfi``, ``md``,
+    ``psd`` (blank = not measured). Rows without any VF value are left out. Every bad row is
+    reported at once, with its row number.
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = set(reader.fieldnames or ())
+        missing = {"patient_id", "eye"} - columns
+        if missing or not ({"vfi", "md", "psd"} & columns):
+            raise VfReadError(path, "a VF table needs the columns patient_id, eye and at least one of vfi, md, psd")
+        out, problems = [], []
+        seen = {}
+        for n, row in enumerate(reader, start=2):
+            try:
+                values = [_number(row.get(c), path, n, c) for c in ("vfi", "md", "psd")]
+            except VfReadError as exc:
+                problems.append(exc.problem)
+                continue
+            if all(v is None for v in values):
+                continue
+            eye = str(row.get("eye") or "").strip().upper()
+            if eye not in ("OD", "OS"):
+                problems.append(f"row {n}: eye is {eye!r}, expected OD or OS")
+                continue
+            visit = str(row.get("date") or row.get("visit") or "").strip()
+            key = (str(row["patient_id"]).strip(), eye, visit)
+            if key in seen:  # a manifest repeats the visit's VF on each of its volumes
+                continue
+            seen[key] = True
+            out.append(VfMeasurement(key[0], eye, parse_date(visit), *values, source=str(path), visit=visit))
+    if problems:
+        raise VfReadError(path, "; ".join(problems))
+    return out
+
+
+def _code_value(item) -> tuple[str, str] | None:
+    codes = getattr(item, "ConceptNameCodeSequence", None)
+    if not codes:
+        return None
+    return str(getattr(codes[0], "CodeValue", "")), str(getattr(codes[0], "CodingSchemeDesignator", ""))
+
+
+def vf_from_dataset(ds: Dataset, path) -> VfMeasurement:
+    """The global indices of an OPV dataset already read (the indexer reads each file once)."""
+    modality = str(getattr(ds, "Modality", "") or "")
+    if ds.get("SOPClassUID") != OphthalmicVisualFieldStaticPerimetryMeasurementsStorage and modality != "OPV":
+        raise VfReadError(path, "not a DICOM visual-field (OPV) file")
+    laterality = str(getattr(ds, "Laterality", "") or getattr(ds, "ImageLaterality", "") or "").upper()
+    if laterality not in _LATERALITY:
+        raise VfReadError(path, "the visual field does not say which eye (Laterality is missing)")
+
+    def real(keyword):
+        value = getattr(ds, keyword, None)
+        return float(value) if value not in (None, "") and math.isfinite(float(value)) else None
+
+    vfi = None
+    for result in getattr(ds, "VisualFieldGlobalResultsIndexSequence", None) or []:
+        for obs in getattr(result, "DataObservationSequence", None) or []:
+            if _code_value(obs) == VFI_CODE[:2] and "NumericValue" in obs:
+                vfi = float(obs.NumericValue)
+    when = parse_date(getattr(ds, "StudyDate", "") or getattr(ds, "ContentDate", "") or "")
+    return VfMeasurement(str(getattr(ds, "PatientID", "") or ""), _LATERALITY[laterality], when, vfi,
+                         real("GlobalDeviationFromNormal"), real("LocalizedDeviationFromNormal"), source=str(path))
+
+
+def read_opv(path) -> VfMeasurement:
+    """MD, PSD and VFI of one DICOM OPV file."""
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:
+        raise VfReadError(path, f"not a readable DICOM file ({type(exc).__name__})") from exc
+    return vf_from_dataset(ds, path)
+
+
+def write_opv(path, patient_id: str, eye: str, date: dt.date, md_db: float | None = None,
+              psd_db: float | None = None, vfi: float | None = None, synthetic: bool = True) -> Path:
+    """A minimal, valid OPV object with the global indices (test fixtures and the synthetic demo).
+
+    It carries no test points: the viewer reads only the global indices.
+    """
+    path = Path(path)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = OphthalmicVisualFieldStaticPerimetryMeasurementsStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality = "OPV"
+    ds.Manufacturer = "octviewer SYNTHETIC" if synthetic else "octviewer"
+    ds.PatientID, ds.PatientName = patient_id, ""
+    ds.StudyDate = ds.ContentDate = date.strftime("%Y%m%d")
+    ds.Laterality = {"OD": "R", "OS": "L"}[eye]
+    if md_db is not None:
+        ds.GlobalDeviationFromNormal = float(md_db)
+    if psd_db is not None:
+        ds.LocalizedDeviationFromNormal = float(psd_db)
+    if vfi is not None:
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = VFI_CODE
+        unit = Dataset()
+        unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = "%", "UCUM", "%"
+        obs = Dataset()
+        obs.ValueType = "NUMERIC"
+        obs.ConceptNameCodeSequence = Sequence([code])
+        obs.NumericValue = f"{float(vfi):.4g}"
+        obs.MeasurementUnitsCodeSequence = Sequence([unit])
+        result = Dataset()
+        result.DataObservationSequence = Sequence([obs])
+        ds.VisualFieldGlobalResultsIndexSequence = Sequence([result])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@dataclass(frozen=True)
+class VfComparison:
+    """One VF index, predicted beside measured; the results panel, OU view and reports show these."""
+
+    name: str  # vfi / md / psd, as in Prediction.vf
+    predicted: float | None
+    measured: float | None
+
+    @property
+    def difference(self) -> float | None:
+        """Predicted minus measured."""
+        return None if self.predicted is None or self.measured is None else self.predicted - self.measured
+
+
+def compare_vf(predicted, measured: VfMeasurement | None) -> list[VfComparison]:
+    """VFI, MD and PSD rows for a prediction's ``vf`` dict and a measurement (either may be missing)."""
+    values = measured.as_dict() if measured is not None else {}
+    predicted = predicted or {}
+    return [VfComparison(k, float(predicted[k]) if k in predicted else None, values.get(k))
+            for k in ("vfi", "md", "psd")]
+
+
+def nearest_vf(measurements, eye: str, date: dt.date | None, visit: str = "",
+               max_days: int = VF_MATCH_DAYS) -> VfMeasurement | None:
+    """The patient's measurement for this eye and visit: same visit label, else nearest date in range."""
+    same_eye = [m for m in measurements if m.eye == eye]
+    for m in same_eye:
+        if visit and m.visit == visit:
+            return m
+    if date is None:
+        return None
+    dated = [(abs((m.date - date).days), m) for m in same_eye if m.date is not None]
+    dated = [(d, m) for d, m in dated if d <= max_days]
+    return min(dated, key=lambda x: x[0])[1] if dated else None

@@ -1,0 +1,113 @@
+"""Measured VF (DICOM OPV and CSV) and the progression statistics."""
+
+import datetime as dt
+import math
+
+import numpy as np
+import pydicom
+import pytest
+from scipy import stats
+
+from octviewer.study import MIN_VISITS, VfReadError, read_opv, read_vf_table, trend, write_opv
+from octviewer.study.vf import nearest_vf
+
+
+def test_opv_round_trip_uses_the_standard_attributes(tmp_path):
+    path = write_opv(tmp_path / "vf.dcm", "P-1", "OS", dt.date(2021, 3, 4), md_db=-4.25, psd_db=3.5, vfi=88.0)
+    ds = pydicom.dcmread(path)
+    assert ds.Modality == "OPV" and ds.SOPClassUID.name.startswith("Ophthalmic Visual Field Static Perimetry")
+    assert ds[0x0024, 0x0066].value == pytest.approx(-4.25)  # Global Deviation From Normal (MD)
+    assert ds[0x0024, 0x0068].value == pytest.approx(3.5)  # Localized Deviation From Normal (PSD)
+    obs = ds.VisualFieldGlobalResultsIndexSequence[0].DataObservationSequence[0]
+    assert obs.ConceptNameCodeSequence[0].CodeValue == "111852"  # DCM "Visual Field Index"
+    m = read_opv(path)
+    assert (m.patient_id, m.eye, m.date) == ("P-1", "OS", dt.date(2021, 3, 4))
+    assert (m.md_db, m.psd_db, m.vfi) == (pytest.approx(-4.25), pytest.approx(3.5), pytest.approx(88.0))
+    assert m.as_dict() == {"vfi": pytest.approx(88.0), "md": pytest.approx(-4.25), "psd": pytest.approx(3.5)}
+
+
+def test_opv_reader_refuses_an_oct_file_naming_it(tmp_path, small_volume):
+    from octviewer import save_volume
+
+    path = save_volume(small_volume, tmp_path / "scan.dcm")
+    with pytest.raises(VfReadError, match="scan.dcm: not a DICOM visual-field"):
+        read_opv(path)
+
+
+def test_vf_table_reports_every_bad_row(tmp_path):
+    good = tmp_path / "vf.csv"
+    good.write_text("patient_id,eye,date,vfi,md,psd\nP1,OD,2020-01-02,95,-1.5,2\nP1,OS,2020-01-02,,,\n")
+    [m] = read_vf_table(good)
+    assert (m.eye, m.date, m.md_db, m.psd_db, m.vfi) == ("OD", dt.date(2020, 1, 2), -1.5, 2.0, 95.0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id,eye,date,vfi,md,psd\nP1,XX,2020-01-02,95,-1,2\nP1,OD,2020-01-02,95,abc,2\n")
+    with pytest.raises(VfReadError) as err:
+        read_vf_table(bad)
+    assert "row 2" in str(err.value) and "row 3" in str(err.value) and "bad.csv" in str(err.value)
+
+
+def test_compare_vf_pairs_predicted_and_measured():
+    from octviewer.study import VfMeasurement, compare_vf
+
+    rows = compare_vf({"vfi": 90.0, "md": -3.0}, VfMeasurement("P", "OD", None, vfi=95.5, psd_db=2.0))
+    assert [(r.name, r.predicted, r.measured, r.difference) for r in rows] == [
+        ("vfi", 90.0, 95.5, -5.5), ("md", -3.0, None, None), ("psd", None, 2.0, None)]
+    assert [r.difference for r in compare_vf({"md": -1.0}, None)] == [None, None, None]
+
+
+def test_nearest_vf_matches_within_the_window_only(tmp_path):
+    from octviewer.study import VfMeasurement
+
+    ms = [VfMeasurement("P", "OD", dt.date(2020, 1, 20), md_db=-1.0),
+          VfMeasurement("P", "OD", dt.date(2020, 6, 1), md_db=-2.0),
+          VfMeasurement("P", "OS", dt.date(2020, 1, 2), md_db=-9.0)]
+    assert nearest_vf(ms, "OD", dt.date(2020, 1, 1)).md_db == -1.0
+    assert nearest_vf(ms, "OD", dt.date(2020, 5, 20)).md_db == -2.0
+    assert nearest_vf(ms, "OD", dt.date(2020, 3, 25)) is None  # 65 and 68 days away
+    assert nearest_vf(ms, "OS", dt.date(2021, 1, 1)) is None
+
+
+def _dates(n, years=1.0):
+    start = dt.date(2015, 3, 1)
+    return [start + dt.timedelta(days=round(365.25 * years * k)) for k in range(n)]
+
+
+def test_trend_agrees_with_scipy_linregress():
+    rng = np.random.default_rng(0)
+    dates = _dates(7, 0.5)
+    years = np.array([(d - dates[0]).days / 365.25 for d in dates])
+    values = -1.0 - 0.9 * years + rng.normal(0, 0.4, len(dates))
+    t = trend(dict(zip(dates, values)), measure="md")
+    ref = stats.linregress(years, values)
+    assert t.slope_per_year == pytest.approx(ref.slope) and t.p == pytest.approx(ref.pvalue)
+    half = stats.t.ppf(0.975, len(dates) - 2) * ref.stderr
+    assert t.ci == (pytest.approx(ref.slope - half), pytest.approx(ref.slope + half))
+    assert t.significant == (t.ci[1] < 0 and t.slope_per_year <= -0.5)
+    fit, lo, hi = t.band(years)
+    assert np.all(lo <= fit) and np.all(fit <= hi)
+    widths = hi - lo
+    assert np.argmin(widths) == np.argmin(abs(years - years.mean()))  # narrowest at the mean time
+
+
+def test_flag_needs_both_a_ci_excluding_zero_and_a_clinical_rate():
+    dates = _dates(5)
+    steep = trend(zip(dates, [0.0, -1.0, -2.1, -2.9, -4.0]), measure="md")
+    assert steep.significant and "significant change" in steep.describe("dB")
+    slow = trend(zip(dates, [0.0, -0.2, -0.41, -0.6, -0.8]), measure="md")  # CI excludes 0, -0.2 dB/yr
+    assert slow.ci[1] < 0 and not slow.significant
+    noisy = trend(zip(dates, [0.0, -3.0, 1.0, -4.0, -2.5]), measure="md")  # steep but uncertain
+    assert noisy.slope_per_year < -0.5 and noisy.ci[0] < 0 < noisy.ci[1] and not noisy.significant
+    psd = trend(zip(dates, [2.0, 3.0, 4.1, 4.9, 6.0]), measure="psd")  # worse is upwards for PSD
+    assert psd.significant
+    rising_md = trend(zip(dates, [-4.0, -2.9, -2.1, -1.0, 0.0]), measure="md")
+    assert rising_md.ci[0] > 0 and not rising_md.significant
+
+
+def test_fewer_than_three_visits_give_no_interval_and_no_flag():
+    dates = _dates(2)
+    t = trend(zip(dates, [90.0, 80.0]), measure="rnfl")
+    assert t.n == 2 < MIN_VISITS and not t.enough and not t.significant
+    assert math.isnan(t.ci[0]) and "at least 3" in t.describe("um")
+    same_day = trend([(dates[0], 90.0), (dates[0], 91.0), (dates[0], 89.0)], measure="rnfl")
+    assert math.isnan(same_day.slope_per_year) and not same_day.significant
+    assert trend({}, measure="md").n == 0
