@@ -1,0 +1,140 @@
+"""Optic nerve head in a cube: Bruch's membrane opening (BMO), disc and cup, rim, BMO-MRW.
+
+Why BMO: it is the anatomical disc margin that OCT sees directly (Chauhan & Burgoyne, Am J
+Ophthalmol 2013) and what Cirrus and Spectralis use as the disc boundary. Inside the opening there
+is no retinal pigment epithelium, so the band just above Bruch's membrane, bright everywhere else,
+is dark there: the disc is the large dark region of that en-face map around the cube's centre
+(vessel shadows, thin and long, are removed by a morphological opening).
+
+Cup: Cirrus's convention, the part of the disc where the ILM lies deeper than a plane 200 um
+anterior to the BMO plane (the plane fitted through Bruch's membrane just outside the opening).
+Rim = disc - cup. Vertical cup-to-disc ratio = vertical cup extent / vertical disc extent; the
+average ratio is sqrt(cup area / disc area). BMO-MRW: for each BMO point, the shortest 3-D
+distance to the ILM (Chauhan et al., Ophthalmology 2015); reported as the mean over the opening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from ..core import OctVolume
+
+CUP_OFFSET_UM = 200.0
+DISC_AREA_RANGE_MM2 = (0.6, 6.0)  # outside this, what was found is not an optic disc
+
+
+@dataclass(frozen=True)
+class DiscMeasures:
+    centre_px: tuple[float, float]  # (bscan, ascan)
+    disc_area_mm2: float
+    cup_area_mm2: float
+    rim_area_mm2: float
+    cup_to_disc_vertical: float
+    cup_to_disc_average: float
+    bmo_mrw_um: float
+    cup_mask: np.ndarray  # en-face bool
+
+
+def _spacing(volume: OctVolume) -> tuple[float, float, float]:
+    s = volume.spacing
+    return (s.bscan_mm or 0.03, s.depth_mm or 2.0 / volume.shape[1], s.ascan_mm or 0.03)
+
+
+def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """BMO points (k, 2) as (bscan, ascan) px and the en-face disc mask, or (None, None)."""
+    bscan_mm, depth_mm, ascan_mm = _spacing(volume)
+    if seg.rpe_brightness is None:
+        from .segmentation import _segment_own
+
+        seg = _segment_own(volume)
+    rpe = seg.rpe_brightness
+    n, width = rpe.shape
+    sigma = (0.12 / bscan_mm, 0.12 / ascan_mm)
+    rpe = ndimage.gaussian_filter(rpe, sigma)
+    level = float(np.median(rpe))
+    if level <= 0:
+        return None, None
+    dark = rpe < 0.7 * level
+    radius = (max(1, int(round(0.15 / bscan_mm))), max(1, int(round(0.15 / ascan_mm))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius[1] + 1, 2 * radius[0] + 1))
+    dark = cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    dark = ndimage.binary_fill_holes(dark)
+    labels, count = ndimage.label(dark)
+    if count == 0:
+        return None, None
+    pixel_mm2 = bscan_mm * ascan_mm
+    centre = np.array([n / 2.0, width / 2.0])
+    best, best_dist = None, np.inf
+    for k in range(1, count + 1):
+        region = labels == k
+        area = region.sum() * pixel_mm2
+        if not DISC_AREA_RANGE_MM2[0] <= area <= DISC_AREA_RANGE_MM2[1]:
+            continue
+        rows, cols = np.nonzero(region)
+        if rows.min() == 0 or cols.min() == 0 or rows.max() == n - 1 or cols.max() == width - 1:
+            continue  # touching the edge of the cube: not a whole disc
+        c = np.array([rows.mean(), cols.mean()])
+        dist = np.hypot((c[0] - centre[0]) * bscan_mm, (c[1] - centre[1]) * ascan_mm)
+        if dist < best_dist:
+            best, best_dist = region, dist
+    if best is None:
+        return None, None
+    contours, _ = cv2.findContours(best.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=len)[:, 0, :]  # (k, 2) as (x=ascan, y=bscan)
+    bmo = np.stack([contour[:, 1], contour[:, 0]], axis=1).astype(np.float32)
+    return bmo, best
+
+
+def disc_measures(volume: OctVolume, seg) -> DiscMeasures | None:
+    if seg.disc_mask is None or seg.bmo is None:
+        return None
+    bscan_mm, depth_mm, ascan_mm = _spacing(volume)
+    disc = seg.disc_mask
+    n, width = disc.shape
+    rows, cols = np.nonzero(disc)
+    centre = (float(rows.mean()), float(cols.mean()))
+    # BMO plane: least squares through Bruch's membrane on a ring just outside the opening
+    ring = ndimage.binary_dilation(disc, iterations=3) & ~disc
+    r, c = np.nonzero(ring & np.isfinite(seg.bm))
+    if r.size < 10:
+        return None
+    a = np.c_[np.ones(r.size), r, c]
+    coef, *_ = np.linalg.lstsq(a, seg.bm[r, c].astype(np.float64), rcond=None)
+    rr, cc = np.mgrid[0:n, 0:width]
+    plane = coef[0] + coef[1] * rr + coef[2] * cc
+    cup = disc & (seg.ilm > plane - CUP_OFFSET_UM / 1000.0 / depth_mm)
+    cup = ndimage.binary_opening(cup)
+    pixel_mm2 = bscan_mm * ascan_mm
+    disc_area = float(disc.sum() * pixel_mm2)
+    cup_area = float(cup.sum() * pixel_mm2)
+    disc_rows = np.nonzero(disc.any(axis=1))[0]
+    cup_rows = np.nonzero(cup.any(axis=1))[0]
+    vertical = ((cup_rows.max() - cup_rows.min() + 1) / (disc_rows.max() - disc_rows.min() + 1)) if cup_rows.size else 0.0
+    return DiscMeasures(
+        centre_px=centre, disc_area_mm2=disc_area, cup_area_mm2=cup_area, rim_area_mm2=disc_area - cup_area,
+        cup_to_disc_vertical=float(vertical), cup_to_disc_average=float(np.sqrt(cup_area / disc_area)),
+        bmo_mrw_um=_bmo_mrw_um(seg, plane, (bscan_mm, depth_mm, ascan_mm)), cup_mask=cup)
+
+
+def _bmo_mrw_um(seg, plane: np.ndarray, spacing: tuple[float, float, float]) -> float:
+    """Mean over BMO points of the shortest distance (um) to the ILM surface."""
+    bscan_mm, depth_mm, ascan_mm = spacing
+    bmo = seg.bmo[:: max(1, len(seg.bmo) // 90)]
+    n, width = seg.ilm.shape
+    rr, cc = np.mgrid[0:n, 0:width]
+    ok = np.isfinite(seg.ilm)
+    surface = np.stack([rr[ok] * bscan_mm, seg.ilm[ok] * depth_mm, cc[ok] * ascan_mm], axis=1)
+    widths = []
+    for b, a in bmo:
+        bi, ai = int(round(b)), int(round(a))
+        point = np.array([b * bscan_mm, plane[bi, ai] * depth_mm, a * ascan_mm])
+        near = np.abs(surface[:, 0] - point[0]) < 0.8
+        if not near.any():
+            continue
+        d = np.sqrt(((surface[near] - point) ** 2).sum(axis=1)).min()
+        widths.append(d * 1000.0)
+    return float(np.mean(widths)) if widths else float("nan")
