@@ -47,7 +47,7 @@ class StructureReport:
     bmo_mrw_um: float = NAN
     disc_centre_px: tuple[float, float] | None = None  # (bscan, ascan) in cubes
     thickness_map_um: np.ndarray | None = field(default=None, repr=False)  # en-face (n_bscans, width), cubes
-    deviation_map: np.ndarray | None = field(default=None, repr=False)  # int8: -1 n/a, 0 normal, 1 borderline, 2 outside
+    deviation_map: np.ndarray | None = field(default=None, repr=False)  # int8: -1 n/a, 0/1/2 classes
     segmentation: Segmentation | None = field(default=None, repr=False)
     norms_source: str = normative.SOURCE
 

@@ -113,7 +113,8 @@ def disc_measures(volume: OctVolume, seg) -> DiscMeasures | None:
     cup_area = float(cup.sum() * pixel_mm2)
     disc_rows = np.nonzero(disc.any(axis=1))[0]
     cup_rows = np.nonzero(cup.any(axis=1))[0]
-    vertical = ((cup_rows.max() - cup_rows.min() + 1) / (disc_rows.max() - disc_rows.min() + 1)) if cup_rows.size else 0.0
+    disc_height = disc_rows.max() - disc_rows.min() + 1
+    vertical = (cup_rows.max() - cup_rows.min() + 1) / disc_height if cup_rows.size else 0.0
     return DiscMeasures(
         centre_px=centre, disc_area_mm2=disc_area, cup_area_mm2=cup_area, rim_area_mm2=disc_area - cup_area,
         cup_to_disc_vertical=float(vertical), cup_to_disc_average=float(np.sqrt(cup_area / disc_area)),

@@ -115,7 +115,8 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
         means = volume.display().mean(axis=(1, 2))
         blink = means < 0.5 * np.median(means)
         if blink.any():
-            warn.append(f"{int(blink.sum())} B-scan(s) dark (blink?): {', '.join(str(i) for i in np.nonzero(blink)[0][:8])}")
+            which = ", ".join(str(i) for i in np.nonzero(blink)[0][:8])
+            warn.append(f"{int(blink.sum())} B-scan(s) dark (blink?): {which}")
             if blink.mean() > 0.1:
                 refuse.append("more than 10% of B-scans are dark (blinks)")
         ilm_mid = np.nanmedian(seg.ilm, axis=1) * um

@@ -32,7 +32,7 @@ from ..core import OctVolume
 COARSE_UM = 8.0  # axial pixel size for the path search
 VENDOR_LAYERS = ("ILM", "RNFL", "BM")
 RNFL_DIM, RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 0.7, 16.0, 2.0, 30.0
-SHADOW = 0.0  # vessel-shadow bridging: off (it made the TS sector worse on the samples; see docs)  # tuned on the two Spectralis circle samples
+SHADOW = 0.0  # vessel-shadow bridging: off (it made the TS sector worse on the samples; see docs)
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ def _segment_own(volume: OctVolume) -> Segmentation:
 
     # RNFL outer boundary: a fall below the ILM such that the tissue between is RNFL-bright (not
     # dimmer than 80 % of the tissue just under the ILM) and the tissue just below is not.
-    near = np.clip(ilm_c[:, None, :] + np.arange(2, 2 + max(2, int(round(RNFL_REF_UM / px_um))))[None, :, None], 0, zc - 1)
+    ref_rows = np.arange(2, 2 + max(2, int(round(RNFL_REF_UM / px_um))))
+    near = np.clip(ilm_c[:, None, :] + ref_rows[None, :, None], 0, zc - 1)
     ref = ndimage.uniform_filter1d(np.take_along_axis(img, near, 1).mean(axis=1, keepdims=True), 9, axis=2,
                                    mode="wrap" if volume.scan_pattern == "circle" else "nearest")
     dim = (img < RNFL_DIM * ref).astype(np.float32) * (z > ilm_c[:, None, :])
@@ -150,7 +151,8 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     # Under a large vessel the RNFL's own edge is lost in the vessel and its shadow: there the
     # cost says nothing and the path bridges smoothly, as an expert would draw it.
     rpe_seen = np.take_along_axis(ndimage.maximum_filter1d(img, 3, axis=1), rpe_c[:, None, :], 1)[:, 0, :]
-    typical = ndimage.median_filter(rpe_seen, size=(1, 61), mode="wrap" if volume.scan_pattern == "circle" else "nearest")
+    wrap = "wrap" if volume.scan_pattern == "circle" else "nearest"
+    typical = ndimage.median_filter(rpe_seen, size=(1, 61), mode=wrap)
     shadow = ndimage.binary_dilation(rpe_seen < SHADOW * typical, structure=np.ones((1, 7), bool))
     cost_rnfl = np.where(shadow[:, None, :], 1.0, cost_rnfl)
     outside = (z <= ilm_c[:, None, :]) | (z > bm_c[:, None, :] - 60.0 / px_um)

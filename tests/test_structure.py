@@ -1,0 +1,196 @@
+"""Structure analysis: segmentation against Heidelberg's, the quality gate, RNFL geometry, norms, CLI."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from octviewer.core import OctVolume, Spacing
+from octviewer.structure import COLUMNS, assess_quality, measure, normative, rnfl, segment
+
+CIRCLES = ("Willis_B_716_2.vol", "Willis_B_716_4.vol")
+
+
+def _load(samples_dir, name):
+    from octviewer.io import load_volume
+
+    path = samples_dir / "heidelberg_vol" / name
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    return load_volume(path)
+
+
+@pytest.mark.parametrize("name", CIRCLES)
+def test_own_segmentation_global_rnfl_matches_heidelberg(samples_dir, name):
+    volume = _load(samples_dir, name)
+    vendor = measure(volume, source="vendor")
+    own = measure(volume, source="own")
+    assert vendor.source == "vendor" and own.source == "own"
+    assert vendor.quality.ok and own.quality.ok
+    assert abs(own.rnfl_global_um - vendor.rnfl_global_um) <= 5.0
+    # boundaries themselves: ILM and Bruch's membrane within 2 px of Heidelberg's on average
+    seg = own.segmentation
+    assert np.nanmean(np.abs(seg.ilm - volume.layers["ILM"])) < 2.0
+    assert np.nanmean(np.abs(seg.bm - volume.layers["BM"])) < 2.0
+
+
+@pytest.mark.parametrize("name", CIRCLES)
+def test_own_segmentation_sectors_near_heidelberg(samples_dir, name):
+    volume = _load(samples_dir, name)
+    vendor, own = measure(volume, source="vendor"), measure(volume, source="own")
+    errors = {s: own.sectors[s] - vendor.sectors[s] for s in rnfl.SECTORS}
+    assert max(abs(e) for e in errors.values()) <= 25.0, errors
+    # T, N, NS, NI already meet the issue's 10 um; TS and TI (under the large arcade vessels) do not yet
+    assert all(abs(errors[s]) <= 10.0 for s in ("T", "NS", "NI")), errors
+
+
+@pytest.mark.xfail(strict=True, reason="TS/TI sectors differ from Heidelberg's by 15-25 um: our RNFL boundary "
+                   "rises into the arcade vessels where Heidelberg bridges under them (open work)")
+@pytest.mark.parametrize("name", CIRCLES)
+def test_own_segmentation_every_sector_within_10um(samples_dir, name):
+    volume = _load(samples_dir, name)
+    vendor, own = measure(volume, source="vendor"), measure(volume, source="own")
+    assert all(abs(own.sectors[s] - vendor.sectors[s]) <= 10.0 for s in rnfl.SECTORS)
+
+
+def test_quality_refuses_eyepy_noise_volumes(samples_dir):
+    from octviewer.io import load_volume
+
+    for rel in ("eyepy_synthetic/test_volume.vol", "eyepy_synthetic/heyex_xml/test_volume/test_dummy.xml"):
+        path = samples_dir / rel
+        if not path.exists():
+            pytest.skip(f"{path} absent")
+        q = assess_quality(load_volume(path))
+        assert not q.ok and q.reasons and "field of view" in q.reasons[0]
+
+
+def test_quality_refuses_noise_with_clinical_geometry():
+    rng = np.random.default_rng(0)
+    cube = OctVolume(rng.integers(0, 256, (32, 256, 96), dtype=np.uint8), Spacing(6 / 32, 2 / 256, 6 / 96), "OD")
+    q = assess_quality(cube)
+    assert not q.ok and any("signal" in r for r in q.reasons)
+    circle = OctVolume(rng.random((1, 496, 768)).astype(np.float32), Spacing(0.0, 0.00387, 0.01472), "OD", "circle",
+                       intensity_transform="heidelberg_vol")
+    report = measure(circle)
+    assert not report.quality.ok and np.isnan(report.rnfl_global_um) and report.rnfl_profile is None
+
+
+def test_quality_refuses_line_scan_and_flags_bad_circle(samples_dir):
+    line = _load(samples_dir, "Willis_B_716_0.vol")
+    q = assess_quality(line)
+    assert not q.ok and "line scan" in q.reasons[0]
+    bad = _load(samples_dir, "valid.vol")  # retina leaves the frame, 4.4 mm circle
+    report = measure(bad, source="own")
+    assert not report.quality.ok
+    assert any("top of the frame" in r for r in report.quality.reasons)
+    assert any("circle diameter" in r for r in report.quality.reasons)
+
+
+def test_quality_refuses_cube_without_disc():
+    from octviewer.synth.anatomy import EyeAnatomy
+    from octviewer.synth.cohort import synth_scan
+
+    volume = synth_scan(EyeAnatomy(laterality="OD", disc_center_mm=(6.0, 0.0), vessel_seed=3), "small", seed=2).volume
+    q = assess_quality(volume)
+    assert not q.ok and any("no optic disc" in r for r in q.reasons)
+
+
+@pytest.mark.xfail(strict=False, reason="BMO detection on the synthetic cubes is not reliable yet")
+def test_synthetic_cube_rnfl_and_disc_against_truth():
+    from octviewer.synth.anatomy import EyeAnatomy
+    from octviewer.synth.cohort import synth_scan
+
+    eye = EyeAnatomy(laterality="OS", disc_center_mm=(0.3, 0.05), cup_to_disc=0.45, cup_depth_um=300, vessel_seed=3)
+    scan = synth_scan(eye, "small", seed=1)
+    report = measure(scan.volume, source="own")
+    assert report.quality.ok, report.quality.reasons
+    truth = float(np.mean(eye.rnfl_um(np.linspace(0, 360, 360, endpoint=False))))
+    assert abs(report.rnfl_global_um - truth) <= 5.0
+    disc_truth = np.pi * eye.disc_radii_mm[0] * eye.disc_radii_mm[1]
+    assert abs(report.disc_area_mm2 - disc_truth) / disc_truth <= 0.10
+
+
+def test_synth_manifest_truth_when_present(tmp_path):
+    """Against the v2 generator's recorded circle RNFL (manifest columns), once it writes them."""
+    from octviewer.io import load_volume
+    from octviewer.synth import generate_cohort
+
+    manifest = generate_cohort(tmp_path, patients=2, preset="small", seed=4)
+    rows = list(csv.DictReader(open(manifest)))
+    if "rnfl_global_um" not in rows[0]:
+        pytest.skip("this synthetic generator does not record the circle RNFL truth (v2 does)")
+    errors = []
+    for row in rows:
+        report = measure(load_volume(manifest.parent / row["path"]), source="own")
+        if report.quality.ok:
+            errors.append(report.rnfl_global_um - float(row["rnfl_global_um"]))
+    assert errors and abs(float(np.mean(errors))) <= 5.0
+
+
+def test_profile_orientation_follows_laterality():
+    theta = rnfl.profile_angles()
+    bump = 60.0 + 80.0 * np.exp(-0.5 * (((theta - 90.0 + 180) % 360 - 180) / 15.0) ** 2)  # superior peak
+    for eye, temporal_hour in (("OD", 9), ("OS", 3)):
+        s = rnfl.summarise(bump, eye)
+        assert s["quadrants"]["S"] == max(s["quadrants"].values())
+        assert s["clock_hours"][12] == max(s["clock_hours"].values())
+        assert rnfl.clock_hour_centre_deg(temporal_hour, eye) == 0.0  # temporal
+    # a cube map thick on its first B-scans (superior) gives a superior peak for either eye
+    tmap = np.tile(np.linspace(150, 50, 100)[:, None], (1, 100))
+    for eye in ("OD", "OS"):
+        profile = rnfl.cube_profile(tmap, (50, 50), (0.06, 0.06), eye)
+        s = rnfl.summarise(profile, eye)
+        assert s["quadrants"]["S"] > s["quadrants"]["N"] > s["quadrants"]["I"]
+
+
+def test_cube_profile_reads_temporal_side_by_laterality():
+    tmap = np.full((100, 100), 100.0)
+    tmap[:, :50] = 50.0  # left half of the image thin
+    od = rnfl.summarise(rnfl.cube_profile(tmap, (50, 50), (0.06, 0.06), "OD"), "OD")
+    os_ = rnfl.summarise(rnfl.cube_profile(tmap, (50, 50), (0.06, 0.06), "OS"), "OS")
+    assert od["quadrants"]["T"] == pytest.approx(50.0, abs=1) and od["quadrants"]["N"] == pytest.approx(100, abs=1)
+    assert os_["quadrants"]["N"] == pytest.approx(50.0, abs=1) and os_["quadrants"]["T"] == pytest.approx(100, abs=1)
+
+
+def test_normative_classes_at_the_percentiles():
+    norm = normative.norm_for("global")
+    assert norm.mean_um == pytest.approx(93.42)
+    assert normative.classify(norm.p5_um + 0.01, norm) == "normal"
+    assert normative.classify(norm.p5_um - 0.01, norm) == "borderline"
+    assert normative.classify(norm.p1_um - 0.01, norm) == "outside"
+    assert normative.classify(200.0, norm) == "normal"
+    assert normative.norm_for("TS", 65.0) is normative.CIRRUS_NORMS["S"]
+    assert normative.worst(["normal", "outside", "borderline"]) == "outside"
+
+
+def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(samples_dir, tmp_path, capsys):
+    from octviewer.structure.cli import main
+
+    good = samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol"
+    evil = tmp_path / "=HYPERLINK(1).vol"
+    evil.write_bytes(b"not an oct file")
+    out = tmp_path / "rnfl.csv"
+    assert main([str(good), str(evil), "--out", str(out), "--segmentation", "own"]) == 0
+    rows = list(csv.reader(open(out)))
+    assert rows[0] == ["file", *COLUMNS]
+    assert rows[0][1:] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",
+                           "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc",
+                           "rim_area_mm2"]
+    measured = dict(zip(rows[0], rows[1]))
+    assert measured["scan_pattern"] == "circle" and 80 < float(measured["rnfl_global_um"]) < 140
+    assert measured["cup_to_disc"] == "" and measured["rim_area_mm2"] == ""
+    assert measured["rnfl_class"] in normative.CLASSES
+    bad = dict(zip(rows[0], rows[2]))
+    assert bad["quality"].startswith("unreadable") and bad["rnfl_global_um"] == ""
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    assert "could not read" in capsys.readouterr().err
+
+
+def test_segment_vendor_falls_back_to_own_without_layers():
+    from octviewer.synth.anatomy import EyeAnatomy
+    from octviewer.synth.cohort import synth_scan
+
+    volume = synth_scan(EyeAnatomy(laterality="OD", vessel_seed=1), "tiny", seed=1).volume
+    seg = segment(volume, "vendor")
+    assert seg.source == "own" and seg.ilm.shape == (volume.n_bscans, volume.shape[2])
+    assert np.all(seg.ilm <= seg.rnfl) and np.all(seg.rnfl <= seg.bm)
