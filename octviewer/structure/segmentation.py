@@ -31,7 +31,7 @@ from ..core import OctVolume
 
 COARSE_UM = 8.0  # axial pixel size for the path search
 VENDOR_LAYERS = ("ILM", "RNFL", "BM")
-RNFL_DIM, RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 0.7, 16.0, 2.0, 30.0
+RNFL_DIM, RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 0.7, 16.0, 2.0, 30.0 # tuned on the 2 Spectralis circles
 SHADOW = 0.0  # vessel-shadow bridging: off (it made the TS sector worse on the samples; see docs)
 
 
