@@ -25,6 +25,8 @@ from ..core import OctVolume
 
 CUP_OFFSET_UM = 200.0
 DISC_AREA_RANGE_MM2 = (0.6, 6.0)  # outside this, what was found is not an optic disc
+DISC_LEVEL = 0.6  # RPE band darker than this fraction of its median: surely no RPE
+DISC_SMOOTH_MM = 0.05
 
 
 @dataclass(frozen=True)
@@ -53,35 +55,44 @@ def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | N
         seg = _segment_own(volume)
     rpe = seg.rpe_brightness
     n, width = rpe.shape
-    sigma = (0.12 / bscan_mm, 0.12 / ascan_mm)
-    rpe = ndimage.gaussian_filter(rpe, sigma)
+    rpe = ndimage.gaussian_filter(rpe, (DISC_SMOOTH_MM / bscan_mm, DISC_SMOOTH_MM / ascan_mm))
     level = float(np.median(rpe))
     if level <= 0:
         return None, None
-    dark = rpe < 0.7 * level
     radius = (max(1, int(round(0.15 / bscan_mm))), max(1, int(round(0.15 / ascan_mm))))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius[1] + 1, 2 * radius[0] + 1))
-    dark = cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
-    dark = ndimage.binary_fill_holes(dark)
-    labels, count = ndimage.label(dark)
-    if count == 0:
-        return None, None
+
+    def regions(mask):
+        mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+        return ndimage.label(ndimage.binary_fill_holes(mask))
+
+    # The core: clearly without RPE, near the centre of the cube, not touching its edge.
+    labels, count = regions(rpe < DISC_LEVEL * level)
     pixel_mm2 = bscan_mm * ascan_mm
     centre = np.array([n / 2.0, width / 2.0])
-    best, best_dist = None, np.inf
+    core, best_dist = None, np.inf
     for k in range(1, count + 1):
         region = labels == k
-        area = region.sum() * pixel_mm2
-        if not DISC_AREA_RANGE_MM2[0] <= area <= DISC_AREA_RANGE_MM2[1]:
-            continue
         rows, cols = np.nonzero(region)
-        if rows.min() == 0 or cols.min() == 0 or rows.max() == n - 1 or cols.max() == width - 1:
-            continue  # touching the edge of the cube: not a whole disc
-        c = np.array([rows.mean(), cols.mean()])
-        dist = np.hypot((c[0] - centre[0]) * bscan_mm, (c[1] - centre[1]) * ascan_mm)
+        if region.sum() * pixel_mm2 < 0.2 or rows.min() == 0 or cols.min() == 0 or rows.max() == n - 1 \
+                or cols.max() == width - 1:
+            continue
+        dist = np.hypot((rows.mean() - centre[0]) * bscan_mm, (cols.mean() - centre[1]) * ascan_mm)
         if dist < best_dist:
-            best, best_dist = region, dist
-    if best is None:
+            core, best_dist = region, dist
+    if core is None:
+        return None, None
+    # The margin: half-way between the core's brightness and the surrounding RPE's (half maximum).
+    threshold = 0.5 * (float(np.median(rpe[core])) + level)
+    labels, _ = regions(rpe < threshold)
+    hit = np.unique(labels[core & (labels > 0)])
+    if hit.size == 0:
+        return None, None
+    best = np.isin(labels, hit)
+    rows, cols = np.nonzero(best)
+    area = best.sum() * pixel_mm2
+    if not DISC_AREA_RANGE_MM2[0] <= area <= DISC_AREA_RANGE_MM2[1] or rows.min() == 0 or cols.min() == 0 \
+            or rows.max() == n - 1 or cols.max() == width - 1:
         return None, None
     contours, _ = cv2.findContours(best.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=len)[:, 0, :]  # (k, 2) as (x=ascan, y=bscan)
