@@ -96,19 +96,49 @@ def test_quality_refuses_cube_without_disc():
     assert not q.ok and any("no optic disc" in r for r in q.reasons)
 
 
-@pytest.mark.xfail(strict=False, reason="BMO detection on the synthetic cubes is not reliable yet")
-def test_synthetic_cube_rnfl_and_disc_against_truth():
+def _synthetic_eyes():
+    from octviewer.synth import random_eye
     from octviewer.synth.anatomy import EyeAnatomy
+
+    rng = np.random.default_rng(5)
+    return [EyeAnatomy(laterality="OS", disc_center_mm=(0.2, -0.1), disc_radii_mm=(0.8, 0.95), cup_to_disc=0.7,
+                       cup_depth_um=500, severity=0.6, diffuse_loss=0.4, wedges=[(285, 50, 0.8)], vessel_seed=5),
+            random_eye(rng, "OD", True), random_eye(rng, "OS", False)]
+
+
+@pytest.fixture(scope="module")
+def synthetic_reports():
     from octviewer.synth.cohort import synth_scan
 
-    eye = EyeAnatomy(laterality="OS", disc_center_mm=(0.3, 0.05), cup_to_disc=0.45, cup_depth_um=300, vessel_seed=3)
-    scan = synth_scan(eye, "small", seed=1)
-    report = measure(scan.volume, source="own")
-    assert report.quality.ok, report.quality.reasons
-    truth = float(np.mean(eye.rnfl_um(np.linspace(0, 360, 360, endpoint=False))))
-    assert abs(report.rnfl_global_um - truth) <= 5.0
-    disc_truth = np.pi * eye.disc_radii_mm[0] * eye.disc_radii_mm[1]
-    assert abs(report.disc_area_mm2 - disc_truth) / disc_truth <= 0.10
+    return [(eye, measure(synth_scan(eye, "small", seed=11 + k).volume, source="own"))
+            for k, eye in enumerate(_synthetic_eyes())]
+
+
+def test_synthetic_cubes_global_rnfl_against_truth(synthetic_reports):
+    errors = []
+    for eye, report in synthetic_reports:
+        assert report.quality.ok, report.quality.reasons
+        assert report.synthetic and report.thickness_map_um is not None and report.disc_centre_px is not None
+        truth = float(np.mean(eye.rnfl_um(np.linspace(0, 360, 360, endpoint=False))))
+        errors.append(report.rnfl_global_um - truth)
+    assert abs(float(np.mean(errors))) <= 5.0, errors
+
+
+def test_synthetic_cubes_disc_found_and_measured(synthetic_reports):
+    for eye, report in synthetic_reports:
+        truth = np.pi * eye.disc_radii_mm[0] * eye.disc_radii_mm[1]
+        assert 0.35 * truth < report.disc_area_mm2 < 1.5 * truth
+        assert 0.0 <= report.cup_to_disc <= 1.0 and report.rim_area_mm2 >= 0.0
+        assert np.isfinite(report.bmo_mrw_um)
+
+
+@pytest.mark.xfail(strict=False, reason="disc area reads up to ~50% small in normal synthetic eyes, where the "
+                   "rim tissue at Bruch's membrane depth looks as bright as RPE; cup uses Cirrus's 200 um plane, "
+                   "above which the current generator's rim never rises")
+def test_synthetic_cubes_disc_area_within_10_percent(synthetic_reports):
+    for eye, report in synthetic_reports:
+        truth = np.pi * eye.disc_radii_mm[0] * eye.disc_radii_mm[1]
+        assert abs(report.disc_area_mm2 - truth) / truth <= 0.10
 
 
 def test_synth_manifest_truth_when_present(tmp_path):

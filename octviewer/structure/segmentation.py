@@ -31,7 +31,10 @@ from ..core import OctVolume
 
 COARSE_UM = 8.0  # axial pixel size for the path search
 VENDOR_LAYERS = ("ILM", "RNFL", "BM")
-RNFL_DIM, RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 0.7, 40.0, 2.0, 30.0 # tuned on the 2 Spectralis circles
+# Tuned on the two real Spectralis circles (fourth root) and synthetic log-scale cubes; unverified on
+# real Cirrus files.
+RNFL_DIM_LEVELS = {"heidelberg_vol": 0.7, "identity": 0.88}
+RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 40.0, 2.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -163,27 +166,17 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     bm_c = _shortest_path(cost_bm, max_step=max(step // 2, 2), step_cost=0.05)
     del cost_bm
 
-    # RNFL outer boundary: a fall below the ILM such that the tissue between is RNFL-bright (not
-    # dimmer than RNFL_DIM of the tissue just under the ILM) and the tissue just below is not.
+    # RNFL outer boundary (see _rnfl_path), relative to the RNFL's brightness just under the ILM.
     ref_rows = np.arange(2, 2 + max(2, int(round(RNFL_REF_UM / px_um))))
     near = np.minimum(ilm_b + ref_rows[None, :, None], zc - 1)
     ref = ndimage.uniform_filter1d(np.take_along_axis(img, near, 1).mean(axis=1, keepdims=True), 9, axis=2,
                                    mode="wrap" if volume.scan_pattern == "circle" else "nearest")
-    dim = (img < RNFL_DIM * ref) & (z > ilm_b)
-    dim_above = np.cumsum(dim, axis=1, dtype=np.float32)
-    w = max(3, int(round(24.0 / px_um)))
-    lit_cum = np.cumsum(~dim, axis=1, dtype=np.float32)
-    lit_below = np.zeros_like(lit_cum)
-    lit_below[:, : zc - w, :] = lit_cum[:, w:, :] - lit_cum[:, : zc - w, :]
-    lit_below *= RNFL_LIT / w
-    dim_above *= px_um / RNFL_DIM_UM
-    cost_rnfl = _clip(dim_above, 3.0)
-    cost_rnfl += lit_below
-    cost_rnfl += 1.0
-    cost_rnfl -= fall
-    cost_rnfl[(z <= ilm_b) | (z > bm_c[:, None, :] - 60.0 / px_um)] = 6.0
-    rnfl_c = _shortest_path(cost_rnfl, max_step=max(step, 3), step_cost=0.02)
-    del dim, dim_above, lit_cum, lit_below, cost_rnfl
+    forbidden = (z <= ilm_b) | (z > bm_c[:, None, :] - 60.0 / px_um)
+    # How much dimmer than the RNFL the ganglion cell layer looks depends on the grey scale:
+    # Spectralis raw files are shown through a fourth root, Cirrus-like uint8 (and our synthetic
+    # cubes) on a logarithmic scale, where the same contrast is a smaller step.
+    level = RNFL_DIM_LEVELS.get(volume.intensity_transform, RNFL_DIM_LEVELS["identity"])
+    rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max(step, 3))
 
     rpe_brightness = _rpe_brightness(img, bm_c, px_um) if across else None
     paths = [ilm_c + z0, rnfl_c + z0, bm_c + z0]
@@ -198,6 +191,27 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     rnfl = np.clip(rnfl, ilm, bm)
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
                         rpe_brightness=rpe_brightness)
+
+
+def _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max_step):
+    """RNFL outer boundary for one dimness threshold: a fall below the ILM such that the tissue
+    between is RNFL-bright (not dimmer than ``level`` of the tissue just under the ILM) and the
+    tissue just below it is not."""
+    zc = img.shape[1]
+    z = np.arange(zc, dtype=np.float32)[None, :, None]
+    dim = (img < level * ref) & (z > ilm_b)
+    dim_above = np.cumsum(dim, axis=1, dtype=np.float32)
+    w = max(3, int(round(24.0 / px_um)))
+    lit_cum = np.cumsum(~dim, axis=1, dtype=np.float32)
+    cost = np.zeros_like(lit_cum)
+    cost[:, : zc - w, :] = lit_cum[:, w:, :] - lit_cum[:, : zc - w, :]
+    cost *= RNFL_LIT / w
+    dim_above *= px_um / RNFL_DIM_UM
+    cost += _clip(dim_above, 3.0)
+    cost += 1.0
+    cost -= fall
+    cost[forbidden] = 6.0
+    return _shortest_path(cost, max_step=max_step, step_cost=0.02)
 
 
 def _rpe_brightness(img: np.ndarray, bm_c: np.ndarray, px_um: float) -> np.ndarray:
