@@ -40,13 +40,13 @@ def test_own_segmentation_sectors_near_heidelberg(samples_dir, name):
     vendor, own = measure(volume, source="vendor"), measure(volume, source="own")
     errors = {s: own.sectors[s] - vendor.sectors[s] for s in rnfl.SECTORS}
     assert max(abs(e) for e in errors.values()) <= 25.0, errors
-    # T and NS meet the 10 um; TS/TI (under the arcade vessels, thinner) and N/NI (thicker) not yet
-    assert all(abs(errors[s]) <= 10.0 for s in ("T", "NS")), errors
+    # all but TS meet the 10 um; TS (between the superotemporal arcade vessels) reads ~15 um thin
+    assert all(abs(errors[s]) <= 10.0 for s in ("T", "NS", "N", "NI", "TI")), errors
 
 
-@pytest.mark.xfail(strict=True, reason="TS/TI sectors read 10-20 um thinner and N/NI up to 12 um thicker "
-                   "than Heidelberg's: our RNFL boundary rises into the arcade vessels where Heidelberg bridges "
-                   "under them (open work)")
+@pytest.mark.xfail(strict=True, reason="TS reads ~15 um thinner than Heidelberg's: between the "
+                   "superotemporal arcade vessels our RNFL boundary runs above the vessels, Heidelberg's below "
+                   "(open work)")
 @pytest.mark.parametrize("name", CIRCLES)
 def test_own_segmentation_every_sector_within_10um(samples_dir, name):
     volume = _load(samples_dir, name)

@@ -35,6 +35,7 @@ VENDOR_LAYERS = ("ILM", "RNFL", "BM")
 # real Cirrus files.
 RNFL_DIM_LEVELS = {"heidelberg_vol": 0.7, "identity": 0.88}
 RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 40.0, 2.0, 30.0
+SHADOW_LEVEL, SHADOW_GROW_FRACTION = 0.7, 0.002
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,38 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     rnfl = _refine(signal, paths[1], factor, rising=False)
     bm = _refine(signal, paths[2], factor, rising=False)
     rnfl = np.clip(rnfl, ilm, bm)
+    shadow = _vessel_shadows(img, bm_c, px_um, volume.scan_pattern == "circle")
+    rnfl = _bridge(ilm, rnfl, shadow, volume.scan_pattern == "circle")
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
                         rpe_brightness=rpe_brightness)
+
+
+def _vessel_shadows(img: np.ndarray, bm_c: np.ndarray, px_um: float, periodic: bool) -> np.ndarray:
+    """A-scans under a large retinal vessel, (n, width) bool: the outer retina just above Bruch's
+    membrane is much darker there than in the A-scans around it."""
+    n, zc, width = img.shape
+    offsets = np.arange(-int(round(100.0 / px_um)), 1)
+    zz = np.clip(bm_c[:, None, :] + offsets[None, :, None], 0, zc - 1)
+    outer = np.take_along_axis(img, zz, 1).mean(axis=1)
+    typical = ndimage.median_filter(outer, size=(1, 61), mode="wrap" if periodic else "nearest")
+    shadow = outer < SHADOW_LEVEL * typical
+    grow = max(1, int(round(SHADOW_GROW_FRACTION * width)))
+    return ndimage.binary_dilation(shadow, structure=np.ones((1, 2 * grow + 1), bool))
+
+
+def _bridge(ilm: np.ndarray, rnfl: np.ndarray, shadow: np.ndarray, periodic: bool) -> np.ndarray:
+    """Under vessel shadows the RNFL's own edge is lost: interpolate its thickness linearly from
+    the A-scans on either side, as Heidelberg's segmentation does."""
+    out = rnfl.copy()
+    x = np.arange(rnfl.shape[1], dtype=np.float64)
+    for b in range(rnfl.shape[0]):
+        seen = ~shadow[b]
+        if seen.all() or seen.sum() < 0.3 * seen.size:
+            continue
+        thickness = (rnfl[b] - ilm[b]).astype(np.float64)
+        filled = np.interp(x, x[seen], thickness[seen], period=x.size if periodic else None)
+        out[b] = np.where(seen, rnfl[b], ilm[b] + filled)
+    return out
 
 
 def _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max_step):
