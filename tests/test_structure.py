@@ -225,3 +225,20 @@ def test_segment_vendor_falls_back_to_own_without_layers():
     seg = segment(volume, "vendor")
     assert seg.source == "own" and seg.ilm.shape == (volume.n_bscans, volume.shape[2])
     assert np.all(seg.ilm <= seg.rnfl) and np.all(seg.rnfl <= seg.bm)
+
+
+def test_vendor_layers_in_a_cube_still_get_the_disc(synthetic_reports):
+    """A cube carrying its device's layers (as Spectralis ONH volumes do) is measured on them, with
+    the disc found by our own pass."""
+    from octviewer.synth.cohort import synth_scan
+
+    eye, own_report = synthetic_reports[0]
+    volume = synth_scan(eye, "small", seed=11).volume
+    own = own_report.segmentation
+    vendor_volume = volume.replace(layers={"ILM": own.ilm + 1.0, "RNFL": own.rnfl + 1.0, "BM": own.bm})
+    seg = segment(vendor_volume, "vendor")
+    assert seg.source == "vendor" and seg.disc_mask is not None
+    assert np.array_equal(seg.ilm, own.ilm + 1.0)
+    report = measure(vendor_volume)
+    assert report.quality.ok and report.source == "vendor"
+    assert abs(report.rnfl_global_um - own_report.rnfl_global_um) < 1.0

@@ -49,7 +49,7 @@ def _spacing(volume: OctVolume) -> tuple[float, float, float]:
 def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | None]:
     """BMO points (k, 2) as (bscan, ascan) px and the en-face disc mask, or (None, None)."""
     bscan_mm, depth_mm, ascan_mm = _spacing(volume)
-    if seg.rpe_brightness is None:
+    if seg.rpe_brightness is None:  # vendor layers: the RPE map comes from our own pass
         from .segmentation import _segment_own
 
         seg = _segment_own(volume)

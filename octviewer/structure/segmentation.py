@@ -81,11 +81,9 @@ def segment(volume: OctVolume, source: str = "own") -> Segmentation:
     """
     if source not in ("vendor", "own"):
         raise ValueError(f"segmentation source must be 'vendor' or 'own', got {source!r}")
-    if source == "vendor":
-        found = vendor_segmentation(volume)
-        if found is not None:
-            return found
-    seg = _segment_own(volume)
+    seg = vendor_segmentation(volume) if source == "vendor" else None
+    if seg is None:
+        seg = _segment_own(volume)
     if volume.scan_pattern == "volume" and volume.n_bscans >= 8:
         from .onh import find_disc
 
