@@ -190,7 +190,8 @@ def _fmt(v, unit="", digits=2):
 
 
 def _disc_text(report) -> str:
-    lines = [f"Global RNFL {report.rnfl_global_um:.0f} um ({report.rnfl_class or 'not classified'})"]
+    lines = [f"Global RNFL {report.rnfl_global_um:.0f} um ({report.classes.get('global') or 'not classified'})",
+             f"Overall (worst of global and quadrants): {report.rnfl_class or 'not classified'}"]
     if report.scan_pattern == "volume":
         lines += [f"Disc area {_fmt(report.disc_area_mm2, ' mm2')}", f"Cup area {_fmt(report.cup_area_mm2, ' mm2')}",
                   f"Rim area {_fmt(report.rim_area_mm2, ' mm2')}", f"Vertical C/D {_fmt(report.cup_to_disc)}",
