@@ -52,3 +52,18 @@ def test_report_page_draws_refusal_reasons(qtbot):
     painter.end()
     assert _colour_share(image, (205, 30, 30), tol=60) > 0.0005  # the reasons, in red
     assert _colour_share(image, (40, 160, 60)) == 0.0  # no classes drawn for a refused scan
+
+
+def test_enface_layers_for_a_synthetic_cube():
+    from octviewer.gui.structure_report import enface_layers
+    from octviewer.structure import measure
+    from octviewer.synth.cohort import synth_scan
+    from octviewer.synth.demo import DEMO_EYES
+
+    report = measure(synth_scan(DEMO_EYES["demo_early_glaucoma_OS"], "small", seed=9).volume, source="own")
+    thickness, deviation = enface_layers(report)
+    shape = report.thickness_map_um.shape
+    assert thickness.shape == shape + (4,) and deviation.shape == shape + (4,)
+    assert (thickness[..., 3][report.segmentation.disc_mask] == 0).all()  # disc left transparent
+    assert (deviation[..., 3] > 0).any()  # the inferotemporal wedge shows on the deviation map
+    assert enface_layers(None) is None

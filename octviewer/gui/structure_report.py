@@ -202,3 +202,27 @@ def _disc_text(report) -> str:
         lines.append("Quality notes: " + "; ".join(report.quality.reasons))
     lines.append("Normal figures: " + report.norms_source)
     return "\n".join(lines)
+
+
+THICKNESS_RANGE_UM = (0.0, 250.0)  # colour scale of the en-face RNFL thickness map
+
+
+def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
+    """RGBA images (n_bscans, width, 4) uint8 for the en-face view of a cube: the RNFL thickness
+    map (a perceptually ordered colormap over THICKNESS_RANGE_UM, transparent inside the disc) and
+    the deviation map (yellow borderline, red outside, transparent elsewhere), like Cirrus's."""
+    if report is None or report.thickness_map_um is None:
+        return None
+    import cv2
+
+    t = np.asarray(report.thickness_map_um, np.float32)
+    lo, hi = THICKNESS_RANGE_UM
+    grey = np.clip((np.nan_to_num(t, nan=lo) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    thickness = np.dstack([rgb, np.where(np.isfinite(t), 255, 0).astype(np.uint8)])
+    deviation = np.zeros(t.shape + (4,), np.uint8)
+    if report.deviation_map is not None:
+        for code, name in ((1, "borderline"), (2, "outside")):
+            c = CLASS_COLOURS[name]
+            deviation[report.deviation_map == code] = (c.red(), c.green(), c.blue(), 200)
+    return thickness, deviation
