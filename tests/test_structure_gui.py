@@ -39,7 +39,7 @@ def test_report_page_draws_refusal_reasons(qtbot):
     from PySide6.QtGui import QColor, QImage, QPainter
 
     from octviewer.core import OctVolume, Spacing
-    from octviewer.gui.structure_report import draw_structure_page
+    from octviewer.gui.structure_report import draw_structure_page, structure_page_image
     from octviewer.structure import measure
 
     noise = OctVolume(np.random.default_rng(1).integers(0, 256, (32, 256, 96), dtype=np.uint8),
@@ -52,6 +52,8 @@ def test_report_page_draws_refusal_reasons(qtbot):
     painter.end()
     assert _colour_share(image, (205, 30, 30), tol=60) > 0.0005  # the reasons, in red
     assert _colour_share(image, (40, 160, 60)) == 0.0  # no classes drawn for a refused scan
+    page = structure_page_image(report, 620, 420)
+    assert page.width() == 620 and _colour_share(page, (205, 30, 30), tol=60) > 0.0005
 
 
 def test_enface_layers_for_a_synthetic_cube():

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 
 from ..structure import normative, rnfl
 
@@ -226,3 +226,13 @@ def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
             c = CLASS_COLOURS[name]
             deviation[report.deviation_map == code] = (c.red(), c.green(), c.blue(), 200)
     return thickness, deviation
+
+
+def structure_page_image(report, width: int = 1240, height: int = 900) -> QImage:
+    """The page as a white-background image, for the PDF report's QTextDocument (addResource)."""
+    image = QImage(width, height, QImage.Format_RGB888)
+    image.fill(QColor(255, 255, 255))
+    painter = QPainter(image)
+    draw_structure_page(painter, QRectF(20, 20, width - 40, height - 40), report, dark=False)
+    painter.end()
+    return image
