@@ -242,3 +242,15 @@ def test_vendor_layers_in_a_cube_still_get_the_disc(synthetic_reports):
     report = measure(vendor_volume)
     assert report.quality.ok and report.source == "vendor"
     assert abs(report.rnfl_global_um - own_report.rnfl_global_um) < 1.0
+
+
+def test_structure_package_imports_no_qt_and_no_torch():
+    """It runs in workers, the CLI and on a GPU server without Qt (fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, octviewer.structure, octviewer.structure.cli\n"
+            "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
