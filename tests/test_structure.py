@@ -132,13 +132,20 @@ def test_synthetic_cubes_disc_found_and_measured(synthetic_reports):
         assert np.isfinite(report.bmo_mrw_um)
 
 
-@pytest.mark.xfail(strict=False, reason="disc area reads up to ~50% small in normal synthetic eyes, where the "
-                   "rim tissue at Bruch's membrane depth looks as bright as RPE; cup uses Cirrus's 200 um plane, "
-                   "above which the current generator's rim never rises")
 def test_synthetic_cubes_disc_area_within_10_percent(synthetic_reports):
     for eye, report in synthetic_reports:
         truth = np.pi * eye.disc_radii_mm[0] * eye.disc_radii_mm[1]
         assert abs(report.disc_area_mm2 - truth) / truth <= 0.10
+
+
+@pytest.mark.xfail(strict=False, reason="the current generator's neuroretinal rim never rises 200 um above BMO "
+                   "(its BMO-MRW is ~100-150 um, real eyes ~250-350), so Cirrus's cup plane puts the whole disc "
+                   "in the cup; the v2 generator is to fix the rim")
+def test_synthetic_cubes_cup_area_within_10_percent(synthetic_reports):
+    for eye, report in synthetic_reports:
+        disc = np.pi * eye.disc_radii_mm[0] * eye.disc_radii_mm[1]
+        truth = disc * eye.cup_to_disc ** 2
+        assert abs(report.cup_area_mm2 - truth) / truth <= 0.10
 
 
 def test_synth_manifest_truth_when_present(tmp_path):

@@ -2,9 +2,10 @@
 
 Why BMO: it is the anatomical disc margin that OCT sees directly (Chauhan & Burgoyne, Am J
 Ophthalmol 2013) and what Cirrus and Spectralis use as the disc boundary. Inside the opening there
-is no retinal pigment epithelium, so the band just above Bruch's membrane, bright everywhere else,
-is dark there: the disc is the large dark region of that en-face map around the cube's centre
-(vessel shadows, thin and long, are removed by a morphological opening).
+is no RPE and no Bruch's membrane, so the bright-to-dark edge that Bruch's membrane makes everywhere
+else is missing there: the disc is the region of the en-face map of that edge's strength (read on a
+robustly fitted Bruch's membrane surface) around the cube's centre where the edge has all but
+vanished. Vessel shadows, thin and long, are removed by a morphological opening.
 
 Cup: Cirrus's convention, the part of the disc where the ILM lies deeper than a plane 200 um
 anterior to the BMO plane (the plane fitted through Bruch's membrane just outside the opening).
@@ -27,6 +28,7 @@ CUP_OFFSET_UM = 200.0
 DISC_AREA_RANGE_MM2 = (0.6, 6.0)  # outside this, what was found is not an optic disc
 DISC_LEVEL = 0.6  # RPE band darker than this fraction of its median: surely no RPE
 DISC_SMOOTH_MM = 0.05
+DISC_EDGE_FRACTION = 0.1  # margin: where the Bruch's membrane edge has all but vanished
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | N
     if core is None:
         return None, None
     # The margin: half-way between the core's brightness and the surrounding RPE's (half maximum).
-    threshold = 0.5 * (float(np.median(rpe[core])) + level)
+    inside = float(np.median(rpe[core]))
+    threshold = inside + DISC_EDGE_FRACTION * (level - inside)
     labels, _ = regions(rpe < threshold)
     hit = np.unique(labels[core & (labels > 0)])
     if hit.size == 0:

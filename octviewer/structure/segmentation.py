@@ -36,6 +36,7 @@ VENDOR_LAYERS = ("ILM", "RNFL", "BM")
 RNFL_DIM_LEVELS = {"heidelberg_vol": 0.7, "identity": 0.88}
 RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 40.0, 2.0, 30.0
 SHADOW_LEVEL, SHADOW_GROW_FRACTION = 0.7, 0.002
+RPE_REACH_UM = 24.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Segmentation:
     edge_strength: float = float("nan")
     bmo: np.ndarray | None = None
     disc_mask: np.ndarray | None = None
-    rpe_brightness: np.ndarray | None = None  # en-face (n_bscans, width), 0-1: low where there is no RPE
+    rpe_brightness: np.ndarray | None = None  # en-face (n_bscans, width) BM edge strength: low in the disc
 
     def as_layers(self) -> dict[str, np.ndarray]:
         """The boundaries under the names the viewer already draws (eyepy's)."""
@@ -177,7 +178,7 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     level = RNFL_DIM_LEVELS.get(volume.intensity_transform, RNFL_DIM_LEVELS["identity"])
     rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max(step, 3))
 
-    rpe_brightness = _rpe_brightness(img, bm_c, px_um) if across else None
+    rpe_brightness = _rpe_brightness(img, fall, bm_c, px_um) if across else None
     paths = [ilm_c + z0, rnfl_c + z0, bm_c + z0]
     if across:
         paths = [ndimage.median_filter(p, size=(3, 1), mode="nearest") for p in paths]
@@ -243,8 +244,8 @@ def _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max_step):
     return _shortest_path(cost, max_step=max_step, step_cost=0.02)
 
 
-def _rpe_brightness(img: np.ndarray, bm_c: np.ndarray, px_um: float) -> np.ndarray:
-    """En-face brightness of the RPE band in a cube: low where there is no RPE (the optic disc).
+def _rpe_brightness(img: np.ndarray, fall: np.ndarray, bm_c: np.ndarray, px_um: float) -> np.ndarray:
+    """En-face strength of Bruch's membrane's edge in a cube: low where there is none (the disc).
 
     Bruch's membrane is fitted by a smooth quadratic surface, robustly (points more than 40 um off
     are dropped and the fit repeated), so that inside the disc, where the path has nothing to
@@ -263,9 +264,10 @@ def _rpe_brightness(img: np.ndarray, bm_c: np.ndarray, px_um: float) -> np.ndarr
         if keep.sum() < 0.3 * target.size:
             break
     surface = np.where(keep, target, fit).reshape(n, width)
-    offsets = np.arange(-int(round(30.0 / px_um)), 2)
+    reach = int(round(RPE_REACH_UM / px_um))
+    offsets = np.arange(-reach, reach + 1)
     zz = np.clip(np.round(surface)[:, None, :] + offsets[None, :, None], 0, zc - 1).astype(np.intp)
-    return np.take_along_axis(img, zz, 1).max(axis=1).astype(np.float32)
+    return np.take_along_axis(fall, zz, 1).max(axis=1).astype(np.float32)
 
 
 def _shortest_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarray:
