@@ -261,3 +261,19 @@ def test_structure_package_imports_no_qt_and_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_quality_flags_blinks_and_motion(synthetic_reports):
+    from octviewer.synth.cohort import synth_scan
+
+    eye, _ = synthetic_reports[2]
+    volume = synth_scan(eye, "small", seed=13).volume
+    data = volume.data.copy()
+    data[5:7] = 0  # a blink: two black B-scans
+    q = assess_quality(volume.replace(data=data))
+    assert q.ok and any("blink" in r for r in q.reasons)
+    data[10:20] = 0  # a dozen black B-scans: too many
+    assert not assess_quality(volume.replace(data=data)).ok
+    moved = volume.data.copy()
+    moved[40:] = np.roll(moved[40:], 30, axis=1)  # the eye moved ~230 um between B-scans 39 and 40
+    assert any("eye motion" in r for r in assess_quality(volume.replace(data=moved)).reasons)

@@ -119,8 +119,13 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
             warn.append(f"{int(blink.sum())} B-scan(s) dark (blink?): {which}")
             if blink.mean() > 0.1:
                 refuse.append("more than 10% of B-scans are dark (blinks)")
-        ilm_mid = np.nanmedian(seg.ilm, axis=1) * um
-        jumps = np.abs(np.diff(ilm_mid))
+        # The retina outside the disc is a smooth bowl: a step between neighbouring B-scans is the
+        # eye moving. Raster too sparse (> 100 um between B-scans) to tell is not judged.
+        ilm = np.where(outside, seg.ilm, np.nan)
+        rows_ok = np.isfinite(ilm).any(axis=1)
+        jumps = np.zeros(0)
+        if (volume.spacing.bscan_mm or 1.0) <= 0.1 and rows_ok.all():
+            jumps = np.abs(np.diff(np.nanmedian(ilm, axis=1) * um))
         if jumps.size and np.nanmax(jumps) > 100.0:
             warn.append(f"eye motion: the retina jumps by up to {np.nanmax(jumps):.0f} um between B-scans")
         if seg.disc_mask is None:
