@@ -57,12 +57,19 @@ def test_report_page_draws_refusal_reasons(qtbot):
 
 
 def test_enface_layers_for_a_synthetic_cube():
+    import inspect
+
     from octviewer.gui.structure_report import enface_layers
     from octviewer.structure import measure
-    from octviewer.synth.cohort import synth_scan
+    from octviewer.synth import synth_scan
     from octviewer.synth.demo import DEMO_EYES
 
-    report = measure(synth_scan(DEMO_EYES["demo_early_glaucoma_OS"], "small", seed=9).volume, source="own")
+    clean = {}
+    if "acquisition" in inspect.signature(synth_scan).parameters:  # v2 generator: no random artefacts
+        from octviewer.synth import Acquisition
+
+        clean["acquisition"] = Acquisition()
+    report = measure(synth_scan(DEMO_EYES["demo_early_glaucoma_OS"], "small", seed=9, **clean).volume, source="own")
     thickness, deviation = enface_layers(report)
     shape = report.thickness_map_um.shape
     assert thickness.shape == shape + (4,) and deviation.shape == shape + (4,)

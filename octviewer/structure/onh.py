@@ -28,7 +28,7 @@ CUP_OFFSET_UM = 200.0
 DISC_AREA_RANGE_MM2 = (0.6, 6.0)  # outside this, what was found is not an optic disc
 DISC_LEVEL = 0.6  # RPE band darker than this fraction of its median: surely no RPE
 DISC_SMOOTH_MM = 0.05
-DISC_EDGE_FRACTION = 0.1  # margin: where the Bruch's membrane edge has all but vanished
+DISC_EDGE_FRACTION = 0.05  # margin: where the Bruch's membrane edge has all but vanished
 
 
 @dataclass(frozen=True)

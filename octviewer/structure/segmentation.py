@@ -33,7 +33,7 @@ COARSE_UM = 8.0  # axial pixel size for the path search
 VENDOR_LAYERS = ("ILM", "RNFL", "BM")
 # Tuned on the two real Spectralis circles (fourth root) and synthetic log-scale cubes; unverified on
 # real Cirrus files.
-RNFL_DIM_LEVELS = {"heidelberg_vol": 0.7, "identity": 0.88}
+RNFL_DIM_LEVELS = {"heidelberg_vol": 0.7, "identity": 0.75}
 RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 40.0, 2.0, 30.0
 SHADOW_LEVEL, SHADOW_GROW_FRACTION = 0.7, 0.002
 RPE_REACH_UM = 24.0
