@@ -17,6 +17,7 @@ from ..core import OctVolume
 
 MIN_CUBE_FOV_MM = 4.5  # the 3.46 mm circle plus a margin for an off-centre disc
 CIRCLE_DIAMETER_RANGE_MM = (3.2, 3.8)  # the norms are for a 3.4-3.5 mm circle
+MOTION_UM = 100.0  # a step of the retina between neighbouring B-scans that counts as eye motion
 MIN_SCORE = 0.2  # random noise scores < 0.05; real and synthetic scans 0.4-0.95
 
 
@@ -126,7 +127,7 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
         jumps = np.zeros(0)
         if (volume.spacing.bscan_mm or 1.0) <= 0.1 and rows_ok.all():
             jumps = np.abs(np.diff(np.nanmedian(ilm, axis=1) * um))
-        if jumps.size and np.nanmax(jumps) > 100.0:
+        if jumps.size and np.nanmax(jumps) > MOTION_UM:
             warn.append(f"eye motion: the retina jumps by up to {np.nanmax(jumps):.0f} um between B-scans")
         if seg.disc_mask is None:
             refuse.append("no optic disc (Bruch's membrane opening) found in the cube: not an optic-disc scan?")
