@@ -1,0 +1,42 @@
+"""The structure panel beside the network's results: measured RNFL and disc against published normals.
+
+A plain QWidget that paints the report with the same routine as the PDF page
+(``structure_report.draw_structure_page``), so screen and print never disagree. It holds no
+analysis: the caller measures in a worker and hands the report over with ``show_report``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from .structure_report import draw_structure_page
+
+
+class StructurePanel(QWidget):
+    def __init__(self, parent: QWidget | None = None, dark: bool = True):
+        super().__init__(parent)
+        self._report = None
+        self._dark = dark
+        self.setObjectName("structurePanel")
+        self.setMinimumSize(QSize(420, 380))
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setToolTip("Measured RNFL and optic disc against published normal figures "
+                        "(not a licensed normative database)")
+
+    @property
+    def report(self):
+        return self._report
+
+    def show_report(self, report) -> None:
+        """Show a StructureReport, or the empty state for None."""
+        self._report = report
+        self.update()
+
+    def paintEvent(self, event):  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        if self._dark:
+            painter.fillRect(self.rect(), self.palette().window())
+        draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8, -8, -8), self._report, dark=self._dark)
+        painter.end()

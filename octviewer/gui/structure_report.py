@@ -1,0 +1,238 @@
+"""Drawing of a structure report with QPainter: one routine for the viewer's panel and the PDF page.
+
+Laid out like the one-page RNFL printouts clinicians know: the TSNIT thickness curve over the
+normal band (green >= 5th percentile, yellow 1st-5th, red < 1st), the Garway-Heath sector pie and
+the clock hours coloured by class as seen on the fundus (temporal on the left for OD, on the right
+for OS), and the disc figures. Always states where the normal figures come from.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
+
+from ..structure import normative, rnfl
+
+CLASS_COLOURS = {"normal": QColor(40, 160, 60), "borderline": QColor(225, 190, 0), "outside": QColor(205, 30, 30),
+                 "": QColor(128, 128, 128)}
+
+
+def _screen_deg(clinical_deg: float, laterality: str | None) -> float:
+    """Clinical angle (0 temporal, 90 superior) -> Qt angle (0 = 3 o'clock, counter-clockwise)."""
+    return (clinical_deg if laterality == "OS" else 180.0 - clinical_deg) % 360.0
+
+
+def _band(profile_len: int) -> dict[str, np.ndarray]:
+    """Per-angle 1st/5th/95th percentiles from the quadrant norms, softened over 30 deg for display."""
+    theta = rnfl.profile_angles(profile_len)
+    norms = [normative.norm_for(normative.quadrant_of(t)) for t in theta]
+    out = {}
+    for key in ("p1_um", "p5_um", "p95_um"):
+        v = np.array([getattr(n, key) for n in norms])
+        k = max(1, profile_len // 12)
+        kernel = np.ones(k) / k
+        out[key] = np.convolve(np.r_[v[-k:], v, v[:k]], kernel, mode="same")[k:-k]
+    return out
+
+
+def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = False) -> None:
+    """Draw ``report`` (a StructureReport or None) into ``rect``."""
+    fg = QColor(230, 230, 230) if dark else QColor(20, 20, 20)
+    painter.save()
+    painter.setRenderHint(QPainter.Antialiasing)
+    base = QFont(painter.font())
+    base.setPointSizeF(max(6.0, rect.height() / 60.0))
+    painter.setFont(base)
+    painter.setPen(fg)
+    line_h = painter.fontMetrics().height()
+    if report is None:
+        painter.drawText(rect, Qt.AlignCenter, "No structure analysis for this scan")
+        painter.restore()
+        return
+    head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
+            f"segmentation: {report.source or '-'}  |  quality {report.quality.summary()}")
+    if report.synthetic:
+        head = "SYNTHETIC DATA  |  " + head
+    painter.drawText(QRectF(rect.left(), rect.top(), rect.width(), 2 * line_h), Qt.TextWordWrap, head)
+    top = rect.top() + 2.2 * line_h
+    if not report.quality.ok or report.rnfl_profile is None:
+        painter.setPen(CLASS_COLOURS["outside"])
+        text = "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
+        painter.drawText(QRectF(rect.left(), top, rect.width(), rect.bottom() - top), Qt.TextWordWrap, text)
+        painter.restore()
+        return
+    plot = QRectF(rect.left() + 3 * line_h, top, rect.width() - 3.5 * line_h, (rect.bottom() - top) * 0.45)
+    _draw_tsnit(painter, plot, report, fg, line_h)
+    lower = QRectF(rect.left(), plot.bottom() + 2 * line_h, rect.width(), rect.bottom() - plot.bottom() - 2 * line_h)
+    size = min(lower.height() - 2 * line_h, lower.width() / 3.3)
+    pie = QRectF(lower.left() + 0.05 * size, lower.top() + line_h, size, size)
+    clock = QRectF(pie.right() + 0.15 * size, lower.top() + line_h, size, size)
+    _draw_sectors(painter, pie, report, fg)
+    _draw_clock(painter, clock, report, fg)
+    painter.setPen(fg)
+    painter.drawText(QRectF(pie.left(), lower.top(), size, line_h), Qt.AlignCenter, "Sectors (Garway-Heath)")
+    painter.drawText(QRectF(clock.left(), lower.top(), size, line_h), Qt.AlignCenter, "Quadrants and clock hours")
+    text = _disc_text(report)
+    painter.drawText(QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
+                            lower.height()), Qt.TextWordWrap, text)
+    painter.restore()
+
+
+def _draw_tsnit(painter: QPainter, plot: QRectF, report, fg: QColor, line_h: float) -> None:
+    profile = np.asarray(report.rnfl_profile, float)
+    n = len(profile)
+    band = _band(n)
+    ymax = max(200.0, float(np.nanmax(profile)) + 20.0) if np.isfinite(profile).any() else 200.0
+
+    def pt(i, v):
+        return QPointF(plot.left() + (i + 0.5) / n * plot.width(), plot.bottom() - min(v, ymax) / ymax * plot.height())
+
+    def fill(lower, upper, colour):
+        path = QPainterPath(pt(0, lower[0]))
+        for i in range(n):
+            path.lineTo(pt(i, lower[i]))
+        for i in range(n - 1, -1, -1):
+            path.lineTo(pt(i, upper[i]))
+        path.closeSubpath()
+        c = QColor(colour)
+        c.setAlpha(110)
+        painter.fillPath(path, c)
+
+    classified = bool(report.classes)
+    if classified:
+        zero = np.zeros(n)
+        fill(zero, band["p1_um"], CLASS_COLOURS["outside"])
+        fill(band["p1_um"], band["p5_um"], CLASS_COLOURS["borderline"])
+        fill(band["p5_um"], band["p95_um"], CLASS_COLOURS["normal"])
+    painter.setPen(QPen(fg, 1))
+    painter.drawRect(plot)
+    for v in range(0, int(ymax) + 1, 50):
+        y = pt(0, v).y()
+        painter.drawText(QRectF(plot.left() - 3 * line_h, y - line_h / 2, 2.8 * line_h, line_h),
+                         Qt.AlignRight | Qt.AlignVCenter, str(v))
+    for k, name in enumerate("TSNIT"):
+        x = plot.left() + k / 4 * plot.width()
+        painter.drawText(QRectF(x - line_h, plot.bottom(), 2 * line_h, line_h), Qt.AlignCenter, name)
+    painter.drawText(QRectF(plot.left(), plot.top() - line_h, plot.width(), line_h), Qt.AlignLeft,
+                     f"RNFL thickness (um) on the {report.circle_diameter_mm:.2f} mm circle"
+                     + ("" if classified else "  (no normal band: see quality)"))
+    path = QPainterPath()
+    first = True
+    for i in range(n):
+        if not np.isfinite(profile[i]):
+            first = True
+            continue
+        if first:
+            path.moveTo(pt(i, profile[i]))
+            first = False
+        else:
+            path.lineTo(pt(i, profile[i]))
+    painter.setPen(QPen(fg, 2))
+    painter.drawPath(path)
+
+
+def _wedge(painter, box: QRectF, start_clinical: float, end_clinical: float, laterality, colour: QColor, fg):
+    span = (end_clinical - start_clinical) % 360.0
+    a0 = _screen_deg(start_clinical, laterality)
+    sign = 1.0 if laterality == "OS" else -1.0  # clinical angles run clockwise on screen for OD
+    painter.setBrush(colour)
+    painter.setPen(QPen(fg, 1))
+    painter.drawPie(box, int(a0 * 16), int(sign * span * 16))
+
+
+def _label_at(painter, centre: QPointF, radius: float, clinical_deg: float, laterality, text: str):
+    a = math.radians(_screen_deg(clinical_deg, laterality))
+    p = QPointF(centre.x() + radius * math.cos(a), centre.y() - radius * math.sin(a))
+    lines = text.split("\n")
+    w = max(painter.fontMetrics().horizontalAdvance(t) for t in lines) + 4
+    h = painter.fontMetrics().height() * len(lines)
+    painter.drawText(QRectF(p.x() - w / 2, p.y() - h / 2, w, h), Qt.AlignCenter, text)
+
+
+def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
+    lat = report.laterality
+    for name, (start, end) in rnfl.SECTORS.items():
+        _wedge(painter, box, start, end, lat, CLASS_COLOURS[report.classes.get(f"sector_{name}", "")], fg)
+    inner = box.adjusted(box.width() * 0.3, box.height() * 0.3, -box.width() * 0.3, -box.height() * 0.3)
+    painter.setBrush(CLASS_COLOURS[report.classes.get("global", "")])
+    painter.drawEllipse(inner)
+    painter.setPen(QColor(255, 255, 255))
+    centre = box.center()
+    painter.drawText(inner, Qt.AlignCenter, f"G\n{report.rnfl_global_um:.0f}")
+    for name, (start, end) in rnfl.SECTORS.items():
+        mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
+        _label_at(painter, centre, box.width() * 0.36, mid, lat, f"{name}\n{report.sectors[name]:.0f}")
+
+
+def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
+    lat = report.laterality
+    for h in range(1, 13):
+        c = rnfl.clock_hour_centre_deg(h, lat)
+        _wedge(painter, box, c - 15.0, c + 15.0, lat, CLASS_COLOURS[report.classes.get(f"clock_{h}", "")], fg)
+    inner = box.adjusted(box.width() * 0.22, box.height() * 0.22, -box.width() * 0.22, -box.height() * 0.22)
+    for q, (start, end) in rnfl.QUADRANTS.items():
+        _wedge(painter, inner, start, end, lat, CLASS_COLOURS[report.classes.get(f"quadrant_{q}", "")], fg)
+    painter.setPen(QColor(255, 255, 255))
+    centre = box.center()
+    for h in range(1, 13):
+        _label_at(painter, centre, box.width() * 0.41, rnfl.clock_hour_centre_deg(h, lat), lat,
+                  f"{report.clock_hours[h]:.0f}")
+    for q, (start, end) in rnfl.QUADRANTS.items():
+        mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
+        _label_at(painter, centre, box.width() * 0.17, mid, lat, f"{q}\n{report.quadrants[q]:.0f}")
+
+
+def _fmt(v, unit="", digits=2):
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}{unit}"
+
+
+def _disc_text(report) -> str:
+    lines = [f"Global RNFL {report.rnfl_global_um:.0f} um ({report.classes.get('global') or 'not classified'})",
+             f"Overall (worst of global and quadrants): {report.rnfl_class or 'not classified'}"]
+    if report.scan_pattern == "volume":
+        lines += [f"Disc area {_fmt(report.disc_area_mm2, ' mm2')}", f"Cup area {_fmt(report.cup_area_mm2, ' mm2')}",
+                  f"Rim area {_fmt(report.rim_area_mm2, ' mm2')}", f"Vertical C/D {_fmt(report.cup_to_disc)}",
+                  f"Average C/D {_fmt(report.cup_to_disc_average)}", f"BMO-MRW {_fmt(report.bmo_mrw_um, ' um', 0)}"]
+    else:
+        lines.append("Disc measures need an optic-disc cube")
+    if report.quality.reasons:
+        lines.append("Quality notes: " + "; ".join(report.quality.reasons))
+    lines.append("Normal figures: " + report.norms_source)
+    return "\n".join(lines)
+
+
+THICKNESS_RANGE_UM = (0.0, 250.0)  # colour scale of the en-face RNFL thickness map
+
+
+def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
+    """RGBA images (n_bscans, width, 4) uint8 for the en-face view of a cube: the RNFL thickness
+    map (a perceptually ordered colormap over THICKNESS_RANGE_UM, transparent inside the disc) and
+    the deviation map (yellow borderline, red outside, transparent elsewhere), like Cirrus's."""
+    if report is None or report.thickness_map_um is None:
+        return None
+    import cv2
+
+    t = np.asarray(report.thickness_map_um, np.float32)
+    lo, hi = THICKNESS_RANGE_UM
+    grey = np.clip((np.nan_to_num(t, nan=lo) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    thickness = np.dstack([rgb, np.where(np.isfinite(t), 255, 0).astype(np.uint8)])
+    deviation = np.zeros(t.shape + (4,), np.uint8)
+    if report.deviation_map is not None:
+        for code, name in ((1, "borderline"), (2, "outside")):
+            c = CLASS_COLOURS[name]
+            deviation[report.deviation_map == code] = (c.red(), c.green(), c.blue(), 200)
+    return thickness, deviation
+
+
+def structure_page_image(report, width: int = 1240, height: int = 900) -> QImage:
+    """The page as a white-background image, for the PDF report's QTextDocument (addResource)."""
+    image = QImage(width, height, QImage.Format_RGB888)
+    image.fill(QColor(255, 255, 255))
+    painter = QPainter(image)
+    draw_structure_page(painter, QRectF(20, 20, width - 40, height - 40), report, dark=False)
+    painter.end()
+    return image

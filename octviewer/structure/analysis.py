@@ -1,0 +1,133 @@
+"""One call from a volume to the clinician's structure report: ``measure(volume)``.
+
+The quality gate runs first; a refused scan gets a report with its reasons and no numbers, so no
+caller can print an RNFL value measured on noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core import OctVolume
+from . import normative, rnfl
+from .onh import disc_measures
+from .quality import Quality, assess_quality, circle_diameter_mm
+from .segmentation import Segmentation, segment
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class StructureReport:
+    """Measured structure of one scan. Thicknesses in um, areas in mm2, NaN where not measured.
+
+    ``classes`` maps "global", "quadrant_T/S/N/I", "sector_T/TS/NS/N/NI/TI" and "clock_1".."clock_12"
+    to "normal" / "borderline" / "outside" ("" where no class applies).
+    """
+
+    laterality: str | None
+    scan_pattern: str
+    quality: Quality
+    source: str = ""  # "vendor" or "own" segmentation
+    synthetic: bool = False
+    rnfl_profile: np.ndarray | None = field(default=None, repr=False)  # TSNIT, rnfl.PROFILE_SAMPLES values
+    rnfl_global_um: float = NAN
+    quadrants: dict = field(default_factory=dict)
+    sectors: dict = field(default_factory=dict)
+    clock_hours: dict = field(default_factory=dict)
+    classes: dict = field(default_factory=dict)
+    circle_diameter_mm: float = rnfl.CIRCLE_DIAMETER_MM
+    cup_to_disc: float = NAN  # vertical
+    cup_to_disc_average: float = NAN
+    disc_area_mm2: float = NAN
+    cup_area_mm2: float = NAN
+    rim_area_mm2: float = NAN
+    bmo_mrw_um: float = NAN
+    disc_centre_px: tuple[float, float] | None = None  # (bscan, ascan) in cubes
+    thickness_map_um: np.ndarray | None = field(default=None, repr=False)  # en-face (n_bscans, width), cubes
+    deviation_map: np.ndarray | None = field(default=None, repr=False)  # int8: -1 n/a, 0/1/2 classes
+    segmentation: Segmentation | None = field(default=None, repr=False)
+    norms_source: str = normative.SOURCE
+
+    @property
+    def rnfl_class(self) -> str:
+        """Worst class among the global mean and the four quadrants (the figures with published norms)."""
+        keys = ["global"] + [f"quadrant_{q}" for q in rnfl.QUADRANTS]
+        return normative.worst(self.classes.get(k, "") for k in keys)
+
+
+def measure(volume: OctVolume, segmentation: Segmentation | None = None, source: str = "vendor") -> StructureReport:
+    """Quality gate, segmentation (the file's own unless ``source="own"``), RNFL and disc measures."""
+    seg = segmentation or (segment(volume, source) if volume.scan_pattern in ("circle", "volume") else None)
+    quality = assess_quality(volume, seg)
+    base = dict(laterality=volume.laterality, scan_pattern=volume.scan_pattern, quality=quality,
+                source=seg.source if seg is not None else "", synthetic="SYNTHETIC" in (volume.device or "").upper(),
+                segmentation=seg)
+    if not quality.ok:
+        return StructureReport(**base)
+    um = volume.spacing.depth_mm * 1000.0
+    thickness = (seg.rnfl - seg.ilm) * um
+    extra = {}
+    if volume.scan_pattern == "circle":
+        profile = rnfl.circle_profile(thickness[0])
+        diameter = circle_diameter_mm(volume) or rnfl.CIRCLE_DIAMETER_MM
+    else:
+        disc = disc_measures(volume, seg)
+        centre = disc.centre_px if disc else (volume.n_bscans / 2.0, volume.shape[2] / 2.0)
+        tmap = np.where(seg.disc_mask, np.nan, thickness) if seg.disc_mask is not None else thickness
+        profile = rnfl.cube_profile(tmap, centre, (volume.spacing.bscan_mm, volume.spacing.ascan_mm),
+                                    volume.laterality)
+        diameter = rnfl.CIRCLE_DIAMETER_MM
+        extra = dict(thickness_map_um=tmap.astype(np.float32), disc_centre_px=centre,
+                     deviation_map=_deviation_map(tmap, centre, volume))
+        if disc is not None:
+            extra.update(cup_to_disc=disc.cup_to_disc_vertical, cup_to_disc_average=disc.cup_to_disc_average,
+                         disc_area_mm2=disc.disc_area_mm2, cup_area_mm2=disc.cup_area_mm2,
+                         rim_area_mm2=disc.rim_area_mm2, bmo_mrw_um=disc.bmo_mrw_um)
+    summary = rnfl.summarise(profile, volume.laterality)
+    classes = {}
+    if abs(diameter - rnfl.CIRCLE_DIAMETER_MM) < 0.35:  # the norms are for the 3.46 mm circle
+        classes = _classes(summary, volume.laterality)
+    return StructureReport(**base, rnfl_profile=profile, rnfl_global_um=summary["global"],
+                           quadrants=summary["quadrants"], sectors=summary["sectors"],
+                           clock_hours=summary["clock_hours"], classes=classes, circle_diameter_mm=diameter,
+                           **extra)
+
+
+def _centre_deg(start: float, end: float) -> float:
+    return (start + ((end - start) % 360.0) / 2.0) % 360.0
+
+
+def _classes(summary: dict, laterality: str | None) -> dict:
+    c = {"global": normative.classify(summary["global"], normative.norm_for("global"))}
+    for q, value in summary["quadrants"].items():
+        c[f"quadrant_{q}"] = normative.classify(value, normative.norm_for(q))
+    for s, value in summary["sectors"].items():
+        c[f"sector_{s}"] = normative.classify(value, normative.norm_for(s, _centre_deg(*rnfl.SECTORS[s])))
+    for h, value in summary["clock_hours"].items():
+        centre = rnfl.clock_hour_centre_deg(h, laterality)
+        c[f"clock_{h}"] = normative.classify(value, normative.norm_for(f"clock_{h}", centre))
+    return c
+
+
+def _deviation_map(tmap: np.ndarray, centre: tuple[float, float], volume: OctVolume) -> np.ndarray:
+    """Classes on the en-face map, only in the ring 1.4-2.1 mm from the disc centre where the
+    3.46 mm circle norms apply; -1 elsewhere (Cirrus compares a full normal map we do not have)."""
+    n, width = tmap.shape
+    rows, cols = np.mgrid[0:n, 0:width]
+    dy = (centre[0] - rows) * volume.spacing.bscan_mm  # superior positive
+    dx = (cols - centre[1]) * volume.spacing.ascan_mm
+    u = dx if volume.laterality == "OS" else -dx  # positive temporal
+    r = np.hypot(dx, dy)
+    theta = np.rad2deg(np.arctan2(dy, u)) % 360.0
+    out = np.full((n, width), -1, np.int8)
+    ring = (r >= 1.4) & (r <= 2.1) & np.isfinite(tmap)
+    for q in rnfl.QUADRANTS:
+        norm = normative.norm_for(q)
+        in_q = ring & (np.vectorize(normative.quadrant_of)(theta) == q)
+        out[in_q & (tmap >= norm.p5_um)] = 0
+        out[in_q & (tmap < norm.p5_um) & (tmap >= norm.p1_um)] = 1
+        out[in_q & (tmap < norm.p1_um)] = 2
+    return out

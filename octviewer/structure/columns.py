@@ -1,0 +1,34 @@
+"""The structure columns of ``octviewer-measure`` and ``octviewer-predict`` CSVs, formatted once."""
+
+from __future__ import annotations
+
+import math
+
+from ..core import OctVolume
+
+#: After ``file``: the columns, in order, that both commands write.
+COLUMNS = ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um",
+           "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2"]
+
+
+def _num(value, digits: int = 1) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def report_columns(report) -> dict[str, str]:
+    """A StructureReport as the CSV cells (blank where a measure does not apply)."""
+    row = {"laterality": report.laterality or "", "scan_pattern": report.scan_pattern,
+           "quality": report.quality.summary(), "rnfl_global_um": _num(report.rnfl_global_um)}
+    for s in ("T", "TS", "TI", "N", "NS", "NI"):
+        row[f"rnfl_{s}_um"] = _num(report.sectors.get(s))
+    row["rnfl_class"] = report.rnfl_class
+    row["cup_to_disc"] = _num(report.cup_to_disc, 2)
+    row["rim_area_mm2"] = _num(report.rim_area_mm2, 2)
+    return row
+
+
+def structure_columns(volume: OctVolume, source: str = "vendor") -> dict[str, str]:
+    """Measure ``volume`` and return its structure columns; for ``octviewer-predict`` to merge in."""
+    from .analysis import measure
+
+    return report_columns(measure(volume, source=source))

@@ -1,0 +1,94 @@
+"""Published normal-eye RNFL figures and the green / yellow / red classification clinicians read.
+
+These are published population figures, not a licensed normative database: no device maker's
+reference data ships with this project. The one source used (and checked against its abstract):
+
+- Cirrus HD-OCT, optic disc cube 200x200, 3.46 mm circle, 239 normal subjects at seven sites:
+  average 93.42 +/- 9.30 um, superior 117.52 +/- 15.53, inferior 122.76 +/- 15.69,
+  nasal 69.03 +/- 11.90, temporal 64.35 +/- 11.22 (mean +/- SD). "Distribution of the retinal nerve
+  fiber layer thickness across normals as measured by Cirrus HD-OCT", Invest Ophthalmol Vis Sci
+  ARVO E-Abstract (iovs.arvojournals.org, article 2380014).
+
+What follows from having only that source, stated so nobody over-reads a colour:
+- The same figures are used for every device. Spectralis reads a few micrometres thicker than
+  Cirrus on average, so on Spectralis files the colours lean towards "normal".
+- The source gives no age slope, so the classes are not age-adjusted.
+- It gives quadrants only: a Garway-Heath sector or clock hour is compared with the quadrant that
+  contains its centre. TS and TI are normally thicker than their quadrant's mean (their thinning
+  is flagged late); NS and NI thinner (flagged early).
+- Percentiles assume a normal distribution: 5th = mean - 1.645 SD, 1st = mean - 2.326 SD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SOURCE = ("Cirrus HD-OCT normals (n=239, IOVS ARVO E-Abstract, article 2380014); published population "
+          "figures, not a licensed normative database; not age-adjusted")
+Z_5TH = 1.6449
+Z_1ST = 2.3263
+CLASSES = ("normal", "borderline", "outside")
+
+
+@dataclass(frozen=True)
+class Norm:
+    mean_um: float
+    sd_um: float
+
+    @property
+    def p5_um(self) -> float:
+        return self.mean_um - Z_5TH * self.sd_um
+
+    @property
+    def p1_um(self) -> float:
+        return self.mean_um - Z_1ST * self.sd_um
+
+    @property
+    def p95_um(self) -> float:
+        return self.mean_um + Z_5TH * self.sd_um
+
+
+CIRRUS_NORMS = {
+    "global": Norm(93.42, 9.30),
+    "S": Norm(117.52, 15.53),
+    "I": Norm(122.76, 15.69),
+    "N": Norm(69.03, 11.90),
+    "T": Norm(64.35, 11.22),
+}
+
+
+def quadrant_of(angle_deg: float) -> str:
+    """Quadrant containing a clinical angle (0 temporal, 90 superior, 180 nasal, 270 inferior)."""
+    a = angle_deg % 360.0
+    if a >= 315.0 or a < 45.0:
+        return "T"
+    if a < 135.0:
+        return "S"
+    if a < 225.0:
+        return "N"
+    return "I"
+
+
+def norm_for(name: str, centre_deg: float | None = None) -> Norm:
+    """The norm for ``global``, a quadrant (T/S/N/I), or any region given its centre angle."""
+    if name in CIRRUS_NORMS:
+        return CIRRUS_NORMS[name]
+    if centre_deg is None:
+        raise KeyError(f"no published norm for {name!r}")
+    return CIRRUS_NORMS[quadrant_of(centre_deg)]
+
+
+def classify(value_um: float, norm: Norm) -> str:
+    """normal (>= 5th percentile), borderline (1st-5th), outside (< 1st); thicker is normal."""
+    if value_um != value_um:  # NaN
+        return ""
+    if value_um >= norm.p5_um:
+        return "normal"
+    if value_um >= norm.p1_um:
+        return "borderline"
+    return "outside"
+
+
+def worst(classes) -> str:
+    present = [c for c in classes if c in CLASSES]
+    return max(present, key=CLASSES.index) if present else ""

@@ -1,0 +1,268 @@
+"""Structure analysis: segmentation against Heidelberg's, the quality gate, RNFL geometry, norms, CLI."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from octviewer.core import OctVolume, Spacing
+from octviewer.structure import COLUMNS, assess_quality, measure, normative, rnfl, segment
+
+CIRCLES = ("Willis_B_716_2.vol", "Willis_B_716_4.vol")
+
+
+def _load(samples_dir, name):
+    from octviewer.io import load_volume
+
+    path = samples_dir / "heidelberg_vol" / name
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    return load_volume(path)
+
+
+@pytest.mark.parametrize("name", CIRCLES)
+def test_own_segmentation_global_rnfl_matches_heidelberg(samples_dir, name):
+    volume = _load(samples_dir, name)
+    vendor = measure(volume, source="vendor")
+    own = measure(volume, source="own")
+    assert vendor.source == "vendor" and own.source == "own"
+    assert vendor.quality.ok and own.quality.ok
+    assert abs(own.rnfl_global_um - vendor.rnfl_global_um) <= 5.0
+    # boundaries themselves: ILM and Bruch's membrane within 2 px of Heidelberg's on average
+    seg = own.segmentation
+    assert np.nanmean(np.abs(seg.ilm - volume.layers["ILM"])) < 2.0
+    assert np.nanmean(np.abs(seg.bm - volume.layers["BM"])) < 2.0
+
+
+@pytest.mark.parametrize("name", CIRCLES)
+def test_own_segmentation_sectors_near_heidelberg(samples_dir, name):
+    volume = _load(samples_dir, name)
+    vendor, own = measure(volume, source="vendor"), measure(volume, source="own")
+    errors = {s: own.sectors[s] - vendor.sectors[s] for s in rnfl.SECTORS}
+    assert max(abs(e) for e in errors.values()) <= 25.0, errors
+    # all but TS meet the issue's 10 um; TS (between the superotemporal arcade vessels) reads ~15 um thin
+    assert all(abs(errors[s]) <= 10.0 for s in ("T", "NS", "N", "NI", "TI")), errors
+
+
+@pytest.mark.xfail(strict=True, reason="TS reads ~15 um thinner than Heidelberg's: between the "
+                   "superotemporal arcade vessels our RNFL boundary runs above the vessels, Heidelberg's below "
+                   "(open work)")
+@pytest.mark.parametrize("name", CIRCLES)
+def test_own_segmentation_every_sector_within_10um(samples_dir, name):
+    volume = _load(samples_dir, name)
+    vendor, own = measure(volume, source="vendor"), measure(volume, source="own")
+    assert all(abs(own.sectors[s] - vendor.sectors[s]) <= 10.0 for s in rnfl.SECTORS)
+
+
+def test_quality_refuses_eyepy_noise_volumes(samples_dir):
+    from octviewer.io import load_volume
+
+    for rel in ("eyepy_synthetic/test_volume.vol", "eyepy_synthetic/heyex_xml/test_volume/test_dummy.xml"):
+        path = samples_dir / rel
+        if not path.exists():
+            pytest.skip(f"{path} absent")
+        q = assess_quality(load_volume(path))
+        assert not q.ok and q.reasons and "field of view" in q.reasons[0]
+
+
+def test_quality_refuses_noise_with_clinical_geometry():
+    rng = np.random.default_rng(0)
+    cube = OctVolume(rng.integers(0, 256, (32, 256, 96), dtype=np.uint8), Spacing(6 / 32, 2 / 256, 6 / 96), "OD")
+    q = assess_quality(cube)
+    assert not q.ok and any("signal" in r for r in q.reasons)
+    circle = OctVolume(rng.random((1, 496, 768)).astype(np.float32), Spacing(0.0, 0.00387, 0.01472), "OD", "circle",
+                       intensity_transform="heidelberg_vol")
+    report = measure(circle)
+    assert not report.quality.ok and np.isnan(report.rnfl_global_um) and report.rnfl_profile is None
+
+
+def test_quality_refuses_line_scan_and_flags_bad_circle(samples_dir):
+    line = _load(samples_dir, "Willis_B_716_0.vol")
+    q = assess_quality(line)
+    assert not q.ok and "line scan" in q.reasons[0]
+    bad = _load(samples_dir, "valid.vol")  # retina leaves the frame, 4.4 mm circle
+    report = measure(bad, source="own")
+    assert not report.quality.ok
+    assert any("top of the frame" in r for r in report.quality.reasons)
+    assert any("circle diameter" in r for r in report.quality.reasons)
+
+
+def test_quality_refuses_cube_without_disc():
+    from octviewer.synth import EyeAnatomy
+
+    volume = _clean_scan(EyeAnatomy(laterality="OD", disc_center_mm=(6.0, 0.0), vessel_seed=3), 2).volume
+    q = assess_quality(volume)
+    assert not q.ok and any("no optic disc" in r for r in q.reasons)
+
+
+def _clean_scan(eye, seed):
+    """A synthetic scan without simulated artefacts (the v2 generator draws them at random)."""
+    import inspect
+
+    from octviewer.synth import synth_scan
+
+    if "acquisition" in inspect.signature(synth_scan).parameters:
+        from octviewer.synth import Acquisition
+
+        return synth_scan(eye, "small", seed=seed, acquisition=Acquisition())
+    return synth_scan(eye, "small", seed=seed)
+
+
+@pytest.fixture(scope="module")
+def synthetic_reports():
+    from octviewer.synth import random_eye
+
+    rng = np.random.default_rng(5)
+    eyes = [random_eye(rng, "OS", True), random_eye(rng, "OD", True), random_eye(rng, "OS", False)]
+    return [(eye, measure(_clean_scan(eye, 11 + k).volume, source="own")) for k, eye in enumerate(eyes)]
+
+
+def test_synthetic_cubes_measured_near_truth(synthetic_reports):
+    """Found and measured, within generous bounds on every generator version; the issue's accuracy
+    targets are pinned against the v2 generator's recorded truth below."""
+    for eye, report in synthetic_reports:
+        assert report.quality.ok, report.quality.reasons
+        assert report.synthetic and report.thickness_map_um is not None and report.disc_centre_px is not None
+        truth = float(np.mean(eye.rnfl_um(np.linspace(0, 360, 360, endpoint=False))))
+        assert abs(report.rnfl_global_um - truth) <= 25.0
+        disc = np.pi * eye.disc_radii_mm[0] * eye.disc_radii_mm[1]
+        assert 0.6 * disc < report.disc_area_mm2 < 1.5 * disc
+        assert 0.0 <= report.cup_to_disc <= 1.0 and report.rim_area_mm2 >= 0.0
+        assert np.isfinite(report.bmo_mrw_um)
+
+
+@pytest.fixture(scope="module")
+def v2_cohort(tmp_path_factory):
+    """A small cohort from the generator; its manifest carries the truth columns from v2 on."""
+    from octviewer.io import load_volume
+    from octviewer.synth import generate_cohort
+
+    manifest = generate_cohort(tmp_path_factory.mktemp("v2"), patients=1, preset="small", seed=4)
+    rows = list(csv.DictReader(open(manifest)))
+    if "rnfl_global_um" not in rows[0]:
+        pytest.skip("this synthetic generator does not record the circle RNFL truth (v2 does)")
+    return [(row, measure(load_volume(manifest.parent / row["path"]), source="own")) for row in rows]
+
+
+@pytest.mark.slow
+def test_v2_cohort_global_rnfl_within_5um_of_truth(v2_cohort):
+    errors = [r.rnfl_global_um - float(row["rnfl_global_um"]) for row, r in v2_cohort if r.quality.ok]
+    assert len(errors) >= len(v2_cohort) // 2
+    assert abs(float(np.mean(errors))) <= 5.0, errors
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="disc (BMO) area reads ~10-15 % large on the v2 generator, where the RPE "
+                   "stops short of Bruch's membrane's opening; cup/C-D depend on it")
+def test_v2_cohort_disc_area_within_10_percent(v2_cohort):
+    ratios = [r.disc_area_mm2 / float(row["disc_area_mm2"]) - 1 for row, r in v2_cohort if r.quality.ok]
+    assert abs(float(np.mean(ratios))) <= 0.10, ratios
+
+
+def test_profile_orientation_follows_laterality():
+    theta = rnfl.profile_angles()
+    bump = 60.0 + 80.0 * np.exp(-0.5 * (((theta - 90.0 + 180) % 360 - 180) / 15.0) ** 2)  # superior peak
+    for eye, temporal_hour in (("OD", 9), ("OS", 3)):
+        s = rnfl.summarise(bump, eye)
+        assert s["quadrants"]["S"] == max(s["quadrants"].values())
+        assert s["clock_hours"][12] == max(s["clock_hours"].values())
+        assert rnfl.clock_hour_centre_deg(temporal_hour, eye) == 0.0  # temporal
+    # a cube map thick on its first B-scans (superior) gives a superior peak for either eye
+    tmap = np.tile(np.linspace(150, 50, 100)[:, None], (1, 100))
+    for eye in ("OD", "OS"):
+        profile = rnfl.cube_profile(tmap, (50, 50), (0.06, 0.06), eye)
+        s = rnfl.summarise(profile, eye)
+        assert s["quadrants"]["S"] > s["quadrants"]["N"] > s["quadrants"]["I"]
+
+
+def test_cube_profile_reads_temporal_side_by_laterality():
+    tmap = np.full((100, 100), 100.0)
+    tmap[:, :50] = 50.0  # left half of the image thin
+    od = rnfl.summarise(rnfl.cube_profile(tmap, (50, 50), (0.06, 0.06), "OD"), "OD")
+    os_ = rnfl.summarise(rnfl.cube_profile(tmap, (50, 50), (0.06, 0.06), "OS"), "OS")
+    assert od["quadrants"]["T"] == pytest.approx(50.0, abs=1) and od["quadrants"]["N"] == pytest.approx(100, abs=1)
+    assert os_["quadrants"]["N"] == pytest.approx(50.0, abs=1) and os_["quadrants"]["T"] == pytest.approx(100, abs=1)
+
+
+def test_normative_classes_at_the_percentiles():
+    norm = normative.norm_for("global")
+    assert norm.mean_um == pytest.approx(93.42)
+    assert normative.classify(norm.p5_um + 0.01, norm) == "normal"
+    assert normative.classify(norm.p5_um - 0.01, norm) == "borderline"
+    assert normative.classify(norm.p1_um - 0.01, norm) == "outside"
+    assert normative.classify(200.0, norm) == "normal"
+    assert normative.norm_for("TS", 65.0) is normative.CIRRUS_NORMS["S"]
+    assert normative.worst(["normal", "outside", "borderline"]) == "outside"
+
+
+def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(samples_dir, tmp_path, capsys):
+    from octviewer.structure.cli import main
+
+    good = samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol"
+    evil = tmp_path / "=HYPERLINK(1).vol"
+    evil.write_bytes(b"not an oct file")
+    out = tmp_path / "rnfl.csv"
+    assert main([str(good), str(evil), "--out", str(out), "--segmentation", "own"]) == 0
+    rows = list(csv.reader(open(out)))
+    assert rows[0] == ["file", *COLUMNS]
+    assert rows[0][1:] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",
+                           "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc",
+                           "rim_area_mm2"]
+    measured = dict(zip(rows[0], rows[1]))
+    assert measured["scan_pattern"] == "circle" and 80 < float(measured["rnfl_global_um"]) < 140
+    assert measured["cup_to_disc"] == "" and measured["rim_area_mm2"] == ""
+    assert measured["rnfl_class"] in normative.CLASSES
+    bad = dict(zip(rows[0], rows[2]))
+    assert bad["quality"].startswith("unreadable") and bad["rnfl_global_um"] == ""
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    assert "could not read" in capsys.readouterr().err
+
+
+def test_segment_vendor_falls_back_to_own_without_layers():
+    from octviewer.synth import EyeAnatomy, synth_scan
+
+    volume = synth_scan(EyeAnatomy(laterality="OD", vessel_seed=1), "tiny", seed=1).volume
+    seg = segment(volume, "vendor")
+    assert seg.source == "own" and seg.ilm.shape == (volume.n_bscans, volume.shape[2])
+    assert np.all(seg.ilm <= seg.rnfl) and np.all(seg.rnfl <= seg.bm)
+
+
+def test_vendor_layers_in_a_cube_still_get_the_disc(synthetic_reports):
+    """A cube carrying its device's layers (as Spectralis ONH volumes do) is measured on them, with
+    the disc found by our own pass."""
+    eye, own_report = synthetic_reports[0]
+    volume = _clean_scan(eye, 11).volume
+    own = own_report.segmentation
+    vendor_volume = volume.replace(layers={"ILM": own.ilm + 1.0, "RNFL": own.rnfl + 1.0, "BM": own.bm})
+    seg = segment(vendor_volume, "vendor")
+    assert seg.source == "vendor" and seg.disc_mask is not None
+    assert np.array_equal(seg.ilm, own.ilm + 1.0)
+    report = measure(vendor_volume)
+    assert report.quality.ok and report.source == "vendor"
+    assert abs(report.rnfl_global_um - own_report.rnfl_global_um) < 1.0
+
+
+def test_structure_package_imports_no_qt_and_no_torch():
+    """It runs in workers, the CLI and on a GPU server without Qt (fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, octviewer.structure, octviewer.structure.cli\n"
+            "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_quality_flags_blinks_and_motion(synthetic_reports):
+    eye, _ = synthetic_reports[2]
+    volume = _clean_scan(eye, 13).volume
+    data = volume.data.copy()
+    data[5:7] = 0  # a blink: two black B-scans
+    q = assess_quality(volume.replace(data=data))
+    assert q.ok and any("blink" in r for r in q.reasons)
+    data[10:20] = 0  # a dozen black B-scans: too many
+    assert not assess_quality(volume.replace(data=data)).ok
+    moved = volume.data.copy()
+    moved[40:] = np.roll(moved[40:], 30, axis=1)  # the eye moved ~230 um between B-scans 39 and 40
+    assert any("eye motion" in r for r in assess_quality(volume.replace(data=moved)).reasons)

@@ -1,0 +1,78 @@
+"""The structure panel, painted the way a reader sees it."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+
+def _colour_share(image, rgb, tol=30):
+    from PySide6.QtGui import QImage
+
+    img = image.convertToFormat(QImage.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
+    arr = arr.reshape(img.height(), img.width(), 3).astype(int)
+    return float((np.abs(arr - np.array(rgb)).max(axis=2) < tol).mean())
+
+
+def test_structure_panel_paints_report_and_empty_state(qtbot, samples_dir):
+    from octviewer.gui.structure_panel import StructurePanel
+    from octviewer.io import load_volume
+    from octviewer.structure import measure
+
+    panel = StructurePanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    panel.show_report(None)
+    empty = panel.grab().toImage()
+    assert _colour_share(empty, (40, 160, 60)) == 0.0
+    report = measure(load_volume(samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol"), source="own")
+    panel.show_report(report)
+    assert panel.report is report
+    shown = panel.grab().toImage()
+    assert _colour_share(shown, (40, 160, 60)) > 0.05  # the normal-class sectors are green
+
+
+def test_report_page_draws_refusal_reasons(qtbot):
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    from octviewer.core import OctVolume, Spacing
+    from octviewer.gui.structure_report import draw_structure_page, structure_page_image
+    from octviewer.structure import measure
+
+    noise = OctVolume(np.random.default_rng(1).integers(0, 256, (32, 256, 96), dtype=np.uint8),
+                      Spacing(6 / 32, 2 / 256, 6 / 96), "OD")
+    report = measure(noise)
+    image = QImage(600, 400, QImage.Format_RGB888)
+    image.fill(QColor(255, 255, 255))
+    painter = QPainter(image)
+    draw_structure_page(painter, QRectF(0, 0, 600, 400), report)
+    painter.end()
+    assert _colour_share(image, (205, 30, 30), tol=60) > 0.0005  # the reasons, in red
+    assert _colour_share(image, (40, 160, 60)) == 0.0  # no classes drawn for a refused scan
+    page = structure_page_image(report, 620, 420)
+    assert page.width() == 620 and _colour_share(page, (205, 30, 30), tol=60) > 0.0005
+
+
+def test_enface_layers_for_a_synthetic_cube():
+    import inspect
+
+    from octviewer.gui.structure_report import enface_layers
+    from octviewer.structure import measure
+    from octviewer.synth import synth_scan
+    from octviewer.synth.demo import DEMO_EYES
+
+    clean = {}
+    if "acquisition" in inspect.signature(synth_scan).parameters:  # v2 generator: no random artefacts
+        from octviewer.synth import Acquisition
+
+        clean["acquisition"] = Acquisition()
+    report = measure(synth_scan(DEMO_EYES["demo_early_glaucoma_OS"], "small", seed=9, **clean).volume, source="own")
+    thickness, deviation = enface_layers(report)
+    shape = report.thickness_map_um.shape
+    assert thickness.shape == shape + (4,) and deviation.shape == shape + (4,)
+    assert (thickness[..., 3][report.segmentation.disc_mask] == 0).all()  # disc left transparent
+    assert (deviation[..., 3] > 0).any()  # the inferotemporal wedge shows on the deviation map
+    assert enface_layers(None) is None
