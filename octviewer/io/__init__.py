@@ -20,7 +20,7 @@ from .formats import FORMATS, SUPPORTED_FORMATS, detect, dialog_filters, find_vo
 from .limits import byte_budget, check_bscan_shape, check_dimensions
 
 
-def _validate(path, volume: OctVolume) -> OctVolume:
+def validate_volume(path, volume: OctVolume) -> OctVolume:
     """The checks every reader's result passes, whatever the format."""
     data = volume.data
     if data.ndim != 3:
@@ -68,7 +68,7 @@ def load_volume(path: str | os.PathLike, allow_pickle: bool = False) -> OctVolum
     try:
         fmt = detect(path)
         volume = fmt.read(path, allow_pickle=allow_pickle)
-        return _validate(path, volume.replace(source=str(path)))
+        return validate_volume(path, volume.replace(source=str(path)))
     except VolumeReadError:
         raise
     except Exception as exc:  # third-party readers raise anything on corrupt input

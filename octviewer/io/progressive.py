@@ -1,0 +1,366 @@
+"""Progressive, parallel reading: the B-scan the viewer shows first at once, the rest as they land.
+
+A Cirrus-sized JPEG 2000 DICOM (200 x 1024 x 200) takes seconds to decode on one core, and a
+viewer that waits for all of it shows nothing meanwhile. ``open_volume_progressive`` reads the
+header, decodes the first frame the viewer needs (the middle B-scan unless told otherwise) and
+returns; the other frames are decoded in child processes (OpenJPEG holds the GIL, so threads would
+not run in parallel), centre-out from that first frame, straight into one preallocated array.
+
+Memory is one copy of the pixels plus the compressed file held by pydicom and a frame or two in
+flight per process. Formats read in one piece (uncompressed DICOM is a zero-copy view, NumPy,
+TIFF, .vol, ...) come back complete through the same API.
+
+Usage from a load worker (the callbacks run on decoding threads, not the caller's: a GUI must
+hand them to its own thread, e.g. with a queued signal)::
+
+    progressive = open_volume_progressive(path, on_frames=frames_landed, on_done=finished,
+                                          cancel=cancel_event)
+    show(progressive.volume, progressive.first_index)   # one B-scan is decoded already
+    ...
+    volume = progressive.wait()                          # all frames, or VolumeReadError
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..core import OctVolume
+from .errors import VolumeReadError
+from .frame_worker import QUIT, REPLY, REQUEST
+from .limits import check_bscan_shape
+
+#: Fewer frames than this are decoded in the calling thread (starting processes would cost more).
+PARALLEL_MIN_FRAMES = 16
+
+
+def _centre_out(n: int, first: int) -> list[int]:
+    """Frame indices by distance from ``first``: what the user scrolls to next lands first."""
+    return sorted((i for i in range(n) if i != first), key=lambda i: (abs(i - first), i))
+
+
+# -- decoding processes -----------------------------------------------------------------------------------
+class _DecoderProcess:
+    """One ``frame_worker`` child; used by one thread at a time."""
+
+    def __init__(self):
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-m", "octviewer.io.frame_worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
+
+    def decode(self, index: int, frame: bytes) -> tuple[int, np.ndarray | str]:
+        """(status, pixels or reason); raises OSError if the process died."""
+        self.proc.stdin.write(REQUEST.pack(index, len(frame)))
+        self.proc.stdin.write(frame)
+        head = self._read(REPLY.size)
+        got, status, rows, cols, char, length = REPLY.unpack(head)
+        payload = self._read(length)
+        if got != index:
+            raise OSError("decoder process answered out of turn")
+        if status:
+            return status, payload.decode("utf-8", "replace")
+        return 0, np.frombuffer(payload, dtype=np.dtype(char.decode())).reshape(rows, cols)
+
+    def _read(self, n: int) -> bytes:
+        chunks, left = [], n
+        while left:
+            chunk = self.proc.stdout.read(left)
+            if not chunk:
+                raise OSError("decoder process ended")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write(REQUEST.pack(QUIT, 0))
+            self.proc.stdin.close()
+            self.proc.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+class DecoderPool:
+    """Idle decoding processes kept between volumes, so only the first volume pays their start-up."""
+
+    def __init__(self):
+        self._idle: queue.SimpleQueue[_DecoderProcess] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._all: list[_DecoderProcess] = []
+
+    def warm(self, count: int) -> None:
+        """Start processes until ``count`` exist (they start in the background)."""
+        with self._lock:
+            self._all = [p for p in self._all if p.alive()]
+            for _ in range(max(0, count - len(self._all))):
+                process = _DecoderProcess()
+                self._all.append(process)
+                self._idle.put(process)
+
+    def acquire(self) -> _DecoderProcess:
+        while True:
+            try:
+                process = self._idle.get_nowait()
+            except queue.Empty:
+                process = _DecoderProcess()
+                with self._lock:
+                    self._all.append(process)
+            if process.alive():
+                return process
+
+    def release(self, process: _DecoderProcess) -> None:
+        if process.alive():
+            self._idle.put(process)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            processes, self._all = self._all, []
+        for process in processes:
+            process.close()
+        self._idle = queue.SimpleQueue()
+
+
+POOL = DecoderPool()
+atexit.register(POOL.shutdown)
+
+
+def default_workers() -> int:
+    """One decoding process per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+# -- the progressive volume ----------------------------------------------------------------------------------
+class ProgressiveVolume:
+    """A volume whose frames are still arriving. See ``open_volume_progressive``.
+
+    ``volume.data`` is the one array every frame is decoded into; frames not decoded yet are 0.
+    """
+
+    def __init__(self, volume: OctVolume, first_index: int, on_frames, on_done, cancel):
+        self.volume = volume
+        self.first_index = first_index
+        self._loaded = np.zeros(volume.n_bscans, bool)
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._cancel_requested = threading.Event()
+        self._external_cancel = cancel
+        self._on_frames = on_frames
+        self._on_done = on_done
+        self.error: VolumeReadError | None = None
+
+    # state -------------------------------------------------------------------------------------------------
+    @property
+    def n_bscans(self) -> int:
+        return self.volume.n_bscans
+
+    @property
+    def loaded_count(self) -> int:
+        with self._lock:
+            return int(self._loaded.sum())
+
+    def loaded(self) -> np.ndarray:
+        """Boolean mask of the B-scans decoded so far (a copy)."""
+        with self._lock:
+            return self._loaded.copy()
+
+    def is_loaded(self, index: int) -> bool:
+        with self._lock:
+            return bool(self._loaded[index])
+
+    @property
+    def done(self) -> bool:
+        """True once every frame is decoded, or decoding failed or was cancelled."""
+        return self._finished.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel_requested.is_set() or self._external_cancelled()
+
+    def cancel(self) -> None:
+        """Stop decoding; frames in flight finish, no more start. ``wait`` then raises."""
+        self._cancel_requested.set()
+
+    def wait(self, timeout: float | None = None) -> OctVolume | None:
+        """The complete volume; None if ``timeout`` passed first.
+
+        Raises VolumeReadError if a frame could not be decoded or loading was cancelled.
+        """
+        if not self._finished.wait(timeout):
+            return None
+        if self.error is not None:
+            raise self.error
+        return self.volume
+
+    # used by the decoding threads ------------------------------------------------------------------------------
+    def _external_cancelled(self) -> bool:
+        cancel = self._external_cancel
+        if cancel is None:
+            return False
+        return bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
+
+    def _landed(self, indices: Iterable[int]) -> None:
+        indices = list(indices)
+        with self._lock:
+            self._loaded[indices] = True
+        if self._on_frames is not None:
+            self._on_frames(indices)
+
+    def _finish(self, error: VolumeReadError | None) -> None:
+        with self._lock:
+            if self._finished.is_set():
+                return
+            if error is None and self.cancelled and not self._loaded.all():
+                error = VolumeReadError(self.volume.source, "loading was cancelled")
+            self.error = error
+            self._finished.set()
+        if self._on_done is not None:
+            self._on_done(error)
+
+
+def _complete(volume: OctVolume, first: int, on_frames, on_done, cancel) -> ProgressiveVolume:
+    result = ProgressiveVolume(volume, first, on_frames, on_done, cancel)
+    result._landed(range(volume.n_bscans))
+    result._finish(None)
+    return result
+
+
+def open_volume_progressive(
+    path: str | os.PathLike,
+    first_index: int | None = None,
+    on_frames: Callable[[list[int]], None] | None = None,
+    on_done: Callable[[VolumeReadError | None], None] | None = None,
+    cancel=None,
+    workers: int | None = None,
+    allow_pickle: bool = False,
+) -> ProgressiveVolume:
+    """Open a volume so that one B-scan can be shown at once and the rest arrives in parallel.
+
+    Returns after the header is checked (all of ``load_volume``'s checks on the header: kind of
+    file, sizes, byte budget, frame count against the data) and frame ``first_index`` (default:
+    the middle B-scan, ``n // 2``; clamped into range) is decoded into ``volume.data``. For
+    multi-frame JPEG 2000 DICOM the other frames are then decoded by ``workers`` child processes
+    (default: one per usable core), nearest to ``first_index`` first.
+
+    - ``on_frames(indices)`` is called with the list of B-scan indices that just landed, once
+      for the first frame before this function returns and then from decoding threads.
+    - ``on_done(error)`` is called once at the end, from a decoding thread (or before return for
+      formats read in one piece), with None or the VolumeReadError (a damaged frame, cancelled).
+    - ``cancel``: a ``threading.Event`` (or anything with ``is_set()``) or a no-argument callable
+      returning True to stop; ``ProgressiveVolume.cancel()`` does the same.
+
+    Raises VolumeReadError (only) for problems found before returning. Formats read in one piece
+    return an already complete ProgressiveVolume, with both callbacks called before return.
+    """
+    from . import load_volume, validate_volume
+    from .dicom import open_dicom
+    from .formats import detect
+
+    path = Path(path)
+    try:
+        fmt = detect(path)
+        frames = open_dicom(path) if fmt.name == "dicom" else None
+    except VolumeReadError:
+        raise
+    except Exception as exc:
+        from . import describe_failure
+        raise VolumeReadError(path, describe_failure(exc)) from exc
+    if frames is None or frames.frames is None or not frames.jpeg2000:
+        volume = load_volume(path, allow_pickle=allow_pickle)
+        first = volume.n_bscans // 2 if first_index is None else min(max(int(first_index), 0), volume.n_bscans - 1)
+        return _complete(volume, first, on_frames, on_done, cancel)
+
+    check_bscan_shape(path, (frames.n, frames.rows, frames.cols))
+    n = frames.n
+    first = n // 2 if first_index is None else min(max(int(first_index), 0), n - 1)
+    workers = default_workers() if workers is None else max(1, int(workers))
+    parallel = n >= PARALLEL_MIN_FRAMES and workers > 1
+    if parallel:
+        POOL.warm(workers)  # processes start while this thread reads the first frame
+    data = np.zeros((n, frames.rows, frames.cols), frames.dtype)
+    try:
+        data[first] = frames.decode_frame(first)
+        volume = validate_volume(path, frames.volume(data).replace(source=str(path)))
+    except VolumeReadError:
+        raise
+    except Exception as exc:
+        from . import describe_failure
+        raise VolumeReadError(path, describe_failure(exc)) from exc
+    result = ProgressiveVolume(volume, first, on_frames, on_done, cancel)
+    result._landed([first])
+    order = _centre_out(n, first)
+    if not order:
+        result._finish(None)
+        return result
+    _start_decoding(result, frames, data, order, workers if parallel else 0)
+    return result
+
+
+def _start_decoding(result: ProgressiveVolume, frames, data: np.ndarray, order: list[int], workers: int) -> None:
+    """Feed ``order`` to ``workers`` processes (0: decode in one background thread)."""
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in order:
+        todo.put(i)
+    remaining = [max(1, workers)]
+    lock = threading.Lock()
+    failure: list[VolumeReadError] = []
+
+    def store(index, frame):
+        from .dicom import check_frame
+        data[index] = check_frame(frames.path, index, frame, frames.rows, frames.cols, frames.dtype)
+
+    def run():
+        process = POOL.acquire() if workers else None
+        try:
+            while not failure and not result.cancelled:
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    break
+                if process is None:
+                    frame = frames.decode_frame(index)
+                else:
+                    try:
+                        status, frame = process.decode(index, frames.frames[index])
+                    except OSError:  # the process died: finish this frame here, go on in-thread
+                        process = None
+                        frame = frames.decode_frame(index)
+                    else:
+                        if status:
+                            reason = frame or "the decoder gave no reason"
+                            raise VolumeReadError(frames.path, f"cannot decode B-scan {index + 1} (JPEG 2000): "
+                                                               f"{reason}")
+                store(index, frame)
+                result._landed([index])
+        except VolumeReadError as exc:
+            failure.append(exc)
+        except Exception as exc:  # noqa: BLE001 - reported through the ProgressiveVolume
+            from . import describe_failure
+            failure.append(VolumeReadError(frames.path, describe_failure(exc)))
+        finally:
+            if process is not None:
+                POOL.release(process)
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                result._finish(failure[0] if failure else None)
+
+    for k in range(max(1, workers)):
+        threading.Thread(target=run, name=f"octviewer-decode-{k}", daemon=True).start()
