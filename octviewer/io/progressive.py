@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -40,6 +41,9 @@ from .limits import check_bscan_shape
 
 #: Fewer frames than this are decoded in the calling thread (starting processes would cost more).
 PARALLEL_MIN_FRAMES = 16
+#: A decoding process that answers nothing for this long is stuck (a frame takes ~20 ms): it is
+#: killed and the load fails with a message, rather than the viewer waiting forever.
+FRAME_TIMEOUT_S = 60.0
 
 
 def _centre_out(n: int, first: int) -> list[int]:
@@ -74,6 +78,11 @@ class _DecoderProcess:
     def _read(self, n: int) -> bytes:
         chunks, left = [], n
         while left:
+            if os.name == "posix":
+                ready, _, _ = select.select([self.proc.stdout], [], [], FRAME_TIMEOUT_S)
+                if not ready:
+                    self.proc.kill()
+                    raise TimeoutError(f"no decoded frame within {FRAME_TIMEOUT_S:.0f} s")
             chunk = self.proc.stdout.read(left)
             if not chunk:
                 raise OSError("decoder process ended")
@@ -338,6 +347,10 @@ def _start_decoding(result: ProgressiveVolume, frames, data: np.ndarray, order: 
                 else:
                     try:
                         status, frame = process.decode(index, frames.frames[index])
+                    except TimeoutError as exc:  # stuck on this frame: do not retry it in-thread
+                        process = None
+                        raise VolumeReadError(frames.path, f"cannot decode B-scan {index + 1} (JPEG 2000): "
+                                                           f"{exc}") from None
                     except OSError:  # the process died: finish this frame here, go on in-thread
                         process = None
                         frame = frames.decode_frame(index)
