@@ -126,6 +126,22 @@ def build_corpus(root: Path, per_seed: int = 30) -> list[Path]:
         cv2.imwrite(str(folder / f"B{i}.png"), bscan)
     (folder / "B4.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
     corpus += [root / "pipe.dcm", root / "zero.vol", root / "empty.npz", folder]
+    # formats without a writer here: garbage and near-misses still must give VolumeReadError
+    garbage = rng.integers(0, 256, 6000, dtype=np.uint8).tobytes()
+    for name, head in [("x.e2e", b"CMDb\x00\x00\x00\x00"), ("Optic Disc Cube 200x200_1.img", b""),
+                       ("scan.OCT", b""), ("scan.oct", b""), ("scan.xml", b"<HEYEX><BODY>")]:
+        (root / name).write_bytes(head + garbage)
+        corpus.append(root / name)
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    xml_folder = Path(samples or "/nonexistent") / "eyepy_synthetic" / "heyex_xml" / "test_volume"
+    if xml_folder.is_dir():  # a real HEYEX export: damaged copies of its XML
+        import shutil
+        text = next(xml_folder.glob("*.xml")).read_bytes()
+        for i, raw in enumerate(mutations(text, rng, 9)):
+            copy = root / f"heyex_{i}"
+            shutil.copytree(xml_folder, copy)
+            next(copy.glob("*.xml")).write_bytes(raw)
+            corpus.append(copy)
     return corpus
 
 

@@ -15,12 +15,14 @@ import numpy as np
 import pydicom
 import pytest
 from corpus import oct_like, small_volume, write_topcon, write_vol
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from octviewer import OctVolume, Spacing, VolumeReadError, load_volume, save_volume
 from octviewer.core import Localizer
 from octviewer.io import describe_failure, dialog_filters, find_volumes, is_volume_file
 from octviewer.io.formats import FORMATS, detect
-from octviewer.io.limits import BUDGET_FLOOR, byte_budget
+from octviewer.io.limits import BUDGET_FLOOR, MAX_SPACING_MM, byte_budget, plausible_mm
 
 
 def load_within(path, seconds=10.0):
@@ -434,3 +436,42 @@ def test_registry_drives_detection_dialog_and_folder_scan(tmp_path):
         module, function = fmt.reader.split(":")
         import importlib
         assert callable(getattr(importlib.import_module(f"octviewer.io.{module}"), function))
+
+
+# -- properties: whatever a header says, spacing is finite and positive or unknown --------------------------
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+                      st.text(max_size=12), st.lists(st.floats(), max_size=3))
+
+
+@given(ANY_VALUE)
+def test_plausible_mm_is_finite_positive_or_unknown(value):
+    mm = plausible_mm(value)
+    assert mm is None or (isinstance(mm, float) and 0 < mm <= MAX_SPACING_MM)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spacing=st.lists(ANY_VALUE, min_size=0, max_size=4) | ANY_VALUE)
+def test_npz_spacing_loads_finite_or_is_refused(tmp_path, spacing):
+    path = _npz_with_meta(tmp_path, spacing_mm=spacing)
+    try:
+        v = load_volume(path)
+    except VolumeReadError as exc:
+        assert "spacing" in str(exc)
+        return
+    for mm in v.spacing.as_tuple():
+        assert mm is None or (np.isfinite(mm) and mm >= 0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                       st.text(alphabet="0123456789.-+eEnaiNfI", min_size=1, max_size=10)))
+def test_dicom_spacing_strings_give_finite_or_unknown(tmp_path, value):
+    path = _dicom(tmp_path, n=2)
+    try:
+        _edit(path, _set_spacing(value))
+    except (ValueError, OverflowError):
+        return  # pydicom refuses to write it at all: nothing to read
+    v = load_volume(path)
+    for mm in v.spacing.as_tuple():
+        assert mm is None or (np.isfinite(mm) and 0 <= mm <= MAX_SPACING_MM)
+    assert "nan" not in " ".join(v.notes).lower()
