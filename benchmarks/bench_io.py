@@ -52,9 +52,9 @@ def progressive_figures(path, repeats, workers):
     def pool_cpu():
         """CPU seconds used so far by each decoding process (Linux /proc; empty elsewhere)."""
         out = []
-        for process in list(POOL._all):  # noqa: SLF001 - a benchmark may look inside
+        for pid in POOL.pids():
             try:
-                fields = Path(f"/proc/{process.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 out.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
             except (OSError, IndexError, ValueError):
                 pass

@@ -475,3 +475,9 @@ def test_dicom_spacing_strings_give_finite_or_unknown(tmp_path, value):
     for mm in v.spacing.as_tuple():
         assert mm is None or (np.isfinite(mm) and 0 <= mm <= MAX_SPACING_MM)
     assert "nan" not in " ".join(v.notes).lower()
+
+
+def test_bytes_quoted_from_a_file_stay_out_of_messages():
+    # Old: "StringError: cannot use encoding 'ascii' to decode b'M\xfcller'" reached the dialog.
+    text = describe_failure(ValueError("cannot use encoding 'ascii' to decode b'M\\xfcller'"))
+    assert "xfc" not in text and "ller" not in text and "<bytes>" in text

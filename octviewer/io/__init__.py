@@ -10,6 +10,7 @@ including exceptions raised by third-party libraries on corrupt input, leaves as
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,9 @@ _INTERNAL = (AttributeError, KeyError, TypeError, IndexError, NameError, Asserti
              UnicodeError, LookupError)
 
 
+_QUOTED_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
+
+
 def describe_failure(exc: BaseException) -> str:
     """A plain-words reason for an exception a reader let escape; never empty, no Python internals."""
     if isinstance(exc, PermissionError):
@@ -51,7 +55,8 @@ def describe_failure(exc: BaseException) -> str:
         return "the file is corrupt or incomplete: a field its format requires is missing or malformed"
     if isinstance(exc, OSError) and exc.strerror:
         return f"cannot read the file ({exc.strerror})"
-    reason = " ".join(str(exc).split())[:200]
+    # bytes quoted from the file (a construct or codec error echoing a header field) may be a name
+    reason = _QUOTED_BYTES.sub("<bytes>", " ".join(str(exc).split()))[:200]
     if not reason:
         reason = "the decoder gave no reason"
     return f"the file is corrupt or not a supported OCT file ({reason})"

@@ -271,7 +271,7 @@ def open_dicom(path: Path) -> DicomFrames:
     syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
     if syntax is None:
         raise VolumeReadError(path, "the DICOM file lacks its transfer syntax (file meta information)")
-    frame_word = "NumberOfFrames says" if declared_frames else "NumberOfFrames is missing (1 B-scan assumed);"
+    claim = f"NumberOfFrames says {n}" if declared_frames else "NumberOfFrames is missing (meaning 1)"
 
     if not syntax.is_compressed:
         need = n * rows * cols * dtype.itemsize
@@ -279,8 +279,8 @@ def open_dicom(path: Path) -> DicomFrames:
         if have not in (need, need + 1):  # one pad byte makes an odd length even
             per_frame = rows * cols * dtype.itemsize
             if have % per_frame in (0, 1) and have // per_frame != n:
-                raise VolumeReadError(path, f"the header and the pixel data disagree: {frame_word} {n} B-scan(s) "
-                                            f"of {rows} x {cols}, the pixel data holds {have // per_frame}")
+                raise VolumeReadError(path, f"the header and the pixel data disagree: {claim}, the pixel data "
+                                            f"holds {have // per_frame} B-scans of {rows} x {cols}")
             problem = "is truncated" if have < need else "is longer than the header declares"
             raise VolumeReadError(path, f"the pixel data {problem}: {n} B-scan(s) of {rows} x {cols} at "
                                         f"{bits} bits need {need} bytes, found {have}")
@@ -297,8 +297,8 @@ def open_dicom(path: Path) -> DicomFrames:
         raise VolumeReadError(path, f"the compressed pixel data is not properly encapsulated ({reason})") from None
     found = len(offsets) if offsets else n_fragments
     if len(frames) != n or found != n and (offsets or n_fragments < n):
-        raise VolumeReadError(path, f"the header and the pixel data disagree: {frame_word} {n} B-scan(s), "
-                                    f"the pixel data holds {max(found, len(frames))}")
+        raise VolumeReadError(path, f"the header and the pixel data disagree: {claim}, the pixel data "
+                                    f"holds {max(found, len(frames))} compressed B-scans")
     return DicomFrames(path, ds, n, rows, cols, dtype, str(syntax), frames)
 
 

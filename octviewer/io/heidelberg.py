@@ -156,7 +156,7 @@ def _check_heyex_folder(folder: Path) -> None:
     """
     from xml.etree import ElementTree
 
-    from .stacks import _header_size
+    from .stacks import image_header_size
 
     xmls = sorted(folder.glob("*.xml"))
     if not xmls:
@@ -180,7 +180,7 @@ def _check_heyex_folder(folder: Path) -> None:
             raise VolumeReadError(xml, "the XML points at an image outside its own folder; "
                                        "only images next to the XML are opened")
         stored += require_readable(image, folder_ok=False).st_size
-        (rows, cols), depth = _header_size(image)
+        (rows, cols), depth = image_header_size(image)
         decoded += rows * cols * depth
     check_budget(xml, decoded, stored, what="the images the XML names")
 

@@ -135,6 +135,11 @@ class DecoderPool:
         if process.alive():
             self._idle.put(process)
 
+    def pids(self) -> list[int]:
+        """Process ids of the decoding processes (for benchmarks that read their CPU time)."""
+        with self._lock:
+            return [p.proc.pid for p in self._all if p.alive()]
+
     def shutdown(self) -> None:
         with self._lock:
             processes, self._all = self._all, []

@@ -226,7 +226,7 @@ def read_tiff(path: Path) -> OctVolume:
     return OctVolume(data=_as_volume_array(path, data), notes=(NO_SPACING,))
 
 
-def _header_size(path: Path) -> tuple[tuple[int, int], int]:
+def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
     """(rows, cols) and bytes per grey pixel from an image's header, without decoding its pixels."""
     from PIL import Image
 
@@ -255,9 +255,9 @@ def read_image_folder(path: Path) -> OctVolume:
     if not files:
         raise VolumeReadError(path, "the folder holds no B-scan images (PNG, JPEG, BMP or TIFF)")
     stored = sum(require_readable(f, folder_ok=False).st_size for f in files)
-    first_shape, depth = _header_size(files[0])
+    first_shape, depth = image_header_size(files[0])
     for f in files[1:]:
-        shape, _ = _header_size(f)
+        shape, _ = image_header_size(f)
         if shape != first_shape:
             raise VolumeReadError(f, f"B-scan size {shape} differs from the first B-scan's {first_shape}")
     check_bscan_shape(path, (len(files), *first_shape))
