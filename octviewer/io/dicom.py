@@ -180,6 +180,7 @@ class DicomFrames:
         if self.jpeg2000:
             for i in range(self.n):
                 out[i] = self.decode_frame(i)
+                self.frames[i] = b""  # decoded: its codestream is no longer needed
             return out
         try:
             pixels = self.ds.pixel_array
@@ -299,6 +300,8 @@ def open_dicom(path: Path) -> DicomFrames:
     if len(frames) != n or found != n and (offsets or n_fragments < n):
         raise VolumeReadError(path, f"the header and the pixel data disagree: {claim}, the pixel data "
                                     f"holds {max(found, len(frames))} compressed B-scans")
+    if str(syntax) in JPEG2000_SYNTAXES:
+        del ds.PixelData  # the frames hold the codestreams now; keep one copy, not two
     return DicomFrames(path, ds, n, rows, cols, dtype, str(syntax), frames)
 
 

@@ -310,6 +310,7 @@ def open_volume_progressive(
     data = np.zeros((n, frames.rows, frames.cols), frames.dtype)
     try:
         data[first] = frames.decode_frame(first)
+        frames.frames[first] = b""
         volume = validate_volume(path, frames.volume(data).replace(source=str(path)))
     except VolumeReadError:
         raise
@@ -365,6 +366,7 @@ def _start_decoding(result: ProgressiveVolume, frames, data: np.ndarray, order: 
                             raise VolumeReadError(frames.path, f"cannot decode B-scan {index + 1} (JPEG 2000): "
                                                                f"{reason}")
                 store(index, frame)
+                frames.frames[index] = b""  # memory shrinks as frames land: one copy of the pixels
                 result._landed([index])
         except VolumeReadError as exc:
             failure.append(exc)
