@@ -103,3 +103,16 @@ def test_formats_read_in_one_piece_come_back_complete(tmp_path, suffix):
     progressive = open_volume_progressive(path, on_frames=seen.on_frames, on_done=seen.on_done)
     assert progressive.done and sorted(seen.frames) == list(range(5)) and seen.done == [None]
     np.testing.assert_array_equal(progressive.wait(0).data, load_volume(path).data)
+
+
+def test_decoding_goes_on_in_thread_when_processes_cannot_run(j2k, monkeypatch):
+    # e.g. a frozen application whose executable cannot run "-m octviewer.io.frame_worker"
+    from octviewer.io.progressive import POOL
+
+    POOL.shutdown()
+    monkeypatch.setattr("sys.executable", "/bin/false")
+    try:
+        volume = open_volume_progressive(j2k, workers=2).wait(timeout=60)
+    finally:
+        POOL.shutdown()
+    np.testing.assert_array_equal(volume.data, load_volume(j2k).data)

@@ -116,20 +116,28 @@ class DecoderPool:
         with self._lock:
             self._all = [p for p in self._all if p.alive()]
             for _ in range(max(0, count - len(self._all))):
-                process = _DecoderProcess()
+                try:
+                    process = _DecoderProcess()
+                except OSError:  # no interpreter to start (a frozen app): frames decode in-thread
+                    return
                 self._all.append(process)
                 self._idle.put(process)
 
-    def acquire(self) -> _DecoderProcess:
-        while True:
+    def acquire(self) -> _DecoderProcess | None:
+        """An idle process, or a new one; None if processes cannot be started (decode in-thread)."""
+        for _ in range(4):
             try:
                 process = self._idle.get_nowait()
             except queue.Empty:
-                process = _DecoderProcess()
+                try:
+                    process = _DecoderProcess()
+                except OSError:
+                    return None
                 with self._lock:
                     self._all.append(process)
             if process.alive():
                 return process
+        return None
 
     def release(self, process: _DecoderProcess) -> None:
         if process.alive():
