@@ -96,9 +96,9 @@ def test_header_problems_raise_before_returning(j2k, tmp_path):
         open_volume_progressive(tmp_path / "lie.dcm")
 
 
-@pytest.mark.parametrize("suffix", [".dcm", ".npz"])
-def test_formats_read_in_one_piece_come_back_complete(tmp_path, suffix):
-    path = save_volume(small_volume((5, 32, 32)), tmp_path / f"v{suffix}")
+@pytest.mark.parametrize("suffix, options", [(".dcm", {}), (".dcm", {"compression": "rle"}), (".npz", {})])
+def test_formats_read_in_one_piece_come_back_complete(tmp_path, suffix, options):
+    path = save_volume(small_volume((5, 32, 32)), tmp_path / f"v{suffix}", **options)
     seen = Recorder()
     progressive = open_volume_progressive(path, on_frames=seen.on_frames, on_done=seen.on_done)
     assert progressive.done and sorted(seen.frames) == list(range(5)) and seen.done == [None]

@@ -290,42 +290,45 @@ def open_volume_progressive(
     Raises VolumeReadError (only) for problems found before returning. Formats read in one piece
     return an already complete ProgressiveVolume, with both callbacks called before return.
     """
-    from . import load_volume, validate_volume
+    from . import describe_failure, load_volume, validate_volume
     from .dicom import open_dicom
     from .formats import detect
 
     path = Path(path)
-    try:
-        fmt = detect(path)
-        frames = open_dicom(path) if fmt.name == "dicom" else None
-    except VolumeReadError:
-        raise
-    except Exception as exc:
-        from . import describe_failure
-        raise VolumeReadError(path, describe_failure(exc)) from exc
+
+    def reading(step):
+        """Run a reading step; anything but VolumeReadError becomes one (as in load_volume)."""
+        try:
+            return step()
+        except VolumeReadError:
+            raise
+        except Exception as exc:
+            raise VolumeReadError(path, describe_failure(exc)) from exc
+
+    def clamp(n):
+        return n // 2 if first_index is None else min(max(int(first_index), 0), n - 1)
+
+    frames = reading(lambda: open_dicom(path) if detect(path).name == "dicom" else None)
     if frames is None or frames.frames is None or not frames.jpeg2000:
-        volume = load_volume(path, allow_pickle=allow_pickle)
-        first = volume.n_bscans // 2 if first_index is None else min(max(int(first_index), 0), volume.n_bscans - 1)
-        return _complete(volume, first, on_frames, on_done, cancel)
+        # read in one piece: other formats, uncompressed DICOM (a zero-copy view), RLE and others
+        volume = reading(lambda: load_volume(path, allow_pickle=allow_pickle) if frames is None else
+                         validate_volume(path, frames.volume(frames.decode_all()).replace(source=str(path))))
+        return _complete(volume, clamp(volume.n_bscans), on_frames, on_done, cancel)
 
     check_bscan_shape(path, (frames.n, frames.rows, frames.cols))
-    n = frames.n
-    first = n // 2 if first_index is None else min(max(int(first_index), 0), n - 1)
+    n, first = frames.n, clamp(frames.n)
     workers = default_workers() if workers is None else max(1, int(workers))
     parallel = n >= PARALLEL_MIN_FRAMES and workers > 1
     if parallel:
         POOL.warm(workers)  # processes start while this thread reads the first frame
     data = np.zeros((n, frames.rows, frames.cols), frames.dtype)
-    try:
+
+    def first_frame():
         data[first] = frames.decode_frame(first)
         frames.frames[first] = b""
-        volume = validate_volume(path, frames.volume(data).replace(source=str(path)))
-    except VolumeReadError:
-        raise
-    except Exception as exc:
-        from . import describe_failure
-        raise VolumeReadError(path, describe_failure(exc)) from exc
-    result = ProgressiveVolume(volume, first, on_frames, on_done, cancel)
+        return validate_volume(path, frames.volume(data).replace(source=str(path)))
+
+    result = ProgressiveVolume(reading(first_frame), first, on_frames, on_done, cancel)
     result._landed([first])
     order = _centre_out(n, first)
     if not order:
