@@ -281,7 +281,10 @@ def open_volume_progressive(
     (default: one per usable core), nearest to ``first_index`` first.
 
     - ``on_frames(indices)`` is called with the list of B-scan indices that just landed, once
-      for the first frame before this function returns and then from decoding threads.
+      for the first frame before this function returns and then from decoding threads (possibly
+      from several at once; keep it short and thread-safe, e.g. emit a queued Qt signal). Draw a
+      B-scan only once it is reported (or ``is_loaded(i)``): other rows of ``volume.data`` may
+      be zeros or being written.
     - ``on_done(error)`` is called once at the end, from a decoding thread (or before return for
       formats read in one piece), with None or the VolumeReadError (a damaged frame, cancelled).
     - ``cancel``: a ``threading.Event`` (or anything with ``is_set()``) or a no-argument callable
