@@ -36,7 +36,7 @@ class Recorder:
 
 @pytest.mark.parametrize("workers", [2, 1])
 def test_first_frame_at_once_then_all_frames_once(j2k, workers):
-    reference = load_volume(j2k).data
+    reference = pydicom.dcmread(j2k).pixel_array  # pydicom's own decoder, one thread
     n = reference.shape[0]
     seen = Recorder()
     progressive = open_volume_progressive(j2k, on_frames=seen.on_frames, on_done=seen.on_done, workers=workers)
@@ -115,4 +115,11 @@ def test_decoding_goes_on_in_thread_when_processes_cannot_run(j2k, monkeypatch):
         volume = open_volume_progressive(j2k, workers=2).wait(timeout=60)
     finally:
         POOL.shutdown()
-    np.testing.assert_array_equal(volume.data, load_volume(j2k).data)
+    np.testing.assert_array_equal(volume.data, pydicom.dcmread(j2k).pixel_array)
+
+
+def test_load_volume_decodes_many_jpeg2000_frames_in_parallel(j2k):
+    from octviewer.io.progressive import POOL
+
+    np.testing.assert_array_equal(load_volume(j2k).data, pydicom.dcmread(j2k).pixel_array)
+    assert POOL.pids()  # the decoding processes did the work and stay for the next volume

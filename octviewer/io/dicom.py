@@ -306,8 +306,13 @@ def open_dicom(path: Path) -> DicomFrames:
 
 
 def read_dicom(path: Path) -> OctVolume:
-    """All frames, decoded in this thread (``progressive`` decodes in parallel)."""
+    """All frames; many JPEG 2000 frames are decoded in parallel processes (see ``progressive``)."""
     frames = open_dicom(path)
+    if frames.frames is not None and frames.jpeg2000:
+        from .progressive import PARALLEL_MIN_FRAMES, decode_in_parallel
+
+        if frames.n >= PARALLEL_MIN_FRAMES:
+            return frames.volume(decode_in_parallel(frames))
     return frames.volume(frames.decode_all())
 
 

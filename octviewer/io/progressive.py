@@ -341,6 +341,16 @@ def open_volume_progressive(
     return result
 
 
+def decode_in_parallel(frames, workers: int | None = None) -> np.ndarray:
+    """Every frame of an opened JPEG 2000 DICOM, decoded by the pool, blocking (``read_dicom``'s path)."""
+    data = np.empty((frames.n, frames.rows, frames.cols), frames.dtype)
+    workers = default_workers() if workers is None else max(1, int(workers))
+    result = ProgressiveVolume(frames.volume(data), 0, None, None, None)
+    _start_decoding(result, frames, data, list(range(frames.n)), workers if workers > 1 else 0)
+    result.wait()
+    return data
+
+
 def _start_decoding(result: ProgressiveVolume, frames, data: np.ndarray, order: list[int], workers: int) -> None:
     """Feed ``order`` to ``workers`` processes (0: decode in one background thread)."""
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
