@@ -254,6 +254,7 @@ def read_image_folder(path: Path) -> OctVolume:
     files = natsorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
     if not files:
         raise VolumeReadError(path, "the folder holds no B-scan images (PNG, JPEG, BMP or TIFF)")
+    check_dimensions(path, (len(files), 1, 1), what="folder of B-scans")  # count first: no 10^6 headers
     stored = sum(require_readable(f, folder_ok=False).st_size for f in files)
     first_shape, depth = image_header_size(files[0])
     for f in files[1:]:
