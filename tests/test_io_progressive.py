@@ -123,3 +123,23 @@ def test_load_volume_decodes_many_jpeg2000_frames_in_parallel(j2k):
 
     np.testing.assert_array_equal(load_volume(j2k).data, pydicom.dcmread(j2k).pixel_array)
     assert POOL.pids()  # the decoding processes did the work and stay for the next volume
+
+
+def test_image_folder_progressive_in_threads(tmp_path):
+    import cv2
+    from corpus import oct_like
+
+    data = oct_like((9, 32, 40))
+    folder = tmp_path / "bscans"
+    folder.mkdir()
+    for i, bscan in enumerate(data):
+        cv2.imwrite(str(folder / f"B{i + 1}.png"), bscan)
+    seen = Recorder()
+    progressive = open_volume_progressive(folder, on_frames=seen.on_frames, workers=2)
+    assert progressive.first_index == 4
+    np.testing.assert_array_equal(progressive.volume.data[4], data[4])
+    np.testing.assert_array_equal(progressive.wait(60).data, data)
+    assert sorted(seen.frames) == list(range(9))
+    (folder / "B7.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(30))
+    with pytest.raises(VolumeReadError, match="B7.png"):
+        open_volume_progressive(folder).wait(60)

@@ -6,9 +6,11 @@ header, decodes the first frame the viewer needs (the middle B-scan unless told 
 returns; the other frames are decoded in child processes (OpenJPEG holds the GIL, so threads would
 not run in parallel), centre-out from that first frame, straight into one preallocated array.
 
-Memory is one copy of the pixels plus the compressed file held by pydicom and a frame or two in
-flight per process. Formats read in one piece (uncompressed DICOM is a zero-copy view, NumPy,
-TIFF, .vol, ...) come back complete through the same API.
+Folders of B-scan images are read the same way with threads (OpenCV releases the GIL while it
+decodes). Memory is one copy of the pixels plus the compressed codestreams not decoded yet (each
+is dropped as its frame lands) and a frame or two in flight per process. Formats read in one
+piece (uncompressed DICOM is a zero-copy view, NumPy, TIFF, .vol, ...) come back complete
+through the same API.
 
 Usage from a load worker (the callbacks run on decoding threads, not the caller's: a GUI must
 hand them to its own thread, e.g. with a queued signal)::
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -278,7 +281,8 @@ def open_volume_progressive(
     file, sizes, byte budget, frame count against the data) and frame ``first_index`` (default:
     the middle B-scan, ``n // 2``; clamped into range) is decoded into ``volume.data``. For
     multi-frame JPEG 2000 DICOM the other frames are then decoded by ``workers`` child processes
-    (default: one per usable core), nearest to ``first_index`` first.
+    (default: one per usable core), for a folder of B-scan images by ``workers`` threads; nearest
+    to ``first_index`` first.
 
     - ``on_frames(indices)`` is called with the list of B-scan indices that just landed, once
       for the first frame before this function returns and then from decoding threads (possibly
@@ -311,7 +315,10 @@ def open_volume_progressive(
     def clamp(n):
         return n // 2 if first_index is None else min(max(int(first_index), 0), n - 1)
 
-    frames = reading(lambda: open_dicom(path) if detect(path).name == "dicom" else None)
+    fmt = reading(lambda: detect(path))
+    if fmt.name == "image_folder":
+        return _open_image_folder(path, clamp, on_frames, on_done, cancel, workers)
+    frames = reading(lambda: open_dicom(path) if fmt.name == "dicom" else None)
     if frames is None or frames.frames is None or not frames.jpeg2000:
         # read in one piece: other formats, uncompressed DICOM (a zero-copy view), RLE and others
         volume = reading(lambda: load_volume(path, allow_pickle=allow_pickle) if frames is None else
@@ -337,7 +344,34 @@ def open_volume_progressive(
     if not order:
         result._finish(None)
         return result
-    _start_decoding(result, frames, data, order, workers if parallel else 0)
+    _start_decoding(result, _dicom_frames(frames), data, order, workers if parallel else 0)
+    return result
+
+
+def _open_image_folder(path: Path, clamp, on_frames, on_done, cancel, workers) -> ProgressiveVolume:
+    """A folder of B-scan images: headers checked, the first image decoded, the rest in threads."""
+    from . import describe_failure, validate_volume
+    from .stacks import NO_SPACING, plan_image_folder, read_bscan_image
+
+    try:
+        files, shape = plan_image_folder(path)
+        first = clamp(len(files))
+        image = read_bscan_image(files[first], shape)
+        data = np.zeros((len(files), *shape), image.dtype)
+        data[first] = image
+        volume = validate_volume(path, OctVolume(data=data, notes=(NO_SPACING,), source=str(path)))
+    except VolumeReadError:
+        raise
+    except Exception as exc:
+        raise VolumeReadError(path, describe_failure(exc)) from exc
+    result = ProgressiveVolume(volume, first, on_frames, on_done, cancel)
+    result._landed([first])
+    order = _centre_out(len(files), first)
+    if not order:
+        result._finish(None)
+        return result
+    threads = default_workers() if workers is None else max(1, int(workers))
+    _start_decoding(result, _image_frames(files, shape, image.dtype), data, order, threads)
     return result
 
 
@@ -346,13 +380,54 @@ def decode_in_parallel(frames, workers: int | None = None) -> np.ndarray:
     data = np.empty((frames.n, frames.rows, frames.cols), frames.dtype)
     workers = default_workers() if workers is None else max(1, int(workers))
     result = ProgressiveVolume(frames.volume(data), 0, None, None, None)
-    _start_decoding(result, frames, data, list(range(frames.n)), workers if workers > 1 else 0)
+    _start_decoding(result, _dicom_frames(frames), data, list(range(frames.n)), workers if workers > 1 else 0)
     result.wait()
     return data
 
 
-def _start_decoding(result: ProgressiveVolume, frames, data: np.ndarray, order: list[int], workers: int) -> None:
-    """Feed ``order`` to ``workers`` processes (0: decode in one background thread)."""
+@dataclass
+class _Frames:
+    """What the decoding loop needs from a per-frame format.
+
+    ``decode_here(i)`` decodes frame i in the calling thread, checked; ``codestream(i)`` gives the
+    bytes a decoding process takes (None: decode in threads, for codecs that release the GIL);
+    ``check(i, pixels)`` checks what a process returned; ``release(i)`` frees frame i's input.
+    """
+
+    path: Path
+    decode_here: Callable[[int], np.ndarray]
+    codestream: Callable[[int], bytes] | None = None
+    check: Callable[[int, np.ndarray], np.ndarray] | None = None
+    release: Callable[[int], None] = lambda i: None
+
+
+def _dicom_frames(frames) -> _Frames:
+    from .dicom import check_frame
+
+    def release(i):
+        frames.frames[i] = b""  # memory shrinks as frames land: one copy of the pixels
+
+    return _Frames(frames.path, frames.decode_frame, lambda i: frames.frames[i],
+                   lambda i, px: check_frame(frames.path, i, px, frames.rows, frames.cols, frames.dtype), release)
+
+
+def _image_frames(files, shape, dtype) -> _Frames:
+    from .stacks import read_bscan_image
+
+    def decode_here(i):
+        image = read_bscan_image(files[i], shape)  # OpenCV releases the GIL: threads run in parallel
+        if image.dtype != dtype:
+            raise VolumeReadError(files[i], f"{image.dtype.itemsize * 8}-bit B-scan among "
+                                            f"{np.dtype(dtype).itemsize * 8}-bit ones")
+        return image
+
+    return _Frames(files[0].parent, decode_here)
+
+
+def _start_decoding(result: ProgressiveVolume, source: _Frames, data: np.ndarray, order: list[int],
+                    workers: int) -> None:
+    """Decode ``order`` into ``data`` on ``workers`` threads (0: one thread), each feeding a
+    decoding process when the source has codestreams."""
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
     for i in order:
         todo.put(i)
@@ -360,12 +435,8 @@ def _start_decoding(result: ProgressiveVolume, frames, data: np.ndarray, order: 
     lock = threading.Lock()
     failure: list[VolumeReadError] = []
 
-    def store(index, frame):
-        from .dicom import check_frame
-        data[index] = check_frame(frames.path, index, frame, frames.rows, frames.cols, frames.dtype)
-
     def run():
-        process = POOL.acquire() if workers else None
+        process = POOL.acquire() if workers and source.codestream is not None else None
         try:
             while not failure and not result.cancelled:
                 try:
@@ -373,30 +444,31 @@ def _start_decoding(result: ProgressiveVolume, frames, data: np.ndarray, order: 
                 except queue.Empty:
                     break
                 if process is None:
-                    frame = frames.decode_frame(index)
+                    frame = source.decode_here(index)
                 else:
                     try:
-                        status, frame = process.decode(index, frames.frames[index])
+                        status, frame = process.decode(index, source.codestream(index))
                     except TimeoutError as exc:  # stuck on this frame: do not retry it in-thread
                         process = None
-                        raise VolumeReadError(frames.path, f"cannot decode B-scan {index + 1} (JPEG 2000): "
+                        raise VolumeReadError(source.path, f"cannot decode B-scan {index + 1} (JPEG 2000): "
                                                            f"{exc}") from None
                     except OSError:  # the process died: finish this frame here, go on in-thread
                         process = None
-                        frame = frames.decode_frame(index)
+                        frame = source.decode_here(index)
                     else:
                         if status:
                             reason = frame or "the decoder gave no reason"
-                            raise VolumeReadError(frames.path, f"cannot decode B-scan {index + 1} (JPEG 2000): "
+                            raise VolumeReadError(source.path, f"cannot decode B-scan {index + 1} (JPEG 2000): "
                                                                f"{reason}")
-                store(index, frame)
-                frames.frames[index] = b""  # memory shrinks as frames land: one copy of the pixels
+                        frame = source.check(index, frame)
+                data[index] = frame
+                source.release(index)
                 result._landed([index])
         except VolumeReadError as exc:
             failure.append(exc)
         except Exception as exc:  # noqa: BLE001 - reported through the ProgressiveVolume
             from . import describe_failure
-            failure.append(VolumeReadError(frames.path, describe_failure(exc)))
+            failure.append(VolumeReadError(source.path, describe_failure(exc)))
         finally:
             if process is not None:
                 POOL.release(process)

@@ -241,14 +241,12 @@ def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
     return (rows, cols), 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
 
 
-def read_image_folder(path: Path) -> OctVolume:
-    """A folder of B-scan images, in natural order (``B2`` before ``B10``).
+def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
+    """The B-scan images of a folder in natural order (``B2`` before ``B10``) and their size.
 
-    Sizes come from each image's header first: all must agree and the total must fit the byte
-    budget of the folder's stored bytes before a single image is decoded. Colour images are read
-    as grey.
+    Sizes come from each image's header: all must agree and the total must fit the byte budget of
+    the folder's stored bytes before a single image is decoded.
     """
-    import cv2
     from natsort import natsorted
 
     files = natsorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
@@ -263,14 +261,30 @@ def read_image_folder(path: Path) -> OctVolume:
             raise VolumeReadError(f, f"B-scan size {shape} differs from the first B-scan's {first_shape}")
     check_bscan_shape(path, (len(files), *first_shape))
     check_budget(path, float(len(files)) * first_shape[0] * first_shape[1] * depth, stored, what="the B-scan images")
-    data = None
-    for i, f in enumerate(files):
-        image = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
-        if image is None:
-            raise VolumeReadError(f, "this image cannot be decoded")
-        if image.shape != first_shape:
-            raise VolumeReadError(f, f"B-scan size {image.shape} differs from its header's {first_shape}")
-        if data is None:
-            data = np.empty((len(files), *first_shape), image.dtype)
+    return files, first_shape
+
+
+def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """One B-scan image as grey (colour is converted), checked against the size its header gave."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise VolumeReadError(path, "this image cannot be decoded")
+    if image.shape != shape:
+        raise VolumeReadError(path, f"B-scan size {image.shape} differs from its header's {shape}")
+    return image
+
+
+def read_image_folder(path: Path) -> OctVolume:
+    """A folder of B-scan images (see ``plan_image_folder``); ``progressive`` reads them in threads."""
+    files, shape = plan_image_folder(path)
+    first = read_bscan_image(files[0], shape)
+    data = np.empty((len(files), *shape), first.dtype)
+    data[0] = first
+    for i, f in enumerate(files[1:], start=1):
+        image = read_bscan_image(f, shape)
+        if image.dtype != data.dtype:
+            raise VolumeReadError(f, f"{image.dtype.itemsize * 8}-bit B-scan among {data.dtype.itemsize * 8}-bit ones")
         data[i] = image
     return OctVolume(data=data, notes=(NO_SPACING,))
