@@ -48,8 +48,8 @@ def peak_bytes(fn):
 def progressive_figures(path, repeats, workers):
     """Medians of (first frame, whole volume) for sequential and parallel reading, alternating runs."""
     from octviewer.io import open_volume_progressive
+    from octviewer.io.decoders import POOL
     from octviewer.io.dicom import open_dicom
-    from octviewer.io.progressive import POOL
 
     def pool_cpu():
         """CPU seconds used so far by each decoding process (Linux /proc; empty elsewhere)."""
@@ -107,7 +107,7 @@ def main():
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
     parser.add_argument("--skip-baseline", action="store_true", help="only the progressive figures")
     args = parser.parse_args()
-    from octviewer.io.progressive import default_workers
+    from octviewer.io.decoders import default_workers
 
     workers = args.workers or default_workers()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; decoding processes: {workers}")

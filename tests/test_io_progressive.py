@@ -107,7 +107,7 @@ def test_formats_read_in_one_piece_come_back_complete(tmp_path, suffix, options)
 
 def test_decoding_goes_on_in_thread_when_processes_cannot_run(j2k, monkeypatch):
     # e.g. a frozen application whose executable cannot run "-m octviewer.io.frame_worker"
-    from octviewer.io.progressive import POOL
+    from octviewer.io.decoders import POOL
 
     POOL.shutdown()
     monkeypatch.setattr("sys.executable", "/bin/false")
@@ -119,7 +119,7 @@ def test_decoding_goes_on_in_thread_when_processes_cannot_run(j2k, monkeypatch):
 
 
 def test_load_volume_decodes_many_jpeg2000_frames_in_parallel(j2k):
-    from octviewer.io.progressive import POOL
+    from octviewer.io.decoders import POOL
 
     np.testing.assert_array_equal(load_volume(j2k).data, pydicom.dcmread(j2k).pixel_array)
     assert POOL.pids()  # the decoding processes did the work and stay for the next volume
