@@ -162,7 +162,7 @@ def test_tiff_stack_and_image_folder(tmp_path):
     (lambda p: p.write_bytes(b""), "empty"),
     (lambda p: p.write_bytes(b"hello world, not an oct file"), "unknown file format"),
     (lambda p: np.save(p.with_suffix(".npy"), np.zeros((20, 30))), "2-D image"),
-    (lambda p: np.save(p.with_suffix(".npy"), np.full((2, 3, 4), np.nan)), "NaN"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.full((2, 20, 24), np.nan)), "NaN"),
     (lambda p: np.save(p.with_suffix(".npy"), np.zeros((2, 0, 4))), "empty dimension"),
 ])
 def test_bad_input_messages(tmp_path, make, message):

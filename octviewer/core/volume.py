@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,19 @@ class Spacing:
     bscan_mm: float | None = None  # between B-scans (0 for a single B-scan)
     depth_mm: float | None = None  # axial, per pixel
     ascan_mm: float | None = None  # lateral, between A-scans
+
+    def __post_init__(self):
+        # A spacing is a finite number or None: "nan mm" or a string in a scale bar is never shown.
+        for name in ("bscan_mm", "depth_mm", "ascan_mm"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ValueError(f"spacing {name} must be a number or None, got {type(value).__name__}")
+            value = float(value)
+            if not math.isfinite(value) or value < 0 or (value == 0 and name != "bscan_mm"):
+                raise ValueError(f"spacing {name} must be finite and positive, got {value!r}")
+            object.__setattr__(self, name, value)
 
     @property
     def known(self) -> bool:
@@ -60,6 +74,19 @@ class Localizer:
 
     image: np.ndarray  # (rows, cols) uint8
     spacing_mm: tuple[float | None, float | None] = (None, None)  # (row, col)
+
+    def __post_init__(self):
+        # The viewer draws the localizer as one grey image: a colour or 3-D array is reduced by
+        # the reader, never handed on (it made every repaint raise).
+        if not isinstance(self.image, np.ndarray) or self.image.ndim != 2 or min(self.image.shape) < 1:
+            shape = getattr(self.image, "shape", None)
+            raise ValueError(f"the localizer must be a 2-D grey image, got shape {shape}")
+        if len(self.spacing_mm) != 2:
+            raise ValueError(f"localizer spacing must be (row_mm, col_mm), got {self.spacing_mm!r}")
+        for value in self.spacing_mm:
+            if value is not None and (isinstance(value, (bool, str)) or not math.isfinite(float(value))
+                                      or float(value) <= 0):
+                raise ValueError(f"localizer spacing must be finite and positive or None, got {value!r}")
 
 
 def _to_uint8_linear(data: np.ndarray) -> np.ndarray:
@@ -124,6 +151,15 @@ class OctVolume:
             raise ValueError(f"scan_pattern must be one of {SCAN_PATTERNS}, got {self.scan_pattern!r}")
         if self.intensity_transform not in INTENSITY_TRANSFORMS:
             raise ValueError(f"unknown intensity transform {self.intensity_transform!r}")
+        if not isinstance(self.spacing, Spacing):
+            raise ValueError(f"spacing must be a Spacing, got {type(self.spacing).__name__}")
+        if self.localizer is not None and not isinstance(self.localizer, Localizer):
+            raise ValueError(f"localizer must be a Localizer, got {type(self.localizer).__name__}")
+        if self.bscan_positions is not None and len(self.bscan_positions) != self.data.shape[0]:
+            raise ValueError(f"{len(self.bscan_positions)} B-scan positions for {self.data.shape[0]} B-scans")
+        for name, heights in self.layers.items():
+            if np.shape(heights) != (self.data.shape[0], self.data.shape[2]):
+                raise ValueError(f"layer {name!r} has shape {np.shape(heights)}, expected (n_bscans, width)")
 
     @property
     def n_bscans(self) -> int:

@@ -9,6 +9,7 @@ multi-frame OPT puts it; top-level tags are the fallback for older exports.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,8 @@ from pydicom.uid import (
 )
 
 from ..core import OctVolume, Spacing
-from . import check_dimensions
 from .errors import VolumeReadError
+from .limits import check_budget, check_dimensions, plausible_mm, require_readable
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 _COMPRESSION = {None: None, "rle": RLELossless, "jpeg2000": JPEG2000Lossless}
@@ -42,30 +43,60 @@ def _first(seq_owner, *names):
     return item
 
 
-def _spacing(ds: Dataset, n_frames: int) -> Spacing:
+def _spacing(ds: Dataset, n_frames: int) -> tuple[Spacing, tuple[str, ...]]:
+    """Spacing from the functional groups (or top-level tags), and notes on values refused.
+
+    A value that is not a finite positive number of plausible size becomes "unknown" with a note,
+    so the viewer says "no spacing" instead of printing "nan mm".
+    """
     shared = _first(ds, "SharedFunctionalGroupsSequence")
     per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None) or []
     measures = _first(shared, "PixelMeasuresSequence") or (
         _first(per_frame[0], "PixelMeasuresSequence") if per_frame else None)
+    refused = []
+
+    def checked(value, what):
+        if value is None or value == "":
+            return None
+        mm = plausible_mm(value)
+        if mm is None:
+            refused.append(what)
+        return mm
+
     pixel_spacing = getattr(measures, "PixelSpacing", None) or getattr(ds, "PixelSpacing", None)
     depth_mm = ascan_mm = None
-    if pixel_spacing is not None and len(pixel_spacing) == 2:
-        depth_mm, ascan_mm = (float(v) if float(v) > 0 else None for v in pixel_spacing)
+    if pixel_spacing is not None:
+        values = list(pixel_spacing) if not isinstance(pixel_spacing, (str, bytes)) else [pixel_spacing]
+        if len(values) == 2:
+            depth_mm, ascan_mm = checked(values[0], "PixelSpacing"), checked(values[1], "PixelSpacing")
+        else:
+            refused.append("PixelSpacing")
 
     bscan_mm = None
     between = getattr(measures, "SpacingBetweenSlices", None) or getattr(ds, "SpacingBetweenSlices", None)
-    if between:
-        bscan_mm = float(between)
+    if between not in (None, ""):
+        bscan_mm = checked(between, "SpacingBetweenSlices")
     elif n_frames > 1 and len(per_frame) == n_frames:
         first = _first(per_frame[0], "PlanePositionSequence")
         last = _first(per_frame[-1], "PlanePositionSequence")
-        if first is not None and last is not None and "ImagePositionPatient" in first:
-            step = np.subtract(last.ImagePositionPatient, first.ImagePositionPatient) / (n_frames - 1)
-            bscan_mm = float(np.linalg.norm(step)) or None
-    if bscan_mm is None:
+        if first is not None and last is not None and "ImagePositionPatient" in first \
+                and "ImagePositionPatient" in last:
+            try:
+                step = np.subtract(np.asarray(last.ImagePositionPatient, dtype=np.float64),
+                                   np.asarray(first.ImagePositionPatient, dtype=np.float64)) / (n_frames - 1)
+                bscan_mm = checked(float(np.linalg.norm(step)), "ImagePositionPatient")
+            except (TypeError, ValueError):
+                refused.append("ImagePositionPatient")
+    if bscan_mm is None and n_frames == 1:
+        bscan_mm = 0.0
+    elif bscan_mm is None and "SpacingBetweenSlices" not in refused:
         thickness = getattr(measures, "SliceThickness", None) or getattr(ds, "SliceThickness", None)
-        bscan_mm = float(thickness) if thickness else (0.0 if n_frames == 1 else None)
-    return Spacing(bscan_mm=bscan_mm, depth_mm=depth_mm, ascan_mm=ascan_mm)
+        bscan_mm = checked(thickness, "SliceThickness")
+    notes = ()
+    if refused:
+        notes = (f"the file states an implausible spacing ({', '.join(sorted(set(refused)))}): "
+                 "those distances are unknown",)
+    return Spacing(bscan_mm=bscan_mm, depth_mm=depth_mm, ascan_mm=ascan_mm), notes
 
 
 def _laterality(ds: Dataset) -> str | None:
@@ -86,37 +117,134 @@ def _acquired(ds: Dataset):
         return None
 
 
-def _pixels(path, ds: Dataset, n_frames: int) -> np.ndarray:
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    check_dimensions(path, (n_frames, rows, cols))
-    if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
-        raise VolumeReadError(path, "colour DICOM images are not OCT B-scans (SamplesPerPixel is not 1)")
-    bits = int(ds.BitsAllocated)
-    if bits not in (8, 16):
-        raise VolumeReadError(path, f"{bits}-bit pixels are not supported (8 or 16 expected)")
-    if "PixelData" not in ds:
-        raise VolumeReadError(path, "the DICOM file has no pixel data")
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
+def _required_int(path, ds: Dataset, keyword: str, default: int | None = None) -> int:
+    """An integer header field, or a VolumeReadError naming the field (never an AttributeError)."""
+    value = ds.get(keyword, None)
+    value = getattr(value, "value", value)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise VolumeReadError(path, f"the DICOM header lacks {keyword}, which an OCT image needs")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise VolumeReadError(path, f"the DICOM header's {keyword} is not a whole number") from None
+
+
+#: Transfer syntaxes whose frames are decoded with OpenJPEG directly (frame by frame, in parallel
+#: processes when there are many); every other compressed syntax goes through pydicom's plugins.
+JPEG2000_SYNTAXES = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
+                     "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"}
+
+
+@dataclass
+class DicomFrames:
+    """A DICOM OPT file whose header has been checked against its pixel data.
+
+    Built by ``open_dicom``; nothing is decoded yet. ``frames`` holds the compressed frames of an
+    encapsulated file (None when uncompressed), so any frame can be decoded first and the others
+    in any order or in parallel (see ``progressive``).
+    """
+
+    path: Path
+    ds: Dataset
+    n: int
+    rows: int
+    cols: int
+    dtype: np.dtype
+    syntax: str
+    frames: list[bytes] | None
+
+    @property
+    def jpeg2000(self) -> bool:
+        return self.syntax in JPEG2000_SYNTAXES
+
+    def uncompressed(self) -> np.ndarray:
+        """All frames as a zero-copy view of the Pixel Data (uncompressed files only)."""
+        count = self.n * self.rows * self.cols
+        raw_dtype = self.dtype.newbyteorder("<")
+        pixels = np.frombuffer(self.ds.PixelData, dtype=raw_dtype, count=count).reshape(self.n, self.rows, self.cols)
+        return pixels if raw_dtype.isnative else pixels.astype(self.dtype)
+
+    def decode_frame(self, index: int) -> np.ndarray:
+        """Decode one JPEG 2000 frame, checked against the header's size."""
+        return check_frame(self.path, index, decode_jpeg2000(self.path, index, self.frames[index]),
+                           self.rows, self.cols, self.dtype)
+
+    def decode_all(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Every frame, sequentially, into ``out`` (allocated here when None)."""
+        if self.frames is None:
+            return self.uncompressed()
+        if out is None:
+            out = np.empty((self.n, self.rows, self.cols), self.dtype)
+        if self.jpeg2000:
+            for i in range(self.n):
+                out[i] = self.decode_frame(i)
+                self.frames[i] = b""  # decoded: its codestream is no longer needed
+            return out
         try:
-            pixels = ds.pixel_array
+            pixels = self.ds.pixel_array
         except Exception as exc:
+            reason = " ".join(str(exc).split())[:200] or "the decoder gave no reason"
             raise VolumeReadError(
-                path, f"cannot decode the compressed pixel data ({ds.file_meta.TransferSyntaxUID.name}): {exc}"
-            ) from exc
-        return pixels.reshape(n_frames, rows, cols)
-    signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
-    dtype = np.dtype(("i" if signed else "u") + str(bits // 8)).newbyteorder("<")
-    count = n_frames * rows * cols
-    raw = ds.PixelData
-    if len(raw) < count * dtype.itemsize:
-        raise VolumeReadError(
-            path, f"the file is truncated: {n_frames} B-scans of {rows} x {cols} need "
-                  f"{count * dtype.itemsize} bytes of pixel data, found {len(raw)}")
-    pixels = np.frombuffer(raw, dtype=dtype, count=count).reshape(n_frames, rows, cols)
-    return pixels if dtype.isnative else pixels.astype(dtype.newbyteorder("="))
+                self.path, f"cannot decode the compressed pixel data ({self.ds.file_meta.TransferSyntaxUID.name}): "
+                           f"{reason}") from None
+        if pixels.size != out.size:
+            raise VolumeReadError(self.path, f"the pixel data decodes to {pixels.shape}, the header declares "
+                                             f"{self.n} B-scans of {self.rows} x {self.cols}")
+        out[...] = pixels.reshape(out.shape)
+        return out
+
+    def volume(self, data: np.ndarray) -> OctVolume:
+        """The OctVolume for ``data`` (all frames, or a preallocated array being filled)."""
+        ds = self.ds
+        spacing, spacing_notes = _spacing(ds, self.n)
+        device = " ".join(str(getattr(ds, t, "") or "") for t in ("Manufacturer", "ManufacturerModelName")).strip()
+        notes = tuple(n for n in str(getattr(ds, "ImageComments", "") or "").split("; ") if n)
+        return OctVolume(
+            data=data,
+            spacing=spacing,
+            laterality=_laterality(ds),
+            scan_pattern="volume" if self.n > 1 else "line",
+            device=device,
+            acquired=_acquired(ds),
+            patient_id=str(getattr(ds, "PatientID", "") or "") or None,
+            notes=notes + spacing_notes,
+        )
 
 
-def read_dicom(path: Path) -> OctVolume:
+def decode_jpeg2000(path, index: int, frame: bytes) -> np.ndarray:
+    """One JPEG 2000 codestream with OpenJPEG; a failure names the B-scan and never has an empty reason."""
+    from openjpeg import decode
+
+    try:
+        return decode(frame)
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200] or f"{type(exc).__name__} without a message"
+        raise VolumeReadError(path, f"cannot decode B-scan {index + 1} (JPEG 2000): {reason}") from None
+
+
+def check_frame(path, index: int, frame: np.ndarray, rows: int, cols: int, dtype: np.dtype) -> np.ndarray:
+    """A decoded frame must have the header's size and fit its pixel type."""
+    if frame.ndim == 3 and frame.shape[-1] == 1:
+        frame = frame[..., 0]
+    if frame.shape != (rows, cols):
+        raise VolumeReadError(path, f"B-scan {index + 1} decodes to {frame.shape[0]} x "
+                                    f"{frame.shape[1] if frame.ndim > 1 else 1} pixels, the header declares "
+                                    f"{rows} x {cols}")
+    if frame.dtype.itemsize > dtype.itemsize:
+        raise VolumeReadError(path, f"B-scan {index + 1} decodes to {frame.dtype.itemsize * 8}-bit pixels, "
+                                    f"the header declares {dtype.itemsize * 8}-bit")
+    return frame
+
+
+def open_dicom(path: Path) -> DicomFrames:
+    """Read the header and check it against the pixel data, before decoding anything.
+
+    NumberOfFrames, Rows, Columns and the bits must agree with the stored pixel data exactly; a
+    header that promises more or less than the file holds is an error, not something to guess at.
+    """
+    st = require_readable(path, folder_ok=False)
     ds = pydicom.dcmread(path, force=path.suffix.lower() in (".dcm", ".dicom"))
     if "SOPClassUID" not in ds and "PixelData" not in ds:
         raise VolumeReadError(path, "not a DICOM image")
@@ -124,19 +252,68 @@ def read_dicom(path: Path) -> OctVolume:
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
         kind = f"a DICOM {modality} image" if modality else "a DICOM file"
         raise VolumeReadError(path, f"this is {kind}, not an OCT (Ophthalmic Tomography) series")
-    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    data = _pixels(path, ds, n_frames)
-    device = " ".join(str(getattr(ds, t, "") or "") for t in ("Manufacturer", "ManufacturerModelName")).strip()
-    return OctVolume(
-        data=data,
-        spacing=_spacing(ds, n_frames),
-        laterality=_laterality(ds),
-        scan_pattern="volume" if n_frames > 1 else "line",
-        device=device,
-        acquired=_acquired(ds),
-        patient_id=str(getattr(ds, "PatientID", "") or "") or None,
-        notes=tuple(n for n in str(getattr(ds, "ImageComments", "") or "").split("; ") if n),
-    )
+    if "PixelData" not in ds:
+        raise VolumeReadError(path, "the DICOM file has no pixel data")
+    declared_frames = "NumberOfFrames" in ds and ds.NumberOfFrames not in (None, "")
+    n = _required_int(path, ds, "NumberOfFrames", default=1)
+    if n < 1:
+        raise VolumeReadError(path, f"the header's NumberOfFrames is {n}; an OCT image has at least one B-scan")
+    rows, cols = _required_int(path, ds, "Rows"), _required_int(path, ds, "Columns")
+    check_dimensions(path, (n, rows, cols))
+    if _required_int(path, ds, "SamplesPerPixel", default=1) != 1:
+        raise VolumeReadError(path, "colour DICOM images are not OCT B-scans (SamplesPerPixel is not 1)")
+    bits = _required_int(path, ds, "BitsAllocated")
+    if bits not in (8, 16):
+        raise VolumeReadError(path, f"{bits}-bit pixels are not supported (8 or 16 expected)")
+    signed = _required_int(path, ds, "PixelRepresentation", default=0) == 1
+    dtype = np.dtype(("i" if signed else "u") + str(bits // 8))
+    check_budget(path, n * rows * cols * dtype.itemsize, st.st_size)
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if syntax is None:
+        raise VolumeReadError(path, "the DICOM file lacks its transfer syntax (file meta information)")
+    claim = f"NumberOfFrames says {n}" if declared_frames else "NumberOfFrames is missing (meaning 1)"
+
+    if not syntax.is_compressed:
+        need = n * rows * cols * dtype.itemsize
+        have = len(ds.PixelData)
+        if have not in (need, need + 1):  # one pad byte makes an odd length even
+            per_frame = rows * cols * dtype.itemsize
+            if have % per_frame in (0, 1) and have // per_frame != n:
+                raise VolumeReadError(path, f"the header and the pixel data disagree: {claim}, the pixel data "
+                                            f"holds {have // per_frame} B-scans of {rows} x {cols}")
+            problem = "is truncated" if have < need else "is longer than the header declares"
+            raise VolumeReadError(path, f"the pixel data {problem}: {n} B-scan(s) of {rows} x {cols} at "
+                                        f"{bits} bits need {need} bytes, found {have}")
+        return DicomFrames(path, ds, n, rows, cols, dtype, str(syntax), None)
+
+    from pydicom.encaps import generate_frames, parse_basic_offsets, parse_fragments
+
+    try:
+        offsets = parse_basic_offsets(ds.PixelData)
+        n_fragments, _ = parse_fragments(ds.PixelData)
+        frames = list(generate_frames(ds.PixelData, number_of_frames=n))
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200] or "no reason given"
+        raise VolumeReadError(path, f"the compressed pixel data is not properly encapsulated ({reason})") from None
+    found = len(offsets) if offsets else n_fragments
+    if len(frames) != n or found != n and (offsets or n_fragments < n):
+        raise VolumeReadError(path, f"the header and the pixel data disagree: {claim}, the pixel data "
+                                    f"holds {max(found, len(frames))} compressed B-scans")
+    if str(syntax) in JPEG2000_SYNTAXES:
+        del ds.PixelData  # the frames hold the codestreams now; keep one copy, not two
+    return DicomFrames(path, ds, n, rows, cols, dtype, str(syntax), frames)
+
+
+def read_dicom(path: Path) -> OctVolume:
+    """All frames; many JPEG 2000 frames are decoded in parallel processes (see ``progressive``)."""
+    frames = open_dicom(path)
+    if frames.frames is not None and frames.jpeg2000:
+        from .progressive import PARALLEL_MIN_FRAMES, decode_in_parallel
+
+        if frames.n >= PARALLEL_MIN_FRAMES:
+            return frames.volume(decode_in_parallel(frames))
+    return frames.volume(frames.decode_all())
 
 
 def write_dicom(volume: OctVolume, path: Path, compression: str | None = None,

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core import BscanPosition, Localizer, OctVolume, Spacing
-from . import check_dimensions
+from .convert import grey_localizer
 from .errors import VolumeReadError
+from .limits import check_budget, check_dimensions, plausible_mm, require_readable
 
 _VOL_HEADER = 2048
 _PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
@@ -40,6 +41,37 @@ def _check_vol_sizes(path: Path, raw: bytes) -> None:
         raise VolumeReadError(path, f"the file is truncated: its header declares {need} bytes, the file has {len(raw)}")
 
 
+#: (offset, length) of the zero-terminated text fields of the 2048-byte header, in eyepy's layout:
+#: version, scan position, ID, reference ID, patient ID, visit ID, progression ID.
+_TEXT_FIELDS = ((0, 12), (84, 4), (104, 16), (120, 16), (140, 24), (176, 24), (224, 34))
+_PATIENT_ID = slice(140, 164)
+
+
+def _text(raw: bytes) -> str:
+    """A zero-terminated header string. Heyex writes the clinic's code page (Latin-1 in Europe)."""
+    raw = raw.split(b"\x00", 1)[0]
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip()
+
+
+def _ascii_header(raw: bytes) -> bytes | bytearray:
+    """The file with non-ASCII bytes in the header's text fields replaced by '?'.
+
+    eyepy's format description decodes those fields as ASCII and fails on a patient name with an
+    accent; we read the patient ID ourselves (``_text``) and let eyepy see a harmless stand-in.
+    """
+    if all(raw[o:o + n].isascii() for o, n in _TEXT_FIELDS):
+        return raw
+    fixed = bytearray(raw)
+    for offset, length in _TEXT_FIELDS:
+        for i in range(offset, offset + length):
+            if fixed[i] > 0x7F:
+                fixed[i] = 0x3F
+    return fixed
+
+
 def _exam_time(value):
     if isinstance(value, (dt.datetime, dt.date)):
         return value
@@ -52,9 +84,11 @@ def _exam_time(value):
 def read_vol(path: Path) -> OctVolume:
     from eyepy.io.he.vol_reader import vol_format
 
+    require_readable(path, folder_ok=False)
     raw = path.read_bytes()
     _check_vol_sizes(path, raw)
-    parsed = vol_format.parse(raw)
+    patient_id = _text(raw[_PATIENT_ID]) or None
+    parsed = vol_format.parse(_ascii_header(raw))
     pattern = _PATTERNS.get(int(parsed.scan_pattern))
     if pattern is None:
         raise VolumeReadError(path, f"unknown Heidelberg scan pattern {parsed.scan_pattern}")
@@ -68,8 +102,8 @@ def read_vol(path: Path) -> OctVolume:
     # writer stores 8-bit grey values as floats, which must be shown as they are.
     transform = "heidelberg_vol" if data.max(initial=0.0) <= 1.0 else "identity"
 
-    slo_scale = (float(parsed.scale_y_slo) or None, float(parsed.scale_x_slo) or None)
-    localizer = Localizer(np.asarray(parsed.localizer, dtype=np.uint8), slo_scale) \
+    slo_scale = (plausible_mm(parsed.scale_y_slo), plausible_mm(parsed.scale_x_slo))
+    localizer = Localizer(grey_localizer(path, np.asarray(parsed.localizer)), slo_scale) \
         if parsed.size_x_slo and parsed.size_y_slo else None
     positions = None
     if localizer is not None and slo_scale[0] and slo_scale[1]:
@@ -95,13 +129,13 @@ def read_vol(path: Path) -> OctVolume:
     laterality = str(parsed.scan_position).strip("\x00 ").upper()
     return OctVolume(
         data=data,
-        spacing=Spacing(bscan_mm=float(parsed.distance) if parsed.n_bscans > 1 else 0.0,
-                        depth_mm=float(parsed.scale_y) or None, ascan_mm=float(parsed.scale_x) or None),
+        spacing=Spacing(bscan_mm=plausible_mm(parsed.distance) if parsed.n_bscans > 1 else 0.0,
+                        depth_mm=plausible_mm(parsed.scale_y), ascan_mm=plausible_mm(parsed.scale_x)),
         laterality=laterality if laterality in ("OD", "OS") else None,
         scan_pattern=pattern,
         device="Heidelberg Spectralis",
         acquired=_exam_time(parsed.exam_time),
-        patient_id=str(parsed.patient_id).strip("\x00 ") or None,
+        patient_id=patient_id,
         localizer=localizer,
         bscan_positions=positions,
         layers=layers,
@@ -109,18 +143,63 @@ def read_vol(path: Path) -> OctVolume:
     )
 
 
+#: A HEYEX XML file is a few hundred kB for 1,000 B-scans; more is not an export.
+MAX_XML_BYTES = 64 * 2**20
+
+
+def _check_heyex_folder(folder: Path) -> None:
+    """Check every image a HEYEX XML names before eyepy opens any of them.
+
+    eyepy joins each ``ExamURL``'s last ``\\`` part to the folder, so an absolute or ``/``-laden
+    URL can point anywhere (a FIFO would hang, ``/dev/zero`` never ends). Each image must be a
+    regular file inside the folder, and their header sizes must fit the byte budget.
+    """
+    from xml.etree import ElementTree
+
+    from .stacks import image_header_size
+
+    xmls = sorted(folder.glob("*.xml"))
+    if not xmls:
+        raise VolumeReadError(folder, "the folder holds no HEYEX .xml file")
+    xml = xmls[0]
+    size = require_readable(xml, folder_ok=False).st_size
+    if size > MAX_XML_BYTES:
+        raise VolumeReadError(xml, f"the XML file is {size / 2**20:.0f} MiB, too large for a HEYEX export")
+    try:
+        root = ElementTree.parse(xml).getroot()
+    except ElementTree.ParseError as exc:
+        raise VolumeReadError(xml, f"the XML is not well formed ({exc})") from None
+    urls = [(e.text or "").split("\\")[-1] for e in root.iter("ExamURL")]
+    if not urls:
+        raise VolumeReadError(xml, "the XML names no images (no ExamURL)")
+    base = folder.resolve()
+    stored = decoded = 0
+    for name in urls:
+        image = folder / name
+        if not name or Path(name).is_absolute() or image.resolve().parent != base:
+            raise VolumeReadError(xml, "the XML points at an image outside its own folder; "
+                                       "only images next to the XML are opened")
+        stored += require_readable(image, folder_ok=False).st_size
+        (rows, cols), depth = image_header_size(image)
+        decoded += rows * cols * depth
+    check_budget(xml, decoded, stored, what="the images the XML names")
+
+
 def read_with_eyepy(path: Path) -> OctVolume:
     """HEYEX XML exports (a folder or its .xml) and .e2e files, through eyepy's importers."""
     import eyepy
 
     if path.suffix.lower() in (".e2e", ".sdb"):
+        require_readable(path, folder_ok=False)
         ev = eyepy.import_heyex_e2e(path)
     else:
-        ev = eyepy.import_heyex_xml(path if path.is_dir() else path.parent)
+        folder = path if path.is_dir() else path.parent
+        _check_heyex_folder(folder)
+        ev = eyepy.import_heyex_xml(folder)
     meta = ev.meta
     data = np.asarray(ev.data)
-    localizer = Localizer(np.asarray(ev.localizer.data, dtype=np.uint8),
-                          (ev.localizer.meta["scale_y"], ev.localizer.meta["scale_x"]))
+    localizer = Localizer(grey_localizer(path, ev.localizer.data),
+                          (plausible_mm(ev.localizer.meta["scale_y"]), plausible_mm(ev.localizer.meta["scale_x"])))
     layers = {name: np.asarray(layer.data, dtype=np.float32) for name, layer in ev.layers.items()}
     laterality = str(meta.get("laterality") or "").upper()
     acquired = meta.get("exam_time") or meta.get("visit_date")
@@ -131,8 +210,8 @@ def read_with_eyepy(path: Path) -> OctVolume:
             acquired = None
     return OctVolume(
         data=data,
-        spacing=Spacing(bscan_mm=float(meta["scale_z"]) if data.shape[0] > 1 else 0.0,
-                        depth_mm=float(meta["scale_y"]), ascan_mm=float(meta["scale_x"])),
+        spacing=Spacing(bscan_mm=plausible_mm(meta["scale_z"]) if data.shape[0] > 1 else 0.0,
+                        depth_mm=plausible_mm(meta["scale_y"]), ascan_mm=plausible_mm(meta["scale_x"])),
         laterality=laterality if laterality in ("OD", "OS") else None,
         scan_pattern="volume" if data.shape[0] > 1 else "line",
         device="Heidelberg Spectralis",

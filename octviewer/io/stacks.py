@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core import Localizer, OctVolume, Spacing
-from . import IMAGE_SUFFIXES, check_dimensions
+from ..core.volume import INTENSITY_TRANSFORMS, LATERALITIES, SCAN_PATTERNS
+from .convert import grey_localizer, grey_stack
 from .errors import VolumeReadError
+from .formats import IMAGE_SUFFIXES
+from .limits import check_bscan_shape, check_budget, check_dimensions, plausible_mm, require_readable
 
 NO_SPACING = "the file carries no physical spacing: distances and the scale bar are unavailable"
 
@@ -37,6 +40,10 @@ def parse_zenodo_name(stem: str) -> dict | None:
         return None
     return {"label": "glaucoma" if m["label"] == "POAG" else "normal", "patient_id": m["patient"],
             "visit": date, "eye": m["eye"]}
+
+
+#: More members than this is no volume file of ours or of a dataset we read.
+MAX_NPZ_MEMBERS = 64
 
 
 def _npy_header(path, fileobj, available: int, field: str | None, allow_pickle: bool):
@@ -65,17 +72,19 @@ def _as_volume_array(path, array: np.ndarray) -> np.ndarray:
         array = array[..., 0]
     if array.ndim != 3:
         raise VolumeReadError(path, f"expected a 3-D volume (B-scans, depth, width), got shape {array.shape}")
+    check_bscan_shape(path, array.shape)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
     return array
 
 
 def read_npy(path: Path) -> OctVolume:
+    size = require_readable(path, folder_ok=False).st_size
     with open(path, "rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(0)
-        _npy_header(path, f, size, None, allow_pickle=False)
+        shape, dtype = _npy_header(path, f, size, None, allow_pickle=False)
+    if len(shape) == 3:
+        check_bscan_shape(path, shape)
+    check_budget(path, float(np.prod(shape, dtype=np.float64)) * dtype.itemsize, size)
     data = _as_volume_array(path, np.load(path, allow_pickle=False))
     zenodo = parse_zenodo_name(path.stem)
     notes = [NO_SPACING]
@@ -85,32 +94,84 @@ def read_npy(path: Path) -> OctVolume:
                      acquired=zenodo["visit"] if zenodo else None, notes=tuple(notes))
 
 
+def _valid_mm(value, zero_ok: bool = False) -> bool:
+    """None, or a JSON number that is a plausible spacing (0 allowed between B-scans of a single scan)."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (zero_ok and value == 0) or plausible_mm(value) is not None
+
+
+def _meta(path, npz, fields) -> dict:
+    """write_npz's JSON metadata, every field checked (a string spacing is an error, not a crash later)."""
+    if "meta_json" not in fields:
+        return {}
+    try:
+        meta = json.loads(str(npz["meta_json"]))
+    except ValueError:
+        raise VolumeReadError(path, "the metadata (meta_json) is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise VolumeReadError(path, "the metadata (meta_json) is not a JSON object")
+    spacing = meta.get("spacing_mm")
+    if spacing is not None and (not isinstance(spacing, list) or len(spacing) != 3
+                                or not all(_valid_mm(v, zero_ok=(i == 0)) for i, v in enumerate(spacing))):
+        raise VolumeReadError(path, "the stored spacing (spacing_mm) is not three finite positive numbers "
+                                    "in mm (or null)")
+    loc_spacing = meta.get("localizer_spacing_mm")
+    if loc_spacing is not None and (not isinstance(loc_spacing, list) or len(loc_spacing) != 2
+                                    or not all(_valid_mm(v) for v in loc_spacing)):
+        raise VolumeReadError(path, "the stored localizer spacing is not two finite positive numbers in mm")
+    checks = {"laterality": (None, *LATERALITIES), "scan_pattern": SCAN_PATTERNS,
+              "intensity_transform": tuple(INTENSITY_TRANSFORMS)}
+    for key, allowed in checks.items():
+        if key in meta and meta[key] not in allowed:
+            raise VolumeReadError(path, f"the stored {key} is not one of {', '.join(str(a) for a in allowed)}")
+    if not isinstance(meta.get("device", ""), str):
+        raise VolumeReadError(path, "the stored device name is not text")
+    acquired = meta.get("acquired")
+    if acquired is not None:
+        try:
+            meta["acquired"] = dt.date.fromisoformat(str(acquired)[:10])
+        except ValueError:
+            raise VolumeReadError(path, "the stored acquisition date is not an ISO date") from None
+    return meta
+
+
 def read_npz(path: Path, allow_pickle: bool = False) -> OctVolume:
+    size = require_readable(path, folder_ok=False).st_size
     with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise VolumeReadError(path, f"the archive holds {len(infos)} arrays; a volume file holds a few")
         fields = {}
-        for info in archive.infolist():
+        for info in infos:
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             with archive.open(info) as member:
                 fields[name] = _npy_header(path, member, info.file_size, name, allow_pickle)
+    # The member headers say what np.load will allocate: check it against the file size now,
+    # before anything is decompressed (a 2 MB archive must not unpack to gigabytes).
+    decoded = sum(float(np.prod(shape, dtype=np.float64)) * dtype.itemsize for shape, dtype in fields.values())
+    check_budget(path, decoded, size, what="the archive")
     with np.load(path, allow_pickle=allow_pickle) as npz:
         if "volume" in fields:  # written by write_npz
-            meta = json.loads(str(npz["meta_json"])) if "meta_json" in fields else {}
-            localizer = Localizer(npz["localizer"], tuple(meta.get("localizer_spacing_mm", (None, None)))) \
+            meta = _meta(path, npz, fields)
+            localizer = Localizer(grey_localizer(path, npz["localizer"]),
+                                  tuple(meta.get("localizer_spacing_mm") or (None, None))) \
                 if "localizer" in fields else None
-            acquired = meta.get("acquired")
             return OctVolume(
                 data=_as_volume_array(path, npz["volume"]),
-                spacing=Spacing(*meta.get("spacing_mm", (None, None, None))),
+                spacing=Spacing(*(meta.get("spacing_mm") or (None, None, None))),
                 laterality=meta.get("laterality"),
                 scan_pattern=meta.get("scan_pattern", "volume"),
                 device=meta.get("device", ""),
-                acquired=dt.date.fromisoformat(acquired[:10]) if acquired else None,
+                acquired=meta.get("acquired"),
                 localizer=localizer,
                 intensity_transform=meta.get("intensity_transform", "identity"),
                 notes=() if meta.get("spacing_mm") else (NO_SPACING,),
             )
         if "oct_bscans" in fields:  # Harvard-GF / FairVision layout
-            localizer = Localizer(np.asarray(npz["slo_fundus"]).astype(np.uint8)) if "slo_fundus" in fields else None
+            localizer = Localizer(grey_localizer(path, npz["slo_fundus"])) if "slo_fundus" in fields else None
             return OctVolume(data=_as_volume_array(path, npz["oct_bscans"]), localizer=localizer,
                              notes=(NO_SPACING, "Harvard-GF / FairVision layout: laterality not recorded"))
         candidates = [k for k, (shape, _) in fields.items() if len(shape) == 3]
@@ -141,35 +202,89 @@ def write_npz(volume: OctVolume, path: Path) -> None:
 
 
 def read_tiff(path: Path) -> OctVolume:
+    """A multi-page TIFF; colour stacks become grey, a single colour picture is refused."""
     import tifffile
 
+    size = require_readable(path, folder_ok=False).st_size
     with tifffile.TiffFile(path) as tif:
         if not tif.series:
             raise VolumeReadError(path, "the TIFF file holds no images")
         series = tif.series[0]
         shape = tuple(int(s) for s in series.shape)
-        if len(shape) == 2:
-            raise VolumeReadError(path, f"this TIFF is a single 2-D image {shape}, not an OCT volume")
+        colour = series.axes.endswith("S") or int(series.keyframe.samplesperpixel) > 1
+        grey_shape = shape[:-1] if colour else shape
+        if len(grey_shape) == 2:
+            kind = "colour " if colour else ""
+            raise VolumeReadError(path, f"this TIFF is a single 2-D {kind}image {shape}, not an OCT volume")
         check_dimensions(path, shape)
+        if len(grey_shape) == 3:
+            check_bscan_shape(path, grey_shape)
+        check_budget(path, float(np.prod(shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize, size)
         data = series.asarray()
+    if colour:
+        data = grey_stack(path, data)
     return OctVolume(data=_as_volume_array(path, data), notes=(NO_SPACING,))
 
 
-def read_image_folder(path: Path) -> OctVolume:
-    """A folder of B-scan images, in natural order (``B2`` before ``B10``)."""
-    import cv2
+def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
+    """(rows, cols) and bytes per grey pixel from an image's header, without decoding its pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            cols, rows = image.size
+            mode = image.mode
+    except Image.DecompressionBombError:
+        raise VolumeReadError(path, "the image declares an implausible size (a decompression bomb)") from None
+    except Exception:
+        raise VolumeReadError(path, "this image cannot be read (damaged or not an image)") from None
+    return (rows, cols), 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
+
+
+def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
+    """The B-scan images of a folder in natural order (``B2`` before ``B10``) and their size.
+
+    Sizes come from each image's header: all must agree and the total must fit the byte budget of
+    the folder's stored bytes before a single image is decoded.
+    """
     from natsort import natsorted
 
     files = natsorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
     if not files:
         raise VolumeReadError(path, "the folder holds no B-scan images (PNG, JPEG, BMP or TIFF)")
-    bscans = []
-    for f in files:
-        image = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
-        if image is None:
-            raise VolumeReadError(f, "this image cannot be decoded")
-        if bscans and image.shape != bscans[0].shape:
-            raise VolumeReadError(f, f"B-scan size {image.shape} differs from the first B-scan's {bscans[0].shape}")
-        bscans.append(image)
-    check_dimensions(path, (len(bscans), *bscans[0].shape))
-    return OctVolume(data=np.stack(bscans), notes=(NO_SPACING,))
+    check_dimensions(path, (len(files), 1, 1), what="folder of B-scans")  # count first: no 10^6 headers
+    stored = sum(require_readable(f, folder_ok=False).st_size for f in files)
+    first_shape, depth = image_header_size(files[0])
+    for f in files[1:]:
+        shape, _ = image_header_size(f)
+        if shape != first_shape:
+            raise VolumeReadError(f, f"B-scan size {shape} differs from the first B-scan's {first_shape}")
+    check_bscan_shape(path, (len(files), *first_shape))
+    check_budget(path, float(len(files)) * first_shape[0] * first_shape[1] * depth, stored, what="the B-scan images")
+    return files, first_shape
+
+
+def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """One B-scan image as grey (colour is converted), checked against the size its header gave."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise VolumeReadError(path, "this image cannot be decoded")
+    if image.shape != shape:
+        raise VolumeReadError(path, f"B-scan size {image.shape} differs from its header's {shape}")
+    return image
+
+
+def read_image_folder(path: Path) -> OctVolume:
+    """A folder of B-scan images (see ``plan_image_folder``); ``progressive`` reads them in threads."""
+    files, shape = plan_image_folder(path)
+    first = read_bscan_image(files[0], shape)
+    data = np.empty((len(files), *shape), first.dtype)
+    data[0] = first
+    for i, f in enumerate(files[1:], start=1):
+        image = read_bscan_image(f, shape)
+        if image.dtype != data.dtype:
+            raise VolumeReadError(f, f"{image.dtype.itemsize * 8}-bit B-scan among {data.dtype.itemsize * 8}-bit ones")
+        data[i] = image
+    return OctVolume(data=data, notes=(NO_SPACING,))

@@ -1,8 +1,9 @@
 """Other vendors' native files through OCT-Converter (an optional extra: ``pip install .[vendor]``).
 
-Topcon ``.fds/.fda``, Zeiss Cirrus ``.img`` (raw, size from the file name), Bioptigen ``.OCT``
+Zeiss Cirrus ``.img`` (raw, size from the file name), Bioptigen ``.OCT``
 and Optovue ``.oct``. OCT-Converter returns B-scans as a list of 2-D arrays plus loosely typed
-metadata; we keep what it states and leave the rest explicitly unknown.
+metadata; we keep what it states and leave the rest explicitly unknown. Topcon files have a reader
+of our own (``topcon``), because OCT-Converter's Topcon parser does not run on NumPy 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..core import OctVolume, Spacing
 from .errors import VolumeReadError
+from .limits import check_budget, plausible_mm, require_readable
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 
@@ -24,10 +26,6 @@ def _open(path: Path):
         raise VolumeReadError(path, "reading this vendor format needs the optional extra: "
                                     "pip install 'octviewer[vendor]' (OCT-Converter)") from None
     suffix = path.suffix
-    if suffix.lower() == ".fds":
-        return readers.FDS(path).read_oct_volume(), "Topcon"
-    if suffix.lower() == ".fda":
-        return readers.FDA(path).read_oct_volume(), "Topcon"
     if suffix.lower() == ".img":
         return readers.IMG(path).read_oct_volume(), "Zeiss Cirrus"
     if suffix == ".OCT":
@@ -38,12 +36,14 @@ def _open(path: Path):
 
 
 def read_vendor(path: Path) -> OctVolume:
+    size = require_readable(path, folder_ok=False).st_size
     oct_volume, device = _open(path)
+    check_budget(path, float(sum(np.asarray(b).nbytes for b in oct_volume.volume)), size)
     data = np.stack([np.asarray(b) for b in oct_volume.volume])
     spacing = Spacing()
     ps = oct_volume.pixel_spacing
     if ps is not None and len(ps) == 3:  # OCT-Converter order: [x (A-scan), y (depth), z (B-scan)]
-        spacing = Spacing(bscan_mm=float(ps[2]) or None, depth_mm=float(ps[1]) or None, ascan_mm=float(ps[0]) or None)
+        spacing = Spacing(bscan_mm=plausible_mm(ps[2]), depth_mm=plausible_mm(ps[1]), ascan_mm=plausible_mm(ps[0]))
     return OctVolume(
         data=data,
         spacing=spacing,

@@ -1,0 +1,155 @@
+"""The one registry of volume file formats.
+
+``load_volume`` dispatches on it, the viewer's file dialog builds its filters from it
+(``dialog_filters()``) and ``octviewer-predict`` scans folders with it (``find_volumes`` /
+``is_volume_file``), so a format is added or changed in this one place.
+
+Detection goes by content first (magic bytes at fixed offsets), by suffix second: a DICOM saved
+as ``.bin`` still opens, and an ``.npz`` that is really a TIFF is read as a TIFF.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import VolumeReadError
+from .limits import require_readable
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+@dataclass(frozen=True)
+class VolumeFormat:
+    """One readable format.
+
+    ``sniff(head, path)`` looks at the first 132 bytes (enough for the DICOM preamble) and says
+    whether the content is this format; None means the format has no magic and goes by suffix.
+    ``reader`` is ``"module:function"`` inside ``octviewer.io``, imported only when used, so a
+    missing optional library matters only for its own format. ``folder`` formats are opened as a
+    directory (their ``suffixes`` are then what the folder holds, or the file that stands for it).
+    """
+
+    name: str
+    description: str
+    suffixes: tuple[str, ...]
+    reader: str
+    sniff: Callable[[bytes, Path], bool] | None = None
+    folder: bool = False
+    options: tuple[str, ...] = field(default=())  # load_volume keyword arguments the reader takes
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return tuple(f"*{s}" for s in self.suffixes)
+
+    def read(self, path: Path, **options):
+        module, function = self.reader.split(":")
+        reader = getattr(importlib.import_module(f"octviewer.io.{module}"), function)
+        return reader(path, **{k: v for k, v in options.items() if k in self.options})
+
+
+FORMATS: tuple[VolumeFormat, ...] = (
+    VolumeFormat("dicom", "DICOM Ophthalmic Tomography", (".dcm", ".dicom"), "dicom:read_dicom",
+                 sniff=lambda head, path: head[128:132] == b"DICM"),
+    VolumeFormat("heidelberg_vol", "Heidelberg Spectralis raw export", (".vol",), "heidelberg:read_vol",
+                 sniff=lambda head, path: head.startswith(b"HSF-OCT")
+                 or (path.suffix.lower() == ".vol" and head.startswith(b"ep-v"))),
+    VolumeFormat("heidelberg_e2e", "Heidelberg E2E", (".e2e", ".sdb"), "heidelberg:read_with_eyepy"),
+    VolumeFormat("heyex_xml", "Heidelberg HEYEX XML export", (".xml",), "heidelberg:read_with_eyepy", folder=True),
+    VolumeFormat("topcon", "Topcon FDS / FDA", (".fds", ".fda"), "topcon:read_topcon",
+                 sniff=lambda head, path: head.startswith(b"FOCT")),
+    VolumeFormat("vendor", "Zeiss Cirrus raw / Bioptigen / Optovue (OCT-Converter extra)", (".img", ".oct"),
+                 "vendor:read_vendor"),
+    VolumeFormat("tiff", "TIFF stack", (".tif", ".tiff"), "stacks:read_tiff",
+                 sniff=lambda head, path: head[:4] in TIFF_MAGIC),
+    VolumeFormat("npy", "NumPy array", (".npy",), "stacks:read_npy",
+                 sniff=lambda head, path: head.startswith(b"\x93NUMPY")),
+    VolumeFormat("npz", "NumPy archive", (".npz",), "stacks:read_npz", options=("allow_pickle",),
+                 sniff=lambda head, path: head.startswith(b"PK\x03\x04") and path.suffix.lower() == ".npz"),
+    VolumeFormat("image_folder", "Folder of B-scan images", IMAGE_SUFFIXES, "stacks:read_image_folder", folder=True),
+)
+
+BY_NAME = {f.name: f for f in FORMATS}
+_FILE_SUFFIXES = {s: f for f in FORMATS if not f.folder for s in f.suffixes}
+
+
+def detect(path: Path) -> VolumeFormat:
+    """The format of a file or folder, or VolumeReadError saying why none fits.
+
+    Refuses FIFOs, devices and sockets before opening anything (see ``limits.require_readable``).
+    """
+    st = require_readable(path)
+    if stat.S_ISDIR(st.st_mode):
+        entries = list(path.iterdir())
+        return BY_NAME["heyex_xml" if any(p.suffix.lower() == ".xml" for p in entries) else "image_folder"]
+    with open(path, "rb") as f:
+        head = f.read(132)
+    if not head:
+        raise VolumeReadError(path, "the file is empty")
+    for fmt in FORMATS:
+        if fmt.sniff is not None and fmt.sniff(head, path):
+            return fmt
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return BY_NAME["heyex_xml"]
+    if suffix in _FILE_SUFFIXES and suffix not in (".tif", ".tiff", ".npy", ".npz"):
+        return _FILE_SUFFIXES[suffix]
+    if suffix in IMAGE_SUFFIXES:
+        raise VolumeReadError(path, "this is a single 2-D image, not an OCT volume; open the folder of B-scans instead")
+    if suffix in _FILE_SUFFIXES:  # NumPy / TIFF suffix without the format's magic bytes
+        raise VolumeReadError(path, f"the file has a '{suffix}' name but not the content of one "
+                                    "(damaged or mislabelled)")
+    raise VolumeReadError(path, "unknown file format (not DICOM, Heidelberg, Topcon, TIFF, NumPy "
+                                "or a vendor format we read)")
+
+
+def dialog_filters() -> str:
+    """Qt file-dialog filter string: all supported files first, then one filter per format."""
+    file_formats = [f for f in FORMATS if f.name != "image_folder"]
+    everything = " ".join(p for f in file_formats for p in f.patterns)
+    return ";;".join([f"OCT scans ({everything})", *(f"{f.description} ({' '.join(f.patterns)})"
+                                                      for f in file_formats), "All files (*)"])
+
+
+def is_volume_file(path: str | os.PathLike) -> bool:
+    """True for a regular file whose suffix is a single-file volume format (never opens it)."""
+    path = Path(path)
+    if path.suffix.lower() not in _FILE_SUFFIXES:
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def find_volumes(root: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Volume files under ``root`` (sorted), and the entries skipped with the reason.
+
+    Entries that carry a volume suffix but are no regular file (FIFOs, devices, broken links) are
+    listed as skipped rather than dropped silently. A folder with no volume files is itself one
+    volume (a HEYEX export or a folder of B-scan images) and is returned as such.
+    """
+    root = Path(root)
+    found, skipped = [], []
+    for entry in sorted(root.rglob("*")):
+        if entry.suffix.lower() not in _FILE_SUFFIXES:
+            continue
+        try:
+            mode = os.stat(entry).st_mode
+        except OSError as exc:
+            skipped.append((entry, f"cannot be read ({exc.strerror or type(exc).__name__})"))
+            continue
+        if stat.S_ISREG(mode):
+            found.append(entry)
+        elif not stat.S_ISDIR(mode):
+            skipped.append((entry, "not a regular file (a FIFO, device or socket); skipped"))
+    return (found or ([root] if not skipped else [])), skipped
+
+
+#: For older callers: (description, glob patterns) per file format. New code uses ``dialog_filters``.
+SUPPORTED_FORMATS = tuple((f.description, f.patterns) for f in FORMATS if f.name != "image_folder")

@@ -1,0 +1,122 @@
+"""What the readers agree to open and to allocate, checked before any decoding.
+
+Three guards every reader goes through (docs/bad_input.md lists the guarantees they give):
+
+- **Kind of file.** Only regular files are opened, and directories for the folder formats. A FIFO
+  would block the reading thread forever, a character device such as ``/dev/zero`` never ends; both
+  are refused from ``os.stat`` alone, before anything opens them.
+- **Shape.** Sizes no OCT device produces (empty axes, an axis over ``MAX_AXIS``, B-scans thinner
+  or shallower than ``MIN_BSCAN_PIXELS``) are lying headers or not OCT at all.
+- **Bytes.** The decoded size, computed from headers (npz member headers, TIFF page tags, image
+  headers, DICOM Rows x Columns x frames), must fit ``byte_budget(file size)``: compressed formats
+  legitimately decode to more than they store, but not to gigabytes from a few megabytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VolumeReadError
+
+#: Largest volume in voxels. A Cirrus cube is 41 M; a 512 x 1024 x 1024 scan is 0.5 G.
+MAX_VOXELS = 1_200_000_000
+#: Longest axis in pixels (B-scans, depth or A-scans).
+MAX_AXIS = 16_384
+#: Fewest pixels along depth and along a B-scan: below this it is not an OCT B-scan (an RGB image
+#: read as a stack has width 3; a 1 x 1 x 1 "volume" has nothing to analyse).
+MIN_BSCAN_PIXELS = 16
+
+#: Decoded bytes always allowed, whatever the file size (a highly compressible but real cube).
+BUDGET_FLOOR = 256 * 2**20
+#: Decoded bytes allowed per stored byte above the floor (lossless OCT compresses 1.5-4x).
+BUDGET_RATIO = 32
+#: Decoded bytes never allowed, whatever the file size.
+BUDGET_CAP = 4 * 2**30
+
+#: Largest plausible voxel size in millimetres: a wide-field scan is ~20 mm across, so 100 mm per
+#: pixel is no real spacing (a 1e308 one would print as nonsense or overflow in areas).
+MAX_SPACING_MM = 100.0
+
+
+def byte_budget(stored_bytes: int) -> int:
+    """Decoded bytes a file of ``stored_bytes`` may produce: the floor, 32x the file, at most the cap."""
+    return int(min(BUDGET_CAP, max(BUDGET_FLOOR, BUDGET_RATIO * int(stored_bytes))))
+
+
+def check_budget(path, decoded_bytes: float, stored_bytes: int, what: str = "the volume") -> None:
+    """Refuse to decode more than ``byte_budget(stored_bytes)``: a decompression bomb or a lying header."""
+    budget = byte_budget(stored_bytes)
+    if decoded_bytes > budget:
+        raise VolumeReadError(
+            path, f"{what} would decode to {decoded_bytes / 2**20:.0f} MiB from {stored_bytes / 2**20:.1f} MiB "
+                  f"stored, more than the {budget / 2**20:.0f} MiB allowed for a file of this size "
+                  "(a damaged header or a decompression bomb)")
+
+
+def check_dimensions(path, shape, what: str = "volume") -> None:
+    """Refuse sizes no OCT device produces before anything is allocated for them."""
+    dims = tuple(int(s) for s in shape)
+    if len(dims) == 0 or any(s < 1 for s in dims):
+        raise VolumeReadError(path, f"the {what} has an empty dimension {dims}")
+    if any(s > MAX_AXIS for s in dims) or math.prod(dims) > MAX_VOXELS:
+        raise VolumeReadError(path, f"the {what} declares an implausible size {dims}")
+
+
+def check_bscan_shape(path, shape) -> None:
+    """A volume (n_bscans, depth, width) whose B-scans are big enough to be OCT B-scans."""
+    check_dimensions(path, shape)
+    n, depth, width = (int(s) for s in shape)
+    if depth < MIN_BSCAN_PIXELS or width < MIN_BSCAN_PIXELS:
+        hint = " (it looks like a colour image: the last axis has 3 or 4 samples)" if width in (3, 4) else ""
+        raise VolumeReadError(
+            path, f"B-scans of {depth} x {width} pixels are too small to be OCT "
+                  f"(at least {MIN_BSCAN_PIXELS} x {MIN_BSCAN_PIXELS} expected; shape {n} x {depth} x {width}){hint}")
+
+
+def require_readable(path: Path, folder_ok: bool = True) -> os.stat_result:
+    """Stat ``path`` and refuse anything but a regular file (or a directory where ``folder_ok``).
+
+    Called before every open: a FIFO, socket or device is refused without being opened, so it can
+    never block the thread that reads. Returns the stat result for the caller's size checks.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise VolumeReadError(path, "no such file or folder") from None
+    except PermissionError:
+        raise VolumeReadError(path, "permission denied: you are not allowed to read this file or folder") from None
+    except OSError as exc:
+        raise VolumeReadError(path, f"cannot read it ({exc.strerror or type(exc).__name__})") from None
+    mode = st.st_mode
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return st
+    if stat.S_ISDIR(mode):
+        raise VolumeReadError(path, "this is a folder where a file was expected")
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    raise VolumeReadError(path, f"this is {kind}, not a file; only regular files and folders are opened")
+
+
+def plausible_mm(value) -> float | None:
+    """A spacing in mm if it is a finite positive number up to ``MAX_SPACING_MM``, else None (unknown).
+
+    Strings that hold numbers (DICOM decimal strings) are accepted; anything else is unknown, so a
+    damaged header gives "unknown spacing", never "nan mm".
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        mm = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return mm if math.isfinite(mm) and 0.0 < mm <= MAX_SPACING_MM else None
+
+
+def itemsize(dtype) -> int:
+    return int(np.dtype(dtype).itemsize)
