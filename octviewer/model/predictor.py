@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from ..core import VF_INDICES, BatchResult, OctVolume, Prediction
+from .cam import cell_weights
 from .model_file import LoadedModel, load_model
+from .networks import VARIANTS
 
 
 class ScanNotSupported(Exception):
@@ -61,6 +63,7 @@ class Predictor:
         self.model.network.to(self.device).eval()
         if not self.model.preprocess.is_3d:
             self.model.network.to(memory_format=torch.channels_last)
+        self._variant = VARIANTS[self.model.architecture]
         self.batch_size = batch_size or (64 if self.device.type == "cuda" else 8)
         # bf16 autocast only where it is fast and close to fp32: CUDA. On CPUs without native bf16
         # it measured 4x slower than fp32.
@@ -100,9 +103,10 @@ class Predictor:
                 raise Cancelled()
             out = self._forward(pre.assemble_volumes(pre.resample_volume(display, lo, hi)[None]))
             prob = float(torch.sigmoid(out["logit"].float())[0])
-            cam3d = out["cam"].float()[0]  # (d, h, w) -> one map per B-scan along the first axis
-            cam = torch.nn.functional.interpolate(cam3d[None, None], size=(n, *cam3d.shape[1:]), mode="trilinear",
-                                                  align_corners=False)[0, 0].cpu().numpy()
+            cam3d = out["cam"].float()[0].cpu().numpy()  # (d, h, w) -> one map per B-scan, stride-aware
+            along = cell_weights(cam3d.shape[0], n, pre.volume_shape[0], self._variant.cam_stride[0],
+                                 self._variant.cam_offset[0])
+            cam = np.einsum("nd,dhw->nhw", along, cam3d).astype(np.float32)
             probs = np.full(n, prob, np.float32)
             result = BatchResult(np.arange(n), probs, {}, cam)
             if on_batch:
@@ -154,6 +158,11 @@ class Predictor:
 
     def _finish(self, probs, bscan_vf, cam, started, notes=()) -> Prediction:
         meta = self.model.meta
+        pre = self.model.preprocess
+        v = self._variant
+        geometry = dict(cam_input_size=tuple(pre.volume_shape[1:]) if pre.is_3d else (pre.size, pre.size),
+                        cam_stride=tuple(float(s) for s in v.cam_stride[-2:]),
+                        cam_offset=tuple(float(o) for o in v.cam_offset[-2:]))
         synthetic = bool(meta.get("synthetic_data", False))
         if synthetic:
             notes = (*notes, "model trained on SYNTHETIC data: not clinically valid")
@@ -163,4 +172,4 @@ class Predictor:
             vf={k: float(np.mean(v)) for k, v in bscan_vf.items()},
             threshold=float(meta.get("threshold", 0.5)), model_name=self.model.name,
             synthetic_model=synthetic, device=str(self.device), seconds=time.perf_counter() - started,
-            notes=tuple(notes))
+            notes=tuple(notes), **geometry)
