@@ -1,5 +1,6 @@
 """Networks, exact CAM, model files and the Predictor, on tiny volumes on the CPU."""
 
+import json
 import pickle
 import threading
 
@@ -129,14 +130,13 @@ def test_model_file_round_trip(tmp_path, small_volume):
 
 
 def test_refusals(tmp_path):
-    model = _model()
-    meta = dict(model.meta, format_version=99)
-    with pytest.raises(ModelFileError, match="newer octviewer"):
-        load_model(save_model(tmp_path / "new.safetensors", model.network, meta))
     other = _model("resnet2d")
-    wrong = dict(other.meta, architecture="semt", network={"vf_names": ["vfi", "md", "psd"]})
+    wrong = default_metadata("semt", preprocess=other.preprocess)
+    from safetensors.torch import save_file
+    save_file(dict(other.network.state_dict()), str(tmp_path / "wrong.safetensors"),
+              metadata={"octviewer": json.dumps(wrong)})
     with pytest.raises(ModelFileError, match="do not fit"):
-        load_model(save_model(tmp_path / "wrong.safetensors", other.network, wrong))
+        load_model(tmp_path / "wrong.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelFileError, match="not a readable"):
         load_model(tmp_path / "junk.safetensors")

@@ -9,8 +9,9 @@ from importlib import import_module
 _NAMES = {
     "CAM_COLORMAP": "cam", "CAM_LIMIT": "cam", "CAM_LUT": "cam", "cam_rgb": "cam", "cam_to_bscan": "cam",
     "enface_cam": "cam",
-    "ModelFileError": "model_file",
-    "LoadedModel": "model_file", "default_metadata": "model_file", "load_model": "model_file",
+    "ModelFileError": "meta", "ModelMeta": "meta", "default_meta": "meta", "VfScale": "meta",
+    "Calibration": "meta", "Aggregation": "meta",
+    "LoadedModel": "model_file", "default_metadata": "meta", "load_model": "model_file",
     "save_model": "model_file",
     "ARCHITECTURES": "networks", "VARIANTS": "networks", "InitError": "networks", "build_network": "networks",
     "is_3d": "networks",
