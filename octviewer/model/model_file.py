@@ -7,7 +7,8 @@ through ``torch.load(weights_only=True)``, which refuses pickled code.
 
 Loading checks, in this order, so that nothing is built or allocated from an unchecked value:
 the metadata (types and bounds of every field), then the tensor names and shapes against the
-network the metadata describes, then the weights' values (all finite).
+network the metadata describes (files from before the VF heads were fused are converted first),
+then the weights' values (all finite).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_meta, default_metadata
-from .networks import build_network
+from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "ModelMeta", "default_meta",
@@ -118,8 +119,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
                     raise ModelFileError(path, "safetensors file without octviewer metadata "
                                                "(not a model made by octviewer-train)")
                 meta = ModelMeta.from_json(header["octviewer"], path)
-                network = _build(path, meta, {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()})
-                state = {k: f.get_tensor(k) for k in f.keys()}
+                state = upgrade_legacy_state({k: f.get_tensor(k) for k in f.keys()})  # bounded by the file size
+                network = _build(path, meta, {k: tuple(v.shape) for k, v in state.items()})
         except ModelFileError:
             raise
         except (SafetensorError, OSError, ValueError, TypeError, RuntimeError, OverflowError) as exc:
@@ -133,9 +134,13 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
                                        f"or it is corrupt ({type(exc).__name__})") from exc
         if not isinstance(blob, dict) or not isinstance(blob.get("model"), dict) or "meta" not in blob:
             raise ModelFileError(path, "not an octviewer model or checkpoint")
-        state = blob["model"]
+        state = dict(blob["model"])
         if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
             raise ModelFileError(path, "the checkpoint's weights are not a plain dict of tensors")
+        try:
+            state = upgrade_legacy_state(state)
+        except RuntimeError as exc:
+            raise ModelFileError(path, f"the VF head weights do not fit together ({str(exc)[:120]})") from exc
         meta = ModelMeta.from_dict(blob["meta"], path)
         network = _build(path, meta, {k: tuple(v.shape) for k, v in state.items()})
     for k, v in state.items():
