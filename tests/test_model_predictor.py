@@ -57,3 +57,26 @@ def test_two_predictors_on_one_model_are_independent(small_volume):
     assert not np.allclose(a.predict(small_volume).bscan_probability, pa, atol=1e-3)
     np.testing.assert_allclose(Predictor(model, device="cpu").predict(small_volume).bscan_probability, pa,
                                atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_path_matches_cpu_and_streams(small_volume):
+    """The GPU path (pinned staging, device-side range, lagged copies back) gives the CPU's results."""
+    model = _model()
+    cpu = Predictor(model, device="cpu").predict(small_volume)
+    gpu = Predictor(model, device="cuda", batch_size=4, bf16=False)  # the pipeline, not bf16, is under test
+    for staging in ("pinned", "none"):
+        gpu.staging = staging
+        batches = []
+        pred = gpu.predict(small_volume, first=5, on_batch=batches.append)
+        assert list(batches[0].indices) == [5]
+        assert sorted(np.concatenate([b.indices for b in batches])) == list(range(small_volume.n_bscans))
+        np.testing.assert_allclose(pred.bscan_probability, cpu.bscan_probability, atol=2e-2)
+        np.testing.assert_allclose(pred.cam.mean(axis=(1, 2)), cpu.cam.mean(axis=(1, 2)), atol=0.2)
+        streamed = np.zeros(small_volume.n_bscans, np.float32)
+        for b in batches:
+            streamed[b.indices] = b.probability
+        np.testing.assert_allclose(streamed, pred.bscan_probability, atol=1e-6)
+    np.testing.assert_allclose(gpu.predict(small_volume).bscan_probability, pred.bscan_probability, atol=1e-5)
+    fast = Predictor(model, device="cuda").predict(small_volume)  # bf16 autocast, default batch
+    np.testing.assert_allclose(fast.bscan_probability, cpu.bscan_probability, atol=0.1)

@@ -104,6 +104,7 @@ class Predictor:
         self.staging = staging or ("pinned" if self.device.type == "cuda" else "none")
         self._pinned: torch.Tensor | None = None
         self._staging_free: torch.cuda.Event | None = None
+        self._staging_lock = threading.Lock()
 
     # -- checks -----------------------------------------------------------------------------
     def check(self, volume: OctVolume) -> None:
@@ -134,15 +135,16 @@ class Predictor:
             src = torch.from_numpy(display)
         if self.staging != "pinned":
             return src.to(self.device)
-        if self._staging_free is not None:
-            self._staging_free.synchronize()  # the previous volume's copy has left the buffer
-        if self._pinned is None or self._pinned.numel() < src.numel():
-            self._pinned = torch.empty(src.numel(), dtype=torch.uint8, pin_memory=True)
-        staged = self._pinned[:src.numel()].view(src.shape)
-        staged.copy_(src)
-        out = staged.to(self.device, non_blocking=True)
-        self._staging_free = torch.cuda.Event()
-        self._staging_free.record(torch.cuda.current_stream(self.device))
+        with self._staging_lock:  # two analyses on one Predictor (worker threads) take turns here
+            if self._staging_free is not None:
+                self._staging_free.synchronize()  # the previous volume's copy has left the buffer
+            if self._pinned is None or self._pinned.numel() < src.numel():
+                self._pinned = torch.empty(src.numel(), dtype=torch.uint8, pin_memory=True)
+            staged = self._pinned[:src.numel()].view(src.shape)
+            staged.copy_(src)
+            out = staged.to(self.device, non_blocking=True)
+            self._staging_free = torch.cuda.Event()
+            self._staging_free.record(torch.cuda.current_stream(self.device))
         return out
 
     def predict(self, volume: OctVolume, first: int | None = None,
