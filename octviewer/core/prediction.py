@@ -39,7 +39,7 @@ class Prediction:
 
     bscan_probability: np.ndarray  # (n,) calibrated with the same map as the volume probability
     bscan_vf: dict[str, np.ndarray]  # name -> (n,)
-    cam: np.ndarray  # (n, h, w) cell logits
+    cam: np.ndarray  # (n, h, w) cells: calibrated logit - logit(threshold) (see octviewer/model/cam.py)
     probability: float  # volume ("image") level, calibrated: see the model's aggregation
     vf: dict[str, float]  # volume level, clinical units, aggregated as the model file says
     threshold: float

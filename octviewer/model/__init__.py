@@ -15,7 +15,8 @@ _NAMES = {
     "save_model": "model_file",
     "ARCHITECTURES": "networks", "VARIANTS": "networks", "InitError": "networks", "build_network": "networks",
     "is_3d": "networks",
-    "Cancelled": "predictor", "Predictor": "predictor", "ScanNotSupported": "predictor", "scale_vf": "predictor",
+    "Cancelled": "predictor", "InvalidOutput": "predictor", "Predictor": "predictor",
+    "ScanNotSupported": "predictor", "scale_vf": "predictor",
     "select_device": "predictor", "unscale_vf": "predictor",
     "Preprocess": "preprocess",
 }

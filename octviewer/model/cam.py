@@ -23,11 +23,13 @@ The 3D networks follow the same rule with their own strides (``networks.VARIANTS
 the first and last centre (no extrapolation past what a cell measured). The mapping is a product
 of two small matrices, so an en-face row (the depth-mean of a mapped B-scan CAM) is exact and cheap.
 
-**Colour.** Cell values are logits: each cell's value is the logit the network would give if
-every cell looked like it (their mean is the B-scan's logit), so 0 is "undecided", positive
-speaks for glaucoma and negative for normal. They are drawn with a diverging map centred at 0
-on a fixed symmetric scale ``-CAM_LIMIT .. +CAM_LIMIT`` (never per-volume min-max, which would
-make a normal eye's least-negative region look "hot").
+**Colour.** Cell values are logits. The network's cells average to its B-scan logit (each is
+the logit the network would give if every cell looked like that one); the Predictor then maps them
+with the model file's calibration (an affine map of logits) and subtracts logit(threshold), so a
+``Prediction``'s cells average to ``logit(p_bscan) - logit(threshold)``: 0 is the decision
+threshold, positive (red) speaks for glaucoma and negative (blue) for normal. They are drawn with
+a diverging map centred at 0 on a fixed symmetric scale ``-CAM_LIMIT .. +CAM_LIMIT`` (never
+per-volume min-max, which would make a normal eye's least-negative region look "hot").
 """
 
 from __future__ import annotations
