@@ -138,3 +138,18 @@ def test_cam_module_needs_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_pointing_game_uses_physical_distance():
+    from octviewer.model.cam import pointing_game
+
+    enface = np.zeros((50, 200), np.float32)
+    enface[10, 100] = 3.0  # the peak
+    region = np.zeros_like(enface, bool)
+    region[20, 100] = True  # 10 B-scans away: 0.3 mm at 0.03 mm spacing
+    assert pointing_game(enface, region, (0.03, 0.006))
+    assert not pointing_game(enface, region, (0.06, 0.006))  # 0.6 mm away
+    region[:] = False
+    region[10, 180] = True  # 80 A-scans: 0.48 mm at 0.006, 0.96 mm at 0.012
+    assert pointing_game(enface, region, (0.03, 0.006)) and not pointing_game(enface, region, (0.03, 0.012))
+    assert not pointing_game(enface, np.zeros_like(region), (0.03, 0.006))

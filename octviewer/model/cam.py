@@ -134,3 +134,24 @@ def enface_cam(prediction, volume) -> np.ndarray:
     cols = cell_weights(cam.shape[2], width, in_w, s_w, o_w)  # (width, w)
     rows = np.einsum("nhw,h->nw", cam, depth_w)
     return (rows @ cols.T).astype(np.float32)
+
+
+def pointing_game(enface: np.ndarray, region: np.ndarray, spacing_mm: tuple[float, float],
+                  tolerance_mm: float = 0.5) -> bool:
+    """Does the en-face CAM's peak fall within ``tolerance_mm`` of a recorded damage region?
+
+    ``enface``: (n_bscans, width) from ``enface_cam``; ``region``: boolean mask on the same grid;
+    ``spacing_mm``: (between B-scans, between A-scans). The distance is physical (anisotropic
+    grids are common: 0.03 mm between B-scans, 0.006 mm between A-scans on a Cirrus cube), which
+    is the same as dilating the region by ``tolerance_mm`` with an ellipse. NaN rows are ignored.
+    """
+    enface = np.asarray(enface, np.float64)
+    region = np.asarray(region, bool)
+    if enface.shape != region.shape:
+        raise ValueError(f"en-face CAM {enface.shape} and region {region.shape} are on different grids")
+    if not region.any() or not np.isfinite(enface).any():
+        return False
+    r, c = np.unravel_index(np.nanargmax(enface), enface.shape)
+    rows, cols = np.nonzero(region)
+    d2 = ((rows - r) * spacing_mm[0]) ** 2 + ((cols - c) * spacing_mm[1]) ** 2
+    return bool(d2.min() <= tolerance_mm ** 2)
