@@ -248,8 +248,8 @@ class Predictor:
                     ev = torch.cuda.Event()
                     ev.record(compute)
                     item = (idx, host, ev)
-                    if bi == 0 and first is not None:
-                        deliver(item)  # the reader waits for this one: no lag
+                    if bi == 0 and start:
+                        deliver(item)  # the requested B-scan: the reader waits for it, no lag
                     else:
                         if pending is not None:
                             deliver(pending)
