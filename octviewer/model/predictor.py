@@ -36,6 +36,8 @@ from .meta import V1_VF_SCALING
 from .model_file import LoadedModel, load_model
 from .networks import VARIANTS
 
+STAGING_CHUNK_BYTES = 8 << 20
+
 
 class ScanNotSupported(Exception):
     """The model was not made for this kind of scan; the reason is shown to the reader."""
@@ -125,9 +127,10 @@ class Predictor:
     def to_device(self, volume: OctVolume) -> torch.Tensor:
         """The volume's uint8 display cube on the device, in one host-to-device copy.
 
-        On CUDA through a reused pinned staging buffer: the host copy into it is multi-threaded
-        (torch's CPU copy) and the DMA from it is asynchronous, where a copy from pageable memory
-        is staged by the driver on one thread. The buffer is reused once its last copy has left.
+        On CUDA through a reused pinned staging buffer, in chunks of about 8 MB: the host copy into
+        it is multi-threaded (torch's CPU copy) and each chunk's DMA runs while the host fills the
+        next, where a copy from pageable memory is staged by the driver on one thread. The buffer
+        is reused once its last copy has left.
         """
         display = np.ascontiguousarray(volume.display())
         with warnings.catch_warnings():  # read-only arrays are fine: the tensor is never written
@@ -141,8 +144,11 @@ class Predictor:
             if self._pinned is None or self._pinned.numel() < src.numel():
                 self._pinned = torch.empty(src.numel(), dtype=torch.uint8, pin_memory=True)
             staged = self._pinned[:src.numel()].view(src.shape)
-            staged.copy_(src)
-            out = staged.to(self.device, non_blocking=True)
+            out = torch.empty(src.shape, dtype=torch.uint8, device=self.device)
+            step = max(1, STAGING_CHUNK_BYTES // max(1, src[0].numel()))
+            for a in range(0, len(src), step):  # the DMA of a chunk overlaps the host copy of the next
+                staged[a:a + step].copy_(src[a:a + step])
+                out[a:a + step].copy_(staged[a:a + step], non_blocking=True)
             self._staging_free = torch.cuda.Event()
             self._staging_free.record(torch.cuda.current_stream(self.device))
         return out
