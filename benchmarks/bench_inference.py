@@ -1,10 +1,13 @@
-"""Whole-volume inference on a Cirrus-sized synthetic volume (200 B-scans), three ways, one run.
+"""Whole-volume inference on a Cirrus-sized synthetic volume (200 B-scans), with the split of where the time goes.
 
 (a) the Predictor: OctVolume in memory -> Prediction with probabilities, VF and all CAMs on the host;
-(b) research-code style: batched eager fp32 torchvision forward for the probabilities, then the
-    ``grad-cam`` library's GradCAM for the maps (needs ``pip install grad-cam``);
-(c) the floor: the bare network on ready, normalised tensors (channels_last).
-Also: time to the first requested B-scan's probability and CAM, and peak memory (ru_maxrss).
+(c) the floor: the bare network (the Predictor's own copy: channels_last, bf16 on CUDA) on ready,
+    normalised tensors already on the device, outputs left there;
+(b) optional research-code style: eager fp32 torchvision forward, then the ``grad-cam`` library.
+Split of (a), each step timed alone with its own synchronisation: host-to-device copy of the raw
+uint8 cube (pinned staging and plain pageable), preprocessing on the device (resize + assemble),
+network, CAM (classifier weights on the kept maps) and the copy of all outputs back.
+Also: time to the first requested B-scan's probability and CAM; peak memory (ru_maxrss).
 Imports only torch, numpy and octviewer's Qt-free layers, so it runs on a bare GPU server.
 """
 
@@ -15,10 +18,9 @@ import resource
 import statistics
 import time
 
-import numpy as np
 import torch
 
-from octviewer.model import LoadedModel, Predictor, Preprocess, build_network, default_metadata
+from octviewer.model import LoadedModel, Predictor, build_network, default_metadata
 from octviewer.synth import EyeAnatomy, synth_scan
 
 
@@ -35,23 +37,32 @@ def median_time(fn, repeats, sync):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--arch", default="semt")
-    parser.add_argument("--skip-gradcam", action="store_true")
+    parser.add_argument("--preset", default="cirrus", help="synthetic volume size (tiny for a quick check)")
+    parser.add_argument("--size", type=int, default=224, help="network input size")
+    parser.add_argument("--gradcam", action="store_true", help="also time torchvision fp32 + grad-cam (slow)")
     parser.add_argument("--predictor-only", action="store_true",
                         help="run only the Predictor, so that peak RSS is the Predictor's own")
     args = parser.parse_args()
-    volume = synth_scan(EyeAnatomy(), "cirrus", seed=0).volume
+    volume = synth_scan(EyeAnatomy(), args.preset, seed=0).volume
     torch.manual_seed(0)
-    model = LoadedModel(build_network(args.arch, init="random").eval(), default_metadata(args.arch))
+    from octviewer.model import Preprocess
+    meta = default_metadata(args.arch, preprocess=None if args.size == 224 or args.arch in ("cnn3d", "resnet3d")
+                            else Preprocess(size=args.size))
+    model = LoadedModel(build_network(args.arch, init="random").eval(), meta)
     predictor = Predictor(model, device=args.device)
     device = predictor.device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, batch "
-          f"{predictor.batch_size}, bf16 {predictor.bf16}, volume {volume.shape}")
+    cuda = device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
+    n = volume.n_bscans
+    print(f"device {torch.cuda.get_device_name(device) if cuda else device}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, {args.arch}, batch {predictor.batch_size}, bf16 {predictor.bf16}, "
+          f"staging {predictor.staging}, volume {volume.shape} {volume.data.dtype}")
 
-    predictor.predict(volume)  # warm-up
+    predictor.predict(volume)  # warm-up (cuDNN autotuning, allocator)
+    predictor.predict(volume, first=n // 2, on_batch=lambda b: None)
     t_first = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
@@ -59,9 +70,8 @@ def main():
 
         def on_batch(b, t0=t0, first=first):
             if "t" not in first:
-                sync()
-                first["t"] = time.perf_counter() - t0
-        predictor.predict(volume, first=100, on_batch=on_batch)
+                first["t"] = time.perf_counter() - t0  # results are on the host when on_batch runs
+        predictor.predict(volume, first=n // 2, on_batch=on_batch)
         t_first.append(first["t"])
     if args.predictor_only:
         t_pred = median_time(lambda: predictor.predict(volume), args.repeats, sync)
@@ -70,75 +80,95 @@ def main():
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (process total)")
         return
 
-    # (c) the bare network on ready tensors
-    pre = Preprocess()
-    display = pre.display_tensor(volume, device)
-    lo, hi = pre.intensity_range(display)
-    ready = pre.bscan_inputs(display, torch.arange(volume.n_bscans, device=device), lo, hi)
-    net = model.network
+    pre = predictor.model.preprocess
+    net = predictor.network
+    bs = predictor.batch_size
+    if pre.is_3d:
+        raise SystemExit("the split below is for the 2D networks; use --predictor-only for 3D")
 
-    def bare():
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=predictor.bf16):
-            for i in range(0, len(ready), predictor.batch_size):
-                net(ready[i:i + predictor.batch_size])["logit"].float().cpu()
-    bare()
-    # (a) and (c) alternate, so drift on a shared machine affects both alike
-    pairs = [(median_time(lambda: predictor.predict(volume), 1, sync), median_time(bare, 1, sync))
-             for _ in range(args.repeats)]
+    # -- the split ---------------------------------------------------------------------------
+    def copy_pinned():
+        return predictor.to_device(volume)
+
+    staging = predictor.staging
+    predictor.staging = "none"
+    t_copy_pageable = median_time(lambda: predictor.to_device(volume), args.repeats, sync)
+    predictor.staging = staging
+    t_copy = median_time(copy_pinned, args.repeats, sync)
+    display = copy_pinned()
+    sync()
+    with torch.inference_mode():
+        lo, hi = pre.intensity_range_tensor(display)
+        rows = pre.neighbours(torch.arange(n, device=device), n)
+
+        def preprocess():
+            resized = torch.empty((n, pre.size, pre.size), dtype=torch.uint8, device=device)
+            for i in range(0, n, bs):  # as the Predictor does: each batch's new B-scans
+                resized[i:min(n, i + bs + 1)] = pre.resize_bscans(display[i:min(n, i + bs + 1)], lo, hi)
+            return [pre.assemble(resized, rows[i:i + bs]) for i in range(0, n, bs)]
+        t_pre = median_time(preprocess, args.repeats, sync)
+        ready = preprocess()
+
+        def bare():
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=predictor.bf16):
+                return [net(x) for x in ready]
+        outs = bare()
+        # (a) and (c) alternate, so drift on a shared machine affects both alike
+        pairs = [(median_time(lambda: predictor.predict(volume), 1, sync), median_time(bare, 1, sync))
+                 for _ in range(args.repeats)]
+
+        # CAM: the classifier weights applied to maps the network keeps (part of (c) already)
+        from octviewer.model.networks import _cam
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=predictor.bf16):
+            joints = []
+            for x in ready:
+                maps = net.backbone(x)
+                if getattr(net, "heads", None) is not None:
+                    maps = torch.cat([maps, net.heads(maps)[0]], dim=1)
+                joints.append(maps)
+        t_cam = median_time(lambda: [_cam(j, net.fc) for j in joints], args.repeats, sync)
+        t_back = median_time(lambda: [(o["logit"].float().cpu(), o["vf"].float().cpu(), o["cam"].float().cpu())
+                                      for o in outs], args.repeats, sync)
     t_pred = statistics.median(p for p, _ in pairs)
     t_bare = statistics.median(b for _, b in pairs)
     ratio = statistics.median(p / b for p, b in pairs)
 
-    # CAM cost: the classifier weights applied to the maps the network already pooled
-    from octviewer.model.networks import _cam
-    net_mt = model.network
-    with torch.inference_mode():
-        joints = []
-        for i in range(0, len(ready), predictor.batch_size):
-            maps = net_mt.backbone(ready[i:i + predictor.batch_size])
-            if hasattr(net_mt, "regressors"):
-                maps = torch.cat([maps] + [r(maps)[0] for r in net_mt.regressors], dim=1)
-            joints.append(maps)
-
-        def cam_only():
-            for j in joints:
-                _cam(j, net_mt.fc.weight[0]).cpu()
-        cam_only()
-        t_cam = median_time(cam_only, args.repeats, sync)
-
-    # (b) research-code style: plain fp32 torchvision ResNet18 + grad-cam's GradCAM
     t_naive = None
-    if not args.skip_gradcam:
+    if args.gradcam:
         from pytorch_grad_cam import GradCAM
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
         from torchvision.models import resnet18
 
         tv = resnet18(num_classes=1).eval().to(device)
-        cpu_volume = torch.from_numpy(np.ascontiguousarray(volume.display()))
+        x_all = torch.cat(ready).float().contiguous()
 
         def naive():
-            x = pre.bscan_inputs(cpu_volume, torch.arange(volume.n_bscans), lo, hi).contiguous().to(device)
             with torch.no_grad():
-                probs = [torch.sigmoid(tv(x[i:i + predictor.batch_size])).cpu()
-                         for i in range(0, len(x), predictor.batch_size)]
+                probs = [torch.sigmoid(tv(x_all[i:i + bs])).cpu() for i in range(0, n, bs)]
             with GradCAM(model=tv, target_layers=[tv.layer4]) as cam:
-                maps = [cam(input_tensor=x[i:i + predictor.batch_size],
-                            targets=[ClassifierOutputTarget(0)] * len(x[i:i + predictor.batch_size]))
-                        for i in range(0, len(x), predictor.batch_size)]
+                maps = [cam(input_tensor=x_all[i:i + bs], targets=[ClassifierOutputTarget(0)] * len(x_all[i:i + bs]))
+                        for i in range(0, n, bs)]
             return probs, maps
         naive()
-        t_naive = median_time(naive, max(1, args.repeats - 1), sync)
+        t_naive = median_time(naive, max(1, args.repeats - 2), sync)
 
-    n = volume.n_bscans
-    print(f"(a) Predictor, whole volume:        median {t_pred * 1e3:9.1f} ms  ({n / t_pred:6.1f} B-scans/s)")
-    print(f"    first requested B-scan + CAM:   median {statistics.median(t_first) * 1e3:9.1f} ms")
+    ms = 1e3
+    print(f"(a) Predictor, whole volume:        median {t_pred * ms:8.2f} ms  ({n / t_pred:7.1f} B-scans/s)")
+    print(f"    first requested B-scan + CAM:   median {statistics.median(t_first) * ms:8.2f} ms")
+    print(f"(c) bare network, ready tensors:    median {t_bare * ms:8.2f} ms  ({n / t_bare:7.1f} B-scans/s)")
+    print(f"    Predictor / bare = {ratio:.3f} (median of paired runs; target <= 1.25 on a GPU)")
     if t_naive is not None:
-        print(f"(b) torchvision fp32 + grad-cam:    median {t_naive * 1e3:9.1f} ms  ({n / t_naive:6.1f} B-scans/s)"
-              f"  -> Predictor is {t_naive / t_pred:.2f}x faster")
-    print(f"(c) bare network, ready tensors:    median {t_bare * 1e3:9.1f} ms  ({n / t_bare:6.1f} B-scans/s)"
-          f"  -> Predictor / bare = {ratio:.3f} (median of paired runs)")
-    print(f"CAM from kept feature maps:         median {t_cam * 1e3:9.2f} ms  = {100 * t_cam / t_pred:.2f}% of (a)"
-          " (target < 10%)")
+        print(f"(b) torchvision fp32 + grad-cam:    median {t_naive * ms:8.2f} ms  -> Predictor is "
+              f"{t_naive / t_pred:.1f}x faster")
+    print("split of (a), each step alone:")
+    print(f"    host->device copy, pinned:      {t_copy * ms:8.2f} ms   (pageable: {t_copy_pageable * ms:.2f} ms)")
+    print(f"    preprocess on device:           {t_pre * ms:8.2f} ms   (resize + assemble, {-(-n // bs)} batches)")
+    print(f"    network incl. CAM:              {t_bare * ms:8.2f} ms")
+    print(f"      of which CAM (einsum):        {t_cam * ms:8.2f} ms   = {100 * t_cam / t_pred:.1f}% of (a)")
+    print(f"    outputs device->host:           {t_back * ms:8.2f} ms")
+    rest = t_pred - (t_copy + t_pre + t_bare + t_back)
+    print(f"    sum of steps {1e3 * (t_copy + t_pre + t_bare + t_back):.2f} ms; (a) - sum = {rest * ms:.2f} ms "
+          "(negative: steps overlap in (a))")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -28,21 +28,40 @@ class BatchResult:
 class Prediction:
     """Per-B-scan and per-volume outputs of one model on one volume.
 
-    ``cam`` stays at the network's feature-map resolution (7 x 7 for a 224 input): upsampling to
-    the B-scan happens where it is drawn, which keeps the result small and quick to copy.
+    ``cam`` stays at the network's feature-map resolution (7 x 7 for a 224 input): mapping to the
+    B-scan happens where it is drawn (``octviewer.model.cam.cam_to_bscan`` / ``enface_cam``, which
+    read the ``cam_*`` geometry below), which keeps the result small and quick to copy.
+
+    Probabilities are calibrated with the model file's calibration (``raw_probability`` is the
+    uncalibrated aggregate). A result that is not a finite probability cannot be constructed: a
+    broken model must fail loudly, never produce a "normal" decision.
     """
 
-    bscan_probability: np.ndarray  # (n,)
+    bscan_probability: np.ndarray  # (n,) calibrated with the same map as the volume probability
     bscan_vf: dict[str, np.ndarray]  # name -> (n,)
-    cam: np.ndarray  # (n, h, w)
-    probability: float  # volume ("image") level: mean of B-scan probabilities
-    vf: dict[str, float]  # volume level means, clinical units
+    cam: np.ndarray  # (n, h, w) cells: calibrated logit - logit(threshold) (see octviewer/model/cam.py)
+    probability: float  # volume ("image") level, calibrated: see the model's aggregation
+    vf: dict[str, float]  # volume level, clinical units, aggregated as the model file says
     threshold: float
     model_name: str
     synthetic_model: bool = False
     device: str = "cpu"
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    raw_probability: float | None = None  # before calibration
+    cam_input_size: tuple[int, int] = (224, 224)  # network input (h, w) px the CAM cells index
+    cam_stride: tuple[float, float] = (32.0, 32.0)  # input px between cells, per axis
+    cam_offset: tuple[float, float] = (0.0, 0.0)  # input px of cell 0's receptive-field centre
+
+    def __post_init__(self):
+        p, t = self.probability, self.threshold
+        if not (isinstance(p, (int, float)) and np.isfinite(p) and 0.0 <= p <= 1.0):
+            raise ValueError(f"model '{self.model_name}' gave an invalid probability ({p!r}): no decision")
+        if not (isinstance(t, (int, float)) and np.isfinite(t) and 0.0 < t < 1.0):
+            raise ValueError(f"model '{self.model_name}' has an invalid threshold ({t!r}): no decision")
+        for name, v in self.vf.items():
+            if not np.isfinite(v):
+                raise ValueError(f"model '{self.model_name}' gave an invalid {name} ({v!r})")
 
     @property
     def decision(self) -> str:

@@ -1,10 +1,32 @@
-"""Networks, preprocessing, model files and the Predictor (torch, no Qt: runs on a GPU server)."""
+"""Networks, preprocessing, model files and the Predictor (torch, no Qt: runs on a GPU server).
 
-from .model_file import LoadedModel, ModelFileError, default_metadata, load_model, save_model
-from .networks import ARCHITECTURES, InitError, build_network, is_3d
-from .predictor import Cancelled, Predictor, ScanNotSupported, scale_vf, select_device, unscale_vf
-from .preprocess import Preprocess
+Names are imported lazily (PEP 562) so that ``octviewer.model.cam`` and ``octviewer.model.meta``
+stay importable without torch: the viewer's CAM drawing and a metadata check need only NumPy.
+"""
 
-__all__ = ["ARCHITECTURES", "Cancelled", "InitError", "LoadedModel", "ModelFileError", "Predictor", "Preprocess",
-           "ScanNotSupported", "build_network", "default_metadata", "is_3d", "load_model", "save_model",
-           "scale_vf", "select_device", "unscale_vf"]
+from importlib import import_module
+
+_NAMES = {
+    "CAM_COLORMAP": "cam", "CAM_LIMIT": "cam", "CAM_LUT": "cam", "cam_rgb": "cam", "cam_to_bscan": "cam",
+    "enface_cam": "cam",
+    "ModelFileError": "meta", "ModelMeta": "meta", "default_meta": "meta", "VfScale": "meta",
+    "Calibration": "meta", "Aggregation": "meta",
+    "LoadedModel": "model_file", "default_metadata": "meta", "load_model": "model_file",
+    "save_model": "model_file",
+    "ARCHITECTURES": "networks", "VARIANTS": "networks", "InitError": "networks", "build_network": "networks",
+    "is_3d": "networks",
+    "Cancelled": "predictor", "InvalidOutput": "predictor", "Predictor": "predictor",
+    "ScanNotSupported": "predictor", "scale_vf": "predictor",
+    "select_device": "predictor", "unscale_vf": "predictor",
+    "Preprocess": "preprocess",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    if name not in _NAMES:
+        raise AttributeError(f"module 'octviewer.model' has no attribute {name!r}")
+    value = getattr(import_module(f".{_NAMES[name]}", __name__), name)
+    globals()[name] = value
+    return value

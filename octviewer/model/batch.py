@@ -1,41 +1,70 @@
 """``octviewer-predict``: screen many volumes from the command line into one CSV.
 
-Unreadable or unsupported files are listed with their reason while the rest go on; the exit
-status is non-zero if any failed. Patient identifiers are not written.
+Unreadable or unsupported files, and volumes on which the model gives no valid result, are error
+rows with their reason while the rest go on; the exit status is non-zero if any failed.
+
+No identifiers leave through the outputs: patient IDs are never written, and by default files are
+named by a pseudonymous key (``octviewer.core.pseudonym``; ``--key-file`` writes the key -> path
+mapping separately, ``--no-pseudonymise`` writes paths). Every text cell is neutralised against
+spreadsheet formula injection (``octviewer.core.csv_safe``); numbers stay numbers.
+``--cam-out DIR`` writes each volume's en-face CAM (``cam.enface_cam``: one row per B-scan, on the
+volume's grid, logit units relative to the threshold) as ``<file stem>_cam.npy`` (``<key>_cam.npy``
+when pseudonymised).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
+import stat
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 VOLUME_SUFFIXES = {".dcm", ".dicom", ".vol", ".e2e", ".npz", ".npy", ".tif", ".tiff", ".fds", ".fda", ".img", ".oct"}
 COLUMNS = ["file", "laterality", "probability", "decision", "vfi", "md", "psd", "seconds", "error"]
 
 
-def expand(inputs: list[str]) -> list[Path]:
-    """Files as given; folders searched for volume files, or taken as one volume (image stack)."""
-    paths = []
+def expand(inputs: list[str]) -> tuple[list[Path], list[Path]]:
+    """(volumes, skipped): files as given; folders searched for volume files, or taken as one volume
+    (image stack). Entries that are neither regular files nor folders (FIFOs, devices) are
+    returned as skipped, never opened (opening a FIFO blocks)."""
+    paths, skipped = [], []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VOLUME_SUFFIXES)
-            paths.extend(found or [p])
+            found = []
+            for f in sorted(p.rglob("*")):
+                if f.suffix.lower() not in VOLUME_SUFFIXES:
+                    continue
+                try:
+                    mode = f.stat().st_mode  # follows links: a link to a FIFO is a FIFO
+                except OSError:
+                    skipped.append(f)
+                    continue
+                if stat.S_ISREG(mode):
+                    found.append(f)
+                elif not stat.S_ISDIR(mode):
+                    skipped.append(f)
+            paths.extend(found or ([] if skipped else [p]))
         else:
             paths.append(p)
-    return paths
+    return paths, skipped
 
 
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from .. import VolumeReadError, load_volume
+    from ..core.csv_safe import csv_row
+    from ..core.pseudonym import install_salt, pseudonym, scrub, write_key_file
     from ..resources import DEMO_MODEL
-    from .model_file import ModelFileError
-    from .predictor import Predictor, ScanNotSupported
+    from .cam import enface_cam
+    from .meta import ModelFileError
+    from .predictor import InvalidOutput, Predictor, ScanNotSupported
 
     parser = argparse.ArgumentParser(prog="octviewer-predict", description=(
         "Estimate glaucoma probability and VF indices for OCT volumes (research use only, not a medical device)."))
@@ -43,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=DEMO_MODEL, help="model file (default: the bundled demo model)")
     parser.add_argument("--out", type=Path, required=True, help="results CSV")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--cam-out", type=Path, default=None,
+                        help="folder for each volume's en-face CAM, <file stem>_cam.npy shaped (n_bscans, width)")
+    parser.add_argument("--pseudonymise", action=argparse.BooleanOptionalAction, default=True,
+                        help="name files by a stable pseudonymous key instead of their path (default: on)")
+    parser.add_argument("--key-file", type=Path, default=None,
+                        help="also write the key -> path mapping to this CSV (owner-readable only)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="let trusted .npz files with Python-object fields load (this runs code from the file)")
     args = parser.parse_args(argv)
@@ -51,29 +86,70 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if predictor.model.meta.get("synthetic_data"):
+    if predictor.model.meta.synthetic_data:
         print(f"note: model '{predictor.model.name}' was trained on SYNTHETIC data; results are not clinically valid",
               file=sys.stderr)
-    files = expand(args.inputs)
+    files, skipped = expand(args.inputs)
+    salt = install_salt() if args.pseudonymise else None
+    keys: dict[str, str] = {}
+
+    def name_of(path: Path) -> str:
+        if not args.pseudonymise:
+            return str(path)
+        key = pseudonym(path, salt)
+        keys[key] = os.path.abspath(path)
+        return key
+
+    def message(exc: Exception, path: Path, name: str) -> str:
+        text = str(exc)
+        return scrub(text, path, name) if args.pseudonymise else text
+
+    if args.cam_out is not None:
+        args.cam_out.mkdir(parents=True, exist_ok=True)
+    cam_names: set[str] = set()
     failures = 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
+        for path in skipped:
+            failures += 1
+            name = name_of(path)
+            writer.writerow(csv_row({"file": name, "error": f"{name}: not a regular file (FIFO, socket or "
+                                                            "device), not opened"}))
+            tqdm.write(f"skipped {name}: not a regular file", file=sys.stderr)
         for path in tqdm(files, desc="screening", unit="vol"):
             started = time.perf_counter()
-            row = {"file": str(path)}
+            name = name_of(path)
+            row = {"file": name}
             try:
                 volume = load_volume(path, allow_pickle=args.allow_pickle)
                 pred = predictor.predict(volume)
                 row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
                            decision=pred.decision, **{k: f"{v:.2f}" for k, v in pred.vf.items()})
-            except (VolumeReadError, ScanNotSupported) as exc:
+                if args.cam_out is not None:
+                    stem = name if args.pseudonymise else path.stem
+                    if stem in cam_names:  # the same stem in two folders: keep both
+                        stem = f"{stem}_{pseudonym(path, salt or install_salt())[4:12]}"
+                    cam_names.add(stem)
+                    np.save(args.cam_out / f"{stem}_cam.npy", enface_cam(pred, volume))
+            except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
                 failures += 1
-                row["error"] = str(exc)
-                tqdm.write(f"skipped {path}: {exc}", file=sys.stderr)
+                row["error"] = message(exc, path, name)
+                tqdm.write(f"skipped {row['error']}", file=sys.stderr)
+            except Exception as exc:  # a bug must not stop the other volumes; it is still a failure
+                failures += 1
+                row["error"] = f"{name}: internal error ({type(exc).__name__}); please report it"
+                tqdm.write(f"skipped {row['error']}", file=sys.stderr)
             row["seconds"] = f"{time.perf_counter() - started:.3f}"
-            writer.writerow(row)
+            writer.writerow(csv_row(row))
             f.flush()
-    print(f"wrote {args.out}: {len(files) - failures} analysed, {failures} failed")
+    if args.key_file is not None:
+        if args.pseudonymise:
+            write_key_file(args.key_file, keys)
+            print(f"wrote the key file {args.key_file}: keep it apart from the results", file=sys.stderr)
+        else:
+            print("note: --key-file ignored with --no-pseudonymise (the CSV holds the paths)", file=sys.stderr)
+    total = len(files) + len(skipped)
+    print(f"wrote {args.out}: {total - failures} analysed, {failures} failed")
     return 1 if failures else 0

@@ -1,162 +1,157 @@
 """Model files: safetensors weights plus JSON metadata, loaded without executing any code.
 
 A model file is a single ``.safetensors`` file whose header metadata holds one JSON document
-(``octviewer`` key): architecture, preprocessing, VF indices with units and scaling, decision
-threshold, class names, the scan patterns and geometry it was trained for, and provenance
-(data summary, split seed, metrics, software versions, date, whether the data were synthetic).
-safetensors stores raw tensors only, so opening a file cannot run code; a legacy ``.pt`` is
-accepted only through ``torch.load(weights_only=True)``, which refuses pickled code.
+(``octviewer`` key), described and validated by ``meta.ModelMeta``. safetensors stores raw tensors
+only, so opening a file cannot run code; a legacy ``.pt`` (trainer checkpoint) is accepted only
+through ``torch.load(weights_only=True)``, which refuses pickled code.
+
+Loading checks, in this order, so that nothing is built or allocated from an unchecked value:
+the metadata (types and bounds of every field), then the tensor names and shapes against the
+network the metadata describes (files from before the VF heads were fused are converted first),
+then the weights' values (all finite).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
-from ..core import VF_INDICES
-from .networks import ARCHITECTURES, build_network
+from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_meta, default_metadata
+from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
 
-FORMAT = "octviewer-model"
-FORMAT_VERSION = 1
+__all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "ModelMeta", "default_meta",
+           "default_metadata", "load_model", "save_model"]
 
 
-class ModelFileError(Exception):
-    """A model file cannot be used; the message names the file and the reason."""
-
-    def __init__(self, path, problem: str):
-        self.path = os.fspath(path)
-        super().__init__(f"{Path(self.path).name}: {problem}")
-
-
-def software_versions() -> dict:
-    import numpy
-    import torchvision
-
-    from .. import __version__
-    return {"octviewer": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": numpy.__version__, "python": platform.python_version()}
-
-
-def default_metadata(architecture: str, vf_names=("vfi", "md", "psd"), preprocess: Preprocess | None = None,
-                     **extra) -> dict:
-    """The metadata every model file carries; the trainer fills in provenance and threshold."""
-    from .networks import is_3d
-
-    if preprocess is None:
-        preprocess = Preprocess(name="volume_area_v1") if is_3d(architecture) else Preprocess()
-    vf_names = tuple(vf_names) if architecture in ("mt", "semt") else ()
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "architecture": architecture,
-        "network": {"vf_names": list(vf_names)},
-        "preprocess": preprocess.to_dict(),
-        "vf": {n: {"unit": VF_INDICES[n]["unit"], "range": list(VF_INDICES[n]["range"])} for n in vf_names},
-        "vf_scaling": "(value - lo) / (hi - lo), clipped to [0, 1]; VFI % over [0, 100], MD dB over [-35, 5], "
-                      "PSD dB over [0, 20]",
-        "class_names": ["normal", "glaucoma"],
-        "threshold": 0.5,
-        "scan_patterns": ["volume"],
-        "min_bscans": 8 if is_3d(architecture) else 1,
-        "name": f"{architecture}-untrained",
-        "synthetic_data": False,
-        "provenance": {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                       "software": software_versions()},
-    }
-    meta.update(extra)
-    return meta
-
-
-@dataclass
+@dataclass(frozen=True)
 class LoadedModel:
+    """A network with its validated metadata. The Predictor never changes ``network``: it works on
+    its own copy, so one LoadedModel can serve several Predictors (devices) at once."""
+
     network: torch.nn.Module
-    meta: dict
+    meta: ModelMeta
     path: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.meta, ModelMeta):
+            object.__setattr__(self, "meta", ModelMeta.from_dict(self.meta, self.path or None))
 
     @property
     def architecture(self) -> str:
-        return self.meta["architecture"]
+        return self.meta.architecture
 
     @property
     def preprocess(self) -> Preprocess:
-        return Preprocess.from_dict(self.meta["preprocess"])
+        return self.meta.preprocess
 
     @property
     def vf_names(self) -> tuple[str, ...]:
-        return tuple(self.meta["network"]["vf_names"])
+        return self.meta.vf_names
 
     @property
     def name(self) -> str:
-        return self.meta.get("name", Path(self.path).stem)
+        return self.meta.name or Path(self.path).stem
 
 
-def save_model(path: str | os.PathLike, network: torch.nn.Module, meta: dict, half: bool = False) -> Path:
-    """Write atomically (temp file + rename): a crash never leaves a half-written model file."""
+def _check_values(path, state: dict) -> None:
+    """Weights must be finite, and batch-norm variances non-negative (a negative one is finite but
+    turns every output into NaN)."""
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ModelFileError(path, f"weight '{k[:80]}' holds NaN or infinite values (corrupt or tampered file)")
+        if k.endswith("running_var") and bool((v < 0).any()):
+            raise ModelFileError(path, f"weight '{k[:80]}' holds negative variances (corrupt or tampered file)")
+
+
+def save_model(path: str | os.PathLike, network: torch.nn.Module, meta: ModelMeta | dict, half: bool = False) -> Path:
+    """Validate, then write atomically (temp file + fsync + rename): a crash never leaves a
+    half-written model file, and an invalid model is never written."""
     path = Path(path)
+    d = (meta.to_dict() if isinstance(meta, ModelMeta) else dict(meta)) | {"stored_half": bool(half)}
+    checked = ModelMeta.from_dict(d, path)
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
              for k, v in network.state_dict().items()}
-    meta = dict(meta, stored_half=bool(half))
+    _check_values(path, state)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    save_file(state, str(tmp), metadata={"octviewer": json.dumps(meta)})
-    os.replace(tmp, path)
+    try:
+        save_file(state, str(tmp), metadata={"octviewer": checked.to_json()})
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def _read(path: Path) -> tuple[dict, dict]:
-    if path.suffix == ".safetensors":
-        try:
-            state = load_file(str(path))
-            from safetensors import safe_open
-            with safe_open(str(path), framework="pt") as f:
-                header = f.metadata() or {}
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelFileError(path, f"not a readable safetensors model file ({exc})") from exc
-        if "octviewer" not in header:
-            raise ModelFileError(path, "safetensors file without octviewer metadata "
-                                       "(not a model made by octviewer-train)")
-        return state, json.loads(header["octviewer"])
-    try:  # a trainer checkpoint: plain dict of tensors and JSON-able values
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelFileError(path, "refused: not a weights-only file (it may contain executable code) "
-                                   f"or it is corrupt ({type(exc).__name__})") from exc
-    if not isinstance(blob, dict) or "model" not in blob or "meta" not in blob:
-        raise ModelFileError(path, "not an octviewer model or checkpoint")
-    return blob["model"], blob["meta"]
+def _build(path, meta: ModelMeta, shapes: dict[str, tuple]) -> torch.nn.Module:
+    """The network's structure without initialising (or allocating) weights: the file gives them all."""
+    with torch.device("meta"):
+        network = build_network(meta.architecture, vf_names=meta.vf_names, init="random", **meta.network_params)
+    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
+    if set(shapes) != set(expected):
+        missing, extra = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+        raise ModelFileError(path, f"the weights do not fit a {meta.architecture} network (a file from another "
+                                   f"architecture?): missing {missing[:3]}, unexpected {extra[:3]}")
+    for k, shape in shapes.items():
+        if tuple(shape) != expected[k]:
+            raise ModelFileError(path, f"the weights do not fit a {meta.architecture} network: '{k[:80]}' has "
+                                       f"shape {list(shape)[:8]}, the network needs {list(expected[k])}")
+    return network
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """Read, validate and build a model; every problem is a ModelFileError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "no such model file")
-    state, meta = _read(path)
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(path, "not an octviewer model file")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(path, f"made by a newer octviewer (format {meta['format_version']}, "
-                                   f"this version reads up to {FORMAT_VERSION}): please update")
-    if meta.get("architecture") not in ARCHITECTURES:
-        raise ModelFileError(path, f"unknown architecture {meta.get('architecture')!r}")
-    params = {k: v for k, v in meta["network"].items() if k != "vf_names"}  # e.g. reg_channels
-    try:
-        network = build_network(meta["architecture"], vf_names=meta["network"]["vf_names"], init="random", **params)
-    except TypeError as exc:
-        raise ModelFileError(path, f"unknown network parameters {sorted(params)}: {exc}") from exc
+    if path.suffix == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                header = f.metadata() or {}
+                if "octviewer" not in header:
+                    raise ModelFileError(path, "safetensors file without octviewer metadata "
+                                               "(not a model made by octviewer-train)")
+                meta = ModelMeta.from_json(header["octviewer"], path)
+                state = upgrade_legacy_state({k: f.get_tensor(k) for k in f.keys()})  # bounded by the file size
+                network = _build(path, meta, {k: tuple(v.shape) for k, v in state.items()})
+        except ModelFileError:
+            raise
+        except (SafetensorError, OSError, ValueError, TypeError, RuntimeError, OverflowError) as exc:
+            raise ModelFileError(path, f"not a readable safetensors model file ({type(exc).__name__}: "
+                                       f"{str(exc)[:200]})") from exc
+    else:
+        try:  # a trainer checkpoint: plain dict of tensors and JSON-able values
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ModelFileError(path, "refused: not a weights-only file (it may contain executable code) "
+                                       f"or it is corrupt ({type(exc).__name__})") from exc
+        if not isinstance(blob, dict) or not isinstance(blob.get("model"), dict) or "meta" not in blob:
+            raise ModelFileError(path, "not an octviewer model or checkpoint")
+        state = dict(blob["model"])
+        if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            raise ModelFileError(path, "the checkpoint's weights are not a plain dict of tensors")
+        try:
+            state = upgrade_legacy_state(state)
+        except RuntimeError as exc:
+            raise ModelFileError(path, f"the VF head weights do not fit together ({str(exc)[:120]})") from exc
+        meta = ModelMeta.from_dict(blob["meta"], path)
+        network = _build(path, meta, {k: tuple(v.shape) for k, v in state.items()})
+    for k, v in state.items():
+        if not (v.is_floating_point() or (k.endswith("num_batches_tracked") and v.dtype == torch.int64)):
+            raise ModelFileError(path, f"weight '{k[:80]}' has dtype {v.dtype}, not a floating-point type")
+    _check_values(path, state)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    network.to_empty(device="cpu")
     try:
         network.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelFileError(path, f"the weights do not fit a {meta['architecture']} network "
-                                   f"(a file from another architecture?): {str(exc)[:300]}") from exc
+        raise ModelFileError(path, f"the weights do not fit a {meta.architecture} network: {str(exc)[:300]}") from exc
     network.eval().to(device)
     return LoadedModel(network, meta, str(path))

@@ -1,23 +1,42 @@
 """Predictor: OctVolume in, Prediction out, batched, streaming, cancellable, Qt-free.
 
 The B-scan the reader is looking at is analysed first, alone, so its probability and CAM arrive
-within one network call; the rest follow in batches, each streamed through ``on_batch``. The raw
-uint8 volume is copied to the device once and only the B-scans a batch needs are resized there.
-CAMs come out of the same forward pass at feature-map size (7 x 7): no backward pass, and a tiny
-copy back to the host.
+within one network call; the rest follow in batches, each streamed through ``on_batch``. CAMs come
+out of the same forward pass at feature-map size (7 x 7): no backward pass, a tiny copy back.
+
+What the model file says is applied here and nowhere else: VF scaling (``vf_scaling`` lo/hi per
+index), calibration (Platt on the aggregated volume probability; the same monotone map on the
+B-scan probabilities and, as an affine map of logits, on the CAM cells), aggregation and the
+threshold. A non-finite output is an error (``InvalidOutput``), never a decision.
+
+A Predictor is immutable towards its caller: it works on its own copy of the network on its
+device, so the ``LoadedModel`` it was given (and any other Predictor built from it) is untouched.
+
+GPU path (issue 16): the raw uint8 cube goes to the device once, through a reused pinned staging
+buffer; its intensity range is taken on the device (no synchronisation); each batch resizes only
+its new B-scans (contiguous slices, no host index round trips); outputs stay on the device until
+the end, or are copied back one batch behind through pinned buffers when the caller streams
+them (the first requested B-scan at once). No other per-batch synchronisation.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from ..core import VF_INDICES, BatchResult, OctVolume, Prediction
+from .cam import cell_weights
+from .meta import V1_VF_SCALING
 from .model_file import LoadedModel, load_model
+from .networks import VARIANTS
+
+STAGING_CHUNK_BYTES = 8 << 20
 
 
 class ScanNotSupported(Exception):
@@ -26,6 +45,10 @@ class ScanNotSupported(Exception):
 
 class Cancelled(Exception):
     """The caller asked the analysis to stop."""
+
+
+class InvalidOutput(RuntimeError):
+    """The network produced NaN or infinite outputs: a broken model file, never a decision."""
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -42,45 +65,93 @@ def select_device(preference: str = "auto") -> torch.device:
     return device
 
 
-def unscale_vf(name: str, scaled: np.ndarray) -> np.ndarray:
-    lo, hi = VF_INDICES[name]["range"]
-    return lo + np.asarray(scaled, dtype=np.float32) * (hi - lo)
+def unscale_vf(name: str, scaled, scaling=None) -> np.ndarray:
+    """Head output in (0, 1) -> clinical value, with the model file's ``VfScale`` (default: format 1's)."""
+    return (scaling or V1_VF_SCALING[name]).to_clinical(scaled)
 
 
-def scale_vf(name: str, value) -> np.ndarray:
-    lo, hi = VF_INDICES[name]["range"]
-    return np.clip((np.asarray(value, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
+def scale_vf(name: str, value, scaling=None) -> np.ndarray:
+    """Clinical value -> training target in [0, 1], with a ``VfScale`` (default: format 1's)."""
+    return (scaling or V1_VF_SCALING[name]).to_unit(value)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
 
 
 class Predictor:
     def __init__(self, model: LoadedModel | str, device: str = "auto", batch_size: int | None = None,
-                 bf16: bool | None = None):
+                 bf16: bool | None = None, staging: str | None = None):
         self.device = select_device(device)
-        self.model = load_model(model, self.device) if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__") \
-            else model
-        self.model.network.to(self.device).eval()
+        if isinstance(model, LoadedModel):
+            self.model = model
+            network = copy.deepcopy(model.network)  # never move or change the caller's module
+        else:
+            self.model = load_model(model, "cpu")
+            network = self.model.network
+            # the LoadedModel we made keeps its CPU module; ours is a copy on our device
+            network = copy.deepcopy(network)
+        self.network = network.to(self.device).eval()
+        for p in self.network.parameters():
+            p.requires_grad_(False)
         if not self.model.preprocess.is_3d:
-            self.model.network.to(memory_format=torch.channels_last)
+            self.network.to(memory_format=torch.channels_last)
+        self._variant = VARIANTS[self.model.architecture]
         self.batch_size = batch_size or (64 if self.device.type == "cuda" else 8)
         # bf16 autocast only where it is fast and close to fp32: CUDA. On CPUs without native bf16
         # it measured 4x slower than fp32.
         self.bf16 = (self.device.type == "cuda") if bf16 is None else bf16
+        # host-to-device path for the raw cube: "pinned" (reused page-locked buffer) on CUDA, "none"
+        self.staging = staging or ("pinned" if self.device.type == "cuda" else "none")
+        self._pinned: torch.Tensor | None = None
+        self._staging_free: torch.cuda.Event | None = None
+        self._staging_lock = threading.Lock()
 
     # -- checks -----------------------------------------------------------------------------
     def check(self, volume: OctVolume) -> None:
         meta = self.model.meta
-        if volume.scan_pattern not in meta.get("scan_patterns", ["volume"]):
+        if volume.scan_pattern not in meta.scan_patterns:
             raise ScanNotSupported(
-                f"The model '{self.model.name}' was trained on {', '.join(meta.get('scan_patterns', ['volume']))} "
+                f"The model '{self.model.name}' was trained on {', '.join(meta.scan_patterns)} "
                 f"scans; this is a {volume.scan_pattern} scan, so it is shown but not analysed.")
-        if volume.n_bscans < int(meta.get("min_bscans", 1)):
-            raise ScanNotSupported(f"The model needs at least {meta['min_bscans']} B-scans; this scan has "
+        if volume.n_bscans < meta.min_bscans:
+            raise ScanNotSupported(f"The model needs at least {meta.min_bscans} B-scans; this scan has "
                                    f"{volume.n_bscans}.")
 
     # -- running ----------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> dict:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.model.network(x)
+            return self.network(x)
+
+    def to_device(self, volume: OctVolume) -> torch.Tensor:
+        """The volume's uint8 display cube on the device, in one host-to-device copy.
+
+        On CUDA through a reused pinned staging buffer, in chunks of about 8 MB: the host copy into
+        it is multi-threaded (torch's CPU copy) and each chunk's DMA runs while the host fills the
+        next, where a copy from pageable memory is staged by the driver on one thread. The buffer
+        is reused once its last copy has left.
+        """
+        display = np.ascontiguousarray(volume.display())
+        with warnings.catch_warnings():  # read-only arrays are fine: the tensor is never written
+            warnings.simplefilter("ignore", UserWarning)
+            src = torch.from_numpy(display)
+        if self.staging != "pinned":
+            return src.to(self.device)
+        with self._staging_lock:  # two analyses on one Predictor (worker threads) take turns here
+            if self._staging_free is not None:
+                self._staging_free.synchronize()  # the previous volume's copy has left the buffer
+            if self._pinned is None or self._pinned.numel() < src.numel():
+                self._pinned = torch.empty(src.numel(), dtype=torch.uint8, pin_memory=True)
+            staged = self._pinned[:src.numel()].view(src.shape)
+            out = torch.empty(src.shape, dtype=torch.uint8, device=self.device)
+            step = max(1, STAGING_CHUNK_BYTES // max(1, src[0].numel()))
+            for a in range(0, len(src), step):  # the DMA of a chunk overlaps the host copy of the next
+                staged[a:a + step].copy_(src[a:a + step])
+                out[a:a + step].copy_(staged[a:a + step], non_blocking=True)
+            self._staging_free = torch.cuda.Event()
+            self._staging_free.record(torch.cuda.current_stream(self.device))
+        return out
 
     def predict(self, volume: OctVolume, first: int | None = None,
                 on_batch: Callable[[BatchResult], None] | None = None,
@@ -89,78 +160,162 @@ class Predictor:
         self.check(volume)
         started = time.perf_counter()
         is_cancelled = (cancel.is_set if isinstance(cancel, threading.Event) else cancel) or (lambda: False)
+        if is_cancelled():
+            raise Cancelled()
+        with torch.inference_mode():
+            if self.model.preprocess.is_3d:
+                return self._predict_3d(volume, on_batch, progress, started)
+            return self._predict_2d(volume, first, on_batch, progress, is_cancelled, started)
+
+    def _predict_3d(self, volume, on_batch, progress, started) -> Prediction:
+        pre = self.model.preprocess
+        n = volume.n_bscans
+        display = self.to_device(volume)
+        lo, hi = pre.intensity_range_tensor(display)
+        out = self._forward(pre.assemble_volumes(pre.resample_volume(display, lo, hi)[None]))
+        logit = float(out["logit"].float()[0])
+        cam3d = out["cam"].float()[0].cpu().numpy()  # (d, h, w) -> one map per B-scan, stride-aware
+        along = cell_weights(cam3d.shape[0], n, pre.volume_shape[0], self._variant.cam_stride[0],
+                             self._variant.cam_offset[0])
+        cam = np.einsum("nd,dhw->nhw", along, cam3d).astype(np.float32)
+        raw = np.full(n, 1.0 / (1.0 + np.exp(-logit)), np.float32)
+        self._check_finite(raw, {}, cam, np.arange(n))
+        probs, cam = self._calibrated(raw, cam)
+        if on_batch:
+            on_batch(BatchResult(np.arange(n), probs, {}, cam))
+        if progress:
+            progress(n, n)
+        return self._finish(raw, probs, {}, cam, started, ("3-D model: one probability for the whole volume",))
+
+    def _predict_2d(self, volume, first, on_batch, progress, is_cancelled, started) -> Prediction:
         pre = self.model.preprocess
         vf_names = self.model.vf_names
         n = volume.n_bscans
-        display = pre.display_tensor(volume, self.device)
-        lo, hi = pre.intensity_range(display)
-
-        if pre.is_3d:
-            if is_cancelled():
-                raise Cancelled()
-            out = self._forward(pre.assemble_volumes(pre.resample_volume(display, lo, hi)[None]))
-            prob = float(torch.sigmoid(out["logit"].float())[0])
-            cam3d = out["cam"].float()[0]  # (d, h, w) -> one map per B-scan along the first axis
-            cam = torch.nn.functional.interpolate(cam3d[None, None], size=(n, *cam3d.shape[1:]), mode="trilinear",
-                                                  align_corners=False)[0, 0].cpu().numpy()
-            probs = np.full(n, prob, np.float32)
-            result = BatchResult(np.arange(n), probs, {}, cam)
-            if on_batch:
-                on_batch(result)
-            if progress:
-                progress(n, n)
-            return self._finish(probs, {}, cam, started, ("3-D model: one probability for the whole volume",))
+        dev = self.device
+        cuda = dev.type == "cuda"
 
         order = np.arange(n)
         batches = []
         if first is not None and 0 <= first < n:
             order = np.concatenate([[first], np.delete(order, first)])
-            batches.append(order[:1])
-            order = order[1:]
-        batches += [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            batches.append((0, 1))
+        start = len(batches)
+        batches += [(i, min(n, i + self.batch_size)) for i in range(start, n, self.batch_size)]
 
-        probs = np.full(n, np.nan, np.float32)
-        vf_scaled = np.full((n, len(vf_names)), np.nan, np.float32)
-        cam = None
-        done = 0
-        # each B-scan is resized once, although it is a neighbour in up to three inputs
-        resized = torch.empty((n, pre.size, pre.size), dtype=torch.uint8, device=self.device)
+        display = self.to_device(volume)
+        compute = torch.cuda.current_stream(dev) if cuda else None
+        lo, hi = pre.intensity_range_tensor(display)
+
+        order_d = torch.as_tensor(order, device=dev)
+        rows_all = pre.neighbours(torch.arange(n, device=dev), n)
+        resized = torch.empty((n, pre.size, pre.size), dtype=torch.uint8, device=dev)
         have = np.zeros(n, bool)
-        for idx in batches:
+        probs_d = torch.empty(n, dtype=torch.float32, device=dev)
+        vf_d = torch.empty((n, len(vf_names)), dtype=torch.float32, device=dev)
+        cam_d = None
+        pending = None  # (indices, host tensors, event) of the batch being copied back
+        done = 0
+
+        def deliver(item):
+            idx, (p, v, c), ev = item
+            if ev is not None:
+                ev.synchronize()
+            p, v, c = p.numpy().copy(), v.numpy().copy(), c.numpy().copy()
+            self._check_finite(p, {"vf": v}, c, idx)
+            cp, cc = self._calibrated(p, c)
+            on_batch(BatchResult(idx, cp.astype(np.float32),
+                                 {name: self.model.meta.vf_scaling[name].to_clinical(v[:, j])
+                                  for j, name in enumerate(vf_names)}, cc))
+
+        for bi, (a, b) in enumerate(batches):
             if is_cancelled():
                 raise Cancelled()
-            indices = torch.as_tensor(idx, device=self.device)
-            rows = pre.neighbours(indices, n)
-            needed = np.unique(rows.cpu().numpy())
-            missing = needed[~have[needed]]
-            if len(missing):
-                missing_t = torch.as_tensor(missing, device=self.device)
-                resized[missing_t] = pre.resize_bscans(display[missing_t], lo, hi)
+            idx = order[a:b]
+            span = np.arange(max(0, int(idx.min()) - 1), min(n, int(idx.max()) + 2))
+            missing = span[~have[span]]
+            if len(missing):  # contiguous except around `first`: resize each contiguous run
+                runs = np.split(missing, np.flatnonzero(np.diff(missing) != 1) + 1)
+                for r in runs:
+                    resized[r[0]:r[-1] + 1] = pre.resize_bscans(display[r[0]:r[-1] + 1], lo, hi)
                 have[missing] = True
-            out = self._forward(pre.assemble(resized, rows))
-            p = torch.sigmoid(out["logit"].float()).cpu().numpy()
-            v = out["vf"].float().cpu().numpy()
-            c = out["cam"].float().cpu().numpy()
-            if cam is None:
-                cam = np.zeros((n, *c.shape[1:]), np.float32)
-            probs[idx], vf_scaled[idx], cam[idx] = p, v, c
+            sel = order_d[a:b]
+            out = self._forward(pre.assemble(resized, rows_all[sel]))
+            p = torch.sigmoid(out["logit"].float())
+            v = out["vf"].float()
+            c = out["cam"].float()
+            if cam_d is None:
+                cam_d = torch.empty((n, *c.shape[1:]), dtype=torch.float32, device=dev)
+            probs_d[sel], vf_d[sel], cam_d[sel] = p, v, c
             done += len(idx)
             if on_batch:
-                on_batch(BatchResult(idx, p, {name: unscale_vf(name, v[:, j]) for j, name in enumerate(vf_names)}, c))
+                if cuda:
+                    host = tuple(torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+                                 for t in (p, v, c))
+                    ev = torch.cuda.Event()
+                    ev.record(compute)
+                    item = (idx, host, ev)
+                    if bi == 0 and start:
+                        deliver(item)  # the requested B-scan: the reader waits for it, no lag
+                    else:
+                        if pending is not None:
+                            deliver(pending)
+                        pending = item
+                else:
+                    deliver((idx, (p, v, c), None))
             if progress:
                 progress(done, n)
-        bscan_vf = {name: unscale_vf(name, vf_scaled[:, j]) for j, name in enumerate(vf_names)}
-        return self._finish(probs, bscan_vf, cam, started)
+        if pending is not None:
+            deliver(pending)
+        raw = probs_d.cpu().numpy()
+        vf_scaled = vf_d.cpu().numpy()
+        cam = cam_d.cpu().numpy()
+        self._check_finite(raw, {"vf": vf_scaled}, cam, np.arange(n))
+        probs, cam = self._calibrated(raw, cam)
+        bscan_vf = {name: self.model.meta.vf_scaling[name].to_clinical(vf_scaled[:, j])
+                    for j, name in enumerate(vf_names)}
+        return self._finish(raw, probs, bscan_vf, cam, started)
 
-    def _finish(self, probs, bscan_vf, cam, started, notes=()) -> Prediction:
+    # -- outputs ------------------------------------------------------------------------------
+    def _check_finite(self, probs, others: dict, cam, idx) -> None:
+        for what, arr in (("probability", probs), *others.items(), ("CAM", cam)):
+            bad = ~np.isfinite(np.asarray(arr))
+            if bad.any():
+                row = int(np.argwhere(bad)[0][0])
+                raise InvalidOutput(
+                    f"model '{self.model.name}' produced a non-finite {what} for B-scan {int(idx[row]) + 1}: the "
+                    "model file is corrupt or unsuitable, so no result is given")
+
+    def _calibrated(self, probs: np.ndarray, cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """B-scan probabilities through the calibration map; CAM cells through the same affine map of
+        logits, less logit(threshold): a B-scan's cells average to logit(p_calibrated) - logit(threshold),
+        so red (> 0) means evidence beyond the decision threshold."""
         meta = self.model.meta
-        synthetic = bool(meta.get("synthetic_data", False))
-        if synthetic:
+        cal = meta.calibration
+        shift = float(_logit(meta.threshold))
+        cells = np.asarray(cal.logit(cam), np.float64) - shift
+        return cal.apply(probs).astype(np.float32), cells.astype(np.float32)
+
+    def _finish(self, raw, probs, bscan_vf, cam, started, notes=()) -> Prediction:
+        meta = self.model.meta
+        raw_volume = float(np.mean(raw))  # aggregation.probability == "mean"
+        volume_p = float(meta.calibration.apply(raw_volume))
+        if not np.isfinite(volume_p):
+            raise InvalidOutput(f"model '{self.model.name}' produced a non-finite probability: no result is given")
+        if meta.synthetic_data:
             notes = (*notes, "model trained on SYNTHETIC data: not clinically valid")
+        pre = meta.preprocess
+        v = self._variant
         return Prediction(
             bscan_probability=probs, bscan_vf=bscan_vf, cam=cam,
-            probability=float(np.mean(probs)),  # volume ("image") level = mean of B-scans
-            vf={k: float(np.mean(v)) for k, v in bscan_vf.items()},
-            threshold=float(meta.get("threshold", 0.5)), model_name=self.model.name,
-            synthetic_model=synthetic, device=str(self.device), seconds=time.perf_counter() - started,
-            notes=tuple(notes))
+            probability=volume_p, raw_probability=raw_volume,
+            vf={k: meta.aggregation.vf_value(x) for k, x in bscan_vf.items()},
+            threshold=float(meta.threshold), model_name=self.model.name,
+            synthetic_model=meta.synthetic_data, device=str(self.device), seconds=time.perf_counter() - started,
+            notes=tuple(notes),
+            cam_input_size=tuple(pre.volume_shape[1:]) if pre.is_3d else (pre.size, pre.size),
+            cam_stride=tuple(float(s) for s in v.cam_stride[-2:]),
+            cam_offset=tuple(float(o) for o in v.cam_offset[-2:]))
+
+
+__all__ = ["Cancelled", "InvalidOutput", "Predictor", "ScanNotSupported", "VF_INDICES", "scale_vf",
+           "select_device", "unscale_vf"]

@@ -14,6 +14,7 @@ resized there.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -25,6 +26,14 @@ from ..core import OctVolume
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@functools.lru_cache(maxsize=16)
+def _stats(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std as (1, 3, 1, 1) tensors on ``device``, made once (not one small copy per batch)."""
+    with torch.inference_mode(False):
+        return (torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1),
+                torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1))
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
+        """Unchecked: model files go through ``meta.ModelMeta``, which checks every field's bounds."""
         if d.get("name") not in ("bscan_triplet_v1", "volume_area_v1"):
             raise ValueError(f"unknown preprocessing {d.get('name')!r}")
         return cls(name=d["name"], size=int(d["size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
@@ -63,6 +73,15 @@ class Preprocess:
         lo, hi = float(display.min()), float(display.max())
         return lo, max(hi, lo + 1.0)
 
+    @staticmethod
+    def intensity_range_tensor(display: torch.Tensor):
+        """The same range without a device synchronisation: floats on the CPU, 0-d tensors elsewhere."""
+        if display.device.type == "cpu":
+            return Preprocess.intensity_range(display)
+        lo, hi = torch.aminmax(display)
+        lo = lo.float()
+        return lo, torch.maximum(hi.float(), lo + 1.0)
+
     def resize_bscans(self, bscans: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
         """(k, H, W) uint8 B-scans -> (k, size, size) uint8, scaled by the volume's range.
 
@@ -83,8 +102,7 @@ class Preprocess:
         after its augmentation, so both paths normalise identically."""
         if self.is_3d:
             return (x[:, None] - 0.5) / 0.25
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        mean, std = _stats(self.mean, self.std, x.device)
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
     def assemble(self, resized: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,35 @@
+"""CSV cells that a spreadsheet will not run: neutralising formula injection (CWE-1236).
+
+Spreadsheets treat a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+as a formula; a crafted file name or DICOM field could then run a formula on the clinic's PC.
+Such text cells get a leading apostrophe (shown as text, as OWASP advises). Numbers stay numbers:
+``-3.50`` is written as is, so MD values remain numeric in any spreadsheet.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value) -> str:
+    """One cell's text: numbers formatted plainly, text made safe to open in a spreadsheet."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return str(value)
+    text = str(value)
+    if _NUMBER.fullmatch(text):
+        return text
+    if text.startswith(_DANGEROUS):
+        return "'" + text
+    return text
+
+
+def csv_row(row: dict) -> dict:
+    return {k: csv_cell(v) for k, v in row.items()}

@@ -1,0 +1,82 @@
+"""Predictors are immutable towards their caller: they work on their own copy of the network."""
+
+import numpy as np
+import pytest
+import torch
+
+from octviewer.model import LoadedModel, Predictor, Preprocess, build_network, default_metadata
+
+
+def _model():
+    torch.manual_seed(0)
+    net = build_network("semt", init="random", reg_channels=8).eval()
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    return LoadedModel(net, meta)
+
+
+def _snapshot(module: torch.nn.Module):
+    return {k: (v.device, v.dtype, v.data_ptr(), v.is_contiguous(), v.is_contiguous(memory_format=torch.channels_last)
+                if v.dim() == 4 else None, v.detach().clone())
+            for k, v in module.state_dict().items()}
+
+
+def _assert_same(before, module):
+    after = _snapshot(module)
+    assert before.keys() == after.keys()
+    for k in before:
+        assert before[k][:5] == after[k][:5], k
+        assert torch.equal(before[k][5], after[k][5]), k
+
+
+devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", devices)
+def test_building_a_predictor_leaves_the_given_module_untouched(device, small_volume):
+    model = _model()
+    conv = model.network.backbone.body[0].weight
+    assert not conv.is_contiguous(memory_format=torch.channels_last)
+    before = _snapshot(model.network)
+    predictor = Predictor(model, device=device)
+    predictor.predict(small_volume)
+    _assert_same(before, model.network)  # device, memory format, storage and values
+    assert predictor.network is not model.network
+    assert predictor.network.backbone.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(p.device.type == device for p in predictor.network.parameters())
+    assert model.network.training is False and all(p.requires_grad for p in model.network.parameters())
+
+
+def test_two_predictors_on_one_model_are_independent(small_volume):
+    model = _model()
+    a, b = Predictor(model, device="cpu", batch_size=4), Predictor(model, device="cpu", batch_size=16)
+    pa = a.predict(small_volume).bscan_probability
+    with torch.no_grad():  # something breaks predictor a's network: b and the model do not notice
+        a.network.fc.bias.add_(5.0)
+    np.testing.assert_allclose(b.predict(small_volume).bscan_probability, pa, atol=1e-5)
+    assert not np.allclose(a.predict(small_volume).bscan_probability, pa, atol=1e-3)
+    np.testing.assert_allclose(Predictor(model, device="cpu").predict(small_volume).bscan_probability, pa,
+                               atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_path_matches_cpu_and_streams(small_volume):
+    """The GPU path (pinned staging, device-side range, lagged copies back) gives the CPU's results."""
+    model = _model()
+    cpu = Predictor(model, device="cpu").predict(small_volume)
+    gpu = Predictor(model, device="cuda", batch_size=4, bf16=False)  # the pipeline, not bf16, is under test
+    for staging in ("pinned", "none"):
+        gpu.staging = staging
+        batches = []
+        pred = gpu.predict(small_volume, first=5, on_batch=batches.append)
+        assert list(batches[0].indices) == [5]
+        assert sorted(np.concatenate([b.indices for b in batches])) == list(range(small_volume.n_bscans))
+        np.testing.assert_allclose(pred.bscan_probability, cpu.bscan_probability, atol=2e-2)
+        np.testing.assert_allclose(pred.cam.mean(axis=(1, 2)), cpu.cam.mean(axis=(1, 2)), atol=0.2)
+        streamed = np.zeros(small_volume.n_bscans, np.float32)
+        for b in batches:
+            streamed[b.indices] = b.probability
+        np.testing.assert_allclose(streamed, pred.bscan_probability, atol=1e-6)
+    np.testing.assert_allclose(gpu.predict(small_volume).bscan_probability, pred.bscan_probability, atol=1e-5)
+    fast = Predictor(model, device="cuda").predict(small_volume)  # bf16 autocast, default batch
+    np.testing.assert_allclose(fast.bscan_probability, cpu.bscan_probability, atol=0.1)
