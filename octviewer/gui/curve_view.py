@@ -1,0 +1,54 @@
+"""Per-B-scan probability along the volume, numbered from 1 as the B-scan label is; a click
+selects that B-scan. Cleared with every new scan, so no previous eye's curve survives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from .state import ViewerState
+
+
+class CurveView(pg.PlotWidget):
+    def __init__(self, state: ViewerState):
+        super().__init__()
+        self.state = state
+        self.setLabel("left", "P(glaucoma)")
+        self.setLabel("bottom", "B-scan")
+        self.setYRange(0, 1)
+        self.setMaximumHeight(170)
+        self.line = self.plot(pen=pg.mkPen("#ff8a65", width=2), symbol="o", symbolSize=4)
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#00e5ff"))
+        self.addItem(self.cursor)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        state.events.scan.connect(self.on_scan)
+        state.events.index.connect(self.draw_cursor)
+        state.events.analysis.connect(self.draw)
+
+    def on_scan(self):
+        self.draw()
+        self.draw_cursor()
+
+    def draw(self):
+        s = self.state
+        if s.volume is None or s.probs is None:
+            self.line.setData([], [])
+            return
+        i = np.flatnonzero(np.isfinite(s.probs))
+        self.line.setData(i + 1, s.probs[i])
+        self.setXRange(1, max(s.n_bscans, 2))
+
+    def draw_cursor(self):
+        if self.state.volume is not None:
+            self.cursor.setPos(self.state.index + 1)
+
+    def plotted(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the curve shows now (1-based B-scan numbers, probabilities)."""
+        x, y = self.line.getData()
+        return (np.array([]), np.array([])) if x is None else (x, y)
+
+    def _clicked(self, event):
+        if self.state.volume is None:
+            return
+        x = self.plotItem.vb.mapSceneToView(event.scenePos()).x()
+        self.state.set_index(int(round(x)) - 1)

@@ -1,0 +1,119 @@
+"""Pixels from the state, without a screen: the CAM colour table and the B-scan / en-face images
+that the report prints (rendered from the data, never grabbed from widgets).
+
+The CAM is signed (class-logit units): red where the B-scan pushed the decision towards glaucoma,
+blue where towards normal, transparent at zero. It is drawn on a fixed scale of -CAM_LIMIT to
++CAM_LIMIT (from octviewer.model.cam), so colours mean the same on every eye; a per-volume min-max
+made a normal eye's least-negative region look "hot" (issue 13 #4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from ..model.cam import CAM_LIMIT, cam_to_bscan, enface_cam
+except ImportError:  # until octviewer/model/cam.py arrives from the model branch
+    from ._cam_interim import CAM_LIMIT, cam_to_bscan, enface_cam
+
+# ColorBrewer RdBu, reversed (blue = negative, red = positive): the "RdBu_r" map, kept here so the
+# viewer needs no matplotlib.
+_RDBU_R = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240],
+                    [247, 247, 247], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43],
+                    [103, 0, 31]], np.float32)
+
+
+def cam_lut(n: int = 256) -> np.ndarray:
+    """(n, 4) uint8 RGBA: diverging colours, alpha growing with |value| (zero is transparent)."""
+    t = np.linspace(0, 1, n)
+    key = np.linspace(0, 1, len(_RDBU_R))
+    rgb = np.stack([np.interp(t, key, _RDBU_R[:, c]) for c in range(3)], axis=1)
+    alpha = np.clip(np.abs(t - 0.5) * 2 * 1.6, 0, 1) * 255
+    return np.concatenate([rgb, alpha[:, None]], axis=1).round().astype(np.uint8)
+
+
+CAM_LEVELS = (-CAM_LIMIT, CAM_LIMIT)
+
+
+def cam_rgba(cam: np.ndarray) -> np.ndarray:
+    """Signed CAM (any shape h, w) -> (h, w, 4) uint8 on the fixed scale."""
+    t = np.clip((np.nan_to_num(cam) + CAM_LIMIT) / (2 * CAM_LIMIT), 0, 1)
+    return cam_lut()[np.round(t * 255).astype(np.intp)]
+
+
+def blend(grey: np.ndarray, levels: tuple[float, float], cam: np.ndarray | None, opacity: float) -> np.ndarray:
+    """uint8 grey (h, w) through the contrast window, with the CAM over it -> (h, w, 3) uint8."""
+    lo, hi = levels
+    g = np.clip((grey.astype(np.float32) - lo) / max(hi - lo, 1e-6), 0, 1) * 255
+    rgb = np.repeat(g[..., None], 3, axis=2)
+    if cam is not None:
+        rgba = cam_rgba(cam).astype(np.float32)
+        a = rgba[..., 3:] / 255 * opacity
+        rgb = rgb * (1 - a) + rgba[..., :3] * a
+    return np.ascontiguousarray(rgb.round().astype(np.uint8))
+
+
+def bscan_cam(state, i: int) -> np.ndarray | None:
+    """The CAM of B-scan ``i`` mapped onto its pixels, or None when there is none to show."""
+    if not state.cam_visible_for(i):
+        return None
+    return cam_to_bscan(state.cams[i], state.display.shape[1:], state.cam_input_size)
+
+
+def bscan_image(state, i: int | None = None, height: int | None = None) -> np.ndarray:
+    """The B-scan as the viewer shows it (contrast window, CAM) at the physical aspect ratio when
+    the file states it, resampled to ``height`` rows (the report's figure)."""
+    import cv2
+
+    i = state.index if i is None else i
+    rgb = blend(state.display[i], state.settings.levels, bscan_cam(state, i), state.settings.cam_opacity)
+    sp = state.volume.spacing
+    depth, width = rgb.shape[:2]
+    aspect = (depth * sp.depth_mm) / (width * sp.ascan_mm) if sp.known else depth / width
+    aspect = float(np.clip(aspect, 0.25, 1.0))  # very flat scans are stretched, as on screen
+    out_w = 900
+    out_h = height or max(int(out_w * aspect), 1)
+    return cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+
+def enface_projection(display: np.ndarray) -> np.ndarray:
+    """(n_bscans, width) uint8: the mean along depth, stretched to the full grey range."""
+    img = display.mean(axis=1, dtype=np.float32)
+    img = (img - img.min()) / max(float(img.max() - img.min()), 1e-6) * 255
+    return img.astype(np.uint8)
+
+
+def enface_cam_map(state) -> np.ndarray | None:
+    """(n_bscans, width) en-face CAM from the same maps as the B-scan overlay, or None."""
+    if state.prediction is None or not state.settings.show_cam or state.volume.localizer is not None:
+        return None
+    return enface_cam(state.prediction, state.volume)
+
+
+def enface_image(state, size: int = 400) -> np.ndarray:
+    """The en-face as the viewer draws it: the localizer, or the projection in millimetres with
+    the en-face CAM and the current B-scan's line."""
+    import cv2
+
+    v = state.volume
+    if v.localizer is not None:
+        img = np.asarray(v.localizer.image)
+        img = img if img.ndim == 2 else img[..., :3].mean(axis=2)
+        rgb = blend(img.astype(np.uint8), (0, 255), None, 0)
+        return cv2.resize(rgb, (size, max(1, int(size * img.shape[0] / img.shape[1]))), interpolation=cv2.INTER_AREA)
+    rgb = blend(enface_projection(state.display), (0, 255), enface_cam_map(state), state.settings.cam_opacity)
+    sp = v.spacing
+    h_mm = v.n_bscans * (sp.bscan_mm or 0) if sp.bscan_mm else v.n_bscans
+    w_mm = v.shape[2] * (sp.ascan_mm or 0) if sp.ascan_mm and sp.bscan_mm else v.shape[2]
+    out_h = max(1, int(size * h_mm / w_mm))
+    out = cv2.resize(rgb, (size, out_h), interpolation=cv2.INTER_NEAREST if v.n_bscans < 64 else cv2.INTER_AREA)
+    row = int((state.index + 0.5) / v.n_bscans * out_h)
+    out[max(row - 1, 0):row + 1] = (0, 229, 255)
+    return out
+
+
+def legend_image(width: int = 300, height: int = 14) -> np.ndarray:
+    """(height, width, 3) uint8: the CAM colour bar on a white page, -CAM_LIMIT left, +CAM_LIMIT right."""
+    rgba = cam_rgba(np.linspace(-CAM_LIMIT, CAM_LIMIT, width)[None, :].repeat(height, axis=0)).astype(np.float32)
+    a = rgba[..., 3:] / 255
+    return (rgba[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
