@@ -41,7 +41,7 @@ def main():
     window.state.apply_scan(volume)  # shown without analysing it yet
     rng = np.random.default_rng(0)
     cams = rng.normal(size=(volume.n_bscans, 7, 7)).astype(np.float32)
-    window.state.begin_analysis(224)
+    window.state.begin_analysis()
     window.state.add_batch(BatchResult(np.arange(volume.n_bscans), rng.random(volume.n_bscans).astype(np.float32),
                                        {}, cams))
     app.processEvents()

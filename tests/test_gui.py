@@ -108,10 +108,17 @@ def test_cam_key_toggles_bscan_and_enface(qtbot, window, tiny_cohort):
     before = w.bscan.cam.opacity()
     qtbot.keyClick(w, Qt.Key_BracketLeft)
     assert w.bscan.cam.opacity() < before and w.enface.cam.opacity() == w.bscan.cam.opacity()
-    # the CAM is drawn on a fixed, zero-centred scale, not the volume's min-max
+    # the CAM is drawn on a fixed, zero-centred scale (not the volume's min-max), with a legend
     from octviewer.gui import render
-    assert w.bscan.cam.levels is not None and tuple(w.bscan.cam.levels) == render.CAM_LEVELS
-    assert render.CAM_LEVELS[0] == -render.CAM_LEVELS[1]
+    from octviewer.model.cam import CAM_LIMIT, cam_to_bscan
+    assert tuple(w.bscan.cam.levels) == render.CAM_LEVELS == (-CAM_LIMIT, CAM_LIMIT)
+    assert w.cam_legend.isVisible() and f"{CAM_LIMIT:g}" in " ".join(
+        label.text() for label in w.cam_legend.findChildren(type(w.status_model)))
+    # mapped by the model's stride-aware rule; the en-face row is the same map's depth mean
+    i = w.index
+    expected = cam_to_bscan(w.prediction.cam[i], w.display.shape[1:], 64)
+    assert np.allclose(w.bscan.cam.image, expected, atol=1e-5)
+    assert np.allclose(w.enface.cam.image[i], expected.mean(axis=0), atol=1e-4)
 
 
 def test_export_pdf_from_the_menu_and_ctrl_p(qtbot, window, tiny_cohort, tmp_path, monkeypatch):

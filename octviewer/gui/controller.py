@@ -12,7 +12,25 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from .state import ScanDisplayError, ViewerState
+from .state import DEFAULT_CAM_GEOMETRY, ScanDisplayError, ViewerState
+
+
+def cam_geometry(predictor) -> dict:
+    """Where the model's CAM cells sit on its input, for drawing batches before the Prediction
+    (which carries the same geometry) arrives."""
+    model = predictor.model
+    pre = model.preprocess
+    geometry = dict(DEFAULT_CAM_GEOMETRY)
+    geometry["input_size"] = tuple(pre.volume_shape[1:]) if getattr(pre, "is_3d", False) else (pre.size, pre.size)
+    try:
+        from ..model.networks import VARIANTS
+
+        variant = VARIANTS[model.architecture]
+        geometry.update(stride=tuple(float(s) for s in variant.cam_stride[-2:]),
+                        offset=tuple(float(o) for o in variant.cam_offset[-2:]))
+    except (ImportError, KeyError, AttributeError):
+        pass  # a registry without CAM geometry: the 2D default (ResNet18 layer 4)
+    return geometry
 
 
 class ViewerController:
@@ -79,7 +97,7 @@ class ViewerController:
             state.events.settled.emit()
             return
         self.analysis_generation = self._new_generation()
-        state.begin_analysis(self.predictor.model.preprocess.size)
+        state.begin_analysis(cam_geometry(self.predictor))
         state.events.busy.emit("Analysing", 0, state.n_bscans)
         self.workers.analyse(self.analysis_generation, self.predictor, state.volume, state.index)
 

@@ -2,34 +2,27 @@
 that the report prints (rendered from the data, never grabbed from widgets).
 
 The CAM is signed (class-logit units): red where the B-scan pushed the decision towards glaucoma,
-blue where towards normal, transparent at zero. It is drawn on a fixed scale of -CAM_LIMIT to
-+CAM_LIMIT (from octviewer.model.cam), so colours mean the same on every eye; a per-volume min-max
-made a normal eye's least-negative region look "hot" (issue 13 #4).
+blue where towards normal, transparent at zero. Colours (CAM_LUT), the fixed scale -CAM_LIMIT to
++CAM_LIMIT and the cell-to-pixel mapping all come from octviewer.model.cam, so colours mean the
+same on every eye and in the report; a per-volume min-max made a normal eye's least-negative
+region look "hot" (issue 13 #4).
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-try:
-    from ..model.cam import CAM_LIMIT, cam_to_bscan, enface_cam
-except ImportError:  # until octviewer/model/cam.py arrives from the model branch
-    from ._cam_interim import CAM_LIMIT, cam_to_bscan, enface_cam
-
-# ColorBrewer RdBu, reversed (blue = negative, red = positive): the "RdBu_r" map, kept here so the
-# viewer needs no matplotlib.
-_RDBU_R = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240],
-                    [247, 247, 247], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43],
-                    [103, 0, 31]], np.float32)
+from ..model.cam import CAM_LIMIT, CAM_LUT, cam_to_bscan, enface_cam
 
 
-def cam_lut(n: int = 256) -> np.ndarray:
-    """(n, 4) uint8 RGBA: diverging colours, alpha growing with |value| (zero is transparent)."""
-    t = np.linspace(0, 1, n)
-    key = np.linspace(0, 1, len(_RDBU_R))
-    rgb = np.stack([np.interp(t, key, _RDBU_R[:, c]) for c in range(3)], axis=1)
-    alpha = np.clip(np.abs(t - 0.5) * 2 * 1.6, 0, 1) * 255
-    return np.concatenate([rgb, alpha[:, None]], axis=1).round().astype(np.uint8)
+def cam_lut() -> np.ndarray:
+    """(256, 4) uint8 RGBA: the fixed diverging CAM colours with alpha growing with |value|, so a
+    cell near 0 (undecided) leaves the B-scan visible and strong evidence either way shows."""
+    t = np.abs(np.linspace(-1, 1, 256))
+    alpha = np.clip(t * 1.6, 0, 1) * 255
+    return np.concatenate([CAM_LUT, alpha.round().astype(np.uint8)[:, None]], axis=1)
 
 
 CAM_LEVELS = (-CAM_LIMIT, CAM_LIMIT)
@@ -39,6 +32,12 @@ def cam_rgba(cam: np.ndarray) -> np.ndarray:
     """Signed CAM (any shape h, w) -> (h, w, 4) uint8 on the fixed scale."""
     t = np.clip((np.nan_to_num(cam) + CAM_LIMIT) / (2 * CAM_LIMIT), 0, 1)
     return cam_lut()[np.round(t * 255).astype(np.intp)]
+
+
+def _geometry(state) -> SimpleNamespace:
+    g = state.cam_geometry
+    return SimpleNamespace(cam=state.cams, cam_input_size=g["input_size"], cam_stride=g["stride"],
+                           cam_offset=g["offset"])
 
 
 def blend(grey: np.ndarray, levels: tuple[float, float], cam: np.ndarray | None, opacity: float) -> np.ndarray:
@@ -57,7 +56,9 @@ def bscan_cam(state, i: int) -> np.ndarray | None:
     """The CAM of B-scan ``i`` mapped onto its pixels, or None when there is none to show."""
     if not state.cam_visible_for(i):
         return None
-    return cam_to_bscan(state.cams[i], state.display.shape[1:], state.cam_input_size)
+    g = state.cam_geometry
+    return cam_to_bscan(state.cams[i], state.display.shape[1:], g["input_size"], stride=g["stride"],
+                        offset=g["offset"])
 
 
 def bscan_image(state, i: int | None = None, height: int | None = None) -> np.ndarray:
@@ -84,10 +85,13 @@ def enface_projection(display: np.ndarray) -> np.ndarray:
 
 
 def enface_cam_map(state) -> np.ndarray | None:
-    """(n_bscans, width) en-face CAM from the same maps as the B-scan overlay, or None."""
-    if state.prediction is None or not state.settings.show_cam or state.volume.localizer is not None:
+    """(n_bscans, width) en-face CAM from the same cells and mapping as the B-scan overlay (rows of
+    B-scans not analysed yet are NaN, drawn transparent), or None."""
+    if state.cams is None or not state.settings.show_cam or state.volume.localizer is not None:
         return None
-    return enface_cam(state.prediction, state.volume)
+    cam = enface_cam(_geometry(state), state.volume)
+    cam[~np.isfinite(state.probs)] = np.nan
+    return cam
 
 
 def enface_image(state, size: int = 400) -> np.ndarray:

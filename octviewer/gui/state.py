@@ -61,6 +61,10 @@ class DisplaySettings:
     levels: tuple[float, float] = (0.0, 255.0)
 
 
+#: ResNet18 layer 4 on a 224 px input (octviewer.model.cam); replaced by the model's own geometry
+DEFAULT_CAM_GEOMETRY = {"input_size": (224, 224), "stride": (32.0, 32.0), "offset": (0.0, 0.0)}
+
+
 class ScanDisplayError(Exception):
     """A scan was read but could not be shown; the previous scan stays on screen."""
 
@@ -75,7 +79,8 @@ class _Scan:
     prediction: object = None
     probs: np.ndarray | None = None  # (n,) per-B-scan probability, NaN where not (yet) analysed
     cams: np.ndarray | None = None  # (n, h, w) feature-cell CAMs, class-logit units
-    cam_input_size: int = 224  # the network input size the CAM cells refer to
+    # where the CAM cells sit on the network input (octviewer.model.cam): input (h, w) px, stride, offset
+    cam_geometry: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_CAM_GEOMETRY))
     reason: str | None = None  # why there is no result (refused, cancelled, failed)
 
 
@@ -93,7 +98,7 @@ class ViewerState:
     prediction = property(lambda self: self._scan.prediction)
     probs = property(lambda self: self._scan.probs)
     cams = property(lambda self: self._scan.cams)
-    cam_input_size = property(lambda self: self._scan.cam_input_size)
+    cam_geometry = property(lambda self: self._scan.cam_geometry)
     reason = property(lambda self: self._scan.reason)
 
     @property
@@ -143,10 +148,10 @@ class ViewerState:
             self.events.index.emit()
 
     # -- analysis ---------------------------------------------------------------------------
-    def begin_analysis(self, cam_input_size: int) -> None:
+    def begin_analysis(self, cam_geometry: dict | None = None) -> None:
         self._scan = dataclasses.replace(self._scan, prediction=None, cams=None, reason=None,
                                          probs=np.full(self.n_bscans, np.nan, np.float32),
-                                         cam_input_size=int(cam_input_size))
+                                         cam_geometry=dict(cam_geometry or DEFAULT_CAM_GEOMETRY))
         self.analysing = True
         self.events.analysis.emit()
 
@@ -161,9 +166,11 @@ class ViewerState:
     def set_prediction(self, prediction) -> None:
         if prediction.n_bscans != self.n_bscans:
             raise ValueError(f"prediction for {prediction.n_bscans} B-scans, scan has {self.n_bscans}")
+        geometry = {key: getattr(prediction, f"cam_{name}", self._scan.cam_geometry[key])
+                    for key, name in (("input_size", "input_size"), ("stride", "stride"), ("offset", "offset"))}
         self._scan = dataclasses.replace(self._scan, prediction=prediction, reason=None,
                                          probs=np.asarray(prediction.bscan_probability, np.float32).copy(),
-                                         cams=np.asarray(prediction.cam, np.float32))
+                                         cams=np.asarray(prediction.cam, np.float32), cam_geometry=geometry)
         self.analysing = False
         self.events.analysis.emit()
 
