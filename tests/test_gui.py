@@ -376,3 +376,17 @@ def test_shared_samples_open(qtbot, window, samples_dir):
         assert w.volume.source and w.display is not None and not w.warnings
         if w.volume.scan_pattern == "circle":  # displayed, not analysed, with the reason on screen
             assert "circle scan" in w.results.text() and len(w.curve.plotted()[0]) == 0
+
+
+def test_a_panel_is_added_in_one_call_with_a_view_menu_toggle(qtbot, window):
+    from PySide6.QtWidgets import QLabel
+
+    w = window
+    dock = w.add_panel("Structure", QLabel("RNFL"), shortcut="Ctrl+3")
+    assert dock.isVisible() and dock.widget().text() == "RNFL"
+    toggle = w.menu_actions["panel_structure"]
+    assert toggle in w.panels_menu.actions()
+    toggle.trigger()
+    assert not dock.isVisible()
+    qtbot.keyClick(w, Qt.Key_3, Qt.ControlModifier)
+    assert dock.isVisible()

@@ -34,8 +34,8 @@ class CurveView(pg.PlotWidget):
         if s.volume is None or s.probs is None:
             self.line.setData([], [])
             return
-        i = np.flatnonzero(np.isfinite(s.probs))
-        self.line.setData(i + 1, s.probs[i])
+        # NaN (not analysed yet) breaks the line: no segment is drawn across B-scans still to come
+        self.line.setData(np.arange(1, s.n_bscans + 1), s.probs, connect="finite")
         self.setXRange(1, max(s.n_bscans, 2))
 
     def draw_cursor(self):
@@ -45,7 +45,10 @@ class CurveView(pg.PlotWidget):
     def plotted(self) -> tuple[np.ndarray, np.ndarray]:
         """What the curve shows now (1-based B-scan numbers, probabilities)."""
         x, y = self.line.getData()
-        return (np.array([]), np.array([])) if x is None else (x, y)
+        if x is None:
+            return np.array([]), np.array([])
+        ok = np.isfinite(y)
+        return x[ok], y[ok]
 
     def _clicked(self, event):
         if self.state.volume is None:

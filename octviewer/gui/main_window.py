@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         dock.setObjectName(re.sub(r"\W+", "_", title.lower()))
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        dock.show()  # also when added to a window already on screen
         toggle = dock.toggleViewAction()
         if shortcut:
             toggle.setShortcut(QKeySequence(shortcut))
@@ -336,7 +337,6 @@ class MainWindow(QMainWindow):
     def export_pdf(self, path: str | None = None, patient_id: str | None = None) -> str | None:
         """PDF report of the scan on screen. Anonymised unless the user asks for the patient ID:
         then neither the ID nor the scan date is printed."""
-        from . import render
         from .report import write_report
 
         if self.prediction is None:
@@ -349,16 +349,23 @@ class MainWindow(QMainWindow):
             answer = QMessageBox.question(self, "Patient identifier", "Print the patient ID and scan date on the "
                                           "report?\n(No = anonymised report)")
             patient_id = self.volume.patient_id if answer == QMessageBox.Yes else None
-        images = {"bscan": qimage(render.bscan_image(self.state)), "enface": qimage(render.enface_image(self.state)),
-                  "curve": self.curve.grab().toImage(), "legend": qimage(render.legend_image())}
-        meta = meta_dict(self.predictor.model.meta) if self.predictor else {}
         try:
-            write_report(path, self.state, images, meta, patient_id)
+            write_report(path, self.state, self.report_images(), self.report_meta(), patient_id)
         except OSError as exc:
             QMessageBox.warning(self, "Export", f"Cannot write {path}: {exc}")
             return None
         self.statusBar().showMessage(f"Report saved to {path}", 10000)
         return path
+
+    def report_images(self) -> dict[str, QImage]:
+        """The report's figures, rendered from the state (the curve is its own widget, nothing else)."""
+        from . import render
+
+        return {"bscan": qimage(render.bscan_image(self.state)), "enface": qimage(render.enface_image(self.state)),
+                "curve": self.curve.grab().toImage(), "legend": qimage(render.legend_image())}
+
+    def report_meta(self) -> dict:
+        return meta_dict(self.predictor.model.meta) if self.predictor else {}
 
     def export_csv(self, path: str | None = None) -> str | None:
         """The volume's result, then one row per B-scan (numbered from 1), with file, eye and date."""

@@ -41,7 +41,7 @@ def report_html(state, meta: dict, patient_id: str | None = None) -> str:
     metric_text = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "auc")
                             if isinstance(metrics.get(k), (int, float))) or "none"
     identified = bool(patient_id)
-    return f"""
+    return f"""<body style="color:#000000">
     <h1>OCT glaucoma screening report</h1>
     <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>
     {''.join(f'<p style="color:#b00020"><b>{html.escape(s)}</b></p>' for s in warnings)}
@@ -61,25 +61,31 @@ def report_html(state, meta: dict, patient_id: str | None = None) -> str:
        glaucoma, blue: towards normal; fixed scale −{render.CAM_LIMIT:g} to +{render.CAM_LIMIT:g} logit):</p>
     <img src="bscan" width="430"><br>
     <img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}
-    <p>En-face view (same CAM, line = B-scan shown) and per-B-scan probability (B-scans numbered from 1):</p>
+    <p>En-face (same CAM; line: the B-scan above) and P(glaucoma) per B-scan, numbered from 1:</p>
     <img src="enface" width="170"> <img src="curve" width="300">
     <h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
        Held-out metrics reported by training (image level): {metric_text}</p>
-    <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
+    <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p></body>
     """
 
 
+def build_document(state, images: dict, meta: dict, patient_id: str | None = None) -> QTextDocument:
+    """The report as a QTextDocument; ``images``: QImages named bscan, enface, curve, legend."""
+    doc = QTextDocument()
+    for name, image in images.items():
+        doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
+    doc.setDefaultStyleSheet("body, p, td, th, h1, h2 { color: #000000; }")  # black on paper, whatever the app theme
+    doc.setHtml(report_html(state, meta, patient_id))
+    return doc
+
+
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None) -> str:
-    """``images``: QImages named bscan, enface, curve, legend (rendered from the state)."""
+    """Write the PDF; ``images`` are rendered from the state (see MainWindow.export_pdf)."""
     writer = QPdfWriter(str(path))
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
     writer.setResolution(150)
     writer.setTitle("OCT glaucoma screening report (research use only)")
-    doc = QTextDocument()
-    for name, image in images.items():
-        doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
-    doc.setHtml(report_html(state, meta, patient_id))
-    doc.print_(writer)
+    build_document(state, images, meta, patient_id).print_(writer)
     return str(path)
