@@ -207,6 +207,10 @@ def test_contrast_keys_and_presets_are_remembered_per_device(qtbot, window, tiny
     assert w.state.settings.levels == levels
     qtbot.keyClick(w, Qt.Key_3)
     assert w.state.settings.levels == (50.0, 200.0)
+    later = MainWindow(None)  # the next session remembers it for this device
+    qtbot.addWidget(later)
+    _open(qtbot, later, vols[2])
+    assert later.state.settings.levels == (50.0, 200.0)
 
 
 def test_axial_stretch_fills_the_view(qtbot, window, crafted):

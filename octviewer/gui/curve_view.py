@@ -31,7 +31,7 @@ class CurveView(pg.PlotWidget):
 
     def draw(self):
         s = self.state
-        if s.volume is None or s.probs is None:
+        if s.volume is None or s.probs is None or not np.isfinite(s.probs).any():
             self.line.setData([], [])
             return
         # NaN (not analysed yet) breaks the line: no segment is drawn across B-scans still to come

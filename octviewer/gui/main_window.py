@@ -11,7 +11,6 @@ which docks the widget on the right and adds a View > Panels toggle for it.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -36,10 +35,11 @@ from .. import __version__
 from .actions import build_menus, shortcuts_text
 from .bscan_view import BscanView, CamLegend
 from .controller import ViewerController
+from .csv_export import write_results_csv
 from .curve_view import CurveView
 from .enface_view import EnfaceView
 from .model_card import meta_dict, model_card_text
-from .results_panel import DISCLAIMER, ResultsPanel, scan_date
+from .results_panel import DISCLAIMER, ResultsPanel
 from .state import AXIAL_MODES, ViewerState
 from .workers import Workers
 
@@ -377,22 +377,8 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.csv", "CSV (*.csv)")
             if not path:
                 return None
-        vf_names = list(p.vf)
-        file_name = Path(v.source).name if v.source else ""
-        if file_name[:1] in ("=", "+", "-", "@"):  # a spreadsheet would run it as a formula
-            file_name = "'" + file_name
-        common = [file_name, v.laterality or "", scan_date(v) if v.acquired else ""]
         try:
-            with open(path, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["# research use only, not a medical device"
-                            + ("; model trained on SYNTHETIC data" if p.synthetic_model else "")])
-                w.writerow(["level", "bscan", "probability", "decision", *vf_names, "file", "eye", "date", "model"])
-                w.writerow(["volume", "", f"{p.probability:.4f}", p.decision,
-                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name])
-                for i in range(p.n_bscans):
-                    w.writerow(["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "",
-                                *[f"{p.bscan_vf[k][i]:.2f}" for k in vf_names if k in p.bscan_vf], *common, ""])
+            write_results_csv(path, v, p)
         except OSError as exc:
             QMessageBox.warning(self, "Export", f"Cannot write {path}: {exc}")
             return None
