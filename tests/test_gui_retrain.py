@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QProcess  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
-from octviewer.gui import retrain_dialog  # noqa: E402
+from octviewer.gui import retrain_checks, retrain_dialog  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
 from octviewer.model import Predictor, Preprocess, build_network, default_metadata, save_model  # noqa: E402
 
@@ -60,8 +60,8 @@ def _wait_done(qtbot, dialog, timeout=240000):
 
 def test_manifest_check_runs_in_a_worker_and_escapes_text(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
     threads = []
-    real = retrain_dialog.validate_manifest
-    monkeypatch.setattr(retrain_dialog, "validate_manifest",
+    real = retrain_checks.validate_manifest
+    monkeypatch.setattr(retrain_checks, "validate_manifest",
                         lambda p: threads.append(threading.current_thread()) or real(p))
     dialog = _dialog(qtbot, window, tiny_cohort, tmp_path, 1)
     qtbot.waitUntil(lambda: "Manifest OK" in dialog.validation.text(), timeout=30000)
@@ -75,9 +75,9 @@ def test_manifest_check_runs_in_a_worker_and_escapes_text(qtbot, window, tiny_co
 
 
 def test_offline_imagenet_is_caught_before_starting(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
-    monkeypatch.setattr(retrain_dialog, "imagenet_weights_path", lambda: tmp_path / "nowhere" / "resnet18.pth")
+    monkeypatch.setattr(retrain_checks, "imagenet_weights_path", lambda: tmp_path / "nowhere" / "resnet18.pth")
     asked = []
-    monkeypatch.setattr(retrain_dialog, "confirm", lambda *a: asked.append(a[2]) or False)
+    monkeypatch.setattr(retrain_checks, "confirm", lambda *a: asked.append(a[2]) or False)
     dialog = _dialog(qtbot, window, tiny_cohort, tmp_path / "runs", 1)
     dialog.show()
     dialog.init.setCurrentText("imagenet")
@@ -119,9 +119,9 @@ def test_new_folder_per_run_resume_explicit_and_load_asks(qtbot, window, tiny_co
     _wait_done(qtbot, dialog)
     assert dialog.stage.text() == "finished", dialog.log.toPlainText()[-2000:]
     questions = []
-    monkeypatch.setattr(retrain_dialog, "confirm", lambda *a: questions.append(a[2]) or False)
+    monkeypatch.setattr(retrain_checks, "confirm", lambda *a: questions.append(a[2]) or False)
     dialog.load_button.click()
     assert questions and "Evaluation" in questions[0] and w.predictor is old  # declined: nothing changes
-    monkeypatch.setattr(retrain_dialog, "confirm", lambda *a: True)
+    monkeypatch.setattr(retrain_checks, "confirm", lambda *a: True)
     dialog.load_button.click()
     assert w.predictor is not old and w.predictor.model.architecture == "resnet2d"

@@ -15,13 +15,12 @@ initialisation or a local weights file instead of failing offline after the prog
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QProcess, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QProcess, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -39,56 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-
-def imagenet_weights_path() -> Path:
-    """Where torchvision keeps the ResNet18 ImageNet weights once downloaded."""
-    import torch
-    from torchvision.models import ResNet18_Weights
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
-
-
-def confirm(parent, title: str, text: str) -> bool:
-    """A plain-text Yes/No question (text from files never rendered as markup)."""
-    box = QMessageBox(QMessageBox.Question, title, text, QMessageBox.Yes | QMessageBox.No, parent)
-    box.setTextFormat(Qt.PlainText)
-    box.setDefaultButton(QMessageBox.No)
-    return box.exec() == QMessageBox.Yes
-
-
-def validate_manifest(path: str) -> tuple[bool, str]:
-    """(ok, HTML summary) for a manifest; every text from the file is escaped. Runs in a worker."""
-    from trainer.manifest import ManifestError, assign_splits, read_manifest, summary
-
-    try:
-        records, _ = read_manifest(path)
-    except ManifestError as exc:
-        problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in exc.problems[:20])
-        more = f"<li>… {len(exc.problems) - 20} more</li>" if len(exc.problems) > 20 else ""
-        return False, f"<b style='color:#ef5350'>The manifest has problems:</b><ul>{problems}{more}</ul>"
-    except Exception as exc:  # unreadable file, wrong encoding…
-        return False, f"<b style='color:#ef5350'>Cannot read the manifest:</b> {html.escape(str(exc))}"
-    counts = summary(assign_splits(records, seed=0))
-    rows = "".join(f"<tr><td>{html.escape(str(s))}</td><td>{c['volumes']}</td><td>{c['glaucoma']}</td>"
-                   f"<td>{c['patients']}</td><td>{c['with_vf']['md']}</td></tr>" for s, c in counts.items())
-    synthetic = all(r.extra.get("synthetic") == "1" for r in records)
-    note = "<br><b style='color:#ffb74d'>SYNTHETIC data</b>" if synthetic else ""
-    return True, ("<b style='color:#66bb6a'>Manifest OK</b>" + note + "<table><tr><th>split</th><th>volumes</th>"
-                  f"<th>glaucoma</th><th>patients</th><th>with VF</th></tr>{rows}</table>")
-
-
-class _ValidationSignals(QObject):
-    done = Signal(int, bool, str)  # request number, ok, HTML
-
-
-class _Validation(QRunnable):
-    def __init__(self, number: int, path: str, signals: _ValidationSignals):
-        super().__init__()
-        self.number, self.path, self.signals = number, path, signals
-
-    def run(self):
-        ok, text = validate_manifest(self.path)
-        self.signals.done.emit(self.number, ok, text)
+from . import retrain_checks as checks
 
 
 def _path_row(edit: QLineEdit, pick) -> QWidget:
@@ -120,7 +69,7 @@ class RetrainDialog(QDialog):
         self.manifest_ok: bool | None = None  # None while the check runs
         self._validation_number = 0
         self._start_when_valid = False
-        self._validation_signals = _ValidationSignals()
+        self._validation_signals = checks.ValidationSignals()
         self._validation_signals.done.connect(self._validated)
         self._pool = QThreadPool()
         self._pool.setMaxThreadCount(1)
@@ -227,9 +176,9 @@ class RetrainDialog(QDialog):
 
     def _check_init(self, *_):
         """Say before starting whether the chosen initialisation can work on this computer."""
-        missing = self.init.currentText() == "imagenet" and not imagenet_weights_path().exists()
+        missing = self.init.currentText() == "imagenet" and not checks.imagenet_weights_path().exists()
         self.init_note.setText(
-            f"ImageNet weights are not on this computer ({imagenet_weights_path()}). They are downloaded when "
+            f"ImageNet weights are not on this computer ({checks.imagenet_weights_path()}). They are downloaded when "
             "the run starts, which fails offline: use random initialisation or a local weights file."
             if missing else "")
         for w in (self.init_note, self.use_random_button, self.pick_weights_button):
@@ -245,9 +194,9 @@ class RetrainDialog(QDialog):
                 self.stage.setText("Choose a weights file (or another initialisation) first.")
                 return None
             return str(path)
-        if choice == "imagenet" and not imagenet_weights_path().exists():
-            if not confirm(self, "ImageNet weights", "The ImageNet weights are not on this computer and would be "
-                           "downloaded now; this needs internet access.\n\nDownload and start?"):
+        if choice == "imagenet" and not checks.imagenet_weights_path().exists():
+            if not checks.confirm(self, "ImageNet weights", "The ImageNet weights are not on this computer and would "
+                                  "be downloaded now; this needs internet access.\n\nDownload and start?"):
                 self.stage.setText("Not started: choose random initialisation or a local weights file.")
                 return None
         return choice
@@ -257,7 +206,7 @@ class RetrainDialog(QDialog):
         self._validation_number += 1
         self.manifest_ok = None
         self.validation.setText("Checking the manifest…")
-        self._pool.start(_Validation(self._validation_number, self.manifest.text(), self._validation_signals))
+        self._pool.start(checks.Validation(self._validation_number, self.manifest.text(), self._validation_signals))
 
     def _validated(self, number: int, ok: bool, text: str):
         if number != self._validation_number:
@@ -403,7 +352,7 @@ class RetrainDialog(QDialog):
         """Show the new model's evaluation and ask before it replaces the model in use."""
         if not self.result_model:
             return
-        if confirm(self, "Load this model?", "Evaluation of the new model (held-out test split):\n\n"
+        if checks.confirm(self, "Load this model?", "Evaluation of the new model (held-out test split):\n\n"
                    + self.evaluation_text() + "\n\nReplace the model in use with it?"):
             self.model_ready.emit(self.result_model)
 
