@@ -358,11 +358,11 @@ class MainWindow(QMainWindow):
         return path
 
     def report_images(self) -> dict[str, QImage]:
-        """The report's figures, rendered from the state (the curve is its own widget, nothing else)."""
+        """The report's figures, rendered from the state (never grabbed from the screen)."""
         from . import render
 
         return {"bscan": qimage(render.bscan_image(self.state)), "enface": qimage(render.enface_image(self.state)),
-                "curve": self.curve.grab().toImage(), "legend": qimage(render.legend_image())}
+                "curve": qimage(render.curve_image(self.state)), "legend": qimage(render.legend_image())}
 
     def report_meta(self) -> dict:
         return meta_dict(self.predictor.model.meta) if self.predictor else {}

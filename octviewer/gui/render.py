@@ -147,3 +147,34 @@ def legend_image(width: int = 300, height: int = 14) -> np.ndarray:
     rgba = cam_rgba(np.linspace(-CAM_LIMIT, CAM_LIMIT, width)[None, :].repeat(height, axis=0)).astype(np.float32)
     a = rgba[..., 3:] / 255
     return (rgba[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
+
+
+def curve_image(state, width: int = 600, height: int = 170) -> np.ndarray:
+    """(height, width, 3) uint8 on white: P(glaucoma) per B-scan (numbered from 1), the decision
+    threshold dashed, the B-scan shown in the report as a vertical line."""
+    import cv2
+
+    img = np.full((height, width, 3), 255, np.uint8)
+    left, right, top, bottom = 44, 10, 8, 24
+    n = max(state.n_bscans, 1)
+
+    def xy(i, p):
+        x = left + (i / max(n - 1, 1)) * (width - left - right)
+        return int(round(x)), int(round(top + (1 - p) * (height - top - bottom)))
+    grey, black = (170, 170, 170), (0, 0, 0)
+    for p in (0.0, 0.5, 1.0):
+        cv2.line(img, xy(0, p), xy(n - 1, p), grey, 1)
+        cv2.putText(img, f"{p:.1f}", (4, xy(0, p)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, black, 1, cv2.LINE_AA)
+    for k in sorted({1, (n + 1) // 2, n}):
+        x = xy(k - 1, 0)[0]
+        cv2.putText(img, str(k), (x - 4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, black, 1, cv2.LINE_AA)
+    cv2.line(img, xy(state.index, 0), xy(state.index, 1), (0, 150, 200), 1)
+    if state.prediction is not None:
+        t = state.prediction.threshold
+        for i in range(0, n - 1, 2):
+            cv2.line(img, xy(i, t), xy(min(i + 1, n - 1), t), (200, 60, 60), 1)
+    probs = state.probs if state.probs is not None else np.array([])
+    pts = [xy(i, float(p)) for i, p in enumerate(probs) if np.isfinite(p)]
+    if len(pts) > 1:
+        cv2.polylines(img, [np.array(pts, np.int32)], False, (230, 100, 40), 2, cv2.LINE_AA)
+    return img
