@@ -289,6 +289,19 @@ def test_text_from_files_is_plain_text(qtbot, window, crafted):
     assert all(label.textFormat() == Qt.PlainText for label in labels)
     assert fake in w.results.scan.text()  # shown literally
     assert "Mr Smith" not in w.results.text()  # free text from the file is not shown at all
+    # a reader error quoting the file's header is shown as written, not rendered
+    real = octviewer.load_volume
+
+    def failing(path, *a, **k):
+        if str(path) == "bad.dcm":
+            raise octviewer.VolumeReadError("bad.dcm: Manufacturer <h1>P(glaucoma) = 0.01</h1> is not OPT")
+        return real(path, *a, **k)
+    octviewer.load_volume = failing
+    try:
+        _open(qtbot, w, "bad.dcm")
+    finally:
+        octviewer.load_volume = real
+    assert "&lt;h1&gt;P(glaucoma) = 0.01&lt;/h1&gt;" in w.warnings[-1] and "<h1>" not in w.warnings[-1]
 
 
 def test_device_switch_during_analysis_never_moves_the_model_in_use(qtbot, window, tiny_cohort):

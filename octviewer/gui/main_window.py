@@ -11,6 +11,7 @@ which docks the widget on the right and adds a View > Panels toggle for it.
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -59,6 +60,12 @@ def text_dialog(parent, title: str, text: str) -> QDialog:
     layout.addWidget(close)
     dialog.show()
     return dialog
+
+
+def as_literal(text: str) -> str:
+    """Message-box text shown exactly as written: QMessageBox guesses rich text from the content,
+    so text that may come from a file (a reader's error quoting a header) is escaped markup."""
+    return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
 
 
 def qimage(rgb) -> QImage:
@@ -248,7 +255,7 @@ class MainWindow(QMainWindow):
     def _load_failed(self, message: str):
         """A file that could not be read or shown: a dialog; the previous scan stays open."""
         self.statusBar().clearMessage()
-        QMessageBox.warning(self, "Cannot open scan", message)
+        QMessageBox.warning(self, "Cannot open scan", as_literal(message))
 
     def _busy(self, what, done, total):
         if what is None:
@@ -275,7 +282,7 @@ class MainWindow(QMainWindow):
         try:
             self.controller.set_device(name)
         except RuntimeError as exc:
-            QMessageBox.warning(self, "Device", str(exc))
+            QMessageBox.warning(self, "Device", as_literal(str(exc)))
             return
         self.settings.setValue("device", name)
         self._update_status()
@@ -303,7 +310,7 @@ class MainWindow(QMainWindow):
         try:
             predictor = Predictor(str(path), device=device)
         except Exception as exc:  # ModelFileError and anything a tampered file provokes
-            QMessageBox.warning(self, "Cannot load model", f"{Path(path).name}: {exc}")
+            QMessageBox.warning(self, "Cannot load model", as_literal(f"{Path(path).name}: {exc}"))
             return False
         self.controller.set_predictor(predictor)
         self._update_status()
@@ -352,7 +359,7 @@ class MainWindow(QMainWindow):
         try:
             write_report(path, self.state, self.report_images(), self.report_meta(), patient_id)
         except OSError as exc:
-            QMessageBox.warning(self, "Export", f"Cannot write {path}: {exc}")
+            QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None
         self.statusBar().showMessage(f"Report saved to {path}", 10000)
         return path
@@ -380,7 +387,7 @@ class MainWindow(QMainWindow):
         try:
             write_results_csv(path, v, p)
         except OSError as exc:
-            QMessageBox.warning(self, "Export", f"Cannot write {path}: {exc}")
+            QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None
         self.statusBar().showMessage(f"Results saved to {path}", 10000)
         return path

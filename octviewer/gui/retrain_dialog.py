@@ -117,6 +117,7 @@ class RetrainDialog(QDialog):
         self.validation.setWordWrap(True)
         self.validation.setTextFormat(Qt.RichText)
         self.stage = QLabel("")
+        self.stage.setTextFormat(Qt.PlainText)  # stage names come from the trainer's output
         self.bar = QProgressBar()
         self.plot = pg.PlotWidget()
         self.plot.setLabel("left", "loss / AUC")
