@@ -149,7 +149,7 @@ def legend_image(width: int = 300, height: int = 14) -> np.ndarray:
     return (rgba[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
 
 
-def curve_image(state, width: int = 600, height: int = 170) -> np.ndarray:
+def curve_image(state, width: int = 420, height: int = 160) -> np.ndarray:
     """(height, width, 3) uint8 on white: P(glaucoma) per B-scan (numbered from 1), the decision
     threshold dashed, the B-scan shown in the report as a vertical line."""
     import cv2
@@ -164,10 +164,10 @@ def curve_image(state, width: int = 600, height: int = 170) -> np.ndarray:
     grey, black = (170, 170, 170), (0, 0, 0)
     for p in (0.0, 0.5, 1.0):
         cv2.line(img, xy(0, p), xy(n - 1, p), grey, 1)
-        cv2.putText(img, f"{p:.1f}", (4, xy(0, p)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, black, 1, cv2.LINE_AA)
+        cv2.putText(img, f"{p:.1f}", (4, xy(0, p)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
     for k in sorted({1, (n + 1) // 2, n}):
         x = xy(k - 1, 0)[0]
-        cv2.putText(img, str(k), (x - 4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, black, 1, cv2.LINE_AA)
+        cv2.putText(img, str(k), (x - 4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
     cv2.line(img, xy(state.index, 0), xy(state.index, 1), (0, 150, 200), 1)
     if state.prediction is not None:
         t = state.prediction.threshold
