@@ -58,7 +58,8 @@ def report_html(state, meta: dict, patient_id: str | None = None) -> str:
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     <h2>Images</h2>
     <p>B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards
-       glaucoma, blue: towards normal; fixed scale −{render.CAM_LIMIT:g} to +{render.CAM_LIMIT:g} logit):</p>
+       glaucoma, blue: towards normal, white: the decision threshold; fixed scale −{render.CAM_LIMIT:g} to
+       +{render.CAM_LIMIT:g} logit):</p>
     <img src="bscan" width="430"><br>
     <img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}
     <p>En-face (same CAM; line: the B-scan above) and P(glaucoma) per B-scan, numbered from 1:</p>

@@ -23,11 +23,13 @@ The 3D networks follow the same rule with their own strides (``networks.VARIANTS
 the first and last centre (no extrapolation past what a cell measured). The mapping is a product
 of two small matrices, so an en-face row (the depth-mean of a mapped B-scan CAM) is exact and cheap.
 
-**Colour.** Cell values are logits: each cell's value is the logit the network would give if
-every cell looked like it (their mean is the B-scan's logit), so 0 is "undecided", positive
-speaks for glaucoma and negative for normal. They are drawn with a diverging map centred at 0
-on a fixed symmetric scale ``-CAM_LIMIT .. +CAM_LIMIT`` (never per-volume min-max, which would
-make a normal eye's least-negative region look "hot").
+**Colour.** Cell values are logits. The network's cells average to its B-scan logit (each is
+the logit the network would give if every cell looked like that one); the Predictor then maps them
+with the model file's calibration (an affine map of logits) and subtracts logit(threshold), so a
+``Prediction``'s cells average to ``logit(p_bscan) - logit(threshold)``: 0 is the decision
+threshold, positive (red) speaks for glaucoma and negative (blue) for normal. They are drawn with
+a diverging map centred at 0 on a fixed symmetric scale ``-CAM_LIMIT .. +CAM_LIMIT`` (never
+per-volume min-max, which would make a normal eye's least-negative region look "hot").
 """
 
 from __future__ import annotations
@@ -132,3 +134,24 @@ def enface_cam(prediction, volume) -> np.ndarray:
     cols = cell_weights(cam.shape[2], width, in_w, s_w, o_w)  # (width, w)
     rows = np.einsum("nhw,h->nw", cam, depth_w)
     return (rows @ cols.T).astype(np.float32)
+
+
+def pointing_game(enface: np.ndarray, region: np.ndarray, spacing_mm: tuple[float, float],
+                  tolerance_mm: float = 0.5) -> bool:
+    """Does the en-face CAM's peak fall within ``tolerance_mm`` of a recorded damage region?
+
+    ``enface``: (n_bscans, width) from ``enface_cam``; ``region``: boolean mask on the same grid;
+    ``spacing_mm``: (between B-scans, between A-scans). The distance is physical (anisotropic
+    grids are common: 0.03 mm between B-scans, 0.006 mm between A-scans on a Cirrus cube), which
+    is the same as dilating the region by ``tolerance_mm`` with an ellipse. NaN rows are ignored.
+    """
+    enface = np.asarray(enface, np.float64)
+    region = np.asarray(region, bool)
+    if enface.shape != region.shape:
+        raise ValueError(f"en-face CAM {enface.shape} and region {region.shape} are on different grids")
+    if not region.any() or not np.isfinite(enface).any():
+        return False
+    r, c = np.unravel_index(np.nanargmax(enface), enface.shape)
+    rows, cols = np.nonzero(region)
+    d2 = ((rows - r) * spacing_mm[0]) ** 2 + ((cols - c) * spacing_mm[1]) ** 2
+    return bool(d2.min() <= tolerance_mm ** 2)
