@@ -105,11 +105,16 @@ class RetrainDialog(QDialog):
         form.addRow("Epochs", self.epochs)
         form.addRow("Image size", self.image_size)
         form.addRow("Initialisation", self.init)
-        form.addRow("", self.init_note)
+        self.init_help = QWidget()  # shown only when the chosen initialisation cannot work here
+        help_layout = QVBoxLayout(self.init_help)
+        help_layout.setContentsMargins(0, 0, 0, 0)
+        help_layout.addWidget(self.init_note)
         init_buttons = QHBoxLayout()
         init_buttons.addWidget(self.use_random_button)
         init_buttons.addWidget(self.pick_weights_button)
-        form.addRow("", init_buttons)
+        help_layout.addLayout(init_buttons)
+        form.addRow("", self.init_help)
+        self.form = form
         form.addRow("Weights file", self.weights)
         form.addRow("Device", self.device)
 
@@ -182,8 +187,9 @@ class RetrainDialog(QDialog):
             f"ImageNet weights are not on this computer ({checks.imagenet_weights_path()}). They are downloaded when "
             "the run starts, which fails offline: use random initialisation or a local weights file."
             if missing else "")
-        for w in (self.init_note, self.use_random_button, self.pick_weights_button):
-            w.setVisible(missing)
+        if hasattr(self, "form"):
+            self.form.setRowVisible(self.init_help, missing)
+        self.init_help.setVisible(missing)
         self.weights.setEnabled(self.init.currentText() == "weights file")
 
     def init_argument(self) -> str | None:
