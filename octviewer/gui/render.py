@@ -149,7 +149,7 @@ def legend_image(width: int = 300, height: int = 14) -> np.ndarray:
     return (rgba[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
 
 
-def curve_image(state, width: int = 420, height: int = 160) -> np.ndarray:
+def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
     """(height, width, 3) uint8 on white: P(glaucoma) per B-scan (numbered from 1), the decision
     threshold dashed, the B-scan shown in the report as a vertical line."""
     import cv2
@@ -168,7 +168,7 @@ def curve_image(state, width: int = 420, height: int = 160) -> np.ndarray:
     for k in sorted({1, (n + 1) // 2, n}):
         x = xy(k - 1, 0)[0]
         cv2.putText(img, str(k), (x - 4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
-    cv2.line(img, xy(state.index, 0), xy(state.index, 1), (0, 150, 200), 1)
+    cv2.line(img, xy(state.index, 0), xy(state.index, 1), (0, 150, 200), 2)
     if state.prediction is not None:
         t = state.prediction.threshold
         for i in range(0, n - 1, 2):

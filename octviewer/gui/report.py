@@ -63,7 +63,7 @@ def report_html(state, meta: dict, patient_id: str | None = None) -> str:
     <img src="bscan" width="430"><br>
     <img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}
     <p>En-face (same CAM; line: the B-scan above) and P(glaucoma) per B-scan, numbered from 1:</p>
-    <img src="enface" width="170"> <img src="curve" width="330">
+    <img src="enface" width="170"> <img src="curve" width="380">
     <h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
