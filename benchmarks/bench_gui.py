@@ -25,7 +25,9 @@ def main():
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from octviewer.gui.main_window import MainWindow, _cam_to_bscan
+    from octviewer.core import BatchResult
+    from octviewer.gui import render
+    from octviewer.gui.main_window import MainWindow
     from octviewer.model import LoadedModel, Predictor, build_network, default_metadata
     from octviewer.synth import EyeAnatomy, synth_scan
 
@@ -36,13 +38,12 @@ def main():
     window.resize(1400, 850)
     window.show()
     volume = synth_scan(EyeAnatomy(), "cirrus", seed=0).volume
-    predictor, window.predictor = window.predictor, None  # show the volume without analysing it yet
-    window._on_loaded(window.generation, volume)
-    window.predictor = predictor
+    window.state.apply_scan(volume)  # shown without analysing it yet
     rng = np.random.default_rng(0)
-    window.cams = rng.normal(size=(volume.n_bscans, 7, 7)).astype(np.float32)
-    window.probs = rng.random(volume.n_bscans).astype(np.float32)
-    window.cam_levels = (float(window.cams.min()), float(window.cams.max()))
+    cams = rng.normal(size=(volume.n_bscans, 7, 7)).astype(np.float32)
+    window.state.begin_analysis()
+    window.state.add_batch(BatchResult(np.arange(volume.n_bscans), rng.random(volume.n_bscans).astype(np.float32),
+                                       {}, cams))
     app.processEvents()
 
     def scroll_times(show):
@@ -54,12 +55,12 @@ def main():
             times.append((time.perf_counter() - t) * 1e3)
         return times
 
-    ours = scroll_times(window.set_index)
+    ours = scroll_times(window.state.set_index)
     lut = pg.colormap.get("viridis").getLookupTable(nPts=256)
 
     def naive_show(i):
         bscan = window.display[i].astype(np.float32)
-        cam = _cam_to_bscan(window.cams[i], bscan.shape)
+        cam = render.cam_to_bscan(cams[i], bscan.shape, 224)
         cam = ((cam - cam.min()) / (np.ptp(cam) + 1e-6) * 255).astype(np.uint8)
         rgb = np.repeat(bscan[..., None], 3, -1) * 0.55 + lut[cam].astype(np.float32) * 0.45
         window.bscan.image.setImage(rgb.astype(np.uint8))  # auto levels on every B-scan
@@ -74,8 +75,8 @@ def main():
     print(f"show B-scan + CAM (naive): median {statistics.median(naive):6.2f} ms  p95 {p95(naive):6.2f} ms")
 
     # event-loop stall while analysing
-    window.index = -1
-    window.set_index(100)
+    window.state.set_index(0)
+    window.state.set_index(100)
     for _ in range(20):  # let the repaint of that B-scan finish before the probe starts
         app.processEvents()
         time.sleep(0.01)
@@ -94,7 +95,7 @@ def main():
     window.workers.signals.finished.connect(lambda *a: done.append(1))
     timer.start()
     t0 = time.perf_counter()
-    window.analyse()
+    window.controller.analyse()
     while not done:
         app.processEvents()
         time.sleep(0.001)

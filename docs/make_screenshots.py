@@ -2,7 +2,7 @@
 
 Run from the repository root after the demo model exists:
 ``QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py``. Writes docs/screenshots/*.png and
-a report PDF whose first page is kept as report_page1.png (``pdftoppm -png -r 60 -f 1 -l 1 -singlefile``).
+report_page1.png (page 1 of the same report document export_pdf prints).
 """
 
 from __future__ import annotations
@@ -14,6 +14,25 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 OUT = Path(__file__).resolve().parent / "screenshots"
+
+
+def report_page(window, width=620):
+    """Page 1 of the PDF report as an image: the same document export_pdf prints (A4 proportions),
+    painted on white (no PDF rasteriser needed)."""
+    from PySide6.QtCore import QRectF, QSizeF
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    from octviewer.gui.report import build_document
+
+    doc = build_document(window.state, window.report_images(), window.report_meta())
+    height = int(width * 297 / 210)
+    doc.setPageSize(QSizeF(width, height))
+    image = QImage(width, height, QImage.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    doc.drawContents(painter, QRectF(0, 0, width, height))
+    painter.end()
+    return image
 
 
 def main():
@@ -32,6 +51,8 @@ def main():
     dark_palette(app)
     pg.setConfigOptions(background="#111214", foreground="#e8eaed", imageAxisOrder="row-major")
     OUT.mkdir(exist_ok=True)
+    for old in OUT.glob("*.png"):  # every picture is retaken
+        old.unlink()
 
     def wait_for(signal, timeout_ms=300_000):
         loop = QEventLoop()
@@ -56,11 +77,7 @@ def main():
     window.grab().save(str(OUT / "main_window.png"))
     pdf = Path(tempfile.mkdtemp()) / "report.pdf"
     window.export_pdf(str(pdf))
-    import shutil
-    import subprocess
-    if shutil.which("pdftoppm"):  # poppler-utils
-        subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                        str(OUT / "report_page1")], check=True)
+    report_page(window).save(str(OUT / "report_page1.png"))
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = generate_cohort(Path(tmp) / "cohort", patients=10, preset="tiny", seed=5)

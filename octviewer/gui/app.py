@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.model or DEMO_MODEL
     try:
         predictor = Predictor(str(model_path), device=device)
-    except (ModelFileError, RuntimeError) as exc:
+    except (ModelFileError, RuntimeError, ValueError, OSError) as exc:  # the viewer opens without a model
         model_error = str(exc)
         print(f"warning: {exc}", file=sys.stderr)
     window = MainWindow(predictor, model_error)

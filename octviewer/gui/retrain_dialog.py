@@ -2,17 +2,25 @@
 
 A separate process (QProcess), not a thread: training uses every core and lots of memory, may
 crash on a bad GPU driver, and must survive being stopped; none of that may touch the viewer.
-The model in use changes only when the user presses "Load this model" after a successful run.
+The model in use changes only when the user presses "Load this model" after a successful run,
+has seen the evaluation and has confirmed.
+
+Each Start is a new run in a new, timestamped folder, so a finished run's checkpoints are never
+reused by accident; continuing a stopped run is the explicit Resume button. The manifest check
+(which opens every file) runs in a worker thread. ImageNet initialisation needs weights that are
+downloaded on first use: the dialog checks the cache before starting and offers random
+initialisation or a local weights file instead of failing offline after the progress bar.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, Qt, Signal
+from PySide6.QtCore import QProcess, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -28,6 +36,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from . import retrain_checks as checks
 
 
 def _path_row(edit: QLineEdit, pick) -> QWidget:
@@ -54,10 +64,18 @@ class RetrainDialog(QDialog):
         self.val_auc: list[float] = []
         self.result_model: str | None = None
         self.stopped = False
+        self.run_dir: Path | None = None  # the folder of the current (or last) run
         self.extra_arguments: list[str] = []  # advanced trainer flags passed through as given
+        self.manifest_ok: bool | None = None  # None while the check runs
+        self._validation_number = 0
+        self._start_when_valid = False
+        self._validation_signals = checks.ValidationSignals()
+        self._validation_signals.done.connect(self._validated)
+        self._pool = QThreadPool()
+        self._pool.setMaxThreadCount(1)
 
         self.manifest = QLineEdit(manifest)
-        self.out = QLineEdit(out or str(Path.home() / "octviewer-runs" / "retrain"))
+        self.out = QLineEdit(out or str(Path.home() / "octviewer-runs"))
         self.variant = QComboBox()
         self.variant.addItems(["semt", "mt", "resnet2d", "cnn3d", "resnet3d"])
         self.epochs = QSpinBox()
@@ -67,22 +85,44 @@ class RetrainDialog(QDialog):
         self.image_size.setRange(32, 512)
         self.image_size.setValue(224)
         self.init = QComboBox()
-        self.init.addItems(["imagenet", "random"])
+        self.init.addItems(["imagenet", "random", "weights file"])
+        self.weights = QLineEdit()
+        self.weights.setPlaceholderText("ResNet18 state dict (.pth) for 'weights file'")
+        self.init_note = QLabel("")
+        self.init_note.setTextFormat(Qt.PlainText)
+        self.init_note.setWordWrap(True)
+        self.use_random_button = QPushButton("Use random initialisation")
+        self.use_random_button.clicked.connect(lambda: self.init.setCurrentText("random"))
+        self.pick_weights_button = QPushButton("Choose weights file…")
+        self.pick_weights_button.clicked.connect(self._pick_weights)
+        self.init.currentTextChanged.connect(self._check_init)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         form = QFormLayout()
         form.addRow("Dataset manifest", _path_row(self.manifest, self._pick_manifest))
-        form.addRow("Output folder", _path_row(self.out, self._pick_out))
+        form.addRow("Runs folder", _path_row(self.out, self._pick_out))
         form.addRow("Variant", self.variant)
         form.addRow("Epochs", self.epochs)
         form.addRow("Image size", self.image_size)
         form.addRow("Initialisation", self.init)
+        self.init_help = QWidget()  # shown only when the chosen initialisation cannot work here
+        help_layout = QVBoxLayout(self.init_help)
+        help_layout.setContentsMargins(0, 0, 0, 0)
+        help_layout.addWidget(self.init_note)
+        init_buttons = QHBoxLayout()
+        init_buttons.addWidget(self.use_random_button)
+        init_buttons.addWidget(self.pick_weights_button)
+        help_layout.addLayout(init_buttons)
+        form.addRow("", self.init_help)
+        self.form = form
+        form.addRow("Weights file", self.weights)
         form.addRow("Device", self.device)
 
         self.validation = QLabel("Pick a manifest to see its validation.")
         self.validation.setWordWrap(True)
         self.validation.setTextFormat(Qt.RichText)
         self.stage = QLabel("")
+        self.stage.setTextFormat(Qt.PlainText)  # stage names come from the trainer's output
         self.bar = QProgressBar()
         self.plot = pg.PlotWidget()
         self.plot.setLabel("left", "loss / AUC")
@@ -95,8 +135,11 @@ class RetrainDialog(QDialog):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
 
-        self.start_button = QPushButton("Start")
+        self.start_button = QPushButton("Start new run")
         self.start_button.clicked.connect(self.start)
+        self.resume_button = QPushButton("Resume stopped run")
+        self.resume_button.clicked.connect(self.resume)
+        self.resume_button.setEnabled(False)
         self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
@@ -104,7 +147,7 @@ class RetrainDialog(QDialog):
         self.load_button.clicked.connect(self._load)
         self.load_button.setEnabled(False)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.load_button):
+        for b in (self.start_button, self.resume_button, self.stop_button, self.load_button):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -115,6 +158,7 @@ class RetrainDialog(QDialog):
         layout.addWidget(self.log)
         layout.addLayout(buttons)
         self.manifest.editingFinished.connect(self.validate)
+        self._check_init()
         if manifest:
             self.validate()
 
@@ -130,50 +174,120 @@ class RetrainDialog(QDialog):
         if path:
             self.out.setText(path)
 
-    def validate(self) -> bool:
-        """Check the manifest before starting (files, labels, VF ranges, splits); show the counts."""
-        from trainer.manifest import ManifestError, assign_splits, read_manifest, summary
+    def _pick_weights(self):
+        path, _ = QFileDialog.getOpenFileName(self, "ResNet18 weights", "", "PyTorch weights (*.pth *.pt)")
+        if path:
+            self.weights.setText(path)
+            self.init.setCurrentText("weights file")
 
-        try:
-            records, _ = read_manifest(self.manifest.text())
-        except ManifestError as exc:
-            problems = "".join(f"<li>{p}</li>" for p in exc.problems[:20])
-            more = f"<li>… {len(exc.problems) - 20} more</li>" if len(exc.problems) > 20 else ""
-            self.validation.setText(f"<b style='color:#ef5350'>The manifest has problems:</b><ul>{problems}{more}</ul>")
-            return False
-        counts = summary(assign_splits(records, seed=0))
-        rows = "".join(f"<tr><td>{s}</td><td>{c['volumes']}</td><td>{c['glaucoma']}</td><td>{c['patients']}</td>"
-                       f"<td>{c['with_vf']['md']}</td></tr>" for s, c in counts.items())
-        synthetic = all(r.extra.get("synthetic") == "1" for r in records)
-        note = "<br><b style='color:#ffb74d'>SYNTHETIC data</b>" if synthetic else ""
-        self.validation.setText("<b style='color:#66bb6a'>Manifest OK</b>" + note +
-                                "<table><tr><th>split</th><th>volumes</th><th>glaucoma</th><th>patients</th>"
-                                f"<th>with VF</th></tr>{rows}</table>")
-        return True
+    def _check_init(self, *_):
+        """Say before starting whether the chosen initialisation can work on this computer."""
+        missing = self.init.currentText() == "imagenet" and not checks.imagenet_weights_path().exists()
+        self.init_note.setText(
+            f"ImageNet weights are not on this computer ({checks.imagenet_weights_path()}). They are downloaded when "
+            "the run starts, which fails offline: use random initialisation or a local weights file."
+            if missing else "")
+        if hasattr(self, "form"):
+            self.form.setRowVisible(self.init_help, missing)
+        self.init_help.setVisible(missing)
+        self.weights.setEnabled(self.init.currentText() == "weights file")
+
+    def init_argument(self) -> str | None:
+        """The trainer's --init value, or None (with the reason shown) when it cannot work."""
+        choice = self.init.currentText()
+        if choice == "weights file":
+            path = Path(self.weights.text())
+            if not self.weights.text() or not path.is_file():
+                self.stage.setText("Choose a weights file (or another initialisation) first.")
+                return None
+            return str(path)
+        if choice == "imagenet" and not checks.imagenet_weights_path().exists():
+            if not checks.confirm(self, "ImageNet weights", "The ImageNet weights are not on this computer and would "
+                                  "be downloaded now; this needs internet access.\n\nDownload and start?"):
+                self.stage.setText("Not started: choose random initialisation or a local weights file.")
+                return None
+        return choice
+
+    def validate(self) -> None:
+        """Check the manifest (files, labels, VF ranges, splits) in a worker; show the counts."""
+        self._validation_number += 1
+        self.manifest_ok = None
+        self.validation.setText("Checking the manifest…")
+        self._pool.start(checks.Validation(self._validation_number, self.manifest.text(), self._validation_signals))
+
+    def _validated(self, number: int, ok: bool, text: str):
+        if number != self._validation_number:
+            return  # the manifest was changed since
+        self.manifest_ok = ok
+        self.validation.setText(text)
+        if self._start_when_valid:
+            self._start_when_valid = False
+            if ok:
+                self._launch(resume=False)
+            else:
+                self.start_button.setEnabled(True)
+                self.stage.setText("Not started: the manifest has problems.")
 
     # -- the run -------------------------------------------------------------------------------
-    def arguments(self) -> list[str]:
-        return ["-m", "trainer", "fit", "--data", self.manifest.text(), "--out", self.out.text(),
+    def arguments(self, resume: bool = False) -> list[str]:
+        args = ["-m", "trainer", "fit", "--data", self.manifest.text(), "--out", str(self.run_dir),
                 "--variant", self.variant.currentText(), "--epochs", str(self.epochs.value()),
-                "--image-size", str(self.image_size.value()), "--init", self.init.currentText(),
-                "--device", self.device.currentText(), "--progress-json", "-", "--resume"]
+                "--image-size", str(self.image_size.value()), "--init", self._init_value,
+                "--device", self.device.currentText(), "--progress-json", "-"]
+        return args + (["--resume"] if resume else [])
+
+    def new_run_dir(self) -> Path:
+        """A fresh folder under the runs folder, named by variant and time."""
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(self.out.text()) / f"{self.variant.currentText()}-{stamp}"
+        path, k = base, 1
+        while path.exists():
+            k += 1
+            path = base.with_name(f"{base.name}-{k}")
+        return path
 
     def start(self):
-        if not self.validate():
+        """A new run in a new folder (after the manifest check, which may still be running)."""
+        init = self.init_argument()
+        if init is None:
             return
+        self._init_value = init
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        if self.manifest_ok is None:
+            self._start_when_valid = True
+            self.stage.setText("waiting for the manifest check…")
+            return
+        if not self.manifest_ok:
+            self.start_button.setEnabled(True)
+            self.stage.setText("Not started: the manifest has problems.")
+            return
+        self._launch(resume=False)
+
+    def resume(self):
+        """Continue the stopped run in its own folder (the trainer refuses other settings or data)."""
+        if self.run_dir is None or not self.stopped:
+            return
+        self._launch(resume=True)
+
+    def _launch(self, resume: bool):
+        if not resume:
+            self.run_dir = self.new_run_dir()
         self.stopped = False
         self.result_model = None
         self.load_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
         self.losses, self.val_auc = [], []
         self.process = QProcess(self)
         self.process.setProgram(sys.executable)
-        self.process.setArguments(self.arguments() + self.extra_arguments)
+        self.process.setArguments(self.arguments(resume) + self.extra_arguments)
         self.process.readyReadStandardOutput.connect(self._read_stdout)
         self.process.readyReadStandardError.connect(self._read_stderr)
         self.process.finished.connect(self._finished)
         self.process.start()
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        self.log.appendPlainText(f"{'resuming' if resume else 'new run'} in {self.run_dir}")
         self.stage.setText("starting…")
 
     def stop(self):
@@ -222,20 +336,31 @@ class RetrainDialog(QDialog):
     def _finished(self, code, status):
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        report = Path(self.out.text()) / "report.md"
+        report = self.run_dir / "report.md"
         if code == 0 and self.result_model and Path(self.result_model).exists():
             self.stage.setText("finished")
             if report.exists():
                 self.log.appendPlainText("\n" + report.read_text())
             self.load_button.setEnabled(True)
         elif self.stopped:
-            self.stage.setText("stopped: the run can be resumed with Start (same output folder); "
-                               "the model in use is unchanged")
+            self.resume_button.setEnabled(True)
+            self.stage.setText("stopped: Resume continues this run; Start begins a new one. "
+                               "The model in use is unchanged")
         else:
             self.stage.setText(f"failed (exit {code}); the model in use is unchanged — see the log")
 
+    def evaluation_text(self) -> str:
+        report = self.run_dir / "report.md" if self.run_dir else None
+        if report is not None and report.exists():
+            return report.read_text(errors="replace")[:4000]
+        return "No evaluation report was written for this run."
+
     def _load(self):
-        if self.result_model:
+        """Show the new model's evaluation and ask before it replaces the model in use."""
+        if not self.result_model:
+            return
+        if checks.confirm(self, "Load this model?", "Evaluation of the new model (held-out test split):\n\n"
+                   + self.evaluation_text() + "\n\nReplace the model in use with it?"):
             self.model_ready.emit(self.result_model)
 
     def closeEvent(self, event):

@@ -1,0 +1,97 @@
+"""Every menu entry and keyboard shortcut of the main window, in one table.
+
+Slots are called with no arguments: ``QAction.triggered`` passes a ``checked`` flag, and a slot
+that takes an optional path must never receive it (File > Export PDF once got ``False`` as its
+path). The Help > Keyboard shortcuts list is generated from this table, so it cannot drift.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+
+from .state import AXIAL_MODES, LEVEL_PRESETS
+
+AXIAL_LABELS = {"fit": "Fit B-scan to view", "physical": "Physical aspect (µm)", "pixel": "1:1 pixels"}
+
+
+def build_menus(w) -> dict[str, QAction]:
+    actions: dict[str, QAction] = {}
+    s = w.state
+
+    def act(menu, name, text, slot, key=None):
+        a = QAction(text, w)
+        if key:
+            a.setShortcut(QKeySequence(key))
+        a.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(a)
+        actions[name] = a
+        return a
+
+    bar = w.menuBar()
+    f = bar.addMenu("&File")
+    act(f, "open", "&Open…", w.open_dialog, QKeySequence.Open)
+    act(f, "open_folder", "Open &folder…", w.open_folder_dialog)
+    w.recent_menu = f.addMenu("Open &recent")
+    act(f, "export_pdf", "Export &PDF report…", w.export_pdf, "Ctrl+P")
+    act(f, "export_csv", "Export results as &CSV…", w.export_csv, "Ctrl+E")
+    act(f, "quit", "&Quit", w.close, QKeySequence.Quit)
+
+    v = bar.addMenu("&View")
+    act(v, "toggle_cam", "Toggle &CAM (B-scan and en-face)",
+        lambda: s.update_settings(show_cam=not s.settings.show_cam), "C")
+    act(v, "toggle_layers", "Toggle &layer segmentation",
+        lambda: s.update_settings(show_layers=not s.settings.show_layers), "L")
+    act(v, "reset_zoom", "Reset &zoom", lambda: w.bscan.view.autoRange(padding=0), "Z")
+    axial = v.addMenu("&Axial stretch")
+    group = QActionGroup(w)
+    for mode in AXIAL_MODES:
+        a = act(axial, f"axial_{mode}", AXIAL_LABELS[mode], lambda m=mode: s.update_settings(axial_mode=m))
+        a.setCheckable(True)
+        group.addAction(a)
+    act(v, "axial_next", "Next axial stretch", lambda: s.update_settings(
+        axial_mode=AXIAL_MODES[(AXIAL_MODES.index(s.settings.axial_mode) + 1) % len(AXIAL_MODES)]), "A")
+    act(v, "cam_more", "CAM more opaque", lambda: s.update_settings(cam_opacity=s.settings.cam_opacity + 0.1), "]")
+    act(v, "cam_less", "CAM more transparent", lambda: s.update_settings(cam_opacity=s.settings.cam_opacity - 0.1),
+        "[")
+    contrast = v.addMenu("C&ontrast")
+    act(contrast, "contrast_more", "More contrast", lambda: s.adjust_contrast(0.8), "K")
+    act(contrast, "contrast_less", "Less contrast", lambda: s.adjust_contrast(1.25), "Shift+K")
+    act(contrast, "brighter", "Brighter", lambda: s.adjust_brightness(10), "B")
+    act(contrast, "darker", "Darker", lambda: s.adjust_brightness(-10), "Shift+B")
+    for k, (name, levels) in enumerate(LEVEL_PRESETS.items(), start=1):
+        act(contrast, f"preset_{k}", f"Preset: {name}", lambda lv=levels: s.update_settings(levels=lv), str(k))
+    nav = v.addMenu("&Go to")
+    act(nav, "next", "Next B-scan", lambda: s.set_index(s.index + 1), "Down")
+    act(nav, "previous", "Previous B-scan", lambda: s.set_index(s.index - 1), "Up")
+    act(nav, "next10", "Ten B-scans on", lambda: s.set_index(s.index + 10), "PgDown")
+    act(nav, "previous10", "Ten B-scans back", lambda: s.set_index(s.index - 10), "PgUp")
+    act(nav, "first", "First B-scan", lambda: s.set_index(0), "Home")
+    act(nav, "last", "Last B-scan", lambda: s.set_index(s.n_bscans - 1), "End")
+    w.panels_menu = v.addMenu("&Panels")
+
+    a = bar.addMenu("&Analysis")
+    act(a, "analyse", "&Analyse", w.controller.analyse, "F5")
+    act(a, "cancel", "&Cancel analysis", w.controller.cancel_analysis, "Esc")
+    device = a.addMenu("&Device")
+    for name in ("auto", "cuda", "mps", "cpu"):
+        act(device, f"device_{name}", name, lambda n=name: w.set_device(n))
+
+    m = bar.addMenu("&Model")
+    act(m, "load_model", "&Load model…", w.load_model_dialog)
+    act(m, "retrain", "&Retrain…", w.open_retrain)
+    act(m, "about_model", "About this &model (model card)", w.about_model)
+
+    h = bar.addMenu("&Help")
+    act(h, "about", "&About octviewer", w.about)
+    act(h, "shortcuts", "&Keyboard shortcuts", w.show_shortcuts, "F1")
+    w.help_menu = h
+    return actions
+
+
+def shortcuts_text(actions: dict[str, QAction]) -> str:
+    rows = [(a.shortcut().toString(QKeySequence.NativeText), a.text().replace("&", ""))
+            for a in actions.values() if not a.shortcut().isEmpty()]
+    rows += [("Wheel", "Previous / next B-scan"), ("Ctrl+Wheel", "Zoom the B-scan"),
+             ("Click (en-face or curve)", "Go to that B-scan")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}   {t}" for k, t in rows)

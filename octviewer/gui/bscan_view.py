@@ -1,0 +1,163 @@
+"""The B-scan with its CAM, layer lines, scale bar and grey-level histogram; it draws the state and
+writes user intent (wheel, histogram drag) back to it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+
+from . import render
+from .state import ViewerState
+
+LAYER_COLOURS = ["#ff5252", "#ffd740", "#69f0ae", "#40c4ff", "#e040fb", "#ffab40"]
+
+
+class BscanView(pg.GraphicsLayoutWidget):
+    """The wheel steps B-scans, Ctrl+wheel zooms."""
+
+    def __init__(self, state: ViewerState):
+        super().__init__()
+        self.state = state
+        self.view = self.addViewBox(lockAspect=False, invertY=True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.cam = pg.ImageItem(axisOrder="row-major")
+        self.cam.setLookupTable(render.cam_lut())
+        self.cam.setZValue(10)
+        self.view.addItem(self.image)
+        self.view.addItem(self.cam)
+        self.label = pg.TextItem(color="w", anchor=(0, 0))
+        self.label.setZValue(30)
+        self.view.addItem(self.label)
+        # window/level: a histogram with draggable levels, grey-scale only (scans are never tinted)
+        self.histogram = pg.HistogramLUTItem(image=self.image, gradientPosition="right")
+        self.histogram.gradient.setEnabled(False)
+        # the histogram is computed once per volume, not on every B-scan: scrolling stays fast
+        self.image.sigImageChanged.disconnect(self.histogram.imageChanged)
+        self.histogram.sigLevelsChanged.connect(self._levels_dragged)
+        self.addItem(self.histogram)
+        self.scale_bar = pg.ScaleBar(size=200, suffix="µm")
+        self.scale_bar.setParentItem(self.view)
+        self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
+        self.layer_curves: list[pg.PlotCurveItem] = []
+        self._scale = (1.0, 1.0)  # scene units per B-scan pixel (lateral, axial)
+        state.events.scan.connect(self.on_scan)
+        state.events.index.connect(self.draw)
+        state.events.analysis.connect(self.draw_cam)
+        state.events.display.connect(self.on_display)
+
+    # -- state -> screen --------------------------------------------------------------------
+    def on_scan(self):
+        s = self.state
+        for curve in self.layer_curves:
+            self.view.removeItem(curve)
+        self.layer_curves = []
+        self.cam.hide()
+        if s.volume is None:
+            self.image.clear()
+            self.label.setText("")
+            return
+        for k in range(len(s.volume.layers)):
+            curve = pg.PlotCurveItem(pen=pg.mkPen(LAYER_COLOURS[k % len(LAYER_COLOURS)], width=1))
+            curve.setZValue(20)
+            self.view.addItem(curve)
+            self.layer_curves.append(curve)
+        self._set_geometry()
+        self.draw()
+        self.histogram.imageChanged(autoLevel=False)
+        self.on_display()
+        self.view.autoRange(padding=0)
+
+    def _set_geometry(self):
+        """Scene units per pixel for the axial stretch mode; the lateral axis is in µm when known."""
+        s = self.state
+        sp = s.volume.spacing
+        sx = sp.ascan_mm * 1000 if sp.known else 1.0
+        mode = s.settings.axial_mode
+        sy = sp.depth_mm * 1000 if (mode == "physical" and sp.known) else sx
+        self._scale = (sx, sy)
+        self.view.setAspectLocked(mode != "fit")
+        self.scale_bar.setVisible(sp.known)
+
+    def draw(self):
+        s = self.state
+        if s.volume is None:
+            return
+        i = s.index
+        bscan = s.display[i]
+        self.image.setImage(bscan, autoLevels=False, levels=s.settings.levels)
+        sx, sy = self._scale
+        self.image.setRect(0, 0, bscan.shape[1] * sx, bscan.shape[0] * sy)
+        for curve, name in zip(self.layer_curves, s.volume.layers):
+            heights = s.volume.layers[name][i]
+            x = np.arange(len(heights)) * sx
+            ok = np.isfinite(heights)
+            curve.setData(x[ok], heights[ok] * sy)
+            curve.setVisible(s.settings.show_layers)
+        self.draw_cam()
+        text = f"B-scan {i + 1} of {s.n_bscans}"
+        sp = s.volume.spacing
+        if sp.bscan_mm:  # distance from the first B-scan, as vendor viewers show it
+            text += f"   {i * sp.bscan_mm:.2f} mm"
+        if s.probs is not None and np.isfinite(s.probs[i]):
+            text += f"   P={s.probs[i]:.2f}"
+        self.label.setText(text)
+        self.label.setPos(0, 0)
+
+    def draw_cam(self):
+        s = self.state
+        cam = None if s.volume is None else render.bscan_cam(s, s.index)
+        if cam is None:
+            self.cam.hide()
+            return
+        self.cam.setImage(cam, levels=render.CAM_LEVELS, autoLevels=False)
+        self.cam.setRect(self.image.mapRectToParent(self.image.boundingRect()))
+        self.cam.setOpacity(s.settings.cam_opacity)
+        self.cam.show()
+
+    def on_display(self):
+        s = self.state
+        if s.volume is None:
+            return
+        before = (self._scale, self.view.state["aspectLocked"])
+        self._set_geometry()
+        self.histogram.blockSignals(True)
+        self.histogram.setLevels(*s.settings.levels)
+        self.histogram.blockSignals(False)
+        self.draw()
+        if before != (self._scale, self.view.state["aspectLocked"]):
+            self.view.autoRange(padding=0)  # the new stretch fills the view
+
+    # -- screen -> state --------------------------------------------------------------------
+    def _levels_dragged(self):
+        self.state.update_settings(levels=tuple(float(x) for x in self.histogram.getLevels()))
+
+    def wheelEvent(self, event):
+        if event.modifiers() & Qt.ControlModifier:
+            self.view.scaleBy((0.87, 0.87) if event.angleDelta().y() > 0 else (1.15, 1.15))
+        else:
+            self.state.set_index(self.state.index + (-1 if event.angleDelta().y() > 0 else 1))
+        event.accept()
+
+
+class CamLegend(QWidget):
+    """The CAM colour bar with its fixed scale: what blue and red mean, in logit units."""
+
+    def __init__(self):
+        super().__init__()
+        bar = render.legend_image(240, 12)
+        image = QImage(bar.data, bar.shape[1], bar.shape[0], bar.strides[0], QImage.Format_RGB888).copy()
+        picture = QLabel()
+        picture.setPixmap(QPixmap.fromImage(image))
+        h = QHBoxLayout(self)
+        h.setContentsMargins(4, 0, 4, 0)
+        lo = QLabel(f"CAM  −{render.CAM_LIMIT:g} (towards normal)")
+        hi = QLabel(f"+{render.CAM_LIMIT:g} (towards glaucoma)")
+        for w in (lo, hi):
+            w.setTextFormat(Qt.PlainText)
+        h.addWidget(lo)
+        h.addWidget(picture)
+        h.addWidget(hi)
+        h.addStretch(1)

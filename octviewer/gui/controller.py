@@ -1,0 +1,188 @@
+"""Applies user intent and worker results to the ViewerState. No Qt: tests drive it with a fake
+worker and no screen.
+
+Every background request carries its own generation number (ndv's pattern): a file read and an
+analysis are told apart by which counter they carry, not by a flag, so a read error that arrives
+while an analysis runs can only ever be a read error. A result whose generation is not the
+current one for its kind is dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from .state import DEFAULT_CAM_GEOMETRY, ScanDisplayError, ViewerState
+
+
+def cam_geometry(predictor) -> dict:
+    """Where the model's CAM cells sit on its input, for drawing batches before the Prediction
+    (which carries the same geometry) arrives."""
+    model = predictor.model
+    pre = model.preprocess
+    geometry = dict(DEFAULT_CAM_GEOMETRY)
+    geometry["input_size"] = tuple(pre.volume_shape[1:]) if getattr(pre, "is_3d", False) else (pre.size, pre.size)
+    try:
+        from ..model.networks import VARIANTS
+
+        variant = VARIANTS[model.architecture]
+        geometry.update(stride=tuple(float(s) for s in variant.cam_stride[-2:]),
+                        offset=tuple(float(o) for o in variant.cam_offset[-2:]))
+    except (ImportError, KeyError, AttributeError):
+        pass  # a registry without CAM geometry: the 2D default (ResNet18 layer 4)
+    return geometry
+
+
+class ViewerController:
+    """``workers`` has load(gen, path), analyse(gen, predictor, volume, first), cancel() and
+    wait_idle(timeout_s) -> bool; it reports back through the ``on_*`` methods below."""
+
+    def __init__(self, state: ViewerState, workers, predictor=None):
+        self.state = state
+        self.workers = workers
+        self.predictor = predictor
+        self._next_generation = 0
+        self.load_generation = -1  # the read whose result may still be applied
+        self.analysis_generation = -1  # the analysis whose results may still be applied
+
+    def _new_generation(self) -> int:
+        self._next_generation += 1
+        return self._next_generation
+
+    # -- opening ----------------------------------------------------------------------------
+    def open_path(self, path) -> int:
+        """Read ``path`` in the background; the scan on screen stays until the new one is ready."""
+        self.load_generation = self._new_generation()
+        self.state.events.busy.emit(f"Reading {Path(path).name}…", 0, 0)
+        self.workers.load(self.load_generation, str(path))
+        return self.load_generation
+
+    def on_loaded(self, generation: int, volume, display=None) -> None:
+        if generation != self.load_generation:
+            return
+        self.load_generation = -1
+        self._stop_analysis()
+        try:
+            self.state.apply_scan(volume, display)
+        except ScanDisplayError as exc:
+            self.state.events.busy.emit(None, 0, 0)
+            self.state.events.load_failed.emit(str(exc))
+            self.state.events.settled.emit()
+            return
+        self.state.events.busy.emit(None, 0, 0)
+        self.state.events.message.emit(f"Opened {Path(volume.source).name}" if volume.source else "Opened scan")
+        if self.predictor is not None:
+            self.analyse()
+        else:
+            self.state.events.settled.emit()
+
+    def on_load_failed(self, generation: int, message: str) -> None:
+        if generation != self.load_generation:
+            return
+        self.load_generation = -1
+        self.state.events.busy.emit(None, 0, 0)
+        self.state.events.load_failed.emit(message)
+        self.state.events.settled.emit()
+
+    # -- analysis ---------------------------------------------------------------------------
+    def analyse(self) -> None:
+        state = self.state
+        if state.volume is None or self.predictor is None:
+            return
+        self._stop_analysis()
+        try:
+            self.predictor.check(state.volume)
+        except Exception as exc:  # ScanNotSupported and any check the model adds
+            state.set_no_result(str(exc))
+            state.events.settled.emit()
+            return
+        self.analysis_generation = self._new_generation()
+        state.begin_analysis(cam_geometry(self.predictor))
+        state.events.busy.emit("Analysing", 0, state.n_bscans)
+        self.workers.analyse(self.analysis_generation, self.predictor, state.volume, state.index)
+
+    def _stop_analysis(self) -> None:
+        """Results of a running analysis are no longer wanted (a new scan or model)."""
+        if self.analysis_generation != -1:
+            self.workers.cancel()
+            self.analysis_generation = -1
+            self.state.analysing = False
+
+    def cancel_analysis(self) -> None:
+        if self.analysis_generation == -1:
+            return
+        self.workers.cancel()  # the worker answers with on_cancelled once it has stopped
+
+    def on_batch(self, generation: int, batch) -> None:
+        if generation == self.analysis_generation:
+            self.state.add_batch(batch)
+
+    def on_progress(self, generation: int, done: int, total: int) -> None:
+        if generation == self.analysis_generation:
+            self.state.events.busy.emit("Analysing", done, total)
+
+    def on_finished(self, generation: int, prediction) -> None:
+        if generation != self.analysis_generation:
+            return
+        self.analysis_generation = -1
+        self.state.events.busy.emit(None, 0, 0)
+        try:
+            self.state.set_prediction(prediction)
+        except Exception as exc:
+            self.state.set_no_result(f"analysis failed: {exc}")
+        self.state.events.settled.emit()
+
+    def on_analysis_failed(self, generation: int, message: str) -> None:
+        """The scan stays on screen; the reason goes to the results panel."""
+        if generation != self.analysis_generation:
+            return
+        self.analysis_generation = -1
+        self.state.events.busy.emit(None, 0, 0)
+        self.state.set_no_result(message)
+        self.state.events.settled.emit()
+
+    def on_cancelled(self, generation: int) -> None:
+        if generation != self.analysis_generation:
+            return
+        self.analysis_generation = -1
+        self.state.events.busy.emit(None, 0, 0)
+        self.state.events.message.emit("Analysis cancelled")
+        self.state.set_no_result("Analysis cancelled.")
+        self.state.events.settled.emit()
+
+    # -- model ------------------------------------------------------------------------------
+    def set_predictor(self, predictor) -> None:
+        """Use another model; a shown scan is analysed again with it."""
+        self._quiesce()
+        self.predictor = predictor
+        if self.state.volume is not None:
+            self.analyse()
+
+    def set_device(self, name: str, make_predictor=None) -> None:
+        """Move to another device without touching the model a worker may be using: stop and wait
+        for the analysis, then build a new Predictor on a copy of the model. Raises RuntimeError
+        (no such device here) with the current predictor kept."""
+        if self.predictor is None:
+            return
+        if make_predictor is None:
+            from ..model import Predictor as make_predictor
+        was_running = self._quiesce()
+        try:
+            predictor = make_predictor(copy.deepcopy(self.predictor.model), device=name)
+        except Exception:
+            if was_running:
+                self.analyse()
+            raise
+        self.predictor = predictor
+        if was_running:
+            self.analyse()
+
+    def _quiesce(self) -> bool:
+        """Cancel the analysis and wait until its worker has let go of the model."""
+        was_running = self.analysis_generation != -1
+        if was_running:
+            self._stop_analysis()
+            self.state.events.busy.emit(None, 0, 0)
+        if not self.workers.wait_idle(30.0):
+            raise RuntimeError("the running analysis did not stop within 30 s")
+        return was_running

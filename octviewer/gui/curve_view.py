@@ -1,0 +1,57 @@
+"""Per-B-scan probability along the volume, numbered from 1 as the B-scan label is; a click
+selects that B-scan. Cleared with every new scan, so no previous eye's curve survives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from .state import ViewerState
+
+
+class CurveView(pg.PlotWidget):
+    def __init__(self, state: ViewerState):
+        super().__init__()
+        self.state = state
+        self.setLabel("left", "P(glaucoma)")
+        self.setLabel("bottom", "B-scan")
+        self.setYRange(0, 1)
+        self.setMaximumHeight(170)
+        self.line = self.plot(pen=pg.mkPen("#ff8a65", width=2), symbol="o", symbolSize=4)
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#00e5ff"))
+        self.addItem(self.cursor)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        state.events.scan.connect(self.on_scan)
+        state.events.index.connect(self.draw_cursor)
+        state.events.analysis.connect(self.draw)
+
+    def on_scan(self):
+        self.draw()
+        self.draw_cursor()
+
+    def draw(self):
+        s = self.state
+        if s.volume is None or s.probs is None or not np.isfinite(s.probs).any():
+            self.line.setData([], [])
+            return
+        # NaN (not analysed yet) breaks the line: no segment is drawn across B-scans still to come
+        self.line.setData(np.arange(1, s.n_bscans + 1), s.probs, connect="finite")
+        self.setXRange(1, max(s.n_bscans, 2))
+
+    def draw_cursor(self):
+        if self.state.volume is not None:
+            self.cursor.setPos(self.state.index + 1)
+
+    def plotted(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the curve shows now (1-based B-scan numbers, probabilities)."""
+        x, y = self.line.getData()
+        if x is None:
+            return np.array([]), np.array([])
+        ok = np.isfinite(y)
+        return x[ok], y[ok]
+
+    def _clicked(self, event):
+        if self.state.volume is None:
+            return
+        x = self.plotItem.vb.mapSceneToView(event.scenePos()).x()
+        self.state.set_index(int(round(x)) - 1)

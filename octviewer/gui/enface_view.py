@@ -1,0 +1,113 @@
+"""The en-face: the localizer when the file has one, else the depth projection drawn in
+millimetres (a 6 x 6 mm cube looks square), with the en-face CAM and the current B-scan's line.
+A click selects the nearest B-scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from . import render
+from .state import ViewerState
+
+
+class EnfaceView(pg.PlotWidget):
+    def __init__(self, state: ViewerState):
+        super().__init__()
+        self.state = state
+        self.setAspectLocked(True)
+        self.invertY(True)
+        self.hideAxis("left")
+        self.hideAxis("bottom")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.cam = pg.ImageItem(axisOrder="row-major")
+        self.cam.setLookupTable(render.cam_lut())
+        self.cam.setZValue(5)
+        self.addItem(self.image)
+        self.addItem(self.cam)
+        self.line = pg.PlotCurveItem(pen=pg.mkPen("#00e5ff", width=2))
+        self.line.setZValue(10)
+        self.addItem(self.line)
+        self.orientation = [pg.TextItem(t, color="#ffcc00") for t in ("S", "I", "N", "T")]
+        for t in self.orientation:
+            self.addItem(t)
+        self.scale = (1.0, 1.0)  # scene units per en-face pixel (x, y)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        state.events.scan.connect(self.on_scan)
+        state.events.index.connect(self.draw_line)
+        state.events.analysis.connect(self.draw_cam)
+        state.events.display.connect(self.draw_cam)
+
+    def on_scan(self):
+        s = self.state
+        self.cam.clear()
+        self.cam.hide()
+        if s.volume is None:
+            self.image.clear()
+            self.line.setData([], [])
+            return
+        v = s.volume
+        img = v.localizer.image if v.localizer is not None else render.enface_projection(s.display)
+        img = np.asarray(img)
+        if img.ndim != 2:
+            raise ValueError(f"the en-face image has shape {img.shape}, expected (height, width)")
+        self.image.setImage(np.ascontiguousarray(img), levels=(0, 255))
+        sp = v.spacing
+        physical = v.localizer is None and sp.ascan_mm and sp.bscan_mm
+        self.scale = (sp.ascan_mm, sp.bscan_mm) if physical else (1.0, 1.0)
+        h, w = img.shape[0] * self.scale[1], img.shape[1] * self.scale[0]
+        self.image.setRect(0, 0, w, h)
+        for t, (x, y) in zip(self.orientation, [(w / 2, 0), (w / 2, h * 0.94), (0, h / 2), (w * 0.95, h / 2)]):
+            t.setPos(x, y)
+        nasal_right = v.laterality == "OD"  # the right eye's nasal side is on the viewer's right
+        known = v.laterality is not None
+        self.orientation[2].setText(("T" if nasal_right else "N") if known else "")
+        self.orientation[3].setText(("N" if nasal_right else "T") if known else "")
+        self.draw_line()
+        self.autoRange(padding=0.02)
+
+    def draw_cam(self):
+        s = self.state
+        cam = None if s.volume is None else render.enface_cam_map(s)
+        if cam is None:
+            self.cam.hide()
+            return
+        self.cam.setImage(np.ascontiguousarray(cam, np.float32), levels=render.CAM_LEVELS, autoLevels=False)
+        self.cam.setRect(self.image.mapRectToParent(self.image.boundingRect()))
+        self.cam.setOpacity(s.settings.cam_opacity)
+        self.cam.show()
+
+    def draw_line(self):
+        s = self.state
+        v = s.volume
+        if v is None:
+            return
+        if v.localizer is not None and v.bscan_positions:
+            p = v.bscan_positions[s.index]
+            if p.center is not None:
+                t = np.linspace(0, 2 * np.pi, 100)
+                self.line.setData(p.center[0] + p.radius * np.cos(t), p.center[1] + p.radius * np.sin(t))
+            else:
+                self.line.setData([p.start[0], p.end[0]], [p.start[1], p.end[1]])
+        elif v.localizer is None:
+            sx, sy = self.scale
+            self.line.setData([0, v.shape[2] * sx], [(s.index + 0.5) * sy] * 2)
+        else:
+            self.line.setData([], [])
+
+    def _clicked(self, event):
+        s = self.state
+        if s.volume is None:
+            return
+        point = self.plotItem.vb.mapSceneToView(event.scenePos())
+        v = s.volume
+        if v.localizer is None:  # projection: one row per B-scan
+            s.set_index(int(point.y() / self.scale[1]))
+        elif v.bscan_positions:  # localizer: the B-scan whose line passes closest to the click
+            distances = []
+            for p in v.bscan_positions:
+                (x0, y0), (x1, y1) = p.start, p.end
+                t = np.clip(((point.x() - x0) * (x1 - x0) + (point.y() - y0) * (y1 - y0))
+                            / max((x1 - x0) ** 2 + (y1 - y0) ** 2, 1e-9), 0, 1)
+                distances.append(np.hypot(point.x() - x0 - t * (x1 - x0), point.y() - y0 - t * (y1 - y0)))
+            s.set_index(int(np.argmin(distances)))

@@ -1,0 +1,180 @@
+"""Pixels from the state, without a screen: the CAM colour table and the B-scan / en-face images
+that the report prints (rendered from the data, never grabbed from widgets).
+
+The CAM is signed (class-logit units): red where the B-scan pushed the decision towards glaucoma,
+blue where towards normal, transparent at zero. Colours (CAM_LUT), the fixed scale -CAM_LIMIT to
++CAM_LIMIT and the cell-to-pixel mapping all come from octviewer.model.cam, so colours mean the
+same on every eye and in the report; a per-volume min-max made a normal eye's least-negative
+region look "hot" (issue 13 #4).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..model.cam import CAM_LIMIT, CAM_LUT, cam_to_bscan, cell_weights, enface_cam
+
+__all__ = ["CAM_LIMIT", "cam_to_bscan"]  # re-exported for benchmarks and tests
+
+
+def cam_lut() -> np.ndarray:
+    """(256, 4) uint8 RGBA: the fixed diverging CAM colours with alpha growing with |value|, so a
+    cell near 0 (undecided) leaves the B-scan visible and strong evidence either way shows."""
+    t = np.abs(np.linspace(-1, 1, 256))
+    alpha = np.clip(t * 1.6, 0, 1) * 255
+    return np.concatenate([CAM_LUT, alpha.round().astype(np.uint8)[:, None]], axis=1)
+
+
+CAM_LEVELS = (-CAM_LIMIT, CAM_LIMIT)
+
+
+def cam_rgba(cam: np.ndarray) -> np.ndarray:
+    """Signed CAM (any shape h, w) -> (h, w, 4) uint8 on the fixed scale."""
+    t = np.clip((np.nan_to_num(cam) + CAM_LIMIT) / (2 * CAM_LIMIT), 0, 1)
+    return cam_lut()[np.round(t * 255).astype(np.intp)]
+
+
+def _geometry(state) -> SimpleNamespace:
+    g = state.cam_geometry
+    return SimpleNamespace(cam=state.cams, cam_input_size=g["input_size"], cam_stride=g["stride"],
+                           cam_offset=g["offset"])
+
+
+def blend(grey: np.ndarray, levels: tuple[float, float], cam: np.ndarray | None, opacity: float) -> np.ndarray:
+    """uint8 grey (h, w) through the contrast window, with the CAM over it -> (h, w, 3) uint8."""
+    lo, hi = levels
+    g = np.clip((grey.astype(np.float32) - lo) / max(hi - lo, 1e-6), 0, 1) * 255
+    rgb = np.repeat(g[..., None], 3, axis=2)
+    if cam is not None:
+        rgba = cam_rgba(cam).astype(np.float32)
+        a = rgba[..., 3:] / 255 * opacity
+        rgb = rgb * (1 - a) + rgba[..., :3] * a
+    return np.ascontiguousarray(rgb.round().astype(np.uint8))
+
+
+def bscan_cam(state, i: int) -> np.ndarray | None:
+    """The CAM of B-scan ``i`` mapped onto its pixels, or None when there is none to show."""
+    if not state.cam_visible_for(i):
+        return None
+    g = state.cam_geometry
+    (in_h, in_w), (s_h, s_w), (o_h, o_w) = (_pair(g["input_size"]), _pair(g["stride"]), _pair(g["offset"]))
+    cells = state.cams[i]
+    depth, width = state.display.shape[1:]
+    left, right, w_left, w_right = _axis(cells.shape[0], depth, in_h, s_h, o_h)
+    cols = cell_weights(cells.shape[1], width, in_w, s_w, o_w)
+    across = cells @ cols.T  # (h, width): tiny
+    return w_left * across[left] + w_right * across[right]
+
+
+def _pair(v) -> tuple:
+    return tuple(v) if np.ndim(v) else (v, v)
+
+
+@lru_cache(maxsize=16)
+def _axis(n_cells: int, out_len: int, input_len: int, stride: float, offset: float):
+    """cam.cell_weights for the axial axis as its (at most) two non-zero cells per row.
+
+    Identical to ``cam_to_bscan`` (tests compare them) but without a (depth x cells) matrix
+    product per B-scan: on a loaded CPU that product alone took 2-15 ms for a 1024-px B-scan."""
+    w = cell_weights(n_cells, out_len, input_len, stride, offset)
+    rows = np.arange(out_len)
+    left = np.argmax(w > 0, axis=1)
+    right = np.minimum(left + 1, n_cells - 1)
+    w_right = np.where(right != left, w[rows, right], 0.0)
+    return left, right, w[rows, left][:, None], w_right[:, None].astype(np.float32)
+
+
+def bscan_image(state, i: int | None = None, height: int | None = None) -> np.ndarray:
+    """The B-scan as the viewer shows it (contrast window, CAM) at the physical aspect ratio when
+    the file states it, resampled to ``height`` rows (the report's figure)."""
+    import cv2
+
+    i = state.index if i is None else i
+    rgb = blend(state.display[i], state.settings.levels, bscan_cam(state, i), state.settings.cam_opacity)
+    sp = state.volume.spacing
+    depth, width = rgb.shape[:2]
+    aspect = (depth * sp.depth_mm) / (width * sp.ascan_mm) if sp.known else depth / width
+    aspect = float(np.clip(aspect, 0.25, 1.0))  # very flat scans are stretched, as on screen
+    out_w = 900
+    out_h = height or max(int(out_w * aspect), 1)
+    return cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+
+def enface_projection(display: np.ndarray) -> np.ndarray:
+    """(n_bscans, width) uint8: the mean along depth, stretched to the full grey range."""
+    img = display.mean(axis=1, dtype=np.float32)
+    img = (img - img.min()) / max(float(img.max() - img.min()), 1e-6) * 255
+    return img.astype(np.uint8)
+
+
+def enface_cam_map(state) -> np.ndarray | None:
+    """(n_bscans, width) en-face CAM from the same cells and mapping as the B-scan overlay (rows of
+    B-scans not analysed yet are NaN, drawn transparent), or None."""
+    if state.cams is None or not state.settings.show_cam or state.volume.localizer is not None:
+        return None
+    cam = enface_cam(_geometry(state), state.volume)
+    cam[~np.isfinite(state.probs)] = np.nan
+    return cam
+
+
+def enface_image(state, size: int = 400) -> np.ndarray:
+    """The en-face as the viewer draws it: the localizer, or the projection in millimetres with
+    the en-face CAM and the current B-scan's line."""
+    import cv2
+
+    v = state.volume
+    if v.localizer is not None:
+        img = np.asarray(v.localizer.image)
+        img = img if img.ndim == 2 else img[..., :3].mean(axis=2)
+        rgb = blend(img.astype(np.uint8), (0, 255), None, 0)
+        return cv2.resize(rgb, (size, max(1, int(size * img.shape[0] / img.shape[1]))), interpolation=cv2.INTER_AREA)
+    rgb = blend(enface_projection(state.display), (0, 255), enface_cam_map(state), state.settings.cam_opacity)
+    sp = v.spacing
+    h_mm = v.n_bscans * (sp.bscan_mm or 0) if sp.bscan_mm else v.n_bscans
+    w_mm = v.shape[2] * (sp.ascan_mm or 0) if sp.ascan_mm and sp.bscan_mm else v.shape[2]
+    out_h = max(1, int(size * h_mm / w_mm))
+    out = cv2.resize(rgb, (size, out_h), interpolation=cv2.INTER_NEAREST if v.n_bscans < 64 else cv2.INTER_AREA)
+    row = int((state.index + 0.5) / v.n_bscans * out_h)
+    out[max(row - 1, 0):row + 1] = (0, 229, 255)
+    return out
+
+
+def legend_image(width: int = 300, height: int = 14) -> np.ndarray:
+    """(height, width, 3) uint8: the CAM colour bar on a white page, -CAM_LIMIT left, +CAM_LIMIT right."""
+    rgba = cam_rgba(np.linspace(-CAM_LIMIT, CAM_LIMIT, width)[None, :].repeat(height, axis=0)).astype(np.float32)
+    a = rgba[..., 3:] / 255
+    return (rgba[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
+
+
+def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
+    """(height, width, 3) uint8 on white: P(glaucoma) per B-scan (numbered from 1), the decision
+    threshold dashed, the B-scan shown in the report as a vertical line."""
+    import cv2
+
+    img = np.full((height, width, 3), 255, np.uint8)
+    left, right, top, bottom = 44, 10, 8, 24
+    n = max(state.n_bscans, 1)
+
+    def xy(i, p):
+        x = left + (i / max(n - 1, 1)) * (width - left - right)
+        return int(round(x)), int(round(top + (1 - p) * (height - top - bottom)))
+    grey, black = (170, 170, 170), (0, 0, 0)
+    for p in (0.0, 0.5, 1.0):
+        cv2.line(img, xy(0, p), xy(n - 1, p), grey, 1)
+        cv2.putText(img, f"{p:.1f}", (4, xy(0, p)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
+    for k in sorted({1, (n + 1) // 2, n}):
+        x = xy(k - 1, 0)[0]
+        cv2.putText(img, str(k), (x - 4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
+    cv2.line(img, xy(state.index, 0), xy(state.index, 1), (0, 150, 200), 2)
+    if state.prediction is not None:
+        t = state.prediction.threshold
+        for i in range(0, n - 1, 2):
+            cv2.line(img, xy(i, t), xy(min(i + 1, n - 1), t), (200, 60, 60), 1)
+    probs = state.probs if state.probs is not None else np.array([])
+    pts = [xy(i, float(p)) for i, p in enumerate(probs) if np.isfinite(p)]
+    if len(pts) > 1:
+        cv2.polylines(img, [np.array(pts, np.int32)], False, (230, 100, 40), 2, cv2.LINE_AA)
+    return img

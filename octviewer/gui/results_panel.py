@@ -1,0 +1,123 @@
+"""The results dock: eye, date, scan, the volume's probability and decision, VF estimates.
+
+Everything here is PLAIN text (Qt.PlainText): names and values that come from files or model
+metadata (manufacturer, model name) can never be rendered as markup, so a crafted file cannot draw
+a fake result (issue 11 #6). Free text from files (DICOM ImageComments and the like) is not shown
+at all; only the caveats the viewer itself recognises are (synthetic data, unknown spacing).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from ..core import VF_INDICES
+from .state import ViewerState
+
+DISCLAIMER = "Research use only. Not a medical device."
+
+
+def _label(style: str = "") -> QLabel:
+    label = QLabel()
+    label.setTextFormat(Qt.PlainText)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    if style:
+        label.setStyleSheet(style)
+    return label
+
+
+def plain(value, limit: int = 80) -> str:
+    """A value from a file as one short line of text."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def scan_caveats(volume) -> list[str]:
+    """Caveats the viewer states in its own words, never the file's free text."""
+    caveats = []
+    if any("SYNTHETIC" in n for n in volume.notes):
+        caveats.append("SYNTHETIC scan (generated, not a patient)")
+    if not volume.spacing.known:
+        caveats.append("The file states no physical spacing: no scale bar, pixels shown square.")
+    return caveats
+
+
+def scan_date(volume) -> str:
+    if not volume.acquired:
+        return "date unknown"
+    return volume.acquired.strftime("%Y-%m-%d %H:%M" if hasattr(volume.acquired, "hour") else "%Y-%m-%d")
+
+
+class ResultsPanel(QWidget):
+    def __init__(self, state: ViewerState):
+        super().__init__()
+        self.state = state
+        self.setMinimumWidth(280)
+        layout = QVBoxLayout(self)
+        self.eye = _label("font-size: 16pt; font-weight: bold")
+        self.scan = _label()
+        self.caveats = _label("color: #ffb74d")
+        self.probability = _label("font-size: 14pt; font-weight: bold")
+        self.decision = _label("font-size: 16pt; font-weight: bold")
+        self.vf = QGridLayout()
+        self.model = _label("color: #aaa")
+        self.notes = _label("color: #ffb74d")
+        self.reason = _label("color: #ffb74d")
+        self.disclaimer = _label("color: #888")
+        self.disclaimer.setText(DISCLAIMER)
+        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision):
+            layout.addWidget(w)
+        layout.addLayout(self.vf)
+        for w in (self.model, self.notes, self.reason, self.disclaimer):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        self.vf_labels: list[QLabel] = []
+        state.events.scan.connect(self.refresh)
+        state.events.analysis.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self):
+        s, v, p = self.state, self.state.volume, self.state.prediction
+        for label in self.vf_labels:
+            self.vf.removeWidget(label)
+            label.deleteLater()
+        self.vf_labels = []
+        if v is None:
+            self.eye.setText("")
+            self.scan.setText("Open a scan (Ctrl+O).")
+            for w in (self.caveats, self.probability, self.decision, self.model, self.notes, self.reason):
+                w.setText("")
+            return
+        self.eye.setText(f"{v.laterality or 'eye unknown'}   {scan_date(v)}")
+        self.scan.setText(f"{v.scan_pattern} scan, {v.n_bscans} B-scan(s), {plain(v.device or 'device unknown')}")
+        self.caveats.setText("\n".join(scan_caveats(v)))
+        if p is None:
+            self.probability.setText("analysing…" if s.analysing else "")
+            self.decision.setText("")
+            self.model.setText("")
+            self.notes.setText("")
+        else:
+            self.probability.setText(f"P(glaucoma) = {p.probability:.2f}")
+            self.decision.setText(f"{p.decision}   (threshold {p.threshold:.2f})")
+            colour = "#ef5350" if p.decision == "glaucoma" else "#66bb6a"
+            self.decision.setStyleSheet(f"font-size: 16pt; font-weight: bold; color: {colour}")
+            for row, (name, value) in enumerate(p.vf.items()):
+                spec = VF_INDICES.get(name, {"label": name, "unit": "", "normal": (float("nan"),) * 2})
+                lo, hi = spec["normal"]
+                cells = [spec["label"], f"{value:.1f} {spec['unit']}", f"normal {lo:g} to {hi:g}"]
+                for col, text in enumerate(cells):
+                    label = _label("color: #aaa" if col == 2 else "")
+                    label.setText(text)
+                    self.vf.addWidget(label, row, col)
+                    self.vf_labels.append(label)
+            self.model.setText(f"model: {plain(p.model_name)}\n{p.seconds:.1f} s on {plain(p.device)}")
+            self.notes.setText("\n".join(plain(n, 200) for n in p.notes))
+        self.reason.setText(s.reason or "")
+
+    def text(self) -> str:
+        """Everything the panel shows, as a person reads it (for tests and accessibility)."""
+        parts = [w.text() for w in (self.eye, self.scan, self.caveats, self.probability, self.decision)]
+        parts += [label.text() for label in self.vf_labels]
+        parts += [w.text() for w in (self.model, self.notes, self.reason, self.disclaimer)]
+        return "\n".join(t for t in parts if t)
