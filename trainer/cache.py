@@ -20,16 +20,31 @@ from octviewer import VolumeReadError, load_volume
 from octviewer.model import Preprocess
 
 from .manifest import ManifestError, Record
+from .stop import Stopped
+
+MAX_VOLUME_BYTES = 8 << 30  # no OCT volume is larger; hashing stops there instead of reading forever
 
 
 def cache_key(path: Path, pre: Preprocess) -> str:
+    """Hash of the preprocessing and the volume's bytes; only regular files are read, at most
+    ``MAX_VOLUME_BYTES`` in all (a device such as /dev/zero would otherwise never end)."""
     h = hashlib.sha1(json.dumps(pre.to_dict(), sort_keys=True).encode())
-    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if not f.is_symlink())
+    else:
+        files = [path]
+    total = 0
     for f in files:
-        if f.is_file():
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
-                    h.update(chunk)
+        if f.is_dir() and path.is_dir():
+            continue
+        if not f.is_file():  # is_file follows links and is False for devices, FIFOs and sockets
+            raise VolumeReadError(f"{f.name}: not a regular file")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
+                total += len(chunk)
+                if total > MAX_VOLUME_BYTES:
+                    raise VolumeReadError(f"{f.name}: larger than {MAX_VOLUME_BYTES >> 30} GiB")
+                h.update(chunk)
     return h.hexdigest()[:24]
 
 
@@ -42,12 +57,18 @@ def preprocess_volume(path: Path, pre: Preprocess, allow_pickle: bool = False) -
 
 
 def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progress=None,
-                skip_bad: bool = False, allow_pickle: bool = False) -> list[np.ndarray]:
-    """One read-only uint8 memmap per record; unreadable volumes are reported with their rows."""
+                skip_bad: bool = False, allow_pickle: bool = False, should_stop=None) -> list[np.ndarray]:
+    """One read-only uint8 memmap per record; unreadable volumes are reported with their rows.
+
+    ``should_stop()`` is asked before each volume; when it says yes, ``Stopped`` is raised with a
+    message that says nothing was trained (the entries written so far are kept and reused)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     arrays, problems = [], []
     for k, rec in enumerate(records):
+        if should_stop is not None and should_stop():
+            raise Stopped(f"stopped while preparing the cache ({k} of {len(records)} volumes done); no training "
+                          "had started, nothing to resume: rerun (the cached volumes are reused)")
         try:
             target = cache_dir / f"{cache_key(rec.path, pre)}.npy"
             if not target.exists():

@@ -1,8 +1,12 @@
 """Metrics at image (volume) and case (eye visit) level, with bootstrap intervals and calibration.
 
 The paper's "image" is one OCT volume and its "case" one eye at one visit; reports say so in
-their headers. The decision threshold is chosen on the validation split (Youden's J) and applied
-unchanged to the test split.
+their headers. The decision threshold is chosen on the calibrated validation probabilities (see
+``calibration.pick_threshold``) and applied unchanged to the test split. Confidence intervals
+come from a patient-cluster bootstrap: patients are resampled with all their volumes, because the
+volumes of one patient are not independent. VF reports give per-index MAE, the Spearman
+correlation within glaucoma eyes (does the estimate rank severity, not just the class?) and the
+MAE of the class-mean oracle (a constant per class from the training split) to beat.
 """
 
 from __future__ import annotations
@@ -10,16 +14,33 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score, roc_curve
+from scipy.stats import spearmanr
+from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
+
+from .calibration import pick_threshold  # noqa: F401  (the one threshold rule, re-exported for callers)
 
 
-def pick_threshold(labels, probs) -> float:
-    labels, probs = np.asarray(labels), np.asarray(probs)
+def cluster_resamples(groups, n_boot: int, seed: int = 0):
+    """Index arrays of a patient-cluster bootstrap: draw patients with replacement, keep all their rows."""
+    groups = np.asarray(groups)
+    ids, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == k) for k in range(len(ids))]
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(ids), len(ids))
+        yield np.concatenate([members[k] for k in pick]) if len(pick) else np.array([], int)
+
+
+def paired_delta_auc(labels, probs_a, probs_b, groups, n_boot: int = 1000, seed: int = 0) -> dict:
+    """AUC(a) - AUC(b) on the same volumes, with a patient-cluster bootstrap 95% CI."""
+    labels, a, b = np.asarray(labels), np.asarray(probs_a), np.asarray(probs_b)
     if len(np.unique(labels)) < 2:
-        return 0.5
-    fpr, tpr, thr = roc_curve(labels, probs)
-    best = int(np.argmax(tpr - fpr))
-    return float(np.clip(thr[best], 1e-6, 1 - 1e-6))
+        return {"delta_auc": float("nan"), "ci95": [float("nan")] * 2, "n": int(len(labels))}
+    delta = float(roc_auc_score(labels, a) - roc_auc_score(labels, b))
+    boots = [roc_auc_score(labels[i], a[i]) - roc_auc_score(labels[i], b[i])
+             for i in cluster_resamples(groups, n_boot, seed) if len(np.unique(labels[i])) == 2]
+    ci = [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))] if boots else [float("nan")] * 2
+    return {"delta_auc": delta, "ci95": ci, "n": int(len(labels))}
 
 
 def expected_calibration_error(labels, probs, bins: int = 10) -> tuple[float, list[dict]]:
@@ -68,13 +89,13 @@ def _point_metrics(labels, probs, threshold) -> dict:
     return out
 
 
-def classification_metrics(labels, probs, threshold, n_boot: int = 500, seed: int = 0) -> dict:
+def classification_metrics(labels, probs, threshold, n_boot: int = 500, seed: int = 0, groups=None) -> dict:
+    """Point metrics with patient-cluster bootstrap CIs (``groups``: patient per row; None = rows)."""
     labels, probs = np.asarray(labels), np.asarray(probs)
     out = _point_metrics(labels, probs, threshold)
-    rng = np.random.default_rng(seed)
     boots = defaultdict(list)
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(labels), len(labels))
+    groups = np.arange(len(labels)) if groups is None else groups
+    for idx in cluster_resamples(groups, n_boot, seed):
         for k, v in _point_metrics(labels[idx], probs[idx], threshold).items():
             if np.isfinite(v):
                 boots[k].append(v)
@@ -82,27 +103,50 @@ def classification_metrics(labels, probs, threshold, n_boot: int = 500, seed: in
     out["brier"] = float(brier_score_loss(labels, probs)) if len(labels) else float("nan")
     out["ece"], out["reliability"] = expected_calibration_error(labels, probs)
     out["n"] = int(len(labels))
+    out["bootstrap"] = "patient-cluster" if len(np.unique(groups)) < len(labels) else "volume"
     return out
 
 
-def evaluate_split(records, volume_probs, volume_vf: dict[str, np.ndarray], threshold: float) -> dict:
-    """Image-level and case-level classification, and MAE per VF index where VF was measured."""
+def vf_metrics(records, volume_vf: dict[str, np.ndarray], class_means: dict | None = None) -> dict:
+    """Per index: MAE, Spearman within glaucoma volumes, and the class-mean oracle's MAE."""
+    out = {}
+    labels = np.array([r.label for r in records])
+    for name, pred in volume_vf.items():
+        truth = np.array([np.nan if r.vf[name] is None else r.vf[name] for r in records], dtype=np.float64)
+        ok = ~np.isnan(truth)
+        if not ok.any():
+            continue
+        pred = np.asarray(pred, dtype=np.float64)
+        row = {"mae": float(np.abs(pred[ok] - truth[ok]).mean()), "n": int(ok.sum())}
+        g = ok & (labels == 1)
+        if g.sum() >= 3 and np.ptp(truth[g]) > 0 and np.ptp(pred[g]) > 0:
+            row["spearman_glaucoma"] = float(spearmanr(pred[g], truth[g]).statistic)
+        if class_means and name in class_means:
+            oracle = np.array([class_means[name][str(lab)] for lab in labels], dtype=np.float64)
+            row["class_mean_mae"] = float(np.abs(oracle[ok] - truth[ok]).mean())
+        out[name] = row
+    return out
+
+
+def evaluate_split(records, volume_probs, volume_vf: dict[str, np.ndarray], threshold: float,
+                   class_means: dict | None = None, n_boot: int = 500) -> dict:
+    """Image-level and case-level classification (patient-cluster CIs) and VF metrics per index.
+
+    ``volume_probs`` are the probabilities the decision uses (calibrated when a calibration exists).
+    """
     labels = np.array([r.label for r in records])
     probs = np.asarray(volume_probs)
-    report = {"image_level": classification_metrics(labels, probs, threshold), "threshold": threshold}
+    patients = [r.patient_id for r in records]
+    report = {"image_level": classification_metrics(labels, probs, threshold, n_boot, groups=patients),
+              "threshold": threshold}
     cases = defaultdict(list)
     for r, p in zip(records, probs):
         cases[r.case].append((r.label, p))
     case_labels = np.array([max(lab for lab, _ in v) for v in cases.values()])
     case_probs = np.array([np.mean([p for _, p in v]) for v in cases.values()])
-    report["case_level"] = classification_metrics(case_labels, case_probs, threshold)
-    report["vf_mae"] = {}
-    for name, pred in volume_vf.items():
-        truth = np.array([np.nan if r.vf[name] is None else r.vf[name] for r in records])
-        ok = ~np.isnan(truth)
-        if ok.any():
-            err = np.abs(np.asarray(pred)[ok] - truth[ok])
-            report["vf_mae"][name] = {"mae": float(err.mean()), "n": int(ok.sum())}
+    report["case_level"] = classification_metrics(case_labels, case_probs, threshold, n_boot,
+                                                  groups=[c[0] for c in cases])
+    report["vf_mae"] = vf_metrics(records, volume_vf, class_means)
     return report
 
 
