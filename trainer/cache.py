@@ -38,12 +38,12 @@ def cache_key(path: Path, pre: Preprocess) -> str:
         if f.is_dir() and path.is_dir():
             continue
         if not f.is_file():  # is_file follows links and is False for devices, FIFOs and sockets
-            raise VolumeReadError(f"{f.name}: not a regular file")
+            raise VolumeReadError(f, "not a regular file")
         with open(f, "rb") as fh:
             for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
                 total += len(chunk)
                 if total > MAX_VOLUME_BYTES:
-                    raise VolumeReadError(f"{f.name}: larger than {MAX_VOLUME_BYTES >> 30} GiB")
+                    raise VolumeReadError(f, f"larger than {MAX_VOLUME_BYTES >> 30} GiB")
                 h.update(chunk)
     return h.hexdigest()[:24]
 

@@ -29,6 +29,7 @@ MAX_FIELD = 4096  # characters; no path, identifier or value needs more
 MAX_MANIFEST_BYTES = 1 << 30
 SHOWN_PROBLEMS = 30  # the message lists the first ones and counts the rest; .problems keeps them all
 SYSTEM_DIRS = ("/dev", "/proc", "/sys", "/etc", "/bin", "/sbin", "/boot", "/usr", "/lib", "/lib64", "/run", "/var/run")
+_SYSTEM_PREFIXES = tuple(d + "/" for d in SYSTEM_DIRS)
 _VISIT = re.compile(r"^(\d{4}-\d{2}-\d{2}|[vV]?\d{1,4})$")
 
 
@@ -74,16 +75,22 @@ def _visit_problem(text: str) -> str | None:
     return None
 
 
+def _in_system_dir(path: str) -> bool:
+    return path.startswith(_SYSTEM_PREFIXES) or path in SYSTEM_DIRS
+
+
 def _file_problem(text: str, file: str) -> tuple[str | None, str]:
-    """(problem or None, resolved path). Only regular files (or folders, for folder formats) pass."""
-    if os.path.isabs(text) and any(text == d or text.startswith(d + "/") for d in SYSTEM_DIRS):
+    """(problem or None, resolved path). Only regular files (or folders, for folder formats) pass.
+    The path is resolved (symlinks, ``..``) only when it exists: most of the cost of a large
+    manifest is here."""
+    if os.path.isabs(text) and _in_system_dir(text):
         return f"path points into a system folder: {text[:200]}", file
-    real = os.path.realpath(file)
     try:
-        st = os.stat(real)
+        st = os.stat(file)
     except OSError:
-        return f"file not found: {text[:200]}", real
-    if any(real == d or real.startswith(d + "/") for d in SYSTEM_DIRS):
+        return f"file not found: {text[:200]}", os.path.normpath(file)
+    real = os.path.realpath(file)
+    if _in_system_dir(real):
         return f"path resolves into a system folder: {text[:200]}", real
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         return f"not a regular file (device, FIFO or socket): {text[:200]}", real
@@ -145,14 +152,14 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         if len(fields) != len(columns):
             row_problems.append(f"has {len(fields)} field(s), the header has {len(columns)}")
             fields = (fields + [""] * len(columns))[:len(columns)]
-        long = [c for c, v in zip(columns, fields) if len(v) > MAX_FIELD]
-        if long:
+        if max(map(len, fields)) > MAX_FIELD:
+            long = [c for c, v in zip(columns, fields) if len(v) > MAX_FIELD]
             row_problems.append(f"field(s) longer than {MAX_FIELD} characters: {', '.join(long)[:200]}")
             fields = [v[:MAX_FIELD] for v in fields]
         r = dict(zip(columns, fields))
         text = r["path"].strip()
         file = text if os.path.isabs(text) else os.path.join(root, text)
-        resolved = os.path.normpath(file)
+        resolved = file if check_files else os.path.normpath(file)
         if not text:
             row_problems.append("empty path")
         elif check_files:
