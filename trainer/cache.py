@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,32 +59,61 @@ def preprocess_volume(path: Path, pre: Preprocess, allow_pickle: bool = False) -
     return out.numpy()
 
 
+def _cache_one(rec: Record, pre: Preprocess, cache_dir: Path, allow_pickle: bool):
+    target = cache_dir / f"{cache_key(rec.path, pre)}.npy"
+    if not target.exists():
+        tmp = target.with_name(target.name + f".{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            with open(tmp, "wb") as f:
+                np.save(f, preprocess_volume(rec.path, pre, allow_pickle))
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return np.load(target, mmap_mode="r")
+
+
+def cache_workers() -> int:
+    """Decoding threads: DICOM/JPEG 2000 decoders and torch resizing release the GIL."""
+    return max(1, min(16, (os.cpu_count() or 2) - 1))
+
+
 def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progress=None,
-                skip_bad: bool = False, allow_pickle: bool = False, should_stop=None) -> list[np.ndarray]:
+                skip_bad: bool = False, allow_pickle: bool = False, should_stop=None,
+                workers: int | None = None) -> list[np.ndarray]:
     """One read-only uint8 memmap per record; unreadable volumes are reported with their rows.
 
-    ``should_stop()`` is asked before each volume; when it says yes, ``Stopped`` is raised with a
-    message that says nothing was trained (the entries written so far are kept and reused)."""
+    Volumes are decoded in ``workers`` threads, in order. ``should_stop()`` is asked before each
+    volume starts; when it says yes, the volumes already started are finished and ``Stopped`` is
+    raised with a message that says nothing was trained (the entries written are kept and reused)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    arrays, problems = [], []
-    for k, rec in enumerate(records):
-        if should_stop is not None and should_stop():
-            raise Stopped(f"stopped while preparing the cache ({k} of {len(records)} volumes done); no training "
-                          "had started, nothing to resume: rerun (the cached volumes are reused)")
+    workers = workers or cache_workers()
+    arrays, problems = [None] * len(records), []
+    done = 0
+
+    def collect(k, future):
+        nonlocal done
         try:
-            target = cache_dir / f"{cache_key(rec.path, pre)}.npy"
-            if not target.exists():
-                tmp = target.with_name(target.name + f".{os.getpid()}.part")
-                with open(tmp, "wb") as f:
-                    np.save(f, preprocess_volume(rec.path, pre, allow_pickle))
-                os.replace(tmp, target)
-            arrays.append(np.load(target, mmap_mode="r"))
+            arrays[k] = future.result()
         except VolumeReadError as exc:
-            problems.append(f"row {rec.row}: unreadable volume: {exc}")
-            arrays.append(None)
+            problems.append((k, f"row {records[k].row}: unreadable volume: {exc}"))
+        done += 1
         if progress:
-            progress(k + 1, len(records))
+            progress(done, len(records))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+        for k, rec in enumerate(records):
+            if should_stop is not None and should_stop():
+                while pending:
+                    collect(*pending.popleft())
+                raise Stopped(f"stopped while preparing the cache ({done} of {len(records)} volumes done); no "
+                              "training had started, nothing to resume: rerun (the cached volumes are reused)")
+            pending.append((k, pool.submit(_cache_one, rec, pre, cache_dir, allow_pickle)))
+            if len(pending) >= 2 * workers:
+                collect(*pending.popleft())
+        while pending:
+            collect(*pending.popleft())
+    problems = [p for _, p in sorted(problems)]
     if problems and not skip_bad:
         raise ManifestError(cache_dir, problems)
     return arrays

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     p_eval = sub.add_parser("evaluate", help="evaluate a model file on a manifest's test split")
     p_eval.add_argument("--model", required=True, type=Path)
     p_eval.add_argument("--data", required=True)
-    p_eval.add_argument("--split", default="test")
+    p_eval.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                        help="all: every volume (a held-out cohort the model never saw)")
     p_eval.add_argument("--seed", type=int, default=None, help="split seed (default: the model's)")
     p_eval.add_argument("--out", type=Path)
     p_eval.add_argument("--device", default="auto")

@@ -128,6 +128,33 @@ def vf_metrics(records, volume_vf: dict[str, np.ndarray], class_means: dict | No
     return out
 
 
+def md_checks(records, volume_md) -> dict:
+    """The demo model's acceptance checks on MD: share of normal volumes with predicted MD >= -2.5 dB,
+    and predicted vs true MD per disease stage (manifest column ``stage`` or ``severity`` bands)."""
+    md = np.asarray(volume_md, dtype=np.float64)
+    labels = np.array([r.label for r in records])
+    out = {}
+    if (labels == 0).any():
+        out["normal_md_ge_-2.5_share"] = float(np.mean(md[labels == 0] >= -2.5))
+    stages = defaultdict(list)
+    for r, m in zip(records, md):
+        stage = r.extra.get("stage") or ""
+        if not stage and r.extra.get("severity"):
+            try:
+                sev = float(r.extra["severity"])
+                stage = "normal" if sev <= 0 else "early" if sev < 0.35 else "moderate" if sev < 0.65 else "advanced"
+            except ValueError:
+                stage = ""
+        if stage:
+            stages[stage].append((m, r.vf.get("md")))
+    out["md_by_stage"] = {s: {"n": len(v), "predicted_mean": float(np.mean([m for m, _ in v])),
+                              "predicted_sd": float(np.std([m for m, _ in v])),
+                              "true_mean": float(np.mean([t for _, t in v if t is not None]))
+                              if any(t is not None for _, t in v) else None}
+                          for s, v in sorted(stages.items())}
+    return out
+
+
 def evaluate_split(records, volume_probs, volume_vf: dict[str, np.ndarray], threshold: float,
                    class_means: dict | None = None, n_boot: int = 500) -> dict:
     """Image-level and case-level classification (patient-cluster CIs) and VF metrics per index.
@@ -147,6 +174,8 @@ def evaluate_split(records, volume_probs, volume_vf: dict[str, np.ndarray], thre
     report["case_level"] = classification_metrics(case_labels, case_probs, threshold, n_boot,
                                                   groups=[c[0] for c in cases])
     report["vf_mae"] = vf_metrics(records, volume_vf, class_means)
+    if "md" in volume_vf:
+        report["md_checks"] = md_checks(records, volume_vf["md"])
     return report
 
 

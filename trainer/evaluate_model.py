@@ -49,7 +49,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     seed = meta.get("provenance", {}).get("split_seed", 0) if seed is None else seed
     records, _ = read_manifest(manifest)
     manifest_sha = content_hash(manifest)
-    records = [r for r in assign_splits(records, seed) if r.split == split]
+    records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
     probs, vfs = [], {n: [] for n in predictor.model.vf_names}
     for r in records:
         pred = predictor.predict(load_volume(r.path))
@@ -58,7 +58,9 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         for n in vfs:
             vfs[n].append(vf[n])
     threshold = meta["threshold"]
-    report = evaluate_split(records, np.array(probs), {n: np.array(v) for n, v in vfs.items()}, threshold)
+    means = meta.get("provenance", {}).get("selection", {}).get("class_means")
+    report = evaluate_split(records, np.array(probs), {n: np.array(v) for n, v in vfs.items()}, threshold,
+                            class_means=means)
     if by:  # fairness across groups is what the public datasets were published for
         from .evaluate import classification_metrics
         groups = {}

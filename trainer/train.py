@@ -223,7 +223,9 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
     test_vf = np.array([aggregate_vf(b, aggregation["vf"], CENTRAL_FRACTION) for b in test_bvf]) \
         if len(test_bvf) else np.zeros((0, len(vf_names)))
     vf_clinical = {n: test_vf[:, j] for j, n in enumerate(vf_names)}
-    report = evaluate_split(test.records, test_p, vf_clinical, threshold, class_means=class_means(train))
+    means = class_means(train)
+    selection["class_means"] = means  # stored in the model so a held-out evaluation can report the oracle
+    report = evaluate_split(test.records, test_p, vf_clinical, threshold, class_means=means)
     raw_metrics = classification_metrics(test.labels, test_raw, 0.5, n_boot=0)
     report["uncalibrated"] = {"brier": raw_metrics["brier"], "ece": raw_metrics["ece"]}
     report.update(variant=variant, requested_variant=cfg.variant, train_set=cfg.train_set, seed=cfg.seed,
