@@ -244,6 +244,7 @@ def run_stage(name, network, train: Data, val: Data, loss_fn, cfg, out: Path, ep
     network.load_state_dict(best_ck["model"])
     if dist.is_main():
         atomic_save({"model": best_ck["model"], "score": best_ck.get("score")}, stage_dir / "done.pt")
+    dist.barrier()  # every rank may read done.pt next (stage_score)
     return network
 
 

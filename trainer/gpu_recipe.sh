@@ -63,7 +63,7 @@ step demo_heldout "$PY" -m trainer evaluate --model "$OUT/demo/model.safetensors
 LEFT=$(( BUDGET_S - ($(date +%s) - START) - MARGIN_S ))
 if [ "$LEFT" -gt 30 ]; then
   # shellcheck disable=SC2086
-  step ablation timeout --signal=TERM "$LEFT" "$PY" -m trainer ablation --data "$OUT/cohort/manifest.csv" \
+  step ablation timeout --signal=TERM --kill-after=15 "$LEFT" "$PY" -m trainer ablation --data "$OUT/cohort/manifest.csv" \
     --out "$OUT/ablation" --variants $ABL_VARIANTS --train-set both --seeds $ABL_SEEDS --init random \
     --device "$DEVICE" $ABL
 else

@@ -124,8 +124,8 @@ def fit(cfg: Config) -> dict:
     records, skipped = read_manifest(cfg.data, skip_bad=cfg.skip_bad)
     identity = check_and_record(cfg, out, write=dist.is_main())
     manifest_sha = identity["manifest_sha256"]
-    for s in skipped[:50]:
-        progress.log(stage="validate", event="skipped", message=s)
+    for s in skipped[:50]:  # row and kind of problem only: paths may hold patient IDs and dates
+        progress.log(stage="validate", event="skipped", message=": ".join(s.split(": ")[:2]))
     records = assign_splits(records, seed=cfg.the_split_seed)
     if cfg.train_set == "part":  # the paper's "Part": train only on volumes with a measured VF
         records = [r for r in records if r.split != "train" or any(v is not None for v in r.vf.values())]
