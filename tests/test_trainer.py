@@ -141,6 +141,7 @@ def _weights(path):
     return load_file(str(path))
 
 
+@pytest.mark.timeout(900)  # several fits; slow on a loaded 2-core machine
 def test_sigkill_then_resume_matches_uninterrupted(tiny_cohort, tmp_path):
     common = ["--data", str(tiny_cohort), "--variant", "resnet2d", "--epochs", "4", *FAST,
               "--cache-dir", str(tmp_path / "cache")]

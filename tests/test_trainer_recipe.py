@@ -149,6 +149,7 @@ def test_part_training_set_uses_vf_labelled_volumes_only(tiny_cohort, tmp_path):
     assert report["splits"]["test"]["volumes"] == sum(r.split == "test" for r in records)  # test unchanged
 
 
+@pytest.mark.timeout(900)  # several fits; slow on a loaded 2-core machine
 @pytest.mark.slow
 def test_ablation_seeds_part_rows_and_paired_deltas(tiny_cohort, tmp_path):
     from trainer.ablation import run_ablation
