@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +23,31 @@ from octviewer import VolumeReadError, load_volume
 from octviewer.model import Preprocess
 
 from .manifest import ManifestError, Record
+from .stop import Stopped
+
+MAX_VOLUME_BYTES = 8 << 30  # no OCT volume is larger; hashing stops there instead of reading forever
 
 
 def cache_key(path: Path, pre: Preprocess) -> str:
+    """Hash of the preprocessing and the volume's bytes; only regular files are read, at most
+    ``MAX_VOLUME_BYTES`` in all (a device such as /dev/zero would otherwise never end)."""
     h = hashlib.sha1(json.dumps(pre.to_dict(), sort_keys=True).encode())
-    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if not f.is_symlink())
+    else:
+        files = [path]
+    total = 0
     for f in files:
-        if f.is_file():
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
-                    h.update(chunk)
+        if f.is_dir() and path.is_dir():
+            continue
+        if not f.is_file():  # is_file follows links and is False for devices, FIFOs and sockets
+            raise VolumeReadError(f, "not a regular file")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
+                total += len(chunk)
+                if total > MAX_VOLUME_BYTES:
+                    raise VolumeReadError(f, f"larger than {MAX_VOLUME_BYTES >> 30} GiB")
+                h.update(chunk)
     return h.hexdigest()[:24]
 
 
@@ -41,26 +59,61 @@ def preprocess_volume(path: Path, pre: Preprocess, allow_pickle: bool = False) -
     return out.numpy()
 
 
+def _cache_one(rec: Record, pre: Preprocess, cache_dir: Path, allow_pickle: bool):
+    target = cache_dir / f"{cache_key(rec.path, pre)}.npy"
+    if not target.exists():
+        tmp = target.with_name(target.name + f".{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            with open(tmp, "wb") as f:
+                np.save(f, preprocess_volume(rec.path, pre, allow_pickle))
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return np.load(target, mmap_mode="r")
+
+
+def cache_workers() -> int:
+    """Decoding threads: DICOM/JPEG 2000 decoders and torch resizing release the GIL."""
+    return max(1, min(16, (os.cpu_count() or 2) - 1))
+
+
 def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progress=None,
-                skip_bad: bool = False, allow_pickle: bool = False) -> list[np.ndarray]:
-    """One read-only uint8 memmap per record; unreadable volumes are reported with their rows."""
+                skip_bad: bool = False, allow_pickle: bool = False, should_stop=None,
+                workers: int | None = None) -> list[np.ndarray]:
+    """One read-only uint8 memmap per record; unreadable volumes are reported with their rows.
+
+    Volumes are decoded in ``workers`` threads, in order. ``should_stop()`` is asked before each
+    volume starts; when it says yes, the volumes already started are finished and ``Stopped`` is
+    raised with a message that says nothing was trained (the entries written are kept and reused)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    arrays, problems = [], []
-    for k, rec in enumerate(records):
+    workers = workers or cache_workers()
+    arrays, problems = [None] * len(records), []
+    done = 0
+
+    def collect(k, future):
+        nonlocal done
         try:
-            target = cache_dir / f"{cache_key(rec.path, pre)}.npy"
-            if not target.exists():
-                tmp = target.with_name(target.name + f".{os.getpid()}.part")
-                with open(tmp, "wb") as f:
-                    np.save(f, preprocess_volume(rec.path, pre, allow_pickle))
-                os.replace(tmp, target)
-            arrays.append(np.load(target, mmap_mode="r"))
+            arrays[k] = future.result()
         except VolumeReadError as exc:
-            problems.append(f"row {rec.row}: unreadable volume: {exc}")
-            arrays.append(None)
+            problems.append((k, f"row {records[k].row}: unreadable volume: {exc}"))
+        done += 1
         if progress:
-            progress(k + 1, len(records))
+            progress(done, len(records))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+        for k, rec in enumerate(records):
+            if should_stop is not None and should_stop():
+                while pending:
+                    collect(*pending.popleft())
+                raise Stopped(f"stopped while preparing the cache ({done} of {len(records)} volumes done); no "
+                              "training had started, nothing to resume: rerun (the cached volumes are reused)")
+            pending.append((k, pool.submit(_cache_one, rec, pre, cache_dir, allow_pickle)))
+            if len(pending) >= 2 * workers:
+                collect(*pending.popleft())
+        while pending:
+            collect(*pending.popleft())
+    problems = [p for _, p in sorted(problems)]
     if problems and not skip_bad:
         raise ManifestError(cache_dir, problems)
     return arrays

@@ -10,8 +10,18 @@ from pathlib import Path
 
 from octviewer.model import InitError
 
+from . import stop
+from .checkpoint import CheckpointError
+from .config import Config, RunMismatch
 from .manifest import ManifestError
-from .train import Config, RunMismatch, Stopped, fit
+from .train import fit
+
+
+def _alpha(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if not value:
+        raise argparse.ArgumentTypeError(f"alpha must be NAME=VALUE (e.g. md=2), got {text!r}")
+    return name.strip().lower(), float(value)
 
 
 def _add_fit_args(p):
@@ -23,7 +33,11 @@ def _add_fit_args(p):
         if f.type in ("bool", "bool | None"):
             p.add_argument(flag, action="store_true", default=None)
         elif f.name == "alpha":
-            p.add_argument(flag, type=float, nargs="+")
+            p.add_argument(flag, type=_alpha, nargs="+", metavar="NAME=VALUE", help="alpha per VF index")
+        elif f.name == "alpha_grid":
+            p.add_argument(flag, type=float, nargs="+", help="alpha multipliers tried; the best on validation wins")
+        elif f.name in ("train_set", "variant") and p.prog.endswith("ablation"):
+            continue
         elif f.name == "volume_shape":
             p.add_argument(flag, type=int, nargs=3, metavar=("BSCANS", "DEPTH", "WIDTH"))
         else:
@@ -37,6 +51,8 @@ def _config(args) -> Config:
         import yaml
         values.update(yaml.safe_load(args.config.read_text()) or {})
     values.update({k: v for k, v in vars(args).items() if v is not None and k in {f.name for f in fields(Config)}})
+    if isinstance(values.get("alpha"), list):
+        values["alpha"] = dict(values["alpha"])
     return Config(**values)
 
 
@@ -50,14 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     p_eval = sub.add_parser("evaluate", help="evaluate a model file on a manifest's test split")
     p_eval.add_argument("--model", required=True, type=Path)
     p_eval.add_argument("--data", required=True)
-    p_eval.add_argument("--split", default="test")
+    p_eval.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                        help="all: every volume (a held-out cohort the model never saw)")
     p_eval.add_argument("--seed", type=int, default=None, help="split seed (default: the model's)")
     p_eval.add_argument("--out", type=Path)
     p_eval.add_argument("--device", default="auto")
+    p_eval.add_argument("--report-paths", action="store_true", help="name volumes by path, not pseudonymous key")
     p_abl = sub.add_parser("ablation", help="train every variant on the same split, one combined table")
     p_abl.add_argument("--data", required=True)
     p_abl.add_argument("--out", required=True)
     p_abl.add_argument("--variants", nargs="+", default=["resnet2d", "mt", "semt", "cnn3d", "resnet3d"])
+    p_abl.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the split stays fixed)")
+    p_abl.add_argument("--train-set", choices=["all", "part", "both"], default="all",
+                       help="part: resnet2d and mt on VF-labelled volumes only (the paper's Part rows)")
     _add_fit_args(p_abl)
     p_imp = sub.add_parser("import", help="write a manifest for a public dataset (harvard, zenodo-onh)")
     p_imp.add_argument("dataset", choices=["harvard", "zenodo-onh"])
@@ -68,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p_val.add_argument("--data", required=True)
     p_val.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    stop.install_signal_handlers()
     try:
         if args.command == "fit":
             fit(_config(args))
@@ -86,27 +108,20 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(summary(assign_splits(records, args.seed)), indent=2))
         elif args.command == "evaluate":
             from .evaluate_model import evaluate_model
-            report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by)
+            report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
+                                    report_paths=args.report_paths)
             text = json.dumps(report, indent=2)
             if args.out:
                 args.out.write_text(text)
             print(text)
         elif args.command == "ablation":
-            from .evaluate import markdown_table
-            base = _config(args)
-            rows = {}
-            for variant in args.variants:
-                cfg = Config(**{**vars(base), "variant": variant, "out": str(Path(args.out) / variant),
-                                "cache_dir": str(Path(args.out) / "cache")})
-                rows[variant] = fit(cfg)
-            synthetic = all(r.get("synthetic_data") for r in rows.values())
-            table = markdown_table(rows, synthetic)
-            (Path(args.out) / "ablation.md").write_text(table)
-            print(table)
-    except (ManifestError, InitError, RunMismatch) as exc:
+            from .ablation import run_ablation
+            result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
+            print(result["table"])
+    except (ManifestError, InitError, RunMismatch, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Stopped:
-        print("stopped: the last completed epoch is saved; rerun with --resume to continue", file=sys.stderr)
+    except stop.Stopped as exc:
+        print(str(exc) or "stopped", file=sys.stderr)
         return 130
     return 0

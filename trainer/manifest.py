@@ -9,6 +9,12 @@ once with its row number, so a clinic fixes its file in one pass.
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import hashlib
+import io
+import os
+import re
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +25,22 @@ from octviewer.core import VF_INDICES
 
 REQUIRED = ("path", "patient_id", "eye", "visit", "label")
 SPLITS = ("train", "val", "test")
+MAX_FIELD = 4096  # characters; no path, identifier or value needs more
+MAX_MANIFEST_BYTES = 1 << 30
+SHOWN_PROBLEMS = 30  # the message lists the first ones and counts the rest; .problems keeps them all
+SYSTEM_DIRS = ("/dev", "/proc", "/sys", "/etc", "/bin", "/sbin", "/boot", "/usr", "/lib", "/lib64", "/run", "/var/run")
+_SYSTEM_PREFIXES = tuple(d + "/" for d in SYSTEM_DIRS)
+_VISIT = re.compile(r"^(\d{4}-\d{2}-\d{2}|[vV]?\d{1,4})$")
 
 
 class ManifestError(Exception):
     def __init__(self, path, problems: list[str]):
         self.problems = problems
         head = f"{Path(path).name}: {len(problems)} problem(s) in the manifest"
-        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in problems))
+        shown = [f"  - {p}" for p in problems[:SHOWN_PROBLEMS]]
+        if len(problems) > SHOWN_PROBLEMS:
+            shown.append(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
+        super().__init__(head + "\n" + "\n".join(shown))
 
 
 @dataclass
@@ -39,6 +54,7 @@ class Record:
     vf: dict[str, float | None]
     split: str = ""
     extra: dict = field(default_factory=dict, repr=False)
+    path_text: str = field(default="", repr=False)  # the path as written in the manifest
 
     @property
     def case(self) -> tuple[str, str, str]:
@@ -46,52 +62,136 @@ class Record:
         return (self.patient_id, self.eye, self.visit)
 
 
+def _visit_problem(text: str) -> str | None:
+    if not text:
+        return None  # not recorded (public datasets)
+    if not _VISIT.match(text):
+        return f"visit must be a date (YYYY-MM-DD) or a visit number (1, v2), got {text[:40]!r}"
+    if "-" in text:
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError:
+            return f"visit {text!r} is not a valid date"
+    return None
+
+
+def _in_system_dir(path: str) -> bool:
+    return path.startswith(_SYSTEM_PREFIXES) or path in SYSTEM_DIRS
+
+
+def _file_problem(text: str, file: str) -> tuple[str | None, str]:
+    """(problem or None, resolved path). Only regular files (or folders, for folder formats) pass.
+    The path is resolved (symlinks, ``..``) only when it exists: most of the cost of a large
+    manifest is here."""
+    if os.path.isabs(text) and _in_system_dir(text):
+        return f"path points into a system folder: {text[:200]}", file
+    try:
+        st = os.stat(file)
+    except OSError:
+        return f"file not found: {text[:200]}", os.path.normpath(file)
+    real = os.path.realpath(file)
+    if _in_system_dir(real):
+        return f"path resolves into a system folder: {text[:200]}", real
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return f"not a regular file (device, FIFO or socket): {text[:200]}", real
+    return None, real
+
+
+def _rows(path: Path):
+    """(line number, fields) per CSV row, or raise ManifestError for an unreadable file."""
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(path, [f"manifest is {size} bytes; the limit is {MAX_MANIFEST_BYTES}"])
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ManifestError(path, [f"line {line}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it as "
+                                   "UTF-8 (in Excel: 'CSV UTF-8')"]) from None
+    csv.field_size_limit(max(MAX_MANIFEST_BYTES, 1 << 20))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for fields in reader:
+            yield reader.line_num, fields
+    except csv.Error as exc:
+        raise ManifestError(path, [f"line {reader.line_num}: not valid CSV: {exc}"]) from None
+
+
 def read_manifest(path: str | Path, skip_bad: bool = False,
                   check_files: bool = True) -> tuple[list[Record], list[str]]:
     """Parse and validate; returns (records, skipped-row messages). Raises ManifestError unless
-    ``skip_bad``, in which case bad rows are left out and listed."""
+    ``skip_bad``, in which case bad rows are left out and listed.
+
+    Paths are compared after resolving ``..``, symlinks and relative-vs-absolute spellings, so one
+    volume cannot enter twice. Only regular files and folders are accepted (never a device such as
+    /dev/zero, a FIFO or a socket, which would hang or never end when read).
+    """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(path, [f"manifest not found: {path}"])
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        rows = list(reader)
+    rows = _rows(path)
+    try:
+        _, columns = next(rows)
+    except StopIteration:
+        raise ManifestError(path, ["the manifest is empty"]) from None
+    columns = [c.strip() for c in columns]
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise ManifestError(path, [f"missing column(s): {', '.join(missing)} (found: {', '.join(columns)})"])
-    root = path.parent
+        raise ManifestError(path, [f"missing column(s): {', '.join(missing)} (found: {', '.join(columns)[:500]})"])
+    root = str(path.parent)
     records, problems, bad_rows = [], [], set()
     seen_paths = {}
-    for i, r in enumerate(rows, start=2):
+    n_rows = 0
+    for i, fields in rows:
+        if not fields:
+            continue  # a blank line
+        n_rows += 1
         row_problems = []
-        file = Path(r["path"].strip())
-        file = file if file.is_absolute() else root / file
-        if not r["path"].strip():
+        if len(fields) != len(columns):
+            row_problems.append(f"has {len(fields)} field(s), the header has {len(columns)}")
+            fields = (fields + [""] * len(columns))[:len(columns)]
+        if max(map(len, fields)) > MAX_FIELD:
+            long = [c for c, v in zip(columns, fields) if len(v) > MAX_FIELD]
+            row_problems.append(f"field(s) longer than {MAX_FIELD} characters: {', '.join(long)[:200]}")
+            fields = [v[:MAX_FIELD] for v in fields]
+        r = dict(zip(columns, fields))
+        text = r["path"].strip()
+        file = text if os.path.isabs(text) else os.path.join(root, text)
+        resolved = file if check_files else os.path.normpath(file)
+        if not text:
             row_problems.append("empty path")
-        elif check_files and not file.exists():
-            row_problems.append(f"file not found: {r['path']}")
-        if file in seen_paths:
-            row_problems.append(f"duplicate path (also row {seen_paths[file]})")
-        seen_paths.setdefault(file, i)
+        elif check_files:
+            problem, resolved = _file_problem(text, file)
+            if problem:
+                row_problems.append(problem)
+        if text:
+            if resolved in seen_paths:
+                row_problems.append(f"duplicate path (also row {seen_paths[resolved]})")
+            seen_paths.setdefault(resolved, i)
         label = r["label"].strip().lower()
         if label not in ("glaucoma", "normal", "1", "0"):
-            row_problems.append(f"unknown label {r['label']!r} (glaucoma or normal)")
+            row_problems.append(f"unknown label {r['label'][:40]!r} (glaucoma or normal)")
         eye = r["eye"].strip().upper()
         if eye not in ("OD", "OS", ""):  # blank: not recorded (public datasets)
-            row_problems.append(f"eye must be OD or OS (or blank if unknown), got {r['eye']!r}")
+            row_problems.append(f"eye must be OD or OS (or blank if unknown), got {r['eye'][:40]!r}")
         if not r["patient_id"].strip():
             row_problems.append("empty patient_id")
+        visit = r["visit"].strip()
+        problem = _visit_problem(visit)
+        if problem:
+            row_problems.append(problem)
         vf = {}
         for name, spec in VF_INDICES.items():
-            text = (r.get(name) or "").strip()
-            if not text:
+            value_text = (r.get(name) or "").strip()
+            if not value_text:
                 vf[name] = None
                 continue
             try:
-                value = float(text)
+                value = float(value_text)
             except ValueError:
-                row_problems.append(f"{name} is not a number: {text!r}")
+                row_problems.append(f"{name} is not a number: {value_text[:40]!r}")
                 continue
             lo, hi = spec["range"]
             if not (lo <= value <= hi) or not np.isfinite(value):
@@ -99,14 +199,14 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
             vf[name] = value
         split = (r.get("split") or "").strip().lower()
         if split and split not in SPLITS:
-            row_problems.append(f"split must be train, val or test, got {split!r}")
-        problems += [f"row {i}: {p}" for p in row_problems]
+            row_problems.append(f"split must be train, val or test, got {split[:40]!r}")
         if row_problems:
+            problems += [f"row {i}: {p}" for p in row_problems]
             bad_rows.add(i)
             continue
         extra = {k: v for k, v in r.items() if k not in (*REQUIRED, "vfi", "md", "psd", "split")}
-        records.append(Record(i, file, r["patient_id"].strip(), eye, r["visit"].strip(),
-                              1 if label in ("glaucoma", "1") else 0, vf, split, extra))
+        records.append(Record(i, Path(file), r["patient_id"].strip(), eye, visit,
+                              1 if label in ("glaucoma", "1") else 0, vf, split, extra, text))
     # one patient in two splits leaks information between training and testing
     splits_of = defaultdict(set)
     for rec in records:
@@ -117,12 +217,21 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
             names = ", ".join(sorted(splits_of[rec.patient_id]))
             problems.append(f"row {rec.row}: patient appears in several splits ({names})")
             bad_rows.add(rec.row)
-    if not rows:
+    if not n_rows:
         problems.append("the manifest has no rows")
     if problems and not skip_bad:
         raise ManifestError(path, problems)
     records = [r for r in records if r.row not in bad_rows]
     return records, problems
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of the manifest's bytes: a resumed run must see the same manifest, not just its name."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def assign_splits(records: list[Record], seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> list[Record]:

@@ -1,0 +1,110 @@
+"""Probability calibration (Platt scaling), the decision threshold and VF scaling/aggregation.
+
+Platt scaling maps a raw volume probability p to ``sigmoid(a * logit(p) + b)``. It is fitted on
+the validation split's volume probabilities with Platt's smoothed targets (``(N+ + 1)/(N+ + 2)``
+for glaucoma, ``1/(N- + 2)`` for normal): with these a perfectly separated validation set gives a
+finite, steep map instead of an infinite one. ``a`` must come out positive (a monotone map that
+keeps the ranking); otherwise no calibration is stored.
+
+The threshold is chosen on the CALIBRATED validation probabilities: among the cut points between
+consecutive distinct probabilities, those with the largest Youden's J; the chosen cut is the
+middle of the widest such gap. A perfectly separated validation set thus gets the midpoint
+between its highest normal and lowest glaucoma probability, never the edge of the gap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-6
+
+
+def logit(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def fit_platt(labels, probs, iterations: int = 100) -> dict:
+    """Newton's method on the smoothed-target log loss; returns the metadata's calibration dict."""
+    y, z = np.asarray(labels, dtype=np.float64), logit(probs)
+    n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
+    if n_pos == 0 or n_neg == 0:
+        return {"method": "none"}
+    t = np.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    a, b = 1.0, 0.0
+    for _ in range(iterations):
+        p = sigmoid(a * z + b)
+        g = np.array([np.sum((p - t) * z), np.sum(p - t)])
+        w = p * (1 - p) + 1e-12
+        h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-10:
+            break
+    if not (np.isfinite(a) and np.isfinite(b) and a > 0):
+        return {"method": "none"}
+    return {"method": "platt", "a": float(a), "b": float(b)}
+
+
+def apply_calibration(calibration: dict, probs) -> np.ndarray:
+    probs = np.asarray(probs, dtype=np.float64)
+    if calibration.get("method") != "platt":
+        return probs
+    return sigmoid(calibration["a"] * logit(probs) + calibration["b"])
+
+
+def pick_threshold(labels, probs) -> float:
+    """Middle of the widest gap among the Youden-optimal cuts (see the module docstring)."""
+    y, p = np.asarray(labels), np.asarray(probs, dtype=np.float64)
+    if len(np.unique(y)) < 2:
+        return 0.5
+    u = np.unique(p)
+    if len(u) < 2:
+        return float(np.clip(u[0], 0.01, 0.99))
+    lower, upper = u[:-1], u[1:]
+    cuts = (lower + upper) / 2
+    tpr = np.array([(p[y == 1] >= c).mean() for c in cuts])
+    fpr = np.array([(p[y == 0] >= c).mean() for c in cuts])
+    j = tpr - fpr
+    best = np.flatnonzero(j >= j.max() - 1e-12)
+    widest = best[np.argmax(upper[best] - lower[best])]
+    return float(np.clip(cuts[widest], 0.01, 0.99))
+
+
+def vf_scaling(train_vf: np.ndarray, vf_names, margin: float = 0.05) -> dict:
+    """lo/hi per index so the training targets span [margin, 1 - margin] of the sigmoid."""
+    out = {}
+    for j, name in enumerate(vf_names):
+        v = train_vf[:, j][~np.isnan(train_vf[:, j])]
+        lo, hi = (float(v.min()), float(v.max())) if len(v) else (0.0, 1.0)
+        span = max(hi - lo, 1.0)
+        pad = span * margin / (1 - 2 * margin)
+        out[name] = {"lo": lo - pad, "hi": lo + span + pad}
+    return out
+
+
+def vf_std(train_vf: np.ndarray, vf_names) -> dict:
+    out = {}
+    for j, name in enumerate(vf_names):
+        v = train_vf[:, j][~np.isnan(train_vf[:, j])]
+        out[name] = float(max(v.std(), 1e-3)) if len(v) > 1 else 1.0
+    return out
+
+
+AGGREGATIONS = ("mean", "median", "central")
+
+
+def aggregate_vf(bscan_vf: np.ndarray, how: str, central_fraction: float = 0.5) -> np.ndarray:
+    """(n_bscans, k) B-scan VF estimates -> (k,) volume estimate."""
+    if how == "median":
+        return np.median(bscan_vf, axis=0)
+    if how == "central":
+        n = len(bscan_vf)
+        keep = max(1, int(round(n * central_fraction)))
+        start = (n - keep) // 2
+        return bscan_vf[start:start + keep].mean(0)
+    return bscan_vf.mean(0)

@@ -1,0 +1,34 @@
+"""The model file's metadata, built in one place.
+
+Writes the metadata v2 fields agreed in the project's interfaces (``vf_scaling`` lo/hi per index,
+``calibration``, ``aggregation``, ``threshold`` on the calibrated probability) as keys of the
+existing ``default_metadata`` dict. When the typed ``ModelMeta`` lands, only this function changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from octviewer.model import default_metadata
+
+
+def model_metadata(variant: str, vf_names, pre, cfg, *, name: str, scaling: dict, calibration: dict,
+                   aggregation: dict, threshold: float, synthetic: bool, splits: dict, manifest_sha256: str,
+                   test_metrics: dict, selection: dict) -> dict:
+    meta = default_metadata(variant, vf_names=vf_names, preprocess=pre)
+    if variant in ("mt", "semt"):
+        meta["network"]["reg_channels"] = cfg.reg_channels
+    names = meta["network"]["vf_names"]
+    meta.update(
+        name=name, threshold=float(threshold), synthetic_data=bool(synthetic),
+        vf_scaling={n: {"lo": float(scaling[n]["lo"]), "hi": float(scaling[n]["hi"])} for n in names},
+        calibration=dict(calibration), aggregation=dict(aggregation))
+    meta["provenance"].update(data={"manifest_sha256": manifest_sha256, "splits": splits},
+                              split_seed=cfg.the_split_seed, config=_public_config(cfg), selection=selection,
+                              test_metrics=test_metrics)
+    return meta
+
+
+def _public_config(cfg) -> dict:
+    """The options, without local paths (the manifest is identified by its hash)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ("data", "out", "cache_dir", "progress_json")}
