@@ -126,7 +126,8 @@ def main():
         return
     try:  # the trainer's own loader pieces; skipped if the trainer renamed them
         from trainer.cache import bscan_batch
-        from trainer.train import _normalise_on_device, loader_workers, prefetch
+        from trainer.engine import loader_workers, prefetch
+        from trainer.engine import normalise_on_device as _normalise_on_device
     except ImportError as exc:
         print(f"pipeline skipped: trainer loader not importable ({exc})")
         return

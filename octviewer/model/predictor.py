@@ -66,8 +66,14 @@ def select_device(preference: str = "auto") -> torch.device:
 
 
 def unscale_vf(name: str, scaled, scaling=None) -> np.ndarray:
-    """Head output in (0, 1) -> clinical value, with the model file's ``VfScale`` (default: format 1's)."""
-    return (scaling or V1_VF_SCALING[name]).to_clinical(scaled)
+    """Head output in (0, 1) -> clinical value, with the model file's ``VfScale`` (default: format 1's).
+
+    A trainer widens lo/hi past the training targets (so they avoid the sigmoid's asymptotes), which
+    lets a head reach values no perimeter reports (VFI 101 %): the result is clipped to the index's
+    physical range.
+    """
+    lo, hi = VF_INDICES[name]["range"] if name in VF_INDICES else (-np.inf, np.inf)
+    return np.clip((scaling or V1_VF_SCALING[name]).to_clinical(scaled), lo, hi)
 
 
 def scale_vf(name: str, value, scaling=None) -> np.ndarray:
