@@ -156,11 +156,11 @@ class EyeAnatomy:
 
     @property
     def cup_depth_now_um(self) -> float:
-        return float(self.cup_depth_um + 220.0 * self.rim_loss)
+        return float(self.cup_depth_um + 150.0 * self.rim_loss)
 
     @property
     def lamina_depth_now_um(self) -> float:
-        return float(max(self.lamina_depth_um + 120.0 * self.rim_loss, self.cup_depth_now_um + 60.0))
+        return float(max(self.lamina_depth_um + 100.0 * self.rim_loss, self.cup_depth_now_um + 60.0))
 
     def mrw_normal_um(self, theta_deg) -> np.ndarray:
         theta_deg = np.asarray(theta_deg, dtype=np.float64)
@@ -193,7 +193,7 @@ class EyeAnatomy:
         # rim: from the cup edge up to the rim height at the BMO, a sloping wall
         rim_h = self.rim_height_um(theta_deg)
         w = np.clip((rho - c) / np.maximum(1.0 - c, 0.03), 0.0, 1.0)
-        rim = rim_h * smoothstep(w) ** 0.8
+        rim = rim_h * (1.0 - (1.0 - w) ** 2.2)  # a rounded shoulder at the BMO, steeper into the cup
         return np.where(rho < c, cup, rim)
 
     def mrw_um(self, theta_deg, r_bmo_mm=None) -> np.ndarray:

@@ -51,7 +51,7 @@ __all__ = ["MANIFEST_COLUMNS", "TRUTH_COLUMNS", "SyntheticScan", "generate_cohor
 def random_eye(rng: np.random.Generator, laterality: str, glaucoma: bool, age: float | None = None) -> EyeAnatomy:
     """An eye from the population at its first visit; ``glaucoma`` gives it the disease (whether it
     meets the reference standard depends on how far the disease has gone)."""
-    age = float(np.clip(rng.normal(66 if glaucoma else 58, 11), 40, 88)) if age is None else age
+    age = float(np.clip(rng.normal(64 if glaucoma else 60, 11), 40, 88)) if age is None else age
     eye = random_anatomy(rng, laterality, age)
     if glaucoma:
         eye = apply_disease(eye, random_disease(rng), initial_severity(rng))
@@ -133,7 +133,7 @@ def _plan(patients: int, seed: int, missing_vf: float, glaucoma_share: float) ->
     for p in range(patients):
         pid = f"SYN{seed:03d}-{p:04d}"
         glaucoma_patient = rng.random() < glaucoma_share
-        age0 = float(np.clip(rng.normal(66 if glaucoma_patient else 58, 11), 40, 88))
+        age0 = float(np.clip(rng.normal(64 if glaucoma_patient else 60, 11), 40, 88))
         eyes = ["OD", "OS"] if rng.random() < 0.75 else [str(rng.choice(["OD", "OS"]))]
         n_visits = int(rng.choice([1, 2, 3, 4, 5], p=[0.25, 0.25, 0.22, 0.16, 0.12]))
         start = dt.date(2014, 1, 1) + dt.timedelta(days=int(rng.integers(0, 2200)))

@@ -207,7 +207,7 @@ def label_flip_probability(eye: EyeAnatomy) -> float:
     """Graders disagree near the rule's boundary: the flip probability falls off with the margin."""
     gon, vf = reference_margin(eye)
     margin = min(gon, vf) if (gon > 0 and vf > 0) else (gon if gon <= 0 else vf)
-    return float(0.5 * np.exp(-abs(margin) / 0.45))
+    return float(0.5 * np.exp(-((margin / 0.9) ** 2)))
 
 
 def truth_columns(eye: EyeAnatomy) -> dict[str, float]:

@@ -35,15 +35,15 @@ LAYERS = ("vitreous", "rnfl", "gcl", "ipl", "inl", "opl", "onl", "elm", "myoid",
 BOUNDARIES = ("ILM", "RNFL_GCL", "GCL_IPL", "IPL_INL", "INL_OPL", "OPL_ONL", "ONL_ELM", "ELM", "MZ_EZ",
               "EZ_OS", "OS_RPE", "BM", "CSI")
 # Linear reflectivity per layer (Spectralis-like units: display = 255 * I ** 0.25).
-REFLECTIVITY = np.array([0.0, 0.07, 0.016, 0.026, 0.007, 0.02, 0.007, 0.02, 0.008, 0.40, 0.09, 0.65, 0.05,
-                         0.008], np.float32)
+REFLECTIVITY = np.array([0.0, 0.07, 0.016, 0.026, 0.007, 0.02, 0.009, 0.02, 0.008, 0.50, 0.09, 0.90, 0.06,
+                         0.02], np.float32)
 # Attenuation (1/mm), applied on the way in and out.
-ATTENUATION = np.array([0.0, 1.2, 0.8, 0.8, 0.6, 0.8, 0.6, 0.8, 0.6, 3.0, 2.0, 10.0, 3.5, 4.0], np.float32)
-PRELAMINAR = (0.05, 2.0)  # reflectivity, attenuation of the prelaminar neural tissue in the disc
-LAMINA = (0.07, 3.0)
+ATTENUATION = np.array([0.0, 1.2, 0.8, 0.8, 0.6, 0.8, 0.6, 0.8, 0.6, 3.0, 2.0, 10.0, 7.0, 3.0], np.float32)
+PRELAMINAR = (0.055, 1.8)  # reflectivity, attenuation of the prelaminar neural tissue in the disc
+LAMINA = (0.07, 3.5)
 RETROLAMINAR = (0.01, 4.0)
 BLOOD_ATTENUATION = 18.0  # 1/mm
-SPECKLE_SIGMA = 0.55  # log-intensity SD of speckle (contrast ~0.55, as measured on valid.vol)
+SPECKLE_SIGMA = 0.65  # log-intensity SD of speckle (local contrast ~0.5-0.7, as measured on valid.vol)
 NOISE_OFFSET = 0.45  # background subtraction: P(0) ~ 0.36 in the vitreous
 
 
@@ -79,13 +79,30 @@ class RenderedVolume:
 
 
 def _blurred_normal(rng, shape, sigma_z, sigma_x):
-    """Unit-variance Gaussian field correlated along depth (axis 1) and width (axis 2)."""
-    g = rng.standard_normal(shape, dtype=np.float32)
+    """Unit-variance Gaussian field correlated along depth (axis 1) and width (axis 2). Broad
+    fields are drawn on a coarser grid and interpolated: the same statistics for less work."""
     if sigma_z < 0.3 and sigma_x < 0.3:
-        return g
+        return rng.standard_normal(shape, dtype=np.float32)
+    fz, fx = max(1, int(sigma_z / 1.5)), max(1, int(sigma_x / 1.5))
+    coarse = (shape[0], -(-shape[1] // fz) + 1, -(-shape[2] // fx) + 1)
+    g = rng.standard_normal(coarse, dtype=np.float32)
+    out = np.empty(shape, np.float32)
     for i in range(shape[0]):
-        g[i] = cv2.GaussianBlur(g[i], (0, 0), sigmaX=max(sigma_x, 0.01), sigmaY=max(sigma_z, 0.01))
-    return g / max(float(g[0].std()), 1e-6)
+        sm = cv2.GaussianBlur(g[i], (0, 0), sigmaX=max(sigma_x / fx, 0.01), sigmaY=max(sigma_z / fz, 0.01))
+        if fz > 1 or fx > 1:
+            sm = cv2.resize(sm, (coarse[2] * fx, coarse[1] * fz), interpolation=cv2.INTER_LINEAR)
+        out[i] = sm[: shape[1], : shape[2]]
+    return out / max(float(out[0].std()), 1e-6)
+
+
+def _noise_exponential(rng, shape, sigma_z):
+    """Unit-mean exponential noise (|complex Gaussian|^2), correlated along depth when the axial
+    resolution spans more than a pixel."""
+    if sigma_z < 0.6:
+        return rng.standard_exponential(shape, dtype=np.float32)
+    a = _blurred_normal(rng, shape, sigma_z, 0.0)
+    b = _blurred_normal(rng, shape, sigma_z, 0.0)
+    return 0.5 * (a * a + b * b)
 
 
 def _bscan_shift(img: np.ndarray, dz: float, fill: float) -> np.ndarray:
@@ -141,7 +158,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     # towards the BMO the retina blends into the neuroretinal rim: the total height above BM goes
     # from the peripapillary retina to the rim height, and the RNFL takes what the outer layers leave
     rim_h = anatomy.rim_height_um(theta)
-    t_rim = smoothstep((r - r_bmo) / 0.4)
+    t_rim = smoothstep((r - r_bmo) / 0.6)
     above_bm = (outer_sum + rnfl_out) * t_rim + rim_h * (1.0 - t_rim)
     rnfl_here = np.maximum(above_bm - outer_sum, 5.0)
     z_ilm_out = z_bm - outer_sum - rnfl_here
@@ -163,10 +180,10 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     for k in range(bounds.shape[0]):
         ripple = cv2.GaussianBlur(rng.standard_normal((n_b, n_x)).astype(np.float32), (0, 0), 300.0 / px_um)
         ripple *= (3.0 / dz_um) / max(float(ripple.std()), 1e-6)
-        bounds[k] = cv2.GaussianBlur(bounds[k], (0, 0), 50.0 / px_um) + ripple
+        bounds[k] = cv2.GaussianBlur(bounds[k], (0, 0), 70.0 / px_um) + ripple
     bounds = np.maximum.accumulate(bounds, axis=0)
     lamina_px = cv2.GaussianBlur((z_lamina / dz_um).astype(np.float32), (0, 0), 50.0 / px_um)
-    w_in = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 40.0 / px_um)
+    w_in = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 90.0 / px_um)
     border = np.exp(-0.5 * ((rho - 1.1) / 0.12) ** 2).astype(np.float32)  # border tissue of Elschnig
 
     # -- vessels ------------------------------------------------------------------------------
@@ -184,7 +201,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     z = (np.arange(-pad, n_z, dtype=np.float32))[None, :, None]
     z_mm = np.abs(z) * dz_um / 1000.0
     rolloff = 10.0 ** (-acq.rolloff_db * z_mm / fov_z / 10.0)
-    floor = acq.noise_floor * (0.3 + 0.7 * np.exp(-z_mm / 0.8) + 1.5 * np.exp(-z_mm / 0.08))
+    floor = acq.noise_floor * (0.15 + 0.85 * np.exp(-z_mm / 0.7) + 1.5 * np.exp(-z_mm / 0.08))
     opacity_gain = 1.0 - 0.75 * acq.media_opacity
     sig_z, sig_x = 3.5 / dz_um, 10.0 / px_um
     refl_lut = REFLECTIVITY.copy()
@@ -207,7 +224,8 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
         m1, m12, m13 = label == 1, label == 12, label == 13
         refl = np.where(m1, refl * rnfl_dim * (1 - wi) + PRELAMINAR[0] * wi * (1 + 0.25 * pores), refl)
         mu = np.where(m1, mu * (1 - wi) + PRELAMINAR[1] * wi, mu)
-        choroid_tex = np.clip(1.0 + 0.9 * pores, 0.15, 2.5)  # large choroidal vessel lumens
+        blobs = _blurred_normal(rng, (nb, n_z + pad, n_x), 25.0 / dz_um, 45.0 / px_um)
+        choroid_tex = np.clip(1.0 + 0.8 * blobs, 0.1, 2.2)  # large choroidal vessel lumens
         refl = np.where(m12, refl * choroid_tex * (1 - wi) + LAMINA[0] * wi * np.clip(1 + 0.6 * pores, 0.2, 2.0),
                         refl)
         mu = np.where(m12, mu * (1 - wi) + LAMINA[1] * wi, mu)
@@ -237,9 +255,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
             mirror = intensity[:, :pad][:, ::-1] * 0.6
             intensity = intensity[:, pad:]
             intensity[:, : mirror.shape[1]] += mirror
-        na = _blurred_normal(rng, intensity.shape, 1.0, 0.0)
-        nb_ = _blurred_normal(rng, intensity.shape, 1.0, 0.0)
-        expo = 0.5 * (na * na + nb_ * nb_)
+        expo = _noise_exponential(rng, intensity.shape, 3.5 / dz_um)
         intensity = intensity + floor[:, pad:] * np.maximum(expo - NOISE_OFFSET, 0.0)
         out[sl] = np.clip(255.0 * np.power(np.clip(intensity, 0.0, 1.0), 0.25) + 0.5, 0, 255).astype(np.uint8)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# (angle deg in eye coordinates with 0 = nasal... no: clinical angle, 0 temporal), calibre um, bend sign
-_TRUNKS = ((78.0, 125.0, -1.0), (282.0, 130.0, 1.0), (128.0, 95.0, 0.0), (232.0, 95.0, 0.0))
+# Trunks leaving the disc: clinical start angle (0 temporal, 90 superior), calibre (um), and the
+# heading they bend towards (the temporal arcades arch around the macula, nasal vessels run straight).
+_TRUNKS = ((80.0, 125.0, 15.0), (280.0, 130.0, 345.0), (125.0, 95.0, 150.0), (235.0, 95.0, 210.0))
 
 
 def vessel_tree(seed: int) -> np.ndarray:
@@ -22,18 +23,21 @@ def vessel_tree(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     segments = []
     stack = []
-    for theta, calibre, bend in _TRUNKS:
-        stack.append((0.0, 0.0, theta + rng.normal(0, 12), calibre * rng.uniform(0.85, 1.15), bend, 0))
-    for _ in range(int(rng.integers(1, 4))):  # small nasal / cilio-retinal-like vessels
-        stack.append((0.0, 0.0, rng.uniform(0, 360), rng.uniform(40, 70), 0.0, 1))
+    for theta, calibre, target in _TRUNKS:
+        stack.append((0.0, 0.0, theta + rng.normal(0, 12), calibre * rng.uniform(0.85, 1.15),
+                      target + rng.normal(0, 10), 0))
+    for _ in range(int(rng.integers(1, 4))):  # small vessels in other directions
+        a = rng.uniform(0, 360)
+        stack.append((0.0, 0.0, a, rng.uniform(40, 70), a, 1))
     while stack:
-        u, v, theta, calibre, bend, depth = stack.pop()
+        u, v, theta, calibre, target, depth = stack.pop()
         length = 0.0
         next_split = rng.uniform(0.6, 1.6)
         while calibre >= 22.0 and abs(u) < 3.6 and abs(v) < 3.6:
             step = 0.06
-            # temporal arcades curve around the macula (temporal is -u): superior turns clockwise
-            theta += rng.normal(0, 6.0) + bend * 4.5 * (length > 0.6)
+            # wander, and steer towards the heading this vessel tends to (after leaving the rim)
+            pull = ((target - theta + 180.0) % 360.0 - 180.0) * (0.06 if length > 0.4 else 0.0)
+            theta += rng.normal(0, 5.0) + pull
             t = np.deg2rad(theta)
             u1, v1 = u - np.cos(t) * step, v + np.sin(t) * step  # clinical angle: 0 deg temporal (-u)
             segments.append((u, v, u1, v1, calibre))
@@ -43,7 +47,7 @@ def vessel_tree(seed: int) -> np.ndarray:
                 side = calibre * split ** (1 / 3)
                 calibre = calibre * (1 - split) ** (1 / 3)
                 side_theta = theta + rng.choice([-1, 1]) * rng.uniform(30, 60)
-                stack.append((u, v, side_theta, side, bend * 0.5, depth + 1))
+                stack.append((u, v, side_theta, side, side_theta, depth + 1))
                 next_split = length + rng.uniform(0.5, 1.4)
             calibre *= 0.995
     return np.asarray(segments, np.float32).reshape(-1, 5)
