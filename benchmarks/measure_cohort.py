@@ -89,7 +89,7 @@ def _render(args):
 def cohort_cases(patients: int, seed: int, preset: str, workers: int, cnn: bool, n_centres: int, size: int,
                  render: bool = True):
     """Rows (one per volume) with truth, label and crude cues; optional CNN B-scans."""
-    tasks = _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=0.6)
+    tasks = _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=0.72)
     rows = [dict(t.row, _case=(t.row["patient_id"], t.row["eye"], t.row["visit"])) for t in tasks]
     images = [None] * len(tasks)
     if render:

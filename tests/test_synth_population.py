@@ -11,7 +11,7 @@ from octviewer.synth.disease import visual_field
 @pytest.fixture(scope="module")
 def visits():
     """One row per eye-visit of a 300-patient cohort plan (seconds, nothing rendered)."""
-    tasks = _plan(300, seed=5, missing_vf=1 / 3, glaucoma_share=0.6)
+    tasks = _plan(300, seed=5, missing_vf=1 / 3, glaucoma_share=0.72)
     rows = list({id(t.row): t.row for t in tasks}.values())
     return rows
 

@@ -65,7 +65,7 @@ def random_acquisition(rng: np.random.Generator, media_opacity: float = 0.0) -> 
     blink = None
     if rng.random() < 0.05:
         blink = (int(rng.integers(0, 1 << 16)), int(rng.integers(1, 4)))  # resolved per preset
-    signal = float(np.clip(rng.lognormal(0.0, 0.35), 0.2, 2.2))
+    signal = float(np.clip(rng.lognormal(0.0, 0.5), 0.15, 3.0))
     return Acquisition(
         signal=signal,
         offset_mm=(float(rng.normal(0, 0.12)), float(rng.normal(0, 0.12))),
@@ -202,9 +202,11 @@ def _render_task(args) -> tuple[str, tuple[str, ...]]:
 
 
 def generate_cohort(out: Path, patients: int = 20, preset: str = "small", seed: int = 0,
-                    missing_vf: float = 1 / 3, glaucoma_share: float = 0.6, fmt: str = "dcm",
+                    missing_vf: float = 1 / 3, glaucoma_share: float = 0.72, fmt: str = "dcm",
                     compression: str | None = None, progress=None, workers: int = 1) -> Path:
     """Write volumes, their truth and ``manifest.csv`` under ``out``; returns the manifest path.
+    ``glaucoma_share`` is the share of patients with the disease (about 55 % of patients end up
+    with a glaucoma label: early disease may not meet the reference standard yet).
     ``workers`` > 1 renders in that many processes (same files as with one)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")

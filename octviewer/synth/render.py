@@ -35,12 +35,12 @@ LAYERS = ("vitreous", "rnfl", "gcl", "ipl", "inl", "opl", "onl", "elm", "myoid",
 BOUNDARIES = ("ILM", "RNFL_GCL", "GCL_IPL", "IPL_INL", "INL_OPL", "OPL_ONL", "ONL_ELM", "ELM", "MZ_EZ",
               "EZ_OS", "OS_RPE", "BM", "CSI")
 # Linear reflectivity per layer (Spectralis-like units: display = 255 * I ** 0.25).
-REFLECTIVITY = np.array([0.0, 0.07, 0.016, 0.026, 0.007, 0.02, 0.009, 0.02, 0.008, 0.50, 0.09, 0.90, 0.06,
+REFLECTIVITY = np.array([0.0, 0.10, 0.016, 0.026, 0.007, 0.02, 0.009, 0.02, 0.008, 0.50, 0.09, 0.90, 0.10,
                          0.02], np.float32)
 # Attenuation (1/mm), applied on the way in and out.
-ATTENUATION = np.array([0.0, 1.2, 0.8, 0.8, 0.6, 0.8, 0.6, 0.8, 0.6, 3.0, 2.0, 10.0, 7.0, 3.0], np.float32)
-PRELAMINAR = (0.055, 1.8)  # reflectivity, attenuation of the prelaminar neural tissue in the disc
-LAMINA = (0.07, 3.5)
+ATTENUATION = np.array([0.0, 1.2, 0.8, 0.8, 0.6, 0.8, 0.6, 0.8, 0.6, 3.0, 2.0, 10.0, 12.0, 3.0], np.float32)
+PRELAMINAR = (0.075, 1.8)  # reflectivity, attenuation of the prelaminar neural tissue in the disc
+LAMINA = (0.08, 3.5)
 RETROLAMINAR = (0.01, 4.0)
 BLOOD_ATTENUATION = 18.0  # 1/mm
 SPECKLE_SIGMA = 0.65  # log-intensity SD of speckle (local contrast ~0.5-0.7, as measured on valid.vol)
