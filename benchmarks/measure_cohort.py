@@ -255,7 +255,9 @@ def main(argv=None):
     for key in ("rnfl_global_um", "cup_to_disc", "bmo_mrw_um", "md"):
         y, s, _ = by_case(test_rows, key)
         result[f"truth_{key}"] = oriented(auc(y, s))
-    y, s, _ = by_case(test_rows, "rnfl_global_um")
+    with_vf = [r for r in test_rows if r["md"] != ""]
+    result["corr_rnfl_global_md"] = float(np.corrcoef([float(r["rnfl_global_um"]) for r in with_vf],
+                                                      [float(r["md"]) for r in with_vf])[0, 1])
     result["label_noise"] = float(np.mean([r["label"] != r["label_rule"] for r in test_rows]))
     if not args.no_render:
         for cue in CUES:

@@ -65,7 +65,7 @@ def random_acquisition(rng: np.random.Generator, media_opacity: float = 0.0) -> 
     blink = None
     if rng.random() < 0.05:
         blink = (int(rng.integers(0, 1 << 16)), int(rng.integers(1, 4)))  # resolved per preset
-    signal = float(np.clip(rng.lognormal(0.0, 0.5), 0.15, 3.0))
+    signal = float(np.clip(rng.lognormal(0.0, 0.7), 0.1, 4.0))
     return Acquisition(
         signal=signal,
         offset_mm=(float(rng.normal(0, 0.12)), float(rng.normal(0, 0.12))),

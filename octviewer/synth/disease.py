@@ -129,7 +129,7 @@ def random_disease(rng: np.random.Generator) -> Disease:
     diffuse = {"wedge": rng.uniform(0.15, 0.4), "arcuate": rng.uniform(0.2, 0.45),
                "diffuse": rng.uniform(0.7, 1.0), "mixed": rng.uniform(0.4, 0.7)}[kind]
     rate = float(rng.lognormal(np.log(0.025), 0.7)) * (4.0 if rng.random() < 0.12 else 1.0)
-    return Disease(kind, wedges, float(diffuse), rate, float(rng.lognormal(0.0, 0.8)))
+    return Disease(kind, wedges, float(diffuse), rate, float(rng.lognormal(0.0, 0.6)))
 
 
 def initial_severity(rng: np.random.Generator) -> float:
@@ -154,7 +154,7 @@ def visual_field(eye: EyeAnatomy, rng: np.random.Generator, cataract_db: float =
         fixed_pattern = normal_pattern(rng)
     reliability = rng.lognormal(0.0, 0.25) * (1.8 if rng.random() < 0.1 else 1.0)  # false answers, fatigue
     sd = (1.0 + 0.25 * np.minimum(np.abs(td_true), 12.0)) * reliability
-    td = td_true + fixed_pattern + rng.normal(0.0, sd) + rng.normal(0.0, 0.5) - cataract_db
+    td = td_true + fixed_pattern + rng.normal(0.0, sd) + rng.normal(0.0, 0.7) - cataract_db
     td = np.clip(td, -32.0, 6.0)
     md = float(np.mean(td))
     psd = float(np.std(td, ddof=1))
@@ -168,7 +168,7 @@ def visual_field(eye: EyeAnatomy, rng: np.random.Generator, cataract_db: float =
 
 def normal_pattern(rng: np.random.Generator) -> np.ndarray:
     """An eye's own stable departure from the normative field (dB per point)."""
-    general = rng.normal(0.0, 0.8)  # the eye's overall height against the age norm
+    general = rng.normal(0.0, 1.1)  # the eye's overall height against the age norm
     return general + rng.normal(0.0, 1.1 * rng.lognormal(0.0, 0.3), len(POINT_ANGLES))
 
 
@@ -207,7 +207,7 @@ def label_flip_probability(eye: EyeAnatomy) -> float:
     """Graders disagree near the rule's boundary: the flip probability falls off with the margin."""
     gon, vf = reference_margin(eye)
     margin = min(gon, vf) if (gon > 0 and vf > 0) else (gon if gon <= 0 else vf)
-    return float(0.5 * np.exp(-((margin / 0.9) ** 2)))
+    return float(0.5 * np.exp(-((margin / 0.7) ** 2)))
 
 
 def truth_columns(eye: EyeAnatomy) -> dict[str, float]:
