@@ -157,9 +157,14 @@ def train_cnn(train_rows, train_images, test_rows, test_images, args) -> dict:
     torch.manual_seed(0)
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     pre = Preprocess(size=args.image_size)
+    init = args.init
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / "resnet18-f37072fd.pth"
+    if init == "imagenet" and not cached.exists():  # offline machines: do not wait for a download
+        print(f"ImageNet weights not in {cached.parent}; pass --init PATH to use a local copy", flush=True)
+        init = "random"
     try:
-        net = build_network("resnet2d", init=args.init)
-        init_used = args.init
+        net = build_network("resnet2d", init=init)
+        init_used = init
     except Exception as exc:  # no ImageNet weights offline: say so, train from random
         print(f"ImageNet init unavailable ({exc}); using random init", flush=True)
         net = build_network("resnet2d", init="random")
@@ -168,6 +173,8 @@ def train_cnn(train_rows, train_images, test_rows, test_images, args) -> dict:
     keep = [k for k, im in enumerate(train_images) if im is not None]
     blocks = torch.from_numpy(np.stack([train_images[k] for k in keep]))  # (V, 2c+1, S, S) uint8
     labels = torch.tensor([float(train_rows[k]["label"] == "glaucoma") for k in keep])
+    if device.type == "cuda":  # a few GB of uint8: keep the training set on the GPU, index there
+        blocks, labels = blocks.to(device), labels.to(device)
     n_c = args.centres
     centres = torch.arange(1, 2 * n_c, 2)  # indices into the block whose neighbours are inside it
     items = torch.cartesian_prod(torch.arange(len(keep)), centres)
@@ -177,8 +184,8 @@ def train_cnn(train_rows, train_images, test_rows, test_images, args) -> dict:
     amp = device.type == "cuda"
 
     def batch_input(vol_idx, centre_idx, source):
-        rows = torch.stack([centre_idx - 1, centre_idx, centre_idx + 1], 1)
-        x = source[vol_idx[:, None], rows].to(device, non_blocking=True).float().div_(255.0)
+        rows = torch.stack([centre_idx - 1, centre_idx, centre_idx + 1], 1).to(source.device)
+        x = source[vol_idx.to(source.device)[:, None], rows].to(device, non_blocking=True).float().div_(255.0)
         return x
 
     for epoch in range(args.epochs):
@@ -191,7 +198,7 @@ def train_cnn(train_rows, train_images, test_rows, test_images, args) -> dict:
             flip = torch.rand(len(b), generator=gen) < 0.5
             x[flip.to(device)] = x[flip.to(device)].flip(-1)
             x = pre.normalise(x)
-            y = labels[b[:, 0]].to(device)
+            y = labels[b[:, 0].to(labels.device)].to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logit = net(x)["logit"].float().view(-1)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
