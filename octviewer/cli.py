@@ -27,9 +27,13 @@ def synth_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=["dcm", "npz"], default="dcm")
     parser.add_argument("--compression", choices=["rle", "jpeg2000"], default=None,
                         help="lossless DICOM compression")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="render in this many processes (the files do not depend on it)")
     args = parser.parse_args(argv)
     if args.patients < 1:
         parser.error("--patients must be at least 1")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if not 0.0 <= args.missing_vf <= 1.0:
         parser.error("--missing-vf must lie between 0 and 1")
     from tqdm import tqdm
@@ -40,7 +44,7 @@ def synth_main(argv: list[str] | None = None) -> int:
             bar.update(done - bar.n)
         manifest = generate_cohort(args.out, patients=args.patients, preset=args.preset, seed=args.seed,
                                    missing_vf=args.missing_vf, fmt=args.format, compression=args.compression,
-                                   progress=progress)
+                                   progress=progress, workers=args.workers)
     print(f"wrote {manifest} (SYNTHETIC data, for engineering only)")
     return 0
 

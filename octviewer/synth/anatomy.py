@@ -1,22 +1,25 @@
-"""A synthetic optic-nerve-head OCT cube, rendered from an anatomical description.
+"""One eye's optic-nerve-head anatomy, as functions of the clinical angle and the distance from the
+Bruch's membrane opening (BMO) centre.
 
-Why synthetic: no patient data can ship with the project, yet the demo, tests and benchmarks need
-scans that look and behave like optic-disc OCT, including glaucomatous damage whose location is
-known. Numbers are taken from published norms:
+Why a separate description from the rendering: the reference standard (sector RNFL, cup-to-disc,
+BMO-MRW), the visual field and the image all derive from the same anatomy, so a model that learns
+from the image learns real structure, and the truth written beside each volume is exact.
 
-- Geometry: Cirrus HD-OCT Optic Disc Cube 200x200, 6 x 6 mm, 1024 samples over 2.0 mm
-  (Zeiss Cirrus user manual); Spectralis axial 3.9 um, lateral ~11.8 um.
-- Disc ~1.8 mm tall x 1.7 mm wide (Jonas et al., IOVS 1988); vertical cup-to-disc ratio
-  0.3-0.5 normal, 0.7-0.9 in glaucoma.
-- Peripapillary RNFL on a 3.46 mm circle: mean ~95 um, I >= S >= N >= T (ISNT rule; Budenz et al.,
-  Ophthalmology 2007, Cirrus normative data: I ~125, S ~120, N ~70, T ~65 um); glaucoma mean 65-80 um,
-  with a ~50 um floor of non-axonal tissue (Hood & Kardon, Prog Retin Eye Res 2007).
-- Damage: focal wedge defects mostly infero- and supero-temporal, plus diffuse thinning
+Numbers are taken from published norms:
+
+- BMO 1.5-2.0 mm across, vertically oval; disc area 1-4 mm^2 (Jonas et al., IOVS 1988;
+  Chauhan & Burgoyne, AJO 2013); physiological cup grows with disc size (Jonas 1988).
+- BMO minimum rim width (MRW) ~ 300 um in healthy eyes, I > S > N > T (Chauhan et al.,
+  Ophthalmology 2015), lost with axons in glaucoma.
+- Anterior lamina cribrosa surface ~ 400 um behind the BMO plane, deeper in glaucoma
+  (Park et al., IOVS 2012); prelaminar tissue thins as the cup deepens.
+- Peripapillary RNFL on the 3.46 mm circle: mean ~95 um, double-hump TSNIT profile with
+  superior/inferior peaks ~15 deg temporal of vertical (Budenz et al., Ophthalmology 2007),
+  peak positions vary between eyes by about +/-15 deg (Hood et al., IOVS 2008); thins with age by
+  about 0.5 um/year (Leung et al., Ophthalmology 2012); a ~50 um floor of non-axonal tissue remains
+  in end-stage disease (Hood & Kardon, Prog Retin Eye Res 2007).
+- Damage: localized (wedge, arcuate) mostly infero- and supero-temporal, and diffuse
   (Jonas, Surv Ophthalmol 1999; Hood et al. 2013 "macular vulnerability zone").
-- Reflectivity order from inside out (vitreous dark, RNFL bright, GCL/IPL medium, INL dark,
-  OPL medium, ONL dark, ELM thin bright, ellipsoid zone bright, RPE brightest, choroid medium and
-  textured) and multiplicative, exponentially distributed speckle shown on a log scale, with
-  depth attenuation and vessel shadows: as in the Spectralis samples in ``shared/samples``.
 
 Clinical angles: 0 deg temporal, 90 superior, 180 nasal, 270 inferior, the same for both eyes; a
 left eye (OS) is the mirror image of a right eye (OD) across the vertical axis of the cube.
@@ -26,10 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-#: (n_bscans, depth, width) and field of view (mm) per preset.
+#: (n_bscans, depth, width) and field of view (mm: bscan axis, depth, A-scan axis) per preset.
 PRESETS = {
     "tiny": {"shape": (16, 128, 64), "fov_mm": (6.0, 2.0, 6.0)},
     "small": {"shape": (64, 256, 128), "fov_mm": (6.0, 2.0, 6.0)},
@@ -39,203 +41,190 @@ PRESETS = {
 
 R_REF_MM = 1.73  # radius of the clinical 3.46 mm RNFL circle
 RNFL_FLOOR_UM = 50.0  # non-axonal residual thickness that never thins
-# Normal RNFL on the reference circle at T, TS, S, NS, N, NI, I, TI (deg 0, 45, ... 315): mean ~95 um.
-RNFL_KNOTS_DEG = np.arange(0, 360, 45)
-RNFL_KNOTS_UM = np.array([64.0, 108.0, 120.0, 92.0, 70.0, 96.0, 127.0, 112.0])
+AGE_RNFL_UM_PER_YEAR = 0.5
+REFERENCE_AGE = 60.0
+MRW_FLOOR_UM = 90.0  # glial and vascular rim tissue left when the axons are gone
 
-# Layers from the vitreous down; each label's linear reflectivity before speckle.
-LAYERS = ("vitreous", "rnfl", "gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone", "rpe",
-          "choroid", "sclera")
-REFLECTIVITY = np.array([0.002, 1.0, 0.26, 0.36, 0.035, 0.30, 0.025, 0.30, 0.05, 0.85, 0.22, 1.35, 0.20, 0.06],
-                        np.float32)
-# Normal thickness (um) of the layers between RNFL and choroid, away from the disc.
+# Thickness (um) of the layers between RNFL and choroid, away from the disc.
+OUTER_LAYERS = ("gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone", "rpe")
 OUTER_THICKNESS_UM = {"gcl": 30.0, "ipl": 32.0, "inl": 32.0, "opl": 25.0, "onl": 80.0, "elm": 4.0,
-                      "myoid": 22.0, "ez": 10.0, "oszone": 24.0, "rpe": 22.0}
+                      "myoid": 22.0, "ez": 10.0, "oszone": 24.0, "rpe": 20.0}
+
+CUP_SHAPES = ("V", "U", "saucer", "sloping", "steep")
 
 
-@dataclass
-class EyeAnatomy:
-    """What distinguishes one eye: the disc, the cup, the RNFL and any glaucomatous damage."""
-
-    laterality: str = "OD"
-    disc_center_mm: tuple[float, float] = (0.0, 0.0)  # (nasal-ward x, superior y) from cube centre
-    disc_radii_mm: tuple[float, float] = (0.85, 0.90)  # (horizontal, vertical)
-    cup_to_disc: float = 0.4
-    cup_depth_um: float = 250.0
-    rnfl_scale: float = 1.0  # normal variation of the whole RNFL profile
-    severity: float = 0.0  # 0 = healthy, 1 = end-stage
-    diffuse_loss: float = 0.0  # fraction of axonal RNFL lost everywhere
-    wedges: list[tuple[float, float, float]] = field(default_factory=list)  # (centre deg, width deg, depth 0-1)
-    vessel_seed: int = 0
-    choroid_um: float = 230.0
-
-    def damage(self, theta_deg: np.ndarray) -> np.ndarray:
-        """Fraction (0-1) of axonal RNFL lost at each clinical angle."""
-        focal = np.zeros_like(theta_deg, dtype=np.float32)
-        for centre, width, depth in self.wedges:
-            d = (theta_deg - centre + 180.0) % 360.0 - 180.0
-            focal = np.maximum(focal, depth * np.exp(-0.5 * (d / (width / 2.355)) ** 2))
-        return 1.0 - (1.0 - self.diffuse_loss) * (1.0 - focal)
-
-    def rnfl_normal_um(self, theta_deg: np.ndarray, r_mm: np.ndarray | float = R_REF_MM) -> np.ndarray:
-        """This eye's RNFL before any damage: ISNT profile, thicker towards the disc margin."""
-        profile = np.interp(theta_deg, RNFL_KNOTS_DEG, RNFL_KNOTS_UM, period=360.0) * self.rnfl_scale
-        return profile * (R_REF_MM / np.maximum(r_mm, 0.3)) ** 0.85
-
-    def rnfl_um(self, theta_deg: np.ndarray, r_mm: np.ndarray | float = R_REF_MM) -> np.ndarray:
-        normal = self.rnfl_normal_um(theta_deg, r_mm)
-        floor = np.minimum(RNFL_FLOOR_UM, 0.9 * normal)
-        return floor + (normal - floor) * (1.0 - self.damage(theta_deg))
+def angle_diff(a, b):
+    """Signed difference a - b in degrees, in [-180, 180)."""
+    return (np.asarray(a) - b + 180.0) % 360.0 - 180.0
 
 
-def _smoothstep(x):
+def _bump(theta_deg, centre_deg, kappa):
+    """A von Mises bump, 1 at its centre."""
+    return np.exp(kappa * (np.cos(np.deg2rad(angle_diff(theta_deg, centre_deg))) - 1.0))
+
+
+def smoothstep(x):
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
 
 
-def _vessel_map(anatomy: EyeAnatomy, xs_mm: np.ndarray, ys_mm: np.ndarray, u_sign: float) -> np.ndarray:
-    """En-face vessel density (0-1): central vessels leaving the disc along the arcades."""
-    rng = np.random.default_rng(anatomy.vessel_seed)
-    n_y, n_x = len(ys_mm), len(xs_mm)
-    # Render at ~15 um per pixel so thin vessels survive, then resample to the cube's grid.
-    scale = 400
-    canvas = np.zeros((scale, scale), np.float32)
-    extent = (xs_mm.min(), xs_mm.max(), ys_mm.min(), ys_mm.max())
-
-    def to_px(x, y):
-        px = (x - extent[0]) / max(extent[1] - extent[0], 1e-6) * (scale - 1)
-        py = (extent[3] - y) / max(extent[3] - extent[2], 1e-6) * (scale - 1)
-        return np.stack([px, py], axis=-1)
-
-    cx, cy = anatomy.disc_center_mm
-    # Main arcades bend temporally (superior and inferior), smaller vessels go nasal.
-    trunks = [(75, 1.0), (105, 0.6), (285, 1.0), (255, 0.6), (160, 0.45), (200, 0.45), (20, 0.35), (340, 0.35)]
-    for theta0, calibre in trunks:
-        theta = np.deg2rad(theta0 + rng.normal(0, 8))
-        bend = rng.normal(0, 0.08) + (0.32 if theta0 in (75, 285) else 0.0) * (1 if theta0 == 285 else -1)
-        s = np.linspace(0.1, 4.5, 90)
-        ang = theta + bend * s + 0.08 * np.sin(s * rng.uniform(2.0, 4.0) + rng.uniform(0, 6.28))
-        step = np.diff(s, prepend=0.0)
-        u = np.cumsum(np.cos(ang) * step) * -1.0  # temporal is -u
-        v = np.cumsum(np.sin(ang) * step)
-        x = cx + u_sign * u + np.cos(theta) * 0.0
-        y = cy + v
-        width_px = max(1, int(round(calibre * 110e-3 / ((extent[1] - extent[0]) / scale))))
-        cv2.polylines(canvas, [to_px(x, y).astype(np.int32)], False, calibre, thickness=width_px,
-                      lineType=cv2.LINE_AA)
-    canvas = cv2.GaussianBlur(canvas, (0, 0), 1.0)
-    return np.clip(cv2.resize(canvas, (n_x, n_y), interpolation=cv2.INTER_AREA) * 1.4, 0.0, 1.0)
-
-
 @dataclass
-class RenderedVolume:
-    data: np.ndarray  # (n_bscans, depth, width) uint8
-    spacing_mm: tuple[float, float, float]  # (bscan, depth, ascan)
-    rnfl_um: np.ndarray  # en-face (n_bscans, width) RNFL thickness
-    damage: np.ndarray  # en-face (n_bscans, width) fraction of axonal RNFL lost
-    disc_mask: np.ndarray  # en-face bool
-    vessels: np.ndarray  # en-face 0-1
+class EyeAnatomy:
+    """What distinguishes one eye at one point in time.
+
+    ``disc_radii_mm`` are the BMO half-axes (horizontal, vertical); ``physiological_cdr`` is the cup
+    the eye would have without glaucoma; ``severity`` is the latent disease state (0 healthy) from
+    which the cohort derives the damage (``diffuse_loss``, ``wedges``).
+    """
+
+    laterality: str = "OD"
+    age: float = 60.0
+    disc_center_mm: tuple[float, float] = (0.0, 0.0)  # BMO centre: (nasal-ward x, superior y) from cube centre
+    disc_radii_mm: tuple[float, float] = (0.80, 0.88)  # BMO half-axes (horizontal, vertical)
+    physiological_cdr: float = 0.4
+    cup_shape: str = "U"
+    cup_depth_um: float = 300.0  # deepest ILM point behind the BMO plane, before damage
+    lamina_depth_um: float = 420.0  # anterior lamina surface behind the BMO plane, before damage
+    rnfl_scale: float = 1.0  # normal variation of the whole RNFL profile
+    rnfl_peaks_deg: tuple[float, float] = (75.0, 285.0)  # superior and inferior RNFL peaks
+    mrw_scale: float = 1.0
+    rnfl_floor_um: float = RNFL_FLOOR_UM  # this eye's non-axonal residue (glia, vessels)
+    severity: float = 0.0  # latent glaucoma severity, 0 = healthy
+    diffuse_loss: float = 0.0  # fraction of axonal RNFL lost everywhere
+    wedges: list[tuple[float, float, float]] = field(default_factory=list)  # (centre deg, width deg, depth 0-1)
+    damage_type: str = ""  # "", "wedge", "arcuate", "diffuse", "mixed"
+    function_gamma: float = 1.0  # visual-field loss = 1 - (1 - axonal loss) ** gamma (discordance)
+    ppa: tuple[float, float, float] | None = None  # peripapillary atrophy: (centre deg, half-width deg, width mm)
+    curvature_um_per_mm2: float = 25.0  # posterior pole bowl
+    disc_tilt: tuple[float, float] = (0.0, 0.0)  # BM slope (um/mm) along (nasal, superior); myopic tilt
+    trunk_offset_mm: tuple[float, float] = (0.12, 0.0)  # central vessel trunk from the BMO centre (nasal, sup.)
+    vessel_seed: int = 0
+    choroid_um: float = 230.0
+
+    # -- damage and RNFL -------------------------------------------------------------------------
+    def damage(self, theta_deg) -> np.ndarray:
+        """Fraction (0-1) of axons lost at each clinical angle."""
+        theta_deg = np.asarray(theta_deg, dtype=np.float64)
+        focal = np.zeros_like(theta_deg)
+        for centre, width, depth in self.wedges:
+            d = angle_diff(theta_deg, centre)
+            # flat-topped profile: wedges have sharp edges, arcuate defects a softer fall-off
+            focal = np.maximum(focal, depth * np.exp(-0.5 * (np.abs(d) / (width / 2.355)) ** 4))
+        return 1.0 - (1.0 - self.diffuse_loss) * (1.0 - focal)
+
+    def rnfl_normal_um(self, theta_deg, r_mm=R_REF_MM) -> np.ndarray:
+        """This eye's RNFL before any glaucoma: individual TSNIT profile, age, thicker near the rim."""
+        theta_deg = np.asarray(theta_deg, dtype=np.float64)
+        sup, inf = self.rnfl_peaks_deg
+        profile = (48.0 + 70.0 * _bump(theta_deg, sup, 2.5) + 75.0 * _bump(theta_deg, inf, 2.5)
+                   + 18.0 * _bump(theta_deg, 180.0, 1.0))
+        age_um = AGE_RNFL_UM_PER_YEAR * (self.age - REFERENCE_AGE)
+        profile = profile * self.rnfl_scale - age_um
+        return profile * (R_REF_MM / np.maximum(r_mm, 0.3)) ** 0.85
+
+    def rnfl_um(self, theta_deg, r_mm=R_REF_MM) -> np.ndarray:
+        normal = self.rnfl_normal_um(theta_deg, r_mm)
+        floor = np.minimum(self.rnfl_floor_um * (R_REF_MM / np.maximum(r_mm, 0.3)) ** 0.5, 0.9 * normal)
+        return floor + (normal - floor) * (1.0 - self.damage(theta_deg))
+
+    # -- disc --------------------------------------------------------------------------------------
+    def bmo_radius_mm(self, theta_deg) -> np.ndarray:
+        rx, ry = self.disc_radii_mm
+        t = np.deg2rad(theta_deg)
+        return 1.0 / np.sqrt((np.cos(t) / rx) ** 2 + (np.sin(t) / ry) ** 2)
+
+    @property
+    def disc_area_mm2(self) -> float:
+        return float(np.pi * self.disc_radii_mm[0] * self.disc_radii_mm[1])
+
+    @property
+    def rim_loss(self) -> float:
+        """Mean axonal loss, which drives cupping."""
+        return float(np.mean(self.damage(np.arange(0.0, 360.0, 5.0))))
+
+    def cup_fraction(self, theta_deg) -> np.ndarray:
+        """Cup edge as a fraction of the BMO radius at each angle: rim area is lost with the axons
+        that pass there, so focal damage notches the rim."""
+        loss = 0.7 * self.damage(theta_deg) + 0.3 * self.rim_loss
+        rim = (1.0 - self.physiological_cdr ** 2) * (1.0 - 0.55 * loss)
+        return np.sqrt(np.clip(1.0 - rim, 0.0025, 0.96))
+
+    @property
+    def vertical_cdr(self) -> float:
+        """Vertical cup-to-disc ratio (the clinical one)."""
+        return float(np.mean(self.cup_fraction(np.array([90.0, 270.0]))))
+
+    @property
+    def cup_depth_now_um(self) -> float:
+        return float(self.cup_depth_um + 150.0 * self.rim_loss)
+
+    @property
+    def lamina_depth_now_um(self) -> float:
+        return float(max(self.lamina_depth_um + 100.0 * self.rim_loss, self.cup_depth_now_um + 60.0))
+
+    def mrw_normal_um(self, theta_deg) -> np.ndarray:
+        theta_deg = np.asarray(theta_deg, dtype=np.float64)
+        base = 250.0 + 90.0 * _bump(theta_deg, 270.0, 1.5) + 70.0 * _bump(theta_deg, 90.0, 1.5) \
+            + 30.0 * _bump(theta_deg, 180.0, 1.0)
+        return base * self.mrw_scale
+
+    def rim_height_um(self, theta_deg) -> np.ndarray:
+        """Height of the ILM above the BMO plane at the BMO: the neuroretinal rim."""
+        normal = self.mrw_normal_um(theta_deg)
+        return MRW_FLOOR_UM + (normal - MRW_FLOOR_UM) * (1.0 - self.damage(theta_deg))
+
+    def ilm_height_in_disc_um(self, rho, theta_deg) -> np.ndarray:
+        """ILM height above the BMO plane (negative = behind it) inside the BMO (rho = r / r_BMO < 1)."""
+        rho = np.asarray(rho, dtype=np.float64)
+        c = self.cup_fraction(theta_deg)
+        depth = self.cup_depth_now_um
+        x = np.clip(rho / np.maximum(c, 0.05), 0.0, 1.0)
+        if self.cup_shape == "V":
+            f = 1.0 - x
+        elif self.cup_shape == "U":
+            f = 1.0 - x ** 4
+        elif self.cup_shape == "saucer":
+            f = 0.55 * (1.0 - x ** 2) + 0.45 * (1.0 - smoothstep(x / 0.6))
+        elif self.cup_shape == "steep":
+            f = 1.0 - x ** 10
+        else:  # sloping
+            f = 1.0 - smoothstep(x)
+        cup = -depth * f
+        # rim: from the cup edge up to the rim height at the BMO, a sloping wall
+        rim_h = self.rim_height_um(theta_deg)
+        w = np.clip((rho - c) / np.maximum(1.0 - c, 0.03), 0.0, 1.0)
+        rim = rim_h * (1.0 - (1.0 - w) ** 2.2)  # a rounded shoulder at the BMO, steeper into the cup
+        return np.where(rho < c, cup, rim)
+
+    def mrw_um(self, theta_deg, r_bmo_mm=None) -> np.ndarray:
+        """BMO minimum rim width: the shortest distance from the BMO to the ILM in each radial plane."""
+        theta_deg = np.atleast_1d(np.asarray(theta_deg, dtype=np.float64))
+        r_bmo = self.bmo_radius_mm(theta_deg) if r_bmo_mm is None else np.atleast_1d(r_bmo_mm)
+        rho = np.linspace(0.0, 1.0, 201)[:, None]
+        h = self.ilm_height_in_disc_um(rho, theta_deg[None, :])
+        dist = np.hypot((1.0 - rho) * r_bmo[None, :] * 1000.0, h)
+        return np.min(np.where(h < 0, np.inf, dist), axis=0)
 
 
-def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, signal: float = 1.0,
-                  offset_mm: tuple[float, float] = (0.0, 0.0),
-                  tilt: tuple[float, float] = (0.0, 0.0)) -> RenderedVolume:
-    """Render one acquisition of an eye. ``signal`` scales the signal strength (0.5-1.2 plausible),
-    ``offset_mm`` and ``tilt`` vary fixation and head position between visits."""
-    rng = np.random.default_rng(seed)
-    (n_b, n_z, n_x), (fov_y, fov_z, fov_x) = PRESETS[preset]["shape"], PRESETS[preset]["fov_mm"]
-    dz_um = fov_z * 1000.0 / n_z
-    xs = (np.arange(n_x) + 0.5 - n_x / 2) * (fov_x / n_x)  # left to right as displayed
-    ys = (n_b / 2 - np.arange(n_b) - 0.5) * (fov_y / n_b)  # first B-scan superior
-    X, Y = np.meshgrid(xs, ys)
-    u_sign = 1.0 if anatomy.laterality == "OD" else -1.0  # nasal is to the right for OD
+SECTOR_NAMES = ("T", "TS", "NS", "N", "NI", "TI")
+# Garway-Heath sectors (clinical degrees, 0 = temporal; lo, hi).
+SECTORS = {"T": (310, 40), "TS": (40, 80), "NS": (80, 120), "N": (120, 230), "NI": (230, 270), "TI": (270, 310)}
 
-    cx, cy = anatomy.disc_center_mm
-    cx, cy = u_sign * cx + offset_mm[0], cy + offset_mm[1]
-    dx, dy = X - cx, Y - cy
-    u = u_sign * dx  # positive nasal
-    theta = np.rad2deg(np.arctan2(dy, -u)) % 360.0
-    rx, ry = anatomy.disc_radii_mm
-    r = np.hypot(dx, dy)
-    # radius of the disc margin in the direction of each pixel, and the normalised radius
-    r_disc = 1.0 / np.sqrt((np.cos(np.deg2rad(theta)) / rx) ** 2 + (np.sin(np.deg2rad(theta)) / ry) ** 2)
-    rho = r / r_disc
-    inside = rho < 1.0
 
-    rnfl = anatomy.rnfl_um(theta, np.maximum(r, r_disc))
-    dmg = anatomy.damage(theta)
-    taper = _smoothstep((r - r_disc) / 0.35)  # outer retina ends at the disc margin
-    gcl_loss = 1.0 - 0.45 * dmg
+def sector_thetas(name: str, n: int = 64) -> np.ndarray:
+    lo, hi = SECTORS[name]
+    span = (hi - lo) % 360
+    return (lo + (np.arange(n) + 0.5) * span / n) % 360
 
-    # Bruch's membrane: a gentle bowl, tilted, at ~60-65 % of the depth window.
-    z_bm = (0.56 * fov_z * 1000.0 + 18.0 * (X ** 2 + Y ** 2) / 9.0 + tilt[0] * X * 25.0 + tilt[1] * Y * 25.0)
-    outer = {k: v * taper * (gcl_loss if k == "gcl" else 1.0) for k, v in OUTER_THICKNESS_UM.items()}
-    outer_sum = sum(outer.values())
-    z_ilm_out = z_bm - outer_sum - rnfl * np.where(inside, 0.0, 1.0)
-    # Cup: the ILM falls from the rim to the cup floor; a notch widens the cup where damage is.
-    cdr = np.clip(anatomy.cup_to_disc * (1.0 + 0.25 * dmg * (anatomy.severity > 0)), 0.05, 0.95)
-    rim_margin_um = anatomy.rnfl_um(theta, r_disc)
-    s = _smoothstep((1.0 - rho) / np.maximum(1.0 - cdr, 0.05))
-    z_ilm_in = z_bm - rim_margin_um * (1.0 - s) + anatomy.cup_depth_um * s
-    z_ilm = np.where(inside, z_ilm_in, z_ilm_out)
-    lamina_top = z_bm + np.maximum(anatomy.cup_depth_um + 60.0, 260.0)
 
-    # Boundaries: top of each layer from RNFL to sclera, as en-face depth maps (um).
-    bounds = [z_ilm]
-    first_thickness = np.where(inside, lamina_top - z_ilm, rnfl)
-    bounds.append(bounds[-1] + first_thickness)
-    for name in ("gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone", "rpe"):
-        bounds.append(bounds[-1] + np.where(inside, 0.0, outer[name]))
-    bounds.append(bounds[-1] + np.where(inside, 280.0, anatomy.choroid_um))  # choroid / lamina
-    bounds = np.stack(bounds).astype(np.float32) / dz_um  # (13, n_b, n_x) in pixels
-    # Real surfaces are smooth at the rim and undulate slightly: blur each map (~60 um) and add a
-    # low-frequency ripple, then keep the layers ordered.
-    px_um = 1000.0 * fov_x / n_x
-    for k in range(bounds.shape[0]):
-        ripple = cv2.GaussianBlur(rng.standard_normal((n_b, n_x)).astype(np.float32), (0, 0), 300.0 / px_um)
-        ripple *= (3.0 / dz_um) / max(float(ripple.std()), 1e-6)
-        bounds[k] = cv2.GaussianBlur(bounds[k], (0, 0), 60.0 / px_um) + ripple
-    bounds = np.maximum.accumulate(bounds, axis=0)
-    inside_soft = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 60.0 / px_um)
+def sector_rnfl_um(anatomy: EyeAnatomy, damaged: bool = True) -> dict[str, float]:
+    """Mean RNFL per Garway-Heath sector on the 3.46 mm circle around the BMO centre."""
+    f = anatomy.rnfl_um if damaged else anatomy.rnfl_normal_um
+    values = f(np.stack([sector_thetas(name) for name in SECTOR_NAMES]), R_REF_MM).mean(axis=1)
+    return {name: float(v) for name, v in zip(SECTOR_NAMES, values)}
 
-    vessels = _vessel_map(anatomy, xs, ys, u_sign) * (rho > 0.25)
-    vessel_z = (z_ilm + np.where(inside, 60.0, np.minimum(rnfl * 0.6, 45.0))) / dz_um
-    vessel_r = (12.0 + 40.0 * vessels) / dz_um
 
-    z = np.arange(n_z, dtype=np.float32)[:, None]
-    attenuation_per_px = dz_um / 550.0
-    noise_floor = 0.004
-    out = np.empty((n_b, n_z, n_x), np.uint8)
-    disc_dim = (1.0 - 0.55 * inside_soft).astype(np.float32)  # prelaminar tissue duller than RNFL
-    blur_z = max(0.5, 3.0 / dz_um)  # ~6 um axial resolution
-    for i in range(n_b):
-        b = bounds[:, i, :]
-        label = (z >= b[0]).astype(np.int32)
-        for k in range(1, b.shape[0]):
-            label += z >= b[k]
-        refl = REFLECTIVITY[label]
-        refl = np.where(label == 1, refl * disc_dim[i][None, :], refl)
-        # choroid: large dark vessel lumens; lamina inside the disc: pores
-        texture = cv2.GaussianBlur(rng.standard_normal((n_z, n_x)).astype(np.float32), (0, 0), 3.0 * 4 / dz_um + 1)
-        texture = np.clip(1.0 + 3.5 * texture, 0.1, 2.2)
-        lamina = 0.45 * inside_soft[i][None, :]  # lamina cribrosa: dimmer, porous
-        refl = np.where(label == 12, refl * texture * (1.0 - lamina), refl)
-        refl = np.where(label == 13, refl * (1.0 - 0.8 * lamina), refl)
-        refl = cv2.GaussianBlur(refl, (0, 0), sigmaX=0.4, sigmaY=blur_z)
-        # retinal vessels: bright walls in the RNFL and a shadow below
-        vd = np.abs(z - vessel_z[i][None, :])
-        vr = vessel_r[i][None, :]
-        body = (vd < vr) & (vessels[i][None, :] > 0.15) & (inside_soft[i][None, :] < 0.5)
-        refl = np.where(body, 0.55 + 0.6 * (vd > 0.6 * vr), refl)
-        shadow = (z > vessel_z[i][None, :] + vr) * vessels[i][None, :]
-        refl = refl * (1.0 - 0.85 * shadow)
-        depth_below_ilm = np.maximum(z - b[0][None, :], 0.0)
-        refl = refl * np.exp(-depth_below_ilm * attenuation_per_px)
-        speckle = rng.exponential(1.0, (n_z, n_x)).astype(np.float32)
-        speckle = cv2.GaussianBlur(speckle, (0, 0), sigmaX=0.5, sigmaY=max(0.6, 2.5 / dz_um)) * 1.1
-        intensity = refl * speckle * signal + noise_floor * rng.exponential(1.0, (n_z, n_x))
-        db = 10.0 * np.log10(intensity + 1e-6)
-        out[i] = np.clip((db + 22.0) * (255.0 / 26.0), 0, 255).astype(np.uint8)
-    spacing = (fov_y / n_b, fov_z / n_z, fov_x / n_x)
-    return RenderedVolume(out, spacing, rnfl.astype(np.float32), dmg.astype(np.float32) * (~inside),
-                          inside, vessels.astype(np.float32))
+def global_rnfl_um(anatomy: EyeAnatomy, damaged: bool = True) -> float:
+    theta = np.arange(0.0, 360.0, 1.0)
+    f = anatomy.rnfl_um if damaged else anatomy.rnfl_normal_um
+    return float(np.mean(f(theta, R_REF_MM)))

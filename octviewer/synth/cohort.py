@@ -1,13 +1,12 @@
-"""A synthetic glaucoma cohort shaped like the SEMT paper's data, written as a clinic would have it.
+"""A synthetic glaucoma cohort shaped like a clinic's data, written as a clinic would have it.
 
-Patients have one or both eyes, several visits, one or more volumes per visit; about 60 % of
-patients have glaucoma and about a third of visits have no visual field (VF). Visual-field
-indices follow from the simulated RNFL through Hood and Kardon's linear structure-function model
-(Prog Retin Eye Res 2007): relative sensitivity (T - floor) / (T_normal - floor), loss in dB =
-10 log10 of it, mapped from disc sectors to the Humphrey 24-2 field through the Garway-Heath map
-(Ophthalmology 2000; inferior disc -> superior field and vice versa). MD is the mean of the
-52 total deviations, PSD their spread, VFI the mean percentage of age-normal sensitivity (Bengtsson
-& Heijl, AJO 2008), with test-retest noise (normal MD 0 +/- 1.5 dB, PSD 1-2.5 dB, VFI 97-100 %).
+Patients have one or both eyes, several visits spread over years (the latent severity of a
+glaucomatous eye grows between them, every eye ages), one or more volumes per visit (repeat scans
+differ in placement, tilt, signal and artefacts, not only in noise), and about a third of visits
+have no visual field, missing not at random (healthy-looking eyes are tested less). Each row of
+``manifest.csv`` carries the clinic's columns plus the truth columns documented in
+``docs/cohort.md``; ``truth/<name>.npz`` holds the layer boundaries, BMO points and damage maps
+of each volume.
 
 Everything here is synthetic and for engineering only; the DICOM files say so in their
 Manufacturer and ImageComments tags and the manifest in its ``synthetic`` column.
@@ -17,154 +16,221 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from dataclasses import dataclass
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core import OctVolume, Spacing
-from .anatomy import PRESETS, R_REF_MM, RNFL_FLOOR_UM, EyeAnatomy, render_volume
+from .anatomy import PRESETS, SECTOR_NAMES, EyeAnatomy, sector_rnfl_um
+from .disease import (
+    Disease,
+    apply_disease,
+    clean_label,
+    initial_severity,
+    label_flip_probability,
+    normal_pattern,
+    random_anatomy,
+    random_disease,
+    truth_columns,
+    visual_field,
+)
+from .render import BOUNDARIES, Acquisition, render_volume, rnfl_circle_um
 
-# Garway-Heath sectors (clinical degrees, 0 = temporal) and the number of 24-2 points each serves.
-SECTORS = {"T": (310, 40, 8), "TS": (40, 80, 12), "NS": (80, 120, 6), "N": (120, 230, 6),
-           "NI": (230, 270, 6), "TI": (270, 310, 14)}
-MANIFEST_COLUMNS = ["path", "patient_id", "eye", "visit", "label", "vfi", "md", "psd", "split",
-                    "synthetic", "severity", "cup_to_disc", "rnfl_mean_um", "damage_location"]
+TRUTH_COLUMNS = ["severity", "stage", "disc_area_mm2", "cup_to_disc", "bmo_mrw_um", "rnfl_global_um",
+                 *[f"rnfl_{k}_um" for k in SECTOR_NAMES], "damage", "artefacts"]
+MANIFEST_COLUMNS = ["path", "patient_id", "eye", "visit", "label", "vfi", "md", "psd", "split", "synthetic",
+                    *TRUTH_COLUMNS, "age", "label_rule", "cataract_db"]
 
-
-def sector_rnfl_um(anatomy: EyeAnatomy, damaged: bool = True) -> dict[str, float]:
-    """Mean RNFL per Garway-Heath sector on the 3.46 mm circle."""
-    out = {}
-    for name, (lo, hi, _) in SECTORS.items():
-        span = (hi - lo) % 360
-        theta = (lo + np.linspace(0, span, 64)) % 360
-        f = anatomy.rnfl_um if damaged else anatomy.rnfl_normal_um
-        out[name] = float(np.mean(f(theta, R_REF_MM)))
-    return out
-
-
-def visual_field(anatomy: EyeAnatomy, rng: np.random.Generator) -> dict[str, float]:
-    """VFI (%), MD (dB) and PSD (dB) of a 24-2 test, from the eye's RNFL with test noise."""
-    damaged, normal = sector_rnfl_um(anatomy, True), sector_rnfl_um(anatomy, False)
-    td = []
-    for name, (_, _, n_points) in SECTORS.items():
-        floor = min(RNFL_FLOOR_UM, 0.9 * normal[name])
-        relative = np.clip((damaged[name] - floor) / (normal[name] - floor), 10 ** -3.2, 1.0)
-        loss_db = 10.0 * np.log10(relative)
-        td.extend(loss_db + rng.normal(0.0, 1.0 + 0.15 * abs(loss_db), n_points))
-    td = np.asarray(td) + rng.normal(0.0, 1.0)  # global shift: test-retest variability
-    md = float(np.mean(td))
-    psd = float(np.sqrt(np.var(td - np.median(td)) + 0.6**2))
-    vfi_points = np.where(td > -4.0, 100.0, np.clip(100.0 * (1.0 + td / 33.0), 0.0, 100.0))
-    return {"vfi": float(np.clip(np.mean(vfi_points), 0, 100)), "md": float(np.clip(md, -35, 5)),
-            "psd": float(np.clip(psd, 0, 20))}
+__all__ = ["MANIFEST_COLUMNS", "TRUTH_COLUMNS", "SyntheticScan", "generate_cohort", "random_acquisition",
+           "random_eye", "sector_rnfl_um", "synth_scan", "visual_field"]
 
 
-def random_eye(rng: np.random.Generator, laterality: str, glaucoma: bool) -> EyeAnatomy:
-    """An eye drawn from the population; glaucoma severities overlap normal variation on purpose."""
-    severity = float(rng.beta(2.0, 1.5)) if glaucoma else 0.0
-    wedges = []
+def random_eye(rng: np.random.Generator, laterality: str, glaucoma: bool, age: float | None = None) -> EyeAnatomy:
+    """An eye from the population at its first visit; ``glaucoma`` gives it the disease (whether it
+    meets the reference standard depends on how far the disease has gone)."""
+    age = float(np.clip(rng.normal(64 if glaucoma else 60, 11), 40, 88)) if age is None else age
+    eye = random_anatomy(rng, laterality, age)
     if glaucoma:
-        for _ in range(rng.choice([1, 1, 2])):
-            centre = rng.choice([285.0, 75.0], p=[0.65, 0.35]) + rng.normal(0, 12)
-            depth = float(np.clip(severity * rng.uniform(1.0, 1.8), 0, 1))
-            wedges.append((float(centre), float(rng.uniform(35, 80)), depth))
-    cdr_normal = float(np.clip(rng.normal(0.38, 0.09), 0.1, 0.65))
-    return EyeAnatomy(
-        laterality=laterality,
-        disc_center_mm=(float(rng.normal(0.2, 0.25)), float(rng.normal(0.0, 0.25))),
-        disc_radii_mm=(float(rng.normal(0.85, 0.08)), float(rng.normal(0.9, 0.08))),
-        cup_to_disc=float(np.clip(cdr_normal + severity * 0.5, 0.1, 0.92)),
-        cup_depth_um=float(rng.uniform(150, 350) + severity * 300),
-        rnfl_scale=float(np.clip(rng.normal(1.0, 0.1), 0.75, 1.3)),
-        severity=severity,
-        diffuse_loss=float(severity * rng.uniform(0.5, 0.9)),
-        wedges=wedges,
-        vessel_seed=int(rng.integers(1 << 31)),
-        choroid_um=float(rng.uniform(160, 300)),
+        eye = apply_disease(eye, random_disease(rng), initial_severity(rng))
+    return eye
+
+
+def random_acquisition(rng: np.random.Generator, media_opacity: float = 0.0) -> Acquisition:
+    """How one scan was taken: placement, tilt, signal, window, and its artefacts."""
+    clipping = rng.random() < 0.06
+    window = rng.uniform(380, 650) if clipping else rng.uniform(900, 1450)
+    blink = None
+    if rng.random() < 0.05:
+        blink = (int(rng.integers(0, 1 << 16)), int(rng.integers(1, 4)))  # resolved per preset
+    signal = float(np.clip(rng.lognormal(0.0, 0.7), 0.1, 4.0))
+    return Acquisition(
+        signal=signal,
+        offset_mm=(float(rng.normal(0, 0.12)), float(rng.normal(0, 0.12))),
+        tilt=(float(rng.normal(0, 25)), float(rng.normal(0, 20))),
+        window_um=float(window),
+        rolloff_db=float(rng.uniform(2.5, 6.0)),
+        motion_um=float(rng.uniform(10, 40)) if rng.random() < 0.15 else 0.0,
+        blink=blink,
+        media_opacity=float(media_opacity * rng.uniform(0.8, 1.2)),
+        noise_floor=float(10 ** rng.uniform(-4.0, -3.3)),
     )
-
-
-def damage_location(anatomy: EyeAnatomy) -> str:
-    if not anatomy.wedges:
-        return "diffuse" if anatomy.diffuse_loss > 0 else ""
-    names = []
-    for centre, _, _ in anatomy.wedges:
-        c = centre % 360
-        names.append("inferotemporal" if 240 <= c < 330 else "superotemporal" if 30 <= c < 120 else "other")
-    return ";".join(sorted(set(names)))
 
 
 @dataclass
 class SyntheticScan:
     volume: OctVolume
     anatomy: EyeAnatomy
-    truth: dict  # en-face maps: rnfl_um, damage, disc_mask, vessels
+    truth: dict  # arrays written to truth/<name>.npz (see docs/cohort.md)
+    artefacts: tuple[str, ...] = ()
 
 
 def synth_scan(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, acquired: dt.date | None = None,
-               patient_id: str | None = None, rng: np.random.Generator | None = None) -> SyntheticScan:
+               patient_id: str | None = None, rng: np.random.Generator | None = None,
+               acquisition: Acquisition | None = None) -> SyntheticScan:
+    """Render one scan of ``anatomy`` as an OctVolume with its truth."""
     rng = rng or np.random.default_rng(seed)
-    rendered = render_volume(anatomy, preset, seed=seed, signal=float(rng.uniform(0.6, 1.2)),
-                             offset_mm=(float(rng.normal(0, 0.1)), float(rng.normal(0, 0.1))),
-                             tilt=(float(rng.normal(0, 1)), float(rng.normal(0, 1))))
+    acq = acquisition or random_acquisition(rng)
+    n_b = PRESETS[preset]["shape"][0] if preset in PRESETS else 1
+    if acq.blink is not None:
+        acq = replace(acq, blink=(acq.blink[0] % n_b, max(1, round(acq.blink[1] * n_b / 64))))
+    rendered = render_volume(anatomy, preset, seed=seed, acquisition=acq)
     volume = OctVolume(
         data=rendered.data, spacing=Spacing(*rendered.spacing_mm), laterality=anatomy.laterality,
         scan_pattern="volume", device=f"octviewer-synth SYNTHETIC {preset}", acquired=acquired,
         patient_id=patient_id, notes=("SYNTHETIC volume from octviewer-synth: not patient data",))
-    truth = {"rnfl_um": rendered.rnfl_um, "damage": rendered.damage, "disc_mask": rendered.disc_mask,
-             "vessels": rendered.vessels}
-    return SyntheticScan(volume, anatomy, truth)
+    truth = {
+        "boundaries": rendered.boundaries, "boundary_names": np.array(BOUNDARIES), "lamina": rendered.lamina,
+        "bmo": rendered.bmo, "bmo_center": np.array(rendered.bmo_center, np.float32),
+        "rnfl_um": rendered.rnfl_um, "damage": rendered.damage, "disc_mask": rendered.disc_mask,
+        "cup_mask": rendered.cup_mask, "vessels": rendered.vessels,
+        "rnfl_circle_um": rnfl_circle_um(anatomy),
+        "damage_circle": anatomy.damage(np.arange(360.0)).astype(np.float32),
+        "spacing_mm": np.array(rendered.spacing_mm, np.float32),
+    }
+    return SyntheticScan(volume, anatomy, truth, rendered.artefacts)
+
+
+# -- the cohort ---------------------------------------------------------------------------------
+
+@dataclass
+class _Task:
+    name: str
+    pid: str
+    eye: EyeAnatomy
+    visit: dt.date
+    acquisition: Acquisition
+    seed: int
+    row: dict
+
+
+def _plan(patients: int, seed: int, missing_vf: float, glaucoma_share: float) -> list[_Task]:
+    """Every random decision of the cohort, made in order from one generator (deterministic)."""
+    rng = np.random.default_rng(seed)
+    tasks, visit_rows = [], []
+    for p in range(patients):
+        pid = f"SYN{seed:03d}-{p:04d}"
+        glaucoma_patient = rng.random() < glaucoma_share
+        age0 = float(np.clip(rng.normal(64 if glaucoma_patient else 60, 11), 40, 88))
+        eyes = ["OD", "OS"] if rng.random() < 0.75 else [str(rng.choice(["OD", "OS"]))]
+        n_visits = int(rng.choice([1, 2, 3, 4, 5], p=[0.25, 0.25, 0.22, 0.16, 0.12]))
+        start = dt.date(2014, 1, 1) + dt.timedelta(days=int(rng.integers(0, 2200)))
+        gaps = rng.uniform(150, 600, n_visits - 1)
+        dates = [start] + [start + dt.timedelta(days=int(d)) for d in np.cumsum(gaps)]
+        shared_severity = initial_severity(rng)
+        for eye_name in eyes:
+            affected = glaucoma_patient and (len(eyes) == 1 or rng.random() < 0.8)
+            base = random_anatomy(rng, eye_name, age0)
+            disease = random_disease(rng) if affected else Disease()
+            s0 = float(np.clip(shared_severity * rng.lognormal(0, 0.35), 0.02, 1.2)) if affected else 0.0
+            pattern = normal_pattern(rng)
+            cataract = float(rng.uniform(1.0, 6.0)) if rng.random() < np.clip(0.08 + 0.015 * (age0 - 60), 0.02, 0.45) \
+                else 0.0
+            grader_u = rng.random()  # the same grader's reading of this eye at every visit
+            for date in dates:
+                years = (date - dates[0]).days / 365.25
+                aged = replace(base, age=age0 + years)
+                eye = apply_disease(aged, disease, s0 + disease.rate_per_year * years)
+                rule = clean_label(eye)
+                label = rule != (grader_u < label_flip_probability(eye))
+                vf = visual_field(eye, rng, cataract_db=cataract + 0.3 * years * (cataract > 0),
+                                  fixed_pattern=pattern)
+                truth = truth_columns(eye)
+                n_scans = 1 if rng.random() < 0.7 else 2
+                row = {"patient_id": pid, "eye": eye_name, "visit": date.isoformat(),
+                       "label": "glaucoma" if label else "normal", "split": "", "synthetic": 1,
+                       "severity": f"{truth['severity']:.3f}", "stage": truth["stage"],
+                       "disc_area_mm2": f"{truth['disc_area_mm2']:.3f}", "cup_to_disc": f"{truth['cup_to_disc']:.3f}",
+                       "bmo_mrw_um": f"{truth['bmo_mrw_um']:.1f}", "rnfl_global_um": f"{truth['rnfl_global_um']:.1f}",
+                       **{f"rnfl_{k}_um": f"{truth[f'rnfl_{k}_um']:.1f}" for k in SECTOR_NAMES},
+                       "damage": disease.location() if eye.severity > 0 else "",
+                       "age": f"{eye.age:.1f}", "label_rule": "glaucoma" if rule else "normal",
+                       "cataract_db": f"{cataract:.1f}"}
+                visit_rows.append((row, vf, eye, rule))
+                opacity = min(1.0, cataract / 6.0) if cataract > 0 else 0.0
+                for k in range(n_scans):
+                    acq = random_acquisition(rng, media_opacity=opacity if rng.random() < 0.6 else 0.0)
+                    name = f"{pid}_{eye_name}_{date:%Y%m%d}_{k}"
+                    tasks.append(_Task(name, pid, eye, date, acq, int(rng.integers(1 << 31)), row))
+    # visual fields missing not at random: eyes that look healthy are tested less, glaucoma more
+    weights = np.array([1.4 if not rule and row["stage"] == "normal" else 0.9 if not rule else 0.65
+                        for row, _, _, rule in visit_rows])
+    p_missing = np.clip(missing_vf * weights / max(weights.mean(), 1e-9), 0.0, 0.95)
+    for (row, vf, _, _), p in zip(visit_rows, p_missing):
+        measured = rng.random() >= p
+        row["vfi"] = f"{vf['vfi']:.1f}" if measured else ""
+        row["md"] = f"{vf['md']:.2f}" if measured else ""
+        row["psd"] = f"{vf['psd']:.2f}" if measured else ""
+    return tasks
+
+
+def _render_task(args) -> tuple[str, tuple[str, ...]]:
+    task, out, preset, fmt, compression = args
+    from ..io import save_volume
+
+    scan = synth_scan(task.eye, preset, seed=task.seed, acquired=task.visit, patient_id=task.pid,
+                      acquisition=task.acquisition)
+    rel = Path("volumes") / f"{task.name}.{fmt}"
+    if fmt == "dcm":
+        save_volume(scan.volume, out / rel, compression=compression)
+    else:
+        save_volume(scan.volume, out / rel)
+    np.savez_compressed(out / "truth" / f"{task.name}.npz", **scan.truth)
+    return rel.as_posix(), scan.artefacts
 
 
 def generate_cohort(out: Path, patients: int = 20, preset: str = "small", seed: int = 0,
-                    missing_vf: float = 1 / 3, glaucoma_share: float = 0.6, fmt: str = "dcm",
-                    compression: str | None = None, progress=None) -> Path:
-    """Write volumes, their ground truth and ``manifest.csv`` under ``out``; returns the manifest path."""
-    from ..io import save_volume
-
+                    missing_vf: float = 1 / 3, glaucoma_share: float = 0.72, fmt: str = "dcm",
+                    compression: str | None = None, progress=None, workers: int = 1) -> Path:
+    """Write volumes, their truth and ``manifest.csv`` under ``out``; returns the manifest path.
+    ``glaucoma_share`` is the share of patients with the disease (about 55 % of patients end up
+    with a glaucoma label: early disease may not meet the reference standard yet).
+    ``workers`` > 1 renders in that many processes (same files as with one)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     out = Path(out)
     (out / "volumes").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed)
-    plan = []
-    for p in range(patients):
-        pid = f"SYN{seed:03d}-{p:04d}"
-        glaucoma_patient = rng.random() < glaucoma_share
-        eyes = ["OD", "OS"] if rng.random() < 0.7 else [str(rng.choice(["OD", "OS"]))]
-        for eye in eyes:
-            glaucoma = glaucoma_patient and (len(eyes) == 1 or rng.random() < 0.85)
-            anatomy = random_eye(rng, eye, glaucoma)
-            start = dt.date(2015, 1, 1) + dt.timedelta(days=int(rng.integers(0, 1500)))
-            for v in range(int(rng.integers(1, 4))):
-                visit = start + dt.timedelta(days=180 * v)
-                vf = visual_field(anatomy, rng) if rng.random() >= missing_vf else None
-                for k in range(int(rng.choice([1, 1, 2]))):
-                    plan.append((pid, eye, visit, glaucoma, anatomy, vf, k, int(rng.integers(1 << 31))))
+    tasks = _plan(patients, seed, missing_vf, glaucoma_share)
+    jobs = [(t, out, preset, fmt, compression) for t in tasks]
+    results = []
+    workers = max(1, min(int(workers), os.cpu_count() or 1, len(jobs)))
+    if workers == 1:
+        for n, job in enumerate(jobs):
+            results.append(_render_task(job))
+            if progress is not None:
+                progress(n + 1, len(jobs))
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for n, res in enumerate(pool.map(_render_task, jobs, chunksize=2)):
+                results.append(res)
+                if progress is not None:
+                    progress(n + 1, len(jobs))
     rows = []
-    for n, (pid, eye, visit, glaucoma, anatomy, vf, k, vol_seed) in enumerate(plan):
-        scan = synth_scan(anatomy, preset, seed=vol_seed, acquired=visit, patient_id=pid)
-        name = f"{pid}_{eye}_{visit:%Y%m%d}_{k}"
-        rel = Path("volumes") / f"{name}.{fmt}"
-        if fmt == "dcm":
-            save_volume(scan.volume, out / rel, compression=compression)
-        else:
-            save_volume(scan.volume, out / rel)
-        np.savez_compressed(out / "truth" / f"{name}.npz", **scan.truth)
-        theta = np.linspace(0, 360, 360, endpoint=False)
-        rows.append({
-            "path": rel.as_posix(), "patient_id": pid, "eye": eye, "visit": visit.isoformat(),
-            "label": "glaucoma" if glaucoma else "normal",
-            "vfi": f"{vf['vfi']:.1f}" if vf else "", "md": f"{vf['md']:.2f}" if vf else "",
-            "psd": f"{vf['psd']:.2f}" if vf else "", "split": "", "synthetic": 1,
-            "severity": f"{anatomy.severity:.3f}", "cup_to_disc": f"{anatomy.cup_to_disc:.3f}",
-            "rnfl_mean_um": f"{float(np.mean(anatomy.rnfl_um(theta))):.1f}",
-            "damage_location": damage_location(anatomy),
-        })
-        if progress is not None:
-            progress(n + 1, len(plan))
+    for task, (rel, artefacts) in zip(tasks, results):
+        rows.append({**task.row, "path": rel, "artefacts": ";".join(artefacts)})
     manifest = out / "manifest.csv"
     with open(manifest, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)

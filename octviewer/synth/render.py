@@ -1,0 +1,318 @@
+"""Image formation: one acquisition of an eye rendered as a Spectralis-like OCT cube.
+
+Why physics-shaped rather than painted: the cues a network may learn should be the ones a real
+scan offers. So the renderer builds a reflectivity and an attenuation map from the anatomy, then
+forms the image the way spectral-domain OCT does:
+
+- linear intensity = signal x reflectivity x exp(-2 x integral of attenuation) x depth roll-off
+  x speckle + noise floor. The attenuation integral makes the choroid and sclera fade and puts
+  shadows under retinal vessels and the central vessel trunk.
+- Speckle is multiplicative, log-normal and spatially correlated (axial ~4 um, lateral ~12 um),
+  with the contrast (~0.5) measured on the real Spectralis sample; the noise floor is an axially
+  correlated exponential minus a background offset (a third of vitreous pixels are 0, as in the
+  real sample) and higher near the zero-delay line at the top.
+- Tissue above the window top folds back as a mirror image (Fourier-domain OCT).
+- The stored value is 255 x I^(1/4): the fourth-root display the viewer uses for raw Spectralis
+  data, so synthetic and real scans look alike at the same display transform.
+
+Acquisition-level variation (scan placement, head tilt, signal, window position, roll-off) and
+artefacts (motion, blink, clipping/mirror, media opacity) come in through ``Acquisition``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .anatomy import OUTER_LAYERS, OUTER_THICKNESS_UM, PRESETS, R_REF_MM, EyeAnatomy, smoothstep
+from .vessels import rasterize, vessel_tree
+
+LAYERS = ("vitreous", "rnfl", "gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone", "rpe",
+          "choroid", "sclera")
+#: Boundary names of the truth files, top down; layer k lies between boundary k-1 and k.
+BOUNDARIES = ("ILM", "RNFL_GCL", "GCL_IPL", "IPL_INL", "INL_OPL", "OPL_ONL", "ONL_ELM", "ELM", "MZ_EZ",
+              "EZ_OS", "OS_RPE", "BM", "CSI")
+# Linear reflectivity per layer (Spectralis-like units: display = 255 * I ** 0.25).
+REFLECTIVITY = np.array([0.0, 0.10, 0.016, 0.026, 0.007, 0.02, 0.009, 0.02, 0.008, 0.50, 0.09, 0.90, 0.10,
+                         0.02], np.float32)
+# Attenuation (1/mm), applied on the way in and out.
+ATTENUATION = np.array([0.0, 1.2, 0.8, 0.8, 0.6, 0.8, 0.6, 0.8, 0.6, 3.0, 2.0, 10.0, 12.0, 3.0], np.float32)
+PRELAMINAR = (0.075, 1.8)  # reflectivity, attenuation of the prelaminar neural tissue in the disc
+LAMINA = (0.08, 3.5)
+RETROLAMINAR = (0.01, 4.0)
+BLOOD_ATTENUATION = 18.0  # 1/mm
+SPECKLE_SIGMA = 0.65  # log-intensity SD of speckle (local contrast ~0.5-0.7, as measured on valid.vol)
+NOISE_OFFSET = 0.45  # background subtraction: P(0) ~ 0.36 in the vitreous
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """How one scan of an eye was taken."""
+
+    signal: float = 1.0  # linear signal strength (1 = good)
+    offset_mm: tuple[float, float] = (0.0, 0.0)  # scan placement: disc shift in the cube (x, y)
+    tilt: tuple[float, float] = (0.0, 0.0)  # head / beam tilt: BM slope (um per mm) along x and y
+    window_um: float = 1150.0  # depth of Bruch's membrane at the cube centre below the window top
+    rolloff_db: float = 4.0  # sensitivity lost from the top to the bottom of the window
+    motion_um: float = 0.0  # SD of B-scan-to-B-scan axial jumps (eye motion); 0 = none
+    blink: tuple[int, int] | None = None  # first B-scan and count of a blink (no signal)
+    media_opacity: float = 0.0  # 0 clear .. 1 dense (cataract, vitreous haze): signal loss and blur
+    noise_floor: float = 3.0e-4  # linear noise level (after background subtraction) in the mid vitreous
+
+
+@dataclass
+class RenderedVolume:
+    data: np.ndarray  # (n_bscans, depth, width) uint8, 255 * I ** 0.25
+    spacing_mm: tuple[float, float, float]  # (bscan, depth, ascan)
+    rnfl_um: np.ndarray  # en-face (n_bscans, width) RNFL thickness (prelaminar tissue inside the BMO: 0)
+    damage: np.ndarray  # en-face (n_bscans, width) fraction of axonal RNFL lost (0 inside the BMO)
+    disc_mask: np.ndarray  # en-face bool: inside the BMO
+    cup_mask: np.ndarray  # en-face bool: inside the cup edge
+    vessels: np.ndarray  # en-face vessel calibre (um), 0 where none
+    boundaries: np.ndarray  # (len(BOUNDARIES), n_bscans, width) float32 depth in px; NaN where absent
+    lamina: np.ndarray  # (n_bscans, width) anterior lamina surface in px, NaN outside the BMO
+    bmo: np.ndarray  # (72, 3) BMO points: bscan index, A-scan index, depth px (fractional)
+    bmo_center: tuple[float, float]  # (bscan index, A-scan index) of the BMO centre
+    artefacts: tuple[str, ...]
+
+
+def _blurred_normal(rng, shape, sigma_z, sigma_x):
+    """Unit-variance Gaussian field correlated along depth (axis 1) and width (axis 2). Broad
+    fields are drawn on a coarser grid and interpolated: the same statistics for less work."""
+    if sigma_z < 0.3 and sigma_x < 0.3:
+        return rng.standard_normal(shape, dtype=np.float32)
+    fz, fx = max(1, int(sigma_z / 1.5)), max(1, int(sigma_x / 1.5))
+    coarse = (shape[0], -(-shape[1] // fz) + 1, -(-shape[2] // fx) + 1)
+    g = rng.standard_normal(coarse, dtype=np.float32)
+    out = np.empty(shape, np.float32)
+    for i in range(shape[0]):
+        sm = cv2.GaussianBlur(g[i], (0, 0), sigmaX=max(sigma_x / fx, 0.01), sigmaY=max(sigma_z / fz, 0.01))
+        if fz > 1 or fx > 1:
+            sm = cv2.resize(sm, (coarse[2] * fx, coarse[1] * fz), interpolation=cv2.INTER_LINEAR)
+        out[i] = sm[: shape[1], : shape[2]]
+    return out / max(float(out[0].std()), 1e-6)
+
+
+def _noise_exponential(rng, shape, sigma_z):
+    """Unit-mean exponential noise (|complex Gaussian|^2), correlated along depth when the axial
+    resolution spans more than a pixel."""
+    if sigma_z < 0.6:
+        return rng.standard_exponential(shape, dtype=np.float32)
+    a = _blurred_normal(rng, shape, sigma_z, 0.0)
+    b = _blurred_normal(rng, shape, sigma_z, 0.0)
+    return 0.5 * (a * a + b * b)
+
+
+def _bscan_shift(img: np.ndarray, dz: float, fill: float) -> np.ndarray:
+    m = np.float32([[1, 0, 0], [0, 1, dz]])
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, signal: float = 1.0,
+                  offset_mm: tuple[float, float] = (0.0, 0.0), tilt: tuple[float, float] = (0.0, 0.0),
+                  acquisition: Acquisition | None = None) -> RenderedVolume:
+    """Render one acquisition of an eye. Either pass ``acquisition`` or the three simple knobs
+    (``signal``, ``offset_mm``, ``tilt`` in um/mm)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    acq = acquisition or Acquisition(signal=signal, offset_mm=offset_mm, tilt=tilt)
+    rng = np.random.default_rng(seed)
+    (n_b, n_z, n_x), (fov_y, fov_z, fov_x) = PRESETS[preset]["shape"], PRESETS[preset]["fov_mm"]
+    dz_um = fov_z * 1000.0 / n_z
+    px_um = fov_x * 1000.0 / n_x
+    xs = (np.arange(n_x) + 0.5 - n_x / 2) * (fov_x / n_x)  # left to right as displayed
+    ys = (n_b / 2 - np.arange(n_b) - 0.5) * (fov_y / n_b)  # first B-scan superior
+    X, Y = np.meshgrid(xs, ys)
+    u_sign = 1.0 if anatomy.laterality == "OD" else -1.0  # nasal is to the right for OD
+
+    cx = u_sign * anatomy.disc_center_mm[0] + acq.offset_mm[0]
+    cy = anatomy.disc_center_mm[1] + acq.offset_mm[1]
+    dx, dy = X - cx, Y - cy
+    u = u_sign * dx  # positive nasal
+    theta = np.rad2deg(np.arctan2(dy, -u)) % 360.0
+    r = np.hypot(dx, dy)
+    r_bmo = anatomy.bmo_radius_mm(theta)
+    rho = r / r_bmo
+    inside = rho < 1.0
+
+    # -- surfaces (um from the window top) ---------------------------------------------------
+    tilt_u, tilt_v = anatomy.disc_tilt
+    z_bm = (acq.window_um - anatomy.curvature_um_per_mm2 * (X ** 2 + Y ** 2)
+            + acq.tilt[0] * X + acq.tilt[1] * Y + tilt_u * u + tilt_v * dy)
+    rnfl_out = anatomy.rnfl_um(theta, np.maximum(r, r_bmo))
+    dmg = anatomy.damage(theta)
+    taper = smoothstep((r - r_bmo) / 0.35)  # outer retina ends at the BMO
+    outer = {k: OUTER_THICKNESS_UM[k] * taper for k in OUTER_LAYERS}
+    outer["gcl"] = outer["gcl"] * (1.0 - 0.45 * dmg)
+    if anatomy.ppa is not None:  # beta-zone atrophy: no RPE and photoreceptors next to the disc
+        centre, half, width = anatomy.ppa
+        in_ppa = (np.abs((theta - centre + 180) % 360 - 180) < half) & (r < r_bmo + width)
+        for k in ("rpe", "oszone", "ez", "myoid"):
+            outer[k] = np.where(in_ppa, 0.0, outer[k])
+    else:
+        in_ppa = np.zeros_like(inside)
+    outer_sum = sum(outer.values())
+    # towards the BMO the retina blends into the neuroretinal rim: the total height above BM goes
+    # from the peripapillary retina to the rim height, and the RNFL takes what the outer layers leave
+    rim_h = anatomy.rim_height_um(theta)
+    t_rim = smoothstep((r - r_bmo) / 0.6)
+    above_bm = (outer_sum + rnfl_out) * t_rim + rim_h * (1.0 - t_rim)
+    rnfl_here = np.maximum(above_bm - outer_sum, 5.0)
+    z_ilm_out = z_bm - outer_sum - rnfl_here
+    z_ilm_in = z_bm - anatomy.ilm_height_in_disc_um(np.minimum(rho, 1.0), theta)
+    z_ilm = np.where(inside, z_ilm_in, z_ilm_out)
+    lamina_centre = anatomy.lamina_depth_now_um
+    z_lamina = z_bm + lamina_centre - (lamina_centre - 150.0) * np.minimum(rho, 1.0) ** 2
+    z_lamina = np.maximum(z_lamina, z_ilm + 25.0)  # some prelaminar tissue always remains
+
+    bounds = [z_ilm]
+    bounds.append(np.where(inside, z_lamina, z_ilm + rnfl_here))
+    for name in OUTER_LAYERS:
+        bounds.append(bounds[-1] + np.where(inside, 0.0, outer[name]))
+    choroid = anatomy.choroid_um * smoothstep((r - r_bmo) / 0.45)
+    bounds.append(np.where(inside, z_lamina + 260.0, bounds[-1] + choroid))
+    bounds = np.stack(bounds).astype(np.float32) / dz_um  # (13, n_b, n_x) px
+    # Real surfaces are smooth at the rim and undulate slightly: blur each map (~50 um), add a
+    # low-frequency ripple, keep the layers ordered.
+    for k in range(bounds.shape[0]):
+        ripple = cv2.GaussianBlur(rng.standard_normal((n_b, n_x)).astype(np.float32), (0, 0), 300.0 / px_um)
+        ripple *= (3.0 / dz_um) / max(float(ripple.std()), 1e-6)
+        bounds[k] = cv2.GaussianBlur(bounds[k], (0, 0), 70.0 / px_um) + ripple
+    bounds = np.maximum.accumulate(bounds, axis=0)
+    lamina_px = cv2.GaussianBlur((z_lamina / dz_um).astype(np.float32), (0, 0), 50.0 / px_um)
+    w_in = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 90.0 / px_um)
+    border = np.exp(-0.5 * ((rho - 1.1) / 0.12) ** 2).astype(np.float32)  # border tissue of Elschnig
+
+    # -- vessels ------------------------------------------------------------------------------
+    segments = vessel_tree(anatomy.vessel_seed)
+    calibre = rasterize(segments, xs, ys, (cx, cy), u_sign)
+    calibre = np.where(rho < 0.2, 0.0, calibre).astype(np.float32)
+    v_r = calibre / 2.0 / dz_um  # radius px
+    v_c = bounds[0] + v_r + 6.0 / dz_um
+    tx, ty = cx + u_sign * anatomy.trunk_offset_mm[0], cy + anatomy.trunk_offset_mm[1]
+    trunk = (np.hypot(X - tx, Y - ty) < 0.11).astype(np.float32)
+
+    # -- image formation, a slab of B-scans at a time ----------------------------------------
+    top_px = float(np.nanmin(bounds[0]))
+    pad = int(max(0.0, -top_px + 8.0)) if top_px < 0 else 0  # mirror: render above the window too
+    z = (np.arange(-pad, n_z, dtype=np.float32))[None, :, None]
+    z_mm = np.abs(z) * dz_um / 1000.0
+    rolloff = 10.0 ** (-acq.rolloff_db * z_mm / fov_z / 10.0)
+    floor = acq.noise_floor * (0.15 + 0.85 * np.exp(-z_mm / 0.7) + 1.5 * np.exp(-z_mm / 0.08))
+    opacity_gain = 1.0 - 0.75 * acq.media_opacity
+    sig_z, sig_x = 3.5 / dz_um, 10.0 / px_um
+    refl_lut = REFLECTIVITY.copy()
+    att_lut = ATTENUATION.copy()
+    out = np.empty((n_b, n_z, n_x), np.uint8)
+    chunk = max(1, int(4_000_000 // ((n_z + pad) * n_x)))
+    for s0 in range(0, n_b, chunk):
+        sl = slice(s0, min(n_b, s0 + chunk))
+        nb = sl.stop - sl.start
+        b = bounds[:, sl, None, :]  # (13, nb, 1, n_x)
+        label = np.zeros((nb, n_z + pad, n_x), np.int8)
+        for k in range(b.shape[0]):
+            label += z >= b[k]
+        refl = refl_lut[label]
+        mu = att_lut[label]
+        wi = w_in[sl, None, :]
+        # neural tissue in the disc, lamina (porous: vertical striations) and retrolaminar nerve
+        pores = _blurred_normal(rng, (nb, n_z + pad, n_x), 12.0 / dz_um, 8.0 / px_um)
+        rnfl_dim = (1.0 - 0.3 * dmg[sl, None, :]).astype(np.float32)
+        m1, m12, m13 = label == 1, label == 12, label == 13
+        refl = np.where(m1, refl * rnfl_dim * (1 - wi) + PRELAMINAR[0] * wi * (1 + 0.25 * pores), refl)
+        mu = np.where(m1, mu * (1 - wi) + PRELAMINAR[1] * wi, mu)
+        blobs = _blurred_normal(rng, (nb, n_z + pad, n_x), 25.0 / dz_um, 45.0 / px_um)
+        choroid_tex = np.clip(1.0 + 0.8 * blobs, 0.1, 2.2)  # large choroidal vessel lumens
+        refl = np.where(m12, refl * choroid_tex * (1 - wi) + LAMINA[0] * wi * np.clip(1 + 0.6 * pores, 0.2, 2.0),
+                        refl)
+        mu = np.where(m12, mu * (1 - wi) + LAMINA[1] * wi, mu)
+        bt = border[sl, None, :]
+        refl = np.where(m13, (refl * (1 + 2.0 * bt)) * (1 - wi) + RETROLAMINAR[0] * wi, refl)
+        if in_ppa.any():  # bare sclera shines through beta-zone atrophy
+            pp = in_ppa[sl, None, :]
+            refl = np.where(pp & m12, refl * 1.8, refl)
+        # retinal vessels: bright top wall, blood that shadows everything below
+        vr, vc = v_r[sl, None, :], v_c[sl, None, :]
+        in_vessel = (np.abs(z - vc) < vr) & (vr > 0)
+        refl = np.where(in_vessel, 0.18 * (z < vc - 0.4 * vr) + 0.04, refl)
+        mu = np.where(in_vessel, BLOOD_ATTENUATION, mu)
+        tr = trunk[sl, None, :]
+        in_trunk = (tr > 0) & (z >= b[0]) & (z < b[12])
+        mu = np.where(in_trunk, mu + 4.0, mu)
+        refl = np.where(in_trunk & (z < b[0] + 60.0 / dz_um), refl + 0.12, refl)
+        # attenuation integral (round trip), from the top of the rendered range
+        att = np.exp(-2.0 * np.cumsum(mu, axis=1) * (dz_um / 1000.0))
+        intensity = acq.signal * opacity_gain * refl * att * rolloff
+        if acq.media_opacity > 0:  # forward scatter blurs the beam laterally (up to ~40 um)
+            blur = 40.0 * acq.media_opacity / px_um
+            for i in range(nb):
+                intensity[i] = cv2.GaussianBlur(intensity[i], (0, 0), sigmaX=max(blur, 0.01), sigmaY=0.01)
+        intensity *= np.exp(SPECKLE_SIGMA * _blurred_normal(rng, refl.shape, sig_z, sig_x) - SPECKLE_SIGMA ** 2 / 2)
+        if pad:  # fold what lies above the zero-delay line back into the window
+            mirror = intensity[:, :pad][:, ::-1] * 0.6
+            intensity = intensity[:, pad:]
+            intensity[:, : mirror.shape[1]] += mirror
+        expo = _noise_exponential(rng, intensity.shape, 3.5 / dz_um)
+        intensity = intensity + floor[:, pad:] * np.maximum(expo - NOISE_OFFSET, 0.0)
+        out[sl] = np.clip(255.0 * np.power(np.clip(intensity, 0.0, 1.0), 0.25) + 0.5, 0, 255).astype(np.uint8)
+
+    # -- artefacts: eye motion, blink -----------------------------------------------------------
+    artefacts = []
+    shifts = np.zeros(n_b, np.float32)
+    if acq.motion_um > 0:
+        jumps = (rng.random(n_b) < 0.15) * rng.normal(0.0, acq.motion_um / dz_um, n_b)
+        shifts = np.cumsum(jumps).astype(np.float32)
+        shifts -= np.median(shifts)
+        for i in range(n_b):
+            if abs(shifts[i]) > 0.05:
+                out[i] = _bscan_shift(out[i], float(shifts[i]), 0)
+        artefacts.append("motion")
+    bounds = bounds + shifts[None, :, None]
+    valid = np.ones(n_b, bool)
+    if acq.blink is not None:
+        first, count = acq.blink
+        lost = slice(max(0, first), min(n_b, first + count))
+        fl = (acq.noise_floor * 0.3 * np.maximum(rng.exponential(1.0, out[lost].shape) - NOISE_OFFSET, 0))
+        out[lost] = np.clip(255.0 * fl ** 0.25 + 0.5, 0, 255).astype(np.uint8)
+        valid[lost] = False
+        artefacts.append("blink")
+    if top_px < 0:
+        artefacts.append("clipping")
+        if float(np.nanmin(bounds[11])) < 0:
+            artefacts.append("mirror")
+    if acq.media_opacity > 0.05:
+        artefacts.append("media_opacity")
+    if acq.signal < 0.45:
+        artefacts.append("low_signal")
+
+    # -- truth ----------------------------------------------------------------------------------
+    truth_bounds = bounds.copy()
+    truth_bounds[1:12] = np.where(inside[None], np.nan, truth_bounds[1:12])  # no retina layers in the BMO
+    truth_bounds[12] = np.where(inside, np.nan, truth_bounds[12])
+    truth_bounds[:, ~valid] = np.nan
+    lamina_truth = np.where(inside, lamina_px + shifts[:, None], np.nan).astype(np.float32)
+    lamina_truth[~valid] = np.nan
+    angles = np.arange(0.0, 360.0, 5.0)
+    rb = anatomy.bmo_radius_mm(angles)
+    bu, bv = -np.cos(np.deg2rad(angles)) * rb, np.sin(np.deg2rad(angles)) * rb
+    bx, by = cx + u_sign * bu, cy + bv
+    b_idx = (n_b / 2 - 0.5) - by / (fov_y / n_b)
+    a_idx = bx / (fov_x / n_x) + n_x / 2 - 0.5
+    z_at = (acq.window_um - anatomy.curvature_um_per_mm2 * (bx ** 2 + by ** 2) + acq.tilt[0] * bx
+            + acq.tilt[1] * by + tilt_u * bu + tilt_v * bv) / dz_um
+    z_at = z_at + np.interp(b_idx, np.arange(n_b), shifts)
+    bmo = np.stack([b_idx, a_idx, z_at], -1).astype(np.float32)
+    centre = ((n_b / 2 - 0.5) - cy / (fov_y / n_b), cx / (fov_x / n_x) + n_x / 2 - 0.5)
+    cup_mask = inside & (rho < anatomy.cup_fraction(theta))
+    rnfl_map = np.where(inside, 0.0, rnfl_here).astype(np.float32)
+    spacing = (fov_y / n_b, fov_z / n_z, fov_x / n_x)
+    return RenderedVolume(out, spacing, rnfl_map, (dmg * (~inside)).astype(np.float32), inside, cup_mask,
+                          calibre, truth_bounds.astype(np.float32), lamina_truth, bmo, centre, tuple(artefacts))
+
+
+def rnfl_circle_um(anatomy: EyeAnatomy, n: int = 360) -> np.ndarray:
+    """True RNFL on the 3.46 mm circle around the BMO centre, at clinical angles 0..360 (TSNIT from 0)."""
+    return anatomy.rnfl_um(np.arange(n) * 360.0 / n, R_REF_MM).astype(np.float32)
