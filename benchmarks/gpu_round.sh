@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The whole GPU round of one session, in one command (a lent H100/H200 gives 15 minutes in all):
-#   phase 1, alone on the card: the CUDA tests and the inference/training benchmarks (issue 16);
-#   phase 2, side by side: the demo-model recipe (issue 13, trainer/gpu_recipe.sh) and the cohort
-#   difficulty measurement with the 2D ResNet (issue 12, benchmarks/measure_cohort.py).
+#   first, side by side: the demo-model recipe (issue 13, trainer/gpu_recipe.sh) and the cohort
+#   difficulty measurement with the 2D ResNet (issue 12, benchmarks/measure_cohort.py);
+#   then, alone on the card: the CUDA tests and the inference/training/io benchmarks (issue 16).
 # Results are packed into $OUT/results.tgz.* (split under the 16 MiB a file the device tool returns).
 #   OUT=/tmp/out bash benchmarks/gpu_round.sh
 # Knobs: ROUND_BUDGET_S (default 560), ROUND_SCALE=tiny for a CPU smoke test.
 set -u
 : "${OUT:?set OUT}"
 export PYTHONUNBUFFERED=1
-if compgen -G ".whl/*.whl" > /dev/null; then  # the device machine lacks pydicom, eyepy, natsort, ...
+if ! python3 -c "import pydicom" 2>/dev/null && compgen -G ".whl/*.whl" > /dev/null; then  # the device machine lacks pydicom, eyepy, natsort, ...
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site || exit 1
 fi
@@ -28,17 +28,7 @@ else
   BENCH=1
 fi
 
-if [ "$BENCH" = 1 ]; then
-  { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc
-    echo "== CUDA tests"; timeout 60 python -m pytest -q -p no:cacheprovider tests/test_model_predictor.py tests/test_model_heads.py
-    echo "== bench_inference"; timeout 70 python benchmarks/bench_inference.py --device cuda --repeats 7
-    echo "== bench_train"; timeout 90 python benchmarks/bench_train.py --device cuda --seconds 5 --volumes 12
-    echo "== bench_io on 2 cores"; timeout 60 taskset -c 0,1 python benchmarks/bench_io.py --repeats 3
-  } > "$W/benchmarks.txt" 2>&1
-  echo "benchmarks done at $(( $(date +%s) - T0 )) s"
-fi
-
-PHASE2=$(( $(left) - 25 ))
+PHASE2=$(( $(left) - ${ROUND_BENCH_S:-170} ))
 echo "phase 2 gets $PHASE2 s"
 ( RECIPE_BUDGET_S=$PHASE2 RECIPE_MARGIN_S=40 OUT="$W/recipe" timeout --kill-after=10 "$PHASE2" bash trainer/gpu_recipe.sh \
     > "$W/recipe.log" 2>&1 ) &
@@ -47,5 +37,15 @@ echo "phase 2 gets $PHASE2 s"
     > "$W/difficulty.log" 2>&1 ) &
 wait
 echo "phase 2 done at $(( $(date +%s) - T0 )) s"
-tar czf - -C "$W" . | split -b 15m -d - "$OUT/results.tgz."
+if [ "$BENCH" = 1 ]; then
+  { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc
+    echo "== CUDA tests"; timeout 45 python -m pytest -q -p no:cacheprovider tests/test_model_predictor.py tests/test_model_heads.py
+    echo "== bench_inference"; timeout 50 python benchmarks/bench_inference.py --device cuda --repeats 7
+    echo "== bench_train"; timeout 60 python benchmarks/bench_train.py --device cuda --seconds 5 --volumes 12
+    echo "== bench_io on 2 cores"; timeout 40 taskset -c 0,1 python benchmarks/bench_io.py --repeats 3
+  } > "$W/benchmarks.txt" 2>&1
+  echo "benchmarks done at $(( $(date +%s) - T0 )) s"
+fi
+
+tar czf - --exclude=truth --exclude=volumes --exclude=cache -C "$W" . | split -b 15m -d - "$OUT/results.tgz."
 ls -la "$OUT"

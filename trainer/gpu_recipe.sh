@@ -52,8 +52,8 @@ synth() { "$PY" -c 'import sys; from octviewer.cli import synth_main; sys.exit(s
   "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")'
   nproc; } > "$OUT/machine.txt" 2>&1
 
-step cohort synth --out "$OUT/cohort" --patients "$PATIENTS" --preset "$PRESET" --seed 2026
-step heldout synth --out "$OUT/heldout" --patients "$HELDOUT" --preset "$PRESET" --seed 7
+step cohort synth --out "$OUT/cohort" --patients "$PATIENTS" --preset "$PRESET" --seed 2026 --workers "$(nproc)"
+step heldout synth --out "$OUT/heldout" --patients "$HELDOUT" --preset "$PRESET" --seed 7 --workers "$(nproc)"
 # shellcheck disable=SC2086
 step demo_fit "$PY" -m trainer fit --data "$OUT/cohort/manifest.csv" --out "$OUT/demo" --variant semt \
   --init random --seed 0 --half --device "$DEVICE" --progress-json "$OUT/demo_progress.jsonl" $FIT
