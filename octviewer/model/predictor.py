@@ -144,7 +144,9 @@ class Predictor:
             src = torch.from_numpy(display)
         if self.staging != "pinned":
             return src.to(self.device)
-        with self._staging_lock:  # two analyses on one Predictor (worker threads) take turns here
+        # inference mode here too: the pinned buffer is made under predict()'s inference mode, and
+        # an inference tensor cannot be written outside it (a direct call, e.g. a benchmark, failed)
+        with self._staging_lock, torch.inference_mode():  # analyses on one Predictor take turns here
             if self._staging_free is not None:
                 self._staging_free.synchronize()  # the previous volume's copy has left the buffer
             if self._pinned is None or self._pinned.numel() < src.numel():
