@@ -173,3 +173,16 @@ def test_platt_on_classes_a_hair_apart_stays_a_gentle_map():
     raw = np.r_[np.full(20, 0.5), np.full(20, 0.5000001)]
     cal = fit_platt(y, raw)
     assert cal["method"] == "none" or 0 < cal["a"] <= 100
+
+
+def test_platt_on_saturated_probabilities_still_calibrates():
+    """A GPU-trained model gave raw validation probabilities of 1e-6 .. 1 - 1e-6 with overlap; plain
+    Newton overflowed and no calibration was stored (ECE 0.18 on held-out eyes)."""
+    rng = np.random.default_rng(1)
+    y = (rng.random(400) < 0.4).astype(int)
+    z = rng.normal(0, 1, 400) + 3 * y - 1.5
+    raw = sigmoid(12 * z)  # far too confident, but ranked like z
+    cal = fit_platt(y, raw)
+    assert cal["method"] == "platt" and 0 < cal["a"] < 0.3
+    p = apply_calibration(cal, raw)
+    assert abs(p.mean() - y.mean()) < 0.05

@@ -30,7 +30,8 @@ def logit(p):
 
 
 def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+    z = np.asarray(z, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -z))
 
 
 def fit_platt(labels, probs, iterations: int = 100) -> dict:
@@ -40,15 +41,28 @@ def fit_platt(labels, probs, iterations: int = 100) -> dict:
     if n_pos == 0 or n_neg == 0:
         return {"method": "none"}
     t = np.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(a, b):  # smoothed-target log loss (stable form) plus the prior
+        s = a * z + b
+        return float(np.sum(t * np.logaddexp(0, -s) + (1 - t) * np.logaddexp(0, s))
+                     + PRIOR * ((a - 1.0) ** 2 + b ** 2))
+
     a, b = 1.0, 0.0
-    for _ in range(iterations):
-        p = sigmoid(a * z + b)
+    current = loss(a, b)
+    for _ in range(iterations):  # Newton with backtracking: raw probabilities of 1e-6 made plain
+        p = sigmoid(a * z + b)   # Newton overshoot and overflow on a GPU run
         g = np.array([np.sum((p - t) * z), np.sum(p - t)]) + 2 * PRIOR * np.array([a - 1.0, b])
         w = p * (1 - p) + 1e-12
         h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]]) + 2 * PRIOR * np.eye(2)
         step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-10:
+        scale = 1.0
+        while scale > 1e-6 and not loss(a - scale * step[0], b - scale * step[1]) <= current:
+            scale /= 2
+        if scale <= 1e-6:
+            break
+        a, b = a - scale * step[0], b - scale * step[1]
+        current = loss(a, b)
+        if np.abs(scale * step).max() < 1e-10:
             break
     if not (np.isfinite(a) and np.isfinite(b) and 0 < a <= MAX_SLOPE):
         return {"method": "none"}
