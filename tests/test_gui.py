@@ -46,12 +46,23 @@ def window(qtbot, tiny_model_path, monkeypatch):
 
 @pytest.fixture
 def crafted(monkeypatch):
-    """Serve hand-made volumes for made-up paths through the real reader entry point."""
+    """Serve hand-made volumes for made-up paths through the real reader entry points (the
+    viewer reads through ``open_volume_progressive``; a hand-made volume arrives complete)."""
+    from octviewer.io import progressive
+
     real, served = octviewer.load_volume, {}
+    real_progressive = progressive.open_volume_progressive
 
     def load_volume(path, *a, **k):
         return served[str(path)] if str(path) in served else real(path, *a, **k)
+
+    def open_volume_progressive(path, first_index=None, on_frames=None, on_done=None, cancel=None, **k):
+        if str(path) not in served and octviewer.load_volume is load_volume:
+            return real_progressive(path, first_index, on_frames, on_done, cancel, **k)
+        volume = octviewer.load_volume(path)  # a served volume, or a test's own failing reader
+        return progressive._complete(volume, volume.n_bscans // 2, on_frames, on_done, cancel)
     monkeypatch.setattr(octviewer, "load_volume", load_volume)
+    monkeypatch.setattr(progressive, "open_volume_progressive", open_volume_progressive)
     return served
 
 
