@@ -18,9 +18,14 @@ whole before showing it (the old path, kept as the benchmark baseline).
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+#: Decoded B-scans are reported to the window at most this often (seconds): one report per frame
+#: repainted the window 200 times for a Cirrus cube and slowed the decoding it shares the CPU with.
+FRAME_REPORT_S = 0.1
 
 
 class _Signals(QObject):
@@ -91,17 +96,25 @@ class Workers(QObject):
 
         s = self.signals
         gate = threading.Lock()
-        opened, pending = [False], []
+        opened, pending, landed, last = [False], [], [], [0.0]
 
         def frames(indices):
             with gate:
-                if opened[0]:  # before that, the mask read with ``opened`` covers them
-                    s.frames.emit(generation, list(indices))
+                if not opened[0]:  # the mask read with ``opened`` covers them
+                    return
+                landed.extend(indices)
+                now = time.monotonic()
+                if now - last[0] >= FRAME_REPORT_S:
+                    s.frames.emit(generation, landed.copy())
+                    landed.clear()
+                    last[0] = now
 
         def done(error):
             message = None if error is None else str(error)
             with gate:
                 if opened[0]:
+                    if landed:
+                        s.frames.emit(generation, landed.copy())
                     s.load_done.emit(generation, message)
                 else:
                     pending.append(message)
@@ -115,7 +128,7 @@ class Workers(QObject):
                 return
             with gate:
                 s.opened.emit(generation, progressive, volume.data)  # uint8 shown as stored: no copy
-                opened[0] = True
+                opened[0], last[0] = True, time.monotonic()
                 for message in pending:
                     s.load_done.emit(generation, message)
         except VolumeReadError as exc:
