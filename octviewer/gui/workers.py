@@ -23,8 +23,8 @@ import traceback
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-#: Decoded B-scans are reported to the window at most this often (seconds): one report per frame
-#: repainted the window 200 times for a Cirrus cube and slowed the decoding it shares the CPU with.
+#: Decoded B-scans are reported to the window at most this often (seconds): a report per frame meant
+#: 200 en-face redraws and repaints for a Cirrus cube, GUI-thread CPU that the decoding shares.
 FRAME_REPORT_S = 0.1
 
 
