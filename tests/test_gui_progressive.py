@@ -164,3 +164,13 @@ def test_closing_while_decoding_does_not_hang(qtbot, window, j2k, gate):
     gate.set()
     with pytest.raises(VolumeReadError, match="cancelled"):
         decoding.wait(timeout=60)
+
+
+def test_a_16_bit_scan_is_shown_when_complete_with_the_whole_volume_contrast(qtbot, window, tmp_path):
+    # its display contrast is the whole volume's min-max: a first frame alone cannot give it
+    path = save_volume(small_volume((N, 64, 48), np.uint16), tmp_path / "deep.dcm", compression="jpeg2000")
+    w = window
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.open_path(path)
+    assert w.state.complete and w.volume.data.dtype == np.uint16 and w.display.dtype == np.uint8
+    assert np.array_equal(w.display, w.volume.display()) and w.prediction is not None and w.warnings == []
