@@ -78,8 +78,13 @@ def gate(monkeypatch):
 
 
 def _open_from_menu(qtbot, w, path, monkeypatch):
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    from octviewer.io import dialog_filters
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: asked.append(a) or (str(path), ""))
     w.menu_actions["open"].trigger()
+    assert asked[0][3] == dialog_filters()  # the file types come from the io registry
+    assert "*.dcm" in asked[0][3].split(";;")[0]
 
 
 def test_first_bscan_is_shown_before_the_volume_is_complete(qtbot, window, j2k, gate, monkeypatch):
