@@ -1,5 +1,6 @@
 """The B-scan with its CAM, layer lines, scale bar and grey-level histogram; it draws the state and
-writes user intent (wheel, histogram drag) back to it."""
+writes user intent (wheel, histogram drag) back to it. A B-scan not decoded yet (the scan is
+still arriving) is never drawn: the view shows a "decoding…" placeholder in its place."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.label = pg.TextItem(color="w", anchor=(0, 0))
         self.label.setZValue(30)
         self.view.addItem(self.label)
+        self.placeholder = pg.TextItem("decoding…", color="#ffcc00", anchor=(0.5, 0.5))
+        self.placeholder.setZValue(30)
+        self.placeholder.hide()
+        self.view.addItem(self.placeholder)
         # window/level: a histogram with draggable levels, grey-scale only (scans are never tinted)
         self.histogram = pg.HistogramLUTItem(image=self.image, gradientPosition="right")
         self.histogram.gradient.setEnabled(False)
@@ -47,6 +52,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         state.events.index.connect(self.draw)
         state.events.analysis.connect(self.draw_cam)
         state.events.display.connect(self.on_display)
+        state.events.frames.connect(self.on_frames)
 
     # -- state -> screen --------------------------------------------------------------------
     def on_scan(self):
@@ -58,6 +64,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         if s.volume is None:
             self.image.clear()
             self.label.setText("")
+            self.placeholder.hide()
             return
         for k in range(len(s.volume.layers)):
             curve = pg.PlotCurveItem(pen=pg.mkPen(LAYER_COLOURS[k % len(LAYER_COLOURS)], width=1))
@@ -81,14 +88,34 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.view.setAspectLocked(mode != "fit")
         self.scale_bar.setVisible(sp.known)
 
+    def on_frames(self, indices):
+        """B-scans were decoded: redraw if the one on screen is among them."""
+        if indices is None or self.state.index in indices:
+            self.draw()
+
     def draw(self):
         s = self.state
         if s.volume is None:
             return
         i = s.index
+        sx, sy = self._scale
+        if not s.is_loaded(i):  # its pixels are not there yet: say so, never draw the empty row
+            depth, width = s.display.shape[1:]
+            self.image.hide()
+            for curve in self.layer_curves:
+                curve.hide()
+            self.cam.hide()
+            self.placeholder.setText(f"B-scan {i + 1}: decoding…")
+            self.placeholder.setPos(width * sx / 2, depth * sy / 2)
+            self.placeholder.show()
+            self.label.setText(f"B-scan {i + 1} of {s.n_bscans}   decoding… "
+                               f"({s.loaded_count} of {s.n_bscans} ready)")
+            self.label.setPos(0, 0)
+            return
+        self.placeholder.hide()
+        self.image.show()
         bscan = s.display[i]
         self.image.setImage(bscan, autoLevels=False, levels=s.settings.levels)
-        sx, sy = self._scale
         self.image.setRect(0, 0, bscan.shape[1] * sx, bscan.shape[0] * sy)
         for curve, name in zip(self.layer_curves, s.volume.layers):
             heights = s.volume.layers[name][i]
@@ -108,7 +135,7 @@ class BscanView(pg.GraphicsLayoutWidget):
 
     def draw_cam(self):
         s = self.state
-        cam = None if s.volume is None else render.bscan_cam(s, s.index)
+        cam = None if s.volume is None or not s.is_loaded(s.index) else render.bscan_cam(s, s.index)
         if cam is None:
             self.cam.hide()
             return

@@ -5,6 +5,11 @@ Every background request carries its own generation number (ndv's pattern): a fi
 analysis are told apart by which counter they carry, not by a flag, so a read error that arrives
 while an analysis runs can only ever be a read error. A result whose generation is not the
 current one for its kind is dropped.
+
+A file is read progressively (issue 16): ``on_opened`` shows the scan as soon as its first B-scan
+is decoded, ``on_frames`` reports the B-scans decoded since, ``on_load_done`` completes the scan
+(and starts the analysis) or, on a decoding error, clears the window and says why: a half-decoded
+scan never stays on screen as if it were whole. Opening another file cancels the decoding.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ def cam_geometry(predictor) -> dict:
 
 class ViewerController:
     """``workers`` has load(gen, path), analyse(gen, predictor, volume, first), cancel() and
-    wait_idle(timeout_s) -> bool; it reports back through the ``on_*`` methods below."""
+    wait_idle(timeout_s) -> bool; it reports back through the ``on_*`` methods below: a read ends
+    with ``on_loaded`` (the whole volume) or ``on_opened`` + ``on_frames``... + ``on_load_done``
+    (progressive), or ``on_load_failed``."""
 
     def __init__(self, state: ViewerState, workers, predictor=None):
         self.state = state
@@ -44,6 +51,8 @@ class ViewerController:
         self._next_generation = 0
         self.load_generation = -1  # the read whose result may still be applied
         self.analysis_generation = -1  # the analysis whose results may still be applied
+        self.decode_generation = -1  # the read whose B-scans are still arriving for the scan on screen
+        self._decoding = None  # its ProgressiveVolume (cancel(), loaded())
 
     def _new_generation(self) -> int:
         self._next_generation += 1
@@ -51,7 +60,12 @@ class ViewerController:
 
     # -- opening ----------------------------------------------------------------------------
     def open_path(self, path) -> int:
-        """Read ``path`` in the background; the scan on screen stays until the new one is ready."""
+        """Read ``path`` in the background; the scan on screen stays until the new one is ready
+        (a scan still being decoded is cancelled and cleared: it could never be completed)."""
+        if self._decoding is not None:
+            self._stop_decoding()
+            self._stop_analysis()
+            self.state.clear()
         self.load_generation = self._new_generation()
         self.state.events.busy.emit(f"Reading {Path(path).name}…", 0, 0)
         self.workers.load(self.load_generation, str(path))
@@ -76,6 +90,65 @@ class ViewerController:
         else:
             self.state.events.settled.emit()
 
+    def on_opened(self, generation: int, progressive, display) -> None:
+        """The first B-scan of a progressive read is decoded: show the scan now."""
+        if generation != self.load_generation:
+            progressive.cancel()  # superseded: stop decoding it
+            return
+        self.load_generation = -1
+        self._stop_analysis()
+        try:
+            self.state.apply_scan(progressive.volume, display, loaded=progressive.loaded(),
+                                  index=progressive.first_index)
+        except ScanDisplayError as exc:
+            progressive.cancel()
+            self.state.events.busy.emit(None, 0, 0)
+            self.state.events.load_failed.emit(str(exc))
+            self.state.events.settled.emit()
+            return
+        self.decode_generation, self._decoding = generation, progressive
+        self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
+
+    def on_frames(self, generation: int, indices) -> None:
+        if generation != self.decode_generation:
+            return
+        self.state.frames_landed(indices)
+        self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
+
+    def on_load_done(self, generation: int, error: str | None) -> None:
+        """All B-scans decoded (analyse), or decoding failed (clear the window, say why)."""
+        if generation != self.decode_generation:
+            return
+        self.decode_generation, self._decoding = -1, None
+        state = self.state
+        state.events.busy.emit(None, 0, 0)
+        if error is not None:
+            state.clear()
+            state.events.load_failed.emit(f"{error}\nThe scan could not be read completely, so it is not shown.")
+            state.events.settled.emit()
+            return
+        state.finish_loading()
+        source = state.volume.source
+        state.events.message.emit(f"Opened {Path(source).name}" if source else "Opened scan")
+        if self.predictor is not None:
+            self.analyse()
+        else:
+            state.events.settled.emit()
+
+    def _stop_decoding(self) -> None:
+        if self._decoding is not None:
+            self._decoding.cancel()
+        self.decode_generation, self._decoding = -1, None
+
+    @property
+    def decoding(self) -> bool:
+        """True while B-scans of the scan on screen are still being decoded."""
+        return self._decoding is not None
+
+    def close(self) -> None:
+        """The window closes: stop decoding (the worker's own cancel covers reads not shown yet)."""
+        self._stop_decoding()
+
     def on_load_failed(self, generation: int, message: str) -> None:
         if generation != self.load_generation:
             return
@@ -88,6 +161,9 @@ class ViewerController:
     def analyse(self) -> None:
         state = self.state
         if state.volume is None or self.predictor is None:
+            return
+        if not state.complete:  # analysis starts by itself once every B-scan is decoded
+            state.events.message.emit("The scan is still being decoded; it is analysed when complete")
             return
         self._stop_analysis()
         try:

@@ -1,6 +1,10 @@
 """The en-face: the localizer when the file has one, else the depth projection drawn in
 millimetres (a 6 x 6 mm cube looks square), with the en-face CAM and the current B-scan's line.
-A click selects the nearest B-scan."""
+A click selects the nearest B-scan.
+
+While a scan is still being decoded the projection fills in row by row (one row per B-scan, each
+computed once when its B-scan lands); rows not decoded yet are transparent, never drawn as black
+tissue."""
 
 from __future__ import annotations
 
@@ -32,11 +36,13 @@ class EnfaceView(pg.PlotWidget):
         for t in self.orientation:
             self.addItem(t)
         self.scale = (1.0, 1.0)  # scene units per en-face pixel (x, y)
+        self._rows: np.ndarray | None = None  # (n, width) depth means of the decoded B-scans, NaN elsewhere
         self.scene().sigMouseClicked.connect(self._clicked)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw_line)
         state.events.analysis.connect(self.draw_cam)
         state.events.display.connect(self.draw_cam)
+        state.events.frames.connect(self.on_frames)
 
     def on_scan(self):
         s = self.state
@@ -47,11 +53,16 @@ class EnfaceView(pg.PlotWidget):
             self.line.setData([], [])
             return
         v = s.volume
-        img = v.localizer.image if v.localizer is not None else render.enface_projection(s.display)
-        img = np.asarray(img)
-        if img.ndim != 2:
-            raise ValueError(f"the en-face image has shape {img.shape}, expected (height, width)")
-        self.image.setImage(np.ascontiguousarray(img), levels=(0, 255))
+        self._rows = None
+        if v.localizer is None and not s.complete:
+            self._rows = np.full(s.display.shape[::2], np.nan, np.float32)
+            self._add_rows(np.flatnonzero([s.is_loaded(i) for i in range(s.n_bscans)]))
+            img = self._rows
+        else:
+            img = np.asarray(v.localizer.image if v.localizer is not None else render.enface_projection(s.display))
+            if img.ndim != 2:
+                raise ValueError(f"the en-face image has shape {img.shape}, expected (height, width)")
+            self.image.setImage(np.ascontiguousarray(img), levels=(0, 255))
         sp = v.spacing
         physical = v.localizer is None and sp.ascan_mm and sp.bscan_mm
         self.scale = (sp.ascan_mm, sp.bscan_mm) if physical else (1.0, 1.0)
@@ -65,6 +76,31 @@ class EnfaceView(pg.PlotWidget):
         self.orientation[3].setText(("N" if nasal_right else "T") if known else "")
         self.draw_line()
         self.autoRange(padding=0.02)
+
+    def on_frames(self, indices):
+        """B-scans were decoded: their rows of the projection appear (all at once when complete)."""
+        s = self.state
+        if self._rows is None or s.volume is None:
+            return
+        if indices is None:
+            self._rows = None
+            self.image.setImage(render.enface_projection(s.display), levels=(0, 255))
+        else:
+            self._add_rows(indices)
+
+    def _add_rows(self, indices) -> None:
+        s, rows = self.state, self._rows
+        for i in indices:
+            rows[i] = s.display[i].mean(axis=0, dtype=np.float32)
+        ok = np.isfinite(rows[:, 0])
+        if not ok.any():
+            return
+        lo, hi = float(rows[ok].min()), float(rows[ok].max())
+        grey = np.nan_to_num((rows - lo) / max(hi - lo, 1e-6) * 255, nan=0.0).astype(np.uint8)
+        rgba = np.empty((*rows.shape, 4), np.uint8)
+        rgba[..., :3] = grey[..., None]
+        rgba[..., 3] = np.where(ok, 255, 0)[:, None]  # not decoded yet: transparent
+        self.image.setImage(rgba, levels=(0, 255))
 
     def draw_cam(self):
         s = self.state

@@ -216,11 +216,10 @@ class MainWindow(QMainWindow):
 
     # -- opening -------------------------------------------------------------------------------
     def open_dialog(self):
-        from ..io import SUPPORTED_FORMATS
+        from ..io import dialog_filters
 
-        filters = ";;".join(f"{name} ({' '.join(patterns)})" for name, patterns in SUPPORTED_FORMATS)
         folder = self.settings.value("last_folder", "", type=str)
-        path, _ = QFileDialog.getOpenFileName(self, "Open OCT scan", folder, f"All files (*);;{filters}")
+        path, _ = QFileDialog.getOpenFileName(self, "Open OCT scan", folder, dialog_filters())
         if path:
             self.open_path(path)
 
@@ -264,8 +263,9 @@ class MainWindow(QMainWindow):
         else:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
+            self.progress.setFormat(f"{what} %v/%m")
             self.progress.show()
-            self.cancel_button.setVisible(total > 0)
+            self.cancel_button.setVisible(total > 0 and self.state.analysing)  # decoding stops by opening another
             if total == 0:
                 self.statusBar().showMessage(what)
         self._update_status()
@@ -393,5 +393,6 @@ class MainWindow(QMainWindow):
         return path
 
     def closeEvent(self, event):
+        self.controller.close()  # stops decoding the scan on screen
         self.workers.shutdown()
         super().closeEvent(event)

@@ -4,6 +4,11 @@ The views (B-scan, en-face, curve, results) subscribe to the events here and red
 they never reach into each other or into the window. A new scan replaces every per-scan field at
 once (``apply_scan``): a view that cannot draw it makes the whole switch roll back, so the window is
 never left half on the old eye and half on the new one (issue 11 #7).
+
+A scan can be shown while its B-scans are still being decoded (issue 16): ``loaded`` marks the
+ones decoded so far, ``frames_landed`` adds to it, ``finish_loading`` makes the scan complete.
+Views draw a B-scan only once it is loaded (a "decoding…" placeholder otherwise); nothing is
+analysed before the scan is complete.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class Events:
         self.message = Event()  # a short status line
         self.load_failed = Event()  # (message,): a file could not be opened or shown; the old scan stays
         self.settled = Event()  # nothing more will happen for the scan on screen
+        self.frames = Event()  # (indices | None,): these B-scans were decoded (None: all, the scan is complete)
 
 
 @dataclass
@@ -82,6 +88,7 @@ class _Scan:
     # where the CAM cells sit on the network input (octviewer.model.cam): input (h, w) px, stride, offset
     cam_geometry: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_CAM_GEOMETRY))
     reason: str | None = None  # why there is no result (refused, cancelled, failed)
+    loaded: np.ndarray | None = None  # (n,) bool: B-scans decoded so far; None once all are
 
 
 class ViewerState:
@@ -105,21 +112,48 @@ class ViewerState:
     def n_bscans(self) -> int:
         return 0 if self.volume is None else self.volume.n_bscans
 
+    @property
+    def complete(self) -> bool:
+        """True when every B-scan of the scan on screen is decoded (or there is no scan)."""
+        return self._scan.loaded is None
+
+    @property
+    def loaded_count(self) -> int:
+        loaded = self._scan.loaded
+        return self.n_bscans if loaded is None else int(loaded.sum())
+
+    def is_loaded(self, i: int) -> bool:
+        """True when B-scan ``i`` holds decoded pixels and may be drawn."""
+        loaded = self._scan.loaded
+        return self.volume is not None and (loaded is None or bool(loaded[i]))
+
     def cam_visible_for(self, i: int) -> bool:
         """True when B-scan ``i`` has a CAM to draw and the user wants CAMs shown."""
         return (self.settings.show_cam and self.cams is not None and self.probs is not None
                 and bool(np.isfinite(self.probs[i])))
 
     # -- a new scan -------------------------------------------------------------------------
-    def apply_scan(self, volume, display: np.ndarray | None = None) -> None:
-        """Show ``volume`` (all views reset), or raise ScanDisplayError and keep the previous scan."""
+    def apply_scan(self, volume, display: np.ndarray | None = None, loaded: np.ndarray | None = None,
+                   index: int | None = None) -> None:
+        """Show ``volume`` (all views reset), or raise ScanDisplayError and keep the previous scan.
+
+        ``loaded``: the B-scans decoded so far when the rest is still arriving (the display rows of
+        the others are not image data yet); None when the scan is complete. ``index``: the B-scan
+        shown first (default the middle one)."""
         previous = self._scan
         try:
             display = volume.display() if display is None else display
             if display.ndim != 3 or display.shape[0] != volume.n_bscans or display.dtype != np.uint8:
                 raise ValueError(f"display data {display.shape} {display.dtype} does not match the volume")
-            self._scan = _Scan(volume=volume, display=display, index=volume.n_bscans // 2,
-                               probs=np.full(volume.n_bscans, np.nan, np.float32))
+            n = volume.n_bscans
+            if loaded is not None:
+                loaded = np.asarray(loaded, bool).copy()
+                if loaded.shape != (n,):
+                    raise ValueError(f"a decoded-B-scan mask of shape {loaded.shape} for {n} B-scans")
+                loaded = None if loaded.all() else loaded
+            index = n // 2 if index is None else int(np.clip(index, 0, n - 1))
+            self._scan = _Scan(volume=volume, display=display, index=index, loaded=loaded,
+                               probs=np.full(n, np.nan, np.float32))
             self.analysing = False
             self.events.scan.emit()
         except Exception as exc:
@@ -132,6 +166,22 @@ class ViewerState:
             source = getattr(volume, "source", "") or "the scan"
             raise ScanDisplayError(f"{source}: cannot be shown ({type(exc).__name__}: {exc}); "
                                    "the previous scan stays open") from exc
+
+    def frames_landed(self, indices) -> None:
+        """More B-scans were decoded: views draw them now."""
+        loaded = self._scan.loaded
+        if loaded is None:
+            return
+        indices = [int(i) for i in indices]
+        loaded[indices] = True
+        self.events.frames.emit(indices)
+
+    def finish_loading(self) -> None:
+        """Every B-scan is decoded: the scan is complete (and may be analysed)."""
+        if self._scan.loaded is None:
+            return
+        self._scan.loaded = None
+        self.events.frames.emit(None)
 
     def clear(self) -> None:
         self._scan = _Scan()

@@ -17,39 +17,29 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import stat
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-VOLUME_SUFFIXES = {".dcm", ".dicom", ".vol", ".e2e", ".npz", ".npy", ".tif", ".tiff", ".fds", ".fda", ".img", ".oct"}
 COLUMNS = ["file", "laterality", "probability", "decision", "vfi", "md", "psd", "seconds", "error"]
 
 
 def expand(inputs: list[str]) -> tuple[list[Path], list[Path]]:
-    """(volumes, skipped): files as given; folders searched for volume files, or taken as one volume
-    (image stack). Entries that are neither regular files nor folders (FIFOs, devices) are
-    returned as skipped, never opened (opening a FIFO blocks)."""
+    """(volumes, skipped): files as given; folders searched for volume files by the io registry
+    (``octviewer.io.find_volumes``), or taken as one volume (image stack, HEYEX export). Entries
+    that are neither regular files nor folders (FIFOs, devices, broken links) are returned as
+    skipped, never opened (opening a FIFO blocks)."""
+    from ..io import find_volumes
+
     paths, skipped = [], []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = []
-            for f in sorted(p.rglob("*")):
-                if f.suffix.lower() not in VOLUME_SUFFIXES:
-                    continue
-                try:
-                    mode = f.stat().st_mode  # follows links: a link to a FIFO is a FIFO
-                except OSError:
-                    skipped.append(f)
-                    continue
-                if stat.S_ISREG(mode):
-                    found.append(f)
-                elif not stat.S_ISDIR(mode):
-                    skipped.append(f)
-            paths.extend(found or ([] if skipped else [p]))
+            found, passed_over = find_volumes(p)
+            paths.extend(found)
+            skipped.extend(entry for entry, _reason in passed_over)
         else:
             paths.append(p)
     return paths, skipped
