@@ -125,7 +125,8 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 2
     from octviewer.gui.report import build_document
 
-    doc = build_document(w.state, w.report_images(), w.report_meta(), None, w.report_sections())
+    doc = build_document(w.state, w.report_images(), w.report_meta(), None, w.report_sections(),
+                         w.study.comparison_html())
     plain = doc.toPlainText()
     assert "Structure: RNFL and optic disc" in plain and "Measured visual field" in plain
     assert doc.resource(1, "structure") is not None  # QTextDocument.ImageResource

@@ -371,7 +371,7 @@ class MainWindow(QMainWindow):
             patient_id = self.volume.patient_id if answer == QMessageBox.Yes else None
         try:
             write_report(path, self.state, self.report_images(), self.report_meta(), patient_id,
-                         sections=self.report_sections())
+                         sections=self.report_sections(), measured=self.study.comparison_html())
         except OSError as exc:
             QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None
@@ -390,13 +390,11 @@ class MainWindow(QMainWindow):
         return images
 
     def report_sections(self) -> list[str]:
-        """Extra report sections (HTML): measured VF of a study scan, the structure page."""
+        """Extra report sections (HTML) after the images: the structure page, when measured. (The
+        measured VF of a study scan goes under the estimates: ``self.study.comparison_html()``.)"""
         from .report import STRUCTURE_SECTION
 
-        sections = [self.study.comparison_html()]
-        if self.structure.report_for_screen() is not None:
-            sections.append(STRUCTURE_SECTION)
-        return [s for s in sections if s]
+        return [STRUCTURE_SECTION] if self.structure.report_for_screen() is not None else []
 
     def report_meta(self) -> dict:
         return meta_dict(self.predictor.model.meta) if self.predictor else {}

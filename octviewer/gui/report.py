@@ -32,8 +32,9 @@ STRUCTURE_SECTION = ("<h2 style=\"page-break-before: always\">Structure: RNFL an
                      "(not a licensed normative database).</p><img src=\"structure\" width=\"640\">")
 
 
-def report_html(state, meta: dict, patient_id: str | None = None, sections=()) -> str:
-    """``sections``: extra HTML blocks the window adds after the images (measured VF, structure page)."""
+def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "") -> str:
+    """``measured``: HTML the window puts under the estimates (measured VF of a study scan);
+    ``sections``: extra HTML blocks after the images (the structure page)."""
     v, p = state.volume, state.prediction
     warnings = []
     if p.synthetic_model:
@@ -63,6 +64,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=()) -
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f})</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
+    {measured}
     <h2>Images</h2>
     <p>B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards
        glaucoma, blue: towards normal, white: the decision threshold; fixed scale −{render.CAM_LIMIT:g} to
@@ -80,21 +82,23 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=()) -
     """
 
 
-def build_document(state, images: dict, meta: dict, patient_id: str | None = None, sections=()) -> QTextDocument:
+def build_document(state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
+                   measured: str = "") -> QTextDocument:
     """The report as a QTextDocument; ``images``: QImages named bscan, enface, curve, legend."""
     doc = QTextDocument()
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
     doc.setDefaultStyleSheet("body, p, td, th, h1, h2 { color: #000000; }")  # black on paper, whatever the app theme
-    doc.setHtml(report_html(state, meta, patient_id, sections))
+    doc.setHtml(report_html(state, meta, patient_id, sections, measured))
     return doc
 
 
-def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=()) -> str:
+def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
+                 measured: str = "") -> str:
     """Write the PDF; ``images`` are rendered from the state (see MainWindow.export_pdf)."""
     writer = QPdfWriter(str(path))
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
     writer.setResolution(150)
     writer.setTitle("OCT glaucoma screening report (research use only)")
-    build_document(state, images, meta, patient_id, sections).print_(writer)
+    build_document(state, images, meta, patient_id, sections, measured).print_(writer)
     return str(path)

@@ -204,8 +204,8 @@ class StructureAnalysis(QObject):
         enface = self.window.enface
         self.thickness_item = pg.ImageItem(axisOrder="row-major")
         self.deviation_item = pg.ImageItem(axisOrder="row-major")
-        self.thickness_item.setZValue(3)
-        self.deviation_item.setZValue(4)
+        self.thickness_item.setZValue(6)  # over the CAM (5): the user asked for this map
+        self.deviation_item.setZValue(7)
         for item in (self.thickness_item, self.deviation_item):
             enface.addItem(item)
             item.hide()

@@ -188,7 +188,7 @@ class StudyWiring(QObject):
         if not rows:
             return ""
         cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-        return ("<h2>Measured visual field (from the study) beside the estimate</h2>"
+        return ("<p><b>Measured visual field (from the study) beside the estimate</b></p>"
                 "<table border='1' cellpadding='3'><tr><th>index</th><th>predicted</th><th>measured</th>"
                 f"<th>predicted − measured</th></tr>{cells}</table>")
 
