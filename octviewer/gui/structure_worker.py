@@ -163,7 +163,10 @@ class StructureAnalysis(QObject):
         self._show(None)
         volume = self.window.state.volume
         if volume is not None:
-            self.future_for(volume)
+            future = self.future_for(volume)
+            # the same scan shown again (a failed switch rolled back to it): its report is ready
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._on_measured(volume, future.result())
 
     def _on_measured(self, volume, report) -> None:
         if volume is not self.window.state.volume:
