@@ -73,6 +73,11 @@ def test_noise_heyex_volume_is_refused_with_a_reason(qtbot, window, samples_dir,
     assert w.structure.report is not None and not w.structure.report.quality.ok
     assert w.structure_panel.report is w.structure.report
     assert len(w.curve.plotted()[0]) == 0
+    # Analysis > Quality check off (research on the gate): F5 analyses the same scan
+    w.menu_actions["quality_gate"].trigger()
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        qtbot.keyClick(w, Qt.Key_F5)
+    assert w.prediction is not None and "P(glaucoma)" in w.results.text()
 
 
 def test_structure_panel_and_lines_for_a_spectralis_circle(qtbot, window, samples_dir, monkeypatch):
@@ -85,6 +90,8 @@ def test_structure_panel_and_lines_for_a_spectralis_circle(qtbot, window, sample
     # ILM / RNFL / BM lines with a legend, replacing the file's own lines (never drawn twice)
     assert all(curve.isVisible() and len(curve.getData()[0]) > 100 for curve in w.structure.lines.values())
     assert w.structure.legend.isVisible() and {"ILM", "RNFL", "BM"} <= w.bscan.hidden_layers
+    assert [label.text for _, label in w.structure.legend.items] == [
+        "ILM (file's own)", "RNFL outer boundary (file's own)", "Bruch's membrane (file's own)"]
     w.menu_actions["toggle_layers"].trigger()
     assert not any(curve.isVisible() for curve in w.structure.lines.values())
     w.menu_actions["toggle_layers"].trigger()
@@ -92,6 +99,7 @@ def test_structure_panel_and_lines_for_a_spectralis_circle(qtbot, window, sample
     with qtbot.waitSignal(w.structure.ready, timeout=30000):
         w.menu_actions["segmentation_own"].trigger()
     assert w.structure.report.source == "own"
+    assert all(label.text.endswith("(octviewer)") for _, label in w.structure.legend.items)
     assert abs(w.structure.report.rnfl_global_um - report.rnfl_global_um) < 5
 
 

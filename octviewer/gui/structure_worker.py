@@ -223,6 +223,11 @@ class StructureAnalysis(QObject):
         bscan = self.window.bscan
         # the file's own ILM/RNFL/BM lines are drawn by our overlay (with a legend), not twice
         bscan.hidden_layers = {"ILM", "RNFL", "BM"} if seg is not None else set()
+        if seg is not None:  # the legend says whose lines these are
+            whose = " (file's own)" if seg.source == "vendor" else " (octviewer)"
+            self.legend.clear()
+            for key, label, _ in SEGMENTATION_LINES:
+                self.legend.addItem(self.lines[key], label + whose)
         self._draw_lines()
         bscan.draw()  # applies hidden_layers to the file's own lines
         layers = enface_layers(report)
