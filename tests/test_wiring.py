@@ -185,3 +185,24 @@ def test_a_newer_scan_drops_the_older_structure_result(qtbot, window, study, mon
     qtbot.wait(200)
     assert w.structure.report.laterality == w.volume.laterality == "OS"
     assert w.structure_panel.report is w.structure.report
+
+
+def test_study_manifest_from_the_menu_with_measured_vf(qtbot, window, study, monkeypatch, tmp_path):
+    w = window
+    scans = sorted((study / "scans" / "DEMO07-001").glob("*.dcm"))
+    manifest = tmp_path / "manifest.csv"
+    rows = ["path,patient_id,eye,visit,md"]
+    for k, scan in enumerate(scans):
+        eye, date = scan.stem.split("_")
+        rows.append(f"{scan},P-{k // 100},{eye},{date[:4]}-{date[4:6]}-{date[6:]},{-1.5 - k:.1f}")
+    manifest.write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_manifest"].trigger()
+    assert w.study.dock.isVisible() and len(panel.index.scans) == len(scans)
+    item = _scan_item(panel, 0, 0, 0)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click(qtbot, panel.tree, item)
+    k = scans.index(next(s for s in scans if os.path.samefile(s, w.volume.source)))
+    assert f"measured {-1.5 - k:.1f} dB" in w.results.text()
