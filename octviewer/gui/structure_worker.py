@@ -140,7 +140,11 @@ class StructureAnalysis(QObject):
         except Exception as exc:
             self._emit(self._signals.failed, volume, f"structure analysis failed: {type(exc).__name__}: {exc}")
             raise
-        self._emit(self._signals.measured, volume, report)
+        with self._lock:
+            entry = self._futures.get(id(volume))
+            current = entry is not None and entry[0] is volume and entry[1] == source
+        if current:  # not replaced by a newer scan or another segmentation source meanwhile
+            self._emit(self._signals.measured, volume, report)
         return report
 
     @staticmethod
