@@ -1,8 +1,12 @@
 """Screenshots for the README and docs, taken from the real application (offscreen).
 
 Run from the repository root after the demo model exists:
-``QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py``. Writes docs/screenshots/*.png and
-report_page1.png (page 1 of the same report document export_pdf prints).
+``QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [--skip-retrain]``. Writes the files in
+``WRITES`` to docs/screenshots/, among them report_page1.png (page 1 of the same report document
+export_pdf prints) and the structure and study features as the main window wires them: a synthetic
+demo study opened through File > Open study folder, a scan of it with the structure panel and
+the RNFL thickness map, the OU view and the trend view, and (with OCTVIEWER_SAMPLES set) a real
+Spectralis circle scan with its RNFL lines and legend.
 """
 
 from __future__ import annotations
@@ -14,23 +18,30 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 OUT = Path(__file__).resolve().parent / "screenshots"
+#: what this script (re)writes; other scripts' pictures in the folder are left alone
+WRITES = ["main_window.png", "main_window_during_analysis.png", "report_page1.png", "retrain_dialog.png",
+          "main_window_study.png", "main_window_structure_circle.png", "ou_dialog.png", "trend_dialog.png",
+          "report_structure_page.png"]
 
 
-def report_page(window, width=620):
-    """Page 1 of the PDF report as an image: the same document export_pdf prints (A4 proportions),
+def report_page(window, width=620, page=0):
+    """A page of the PDF report as an image: the same document export_pdf prints (A4 proportions),
     painted on white (no PDF rasteriser needed)."""
     from PySide6.QtCore import QRectF, QSizeF
     from PySide6.QtGui import QColor, QImage, QPainter
 
     from octviewer.gui.report import build_document
 
-    doc = build_document(window.state, window.report_images(), window.report_meta())
+    doc = build_document(window.state, window.report_images(), window.report_meta(), None, window.report_sections(),
+                         window.study.comparison_html())
     height = int(width * 297 / 210)
     doc.setPageSize(QSizeF(width, height))
+    page = doc.pageCount() - 1 if page < 0 else page
     image = QImage(width, height, QImage.Format_RGB32)
     image.fill(QColor("white"))
     painter = QPainter(image)
-    doc.drawContents(painter, QRectF(0, 0, width, height))
+    painter.translate(0, -page * height)
+    doc.drawContents(painter, QRectF(0, page * height, width, height))
     painter.end()
     return image
 
@@ -51,8 +62,9 @@ def main():
     dark_palette(app)
     pg.setConfigOptions(background="#111214", foreground="#e8eaed", imageAxisOrder="row-major")
     OUT.mkdir(exist_ok=True)
-    for old in OUT.glob("*.png"):  # every picture is retaken
-        old.unlink()
+    for name in WRITES:  # every picture of this script is retaken
+        if not (name == "retrain_dialog.png" and "--skip-retrain" in sys.argv):
+            (OUT / name).unlink(missing_ok=True)
 
     def wait_for(signal, timeout_ms=300_000):
         loop = QEventLoop()
@@ -78,6 +90,11 @@ def main():
     pdf = Path(tempfile.mkdtemp()) / "report.pdf"
     window.export_pdf(str(pdf))
     report_page(window).save(str(OUT / "report_page1.png"))
+    wiring_screenshots(app, window, wait_for)
+    if "--skip-retrain" in sys.argv:
+        window.close()
+        print("wrote", *sorted(p.name for p in OUT.iterdir()))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = generate_cohort(Path(tmp) / "cohort", patients=10, preset="tiny", seed=5)
@@ -105,6 +122,65 @@ def main():
         dialog.process.waitForFinished(30000)
     window.workers.shutdown()
     print("wrote", *sorted(p.name for p in OUT.iterdir()))
+
+
+def wiring_screenshots(app, window, wait_for):
+    """The structure and study features as a user reaches them through the menus."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.study.demo import write_demo_study
+
+    def settle(condition, timeout_s=300):
+        import time
+
+        end = time.monotonic() + timeout_s
+        while not condition() and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
+        app.processEvents()
+
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    circle = Path(samples or "-") / "heidelberg_vol" / "Willis_B_716_2.vol"
+    if circle.is_file():
+        window.open_path(str(circle))
+        wait_for(window.settled)
+        settle(lambda: window.structure.report is not None)
+        window.grab().save(str(OUT / "main_window_structure_circle.png"))
+
+    work = Path(tempfile.mkdtemp(prefix="octviewer-shots-"))
+    study = write_demo_study(work / "study", patients=3, visits=4, preset="small", seed=1)
+    window.resize(1700, 900)
+    real_dialog = QFileDialog.getExistingDirectory
+    QFileDialog.getExistingDirectory = lambda *a, **k: str(study)
+    try:
+        window.menu_actions["open_study_folder"].trigger()  # File > Open study folder…
+    finally:
+        QFileDialog.getExistingDirectory = real_dialog
+    panel = window.study.panel
+    settle(lambda: panel.index is not None and not panel.is_busy())
+    patient = panel.tree.topLevelItem(0)
+    patient.setExpanded(True)
+    visit = patient.child(patient.childCount() - 1)
+    visit.setExpanded(True)
+    eye = visit.child(0)
+    eye.setExpanded(True)
+    panel.tree.setCurrentItem(eye.child(0))  # selecting a scan opens it
+    wait_for(window.settled)
+    settle(lambda: window.structure.report is not None)
+    window.menu_actions["rnfl_map"].trigger()  # View > RNFL thickness map
+    app.processEvents()
+    window.grab().save(str(OUT / "main_window_study.png"))
+    report_page(window, page=-1).save(str(OUT / "report_structure_page.png"))  # the last page
+    window.menu_actions["rnfl_map"].trigger()
+
+    panel.tree.setCurrentItem(visit)
+    panel.ou_button.click()
+    settle(lambda: window.study.ou_view.summary is not None and not window.study.ou_view.worker.busy())
+    window.study.ou_dialog.grab().save(str(OUT / "ou_dialog.png"))
+    panel.tree.setCurrentItem(eye)
+    panel.trend_button.click()
+    settle(lambda: window.study.trend_view.history is not None and not window.study.trend_view.worker.busy())
+    window.study.trend_dialog.grab().save(str(OUT / "trend_dialog.png"))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ def window(qtbot, tiny_model_path, monkeypatch):
     w.warnings, w.infos = warnings, infos
     qtbot.addWidget(w)
     w.show()
+    # these tests drive viewing features on tiny synthetic cubes and hand-made noise, which the
+    # quality gate would refuse (tests/test_wiring.py tests the gate): switched off as a user would
+    w.menu_actions["quality_gate"].trigger()
+    assert not w.structure.gate_enabled
     yield w
     w.workers.shutdown()
 
@@ -154,9 +158,9 @@ def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_co
     captured = {}
     real = report.write_report
 
-    def spy(path, state, images, meta, patient_id=None):
+    def spy(path, state, images, meta, patient_id=None, **kwargs):
         captured.update(images=images, html=report.report_html(state, meta, patient_id))
-        return real(path, state, images, meta, patient_id)
+        return real(path, state, images, meta, patient_id, **kwargs)
     monkeypatch.setattr(report, "write_report", spy)
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "r.pdf"), ""))
     _trigger(w, "export_pdf")
@@ -415,11 +419,11 @@ def test_a_panel_is_added_in_one_call_with_a_view_menu_toggle(qtbot, window):
     from PySide6.QtWidgets import QLabel
 
     w = window
-    dock = w.add_panel("Structure", QLabel("RNFL"), shortcut="Ctrl+3")
+    dock = w.add_panel("Notes", QLabel("RNFL"), shortcut="Ctrl+9")  # (Structure is wired in: tests/test_wiring.py)
     assert dock.isVisible() and dock.widget().text() == "RNFL"
-    toggle = w.menu_actions["panel_structure"]
+    toggle = w.menu_actions["panel_notes"]
     assert toggle in w.panels_menu.actions()
     toggle.trigger()
     assert not dock.isVisible()
-    qtbot.keyClick(w, Qt.Key_3, Qt.ControlModifier)
+    qtbot.keyClick(w, Qt.Key_9, Qt.ControlModifier)
     assert dock.isVisible()

@@ -32,7 +32,10 @@ def build_menus(w) -> dict[str, QAction]:
     act(f, "open", "&Open…", w.open_dialog, QKeySequence.Open)
     act(f, "open_folder", "Open &folder…", w.open_folder_dialog)
     w.recent_menu = f.addMenu("Open &recent")
+    act(f, "open_study_folder", "Open stud&y folder…", lambda: w.study.open_folder(), "Ctrl+Shift+O")
+    act(f, "open_study_manifest", "Open study &manifest…", lambda: w.study.open_manifest())
     act(f, "export_pdf", "Export &PDF report…", w.export_pdf, "Ctrl+P")
+    act(f, "export_ou", "Export &OU report…", lambda: w.study.export_ou_report())
     act(f, "export_csv", "Export results as &CSV…", w.export_csv, "Ctrl+E")
     act(f, "quit", "&Quit", w.close, QKeySequence.Quit)
 
@@ -67,11 +70,28 @@ def build_menus(w) -> dict[str, QAction]:
     act(nav, "previous10", "Ten B-scans back", lambda: s.set_index(s.index - 10), "PgUp")
     act(nav, "first", "First B-scan", lambda: s.set_index(0), "Home")
     act(nav, "last", "Last B-scan", lambda: s.set_index(s.n_bscans - 1), "End")
+    segmentation = v.addMenu("&Segmentation")
+    group = QActionGroup(w)
+    for source, text in (("vendor", "The file's own (vendor) when present"), ("own", "octviewer's own")):
+        a = act(segmentation, f"segmentation_{source}", text, lambda src=source: w.structure.set_source(src))
+        a.setCheckable(True)
+        a.setChecked(source == "vendor")
+        group.addAction(a)
+    thickness = act(v, "rnfl_map", "RNFL &thickness map (en-face)",
+                    lambda: w.structure.set_thickness_map(actions["rnfl_map"].isChecked()), "T")
+    deviation = act(v, "rnfl_deviation", "RNFL &deviation map (en-face)",
+                    lambda: w.structure.set_deviation_map(actions["rnfl_deviation"].isChecked()), "Shift+T")
+    for a in (thickness, deviation):
+        a.setCheckable(True)
     w.panels_menu = v.addMenu("&Panels")
 
     a = bar.addMenu("&Analysis")
     act(a, "analyse", "&Analyse", w.controller.analyse, "F5")
     act(a, "cancel", "&Cancel analysis", w.controller.cancel_analysis, "Esc")
+    gate = act(a, "quality_gate", "&Quality check before analysis (refuse unreadable scans)",
+               lambda: w.structure.set_gate(actions["quality_gate"].isChecked()))
+    gate.setCheckable(True)
+    gate.setChecked(True)
     device = a.addMenu("&Device")
     for name in ("auto", "cuda", "mps", "cpu"):
         act(device, f"device_{name}", name, lambda n=name: w.set_device(n))

@@ -47,6 +47,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.layer_curves: list[pg.PlotCurveItem] = []
+        self.hidden_layers: set[str] = set()  # file layers drawn by another overlay (structure_worker.py)
         self._scale = (1.0, 1.0)  # scene units per B-scan pixel (lateral, axial)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw)
@@ -122,7 +123,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             x = np.arange(len(heights)) * sx
             ok = np.isfinite(heights)
             curve.setData(x[ok], heights[ok] * sy)
-            curve.setVisible(s.settings.show_layers)
+            curve.setVisible(s.settings.show_layers and name not in self.hidden_layers)
         self.draw_cam()
         text = f"B-scan {i + 1} of {s.n_bscans}"
         sp = s.volume.spacing

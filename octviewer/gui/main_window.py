@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._build()
         self.menu_actions = build_menus(self)
+        self._wire_structure_and_study()
         self.menu_actions[f"axial_{self.state.settings.axial_mode}"].setChecked(True)
         self._fill_recent()
         events = self.state.events
@@ -147,6 +148,18 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         for widget in (self.progress, self.cancel_button, self.status_model, self.status_device):
             bar.addPermanentWidget(widget)
+
+    def _wire_structure_and_study(self):
+        """Structure panel + quality gate (structure_worker.py) and the study browser (study_wiring.py)."""
+        from .structure_panel import StructurePanel
+        from .structure_worker import GatedWorkers, StructureAnalysis
+        from .study_wiring import StudyWiring
+
+        self.structure_panel = StructurePanel()
+        self.structure = StructureAnalysis(self, self.structure_panel)
+        self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3")
+        self.controller.workers = GatedWorkers(self.workers, self.structure)  # every analysis passes the gate
+        self.study = StudyWiring(self)
 
     def add_panel(self, title: str, widget: QWidget, area=Qt.RightDockWidgetArea,
                   shortcut: str | None = None) -> QDockWidget:
@@ -357,7 +370,8 @@ class MainWindow(QMainWindow):
                                           "report?\n(No = anonymised report)")
             patient_id = self.volume.patient_id if answer == QMessageBox.Yes else None
         try:
-            write_report(path, self.state, self.report_images(), self.report_meta(), patient_id)
+            write_report(path, self.state, self.report_images(), self.report_meta(), patient_id,
+                         sections=self.report_sections(), measured=self.study.comparison_html())
         except OSError as exc:
             QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None
@@ -367,9 +381,20 @@ class MainWindow(QMainWindow):
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""
         from . import render
+        from .structure_report import structure_page_image
 
-        return {"bscan": qimage(render.bscan_image(self.state)), "enface": qimage(render.enface_image(self.state)),
-                "curve": qimage(render.curve_image(self.state)), "legend": qimage(render.legend_image())}
+        images = {"bscan": qimage(render.bscan_image(self.state)), "enface": qimage(render.enface_image(self.state)),
+                  "curve": qimage(render.curve_image(self.state)), "legend": qimage(render.legend_image())}
+        if self.structure.report_for_screen() is not None:
+            images["structure"] = structure_page_image(self.structure.report_for_screen(), 1240, 900)
+        return images
+
+    def report_sections(self) -> list[str]:
+        """Extra report sections (HTML) after the images: the structure page, when measured. (The
+        measured VF of a study scan goes under the estimates: ``self.study.comparison_html()``.)"""
+        from .report import STRUCTURE_SECTION
+
+        return [STRUCTURE_SECTION] if self.structure.report_for_screen() is not None else []
 
     def report_meta(self) -> dict:
         return meta_dict(self.predictor.model.meta) if self.predictor else {}
@@ -394,5 +419,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         self.controller.close()  # stops decoding the scan on screen
+        self.structure.shutdown()
+        self.study.shutdown()
         self.workers.shutdown()
         super().closeEvent(event)

@@ -26,7 +26,15 @@ def _e(value) -> str:
     return html.escape(plain(value, 120))
 
 
-def report_html(state, meta: dict, patient_id: str | None = None) -> str:
+#: the structure page (RNFL and optic disc, drawn by structure_report.structure_page_image)
+STRUCTURE_SECTION = ("<h2 style=\"page-break-before: always\">Structure: RNFL and optic disc</h2>"
+                     "<p>Measured from the layer segmentation and compared with published population figures "
+                     "(not a licensed normative database).</p><img src=\"structure\" width=\"640\">")
+
+
+def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "") -> str:
+    """``measured``: HTML the window puts under the estimates (measured VF of a study scan);
+    ``sections``: extra HTML blocks after the images (the structure page)."""
     v, p = state.volume, state.prediction
     warnings = []
     if p.synthetic_model:
@@ -56,6 +64,7 @@ def report_html(state, meta: dict, patient_id: str | None = None) -> str:
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f})</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
+    {measured}
     <h2>Images</h2>
     <p>B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards
        glaucoma, blue: towards normal, white: the decision threshold; fixed scale −{render.CAM_LIMIT:g} to
@@ -64,6 +73,7 @@ def report_html(state, meta: dict, patient_id: str | None = None) -> str:
     <img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}
     <p>En-face (same CAM; line: the B-scan above) and P(glaucoma) per B-scan, numbered from 1:</p>
     <img src="enface" width="170"> <img src="curve" width="380">
+    {''.join(sections)}
     <h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
@@ -72,21 +82,23 @@ def report_html(state, meta: dict, patient_id: str | None = None) -> str:
     """
 
 
-def build_document(state, images: dict, meta: dict, patient_id: str | None = None) -> QTextDocument:
+def build_document(state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
+                   measured: str = "") -> QTextDocument:
     """The report as a QTextDocument; ``images``: QImages named bscan, enface, curve, legend."""
     doc = QTextDocument()
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
     doc.setDefaultStyleSheet("body, p, td, th, h1, h2 { color: #000000; }")  # black on paper, whatever the app theme
-    doc.setHtml(report_html(state, meta, patient_id))
+    doc.setHtml(report_html(state, meta, patient_id, sections, measured))
     return doc
 
 
-def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None) -> str:
+def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
+                 measured: str = "") -> str:
     """Write the PDF; ``images`` are rendered from the state (see MainWindow.export_pdf)."""
     writer = QPdfWriter(str(path))
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
     writer.setResolution(150)
     writer.setTitle("OCT glaucoma screening report (research use only)")
-    build_document(state, images, meta, patient_id).print_(writer)
+    build_document(state, images, meta, patient_id, sections, measured).print_(writer)
     return str(path)

@@ -64,12 +64,13 @@ class ResultsPanel(QWidget):
         self.model = _label("color: #aaa")
         self.notes = _label("color: #ffb74d")
         self.reason = _label("color: #ffb74d")
+        self.extra = _label()  # set by the window's wiring: measured VF beside the estimate (study_wiring.py)
         self.disclaimer = _label("color: #888")
         self.disclaimer.setText(DISCLAIMER)
         for w in (self.eye, self.scan, self.caveats, self.probability, self.decision):
             layout.addWidget(w)
         layout.addLayout(self.vf)
-        for w in (self.model, self.notes, self.reason, self.disclaimer):
+        for w in (self.extra, self.model, self.notes, self.reason, self.disclaimer):
             layout.addWidget(w)
         layout.addStretch(1)
         self.vf_labels: list[QLabel] = []
@@ -115,9 +116,13 @@ class ResultsPanel(QWidget):
             self.notes.setText("\n".join(plain(n, 200) for n in p.notes))
         self.reason.setText(s.reason or "")
 
+    def set_extra(self, text: str) -> None:
+        """Plain text the window adds under the estimates (measured VF and its difference)."""
+        self.extra.setText(text)
+
     def text(self) -> str:
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
         parts = [w.text() for w in (self.eye, self.scan, self.caveats, self.probability, self.decision)]
         parts += [label.text() for label in self.vf_labels]
-        parts += [w.text() for w in (self.model, self.notes, self.reason, self.disclaimer)]
+        parts += [w.text() for w in (self.extra, self.model, self.notes, self.reason, self.disclaimer)]
         return "\n".join(t for t in parts if t)

@@ -56,8 +56,9 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
             f"segmentation: {report.source or '-'}  |  quality {report.quality.summary()}")
     if report.synthetic:
         head = "SYNTHETIC DATA  |  " + head
-    painter.drawText(QRectF(rect.left(), rect.top(), rect.width(), 2 * line_h), Qt.TextWordWrap, head)
-    top = rect.top() + 2.2 * line_h
+    head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h), Qt.TextWordWrap, head)
+    painter.drawText(QRectF(rect.left(), rect.top(), rect.width(), head_rect.height()), Qt.TextWordWrap, head)
+    top = rect.top() + head_rect.height() + 1.2 * line_h  # a wrapped header never runs into the plot title
     if not report.quality.ok or report.rnfl_profile is None:
         painter.setPen(CLASS_COLOURS["outside"])
         text = "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))

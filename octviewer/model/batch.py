@@ -3,6 +3,11 @@
 Unreadable or unsupported files, and volumes on which the model gives no valid result, are error
 rows with their reason while the rest go on; the exit status is non-zero if any failed.
 
+Each volume is measured first (``octviewer.structure.measure``: RNFL and disc columns, and the
+quality gate). A volume that fails the gate gets no probability: its row carries the structure
+columns with the quality figure and the reasons in ``error`` (``--no-quality-gate`` analyses it
+anyway, for research on the gate itself).
+
 No identifiers leave through the outputs: patient IDs are never written, and by default files are
 named by a pseudonymous key (``octviewer.core.pseudonym``; ``--key-file`` writes the key -> path
 mapping separately, ``--no-pseudonymise`` writes paths). Every text cell is neutralised against
@@ -23,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = ["file", "laterality", "probability", "decision", "vfi", "md", "psd", "seconds", "error"]
+#: structure columns (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``) follow the estimates
+COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "vfi", "md", "psd",
+           "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um",
+           "rnfl_class", "cup_to_disc", "rim_area_mm2", "seconds", "error"]
 
 
 def expand(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -52,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..core.csv_safe import csv_row
     from ..core.pseudonym import install_salt, pseudonym, scrub, write_key_file
     from ..resources import DEMO_MODEL
+    from ..structure import measure, report_columns
     from .cam import enface_cam
     from .meta import ModelFileError
     from .predictor import InvalidOutput, Predictor, ScanNotSupported
@@ -68,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="name files by a stable pseudonymous key instead of their path (default: on)")
     parser.add_argument("--key-file", type=Path, default=None,
                         help="also write the key -> path mapping to this CSV (owner-readable only)")
+    parser.add_argument("--segmentation", choices=("vendor", "own"), default="vendor",
+                        help="layer segmentation for the structure columns: the file's own when present (vendor) "
+                             "or octviewer's (own)")
+    parser.add_argument("--quality-gate", action=argparse.BooleanOptionalAction, default=True,
+                        help="give no probability for a volume that fails the quality check (default: on)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="let trusted .npz files with Python-object fields load (this runs code from the file)")
     args = parser.parse_args(argv)
@@ -97,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cam_out is not None:
         args.cam_out.mkdir(parents=True, exist_ok=True)
     cam_names: set[str] = set()
-    failures = 0
+    failures = refused = 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -114,6 +128,18 @@ def main(argv: list[str] | None = None) -> int:
             row = {"file": name}
             try:
                 volume = load_volume(path, allow_pickle=args.allow_pickle)
+                structure = measure(volume, source=args.segmentation)
+                row.update(report_columns(structure))
+                if args.quality_gate and not structure.quality.ok:
+                    failures += 1
+                    refused += 1
+                    row["error"] = message(ValueError(f"{name}: not analysed: the scan failed the quality check "
+                                                      f"({'; '.join(structure.quality.reasons)})"), path, name)
+                    tqdm.write(f"refused {row['error']}", file=sys.stderr)
+                    row["seconds"] = f"{time.perf_counter() - started:.3f}"
+                    writer.writerow(csv_row(row))
+                    f.flush()
+                    continue
                 pred = predictor.predict(volume)
                 row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
                            decision=pred.decision, **{k: f"{v:.2f}" for k, v in pred.vf.items()})
@@ -141,5 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("note: --key-file ignored with --no-pseudonymise (the CSV holds the paths)", file=sys.stderr)
     total = len(files) + len(skipped)
-    print(f"wrote {args.out}: {total - failures} analysed, {failures} failed")
+    print(f"wrote {args.out}: {total - failures} analysed, {failures} failed"
+          + (f" ({refused} refused by the quality check)" if refused else ""))
     return 1 if failures else 0

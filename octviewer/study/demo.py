@@ -11,25 +11,15 @@ both readers are exercised. Everything here is synthetic (the files say so).
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import numpy as np
 
 from ..io import save_volume
-from ..synth import random_eye, synth_scan, visual_field
+from ..synth import synth_scan, visual_field
+from ..synth.disease import Disease, apply_disease, random_anatomy, random_disease
 from .vf import write_opv
-
-
-def progressed(anatomy, severity: float):
-    """The same eye at another severity: damage, cup and diffuse loss scale with it."""
-    base_cdr = anatomy.cup_to_disc - 0.5 * anatomy.severity
-    scale = severity / anatomy.severity if anatomy.severity > 0 else 0.0
-    wedges = [(c, w, float(min(1.0, d * scale))) for c, w, d in anatomy.wedges]
-    cup_to_disc = float(np.clip(base_cdr + 0.5 * severity, 0.1, 0.92))
-    return dataclasses.replace(anatomy, severity=severity, cup_to_disc=cup_to_disc,
-                               diffuse_loss=float(min(0.9, anatomy.diffuse_loss * scale)), wedges=wedges)
 
 
 def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tiny", seed: int = 0,
@@ -46,17 +36,19 @@ def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tin
         pid = f"DEMO{seed:02d}-{p:03d}"
         start = dt.date(2018, 1, 15) + dt.timedelta(days=int(rng.integers(0, 300)))
         eyes = {}
+        age = float(rng.uniform(50, 75))
         for eye in ("OD", "OS"):
             glaucoma = (p % 2 == 0) or eye == "OD"
-            base = random_eye(rng, eye, glaucoma)
-            if glaucoma:  # a start well inside the range, so growth stays visible
-                base = progressed(base, 0.25)
-            eyes[eye] = (base, 0.15 if (glaucoma and eye == "OD") else (0.03 if glaucoma else 0.0))
+            healthy = random_anatomy(rng, eye, age)  # the eye's own disc, vessels and RNFL profile
+            disease = random_disease(rng) if glaucoma else Disease()
+            # a start well inside the range, so growth stays visible
+            start_severity, rate = (0.25, 0.15 if eye == "OD" else 0.03) if glaucoma else (0.0, 0.0)
+            eyes[eye] = (healthy, disease, start_severity, rate)
         for v in range(visits):
             date = start + dt.timedelta(days=int(round(365.25 * years_between * v)) + int(rng.integers(-10, 10)))
             years = (date - start).days / 365.25
-            for eye, (base, rate) in eyes.items():
-                anatomy = progressed(base, min(1.0, base.severity + rate * years)) if rate else base
+            for eye, (healthy, disease, start_severity, rate) in eyes.items():
+                anatomy = apply_disease(healthy, disease, min(1.0, start_severity + rate * years))
                 scan = synth_scan(anatomy, preset, seed=int(rng.integers(1 << 31)), acquired=date, patient_id=pid)
                 save_volume(scan.volume, out / "scans" / pid / f"{eye}_{date:%Y%m%d}.dcm")
                 vf = visual_field(anatomy, rng)

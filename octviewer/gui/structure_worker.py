@@ -1,0 +1,285 @@
+"""Structure analysis in the main window: measured RNFL and disc for every scan, and the quality gate
+that stands before the network.
+
+Why a module of its own: the segmentation takes up to ~2 s on a cube, so it runs on its own worker
+thread (never the GUI thread, and never one of the analysis pool's two threads, so it cannot be
+starved by the analysis that waits for it). Every new scan submits ``measure(volume)``; a request
+for an older scan that has not started is cancelled, one that is running finishes and its result is
+dropped (the report is applied only while ``window.state.volume`` is still the same object).
+
+The quality gate: the network analysis goes through ``GatedWorkers``, which hands the analysis
+worker a ``GatedPredictor``. Inside the analysis worker, before any network call, it waits for
+this scan's structure report and refuses (``ScanNotSupported`` with the reasons in words) a scan
+that fails ``assess_quality``, so a noise volume is never given a probability. The gate can be
+switched off for one session (Analysis menu), never persistently.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Signal
+
+from .structure_report import enface_layers
+
+#: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
+SEGMENTATION_LINES = (("ilm", "ILM", "#ff5252"), ("rnfl", "RNFL outer boundary", "#ffd740"),
+                      ("bm", "Bruch's membrane", "#40c4ff"))
+
+
+def refusal_text(quality) -> str:
+    """What the results panel says instead of a probability (plain text)."""
+    reasons = "; ".join(quality.reasons) or "no reason given"
+    return (f"Not analysed: the scan failed the quality check (quality {quality.score:.2f}): {reasons}. "
+            "No probability is given for a scan the network cannot read.")
+
+
+class GatedPredictor:
+    """A Predictor seen through the quality gate: ``predict`` first waits for this volume's
+    structure report (cancellable) and refuses a scan that fails the gate. Everything else is the
+    wrapped predictor's."""
+
+    def __init__(self, predictor, structure: StructureAnalysis):
+        self._predictor = predictor
+        self._structure = structure
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
+
+    def predict(self, volume, *args, cancel: threading.Event | None = None, **kwargs):
+        from ..model import Cancelled, ScanNotSupported
+
+        if self._structure.gate_enabled:
+            future = self._structure.future_for(volume)
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                try:
+                    report = future.result(timeout=0.05)
+                    break
+                except FutureTimeout:
+                    continue
+                except CancelledError:  # replaced by a newer scan: this analysis is not wanted either
+                    raise Cancelled() from None
+                except Exception as exc:  # the measurement itself failed: no gate result, no analysis
+                    raise ScanNotSupported(f"Not analysed: the quality check could not run "
+                                           f"({type(exc).__name__}: {exc}).") from exc
+            if not report.quality.ok:
+                raise ScanNotSupported(refusal_text(report.quality))
+        return self._predictor.predict(volume, *args, cancel=cancel, **kwargs)
+
+
+class GatedWorkers:
+    """The window's Workers, with every analysis going through the gate (what the controller is given)."""
+
+    def __init__(self, workers, structure: StructureAnalysis):
+        self._workers = workers
+        self._structure = structure
+
+    def __getattr__(self, name):
+        return getattr(self._workers, name)
+
+    def analyse(self, generation, predictor, volume, *args, **kwargs):
+        return self._workers.analyse(generation, GatedPredictor(predictor, self._structure), volume, *args, **kwargs)
+
+
+class _Signals(QObject):
+    measured = Signal(object, object)  # volume, StructureReport
+    failed = Signal(object, str)  # volume, message
+
+
+class StructureAnalysis(QObject):
+    """Owns the structure worker, the panel, the B-scan lines and the en-face maps of one window."""
+
+    ready = Signal(object)  # StructureReport of the scan on screen (or None when there is none)
+
+    def __init__(self, window, panel):
+        super().__init__(window)
+        self.window = window
+        self.panel = panel
+        self.source = "vendor"  # segmentation: the file's own when it has one, else ours
+        self.gate_enabled = True
+        self.show_thickness = False
+        self.show_deviation = False
+        self.report = None  # the report of the scan on screen
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="structure")
+        self._lock = threading.Lock()
+        self._futures: dict[int, tuple[object, str, Future]] = {}  # id(volume) -> (volume, source, future)
+        self._signals = _Signals()
+        self._signals.measured.connect(self._on_measured)
+        self._signals.failed.connect(self._on_failed)
+        self._build_overlays()
+        window.state.events.scan.connect(self._on_scan)
+        window.state.events.frames.connect(self._on_frames)
+        window.state.events.index.connect(self._draw_lines)
+        window.state.events.display.connect(self._draw_lines)
+
+    # -- the worker ----------------------------------------------------------------------------
+    def future_for(self, volume) -> Future:
+        """The measurement of ``volume`` with the current segmentation source; submitted if new.
+        Thread-safe (the analysis worker calls it)."""
+        with self._lock:
+            entry = self._futures.get(id(volume))
+            if entry is not None and entry[0] is volume and entry[1] == self.source:
+                return entry[2]
+            for _, _, old in self._futures.values():
+                old.cancel()  # not started yet: never runs; running: its result is dropped
+            self._futures = {}
+            future = self._executor.submit(self._measure, volume, self.source)
+            self._futures[id(volume)] = (volume, self.source, future)
+            return future
+
+    def _measure(self, volume, source):
+        from ..structure import measure
+
+        try:
+            report = measure(volume, source=source)
+        except Exception as exc:
+            self._emit(self._signals.failed, volume, f"structure analysis failed: {type(exc).__name__}: {exc}")
+            raise
+        with self._lock:
+            entry = self._futures.get(id(volume))
+            current = entry is not None and entry[0] is volume and entry[1] == source
+        if current:  # not replaced by a newer scan or another segmentation source meanwhile
+            self._emit(self._signals.measured, volume, report)
+        return report
+
+    @staticmethod
+    def _emit(signal, *args) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # the window closed while we measured
+            pass
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for _, _, future in self._futures.values():
+                future.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- scan on screen ------------------------------------------------------------------------
+    def _on_scan(self) -> None:
+        self.report = None
+        self.panel.show_report(None)
+        self._show(None)
+        volume = self.window.state.volume
+        # a scan still being decoded (progressive reading) has empty B-scans: measuring it would
+        # judge half a scan; it is measured when its last B-scan lands (``_on_frames``)
+        if volume is not None and self.window.state.complete:
+            future = self.future_for(volume)
+            # the same scan shown again (a failed switch rolled back to it): its report is ready
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._on_measured(volume, future.result())
+
+    def _on_frames(self, indices) -> None:
+        if indices is None:  # every B-scan of the scan on screen is in
+            self._on_scan()
+
+    def _on_measured(self, volume, report) -> None:
+        if volume is not self.window.state.volume:
+            return  # a scan the user has left
+        self.report = report
+        self.panel.show_report(report)
+        self._show(report)
+        self.ready.emit(report)
+
+    def _on_failed(self, volume, message: str) -> None:
+        if volume is self.window.state.volume:
+            self.window.statusBar().showMessage(message, 10000)
+            self.ready.emit(None)
+
+    def set_source(self, source: str) -> None:
+        """Vendor or own segmentation; the scan on screen is measured again."""
+        if source not in ("vendor", "own") or source == self.source:
+            return
+        self.source = source
+        self._on_scan()
+
+    def set_gate(self, enabled: bool) -> None:
+        self.gate_enabled = bool(enabled)
+
+    # -- B-scan lines and en-face maps ---------------------------------------------------------
+    def _build_overlays(self) -> None:
+        view = self.window.bscan.view
+        self.lines = {}
+        self.legend = pg.LegendItem(offset=(10, 30), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
+        self.legend.setParentItem(view)
+        self.legend.setZValue(40)
+        for key, label, colour in SEGMENTATION_LINES:
+            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1.5))
+            curve.setZValue(21)
+            view.addItem(curve)
+            self.lines[key] = curve
+            self.legend.addItem(curve, label)
+        enface = self.window.enface
+        self.thickness_item = pg.ImageItem(axisOrder="row-major")
+        self.deviation_item = pg.ImageItem(axisOrder="row-major")
+        self.thickness_item.setZValue(6)  # over the CAM (5): the user asked for this map
+        self.deviation_item.setZValue(7)
+        for item in (self.thickness_item, self.deviation_item):
+            enface.addItem(item)
+            item.hide()
+        self._show(None)
+
+    def _segmentation(self):
+        report = self.report
+        return None if report is None else report.segmentation
+
+    def _show(self, report) -> None:
+        seg = None if report is None else report.segmentation
+        bscan = self.window.bscan
+        # the file's own ILM/RNFL/BM lines are drawn by our overlay (with a legend), not twice
+        bscan.hidden_layers = {"ILM", "RNFL", "BM"} if seg is not None else set()
+        if seg is not None:  # the legend says whose lines these are
+            whose = " (file's own)" if seg.source == "vendor" else " (octviewer)"
+            self.legend.clear()
+            for key, label, _ in SEGMENTATION_LINES:
+                self.legend.addItem(self.lines[key], label + whose)
+        self._draw_lines()
+        bscan.draw()  # applies hidden_layers to the file's own lines
+        layers = enface_layers(report)
+        if layers is None or self.window.state.volume is None or self.window.state.volume.localizer is not None:
+            self.thickness_item.hide()
+            self.deviation_item.hide()
+            return
+        rect = self.window.enface.image.mapRectToParent(self.window.enface.image.boundingRect())
+        for item, rgba, visible in ((self.thickness_item, layers[0], self.show_thickness),
+                                    (self.deviation_item, layers[1], self.show_deviation)):
+            item.setImage(np.ascontiguousarray(rgba), levels=(0, 255))
+            item.setRect(rect)
+            item.setOpacity(0.75)
+            item.setVisible(visible)
+
+    def _draw_lines(self) -> None:
+        s = self.window.state
+        seg = self._segmentation()
+        visible = seg is not None and s.volume is not None and s.settings.show_layers
+        self.legend.setVisible(visible)
+        for key, curve in self.lines.items():
+            if not visible or s.index >= seg.ilm.shape[0]:
+                curve.setData([], [])
+                curve.hide()
+                continue
+            sx, sy = self.window.bscan._scale
+            depth = np.asarray(getattr(seg, key)[s.index], np.float64)
+            x = np.arange(depth.size) * sx
+            ok = np.isfinite(depth)
+            curve.setData(x[ok], depth[ok] * sy)
+            curve.show()
+
+    def set_thickness_map(self, visible: bool) -> None:
+        self.show_thickness = bool(visible)
+        self._show(self.report)
+
+    def set_deviation_map(self, visible: bool) -> None:
+        self.show_deviation = bool(visible)
+        self._show(self.report)
+
+    # -- report --------------------------------------------------------------------------------
+    def report_for_screen(self):
+        """The report of the scan on screen, when one has arrived."""
+        return self.report if self.window.state.volume is not None else None

@@ -1,0 +1,201 @@
+"""The study browser, OU view and trend view in the main window.
+
+The widgets (study_panel.py, ou_view.py, trend_view.py) never build a predictor: the window injects
+``analyse(path) -> (Prediction | None, StructureReport)``. It runs in their worker threads with its
+OWN Predictor, built from the window's loaded model (``Predictor(model)`` copies the network, so
+the window's analysis is never disturbed) and rebuilt when the user loads another model; one lock
+serialises it, because the OU and trend workers may call it at the same time. The quality gate
+applies here too: a scan that fails it gets no prediction, only its structure report.
+
+Measured VF: when the scan on screen belongs to the indexed study, its measured VFI/MD/PSD are
+shown beside the prediction with the difference (results panel and PDF report).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QVBoxLayout
+
+from ..study import compare_vf
+from .ou_view import OUView
+from .study_panel import StudyPanel
+from .trend_view import TrendView
+
+VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
+
+
+class StudyAnalyser:
+    """The thread-safe ``analyse(path)`` the study views call."""
+
+    def __init__(self, window):
+        self.window = window
+        self._lock = threading.Lock()
+        self._predictor = None
+        self._model = None
+
+    def _predictor_for(self, model):
+        if model is not self._model:
+            from ..model import Predictor
+
+            device = self.window.predictor.device.type if self.window.predictor is not None else "cpu"
+            self._predictor = Predictor(model, device=device) if model is not None else None
+            self._model = model
+        return self._predictor
+
+    def __call__(self, path):
+        from .. import load_volume
+        from ..structure import measure
+
+        window_predictor = self.window.controller.predictor
+        model = window_predictor.model if window_predictor is not None else None
+        volume = load_volume(path)
+        with self._lock:
+            structure = measure(volume, source=self.window.structure.source)
+            predictor = self._predictor_for(model)
+            if predictor is None or not structure.quality.ok:
+                return None, structure
+            try:
+                predictor.check(volume)
+            except Exception:
+                return None, structure
+            return predictor.predict(volume), structure
+
+
+def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
+    """(index, predicted, measured, predicted - measured) as text, for rows with a measurement."""
+    rows = []
+    for c in compare_vf(prediction.vf if prediction is not None else {}, measured):
+        if c.measured is None:
+            continue
+        label, unit = VF_LABELS.get(c.name, (c.name, ""))
+        rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}", f"{c.measured:.1f} {unit}",
+                     "-" if c.difference is None else f"{c.difference:+.1f} {unit}"))
+    return rows
+
+
+class StudyWiring(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.analyse = StudyAnalyser(window)
+        self.panel = StudyPanel()
+        self.dock = window.add_panel("Study", self.panel, area=Qt.LeftDockWidgetArea, shortcut="Ctrl+4")
+        self.dock.hide()  # shown when a study is opened
+        self.ou_view: OUView | None = None
+        self.trend_view: TrendView | None = None
+        self.ou_dialog: QDialog | None = None
+        self.trend_dialog: QDialog | None = None
+        self.panel.open_requested.connect(self._open_scan)
+        self.panel.ou_requested.connect(self.show_ou)
+        self.panel.trend_requested.connect(self.show_trend)
+        self.panel.index_ready.connect(lambda _index: self.refresh_measured())
+        window.state.events.scan.connect(self.refresh_measured)
+        window.state.events.analysis.connect(self.refresh_measured)
+
+    @property
+    def index(self):
+        return self.panel.index
+
+    # -- menu ----------------------------------------------------------------------------------
+    def open_folder(self, path: str | None = None) -> None:
+        self.dock.show()
+        self.dock.raise_()
+        self.panel.open_folder(path)
+
+    def open_manifest(self, path: str | None = None) -> None:
+        self.dock.show()
+        self.dock.raise_()
+        self.panel.open_manifest(path)
+
+    def _open_scan(self, path: str) -> None:
+        self.window.open_path(path)
+
+    # -- OU and trend --------------------------------------------------------------------------
+    def _dialog(self, title: str, widget) -> QDialog:
+        dialog = QDialog(self.window)
+        dialog.setWindowTitle(title)
+        dialog.resize(980, 860)
+        QVBoxLayout(dialog).addWidget(widget)
+        return dialog
+
+    def show_ou(self, patient_id: str, visit: str) -> OUView:
+        if self.ou_view is None:
+            self.ou_view = OUView()
+            self.ou_dialog = self._dialog("OU view: both eyes of a visit", self.ou_view)
+        self.ou_view.show_visit(self.index, patient_id, visit, self.analyse)
+        self.ou_dialog.show()
+        self.ou_dialog.raise_()
+        return self.ou_view
+
+    def show_trend(self, patient_id: str, eye: str) -> TrendView:
+        if self.trend_view is None:
+            self.trend_view = TrendView()
+            self.trend_dialog = self._dialog("Trend: one eye over its visits", self.trend_view)
+        self.trend_view.show_eye(self.index, patient_id, eye, self.analyse)
+        self.trend_dialog.show()
+        self.trend_dialog.raise_()
+        return self.trend_view
+
+    def export_ou_report(self, path: str | None = None, patient_id: str | None = None) -> str | None:
+        """The OU page of the visit in the OU view (and the trend shown), anonymised unless asked."""
+        from .main_window import as_literal
+        from .ou_report import write_ou_report
+
+        if self.ou_view is None or self.ou_view.summary is None:
+            QMessageBox.information(self.window, "Export", "Open the OU view of a visit first (Study panel, OU view).")
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", "ou_report.pdf", "PDF (*.pdf)")
+            if not path:
+                return None
+            answer = QMessageBox.question(self.window, "Patient identifier",
+                                          "Print the patient ID on the report?\n(No = anonymised report)")
+            patient_id = self.ou_view.summary.patient_id if answer == QMessageBox.Yes else None
+        trend = self.trend_view if self.trend_view is not None and self.trend_view.history is not None else None
+        try:
+            write_ou_report(path, self.ou_view, trend, patient_id)
+        except OSError as exc:
+            QMessageBox.warning(self.window, "Export", as_literal(f"Cannot write {path}: {exc}"))
+            return None
+        self.window.statusBar().showMessage(f"OU report saved to {path}", 10000)
+        return path
+
+    # -- measured VF beside the prediction -----------------------------------------------------
+    def measured_vf(self):
+        """The measured VF of the scan on screen, when it belongs to the indexed study."""
+        volume = self.window.state.volume
+        if self.index is None or volume is None or not volume.source:
+            return None
+        return self.index.measured_vf_for_scan(volume.source)
+
+    def comparison_rows(self) -> list[tuple[str, str, str, str]]:
+        measured = self.measured_vf()
+        return vf_comparison_rows(self.window.state.prediction, measured) if measured is not None else []
+
+    def comparison_text(self) -> str:
+        rows = self.comparison_rows()
+        if not rows:
+            return ""
+        lines = ["Measured visual field (study) vs predicted:"]
+        lines += [f"{label}: predicted {p}, measured {m}, difference {d}" for label, p, m, d in rows]
+        return "\n".join(lines)
+
+    def comparison_html(self) -> str:
+        rows = self.comparison_rows()
+        if not rows:
+            return ""
+        cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+        return ("<p><b>Measured visual field (from the study) beside the estimate</b></p>"
+                "<table border='1' cellpadding='3'><tr><th>index</th><th>predicted</th><th>measured</th>"
+                f"<th>predicted − measured</th></tr>{cells}</table>")
+
+    def refresh_measured(self) -> None:
+        self.window.results.set_extra(self.comparison_text())
+
+    def shutdown(self) -> None:
+        for widget in (self.panel, self.ou_view, self.trend_view):
+            if widget is not None:
+                widget.worker.shutdown()
