@@ -53,6 +53,10 @@ def window(qtbot, model_path, monkeypatch):
     w.warnings = warnings
     qtbot.addWidget(w)
     w.show()
+    # the made-up scans here have no optic disc: the quality gate would refuse them (its own tests are
+    # in tests/test_wiring.py); switched off as a user would, through its menu entry
+    w.menu_actions["quality_gate"].trigger()
+    assert not w.structure.gate_enabled
     yield w
     w.workers.shutdown()
 

@@ -12,6 +12,8 @@ RULES = [
     ("octviewer.core", ("PySide6", "pyqtgraph", "torch")),
     ("octviewer.io", ("PySide6", "pyqtgraph", "torch")),
     ("octviewer.synth", ("PySide6", "pyqtgraph", "torch")),
+    ("octviewer.structure", ("PySide6", "pyqtgraph", "torch")),
+    ("octviewer.study", ("PySide6", "pyqtgraph", "torch")),
     ("octviewer.model", ("PySide6", "pyqtgraph")),
     ("trainer", ("PySide6", "pyqtgraph")),
 ]

@@ -22,7 +22,7 @@ from octviewer.study.demo import write_demo_study  # noqa: E402
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    return write_demo_study(tmp_path_factory.mktemp("wire") / "study", patients=2, visits=3, preset="tiny", seed=7)
+    return write_demo_study(tmp_path_factory.mktemp("wire") / "study", patients=2, visits=3, preset="small", seed=7)
 
 
 @pytest.fixture
