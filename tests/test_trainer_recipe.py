@@ -186,3 +186,18 @@ def test_platt_on_saturated_probabilities_still_calibrates():
     assert cal["method"] == "platt" and 0 < cal["a"] < 0.3
     p = apply_calibration(cal, raw)
     assert abs(p.mean() - y.mean()) < 0.05
+
+
+def test_numpy_point_metrics_equal_scikit_learn():
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    from trainer.evaluate import _point_metrics
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.integers(0, 2, 37)
+        p = np.round(rng.random(37), 1)  # ties on purpose
+        got = _point_metrics(y, p, 0.5)
+        assert got["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5))
+        assert got["f1"] == pytest.approx(f1_score(y, p >= 0.5, zero_division=0))
+        assert got["auc"] == pytest.approx(roc_auc_score(y, p))

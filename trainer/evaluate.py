@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, roc_auc_score
+from sklearn.metrics import brier_score_loss
 
 from .calibration import pick_threshold  # noqa: F401  (the one threshold rule, re-exported for callers)
 
@@ -36,8 +36,8 @@ def paired_delta_auc(labels, probs_a, probs_b, groups, n_boot: int = 1000, seed:
     labels, a, b = np.asarray(labels), np.asarray(probs_a), np.asarray(probs_b)
     if len(np.unique(labels)) < 2:
         return {"delta_auc": float("nan"), "ci95": [float("nan")] * 2, "n": int(len(labels))}
-    delta = float(roc_auc_score(labels, a) - roc_auc_score(labels, b))
-    boots = [roc_auc_score(labels[i], a[i]) - roc_auc_score(labels[i], b[i])
+    delta = float(roc_auc(labels, a) - roc_auc(labels, b))
+    boots = [roc_auc(labels[i], a[i]) - roc_auc(labels[i], b[i])
              for i in cluster_resamples(groups, n_boot, seed) if len(np.unique(labels[i])) == 2]
     ci = [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))] if boots else [float("nan")] * 2
     return {"delta_auc": delta, "ci95": ci, "n": int(len(labels))}
@@ -82,11 +82,31 @@ def reliability_png(reliability: list[dict], path, title: str = "") -> None:
 
 
 def _point_metrics(labels, probs, threshold) -> dict:
-    labels, probs = np.asarray(labels), np.asarray(probs)
-    pred = (probs >= threshold).astype(int)
-    out = {"accuracy": float(accuracy_score(labels, pred)), "f1": float(f1_score(labels, pred, zero_division=0))}
-    out["auc"] = float(roc_auc_score(labels, probs)) if len(np.unique(labels)) == 2 else float("nan")
+    """Accuracy, F1 and AUC in plain NumPy: the bootstrap calls this 500 times per report, and
+    scikit-learn's input checks made it 60% of a small training run (tests pin the equality)."""
+    labels, probs = np.asarray(labels).astype(int), np.asarray(probs, dtype=np.float64)
+    pred = probs >= threshold
+    tp = int(np.sum(pred & (labels == 1)))
+    fp, fn = int(np.sum(pred & (labels == 0))), int(np.sum(~pred & (labels == 1)))
+    out = {"accuracy": float(np.mean(pred == (labels == 1))) if len(labels) else float("nan"),
+           "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0}
+    out["auc"] = roc_auc(labels, probs)
     return out
+
+
+def roc_auc(labels, probs) -> float:
+    """ROC AUC as the Mann-Whitney U with average ranks for ties (NaN with one class only)."""
+    labels, probs = np.asarray(labels).astype(int), np.asarray(probs, dtype=np.float64)
+    n_pos, n_neg = int(labels.sum()), int(len(labels) - labels.sum())
+    if not (n_pos and n_neg):
+        return float("nan")
+    order = np.argsort(probs, kind="mergesort")
+    sorted_p = probs[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_p)) + 1]
+    ends = np.r_[starts[1:], len(probs)]
+    ranks = np.empty(len(probs))
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def classification_metrics(labels, probs, threshold, n_boot: int = 500, seed: int = 0, groups=None) -> dict:
