@@ -216,3 +216,26 @@ def test_demo_study_command_line(tmp_path, capsys):
     index = index_folder(tmp_path / "d", cache_dir=tmp_path / "cache")
     assert len(index.scans) == 4 and len(index.vf) == 4  # patient 0 gets OPV files
     assert all(m.source.endswith(".dcm") for m in index.vf)
+
+
+def test_indexing_prints_no_file_names_to_stderr(tmp_path):
+    """pydicom warns with the file's path (clinic file names carry patient IDs) on broken files."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from octviewer import save_volume
+    from octviewer.core import OctVolume, Spacing
+
+    volume = OctVolume(np.random.default_rng(0).integers(0, 255, (4, 32, 32), dtype=np.uint8),
+                       Spacing(0.1, 0.01, 0.01), patient_id="PAT-SECRET")
+    path = save_volume(volume, tmp_path / "study" / "PAT-SECRET_scan.dcm", compression="jpeg2000")
+    data = path.read_bytes()
+    (tmp_path / "study" / "PAT-SECRET_broken.dcm").write_bytes(data[:-40])
+    code = ("import sys; from octviewer.study import index_folder; "
+            "index_folder(sys.argv[1], cache_dir=sys.argv[2])")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "study"), str(tmp_path / "cache")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "PAT-SECRET" not in out.stderr + out.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from pathlib import Path
 
 import pydicom
@@ -39,6 +40,9 @@ class _QuietWhileIndexing(logging.Filter):
 
 _QUIET = _QuietWhileIndexing()
 logging.getLogger("pydicom").addFilter(_QUIET)
+# pydicom also *warns* (warnings module, printed to stderr) with the file's path in the text, and file
+# names in clinics carry patient IDs and dates; a skipped file is already counted, so these go.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)", message=r"(?s).*\bfile\b")
 
 
 def _dicom_record(path: Path) -> dict:
