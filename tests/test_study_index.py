@@ -233,6 +233,7 @@ def test_indexing_prints_no_file_names_to_stderr(tmp_path):
     path = save_volume(volume, tmp_path / "study" / "PAT-SECRET_scan.dcm", compression="jpeg2000")
     data = path.read_bytes()
     (tmp_path / "study" / "PAT-SECRET_broken.dcm").write_bytes(data[:-40])
+    (tmp_path / "study" / "PAT-SECRET_other.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 40)
     code = ("import sys; from octviewer.study import index_folder; "
             "index_folder(sys.argv[1], cache_dir=sys.argv[2])")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "study"), str(tmp_path / "cache")],
