@@ -427,3 +427,61 @@ def test_a_panel_is_added_in_one_call_with_a_view_menu_toggle(qtbot, window):
     assert not dock.isVisible()
     qtbot.keyClick(w, Qt.Key_9, Qt.ControlModifier)
     assert dock.isVisible()
+
+
+def test_remaining_view_keys_and_menu_entries_do_what_they_say(qtbot, window, tiny_cohort):
+    """The entries no other test reaches, each through its key or its menu entry, with its effect."""
+    from octviewer.gui.state import LEVEL_PRESETS
+
+    w = window
+    s = w.state
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    qtbot.waitUntil(lambda: not s.analysing, timeout=60000)
+    w.setFocus()
+    # navigation: Up one back, Page Down ten on (clamped at the last B-scan)
+    start = s.index
+    qtbot.keyClick(w, Qt.Key_Up)
+    assert s.index == start - 1
+    qtbot.keyClick(w, Qt.Key_PageDown)
+    assert s.index == min(start - 1 + 10, s.n_bscans - 1)
+    # CAM opacity: ] makes it more opaque
+    before = s.settings.cam_opacity
+    qtbot.keyClick(w, Qt.Key_BracketRight)
+    assert s.settings.cam_opacity == pytest.approx(min(before + 0.1, 1.0))
+    # contrast presets on 1, 2 and 4 (3 is in test_display_modes...); Shift+K widens, Shift+B darkens
+    for key, levels in zip((Qt.Key_1, Qt.Key_2, Qt.Key_4), (list(LEVEL_PRESETS.values())[i] for i in (0, 1, 3))):
+        qtbot.keyClick(w, key)
+        assert s.settings.levels == pytest.approx(levels)
+    qtbot.keyClick(w, Qt.Key_3)
+    lo, hi = s.settings.levels
+    qtbot.keyClick(w, Qt.Key_K, Qt.ShiftModifier)
+    assert s.settings.levels[1] - s.settings.levels[0] > hi - lo
+    lo, hi = s.settings.levels
+    qtbot.keyClick(w, Qt.Key_B, Qt.ShiftModifier)
+    assert s.settings.levels == pytest.approx((lo + 10, hi + 10))  # the window moves up: darker
+    # Z resets a Ctrl+wheel zoom
+    def spans():
+        return [hi - lo for lo, hi in w.bscan.view.viewRange()]
+
+    home = spans()
+    w.bscan.view.scaleBy((0.5, 0.5))
+    assert spans()[1] == pytest.approx(home[1] / 2, rel=0.05)
+    qtbot.keyClick(w, Qt.Key_Z)
+    assert spans() == pytest.approx(home, rel=0.01)  # the whole B-scan again
+    # View > Segmentation: octviewer's own, then back to the file's (vendor) through the menu
+    w.menu_actions["segmentation_own"].trigger()
+    assert w.structure.source == "own"
+    w.menu_actions["segmentation_vendor"].trigger()
+    assert w.structure.source == "vendor"
+    # Shift+T toggles the RNFL deviation map
+    qtbot.keyClick(w, Qt.Key_T, Qt.ShiftModifier)
+    assert w.structure.show_deviation and w.menu_actions["rnfl_deviation"].isChecked()
+    qtbot.keyClick(w, Qt.Key_T, Qt.ShiftModifier)
+    assert not w.structure.show_deviation
+    # Analysis > Device > mps (absent here): a warning, the model in use stays; auto: a new Predictor
+    old = w.predictor
+    w.menu_actions["device_mps"].trigger()
+    assert w.predictor is old and w.warnings
+    w.menu_actions["device_auto"].trigger()  # idle: no analysis to restart
+    assert w.predictor is not old and str(w.predictor.device) == "cpu"
+    assert w.status_device.text() == "device: cpu"
