@@ -23,8 +23,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -222,7 +220,6 @@ class OUView(QWidget):
         self.setObjectName("OUView")
         self.summary: VisitSummary | None = None
         self.worker = WorkerSlot(self)
-        self.worker.progress.connect(self._on_progress)
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
@@ -230,11 +227,7 @@ class OUView(QWidget):
         self.synthetic_banner = QLabel("SYNTHETIC data or model: engineering use only, no clinical validity")
         self.synthetic_banner.setStyleSheet("color: #ff6b6b; font-weight: bold")
         self.synthetic_banner.setVisible(False)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.progress, self.cancel_button = self.worker.bar, self.worker.cancel_button
         self.columns = {"OD": EyeColumn("OD"), "OS": EyeColumn("OS")}
         self.eyes = QWidget()  # holds no patient identifier
         self.eye_pair = QWidget()  # grabbed for the report
@@ -266,33 +259,19 @@ class OUView(QWidget):
         for column in self.columns.values():
             column.show_summary(None)
         self.asymmetry_table.setRowCount(0)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
         self.worker.start(
             lambda progress, cancel: analyse_visit(index, patient_id, visit_label, analyse, progress, cancel))
 
     def cancel(self) -> None:
         self.worker.cancel()
 
-    def _idle(self) -> None:
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
-
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-
     def _on_failed(self, message: str) -> None:
-        self._idle()
         self.header.setText(self.header.text() + f" — analysis failed: {message.splitlines()[0]}")
 
     def _on_cancelled(self) -> None:
-        self._idle()
         self.header.setText(self.header.text() + " — cancelled")
 
     def _on_done(self, summary: VisitSummary) -> None:
-        self._idle()
         self.show_summary(summary)
         self.ready.emit(summary)
 

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -51,7 +50,6 @@ class StudyPanel(QWidget):
         self.index: StudyIndex | None = None
         self.cache_dir = cache_dir
         self.worker = WorkerSlot(self)
-        self.worker.progress.connect(self._on_progress)
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
@@ -60,11 +58,7 @@ class StudyPanel(QWidget):
         self.open_manifest_button = QPushButton("Open manifest…")
         self.open_folder_button.clicked.connect(lambda: self.open_folder())
         self.open_manifest_button.clicked.connect(lambda: self.open_manifest())
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.progress, self.cancel_button = self.worker.bar, self.worker.cancel_button
         self.status = QLabel("Open a folder of scans or a manifest CSV.")
         self.status.setWordWrap(True)
         self.tree = QTreeWidget()
@@ -116,9 +110,6 @@ class StudyPanel(QWidget):
         self._start(lambda progress, cancel: index_manifest(path, progress, cancel), "Reading the manifest…")
 
     def _start(self, fn, message: str) -> None:
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
         self.status.setText(message)
         self.worker.start(fn)
 
@@ -128,24 +119,13 @@ class StudyPanel(QWidget):
     def is_busy(self) -> bool:
         return self.worker.busy()
 
-    def _idle(self) -> None:
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
-
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-
     def _on_failed(self, message: str) -> None:
-        self._idle()
         self.status.setText(f"Could not index: {message.splitlines()[0]}")
 
     def _on_cancelled(self) -> None:
-        self._idle()
         self.status.setText("Indexing cancelled.")
 
     def _on_done(self, index: StudyIndex) -> None:
-        self._idle()
         self.set_index(index)
         self.index_ready.emit(index)
 

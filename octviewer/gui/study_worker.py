@@ -14,6 +14,7 @@ import threading
 import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtWidgets import QProgressBar, QPushButton
 
 
 class Cancelled(Exception):
@@ -53,7 +54,12 @@ class StudyWorker(QThread):
 
 
 class WorkerSlot(QObject):
-    """The one current background request of a widget, re-emitting only its current results."""
+    """The one current background request of a widget, re-emitting only its current results.
+
+    It also owns the widget's progress bar and Cancel button (``bar``, ``cancel_button``, for the
+    widget to lay out): shown busy when a request starts, filled by its progress, hidden when it
+    ends in any way, so the study panel, OU view and trend view do not each repeat that.
+    """
 
     progress = Signal(int, int)  # done, total
     done = Signal(object)
@@ -65,11 +71,19 @@ class WorkerSlot(QObject):
         self.generation = 0
         self.current: StudyWorker | None = None
         self._running: set[StudyWorker] = set()
+        self.bar = QProgressBar()
+        self.bar.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel)
 
     def start(self, fn) -> None:
         if self.current is not None:
             self.current.cancel()
         self.generation += 1
+        self.bar.setRange(0, 0)
+        self.bar.setVisible(True)
+        self.cancel_button.setVisible(True)
         worker = self.current = StudyWorker(self.generation, fn)
         worker.progress.connect(self._on_progress)
         worker.done.connect(self._on_done)
@@ -101,18 +115,27 @@ class WorkerSlot(QObject):
                 worker.wait(1000)  # finished is emitted just before the thread's last instructions
                 self._running.discard(worker)
 
+    def _idle(self) -> None:
+        self.bar.setVisible(False)
+        self.cancel_button.setVisible(False)
+
     def _on_progress(self, generation: int, done: int, total: int) -> None:
         if generation == self.generation:
+            self.bar.setRange(0, max(total, 1))
+            self.bar.setValue(done)
             self.progress.emit(done, total)
 
     def _on_done(self, generation: int, result) -> None:
         if generation == self.generation:
+            self._idle()
             self.done.emit(result)
 
     def _on_failed(self, generation: int, message: str) -> None:
         if generation == self.generation:
+            self._idle()
             self.failed.emit(message)
 
     def _on_cancelled(self, generation: int) -> None:
         if generation == self.generation:
+            self._idle()
             self.cancelled.emit()

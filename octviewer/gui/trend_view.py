@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..study import StudyIndex, Trend, trend
 from ..study.vf import parse_date
@@ -109,16 +109,11 @@ class TrendView(QWidget):
         self.setObjectName("TrendView")
         self.history: EyeHistory | None = None
         self.worker = WorkerSlot(self)
-        self.worker.progress.connect(self._on_progress)
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
         self.header = QLabel("No eye selected")  # the only place a patient ID is shown
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.progress, self.cancel_button = self.worker.bar, self.worker.cancel_button
         self.body = QWidget()  # grabbed for the report: holds no patient identifier
         self.graphics = pg.GraphicsLayoutWidget()
         self.plots: dict[str, pg.PlotItem] = {}
@@ -146,32 +141,18 @@ class TrendView(QWidget):
 
     def show_eye(self, index: StudyIndex, patient_id: str, eye: str, analyse=None) -> None:
         self.header.setText(f"<b>{patient_id}</b> · {eye}: progression over all visits")
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
         self.worker.start(lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel))
 
     def cancel(self) -> None:
         self.worker.cancel()
 
-    def _idle(self) -> None:
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
-
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-
     def _on_failed(self, message: str) -> None:
-        self._idle()
         self.summary.setText(f"Trend failed: {message.splitlines()[0]}")
 
     def _on_cancelled(self) -> None:
-        self._idle()
         self.summary.setText("Cancelled.")
 
     def _on_done(self, history: EyeHistory) -> None:
-        self._idle()
         self.show_history(history)
         self.ready.emit(history)
 
