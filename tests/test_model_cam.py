@@ -153,3 +153,38 @@ def test_pointing_game_uses_physical_distance():
     region[10, 180] = True  # 80 A-scans: 0.48 mm at 0.006, 0.96 mm at 0.012
     assert pointing_game(enface, region, (0.03, 0.006)) and not pointing_game(enface, region, (0.03, 0.012))
     assert not pointing_game(enface, np.zeros_like(region), (0.03, 0.006))
+
+
+def test_pointing_game_entry_against_truth_with_its_baselines(tmp_path, monkeypatch):
+    """The evaluation's pointing game reads the damage region from a synthetic truth file, scores the
+    CAM's peak against it and reports the two baselines (random position, BMO centre)."""
+    import trainer.evaluate_model as em
+
+    damage = np.zeros((40, 80), np.float32)
+    damage[5:10, 10:20] = 0.6  # the wedge: 0.5 mm x 0.5 mm
+    damage[30:35, 60:70] = 0.2  # mild loss elsewhere: below half the maximum, not the region
+    truth = tmp_path / "v.npz"
+    np.savez(truth, damage=damage, spacing_mm=np.array([0.1, 0.004, 0.05], np.float32),
+             bmo_center=np.array([20.0, 40.0], np.float32))
+    peak = {}
+
+    def fake_enface(prediction, volume):
+        cam = np.zeros((40, 80), np.float32)
+        cam[peak["at"]] = 1.0
+        return cam
+
+    monkeypatch.setattr(em, "enface_cam", fake_enface)
+    peak["at"] = (7, 15)  # inside the wedge
+    inside = em.pointing_entry(None, None, truth)
+    peak["at"] = (7, 28)  # 8 A-scans = 0.4 mm beside it: within the 0.5 mm tolerance
+    beside = em.pointing_entry(None, None, truth)
+    peak["at"] = (32, 65)  # on the mild loss, 2.3 mm away
+    mild = em.pointing_entry(None, None, truth)
+    assert inside["hit"] and beside["hit"] and not mild["hit"]
+    assert not inside["centre_hit"]  # the BMO centre is 1 mm below the wedge
+    # chance: the region dilated by 0.5 mm, as a share of the 2 x 4 mm grid
+    assert 0.05 < inside["chance"] < 0.25
+    report = em.pointing_game_report([inside, beside, mild], ["P1", "P1", "P2"], n_boot=200)
+    assert report["n"] == 3 and report["hit_rate"] == pytest.approx(2 / 3)
+    assert 0.0 <= report["ci95"][0] <= report["hit_rate"] <= report["ci95"][1] <= 1.0
+    assert report["bmo_centre_hit_rate"] == 0.0 and report["chance_rate"] == pytest.approx(inside["chance"])

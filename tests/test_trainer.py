@@ -232,3 +232,22 @@ def test_yaml_config_is_read(semt_run, tiny_cohort, tmp_path):
     config.write_text("variant: resnet3d\nimage_size: 32\ninit: random\n")
     result = _fit(["--data", str(tiny_cohort), "--out", str(semt_run), "--config", str(config), "--resume"])
     assert result.returncode == 2 and "different variant" in result.stderr  # the YAML's variant was used
+
+
+def test_report_keys_cannot_be_reversed_from_the_published_manifest_hash(tmp_path, monkeypatch):
+    """Model files publish the manifest's content hash; patient IDs are guessable (often numbers).
+    A key must not be reproducible from the hash and a guessed ID without this installation's salt."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from trainer.pseudonym import patient_key, volume_key
+
+    manifest_hash = "ab" * 32
+    record = SimpleNamespace(path_text="PAT-0042/2024-03-01_OD.dcm", path=Path("PAT-0042/2024-03-01_OD.dcm"))
+    keys = patient_key(manifest_hash, "0042"), volume_key(manifest_hash, record)
+    guesses = {"p" + hashlib.sha256(f"{manifest_hash}\0{'0042'}".encode()).hexdigest()[:12],
+               "v" + hashlib.sha256(f"{manifest_hash}\0{record.path_text}".encode()).hexdigest()[:12]}
+    assert not guesses & set(keys)
+    assert keys == (patient_key(manifest_hash, "0042"), volume_key(manifest_hash, record))  # stable here
+    monkeypatch.setenv("OCTVIEWER_PSEUDONYM_SALT", str(tmp_path / "another.salt"))  # another installation
+    assert patient_key(manifest_hash, "0042") != keys[0] and volume_key(manifest_hash, record) != keys[1]

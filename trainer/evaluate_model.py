@@ -3,6 +3,9 @@
 Using the Predictor (not the trainer's own loop) is the point: it proves the exported file gives
 the viewer the probabilities the training report claims.
 
+On a synthetic cohort (a ``truth/<volume stem>.npz`` beside the manifest, as ``octviewer-synth``
+writes it) the report adds the CAM pointing game (``pointing_game_report``).
+
 Metadata v2 (``vf_scaling`` lo/hi, ``calibration``, ``aggregation``) is read from the file. A
 Predictor that still exposes the metadata as a plain dict predates v2: it returns the raw mean
 probability and VF scaled over the global ranges, so this module applies the file's calibration
@@ -13,12 +16,16 @@ and re-maps the VF estimates itself (``_v1_predictor_outputs``). A v2 Predictor 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from pathlib import Path
 
 from octviewer import load_volume
 from octviewer.model import Predictor, scale_vf
+from octviewer.model.cam import enface_cam, pointing_game
 
 from .calibration import aggregate_vf, apply_calibration
-from .evaluate import evaluate_split
+from .evaluate import cluster_resamples, evaluate_split
 from .manifest import assign_splits, content_hash, read_manifest
 from .pseudonym import patient_key, volume_label
 
@@ -41,6 +48,47 @@ def _v1_predictor_outputs(pred, meta: dict) -> tuple[float, dict]:
     return prob, vf
 
 
+#: localized damage types the generator records (``damage`` column, e.g. ``wedge:IT``, ``mixed:IT+ST``)
+LOCALIZED = ("wedge", "arcuate", "mixed")
+#: the damage region of an eye: where the share of axons lost is at least this fraction of its maximum
+REGION_FRACTION = 0.5
+TOLERANCE_MM = 0.5
+
+
+def pointing_entry(prediction, volume, truth_path: Path) -> dict:
+    """One volume of the pointing game: does the en-face CAM's peak fall within 0.5 mm of the
+    recorded damage region? With two baselines on the same volume, so the hit rate can be read:
+    the chance that a uniformly random en-face position hits (the dilated region's share of the
+    grid), and whether the BMO centre hits (a "the network looks at the disc" predictor)."""
+    with np.load(truth_path) as truth:
+        damage, spacing, centre = truth["damage"], truth["spacing_mm"], truth["bmo_center"]
+    region = damage >= REGION_FRACTION * float(damage.max())
+    step = (float(spacing[0]), float(spacing[2]))  # between B-scans, between A-scans
+    # every grid position within the tolerance of the region: the chance of a random peak hitting it
+    near = distance_transform_edt(~region, sampling=step) <= TOLERANCE_MM
+    centre_map = np.zeros(damage.shape)
+    centre_map[int(round(float(centre[0]))), int(round(float(centre[1])))] = 1.0
+    return {"hit": pointing_game(enface_cam(prediction, volume), region, step, TOLERANCE_MM),
+            "chance": float(near.mean()),
+            "centre_hit": pointing_game(centre_map, region, step, TOLERANCE_MM)}
+
+
+def pointing_game_report(entries: list[dict], groups, n_boot: int = 1000) -> dict:
+    """Hit rate over glaucoma volumes with localized damage, with a patient-cluster bootstrap CI and
+    the two baselines of ``pointing_entry``."""
+    if not entries:
+        return {"n": 0}
+    hits = np.array([e["hit"] for e in entries], float)
+    boots = [hits[i].mean() for i in cluster_resamples(groups, n_boot) if len(i)]
+    return {"n": len(entries), "hit_rate": float(hits.mean()),
+            "ci95": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))],
+            "chance_rate": float(np.mean([e["chance"] for e in entries])),
+            "bmo_centre_hit_rate": float(np.mean([e["centre_hit"] for e in entries])),
+            "rule": f"en-face CAM peak within {TOLERANCE_MM} mm of the region where axonal loss >= "
+                    f"{REGION_FRACTION} x the eye's maximum; glaucoma volumes with {'/'.join(LOCALIZED)} damage",
+            "target": ">= 0.70 (issue 13)"}
+
+
 def evaluate_model(model_path, manifest, split="test", seed=None, device="auto", by: str | None = None,
                    report_paths: bool = False) -> dict:
     predictor = Predictor(str(model_path), device=device)
@@ -51,8 +99,16 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     manifest_sha = content_hash(manifest)
     records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
     probs, vfs = [], {n: [] for n in predictor.model.vf_names}
+    truth_dir = Path(manifest).parent / "truth"
+    pointing, pointing_groups = [], []
     for r in records:
-        pred = predictor.predict(load_volume(r.path))
+        volume = load_volume(r.path)
+        pred = predictor.predict(volume)
+        truth = truth_dir / f"{Path(r.path).stem}.npz"
+        if (r.label and str(r.extra.get("damage", "")).split(":")[0] in LOCALIZED and truth.is_file()
+                and pred.cam is not None):
+            pointing.append(pointing_entry(pred, volume, truth))
+            pointing_groups.append(r.patient_id)
         p, vf = _v1_predictor_outputs(pred, meta) if v1 else (pred.probability, pred.vf)
         probs.append(p)
         for n in vfs:
@@ -69,6 +125,8 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         report["by_group"] = {by: {g: classification_metrics([x for x, _, _ in v], [y for _, y, _ in v], threshold,
                                                              n_boot=200, groups=[z for _, _, z in v])
                                    for g, v in groups.items()}}
+    if pointing:
+        report["pointing_game"] = pointing_game_report(pointing, pointing_groups)
     report["model"] = meta.get("name")
     report["synthetic_data"] = meta.get("synthetic_data", False)
     report["calibration"] = meta.get("calibration", {"method": "none"})

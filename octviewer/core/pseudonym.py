@@ -43,12 +43,17 @@ def install_salt() -> bytes:
     return salt
 
 
+def keyed_digest(text: str, salt: bytes | None = None) -> str:
+    """HMAC-SHA256 of ``text`` under the installation's salt, as hex: the one way outputs derive a
+    key from an identifier. A plain hash would not do: patient IDs and file names are guessable, so
+    anyone could hash guesses and match them against a published key."""
+    return hmac.new(salt if salt is not None else install_salt(), text.encode("utf-8", "surrogateescape"),
+                    hashlib.sha256).hexdigest()
+
+
 def pseudonym(path: str | os.PathLike, salt: bytes | None = None) -> str:
     """``vol-`` + 16 hex digits, stable for the same absolute path and salt."""
-    absolute = os.path.abspath(os.fspath(path))
-    digest = hmac.new(salt if salt is not None else install_salt(), absolute.encode("utf-8", "surrogateescape"),
-                      hashlib.sha256).hexdigest()
-    return f"vol-{digest[:16]}"
+    return f"vol-{keyed_digest(os.path.abspath(os.fspath(path)), salt)[:16]}"
 
 
 def scrub(text: str, path: str | os.PathLike, key: str) -> str:
