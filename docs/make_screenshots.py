@@ -24,7 +24,7 @@ WRITES = ["main_window.png", "main_window_during_analysis.png", "report_page1.pn
           "report_structure_page.png"]
 
 
-def report_page(window, width=620, page=0):
+def report_page(window, width=700, page=0):
     """A page of the PDF report as an image: the same document export_pdf prints (A4 proportions),
     painted on white (no PDF rasteriser needed)."""
     from PySide6.QtCore import QRectF, QSizeF

@@ -77,7 +77,8 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     <h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
-       Held-out metrics reported by training (image level): {metric_text}</p>
+       Metrics reported by training, on the test split of its own training data (image level): {metric_text}.
+       Patients from another source usually fare worse; see the model's card (Help menu).</p>
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p></body>
     """
 
