@@ -55,7 +55,8 @@ class Segmentation:
     edge_strength: float = float("nan")
     bmo: np.ndarray | None = None
     disc_mask: np.ndarray | None = None
-    rpe_brightness: np.ndarray | None = None  # en-face (n_bscans, width) BM edge strength: low in the disc
+    bm_strength: np.ndarray | None = None  # en-face (n_bscans, width) Bruch's membrane edge strength: low in the disc
+    bm_edge: np.ndarray | None = None  # en-face depth (px) of that edge: Bruch's membrane read without the path
 
     def as_layers(self) -> dict[str, np.ndarray]:
         """The boundaries under the names the viewer already draws (eyepy's)."""
@@ -144,7 +145,7 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     cost_ilm = _clip(above, 2.0)
     cost_ilm += 1.0
     cost_ilm -= rise
-    ilm_c = _shortest_path(cost_ilm, max_step=max(step, 4), step_cost=0.02)
+    ilm_c = _shortest_path_free(cost_ilm, step_cost=0.02)
     del above, cost_ilm
     ilm_b = ilm_c[:, None, :]
 
@@ -178,7 +179,9 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     level = RNFL_DIM_LEVELS.get(volume.intensity_transform, RNFL_DIM_LEVELS["identity"])
     rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max(step, 3))
 
-    rpe_brightness = _rpe_brightness(img, fall, bm_c, px_um) if across else None
+    bm_strength, bm_edge = _bm_strength(fall, rise, ilm_c, bm_c, px_um) if across else (None, None)
+    if bm_edge is not None:
+        bm_edge = (bm_edge + z0) * factor + (factor - 1) / 2.0
     paths = [ilm_c + z0, rnfl_c + z0, bm_c + z0]
     if across:
         paths = [ndimage.median_filter(p, size=(3, 1), mode="nearest") for p in paths]
@@ -192,7 +195,7 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     shadow = _vessel_shadows(img, bm_c, px_um, volume.scan_pattern == "circle")
     rnfl = _bridge(ilm, rnfl, shadow, volume.scan_pattern == "circle")
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
-                        rpe_brightness=rpe_brightness)
+                        bm_strength=bm_strength, bm_edge=bm_edge)
 
 
 def _vessel_shadows(img: np.ndarray, bm_c: np.ndarray, px_um: float, periodic: bool) -> np.ndarray:
@@ -244,14 +247,24 @@ def _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max_step):
     return _shortest_path(cost, max_step=max_step, step_cost=0.02)
 
 
-def _rpe_brightness(img: np.ndarray, fall: np.ndarray, bm_c: np.ndarray, px_um: float) -> np.ndarray:
-    """En-face strength of Bruch's membrane's edge in a cube: low where there is none (the disc).
+def _bm_strength(fall: np.ndarray, rise: np.ndarray, ilm_c: np.ndarray, bm_c: np.ndarray,
+                 px_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """En-face strength of Bruch's membrane in a cube: low where there is none (inside its opening).
+
+    Bruch's membrane is seen as an edge at its depth in either direction: bright-to-dark under the
+    RPE, and dark-to-bright where the RPE has gone (beta-zone atrophy, or the RPE thinning out
+    before the opening), because the choroid and sclera under the bare membrane are brighter than
+    the atrophic retina above it. Reading only the RPE's edge would put the opening where the RPE
+    stops, outside the true BMO. Rises within ``RPE_REACH_UM`` of the ILM are not counted, so that
+    a cup floor at the membrane's depth does not read as membrane.
 
     Bruch's membrane is fitted by a smooth quadratic surface, robustly (points more than 40 um off
     are dropped and the fit repeated), so that inside the disc, where the path has nothing to
-    follow, the band is read where Bruch's membrane would be, and is dark there.
+    follow, the edges are read where Bruch's membrane would be. Returns the strength and the depth
+    (coarse px) of the strongest edge: Bruch's membrane read without the path, which next to the
+    disc can leave the membrane to join its course through the cup.
     """
-    n, zc, width = img.shape
+    n, zc, width = fall.shape
     rows, cols = np.mgrid[0:n, 0:width]
     u, v = cols / width - 0.5, rows / n - 0.5
     design = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], axis=-1).reshape(-1, 6)
@@ -267,7 +280,12 @@ def _rpe_brightness(img: np.ndarray, fall: np.ndarray, bm_c: np.ndarray, px_um: 
     reach = int(round(RPE_REACH_UM / px_um))
     offsets = np.arange(-reach, reach + 1)
     zz = np.clip(np.round(surface)[:, None, :] + offsets[None, :, None], 0, zc - 1).astype(np.intp)
-    return np.take_along_axis(fall, zz, 1).max(axis=1).astype(np.float32)
+    deepest_ilm = ndimage.maximum_filter(ilm_c, size=(3, 5), mode="nearest")  # the image is smoothed laterally
+    below_ilm = zz > deepest_ilm[:, None, :] + 2 * reach
+    edges = np.maximum(np.take_along_axis(fall, zz, 1), np.take_along_axis(rise, zz, 1) * below_ilm)
+    strongest = np.argmax(edges, axis=1)
+    depth = np.take_along_axis(zz, strongest[:, None, :], 1)[:, 0, :].astype(np.float32)
+    return edges.max(axis=1).astype(np.float32), depth
 
 
 def _shortest_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarray:
@@ -297,6 +315,34 @@ def _shortest_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndar
     return path
 
 
+def _shortest_path_free(cost: np.ndarray, step_cost: float) -> np.ndarray:
+    """Like :func:`_shortest_path` with no limit on the step between neighbouring A-scans.
+
+    The ILM needs it: where the tissue surface drops into a deep cup or climbs a steep rim, it moves
+    further in depth from one A-scan to the next than any fixed limit allows, and a limited path
+    cuts across the cup through the vitreous. The best predecessor under a linear step cost is the
+    lower envelope ``min_z' acc[z'] + c |z - z'|``, which two running minima give exactly (one from
+    above, one from below), so every step size costs the same time.
+    """
+    n, depth, width = cost.shape
+    ramp = (step_cost * np.arange(depth, dtype=np.float32))[None, :]
+    acc = np.empty_like(cost)
+    acc[:, :, 0] = cost[:, :, 0]
+    for x in range(1, width):
+        prev = acc[:, :, x - 1]
+        from_above = np.minimum.accumulate(prev - ramp, axis=1) + ramp
+        from_below = np.minimum.accumulate((prev + ramp)[:, ::-1], axis=1)[:, ::-1] - ramp
+        np.minimum(from_above, from_below, out=from_above)
+        acc[:, :, x] = from_above + cost[:, :, x]
+    path = np.empty((n, width), np.int32)
+    path[:, -1] = np.argmin(acc[:, :, -1], axis=1)
+    z = np.arange(depth, dtype=np.float32)[None, :]
+    for x in range(width - 1, 0, -1):
+        values = acc[:, :, x - 1] + step_cost * np.abs(z - path[:, x, None])
+        path[:, x - 1] = np.argmin(values, axis=1)
+    return path
+
+
 def _refine(display: np.ndarray, coarse_path: np.ndarray, factor: int, rising: bool) -> np.ndarray:
     """Full-resolution boundary: the strongest edge of the right polarity within one coarse pixel."""
     n, depth, width = display.shape
@@ -305,10 +351,10 @@ def _refine(display: np.ndarray, coarse_path: np.ndarray, factor: int, rising: b
         return _subpixel(display, coarse_path, rising)
     offsets = np.arange(-factor, factor + 1)
     zz = np.clip(np.round(centre)[:, None, :] + offsets[None, :, None], 1, depth - 2).astype(np.intp)
-    # edge strength averaged over three neighbouring A-scans, to keep speckle from deciding
-    src = display.astype(np.float32) if display.dtype != np.float32 else display
-    up = np.take_along_axis(src, zz - 1, axis=1)
-    down = np.take_along_axis(src, zz + 1, axis=1)
+    # edge strength averaged over three neighbouring A-scans, to keep speckle from deciding; only the
+    # samples read are converted to float (converting a whole uint8 cube costs more than the rest)
+    up = np.take_along_axis(display, zz - 1, axis=1).astype(np.float32)
+    down = np.take_along_axis(display, zz + 1, axis=1).astype(np.float32)
     edge = down - up if rising else up - down
     edge = ndimage.uniform_filter1d(edge, 3, axis=2, mode="nearest")
     edge = ndimage.uniform_filter1d(edge, 3, axis=1, mode="nearest")
