@@ -31,11 +31,14 @@ from ..core import OctVolume
 
 COARSE_UM = 8.0  # axial pixel size for the path search
 VENDOR_LAYERS = ("ILM", "RNFL", "BM")
-# Tuned on the two real Spectralis circles (fourth root) and synthetic log-scale cubes; unverified on
-# real Cirrus files.
-RNFL_DIM_LEVELS = {"heidelberg_vol": 0.7, "identity": 0.75}
+# RNFL outer boundary: tissue dimmer than this fraction of the RNFL just under the ILM is not RNFL.
+# Chosen on the two real Spectralis circles (fourth-root grey scale) and the synthetic cubes; unverified
+# on real Cirrus files.
+RNFL_DIM_LEVEL = 0.75
 RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 40.0, 2.0, 30.0
 SHADOW_LEVEL, SHADOW_GROW_FRACTION = 0.7, 0.002
+VESSEL_SPAN_MM = 0.4  # an arcade artery and vein side by side (~150 um each) with the gap between them
+VESSEL_NEAR_MM = 0.15  # how far from a vessel's shadow its lumen can pull the RNFL boundary up
 RPE_REACH_UM = 24.0
 
 
@@ -173,11 +176,7 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     ref = ndimage.uniform_filter1d(np.take_along_axis(img, near, 1).mean(axis=1, keepdims=True), 9, axis=2,
                                    mode="wrap" if volume.scan_pattern == "circle" else "nearest")
     forbidden = (z <= ilm_b) | (z > bm_c[:, None, :] - 60.0 / px_um)
-    # How much dimmer than the RNFL the ganglion cell layer looks depends on the grey scale:
-    # Spectralis raw files are shown through a fourth root, Cirrus-like uint8 (and our synthetic
-    # cubes) on a logarithmic scale, where the same contrast is a smaller step.
-    level = RNFL_DIM_LEVELS.get(volume.intensity_transform, RNFL_DIM_LEVELS["identity"])
-    rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max(step, 3))
+    rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, RNFL_DIM_LEVEL, px_um, max(step, 3))
 
     bm_strength, bm_edge = _bm_strength(fall, rise, ilm_c, bm_c, px_um) if across else (None, None)
     if bm_edge is not None:
@@ -193,7 +192,7 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     bm = _refine(signal, paths[2], factor, rising=False)
     rnfl = np.clip(rnfl, ilm, bm)
     shadow = _vessel_shadows(img, bm_c, px_um, volume.scan_pattern == "circle")
-    rnfl = _bridge(ilm, rnfl, shadow, volume.scan_pattern == "circle")
+    rnfl = _vessels_in_rnfl(ilm, rnfl, bm, shadow, volume.spacing.ascan_mm or 0.03, volume.scan_pattern == "circle")
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
                         bm_strength=bm_strength, bm_edge=bm_edge)
 
@@ -211,9 +210,18 @@ def _vessel_shadows(img: np.ndarray, bm_c: np.ndarray, px_um: float, periodic: b
     return ndimage.binary_dilation(shadow, structure=np.ones((1, 2 * grow + 1), bool))
 
 
-def _bridge(ilm: np.ndarray, rnfl: np.ndarray, shadow: np.ndarray, periodic: bool) -> np.ndarray:
-    """Under vessel shadows the RNFL's own edge is lost: interpolate its thickness linearly from
-    the A-scans on either side, as Heidelberg's segmentation does."""
+def _vessels_in_rnfl(ilm: np.ndarray, rnfl: np.ndarray, bm: np.ndarray, shadow: np.ndarray, ascan_mm: float,
+                     periodic: bool) -> np.ndarray:
+    """The large retinal vessels lie in the RNFL, and Heidelberg's segmentation (like the anatomy)
+    keeps them inside it. Two corrections where a vessel casts its shadow:
+
+    - under the shadow the RNFL's own edge is lost: its thickness is interpolated linearly from
+      the A-scans on either side;
+    - next to it (within ``VESSEL_NEAR_MM``) the vessel's dark lumen looks like the ganglion cell
+      layer, and the boundary climbs onto the vessel instead of running below it: thinning
+      narrower than ``VESSEL_SPAN_MM`` is filled there (a morphological closing of the thickness
+      along the B-scan, which never thins and leaves wider changes alone).
+    """
     out = rnfl.copy()
     x = np.arange(rnfl.shape[1], dtype=np.float64)
     for b in range(rnfl.shape[0]):
@@ -223,7 +231,12 @@ def _bridge(ilm: np.ndarray, rnfl: np.ndarray, shadow: np.ndarray, periodic: boo
         thickness = (rnfl[b] - ilm[b]).astype(np.float64)
         filled = np.interp(x, x[seen], thickness[seen], period=x.size if periodic else None)
         out[b] = np.where(seen, rnfl[b], ilm[b] + filled)
-    return out
+    mode = "wrap" if periodic else "nearest"
+    span = max(1, int(round(VESSEL_SPAN_MM / ascan_mm)))
+    closed = ndimage.grey_closing(out - ilm, size=(1, span), mode=mode)
+    reach = int(round(VESSEL_NEAR_MM / ascan_mm))
+    near = ndimage.binary_dilation(shadow, structure=np.ones((1, 2 * reach + 1), bool)) if reach else shadow
+    return np.where(near, np.minimum(ilm + closed, bm), out)
 
 
 def _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max_step):
