@@ -35,7 +35,7 @@ CUP_OFFSET_UM = 200.0
 DISC_AREA_RANGE_MM2 = (0.6, 6.0)  # outside this, what was found is not an optic disc
 DISC_LEVEL = 0.6  # membrane strength below this fraction of its median: surely no Bruch's membrane
 DISC_SMOOTH_MM = 0.05
-DISC_EDGE_FRACTION = 0.15  # the opening: membrane edge under this fraction of its median (disc interior ~0.05-0.1)
+DISC_EDGE_FRACTION = 0.15  # the opening: membrane edge under this fraction of its median (disc interior 0.05-0.1)
 BMO_RAYS = 72  # BMO points every 5 degrees around the disc centre
 BMO_MIN_RADIUS_MM = 0.25  # the smallest BMO (0.6 mm2) has a radius of 0.44 mm
 BMO_SMOOTH_RAYS = 5  # running median over 25 degrees: a vessel crossing the margin is one outlier
@@ -85,7 +85,9 @@ def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | N
     core = _disc_core(strength < DISC_LEVEL * level, (bscan_mm, ascan_mm))
     if core is None:
         return None, None
-    threshold = DISC_EDGE_FRACTION * level
+    # the membrane's edge must also stand above the disc interior's typical reading, which on coarse
+    # cubes (0.4 mm between B-scans) is noisier than the fraction
+    threshold = max(DISC_EDGE_FRACTION * level, float(np.median(strength[core])))
     rows, cols = np.nonzero(core)
     centre = np.array([rows.mean(), cols.mean()])
     radius = _bmo_radii(strength, centre, threshold, (bscan_mm, ascan_mm))

@@ -30,6 +30,7 @@ from scipy import ndimage
 from ..core import OctVolume
 
 COARSE_UM = 8.0  # axial pixel size for the path search
+ACROSS_MM = 0.1  # smoothing across B-scans, at most one B-scan
 VENDOR_LAYERS = ("ILM", "RNFL", "BM")
 # RNFL outer boundary: tissue dimmer than this fraction of the RNFL just under the ILM is not RNFL.
 # Chosen on the two real Spectralis circles (fourth-root grey scale) and the synthetic cubes; unverified
@@ -116,7 +117,9 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     px_um = um * factor
     coarse = display[:, : zc * factor, :].reshape(n, zc, factor, width).mean(axis=2, dtype=np.float32)
     across = 1.0 if (volume.scan_pattern == "volume" and n > 1) else 0.0
-    sigma = (across, 1.0, 1.5)
+    # smoothed over ~0.1 mm across B-scans (one B-scan on Cirrus and Spectralis ONH cubes): wider
+    # would blend layers that lie at other depths in B-scans far apart
+    sigma = (min(across, ACROSS_MM / (volume.spacing.bscan_mm or 0.03)), 1.0, 1.5)
     # Grey levels (background = median, brightest tissue = 99.5th percentile) and the depth rows
     # that hold tissue anywhere, from a subsampled copy; the search then skips the empty vitreous
     # and sclera (about half a Cirrus window) and finds the same paths in about half the time.
@@ -153,15 +156,25 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     ilm_b = ilm_c[:, None, :]
 
     # RPE: the brightest band below the ILM with the dark outer nuclear layer above it (which the
-    # thick RNFL next to the disc does not have); Bruch's membrane is the fall at its bottom.
+    # thick RNFL next to the disc does not have; the vitreous over a cup wall does not count as that
+    # dark layer); Bruch's membrane is the fall at its bottom.
     under_ilm = np.take_along_axis(img, np.minimum(ilm_b + 2, zc - 1), 1)
-    dark_cum = np.cumsum(img < 0.6 * under_ilm, axis=1, dtype=np.float32)
+    dark_cum = np.cumsum((img < 0.6 * under_ilm) & (z > ilm_b), axis=1, dtype=np.float32)
     onl_win = int(round(150.0 / px_um))
     dark_cum[:, onl_win:, :] -= dark_cum[:, :-onl_win, :].copy()
     cost_rpe = (dark_cum < 20.0 / px_um).astype(np.float32)
     cost_rpe += 1.0
     cost_rpe -= img
     cost_rpe[(z < ilm_b + 120.0 / px_um) | (z > ilm_b + 900.0 / px_um)] = 4.0
+    # In the cup (where the ILM lies deeper than 120 um under the retinal surface taken across it: a
+    # morphological opening removes dips narrower than 2 mm) there is no RPE to follow: the path
+    # crosses at no cost, 120-900 um under that surface, so that it is not pulled off Bruch's
+    # membrane outside the disc towards the cup floor.
+    span = max(1, int(round(2.0 / (volume.spacing.ascan_mm or 0.03))))
+    surface = ndimage.grey_opening(ilm_c, size=(1, span), mode="wrap" if volume.scan_pattern == "circle"
+                                   else "nearest")[:, None, :]
+    in_cup = (ilm_b > surface + 120.0 / px_um) & (z >= surface + 120.0 / px_um) & (z <= surface + 900.0 / px_um)
+    cost_rpe[np.broadcast_to(in_cup, cost_rpe.shape)] = 1.0
     rpe_c = _shortest_path(cost_rpe, max_step=max(step, 3), step_cost=0.08)
     del dark_cum, cost_rpe
     rpe_b = rpe_c[:, None, :]
