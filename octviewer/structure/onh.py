@@ -184,7 +184,9 @@ def _bm_depth_at(edge: np.ndarray, centre: np.ndarray, radius: np.ndarray,
     return np.nanmedian(np.stack([np.roll(depth, k) for k in range(-half, half + 1)]), axis=0)
 
 
-def disc_measures(volume: OctVolume, seg) -> DiscMeasures | None:
+def disc_measures(volume: OctVolume, seg, cup_offset_um: float = CUP_OFFSET_UM) -> DiscMeasures | None:
+    """Disc, cup and rim; ``cup_offset_um`` anterior to the BMO plane is the cup's reference
+    (Cirrus's 200 um by default; 0 gives the cup as the ILM behind the BMO plane)."""
     if seg.disc_mask is None or seg.bmo is None or not np.isfinite(seg.bmo).all():
         return None
     bscan_mm, depth_mm, ascan_mm = _spacing(volume)
@@ -196,7 +198,7 @@ def disc_measures(volume: OctVolume, seg) -> DiscMeasures | None:
     coef, *_ = np.linalg.lstsq(np.c_[np.ones(len(bmo)), bmo[:, :2]], bmo[:, 2], rcond=None)
     rr, cc = np.mgrid[0:n, 0:width]
     plane = coef[0] + coef[1] * rr + coef[2] * cc
-    cup = disc & (seg.ilm > plane - CUP_OFFSET_UM / 1000.0 / depth_mm)
+    cup = disc & (seg.ilm > plane - cup_offset_um / 1000.0 / depth_mm)
     cup = ndimage.binary_opening(cup)
     disc_area = _polygon_area_mm2(bmo[:, 0], bmo[:, 1], (bscan_mm, ascan_mm))
     cup_area = min(float(cup.sum() * bscan_mm * ascan_mm), disc_area)
