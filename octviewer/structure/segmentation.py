@@ -30,12 +30,16 @@ from scipy import ndimage
 from ..core import OctVolume
 
 COARSE_UM = 8.0  # axial pixel size for the path search
+ACROSS_MM = 0.1  # smoothing across B-scans, at most one B-scan
 VENDOR_LAYERS = ("ILM", "RNFL", "BM")
-# Tuned on the two real Spectralis circles (fourth root) and synthetic log-scale cubes; unverified on
-# real Cirrus files.
-RNFL_DIM_LEVELS = {"heidelberg_vol": 0.7, "identity": 0.75}
+# RNFL outer boundary: tissue dimmer than this fraction of the RNFL just under the ILM is not RNFL.
+# Chosen on the two real Spectralis circles (fourth-root grey scale) and the synthetic cubes; unverified
+# on real Cirrus files.
+RNFL_DIM_LEVEL = 0.75
 RNFL_DIM_UM, RNFL_LIT, RNFL_REF_UM = 40.0, 2.0, 30.0
 SHADOW_LEVEL, SHADOW_GROW_FRACTION = 0.7, 0.002
+VESSEL_SPAN_MM = 0.4  # an arcade artery and vein side by side (~150 um each) with the gap between them
+VESSEL_NEAR_MM = 0.15  # how far from a vessel's shadow its lumen can pull the RNFL boundary up
 RPE_REACH_UM = 24.0
 
 
@@ -55,7 +59,8 @@ class Segmentation:
     edge_strength: float = float("nan")
     bmo: np.ndarray | None = None
     disc_mask: np.ndarray | None = None
-    rpe_brightness: np.ndarray | None = None  # en-face (n_bscans, width) BM edge strength: low in the disc
+    bm_strength: np.ndarray | None = None  # en-face (n_bscans, width) Bruch's membrane edge strength: low in the disc
+    bm_edge: np.ndarray | None = None  # en-face depth (px) of that edge: Bruch's membrane read without the path
 
     def as_layers(self) -> dict[str, np.ndarray]:
         """The boundaries under the names the viewer already draws (eyepy's)."""
@@ -112,7 +117,9 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     px_um = um * factor
     coarse = display[:, : zc * factor, :].reshape(n, zc, factor, width).mean(axis=2, dtype=np.float32)
     across = 1.0 if (volume.scan_pattern == "volume" and n > 1) else 0.0
-    sigma = (across, 1.0, 1.5)
+    # smoothed over ~0.1 mm across B-scans (one B-scan on Cirrus and Spectralis ONH cubes): wider
+    # would blend layers that lie at other depths in B-scans far apart
+    sigma = (min(across, ACROSS_MM / (volume.spacing.bscan_mm or 0.03)), 1.0, 1.5)
     # Grey levels (background = median, brightest tissue = 99.5th percentile) and the depth rows
     # that hold tissue anywhere, from a subsampled copy; the search then skips the empty vitreous
     # and sclera (about half a Cirrus window) and finds the same paths in about half the time.
@@ -144,20 +151,30 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     cost_ilm = _clip(above, 2.0)
     cost_ilm += 1.0
     cost_ilm -= rise
-    ilm_c = _shortest_path(cost_ilm, max_step=max(step, 4), step_cost=0.02)
+    ilm_c = _shortest_path_free(cost_ilm, step_cost=0.02)
     del above, cost_ilm
     ilm_b = ilm_c[:, None, :]
 
     # RPE: the brightest band below the ILM with the dark outer nuclear layer above it (which the
-    # thick RNFL next to the disc does not have); Bruch's membrane is the fall at its bottom.
+    # thick RNFL next to the disc does not have; the vitreous over a cup wall does not count as that
+    # dark layer); Bruch's membrane is the fall at its bottom.
     under_ilm = np.take_along_axis(img, np.minimum(ilm_b + 2, zc - 1), 1)
-    dark_cum = np.cumsum(img < 0.6 * under_ilm, axis=1, dtype=np.float32)
+    dark_cum = np.cumsum((img < 0.6 * under_ilm) & (z > ilm_b), axis=1, dtype=np.float32)
     onl_win = int(round(150.0 / px_um))
     dark_cum[:, onl_win:, :] -= dark_cum[:, :-onl_win, :].copy()
     cost_rpe = (dark_cum < 20.0 / px_um).astype(np.float32)
     cost_rpe += 1.0
     cost_rpe -= img
     cost_rpe[(z < ilm_b + 120.0 / px_um) | (z > ilm_b + 900.0 / px_um)] = 4.0
+    # In the cup (where the ILM lies deeper than 120 um under the retinal surface taken across it: a
+    # morphological opening removes dips narrower than 2 mm) there is no RPE to follow: the path
+    # crosses at no cost, 120-900 um under that surface, so that it is not pulled off Bruch's
+    # membrane outside the disc towards the cup floor.
+    span = max(1, int(round(2.0 / (volume.spacing.ascan_mm or 0.03))))
+    surface = ndimage.grey_opening(ilm_c, size=(1, span), mode="wrap" if volume.scan_pattern == "circle"
+                                   else "nearest")[:, None, :]
+    in_cup = (ilm_b > surface + 120.0 / px_um) & (z >= surface + 120.0 / px_um) & (z <= surface + 900.0 / px_um)
+    cost_rpe[np.broadcast_to(in_cup, cost_rpe.shape)] = 1.0
     rpe_c = _shortest_path(cost_rpe, max_step=max(step, 3), step_cost=0.08)
     del dark_cum, cost_rpe
     rpe_b = rpe_c[:, None, :]
@@ -172,13 +189,11 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     ref = ndimage.uniform_filter1d(np.take_along_axis(img, near, 1).mean(axis=1, keepdims=True), 9, axis=2,
                                    mode="wrap" if volume.scan_pattern == "circle" else "nearest")
     forbidden = (z <= ilm_b) | (z > bm_c[:, None, :] - 60.0 / px_um)
-    # How much dimmer than the RNFL the ganglion cell layer looks depends on the grey scale:
-    # Spectralis raw files are shown through a fourth root, Cirrus-like uint8 (and our synthetic
-    # cubes) on a logarithmic scale, where the same contrast is a smaller step.
-    level = RNFL_DIM_LEVELS.get(volume.intensity_transform, RNFL_DIM_LEVELS["identity"])
-    rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max(step, 3))
+    rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, RNFL_DIM_LEVEL, px_um, max(step, 3))
 
-    rpe_brightness = _rpe_brightness(img, fall, bm_c, px_um) if across else None
+    bm_strength, bm_edge = _bm_strength(fall, rise, ilm_c, bm_c, px_um) if across else (None, None)
+    if bm_edge is not None:
+        bm_edge = (bm_edge + z0) * factor + (factor - 1) / 2.0
     paths = [ilm_c + z0, rnfl_c + z0, bm_c + z0]
     if across:
         paths = [ndimage.median_filter(p, size=(3, 1), mode="nearest") for p in paths]
@@ -190,9 +205,9 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     bm = _refine(signal, paths[2], factor, rising=False)
     rnfl = np.clip(rnfl, ilm, bm)
     shadow = _vessel_shadows(img, bm_c, px_um, volume.scan_pattern == "circle")
-    rnfl = _bridge(ilm, rnfl, shadow, volume.scan_pattern == "circle")
+    rnfl = _vessels_in_rnfl(ilm, rnfl, bm, shadow, volume.spacing.ascan_mm or 0.03, volume.scan_pattern == "circle")
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
-                        rpe_brightness=rpe_brightness)
+                        bm_strength=bm_strength, bm_edge=bm_edge)
 
 
 def _vessel_shadows(img: np.ndarray, bm_c: np.ndarray, px_um: float, periodic: bool) -> np.ndarray:
@@ -208,9 +223,18 @@ def _vessel_shadows(img: np.ndarray, bm_c: np.ndarray, px_um: float, periodic: b
     return ndimage.binary_dilation(shadow, structure=np.ones((1, 2 * grow + 1), bool))
 
 
-def _bridge(ilm: np.ndarray, rnfl: np.ndarray, shadow: np.ndarray, periodic: bool) -> np.ndarray:
-    """Under vessel shadows the RNFL's own edge is lost: interpolate its thickness linearly from
-    the A-scans on either side, as Heidelberg's segmentation does."""
+def _vessels_in_rnfl(ilm: np.ndarray, rnfl: np.ndarray, bm: np.ndarray, shadow: np.ndarray, ascan_mm: float,
+                     periodic: bool) -> np.ndarray:
+    """The large retinal vessels lie in the RNFL, and Heidelberg's segmentation (like the anatomy)
+    keeps them inside it. Two corrections where a vessel casts its shadow:
+
+    - under the shadow the RNFL's own edge is lost: its thickness is interpolated linearly from
+      the A-scans on either side;
+    - next to it (within ``VESSEL_NEAR_MM``) the vessel's dark lumen looks like the ganglion cell
+      layer, and the boundary climbs onto the vessel instead of running below it: thinning
+      narrower than ``VESSEL_SPAN_MM`` is filled there (a morphological closing of the thickness
+      along the B-scan, which never thins and leaves wider changes alone).
+    """
     out = rnfl.copy()
     x = np.arange(rnfl.shape[1], dtype=np.float64)
     for b in range(rnfl.shape[0]):
@@ -220,7 +244,12 @@ def _bridge(ilm: np.ndarray, rnfl: np.ndarray, shadow: np.ndarray, periodic: boo
         thickness = (rnfl[b] - ilm[b]).astype(np.float64)
         filled = np.interp(x, x[seen], thickness[seen], period=x.size if periodic else None)
         out[b] = np.where(seen, rnfl[b], ilm[b] + filled)
-    return out
+    mode = "wrap" if periodic else "nearest"
+    span = max(1, int(round(VESSEL_SPAN_MM / ascan_mm)))
+    closed = ndimage.grey_closing(out - ilm, size=(1, span), mode=mode)
+    reach = int(round(VESSEL_NEAR_MM / ascan_mm))
+    near = ndimage.binary_dilation(shadow, structure=np.ones((1, 2 * reach + 1), bool)) if reach else shadow
+    return np.where(near, np.minimum(ilm + closed, bm), out)
 
 
 def _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max_step):
@@ -244,14 +273,24 @@ def _rnfl_path(img, fall, ref, ilm_b, forbidden, level, px_um, max_step):
     return _shortest_path(cost, max_step=max_step, step_cost=0.02)
 
 
-def _rpe_brightness(img: np.ndarray, fall: np.ndarray, bm_c: np.ndarray, px_um: float) -> np.ndarray:
-    """En-face strength of Bruch's membrane's edge in a cube: low where there is none (the disc).
+def _bm_strength(fall: np.ndarray, rise: np.ndarray, ilm_c: np.ndarray, bm_c: np.ndarray,
+                 px_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """En-face strength of Bruch's membrane in a cube: low where there is none (inside its opening).
+
+    Bruch's membrane is seen as an edge at its depth in either direction: bright-to-dark under the
+    RPE, and dark-to-bright where the RPE has gone (beta-zone atrophy, or the RPE thinning out
+    before the opening), because the choroid and sclera under the bare membrane are brighter than
+    the atrophic retina above it. Reading only the RPE's edge would put the opening where the RPE
+    stops, outside the true BMO. Rises within ``RPE_REACH_UM`` of the ILM are not counted, so that
+    a cup floor at the membrane's depth does not read as membrane.
 
     Bruch's membrane is fitted by a smooth quadratic surface, robustly (points more than 40 um off
     are dropped and the fit repeated), so that inside the disc, where the path has nothing to
-    follow, the band is read where Bruch's membrane would be, and is dark there.
+    follow, the edges are read where Bruch's membrane would be. Returns the strength and the depth
+    (coarse px) of the strongest edge: Bruch's membrane read without the path, which next to the
+    disc can leave the membrane to join its course through the cup.
     """
-    n, zc, width = img.shape
+    n, zc, width = fall.shape
     rows, cols = np.mgrid[0:n, 0:width]
     u, v = cols / width - 0.5, rows / n - 0.5
     design = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], axis=-1).reshape(-1, 6)
@@ -267,7 +306,12 @@ def _rpe_brightness(img: np.ndarray, fall: np.ndarray, bm_c: np.ndarray, px_um: 
     reach = int(round(RPE_REACH_UM / px_um))
     offsets = np.arange(-reach, reach + 1)
     zz = np.clip(np.round(surface)[:, None, :] + offsets[None, :, None], 0, zc - 1).astype(np.intp)
-    return np.take_along_axis(fall, zz, 1).max(axis=1).astype(np.float32)
+    deepest_ilm = ndimage.maximum_filter(ilm_c, size=(3, 5), mode="nearest")  # the image is smoothed laterally
+    below_ilm = zz > deepest_ilm[:, None, :] + 2 * reach
+    edges = np.maximum(np.take_along_axis(fall, zz, 1), np.take_along_axis(rise, zz, 1) * below_ilm)
+    strongest = np.argmax(edges, axis=1)
+    depth = np.take_along_axis(zz, strongest[:, None, :], 1)[:, 0, :].astype(np.float32)
+    return edges.max(axis=1).astype(np.float32), depth
 
 
 def _shortest_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarray:
@@ -297,6 +341,34 @@ def _shortest_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndar
     return path
 
 
+def _shortest_path_free(cost: np.ndarray, step_cost: float) -> np.ndarray:
+    """Like :func:`_shortest_path` with no limit on the step between neighbouring A-scans.
+
+    The ILM needs it: where the tissue surface drops into a deep cup or climbs a steep rim, it moves
+    further in depth from one A-scan to the next than any fixed limit allows, and a limited path
+    cuts across the cup through the vitreous. The best predecessor under a linear step cost is the
+    lower envelope ``min_z' acc[z'] + c |z - z'|``, which two running minima give exactly (one from
+    above, one from below), so every step size costs the same time.
+    """
+    n, depth, width = cost.shape
+    ramp = (step_cost * np.arange(depth, dtype=np.float32))[None, :]
+    acc = np.empty_like(cost)
+    acc[:, :, 0] = cost[:, :, 0]
+    for x in range(1, width):
+        prev = acc[:, :, x - 1]
+        from_above = np.minimum.accumulate(prev - ramp, axis=1) + ramp
+        from_below = np.minimum.accumulate((prev + ramp)[:, ::-1], axis=1)[:, ::-1] - ramp
+        np.minimum(from_above, from_below, out=from_above)
+        acc[:, :, x] = from_above + cost[:, :, x]
+    path = np.empty((n, width), np.int32)
+    path[:, -1] = np.argmin(acc[:, :, -1], axis=1)
+    z = np.arange(depth, dtype=np.float32)[None, :]
+    for x in range(width - 1, 0, -1):
+        values = acc[:, :, x - 1] + step_cost * np.abs(z - path[:, x, None])
+        path[:, x - 1] = np.argmin(values, axis=1)
+    return path
+
+
 def _refine(display: np.ndarray, coarse_path: np.ndarray, factor: int, rising: bool) -> np.ndarray:
     """Full-resolution boundary: the strongest edge of the right polarity within one coarse pixel."""
     n, depth, width = display.shape
@@ -305,10 +377,10 @@ def _refine(display: np.ndarray, coarse_path: np.ndarray, factor: int, rising: b
         return _subpixel(display, coarse_path, rising)
     offsets = np.arange(-factor, factor + 1)
     zz = np.clip(np.round(centre)[:, None, :] + offsets[None, :, None], 1, depth - 2).astype(np.intp)
-    # edge strength averaged over three neighbouring A-scans, to keep speckle from deciding
-    src = display.astype(np.float32) if display.dtype != np.float32 else display
-    up = np.take_along_axis(src, zz - 1, axis=1)
-    down = np.take_along_axis(src, zz + 1, axis=1)
+    # edge strength averaged over three neighbouring A-scans, to keep speckle from deciding; only the
+    # samples read are converted to float (converting a whole uint8 cube costs more than the rest)
+    up = np.take_along_axis(display, zz - 1, axis=1).astype(np.float32)
+    down = np.take_along_axis(display, zz + 1, axis=1).astype(np.float32)
     edge = down - up if rising else up - down
     edge = ndimage.uniform_filter1d(edge, 3, axis=2, mode="nearest")
     edge = ndimage.uniform_filter1d(edge, 3, axis=1, mode="nearest")

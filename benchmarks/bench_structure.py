@@ -1,0 +1,143 @@
+"""Structure analysis against references: the figures of docs/structure.md "Measured".
+
+- Real Spectralis circle scans (``$OCTVIEWER_SAMPLES/heidelberg_vol``): our own segmentation's
+  global and Garway-Heath sector RNFL minus Heidelberg's segmentation in the same file.
+- SYNTHETIC v2 cubes, rendered in memory from the cohort plan of each seed (the same volumes
+  ``octviewer-synth --seed S --patients P`` writes), measured with ``source="own"`` against their
+  truth: global and sector RNFL on the 3.46 mm circle, disc (BMO) area, BMO points (radius at the
+  truth's angles, depth), BMO-MRW, vertical C/D and cup area (Cirrus's cup, 200 um anterior to the
+  BMO plane, and the generator's own, the ILM behind the BMO plane), ILM inside the disc.
+- Segmentation time of a Cirrus-sized cube (200 x 1024 x 200 uint8), median of 5 runs.
+
+    python benchmarks/bench_structure.py --seeds 1 2 3 4 5 --patients 3 --workers 2
+
+Results on synthetic data are for engineering only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from octviewer.structure import measure, rnfl  # noqa: E402
+from octviewer.structure.onh import disc_measures  # noqa: E402
+
+CIRCLES = ("Willis_B_716_2.vol", "Willis_B_716_4.vol")
+
+
+def circles(samples: Path) -> None:
+    from octviewer.io import load_volume
+
+    for name in CIRCLES:
+        path = samples / "heidelberg_vol" / name
+        if not path.exists():
+            print(f"{name}: absent")
+            continue
+        volume = load_volume(path)
+        vendor, own = measure(volume, source="vendor"), measure(volume, source="own")
+        cells = [f"global {own.rnfl_global_um - vendor.rnfl_global_um:+.1f}"]
+        cells += [f"{s} {own.sectors[s] - vendor.sectors[s]:+.1f}" for s in rnfl.SECTORS]
+        print(f"{name}: own - Heidelberg (um): " + ", ".join(cells))
+
+
+def _polar(points: np.ndarray, centre: np.ndarray, spacing: np.ndarray):
+    dy, dx = (points[:, 0] - centre[0]) * spacing[0], (points[:, 1] - centre[1]) * spacing[2]
+    return np.arctan2(dy, dx), np.hypot(dy, dx)
+
+
+def _measure_task(task) -> dict | None:
+    from octviewer.synth.cohort import synth_scan
+
+    scan = synth_scan(task.eye, "small", seed=task.seed, acquisition=task.acquisition)
+    report = measure(scan.volume, source="own")
+    if not report.quality.ok or report.disc_centre_px is None or np.isnan(report.disc_area_mm2):
+        return None
+    row, truth, seg = task.row, scan.truth, report.segmentation
+    spacing = truth["spacing_mm"]
+    out = {"global": report.rnfl_global_um - float(row["rnfl_global_um"]),
+           **{s: report.sectors[s] - float(row[f"rnfl_{s}_um"]) for s in rnfl.SECTORS},
+           "disc": report.disc_area_mm2 / float(row["disc_area_mm2"]) - 1.0,
+           "mrw": report.bmo_mrw_um - float(row["bmo_mrw_um"]),
+           "cd": report.cup_to_disc - float(row["cup_to_disc"])}
+    true_cup = truth["cup_mask"].sum() * spacing[0] * spacing[2]
+    out["cup"] = report.cup_area_mm2 - true_cup
+    own_cup = disc_measures(scan.volume, seg, cup_offset_um=0.0)
+    out["cup_plane"] = own_cup.cup_area_mm2 - true_cup
+    out["cd_plane"] = own_cup.cup_to_disc_vertical - float(row["cup_to_disc"])
+    angle, radius = _polar(seg.bmo.astype(np.float64), truth["bmo_center"], spacing)
+    t_angle, t_radius = _polar(truth["bmo"].astype(np.float64), truth["bmo_center"], spacing)
+    order = np.argsort(angle)
+    out["bmo_radius_mm"] = float(np.mean(np.interp(t_angle, angle[order], radius[order], period=2 * np.pi)
+                                         - t_radius))
+    depth = np.interp(t_angle, angle[order], seg.bmo[order, 2], period=2 * np.pi)
+    out["bmo_depth_um"] = float(np.mean(depth - truth["bmo"][:, 2]) * spacing[1] * 1000.0)
+    inside = truth["disc_mask"]
+    out["ilm_disc_um"] = float(np.nanmean(np.abs(seg.ilm - truth["boundaries"][0])[inside]) * spacing[1] * 1000.0)
+    out["seed"] = task.row["patient_id"][3:6]
+    return out
+
+
+def synthetic(seeds: list[int], patients: int, workers: int) -> None:
+    from octviewer.synth.cohort import _plan
+
+    tasks = [t for s in seeds for t in _plan(patients, s, missing_vf=1 / 3, glaucoma_share=0.72)]
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        results = list(pool.map(_measure_task, tasks, chunksize=2))
+    done = [r for r in results if r is not None]
+    print(f"SYNTHETIC small cubes, seeds {seeds}, {patients} patients each: {len(done)} of {len(tasks)} measured")
+
+    def line(key, unit="", scale=1.0):
+        v = np.array([r[key] for r in done]) * scale
+        print(f"  {key:14s} mean {v.mean():+7.3f}{unit}  MAE {np.abs(v).mean():6.3f}{unit}  "
+              f"max |e| {np.abs(v).max():6.3f}{unit}")
+
+    for key in ("global", *rnfl.SECTORS):
+        line(key, " um")
+    line("disc", " %", 100.0)
+    for seed in sorted({r["seed"] for r in done}):
+        v = [r["disc"] for r in done if r["seed"] == seed]
+        print(f"    disc area, seed {int(seed)}: mean {100 * np.mean(v):+.1f} % over {len(v)} cubes")
+    for key, unit in (("bmo_radius_mm", " mm"), ("bmo_depth_um", " um"), ("mrw", " um"), ("cd", ""),
+                      ("cup", " mm2"), ("cd_plane", ""), ("cup_plane", " mm2"), ("ilm_disc_um", " um")):
+        line(key, unit)
+
+
+def timing() -> None:
+    from octviewer.structure import segment
+    from octviewer.synth import Acquisition, random_eye, synth_scan
+
+    volume = synth_scan(random_eye(np.random.default_rng(3), "OD", True), "cirrus", seed=1,
+                        acquisition=Acquisition()).volume
+    segment(volume, "own")
+    walls, cpus = [], []
+    for _ in range(5):
+        t0, c0 = time.perf_counter(), time.process_time()
+        segment(volume, "own")
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    print(f"Cirrus-sized cube {volume.shape}: segment() wall {np.median(walls):.2f} s, CPU {np.median(cpus):.2f} s "
+          f"(median of 5; load average {os.getloadavg()[0]:.1f})")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--patients", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--samples", type=Path, default=Path(os.environ.get("OCTVIEWER_SAMPLES", "samples")))
+    args = parser.parse_args(argv)
+    circles(args.samples)
+    synthetic(args.seeds, args.patients, args.workers)
+    timing()
+
+
+if __name__ == "__main__":
+    main()
