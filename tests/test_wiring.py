@@ -184,17 +184,24 @@ def test_refusal_stops_a_network_still_running(qtbot, window, monkeypatch, tmp_p
     """The gate refuses while the network is half-way: it is stopped at its next batch."""
     import time
 
+    import octviewer.structure as structure
+
     w = window
-    forward, calls = Predictor._forward, []
+    measured, calls, runs = threading.Event(), [], []
+    measure, forward, predict = structure.measure, Predictor._forward, Predictor.predict
+
+    def signalled_measure(volume, **kwargs):
+        try:
+            return measure(volume, **kwargs)
+        finally:
+            measured.set()
 
     def slow_forward(self, *args, **kwargs):
         calls.append(1)
-        time.sleep(0.3)
+        if len(calls) >= 2:  # from the second batch on, the network outlasts the quality check
+            measured.wait(60)
+            time.sleep(0.2)  # the report reaches its future
         return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(Predictor, "_forward", slow_forward)
-    runs = []
-    predict = Predictor.predict
 
     def recorded_predict(self, volume, *args, **kwargs):
         try:
@@ -202,12 +209,15 @@ def test_refusal_stops_a_network_still_running(qtbot, window, monkeypatch, tmp_p
         except Exception as exc:
             runs.append(exc)
             raise
+
+    monkeypatch.setattr(structure, "measure", signalled_measure)
+    monkeypatch.setattr(Predictor, "_forward", slow_forward)
     monkeypatch.setattr(Predictor, "predict", recorded_predict)
     shown = _watch_network_output(w)
     _open_by_menu(qtbot, w, _noise_scan(tmp_path), monkeypatch)
     assert "Not analysed: the scan failed the quality check" in w.results.text() and shown == []
-    batches = -(-(w.volume.n_bscans - 1) // w.controller.predictor.batch_size) + 1
-    assert len(runs) == 1 and isinstance(runs[0], Cancelled) and len(calls) < batches
+    batches = 1 + -(-(w.volume.n_bscans - 1) // w.controller.predictor.batch_size)
+    assert len(runs) == 1 and isinstance(runs[0], Cancelled) and len(calls) <= 3 < batches
 
 
 def test_failed_measurement_refuses_the_scan(qtbot, window, monkeypatch):
