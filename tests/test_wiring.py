@@ -2,7 +2,10 @@
 menu actions (QAction.trigger) with the file dialogs answered, clicks in the study tree and on
 the panel's buttons (issues 14.6, 15)."""
 
+import dataclasses
 import os
+import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,9 +16,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
+from octviewer import load_volume, save_volume  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
-from octviewer.model import Predictor  # noqa: E402
-from octviewer.resources import DEMO_MODEL  # noqa: E402
+from octviewer.gui.structure_worker import refusal_text  # noqa: E402
+from octviewer.model import Cancelled, Predictor  # noqa: E402
+from octviewer.resources import DEMO_MODEL, DEMO_SCAN  # noqa: E402
 from octviewer.study import read_opv  # noqa: E402
 from octviewer.study.demo import write_demo_study  # noqa: E402
 
@@ -78,6 +83,174 @@ def test_noise_heyex_volume_is_refused_with_a_reason(qtbot, window, samples_dir,
     with qtbot.waitSignal(w.settled, timeout=60000):
         qtbot.keyClick(w, Qt.Key_F5)
     assert w.prediction is not None and "P(glaucoma)" in w.results.text()
+
+
+@pytest.fixture
+def slow_gate(monkeypatch):
+    """The structure measurement waits for ``release`` (so the network finishes first); every
+    network run is recorded in ``runs`` as (volume, Prediction or the exception it raised)."""
+    import octviewer.structure as structure
+
+    release, runs = threading.Event(), []
+    measure, predict = structure.measure, Predictor.predict
+
+    def slow_measure(volume, **kwargs):
+        release.wait(60)
+        return measure(volume, **kwargs)
+
+    def recorded_predict(self, volume, *args, **kwargs):
+        try:
+            prediction = predict(self, volume, *args, **kwargs)
+        except Exception as exc:
+            runs.append((volume, exc))
+            raise
+        runs.append((volume, prediction))
+        return prediction
+
+    monkeypatch.setattr(structure, "measure", slow_measure)
+    monkeypatch.setattr(Predictor, "predict", recorded_predict)
+    yield SimpleNamespace(release=release, runs=runs)
+    release.set()
+
+
+def _watch_network_output(w) -> list:
+    """(volume on screen, kind) for every piece of network output the window shows: a batch's
+    probabilities or CAMs, or a Prediction."""
+    shown = []
+
+    def analysis():
+        s = w.state
+        if s.prediction is not None:
+            shown.append((s.volume, "prediction"))
+        elif s.cams is not None or np.isfinite(s.probs).any():
+            shown.append((s.volume, "batch"))
+    w.state.events.analysis.connect(analysis)
+    return shown
+
+
+def _start_open(w, path, monkeypatch):
+    """File > Open with the dialog answered, without waiting for the scan to settle."""
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+
+
+def _noise_scan(tmp_path):
+    """The demo cube's geometry filled with noise: no retina, so the gate refuses it."""
+    demo = load_volume(DEMO_SCAN)
+    noise = np.random.default_rng(0).integers(0, 256, demo.data.shape, dtype=np.uint8)
+    return save_volume(dataclasses.replace(demo, data=noise, source=None), tmp_path / "noise.npz")
+
+
+def test_good_scan_is_analysed_beside_its_measurement_and_shown_once_it_passes(qtbot, window, slow_gate,
+                                                                                monkeypatch):
+    w = window
+    shown = _watch_network_output(w)
+    _start_open(w, DEMO_SCAN, monkeypatch)
+    # the network runs while the quality check is still going, and finishes first ...
+    qtbot.waitUntil(lambda: len(slow_gate.runs) == 1, timeout=60000)
+    assert slow_gate.runs[0][0] is w.volume and not isinstance(slow_gate.runs[0][1], Exception)
+    qtbot.wait(200)
+    # ... but nothing of it is shown before the scan has passed
+    assert w.structure.report is None and w.prediction is None and shown == []
+    assert "P(glaucoma)" not in w.results.text() and len(w.curve.plotted()[0]) == 0
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        slow_gate.release.set()
+    assert w.structure.report.quality.ok and w.prediction is slow_gate.runs[0][1]
+    assert "P(glaucoma)" in w.results.text() and len(w.curve.plotted()[0]) == w.volume.n_bscans
+    # the held batches were let through in order, then the Prediction
+    kinds = [kind for _, kind in shown]
+    assert "batch" in kinds and kinds[-1] == "prediction" and all(v is w.volume for v, _ in shown)
+
+
+def test_noise_scan_shows_nothing_of_the_network_even_when_it_finishes_first(qtbot, window, slow_gate,
+                                                                              monkeypatch, tmp_path):
+    w = window
+    shown = _watch_network_output(w)
+    _start_open(w, _noise_scan(tmp_path), monkeypatch)
+    qtbot.waitUntil(lambda: len(slow_gate.runs) == 1, timeout=60000)
+    assert not isinstance(slow_gate.runs[0][1], Exception)  # the network has a probability for it ...
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        slow_gate.release.set()
+    # ... which is never shown: the refusal, as when the network waited for the gate
+    report = w.structure.report
+    assert report is not None and not report.quality.ok
+    text = w.results.text()
+    assert refusal_text(report.quality) in text and "P(glaucoma)" not in text
+    assert shown == [] and w.prediction is None and w.state.cams is None
+    assert len(w.curve.plotted()[0]) == 0
+
+
+def test_refusal_stops_a_network_still_running(qtbot, window, monkeypatch, tmp_path):
+    """The gate refuses while the network is half-way: it is stopped at its next batch."""
+    import time
+
+    import octviewer.structure as structure
+
+    w = window
+    measured, calls, runs = threading.Event(), [], []
+    measure, forward, predict = structure.measure, Predictor._forward, Predictor.predict
+
+    def signalled_measure(volume, **kwargs):
+        try:
+            return measure(volume, **kwargs)
+        finally:
+            measured.set()
+
+    def slow_forward(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) >= 2:  # from the second batch on, the network outlasts the quality check
+            measured.wait(60)
+            time.sleep(0.2)  # the report reaches its future
+        return forward(self, *args, **kwargs)
+
+    def recorded_predict(self, volume, *args, **kwargs):
+        try:
+            return predict(self, volume, *args, **kwargs)
+        except Exception as exc:
+            runs.append(exc)
+            raise
+
+    monkeypatch.setattr(structure, "measure", signalled_measure)
+    monkeypatch.setattr(Predictor, "_forward", slow_forward)
+    monkeypatch.setattr(Predictor, "predict", recorded_predict)
+    shown = _watch_network_output(w)
+    _open_by_menu(qtbot, w, _noise_scan(tmp_path), monkeypatch)
+    assert "Not analysed: the scan failed the quality check" in w.results.text() and shown == []
+    batches = 1 + -(-(w.volume.n_bscans - 1) // w.controller.predictor.batch_size)
+    assert len(runs) == 1 and isinstance(runs[0], Cancelled) and len(calls) <= 3 < batches
+
+
+def test_failed_measurement_refuses_the_scan(qtbot, window, monkeypatch):
+    import octviewer.structure as structure
+
+    def broken(volume, **kwargs):
+        raise RuntimeError("segmentation exploded")
+    monkeypatch.setattr(structure, "measure", broken)
+    w = window
+    shown = _watch_network_output(w)
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    text = w.results.text()
+    assert "Not analysed: the quality check could not run (RuntimeError: segmentation exploded)." in text
+    assert shown == [] and w.prediction is None and "P(glaucoma)" not in text
+
+
+def test_switching_scans_while_held_applies_nothing_of_the_old_one(qtbot, window, slow_gate, monkeypatch, tmp_path):
+    w = window
+    other = tmp_path / "other.dcm"
+    other.write_bytes(DEMO_SCAN.read_bytes())  # the same eye in another file: another volume object
+    shown = _watch_network_output(w)
+    _start_open(w, DEMO_SCAN, monkeypatch)
+    qtbot.waitUntil(lambda: len(slow_gate.runs) == 1, timeout=60000)
+    first = slow_gate.runs[0][0]  # analysed, its output held, its quality check not done
+    _start_open(w, other, monkeypatch)
+    qtbot.waitUntil(lambda: w.volume is not first and w.state.complete, timeout=60000)
+    slow_gate.release.set()
+    qtbot.waitUntil(lambda: w.prediction is not None, timeout=60000)
+    assert os.path.samefile(w.volume.source, other) and w.structure.report.quality.ok
+    assert [run[0] for run in slow_gate.runs] == [first, w.volume] and w.prediction is slow_gate.runs[1][1]
+    qtbot.wait(300)  # anything of the first scan still queued would have arrived by now
+    assert shown and all(volume is w.volume for volume, _ in shown)  # nothing of the first scan, ever
+    assert w.prediction is slow_gate.runs[1][1]
 
 
 def test_structure_panel_and_lines_for_a_spectralis_circle(qtbot, window, samples_dir, monkeypatch):

@@ -8,10 +8,13 @@ for an older scan that has not started is cancelled, one that is running finishe
 dropped (the report is applied only while ``window.state.volume`` is still the same object).
 
 The quality gate: the network analysis goes through ``GatedWorkers``, which hands the analysis
-worker a ``GatedPredictor``. Inside the analysis worker, before any network call, it waits for
-this scan's structure report and refuses (``ScanNotSupported`` with the reasons in words) a scan
-that fails ``assess_quality``, so a noise volume is never given a probability. The gate can be
-switched off for one session (Analysis menu), never persistently.
+worker a ``GatedPredictor``. The network runs at once, beside the structure measurement (waiting
+for the report first added the whole segmentation time to the time to the first result), but
+everything it reports (each batch, progress, the Prediction) is held back inside the analysis
+worker until this scan's structure report is known: then it is let through, or dropped and the
+scan refused (``ScanNotSupported`` with the reasons in words) when it fails ``assess_quality``, so
+a noise volume is never shown a probability. A refusal stops the network at its next batch. The
+gate can be switched off for one session (Analysis menu), never persistently.
 """
 
 from __future__ import annotations
@@ -38,10 +41,76 @@ def refusal_text(quality) -> str:
             "No probability is given for a scan the network cannot read.")
 
 
+class _HeldOutput:
+    """The gate for one scan: what the network reports (batches, progress) is held back until the
+    scan's structure report has passed, then let through in the order it came; dropped when the
+    scan is refused. The lock keeps a release and new output from interleaving, should a predictor
+    report from threads of its own."""
+
+    def __init__(self, future: Future):
+        self._future = future
+        self._lock = threading.Lock()
+        self._held: list[tuple] = []  # (callback, args), in the order the network reported them
+        self._open = False
+
+    def passed(self) -> bool | None:
+        """True: the report passed the gate; False: it failed, could not be made, or was cancelled
+        (a newer scan); None: not known yet."""
+        future = self._future
+        if not future.done():
+            return None
+        return not future.cancelled() and future.exception() is None and future.result().quality.ok
+
+    def wrap(self, callback):
+        """``callback`` through the gate (None stays None: the network then skips that work)."""
+        if callback is None:
+            return None
+        return lambda *args: self._deliver(callback, args)
+
+    def _deliver(self, callback, args) -> None:
+        with self._lock:
+            if not self._open and self.passed():
+                self._release()
+            if not self._open:
+                self._held.append((callback, args))
+                return
+            callback(*args)
+
+    def _release(self) -> None:
+        self._open = True
+        for callback, args in self._held:
+            callback(*args)
+        self._held.clear()
+
+    def wait(self, user_cancelled) -> None:
+        """Returns once the report has passed, with the held output let through; raises Cancelled
+        (the user, or a newer scan) or ScanNotSupported (refused, or the measurement failed)."""
+        from ..model import Cancelled, ScanNotSupported
+
+        while True:
+            if user_cancelled():
+                raise Cancelled()
+            try:
+                report = self._future.result(timeout=0.05)
+                break
+            except FutureTimeout:
+                continue
+            except CancelledError:  # replaced by a newer scan: this analysis is not wanted either
+                raise Cancelled() from None
+            except Exception as exc:  # the measurement itself failed: no gate result, no analysis
+                raise ScanNotSupported(f"Not analysed: the quality check could not run "
+                                       f"({type(exc).__name__}: {exc}).") from exc
+        if not report.quality.ok:
+            raise ScanNotSupported(refusal_text(report.quality))
+        with self._lock:
+            self._release()
+
+
 class GatedPredictor:
-    """A Predictor seen through the quality gate: ``predict`` first waits for this volume's
-    structure report (cancellable) and refuses a scan that fails the gate. Everything else is the
-    wrapped predictor's."""
+    """A Predictor seen through the quality gate: ``predict`` runs the network at once, beside the
+    structure measurement, holds back its output until this volume's structure report is known,
+    then lets it through or refuses the scan (stopping the network if it still runs). Everything
+    else is the wrapped predictor's."""
 
     def __init__(self, predictor, structure: StructureAnalysis):
         self._predictor = predictor
@@ -50,27 +119,23 @@ class GatedPredictor:
     def __getattr__(self, name):
         return getattr(self._predictor, name)
 
-    def predict(self, volume, *args, cancel: threading.Event | None = None, **kwargs):
-        from ..model import Cancelled, ScanNotSupported
-
-        if self._structure.gate_enabled:
-            future = self._structure.future_for(volume)
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled()
-                try:
-                    report = future.result(timeout=0.05)
-                    break
-                except FutureTimeout:
-                    continue
-                except CancelledError:  # replaced by a newer scan: this analysis is not wanted either
-                    raise Cancelled() from None
-                except Exception as exc:  # the measurement itself failed: no gate result, no analysis
-                    raise ScanNotSupported(f"Not analysed: the quality check could not run "
-                                           f"({type(exc).__name__}: {exc}).") from exc
-            if not report.quality.ok:
-                raise ScanNotSupported(refusal_text(report.quality))
-        return self._predictor.predict(volume, *args, cancel=cancel, **kwargs)
+    def predict(self, volume, *args, cancel: threading.Event | None = None, on_batch=None, progress=None,
+                **kwargs):
+        if not self._structure.gate_enabled:
+            return self._predictor.predict(volume, *args, cancel=cancel, on_batch=on_batch, progress=progress,
+                                           **kwargs)
+        gate = _HeldOutput(self._structure.future_for(volume))
+        user_cancelled = cancel.is_set if cancel is not None else (lambda: False)
+        try:
+            prediction = self._predictor.predict(
+                volume, *args, cancel=lambda: user_cancelled() or gate.passed() is False,
+                on_batch=gate.wrap(on_batch), progress=gate.wrap(progress), **kwargs)
+        except Exception:
+            # a refusal (whose stop reaches here as Cancelled) is said instead of the network's error
+            gate.wait(user_cancelled)
+            raise
+        gate.wait(user_cancelled)
+        return prediction
 
 
 class GatedWorkers:
