@@ -22,14 +22,14 @@ from .disease import Disease, apply_disease, normal_pattern, stage_of, truth_col
 from .render import Acquisition
 
 _NORMAL_OD = EyeAnatomy(laterality="OD", age=55, disc_center_mm=(0.3, 0.05), disc_radii_mm=(0.80, 0.90),
-                        physiological_cdr=0.35, cup_shape="U", cup_depth_um=260, vessel_seed=11)
+                        physiological_cdr=0.35, cup_shape="U", prelaminar_um=210, vessel_seed=11)
 _NORMAL_OS = EyeAnatomy(laterality="OS", age=62, disc_center_mm=(0.25, -0.05), disc_radii_mm=(0.85, 0.95),
-                        physiological_cdr=0.42, cup_shape="sloping", cup_depth_um=300, rnfl_scale=0.95,
+                        physiological_cdr=0.42, cup_shape="sloping", cup_floor=0.2, prelaminar_um=180, rnfl_scale=0.95,
                         ppa=(0.0, 50.0, 0.15), vessel_seed=12)
 _EARLY_OS = EyeAnatomy(laterality="OS", age=64, disc_center_mm=(0.2, 0.0), disc_radii_mm=(0.82, 0.92),
-                       physiological_cdr=0.45, cup_shape="V", cup_depth_um=330, vessel_seed=13)
+                       physiological_cdr=0.45, cup_shape="V", cup_floor=0.0, prelaminar_um=170, vessel_seed=13)
 _ADVANCED_OD = EyeAnatomy(laterality="OD", age=71, disc_center_mm=(0.3, 0.1), disc_radii_mm=(0.86, 0.95),
-                          physiological_cdr=0.45, cup_shape="steep", cup_depth_um=380, vessel_seed=14,
+                          physiological_cdr=0.45, cup_shape="saucer", cup_floor=0.65, prelaminar_um=190, vessel_seed=14,
                           ppa=(350.0, 70.0, 0.3))
 
 DEMO_EYES = {

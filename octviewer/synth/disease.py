@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .anatomy import CUP_SHAPES, SECTOR_NAMES, SECTORS, EyeAnatomy, global_rnfl_um, sector_rnfl_um, sector_thetas
+from .anatomy import CUP_FLOOR, CUP_SHAPES, SECTOR_NAMES, SECTORS, EyeAnatomy, global_rnfl_um, sector_rnfl_um, sector_thetas
 
 # 24-2 points served by each Garway-Heath sector (52 in all; inferior disc -> superior field).
 VF_POINTS = {"T": 8, "TS": 12, "NS": 6, "N": 6, "NI": 6, "TI": 14}
@@ -85,7 +85,13 @@ def random_anatomy(rng: np.random.Generator, laterality: str, age: float) -> Eye
     ovality = float(rng.normal(1.30, 0.06) if myopic else rng.normal(1.09, 0.05))
     rh = np.sqrt(area / (np.pi * ovality))
     cdr = float(np.clip(0.02 + 0.17 * area + rng.normal(0, 0.12), 0.05, 0.8))
-    cup_depth = float(np.clip((100.0 + 480.0 * cdr) * rng.lognormal(0, 0.25), 60.0, 650.0))
+    shape = str(rng.choice(CUP_SHAPES, p=[0.1, 0.4, 0.15, 0.25, 0.1]))
+    floor = 0.0 if shape == "V" else float(np.clip(CUP_FLOOR[shape] + rng.normal(0.0, 0.08), 0.1, 0.85))
+    # the cup floor is the top of the prelaminar tissue over the lamina: ~0-300 um behind the BMO
+    # plane in healthy eyes, deeper where the physiological cup is large, shallow in small cups
+    lamina = float(np.clip(rng.normal(400.0, 50.0), 260.0, 560.0))
+    floor_depth = float(np.clip(rng.normal(150.0, 60.0) + 600.0 * (cdr - 0.35), -60.0, 380.0))
+    prelaminar = max(lamina - floor_depth, 60.0)
     ppa = None
     if myopic or rng.random() < 0.22:
         ppa = (float(rng.normal(0, 25)), float(rng.uniform(35, 90)),
@@ -96,9 +102,12 @@ def random_anatomy(rng: np.random.Generator, laterality: str, age: float) -> Eye
                         float(np.clip(rng.normal(0.0, 0.3), -0.8, 0.8))),
         disc_radii_mm=(float(rh), float(rh * ovality)),
         physiological_cdr=cdr,
-        cup_shape=str(rng.choice(CUP_SHAPES, p=[0.2, 0.3, 0.15, 0.25, 0.1])),
-        cup_depth_um=cup_depth,
-        lamina_depth_um=float(max(rng.normal(420, 70), cup_depth + 120.0)),
+        cup_shape=shape,
+        cup_floor=floor,
+        prelaminar_um=prelaminar,
+        lamina_depth_um=lamina,
+        trunk_height_um=float(rng.uniform(20.0, 110.0)),
+        bm_dip_um=float(rng.uniform(0.0, 120.0)),
         rnfl_scale=float(np.clip(rng.normal(1.0, 0.085), 0.72, 1.3)),
         rnfl_peaks_deg=(75.0 + float(rng.uniform(-15, 15)), 285.0 + float(rng.uniform(-15, 15))),
         mrw_scale=float(np.clip(rng.normal(1.0, 0.15), 0.6, 1.5)),

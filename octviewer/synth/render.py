@@ -123,6 +123,12 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     (n_b, n_z, n_x), (fov_y, fov_z, fov_x) = PRESETS[preset]["shape"], PRESETS[preset]["fov_mm"]
     dz_um = fov_z * 1000.0 / n_z
     px_um = fov_x * 1000.0 / n_x
+    py_um = fov_y * 1000.0 / n_b
+
+    def enface_blur(img, sigma_um):
+        """Gaussian blur of an en-face map by the same distance along both axes (their spacing differs)."""
+        return cv2.GaussianBlur(np.ascontiguousarray(img, np.float32), (0, 0), sigmaX=sigma_um / px_um,
+                                sigmaY=max(sigma_um / py_um, 0.01))
     xs = (np.arange(n_x) + 0.5 - n_x / 2) * (fov_x / n_x)  # left to right as displayed
     ys = (n_b / 2 - np.arange(n_b) - 0.5) * (fov_y / n_b)  # first B-scan superior
     X, Y = np.meshgrid(xs, ys)
@@ -141,7 +147,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     # -- surfaces (um from the window top) ---------------------------------------------------
     tilt_u, tilt_v = anatomy.disc_tilt
     z_bm = (acq.window_um - anatomy.curvature_um_per_mm2 * (X ** 2 + Y ** 2)
-            + acq.tilt[0] * X + acq.tilt[1] * Y + tilt_u * u + tilt_v * dy)
+            + acq.tilt[0] * X + acq.tilt[1] * Y + tilt_u * u + tilt_v * dy) + anatomy.bm_dip_now_um(r, r_bmo)
     rnfl_out = anatomy.rnfl_um(theta, np.maximum(r, r_bmo))
     dmg = anatomy.damage(theta)
     taper = smoothstep((r - r_bmo) / 0.35)  # outer retina ends at the BMO
@@ -162,7 +168,12 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     above_bm = (outer_sum + rnfl_out) * t_rim + rim_h * (1.0 - t_rim)
     rnfl_here = np.maximum(above_bm - outer_sum, 5.0)
     z_ilm_out = z_bm - outer_sum - rnfl_here
-    z_ilm_in = z_bm - anatomy.ilm_height_in_disc_um(np.minimum(rho, 1.0), theta)
+    h_disc = anatomy.ilm_height_in_disc_um(np.minimum(rho, 1.0), theta)
+    # the central vessel trunk rises from the cup floor as a mound (never above the BMO plane)
+    tx, ty = cx + u_sign * anatomy.trunk_offset_mm[0], cy + anatomy.trunk_offset_mm[1]
+    d_trunk = np.hypot(X - tx, Y - ty)
+    mound = anatomy.trunk_height_um * np.exp(-0.5 * (d_trunk / 0.09) ** 2)
+    z_ilm_in = z_bm - h_disc - np.minimum(mound, 0.8 * np.maximum(-h_disc, 0.0))
     z_ilm = np.where(inside, z_ilm_in, z_ilm_out)
     lamina_centre = anatomy.lamina_depth_now_um
     z_lamina = z_bm + lamina_centre - (lamina_centre - 150.0) * np.minimum(rho, 1.0) ** 2
@@ -175,15 +186,15 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     choroid = anatomy.choroid_um * smoothstep((r - r_bmo) / 0.45)
     bounds.append(np.where(inside, z_lamina + 260.0, bounds[-1] + choroid))
     bounds = np.stack(bounds).astype(np.float32) / dz_um  # (13, n_b, n_x) px
-    # Real surfaces are smooth at the rim and undulate slightly: blur each map (~50 um), add a
+    # Real surfaces are smooth at the rim and undulate slightly: blur each map (50 um), add a
     # low-frequency ripple, keep the layers ordered.
     for k in range(bounds.shape[0]):
-        ripple = cv2.GaussianBlur(rng.standard_normal((n_b, n_x)).astype(np.float32), (0, 0), 300.0 / px_um)
+        ripple = enface_blur(rng.standard_normal((n_b, n_x)), 300.0)
         ripple *= (3.0 / dz_um) / max(float(ripple.std()), 1e-6)
-        bounds[k] = cv2.GaussianBlur(bounds[k], (0, 0), 70.0 / px_um) + ripple
+        bounds[k] = enface_blur(bounds[k], 50.0) + ripple
     bounds = np.maximum.accumulate(bounds, axis=0)
-    lamina_px = cv2.GaussianBlur((z_lamina / dz_um).astype(np.float32), (0, 0), 50.0 / px_um)
-    w_in = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 90.0 / px_um)
+    lamina_px = enface_blur(z_lamina / dz_um, 50.0)
+    w_in = enface_blur(inside, 90.0)
     border = np.exp(-0.5 * ((rho - 1.1) / 0.12) ** 2).astype(np.float32)  # border tissue of Elschnig
 
     # -- vessels ------------------------------------------------------------------------------
@@ -192,8 +203,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     calibre = np.where(rho < 0.2, 0.0, calibre).astype(np.float32)
     v_r = calibre / 2.0 / dz_um  # radius px
     v_c = bounds[0] + v_r + 6.0 / dz_um
-    tx, ty = cx + u_sign * anatomy.trunk_offset_mm[0], cy + anatomy.trunk_offset_mm[1]
-    trunk = (np.hypot(X - tx, Y - ty) < 0.11).astype(np.float32)
+    trunk = (d_trunk < 0.11).astype(np.float32)
 
     # -- image formation, a slab of B-scans at a time ----------------------------------------
     top_px = float(np.nanmin(bounds[0]))
@@ -302,7 +312,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     b_idx = (n_b / 2 - 0.5) - by / (fov_y / n_b)
     a_idx = bx / (fov_x / n_x) + n_x / 2 - 0.5
     z_at = (acq.window_um - anatomy.curvature_um_per_mm2 * (bx ** 2 + by ** 2) + acq.tilt[0] * bx
-            + acq.tilt[1] * by + tilt_u * bu + tilt_v * bv) / dz_um
+            + acq.tilt[1] * by + tilt_u * bu + tilt_v * bv + anatomy.bm_dip_now_um(rb, rb)) / dz_um
     z_at = z_at + np.interp(b_idx, np.arange(n_b), shifts)
     bmo = np.stack([b_idx, a_idx, z_at], -1).astype(np.float32)
     centre = ((n_b / 2 - 0.5) - cy / (fov_y / n_b), cx / (fov_x / n_x) + n_x / 2 - 0.5)
