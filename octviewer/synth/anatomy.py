@@ -44,7 +44,7 @@ PRESETS = {
 }
 
 R_REF_MM = 1.73  # radius of the clinical 3.46 mm RNFL circle
-RNFL_FLOOR_UM = 50.0  # non-axonal residual thickness that never thins
+RNFL_FLOOR_UM = 53.0  # non-axonal residual thickness that never thins (the population mean)
 AGE_RNFL_UM_PER_YEAR = 0.5
 REFERENCE_AGE = 60.0
 MRW_FLOOR_UM = 90.0  # glial and vascular rim tissue left when the axons are gone

@@ -40,13 +40,18 @@ from .disease import (
 )
 from .render import BOUNDARIES, Acquisition, render_volume, rnfl_circle_um
 
+#: Names the generator's behaviour: figures and measured tables say which version they came from.
+#: 2.1: cup floor from the lamina and prelaminar tissue, broad floors, Bruch's membrane bowing to
+#: the BMO; field lags the axon count; renderer ~3x faster. 2.0: the synthetic world v2 (issue 12).
+GENERATOR_VERSION = "2.1"
+
 TRUTH_COLUMNS = ["severity", "stage", "disc_area_mm2", "cup_to_disc", "bmo_mrw_um", "rnfl_global_um",
                  *[f"rnfl_{k}_um" for k in SECTOR_NAMES], "damage", "artefacts"]
 MANIFEST_COLUMNS = ["path", "patient_id", "eye", "visit", "label", "vfi", "md", "psd", "split", "synthetic",
                     *TRUTH_COLUMNS, "age", "label_rule", "cataract_db"]
 
-__all__ = ["MANIFEST_COLUMNS", "TRUTH_COLUMNS", "SyntheticScan", "generate_cohort", "random_acquisition",
-           "random_eye", "sector_rnfl_um", "synth_scan", "visual_field"]
+__all__ = ["GENERATOR_VERSION", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "SyntheticScan", "generate_cohort",
+           "random_acquisition", "random_eye", "sector_rnfl_um", "synth_scan", "visual_field"]
 
 
 def random_eye(rng: np.random.Generator, laterality: str, glaucoma: bool, age: float | None = None) -> EyeAnatomy:
@@ -101,7 +106,8 @@ def synth_scan(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, acquir
     volume = OctVolume(
         data=rendered.data, spacing=Spacing(*rendered.spacing_mm), laterality=anatomy.laterality,
         scan_pattern="volume", device=f"octviewer-synth SYNTHETIC {preset}", acquired=acquired,
-        patient_id=patient_id, notes=("SYNTHETIC volume from octviewer-synth: not patient data",))
+        patient_id=patient_id,
+        notes=(f"SYNTHETIC volume from octviewer-synth {GENERATOR_VERSION}: not patient data",))
     truth = {
         "boundaries": rendered.boundaries, "boundary_names": np.array(BOUNDARIES), "lamina": rendered.lamina,
         "bmo": rendered.bmo, "bmo_center": np.array(rendered.bmo_center, np.float32),
@@ -110,6 +116,7 @@ def synth_scan(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, acquir
         "rnfl_circle_um": rnfl_circle_um(anatomy),
         "damage_circle": anatomy.damage(np.arange(360.0)).astype(np.float32),
         "spacing_mm": np.array(rendered.spacing_mm, np.float32),
+        "generator_version": np.array(GENERATOR_VERSION),
     }
     return SyntheticScan(volume, anatomy, truth, rendered.artefacts)
 
@@ -147,7 +154,7 @@ def _plan(patients: int, seed: int, missing_vf: float, glaucoma_share: float) ->
             disease = random_disease(rng) if affected else Disease()
             s0 = float(np.clip(shared_severity * rng.lognormal(0, 0.35), 0.02, 1.2)) if affected else 0.0
             pattern = normal_pattern(rng)
-            cataract = float(rng.uniform(1.0, 6.0)) if rng.random() < np.clip(0.08 + 0.015 * (age0 - 60), 0.02, 0.45) \
+            cataract = float(rng.uniform(1.0, 7.0)) if rng.random() < np.clip(0.14 + 0.02 * (age0 - 60), 0.03, 0.6) \
                 else 0.0
             grader_u = rng.random()  # the same grader's reading of this eye at every visit
             for date in dates:

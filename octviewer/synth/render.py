@@ -133,6 +133,11 @@ def _extent(mask: np.ndarray) -> tuple[slice, slice]:
     return slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1)
 
 
+def _rows(lo: float, hi: float, offset: int, n: int) -> slice:
+    """The rendered rows (of ``n``, row = depth px + ``offset``) that hold depths lo..hi (px)."""
+    return slice(int(np.clip(np.floor(lo) + offset, 0, n)), int(np.clip(np.ceil(hi) + offset + 1, 0, n)))
+
+
 def _bscan_shift(img: np.ndarray, dz: float, fill: float) -> np.ndarray:
     m = np.float32([[1, 0, 0], [0, 1, dz]])
     return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
@@ -270,10 +275,6 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
         z = z_all[None, top:, None]
         nz = z.shape[1]
 
-        def rows(lo, hi):
-            """Rendered rows (slab-relative) holding window depths lo..hi (px)."""
-            return slice(int(np.clip(np.floor(lo) + pad - top, 0, nz)), int(np.clip(np.ceil(hi) + pad - top + 1, 0, nz)))
-
         label = np.zeros((nb, nz, n_x), np.int8)
         for k in range(b.shape[0]):
             label += z >= b[k]
@@ -284,15 +285,15 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
         mu = np.take(mu_tab[sl].ravel(), index)
         del index
         # choroid (large vessel lumens as dark blobs) and, inside the BMO, the lamina
-        band = rows(np.min(b[11]), np.max(b[12]))
+        band = _rows(np.min(b[11]), np.max(b[12]), pad - top, nz)
         if band.stop > band.start:
             blobs = _blurred_normal(rng, (nb, band.stop - band.start, n_x), 25.0 / dz_um, 45.0 / px_um)
             refl[:, band] += (label[:, band] == 12) * choroid_w[sl, None, :] * np.clip(1.0 + 0.8 * blobs, 0.1, 2.2)
         # prelaminar tissue and lamina are porous (vertical striations), only inside the disc
         rb = slice(max(disc_rows.start, s0), min(disc_rows.stop, sl.stop))
         if rb.stop > rb.start and disc_cols.stop > disc_cols.start:
-            box = (slice(rb.start - s0, rb.stop - s0), slice(0, rows(0, np.max(bounds[12, rb, disc_cols])).stop),
-                   disc_cols)
+            deepest = _rows(0, np.max(bounds[12, rb, disc_cols]), pad - top, nz).stop  # the lamina's back
+            box = (slice(rb.start - s0, rb.stop - s0), slice(0, deepest), disc_cols)
             lab = label[box]
             pores = _blurred_normal(rng, lab.shape, 12.0 / dz_um, 8.0 / px_um)
             refl[box] += ((lab == 1) * pores_w[rb, None, disc_cols] * pores
@@ -300,9 +301,10 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
         # retinal vessels: bright top wall, blood that shadows everything below
         vr, vc = v_r[sl, None, :], v_c[sl, None, :]
         has_vessel = vr > 0
-        vrows = rows(np.min(vc - vr, where=has_vessel, initial=np.inf), np.max(vc + vr, where=has_vessel, initial=-np.inf))
+        vrows = _rows(np.min(vc - vr, where=has_vessel, initial=np.inf),
+                      np.max(vc + vr, where=has_vessel, initial=-np.inf), pad - top, nz)
         zv = z[:, vrows]
-        in_vessel = (np.abs(zv - vc) < vr) & (vr > 0)
+        in_vessel = (np.abs(zv - vc) < vr) & has_vessel
         refl[:, vrows] = np.where(in_vessel, 0.18 * (zv < vc - 0.4 * vr) + 0.04, refl[:, vrows])
         mu[:, vrows] = np.where(in_vessel, BLOOD_ATTENUATION, mu[:, vrows])
         # the central vessel trunk: bright walls at the cup surface, blood down to the lamina's back
