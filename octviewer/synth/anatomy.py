@@ -54,7 +54,7 @@ OUTER_LAYERS = ("gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone
 OUTER_THICKNESS_UM = {"gcl": 30.0, "ipl": 32.0, "inl": 32.0, "opl": 25.0, "onl": 80.0, "elm": 4.0,
                       "myoid": 22.0, "ez": 10.0, "oszone": 24.0, "rpe": 20.0}
 
-CUP_EDGE_UM = 150.0  # the cup edge: where the ILM lies this far above the BMO plane
+CUP_EDGE_UM = 200.0  # the cup edge: where the ILM lies this far above the BMO plane (Cirrus's cup)
 CUP_SHAPES = ("V", "U", "saucer", "sloping", "steep")
 # Per cup profile: the flat floor as a share of the cup radius (before the eye's jitter).
 CUP_FLOOR = {"V": 0.0, "U": 0.5, "saucer": 0.65, "sloping": 0.35, "steep": 0.65}
@@ -166,13 +166,13 @@ class EyeAnatomy:
 
     @property
     def lamina_depth_now_um(self) -> float:
-        """The lamina bows backwards as axons are lost (~+150 um at total loss)."""
-        return float(self.lamina_depth_um + 150.0 * self.rim_loss)
+        """The lamina bows backwards as axons are lost (~+120 um at total loss)."""
+        return float(self.lamina_depth_um + 120.0 * self.rim_loss)
 
     @property
     def prelaminar_now_um(self) -> float:
         """Prelaminar tissue is mostly axons: it thins with them, glia and capillaries remain."""
-        return float(max(self.prelaminar_um * (1.0 - 0.8 * self.rim_loss), 30.0))
+        return float(max(self.prelaminar_um * (1.0 - 0.6 * self.rim_loss), 30.0))
 
     @property
     def cup_depth_now_um(self) -> float:
@@ -183,7 +183,7 @@ class EyeAnatomy:
         """How far Bruch's membrane lies behind its peripheral course at distance ``r_mm`` from the
         BMO centre: the peripapillary BM and sclera bow backwards towards the disc, more so as the
         lamina is pushed back in glaucoma."""
-        dip = self.bm_dip_um + 60.0 * self.rim_loss
+        dip = self.bm_dip_um + 40.0 * self.rim_loss
         return dip * np.exp(-0.5 * (np.maximum(np.asarray(r_mm) - r_bmo_mm, 0.0) / 0.7) ** 2)
 
     def mrw_normal_um(self, theta_deg) -> np.ndarray:
@@ -198,9 +198,9 @@ class EyeAnatomy:
         return MRW_FLOOR_UM + (normal - MRW_FLOOR_UM) * (1.0 - self.damage(theta_deg))
 
     def cup_edge_height_um(self, theta_deg) -> np.ndarray:
-        """Height of the cup edge above the BMO plane: ``CUP_EDGE_UM`` (the clinical cup edge lies
-        at the top of the cup wall, as in the Cirrus cup definition), lower where the rim is
-        thinner than that allows (advanced cupping)."""
+        """Height of the cup edge above the BMO plane: ``CUP_EDGE_UM``, Cirrus's cup definition (and
+        octviewer.structure's), so that a cup measured on the image is the recorded one; where the
+        rim is too thin for that (advanced cupping), 70 % of the rim's height."""
         return np.minimum(CUP_EDGE_UM, 0.7 * self.rim_height_um(theta_deg))
 
     def ilm_height_in_disc_um(self, rho, theta_deg) -> np.ndarray:

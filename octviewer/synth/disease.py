@@ -104,8 +104,8 @@ def random_anatomy(rng: np.random.Generator, laterality: str, age: float) -> Eye
     floor = 0.0 if shape == "V" else float(np.clip(CUP_FLOOR[shape] + rng.normal(0.0, 0.08), 0.1, 0.85))
     # the cup floor is the top of the prelaminar tissue over the lamina: ~0-300 um behind the BMO
     # plane in healthy eyes, deeper where the physiological cup is large, shallow in small cups
-    lamina = float(np.clip(rng.normal(400.0, 50.0), 260.0, 560.0))
-    floor_depth = float(np.clip(rng.normal(150.0, 60.0) + 600.0 * (cdr - 0.35), -60.0, 380.0))
+    lamina = float(np.clip(rng.normal(400.0, 70.0), 230.0, 600.0))
+    floor_depth = float(np.clip(rng.normal(150.0, 80.0) + 600.0 * (cdr - 0.35), -60.0, 380.0))
     prelaminar = max(lamina - floor_depth, 60.0)
     ppa = None
     if myopic or rng.random() < 0.22:
