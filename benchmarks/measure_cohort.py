@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from octviewer.synth.anatomy import PRESETS, SECTOR_NAMES  # noqa: E402
-from octviewer.synth.cohort import _plan, synth_scan  # noqa: E402
+from octviewer.synth.cohort import GLAUCOMA_SHARE, _plan, synth_scan  # noqa: E402
 
 CUES = ("ilm_cup_depth", "mean_intensity", "enface_disc_darkness", "ilm_cup_area")
 
@@ -89,7 +89,7 @@ def _render(args):
 def cohort_cases(patients: int, seed: int, preset: str, workers: int, cnn: bool, n_centres: int, size: int,
                  render: bool = True):
     """Rows (one per volume) with truth, label and crude cues; optional CNN B-scans."""
-    tasks = _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=0.72)
+    tasks = _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=GLAUCOMA_SHARE)
     rows = [dict(t.row, _case=(t.row["patient_id"], t.row["eye"], t.row["visit"])) for t in tasks]
     images = [None] * len(tasks)
     if render:
