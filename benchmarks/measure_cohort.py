@@ -60,9 +60,12 @@ def crude_cues(data: np.ndarray, spacing_mm: tuple[float, float, float]) -> dict
         first[~tissue.any(axis=0)] = np.nan
         ilm[i] = first
     ilm_um = ilm * dz_um
-    typical = np.nanmedian(ilm_um)
-    cup_depth = float(np.nanpercentile(ilm_um, 99.5) - typical)
-    cup_area = float(np.nanmean(ilm_um > typical + 150.0) * 36.0)  # mm^2 of a 6 x 6 mm cube
+    if np.isnan(ilm_um).all():  # nothing reaches the threshold (a dense cataract at low signal): no cup found
+        cup_depth = cup_area = 0.0
+    else:
+        typical = np.nanmedian(ilm_um)
+        cup_depth = float(np.nanpercentile(ilm_um, 99.5) - typical)
+        cup_area = float(np.nanmean(ilm_um > typical + 150.0) * 36.0)  # mm^2 of a 6 x 6 mm cube
     enface = cv2.GaussianBlur(data.astype(np.float32).mean(axis=1), (0, 0), 2.0)
     darkness = float(1.0 - enface.min() / max(float(np.median(enface)), 1e-6))
     return {"ilm_cup_depth": cup_depth, "mean_intensity": float(data.mean()), "enface_disc_darkness": darkness,

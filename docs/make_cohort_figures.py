@@ -145,7 +145,7 @@ def gallery(out: Path):
         img = cv2.resize(img, (img.shape[1], img.shape[0] // 2), interpolation=cv2.INTER_AREA)
         label = (f"SYNTHETIC v{GENERATOR_VERSION} {stage}  {eye.laterality}  CDR {eye.vertical_cdr:.2f}  "
                  f"{eye.cup_shape} cup  {eye.damage_type or 'no damage'}")
-        cv2.putText(img, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 255, 1, cv2.LINE_AA)
+        cv2.putText(img, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
         enface = scan.volume.data.astype(np.float32).mean(axis=1)
         enface = cv2.resize(enface, (img.shape[0], img.shape[0]), interpolation=cv2.INTER_LINEAR)
         enface = np.clip((enface - enface.min()) * 255.0 / max(float(np.ptp(enface)), 1.0), 0, 255).astype(np.uint8)

@@ -94,7 +94,7 @@ class EyeAnatomy:
     prelaminar_um: float = 200.0  # neural tissue over the lamina at the cup centre, before damage
     lamina_depth_um: float = 400.0  # anterior lamina surface behind the BMO plane, before damage
     trunk_height_um: float = 60.0  # the central vessel trunk's mound on the cup floor
-    bm_dip_um: float = 50.0  # Bruch's membrane bows backwards towards the BMO by this much
+    bm_dip_um: float = 15.0  # Bruch's membrane bows backwards towards the BMO by this much
     rnfl_scale: float = 1.0  # normal variation of the whole RNFL profile
     rnfl_peaks_deg: tuple[float, float] = (75.0, 285.0)  # superior and inferior RNFL peaks
     mrw_scale: float = 1.0
@@ -183,7 +183,7 @@ class EyeAnatomy:
         """How far Bruch's membrane lies behind its peripheral course at distance ``r_mm`` from the
         BMO centre: the peripapillary BM and sclera bow backwards towards the disc, more so as the
         lamina is pushed back in glaucoma."""
-        dip = self.bm_dip_um + 40.0 * self.rim_loss
+        dip = self.bm_dip_um + 15.0 * self.rim_loss
         return dip * np.exp(-0.5 * (np.maximum(np.asarray(r_mm) - r_bmo_mm, 0.0) / 0.7) ** 2)
 
     def mrw_normal_um(self, theta_deg) -> np.ndarray:

@@ -85,7 +85,7 @@ def random_acquisition(rng: np.random.Generator, media_opacity: float = 0.0) -> 
         rolloff_db=float(rng.uniform(2.5, 6.0)),
         motion_um=float(rng.uniform(10, 40)) if rng.random() < 0.15 else 0.0,
         blink=blink,
-        media_opacity=float(media_opacity * rng.uniform(0.8, 1.2)),
+        media_opacity=float(min(1.0, media_opacity * rng.uniform(0.8, 1.2))),
         noise_floor=float(10 ** rng.uniform(-4.0, -3.3)),
     )
 

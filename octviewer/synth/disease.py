@@ -122,7 +122,7 @@ def random_anatomy(rng: np.random.Generator, laterality: str, age: float) -> Eye
         prelaminar_um=prelaminar,
         lamina_depth_um=lamina,
         trunk_height_um=float(rng.uniform(20.0, 110.0)),
-        bm_dip_um=float(rng.uniform(0.0, 120.0)),
+        bm_dip_um=float(rng.uniform(0.0, 30.0)),
         rnfl_scale=float(np.clip(rng.normal(1.0, 0.085), 0.72, 1.3)),
         rnfl_peaks_deg=(75.0 + float(rng.uniform(-15, 15)), 285.0 + float(rng.uniform(-15, 15))),
         mrw_scale=float(np.clip(rng.normal(1.0, 0.15), 0.6, 1.5)),
