@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from octviewer.synth.anatomy import PRESETS, SECTOR_NAMES  # noqa: E402
-from octviewer.synth.cohort import _plan, synth_scan  # noqa: E402
+from octviewer.synth.cohort import GLAUCOMA_SHARE, _plan, synth_scan  # noqa: E402
 
 CUES = ("ilm_cup_depth", "mean_intensity", "enface_disc_darkness", "ilm_cup_area")
 
@@ -60,9 +60,12 @@ def crude_cues(data: np.ndarray, spacing_mm: tuple[float, float, float]) -> dict
         first[~tissue.any(axis=0)] = np.nan
         ilm[i] = first
     ilm_um = ilm * dz_um
-    typical = np.nanmedian(ilm_um)
-    cup_depth = float(np.nanpercentile(ilm_um, 99.5) - typical)
-    cup_area = float(np.nanmean(ilm_um > typical + 150.0) * 36.0)  # mm^2 of a 6 x 6 mm cube
+    if np.isnan(ilm_um).all():  # nothing reaches the threshold (a dense cataract at low signal): no cup found
+        cup_depth = cup_area = 0.0
+    else:
+        typical = np.nanmedian(ilm_um)
+        cup_depth = float(np.nanpercentile(ilm_um, 99.5) - typical)
+        cup_area = float(np.nanmean(ilm_um > typical + 150.0) * 36.0)  # mm^2 of a 6 x 6 mm cube
     enface = cv2.GaussianBlur(data.astype(np.float32).mean(axis=1), (0, 0), 2.0)
     darkness = float(1.0 - enface.min() / max(float(np.median(enface)), 1e-6))
     return {"ilm_cup_depth": cup_depth, "mean_intensity": float(data.mean()), "enface_disc_darkness": darkness,
@@ -89,7 +92,7 @@ def _render(args):
 def cohort_cases(patients: int, seed: int, preset: str, workers: int, cnn: bool, n_centres: int, size: int,
                  render: bool = True):
     """Rows (one per volume) with truth, label and crude cues; optional CNN B-scans."""
-    tasks = _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=0.72)
+    tasks = _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=GLAUCOMA_SHARE)
     rows = [dict(t.row, _case=(t.row["patient_id"], t.row["eye"], t.row["visit"])) for t in tasks]
     images = [None] * len(tasks)
     if render:

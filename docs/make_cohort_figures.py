@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from octviewer import load_volume  # noqa: E402
-from octviewer.synth import Acquisition, synth_scan  # noqa: E402
+from octviewer.synth import GENERATOR_VERSION, Acquisition, synth_scan  # noqa: E402
 from octviewer.synth.disease import apply_disease, random_anatomy, random_disease, stage_of  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent
@@ -57,17 +57,20 @@ def synthetic_bscan(eye, seed: int, acq: Acquisition):
     return cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR), scan
 
 
-def eyes_by_stage(seed: int = 4):
+STAGES = ("normal", "early", "moderate", "advanced")
+
+
+def eyes_by_stage(profiles: tuple[str, ...], seed: int = 4):
+    """The first eye drawn at each stage whose cup has the profile given for that stage."""
     rng = np.random.default_rng(seed)
     found = {}
-    wanted = ("normal", "early", "moderate", "advanced")
-    while len(found) < len(wanted):
+    while len(found) < len(STAGES):
         base = random_anatomy(rng, str(rng.choice(["OD", "OS"])), float(rng.uniform(50, 75)))
         eye = apply_disease(base, random_disease(rng), float(rng.uniform(0.0, 1.1))) if rng.random() < 0.8 else base
         st = stage_of(eye)
-        if st in wanted and st not in found:
+        if st in STAGES and st not in found and eye.cup_shape == profiles[STAGES.index(st)]:
             found[st] = eye
-    return [(s, found[s]) for s in wanted]
+    return [(s, found[s]) for s in STAGES]
 
 
 def real_vs_synthetic(samples: Path, out: Path):
@@ -84,7 +87,7 @@ def real_vs_synthetic(samples: Path, out: Path):
                            interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(11)
     syn = []
-    for k, (stage, eye) in enumerate(eyes_by_stage()[::3]):  # normal and advanced
+    for k, (stage, eye) in enumerate(eyes_by_stage(("U",) * 4)[::3]):  # normal and advanced, the commonest cup
         acq = Acquisition(signal=float(rng.uniform(0.8, 1.2)), window_um=float(rng.uniform(800, 1000)),
                           noise_floor=3e-4, tilt=(float(rng.normal(0, 20)), 0.0))
         img, _ = synthetic_bscan(eye, 20 + k, acq)
@@ -92,7 +95,7 @@ def real_vs_synthetic(samples: Path, out: Path):
     width = 335
     panels = [("REAL Spectralis, across a disc (valid.vol)", real_disc[:, 200:200 + width]),
               ("REAL Spectralis, line scan (Willis_B_716_0)", real_line[:, 60:60 + width]),
-              *[(f"SYNTHETIC, {stage}", img[:496, :width]) for stage, img in syn]]
+              *[(f"SYNTHETIC, {stage} (U-shaped cup)", img[:496, :width]) for stage, img in syn]]
     fig = plt.figure(figsize=(16, 9.5), dpi=100)
     gs = fig.add_gridspec(2, 4, height_ratios=[1.6, 1.0])
     for k, (title, img) in enumerate(panels):
@@ -126,8 +129,8 @@ def real_vs_synthetic(samples: Path, out: Path):
     ax.set_ylabel("mean display value")
     ax.set_title("Depth profiles (A-scans away from the disc)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.suptitle("Real Spectralis vs SYNTHETIC (octviewer-synth v2) at the same display transform and depth scale",
-                 fontsize=11)
+    fig.suptitle(f"Real Spectralis vs SYNTHETIC (octviewer-synth {GENERATOR_VERSION}) at the same display transform "
+                 "and scale", fontsize=11)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
@@ -135,12 +138,14 @@ def real_vs_synthetic(samples: Path, out: Path):
 
 def gallery(out: Path):
     rows = []
-    for k, (stage, eye) in enumerate(eyes_by_stage()):
+    # one cup profile per row, the commonest first; V (a tenth of eyes) last
+    for k, (stage, eye) in enumerate(eyes_by_stage(("U", "sloping", "saucer", "V"))):
         acq = Acquisition(signal=1.0, window_um=1000.0, noise_floor=3e-4)
         img, scan = synthetic_bscan(eye, 40 + k, acq)
         img = cv2.resize(img, (img.shape[1], img.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        label = f"SYNTHETIC {stage}  {eye.laterality}  CDR {eye.vertical_cdr:.2f}  {eye.damage_type or 'no damage'}"
-        cv2.putText(img, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 255, 1, cv2.LINE_AA)
+        label = (f"SYNTHETIC v{GENERATOR_VERSION} {stage}  {eye.laterality}  CDR {eye.vertical_cdr:.2f}  "
+                 f"{eye.cup_shape} cup  {eye.damage_type or 'no damage'}")
+        cv2.putText(img, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
         enface = scan.volume.data.astype(np.float32).mean(axis=1)
         enface = cv2.resize(enface, (img.shape[0], img.shape[0]), interpolation=cv2.INTER_LINEAR)
         enface = np.clip((enface - enface.min()) * 255.0 / max(float(np.ptp(enface)), 1.0), 0, 255).astype(np.uint8)

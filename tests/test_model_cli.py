@@ -26,15 +26,16 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory):
-    """Two readable volumes whose names carry 'identifiers', one broken file."""
+    """Two readable volumes whose names carry 'identifiers', one broken file. The two are taken
+    without simulated artefacts, so that only the broken file fails whatever the generator draws."""
     from octviewer.io.stacks import write_npz
-    from octviewer.synth import random_eye, synth_scan
+    from octviewer.synth import Acquisition, random_eye, synth_scan
 
     folder = tmp_path_factory.mktemp("PAT-4711")
     rng = np.random.default_rng(0)
     for i, name in enumerate(["PAT-4711_2024-01-02_OD.npz", "PAT-4711_2024-01-02_OS.npz"]):
-        write_npz(synth_scan(random_eye(rng, "OD" if i == 0 else "OS", bool(i)), "tiny", seed=i).volume,
-                  folder / name)
+        eye = random_eye(rng, "OD" if i == 0 else "OS", bool(i))
+        write_npz(synth_scan(eye, "tiny", seed=i, acquisition=Acquisition()).volume, folder / name)
     (folder / "PAT-4711_broken.dcm").write_bytes(b"\x00" * 100)
     return folder
 

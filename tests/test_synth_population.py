@@ -4,14 +4,14 @@ VF missing not at random, progression. These pin the disease model documented in
 import numpy as np
 import pytest
 
-from octviewer.synth.cohort import _plan, random_eye
+from octviewer.synth.cohort import GLAUCOMA_SHARE, _plan, random_eye
 from octviewer.synth.disease import visual_field
 
 
 @pytest.fixture(scope="module")
 def visits():
     """One row per eye-visit of a 300-patient cohort plan (seconds, nothing rendered)."""
-    tasks = _plan(300, seed=5, missing_vf=1 / 3, glaucoma_share=0.72)
+    tasks = _plan(300, seed=5, missing_vf=1 / 3, glaucoma_share=GLAUCOMA_SHARE)
     rows = list({id(t.row): t.row for t in tasks}.values())
     return rows
 

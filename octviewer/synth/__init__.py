@@ -6,10 +6,18 @@ artefacts), disease (population, latent severity, visual field, reference standa
 """
 
 from .anatomy import PRESETS, EyeAnatomy, sector_rnfl_um
-from .cohort import MANIFEST_COLUMNS, TRUTH_COLUMNS, generate_cohort, random_acquisition, random_eye, synth_scan
+from .cohort import (
+    GENERATOR_VERSION,
+    MANIFEST_COLUMNS,
+    TRUTH_COLUMNS,
+    generate_cohort,
+    random_acquisition,
+    random_eye,
+    synth_scan,
+)
 from .disease import visual_field
 from .render import BOUNDARIES, Acquisition, render_volume
 
-__all__ = ["BOUNDARIES", "MANIFEST_COLUMNS", "PRESETS", "TRUTH_COLUMNS", "Acquisition", "EyeAnatomy",
-           "generate_cohort", "random_acquisition", "random_eye", "render_volume", "sector_rnfl_um", "synth_scan",
-           "visual_field"]
+__all__ = ["BOUNDARIES", "GENERATOR_VERSION", "MANIFEST_COLUMNS", "PRESETS", "TRUTH_COLUMNS", "Acquisition",
+           "EyeAnatomy", "generate_cohort", "random_acquisition", "random_eye", "render_volume", "sector_rnfl_um",
+           "synth_scan", "visual_field"]

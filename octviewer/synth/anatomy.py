@@ -11,8 +11,12 @@ Numbers are taken from published norms:
   Chauhan & Burgoyne, AJO 2013); physiological cup grows with disc size (Jonas 1988).
 - BMO minimum rim width (MRW) ~ 300 um in healthy eyes, I > S > N > T (Chauhan et al.,
   Ophthalmology 2015), lost with axons in glaucoma.
-- Anterior lamina cribrosa surface ~ 400 um behind the BMO plane, deeper in glaucoma
-  (Park et al., IOVS 2012); prelaminar tissue thins as the cup deepens.
+- Anterior lamina cribrosa surface ~ 400 um behind the BMO plane in healthy eyes, ~450-600 um in
+  glaucoma (Park et al., IOVS 2012; Lee et al., Ophthalmology 2012); prelaminar tissue 100-300 um
+  thick over it in healthy eyes, thinner in glaucoma (Kim et al., IOVS 2013). The cup floor is the
+  top of that tissue, so it lies ~0-300 um behind the BMO plane in healthy eyes and deeper in
+  glaucoma; most cups have a broad floor and sloping walls, a few are V-shaped, and the central
+  vessel trunk rises from the floor (Jonas, Surv Ophthalmol 1999).
 - Peripapillary RNFL on the 3.46 mm circle: mean ~95 um, double-hump TSNIT profile with
   superior/inferior peaks ~15 deg temporal of vertical (Budenz et al., Ophthalmology 2007),
   peak positions vary between eyes by about +/-15 deg (Hood et al., IOVS 2008); thins with age by
@@ -40,7 +44,7 @@ PRESETS = {
 }
 
 R_REF_MM = 1.73  # radius of the clinical 3.46 mm RNFL circle
-RNFL_FLOOR_UM = 50.0  # non-axonal residual thickness that never thins
+RNFL_FLOOR_UM = 53.0  # non-axonal residual thickness that never thins (the population mean)
 AGE_RNFL_UM_PER_YEAR = 0.5
 REFERENCE_AGE = 60.0
 MRW_FLOOR_UM = 90.0  # glial and vascular rim tissue left when the axons are gone
@@ -50,7 +54,10 @@ OUTER_LAYERS = ("gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone
 OUTER_THICKNESS_UM = {"gcl": 30.0, "ipl": 32.0, "inl": 32.0, "opl": 25.0, "onl": 80.0, "elm": 4.0,
                       "myoid": 22.0, "ez": 10.0, "oszone": 24.0, "rpe": 20.0}
 
+CUP_EDGE_UM = 200.0  # the cup edge: where the ILM lies this far above the BMO plane (Cirrus's cup)
 CUP_SHAPES = ("V", "U", "saucer", "sloping", "steep")
+# Per cup profile: the flat floor as a share of the cup radius (before the eye's jitter).
+CUP_FLOOR = {"V": 0.0, "U": 0.5, "saucer": 0.65, "sloping": 0.35, "steep": 0.65}
 
 
 def angle_diff(a, b):
@@ -83,8 +90,11 @@ class EyeAnatomy:
     disc_radii_mm: tuple[float, float] = (0.80, 0.88)  # BMO half-axes (horizontal, vertical)
     physiological_cdr: float = 0.4
     cup_shape: str = "U"
-    cup_depth_um: float = 300.0  # deepest ILM point behind the BMO plane, before damage
-    lamina_depth_um: float = 420.0  # anterior lamina surface behind the BMO plane, before damage
+    cup_floor: float = 0.45  # flat floor of the cup as a share of the cup radius
+    prelaminar_um: float = 200.0  # neural tissue over the lamina at the cup centre, before damage
+    lamina_depth_um: float = 400.0  # anterior lamina surface behind the BMO plane, before damage
+    trunk_height_um: float = 60.0  # the central vessel trunk's mound on the cup floor
+    bm_dip_um: float = 15.0  # Bruch's membrane bows backwards towards the BMO by this much
     rnfl_scale: float = 1.0  # normal variation of the whole RNFL profile
     rnfl_peaks_deg: tuple[float, float] = (75.0, 285.0)  # superior and inferior RNFL peaks
     mrw_scale: float = 1.0
@@ -155,12 +165,26 @@ class EyeAnatomy:
         return float(np.mean(self.cup_fraction(np.array([90.0, 270.0]))))
 
     @property
-    def cup_depth_now_um(self) -> float:
-        return float(self.cup_depth_um + 150.0 * self.rim_loss)
+    def lamina_depth_now_um(self) -> float:
+        """The lamina bows backwards as axons are lost (~+120 um at total loss)."""
+        return float(self.lamina_depth_um + 120.0 * self.rim_loss)
 
     @property
-    def lamina_depth_now_um(self) -> float:
-        return float(max(self.lamina_depth_um + 100.0 * self.rim_loss, self.cup_depth_now_um + 60.0))
+    def prelaminar_now_um(self) -> float:
+        """Prelaminar tissue is mostly axons: it thins with them, glia and capillaries remain."""
+        return float(max(self.prelaminar_um * (1.0 - 0.6 * self.rim_loss), 30.0))
+
+    @property
+    def cup_depth_now_um(self) -> float:
+        """Cup floor (ILM at the cup centre) behind the BMO plane; negative = in front of it."""
+        return self.lamina_depth_now_um - self.prelaminar_now_um
+
+    def bm_dip_now_um(self, r_mm, r_bmo_mm) -> np.ndarray:
+        """How far Bruch's membrane lies behind its peripheral course at distance ``r_mm`` from the
+        BMO centre: the peripapillary BM and sclera bow backwards towards the disc, more so as the
+        lamina is pushed back in glaucoma."""
+        dip = self.bm_dip_um + 15.0 * self.rim_loss
+        return dip * np.exp(-0.5 * (np.maximum(np.asarray(r_mm) - r_bmo_mm, 0.0) / 0.7) ** 2)
 
     def mrw_normal_um(self, theta_deg) -> np.ndarray:
         theta_deg = np.asarray(theta_deg, dtype=np.float64)
@@ -173,27 +197,38 @@ class EyeAnatomy:
         normal = self.mrw_normal_um(theta_deg)
         return MRW_FLOOR_UM + (normal - MRW_FLOOR_UM) * (1.0 - self.damage(theta_deg))
 
+    def cup_edge_height_um(self, theta_deg) -> np.ndarray:
+        """Height of the cup edge above the BMO plane: ``CUP_EDGE_UM``, Cirrus's cup definition (and
+        octviewer.structure's), so that a cup measured on the image is the recorded one; where the
+        rim is too thin for that (advanced cupping), 70 % of the rim's height."""
+        return np.minimum(CUP_EDGE_UM, 0.7 * self.rim_height_um(theta_deg))
+
     def ilm_height_in_disc_um(self, rho, theta_deg) -> np.ndarray:
-        """ILM height above the BMO plane (negative = behind it) inside the BMO (rho = r / r_BMO < 1)."""
+        """ILM height above the BMO plane (negative = behind it) inside the BMO (rho = r / r_BMO < 1).
+
+        Inside the cup (``cup_fraction``) a flat floor at ``cup_depth_now_um`` behind the BMO plane
+        and a wall, shaped by ``cup_shape``, up to the cup edge (``cup_edge_height_um``); outside it
+        the rim rises on to its height at the BMO. A small cup's floor may lie in front of the BMO
+        plane; it stays at least 40 um below the cup edge, so the recorded cup is the drawn one."""
         rho = np.asarray(rho, dtype=np.float64)
         c = self.cup_fraction(theta_deg)
-        depth = self.cup_depth_now_um
-        x = np.clip(rho / np.maximum(c, 0.05), 0.0, 1.0)
+        edge = self.cup_edge_height_um(theta_deg)
+        depth = np.maximum(self.cup_depth_now_um, 40.0 - edge)
+        a = self.cup_floor
+        x = np.clip((rho / np.maximum(c, 0.05) - a) / (1.0 - a), 0.0, 1.0)  # 0 on the floor, 1 at the edge
         if self.cup_shape == "V":
-            f = 1.0 - x
-        elif self.cup_shape == "U":
+            f = 1.0 - x ** 1.3
+        elif self.cup_shape == "steep":
             f = 1.0 - x ** 4
         elif self.cup_shape == "saucer":
-            f = 0.55 * (1.0 - x ** 2) + 0.45 * (1.0 - smoothstep(x / 0.6))
-        elif self.cup_shape == "steep":
-            f = 1.0 - x ** 10
-        else:  # sloping
+            f = 1.0 - smoothstep(x) ** 0.8
+        else:  # U, sloping: a smooth wall that meets the floor tangentially
             f = 1.0 - smoothstep(x)
-        cup = -depth * f
-        # rim: from the cup edge up to the rim height at the BMO, a sloping wall
+        cup = edge - (depth + edge) * f
+        # rim: from the cup edge on up to the rim height at the BMO, a rounded shoulder
         rim_h = self.rim_height_um(theta_deg)
         w = np.clip((rho - c) / np.maximum(1.0 - c, 0.03), 0.0, 1.0)
-        rim = rim_h * (1.0 - (1.0 - w) ** 2.2)  # a rounded shoulder at the BMO, steeper into the cup
+        rim = edge + (rim_h - edge) * (1.0 - (1.0 - w) ** 2.0)
         return np.where(rho < c, cup, rim)
 
     def mrw_um(self, theta_deg, r_bmo_mm=None) -> np.ndarray:

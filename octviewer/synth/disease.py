@@ -11,11 +11,16 @@ as between graders. Eyes with structural damage but no field defect (preperimetr
 
 Visual field: Hood & Kardon's linear model (Prog Retin Eye Res 2007) per 24-2 point, mapped to the
 disc through the Garway-Heath sectors (Ophthalmology 2000): relative sensitivity = remaining share
-of axons, total deviation TD = 10 log10 of it, so RNFL stops tracking the field near its ~50 um floor
-while the field keeps falling. Each eye has a fixed normal pattern (~1.1 dB per point) plus
-test-retest noise of ~1 dB that grows to ~3.5 dB at -10 dB (Henson et al., IOVS 2000; Artes et al.,
-IOVS 2002). MD = mean TD, PSD = SD of TD, VFI from the pattern-deviation-flagged points
-(Bengtsson & Heijl, AJO 2008). Cataract lowers all points alike: MD falls, PSD does not.
+of axons, total deviation TD = 10 log10 of it, so RNFL stops tracking the field near its floor
+(~53 um, varying between eyes; Mwanza et al., IOVS 2015) while the field keeps falling. Each eye
+scales that dB loss by its own factor (structure-function discordance, median 0.6: the field lags
+the axon count, as a quarter to a third of ganglion cells are lost before a field defect shows;
+Kerrigan-Baumrind et al., IOVS 2000). Each eye has a fixed normal pattern (~1.1 dB per point);
+each test adds noise of ~1 dB per point that grows to ~3.5 dB at -10 dB (Henson et al., IOVS 2000;
+Artes et al., IOVS 2002), a whole-field fluctuation that grows with damage, and one test in five
+is unreliable (false positives lift a damaged field, false negatives sink it). MD = mean TD,
+PSD = SD of TD, VFI from the pattern-deviation-flagged points (Bengtsson & Heijl, AJO 2008).
+Cataract lowers all points alike: MD falls, PSD does not.
 """
 
 from __future__ import annotations
@@ -24,7 +29,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .anatomy import CUP_SHAPES, SECTOR_NAMES, SECTORS, EyeAnatomy, global_rnfl_um, sector_rnfl_um, sector_thetas
+from .anatomy import (
+    CUP_FLOOR,
+    CUP_SHAPES,
+    RNFL_FLOOR_UM,
+    SECTOR_NAMES,
+    SECTORS,
+    EyeAnatomy,
+    global_rnfl_um,
+    sector_rnfl_um,
+    sector_thetas,
+)
 
 # 24-2 points served by each Garway-Heath sector (52 in all; inferior disc -> superior field).
 VF_POINTS = {"T": 8, "TS": 12, "NS": 6, "N": 6, "NI": 6, "TI": 14}
@@ -54,7 +69,7 @@ class Disease:
     wedges: list[tuple[float, float, float]] = field(default_factory=list)  # centre deg, width deg, gain
     diffuse_gain: float = 0.0
     rate_per_year: float = 0.0  # latent severity gained per year
-    function_gamma: float = 1.0  # structure-function discordance: functional loss = 1 - (1 - loss) ** gamma
+    function_gamma: float = 1.0  # discordance: functional loss = 1 - (1 - loss) ** gamma, i.e. TD x gamma
 
     def location(self) -> str:
         if not self.kind:
@@ -85,7 +100,13 @@ def random_anatomy(rng: np.random.Generator, laterality: str, age: float) -> Eye
     ovality = float(rng.normal(1.30, 0.06) if myopic else rng.normal(1.09, 0.05))
     rh = np.sqrt(area / (np.pi * ovality))
     cdr = float(np.clip(0.02 + 0.17 * area + rng.normal(0, 0.12), 0.05, 0.8))
-    cup_depth = float(np.clip((100.0 + 480.0 * cdr) * rng.lognormal(0, 0.25), 60.0, 650.0))
+    shape = str(rng.choice(CUP_SHAPES, p=[0.1, 0.4, 0.15, 0.25, 0.1]))
+    floor = 0.0 if shape == "V" else float(np.clip(CUP_FLOOR[shape] + rng.normal(0.0, 0.08), 0.1, 0.85))
+    # the cup floor is the top of the prelaminar tissue over the lamina: ~0-300 um behind the BMO
+    # plane in healthy eyes, deeper where the physiological cup is large, shallow in small cups
+    lamina = float(np.clip(rng.normal(400.0, 70.0), 230.0, 600.0))
+    floor_depth = float(np.clip(rng.normal(150.0, 80.0) + 600.0 * (cdr - 0.35), -60.0, 380.0))
+    prelaminar = max(lamina - floor_depth, 60.0)
     ppa = None
     if myopic or rng.random() < 0.22:
         ppa = (float(rng.normal(0, 25)), float(rng.uniform(35, 90)),
@@ -96,13 +117,16 @@ def random_anatomy(rng: np.random.Generator, laterality: str, age: float) -> Eye
                         float(np.clip(rng.normal(0.0, 0.3), -0.8, 0.8))),
         disc_radii_mm=(float(rh), float(rh * ovality)),
         physiological_cdr=cdr,
-        cup_shape=str(rng.choice(CUP_SHAPES, p=[0.2, 0.3, 0.15, 0.25, 0.1])),
-        cup_depth_um=cup_depth,
-        lamina_depth_um=float(max(rng.normal(420, 70), cup_depth + 120.0)),
+        cup_shape=shape,
+        cup_floor=floor,
+        prelaminar_um=prelaminar,
+        lamina_depth_um=lamina,
+        trunk_height_um=float(rng.uniform(20.0, 110.0)),
+        bm_dip_um=float(rng.uniform(0.0, 30.0)),
         rnfl_scale=float(np.clip(rng.normal(1.0, 0.085), 0.72, 1.3)),
         rnfl_peaks_deg=(75.0 + float(rng.uniform(-15, 15)), 285.0 + float(rng.uniform(-15, 15))),
         mrw_scale=float(np.clip(rng.normal(1.0, 0.15), 0.6, 1.5)),
-        rnfl_floor_um=float(np.clip(rng.normal(50.0, 7.0), 35.0, 68.0)),
+        rnfl_floor_um=float(np.clip(rng.normal(RNFL_FLOOR_UM, 13.0), 30.0, 80.0)),
         ppa=ppa,
         curvature_um_per_mm2=float(rng.uniform(5.0, 22.0)),
         disc_tilt=((float(rng.uniform(40, 90)) if myopic else float(rng.normal(0, 12))), float(rng.normal(0, 10))),
@@ -126,10 +150,12 @@ def random_disease(rng: np.random.Generator) -> Disease:
         if n == 2:  # the second hemifield is usually less damaged
             c, w, g = wedges[1]
             wedges[1] = (c, w, g * rng.uniform(0.4, 0.9))
-    diffuse = {"wedge": rng.uniform(0.15, 0.4), "arcuate": rng.uniform(0.2, 0.45),
+    # localized defects carry little diffuse loss: a deep wedge moves the field (the many points of
+    # its arcuate area) much more than the global RNFL
+    diffuse = {"wedge": rng.uniform(0.0, 0.3), "arcuate": rng.uniform(0.05, 0.35),
                "diffuse": rng.uniform(0.7, 1.0), "mixed": rng.uniform(0.4, 0.7)}[kind]
     rate = float(rng.lognormal(np.log(0.025), 0.7)) * (4.0 if rng.random() < 0.12 else 1.0)
-    return Disease(kind, wedges, float(diffuse), rate, float(rng.lognormal(0.0, 0.6)))
+    return Disease(kind, wedges, float(diffuse), rate, float(rng.lognormal(np.log(0.6), 0.55)))
 
 
 def initial_severity(rng: np.random.Generator) -> float:
@@ -154,7 +180,15 @@ def visual_field(eye: EyeAnatomy, rng: np.random.Generator, cataract_db: float =
         fixed_pattern = normal_pattern(rng)
     reliability = rng.lognormal(0.0, 0.25) * (1.8 if rng.random() < 0.1 else 1.0)  # false answers, fatigue
     sd = (1.0 + 0.25 * np.minimum(np.abs(td_true), 12.0)) * reliability
-    td = td_true + fixed_pattern + rng.normal(0.0, sd) + rng.normal(0.0, 0.7) - cataract_db
+    # the whole field moves from test to test (attention, pupil, learning), more in a damaged field
+    fluctuation = rng.normal(0.0, 0.6 + 0.1 * abs(float(np.mean(td_true))))
+    # unreliable tests: false-positive answers lift the damaged points, false negatives (fatigue)
+    # sink them; either moves a damaged field's MD by several dB
+    lift = 0.0  # > 0 false positives, < 0 false negatives
+    if rng.random() < 0.2:
+        lift = rng.uniform(0.1, 0.35) * (1.0 if rng.random() < 0.5 else -1.0)
+    td = (td_true * (1.0 - lift) + 3.0 * min(lift, 0.0) + fixed_pattern + rng.normal(0.0, sd) + fluctuation
+          - cataract_db)
     td = np.clip(td, -32.0, 6.0)
     md = float(np.mean(td))
     psd = float(np.std(td, ddof=1))

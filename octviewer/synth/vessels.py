@@ -10,6 +10,8 @@ BMO centre); the renderer mirrors them for left eyes.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -53,28 +55,39 @@ def vessel_tree(seed: int) -> np.ndarray:
     return np.asarray(segments, np.float32).reshape(-1, 5)
 
 
-def rasterize(segments: np.ndarray, xs_mm: np.ndarray, ys_mm: np.ndarray, centre_xy: tuple[float, float],
-              u_sign: float, px_mm: float = 0.02) -> np.ndarray:
-    """Vessel calibre map (um, 0 = no vessel) on the cube's en-face grid (rows = ys, cols = xs)."""
-    x0, x1 = float(xs_mm.min()), float(xs_mm.max())
-    y0, y1 = float(ys_mm.min()), float(ys_mm.max())
-    nx = int(round((x1 - x0) / px_mm)) + 1
-    ny = int(round((y1 - y0) / px_mm)) + 1
-    canvas = np.zeros((ny, nx), np.float32)
-    if len(segments):
-        order = np.argsort(segments[:, 4])  # thick vessels last, on top
-        seg = segments[order]
-        xa = centre_xy[0] + u_sign * seg[:, 0]
-        xb = centre_xy[0] + u_sign * seg[:, 2]
-        ya, yb = centre_xy[1] + seg[:, 1], centre_xy[1] + seg[:, 3]
-        pa = np.stack([(xa - x0) / px_mm, (y1 - ya) / px_mm], -1)
-        pb = np.stack([(xb - x0) / px_mm, (y1 - yb) / px_mm], -1)
-        for a, b, cal in zip(pa, pb, seg[:, 4]):
-            thick = max(1, int(round(cal / 1000.0 / px_mm)))
-            cv2.line(canvas, (int(a[0] * 4), int(a[1] * 4)), (int(b[0] * 4), int(b[1] * 4)), float(cal), thick,
-                     lineType=cv2.LINE_8, shift=2)
-    # sample at the cube's A-scan positions: the calibre of the vessel under each A-scan
-    cols = np.clip(np.round((xs_mm - x0) / px_mm).astype(int), 0, nx - 1)
-    rows = np.clip(np.round((y1 - ys_mm) / px_mm).astype(int), 0, ny - 1)
-    dilated = cv2.dilate(canvas, np.ones((3, 3), np.uint8)) if px_mm < 0.5 * abs(xs_mm[1] - xs_mm[0]) else canvas
-    return dilated[np.ix_(rows, cols)]
+_CANVAS_MM = 0.02  # pixel of the drawn tree
+_CANVAS_HALF_MM = 3.7  # vessels grow while |u|, |v| < 3.6 mm
+
+
+@functools.lru_cache(maxsize=16)
+def vessel_canvas(seed: int, dilate: bool) -> np.ndarray:
+    """The eye's tree drawn once in its own coordinates (u nasal from the BMO centre across the
+    columns, v superior down the rows, 0.02 mm pixels), calibre (um) per pixel. Cached: an eye is
+    scanned at several visits and every scan samples the same drawing. ``dilate`` widens thin
+    vessels by a pixel so that a coarser A-scan grid does not step over them."""
+    segments = vessel_tree(seed)
+    n = int(round(2 * _CANVAS_HALF_MM / _CANVAS_MM)) + 1
+    canvas = np.zeros((n, n), np.float32)
+    seg = segments[np.argsort(segments[:, 4])]  # thick vessels last, on top
+    pa = np.stack([(seg[:, 0] + _CANVAS_HALF_MM) / _CANVAS_MM, (_CANVAS_HALF_MM - seg[:, 1]) / _CANVAS_MM], -1)
+    pb = np.stack([(seg[:, 2] + _CANVAS_HALF_MM) / _CANVAS_MM, (_CANVAS_HALF_MM - seg[:, 3]) / _CANVAS_MM], -1)
+    for a, b, cal in zip(np.round(pa * 4).astype(int), np.round(pb * 4).astype(int), seg[:, 4]):
+        thick = max(1, int(round(cal / 1000.0 / _CANVAS_MM)))
+        cv2.line(canvas, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), float(cal), thick, lineType=cv2.LINE_8,
+                 shift=2)
+    if dilate:
+        canvas = cv2.dilate(canvas, np.ones((3, 3), np.uint8))
+    canvas.setflags(write=False)
+    return canvas
+
+
+def rasterize(seed: int, xs_mm: np.ndarray, ys_mm: np.ndarray, centre_xy: tuple[float, float],
+              u_sign: float) -> np.ndarray:
+    """Vessel calibre map (um, 0 = no vessel) on the cube's en-face grid (rows = ys, cols = xs) of
+    the eye whose tree grows from ``seed``, its BMO centre at ``centre_xy`` (mm) in the cube."""
+    canvas = vessel_canvas(seed, _CANVAS_MM < 0.5 * abs(float(xs_mm[1] - xs_mm[0])))
+    n = canvas.shape[0]
+    cols = np.round((u_sign * (xs_mm - centre_xy[0]) + _CANVAS_HALF_MM) / _CANVAS_MM).astype(int)
+    rows = np.round((_CANVAS_HALF_MM - (ys_mm - centre_xy[1])) / _CANVAS_MM).astype(int)
+    ok = (rows[:, None] >= 0) & (rows[:, None] < n) & (cols[None, :] >= 0) & (cols[None, :] < n)
+    return np.where(ok, canvas[np.ix_(np.clip(rows, 0, n - 1), np.clip(cols, 0, n - 1))], 0.0).astype(np.float32)
