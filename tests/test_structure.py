@@ -149,9 +149,9 @@ def test_v2_cohort_global_rnfl_within_5um_of_truth(v2_cohort):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="generator 2.1 (sloping rims, Bruch's membrane bowing to the opening): our "
-                   "Bruch's membrane path leaves the membrane 0.1-0.3 mm outside the opening, so the membrane's "
-                   "strength fades early and the disc reads ~12 % small (bench_structure: -6 to -17 % per seed); "
+@pytest.mark.xfail(strict=False, reason="generator 2.1 (sloping rims, Bruch's membrane bowing to the opening): the "
+                   "membrane strength fades ~0.1 mm before the opening (tissue near its depth inside the disc?), "
+                   "so the disc reads ~12 % small (bench_structure: -6 to -17 % per seed); "
                    "within 10 % on generator 2.0 (open work, issue 14)")
 def test_v2_cohort_disc_area_within_10_percent(v2_cohort):
     ratios = [r.disc_area_mm2 / float(row["disc_area_mm2"]) - 1 for row, r, _ in v2_cohort if r.quality.ok]
