@@ -56,7 +56,8 @@ def _polar(points: np.ndarray, centre: np.ndarray, spacing: np.ndarray):
 def _measure_task(task) -> dict | None:
     from octviewer.synth.cohort import synth_scan
 
-    scan = synth_scan(task.eye, "small", seed=task.seed, acquisition=task.acquisition)
+    task, preset = task
+    scan = synth_scan(task.eye, preset, seed=task.seed, acquisition=task.acquisition)
     report = measure(scan.volume, source="own")
     if not report.quality.ok or report.disc_centre_px is None or np.isnan(report.disc_area_mm2):
         return None
@@ -85,14 +86,14 @@ def _measure_task(task) -> dict | None:
     return out
 
 
-def synthetic(seeds: list[int], patients: int, workers: int) -> None:
+def synthetic(seeds: list[int], patients: int, workers: int, preset: str = "small") -> None:
     from octviewer.synth.cohort import _plan
 
-    tasks = [t for s in seeds for t in _plan(patients, s, missing_vf=1 / 3, glaucoma_share=0.72)]
+    tasks = [(t, preset) for s in seeds for t in _plan(patients, s, missing_vf=1 / 3, glaucoma_share=0.72)]
     with ProcessPoolExecutor(max(1, workers)) as pool:
         results = list(pool.map(_measure_task, tasks, chunksize=2))
     done = [r for r in results if r is not None]
-    print(f"SYNTHETIC small cubes, seeds {seeds}, {patients} patients each: {len(done)} of {len(tasks)} measured")
+    print(f"SYNTHETIC {preset} cubes, seeds {seeds}, {patients} patients each: {len(done)} of {len(tasks)} measured")
 
     def line(key, unit="", scale=1.0):
         v = np.array([r[key] for r in done]) * scale
@@ -132,10 +133,11 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--patients", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--preset", default="small", help="synthetic cube size (small: 47 um per A-scan; cirrus: 30 um)")
     parser.add_argument("--samples", type=Path, default=Path(os.environ.get("OCTVIEWER_SAMPLES", "samples")))
     args = parser.parse_args(argv)
     circles(args.samples)
-    synthetic(args.seeds, args.patients, args.workers)
+    synthetic(args.seeds, args.patients, args.workers, args.preset)
     timing()
 
 
