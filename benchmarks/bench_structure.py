@@ -70,6 +70,7 @@ def _measure_task(task) -> dict | None:
            "cd": report.cup_to_disc - float(row["cup_to_disc"])}
     true_cup = truth["cup_mask"].sum() * spacing[0] * spacing[2]
     out["cup"] = report.cup_area_mm2 - true_cup
+    out["cup_rel"] = report.cup_area_mm2 / true_cup - 1.0 if true_cup > 0.05 else float("nan")
     own_cup = disc_measures(scan.volume, seg, cup_offset_um=0.0)
     out["cup_plane"] = own_cup.cup_area_mm2 - true_cup
     out["cd_plane"] = own_cup.cup_to_disc_vertical - float(row["cup_to_disc"])
@@ -106,6 +107,10 @@ def synthetic(seeds: list[int], patients: int, workers: int, preset: str = "smal
     for seed in sorted({r["seed"] for r in done}):
         v = [r["disc"] for r in done if r["seed"] == seed]
         print(f"    disc area, seed {int(seed)}: mean {100 * np.mean(v):+.1f} % over {len(v)} cubes")
+    v = np.array([r["cup_rel"] for r in done])
+    v = v[np.isfinite(v)]
+    print(f"  cup area     mean {100 * v.mean():+7.3f} %  median {100 * np.median(v):+7.3f} %  MAE {100 * np.abs(v).mean():6.3f} %"
+          f"  ({v.size} cubes with a true cup over 0.05 mm2)")
     for key, unit in (("bmo_radius_mm", " mm"), ("bmo_depth_um", " um"), ("mrw", " um"), ("cd", ""),
                       ("cup", " mm2"), ("cd_plane", ""), ("cup_plane", " mm2"), ("ilm_disc_um", " um")):
         line(key, unit)

@@ -161,8 +161,21 @@ class EyeAnatomy:
 
     @property
     def vertical_cdr(self) -> float:
-        """Vertical cup-to-disc ratio (the clinical one)."""
-        return float(np.mean(self.cup_fraction(np.array([90.0, 270.0]))))
+        """Vertical cup-to-disc ratio (the clinical one), of the recorded cup (``recorded_cup_fraction``)."""
+        return float(np.mean(self.recorded_cup_fraction(np.array([90.0, 270.0]))))
+
+    def recorded_cup_fraction(self, theta_deg) -> np.ndarray:
+        """The cup as a device measures it (Cirrus, octviewer.structure): where the ILM first rises
+        ``CUP_EDGE_UM`` above the BMO plane, as a fraction of the BMO radius; 1 where it never does
+        (a rim lower than that is cup by the rule). It differs from the drawn cup edge
+        (``cup_fraction``) where the rim is too thin to hold the edge at ``CUP_EDGE_UM``, which
+        without this made the truth's cup smaller than any measurement of the image could be."""
+        theta = np.asarray(theta_deg, dtype=np.float64)
+        table = np.arange(0.0, 360.0, 1.0)
+        rho = np.linspace(0.0, 1.0, 401)[:, None]
+        above = self.ilm_height_in_disc_um(rho, table[None, :]) >= CUP_EDGE_UM - 1e-6
+        fraction = np.where(above.any(axis=0), rho[above.argmax(axis=0), 0], 1.0)
+        return np.interp(theta % 360.0, table, fraction, period=360.0)
 
     @property
     def lamina_depth_now_um(self) -> float:

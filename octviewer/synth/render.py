@@ -396,7 +396,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     z_at = z_at + np.interp(b_idx, np.arange(n_b), shifts)
     bmo = np.stack([b_idx, a_idx, z_at], -1).astype(np.float32)
     centre = ((n_b / 2 - 0.5) - cy / (fov_y / n_b), cx / (fov_x / n_x) + n_x / 2 - 0.5)
-    cup_mask = inside & (rho < anatomy.cup_fraction(theta))
+    cup_mask = inside & (rho < anatomy.recorded_cup_fraction(theta))
     rnfl_map = np.where(inside, 0.0, rnfl_here).astype(np.float32)
     spacing = (fov_y / n_b, fov_z / n_z, fov_x / n_x)
     return RenderedVolume(out, spacing, rnfl_map, (dmg * (~inside)).astype(np.float32), inside, cup_mask,
