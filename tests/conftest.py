@@ -33,3 +33,27 @@ def small_volume():
 
     rng = np.random.default_rng(0)
     return synth_scan(random_eye(rng, "OS", True), "tiny", seed=5, patient_id="PAT-SECRET").volume
+
+
+def open_window(qtbot, monkeypatch, model_path):
+    """The main window on a model for GUI tests, as a generator for a fixture to yield from: message
+    boxes recorded (``window.warnings``, ``window.infos``; questions answered No) and the quality
+    gate switched off through its menu entry, as a user would, because these tests open tiny or
+    made-up cubes the gate refuses (tests/test_wiring.py tests the gate itself)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from octviewer.gui.main_window import MainWindow
+    from octviewer.model import Predictor
+
+    warnings, infos = [], []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: infos.append(a[2]))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w = MainWindow(Predictor(str(model_path), device="cpu"))
+    w.warnings, w.infos = warnings, infos
+    qtbot.addWidget(w)
+    w.show()
+    w.menu_actions["quality_gate"].trigger()
+    assert not w.structure.gate_enabled
+    yield w
+    w.workers.shutdown()

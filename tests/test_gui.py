@@ -6,18 +6,19 @@ import os
 
 import numpy as np
 import pytest
+from conftest import open_window
 
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 import octviewer  # noqa: E402
 from octviewer.core import OctVolume, Spacing  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
-from octviewer.model import Predictor, Preprocess, build_network, default_metadata, save_model  # noqa: E402
+from octviewer.model import Preprocess, build_network, default_metadata, save_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +33,7 @@ def tiny_model_path(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, tiny_model_path, monkeypatch):
-    warnings, infos = [], []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
-    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: infos.append(a[2]))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
-    w = MainWindow(Predictor(str(tiny_model_path), device="cpu"))
-    w.warnings, w.infos = warnings, infos
-    qtbot.addWidget(w)
-    w.show()
-    # these tests drive viewing features on tiny synthetic cubes and hand-made noise, which the
-    # quality gate would refuse (tests/test_wiring.py tests the gate): switched off as a user would
-    w.menu_actions["quality_gate"].trigger()
-    assert not w.structure.gate_enabled
-    yield w
-    w.workers.shutdown()
+    yield from open_window(qtbot, monkeypatch, tiny_model_path)
 
 
 @pytest.fixture

@@ -13,18 +13,18 @@ import time
 import numpy as np
 import pydicom
 import pytest
+from conftest import open_window
 from corpus import small_volume
 
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from octviewer import VolumeReadError, save_volume  # noqa: E402
-from octviewer.gui.main_window import MainWindow  # noqa: E402
 from octviewer.io import progressive  # noqa: E402
-from octviewer.model import Predictor, Preprocess, build_network, default_metadata, save_model  # noqa: E402
+from octviewer.model import Preprocess, build_network, default_metadata, save_model  # noqa: E402
 
 N = progressive.PARALLEL_MIN_FRAMES + 4  # enough frames for the parallel decoding processes
 
@@ -47,18 +47,7 @@ def j2k(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, model_path, monkeypatch):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
-    w = MainWindow(Predictor(str(model_path), device="cpu"))
-    w.warnings = warnings
-    qtbot.addWidget(w)
-    w.show()
-    # the made-up scans here have no optic disc: the quality gate would refuse them (its own tests are
-    # in tests/test_wiring.py); switched off as a user would, through its menu entry
-    w.menu_actions["quality_gate"].trigger()
-    assert not w.structure.gate_enabled
-    yield w
-    w.workers.shutdown()
+    yield from open_window(qtbot, monkeypatch, model_path)
 
 
 @pytest.fixture

@@ -316,6 +316,20 @@ def read_dicom(path: Path) -> OctVolume:
     return frames.volume(frames.decode_all())
 
 
+def new_dataset(sop_class_uid: str) -> Dataset:
+    """An empty DICOM object of ``sop_class_uid`` with its file meta (explicit VR little endian) and
+    a new instance UID: what every file this project writes starts from (OCT volumes, VF objects)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class_uid
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class_uid
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    return ds
+
+
 def write_dicom(volume: OctVolume, path: Path, compression: str | None = None,
                 patient_id: str | None = None) -> None:
     """Write a multi-frame OPT object with spacing, laterality and per-frame geometry filled in.
@@ -329,14 +343,7 @@ def write_dicom(volume: OctVolume, path: Path, compression: str | None = None,
     n, rows, cols = data.shape
     sp = volume.spacing
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = OphthalmicTomographyImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = OphthalmicTomographyImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(OphthalmicTomographyImageStorage)
     ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.FrameOfReferenceUID = generate_uid()

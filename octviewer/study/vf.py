@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage, generate_uid
+from pydicom.uid import OphthalmicVisualFieldStaticPerimetryMeasurementsStorage, generate_uid
+
+from ..io.dicom import new_dataset
 
 #: A VF done within this many days of an OCT visit is read as part of that visit.
 VF_MATCH_DAYS = 45
@@ -171,14 +173,7 @@ def write_opv(path, patient_id: str, eye: str, date: dt.date, md_db: float | Non
     It carries no test points: the viewer reads only the global indices.
     """
     path = Path(path)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = OphthalmicVisualFieldStaticPerimetryMeasurementsStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(OphthalmicVisualFieldStaticPerimetryMeasurementsStorage)
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.Modality = "OPV"
     ds.Manufacturer = "octviewer SYNTHETIC" if synthetic else "octviewer"
