@@ -5,7 +5,8 @@
 #   then, alone on the card: the CUDA tests and the inference/training/io benchmarks (issue 16).
 # Results are packed into $OUT/results.tgz.* (split under the 16 MiB a file the device tool returns).
 #   OUT=/tmp/out bash benchmarks/gpu_round.sh
-# Knobs: ROUND_BUDGET_S (default 560), ROUND_SCALE=tiny for a CPU smoke test.
+# Knobs: ROUND_BUDGET_S (default 560), ROUND_BENCH_S (time kept for the benchmarks, default 170), ROUND_IO=0
+# (skip bench_io), ROUND_SCALE=tiny for a CPU smoke test; the recipe's own knobs (RECIPE_*) pass through.
 set -u
 : "${OUT:?set OUT}"
 export PYTHONUNBUFFERED=1
@@ -20,7 +21,7 @@ W=$(mktemp -d)
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 
 if [ "${ROUND_SCALE:-full}" = tiny ]; then
-  MEASURE="--train-patients 8 --test-patients 6 --preset tiny --workers 2 --cnn --image-size 32 --epochs 1"
+  MEASURE="--train-patients 8 --test-patients 6 --preset tiny --workers 2 --cnn --image-size 32 --epochs 1 --centres 4"
   export RECIPE_SCALE=tiny
   BENCH=0
 else
@@ -30,7 +31,7 @@ fi
 
 PHASE2=$(( $(left) - ${ROUND_BENCH_S:-170} ))
 echo "phase 2 gets $PHASE2 s"
-( RECIPE_BUDGET_S=$PHASE2 RECIPE_MARGIN_S=40 OUT="$W/recipe" timeout --kill-after=10 "$PHASE2" bash trainer/gpu_recipe.sh \
+( RECIPE_BUDGET_S=$PHASE2 RECIPE_MARGIN_S=${RECIPE_MARGIN_S:-40} OUT="$W/recipe" timeout --kill-after=10 "$PHASE2" bash trainer/gpu_recipe.sh \
     > "$W/recipe.log" 2>&1 ) &
 # shellcheck disable=SC2086
 ( timeout --kill-after=10 $(( PHASE2 - 10 )) python benchmarks/measure_cohort.py $MEASURE --out "$W/difficulty" \
@@ -42,7 +43,7 @@ if [ "$BENCH" = 1 ]; then
     echo "== CUDA tests"; timeout 45 python -m pytest -q -p no:cacheprovider tests/test_model_predictor.py tests/test_model_heads.py
     echo "== bench_inference"; timeout 50 python benchmarks/bench_inference.py --device cuda --repeats 7
     echo "== bench_train"; timeout 60 python benchmarks/bench_train.py --device cuda --seconds 5 --volumes 12
-    echo "== bench_io on 2 cores"; timeout 40 taskset -c 0,1 python benchmarks/bench_io.py --repeats 3
+    if [ "${ROUND_IO:-1}" = 1 ]; then echo "== bench_io on 2 cores"; timeout 40 taskset -c 0,1 python benchmarks/bench_io.py --repeats 3; fi
   } > "$W/benchmarks.txt" 2>&1
   echo "benchmarks done at $(( $(date +%s) - T0 )) s"
 fi

@@ -11,7 +11,7 @@
 #   RECIPE_SCALE=tiny OUT=/tmp/r bash trainer/gpu_recipe.sh          # CPU smoke test (tests/)
 #
 # Knobs (environment): RECIPE_BUDGET_S (whole script, default 480 s; the ablation gets what is left
-# minus RECIPE_MARGIN_S), PYTHON (default python), RECIPE_PATIENTS, RECIPE_PRESET, RECIPE_FIT and
+# minus RECIPE_MARGIN_S), PYTHON (default python), RECIPE_PATIENTS, RECIPE_HELDOUT, RECIPE_PRESET, RECIPE_FIT and
 # RECIPE_ABL (the fit/ablation options of the full scale).
 # ImageNet weights cannot be downloaded on the GPU machine, so every model starts from random
 # initialisation (the same for MT and SEMT: the fair-initialisation rule).
@@ -31,7 +31,7 @@ if [ "$SCALE" = tiny ]; then
   ABL="--image-size 32 --stage1-epochs 1 --epochs 1 --bscans-per-volume 2 --batch-size 16 --volume-shape 8 32 16 --reg-channels 8"
   ABL_VARIANTS="resnet2d mt semt cnn3d"; ABL_SEEDS="0"; DEVICE=cpu
 else
-  PRESET=${RECIPE_PRESET:-small}; PATIENTS=${RECIPE_PATIENTS:-80}; HELDOUT=40
+  PRESET=${RECIPE_PRESET:-small}; PATIENTS=${RECIPE_PATIENTS:-80}; HELDOUT=${RECIPE_HELDOUT:-40}
   FIT=${RECIPE_FIT:-"--image-size 160 --stage1-epochs 5 --epochs 6 --bscans-per-volume 32 --batch-size 64 \
 --alpha-grid 0.3 1 3 --reg-channels 64"}
   ABL=${RECIPE_ABL:-"--image-size 96 --stage1-epochs 4 --epochs 4 --bscans-per-volume 16 --batch-size 64 \

@@ -214,8 +214,10 @@ class Predictor:
         compute = torch.cuda.current_stream(dev) if cuda else None
         lo, hi = pre.intensity_range_tensor(display)
 
-        order_d = torch.as_tensor(order, device=dev)
-        rows_all = pre.neighbours(torch.arange(n, device=dev), n)
+        # the order made on the device: a copy from a NumPy array would wait for the cube's copy
+        arange = torch.arange(n, device=dev)
+        order_d = arange if start == 0 else torch.cat([arange[first:first + 1], arange[:first], arange[first + 1:]])
+        rows_all = pre.neighbours(arange, n)
         resized = torch.empty((n, pre.size, pre.size), dtype=torch.uint8, device=dev)
         have = np.zeros(n, bool)
         probs_d = torch.empty(n, dtype=torch.float32, device=dev)

@@ -155,13 +155,13 @@ def random_disease(rng: np.random.Generator) -> Disease:
     diffuse = {"wedge": rng.uniform(0.0, 0.3), "arcuate": rng.uniform(0.05, 0.35),
                "diffuse": rng.uniform(0.7, 1.0), "mixed": rng.uniform(0.4, 0.7)}[kind]
     rate = float(rng.lognormal(np.log(0.025), 0.7)) * (4.0 if rng.random() < 0.12 else 1.0)
-    return Disease(kind, wedges, float(diffuse), rate, float(rng.lognormal(np.log(0.6), 0.55)))
+    return Disease(kind, wedges, float(diffuse), rate, float(rng.lognormal(np.log(0.6), 0.7)))
 
 
 def initial_severity(rng: np.random.Generator) -> float:
     """Latent severity at the first visit of a glaucomatous eye; tuned so that among eyes meeting
     the reference standard ~50 % are early, 30 % moderate, 20 % advanced (tests pin it)."""
-    return float(np.clip(rng.gamma(3.2, 0.16), 0.03, 1.2))
+    return float(np.clip(rng.gamma(3.0, 0.21), 0.03, 1.2))
 
 
 # -- visual field -------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def label_flip_probability(eye: EyeAnatomy) -> float:
     """Graders disagree near the rule's boundary: the flip probability falls off with the margin."""
     gon, vf = reference_margin(eye)
     margin = min(gon, vf) if (gon > 0 and vf > 0) else (gon if gon <= 0 else vf)
-    return float(0.5 * np.exp(-((margin / 0.7) ** 2)))
+    return float(0.5 * np.exp(-((margin / 0.85) ** 2)))
 
 
 def truth_columns(eye: EyeAnatomy) -> dict[str, float]:
