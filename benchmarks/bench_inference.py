@@ -169,7 +169,42 @@ def main():
     rest = t_pred - (t_copy + t_pre + t_bare + t_back)
     print(f"    sum of steps {1e3 * (t_copy + t_pre + t_bare + t_back):.2f} ms; (a) - sum = {rest * ms:.2f} ms "
           "(negative: steps overlap in (a))")
+    if cuda:
+        resize_candidates(pre, display, lo, hi, args.repeats, sync)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+def resize_candidates(pre, display, lo, hi, repeats, sync):
+    """Where the preprocessing time goes, and one candidate: the antialiased resize is linear and
+    separable, so it equals two products with fixed weight matrices (made once by resizing an
+    identity); in fp16 with fp32 accumulation it runs on the tensor cores. Printed, not adopted."""
+    import torch.nn.functional as F
+    n, h, w = display.shape
+    s = pre.size
+    with torch.inference_mode():
+        def weights(length):  # (length, S): one-hot rows resized along their width (the same 1-D filter per axis)
+            eye = torch.eye(length, device=display.device)[:, None, None, :]
+            return F.interpolate(eye, size=(1, s), mode="bilinear", antialias=True, align_corners=False)[:, 0, 0, :]
+        ax16, ayt16 = weights(w).half(), weights(h).t().contiguous().half()  # (W, S), (S, H)
+
+        def by_matmul():
+            x = display.half()  # uint8 values are exact in fp16
+            y = torch.matmul(ayt16, torch.matmul(x, ax16))  # (S, H) @ (n, H, W) @ (W, S)
+            return ((y.float() - lo) * (255.0 / (hi - lo))).clamp_(0, 255).round_().to(torch.uint8)
+
+        def by_interpolate():
+            return pre.resize_bscans(display, lo, hi)
+        rows = pre.neighbours(torch.arange(n, device=display.device), n)
+        resized = by_interpolate()
+        t_int = median_time(by_interpolate, repeats, sync)
+        t_mm = median_time(by_matmul, repeats, sync)
+        t_asm = median_time(lambda: pre.assemble(resized, rows), repeats, sync)
+        diff = (by_matmul().int() - resized.int()).abs()
+    print("preprocessing, the whole volume in one call:")
+    print(f"    resize, F.interpolate (antialias, fp32): {t_int * 1e3:7.2f} ms")
+    print(f"    resize, separable matmul (fp16 weights): {t_mm * 1e3:7.2f} ms   max diff {int(diff.max())} grey "
+          f"levels, {100 * float((diff > 0).float().mean()):.3f}% of pixels differ")
+    print(f"    assemble (gather neighbours, normalise): {t_asm * 1e3:7.2f} ms")
 
 
 if __name__ == "__main__":
