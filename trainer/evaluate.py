@@ -156,6 +156,11 @@ def md_checks(records, volume_md) -> dict:
     out = {}
     if (labels == 0).any():
         out["normal_md_ge_-2.5_share"] = float(np.mean(md[labels == 0] >= -2.5))
+    # the same among eyes without structural damage: label "normal" also holds preperimetric eyes
+    # (damaged structure, normal field), whose structure the network reads
+    healthy = np.array([r.extra.get("stage") == "normal" for r in records])
+    if healthy.any():
+        out["stage_normal_md_ge_-2.5_share"] = float(np.mean(md[healthy] >= -2.5))
     stages = defaultdict(list)
     for r, m in zip(records, md):
         stage = r.extra.get("stage") or ""

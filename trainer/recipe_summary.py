@@ -37,7 +37,8 @@ def summary(out: Path) -> str:
                   f"- MD MAE {md.get('mae', float('nan')):.2f} dB vs class-mean oracle "
                   f"{md.get('class_mean_mae', float('nan')):.2f} dB (target: below the oracle); "
                   f"Spearman within glaucoma {md.get('spearman_glaucoma', float('nan')):.2f}",
-                  f"- normal volumes with predicted MD >= -2.5 dB: {share:.0%} (target >= 80%)"]
+                  f"- normal volumes with predicted MD >= -2.5 dB: {share:.0%} (target >= 80%); eyes of stage "
+                  f"'normal' (no preperimetric damage): {checks.get('stage_normal_md_ge_-2.5_share', float('nan')):.0%}"]
         for stage, row in checks.get("md_by_stage", {}).items():
             lines.append(f"  - {stage}: predicted MD {row['predicted_mean']:.1f} ± {row['predicted_sd']:.1f} dB, "
                          f"true {row['true_mean'] if row['true_mean'] is None else round(row['true_mean'], 1)} dB, "
