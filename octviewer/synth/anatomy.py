@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 #: (n_bscans, depth, width) and field of view (mm: bscan axis, depth, A-scan axis) per preset.
 PRESETS = {
@@ -55,6 +56,7 @@ OUTER_THICKNESS_UM = {"gcl": 30.0, "ipl": 32.0, "inl": 32.0, "opl": 25.0, "onl":
                       "myoid": 22.0, "ez": 10.0, "oszone": 24.0, "rpe": 20.0}
 
 CUP_EDGE_UM = 200.0  # the cup edge: where the ILM lies this far above the BMO plane (Cirrus's cup)
+SURFACE_BLUR_UM = 50.0  # the renderer smooths every drawn surface en face by this Gaussian sigma
 CUP_SHAPES = ("V", "U", "saucer", "sloping", "steep")
 # Per cup profile: the flat floor as a share of the cup radius (before the eye's jitter).
 CUP_FLOOR = {"V": 0.0, "U": 0.5, "saucer": 0.65, "sloping": 0.35, "steep": 0.65}
@@ -173,7 +175,16 @@ class EyeAnatomy:
         theta = np.asarray(theta_deg, dtype=np.float64)
         table = np.arange(0.0, 360.0, 1.0)
         rho = np.linspace(0.0, 1.0, 401)[:, None]
-        above = self.ilm_height_in_disc_um(rho, table[None, :]) >= CUP_EDGE_UM - 1e-6
+        radius = self.bmo_radius_mm(table)
+        height = self.ilm_height_in_disc_um(rho, table[None, :])
+        # the eye's bowl (curvature) lowers the disc's interior below the plane through the BMO ring
+        height = height - self.curvature_um_per_mm2 * (np.mean(radius ** 2) - (rho * radius[None, :]) ** 2)
+        # the image shows the surface after the renderer's en-face blur (SURFACE_BLUR_UM), which
+        # lowers the top of a steep cup wall and moves the 200 um crossing outwards (+40 % cup area
+        # in a small steep cup): the truth follows the drawn surface, blurred along the radius
+        sigma = SURFACE_BLUR_UM / 1000.0 / float(np.mean(radius)) * (len(rho) - 1)
+        height = ndimage.gaussian_filter1d(height, sigma, axis=0, mode="nearest")
+        above = height >= CUP_EDGE_UM - 1e-6
         fraction = np.where(above.any(axis=0), rho[above.argmax(axis=0), 0], 1.0)
         return np.interp(theta % 360.0, table, fraction, period=360.0)
 

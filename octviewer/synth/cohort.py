@@ -41,11 +41,13 @@ from .disease import (
 from .render import BOUNDARIES, Acquisition, render_volume, rnfl_circle_um
 
 #: Names the generator's behaviour: figures and measured tables say which version they came from.
+#: 2.3: truth only: the recorded cup (mask, cup-to-disc) follows the drawn ILM after the renderer's
+#: surface blur; images and labels are those of 2.2.
 #: 2.2: more severe first visits and wider structure-function discordance (stage mix among eyes
 #: meeting the reference standard ~50 % early, 30 % moderate, 20 % advanced; r(RNFL, MD) ~0.6).
 #: 2.1: cup floor from the lamina and prelaminar tissue, broad floors, Bruch's membrane bowing to
 #: the BMO; field lags the axon count; renderer ~3x faster. 2.0: the synthetic world v2 (issue 12).
-GENERATOR_VERSION = "2.2"
+GENERATOR_VERSION = "2.3"
 
 #: Share of patients with the disease; about 45 % of all patients (30 % of eye-visits) then meet
 #: the reference standard (early disease may not yet). More diseased patients put more eyes near

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .anatomy import OUTER_LAYERS, OUTER_THICKNESS_UM, PRESETS, R_REF_MM, EyeAnatomy, smoothstep
+from .anatomy import OUTER_LAYERS, OUTER_THICKNESS_UM, PRESETS, R_REF_MM, SURFACE_BLUR_UM, EyeAnatomy, smoothstep
 from .vessels import rasterize
 
 LAYERS = ("vitreous", "rnfl", "gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone", "rpe",
@@ -219,14 +219,14 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     choroid = anatomy.choroid_um * smoothstep((r - r_bmo) / 0.45)
     bounds.append(np.where(inside, z_lamina + 260.0, bounds[-1] + choroid))
     bounds = np.stack(bounds).astype(np.float32) / dz_um  # (13, n_b, n_x) px
-    # Real surfaces are smooth at the rim and undulate slightly: blur each map (50 um), add a
+    # Real surfaces are smooth at the rim and undulate slightly: blur each map (SURFACE_BLUR_UM), add a
     # low-frequency ripple, keep the layers ordered.
     for k in range(bounds.shape[0]):
         ripple = enface_blur(rng.standard_normal((n_b, n_x)), 300.0)
         ripple *= (3.0 / dz_um) / max(float(ripple.std()), 1e-6)
-        bounds[k] = enface_blur(bounds[k], 50.0) + ripple
+        bounds[k] = enface_blur(bounds[k], SURFACE_BLUR_UM) + ripple
     bounds = np.maximum.accumulate(bounds, axis=0)
-    lamina_px = enface_blur(z_lamina / dz_um, 50.0)
+    lamina_px = enface_blur(z_lamina / dz_um, SURFACE_BLUR_UM)
     w_in = enface_blur(inside, 90.0)
     border = np.exp(-0.5 * ((rho - 1.1) / 0.12) ** 2).astype(np.float32)  # border tissue of Elschnig
 
