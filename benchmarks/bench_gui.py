@@ -15,7 +15,7 @@
    first B-scan drawn <= 1.0 s after ``open_path``. Also the longest single GUI-thread busy spell
    (event handling and repaints) between the first B-scan drawn and the last one decoded: whether
    scrolling stays smooth while B-scans arrive (target < 50 ms, as for the analysis).
-Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--open-only] [--open-repeats N]``.
+Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--open-only] [--open-repeats N] [--model demo|PATH]``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--open-only", action="store_true", help="only the open_path timings (section 3)")
     parser.add_argument("--open-repeats", type=int, default=3, help="timed opens per file and mode")
+    parser.add_argument("--model", help="a model file, or 'demo' for the bundled one (default: random SEMT at "
+                                        "224 px, as in the figures of docs/benchmarks.md)")
     args = parser.parse_args()
     import pyqtgraph as pg
     import torch
@@ -104,7 +106,13 @@ def main():
 
     app = QApplication.instance() or QApplication([])
     torch.manual_seed(0)
-    model = LoadedModel(build_network("semt", init="random").eval(), default_metadata("semt"))
+    if args.model:
+        from octviewer.model import load_model
+        from octviewer.resources import DEMO_MODEL
+
+        model = load_model(DEMO_MODEL if args.model == "demo" else args.model)
+    else:
+        model = LoadedModel(build_network("semt", init="random").eval(), default_metadata("semt"))
     window = MainWindow(Predictor(model, device="cpu"))
     window.resize(1400, 850)
     window.show()
