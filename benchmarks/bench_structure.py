@@ -109,7 +109,8 @@ def synthetic(seeds: list[int], patients: int, workers: int, preset: str = "smal
         print(f"    disc area, seed {int(seed)}: mean {100 * np.mean(v):+.1f} % over {len(v)} cubes")
     v = np.array([r["cup_rel"] for r in done])
     v = v[np.isfinite(v)]
-    print(f"  cup area     mean {100 * v.mean():+7.3f} %  median {100 * np.median(v):+7.3f} %  MAE {100 * np.abs(v).mean():6.3f} %"
+    print(f"  cup area     mean {100 * v.mean():+7.3f} %  median {100 * np.median(v):+7.3f} %  "
+          f"MAE {100 * np.abs(v).mean():6.3f} %"
           f"  ({v.size} cubes with a true cup over 0.05 mm2)")
     for key, unit in (("bmo_radius_mm", " mm"), ("bmo_depth_um", " um"), ("mrw", " um"), ("cd", ""),
                       ("cup", " mm2"), ("cd_plane", ""), ("cup_plane", " mm2"), ("ilm_disc_um", " um")):
@@ -138,7 +139,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--patients", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--preset", default="small", help="synthetic cube size (small: 47 um per A-scan; cirrus: 30 um)")
+    parser.add_argument("--preset", default="small",
+                        help="synthetic cube size (small: 47 um per A-scan; cirrus: 30 um)")
     parser.add_argument("--samples", type=Path, default=Path(os.environ.get("OCTVIEWER_SAMPLES", "samples")))
     args = parser.parse_args(argv)
     circles(args.samples)

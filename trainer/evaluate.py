@@ -31,6 +31,13 @@ def cluster_resamples(groups, n_boot: int, seed: int = 0):
         yield np.concatenate([members[k] for k in pick]) if len(pick) else np.array([], int)
 
 
+def percentile_ci(boots) -> list[float]:
+    """The 95% interval of bootstrap values (NaN, NaN when there are none)."""
+    if not len(boots):
+        return [float("nan")] * 2
+    return [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]
+
+
 def paired_delta_auc(labels, probs_a, probs_b, groups, n_boot: int = 1000, seed: int = 0) -> dict:
     """AUC(a) - AUC(b) on the same volumes, with a patient-cluster bootstrap 95% CI."""
     labels, a, b = np.asarray(labels), np.asarray(probs_a), np.asarray(probs_b)
@@ -39,8 +46,7 @@ def paired_delta_auc(labels, probs_a, probs_b, groups, n_boot: int = 1000, seed:
     delta = float(roc_auc(labels, a) - roc_auc(labels, b))
     boots = [roc_auc(labels[i], a[i]) - roc_auc(labels[i], b[i])
              for i in cluster_resamples(groups, n_boot, seed) if len(np.unique(labels[i])) == 2]
-    ci = [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))] if boots else [float("nan")] * 2
-    return {"delta_auc": delta, "ci95": ci, "n": int(len(labels))}
+    return {"delta_auc": delta, "ci95": percentile_ci(boots), "n": int(len(labels))}
 
 
 def expected_calibration_error(labels, probs, bins: int = 10) -> tuple[float, list[dict]]:
@@ -119,7 +125,7 @@ def classification_metrics(labels, probs, threshold, n_boot: int = 500, seed: in
         for k, v in _point_metrics(labels[idx], probs[idx], threshold).items():
             if np.isfinite(v):
                 boots[k].append(v)
-    out["ci95"] = {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in boots.items() if v}
+    out["ci95"] = {k: percentile_ci(v) for k, v in boots.items() if v}
     out["brier"] = float(brier_score_loss(labels, probs)) if len(labels) else float("nan")
     out["ece"], out["reliability"] = expected_calibration_error(labels, probs)
     out["n"] = int(len(labels))

@@ -15,17 +15,17 @@ and re-maps the VF estimates itself (``_v1_predictor_outputs``). A v2 Predictor 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy.ndimage import distance_transform_edt
-
-from pathlib import Path
 
 from octviewer import load_volume
 from octviewer.model import Predictor, scale_vf
 from octviewer.model.cam import enface_cam, pointing_game
 
 from .calibration import aggregate_vf, apply_calibration
-from .evaluate import cluster_resamples, evaluate_split
+from .evaluate import cluster_resamples, evaluate_split, percentile_ci
 from .manifest import assign_splits, content_hash, read_manifest
 from .pseudonym import patient_key, volume_label
 
@@ -81,7 +81,7 @@ def pointing_game_report(entries: list[dict], groups, n_boot: int = 1000) -> dic
     hits = np.array([e["hit"] for e in entries], float)
     boots = [hits[i].mean() for i in cluster_resamples(groups, n_boot) if len(i)]
     return {"n": len(entries), "hit_rate": float(hits.mean()),
-            "ci95": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))],
+            "ci95": percentile_ci(boots),
             "chance_rate": float(np.mean([e["chance"] for e in entries])),
             "bmo_centre_hit_rate": float(np.mean([e["centre_hit"] for e in entries])),
             "rule": f"en-face CAM peak within {TOLERANCE_MM} mm of the region where axonal loss >= "

@@ -30,6 +30,7 @@ def summary(out: Path) -> str:
         im, md = report["image_level"], report.get("vf_mae", {}).get("md", {})
         checks = report.get("md_checks", {})
         share = checks.get("normal_md_ge_-2.5_share", float("nan"))
+        healthy = checks.get("stage_normal_md_ge_-2.5_share", float("nan"))
         lines += [f"## {title}", "",
                   f"- AUC {im['auc']:.3f} {im.get('ci95', {}).get('auc', '')} (target >= 0.85)",
                   f"- ECE {im['ece']:.3f} (target <= 0.08), Brier {im['brier']:.3f}, "
@@ -38,7 +39,7 @@ def summary(out: Path) -> str:
                   f"{md.get('class_mean_mae', float('nan')):.2f} dB (target: below the oracle); "
                   f"Spearman within glaucoma {md.get('spearman_glaucoma', float('nan')):.2f}",
                   f"- normal volumes with predicted MD >= -2.5 dB: {share:.0%} (target >= 80%); eyes of stage "
-                  f"'normal' (no preperimetric damage): {checks.get('stage_normal_md_ge_-2.5_share', float('nan')):.0%}"]
+                  f"'normal' (no preperimetric damage): {healthy:.0%}"]
         for stage, row in checks.get("md_by_stage", {}).items():
             lines.append(f"  - {stage}: predicted MD {row['predicted_mean']:.1f} ± {row['predicted_sd']:.1f} dB, "
                          f"true {row['true_mean'] if row['true_mean'] is None else round(row['true_mean'], 1)} dB, "

@@ -53,7 +53,8 @@ def model_card_text(meta) -> str:
     _section(lines, "Software:", prov.get("software") or {})
     metrics = (prov.get("test_metrics") or {})
     if isinstance(metrics, dict):
-        _section(lines, "Test split of its training data (reported by training):", {k: v for k, v in metrics.items() if not isinstance(v, list)})
+        _section(lines, "Test split of its training data (reported by training):",
+                 {k: v for k, v in metrics.items() if not isinstance(v, list)})
     if isinstance(m.get("evaluation"), dict):
         _section(lines, "Evaluation:", {k: v for k, v in m["evaluation"].items() if not isinstance(v, list)})
     lines += ["", "Research use only. Not a medical device."]

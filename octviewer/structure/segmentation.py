@@ -131,14 +131,22 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     pad = int(round(200.0 / px_um))
     tissue_rows = np.nonzero(((sub - lo) * scale > 0.35).mean(axis=(0, 2)) > 0.01)[0]
     z0, z1 = (max(0, tissue_rows[0] - pad), min(zc, tissue_rows[-1] + pad + 1)) if tissue_rows.size else (0, zc)
-    img = ndimage.gaussian_filter(coarse[:, z0:z1, :], sigma=sigma, mode="nearest")
-    img -= lo
-    img *= scale
-    img = _clip(img)  # 0 = background, 1 = brightest tissue
-    zc = z1 - z0
 
-    grad = np.zeros_like(img)
-    np.subtract(img[:, 2:, :], img[:, :-2, :], out=grad[:, 1:-1, :])
+    def grey(lateral_sigma: float) -> np.ndarray:
+        """The tissue rows, smoothed, on the grey scale 0 = background .. 1 = brightest tissue."""
+        out = ndimage.gaussian_filter(coarse[:, z0:z1, :], sigma=(sigma[0], sigma[1], lateral_sigma), mode="nearest")
+        out -= lo
+        out *= scale
+        return _clip(out)
+
+    def depth_gradient(a: np.ndarray) -> np.ndarray:
+        grad = np.zeros_like(a)
+        np.subtract(a[:, 2:, :], a[:, :-2, :], out=grad[:, 1:-1, :])
+        return grad
+
+    img = grey(sigma[2])
+    zc = z1 - z0
+    grad = depth_gradient(img)
     gnorm = max(float(np.percentile(np.abs(grad[:, ::2, ::2]), 99.5)), 1e-6)
     rise = _clip(grad * (1.0 / gnorm))  # dark above, bright below
     fall = _clip(grad * (-1.0 / gnorm))  # bright above, dark below
@@ -150,14 +158,8 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     # Searched on its own, laterally less smoothed image: on a steep cup wall the wider blur lets the
     # shallower tissue of the neighbouring A-scans bleed in and the path rides up the wall (small
     # steep cups read ~16 % small). The vitreous above the ILM is dark, so little smoothing is needed.
-    img_ilm = ndimage.gaussian_filter(coarse[:, z0:z1, :], sigma=(sigma[0], sigma[1], ILM_LATERAL_SIGMA),
-                                      mode="nearest")
-    img_ilm -= lo
-    img_ilm *= scale
-    img_ilm = _clip(img_ilm)
-    rise_ilm = np.zeros_like(img_ilm)
-    np.subtract(img_ilm[:, 2:, :], img_ilm[:, :-2, :], out=rise_ilm[:, 1:-1, :])
-    rise_ilm = _clip(rise_ilm * (1.0 / gnorm))
+    img_ilm = grey(ILM_LATERAL_SIGMA)
+    rise_ilm = _clip(depth_gradient(img_ilm) * (1.0 / gnorm))
     above = np.cumsum(img_ilm > 0.35, axis=1, dtype=np.float32)
     del img_ilm
     above *= px_um / 40.0

@@ -49,7 +49,7 @@ from .render import BOUNDARIES, Acquisition, render_volume, rnfl_circle_um
 #: the BMO; field lags the axon count; renderer ~3x faster. 2.0: the synthetic world v2 (issue 12).
 GENERATOR_VERSION = "2.3"
 
-#: Share of patients with the disease; about 45 % of all patients (30 % of eye-visits) then meet
+#: Share of patients with the disease; about 48 % of all patients (35 % of eye-visits) then meet
 #: the reference standard (early disease may not yet). More diseased patients put more eyes near
 #: the rule's boundary, which no structural measure can separate: 0.85 drops the oracle to ~0.92.
 GLAUCOMA_SHARE = 0.72
@@ -231,7 +231,7 @@ def generate_cohort(out: Path, patients: int = 20, preset: str = "small", seed: 
                     missing_vf: float = 1 / 3, glaucoma_share: float = GLAUCOMA_SHARE, fmt: str = "dcm",
                     compression: str | None = None, progress=None, workers: int = 1) -> Path:
     """Write volumes, their truth and ``manifest.csv`` under ``out``; returns the manifest path.
-    ``glaucoma_share`` is the share of patients with the disease (about 45 % of patients end up
+    ``glaucoma_share`` is the share of patients with the disease (about 48 % of patients end up
     with a glaucoma label: early disease may not meet the reference standard yet).
     ``workers`` > 1 renders in that many processes (same files as with one)."""
     if preset not in PRESETS:
