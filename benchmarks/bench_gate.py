@@ -5,8 +5,7 @@ it waited for the measurement. On a Cirrus-sized synthetic cube (200 x 1024 x 20
 ``measure`` then ``Predictor.predict`` (random SEMT, CPU; the old order) against both at once
 (the measurement on a thread of its own, as in the viewer), and both at once with torch held to
 one thread (does the network's second thread only fight the measurement for the second core?),
-in rotation, with
-the 1-min load average before each trial and the CPU time the process used (on a shared machine
+in rotation, with the 1-min load average before each trial and the CPU time the process used (on a shared machine
 the wall time swings with the other jobs; CPU time shows work added by the two competing, e.g.
 torch's threads spinning while one of them waits for a core).
 Run: ``python benchmarks/bench_gate.py [--trials N]``.
