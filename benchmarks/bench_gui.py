@@ -15,7 +15,10 @@
    first B-scan drawn <= 1.0 s after ``open_path``. Also the longest single GUI-thread busy spell
    (event handling and repaints) between the first B-scan drawn and the last one decoded: whether
    scrolling stays smooth while B-scans arrive (target < 50 ms, as for the analysis).
-Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--open-only] [--open-repeats N] [--model demo|PATH]``.
+   ``--compare-structure`` times progressive opens with the structure measurement and quality gate
+   against without them (what the viewer did before the gate), in the same run.
+Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--open-only] [--open-repeats N] [--model demo|PATH]
+[--compare-structure]``.
 """
 
 from __future__ import annotations
@@ -32,11 +35,20 @@ import numpy as np
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def open_figures(app, window, files, repeats):
-    """{(label, progressive): [(first B-scan drawn, all B-scans in, first result shown, longest GUI-thread
-    stall between the two first) s, ...]}, times from open_path."""
+def open_figures(app, window, files, repeats, modes=((True, True), (False, True))):
+    """{(label, mode): [(first B-scan drawn, all B-scans in, first result shown, longest GUI-thread
+    stall between the two first) s, ...]}, times from open_path. A mode is (progressive reading,
+    structure measurement and quality gate on)."""
     state = window.state
     marks = {}
+    structure = window.structure
+    measure_for = structure.future_for
+    from concurrent.futures import Future
+
+    def nothing_measured(volume):
+        future = Future()
+        future.cancel()
+        return future
 
     def drawn():
         if "first" not in marks and state.volume is not None:
@@ -55,8 +67,12 @@ def open_figures(app, window, files, repeats):
     window.settled.connect(settled)
     results = {}
 
-    def run(path, progressive):
+    def run(path, mode):
+        progressive, measured = mode
         window.workers.progressive = progressive
+        # without the structure measurement (as before the quality gate): no gate, nothing measured
+        structure.set_gate(measured)
+        structure.future_for = measure_for if measured else nothing_measured
         marks.clear()
         t0 = time.perf_counter()
         window.open_path(str(path))
@@ -73,16 +89,18 @@ def open_figures(app, window, files, repeats):
         return marks["first"] - t0, marks["complete"] - t0, marks["settled"] - t0, stall
 
     for label, path in files:
-        for progressive in (True, False):
-            run(path, progressive)  # warm-up: decoding processes, page cache, first-call costs
+        for mode in modes:
+            run(path, mode)  # warm-up: decoding processes, page cache, first-call costs
         for _ in range(repeats):
-            for progressive in (True, False):  # alternate, so a busy machine slows both alike
-                results.setdefault((label, progressive), []).append(run(path, progressive))
+            for mode in modes:  # alternate, so a busy machine slows all alike
+                results.setdefault((label, mode), []).append(run(path, mode))
     state.events.scan.disconnect(drawn)
     state.events.scan.disconnect(complete)
     state.events.frames.disconnect(complete)
     window.settled.disconnect(settled)
     window.workers.progressive = True
+    structure.set_gate(True)
+    structure.future_for = measure_for
     return results
 
 
@@ -92,6 +110,9 @@ def main():
     parser.add_argument("--open-repeats", type=int, default=3, help="timed opens per file and mode")
     parser.add_argument("--model", help="a model file, or 'demo' for the bundled one (default: random SEMT at "
                                         "224 px, as in the figures of docs/benchmarks.md)")
+    parser.add_argument("--compare-structure", action="store_true",
+                        help="progressive reading with the structure measurement and quality gate against "
+                             "without them (as before the gate), instead of progressive against whole-first")
     args = parser.parse_args()
     import pyqtgraph as pg
     import torch
@@ -126,16 +147,17 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         cirrus = save_volume(volume, Path(tmp) / "cirrus_j2k.dcm", compression="jpeg2000")
         files = [("demo DICOM 64x320x160 JPEG 2000", DEMO_SCAN), ("Cirrus 200x1024x200 JPEG 2000", cirrus)]
-        figures = open_figures(app, window, files, args.open_repeats)
+        modes = ((True, True), (True, False)) if args.compare_structure else ((True, True), (False, True))
+        figures = open_figures(app, window, files, args.open_repeats, modes)
     print(f"open_path -> first B-scan drawn / whole volume in / first result shown (medians of {args.open_repeats}; "
           "target first B-scan <= 1.0 s for the Cirrus-sized file on 2 cores):")
     for label, _ in files:
-        for progressive in (True, False):
-            runs = figures[(label, progressive)]
+        for progressive, structure in modes:
+            runs = figures[(label, (progressive, structure))]
             first, whole, result, _ = (statistics.median(x) for x in zip(*runs))
             stall = f"{max(r[3] for r in runs) * 1e3:4.0f} ms" if progressive else "   -   "
-            mode = "progressive" if progressive else "whole first"
-            print(f"  {label:<32} {mode:<12} first B-scan {first * 1e3:6.0f} ms  whole volume {whole * 1e3:6.0f} ms"
+            mode = ("progressive" if progressive else "whole first") + ("" if structure else ", no gate")
+            print(f"  {label:<32} {mode:<21} first B-scan {first * 1e3:6.0f} ms  whole volume {whole * 1e3:6.0f} ms"
                   f"  first result {result * 1e3:6.0f} ms  longest GUI stall while B-scans arrive {stall}"
                   f"   (runs: {', '.join('/'.join(f'{x:.2f}' for x in r[:3]) for r in runs)} s)")
     if args.open_only:

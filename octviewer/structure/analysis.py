@@ -124,9 +124,10 @@ def _deviation_map(tmap: np.ndarray, centre: tuple[float, float], volume: OctVol
     theta = np.rad2deg(np.arctan2(dy, u)) % 360.0
     out = np.full((n, width), -1, np.int8)
     ring = (r >= 1.4) & (r <= 2.1) & np.isfinite(tmap)
+    quadrant = np.array(["T", "S", "N", "I"])[((theta + 45.0) % 360.0 // 90.0).astype(int) % 4]  # as quadrant_of
     for q in rnfl.QUADRANTS:
         norm = normative.norm_for(q)
-        in_q = ring & (np.vectorize(normative.quadrant_of)(theta) == q)
+        in_q = ring & (quadrant == q)
         out[in_q & (tmap >= norm.p5_um)] = 0
         out[in_q & (tmap < norm.p5_um) & (tmap >= norm.p1_um)] = 1
         out[in_q & (tmap < norm.p1_um)] = 2

@@ -45,17 +45,17 @@ def signal_score(volume: OctVolume, seg) -> float:
     """
     display = volume.display()
     n, depth, width = display.shape
+    step = max(1, n // 16)  # 16 B-scans tell the contrast as well as all of them, at a tenth of the cost
     z = np.arange(depth)[None, :, None]
-    ilm, bm = seg.ilm[:, None, :], seg.bm[:, None, :]
+    ilm, bm = seg.ilm[::step, None, :], seg.bm[::step, None, :]
     ok = np.isfinite(ilm) & np.isfinite(bm)
     retina = ok & (z >= ilm) & (z <= bm)
     vitreous = ok & (z < ilm - 3)
     if retina.sum() < 100 or vitreous.sum() < 100:
         return 0.0
-    step = max(1, n // 16)
-    d = display[::step].astype(np.float32)
-    r = d[retina[::step]]
-    v = d[vitreous[::step]]
+    d = display[::step]
+    r = d[retina].astype(np.float32)
+    v = d[vitreous].astype(np.float32)
     spread = float(np.std(v)) + float(np.std(r)) + 1e-6
     contrast = (float(np.median(r)) - float(np.median(v))) / spread
     return float(np.clip(contrast / 2.0, 0.0, 1.0))

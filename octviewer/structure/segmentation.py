@@ -335,24 +335,28 @@ def _shortest_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndar
 
     Moving ``d`` pixels up or down between neighbouring A-scans costs ``step_cost * d`` on top of the
     node cost, at most ``max_step`` pixels. Start and end are free (Chiu's zero-cost end columns).
+    The recursion runs column by column, so it works on a column-major copy: each step then reads
+    and writes contiguous memory instead of one float per cache line (about twice as fast).
     """
     n, depth, width = cost.shape
-    acc = np.empty_like(cost)
-    acc[:, :, 0] = cost[:, :, 0]
+    cols = np.ascontiguousarray(cost.transpose(2, 0, 1))  # (width, n, depth)
+    acc = np.empty_like(cols)
+    acc[0] = cols[0]
     for x in range(1, width):
-        best = acc[:, :, x - 1]
+        best = acc[x - 1]
         reach = best
         for _ in range(max_step):  # L1 step penalty as repeated 3-neighbour minima
-            reach = ndimage.minimum_filter1d(reach, 3, axis=1, mode="nearest") + step_cost
+            reach = ndimage.minimum_filter1d(reach, 3, axis=1, mode="nearest")
+            reach += step_cost
             best = np.minimum(best, reach)
-        acc[:, :, x] = best + cost[:, :, x]
+        np.add(best, cols[x], out=acc[x])
     path = np.empty((n, width), np.int32)
-    path[:, -1] = np.argmin(acc[:, :, -1], axis=1)
+    path[:, -1] = np.argmin(acc[-1], axis=1)
     offsets = np.arange(-max_step, max_step + 1)
     rows = np.arange(n)[:, None]
     for x in range(width - 1, 0, -1):
         cand = np.clip(path[:, x, None] + offsets[None, :], 0, depth - 1)
-        values = acc[rows, cand, x - 1] + step_cost * np.abs(offsets)[None, :]
+        values = acc[x - 1][rows, cand] + step_cost * np.abs(offsets)[None, :]
         path[:, x - 1] = cand[np.arange(n), np.argmin(values, axis=1)]
     return path
 
@@ -367,20 +371,21 @@ def _shortest_path_free(cost: np.ndarray, step_cost: float) -> np.ndarray:
     above, one from below), so every step size costs the same time.
     """
     n, depth, width = cost.shape
+    cols = np.ascontiguousarray(cost.transpose(2, 0, 1))  # (width, n, depth), as in _shortest_path
     ramp = (step_cost * np.arange(depth, dtype=np.float32))[None, :]
-    acc = np.empty_like(cost)
-    acc[:, :, 0] = cost[:, :, 0]
+    acc = np.empty_like(cols)
+    acc[0] = cols[0]
     for x in range(1, width):
-        prev = acc[:, :, x - 1]
+        prev = acc[x - 1]
         from_above = np.minimum.accumulate(prev - ramp, axis=1) + ramp
         from_below = np.minimum.accumulate((prev + ramp)[:, ::-1], axis=1)[:, ::-1] - ramp
         np.minimum(from_above, from_below, out=from_above)
-        acc[:, :, x] = from_above + cost[:, :, x]
+        np.add(from_above, cols[x], out=acc[x])
     path = np.empty((n, width), np.int32)
-    path[:, -1] = np.argmin(acc[:, :, -1], axis=1)
+    path[:, -1] = np.argmin(acc[-1], axis=1)
     z = np.arange(depth, dtype=np.float32)[None, :]
     for x in range(width - 1, 0, -1):
-        values = acc[:, :, x - 1] + step_cost * np.abs(z - path[:, x, None])
+        values = acc[x - 1] + step_cost * np.abs(z - path[:, x, None])
         path[:, x - 1] = np.argmin(values, axis=1)
     return path
 
