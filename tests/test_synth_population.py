@@ -54,6 +54,19 @@ def test_visual_field_of_normal_eyes(visits):
     assert abs(md.mean()) < 0.6 and 0.6 < md.std() < 1.6
 
 
+def test_normal_fields_with_cataract_stay_near_real_ones(visits):
+    """Every eye of stage "normal" with a field, cataract included (generator 2.4): real normal
+    fields sit at MD >= -2.5 dB in about 9 of 10 tests; the 2.3 generator's cataract (1-7 dB of
+    field loss) gave 82 %, and only 75 % of label-normal eyes, which issue 13's target reads."""
+    normal = _f([r for r in visits if r["stage"] == "normal" and r["md"] != ""], "md")
+    label_normal = _f([r for r in visits if r["label"] == "normal" and r["md"] != ""], "md")
+    assert -1.0 < normal.mean() < -0.2 and normal.std() < 2.1, (normal.mean(), normal.std())
+    assert np.mean(normal >= -2.5) >= 0.83  # 0.85 on this plan; 2.3: 0.76
+    assert np.mean(label_normal >= -2.5) >= 0.78  # 0.80; 2.3: 0.71
+    cataract = _f([r for r in visits if float(r["cataract_db"]) > 0], "cataract_db")
+    assert 0.15 < cataract.size / len(visits) < 0.4 and 0.5 <= cataract.min() and cataract.max() <= 3.5
+
+
 def test_cataract_lowers_md_not_psd():
     rng = np.random.default_rng(0)
     eye = random_eye(rng, "OD", glaucoma=False)

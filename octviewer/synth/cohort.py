@@ -41,13 +41,20 @@ from .disease import (
 from .render import BOUNDARIES, Acquisition, render_volume, rnfl_circle_um
 
 #: Names the generator's behaviour: figures and measured tables say which version they came from.
+#: 2.4: fields only: cataract's field loss halved (normal fields nearer real ones: stage-normal MD
+#: about -0.6 +/- 1.7 dB); images, labels and truth are those of 2.3.
 #: 2.3: truth only: the recorded cup (mask, cup-to-disc) follows the drawn ILM after the renderer's
 #: surface blur; images and labels are those of 2.2.
 #: 2.2: more severe first visits and wider structure-function discordance (stage mix among eyes
 #: meeting the reference standard ~50 % early, 30 % moderate, 20 % advanced; r(RNFL, MD) ~0.6).
 #: 2.1: cup floor from the lamina and prelaminar tissue, broad floors, Bruch's membrane bowing to
 #: the BMO; field lags the axon count; renderer ~3x faster. 2.0: the synthetic world v2 (issue 12).
-GENERATOR_VERSION = "2.3"
+GENERATOR_VERSION = "2.4"
+
+#: Share of the lens opacity (its grade, in dB of the 2.3 generator's field loss: 1-7) that shows
+#: in the visual field. Cataract surgery gives back about 1-2 dB of MD on average, so the field
+#: loss is half the grade (0.5-3.5 dB); the OCT is dimmed by the whole grade as before.
+CATARACT_FIELD_SHARE = 0.5
 
 #: Share of patients with the disease; about 48 % of all patients (35 % of eye-visits) then meet
 #: the reference standard (early disease may not yet). More diseased patients put more eyes near
@@ -172,7 +179,8 @@ def _plan(patients: int, seed: int, missing_vf: float, glaucoma_share: float) ->
                 eye = apply_disease(aged, disease, s0 + disease.rate_per_year * years)
                 rule = clean_label(eye)
                 label = rule != (grader_u < label_flip_probability(eye))
-                vf = visual_field(eye, rng, cataract_db=cataract + 0.3 * years * (cataract > 0),
+                field_loss = CATARACT_FIELD_SHARE * (cataract + 0.3 * years * (cataract > 0))
+                vf = visual_field(eye, rng, cataract_db=field_loss,
                                   fixed_pattern=pattern)
                 truth = truth_columns(eye)
                 n_scans = 1 if rng.random() < 0.7 else 2
@@ -184,7 +192,7 @@ def _plan(patients: int, seed: int, missing_vf: float, glaucoma_share: float) ->
                        **{f"rnfl_{k}_um": f"{truth[f'rnfl_{k}_um']:.1f}" for k in SECTOR_NAMES},
                        "damage": disease.location() if eye.severity > 0 else "",
                        "age": f"{eye.age:.1f}", "label_rule": "glaucoma" if rule else "normal",
-                       "cataract_db": f"{cataract:.1f}"}
+                       "cataract_db": f"{CATARACT_FIELD_SHARE * cataract:.1f}"}
                 visit_rows.append((row, vf, eye, rule))
                 opacity = min(1.0, cataract / 6.0) if cataract > 0 else 0.0
                 for k in range(n_scans):
