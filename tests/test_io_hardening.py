@@ -481,3 +481,15 @@ def test_bytes_quoted_from_a_file_stay_out_of_messages():
     # Old: "StringError: cannot use encoding 'ascii' to decode b'M\xfcller'" reached the dialog.
     text = describe_failure(ValueError("cannot use encoding 'ascii' to decode b'M\\xfcller'"))
     assert "xfc" not in text and "ller" not in text and "<bytes>" in text
+
+
+# -- a DICOM file cut short (an unfinished copy) is called truncated, not "not a DICOM image" ------
+@pytest.mark.parametrize("keep", [0.05, 0.5, 0.999])
+def test_truncated_dicom_is_named_truncated(tmp_path, keep, capfd):
+    from octviewer.resources import DEMO_SCAN
+
+    data = Path(DEMO_SCAN).read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    refused(cut, "truncated or damaged")
+    assert str(tmp_path) not in capfd.readouterr().err  # pydicom's own warning (with the path) stays quiet

@@ -127,3 +127,44 @@ def test_large_manifest_is_fast_with_bounded_output(tmp_path):
     assert len(problems) == n and all("file not found" in p for p in problems[:5])
     assert text.count("\n") == SHOWN_PROBLEMS + 1 and f"... and {n - SHOWN_PROBLEMS} more" in text
     assert elapsed < 10, elapsed  # about 1 s here; 1e6 rows scale linearly
+
+
+def _with_a_broken_volume(tiny_cohort, tmp_path):
+    """A copy of the tiny cohort's manifest whose second row points to a text file named .dcm."""
+    bad = tmp_path / "notes.dcm"
+    bad.write_text("not an image")
+    with open(tiny_cohort, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["path"] = str((tiny_cohort.parent / r["path"]).resolve())
+    rows[1]["path"] = str(bad)
+    out = tmp_path / "manifest.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out
+
+
+def test_validate_and_evaluate_name_an_unreadable_volume(tiny_cohort, tmp_path, capsys):
+    """`validate` opens every volume (a clean summary over a file that cannot be read sent users into a
+    fit that failed at its cache step), and `evaluate` reports it instead of a traceback."""
+    from octviewer.resources import DEMO_MODEL
+    from trainer.cli import main
+
+    manifest = _with_a_broken_volume(tiny_cohort, tmp_path)
+    assert main(["validate", "--data", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert "row 3: unreadable volume" in err and "notes.dcm" in err and "not a DICOM image" in err
+    assert main(["evaluate", "--model", str(DEMO_MODEL), "--data", str(manifest), "--split", "all",
+                 "--device", "cpu"]) == 2
+    assert "notes.dcm" in capsys.readouterr().err
+
+
+def test_retrain_dialog_validation_opens_every_volume(tiny_cohort, tmp_path):
+    from octviewer.gui.retrain_checks import validate_manifest
+
+    ok, text = validate_manifest(str(_with_a_broken_volume(tiny_cohort, tmp_path)))
+    assert not ok and "row 3: unreadable volume" in text and "notes.dcm" in text
+    ok, text = validate_manifest(str(tiny_cohort))
+    assert ok and "Manifest OK" in text

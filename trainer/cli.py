@@ -8,6 +8,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from octviewer.io import VolumeReadError
 from octviewer.model import InitError
 
 from . import stop
@@ -103,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             write_manifest(rows, args.out, args.root)
             print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
-            from .manifest import assign_splits, read_manifest, summary
+            from .manifest import assign_splits, check_volumes, read_manifest, summary
             records, _ = read_manifest(args.data)
+            check_volumes(args.data, records)
             print(json.dumps(summary(assign_splits(records, args.seed)), indent=2))
         elif args.command == "evaluate":
             from .evaluate_model import evaluate_model
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             from .ablation import run_ablation
             result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
-    except (ManifestError, InitError, RunMismatch, CheckpointError) as exc:
+    except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except stop.Stopped as exc:

@@ -29,10 +29,11 @@ def confirm(parent, title: str, text: str) -> bool:
 
 def validate_manifest(path: str) -> tuple[bool, str]:
     """(ok, HTML summary) for a manifest; every text from the file is escaped. Runs in a worker."""
-    from trainer.manifest import ManifestError, assign_splits, read_manifest, summary
+    from trainer.manifest import ManifestError, assign_splits, check_volumes, read_manifest, summary
 
     try:
         records, _ = read_manifest(path)
+        check_volumes(path, records)
     except ManifestError as exc:
         problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in exc.problems[:20])
         more = f"<li>… {len(exc.problems) - 20} more</li>" if len(exc.problems) > 20 else ""

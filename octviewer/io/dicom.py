@@ -9,6 +9,7 @@ multi-frame OPT puts it; top-level tags are the fallback for older exports.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,8 +246,16 @@ def open_dicom(path: Path) -> DicomFrames:
     header that promises more or less than the file holds is an error, not something to guess at.
     """
     st = require_readable(path, folder_ok=False)
-    ds = pydicom.dcmread(path, force=path.suffix.lower() in (".dcm", ".dicom"))
+    # pydicom warns (with the full path) when the file ends inside its data and hands back an empty
+    # data set; the warning is turned into this reader's own message instead of reaching stderr
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = pydicom.dcmread(path, force=path.suffix.lower() in (".dcm", ".dicom"))
+    ended_early = any("End of file reached" in str(w.message) for w in caught)
     if "SOPClassUID" not in ds and "PixelData" not in ds:
+        if ended_early or getattr(ds, "file_meta", None) is not None and "TransferSyntaxUID" in ds.file_meta:
+            raise VolumeReadError(path, "the DICOM file is truncated or damaged: it ends inside its data set "
+                                        "(an incomplete copy or download?)")
         raise VolumeReadError(path, "not a DICOM image")
     modality = str(getattr(ds, "Modality", "") or "")
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
