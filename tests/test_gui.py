@@ -473,3 +473,22 @@ def test_remaining_view_keys_and_menu_entries_do_what_they_say(qtbot, window, ti
     w.menu_actions["device_auto"].trigger()  # idle: no analysis to restart
     assert w.predictor is not old and str(w.predictor.device) == "cpu"
     assert w.status_device.text() == "device: cpu"
+
+
+def test_a_cube_opened_after_a_wide_circle_scan_fills_the_view(qtbot, window, samples_dir):
+    """The previous scan's segmentation lines (an 11 mm circle) must not set the new B-scan's range:
+    a 6 mm cube opened after it filled half the view until Z was pressed; and the probability
+    curve's axis is the scan's own even without a result (fresh-install walk-through)."""
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    vb = w.bscan.view
+    _open(qtbot, w, DEMO_SCAN)
+    _open(qtbot, w, samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol")  # no result: the model refuses circles
+    assert w.prediction is None and w.curve.viewRange()[0][1] < 3  # was the cube's 1..64
+    qtbot.waitUntil(lambda: any(c.getData()[0] is not None and len(c.getData()[0])
+                                for c in w.structure.lines.values()), timeout=30000)
+    _open(qtbot, w, DEMO_SCAN)
+    qtbot.wait(50)
+    view, item = vb.viewRect(), w.bscan.image.mapRectToParent(w.bscan.image.boundingRect())
+    assert min(item.width() / view.width(), item.height() / view.height()) > 0.95

@@ -44,7 +44,7 @@ def build_menus(w) -> dict[str, QAction]:
         lambda: s.update_settings(show_cam=not s.settings.show_cam), "C")
     act(v, "toggle_layers", "Toggle &layer segmentation",
         lambda: s.update_settings(show_layers=not s.settings.show_layers), "L")
-    act(v, "reset_zoom", "Reset &zoom", lambda: w.bscan.view.autoRange(padding=0), "Z")
+    act(v, "reset_zoom", "Reset &zoom", w.bscan.fit_view, "Z")
     axial = v.addMenu("&Axial stretch")
     group = QActionGroup(w)
     for mode in AXIAL_MODES:

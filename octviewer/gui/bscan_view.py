@@ -76,7 +76,13 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.draw()
         self.histogram.imageChanged(autoLevel=False)
         self.on_display()
-        self.view.autoRange(padding=0)
+        self.fit_view()
+
+    def fit_view(self):
+        """The B-scan fills the view. Ranged on the image alone: the layer and segmentation lines of
+        the scan before may still be in the view, and a circle scan's ~11 mm put a 6 mm B-scan
+        opened after it into half the view."""
+        self.view.autoRange(padding=0, items=[self.image])
 
     def _set_geometry(self):
         """Scene units per pixel for the axial stretch mode; the lateral axis is in µm when known."""
@@ -156,7 +162,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.histogram.blockSignals(False)
         self.draw()
         if before != (self._scale, self.view.state["aspectLocked"]):
-            self.view.autoRange(padding=0)  # the new stretch fills the view
+            self.fit_view()  # the new stretch fills the view
 
     # -- screen -> state --------------------------------------------------------------------
     def _levels_dragged(self):

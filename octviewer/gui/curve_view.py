@@ -31,12 +31,13 @@ class CurveView(pg.PlotWidget):
 
     def draw(self):
         s = self.state
+        if s.volume is not None:  # the axis is the scan's B-scans even before (or without) a result
+            self.setXRange(1, max(s.n_bscans, 2))
         if s.volume is None or s.probs is None or not np.isfinite(s.probs).any():
             self.line.setData([], [])
             return
         # NaN (not analysed yet) breaks the line: no segment is drawn across B-scans still to come
         self.line.setData(np.arange(1, s.n_bscans + 1), s.probs, connect="finite")
-        self.setXRange(1, max(s.n_bscans, 2))
 
     def draw_cursor(self):
         if self.state.volume is not None:
