@@ -171,14 +171,49 @@ def test_csv_from_the_menu_has_a_volume_row_and_provenance(qtbot, window, tiny_c
     target = tmp_path / "r.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     qtbot.keyClick(w, Qt.Key_E, Qt.ControlModifier)
-    rows = list(csv.reader(target.open()))
-    header, volume_row, first = rows[1], rows[2], rows[3]
-    assert volume_row[0] == "volume" and float(volume_row[2]) == pytest.approx(w.prediction.probability, abs=1e-4)
-    assert volume_row[header.index("file")] == path.name
-    assert volume_row[header.index("eye")] == w.volume.laterality
-    assert volume_row[header.index("date")] == w.volume.acquired.isoformat()
-    assert first[:2] == ["bscan", "1"] and len(rows) == 3 + w.volume.n_bscans
+    rows = list(csv.DictReader(target.open()))  # the first line is the header (a comment line was read as one)
+    volume_row, first = rows[0], rows[1]
+    assert volume_row["level"] == "volume"
+    assert float(volume_row["probability"]) == pytest.approx(w.prediction.probability, abs=1e-4)
+    assert volume_row["file"] == path.name
+    assert volume_row["eye"] == w.volume.laterality
+    assert volume_row["date"] == w.volume.acquired.isoformat()
+    assert (first["level"], first["bscan"]) == ("bscan", "1") and len(rows) == 1 + w.volume.n_bscans
+    for row in rows:  # every row read alone says what it is
+        assert row["notice"].startswith("research use only") and "SYNTHETIC scan" in row["notice"]
     assert "saved" in w.statusBar().currentMessage()
+
+
+def test_a_circle_scan_exports_its_structure_without_a_network_result(qtbot, window, samples_dir, tmp_path,
+                                                                     monkeypatch):
+    """The network does not read circle scans; their RNFL measurement is still exported, to CSV and
+    PDF, with the reason there is no probability (was: "Analyse a scan first")."""
+    w = window
+    _open(qtbot, w, samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol")
+    qtbot.waitUntil(lambda: w.structure.report_for_screen() is not None, timeout=30000)
+    assert w.prediction is None
+    target = tmp_path / "circle.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    _trigger(w, "export_csv")
+    (row,) = list(csv.DictReader(target.open()))
+    assert row["level"] == "volume" and row["probability"] == "" and row["decision"].startswith("not analysed")
+    assert 60 < float(row["rnfl_global_um"]) < 140 and row["scan_pattern"] == "circle"
+    assert row["notice"].startswith("research use only")
+    from octviewer.gui import report
+
+    captured = {}
+    real = report.write_report
+
+    def spy(path, state, images, meta, patient_id=None, **kwargs):
+        captured["html"] = report.report_html(state, meta, patient_id, kwargs.get("sections", ()))
+        return real(path, state, images, meta, patient_id, **kwargs)
+    monkeypatch.setattr(report, "write_report", spy)
+    pdf = tmp_path / "circle.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(pdf), ""))
+    _trigger(w, "export_pdf")
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    assert "No network estimate" in captured["html"] and "Structure: RNFL" in captured["html"]
+    assert "research use only" in captured["html"].lower()
 
 
 def test_help_menu_about_shortcuts_and_readable_model_card(qtbot, window):

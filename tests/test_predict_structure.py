@@ -52,6 +52,7 @@ def test_structure_columns_and_quality_refusal(tmp_path):
     assert analysed, "the demo study's cubes pass the gate"
     for row in analysed:
         assert 0 <= float(row["probability"]) <= 1 and not row["error"]
+        assert row["notice"].startswith("research use only") and "SYNTHETIC scan" in row["notice"]
         assert 20 < float(row["rnfl_global_um"]) < 200 and row["laterality"] in ("OD", "OS")
         assert row["rnfl_class"] in ("normal", "borderline", "outside")
     # --no-quality-gate: analysed anyway, still with its quality figure

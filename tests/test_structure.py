@@ -267,8 +267,8 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
     out = tmp_path / "rnfl.csv"
     assert main([str(good), str(evil), "--out", str(out), "--segmentation", "own"]) == 0
     rows = list(csv.reader(open(out)))
-    assert rows[0] == ["file", *COLUMNS]
-    assert rows[0][1:] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",
+    assert rows[0] == ["file", *COLUMNS, "notice"]
+    assert rows[0][1:-1] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",
                            "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc",
                            "rim_area_mm2"]
     measured = dict(zip(rows[0], rows[1]))
@@ -278,6 +278,7 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
     bad = dict(zip(rows[0], rows[2]))
     assert bad["quality"].startswith("unreadable") and bad["rnfl_global_um"] == ""
     assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    assert measured["notice"] == "research use only, not a medical device"  # a real scan: no SYNTHETIC note
     assert "could not read" in capsys.readouterr().err
 
 

@@ -33,3 +33,17 @@ def csv_cell(value) -> str:
 
 def csv_row(row: dict) -> dict:
     return {k: csv_cell(v) for k, v in row.items()}
+
+
+RESEARCH_NOTICE = "research use only, not a medical device"
+
+
+def notice(volume=None, synthetic_model: bool = False) -> str:
+    """The ``notice`` cell every results CSV carries on every row: a row read alone (or pasted into
+    another sheet) still says it is research output and whether SYNTHETIC data is behind it."""
+    parts = [RESEARCH_NOTICE]
+    if volume is not None and any("SYNTHETIC" in n for n in volume.notes):
+        parts.append("SYNTHETIC scan")
+    if synthetic_model:
+        parts.append("model trained on SYNTHETIC data")
+    return "; ".join(parts)

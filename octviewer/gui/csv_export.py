@@ -1,33 +1,45 @@
-"""File > Export results as CSV: the volume's result first, then one row per B-scan (numbered
-from 1, as the viewer shows them), each with the file name, eye and date so a row read alone
-still says where it came from. Qt-free."""
+"""File > Export results as CSV: the volume's row first, then one row per B-scan (numbered from 1,
+as the viewer shows them), each with the file name, eye, date and the research-use notice, so a row
+read alone still says where it came from and what it is. The first line is the header (a leading
+comment line was read as the header by csv readers). The volume row carries the structure
+measurement's columns (those of ``octviewer-measure``) when the scan was measured; a scan the
+network did not analyse (a circle scan, or one the quality gate refused) is exported with its
+structure columns alone. Qt-free."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
+from ..core.csv_safe import csv_cell, notice
+from ..structure.columns import COLUMNS as STRUCTURE_COLUMNS
+from ..structure.columns import report_columns
 from .results_panel import scan_date
 
 
-def spreadsheet_safe(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def write_results_csv(path, volume, prediction) -> Path:
+def write_results_csv(path, volume, prediction, structure=None, reason: str = "") -> Path:
+    """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
+    says why there is no network result."""
     p, v = prediction, volume
-    vf_names = list(p.vf)
-    common = [spreadsheet_safe(Path(v.source).name if v.source else ""), v.laterality or "",
-              scan_date(v) if v.acquired else ""]
+    vf_names = list(p.vf) if p is not None else []
+    structure_cells = report_columns(structure) if structure is not None else {}
+    measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
+    row_notice = notice(v, p.synthetic_model if p is not None else False)
+    common = [Path(v.source).name if v.source else "", v.laterality or "", scan_date(v) if v.acquired else ""]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["# research use only, not a medical device"
-                    + ("; model trained on SYNTHETIC data" if p.synthetic_model else "")])
-        w.writerow(["level", "bscan", "probability", "decision", *vf_names, "file", "eye", "date", "model"])
-        w.writerow(["volume", "", f"{p.probability:.4f}", p.decision, *[f"{p.vf[k]:.2f}" for k in vf_names],
-                    *common, spreadsheet_safe(p.model_name)])
+        w.writerow(["level", "bscan", "probability", "decision", *vf_names, "file", "eye", "date", "model",
+                    *measured, "notice"])
+        if p is None:
+            w.writerow([csv_cell(c) for c in ["volume", "", "", f"not analysed: {reason}" if reason else "not analysed",
+                                               *common, "", *[structure_cells.get(c, "") for c in measured],
+                                               row_notice]])
+            return Path(path)
+        w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision,
+                                           *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
+                                           *[structure_cells.get(c, "") for c in measured], row_notice]])
         for i in range(p.n_bscans):
-            w.writerow(["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "",
-                        *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else "" for k in vf_names], *common, ""])
+            w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "",
+                                               *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else "" for k in vf_names],
+                                               *common, "", *["" for _ in measured], row_notice]])
     return Path(path)

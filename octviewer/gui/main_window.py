@@ -359,8 +359,7 @@ class MainWindow(QMainWindow):
         then neither the ID nor the scan date is printed."""
         from .report import write_report
 
-        if self.prediction is None:
-            QMessageBox.information(self, "Export", "Analyse a scan first.")
+        if not self._exportable():
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Export PDF report", "report.pdf", "PDF (*.pdf)")
@@ -377,6 +376,16 @@ class MainWindow(QMainWindow):
             return None
         self.statusBar().showMessage(f"Report saved to {path}", 10000)
         return path
+
+    def _exportable(self) -> bool:
+        """A network result, or at least the structure measurement (a circle scan, which the network
+        does not read, or a scan the quality gate refused, is exported with its measurement and the
+        reason it has no probability)."""
+        if self.prediction is not None or (self.volume is not None and self.structure.report_for_screen() is not None):
+            return True
+        QMessageBox.information(self, "Export", "Nothing to export yet: open a scan and wait for its analysis "
+                                                "or its structure measurement.")
+        return False
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""
@@ -401,16 +410,15 @@ class MainWindow(QMainWindow):
 
     def export_csv(self, path: str | None = None) -> str | None:
         """The volume's result, then one row per B-scan (numbered from 1), with file, eye and date."""
-        p, v = self.prediction, self.volume
-        if p is None:
-            QMessageBox.information(self, "Export", "Analyse a scan first.")
+        if not self._exportable():
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.csv", "CSV (*.csv)")
             if not path:
                 return None
         try:
-            write_results_csv(path, v, p)
+            write_results_csv(path, self.volume, self.prediction, self.structure.report_for_screen(),
+                              reason=self.state.reason or "")
         except OSError as exc:
             QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None

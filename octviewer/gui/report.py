@@ -37,9 +37,38 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     ``sections``: extra HTML blocks after the images (the structure page)."""
     v, p = state.volume, state.prediction
     warnings = []
-    if p.synthetic_model:
+    if p is not None and p.synthetic_model:
         warnings.append("The model was trained on SYNTHETIC data: results have no clinical validity.")
     warnings += [c for c in scan_caveats(v) if "SYNTHETIC" in c]
+    if p is None:  # structure only: a circle scan, or a scan the network did not analyse
+        reason = state.reason or "the network gives no result for this scan"
+        result = f"""<h2>Result</h2>
+    <p>No network estimate: {html.escape(plain(reason, 400))}. The structure measurement follows.</p>
+    <p>B-scan {state.index + 1} of {v.n_bscans}:</p><img src="bscan" width="430">"""
+        model = "<h2>Model</h2><p>No model output is part of this report.</p>"
+    else:
+        result, model = _result_html(state, meta, measured)
+    return f"""<body style="color:#000000">
+    <h1>OCT glaucoma screening report</h1>
+    <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>
+    {''.join(f'<p style="color:#b00020"><b>{html.escape(s)}</b></p>' for s in warnings)}
+    <table cellpadding="3">
+      <tr><td>Patient</td><td>{_e(patient_id) if patient_id else 'anonymised'}</td></tr>
+      <tr><td>Eye</td><td>{_e(v.laterality or 'unknown')}</td></tr>
+      <tr><td>Scan date</td><td>{_e(scan_date(v)) if patient_id else 'withheld (anonymised report)'}</td></tr>
+      <tr><td>Scan</td><td>{_e(v.scan_pattern)}, {v.n_bscans} B-scans, {_e(v.device or 'device unknown')}</td></tr>
+      <tr><td>Report created</td><td>{dt.date.today().isoformat() if patient_id else 'withheld'}</td></tr>
+    </table>
+    {result}
+    {''.join(sections)}
+    {model}
+    <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p></body>
+    """
+
+
+def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
+    """(result and images, model) sections of a report with a network result."""
+    v, p = state.volume, state.prediction
     vf_rows = "".join(
         f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}</td>"
         f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>"
@@ -48,19 +77,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     metrics = (prov.get("test_metrics") or {}).get("image_level") or {}
     metric_text = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "auc")
                             if isinstance(metrics.get(k), (int, float))) or "none"
-    identified = bool(patient_id)
-    return f"""<body style="color:#000000">
-    <h1>OCT glaucoma screening report</h1>
-    <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>
-    {''.join(f'<p style="color:#b00020"><b>{html.escape(s)}</b></p>' for s in warnings)}
-    <table cellpadding="3">
-      <tr><td>Patient</td><td>{_e(patient_id) if identified else 'anonymised'}</td></tr>
-      <tr><td>Eye</td><td>{_e(v.laterality or 'unknown')}</td></tr>
-      <tr><td>Scan date</td><td>{_e(scan_date(v)) if identified else 'withheld (anonymised report)'}</td></tr>
-      <tr><td>Scan</td><td>{_e(v.scan_pattern)}, {v.n_bscans} B-scans, {_e(v.device or 'device unknown')}</td></tr>
-      <tr><td>Report created</td><td>{dt.date.today().isoformat() if identified else 'withheld'}</td></tr>
-    </table>
-    <h2>Result (image level = this volume)</h2>
+    result = f"""<h2>Result (image level = this volume)</h2>
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f})</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
@@ -72,15 +89,13 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     <img src="bscan" width="430"><br>
     <img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}
     <p>En-face (same CAM; line: the B-scan above) and P(glaucoma) per B-scan, numbered from 1:</p>
-    <img src="enface" width="170"> <img src="curve" width="380">
-    {''.join(sections)}
-    <h2>Model</h2>
+    <img src="enface" width="170"> <img src="curve" width="380">"""
+    model = f"""<h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
        Metrics reported by training, on the test split of its own training data (image level): {metric_text}.
-       Patients from another source usually fare worse; see the model's card (Help menu).</p>
-    <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p></body>
-    """
+       Patients from another source usually fare worse; see the model's card (Model menu).</p>"""
+    return result, model
 
 
 def build_document(state, images: dict, meta: dict, patient_id: str | None = None, sections=(),

@@ -31,7 +31,7 @@ import numpy as np
 #: structure columns (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``) follow the estimates
 COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "vfi", "md", "psd",
            "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um",
-           "rnfl_class", "cup_to_disc", "rim_area_mm2", "seconds", "error"]
+           "rnfl_class", "cup_to_disc", "rim_area_mm2", "seconds", "error", "notice"]
 
 
 def expand(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from .. import VolumeReadError, load_volume
-    from ..core.csv_safe import csv_row
+    from ..core.csv_safe import csv_row, notice
     from ..core.pseudonym import install_salt, pseudonym, scrub, write_key_file
     from ..resources import DEMO_MODEL
     from ..structure import measure, report_columns
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if predictor.model.meta.synthetic_data:
         print(f"note: model '{predictor.model.name}' was trained on SYNTHETIC data; results are not clinically valid",
               file=sys.stderr)
+    synthetic = predictor.model.meta.synthetic_data
     files, skipped = expand(args.inputs)
     salt = install_salt() if args.pseudonymise else None
     keys: dict[str, str] = {}
@@ -120,14 +121,15 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             name = name_of(path)
             writer.writerow(csv_row({"file": name, "error": f"{name}: not a regular file (FIFO, socket or "
-                                                            "device), not opened"}))
+                                                            "device), not opened", "notice": notice(None, synthetic)}))
             tqdm.write(f"skipped {name}: not a regular file", file=sys.stderr)
         for path in tqdm(files, desc="screening", unit="vol"):
             started = time.perf_counter()
             name = name_of(path)
-            row = {"file": name}
+            row = {"file": name, "notice": notice(None, synthetic)}
             try:
                 volume = load_volume(path, allow_pickle=args.allow_pickle)
+                row["notice"] = notice(volume, synthetic)
                 structure = measure(volume, source=args.segmentation)
                 row.update(report_columns(structure))
                 if args.quality_gate and not structure.quality.ok:

@@ -38,25 +38,31 @@ def main(argv: list[str] | None = None) -> int:
                         help="use the file's own layer segmentation when present (vendor) or always ours (own)")
     args = parser.parse_args(argv)
 
+    from ..core.csv_safe import notice
     from ..io import load_volume
     from .columns import structure_columns
 
     failed = []
     with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["file", *COLUMNS])
+        writer = csv.DictWriter(f, fieldnames=["file", *COLUMNS, "notice"])
         writer.writeheader()
+        refused = 0
         for path in args.files:
             try:
                 volume = load_volume(path)
                 row = structure_columns(volume, source=args.segmentation)
+                row["notice"] = notice(volume)
+                refused += row["quality"].startswith("refused")
             except Exception as exc:  # one bad file must not stop the batch
                 failed.append((path, exc))
                 row = {c: "" for c in COLUMNS}
                 row["quality"] = f"unreadable: {exc}"
+                row["notice"] = notice()
             writer.writerow({k: safe_cell(v) for k, v in {"file": str(path), **row}.items()})
     for path, exc in failed:
         print(f"octviewer-measure: could not read {path}: {exc}", file=sys.stderr)
-    print(f"wrote {args.out} ({len(args.files) - len(failed)} measured, {len(failed)} unreadable)")
+    measured = len(args.files) - len(failed) - refused
+    print(f"wrote {args.out} ({measured} measured, {refused} refused by the quality check, {len(failed)} unreadable)")
     return 1 if failed and len(failed) == len(args.files) else 0
 
 
