@@ -251,3 +251,14 @@ def test_report_keys_cannot_be_reversed_from_the_published_manifest_hash(tmp_pat
     assert keys == (patient_key(manifest_hash, "0042"), volume_key(manifest_hash, record))  # stable here
     monkeypatch.setenv("OCTVIEWER_PSEUDONYM_SALT", str(tmp_path / "another.salt"))  # another installation
     assert patient_key(manifest_hash, "0042") != keys[0] and volume_key(manifest_hash, record) != keys[1]
+
+
+def test_a_retrained_model_is_named_apart_from_the_demo_model():
+    """Every synthetic cohort folder is called ``cohort``: a model retrained on one was named
+    ``semt-cohort``, exactly the shipped demo model's name (fresh-install walk-through)."""
+    import re
+
+    from trainer.train import model_name
+
+    name = model_name("semt", "/data/cohort/manifest.csv")
+    assert name != "semt-cohort" and re.fullmatch(r"semt-cohort-\d{8}-\d{4}", name)

@@ -47,6 +47,15 @@ from .surrogates import assign_surrogates
 CENTRAL_FRACTION = 0.5
 
 
+def model_name(variant: str, data) -> str:
+    """``<variant>-<dataset folder>-<UTC date and time>``: two models trained on folders of the same
+    name (every synthetic cohort is called ``cohort``) must not look alike in the window, the status
+    bar and the model card (the shipped demo model is ``semt-cohort``)."""
+    import datetime as dt
+
+    return f"{variant}-{Path(data).parent.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M}"
+
+
 def seed_boundary(seed: int, boundary: str) -> None:
     """Seed torch, NumPy and random from (seed, boundary) so a stage starts from the same state
     whether or not the stages before it ran in this process."""
@@ -241,7 +250,7 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
     metrics = json.loads(json.dumps(metrics))
     for level in ("image_level", "case_level"):
         metrics[level].pop("reliability", None)
-    meta = model_metadata(variant, vf_names, pre, cfg, name=f"{variant}-{Path(cfg.data).parent.name}",
+    meta = model_metadata(variant, vf_names, pre, cfg, name=model_name(variant, cfg.data),
                           scaling=scaling, calibration=calibration, aggregation=aggregation, threshold=threshold,
                           synthetic=synthetic, splits=counts, manifest_sha256=manifest_sha, test_metrics=metrics,
                           selection=selection)
