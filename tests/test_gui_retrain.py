@@ -125,3 +125,23 @@ def test_new_folder_per_run_resume_explicit_and_load_asks(qtbot, window, tiny_co
     monkeypatch.setattr(retrain_checks, "confirm", lambda *a: True)
     dialog.load_button.click()
     assert w.predictor is not old and w.predictor.model.architecture == "resnet2d"
+
+
+def test_the_evaluation_before_loading_is_plain_and_warns_at_chance(qtbot, window, tmp_path):
+    """The Load question showed report.md's raw Markdown tables, and nothing said that a test AUC of
+    0.17 is below chance (fresh-install walk-through)."""
+    import json
+
+    dialog = retrain_dialog.RetrainDialog(window, manifest="m.csv", out=str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.run_dir = tmp_path
+    assert dialog.evaluation_text() == "No evaluation report was written for this run."
+    report = {"image_level": {"auc": 0.167, "ci95": {"auc": [0.05, 0.3]}, "ece": 0.2, "brier": 0.3, "n": 24},
+              "vf_mae": {"md": {"mae": 3.1, "class_mean_mae": 2.5}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    text = dialog.evaluation_text()
+    assert text.startswith("Test split (24 volumes)") and "WARNING" in text and "0.167 [0.05, 0.30]" in text
+    assert "MD mean absolute error 3.10 (class-mean baseline 2.50)" in text and "|" not in text
+    report["image_level"]["auc"] = 0.91
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert "WARNING" not in dialog.evaluation_text()

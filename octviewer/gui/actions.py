@@ -113,5 +113,4 @@ def shortcuts_text(actions: dict[str, QAction]) -> str:
             for a in actions.values() if not a.shortcut().isEmpty()]
     rows += [("Wheel", "Previous / next B-scan"), ("Ctrl+Wheel", "Zoom the B-scan"),
              ("Click (en-face or curve)", "Go to that B-scan")]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k.ljust(width)}   {t}" for k, t in rows)
+    return "\n".join(f"{k}  —  {t}" for k, t in rows)  # no column padding: the dialog's font is proportional

@@ -323,7 +323,8 @@ class MainWindow(QMainWindow):
         try:
             predictor = Predictor(str(path), device=device)
         except Exception as exc:  # ModelFileError and anything a tampered file provokes
-            QMessageBox.warning(self, "Cannot load model", as_literal(f"{Path(path).name}: {exc}"))
+            text = str(exc) if Path(path).name in str(exc) else f"{Path(path).name}: {exc}"
+            QMessageBox.warning(self, "Cannot load model", as_literal(text))
             return False
         self.controller.set_predictor(predictor)
         self._update_status()

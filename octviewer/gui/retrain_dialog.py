@@ -127,6 +127,8 @@ class RetrainDialog(QDialog):
         self.plot = pg.PlotWidget()
         self.plot.setLabel("left", "loss / AUC")
         self.plot.setLabel("bottom", "step")
+        for side in ("left", "bottom"):  # pyqtgraph's "(x0.001)" scaling made an AUC of 0.8 read 800
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.plot.addLegend()
         self.loss_curve = self.plot.plot(pen=pg.mkPen("#ff8a65"), name="train loss")
         self.auc_curve = self.plot.plot(pen=pg.mkPen("#4fc3f7"), symbol="o", name="val AUC")
@@ -314,8 +316,11 @@ class RetrainDialog(QDialog):
         if r.get("event") == "step":
             self.bar.setRange(0, int(r.get("total") or 0))
             self.bar.setValue(int(r.get("step") or 0))
+            # the trainer reports steps within the epoch (or the cache), so the bar and ETA are that span's
+            self.bar.setFormat("%p% of this epoch" if "epoch" in r else "%p%")
             epoch = f" epoch {r['epoch'] + 1}/{r.get('epochs', '?')}" if "epoch" in r else ""
-            eta = f", ETA {r['eta_s']:.0f} s" if "eta_s" in r else ""
+            eta = (f", this {'epoch' if 'epoch' in r else 'step'} ends in ~{r['eta_s']:.0f} s"
+                   if "eta_s" in r else "")
             self.stage.setText(f"{stage}{epoch}{eta}")
             if "loss" in r:
                 self.losses.append(float(r["loss"]))
@@ -350,10 +355,38 @@ class RetrainDialog(QDialog):
             self.stage.setText(f"failed (exit {code}); the model in use is unchanged — see the log")
 
     def evaluation_text(self) -> str:
-        report = self.run_dir / "report.md" if self.run_dir else None
-        if report is not None and report.exists():
-            return report.read_text(errors="replace")[:4000]
-        return "No evaluation report was written for this run."
+        """The run's test-split figures in plain sentences (report.json; the Markdown table read
+        badly in a message box), with a warning when the model ranks eyes no better than chance."""
+        import json
+
+        report = self.run_dir / "report.json" if self.run_dir else None
+        try:
+            data = json.loads(report.read_text()) if report is not None and report.exists() else None
+        except (OSError, ValueError):
+            data = None
+        if not isinstance(data, dict):
+            return "No evaluation report was written for this run."
+        image = data.get("image_level") or {}
+        lines = []
+        auc = image.get("auc")
+        if isinstance(auc, (int, float)):
+            ci = (image.get("ci95") or {}).get("auc") or []
+            ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if len(ci) == 2 else ""
+            lines.append(f"AUC (image level) {auc:.3f}{ci_text}")
+            if auc <= 0.6:
+                lines.insert(0, f"WARNING: a test AUC of {auc:.2f} is at or near chance (0.5): this model does "
+                                "not tell glaucoma from normal eyes. Keep the model in use.")
+        for key, label in (("accuracy", "accuracy"), ("ece", "ECE"), ("brier", "Brier")):
+            if isinstance(image.get(key), (int, float)):
+                lines.append(f"{label} {image[key]:.3f}")
+        for name, vf in (data.get("vf_mae") or {}).items():
+            if isinstance(vf, dict) and isinstance(vf.get("mae"), (int, float)):
+                base = vf.get("class_mean_mae")
+                lines.append(f"{name.upper()} mean absolute error {vf['mae']:.2f}"
+                             + (f" (class-mean baseline {base:.2f})" if isinstance(base, (int, float)) else ""))
+        n = image.get("n")
+        head = f"Test split ({n} volumes)" if n else "Test split"
+        return head + ":\n" + "\n".join(lines) if lines else "The evaluation report holds no figures."
 
     def _load(self):
         """Show the new model's evaluation and ask before it replaces the model in use."""
