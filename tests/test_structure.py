@@ -330,3 +330,16 @@ def test_quality_flags_blinks_and_motion(synthetic_reports):
     moved = volume.data.copy()
     moved[40:] = np.roll(moved[40:], 30, axis=1)  # the eye moved ~230 um between B-scans 39 and 40
     assert any("eye motion" in r for r in assess_quality(volume.replace(data=moved)).reasons)
+
+
+def test_sparse_cube_reports_no_disc_measures_and_says_why():
+    """16 B-scans over 6 mm (0.375 mm apart) cannot resolve a cup: the OU view showed C/D 0.00 against
+    a true 0.41 and flagged the eyes as asymmetric (fresh-install walk-through). Not reported, with the reason."""
+    import math
+
+    from octviewer.synth import EyeAnatomy, synth_scan
+
+    report = measure(synth_scan(EyeAnatomy(), "tiny", seed=0).volume, source="own")
+    assert report.quality.ok and math.isnan(report.cup_to_disc) and math.isnan(report.rim_area_mm2)
+    assert any("too sparse to measure the disc and cup" in r for r in report.quality.reasons)
+    assert math.isfinite(report.rnfl_global_um)

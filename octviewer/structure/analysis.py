@@ -13,7 +13,7 @@ import numpy as np
 from ..core import OctVolume
 from . import normative, rnfl
 from .onh import disc_measures
-from .quality import Quality, assess_quality, circle_diameter_mm
+from .quality import MAX_DISC_BSCAN_MM, Quality, assess_quality, circle_diameter_mm
 from .segmentation import Segmentation, segment
 
 NAN = float("nan")
@@ -82,7 +82,7 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
         diameter = rnfl.CIRCLE_DIAMETER_MM
         extra = dict(thickness_map_um=tmap.astype(np.float32), disc_centre_px=centre,
                      deviation_map=_deviation_map(tmap, centre, volume))
-        if disc is not None:
+        if disc is not None and (volume.spacing.bscan_mm or 0.0) <= MAX_DISC_BSCAN_MM:
             extra.update(cup_to_disc=disc.cup_to_disc_vertical, cup_to_disc_average=disc.cup_to_disc_average,
                          disc_area_mm2=disc.disc_area_mm2, cup_area_mm2=disc.cup_area_mm2,
                          rim_area_mm2=disc.rim_area_mm2, bmo_mrw_um=disc.bmo_mrw_um)

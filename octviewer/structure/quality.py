@@ -17,6 +17,7 @@ from ..core import OctVolume
 
 MIN_CUBE_FOV_MM = 4.5  # the 3.46 mm circle plus a margin for an off-centre disc
 CIRCLE_DIAMETER_RANGE_MM = (3.2, 3.8)  # the norms are for a 3.4-3.5 mm circle
+MAX_DISC_BSCAN_MM = 0.2  # B-scans further apart than this cannot resolve a cup (~0.4-1 mm tall): no disc measures
 MOTION_UM = 100.0  # a step of the retina between neighbouring B-scans that counts as eye motion
 MIN_SCORE = 0.2  # random noise scores < 0.05; real and synthetic scans 0.4-0.95
 
@@ -131,4 +132,7 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
             warn.append(f"eye motion: the retina jumps by up to {np.nanmax(jumps):.0f} um between B-scans")
         if seg.disc_mask is None:
             refuse.append("no optic disc (Bruch's membrane opening) found in the cube: not an optic-disc scan?")
+        elif (volume.spacing.bscan_mm or 0.0) > MAX_DISC_BSCAN_MM:
+            warn.append(f"B-scans {volume.spacing.bscan_mm:.2f} mm apart: too sparse to measure the disc and cup "
+                        "(not reported)")
     return Quality(ok=not refuse, score=score, reasons=tuple(refuse + warn))
