@@ -13,7 +13,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 from . import render
 from .state import ViewerState
 
-LAYER_COLOURS = ["#ff5252", "#ffd740", "#69f0ae", "#40c4ff", "#e040fb", "#ffab40"]
+# the file's own layer lines: none of the red / yellow / light blue that mean ILM / RNFL outer
+# boundary / Bruch's membrane in the structure overlay's legend, so a colour never means two things
+LAYER_COLOURS = ["#69f0ae", "#e040fb", "#ffab40", "#b388ff", "#eeeeee", "#a1887f"]
 
 
 class BscanView(pg.GraphicsLayoutWidget):
@@ -48,6 +50,11 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.layer_curves: list[pg.PlotCurveItem] = []
         self.hidden_layers: set[str] = set()  # file layers drawn by another overlay (structure_worker.py)
+        # names the file's own lines that are drawn (bottom left; the structure overlay's is top left)
+        self.layer_legend = pg.LegendItem(offset=(10, -10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
+        self.layer_legend.setParentItem(self.view)
+        self.layer_legend.setZValue(40)
+        self._legend_names: tuple = ()
         self._scale = (1.0, 1.0)  # scene units per B-scan pixel (lateral, axial)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw)
@@ -61,11 +68,13 @@ class BscanView(pg.GraphicsLayoutWidget):
         for curve in self.layer_curves:
             self.view.removeItem(curve)
         self.layer_curves = []
+        self._legend_names = None  # rebuilt for the new scan's curves
         self.cam.hide()
         if s.volume is None:
             self.image.clear()
             self.label.setText("")
             self.placeholder.hide()
+            self._update_layer_legend()
             return
         for k in range(len(s.volume.layers)):
             curve = pg.PlotCurveItem(pen=pg.mkPen(LAYER_COLOURS[k % len(LAYER_COLOURS)], width=1))
@@ -77,6 +86,18 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.histogram.imageChanged(autoLevel=False)
         self.on_display()
         self.fit_view()
+
+    def _update_layer_legend(self):
+        s = self.state
+        names = tuple(n for n in (s.volume.layers if s.volume is not None else ())
+                      if s.settings.show_layers and n not in self.hidden_layers)
+        if names != self._legend_names:
+            self.layer_legend.clear()
+            for curve, name in zip(self.layer_curves, s.volume.layers if s.volume is not None else ()):
+                if name in names:
+                    self.layer_legend.addItem(curve, f"{name} (file's own)")
+            self._legend_names = names
+        self.layer_legend.setVisible(bool(names))
 
     def fit_view(self):
         """The B-scan fills the view. Ranged on the image alone: the layer and segmentation lines of
@@ -130,6 +151,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             ok = np.isfinite(heights)
             curve.setData(x[ok], heights[ok] * sy)
             curve.setVisible(s.settings.show_layers and name not in self.hidden_layers)
+        self._update_layer_legend()
         self.draw_cam()
         text = f"B-scan {i + 1} of {s.n_bscans}"
         sp = s.volume.spacing

@@ -76,7 +76,7 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     painter.setPen(fg)
     painter.drawText(QRectF(pie.left(), lower.top(), size, line_h), Qt.AlignCenter, "Sectors (Garway-Heath)")
     painter.drawText(QRectF(clock.left(), lower.top(), size, line_h), Qt.AlignCenter, "Quadrants and clock hours")
-    text = _disc_text(report)
+    text = _disc_text(report, short=dark)  # the panel is narrow; the printed page cites the source in full
     painter.drawText(QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
                             lower.height()), Qt.TextWordWrap, text)
     painter.restore()
@@ -190,7 +190,7 @@ def _fmt(v, unit="", digits=2):
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}{unit}"
 
 
-def _disc_text(report) -> str:
+def _disc_text(report, short: bool = False) -> str:
     lines = [f"Global RNFL {report.rnfl_global_um:.0f} um ({report.classes.get('global') or 'not classified'})",
              f"Overall (worst of global and quadrants): {report.rnfl_class or 'not classified'}"]
     if report.scan_pattern == "volume":
@@ -201,7 +201,8 @@ def _disc_text(report) -> str:
         lines.append("Disc measures need an optic-disc cube")
     if report.quality.reasons:
         lines.append("Quality notes: " + "; ".join(report.quality.reasons))
-    lines.append("Normal figures: " + report.norms_source)
+    lines.append("Norms: published Cirrus figures, not a licensed database, not age-adjusted (source: report)"
+                 if short else "Normal figures: " + report.norms_source)
     return "\n".join(lines)
 
 

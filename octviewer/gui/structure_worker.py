@@ -288,7 +288,32 @@ class StructureAnalysis(QObject):
         for item in (self.thickness_item, self.deviation_item):
             enface.addItem(item)
             item.hide()
+        self.map_legend = pg.LegendItem(offset=(5, 5), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+        self.map_legend.setParentItem(enface.getPlotItem().getViewBox())
+        self.map_legend.setZValue(40)
         self._show(None)
+
+    def _map_legend(self, thickness: bool, deviation: bool) -> None:
+        """What the en-face map colours mean (the thickness scale in um, the deviation classes);
+        shown only while a map is."""
+        from .structure_report import CLASS_COLOURS, THICKNESS_RANGE_UM
+
+        self.map_legend.clear()
+        entries = []
+        if thickness:
+            lo, hi = THICKNESS_RANGE_UM
+            lut = pg.colormap.get("viridis").getLookupTable(nPts=256)
+            for value in (hi, (lo + hi) / 2, lo):
+                rgb = lut[int(round((value - lo) / (hi - lo) * 255))]
+                entries.append((pg.mkBrush(*rgb[:3]), f"RNFL {value:.0f} µm" + (" or more" if value == hi else "")))
+        if deviation:
+            for name, text in (("borderline", "borderline (1st-5th percentile)"), ("outside", "outside (below the 1st)")):
+                c = CLASS_COLOURS[name]
+                entries.append((pg.mkBrush(c.red(), c.green(), c.blue()), text))
+        for brush, text in entries:
+            sample = pg.ScatterPlotItem(symbol="s", size=10, brush=brush, pen=None)
+            self.map_legend.addItem(sample, text)
+        self.map_legend.setVisible(bool(entries))
 
     def _segmentation(self):
         report = self.report
@@ -310,7 +335,9 @@ class StructureAnalysis(QObject):
         if layers is None or self.window.state.volume is None or self.window.state.volume.localizer is not None:
             self.thickness_item.hide()
             self.deviation_item.hide()
+            self._map_legend(False, False)
             return
+        self._map_legend(self.show_thickness, self.show_deviation)
         rect = self.window.enface.image.mapRectToParent(self.window.enface.image.boundingRect())
         for item, rgba, visible in ((self.thickness_item, layers[0], self.show_thickness),
                                     (self.deviation_item, layers[1], self.show_deviation)):
