@@ -8,7 +8,10 @@ multi-frame OPT puts it; top-level tags are the fallback for older exports.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +242,39 @@ def check_frame(path, index: int, frame: np.ndarray, rows: int, cols: int, dtype
     return frame
 
 
+class _QuietThreads(logging.Filter):
+    """Drops pydicom's log records raised on threads inside :func:`quiet_pydicom`."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return threading.get_ident() not in self.threads
+
+
+_QUIET = _QuietThreads()
+logging.getLogger("pydicom").addFilter(_QUIET)
+
+
+# pydicom also *warns* (warnings module, printed to stderr) with the file's path in the text; the
+# readers say what is wrong in their own words, naming only the file. (A process-wide filter: the
+# warnings module's catch_warnings is not thread-safe, and files are read on several threads.)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)", message=r"(?s).*\bfile\b")
+
+
+@contextlib.contextmanager
+def quiet_pydicom():
+    """Keeps pydicom's log records (which carry the file's path, and file names in clinics carry
+    patient IDs and dates) out of the application log while this thread reads."""
+    me = threading.get_ident()
+    _QUIET.threads.add(me)
+    try:
+        yield
+    finally:
+        _QUIET.threads.discard(me)
+
+
 def open_dicom(path: Path) -> DicomFrames:
     """Read the header and check it against the pixel data, before decoding anything.
 
@@ -246,14 +282,12 @@ def open_dicom(path: Path) -> DicomFrames:
     header that promises more or less than the file holds is an error, not something to guess at.
     """
     st = require_readable(path, folder_ok=False)
-    # pydicom warns (with the full path) when the file ends inside its data and hands back an empty
-    # data set; the warning is turned into this reader's own message instead of reaching stderr
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # pydicom warns and logs (with the full path) when the file ends inside its data, and hands back
+    # an empty data set: that becomes this reader's own message, naming only the file
+    with quiet_pydicom():
         ds = pydicom.dcmread(path, force=path.suffix.lower() in (".dcm", ".dicom"))
-    ended_early = any("End of file reached" in str(w.message) for w in caught)
     if "SOPClassUID" not in ds and "PixelData" not in ds:
-        if ended_early or getattr(ds, "file_meta", None) is not None and "TransferSyntaxUID" in ds.file_meta:
+        if getattr(ds, "file_meta", None) is not None and "TransferSyntaxUID" in ds.file_meta:
             raise VolumeReadError(path, "the DICOM file is truncated or damaged: it ends inside its data set "
                                         "(an incomplete copy or download?)")
         raise VolumeReadError(path, "not a DICOM image")

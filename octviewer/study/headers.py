@@ -10,14 +10,12 @@ its records are dropped while a thread reads headers here.
 
 from __future__ import annotations
 
-import logging
-import threading
-import warnings
 from pathlib import Path
 
 import pydicom
 from pydicom.uid import OphthalmicTomographyImageStorage
 
+from ..io.dicom import quiet_pydicom
 from .vf import VfReadError, parse_date, vf_from_dataset
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
@@ -27,22 +25,6 @@ _DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Later
 _VOL_PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
 
 
-class _QuietWhileIndexing(logging.Filter):
-    """Drop pydicom's log records raised while a thread indexes: they name files (and so patients)."""
-
-    def __init__(self):
-        super().__init__()
-        self.threads: set[int] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return threading.get_ident() not in self.threads
-
-
-_QUIET = _QuietWhileIndexing()
-logging.getLogger("pydicom").addFilter(_QUIET)
-# pydicom also *warns* (warnings module, printed to stderr) with the file's path in the text, and file
-# names in clinics carry patient IDs and dates; a skipped file is already counted, so these go.
-warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)", message=r"(?s).*\bfile\b")
 
 
 def _dicom_record(path: Path) -> dict:
@@ -107,11 +89,8 @@ def _vol_record(path: Path) -> dict:
 
 def read_record(path: Path) -> dict:
     """What the header of one file says: a scan, a measured VF, or why it is skipped."""
-    _QUIET.threads.add(threading.get_ident())
-    try:
+    with quiet_pydicom():  # pydicom's records name files (and so patients)
         return _read_record(path)
-    finally:
-        _QUIET.threads.discard(threading.get_ident())
 
 
 def _read_record(path: Path) -> dict:
