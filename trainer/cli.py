@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from octviewer.io import VolumeReadError
-from octviewer.model import InitError
+from octviewer.model import ARCHITECTURES, InitError
 
 from . import stop
 from .checkpoint import CheckpointError
@@ -25,6 +25,34 @@ def _alpha(text: str) -> tuple[str, float]:
     return name.strip().lower(), float(value)
 
 
+#: --help text per Config field (defaults are shown by argparse from Config where they matter)
+HELP = {
+    "variant": "network: " + ", ".join(ARCHITECTURES) + " (default semt)",
+    "epochs": "epochs of the (second-stage) training (default 10)",
+    "stage1_epochs": "SEMT: epochs of the surrogate-labelled first stage (default: as --epochs)",
+    "batch_size": "B-scans per batch (default 32)",
+    "lr": "learning rate (default 1e-3)",
+    "weight_decay": "AdamW weight decay (default 1e-4)",
+    "aggregation": "VF per volume from its B-scans: auto (chosen on validation), mean, median, central",
+    "train_set": "all, or part (only VF-labelled training volumes: the paper's Part rows)",
+    "image_size": "B-scans are resized to this square size in pixels (default 224)",
+    "reg_channels": "channels of each VF regression module, mt/semt (default 128)",
+    "init": "imagenet (needs the torchvision weights on this computer), random, or a ResNet18 state-dict path",
+    "seed": "training seed: initialisation, order, augmentation (default 0)",
+    "split_seed": "seed of the patient split (default: --seed)",
+    "device": "auto, cpu, cuda, cuda:1, mps (default auto)",
+    "bscans_per_volume": "B-scans drawn per volume per epoch (default: all)",
+    "skip_bad": "leave out unreadable volumes instead of stopping (they are listed)",
+    "allow_pickle": "let trusted .npz files with Python-object fields load (this runs code from the file)",
+    "resume": "continue the run in --out from its last checkpoint",
+    "cache_dir": "folder of the decoded uint8 cache (default: inside --out)",
+    "half": "store the model file in half precision (about half the size)",
+    "progress_json": "also write progress records (JSON lines) to this file",
+    "synthetic": "mark the model as trained on SYNTHETIC data (default: from the manifest)",
+    "report_paths": "name volumes by path in the outputs instead of pseudonymous keys",
+}
+
+
 def _add_fit_args(p):
     p.add_argument("--config", type=Path, help="YAML file with any of the options below")
     for f in fields(Config):
@@ -32,7 +60,7 @@ def _add_fit_args(p):
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", "bool | None"):
-            p.add_argument(flag, action="store_true", default=None)
+            p.add_argument(flag, action="store_true", default=None, help=HELP.get(f.name))
         elif f.name == "alpha":
             p.add_argument(flag, type=_alpha, nargs="+", metavar="NAME=VALUE", help="alpha per VF index")
         elif f.name == "alpha_grid":
@@ -40,10 +68,12 @@ def _add_fit_args(p):
         elif f.name in ("train_set", "variant") and p.prog.endswith("ablation"):
             continue
         elif f.name == "volume_shape":
-            p.add_argument(flag, type=int, nargs=3, metavar=("BSCANS", "DEPTH", "WIDTH"))
+            p.add_argument(flag, type=int, nargs=3, metavar=("BSCANS", "DEPTH", "WIDTH"),
+                           help="3-D networks: the cube is resampled to this shape (default 64 128 64)")
         else:
             kind = int if "int" in str(f.type) else float if "float" in str(f.type) else str
-            p.add_argument(flag, type=kind)
+            choices = ARCHITECTURES if f.name == "variant" else None
+            p.add_argument(flag, type=kind, choices=choices, help=HELP.get(f.name))
 
 
 def _config(args) -> Config:
