@@ -41,10 +41,10 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
         warnings.append("The model was trained on SYNTHETIC data: results have no clinical validity.")
     warnings += [c for c in scan_caveats(v) if "SYNTHETIC" in c]
     if p is None:  # structure only: a circle scan, or a scan the network did not analyse
-        reason = state.reason or "the network gives no result for this scan"
+        reason = (state.reason or "the network gives no result for this scan").rstrip(". ")
         result = f"""<h2>Result</h2>
     <p>No network estimate: {html.escape(plain(reason, 400))}. The structure measurement follows.</p>
-    <p>B-scan {state.index + 1} of {v.n_bscans}:</p><img src="bscan" width="430">"""
+    <p>B-scan {state.index + 1} of {v.n_bscans}:</p><p><img src="bscan" width="430"></p>"""
         model = "<h2>Model</h2><p>No model output is part of this report.</p>"
     else:
         result, model = _result_html(state, meta, measured)
