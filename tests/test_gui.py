@@ -197,6 +197,7 @@ def test_a_circle_scan_exports_its_structure_without_a_network_result(qtbot, win
     _trigger(w, "export_csv")
     (row,) = list(csv.DictReader(target.open()))
     assert row["level"] == "volume" and row["probability"] == "" and row["decision"].startswith("not analysed")
+    assert row["model"] == w.predictor.model.name and "md" in row  # the same columns as an analysed scan's
     assert 60 < float(row["rnfl_global_um"]) < 140 and row["scan_pattern"] == "circle"
     assert row["notice"].startswith("research use only")
     from octviewer.gui import report

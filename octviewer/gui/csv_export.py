@@ -17,11 +17,13 @@ from ..structure.columns import report_columns
 from .results_panel import scan_date
 
 
-def write_results_csv(path, volume, prediction, structure=None, reason: str = "") -> Path:
+def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
+                      vf_names=()) -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
-    says why there is no network result."""
+    says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
+    the columns the same as for an analysed scan, so exports of several scans stack."""
     p, v = prediction, volume
-    vf_names = list(p.vf) if p is not None else []
+    vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
     measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
     row_notice = notice(v, p.synthetic_model if p is not None else False)
@@ -32,8 +34,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                     *measured, "notice"])
         if p is None:
             w.writerow([csv_cell(c) for c in ["volume", "", "", f"not analysed: {reason}" if reason else "not analysed",
-                                               *common, "", *[structure_cells.get(c, "") for c in measured],
-                                               row_notice]])
+                                               *["" for _ in vf_names], *common, model_name,
+                                               *[structure_cells.get(c, "") for c in measured], row_notice]])
             return Path(path)
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision,
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,

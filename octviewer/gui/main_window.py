@@ -418,8 +418,10 @@ class MainWindow(QMainWindow):
             if not path:
                 return None
         try:
+            model = self.predictor.model if self.predictor else None
             write_results_csv(path, self.volume, self.prediction, self.structure.report_for_screen(),
-                              reason=self.state.reason or "")
+                              reason=self.state.reason or "", model_name=model.name if model else "",
+                              vf_names=model.vf_names if model else ())
         except OSError as exc:
             QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None

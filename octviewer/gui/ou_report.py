@@ -34,7 +34,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
         cells = "".join(f"<td>{_fmt(c.predicted)}</td><td>{_fmt(c.measured)}</td>"
                         f"<td>{_fmt(c.difference, sign=True)}</td>" for c in s.vf_comparison())
-        rows.append(f"<tr><td><b>{eye}</b></td><td>{html.escape(prob)}</td>{cells}</tr>")
+        rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
     vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
                         for _, label, unit in _VF_ROWS)
     flag = ' <b style="color:#b00020">ASYMMETRIC</b>'
@@ -52,13 +52,13 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>{synthetic}
     <table cellpadding="3">
       <tr><td>Patient</td><td>{html.escape(patient_id) if patient_id else 'anonymised'}</td></tr>
-      <tr><td>Visit</td><td>{html.escape(summary.visit or 'unknown')}</td></tr>
+      <tr><td>Visit</td><td>{html.escape(summary.visit or 'unknown') if patient_id else 'withheld (anonymised report)'}</td></tr>
       <tr><td>Model</td><td>{html.escape(model)}</td></tr>
-      <tr><td>Report created</td><td>{dt.datetime.now().isoformat(timespec='minutes')}</td></tr>
+      <tr><td>Report created</td><td>{dt.datetime.now().isoformat(timespec='minutes') if patient_id else 'withheld'}</td></tr>
     </table>
     <p>"Case" = one eye at this visit: the mean over its volumes.</p>
     <h2>Predicted and measured visual field</h2>
-    <table border="1" cellpadding="3"><tr><th>eye</th><th>probability</th>{vf_header}</tr>{''.join(rows)}</table>
+    <table border="1" cellpadding="3" width="100%"><tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}</table>
     <h2>Both eyes (temporal sides facing out)</h2>
     {img.get('ou', '')}
     <h2>Inter-eye asymmetry</h2>

@@ -374,7 +374,8 @@ class RetrainDialog(QDialog):
             ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if len(ci) == 2 else ""
             lines.append(f"AUC (image level) {auc:.3f}{ci_text}")
             if auc <= 0.6:
-                lines.insert(0, f"WARNING: a test AUC of {auc:.2f} is at or near chance (0.5): this model does "
+                where = "below" if auc < 0.45 else "at or near"
+                lines.insert(0, f"WARNING: a test AUC of {auc:.2f} is {where} chance (0.5): this model does "
                                 "not tell glaucoma from normal eyes. Keep the model in use.")
         for key, label in (("accuracy", "accuracy"), ("ece", "ECE"), ("brier", "Brier")):
             if isinstance(image.get(key), (int, float)):

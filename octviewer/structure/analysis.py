@@ -6,6 +6,7 @@ caller can print an RNFL value measured on noise.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,14 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
         extra = dict(thickness_map_um=tmap.astype(np.float32), disc_centre_px=centre,
                      deviation_map=_deviation_map(tmap, centre, volume))
         if disc is not None and (volume.spacing.bscan_mm or 0.0) <= MAX_DISC_BSCAN_MM:
+            if disc.rim_area_mm2 <= 0.01 and disc.bmo_mrw_um >= 100.0:
+                # Cirrus's rule (cup: ILM deeper than 200 um anterior to the BMO plane) leaves no rim
+                # once the rim is lower than 200 um all round; tissue 100+ um wide at the opening
+                # says the outline rests on a few um of the BMO plane's depth (docs/structure.md)
+                quality = dataclasses.replace(quality, reasons=quality.reasons + (
+                    f"the cup fills the whole disc (rim area 0) although the minimum rim width is "
+                    f"{disc.bmo_mrw_um:.0f} um: the cup outline is uncertain, read C/D with the B-scans",))
+                base["quality"] = quality
             extra.update(cup_to_disc=disc.cup_to_disc_vertical, cup_to_disc_average=disc.cup_to_disc_average,
                          disc_area_mm2=disc.disc_area_mm2, cup_area_mm2=disc.cup_area_mm2,
                          rim_area_mm2=disc.rim_area_mm2, bmo_mrw_um=disc.bmo_mrw_um)
