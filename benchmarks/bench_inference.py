@@ -2,7 +2,8 @@
 
 (a) the Predictor: OctVolume in memory -> Prediction with probabilities, VF and all CAMs on the host;
 (c) the floor: the bare network (the Predictor's own copy: channels_last, bf16 on CUDA) on ready,
-    normalised tensors already on the device, outputs left there;
+    normalised tensors already on the device, outputs left there; on CUDA also (c') the same
+    through the Predictor's CUDA graphs, and (a') the Predictor with graphs off (same-run baseline);
 (b) optional research-code style: eager fp32 torchvision forward, then the ``grad-cam`` library.
 Split of (a), each step timed alone with its own synchronisation: host-to-device copy of the raw
 uint8 cube (pinned staging and plain pageable), preprocessing on the device (resize + assemble),
@@ -52,8 +53,11 @@ def main():
     meta = default_metadata(args.arch, preprocess=None if args.size == 224 or args.arch in ("cnn3d", "resnet3d")
                             else Preprocess(size=args.size))
     model = LoadedModel(build_network(args.arch, init="random").eval(), meta)
+    t_new = time.perf_counter()
     predictor = Predictor(model, device=args.device)
     device = predictor.device
+    predictor.predict(volume)  # the first analysis on a new Predictor: cuDNN autotuning, graph capture
+    t_new = time.perf_counter() - t_new
     cuda = device.type == "cuda"
     sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
     n = volume.n_bscans
@@ -61,7 +65,6 @@ def main():
           f"threads {torch.get_num_threads()}, {args.arch}, batch {predictor.batch_size}, bf16 {predictor.bf16}, "
           f"staging {predictor.staging}, volume {volume.shape} {volume.data.dtype}")
 
-    predictor.predict(volume)  # warm-up (cuDNN autotuning, allocator)
     predictor.predict(volume, first=n // 2, on_batch=lambda b: None)
     t_first = []
     for _ in range(args.repeats):
@@ -116,6 +119,30 @@ def main():
         # (a) and (c) alternate, so drift on a shared machine affects both alike
         pairs = [(median_time(lambda: predictor.predict(volume), 1, sync), median_time(bare, 1, sync))
                  for _ in range(args.repeats)]
+        eager = graphed = None
+        if cuda:
+            t_eager_new = time.perf_counter()
+            eager = Predictor(model, device=args.device, graphs=False)
+            p_eager = eager.predict(volume)
+            t_eager_new = time.perf_counter() - t_eager_new
+            p_graph = predictor.predict(volume)
+            diff_p = float(abs(p_graph.bscan_probability - p_eager.bscan_probability).max())
+            diff_cam = float(abs(p_graph.cam - p_eager.cam).max())
+            t_eager = median_time(lambda: eager.predict(volume), args.repeats, sync)
+
+            def graphed():
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=predictor.bf16):
+                    return [predictor._network(x) for x in ready]
+            graphed()
+            t_graphed = median_time(graphed, args.repeats, sync)
+
+            def copy_then_resize():
+                d = predictor.to_device(volume)
+                lo_, hi_ = pre.intensity_range_tensor(d)
+                return pre.resize_bscans(d, lo_, hi_)
+            t_seq = median_time(copy_then_resize, args.repeats, sync)
+            t_overlap = median_time(lambda: predictor.resized_on_cuda(volume), args.repeats, sync)
+            same = bool(torch.equal(copy_then_resize(), predictor.resized_on_cuda(volume)))
 
         # CAM: the classifier weights applied to maps the network keeps (part of (c) already)
         from octviewer.model.networks import _cam
@@ -157,6 +184,15 @@ def main():
     print(f"    first requested B-scan + CAM:   median {statistics.median(t_first) * ms:8.2f} ms")
     print(f"(c) bare network, ready tensors:    median {t_bare * ms:8.2f} ms  ({n / t_bare:7.1f} B-scans/s)")
     print(f"    Predictor / bare = {ratio:.3f} (median of paired runs; target <= 1.25 on a GPU)")
+    if eager is not None:
+        print(f"(c') bare network through the CUDA graphs: median {t_graphed * ms:8.2f} ms -> Predictor / (c') = "
+              f"{t_pred / t_graphed:.3f}")
+        print(f"(a') Predictor with graphs off:     median {t_eager * ms:8.2f} ms  -> (a')/(c) = {t_eager / t_bare:.3f}")
+        print(f"    graphs vs eager: max |d probability| {diff_p:.2e}, max |d CAM| {diff_cam:.2e} (logit units)")
+        print(f"    first analysis on a new Predictor: {t_new * ms:.0f} ms with graph capture, {t_eager_new * ms:.0f} ms "
+              "eager (cuDNN autotuning in both; the graphed one came first)")
+        print(f"    copy + resize of the cube: overlapped {t_overlap * ms:.2f} ms, one after the other {t_seq * ms:.2f} ms "
+              f"(identical result: {same})")
     if t_naive is not None:
         print(f"(b) torchvision fp32 + grad-cam:    median {t_naive * ms:8.2f} ms  -> Predictor is "
               f"{t_naive / t_pred:.1f}x faster")

@@ -6,7 +6,9 @@
 # Results are packed into $OUT/results.tgz.* (split under the 16 MiB a file the device tool returns).
 #   OUT=/tmp/out bash benchmarks/gpu_round.sh
 # Knobs: ROUND_BUDGET_S (default 560), ROUND_BENCH_S (time kept for the benchmarks, default 170), ROUND_IO=0
-# (skip bench_io), ROUND_SCALE=tiny for a CPU smoke test; the recipe's own knobs (RECIPE_*) pass through.
+# (skip bench_io), ROUND_TRAIN=0 (skip bench_train), ROUND_DIFFICULTY=0 (skip measure_cohort),
+# ROUND_BENCH_FIRST=1 (benchmarks before the recipe, on a card nothing else uses yet),
+# ROUND_SCALE=tiny for a CPU smoke test; the recipe's own knobs (RECIPE_*) pass through.
 set -u
 : "${OUT:?set OUT}"
 export PYTHONUNBUFFERED=1
@@ -29,24 +31,29 @@ else
   BENCH=1
 fi
 
-PHASE2=$(( $(left) - ${ROUND_BENCH_S:-170} ))
-echo "phase 2 gets $PHASE2 s"
-( RECIPE_BUDGET_S=$PHASE2 RECIPE_MARGIN_S=${RECIPE_MARGIN_S:-40} OUT="$W/recipe" timeout --kill-after=10 "$PHASE2" bash trainer/gpu_recipe.sh \
-    > "$W/recipe.log" 2>&1 ) &
-# shellcheck disable=SC2086
-( timeout --kill-after=10 $(( PHASE2 - 10 )) python benchmarks/measure_cohort.py $MEASURE --out "$W/difficulty" \
-    > "$W/difficulty.log" 2>&1 ) &
-wait
-echo "phase 2 done at $(( $(date +%s) - T0 )) s"
-if [ "$BENCH" = 1 ]; then
+benchmarks() {
   { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc
-    echo "== CUDA tests"; timeout 45 python -m pytest -q -p no:cacheprovider tests/test_model_predictor.py tests/test_model_heads.py
-    echo "== bench_inference"; timeout 50 python benchmarks/bench_inference.py --device cuda --repeats 7
-    echo "== bench_train"; timeout 60 python benchmarks/bench_train.py --device cuda --seconds 5 --volumes 12
+    echo "== CUDA tests"; timeout 60 python -m pytest -q -p no:cacheprovider tests/test_model_predictor.py tests/test_model_heads.py
+    echo "== bench_inference"; timeout 90 python benchmarks/bench_inference.py --device cuda --repeats ${ROUND_REPEATS:-7}
+    if [ "${ROUND_TRAIN:-1}" = 1 ]; then echo "== bench_train"; timeout 60 python benchmarks/bench_train.py --device cuda --seconds 5 --volumes 12; fi
     if [ "${ROUND_IO:-1}" = 1 ]; then echo "== bench_io on 2 cores"; timeout 40 taskset -c 0,1 python benchmarks/bench_io.py --repeats 3; fi
   } > "$W/benchmarks.txt" 2>&1
   echo "benchmarks done at $(( $(date +%s) - T0 )) s"
+}
+if [ "$BENCH" = 1 ] && [ "${ROUND_BENCH_FIRST:-0}" = 1 ]; then benchmarks; BENCH=0; fi
+
+PHASE2=$(( $(left) - ( BENCH == 1 ? ${ROUND_BENCH_S:-170} : 0 ) ))
+echo "phase 2 gets $PHASE2 s"
+( RECIPE_BUDGET_S=$PHASE2 RECIPE_MARGIN_S=${RECIPE_MARGIN_S:-40} OUT="$W/recipe" timeout --kill-after=10 "$PHASE2" bash trainer/gpu_recipe.sh \
+    > "$W/recipe.log" 2>&1 ) &
+if [ "${ROUND_DIFFICULTY:-1}" = 1 ]; then
+  # shellcheck disable=SC2086
+  ( timeout --kill-after=10 $(( PHASE2 - 10 )) python benchmarks/measure_cohort.py $MEASURE --out "$W/difficulty" \
+      > "$W/difficulty.log" 2>&1 ) &
 fi
+wait
+echo "phase 2 done at $(( $(date +%s) - T0 )) s"
+if [ "$BENCH" = 1 ]; then benchmarks; fi
 
 tar czf - --exclude=truth --exclude=volumes --exclude=cache -C "$W" . | split -b 15m -d - "$OUT/results.tgz."
 ls -la "$OUT"

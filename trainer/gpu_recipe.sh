@@ -12,7 +12,7 @@
 #
 # Knobs (environment): RECIPE_BUDGET_S (whole script, default 480 s; the ablation gets what is left
 # minus RECIPE_MARGIN_S), PYTHON (default python), RECIPE_PATIENTS, RECIPE_HELDOUT, RECIPE_PRESET, RECIPE_FIT and
-# RECIPE_ABL (the fit/ablation options of the full scale).
+# RECIPE_ABL (the fit/ablation options of the full scale), RECIPE_ABLATION=0 (no ablation).
 # ImageNet weights cannot be downloaded on the GPU machine, so every model starts from random
 # initialisation (the same for MT and SEMT: the fair-initialisation rule).
 set -euo pipefail
@@ -62,7 +62,9 @@ step demo_heldout "$PY" -m trainer evaluate --model "$OUT/demo/model.safetensors
   --data "$OUT/heldout/manifest.csv" --split all --device "$DEVICE" --out "$OUT/demo/heldout_eval.json"
 
 LEFT=$(( BUDGET_S - ($(date +%s) - START) - MARGIN_S ))
-if [ "$LEFT" -gt 30 ]; then
+if [ "${RECIPE_ABLATION:-1}" != 1 ]; then
+  echo "ablation skipped: RECIPE_ABLATION=${RECIPE_ABLATION}" | tee -a "$OUT/timings.txt"
+elif [ "$LEFT" -gt 30 ]; then
   # shellcheck disable=SC2086
   step ablation timeout --signal=TERM --kill-after=15 "$LEFT" "$PY" -m trainer ablation --data "$OUT/cohort/manifest.csv" \
     --out "$OUT/ablation" --variants $ABL_VARIANTS --train-set both --seeds $ABL_SEEDS --init random \

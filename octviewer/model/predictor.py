@@ -12,16 +12,21 @@ threshold. A non-finite output is an error (``InvalidOutput``), never a decision
 A Predictor is immutable towards its caller: it works on its own copy of the network on its
 device, so the ``LoadedModel`` it was given (and any other Predictor built from it) is untouched.
 
-GPU path (issue 16): the raw uint8 cube goes to the device once, through a reused pinned staging
-buffer; its intensity range is taken on the device (no synchronisation); each batch resizes only
-its new B-scans (contiguous slices, no host index round trips); outputs stay on the device until
-the end, or are copied back one batch behind through pinned buffers when the caller streams
-them (the first requested B-scan at once). No other per-batch synchronisation.
+GPU path (issue 16): the raw uint8 cube goes to the device once, in chunks through a reused pinned
+staging buffer on a copy stream, and each chunk is resized on the compute stream while the next
+is in transit; the intensity range is taken on the device once the last chunk is in (no
+synchronisation) and scales the resized B-scans. Full batches replay a CUDA graph of the network
+(captured on first use; one launch instead of some hundred kernel launches per batch); outputs stay
+on the device until the end, or are copied back one batch behind through pinned buffers when the
+caller streams them (the first requested B-scan at once). No other per-batch synchronisation.
+On the CPU each batch resizes only its new B-scans, so the first requested B-scan waits for no
+other.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 import warnings
@@ -37,6 +42,7 @@ from .model_file import LoadedModel, load_model
 from .networks import VARIANTS
 
 STAGING_CHUNK_BYTES = 8 << 20
+log = logging.getLogger(__name__)
 
 
 class ScanNotSupported(Exception):
@@ -88,7 +94,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 class Predictor:
     def __init__(self, model: LoadedModel | str, device: str = "auto", batch_size: int | None = None,
-                 bf16: bool | None = None, staging: str | None = None):
+                 bf16: bool | None = None, staging: str | None = None, graphs: bool | None = None):
         self.device = select_device(device)
         if isinstance(model, LoadedModel):
             self.model = model
@@ -113,6 +119,11 @@ class Predictor:
         self._pinned: torch.Tensor | None = None
         self._staging_free: torch.cuda.Event | None = None
         self._staging_lock = threading.Lock()
+        self._copy_stream: torch.cuda.Stream | None = None
+        # CUDA graphs of the network for full batches (2D models on CUDA): captured on first use
+        self.graphs = (self.device.type == "cuda" and not self.model.preprocess.is_3d) if graphs is None else graphs
+        self._graphs: dict[tuple, tuple] = {}
+        self._graph_lock = threading.Lock()
 
     # -- checks -----------------------------------------------------------------------------
     def check(self, volume: OctVolume) -> None:
@@ -126,9 +137,51 @@ class Predictor:
                                    f"{volume.n_bscans}.")
 
     # -- running ----------------------------------------------------------------------------
-    def _forward(self, x: torch.Tensor) -> dict:
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+    def _forward(self, x: torch.Tensor, cache: bool = True) -> dict:
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16,
+                                                    cache_enabled=cache):
             return self.network(x)
+
+    def _network(self, x: torch.Tensor) -> dict:
+        """The network on one batch: a CUDA graph's replay for full batches, eager otherwise.
+
+        A graph replays the captured kernels with one launch, so a batch no longer waits on Python
+        launching each of its kernels. Inputs go into the graph's own buffer and outputs are cloned
+        out of it under a lock, so two analyses on one Predictor cannot see each other's. Where
+        capture fails (an operation that cannot be captured), the Predictor stays eager.
+        """
+        if not (self.graphs and x.is_cuda and x.shape[0] == self.batch_size):
+            return self._forward(x)
+        with self._graph_lock:
+            entry = self._graphs.get(tuple(x.shape))
+            if entry is None:
+                try:
+                    entry = self._graphs[tuple(x.shape)] = self._capture(x)
+                except Exception as exc:  # noqa: BLE001 - any capture failure means: run eagerly
+                    log.warning("CUDA graph capture failed (%s: %s); running the network eagerly",
+                                type(exc).__name__, exc)
+                    self.graphs = False
+                    return self._forward(x)
+            graph, static_x, static_out = entry
+            static_x.copy_(x)
+            graph.replay()
+            return {k: None if v is None else v.clone() for k, v in static_out.items()}
+
+    def _capture(self, x: torch.Tensor) -> tuple:
+        """Warm up on a side stream (as torch.cuda.graphs asks), then capture one forward pass.
+        Autocast's weight cache is off while capturing: the casts become part of the graph."""
+        static_x = x.clone()
+        compute = torch.cuda.current_stream(self.device)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(compute)
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self._forward(static_x, cache=False)
+        compute.wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            static_out = self._forward(static_x, cache=False)
+        return graph, static_x, static_out
 
     def to_device(self, volume: OctVolume) -> torch.Tensor:
         """The volume's uint8 display cube on the device, in one host-to-device copy.
@@ -160,6 +213,48 @@ class Predictor:
             self._staging_free = torch.cuda.Event()
             self._staging_free.record(torch.cuda.current_stream(self.device))
         return out
+
+    def resized_on_cuda(self, volume: OctVolume) -> torch.Tensor:
+        """All B-scans resized and scaled on the GPU, (n, size, size) uint8, the copy overlapping the resize.
+
+        The cube travels in chunks on a copy stream (through the pinned buffer, as ``to_device``);
+        the compute stream resizes each chunk as soon as it has arrived, while the next one is in
+        transit. Only the scaling waits for the whole cube, because the range is the volume's.
+        """
+        pre = self.model.preprocess
+        compute = torch.cuda.current_stream(self.device)
+        if self.staging != "pinned":
+            display = self.to_device(volume)
+            lo, hi = pre.intensity_range_tensor(display)
+            return pre.quantise(pre.resize_raw(display), lo, hi)
+        display = np.ascontiguousarray(volume.display())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            src = torch.from_numpy(display)
+        n = len(src)
+        with self._staging_lock, torch.inference_mode():
+            if self._staging_free is not None:
+                self._staging_free.synchronize()
+            if self._pinned is None or self._pinned.numel() < src.numel():
+                self._pinned = torch.empty(src.numel(), dtype=torch.uint8, pin_memory=True)
+            if self._copy_stream is None:
+                self._copy_stream = torch.cuda.Stream(self.device)
+            staged = self._pinned[:src.numel()].view(src.shape)
+            cube = torch.empty(src.shape, dtype=torch.uint8, device=self.device)
+            raw = torch.empty((n, pre.size, pre.size), dtype=torch.float32, device=self.device)
+            self._copy_stream.wait_stream(compute)  # the cube's memory was handed out on the compute stream
+            step = max(1, STAGING_CHUNK_BYTES // max(1, src[0].numel()))
+            for a in range(0, n, step):
+                staged[a:a + step].copy_(src[a:a + step])
+                with torch.cuda.stream(self._copy_stream):
+                    cube[a:a + step].copy_(staged[a:a + step], non_blocking=True)
+                    arrived = torch.cuda.Event()
+                    arrived.record(self._copy_stream)
+                compute.wait_event(arrived)
+                raw[a:a + step] = pre.resize_raw(cube[a:a + step])
+            self._staging_free = arrived
+            lo, hi = pre.intensity_range_tensor(cube)
+            return pre.quantise(raw, lo, hi)
 
     def predict(self, volume: OctVolume, first: int | None = None,
                 on_batch: Callable[[BatchResult], None] | None = None,
@@ -210,16 +305,20 @@ class Predictor:
         start = len(batches)
         batches += [(i, min(n, i + self.batch_size)) for i in range(start, n, self.batch_size)]
 
-        display = self.to_device(volume)
         compute = torch.cuda.current_stream(dev) if cuda else None
-        lo, hi = pre.intensity_range_tensor(display)
+        if cuda:  # every B-scan resized while the cube is in transit; nothing left to resize per batch
+            resized = self.resized_on_cuda(volume)
+            have = np.ones(n, bool)
+        else:
+            display = self.to_device(volume)
+            lo, hi = pre.intensity_range_tensor(display)
+            resized = torch.empty((n, pre.size, pre.size), dtype=torch.uint8, device=dev)
+            have = np.zeros(n, bool)
 
         # the order made on the device: a copy from a NumPy array would wait for the cube's copy
         arange = torch.arange(n, device=dev)
         order_d = arange if start == 0 else torch.cat([arange[first:first + 1], arange[:first], arange[first + 1:]])
         rows_all = pre.neighbours(arange, n)
-        resized = torch.empty((n, pre.size, pre.size), dtype=torch.uint8, device=dev)
-        have = np.zeros(n, bool)
         probs_d = torch.empty(n, dtype=torch.float32, device=dev)
         vf_d = torch.empty((n, len(vf_names)), dtype=torch.float32, device=dev)
         cam_d = None
@@ -249,7 +348,7 @@ class Predictor:
                     resized[r[0]:r[-1] + 1] = pre.resize_bscans(display[r[0]:r[-1] + 1], lo, hi)
                 have[missing] = True
             sel = order_d[a:b]
-            out = self._forward(pre.assemble(resized, rows_all[sel]))
+            out = self._network(pre.assemble(resized, rows_all[sel]))
             p = torch.sigmoid(out["logit"].float())
             v = out["vf"].float()
             c = out["cam"].float()
