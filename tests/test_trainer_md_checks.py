@@ -3,22 +3,45 @@ stage "normal" (label "normal" also holds preperimetric eyes), and MD by stage."
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from trainer.evaluate import md_checks
+from trainer.evaluate import md_checks, vf_metrics
 
 
-def _record(label, stage, true_md):
-    return SimpleNamespace(label=label, extra={"stage": stage}, vf={"md": true_md})
+def _record(label, stage, true_md, patient="p"):
+    return SimpleNamespace(label=label, extra={"stage": stage}, vf={"md": true_md}, patient_id=patient)
 
 
 def test_md_checks_separate_preperimetric_from_healthy_eyes():
-    records = [_record(0, "normal", -0.5), _record(0, "normal", -1.0), _record(0, "preperimetric", -2.0),
-               _record(0, "preperimetric", -1.5), _record(1, "early", -4.0), _record(1, "advanced", -20.0)]
+    records = [_record(0, "normal", -0.5, "a"), _record(0, "normal", -1.0, "b"), _record(0, "preperimetric", -2.0, "c"),
+               _record(0, "preperimetric", -1.5, "d"), _record(1, "early", -4.0, "e"), _record(1, "advanced", -20.0, "f")]
     predicted = [-1.0, -3.0, -4.0, -3.5, -5.0, -12.0]
     out = md_checks(records, predicted)
     assert out["normal_md_ge_-2.5_share"] == pytest.approx(1 / 4)  # label normal: 1 of 4 at >= -2.5 dB
     assert out["stage_normal_md_ge_-2.5_share"] == pytest.approx(1 / 2)  # stage normal: 1 of 2
+    lo, hi = out["normal_md_ge_-2.5_share_ci95"]
+    assert 0 <= lo <= 0.25 <= hi <= 1 and hi > lo
     by_stage = out["md_by_stage"]
     assert by_stage["preperimetric"]["n"] == 2 and by_stage["preperimetric"]["predicted_mean"] == pytest.approx(-3.75)
     assert by_stage["advanced"]["true_mean"] == pytest.approx(-20.0)
+
+
+def test_vf_mae_has_patient_cluster_intervals_and_the_difference_to_the_oracle():
+    """A model better than the class-mean oracle on every patient: the difference's interval sits below 0.
+    Two volumes per patient, so the bootstrap draws patients, not volumes."""
+    rng = np.random.default_rng(0)
+    records, predicted = [], []
+    for i in range(30):
+        label = i % 2
+        true_md = (-8.0 if label else -0.5) + rng.normal(0, 3)
+        for _ in range(2):
+            records.append(_record(label, "early" if label else "normal", true_md, f"p{i}"))
+            predicted.append(true_md + rng.normal(0, 0.5))
+    out = vf_metrics(records, {"md": np.array(predicted)}, {"md": {"0": -0.5, "1": -8.0}})["md"]
+    assert out["mae"] < out["class_mean_mae"]
+    assert out["mae_minus_class_mean"] == pytest.approx(out["mae"] - out["class_mean_mae"])
+    ci = out["ci95"]
+    assert ci["mae"][0] <= out["mae"] <= ci["mae"][1]
+    assert ci["class_mean_mae"][0] <= out["class_mean_mae"] <= ci["class_mean_mae"][1]
+    assert ci["mae_minus_class_mean"][1] < 0

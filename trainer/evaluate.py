@@ -81,7 +81,14 @@ def reliability_png(reliability: list[dict], path, title: str = "") -> None:
     for p, b in zip(pts, reliability):
         cv2.circle(img, p, 3 + int(np.sqrt(b["n"])), (200, 90, 30), -1, cv2.LINE_AA)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(img, "predicted probability", (m + 90, size - 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    for t in (0.0, 0.5, 1.0):  # ticks: without them the diagram cannot be read
+        x, y = px(t, 0)
+        cv2.line(img, (x, y), (x, y + 5), (0, 0, 0), 1)
+        cv2.putText(img, f"{t:.1f}", (x - 10, y + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        x, y = px(0, t)
+        cv2.line(img, (x - 5, y), (x, y), (0, 0, 0), 1)
+        cv2.putText(img, f"{t:.1f}", (x - 32, y + 4), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "predicted probability", (m + 90, size - 10), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, "observed", (5, m - 10), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, title[:48], (m, 22), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), img)
@@ -133,23 +140,40 @@ def classification_metrics(labels, probs, threshold, n_boot: int = 500, seed: in
     return out
 
 
-def vf_metrics(records, volume_vf: dict[str, np.ndarray], class_means: dict | None = None) -> dict:
-    """Per index: MAE, Spearman within glaucoma volumes, and the class-mean oracle's MAE."""
+def vf_metrics(records, volume_vf: dict[str, np.ndarray], class_means: dict | None = None,
+               n_boot: int = 500, seed: int = 0) -> dict:
+    """Per index: MAE, Spearman within glaucoma volumes, and the class-mean oracle's MAE, with
+    patient-cluster bootstrap CIs of the MAE and of the model's MAE minus the oracle's (a
+    difference whose interval excludes 0 is a model that beats knowing the class)."""
     out = {}
     labels = np.array([r.label for r in records])
+    groups = np.array([r.patient_id for r in records])
     for name, pred in volume_vf.items():
         truth = np.array([np.nan if r.vf[name] is None else r.vf[name] for r in records], dtype=np.float64)
         ok = ~np.isnan(truth)
         if not ok.any():
             continue
         pred = np.asarray(pred, dtype=np.float64)
-        row = {"mae": float(np.abs(pred[ok] - truth[ok]).mean()), "n": int(ok.sum())}
+        err = np.abs(pred - truth)
+        row = {"mae": float(err[ok].mean()), "n": int(ok.sum())}
         g = ok & (labels == 1)
         if g.sum() >= 3 and np.ptp(truth[g]) > 0 and np.ptp(pred[g]) > 0:
             row["spearman_glaucoma"] = float(spearmanr(pred[g], truth[g]).statistic)
+        oracle_err = None
         if class_means and name in class_means:
             oracle = np.array([class_means[name][str(lab)] for lab in labels], dtype=np.float64)
-            row["class_mean_mae"] = float(np.abs(oracle[ok] - truth[ok]).mean())
+            oracle_err = np.abs(oracle - truth)
+            row["class_mean_mae"] = float(oracle_err[ok].mean())
+            row["mae_minus_class_mean"] = row["mae"] - row["class_mean_mae"]
+        boots = defaultdict(list)
+        for idx in cluster_resamples(groups[ok], n_boot, seed):
+            e = err[ok][idx]
+            boots["mae"].append(float(e.mean()))
+            if oracle_err is not None:
+                o = oracle_err[ok][idx]
+                boots["class_mean_mae"].append(float(o.mean()))
+                boots["mae_minus_class_mean"].append(float(e.mean() - o.mean()))
+        row["ci95"] = {k: percentile_ci(v) for k, v in boots.items()}
         out[name] = row
     return out
 
@@ -162,6 +186,10 @@ def md_checks(records, volume_md) -> dict:
     out = {}
     if (labels == 0).any():
         out["normal_md_ge_-2.5_share"] = float(np.mean(md[labels == 0] >= -2.5))
+        groups = np.array([r.patient_id for r in records])[labels == 0]
+        normal_ok = md[labels == 0] >= -2.5
+        out["normal_md_ge_-2.5_share_ci95"] = percentile_ci(
+            [float(normal_ok[idx].mean()) for idx in cluster_resamples(groups, 500, 0)])
     # the same among eyes without structural damage: label "normal" also holds preperimetric eyes
     # (damaged structure, normal field), whose structure the network reads
     healthy = np.array([r.extra.get("stage") == "normal" for r in records])

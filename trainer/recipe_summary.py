@@ -15,6 +15,15 @@ def _load(path: Path) -> dict | None:
         return None
 
 
+def _pair(pair, fmt=".2f") -> str:
+    return f" [{pair[0]:{fmt}}, {pair[1]:{fmt}}]" if pair and len(pair) == 2 else ""
+
+
+def _ci(row: dict, key: str) -> str:
+    """A metric's 95% patient-cluster interval from an evaluation row, or nothing for older reports."""
+    return _pair((row.get("ci95") or {}).get(key))
+
+
 def summary(out: Path) -> str:
     lines = ["# GPU recipe results (SYNTHETIC data: engineering result, not a clinical claim)", ""]
     for name in ("machine.txt", "timings.txt"):
@@ -32,14 +41,22 @@ def summary(out: Path) -> str:
         share = checks.get("normal_md_ge_-2.5_share", float("nan"))
         healthy = checks.get("stage_normal_md_ge_-2.5_share", float("nan"))
         lines += [f"## {title}", "",
-                  f"- AUC {im['auc']:.3f} {im.get('ci95', {}).get('auc', '')} (target >= 0.85)",
+                  f"- AUC {im['auc']:.3f}{_pair(im.get('ci95', {}).get('auc'), '.3f')} (target >= 0.85)",
                   f"- ECE {im['ece']:.3f} (target <= 0.08), Brier {im['brier']:.3f}, "
                   f"threshold {report['threshold']:.3f}",
-                  f"- MD MAE {md.get('mae', float('nan')):.2f} dB vs class-mean oracle "
-                  f"{md.get('class_mean_mae', float('nan')):.2f} dB (target: below the oracle); "
+                  f"- MD MAE {md.get('mae', float('nan')):.2f} dB{_ci(md, 'mae')} vs class-mean oracle "
+                  f"{md.get('class_mean_mae', float('nan')):.2f} dB (target: below the oracle; difference "
+                  f"{md.get('mae_minus_class_mean', md.get('mae', float('nan')) - md.get('class_mean_mae', float('nan'))):+.2f}{_ci(md, 'mae_minus_class_mean')}); "
                   f"Spearman within glaucoma {md.get('spearman_glaucoma', float('nan')):.2f}",
-                  f"- normal volumes with predicted MD >= -2.5 dB: {share:.0%} (target >= 80%); eyes of stage "
+                  f"- normal volumes with predicted MD >= -2.5 dB: {share:.1%}"
+                  f"{_pair(checks.get('normal_md_ge_-2.5_share_ci95'), '.1%')} (target >= 80%); eyes of stage "
                   f"'normal' (no preperimetric damage): {healthy:.0%}"]
+        for name in ("vfi", "psd"):
+            row = report.get("vf_mae", {}).get(name)
+            if row and "class_mean_mae" in row:
+                lines.append(f"- {name.upper()} MAE {row['mae']:.2f}{_ci(row, 'mae')} vs oracle "
+                             f"{row['class_mean_mae']:.2f} (difference {row.get('mae_minus_class_mean', row['mae'] - row['class_mean_mae']):+.2f}"
+                             f"{_ci(row, 'mae_minus_class_mean')})")
         for stage, row in checks.get("md_by_stage", {}).items():
             lines.append(f"  - {stage}: predicted MD {row['predicted_mean']:.1f} ± {row['predicted_sd']:.1f} dB, "
                          f"true {row['true_mean'] if row['true_mean'] is None else round(row['true_mean'], 1)} dB, "

@@ -382,9 +382,17 @@ class RetrainDialog(QDialog):
                 lines.append(f"{label} {image[key]:.3f}")
         for name, vf in (data.get("vf_mae") or {}).items():
             if isinstance(vf, dict) and isinstance(vf.get("mae"), (int, float)):
-                base = vf.get("class_mean_mae")
-                lines.append(f"{name.upper()} mean absolute error {vf['mae']:.2f}"
-                             + (f" (class-mean baseline {base:.2f})" if isinstance(base, (int, float)) else ""))
+                base, ci = vf.get("class_mean_mae"), vf.get("ci95") or {}
+
+                def interval(key):
+                    pair = ci.get(key) or []
+                    return f" [{pair[0]:.2f}, {pair[1]:.2f}]" if len(pair) == 2 else ""
+                diff = vf.get("mae_minus_class_mean")
+                lines.append(f"{name.upper()} mean absolute error {vf['mae']:.2f}{interval('mae')}"
+                             + (f" (class-mean baseline {base:.2f}" if isinstance(base, (int, float)) else "")
+                             + (f"; difference {diff:+.2f}{interval('mae_minus_class_mean')}"
+                                if isinstance(base, (int, float)) and isinstance(diff, (int, float)) else "")
+                             + (")" if isinstance(base, (int, float)) else ""))
         n = image.get("n")
         head = f"Test split ({n} volumes)" if n else "Test split"
         return head + ":\n" + "\n".join(lines) if lines else "The evaluation report holds no figures."

@@ -13,9 +13,8 @@ A Predictor is immutable towards its caller: it works on its own copy of the net
 device, so the ``LoadedModel`` it was given (and any other Predictor built from it) is untouched.
 
 GPU path (issue 16): the raw uint8 cube goes to the device once, in chunks through a reused pinned
-staging buffer on a copy stream, and each chunk is resized on the compute stream while the next
-is in transit; the intensity range is taken on the device once the last chunk is in (no
-synchronisation) and scales the resized B-scans. Full batches replay a CUDA graph of the network
+staging buffer; its intensity range is taken on the device (no synchronisation) and the whole
+volume is resized in one call. Full batches replay a CUDA graph of the network
 (captured on first use; one launch instead of some hundred kernel launches per batch); outputs stay
 on the device until the end, or are copied back one batch behind through pinned buffers when the
 caller streams them (the first requested B-scan at once). No other per-batch synchronisation.
@@ -119,7 +118,6 @@ class Predictor:
         self._pinned: torch.Tensor | None = None
         self._staging_free: torch.cuda.Event | None = None
         self._staging_lock = threading.Lock()
-        self._copy_stream: torch.cuda.Stream | None = None
         # CUDA graphs of the network for full batches (2D models on CUDA): captured on first use
         self.graphs = (self.device.type == "cuda" and not self.model.preprocess.is_3d) if graphs is None else graphs
         self._graphs: dict[tuple, tuple] = {}
@@ -215,46 +213,14 @@ class Predictor:
         return out
 
     def resized_on_cuda(self, volume: OctVolume) -> torch.Tensor:
-        """All B-scans resized and scaled on the GPU, (n, size, size) uint8, the copy overlapping the resize.
-
-        The cube travels in chunks on a copy stream (through the pinned buffer, as ``to_device``);
-        the compute stream resizes each chunk as soon as it has arrived, while the next one is in
-        transit. Only the scaling waits for the whole cube, because the range is the volume's.
-        """
+        """All B-scans resized and scaled on the GPU, (n, size, size) uint8: the cube's copy, then
+        one resize call for the whole volume (on an H200 0.63 ms, against 1.35 ms for resize and
+        assembly done batch by batch). Resizing each chunk on arrival, overlapped with the rest of
+        the copy on a second stream, measured slower (2.43 against 2.14 ms for copy + resize)."""
         pre = self.model.preprocess
-        compute = torch.cuda.current_stream(self.device)
-        if self.staging != "pinned":
-            display = self.to_device(volume)
-            lo, hi = pre.intensity_range_tensor(display)
-            return pre.quantise(pre.resize_raw(display), lo, hi)
-        display = np.ascontiguousarray(volume.display())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            src = torch.from_numpy(display)
-        n = len(src)
-        with self._staging_lock, torch.inference_mode():
-            if self._staging_free is not None:
-                self._staging_free.synchronize()
-            if self._pinned is None or self._pinned.numel() < src.numel():
-                self._pinned = torch.empty(src.numel(), dtype=torch.uint8, pin_memory=True)
-            if self._copy_stream is None:
-                self._copy_stream = torch.cuda.Stream(self.device)
-            staged = self._pinned[:src.numel()].view(src.shape)
-            cube = torch.empty(src.shape, dtype=torch.uint8, device=self.device)
-            raw = torch.empty((n, pre.size, pre.size), dtype=torch.float32, device=self.device)
-            self._copy_stream.wait_stream(compute)  # the cube's memory was handed out on the compute stream
-            step = max(1, STAGING_CHUNK_BYTES // max(1, src[0].numel()))
-            for a in range(0, n, step):
-                staged[a:a + step].copy_(src[a:a + step])
-                with torch.cuda.stream(self._copy_stream):
-                    cube[a:a + step].copy_(staged[a:a + step], non_blocking=True)
-                    arrived = torch.cuda.Event()
-                    arrived.record(self._copy_stream)
-                compute.wait_event(arrived)
-                raw[a:a + step] = pre.resize_raw(cube[a:a + step])
-            self._staging_free = arrived
-            lo, hi = pre.intensity_range_tensor(cube)
-            return pre.quantise(raw, lo, hi)
+        display = self.to_device(volume)
+        lo, hi = pre.intensity_range_tensor(display)
+        return pre.resize_bscans(display, lo, hi)
 
     def predict(self, volume: OctVolume, first: int | None = None,
                 on_batch: Callable[[BatchResult], None] | None = None,
@@ -306,7 +272,7 @@ class Predictor:
         batches += [(i, min(n, i + self.batch_size)) for i in range(start, n, self.batch_size)]
 
         compute = torch.cuda.current_stream(dev) if cuda else None
-        if cuda:  # every B-scan resized while the cube is in transit; nothing left to resize per batch
+        if cuda:  # every B-scan resized in one call; nothing left to resize per batch
             resized = self.resized_on_cuda(volume)
             have = np.ones(n, bool)
         else:

@@ -88,24 +88,12 @@ class Preprocess:
         On the CPU the resize runs on uint8 (PyTorch's vectorised kernel, 2.7x faster than on
         floats); elsewhere on floats. The two differ by under one grey level before quantisation.
         """
-        return self.quantise(self.resize_raw(bscans), lo, hi)
-
-    def resize_raw(self, bscans: torch.Tensor) -> torch.Tensor:
-        """The resize alone, in the B-scans' own grey values (float; uint8 on the CPU).
-
-        Split from the scaling because the volume's range is known only once the last B-scan has
-        arrived: on a GPU the B-scans already copied are resized while the rest are still in transit
-        (the antialiased bilinear weights are positive and sum to one, so resizing first and scaling
-        after is what ``resize_bscans`` computes, to the bit)."""
         size = (self.size, self.size)
         if bscans.device.type == "cpu" and bscans.dtype == torch.uint8:
-            return F.interpolate(bscans[:, None], size=size, mode="bilinear", antialias=True, align_corners=False)[:, 0]
-        return F.interpolate(bscans.float()[:, None], size=size, mode="bilinear", antialias=True, align_corners=False)[:, 0]
-
-    @staticmethod
-    def quantise(resized: torch.Tensor, lo, hi) -> torch.Tensor:
-        """Resized grey values -> uint8 scaled by the volume's range (floats or 0-d device tensors)."""
-        x = (resized.float() - lo) * (255.0 / (hi - lo))
+            x = F.interpolate(bscans[:, None], size=size, mode="bilinear", antialias=True, align_corners=False)
+        else:
+            x = F.interpolate(bscans.float()[:, None], size=size, mode="bilinear", antialias=True, align_corners=False)
+        x = (x[:, 0].float() - lo) * (255.0 / (hi - lo))
         return x.clamp_(0, 255).round_().to(torch.uint8)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
