@@ -214,6 +214,16 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     data = Path(pdf).read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 5000
 
+    # an eye without a structure measurement: its cells say n/a and why, on screen and in the report
+    import dataclasses
+    gap = dataclasses.replace(ou.summary, eyes={**ou.summary.eyes,
+                                                "OS": dataclasses.replace(ou.summary.eyes["OS"], structure=None)})
+    ou.show_summary(gap)
+    cell = ou.asymmetry_table.item(rows["Cup-to-disc ratio"], 1)
+    assert cell.text() == "n/a" and cell.toolTip() == "no structure measurement"
+    page = ou_report_html(gap)
+    assert "n/a:" in page and "OS Global RNFL (um), Cup-to-disc ratio: no structure measurement" in page
+
 
 def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, monkeypatch):
     from octviewer import load_volume

@@ -111,3 +111,24 @@ def test_fewer_than_three_visits_give_no_interval_and_no_flag():
     same_day = trend([(dates[0], 90.0), (dates[0], 91.0), (dates[0], 89.0)], measure="rnfl")
     assert math.isnan(same_day.slope_per_year) and not same_day.significant
     assert trend({}, measure="md").n == 0
+
+
+def test_an_empty_ou_cell_says_why():
+    """A blank C/D or RNFL cell in the OU table and report carries its reason (third-session walk-through)."""
+    from types import SimpleNamespace
+
+    from octviewer.study.ou import EyeSummary
+    from octviewer.structure.quality import Quality
+
+    def eye(structure, **kw):
+        return EyeSummary(eye="OD", paths=[], structure=structure, **kw)
+    refused = SimpleNamespace(quality=Quality(False, 0.1, ("no signal",)), scan_pattern="volume")
+    circle = SimpleNamespace(quality=Quality(True, 0.9, ()), scan_pattern="circle")
+    sparse = SimpleNamespace(quality=Quality(True, 0.9, ("B-scans 0.24 mm apart: too sparse to measure the disc and "
+                                                         "cup (not reported)",)), scan_pattern="volume")
+    assert eye(None).missing_reason("cup_to_disc") == "no structure measurement"
+    assert "no signal" in eye(refused).missing_reason("cup_to_disc")
+    assert "circle scan" in eye(circle).missing_reason("cup_to_disc")
+    assert "too sparse" in eye(sparse).missing_reason("cup_to_disc")
+    assert "no visual field" in eye(circle).missing_reason("md_measured")
+    assert eye(None, error="OD1.dcm: truncated or damaged").missing_reason("probability").startswith("OD1.dcm")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from octviewer import load_volume
+from octviewer import VolumeReadError, load_volume
 from octviewer.model import Predictor, scale_vf
 from octviewer.model.cam import enface_cam, pointing_game
 
@@ -102,7 +102,10 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     truth_dir = Path(manifest).parent / "truth"
     pointing, pointing_groups = [], []
     for r in records:
-        volume = load_volume(r.path)
+        try:
+            volume = load_volume(r.path)
+        except VolumeReadError as exc:  # which manifest row, so the user can fix or drop it
+            raise VolumeReadError(exc.path, f"{exc.problem} (manifest {Path(manifest).name}, row {r.row})") from exc
         pred = predictor.predict(volume)
         truth = truth_dir / f"{Path(r.path).stem}.npz"
         if (r.label and str(r.extra.get("damage", "")).split(":")[0] in LOCALIZED and truth.is_file()

@@ -38,10 +38,26 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
                         for _, label, unit in _VF_ROWS)
     flag = ' <b style="color:#b00020">ASYMMETRIC</b>'
+    asym_rows = summary.asymmetry()
+    missing = []  # (eye, row label, reason) for the footnote under the table
+
+    def eye_cell(r, eye, value):
+        if value is not None:
+            return _fmt(value, 2)
+        s = summary.eyes.get(eye)
+        missing.append((eye, r.label, s.missing_reason(r.name) if s is not None else "no scan of this eye"))
+        return "n/a"
     asym = "".join(
-        f"<tr><td>{html.escape(r.label)}</td><td>{_fmt(r.od, 2)}</td><td>{_fmt(r.os, 2)}</td>"
+        f"<tr><td>{html.escape(r.label)}</td><td>{eye_cell(r, 'OD', r.od)}</td><td>{eye_cell(r, 'OS', r.os)}</td>"
         f"<td>{_fmt(r.difference, 2, sign=True)}{flag if r.flagged else ''}</td>"
-        f"<td>{_fmt(r.limit, 2)}</td></tr>" for r in summary.asymmetry())
+        f"<td>{_fmt(r.limit, 2)}</td></tr>" for r in asym_rows)
+    # one line per distinct reason, not one per cell (a missing field leaves both VF rows empty)
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for eye, label, why in missing:
+        reasons.setdefault((eye, why), []).append(label)
+    notes = "".join(f"<li>{eye} {html.escape(', '.join(labels))}: {html.escape(why)}</li>"
+                    for (eye, why), labels in reasons.items())
+    notes = f"<p><small>n/a:</small></p><ul><small>{notes}</small></ul>" if notes else ""
     synthetic = ("<p style='color:#b00020'><b>SYNTHETIC data or model: results have no clinical validity.</b></p>"
                  if summary.synthetic else "")
     model = next((s.model_name for s in summary.eyes.values() if s.model_name), "none")
@@ -64,6 +80,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <h2>Inter-eye asymmetry</h2>
     <table border="1" cellpadding="3">
       <tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr>{asym}</table>
+    {notes}
     {f"<h2>Trend</h2><p>{img.get('trend', '')}</p><ul>{trend}</ul>" if (trend or 'trend' in img) else ''}
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
     """

@@ -287,9 +287,16 @@ class OUView(QWidget):
             digits = 2 if row.name in ("probability", "cup_to_disc") else 1
             values = [row.od, row.os, row.difference, row.limit]
             for j, value in enumerate(values):
-                text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else \
-                    (f"{value:+.{digits}f}" if j == 2 else f"{value:.{digits}f}")
+                missing = value is None or (isinstance(value, float) and np.isnan(value))
+                text = "" if missing else (f"{value:+.{digits}f}" if j == 2 else f"{value:.{digits}f}")
+                why = ""
+                if missing and j < 2:  # an eye's value: say why it is not there
+                    eye = summary.eyes.get(("OD", "OS")[j])
+                    why = eye.missing_reason(row.name) if eye is not None else "no scan of this eye at this visit"
+                    text = "n/a"
                 item = QTableWidgetItem(text + ("  ASYMMETRIC" if j == 2 and row.flagged else ""))
+                if why:
+                    item.setToolTip(why)
                 if row.flagged:
                     item.setForeground(FLAG_COLOUR)
                 self.asymmetry_table.setItem(i, j, item)

@@ -59,6 +59,27 @@ class EyeSummary:
     def cup_to_disc(self) -> float | None:
         return _number(getattr(self.structure, "cup_to_disc", None))
 
+    def missing_reason(self, name: str) -> str:
+        """Why an asymmetry row's value is empty for this eye (a blank cell alone tells the reader nothing)."""
+        if self.error:
+            return self.error
+        if name == "probability" or name.endswith("_predicted"):
+            return "not analysed by a model" if self.probability is None else "the model gives no such estimate"
+        if name.endswith("_measured"):
+            return "no visual field recorded for this eye and visit"
+        s = self.structure
+        if s is None:
+            return "no structure measurement"
+        reasons = tuple(getattr(getattr(s, "quality", None), "reasons", ()) or ())
+        if not getattr(getattr(s, "quality", None), "ok", True):
+            return "refused by the quality check: " + "; ".join(reasons)
+        if name == "cup_to_disc":
+            if getattr(s, "scan_pattern", "") == "circle":
+                return "a circle scan does not cover the disc"
+            sparse = [r for r in reasons if "too sparse" in r]
+            return sparse[0] if sparse else "no disc outline found in this scan"
+        return "not measured"
+
     def sector_um(self, name: str) -> float | None:
         sectors = getattr(self.structure, "sectors", None) or {}
         return _number(sectors.get(name))
