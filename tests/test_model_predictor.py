@@ -98,3 +98,25 @@ def test_cuda_graphs_change_nothing(small_volume):
     again = graphed.predict(small_volume, first=3, on_batch=lambda r: None)
     np.testing.assert_allclose(again.bscan_probability, a.bscan_probability, atol=1e-6)
     assert len(graphed._graphs) == 1
+
+
+def test_vf_estimates_no_better_than_the_class_mean_carry_a_note(small_volume):
+    """The model file's own test metrics decide: an index whose MAE is not below the class-mean
+    baseline's is named in the Prediction's notes (shown in the results panel and the report)."""
+    from octviewer.model.meta import vf_baseline_caveat
+    from octviewer.resources import DEMO_MODEL
+    from octviewer.model import load_model
+
+    demo = load_model(str(DEMO_MODEL), "cpu").meta
+    text = vf_baseline_caveat(demo)
+    assert "PSD 1.27 vs 1.05" in text and "class-mean baseline" in text
+    good = {"provenance": {"test_metrics": {"vf_mae": {"md": {"mae": 2.0, "class_mean_mae": 3.0}}}}}
+    assert vf_baseline_caveat(good) == "" and vf_baseline_caveat({}) == ""
+    torch.manual_seed(0)
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    meta["provenance"] = {"test_metrics": {"vf_mae": {"md": {"mae": 3.5, "class_mean_mae": 3.0},
+                                                      "vfi": {"mae": 5.0, "class_mean_mae": 6.0}}}}
+    model = LoadedModel(build_network("semt", init="random", reg_channels=8).eval(), meta)
+    notes = Predictor(model, device="cpu").predict(small_volume).notes
+    assert any("MD 3.50 vs 3.00" in n and "VFI" not in n for n in notes)

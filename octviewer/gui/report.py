@@ -15,6 +15,7 @@ from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from ..core import VF_INDICES
+from ..model.meta import vf_baseline_caveat
 from . import render
 from .results_panel import plain, scan_caveats, scan_date
 
@@ -74,6 +75,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
         f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>"
         for k, val in p.vf.items() if k in VF_INDICES)
     prov = meta.get("provenance") or {}
+    vf_caveat = vf_baseline_caveat(meta) if p.vf else ""
     metrics = (prov.get("test_metrics") or {}).get("image_level") or {}
     metric_text = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "auc")
                             if isinstance(metrics.get(k), (int, float))) or "none"
@@ -81,6 +83,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f})</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
+    {f"<p><i>{_e(vf_caveat)}</i></p>" if vf_caveat else ""}
     {measured}
     <h2>Images</h2>
     <p>B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards

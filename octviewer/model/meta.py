@@ -464,3 +464,26 @@ def default_metadata(architecture: str, vf_names=("vfi", "md", "psd"), preproces
     }
     meta.update(extra)
     return meta
+
+
+def vf_baseline_caveat(meta) -> str:
+    """A note for VF estimates that the model's own test split showed to be no better than the
+    class-mean baseline (which knows each eye's class), or "" when every index beat it.
+
+    The model file carries its test metrics (``provenance.test_metrics.vf_mae``); a reader of an MD
+    estimate should know when it carries no more than the decision already does.
+    """
+    provenance = meta.get("provenance", {}) if isinstance(meta, dict) else getattr(meta, "provenance", {}) or {}
+    vf_mae = ((provenance.get("test_metrics") or {}).get("vf_mae")) or {}
+    weak = []
+    for name, row in vf_mae.items():
+        try:
+            mae, base = float(row["mae"]), float(row["class_mean_mae"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(mae) and np.isfinite(base) and mae >= base:
+            weak.append(f"{VF_INDICES.get(name, {}).get('label', name)} {mae:.2f} vs {base:.2f}")
+    if not weak:
+        return ""
+    return (f"VF estimates no better than the class-mean baseline on the model's test split (MAE, model vs "
+            f"baseline: {'; '.join(weak)}): read them as weak")
