@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -130,8 +131,14 @@ class MainWindow(QMainWindow):
         self.results = ResultsPanel(self.state)
         dock = QDockWidget("Results")
         dock.setObjectName("results")
-        dock.setWidget(self.results)
+        # scrollable: wrapped notes under a short dock squeezed the VF rows until they were cut off
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(self.results)
+        dock.setWidget(scroll)
         dock.setFeatures(QDockWidget.DockWidgetMovable)
+        self.results_dock = dock
         self.addDockWidget(Qt.RightDockWidgetArea, dock)
 
         self.progress = QProgressBar()
@@ -157,7 +164,9 @@ class MainWindow(QMainWindow):
 
         self.structure_panel = StructurePanel()
         self.structure = StructureAnalysis(self, self.structure_panel)
-        self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3")
+        structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3")
+        # room for the estimates, their notes and the disclaimer without scrolling at the default size
+        self.resizeDocks([self.results_dock, structure_dock], [390, 440], Qt.Vertical)
         self.controller.workers = GatedWorkers(self.workers, self.structure)  # every analysis passes the gate
         self.study = StudyWiring(self)
 

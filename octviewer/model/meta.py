@@ -482,8 +482,8 @@ def vf_baseline_caveat(meta) -> str:
         except (KeyError, TypeError, ValueError):
             continue
         if np.isfinite(mae) and np.isfinite(base) and mae >= base:
-            weak.append(f"{VF_INDICES.get(name, {}).get('label', name)} {mae:.2f} vs {base:.2f}")
+            weak.append(VF_INDICES.get(name, {}).get("label", name))
     if not weak:
         return ""
-    return (f"VF estimates no better than the class-mean baseline on the model's test split (MAE, model vs "
-            f"baseline: {'; '.join(weak)}): read them as weak")
+    return (f"{', '.join(weak)} estimates no better than the class-mean baseline on the model's test split "
+            "(model card): read them as weak")
