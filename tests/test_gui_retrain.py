@@ -72,6 +72,13 @@ def test_manifest_check_runs_in_a_worker_and_escapes_text(qtbot, window, tiny_co
     dialog.validate()
     qtbot.waitUntil(lambda: dialog.manifest_ok is False, timeout=30000)
     assert "<img" not in dialog.validation.text()
+    # typing a path: checked once the typing pauses, without Enter (walk-through)
+    dialog.manifest.clear()
+    qtbot.keyClicks(dialog.manifest, str(tmp_path / "nothing"))
+    qtbot.waitUntil(lambda: "No manifest file" in dialog.validation.text(), timeout=5000)
+    dialog.manifest.clear()
+    qtbot.keyClicks(dialog.manifest, str(tiny_cohort))
+    qtbot.waitUntil(lambda: dialog.manifest_ok is True, timeout=30000)
 
 
 def test_offline_imagenet_is_caught_before_starting(qtbot, window, tiny_cohort, tmp_path, monkeypatch):

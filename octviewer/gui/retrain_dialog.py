@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, Qt, QThreadPool, Signal
+from PySide6.QtCore import QProcess, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -160,6 +160,12 @@ class RetrainDialog(QDialog):
         layout.addWidget(self.log)
         layout.addLayout(buttons)
         self.manifest.editingFinished.connect(self.validate)
+        # a path typed or pasted is checked once the typing pauses, not only on Enter or leaving the field
+        self._typing = QTimer(self)
+        self._typing.setSingleShot(True)
+        self._typing.setInterval(700)
+        self._typing.timeout.connect(self._validate_typed)
+        self.manifest.textEdited.connect(lambda _text: self._typing.start())
         self._check_init()
         if manifest:
             self.validate()
@@ -216,6 +222,15 @@ class RetrainDialog(QDialog):
         self.manifest_ok = None
         self.validation.setText("Checking the manifest…")
         self._pool.start(checks.Validation(self._validation_number, self.manifest.text(), self._validation_signals))
+
+    def _validate_typed(self) -> None:
+        """Check a typed path as soon as it names a file; say what is missing while it does not."""
+        if Path(self.manifest.text()).is_file():
+            self.validate()
+        else:
+            self._validation_number += 1  # a check still running is for an older path
+            self.manifest_ok = None
+            self.validation.setText("No manifest file at this path yet.")
 
     def _validated(self, number: int, ok: bool, text: str):
         if number != self._validation_number:
