@@ -298,6 +298,13 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     assert w.structure.thickness_item.isVisible()
     legend = w.structure.map_legend  # the map's colour scale, in um (a map without one was unreadable)
     assert legend.isVisible() and [label.text for _, label in legend.items][0] == "RNFL 250 µm or more"
+    w.menu_actions["rnfl_deviation"].trigger()  # one map at a time: their yellows mean different things
+    assert w.structure.deviation_item.isVisible() and not w.structure.thickness_item.isVisible()
+    assert not w.menu_actions["rnfl_map"].isChecked()
+    assert [label.text for _, label in legend.items][0].startswith("borderline")
+    w.menu_actions["rnfl_map"].trigger()
+    assert w.structure.thickness_item.isVisible() and not w.structure.deviation_item.isVisible()
+    assert not w.menu_actions["rnfl_deviation"].isChecked()
     w.menu_actions["rnfl_map"].trigger()
     assert not w.structure.thickness_item.isVisible() and not legend.isVisible()
     # File > Export PDF: the structure page and the measured VF are in the report

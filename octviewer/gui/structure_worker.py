@@ -364,12 +364,25 @@ class StructureAnalysis(QObject):
             curve.show()
 
     def set_thickness_map(self, visible: bool) -> None:
+        """One en-face map at a time: the thickness scale's yellow and the deviation map's
+        "borderline" yellow meant two things when both were on (as on Cirrus, one shows at a time)."""
         self.show_thickness = bool(visible)
+        if visible:
+            self._uncheck("rnfl_deviation")
+            self.show_deviation = False
         self._show(self.report)
 
     def set_deviation_map(self, visible: bool) -> None:
         self.show_deviation = bool(visible)
+        if visible:
+            self._uncheck("rnfl_map")
+            self.show_thickness = False
         self._show(self.report)
+
+    def _uncheck(self, name: str) -> None:
+        action = getattr(self.window, "menu_actions", {}).get(name)
+        if action is not None and action.isChecked():
+            action.setChecked(False)  # setChecked does not trigger the action, so no recursion
 
     # -- report --------------------------------------------------------------------------------
     def report_for_screen(self):
