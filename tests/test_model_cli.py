@@ -144,3 +144,21 @@ def test_fifo_in_a_folder_is_listed_not_opened(tmp_path, model_path):
     rows = _rows(out)
     signal.alarm(0)
     assert code == 1 and len(rows) == 1 and "not a regular file" in rows[0]["error"]
+
+
+def test_messages_keep_their_words_and_name_their_file(model_path, samples_dir, tmp_path, capsys):
+    """A file called truncated.dcm: the message still says "truncated" (the key replaced the word
+    before), and a scan the model does not read is named in its message (walk-through)."""
+    from octviewer.resources import DEMO_SAMPLES
+
+    data = (DEMO_SAMPLES / "demo_normal_OD.dcm").read_bytes()
+    broken = tmp_path / "truncated.dcm"
+    broken.write_bytes(data[: len(data) // 2])
+    circle = samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol"
+    out = tmp_path / "r.csv"
+    assert main([str(broken), str(circle), "--model", str(model_path), "--out", str(out)]) == 1
+    rows = list(csv.DictReader(open(out)))
+    assert "truncated or damaged" in rows[0]["error"] and rows[0]["error"].startswith(rows[0]["file"] + ":")
+    assert rows[1]["error"].startswith(rows[1]["file"] + ":") and "circle scan" in rows[1]["error"]
+    err = capsys.readouterr().err
+    assert "--key-file" in err and "Willis" not in err

@@ -1,6 +1,7 @@
 """Structure analysis: segmentation against Heidelberg's, the quality gate, RNFL geometry, norms, CLI."""
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -265,7 +266,13 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
     evil = tmp_path / "=HYPERLINK(1).vol"
     evil.write_bytes(b"not an oct file")
     out = tmp_path / "rnfl.csv"
-    assert main([str(good), str(evil), "--out", str(out), "--segmentation", "own"]) == 0
+    keys = tmp_path / "keys.csv"
+    # an unreadable file makes the exit status non-zero (as octviewer-predict); files named by keys
+    assert main([str(good), str(evil), "--out", str(out), "--segmentation", "own", "--key-file", str(keys)]) == 1
+    rows = list(csv.reader(open(out)))
+    assert all(row[0].startswith("vol-") for row in rows[1:]) and "Willis" not in out.read_text()
+    assert {r["path"] for r in csv.DictReader(open(keys))} == {os.path.abspath(good), os.path.abspath(evil)}
+    assert main([str(good), str(evil), "--out", str(out), "--segmentation", "own", "--no-pseudonymise"]) == 1
     rows = list(csv.reader(open(out)))
     assert rows[0] == ["file", *COLUMNS, "notice"]
     assert rows[0][1:-1] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",

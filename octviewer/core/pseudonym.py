@@ -57,9 +57,13 @@ def pseudonym(path: str | os.PathLike, salt: bytes | None = None) -> str:
 
 
 def scrub(text: str, path: str | os.PathLike, key: str) -> str:
-    """``text`` with the path, its absolute form, its name and its stem replaced by ``key``."""
+    """``text`` with the path, its absolute form and its file name replaced by ``key``.
+
+    Not the bare stem: a file called ``truncated.dcm`` turned "the file is truncated or damaged"
+    into "the file is <key> or damaged". The io layer names files by their full name, which is
+    replaced; a stem appears in no message."""
     p = Path(path)
-    for form in sorted({str(p), os.path.abspath(p), p.name, p.stem} - {""}, key=len, reverse=True):
+    for form in sorted({str(p), os.path.abspath(p), p.name} - {""}, key=len, reverse=True):
         text = text.replace(form, key)
     return text
 

@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                     np.save(args.cam_out / f"{stem}_cam.npy", enface_cam(pred, volume))
             except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
                 failures += 1
-                row["error"] = message(exc, path, name)
+                text = message(exc, path, name)
+                # every message names its file (ScanNotSupported and InvalidOutput do not by themselves)
+                row["error"] = text if text.startswith(f"{name}:") else f"{name}: {text}"
                 tqdm.write(f"skipped {row['error']}", file=sys.stderr)
             except Exception as exc:  # a bug must not stop the other volumes; it is still a failure
                 failures += 1
@@ -171,4 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     total = len(files) + len(skipped)
     print(f"wrote {args.out}: {total - failures} analysed, {failures} failed"
           + (f" ({refused} refused by the quality check)" if refused else ""))
+    if args.pseudonymise and args.key_file is None:
+        print("files are named by pseudonymous keys (vol-...): --key-file KEYS.csv writes the key -> path "
+              "mapping, --no-pseudonymise writes paths", file=sys.stderr)
     return 1 if failures else 0
