@@ -106,6 +106,7 @@ def test_cam_key_toggles_bscan_and_enface(qtbot, window, tiny_cohort):
     assert w.bscan.cam.isVisible() and w.enface.cam.isVisible()
     qtbot.keyClick(w, Qt.Key_C)  # issue 10: C hid the B-scan's CAM only
     assert not w.bscan.cam.isVisible() and not w.enface.cam.isVisible()
+    assert not w.cam_legend.isVisible()  # no CAM on screen: no CAM colour bar either
     qtbot.keyClick(w, Qt.Key_C)
     assert w.bscan.cam.isVisible() and w.enface.cam.isVisible()
     before = w.bscan.cam.opacity()

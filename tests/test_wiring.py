@@ -300,6 +300,7 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     assert legend.isVisible() and [label.text for _, label in legend.items][0] == "RNFL 250 µm or more"
     w.menu_actions["rnfl_deviation"].trigger()  # one map at a time: their yellows mean different things
     assert w.structure.deviation_item.isVisible() and not w.structure.thickness_item.isVisible()
+    assert not w.enface.cam.isVisible()  # the CAM's red and the map's "outside" red would mix
     assert not w.menu_actions["rnfl_map"].isChecked()
     assert [label.text for _, label in legend.items][0].startswith("borderline")
     w.menu_actions["rnfl_map"].trigger()
@@ -307,6 +308,7 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     assert not w.menu_actions["rnfl_deviation"].isChecked()
     w.menu_actions["rnfl_map"].trigger()
     assert not w.structure.thickness_item.isVisible() and not legend.isVisible()
+    assert w.enface.cam.isVisible() == (w.prediction is not None and w.prediction.cam is not None)
     # File > Export PDF: the structure page and the measured VF are in the report
     out = tmp_path / "report.pdf"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))

@@ -104,10 +104,18 @@ class MainWindow(QMainWindow):
         events.index.connect(self._on_index)
         events.display.connect(self._save_display)
         events.analysis.connect(self._update_status)
+        for event in (events.scan, events.display, events.analysis):
+            event.connect(self._update_cam_legend)
         self.setAcceptDrops(True)
         self._update_status()
         if model_error:
             self.status_model.setText(f"no model: {model_error}")
+
+    def _update_cam_legend(self, *_args) -> None:
+        """The CAM colour bar only while a CAM can be on screen (shown, and the scan has one); its
+        space is kept so the B-scan does not jump."""
+        s = self.state
+        self.cam_legend.setVisible(bool(s.volume is not None and s.settings.show_cam and s.cams is not None))
 
     # -- layout -------------------------------------------------------------------------------
     def _build(self):
@@ -115,6 +123,10 @@ class MainWindow(QMainWindow):
         self.bscan = BscanView(self.state)
         self.curve = CurveView(self.state)
         self.cam_legend = CamLegend()
+        policy = self.cam_legend.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.cam_legend.setSizePolicy(policy)
+        self.cam_legend.hide()
         self.slider = QSlider(Qt.Horizontal)
         self.slider.valueChanged.connect(self.state.set_index)
         centre = QWidget()

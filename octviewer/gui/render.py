@@ -113,7 +113,8 @@ def enface_projection(display: np.ndarray) -> np.ndarray:
 def enface_cam_map(state) -> np.ndarray | None:
     """(n_bscans, width) en-face CAM from the same cells and mapping as the B-scan overlay (rows of
     B-scans not analysed yet are NaN, drawn transparent), or None."""
-    if state.cams is None or not state.settings.show_cam or state.volume.localizer is not None:
+    if (state.cams is None or not state.settings.show_cam or state.volume.localizer is not None
+            or state.settings.enface_map):
         return None
     cam = enface_cam(_geometry(state), state.volume)
     cam[~np.isfinite(state.probs)] = np.nan

@@ -65,6 +65,9 @@ class DisplaySettings:
     cam_opacity: float = 0.5
     axial_mode: str = "fit"
     levels: tuple[float, float] = (0.0, 255.0)
+    #: an RNFL map shown on the en-face ("thickness", "deviation" or ""): the en-face CAM steps
+    #: aside while one is, since their reds (CAM "towards glaucoma", map "outside normal") would mix
+    enface_map: str = ""
 
 
 #: ResNet18 layer 4 on a 224 px input (octviewer.model.cam); replaced by the model's own geometry

@@ -336,8 +336,10 @@ class StructureAnalysis(QObject):
             self.thickness_item.hide()
             self.deviation_item.hide()
             self._map_legend(False, False)
+            self._sync_enface_map("")
             return
         self._map_legend(self.show_thickness, self.show_deviation)
+        self._sync_enface_map("thickness" if self.show_thickness else "deviation" if self.show_deviation else "")
         rect = self.window.enface.image.mapRectToParent(self.window.enface.image.boundingRect())
         for item, rgba, visible in ((self.thickness_item, layers[0], self.show_thickness),
                                     (self.deviation_item, layers[1], self.show_deviation)):
@@ -378,6 +380,11 @@ class StructureAnalysis(QObject):
             self._uncheck("rnfl_map")
             self.show_thickness = False
         self._show(self.report)
+
+    def _sync_enface_map(self, shown: str) -> None:
+        """Tell the display which RNFL map is on screen, so the en-face CAM steps aside while one is."""
+        if self.window.state.settings.enface_map != shown:
+            self.window.state.update_settings(enface_map=shown)
 
     def _uncheck(self, name: str) -> None:
         action = getattr(self.window, "menu_actions", {}).get(name)
