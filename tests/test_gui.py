@@ -529,3 +529,12 @@ def test_a_cube_opened_after_a_wide_circle_scan_fills_the_view(qtbot, window, sa
     qtbot.wait(50)
     view, item = vb.viewRect(), w.bscan.image.mapRectToParent(w.bscan.image.boundingRect())
     assert min(item.width() / view.width(), item.height() / view.height()) > 0.95
+
+
+def test_curve_axis_numbers_whole_bscans():
+    """A one-B-scan scan showed 1.2, 1.4, ... on the axis (walk-through); ticks are whole B-scans."""
+    from octviewer.gui.curve_view import bscan_ticks
+
+    assert bscan_ticks(1) == [1] and bscan_ticks(5) == [1, 2, 3, 4, 5]
+    assert bscan_ticks(64) == [1, 10, 20, 30, 40, 50, 64]
+    assert all(isinstance(t, int) for n in (3, 49, 200, 497) for t in bscan_ticks(n))

@@ -9,6 +9,13 @@ import pyqtgraph as pg
 from .state import ViewerState
 
 
+def bscan_ticks(n: int) -> list[int]:
+    """Whole B-scan numbers for the axis: 1, round multiples of a 1-2-5 step (about 8 ticks), and n."""
+    step = next(x for x in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, n) if x >= n / 8)
+    inner = [i for i in range(step, n, step) if i > 1 and n - i >= step / 2]
+    return sorted({1, *inner, n})
+
+
 class CurveView(pg.PlotWidget):
     def __init__(self, state: ViewerState):
         super().__init__()
@@ -33,6 +40,8 @@ class CurveView(pg.PlotWidget):
         s = self.state
         if s.volume is not None:  # the axis is the scan's B-scans even before (or without) a result
             self.setXRange(1, max(s.n_bscans, 2))
+            # whole B-scan numbers only: a one- or few-B-scan scan showed 1.2, 1.4, ...
+            self.getAxis("bottom").setTicks([[(float(i), str(i)) for i in bscan_ticks(s.n_bscans)]])
         if s.volume is None or s.probs is None or not np.isfinite(s.probs).any():
             self.line.setData([], [])
             return
