@@ -78,7 +78,7 @@ def test_harvard_import_and_fit(harvard, tmp_path):
     from octviewer.model import load_model
     assert load_model(out / "model.safetensors").vf_names == ("md",)  # Harvard-GF carries MD alone
     ev = _run("evaluate", "--model", str(out / "model.safetensors"), "--data", str(manifest), "--by", "race",
-              "--device", "cpu")
+              "--device", "cpu", "--json")
     assert ev.returncode == 0, ev.stderr[-2000:]
     report = json.loads(ev.stdout)
     assert set(report["by_group"]["race"]) <= {"0", "1", "2"}

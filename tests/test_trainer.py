@@ -136,6 +136,34 @@ def test_predictor_reproduces_reported_probabilities(semt_run, tiny_cohort):
         assert again["vf_mae"][name]["mae"] == pytest.approx(row["mae"], abs=1e-3)
 
 
+def test_evaluate_prints_a_summary_and_attaches_it_to_the_model(semt_run, tiny_cohort, tmp_path, capsys):
+    """`evaluate` prints figures with intervals (not 700 lines of JSON); `--attach` stores them in the
+    model file with the weights unchanged, and the model card shows them."""
+    import shutil
+
+    import torch
+
+    from octviewer.gui.model_card import model_card_text
+    from octviewer.model import load_model
+    from trainer.cli import main
+
+    model = shutil.copy(semt_run / "model.safetensors", tmp_path / "m.safetensors")
+    before = _weights(model)
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--model", str(model), "--data", str(tiny_cohort), "--split", "all", "--device", "cpu",
+                 "--out", str(out), "--attach"]) == 0
+    printed = capsys.readouterr().out
+    assert "- AUC" in printed and "SYNTHETIC" in printed and "{" not in printed and len(printed.splitlines()) < 40
+    assert json.loads(out.read_text())["image_level"]["n"] > 0
+    after = _weights(model)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    meta = load_model(model, "cpu").meta
+    assert meta.evaluation["data"]["volumes"] == json.loads(out.read_text())["image_level"]["n"]
+    assert str(tiny_cohort) not in json.dumps(meta.evaluation)  # no paths travel in the file
+    card = model_card_text(meta)
+    assert "On independent data" in card and "AUC" in card.split("On independent data")[1]
+
+
 def _weights(path):
     from safetensors.torch import load_file
     return load_file(str(path))

@@ -159,7 +159,7 @@ def test_validate_and_evaluate_name_an_unreadable_volume(tiny_cohort, tmp_path, 
     assert main(["evaluate", "--model", str(DEMO_MODEL), "--data", str(manifest), "--split", "all",
                  "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "notes.dcm" in err and "row 3)" in err and "not a DICOM image" in err
+    assert "notes.dcm" in err and "row 3: unreadable volume" in err and "not a DICOM image" in err
 
 
 def test_retrain_dialog_validation_opens_every_volume(tiny_cohort, tmp_path):

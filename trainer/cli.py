@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--out", type=Path)
     p_eval.add_argument("--device", default="auto")
     p_eval.add_argument("--report-paths", action="store_true", help="name volumes by path, not pseudonymous key")
+    p_eval.add_argument("--json", action="store_true", help="print the whole report as JSON instead of a summary")
+    p_eval.add_argument("--attach", action="store_true",
+                        help="store the evaluation's figures in the model file, so its model card shows them "
+                             "(use with data the model never saw)")
     p_abl = sub.add_parser("ablation", help="train every variant on the same split, one combined table")
     p_abl.add_argument("--data", required=True)
     p_abl.add_argument("--out", required=True)
@@ -140,12 +144,33 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(summary(assign_splits(records, args.seed)), indent=2))
         elif args.command == "evaluate":
             from .evaluate_model import evaluate_model
+            from .evaluate_model import attachable_summary
+            from .recipe_summary import report_lines
+
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
                                     report_paths=args.report_paths)
             text = json.dumps(report, indent=2)
             if args.out:
                 args.out.write_text(text)
-            print(text)
+            if args.json:
+                print(text)
+            else:
+                synthetic = " (model trained on SYNTHETIC data: engineering figures, not a clinical claim)" \
+                    if report.get("synthetic_data") else ""
+                n = report.get("image_level", {}).get("n", 0)
+                print(f"model {report.get('model')}{synthetic}\n{args.split} split of {args.data}: {n} volumes; "
+                      "95% patient-cluster intervals in brackets")
+                print("\n".join(report_lines(report)))
+                for column, groups in (report.get("by_group") or {}).items():
+                    for value, m in groups.items():
+                        print(f"- {column} = {value}: AUC {m.get('auc', float('nan')):.3f}, "
+                              f"accuracy {m.get('accuracy', float('nan')):.3f} ({m.get('n', 0)} volumes)")
+                if args.out:
+                    print(f"the whole report: {args.out}")
+            if args.attach:
+                from octviewer.model.model_file import attach_evaluation
+                attach_evaluation(args.model, attachable_summary(report, args.data, args.split))
+                print(f"stored the evaluation in {args.model}: its model card now shows it")
         elif args.command == "ablation":
             from .ablation import run_ablation
             result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)

@@ -104,8 +104,10 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     for r in records:
         try:
             volume = load_volume(r.path)
-        except VolumeReadError as exc:  # which manifest row, so the user can fix or drop it
-            raise VolumeReadError(exc.path, f"{exc.problem} (manifest {Path(manifest).name}, row {r.row})") from exc
+        except VolumeReadError:  # list every unreadable row at once (the rest are only read), then stop
+            from .manifest import ManifestError, check_volumes
+            check_volumes(manifest, records[records.index(r):])
+            raise ManifestError(manifest, [f"row {r.row}: unreadable volume"])  # (check_volumes raised already)
         pred = predictor.predict(volume)
         truth = truth_dir / f"{Path(r.path).stem}.npz"
         if (r.label and str(r.extra.get("damage", "")).split(":")[0] in LOCALIZED and truth.is_file()
@@ -137,3 +139,33 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
                                "patient": patient_key(manifest_sha, r.patient_id),
                                "label": int(r.label), "probability": float(p)} for r, p in zip(records, probs)]
     return report
+
+
+def attachable_summary(report: dict, manifest, split: str) -> dict:
+    """The part of an evaluation that travels inside the model file (``attach_evaluation``): the
+    figures a model card shows, with their intervals, and what they were measured on, by hash (no
+    paths, no patient keys)."""
+    from collections import Counter
+
+    import datetime as dt
+
+    image = report.get("image_level", {})
+    volumes = report.get("test_volumes", [])
+    keep = ("auc", "accuracy", "f1", "ece", "brier", "n", "ci95")
+    out = {"data": {"manifest_sha256": content_hash(manifest), "split": split,
+                    "patients": len({v["patient"] for v in volumes}), "volumes": len(volumes),
+                    "glaucoma": int(Counter(v["label"] for v in volumes)[1]),
+                    "synthetic": bool(report.get("synthetic_data_manifest", report.get("synthetic_data")))},
+           "evaluated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "image_level": {k: image[k] for k in keep if k in image},
+           "vf_mae": {name: {k: row[k] for k in ("mae", "class_mean_mae", "mae_minus_class_mean", "n", "ci95")
+                             if k in row}
+                      for name, row in report.get("vf_mae", {}).items()}}
+    checks = report.get("md_checks", {})
+    if "normal_md_ge_-2.5_share" in checks:
+        out["md_checks"] = {k: checks[k] for k in ("normal_md_ge_-2.5_share", "normal_md_ge_-2.5_share_ci95")
+                            if k in checks}
+    pg = report.get("pointing_game")
+    if pg:
+        out["pointing_game"] = {k: pg[k] for k in ("hit_rate", "ci95", "chance_rate", "n") if k in pg}
+    return out

@@ -59,7 +59,7 @@ step heldout synth --out "$OUT/heldout" --patients "$HELDOUT" --preset "$PRESET"
 step demo_fit "$PY" -m trainer fit --data "$OUT/cohort/manifest.csv" --out "$OUT/demo" --variant semt \
   --init random --seed 0 --half --device "$DEVICE" --progress-json "$OUT/demo_progress.jsonl" $FIT
 step demo_heldout "$PY" -m trainer evaluate --model "$OUT/demo/model.safetensors" \
-  --data "$OUT/heldout/manifest.csv" --split all --device "$DEVICE" --out "$OUT/demo/heldout_eval.json"
+  --data "$OUT/heldout/manifest.csv" --split all --device "$DEVICE" --out "$OUT/demo/heldout_eval.json" --attach
 
 LEFT=$(( BUDGET_S - ($(date +%s) - START) - MARGIN_S ))
 if [ "${RECIPE_ABLATION:-1}" != 1 ]; then

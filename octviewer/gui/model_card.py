@@ -30,32 +30,119 @@ def _section(lines: list[str], title: str, d: dict, indent: str = "  ") -> None:
             lines.append(f"{indent}{key}: {_fmt(value)}")
 
 
+def _interval(ci: dict, key: str, digits: int = 2) -> str:
+    pair = (ci or {}).get(key) or []
+    return f" [{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]" if len(pair) == 2 else ""
+
+
+def _data_lines(prov: dict) -> list[str]:
+    splits = ((prov.get("data") or {}).get("splits")) or {}
+    lines = []
+    for name, label in (("train", "training"), ("val", "validation (calibration, threshold, model choice)"),
+                        ("test", "test")):
+        d = splits.get(name) or {}
+        if d.get("patients") is not None:
+            lines.append(f"  {label}: {d['patients']} patients, {d.get('volumes', '?')} volumes "
+                         f"({d.get('glaucoma', '?')} glaucoma)")
+    return lines
+
+
+def _metric_lines(metrics: dict) -> list[str]:
+    """The test split's figures in words and units, each with its patient-cluster interval."""
+    lines = []
+    image = metrics.get("image_level") or {}
+    if isinstance(image.get("auc"), (int, float)):
+        ci = image.get("ci95") or {}
+        lines.append(f"  AUC {image['auc']:.3f}{_interval(ci, 'auc', 3)} ({image.get('n', '?')} volumes; "
+                     "95% patient-cluster interval)")
+        parts = [f"{label} {image[key]:.3f}" for key, label in (("accuracy", "accuracy"), ("f1", "F1"),
+                                                                 ("ece", "calibration error (ECE)"),
+                                                                 ("brier", "Brier score"))
+                 if isinstance(image.get(key), (int, float))]
+        if parts:
+            lines.append("  " + ", ".join(parts))
+    from ..core import VF_INDICES
+
+    for name, row in (metrics.get("vf_mae") or {}).items():
+        if not isinstance(row, dict) or not isinstance(row.get("mae"), (int, float)):
+            continue
+        spec = VF_INDICES.get(name, {"label": name, "unit": ""})
+        base = row.get("class_mean_mae")
+        text = f"  {spec['label']} mean absolute error {row['mae']:.2f} {spec['unit']}{_interval(row.get('ci95'), 'mae')}"
+        if isinstance(base, (int, float)):
+            diff = row.get("mae_minus_class_mean", row["mae"] - base)
+            pair = (row.get("ci95") or {}).get("mae_minus_class_mean") or []
+            if len(pair) == 2:  # the interval of the difference decides, not the point figures
+                verdict = ("better than" if pair[1] < 0 else "worse than" if pair[0] > 0
+                           else "not distinguishable from")
+                text += (f"; class-mean baseline {base:.2f} {spec['unit']}, difference {diff:+.2f} "
+                         f"[{pair[0]:+.2f}, {pair[1]:+.2f}]: {verdict} the baseline")
+            else:
+                verdict = "lower than" if row["mae"] < base else "no lower than"
+                text += f", {verdict} the class-mean baseline's ({base:.2f} {spec['unit']})"
+        lines.append(text)
+    return lines
+
+
 def model_card_text(meta) -> str:
+    """The card a reader needs: what it is, what it learnt from, how it decides, how well it did
+    (in words and units, with intervals), then the technical details."""
     m = meta_dict(meta)
     prov = m.get("provenance") or {}
+    synthetic = bool(m.get("synthetic_data"))
     lines = [f"Name: {_fmt(m.get('name', 'unnamed'))}",
              f"Architecture: {_fmt(m.get('architecture', '?'))}",
-             "Training data: " + ("SYNTHETIC (not clinically valid)" if m.get("synthetic_data") else "as stated below"),
+             "Training data: " + ("SYNTHETIC (not clinically valid)" if synthetic else "as stated below"),
+             *_data_lines(prov),
              f"Classes: {_fmt(m.get('class_names', ['normal', 'glaucoma']))}",
-             f"Scan patterns analysed: {_fmt(m.get('scan_patterns', ['volume']))}",
-             f"Minimum B-scans: {m.get('min_bscans', 1)}"]
+             f"Scan patterns analysed: {_fmt(m.get('scan_patterns', ['volume']))}; at least "
+             f"{m.get('min_bscans', 1)} B-scan(s)"]
     if isinstance(m.get("threshold"), (int, float)):
-        lines.append(f"Decision threshold on P(glaucoma): {m['threshold']:.3f}")
+        lines.append(f"Decision: glaucoma when the calibrated P(glaucoma) >= {m['threshold']:.3f}")
+    cal = m.get("calibration") or {}
+    if cal.get("method") == "platt":
+        lines.append(f"Calibration: Platt scaling fitted on the validation split (a = {cal.get('a', 0):.3f}, "
+                     f"b = {cal.get('b', 0):.3f})")
+    agg = m.get("aggregation") or {}
+    if agg:
+        lines.append(f"One volume = the {agg.get('probability', 'mean')} of its B-scans' probabilities and the "
+                     f"{agg.get('vf', 'median')} of their VF estimates")
+    metrics = prov.get("test_metrics") or {}
+    if isinstance(metrics, dict) and metrics:
+        lines += ["", "On its test split (patients never used for training or choices"
+                  + (", SYNTHETIC eyes" if synthetic else "") + "):", *_metric_lines(metrics)]
+    evaluation = m.get("evaluation") or {}
+    if isinstance(evaluation, dict) and evaluation.get("image_level"):
+        data = evaluation.get("data") or {}
+        what = (f"{data.get('patients', '?')} patients, {data.get('volumes', '?')} volumes"
+                + (", SYNTHETIC eyes" if data.get("synthetic") else ""))
+        lines += ["", f"On independent data ({what}; evaluated {_fmt(evaluation.get('evaluated', '?'))[:10]}, "
+                  "stored with octviewer-train evaluate --attach):", *_metric_lines(evaluation)]
+        share = (evaluation.get("md_checks") or {}).get("normal_md_ge_-2.5_share")
+        if isinstance(share, (int, float)):
+            pair = (evaluation["md_checks"].get("normal_md_ge_-2.5_share_ci95") or [])
+            ci = f" [{pair[0]:.0%}, {pair[1]:.0%}]" if len(pair) == 2 else ""
+            lines.append(f"  normal eyes with predicted MD >= -2.5 dB: {share:.0%}{ci}")
+        pg = evaluation.get("pointing_game") or {}
+        if isinstance(pg.get("hit_rate"), (int, float)):
+            pair = pg.get("ci95") or []
+            ci = f" [{pair[0]:.0%}, {pair[1]:.0%}]" if len(pair) == 2 else ""
+            lines.append(f"  CAM peak on the damaged region: {pg['hit_rate']:.0%}{ci} of {pg.get('n', '?')} glaucoma "
+                         f"eyes with localized damage (a random peak: {pg.get('chance_rate', float('nan')):.0%})")
+    lines += ["", "Technical details"]
     pre = m.get("preprocess") or {}
     if pre:
-        lines.append(f"Input: {pre.get('size', '?')} x {pre.get('size', '?')} px ({_fmt(pre.get('name', ''))})")
-    for key, title in (("calibration", "Calibration:"), ("aggregation", "Aggregation over B-scans:"),
-                       ("vf_scaling", "Visual-field output scaling:")):
-        if isinstance(m.get(key), dict):
-            _section(lines, title, m[key])
-    lines.append("")
-    lines.append(f"Created: {_fmt(prov.get('created', 'unknown'))}")
-    _section(lines, "Software:", prov.get("software") or {})
-    metrics = (prov.get("test_metrics") or {})
-    if isinstance(metrics, dict):
-        _section(lines, "Test split of its training data (reported by training):",
-                 {k: v for k, v in metrics.items() if not isinstance(v, list)})
-    if isinstance(m.get("evaluation"), dict):
-        _section(lines, "Evaluation:", {k: v for k, v in m["evaluation"].items() if not isinstance(v, list)})
+        lines.append(f"  input: {pre.get('size', '?')} x {pre.get('size', '?')} px ({_fmt(pre.get('name', ''))})")
+    scaling = m.get("vf_scaling") or {}
+    if scaling:
+        lines.append("  VF head output ranges (internal scaling, widened past the training values; outputs are "
+                     "clipped to each index's physical range):")
+        for name, d in scaling.items():
+            if isinstance(d, dict):
+                lines.append(f"    {name}: {_fmt(d.get('lo'))} to {_fmt(d.get('hi'))}")
+    lines.append(f"  created: {_fmt(prov.get('created', 'unknown'))}")
+    software = prov.get("software") or {}
+    if software:
+        lines.append("  software: " + ", ".join(f"{k} {v}" for k, v in software.items()))
     lines += ["", "Research use only. Not a medical device."]
     return "\n".join(lines)

@@ -467,23 +467,29 @@ def default_metadata(architecture: str, vf_names=("vfi", "md", "psd"), preproces
 
 
 def vf_baseline_caveat(meta) -> str:
-    """A note for VF estimates that the model's own test split showed to be no better than the
-    class-mean baseline (which knows each eye's class), or "" when every index beat it.
+    """A note for VF estimates that the model's evaluation did not show to beat the class-mean
+    baseline (which knows each eye's class), or "" when every index beat it.
 
-    The model file carries its test metrics (``provenance.test_metrics.vf_mae``); a reader of an MD
-    estimate should know when it carries no more than the decision already does.
+    The evaluation on independent data stored in the file (``evaluation``, by ``octviewer-train
+    evaluate --attach``) is used when present, else the model's own test split
+    (``provenance.test_metrics``): a reader of an MD estimate should know when it carries no more
+    than the decision already does.
     """
-    provenance = meta.get("provenance", {}) if isinstance(meta, dict) else getattr(meta, "provenance", {}) or {}
-    vf_mae = ((provenance.get("test_metrics") or {}).get("vf_mae")) or {}
+    d = meta if isinstance(meta, dict) else meta.to_dict() if hasattr(meta, "to_dict") else {}
+    independent = (d.get("evaluation") or {}).get("vf_mae")
+    vf_mae = independent or ((d.get("provenance") or {}).get("test_metrics") or {}).get("vf_mae") or {}
     weak = []
     for name, row in vf_mae.items():
         try:
             mae, base = float(row["mae"]), float(row["class_mean_mae"])
         except (KeyError, TypeError, ValueError):
             continue
-        if np.isfinite(mae) and np.isfinite(base) and mae >= base:
+        pair = ((row.get("ci95") or {}).get("mae_minus_class_mean")) or []
+        # with an interval of the difference, "better" must exclude chance; without, the point figures decide
+        better = pair[1] < 0 if len(pair) == 2 else (np.isfinite(mae) and np.isfinite(base) and mae < base)
+        if not better:
             weak.append(VF_INDICES.get(name, {}).get("label", name))
     if not weak:
         return ""
-    return (f"{', '.join(weak)} estimates no better than the class-mean baseline on the model's test split "
-            "(model card): read them as weak")
+    where = "on independent data" if independent else "on the model's test split"
+    return f"{', '.join(weak)} estimates not shown to beat the class-mean baseline {where} (model card): read them as weak"

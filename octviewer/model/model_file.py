@@ -25,8 +25,8 @@ from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_met
 from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "ModelMeta", "default_meta",
-           "default_metadata", "load_model", "save_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "ModelMeta", "attach_evaluation",
+           "default_meta", "default_metadata", "load_model", "save_model"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,27 @@ def save_model(path: str | os.PathLike, network: torch.nn.Module, meta: ModelMet
              for k, v in network.state_dict().items()}
     _check_values(path, state)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        save_file(state, str(tmp), metadata={"octviewer": checked.to_json()})
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def attach_evaluation(path: str | os.PathLike, evaluation: dict) -> Path:
+    """Store an evaluation on independent data in a model file's metadata (``evaluation``), so the
+    model card shows it beside the figures of the model's own test split. The weights are copied as
+    stored, to the bit; the file is rewritten atomically and only after the new metadata validates."""
+    path = Path(path)
+    model = load_model(path, "cpu")  # checks the file as a load does
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    d = model.meta.to_dict() | {"evaluation": evaluation}
+    checked = ModelMeta.from_dict(d, path)
     tmp = path.with_name(path.name + ".part")
     try:
         save_file(state, str(tmp), metadata={"octviewer": checked.to_json()})
