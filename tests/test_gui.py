@@ -228,7 +228,7 @@ def test_help_menu_about_shortcuts_and_readable_model_card(qtbot, window):
     assert "Toggle CAM" in text and "Ctrl+P" in text and "K" in text
     _trigger(w, "about_model")
     card = w.dialog.findChild(type(w.dialog.children()[1]), "text").toPlainText()
-    assert "Name: tiny-test-model" in card and "Decision threshold" in card and "SYNTHETIC" in card
+    assert "Name: tiny-test-model" in card and "Decision: glaucoma when" in card and "SYNTHETIC" in card
     assert card.rstrip().endswith("Not a medical device.")  # never cut off mid-array
     assert "{" not in card  # readable lines, not a JSON dump
 
