@@ -148,7 +148,11 @@ def test_the_evaluation_before_loading_is_plain_and_warns_at_chance(qtbot, windo
     (tmp_path / "report.json").write_text(json.dumps(report))
     text = dialog.evaluation_text()
     assert text.startswith("Test split (24 volumes)") and "WARNING" in text and "0.167 [0.05, 0.30]" in text
-    assert "MD mean absolute error 3.10 (class-mean baseline 2.50)" in text and "|" not in text
+    assert "MD mean absolute error 3.10 dB (class-mean baseline 2.50)" in text and "|" not in text
     report["image_level"]["auc"] = 0.91
     (tmp_path / "report.json").write_text(json.dumps(report))
     assert "WARNING" not in dialog.evaluation_text()
+    report["splits"] = {"test": {"patients": 2}}  # a tiny cohort: its figures mean nothing, and it says so
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    text = dialog.evaluation_text()
+    assert text.startswith("Test split (24 volumes, 2 patients)") and "only 2 test patients" in text

@@ -169,3 +169,13 @@ def test_retrain_dialog_validation_opens_every_volume(tiny_cohort, tmp_path):
     assert not ok and "row 3: unreadable volume" in text and "notes.dcm" in text
     ok, text = validate_manifest(str(tiny_cohort))
     assert ok and "Manifest OK" in text
+    assert "test patients" in text and "too uncertain" in text  # a tiny cohort: usable, but its figures are not
+
+
+def test_small_splits_are_warned_about():
+    from trainer.manifest import small_split_warnings
+
+    counts = {"train": {"patients": 300}, "val": {"patients": 40, "volumes": 200, "glaucoma": 80},
+              "test": {"patients": 2, "volumes": 6, "glaucoma": 2}}
+    warnings = small_split_warnings(counts)
+    assert len(warnings) == 1 and warnings[0].startswith("only 2 test patients (6 volumes, 2 glaucoma)")

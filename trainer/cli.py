@@ -138,10 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             write_manifest(rows, args.out, args.root)
             print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
-            from .manifest import assign_splits, check_volumes, read_manifest, summary
+            from .manifest import assign_splits, check_volumes, read_manifest, small_split_warnings, summary
             records, _ = read_manifest(args.data)
             check_volumes(args.data, records)
-            print(json.dumps(summary(assign_splits(records, args.seed)), indent=2))
+            counts = summary(assign_splits(records, args.seed))
+            print(json.dumps(counts, indent=2))
+            for warning in small_split_warnings(counts):
+                print(f"warning: {warning}", file=sys.stderr)
         elif args.command == "evaluate":
             from .evaluate_model import evaluate_model
             from .evaluate_model import attachable_summary

@@ -268,6 +268,23 @@ def summary(records: list[Record]) -> dict:
     return out
 
 
+MIN_SPLIT_PATIENTS = 20  # per class in test: fewer and the test figures' intervals span most of [0.5, 1]
+
+
+def small_split_warnings(counts: dict) -> list[str]:
+    """Warnings for splits too small to judge a model by (``summary``'s counts): a fit on six patients
+    "works", and its test AUC of 0.53 [0.47, 0.53] from two patients means nothing."""
+    out = []
+    for split, label in (("val", "validation"), ("test", "test")):
+        c = counts.get(split) or {}
+        patients = c.get("patients", 0)
+        if patients < MIN_SPLIT_PATIENTS:
+            out.append(f"only {patients} {label} patients ({c.get('volumes', 0)} volumes, "
+                       f"{c.get('glaucoma', 0)} glaucoma): its figures will be too uncertain to judge the model by; "
+                       f"aim for {MIN_SPLIT_PATIENTS} or more")
+    return out
+
+
 def check_volumes(path: str | Path, records: list[Record], progress=None) -> None:
     """Open every volume of the manifest (raises ManifestError listing the rows that do not open).
 

@@ -29,7 +29,8 @@ def confirm(parent, title: str, text: str) -> bool:
 
 def validate_manifest(path: str) -> tuple[bool, str]:
     """(ok, HTML summary) for a manifest; every text from the file is escaped. Runs in a worker."""
-    from trainer.manifest import ManifestError, assign_splits, check_volumes, read_manifest, summary
+    from trainer.manifest import (ManifestError, assign_splits, check_volumes, read_manifest, small_split_warnings,
+                                  summary)
 
     try:
         records, _ = read_manifest(path)
@@ -45,8 +46,10 @@ def validate_manifest(path: str) -> tuple[bool, str]:
                    f"<td>{c['patients']}</td><td>{c['with_vf']['md']}</td></tr>" for s, c in counts.items())
     synthetic = all(r.extra.get("synthetic") == "1" for r in records)
     note = "<br><b style='color:#ffb74d'>SYNTHETIC data</b>" if synthetic else ""
-    return True, ("<b style='color:#66bb6a'>Manifest OK</b>" + note + "<table><tr><th>split</th><th>volumes</th>"
-                  f"<th>glaucoma</th><th>patients</th><th>with VF</th></tr>{rows}</table>")
+    warnings = "".join(f"<br><b style='color:#ffb74d'>Warning:</b> {html.escape(w)}"
+                       for w in small_split_warnings(counts))
+    return True, ("<b style='color:#66bb6a'>Manifest OK</b>" + note + warnings + "<table><tr><th>split</th>"
+                  f"<th>volumes</th><th>glaucoma</th><th>patients</th><th>with VF</th></tr>{rows}</table>")
 
 
 class ValidationSignals(QObject):

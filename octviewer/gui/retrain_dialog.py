@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import VF_INDICES
 from . import retrain_checks as checks
 
 
@@ -403,13 +404,19 @@ class RetrainDialog(QDialog):
                     pair = ci.get(key) or []
                     return f" [{pair[0]:.2f}, {pair[1]:.2f}]" if len(pair) == 2 else ""
                 diff = vf.get("mae_minus_class_mean")
-                lines.append(f"{name.upper()} mean absolute error {vf['mae']:.2f}{interval('mae')}"
+                unit = VF_INDICES.get(name, {}).get("unit", "")
+                lines.append(f"{name.upper()} mean absolute error {vf['mae']:.2f} {unit}{interval('mae')}"
                              + (f" (class-mean baseline {base:.2f}" if isinstance(base, (int, float)) else "")
                              + (f"; difference {diff:+.2f}{interval('mae_minus_class_mean')}"
                                 if isinstance(base, (int, float)) and isinstance(diff, (int, float)) else "")
                              + (")" if isinstance(base, (int, float)) else ""))
         n = image.get("n")
-        head = f"Test split ({n} volumes)" if n else "Test split"
+        patients = ((data.get("splits") or {}).get("test") or {}).get("patients")
+        head = (f"Test split ({n} volumes" + (f", {patients} patients" if patients else "") + ")") if n else "Test split"
+        from trainer.manifest import MIN_SPLIT_PATIENTS
+        if isinstance(patients, int) and patients < MIN_SPLIT_PATIENTS:
+            lines.insert(0, f"WARNING: only {patients} test patients: these figures are too uncertain to judge the "
+                            "model by.")
         return head + ":\n" + "\n".join(lines) if lines else "The evaluation report holds no figures."
 
     def _load(self):
