@@ -197,9 +197,9 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     with qtbot.waitSignal(ou.ready, timeout=30000):
         ou.show_visit(index, "DEMO07-001", label, analyse)
     rows = {ou.asymmetry_table.verticalHeaderItem(i).text(): i for i in range(ou.asymmetry_table.rowCount())}
-    rnfl = ou.asymmetry_table.item(rows["Global RNFL (um)"], 2).text()
+    rnfl = ou.asymmetry_table.item(rows["Global RNFL (µm)"], 2).text()
     assert rnfl.startswith("+18.0") and "ASYMMETRIC" in rnfl
-    assert "ASYMMETRIC" in ou.asymmetry_table.item(rows["Cup-to-disc ratio"], 2).text()
+    assert "ASYMMETRIC" in ou.asymmetry_table.item(rows["Vertical cup-to-disc ratio"], 2).text()
     assert "ASYMMETRIC" not in ou.asymmetry_table.item(rows["Glaucoma probability"], 2).text()
     assert ou.columns["OS"].wheel.summary.sector_class("TI") == "outside"
     assert ou.columns["OD"].decision.text().startswith("NORMAL") and ou.columns["OS"].decision.text().startswith(
@@ -219,10 +219,10 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     gap = dataclasses.replace(ou.summary, eyes={**ou.summary.eyes,
                                                 "OS": dataclasses.replace(ou.summary.eyes["OS"], structure=None)})
     ou.show_summary(gap)
-    cell = ou.asymmetry_table.item(rows["Cup-to-disc ratio"], 1)
+    cell = ou.asymmetry_table.item(rows["Vertical cup-to-disc ratio"], 1)
     assert cell.text() == "n/a" and cell.toolTip() == "no structure measurement"
     page = ou_report_html(gap)
-    assert "n/a:" in page and "OS Global RNFL (um), Cup-to-disc ratio: no structure measurement" in page
+    assert "n/a:" in page and "OS Global RNFL (µm), Vertical cup-to-disc ratio: no structure measurement" in page
 
 
 def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, monkeypatch):

@@ -118,7 +118,7 @@ def _draw_tsnit(painter: QPainter, plot: QRectF, report, fg: QColor, line_h: flo
         x = plot.left() + k / 4 * plot.width()
         painter.drawText(QRectF(x - line_h, plot.bottom(), 2 * line_h, line_h), Qt.AlignCenter, name)
     painter.drawText(QRectF(plot.left(), plot.top() - line_h, plot.width(), line_h), Qt.AlignLeft,
-                     f"RNFL thickness (um) on the {report.circle_diameter_mm:.2f} mm circle"
+                     f"RNFL thickness (µm) on the {report.circle_diameter_mm:.2f} mm circle"
                      + ("" if classified else "  (no normal band: see quality)"))
     path = QPainterPath()
     first = True
@@ -191,12 +191,12 @@ def _fmt(v, unit="", digits=2):
 
 
 def _disc_text(report, short: bool = False) -> str:
-    lines = [f"Global RNFL {report.rnfl_global_um:.0f} um ({report.classes.get('global') or 'not classified'})",
+    lines = [f"Global RNFL {report.rnfl_global_um:.0f} µm ({report.classes.get('global') or 'not classified'})",
              f"Overall (worst of global and quadrants): {report.rnfl_class or 'not classified'}"]
     if report.scan_pattern == "volume":
-        lines += [f"Disc area {_fmt(report.disc_area_mm2, ' mm2')}", f"Cup area {_fmt(report.cup_area_mm2, ' mm2')}",
-                  f"Rim area {_fmt(report.rim_area_mm2, ' mm2')}", f"Vertical C/D {_fmt(report.cup_to_disc)}",
-                  f"Average C/D {_fmt(report.cup_to_disc_average)}", f"BMO-MRW {_fmt(report.bmo_mrw_um, ' um', 0)}"]
+        lines += [f"Disc area {_fmt(report.disc_area_mm2, ' mm²')}", f"Cup area {_fmt(report.cup_area_mm2, ' mm²')}",
+                  f"Rim area {_fmt(report.rim_area_mm2, ' mm²')}", f"Vertical C/D {_fmt(report.cup_to_disc)}",
+                  f"Average C/D {_fmt(report.cup_to_disc_average)}", f"BMO-MRW {_fmt(report.bmo_mrw_um, ' µm', 0)}"]
     else:
         lines.append("Disc measures need an optic-disc cube")
     if report.quality.reasons:

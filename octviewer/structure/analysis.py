@@ -90,7 +90,7 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
                 # says the outline rests on a few um of the BMO plane's depth (docs/structure.md)
                 quality = dataclasses.replace(quality, reasons=quality.reasons + (
                     f"the cup fills the whole disc (rim area 0) although the minimum rim width is "
-                    f"{disc.bmo_mrw_um:.0f} um: the cup outline is uncertain, read C/D with the B-scans",))
+                    f"{disc.bmo_mrw_um:.0f} µm: the cup outline is uncertain, read C/D with the B-scans",))
                 base["quality"] = quality
             extra.update(cup_to_disc=disc.cup_to_disc_vertical, cup_to_disc_average=disc.cup_to_disc_average,
                          disc_area_mm2=disc.disc_area_mm2, cup_area_mm2=disc.cup_area_mm2,

@@ -70,7 +70,7 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
         return Quality(False, 0.0, (f"a {pattern} scan: structure analysis needs a peripapillary circle scan "
                                     "or an optic-disc cube",))
     if not volume.spacing.known:
-        return Quality(False, 0.0, ("the file gives no physical pixel size, so nothing can be measured in um",))
+        return Quality(False, 0.0, ("the file gives no physical pixel size, so nothing can be measured in µm",))
     n, depth, width = volume.shape
     if pattern == "volume":
         fov = (n * (volume.spacing.bscan_mm or 0.0), width * volume.spacing.ascan_mm)
@@ -78,7 +78,7 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
             return Quality(False, 0.0, (f"field of view {fov[0]:.1f} x {fov[1]:.1f} mm with {n} B-scans: an optic-disc "
                                         f"cube needs at least {MIN_CUBE_FOV_MM:.1f} mm each way",))
     if depth * volume.spacing.depth_mm < 0.5:
-        return Quality(False, 0.0, (f"depth window {depth * volume.spacing.depth_mm * 1000:.0f} um: too shallow for a "
+        return Quality(False, 0.0, (f"depth window {depth * volume.spacing.depth_mm * 1000:.0f} µm: too shallow for a "
                                     "retina",))
     diameter = circle_diameter_mm(volume)
     if diameter is not None and not CIRCLE_DIAMETER_RANGE_MM[0] <= diameter <= CIRCLE_DIAMETER_RANGE_MM[1]:
@@ -129,7 +129,7 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
         if (volume.spacing.bscan_mm or 1.0) <= 0.1 and rows_ok.all():
             jumps = np.abs(np.diff(np.nanmedian(ilm, axis=1) * um))
         if jumps.size and np.nanmax(jumps) > MOTION_UM:
-            warn.append(f"eye motion: the retina jumps by up to {np.nanmax(jumps):.0f} um between B-scans")
+            warn.append(f"eye motion: the retina jumps by up to {np.nanmax(jumps):.0f} µm between B-scans")
         if seg.disc_mask is None:
             refuse.append("no optic disc (Bruch's membrane opening) found in the cube: not an optic-disc scan?")
         elif (volume.spacing.bscan_mm or 0.0) > MAX_DISC_BSCAN_MM:

@@ -147,9 +147,9 @@ def asymmetry(od: EyeSummary | None, os: EyeSummary | None) -> list[AsymmetryRow
     rows = [
         AsymmetryRow("probability", "Glaucoma probability", get(od, lambda s: s.probability),
                      get(os, lambda s: s.probability), None),
-        AsymmetryRow("rnfl_global_um", "Global RNFL (um)", get(od, EyeSummary.rnfl_global_um),
+        AsymmetryRow("rnfl_global_um", "Global RNFL (µm)", get(od, EyeSummary.rnfl_global_um),
                      get(os, EyeSummary.rnfl_global_um), ASYMMETRY_LIMITS["rnfl_global_um"]),
-        AsymmetryRow("cup_to_disc", "Cup-to-disc ratio", get(od, EyeSummary.cup_to_disc),
+        AsymmetryRow("cup_to_disc", "Vertical cup-to-disc ratio", get(od, EyeSummary.cup_to_disc),
                      get(os, EyeSummary.cup_to_disc), ASYMMETRY_LIMITS["cup_to_disc"]),
     ]
     for key, label in (("md", "MD predicted (dB)"), ("vfi", "VFI predicted (%)")):
