@@ -356,6 +356,8 @@ def test_ou_view_trend_and_ou_report_from_the_panel(qtbot, window, study, monkey
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
     w.menu_actions["export_ou"].trigger()
     assert out.read_bytes().startswith(b"%PDF")
+    # the anonymised page hid the trend's dates while it was grabbed; the view shows them again
+    assert all(plot.getAxis("bottom").style["showValues"] for plot in trend.plots.values())
 
 
 def test_a_newer_scan_drops_the_older_structure_result(qtbot, window, study, monkeypatch):

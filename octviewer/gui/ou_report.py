@@ -79,7 +79,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     {img.get('ou', '')}
     <h2>Inter-eye asymmetry</h2>
     <table border="1" cellpadding="3">
-      <tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr>{asym}</table>
+      <thead><tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr></thead>{asym}</table>
     {notes}
     {f"<h2>Trend</h2><p>{img.get('trend', '')}</p><ul>{trend}</ul>" if (trend or 'trend' in img) else ''}
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
@@ -99,7 +99,17 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     images = {"ou": ou_view.eye_pair.grab().toImage()}
     trend_lines = None
     if trend_view is not None and trend_view.history is not None:
-        images["trend"] = trend_view.graphics.grab().toImage()
+        axes = [plot.getAxis("bottom") for plot in trend_view.plots.values()]
+        if patient_id is None:  # anonymised: the dates on the time axis go too (visit dates identify)
+            for axis in axes:
+                axis.setStyle(showValues=False)
+                axis.setLabel("time (dates withheld: anonymised report)")
+        try:
+            images["trend"] = trend_view.graphics.grab().toImage()
+        finally:
+            for axis in axes:
+                axis.setStyle(showValues=True)
+                axis.showLabel(False)
         trend_lines = [f"{trend_view.history.eye} {line}" for line, _ in trend_view.history.lines()]
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
