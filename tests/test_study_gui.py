@@ -114,7 +114,7 @@ def test_browse_a_study_folder_and_open_a_scan(qtbot, panel, study, monkeypatch)
 def test_reopening_uses_the_cache_and_a_manifest_opens_too(qtbot, panel, study, monkeypatch, tmp_path):
     _open_by_button(qtbot, panel, study, monkeypatch)
     _open_by_button(qtbot, panel, study, monkeypatch)
-    assert panel.index.from_cache == 18 and "from cache" in panel.status.text()
+    assert panel.index.from_cache == 18 and "read from the cache" in panel.status.text()
 
     manifest = tmp_path / "manifest.csv"
     scans = sorted((study / "scans").rglob("*.dcm"))

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
     # -- layout -------------------------------------------------------------------------------
     def _build(self):
         self.enface = EnfaceView(self.state)
+        self.enface.setMinimumWidth(200)  # a study dock beside it squeezed it to ~110 px (walk-through)
         self.bscan = BscanView(self.state)
         self.curve = CurveView(self.state)
         self.cam_legend = CamLegend()

@@ -107,10 +107,12 @@ class ResultsPanel(QWidget):
                 spec = VF_INDICES.get(name, {"label": name, "unit": "", "normal": (float("nan"),) * 2})
                 lo, hi = spec["normal"]
                 outside = not (lo <= value <= hi)  # outside the normal range: amber, as the caveats are
-                cells = [spec["label"], f"{value:.1f} {spec['unit']}" + ("  (outside normal)" if outside else ""),
+                cells = [spec["label"], f"{value:.1f} {spec['unit']}" + (" ●" if outside else ""),
                          f"normal {lo:g} to {hi:g}"]
                 for col, text in enumerate(cells):
                     label = _label("color: #aaa" if col == 2 else "color: #ffb74d" if col == 1 and outside else "")
+                    if col == 1 and outside:
+                        label.setToolTip("outside the normal range")
                     label.setText(text)
                     self.vf.addWidget(label, row, col)
                     self.vf_labels.append(label)

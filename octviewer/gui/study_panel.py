@@ -145,15 +145,18 @@ class StudyPanel(QWidget):
                 item = QTreeWidgetItem([visit.label or "visit unknown",
                                         " ".join(e or "?" for e in eyes) + ("  · VF" if has_vf else "")])
                 item.setData(0, ROLE, ("visit", pid, visit.label))
+                item.setToolTip(1, item.text(1))
                 for eye in eyes:
                     eye_item = QTreeWidgetItem([EYE_NAMES.get(eye, eye), _vf_text(index.measured_vf(pid, eye, visit))])
                     eye_item.setData(0, ROLE, ("eye", pid, visit.label, eye))
+                    eye_item.setToolTip(1, eye_item.text(1))  # a narrow dock clips the column: the whole text
                     for scan in (s for s in scans if s.eye == eye):
                         detail = ", ".join(x for x in (scan.scan_pattern, f"{scan.n_bscans} B-scans" if scan.n_bscans
                                                        else "", "SYNTHETIC" if scan.synthetic else "") if x)
                         scan_item = QTreeWidgetItem([os.path.basename(scan.path), detail])
                         scan_item.setData(0, ROLE, ("scan", pid, visit.label, eye, scan.path))
                         scan_item.setToolTip(0, scan.path)
+                        scan_item.setToolTip(1, detail)
                         eye_item.addChild(scan_item)
                     item.addChild(eye_item)
                 patient.addChild(item)
@@ -163,7 +166,7 @@ class StudyPanel(QWidget):
         patients = len(index.patients())
         self.status.setText(f"{len(index.scans)} scans of {patients} patient{'s' if patients != 1 else ''}, "
                             f"{len(index.vf)} measured visual fields; {index.skipped_text()}"
-                            + (f"; {index.from_cache} from cache" if index.from_cache else ""))
+                            + (f"; {index.from_cache} files' headers read from the cache" if index.from_cache else ""))
 
     def selected(self) -> tuple | None:
         item = self.tree.currentItem()

@@ -121,7 +121,8 @@ class TrendView(QWidget):
             plot = self.graphics.addPlot(row=row, col=0, title=title,
                                          axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
             plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(10, 5), brush=pg.mkBrush(20, 20, 20, 170))
+            # top right, over room kept free right of the last visit: at top left it hid the first values
+            plot.addLegend(offset=(-10, 5), brush=pg.mkBrush(20, 20, 20, 170))
             self.plots[key] = plot
         for key in ("md", "vfi"):
             self.plots[key].setXLink(self.plots["rnfl"])
@@ -191,7 +192,8 @@ class TrendView(QWidget):
         if dates:  # one time axis for all plots, from the eye's first to last value
             x0, x1 = _epoch(dates[0]), _epoch(dates[-1])
             pad = max(0.06 * (x1 - x0), 30 * 86400)
-            self.plots["rnfl"].setXRange(x0 - pad, x1 + pad, padding=0)
+            legend_room = max(0.45 * (x1 - x0), 120 * 86400)
+            self.plots["rnfl"].setXRange(x0 - pad, x1 + legend_room, padding=0)
         for key, plot in self.plots.items():
             plot.enableAutoRange(axis="y")
             empty = not plot.listDataItems()
@@ -200,6 +202,9 @@ class TrendView(QWidget):
                  for text, flagged in history.lines()]
         if not lines:
             lines.append("No values over time for this eye yet (analysis or measured VF needed).")
+        elif any(flagged for _, flagged in history.lines()):
+            lines.append("<span style='color:#ff6b6b'>Red line: significant change (the slope's 95% interval "
+                         "excludes 0 and the rate exceeds the clinical threshold; docs/study.md).</span>")
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
         lines += [f"<span style='color:#ff6b6b'>{e}</span>" for e in history.errors]
