@@ -18,6 +18,11 @@ def dark_palette(app):
                          (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#2d2e31"),
                          (QPalette.ToolTipText, "#e8eaed")]:
         p.setColor(role, QColor(colour))
+    # disabled controls must look disabled: with one text colour for every state, Start, Resume and
+    # Load looked as live as Stop while a training ran (walk-through)
+    for role, colour in [(QPalette.ButtonText, "#6f7378"), (QPalette.WindowText, "#7c8086"), (QPalette.Text, "#7c8086"),
+                         (QPalette.Button, "#25262a")]:
+        p.setColor(QPalette.Disabled, role, QColor(colour))
     app.setPalette(p)
 
 

@@ -32,7 +32,8 @@ class EnfaceView(pg.PlotWidget):
         self.line = pg.PlotCurveItem(pen=pg.mkPen("#00e5ff", width=2))
         self.line.setZValue(10)
         self.addItem(self.line)
-        self.orientation = [pg.TextItem(t, color="#ffcc00") for t in ("S", "I", "N", "T")]
+        # on a dark plate: bare yellow letters vanished over a red CAM or a bright map
+        self.orientation = [pg.TextItem(t, color="#ffcc00", fill=pg.mkBrush(0, 0, 0, 170)) for t in ("S", "I", "N", "T")]
         for t in self.orientation:
             self.addItem(t)
         self.scale = (1.0, 1.0)  # scene units per en-face pixel (x, y)

@@ -52,8 +52,12 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         painter.drawText(rect, Qt.AlignCenter, "No structure analysis for this scan")
         painter.restore()
         return
+    source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")
+    q = report.quality
+    quality = (f"quality {'ok' if q.ok else 'REFUSED'} (score {q.score:.2f} of 1)"
+               + (": " + "; ".join(q.reasons) if q.reasons else ""))
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
-            f"segmentation: {report.source or '-'}  |  quality {report.quality.summary()}")
+            f"segmentation: {source}  |  {quality}")
     if report.synthetic:
         head = "SYNTHETIC DATA  |  " + head
     head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h), Qt.TextWordWrap, head)
