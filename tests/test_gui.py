@@ -533,8 +533,16 @@ def test_a_cube_opened_after_a_wide_circle_scan_fills_the_view(qtbot, window, sa
 
 def test_curve_axis_numbers_whole_bscans():
     """A one-B-scan scan showed 1.2, 1.4, ... on the axis (walk-through); ticks are whole B-scans."""
-    from octviewer.gui.curve_view import bscan_ticks
+    from octviewer.gui.render import bscan_ticks
 
     assert bscan_ticks(1) == [1] and bscan_ticks(5) == [1, 2, 3, 4, 5]
     assert bscan_ticks(64) == [1, 10, 20, 30, 40, 50, 64]
     assert all(isinstance(t, int) for n in (3, 49, 200, 497) for t in bscan_ticks(n))
+
+
+def test_a_probability_near_the_threshold_is_called_borderline():
+    """The early demo eye (0.37 against 0.34) showed as a plain bold 'glaucoma' (walk-through)."""
+    from octviewer.gui.results_panel import near_threshold
+
+    assert near_threshold(0.373, 0.342) and near_threshold(0.30, 0.342)
+    assert not near_threshold(0.95, 0.342) and not near_threshold(0.02, 0.342)

@@ -6,14 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from .render import bscan_ticks
 from .state import ViewerState
-
-
-def bscan_ticks(n: int) -> list[int]:
-    """Whole B-scan numbers for the axis: 1, round multiples of a 1-2-5 step (about 8 ticks), and n."""
-    step = next(x for x in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, n) if x >= n / 8)
-    inner = [i for i in range(step, n, step) if i > 1 and n - i >= step / 2]
-    return sorted({1, *inner, n})
 
 
 class CurveView(pg.PlotWidget):

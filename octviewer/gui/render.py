@@ -131,7 +131,8 @@ def enface_image(state, size: int = 400) -> np.ndarray:
         img = np.asarray(v.localizer.image)
         img = img if img.ndim == 2 else img[..., :3].mean(axis=2)
         rgb = blend(img.astype(np.uint8), (0, 255), None, 0)
-        return cv2.resize(rgb, (size, max(1, int(size * img.shape[0] / img.shape[1]))), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(rgb, (size, max(1, int(size * img.shape[0] / img.shape[1]))), interpolation=cv2.INTER_AREA)
+        return _orientation_letters(out, v.laterality)
     rgb = blend(enface_projection(state.display), (0, 255), enface_cam_map(state), state.settings.cam_opacity)
     sp = v.spacing
     h_mm = v.n_bscans * (sp.bscan_mm or 0) if sp.bscan_mm else v.n_bscans
@@ -140,7 +141,29 @@ def enface_image(state, size: int = 400) -> np.ndarray:
     out = cv2.resize(rgb, (size, out_h), interpolation=cv2.INTER_NEAREST if v.n_bscans < 64 else cv2.INTER_AREA)
     row = int((state.index + 0.5) / v.n_bscans * out_h)
     out[max(row - 1, 0):row + 1] = (0, 229, 255)
-    return out
+    return _orientation_letters(out, v.laterality)
+
+
+def _orientation_letters(img: np.ndarray, laterality: str | None) -> np.ndarray:
+    """S, I, and T/N by laterality, on dark plates, where the viewer puts them (a printed en-face
+    without them cannot be read: walk-through)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = w / 400  # the report prints the 400 px image at about 170 px: letters sized for that
+    font, thick = 1.1 * scale, max(1, round(2 * scale))
+    nasal_right = laterality == "OD"
+    letters = [("S", (w // 2, 0)), ("I", (w // 2, h))]
+    if laterality in ("OD", "OS"):
+        letters += [("T" if nasal_right else "N", (0, h // 2)), ("N" if nasal_right else "T", (w, h // 2))]
+    for text, (x, y) in letters:
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
+        pad = 4
+        x0 = min(max(x - tw // 2, pad), w - tw - pad)
+        y0 = min(max(y + th // 2, th + pad), h - pad)
+        cv2.rectangle(img, (x0 - pad, y0 - th - pad), (x0 + tw + pad, y0 + pad), (20, 20, 20), -1)
+        cv2.putText(img, text, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 204, 0), thick, cv2.LINE_AA)
+    return img
 
 
 def legend_image(width: int = 300, height: int = 14) -> np.ndarray:
@@ -150,13 +173,20 @@ def legend_image(width: int = 300, height: int = 14) -> np.ndarray:
     return (rgba[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
 
 
+def bscan_ticks(n: int) -> list[int]:
+    """Whole B-scan numbers for an axis: 1, round multiples of a 1-2-5 step (about 8 ticks), and n."""
+    step = next(x for x in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, n) if x >= n / 8)
+    inner = [i for i in range(step, n, step) if i > 1 and n - i >= step / 2]
+    return sorted({1, *inner, n})
+
+
 def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
     """(height, width, 3) uint8 on white: P(glaucoma) per B-scan (numbered from 1), the decision
     threshold dashed, the B-scan shown in the report as a vertical line."""
     import cv2
 
     img = np.full((height, width, 3), 255, np.uint8)
-    left, right, top, bottom = 44, 10, 8, 24
+    left, right, top, bottom = 44, 10, 8, 38
     n = max(state.n_bscans, 1)
 
     def xy(i, p):
@@ -166,9 +196,11 @@ def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
     for p in (0.0, 0.5, 1.0):
         cv2.line(img, xy(0, p), xy(n - 1, p), grey, 1)
         cv2.putText(img, f"{p:.1f}", (4, xy(0, p)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
-    for k in sorted({1, (n + 1) // 2, n}):
+    for k in bscan_ticks(n):
         x = xy(k - 1, 0)[0]
-        cv2.putText(img, str(k), (x - 4, height - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
+        cv2.putText(img, str(k), (x - 4, height - 22), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
+    cv2.putText(img, "B-scan", (left + (width - left - right) // 2 - 24, height - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                black, 1, cv2.LINE_AA)
     cv2.line(img, xy(state.index, 0), xy(state.index, 1), (0, 150, 200), 2)
     if state.prediction is not None:
         t = state.prediction.threshold

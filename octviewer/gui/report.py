@@ -17,7 +17,7 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 from ..core import VF_INDICES
 from ..model.meta import vf_baseline_caveat
 from . import render
-from .results_panel import plain, scan_caveats, scan_date
+from .results_panel import BORDERLINE, near_threshold, plain, scan_caveats, scan_date
 
 DISCLAIMER = ("For research use only. Not a medical device. Not for diagnosis or treatment decisions. "
               "Outputs are estimates from a deep network and must be read by a qualified clinician.")
@@ -81,7 +81,8 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
                             if isinstance(metrics.get(k), (int, float))) or "none"
     result = f"""<h2>Result (image level = this volume)</h2>
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
-       (threshold {p.threshold:.2f})</p>
+       (threshold {p.threshold:.2f}){"; <b>borderline</b>: within %.2f of the threshold" % BORDERLINE
+                                       if near_threshold(p.probability, p.threshold) else ""}</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     {f"<p><i>{_e(vf_caveat)}</i></p>" if vf_caveat else ""}
     {measured}

@@ -49,6 +49,13 @@ def scan_date(volume) -> str:
     return volume.acquired.strftime("%Y-%m-%d %H:%M" if hasattr(volume.acquired, "hour") else "%Y-%m-%d")
 
 
+BORDERLINE = 0.05  # |P - threshold| below this: the decision could flip with a repeat scan's noise
+
+
+def near_threshold(probability: float, threshold: float) -> bool:
+    return abs(float(probability) - float(threshold)) < BORDERLINE
+
+
 class ResultsPanel(QWidget):
     def __init__(self, state: ViewerState):
         super().__init__()
@@ -117,7 +124,11 @@ class ResultsPanel(QWidget):
                     self.vf.addWidget(label, row, col)
                     self.vf_labels.append(label)
             self.model.setText(f"model: {plain(p.model_name)}\n{p.seconds:.1f} s on {plain(p.device)}")
-            self.notes.setText("\n".join(plain(n, 200) for n in p.notes))
+            notes = [plain(n, 200) for n in p.notes]
+            if near_threshold(p.probability, p.threshold):
+                notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
+                                "with the B-scans and the structure")
+            self.notes.setText("\n".join(notes))
         self.reason.setText(s.reason or "")
 
     def set_extra(self, text: str) -> None:

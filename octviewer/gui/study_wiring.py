@@ -152,7 +152,8 @@ class StudyWiring(QObject):
             if not path:
                 return None
             answer = QMessageBox.question(self.window, "Patient identifier",
-                                          "Print the patient ID on the report?\n(No = anonymised report)")
+                                          "Print the patient ID, the visit dates and the report date on the report?\n"
+                                          "(No = anonymised report: none of them)")
             patient_id = self.ou_view.summary.patient_id if answer == QMessageBox.Yes else None
         trend = self.trend_view if self.trend_view is not None and self.trend_view.history is not None else None
         try:
