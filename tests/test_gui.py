@@ -176,6 +176,7 @@ def test_csv_from_the_menu_has_a_volume_row_and_provenance(qtbot, window, tiny_c
     volume_row, first = rows[0], rows[1]
     assert volume_row["level"] == "volume"
     assert float(volume_row["probability"]) == pytest.approx(w.prediction.probability, abs=1e-4)
+    assert float(volume_row["threshold"]) == pytest.approx(w.prediction.threshold, abs=1e-4)
     assert volume_row["file"] == path.name
     assert volume_row["eye"] == w.volume.laterality
     assert volume_row["date"] == w.volume.acquired.isoformat()

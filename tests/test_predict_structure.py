@@ -45,13 +45,15 @@ def test_structure_columns_and_quality_refusal(tmp_path):
     assert set(STRUCTURE_COLUMNS) <= set(COLUMNS) and list(_rows(out)[0]) == COLUMNS
     refused = rows[str(tmp_path / "noise.npz")]
     assert refused["quality"].startswith("refused") and "signal too weak" in refused["quality"]
-    assert not refused["probability"] and not refused["decision"] and not refused["md"]
+    assert not refused["probability"] and not refused["decision"] and not refused["md"] and not refused["threshold"]
     assert "not analysed: the scan failed the quality check" in refused["error"]
     assert code == 1  # the refused volume has no result
     analysed = [rows[str(p)] for p in scans if rows[str(p)]["quality"].startswith("ok")]
     assert analysed, "the demo study's cubes pass the gate"
     for row in analysed:
         assert 0 <= float(row["probability"]) <= 1 and not row["error"]
+        # the decision can be checked from the row itself: probability against the threshold
+        assert row["decision"] == ("glaucoma" if float(row["probability"]) >= float(row["threshold"]) else "normal")
         assert row["notice"].startswith("research use only") and "SYNTHETIC scan" in row["notice"]
         assert 20 < float(row["rnfl_global_um"]) < 200 and row["laterality"] in ("OD", "OS")
         assert row["rnfl_class"] in ("normal", "borderline", "outside")

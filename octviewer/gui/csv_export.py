@@ -30,18 +30,18 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     common = [Path(v.source).name if v.source else "", v.laterality or "", scan_date(v) if v.acquired else ""]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["level", "bscan", "probability", "decision", *vf_names, "file", "eye", "date", "model",
+        w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
                     *measured, "notice"])
         if p is None:
-            w.writerow([csv_cell(c) for c in ["volume", "", "", f"not analysed: {reason}" if reason else "not analysed",
+            w.writerow([csv_cell(c) for c in ["volume", "", "", f"not analysed: {reason}" if reason else "not analysed", "",
                                                *["" for _ in vf_names], *common, model_name,
                                                *[structure_cells.get(c, "") for c in measured], row_notice]])
             return Path(path)
-        w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision,
+        w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
                                            *[structure_cells.get(c, "") for c in measured], row_notice]])
         for i in range(p.n_bscans):
-            w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "",
+            w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else "" for k in vf_names],
                                                *common, "", *["" for _ in measured], row_notice]])
     return Path(path)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 #: structure columns (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``) follow the estimates
-COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "vfi", "md", "psd",
+COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "threshold", "vfi", "md", "psd",
            "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um",
            "rnfl_class", "cup_to_disc", "rim_area_mm2", "seconds", "error", "notice"]
 
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 pred = predictor.predict(volume)
                 row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
-                           decision=pred.decision, **{k: f"{v:.2f}" for k, v in pred.vf.items()})
+                           decision=pred.decision, threshold=f"{pred.threshold:.4f}",
+                           **{k: f"{v:.2f}" for k, v in pred.vf.items()})
                 if args.cam_out is not None:
                     stem = name if args.pseudonymise else path.stem
                     if stem in cam_names:  # the same stem in two folders: keep both
