@@ -125,6 +125,7 @@ def test_new_folder_per_run_resume_explicit_and_load_asks(qtbot, window, tiny_co
     assert "--resume" not in dialog.process.arguments()
     _wait_done(qtbot, dialog)
     assert dialog.stage.text() == "finished", dialog.log.toPlainText()[-2000:]
+    assert dialog._stage_lines and dialog._stage_lines[0].value() == 0  # where the (first) stage begins
     questions = []
     monkeypatch.setattr(retrain_checks, "confirm", lambda *a: questions.append(a[2]) or False)
     dialog.load_button.click()

@@ -127,7 +127,7 @@ class RetrainDialog(QDialog):
         self.bar = QProgressBar()
         self.plot = pg.PlotWidget()
         self.plot.setLabel("left", "loss / AUC")
-        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("bottom", "training step (both stages; a dashed line marks where a stage begins)")
         for side in ("left", "bottom"):  # pyqtgraph's "(x0.001)" scaling made an AUC of 0.8 read 800
             self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.plot.addLegend()
@@ -296,6 +296,10 @@ class RetrainDialog(QDialog):
         self.load_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.losses, self.val_auc = [], []
+        self._plot_stage = None
+        for line in getattr(self, "_stage_lines", []):
+            self.plot.removeItem(line)
+        self._stage_lines = []
         self.process = QProcess(self)
         self.process.setProgram(sys.executable)
         self.process.setArguments(self.arguments(resume) + self.extra_arguments)
@@ -339,6 +343,12 @@ class RetrainDialog(QDialog):
                    if "eta_s" in r else "")
             self.stage.setText(f"{stage}{epoch}{eta}")
             if "loss" in r:
+                if stage != getattr(self, "_plot_stage", None):  # stage 1 and stage 2 share the axis: mark the seam
+                    self._plot_stage = stage
+                    line = pg.InfiniteLine(pos=len(self.losses), angle=90, pen=pg.mkPen("#888", style=Qt.DashLine),
+                                           label=stage, labelOpts={"position": 0.95, "color": "#bbb"})
+                    self.plot.addItem(line)
+                    self._stage_lines = [*getattr(self, "_stage_lines", []), line]
                 self.losses.append(float(r["loss"]))
                 self.loss_curve.setData(self.losses)
         elif r.get("event") == "epoch":
