@@ -37,12 +37,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 def open_figures(app, window, files, repeats, modes=((True, True), (False, True))):
     """{(label, mode): [(first B-scan drawn, all B-scans in, first result shown, longest GUI-thread
-    stall between the two first) s, ...]}, times from open_path. A mode is (progressive reading,
-    structure measurement and quality gate on)."""
+    stall between the two first, structure report shown or NaN) s, ...]}, times from open_path. A
+    mode is (progressive reading, structure measurement and quality gate on)."""
     state = window.state
     marks = {}
     structure = window.structure
-    measure_for = structure.future_for
+    measure_for, gate_for = structure.future_for, structure.gate_for
     from concurrent.futures import Future
 
     def nothing_measured(volume):
@@ -58,6 +58,9 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
     def settled():
         marks["settled"] = time.perf_counter()
 
+    def structure_shown(report):
+        marks.setdefault("structure", time.perf_counter())
+
     def complete(indices=None):
         if state.volume is not None and state.complete and "complete" not in marks:
             marks["complete"] = time.perf_counter()
@@ -65,6 +68,7 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
     state.events.scan.connect(complete)
     state.events.frames.connect(complete)
     window.settled.connect(settled)
+    structure.ready.connect(structure_shown)
     results = {}
 
     def run(path, mode):
@@ -73,11 +77,12 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
         # without the structure measurement (as before the quality gate): no gate, nothing measured
         structure.set_gate(measured)
         structure.future_for = measure_for if measured else nothing_measured
+        structure.gate_for = gate_for if measured else nothing_measured
         marks.clear()
         t0 = time.perf_counter()
         window.open_path(str(path))
         stall = 0.0  # the longest the GUI thread was busy in one go while B-scans were arriving
-        while "settled" not in marks:
+        while "settled" not in marks or (measured and "structure" not in marks):
             t = time.perf_counter()
             arriving = "first" in marks and "complete" not in marks
             app.processEvents()
@@ -86,7 +91,8 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
             time.sleep(0.0005)
         if window.prediction is None:
             raise RuntimeError(f"{path.name}: no result ({state.reason})")
-        return marks["first"] - t0, marks["complete"] - t0, marks["settled"] - t0, stall
+        return (marks["first"] - t0, marks["complete"] - t0, marks["settled"] - t0, stall,
+                marks["structure"] - t0 if measured else float("nan"))
 
     for label, path in files:
         for mode in modes:
@@ -98,9 +104,10 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
     state.events.scan.disconnect(complete)
     state.events.frames.disconnect(complete)
     window.settled.disconnect(settled)
+    structure.ready.disconnect(structure_shown)
     window.workers.progressive = True
     structure.set_gate(True)
-    structure.future_for = measure_for
+    structure.future_for, structure.gate_for = measure_for, gate_for
     return results
 
 
@@ -154,11 +161,12 @@ def main():
     for label, _ in files:
         for progressive, structure in modes:
             runs = figures[(label, (progressive, structure))]
-            first, whole, result, _ = (statistics.median(x) for x in zip(*runs))
+            first, whole, result, _, shown = (statistics.median(x) for x in zip(*runs))
             stall = f"{max(r[3] for r in runs) * 1e3:4.0f} ms" if progressive else "   -   "
             mode = ("progressive" if progressive else "whole first") + ("" if structure else ", no gate")
             print(f"  {label:<32} {mode:<21} first B-scan {first * 1e3:6.0f} ms  whole volume {whole * 1e3:6.0f} ms"
-                  f"  first result {result * 1e3:6.0f} ms  longest GUI stall while B-scans arrive {stall}"
+                  f"  first result {result * 1e3:6.0f} ms  structure report {shown * 1e3:6.0f} ms"
+                  f"  longest GUI stall while B-scans arrive {stall}"
                   f"   (runs: {', '.join('/'.join(f'{x:.2f}' for x in r[:3]) for r in runs)} s)")
     if args.open_only:
         window.workers.shutdown()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from octviewer.core import OctVolume, Spacing
-from octviewer.structure import COLUMNS, assess_quality, measure, normative, rnfl, segment
+from octviewer.structure import COLUMNS, assess_quality, gate, measure, normative, rnfl, segment
+from octviewer.structure.quality import gate_view
 
 CIRCLES = ("Willis_B_716_2.vol", "Willis_B_716_4.vol")
 
@@ -66,6 +67,46 @@ def test_quality_refuses_noise_with_clinical_geometry():
                        intensity_transform="heidelberg_vol")
     report = measure(circle)
     assert not report.quality.ok and np.isnan(report.rnfl_global_um) and report.rnfl_profile is None
+
+
+def test_gate_view_thins_a_dense_cube_only():
+    rng = np.random.default_rng(1)
+    dense = OctVolume(rng.integers(0, 256, (200, 64, 200), dtype=np.uint8), Spacing(0.03, 2 / 64, 0.03), "OD",
+                      layers={"ILM": np.full((200, 200), 10.0, np.float32)})
+    view = gate_view(dense)
+    assert view.shape == (50, 64, 100) and view.spacing.bscan_mm == pytest.approx(0.12)
+    assert view.spacing.ascan_mm == pytest.approx(0.06) and view.layers["ILM"].shape == (50, 100)
+    assert np.array_equal(view.data, dense.data[::4, :, ::2])
+    fine = OctVolume(np.repeat(dense.data, 4, axis=1), Spacing(0.03, 0.5 / 64, 0.03), "OD")  # 7.8 um pixels
+    binned = gate_view(fine)
+    assert binned.shape == (50, 128, 100) and binned.spacing.depth_mm == pytest.approx(1 / 64)
+    assert np.array_equal(binned.data, fine.data[::4, :, ::2].reshape(50, 128, 2, 100).mean(axis=2).astype(np.uint8))
+    sparse = OctVolume(dense.data[::3], Spacing(0.094, 2 / 64, 0.047), "OD")  # the small preset's grid
+    assert gate_view(sparse) is sparse
+    circle = OctVolume(dense.data[:1], Spacing(0.0, 2 / 64, 0.03), "OD", "circle")
+    assert gate_view(circle) is circle
+
+
+def test_gate_refusal_is_confirmed_on_the_whole_cube():
+    rng = np.random.default_rng(2)
+    noise = OctVolume(rng.integers(0, 256, (200, 128, 200), dtype=np.uint8), Spacing(0.03, 2 / 128, 0.03), "OD")
+    quality, judged, seg = gate(noise, "own")
+    assert not quality.ok and any("signal" in r for r in quality.reasons)
+    assert judged is noise and seg.ilm.shape == (200, 200)  # the whole scan refused it, not the thinned copy
+    report = measure(noise, verdict=quality)
+    assert not report.quality.ok and report.quality is quality and np.isnan(report.rnfl_global_um)
+
+
+def test_gate_passes_a_cirrus_cube_on_its_thinned_copy_and_measure_agrees():
+    from octviewer.synth import Acquisition, EyeAnatomy, synth_scan
+
+    volume = synth_scan(EyeAnatomy(laterality="OD"), "cirrus", seed=3, acquisition=Acquisition()).volume
+    quality, judged, _ = gate(volume, "own")
+    assert quality.ok and judged.shape == (50, 170, 100)  # every 4th B-scan, 2nd A-scan, 6 px in depth
+    with_verdict = measure(volume, source="own", verdict=quality)
+    without = measure(volume, source="own")
+    assert with_verdict.quality.ok and without.quality == with_verdict.quality
+    assert with_verdict.rnfl_global_um == without.rnfl_global_um and with_verdict.disc_area_mm2 > 0
 
 
 def test_quality_refuses_line_scan_and_flags_bad_circle(samples_dir):

@@ -177,6 +177,18 @@ class ViewerController:
         state.events.busy.emit("Analysing", 0, state.n_bscans)
         self.workers.analyse(self.analysis_generation, self.predictor, state.volume, state.index)
 
+    def withdraw(self, reason: str) -> None:
+        """No result may stand for the scan on screen (the full-resolution quality check refused it
+        after the quick gate had passed it): stop its analysis or take its result back."""
+        running = self.analysis_generation != -1
+        if not running and self.state.prediction is None:
+            return
+        self._stop_analysis()
+        self.state.events.busy.emit(None, 0, 0)
+        self.state.set_no_result(reason)
+        if running:
+            self.state.events.settled.emit()
+
     def _stop_analysis(self) -> None:
         """Results of a running analysis are no longer wanted (a new scan or model)."""
         if self.analysis_generation != -1:

@@ -1,20 +1,26 @@
 """Structure analysis in the main window: measured RNFL and disc for every scan, and the quality gate
 that stands before the network.
 
-Why a module of its own: the segmentation takes up to ~2 s on a cube, so it runs on its own worker
-thread (never the GUI thread, and never one of the analysis pool's two threads, so it cannot be
-starved by the analysis that waits for it). Every new scan submits ``measure(volume)``; a request
-for an older scan that has not started is cancelled, one that is running finishes and its result is
-dropped (the report is applied only while ``window.state.volume`` is still the same object).
+Why a module of its own: the segmentation takes up to ~1.5 s on a cube, so it runs on worker
+threads of its own (never the GUI thread, and never one of the analysis pool's two threads, so it
+cannot be starved by the analysis that waits for it). Every new scan submits two jobs: the gate's
+verdict (``octviewer.structure.gate``: the quality check on a thinned copy of a cube, ~0.3 s for a
+Cirrus cube) and the whole measurement (``measure``). A request for an older scan that has not
+started is cancelled, one that is running finishes and its result is dropped (a report is applied
+only while ``window.state.volume`` is still the same object).
 
 The quality gate: the network analysis goes through ``GatedWorkers``, which hands the analysis
-worker a ``GatedPredictor``. The network runs at once, beside the structure measurement (waiting
-for the report first added the whole segmentation time to the time to the first result), but
-everything it reports (each batch, progress, the Prediction) is held back inside the analysis
-worker until this scan's structure report is known: then it is let through, or dropped and the
-scan refused (``ScanNotSupported`` with the reasons in words) when it fails ``assess_quality``, so
-a noise volume is never shown a probability. A refusal stops the network at its next batch. The
-gate can be switched off for one session (Analysis menu), never persistently.
+worker a ``GatedPredictor``: it waits for the gate's verdict, then refuses the scan
+(``ScanNotSupported`` with the reasons in words) or runs the network, so a noise volume is never
+shown a probability. The gate can be switched off for one session (Analysis menu), never
+persistently.
+
+Why the whole measurement waits until no analysis runs: on a 2-core machine it and the network
+fought for the cores (torch's two threads stall whenever another thread takes one), and the
+probability waited for both: 2.7 s more than the network alone, where the gate first costs 0.3 s
+(docs/benchmarks.md). The structure panel fills in after the result. The whole measurement
+assesses the scan again at full resolution; in the rare case that it refuses a scan the gate
+passed, the result shown is withdrawn with the reasons.
 """
 
 from __future__ import annotations
@@ -41,76 +47,33 @@ def refusal_text(quality) -> str:
             "No probability is given for a scan the network cannot read.")
 
 
-class _HeldOutput:
-    """The gate for one scan: what the network reports (batches, progress) is held back until the
-    scan's structure report has passed, then let through in the order it came; dropped when the
-    scan is refused. The lock keeps a release and new output from interleaving, should a predictor
-    report from threads of its own."""
+def _verdict(future: Future, user_cancelled):
+    """The gate's Quality once known; raises Cancelled (the user, or a newer scan) or
+    ScanNotSupported (the check itself failed)."""
+    from ..model import Cancelled, ScanNotSupported
 
-    def __init__(self, future: Future):
-        self._future = future
-        self._lock = threading.Lock()
-        self._held: list[tuple] = []  # (callback, args), in the order the network reported them
-        self._open = False
-
-    def passed(self) -> bool | None:
-        """True: the report passed the gate; False: it failed, could not be made, or was cancelled
-        (a newer scan); None: not known yet."""
-        future = self._future
-        if not future.done():
-            return None
-        return not future.cancelled() and future.exception() is None and future.result().quality.ok
-
-    def wrap(self, callback):
-        """``callback`` through the gate (None stays None: the network then skips that work)."""
-        if callback is None:
-            return None
-        return lambda *args: self._deliver(callback, args)
-
-    def _deliver(self, callback, args) -> None:
-        with self._lock:
-            if not self._open and self.passed():
-                self._release()
-            if not self._open:
-                self._held.append((callback, args))
-                return
-            callback(*args)
-
-    def _release(self) -> None:
-        self._open = True
-        for callback, args in self._held:
-            callback(*args)
-        self._held.clear()
-
-    def wait(self, user_cancelled) -> None:
-        """Returns once the report has passed, with the held output let through; raises Cancelled
-        (the user, or a newer scan) or ScanNotSupported (refused, or the measurement failed)."""
-        from ..model import Cancelled, ScanNotSupported
-
-        while True:
-            if user_cancelled():
-                raise Cancelled()
-            try:
-                report = self._future.result(timeout=0.05)
-                break
-            except FutureTimeout:
-                continue
-            except CancelledError:  # replaced by a newer scan: this analysis is not wanted either
-                raise Cancelled() from None
-            except Exception as exc:  # the measurement itself failed: no gate result, no analysis
-                raise ScanNotSupported(f"Not analysed: the quality check could not run "
-                                       f"({type(exc).__name__}: {exc}).") from exc
-        if not report.quality.ok:
-            raise ScanNotSupported(refusal_text(report.quality))
-        with self._lock:
-            self._release()
+    while True:
+        if user_cancelled():
+            raise Cancelled()
+        try:
+            return future.result(timeout=0.05)[0]
+        except FutureTimeout:
+            continue
+        except CancelledError:  # replaced by a newer scan: this analysis is not wanted either
+            raise Cancelled() from None
+        except Exception as exc:  # no verdict, no analysis
+            raise ScanNotSupported(f"Not analysed: the quality check could not run "
+                                   f"({type(exc).__name__}: {exc}).") from exc
 
 
 class GatedPredictor:
-    """A Predictor seen through the quality gate: ``predict`` runs the network at once, beside the
-    structure measurement, holds back its output until this volume's structure report is known,
-    then lets it through or refuses the scan (stopping the network if it still runs). Everything
-    else is the wrapped predictor's."""
+    """A Predictor behind the quality gate: ``predict`` waits for the gate's verdict on the volume
+    (about 0.3 s for a Cirrus cube), then refuses the scan with the reasons or runs the network.
+    Everything else is the wrapped predictor's.
+
+    Why one after the other and not side by side: on 2 cores torch's two threads stall whenever
+    another thread takes a core, so the gate beside the network cost as much as the gate first
+    (docs/benchmarks.md), and nothing has to be held back this way."""
 
     def __init__(self, predictor, structure: StructureAnalysis):
         self._predictor = predictor
@@ -119,23 +82,15 @@ class GatedPredictor:
     def __getattr__(self, name):
         return getattr(self._predictor, name)
 
-    def predict(self, volume, *args, cancel: threading.Event | None = None, on_batch=None, progress=None,
-                **kwargs):
-        if not self._structure.gate_enabled:
-            return self._predictor.predict(volume, *args, cancel=cancel, on_batch=on_batch, progress=progress,
-                                           **kwargs)
-        gate = _HeldOutput(self._structure.future_for(volume))
-        user_cancelled = cancel.is_set if cancel is not None else (lambda: False)
-        try:
-            prediction = self._predictor.predict(
-                volume, *args, cancel=lambda: user_cancelled() or gate.passed() is False,
-                on_batch=gate.wrap(on_batch), progress=gate.wrap(progress), **kwargs)
-        except Exception:
-            # a refusal (whose stop reaches here as Cancelled) is said instead of the network's error
-            gate.wait(user_cancelled)
-            raise
-        gate.wait(user_cancelled)
-        return prediction
+    def predict(self, volume, *args, cancel: threading.Event | None = None, **kwargs):
+        from ..model import ScanNotSupported
+
+        if self._structure.gate_enabled:
+            quality = _verdict(self._structure.gate_for(volume), cancel.is_set if cancel is not None else lambda: False)
+            refused = quality if not quality.ok else self._structure.full_refusal(volume)
+            if refused is not None:
+                raise ScanNotSupported(refusal_text(refused))
+        return self._predictor.predict(volume, *args, cancel=cancel, **kwargs)
 
 
 class GatedWorkers:
@@ -171,9 +126,11 @@ class StructureAnalysis(QObject):
         self.show_thickness = False
         self.show_deviation = False
         self.report = None  # the report of the scan on screen
+        self._gate_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="structure")
         self._lock = threading.Lock()
-        self._futures: dict[int, tuple[object, str, Future]] = {}  # id(volume) -> (volume, source, future)
+        self._gates: dict[int, tuple[object, str, Future]] = {}  # id(volume) -> (volume, source, Quality future)
+        self._futures: dict[int, tuple[object, str, Future]] = {}  # id(volume) -> (volume, source, report future)
         self._signals = _Signals()
         self._signals.measured.connect(self._on_measured)
         self._signals.failed.connect(self._on_failed)
@@ -184,34 +141,80 @@ class StructureAnalysis(QObject):
         window.state.events.display.connect(self._draw_lines)
 
     # -- the worker ----------------------------------------------------------------------------
+    def gate_for(self, volume) -> Future:
+        """The gate's verdict on ``volume`` with the current segmentation source, as (Quality,
+        Segmentation of the whole scan or None); submitted if new. Thread-safe (the analysis worker
+        calls it)."""
+        return self._submit(self._gates, self._gate_executor, self._gate, volume)
+
     def future_for(self, volume) -> Future:
-        """The measurement of ``volume`` with the current segmentation source; submitted if new.
-        Thread-safe (the analysis worker calls it)."""
+        """The whole measurement (a StructureReport) of ``volume`` with the current segmentation
+        source; submitted if new. Thread-safe."""
+        return self._submit(self._futures, self._executor, self._measure, volume)
+
+    def full_refusal(self, volume):
+        """The full measurement's Quality when it is known and has refused ``volume``, else None."""
         with self._lock:
             entry = self._futures.get(id(volume))
+        if entry is None or entry[0] is not volume or not entry[2].done() or entry[2].cancelled():
+            return None
+        if entry[2].exception() is not None:
+            return None
+        quality = entry[2].result().quality
+        return None if quality.ok else quality
+
+    def _gate_passed(self, volume) -> bool:
+        with self._lock:
+            entry = self._gates.get(id(volume))
+        future = entry[2] if entry is not None and entry[0] is volume else None
+        return (future is not None and future.done() and not future.cancelled() and future.exception() is None
+                and future.result()[0].ok)
+
+    def _submit(self, jobs: dict, executor, work, volume) -> Future:
+        with self._lock:
+            entry = jobs.get(id(volume))
             if entry is not None and entry[0] is volume and entry[1] == self.source:
                 return entry[2]
-            for _, _, old in self._futures.values():
+            for _, _, old in jobs.values():
                 old.cancel()  # not started yet: never runs; running: its result is dropped
-            self._futures = {}
-            future = self._executor.submit(self._measure, volume, self.source)
-            self._futures[id(volume)] = (volume, self.source, future)
+            jobs.clear()
+            future = executor.submit(work, volume, self.source)
+            jobs[id(volume)] = (volume, self.source, future)
             return future
+
+    @staticmethod
+    def _gate(volume, source):
+        """The verdict, plus the segmentation when the gate judged the whole scan (a circle, a cube
+        already as sparse as the gate's grid, a refusal): the measurement then reuses it."""
+        from ..structure import gate
+
+        quality, judged, seg = gate(volume, source)
+        return quality, (seg if judged is volume else None)
 
     def _measure(self, volume, source):
         from ..structure import measure
 
         try:
-            report = measure(volume, source=source)
+            verdict, seg = self.gate_for(volume).result()  # done by now, or soon: it is the quicker job
+        except Exception:
+            verdict, seg = None, None  # measure checks again and says what fails
+        # after the network: on 2 cores the two side by side held the result back by seconds
+        while not self.window.workers.wait_idle(0.1):
+            if not self._is_current(volume, source):
+                raise CancelledError()  # a newer scan: not wanted any more
+        try:
+            report = measure(volume, segmentation=seg, source=source, verdict=verdict)
         except Exception as exc:
             self._emit(self._signals.failed, volume, f"structure analysis failed: {type(exc).__name__}: {exc}")
             raise
-        with self._lock:
-            entry = self._futures.get(id(volume))
-            current = entry is not None and entry[0] is volume and entry[1] == source
-        if current:  # not replaced by a newer scan or another segmentation source meanwhile
+        if self._is_current(volume, source):  # not replaced by a newer scan or another segmentation source meanwhile
             self._emit(self._signals.measured, volume, report)
         return report
+
+    def _is_current(self, volume, source) -> bool:
+        with self._lock:
+            entry = self._futures.get(id(volume))
+        return entry is not None and entry[0] is volume and entry[1] == source
 
     @staticmethod
     def _emit(signal, *args) -> None:
@@ -222,8 +225,11 @@ class StructureAnalysis(QObject):
 
     def shutdown(self) -> None:
         with self._lock:
-            for _, _, future in self._futures.values():
-                future.cancel()
+            for jobs in (self._gates, self._futures):
+                for _, _, future in jobs.values():
+                    future.cancel()
+                jobs.clear()  # a measurement waiting for the network gives up
+        self._gate_executor.shutdown(wait=False, cancel_futures=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- scan on screen ------------------------------------------------------------------------
@@ -235,6 +241,7 @@ class StructureAnalysis(QObject):
         # a scan still being decoded (progressive reading) has empty B-scans: measuring it would
         # judge half a scan; it is measured when its last B-scan lands (``_on_frames``)
         if volume is not None and self.window.state.complete:
+            self.gate_for(volume)  # first: the network's result waits for it
             future = self.future_for(volume)
             # the same scan shown again (a failed switch rolled back to it): its report is ready
             if future.done() and not future.cancelled() and future.exception() is None:
@@ -250,6 +257,10 @@ class StructureAnalysis(QObject):
         self.report = report
         self.panel.show_report(report)
         self._show(report)
+        if not report.quality.ok and self.gate_enabled and self._gate_passed(volume):
+            # the thinned copy passed, the full resolution refused: no result stands for this scan
+            # (a scan the gate refused is refused by the analysis worker itself)
+            self.window.controller.withdraw(refusal_text(report.quality))
         self.ready.emit(report)
 
     def _on_failed(self, volume, message: str) -> None:

@@ -6,8 +6,8 @@ numpy/scipy/OpenCV only (no Qt, no torch), so the viewer's workers, ``octviewer-
 
 from .analysis import StructureReport, measure
 from .columns import COLUMNS, report_columns, structure_columns
-from .quality import Quality, assess_quality
+from .quality import Quality, assess_quality, gate
 from .segmentation import Segmentation, segment
 
-__all__ = ["COLUMNS", "Quality", "Segmentation", "StructureReport", "assess_quality", "measure",
+__all__ = ["COLUMNS", "Quality", "Segmentation", "StructureReport", "assess_quality", "gate", "measure",
            "report_columns", "segment", "structure_columns"]
