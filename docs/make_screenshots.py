@@ -85,6 +85,8 @@ def main():
     window.workers.signals.batch.connect(on_batch)
     window.open_path(str(DEMO_SCAN))
     wait_for(window.settled)
+    if window.structure.report is None:  # the structure panel fills in after the result
+        wait_for(window.structure.ready)
     app.processEvents()
     window.grab().save(str(OUT / "main_window.png"))
     pdf = Path(tempfile.mkdtemp()) / "report.pdf"

@@ -221,7 +221,7 @@ def test_failed_gate_refuses_the_scan(qtbot, window, monkeypatch):
     assert shown == [] and w.prediction is None and "P(glaucoma)" not in text
 
 
-def test_result_does_not_wait_for_the_whole_measurement(qtbot, window, monkeypatch):
+def test_result_does_not_wait_for_the_whole_measurement(qtbot, window, monkeypatch, tmp_path):
     """The gate's verdict lets the result through; the full measurement fills the structure panel
     when it comes (on 2 cores it used to hold the probability back by ~1 s)."""
     import octviewer.structure as structure
@@ -233,15 +233,22 @@ def test_result_does_not_wait_for_the_whole_measurement(qtbot, window, monkeypat
         return measure(volume, **kwargs)
     monkeypatch.setattr(structure, "measure", slow_measure)
     w = window
+    pdf = tmp_path / "report.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(pdf), ""))
     try:
         _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch, measured=False)
         assert w.prediction is not None and "P(glaucoma)" in w.results.text() and w.structure.report is None
+        # File > Export PDF now would lose the structure page: the user is told to wait
+        w.menu_actions["export_pdf"].trigger()
+        assert not pdf.exists() and "still running" in w.warnings[-1]
         with qtbot.waitSignal(w.structure.ready, timeout=60000):
             release.set()
     finally:
         release.set()
     assert w.structure.report.quality.ok and w.structure_panel.report is w.structure.report
     assert w.prediction is not None
+    w.menu_actions["export_pdf"].trigger()
+    assert pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_full_measurement_refusing_a_passed_scan_withdraws_its_result(qtbot, window, monkeypatch):

@@ -403,7 +403,13 @@ class MainWindow(QMainWindow):
     def _exportable(self) -> bool:
         """A network result, or at least the structure measurement (a circle scan, which the network
         does not read, or a scan the quality gate refused, is exported with its measurement and the
-        reason it has no probability)."""
+        reason it has no probability). Not while the scan's structure measurement is still running:
+        it follows the network's result by a few seconds, and the export would lack it."""
+        if self.volume is not None and self.structure.measuring():
+            QMessageBox.information(self, "Export", "The structure measurement of this scan is still running (it "
+                                                    "follows the network's result). Export again in a moment, "
+                                                    "so that the export includes it.")
+            return False
         if self.prediction is not None or (self.volume is not None and self.structure.report_for_screen() is not None):
             return True
         QMessageBox.information(self, "Export", "Nothing to export yet: open a scan and wait for its analysis "

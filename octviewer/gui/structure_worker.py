@@ -152,6 +152,13 @@ class StructureAnalysis(QObject):
         source; submitted if new. Thread-safe."""
         return self._submit(self._futures, self._executor, self._measure, volume)
 
+    def measuring(self) -> bool:
+        """True while the whole measurement of the scan on screen is pending or running."""
+        volume = self.window.state.volume
+        with self._lock:
+            entry = self._futures.get(id(volume))
+        return entry is not None and entry[0] is volume and entry[1] == self.source and not entry[2].done()
+
     def full_refusal(self, volume):
         """The full measurement's Quality when it is known and has refused ``volume``, else None."""
         with self._lock:
