@@ -1,3 +1,4 @@
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -8,6 +9,16 @@ import pytest
 # The viewer keeps QSettings under $XDG_CONFIG_HOME: give the tests (and the processes they start)
 # their own, so a test run never changes the user's recent files, CAM opacity or device.
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="octviewer-test-config-")
+
+
+@pytest.fixture(autouse=True)
+def _qt_garbage_dies_on_the_main_thread():
+    """A finished test's Qt objects are collected here, on the GUI thread. Left to a later garbage
+    collection, they can die on a worker thread (a manifest check still reading volumes), where a
+    QObject destructor deadlocked with the GUI thread: Qt's connection lock against the GIL (a CI
+    run hung in tests/test_gui_retrain.py that way)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

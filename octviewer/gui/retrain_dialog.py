@@ -441,4 +441,8 @@ class RetrainDialog(QDialog):
         self.stop()
         if self.process is not None:
             self.process.waitForFinished(10000)
+        # A manifest check still running would outlive the dialog: its Qt objects would then be
+        # destroyed on the check's thread, which can deadlock with the GUI thread (Qt's lock vs the GIL).
+        self._pool.clear()
+        self._pool.waitForDone(10000)
         super().closeEvent(event)
