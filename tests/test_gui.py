@@ -59,8 +59,10 @@ def crafted(monkeypatch):
 
 
 def _open(qtbot, w, path):
+    """Open and wait for the result and then the structure measurement (it follows the result)."""
     with qtbot.waitSignal(w.settled, timeout=60000):
         w.open_path(str(path))
+    qtbot.waitUntil(lambda: not w.structure.measuring(), timeout=60000)
 
 
 def _volumes(cohort):
