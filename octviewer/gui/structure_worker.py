@@ -4,7 +4,7 @@ that stands before the network.
 Why a module of its own: the segmentation takes up to ~1.5 s on a cube, so it runs on worker
 threads of its own (never the GUI thread, and never one of the analysis pool's two threads, so it
 cannot be starved by the analysis that waits for it). Every new scan submits two jobs: the gate's
-verdict (``octviewer.structure.gate``: the quality check on a thinned copy of a cube, ~0.3 s for a
+verdict (``octviewer.structure.gate``: the quality check on a thinned copy of a cube, ~0.2 s for a
 Cirrus cube) and the whole measurement (``measure``). A request for an older scan that has not
 started is cancelled, one that is running finishes and its result is dropped (a report is applied
 only while ``window.state.volume`` is still the same object).
@@ -17,7 +17,7 @@ persistently.
 
 Why the whole measurement waits until no analysis runs: on a 2-core machine it and the network
 fought for the cores (torch's two threads stall whenever another thread takes one), and the
-probability waited for both: 2.7 s more than the network alone, where the gate first costs 0.3 s
+probability waited for both: 2.7 s more than the network alone, where the gate first costs 0.2 s
 (docs/benchmarks.md). The structure panel fills in after the result. The whole measurement
 assesses the scan again at full resolution; in the rare case that it refuses a scan the gate
 passed, the result shown is withdrawn with the reasons.
@@ -66,9 +66,16 @@ def _verdict(future: Future, user_cancelled):
                                    f"({type(exc).__name__}: {exc}).") from exc
 
 
+def _result(future: Future | None):
+    """A finished job's result; None while it runs, or when it was cancelled or failed."""
+    if future is None or not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()
+
+
 class GatedPredictor:
     """A Predictor behind the quality gate: ``predict`` waits for the gate's verdict on the volume
-    (about 0.3 s for a Cirrus cube), then refuses the scan with the reasons or runs the network.
+    (about 0.2 s for a Cirrus cube), then refuses the scan with the reasons or runs the network.
     Everything else is the wrapped predictor's.
 
     Why one after the other and not side by side: on 2 cores torch's two threads stall whenever
@@ -86,7 +93,8 @@ class GatedPredictor:
         from ..model import ScanNotSupported
 
         if self._structure.gate_enabled:
-            quality = _verdict(self._structure.gate_for(volume), cancel.is_set if cancel is not None else lambda: False)
+            user_cancelled = cancel.is_set if cancel is not None else (lambda: False)
+            quality = _verdict(self._structure.gate_for(volume), user_cancelled)
             refused = quality if not quality.ok else self._structure.full_refusal(volume)
             if refused is not None:
                 raise ScanNotSupported(refusal_text(refused))
@@ -154,28 +162,24 @@ class StructureAnalysis(QObject):
 
     def measuring(self) -> bool:
         """True while the whole measurement of the scan on screen is pending or running."""
-        volume = self.window.state.volume
-        with self._lock:
-            entry = self._futures.get(id(volume))
-        return entry is not None and entry[0] is volume and entry[1] == self.source and not entry[2].done()
+        future = self._current(self._futures, self.window.state.volume)
+        return future is not None and not future.done()
 
     def full_refusal(self, volume):
         """The full measurement's Quality when it is known and has refused ``volume``, else None."""
-        with self._lock:
-            entry = self._futures.get(id(volume))
-        if entry is None or entry[0] is not volume or not entry[2].done() or entry[2].cancelled():
-            return None
-        if entry[2].exception() is not None:
-            return None
-        quality = entry[2].result().quality
-        return None if quality.ok else quality
+        report = _result(self._current(self._futures, volume))
+        return report.quality if report is not None and not report.quality.ok else None
 
     def _gate_passed(self, volume) -> bool:
+        verdict = _result(self._current(self._gates, volume))
+        return verdict is not None and verdict[0].ok
+
+    def _current(self, jobs: dict, volume, source: str | None = None) -> Future | None:
+        """The job of ``volume`` in ``jobs`` with ``source`` (default: the current one), if any."""
         with self._lock:
-            entry = self._gates.get(id(volume))
-        future = entry[2] if entry is not None and entry[0] is volume else None
-        return (future is not None and future.done() and not future.cancelled() and future.exception() is None
-                and future.result()[0].ok)
+            entry = jobs.get(id(volume))
+        wanted = self.source if source is None else source
+        return entry[2] if entry is not None and entry[0] is volume and entry[1] == wanted else None
 
     def _submit(self, jobs: dict, executor, work, volume) -> Future:
         with self._lock:
@@ -219,9 +223,7 @@ class StructureAnalysis(QObject):
         return report
 
     def _is_current(self, volume, source) -> bool:
-        with self._lock:
-            entry = self._futures.get(id(volume))
-        return entry is not None and entry[0] is volume and entry[1] == source
+        return self._current(self._futures, volume, source) is not None
 
     @staticmethod
     def _emit(signal, *args) -> None:
@@ -249,10 +251,10 @@ class StructureAnalysis(QObject):
         # judge half a scan; it is measured when its last B-scan lands (``_on_frames``)
         if volume is not None and self.window.state.complete:
             self.gate_for(volume)  # first: the network's result waits for it
-            future = self.future_for(volume)
             # the same scan shown again (a failed switch rolled back to it): its report is ready
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self._on_measured(volume, future.result())
+            report = _result(self.future_for(volume))
+            if report is not None:
+                self._on_measured(volume, report)
 
     def _on_frames(self, indices) -> None:
         if indices is None:  # every B-scan of the scan on screen is in

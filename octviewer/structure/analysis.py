@@ -14,7 +14,7 @@ import numpy as np
 from ..core import OctVolume
 from . import normative, rnfl
 from .onh import disc_measures
-from .quality import MAX_DISC_BSCAN_MM, Quality, assess_quality, circle_diameter_mm, gate
+from .quality import MAX_DISC_BSCAN_MM, Quality, assess_quality, circle_diameter_mm
 from .segmentation import Segmentation, segment
 
 NAN = float("nan")
@@ -61,26 +61,19 @@ class StructureReport:
 
 def measure(volume: OctVolume, segmentation: Segmentation | None = None, source: str = "vendor",
             verdict: Quality | None = None) -> StructureReport:
-    """Quality gate, segmentation (the file's own unless ``source="own"``), RNFL and disc measures.
+    """Quality check, segmentation (the file's own unless ``source="own"``), RNFL and disc measures.
 
-    The gate (:func:`~octviewer.structure.quality.gate`: a thinned cube, a refusal confirmed on the
-    whole scan) decides first; ``verdict`` is its result when the caller already has it (the viewer
-    gets it first, to let the network's result through early). A scan that passes is assessed
-    again on its full segmentation, which may still refuse it (a borderline case the thinned cube
-    missed): the report's quality is that full assessment.
+    ``verdict`` is the gate's (:func:`~octviewer.structure.quality.gate`) when the caller already has
+    it (the viewer asks the gate first, to let the network's result through early): a refusal is
+    the whole scan's verdict and is returned as it is, without segmenting again. Otherwise the scan
+    is assessed on its full segmentation, which may still refuse one the gate's thinned cube passed;
+    so the report's quality is the whole scan's assessment with or without a verdict.
     """
     seg = segmentation
-    if seg is None and volume.scan_pattern in ("circle", "volume"):
-        view, view_seg = None, None
-        if verdict is None:
-            verdict, view, view_seg = gate(volume, source)
-        whole = view_seg if view is volume else None  # the gate's segmentation, when it judged the whole scan
-        if not verdict.ok:
-            return StructureReport(laterality=volume.laterality, scan_pattern=volume.scan_pattern, quality=verdict,
-                                   source=whole.source if whole is not None else "",
-                                   synthetic="SYNTHETIC" in (volume.device or "").upper(), segmentation=whole)
-        seg = whole if whole is not None else segment(volume, source)
-    quality = assess_quality(volume, seg)
+    refused = verdict is not None and not verdict.ok
+    if seg is None and not refused and volume.scan_pattern in ("circle", "volume"):
+        seg = segment(volume, source)
+    quality = verdict if refused else assess_quality(volume, seg)
     base = dict(laterality=volume.laterality, scan_pattern=volume.scan_pattern, quality=quality,
                 source=seg.source if seg is not None else "", synthetic="SYNTHETIC" in (volume.device or "").upper(),
                 segmentation=seg)

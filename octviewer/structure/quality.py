@@ -149,8 +149,8 @@ def gate_view(volume: OctVolume) -> OctVolume:
     layers thinned alike); other scans as they are.
 
     What the gate refuses on (no retina, no signal, a failed segmentation, the retina leaving the
-    frame, blinks, no disc) shows at that sampling too, and the thinned cube segments in a sixth of
-    the time (0.3 of 1.8 s of CPU for a Cirrus cube). On a 2-core machine this is what keeps the
+    frame, blinks, no disc) shows at that sampling too, and the thinned cube segments in a tenth of
+    the time (0.18 of 1.9 s of CPU for a Cirrus cube). On a 2-core machine this is what keeps the
     gate from holding back the network's result (docs/benchmarks.md). Its quality score reads
     higher than the whole scan's (averaging calms the speckle): the score shown is the whole scan's.
     """
@@ -181,7 +181,8 @@ def gate(volume: OctVolume, source: str = "vendor"):
     :func:`gate_view` with its own segmentation (the file's when ``source`` is "vendor" and it has
     one). A refusal is confirmed on the whole scan, so the thinned copy never refuses a scan the
     full resolution would pass (on 82 synthetic Cirrus cubes it refused two such, both for "no
-    disc"); a pass may still be overturned there (``measure``). Returns ``(quality, scan judged,
+    disc"), so a refusal is the whole scan's verdict; a pass may still be overturned there
+    (``measure`` assesses the whole scan). Returns ``(quality, scan judged,
     its segmentation)``; the segmentation is None where the scan pattern has none (a line scan)."""
     from .segmentation import segment
 
