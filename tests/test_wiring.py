@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 from octviewer import load_volume, save_volume  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
-from octviewer.gui.structure_worker import refusal_text  # noqa: E402
+from octviewer.gui.structure_worker import MEASURING, refusal_text  # noqa: E402
 from octviewer.model import Predictor  # noqa: E402
 from octviewer.resources import DEMO_MODEL, DEMO_SCAN  # noqa: E402
 from octviewer.study import read_opv  # noqa: E402
@@ -238,6 +238,7 @@ def test_result_does_not_wait_for_the_whole_measurement(qtbot, window, monkeypat
     try:
         _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch, measured=False)
         assert w.prediction is not None and "P(glaucoma)" in w.results.text() and w.structure.report is None
+        assert w.structure_panel.report is None and w.structure_panel.empty_text == MEASURING  # says what comes
         # File > Export PDF now would lose the structure page: the user is told to wait
         w.menu_actions["export_pdf"].trigger()
         assert not pdf.exists() and "still running" in w.warnings[-1]

@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             window.grab().save(str(args.screenshot))
             app.quit()
 
-        window.settled.connect(lambda: QTimer.singleShot(300, shoot))
+        def shoot_once_measured():  # the structure measurement follows the result by a moment
+            if window.structure.measuring():
+                QTimer.singleShot(100, shoot_once_measured)
+            else:
+                QTimer.singleShot(300, shoot)
+
+        window.settled.connect(shoot_once_measured)
         QTimer.singleShot(300_000, shoot)  # never hang a headless run
     return app.exec()

@@ -11,13 +11,14 @@ from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .structure_report import draw_structure_page
+from .structure_report import NO_REPORT, draw_structure_page
 
 
 class StructurePanel(QWidget):
     def __init__(self, parent: QWidget | None = None, dark: bool = True):
         super().__init__(parent)
         self._report = None
+        self._empty_text = NO_REPORT
         self._dark = dark
         self.setObjectName("structurePanel")
         self.setMinimumSize(QSize(420, 380))
@@ -29,14 +30,20 @@ class StructurePanel(QWidget):
     def report(self):
         return self._report
 
-    def show_report(self, report) -> None:
-        """Show a StructureReport, or the empty state for None."""
+    @property
+    def empty_text(self) -> str:
+        return self._empty_text
+
+    def show_report(self, report, empty_text: str = NO_REPORT) -> None:
+        """Show a StructureReport, or ``empty_text`` for None (e.g. that the measurement is running)."""
         self._report = report
+        self._empty_text = empty_text
         self.update()
 
     def paintEvent(self, event):  # noqa: N802 (Qt's name)
         painter = QPainter(self)
         if self._dark:
             painter.fillRect(self.rect(), self.palette().window())
-        draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8, -8, -8), self._report, dark=self._dark)
+        draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8, -8, -8), self._report, dark=self._dark,
+                            empty_text=self._empty_text)
         painter.end()

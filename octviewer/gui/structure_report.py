@@ -38,8 +38,12 @@ def _band(profile_len: int) -> dict[str, np.ndarray]:
     return out
 
 
-def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = False) -> None:
-    """Draw ``report`` (a StructureReport or None) into ``rect``."""
+NO_REPORT = "No structure analysis for this scan"
+
+
+def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = False,
+                        empty_text: str = NO_REPORT) -> None:
+    """Draw ``report`` (a StructureReport or None, then ``empty_text``) into ``rect``."""
     fg = QColor(230, 230, 230) if dark else QColor(20, 20, 20)
     painter.save()
     painter.setRenderHint(QPainter.Antialiasing)
@@ -49,7 +53,7 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     painter.setPen(fg)
     line_h = painter.fontMetrics().height()
     if report is None:
-        painter.drawText(rect, Qt.AlignCenter, "No structure analysis for this scan")
+        painter.drawText(rect, Qt.AlignCenter, empty_text)
         painter.restore()
         return
     source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")

@@ -33,7 +33,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 
-from .structure_report import enface_layers
+from .structure_report import NO_REPORT, enface_layers
+
+#: what the structure panel says between a scan's arrival and its report (which follows the result)
+MEASURING = "Measuring RNFL and optic disc… (after the network's result)"
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
 SEGMENTATION_LINES = (("ilm", "ILM", "#ff5252"), ("rnfl", "RNFL outer boundary", "#ffd740"),
@@ -244,9 +247,9 @@ class StructureAnalysis(QObject):
     # -- scan on screen ------------------------------------------------------------------------
     def _on_scan(self) -> None:
         self.report = None
-        self.panel.show_report(None)
-        self._show(None)
         volume = self.window.state.volume
+        self.panel.show_report(None, MEASURING if volume is not None else NO_REPORT)
+        self._show(None)
         # a scan still being decoded (progressive reading) has empty B-scans: measuring it would
         # judge half a scan; it is measured when its last B-scan lands (``_on_frames``)
         if volume is not None and self.window.state.complete:
@@ -274,6 +277,7 @@ class StructureAnalysis(QObject):
 
     def _on_failed(self, volume, message: str) -> None:
         if volume is self.window.state.volume:
+            self.panel.show_report(None, f"Not measured: {message}")
             self.window.statusBar().showMessage(message, 10000)
             self.ready.emit(None)
 
