@@ -549,3 +549,63 @@ def test_a_probability_near_the_threshold_is_called_borderline():
 
     assert near_threshold(0.373, 0.342) and near_threshold(0.30, 0.342)
     assert not near_threshold(0.95, 0.342) and not near_threshold(0.02, 0.342)
+
+
+def test_the_viewer_collects_garbage_on_the_gui_thread_only(qtbot, monkeypatch, tiny_model_path):
+    """Cyclic garbage collected on a worker thread can destroy Qt objects there and deadlock the
+    window (the hang behind tests/conftest.py's fixture). ``octviewer`` (its main) turns automatic
+    collection off and collects on a GUI-thread timer; a worker that allocates freely never
+    collects, the timer does."""
+    import gc
+    import threading
+
+    from PySide6.QtWidgets import QApplication
+
+    from octviewer.gui import app as gui_app
+    from octviewer.gui import main_window
+
+    windows, collectors, threads = [], [], []
+
+    class Recorded(MainWindow):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            windows.append(self)
+
+    def installed(*a, **k):
+        collectors.append(install(*a, **k))  # kept alive here: main returns at once below
+        return collectors[-1]
+
+    install = gui_app.collect_garbage_on_gui_thread
+    monkeypatch.setattr(main_window, "MainWindow", Recorded)
+    monkeypatch.setattr(gui_app, "collect_garbage_on_gui_thread", installed)
+    monkeypatch.setattr(QApplication, "exec", lambda *a: 0)
+
+    def record(phase, info):
+        if phase == "start":
+            threads.append(threading.current_thread())
+
+    try:
+        assert gui_app.main(["--model", str(tiny_model_path)]) == 0
+        qtbot.addWidget(windows[0])
+        assert len(collectors) == 1 and not gc.isenabled()
+        gc.callbacks.append(record)
+
+        def make_cycles():
+            for _ in range(20_000):
+                a = []
+                a.append(a)
+
+        worker = threading.Thread(target=make_cycles)
+        worker.start()
+        worker.join()
+        assert threads == []  # 20,000 cycles on a worker: no collection there
+        qtbot.waitUntil(lambda: bool(threads), timeout=5000)  # the GUI timer's collection
+        assert set(threads) == {threading.main_thread()}
+    finally:
+        if record in gc.callbacks:
+            gc.callbacks.remove(record)
+        for c in collectors:
+            c.timer.stop()
+        gc.enable()
+        for w in windows:
+            w.workers.shutdown()

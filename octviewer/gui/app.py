@@ -26,6 +26,20 @@ def dark_palette(app):
     app.setPalette(p)
 
 
+def collect_garbage_on_gui_thread(interval_s: float = 1.0):
+    """Python's cyclic garbage collection runs on whichever thread happens to allocate, and the
+    viewer runs Python on worker threads (reading, the quality gate, the structure measurement, the
+    manifest check). A Qt object that became cyclic garbage (a closed dialog whose signal lambdas
+    refer to it) could then be destroyed on a worker thread, where its destructor waits for Qt's
+    connection lock while the GUI thread holds the GIL and waits for that lock: a frozen window.
+    The test run hung exactly so (tests/conftest.py). pyqtgraph's collector turns automatic
+    collection off and collects on a GUI-thread timer with the usual generation thresholds; keep
+    the returned object alive as long as the event loop runs."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=interval_s)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="octviewer", description="OCT glaucoma viewer (research use only).")
     parser.add_argument("file", nargs="?", help="OCT file or folder to open")
@@ -44,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    collector = collect_garbage_on_gui_thread()  # noqa: F841 (its timer lives as long as main)
     dark_palette(app)
     pg.setConfigOptions(background="#111214", foreground="#e8eaed", imageAxisOrder="row-major")
     from PySide6.QtCore import QSettings
