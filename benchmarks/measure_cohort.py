@@ -104,11 +104,15 @@ def cohort_cases(patients: int, seed: int, preset: str, workers: int, cnn: bool,
     return rows, images
 
 
-def _cohort_r(seed: int, patients: int = 300) -> float:
-    """r(global RNFL, measured MD) over the volumes with a field of one cohort plan (nothing rendered)."""
-    rows = [t.row for t in _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=GLAUCOMA_SHARE)]
+def rnfl_md_r(rows) -> float:
+    """Pearson r(global RNFL, measured MD) over the volumes with a field."""
     with_vf = [r for r in rows if r["md"] != ""]
     return float(np.corrcoef([float(r["rnfl_global_um"]) for r in with_vf], [float(r["md"]) for r in with_vf])[0, 1])
+
+
+def _cohort_r(seed: int, patients: int = 300) -> float:
+    """``rnfl_md_r`` of one cohort plan (nothing rendered)."""
+    return rnfl_md_r([t.row for t in _plan(patients, seed, missing_vf=1 / 3, glaucoma_share=GLAUCOMA_SHARE)])
 
 
 # -- statistics -----------------------------------------------------------------------------------
@@ -275,9 +279,7 @@ def main(argv=None):
     for key in ("rnfl_global_um", "cup_to_disc", "bmo_mrw_um", "md"):
         y, s, _ = by_case(test_rows, key)
         result[f"truth_{key}"] = oriented(auc(y, s))
-    with_vf = [r for r in test_rows if r["md"] != ""]
-    result["corr_rnfl_global_md"] = float(np.corrcoef([float(r["rnfl_global_um"]) for r in with_vf],
-                                                      [float(r["md"]) for r in with_vf])[0, 1])
+    result["corr_rnfl_global_md"] = rnfl_md_r(test_rows)
     result["label_noise"] = float(np.mean([r["label"] != r["label_rule"] for r in test_rows]))
     if args.r_cohorts:
         seeds = list(range(args.seed, args.seed + args.r_cohorts))

@@ -59,8 +59,8 @@ GENERATOR_VERSION = "2.5"
 #: loss is half the grade (0.5-3.5 dB); the OCT is dimmed by the whole grade as before.
 CATARACT_FIELD_SHARE = 0.5
 
-#: Share of patients with the disease (generator 2.5, was 0.72); about a third of eye-visits then
-#: meet the reference standard (early disease may not yet). More diseased patients put more eyes
+#: Share of patients with the disease (generator 2.5, was 0.72); about 30 % of eye-visits (41 % of
+#: patients) then meet the reference standard (early disease may not yet). More diseased patients put more eyes
 #: near the rule's boundary, which no structural measure can separate: 0.85 dropped the oracle to
 #: ~0.92, and 2.5's wider discordance cost it ~0.01 more at 0.72. 0.6 kept the oracle but made the
 #: classes so clean that a crude cup-depth cue passed AUC 0.80; 0.66 keeps both (docs/cohort.md).
