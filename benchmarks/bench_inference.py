@@ -186,10 +186,11 @@ def main():
     if eager is not None:
         print(f"(c') bare network through the CUDA graphs: median {t_graphed * ms:8.2f} ms -> Predictor / (c') = "
               f"{t_pred / t_graphed:.3f}")
-        print(f"(a') Predictor with graphs off:     median {t_eager * ms:8.2f} ms  -> (a')/(c) = {t_eager / t_bare:.3f}")
+        print(f"(a') Predictor with graphs off:     median {t_eager * ms:8.2f} ms  -> (a')/(c) = "
+              f"{t_eager / t_bare:.3f}")
         print(f"    graphs vs eager: max |d probability| {diff_p:.2e}, max |d CAM| {diff_cam:.2e} (logit units)")
-        print(f"    first analysis on a new Predictor: {t_new * ms:.0f} ms with graph capture, {t_eager_new * ms:.0f} ms "
-              "eager (cuDNN autotuning in both; the graphed one came first)")
+        print(f"    first analysis on a new Predictor: {t_new * ms:.0f} ms with graph capture, "
+              f"{t_eager_new * ms:.0f} ms eager (cuDNN autotuning in both; the graphed one came first)")
     if t_naive is not None:
         print(f"(b) torchvision fp32 + grad-cam:    median {t_naive * ms:8.2f} ms  -> Predictor is "
               f"{t_naive / t_pred:.1f}x faster")

@@ -103,9 +103,9 @@ def test_cuda_graphs_change_nothing(small_volume):
 def test_vf_estimates_no_better_than_the_class_mean_carry_a_note(small_volume):
     """The model file's own test metrics decide: an index whose MAE is not below the class-mean
     baseline's is named in the Prediction's notes (shown in the results panel and the report)."""
+    from octviewer.model import load_model
     from octviewer.model.meta import vf_baseline_caveat
     from octviewer.resources import DEMO_MODEL
-    from octviewer.model import load_model
 
     demo = load_model(str(DEMO_MODEL), "cpu").meta  # its held-out evaluation is attached, with intervals
     assert vf_baseline_caveat(demo) == ("VFI, MD, PSD estimates not shown to beat the class-mean baseline on "

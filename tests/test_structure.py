@@ -225,10 +225,9 @@ def test_v2_cohort_bmo_depth_and_mrw_near_truth(v2_cohort):
             continue
         depth_mm = truth["spacing_mm"][1]
         own = r.segmentation.bmo.astype(np.float64)
-        angle, radius = _polar(own, truth)
-        t_angle, t_radius = _polar(truth["bmo"].astype(np.float64), truth)
+        angle, _ = _polar(own, truth)
+        t_angle, _ = _polar(truth["bmo"].astype(np.float64), truth)
         order = np.argsort(angle)
-        radial = np.interp(t_angle, angle[order], radius[order], period=2 * np.pi) - t_radius
         depth = np.interp(t_angle, angle[order], own[order, 2], period=2 * np.pi) - truth["bmo"][:, 2]
         assert abs(depth.mean()) * depth_mm * 1000 < 15.0
         assert abs(r.bmo_mrw_um - float(row["bmo_mrw_um"])) < 25.0
@@ -240,7 +239,7 @@ def test_v2_cohort_bmo_depth_and_mrw_near_truth(v2_cohort):
 def test_v2_cohort_bmo_radius_near_truth(v2_cohort):
     """BMO points on the truth's opening: radius (from the truth's BMO centre, at the truth's angles)
     within 0.1 mm on average for every cube."""
-    for row, r, truth in v2_cohort:
+    for _, r, truth in v2_cohort:
         truth = _truth_or_skip(truth)
         if not r.quality.ok:
             continue

@@ -117,8 +117,8 @@ def test_an_empty_ou_cell_says_why():
     """A blank C/D or RNFL cell in the OU table and report carries its reason (third-session walk-through)."""
     from types import SimpleNamespace
 
-    from octviewer.study.ou import EyeSummary
     from octviewer.structure.quality import Quality
+    from octviewer.study.ou import EyeSummary
 
     def eye(structure, **kw):
         return EyeSummary(eye="OD", paths=[], structure=structure, **kw)

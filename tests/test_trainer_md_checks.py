@@ -15,7 +15,8 @@ def _record(label, stage, true_md, patient="p"):
 
 def test_md_checks_separate_preperimetric_from_healthy_eyes():
     records = [_record(0, "normal", -0.5, "a"), _record(0, "normal", -1.0, "b"), _record(0, "preperimetric", -2.0, "c"),
-               _record(0, "preperimetric", -1.5, "d"), _record(1, "early", -4.0, "e"), _record(1, "advanced", -20.0, "f")]
+               _record(0, "preperimetric", -1.5, "d"), _record(1, "early", -4.0, "e"),
+               _record(1, "advanced", -20.0, "f")]
     predicted = [-1.0, -3.0, -4.0, -3.5, -5.0, -12.0]
     out = md_checks(records, predicted)
     assert out["normal_md_ge_-2.5_share"] == pytest.approx(1 / 4)  # label normal: 1 of 4 at >= -2.5 dB

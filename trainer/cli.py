@@ -146,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             for warning in small_split_warnings(counts):
                 print(f"warning: {warning}", file=sys.stderr)
         elif args.command == "evaluate":
-            from .evaluate_model import evaluate_model
-            from .evaluate_model import attachable_summary
+            from .evaluate_model import attachable_summary, evaluate_model
             from .recipe_summary import report_lines
 
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,

@@ -107,7 +107,8 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         except VolumeReadError:  # list every unreadable row at once (the rest are only read), then stop
             from .manifest import ManifestError, check_volumes
             check_volumes(manifest, records[records.index(r):])
-            raise ManifestError(manifest, [f"row {r.row}: unreadable volume"])  # (check_volumes raised already)
+            # check_volumes raised already; this is the fallback
+            raise ManifestError(manifest, [f"row {r.row}: unreadable volume"]) from None
         pred = predictor.predict(volume)
         truth = truth_dir / f"{Path(r.path).stem}.npz"
         if (r.label and str(r.extra.get("damage", "")).split(":")[0] in LOCALIZED and truth.is_file()
@@ -145,9 +146,8 @@ def attachable_summary(report: dict, manifest, split: str) -> dict:
     """The part of an evaluation that travels inside the model file (``attach_evaluation``): the
     figures a model card shows, with their intervals, and what they were measured on, by hash (no
     paths, no patient keys)."""
-    from collections import Counter
-
     import datetime as dt
+    from collections import Counter
 
     image = report.get("image_level", {})
     volumes = report.get("test_volumes", [])

@@ -34,9 +34,11 @@ def report_lines(report: dict) -> list[str]:
     lines = [f"- AUC {im['auc']:.3f}{_pair(im.get('ci95', {}).get('auc'), '.3f')} (target >= 0.85)",
              f"- ECE {im['ece']:.3f} (target <= 0.08), Brier {im['brier']:.3f}, threshold {report['threshold']:.3f}"]
     if md:
+        nan = float("nan")
+        diff = md.get("mae_minus_class_mean", md.get("mae", nan) - md.get("class_mean_mae", nan))
         lines += [f"- MD MAE {md.get('mae', float('nan')):.2f} dB{_ci(md, 'mae')} vs class-mean oracle "
                   f"{md.get('class_mean_mae', float('nan')):.2f} dB (target: below the oracle; difference "
-                  f"{md.get('mae_minus_class_mean', md.get('mae', float('nan')) - md.get('class_mean_mae', float('nan'))):+.2f}"
+                  f"{diff:+.2f}"
                   f"{_ci(md, 'mae_minus_class_mean')}); Spearman within glaucoma "
                   f"{md.get('spearman_glaucoma', float('nan')):.2f}",
                   f"- normal volumes with predicted MD >= -2.5 dB: {share:.1%}"

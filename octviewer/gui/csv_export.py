@@ -33,7 +33,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
                     *measured, "notice"])
         if p is None:
-            w.writerow([csv_cell(c) for c in ["volume", "", "", f"not analysed: {reason}" if reason else "not analysed", "",
+            status = f"not analysed: {reason}" if reason else "not analysed"
+            w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
                                                *["" for _ in vf_names], *common, model_name,
                                                *[structure_cells.get(c, "") for c in measured], row_notice]])
             return Path(path)
@@ -42,6 +43,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                            *[structure_cells.get(c, "") for c in measured], row_notice]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
-                                               *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else "" for k in vf_names],
+                                               *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""
+                                                 for k in vf_names],
                                                *common, "", *["" for _ in measured], row_notice]])
     return Path(path)

@@ -33,7 +33,8 @@ class EnfaceView(pg.PlotWidget):
         self.line.setZValue(10)
         self.addItem(self.line)
         # on a dark plate: bare yellow letters vanished over a red CAM or a bright map
-        self.orientation = [pg.TextItem(t, color="#ffcc00", fill=pg.mkBrush(0, 0, 0, 170)) for t in ("S", "I", "N", "T")]
+        self.orientation = [pg.TextItem(t, color="#ffcc00", fill=pg.mkBrush(0, 0, 0, 170))
+                            for t in ("S", "I", "N", "T")]
         for t in self.orientation:
             self.addItem(t)
         self.scale = (1.0, 1.0)  # scene units per en-face pixel (x, y)

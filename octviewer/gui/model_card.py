@@ -68,7 +68,8 @@ def _metric_lines(metrics: dict) -> list[str]:
             continue
         spec = VF_INDICES.get(name, {"label": name, "unit": ""})
         base = row.get("class_mean_mae")
-        text = f"  {spec['label']} mean absolute error {row['mae']:.2f} {spec['unit']}{_interval(row.get('ci95'), 'mae')}"
+        text = (f"  {spec['label']} mean absolute error {row['mae']:.2f} {spec['unit']}"
+                f"{_interval(row.get('ci95'), 'mae')}")
         if isinstance(base, (int, float)):
             diff = row.get("mae_minus_class_mean", row["mae"] - base)
             pair = (row.get("ci95") or {}).get("mae_minus_class_mean") or []

@@ -63,18 +63,22 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     model = next((s.model_name for s in summary.eyes.values() if s.model_name), "none")
     trend = "".join(f"<li>{html.escape(line)}</li>" for line in (trend_lines or []))
     img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 520)) if name in images}
+    visit = html.escape(summary.visit or "unknown") if patient_id else "withheld (anonymised report)"
+    created = dt.datetime.now().isoformat(timespec="minutes") if patient_id else "withheld"
     return f"""
     <h1>OU report: both eyes of one visit</h1>
     <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>{synthetic}
     <table cellpadding="3">
       <tr><td>Patient</td><td>{html.escape(patient_id) if patient_id else 'anonymised'}</td></tr>
-      <tr><td>Visit</td><td>{html.escape(summary.visit or 'unknown') if patient_id else 'withheld (anonymised report)'}</td></tr>
+      <tr><td>Visit</td><td>{visit}</td></tr>
       <tr><td>Model</td><td>{html.escape(model)}</td></tr>
-      <tr><td>Report created</td><td>{dt.datetime.now().isoformat(timespec='minutes') if patient_id else 'withheld'}</td></tr>
+      <tr><td>Report created</td><td>{created}</td></tr>
     </table>
     <p>"Case" = one eye at this visit: the mean over its volumes.</p>
     <h2>Predicted and measured visual field</h2>
-    <table border="1" cellpadding="3" width="100%"><tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}</table>
+    <table border="1" cellpadding="3" width="100%">
+      <tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}
+    </table>
     <h2>Both eyes (temporal sides facing out)</h2>
     {img.get('ou', '')}
     <h2>Inter-eye asymmetry</h2>

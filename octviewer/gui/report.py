@@ -79,10 +79,11 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     metrics = (prov.get("test_metrics") or {}).get("image_level") or {}
     metric_text = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "auc")
                             if isinstance(metrics.get(k), (int, float))) or "none"
+    borderline = (f"; <b>borderline</b>: within {BORDERLINE:.2f} of the threshold"
+                  if near_threshold(p.probability, p.threshold) else "")
     result = f"""<h2>Result (image level = this volume)</h2>
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
-       (threshold {p.threshold:.2f}){"; <b>borderline</b>: within %.2f of the threshold" % BORDERLINE
-                                       if near_threshold(p.probability, p.threshold) else ""}</p>
+       (threshold {p.threshold:.2f}){borderline}</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     {f"<p><i>{_e(vf_caveat)}</i></p>" if vf_caveat else ""}
     {measured}

@@ -29,8 +29,14 @@ def confirm(parent, title: str, text: str) -> bool:
 
 def validate_manifest(path: str) -> tuple[bool, str]:
     """(ok, HTML summary) for a manifest; every text from the file is escaped. Runs in a worker."""
-    from trainer.manifest import (ManifestError, assign_splits, check_volumes, read_manifest, small_split_warnings,
-                                  summary)
+    from trainer.manifest import (
+        ManifestError,
+        assign_splits,
+        check_volumes,
+        read_manifest,
+        small_split_warnings,
+        summary,
+    )
 
     try:
         records, _ = read_manifest(path)

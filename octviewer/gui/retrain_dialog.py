@@ -410,7 +410,7 @@ class RetrainDialog(QDialog):
             if isinstance(vf, dict) and isinstance(vf.get("mae"), (int, float)):
                 base, ci = vf.get("class_mean_mae"), vf.get("ci95") or {}
 
-                def interval(key):
+                def interval(key, ci=ci):
                     pair = ci.get(key) or []
                     return f" [{pair[0]:.2f}, {pair[1]:.2f}]" if len(pair) == 2 else ""
                 diff = vf.get("mae_minus_class_mean")
@@ -422,7 +422,9 @@ class RetrainDialog(QDialog):
                              + (")" if isinstance(base, (int, float)) else ""))
         n = image.get("n")
         patients = ((data.get("splits") or {}).get("test") or {}).get("patients")
-        head = (f"Test split ({n} volumes" + (f", {patients} patients" if patients else "") + ")") if n else "Test split"
+        head = "Test split"
+        if n:
+            head += f" ({n} volumes" + (f", {patients} patients" if patients else "") + ")"
         from trainer.manifest import MIN_SPLIT_PATIENTS
         if isinstance(patients, int) and patients < MIN_SPLIT_PATIENTS:
             lines.insert(0, f"WARNING: only {patients} test patients: these figures are too uncertain to judge the "

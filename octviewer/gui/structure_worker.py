@@ -331,7 +331,8 @@ class StructureAnalysis(QObject):
                 rgb = lut[int(round((value - lo) / (hi - lo) * 255))]
                 entries.append((pg.mkBrush(*rgb[:3]), f"RNFL {value:.0f} µm" + (" or more" if value == hi else "")))
         if deviation:
-            for name, text in (("borderline", "borderline (1st-5th percentile)"), ("outside", "outside (below the 1st)")):
+            for name, text in (("borderline", "borderline (1st-5th percentile)"),
+                               ("outside", "outside (below the 1st)")):
                 c = CLASS_COLOURS[name]
                 entries.append((pg.mkBrush(c.red(), c.green(), c.blue()), text))
         for brush, text in entries:

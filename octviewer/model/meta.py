@@ -492,4 +492,5 @@ def vf_baseline_caveat(meta) -> str:
     if not weak:
         return ""
     where = "on independent data" if independent else "on the model's test split"
-    return f"{', '.join(weak)} estimates not shown to beat the class-mean baseline {where} (model card): read them as weak"
+    return (f"{', '.join(weak)} estimates not shown to beat the class-mean baseline {where} (model card): "
+            "read them as weak")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .columns import COLUMNS
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="octviewer-measure", description=(
         "Peripapillary RNFL and optic-disc measurements per OCT file (research use only; normal figures are "
