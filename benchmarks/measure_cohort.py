@@ -127,6 +127,26 @@ def oriented(a: float) -> float:
     return max(a, 1.0 - a)
 
 
+def auc_ci(labels, scores, cases, n_boot: int = 1000) -> list[float]:
+    """95 % patient-cluster bootstrap interval of a case-level AUC: a patient's eyes and visits are
+    not independent cases, so the resampling draws patients (as the trainer's evaluation does)."""
+    from trainer.evaluate import cluster_resamples, percentile_ci
+
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    patients = [case[0] for case in cases]
+    return percentile_ci([auc(labels[i], scores[i]) for i in cluster_resamples(patients, n_boot)
+                          if len(np.unique(labels[i])) == 2])
+
+
+def case_auc(labels, scores, cases) -> tuple[float, list[float]]:
+    """Oriented case-level AUC (a single cue may point either way) and its interval, resampled
+    in the point estimate's orientation."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if auc(labels, scores) < 0.5:
+        scores = -scores
+    return auc(labels, scores), auc_ci(labels, scores, cases)
+
+
 def by_case(rows, key):
     """Case-level mean of a per-volume value and the case's label."""
     cases = {}
@@ -146,7 +166,7 @@ def oracle_features(rows):
         cases.setdefault(r["_case"], ([float(r[k]) for k in keys], int(r["label"] == "glaucoma")))
     x = np.array([f for f, _ in cases.values()])
     y = np.array([lab for _, lab in cases.values()])
-    return x, y
+    return x, y, list(cases)
 
 
 def oracle_auc(train_rows, test_rows) -> float:
@@ -154,10 +174,10 @@ def oracle_auc(train_rows, test_rows) -> float:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x_tr, y_tr = oracle_features(train_rows)
-    x_te, y_te = oracle_features(test_rows)
+    x_tr, y_tr, _ = oracle_features(train_rows)
+    x_te, y_te, cases = oracle_features(test_rows)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_tr, y_tr)
-    return auc(y_te, model.predict_proba(x_te)[:, 1])
+    return case_auc(y_te, model.predict_proba(x_te)[:, 1], cases)
 
 
 # -- 2D ResNet ----------------------------------------------------------------------------------
@@ -234,9 +254,11 @@ def train_cnn(train_rows, train_images, test_rows, test_images, args) -> dict:
                 p = torch.sigmoid(net(x)["logit"].float().view(-1)).mean().item()
             probs[k] = p
     rows = [dict(test_rows[k], cnn=probs[k]) for k in test_keep]
-    y, s, _ = by_case(rows, "cnn")
-    return {"case_auc": auc(y, s), "train_volumes": len(keep), "test_volumes": len(test_keep),
-            "image_size": args.image_size, "epochs": args.epochs, "init": init_used, "device": str(device)}
+    y, s, cases = by_case(rows, "cnn")
+    # not oriented: a network below 0.5 has learnt nothing useful
+    return {"case_auc": auc(y, s), "ci95": auc_ci(y, s, cases), "train_volumes": len(keep),
+            "test_volumes": len(test_keep), "image_size": args.image_size, "epochs": args.epochs,
+            "init": init_used, "device": str(device)}
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -275,10 +297,10 @@ def main(argv=None):
               "test_patients": args.test_patients, "test_cases": len(cases),
               "test_glaucoma_share": float(np.mean(y)),
               "train_volumes": len(train_rows), "test_volumes": len(test_rows), "generation_s": round(t_gen, 1)}
-    result["oracle_sector_rnfl_cdr"] = oracle_auc(train_rows, test_rows)
+    ci = result["ci95"] = {}  # patient-cluster bootstrap intervals of the AUCs below, by the same key
+    result["oracle_sector_rnfl_cdr"], ci["oracle_sector_rnfl_cdr"] = oracle_auc(train_rows, test_rows)
     for key in ("rnfl_global_um", "cup_to_disc", "bmo_mrw_um", "md"):
-        y, s, _ = by_case(test_rows, key)
-        result[f"truth_{key}"] = oriented(auc(y, s))
+        result[f"truth_{key}"], ci[f"truth_{key}"] = case_auc(*by_case(test_rows, key))
     result["corr_rnfl_global_md"] = rnfl_md_r(test_rows)
     result["label_noise"] = float(np.mean([r["label"] != r["label_rule"] for r in test_rows]))
     if args.r_cohorts:
@@ -289,8 +311,7 @@ def main(argv=None):
                                                  "mean": float(np.mean(rs)), "sd": float(np.std(rs, ddof=1))}
     if not args.no_render:
         for cue in CUES:
-            y, s, _ = by_case(test_rows, cue)
-            result[f"cue_{cue}"] = oriented(auc(y, s))
+            result[f"cue_{cue}"], ci[f"cue_{cue}"] = case_auc(*by_case(test_rows, cue))
     if cnn:
         if args.cnn_patients:  # reduced scale: the first patients of each cohort
             keep_tr = {f"SYN{args.seed:03d}-{p:04d}" for p in range(args.cnn_patients)}
@@ -301,6 +322,7 @@ def main(argv=None):
             tr_images, te_images = train_images, test_images
         t1 = time.time()
         result["cnn_resnet2d"] = train_cnn(train_rows, tr_images, test_rows, te_images, args)
+        ci["cnn_resnet2d"] = result["cnn_resnet2d"].pop("ci95")
         result["cnn_resnet2d"]["seconds"] = round(time.time() - t1, 1)
     result["total_s"] = round(time.time() - t0, 1)
     args.out.mkdir(parents=True, exist_ok=True)
