@@ -1,6 +1,7 @@
 """Progressive reads in the controller, without Qt: reports of a superseded read are dropped (and
-its decoding cancelled), nothing is analysed before the scan is complete, a decoding error clears
-the half scan."""
+its decoding cancelled once the new scan is shown), a file that fails to open leaves the scan on
+screen decoding, nothing is analysed before the scan is complete, a decoding error clears the half
+scan."""
 
 import numpy as np
 from test_gui_controller import FakePredictor, FakeWorkers, volume
@@ -56,17 +57,35 @@ def test_reports_of_a_superseded_read_are_dropped_and_it_is_cancelled():
     ga = controller.open_path(a.source)
     first = FakeProgressive(a)
     controller.on_opened(ga, first, a.data)
-    gb = controller.open_path(b.source)  # opening another file stops decoding the one on screen
-    assert first.cancels == 1 and state.volume is None
+    gb = controller.open_path(b.source)  # the scan on screen stays, decoding, until b can be shown
+    assert first.cancels == 0 and state.volume is a
+    late = FakeProgressive(a)
+    controller.on_opened(ga, late, a.data)  # a read overtaken before its first frame was shown
+    assert late.cancels == 1 and state.volume is a
+    controller.on_opened(gb, FakeProgressive(b), b.data)  # b is shown: a's decoding stops
+    assert first.cancels == 1 and state.volume is b
     controller.on_frames(ga, [0])
     controller.on_load_done(ga, "a.dcm: loading was cancelled")
     assert not any(e[0] == "load_failed" for e in events) and workers.analyses == []
-    late = FakeProgressive(a)
-    controller.on_opened(ga, late, a.data)  # a read overtaken before its first frame was shown
-    assert late.cancels == 1 and state.volume is None
-    controller.on_opened(gb, FakeProgressive(b), b.data)
+    assert not state.is_loaded(0)
     controller.on_load_done(gb, None)
     assert state.volume is b and state.complete and workers.analyses[-1][2] is b
+
+
+def test_a_file_that_fails_to_open_leaves_the_decoding_scan_on_screen():
+    state, workers, controller, events = setup()
+    a = volume(8, source="a.dcm")
+    ga = controller.open_path(a.source)
+    first = FakeProgressive(a)
+    controller.on_opened(ga, first, a.data)
+    gb = controller.open_path("broken.vol")
+    controller.on_load_failed(gb, "broken.vol: not a Heidelberg .vol file (bad magic)")
+    assert state.volume is a and first.cancels == 0
+    assert [e[1] for e in events if e[0] == "load_failed"] == ["broken.vol: not a Heidelberg .vol file (bad magic)"]
+    controller.on_frames(ga, [0, 1])  # its decoding goes on and is still applied
+    assert state.is_loaded(0) and state.is_loaded(1)
+    controller.on_load_done(ga, None)
+    assert state.complete and workers.analyses[-1][2] is a
 
 
 def test_decoding_error_clears_the_half_scan_with_a_message():

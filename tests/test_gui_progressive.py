@@ -132,6 +132,24 @@ def test_opening_another_file_cancels_the_decoding(qtbot, window, j2k, gate, tmp
     assert w.prediction is not None and w.warnings == []
 
 
+def test_a_file_that_fails_to_open_while_decoding_leaves_the_scan_on_screen(qtbot, window, j2k, gate, tmp_path):
+    """Found in a walk-through: opening a broken file while the scan on screen was still decoding
+    emptied the window after the dialog (the new read cancelled the old decoding at once)."""
+    w = window
+    w.open_path(j2k)
+    qtbot.waitUntil(lambda: w.volume is not None, timeout=30000)
+    decoding = w.controller._decoding
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(b"not a DICOM file" * 10)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.open_path(broken)
+    assert len(w.warnings) == 1 and "broken.dcm" in w.warnings[0]
+    assert w.volume is not None and w.volume.source.endswith("scan.dcm") and not decoding.cancelled
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        gate.set()
+    assert w.state.complete and w.prediction is not None and w.warnings == [w.warnings[0]]
+
+
 def test_a_frame_that_cannot_be_decoded_gets_the_dialog_and_no_half_scan(qtbot, window, j2k, tmp_path):
     from pydicom.encaps import encapsulate, generate_frames
 

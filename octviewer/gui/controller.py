@@ -9,7 +9,9 @@ current one for its kind is dropped.
 A file is read progressively (issue 16): ``on_opened`` shows the scan as soon as its first B-scan
 is decoded, ``on_frames`` reports the B-scans decoded since, ``on_load_done`` completes the scan
 (and starts the analysis) or, on a decoding error, clears the window and says why: a half-decoded
-scan never stays on screen as if it were whole. Opening another file cancels the decoding.
+scan never stays on screen as if it were whole. Opening another file cancels the decoding when the
+new scan is ready to be shown, not before: a file that fails to open leaves the scan on screen, and
+its decoding, as they were.
 """
 
 from __future__ import annotations
@@ -60,12 +62,8 @@ class ViewerController:
 
     # -- opening ----------------------------------------------------------------------------
     def open_path(self, path) -> int:
-        """Read ``path`` in the background; the scan on screen stays until the new one is ready
-        (a scan still being decoded is cancelled and cleared: it could never be completed)."""
-        if self._decoding is not None:
-            self._stop_decoding()
-            self._stop_analysis()
-            self.state.clear()
+        """Read ``path`` in the background; the scan on screen, decoded or still decoding, stays
+        until the new one is ready to be shown, and stays for good if the new one fails."""
         self.load_generation = self._new_generation()
         self.state.events.busy.emit(f"Reading {Path(path).name}…", 0, 0)
         self.workers.load(self.load_generation, str(path))
@@ -75,6 +73,7 @@ class ViewerController:
         if generation != self.load_generation:
             return
         self.load_generation = -1
+        self._stop_decoding()
         self._stop_analysis()
         try:
             self.state.apply_scan(volume, display)
@@ -96,6 +95,7 @@ class ViewerController:
             progressive.cancel()  # superseded: stop decoding it
             return
         self.load_generation = -1
+        self._stop_decoding()
         self._stop_analysis()
         try:
             self.state.apply_scan(progressive.volume, display, loaded=progressive.loaded(),
@@ -113,7 +113,8 @@ class ViewerController:
         if generation != self.decode_generation:
             return
         self.state.frames_landed(indices)
-        self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
+        if self.load_generation == -1:  # while another file is read, its "Reading" stays up
+            self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
 
     def on_load_done(self, generation: int, error: str | None) -> None:
         """All B-scans decoded (analyse), or decoding failed (clear the window, say why)."""

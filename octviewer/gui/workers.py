@@ -61,7 +61,8 @@ class Workers(QObject):
         self.signals = _Signals()
         self.pool = QThreadPool()
         self.pool.setMaxThreadCount(2)
-        self._load_cancel = threading.Event()  # set: the current read's decoding stops
+        self._load_cancel = threading.Event()  # set: the read not yet on screen stops
+        self._load_lock = threading.Lock()
         self._cancel = threading.Event()
         self._idle = threading.Event()  # set while no analysis is running
         self._idle.set()
@@ -80,9 +81,12 @@ class Workers(QObject):
         s.cancelled.connect(controller.on_cancelled)
 
     def load(self, generation: int, path: str) -> None:
-        """Read ``path``; a read still decoding is cancelled (its results would be dropped anyway)."""
-        self._load_cancel.set()
-        cancel = self._load_cancel = threading.Event()
+        """Read ``path``; a read not yet on screen is cancelled (its results would be dropped anyway).
+        A scan already on screen keeps decoding: the controller stops it once the new scan is shown,
+        so a file that fails to open does not take the scan on screen with it."""
+        with self._load_lock:
+            self._load_cancel.set()
+            cancel = self._load_cancel = threading.Event()
         if self.progressive:
             self.pool.start(_Job(lambda: self._read_progressively(generation, path, cancel)))
         else:
@@ -127,6 +131,9 @@ class Workers(QObject):
                 s.loaded.emit(generation, whole, whole.display())
                 return
             with gate:
+                with self._load_lock:  # on screen from now on: only the controller stops its decoding
+                    if self._load_cancel is cancel:
+                        self._load_cancel = threading.Event()
                 s.opened.emit(generation, progressive, volume.data)  # uint8 shown as stored: no copy
                 opened[0], last[0] = True, time.monotonic()
                 for message in pending:
