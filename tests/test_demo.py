@@ -60,3 +60,14 @@ def test_repository_stays_small():
                 and (RESOURCES.parent / p).exists())
     assert total < 60e6
     assert DEMO_SCAN.exists()
+
+
+def test_screenshot_of_a_file_that_cannot_be_opened_fails_fast(tmp_path):
+    """Found in a walk-through: a headless run on a missing file waited 5 minutes behind a dialog
+    nobody could close, then exited 0 with a picture of an empty window."""
+    shot = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    command = [sys.executable, "-m", "octviewer", str(tmp_path / "missing.vol"), "--screenshot", str(shot)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "missing.vol" in result.stderr and "no such file" in result.stderr

@@ -188,6 +188,34 @@ def test_csv_from_the_menu_has_a_volume_row_and_provenance(qtbot, window, tiny_c
     assert "saved" in w.statusBar().currentMessage()
 
 
+def test_a_failed_export_clears_the_last_exports_status(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
+    """Found in a walk-through: after a failed CSV export the status bar still said "Results saved
+    to" the previous file."""
+    w = window
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    w.export_csv(str(tmp_path / "good.csv"))
+    assert "saved" in w.statusBar().currentMessage()
+    bad = tmp_path / "missing-folder" / "r.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(bad), ""))
+    qtbot.keyClick(w, Qt.Key_E, Qt.ControlModifier)
+    assert len(w.warnings) == 1 and "r.csv" in w.warnings[0]
+    assert w.statusBar().currentMessage() == ""
+
+
+def test_a_file_that_fails_to_open_leaves_recent_files(qtbot, window, tiny_cohort, tmp_path):
+    w = window
+    good = _volumes(tiny_cohort)[0]
+    _open(qtbot, w, good)
+    broken = tmp_path / "broken.vol"
+    broken.write_bytes(b"HSF-OCT-103" + bytes(40))
+    with qtbot.waitSignal(w.settled, timeout=30000):
+        w.open_path(broken)
+    assert len(w.warnings) == 1 and "broken.vol" in w.warnings[0]
+    recent = [a.text() for a in w.recent_menu.actions()]
+    assert not any("broken.vol" in t for t in recent) and any(good.name in t for t in recent)
+    assert w.volume.source.endswith(good.name)
+
+
 def test_a_circle_scan_exports_its_structure_without_a_network_result(qtbot, window, samples_dir, tmp_path,
                                                                      monkeypatch):
     """The network does not read circle scans; their RNFL measurement is still exported, to CSV and

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         model_error = str(exc)
         print(f"warning: {exc}", file=sys.stderr)
     window = MainWindow(predictor, model_error)
+    window.headless = bool(args.screenshot)
     window.show()
     target = args.file
     if args.demo and not target:
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         def shoot():
             window.grab().save(str(args.screenshot))
-            app.quit()
+            app.exit(1 if window.failures else 0)  # a file that could not be opened fails the run
 
         def shoot_once_measured():  # the structure measurement follows the result by a moment
             if window.structure.measuring():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -88,6 +89,11 @@ class MainWindow(QMainWindow):
         self.controller = ViewerController(self.state, self.workers, predictor)
         self.workers.connect(self.controller)
         self.retrain_dialog = None
+        #: headless (``octviewer --screenshot``): a file that cannot be opened is reported on stderr
+        #: and kept in ``failures`` (the exit status), not in a dialog that nobody can close
+        self.headless = False
+        self.failures: list[str] = []
+        self._opening: str | None = None  # the file asked for last: out of Recent files if it fails
         self.dialog: QDialog | None = None  # the last text window opened (about, shortcuts, model card)
         self._restore_settings()
         self._build()
@@ -280,6 +286,7 @@ class MainWindow(QMainWindow):
             self.open_path(urls[0].toLocalFile())
 
     def open_path(self, path) -> int:
+        self._opening = str(path)
         recent = [str(path)] + [p for p in self.settings.value("recent", [], type=list) if p != str(path)]
         self.settings.setValue("recent", recent[:10])
         self.settings.setValue("last_folder", str(Path(path).parent))
@@ -287,8 +294,18 @@ class MainWindow(QMainWindow):
         return self.controller.open_path(path)
 
     def _load_failed(self, message: str):
-        """A file that could not be read or shown: a dialog; the previous scan stays open."""
+        """A file that could not be read or shown: a dialog; the previous scan stays open, the file
+        leaves Recent files (it would fail again from there)."""
         self.statusBar().clearMessage()
+        if self._opening is not None:
+            recent = self.settings.value("recent", [], type=list)
+            self.settings.setValue("recent", [p for p in recent if p != self._opening])
+            self._opening = None
+            self._fill_recent()
+        if self.headless:
+            self.failures.append(message)
+            print(f"error: {message}", file=sys.stderr)
+            return
         QMessageBox.warning(self, "Cannot open scan", as_literal(message))
 
     def _busy(self, what, done, total):
@@ -395,6 +412,7 @@ class MainWindow(QMainWindow):
             write_report(path, self.state, self.report_images(), self.report_meta(), patient_id,
                          sections=self.report_sections(), measured=self.study.comparison_html())
         except OSError as exc:
+            self.statusBar().clearMessage()  # not an earlier export's "saved to"
             QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None
         self.statusBar().showMessage(f"Report saved to {path}", 10000)
@@ -451,6 +469,7 @@ class MainWindow(QMainWindow):
                               reason=self.state.reason or "", model_name=model.name if model else "",
                               vf_names=model.vf_names if model else ())
         except OSError as exc:
+            self.statusBar().clearMessage()  # not an earlier export's "saved to"
             QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None
         self.statusBar().showMessage(f"Results saved to {path}", 10000)

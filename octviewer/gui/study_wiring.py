@@ -159,6 +159,7 @@ class StudyWiring(QObject):
         try:
             write_ou_report(path, self.ou_view, trend, patient_id)
         except OSError as exc:
+            self.window.statusBar().clearMessage()  # not an earlier export's "saved to"
             QMessageBox.warning(self.window, "Export", as_literal(f"Cannot write {path}: {exc}"))
             return None
         self.window.statusBar().showMessage(f"OU report saved to {path}", 10000)
