@@ -303,3 +303,38 @@ def test_a_newer_request_replaces_a_running_one_without_blocking(qtbot, study, t
     assert [r.patient_id for r in results] == ["DEMO07-001"]
     assert ou.summary.patient_id == "DEMO07-001"
     ou.close()
+
+
+@pytest.fixture
+def main_window(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def test_arrow_keys_move_the_study_tree_not_the_bscan(qtbot, main_window, study):
+    """Found in a walk-through: Up/Down in the Study tree moved the B-scan (window-wide shortcuts),
+    so a study could not be browsed from the keyboard. With the focus back on the B-scan they
+    page through B-scans again."""
+    w = main_window
+    scans = sorted(p for p in Path(study).rglob("*.dcm") if "perimetry" not in p.parts)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.open_path(str(scans[0]))
+    assert w.volume is not None, (scans[0], w.warnings)
+    with qtbot.waitSignal(w.study.panel.index_ready, timeout=20000):
+        w.study.open_folder(str(study))
+    tree = w.study.panel.tree
+    tree.setFocus()
+    qtbot.waitUntil(tree.hasFocus, timeout=5000)
+    tree.setCurrentItem(tree.topLevelItem(0))
+    index = w.index
+    qtbot.keyClick(tree, Qt.Key_Down)
+    assert tree.currentItem() is not tree.topLevelItem(0) and w.index == index
+    w.bscan.setFocus()
+    qtbot.waitUntil(w.bscan.hasFocus, timeout=5000)
+    qtbot.keyClick(w.bscan, Qt.Key_Down)
+    assert w.index == min(index + 1, w.state.n_bscans - 1) != index

@@ -16,9 +16,13 @@ import re
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
     QDialog,
     QDockWidget,
     QFileDialog,
@@ -275,6 +279,20 @@ class MainWindow(QMainWindow):
             a = QAction(path, self)
             a.triggered.connect(lambda _=False, p=path: self.open_path(p))
             self.recent_menu.addAction(a)
+
+    #: keys the B-scan shortcuts use that lists, tables, spin boxes and combo boxes need themselves
+    NAVIGATION_KEYS = frozenset({Qt.Key_Up, Qt.Key_Down, Qt.Key_PageUp, Qt.Key_PageDown, Qt.Key_Home, Qt.Key_End})
+
+    def event(self, event):
+        """The B-scan shortcuts (Up, Down, PgUp, ...) are window-wide, so without this they took the
+        arrow keys from the Study tree: its selection could not be moved from the keyboard. A
+        shortcut override no child accepted reaches the window; accepting it here, when the focus is
+        in a widget that navigates with the key, hands the key press to that widget."""
+        if event.type() == QEvent.ShortcutOverride and event.key() in self.NAVIGATION_KEYS and isinstance(
+                QApplication.focusWidget(), (QAbstractItemView, QAbstractSpinBox, QComboBox)):
+            event.accept()
+            return True
+        return super().event(event)
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls():
