@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -257,6 +258,14 @@ def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, mon
     assert "▼ MD measured" in text and "▼ global RNFL" in text and "SYNTHETIC" in text
     assert "DEMO07-001" not in text  # the grabbed body holds no identifier
     assert len(view.plots["md"].listDataItems()) >= 4 and view.plots["rnfl"].listDataItems()
+    # the y axes follow the values, not the confidence band (walk-through: VFI ran 30-155 %)
+    (lo, hi) = view.plots["vfi"].viewRange()[1]
+    assert 77.0 <= lo < 97.0 < hi <= 100.0
+    (lo, hi) = view.plots["md"].viewRange()[1]
+    assert lo < -5.0 and hi > -1.0 and hi - lo < 12.0
+    for curve in view.plots["vfi"].items:  # the band itself stays inside what VFI can take
+        if isinstance(curve, pg.PlotCurveItem) and curve.yData is not None:
+            assert 0.0 <= curve.yData.min() and curve.yData.max() <= 100.0
 
 
 def test_trend_takes_one_value_per_visit(qtbot, tmp_path):

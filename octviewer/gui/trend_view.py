@@ -30,6 +30,26 @@ SERIES = {
     "vfi_measured": ("vfi", "VFI measured", "#81c995", "%", "vfi"),
 }
 PLOTS = {"rnfl": "Global RNFL (µm)", "md": "MD (dB)", "vfi": "VFI (%)"}
+#: plot -> (the values the index can take, the least span shown). The y range follows the values
+#: and their fitted lines, not the confidence band: with three visits the band spans +/- 50 % VFI
+#: and flattened every change into a line; the band is clipped to what the index can take. The
+#: least span (about a stage of loss) keeps test-retest noise from looking like progression.
+Y_LIMITS = {"rnfl": ((0.0, 200.0), 40.0), "md": ((-35.0, 5.0), 8.0), "vfi": ((0.0, 100.0), 20.0)}
+
+
+def y_range(key: str, values) -> tuple[float, float]:
+    """The y range of a plot: its values, padded, at least the index's least span, inside its limits."""
+    (low, high), span = Y_LIMITS[key]
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return low, high
+    lo, hi = float(values.min()), float(values.max())
+    pad = max(0.2 * (hi - lo), (span - (hi - lo)) / 2, 0.0)
+    lo, hi = max(low, lo - pad), min(high, hi + pad)
+    if hi - lo < span:  # at a limit (VFI 100 %): extend the other way
+        lo, hi = (max(low, hi - span), hi) if hi >= high else (lo, min(high, lo + span))
+    return lo, hi
 
 
 @dataclass
@@ -163,6 +183,7 @@ class TrendView(QWidget):
             plot.clear()
             if plot.legend is not None:
                 plot.legend.clear()
+        shown = {key: [] for key in self.plots}  # values and fitted lines, for the y ranges
         for name, points in history.series.items():
             if not points:
                 continue
@@ -170,6 +191,7 @@ class TrendView(QWidget):
             plot = self.plots[plot_key]
             x = np.array([_epoch(d) for d, _ in points])
             y = np.array([v for _, v in points])
+            shown[plot_key].extend(y)
             symbol = "o" if name.endswith("measured") else "t"
             plot.plot(x, y, pen=None, symbol=symbol, symbolBrush=colour, symbolPen=None, symbolSize=9, name=label)
             t = history.trends.get(name)
@@ -179,6 +201,9 @@ class TrendView(QWidget):
                      np.linspace(0, (points[-1][0] - points[0][0]).days, 40)]
             xs = np.array([_epoch(d) for d in dates])
             fit, lo, hi = t.band(t.years(dates))
+            shown[plot_key].extend(fit)
+            (low, high), _ = Y_LIMITS[plot_key]
+            lo, hi = np.clip(lo, low, high), np.clip(hi, low, high)
             pen = pg.mkPen("#ff6b6b" if t.significant else colour, width=3 if t.significant else 2)
             plot.plot(xs, fit, pen=pen)
             if t.enough:  # the 95 % confidence band of the fitted line
@@ -195,7 +220,7 @@ class TrendView(QWidget):
             legend_room = max(0.45 * (x1 - x0), 120 * 86400)
             self.plots["rnfl"].setXRange(x0 - pad, x1 + legend_room, padding=0)
         for key, plot in self.plots.items():
-            plot.enableAutoRange(axis="y")
+            plot.setYRange(*y_range(key, shown[key]), padding=0)
             empty = not plot.listDataItems()
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
         lines = [f"<span style='color:#ff6b6b'><b>▼ {text}</b></span>" if flagged else text
