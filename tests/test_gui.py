@@ -637,3 +637,21 @@ def test_the_viewer_collects_garbage_on_the_gui_thread_only(qtbot, monkeypatch, 
         gc.enable()
         for w in windows:
             w.workers.shutdown()
+
+
+def test_the_empty_window_draws_no_stray_items_and_empty_layers_are_not_named(qtbot, window, crafted):
+    """Walk-through findings: before any scan the B-scan view showed a white scale bar, the en-face
+    its S/I/N/T letters piled in one spot, the curve an axis of -400..400 'B-scan (x0.001)' and the
+    layer legend an empty black box; a layer the file leaves empty was named in the legend."""
+    w = window
+    assert not w.bscan.scale_bar.isVisible() and not w.bscan.layer_legend.isVisible()
+    assert not any(t.isVisible() for t in w.enface.orientation)
+    assert not w.curve.cursor.isVisible() and not w.curve.getAxis("bottom").autoSIPrefix
+    data = np.full((3, 40, 32), 80, np.uint8)
+    crafted["layers.npz"] = OctVolume(data=data, source="layers.npz", spacing=Spacing(0.1, 0.004, 0.02),
+                                      layers={"IPL": np.full((3, 32), 10.0), "RPE": np.full((3, 32), np.nan)})
+    _open(qtbot, w, "layers.npz")
+    assert w.bscan.scale_bar.isVisible() and w.curve.cursor.isVisible()
+    assert all(t.isVisible() for t in w.enface.orientation[:2])
+    legend = [label.text for _, label in w.bscan.layer_legend.items]
+    assert legend == ["IPL (file's own)"]

@@ -94,5 +94,5 @@ def main(argv: list[str] | None = None) -> int:
                 QTimer.singleShot(300, shoot)
 
         window.settled.connect(shoot_once_measured)
-        QTimer.singleShot(300_000, shoot)  # never hang a headless run
+        QTimer.singleShot(300_000 if target else 500, shoot)  # never hang a headless run
     return app.exec()

@@ -48,12 +48,14 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.scale_bar = pg.ScaleBar(size=200, suffix="µm")
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
+        self.scale_bar.hide()  # shown with a scan of known spacing
         self.layer_curves: list[pg.PlotCurveItem] = []
         self.hidden_layers: set[str] = set()  # file layers drawn by another overlay (structure_worker.py)
         # names the file's own lines that are drawn (bottom left; the structure overlay's is top left)
         self.layer_legend = pg.LegendItem(offset=(10, -10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
         self.layer_legend.setParentItem(self.view)
         self.layer_legend.setZValue(40)
+        self.layer_legend.hide()  # shown with a scan's lines: empty, it was a black square
         self._legend_names: tuple = ()
         self._scale = (1.0, 1.0)  # scene units per B-scan pixel (lateral, axial)
         state.events.scan.connect(self.on_scan)
@@ -74,6 +76,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             self.image.clear()
             self.label.setText("")
             self.placeholder.hide()
+            self.scale_bar.hide()  # over an empty view it drew a white bar across it
             self._update_layer_legend()
             return
         for k in range(len(s.volume.layers)):
@@ -89,8 +92,10 @@ class BscanView(pg.GraphicsLayoutWidget):
 
     def _update_layer_legend(self):
         s = self.state
-        names = tuple(n for n in (s.volume.layers if s.volume is not None else ())
-                      if s.settings.show_layers and n not in self.hidden_layers)
+        # a layer the file declares but leaves empty draws nothing, so it is not named either
+        layers = s.volume.layers if s.volume is not None else {}
+        names = tuple(n for n, a in layers.items()
+                      if s.settings.show_layers and n not in self.hidden_layers and np.isfinite(a).any())
         if names != self._legend_names:
             self.layer_legend.clear()
             for curve, name in zip(self.layer_curves, s.volume.layers if s.volume is not None else ()):

@@ -17,10 +17,14 @@ class CurveView(pg.PlotWidget):
         self.setLabel("left", "P(glaucoma)")
         self.setLabel("bottom", "B-scan")
         self.setYRange(0, 1)
+        self.setXRange(1, 2)
+        self.getAxis("bottom").enableAutoSIPrefix(False)  # empty, it read "-400...400, B-scan (x0.001)"
+        self.getAxis("bottom").setTicks([[]])
         self.setMaximumHeight(170)
         self.line = self.plot(pen=pg.mkPen("#ff8a65", width=2), symbol="o", symbolSize=4)
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#00e5ff"))
         self.addItem(self.cursor)
+        self.cursor.hide()
         self.scene().sigMouseClicked.connect(self._clicked)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw_cursor)
@@ -43,6 +47,7 @@ class CurveView(pg.PlotWidget):
         self.line.setData(np.arange(1, s.n_bscans + 1), s.probs, connect="finite")
 
     def draw_cursor(self):
+        self.cursor.setVisible(self.state.volume is not None)
         if self.state.volume is not None:
             self.cursor.setPos(self.state.index + 1)
 

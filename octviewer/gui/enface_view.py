@@ -45,6 +45,7 @@ class EnfaceView(pg.PlotWidget):
         state.events.analysis.connect(self.draw_cam)
         state.events.display.connect(self.draw_cam)
         state.events.frames.connect(self.on_frames)
+        self.on_scan()
 
     def on_scan(self):
         s = self.state
@@ -53,7 +54,11 @@ class EnfaceView(pg.PlotWidget):
         if s.volume is None:
             self.image.clear()
             self.line.setData([], [])
+            for t in self.orientation:  # with no image they piled up in the middle
+                t.hide()
             return
+        for t in self.orientation:
+            t.show()
         v = s.volume
         self._rows = None
         if v.localizer is None and not s.complete:
@@ -77,7 +82,8 @@ class EnfaceView(pg.PlotWidget):
         self.orientation[2].setText(("T" if nasal_right else "N") if known else "")
         self.orientation[3].setText(("N" if nasal_right else "T") if known else "")
         self.draw_line()
-        self.autoRange(padding=0.02)
+        # fit the image, not every item: a B-scan line outside a small localizer shrank it to a dot
+        self.plotItem.vb.setRange(rect=self.image.mapRectToParent(self.image.boundingRect()), padding=0.02)
 
     def on_frames(self, indices):
         """B-scans were decoded: their rows of the projection appear (all at once when complete)."""
