@@ -15,6 +15,7 @@ from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from ..study.ou import VisitSummary
+from .ou_view import asymmetry_digits, shown_difference
 from .report import DISCLAIMER
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
@@ -33,7 +34,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         s = summary.eyes[eye]
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
         cells = "".join(f"<td>{_fmt(c.predicted)}</td><td>{_fmt(c.measured)}</td>"
-                        f"<td>{_fmt(c.difference, sign=True)}</td>" for c in s.vf_comparison())
+                        f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
+                        for c in s.vf_comparison())
         rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
     vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
                         for _, label, unit in _VF_ROWS)
@@ -43,14 +45,17 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
 
     def eye_cell(r, eye, value):
         if value is not None:
-            return _fmt(value, 2)
+            return _fmt(value, asymmetry_digits(r.name))
         s = summary.eyes.get(eye)
         missing.append((eye, r.label, s.missing_reason(r.name) if s is not None else "no scan of this eye"))
         return "n/a"
+    def difference_cell(r):
+        digits = asymmetry_digits(r.name)
+        shown = shown_difference(r.od, r.os, digits) if r.difference is not None else None
+        return f"{_fmt(shown, digits, sign=True)}{flag if r.flagged else ''}"
     asym = "".join(
         f"<tr><td>{html.escape(r.label)}</td><td>{eye_cell(r, 'OD', r.od)}</td><td>{eye_cell(r, 'OS', r.os)}</td>"
-        f"<td>{_fmt(r.difference, 2, sign=True)}{flag if r.flagged else ''}</td>"
-        f"<td>{_fmt(r.limit, 2)}</td></tr>" for r in asym_rows)
+        f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name))}</td></tr>" for r in asym_rows)
     # one line per distinct reason, not one per cell (a missing field leaves both VF rows empty)
     reasons: dict[tuple[str, str], list[str]] = {}
     for eye, label, why in missing:

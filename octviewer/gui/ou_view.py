@@ -39,6 +39,19 @@ CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c628
 FLAG_COLOUR = QColor("#ff6b6b")
 
 
+def shown_difference(a, b, digits: int = 1) -> float | None:
+    """``a - b`` as the two values shown beside it give it: 96.3 and 95.3 read +1.0, where the
+    unrounded values gave +1.1 and a reader saw an arithmetic error."""
+    if a is None or b is None or (isinstance(a, float) and np.isnan(a)) or (isinstance(b, float) and np.isnan(b)):
+        return None
+    return round(a, digits) - round(b, digits)
+
+
+def asymmetry_digits(name: str) -> int:
+    """Decimals of an asymmetry row, on screen and in the OU report alike."""
+    return 2 if name in ("probability", "cup_to_disc") else 1
+
+
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
     """Worker body: analyse every volume of both eyes of the visit, aggregate per eye (case level)."""
     from ..io import VolumeReadError, load_volume
@@ -197,7 +210,7 @@ class EyeColumn(QFrame):
             self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
         for row in s.vf_comparison():
             for column, value, fmt in ((0, row.predicted, "{:.1f}"), (1, row.measured, "{:.1f}"),
-                                       (2, row.difference, "{:+.1f}")):
+                                       (2, shown_difference(row.predicted, row.measured), "{:+.1f}")):
                 if value is not None:
                     self._set(row.name, column, fmt.format(value))
         if s.vf_measured is not None and s.vf_measured.date is not None:
@@ -284,8 +297,9 @@ class OUView(QWidget):
         self.asymmetry_table.setRowCount(len(rows))
         self.asymmetry_table.setVerticalHeaderLabels([r.label for r in rows])
         for i, row in enumerate(rows):
-            digits = 2 if row.name in ("probability", "cup_to_disc") else 1
-            values = [row.od, row.os, row.difference, row.limit]
+            digits = asymmetry_digits(row.name)
+            difference = shown_difference(row.od, row.os, digits) if row.difference is not None else None
+            values = [row.od, row.os, difference, row.limit]
             for j, value in enumerate(values):
                 missing = value is None or (isinstance(value, float) and np.isnan(value))
                 text = "" if missing else (f"{value:+.{digits}f}" if j == 2 else f"{value:.{digits}f}")

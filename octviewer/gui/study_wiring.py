@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QVBoxLayout
 
 from ..study import compare_vf
-from .ou_view import OUView
+from .ou_view import OUView, shown_difference
 from .study_panel import StudyPanel
 from .trend_view import TrendView
 
@@ -71,8 +71,9 @@ def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
         if c.measured is None:
             continue
         label, unit = VF_LABELS.get(c.name, (c.name, ""))
+        difference = shown_difference(c.predicted, c.measured)
         rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}", f"{c.measured:.1f} {unit}",
-                     "-" if c.difference is None else f"{c.difference:+.1f} {unit}"))
+                     "-" if difference is None else f"{difference:+.1f} {unit}"))
     return rows
 
 
