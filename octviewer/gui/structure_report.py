@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 
 from ..structure import normative, rnfl
+from ..structure.quality import MIN_SCORE
 
 CLASS_COLOURS = {"normal": QColor(40, 160, 60), "borderline": QColor(225, 190, 0), "outside": QColor(205, 30, 30),
                  "": QColor(128, 128, 128)}
@@ -58,15 +59,19 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         return
     source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")
     q = report.quality
-    quality = (f"quality {'ok' if q.ok else 'REFUSED'} (score {q.score:.2f} of 1)"
-               + (": " + "; ".join(q.reasons) if q.reasons else ""))
+    # the signal score alone does not decide: a scan with a good signal is still refused when it is
+    # not an optic-disc scan, so the verdict and the score are named apart ("REFUSED (score 0.46)"
+    # beside another scan's "ok (score 0.46)" read as a contradiction)
+    signal = f"signal {q.score:.2f} (0-1, below {MIN_SCORE:.2f} refused)"
+    quality = (f"measured; {signal}" if q.ok else f"REFUSED; {signal}") + (
+        ": " + "; ".join(q.reasons) if q.reasons else "")
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
             f"segmentation: {source}  |  {quality}")
     if report.synthetic:
         head = "SYNTHETIC DATA  |  " + head
     head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h), Qt.TextWordWrap, head)
     painter.drawText(QRectF(rect.left(), rect.top(), rect.width(), head_rect.height()), Qt.TextWordWrap, head)
-    top = rect.top() + head_rect.height() + 1.2 * line_h  # a wrapped header never runs into the plot title
+    top = rect.top() + head_rect.height() + 1.5 * line_h  # a wrapped header never runs into the plot title
     if not report.quality.ok or report.rnfl_profile is None:
         painter.setPen(CLASS_COLOURS["outside"])
         text = "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
@@ -75,7 +80,8 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         return
     plot = QRectF(rect.left() + 3 * line_h, top, rect.width() - 3.5 * line_h, (rect.bottom() - top) * 0.45)
     _draw_tsnit(painter, plot, report, fg, line_h)
-    lower = QRectF(rect.left(), plot.bottom() + 2 * line_h, rect.width(), rect.bottom() - plot.bottom() - 2 * line_h)
+    lower = QRectF(rect.left(), plot.bottom() + 2.2 * line_h, rect.width(),
+                   rect.bottom() - plot.bottom() - 2.2 * line_h)
     size = min(lower.height() - 2 * line_h, lower.width() / 3.3)
     pie = QRectF(lower.left() + 0.05 * size, lower.top() + line_h, size, size)
     clock = QRectF(pie.right() + 0.15 * size, lower.top() + line_h, size, size)
@@ -122,10 +128,10 @@ def _draw_tsnit(painter: QPainter, plot: QRectF, report, fg: QColor, line_h: flo
         y = pt(0, v).y()
         painter.drawText(QRectF(plot.left() - 3 * line_h, y - line_h / 2, 2.8 * line_h, line_h),
                          Qt.AlignRight | Qt.AlignVCenter, str(v))
-    for k, name in enumerate("TSNIT"):
+    for k, name in enumerate("TSNIT"):  # clear of the frame: the T's bar merged into it and read "|"
         x = plot.left() + k / 4 * plot.width()
-        painter.drawText(QRectF(x - line_h, plot.bottom(), 2 * line_h, line_h), Qt.AlignCenter, name)
-    painter.drawText(QRectF(plot.left(), plot.top() - line_h, plot.width(), line_h), Qt.AlignLeft,
+        painter.drawText(QRectF(x - line_h, plot.bottom() + 0.25 * line_h, 2 * line_h, line_h), Qt.AlignCenter, name)
+    painter.drawText(QRectF(plot.left(), plot.top() - 1.2 * line_h, plot.width(), line_h), Qt.AlignLeft,
                      f"RNFL thickness (µm) on the {report.circle_diameter_mm:.2f} mm circle"
                      + ("" if classified else "  (no normal band: see quality)"))
     path = QPainterPath()
