@@ -655,3 +655,15 @@ def test_the_empty_window_draws_no_stray_items_and_empty_layers_are_not_named(qt
     assert all(t.isVisible() for t in w.enface.orientation[:2])
     legend = [label.text for _, label in w.bscan.layer_legend.items]
     assert legend == ["IPL (file's own)"]
+
+
+def test_the_bscan_label_stays_on_screen_when_zoomed_and_gets_its_probability(qtbot, window, tiny_cohort):
+    """Walk-through findings: zoomed in (Ctrl+wheel), the 'B-scan N of M' label left the screen;
+    and its P= appeared only after the next scroll, not when the analysis finished."""
+    w = window
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    assert f"P={w.probs[w.index]:.2f}" in w.bscan.label.toPlainText()
+    w.bscan.view.scaleBy((0.2, 0.2), center=w.bscan.view.viewRect().bottomRight())
+    qtbot.wait(50)
+    label, view = w.bscan.label.sceneBoundingRect(), w.bscan.view.sceneBoundingRect()
+    assert label.width() > 0 and view.contains(label)

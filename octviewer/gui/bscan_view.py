@@ -33,7 +33,10 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.view.addItem(self.cam)
         self.label = pg.TextItem(color="w", anchor=(0, 0))
         self.label.setZValue(30)
-        self.view.addItem(self.label)
+        # on the view box, not in the image's coordinates: zoomed in, the label left the screen
+        # and the reader lost which B-scan and where
+        self.label.setParentItem(self.view)
+        self.label.setPos(4, 4)
         self.placeholder = pg.TextItem("decoding…", color="#ffcc00", anchor=(0.5, 0.5))
         self.placeholder.setZValue(30)
         self.placeholder.hide()
@@ -60,7 +63,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         self._scale = (1.0, 1.0)  # scene units per B-scan pixel (lateral, axial)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw)
-        state.events.analysis.connect(self.draw_cam)
+        state.events.analysis.connect(self.draw)  # the CAM and the label's P= of the B-scan on screen
         state.events.display.connect(self.on_display)
         state.events.frames.connect(self.on_frames)
 
@@ -143,7 +146,6 @@ class BscanView(pg.GraphicsLayoutWidget):
             self.placeholder.show()
             self.label.setText(f"B-scan {i + 1} of {s.n_bscans}   decoding… "
                                f"({s.loaded_count} of {s.n_bscans} ready)")
-            self.label.setPos(0, 0)
             return
         self.placeholder.hide()
         self.image.show()
@@ -165,7 +167,6 @@ class BscanView(pg.GraphicsLayoutWidget):
         if s.probs is not None and np.isfinite(s.probs[i]):
             text += f"   P={s.probs[i]:.2f}"
         self.label.setText(text)
-        self.label.setPos(0, 0)
 
     def draw_cam(self):
         s = self.state
