@@ -101,6 +101,23 @@ def test_offline_imagenet_is_caught_before_starting(qtbot, window, tiny_cohort, 
     assert dialog.init.currentText() == "random" and not dialog.init_note.isVisible()
 
 
+def test_start_without_a_manifest_says_so_before_asking_anything(qtbot, window, tmp_path, monkeypatch):
+    """Walk-through finding: Start with no manifest asked to download ImageNet weights first, then
+    waited for a manifest check that never started (Start disabled for good)."""
+    monkeypatch.setattr(retrain_checks, "imagenet_weights_path", lambda: tmp_path / "nowhere" / "resnet18.pth")
+    asked = []
+    monkeypatch.setattr(retrain_checks, "confirm", lambda *a: asked.append(a[2]) or True)
+    dialog = retrain_dialog.RetrainDialog(window, manifest="", out=str(tmp_path / "runs"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.init.setCurrentText("imagenet")
+    for path in ("", str(tmp_path / "missing.csv")):
+        dialog.manifest.setText(path)
+        dialog.start_button.click()
+        assert not asked and dialog.process is None and dialog.start_button.isEnabled()
+        assert "choose the dataset manifest" in dialog.stage.text()
+
+
 @pytest.mark.slow
 def test_new_folder_per_run_resume_explicit_and_load_asks(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
     w = window

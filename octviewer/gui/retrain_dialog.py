@@ -265,7 +265,12 @@ class RetrainDialog(QDialog):
         return path
 
     def start(self):
-        """A new run in a new folder (after the manifest check, which may still be running)."""
+        """A new run in a new folder (after the manifest check, which may still be running). Without
+        a manifest file nothing is asked (ImageNet download) and nothing waits for a check that
+        never started: the dialog says what is missing."""
+        if not self.manifest.text().strip() or not Path(self.manifest.text()).is_file():
+            self.stage.setText("Not started: choose the dataset manifest (a CSV file) first.")
+            return
         init = self.init_argument()
         if init is None:
             return
