@@ -196,6 +196,9 @@ class RetrainDialog(QDialog):
             f"ImageNet weights are not on this computer ({checks.imagenet_weights_path()}). They are downloaded when "
             "the run starts, which fails offline: use random initialisation or a local weights file."
             if missing else "")
+        # a wrapped label in a form row is given one line's height when space is short: its last
+        # line ran under the buttons below; reserve what the text needs at the row's width
+        self.init_note.setMinimumHeight(self.init_note.heightForWidth(max(self.init_note.width(), 560)))
         if hasattr(self, "form"):
             self.form.setRowVisible(self.init_help, missing)
         self.init_help.setVisible(missing)
