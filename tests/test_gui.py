@@ -165,6 +165,16 @@ def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_co
     v = w.volume
     assert "anonymised" in html and v.acquired.isoformat() not in html and str(v.acquired.year) not in html
     assert "B-scan 1" not in html or w.index == 0
+    # the page says "report created: withheld"; the file's metadata must not say otherwise
+    import datetime as dt
+    import shutil
+    import subprocess
+
+    data = (tmp_path / "r.pdf").read_bytes()
+    assert b"/CreationDate (D:20000101000000" in data and dt.date.today().strftime("%Y-%m-%d").encode() not in data
+    if shutil.which("pdfinfo"):  # the file still reads (same-length replacement keeps the offsets)
+        info = subprocess.run(["pdfinfo", str(tmp_path / "r.pdf")], capture_output=True, text=True)
+        assert info.returncode == 0 and "2000" in info.stdout, info.stderr
 
 
 def test_csv_from_the_menu_has_a_volume_row_and_provenance(qtbot, window, tiny_cohort, tmp_path, monkeypatch):

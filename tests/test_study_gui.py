@@ -218,6 +218,9 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     pdf = write_ou_report(str(tmp_path / "ou.pdf"), ou)
     data = Path(pdf).read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 5000
+    assert dt.date.today().strftime("%Y-%m-%d").encode() not in data  # anonymised: no creation time either
+    named = Path(write_ou_report(str(tmp_path / "ou_named.pdf"), ou, patient_id="DEMO07-001")).read_bytes()
+    assert dt.date.today().strftime("%Y-%m-%d").encode() in named
 
     # an eye without a structure measurement: its cells say n/a and why, on screen and in the report
     import dataclasses

@@ -16,7 +16,7 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from ..study.ou import VisitSummary
 from .ou_view import asymmetry_digits, shown_difference
-from .report import DISCLAIMER
+from .report import DISCLAIMER, withhold_creation_time
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
 
@@ -124,4 +124,7 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
     doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images)))
     doc.print_(writer)
+    del writer  # the file is complete once the writer is gone
+    if patient_id is None:
+        withhold_creation_time(path)
     return path

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
+from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
@@ -114,6 +116,25 @@ def build_document(state, images: dict, meta: dict, patient_id: str | None = Non
     return doc
 
 
+def withhold_creation_time(path) -> None:
+    """Overwrite the PDF's creation and modification times (Info dictionary and XMP metadata) with
+    2000-01-01 00:00: an anonymised report says "report created: withheld" on the page, and Qt
+    writes the time into the file regardless. The replacement has the same length, so the file's
+    cross-reference offsets stay valid."""
+    data = Path(path).read_bytes()
+
+    def same_length(match, fixed: bytes) -> bytes:
+        text = match.group(0)
+        return fixed[: len(text)] + text[len(fixed):] if len(text) >= len(fixed) else fixed[: len(text)]
+    data = re.sub(rb"(/(?:CreationDate|ModDate) \(D:)\d{14}", lambda m: m.group(1) + b"20000101000000", data)
+    start, end = data.find(b"<x:xmpmeta"), data.find(b"</x:xmpmeta>")
+    if 0 <= start < end:  # the XMP packet only: page streams are left byte for byte
+        packet = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", lambda m: same_length(m, b"2000-01-01T00:00:00"),
+                        data[start:end])
+        data = data[:start] + packet + data[end:]
+    Path(path).write_bytes(data)
+
+
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
                  measured: str = "") -> str:
     """Write the PDF; ``images`` are rendered from the state (see MainWindow.export_pdf)."""
@@ -122,4 +143,7 @@ def write_report(path: str, state, images: dict, meta: dict, patient_id: str | N
     writer.setResolution(150)
     writer.setTitle("OCT glaucoma screening report (research use only)")
     build_document(state, images, meta, patient_id, sections, measured).print_(writer)
+    del writer  # the file is complete once the writer is gone
+    if patient_id is None:
+        withhold_creation_time(path)
     return str(path)
