@@ -122,15 +122,10 @@ def withhold_creation_time(path) -> None:
     writes the time into the file regardless. The replacement has the same length, so the file's
     cross-reference offsets stay valid."""
     data = Path(path).read_bytes()
-
-    def same_length(match, fixed: bytes) -> bytes:
-        text = match.group(0)
-        return fixed[: len(text)] + text[len(fixed):] if len(text) >= len(fixed) else fixed[: len(text)]
     data = re.sub(rb"(/(?:CreationDate|ModDate) \(D:)\d{14}", lambda m: m.group(1) + b"20000101000000", data)
     start, end = data.find(b"<x:xmpmeta"), data.find(b"</x:xmpmeta>")
     if 0 <= start < end:  # the XMP packet only: page streams are left byte for byte
-        packet = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", lambda m: same_length(m, b"2000-01-01T00:00:00"),
-                        data[start:end])
+        packet = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", b"2000-01-01T00:00:00", data[start:end])
         data = data[:start] + packet + data[end:]
     Path(path).write_bytes(data)
 
