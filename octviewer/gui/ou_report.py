@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from PySide6.QtCore import QMarginsF, QUrl
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QMarginsF, QRect, QUrl
+from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from ..study.ou import VisitSummary
 from .ou_view import asymmetry_digits, shown_difference
@@ -95,6 +95,22 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     """
 
 
+def eye_pair_image(ou_view) -> QImage:
+    """Both eyes' en-face and sector wheels for the page, without the per-eye tables: the page has
+    the same numbers as text, and at print size the window's copy was ~6 pt on dark grey."""
+    pair = ou_view.eye_pair
+    tables = [column.table for column in ou_view.columns.values() if column.table.isVisible()]
+    for table in tables:
+        table.hide()
+    try:
+        bottom = max((column.decision.mapTo(pair, column.decision.rect().bottomLeft()).y()
+                      for column in ou_view.columns.values()), default=pair.height())
+        return pair.grab(QRect(0, 0, pair.width(), min(pair.height(), bottom + 12))).toImage()
+    finally:
+        for table in tables:
+            table.show()
+
+
 def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None = None) -> str:
     """Write the OU page of ``ou_view``'s visit (and ``trend_view``'s eye, when given) as a PDF."""
     summary = ou_view.summary
@@ -105,7 +121,7 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     writer.setResolution(150)
     writer.setTitle("OCT OU report (research use only)")
     doc = QTextDocument()
-    images = {"ou": ou_view.eye_pair.grab().toImage()}
+    images = {"ou": eye_pair_image(ou_view)}
     trend_lines = None
     if trend_view is not None and trend_view.history is not None:
         axes = [plot.getAxis("bottom") for plot in trend_view.plots.values()]
