@@ -215,6 +215,10 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     assert "anonymised" in page and "DEMO07-001" not in page and "ASYMMETRIC" in page
     assert ">+18.0 <b" in page  # RNFL with the screen's one decimal, not 99.48 um (walk-through)
     assert "DEMO07-001" in ou_report_html(ou.summary, patient_id="DEMO07-001")
+    from octviewer.gui.ou_report import eye_pair_image
+
+    image = eye_pair_image(ou)  # without the per-eye tables (their numbers are text on the page)
+    assert 0 < image.height() < ou.eye_pair.height() and all(c.table.isVisible() for c in ou.columns.values())
     pdf = write_ou_report(str(tmp_path / "ou.pdf"), ou)
     data = Path(pdf).read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 5000
