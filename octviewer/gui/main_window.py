@@ -189,7 +189,7 @@ class MainWindow(QMainWindow):
         self.structure = StructureAnalysis(self, self.structure_panel)
         structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3")
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
-        self.resizeDocks([self.results_dock, structure_dock], [390, 440], Qt.Vertical)
+        self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
         self.controller.workers = GatedWorkers(self.workers, self.structure)  # every analysis passes the gate
         self.study = StudyWiring(self)
 
