@@ -677,3 +677,25 @@ def test_the_bscan_label_stays_on_screen_when_zoomed_and_gets_its_probability(qt
     qtbot.wait(50)
     label, view = w.bscan.label.sceneBoundingRect(), w.bscan.view.sceneBoundingRect()
     assert label.width() > 0 and view.contains(label)
+
+
+def test_loading_a_model_without_vf_outputs_clears_the_old_models_vf_rows(qtbot, window, tiny_cohort, tmp_path):
+    """Walk-through finding: after Model > Load model with a classifier-only network, the previous
+    model's VFI, MD and PSD stayed drawn (over the model line) beside the new model's P."""
+    import torch
+
+    w = window
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    assert w.prediction.vf and all(label.isVisible() for label in w.results.vf_labels)
+    old_rows = list(w.results.vf_labels)
+    torch.manual_seed(0)
+    meta = default_metadata("resnet2d", preprocess=Preprocess(size=64))
+    meta.update(name="classifier-only", synthetic_data=True)
+    path = save_model(tmp_path / "classifier.safetensors", build_network("resnet2d", init="random"), meta)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.load_model(str(path))
+    assert w.prediction.model_name == "classifier-only" and not w.prediction.vf
+    import shiboken6
+
+    assert w.results.vf_labels == [] and not any(shiboken6.isValid(label) and label.isVisible() for label in old_rows)
+    assert "carries no evaluation" in w.results.notes.text()

@@ -126,3 +126,8 @@ def test_vf_estimates_no_better_than_the_class_mean_carry_a_note(small_volume):
     model = LoadedModel(build_network("semt", init="random", reg_channels=8).eval(), meta)
     notes = Predictor(model, device="cpu").predict(small_volume).notes
     assert any(n.startswith("MD estimates not shown") for n in notes)
+    assert not any("no evaluation" in n for n in notes)  # its own test split is an evaluation
+    # walk-through: a model file with no evaluation at all gave a plain decision without a word
+    meta.pop("provenance")
+    bare = LoadedModel(model.network, meta)
+    assert any("carries no evaluation" in n for n in Predictor(bare, device="cpu").predict(small_volume).notes)

@@ -93,7 +93,8 @@ def model_card_text(meta) -> str:
     synthetic = bool(m.get("synthetic_data"))
     lines = [f"Name: {_fmt(m.get('name', 'unnamed'))}",
              f"Architecture: {_fmt(m.get('architecture', '?'))}",
-             "Training data: " + ("SYNTHETIC (not clinically valid)" if synthetic else "as stated below"),
+             "Training data: " + ("SYNTHETIC (not clinically valid)" if synthetic
+                                  else "as stated below" if _data_lines(prov) else "not recorded in the file"),
              *_data_lines(prov),
              f"Classes: {_fmt(m.get('class_names', ['normal', 'glaucoma']))}",
              f"Scan patterns analysed: {_fmt(m.get('scan_patterns', ['volume']))}; at least "

@@ -89,6 +89,7 @@ class ResultsPanel(QWidget):
         s, v, p = self.state, self.state.volume, self.state.prediction
         for label in self.vf_labels:
             self.vf.removeWidget(label)
+            label.hide()  # at once: deleteLater waits for the event loop, and the old model's rows stayed drawn
             label.deleteLater()
         self.vf_labels = []
         if v is None:

@@ -466,6 +466,16 @@ def default_metadata(architecture: str, vf_names=("vfi", "md", "psd"), preproces
     return meta
 
 
+def evaluation_caveat(meta) -> str:
+    """A note when the file carries no evaluation at all (neither on independent data nor on its own
+    test split): a freshly built or imported model gave a plain "glaucoma" with nothing to say that
+    its probability was never checked."""
+    d = meta if isinstance(meta, dict) else meta.to_dict() if hasattr(meta, "to_dict") else {}
+    if d.get("evaluation") or (d.get("provenance") or {}).get("test_metrics"):
+        return ""
+    return "this model file carries no evaluation: its probability was never checked on held-out data"
+
+
 def vf_baseline_caveat(meta) -> str:
     """A note for VF estimates that the model's evaluation did not show to beat the class-mean
     baseline (which knows each eye's class), or "" when every index beat it.

@@ -36,7 +36,7 @@ import torch
 
 from ..core import VF_INDICES, BatchResult, OctVolume, Prediction
 from .cam import cell_weights
-from .meta import V1_VF_SCALING, vf_baseline_caveat
+from .meta import V1_VF_SCALING, evaluation_caveat, vf_baseline_caveat
 from .model_file import LoadedModel, load_model
 from .networks import VARIANTS
 
@@ -378,6 +378,8 @@ class Predictor:
             raise InvalidOutput(f"model '{self.model.name}' produced a non-finite probability: no result is given")
         if meta.synthetic_data:
             notes = (*notes, "model trained on SYNTHETIC data: not clinically valid")
+        if caveat := evaluation_caveat(meta):
+            notes = (*notes, caveat)
         if bscan_vf and (caveat := vf_baseline_caveat(meta)):
             notes = (*notes, caveat)
         pre = meta.preprocess
