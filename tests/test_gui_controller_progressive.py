@@ -82,6 +82,7 @@ def test_a_file_that_fails_to_open_leaves_the_decoding_scan_on_screen():
     controller.on_load_failed(gb, "broken.vol: not a Heidelberg .vol file (bad magic)")
     assert state.volume is a and first.cancels == 0
     assert [e[1] for e in events if e[0] == "load_failed"] == ["broken.vol: not a Heidelberg .vol file (bad magic)"]
+    assert ("settled",) not in events  # a scan still decoding: it settles when done (walk-through)
     controller.on_frames(ga, [0, 1])  # its decoding goes on and is still applied
     assert state.is_loaded(0) and state.is_loaded(1)
     controller.on_load_done(ga, None)

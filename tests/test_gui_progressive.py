@@ -141,9 +141,12 @@ def test_a_file_that_fails_to_open_while_decoding_leaves_the_scan_on_screen(qtbo
     decoding = w.controller._decoding
     broken = tmp_path / "broken.dcm"
     broken.write_bytes(b"not a DICOM file" * 10)
-    with qtbot.waitSignal(w.settled, timeout=60000):
-        w.open_path(broken)
-    assert len(w.warnings) == 1 and "broken.dcm" in w.warnings[0]
+    settled = []
+    w.settled.connect(lambda: settled.append(1))
+    w.open_path(broken)
+    qtbot.waitUntil(lambda: len(w.warnings) == 1, timeout=60000)
+    assert "broken.dcm" in w.warnings[0]
+    assert not settled  # the scan on screen is still decoding: nothing has settled yet
     assert w.volume is not None and w.volume.source.endswith("scan.dcm") and not decoding.cancelled
     with qtbot.waitSignal(w.settled, timeout=60000):
         gate.set()

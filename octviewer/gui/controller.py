@@ -154,8 +154,12 @@ class ViewerController:
         if generation != self.load_generation:
             return
         self.load_generation = -1
-        self.state.events.busy.emit(None, 0, 0)
         self.state.events.load_failed.emit(message)
+        if self.decoding or self.state.analysing:  # the scan on screen goes on; it settles when done
+            if self.decoding:
+                self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
+            return
+        self.state.events.busy.emit(None, 0, 0)
         self.state.events.settled.emit()
 
     # -- analysis ---------------------------------------------------------------------------
