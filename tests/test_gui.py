@@ -699,3 +699,30 @@ def test_loading_a_model_without_vf_outputs_clears_the_old_models_vf_rows(qtbot,
 
     assert w.results.vf_labels == [] and not any(shiboken6.isValid(label) and label.isVisible() for label in old_rows)
     assert "carries no evaluation" in w.results.notes.text()
+
+
+def test_dropping_a_web_link_or_several_files(qtbot, window, tiny_cohort):
+    """Walk-through findings: a dropped web link opened the working folder as a B-scan folder, and
+    a second dropped file was ignored without a word."""
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    w = window
+
+    def drop(urls):
+        mime = QMimeData()
+        mime.setUrls([QUrl(u) if "://" in u else QUrl.fromLocalFile(u) for u in urls])
+        event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+        w.dropEvent(event)
+        return event
+
+    opened = []
+    real_open = w.open_path
+    w.open_path = lambda path: opened.append(path) or real_open(path)
+    event = drop(["http://example.com/x.dcm"])
+    assert opened == [] and not event.isAccepted() and "on this computer" in w.infos[-1]
+    first, second = _volumes(tiny_cohort)[:2]
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        event = drop([str(first), str(second)])
+    assert opened == [str(first)] and event.isAccepted()
+    assert "2 items dropped" in w.infos[-1] and first.name in w.infos[-1]

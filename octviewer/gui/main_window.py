@@ -299,9 +299,17 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event):
-        urls = event.mimeData().urls()
-        if urls:
-            self.open_path(urls[0].toLocalFile())
+        """One local file or folder. A web link has no local path: it opened the working folder."""
+        local = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile() and url.toLocalFile()]
+        if not local:
+            QMessageBox.information(self, "Open", "Only files and folders on this computer can be opened.")
+            return
+        event.acceptProposedAction()
+        self.open_path(local[0])
+        if len(local) > 1:  # one scan at a time; a study folder holds many (File > Open study folder)
+            QMessageBox.information(self, "Open", f"{len(local)} items dropped; the viewer shows one scan at a "
+                                    f"time: opening {Path(local[0]).name}. For many scans, open their folder with "
+                                    "File > Open study folder.")
 
     def open_path(self, path) -> int:
         self._opening = str(path)
