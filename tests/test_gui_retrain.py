@@ -116,6 +116,11 @@ def test_start_without_a_manifest_says_so_before_asking_anything(qtbot, window, 
         dialog.start_button.click()
         assert not asked and dialog.process is None and dialog.start_button.isEnabled()
         assert "choose the dataset manifest" in dialog.stage.text()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\n")
+    dialog.manifest.setText(str(manifest))
+    dialog.validate()  # a manifest is there now: the message about its absence goes
+    assert dialog.stage.text() == ""
 
 
 @pytest.mark.slow

@@ -225,6 +225,8 @@ class RetrainDialog(QDialog):
         self._validation_number += 1
         self.manifest_ok = None
         self.validation.setText("Checking the manifest…")
+        if self.stage.text().startswith("Not started"):  # about the manifest before this one
+            self.stage.setText("")
         self._pool.start(checks.Validation(self._validation_number, self.manifest.text(), self._validation_signals))
 
     def _validate_typed(self) -> None:
