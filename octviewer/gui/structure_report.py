@@ -49,7 +49,8 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     painter.save()
     painter.setRenderHint(QPainter.Antialiasing)
     base = QFont(painter.font())
-    base.setPointSizeF(max(6.0, rect.height() / 60.0))
+    # by the smaller side: a tall narrow panel (a large window) grew the text past the wheels' room
+    base.setPointSizeF(max(6.0, min(rect.height(), rect.width()) / 60.0))
     painter.setFont(base)
     painter.setPen(fg)
     line_h = painter.fontMetrics().height()
