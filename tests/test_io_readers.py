@@ -242,3 +242,13 @@ def test_npz_meta_is_json(tmp_path, small_volume):
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta_json"]))
     assert meta["laterality"] == "OS"
+
+
+def test_a_folder_of_scan_files_points_to_the_study_folder(tmp_path):
+    """Walk-through finding: File > Open folder on a folder of DICOM volumes said only that it held
+    no B-scan images."""
+    from corpus import small_volume
+
+    save_volume(small_volume(), tmp_path / "a.dcm")
+    with pytest.raises(VolumeReadError, match="1 scan file.*Open study folder"):
+        load_volume(tmp_path)

@@ -251,7 +251,10 @@ def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
 
     files = natsorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
     if not files:
-        raise VolumeReadError(path, "the folder holds no B-scan images (PNG, JPEG, BMP or TIFF)")
+        scans = [p for p in path.iterdir() if p.suffix.lower() in (".dcm", ".vol", ".img", ".fds", ".e2e", ".npz")]
+        hint = (f"; it holds {len(scans)} scan file(s): open one with File > Open, or all of them with "
+                "File > Open study folder") if scans else ""
+        raise VolumeReadError(path, "the folder holds no B-scan images (PNG, JPEG, BMP or TIFF)" + hint)
     check_dimensions(path, (len(files), 1, 1), what="folder of B-scans")  # count first: no 10^6 headers
     stored = sum(require_readable(f, folder_ok=False).st_size for f in files)
     first_shape, depth = image_header_size(files[0])
