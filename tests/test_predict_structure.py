@@ -48,7 +48,7 @@ def test_structure_columns_and_quality_refusal(tmp_path):
     assert not refused["probability"] and not refused["decision"] and not refused["md"] and not refused["threshold"]
     assert "not analysed: the scan failed the quality check" in refused["error"]
     assert code == 1  # the refused volume has no result
-    analysed = [rows[str(p)] for p in scans if rows[str(p)]["quality"].startswith("ok")]
+    analysed = [rows[str(p)] for p in scans if rows[str(p)]["quality"].startswith("measured")]
     assert analysed, "the demo study's cubes pass the gate"
     for row in analysed:
         assert 0 <= float(row["probability"]) <= 1 and not row["error"]

@@ -15,7 +15,6 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 
 from ..structure import normative, rnfl
-from ..structure.quality import MIN_SCORE
 
 CLASS_COLOURS = {"normal": QColor(40, 160, 60), "borderline": QColor(225, 190, 0), "outside": QColor(205, 30, 30),
                  "": QColor(128, 128, 128)}
@@ -63,8 +62,7 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     # the signal score alone does not decide: a scan with a good signal is still refused when it is
     # not an optic-disc scan, so the verdict and the score are named apart ("REFUSED (score 0.46)"
     # beside another scan's "ok (score 0.46)" read as a contradiction)
-    signal = f"signal {q.score:.2f} (0-1, below {MIN_SCORE:.2f} refused)"
-    quality = (f"measured; {signal}" if q.ok else f"REFUSED; {signal}") + (
+    quality = (f"measured; {q.signal_text}" if q.ok else f"REFUSED; {q.signal_text}") + (
         ": " + "; ".join(q.reasons) if q.reasons else "")
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
             f"segmentation: {source}  |  {quality}")

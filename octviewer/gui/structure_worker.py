@@ -46,7 +46,7 @@ SEGMENTATION_LINES = (("ilm", "ILM", "#ff5252"), ("rnfl", "RNFL outer boundary",
 def refusal_text(quality) -> str:
     """What the results panel says instead of a probability (plain text)."""
     reasons = "; ".join(quality.reasons) or "no reason given"
-    return (f"Not analysed: the scan failed the quality check (quality {quality.score:.2f}): {reasons}. "
+    return (f"Not analysed: the scan failed the quality check ({quality.signal_text}): {reasons}. "
             "No probability is given for a scan the network cannot read.")
 
 

@@ -30,11 +30,20 @@ GATE_BSCAN_MM, GATE_ASCAN_MM, GATE_DEPTH_UM = 0.12, 0.08, 12.0
 @dataclass(frozen=True)
 class Quality:
     ok: bool
-    score: float  # 0 (no usable signal) .. 1
+    score: float | None  # 0 (no usable signal) .. 1; None: refused before the signal was measured
     reasons: tuple[str, ...] = ()
 
+    @property
+    def signal_text(self) -> str:
+        """The score in words: a line scan refused for its pattern read "signal 0.00", which a
+        reader takes for no signal, though none was measured."""
+        if self.score is None:
+            return "signal not measured"
+        return f"signal {self.score:.2f} (0-1, below {MIN_SCORE:.2f} refused)"
+
     def summary(self) -> str:
-        head = f"{'ok' if self.ok else 'refused'} {self.score:.2f}"
+        """One line, as the window's Structure panel says it (and the CSVs' ``quality`` column)."""
+        head = f"{'measured' if self.ok else 'refused'}; {self.signal_text}"
         return head + (": " + "; ".join(self.reasons) if self.reasons else "")
 
 
@@ -72,18 +81,18 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
     refuse, warn = [], []
     pattern = volume.scan_pattern
     if pattern not in ("circle", "volume"):
-        return Quality(False, 0.0, (f"a {pattern} scan: structure analysis needs a peripapillary circle scan "
+        return Quality(False, None, (f"a {pattern} scan: structure analysis needs a peripapillary circle scan "
                                     "or an optic-disc cube",))
     if not volume.spacing.known:
-        return Quality(False, 0.0, ("the file gives no physical pixel size, so nothing can be measured in µm",))
+        return Quality(False, None, ("the file gives no physical pixel size, so nothing can be measured in µm",))
     n, depth, width = volume.shape
     if pattern == "volume":
         fov = (n * (volume.spacing.bscan_mm or 0.0), width * volume.spacing.ascan_mm)
         if n < 8 or min(fov) < MIN_CUBE_FOV_MM:
-            return Quality(False, 0.0, (f"field of view {fov[0]:.1f} x {fov[1]:.1f} mm with {n} B-scans: an optic-disc "
-                                        f"cube needs at least {MIN_CUBE_FOV_MM:.1f} mm each way",))
+            return Quality(False, None, (f"field of view {fov[0]:.1f} x {fov[1]:.1f} mm with {n} B-scans: an "
+                                         f"optic-disc cube needs at least {MIN_CUBE_FOV_MM:.1f} mm each way",))
     if depth * volume.spacing.depth_mm < 0.5:
-        return Quality(False, 0.0, (f"depth window {depth * volume.spacing.depth_mm * 1000:.0f} µm: too shallow for a "
+        return Quality(False, None, (f"depth window {depth * volume.spacing.depth_mm * 1000:.0f} µm: too shallow for a "
                                     "retina",))
     diameter = circle_diameter_mm(volume)
     if diameter is not None and not CIRCLE_DIAMETER_RANGE_MM[0] <= diameter <= CIRCLE_DIAMETER_RANGE_MM[1]:
