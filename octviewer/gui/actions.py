@@ -7,10 +7,14 @@ path). The Help > Keyboard shortcuts list is generated from this table, so it ca
 
 from __future__ import annotations
 
+import sys
+
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
 from .state import AXIAL_MODES, LEVEL_PRESETS
 
+#: Apple's GPU back end exists only on macOS: elsewhere "mps" could only fail
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu") if sys.platform == "darwin" else ("auto", "cuda", "cpu")
 AXIAL_LABELS = {"fit": "Fit B-scan to view", "physical": "Physical aspect (µm)", "pixel": "1:1 pixels"}
 
 
@@ -93,8 +97,11 @@ def build_menus(w) -> dict[str, QAction]:
     gate.setCheckable(True)
     gate.setChecked(True)
     device = a.addMenu("&Device")
-    for name in ("auto", "cuda", "mps", "cpu"):
-        act(device, f"device_{name}", name, lambda n=name: w.set_device(n))
+    group = QActionGroup(w)  # the choice in force is ticked ("auto" stays "auto" whatever it resolved to)
+    for name in DEVICE_CHOICES:
+        a_device = act(device, f"device_{name}", name, lambda n=name: w.set_device(n))
+        a_device.setCheckable(True)
+        group.addAction(a_device)
 
     m = bar.addMenu("&Model")
     act(m, "load_model", "&Load model…", w.load_model_dialog)

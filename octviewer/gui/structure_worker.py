@@ -362,6 +362,11 @@ class StructureAnalysis(QObject):
             self.deviation_item.hide()
             self._map_legend(False, False)
             self._sync_enface_map("")
+            if ((self.show_thickness or self.show_deviation) and self.window.state.volume is not None
+                    and not self.measuring()):
+                # the menu item is checked: say why nothing is drawn (it looked like a broken switch)
+                self.window.statusBar().showMessage("The RNFL maps need a measured optic-disc cube; this scan has "
+                                                    "none (a circle or line scan, or not measured).", 8000)
             return
         self._map_legend(self.show_thickness, self.show_deviation)
         self._sync_enface_map("thickness" if self.show_thickness else "deviation" if self.show_deviation else "")
