@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from . import render
 from .state import ViewerState
@@ -213,6 +213,12 @@ class CamLegend(QWidget):
         image = QImage(bar.data, bar.shape[1], bar.shape[0], bar.strides[0], QImage.Format_RGB888).copy()
         picture = QLabel()
         picture.setPixmap(QPixmap.fromImage(image))
+        # the bar shrinks (down to 60 px) with the window: at its full 240 px it held the window
+        # at 1209 px or wider, too wide for a 1024 px screen
+        picture.setScaledContents(True)
+        picture.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        picture.setMinimumWidth(60)
+        picture.setMaximumWidth(bar.shape[1])
         h = QHBoxLayout(self)
         h.setContentsMargins(4, 0, 4, 0)
         lo = QLabel(f"CAM  −{render.CAM_LIMIT:g} (towards normal)")

@@ -21,7 +21,7 @@ class StructurePanel(QWidget):
         self._empty_text = NO_REPORT
         self._dark = dark
         self.setObjectName("structurePanel")
-        self.setMinimumSize(QSize(420, 380))
+        self.setMinimumSize(QSize(320, 340))  # the page scales its text to fit; 420 kept 1024 px screens out
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setToolTip("Measured RNFL and optic disc against published normal figures "
                         "(not a licensed normative database)")

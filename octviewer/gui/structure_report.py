@@ -87,8 +87,11 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     _draw_sectors(painter, pie, report, fg)
     _draw_clock(painter, clock, report, fg)
     painter.setPen(fg)
-    painter.drawText(QRectF(pie.left(), lower.top(), size, line_h), Qt.AlignCenter, "Sectors (Garway-Heath)")
-    painter.drawText(QRectF(clock.left(), lower.top(), size, line_h), Qt.AlignCenter, "Quadrants and clock hours")
+    for box, title, short in ((pie, "Sectors (Garway-Heath)", "Sectors"),
+                              (clock, "Quadrants and clock hours", "Clock hours")):
+        fits = painter.fontMetrics().horizontalAdvance(title) <= size * 1.1  # a narrow panel clipped them
+        painter.drawText(QRectF(box.left() - 0.05 * size, lower.top(), size * 1.1, line_h), Qt.AlignCenter,
+                         title if fits else short)
     text = _disc_text(report, short=dark)  # the panel is narrow; the printed page cites the source in full
     painter.drawText(QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
                             lower.height()), Qt.TextWordWrap, text)
