@@ -18,16 +18,20 @@ from .results_panel import scan_date
 
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
-                      vf_names=()) -> Path:
+                      vf_names=(), identify: bool = True) -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
     says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
-    the columns the same as for an analysed scan, so exports of several scans stack."""
+    the columns the same as for an analysed scan, so exports of several scans stack.
+    ``identify=False`` withholds the file name and the scan date (clinic file names often carry
+    the patient's name), as the anonymised PDF report does."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
     measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
     row_notice = notice(v, p.synthetic_model if p is not None else False)
     common = [Path(v.source).name if v.source else "", v.laterality or "", scan_date(v) if v.acquired else ""]
+    if not identify:
+        common = ["withheld", v.laterality or "", "withheld"]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",

@@ -489,15 +489,20 @@ class MainWindow(QMainWindow):
         """The volume's result, then one row per B-scan (numbered from 1), with file, eye and date."""
         if not self._exportable():
             return None
+        identify = True
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.csv", "CSV (*.csv)")
             if not path:
                 return None
+            answer = QMessageBox.question(self, "Patient identifier", "Write the file name and scan date into "
+                                          "the CSV?\n(No = anonymised: both withheld; file names often carry the "
+                                          "patient's name)")
+            identify = answer == QMessageBox.Yes
         try:
             model = self.predictor.model if self.predictor else None
             write_results_csv(path, self.volume, self.prediction, self.structure.report_for_screen(),
                               reason=self.state.reason or "", model_name=model.name if model else "",
-                              vf_names=model.vf_names if model else ())
+                              vf_names=model.vf_names if model else (), identify=identify)
         except OSError as exc:
             self.statusBar().clearMessage()  # not an earlier export's "saved to"
             QMessageBox.warning(self, "Export", as_literal(f"Cannot write {path}: {exc}"))
