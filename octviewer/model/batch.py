@@ -31,7 +31,8 @@ import numpy as np
 #: structure columns (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``) follow the estimates
 COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "threshold", "vfi", "md", "psd",
            "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um",
-           "rnfl_class", "cup_to_disc", "rim_area_mm2", "seconds", "error", "notice"]
+           "rnfl_class", "cup_to_disc", "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2",
+           "bmo_mrw_um", "seconds", "error", "notice"]
 
 
 def expand(inputs: list[str]) -> tuple[list[Path], list[Path]]:

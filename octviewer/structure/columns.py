@@ -6,9 +6,12 @@ import math
 
 from ..core import OctVolume
 
-#: After ``file``: the columns, in order, that both commands write.
+#: After ``file``: the columns, in order, that both commands write. ``cup_to_disc`` is the vertical
+#: ratio (the clinical one, as in the synthetic cohort's manifest); the disc's other measures, which
+#: the window and the PDF show, follow at the end so that older readers of the first columns still work.
 COLUMNS = ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um",
-           "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2"]
+           "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2",
+           "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um"]
 
 
 def _num(value, digits: int = 1) -> str:
@@ -24,6 +27,10 @@ def report_columns(report) -> dict[str, str]:
     row["rnfl_class"] = report.rnfl_class
     row["cup_to_disc"] = _num(report.cup_to_disc, 2)
     row["rim_area_mm2"] = _num(report.rim_area_mm2, 2)
+    row["cup_to_disc_average"] = _num(report.cup_to_disc_average, 2)
+    row["disc_area_mm2"] = _num(report.disc_area_mm2, 2)
+    row["cup_area_mm2"] = _num(report.cup_area_mm2, 2)
+    row["bmo_mrw_um"] = _num(report.bmo_mrw_um, 0)
     return row
 
 
