@@ -166,6 +166,11 @@ def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_co
     v = w.volume
     assert "anonymised" in html and v.acquired.isoformat() not in html and str(v.acquired.year) not in html
     assert "B-scan 1" not in html or w.index == 0
+    # the model section leads with the evaluation on independent data when the file has one
+    assert "No evaluation on independent data" in html
+    evaluated = dict(w.report_meta(), evaluation={"image_level": {"auc": 0.896, "ci95": {"auc": [0.84, 0.95]}}})
+    assert "On independent data (image level, 95% patient intervals): auc 0.896 [0.84, 0.95]" in report.report_html(
+        w.state, evaluated)
     # the page says "report created: withheld"; the file's metadata must not say otherwise
     import datetime as dt
     import shutil

@@ -81,6 +81,13 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     metrics = (prov.get("test_metrics") or {}).get("image_level") or {}
     metric_text = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "auc")
                             if isinstance(metrics.get(k), (int, float))) or "none"
+    # the evaluation on independent data, when the file carries one, comes first: the own test
+    # split alone read better than the card's held-out figure (walk-through)
+    independent = (meta.get("evaluation") or {}).get("image_level") or {}
+    ci = independent.get("ci95") or {}
+    independent_text = ", ".join(
+        f"{k} {independent[k]:.3f}" + (f" [{ci[k][0]:.2f}, {ci[k][1]:.2f}]" if len(ci.get(k) or []) == 2 else "")
+        for k in ("accuracy", "f1", "auc") if isinstance(independent.get(k), (int, float)))
     borderline = (f"; <b>borderline</b>: within {BORDERLINE:.2f} of the threshold"
                   if near_threshold(p.probability, p.threshold) else "")
     result = f"""<h2>Result (image level = this volume)</h2>
@@ -100,6 +107,8 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     model = f"""<h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
+       {f"On independent data (image level, 95% patient intervals): {independent_text}.<br>"
+        if independent_text else "No evaluation on independent data is stored in the model file.<br>"}
        Metrics reported by training, on the test split of its own training data (image level): {metric_text}.
        Patients from another source usually fare worse; see the model's card (Model menu).</p>"""
     return result, model
