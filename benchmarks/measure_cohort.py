@@ -130,11 +130,11 @@ def oriented(a: float) -> float:
 def auc_ci(labels, scores, cases, n_boot: int = 1000) -> list[float]:
     """95 % patient-cluster bootstrap interval of a case-level AUC: a patient's eyes and visits are
     not independent cases, so the resampling draws patients (as the trainer's evaluation does)."""
-    from trainer.evaluate import cluster_resamples, percentile_ci
+    from trainer.evaluate import cluster_resamples, percentile_ci, roc_auc
 
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     patients = [case[0] for case in cases]
-    return percentile_ci([auc(labels[i], scores[i]) for i in cluster_resamples(patients, n_boot)
+    return percentile_ci([roc_auc(labels[i], scores[i]) for i in cluster_resamples(patients, n_boot)
                           if len(np.unique(labels[i])) == 2])
 
 

@@ -706,14 +706,18 @@ def test_loading_a_model_without_vf_outputs_clears_the_old_models_vf_rows(qtbot,
 
     w = window
     _open(qtbot, w, _volumes(tiny_cohort)[0])
+    # a label added to a shown layout is shown by a queued call: wait for it, then check
+    qtbot.waitUntil(lambda: all(label.isVisible() for label in w.results.vf_labels), timeout=10000)
     assert w.prediction.vf and all(label.isVisible() for label in w.results.vf_labels)
     old_rows = list(w.results.vf_labels)
     torch.manual_seed(0)
     meta = default_metadata("resnet2d", preprocess=Preprocess(size=64))
     meta.update(name="classifier-only", synthetic_data=True)
     path = save_model(tmp_path / "classifier.safetensors", build_network("resnet2d", init="random"), meta)
-    with qtbot.waitSignal(w.settled, timeout=60000):
-        w.load_model(str(path))
+    w.load_model(str(path))
+    # the old analysis' end may settle first: wait for the new model's result itself
+    qtbot.waitUntil(lambda: w.prediction is not None and w.prediction.model_name == "classifier-only",
+                    timeout=60000)
     assert w.prediction.model_name == "classifier-only" and not w.prediction.vf
     import shiboken6
 

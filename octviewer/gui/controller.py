@@ -107,14 +107,14 @@ class ViewerController:
             self.state.events.settled.emit()
             return
         self.decode_generation, self._decoding = generation, progressive
-        self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
+        self._report_decoding()
 
     def on_frames(self, generation: int, indices) -> None:
         if generation != self.decode_generation:
             return
         self.state.frames_landed(indices)
         if self.load_generation == -1:  # while another file is read, its "Reading" stays up
-            self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
+            self._report_decoding()
 
     def on_load_done(self, generation: int, error: str | None) -> None:
         """All B-scans decoded (analyse), or decoding failed (clear the window, say why)."""
@@ -135,6 +135,9 @@ class ViewerController:
             self.analyse()
         else:
             state.events.settled.emit()
+
+    def _report_decoding(self) -> None:
+        self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
 
     def _stop_decoding(self) -> None:
         if self._decoding is not None:
@@ -157,7 +160,7 @@ class ViewerController:
         self.state.events.load_failed.emit(message)
         if self.decoding or self.state.analysing:  # the scan on screen goes on; it settles when done
             if self.decoding:
-                self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
+                self._report_decoding()
             return
         self.state.events.busy.emit(None, 0, 0)
         self.state.events.settled.emit()

@@ -102,8 +102,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._build()
         self.menu_actions = build_menus(self)
-        chosen = self.menu_actions.get(f"device_{self.settings.value('device', 'auto', type=str)}")
-        (chosen or self.menu_actions["device_auto"]).setChecked(True)
+        self._tick_device()
         self._wire_structure_and_study()
         self.menu_actions[f"axial_{self.state.settings.axial_mode}"].setChecked(True)
         self._fill_recent()
@@ -362,12 +361,16 @@ class MainWindow(QMainWindow):
         try:
             self.controller.set_device(name)
         except RuntimeError as exc:
-            previous = self.menu_actions.get(f"device_{self.settings.value('device', 'auto', type=str)}")
-            (previous or self.menu_actions["device_auto"]).setChecked(True)  # the tick goes back
+            self._tick_device()  # the tick goes back to the device in force
             QMessageBox.warning(self, "Device", as_literal(str(exc)))
             return
         self.settings.setValue("device", name)
         self._update_status()
+
+    def _tick_device(self) -> None:
+        """Tick the Device menu entry of the saved choice ("auto" when it is not offered here)."""
+        chosen = self.menu_actions.get(f"device_{self.settings.value('device', 'auto', type=str)}")
+        (chosen or self.menu_actions["device_auto"]).setChecked(True)
 
     def _update_status(self):
         p = self.predictor

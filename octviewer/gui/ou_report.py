@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from PySide6.QtCore import QMarginsF, QRect, QUrl
-from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QRect, QUrl
+from PySide6.QtGui import QImage, QTextDocument
 
 from ..study.ou import VisitSummary
 from .ou_view import asymmetry_digits, shown_difference
-from .report import DISCLAIMER, withhold_creation_time
+from .report import DISCLAIMER, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
 
@@ -51,8 +51,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         return "n/a"
     def difference_cell(r):
         digits = asymmetry_digits(r.name)
-        shown = shown_difference(r.od, r.os, digits) if r.difference is not None else None
-        return f"{_fmt(shown, digits, sign=True)}{flag if r.flagged else ''}"
+        return f"{_fmt(shown_difference(r.od, r.os, digits), digits, sign=True)}{flag if r.flagged else ''}"
     asym = "".join(
         f"<tr><td>{html.escape(r.label)}</td><td>{eye_cell(r, 'OD', r.od)}</td><td>{eye_cell(r, 'OS', r.os)}</td>"
         f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name))}</td></tr>" for r in asym_rows)
@@ -116,10 +115,6 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     summary = ou_view.summary
     if summary is None:
         raise ValueError("the OU view has no analysed visit to report")
-    writer = QPdfWriter(path)
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
-    writer.setResolution(150)
-    writer.setTitle("OCT OU report (research use only)")
     doc = QTextDocument()
     images = {"ou": eye_pair_image(ou_view)}
     trend_lines = None
@@ -139,8 +134,4 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
     doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images)))
-    doc.print_(writer)
-    del writer  # the file is complete once the writer is gone
-    if patient_id is None:
-        withhold_creation_time(path)
-    return path
+    return write_pdf(doc, path, "OCT OU report (research use only)", anonymised=patient_id is None)

@@ -298,8 +298,7 @@ class OUView(QWidget):
         self.asymmetry_table.setVerticalHeaderLabels([r.label for r in rows])
         for i, row in enumerate(rows):
             digits = asymmetry_digits(row.name)
-            difference = shown_difference(row.od, row.os, digits) if row.difference is not None else None
-            values = [row.od, row.os, difference, row.limit]
+            values = [row.od, row.os, shown_difference(row.od, row.os, digits), row.limit]
             for j, value in enumerate(values):
                 missing = value is None or (isinstance(value, float) and np.isnan(value))
                 text = "" if missing else (f"{value:+.{digits}f}" if j == 2 else f"{value:.{digits}f}")

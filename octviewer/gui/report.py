@@ -139,15 +139,22 @@ def withhold_creation_time(path) -> None:
     Path(path).write_bytes(data)
 
 
-def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
-                 measured: str = "") -> str:
-    """Write the PDF; ``images`` are rendered from the state (see MainWindow.export_pdf)."""
+def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
+    """Print ``doc`` to a PDF: A4 portrait, 15 mm margins, 150 dpi, for every report of the viewer;
+    an anonymised one carries no creation time in its metadata either."""
     writer = QPdfWriter(str(path))
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
     writer.setResolution(150)
-    writer.setTitle("OCT glaucoma screening report (research use only)")
-    build_document(state, images, meta, patient_id, sections, measured).print_(writer)
+    writer.setTitle(title)
+    doc.print_(writer)
     del writer  # the file is complete once the writer is gone
-    if patient_id is None:
+    if anonymised:
         withhold_creation_time(path)
     return str(path)
+
+
+def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
+                 measured: str = "") -> str:
+    """Write the PDF; ``images`` are rendered from the state (see MainWindow.export_pdf)."""
+    return write_pdf(build_document(state, images, meta, patient_id, sections, measured), path,
+                     "OCT glaucoma screening report (research use only)", anonymised=patient_id is None)
