@@ -750,3 +750,24 @@ def test_dropping_a_web_link_or_several_files(qtbot, window, tiny_cohort):
         event = drop([str(first), str(second)])
     assert opened == [str(first)] and event.isAccepted()
     assert "2 items dropped" in w.infos[-1] and first.name in w.infos[-1]
+
+
+def test_open_folder_of_scan_files_and_maps_on_a_circle_scan_say_why(qtbot, window, samples_dir, tmp_path,
+                                                                       monkeypatch):
+    """Walk-through findings, through the menu and the keys: File > Open folder on a folder of scan
+    files named no way forward; T on a circle scan ticked the menu and drew nothing, silently."""
+    import shutil
+
+    w = window
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    shutil.copy(samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol", folder)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _trigger(w, "open_folder")
+    assert len(w.warnings) == 1 and "Open study folder" in w.warnings[0]
+    _open(qtbot, w, samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol")  # a circle scan
+    assert w.volume.scan_pattern == "circle"
+    qtbot.keyClick(w, Qt.Key_T)
+    assert w.menu_actions["rnfl_map"].isChecked()
+    assert "need a measured optic-disc cube" in w.statusBar().currentMessage()
