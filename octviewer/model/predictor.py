@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..core import VF_INDICES, BatchResult, OctVolume, Prediction
+from ..core import VF_INDICES, BatchResult, Cancelled, OctVolume, Prediction
 from .cam import cell_weights
 from .meta import V1_VF_SCALING, evaluation_caveat, vf_baseline_caveat
 from .model_file import LoadedModel, load_model
@@ -46,10 +46,6 @@ log = logging.getLogger(__name__)
 
 class ScanNotSupported(Exception):
     """The model was not made for this kind of scan; the reason is shown to the reader."""
-
-
-class Cancelled(Exception):
-    """The caller asked the analysis to stop."""
 
 
 class InvalidOutput(RuntimeError):
