@@ -56,9 +56,9 @@ def noise_volume():
                      spacing=Spacing(bscan_mm=0.6, depth_mm=0.0039, ascan_mm=0.047), source="noise.npz")
 
 
-def _recorded(volume, predictor, options=ScanOptions(), **kwargs):
+def _recorded(volume, predictor, options=None, **kwargs):
     events = []
-    result = analyse_scan(volume, predictor, options,
+    result = analyse_scan(volume, predictor, options or ScanOptions(),
                           on_quality=lambda q: events.append(("quality", q.ok)),
                           on_batch=lambda b: events.append(("batch", len(b.indices))),
                           on_prediction=lambda p: events.append(("prediction", p.probability)),
