@@ -127,8 +127,8 @@ def main():
     from PySide6.QtWidgets import QApplication
 
     from octviewer.core import BatchResult
-    from octviewer.gui import render
     from octviewer.gui.main_window import MainWindow
+    from octviewer.gui.viewer import render
     from octviewer.model import LoadedModel, Predictor, build_network, default_metadata
     from octviewer.synth import EyeAnatomy, synth_scan
 

@@ -30,7 +30,7 @@ def report_page(window, width=700, page=0):
     from PySide6.QtCore import QRectF, QSizeF
     from PySide6.QtGui import QColor, QImage, QPainter
 
-    from octviewer.gui.report import build_document
+    from octviewer.gui.export.scan_pdf import build_document
 
     doc = build_document(window.state, window.report_images(), window.report_meta(), None, window.report_sections(),
                          window.study.comparison_html())
@@ -53,7 +53,7 @@ def main():
 
     from octviewer.gui.app import dark_palette
     from octviewer.gui.main_window import MainWindow
-    from octviewer.gui.retrain_dialog import RetrainDialog
+    from octviewer.gui.model.retrain_dialog import RetrainDialog
     from octviewer.model import Predictor
     from octviewer.resources import DEMO_MODEL, DEMO_SCAN
     from octviewer.synth import generate_cohort

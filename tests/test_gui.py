@@ -116,7 +116,7 @@ def test_cam_key_toggles_bscan_and_enface(qtbot, window, tiny_cohort):
     qtbot.keyClick(w, Qt.Key_BracketLeft)
     assert w.bscan.cam.opacity() < before and w.enface.cam.opacity() == w.bscan.cam.opacity()
     # the CAM is drawn on a fixed, zero-centred scale (not the volume's min-max), with a legend
-    from octviewer.gui import render
+    from octviewer.gui.viewer import render
     from octviewer.model.cam import CAM_LIMIT, cam_to_bscan
     assert tuple(w.bscan.cam.levels) == render.CAM_LEVELS == (-CAM_LIMIT, CAM_LIMIT)
     assert w.cam_legend.isVisible() and f"{CAM_LIMIT:g}" in " ".join(
@@ -142,7 +142,7 @@ def test_export_pdf_from_the_menu_and_ctrl_p(qtbot, window, tiny_cohort, tmp_pat
 
 
 def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
-    from octviewer.gui import report
+    from octviewer.gui.export import scan_pdf as report
 
     w = window
     _open(qtbot, w, _volumes(tiny_cohort)[0])
@@ -256,7 +256,7 @@ def test_a_circle_scan_exports_its_structure_without_a_network_result(qtbot, win
     assert row["model"] == w.predictor.model.name and "md" in row  # the same columns as an analysed scan's
     assert 60 < float(row["rnfl_global_um"]) < 140 and row["scan_pattern"] == "circle"
     assert row["notice"].startswith("research use only")
-    from octviewer.gui import report
+    from octviewer.gui.export import scan_pdf as report
 
     captured = {}
     real = report.write_report
@@ -511,7 +511,7 @@ def test_a_panel_is_added_in_one_call_with_a_view_menu_toggle(qtbot, window):
 
 def test_remaining_view_keys_and_menu_entries_do_what_they_say(qtbot, window, tiny_cohort):
     """The entries no other test reaches, each through its key or its menu entry, with its effect."""
-    from octviewer.gui.state import LEVEL_PRESETS
+    from octviewer.gui.viewer.state import LEVEL_PRESETS
 
     w = window
     s = w.state
@@ -594,7 +594,7 @@ def test_a_cube_opened_after_a_wide_circle_scan_fills_the_view(qtbot, window, sa
 
 def test_curve_axis_numbers_whole_bscans():
     """A one-B-scan scan showed 1.2, 1.4, ... on the axis (walk-through); ticks are whole B-scans."""
-    from octviewer.gui.render import bscan_ticks
+    from octviewer.gui.viewer.render import bscan_ticks
 
     assert bscan_ticks(1) == [1] and bscan_ticks(5) == [1, 2, 3, 4, 5]
     assert bscan_ticks(64) == [1, 10, 20, 30, 40, 50, 64]
@@ -603,7 +603,7 @@ def test_curve_axis_numbers_whole_bscans():
 
 def test_a_probability_near_the_threshold_is_called_borderline():
     """The early demo eye (0.37 against 0.34) showed as a plain bold 'glaucoma' (walk-through)."""
-    from octviewer.gui.results_panel import near_threshold
+    from octviewer.gui.viewer.results_panel import near_threshold
 
     assert near_threshold(0.373, 0.342) and near_threshold(0.30, 0.342)
     assert not near_threshold(0.95, 0.342) and not near_threshold(0.02, 0.342)

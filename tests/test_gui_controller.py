@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from octviewer.core import OctVolume, Prediction
-from octviewer.gui.controller import ViewerController
-from octviewer.gui.state import ViewerState
+from octviewer.gui.viewer.controller import ViewerController
+from octviewer.gui.viewer.state import ViewerState
 
 
 class FakeWorkers:
@@ -72,7 +72,7 @@ def open_(controller, workers, vol):
 
 
 def test_state_and_controller_need_no_qt():
-    code = ("import sys, octviewer.gui.controller, octviewer.gui.state; "
+    code = ("import sys, octviewer.gui.viewer.controller, octviewer.gui.viewer.state; "
             "sys.exit(any(m.startswith('PySide6') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

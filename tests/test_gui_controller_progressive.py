@@ -6,8 +6,8 @@ scan."""
 import numpy as np
 from test_gui_controller import FakePredictor, FakeWorkers, volume
 
-from octviewer.gui.controller import ViewerController
-from octviewer.gui.state import ViewerState
+from octviewer.gui.viewer.controller import ViewerController
+from octviewer.gui.viewer.state import ViewerState
 
 
 class FakeProgressive:

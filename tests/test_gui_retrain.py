@@ -13,8 +13,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QProcess  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
-from octviewer.gui import retrain_checks, retrain_dialog  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
+from octviewer.gui.model import (
+    retrain_checks,  # noqa: E402
+    retrain_dialog,  # noqa: E402
+)
 from octviewer.model import Predictor, Preprocess, build_network, default_metadata, save_model  # noqa: E402
 
 FAST = ["--bscans-per-volume", "4", "--batch-size", "16"]

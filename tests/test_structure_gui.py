@@ -16,7 +16,7 @@ def _colour_share(image, rgb, tol=30):
 
 
 def test_structure_panel_paints_report_and_empty_state(qtbot, samples_dir):
-    from octviewer.gui.structure_panel import StructurePanel
+    from octviewer.gui.structure.panel import StructurePanel
     from octviewer.io import load_volume
     from octviewer.structure import measure
 
@@ -39,7 +39,7 @@ def test_report_page_draws_refusal_reasons(qtbot):
     from PySide6.QtGui import QColor, QImage, QPainter
 
     from octviewer.core import OctVolume, Spacing
-    from octviewer.gui.structure_report import draw_structure_page, structure_page_image
+    from octviewer.gui.structure.page import draw_structure_page, structure_page_image
     from octviewer.structure import measure
 
     noise = OctVolume(np.random.default_rng(1).integers(0, 256, (32, 256, 96), dtype=np.uint8),
@@ -59,7 +59,7 @@ def test_report_page_draws_refusal_reasons(qtbot):
 def test_enface_layers_for_a_synthetic_cube():
     import inspect
 
-    from octviewer.gui.structure_report import enface_layers
+    from octviewer.gui.structure.page import enface_layers
     from octviewer.structure import measure
     from octviewer.synth import synth_scan
     from octviewer.synth.demo import DEMO_EYES

@@ -18,10 +18,10 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QLabel  # noqa: E402
 
 from octviewer.core import Prediction  # noqa: E402
-from octviewer.gui.ou_report import ou_report_html, write_ou_report  # noqa: E402
-from octviewer.gui.ou_view import OUView  # noqa: E402
-from octviewer.gui.study_panel import StudyPanel  # noqa: E402
-from octviewer.gui.trend_view import TrendView  # noqa: E402
+from octviewer.gui.export.ou_pdf import ou_report_html, write_ou_report  # noqa: E402
+from octviewer.gui.study.browser import StudyPanel  # noqa: E402
+from octviewer.gui.study.ou_view import OUView  # noqa: E402
+from octviewer.gui.study.trend_view import TrendView  # noqa: E402
 from octviewer.study import read_opv, trend  # noqa: E402
 from octviewer.study.demo import write_demo_study  # noqa: E402
 
@@ -215,7 +215,7 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     assert "anonymised" in page and "DEMO07-001" not in page and "ASYMMETRIC" in page
     assert ">+18.0 <b" in page  # RNFL with the screen's one decimal, not 99.48 um (walk-through)
     assert "DEMO07-001" in ou_report_html(ou.summary, patient_id="DEMO07-001")
-    from octviewer.gui.ou_report import eye_pair_image
+    from octviewer.gui.export.ou_pdf import eye_pair_image
 
     image = eye_pair_image(ou)  # without the per-eye tables (their numbers are text on the page)
     assert 0 < image.height() < ou.eye_pair.height() and all(c.table.isVisible() for c in ou.columns.values())

@@ -143,7 +143,7 @@ def test_evaluate_prints_a_summary_and_attaches_it_to_the_model(semt_run, tiny_c
 
     import torch
 
-    from octviewer.gui.model_card import model_card_text
+    from octviewer.gui.model.card import model_card_text
     from octviewer.model import load_model
     from trainer.cli import main
 

@@ -163,7 +163,7 @@ def test_validate_and_evaluate_name_an_unreadable_volume(tiny_cohort, tmp_path, 
 
 
 def test_retrain_dialog_validation_opens_every_volume(tiny_cohort, tmp_path):
-    from octviewer.gui.retrain_checks import validate_manifest
+    from octviewer.gui.model.retrain_checks import validate_manifest
 
     ok, text = validate_manifest(str(_with_a_broken_volume(tiny_cohort, tmp_path)))
     assert not ok and "row 3: unreadable volume" in text and "notes.dcm" in text

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 from octviewer import load_volume, save_volume  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
-from octviewer.gui.structure_worker import MEASURING, refusal_text  # noqa: E402
+from octviewer.gui.structure.controller import MEASURING, refusal_text  # noqa: E402
 from octviewer.model import Predictor  # noqa: E402
 from octviewer.resources import DEMO_MODEL, DEMO_SCAN  # noqa: E402
 from octviewer.study import read_opv  # noqa: E402
@@ -363,7 +363,7 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     w.menu_actions["export_pdf"].trigger()
     data = out.read_bytes()
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 2
-    from octviewer.gui.report import build_document
+    from octviewer.gui.export.scan_pdf import build_document
 
     doc = build_document(w.state, w.report_images(), w.report_meta(), None, w.report_sections(),
                          w.study.comparison_html())

@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ..model import ModelFileError, Predictor
-    from ..resources import DEMO_MODEL, DEMO_SCAN
+    from octviewer.model import ModelFileError, Predictor
+    from octviewer.resources import DEMO_MODEL, DEMO_SCAN
+
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

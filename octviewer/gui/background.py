@@ -36,7 +36,7 @@ class StudyWorker(QThread):
         self.cancel_event.set()
 
     def run(self) -> None:
-        from ..study import IndexCancelled
+        from octviewer.study import IndexCancelled
 
         g = self.generation
         try:

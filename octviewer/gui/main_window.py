@@ -38,17 +38,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .. import __version__
-from .actions import build_menus, shortcuts_text
-from .bscan_view import BscanView, CamLegend
-from .controller import ViewerController
-from .csv_export import write_results_csv
-from .curve_view import CurveView
-from .enface_view import EnfaceView
-from .model_card import meta_dict, model_card_text
-from .results_panel import DISCLAIMER, ResultsPanel
-from .state import AXIAL_MODES, ViewerState
-from .workers import Workers
+from octviewer import __version__
+
+from .export.results_csv import write_results_csv
+from .menus import build_menus, shortcuts_text
+from .model.card import meta_dict, model_card_text
+from .viewer.bscan_view import BscanView, CamLegend
+from .viewer.controller import ViewerController
+from .viewer.curve_view import CurveView
+from .viewer.enface_view import EnfaceView
+from .viewer.results_panel import DISCLAIMER, ResultsPanel
+from .viewer.scan_tasks import Workers
+from .viewer.state import AXIAL_MODES, ViewerState
 
 
 def text_dialog(parent, title: str, text: str) -> QDialog:
@@ -181,18 +182,18 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(widget)
 
     def _wire_structure_and_study(self):
-        """Structure panel + quality gate (structure_worker.py) and the study browser (study_wiring.py)."""
-        from .structure_panel import StructurePanel
-        from .structure_worker import GatedWorkers, StructureAnalysis
-        from .study_wiring import StudyWiring
+        """Structure panel + quality gate (structure/controller.py) and the study browser (study/controller.py)."""
+        from .structure.controller import GatedWorkers, StructureController
+        from .structure.panel import StructurePanel
+        from .study.controller import StudyController
 
         self.structure_panel = StructurePanel()
-        self.structure = StructureAnalysis(self, self.structure_panel)
+        self.structure = StructureController(self, self.structure_panel)
         structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3")
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
         self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
         self.controller.workers = GatedWorkers(self.workers, self.structure)  # every analysis passes the gate
-        self.study = StudyWiring(self)
+        self.study = StudyController(self)
 
     def add_panel(self, title: str, widget: QWidget, area=Qt.RightDockWidgetArea,
                   shortcut: str | None = None) -> QDockWidget:
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
 
     # -- opening -------------------------------------------------------------------------------
     def open_dialog(self):
-        from ..io import dialog_filters
+        from octviewer.io import dialog_filters
 
         folder = self.settings.value("last_folder", "", type=str)
         path, _ = QFileDialog.getOpenFileName(self, "Open OCT scan", folder, dialog_filters())
@@ -389,7 +390,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, path) -> bool:
         """Replace the model in use; a file that cannot be loaded leaves the current one in place."""
-        from ..model import Predictor
+        from octviewer.model import Predictor
 
         device = self.predictor.device.type if self.predictor else "auto"
         try:
@@ -418,7 +419,7 @@ class MainWindow(QMainWindow):
         self.dialog = text_dialog(self, "Keyboard shortcuts", shortcuts_text(self.menu_actions))
 
     def open_retrain(self):
-        from .retrain_dialog import RetrainDialog
+        from .model.retrain_dialog import RetrainDialog
 
         if self.retrain_dialog is None:
             self.retrain_dialog = RetrainDialog(self)
@@ -430,7 +431,7 @@ class MainWindow(QMainWindow):
     def export_pdf(self, path: str | None = None, patient_id: str | None = None) -> str | None:
         """PDF report of the scan on screen. Anonymised unless the user asks for the patient ID:
         then neither the ID nor the scan date is printed."""
-        from .report import write_report
+        from .export.scan_pdf import write_report
 
         if not self._exportable():
             return None
@@ -469,8 +470,8 @@ class MainWindow(QMainWindow):
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""
-        from . import render
-        from .structure_report import structure_page_image
+        from .structure.page import structure_page_image
+        from .viewer import render
 
         images = {"bscan": qimage(render.bscan_image(self.state)), "enface": qimage(render.enface_image(self.state)),
                   "curve": qimage(render.curve_image(self.state)), "legend": qimage(render.legend_image())}
@@ -481,7 +482,7 @@ class MainWindow(QMainWindow):
     def report_sections(self) -> list[str]:
         """Extra report sections (HTML) after the images: the structure page, when measured. (The
         measured VF of a study scan goes under the estimates: ``self.study.comparison_html()``.)"""
-        from .report import STRUCTURE_SECTION
+        from .export.scan_pdf import STRUCTURE_SECTION
 
         return [STRUCTURE_SECTION] if self.structure.report_for_screen() is not None else []
 

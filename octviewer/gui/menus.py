@@ -11,7 +11,7 @@ import sys
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from .state import AXIAL_MODES, LEVEL_PRESETS
+from .viewer.state import AXIAL_MODES, LEVEL_PRESETS
 
 #: Apple's GPU back end exists only on macOS: elsewhere "mps" could only fail
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu") if sys.platform == "darwin" else ("auto", "cuda", "cpu")

@@ -14,9 +14,10 @@ import html
 from PySide6.QtCore import QRect, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
-from ..study.ou import VisitSummary
-from .ou_view import asymmetry_digits, shown_difference
-from .report import DISCLAIMER, write_pdf
+from octviewer.study.ou import VisitSummary
+
+from ..study.ou_view import asymmetry_digits, shown_difference
+from .scan_pdf import DISCLAIMER, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
 

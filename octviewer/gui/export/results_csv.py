@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..core.csv_safe import csv_cell, notice
-from ..structure.columns import COLUMNS as STRUCTURE_COLUMNS
-from ..structure.columns import report_columns
-from .results_panel import scan_date
+from octviewer.core.csv_safe import csv_cell, notice
+from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
+from octviewer.structure.columns import report_columns
+
+from ..viewer.results_panel import scan_date
 
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",

@@ -16,10 +16,11 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
-from ..core import VF_INDICES
-from ..model.meta import vf_baseline_caveat
-from . import render
-from .results_panel import BORDERLINE, near_threshold, plain, scan_caveats, scan_date
+from octviewer.core import VF_INDICES
+from octviewer.model.meta import vf_baseline_caveat
+
+from ..viewer import render
+from ..viewer.results_panel import BORDERLINE, near_threshold, plain, scan_caveats, scan_date
 
 DISCLAIMER = ("For research use only. Not a medical device. Not for diagnosis or treatment decisions. "
               "Outputs are estimates from a deep network and must be read by a qualified clinician.")

@@ -61,7 +61,7 @@ def _metric_lines(metrics: dict) -> list[str]:
                  if isinstance(image.get(key), (int, float))]
         if parts:
             lines.append("  " + ", ".join(parts))
-    from ..core import VF_INDICES
+    from octviewer.core import VF_INDICES
 
     for name, row in (metrics.get("vf_mae") or {}).items():
         if not isinstance(row, dict) or not isinstance(row.get("mae"), (int, float)):

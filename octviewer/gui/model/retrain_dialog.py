@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import VF_INDICES
+from octviewer.core import VF_INDICES
+
 from . import retrain_checks as checks
 
 

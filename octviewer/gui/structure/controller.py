@@ -33,7 +33,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 
-from .structure_report import NO_REPORT, enface_layers
+from .page import NO_REPORT, enface_layers
 
 #: what the structure panel says between a scan's arrival and its report (which follows the result)
 MEASURING = "Measuring RNFL and optic disc… (after the network's result)"
@@ -53,7 +53,7 @@ def refusal_text(quality) -> str:
 def _verdict(future: Future, user_cancelled):
     """The gate's Quality once known; raises Cancelled (the user, or a newer scan) or
     ScanNotSupported (the check itself failed)."""
-    from ..model import Cancelled, ScanNotSupported
+    from octviewer.model import Cancelled, ScanNotSupported
 
     while True:
         if user_cancelled():
@@ -85,7 +85,7 @@ class GatedPredictor:
     another thread takes a core, so the gate beside the network cost as much as the gate first
     (docs/benchmarks.md), and nothing has to be held back this way."""
 
-    def __init__(self, predictor, structure: StructureAnalysis):
+    def __init__(self, predictor, structure: StructureController):
         self._predictor = predictor
         self._structure = structure
 
@@ -93,7 +93,7 @@ class GatedPredictor:
         return getattr(self._predictor, name)
 
     def predict(self, volume, *args, cancel: threading.Event | None = None, **kwargs):
-        from ..model import ScanNotSupported
+        from octviewer.model import ScanNotSupported
 
         if self._structure.gate_enabled:
             user_cancelled = cancel.is_set if cancel is not None else (lambda: False)
@@ -107,7 +107,7 @@ class GatedPredictor:
 class GatedWorkers:
     """The window's Workers, with every analysis going through the gate (what the controller is given)."""
 
-    def __init__(self, workers, structure: StructureAnalysis):
+    def __init__(self, workers, structure: StructureController):
         self._workers = workers
         self._structure = structure
 
@@ -123,7 +123,7 @@ class _Signals(QObject):
     failed = Signal(object, str)  # volume, message
 
 
-class StructureAnalysis(QObject):
+class StructureController(QObject):
     """Owns the structure worker, the panel, the B-scan lines and the en-face maps of one window."""
 
     ready = Signal(object)  # StructureReport of the scan on screen (or None when there is none)
@@ -200,13 +200,13 @@ class StructureAnalysis(QObject):
     def _gate(volume, source):
         """The verdict, plus the segmentation when the gate judged the whole scan (a circle, a cube
         already as sparse as the gate's grid, a refusal): the measurement then reuses it."""
-        from ..structure import gate
+        from octviewer.structure import gate
 
         quality, judged, seg = gate(volume, source)
         return quality, (seg if judged is volume else None)
 
     def _measure(self, volume, source):
-        from ..structure import measure
+        from octviewer.structure import measure
 
         try:
             verdict, seg = self.gate_for(volume).result()  # done by now, or soon: it is the quicker job
@@ -320,7 +320,7 @@ class StructureAnalysis(QObject):
     def _map_legend(self, thickness: bool, deviation: bool) -> None:
         """What the en-face map colours mean (the thickness scale in um, the deviation classes);
         shown only while a map is."""
-        from .structure_report import CLASS_COLOURS, THICKNESS_RANGE_UM
+        from .page import CLASS_COLOURS, THICKNESS_RANGE_UM
 
         self.map_legend.clear()
         entries = []

@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 
-from ..structure import normative, rnfl
+from octviewer.structure import normative, rnfl
 
 CLASS_COLOURS = {"normal": QColor(40, 160, 60), "borderline": QColor(225, 190, 0), "outside": QColor(205, 30, 30),
                  "": QColor(128, 128, 128)}

@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .structure_report import NO_REPORT, draw_structure_page
+from .page import NO_REPORT, draw_structure_page
 
 
 class StructurePanel(QWidget):

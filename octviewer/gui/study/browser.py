@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..study import StudyIndex, index_folder, index_manifest
-from .study_worker import WorkerSlot
+from octviewer.study import StudyIndex, index_folder, index_manifest
+
+from ..background import WorkerSlot
 
 ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("eye", pid, label, eye) / ("scan", ...)
 EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}

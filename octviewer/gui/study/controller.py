@@ -19,9 +19,10 @@ import threading
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QVBoxLayout
 
-from ..study import compare_vf
+from octviewer.study import compare_vf
+
+from .browser import StudyPanel
 from .ou_view import OUView, shown_difference
-from .study_panel import StudyPanel
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
@@ -38,7 +39,7 @@ class StudyAnalyser:
 
     def _predictor_for(self, model):
         if model is not self._model:
-            from ..model import Predictor
+            from octviewer.model import Predictor
 
             device = self.window.predictor.device.type if self.window.predictor is not None else "cpu"
             self._predictor = Predictor(model, device=device) if model is not None else None
@@ -46,8 +47,8 @@ class StudyAnalyser:
         return self._predictor
 
     def __call__(self, path):
-        from .. import load_volume
-        from ..structure import measure
+        from octviewer import load_volume
+        from octviewer.structure import measure
 
         window_predictor = self.window.controller.predictor
         model = window_predictor.model if window_predictor is not None else None
@@ -77,7 +78,7 @@ def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-class StudyWiring(QObject):
+class StudyController(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
@@ -142,8 +143,8 @@ class StudyWiring(QObject):
 
     def export_ou_report(self, path: str | None = None, patient_id: str | None = None) -> str | None:
         """The OU page of the visit in the OU view (and the trend shown), anonymised unless asked."""
-        from .main_window import as_literal
-        from .ou_report import write_ou_report
+        from ..export.ou_pdf import write_ou_report
+        from ..main_window import as_literal
 
         if self.ou_view is None or self.ou_view.summary is None:
             QMessageBox.information(self.window, "Export", "Open the OU view of a visit first (Study panel, OU view).")

@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..study import StudyIndex, Visit
-from ..study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
-from ..study.vf import parse_date
-from .study_worker import Cancelled, WorkerSlot
+from octviewer.study import StudyIndex, Visit
+from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
+from octviewer.study.vf import parse_date
+
+from ..background import Cancelled, WorkerSlot
 
 CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
 FLAG_COLOUR = QColor("#ff6b6b")
@@ -54,7 +55,7 @@ def asymmetry_digits(name: str) -> int:
 
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
     """Worker body: analyse every volume of both eyes of the visit, aggregate per eye (case level)."""
-    from ..io import VolumeReadError, load_volume
+    from octviewer.io import VolumeReadError, load_volume
 
     visit = Visit(visit_label, parse_date(visit_label))
     scans = index.scans_for(patient_id, visit_label)

@@ -17,9 +17,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..study import StudyIndex, Trend, trend
-from ..study.vf import parse_date
-from .study_worker import Cancelled, WorkerSlot
+from octviewer.study import StudyIndex, Trend, trend
+from octviewer.study.vf import parse_date
+
+from ..background import Cancelled, WorkerSlot
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {

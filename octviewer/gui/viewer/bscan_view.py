@@ -53,7 +53,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.scale_bar.hide()  # shown with a scan of known spacing
         self.layer_curves: list[pg.PlotCurveItem] = []
-        self.hidden_layers: set[str] = set()  # file layers drawn by another overlay (structure_worker.py)
+        self.hidden_layers: set[str] = set()  # file layers drawn by another overlay (structure/controller.py)
         # names the file's own lines that are drawn (bottom left; the structure overlay's is top left)
         self.layer_legend = pg.LegendItem(offset=(10, -10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
         self.layer_legend.setParentItem(self.view)

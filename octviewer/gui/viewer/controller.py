@@ -30,7 +30,7 @@ def cam_geometry(predictor) -> dict:
     geometry = dict(DEFAULT_CAM_GEOMETRY)
     geometry["input_size"] = tuple(pre.volume_shape[1:]) if getattr(pre, "is_3d", False) else (pre.size, pre.size)
     try:
-        from ..model.networks import VARIANTS
+        from octviewer.model.networks import VARIANTS
 
         variant = VARIANTS[model.architecture]
         geometry.update(stride=tuple(float(s) for s in variant.cam_stride[-2:]),
@@ -261,7 +261,7 @@ class ViewerController:
         if self.predictor is None:
             return
         if make_predictor is None:
-            from ..model import Predictor as make_predictor
+            from octviewer.model import Predictor as make_predictor
         was_running = self._quiesce()
         try:
             predictor = make_predictor(copy.deepcopy(self.predictor.model), device=name)

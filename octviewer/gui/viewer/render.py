@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..model.cam import CAM_LIMIT, CAM_LUT, cam_to_bscan, cell_weights, enface_cam
+from octviewer.model.cam import CAM_LIMIT, CAM_LUT, cam_to_bscan, cell_weights, enface_cam
 
 __all__ = ["CAM_LIMIT", "cam_to_bscan"]  # re-exported for benchmarks and tests
 

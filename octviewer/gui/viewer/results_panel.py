@@ -11,7 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from ..core import VF_INDICES
+from octviewer.core import VF_INDICES
+
 from .state import ViewerState
 
 DISCLAIMER = "Research use only. Not a medical device."
@@ -71,7 +72,7 @@ class ResultsPanel(QWidget):
         self.model = _label("color: #aaa")
         self.notes = _label("color: #ffb74d")
         self.reason = _label("color: #ffb74d")
-        self.extra = _label()  # set by the window's wiring: measured VF beside the estimate (study_wiring.py)
+        self.extra = _label()  # set by the study controller: measured VF beside the estimate (study/controller.py)
         self.disclaimer = _label("color: #888")
         self.disclaimer.setText(DISCLAIMER)
         for w in (self.eye, self.scan, self.caveats, self.probability, self.decision):

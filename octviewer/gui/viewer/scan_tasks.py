@@ -95,8 +95,8 @@ class Workers(QObject):
     def _read_progressively(self, generation: int, path: str, cancel: threading.Event) -> None:
         import numpy as np
 
-        from .. import VolumeReadError
-        from ..io import open_volume_progressive
+        from octviewer import VolumeReadError
+        from octviewer.io import open_volume_progressive
 
         s = self.signals
         gate = threading.Lock()
@@ -144,7 +144,7 @@ class Workers(QObject):
             s.load_failed.emit(generation, f"{path}: unexpected error\n{traceback.format_exc(limit=3)}")
 
     def _read_whole(self, generation: int, path: str) -> None:
-        from .. import VolumeReadError, load_volume
+        from octviewer import VolumeReadError, load_volume
 
         def work():
             try:
@@ -159,7 +159,7 @@ class Workers(QObject):
         self.pool.start(_Job(work))
 
     def analyse(self, generation: int, predictor, volume, first: int) -> None:
-        from ..model import Cancelled, ScanNotSupported
+        from octviewer.model import Cancelled, ScanNotSupported
 
         self._cancel.set()  # stop any previous analysis
         cancel = self._cancel = threading.Event()

@@ -1,0 +1,1 @@
+"""The Model menu: the model card (Model > About), and Model > Retrain with its checks."""

@@ -1,0 +1,1 @@
+"""The study browser (File > Open study folder), the OU and trend views, and their controller."""
