@@ -1,0 +1,502 @@
+"""DICOM networking with the archive through pynetdicom: echo, C-FIND, C-GET / C-MOVE and C-STORE.
+
+Every failure becomes a ``PacsError`` whose message says what happened in words a user can act
+on (nothing answers at the address, the archive refused this workstation's AE title, no answer in
+time, the archive refused an object) and which settings to check. Nothing here logs a patient
+identifier: the module's own log lines carry counts, AE titles and addresses only, and
+``quiet_pynetdicom`` keeps pynetdicom's chatter (which can print a query's identifiers at debug
+level) out of the application's log.
+
+Retrieved instances land in a ``.part`` folder that is renamed into place only when the retrieve
+finished, so a cancelled or failed retrieve never leaves a half series where a complete one is
+expected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import re
+import shutil
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (
+    Comprehensive3DSRStorage,
+    ComprehensiveSRStorage,
+    EncapsulatedPDFStorage,
+    EnhancedSRStorage,
+    OphthalmicPhotography8BitImageStorage,
+    OphthalmicPhotography16BitImageStorage,
+    OphthalmicTomographyImageStorage,
+    OphthalmicVisualFieldStaticPerimetryMeasurementsStorage,
+    SecondaryCaptureImageStorage,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from ..core import Cancelled
+from .config import PacsSettings, data_folder
+
+log = logging.getLogger(__name__)
+
+#: What a glaucoma workstation retrieves and sends: OCT, perimetry, their localizer photographs,
+#: reports (SR, PDF) and screenshots.
+STORAGE_CLASSES = (OphthalmicTomographyImageStorage, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage,
+                   OphthalmicPhotography8BitImageStorage, OphthalmicPhotography16BitImageStorage,
+                   Comprehensive3DSRStorage, ComprehensiveSRStorage, EnhancedSRStorage, EncapsulatedPDFStorage,
+                   SecondaryCaptureImageStorage)
+#: Accepted as stored (an archive keeps the modality's compression): OPT cubes are often JPEG 2000.
+TRANSFER_SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian,
+                     JPEG2000Lossless, JPEG2000, JPEGLSLossless, JPEGLSNearLossless, RLELossless,
+                     JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLosslessSV1]
+MODALITIES = ("OPT", "OPV")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_STATUS_WORDS = {0xA700: "out of resources", 0xA701: "out of resources (too many matches)",
+                 0xA702: "out of resources (could not perform the sub-operations)",
+                 0xA801: "this workstation is not a known destination (move destination unknown)",
+                 0xA900: "the request does not match the SOP class", 0xC000: "the archive could not process it",
+                 0xFE00: "cancelled", 0x0122: "the archive does not support this kind of object",
+                 0x0124: "this workstation is not authorised", 0x0211: "the archive does not know the SOP class",
+                 0xB000: "some sub-operations failed"}
+
+
+class PacsError(Exception):
+    """Anything that went wrong talking to the archive; the message says what and what to check."""
+
+
+class PacsUnreachable(PacsError):
+    """Nothing answers at the archive's address."""
+
+
+class PacsRejected(PacsError):
+    """The archive answered and refused the association (AE titles, or not allowed)."""
+
+
+class PacsTimeout(PacsError):
+    """The archive did not answer in time."""
+
+
+def quiet_pynetdicom() -> None:
+    """pynetdicom logs each association step and, at debug level, whole identifiers (patient ID and
+    name included) to the application's log; warnings about failures are what a user needs."""
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+
+def status_text(status: int) -> str:
+    return f"status 0x{status:04X}" + (f", {_STATUS_WORDS[status]}" if status in _STATUS_WORDS else "")
+
+
+# -- associations ---------------------------------------------------------------------------------
+def _tls_context(settings: PacsSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.tls_ca_file or None)
+    if settings.tls_cert_file:
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return context
+
+
+def _check_reachable(settings: PacsSettings) -> None:
+    """A plain TCP connection first: pynetdicom reports an unreachable host and a rejected AE title
+    the same way (no association), and the user needs to know which it was."""
+    where = f"{settings.archive_host}:{settings.archive_port}"
+    try:
+        with socket.create_connection((settings.archive_host, settings.archive_port), timeout=settings.timeout_s):
+            pass
+    except socket.gaierror:
+        raise PacsUnreachable(f"the archive's host {settings.archive_host!r} is not known on this network "
+                              "(check the host name in the PACS settings)") from None
+    except TimeoutError:
+        raise PacsTimeout(f"no answer from {where} within {settings.timeout_s:g} s (is the archive running, "
+                          "and is this port open in the firewall?)") from None
+    except OSError as exc:
+        raise PacsUnreachable(f"nothing answers at {where} ({exc.strerror or type(exc).__name__}): is the archive "
+                              "running, and are its host and port right in the PACS settings?") from None
+
+
+def _make_ae(settings: PacsSettings) -> AE:
+    quiet_pynetdicom()
+    ae = AE(ae_title=settings.local_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.timeout_s
+    ae.connection_timeout = settings.timeout_s
+    return ae
+
+
+@contextlib.contextmanager
+def association(settings: PacsSettings, contexts: Iterable[tuple[str, list[str]]], *, roles=(), handlers=()):
+    """An established association with the archive, released (or aborted) on the way out."""
+    _check_reachable(settings)
+    ae = _make_ae(settings)
+    for sop_class, syntaxes in contexts:
+        ae.add_requested_context(sop_class, syntaxes)
+    tls_args = (_tls_context(settings), settings.archive_host) if settings.tls else None
+    assoc = ae.associate(settings.archive_host, settings.archive_port, ae_title=settings.archive_ae,
+                         ext_neg=[build_role(c, scp_role=True) for c in roles] or None, tls_args=tls_args,
+                         evt_handlers=list(handlers) or None)
+    if not assoc.is_established:
+        if assoc.is_rejected:
+            raise PacsRejected(
+                f"the archive at {settings.archive_host}:{settings.archive_port} refused this workstation: check that "
+                f"the archive's AE title is {settings.archive_ae!r} and that it knows this workstation as "
+                f"{settings.local_ae!r}")
+        tls = " or the TLS handshake failed (check the certificates)" if settings.tls else ""
+        raise PacsTimeout(f"the archive at {settings.archive_host}:{settings.archive_port} did not complete the "
+                          f"association within {settings.timeout_s:g} s{tls}: is it a DICOM service?")
+    log.info("association with %s established", settings.describe())
+    try:
+        yield assoc
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _lost(settings: PacsSettings, what: str) -> PacsTimeout:
+    return PacsTimeout(f"the archive stopped answering during the {what} (no reply within {settings.timeout_s:g} s "
+                       "or the connection was closed)")
+
+
+def echo(settings: PacsSettings) -> None:
+    """C-ECHO: the Preferences dialog's "Test connection"."""
+    with association(settings, [(Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]) as assoc:
+        status = assoc.send_c_echo()
+        if not status or "Status" not in status:
+            raise _lost(settings, "connection test")
+        if status.Status != 0:
+            raise PacsError(f"the archive answered the connection test with {status_text(status.Status)}")
+
+
+# -- C-FIND ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StudyHit:
+    study_uid: str
+    study_date: dt.date | None
+    description: str = ""
+    modalities: tuple[str, ...] = ()
+    n_series: int | None = None
+    patient_id: str = field(default="", repr=False)
+    patient_name: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SeriesHit:
+    study_uid: str
+    series_uid: str
+    modality: str
+    laterality: str = ""  # OD / OS / ""
+    series_date: dt.date | None = None
+    description: str = ""
+    series_number: int | None = None
+    n_instances: int | None = None
+
+
+def _date(text) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(str(text or "")[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _date_range(date_from: dt.date | None, date_to: dt.date | None) -> str:
+    if date_from is None and date_to is None:
+        return ""
+    return f"{date_from.strftime('%Y%m%d') if date_from else ''}-{date_to.strftime('%Y%m%d') if date_to else ''}"
+
+
+def _find(settings: PacsSettings, identifier: Dataset) -> list[Dataset]:
+    syntaxes = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+    out = []
+    with association(settings, [(StudyRootQueryRetrieveInformationModelFind, syntaxes)]) as assoc:
+        for status, found in assoc.send_c_find(identifier, StudyRootQueryRetrieveInformationModelFind):
+            if not status or "Status" not in status:
+                raise _lost(settings, "search")
+            if status.Status in (0xFF00, 0xFF01):
+                if found is not None:
+                    out.append(found)
+            elif status.Status != 0x0000:
+                raise PacsError(f"the archive refused the search ({status_text(status.Status)})")
+    return out
+
+
+def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str = "",
+                 date_from: dt.date | None = None, date_to: dt.date | None = None,
+                 modalities: Iterable[str] = MODALITIES) -> list[StudyHit]:
+    """Studies of a patient (ID and/or name, ``*`` and ``?`` as wildcards; a name without one matches
+    as a prefix), in a date range, holding any of ``modalities`` (empty: any). Newest first."""
+    modalities = tuple(m.strip().upper() for m in modalities if m.strip())
+    if not (patient_id.strip() or patient_name.strip() or date_from or date_to):
+        raise PacsError("give a patient ID, a name or a date range to search for")
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.PatientID = patient_id.strip()
+    name = patient_name.strip()
+    ds.PatientName = name if not name or any(c in name for c in "*?") else name + "*"
+    ds.StudyDate = _date_range(date_from, date_to)
+    ds.StudyInstanceUID = ""
+    ds.StudyDescription = ""
+    ds.ModalitiesInStudy = "\\".join(modalities)
+    ds.NumberOfStudyRelatedSeries = ""
+    hits = []
+    for found in _find(settings, ds):
+        in_study = tuple(str(m) for m in (found.get("ModalitiesInStudy") or ()) if m) if "ModalitiesInStudy" in found \
+            else ()
+        if isinstance(found.get("ModalitiesInStudy"), str):
+            in_study = (str(found.ModalitiesInStudy),)
+        if modalities and in_study and not set(in_study) & set(modalities):
+            continue  # an archive that ignores the modality key
+        hits.append(StudyHit(str(found.get("StudyInstanceUID", "")), _date(found.get("StudyDate")),
+                             str(found.get("StudyDescription", "") or ""), in_study,
+                             _int(found.get("NumberOfStudyRelatedSeries")),
+                             str(found.get("PatientID", "") or ""), str(found.get("PatientName", "") or "")))
+    log.info("study search: %d studies", len(hits))
+    return sorted(hits, key=lambda h: h.study_date or dt.date.min, reverse=True)
+
+
+def find_series(settings: PacsSettings, study_uid: str, modalities: Iterable[str] = MODALITIES) -> list[SeriesHit]:
+    """The series of one study, of the given modalities (empty: all)."""
+    modalities = tuple(m.strip().upper() for m in modalities if m.strip())
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "SERIES"
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = ""
+    ds.Modality = ""
+    ds.SeriesDescription = ""
+    ds.SeriesNumber = ""
+    ds.SeriesDate = ""
+    ds.Laterality = ""
+    ds.NumberOfSeriesRelatedInstances = ""
+    hits = []
+    for found in _find(settings, ds):
+        modality = str(found.get("Modality", "") or "")
+        if modalities and modality not in modalities:
+            continue
+        side = {"R": "OD", "L": "OS"}.get(str(found.get("Laterality", "") or "").upper(), "")
+        hits.append(SeriesHit(study_uid, str(found.get("SeriesInstanceUID", "")), modality, side,
+                              _date(found.get("SeriesDate")), str(found.get("SeriesDescription", "") or ""),
+                              _int(found.get("SeriesNumber")), _int(found.get("NumberOfSeriesRelatedInstances"))))
+    log.info("series search: %d series", len(hits))
+    return sorted(hits, key=lambda h: (h.modality, h.series_number or 0))
+
+
+# -- C-GET / C-MOVE -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Retrieved:
+    """A retrieved series (or study) in its local folder."""
+
+    folder: Path
+    files: tuple[Path, ...]
+    failed: int = 0  # instances the archive could not send or this workstation could not store
+
+    @property
+    def message(self) -> str:
+        if not self.failed:
+            return f"{len(self.files)} file(s) retrieved"
+        return (f"{len(self.files)} file(s) retrieved, {self.failed} could not be retrieved (the archive holds "
+                "them but did not send them intact; ask its administrator)")
+
+
+def retrieved_folder(study_uid: str, series_uid: str | None = None) -> Path:
+    """Where a series lands: ``<data folder>/pacs/<study UID>/<series UID>`` (UIDs only in the path)."""
+    for uid in (study_uid, series_uid or "0"):
+        if not _UID.match(uid or ""):
+            raise PacsError(f"not a DICOM UID: {uid!r}")
+    return data_folder() / "pacs" / study_uid / (series_uid or "study")
+
+
+class _Receiver:
+    """Writes each instance the archive sends into the ``.part`` folder; stops writing once cancelled."""
+
+    def __init__(self, folder: Path, cancel: threading.Event | None, progress: Callable | None):
+        self.folder, self.cancel, self.progress = folder, cancel, progress
+        self.files: list[Path] = []
+        self.failed = 0
+        self.total: int | None = None
+        self.lock = threading.Lock()
+
+    def on_store(self, event) -> int:
+        if self.cancel is not None and self.cancel.is_set():
+            return 0xFE00
+        try:
+            ds = event.dataset
+            ds.file_meta = event.file_meta
+            uid = str(ds.SOPInstanceUID)
+            with self.lock:
+                name = f"{uid}.dcm" if _UID.match(uid) and len(uid) <= 64 else f"instance-{len(self.files) + 1}.dcm"
+                path = self.folder / name
+                ds.save_as(path, enforce_file_format=True)
+                self.files.append(path)
+                done = len(self.files)
+        except Exception as exc:  # an instance that cannot be decoded or written: counted, the rest go on
+            log.warning("an instance could not be stored (%s)", type(exc).__name__)
+            with self.lock:
+                self.failed += 1
+            return 0xA700
+        if self.progress is not None:
+            self.progress(done, self.total)
+        return 0x0000
+
+
+def _query_for(study_uid: str, series_uid: str | None) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
+    ds.StudyInstanceUID = study_uid
+    if series_uid:
+        ds.SeriesInstanceUID = series_uid
+    return ds
+
+
+def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = None, dest: Path | None = None,
+             progress: Callable[[int, int | None], None] | None = None,
+             cancel: threading.Event | None = None) -> Retrieved:
+    """Retrieve a series (or a whole study) with C-GET, or C-MOVE when the settings say so.
+
+    ``progress(done, total)``: instances received so far, and the total once the archive has said it.
+    ``cancel`` (threading.Event): the retrieve stops, the partial folder is removed and
+    ``octviewer.core.Cancelled`` is raised. A retrieve that fails leaves nothing behind either; a
+    complete one replaces an earlier copy of the same series.
+    """
+    dest = Path(dest) if dest is not None else retrieved_folder(study_uid, series_uid)
+    part = dest.with_name(dest.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    receiver = _Receiver(part, cancel, progress)
+    try:
+        if settings.retrieve == "move":
+            final = _move(settings, _query_for(study_uid, series_uid), receiver)
+        else:
+            final = _get(settings, _query_for(study_uid, series_uid), receiver)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        if not receiver.files:
+            if final in (0x0000, None):
+                raise PacsError("the archive holds no instances for this series (it may have been deleted)")
+            raise PacsError(f"the archive sent nothing ({status_text(final)})")
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    if dest.exists():
+        shutil.rmtree(dest)
+    part.replace(dest)
+    files = tuple(dest / p.name for p in receiver.files)
+    log.info("retrieved %d instance(s), %d failed", len(files), receiver.failed)
+    return Retrieved(dest, files, receiver.failed)
+
+
+def _follow(settings: PacsSettings, assoc, responses, receiver: _Receiver, model: str) -> int | None:
+    """Read the C-GET/C-MOVE responses: totals for the progress, a cancel when asked; the final status."""
+    final = None
+    for status, _ in responses:
+        if not status or "Status" not in status:
+            raise _lost(settings, "retrieve")
+        code = int(status.Status)
+        counts = [_int(status.get(k)) or 0 for k in ("NumberOfRemainingSuboperations", "NumberOfCompletedSuboperations",
+                                                       "NumberOfFailedSuboperations", "NumberOfWarningSuboperations")]
+        if code in (0xFF00, 0xFF01):
+            receiver.total = sum(counts)
+            if receiver.cancel is not None and receiver.cancel.is_set():
+                assoc.send_c_cancel(1, query_model=model)
+                assoc.abort()
+                raise Cancelled()
+            continue
+        final = code
+        receiver.failed = max(receiver.failed, counts[2])
+        if code not in (0x0000, 0xB000, 0xFE00) and not receiver.files:
+            raise PacsError(f"the archive could not send the series ({status_text(code)})")
+    return final
+
+
+def _get(settings: PacsSettings, query: Dataset, receiver: _Receiver) -> int | None:
+    # One context per compressed syntax: the archive accepts one syntax per context and would pick the
+    # uncompressed one, then fail to transcode a JPEG 2000 cube into it (Orthanc does so).
+    plain = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+    contexts = [(StudyRootQueryRetrieveInformationModelGet, plain)]
+    for sop_class in STORAGE_CLASSES:
+        contexts += [(sop_class, plain)] + [(sop_class, [ts]) for ts in TRANSFER_SYNTAXES if ts not in plain]
+    with association(settings, contexts, roles=STORAGE_CLASSES,
+                     handlers=[(evt.EVT_C_STORE, receiver.on_store)]) as assoc:
+        try:
+            return _follow(settings, assoc, assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet),
+                           receiver, StudyRootQueryRetrieveInformationModelGet)
+        except Cancelled:
+            assoc.join(settings.timeout_s)  # the association's thread has ended: no handler writes after this
+            raise
+
+
+def _move(settings: PacsSettings, query: Dataset, receiver: _Receiver) -> int | None:
+    """C-MOVE: the archive opens its own association to this workstation's storage service."""
+    ae = _make_ae(settings)
+    for sop_class in STORAGE_CLASSES:
+        ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
+    try:
+        server = ae.start_server(("", settings.local_port), block=False, ae_title=settings.local_ae,
+                                 evt_handlers=[(evt.EVT_C_STORE, receiver.on_store)],
+                                 ssl_context=None)
+    except OSError as exc:
+        raise PacsError(f"this workstation cannot listen on port {settings.local_port} for C-MOVE "
+                        f"({exc.strerror or exc}); choose another port or use C-GET") from None
+    try:
+        contexts = [(StudyRootQueryRetrieveInformationModelMove, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]
+        with association(settings, contexts) as assoc:
+            final = _follow(settings, assoc,
+                            assoc.send_c_move(query, settings.local_ae, StudyRootQueryRetrieveInformationModelMove),
+                            receiver, StudyRootQueryRetrieveInformationModelMove)
+            if final == 0xA801:
+                raise PacsError(f"the archive does not know this workstation ({settings.local_ae!r}) as a C-MOVE "
+                                "destination: add it (AE title, host, port) to the archive's modalities, or use C-GET")
+            return final
+    finally:
+        server.shutdown()
+
+
+# -- C-STORE --------------------------------------------------------------------------------------
+def describe_object(ds: Dataset) -> str:
+    """The kind of object, for messages (never its patient data)."""
+    return {EncapsulatedPDFStorage: "the PDF report", Comprehensive3DSRStorage: "the structured report",
+            EnhancedSRStorage: "the structured report", ComprehensiveSRStorage: "the structured report"}.get(
+        str(ds.get("SOPClassUID", "")), "a DICOM object")
+
+
+def store(settings: PacsSettings, datasets: list[Dataset],
+          progress: Callable[[int, int], None] | None = None) -> None:
+    """C-STORE each dataset to the archive, on one association; the first refusal raises ``PacsError``."""
+    contexts = {}
+    for ds in datasets:
+        contexts.setdefault(str(ds.SOPClassUID), set()).add(str(ds.file_meta.TransferSyntaxUID))
+    with association(settings, [(c, sorted(s)) for c, s in contexts.items()]) as assoc:
+        for i, ds in enumerate(datasets, start=1):
+            status = assoc.send_c_store(ds)
+            if not status or "Status" not in status:
+                raise _lost(settings, f"sending of {describe_object(ds)}")
+            code = int(status.Status)
+            if code != 0x0000 and not 0xB000 <= code <= 0xB007:
+                raise PacsError(f"the archive refused {describe_object(ds)} ({status_text(code)})")
+            if progress is not None:
+                progress(i, len(datasets))
+    log.info("sent %d object(s) to %s", len(datasets), settings.describe())
