@@ -240,3 +240,152 @@ def test_indexing_prints_no_file_names_to_stderr(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "PAT-SECRET" not in out.stderr + out.stdout
+
+
+# -- one odd file never refuses a study; every bad file is listed with its reason ---------------------
+def _dicom_with_frames(path, frames: str):
+    from corpus import small_volume
+
+    from octviewer import save_volume
+
+    save_volume(small_volume(), path)  # 6 frames: NumberOfFrames is stored as IS "6 "
+    raw = path.read_bytes()
+    element = b"\x28\x00\x08\x00IS\x02\x006 "
+    assert raw.count(element) == 1
+    value = frames.encode() + b" " * (len(frames) % 2)
+    path.write_bytes(raw.replace(element, element[:6] + len(value).to_bytes(2, "little") + value))
+    return path
+
+
+def test_odd_files_are_listed_with_their_reason_beside_the_good_ones(study_copy, tmp_path):
+    # Old: NumberOfFrames 'abc' raised ValueError, a manifest with a short row TypeError and a NUL
+    # byte in a listed path ValueError, and each refused the whole study ("Could not index").
+    bad_frames = study_copy / "frames.dcm"
+    _dicom_with_frames(bad_frames, "abc")
+    (study_copy / "short.csv").write_text("patient_id,path\nP1\n")
+    (study_copy / "nul.csv").write_text("patient_id,path\nP1,sc\0an.dcm\n")
+    index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert len(index.scans) == 12
+    problems = dict(index.problems)
+    assert "NumberOfFrames" in problems[str(bad_frames)]
+    assert "row 2" in problems[str(study_copy / "short.csv")]
+    assert "NUL" in problems[str(study_copy / "nul.csv")]
+    assert "frames.dcm" in index.problems_text() and "NumberOfFrames" in index.problems_text()
+
+
+def test_a_manifest_with_a_short_row_or_a_nul_byte_is_read_around_them(tmp_path):
+    (tmp_path / "m.csv").write_text("patient_id,path,eye\nP1\nP2,a\0b.dcm,OD\n")
+    index = index_manifest(tmp_path / "m.csv")
+    assert index.scans == [] and len(index.problems) == 2
+    assert all("row" in reason for _path, reason in index.problems)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "socket"])
+def test_special_files_are_skipped_without_being_opened(study_copy, tmp_path, kind, monkeypatch):
+    # Old: a FIFO named *.dcm, or a link to /dev/zero, blocked indexing for good.
+    import socket
+
+    special = study_copy / "special.dcm"
+    if kind == "fifo":
+        os.mkfifo(special)
+    elif kind == "zero":
+        special.symlink_to("/dev/zero")
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(special))
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault("index", index_folder(
+        study_copy, cache_dir=tmp_path / "cache")), daemon=True)
+    worker.start()
+    worker.join(10)
+    if kind == "fifo" and worker.is_alive():  # unblock the stuck reader so the test run can go on
+        with open(special, "wb"):
+            pass
+    assert not worker.is_alive(), "indexing blocked on a special file"
+    index = outcome["index"]
+    assert len(index.scans) == 12
+    assert "not a regular file" in dict(index.problems)[str(special)]
+
+
+def test_a_file_swapped_for_a_fifo_after_the_stat_is_never_blocked_on(study_copy, tmp_path, monkeypatch):
+    # The stat-then-open race: the check saw a regular file, the open meets a FIFO.
+    from octviewer.io import limits
+
+    target = study_copy / "swapped.dcm"
+    os.mkfifo(target)
+    real_stat = os.stat
+
+    def lying_stat(path, *a, **k):
+        st = real_stat(path, *a, **k)
+        if os.fspath(path) == str(target):
+            return real_stat(study_copy / "visual_fields.csv")
+        return st
+
+    monkeypatch.setattr(limits.os, "stat", lying_stat)
+    from octviewer.io.formats import detect
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault("error", _error_of(detect, target)), daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():
+        with open(target, "wb"):
+            pass
+    assert not worker.is_alive(), "detect blocked on a FIFO swapped in after the check"
+    assert "named pipe" in outcome["error"]
+
+
+def _error_of(fn, *args) -> str:
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001 - the message is what is checked
+        return str(exc)
+    return ""
+
+
+def test_cancel_stops_within_a_second_even_on_a_slow_file(study_copy, tmp_path, monkeypatch):
+    import time
+
+    import octviewer.study.index as index_module
+
+    real = index_module.read_record
+    monkeypatch.setattr(index_module, "read_record", lambda p: time.sleep(0.3) or real(p))
+    cancel = threading.Event()
+    started = time.monotonic()
+    threading.Timer(0.5, cancel.set).start()
+    with pytest.raises(IndexCancelled):
+        index_folder(study_copy, cancel=cancel, cache_dir=tmp_path / "cache")
+    assert time.monotonic() - started < 1.5
+
+
+def test_latin1_vol_is_indexed_as_the_viewer_opens_it(tmp_path):
+    # Old: the header parse decoded the patient ID as ASCII and the file was "unreadable".
+    from corpus import write_vol
+
+    from octviewer import load_volume
+
+    path = write_vol(tmp_path / "scan.vol", patient_id="Müller".encode("latin-1"))
+    index = index_folder(tmp_path, cache_dir=tmp_path / "cache")
+    assert [s.patient_id for s in index.scans] == [load_volume(path).patient_id] == ["Müller"]
+
+
+def test_unreadable_subfolders_are_counted_and_named(study_copy, tmp_path, monkeypatch):
+    # Old: os.walk skipped a folder it could not list without a word.
+    locked = study_copy / "locked"
+    locked.mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert len(index.scans) == 12
+    assert "permission denied" in dict(index.problems)[str(locked)].lower()
+    assert "1 unreadable folder" in index.skipped_text()
+
+    from octviewer.io import find_volumes
+    found, skipped = find_volumes(study_copy)
+    assert len(found) > 0
+    assert any(entry == locked and "permission denied" in reason.lower() for entry, reason in skipped)

@@ -132,3 +132,50 @@ def test_an_empty_ou_cell_says_why():
     assert "too sparse" in eye(sparse).missing_reason("cup_to_disc")
     assert "no visual field" in eye(circle).missing_reason("md_measured")
     assert eye(None, error="OD1.dcm: truncated or damaged").missing_reason("probability").startswith("OD1.dcm")
+
+
+# -- impossible measured values are refused, naming the file and the field ----------------------------
+def _opv_with(path, **values):
+    """An OPV file holding values write_opv itself would refuse to format (NaN goes in as text)."""
+    path = write_opv(path, "P-1", "OD", dt.date(2021, 3, 4), md_db=-2.0, psd_db=2.0, vfi=95.0)
+    ds = pydicom.dcmread(path)
+    if "vfi" in values:
+        ds.VisualFieldGlobalResultsIndexSequence[0].DataObservationSequence[0].NumericValue = values["vfi"]
+    if "md" in values:
+        ds.GlobalDeviationFromNormal = values["md"]
+    ds.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize("values, field", [({"vfi": "NaN"}, "VFI"), ({"md": -500.0}, "MD"), ({"vfi": "250"}, "VFI")])
+def test_opv_with_an_impossible_value_is_refused(tmp_path, values, field):
+    # Old: VFI NaN was shown as "nan %", MD -500 dB beside the estimate and in the trend.
+    path = _opv_with(tmp_path / "field.dcm", **values)
+    with pytest.raises(VfReadError) as err:
+        read_opv(path)
+    assert str(err.value).startswith("field.dcm:") or "field.dcm" in str(err.value)
+    assert field in err.value.problem
+
+
+@pytest.mark.parametrize("row, field", [("250,-1,2", "VFI"), ("95,50,2", "MD"), ("95,-1,-3", "PSD"),
+                                        ("95,nan,2", "MD"), ("inf,-1,2", "VFI")])
+def test_vf_table_with_an_impossible_value_is_refused(tmp_path, row, field):
+    # Old: a CSV VFI of 250 %, MD +50 dB and PSD -3 dB were all accepted.
+    table = tmp_path / "vf.csv"
+    table.write_text(f"patient_id,eye,date,vfi,md,psd\nP1,OD,2020-01-02,{row}\n")
+    with pytest.raises(VfReadError) as err:
+        read_vf_table(table)
+    assert "vf.csv" in str(err.value) and "row 2" in str(err.value) and field in str(err.value)
+
+
+def test_study_keeps_good_vf_rows_and_lists_the_impossible_ones(tmp_path):
+    from octviewer.study import index_folder
+
+    (tmp_path / "vf.csv").write_text("patient_id,eye,date,vfi,md,psd\nP1,OD,2020-01-02,95,-1,2\n"
+                                     "P1,OS,2020-01-02,250,-1,2\n")
+    _opv_with(tmp_path / "opv.dcm", md=-500.0)
+    index = index_folder(tmp_path, cache_dir=tmp_path / "cache")
+    assert [(m.eye, m.vfi) for m in index.vf] == [("OD", 95.0)]
+    problems = dict(index.problems)
+    assert "row 3" in problems[str(tmp_path / "vf.csv")] and "VFI" in problems[str(tmp_path / "vf.csv")]
+    assert "MD" in problems[str(tmp_path / "opv.dcm")]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import VolumeReadError
-from .limits import require_readable
+from .limits import open_regular, require_readable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -87,7 +87,7 @@ def detect(path: Path) -> VolumeFormat:
     if stat.S_ISDIR(st.st_mode):
         entries = list(path.iterdir())
         return BY_NAME["heyex_xml" if any(p.suffix.lower() == ".xml" for p in entries) else "image_folder"]
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # the path may have changed since the stat: never block on it
         head = f.read(132)
     if not head:
         raise VolumeReadError(path, "the file is empty")
@@ -127,16 +127,40 @@ def is_volume_file(path: str | os.PathLike) -> bool:
         return False
 
 
+def walk_files(root: str | os.PathLike, hidden: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every entry under ``root`` that is not a folder (sorted), and the folders that could not be
+    listed with the reason: a folder the user may not read is named, never passed over in silence.
+    Links to folders are not followed (a link loop would never end)."""
+    files, unreadable = [], []
+
+    def failed(exc: OSError) -> None:
+        unreadable.append((Path(exc.filename or root), _os_reason(exc)))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed):
+        dirnames[:] = sorted(d for d in dirnames if hidden or not d.startswith("."))
+        files.extend(Path(dirpath) / name for name in sorted(filenames) if hidden or not name.startswith("."))
+    return files, sorted(unreadable)
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied: this folder cannot be read"
+    return f"this folder cannot be read ({exc.strerror or type(exc).__name__})"
+
+
 def find_volumes(root: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Volume files under ``root`` (sorted), and the entries skipped with the reason.
 
     Entries that carry a volume suffix but are no regular file (FIFOs, devices, broken links) are
-    listed as skipped rather than dropped silently. A folder with no volume files is itself one
-    volume (a HEYEX export or a folder of B-scan images) and is returned as such.
+    listed as skipped rather than dropped silently, and so are subfolders that cannot be read. A
+    folder with no volume files is itself one volume (a HEYEX export or a folder of B-scan images)
+    and is returned as such.
     """
     root = Path(root)
     found, skipped = [], []
-    for entry in sorted(root.rglob("*")):
+    entries, unreadable = walk_files(root)
+    skipped.extend(unreadable)
+    for entry in entries:
         if entry.suffix.lower() not in _FILE_SUFFIXES:
             continue
         try:

@@ -17,7 +17,7 @@ import numpy as np
 from ..core import BscanPosition, Localizer, OctVolume, Spacing
 from .convert import grey_localizer
 from .errors import VolumeReadError
-from .limits import check_budget, check_dimensions, plausible_mm, require_readable
+from .limits import check_budget, check_dimensions, open_regular, plausible_mm, require_readable
 
 _VOL_HEADER = 2048
 _PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
@@ -56,7 +56,12 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1").strip()
 
 
-def _ascii_header(raw: bytes) -> bytes | bytearray:
+def vol_patient_id(raw: bytes) -> str:
+    """The patient ID of a ``.vol`` header as the viewer shows it (the study index reads it the same way)."""
+    return _text(raw[_PATIENT_ID])
+
+
+def ascii_vol_header(raw: bytes) -> bytes | bytearray:
     """The file with non-ASCII bytes in the header's text fields replaced by '?'.
 
     eyepy's format description decodes those fields as ASCII and fails on a patient name with an
@@ -85,10 +90,11 @@ def read_vol(path: Path) -> OctVolume:
     from eyepy.io.he.vol_reader import vol_format
 
     require_readable(path, folder_ok=False)
-    raw = path.read_bytes()
+    with open_regular(path) as f:
+        raw = f.read()
     _check_vol_sizes(path, raw)
-    patient_id = _text(raw[_PATIENT_ID]) or None
-    parsed = vol_format.parse(_ascii_header(raw))
+    patient_id = vol_patient_id(raw) or None
+    parsed = vol_format.parse(ascii_vol_header(raw))
     pattern = _PATTERNS.get(int(parsed.scan_pattern))
     if pattern is None:
         raise VolumeReadError(path, f"unknown Heidelberg scan pattern {parsed.scan_pattern}")

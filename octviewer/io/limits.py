@@ -4,7 +4,8 @@ Three guards every reader goes through (docs/bad_input.md lists the guarantees t
 
 - **Kind of file.** Only regular files are opened, and directories for the folder formats. A FIFO
   would block the reading thread forever, a character device such as ``/dev/zero`` never ends; both
-  are refused from ``os.stat`` alone, before anything opens them.
+  are refused from ``os.stat`` alone, before anything opens them, and every open is non-blocking
+  and checks the opened file again (``open_regular``), so a path swapped after the look is refused too.
 - **Shape.** Sizes no OCT device produces (empty axes, an axis over ``MAX_AXIS``, B-scans thinner
   or shallower than ``MIN_BSCAN_PIXELS``) are lying headers or not OCT at all.
 - **Bytes.** The decoded size, computed from headers (npz member headers, TIFF page tags, image
@@ -14,6 +15,7 @@ Three guards every reader goes through (docs/bad_input.md lists the guarantees t
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import stat
@@ -97,10 +99,48 @@ def require_readable(path: Path, folder_ok: bool = True) -> os.stat_result:
         return st
     if stat.S_ISDIR(mode):
         raise VolumeReadError(path, "this is a folder where a file was expected")
+    raise VolumeReadError(path, f"this is {_kind(mode)}, not a file; only regular files and folders are opened")
+
+
+def _kind(mode: int) -> str:
     kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
-    raise VolumeReadError(path, f"this is {kind}, not a file; only regular files and folders are opened")
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path) -> io.BufferedReader:
+    """Open a regular file for reading, never blocking on what the path turns out to be.
+
+    ``require_readable`` looks before the open, but the path can be swapped for a FIFO between the
+    look and the open (or a reader may be handed a path nobody looked at). So the open itself is
+    non-blocking (a FIFO without a writer opens at once instead of waiting for one) and the file
+    that was actually opened is checked with ``fstat``; only then is blocking mode restored for the
+    reader. Anything but a regular file is closed again and refused.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise VolumeReadError(path, "no such file") from None
+    except PermissionError:
+        raise VolumeReadError(path, "permission denied: you are not allowed to read this file") from None
+    except IsADirectoryError:
+        raise VolumeReadError(path, "this is a folder where a file was expected") from None
+    except OSError as exc:
+        raise VolumeReadError(path, f"cannot read it ({exc.strerror or type(exc).__name__})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise VolumeReadError(path, f"this is {_kind(mode)}, not a file; only regular files are opened")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        raw = io.FileIO(fd, "r", closefd=True)
+        raw.name = os.fspath(path)  # readers (tifffile, pydicom) use the name, not the descriptor
+        return io.BufferedReader(raw)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def plausible_mm(value) -> float | None:

@@ -21,7 +21,7 @@ from ..core.volume import INTENSITY_TRANSFORMS, LATERALITIES, SCAN_PATTERNS
 from .convert import grey_localizer, grey_stack
 from .errors import VolumeReadError
 from .formats import IMAGE_SUFFIXES
-from .limits import check_bscan_shape, check_budget, check_dimensions, plausible_mm, require_readable
+from .limits import check_bscan_shape, check_budget, check_dimensions, open_regular, plausible_mm, require_readable
 
 NO_SPACING = "the file carries no physical spacing: distances and the scale bar are unavailable"
 
@@ -80,12 +80,13 @@ def _as_volume_array(path, array: np.ndarray) -> np.ndarray:
 
 def read_npy(path: Path) -> OctVolume:
     size = require_readable(path, folder_ok=False).st_size
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         shape, dtype = _npy_header(path, f, size, None, allow_pickle=False)
-    if len(shape) == 3:
-        check_bscan_shape(path, shape)
-    check_budget(path, float(np.prod(shape, dtype=np.float64)) * dtype.itemsize, size)
-    data = _as_volume_array(path, np.load(path, allow_pickle=False))
+        if len(shape) == 3:
+            check_bscan_shape(path, shape)
+        check_budget(path, float(np.prod(shape, dtype=np.float64)) * dtype.itemsize, size)
+        f.seek(0)
+        data = _as_volume_array(path, np.load(f, allow_pickle=False))
     zenodo = parse_zenodo_name(path.stem)
     notes = [NO_SPACING]
     if zenodo:
@@ -140,7 +141,12 @@ def _meta(path, npz, fields) -> dict:
 
 def read_npz(path: Path, allow_pickle: bool = False) -> OctVolume:
     size = require_readable(path, folder_ok=False).st_size
-    with zipfile.ZipFile(path) as archive:
+    with open_regular(path) as f:
+        return _read_npz(path, f, size, allow_pickle)
+
+
+def _read_npz(path: Path, f, size: int, allow_pickle: bool) -> OctVolume:
+    with zipfile.ZipFile(f) as archive:
         infos = archive.infolist()
         if len(infos) > MAX_NPZ_MEMBERS:
             raise VolumeReadError(path, f"the archive holds {len(infos)} arrays; a volume file holds a few")
@@ -153,7 +159,8 @@ def read_npz(path: Path, allow_pickle: bool = False) -> OctVolume:
     # before anything is decompressed (a 2 MB archive must not unpack to gigabytes).
     decoded = sum(float(np.prod(shape, dtype=np.float64)) * dtype.itemsize for shape, dtype in fields.values())
     check_budget(path, decoded, size, what="the archive")
-    with np.load(path, allow_pickle=allow_pickle) as npz:
+    f.seek(0)
+    with np.load(f, allow_pickle=allow_pickle) as npz:
         if "volume" in fields:  # written by write_npz
             meta = _meta(path, npz, fields)
             localizer = Localizer(grey_localizer(path, npz["localizer"]),
@@ -206,7 +213,7 @@ def read_tiff(path: Path) -> OctVolume:
     import tifffile
 
     size = require_readable(path, folder_ok=False).st_size
-    with tifffile.TiffFile(path) as tif:
+    with open_regular(path) as f, tifffile.TiffFile(f) as tif:
         if not tif.series:
             raise VolumeReadError(path, "the TIFF file holds no images")
         series = tif.series[0]
@@ -231,11 +238,13 @@ def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with open_regular(path) as f, Image.open(f) as image:
             cols, rows = image.size
             mode = image.mode
     except Image.DecompressionBombError:
         raise VolumeReadError(path, "the image declares an implausible size (a decompression bomb)") from None
+    except VolumeReadError:
+        raise
     except Exception:
         raise VolumeReadError(path, "this image cannot be read (damaged or not an image)") from None
     return (rows, cols), 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
@@ -271,7 +280,9 @@ def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """One B-scan image as grey (colour is converted), checked against the size its header gave."""
     import cv2
 
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    with open_regular(path) as f:
+        encoded = np.frombuffer(f.read(), np.uint8)
+    image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH) if encoded.size else None
     if image is None:
         raise VolumeReadError(path, "this image cannot be decoded")
     if image.shape != shape:

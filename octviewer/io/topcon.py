@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core import OctVolume, Spacing
 from .errors import VolumeReadError
-from .limits import check_bscan_shape, check_budget, check_dimensions, plausible_mm, require_readable
+from .limits import check_bscan_shape, check_budget, check_dimensions, open_regular, plausible_mm, require_readable
 
 _HEADER = struct.Struct("<4s3sII")
 _RAW_HEADER = struct.Struct("<BIIIIBI")  # scan mode, width, height, bits, B-scans, format, size
@@ -142,7 +142,8 @@ def _patient_id(chunks) -> str | None:
 
 def read_topcon(path: Path) -> OctVolume:
     size = require_readable(path, folder_ok=False).st_size
-    raw = path.read_bytes()
+    with open_regular(path) as f:
+        raw = f.read()
     chunks = read_chunks(path, raw)
     for name, decode in ((b"@IMG_SCAN_03", _raw_volume), (b"@IMG_MOT_COMP_03", _raw_volume),
                          (b"@IMG_JPEG", _jpeg_volume)):

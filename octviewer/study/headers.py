@@ -15,7 +15,10 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import OphthalmicTomographyImageStorage
 
+from ..io import VolumeReadError, describe_failure
 from ..io.dicom import quiet_pydicom
+from ..io.heidelberg import ascii_vol_header, vol_patient_id
+from ..io.limits import open_regular
 from .vf import VfReadError, parse_date, vf_from_dataset
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
@@ -25,24 +28,48 @@ _DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Later
 _VOL_PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
 
 
+def _skip(reason: str, problem: str = "") -> dict:
+    """A file left out of the study: ``reason`` is the category counted, ``problem`` what is wrong with
+    this file (shown beside its name)."""
+    return {"kind": "skip", "reason": reason, "problem": problem}
 
 
-def _dicom_record(path: Path) -> dict:
+def _frames(ds) -> int:
+    value = ds.get("NumberOfFrames", 1)
+    value = getattr(value, "value", value)
+    if value in (None, ""):
+        return 1
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_DICOM_TAGS, force=True)
-    except Exception:
-        return {"kind": "skip", "reason": "unreadable files"}
+        frames = int(str(value).strip())
+    except ValueError:
+        raise _HeaderLie(f"the DICOM header's NumberOfFrames is {str(value)[:20]!r}, not a whole number") from None
+    if frames < 1:
+        raise _HeaderLie(f"the DICOM header's NumberOfFrames is {frames}; an OCT image has at least one B-scan")
+    return frames
+
+
+class _HeaderLie(ValueError):
+    """A header field that cannot be what it says (the message names the field)."""
+
+
+def _dicom_record(f) -> dict:
+    try:
+        ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_DICOM_TAGS, force=True)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises anything on a damaged file
+        return _skip("unreadable files", describe_failure(exc))
     modality = str(ds.get("Modality", "") or "")
     if modality == "OPV":
         try:
-            m = vf_from_dataset(pydicom.dcmread(path), path)
-        except (VfReadError, Exception):
-            return {"kind": "skip", "reason": "unreadable visual-field files"}
+            f.seek(0)
+            m = vf_from_dataset(pydicom.dcmread(f, force=True), getattr(f, "name", ""))
+        except VfReadError as exc:
+            return _skip("unreadable visual-field files", exc.problem)
+        except Exception as exc:  # noqa: BLE001
+            return _skip("unreadable visual-field files", describe_failure(exc))
         return {"kind": "vf", "patient_id": m.patient_id, "eye": m.eye,
                 "date": m.date.isoformat() if m.date else "", "vfi": m.vfi, "md_db": m.md_db, "psd_db": m.psd_db}
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
-        return {"kind": "skip", "reason": "non-OCT DICOM files" if "SOPClassUID" in ds or modality
-                else "other files"}
+        return _skip("non-OCT DICOM files" if "SOPClassUID" in ds or modality else "other files")
     laterality = ""
     frame_anatomy = None
     shared = ds.get("SharedFunctionalGroupsSequence")
@@ -55,7 +82,7 @@ def _dicom_record(path: Path) -> dict:
     stamp = str(ds.get("AcquisitionDateTime", "") or "")[:8] or str(ds.get("StudyDate", "") or "") \
         or str(ds.get("ContentDate", "") or "")
     date = parse_date(stamp)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = _frames(ds)
     text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
             "date": date.isoformat() if date else "", "scan_pattern": "volume" if frames > 1 else "line",
@@ -70,40 +97,52 @@ def _vol_header_format():
     return cs.Struct(*vol_format.subcons[:names.index("__empty")])
 
 
-def _vol_record(path: Path) -> dict:
-    with open(path, "rb") as f:
-        head = f.read(2048)
+def _vol_record(f) -> dict:
+    """The 2048-byte header, read the way the viewer reads it: the patient ID in the clinic's code
+    page (Latin-1 where it is not UTF-8), the other text fields made ASCII for eyepy's parser."""
+    head = f.read(2048)
     try:
-        h = _vol_header_format().parse(head)
-    except Exception:
-        return {"kind": "skip", "reason": "unreadable files"}
+        h = _vol_header_format().parse(bytes(ascii_vol_header(head)))
+    except Exception as exc:  # noqa: BLE001 - construct raises many types on a short or damaged header
+        return _skip("unreadable files", describe_failure(exc))
     pattern = _VOL_PATTERNS.get(int(h.scan_pattern), "volume")
     if pattern == "volume" and int(h.n_bscans) == 1:
         pattern = "line"
     eye = str(h.scan_position).strip("\x00 ").upper()
     when = parse_date(h.exam_time)  # eyepy gives an ISO string or a datetime
-    return {"kind": "scan", "patient_id": str(h.patient_id).strip("\x00 "), "eye": eye if eye in ("OD", "OS") else "",
+    return {"kind": "scan", "patient_id": vol_patient_id(head), "eye": eye if eye in ("OD", "OS") else "",
             "date": when.isoformat() if when else "", "scan_pattern": pattern,
             "n_bscans": int(h.n_bscans), "synthetic": False}
 
 
 def read_record(path: Path) -> dict:
-    """What the header of one file says: a scan, a measured VF, or why it is skipped."""
+    """What the header of one file says: a scan, a measured VF, or why it is skipped.
+
+    The file is opened without blocking and checked with ``fstat`` (``open_regular``): a FIFO or a
+    device, or a path swapped for one after the folder was listed, is skipped without being read.
+    Whatever a header holds, the answer is a record, never an exception: one odd file must not
+    refuse a whole study.
+    """
     with quiet_pydicom():  # pydicom's records name files (and so patients)
-        return _read_record(path)
+        try:
+            with open_regular(path) as f:
+                return _read_record(path, f)
+        except VolumeReadError as exc:
+            special = "not a file" in exc.problem
+            return _skip("special files" if special else "unreadable files",
+                         "not a regular file: " + exc.problem if special else exc.problem)
+        except _HeaderLie as exc:
+            return _skip("unreadable files", str(exc))
+        except Exception as exc:  # noqa: BLE001 - a header library's own exception on a damaged file
+            return _skip("unreadable files", describe_failure(exc))
 
 
-def _read_record(path: Path) -> dict:
+def _read_record(path: Path, f) -> dict:
     suffix = path.suffix.lower()
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return {"kind": "skip", "reason": "unreadable files"}
+    head = f.read(132)
+    f.seek(0)
     if head[128:132] == b"DICM" or suffix in (".dcm", ".dicom"):
-        return _dicom_record(path)
+        return _dicom_record(f)
     if head.startswith(b"HSF-OCT") or (suffix == ".vol" and head.startswith(b"ep-v")):
-        return _vol_record(path)
-    return {"kind": "skip", "reason": "other files"}
-
-
+        return _vol_record(f)
+    return _skip("other files")

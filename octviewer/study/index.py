@@ -20,16 +20,21 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import os
+import stat
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io import VolumeReadError
+from ..io.formats import walk_files
+from ..io.limits import open_regular
 from .headers import read_record
-from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_table
+from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,7 @@ class StudyIndex:
     scans: list[ScanEntry] = field(default_factory=list)
     vf: list[VfMeasurement] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)  # reason -> count
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, what is wrong with it), shown by name
     from_cache: int = 0
 
     def patients(self) -> list[str]:
@@ -108,7 +114,31 @@ class StudyIndex:
     def skipped_text(self) -> str:
         if not self.skipped:
             return "nothing skipped"
-        return "skipped " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+        return "skipped " + ", ".join(f"{n} {_singular(reason, n)}" for reason, n in sorted(self.skipped.items()))
+
+    def problems_text(self, limit: int = 50) -> str:
+        """One line per file or folder left out for a problem (name and reason), for the reader to fix."""
+        lines = [f"{os.path.relpath(p, self.root) if _inside(p, self.root) else p}: {why}"
+                 for p, why in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"... and {len(self.problems) - limit} more")
+        return "\n".join(lines)
+
+    def _problem(self, path, category: str, problem: str) -> None:
+        self.skipped[category] += 1
+        self.problems.append((str(path), problem or category))
+
+
+def _singular(reason: str, n: int) -> str:
+    return reason.replace("files", "file").replace("folders", "folder") if n == 1 else reason
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root) \
+            and os.path.isdir(root)
+    except ValueError:
+        return False
 
 
 def default_cache_dir() -> Path:
@@ -189,22 +219,38 @@ def _save_cache(path: Path, root: Path, entries: dict) -> None:
 # ---------------------------------------------------------------- manifests and VF tables
 
 def _read_manifest_rows(path: Path) -> list[dict] | None:
-    """Rows of a CSV with a ``path`` column (a manifest), or None for any other CSV."""
+    """Rows of a CSV with a ``path`` column (a manifest), or None for any other CSV. Each row carries
+    its line number under ``_row`` (for messages)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             if "path" not in (reader.fieldnames or ()):
                 return None
-            return list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error):
+            return [{**row, "_row": n} for n, row in enumerate(reader, start=2)]
+    except (OSError, UnicodeDecodeError, csv.Error, VolumeReadError):
         return None
 
 
+def _row_path(row: dict) -> str:
+    """The ``path`` of a manifest row, or ValueError saying why there is none to use."""
+    where = f"row {row.get('_row', '?')}"
+    value = row.get("path")
+    if value is None:
+        raise ValueError(f"{where} is short: it has no path")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}: the path is empty")
+    if "\0" in value:
+        raise ValueError(f"{where}: the path holds a NUL byte")
+    return value.strip()
+
+
 def _manifest_scan(row: dict, base: Path) -> ScanEntry:
+    """The scan a manifest row describes; ValueError (naming the row) for a row that cannot be used."""
+    path = str((base / _row_path(row)).resolve())
     visit = str(row.get("visit") or "").strip()
     date = parse_date(visit)
     eye = str(row.get("eye") or "").strip().upper()
-    return ScanEntry(path=str((base / row["path"]).resolve()), patient_id=str(row.get("patient_id") or "").strip()
+    return ScanEntry(path=path, patient_id=str(row.get("patient_id") or "").strip()
                      or NO_PATIENT, eye=eye if eye in ("OD", "OS") else "",
                      visit=date.isoformat() if date else visit, date=date,
                      synthetic=str(row.get("synthetic") or "").strip() in ("1", "true", "True"))
@@ -220,7 +266,11 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     for n, row in enumerate(rows):
         if _cancelled(cancel):
             raise IndexCancelled()
-        scan = _manifest_scan(row, csv_path.parent)
+        try:
+            scan = _manifest_scan(row, csv_path.parent)
+        except (ValueError, OSError) as exc:
+            index._problem(csv_path, "manifest rows unusable", str(exc))
+            continue
         if os.path.exists(scan.path):
             index.scans.append(scan)
         else:
@@ -228,19 +278,16 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
         if progress is not None:
             progress(n + 1, len(rows))
     index.scans = group_visits(index.scans)
-    index.vf = read_vf_table(csv_path) if {"vfi", "md", "psd"} & set(rows[0] if rows else {}) else []
+    if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
+        index.vf, bad = read_vf_rows(csv_path)
+        if bad:
+            index._problem(csv_path, "visual-field rows refused", "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
     log.info("indexed manifest: %d scans, %d VF, %s", len(index.scans), len(index.vf), index.skipped_text())
     return index
 
 
 # ---------------------------------------------------------------- folders
 
-def _walk(root: Path) -> list[Path]:
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(Path(dirpath) / name for name in sorted(filenames) if not name.startswith("."))
-    return files
 
 
 def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike | None = None) -> StudyIndex:
@@ -257,7 +304,9 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     cached = _load_cache(cache_path)
     entries: dict[str, list] = {}
     index = StudyIndex(root=str(root))
-    files = _walk(root)
+    files, unreadable_folders = walk_files(root, hidden=False)
+    for folder, reason in unreadable_folders:
+        index._problem(folder, "unreadable folders", reason)
     csvs = [f for f in files if f.suffix.lower() == ".csv"]
     others = [f for f in files if f.suffix.lower() != ".csv"]
     records: list[tuple[Path, dict]] = []
@@ -268,8 +317,12 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             rel = file.relative_to(root).as_posix()
             try:
                 st = file.stat()
-            except OSError:
-                index.skipped["unreadable files"] += 1
+            except OSError as exc:
+                index._problem(file, "unreadable files", f"cannot be read ({exc.strerror or type(exc).__name__})")
+                continue
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end: not opened
+                index._problem(file, "special files", "not a regular file (a named pipe, device or socket); "
+                                                      "it was not opened")
                 continue
             hit = cached.get(rel)
             if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
@@ -287,20 +340,37 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
 
     by_path: dict[str, dict] = {}
     for csv_file in csvs:
+        if _cancelled(cancel):
+            raise IndexCancelled()
         rows = _read_manifest_rows(csv_file)
+        bad_rows = []
         for row in rows or ():
-            by_path[str((csv_file.parent / row["path"]).resolve())] = row
+            try:
+                by_path[str((csv_file.parent / _row_path(row)).resolve())] = row
+            except (ValueError, OSError) as exc:
+                bad_rows.append(str(exc))
         try:
-            index.vf.extend(read_vf_table(csv_file))
-        except (VfReadError, OSError, UnicodeDecodeError, csv.Error, KeyError):
+            measurements, bad_vf = read_vf_rows(csv_file)
+            index.vf.extend(measurements)
+            bad_rows += bad_vf
+        except (VfReadError, OSError, UnicodeDecodeError, csv.Error, VolumeReadError) as exc:
             if rows is None:
-                index.skipped["other files"] += 1
+                if isinstance(exc, (UnicodeDecodeError, VolumeReadError)):
+                    index._problem(csv_file, "unreadable files", "not UTF-8 text" if isinstance(
+                        exc, UnicodeDecodeError) else exc.problem)
+                else:
+                    index.skipped["other files"] += 1
+        if bad_rows:
+            index._problem(csv_file, "table rows refused", "; ".join(bad_rows[:5])
+                           + (f" ... and {len(bad_rows) - 5} more rows" if len(bad_rows) > 5 else ""))
 
     for file, record in records:
         kind = record["kind"]
         if kind == "skip" and record["reason"] == "other files" and str(file) in by_path:
             # a format without patient headers (NumPy, TIFF) that a manifest in the folder describes
             index.scans.append(dataclasses.replace(_manifest_scan(by_path[str(file)], root), path=str(file)))
+        elif kind == "skip" and record.get("problem"):
+            index._problem(file, record["reason"], record["problem"])
         elif kind == "skip":
             index.skipped[record["reason"]] += 1
         elif kind == "vf":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,10 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import OphthalmicVisualFieldStaticPerimetryMeasurementsStorage, generate_uid
 
+from ..core import VF_INDICES
 from ..io.dicom import new_dataset
+from ..io.errors import VolumeReadError
+from ..io.limits import open_regular
 
 #: A VF done within this many days of an OCT visit is read as part of that visit.
 VF_MATCH_DAYS = 45
@@ -75,6 +79,39 @@ def parse_date(text) -> dt.date | None:
     return None
 
 
+#: Field names as messages give them, per index.
+_FIELD = {"vfi": "VFI", "md": "MD", "psd": "PSD"}
+
+
+def vf_value_problem(name: str, value) -> str:
+    """Why a measured index cannot be what a perimeter reports, or "" when it can.
+
+    The limits are the indices' physical ranges (``VF_INDICES``: VFI 0-100 %, MD -35 to +5 dB in
+    the Humphrey sign convention, PSD 0-20 dB). A value outside them is a typing or export error
+    (a VFI of 250 %, an MD of -500 dB), never a measurement, and shown beside an estimate or in a
+    trend it would mislead. Every reader of measured VF (DICOM OPV, CSV, perimeter exports) calls
+    this one function.
+    """
+    label = _FIELD.get(name, name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"{label} is {value!r:.20}, not a finite number"
+    lo, hi = VF_INDICES[name]["range"]
+    unit = VF_INDICES[name]["unit"]
+    if not lo <= value <= hi:
+        return f"{label} is {value:g} {unit}, outside the {lo:g} to {hi:g} {unit} a perimeter reports"
+    return ""
+
+
+def checked_vf(path, vfi=None, md_db=None, psd_db=None, where: str = "") -> tuple:
+    """(vfi, md_db, psd_db) as given, or VfReadError naming the file and every impossible field."""
+    problems = [p for name, v in (("vfi", vfi), ("md", md_db), ("psd", psd_db)) if (p := vf_value_problem(name, v))]
+    if problems:
+        raise VfReadError(path, (f"{where}: " if where else "") + "; ".join(problems))
+    return vfi, md_db, psd_db
+
+
 def _number(value, path, row, column) -> float | None:
     text = str(value if value is not None else "").strip()
     if not text:
@@ -83,8 +120,8 @@ def _number(value, path, row, column) -> float | None:
         number = float(text)
     except ValueError:
         raise VfReadError(path, f"row {row}: {column} is {text!r}, not a number") from None
-    if not math.isfinite(number):
-        raise VfReadError(path, f"row {row}: {column} is not a finite number")
+    if problem := vf_value_problem(column, number):
+        raise VfReadError(path, f"row {row}: {problem}")
     return number
 
 
@@ -95,8 +132,21 @@ def read_vf_table(path) -> list[VfMeasurement]:
     ``psd`` (blank = not measured). Rows without any VF value are left out. Every bad row is
     reported at once, with its row number.
     """
+    out, problems = read_vf_rows(path)
+    if problems:
+        raise VfReadError(path, "; ".join(problems))
+    return out
+
+
+def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
+    """The good rows of a VF table and a message per bad row (the study index keeps the good rows and
+    lists the bad ones); VfReadError when the file is no VF table at all."""
     path = Path(path)
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    try:
+        raw = open_regular(path)
+    except VolumeReadError as exc:
+        raise VfReadError(path, exc.problem) from None
+    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         columns = set(reader.fieldnames or ())
         missing = {"patient_id", "eye"} - columns
@@ -122,9 +172,7 @@ def read_vf_table(path) -> list[VfMeasurement]:
                 continue
             seen[key] = True
             out.append(VfMeasurement(key[0], eye, parse_date(visit), *values, source=str(path), visit=visit))
-    if problems:
-        raise VfReadError(path, "; ".join(problems))
-    return out
+    return out, problems
 
 
 def _code_value(item) -> tuple[str, str] | None:
@@ -143,24 +191,34 @@ def vf_from_dataset(ds: Dataset, path) -> VfMeasurement:
     if laterality not in _LATERALITY:
         raise VfReadError(path, "the visual field does not say which eye (Laterality is missing)")
 
-    def real(keyword):
-        value = getattr(ds, keyword, None)
-        return float(value) if value not in (None, "") and math.isfinite(float(value)) else None
+    def real(value, field):
+        if value in (None, ""):
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise VfReadError(path, f"{field} is {str(value)[:20]!r}, not a number") from None
 
     vfi = None
     for result in getattr(ds, "VisualFieldGlobalResultsIndexSequence", None) or []:
         for obs in getattr(result, "DataObservationSequence", None) or []:
             if _code_value(obs) == VFI_CODE[:2] and "NumericValue" in obs:
-                vfi = float(obs.NumericValue)
+                vfi = real(obs.NumericValue, "VFI (Visual Field Index)")
+    md = real(getattr(ds, "GlobalDeviationFromNormal", None), "MD (Global Deviation From Normal)")
+    psd = real(getattr(ds, "LocalizedDeviationFromNormal", None), "PSD (Localized Deviation From Normal)")
+    checked_vf(path, vfi, md, psd)
     when = parse_date(getattr(ds, "StudyDate", "") or getattr(ds, "ContentDate", "") or "")
-    return VfMeasurement(str(getattr(ds, "PatientID", "") or ""), _LATERALITY[laterality], when, vfi,
-                         real("GlobalDeviationFromNormal"), real("LocalizedDeviationFromNormal"), source=str(path))
+    return VfMeasurement(str(getattr(ds, "PatientID", "") or ""), _LATERALITY[laterality], when, vfi, md, psd,
+                         source=str(path))
 
 
 def read_opv(path) -> VfMeasurement:
     """MD, PSD and VFI of one DICOM OPV file."""
     try:
-        ds = pydicom.dcmread(path)
+        with open_regular(path) as f:
+            ds = pydicom.dcmread(f)
+    except VolumeReadError as exc:
+        raise VfReadError(path, exc.problem) from None
     except Exception as exc:
         raise VfReadError(path, f"not a readable DICOM file ({type(exc).__name__})") from exc
     return vf_from_dataset(ds, path)
