@@ -21,8 +21,12 @@ from .net import (
     retrieved_folder,
     store,
 )
+from .outbox import Outbox, SendOutcome
+from .results import model_identity, results_datasets, scan_files, source_dataset
+from .sr import SrError, build_sr, encapsulated_pdf, sr_values
 
-__all__ = ["MODALITIES", "PacsConfigError", "PacsError", "PacsRejected", "PacsSettings", "PacsTimeout",
-           "PacsUnreachable", "Retrieved", "SeriesHit", "StudyHit", "data_folder", "echo", "find_series",
-           "find_studies", "load_settings", "retrieve", "retrieved_folder", "save_settings", "settings_path",
-           "store"]
+__all__ = ["MODALITIES", "Outbox", "PacsConfigError", "PacsError", "PacsRejected", "PacsSettings", "PacsTimeout",
+           "PacsUnreachable", "Retrieved", "SendOutcome", "SeriesHit", "SrError", "StudyHit", "build_sr",
+           "data_folder", "echo", "encapsulated_pdf", "find_series", "find_studies", "load_settings",
+           "model_identity", "results_datasets", "retrieve", "retrieved_folder", "save_settings", "scan_files",
+           "settings_path", "source_dataset", "sr_values", "store"]
