@@ -300,7 +300,7 @@ def test_normative_classes_at_the_percentiles():
 
 
 def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(samples_dir, tmp_path, capsys):
-    from octviewer.structure.cli import main
+    from octviewer.pipeline.measure_cli import main
 
     good = samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol"
     evil = tmp_path / "=HYPERLINK(1).vol"
@@ -353,12 +353,34 @@ def test_vendor_layers_in_a_cube_still_get_the_disc(synthetic_reports):
     assert abs(report.rnfl_global_um - own_report.rnfl_global_um) < 1.0
 
 
+def test_vendor_layers_in_a_cube_do_not_run_the_own_segmentation(synthetic_reports, monkeypatch):
+    """Choosing the file's own lines must not cost the own path search: the disc search reads
+    Bruch's membrane around the file's BM line instead, and finds the same opening."""
+    from octviewer.structure import segmentation
+
+    eye, own_report = synthetic_reports[0]
+    volume = _clean_scan(eye, 11).volume
+    own = own_report.segmentation
+    vendor_volume = volume.replace(layers={"ILM": own.ilm, "RNFL": own.rnfl, "BM": own.bm})
+
+    def refuse(_volume):
+        raise AssertionError("the own segmentation ran although the file's lines suffice")
+
+    monkeypatch.setattr(segmentation, "_segment_own", refuse)
+    seg = segment(vendor_volume, "vendor")
+    assert seg.source == "vendor" and seg.bmo is not None
+    own_area = own_report.disc_area_mm2
+    report = measure(vendor_volume, segmentation=seg)
+    assert abs(report.disc_area_mm2 - own_area) < 0.1 * own_area
+    assert np.abs(seg.bmo[:, :2] - own.bmo[:, :2]).mean() < 1.5  # px
+
+
 def test_structure_package_imports_no_qt_and_no_torch():
     """It runs in workers, the CLI and on a GPU server without Qt (fresh interpreter)."""
     import subprocess
     import sys
 
-    code = ("import sys, octviewer.structure, octviewer.structure.cli\n"
+    code = ("import sys, octviewer.structure, octviewer.pipeline.measure_cli\n"
             "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -72,11 +72,10 @@ def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | N
     """
     bscan_mm, depth_mm, ascan_mm = _spacing(volume)
     strength, edge = seg.bm_strength, seg.bm_edge
-    if strength is None:  # vendor layers: the membrane map comes from our own pass
-        from .segmentation import _segment_own
+    if strength is None:  # the file's own lines: the membrane is read around them, no own path search
+        from .segmentation import membrane_map
 
-        own = _segment_own(volume)
-        strength, edge = own.bm_strength, own.bm_edge
+        strength, edge = membrane_map(volume, seg.ilm, seg.bm)
     n, width = strength.shape
     strength = ndimage.gaussian_filter(strength, (DISC_SMOOTH_MM / bscan_mm, DISC_SMOOTH_MM / ascan_mm))
     level = float(np.median(strength))

@@ -109,7 +109,46 @@ def _clip(a: np.ndarray, hi: float = 1.0) -> np.ndarray:
     return np.minimum(a, hi, out=a)
 
 
-def _segment_own(volume: OctVolume) -> Segmentation:
+@dataclass
+class _Edges:
+    """A volume prepared for the path searches: the tissue rows of the axially averaged B-scans on
+    the grey scale 0 (background) .. 1 (brightest tissue), and their depth gradients."""
+
+    display: np.ndarray  # the volume's grey values (full resolution)
+    img: np.ndarray  # (n, rows, width), smoothed
+    rise: np.ndarray  # dark above, bright below, 0-1
+    fall: np.ndarray  # bright above, dark below, 0-1
+    grey: object  # lateral sigma (A-scans) -> the same rows smoothed that much along the B-scan
+    gnorm: float
+    z0: int  # first coarse row kept
+    factor: int  # full-resolution pixels per coarse pixel
+    px_um: float  # coarse pixel size
+    across: float  # 1 in cubes (smoothing across B-scans), 0 otherwise
+
+    def to_coarse(self, full_px: np.ndarray) -> np.ndarray:
+        """Full-resolution depths (px) as coarse rows of ``img``; NaN filled along each B-scan."""
+        rows = (np.asarray(full_px, np.float32) - (self.factor - 1) / 2.0) / self.factor - self.z0
+        return np.clip(_fill_nan(rows), 0, self.img.shape[1] - 1)
+
+    def to_full(self, coarse_rows: np.ndarray) -> np.ndarray:
+        return (coarse_rows + self.z0) * self.factor + (self.factor - 1) / 2.0
+
+
+def _fill_nan(a: np.ndarray) -> np.ndarray:
+    """NaN filled from the nearest finite value along each row (the median where a row has none)."""
+    a = np.array(a, np.float32)
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return a
+    fallback = float(np.nanmedian(a)) if np.isfinite(a).any() else 0.0
+    x = np.arange(a.shape[1])
+    for b in np.nonzero(bad.any(axis=1))[0]:
+        ok = ~bad[b]
+        a[b] = np.interp(x, x[ok], a[b, ok]) if ok.any() else fallback
+    return a
+
+
+def _edges(volume: OctVolume) -> _Edges:
     display = volume.display()  # the grey values readers see; Spectralis through its fourth root
     n, depth, width = display.shape
     um = _depth_um(volume) or 2000.0 / depth  # unknown spacing: assume a 2 mm window
@@ -139,18 +178,36 @@ def _segment_own(volume: OctVolume) -> Segmentation:
         out *= scale
         return _clip(out)
 
-    def depth_gradient(a: np.ndarray) -> np.ndarray:
-        grad = np.zeros_like(a)
-        np.subtract(a[:, 2:, :], a[:, :-2, :], out=grad[:, 1:-1, :])
-        return grad
-
     img = grey(sigma[2])
-    zc = z1 - z0
-    grad = depth_gradient(img)
+    grad = _depth_gradient(img)
     gnorm = max(float(np.percentile(np.abs(grad[:, ::2, ::2]), 99.5)), 1e-6)
     rise = _clip(grad * (1.0 / gnorm))  # dark above, bright below
     fall = _clip(grad * (-1.0 / gnorm))  # bright above, dark below
     del grad
+    return _Edges(display=display, img=img, rise=rise, fall=fall, grey=grey, gnorm=gnorm, z0=int(z0), factor=factor,
+                  px_um=px_um, across=across)
+
+
+def _depth_gradient(a: np.ndarray) -> np.ndarray:
+    grad = np.zeros_like(a)
+    np.subtract(a[:, 2:, :], a[:, :-2, :], out=grad[:, 1:-1, :])
+    return grad
+
+
+def membrane_map(volume: OctVolume, ilm: np.ndarray, bm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bruch's membrane strength and edge depth (full-resolution px), en-face, read around given
+    ILM and BM lines (the file's own): what the disc search needs, without any path search."""
+    e = _edges(volume)
+    strength, edge = _bm_strength(e.fall, e.rise, e.to_coarse(ilm), e.to_coarse(bm), e.px_um)
+    return strength, e.to_full(edge)
+
+
+def _segment_own(volume: OctVolume) -> Segmentation:
+    e = _edges(volume)
+    display = e.display
+    img, rise, fall, grey, gnorm = e.img, e.rise, e.fall, e.grey, e.gnorm
+    z0, factor, px_um, across = e.z0, e.factor, e.px_um, e.across
+    n, zc, width = img.shape
     z = np.arange(zc, dtype=np.float32)[None, :, None]
     step = max(2, int(np.ceil(3.0 * (volume.spacing.ascan_mm or 0.03) * 1000.0 / px_um / 4)))
 
@@ -159,7 +216,7 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     # shallower tissue of the neighbouring A-scans bleed in and the path rides up the wall (small
     # steep cups read ~16 % small). The vitreous above the ILM is dark, so little smoothing is needed.
     img_ilm = grey(ILM_LATERAL_SIGMA)
-    rise_ilm = _clip(depth_gradient(img_ilm) * (1.0 / gnorm))
+    rise_ilm = _clip(_depth_gradient(img_ilm) * (1.0 / gnorm))
     above = np.cumsum(img_ilm > 0.35, axis=1, dtype=np.float32)
     del img_ilm
     above *= px_um / 40.0
