@@ -1,4 +1,4 @@
-"""Console entry points: ``octviewer``, ``octviewer-synth``, ``octviewer-predict``.
+"""Console entry points: ``octviewer``, ``octviewer-synth``, ``octviewer-predict``, ``octviewer-measure``.
 
 Imports stay inside the functions so that each command loads only its own layer (the synth and
 predict commands never import Qt).
@@ -59,6 +59,12 @@ def viewer_main(argv: list[str] | None = None) -> int:
 
 
 def predict_main(argv: list[str] | None = None) -> int:
-    from .model.batch import main
+    from .pipeline.predict_cli import main
+
+    return main(argv)
+
+
+def measure_main(argv: list[str] | None = None) -> int:
+    from .pipeline.measure_cli import main
 
     return main(argv)

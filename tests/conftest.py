@@ -9,6 +9,8 @@ import pytest
 # The viewer keeps QSettings under $XDG_CONFIG_HOME: give the tests (and the processes they start)
 # their own, so a test run never changes the user's recent files, CAM opacity or device.
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="octviewer-test-config-")
+# The results store (octviewer.pipeline.store) likewise: a test run never reads or fills the user's.
+os.environ["OCTVIEWER_DATA"] = tempfile.mkdtemp(prefix="octviewer-test-data-")
 
 
 @pytest.fixture(autouse=True)

@@ -197,7 +197,7 @@ def test_preprocess_neighbours_and_quantisation():
 def test_predict_cli(tmp_path, tiny_cohort):
     import csv
 
-    from octviewer.model.batch import main
+    from octviewer.pipeline.predict_cli import main
 
     model = _model()
     model_path = save_model(tmp_path / "m.safetensors", model.network, model.meta)

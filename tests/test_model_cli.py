@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from octviewer.model import Preprocess, build_network, default_metadata, save_model
-from octviewer.model.batch import main
+from octviewer.pipeline.predict_cli import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file names and FIFOs")
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from octviewer.core import OctVolume, Spacing
 from octviewer.io.stacks import write_npz
-from octviewer.model.batch import COLUMNS, main
+from octviewer.pipeline.predict_cli import COLUMNS, main
 from octviewer.structure import COLUMNS as STRUCTURE_COLUMNS
 
 

@@ -1,0 +1,164 @@
+"""The run of a batch command (``octviewer-predict``, ``octviewer-measure``): naming files by
+pseudonymous keys, the resumable CSV, the results store, the key file and the counts.
+
+Why shared: the two commands promised the same things (no identifiers in the outputs, formula-safe
+cells, the same exit codes, ``--resume``) and had drifted apart (one expanded folders, the other did
+not); what they differ in is only what a row holds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .outputs import EXIT_OK, EXIT_OUTPUT, OutputError, ResumableCsv
+
+
+class Batch:
+    """One command's run. ``skipped`` (path, reason) entries the folder search passed over become
+    rows of their own (``skipped_row(name, reason)``); ``failed(row)`` says whether a row counts
+    as a failure for the exit status."""
+
+    def __init__(self, prog: str, args, columns: list[str], skipped: list[tuple[Path, str]],
+                 skipped_row: Callable[[str, str], dict] | None = None,
+                 failed: Callable[[dict], bool] = lambda row: bool(row.get("error"))):
+        from ..core.pseudonym import install_salt
+
+        self.prog, self.args = prog, args
+        self.salt = install_salt() if args.pseudonymise else None
+        self.keys: dict[str, str] = {}
+        self.failed = failed
+        self.store = _open_store(prog) if getattr(args, "store", False) else None
+        self.csv = ResumableCsv(args.out, columns, resume=args.resume)
+        self.done = set(self.csv.done)
+        if self.done:
+            print(f"{prog}: resuming: {len(self.done)} scans already in {args.out}", file=sys.stderr)
+        self.skipped = [(path, self.name_of(path), reason) for path, reason in skipped]
+        self.total = len(self.skipped)
+        for _path, name, reason in self.skipped:
+            if self.finished(name):
+                continue
+            row = skipped_row(name, reason) if skipped_row else {"file": name, "error": f"{name}: {reason}"}
+            self.write(row)
+            self.note("skipped", f"{name}: {reason}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.csv.close()
+        if self.store is not None:
+            self.store.close()
+        return False
+
+    # -- names ---------------------------------------------------------------------------------
+    def pseudonym(self, path: Path) -> str:
+        from ..core.pseudonym import install_salt, pseudonym
+
+        return pseudonym(path, self.salt or install_salt())
+
+    def name_of(self, path: Path) -> str:
+        if not self.args.pseudonymise:
+            return str(path)
+        key = self.pseudonym(path)
+        self.keys[key] = os.path.abspath(path)
+        return key
+
+    def named_message(self, text: str, path: Path, name: str) -> str:
+        """``text`` with the path replaced by the key (when pseudonymised), starting with the name."""
+        from ..core.pseudonym import scrub
+
+        if self.args.pseudonymise:
+            text = scrub(text, path, name)
+        return text if text.startswith(f"{name}:") else f"{name}: {text}"
+
+    # -- rows ----------------------------------------------------------------------------------
+    def finished(self, name: str) -> bool:
+        """The scan named ``name`` has its row from the run being resumed."""
+        return _cell(name) in self.done
+
+    def scans(self, files: list[Path], desc: str) -> Iterator[Path]:
+        from tqdm import tqdm
+
+        self.total += len(files)
+        yield from tqdm(files, desc=desc, unit="vol")
+
+    def write(self, row: dict) -> None:
+        from ..core.csv_safe import csv_row
+
+        self.csv.write(csv_row(row))
+
+    def note(self, kind: str, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(f"{kind} {text}", file=sys.stderr)
+
+    def rows(self) -> list[dict]:
+        return list(self.csv.rows.values())
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed(row) for row in self.order_rows)
+
+    def finish(self, files: list[Path]) -> int:
+        """Write the CSV in input order and the key file; EXIT_OUTPUT if the CSV cannot be moved in place."""
+        order = [_cell(name) for _, name, _ in self.skipped] + [_cell(self.name_of(p)) for p in files]
+        self.order_rows = [self.csv.rows[n] for n in order if n in self.csv.rows]
+        try:
+            self.csv.finish(order)
+        except OutputError as exc:
+            print(f"{self.prog}: {exc}", file=sys.stderr)
+            return EXIT_OUTPUT
+        if self.args.key_file is not None:
+            if not self.args.pseudonymise:
+                print("note: --key-file ignored with --no-pseudonymise (the CSV holds the paths)", file=sys.stderr)
+            else:
+                from ..core.pseudonym import write_key_file
+
+                try:
+                    write_key_file(self.args.key_file, self.keys)
+                except OSError as exc:
+                    print(f"{self.prog}: --key-file {self.args.key_file} cannot be written: "
+                          f"{exc.strerror or type(exc).__name__}", file=sys.stderr)
+                    return EXIT_OUTPUT
+                print(f"wrote the key file {self.args.key_file}: keep it apart from the results", file=sys.stderr)
+        return EXIT_OK
+
+    def say_how_files_are_named(self) -> None:
+        if self.args.pseudonymise and self.args.key_file is None:
+            print("files are named by pseudonymous keys (vol-...): --key-file KEYS.csv writes the key -> path "
+                  "mapping, --no-pseudonymise writes paths", file=sys.stderr)
+
+
+def _cell(name: str) -> str:
+    """A file name as its CSV cell holds it (neutralised against formula injection): rows are found by it."""
+    from ..core.csv_safe import csv_cell
+
+    return csv_cell(name)
+
+
+def _open_store(prog: str):
+    """The results store, or None with a line on stderr when it cannot be opened (the run goes on)."""
+    from .store import ResultsStore, StoreError
+
+    try:
+        return ResultsStore()
+    except StoreError as exc:
+        print(f"{prog}: note: results store not used: {exc}", file=sys.stderr)
+        return None
+
+
+def clear_store(prog: str) -> int:
+    from .store import ResultsStore, StoreError
+
+    try:
+        store = ResultsStore()
+        removed = store.clear()
+        store.close()
+    except StoreError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    print(f"cleared the results store {store.path} ({removed} results removed)")
+    return EXIT_OK

@@ -1,0 +1,173 @@
+"""What the batch commands share: input expansion, output checks, exit codes, and the CSV written
+row by row so that a killed run can be resumed.
+
+Exit codes (the same for ``octviewer-predict`` and ``octviewer-measure``, listed in their --help):
+0 every scan analysed; 1 some scans failed or were refused (their rows say why); 2 the model file
+cannot be used, or the command line is wrong; 3 an output cannot be written where it was asked
+(a folder, a read-only place, a path under a file, or an input file). A script can tell "fix the
+command" (2, 3) from "look at the rows" (1).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
+
+EXIT_CODES_HELP = ("exit status: 0 every scan analysed; 1 some scans failed or were refused (see their rows); "
+                   "2 the model file cannot be used or the command line is wrong; 3 an output cannot be written "
+                   "there (a folder, a read-only place, a path under a file, or one of the inputs)")
+
+
+class OutputError(Exception):
+    """An output path that cannot be used; the message is one line naming the path."""
+
+
+def expand(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(volumes, skipped with the reason): files as given; folders searched for volume files by the
+    io registry (``octviewer.io.find_volumes``), or taken as one volume (image stack, HEYEX export).
+    Entries that are no regular file (FIFOs, devices, broken links) and unreadable subfolders are
+    returned as skipped, never opened (opening a FIFO blocks)."""
+    from ..io import find_volumes
+
+    paths, skipped = [], []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found, passed_over = find_volumes(p)
+            paths.extend(found)
+            skipped.extend(passed_over)
+        else:
+            paths.append(p)
+    return paths, skipped
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None = None,
+                  files: dict[str, Path] | None = None) -> None:
+    """Raise OutputError for an output that cannot be written, or that names an input, before
+    anything is written: ``--out`` naming the scan it was given truncated that scan before it was read.
+
+    ``out`` and ``files`` (option -> path) are files to write, ``folders`` (option -> path) folders
+    to write into."""
+    named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
+    folder_opts = {k: v for k, v in (folders or {}).items() if v is not None}
+    seen: dict[str, Path] = {}
+    for option, path in [*named.items(), *folder_opts.items()]:
+        for other, earlier in seen.items():
+            if _same(path, earlier):
+                raise OutputError(f"{option} {path} is the same path as {other}; give each output its own name")
+        seen[option] = path
+        for given in inputs:
+            if _same(path, given):
+                raise OutputError(f"{option} {path} is one of the inputs; refusing to overwrite a scan")
+    for option, path in named.items():
+        if path.is_dir():
+            raise OutputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'results.csv'}")
+        _check_parent(option, path)
+    for option, path in folder_opts.items():
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{option} {path} is a file, not a folder")
+        _check_parent(option, path / "x")
+
+
+def _check_parent(option: str, path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a folder we can write into."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{option} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: {parent} is not writable")
+
+
+def open_output(option: str, path: Path):
+    """Create the folders above ``path`` and open it for writing; OutputError with one line if the
+    place refuses (read-only file system, /proc, no permission)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", newline="")
+    except OSError as exc:
+        raise OutputError(f"{option} {path} cannot be written: {exc.strerror or type(exc).__name__}") from None
+
+
+class ResumableCsv:
+    """The results CSV of a batch command, resumable after a kill.
+
+    Rows go to a journal, ``<out>.partial``, one line at a time and flushed (a SIGKILL loses at most
+    the row being written); ``finish`` writes ``out`` from it in the order of the run's inputs and
+    removes the journal. ``resume=True`` keeps the journal's finished rows (or those of an earlier
+    complete ``out``), keyed by their ``file`` cell: the caller skips those scans, so a resumed run
+    writes the same CSV as an uninterrupted one. A last row cut off by the kill (no line end) is
+    dropped and its scan analysed again. A journal of another command or column set is refused
+    (OutputError), never overwritten by surprise."""
+
+    def __init__(self, out: Path, columns: list[str], resume: bool = False):
+        self.out = Path(out)
+        self.journal = self.out.with_name(self.out.name + ".partial")
+        self.columns = columns
+        self.rows: dict[str, dict] = {}
+        if resume:
+            self.rows = self._finished_rows(self.journal) or self._finished_rows(self.out)
+        self._file = open_output("--out", self.journal)
+        self._writer = csv.DictWriter(self._file, fieldnames=columns)
+        self._writer.writeheader()
+        for row in self.rows.values():
+            self._writer.writerow(row)
+        self._file.flush()
+
+    @property
+    def done(self) -> set[str]:
+        return set(self.rows)
+
+    def _finished_rows(self, path: Path) -> dict[str, dict]:
+        try:
+            text = path.read_text(encoding="utf-8", newline="")
+        except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OutputError(f"--resume: {path} cannot be read ({type(exc).__name__})") from None
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]  # the row the kill cut off
+        if not text:
+            return {}
+        reader = csv.DictReader(text.splitlines(keepends=True))
+        if reader.fieldnames != self.columns:
+            raise OutputError(f"--resume: {path} is not a results CSV of this command (other columns)")
+        return {row["file"]: row for row in reader if row.get("file")}
+
+    def write(self, row: dict) -> None:
+        row = {c: row.get(c, "") for c in self.columns}
+        self.rows[row["file"]] = row
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def finish(self, order: list[str]) -> None:
+        """Write ``out`` with the rows in ``order`` (the ``file`` cells of the run's inputs)."""
+        self._file.close()
+        tmp = self.out.with_name(self.out.name + ".tmp")
+        with open_output("--out", tmp) as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer.writeheader()
+            for name in order:
+                if name in self.rows:
+                    writer.writerow(self.rows[name])
+        try:
+            os.replace(tmp, self.out)
+        except OSError as exc:
+            raise OutputError(f"--out {self.out} cannot be written: {exc.strerror or type(exc).__name__} "
+                              f"(the rows are in {self.journal})") from None
+        self.journal.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()

@@ -1,0 +1,191 @@
+"""``octviewer-predict``: screen many volumes from the command line into one CSV.
+
+Each volume goes through the one pipeline (``analyse_scan``): the quality gate, the network, the
+whole structure measurement. Unreadable or unsupported files, refused scans and volumes on which the
+model gives no valid result are error rows with their reason while the rest go on. A refused scan's
+row carries its structure columns with the quality figure and the reasons in ``error``
+(``--no-quality-gate`` analyses it anyway, for research on the gate itself).
+
+No identifiers leave through the outputs: patient IDs are never written, and by default files are
+named by a pseudonymous key (``octviewer.core.pseudonym``; ``--key-file`` writes the key -> path
+mapping separately, owner-readable only, ``--no-pseudonymise`` writes paths). Every text cell is
+neutralised against spreadsheet formula injection (``octviewer.core.csv_safe``); numbers stay numbers.
+``--cam-out DIR`` writes each volume's en-face CAM (``cam.enface_cam``: one row per B-scan, on the
+volume's grid, logit units relative to the threshold) as ``<file stem>_cam.npy`` (``<key>_cam.npy``
+when pseudonymised).
+
+``--resume`` after a killed run skips the scans whose rows were written and gives the same CSV as an
+uninterrupted run (``outputs.ResumableCsv``). Results also go to the results store (``--no-store``
+to skip it), where the viewer finds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .outputs import (
+    EXIT_CODES_HELP,
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_SCANS_FAILED,
+    OutputError,
+    check_outputs,
+    expand,
+)
+
+#: structure columns (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``) follow the estimates
+COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "threshold", "vfi", "md", "psd",
+           "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um",
+           "rnfl_class", "cup_to_disc", "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2",
+           "bmo_mrw_um", "seconds", "error", "notice"]
+
+REFUSED = "not analysed: the scan failed the quality check"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="octviewer-predict", epilog=EXIT_CODES_HELP, description=(
+        "Estimate glaucoma probability and VF indices for OCT volumes (research use only, not a medical device)."))
+    p.add_argument("inputs", nargs="*", help="volume files or folders")
+    p.add_argument("--model", type=Path, default=None, help="model file (default: the bundled demo model)")
+    p.add_argument("--out", type=Path, default=None, help="results CSV (required unless --clear-store)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--cam-out", type=Path, default=None,
+                   help="folder for each volume's en-face CAM, <file stem>_cam.npy shaped (n_bscans, width)")
+    p.add_argument("--pseudonymise", action=argparse.BooleanOptionalAction, default=True,
+                   help="name files by a stable pseudonymous key instead of their path (default: on)")
+    p.add_argument("--key-file", type=Path, default=None,
+                   help="also write the key -> path mapping to this CSV (owner-readable only)")
+    p.add_argument("--segmentation", choices=("vendor", "own"), default="vendor",
+                   help="layer segmentation for the structure columns: the file's own when present (vendor) "
+                        "or octviewer's (own)")
+    p.add_argument("--quality-gate", action=argparse.BooleanOptionalAction, default=True,
+                   help="give no probability for a volume that fails the quality check (default: on)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="let trusted .npz files with Python-object fields load (this runs code from the file)")
+    p.add_argument("--resume", action="store_true",
+                   help="after a killed run: keep the rows already written to --out, analyse only the rest")
+    p.add_argument("--store", action=argparse.BooleanOptionalAction, default=True,
+                   help="read and keep results in the results store, where the viewer finds them (default: on)")
+    p.add_argument("--clear-store", action="store_true", help="empty the results store and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .batch import Batch, clear_store
+
+    args = parser().parse_args(argv)
+    if args.clear_store:
+        return clear_store("octviewer-predict")
+    if not args.inputs or args.out is None:
+        parser().error("the inputs and --out are required")
+    files, skipped = expand(args.inputs)
+    try:
+        check_outputs(files + [p for p, _ in skipped], args.out, folders={"--cam-out": args.cam_out},
+                      files={"--key-file": args.key_file})
+    except OutputError as exc:
+        print(f"octviewer-predict: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    predictor = _predictor(args)
+    if predictor is None:
+        return EXIT_MODEL
+    synthetic = predictor.model.meta.synthetic_data
+    if synthetic:
+        print(f"note: model '{predictor.model.name}' was trained on SYNTHETIC data; results are not clinically valid",
+              file=sys.stderr)
+    try:
+        batch = Batch("octviewer-predict", args, COLUMNS, skipped)
+    except OutputError as exc:
+        print(f"octviewer-predict: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    with batch:
+        if args.cam_out is not None:
+            try:
+                args.cam_out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                print(f"octviewer-predict: --cam-out {args.cam_out} cannot be made: {exc.strerror}", file=sys.stderr)
+                return EXIT_OUTPUT
+        cam_names: set[str] = set()
+        for path in batch.scans(files, "screening"):
+            name = batch.name_of(path)
+            cam_stem = None
+            if args.cam_out is not None:  # named for every scan, done or not, so a resumed run names alike
+                cam_stem = name if args.pseudonymise else path.stem
+                if cam_stem in cam_names:  # the same stem in two folders: keep both
+                    cam_stem = f"{cam_stem}_{batch.pseudonym(path)[4:12]}"
+                cam_names.add(cam_stem)
+            if batch.finished(name):
+                continue
+            batch.write(_analysed(batch, path, name, predictor, args, synthetic, cam_stem))
+        code = batch.finish(files)
+    if code == EXIT_OUTPUT:
+        return code
+    refused = sum(REFUSED in row["error"] for row in batch.rows())
+    print(f"wrote {args.out}: {batch.total - batch.failures} analysed, {batch.failures} failed"
+          + (f" ({refused} refused by the quality check)" if refused else ""))
+    batch.say_how_files_are_named()
+    return EXIT_SCANS_FAILED if batch.failures else EXIT_OK
+
+
+def _predictor(args):
+    from ..model import ModelFileError, Predictor
+    from ..resources import DEMO_MODEL
+
+    try:
+        return Predictor(str(args.model or DEMO_MODEL), device=args.device)
+    except (ModelFileError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def _analysed(batch, path: Path, name: str, predictor, args, synthetic: bool, cam_stem: str | None) -> dict:
+    """One scan's row: the pipeline's result, or the error that stopped it."""
+    from .. import VolumeReadError, load_volume
+    from ..core.csv_safe import notice
+    from ..model import InvalidOutput, ScanNotSupported
+    from ..structure import report_columns
+    from . import ScanOptions, analyse_scan
+
+    started = time.perf_counter()
+    row = {"file": name, "notice": notice(None, synthetic)}
+    try:
+        volume = load_volume(path, allow_pickle=args.allow_pickle)
+        row["notice"] = notice(volume, synthetic)
+        options = ScanOptions(gate=args.quality_gate, segmentation=args.segmentation)
+        result = analyse_scan(volume, predictor, options, store=batch.store)
+        if result.structure is not None:
+            row.update(report_columns(result.structure))
+        pred = result.prediction
+        if pred is None:
+            why = (f"{REFUSED} ({'; '.join(result.reasons)})" if result.refused else "; ".join(result.reasons))
+            row["error"] = batch.named_message(why, path, name)
+            batch.note("refused" if result.refused else "skipped", row["error"])
+        else:
+            row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
+                       decision=pred.decision, threshold=f"{pred.threshold:.4f}",
+                       **{k: f"{v:.2f}" for k, v in pred.vf.items()})
+            if result.structure_error:
+                row["error"] = batch.named_message(result.structure_error, path, name)
+                batch.note("skipped", row["error"])
+            if cam_stem is not None:
+                from ..model import enface_cam
+
+                np.save(args.cam_out / f"{cam_stem}_cam.npy", enface_cam(pred, volume))
+    except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
+        row["error"] = batch.named_message(str(exc), path, name)
+        batch.note("skipped", row["error"])
+    except Exception as exc:  # a bug must not stop the other volumes; it is still a failure
+        row["error"] = f"{name}: internal error ({type(exc).__name__}); please report it"
+        batch.note("skipped", row["error"])
+    row["seconds"] = f"{time.perf_counter() - started:.3f}"
+    return row
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,370 @@
+"""The results store: what the pipeline computed for a scan, remembered between openings and shared
+between the viewer and batch runs; and the study index's header records.
+
+Why SQLite (stdlib ``sqlite3``) in WAL mode: several processes (the viewer, an ``octviewer-predict``
+run) read and write at once, a write is one transaction, and a process killed mid-write leaves the
+database as it was before that transaction (the WAL is rolled back on the next open). Values are
+never pickled: a result is JSON for its numbers and words plus one compressed ``.npz`` blob for its
+arrays (probabilities per B-scan, VF, CAM, RNFL profile and maps, segmentation lines), rebuilt
+into the same dataclasses from a fixed list of types, so opening a store runs no code from it.
+
+Key: a content hash of the scan (pixels, layers, geometry), the model's identity (a digest of its
+weights and metadata, and the precision it ran at), the options (gate, segmentation source, network,
+measurement) and the measurement's version (a digest of the structure and pipeline code), so a
+changed model or measurement never returns a stale result.
+
+A database this version cannot use (corrupt, another program's, or a newer schema) is moved aside
+(``results.sqlite.<why>-<time>``) with a message (``ResultsStore.notice``, and the log), and a new
+one is started; the application never stops for it. The schema carries its version
+(``PRAGMA user_version``) and is brought up to date by ``MIGRATIONS`` in order.
+
+The file holds patient IDs (study headers): the folder is made 0700 and the file 0600.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x4F435652  # "OCVR": this file is an octviewer results store
+SCHEMA_VERSION = 2
+#: step n brings a store from version n-1 to n; a store is never taken back down
+MIGRATIONS = {
+    1: ["CREATE TABLE results (key TEXT PRIMARY KEY, scan TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL,"
+        " doc TEXT NOT NULL, arrays BLOB NOT NULL)",
+        "CREATE INDEX results_scan ON results (scan)"],
+    2: ["CREATE TABLE study_headers (root TEXT NOT NULL, rel TEXT NOT NULL, record TEXT NOT NULL,"
+        " PRIMARY KEY (root, rel))"],
+}
+BUSY_TIMEOUT_S = 30.0
+
+
+class StoreError(Exception):
+    """The store cannot be opened at all (no writable data folder)."""
+
+
+def default_path() -> Path:
+    """``$OCTVIEWER_DATA/results.sqlite``, else the user's data folder (XDG)."""
+    base = os.environ.get("OCTVIEWER_DATA")
+    if not base:
+        data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        base = os.path.join(data_home, "octviewer")
+    return Path(base) / "results.sqlite"
+
+
+class ResultsStore:
+    """``get(key)`` / ``put(key, result)`` / ``clear()``; thread-safe (one connection behind a lock)."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else default_path()
+        self.notice = ""  # what happened to a store that could not be used, for the reader
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(f"results store folder {self.path.parent} cannot be made "
+                             f"({exc.strerror or type(exc).__name__})") from None
+        self._db = self._open()
+
+    # -- opening -------------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        why = None
+        try:
+            db = self._connect()
+            why = self._unusable(db)
+            if why is None:
+                self._migrate(db)
+                return db
+            db.close()
+        except sqlite3.DatabaseError as exc:  # not a database, or damaged beyond reading
+            why = f"damaged ({exc})"
+        self._move_aside(why)
+        try:
+            db = self._connect()
+            self._migrate(db)
+            return db
+        except sqlite3.Error as exc:
+            raise StoreError(f"results store {self.path} cannot be made ({exc})") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # owner-only from the first byte
+        os.close(fd)
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("results store: journal mode %s (WAL not available here)", mode)
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL: a crash loses at most the last transactions, never the file
+        return db
+
+    def _unusable(self, db: sqlite3.Connection) -> str | None:
+        """Why this database is not ours to use, or None."""
+        app = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app == 0 and version == 0 and tables == 0:
+            return None  # new and empty
+        if app != APPLICATION_ID:
+            return "foreign (not an octviewer results store)"
+        if version > SCHEMA_VERSION:
+            return f"newer (schema {version}; this octviewer reads up to {SCHEMA_VERSION})"
+        check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            return f"damaged ({check})"
+        return None
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for sql in MIGRATIONS[step]:
+                    db.execute(sql)
+            if version < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _move_aside(self, why: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kind = why.split(" ", 1)[0]
+        target = self.path.with_name(f"{self.path.name}.{kind}-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                try:
+                    os.replace(src, Path(str(target) + suffix))
+                except OSError as exc:
+                    raise StoreError(f"results store {self.path} is {why} and cannot be moved aside "
+                                     f"({exc.strerror})") from None
+        self.notice = f"The results store {self.path} was {why}; it was moved to {target.name} and a new one started."
+        log.warning("%s", self.notice)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- results -------------------------------------------------------------------------------
+    def scan_key(self, volume, predictor, options) -> str:
+        """The key of ``volume``'s result with ``predictor`` (None: no network) and ``options``."""
+        scan = scan_digest(volume)
+        model = model_identity(predictor) if predictor is not None else "no-model"
+        opts = json.dumps(dataclasses.asdict(options), sort_keys=True)
+        whole = "\n".join([scan, model, opts, measurement_version()])
+        return f"{scan[:16]}-{hashlib.sha256(whole.encode()).hexdigest()}"
+
+    def get(self, key: str):
+        """The ScanResult stored under ``key``, or None (never stored, or unreadable: then computed again)."""
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT doc, arrays FROM results WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            log.warning("results store not read (%s)", exc)
+            return None
+        if row is None:
+            return None
+        try:
+            return decode(row[0], row[1])
+        except Exception as exc:  # a damaged value costs a recomputation, never the scan
+            log.warning("results store: a stored result could not be read (%s: %s)", type(exc).__name__, exc)
+            return None
+
+    def put(self, key: str, result) -> bool:
+        """Keep ``result``; False (and a log line) when the store cannot take it."""
+        doc, blob = encode(result)
+        try:
+            with self._lock:
+                self._db.execute("INSERT OR REPLACE INTO results (key, scan, model, created, doc, arrays) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", (key, key.split("-", 1)[0], "", time.time(), doc, blob))
+            return True
+        except sqlite3.Error as exc:
+            log.warning("results store not written (%s)", exc)
+            return False
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM results").fetchone()[0]
+
+    def clear(self) -> int:
+        """Forget every result and study header; returns how many results there were."""
+        with self._lock:
+            n = self._db.execute("SELECT count(*) FROM results").fetchone()[0]
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM results")
+            self._db.execute("DELETE FROM study_headers")
+            self._db.execute("COMMIT")
+            try:
+                self._db.execute("VACUUM")  # give the space back; skipped while another process reads
+            except sqlite3.OperationalError:
+                pass
+        return n
+
+    # -- the study index's header records ------------------------------------------------------
+    def study_headers(self, root: str) -> dict[str, dict]:
+        """Header records of the files under study folder ``root`` (relative path -> record)."""
+        try:
+            with self._lock:
+                rows = self._db.execute("SELECT rel, record FROM study_headers WHERE root = ?", (root,)).fetchall()
+            return {rel: json.loads(record) for rel, record in rows}
+        except (sqlite3.Error, ValueError) as exc:
+            log.warning("study headers not read from the results store (%s)", type(exc).__name__)
+            return {}
+
+    def put_study_headers(self, root: str, entries: dict[str, dict]) -> None:
+        """Replace the header records of study folder ``root`` by ``entries`` (in one transaction)."""
+        rows = [(root, rel, json.dumps(record)) for rel, record in entries.items()]
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM study_headers WHERE root = ?", (root,))
+                    self._db.executemany("INSERT INTO study_headers (root, rel, record) VALUES (?, ?, ?)", rows)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            log.warning("study headers not written to the results store (%s)", type(exc).__name__)
+
+
+# ---------------------------------------------------------------- keys
+
+def scan_digest(volume) -> str:
+    """A hash of what the analysis reads from a scan: pixels, layers, geometry, laterality, device."""
+    h = hashlib.blake2b(digest_size=20)
+    data = np.ascontiguousarray(volume.data)
+    h.update(repr((data.shape, data.dtype.str, volume.scan_pattern, volume.laterality, volume.spacing,
+                   volume.device, tuple(volume.notes))).encode())
+    h.update(memoryview(data).cast("B"))
+    for name in sorted(volume.layers):
+        layer = np.ascontiguousarray(volume.layers[name], dtype=np.float64)
+        h.update(name.encode())
+        h.update(memoryview(layer).cast("B"))
+    return h.hexdigest()
+
+
+_file_digests: dict[tuple, str] = {}
+
+
+def model_identity(predictor) -> str:
+    """The model's digest (weights and metadata: ``LoadedModel.digest`` where the model layer gives
+    one, else the file's bytes, else the weights in memory) and the precision the predictor runs at."""
+    model = predictor.model
+    digest = getattr(model, "digest", None)
+    if callable(digest):
+        digest = digest()
+    if not digest and getattr(model, "path", "") and os.path.isfile(model.path):
+        st = os.stat(model.path)
+        cached = (model.path, st.st_size, st.st_mtime_ns)
+        if cached not in _file_digests:
+            h = hashlib.sha256()
+            with open(model.path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            _file_digests[cached] = h.hexdigest()
+        digest = _file_digests[cached]
+    if not digest:
+        h = hashlib.sha256(json.dumps(model.meta.to_dict(), sort_keys=True, default=str).encode())
+        for name, tensor in sorted(model.network.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest = h.hexdigest()
+    precision = getattr(predictor, "precision", None) or ("bf16" if getattr(predictor, "bf16", False) else "fp32")
+    device = getattr(getattr(predictor, "device", None), "type", "cpu")
+    return f"{digest}:{precision}:{device}"
+
+
+_measurement_version: str | None = None
+
+
+def measurement_version() -> str:
+    """A digest of the code that turns a scan into its result (structure measurement, the pipeline's
+    rule): a changed measurement gets new keys, so no stale result is returned."""
+    global _measurement_version
+    if _measurement_version is None:
+        here = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted([*(here.parent / "structure").glob("*.py"), here / "scan.py"]):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+        _measurement_version = h.hexdigest()[:16]
+    return _measurement_version
+
+
+# ---------------------------------------------------------------- values
+
+def _types() -> dict[str, type]:
+    """The only types a stored value is rebuilt into."""
+    from ..core import Prediction
+    from ..structure import Quality, Segmentation, StructureReport
+    from .scan import ScanResult
+
+    return {t.__name__: t for t in (ScanResult, Prediction, StructureReport, Quality, Segmentation)}
+
+
+def encode(result) -> tuple[str, bytes]:
+    """(JSON document, compressed npz of the arrays) for a ScanResult."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def enc(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {"__type__": type(value).__name__,
+                    **{f.name: enc(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+        if isinstance(value, np.ndarray):
+            name = f"a{len(arrays)}"
+            arrays[name] = value
+            return {"__array__": name}
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, tuple):
+            return {"__tuple__": [enc(v) for v in value]}
+        if isinstance(value, list):
+            return [enc(v) for v in value]
+        if isinstance(value, dict):
+            return {"__dict__": [[enc(k), enc(v)] for k, v in value.items()]}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise TypeError(f"cannot store a {type(value).__name__}")
+
+    doc = json.dumps(enc(dataclasses.replace(result, from_store=False)))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return doc, buffer.getvalue()
+
+
+def decode(doc: str, blob: bytes):
+    types = _types()
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+
+    def dec(value):
+        if isinstance(value, dict):
+            if "__array__" in value:
+                return arrays[value["__array__"]]
+            if "__tuple__" in value:
+                return tuple(dec(v) for v in value["__tuple__"])
+            if "__dict__" in value:
+                return {dec(k): dec(v) for k, v in value["__dict__"]}
+            cls = types[value["__type__"]]  # KeyError for anything else: not ours, not rebuilt
+            known = {f.name for f in dataclasses.fields(cls) if f.init}
+            return cls(**{k: dec(v) for k, v in value.items() if k in known})
+        if isinstance(value, list):
+            return [dec(v) for v in value]
+        return value
+
+    return dec(json.loads(doc))
