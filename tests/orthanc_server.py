@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 from pydicom.uid import generate_uid
 
 ORTHANC_BINARY = shutil.which("Orthanc") or ("/usr/sbin/Orthanc" if os.path.exists("/usr/sbin/Orthanc") else None)
@@ -188,3 +189,58 @@ def _file_with_patient(ds, patient_id: str, name: str, study_uid: str, date: str
     ds.SeriesNumber, ds.SeriesDate = series_number, date
     if "SeriesInstanceUID" not in ds:
         ds.SeriesInstanceUID = generate_uid()
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory):
+    """Orthanc with the three synthetic patients loaded; stopped after the module's tests."""
+    if ORTHANC_BINARY is None:
+        pytest.skip("the Orthanc binary is not installed (apt-get install -y orthanc; .ci/run installs it)")
+    server = OrthancServer(tmp_path_factory.mktemp("orthanc")).start()
+    try:
+        work = tmp_path_factory.mktemp("pacs-studies")
+        server.load_demo(work)
+        server.load_corrupt(work)
+        server.load_many(work)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """The user's data folder (retrieved series, outbox, settings) in the test's own folder."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("OCTVIEWER_DATA", str(folder))
+    return folder
+
+
+def silent_server():
+    """A TCP port that accepts connections and never answers: an archive that hangs."""
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        sock.close()
+
+    return sock.getsockname()[1], close

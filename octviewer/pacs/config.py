@@ -89,10 +89,12 @@ class PacsSettings:
             raise PacsConfigError("C-MOVE needs this workstation's port (the archive sends the images there)")
         object.__setattr__(self, "tls", bool(self.tls))
         if self.tls:
-            for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            for name, words in (("tls_ca_file", "the archive's CA certificate"),
+                                ("tls_cert_file", "this workstation's certificate"),
+                                ("tls_key_file", "this workstation's key")):
                 value = getattr(self, name)
                 if value and not Path(value).is_file():
-                    raise PacsConfigError(f"TLS: {name.removeprefix('tls_').replace('_', ' ')} {value} does not exist")
+                    raise PacsConfigError(f"TLS: {words} {value} does not exist")
             if bool(self.tls_cert_file) != bool(self.tls_key_file):
                 raise PacsConfigError("TLS: give both this workstation's certificate and its key, or neither")
 

@@ -1,0 +1,236 @@
+"""The archive round trip against a real Orthanc: query, retrieve, open, screen, send the SR and the
+PDF, read them back over Orthanc's REST API; and the faults (server down, wrong AE title, a hung
+archive, a corrupt instance, a retrieve cancelled half way)."""
+
+import datetime as dt
+import logging
+import os
+import stat
+import threading
+
+import orthanc_server
+import pydicom
+import pytest
+from orthanc_server import CORRUPT_PATIENT, DEMO_BIRTH, DEMO_NAME, DEMO_PATIENT, MANY_PATIENT, free_port, silent_server
+
+from octviewer.core import Cancelled
+from octviewer.io import VolumeReadError, load_volume
+from octviewer.pacs import (
+    Outbox,
+    PacsConfigError,
+    PacsError,
+    PacsRejected,
+    PacsSettings,
+    PacsTimeout,
+    PacsUnreachable,
+    find_series,
+    find_studies,
+    load_settings,
+    model_identity,
+    results_datasets,
+    retrieve,
+    save_settings,
+    scan_files,
+    sr_values,
+)
+from octviewer.pacs.sr import weak_vf_indices
+
+orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
+MODEL = "resources/models/demo_semt.safetensors"
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def test_settings_are_saved_owner_only_and_checked(tmp_path):
+    path = save_settings(PacsSettings(archive_ae="FORUM", archive_host="pacs.clinic", archive_port=104), tmp_path / "p")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_settings(path).archive_ae == "FORUM"
+    with pytest.raises(PacsConfigError, match="AE title"):
+        PacsSettings(archive_ae="A" * 17)
+    with pytest.raises(PacsConfigError, match="port"):
+        PacsSettings(archive_port=70000)
+    with pytest.raises(PacsConfigError, match="certificate"):
+        PacsSettings(tls=True, tls_ca_file=str(tmp_path / "missing.pem"))
+    (tmp_path / "bad.json").write_text('{"archive_ae": "X", "colour": "red"}')
+    with pytest.raises(PacsConfigError, match="bad.json.*colour"):
+        load_settings(tmp_path / "bad.json")
+
+
+def test_find_by_id_name_date_and_modality(orthanc, data_dir):
+    settings = orthanc.settings()
+    by_id = find_studies(settings, patient_id=DEMO_PATIENT)
+    assert [h.study_uid for h in by_id] == [orthanc.studies[DEMO_PATIENT]["study"]]
+    assert set(by_id[0].modalities) == {"OPT", "OPV"} and by_id[0].study_date == dt.date(2024, 3, 6)
+    by_name = find_studies(settings, patient_name="SYNTHETIC^J")
+    assert [h.patient_id for h in by_name] == [DEMO_PATIENT]
+    in_2023 = find_studies(settings, date_from=dt.date(2023, 1, 1), date_to=dt.date(2023, 12, 31))
+    assert [h.patient_id for h in in_2023] == [CORRUPT_PATIENT]
+    assert find_studies(settings, patient_id=DEMO_PATIENT, modalities=["OPV"])
+    assert not find_studies(settings, patient_id=CORRUPT_PATIENT, modalities=["OPV"])
+    series = find_series(settings, by_id[0].study_uid)
+    assert [(s.modality, s.n_instances) for s in series] == [("OPT", 1), ("OPV", 1)]
+    assert series[1].laterality == "OS"
+    with pytest.raises(PacsError, match="patient ID, a name or a date"):
+        find_studies(settings)
+
+
+@pytest.fixture(scope="module")
+def screened(orthanc, tmp_path_factory):
+    """The demo patient's OPT retrieved with C-GET, opened and screened with the demo model (once)."""
+    from octviewer.model import Predictor
+    from octviewer.pipeline import analyse_scan
+
+    os.environ["OCTVIEWER_DATA"] = str(tmp_path_factory.mktemp("screen-data"))
+    try:
+        demo = orthanc.studies[DEMO_PATIENT]
+        got = retrieve(orthanc.settings(), demo["study"], demo["series"]["OPT"])
+    finally:
+        del os.environ["OCTVIEWER_DATA"]
+    [scan] = scan_files(got.files)
+    volume = load_volume(scan)
+    predictor = Predictor(MODEL, device="cpu")
+    return scan, volume, predictor, analyse_scan(volume, predictor)
+
+
+def test_retrieve_open_screen_send_and_read_back(orthanc, screened, data_dir):
+    scan, volume, predictor, result = screened
+    assert volume.laterality == "OS" and volume.n_bscans == 64
+    assert result.prediction is not None and result.structure is not None
+    name, version = model_identity(predictor.model)
+    datasets = results_datasets(scan, result, name, version, pdf=PDF)
+    outcome = Outbox().send(orthanc.settings(), datasets)
+    assert outcome.sent == 2 and outcome.waiting == 0 and not outcome.error
+
+    stored = {i["MainDicomTags"].get("SOPInstanceUID"): i["ID"] for i in orthanc.instances_of(DEMO_PATIENT)}
+    sr = orthanc.dataset(stored[datasets[0].SOPInstanceUID])
+    pdf = orthanc.dataset(stored[datasets[1].SOPInstanceUID])
+    source = pydicom.dcmread(scan, stop_before_pixels=True)
+    for ds in (sr, pdf):  # filed with the patient, in the scan's study
+        assert (ds.PatientID, str(ds.PatientName), ds.PatientBirthDate) == (DEMO_PATIENT, DEMO_NAME, DEMO_BIRTH)
+        assert ds.StudyInstanceUID == source.StudyInstanceUID and ds.AccessionNumber == source.AccessionNumber
+    assert pdf.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    assert bytes(pdf.EncapsulatedDocument)[: len(PDF)] == PDF and pdf.EncapsulatedDocumentLength == len(PDF)
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert evidence.SeriesInstanceUID == source.SeriesInstanceUID
+    assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    assert "SYNTHETIC" in sr.SeriesDescription
+
+    values = sr_values(sr)
+    p, s = result.prediction, result.structure
+    assert values["algorithm"] == {"Algorithm Name": name, "Algorithm Version": version}
+    screening = values["glaucoma screening"]
+    assert screening["Probability of glaucoma"] == pytest.approx(p.probability, abs=1e-9)
+    assert screening["Decision threshold"] == pytest.approx(p.threshold, abs=1e-9)
+    assert screening["Screening decision"] == {"glaucoma": "Glaucoma", "normal": "Normal"}[p.decision]
+    assert screening["Visual Field Index"] == pytest.approx(p.vf["vfi"], abs=1e-9)
+    assert screening["Mean deviation, estimated from OCT"] == pytest.approx(p.vf["md"], abs=1e-9)
+    assert screening["Pattern standard deviation, estimated from OCT"] == pytest.approx(p.vf["psd"], abs=1e-9)
+    # the demo model's card shows none of the three beating the class-mean baseline
+    assert weak_vf_indices(p.notes) == {"vfi", "md", "psd"}
+    for label in ("VFI", "MD", "PSD"):
+        assert screening[f"{label} estimate status (model card)"] == "not shown to beat the baseline"
+    assert screening["Model training data"] == "SYNTHETIC: no clinical validity"
+    rnfl = values["RNFL"]
+    classes = {"normal": "within normal limits", "borderline": "borderline", "outside": "outside normal limits"}
+    assert rnfl["RNFL thickness, global mean"] == pytest.approx(s.rnfl_global_um, abs=1e-9)
+    assert rnfl["RNFL class, global mean"] == classes[s.classes["global"]]
+    for group, words, key in ((s.sectors, "sector", "sector_"), (s.quadrants, "quadrant", "quadrant_"),
+                              (s.clock_hours, "clock hour", "clock_")):
+        assert group
+        for k, v in group.items():
+            assert rnfl[f"RNFL thickness, {words} {k}"] == pytest.approx(v, abs=1e-9)
+            assert rnfl[f"RNFL class, {words} {k}"] == classes[s.classes[f"{key}{k}"]]
+    disc = values["optic disc"]
+    assert disc["Cup-to-disc ratio, vertical"] == pytest.approx(s.cup_to_disc, abs=1e-9)
+    assert disc["Cup-to-disc ratio, average"] == pytest.approx(s.cup_to_disc_average, abs=1e-9)
+    assert disc["Rim area"] == pytest.approx(s.rim_area_mm2, abs=1e-9)
+    assert disc["Disc area"] == pytest.approx(s.disc_area_mm2, abs=1e-9)
+    assert disc["Cup area"] == pytest.approx(s.cup_area_mm2, abs=1e-9)
+    assert disc["BMO minimum rim width"] == pytest.approx(s.bmo_mrw_um, abs=1e-9)
+    quality = values["quality"]
+    assert quality["Quality verdict"] == "measured: passed the quality check"
+    assert quality["Signal score (0-1)"] == pytest.approx(result.quality.score, abs=1e-9)
+
+
+def test_retrieve_with_c_move(orthanc, data_dir):
+    demo = orthanc.studies[DEMO_PATIENT]
+    got = retrieve(orthanc.settings(retrieve="move"), demo["study"], demo["series"]["OPV"])
+    [path] = got.files
+    assert got.folder.parent.parent == data_dir / "pacs"
+    from octviewer.study import read_opv
+
+    vf = read_opv(path)
+    assert vf.eye == "OS" and (vf.md_db, vf.psd_db, vf.vfi) == pytest.approx((-4.1, 5.2, 88.0), abs=1e-5)
+
+
+def test_server_down_keeps_the_results_and_retry_sends_them(orthanc, screened, data_dir):
+    scan, _, predictor, result = screened
+    datasets = results_datasets(scan, result, *model_identity(predictor.model))
+    down = orthanc.settings(archive_port=free_port())
+    outbox = Outbox()
+    outcome = outbox.send(down, datasets)
+    assert outcome.sent == 0 and outcome.waiting == 1
+    assert "nothing answers at 127.0.0.1" in outcome.error and "kept in the outbox" in outcome.message
+    [waiting] = outbox.pending()
+    assert waiting.sop_instance_uid == datasets[0].SOPInstanceUID and waiting.attempts == 1
+    assert stat.S_IMODE(os.stat(outbox.path).st_mode) == 0o600
+    retried = Outbox().flush(orthanc.settings())  # a new session finds it and sends it
+    assert (retried.sent, retried.waiting) == (1, 0)
+    uids = {i["MainDicomTags"].get("SOPInstanceUID") for i in orthanc.instances_of(DEMO_PATIENT)}
+    assert datasets[0].SOPInstanceUID in uids
+
+
+def test_wrong_ae_title_and_hung_archive_say_so(orthanc, data_dir):
+    with pytest.raises(PacsRejected, match="refused this workstation.*'NOT-ORTHANC'"):
+        find_studies(orthanc.settings(archive_ae="NOT-ORTHANC"), patient_id=DEMO_PATIENT)
+    port, close = silent_server()
+    try:
+        with pytest.raises(PacsTimeout, match="within 1 s"):
+            find_studies(orthanc.settings(archive_port=port, timeout_s=1.0), patient_id=DEMO_PATIENT)
+    finally:
+        close()
+    with pytest.raises(PacsUnreachable, match="not known on this network"):
+        find_studies(orthanc.settings(archive_host="no-such-host.invalid"), patient_id=DEMO_PATIENT)
+
+
+def test_corrupt_instance_retrieves_and_fails_to_open_with_the_file_named(orthanc, data_dir):
+    corrupt = orthanc.studies[CORRUPT_PATIENT]
+    got = retrieve(orthanc.settings(), corrupt["study"], corrupt["series"]["OPT"])
+    [path] = scan_files(got.files)
+    with pytest.raises(VolumeReadError) as info:
+        load_volume(path)
+    assert path.name in str(info.value)
+    assert not list(data_dir.glob("pacs/*/*.part"))
+
+
+def test_retrieve_cancelled_half_way_leaves_the_earlier_copy(orthanc, data_dir):
+    many = orthanc.studies[MANY_PATIENT]
+    settings = orthanc.settings()
+    first = retrieve(settings, many["study"], many["series"]["OPT"])
+    assert len(first.files) == 6
+    cancel, seen = threading.Event(), []
+
+    def progress(done, total):
+        seen.append((done, total))
+        if done >= 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        retrieve(settings, many["study"], many["series"]["OPT"], progress=progress, cancel=cancel)
+    assert 2 <= len(seen) < 6
+    assert sorted(p.name for p in first.folder.iterdir()) == sorted(p.name for p in first.files)
+    assert not first.folder.with_name(first.folder.name + ".part").exists()
+
+
+def test_logs_carry_no_patient_identifiers(orthanc, screened, data_dir, caplog):
+    caplog.set_level(logging.DEBUG)
+    settings = orthanc.settings()
+    [hit] = find_studies(settings, patient_id=DEMO_PATIENT)
+    for series in find_series(settings, hit.study_uid):
+        retrieve(settings, hit.study_uid, series.series_uid)
+    scan, _, predictor, result = screened
+    Outbox().send(settings, results_datasets(scan, result, *model_identity(predictor.model), pdf=PDF))
+    Outbox().send(orthanc.settings(archive_port=free_port()), results_datasets(scan, result, "m", "1"))
+    assert caplog.records, "the operations log something"
+    text = caplog.text + repr(hit)
+    for identifier in (DEMO_PATIENT, DEMO_NAME, "JANE", DEMO_BIRTH):
+        assert identifier not in text
