@@ -1,0 +1,249 @@
+"""The results store (octviewer.pipeline.store): a result computed once is returned again with the
+network run no extra time; several writers at once; a SIGKILL mid-write leaves a readable store; a
+store this version cannot use is moved aside with a message, never a crash."""
+
+import dataclasses
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from test_pipeline import CountingPredictor
+
+from octviewer.pipeline import ScanOptions, analyse_scan
+from octviewer.pipeline.store import SCHEMA_VERSION, ResultsStore, decode, encode
+
+
+@pytest.fixture(scope="module")
+def good_volume(tmp_path_factory):
+    from octviewer import load_volume
+    from octviewer.study.demo import write_demo_study
+
+    study = write_demo_study(tmp_path_factory.mktemp("study"), patients=1, visits=1, preset="tiny", seed=7)
+    return load_volume(sorted((study / "scans").rglob("*.dcm"))[0])
+
+
+class FakeModel:
+    path = ""
+    digest = "d" * 64
+    name = "counting"
+
+
+def _predictor():
+    p = CountingPredictor()
+    p.model = FakeModel()
+    return p
+
+
+def _equal(a, b):
+    if dataclasses.is_dataclass(a):
+        assert type(a) is type(b)
+        for f in dataclasses.fields(a):
+            _equal(getattr(a, f.name), getattr(b, f.name))
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _equal(a[k], b[k])
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b)
+    else:
+        assert a == b and type(a) is type(b), (a, b)
+
+
+def test_a_result_round_trips_exactly(good_volume):
+    result = analyse_scan(good_volume, _predictor())
+    assert result.structure.segmentation is not None and result.structure.thickness_map_um is not None
+    doc, blob = encode(result)
+    _equal(decode(doc, blob), result)
+
+
+def test_second_opening_runs_nothing_and_calls_back_the_same(good_volume, tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    first = _predictor()
+    events = []
+    callbacks = dict(on_quality=lambda q: events.append("quality"), on_batch=lambda b: events.append("batch"),
+                     on_prediction=lambda p: events.append("prediction"),
+                     on_structure=lambda r: events.append("structure"))
+    fresh = analyse_scan(good_volume, first, store=store, **callbacks)
+    assert first.calls == ["check", ("predict", None)] and not fresh.from_store
+    seen_fresh, events[:] = list(events), []
+    again = _predictor()
+    held = analyse_scan(good_volume, again, store=store, **callbacks)
+    assert again.calls == [] and held.from_store  # the network ran no extra time
+    assert events == seen_fresh  # the caller's code path is the same
+    _equal(dataclasses.replace(held, from_store=False), fresh)
+    # other options, another scan or another model: computed, not taken from the store
+    other = _predictor()
+    analyse_scan(good_volume, other, ScanOptions(segmentation="own"), store=store)
+    assert other.calls
+    changed = good_volume.replace(data=good_volume.data.copy())
+    changed.data[0, 0, 0] ^= 1
+    assert store.scan_key(changed, again, ScanOptions()) != store.scan_key(good_volume, again, ScanOptions())
+    model_b = _predictor()
+    model_b.model.digest = "e" * 64
+    assert store.scan_key(good_volume, model_b, ScanOptions()) != store.scan_key(good_volume, again, ScanOptions())
+    assert len(store) == 2 and store.clear() == 2 and len(store) == 0
+    store.close()
+
+
+def test_store_is_owner_only(tmp_path):
+    store = ResultsStore(tmp_path / "data" / "r.sqlite")
+    assert os.stat(store.path).st_mode & 0o077 == 0
+    store.close()
+
+
+@pytest.mark.parametrize("kind", ["damaged", "foreign", "newer", "empty-file"])
+def test_unusable_store_is_moved_aside(tmp_path, kind, caplog):
+    path = tmp_path / "r.sqlite"
+    if kind == "damaged":
+        path.write_bytes(b"SQLite format 3\x00" + os.urandom(4000))
+    elif kind == "empty-file":
+        path.write_bytes(b"")
+    else:
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE patients (name TEXT)")
+        if kind == "newer":
+            ResultsStore(tmp_path / "ok.sqlite").close()
+            db.close()
+            path.unlink()
+            os.replace(tmp_path / "ok.sqlite", path)
+            db = sqlite3.connect(path)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.commit()
+        db.close()
+    store = ResultsStore(path)  # never raises
+    if kind == "empty-file":  # a zero-byte file is a new database, nothing to move
+        assert store.notice == ""
+    else:
+        assert kind.split("-")[0] in store.notice and "moved to" in store.notice
+        aside = [p for p in tmp_path.iterdir() if p.name.startswith("r.sqlite.")]
+        assert aside and all(kind in p.name for p in aside if not p.name.endswith(("-wal", "-shm")))
+    store.put_study_headers("/study", {"a.dcm": {"patient_id": "P1"}})
+    assert store.study_headers("/study") == {"a.dcm": {"patient_id": "P1"}}
+    store.close()
+
+
+def test_migration_from_the_first_schema(tmp_path):
+    from octviewer.pipeline import store as store_module
+
+    path = tmp_path / "r.sqlite"
+    db = sqlite3.connect(path)
+    for sql in store_module.MIGRATIONS[1]:
+        db.execute(sql)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+    db.commit()
+    db.close()
+    store = ResultsStore(path)
+    assert store.notice == "" and store.study_headers("/x") == {}
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    store.close()
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from octviewer.core import Prediction
+    from octviewer.pipeline import ScanResult
+    from octviewer.pipeline.store import ResultsStore
+
+    store = ResultsStore(sys.argv[1])
+    tag = sys.argv[2]
+    rng = np.random.default_rng(0)
+    for i in range(int(sys.argv[3])):
+        n = 200
+        p = Prediction(bscan_probability=rng.random(n).astype(np.float32), bscan_vf={}, probability=0.5,
+                       cam=rng.random((n, 7, 7)).astype(np.float32), vf={}, threshold=0.5, model_name=tag)
+        store.put(f"{tag}-{i}", ScanResult(None, p, None, ()))
+        print(i, flush=True)
+""")
+
+
+def _writer(path, tag, count):
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag, str(count)], stdout=subprocess.PIPE,
+                            text=True)
+
+
+def test_two_processes_write_at_once(tmp_path):
+    path = tmp_path / "r.sqlite"
+    ResultsStore(path).close()
+    writers = [_writer(path, tag, 40) for tag in ("viewer", "batch")]
+    for w in writers:
+        w.communicate(timeout=120)
+        assert w.returncode == 0
+    store = ResultsStore(path)
+    assert len(store) == 80 and store.notice == ""
+    assert store.get("batch-39").prediction.model_name == "batch"
+    store.close()
+
+
+def test_sigkill_mid_write_leaves_a_readable_store(tmp_path):
+    path = tmp_path / "r.sqlite"
+    ResultsStore(path).close()
+    writer = _writer(path, "killed", 100000)
+    for _ in range(20):  # some rows in: it is writing now
+        writer.stdout.readline()
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=30)
+    store = ResultsStore(path)
+    assert store.notice == ""  # not moved aside: nothing was damaged
+    assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    n = len(store)
+    assert n >= 20
+    assert store.get("killed-0").prediction.bscan_probability.shape == (200,)
+    assert store.get(f"killed-{n - 1}") is not None  # the last committed one is whole
+    store.put("after", store.get("killed-0"))
+    store.close()
+
+
+def test_batch_run_and_viewer_share_results(good_volume, tmp_path, monkeypatch):
+    """The viewer (a second ResultsStore on the default path) finds what a batch command stored."""
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
+    first, second = ResultsStore(), ResultsStore()
+    assert first.path == second.path == tmp_path / "results.sqlite"
+    analyse_scan(good_volume, _predictor(), store=first)
+    again = _predictor()
+    assert analyse_scan(good_volume, again, store=second).from_store and again.calls == []
+    first.close()
+    second.close()
+
+
+def test_clear_store_command(tmp_path, monkeypatch, capsys):
+    from octviewer.pipeline.predict_cli import main
+
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
+    store = ResultsStore()
+    store.put("k-1", dataclasses.replace(_stored_result()))
+    store.close()
+    assert main(["--clear-store"]) == 0
+    assert "1 results removed" in capsys.readouterr().out
+    store = ResultsStore()
+    assert len(store) == 0
+    store.close()
+
+
+def _stored_result():
+    from octviewer.core import Prediction
+    from octviewer.pipeline import ScanResult
+
+    p = Prediction(bscan_probability=np.zeros(3, np.float32), bscan_vf={}, cam=np.zeros((3, 7, 7), np.float32),
+                   probability=0.1, vf={}, threshold=0.5, model_name="m")
+    return ScanResult(None, p, None, ())
+
+
+def test_stored_value_runs_no_code(tmp_path):
+    """A value naming a type outside the fixed list is not rebuilt (and never unpickled)."""
+    doc, blob = encode(_stored_result())
+    evil = doc.replace('"__type__": "Prediction"', '"__type__": "Popen"')
+    store = ResultsStore(tmp_path / "r.sqlite")
+    store._db.execute("INSERT INTO results (key, scan, model, created, doc, arrays) VALUES ('x-1', 'x', '', 0, ?, ?)",
+                      (evil, blob))
+    assert store.get("x-1") is None
+    store.close()
