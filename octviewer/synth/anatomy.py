@@ -49,6 +49,11 @@ RNFL_FLOOR_UM = 53.0  # non-axonal residual thickness that never thins (the popu
 AGE_RNFL_UM_PER_YEAR = 0.5
 REFERENCE_AGE = 60.0
 MRW_FLOOR_UM = 90.0  # glial and vascular rim tissue left when the axons are gone
+RIM_HEIGHT_PER_MRW = 1.15  # ILM height above the BMO plane at the BMO, per um of normal minimum rim width
+RIM_SHOULDER = 1.0  # the rim's rise from the cup edge to the BMO: 1 a straight slope, 2 a rounded shoulder
+# The ILM's height at the BMO where the axons are gone (glia, vessels, the outer retina's end): above
+# the 200 um cup edge, so a Cirrus-style vertical C/D stays below 1 (advanced glaucoma ~0.85-0.95).
+RIM_BASE_UM = 220.0
 
 # Thickness (um) of the layers between RNFL and choroid, away from the disc.
 OUTER_LAYERS = ("gcl", "ipl", "inl", "opl", "onl", "elm", "myoid", "ez", "oszone", "rpe")
@@ -217,9 +222,14 @@ class EyeAnatomy:
         return base * self.mrw_scale
 
     def rim_height_um(self, theta_deg) -> np.ndarray:
-        """Height of the ILM above the BMO plane at the BMO: the neuroretinal rim."""
-        normal = self.mrw_normal_um(theta_deg)
-        return MRW_FLOOR_UM + (normal - MRW_FLOOR_UM) * (1.0 - self.damage(theta_deg))
+        """Height of the ILM above the BMO plane at the BMO. It is taller than the minimum rim width
+        (which runs obliquely from the BMO to the rim's inner slope): at the disc margin the retina
+        is ~350-450 um thick in healthy eyes (RNFL heaped at the rim plus the ending outer retina;
+        Chauhan & Burgoyne, AJO 2013, fig. 1), and the glial and outer-retinal part
+        (``RIM_BASE_UM``) stays when the axons go. That is why a Cirrus-style cup (ILM 200 um above
+        the BMO plane) still finds a rim in most early glaucoma (vertical C/D mostly 0.6-0.8)."""
+        normal = RIM_HEIGHT_PER_MRW * self.mrw_normal_um(theta_deg)
+        return RIM_BASE_UM + (normal - RIM_BASE_UM) * (1.0 - self.damage(theta_deg))
 
     def cup_edge_height_um(self, theta_deg) -> np.ndarray:
         """Height of the cup edge above the BMO plane: ``CUP_EDGE_UM``, Cirrus's cup definition (and
@@ -252,7 +262,7 @@ class EyeAnatomy:
         # rim: from the cup edge on up to the rim height at the BMO, a rounded shoulder
         rim_h = self.rim_height_um(theta_deg)
         w = np.clip((rho - c) / np.maximum(1.0 - c, 0.03), 0.0, 1.0)
-        rim = edge + (rim_h - edge) * (1.0 - (1.0 - w) ** 2.0)
+        rim = edge + (rim_h - edge) * (1.0 - (1.0 - w) ** RIM_SHOULDER)
         return np.where(rho < c, cup, rim)
 
     def mrw_um(self, theta_deg, r_bmo_mm=None) -> np.ndarray:

@@ -38,9 +38,13 @@ from .disease import (
     truth_columns,
     visual_field,
 )
-from .render import BOUNDARIES, Acquisition, render_volume, rnfl_circle_um
+from .render import BOUNDARIES, PRESET_DEVICE, Acquisition, render_volume, rnfl_circle_um
 
 #: Names the generator's behaviour: figures and measured tables say which version they came from.
+#: 3.0: images and discs like real OCT: layer reflectivities set to real grey-level ratios, the
+#: RNFL's attenuation 4.5/mm falling with damage, per-A-scan gain and boundary jitter, device looks
+#: (spectralis, cirrus), a raised noise floor; the rim taller than the MRW at the BMO, so the
+#: vertical C/D by stage is a Cirrus reading's (normal ~0.42, early ~0.72, never 1.00).
 #: 2.5: population and fields only (eye models and renderer unchanged): wider structure-function
 #: discordance, a per-eye structure-function map, 66 % of patients with the disease (was 72 %);
 #: r(global RNFL, MD) ~0.65 -> ~0.6 (docs/cohort.md).
@@ -52,7 +56,7 @@ from .render import BOUNDARIES, Acquisition, render_volume, rnfl_circle_um
 #: meeting the reference standard ~50 % early, 30 % moderate, 20 % advanced; r(RNFL, MD) ~0.6).
 #: 2.1: cup floor from the lamina and prelaminar tissue, broad floors, Bruch's membrane bowing to
 #: the BMO; field lags the axon count; renderer ~3x faster. 2.0: the synthetic world v2 (issue 12).
-GENERATOR_VERSION = "2.5"
+GENERATOR_VERSION = "3.0"
 
 #: Share of the lens opacity (its grade, in dB of the 2.3 generator's field loss: 1-7) that shows
 #: in the visual field. Cataract surgery gives back about 1-2 dB of MD on average, so the field
@@ -102,7 +106,7 @@ def random_acquisition(rng: np.random.Generator, media_opacity: float = 0.0) -> 
         motion_um=float(rng.uniform(10, 40)) if rng.random() < 0.15 else 0.0,
         blink=blink,
         media_opacity=float(min(1.0, media_opacity * rng.uniform(0.8, 1.2))),
-        noise_floor=float(10 ** rng.uniform(-4.0, -3.3)),
+        noise_floor=float(10 ** rng.uniform(-3.8, -3.2)),
     )
 
 
@@ -116,17 +120,19 @@ class SyntheticScan:
 
 def synth_scan(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, acquired: dt.date | None = None,
                patient_id: str | None = None, rng: np.random.Generator | None = None,
-               acquisition: Acquisition | None = None) -> SyntheticScan:
-    """Render one scan of ``anatomy`` as an OctVolume with its truth."""
+               acquisition: Acquisition | None = None, device: str | None = None) -> SyntheticScan:
+    """Render one scan of ``anatomy`` as an OctVolume with its truth. ``device``: the look
+    (``render.DEVICES``), by default the preset's."""
     rng = rng or np.random.default_rng(seed)
     acq = acquisition or random_acquisition(rng)
     n_b = PRESETS[preset]["shape"][0] if preset in PRESETS else 1
     if acq.blink is not None:
         acq = replace(acq, blink=(acq.blink[0] % n_b, max(1, round(acq.blink[1] * n_b / 64))))
-    rendered = render_volume(anatomy, preset, seed=seed, acquisition=acq)
+    device = device or PRESET_DEVICE.get(preset, "spectralis")
+    rendered = render_volume(anatomy, preset, seed=seed, acquisition=acq, device=device)
     volume = OctVolume(
         data=rendered.data, spacing=Spacing(*rendered.spacing_mm), laterality=anatomy.laterality,
-        scan_pattern="volume", device=f"octviewer-synth SYNTHETIC {preset}", acquired=acquired,
+        scan_pattern="volume", device=f"octviewer-synth SYNTHETIC {preset} {device}-like", acquired=acquired,
         patient_id=patient_id,
         notes=(f"SYNTHETIC volume from octviewer-synth {GENERATOR_VERSION}: not patient data",))
     truth = {
@@ -226,11 +232,11 @@ def save_truth(path: Path, arrays: dict) -> None:
 
 
 def _render_task(args) -> tuple[str, tuple[str, ...]]:
-    task, out, preset, fmt, compression = args
+    task, out, preset, fmt, compression, device = args
     from ..io import save_volume
 
     scan = synth_scan(task.eye, preset, seed=task.seed, acquired=task.visit, patient_id=task.pid,
-                      acquisition=task.acquisition)
+                      acquisition=task.acquisition, device=device)
     rel = Path("volumes") / f"{task.name}.{fmt}"
     if fmt == "dcm":
         save_volume(scan.volume, out / rel, compression=compression)
@@ -242,18 +248,20 @@ def _render_task(args) -> tuple[str, tuple[str, ...]]:
 
 def generate_cohort(out: Path, patients: int = 20, preset: str = "small", seed: int = 0,
                     missing_vf: float = 1 / 3, glaucoma_share: float = GLAUCOMA_SHARE, fmt: str = "dcm",
-                    compression: str | None = None, progress=None, workers: int = 1) -> Path:
+                    compression: str | None = None, progress=None, workers: int = 1,
+                    device: str | None = None) -> Path:
     """Write volumes, their truth and ``manifest.csv`` under ``out``; returns the manifest path.
     ``glaucoma_share`` is the share of patients with the disease (about 48 % of patients end up
     with a glaucoma label: early disease may not meet the reference standard yet).
-    ``workers`` > 1 renders in that many processes (same files as with one)."""
+    ``workers`` > 1 renders in that many processes (same files as with one). ``device``: the look
+    (``render.DEVICES``: spectralis, cirrus), by default the preset's."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     out = Path(out)
     (out / "volumes").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(exist_ok=True)
     tasks = _plan(patients, seed, missing_vf, glaucoma_share)
-    jobs = [(t, out, preset, fmt, compression) for t in tasks]
+    jobs = [(t, out, preset, fmt, compression, device) for t in tasks]
     results = []
     workers = max(1, min(int(workers), os.cpu_count() or 1, len(jobs)))
     if workers == 1:

@@ -117,7 +117,7 @@ def random_anatomy(rng: np.random.Generator, laterality: str, age: float) -> Eye
     myopic = rng.random() < 0.12
     ovality = float(rng.normal(1.30, 0.06) if myopic else rng.normal(1.09, 0.05))
     rh = np.sqrt(area / (np.pi * ovality))
-    cdr = float(np.clip(0.02 + 0.17 * area + rng.normal(0, 0.12), 0.05, 0.8))
+    cdr = float(np.clip(0.05 + 0.17 * area + rng.normal(0, 0.12), 0.05, 0.8))
     shape = str(rng.choice(CUP_SHAPES, p=[0.1, 0.4, 0.15, 0.25, 0.1]))
     floor = 0.0 if shape == "V" else float(np.clip(CUP_FLOOR[shape] + rng.normal(0.0, 0.08), 0.1, 0.85))
     # the cup floor is the top of the prelaminar tissue over the lamina: ~0-300 um behind the BMO

@@ -1,4 +1,4 @@
-"""Image formation: one acquisition of an eye rendered as a Spectralis-like OCT cube.
+"""Image formation: one acquisition of an eye rendered as a Spectralis- or Cirrus-like OCT cube.
 
 Why physics-shaped rather than painted: the cues a network may learn should be the ones a real
 scan offers. So the renderer builds a reflectivity and an attenuation map from the anatomy, then
@@ -12,8 +12,15 @@ forms the image the way spectral-domain OCT does:
   correlated exponential minus a background offset (a third of vitreous pixels are 0, as in the
   real sample) and higher near the zero-delay line at the top.
 - Tissue above the window top folds back as a mirror image (Fourier-domain OCT).
-- The stored value is 255 x I^(1/4): the fourth-root display the viewer uses for raw Spectralis
-  data, so synthetic and real scans look alike at the same display transform.
+- Two device looks (``DEVICES``): ``spectralis`` (frames averaged: speckle contrast ~0.65 in log
+  intensity, stored as 255 x I^(1/4), the fourth-root display the viewer uses for raw Spectralis
+  data) and ``cirrus`` (one frame, not averaged: fully developed speckle, a noise floor only ~15 dB
+  under the RNFL, stored on Cirrus's logarithmic 8-bit scale with the vitreous at ~26 grey levels).
+  The layer reflectivities are one set for both; the grey-level ratios between layers then match
+  each device's real B-scans (RNFL / GCL+IPL ~1.2 on Cirrus, 1.2-1.5 on Spectralis; measured by
+  ``benchmarks/measure_realism.py``, docs/cohort.md).
+- Real scans are irregular from A-scan to A-scan: each A-scan has its own gain (beam and pupil,
+  nerve-fibre bundles) and each boundary a per-A-scan jitter of 1-2 um, as traced on real B-scans.
 
 Acquisition-level variation (scan placement, head tilt, signal, window position, roll-off) and
 artefacts (motion, blink, clipping/mirror, media opacity) come in through ``Acquisition``.
@@ -36,17 +43,35 @@ LAYERS = ("vitreous", "rnfl", "gcl", "ipl", "inl", "opl", "onl", "elm", "myoid",
 #: Boundary names of the truth files, top down; layer k lies between boundary k-1 and k.
 BOUNDARIES = ("ILM", "RNFL_GCL", "GCL_IPL", "IPL_INL", "INL_OPL", "OPL_ONL", "ONL_ELM", "ELM", "MZ_EZ",
               "EZ_OS", "OS_RPE", "BM", "CSI")
-# Linear reflectivity per layer (Spectralis-like units: display = 255 * I ** 0.25).
-REFLECTIVITY = np.array([0.0, 0.10, 0.016, 0.026, 0.007, 0.02, 0.009, 0.02, 0.008, 0.50, 0.09, 0.90, 0.10,
+# Linear reflectivity per layer (Spectralis-like units: display = 255 * I ** 0.25). Set so that the
+# grey-level ratios of real peripapillary B-scans come out (RNFL over GCL+IPL, GCL+IPL over INL,
+# RPE over the RNFL and the vitreous; docs/cohort.md's realism table).
+REFLECTIVITY = np.array([0.0, 0.10, 0.053, 0.068, 0.021, 0.03, 0.009, 0.02, 0.008, 0.26, 0.05, 0.45, 0.08,
                          0.02], np.float32)
-# Attenuation (1/mm), applied on the way in and out.
-ATTENUATION = np.array([0.0, 1.2, 0.8, 0.8, 0.6, 0.8, 0.6, 0.8, 0.6, 3.0, 2.0, 10.0, 12.0, 3.0], np.float32)
+# Attenuation (1/mm), applied on the way in and out. The RNFL's is van der Schoot et al.'s (IOVS 2012)
+# ~4.5/mm in healthy eyes; it falls with damage together with the reflectivity (both are the same
+# scattering by the axons), so the light a damaged RNFL no longer returns reaches the layers below.
+ATTENUATION = np.array([0.0, 4.5, 0.8, 0.8, 0.6, 0.8, 0.6, 0.8, 0.6, 3.0, 2.0, 10.0, 12.0, 3.0], np.float32)
+RNFL_DAMAGE_DIMMING = 0.3  # share of the RNFL's reflectivity and attenuation lost at total axonal loss
 PRELAMINAR = (0.075, 1.8)  # reflectivity, attenuation of the prelaminar neural tissue in the disc
 LAMINA = (0.08, 3.5)
 RETROLAMINAR = (0.01, 4.0)
 BLOOD_ATTENUATION = 18.0  # 1/mm
 SPECKLE_SIGMA = 0.65  # log-intensity SD of speckle (local contrast ~0.5-0.7, as measured on valid.vol)
 NOISE_OFFSET = 0.45  # background subtraction: P(0) ~ 0.36 in the vitreous
+#: Device looks. speckle: log-intensity SD; speckle_z_um: axial correlation (Gaussian sigma, the 1/e
+#: length of the grey levels' autocorrelation is twice it: ~10 um on Spectralis, ~4 um on Cirrus);
+#: noise_gain: the noise floor against ``Acquisition.noise_floor``; display: "root4" (255 x I^(1/4))
+#: or "log" (``log_grey`` grey levels per neper above ``log_floor_grey`` at the noise floor).
+DEVICES = {
+    "spectralis": {"speckle": SPECKLE_SIGMA, "speckle_z_um": 3.5, "noise_gain": 4.0, "display": "root4"},
+    "cirrus": {"speckle": 1.0, "speckle_z_um": 1.9, "noise_gain": 10.0, "display": "log", "log_grey": 21.0,
+               "log_floor_grey": 26.0, "noise_sigma": 0.5},
+}
+#: The device look each sampling preset gets unless another is asked for.
+PRESET_DEVICE = {"tiny": "spectralis", "small": "spectralis", "demo": "spectralis", "cirrus": "cirrus"}
+ASCAN_GAIN_SD = 0.12  # log-SD of each A-scan's own gain
+BOUNDARY_JITTER_UM = (1.0, 2.0, 1.2, 1.2, 1.0, 1.0, 0.8, 0.6, 0.6, 0.6, 0.6, 0.8, 4.0)  # per A-scan, per boundary
 
 
 @dataclass(frozen=True)
@@ -146,11 +171,16 @@ def _bscan_shift(img: np.ndarray, dz: float, fill: float) -> np.ndarray:
 
 def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, signal: float = 1.0,
                   offset_mm: tuple[float, float] = (0.0, 0.0), tilt: tuple[float, float] = (0.0, 0.0),
-                  acquisition: Acquisition | None = None) -> RenderedVolume:
+                  acquisition: Acquisition | None = None, device: str | None = None) -> RenderedVolume:
     """Render one acquisition of an eye. Either pass ``acquisition`` or the three simple knobs
-    (``signal``, ``offset_mm``, ``tilt`` in um/mm)."""
+    (``signal``, ``offset_mm``, ``tilt`` in um/mm). ``device`` picks the look (``DEVICES``; by
+    default the preset's, ``PRESET_DEVICE``)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    device = device or PRESET_DEVICE[preset]
+    if device not in DEVICES:
+        raise ValueError(f"unknown device look {device!r}; choose from {', '.join(DEVICES)}")
+    look = DEVICES[device]
     acq = acquisition or Acquisition(signal=signal, offset_mm=offset_mm, tilt=tilt)
     rng = np.random.default_rng(seed)
     (n_b, n_z, n_x), (fov_y, fov_z, fov_x) = PRESETS[preset]["shape"], PRESETS[preset]["fov_mm"]
@@ -224,7 +254,8 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     for k in range(bounds.shape[0]):
         ripple = enface_blur(rng.standard_normal((n_b, n_x)), 300.0)
         ripple *= (3.0 / dz_um) / max(float(ripple.std()), 1e-6)
-        bounds[k] = enface_blur(bounds[k], SURFACE_BLUR_UM) + ripple
+        jitter = rng.standard_normal((n_b, n_x)).astype(np.float32) * (BOUNDARY_JITTER_UM[k] / dz_um)
+        bounds[k] = enface_blur(bounds[k], SURFACE_BLUR_UM) + ripple + jitter
     bounds = np.maximum.accumulate(bounds, axis=0)
     lamina_px = enface_blur(z_lamina / dz_um, SURFACE_BLUR_UM)
     w_in = enface_blur(inside, 90.0)
@@ -252,10 +283,10 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     n_lab = len(LAYERS)
     refl_tab = np.repeat(REFLECTIVITY[None, :, None], n_b, 0).repeat(n_x, 2)  # (n_b, 14, n_x)
     mu_tab = np.repeat(ATTENUATION[None, :, None], n_b, 0).repeat(n_x, 2)
-    refl_tab[:, 1] = REFLECTIVITY[1] * (1.0 - 0.3 * dmg) * (1.0 - w_in) + PRELAMINAR[0] * w_in
+    refl_tab[:, 1] = REFLECTIVITY[1] * (1.0 - RNFL_DAMAGE_DIMMING * dmg) * (1.0 - w_in) + PRELAMINAR[0] * w_in
     refl_tab[:, 12] = 0.0
     refl_tab[:, 13] = REFLECTIVITY[13] * (1.0 + 2.0 * border) * (1.0 - w_in) + RETROLAMINAR[0] * w_in
-    mu_tab[:, 1] = ATTENUATION[1] * (1.0 - w_in) + PRELAMINAR[1] * w_in
+    mu_tab[:, 1] = ATTENUATION[1] * (1.0 - RNFL_DAMAGE_DIMMING * dmg) * (1.0 - w_in) + PRELAMINAR[1] * w_in
     mu_tab[:, 12] = ATTENUATION[12] * (1.0 - w_in) + LAMINA[1] * w_in
     ppa_gain = np.where(in_ppa, 1.8, 1.0)  # bare sclera shines through beta-zone atrophy
     choroid_w = (REFLECTIVITY[12] * (1.0 - w_in) * ppa_gain).astype(np.float32)
@@ -263,7 +294,11 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     pores_w = (0.25 * PRELAMINAR[0] * w_in).astype(np.float32)
     disc_rows, disc_cols = _extent(w_in > 1e-3)
     trunk_rows, trunk_cols = _extent(d_trunk < 0.11)
-    sig_z, sig_x = 3.5 / dz_um, 10.0 / px_um
+    sig_z, sig_x = look["speckle_z_um"] / dz_um, 10.0 / px_um
+    speckle_sigma = look["speckle"]
+    ascan_gain = np.exp(rng.standard_normal((n_b, n_x)).astype(np.float32) * ASCAN_GAIN_SD
+                        - ASCAN_GAIN_SD ** 2 / 2)
+    floor = floor * look["noise_gain"]
     out = np.empty((n_b, n_z, n_x), np.uint8)
     chunk = max(1, int(4_000_000 // ((n_z + pad) * n_x)))
     for s0 in range(0, n_b, chunk):
@@ -322,14 +357,15 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
         intensity = refl
         intensity *= mu
         intensity *= rolloff[None, top:, None]
+        intensity *= ascan_gain[sl, None, :]
         del mu
         if acq.media_opacity > 0:  # forward scatter blurs the beam laterally (up to ~40 um)
             blur = 40.0 * acq.media_opacity / px_um
             for i in range(nb):
                 intensity[i] = cv2.GaussianBlur(intensity[i], (0, 0), sigmaX=max(blur, 0.01), sigmaY=0.01)
         speckle = _blurred_normal(rng, intensity.shape, sig_z, sig_x)
-        speckle *= SPECKLE_SIGMA
-        speckle -= SPECKLE_SIGMA ** 2 / 2
+        speckle *= speckle_sigma
+        speckle -= speckle_sigma ** 2 / 2
         intensity *= np.exp(speckle, out=speckle)
         full = np.zeros((nb, n_z + pad, n_x), np.float32)
         full[:, top:] = intensity
@@ -337,16 +373,34 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
             mirror = full[:, :pad][:, ::-1] * 0.6
             full = full[:, pad:]
             full[:, : mirror.shape[1]] += mirror
-        noise = _noise_exponential(rng, full.shape, 3.5 / dz_um)
-        noise -= NOISE_OFFSET
-        np.maximum(noise, 0.0, out=noise)
-        noise *= floor[None, pad:, None]
-        full += noise
-        np.clip(full, 0.0, 1.0, out=full)
-        np.sqrt(full, out=full)
-        np.sqrt(full, out=full)  # the fourth root
-        full *= 255.0
-        full += 0.5
+        if look["display"] == "log":
+            # Cirrus: the background noise is smoothed (it reads as a fine grey texture, SD ~11
+            # grey levels), the display logarithmic from the noise floor up
+            sigma_n = look["noise_sigma"]
+            noise = _blurred_normal(rng, full.shape, look["speckle_z_um"] / dz_um, 0.0)
+            noise *= sigma_n
+            noise -= sigma_n ** 2 / 2
+            np.exp(noise, out=noise)
+            noise *= floor[None, pad:, None]
+            full += noise
+            ref = float(acq.noise_floor * look["noise_gain"] * 0.4)  # the noise floor ~1 mm deep
+            np.maximum(full, 1e-9, out=full)
+            full /= ref
+            np.log(full, out=full)
+            full *= look["log_grey"]
+            full += look["log_floor_grey"] + 0.5
+            np.clip(full, 0.0, 255.0, out=full)
+        else:
+            noise = _noise_exponential(rng, full.shape, 3.5 / dz_um)
+            noise -= NOISE_OFFSET
+            np.maximum(noise, 0.0, out=noise)
+            noise *= floor[None, pad:, None]
+            full += noise
+            np.clip(full, 0.0, 1.0, out=full)
+            np.sqrt(full, out=full)
+            np.sqrt(full, out=full)  # the fourth root
+            full *= 255.0
+            full += 0.5
         out[sl] = full.astype(np.uint8)
 
     # -- artefacts: eye motion, blink -----------------------------------------------------------
@@ -365,8 +419,12 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     if acq.blink is not None:
         first, count = acq.blink
         lost = slice(max(0, first), min(n_b, first + count))
-        fl = (acq.noise_floor * 0.3 * np.maximum(rng.exponential(1.0, out[lost].shape) - NOISE_OFFSET, 0))
-        out[lost] = np.clip(255.0 * fl ** 0.25 + 0.5, 0, 255).astype(np.uint8)
+        if look["display"] == "log":
+            fl = look["log_floor_grey"] + look["log_grey"] * look["noise_sigma"] * rng.standard_normal(out[lost].shape)
+            out[lost] = np.clip(fl + 0.5, 0, 255).astype(np.uint8)
+        else:
+            fl = (acq.noise_floor * 0.3 * np.maximum(rng.exponential(1.0, out[lost].shape) - NOISE_OFFSET, 0))
+            out[lost] = np.clip(255.0 * fl ** 0.25 + 0.5, 0, 255).astype(np.uint8)
         valid[lost] = False
         artefacts.append("blink")
     if top_px < 0:
