@@ -224,6 +224,19 @@ def read_opv(path) -> VfMeasurement:
     return vf_from_dataset(ds, path)
 
 
+def read_vf_file(path) -> list[VfMeasurement]:
+    """The measured VF in one file, whichever reader it needs: a VF table (``.csv``), the HFA's CZM XML
+    export (``.xml``, ``octviewer.study.hfa_xml``) or a DICOM OPV object (anything else)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return read_vf_table(path)
+    if suffix == ".xml":
+        from .hfa_xml import read_hfa_xml  # it builds on this module's VfMeasurement and checks
+
+        return [exam.measurement for exam in read_hfa_xml(path)]
+    return [read_opv(path)]
+
+
 def write_opv(path, patient_id: str, eye: str, date: dt.date, md_db: float | None = None,
               psd_db: float | None = None, vfi: float | None = None, synthetic: bool = True) -> Path:
     """A minimal, valid OPV object with the global indices (test fixtures and the synthetic demo).

@@ -1,0 +1,205 @@
+"""The Humphrey Field Analyzer's CZM XML export (HFA II-i / HFA3, and Zeiss FORUM's export of it).
+
+Layout, as the HFA writes it (one exam per file as a rule; several are read when present)::
+
+    <HFA_EXPORT> (any root)
+      <PATIENT> PATIENT_ID, LAST_NAME, GIVEN_NAME, BIRTH_DATE ...
+        <STUDY> VISIT_DATE
+          <SERIES> SERIES_DATE_TIME, MODALITY, SITE, DISPLAY_NAME ("SS-24-2 Thr") ...
+            <FIELD_EXAM> EXAM_TIME, PUPIL_DIAMETER ...
+              <STATIC_TEST> TEST_PATTERN, TEST_STRATEGY, FALSE_NEGATIVE_PERCENT, FALSE_POSITIVE_PERCENT,
+                            FIXATION_CHECK/TRIALS, FIXATION_CHECK/ERRORS ...
+                <THRESHOLD_TEST>
+                  <STATPAC> GHT, GLOBAL_INDICES/MD, MD_PROBABILITY, PSD, PSD_PROBABILITY, VFI
+
+What is read: MD, PSD, VFI (through the same range check as every VF reader,
+``vf.checked_vf``), the GHT, the test pattern, the date, the eye and the reliability indices
+(fixation losses as errors/trials, false positives and negatives in %). Codes this reader does
+not know, and fields that contradict each other (a TEST_PATTERN code and a DISPLAY_NAME naming
+different patterns, a VISIT_DATE and SERIES_DATE_TIME on different days, more fixation errors than
+trials, a field given twice with different values) raise ``VfReadError`` naming the file and the
+field: a perimeter's result shown beside an estimate must be the one the perimeter measured.
+
+Codes: SITE 1 = right eye (OD), 0 = left (OS) (text R/L/OD/OS is read too); TEST_PATTERN 25 =
+24-2, and otherwise the pattern named in DISPLAY_NAME ("24-2", "30-2", "10-2", "24-2C", "60-4");
+a numeric GHT is kept as its code ("GHT code 2"), since Zeiss does not publish the table, and the
+five GHT phrases of the printout are read as words. Patient names and birth dates are not read.
+The file is parsed without a document type (no entities), so a crafted file cannot expand itself.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from .vf import VfMeasurement, VfReadError, checked_vf, parse_date
+
+MAX_BYTES = 20 << 20  # an exam's export is a few hundred kB
+SITES = {"1": "OD", "0": "OS", "R": "OD", "L": "OS", "OD": "OD", "OS": "OS", "RIGHT": "OD", "LEFT": "OS"}
+PATTERN_CODES = {"25": "24-2"}
+PATTERNS = ("24-2C", "24-2", "30-2", "10-2", "60-4")
+GHT_WORDS = ("Within Normal Limits", "Outside Normal Limits", "Borderline", "General Reduction of Sensitivity",
+             "Abnormally High Sensitivity")
+STRATEGY_PREFIXES = {"SS": "SITA Standard", "SF": "SITA Fast", "SFR": "SITA Faster", "FT": "Full Threshold"}
+
+
+@dataclass(frozen=True)
+class HfaExam:
+    """One HFA exam: the global indices (as every VF reader gives them) and what qualifies them."""
+
+    measurement: VfMeasurement
+    test_pattern: str  # "24-2", ...
+    strategy: str  # "SITA Standard", ... ("" when the file does not say)
+    ght: str  # one of GHT_WORDS, "GHT code N", or ""
+    fixation_errors: int | None = None
+    fixation_trials: int | None = None
+    false_positive_pct: float | None = None
+    false_negative_pct: float | None = None
+    md_probability: str = ""  # as printed, e.g. "<2%" ("" when not given)
+    psd_probability: str = ""
+
+    @property
+    def fixation_losses(self) -> str:
+        if self.fixation_trials is None:
+            return ""
+        return f"{self.fixation_errors}/{self.fixation_trials}"
+
+
+def _text(parent, path: str, file: Path) -> str:
+    """The one value of ``path`` under ``parent`` ("" when absent); a field given twice must agree."""
+    values = {(e.text or "").strip() for e in parent.findall(path)}
+    values.discard("")
+    if len(values) > 1:
+        raise VfReadError(file, f"{path} is given {len(values)} times with different values "
+                                f"({', '.join(sorted(values))[:80]}): the export contradicts itself")
+    return values.pop() if values else ""
+
+
+def _number(text: str, field: str, file: Path) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise VfReadError(file, f"{field} is {text[:20]!r}, not a number") from None
+    if not math.isfinite(value):
+        raise VfReadError(file, f"{field} is {text[:20]!r}, not a finite number")
+    return value
+
+
+def _percent(text: str, field: str, file: Path) -> float | None:
+    value = _number(text, field, file)
+    if value is not None and not 0 <= value <= 100:
+        raise VfReadError(file, f"{field} is {value:g} %, outside 0-100 %")
+    return value
+
+
+def _count(text: str, field: str, file: Path) -> int | None:
+    value = _number(text, field, file)
+    if value is None:
+        return None
+    if value < 0 or value != int(value):
+        raise VfReadError(file, f"{field} is {text!r}, not a count")
+    return int(value)
+
+
+def _pattern(code: str, display: str, file: Path) -> str:
+    named = next((p for p in PATTERNS if re.search(rf"(?<!\d){re.escape(p)}(?![\d])", display)), "")
+    if code and code in PATTERN_CODES:
+        if named and named != PATTERN_CODES[code]:
+            raise VfReadError(file, f"TEST_PATTERN {code} is {PATTERN_CODES[code]}, but DISPLAY_NAME "
+                                    f"{display!r} says {named}: the export contradicts itself")
+        return PATTERN_CODES[code]
+    if named:
+        return named
+    if code:
+        raise VfReadError(file, f"TEST_PATTERN {code!r} is not a pattern this reader knows, and DISPLAY_NAME "
+                                f"{display!r} names none")
+    raise VfReadError(file, "the export names no test pattern (TEST_PATTERN and DISPLAY_NAME are missing)")
+
+
+def _ght(text: str, file: Path) -> str:
+    if not text:
+        return ""
+    if re.fullmatch(r"\d+(\.0+)?", text):
+        return f"GHT code {int(float(text))}"
+    for words in GHT_WORDS:
+        if text.strip().lower() == words.lower():
+            return words
+    raise VfReadError(file, f"GHT is {text[:40]!r}, not one of the Glaucoma Hemifield Test's results "
+                            f"({', '.join(GHT_WORDS)})")
+
+
+def _exam(patient_id: str, study, series, file: Path) -> HfaExam:
+    site = _text(series, "SITE", file).upper()
+    if site not in SITES:
+        raise VfReadError(file, f"SITE is {site!r}: the eye is not known" if site else
+                          "SITE is missing: the export does not say which eye")
+    visit = parse_date(_text(study, "VISIT_DATE", file))
+    series_time = _text(series, "SERIES_DATE_TIME", file)
+    when = parse_date(series_time)
+    if visit and when and visit != when:
+        raise VfReadError(file, f"VISIT_DATE {visit} and SERIES_DATE_TIME {series_time} are different days")
+    when = when or visit
+    if when is None:
+        raise VfReadError(file, "the export gives no date (VISIT_DATE and SERIES_DATE_TIME are missing)")
+    static = series.find("FIELD_EXAM/STATIC_TEST")
+    if static is None:
+        raise VfReadError(file, "no FIELD_EXAM/STATIC_TEST: not a static threshold perimetry exam")
+    display = _text(series, "DISPLAY_NAME", file)
+    pattern = _pattern(_text(static, "TEST_PATTERN", file), display, file)
+    prefix = display.split("-", 1)[0].strip().upper() if "-" in display else ""
+    strategy = STRATEGY_PREFIXES.get(prefix, "")
+    statpac = static.find("THRESHOLD_TEST/STATPAC")
+    if statpac is None:
+        raise VfReadError(file, "no THRESHOLD_TEST/STATPAC: the exam has no global indices (a screening test?)")
+    indices = "GLOBAL_INDICES"
+    md = _number(_text(statpac, f"{indices}/MD", file), "MD", file)
+    psd = _number(_text(statpac, f"{indices}/PSD", file), "PSD", file)
+    vfi = _number(_text(statpac, f"{indices}/VFI", file), "VFI", file)
+    if md is None and psd is None and vfi is None:
+        raise VfReadError(file, "GLOBAL_INDICES gives none of MD, PSD and VFI")
+    checked_vf(file, vfi, md, psd)
+    errors = _count(_text(static, "FIXATION_CHECK/ERRORS", file), "FIXATION_CHECK/ERRORS", file)
+    trials = _count(_text(static, "FIXATION_CHECK/TRIALS", file), "FIXATION_CHECK/TRIALS", file)
+    if errors is not None and trials is not None and errors > trials:
+        raise VfReadError(file, f"FIXATION_CHECK has {errors} errors in {trials} trials: more losses than checks")
+    measurement = VfMeasurement(patient_id, SITES[site], when, vfi, md, psd, source=str(file))
+    return HfaExam(measurement, pattern, strategy, _ght(_text(statpac, "GHT", file), file), errors, trials,
+                   _percent(_text(static, "FALSE_POSITIVE_PERCENT", file), "FALSE_POSITIVE_PERCENT", file),
+                   _percent(_text(static, "FALSE_NEGATIVE_PERCENT", file), "FALSE_NEGATIVE_PERCENT", file),
+                   _text(statpac, f"{indices}/MD_PROBABILITY", file),
+                   _text(statpac, f"{indices}/PSD_PROBABILITY", file))
+
+
+def read_hfa_xml(path) -> list[HfaExam]:
+    """Every exam of one CZM XML export (VfReadError naming the file and the field otherwise)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if len(data) > MAX_BYTES:
+        raise VfReadError(path, f"larger than {MAX_BYTES >> 20} MB: not an HFA export")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise VfReadError(path, "the XML declares a document type or entities, which an HFA export never does")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise VfReadError(path, f"not well-formed XML ({exc})") from None
+    patients = [root] if root.tag == "PATIENT" else root.findall(".//PATIENT")
+    if not patients:
+        raise VfReadError(path, "no PATIENT element: not an HFA (CZM XML) perimetry export")
+    exams = []
+    for patient in patients:
+        patient_id = _text(patient, "PATIENT_ID", path)
+        for study in patient.findall("STUDY"):
+            for series in study.findall("SERIES"):
+                exams.append(_exam(patient_id, study, series, path))
+    if not exams:
+        raise VfReadError(path, "no STUDY/SERIES exam in the export")
+    return exams

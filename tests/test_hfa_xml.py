@@ -1,0 +1,110 @@
+"""The HFA CZM XML perimetry export: the indices, pattern, date, eye and reliability read from a file in
+the export's layout (written here), and a clear error for unknown or contradictory fields."""
+
+import datetime as dt
+
+import pytest
+
+from octviewer.study.hfa_xml import read_hfa_xml
+from octviewer.study.vf import VfReadError, read_vf_file
+
+FIELDS = dict(site="1", visit="2019-03-04", series_time="2019-03-04T10:57:20", display="SS-24-2 Thr", pattern="25",
+              strategy="4", fp="3", fn="5", trials="17", errors="2", md="-4.56", md_p="2", psd="5.12", psd_p="1",
+              vfi="88", ght="Outside Normal Limits")
+
+
+def hfa_xml(tmp_path, name="exam.xml", extra="", **changes):
+    f = {**FIELDS, **changes}
+    text = f"""<?xml version="1.0" encoding="UTF-8"?>
+<HFA_EXPORT>
+  <PATIENT>
+    <PATIENT_ID>HFA-PAT-9</PATIENT_ID><LAST_NAME>SYNTHETIC</LAST_NAME><GIVEN_NAME>TEST</GIVEN_NAME>
+    <BIRTH_DATE>1950-01-01</BIRTH_DATE>
+    <STUDY>
+      <VISIT_DATE>{f['visit']}</VISIT_DATE>
+      <SERIES>
+        <SERIES_DATE_TIME>{f['series_time']}</SERIES_DATE_TIME><MODALITY>OPV</MODALITY><SITE>{f['site']}</SITE>
+        <INSTRUMENT_NAME>HFA II-i</INSTRUMENT_NAME><DISPLAY_NAME>{f['display']}</DISPLAY_NAME>
+        <FIELD_EXAM>
+          <EXAM_TIME>10:57:20</EXAM_TIME><PUPIL_DIAMETER>3.0</PUPIL_DIAMETER>
+          <STATIC_TEST>
+            <TEST_PATTERN>{f['pattern']}</TEST_PATTERN><TEST_STRATEGY>{f['strategy']}</TEST_STRATEGY>
+            <STIMULUS_COLOR>0</STIMULUS_COLOR><STIMULUS_SIZE>3</STIMULUS_SIZE>
+            <FALSE_NEGATIVE_METHOD>1</FALSE_NEGATIVE_METHOD><FALSE_NEGATIVE_PERCENT>{f['fn']}</FALSE_NEGATIVE_PERCENT>
+            <FALSE_POSITIVE_METHOD>1</FALSE_POSITIVE_METHOD><FALSE_POSITIVE_PERCENT>{f['fp']}</FALSE_POSITIVE_PERCENT>
+            <FIXATION_CHECK><TRIALS>{f['trials']}</TRIALS><ERRORS>{f['errors']}</ERRORS></FIXATION_CHECK>
+            <THRESHOLD_TEST>
+              <SF_STATUS>0</SF_STATUS><NUM_THRESHOLD_POINTS>54</NUM_THRESHOLD_POINTS>
+              <STATPAC>
+                <GHT>{f['ght']}</GHT>
+                <GLOBAL_INDICES>
+                  <MD>{f['md']}</MD><MD_PROBABILITY>{f['md_p']}</MD_PROBABILITY>
+                  <PSD>{f['psd']}</PSD><PSD_PROBABILITY>{f['psd_p']}</PSD_PROBABILITY>
+                  <VFI>{f['vfi']}</VFI>{extra}
+                </GLOBAL_INDICES>
+              </STATPAC>
+            </THRESHOLD_TEST>
+          </STATIC_TEST>
+        </FIELD_EXAM>
+      </SERIES>
+    </STUDY>
+  </PATIENT>
+</HFA_EXPORT>
+"""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_the_indices_pattern_date_eye_and_reliability(tmp_path):
+    [exam] = read_hfa_xml(hfa_xml(tmp_path))
+    m = exam.measurement
+    assert (m.patient_id, m.eye, m.date) == ("HFA-PAT-9", "OD", dt.date(2019, 3, 4))
+    assert (m.md_db, m.psd_db, m.vfi) == (-4.56, 5.12, 88.0)
+    assert (exam.test_pattern, exam.strategy, exam.ght) == ("24-2", "SITA Standard", "Outside Normal Limits")
+    assert (exam.fixation_losses, exam.false_positive_pct, exam.false_negative_pct) == ("2/17", 3.0, 5.0)
+    assert (exam.md_probability, exam.psd_probability) == ("2", "1")
+    left = read_hfa_xml(hfa_xml(tmp_path, site="0", display="SF-30-2 Thr", pattern="", ght="2"))[0]
+    assert (left.measurement.eye, left.test_pattern, left.strategy, left.ght) == ("OS", "30-2", "SITA Fast",
+                                                                                  "GHT code 2")
+
+
+def test_read_vf_file_dispatches_xml_beside_opv_and_csv(tmp_path):
+    [m] = read_vf_file(hfa_xml(tmp_path))
+    assert m.md_db == -4.56 and m.source.endswith("exam.xml")
+
+
+@pytest.mark.parametrize("changes, field", [
+    (dict(site="3"), "SITE is '3'"),
+    (dict(site=""), "SITE is missing"),
+    (dict(display="SS-10-2 Thr"), "TEST_PATTERN 25 is 24-2, but DISPLAY_NAME 'SS-10-2 Thr' says 10-2"),
+    (dict(pattern="99", display="Custom"), "TEST_PATTERN '99' is not a pattern"),
+    (dict(series_time="2019-03-05T09:00:00"), "VISIT_DATE 2019-03-04 and SERIES_DATE_TIME"),
+    (dict(errors="20"), "20 errors in 17 trials"),
+    (dict(fp="140"), "FALSE_POSITIVE_PERCENT is 140 %"),
+    (dict(md="-400"), "MD is -400 dB"),
+    (dict(vfi="abc"), "VFI is 'abc', not a number"),
+    (dict(ght="Maybe"), "GHT is 'Maybe'"),
+    (dict(md="", psd="", vfi=""), "none of MD, PSD and VFI"),
+])
+def test_unknown_or_contradictory_fields_name_the_file_and_field(tmp_path, changes, field):
+    path = hfa_xml(tmp_path, **changes)
+    with pytest.raises(VfReadError) as info:
+        read_hfa_xml(path)
+    assert str(path) in str(info.value) and field in str(info.value)
+
+
+def test_a_field_given_twice_must_agree_and_entities_are_refused(tmp_path):
+    with pytest.raises(VfReadError, match="MD is given 2 times with different values"):
+        read_hfa_xml(hfa_xml(tmp_path, extra="<MD>-1.0</MD>"))
+    assert read_hfa_xml(hfa_xml(tmp_path, extra="<MD>-4.56</MD>"))[0].measurement.md_db == -4.56
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><PATIENT>&a;</PATIENT>')
+    with pytest.raises(VfReadError, match="bomb.xml: the XML declares a document type"):
+        read_hfa_xml(bomb)
+    (tmp_path / "other.xml").write_text("<html><body/></html>")
+    with pytest.raises(VfReadError, match="no PATIENT element"):
+        read_hfa_xml(tmp_path / "other.xml")
+    (tmp_path / "cut.xml").write_text("<HFA_EXPORT><PATIENT>")
+    with pytest.raises(VfReadError, match="cut.xml: not well-formed XML"):
+        read_hfa_xml(tmp_path / "cut.xml")
