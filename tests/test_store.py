@@ -247,3 +247,23 @@ def test_stored_value_runs_no_code(tmp_path):
                       (evil, blob))
     assert store.get("x-1") is None
     store.close()
+
+
+def test_study_index_headers_live_in_the_store(tmp_path, monkeypatch):
+    """The study index keeps its header records in the results store (no JSON cache any more); a
+    damaged store costs a re-read, never the study."""
+    from octviewer.study import index_folder
+    from octviewer.study.demo import write_demo_study
+
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))
+    study = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    first = index_folder(study)
+    assert first.from_cache == 0 and first.scans
+    store = ResultsStore()
+    assert len(store.study_headers(str(study.resolve()))) >= len(first.scans)
+    store.close()
+    assert index_folder(study).from_cache >= len(first.scans)
+    (tmp_path / "data" / "results.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 2000)
+    again = index_folder(study)
+    assert again.from_cache == 0 and len(again.scans) == len(first.scans)
+    assert any(p.name.startswith("results.sqlite.damaged") for p in (tmp_path / "data").iterdir())

@@ -2,12 +2,13 @@
 
 ``octviewer.load_volume`` reads the pixels; a folder of hundreds of Cirrus cubes would take
 minutes that way. Here each file is opened for its header alone (pydicom stops before the pixel
-data; a Heidelberg ``.vol`` is read for its first 2048 bytes: ``headers.py``), and what was learnt is cached per
+data; a Heidelberg ``.vol`` is read for its first 2048 bytes: ``headers.py``), and what was learnt is kept per
 file under the key (relative path, size, mtime), so reopening a folder only stats its files.
 
-The cache lives in the user's own cache folder, never next to the scans: clinic folders are
-shared and the cache holds patient IDs. For the same reason nothing here logs a patient ID or a
-file name (names often contain the ID); logs carry counts only.
+The header records live in the results store (``octviewer.pipeline.store``, in the user's data
+folder, owner-only), never next to the scans: clinic folders are shared and the records hold
+patient IDs. For the same reason nothing here logs a patient ID or a file name (names often
+contain the ID); logs carry counts only.
 
 Anything that is not an OCT scan (other DICOM modalities, truth files, reports) is skipped and
 counted by reason; a folder never fails to index because of one odd file. DICOM visual fields
@@ -19,13 +20,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import hashlib
 import io
-import json
 import logging
 import os
 import stat
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +36,6 @@ from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
 #: Scans of one patient taken within this many days of the visit's first scan form one visit
 #: (both eyes are not always scanned on the same day).
 VISIT_GAP_DAYS = 7
@@ -141,14 +138,6 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
-def default_cache_dir() -> Path:
-    explicit = os.environ.get("OCTVIEWER_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "octviewer" / "study-index"
-
-
 def _cancelled(cancel) -> bool:
     if cancel is None:
         return False
@@ -191,29 +180,16 @@ def unique_vf(measurements: list[VfMeasurement]) -> list[VfMeasurement]:
 
 # ---------------------------------------------------------------- cache
 
-def _cache_file(root: Path, cache_dir: Path) -> Path:
-    digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()[:20]
-    return cache_dir / f"{digest}.json"
+def _header_store(cache_dir):
+    """The results store that keeps the header records (with ``cache_dir``: a store in that folder);
+    None when it cannot be opened: the study still opens, every header is read."""
+    from ..pipeline.store import ResultsStore, StoreError
 
-
-def _load_cache(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data["entries"] if data.get("version") == CACHE_VERSION else {}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
-def _save_cache(path: Path, root: Path, entries: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": CACHE_VERSION, "root": str(root), "entries": entries}, f)
-        os.chmod(tmp, 0o600)  # it holds patient IDs
-        os.replace(tmp, path)
-    except OSError as exc:  # a read-only home must not stop the study from opening
-        log.warning("study index cache not written (%s)", type(exc).__name__)
+        return ResultsStore(Path(cache_dir) / "results.sqlite" if cache_dir is not None else None)
+    except StoreError as exc:
+        log.warning("study index cache not used (%s)", type(exc).__name__)
+        return None
 
 
 # ---------------------------------------------------------------- manifests and VF tables
@@ -300,8 +276,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     root = Path(path).resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
-    cache_path = _cache_file(root, Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    cached = _load_cache(cache_path)
+    store = _header_store(cache_dir)
+    cached = store.study_headers(str(root)) if store is not None else {}
     entries: dict[str, list] = {}
     index = StudyIndex(root=str(root))
     files, unreadable_folders = walk_files(root, hidden=False)
@@ -335,8 +311,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             if progress is not None:
                 progress(n + 1, len(others))
     finally:
-        if entries:
-            _save_cache(cache_path, root, {**cached, **entries} if _cancelled(cancel) else entries)
+        if store is not None:
+            if entries:
+                store.put_study_headers(str(root), {**cached, **entries} if _cancelled(cancel) else entries)
+            store.close()
 
     by_path: dict[str, dict] = {}
     for csv_file in csvs:
