@@ -234,3 +234,34 @@ def test_logs_carry_no_patient_identifiers(orthanc, screened, data_dir, caplog):
     text = caplog.text + repr(hit)
     for identifier in (DEMO_PATIENT, DEMO_NAME, "JANE", DEMO_BIRTH):
         assert identifier not in text
+
+
+def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_path, capsys):
+    from octviewer.pacs.cli import main
+
+    conf = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*conf, "configure", "--archive-ae", "ORTHANC", "--host", "127.0.0.1", "--port",
+                 str(orthanc.dicom_port), "--local-ae", "OCTVIEWER", "--timeout", "10"]) == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "pacs.json").st_mode) == 0o600
+    assert main([*conf, "echo"]) == 0
+    assert main([*conf, "find", "--patient-id", DEMO_PATIENT, "--series"]) == 0
+    out = capsys.readouterr().out
+    assert "OPT/OPV" in out and "1 study found" in out and DEMO_PATIENT not in out  # no ID unless asked
+    results = tmp_path / "results.csv"
+    assert main([*conf, "screen", "--patient-id", DEMO_PATIENT, "--out", str(results), "--", "--device", "cpu"]) == 0
+    import csv
+
+    [row] = list(csv.DictReader(results.open()))
+    assert row["decision"] in ("glaucoma", "normal") and row["laterality"] == "OS" and not row["error"]
+
+    scan = next(data_dir.glob("pacs/*/*/*.dcm"))
+    (tmp_path / "report.pdf").write_bytes(PDF)
+    down = ["--settings", str(tmp_path / "down.json")]
+    main([*down, "configure", "--port", str(free_port()), "--timeout", "5"])
+    assert main([*down, "send", str(scan), "--pdf", str(tmp_path / "report.pdf"), "--device", "cpu"]) == 1
+    assert "kept in the outbox" in capsys.readouterr().out
+    assert main([*conf, "outbox"]) == 0 and "2 object(s) waiting" in capsys.readouterr().out
+    assert main([*conf, "retry"]) == 0 and "2 object(s) sent" in capsys.readouterr().out
+    modalities = {orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality")
+                  for i in orthanc.instances_of(DEMO_PATIENT)}
+    assert {"SR", "DOC"} <= modalities

@@ -1,0 +1,200 @@
+"""``octviewer-pacs``: the archive from the command line: configure, echo, find, retrieve, screen, send, retry.
+
+``screen`` is the batch path: find a patient's OCT series, retrieve them into the local folder and
+run ``octviewer-predict`` on them (same CSV, same pseudonymous keys). ``send`` analyses one scan and
+sends its structured report (and a PDF report, when given) to the archive; a send that fails stays
+in the outbox for ``retry``. Patient identifiers are printed only where the user asks for them
+(``find --show-patient``), never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
+from .net import MODALITIES, PacsError, echo, find_series, find_studies, retrieve
+from .outbox import Outbox
+from .sr import SrError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="octviewer-pacs", description=(
+        "Query and retrieve OCT and perimetry from a DICOM archive, screen them, and send results back "
+        "(research use only, not a medical device)."))
+    p.add_argument("--settings", type=Path, default=None, help=f"settings file (default: {settings_path()})")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("configure", help="save the archive's and this workstation's settings (file mode 0600)")
+    for flag, dest, kind in (("--archive-ae", "archive_ae", str), ("--host", "archive_host", str),
+                             ("--port", "archive_port", int), ("--local-ae", "local_ae", str),
+                             ("--local-port", "local_port", int), ("--ca", "tls_ca_file", str),
+                             ("--cert", "tls_cert_file", str), ("--key", "tls_key_file", str),
+                             ("--timeout", "timeout_s", float)):
+        c.add_argument(flag, dest=dest, type=kind, default=None)
+    c.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None)
+    c.add_argument("--retrieve", choices=["get", "move"], default=None, help="C-GET (default) or C-MOVE")
+
+    sub.add_parser("echo", help="test the connection (C-ECHO)")
+
+    def query_options(q):
+        q.add_argument("--patient-id", default="")
+        q.add_argument("--name", default="", help="patient name, DICOM style (FAMILY^GIVEN); * and ? as wildcards")
+        q.add_argument("--from", dest="date_from", type=_date, default=None, help="first study date, YYYY-MM-DD")
+        q.add_argument("--to", dest="date_to", type=_date, default=None, help="last study date, YYYY-MM-DD")
+
+    f = sub.add_parser("find", help="list studies (and their series)")
+    query_options(f)
+    f.add_argument("--modality", action="append", default=None, help="OPT, OPV (repeat; default both)")
+    f.add_argument("--series", action="store_true", help="list each study's series too")
+    f.add_argument("--show-patient", action="store_true", help="print patient IDs and names (off by default)")
+
+    r = sub.add_parser("retrieve", help="retrieve a series (or a whole study) into the local folder")
+    r.add_argument("study_uid")
+    r.add_argument("series_uid", nargs="?", default=None)
+
+    s = sub.add_parser("screen", help="retrieve a patient's OCT series and screen them with octviewer-predict")
+    query_options(s)
+    s.add_argument("--out", type=Path, required=True, help="results CSV")
+    s.add_argument("predict_args", nargs=argparse.REMAINDER,
+                   help="after --: more octviewer-predict options (--model, --key-file, ...)")
+
+    d = sub.add_parser("send", help="analyse a DICOM scan and send its structured report (and PDF) to the archive")
+    d.add_argument("scan", type=Path, help="the scan's DICOM file (the report is filed in its study)")
+    d.add_argument("--model", type=Path, default=None, help="model file (default: the bundled demo model)")
+    d.add_argument("--pdf", type=Path, default=None, help="a PDF report of the scan to send beside it")
+    d.add_argument("--device", default="auto")
+
+    sub.add_parser("retry", help="send the results waiting in the outbox")
+    sub.add_parser("outbox", help="list the results waiting in the outbox")
+    return p
+
+
+def _settings(args) -> PacsSettings:
+    return load_settings(args.settings)
+
+
+def _configure(args) -> int:
+    current = load_settings(args.settings)
+    changes = {k: getattr(args, k) for k in ("archive_ae", "archive_host", "archive_port", "local_ae", "local_port",
+                                             "tls_ca_file", "tls_cert_file", "tls_key_file", "timeout_s", "tls",
+                                             "retrieve") if getattr(args, k) is not None}
+    path = save_settings(current.replace(**changes), args.settings)
+    print(f"saved to {path}: {load_settings(path).describe()}")
+    return EXIT_OK
+
+
+def _find(args) -> int:
+    settings = _settings(args)
+    modalities = tuple(args.modality or MODALITIES)
+    hits = find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, modalities)
+    for hit in hits:
+        who = f"{hit.patient_id}  {hit.patient_name}  " if args.show_patient else ""
+        print(f"{who}{hit.study_date or 'no date'}  {'/'.join(hit.modalities) or '?'}  {hit.description or '-'}  "
+              f"study {hit.study_uid}")
+        if args.series:
+            for series in find_series(settings, hit.study_uid, modalities):
+                print(f"    {series.modality} {series.laterality or '--'} #{series.series_number or '?'} "
+                      f"({series.n_instances or '?'} instances) {series.description or '-'}  "
+                      f"series {series.series_uid}")
+    print(f"{len(hits)} stud{'y' if len(hits) == 1 else 'ies'} found")
+    return EXIT_OK
+
+
+def _progress(done, total):
+    print(f"\r  {done}/{total or '?'} instances", end="", file=sys.stderr, flush=True)
+
+
+def _retrieve(args) -> int:
+    got = retrieve(_settings(args), args.study_uid, args.series_uid, progress=_progress)
+    print(file=sys.stderr)
+    print(f"{got.message}: {got.folder}")
+    return EXIT_OK if not got.failed else EXIT_FAILED
+
+
+def _screen(args) -> int:
+    from ..cli import predict_main
+
+    settings = _settings(args)
+    folders = []
+    for study in find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, ("OPT",)):
+        for series in find_series(settings, study.study_uid, ("OPT",)):
+            got = retrieve(settings, study.study_uid, series.series_uid, progress=_progress)
+            print(file=sys.stderr)
+            folders.append(str(got.folder))
+    if not folders:
+        print("no OCT (OPT) series found for that search", file=sys.stderr)
+        return EXIT_FAILED
+    extra = [a for a in args.predict_args if a != "--"]
+    return predict_main([*folders, "--out", str(args.out), *extra])
+
+
+def _send(args) -> int:
+    from ..io import load_volume
+    from ..model import Predictor
+    from ..pipeline import analyse_scan
+    from ..pipeline.store import ResultsStore
+    from ..resources import DEMO_MODEL
+    from .results import model_identity, results_datasets
+
+    settings = _settings(args)
+    predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
+    result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again
+    pdf = args.pdf.read_bytes() if args.pdf else None
+    datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf)
+    outcome = Outbox().send(settings, datasets)
+    print(outcome.message)
+    return EXIT_OK if not outcome.error else EXIT_FAILED
+
+
+def _retry(args) -> int:
+    outcome = Outbox().flush(_settings(args))
+    print(outcome.message)
+    return EXIT_OK if not outcome.error else EXIT_FAILED
+
+
+def _outbox(args) -> int:
+    pending = Outbox().pending()
+    for item in pending:
+        print(f"{item.queued}  {item.kind}  {item.attempts} attempt(s)  {item.last_error or '-'}")
+    print(f"{len(pending)} object(s) waiting")
+    return EXIT_OK
+
+
+COMMANDS = {"configure": _configure, "echo": None, "find": _find, "retrieve": _retrieve, "screen": _screen,
+            "send": _send, "retry": _retry, "outbox": _outbox}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "echo":
+            settings = _settings(args)
+            echo(settings)
+            print(f"the archive answered: {settings.describe()}")
+            return EXIT_OK
+        return COMMANDS[args.command](args)
+    except PacsConfigError as exc:
+        print(f"PACS settings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (PacsError, SrError) as exc:
+        print(f"PACS: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # a scan or model that cannot be read: its reader's message, no traceback
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
