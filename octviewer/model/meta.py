@@ -40,6 +40,20 @@ SIZE_BOUNDS = (16, 512)  # 2D input px
 VOLUME_AXIS_BOUNDS = (4, 256)  # 3D input voxels per axis
 MAX_VOLUME_VOXELS = 1 << 22
 AGGREGATIONS_VF = ("mean", "median", "central")
+#: What a trained model can have. The trainer picks the threshold on the validation split and clips it
+#: to [0.01, 0.99]; Platt scaling is fitted with a prior towards (a=1, b=0) and refused above a slope of
+#: 100; the VF heads' lo/hi are the training values widened by a few per cent. Anything beyond these
+#: was not made by training: a damaged or edited file.
+THRESHOLD_BOUNDS = (0.01, 0.99)
+PLATT_SLOPE_BOUNDS = (0.01, 100.0)
+PLATT_INTERCEPT_LIMIT = 20.0
+#: The raw logit at which the calibrated probability crosses the threshold must lie where a network's
+#: sigmoid still resolves it: beyond +-12 (raw probability 6e-6 from 0 or 1) the decision is the same
+#: for every eye, whatever the network sees.
+DECISION_LOGIT_LIMIT = 12.0
+#: How far lo/hi of a VF head may reach past the index's physical range, as a share of its width
+#: (the trainer widens by about 6 %).
+VF_SCALING_MARGIN = 0.25
 
 
 class ModelFileError(Exception):
@@ -150,6 +164,64 @@ def _plain(v):
     if isinstance(v, (float, np.floating)):
         return float(v) if math.isfinite(v) else None
     return v
+
+
+# -- what the readers of provenance and evaluation rely on -----------------------------------------
+# ``json_tree`` bounds their shape; these say what type (and range) each field that the model card, the
+# PDF and the caveats read must have, so a file that lies about them is refused at load instead of
+# breaking every prediction and export later. Fields not named here are kept as they are (plain JSON).
+_UNIT = ("unit",)  # a number in [0, 1], or null
+_NONNEG = ("nonneg",)
+_NUMBER = ("number",)
+_COUNT = ("count",)
+_TEXT = ("text",)
+_PAIR = ("pair",)  # [lo, hi] numbers (an interval), or null/empty
+_CORR = ("corr",)  # a correlation in [-1, 1]
+_INTERVALS = ("map", _PAIR)
+_LEVEL = {"accuracy": _UNIT, "f1": _UNIT, "auc": _UNIT, "ece": _UNIT, "brier": _UNIT, "sensitivity": _UNIT,
+          "specificity": _UNIT, "n": _COUNT, "ci95": _INTERVALS, "bootstrap": _TEXT}
+_VF_ROW = {"mae": _NONNEG, "class_mean_mae": _NONNEG, "mae_minus_class_mean": _NUMBER, "n": _COUNT,
+           "spearman_glaucoma": _CORR, "ci95": _INTERVALS}
+_DATA = {"patients": _COUNT, "volumes": _COUNT, "glaucoma": _COUNT, "cases": _COUNT, "synthetic": ("bool",),
+         "split": _TEXT, "manifest_sha256": _TEXT,
+         "splits": ("map", {"patients": _COUNT, "volumes": _COUNT, "glaucoma": _COUNT, "cases": _COUNT})}
+_METRICS = {"image_level": _LEVEL, "case_level": _LEVEL, "vf_mae": ("map", _VF_ROW),
+            "md_checks": {"normal_md_ge_-2.5_share": _UNIT, "normal_md_ge_-2.5_share_ci95": _PAIR},
+            "pointing_game": {"hit_rate": _UNIT, "chance_rate": _UNIT, "n": _COUNT, "ci95": _PAIR},
+            "data": _DATA, "evaluated": _TEXT}
+_PROVENANCE = {"created": _TEXT, "software": ("map", _TEXT), "data": _DATA, "test_metrics": _METRICS}
+
+
+def _check_schema(c: _Checker, value, spec, key: str) -> None:
+    """``value`` (already a plain JSON tree) against ``spec``: a dict of known fields, ("map", spec)
+    for an object whose every value follows spec, or a leaf kind. null is "not recorded" everywhere."""
+    if value is None:
+        return
+    if isinstance(spec, dict) or spec[0] == "map":
+        if not isinstance(value, dict):
+            c.fail(key, f"must be an object, got {type(value).__name__}")
+        for k, v in value.items():
+            inner = spec[1] if isinstance(spec, tuple) else spec.get(k)
+            if inner is not None:
+                _check_schema(c, v, inner, f"{key}.{k}")
+        return
+    kind = spec[0]
+    if kind == "text":
+        if not isinstance(value, str):
+            c.fail(key, f"must be text, got {type(value).__name__}")
+    elif kind == "bool":
+        c.boolean(value, key)
+    elif kind == "count":
+        c.integer(value, key, 0, 10**9)
+    elif kind == "pair":
+        if not isinstance(value, list) or len(value) not in (0, 2):
+            c.fail(key, "must be an interval [low, high]")
+        for v in value:
+            if v is not None:
+                c.number(v, key)
+    else:
+        lo, hi = {"unit": (0.0, 1.0), "nonneg": (0.0, math.inf), "corr": (-1.0, 1.0)}.get(kind, (-math.inf, math.inf))
+        c.number(value, key, lo, hi)
 
 
 # -- parts ---------------------------------------------------------------------------------------
@@ -352,14 +424,15 @@ class ModelMeta(Mapping):
                 hi = c.number(s.get("hi"), f"vf_scaling.{n}.hi", -1e4, 1e4)
                 if not hi > lo:
                     c.fail(f"vf_scaling.{n}", f"needs hi > lo, got lo={lo}, hi={hi}")
-                scaling[n] = VfScale(lo, hi)
+                scaling[n] = _plausible_scaling(c, n, VfScale(lo, hi))
             cal = c.dict(d, "calibration", {"method": "none"})
             method = cal.get("method")
             if method == "none":
                 calibration = Calibration()
             elif method == "platt":
-                calibration = Calibration("platt", c.number(cal.get("a"), "calibration.a", 0.0, 1e3, lo_open=True),
-                                          c.number(cal.get("b"), "calibration.b", -1e3, 1e3))
+                calibration = Calibration("platt", c.number(cal.get("a"), "calibration.a", *PLATT_SLOPE_BOUNDS),
+                                          c.number(cal.get("b"), "calibration.b", -PLATT_INTERCEPT_LIMIT,
+                                                   PLATT_INTERCEPT_LIMIT))
             else:
                 c.fail("calibration.method", f"= {method!r:.40} is not 'platt' or 'none'")
             agg = c.dict(d, "aggregation", {})
@@ -371,21 +444,59 @@ class ModelMeta(Mapping):
             aggregation = Aggregation("mean", vf_agg, c.number(agg.get("central_fraction", 1.0),
                                                                "aggregation.central_fraction", 0.0, 1.0, lo_open=True))
 
+        threshold = c.number(d.get("threshold"), "threshold", 0.0, 1.0, lo_open=True, hi_open=True)
+        if not THRESHOLD_BOUNDS[0] <= threshold <= THRESHOLD_BOUNDS[1]:
+            c.fail("threshold", f"= {threshold!r} is outside {list(THRESHOLD_BOUNDS)}, where training puts it")
+        _decision_reachable(c, calibration, threshold)
         return cls(
             architecture=arch, preprocess=pre, vf_names=vf_names, network_params=params, vf_scaling=scaling,
             calibration=calibration, aggregation=aggregation,
-            threshold=c.number(d.get("threshold"), "threshold", 0.0, 1.0, lo_open=True, hi_open=True),
+            threshold=threshold,
             class_names=c.texts(d.get("class_names", ["normal", "glaucoma"]), "class_names", min_len=2, max_len=2),
             scan_patterns=c.texts(d.get("scan_patterns", ["volume"]), "scan_patterns", allowed=SCAN_PATTERNS,
                                   min_len=1, max_len=len(SCAN_PATTERNS)),
             min_bscans=c.integer(d.get("min_bscans", 1), "min_bscans", 1, 10_000),
             name=c.text(d.get("name", "unnamed"), "name"),
             synthetic_data=c.boolean(d.get("synthetic_data", False), "synthetic_data"),
-            provenance=c.json_tree(d.get("provenance", {}), "provenance"),
-            evaluation=c.json_tree(d.get("evaluation", {}), "evaluation"),
+            provenance=_report(c, d.get("provenance", {}), "provenance", _PROVENANCE),
+            evaluation=_report(c, d.get("evaluation", {}), "evaluation", _METRICS),
             stored_half=c.boolean(d.get("stored_half", False), "stored_half"),
             format_version=FORMAT_VERSION,
         )
+
+
+def _plausible_scaling(c: _Checker, name: str, scale: VfScale) -> VfScale:
+    """A VF head's lo/hi inside the index's physical range, widened by VF_SCALING_MARGIN of its width:
+    a sigmoid mapped onto +-1e4 turns a head's output into VFI 7614 %."""
+    lo, hi = VF_INDICES[name]["range"]
+    slack = VF_SCALING_MARGIN * (hi - lo)
+    if scale.lo < lo - slack or scale.hi > hi + slack:
+        c.fail(f"vf_scaling.{name}", f"= [{scale.lo:g}, {scale.hi:g}] reaches far past the physical range "
+                                     f"[{lo:g}, {hi:g}] {VF_INDICES[name]['unit']} of {VF_INDICES[name]['label']}")
+    if scale.hi - scale.lo < 0.01 * (hi - lo):
+        c.fail(f"vf_scaling.{name}", f"= [{scale.lo:g}, {scale.hi:g}] is too narrow to carry an estimate")
+    return scale
+
+
+def _decision_reachable(c: _Checker, calibration: Calibration, threshold: float) -> None:
+    """Refuse a calibration and threshold that decide before the network is asked.
+
+    The decision is "glaucoma" when sigmoid(a * z + b) >= t, i.e. when the network's raw logit z reaches
+    z* = (logit(t) - b) / a. A trained model puts z* where its logits vary (within a few units of 0). A
+    z* beyond +-DECISION_LOGIT_LIMIT is a boundary the network's float sigmoid cannot resolve: one verdict
+    for every eye. Bounds on a, b and t alone would let such a pair through (a = 0.02, b = -19).
+    """
+    a, b = (calibration.a, calibration.b) if calibration.method == "platt" else (1.0, 0.0)
+    z_star = (math.log(threshold) - math.log1p(-threshold) - b) / a
+    if abs(z_star) > DECISION_LOGIT_LIMIT:
+        c.fail("calibration", f"with the threshold {threshold:g} needs a raw network logit of {z_star:.3g} for a "
+                              "glaucoma decision: one verdict for every eye (damaged or edited file)")
+
+
+def _report(c: _Checker, value, key: str, spec) -> dict:
+    tree = c.json_tree(value, key)
+    _check_schema(c, tree, spec, key)
+    return tree
 
 
 def _preprocess(c: _Checker, p: dict, is_3d: bool) -> Preprocess:

@@ -9,12 +9,21 @@ Loading checks, in this order, so that nothing is built or allocated from an unc
 the metadata (types and bounds of every field), then the tensor names and shapes against the
 network the metadata describes (files from before the VF heads were fused are converted first),
 then the weights' values (all finite).
+
+Every file has a digest: SHA-256 over its validated metadata and every tensor as stored (name,
+dtype, shape, bytes), written beside the metadata (``octviewer_digest``) and recomputed at each
+load. It names exactly this model in the About box, the PDF and the CSVs, and a stored digest that
+no longer matches the content means the file was changed after it was written (refused). An
+optional Ed25519 signature over the digest (``octviewer_signature``, see ``signing``) says who
+wrote it; ``LoadedModel.trust`` says whether that signer is trusted here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,9 +33,13 @@ from safetensors.torch import save_file
 from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_meta, default_metadata
 from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
+from .signing import SignatureError, Trust, sign, verify
+
+DIGEST_KEY = "octviewer_digest"
+SIGNATURE_KEY = "octviewer_signature"
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "ModelMeta", "attach_evaluation",
-           "default_meta", "default_metadata", "load_model", "save_model"]
+           "default_meta", "default_metadata", "load_model", "model_digest", "save_model", "sign_model_file"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class LoadedModel:
     network: torch.nn.Module
     meta: ModelMeta
     path: str = ""
+    digest: str = ""  # SHA-256 of the metadata and the weights as stored (model_digest)
+    trust: Trust = field(default_factory=lambda: Trust("unsigned"))
 
     def __post_init__(self):
         if not isinstance(self.meta, ModelMeta):
@@ -58,6 +73,41 @@ class LoadedModel:
     def name(self) -> str:
         return self.meta.name or Path(self.path).stem
 
+    @property
+    def short_digest(self) -> str:
+        """The digest as shown to people: enough to tell two models apart, short enough to read."""
+        return f"sha256:{self.digest[:16]}" if self.digest else "not computed"
+
+
+def model_digest(meta: ModelMeta, state: dict) -> str:
+    """SHA-256 of the validated metadata (canonical JSON) and every tensor as stored, in name order."""
+    h = hashlib.sha256(b"octviewer-model-digest-v1\0")
+    text = json.dumps(meta.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    h.update(len(text).to_bytes(8, "little") + text)
+    for name in sorted(state):
+        t = state[name].detach().contiguous().cpu()
+        head = f"{name}|{str(t.dtype).removeprefix('torch.')}|{','.join(map(str, t.shape))}".encode()
+        data = t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        h.update(len(head).to_bytes(8, "little") + head + len(data).to_bytes(8, "little") + data)
+    return h.hexdigest()
+
+
+def _write(path: Path, state: dict, meta: ModelMeta, private_key=None) -> None:
+    """Atomically (temp file + fsync + rename), with the digest and, given a key, its signature."""
+    digest = model_digest(meta, state)
+    header = {"octviewer": meta.to_json(), DIGEST_KEY: digest}
+    if private_key is not None:
+        header[SIGNATURE_KEY] = json.dumps(sign(digest, private_key))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        save_file(state, str(tmp), metadata=header)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
 
 def _check_values(path, state: dict) -> None:
     """Weights must be finite, and batch-norm variances non-negative (a negative one is finite but
@@ -69,45 +119,49 @@ def _check_values(path, state: dict) -> None:
             raise ModelFileError(path, f"weight '{k[:80]}' holds negative variances (corrupt or tampered file)")
 
 
-def save_model(path: str | os.PathLike, network: torch.nn.Module, meta: ModelMeta | dict, half: bool = False) -> Path:
+def save_model(path: str | os.PathLike, network: torch.nn.Module, meta: ModelMeta | dict, half: bool = False,
+               sign_with=None) -> Path:
     """Validate, then write atomically (temp file + fsync + rename): a crash never leaves a
-    half-written model file, and an invalid model is never written."""
+    half-written model file, and an invalid model is never written. ``sign_with``: an Ed25519
+    private key that signs the file's digest (``signing.workstation_key()`` for Model > Retrain)."""
     path = Path(path)
     d = (meta.to_dict() if isinstance(meta, ModelMeta) else dict(meta)) | {"stored_half": bool(half)}
     checked = ModelMeta.from_dict(d, path)
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
              for k, v in network.state_dict().items()}
     _check_values(path, state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        save_file(state, str(tmp), metadata={"octviewer": checked.to_json()})
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _write(path, state, checked, sign_with)
     return path
 
 
-def attach_evaluation(path: str | os.PathLike, evaluation: dict) -> Path:
-    """Store an evaluation on independent data in a model file's metadata (``evaluation``), so the
-    model card shows it beside the figures of the model's own test split. The weights are copied as
-    stored, to the bit; the file is rewritten atomically and only after the new metadata validates."""
-    path = Path(path)
-    model = load_model(path, "cpu")  # checks the file as a load does
+def _stored(path: Path) -> tuple[dict, ModelMeta]:
+    """The tensors of a model file exactly as stored, and its metadata, after a full load's checks."""
+    model = load_model(path, "cpu")
     with safe_open(str(path), framework="pt") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
-    d = model.meta.to_dict() | {"evaluation": evaluation}
-    checked = ModelMeta.from_dict(d, path)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        save_file(state, str(tmp), metadata={"octviewer": checked.to_json()})
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return state, model.meta
+
+
+def attach_evaluation(path: str | os.PathLike, evaluation: dict, sign_with=None) -> Path:
+    """Store an evaluation on independent data in a model file's metadata (``evaluation``), so the
+    model card shows it beside the figures of the model's own test split. The weights are copied as
+    stored, to the bit; the file is rewritten atomically and only after the new metadata validates.
+    The content changes, so an old signature cannot stay: the file is signed again with ``sign_with``
+    or left unsigned."""
+    path = Path(path)
+    state, meta = _stored(path)
+    checked = ModelMeta.from_dict(meta.to_dict() | {"evaluation": evaluation}, path)
+    _write(path, state, checked, sign_with)
+    return path
+
+
+def sign_model_file(path: str | os.PathLike, private_key) -> Path:
+    """Sign a model file in place (weights and metadata unchanged, to the bit)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelFileError(path, "only .safetensors model files can be signed")
+    state, meta = _stored(path)
+    _write(path, state, meta, private_key)
     return path
 
 
@@ -132,6 +186,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "no such model file")
+    header: dict = {}
     if path.suffix == ".safetensors":
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -140,7 +195,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
                     raise ModelFileError(path, "safetensors file without octviewer metadata "
                                                "(not a model made by octviewer-train)")
                 meta = ModelMeta.from_json(header["octviewer"], path)
-                state = upgrade_legacy_state({k: f.get_tensor(k) for k in f.keys()})  # bounded by the file size
+                stored = {k: f.get_tensor(k) for k in f.keys()}  # bounded by the file size
+                digest = model_digest(meta, stored)
+                state = upgrade_legacy_state(stored)
                 network = _build(path, meta, {k: tuple(v.shape) for k, v in state.items()})
         except ModelFileError:
             raise
@@ -158,11 +215,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         state = dict(blob["model"])
         if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
             raise ModelFileError(path, "the checkpoint's weights are not a plain dict of tensors")
+        meta = ModelMeta.from_dict(blob["meta"], path)
+        digest = model_digest(meta, state)
         try:
             state = upgrade_legacy_state(state)
         except RuntimeError as exc:
             raise ModelFileError(path, f"the VF head weights do not fit together ({str(exc)[:120]})") from exc
-        meta = ModelMeta.from_dict(blob["meta"], path)
         network = _build(path, meta, {k: tuple(v.shape) for k, v in state.items()})
     for k, v in state.items():
         if not (v.is_floating_point() or (k.endswith("num_batches_tracked") and v.dtype == torch.int64)):
@@ -175,4 +233,18 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     except RuntimeError as exc:
         raise ModelFileError(path, f"the weights do not fit a {meta.architecture} network: {str(exc)[:300]}") from exc
     network.eval().to(device)
-    return LoadedModel(network, meta, str(path))
+    return LoadedModel(network, meta, str(path), digest, _trust(path, header, digest))
+
+
+def _trust(path: Path, header: dict, digest: str) -> Trust:
+    """Check the stored digest and the signature against the content; who signed it, if anyone."""
+    stored = header.get(DIGEST_KEY)
+    if stored is not None and stored != digest:
+        raise ModelFileError(path, "the file's digest does not match its weights and metadata: it was changed "
+                                   "after it was written (damaged or edited)")
+    block = header.get(SIGNATURE_KEY)
+    try:
+        return verify(digest, json.loads(block) if block is not None else None)
+    except ValueError as exc:  # SignatureError, or a signature block that is not JSON
+        problem = str(exc) if isinstance(exc, SignatureError) else "the signature block is not valid JSON"
+        raise ModelFileError(path, problem) from None

@@ -41,6 +41,8 @@ from .model_file import LoadedModel, load_model
 from .networks import VARIANTS
 
 STAGING_CHUNK_BYTES = 8 << 20
+#: A B-scan logit beyond this means the classifier no longer depends on the scan (see ``_check_saturation``).
+SATURATED_LOGIT = 40.0
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +77,33 @@ def unscale_vf(name: str, scaled, scaling=None) -> np.ndarray:
     """
     lo, hi = VF_INDICES[name]["range"] if name in VF_INDICES else (-np.inf, np.inf)
     return np.clip((scaling or V1_VF_SCALING[name]).to_clinical(scaled), lo, hi)
+
+
+def clip_vf(name: str, values) -> np.ndarray:
+    """Clinical VF values clipped to the index's physical range (VFI 0-100 %, MD -35 to +5 dB, PSD 0-20 dB)."""
+    lo, hi = VF_INDICES[name]["range"] if name in VF_INDICES else (-np.inf, np.inf)
+    return np.clip(np.asarray(values, np.float32), lo, hi)
+
+
+def clipped_vf(bscan_vf: dict, aggregate) -> tuple[dict, str]:
+    """B-scan VF estimates clipped to their physical ranges, and a note naming each index whose volume
+    estimate had to be clipped (the value the model gave and the range), or "".
+
+    The volume estimate is aggregated from the clipped B-scans, so it never leaves the range; the note
+    says when the unclipped aggregate did, because then the model's head reaches past what a perimeter
+    reports and the shown value sits at the limit only by the clip (VFI 100.9 % on a noise cube).
+    """
+    out, flagged = {}, []
+    for name, values in bscan_vf.items():
+        out[name] = clip_vf(name, values)
+        given = float(aggregate(values))
+        spec = VF_INDICES.get(name)
+        if spec and not spec["range"][0] <= given <= spec["range"][1]:
+            lo, hi = spec["range"]
+            flagged.append(f"{spec['label']} {given:.1f} {spec['unit']} (range {lo:g} to {hi:g})")
+    note = ("VF estimate clipped to the physical range: the model gave " + ", ".join(flagged)
+            + "; the value shown is the limit") if flagged else ""
+    return out, note
 
 
 def scale_vf(name: str, value, scaling=None) -> np.ndarray:
@@ -245,6 +274,7 @@ class Predictor:
         cam = np.einsum("nd,dhw->nhw", along, cam3d).astype(np.float32)
         raw = np.full(n, 1.0 / (1.0 + np.exp(-logit)), np.float32)
         self._check_finite(raw, {}, cam, np.arange(n))
+        self._check_saturation(np.full((1, 1), logit))
         probs, cam = self._calibrated(raw, cam)
         if on_batch:
             on_batch(BatchResult(np.arange(n), probs, {}, cam))
@@ -295,7 +325,7 @@ class Predictor:
             self._check_finite(p, {"vf": v}, c, idx)
             cp, cc = self._calibrated(p, c)
             on_batch(BatchResult(idx, cp.astype(np.float32),
-                                 {name: self.model.meta.vf_scaling[name].to_clinical(v[:, j])
+                                 {name: clip_vf(name, self.model.meta.vf_scaling[name].to_clinical(v[:, j]))
                                   for j, name in enumerate(vf_names)}, cc))
 
         for bi, (a, b) in enumerate(batches):
@@ -341,6 +371,7 @@ class Predictor:
         vf_scaled = vf_d.cpu().numpy()
         cam = cam_d.cpu().numpy()
         self._check_finite(raw, {"vf": vf_scaled}, cam, np.arange(n))
+        self._check_saturation(cam)
         probs, cam = self._calibrated(raw, cam)
         bscan_vf = {name: self.model.meta.vf_scaling[name].to_clinical(vf_scaled[:, j])
                     for j, name in enumerate(vf_names)}
@@ -355,6 +386,23 @@ class Predictor:
                 raise InvalidOutput(
                     f"model '{self.model.name}' produced a non-finite {what} for B-scan {int(idx[row]) + 1}: the "
                     "model file is corrupt or unsuitable, so no result is given")
+
+    def _check_saturation(self, cam: np.ndarray) -> None:
+        """No verdict from a classifier whose output no longer depends on the scan.
+
+        For these networks (global average pooling, then one linear layer) a B-scan's raw logit is the
+        mean of its uncalibrated CAM cells. Trained with cross-entropy and weight decay, the demo model's
+        logits stay within a few units on its scans and reach -18.5 on pure noise; a logit beyond
+        +-SATURATED_LOGIT (a probability 4e-18 from 0 or 1) on every B-scan comes from a bias or weight
+        scale that training does not produce (fc.bias = -1e4 gives -1e4 everywhere). Such a model
+        would call every eye the same; it gets InvalidOutput, never a "normal".
+        """
+        logits = np.asarray(cam, np.float64).reshape(len(cam), -1).mean(axis=1)
+        if len(logits) and bool(np.all(np.abs(logits) > SATURATED_LOGIT)):
+            raise InvalidOutput(
+                f"model '{self.model.name}' gave a saturated output (raw logit {float(np.median(logits)):.3g} on "
+                "every B-scan): its answer does not depend on the scan, so no result is given (the model file's "
+                "weights are damaged or were edited)")
 
     def _calibrated(self, probs: np.ndarray, cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """B-scan probabilities through the calibration map; CAM cells through the same affine map of
@@ -372,6 +420,11 @@ class Predictor:
         volume_p = float(meta.calibration.apply(raw_volume))
         if not np.isfinite(volume_p):
             raise InvalidOutput(f"model '{self.model.name}' produced a non-finite probability: no result is given")
+        if warning := self.model.trust.warning:
+            notes = (warning, *notes)
+        bscan_vf, clipped = clipped_vf(bscan_vf, meta.aggregation.vf_value)
+        if clipped:
+            notes = (*notes, clipped)
         if meta.synthetic_data:
             notes = (*notes, "model trained on SYNTHETIC data: not clinically valid")
         if caveat := evaluation_caveat(meta):
@@ -392,5 +445,5 @@ class Predictor:
             cam_offset=tuple(float(o) for o in v.cam_offset[-2:]))
 
 
-__all__ = ["Cancelled", "InvalidOutput", "Predictor", "ScanNotSupported", "VF_INDICES", "scale_vf",
+__all__ = ["Cancelled", "InvalidOutput", "Predictor", "ScanNotSupported", "VF_INDICES", "clip_vf", "scale_vf",
            "select_device", "unscale_vf"]

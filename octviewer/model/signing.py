@@ -1,0 +1,229 @@
+"""Who vouches for a model file: Ed25519 signatures over its digest, and the keys a workstation trusts.
+
+A model file's digest (``model_file.model_digest``) covers its weights and its metadata. A signature
+over that digest says that the holder of a private key wrote exactly this file; any change to a
+weight, the threshold or the calibration breaks it. What a signature cannot say is whether the
+signer is someone the clinic trusts, so the public keys are pinned here:
+
+- the project's key (``resources/keys/*.pub``), which signs the bundled demo model;
+- this workstation's own key, made on first use (private half 0600 in the user's config folder),
+  which signs the models that Model > Retrain makes here;
+- keys the clinic adds: ``*.pub`` files in ``<config>/octviewer/trusted_keys/`` or in the folders
+  named by ``OCTVIEWER_TRUSTED_KEYS`` (separated like PATH).
+
+A ``.pub`` file holds one line: the raw 32-byte public key in base64; its file name is the signer's
+name as shown. An unsigned file or one signed by a key not in the list loads, but every result it
+gives carries a warning (``Trust.warning``); a signature that does not match the file is refused.
+The library is ``cryptography`` (Ed25519): no hand-written cryptography.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+WORKSTATION = "this workstation"
+MAX_KEY_FILE_BYTES = 4096
+
+
+class SignatureError(ValueError):
+    """A signature block that is malformed or does not match the file's digest."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the signature of one model file says: ``trusted`` (a pinned key signed this content),
+    ``unknown`` (signed, but by a key nobody here pinned) or ``unsigned``."""
+
+    status: str
+    signer: str = ""
+    key_id: str = ""
+
+    @property
+    def trusted(self) -> bool:
+        return self.status == "trusted"
+
+    @property
+    def warning(self) -> str:
+        """The line every result of an untrusted model carries (results panel, CSV, PDF); "" if trusted."""
+        if self.status == "trusted":
+            return ""
+        why = ("it is not signed" if self.status == "unsigned"
+               else f"it is signed by a key this workstation does not trust (key {self.key_id})")
+        return (f"model file not verified: {why}, so nothing vouches that its weights, threshold and "
+                "calibration are the ones its maker validated; read its results with care")
+
+    def text(self) -> str:
+        if self.status == "trusted":
+            return f"signed by {self.signer} (trusted key {self.key_id})"
+        return "unsigned" if self.status == "unsigned" else f"signed by an unknown key {self.key_id}"
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "octviewer"
+
+
+def project_keys_dir() -> Path:
+    from ..resources import RESOURCES
+
+    return RESOURCES / "keys"
+
+
+def _raw(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """A short, stable name for a public key (the first 16 hex digits of its SHA-256)."""
+    return hashlib.sha256(_raw(public)).hexdigest()[:16]
+
+
+def public_key_text(public: Ed25519PublicKey) -> str:
+    return base64.b64encode(_raw(public)).decode("ascii")
+
+
+def parse_public_key(text: str) -> Ed25519PublicKey:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureError(f"not an Ed25519 public key ({type(exc).__name__})") from None
+
+
+def write_private_key(path: Path, key: Ed25519PrivateKey) -> Path:
+    """PEM (PKCS#8), created owner-only: the file never exists with looser permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return path
+
+
+def read_private_key(path: Path) -> Ed25519PrivateKey:
+    """A PEM private key; a key file others can read is made owner-only first."""
+    path = Path(path)
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SignatureError(f"{path.name}: not an Ed25519 private key")
+    return key
+
+
+def workstation_key_path() -> Path:
+    return config_dir() / "keys" / "workstation_ed25519.pem"
+
+
+def workstation_key() -> Ed25519PrivateKey:
+    """This workstation's signing key, made on first use (owner-only)."""
+    path = workstation_key_path()
+    try:
+        write_private_key(path, Ed25519PrivateKey.generate())
+    except FileExistsError:
+        pass
+    return read_private_key(path)
+
+
+def _read_pub(path: Path) -> Ed25519PublicKey | None:
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_KEY_FILE_BYTES:
+            return None
+        return parse_public_key(path.read_text(encoding="ascii").split()[0])
+    except (OSError, UnicodeDecodeError, IndexError, SignatureError):
+        return None
+
+
+def trusted_key_dirs() -> list[Path]:
+    dirs = [project_keys_dir(), config_dir() / "trusted_keys"]
+    dirs += [Path(p) for p in os.environ.get("OCTVIEWER_TRUSTED_KEYS", "").split(os.pathsep) if p]
+    return dirs
+
+
+def trusted_keys() -> dict[str, tuple[str, Ed25519PublicKey]]:
+    """key id -> (signer's name, public key): the pinned ``.pub`` files and this workstation's key."""
+    keys = {}
+    for folder in trusted_key_dirs():
+        for path in sorted(folder.glob("*.pub")) if folder.is_dir() else ():
+            public = _read_pub(path)
+            if public is not None:
+                keys[key_id(public)] = (path.stem, public)
+    if workstation_key_path().is_file():
+        try:
+            public = read_private_key(workstation_key_path()).public_key()
+            keys[key_id(public)] = (WORKSTATION, public)
+        except (OSError, ValueError, SignatureError):
+            pass
+    return keys
+
+
+def sign(digest: str, private: Ed25519PrivateKey) -> dict:
+    """The signature block stored in a model file's header: the signer's public key and the signature
+    over the digest (hex text, as stored)."""
+    return {"scheme": "ed25519", "public_key": public_key_text(private.public_key()),
+            "signature": base64.b64encode(private.sign(digest.encode("ascii"))).decode("ascii")}
+
+
+def verify(digest: str, block: dict | None) -> Trust:
+    """The trust of a file with this digest and signature block; SignatureError when the block is
+    malformed or its signature does not match the digest (the file was changed after signing)."""
+    if block is None:
+        return Trust("unsigned")
+    if not isinstance(block, dict) or block.get("scheme") != "ed25519":
+        raise SignatureError("the signature block is not an Ed25519 signature")
+    public = parse_public_key(str(block.get("public_key", "")))
+    try:
+        signature = base64.b64decode(str(block.get("signature", "")), validate=True)
+        public.verify(signature, digest.encode("ascii"))
+    except (binascii.Error, ValueError, InvalidSignature):
+        raise SignatureError("the signature does not match the file: its weights or metadata were changed after "
+                             "it was signed") from None
+    kid = key_id(public)
+    pinned = trusted_keys().get(kid)
+    if pinned is not None and _raw(pinned[1]) == _raw(public):
+        return Trust("trusted", pinned[0], kid)
+    return Trust("unknown", "", kid)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m octviewer.model.signing``: make a key pair, or sign a model file with a private key."""
+    import argparse
+
+    from .model_file import ModelFileError, sign_model_file
+
+    parser = argparse.ArgumentParser(prog="python -m octviewer.model.signing", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    new = sub.add_parser("new-key", help="write a new private key (owner-only) and its .pub beside it")
+    new.add_argument("private", type=Path)
+    signer = sub.add_parser("sign", help="sign a model file in place")
+    signer.add_argument("model", type=Path)
+    signer.add_argument("--key", type=Path, required=True, help="private key (PEM)")
+    args = parser.parse_args(argv)
+    if args.command == "new-key":
+        key = Ed25519PrivateKey.generate()
+        write_private_key(args.private, key)
+        pub = args.private.with_suffix(".pub")
+        pub.write_text(public_key_text(key.public_key()) + "\n", encoding="ascii")
+        print(f"wrote {args.private} (keep it private) and {pub} (key {key_id(key.public_key())})")
+        return 0
+    try:
+        sign_model_file(args.model, read_private_key(args.key))
+    except (ModelFileError, SignatureError, OSError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"signed {args.model}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
