@@ -73,6 +73,8 @@ def write_key_file(path: str | os.PathLike, mapping: dict[str, str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if hasattr(os, "fchmod"):  # a file that existed keeps its mode through open(): owner-only before any line
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["key", "path"])

@@ -250,6 +250,18 @@ def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
     return (rows, cols), 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
 
 
+def _tiff_pages(path: Path) -> int:
+    """How many pages a TIFF holds, from its directory chain (no pixel is decoded); 1 when unreadable
+    (the header check that follows says why)."""
+    import tifffile
+
+    try:
+        with open_regular(path) as f, tifffile.TiffFile(f) as tif:
+            return len(tif.pages)
+    except Exception:
+        return 1
+
+
 def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
     """The B-scan images of a folder in natural order (``B2`` before ``B10``) and their size.
 
@@ -259,12 +271,19 @@ def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
     from natsort import natsorted
 
     files = natsorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
+    scans = [p for p in path.iterdir() if p.suffix.lower() in (".dcm", ".vol", ".img", ".fds", ".e2e", ".npz")]
+    hint = (f"; it holds {len(scans)} scan file(s): open one with File > Open, or all of them with "
+            "File > Open study folder") if scans else ""
     if not files:
-        scans = [p for p in path.iterdir() if p.suffix.lower() in (".dcm", ".vol", ".img", ".fds", ".e2e", ".npz")]
-        hint = (f"; it holds {len(scans)} scan file(s): open one with File > Open, or all of them with "
-                "File > Open study folder") if scans else ""
         raise VolumeReadError(path, "the folder holds no B-scan images (PNG, JPEG, BMP or TIFF)" + hint)
+    if scans:  # a folder of scans is never one image stack (a stray TIFF beside them was read as "the volume")
+        raise VolumeReadError(path, f"the folder mixes {len(files)} image(s) with scan files, so it is not one "
+                                    "folder of B-scans" + hint)
     check_dimensions(path, (len(files), 1, 1), what="folder of B-scans")  # count first: no 10^6 headers
+    for f in files:
+        if f.suffix.lower() in (".tif", ".tiff") and _tiff_pages(f) > 1:
+            raise VolumeReadError(path, f"{f.name} is a multi-page TIFF, a volume of its own: open it with "
+                                        "File > Open, not as one B-scan of a folder")
     stored = sum(require_readable(f, folder_ok=False).st_size for f in files)
     first_shape, depth = image_header_size(files[0])
     for f in files[1:]:

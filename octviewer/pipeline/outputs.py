@@ -131,7 +131,8 @@ class ResumableCsv:
 
     def _finished_rows(self, path: Path) -> dict[str, dict]:
         try:
-            text = path.read_text(encoding="utf-8", newline="")
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
         except FileNotFoundError:
             return {}
         except (OSError, UnicodeDecodeError) as exc:

@@ -43,7 +43,7 @@ from .outputs import (
 COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "threshold", "vfi", "md", "psd",
            "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um",
            "rnfl_class", "cup_to_disc", "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2",
-           "bmo_mrw_um", "seconds", "error", "notice"]
+           "bmo_mrw_um", "rnfl_unsure_pct", "rnfl_uncertain_sectors", "seconds", "error", "notice"]
 
 REFUSED = "not analysed: the scan failed the quality check"
 

@@ -1,0 +1,191 @@
+"""The batch commands on the pipeline: --resume after a SIGKILL, outputs that cannot be written or
+that name an input (own exit code, one line, nothing written), owner-only key files, folders as
+inputs of octviewer-measure, and a folder of scans that is never read as one image stack."""
+
+import csv
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from octviewer.pipeline.outputs import EXIT_OUTPUT, EXIT_SCANS_FAILED
+
+
+@pytest.fixture(scope="module")
+def study_scans(tmp_path_factory):
+    """24 tiny synthetic cubes the quality gate passes (the network runs on each)."""
+    from octviewer.study.demo import write_demo_study
+
+    study = write_demo_study(tmp_path_factory.mktemp("study"), patients=3, visits=4, preset="tiny", seed=5)
+    return study / "scans"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    from test_pipeline import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _without_timing(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def _journal_rows(path) -> int:
+    try:
+        return max(0, path.read_text().count("\n") - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def _kill_after_rows(cmd, journal, rows: int, env) -> None:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while _journal_rows(journal) < rows:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("command", ["predict", "measure"])
+def test_resume_after_sigkill_gives_the_same_csv(command, study_scans, model_path, tmp_path):
+    module = {"predict": "octviewer.pipeline.predict_cli", "measure": "octviewer.pipeline.measure_cli"}[command]
+    extra = ["--model", model_path, "--device", "cpu"] if command == "predict" else []
+    args = [str(study_scans), "--no-store", *extra]
+    env = {**os.environ, "OCTVIEWER_DATA": str(tmp_path / "data")}
+    out = tmp_path / "killed.csv"
+    cmd = [sys.executable, "-m", module, *args, "--out", str(out)]
+    _kill_after_rows(cmd, tmp_path / "killed.csv.partial", 5, env)
+    assert not out.exists()  # a killed run leaves no CSV that looks complete
+    before = (tmp_path / "killed.csv.partial").read_text()
+    finished = before.count("\n") - 1
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode in (0, EXIT_SCANS_FAILED), resumed.stderr
+    assert f"resuming: {finished} scans already" in resumed.stderr
+    whole = tmp_path / "whole.csv"
+    subprocess.run([sys.executable, "-m", module, *args, "--out", str(whole)], env=env, check=False, timeout=600)
+    rows, reference = _rows(out), _rows(whole)
+    assert len(rows) == 24 and _without_timing(rows) == _without_timing(reference)
+    # the finished rows were kept as written (their timing too), not computed again
+    kept = list(csv.DictReader(before.splitlines(keepends=True)))
+    if not before.endswith("\n"):
+        kept = kept[:-1]
+    assert rows[: len(kept)] == kept
+    assert not (tmp_path / "killed.csv.partial").exists()
+
+
+def test_resume_refuses_another_commands_csv(study_scans, tmp_path, capsys):
+    from octviewer.pipeline.measure_cli import main
+
+    out = tmp_path / "r.csv"
+    out.write_text("patient,secret\nP1,x\n")
+    assert main([str(study_scans), "--out", str(out), "--resume"]) == EXIT_OUTPUT
+    assert "not a results CSV of this command" in capsys.readouterr().err
+    assert out.read_text() == "patient,secret\nP1,x\n"
+
+
+def _commands(model_path):
+    from octviewer.pipeline import measure_cli, predict_cli
+
+    return [("predict", predict_cli.main, ["--model", model_path, "--device", "cpu"]),
+            ("measure", measure_cli.main, [])]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["predict", "measure"])
+@pytest.mark.parametrize("place", ["folder", "under a file", "read-only"])
+def test_unwritable_out_is_one_line_and_its_own_exit_code(which, place, study_scans, model_path, tmp_path, capsys):
+    _, main, extra = _commands(model_path)[which]
+    if place == "folder":
+        out = tmp_path / "results"
+        out.mkdir()
+    elif place == "under a file":
+        (tmp_path / "notes.txt").write_text("x")
+        out = tmp_path / "notes.txt" / "r.csv"
+    else:  # /proc refuses new files even to root, where a mode of 0555 would not
+        out = tmp_path / "ro" / "r.csv"
+        (tmp_path / "ro").mkdir()
+        os.chmod(tmp_path / "ro", 0o555)
+        if os.geteuid() == 0:
+            out = __import__("pathlib").Path("/proc/octviewer-test/r.csv")
+    scan = sorted(study_scans.rglob("*.dcm"))[0]
+    code = main([str(scan), "--out", str(out), *extra])
+    err = capsys.readouterr().err
+    assert code == EXIT_OUTPUT != EXIT_SCANS_FAILED
+    assert "Traceback" not in err and str(out) in err
+    assert len([line for line in err.splitlines() if str(out) in line]) == 1
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["predict", "measure"])
+@pytest.mark.parametrize("option", ["--out", "--key-file", "--cam-out"])
+def test_output_naming_an_input_is_refused_before_anything_is_written(which, option, study_scans, model_path,
+                                                                       tmp_path, capsys):
+    name, main, extra = _commands(model_path)[which]
+    if option == "--cam-out" and name == "measure":
+        pytest.skip("octviewer-measure writes no CAM")
+    scan = tmp_path / "scan.dcm"
+    scan.write_bytes(sorted(study_scans.rglob("*.dcm"))[0].read_bytes())
+    before = scan.read_bytes()
+    outputs = {"--out": str(tmp_path / "r.csv"), option: str(scan)}
+    argv = [str(scan), *[x for kv in outputs.items() for x in kv], *extra]
+    assert main(argv) == EXIT_OUTPUT
+    assert scan.read_bytes() == before  # the scan is untouched (it was cut to 350 bytes)
+    assert "is one of the inputs" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.dcm"]  # nothing written at all
+    # named through a folder given as input, or through another spelling of the path: still refused
+    assert main([str(tmp_path), "--out", str(tmp_path / "." / "scan.dcm"), *extra]) == EXIT_OUTPUT
+    assert scan.read_bytes() == before
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["predict", "measure"])
+def test_existing_key_file_is_made_owner_only(which, study_scans, model_path, tmp_path):
+    _, main, extra = _commands(model_path)[which]
+    keys = tmp_path / "keys.csv"
+    keys.write_text("old\n")
+    os.chmod(keys, 0o666)
+    scan = sorted(study_scans.rglob("*.dcm"))[0]
+    main([str(scan), "--out", str(tmp_path / "r.csv"), "--key-file", str(keys), *extra])
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    assert os.path.abspath(scan) in keys.read_text()
+
+
+def test_measure_expands_folders_as_predict_does(study_scans, tmp_path):
+    from octviewer.pipeline.measure_cli import main
+
+    out = tmp_path / "r.csv"
+    assert main([str(study_scans), "--out", str(out), "--no-pseudonymise"]) in (0, EXIT_SCANS_FAILED)
+    rows = _rows(out)
+    assert sorted(r["file"] for r in rows) == sorted(str(p) for p in study_scans.rglob("*.dcm"))
+    assert all(r["quality"].startswith(("measured", "refused")) for r in rows)  # each one read and judged
+
+
+def test_folder_of_scans_with_a_multipage_tiff_is_not_a_volume(study_scans, tmp_path):
+    import shutil
+
+    import tifffile
+
+    from octviewer import VolumeReadError, load_volume
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for scan in sorted(study_scans.rglob("*.dcm"))[:3]:
+        shutil.copy(scan, folder / scan.name)
+    tifffile.imwrite(folder / "stack.tif", np.zeros((4, 32, 16), np.uint8))
+    with pytest.raises(VolumeReadError, match="scan file"):
+        load_volume(folder)
+    alone = tmp_path / "tiff_only"
+    alone.mkdir()
+    tifffile.imwrite(alone / "stack.tif", np.zeros((4, 32, 16), np.uint8))
+    with pytest.raises(VolumeReadError, match="multi-page TIFF"):
+        load_volume(alone)
