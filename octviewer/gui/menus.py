@@ -11,6 +11,7 @@ import sys
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
+from .pacs import pacs_of
 from .viewer.state import AXIAL_MODES, LEVEL_PRESETS
 
 #: Apple's GPU back end exists only on macOS: elsewhere "mps" could only fail
@@ -38,9 +39,12 @@ def build_menus(w) -> dict[str, QAction]:
     w.recent_menu = f.addMenu("Open &recent")
     act(f, "open_study_folder", "Open stud&y folder…", lambda: w.study.open_folder(), "Ctrl+Shift+O")
     act(f, "open_study_manifest", "Open study &manifest…", lambda: w.study.open_manifest())
+    act(f, "open_pacs", "Open from PAC&S…", lambda: pacs_of(w).open_dialog())
     act(f, "export_pdf", "Export &PDF report…", w.export_pdf, "Ctrl+P")
     act(f, "export_ou", "Export &OU report…", lambda: w.study.export_ou_report())
     act(f, "export_csv", "Export results as &CSV…", w.export_csv, "Ctrl+E")
+    act(f, "send_pacs", "Send results to PACS…", lambda: pacs_of(w).send())
+    act(f, "pacs_settings", "PACS se&ttings…", lambda: pacs_of(w).preferences())
     act(f, "quit", "&Quit", w.close, QKeySequence.Quit)
 
     v = bar.addMenu("&View")

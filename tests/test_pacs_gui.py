@@ -1,0 +1,123 @@
+"""The PACS dialogs through their widgets, against a real Orthanc: File > PACS settings… (test the
+connection, save), File > Open from PACS… (search, expand, retrieve with progress, the scan opens and
+is analysed), File > Send results to PACS (SR + PDF arrive in the archive); and the failures said."""
+
+import os
+import stat
+
+import orthanc_server
+import pytest
+from conftest import open_window
+from orthanc_server import DEMO_PATIENT, MANY_PATIENT, free_port
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from octviewer.pacs import load_settings, save_settings
+
+orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
+MODEL = "resources/models/demo_semt.safetensors"
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, data_dir):
+    yield from open_window(qtbot, monkeypatch, MODEL)
+
+
+def test_preferences_test_connection_and_save(window, orthanc, qtbot, data_dir):
+    window.menu_actions["pacs_settings"].trigger()
+    dialog = window._pacs_actions.dialog
+    fields = dialog.fields
+    fields["archive_port"].setText(str(orthanc.dicom_port))
+    fields["archive_ae"].setText("WRONG")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: "refused this workstation" in dialog.status.text(), timeout=20000)
+    fields["archive_ae"].setText("ORTHANC")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("The archive answered"), timeout=20000)
+    fields["local_ae"].setText("A" * 20)
+    dialog.buttons.button(QDialogButtonBox.Save).click()
+    assert "Not saved" in dialog.status.text() and "AE title" in dialog.status.text() and dialog.isVisible()
+    fields["local_ae"].setText("OCTVIEWER")
+    dialog.buttons.button(QDialogButtonBox.Save).click()
+    saved = data_dir / "pacs.json"
+    assert stat.S_IMODE(os.stat(saved).st_mode) == 0o600
+    assert load_settings(saved).archive_port == orthanc.dicom_port and not dialog.isVisible()
+
+
+def _search(window, qtbot, patient_id):
+    window.menu_actions["open_pacs"].trigger()
+    dialog = window._pacs_actions.dialog
+    dialog.patient_id.setText(patient_id)
+    dialog.search_button.click()
+    qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=20000)
+    study = dialog.results.topLevelItem(0)
+    study.setExpanded(True)
+    qtbot.waitUntil(lambda: study.childCount() > 0, timeout=20000)
+    return dialog, study
+
+
+def test_open_from_pacs_analyse_and_send_results(window, orthanc, qtbot, data_dir):
+    save_settings(orthanc.settings())
+    dialog, study = _search(window, qtbot, DEMO_PATIENT)
+    assert DEMO_PATIENT in study.text(4) and "OPT" in study.text(1)
+    kinds = [study.child(i).text(1) for i in range(study.childCount())]
+    assert kinds == ["OPT", "OPV"]
+    if os.environ.get("OCTVIEWER_PACS_SHOT"):
+        dialog.grab().save(os.environ["OCTVIEWER_PACS_SHOT"])
+    dialog.results.setCurrentItem(study.child(1))  # the visual field first: read and shown, not opened
+    dialog.retrieve_button.click()
+    qtbot.waitUntil(lambda: "visual field OS" in dialog.status.text(), timeout=20000)
+    assert "MD -4.1" in dialog.status.text() and "VFI 88.0" in dialog.status.text()
+    dialog.results.setCurrentItem(study.child(0))
+    assert dialog.retrieve_button.isEnabled()
+    with qtbot.waitSignal(window.settled, timeout=180000):
+        dialog.retrieve_button.click()
+    qtbot.waitUntil(lambda: window.state.prediction is not None and window.state.structure is not None,
+                    timeout=180000)
+    assert window.state.volume.laterality == "OS" and not dialog.isVisible()
+    assert str(window.state.volume.source).startswith(str(data_dir / "pacs"))
+
+    window.menu_actions["send_pacs"].trigger()
+    qtbot.waitUntil(lambda: hasattr(window._pacs_actions, "last_outcome"), timeout=60000)
+    assert window._pacs_actions.last_outcome.sent == 2 and window.infos and "2 object(s) sent" in window.infos[-1]
+    modalities = {orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality")
+                  for i in orthanc.instances_of(DEMO_PATIENT)}
+    assert {"SR", "DOC"} <= modalities
+    pdf = next(orthanc.dataset(i["ID"]) for i in orthanc.instances_of(DEMO_PATIENT)
+               if orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality") == "DOC")
+    document = bytes(pdf.EncapsulatedDocument)
+    assert document.startswith(b"%PDF") and len(document) > 10000  # the window's report, images and all
+
+    save_settings(orthanc.settings(archive_port=free_port(), timeout_s=2.0))  # the archive goes down
+    del window._pacs_actions.last_outcome
+    window.menu_actions["send_pacs"].trigger()
+    qtbot.waitUntil(lambda: hasattr(window._pacs_actions, "last_outcome"), timeout=60000)
+    assert "kept in the outbox" in window.warnings[-1] and "nothing answers" in window.warnings[-1]
+
+
+def test_retrieve_cancelled_from_the_dialog(window, orthanc, qtbot, data_dir, monkeypatch):
+    import threading
+
+    import octviewer.pacs.net as net
+
+    save_settings(orthanc.settings())
+    dialog, study = _search(window, qtbot, MANY_PATIENT)
+    dialog.results.setCurrentItem(study.child(0))
+    arrived, release = threading.Event(), threading.Event()
+    real = net._Receiver.on_store
+
+    def slow(self, event):  # the first instance stored, then wait for the user's Cancel
+        status = real(self, event)
+        arrived.set()
+        release.wait(10)
+        return status
+
+    monkeypatch.setattr(net._Receiver, "on_store", slow)
+    dialog.retrieve_button.click()
+    qtbot.waitUntil(arrived.is_set, timeout=20000)
+    assert dialog.work.slot.cancel_button.isVisible()
+    qtbot.mouseClick(dialog.work.slot.cancel_button, Qt.LeftButton)
+    release.set()
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Stopped"), timeout=20000)
+    assert not list(data_dir.glob("pacs/*/*")), "nothing of the cancelled retrieve is kept"
+    assert window.state.volume is None
