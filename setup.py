@@ -8,5 +8,5 @@ setup(
     packages=find_packages(include=["octviewer", "octviewer.*", "trainer", "trainer.*"]) + ["octviewer.demo_data"],
     package_dir={"octviewer.demo_data": "resources"},
     package_data={"octviewer.demo_data": ["models/*.safetensors", "models/*.md", "samples/*.dcm",
-                                          "samples/*.json"]},
+                                          "samples/*.json", "keys/*.pub"]},
 )

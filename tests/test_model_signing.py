@@ -1,0 +1,112 @@
+"""Signed model files: the workstation's own key, pinned keys, the bundled demo model, and what an
+unsigned or unknown model's results say."""
+
+import json
+import os
+import stat
+
+import pytest
+import torch
+from corpus import small_volume
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from octviewer.model import ModelFileError, Predictor, Preprocess, build_network, default_metadata, load_model, signing
+from octviewer.model.model_file import save_model, sign_model_file
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("OCTVIEWER_TRUSTED_KEYS", raising=False)
+    return tmp_path / "config" / "octviewer"
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(1)
+    net = build_network("semt", init="random", reg_channels=8).eval()
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    return net, meta
+
+
+def test_the_workstation_key_is_made_owner_only_on_first_use(config):
+    key = signing.workstation_key()
+    path = signing.workstation_key_path()
+    assert path.parent.parent == config and stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = signing.workstation_key()  # the same key next time, never a new one
+    assert signing.key_id(again.public_key()) == signing.key_id(key.public_key())
+    os.chmod(path, 0o644)  # a key file others could read is made owner-only when read
+    signing.read_private_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_model_signed_here_is_trusted_here(config, small, tmp_path):
+    net, meta = small
+    path = save_model(tmp_path / "retrained.safetensors", net, meta, sign_with=signing.workstation_key())
+    model = load_model(path)
+    assert model.trust.trusted and model.trust.signer == signing.WORKSTATION
+    p = Predictor(model, device="cpu").predict(small_volume((3, 40, 32)))
+    assert not any("not verified" in n for n in p.notes)
+
+
+def test_unsigned_and_unknown_models_carry_a_warning_until_the_key_is_pinned(config, small, tmp_path, monkeypatch):
+    net, meta = small
+    unsigned = load_model(save_model(tmp_path / "unsigned.safetensors", net, meta))
+    assert unsigned.trust.status == "unsigned"
+    other = Ed25519PrivateKey.generate()
+    path = save_model(tmp_path / "other.safetensors", net, meta, sign_with=other)
+    unknown = load_model(path)
+    assert unknown.trust.status == "unknown"
+    for model in (unsigned, unknown):
+        p = Predictor(model, device="cpu").predict(small_volume((3, 40, 32)))
+        assert p.notes[0].startswith("model file not verified")
+    pinned = tmp_path / "clinic_keys"
+    pinned.mkdir()
+    (pinned / "Clinic research group.pub").write_text(signing.public_key_text(other.public_key()) + "\n")
+    monkeypatch.setenv("OCTVIEWER_TRUSTED_KEYS", str(pinned))
+    trusted = load_model(path)
+    assert trusted.trust.trusted and trusted.trust.signer == "Clinic research group"
+
+
+def test_a_signed_file_changed_afterwards_is_refused(config, small, tmp_path):
+    net, meta = small
+    path = save_model(tmp_path / "m.safetensors", net, meta, sign_with=signing.workstation_key())
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata()
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    state["fc.bias"] = state["fc.bias"] - 1.0
+    from octviewer.model.meta import ModelMeta
+    from octviewer.model.model_file import model_digest
+
+    # the attacker recomputes the digest, but cannot sign it with the workstation's key
+    digest = model_digest(ModelMeta.from_json(header["octviewer"]), state)
+    save_file(state, str(path), metadata={**header, "octviewer_digest": digest})
+    with pytest.raises(ModelFileError, match="signature does not match"):
+        load_model(path)
+    header["octviewer_signature"] = json.dumps({"scheme": "ed25519", "public_key": "!!", "signature": "x"})
+    save_file(state, str(path), metadata={**header, "octviewer_digest": digest})
+    with pytest.raises(ModelFileError, match="public key"):
+        load_model(path)
+
+
+def test_the_bundled_demo_model_is_signed_by_the_project_key(config):
+    from octviewer.resources import DEMO_MODEL, RESOURCES
+
+    model = load_model(DEMO_MODEL)
+    assert model.trust.trusted and model.trust.signer == "octviewer-project"
+    assert (RESOURCES / "keys" / "octviewer-project.pub").is_file()
+    assert not list(RESOURCES.rglob("*.pem"))  # the private half never ships
+
+
+def test_signing_in_place_keeps_weights_and_metadata_to_the_bit(config, small, tmp_path):
+    net, meta = small
+    path = save_model(tmp_path / "m.safetensors", net, meta)
+    before = load_model(path)
+    sign_model_file(path, signing.workstation_key())
+    after = load_model(path)
+    assert after.digest == before.digest and after.trust.trusted
+    assert all(torch.equal(a, b) for a, b in zip(before.network.state_dict().values(),
+                                                 after.network.state_dict().values()))
