@@ -159,3 +159,69 @@ def test_synth_cli(tmp_path):
     assert "SYNTHETIC" in result.stdout
     rows = _rows(out / "manifest.csv")
     assert all((out / r["path"]).exists() for r in rows)
+
+
+def _layer_means(rendered, min_distance_mm=1.3):
+    """Mean grey level inside each layer of the truth (RNFL, GCL+IPL, INL, ONL, RPE) and in the
+    vitreous just above the ILM, on A-scans away from the disc, as measure_realism does."""
+    data = rendered.data.astype(np.float32)
+    b = rendered.boundaries
+    name = {n: k for k, n in enumerate(BOUNDARIES)}
+    n_b, n_z, n_x = data.shape
+    sy, sz, sx = (v * 1000.0 for v in rendered.spacing_mm)
+    cb, ca = rendered.bmo_center
+    rows = np.arange(n_z)[:, None]
+    sums = {k: [] for k in ("vitreous", "rnfl", "gclipl", "inl", "onl", "rpe")}
+    for i in range(2, n_b - 2, 3):
+        far = np.hypot((np.arange(n_x) - ca) * sx, (i - cb) * sy) > min_distance_mm * 1000
+        ok = far & np.isfinite(b[:, i]).all(0)
+        if ok.sum() < 5:
+            continue
+        img, bi = data[i], b[:, i]
+
+        def between(top, bottom, _bi=bi, _ok=ok):
+            return _ok[None, :] & (rows >= _bi[name[top]][None, :]) & (rows < _bi[name[bottom]][None, :])
+        vit = ok[None, :] & (rows < bi[0][None, :] - 20 / sz) & (rows >= bi[0][None, :] - 300 / sz)
+        for key, m in (("vitreous", vit), ("rnfl", between("ILM", "RNFL_GCL")),
+                       ("gclipl", between("RNFL_GCL", "IPL_INL")), ("inl", between("IPL_INL", "INL_OPL")),
+                       ("onl", between("OPL_ONL", "ONL_ELM")), ("rpe", between("OS_RPE", "BM"))):
+            sums[key].append(img[m])
+    return {k: float(np.concatenate(v).mean()) for k, v in sums.items()}
+
+
+@pytest.mark.parametrize("device", ["spectralis", "cirrus"])
+def test_layer_contrast_order_and_ratios_like_real_scans(device):
+    """The layers keep real OCT's order of brightness, and the RNFL stands out from the GCL+IPL only
+    as much as on real B-scans (grey-level ratio ~1.2 on Cirrus, 1.2-1.5 on Spectralis; generator
+    2.5 drew 1.5-1.65, which taught a segmentation to put the RNFL's outer boundary at the GCL/IPL)."""
+    eye = EyeAnatomy(laterality="OD", disc_center_mm=(0.3, 0.0))
+    r = render_volume(eye, "small", seed=4, acquisition=Acquisition(window_um=1200.0), device=device)
+    m = _layer_means(r)
+    assert m["rpe"] > m["rnfl"] > m["gclipl"] > m["inl"] > m["onl"] > m["vitreous"], m
+    assert 1.1 < m["rnfl"] / m["gclipl"] < 1.4, m
+    assert 1.15 < m["gclipl"] / m["inl"] < 1.5, m
+    assert 2.5 < m["rpe"] / m["vitreous"] < 7.5, m
+    if device == "cirrus":  # Cirrus's 8-bit scale: the vitreous at ~26-30 grey levels, the RNFL at ~100
+        assert 20 < m["vitreous"] < 35 and 85 < m["rnfl"] < 125, m
+
+
+def test_device_looks_differ_and_unknown_device_is_refused():
+    eye = EyeAnatomy(laterality="OD", disc_center_mm=(0.3, 0.0))
+    spectralis = render_volume(eye, "tiny", seed=1, device="spectralis").data
+    cirrus = render_volume(eye, "tiny", seed=1, device="cirrus").data
+    assert not np.array_equal(spectralis, cirrus)
+    assert np.array_equal(render_volume(eye, "tiny", seed=1).data, spectralis)  # the tiny preset's default look
+    with pytest.raises(ValueError, match="device"):
+        render_volume(eye, "tiny", seed=1, device="topcon")
+
+
+@pytest.mark.parametrize("device", ["spectralis", "cirrus"])
+def test_rendering_is_deterministic_by_seed(device):
+    eye = EyeAnatomy(laterality="OS", disc_center_mm=(0.2, 0.1), severity=0.5, wedges=[(285.0, 40.0, 0.6)])
+    acq = Acquisition(signal=0.8, motion_um=20.0, media_opacity=0.2)
+    a = synth_scan(eye, "tiny", seed=11, acquisition=acq, device=device)
+    b = synth_scan(eye, "tiny", seed=11, acquisition=acq, device=device)
+    np.testing.assert_array_equal(a.volume.data, b.volume.data)
+    np.testing.assert_array_equal(a.truth["boundaries"], b.truth["boundaries"])
+    c = synth_scan(eye, "tiny", seed=12, acquisition=acq, device=device)
+    assert not np.array_equal(a.volume.data, c.volume.data)

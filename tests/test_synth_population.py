@@ -153,3 +153,21 @@ def test_rnfl_md_correlation_in_the_aimed_band(visits):
     rows = [r for r in visits if r["md"] != ""]
     r = np.corrcoef(_f(rows, "rnfl_global_um"), _f(rows, "md"))[0, 1]
     assert 0.5 < r < 0.66, r
+
+
+def test_cup_to_disc_by_stage_as_on_cirrus(visits):
+    """Vertical C/D as a Cirrus reading gives it: normal eyes ~0.3-0.6 (mean ~0.45), early glaucoma
+    mostly 0.6-0.8 and never 1.00 (generator 2.5: 0.82 on average, 1.00 in a third of early eyes),
+    rising with the stage; BMO-MRW falls with it (the rim and the cup come from the same surface)."""
+    stage = np.array([r["stage"] for r in visits])
+    cdr, mrw = _f(visits, "cup_to_disc"), _f(visits, "bmo_mrw_um")
+    normal, early = cdr[stage == "normal"], cdr[stage == "early"]
+    assert 0.38 < normal.mean() < 0.50 and np.percentile(normal, 5) > 0.12 and np.percentile(normal, 95) < 0.72
+    assert 0.62 < early.mean() < 0.80, early.mean()
+    assert np.mean((early >= 0.6) & (early <= 0.8)) > 0.35
+    assert np.mean(early >= 0.995) < 0.03
+    means = [cdr[stage == s].mean() for s in ("normal", "preperimetric", "early", "moderate", "advanced")]
+    assert all(a < b for a, b in zip(means, means[1:])), means
+    assert means[-1] < 0.97 and cdr.max() < 1.0
+    mrw_means = [mrw[stage == s].mean() for s in ("normal", "early", "advanced")]
+    assert 300 < mrw_means[0] < 380 and mrw_means[0] > mrw_means[1] > mrw_means[2], mrw_means
