@@ -6,47 +6,13 @@ predict commands never import Qt).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 
 def synth_main(argv: list[str] | None = None) -> int:
-    from .synth import PRESETS, generate_cohort
+    from .synth.cli import main
 
-    parser = argparse.ArgumentParser(
-        prog="octviewer-synth",
-        description="Write a SYNTHETIC optic-disc OCT cohort (DICOM OPT volumes + manifest.csv) for "
-                    "demos, tests and benchmarks. Not patient data.")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--patients", type=int, default=20)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
-                        help="volume size: tiny (tests), small, demo, cirrus (200 x 1024 x 200)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--missing-vf", type=float, default=1 / 3, help="share of visits without VF")
-    parser.add_argument("--format", choices=["dcm", "npz"], default="dcm")
-    parser.add_argument("--compression", choices=["rle", "jpeg2000"], default=None,
-                        help="lossless DICOM compression")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="render in this many processes (the files do not depend on it)")
-    args = parser.parse_args(argv)
-    if args.patients < 1:
-        parser.error("--patients must be at least 1")
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
-    if not 0.0 <= args.missing_vf <= 1.0:
-        parser.error("--missing-vf must lie between 0 and 1")
-    from tqdm import tqdm
-
-    with tqdm(desc="synthesising volumes", unit="vol") as bar:
-        def progress(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
-        manifest = generate_cohort(args.out, patients=args.patients, preset=args.preset, seed=args.seed,
-                                   missing_vf=args.missing_vf, fmt=args.format, compression=args.compression,
-                                   progress=progress, workers=args.workers)
-    print(f"wrote {manifest} (SYNTHETIC data, for engineering only)")
-    return 0
+    return main(argv)
 
 
 def viewer_main(argv: list[str] | None = None) -> int:

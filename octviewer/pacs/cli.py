@@ -124,7 +124,7 @@ def _retrieve(args) -> int:
 
 
 def _screen(args) -> int:
-    from ..cli import predict_main
+    from ..pipeline.predict_cli import main as predict_main
 
     settings = _settings(args)
     folders = []

@@ -1,5 +1,5 @@
 import sys
 
-from ..cli import synth_main
+from .cli import main
 
-sys.exit(synth_main())
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""``octviewer-synth``: write a SYNTHETIC optic-disc OCT cohort (DICOM OPT volumes + manifest.csv).
+
+In the synth package (not octviewer/cli.py) so that ``python -m octviewer.synth`` imports nothing
+above its layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import PRESETS, generate_cohort
+
+    parser = argparse.ArgumentParser(
+        prog="octviewer-synth",
+        description="Write a SYNTHETIC optic-disc OCT cohort (DICOM OPT volumes + manifest.csv) for "
+                    "demos, tests and benchmarks. Not patient data.")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--patients", type=int, default=20)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                        help="volume size: tiny (tests), small, demo, cirrus (200 x 1024 x 200)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--missing-vf", type=float, default=1 / 3, help="share of visits without VF")
+    parser.add_argument("--format", choices=["dcm", "npz"], default="dcm")
+    parser.add_argument("--compression", choices=["rle", "jpeg2000"], default=None,
+                        help="lossless DICOM compression")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="render in this many processes (the files do not depend on it)")
+    args = parser.parse_args(argv)
+    if args.patients < 1:
+        parser.error("--patients must be at least 1")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if not 0.0 <= args.missing_vf <= 1.0:
+        parser.error("--missing-vf must lie between 0 and 1")
+    from tqdm import tqdm
+
+    with tqdm(desc="synthesising volumes", unit="vol") as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+        manifest = generate_cohort(args.out, patients=args.patients, preset=args.preset, seed=args.seed,
+                                   missing_vf=args.missing_vf, fmt=args.format, compression=args.compression,
+                                   progress=progress, workers=args.workers)
+    print(f"wrote {manifest} (SYNTHETIC data, for engineering only)")
+    return 0
