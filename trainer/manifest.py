@@ -79,22 +79,86 @@ def _in_system_dir(path: str) -> bool:
     return path.startswith(_SYSTEM_PREFIXES) or path in SYSTEM_DIRS
 
 
-def _file_problem(text: str, file: str) -> tuple[str | None, str]:
-    """(problem or None, resolved path). Only regular files (or folders, for folder formats) pass.
-    The path is resolved (symlinks, ``..``) only when it exists: most of the cost of a large
+def _file_problem(text: str, file: str) -> tuple[str | None, str, os.stat_result | None]:
+    """(problem or None, resolved path, stat). Only regular files (or folders, for folder formats)
+    pass. The path is resolved (symlinks, ``..``) only when it exists: most of the cost of a large
     manifest is here."""
     if os.path.isabs(text) and _in_system_dir(text):
-        return f"path points into a system folder: {text[:200]}", file
+        return f"path points into a system folder: {text[:200]}", file, None
     try:
         st = os.stat(file)
     except OSError:
-        return f"file not found: {text[:200]}", os.path.normpath(file)
+        return f"file not found: {text[:200]}", os.path.normpath(file), None
     real = os.path.realpath(file)
     if _in_system_dir(real):
-        return f"path resolves into a system folder: {text[:200]}", real
+        return f"path resolves into a system folder: {text[:200]}", real, None
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-        return f"not a regular file (device, FIFO or socket): {text[:200]}", real
-    return None, real
+        return f"not a regular file (device, FIFO or socket): {text[:200]}", real, None
+    return None, real, st
+
+
+#: Bytes read from each end of a file for its sample hash (two scans of one geometry differ in their
+#: UIDs near the start and in their pixels near the end).
+SAMPLE_BYTES = 1 << 16
+
+
+def _sample_hash(path: str, size: int) -> str:
+    h = hashlib.sha256(size.to_bytes(8, "little"))
+    with open(path, "rb") as f:
+        h.update(f.read(SAMPLE_BYTES))
+        if size > 2 * SAMPLE_BYTES:
+            f.seek(size - SAMPLE_BYTES)
+            h.update(f.read(SAMPLE_BYTES))
+    return h.hexdigest()
+
+
+def _full_hash(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _SameContent:
+    """Finds volumes that are one scan under several names: hard links (same device and inode) at no
+    cost, copies by content. Only files sharing a size are read: first a sample hash of both ends,
+    and a full SHA-256 only where the samples agree, so a real cohort costs two small reads per file
+    of a common size and a duplicate one full read."""
+
+    def __init__(self):
+        self.by_inode: dict[tuple[int, int], int] = {}
+        self.by_size: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        self.samples: dict[str, str] = {}
+        self.full: dict[str, str] = {}
+
+    def _sample(self, path: str, size: int) -> str:
+        if path not in self.samples:
+            self.samples[path] = _sample_hash(path, size)
+        return self.samples[path]
+
+    def _whole(self, path: str) -> str:
+        if path not in self.full:
+            self.full[path] = _full_hash(path)
+        return self.full[path]
+
+    def first_row(self, path: str, st: os.stat_result, row: int) -> tuple[int, str] | None:
+        """(earlier row, how) when this file is the same scan as an earlier row's, else None."""
+        inode = (st.st_dev, st.st_ino)
+        if inode in self.by_inode:
+            return self.by_inode[inode], "a hard link to the same file"
+        self.by_inode[inode] = row
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        try:
+            for other, other_row in self.by_size[st.st_size]:
+                if self._sample(other, st.st_size) == self._sample(path, st.st_size) \
+                        and self._whole(other) == self._whole(path):
+                    return other_row, "a byte-for-byte copy"
+        except OSError:
+            return None  # unreadable: the volume check names it
+        self.by_size[st.st_size].append((path, row))
+        return None
 
 
 def _rows(path: Path):
@@ -124,8 +188,9 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
     """Parse and validate; returns (records, skipped-row messages). Raises ManifestError unless
     ``skip_bad``, in which case bad rows are left out and listed.
 
-    Paths are compared after resolving ``..``, symlinks and relative-vs-absolute spellings, so one
-    volume cannot enter twice. Only regular files and folders are accepted (never a device such as
+    Paths are compared after resolving ``..``, symlinks and relative-vs-absolute spellings, and files
+    by content (hard links, byte-for-byte copies: ``_SameContent``), so one volume cannot enter twice,
+    let alone pass as many patients. Only regular files and folders are accepted (never a device such as
     /dev/zero, a FIFO or a socket, which would hang or never end when read).
     """
     path = Path(path)
@@ -143,6 +208,7 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
     root = str(path.parent)
     records, problems, bad_rows = [], [], set()
     seen_paths = {}
+    same_content = _SameContent()
     n_rows = 0
     for i, fields in rows:
         if not fields:
@@ -163,12 +229,14 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         if not text:
             row_problems.append("empty path")
         elif check_files:
-            problem, resolved = _file_problem(text, file)
+            problem, resolved, st = _file_problem(text, file)
             if problem:
                 row_problems.append(problem)
         if text:
             if resolved in seen_paths:
                 row_problems.append(f"duplicate path (also row {seen_paths[resolved]})")
+            elif check_files and st is not None and (same := same_content.first_row(resolved, st, i)):
+                row_problems.append(f"duplicate scan: the same content as row {same[0]} ({same[1]})")
             seen_paths.setdefault(resolved, i)
         label = r["label"].strip().lower()
         if label not in ("glaucoma", "normal", "1", "0"):
