@@ -47,9 +47,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def make_tls_files(folder: Path) -> dict[str, Path]:
+    """A throw-away CA, a server certificate for localhost signed by it, and a client certificate
+    (openssl): DICOM over TLS with both sides authenticated, as a hospital would set it up."""
+    folder.mkdir(parents=True, exist_ok=True)
+    f = {k: folder / k for k in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "client.key",
+                                 "client.csr", "client.crt", "san.cnf")}
+    f["san.cnf"].write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=octviewer test CA",
+        "-keyout", str(f["ca.key"]), "-out", str(f["ca.crt"]))
+    for who in ("server", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={'localhost' if who == 'server' else 'OCTVIEWER'}",
+            "-keyout", str(f[f"{who}.key"]), "-out", str(f[f"{who}.csr"]))
+        run("x509", "-req", "-in", str(f[f"{who}.csr"]), "-CA", str(f["ca.crt"]), "-CAkey", str(f["ca.key"]),
+            "-CAcreateserial", "-days", "2", "-extfile", str(f["san.cnf"]), "-out", str(f[f"{who}.crt"]))
+    return f
+
+
 class OrthancServer:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, tls: dict[str, Path] | None = None):
         self.folder = Path(folder)
+        self.tls = tls
         self.http_port, self.dicom_port, self.move_port = free_port(), free_port(), free_port()
         self.process: subprocess.Popen | None = None
         self.studies: dict[str, dict] = {}  # patient ID -> {"study": uid, "series": {modality: uid}}
@@ -67,7 +89,10 @@ class OrthancServer:
             "DicomModalities": {"octviewer": [LOCAL_AE, "127.0.0.1", self.move_port]},
             "DicomScuTimeout": 10, "DicomScpTimeout": 30, "StableAge": 1, "SaveJobs": False,
             "StorageCompression": False, "HttpTimeout": 10,
-        }
+        } | ({"DicomTlsEnabled": True, "DicomTlsCertificate": str(self.tls["server.crt"]),
+              "DicomTlsPrivateKey": str(self.tls["server.key"]),
+              "DicomTlsTrustedCertificates": str(self.tls["ca.crt"]),
+              "DicomTlsRemoteCertificateRequired": True} if self.tls else {})
 
     def start(self) -> OrthancServer:
         self.folder.mkdir(parents=True, exist_ok=True)

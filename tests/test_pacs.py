@@ -265,3 +265,30 @@ def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_pa
     modalities = {orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality")
                   for i in orthanc.instances_of(DEMO_PATIENT)}
     assert {"SR", "DOC"} <= modalities
+
+
+@pytest.fixture(scope="module")
+def orthanc_tls(tmp_path_factory):
+    import shutil as sh
+
+    if orthanc_server.ORTHANC_BINARY is None or sh.which("openssl") is None:
+        pytest.skip("the Orthanc binary or openssl is not installed (apt-get install -y orthanc openssl)")
+    folder = tmp_path_factory.mktemp("orthanc-tls")
+    tls = orthanc_server.make_tls_files(folder / "tls")
+    server = orthanc_server.OrthancServer(folder / "server", tls=tls).start()
+    yield server
+    server.stop()
+
+
+def test_tls_with_certificates_on_both_sides(orthanc_tls, data_dir):
+    from octviewer.pacs import echo
+
+    tls = orthanc_tls.tls
+    settings = orthanc_tls.settings(archive_host="localhost", tls=True, tls_ca_file=str(tls["ca.crt"]),
+                                    tls_cert_file=str(tls["client.crt"]), tls_key_file=str(tls["client.key"]))
+    echo(settings)
+    assert find_studies(settings, patient_id=DEMO_PATIENT) == []
+    with pytest.raises(PacsTimeout, match="TLS handshake failed"):  # the archive's certificate not signed by this CA
+        echo(settings.replace(tls_ca_file=str(tls["client.crt"])))
+    with pytest.raises(PacsTimeout, match="does it expect TLS"):  # plain DICOM to a TLS port
+        echo(settings.replace(tls=False, timeout_s=3.0))

@@ -160,9 +160,11 @@ def association(settings: PacsSettings, contexts: Iterable[tuple[str, list[str]]
                 f"the archive at {settings.archive_host}:{settings.archive_port} refused this workstation: check that "
                 f"the archive's AE title is {settings.archive_ae!r} and that it knows this workstation as "
                 f"{settings.local_ae!r}")
-        tls = " or the TLS handshake failed (check the certificates)" if settings.tls else ""
+        hint = (" or the TLS handshake failed (check the CA certificate, this workstation's certificate, and that "
+                "the host name matches the archive's certificate)" if settings.tls else
+                ": is it a DICOM service, and does it expect TLS?")
         raise PacsTimeout(f"the archive at {settings.archive_host}:{settings.archive_port} did not complete the "
-                          f"association within {settings.timeout_s:g} s{tls}: is it a DICOM service?")
+                          f"association within {settings.timeout_s:g} s{hint}")
     log.info("association with %s established", settings.describe())
     try:
         yield assoc
