@@ -76,6 +76,15 @@ def _cam(maps: torch.Tensor, fc: nn.Linear) -> torch.Tensor:
     return torch.einsum("bc...,c->b...", maps, fc.weight[0].to(maps.dtype)) + fc.bias[0].to(maps.dtype)
 
 
+def _classify(joint: torch.Tensor, fc: nn.Linear, training: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(logit, CAM) from the maps the classifier pools, in fp32 even under bf16 autocast: the few
+    operations it costs keep the CAM's mean equal to the logit and the probability at fp32's
+    resolution, where only the backbone's arithmetic is rounded."""
+    with torch.autocast(joint.device.type, enabled=False):
+        joint = joint.float()
+        return fc(joint.mean(dim=(2, 3)))[:, 0], None if training else _cam(joint, fc)
+
+
 class ResNet2d(nn.Module):
     """2D-ResNet: B-scan classifier (stage 1 of SEMT and the paper's baseline)."""
 
@@ -87,10 +96,9 @@ class ResNet2d(nn.Module):
 
     def forward(self, x):
         maps = self.backbone(x)
+        logit, cam = _classify(maps, self.fc, self.training)
         pooled = maps.mean(dim=(2, 3))
-        logit = self.fc(pooled)[:, 0]
-        return {"logit": logit, "vf": pooled.new_zeros(len(x), 0),
-                "cam": None if self.training else _cam(maps, self.fc), "features": pooled}
+        return {"logit": logit, "vf": pooled.new_zeros(len(x), 0), "cam": cam, "features": pooled}
 
 
 class RegressionHeads(nn.Module):
@@ -169,9 +177,8 @@ class MultiTask2d(nn.Module):
             joint = torch.cat([maps, head_maps], dim=1)
         else:
             joint, vf = maps, maps.new_zeros(len(x), 0)
-        logit = self.fc(joint.mean(dim=(2, 3)))[:, 0]
-        return {"logit": logit, "vf": vf, "cam": None if self.training else _cam(joint, self.fc),
-                "features": maps.mean(dim=(2, 3))}
+        logit, cam = _classify(joint, self.fc, self.training)
+        return {"logit": logit, "vf": vf, "cam": cam, "features": maps.mean(dim=(2, 3))}
 
 
 class Cnn3d(nn.Module):

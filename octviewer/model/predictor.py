@@ -39,6 +39,7 @@ from .cam import cell_weights
 from .meta import V1_VF_SCALING, evaluation_caveat, vf_baseline_caveat
 from .model_file import LoadedModel, load_model
 from .networks import VARIANTS
+from .precision import device_label, resolve_precision
 
 STAGING_CHUNK_BYTES = 8 << 20
 #: A B-scan logit beyond this means the classifier no longer depends on the scan (see ``_check_saturation``).
@@ -118,7 +119,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 class Predictor:
     def __init__(self, model: LoadedModel | str, device: str = "auto", batch_size: int | None = None,
-                 bf16: bool | None = None, staging: str | None = None, graphs: bool | None = None):
+                 bf16: bool | None = None, staging: str | None = None, graphs: bool | None = None,
+                 precision: str = "auto"):
         self.device = select_device(device)
         if isinstance(model, LoadedModel):
             self.model = model
@@ -134,10 +136,17 @@ class Predictor:
         if not self.model.preprocess.is_3d:
             self.network.to(memory_format=torch.channels_last)
         self._variant = VARIANTS[self.model.architecture]
+        # bf16 autocast where the hardware does bf16 natively (CUDA, CPUs with AVX512_BF16/AMX), exact
+        # fp32 elsewhere or when asked: see precision.py. ``bf16=`` (older callers) overrides it.
+        if bf16 is not None:
+            precision = "bf16" if bf16 else "fp32"
+        self.precision = resolve_precision(precision, self.device)
+        if precision == "auto" and self.device.type == "cpu" and self.model.preprocess.is_3d:
+            self.precision = "fp32"  # bf16 measured on the 2D networks only
+        self.bf16 = self.precision == "bf16"
+        if precision == "auto" and self.bf16 and self.device.type == "cpu":
+            log.info("this CPU does bf16 in hardware: the network runs in bf16 (precision='fp32' for exact fp32)")
         self.batch_size = batch_size or (64 if self.device.type == "cuda" else 8)
-        # bf16 autocast only where it is fast and close to fp32: CUDA. On CPUs without native bf16
-        # it measured 4x slower than fp32.
-        self.bf16 = (self.device.type == "cuda") if bf16 is None else bf16
         # host-to-device path for the raw cube: "pinned" (reused page-locked buffer) on CUDA, "none"
         self.staging = staging or ("pinned" if self.device.type == "cuda" else "none")
         self._pinned: torch.Tensor | None = None
@@ -147,6 +156,11 @@ class Predictor:
         self.graphs = (self.device.type == "cuda" and not self.model.preprocess.is_3d) if graphs is None else graphs
         self._graphs: dict[tuple, tuple] = {}
         self._graph_lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        """The device and precision in the viewer's words: "CPU (bf16)", "CPU (exact fp32)"."""
+        return device_label(self.device, self.precision)
 
     # -- checks -----------------------------------------------------------------------------
     def check(self, volume: OctVolume) -> None:
