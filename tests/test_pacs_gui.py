@@ -121,3 +121,17 @@ def test_retrieve_cancelled_from_the_dialog(window, orthanc, qtbot, data_dir, mo
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Stopped"), timeout=20000)
     assert not list(data_dir.glob("pacs/*/*")), "nothing of the cancelled retrieve is kept"
     assert window.state.volume is None
+
+
+def test_a_whole_study_opens_in_the_study_browser(window, orthanc, qtbot, data_dir):
+    save_settings(orthanc.settings())
+    dialog, study = _search(window, qtbot, DEMO_PATIENT)
+    dialog.results.setCurrentItem(study)
+    assert dialog.retrieve_button.text().startswith("Retrieve study")
+    dialog.retrieve_button.click()
+    panel = window.study.panel
+    qtbot.waitUntil(lambda: panel.index is not None, timeout=60000)
+    assert [(s.patient_id, s.eye) for s in panel.index.scans] == [(DEMO_PATIENT, "OS")]
+    [vf] = panel.index.vf
+    assert (vf.eye, round(vf.md_db, 1), round(vf.vfi)) == ("OS", -4.1, 88)
+    assert panel.index.root.startswith(str(data_dir / "pacs"))

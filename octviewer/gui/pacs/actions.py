@@ -36,6 +36,7 @@ class PacsActions:
 
         self.dialog = OpenFromPacsDialog(self.window, self.settings)
         self.dialog.opened.connect(self.window.open_path)
+        self.dialog.study_opened.connect(lambda folder: self.window.study.open_folder(folder))
         self.dialog.show()
         return self.dialog
 

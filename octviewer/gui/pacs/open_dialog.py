@@ -3,7 +3,9 @@
 The list shows studies (date, modalities, description, and the patient ID and name the user searched
 for: this is the clinician's own screen); a study's series are fetched when it is expanded. A
 retrieved OCT series opens in the window and is analysed like any file; a retrieved visual field
-(OPV) is read and its indices are shown here, its folder named for File > Open study folder.
+(OPV) is read and its indices are shown here. A whole study (a study selected, not a series) is
+retrieved into its own folder and opened in the study browser beside the study folders, where its
+scans are listed by eye and visit with their measured visual fields.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def _date(text: str, what: str) -> dt.date | None:
 
 class OpenFromPacsDialog(QDialog):
     opened = Signal(str)  # the retrieved scan's path, handed to the window
+    study_opened = Signal(str)  # the retrieved study's folder, for the study browser
 
     def __init__(self, parent, settings_source):
         super().__init__(parent)
@@ -175,21 +178,23 @@ class OpenFromPacsDialog(QDialog):
 
     def _selection(self) -> None:
         item = self.results.currentItem()
-        self.retrieve_button.setEnabled(item is not None and item.data(0, SERIES) is not None
-                                        and not self.work.busy())
+        study = item is not None and item.data(0, STUDY) is not None
+        self.retrieve_button.setText("Retrieve study into the study browser" if study else "Retrieve and open")
+        self.retrieve_button.setEnabled(item is not None and not self.work.busy())
 
     # -- retrieve ---------------------------------------------------------------------------------
     def retrieve(self) -> None:
         from octviewer.pacs import retrieve, scan_files
 
         item = self.results.currentItem()
-        hit = item.data(0, SERIES) if item is not None else None
+        hit = None if item is None else item.data(0, SERIES) or item.data(0, STUDY)
         settings = self._settings()
         if hit is None or settings is None or self.work.busy():
             return
+        series_uid = getattr(hit, "series_uid", None)  # None: the whole study
 
         def run(progress, cancel):
-            got = retrieve(settings, hit.study_uid, hit.series_uid,
+            got = retrieve(settings, hit.study_uid, series_uid,
                            progress=lambda done, total: progress(done, total or 0), cancel=cancel)
             return got, scan_files(got.files)
 
@@ -201,6 +206,11 @@ class OpenFromPacsDialog(QDialog):
             self._say(f"Retrieving: {done} of {total or '?'} instance(s)")
 
     def _show_retrieved(self, hit, got, scans) -> None:
+        if not hasattr(hit, "series_uid"):
+            self._say(f"{got.message}; opening the study in the study browser.")
+            self.study_opened.emit(str(got.folder))
+            self.accept()
+            return
         if scans:
             self._say(f"{got.message}; opening the scan.")
             self.opened.emit(str(scans[0]))
