@@ -94,3 +94,14 @@ def test_bf16_keeps_the_cams(fp32_and_bf16):
         logit = np.log(fast.bscan_probability / (1 - fast.bscan_probability)) - np.log(
             fast.threshold / (1 - fast.threshold))
         np.testing.assert_allclose(fast.cam.mean(axis=(1, 2)), logit, atol=2e-3)
+
+
+def test_a_device_choice_carries_its_precision():
+    from octviewer.model.precision import split_choice
+
+    assert split_choice("cpu-fp32") == ("cpu", "fp32")
+    assert split_choice("cpu") == ("cpu", "auto") and split_choice("cuda:1", "bf16") == ("cuda:1", "bf16")
+    model = LoadedModel(build_network("semt", init="random").eval(), default_metadata("semt"))
+    exact = Predictor(model, device="cpu-fp32")
+    assert exact.device.type == "cpu" and exact.precision == "fp32"
+    assert Predictor(model, device=exact.choice).precision == "fp32"  # the choice rebuilds the same Predictor

@@ -6,15 +6,14 @@ machine's figures, speed and agreement with fp32 on a held-out cohort, are in do
 The classifier (pooling, logit, CAM) stays in fp32 (``networks._classify``). On CPUs without those instructions
 oneDNN emulates bf16 and the same network measured 4x *slower* than fp32, so "auto" never picks
 bf16 there. Where the flags cannot be read (not Linux), "auto" stays at fp32: the safe choice.
-CUDA GPUs run bf16 on their tensor cores; MPS stays fp32.
+CUDA GPUs run bf16 on their tensor cores; MPS stays fp32. Torch-free, so the viewer's menus can
+ask what this machine offers before torch is loaded.
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
-
-import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 #: CPU flags (as /proc/cpuinfo spells them) that mean bf16 dot products run in hardware
@@ -39,7 +38,16 @@ def cpu_has_native_bf16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     return any(flag in _cpu_flags(text) for flag in NATIVE_BF16_FLAGS)
 
 
-def resolve_precision(requested: str | None, device: torch.device) -> str:
+def split_choice(device: str, precision: str = "auto") -> tuple[str, str]:
+    """A device choice as the Device menu and the settings store it -> (device, precision):
+    "cpu-fp32" -> ("cpu", "fp32"), "cpu" -> ("cpu", precision), "cuda:1" -> ("cuda:1", precision)."""
+    name, dash, suffix = str(device).partition("-")
+    if dash and suffix in PRECISIONS:
+        return name, suffix
+    return str(device), precision
+
+
+def resolve_precision(requested: str | None, device) -> str:
     """"auto"/None -> "bf16" where it is native (CUDA, or a CPU with bf16 instructions), else "fp32";
     "fp32" and "bf16" are taken as asked (bf16 on MPS is refused: autocast there is not supported)."""
     requested = requested or "auto"
@@ -56,11 +64,12 @@ def resolve_precision(requested: str | None, device: torch.device) -> str:
     return "fp32"
 
 
-def device_label(device: torch.device | str, precision: str) -> str:
+def device_label(device, precision: str) -> str:
     """What the viewer shows for a device and precision: "CPU (bf16)", "CPU (exact fp32)", "CUDA (bf16)"."""
-    kind = torch.device(device).type
+    kind = str(device).split(":")[0]
     name = {"cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}.get(kind, kind)
     return f"{name} ({'exact fp32' if precision == 'fp32' else precision})"
 
 
-__all__ = ["NATIVE_BF16_FLAGS", "PRECISIONS", "cpu_has_native_bf16", "device_label", "resolve_precision"]
+__all__ = ["NATIVE_BF16_FLAGS", "PRECISIONS", "cpu_has_native_bf16", "device_label", "resolve_precision",
+           "split_choice"]

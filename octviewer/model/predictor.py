@@ -39,7 +39,7 @@ from .cam import cell_weights
 from .meta import V1_VF_SCALING, evaluation_caveat, vf_baseline_caveat
 from .model_file import LoadedModel, load_model
 from .networks import VARIANTS
-from .precision import device_label, resolve_precision
+from .precision import device_label, resolve_precision, split_choice
 
 STAGING_CHUNK_BYTES = 8 << 20
 #: A B-scan logit beyond this means the classifier no longer depends on the scan (see ``_check_saturation``).
@@ -121,6 +121,7 @@ class Predictor:
     def __init__(self, model: LoadedModel | str, device: str = "auto", batch_size: int | None = None,
                  bf16: bool | None = None, staging: str | None = None, graphs: bool | None = None,
                  precision: str = "auto"):
+        device, precision = split_choice(device, precision)  # "cpu-fp32": the Device menu's exact fp32
         self.device = select_device(device)
         if isinstance(model, LoadedModel):
             self.model = model
@@ -156,6 +157,11 @@ class Predictor:
         self.graphs = (self.device.type == "cuda" and not self.model.preprocess.is_3d) if graphs is None else graphs
         self._graphs: dict[tuple, tuple] = {}
         self._graph_lock = threading.Lock()
+
+    @property
+    def choice(self) -> str:
+        """Device and precision as one string that builds the same Predictor again ("cpu-fp32")."""
+        return f"{self.device}-{self.precision}"
 
     @property
     def label(self) -> str:
