@@ -106,7 +106,8 @@ def circle_summary(thickness_um: np.ndarray, laterality) -> dict:
 
 
 def unsure_of(seg) -> np.ndarray | None:
-    return getattr(seg, "unsure", None)
+    flags = getattr(seg, "unsure", None)
+    return None if flags is None else flags > 0
 
 
 def fmt(stats) -> str:

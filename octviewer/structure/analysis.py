@@ -15,7 +15,7 @@ from ..core import OctVolume
 from . import normative, rnfl
 from .onh import disc_measures
 from .quality import MAX_DISC_BSCAN_MM, Quality, assess_quality, circle_diameter_mm
-from .segmentation import Segmentation, segment
+from .segmentation import UNSURE_REASONS, UNSURE_VESSEL, Segmentation, segment
 
 NAN = float("nan")
 
@@ -51,6 +51,14 @@ class StructureReport:
     deviation_map: np.ndarray | None = field(default=None, repr=False)  # int8: -1 n/a, 0/1/2 classes
     segmentation: Segmentation | None = field(default=None, repr=False)
     norms_source: str = normative.SOURCE
+    # Where the boundaries are unsure on the circle (see segmentation.unsure_flags): per profile sample
+    # the fraction of A-scans unsure for another reason than a vessel's shadow (the thickness under a
+    # vessel is interpolated from either side, as the devices do), its mean, the share of the circle
+    # under each flag, and the sectors whose number rests on unsure A-scans for more than a third.
+    unsure_profile: np.ndarray | None = field(default=None, repr=False)
+    unsure_fraction: float = NAN
+    excluded: dict = field(default_factory=dict)  # reason -> fraction of the circle
+    uncertain_sectors: tuple[str, ...] = ()
 
     @property
     def rnfl_class(self) -> str:
@@ -82,8 +90,12 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
     um = volume.spacing.depth_mm * 1000.0
     thickness = (seg.rnfl - seg.ilm) * um
     extra = {}
+    flags = seg.unsure if seg.unsure is not None else np.zeros(thickness.shape, np.uint8)
+    layers = {"unsure": ((flags > 0) & (flags & UNSURE_VESSEL == 0)).astype(np.float64),
+              **{name: ((flags & bit) > 0).astype(np.float64) for bit, name in UNSURE_REASONS.items()}}
     if volume.scan_pattern == "circle":
         profile = rnfl.circle_profile(thickness[0])
+        on_circle = {k: rnfl.circle_profile(v[0]) for k, v in layers.items()}
         diameter = circle_diameter_mm(volume) or rnfl.CIRCLE_DIAMETER_MM
     else:
         disc = disc_measures(volume, seg)
@@ -91,6 +103,8 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
         tmap = np.where(seg.disc_mask, np.nan, thickness) if seg.disc_mask is not None else thickness
         profile = rnfl.cube_profile(tmap, centre, (volume.spacing.bscan_mm, volume.spacing.ascan_mm),
                                     volume.laterality)
+        on_circle = {k: rnfl.cube_profile(v, centre, (volume.spacing.bscan_mm, volume.spacing.ascan_mm),
+                                          volume.laterality) for k, v in layers.items()}
         diameter = rnfl.CIRCLE_DIAMETER_MM
         extra = dict(thickness_map_um=tmap.astype(np.float32), disc_centre_px=centre,
                      deviation_map=_deviation_map(tmap, centre, volume))
@@ -106,6 +120,19 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
             extra.update(cup_to_disc=disc.cup_to_disc_vertical, cup_to_disc_average=disc.cup_to_disc_average,
                          disc_area_mm2=disc.disc_area_mm2, cup_area_mm2=disc.cup_area_mm2,
                          rim_area_mm2=disc.rim_area_mm2, bmo_mrw_um=disc.bmo_mrw_um)
+    unsure_profile = on_circle.pop("unsure")
+    uncertain = rnfl.uncertain_sectors(unsure_profile)
+    excluded = {k: float(np.nanmean(v)) for k, v in on_circle.items() if np.isfinite(v).any()}
+    unsure_fraction = float(np.nanmean(unsure_profile)) if np.isfinite(unsure_profile).any() else NAN
+    if uncertain:
+        shares = ", ".join(f"{name} {100 * v:.0f}%" for name, v in sorted(excluded.items(), key=lambda kv: -kv[1])
+                           if v >= 0.005)
+        quality = dataclasses.replace(quality, reasons=quality.reasons + (
+            f"RNFL boundary unsure on {100 * unsure_fraction:.0f}% of the circle ({shares}): sector"
+            f"{'s' if len(uncertain) > 1 else ''} {', '.join(uncertain)} approximate (~), read with the B-scans",))
+        base["quality"] = quality
+    extra.update(unsure_profile=unsure_profile, unsure_fraction=unsure_fraction, excluded=excluded,
+                 uncertain_sectors=uncertain)
     summary = rnfl.summarise(profile, volume.laterality)
     classes = {}
     if abs(diameter - rnfl.CIRCLE_DIAMETER_MM) < 0.35:  # the norms are for the 3.46 mm circle

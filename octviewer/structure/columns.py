@@ -9,9 +9,13 @@ from ..core import OctVolume
 #: After ``file``: the columns, in order, that both commands write. ``cup_to_disc`` is the vertical
 #: ratio (the clinical one, as in the synthetic cohort's manifest); the disc's other measures, which
 #: the window and the PDF show, follow at the end so that older readers of the first columns still work.
+#: ``rnfl_unsure_pct``: the share of the circle's A-scans where the boundaries are unsure for another reason
+#: than a vessel's shadow (weak or ambiguous RNFL/GCL edge, low signal, disc margin); ``rnfl_uncertain_sectors``:
+#: the sectors resting on unsure A-scans for more than a third (their values are approximate).
 COLUMNS = ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um",
            "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2",
-           "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um"]
+           "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um", "rnfl_unsure_pct",
+           "rnfl_uncertain_sectors"]
 
 
 def _num(value, digits: int = 1) -> str:
@@ -31,6 +35,9 @@ def report_columns(report) -> dict[str, str]:
     row["disc_area_mm2"] = _num(report.disc_area_mm2, 2)
     row["cup_area_mm2"] = _num(report.cup_area_mm2, 2)
     row["bmo_mrw_um"] = _num(report.bmo_mrw_um, 0)
+    unsure = getattr(report, "unsure_fraction", float("nan"))
+    row["rnfl_unsure_pct"] = _num(100.0 * unsure, 0)
+    row["rnfl_uncertain_sectors"] = " ".join(getattr(report, "uncertain_sectors", ()))
     return row
 
 

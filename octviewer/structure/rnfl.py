@@ -81,6 +81,13 @@ def circle_profile(thickness_um: np.ndarray, n: int = PROFILE_SAMPLES) -> np.nda
     return out
 
 
+def uncertain_sectors(unsure_profile: np.ndarray | None, limit: float = 1.0 / 3.0) -> tuple[str, ...]:
+    """Sectors where more than ``limit`` of the circle's A-scans are unsure (0-1 fraction per sample)."""
+    if unsure_profile is None:
+        return ()
+    return tuple(k for k, v in SECTORS.items() if _arc_mean(np.asarray(unsure_profile, np.float64), *v) > limit)
+
+
 def cube_profile(thickness_map_um: np.ndarray, centre_px: tuple[float, float], spacing_mm: tuple[float, float],
                  laterality: str | None, diameter_mm: float = CIRCLE_DIAMETER_MM,
                  n: int = PROFILE_SAMPLES) -> np.ndarray:

@@ -42,6 +42,21 @@ SHADOW_LEVEL, SHADOW_GROW_FRACTION = 0.7, 0.002
 VESSEL_SPAN_MM = 0.4  # an arcade artery and vein side by side (~150 um each) with the gap between them
 VESSEL_NEAR_MM = 0.15  # how far from a vessel's shadow its lumen can pull the RNFL boundary up
 RPE_REACH_UM = 24.0
+# Where the segmentation is unsure, per A-scan (bit flags in ``Segmentation.unsure``): the thickness there
+# is interpolated or may be wrong, and the report says how much of the circle that is.
+UNSURE_VESSEL, UNSURE_SIGNAL, UNSURE_EDGE, UNSURE_DISC = 1, 2, 4, 8
+UNSURE_REASONS = {UNSURE_VESSEL: "vessel shadow", UNSURE_SIGNAL: "low signal",
+                  UNSURE_EDGE: "RNFL/GCL edge weak or ambiguous", UNSURE_DISC: "disc margin"}
+# The RNFL's outer edge is judged on the B-scan flattened to the ILM and averaged along it (EDGE_ALONG_UM),
+# as the step between the mean brightness EDGE_WINDOW_UM above and below the boundary, against the speckle
+# noise measured in the same image: weaker than EDGE_SNR noise units, or a step at least as strong lying
+# higher up in the RNFL (the boundary may have run on to the GCL/IPL), and it is unsure.
+EDGE_WINDOW_UM, EDGE_ALONG_UM, EDGE_SAMPLE_UM, EDGE_SNR = 16.0, 60.0, 4.0, 3.0
+EDGE_GUARD_UM = 24.0  # a step closer than this above the boundary is the same edge
+EDGE_MAX_UM = 300.0  # thicker RNFL is found only next to the disc
+EDGE_BSCAN_MM = 0.06
+LOW_SIGNAL = 0.5  # RNFL brightness (over the background) under this fraction of the scan's median
+DISC_MARGIN_MM = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class Segmentation:
     disc_mask: np.ndarray | None = None
     bm_strength: np.ndarray | None = None  # en-face (n_bscans, width) Bruch's membrane edge strength: low in the disc
     bm_edge: np.ndarray | None = None  # en-face depth (px) of that edge: Bruch's membrane read without the path
+    unsure: np.ndarray | None = None  # (n_bscans, width) uint8 UNSURE_* flags, 0 where the boundaries are sure
 
     def as_layers(self) -> dict[str, np.ndarray]:
         """The boundaries under the names the viewer already draws (eyepy's)."""
@@ -77,7 +93,8 @@ def vendor_segmentation(volume: OctVolume) -> Segmentation | None:
     if any(a.shape != (volume.n_bscans, volume.shape[2]) or not np.isfinite(a).any() for a in arrays):
         return None
     ilm, rnfl, bm = arrays
-    return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="vendor")
+    unsure = unsure_flags(volume, ilm, rnfl, bm)
+    return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="vendor", unsure=unsure)
 
 
 def segment(volume: OctVolume, source: str = "own") -> Segmentation:
@@ -95,7 +112,12 @@ def segment(volume: OctVolume, source: str = "own") -> Segmentation:
         from .onh import find_disc
 
         bmo, disc_mask = find_disc(volume, seg)
-        seg = dataclasses.replace(seg, bmo=bmo, disc_mask=disc_mask)
+        unsure = seg.unsure
+        if disc_mask is not None and unsure is not None:
+            s = volume.spacing
+            distance = ndimage.distance_transform_edt(~disc_mask, sampling=(s.bscan_mm or 0.03, s.ascan_mm or 0.03))
+            unsure = unsure | np.where(distance <= DISC_MARGIN_MM, UNSURE_DISC, 0).astype(np.uint8)
+        seg = dataclasses.replace(seg, bmo=bmo, disc_mask=disc_mask, unsure=unsure)
     return seg
 
 
@@ -279,8 +301,113 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     rnfl = np.clip(rnfl, ilm, bm)
     shadow = _vessel_shadows(img, bm_c, px_um, volume.scan_pattern == "circle")
     rnfl = _vessels_in_rnfl(ilm, rnfl, bm, shadow, volume.spacing.ascan_mm or 0.03, volume.scan_pattern == "circle")
+    unsure = unsure_flags(volume, ilm, rnfl, bm, shadow=shadow, display=display)
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
-                        bm_strength=bm_strength, bm_edge=bm_edge)
+                        bm_strength=bm_strength, bm_edge=bm_edge, unsure=unsure)
+
+
+def unsure_flags(volume: OctVolume, ilm: np.ndarray, rnfl: np.ndarray, bm: np.ndarray,
+                 shadow: np.ndarray | None = None, display: np.ndarray | None = None) -> np.ndarray:
+    """UNSURE_* flags per A-scan for any ILM / RNFL / BM lines (ours or the file's), (n, width) uint8.
+
+    - vessel shadow: the outer retina above Bruch's membrane much darker than around it (the
+      thickness there is interpolated, by us and by the devices);
+    - low signal: the RNFL just under the ILM barely brighter than the background;
+    - RNFL/GCL edge: the step in brightness at the RNFL's outer boundary, read on the B-scan
+      flattened to the ILM and averaged along it over ``EDGE_ALONG_UM``, is weaker than ``EDGE_SNR``
+      times its noise, or a step at least as strong lies higher up in what was called RNFL.
+
+    Why a noise model rather than a fixed contrast: the same RNFL/GCL step is clear on an averaged
+    Spectralis B-scan and lost in the speckle of a single Cirrus B-scan; the noise is measured on the
+    scan itself (between neighbouring A-scans), so the test holds on any device without a table.
+    """
+    display = volume.display() if display is None else display
+    n, depth, width = display.shape
+    um_z = _depth_um(volume) or 2000.0 / depth
+    um_x = (volume.spacing.ascan_mm or 0.03) * 1000.0
+    periodic = volume.scan_pattern == "circle"
+    mode = "wrap" if periodic else "nearest"
+    ilm_f, rnfl_f, bm_f = (_fill_nan(np.asarray(a, np.float32)) for a in (ilm, rnfl, bm))
+    missing = ~(np.isfinite(ilm) & np.isfinite(rnfl) & np.isfinite(bm))
+    flags = np.zeros((n, width), np.uint8)
+    if shadow is None:
+        shadow = _shadows_full(display, bm_f, um_z, periodic)
+    flags[shadow] |= UNSURE_VESSEL
+
+    # in dense cubes the edge is judged on every B-scan EDGE_BSCAN_MM apart and given to those between
+    # (what it tells changes over ~0.1 mm; judging every Cirrus B-scan cost 0.15 s more than the search)
+    every = max(1, int(EDGE_BSCAN_MM / volume.spacing.bscan_mm + 1e-6)) if n > 1 and volume.spacing.bscan_mm else 1
+    if every > 1:
+        display, ilm_f, rnfl_f = display[::every], ilm_f[::every], rnfl_f[::every]
+    dz = EDGE_SAMPLE_UM / um_z  # px per sample
+    w = max(2, int(round(EDGE_WINDOW_UM / EDGE_SAMPLE_UM)))
+    thick = np.clip(rnfl_f - ilm_f, 0, None) / dz  # samples
+    # beyond EDGE_MAX_UM (only next to the disc, never on the 3.46 mm circle) the edge is not judged: unsure
+    reach = int(min(np.percentile(thick, 99.5), EDGE_MAX_UM / EDGE_SAMPLE_UM, depth / dz)) + 1
+    nd = reach + 2 * w + 2
+    flat = _flatten(display, ilm_f, dz, nd, EDGE_SAMPLE_UM / um_z)
+    top = flat[:, int(8.0 / EDGE_SAMPLE_UM): int(24.0 / EDGE_SAMPLE_UM) + 1].mean(axis=1)
+    # speckle noise per sample, from differences between neighbouring A-scans inside the RNFL
+    inner = flat[:, 2: max(3, int(np.median(thick))), :]
+    noise = float(np.median(np.abs(np.diff(inner, axis=2)))) / 0.6745 / np.sqrt(2.0) if width > 1 else 0.0
+    sigma = EDGE_ALONG_UM / um_x
+    flat = ndimage.gaussian_filter1d(flat, sigma, axis=2, mode=mode) if sigma > 0.3 else flat
+    lateral = max(1.0, 2.0 * np.sqrt(np.pi) * sigma)  # A-scans a gaussian of that width averages
+    step_noise = max(noise * np.sqrt(2.0 / (w * lateral)), 1e-6)
+    cum = np.concatenate([np.zeros_like(flat[:, :1]), np.cumsum(flat, axis=1)], axis=1)
+    step = np.zeros(flat.shape, np.float32)
+    i = np.arange(w, nd - w)
+    step[:, i] = (2 * cum[:, i] - cum[:, i - w] - cum[:, i + w]) / w
+    at = np.clip(np.round(thick), 0, nd - 1).astype(np.intp)
+    here = np.take_along_axis(step, at[:, None, :], 1)[:, 0, :]
+    d = np.arange(nd)[None, :, None]
+    higher = (d >= (8.0 + EDGE_WINDOW_UM) / EDGE_SAMPLE_UM) & (d <= at[:, None, :] - EDGE_GUARD_UM / EDGE_SAMPLE_UM)
+    above = np.where(higher, step, -np.inf).max(axis=1)
+    weak = here < EDGE_SNR * step_noise
+    ambiguous = (above >= EDGE_SNR * step_noise) & (above >= here)
+    background = float(np.median(display[:: max(1, n // 16), ::4, ::4]))  # most of a B-scan is background
+    contrast = top - background
+    low = contrast < LOW_SIGNAL * float(np.median(contrast))
+    edge = weak | ambiguous | (thick > reach)
+    if every > 1:
+        edge, low = (np.repeat(a, every, axis=0)[:n] for a in (edge, low))
+    flags[edge] |= UNSURE_EDGE
+    flags[low | missing] |= UNSURE_SIGNAL
+    return flags
+
+
+def _flatten(display: np.ndarray, ilm: np.ndarray, step_px: float, count: int, average_px: float) -> np.ndarray:
+    """The B-scans resampled below the ILM, ``count`` samples ``step_px`` apart (each the mean of about
+    ``average_px`` pixels), (n, count, width) float32: row k lies k samples under the ILM."""
+    n, depth, width = display.shape
+    k = max(1, int(round(average_px)))
+    z = ilm[:, None, :] + (np.arange(count, dtype=np.float32) * step_px)[None, :, None]
+    z0 = np.clip(np.floor(z).astype(np.intp), 0, depth - 1)
+    frac = np.clip(z - z0, 0.0, 1.0).astype(np.float32)
+    z1 = np.minimum(z0 + 1, depth - 1)
+    if k > 1:
+        # axial box average of k pixels, read only where sampled (the cube itself is never converted)
+        acc = np.zeros(z0.shape, np.float32)
+        for j in range(k):
+            zj = np.clip(z0 + j - k // 2, 0, depth - 1)
+            acc += np.take_along_axis(display, zj, 1)
+        return acc / k
+    a = np.take_along_axis(display, z0, 1).astype(np.float32)
+    b = np.take_along_axis(display, z1, 1).astype(np.float32)
+    return a + frac * (b - a)
+
+
+def _shadows_full(display: np.ndarray, bm: np.ndarray, um_z: float, periodic: bool) -> np.ndarray:
+    """:func:`_vessel_shadows` on the full-resolution B-scans, for lines that came without our paths."""
+    n, depth, width = display.shape
+    offsets = np.arange(-int(round(100.0 / um_z)), 1, max(1, int(round(4.0 / um_z))))
+    zz = np.clip(np.round(bm).astype(np.intp)[:, None, :] + offsets[None, :, None], 0, depth - 1)
+    outer = np.take_along_axis(display, zz, 1).astype(np.float32).mean(axis=1)
+    outer -= float(np.percentile(display[:, :: max(1, depth // 64)], 50))
+    typical = ndimage.median_filter(outer, size=(1, 61), mode="wrap" if periodic else "nearest")
+    shadow = outer < SHADOW_LEVEL * typical
+    grow = max(1, int(round(SHADOW_GROW_FRACTION * width)))
+    return ndimage.binary_dilation(shadow, structure=np.ones((1, 2 * grow + 1), bool))
 
 
 def _vessel_shadows(img: np.ndarray, bm_c: np.ndarray, px_um: float, periodic: bool) -> np.ndarray:

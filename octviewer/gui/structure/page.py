@@ -181,7 +181,10 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
     painter.drawText(inner, Qt.AlignCenter, f"G\n{report.rnfl_global_um:.0f}")
     for name, (start, end) in rnfl.SECTORS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
-        _label_at(painter, centre, box.width() * 0.36, mid, lat, f"{name}\n{report.sectors[name]:.0f}")
+        # a sector resting on unsure A-scans gets no precise-looking number (the quality notes say why)
+        value = report.sectors[name]
+        text = f"~{5 * round(value / 5):.0f}" if name in getattr(report, "uncertain_sectors", ()) else f"{value:.0f}"
+        _label_at(painter, centre, box.width() * 0.36, mid, lat, f"{name}\n{text}")
 
 
 def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
