@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from .outputs import (
     EXIT_CODES_HELP,
     EXIT_MODEL,
@@ -39,11 +40,10 @@ from .outputs import (
     expand,
 )
 
-#: structure columns (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``) follow the estimates
-COLUMNS = ["file", "laterality", "scan_pattern", "quality", "probability", "decision", "threshold", "vfi", "md", "psd",
-           "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um",
-           "rnfl_class", "cup_to_disc", "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2",
-           "bmo_mrw_um", "rnfl_unsure_pct", "rnfl_uncertain_sectors", "seconds", "error", "notice"]
+#: The scan's laterality, pattern and quality, the estimates, then the rest of the structure columns
+#: (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``, so a new measure reaches both).
+COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold", "vfi", "md", "psd",
+           *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice"]
 
 REFUSED = "not analysed: the scan failed the quality check"
 
