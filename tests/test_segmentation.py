@@ -1,0 +1,126 @@
+"""Own segmentation against references it was not tuned on: the figures of docs/structure.md
+"Segmentation against references" (benchmarks/eval_segmentation.py prints them).
+
+Real Cirrus B-scans traced by a person and real Spectralis circles with Heidelberg's own lines, from
+the shared samples (skipped cleanly without OCTVIEWER_SAMPLES). Errors are per A-scan, in um.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from octviewer.structure import measure, rnfl, segment
+from octviewer.structure.segmentation import UNSURE_EDGE, UNSURE_VESSEL
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from eval_segmentation import circle_summary, compare, tracing_volume, vendor_reference  # noqa: E402
+
+pytestmark = pytest.mark.samples
+TRACINGS = ("OCTseg-Zeiss_train_img_im00001.png", "OCTseg-Zeiss_test_img_im0100.png")
+
+
+def _tracing(samples_dir, name):
+    path = samples_dir / "real_tracings" / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in the shared samples")
+    return tracing_volume(path)
+
+
+def _circle(samples_dir, name):
+    from octviewer.io import load_volume
+
+    path = samples_dir / "heidelberg_vol" / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in the shared samples")
+    return load_volume(path)
+
+
+@pytest.mark.parametrize("name", TRACINGS)
+def test_cirrus_tracings_ilm_and_bruchs_membrane_within_target(samples_dir, name):
+    volume, ref = _tracing(samples_dir, name)
+    c = compare(segment(volume, "own"), ref, volume.spacing.depth_mm * 1000.0)
+    assert c["ILM"][0] <= 5.0 and c["BM"][0] <= 8.0, c
+
+
+@pytest.mark.parametrize("name", TRACINGS)
+def test_cirrus_tracings_rnfl_flagged_unsure_where_it_runs_deep(samples_dir, name):
+    """The RNFL's outer boundary still runs 27-32 um deep on the non-averaged Cirrus B-scans (below):
+    the segmentation must say so. Most A-scans are flagged (a weak or ambiguous RNFL/GCL edge against
+    the B-scan's own speckle), and the flagged A-scans are the worse ones."""
+    volume, ref = _tracing(samples_dir, name)
+    seg = segment(volume, "own")
+    um = volume.spacing.depth_mm * 1000.0
+    edge = (seg.unsure & UNSURE_EDGE) > 0
+    assert edge.mean() >= 0.5
+    err = np.abs((seg.rnfl - seg.ilm - ref["RNFL"] + ref["ILM"]) * um)
+    assert np.nanmean(err[edge]) > np.nanmean(err[~edge]) + 5.0
+
+
+@pytest.mark.parametrize("name", TRACINGS)
+def test_cirrus_tracings_rnfl_as_measured(samples_dir, name):
+    """Today's figures, pinned so that they do not get worse: thickness 32.4 / 31.4 um MAE, +31.8 /
+    +27.2 um bias (the targets are 8 and 3: see the xfail below)."""
+    volume, ref = _tracing(samples_dir, name)
+    c = compare(segment(volume, "own"), ref, volume.spacing.depth_mm * 1000.0)
+    mae, bias, _ = c["thickness"]
+    assert mae <= 34.0 and bias <= 33.0, c
+
+
+@pytest.mark.xfail(strict=True, reason="open: on non-averaged Cirrus B-scans the RNFL/GCL step is ~20 % of the "
+                   "RNFL's brightness and a stronger GCL/IPL-INL step lies below it; the boundary follows the "
+                   "latter (docs/structure.md, 'Segmentation against references')")
+@pytest.mark.parametrize("name", TRACINGS)
+def test_cirrus_tracings_rnfl_thickness_target(samples_dir, name):
+    volume, ref = _tracing(samples_dir, name)
+    c = compare(segment(volume, "own"), ref, volume.spacing.depth_mm * 1000.0)
+    mae, bias, _ = c["thickness"]
+    assert mae <= 8.0 and abs(bias) <= 3.0 and c["deep"] == 0, c
+
+
+@pytest.mark.parametrize("name", ("Willis_B_716_2.vol", "Willis_B_716_4.vol"))
+def test_spectralis_circles_against_heidelbergs_lines(samples_dir, name):
+    """Per A-scan RNFL within 8 um mean of Heidelberg's, |bias| <= 3, global within 3, every sector
+    within 8, ILM <= 5 and BM <= 8 um (6.1 um, +2.1 / +0.8, 2.1 / 0.8, TS -7.1 / NS +6.8 at worst)."""
+    volume = _circle(samples_dir, name)
+    ref = vendor_reference(volume)
+    um = volume.spacing.depth_mm * 1000.0
+    seg = segment(volume, "own")
+    c = compare(seg, ref, um)
+    assert c["thickness"][0] <= 8.0 and abs(c["thickness"][1]) <= 3.0, c
+    assert c["ILM"][0] <= 5.0 and c["BM"][0] <= 8.0, c
+    own = circle_summary((seg.rnfl[0] - seg.ilm[0]) * um, volume.laterality)
+    vendor = circle_summary((ref["RNFL"][0] - ref["ILM"][0]) * um, volume.laterality)
+    assert abs(own["global"] - vendor["global"]) <= 3.0
+    assert all(abs(own[s] - vendor[s]) <= 8.0 for s in rnfl.SECTORS), (own, vendor)
+
+
+def test_spectralis_repeat_pair_test_retest(samples_dir):
+    """The same eye 3 s apart: ours differs from itself by 3.8 um per A-scan (Heidelberg's lines 2.1)."""
+    first, second = _circle(samples_dir, "Willis_B_716_2.vol"), _circle(samples_dir, "Willis_B_716_4.vol")
+    um = first.spacing.depth_mm * 1000.0
+    a, b = (segment(v, "own") for v in (first, second))
+    retest = np.abs((a.rnfl - a.ilm) - (b.rnfl - b.ilm)) * um
+    assert np.mean(retest) <= 5.0
+
+
+@pytest.mark.parametrize("name", ("Willis_B_716_2.vol", "Willis_B_716_4.vol"))
+def test_spectralis_circles_no_sector_uncertain_and_vessels_counted(samples_dir, name):
+    volume = _circle(samples_dir, name)
+    for source in ("own", "vendor"):
+        report = measure(volume, source=source)
+        assert report.quality.ok and report.uncertain_sectors == ()
+        assert 0.1 < report.excluded["vessel shadow"] < 0.35  # the superior and inferior arcades
+        assert report.unsure_fraction < 0.15
+    seg = segment(volume, "own")
+    assert ((seg.unsure & UNSURE_VESSEL) > 0).any()
+
+
+def test_refused_circle_is_mostly_unsure(samples_dir):
+    """valid.vol: the retina leaves the frame (the gate refuses it); the flags say so too."""
+    volume = _circle(samples_dir, "valid.vol")
+    seg = segment(volume, "own")
+    assert (seg.unsure > 0).mean() > 0.5
