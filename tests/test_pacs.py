@@ -292,3 +292,39 @@ def test_tls_with_certificates_on_both_sides(orthanc_tls, data_dir):
         echo(settings.replace(tls_ca_file=str(tls["client.crt"])))
     with pytest.raises(PacsTimeout, match="does it expect TLS"):  # plain DICOM to a TLS port
         echo(settings.replace(tls=False, timeout_s=3.0))
+
+
+def test_a_refused_object_stays_and_the_others_still_go(data_dir, monkeypatch):
+    """One report the archive refuses (a malformed object, a full disk for that kind) must not hold up
+    every later send: it stays in the outbox with the refusal, the rest are confirmed and leave."""
+    import octviewer.pacs.outbox as outbox_module
+    from octviewer.pacs import PacsRefused
+    from octviewer.pacs.sr import encapsulated_pdf
+
+    source = pydicom.dcmread("resources/samples/demo_normal_OD.dcm", stop_before_pixels=True)
+    objects = [encapsulated_pdf(source, PDF) for _ in range(3)]
+    archive = []
+
+    def store(settings, datasets, progress=None):
+        for i, ds in enumerate(datasets, start=1):
+            if ds.SOPInstanceUID == objects[1].SOPInstanceUID:
+                raise PacsRefused("the archive refused the PDF report (status 0xA700, out of resources)", i - 1)
+            archive.append(ds.SOPInstanceUID)
+            progress(i, len(datasets))
+
+    monkeypatch.setattr(outbox_module, "store", store)
+    outcome = Outbox().send(PacsSettings(), objects)
+    assert archive == [objects[0].SOPInstanceUID, objects[2].SOPInstanceUID]
+    assert (outcome.sent, outcome.waiting) == (2, 1) and "0xA700" in outcome.error
+    [left] = Outbox().pending()
+    assert left.sop_instance_uid == objects[1].SOPInstanceUID and left.attempts == 1 and "refused" in left.last_error
+
+
+def test_the_pacs_layer_imports_neither_qt_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, octviewer.pacs, octviewer.pacs.cli, octviewer.study.hfa_xml\n"
+            "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

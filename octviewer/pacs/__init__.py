@@ -8,6 +8,7 @@ from .config import PacsConfigError, PacsSettings, data_folder, load_settings, s
 from .net import (
     MODALITIES,
     PacsError,
+    PacsRefused,
     PacsRejected,
     PacsTimeout,
     PacsUnreachable,
@@ -25,8 +26,8 @@ from .outbox import Outbox, SendOutcome
 from .results import model_identity, results_datasets, scan_files, source_dataset
 from .sr import SrError, build_sr, encapsulated_pdf, sr_values
 
-__all__ = ["MODALITIES", "Outbox", "PacsConfigError", "PacsError", "PacsRejected", "PacsSettings", "PacsTimeout",
-           "PacsUnreachable", "Retrieved", "SendOutcome", "SeriesHit", "SrError", "StudyHit", "build_sr",
+__all__ = ["MODALITIES", "Outbox", "PacsConfigError", "PacsError", "PacsRefused", "PacsRejected", "PacsSettings",
+           "PacsTimeout", "PacsUnreachable", "Retrieved", "SendOutcome", "SeriesHit", "SrError", "StudyHit", "build_sr",
            "data_folder", "echo", "encapsulated_pdf", "find_series", "find_studies", "load_settings",
            "model_identity", "results_datasets", "retrieve", "retrieved_folder", "save_settings", "scan_files",
            "settings_path", "source_dataset", "sr_values", "store"]

@@ -99,6 +99,14 @@ class PacsTimeout(PacsError):
     """The archive did not answer in time."""
 
 
+class PacsRefused(PacsError):
+    """The archive answered a C-STORE with a failure: this object, not the connection, is the problem."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index  # which of the datasets handed to ``store``
+
+
 def quiet_pynetdicom() -> None:
     """pynetdicom logs each association step and, at debug level, whole identifiers (patient ID and
     name included) to the application's log; warnings about failures are what a user needs."""
@@ -498,7 +506,7 @@ def store(settings: PacsSettings, datasets: list[Dataset],
                 raise _lost(settings, f"sending of {describe_object(ds)}")
             code = int(status.Status)
             if code != 0x0000 and not 0xB000 <= code <= 0xB007:
-                raise PacsError(f"the archive refused {describe_object(ds)} ({status_text(code)})")
+                raise PacsRefused(f"the archive refused {describe_object(ds)} ({status_text(code)})", i - 1)
             if progress is not None:
                 progress(i, len(datasets))
     log.info("sent %d object(s) to %s", len(datasets), settings.describe())

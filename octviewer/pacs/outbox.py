@@ -21,7 +21,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from .config import PacsSettings, data_folder
-from .net import PacsError, describe_object, store
+from .net import PacsError, PacsRefused, describe_object, store
 
 log = logging.getLogger(__name__)
 OUTBOX_FILE = "pacs_outbox.sqlite"
@@ -90,7 +90,12 @@ class Outbox:
         return [Pending(*row) for row in rows]
 
     def flush(self, settings: PacsSettings, progress=None) -> SendOutcome:
-        """Send everything waiting, oldest first, on one association; what the archive confirmed leaves."""
+        """Send everything waiting, oldest first; what the archive confirmed leaves the outbox.
+
+        An object the archive refuses stays, with the refusal as its error, and the others still go
+        (one refused report must not hold up every later one); a connection that fails stops the
+        send, and everything not confirmed stays for the next one.
+        """
         db = self._db()
         try:
             rows = db.execute("SELECT sop_instance_uid, data FROM outbox ORDER BY queued").fetchall()
@@ -98,30 +103,38 @@ class Outbox:
             db.close()
         if not rows:
             return SendOutcome(0, 0)
-        datasets = [pydicom.dcmread(BytesIO(data)) for _, data in rows]
+        remaining = [(uid, pydicom.dcmread(BytesIO(data))) for uid, data in rows]
         sent: list[str] = []
+        failed: dict[str, str] = {}
+        total = len(remaining)
+        while remaining:
+            batch = remaining
 
-        def confirmed(done, total):
-            sent.append(rows[done - 1][0])
-            if progress is not None:
-                progress(done, total)
+            def confirmed(done, _total, batch=batch):
+                sent.append(batch[done - 1][0])
+                if progress is not None:
+                    progress(len(sent), total)
 
-        error = ""
-        try:
-            store(settings, datasets, progress=confirmed)
-        except PacsError as exc:
-            error = str(exc)
+            try:
+                store(settings, [ds for _, ds in batch], progress=confirmed)
+                remaining = []
+            except PacsRefused as exc:
+                failed[batch[exc.index][0]] = str(exc)
+                remaining = batch[exc.index + 1:]
+            except PacsError as exc:
+                failed.update({uid: str(exc) for uid, _ in batch if uid not in sent})
+                remaining = []
         db = self._db()
         try:
             with db:
                 db.executemany("DELETE FROM outbox WHERE sop_instance_uid = ?", [(uid,) for uid in sent])
-                if error:
-                    db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?", (error,))
+                db.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE sop_instance_uid = ?",
+                               [(error, uid) for uid, error in failed.items()])
             waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         finally:
             db.close()
         log.info("outbox: %d sent, %d waiting", len(sent), waiting)
-        return SendOutcome(len(sent), waiting, error)
+        return SendOutcome(len(sent), waiting, next(iter(failed.values()), ""))
 
     def send(self, settings: PacsSettings, datasets: list[Dataset], progress=None) -> SendOutcome:
         """Queue ``datasets`` (durably), then send everything waiting."""
