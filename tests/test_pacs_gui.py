@@ -135,3 +135,17 @@ def test_a_whole_study_opens_in_the_study_browser(window, orthanc, qtbot, data_d
     [vf] = panel.index.vf
     assert (vf.eye, round(vf.md_db, 1), round(vf.vfi)) == ("OS", -4.1, 88)
     assert panel.index.root.startswith(str(data_dir / "pacs"))
+
+
+def test_a_corrupt_instance_is_named_and_the_window_keeps_running(window, orthanc, qtbot, data_dir):
+    from orthanc_server import CORRUPT_PATIENT
+
+    save_settings(orthanc.settings())
+    dialog, study = _search(window, qtbot, CORRUPT_PATIENT)
+    dialog.results.setCurrentItem(study.child(0))
+    dialog.retrieve_button.click()
+    qtbot.waitUntil(lambda: bool(window.warnings), timeout=60000)
+    [path] = list(data_dir.glob("pacs/*/*/*.dcm"))
+    assert path.name in window.warnings[-1] and window.state.volume is None
+    window.menu_actions["send_pacs"].trigger()  # nothing on screen: nothing to send, said
+    assert "Nothing to send yet" in window.infos[-1]
