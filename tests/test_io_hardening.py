@@ -499,3 +499,40 @@ def test_truncated_dicom_is_named_truncated(tmp_path, keep, capfd, caplog):
     # reaches stderr or the application log
     assert str(tmp_path) not in capfd.readouterr().err
     assert not [r for r in caplog.records if str(tmp_path) in r.getMessage()]
+
+
+# -- header fields that disagree with the pixel data ------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_dicom_rle_rows_that_disagree_with_the_frames_are_refused(tmp_path, dtype):
+    # Old: Rows 63 over frames of 64 rows decoded 63 rows without a word.
+    path = tmp_path / "rle.dcm"
+    save_volume(small_volume((4, 64, 32), dtype=dtype), path, compression="rle")
+    assert load_volume(path).shape == (4, 64, 32)
+    ds = pydicom.dcmread(path)
+    ds.Rows = 63
+    ds.save_as(path)
+    refused(path, "Rows x Columns is 63 x 32")
+
+
+def _grey_tiff_with(tmp_path, tag: str, value: int) -> Path:
+    import struct
+
+    import tifffile
+
+    path = tmp_path / "grey.tif"
+    tifffile.imwrite(path, oct_like((4, 64, 32)), photometric="minisblack")
+    with tifffile.TiffFile(path) as tif:
+        offsets = [page.tags[tag].valueoffset for page in tif.pages]
+    raw = bytearray(path.read_bytes())
+    for offset in offsets:
+        struct.pack_into("<H", raw, offset, value)
+    lying = tmp_path / f"{tag}{value}.tif"
+    lying.write_bytes(bytes(raw))
+    return lying
+
+
+@pytest.mark.parametrize("tag, value, match", [("BitsPerSample", 1, "1-bit samples"),
+                                               ("SamplesPerPixel", 3, "header and its pixel data disagree")])
+def test_tiff_tags_that_disagree_with_the_pixels_are_refused(tmp_path, tag, value, match):
+    # Old: BitsPerSample=1 decoded garbage; SamplesPerPixel=3 failed with a byte count nobody can act on.
+    refused(_grey_tiff_with(tmp_path, tag, value), match)

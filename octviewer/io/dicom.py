@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import struct
 import threading
 import warnings
 from dataclasses import dataclass
@@ -343,9 +344,46 @@ def open_dicom(path: Path) -> DicomFrames:
     if len(frames) != n or found != n and (offsets or n_fragments < n):
         raise VolumeReadError(path, f"the header and the pixel data disagree: {claim}, the pixel data "
                                     f"holds {max(found, len(frames))} compressed B-scans")
+    if str(syntax) == RLELossless:
+        check_rle_frame(path, frames[0], rows, cols, dtype.itemsize)
     if str(syntax) in JPEG2000_SYNTAXES:
         del ds.PixelData  # the frames hold the codestreams now; keep one copy, not two
     return DicomFrames(path, ds, n, rows, cols, dtype, str(syntax), frames)
+
+
+def _packbits_length(data: bytes) -> int:
+    """Bytes a PackBits (DICOM RLE) segment decodes to, without decoding it."""
+    n, i, size = 0, 0, len(data)
+    while i < size:
+        head = data[i]
+        i += 1
+        if head < 128:  # a run of head + 1 literal bytes
+            n += head + 1
+            i += head + 1
+        elif head > 128:  # one byte repeated 257 - head times
+            n += 257 - head
+            i += 1
+    return n
+
+
+def check_rle_frame(path, frame: bytes, rows: int, cols: int, bytes_per_pixel: int) -> None:
+    """An RLE frame must hold what the header declares: one segment per byte of a pixel, each
+    decoding to Rows x Columns bytes. pydicom decodes a frame of 64 rows under a header saying 63
+    without a word (the last row is dropped), so the header is checked here against the first frame."""
+    if len(frame) < 64:
+        raise VolumeReadError(path, "the RLE pixel data is truncated (a frame is shorter than its 64-byte header)")
+    count, *offsets = struct.unpack("<16I", frame[:64])
+    if count != bytes_per_pixel:
+        raise VolumeReadError(path, f"the header and the pixel data disagree: {8 * bytes_per_pixel}-bit pixels need "
+                                    f"{bytes_per_pixel} RLE segment(s) per B-scan, the first holds {count}")
+    ends = [*offsets[1:count], len(frame)]
+    for k in range(count):
+        if not 64 <= offsets[k] <= ends[k] <= len(frame):
+            raise VolumeReadError(path, "the RLE pixel data is damaged (segment offsets outside the frame)")
+        decoded = _packbits_length(frame[offsets[k]:ends[k]])
+        if decoded not in (rows * cols, rows * cols + 1):  # a pad byte may end the frame
+            raise VolumeReadError(path, f"the header and the pixel data disagree: Rows x Columns is {rows} x {cols} "
+                                        f"({rows * cols} pixels), the first B-scan holds {decoded}")
 
 
 def read_dicom(path: Path) -> OctVolume:

@@ -227,10 +227,37 @@ def read_tiff(path: Path) -> OctVolume:
         if len(grey_shape) == 3:
             check_bscan_shape(path, grey_shape)
         check_budget(path, float(np.prod(shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize, size)
+        _check_tiff_pages(path, tif, series)
         data = series.asarray()
     if colour:
         data = grey_stack(path, data)
     return OctVolume(data=_as_volume_array(path, data), notes=(NO_SPACING,))
+
+
+def _check_tiff_pages(path: Path, tif, series) -> None:
+    """Page tags that disagree with the pixel data are errors, not something to decode anyway.
+
+    A 1-bit (black and white) page is no OCT B-scan. For uncompressed pages the bytes stored in each
+    page's strips or tiles must be what Width x Length x SamplesPerPixel x BitsPerSample declare:
+    a grey stack whose tags claim three samples per pixel, or one bit per sample, would otherwise be
+    decoded into garbage (or fail with a byte count nobody can act on).
+    """
+    key = series.keyframe
+    bits = int(key.bitspersample)
+    if bits not in (8, 16, 32, 64):
+        raise VolumeReadError(path, f"the TIFF pages have {bits}-bit samples (BitsPerSample {bits}); OCT B-scans "
+                                    "are 8, 16 or 32-bit grey images")
+    if int(key.compression) != 1:
+        return  # a compressed page's decoded size is checked by the decoder
+    samples = int(key.samplesperpixel) * int(key.imagelength) * int(key.imagewidth) * int(key.imagedepth)
+    need = samples * bits // 8
+    for index, page in enumerate(series.pages):
+        have = int(sum(page.databytecounts)) if page is not None else need
+        if have != need:
+            raise VolumeReadError(
+                path, f"the TIFF header and its pixel data disagree: page {index + 1} declares "
+                      f"{key.imagewidth} x {key.imagelength} pixels with {key.samplesperpixel} sample(s) of "
+                      f"{bits} bits ({need} bytes), its strips hold {have} bytes")
 
 
 def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
