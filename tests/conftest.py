@@ -70,3 +70,49 @@ def open_window(qtbot, monkeypatch, model_path):
     assert not w.structure.gate_enabled
     yield w
     w.workers.shutdown()
+
+
+# ---------------------------------------------------------------- test tiers
+# Markers (registered in pyproject.toml): ``gui`` for tests that use qtbot (the window or a widget),
+# ``samples`` for tests that need the real files under OCTVIEWER_SAMPLES, ``slow`` for tests that take
+# more than a few seconds alone on 2 cores (a training run, a cohort, a whole-window walk-through, a
+# kill-and-resume run). ``python -m pytest -m "not slow"`` is the fast tier for development; CI runs
+# everything. The slow list is by measurement: OCTVIEWER_TEST_TIMES=times.csv writes each test's wall
+# and CPU seconds (set-up included), which is what decides (CPU time, because the wall time of a shared
+# machine says more about the neighbours than about the test).
+
+#: test (file::name, parameters dropped) or whole file -> slow; measured as above, > ~4 s of CPU
+SLOW = {
+    "test_pipeline_batch.py::test_resume_after_sigkill_gives_the_same_csv",
+}
+
+
+def _slow(nodeid: str) -> bool:
+    path, _, name = nodeid.partition("::")
+    file = path.rsplit("/", 1)[-1]
+    return file in SLOW or f"{file}::{name.split('[', 1)[0]}" in SLOW
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "qtbot" in fixtures or "qapp" in fixtures:
+            item.add_marker(pytest.mark.gui)
+        if "samples_dir" in fixtures:
+            item.add_marker(pytest.mark.samples)
+        if _slow(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    target = os.environ.get("OCTVIEWER_TEST_TIMES")
+    if not target:
+        yield
+        return
+    import time
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    with open(target, "a") as f:
+        f.write(f"{item.nodeid},{time.perf_counter() - wall:.2f},{time.process_time() - cpu:.2f}\n")
