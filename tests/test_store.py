@@ -267,3 +267,13 @@ def test_study_index_headers_live_in_the_store(tmp_path, monkeypatch):
     again = index_folder(study)
     assert again.from_cache == 0 and len(again.scans) == len(first.scans)
     assert any(p.name.startswith("results.sqlite.damaged") for p in (tmp_path / "data").iterdir())
+
+
+def test_store_that_cannot_be_opened_is_a_store_error(tmp_path):
+    """A folder where the file should be (or any other open failure) is StoreError, which the
+    viewer and the commands turn into "results are not remembered", never a traceback."""
+    from octviewer.pipeline.store import StoreError
+
+    (tmp_path / "r.sqlite").mkdir()
+    with pytest.raises(StoreError, match="cannot be opened"):
+        ResultsStore(tmp_path / "r.sqlite")

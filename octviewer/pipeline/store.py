@@ -76,7 +76,11 @@ class ResultsStore:
         except OSError as exc:
             raise StoreError(f"results store folder {self.path.parent} cannot be made "
                              f"({exc.strerror or type(exc).__name__})") from None
-        self._db = self._open()
+        try:
+            self._db = self._open()
+        except OSError as exc:  # the file itself cannot be opened or made (permissions, a read-only disk)
+            raise StoreError(f"results store {self.path} cannot be opened "
+                             f"({exc.strerror or type(exc).__name__})") from None
 
     # -- opening -------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
