@@ -24,12 +24,10 @@ class PacsConfigError(ValueError):
 
 
 def data_folder() -> Path:
-    """The user's data folder (created on demand by whoever writes into it)."""
-    root = os.environ.get("OCTVIEWER_DATA")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "octviewer"
+    """The user's data folder, the results store's (created on demand by whoever writes into it)."""
+    from ..pipeline.store import default_path
+
+    return default_path().parent
 
 
 def _check_ae(title: str, what: str) -> str:
