@@ -328,3 +328,18 @@ def test_the_pacs_layer_imports_neither_qt_nor_torch():
             "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_vf_status_follows_the_model_cards_caveat():
+    """The report's "not shown to beat the baseline" is read from the note the model layer writes;
+    this ties the two, so a rewording of the note cannot silently mark every estimate as strong."""
+    from octviewer.model.meta import vf_baseline_caveat
+
+    def row(mae, base, pair):
+        return {"mae": mae, "class_mean_mae": base, "ci95": {"mae_minus_class_mean": pair}}
+
+    meta = {"evaluation": {"vf_mae": {"vfi": row(4.0, 6.0, [-3.0, -1.0]), "md": row(2.0, 2.1, [-0.5, 0.3]),
+                                      "psd": row(1.4, 1.0, [0.1, 0.6])}}}
+    assert weak_vf_indices(["model trained on SYNTHETIC data", vf_baseline_caveat(meta)]) == {"md", "psd"}
+    strong = {"evaluation": {"vf_mae": {"vfi": row(4.0, 6.0, [-3.0, -1.0])}}}
+    assert vf_baseline_caveat(strong) == "" and weak_vf_indices([vf_baseline_caveat(strong)]) == set()
