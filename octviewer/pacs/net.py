@@ -275,10 +275,8 @@ def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str
     ds.NumberOfStudyRelatedSeries = ""
     hits = []
     for found in _find(settings, ds):
-        in_study = tuple(str(m) for m in (found.get("ModalitiesInStudy") or ()) if m) if "ModalitiesInStudy" in found \
-            else ()
-        if isinstance(found.get("ModalitiesInStudy"), str):
-            in_study = (str(found.ModalitiesInStudy),)
+        value = found.get("ModalitiesInStudy") or ()
+        in_study = tuple(str(m) for m in ([value] if isinstance(value, str) else value) if m)
         if modalities and in_study and not set(in_study) & set(modalities):
             continue  # an archive that ignores the modality key
         hits.append(StudyHit(str(found.get("StudyInstanceUID", "")), _date(found.get("StudyDate")),
