@@ -241,7 +241,7 @@ def overlay(volume, seg, ref: dict, ref_name: str, path: Path, title: str) -> No
 def synthetic(count: int, preset: str) -> list[str]:
     """SYNTHETIC cubes with their true boundaries: per-A-scan errors outside the disc, and the global
     RNFL on the 3.46 mm circle against the truth."""
-    from octviewer.structure import measure
+    from octviewer.structure import measure, rnfl
     from octviewer.synth import Acquisition, random_eye, synth_scan
 
     rows = []
@@ -260,6 +260,13 @@ def synthetic(count: int, preset: str) -> list[str]:
         um = scan.volume.spacing.depth_mm * 1000.0
         c = compare(seg, ref, um, unsure_of(seg))
         c["global"] = report.rnfl_global_um - float(np.mean(truth["rnfl_circle_um"])) if report.quality.ok else np.nan
+        c["sure_sectors"], c["approx_sectors"] = [], []
+        if report.quality.ok:
+            true_sectors = circle_summary(truth["rnfl_circle_um"], scan.volume.laterality)
+            for s in rnfl.SECTORS:
+                key = "approx_sectors" if s in getattr(report, "uncertain_sectors", ()) else "sure_sectors"
+                c[key].append(report.sectors[s] - true_sectors[s])
+            c["unsure_fraction"] = getattr(report, "unsure_fraction", np.nan)
         rows.append(c)
     gen = getattr(__import__("octviewer.synth.cohort", fromlist=["GENERATOR_VERSION"]), "GENERATOR_VERSION", "?")
     out = [f"SYNTHETIC `{preset}` cubes (generator {gen}), {count} eyes, outside the disc, um (MAE / bias):", "",
@@ -271,6 +278,13 @@ def synthetic(count: int, preset: str) -> list[str]:
     g = np.array([r["global"] for r in rows], float)
     out.append(f"| global RNFL on the 3.46 mm circle | {np.nanmean(np.abs(g)):.1f} / {np.nanmean(g):+.1f} "
                f"({int(np.isfinite(g).sum())} measured) |")
+    for key, label in (("sure_sectors", "sectors, sure"), ("approx_sectors", "sectors printed approximate (~)")):
+        v = np.array([e for r in rows for e in r[key]], float)
+        if v.size:
+            out.append(f"| {label} | {np.abs(v).mean():.1f} / {v.mean():+.1f} ({v.size} sectors) |")
+    u = np.array([r.get("unsure_fraction", np.nan) for r in rows], float)
+    if np.isfinite(u).any():
+        out.append(f"| circle unsure (not vessel shadow) | {100 * np.nanmean(u):.0f} % of A-scans |")
     return out + [""]
 
 

@@ -417,15 +417,25 @@ def test_sparse_cube_reports_no_disc_measures_and_says_why():
     assert math.isfinite(report.rnfl_global_um)
 
 
-def test_a_cup_filling_the_disc_beside_a_wide_rim_is_flagged_uncertain(tmp_path):
-    """The demo study's progressing eye (seed 0, last visit) reads C/D 1.00 and rim area 0 beside a
-    minimum rim width of ~156 um: Cirrus's 200 um rule leaves no rim, and the outline rests on a few
-    um of the BMO plane's depth (docs/structure.md). The value stays, with a caveat in the quality
-    line (second walk-through: the OU view flagged it as asymmetry without one)."""
-    from octviewer import load_volume
-    from octviewer.study.demo import write_demo_study
+def test_a_cup_filling_the_disc_beside_a_wide_rim_is_flagged_uncertain(synthetic_reports, monkeypatch):
+    """The demo study's progressing eye (generator 2.x, seed 0, last visit) read C/D 1.00 and rim area 0
+    beside a minimum rim width of ~156 um: Cirrus's 200 um rule leaves no rim, and the outline rests on
+    a few um of the BMO plane's depth (docs/structure.md). The value stays, with a caveat in the quality
+    line (second walk-through: the OU view flagged it as asymmetry without one). Generator 3 draws the
+    rim taller than that, so the disc's measures are set to that eye's here."""
+    import dataclasses
 
-    study = write_demo_study(tmp_path / "study", patients=1, visits=4, preset="small", seed=0)
-    report = measure(load_volume(sorted((study / "scans").rglob("OD_*.dcm"))[-1]))
+    from octviewer.structure import analysis
+
+    real = analysis.disc_measures
+
+    def cup_fills_disc(volume, seg, *args, **kwargs):
+        disc = real(volume, seg, *args, **kwargs)
+        return dataclasses.replace(disc, cup_area_mm2=disc.disc_area_mm2, rim_area_mm2=0.0, bmo_mrw_um=156.0,
+                                   cup_to_disc_vertical=1.0, cup_to_disc_average=1.0)
+
+    monkeypatch.setattr(analysis, "disc_measures", cup_fills_disc)
+    eye, _ = synthetic_reports[1]
+    report = measure(_clean_scan(eye, 12).volume, source="own")
     assert report.rim_area_mm2 <= 0.01 and report.bmo_mrw_um >= 100
     assert any("cup outline is uncertain" in r for r in report.quality.reasons) and report.quality.ok

@@ -189,6 +189,11 @@ def _edges(volume: OctVolume) -> _Edges:
     sub = sub[:, :, :: max(1, width // 64)]
     lo, hi = np.percentile(sub, [50, 99.5])
     scale = 1.0 / max(hi - lo, 1e-6)
+    # Background per depth row: where the noise floor is brighter near the top of the window than the
+    # scan's median (near zero delay), the vitreous there would read as tissue and the ILM path would
+    # start at the top of the frame. The background never brightens with depth, so the rows' lower
+    # quartile, taken as a running minimum from the top, follows it without ever reaching into tissue.
+    lo = np.maximum(np.minimum.accumulate(np.percentile(sub, 25, axis=(0, 2))), lo).astype(np.float32)[None, :, None]
     pad = int(round(200.0 / px_um))
     tissue_rows = np.nonzero(((sub - lo) * scale > 0.35).mean(axis=(0, 2)) > 0.01)[0]
     z0, z1 = (max(0, tissue_rows[0] - pad), min(zc, tissue_rows[-1] + pad + 1)) if tissue_rows.size else (0, zc)
@@ -196,7 +201,7 @@ def _edges(volume: OctVolume) -> _Edges:
     def grey(lateral_sigma: float) -> np.ndarray:
         """The tissue rows, smoothed, on the grey scale 0 = background .. 1 = brightest tissue."""
         out = ndimage.gaussian_filter(coarse[:, z0:z1, :], sigma=(sigma[0], sigma[1], lateral_sigma), mode="nearest")
-        out -= lo
+        out -= lo[:, z0:z1]
         out *= scale
         return _clip(out)
 
