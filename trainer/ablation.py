@@ -23,9 +23,12 @@ from .train import fit
 PART_SYSTEMS = ("resnet2d", "mt")  # the paper's Table 1 trains only these on the VF-labelled part
 
 
-def run_ablation(base: Config, out: Path, variants, seeds, train_set: str = "all") -> dict:
+def run_ablation(base: Config, out: Path, variants, seeds, train_set: str = "all", keep_files: bool = True) -> dict:
     """Train every (system, training set, seed); the tables are rewritten after each run, so a run
-    cut short (a time limit) still leaves the rows finished so far."""
+    cut short (a time limit) still leaves the rows finished so far. The decoded cache is
+    ``base.cache_dir`` when given (processes side by side can share one), else ``out/cache``.
+    ``keep_files=False`` deletes each run's checkpoints and model file once its report is written
+    (many runs at once would otherwise fill a disk; the report keeps every test volume's probability)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     split_seed = base.the_split_seed
@@ -38,8 +41,11 @@ def run_ablation(base: Config, out: Path, variants, seeds, train_set: str = "all
                     continue
                 cfg = Config(**{**asdict(base), "variant": variant, "seed": seed, "split_seed": split_seed,
                                 "train_set": ts, "out": str(out / f"{variant}-{ts}-seed{seed}"),
-                                "cache_dir": str(out / "cache")})
+                                "cache_dir": base.cache_dir or str(out / "cache")})
                 runs.setdefault(f"{variant} ({ts.capitalize()})", {})[seed] = fit(cfg)
+                if not keep_files:
+                    for path in [*Path(cfg.out).rglob("*.pt"), Path(cfg.out) / "model.safetensors"]:
+                        path.unlink(missing_ok=True)
                 result = _write_tables(runs, split_seed, out)
     return result
 

@@ -35,6 +35,8 @@ HELP = {
     "weight_decay": "AdamW weight decay (default 1e-4)",
     "aggregation": "VF per volume from its B-scans: auto (chosen on validation), mean, median, central",
     "train_set": "all, or part (only VF-labelled training volumes: the paper's Part rows)",
+    "label_fraction": "share of training patients whose glaucoma label is used (per class, seeded by the split "
+                      "seed); the others train only the VF heads of mt/semt (default 1)",
     "image_size": "B-scans are resized to this square size in pixels (default 224)",
     "reg_channels": "channels of each VF regression module, mt/semt (default 128)",
     "init": "imagenet (needs the torchvision weights on this computer), random, or a ResNet18 state-dict path",

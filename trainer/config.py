@@ -30,6 +30,7 @@ class Config:
     alpha_grid: list[float] = field(default_factory=lambda: [1.0])  # >1 value: chosen on validation
     aggregation: str = "auto"  # VF per volume: auto (chosen on validation) | mean | median | central
     train_set: str = "all"  # all | part (only VF-labelled training volumes: the paper's "Part" rows)
+    label_fraction: float = 1.0  # share of training patients whose glaucoma label is used (trainer/label_scarce.py)
     image_size: int = 224
     reg_channels: int = 128  # channels of each VF regression module (mt/semt)
     volume_shape: list[int] = field(default_factory=lambda: [64, 128, 64])  # 3D models: B-scans, depth, width
@@ -62,6 +63,8 @@ class RunMismatch(ValueError):
 def run_identity(cfg: Config) -> dict:
     """What a resumed run must share with the stopped one."""
     ident = {k: v for k, v in asdict(cfg).items() if k not in NOT_RESULT and k != "data"}
+    if ident.get("label_fraction") == 1.0:  # the default: runs recorded before the option resume as before
+        del ident["label_fraction"]
     ident["manifest_sha256"] = content_hash(cfg.data)
     return ident
 

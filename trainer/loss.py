@@ -5,7 +5,8 @@ The VF heads end in a sigmoid s in (0, 1); the clinical estimate is ``lo + (hi -
 from the sigmoid's flat ends. The squared error is taken in clinical units divided by the
 training standard deviation of each index, so a unit of error costs the same for VFI (%) and MD
 (dB) and the regression term is on the scale of the BCE (not ~1 % of it). ``alpha`` is keyed by
-the VF index name; missing targets (NaN) do not count.
+the VF index name; missing targets (NaN) do not count, and neither do missing labels (NaN: a
+training volume whose glaucoma label is withheld still trains the VF heads).
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ class SemtLoss(nn.Module):
         self.register_buffer("std", torch.tensor([max(float(std.get(n, 1.0)), 1e-6) for n in self.vf_names]))
 
     def forward(self, out: dict, label: torch.Tensor, vf: torch.Tensor | None = None) -> torch.Tensor:
-        loss = F.binary_cross_entropy_with_logits(out["logit"].float(), label)
+        logit = out["logit"].float()
+        if torch.isnan(label).any():  # the mean over the labelled B-scans only; 0 when there are none
+            known = (~torch.isnan(label)).float()
+            bce = F.binary_cross_entropy_with_logits(logit, torch.nan_to_num(label), reduction="none")
+            loss = (bce * known).sum() / known.sum().clamp(min=1)
+        else:
+            loss = F.binary_cross_entropy_with_logits(logit, label)
         if vf is None or not self.vf_names or vf.shape[1] == 0:
             return loss
         mask = ~torch.isnan(vf)

@@ -38,6 +38,7 @@ from .config import Config, RunMismatch, check_and_record  # noqa: F401  (RunMis
 from .engine import Data, predict_volumes, run_stage, stage_score
 from .evaluate import classification_metrics, evaluate_split, markdown_table, reliability_png
 from .export import model_metadata
+from .label_scarce import hidden_label_rows
 from .loss import SemtLoss
 from .manifest import assign_splits, read_manifest, summary, vf_names_present
 from .progress import Progress
@@ -136,9 +137,17 @@ def fit(cfg: Config) -> dict:
     for s in skipped[:50]:  # row and kind of problem only: paths may hold patient IDs and dates
         progress.log(stage="validate", event="skipped", message=": ".join(s.split(": ")[:2]))
     records = assign_splits(records, seed=cfg.the_split_seed)
+    hidden = hidden_label_rows(records, cfg.label_fraction, cfg.the_split_seed)
+    if hidden:  # a volume whose label is withheld trains only a VF head: mt/semt, and only with a measured VF
+        regresses = cfg.variant in ("mt", "semt")
+        records = [r for r in records
+                   if r.row not in hidden or (regresses and any(v is not None for v in r.vf.values()))]
     if cfg.train_set == "part":  # the paper's "Part": train only on volumes with a measured VF
         records = [r for r in records if r.split != "train" or any(v is not None for v in r.vf.values())]
     counts = summary(records)
+    if hidden:  # the glaucoma count of the labels the fit saw, and how many labels it did not see
+        counts["train"]["glaucoma"] = sum(r.label for r in records if r.split == "train" and r.row not in hidden)
+        counts["train"]["label_hidden"] = sum(r.row in hidden for r in records)
     progress.log(stage="validate", event="summary", splits=counts)
     synthetic = cfg.synthetic if cfg.synthetic is not None else all(r.extra.get("synthetic") == "1" for r in records)
     variant = cfg.variant
@@ -159,8 +168,11 @@ def fit(cfg: Config) -> dict:
     device = _device(cfg)
     split = {s: [i for i, r in enumerate(records) if r.split == s] for s in ("train", "val", "test")}
 
-    def data(s, names):
-        return Data([records[i] for i in split[s]], [arrays[i] for i in split[s]], names, pre)
+    def data(s, names, labelled_only=False):
+        keep = [i for i in split[s] if not (labelled_only and records[i].row in hidden)]
+        d = Data([records[i] for i in keep], [arrays[i] for i in keep], names, pre)
+        d.labels[np.array([records[i].row in hidden for i in keep], bool)] = np.nan  # the loss skips them
+        return d
 
     train, val, test = data("train", vf_names), data("val", vf_names), data("test", vf_names)
     scaling, std = vf_scaling(train.vf, vf_names), vf_std(train.vf, vf_names)
@@ -169,8 +181,8 @@ def fit(cfg: Config) -> dict:
     if variant in ("resnet2d", "semt"):
         seed_boundary(cfg.seed, "stage1-init")
         stage1 = build_network("resnet2d", init=cfg.init)
-        stage1 = run_stage("stage1", stage1, data("train", ()), data("val", ()), SemtLoss(), cfg, out, s1_epochs,
-                           False, progress, device)
+        stage1 = run_stage("stage1", stage1, data("train", (), labelled_only=True), data("val", ()), SemtLoss(), cfg,
+                           out, s1_epochs, False, progress, device)
         boundary("stage1", progress)
     if variant == "semt":
         _, _, feats = predict_volumes(stage1, train, device)
