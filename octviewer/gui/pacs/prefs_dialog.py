@@ -16,7 +16,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..dialogs import path_row
 from .work import Failure, PacsWork
+
+METHODS = {"get": "C-GET (one connection)", "move": "C-MOVE (the archive sends to this workstation's port)"}
 
 
 class PacsPreferencesDialog(QDialog):
@@ -43,8 +46,9 @@ class PacsPreferencesDialog(QDialog):
         self.tls = QCheckBox("Use TLS (DICOM over TLS)")
         self.tls.setChecked(current.tls)
         self.method = QComboBox()
-        self.method.addItems(["get", "move"])
-        self.method.setCurrentText(current.retrieve)
+        for key, words in METHODS.items():
+            self.method.addItem(words, key)
+        self.method.setCurrentIndex(list(METHODS).index(current.retrieve))
         form = QFormLayout()
         labels = {"archive_ae": "Archive AE title", "archive_host": "Archive host", "archive_port": "Archive port",
                   "local_ae": "This workstation's AE title", "local_port": "This workstation's port (C-MOVE)",
@@ -53,7 +57,10 @@ class PacsPreferencesDialog(QDialog):
         for name, edit in self.fields.items():
             if name == "tls_ca_file":
                 form.addRow(self.tls)
-            form.addRow(labels[name], edit)
+            if name.startswith("tls_"):
+                form.addRow(labels[name], path_row(edit, lambda _=False, e=edit, t=labels[name]: self._pick(e, t)))
+            else:
+                form.addRow(labels[name], edit)
         form.addRow("Retrieve with", self.method)
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
@@ -76,7 +83,14 @@ class PacsPreferencesDialog(QDialog):
         for name in ("archive_port", "local_port"):
             if not values[name].isdigit():
                 raise PacsConfigError(f"{name.replace('_', ' ')} must be a number, got {values[name]!r}")
-        return PacsSettings(**values, tls=self.tls.isChecked(), retrieve=self.method.currentText())
+        return PacsSettings(**values, tls=self.tls.isChecked(), retrieve=self.method.currentData())
+
+    def _pick(self, edit: QLineEdit, title: str) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, title, edit.text(), "PEM (*.pem *.crt *.key);;All files (*)")
+        if path:
+            edit.setText(path)
 
     def test_connection(self) -> None:
         from octviewer.pacs import PacsConfigError, echo
