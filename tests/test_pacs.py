@@ -343,3 +343,18 @@ def test_vf_status_follows_the_model_cards_caveat():
     assert weak_vf_indices(["model trained on SYNTHETIC data", vf_baseline_caveat(meta)]) == {"md", "psd"}
     strong = {"evaluation": {"vf_mae": {"vfi": row(4.0, 6.0, [-3.0, -1.0])}}}
     assert vf_baseline_caveat(strong) == "" and weak_vf_indices([vf_baseline_caveat(strong)]) == set()
+
+
+def test_results_go_back_only_for_dicom_scans_and_real_pdfs(tmp_path):
+    from octviewer.pacs import SrError, encapsulated_pdf
+
+    npz = tmp_path / "P123_OD_scan.npz"
+    npz.write_bytes(b"PK\x03\x04 not dicom")
+    with pytest.raises(SrError, match="P123_OD_scan.npz: the scan is not a DICOM file"):
+        results_datasets(npz, None, "m", "1")
+    source = pydicom.dcmread("resources/samples/demo_normal_OD.dcm", stop_before_pixels=True)
+    with pytest.raises(SrError, match="not a PDF"):
+        encapsulated_pdf(source, b"<html>report</html>")
+    pdf = encapsulated_pdf(source, PDF + b"x")  # odd length: padded, the true length recorded
+    assert len(pdf.EncapsulatedDocument) % 2 == 0 and pdf.EncapsulatedDocumentLength == len(PDF) + 1
+    assert pdf.StudyInstanceUID == source.StudyInstanceUID and pdf.Modality == "DOC"
