@@ -358,3 +358,31 @@ def test_results_go_back_only_for_dicom_scans_and_real_pdfs(tmp_path):
     pdf = encapsulated_pdf(source, PDF + b"x")  # odd length: padded, the true length recorded
     assert len(pdf.EncapsulatedDocument) % 2 == 0 and pdf.EncapsulatedDocumentLength == len(PDF) + 1
     assert pdf.StudyInstanceUID == source.StudyInstanceUID and pdf.Modality == "DOC"
+
+
+def test_an_archive_that_stops_answering_mid_search_times_out(data_dir):
+    """The association is accepted, then the C-FIND is never answered within the timeout."""
+    import time
+
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+
+    release = threading.Event()
+
+    def slow_find(event):
+        release.wait(5)
+        yield 0x0000, None
+
+    ae = AE(ae_title="SLOWPACS")
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, slow_find)])
+    try:
+        settings = PacsSettings(archive_ae="SLOWPACS", archive_port=port, timeout_s=1.0)
+        started = time.monotonic()
+        with pytest.raises(PacsTimeout, match="stopped answering during the search"):
+            find_studies(settings, patient_id=DEMO_PATIENT)
+        assert time.monotonic() - started < 4
+    finally:
+        release.set()
+        server.shutdown()
