@@ -91,6 +91,7 @@ def screened(orthanc, tmp_path_factory):
     return scan, volume, predictor, analyse_scan(volume, predictor)
 
 
+@pytest.mark.slow  # the demo cube screened on the CPU
 def test_retrieve_open_screen_send_and_read_back(orthanc, screened, data_dir):
     scan, volume, predictor, result = screened
     assert volume.laterality == "OS" and volume.n_bscans == 64
@@ -236,6 +237,7 @@ def test_logs_carry_no_patient_identifiers(orthanc, screened, data_dir, caplog):
         assert identifier not in text
 
 
+@pytest.mark.slow  # the demo cube screened on the CPU
 def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_path, capsys):
     from octviewer.pacs.cli import main
 

@@ -91,11 +91,16 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
         for k in ("accuracy", "f1", "auc") if isinstance(independent.get(k), (int, float)))
     borderline = (f"; <b>borderline</b>: within {BORDERLINE:.2f} of the threshold"
                   if near_threshold(p.probability, p.threshold) else "")
+    # the result's notes (an unverified model file, VF estimates at their physical limit, ...) go on
+    # paper as they are on screen; the VF caveat is printed under the table already
+    notes = "".join(f"<p><b>Note:</b> {_e(n)}</p>" for n in p.notes if n != vf_caveat)
+    warning = meta.get("file_warning", "")
     result = f"""<h2>Result (image level = this volume)</h2>
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f}){borderline}</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     {f"<p><i>{_e(vf_caveat)}</i></p>" if vf_caveat else ""}
+    {notes}
     {measured}
     <h2>Images</h2>
     <p>B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards
@@ -111,7 +116,10 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
        {f"On independent data (image level, 95% patient intervals): {independent_text}.<br>"
         if independent_text else "No evaluation on independent data is stored in the model file.<br>"}
        Metrics reported by training, on the test split of its own training data (image level): {metric_text}.
-       Patients from another source usually fare worse; see the model's card (Model menu).</p>"""
+       Patients from another source usually fare worse; see the model's card (Model menu).<br>
+       Model file: {_e(meta.get("file_digest", "digest not known"))};
+       {_e(meta.get("file_signature", "signature not checked"))}.</p>
+    {f'<p><b>WARNING: {_e(warning)}</b></p>' if warning else ""}"""
     return result, model
 
 
