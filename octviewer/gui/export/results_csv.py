@@ -19,12 +19,14 @@ from ..viewer.results_panel import scan_date
 
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
-                      vf_names=(), identify: bool = True) -> Path:
+                      vf_names=(), identify: bool = True, model_digest: str = "", model_signature: str = "") -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
     says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
     the columns the same as for an analysed scan, so exports of several scans stack.
     ``identify=False`` withholds the file name and the scan date (clinic file names often carry
-    the patient's name), as the anonymised PDF report does."""
+    the patient's name), as the anonymised PDF report does. ``model_digest`` and ``model_signature``
+    name exactly the model file and say whether a trusted key signed it ("unsigned" results carry
+    that word in every volume row)."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
@@ -36,19 +38,21 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
-                    *measured, "notice"])
+                    "model_digest", "model_signature", *measured, "notice"])
         if p is None:
             status = f"not analysed: {reason}" if reason else "not analysed"
             w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
-                                               *["" for _ in vf_names], *common, model_name,
-                                               *[structure_cells.get(c, "") for c in measured], row_notice]])
+                                               *["" for _ in vf_names], *common, model_name, model_digest,
+                                               model_signature, *[structure_cells.get(c, "") for c in measured],
+                                               row_notice]])
             return Path(path)
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
+                                           model_digest, model_signature,
                                            *[structure_cells.get(c, "") for c in measured], row_notice]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""
                                                  for k in vf_names],
-                                               *common, "", *["" for _ in measured], row_notice]])
+                                               *common, "", "", "", *["" for _ in measured], row_notice]])
     return Path(path)

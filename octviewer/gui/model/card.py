@@ -85,6 +85,24 @@ def _metric_lines(metrics: dict) -> list[str]:
     return lines
 
 
+def identity(model) -> dict:
+    """The model file's digest and signature as plain fields beside its metadata (``model_meta``):
+    what names exactly this file in the card, the PDF and the CSVs, and whether anyone vouches for it."""
+    return {"file_digest": model.short_digest, "file_signature": model.trust.text(),
+            "file_warning": model.trust.warning}
+
+
+def model_file_lines(m: dict) -> list[str]:
+    """Digest and signature lines (the warning of an unverified file in words a reader acts on)."""
+    if "file_digest" not in m:
+        return ["  digest: not known"]
+    lines = [f"  digest: {m['file_digest']} (SHA-256 of its weights and metadata)",
+             f"  signature: {m.get('file_signature', 'unknown')}"]
+    if m.get("file_warning"):
+        lines.append(f"  WARNING: {m['file_warning']}")
+    return lines
+
+
 def model_card_text(meta) -> str:
     """The card a reader needs: what it is, what it learnt from, how it decides, how well it did
     (in words and units, with intervals), then the technical details."""
@@ -131,6 +149,7 @@ def model_card_text(meta) -> str:
             ci = f" [{pair[0]:.0%}, {pair[1]:.0%}]" if len(pair) == 2 else ""
             lines.append(f"  CAM peak on the damaged region: {pg['hit_rate']:.0%}{ci} of {pg.get('n', '?')} glaucoma "
                          f"eyes with localized damage (a random peak: {pg.get('chance_rate', float('nan')):.0%})")
+    lines += ["", "Model file", *model_file_lines(m)]
     lines += ["", "Technical details"]
     pre = m.get("preprocess") or {}
     if pre:

@@ -62,6 +62,13 @@ class StudyPanel(QWidget):
         self.progress, self.cancel_button = self.worker.bar, self.worker.cancel_button
         self.status = QLabel("Open a folder of scans or a manifest CSV.")
         self.status.setWordWrap(True)
+        # the files and folders left out, each with its reason: one odd file never hides the study,
+        # and the reader sees what to fix (plain text: file names are data, not markup)
+        self.problems = QLabel("")
+        self.problems.setTextFormat(Qt.PlainText)
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #ffb74d")
+        self.problems.setVisible(False)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Patient / visit / eye / scan", "Details"])
         self.tree.setColumnWidth(0, 210)
@@ -91,6 +98,7 @@ class StudyPanel(QWidget):
         layout.addLayout(top)
         layout.addLayout(busy)
         layout.addWidget(self.status)
+        layout.addWidget(self.problems)
         layout.addWidget(self.tree, 1)
         layout.addLayout(actions)
 
@@ -134,6 +142,10 @@ class StudyPanel(QWidget):
     def set_index(self, index: StudyIndex) -> None:
         self.index = index
         self.tree.clear()
+        listed = index.problems_text(limit=8)
+        self.problems.setText("Left out:\n" + listed if listed else "")
+        self.problems.setToolTip(index.problems_text(limit=200))
+        self.problems.setVisible(bool(listed))
         for pid in index.patients():
             visits = index.visits(pid)
             patient = QTreeWidgetItem([pid, f"{len(visits)} visit{'s' if len(visits) != 1 else ''}, "
