@@ -38,10 +38,11 @@
 # 2D-ResNet, then the 3D systems), and summary.md says which rows are missing.
 #
 # Knobs (environment): LS_BUDGET_S (whole call, default 540), LS_MARGIN_S (kept for the summary
-# and packing, default 45), LS_WORK (working folder, default /tmp/label_scarce), PYTHON,
+# and packing, default 60), LS_WORK (working folder, default /tmp/label_scarce), PYTHON,
 # LS_PATIENTS / LS_TEST / LS_VAL (cohort and split), LS_PRESET, LS_FRACTIONS, LS_SEEDS,
 # LS_VARIANTS, LS_FIT (fit options), LS_PARALLEL (processes at once; 1 = one process for all),
-# LS_DEMO=0 / LS_DIFFICULTY=0 (leave those parts out), LS_NBOOT (bootstrap resamples).
+# LS_DEMO=0 / LS_DIFFICULTY=0 (leave those parts out), LS_NBOOT (bootstrap resamples of the summary,
+# default 500; rerun `python -m trainer.label_scarce summary` on the CPU with more).
 # $OUT receives at most 8 files (the device tool's limit): summary.md, timings.txt,
 # results.tar.gz (reports, logs, manifests; no volumes, caches or checkpoints) and the demo model
 # in 15 MB parts (`cat demo_model.safetensors.part* > model.safetensors`).
@@ -50,7 +51,7 @@ set -euo pipefail
 PY=${PYTHON:-$(command -v python || command -v python3)}
 SCALE=${LS_SCALE:-full}
 BUDGET_S=${LS_BUDGET_S:-540}
-MARGIN_S=${LS_MARGIN_S:-45}
+MARGIN_S=${LS_MARGIN_S:-60}
 WORK=${LS_WORK:-${TMPDIR:-/tmp}/label_scarce}
 START=$(date +%s)
 mkdir -p "$OUT" "$WORK/logs"
@@ -71,7 +72,7 @@ else
 --volume-shape 16 64 32 --reg-channels 32 --device cuda"}
   FRACTIONS=${LS_FRACTIONS:-"0.1 0.25 1"}; SEEDS=${LS_SEEDS:-"0 1 2"}
   VARIANTS=${LS_VARIANTS:-"semt mt resnet2d cnn3d resnet3d"}
-  PARALLEL=${LS_PARALLEL:-0}; DEMO=${LS_DEMO:-1}; DIFFICULTY=${LS_DIFFICULTY:-1}; NBOOT=${LS_NBOOT:-1000}
+  PARALLEL=${LS_PARALLEL:-0}; DEMO=${LS_DEMO:-1}; DIFFICULTY=${LS_DIFFICULTY:-1}; NBOOT=${LS_NBOOT:-500}
   DIFF_ARGS="--train-patients 320 --test-patients 200 --workers 8 --cnn --init random --device cuda"
 fi
 LEFT_FOR() { echo $(( BUDGET_S - ($(date +%s) - START) - MARGIN_S )); }

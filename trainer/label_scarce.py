@@ -305,10 +305,14 @@ def summarise(root: Path, manifest: Path, n_boot: int = 1000) -> dict:
     baselines = vf_baselines(records)
     regimes = load_runs(root)
     rows, result = [], {"regimes": {}, "structure_features": baselines["structure_features"]}
+    every_seed = sorted({s for reg in regimes.values() for by_seed in reg["runs"].values() for s in by_seed})
+    every_system = list(dict.fromkeys(s for reg in regimes.values() for s in reg["runs"]))
     for name, regime in regimes.items():
         runs = regime["runs"]
         ref = runs.get(REFERENCE, {})
-        entry = {"label_fraction": regime["fraction"], "systems": {}, "claims": {}, "vs_semt": {}, "vf": {}}
+        entry = {"label_fraction": regime["fraction"], "systems": {}, "claims": {}, "vs_semt": {}, "vf": {},
+                 "missing": [f"{system} seed {seed}" for system in every_system for seed in every_seed
+                             if seed not in runs.get(system, {})]}
         for system, by_seed in runs.items():
             aucs = [r["image_level"]["auc"] for r in by_seed.values()]
             case = [r["case_level"]["auc"] for r in by_seed.values()]
@@ -445,6 +449,8 @@ def markdown(result: dict) -> str:
                          f"{s['image_auc_sd']:.3f} | {s['case_auc_mean']:.3f} ± {s['case_auc_sd']:.3f} | "
                          f"{s['image_accuracy_mean']:.3f} | {s['image_f1_mean']:.3f} | "
                          f"{'(reference)' if system == REFERENCE else _delta(reg['vs_semt'].get(system))} |")
+        if reg["missing"]:
+            lines += ["", "Not finished (time limit or failure; see the logs): " + ", ".join(reg["missing"]) + "."]
         mae = reg["vf"].get("mae", {})
         if mae:
             lines += ["", "| VF estimate (test volumes with a measured field) | MD MAE dB | VFI MAE % | PSD MAE dB |",
