@@ -32,6 +32,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 WORKSTATION = "this workstation"
 MAX_KEY_FILE_BYTES = 4096
+#: Set to "workstation" in the environment of a training run to sign the model it writes with this
+#: workstation's key (Model > Retrain sets it for the run it starts).
+SIGN_ENV = "OCTVIEWER_SIGN_MODEL"
 
 
 class SignatureError(ValueError):
@@ -133,6 +136,12 @@ def workstation_key() -> Ed25519PrivateKey:
     except FileExistsError:
         pass
     return read_private_key(path)
+
+
+def key_for_new_models() -> Ed25519PrivateKey | None:
+    """The key a training run signs its model with: this workstation's when ``SIGN_ENV`` asks for it
+    (Model > Retrain), else None (a run on a GPU server makes no key there unasked)."""
+    return workstation_key() if os.environ.get(SIGN_ENV) == "workstation" else None
 
 
 def _read_pub(path: Path) -> Ed25519PublicKey | None:
