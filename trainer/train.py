@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from octviewer.model import Preprocess, build_network, is_3d, save_model
+from octviewer.model.signing import key_for_new_models
 
 from . import distributed as dist
 from . import stop
@@ -266,7 +267,7 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
                           scaling=scaling, calibration=calibration, aggregation=aggregation, threshold=threshold,
                           synthetic=synthetic, splits=counts, manifest_sha256=manifest_sha, test_metrics=metrics,
                           selection=selection)
-    save_model(out / "model.safetensors", network.cpu(), meta, half=cfg.half)
+    save_model(out / "model.safetensors", network.cpu(), meta, half=cfg.half, sign_with=key_for_new_models())
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown_table({variant: report}, synthetic))
     reliability_png(report["image_level"]["reliability"], out / "reliability.png",

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, Qt, QThreadPool, QTimer, Signal
+from octviewer.model.signing import SIGN_ENV
+from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -313,6 +314,9 @@ class RetrainDialog(QDialog):
         self._stage_lines = []
         self.process = QProcess(self)
         self.process.setProgram(sys.executable)
+        environment = QProcessEnvironment.systemEnvironment()
+        environment.insert(SIGN_ENV, "workstation")  # the model is signed with this workstation's key
+        self.process.setProcessEnvironment(environment)
         self.process.setArguments(self.arguments(resume) + self.extra_arguments)
         self.process.readyReadStandardOutput.connect(self._read_stdout)
         self.process.readyReadStandardError.connect(self._read_stderr)
