@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from octviewer.model.signing import SIGN_ENV
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from octviewer.core import VF_INDICES
+from octviewer.model.signing import SIGN_ENV
 
 from . import retrain_checks as checks
 
