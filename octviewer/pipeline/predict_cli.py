@@ -43,7 +43,7 @@ from .outputs import (
 #: The scan's laterality, pattern and quality, the estimates, then the rest of the structure columns
 #: (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``, so a new measure reaches both).
 COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold", "vfi", "md", "psd",
-           *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice"]
+           *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature"]
 
 REFUSED = "not analysed: the scan failed the quality check"
 
@@ -95,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if predictor is None:
         return EXIT_MODEL
     synthetic = predictor.model.meta.synthetic_data
+    # every row names exactly the model file and whether a trusted key signed it
+    model_cells = {"model_digest": predictor.model.short_digest, "model_signature": predictor.model.trust.text()}
+    if predictor.model.trust.warning:
+        print(f"note: {predictor.model.trust.warning}", file=sys.stderr)
     if synthetic:
         print(f"note: model '{predictor.model.name}' was trained on SYNTHETIC data; results are not clinically valid",
               file=sys.stderr)
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 cam_names.add(cam_stem)
             if batch.finished(name):
                 continue
-            batch.write(_analysed(batch, path, name, predictor, args, synthetic, cam_stem))
+            batch.write({**_analysed(batch, path, name, predictor, args, synthetic, cam_stem), **model_cells})
         code = batch.finish(files)
     if code == EXIT_OUTPUT:
         return code
