@@ -181,11 +181,11 @@ def test_folder_of_scans_with_a_multipage_tiff_is_not_a_volume(study_scans, tmp_
     folder.mkdir()
     for scan in sorted(study_scans.rglob("*.dcm"))[:3]:
         shutil.copy(scan, folder / scan.name)
-    tifffile.imwrite(folder / "stack.tif", np.zeros((4, 32, 16), np.uint8))
+    tifffile.imwrite(folder / "stack.tif", np.zeros((6, 32, 16), np.uint8))  # 6 pages (4 reads as RGBA planes)
     with pytest.raises(VolumeReadError, match="scan file"):
         load_volume(folder)
     alone = tmp_path / "tiff_only"
     alone.mkdir()
-    tifffile.imwrite(alone / "stack.tif", np.zeros((4, 32, 16), np.uint8))
+    tifffile.imwrite(alone / "stack.tif", np.zeros((6, 32, 16), np.uint8))
     with pytest.raises(VolumeReadError, match="multi-page TIFF"):
         load_volume(alone)
