@@ -73,6 +73,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", action=argparse.BooleanOptionalAction, default=True,
                    help="read and keep results in the results store, where the viewer finds them (default: on)")
     p.add_argument("--clear-store", action="store_true", help="empty the results store and exit")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="the network's arithmetic: auto (bf16 on GPUs and on CPUs that do bf16 in hardware, else "
+                        "fp32), fp32 (exact) or bf16")
+    p.add_argument("--workers", type=int, default=1,
+                   help="scan processes that read and measure while the network runs (one model per device)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run on a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (README: on a cluster)")
     return p
 
 
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"octviewer-predict: --cam-out {args.cam_out} cannot be made: {exc.strerror}", file=sys.stderr)
                 return EXIT_OUTPUT
         cam_names: set[str] = set()
+        parallel, todo = args.workers > 1 or bool(args.cluster), []
         for path in batch.scans(files, "screening"):
             name = batch.name_of(path)
             cam_stem = None
@@ -125,7 +133,20 @@ def main(argv: list[str] | None = None) -> int:
                 cam_names.add(cam_stem)
             if batch.finished(name):
                 continue
-            batch.write({**_analysed(batch, path, name, predictor, args, synthetic, cam_stem), **model_cells})
+            if parallel:
+                todo.append((path, name, cam_stem))
+            else:
+                batch.write({**_analysed(batch, path, name, predictor, args, synthetic, cam_stem), **model_cells})
+        from .parallel import ClusterError, screen
+
+        try:
+            for row, notes in screen(args, predictor, synthetic, todo):
+                for kind, text in notes:
+                    batch.note(kind, text)
+                batch.write({**row, **model_cells})
+        except ClusterError as exc:
+            print(f"octviewer-predict: {exc}", file=sys.stderr)
+            return EXIT_MODEL
         code = batch.finish(files)
     if code == EXIT_OUTPUT:
         return code
@@ -141,7 +162,7 @@ def _predictor(args):
     from ..resources import DEMO_MODEL
 
     try:
-        return Predictor(str(args.model or DEMO_MODEL), device=args.device)
+        return Predictor(str(args.model or DEMO_MODEL), device=args.device, precision=args.precision)
     except (ModelFileError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
