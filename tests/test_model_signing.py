@@ -110,3 +110,12 @@ def test_signing_in_place_keeps_weights_and_metadata_to_the_bit(config, small, t
     assert after.digest == before.digest and after.trust.trusted
     assert all(torch.equal(a, b) for a, b in zip(before.network.state_dict().values(),
                                                  after.network.state_dict().values()))
+
+
+def test_a_training_run_signs_only_when_asked(config, monkeypatch):
+    # Model > Retrain sets OCTVIEWER_SIGN_MODEL=workstation for the run it starts; a plain
+    # octviewer-train run (a GPU server) makes no key there unasked.
+    assert signing.key_for_new_models() is None and not signing.workstation_key_path().exists()
+    monkeypatch.setenv(signing.SIGN_ENV, "workstation")
+    key = signing.key_for_new_models()
+    assert signing.key_id(key.public_key()) == signing.key_id(signing.workstation_key().public_key())
