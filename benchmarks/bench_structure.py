@@ -7,9 +7,12 @@
   truth: global and sector RNFL on the 3.46 mm circle, disc (BMO) area, BMO points (radius at the
   truth's angles, depth), BMO-MRW, vertical C/D and cup area (Cirrus's cup, 200 um anterior to the
   BMO plane, and the generator's own, the ILM behind the BMO plane), ILM inside the disc.
-- Segmentation time of a Cirrus-sized cube (200 x 1024 x 200 uint8), median of 5 runs.
+- Segmentation time of a Cirrus-sized cube (200 x 1024 x 200 uint8), median of 5 runs; with
+  ``--baseline DIR`` (an older copy of the package, e.g. ``git archive <rev> octviewer | tar -x -C DIR``)
+  both are timed in alternation on the same cube.
 
     python benchmarks/bench_structure.py --seeds 1 2 3 4 5 --patients 3 --workers 2
+    python benchmarks/bench_structure.py --timing-only --baseline /tmp/old
 
 Results on synthetic data are for engineering only.
 """
@@ -25,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# --code DIR (used by the timing's subprocesses): import that copy of the package instead of this one
+_ROOT = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv[:-1] else _ROOT)
 
 from octviewer.structure import measure, rnfl  # noqa: E402
 from octviewer.structure.onh import disc_measures  # noqa: E402
@@ -117,12 +122,36 @@ def synthetic(seeds: list[int], patients: int, workers: int, preset: str = "smal
         line(key, unit)
 
 
-def timing() -> None:
-    from octviewer.structure import segment
+def timing(baseline: Path | None = None, rounds: int = 3) -> None:
+    """Segmentation time of one Cirrus-sized cube, median of 5 runs, wall and CPU; with ``baseline`` (the
+    folder of an older copy of the package) the two are timed in alternation on the same cube, each in its
+    own process, so that a shared machine's load falls on both alike."""
+    import subprocess
+    import tempfile
+
     from octviewer.synth import Acquisition, random_eye, synth_scan
 
     volume = synth_scan(random_eye(np.random.default_rng(3), "OD", True), "cirrus", seed=1,
                         acquisition=Acquisition()).volume
+    with tempfile.TemporaryDirectory() as tmp:
+        cube = Path(tmp) / "cube.npz"
+        s = volume.spacing
+        np.savez(cube, data=volume.data, spacing=np.array([s.bscan_mm, s.depth_mm, s.ascan_mm]))
+        codes = [("this code", Path(__file__).resolve().parents[1])] + ([("baseline", baseline)] if baseline else [])
+        for _ in range(rounds if baseline else 1):
+            for name, code in codes:
+                out = subprocess.run([sys.executable, __file__, "--time-cube", str(cube), "--code", str(code)],
+                                     capture_output=True, text=True, check=True).stdout.strip()
+                print(f"{name}: {out}")
+
+
+def _time_cube(cube: Path) -> None:
+    from octviewer.core import OctVolume, Spacing
+    from octviewer.structure import segment
+
+    z = np.load(cube)
+    volume = OctVolume(data=z["data"], spacing=Spacing(*[float(x) for x in z["spacing"]]), laterality="OD",
+                       scan_pattern="volume", device="octviewer-synth SYNTHETIC cirrus")
     segment(volume, "own")
     walls, cpus = [], []
     for _ in range(5):
@@ -142,10 +171,19 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="small",
                         help="synthetic cube size (small: 47 um per A-scan; cirrus: 30 um)")
     parser.add_argument("--samples", type=Path, default=Path(os.environ.get("OCTVIEWER_SAMPLES", "samples")))
+    parser.add_argument("--timing-only", action="store_true", help="only the segmentation time")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="folder holding an older copy of the octviewer package, timed in alternation")
+    parser.add_argument("--time-cube", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--code", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    circles(args.samples)
-    synthetic(args.seeds, args.patients, args.workers, args.preset)
-    timing()
+    if args.time_cube is not None:
+        _time_cube(args.time_cube)
+        return
+    if not args.timing_only:
+        circles(args.samples)
+        synthetic(args.seeds, args.patients, args.workers, args.preset)
+    timing(args.baseline)
 
 
 if __name__ == "__main__":

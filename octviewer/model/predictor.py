@@ -44,6 +44,8 @@ from .precision import device_label, resolve_precision, split_choice
 STAGING_CHUNK_BYTES = 8 << 20
 #: A B-scan logit beyond this means the classifier no longer depends on the scan (see ``_check_saturation``).
 SATURATED_LOGIT = 40.0
+#: How the note of a VF estimate clipped to its physical range begins (the CSVs carry it in ``notice``).
+VF_CLIPPED = "VF estimate clipped to the physical range"
 log = logging.getLogger(__name__)
 
 
@@ -102,7 +104,7 @@ def clipped_vf(bscan_vf: dict, aggregate) -> tuple[dict, str]:
         if spec and not spec["range"][0] <= given <= spec["range"][1]:
             lo, hi = spec["range"]
             flagged.append(f"{spec['label']} {given:.1f} {spec['unit']} (range {lo:g} to {hi:g})")
-    note = ("VF estimate clipped to the physical range: the model gave " + ", ".join(flagged)
+    note = (f"{VF_CLIPPED}: the model gave " + ", ".join(flagged)
             + "; the value shown is the limit") if flagged else ""
     return out, note
 
@@ -465,5 +467,6 @@ class Predictor:
             cam_offset=tuple(float(o) for o in v.cam_offset[-2:]))
 
 
-__all__ = ["Cancelled", "InvalidOutput", "Predictor", "ScanNotSupported", "VF_INDICES", "clip_vf", "scale_vf",
+__all__ = ["Cancelled", "InvalidOutput", "Predictor", "ScanNotSupported", "VF_CLIPPED", "VF_INDICES", "clip_vf",
+           "scale_vf",
            "select_device", "unscale_vf"]

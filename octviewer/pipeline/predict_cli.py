@@ -173,6 +173,7 @@ def _analysed(batch, path: Path, name: str, predictor, args, synthetic: bool, ca
     from .. import VolumeReadError, load_volume
     from ..core.csv_safe import notice
     from ..model import InvalidOutput, ScanNotSupported
+    from ..model.predictor import VF_CLIPPED
     from ..structure import report_columns
     from . import ScanOptions, analyse_scan
 
@@ -194,6 +195,7 @@ def _analysed(batch, path: Path, name: str, predictor, args, synthetic: bool, ca
             row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
                        decision=pred.decision, threshold=f"{pred.threshold:.4f}",
                        **{k: f"{v:.2f}" for k, v in pred.vf.items()})
+            row["notice"] = "; ".join([row["notice"], *(n for n in pred.notes if n.startswith(VF_CLIPPED))])
             if result.structure_error:
                 row["error"] = batch.named_message(result.structure_error, path, name)
                 batch.note("skipped", row["error"])
