@@ -468,5 +468,4 @@ class Predictor:
 
 
 __all__ = ["Cancelled", "InvalidOutput", "Predictor", "ScanNotSupported", "VF_CLIPPED", "VF_INDICES", "clip_vf",
-           "scale_vf",
-           "select_device", "unscale_vf"]
+           "scale_vf", "select_device", "unscale_vf"]

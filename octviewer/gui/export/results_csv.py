@@ -12,6 +12,7 @@ import csv
 from pathlib import Path
 
 from octviewer.core.csv_safe import csv_cell, notice
+from octviewer.model.predictor import VF_CLIPPED
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from octviewer.structure.columns import report_columns
 
@@ -46,10 +47,12 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
                                                row_notice]])
             return Path(path)
+        clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
                                            model_digest, model_signature,
-                                           *[structure_cells.get(c, "") for c in measured], row_notice]])
+                                           *[structure_cells.get(c, "") for c in measured],
+                                           "; ".join([row_notice, *clipped])]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""
