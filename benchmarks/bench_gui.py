@@ -41,15 +41,6 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
     mode is (progressive reading, structure measurement and quality gate on)."""
     state = window.state
     marks = {}
-    structure = window.structure
-    measure_for, gate_for = structure.future_for, structure.gate_for
-    from concurrent.futures import Future
-
-    def nothing_measured(volume):
-        future = Future()
-        future.cancel()
-        return future
-
     def drawn():
         if "first" not in marks and state.volume is not None:
             window.bscan.viewport().repaint()  # the B-scan view has its image: paint it now
@@ -58,8 +49,9 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
     def settled():
         marks["settled"] = time.perf_counter()
 
-    def structure_shown(report):
-        marks.setdefault("structure", time.perf_counter())
+    def structure_shown():
+        if state.structure is not None:
+            marks.setdefault("structure", time.perf_counter())
 
     def complete(indices=None):
         if state.volume is not None and state.complete and "complete" not in marks:
@@ -68,16 +60,14 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
     state.events.scan.connect(complete)
     state.events.frames.connect(complete)
     window.settled.connect(settled)
-    structure.ready.connect(structure_shown)
+    state.events.structure.connect(structure_shown)
     results = {}
 
     def run(path, mode):
         progressive, measured = mode
-        window.workers.progressive = progressive
+        window.tasks.progressive = progressive
         # without the structure measurement (as before the quality gate): no gate, nothing measured
-        structure.set_gate(measured)
-        structure.future_for = measure_for if measured else nothing_measured
-        structure.gate_for = gate_for if measured else nothing_measured
+        state.update_options(gate=measured, measure=measured)
         marks.clear()
         t0 = time.perf_counter()
         window.open_path(str(path))
@@ -104,10 +94,9 @@ def open_figures(app, window, files, repeats, modes=((True, True), (False, True)
     state.events.scan.disconnect(complete)
     state.events.frames.disconnect(complete)
     window.settled.disconnect(settled)
-    structure.ready.disconnect(structure_shown)
-    window.workers.progressive = True
-    structure.set_gate(True)
-    structure.future_for, structure.gate_for = measure_for, gate_for
+    state.events.structure.disconnect(structure_shown)
+    window.tasks.progressive = True
+    state.update_options(gate=True, measure=True)
     return results
 
 
@@ -169,7 +158,7 @@ def main():
                   f"  longest GUI stall while B-scans arrive {stall}"
                   f"   (runs: {', '.join('/'.join(f'{x:.2f}' for x in r[:3]) for r in runs)} s)")
     if args.open_only:
-        window.workers.shutdown()
+        window.tasks.shutdown()
         return
     window.state.apply_scan(volume)  # shown without analysing it yet
     rng = np.random.default_rng(0)
@@ -225,7 +214,7 @@ def main():
     timer.setInterval(5)
     timer.timeout.connect(probe)
     done = []
-    window.workers.signals.finished.connect(lambda *a: done.append(1))
+    window.tasks.analysed.connect(lambda *a: done.append(1))
     timer.start()
     t0 = time.perf_counter()
     window.controller.analyse()
@@ -237,7 +226,7 @@ def main():
     print(f"full analysis on CPU: {time.perf_counter() - t0:.1f} s; longest event-loop gap {worst} ms at "
           f"{at} ms (5 ms probe; target < 50 ms), median gap {statistics.median(g for g, _ in gaps)} ms, "
           f"gaps over 30 ms: {sorted(g for g, _ in gaps if g > 30)}")
-    window.workers.shutdown()
+    window.tasks.shutdown()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def report_page(window, width=700, page=0):
 
     from octviewer.gui.export.scan_pdf import build_document
 
-    doc = build_document(window.state, window.report_images(), window.report_meta(), None, window.report_sections(),
+    doc = build_document(window.state, window.exports.report_images(), window.models.model_meta(), None,
+                         window.exports.report_sections(),
                          window.study.comparison_html())
     height = int(width * 297 / 210)
     doc.setPageSize(QSizeF(width, height))
@@ -82,15 +83,13 @@ def main():
         seen.append(len(batch.indices))
         if sum(seen) >= 20 and not (OUT / "main_window_during_analysis.png").exists():
             window.grab().save(str(OUT / "main_window_during_analysis.png"))
-    window.workers.signals.batch.connect(on_batch)
+    window.tasks.batch.connect(on_batch)
     window.open_path(str(DEMO_SCAN))
-    wait_for(window.settled)
-    if window.structure.report is None:  # the structure panel fills in after the result
-        wait_for(window.structure.ready)
+    wait_for(window.settled)  # analysed and measured
     app.processEvents()
     window.grab().save(str(OUT / "main_window.png"))
     pdf = Path(tempfile.mkdtemp()) / "report.pdf"
-    window.export_pdf(str(pdf))
+    window.exports.pdf(str(pdf))
     report_page(window).save(str(OUT / "report_page1.png"))
     wiring_screenshots(app, window, wait_for)
     if "--skip-retrain" in sys.argv:
@@ -122,7 +121,7 @@ def main():
         dialog.grab().save(str(OUT / "retrain_dialog.png"))
         dialog.stop()
         dialog.process.waitForFinished(30000)
-    window.workers.shutdown()
+    window.tasks.shutdown()
     print("wrote", *sorted(p.name for p in OUT.iterdir()))
 
 
@@ -146,7 +145,7 @@ def wiring_screenshots(app, window, wait_for):
     if circle.is_file():
         window.open_path(str(circle))
         wait_for(window.settled)
-        settle(lambda: window.structure.report is not None)
+        settle(lambda: window.state.structure is not None)
         window.grab().save(str(OUT / "main_window_structure_circle.png"))
 
     work = Path(tempfile.mkdtemp(prefix="octviewer-shots-"))
@@ -168,7 +167,7 @@ def wiring_screenshots(app, window, wait_for):
     eye.setExpanded(True)
     panel.tree.setCurrentItem(eye.child(0))  # selecting a scan opens it
     wait_for(window.settled)
-    settle(lambda: window.structure.report is not None)
+    settle(lambda: window.state.structure is not None)
     window.menu_actions["rnfl_map"].trigger()  # View > RNFL thickness map
     app.processEvents()
     window.grab().save(str(OUT / "main_window_study.png"))

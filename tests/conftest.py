@@ -67,9 +67,9 @@ def open_window(qtbot, monkeypatch, model_path):
     qtbot.addWidget(w)
     w.show()
     w.menu_actions["quality_gate"].trigger()
-    assert not w.structure.gate_enabled
+    assert not w.state.options.gate
     yield w
-    w.workers.shutdown()
+    w.tasks.shutdown()
 
 
 # ---------------------------------------------------------------- test tiers

@@ -4,6 +4,7 @@ presses, clicks and the wheel. Each test names the issue-10/11 finding it pins."
 import csv
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QFileDialog  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 import octviewer  # noqa: E402
 from octviewer.core import OctVolume, Spacing  # noqa: E402
@@ -63,7 +64,7 @@ def _open(qtbot, w, path):
     """Open and wait for the result and then the structure measurement (it follows the result)."""
     with qtbot.waitSignal(w.settled, timeout=60000):
         w.open_path(str(path))
-    qtbot.waitUntil(lambda: not w.structure.measuring(), timeout=60000)
+    qtbot.waitUntil(lambda: not w.state.measuring, timeout=60000)
 
 
 def _volumes(cohort):
@@ -120,7 +121,7 @@ def test_cam_key_toggles_bscan_and_enface(qtbot, window, tiny_cohort):
     from octviewer.model.cam import CAM_LIMIT, cam_to_bscan
     assert tuple(w.bscan.cam.levels) == render.CAM_LEVELS == (-CAM_LIMIT, CAM_LIMIT)
     assert w.cam_legend.isVisible() and f"{CAM_LIMIT:g}" in " ".join(
-        label.text() for label in w.cam_legend.findChildren(type(w.status_model)))
+        label.text() for label in w.cam_legend.findChildren(type(w.models.status_model)))
     # mapped by the model's stride-aware rule; the en-face row is the same map's depth mean
     i = w.index
     expected = cam_to_bscan(w.prediction.cam[i], w.display.shape[1:], 64)
@@ -168,7 +169,7 @@ def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_co
     assert "B-scan 1" not in html or w.index == 0
     # the model section leads with the evaluation on independent data when the file has one
     assert "No evaluation on independent data" in html
-    evaluated = dict(w.report_meta(), evaluation={"image_level": {"auc": 0.896, "ci95": {"auc": [0.84, 0.95]}}})
+    evaluated = dict(w.models.model_meta(), evaluation={"image_level": {"auc": 0.896, "ci95": {"auc": [0.84, 0.95]}}})
     assert "On independent data (image level, 95% patient intervals): auc 0.896 [0.84, 0.95]" in report.report_html(
         w.state, evaluated)
     # the page says "report created: withheld"; the file's metadata must not say otherwise
@@ -217,7 +218,7 @@ def test_a_failed_export_clears_the_last_exports_status(qtbot, window, tiny_coho
     to" the previous file."""
     w = window
     _open(qtbot, w, _volumes(tiny_cohort)[0])
-    w.export_csv(str(tmp_path / "good.csv"))
+    w.exports.csv(str(tmp_path / "good.csv"))
     assert "saved" in w.statusBar().currentMessage()
     bad = tmp_path / "missing-folder" / "r.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(bad), ""))
@@ -246,7 +247,7 @@ def test_a_circle_scan_exports_its_structure_without_a_network_result(qtbot, win
     PDF, with the reason there is no probability (was: "Analyse a scan first")."""
     w = window
     _open(qtbot, w, samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol")
-    qtbot.waitUntil(lambda: w.structure.report_for_screen() is not None, timeout=30000)
+    qtbot.waitUntil(lambda: w.state.structure is not None, timeout=30000)
     assert w.prediction is None
     target = tmp_path / "circle.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
@@ -347,7 +348,7 @@ def test_corrupt_file_during_analysis_gets_a_dialog(qtbot, window, tiny_cohort, 
     w = window
     w.predictor.batch_size = 1
     vols = _volumes(tiny_cohort)
-    with qtbot.waitSignal(w.workers.signals.batch, timeout=30000):
+    with qtbot.waitSignal(w.tasks.batch, timeout=30000):
         w.open_path(str(vols[0]))
     previous = w.volume
     bad = tmp_path / "corrupt.dcm"
@@ -382,7 +383,8 @@ def test_text_from_files_is_plain_text(qtbot, window, crafted):
     crafted["html.dcm"] = OctVolume(data=np.full((4, 40, 40), 80, np.uint8), source="html.dcm", device=fake,
                                     notes=("ImageComments: <b>Mr Smith</b> complains of glare",))
     _open(qtbot, w, "html.dcm")
-    labels = [w.results.eye, w.results.scan, w.results.caveats, w.results.notes, w.results.reason, w.status_model]
+    labels = [w.results.eye, w.results.scan, w.results.caveats, w.results.notes, w.results.reason,
+              w.models.status_model]
     assert all(label.textFormat() == Qt.PlainText for label in labels)
     assert fake in w.results.scan.text()  # shown literally
     assert "Mr Smith" not in w.results.text()  # free text from the file is not shown at all
@@ -407,7 +409,7 @@ def test_device_switch_during_analysis_never_moves_the_model_in_use(qtbot, windo
     old = w.predictor
     rng = np.random.default_rng(1)
     crafted["long.dcm"] = OctVolume(data=rng.integers(0, 255, (160, 64, 64), np.uint8), source="long.dcm")
-    with qtbot.waitSignal(w.workers.signals.batch, timeout=30000):
+    with qtbot.waitSignal(w.tasks.batch, timeout=30000):
         w.open_path("long.dcm")
     assert w.state.analysing
     _trigger(w, "device_cpu")  # issue 10: Predictor(...) moved the nn.Module the worker was using
@@ -420,8 +422,8 @@ def test_device_switch_during_analysis_never_moves_the_model_in_use(qtbot, windo
 def test_cancel_and_analyse_from_the_menu(qtbot, window, tiny_cohort):
     w = window
     w.predictor.batch_size = 1
-    with qtbot.waitSignal(w.workers.signals.cancelled, timeout=30000):
-        with qtbot.waitSignal(w.workers.signals.batch, timeout=30000):
+    with qtbot.waitSignal(w.tasks.cancelled, timeout=30000):
+        with qtbot.waitSignal(w.tasks.batch, timeout=30000):
             w.open_path(str(_volumes(tiny_cohort)[0]))
         qtbot.keyClick(w, Qt.Key_Escape)
     assert w.prediction is None and "cancelled" in w.results.text()
@@ -460,8 +462,8 @@ def test_file_and_model_menus(qtbot, window, tiny_cohort, tmp_path, monkeypatch,
         _trigger(w, "load_model")
     assert w.predictor is not old and w.prediction is not None
     _trigger(w, "retrain")
-    assert w.retrain_dialog.isVisible()
-    w.retrain_dialog.close()
+    assert w.models.retrain_dialog.isVisible()
+    w.models.retrain_dialog.close()
 
 
 def test_every_menu_action_runs_without_error(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
@@ -550,14 +552,14 @@ def test_remaining_view_keys_and_menu_entries_do_what_they_say(qtbot, window, ti
     assert spans() == pytest.approx(home, rel=0.01)  # the whole B-scan again
     # View > Segmentation: octviewer's own, then back to the file's (vendor) through the menu
     w.menu_actions["segmentation_own"].trigger()
-    assert w.structure.source == "own"
+    assert w.state.options.segmentation == "own"
     w.menu_actions["segmentation_vendor"].trigger()
-    assert w.structure.source == "vendor"
+    assert w.state.options.segmentation == "vendor"
     # Shift+T toggles the RNFL deviation map
     qtbot.keyClick(w, Qt.Key_T, Qt.ShiftModifier)
-    assert w.structure.show_deviation and w.menu_actions["rnfl_deviation"].isChecked()
+    assert w.state.settings.enface_map == "deviation" and w.menu_actions["rnfl_deviation"].isChecked()
     qtbot.keyClick(w, Qt.Key_T, Qt.ShiftModifier)
-    assert not w.structure.show_deviation
+    assert w.state.settings.enface_map == ""
     # Analysis > Device > cuda (absent here): a warning, the model in use and the tick stay; auto: a
     # new Predictor, "auto" ticked; mps is offered on macOS only (walk-through: it could only fail)
     import torch
@@ -570,7 +572,7 @@ def test_remaining_view_keys_and_menu_entries_do_what_they_say(qtbot, window, ti
         assert w.predictor is old and w.warnings and w.menu_actions[ticked].isChecked()
     w.menu_actions["device_auto"].trigger()  # idle: no analysis to restart
     assert w.predictor is not old and w.menu_actions["device_auto"].isChecked()
-    assert w.status_device.text() == f"device: {w.predictor.device}"
+    assert w.models.status_device.text() == f"device: {w.predictor.device}"
 
 
 def test_a_cube_opened_after_a_wide_circle_scan_fills_the_view(qtbot, window, samples_dir):
@@ -662,11 +664,8 @@ def test_the_viewer_collects_garbage_on_the_gui_thread_only(qtbot, monkeypatch, 
     finally:
         if record in gc.callbacks:
             gc.callbacks.remove(record)
-        for c in collectors:
-            c.timer.stop()
-        gc.enable()
         for w in windows:
-            w.workers.shutdown()
+            w.tasks.shutdown()
 
 
 def test_the_empty_window_draws_no_stray_items_and_empty_layers_are_not_named(qtbot, window, crafted):
@@ -714,7 +713,7 @@ def test_loading_a_model_without_vf_outputs_clears_the_old_models_vf_rows(qtbot,
     meta = default_metadata("resnet2d", preprocess=Preprocess(size=64))
     meta.update(name="classifier-only", synthetic_data=True)
     path = save_model(tmp_path / "classifier.safetensors", build_network("resnet2d", init="random"), meta)
-    w.load_model(str(path))
+    w.models.load_model(str(path))
     # the old analysis' end may settle first: wait for the new model's result itself
     qtbot.waitUntil(lambda: w.prediction is not None and w.prediction.model_name == "classifier-only",
                     timeout=60000)
@@ -771,3 +770,100 @@ def test_open_folder_of_scan_files_and_maps_on_a_circle_scan_say_why(qtbot, wind
     qtbot.keyClick(w, Qt.Key_T)
     assert w.menu_actions["rnfl_map"].isChecked()
     assert "need a measured optic-disc cube" in w.statusBar().currentMessage()
+
+
+def test_a_window_collects_cyclic_garbage_on_the_gui_thread_only(qtbot, window):
+    """Every window, not only the one ``octviewer`` starts (a test's, a screenshot script's): cyclic
+    garbage made on a worker thread is collected by the GUI thread's timer, never there."""
+    import gc
+    import threading
+
+    assert not gc.isenabled()
+    threads = []
+
+    def record(phase, info):
+        if phase == "start":
+            threads.append(threading.current_thread())
+
+    def make_cycles():
+        for _ in range(20_000):
+            a = []
+            a.append(a)
+    gc.callbacks.append(record)
+    try:
+        worker = threading.Thread(target=make_cycles)
+        worker.start()
+        worker.join()
+        assert threads == []
+        qtbot.waitUntil(lambda: bool(threads), timeout=5000)
+        assert set(threads) == {threading.main_thread()}
+    finally:
+        gc.callbacks.remove(record)
+
+
+def test_background_tasks_are_released_on_the_gui_thread(qtbot):
+    """A task's Qt object (and what its work holds) dies on the GUI thread, never on its own."""
+    import threading
+    import weakref
+
+    from octviewer.gui.background import Task
+
+    died, ended = [], []
+    for k in range(20):
+        task = Task(lambda report, cancel, k=k: report(k) or k, f"t{k}")
+        task.finished.connect(lambda: ended.append(1))
+        weakref.finalize(task, lambda: died.append(threading.current_thread()))
+        task.start()
+        del task
+    qtbot.waitUntil(lambda: len(ended) == 20, timeout=10000)
+    qtbot.waitUntil(lambda: len(died) == 20, timeout=10000)
+    assert set(died) == {threading.main_thread()}
+
+
+@pytest.mark.parametrize("where", ["folder", "missing", "proc"])
+def test_an_identified_pdf_that_cannot_be_written_is_never_reported_saved(qtbot, window, tiny_cohort, tmp_path,
+                                                                          monkeypatch, where):
+    """Qt's PDF writer fails silently: a folder, /proc or a missing folder said "Report saved"."""
+    w = window
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    target = {"folder": tmp_path, "missing": tmp_path / "nowhere" / "r.pdf", "proc": Path("/proc/r.pdf")}[where]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)  # identified
+    before = len(w.warnings)
+    _trigger(w, "export_pdf")
+    assert len(w.warnings) == before + 1 and "Cannot write" in w.warnings[-1]
+    assert "saved" not in w.statusBar().currentMessage()
+    assert not (target.is_file() or list(tmp_path.glob(".report-*")))
+
+
+def test_the_settings_file_with_recent_paths_is_owner_only(qtbot, window, tiny_cohort):
+    """Recent files are full paths (clinic file names carry names and IDs): the settings file is
+    0600, also when an earlier version left it readable by others."""
+    import os
+    import stat
+
+    from PySide6.QtCore import QSettings
+
+    w = window
+    earlier = QSettings("octviewer", "octviewer")  # as an earlier version left it: readable by others
+    earlier.setValue("recent", ["/clinic/Smith_John_1950-01-01.dcm"])
+    earlier.sync()
+    path = Path(earlier.fileName())
+    os.chmod(path, 0o644)
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    assert str(_volumes(tiny_cohort)[0]) in [a.text() for a in w.recent_menu.actions()]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not stat.S_IMODE(path.parent.stat().st_mode) & 0o077
+
+
+def test_batches_are_drawn_with_the_models_own_cam_geometry(qtbot, window, tiny_cohort):
+    """Before the Prediction arrives, CAMs are placed with the predictor's geometry (the one the
+    Prediction then carries), not a default."""
+    w = window
+    seen = []
+    w.tasks.batch.connect(lambda _generation, _batch: seen.append(dict(w.state.cam_geometry)))
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    p = w.prediction
+    assert seen and seen[0] == {"input_size": tuple(p.cam_input_size), "stride": tuple(p.cam_stride),
+                                "offset": tuple(p.cam_offset)}
+    assert seen[0]["input_size"] != (224, 224)  # the tiny model's input, not ResNet18's default

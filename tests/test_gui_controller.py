@@ -1,5 +1,5 @@
-"""The viewer's state and controller without a screen (no Qt imported): worker results are fed in
-by hand, in the orders that threads can deliver them."""
+"""The viewer's state and controller without a screen (no Qt imported): background results are fed
+in by hand, in the orders that threads can deliver them."""
 
 import subprocess
 import sys
@@ -13,7 +13,7 @@ from octviewer.gui.viewer.controller import ViewerController
 from octviewer.gui.viewer.state import ViewerState
 
 
-class FakeWorkers:
+class FakeTasks:
     """Records requests; the test delivers the results."""
 
     def __init__(self):
@@ -23,8 +23,8 @@ class FakeWorkers:
     def load(self, generation, path):
         self.loads.append((generation, path))
 
-    def analyse(self, generation, predictor, volume, first):
-        self.analyses.append((generation, predictor, volume))
+    def analyse(self, generation, predictor, volume, first, options):
+        self.analyses.append((generation, predictor, volume, options))
         self.running = True
 
     def cancel(self):
@@ -51,6 +51,15 @@ def volume(n=6, pattern="volume", source="a.dcm"):
                      laterality="OD")
 
 
+def finish(controller, generation, result_prediction=None, reasons=(), structure=None):
+    """The pipeline's reports for one analysis: the prediction (streamed), then its ScanResult."""
+    from octviewer.pipeline import ScanResult
+
+    if result_prediction is not None:
+        controller.on_prediction(generation, result_prediction)
+    controller.on_analysed(generation, ScanResult(None, result_prediction, structure, tuple(reasons)))
+
+
 def prediction(n, p=0.9):
     return Prediction(bscan_probability=np.full(n, p, np.float32), bscan_vf={}, cam=np.ones((n, 2, 2), np.float32),
                       probability=p, vf={}, threshold=0.5, model_name="fake")
@@ -58,7 +67,7 @@ def prediction(n, p=0.9):
 
 @pytest.fixture
 def viewer():
-    state, workers = ViewerState(), FakeWorkers()
+    state, workers = ViewerState(), FakeTasks()
     events = []
     state.events.load_failed.connect(lambda m: events.append(("load_failed", m)))
     state.events.settled.connect(lambda: events.append(("settled",)))
@@ -80,14 +89,15 @@ def test_state_and_controller_need_no_qt():
 def test_new_scan_resets_every_view_even_when_not_analysable(viewer):
     state, workers, c, _ = viewer
     g = open_(c, workers, volume(6))
-    c.on_finished(g, prediction(6))
+    finish(c, g, prediction(6))
     assert state.prediction is not None and np.isfinite(state.probs).all()
     circle = volume(1, pattern="circle", source="circle.vol")
-    open_(c, workers, circle)
+    g = open_(c, workers, circle)
     assert state.volume is circle
     assert state.prediction is None and state.cams is None
     assert state.probs.shape == (1,) and not np.isfinite(state.probs).any()  # no previous eye's curve
-    assert "circle scan" in state.reason
+    finish(c, g, reasons=["this is a circle scan, so it is shown but not analysed"])
+    assert "circle scan" in state.reason and state.prediction is None
 
 
 def test_read_error_during_analysis_is_a_load_failure(viewer):
@@ -99,7 +109,7 @@ def test_read_error_during_analysis_is_a_load_failure(viewer):
     c.on_load_failed(bad, "corrupt.dcm: not a DICOM file")
     assert ("load_failed", "corrupt.dcm: not a DICOM file") in events
     assert state.volume is first and state.reason is None  # the old scan's panel is untouched
-    c.on_finished(g, prediction(6))  # the analysis of the scan on screen still completes
+    finish(c, g, prediction(6))  # the analysis of the scan on screen still completes
     assert state.prediction is not None
 
 
@@ -108,16 +118,45 @@ def test_stale_results_are_dropped(viewer):
     g1 = open_(c, workers, volume(6, source="a.dcm"))
     second = volume(4, source="b.dcm")
     g2 = open_(c, workers, second)
-    c.on_finished(g1, prediction(6))
+    finish(c, g1, prediction(6))
+    c.on_structure(g1, SimpleNamespace(quality=None))
     c.on_analysis_failed(g1, "boom")
     c.on_cancelled(g1)
     assert state.volume is second and state.prediction is None and state.reason is None
-    c.on_finished(g2, prediction(4))
+    assert state.structure is None and state.measuring
+    finish(c, g2, prediction(4))
     assert state.prediction.n_bscans == 4
     old_load = c.open_path("c.dcm")
     c.open_path("d.dcm")
     c.on_loaded(old_load, volume(3, source="c.dcm"))
     assert state.volume is second
+
+
+def test_a_withdrawn_result_leaves_the_screen_and_a_failed_measurement_says_why(viewer):
+    from octviewer.pipeline import ScanResult
+
+    state, workers, c, events = viewer
+    g = open_(c, workers, volume(6))
+    assert workers.analyses[-1][3].gate and workers.analyses[-1][3].network  # the state's options, with the model
+    c.on_prediction(g, prediction(6))
+    assert state.prediction is not None and state.measuring and ("settled",) not in events
+    quality = SimpleNamespace(ok=False, reasons=("segmentation failed on 21% of A-scans",), signal_text="signal 0.4")
+    c.on_analysed(g, ScanResult(quality, None, None, quality.reasons, withdrawn=True,
+                                structure_error="structure analysis failed: ValueError: x"))
+    assert state.prediction is None and state.cams is None and "21% of A-scans" in state.reason
+    assert state.structure is None and not state.measuring and "ValueError" in state.structure_note
+    assert events[-1] == ("settled",)
+
+
+def test_without_a_model_the_scan_is_measured_only():
+    state, tasks = ViewerState(), FakeTasks()
+    c = ViewerController(state, tasks, None)
+    g = open_(c, tasks, volume(6))
+    assert g is not None and tasks.analyses[-1][1] is None and not tasks.analyses[-1][3].network
+    report = SimpleNamespace(quality=SimpleNamespace(ok=True))
+    c.on_structure(g, report)
+    finish(c, g, reasons=["the network was not run (structure only)"], structure=report)
+    assert state.structure is report and state.reason is None  # no model: nothing to explain
 
 
 def test_a_view_that_cannot_draw_the_new_scan_rolls_it_back(viewer):

@@ -4,7 +4,7 @@ screen decoding, nothing is analysed before the scan is complete, a decoding err
 scan."""
 
 import numpy as np
-from test_gui_controller import FakePredictor, FakeWorkers, volume
+from test_gui_controller import FakePredictor, FakeTasks, volume
 
 from octviewer.gui.viewer.controller import ViewerController
 from octviewer.gui.viewer.state import ViewerState
@@ -27,7 +27,7 @@ class FakeProgressive:
 
 
 def setup():
-    state, workers = ViewerState(), FakeWorkers()
+    state, workers = ViewerState(), FakeTasks()
     events = []
     state.events.load_failed.connect(lambda m: events.append(("load_failed", m)))
     state.events.settled.connect(lambda: events.append(("settled",)))

@@ -40,12 +40,12 @@ def window(qtbot, tiny_model_path, monkeypatch):
     w = MainWindow(Predictor(str(tiny_model_path), device="cpu"))
     qtbot.addWidget(w)
     yield w
-    w.workers.shutdown()
+    w.tasks.shutdown()
 
 
 def _dialog(qtbot, window, manifest, out, epochs):
     dialog = retrain_dialog.RetrainDialog(window, manifest=str(manifest), out=str(out))
-    dialog.model_ready.connect(window.load_model)
+    dialog.model_ready.connect(window.models.load_model)
     qtbot.addWidget(dialog)
     dialog.variant.setCurrentText("resnet2d")
     dialog.epochs.setValue(epochs)

@@ -150,8 +150,8 @@ def test_ou_view_with_the_demo_model(qtbot, panel, study, monkeypatch):
 
     predictor = Predictor(str(ROOT / "resources" / "models" / "demo_semt.safetensors"), device="cpu")
 
-    def analyse(path):
-        return predictor.predict(load_volume(path)), None
+    def analyse(volume, cancel=None):
+        return predictor.predict(volume), None
 
     _open_by_button(qtbot, panel, study, monkeypatch)
     ou = OUView()
@@ -190,8 +190,8 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     structures = {"OD": Structure(96.0, 0.42, {"T": 70.0, "TI": 130.0}, {"T": "normal", "TI": "normal"}),
                   "OS": Structure(78.0, 0.71, {"T": 60.0, "TI": 70.0}, {"T": "borderline", "TI": "outside"})}
 
-    def analyse(path):
-        eye = Path(path).name[:2]
+    def analyse(volume, cancel=None):
+        eye = Path(volume.source).name[:2]
         return _prediction(0.2 if eye == "OD" else 0.9, {"md": -1.0, "vfi": 98.0, "psd": 1.5}), structures[eye]
 
     ou = OUView()
@@ -238,10 +238,9 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
 
 
 def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, monkeypatch):
-    from octviewer import load_volume
 
-    def analyse(path):  # RNFL thins 3 um and predicted MD falls 0.8 dB per year from 2018
-        years = (load_volume(path).acquired - dt.date(2018, 1, 1)).days / 365.25
+    def analyse(volume, cancel=None):  # RNFL thins 3 um and predicted MD falls 0.8 dB per year from 2018
+        years = (volume.acquired - dt.date(2018, 1, 1)).days / 365.25
         return _prediction(0.7, {"md": -1.0 - 0.8 * years, "vfi": 97.0}), Structure(95.0 - 3.0 * years, 0.5)
 
     _open_by_button(qtbot, panel, study, monkeypatch)
@@ -288,8 +287,8 @@ def test_trend_takes_one_value_per_visit(qtbot, tmp_path):
         save_volume(load_volume(scan), scan.with_name(scan.stem + "_b.dcm"))
     index = index_folder(root, cache_dir=tmp_path / "cache")
 
-    def analyse(path):
-        offset = 1.0 if path.endswith("_b.dcm") else -1.0
+    def analyse(volume, cancel=None):
+        offset = 1.0 if str(volume.source).endswith("_b.dcm") else -1.0
         return _prediction(0.5, {"md": -2.0 + offset}), Structure(90.0 + offset, 0.5)
 
     view = TrendView()
@@ -305,7 +304,7 @@ def test_a_newer_request_replaces_a_running_one_without_blocking(qtbot, study, t
 
     index = index_folder(study, cache_dir=tmp_path / "cache")
 
-    def slow_analyse(path):
+    def slow_analyse(volume, cancel=None):
         time.sleep(0.5)
         return _prediction(0.3, {"md": -2.0}), None
 
@@ -316,10 +315,12 @@ def test_a_newer_request_replaces_a_running_one_without_blocking(qtbot, study, t
     first, second = (index.visits(pid)[0].label for pid in ("DEMO07-000", "DEMO07-001"))
     started = time.perf_counter()
     ou.show_visit(index, "DEMO07-000", first, slow_analyse)
+    replaced = ou.tasks.current
+    ended = []
+    replaced.finished.connect(lambda: ended.append(True))  # its last signal: any result of it came before
     ou.show_visit(index, "DEMO07-001", second, slow_analyse)
     assert time.perf_counter() - started < 0.3  # neither call waited for the analysis
-    qtbot.waitUntil(lambda: bool(results) and not ou.worker.busy(), timeout=20000)
-    qtbot.wait(700)  # the first request's late result, if any, would arrive now
+    qtbot.waitUntil(lambda: bool(results) and not ou.tasks.busy() and bool(ended), timeout=20000)
     assert [r.patient_id for r in results] == ["DEMO07-001"]
     assert ou.summary.patient_id == "DEMO07-001"
     ou.close()

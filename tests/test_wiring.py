@@ -1,6 +1,6 @@
 """Structure analysis and the study browser in the real main window, driven as a user drives them:
 menu actions (QAction.trigger) with the file dialogs answered, clicks in the study tree and on
-the panel's buttons (issues 14.6, 15)."""
+the panel's buttons. The window has a results store of its own (a fresh one per test)."""
 
 import dataclasses
 import os
@@ -18,8 +18,10 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 from octviewer import load_volume, save_volume  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
-from octviewer.gui.structure.controller import MEASURING, refusal_text  # noqa: E402
+from octviewer.gui.viewer.state import MEASURING  # noqa: E402
 from octviewer.model import Predictor  # noqa: E402
+from octviewer.pipeline import refusal_text  # noqa: E402
+from octviewer.pipeline.store import ResultsStore  # noqa: E402
 from octviewer.resources import DEMO_MODEL, DEMO_SCAN  # noqa: E402
 from octviewer.study import read_opv  # noqa: E402
 from octviewer.study.demo import write_demo_study  # noqa: E402
@@ -31,12 +33,12 @@ def study(tmp_path_factory):
 
 
 @pytest.fixture
-def window(qtbot, monkeypatch):
+def window(qtbot, monkeypatch, tmp_path):
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: warnings.append(a[2]))
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
-    w = MainWindow(Predictor(str(DEMO_MODEL), device="cpu"))
+    w = MainWindow(Predictor(str(DEMO_MODEL), device="cpu"), store=ResultsStore(tmp_path / "results.sqlite"))
     w.warnings = warnings
     qtbot.addWidget(w)
     w.show()
@@ -45,13 +47,16 @@ def window(qtbot, monkeypatch):
 
 
 def _open_by_menu(qtbot, w, path, monkeypatch, measured=True):
-    """File > Open with the dialog answered; returns once the result is shown and (``measured``)
-    the structure report, which comes after it."""
+    """File > Open with the dialog answered; returns once the scan is analysed and measured
+    (``measured``), or once its network result is shown (the measurement follows it)."""
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
-    with qtbot.waitSignal(w.settled, timeout=60000):
-        w.menu_actions["open"].trigger()
     if measured:
-        qtbot.waitUntil(lambda: w.structure.report is not None, timeout=60000)
+        with qtbot.waitSignal(w.settled, timeout=60000):
+            w.menu_actions["open"].trigger()
+        assert w.state.structure is not None or w.state.structure_note.startswith("Not measured")
+    else:
+        w.menu_actions["open"].trigger()
+        qtbot.waitUntil(lambda: w.prediction is not None, timeout=60000)
 
 
 def _click(qtbot, tree, item):
@@ -79,8 +84,8 @@ def test_noise_heyex_volume_is_refused_with_a_reason(qtbot, window, samples_dir,
     text = w.results.text()
     assert w.prediction is None and "P(glaucoma)" not in text
     assert "Not analysed: the scan failed the quality check" in text and "field of view" in text
-    assert w.structure.report is not None and not w.structure.report.quality.ok
-    assert w.structure_panel.report is w.structure.report
+    assert w.state.structure is not None and not w.state.structure.quality.ok
+    assert w.structure_panel.report is w.state.structure
     assert len(w.curve.plotted()[0]) == 0
     # Analysis > Quality check off (research on the gate): F5 analyses the same scan
     w.menu_actions["quality_gate"].trigger()
@@ -152,16 +157,14 @@ def test_network_starts_only_once_the_gate_has_passed(qtbot, window, slow_gate, 
     qtbot.waitUntil(lambda: w.volume is not None and w.state.complete, timeout=60000)
     qtbot.wait(500)
     # the verdict is not known yet: the network has not run and nothing of it is shown
-    assert slow_gate.runs == [] and w.prediction is None and shown == [] and w.structure.report is None
-    assert not w.structure.gate_for(w.volume).done()
+    assert slow_gate.runs == [] and w.prediction is None and shown == [] and w.state.structure is None
     with qtbot.waitSignal(w.settled, timeout=60000):
         slow_gate.release.set()
     assert len(slow_gate.runs) == 1 and w.prediction is slow_gate.runs[0][1]
     assert "P(glaucoma)" in w.results.text() and len(w.curve.plotted()[0]) == w.volume.n_bscans
     kinds = [kind for _, kind in shown]
     assert "batch" in kinds and kinds[-1] == "prediction" and all(v is w.volume for v, _ in shown)
-    qtbot.waitUntil(lambda: w.structure.report is not None, timeout=60000)
-    assert w.structure.report.quality.ok
+    assert w.state.structure.quality.ok
 
 
 def test_noise_scan_is_refused_without_running_the_network(qtbot, window, slow_gate, monkeypatch, tmp_path):
@@ -171,8 +174,7 @@ def test_noise_scan_is_refused_without_running_the_network(qtbot, window, slow_g
     qtbot.waitUntil(lambda: w.volume is not None and w.state.complete, timeout=60000)
     with qtbot.waitSignal(w.settled, timeout=60000):
         slow_gate.release.set()
-    qtbot.waitUntil(lambda: w.structure.report is not None, timeout=60000)
-    report = w.structure.report
+    report = w.state.structure
     assert report is not None and not report.quality.ok
     text = w.results.text()
     assert refusal_text(report.quality) in text and "P(glaucoma)" not in text
@@ -202,9 +204,8 @@ def test_whole_measurement_waits_for_the_network(qtbot, window, monkeypatch):
     monkeypatch.setattr(Predictor, "predict", timed_predict)
     w = window
     _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
-    qtbot.waitUntil(lambda: w.structure.report is not None, timeout=60000)
     assert [name for name, _ in events] == ["network ends", "measure starts"]
-    assert w.prediction is not None and w.structure.report.quality.ok
+    assert w.prediction is not None and w.state.structure.quality.ok
 
 
 def test_failed_gate_refuses_the_scan(qtbot, window, monkeypatch):
@@ -237,16 +238,16 @@ def test_result_does_not_wait_for_the_whole_measurement(qtbot, window, monkeypat
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(pdf), ""))
     try:
         _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch, measured=False)
-        assert w.prediction is not None and "P(glaucoma)" in w.results.text() and w.structure.report is None
+        assert w.prediction is not None and "P(glaucoma)" in w.results.text() and w.state.structure is None
         assert w.structure_panel.report is None and w.structure_panel.empty_text == MEASURING  # says what comes
         # File > Export PDF now would lose the structure page: the user is told to wait
         w.menu_actions["export_pdf"].trigger()
         assert not pdf.exists() and "still running" in w.warnings[-1]
-        with qtbot.waitSignal(w.structure.ready, timeout=60000):
+        with qtbot.waitSignal(w.settled, timeout=60000):
             release.set()
     finally:
         release.set()
-    assert w.structure.report.quality.ok and w.structure_panel.report is w.structure.report
+    assert w.state.structure.quality.ok and w.structure_panel.report is w.state.structure
     assert w.prediction is not None
     w.menu_actions["export_pdf"].trigger()
     assert pdf.read_bytes().startswith(b"%PDF")
@@ -254,7 +255,8 @@ def test_result_does_not_wait_for_the_whole_measurement(qtbot, window, monkeypat
 
 def test_full_measurement_refusing_a_passed_scan_withdraws_its_result(qtbot, window, monkeypatch):
     """A borderline scan the thinned copy passed and the full resolution refuses: the result shown
-    is taken back, with the reasons, and the next analysis of it is refused at once."""
+    is taken back, with the reasons, and the next analysis of it (from the results store) is
+    refused at once, without showing a probability again."""
     import octviewer.structure as structure
 
     release, measure = threading.Event(), structure.measure
@@ -269,16 +271,17 @@ def test_full_measurement_refusing_a_passed_scan_withdraws_its_result(qtbot, win
     try:
         _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch, measured=False)
         assert w.prediction is not None
-        with qtbot.waitSignal(w.structure.ready, timeout=60000):
+        with qtbot.waitSignal(w.settled, timeout=60000):
             release.set()
     finally:
         release.set()
     text = w.results.text()
     assert w.prediction is None and w.state.cams is None and "P(glaucoma)" not in text
-    assert refusal_text(w.structure.report.quality) in text and "(test)" in text
+    assert refusal_text(w.state.structure.quality) in text and "(test)" in text
+    shown = _watch_network_output(w)
     with qtbot.waitSignal(w.settled, timeout=60000):
         qtbot.keyClick(w, Qt.Key_F5)  # analysed again: refused, without showing anything
-    assert w.prediction is None and "(test)" in w.results.text()
+    assert w.prediction is None and "(test)" in w.results.text() and shown == []
 
 
 def test_switching_scans_while_the_gate_judges_analyses_only_the_new_one(qtbot, window, slow_gate, monkeypatch,
@@ -293,10 +296,10 @@ def test_switching_scans_while_the_gate_judges_analyses_only_the_new_one(qtbot, 
     _start_open(w, other, monkeypatch)
     qtbot.waitUntil(lambda: w.volume is not first and w.state.complete, timeout=60000)
     slow_gate.release.set()
-    qtbot.waitUntil(lambda: w.prediction is not None and w.structure.report is not None, timeout=60000)
-    assert os.path.samefile(w.volume.source, other) and w.structure.report.quality.ok
+    qtbot.waitUntil(lambda: w.prediction is not None and w.state.structure is not None, timeout=60000)
+    assert os.path.samefile(w.volume.source, other) and w.state.structure.quality.ok
     assert [run[0] for run in slow_gate.runs] == [w.volume] and w.prediction is slow_gate.runs[0][1]
-    qtbot.wait(300)  # anything of the first scan still queued would have arrived by now
+    qtbot.waitUntil(lambda: not w.tasks.busy(), timeout=60000)  # every report of the first scan delivered
     assert shown and all(volume is w.volume for volume, _ in shown)  # nothing of the first scan, ever
     assert w.prediction is slow_gate.runs[0][1]
 
@@ -304,8 +307,7 @@ def test_switching_scans_while_the_gate_judges_analyses_only_the_new_one(qtbot, 
 def test_structure_panel_and_lines_for_a_spectralis_circle(qtbot, window, samples_dir, monkeypatch):
     w = window
     _open_by_menu(qtbot, w, samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol", monkeypatch)
-    qtbot.waitUntil(lambda: w.structure.report is not None, timeout=30000)
-    report = w.structure.report
+    report = w.state.structure
     assert report.quality.ok and report.source == "vendor" and 40 < report.rnfl_global_um < 160
     assert w.structure_panel.report is report and w.menu_actions["panel_structure"].isChecked()
     # ILM / RNFL / BM lines with a legend, replacing the file's own lines (never drawn twice)
@@ -317,11 +319,11 @@ def test_structure_panel_and_lines_for_a_spectralis_circle(qtbot, window, sample
     assert not any(curve.isVisible() for curve in w.structure.lines.values())
     w.menu_actions["toggle_layers"].trigger()
     # View > Segmentation > own: measured again with our segmentation
-    with qtbot.waitSignal(w.structure.ready, timeout=30000):
+    with qtbot.waitSignal(w.settled, timeout=30000):
         w.menu_actions["segmentation_own"].trigger()
-    assert w.structure.report.source == "own"
+    assert w.state.structure.source == "own"
     assert all(label.text.endswith("(octviewer)") for _, label in w.structure.legend.items)
-    assert abs(w.structure.report.rnfl_global_um - report.rnfl_global_um) < 5
+    assert abs(w.state.structure.rnfl_global_um - report.rnfl_global_um) < 5
 
 
 def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, study, monkeypatch, tmp_path):
@@ -340,8 +342,7 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     md = w.prediction.vf["md"]
     assert (f"MD: predicted {md:.1f} dB, measured {opv.md_db:.1f} dB, difference {md - opv.md_db:+.1f} dB") in text
     # structure measured, en-face thickness map from the View menu
-    qtbot.waitUntil(lambda: w.structure.report is not None, timeout=30000)
-    assert w.structure.report.quality.ok and w.structure.report.thickness_map_um is not None
+    assert w.state.structure.quality.ok and w.state.structure.thickness_map_um is not None
     w.menu_actions["rnfl_map"].trigger()
     assert w.structure.thickness_item.isVisible()
     legend = w.structure.map_legend  # the map's colour scale, in um (a map without one was unreadable)
@@ -365,8 +366,8 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 2
     from octviewer.gui.export.scan_pdf import build_document
 
-    doc = build_document(w.state, w.report_images(), w.report_meta(), None, w.report_sections(),
-                         w.study.comparison_html())
+    doc = build_document(w.state, w.exports.report_images(), w.models.model_meta(), None,
+                         w.exports.report_sections(), w.study.comparison_html())
     plain = doc.toPlainText()
     assert "Structure: RNFL and optic disc" in plain and "Measured visual field" in plain
     assert doc.resource(1, "structure") is not None  # QTextDocument.ImageResource
@@ -415,10 +416,9 @@ def test_a_newer_scan_drops_the_older_structure_result(qtbot, window, study, mon
     _click(qtbot, panel.tree, first)
     with qtbot.waitSignal(w.settled, timeout=60000):
         _click(qtbot, panel.tree, second)
-    qtbot.waitUntil(lambda: w.structure.report is not None, timeout=30000)
-    qtbot.wait(200)
-    assert w.structure.report.laterality == w.volume.laterality == "OS"
-    assert w.structure_panel.report is w.structure.report
+    qtbot.waitUntil(lambda: not w.tasks.busy(), timeout=60000)  # every report of the first scan delivered
+    assert w.state.structure.laterality == w.volume.laterality == "OS"
+    assert w.structure_panel.report is w.state.structure
 
 
 def test_study_manifest_from_the_menu_with_measured_vf(qtbot, window, study, monkeypatch, tmp_path):
@@ -440,3 +440,80 @@ def test_study_manifest_from_the_menu_with_measured_vf(qtbot, window, study, mon
         _click(qtbot, panel.tree, item)
     k = scans.index(next(s for s in scans if os.path.samefile(s, w.volume.source)))
     assert f"measured {-1.5 - k:.1f} dB" in w.results.text()
+
+
+@pytest.fixture
+def network_runs(monkeypatch):
+    """The source file of every volume the network runs on, from any thread."""
+    runs, predict = [], Predictor.predict
+
+    def recorded(self, volume, *args, **kwargs):
+        runs.append(os.path.realpath(volume.source))
+        return predict(self, volume, *args, **kwargs)
+    monkeypatch.setattr(Predictor, "predict", recorded)
+    return runs
+
+
+def test_the_scan_on_screen_is_never_analysed_again(qtbot, window, study, monkeypatch, network_runs):
+    """Reopening the scan, and the OU and trend views of it, read its result from the results store."""
+    w = window
+    panel = _open_study(qtbot, w, study, monkeypatch)
+    item = _scan_item(panel, patient=0, visit=2, eye=0)
+    path = os.path.realpath(item.data(0, Qt.UserRole)[4])
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click(qtbot, panel.tree, item)
+    assert w.prediction is not None and network_runs == [path]
+    first = w.prediction
+    _open_by_menu(qtbot, w, path, monkeypatch)  # File > Open of the same file
+    assert network_runs == [path] and w.prediction.probability == first.probability
+    _click(qtbot, panel.tree, panel.tree.topLevelItem(0).child(2))  # its visit: the OU view
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    ou = w.study.ou_view
+    qtbot.waitUntil(lambda: ou.summary is not None, timeout=60000)
+    _click(qtbot, panel.tree, panel.tree.topLevelItem(0).child(2).child(0))  # its eye: the trend view
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.trend_view.history is not None, timeout=60000)
+    assert network_runs.count(path) == 1  # the OU and trend views ran the network on the others only
+    assert len(network_runs) == len(set(network_runs)) > 1
+    assert ou.summary.eyes["OD"].probability is not None
+
+
+def test_the_study_views_honour_the_quality_check_switch(qtbot, window, study, monkeypatch):
+    """Analysis > Quality check applies to the OU view as it does to the viewer."""
+    import octviewer.structure as structure
+
+    judged, gate = [], structure.gate
+
+    def recorded_gate(volume, *args, **kwargs):
+        judged.append(volume.source)
+        return gate(volume, *args, **kwargs)
+    monkeypatch.setattr(structure, "gate", recorded_gate)
+    w = window
+    panel = _open_study(qtbot, w, study, monkeypatch)
+    w.menu_actions["quality_gate"].trigger()  # off
+    assert not w.state.options.gate
+    _click(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0))
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=60000)
+    assert judged == [] and w.study.ou_view.summary.eyes["OD"].probability is not None
+    w.menu_actions["quality_gate"].trigger()  # on again
+    ready = []
+    w.study.ou_view.ready.connect(ready.append)
+    _click(qtbot, panel.tree, panel.tree.topLevelItem(0).child(1))
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: bool(ready), timeout=60000)
+    assert len(judged) == 2  # both eyes of the visit passed the gate before the network
+
+
+def test_forgetting_the_remembered_results_asks_first(qtbot, window, monkeypatch, network_runs):
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    assert len(w.tasks.store) == 1
+    w.menu_actions["clear_results"].trigger()  # the fixture answers No
+    assert len(w.tasks.store) == 1
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    w.menu_actions["clear_results"].trigger()
+    assert len(w.tasks.store) == 0
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        qtbot.keyClick(w, Qt.Key_F5)
+    assert len(network_runs) == 2 and w.prediction is not None  # analysed afresh

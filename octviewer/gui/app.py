@@ -19,7 +19,7 @@ def dark_palette(app):
                          (QPalette.ToolTipText, "#e8eaed")]:
         p.setColor(role, QColor(colour))
     # disabled controls must look disabled: with one text colour for every state, Start, Resume and
-    # Load looked as live as Stop while a training ran (walk-through)
+    # Load would look as live as Stop while a training runs
     for role, colour in [(QPalette.ButtonText, "#6f7378"), (QPalette.WindowText, "#7c8086"), (QPalette.Text, "#7c8086"),
                          (QPalette.Button, "#25262a")]:
         p.setColor(QPalette.Disabled, role, QColor(colour))
@@ -27,17 +27,21 @@ def dark_palette(app):
 
 
 def collect_garbage_on_gui_thread(interval_s: float = 1.0):
-    """Python's cyclic garbage collection runs on whichever thread happens to allocate, and the
-    viewer runs Python on worker threads (reading, the quality gate, the structure measurement, the
-    manifest check). A Qt object that became cyclic garbage (a closed dialog whose signal lambdas
-    refer to it) could then be destroyed on a worker thread, where its destructor waits for Qt's
-    connection lock while the GUI thread holds the GIL and waits for that lock: a frozen window.
-    The test run hung exactly so (tests/conftest.py). pyqtgraph's collector turns automatic
-    collection off and collects on a GUI-thread timer with the usual generation thresholds; keep
-    the returned object alive as long as the event loop runs."""
-    from pyqtgraph.util.garbage_collector import GarbageCollector
+    """Cyclic garbage is collected on the GUI thread only (``background.collect_garbage_on_gui_thread``)."""
+    from .background import collect_garbage_on_gui_thread as install
 
-    return GarbageCollector(interval=interval_s)
+    return install(interval_s)
+
+
+def open_store():
+    """The user's results store, or None (with a warning) when there is no writable data folder."""
+    from octviewer.pipeline.store import ResultsStore, StoreError
+
+    try:
+        return ResultsStore()
+    except (StoreError, OSError) as exc:
+        print(f"warning: results are not remembered: {exc}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, RuntimeError, ValueError, OSError) as exc:  # the viewer opens without a model
         model_error = str(exc)
         print(f"warning: {exc}", file=sys.stderr)
-    window = MainWindow(predictor, model_error)
+    store = open_store()
+    window = MainWindow(predictor, model_error, store=store)
+    if store is not None and store.notice:  # a damaged or newer store was moved aside
+        window.statusBar().showMessage(store.notice, 20000)
     window.headless = bool(args.screenshot)
     window.show()
     target = args.file
@@ -88,12 +95,6 @@ def main(argv: list[str] | None = None) -> int:
             window.grab().save(str(args.screenshot))
             app.exit(1 if window.failures else 0)  # a file that could not be opened fails the run
 
-        def shoot_once_measured():  # the structure measurement follows the result by a moment
-            if window.structure.measuring():
-                QTimer.singleShot(100, shoot_once_measured)
-            else:
-                QTimer.singleShot(300, shoot)
-
-        window.settled.connect(shoot_once_measured)
+        window.settled.connect(lambda: QTimer.singleShot(300, shoot))  # analysed and measured
         QTimer.singleShot(300_000 if target else 500, shoot)  # never hang a headless run
     return app.exec()

@@ -40,9 +40,9 @@ def build_menus(w) -> dict[str, QAction]:
     act(f, "open_study_folder", "Open stud&y folder…", lambda: w.study.open_folder(), "Ctrl+Shift+O")
     act(f, "open_study_manifest", "Open study &manifest…", lambda: w.study.open_manifest())
     act(f, "open_pacs", "Open from PAC&S…", lambda: pacs_of(w).open_dialog())
-    act(f, "export_pdf", "Export &PDF report…", w.export_pdf, "Ctrl+P")
+    act(f, "export_pdf", "Export &PDF report…", w.exports.pdf, "Ctrl+P")
     act(f, "export_ou", "Export &OU report…", lambda: w.study.export_ou_report())
-    act(f, "export_csv", "Export results as &CSV…", w.export_csv, "Ctrl+E")
+    act(f, "export_csv", "Export results as &CSV…", w.exports.csv, "Ctrl+E")
     act(f, "send_pacs", "Send results to PACS…", lambda: pacs_of(w).send())
     act(f, "pacs_settings", "PACS se&ttings…", lambda: pacs_of(w).preferences())
     act(f, "quit", "&Quit", w.close, QKeySequence.Quit)
@@ -81,42 +81,79 @@ def build_menus(w) -> dict[str, QAction]:
     segmentation = v.addMenu("&Segmentation")
     group = QActionGroup(w)
     for source, text in (("vendor", "The file's own (vendor) when present"), ("own", "octviewer's own")):
-        a = act(segmentation, f"segmentation_{source}", text, lambda src=source: w.structure.set_source(src))
+        a = act(segmentation, f"segmentation_{source}", text, lambda src=source: w.controller.set_segmentation(src))
         a.setCheckable(True)
-        a.setChecked(source == "vendor")
         group.addAction(a)
-    thickness = act(v, "rnfl_map", "RNFL &thickness map (en-face)",
-                    lambda: w.structure.set_thickness_map(actions["rnfl_map"].isChecked()), "T")
-    deviation = act(v, "rnfl_deviation", "RNFL &deviation map (en-face)",
-                    lambda: w.structure.set_deviation_map(actions["rnfl_deviation"].isChecked()), "Shift+T")
-    for a in (thickness, deviation):
-        a.setCheckable(True)
+    # one en-face map at a time (the state holds which): their yellows mean different things
+    for name, text, key, shown in (("rnfl_map", "RNFL &thickness map (en-face)", "T", "thickness"),
+                                   ("rnfl_deviation", "RNFL &deviation map (en-face)", "Shift+T", "deviation")):
+        act(v, name, text, lambda n=name, m=shown: s.update_settings(
+            enface_map=m if actions[n].isChecked() else ""), key).setCheckable(True)
     w.panels_menu = v.addMenu("&Panels")
 
     a = bar.addMenu("&Analysis")
     act(a, "analyse", "&Analyse", w.controller.analyse, "F5")
     act(a, "cancel", "&Cancel analysis", w.controller.cancel_analysis, "Esc")
-    gate = act(a, "quality_gate", "&Quality check before analysis (refuse unreadable scans)",
-               lambda: w.structure.set_gate(actions["quality_gate"].isChecked()))
-    gate.setCheckable(True)
-    gate.setChecked(True)
+    act(a, "quality_gate", "&Quality check before analysis (refuse unreadable scans)",
+        lambda: s.update_options(gate=actions["quality_gate"].isChecked())).setCheckable(True)
+    act(a, "clear_results", "Forget &remembered results…", lambda: clear_results(w))
     device = a.addMenu("&Device")
     group = QActionGroup(w)  # the choice in force is ticked ("auto" stays "auto" whatever it resolved to)
     for name in DEVICE_CHOICES:
-        a_device = act(device, f"device_{name}", name, lambda n=name: w.set_device(n))
+        a_device = act(device, f"device_{name}", name, lambda n=name: w.models.set_device(n))
         a_device.setCheckable(True)
         group.addAction(a_device)
 
     m = bar.addMenu("&Model")
-    act(m, "load_model", "&Load model…", w.load_model_dialog)
-    act(m, "retrain", "&Retrain…", w.open_retrain)
-    act(m, "about_model", "About this &model (model card)", w.about_model)
+    act(m, "load_model", "&Load model…", w.models.load_model_dialog)
+    act(m, "retrain", "&Retrain…", w.models.open_retrain)
+    act(m, "about_model", "About this &model (model card)", w.models.about_model)
 
     h = bar.addMenu("&Help")
     act(h, "about", "&About octviewer", w.about)
     act(h, "shortcuts", "&Keyboard shortcuts", w.show_shortcuts, "F1")
     w.help_menu = h
     return actions
+
+
+def follow_state(actions: dict[str, QAction], state) -> None:
+    """The menus' ticks show what the state holds (the axial stretch, the en-face map, the
+    segmentation source, the quality gate), whoever changed it; setting a tick from the state never
+    triggers its action again."""
+    def sync():
+        s, o = state.settings, state.options
+        for name, checked in ([(f"axial_{m}", s.axial_mode == m) for m in AXIAL_MODES]
+                              + [("rnfl_map", s.enface_map == "thickness"),
+                                 ("rnfl_deviation", s.enface_map == "deviation"),
+                                 ("quality_gate", o.gate)]
+                              + [(f"segmentation_{src}", o.segmentation == src) for src in ("vendor", "own")]):
+            action = actions[name]
+            if action.isChecked() != checked:
+                blocked = action.blockSignals(True)
+                action.setChecked(checked)
+                action.blockSignals(blocked)
+    state.events.display.connect(sync)
+    state.events.options.connect(sync)
+    sync()
+
+
+def clear_results(w) -> None:
+    """Analysis > Forget remembered results: empty the results store, after asking."""
+    from PySide6.QtWidgets import QMessageBox
+
+    store = w.tasks.store
+    if store is None:
+        QMessageBox.information(w, "Remembered results", "No results store is in use: nothing is remembered.")
+        return
+    if QMessageBox.question(w, "Remembered results", "Forget every remembered analysis? Scans opened again, "
+                            "and the OU and trend views, are then analysed afresh.") != QMessageBox.Yes:
+        return
+    try:
+        removed = store.clear()
+    except Exception as exc:  # sqlite3.Error: the store is busy or damaged; say so, keep running
+        QMessageBox.warning(w, "Remembered results", f"The results store could not be emptied: {exc}")
+        return
+    w.statusBar().showMessage(f"Forgot {removed} remembered result(s).", 8000)
 
 
 def shortcuts_text(actions: dict[str, QAction]) -> str:

@@ -170,6 +170,15 @@ class Predictor:
         """The device and precision in the viewer's words: "CPU (bf16)", "CPU (exact fp32)"."""
         return device_label(self.device, self.precision)
 
+    @property
+    def cam_geometry(self) -> dict:
+        """Where the CAM cells sit on the network input: input (h, w) px, stride and offset per axis.
+        Every Prediction carries it; a viewer drawing batches before the Prediction reads it here."""
+        pre, v = self.model.meta.preprocess, self._variant
+        return {"input_size": tuple(pre.volume_shape[1:]) if pre.is_3d else (pre.size, pre.size),
+                "stride": tuple(float(s) for s in v.cam_stride[-2:]),
+                "offset": tuple(float(o) for o in v.cam_offset[-2:])}
+
     # -- checks -----------------------------------------------------------------------------
     def check(self, volume: OctVolume) -> None:
         meta = self.model.meta
@@ -453,8 +462,7 @@ class Predictor:
             notes = (*notes, caveat)
         if bscan_vf and (caveat := vf_baseline_caveat(meta)):
             notes = (*notes, caveat)
-        pre = meta.preprocess
-        v = self._variant
+        geometry = self.cam_geometry
         return Prediction(
             bscan_probability=probs, bscan_vf=bscan_vf, cam=cam,
             probability=volume_p, raw_probability=raw_volume,
@@ -462,9 +470,7 @@ class Predictor:
             threshold=float(meta.threshold), model_name=self.model.name,
             synthetic_model=meta.synthetic_data, device=str(self.device), seconds=time.perf_counter() - started,
             notes=tuple(notes),
-            cam_input_size=tuple(pre.volume_shape[1:]) if pre.is_3d else (pre.size, pre.size),
-            cam_stride=tuple(float(s) for s in v.cam_stride[-2:]),
-            cam_offset=tuple(float(o) for o in v.cam_offset[-2:]))
+            cam_input_size=geometry["input_size"], cam_stride=geometry["stride"], cam_offset=geometry["offset"])
 
 
 __all__ = ["Cancelled", "InvalidOutput", "Predictor", "ScanNotSupported", "VF_CLIPPED", "VF_INDICES", "clip_vf",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import re
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QUrl
@@ -83,7 +85,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     metric_text = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "auc")
                             if isinstance(metrics.get(k), (int, float))) or "none"
     # the evaluation on independent data, when the file carries one, comes first: the own test
-    # split alone read better than the card's held-out figure (walk-through)
+    # split alone reads better than the card's held-out figure
     independent = (meta.get("evaluation") or {}).get("image_level") or {}
     ci = independent.get("ci95") or {}
     independent_text = ", ".join(
@@ -150,16 +152,34 @@ def withhold_creation_time(path) -> None:
 
 def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
     """Print ``doc`` to a PDF: A4 portrait, 15 mm margins, 150 dpi, for every report of the viewer;
-    an anonymised one carries no creation time in its metadata either."""
-    writer = QPdfWriter(str(path))
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
-    writer.setResolution(150)
-    writer.setTitle(title)
-    doc.print_(writer)
-    del writer  # the file is complete once the writer is gone
-    if anonymised:
-        withhold_creation_time(path)
-    return str(path)
+    an anonymised one carries no creation time in its metadata either.
+
+    Raises OSError unless the PDF is really at ``path``: Qt's PDF writer fails without a word (a
+    folder, /proc, a missing folder), so the report is written to a new file beside the target,
+    checked, and only then put in its place; a failed export leaves an existing file as it was.
+    The file is owner-only (0600): a report may carry the patient ID."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a folder")
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=target.parent)  # OSError: no such folder...
+    os.close(fd)
+    try:
+        writer = QPdfWriter(tmp)
+        writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
+        writer.setResolution(150)
+        writer.setTitle(title)
+        doc.print_(writer)
+        del writer  # the file is complete once the writer is gone
+        with open(tmp, "rb") as written:
+            if written.read(5) != b"%PDF-":
+                raise OSError(f"the PDF writer could not write to {target.parent}")
+        if anonymised:
+            withhold_creation_time(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return str(target)
 
 
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),

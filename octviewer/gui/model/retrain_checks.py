@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 
@@ -56,17 +56,3 @@ def validate_manifest(path: str) -> tuple[bool, str]:
                        for w in small_split_warnings(counts))
     return True, ("<b style='color:#66bb6a'>Manifest OK</b>" + note + warnings + "<table><tr><th>split</th>"
                   f"<th>volumes</th><th>glaucoma</th><th>patients</th><th>with VF</th></tr>{rows}</table>")
-
-
-class ValidationSignals(QObject):
-    done = Signal(int, bool, str)  # request number, ok, HTML
-
-
-class Validation(QRunnable):
-    def __init__(self, number: int, path: str, signals: ValidationSignals):
-        super().__init__()
-        self.number, self.path, self.signals = number, path, signals
-
-    def run(self):
-        ok, text = validate_manifest(self.path)
-        self.signals.done.emit(self.number, ok, text)

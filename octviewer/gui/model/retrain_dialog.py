@@ -15,12 +15,13 @@ initialisation or a local weights file instead of failing offline after the prog
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import sys
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -37,21 +38,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from octviewer.core import VF_INDICES
 from octviewer.model.signing import SIGN_ENV
 
+from ..background import TaskSlot
+from ..dialogs import path_row
 from . import retrain_checks as checks
-
-
-def _path_row(edit: QLineEdit, pick) -> QWidget:
-    w = QWidget()
-    h = QHBoxLayout(w)
-    h.setContentsMargins(0, 0, 0, 0)
-    h.addWidget(edit)
-    b = QPushButton("Browse…")
-    b.clicked.connect(pick)
-    h.addWidget(b)
-    return w
+from .run_report import evaluation_text
 
 
 class RetrainDialog(QDialog):
@@ -70,12 +62,10 @@ class RetrainDialog(QDialog):
         self.run_dir: Path | None = None  # the folder of the current (or last) run
         self.extra_arguments: list[str] = []  # advanced trainer flags passed through as given
         self.manifest_ok: bool | None = None  # None while the check runs
-        self._validation_number = 0
         self._start_when_valid = False
-        self._validation_signals = checks.ValidationSignals()
-        self._validation_signals.done.connect(self._validated)
-        self._pool = QThreadPool()
-        self._pool.setMaxThreadCount(1)
+        self._checks = TaskSlot(self, progress_widgets=False)  # one manifest check at a time; newer wins
+        self._checks.done.connect(self._validated)
+        self._checks.failed.connect(lambda message: self._validated((False, html.escape(message))))
 
         self.manifest = QLineEdit(manifest)
         self.out = QLineEdit(out or str(Path.home() / "octviewer-runs"))
@@ -102,8 +92,8 @@ class RetrainDialog(QDialog):
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         form = QFormLayout()
-        form.addRow("Dataset manifest", _path_row(self.manifest, self._pick_manifest))
-        form.addRow("Runs folder", _path_row(self.out, self._pick_out))
+        form.addRow("Dataset manifest", path_row(self.manifest, self._pick_manifest))
+        form.addRow("Runs folder", path_row(self.out, self._pick_out))
         form.addRow("Variant", self.variant)
         form.addRow("Epochs", self.epochs)
         form.addRow("Image size", self.image_size)
@@ -224,25 +214,24 @@ class RetrainDialog(QDialog):
 
     def validate(self) -> None:
         """Check the manifest (files, labels, VF ranges, splits) in a worker; show the counts."""
-        self._validation_number += 1
         self.manifest_ok = None
         self.validation.setText("Checking the manifest…")
         if self.stage.text().startswith("Not started"):  # about the manifest before this one
             self.stage.setText("")
-        self._pool.start(checks.Validation(self._validation_number, self.manifest.text(), self._validation_signals))
+        path = self.manifest.text()
+        self._checks.start(lambda _progress, _cancel: checks.validate_manifest(path), "manifest-check")
 
     def _validate_typed(self) -> None:
         """Check a typed path as soon as it names a file; say what is missing while it does not."""
         if Path(self.manifest.text()).is_file():
             self.validate()
         else:
-            self._validation_number += 1  # a check still running is for an older path
+            self._checks.drop()  # a check still running is for an older path
             self.manifest_ok = None
             self.validation.setText("No manifest file at this path yet.")
 
-    def _validated(self, number: int, ok: bool, text: str):
-        if number != self._validation_number:
-            return  # the manifest was changed since
+    def _validated(self, outcome) -> None:
+        ok, text = outcome
         self.manifest_ok = ok
         self.validation.setText(text)
         if self._start_when_valid:
@@ -396,55 +385,7 @@ class RetrainDialog(QDialog):
             self.stage.setText(f"failed (exit {code}); the model in use is unchanged — see the log")
 
     def evaluation_text(self) -> str:
-        """The run's test-split figures in plain sentences (report.json; the Markdown table read
-        badly in a message box), with a warning when the model ranks eyes no better than chance."""
-        import json
-
-        report = self.run_dir / "report.json" if self.run_dir else None
-        try:
-            data = json.loads(report.read_text()) if report is not None and report.exists() else None
-        except (OSError, ValueError):
-            data = None
-        if not isinstance(data, dict):
-            return "No evaluation report was written for this run."
-        image = data.get("image_level") or {}
-        lines = []
-        auc = image.get("auc")
-        if isinstance(auc, (int, float)):
-            ci = (image.get("ci95") or {}).get("auc") or []
-            ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if len(ci) == 2 else ""
-            lines.append(f"AUC (image level) {auc:.3f}{ci_text}")
-            if auc <= 0.6:
-                where = "below" if auc < 0.45 else "at or near"
-                lines.insert(0, f"WARNING: a test AUC of {auc:.2f} is {where} chance (0.5): this model does "
-                                "not tell glaucoma from normal eyes. Keep the model in use.")
-        for key, label in (("accuracy", "accuracy"), ("ece", "ECE"), ("brier", "Brier")):
-            if isinstance(image.get(key), (int, float)):
-                lines.append(f"{label} {image[key]:.3f}")
-        for name, vf in (data.get("vf_mae") or {}).items():
-            if isinstance(vf, dict) and isinstance(vf.get("mae"), (int, float)):
-                base, ci = vf.get("class_mean_mae"), vf.get("ci95") or {}
-
-                def interval(key, ci=ci):
-                    pair = ci.get(key) or []
-                    return f" [{pair[0]:.2f}, {pair[1]:.2f}]" if len(pair) == 2 else ""
-                diff = vf.get("mae_minus_class_mean")
-                unit = VF_INDICES.get(name, {}).get("unit", "")
-                lines.append(f"{name.upper()} mean absolute error {vf['mae']:.2f} {unit}{interval('mae')}"
-                             + (f" (class-mean baseline {base:.2f}" if isinstance(base, (int, float)) else "")
-                             + (f"; difference {diff:+.2f}{interval('mae_minus_class_mean')}"
-                                if isinstance(base, (int, float)) and isinstance(diff, (int, float)) else "")
-                             + (")" if isinstance(base, (int, float)) else ""))
-        n = image.get("n")
-        patients = ((data.get("splits") or {}).get("test") or {}).get("patients")
-        head = "Test split"
-        if n:
-            head += f" ({n} volumes" + (f", {patients} patients" if patients else "") + ")"
-        from trainer.manifest import MIN_SPLIT_PATIENTS
-        if isinstance(patients, int) and patients < MIN_SPLIT_PATIENTS:
-            lines.insert(0, f"WARNING: only {patients} test patients: these figures are too uncertain to judge the "
-                            "model by.")
-        return head + ":\n" + "\n".join(lines) if lines else "The evaluation report holds no figures."
+        return evaluation_text(self.run_dir)
 
     def _load(self):
         """Show the new model's evaluation and ask before it replaces the model in use."""
@@ -458,8 +399,5 @@ class RetrainDialog(QDialog):
         self.stop()
         if self.process is not None:
             self.process.waitForFinished(10000)
-        # A manifest check still running would outlive the dialog: its Qt objects would then be
-        # destroyed on the check's thread, which can deadlock with the GUI thread (Qt's lock vs the GIL).
-        self._pool.clear()
-        self._pool.waitForDone(10000)
+        self._checks.shutdown(10.0)  # a manifest check still running stops with the dialog
         super().closeEvent(event)

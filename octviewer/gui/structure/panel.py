@@ -1,8 +1,8 @@
 """The structure panel beside the network's results: measured RNFL and disc against published normals.
 
 A plain QWidget that paints the report with the same routine as the PDF page
-(``structure_report.draw_structure_page``), so screen and print never disagree. It holds no
-analysis: the caller measures in a worker and hands the report over with ``show_report``.
+(``page.draw_structure_page``), so screen and print never disagree. It holds no analysis: in the
+window it follows the viewer state (``follow``); alone it is handed a report with ``show_report``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ class StructurePanel(QWidget):
         self._report = report
         self._empty_text = empty_text
         self.update()
+
+    def follow(self, state) -> None:
+        """Show the structure report of the scan on screen (or why there is none), whenever it changes."""
+        def show():
+            self.show_report(state.structure, state.structure_note or NO_REPORT)
+        state.events.structure.connect(show)
+        state.events.scan.connect(show)
+        show()
 
     def paintEvent(self, event):  # noqa: N802 (Qt's name)
         painter = QPainter(self)

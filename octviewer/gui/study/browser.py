@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from octviewer.study import StudyIndex, index_folder, index_manifest
 
-from ..background import WorkerSlot
+from ..background import TaskSlot
 
 ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("eye", pid, label, eye) / ("scan", ...)
 EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}
@@ -50,16 +50,16 @@ class StudyPanel(QWidget):
         self.setObjectName("StudyPanel")
         self.index: StudyIndex | None = None
         self.cache_dir = cache_dir
-        self.worker = WorkerSlot(self)
-        self.worker.done.connect(self._on_done)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
+        self.tasks = TaskSlot(self)
+        self.tasks.done.connect(self._on_done)
+        self.tasks.failed.connect(self._on_failed)
+        self.tasks.cancelled.connect(self._on_cancelled)
 
         self.open_folder_button = QPushButton("Open folder…")
         self.open_manifest_button = QPushButton("Open manifest…")
         self.open_folder_button.clicked.connect(lambda: self.open_folder())
         self.open_manifest_button.clicked.connect(lambda: self.open_manifest())
-        self.progress, self.cancel_button = self.worker.bar, self.worker.cancel_button
+        self.progress, self.cancel_button = self.tasks.bar, self.tasks.cancel_button
         self.status = QLabel("Open a folder of scans or a manifest CSV.")
         self.status.setWordWrap(True)
         # the files and folders left out, each with its reason: one odd file never hides the study,
@@ -120,13 +120,13 @@ class StudyPanel(QWidget):
 
     def _start(self, fn, message: str) -> None:
         self.status.setText(message)
-        self.worker.start(fn)
+        self.tasks.start(fn)
 
     def cancel(self) -> None:
-        self.worker.cancel()
+        self.tasks.cancel()
 
     def is_busy(self) -> bool:
-        return self.worker.busy()
+        return self.tasks.busy()
 
     def _on_failed(self, message: str) -> None:
         self.status.setText(f"Could not index: {message.splitlines()[0]}")
@@ -211,5 +211,5 @@ class StudyPanel(QWidget):
             self.trend_requested.emit(data[1], data[3])
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        self.worker.shutdown()
+        self.tasks.shutdown()
         super().closeEvent(event)

@@ -1,11 +1,14 @@
 """The study browser, OU view and trend view in the main window.
 
-The widgets (study_panel.py, ou_view.py, trend_view.py) never build a predictor: the window injects
-``analyse(path) -> (Prediction | None, StructureReport)``. It runs in their worker threads with its
-OWN Predictor, built from the window's loaded model (``Predictor(model)`` copies the network, so
-the window's analysis is never disturbed) and rebuilt when the user loads another model; one lock
-serialises it, because the OU and trend workers may call it at the same time. The quality gate
-applies here too: a scan that fails it gets no prediction, only its structure report.
+The widgets (browser.py, ou_view.py, trend_view.py) never build a predictor: the window injects
+``analyse(volume) -> (Prediction | None, StructureReport | None)``, which is
+``octviewer.pipeline.analyse_scan`` with the window's options (the user's quality gate switch and
+segmentation source) and its results store: a scan the viewer has analysed, shown again in the OU
+or trend view, is read from the store and the network does not run again. It runs in their
+background tasks with its OWN Predictor, built from the window's loaded model
+(``Predictor(model)`` copies the network, so the window's analysis is never disturbed) and rebuilt
+when the user loads another model; one lock serialises it, because the OU and trend tasks may call
+it at the same time.
 
 Measured VF: when the scan on screen belongs to the indexed study, its measured VFI/MD/PSD are
 shown beside the prediction with the difference (results panel and PDF report).
@@ -13,6 +16,7 @@ shown beside the prediction with the difference (results panel and PDF report).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import threading
 
@@ -21,6 +25,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QVBoxLayout
 
 from octviewer.study import compare_vf
 
+from ..dialogs import as_literal
 from .browser import StudyPanel
 from .ou_view import OUView, shown_difference
 from .trend_view import TrendView
@@ -46,23 +51,17 @@ class StudyAnalyser:
             self._model = model
         return self._predictor
 
-    def __call__(self, path):
-        from octviewer import load_volume
-        from octviewer.structure import measure
+    def __call__(self, volume, cancel=None):
+        from octviewer.pipeline import analyse_scan
 
-        window_predictor = self.window.controller.predictor
+        window = self.window
+        window_predictor = window.controller.predictor
         model = window_predictor.model if window_predictor is not None else None
-        volume = load_volume(path)
+        options = dataclasses.replace(window.state.options, network=model is not None)
         with self._lock:
-            structure = measure(volume, source=self.window.structure.source)
             predictor = self._predictor_for(model)
-            if predictor is None or not structure.quality.ok:
-                return None, structure
-            try:
-                predictor.check(volume)
-            except Exception:
-                return None, structure
-            return predictor.predict(volume), structure
+            result = analyse_scan(volume, predictor, options, store=window.tasks.store, cancel=cancel)
+        return result.prediction, result.structure
 
 
 def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
@@ -144,7 +143,6 @@ class StudyController(QObject):
     def export_ou_report(self, path: str | None = None, patient_id: str | None = None) -> str | None:
         """The OU page of the visit in the OU view (and the trend shown), anonymised unless asked."""
         from ..export.ou_pdf import write_ou_report
-        from ..main_window import as_literal
 
         if self.ou_view is None or self.ou_view.summary is None:
             QMessageBox.information(self.window, "Export", "Open the OU view of a visit first (Study panel, OU view).")
@@ -202,4 +200,4 @@ class StudyController(QObject):
     def shutdown(self) -> None:
         for widget in (self.panel, self.ou_view, self.trend_view):
             if widget is not None:
-                widget.worker.shutdown()
+                widget.tasks.shutdown()

@@ -6,8 +6,8 @@ left) and the RNFL sector wheel of the left eye is the mirror image of the right
 eyes, the inter-eye asymmetry table flags differences beyond published limits
 (``octviewer.study.ou.ASYMMETRY_LIMITS``).
 
-Analysis of the two eyes runs in a worker through the injected ``analyse(path) -> (Prediction,
-StructureReport | None)``: the view never builds a predictor. Without it the view shows the
+Analysis of the two eyes runs in a background task through the injected ``analyse(volume, cancel)
+-> (Prediction | None, StructureReport | None)``: the view never builds a predictor. Without it the view shows the
 measured VF and the en-face images only.
 """
 
@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from octviewer.core import Cancelled
 from octviewer.study import StudyIndex, Visit
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
 from octviewer.study.vf import parse_date
 
-from ..background import Cancelled, WorkerSlot
+from ..background import TaskSlot
 
 CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
 FLAG_COLOUR = QColor("#ff6b6b")
@@ -54,7 +55,8 @@ def asymmetry_digits(name: str) -> int:
 
 
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
-    """Worker body: analyse every volume of both eyes of the visit, aggregate per eye (case level)."""
+    """Task body: analyse every volume of both eyes of the visit, aggregate per eye (case level).
+    Each file is read once, for its analysis and (the first of each eye) its en-face image."""
     from octviewer.io import VolumeReadError, load_volume
 
     visit = Visit(visit_label, parse_date(visit_label))
@@ -65,25 +67,29 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
         mine = [s for s in scans if s.eye == eye]
         if not mine:
             continue
-        results, errors = [], []
+        results, errors, enface = [], [], None
         for scan in mine:
             if cancel.is_set():
                 raise Cancelled()
-            if analyse is not None:
-                try:
-                    results.append(analyse(scan.path))
-                except Exception as exc:  # one bad scan must not hide the other eye
-                    errors.append(f"{type(exc).__name__}: {exc}")
+            try:
+                volume = load_volume(scan.path)
+                if enface is None:
+                    enface = enface_image(volume)
+                if analyse is not None:
+                    results.append(analyse(volume, cancel))
+            except Cancelled:
+                raise
+            except VolumeReadError as exc:
+                errors.append(str(exc))
+            except Exception as exc:  # one bad scan must not hide the other eye
+                errors.append(f"{type(exc).__name__}: {exc}")
             done += 1
             progress(done, len(scans))
         eye_summary = case_level(eye, [s.path for s in mine], results)
         eye_summary.vf_measured = index.measured_vf(patient_id, eye, visit)
         eye_summary.synthetic = eye_summary.synthetic or any(s.synthetic for s in mine)
         eye_summary.error = "; ".join(errors)
-        try:
-            eye_summary.enface = enface_image(load_volume(mine[0].path))
-        except VolumeReadError as exc:
-            eye_summary.error = "; ".join(filter(None, [eye_summary.error, str(exc)]))
+        eye_summary.enface = enface
         summary.eyes[eye] = eye_summary
     return summary
 
@@ -233,15 +239,15 @@ class OUView(QWidget):
         super().__init__(parent)
         self.setObjectName("OUView")
         self.summary: VisitSummary | None = None
-        self.worker = WorkerSlot(self)
-        self.worker.done.connect(self._on_done)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
+        self.tasks = TaskSlot(self)
+        self.tasks.done.connect(self._on_done)
+        self.tasks.failed.connect(self._on_failed)
+        self.tasks.cancelled.connect(self._on_cancelled)
         self.header = QLabel("No visit selected")  # the only place a patient ID is shown
         self.synthetic_banner = QLabel("SYNTHETIC data or model: engineering use only, no clinical validity")
         self.synthetic_banner.setStyleSheet("color: #ff6b6b; font-weight: bold")
         self.synthetic_banner.setVisible(False)
-        self.progress, self.cancel_button = self.worker.bar, self.worker.cancel_button
+        self.progress, self.cancel_button = self.tasks.bar, self.tasks.cancel_button
         self.columns = {"OD": EyeColumn("OD"), "OS": EyeColumn("OS")}
         self.eyes = QWidget()  # holds no patient identifier
         self.eye_pair = QWidget()  # grabbed for the report
@@ -273,11 +279,11 @@ class OUView(QWidget):
         for column in self.columns.values():
             column.show_summary(None)
         self.asymmetry_table.setRowCount(0)
-        self.worker.start(
+        self.tasks.start(
             lambda progress, cancel: analyse_visit(index, patient_id, visit_label, analyse, progress, cancel))
 
     def cancel(self) -> None:
-        self.worker.cancel()
+        self.tasks.cancel()
 
     def _on_failed(self, message: str) -> None:
         self.header.setText(self.header.text() + f" — analysis failed: {message.splitlines()[0]}")
@@ -317,7 +323,7 @@ class OUView(QWidget):
         self.asymmetry_table.resizeColumnsToContents()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        self.worker.shutdown()
+        self.tasks.shutdown()
         super().closeEvent(event)
 
 

@@ -17,10 +17,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from octviewer.core import Cancelled
 from octviewer.study import StudyIndex, Trend, trend
 from octviewer.study.vf import parse_date
 
-from ..background import Cancelled, WorkerSlot
+from ..background import TaskSlot
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -74,7 +75,9 @@ class EyeHistory:
 
 
 def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress, cancel) -> EyeHistory:
-    """Worker body: analyse every volume of the eye at every visit, collect measured VF, fit trends."""
+    """Task body: analyse every volume of the eye at every visit, collect measured VF, fit trends."""
+    from octviewer.io import load_volume
+
     history = EyeHistory(patient_id, eye, {name: [] for name in SERIES})
     scans = [s for s in index.scans_for(patient_id, eye=eye) if s.date is not None]
     history.synthetic = any(s.synthetic for s in scans)
@@ -86,7 +89,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
             if cancel.is_set():
                 raise Cancelled()
             try:
-                prediction, structure = analyse(scan.path)
+                prediction, structure = analyse(load_volume(scan.path), cancel)
+            except Cancelled:
+                raise
             except Exception as exc:  # the other visits still make a trend
                 history.errors.append(f"{scan.date}: {type(exc).__name__}: {exc}")
                 continue
@@ -129,12 +134,12 @@ class TrendView(QWidget):
         super().__init__(parent)
         self.setObjectName("TrendView")
         self.history: EyeHistory | None = None
-        self.worker = WorkerSlot(self)
-        self.worker.done.connect(self._on_done)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
+        self.tasks = TaskSlot(self)
+        self.tasks.done.connect(self._on_done)
+        self.tasks.failed.connect(self._on_failed)
+        self.tasks.cancelled.connect(self._on_cancelled)
         self.header = QLabel("No eye selected")  # the only place a patient ID is shown
-        self.progress, self.cancel_button = self.worker.bar, self.worker.cancel_button
+        self.progress, self.cancel_button = self.tasks.bar, self.tasks.cancel_button
         self.body = QWidget()  # grabbed for the report: holds no patient identifier
         self.graphics = pg.GraphicsLayoutWidget()
         self.plots: dict[str, pg.PlotItem] = {}
@@ -163,10 +168,10 @@ class TrendView(QWidget):
 
     def show_eye(self, index: StudyIndex, patient_id: str, eye: str, analyse=None) -> None:
         self.header.setText(f"<b>{patient_id}</b> · {eye}: progression over all visits")
-        self.worker.start(lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel))
+        self.tasks.start(lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel))
 
     def cancel(self) -> None:
-        self.worker.cancel()
+        self.tasks.cancel()
 
     def _on_failed(self, message: str) -> None:
         self.summary.setText(f"Trend failed: {message.splitlines()[0]}")
@@ -237,5 +242,5 @@ class TrendView(QWidget):
         self.summary.setText("<br>".join(lines))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        self.worker.shutdown()
+        self.tasks.shutdown()
         super().closeEvent(event)

@@ -53,7 +53,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.scale_bar.hide()  # shown with a scan of known spacing
         self.layer_curves: list[pg.PlotCurveItem] = []
-        self.hidden_layers: set[str] = set()  # file layers drawn by another overlay (structure/controller.py)
+        self.hidden_layers: set[str] = set()  # file layers another overlay draws instead (``hide_file_layers``)
         # names the file's own lines that are drawn (bottom left; the structure overlay's is top left)
         self.layer_legend = pg.LegendItem(offset=(10, -10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
         self.layer_legend.setParentItem(self.view)
@@ -66,6 +66,30 @@ class BscanView(pg.GraphicsLayoutWidget):
         state.events.analysis.connect(self.draw)  # the CAM and the label's P= of the B-scan on screen
         state.events.display.connect(self.on_display)
         state.events.frames.connect(self.on_frames)
+
+    # -- for overlays (the structure lines) -------------------------------------------------
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Scene units per B-scan pixel (lateral, axial): where an overlay draws pixel (x, depth)."""
+        return self._scale
+
+    def add_overlay(self, item, z: float) -> None:
+        """An item drawn over the B-scan in its scene units, above the CAM (z 10) and file lines (z 20)."""
+        item.setZValue(z)
+        self.view.addItem(item)
+
+    def add_legend(self, offset: tuple[float, float]) -> pg.LegendItem:
+        """A legend on the view box (it stays in place when the B-scan is zoomed)."""
+        legend = pg.LegendItem(offset=offset, labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
+        legend.setParentItem(self.view)
+        legend.setZValue(40)
+        return legend
+
+    def hide_file_layers(self, names) -> None:
+        """The file's own lines of these layers are not drawn (an overlay draws them, never twice)."""
+        if set(names) != self.hidden_layers:
+            self.hidden_layers = set(names)
+            self.draw()
 
     # -- state -> screen --------------------------------------------------------------------
     def on_scan(self):

@@ -1,12 +1,17 @@
-"""Applies user intent and worker results to the ViewerState. No Qt: tests drive it with a fake
-worker and no screen.
+"""Applies user intent and background results to the ViewerState. No Qt: tests drive it with fake
+tasks and no screen.
 
 Every background request carries its own generation number (ndv's pattern): a file read and an
 analysis are told apart by which counter they carry, not by a flag, so a read error that arrives
 while an analysis runs can only ever be a read error. A result whose generation is not the
 current one for its kind is dropped.
 
-A file is read progressively (issue 16): ``on_opened`` shows the scan as soon as its first B-scan
+An analysis is ``octviewer.pipeline.analyse_scan`` on the scan on screen with the state's options
+(the quality gate, then the network, then the whole measurement): its quality verdict, batches,
+prediction and structure report arrive as they are made, and its ScanResult ends it. The results
+store makes a scan analysed before come back at once. Without a model the scan is measured only.
+
+A file is read progressively: ``on_opened`` shows the scan as soon as its first B-scan
 is decoded, ``on_frames`` reports the B-scans decoded since, ``on_load_done`` completes the scan
 (and starts the analysis) or, on a decoding error, clears the window and says why: a half-decoded
 scan never stays on screen as if it were whole. Opening another file cancels the decoding when the
@@ -17,6 +22,7 @@ its decoding, as they were.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 from .state import DEFAULT_CAM_GEOMETRY, ScanDisplayError, ViewerState
@@ -24,31 +30,22 @@ from .state import DEFAULT_CAM_GEOMETRY, ScanDisplayError, ViewerState
 
 def cam_geometry(predictor) -> dict:
     """Where the model's CAM cells sit on its input, for drawing batches before the Prediction
-    (which carries the same geometry) arrives."""
-    model = predictor.model
-    pre = model.preprocess
-    geometry = dict(DEFAULT_CAM_GEOMETRY)
-    geometry["input_size"] = tuple(pre.volume_shape[1:]) if getattr(pre, "is_3d", False) else (pre.size, pre.size)
-    try:
-        from octviewer.model.networks import VARIANTS
-
-        variant = VARIANTS[model.architecture]
-        geometry.update(stride=tuple(float(s) for s in variant.cam_stride[-2:]),
-                        offset=tuple(float(o) for o in variant.cam_offset[-2:]))
-    except (ImportError, KeyError, AttributeError):
-        pass  # a registry without CAM geometry: the 2D default (ResNet18 layer 4)
-    return geometry
+    (which carries the same geometry) arrives: the predictor's own when it says (one place),
+    else the 2D default."""
+    geometry = getattr(predictor, "cam_geometry", None)
+    return dict(geometry) if isinstance(geometry, dict) else dict(DEFAULT_CAM_GEOMETRY)
 
 
 class ViewerController:
-    """``workers`` has load(gen, path), analyse(gen, predictor, volume, first), cancel() and
+    """``tasks`` has load(gen, path), analyse(gen, predictor, volume, first, options), cancel() and
     wait_idle(timeout_s) -> bool; it reports back through the ``on_*`` methods below: a read ends
     with ``on_loaded`` (the whole volume) or ``on_opened`` + ``on_frames``... + ``on_load_done``
-    (progressive), or ``on_load_failed``."""
+    (progressive), or ``on_load_failed``; an analysis with ``on_analysed`` (its ScanResult),
+    ``on_analysis_failed`` or ``on_cancelled``."""
 
-    def __init__(self, state: ViewerState, workers, predictor=None):
+    def __init__(self, state: ViewerState, tasks, predictor=None):
         self.state = state
-        self.workers = workers
+        self.tasks = tasks
         self.predictor = predictor
         self._next_generation = 0
         self.load_generation = -1  # the read whose result may still be applied
@@ -66,7 +63,7 @@ class ViewerController:
         until the new one is ready to be shown, and stays for good if the new one fails."""
         self.load_generation = self._new_generation()
         self.state.events.busy.emit(f"Reading {Path(path).name}…", 0, 0)
-        self.workers.load(self.load_generation, str(path))
+        self.tasks.load(self.load_generation, str(path))
         return self.load_generation
 
     def on_loaded(self, generation: int, volume, display=None) -> None:
@@ -84,10 +81,7 @@ class ViewerController:
             return
         self.state.events.busy.emit(None, 0, 0)
         self.state.events.message.emit(f"Opened {Path(volume.source).name}" if volume.source else "Opened scan")
-        if self.predictor is not None:
-            self.analyse()
-        else:
-            self.state.events.settled.emit()
+        self.analyse()
 
     def on_opened(self, generation: int, progressive, display) -> None:
         """The first B-scan of a progressive read is decoded: show the scan now."""
@@ -131,10 +125,7 @@ class ViewerController:
         state.finish_loading()
         source = state.volume.source
         state.events.message.emit(f"Opened {Path(source).name}" if source else "Opened scan")
-        if self.predictor is not None:
-            self.analyse()
-        else:
-            state.events.settled.emit()
+        self.analyse()
 
     def _report_decoding(self) -> None:
         self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
@@ -158,7 +149,7 @@ class ViewerController:
             return
         self.load_generation = -1
         self.state.events.load_failed.emit(message)
-        if self.decoding or self.state.analysing:  # the scan on screen goes on; it settles when done
+        if self.decoding or self.analysis_generation != -1:  # the scan on screen goes on; it settles when done
             if self.decoding:
                 self._report_decoding()
             return
@@ -167,47 +158,33 @@ class ViewerController:
 
     # -- analysis ---------------------------------------------------------------------------
     def analyse(self) -> None:
+        """Analyse the scan on screen (measure it only, without a model)."""
         state = self.state
-        if state.volume is None or self.predictor is None:
+        if state.volume is None:
             return
         if not state.complete:  # analysis starts by itself once every B-scan is decoded
             state.events.message.emit("The scan is still being decoded; it is analysed when complete")
             return
         self._stop_analysis()
-        try:
-            self.predictor.check(state.volume)
-        except Exception as exc:  # ScanNotSupported and any check the model adds
-            state.set_no_result(str(exc))
-            state.events.settled.emit()
-            return
+        network = self.predictor is not None
+        options = dataclasses.replace(state.options, network=network)
         self.analysis_generation = self._new_generation()
-        state.begin_analysis(cam_geometry(self.predictor))
-        state.events.busy.emit("Analysing", 0, state.n_bscans)
-        self.workers.analyse(self.analysis_generation, self.predictor, state.volume, state.index)
-
-    def withdraw(self, reason: str) -> None:
-        """No result may stand for the scan on screen (the full-resolution quality check refused it
-        after the quick gate had passed it): stop its analysis or take its result back."""
-        running = self.analysis_generation != -1
-        if not running and self.state.prediction is None:
-            return
-        self._stop_analysis()
-        self.state.events.busy.emit(None, 0, 0)
-        self.state.set_no_result(reason)
-        if running:
-            self.state.events.settled.emit()
+        state.begin_analysis(cam_geometry(self.predictor) if network else None, network=network)
+        state.events.busy.emit("Analysing" if network else "Measuring RNFL and optic disc",
+                               0, state.n_bscans if network else 0)
+        self.tasks.analyse(self.analysis_generation, self.predictor, state.volume, state.index, options)
 
     def _stop_analysis(self) -> None:
         """Results of a running analysis are no longer wanted (a new scan or model)."""
         if self.analysis_generation != -1:
-            self.workers.cancel()
+            self.tasks.cancel()
             self.analysis_generation = -1
             self.state.analysing = False
 
     def cancel_analysis(self) -> None:
         if self.analysis_generation == -1:
             return
-        self.workers.cancel()  # the worker answers with on_cancelled once it has stopped
+        self.tasks.cancel()  # the task answers with on_cancelled once it has stopped
 
     def on_batch(self, generation: int, batch) -> None:
         if generation == self.analysis_generation:
@@ -217,16 +194,38 @@ class ViewerController:
         if generation == self.analysis_generation:
             self.state.events.busy.emit("Analysing", done, total)
 
-    def on_finished(self, generation: int, prediction) -> None:
+    def on_prediction(self, generation: int, prediction) -> None:
+        """The network's result, shown at once; the whole measurement follows."""
         if generation != self.analysis_generation:
             return
-        self.analysis_generation = -1
-        self.state.events.busy.emit(None, 0, 0)
         try:
             self.state.set_prediction(prediction)
         except Exception as exc:
             self.state.set_no_result(f"analysis failed: {exc}")
-        self.state.events.settled.emit()
+        self.state.events.busy.emit("Measuring RNFL and optic disc", 0, 0)
+
+    def on_structure(self, generation: int, report) -> None:
+        if generation == self.analysis_generation:
+            self.state.set_structure(report)
+
+    def on_analysed(self, generation: int, result) -> None:
+        """The pipeline's last word on the scan: a refusal or a withdrawal replaces any result shown."""
+        if generation != self.analysis_generation:
+            return
+        self.analysis_generation = -1
+        state = self.state
+        state.events.busy.emit(None, 0, 0)
+        if result.prediction is None and self.predictor is not None:
+            text = result.refusal_text() or "no reason given"
+            state.set_no_result(text if result.quality is not None else f"Not analysed: {text}.")
+        state.analysing = False
+        if result.structure is not None:
+            if state.structure is not result.structure:
+                state.set_structure(result.structure)
+        else:
+            state.set_structure(None, f"Not measured: {result.structure_error}" if result.structure_error
+                                else "Not measured.")
+        state.events.settled.emit()
 
     def on_analysis_failed(self, generation: int, message: str) -> None:
         """The scan stays on screen; the reason goes to the results panel."""
@@ -235,6 +234,8 @@ class ViewerController:
         self.analysis_generation = -1
         self.state.events.busy.emit(None, 0, 0)
         self.state.set_no_result(message)
+        if self.state.structure is None:
+            self.state.set_structure(None, f"Not measured: {message}")
         self.state.events.settled.emit()
 
     def on_cancelled(self, generation: int) -> None:
@@ -244,15 +245,24 @@ class ViewerController:
         self.state.events.busy.emit(None, 0, 0)
         self.state.events.message.emit("Analysis cancelled")
         self.state.set_no_result("Analysis cancelled.")
+        if self.state.structure is None:
+            self.state.set_structure(None, "Not measured: the analysis was cancelled (Analysis > Analyse runs it "
+                                           "again).")
         self.state.events.settled.emit()
+
+    def set_segmentation(self, source: str) -> None:
+        """Vendor or own segmentation: the scan on screen is analysed again with it."""
+        if source == self.state.options.segmentation:
+            return
+        self.state.update_options(segmentation=source)
+        self.analyse()
 
     # -- model ------------------------------------------------------------------------------
     def set_predictor(self, predictor) -> None:
         """Use another model; a shown scan is analysed again with it."""
         self._quiesce()
         self.predictor = predictor
-        if self.state.volume is not None:
-            self.analyse()
+        self.analyse()
 
     def set_device(self, name: str, make_predictor=None) -> None:
         """Move to another device without touching the model a worker may be using: stop and wait
@@ -279,6 +289,6 @@ class ViewerController:
         if was_running:
             self._stop_analysis()
             self.state.events.busy.emit(None, 0, 0)
-        if not self.workers.wait_idle(30.0):
+        if not self.tasks.wait_idle(30.0):
             raise RuntimeError("the running analysis did not stop within 30 s")
         return was_running

@@ -44,8 +44,25 @@ class EnfaceView(pg.PlotWidget):
         state.events.index.connect(self.draw_line)
         state.events.analysis.connect(self.draw_cam)
         state.events.display.connect(self.draw_cam)
+        state.events.structure.connect(self.draw_cam)  # an RNFL map shown takes the CAM's place
         state.events.frames.connect(self.on_frames)
         self.on_scan()
+
+    # -- for overlays (the RNFL maps) ---------------------------------------------------------
+    def image_rect(self):
+        """Where the en-face image lies in the plot (a map over it is stretched to this)."""
+        return self.image.mapRectToParent(self.image.boundingRect())
+
+    def add_map(self, item, z: float) -> None:
+        """An image drawn over the en-face (z 5 is the CAM's)."""
+        item.setZValue(z)
+        self.addItem(item)
+
+    def add_legend(self, offset: tuple[float, float]) -> pg.LegendItem:
+        legend = pg.LegendItem(offset=offset, labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+        legend.setParentItem(self.getPlotItem().getViewBox())
+        legend.setZValue(40)
+        return legend
 
     def on_scan(self):
         s = self.state

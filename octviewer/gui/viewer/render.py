@@ -4,8 +4,8 @@ that the report prints (rendered from the data, never grabbed from widgets).
 The CAM is signed (class-logit units): red where the B-scan pushed the decision towards glaucoma,
 blue where towards normal, transparent at zero. Colours (CAM_LUT), the fixed scale -CAM_LIMIT to
 +CAM_LIMIT and the cell-to-pixel mapping all come from octviewer.model.cam, so colours mean the
-same on every eye and in the report; a per-volume min-max made a normal eye's least-negative
-region look "hot" (issue 13 #4).
+same on every eye and in the report (a per-volume min-max would make a normal eye's
+least-negative region look "hot").
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def enface_cam_map(state) -> np.ndarray | None:
     """(n_bscans, width) en-face CAM from the same cells and mapping as the B-scan overlay (rows of
     B-scans not analysed yet are NaN, drawn transparent), or None."""
     if (state.cams is None or not state.settings.show_cam or state.volume.localizer is not None
-            or state.settings.enface_map):
+            or state.map_shown):
         return None
     cam = enface_cam(_geometry(state), state.volume)
     cam[~np.isfinite(state.probs)] = np.nan
@@ -146,7 +146,7 @@ def enface_image(state, size: int = 400) -> np.ndarray:
 
 def _orientation_letters(img: np.ndarray, laterality: str | None) -> np.ndarray:
     """S, I, and T/N by laterality, on dark plates, where the viewer puts them (a printed en-face
-    without them cannot be read: walk-through)."""
+    without them cannot be read)."""
     import cv2
 
     h, w = img.shape[:2]

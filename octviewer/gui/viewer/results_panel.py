@@ -2,7 +2,7 @@
 
 Everything here is PLAIN text (Qt.PlainText): names and values that come from files or model
 metadata (manufacturer, model name) can never be rendered as markup, so a crafted file cannot draw
-a fake result (issue 11 #6). Free text from files (DICOM ImageComments and the like) is not shown
+a fake result. Free text from files (DICOM ImageComments and the like) is not shown
 at all; only the caveats the viewer itself recognises are (synthetic data, unknown spacing).
 """
 

@@ -1,14 +1,19 @@
 """What the viewer shows, as plain Python: no Qt, so controller tests run without a screen.
 
-The views (B-scan, en-face, curve, results) subscribe to the events here and redraw from the state;
-they never reach into each other or into the window. A new scan replaces every per-scan field at
-once (``apply_scan``): a view that cannot draw it makes the whole switch roll back, so the window is
-never left half on the old eye and half on the new one (issue 11 #7).
+The views (B-scan, en-face, curve, results, structure panel and overlays) subscribe to the events
+here and redraw from the state; they never reach into each other or into the window, and the
+exports read only the state. A new scan replaces every per-scan field at once (``apply_scan``): a
+view that cannot draw it makes the whole switch roll back, so the window is never left half on the
+old eye and half on the new one.
 
-A scan can be shown while its B-scans are still being decoded (issue 16): ``loaded`` marks the
-ones decoded so far, ``frames_landed`` adds to it, ``finish_loading`` makes the scan complete.
-Views draw a B-scan only once it is loaded (a "decoding…" placeholder otherwise); nothing is
-analysed before the scan is complete.
+What is on screen includes the analysis choices (``options``: the quality gate switch and the
+segmentation source, as the pipeline takes them), the RNFL map shown on the en-face
+(``settings.enface_map``, the one place that choice lives) and the structure report of the scan.
+
+A scan can be shown while its B-scans are still being decoded: ``loaded`` marks the ones decoded
+so far, ``frames_landed`` adds to it, ``finish_loading`` makes the scan complete. Views draw a
+B-scan only once it is loaded (a "decoding…" placeholder otherwise); nothing is analysed before the
+scan is complete.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
+from octviewer.pipeline import ScanOptions
 
 #: How the axial (depth) axis of a B-scan is stretched on screen. "physical": true micrometres
 #: (a Cirrus B-scan is a thin strip); "pixel": one axial pixel per lateral pixel; "fit": the
@@ -56,6 +63,8 @@ class Events:
         self.load_failed = Event()  # (message,): a file could not be opened or shown; the old scan stays
         self.settled = Event()  # nothing more will happen for the scan on screen
         self.frames = Event()  # (indices | None,): these B-scans were decoded (None: all, the scan is complete)
+        self.structure = Event()  # the structure report of the scan on screen (or its note) changed
+        self.options = Event()  # the analysis options changed (gate switch, segmentation source)
 
 
 @dataclass
@@ -68,6 +77,13 @@ class DisplaySettings:
     #: an RNFL map shown on the en-face ("thickness", "deviation" or ""): the en-face CAM steps
     #: aside while one is, since their reds (CAM "towards glaucoma", map "outside normal") would mix
     enface_map: str = ""
+
+
+#: what the structure panel says while a scan's measurement is on its way (it follows the result)
+MEASURING = "Measuring RNFL and optic disc… (after the network's result)"
+
+
+ENFACE_MAPS = ("", "thickness", "deviation")
 
 
 #: ResNet18 layer 4 on a 224 px input (octviewer.model.cam); replaced by the model's own geometry
@@ -92,6 +108,8 @@ class _Scan:
     cam_geometry: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_CAM_GEOMETRY))
     reason: str | None = None  # why there is no result (refused, cancelled, failed)
     loaded: np.ndarray | None = None  # (n,) bool: B-scans decoded so far; None once all are
+    structure: object = None  # octviewer.structure.StructureReport of this scan, once measured
+    structure_note: str = ""  # what is said in its place while there is none ("" : nothing to say)
 
 
 class ViewerState:
@@ -99,6 +117,7 @@ class ViewerState:
         self.events = Events()
         self.settings = DisplaySettings()
         self._scan = _Scan()
+        self.options = ScanOptions()
         self.analysing = False
 
     # -- read access ------------------------------------------------------------------------
@@ -110,6 +129,23 @@ class ViewerState:
     cams = property(lambda self: self._scan.cams)
     cam_geometry = property(lambda self: self._scan.cam_geometry)
     reason = property(lambda self: self._scan.reason)
+    structure = property(lambda self: self._scan.structure)
+    structure_note = property(lambda self: self._scan.structure_note)
+
+    @property
+    def map_shown(self) -> str:
+        """The RNFL map drawn on the en-face: the one chosen, when the scan has a measured cube to draw
+        it from (a circle scan, a scan with a localizer or one not measured has none)."""
+        report, volume = self.structure, self.volume
+        if (self.settings.enface_map and report is not None and volume is not None and volume.localizer is None
+                and getattr(report, "thickness_map_um", None) is not None):
+            return self.settings.enface_map
+        return ""
+
+    @property
+    def measuring(self) -> bool:
+        """True while the structure measurement of the scan on screen is on its way."""
+        return self.volume is not None and self.structure is None and self.structure_note == MEASURING
 
     @property
     def n_bscans(self) -> int:
@@ -156,7 +192,7 @@ class ViewerState:
                 loaded = None if loaded.all() else loaded
             index = n // 2 if index is None else int(np.clip(index, 0, n - 1))
             self._scan = _Scan(volume=volume, display=display, index=index, loaded=loaded,
-                               probs=np.full(n, np.nan, np.float32))
+                               probs=np.full(n, np.nan, np.float32), structure_note=MEASURING)
             self.analysing = False
             self.events.scan.emit()
         except Exception as exc:
@@ -201,12 +237,20 @@ class ViewerState:
             self.events.index.emit()
 
     # -- analysis ---------------------------------------------------------------------------
-    def begin_analysis(self, cam_geometry: dict | None = None) -> None:
+    def begin_analysis(self, cam_geometry: dict | None = None, network: bool = True) -> None:
+        """A new analysis of the scan on screen: its previous result and report go."""
         self._scan = dataclasses.replace(self._scan, prediction=None, cams=None, reason=None,
                                          probs=np.full(self.n_bscans, np.nan, np.float32),
-                                         cam_geometry=dict(cam_geometry or DEFAULT_CAM_GEOMETRY))
-        self.analysing = True
+                                         cam_geometry=dict(cam_geometry or DEFAULT_CAM_GEOMETRY),
+                                         structure=None, structure_note=MEASURING)
+        self.analysing = network
         self.events.analysis.emit()
+        self.events.structure.emit()
+
+    def set_structure(self, report, note: str = "") -> None:
+        """The structure report of the scan on screen, or (``report`` None) why there is none."""
+        self._scan = dataclasses.replace(self._scan, structure=report, structure_note=note)
+        self.events.structure.emit()
 
     def add_batch(self, batch) -> None:
         s = self._scan
@@ -234,11 +278,21 @@ class ViewerState:
         self.analysing = False
         self.events.analysis.emit()
 
+    # -- analysis options -------------------------------------------------------------------
+    def update_options(self, **changes) -> None:
+        """The quality gate switch or the segmentation source (they apply to the next analysis)."""
+        new = dataclasses.replace(self.options, **changes)
+        if new != self.options:
+            self.options = new
+            self.events.options.emit()
+
     # -- display settings -------------------------------------------------------------------
     def update_settings(self, **changes) -> None:
         new = dataclasses.replace(self.settings, **changes)
         if new.axial_mode not in AXIAL_MODES:
             raise ValueError(f"axial mode must be one of {AXIAL_MODES}")
+        if new.enface_map not in ENFACE_MAPS:
+            raise ValueError(f"en-face map must be one of {ENFACE_MAPS}")
         lo, hi = (float(x) for x in new.levels)
         lo, hi = float(np.clip(lo, 0, 254)), float(np.clip(hi, 1, 255))
         if hi <= lo:

@@ -1,0 +1,112 @@
+"""File > Export PDF report and File > Export results as CSV for the scan on screen.
+
+Both read the viewer state only (the scan, its result or reason, its structure report) plus the
+model's metadata and, for a study scan, the measured visual field beside the estimate. Each asks
+whether to identify the patient, and each says what really happened: "saved to" only when the
+file is there, otherwise why not.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from ..dialogs import as_literal, qimage
+
+STILL_MEASURING = ("The structure measurement of this scan is still running (it follows the network's result). "
+                   "Export again in a moment, so that the export includes it.")
+NOTHING_YET = "Nothing to export yet: open a scan and wait for its analysis or its structure measurement."
+
+
+class ScanExports:
+    def __init__(self, window):
+        self.window = window
+        self.state = window.state
+
+    def exportable(self) -> bool:
+        """A network result, or at least the structure measurement (a circle scan, which the network
+        does not read, or a scan the quality gate refused, is exported with its measurement and the
+        reason it has no probability). Not while the measurement is on its way: the export would lack it."""
+        s = self.state
+        if s.measuring:
+            QMessageBox.information(self.window, "Export", STILL_MEASURING)
+            return False
+        if s.prediction is not None or (s.volume is not None and s.structure is not None):
+            return True
+        QMessageBox.information(self.window, "Export", NOTHING_YET)
+        return False
+
+    def _target(self, title: str, name: str, kind: str, question: str) -> tuple[str | None, bool]:
+        """(path chosen or None, whether the user wants the patient identified)."""
+        path, _ = QFileDialog.getSaveFileName(self.window, title, name, kind)
+        if not path:
+            return None, False
+        return path, QMessageBox.question(self.window, "Patient identifier", question) == QMessageBox.Yes
+
+    def _written(self, what: str, path: str, write) -> str | None:
+        try:
+            write()
+        except OSError as exc:
+            self.window.statusBar().clearMessage()  # not an earlier export's "saved to"
+            QMessageBox.warning(self.window, "Export", as_literal(f"Cannot write {path}: {exc}"))
+            return None
+        self.window.statusBar().showMessage(f"{what} saved to {path}", 10000)
+        return path
+
+    def pdf(self, path: str | None = None, patient_id: str | None = None) -> str | None:
+        """PDF report of the scan on screen. Anonymised unless the user asks for the patient ID:
+        then neither the ID nor the scan date is printed."""
+        from .scan_pdf import write_report
+
+        if not self.exportable():
+            return None
+        if path is None:
+            path, identify = self._target("Export PDF report", "report.pdf", "PDF (*.pdf)",
+                                          "Print the patient ID and scan date on the report?\n(No = anonymised report)")
+            if path is None:
+                return None
+            patient_id = self.state.volume.patient_id if identify else None
+        w = self.window
+        return self._written("Report", path, lambda: write_report(
+            path, self.state, self.report_images(), w.models.model_meta(), patient_id,
+            sections=self.report_sections(), measured=w.study.comparison_html()))
+
+    def csv(self, path: str | None = None) -> str | None:
+        """The volume's result, then one row per B-scan (numbered from 1), with file, eye and date."""
+        from .results_csv import write_results_csv
+
+        if not self.exportable():
+            return None
+        identify = True
+        if path is None:
+            path, identify = self._target("Export results", "results.csv", "CSV (*.csv)",
+                                          "Write the file name and scan date into the CSV?\n(No = anonymised: both "
+                                          "withheld; file names often carry the patient's name)")
+            if path is None:
+                return None
+        s = self.state
+        predictor = self.window.controller.predictor
+        model = predictor.model if predictor else None
+        return self._written("Results", path, lambda: write_results_csv(
+            path, s.volume, s.prediction, s.structure, reason=s.reason or "", model_name=model.name if model else "",
+            vf_names=model.vf_names if model else (), identify=identify,
+            model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else ""))
+
+    def report_images(self) -> dict[str, QImage]:
+        """The report's figures, rendered from the state (never grabbed from the screen)."""
+        from ..structure.page import structure_page_image
+        from ..viewer import render
+
+        s = self.state
+        images = {"bscan": qimage(render.bscan_image(s)), "enface": qimage(render.enface_image(s)),
+                  "curve": qimage(render.curve_image(s)), "legend": qimage(render.legend_image())}
+        if s.structure is not None:
+            images["structure"] = structure_page_image(s.structure, 1240, 900)
+        return images
+
+    def report_sections(self) -> list[str]:
+        """Extra report sections (HTML) after the images: the structure page, when measured. (The
+        measured VF of a study scan goes under the estimates: ``window.study.comparison_html()``.)"""
+        from .scan_pdf import STRUCTURE_SECTION
+
+        return [STRUCTURE_SECTION] if self.state.structure is not None else []

@@ -1,0 +1,61 @@
+"""What a finished training run says about its model, for the Retrain dialog: the test-split figures
+of its report.json in plain sentences (the Markdown table read badly in a message box), with a
+warning when the model ranks eyes no better than chance or the test split is too small. Qt-free."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from octviewer.core import VF_INDICES
+
+
+def evaluation_text(run_dir) -> str:
+    """The run's test-split figures in plain sentences (report.json; the Markdown table read
+    badly in a message box), with a warning when the model ranks eyes no better than chance."""
+    report = Path(run_dir) / "report.json" if run_dir else None
+    try:
+        data = json.loads(report.read_text()) if report is not None and report.exists() else None
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return "No evaluation report was written for this run."
+    image = data.get("image_level") or {}
+    lines = []
+    auc = image.get("auc")
+    if isinstance(auc, (int, float)):
+        ci = (image.get("ci95") or {}).get("auc") or []
+        ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if len(ci) == 2 else ""
+        lines.append(f"AUC (image level) {auc:.3f}{ci_text}")
+        if auc <= 0.6:
+            where = "below" if auc < 0.45 else "at or near"
+            lines.insert(0, f"WARNING: a test AUC of {auc:.2f} is {where} chance (0.5): this model does "
+                            "not tell glaucoma from normal eyes. Keep the model in use.")
+    for key, label in (("accuracy", "accuracy"), ("ece", "ECE"), ("brier", "Brier")):
+        if isinstance(image.get(key), (int, float)):
+            lines.append(f"{label} {image[key]:.3f}")
+    for name, vf in (data.get("vf_mae") or {}).items():
+        if isinstance(vf, dict) and isinstance(vf.get("mae"), (int, float)):
+            base, ci = vf.get("class_mean_mae"), vf.get("ci95") or {}
+
+            def interval(key, ci=ci):
+                pair = ci.get(key) or []
+                return f" [{pair[0]:.2f}, {pair[1]:.2f}]" if len(pair) == 2 else ""
+            diff = vf.get("mae_minus_class_mean")
+            unit = VF_INDICES.get(name, {}).get("unit", "")
+            lines.append(f"{name.upper()} mean absolute error {vf['mae']:.2f} {unit}{interval('mae')}"
+                         + (f" (class-mean baseline {base:.2f}" if isinstance(base, (int, float)) else "")
+                         + (f"; difference {diff:+.2f}{interval('mae_minus_class_mean')}"
+                            if isinstance(base, (int, float)) and isinstance(diff, (int, float)) else "")
+                         + (")" if isinstance(base, (int, float)) else ""))
+    n = image.get("n")
+    patients = ((data.get("splits") or {}).get("test") or {}).get("patients")
+    head = "Test split"
+    if n:
+        head += f" ({n} volumes" + (f", {patients} patients" if patients else "") + ")"
+    from trainer.manifest import MIN_SPLIT_PATIENTS
+    if isinstance(patients, int) and patients < MIN_SPLIT_PATIENTS:
+        lines.insert(0, f"WARNING: only {patients} test patients: these figures are too uncertain to judge the "
+                        "model by.")
+    return head + ":\n" + "\n".join(lines) if lines else "The evaluation report holds no figures."
+

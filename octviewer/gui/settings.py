@@ -1,0 +1,87 @@
+"""What the window remembers between sessions (QSettings): the display (CAM, axial stretch, the
+grey window per device), the device chosen, the last folder and the recent files.
+
+The recent files and the last folder are full paths, and clinic file names carry patients' names,
+IDs and birth dates: the settings file is kept owner-only (0600), including a file an earlier
+version left readable by others. Qt rewrites the file through a temporary file that keeps the
+target's permissions, so the mode is set once the file exists and checked after every write.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+RECENT_FILES = 10
+
+
+class WindowSettings:
+    def __init__(self):
+        self.qsettings = QSettings("octviewer", "octviewer")
+        self.protect()
+
+    def protect(self) -> None:
+        """Make the settings file (and its folder) owner-only, whatever they were."""
+        path = Path(self.qsettings.fileName())
+        try:
+            if path.parent.is_dir() and stat.S_IMODE(path.parent.stat().st_mode) & 0o077:
+                os.chmod(path.parent, 0o700)
+            if path.is_file() and stat.S_IMODE(path.stat().st_mode) != 0o600:
+                os.chmod(path, 0o600)
+        except OSError:  # a settings folder we may not change: Qt reports its own write errors
+            pass
+
+    def value(self, key: str, default=None, type=None):  # noqa: A002 (QSettings' name)
+        return self.qsettings.value(key, default) if type is None else self.qsettings.value(key, default, type=type)
+
+    def set(self, key: str, value) -> None:
+        self.qsettings.setValue(key, value)
+        self.qsettings.sync()
+        self.protect()
+
+    # -- files ----------------------------------------------------------------------------------
+    def recent(self) -> list[str]:
+        return [str(p) for p in self.value("recent", [], type=list)][:RECENT_FILES]
+
+    def opened(self, path) -> None:
+        """``path`` goes to the top of the recent files; its folder is where File > Open starts."""
+        path = str(path)
+        self.set("recent", ([path] + [p for p in self.recent() if p != path])[:RECENT_FILES])
+        self.set("last_folder", str(Path(path).parent))
+
+    def forget(self, path) -> None:
+        """A file that failed to open leaves the recent files (it would fail again from there)."""
+        self.set("recent", [p for p in self.recent() if p != str(path)])
+
+    # -- display ----------------------------------------------------------------------------------
+    @staticmethod
+    def levels_key(device: str) -> str:
+        return "display/levels/" + re.sub(r"[^\w .-]+", "_", device or "unknown device")[:60]
+
+    def levels(self, device: str) -> tuple[float, float]:
+        """The grey window last used for this device: a Cirrus and a Spectralis need different ones."""
+        saved = self.value(self.levels_key(device), None)
+        try:
+            return (float(saved[0]), float(saved[1])) if saved else (0.0, 255.0)
+        except (TypeError, ValueError, IndexError):
+            return (0.0, 255.0)
+
+    def display(self, axial_modes) -> dict:
+        mode = self.value("display/axial_mode", "fit", type=str)
+        return dict(show_cam=self.value("cam/visible", True, type=bool),
+                    cam_opacity=self.value("cam/opacity", 0.5, type=float),
+                    axial_mode=mode if mode in axial_modes else "fit")
+
+    def save_display(self, display, device: str | None) -> None:
+        q = self.qsettings
+        q.setValue("cam/visible", display.show_cam)
+        q.setValue("cam/opacity", display.cam_opacity)
+        q.setValue("display/axial_mode", display.axial_mode)
+        if device is not None:
+            q.setValue(self.levels_key(device), list(display.levels))
+        self.qsettings.sync()
+        self.protect()
