@@ -216,7 +216,7 @@ def _truth_or_skip(truth):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="generator 3.0: on one cube the BMO points read 18 um shallow (the test asks "
+@pytest.mark.xfail(strict=False, reason="generator 3.0: on a cube the BMO points read 18 um shallow (the test asks "
                    "15); the segmentation from before the unsure flags reads exactly the same, so it is the new "
                    "rendering of the opening (open)")
 def test_v2_cohort_bmo_depth_and_mrw_near_truth(v2_cohort):
