@@ -124,3 +124,27 @@ def test_refused_circle_is_mostly_unsure(samples_dir):
     volume = _circle(samples_dir, "valid.vol")
     seg = segment(volume, "own")
     assert (seg.unsure > 0).mean() > 0.5
+
+
+def test_edge_flags_follow_the_scans_own_noise(samples_dir):
+    """The same circle with Heidelberg's own lines, once as it is and once with speckle as strong as a
+    non-averaged B-scan's (log-intensity SD 2): the RNFL/GCL edge is judged against the noise measured on
+    the scan, so the same lines become unsure on most A-scans (0.16 -> 0.61 measured)."""
+    volume = _circle(samples_dir, "Willis_B_716_2.vol")
+    clean = segment(volume, "vendor")
+    rng = np.random.default_rng(0)
+    noisy_data = (volume.data * np.exp(rng.normal(0.0, 2.0, volume.data.shape))).astype(np.float32)
+    noisy = segment(volume.replace(data=noisy_data), "vendor")
+    assert noisy.source == clean.source == "vendor" and np.array_equal(noisy.rnfl, clean.rnfl)
+    edge = [((s.unsure & UNSURE_EDGE) > 0).mean() for s in (clean, noisy)]
+    assert edge[0] < 0.3 and edge[1] > 0.5, edge
+
+
+def test_structure_report_and_csv_carry_the_unsure_share(samples_dir):
+    from octviewer.structure import report_columns
+
+    report = measure(_circle(samples_dir, "Willis_B_716_4.vol"), source="own")
+    row = report_columns(report)
+    assert row["rnfl_unsure_pct"] == f"{100 * report.unsure_fraction:.0f}" and row["rnfl_uncertain_sectors"] == ""
+    assert set(report.excluded) == {"vessel shadow", "low signal", "RNFL/GCL edge weak or ambiguous", "disc margin"}
+    assert report.unsure_profile is not None and report.unsure_profile.shape == report.rnfl_profile.shape

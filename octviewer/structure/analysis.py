@@ -122,7 +122,7 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
                          rim_area_mm2=disc.rim_area_mm2, bmo_mrw_um=disc.bmo_mrw_um)
     unsure_profile = on_circle.pop("unsure")
     uncertain = rnfl.uncertain_sectors(unsure_profile)
-    excluded = {k: float(np.nanmean(v)) for k, v in on_circle.items() if np.isfinite(v).any()}
+    excluded = {k: max(0.0, float(np.nanmean(v))) for k, v in on_circle.items() if np.isfinite(v).any()}
     unsure_fraction = float(np.nanmean(unsure_profile)) if np.isfinite(unsure_profile).any() else NAN
     if uncertain:
         shares = ", ".join(f"{name} {100 * v:.0f}%" for name, v in sorted(excluded.items(), key=lambda kv: -kv[1])
