@@ -194,3 +194,23 @@ def test_a_file_changed_after_it_was_written_is_refused(tmp_path, semt):
     _write(path, state, json.loads(header["octviewer"]), {"octviewer_digest": header["octviewer_digest"]})
     with pytest.raises(ModelFileError, match="digest"):
         load_model(path)
+
+
+@pytest.mark.parametrize("case", ["no signal", "separated", "ordinary", "saturated"])
+def test_training_never_stores_a_calibration_the_viewer_refuses(case):
+    from octviewer.model import ModelMeta
+    from trainer.calibration import calibrate, fit_platt
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    raw = {"no signal": 0.3 + rng.normal(0, 1e-4, 60),  # a model without signal: Platt slope near 0
+           "separated": np.where(labels == 1, 1 - 1e-9, 1e-9),
+           "ordinary": 1 / (1 + np.exp(-(labels * 2.0 - 1 + rng.normal(0, 1, 60)))),
+           "saturated": np.full(60, 1e-9)}[case]  # every volume at the same extreme: no usable boundary
+    calibration, threshold = calibrate(labels, np.clip(raw, 1e-12, 1 - 1e-12))
+    meta = default_metadata("resnet2d") | {"calibration": calibration, "threshold": threshold}
+    ModelMeta.from_dict(meta)  # loads: the trainer's output always passes the viewer's checks
+    if case == "ordinary":
+        assert calibration == fit_platt(labels, raw) and calibration["method"] == "platt"
+    if case == "saturated":
+        assert fit_platt(labels, raw)["method"] == "platt" and calibration == {"method": "none"}

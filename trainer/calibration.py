@@ -69,6 +69,25 @@ def fit_platt(labels, probs, iterations: int = 100) -> dict:
     return {"method": "platt", "a": float(a), "b": float(b)}
 
 
+def calibrate(labels, probs) -> tuple[dict, float]:
+    """The Platt map and the threshold a model file stores, fitted on the validation split.
+
+    A fitted map that a model file may not carry (``octviewer.model.meta.plausible_calibration``: a
+    slope near 0 from a model without signal, an intercept past +-20, or a decision boundary beyond
+    the network's logit range) is replaced by no calibration and a threshold on the raw probabilities,
+    so a training run never ends in a file the viewer refuses.
+    """
+    from octviewer.model.meta import Calibration, plausible_calibration
+
+    calibration = fit_platt(labels, probs)
+    threshold = pick_threshold(labels, apply_calibration(calibration, probs))
+    fitted = Calibration("platt", calibration["a"], calibration["b"]) if calibration["method"] == "platt" \
+        else Calibration()
+    if not plausible_calibration(fitted, threshold):
+        calibration, threshold = {"method": "none"}, pick_threshold(labels, probs)
+    return calibration, threshold
+
+
 def apply_calibration(calibration: dict, probs) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float64)
     if calibration.get("method") != "platt":

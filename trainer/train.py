@@ -34,7 +34,7 @@ from octviewer.model.signing import key_for_new_models
 from . import distributed as dist
 from . import stop
 from .cache import build_cache
-from .calibration import AGGREGATIONS, aggregate_vf, apply_calibration, fit_platt, pick_threshold, vf_scaling, vf_std
+from .calibration import AGGREGATIONS, aggregate_vf, apply_calibration, calibrate, vf_scaling, vf_std
 from .config import Config, RunMismatch, check_and_record  # noqa: F401  (RunMismatch re-exported for callers)
 from .engine import Data, predict_volumes, run_stage, stage_score
 from .evaluate import classification_metrics, evaluate_split, markdown_table, reliability_png
@@ -238,8 +238,7 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
     """Aggregation, calibration and threshold on validation; test report; model file."""
     val_raw, val_bvf, _ = predict_volumes(network, val, device, scaling=scaling)
     aggregation = choose_aggregation(cfg, val, val_bvf, std)
-    calibration = fit_platt(val.labels, val_raw)
-    threshold = pick_threshold(val.labels, apply_calibration(calibration, val_raw))
+    calibration, threshold = calibrate(val.labels, val_raw)
     test_raw, test_bvf, _ = predict_volumes(network, test, device, scaling=scaling)
     test_p = apply_calibration(calibration, test_raw)
     test_vf = np.array([aggregate_vf(b, aggregation["vf"], CENTRAL_FRACTION) for b in test_bvf]) \

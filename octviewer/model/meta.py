@@ -478,6 +478,23 @@ def _plausible_scaling(c: _Checker, name: str, scale: VfScale) -> VfScale:
     return scale
 
 
+def decision_logit(calibration: Calibration, threshold: float) -> float:
+    """The raw network logit at which the calibrated probability reaches ``threshold``."""
+    a, b = (calibration.a, calibration.b) if calibration.method == "platt" else (1.0, 0.0)
+    return (math.log(threshold) - math.log1p(-threshold) - b) / a
+
+
+def plausible_calibration(calibration: Calibration, threshold: float) -> bool:
+    """Whether a calibration and threshold are what a model file may carry (the trainer asks this
+    before it stores them; ``from_dict`` refuses the rest)."""
+    if calibration.method == "platt" and not (
+            PLATT_SLOPE_BOUNDS[0] <= calibration.a <= PLATT_SLOPE_BOUNDS[1]
+            and abs(calibration.b) <= PLATT_INTERCEPT_LIMIT):
+        return False
+    return THRESHOLD_BOUNDS[0] <= threshold <= THRESHOLD_BOUNDS[1] \
+        and abs(decision_logit(calibration, threshold)) <= DECISION_LOGIT_LIMIT
+
+
 def _decision_reachable(c: _Checker, calibration: Calibration, threshold: float) -> None:
     """Refuse a calibration and threshold that decide before the network is asked.
 
@@ -486,8 +503,7 @@ def _decision_reachable(c: _Checker, calibration: Calibration, threshold: float)
     z* beyond +-DECISION_LOGIT_LIMIT is a boundary the network's float sigmoid cannot resolve: one verdict
     for every eye. Bounds on a, b and t alone would let such a pair through (a = 0.02, b = -19).
     """
-    a, b = (calibration.a, calibration.b) if calibration.method == "platt" else (1.0, 0.0)
-    z_star = (math.log(threshold) - math.log1p(-threshold) - b) / a
+    z_star = decision_logit(calibration, threshold)
     if abs(z_star) > DECISION_LOGIT_LIMIT:
         c.fail("calibration", f"with the threshold {threshold:g} needs a raw network logit of {z_star:.3g} for a "
                               "glaucoma decision: one verdict for every eye (damaged or edited file)")
