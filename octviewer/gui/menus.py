@@ -19,6 +19,17 @@ DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu") if sys.platform == "darwin" else
 AXIAL_LABELS = {"fit": "Fit B-scan to view", "physical": "Physical aspect (µm)", "pixel": "1:1 pixels"}
 
 
+def device_entries() -> list[tuple[str, str]]:
+    """(choice, menu text) of the Device menu. A CPU that does bf16 in hardware is offered twice, the
+    fast path and exact fp32 one click away; elsewhere the CPU runs exact fp32 only."""
+    from octviewer.model.precision import cpu_has_native_bf16
+
+    entries = [(name, name) for name in DEVICE_CHOICES if name != "cpu"]
+    if cpu_has_native_bf16():
+        return [*entries, ("cpu", "CPU (bf16)"), ("cpu-fp32", "CPU (exact fp32)")]
+    return [*entries, ("cpu", "CPU (exact fp32)")]
+
+
 def build_menus(w) -> dict[str, QAction]:
     actions: dict[str, QAction] = {}
     s = w.state
@@ -99,8 +110,8 @@ def build_menus(w) -> dict[str, QAction]:
     act(a, "clear_results", "Forget &remembered results…", lambda: clear_results(w))
     device = a.addMenu("&Device")
     group = QActionGroup(w)  # the choice in force is ticked ("auto" stays "auto" whatever it resolved to)
-    for name in DEVICE_CHOICES:
-        a_device = act(device, f"device_{name}", name, lambda n=name: w.models.set_device(n))
+    for name, text in device_entries():
+        a_device = act(device, f"device_{name}", text, lambda n=name: w.models.set_device(n))
         a_device.setCheckable(True)
         group.addAction(a_device)
 

@@ -45,7 +45,7 @@ class ModelControls:
     def update_status(self, *_args) -> None:
         p = self.predictor
         if p is not None:
-            self.status_device.setText(f"device: {p.device}")
+            self.status_device.setText(f"device: {p.label}")  # "CPU (bf16)", "CPU (exact fp32)"
             synth = " (SYNTHETIC)" if meta_dict(p.model.meta).get("synthetic_data") else ""
             synth += "" if p.model.trust.trusted else " (NOT VERIFIED: see Model > About)"
             self.status_model.setText(f"model: {p.model.name}{synth}"
@@ -62,7 +62,7 @@ class ModelControls:
         """Replace the model in use; a file that cannot be loaded leaves the current one in place."""
         from octviewer.model import Predictor
 
-        device = self.predictor.device.type if self.predictor else "auto"
+        device = self.predictor.choice if self.predictor else "auto"  # the same device and precision
         try:
             predictor = Predictor(str(path), device=device)
         except Exception as exc:  # ModelFileError and anything a tampered file provokes

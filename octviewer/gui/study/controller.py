@@ -46,7 +46,7 @@ class StudyAnalyser:
         if model is not self._model:
             from octviewer.model import Predictor
 
-            device = self.window.predictor.device.type if self.window.predictor is not None else "cpu"
+            device = self.window.predictor.choice if self.window.predictor is not None else "cpu"
             self._predictor = Predictor(model, device=device) if model is not None else None
             self._model = model
         return self._predictor
