@@ -265,3 +265,19 @@ def test_gpu_label_scarce_script_at_toy_scale(tmp_path):
     assert "SYNTHETIC" in summary and "## Verdicts" in summary and "50 % labelled" in summary
     assert sorted(p.name for p in out.iterdir()) == ["results.tar.gz", "summary.md", "timings.txt"]
     assert not list(work.rglob("*.pt")) and not list(work.rglob("model.safetensors"))  # deleted after each run
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_gpu_script_stops_at_once_when_a_package_did_not_travel(tmp_path):
+    """A GPU call must not spend minutes before finding that a wheel was not carried."""
+    fake = tmp_path / "site"
+    (fake / "cryptography").mkdir(parents=True)
+    (fake / "cryptography" / "__init__.py").write_text("raise ImportError('simulated: cryptography not carried')\n")
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), LS_WORK=str(tmp_path / "work"), LS_SCALE="toy", PYTHON=sys.executable,
+               PYTHONPATH=str(fake))
+    result = subprocess.run(["bash", str(ROOT / "trainer" / "gpu_label_scarce.sh")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "preflight failed" in result.stderr
+    assert "simulated: cryptography not carried" in (out / "preflight.log").read_text()
+    assert not (tmp_path / "work" / "cohort").exists()

@@ -85,13 +85,21 @@ step() {  # step NAME COMMAND...: run, time, log; a failed step is recorded and 
   echo "$name $(( $(date +%s) - t0 )) s $status (ended at $(( $(date +%s) - START )) s)" | tee -a "$WORK/timings.txt"
 }
 synth() { "$PY" -c 'import sys; from octviewer.cli import synth_main; sys.exit(synth_main(sys.argv[1:]))' "$@"; }
-ls_py() { OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$PY" -m trainer.label_scarce "$@"; }
+# one CPU thread per training process: the GPU does the arithmetic, and several processes side by side
+# with several OpenMP threads each wait on one another (7x slower on a loaded 2-core machine)
+THREADS=${LS_THREADS:-1}
+ls_py() { OMP_NUM_THREADS=$THREADS "$PY" -m trainer.label_scarce "$@"; }
 
-{ echo "started $(date -u +%FT%TZ) scale=$SCALE budget=${BUDGET_S}s"; "$PY" -c 'import torch; print("torch",
-  torch.__version__, "cuda", torch.cuda.is_available(),
-  torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")'; echo "cores $CORES"; } \
-  > "$WORK/machine.txt" 2>&1
 : > "$WORK/timings.txt"
+# the machine, and every import the runs need: fail in seconds, not minutes, when a package did not
+# travel (docs/ablation.md: the wheels to carry)
+if ! { echo "started $(date -u +%FT%TZ) scale=$SCALE budget=${BUDGET_S}s cores=$CORES"; "$PY" -c '
+import pydicom, cryptography, cv2, sklearn, scipy, safetensors, matplotlib, tqdm, torch, torchvision
+import octviewer.synth, trainer.train, trainer.label_scarce
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")'; } > "$WORK/machine.txt" 2>&1; then
+  cp "$WORK/machine.txt" "$OUT/preflight.log"; echo "preflight failed: see preflight.log" >&2; exit 2
+fi
 
 # 2 and 3 start at once, in the background, each under the whole call's time limit
 BG=()
@@ -123,7 +131,7 @@ LEFT=$(LEFT_FOR)
 echo "label-scarce runs: ${LEFT} s left for them" | tee -a "$WORK/timings.txt"
 run_pair() {  # run_pair NAME FRACTIONS SEEDS
   # shellcheck disable=SC2086
-  step "$1" timeout --signal=TERM --kill-after=20 "$LEFT" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" \
+  step "$1" timeout --signal=TERM --kill-after=20 "$LEFT" env OMP_NUM_THREADS="$THREADS" \
     "$PY" -m trainer.label_scarce train --data "$MANIFEST" --out "$WORK/runs" --fractions $2 --seeds $3 \
     --variants $VARIANTS --init random --cache-dir "$WORK/cache" $FIT
 }
