@@ -30,7 +30,7 @@ def test_preferences_test_connection_and_save(window, orthanc, qtbot, data_dir):
     fields["archive_port"].setText(str(orthanc.dicom_port))
     fields["archive_ae"].setText("WRONG")
     dialog.test_button.click()
-    qtbot.waitUntil(lambda: "refused this workstation" in dialog.status.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "check that the archive's AE title is 'WRONG'" in dialog.status.text(), timeout=20000)
     fields["archive_ae"].setText("ORTHANC")
     dialog.test_button.click()
     qtbot.waitUntil(lambda: dialog.status.text().startswith("The archive answered"), timeout=20000)

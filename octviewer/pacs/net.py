@@ -22,6 +22,7 @@ import shutil
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,26 +160,38 @@ def association(settings: PacsSettings, contexts: Iterable[tuple[str, list[str]]
     for sop_class, syntaxes in contexts:
         ae.add_requested_context(sop_class, syntaxes)
     tls_args = (_tls_context(settings), settings.archive_host) if settings.tls else None
+    started = time.monotonic()
     assoc = ae.associate(settings.archive_host, settings.archive_port, ae_title=settings.archive_ae,
                          ext_neg=[build_role(c, scp_role=True) for c in roles] or None, tls_args=tls_args,
                          evt_handlers=list(handlers) or None)
     if not assoc.is_established:
-        if assoc.is_rejected:
-            raise PacsRejected(
-                f"the archive at {settings.archive_host}:{settings.archive_port} refused this workstation: check that "
-                f"the archive's AE title is {settings.archive_ae!r} and that it knows this workstation as "
-                f"{settings.local_ae!r}")
-        hint = (" or the TLS handshake failed (check the CA certificate, this workstation's certificate, and that "
-                "the host name matches the archive's certificate)" if settings.tls else
-                ": is it a DICOM service, and does it expect TLS?")
-        raise PacsTimeout(f"the archive at {settings.archive_host}:{settings.archive_port} did not complete the "
-                          f"association within {settings.timeout_s:g} s{hint}")
+        _not_established(settings, assoc, time.monotonic() - started)
     log.info("association with %s established", settings.describe())
     try:
         yield assoc
     finally:
         if assoc.is_established:
             assoc.release()
+
+
+def _not_established(settings: PacsSettings, assoc, seconds: float):
+    """Why there is no association. A refusal is quick and silence lasts the timeout; a quick end
+    without a rejection PDU read (the archive sends it and closes at once, and under load the close
+    can be seen first; or a TLS port spoken to in plain DICOM, or a failed handshake) is a refusal too."""
+    where = f"{settings.archive_host}:{settings.archive_port}"
+    titles = (f"check that the archive's AE title is {settings.archive_ae!r} and that it knows this workstation "
+              f"as {settings.local_ae!r}")
+    if assoc.is_rejected:
+        raise PacsRejected(f"the archive at {where} refused this workstation: {titles}")
+    if seconds < 0.8 * settings.timeout_s:
+        if settings.tls:
+            raise PacsRejected(f"the archive at {where} closed the connection: the TLS handshake failed (check the CA "
+                               "certificate, this workstation's certificate, and that the host name matches the "
+                               f"archive's certificate), or it refused this workstation ({titles})")
+        raise PacsRejected(f"the archive at {where} closed the connection without accepting this workstation: "
+                           f"{titles}; or it expects TLS (switch TLS on in the PACS settings)")
+    raise PacsTimeout(f"the archive at {where} did not answer the association request within "
+                      f"{settings.timeout_s:g} s: is it a DICOM service?")
 
 
 def _lost(settings: PacsSettings, what: str) -> PacsTimeout:
