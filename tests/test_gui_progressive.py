@@ -127,7 +127,9 @@ def test_opening_another_file_cancels_the_decoding(qtbot, window, j2k, gate, tmp
     with pytest.raises(VolumeReadError, match="cancelled"):
         first.wait(timeout=60)
     assert first.loaded_count < N  # it stopped: the held frames were never all decoded
-    qtbot.wait(50)  # late reports of the cancelled read are dropped, not applied to the new scan
+    # late reports of the cancelled read are dropped, not applied to the new scan: wait until they are all
+    # delivered (a read's task ends after its decoder's last report)
+    qtbot.waitUntil(lambda: not w.tasks.busy(), timeout=60000)
     assert w.volume.source.endswith("other.npz") and w.volume.n_bscans == 5 and w.state.complete
     assert w.prediction is not None and w.warnings == []
 

@@ -100,10 +100,11 @@ def slow_gate(monkeypatch):
     is recorded in ``runs`` as (volume, Prediction or the exception it raised)."""
     import octviewer.structure as structure
 
-    release, runs = threading.Event(), []
+    release, entered, runs = threading.Event(), threading.Event(), []
     gate, predict = structure.gate, Predictor.predict
 
     def slow_gate(volume, *args, **kwargs):
+        entered.set()
         release.wait(60)
         return gate(volume, *args, **kwargs)
 
@@ -118,7 +119,7 @@ def slow_gate(monkeypatch):
 
     monkeypatch.setattr(structure, "gate", slow_gate)
     monkeypatch.setattr(Predictor, "predict", recorded_predict)
-    yield SimpleNamespace(release=release, runs=runs)
+    yield SimpleNamespace(release=release, entered=entered, runs=runs)
     release.set()
 
 
@@ -155,7 +156,7 @@ def test_network_starts_only_once_the_gate_has_passed(qtbot, window, slow_gate, 
     shown = _watch_network_output(w)
     _start_open(w, DEMO_SCAN, monkeypatch)
     qtbot.waitUntil(lambda: w.volume is not None and w.state.complete, timeout=60000)
-    qtbot.wait(500)
+    qtbot.waitUntil(slow_gate.entered.is_set, timeout=60000)  # the gate is judging the scan
     # the verdict is not known yet: the network has not run and nothing of it is shown
     assert slow_gate.runs == [] and w.prediction is None and shown == [] and w.state.structure is None
     with qtbot.waitSignal(w.settled, timeout=60000):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+import weakref
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QProgressBar, QPushButton
@@ -95,8 +96,14 @@ class Task(QObject):
     def _run(self) -> None:
         emit = self._emit
         emit(self.started)
+        task = weakref.ref(self)  # what the work keeps (decoding callbacks) never keeps the task alive
+
+        def report(value) -> None:
+            alive = task()
+            if alive is not None:
+                emit(alive.yielded, value)
         try:
-            result = self._fn(lambda value: emit(self.yielded, value), self.cancel_event)
+            result = self._fn(report, self.cancel_event)
         except _cancel_types():
             emit(self.cancelled)
         except Exception as exc:

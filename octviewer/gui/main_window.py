@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.failures: list[str] = []
         self._opening: str | None = None  # the file asked for last: out of Recent files if it fails
         self.dialog: QDialog | None = None  # the last text window opened (about, shortcuts, model card)
+        self._busy_text = ""  # the status line of the work in progress, cleared when it ends
         self.state.update_settings(**self.settings.display(AXIAL_MODES))
         self.models = ModelControls(self)
         self.exports = ScanExports(self)
@@ -210,6 +211,8 @@ class MainWindow(QMainWindow):
         if what is None:
             self.progress.hide()
             self.cancel_button.hide()
+            if self.statusBar().currentMessage() == self._busy_text:  # "Measuring…" once it is over
+                self.statusBar().clearMessage()
         else:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
@@ -217,6 +220,7 @@ class MainWindow(QMainWindow):
             self.progress.show()
             self.cancel_button.setVisible(total > 0 and self.state.analysing)  # decoding stops by opening another
             if total == 0:
+                self._busy_text = what
                 self.statusBar().showMessage(what)
         self.models.update_status()
 

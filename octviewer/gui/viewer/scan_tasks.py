@@ -54,6 +54,7 @@ class ScanTasks(QObject):
         self._idle = threading.Event()  # set while no analysis is running
         self._idle.set()
         self._tasks: set[Task] = set()
+        self._closing = threading.Event()  # the window closes: nothing is waited for any more
 
     def connect(self, controller) -> None:
         self.controller = controller
@@ -93,6 +94,7 @@ class ScanTasks(QObject):
 
         gate = threading.Lock()
         opened, pending, landed, last = [False], [], [], [0.0]
+        ended = threading.Event()  # the decoder's last call is over
 
         def frames(indices):
             with gate:
@@ -114,7 +116,9 @@ class ScanTasks(QObject):
                     report(("load_done", message))
                 else:
                     pending.append(message)
+            ended.set()
 
+        progressive = None
         try:
             progressive = open_volume_progressive(path, on_frames=frames, on_done=done, cancel=cancel)
             volume = progressive.volume
@@ -134,6 +138,11 @@ class ScanTasks(QObject):
             report(("load_failed", str(exc)))
         except Exception:  # never let a reader bug take the window down
             report(("load_failed", f"{path}: unexpected error\n{traceback.format_exc(limit=3)}"))
+        finally:
+            # the task ends after the decoder's last report, so its ``finished`` is the read's last
+            # word, and the decoding threads never hold the task when they let go of their callbacks
+            while progressive is not None and not ended.wait(0.1) and not self._closing.is_set():
+                pass
 
     @staticmethod
     def _read_whole(path: str, report, cancel: threading.Event) -> None:
@@ -197,6 +206,7 @@ class ScanTasks(QObject):
 
     def shutdown(self, wait_s: float = 5.0) -> None:
         """The window closes: every read and analysis is cancelled and given a moment to stop."""
+        self._closing.set()
         self._load_cancel.set()
         for task in list(self._tasks):
             task.cancel()
