@@ -90,7 +90,7 @@ def stages(args) -> None:
             list(pool.map(_measure, volumes))
             t_measure = time.perf_counter() - t
         del volumes
-        common = [str(tmp / "archive" / "volumes"), "--out", str(tmp / "r.csv"), "--device", args.device,
+        common = [*map(str, paths), "--out", str(tmp / "r.csv"), "--device", args.device,
                   "--no-store"] + (["--model", str(args.model)] if args.model else [])
         runs = {"one process": [], f"--workers {args.workers}": []}
         for _ in range(args.repeats):
