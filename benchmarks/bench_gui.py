@@ -109,6 +109,8 @@ def main():
     parser.add_argument("--compare-structure", action="store_true",
                         help="progressive reading with the structure measurement and quality gate against "
                              "without them (as before the gate), instead of progressive against whole-first")
+    parser.add_argument("--device", default="cpu", help="the Device menu's choice: cpu (bf16 where the CPU does bf16 "
+                                                        "in hardware), cpu-fp32 (exact fp32)")
     args = parser.parse_args()
     import pyqtgraph as pg
     import torch
@@ -130,12 +132,13 @@ def main():
         model = load_model(DEMO_MODEL if args.model == "demo" else args.model)
     else:
         model = LoadedModel(build_network("semt", init="random").eval(), default_metadata("semt"))
-    window = MainWindow(Predictor(model, device="cpu"))
+    window = MainWindow(Predictor(model, device=args.device))
     window.resize(1400, 850)
     window.show()
     volume = synth_scan(EyeAnatomy(), "cirrus", seed=0).volume
     print(f"machine: {os.cpu_count()} cores (usable {len(os.sched_getaffinity(0))}), load average "
-          f"{os.getloadavg()[0]:.1f}; window {window.width()}x{window.height()}, platform {app.platformName()}")
+          f"{os.getloadavg()[0]:.1f}; network on {window.controller.predictor.label};"
+          f" window {window.width()}x{window.height()}, platform {app.platformName()}")
 
     from octviewer import save_volume
     from octviewer.resources import DEMO_SCAN
