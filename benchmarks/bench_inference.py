@@ -1,7 +1,8 @@
 """Whole-volume inference on a Cirrus-sized synthetic volume (200 B-scans), with the split of where the time goes.
 
 (a) the Predictor: OctVolume in memory -> Prediction with probabilities, VF and all CAMs on the host;
-(c) the floor: the bare network (the Predictor's own copy: channels_last, bf16 on CUDA) on ready,
+(c) the floor: the bare network (the Predictor's own copy: channels_last, bf16 on CUDA and on CPUs
+    that do bf16 in hardware, ``--precision``; bench_cpu_roofline.py compares the two) on ready,
     normalised tensors already on the device, outputs left there; on CUDA also (c') the same
     through the Predictor's CUDA graphs, and (a') the Predictor with graphs off (same-run baseline);
 (b) optional research-code style: eager fp32 torchvision forward, then the ``grad-cam`` library.
@@ -47,6 +48,8 @@ def main():
     parser.add_argument("--graphs", choices=("on", "off"), default="on",
                         help="CUDA graphs in the Predictor (with --predictor-only: the first analysis of each, "
                              "one fresh process per setting)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="the network's arithmetic (auto: bf16 where the hardware does it)")
     parser.add_argument("--predictor-only", action="store_true",
                         help="run only the Predictor, so that peak RSS is the Predictor's own")
     args = parser.parse_args()
@@ -59,7 +62,8 @@ def main():
     if args.device != "cpu" and torch.cuda.is_available():
         torch.zeros(1, device=args.device if args.device != "auto" else "cuda")  # CUDA's own start-up, not timed
     t_new = time.perf_counter()
-    predictor = Predictor(model, device=args.device, graphs=None if args.graphs == "on" else False)
+    predictor = Predictor(model, device=args.device, graphs=None if args.graphs == "on" else False,
+                          precision=args.precision)
     device = predictor.device
     predictor.predict(volume)  # the first analysis on a new Predictor: cuDNN autotuning, graph capture
     t_new = time.perf_counter() - t_new
@@ -128,7 +132,7 @@ def main():
         eager = graphed = None
         if cuda:
             t_eager_new = time.perf_counter()
-            eager = Predictor(model, device=args.device, graphs=False)
+            eager = Predictor(model, device=args.device, graphs=False, precision=args.precision)
             p_eager = eager.predict(volume)
             t_eager_new = time.perf_counter() - t_eager_new
             p_graph = predictor.predict(volume)
