@@ -20,6 +20,10 @@ on the device until the end, or are copied back one batch behind through pinned 
 caller streams them (the first requested B-scan at once). No other per-batch synchronisation.
 On the CPU each batch resizes only its new B-scans, so the first requested B-scan waits for no
 other.
+
+Precision (``precision.py``): bf16 autocast on CUDA and on CPUs that do bf16 in hardware, exact
+fp32 elsewhere and whenever asked (``precision="fp32"``, the Device menu's "CPU (exact fp32)"); the
+classifier and its CAM stay in fp32 either way.
 """
 
 from __future__ import annotations
