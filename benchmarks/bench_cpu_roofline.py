@@ -143,7 +143,7 @@ def agreement(args) -> None:
     probs = {p: [] for p in predictors}
     cam_r, cam_diff, seconds = [], [], {p: 0.0 for p in predictors}
     print(f"{uptime()}\nmodel {model.name}, {len(records)} volumes of {args.agreement}")
-    for rec in records:
+    for k, rec in enumerate(records, 1):
         volume = load_volume(rec.path)
         out = {}
         for p, predictor in predictors.items():
@@ -154,6 +154,10 @@ def agreement(args) -> None:
         a, b = out["fp32"].cam.ravel().astype(np.float64), out["bf16"].cam.ravel().astype(np.float64)
         cam_r.append(float(np.corrcoef(a, b)[0, 1]))
         cam_diff.append(float(np.abs(a - b).max()))
+        if k % 20 == 0:  # a running tally, so a run stopped part way still says something
+            q32, q16 = np.array(probs["fp32"]), np.array(probs["bf16"])
+            print(f"  {k} volumes: {int(np.sum((q32 >= threshold) != (q16 >= threshold)))} decisions differ, "
+                  f"median |delta P| {np.median(np.abs(q32 - q16)):.5f}, min CAM r {min(cam_r):.5f}", flush=True)
     labels = np.array([r.label for r in records])
     groups = np.array([r.patient_id for r in records])
     p32, p16 = np.array(probs["fp32"]), np.array(probs["bf16"])
