@@ -145,7 +145,7 @@ class OrthancServer:
         from octviewer.pacs import PacsSettings
 
         values = dict(archive_ae=ARCHIVE_AE, archive_host="127.0.0.1", archive_port=self.dicom_port,
-                      local_ae=LOCAL_AE, local_port=self.move_port, timeout_s=10.0)
+                      local_ae=LOCAL_AE, local_port=self.move_port, timeout_s=30.0)
         values.update(changes)
         return PacsSettings(**values)
 

@@ -243,7 +243,7 @@ def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_pa
 
     conf = ["--settings", str(tmp_path / "pacs.json")]
     assert main([*conf, "configure", "--archive-ae", "ORTHANC", "--host", "127.0.0.1", "--port",
-                 str(orthanc.dicom_port), "--local-ae", "OCTVIEWER", "--timeout", "10"]) == 0
+                 str(orthanc.dicom_port), "--local-ae", "OCTVIEWER", "--timeout", "30"]) == 0
     assert stat.S_IMODE(os.stat(tmp_path / "pacs.json").st_mode) == 0o600
     assert main([*conf, "echo"]) == 0
     assert main([*conf, "find", "--patient-id", DEMO_PATIENT, "--series"]) == 0
