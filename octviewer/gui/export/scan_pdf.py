@@ -184,6 +184,6 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
 
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
                  measured: str = "") -> str:
-    """Write the PDF; ``images`` are rendered from the state (see MainWindow.export_pdf)."""
+    """Write the PDF; ``images`` are rendered from the state (see export/scan_exports.py)."""
     return write_pdf(build_document(state, images, meta, patient_id, sections, measured), path,
                      "OCT glaucoma screening report (research use only)", anonymised=patient_id is None)

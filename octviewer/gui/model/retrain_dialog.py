@@ -14,7 +14,6 @@ initialisation or a local weights file instead of failing offline after the prog
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import sys
@@ -43,7 +42,7 @@ from octviewer.model.signing import SIGN_ENV
 from ..background import TaskSlot
 from ..dialogs import path_row
 from . import retrain_checks as checks
-from .run_report import evaluation_text
+from .run_report import evaluation_text, new_run_dir
 
 
 class RetrainDialog(QDialog):
@@ -250,16 +249,6 @@ class RetrainDialog(QDialog):
                 "--device", self.device.currentText(), "--progress-json", "-"]
         return args + (["--resume"] if resume else [])
 
-    def new_run_dir(self) -> Path:
-        """A fresh folder under the runs folder, named by variant and time."""
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path(self.out.text()) / f"{self.variant.currentText()}-{stamp}"
-        path, k = base, 1
-        while path.exists():
-            k += 1
-            path = base.with_name(f"{base.name}-{k}")
-        return path
-
     def start(self):
         """A new run in a new folder (after the manifest check, which may still be running). Without
         a manifest file nothing is asked (ImageNet download) and nothing waits for a check that
@@ -291,7 +280,7 @@ class RetrainDialog(QDialog):
 
     def _launch(self, resume: bool):
         if not resume:
-            self.run_dir = self.new_run_dir()
+            self.run_dir = new_run_dir(self.out.text(), self.variant.currentText())
         self.stopped = False
         self.result_model = None
         self.load_button.setEnabled(False)

@@ -1,13 +1,27 @@
-"""What a finished training run says about its model, for the Retrain dialog: the test-split figures
-of its report.json in plain sentences (the Markdown table read badly in a message box), with a
-warning when the model ranks eyes no better than chance or the test split is too small. Qt-free."""
+"""The Retrain dialog's runs, Qt-free: where a new run goes, and what a finished run says about its
+model: the test-split figures of its report.json in plain sentences (a Markdown table reads badly
+in a message box), with a warning when the model ranks eyes no better than chance or the test split
+is too small."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 from octviewer.core import VF_INDICES
+
+
+def new_run_dir(runs_folder: str, variant: str) -> Path:
+    """A fresh folder under the runs folder, named by variant and time: a finished run's
+    checkpoints are never reused by accident."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_folder) / f"{variant}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
 
 
 def evaluation_text(run_dir) -> str:
