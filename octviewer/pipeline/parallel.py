@@ -269,7 +269,7 @@ class ScreeningJob:
     store: bool = True
 
     def __call__(self, item, predictor):
-        from .predict_cli import _analysed
+        from .predict_rows import analysed_row as _analysed
 
         path, name, cam_stem = item
         run = _WorkerRun(self.args, _store_here() if self.store and getattr(self.args, "store", False) else None)

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 from ..structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from .outputs import (
@@ -39,14 +36,12 @@ from .outputs import (
     check_outputs,
     expand,
 )
+from .predict_rows import REFUSED, analysed_row
 
 #: The scan's laterality, pattern and quality, the estimates, then the rest of the structure columns
 #: (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``, so a new measure reaches both).
 COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold", "vfi", "md", "psd",
            *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature"]
-
-REFUSED = "not analysed: the scan failed the quality check"
-
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="octviewer-predict", epilog=EXIT_CODES_HELP, description=(
@@ -136,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             if parallel:
                 todo.append((path, name, cam_stem))
             else:
-                batch.write({**_analysed(batch, path, name, predictor, args, synthetic, cam_stem), **model_cells})
+                batch.write({**analysed_row(batch, path, name, predictor, args, synthetic, cam_stem), **model_cells})
         from .parallel import ClusterError, screen
 
         try:
@@ -166,51 +161,6 @@ def _predictor(args):
     except (ModelFileError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
-
-
-def _analysed(batch, path: Path, name: str, predictor, args, synthetic: bool, cam_stem: str | None) -> dict:
-    """One scan's row: the pipeline's result, or the error that stopped it."""
-    from .. import VolumeReadError, load_volume
-    from ..core.csv_safe import notice
-    from ..model import InvalidOutput, ScanNotSupported
-    from ..model.predictor import VF_CLIPPED
-    from ..structure import report_columns
-    from . import ScanOptions, analyse_scan
-
-    started = time.perf_counter()
-    row = {"file": name, "notice": notice(None, synthetic)}
-    try:
-        volume = load_volume(path, allow_pickle=args.allow_pickle)
-        row["notice"] = notice(volume, synthetic)
-        options = ScanOptions(gate=args.quality_gate, segmentation=args.segmentation)
-        result = analyse_scan(volume, predictor, options, store=batch.store)
-        if result.structure is not None:
-            row.update(report_columns(result.structure))
-        pred = result.prediction
-        if pred is None:
-            why = (f"{REFUSED} ({'; '.join(result.reasons)})" if result.refused else "; ".join(result.reasons))
-            row["error"] = batch.named_message(why, path, name)
-            batch.note("refused" if result.refused else "skipped", row["error"])
-        else:
-            row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
-                       decision=pred.decision, threshold=f"{pred.threshold:.4f}",
-                       **{k: f"{v:.2f}" for k, v in pred.vf.items()})
-            row["notice"] = "; ".join([row["notice"], *(n for n in pred.notes if n.startswith(VF_CLIPPED))])
-            if result.structure_error:
-                row["error"] = batch.named_message(result.structure_error, path, name)
-                batch.note("skipped", row["error"])
-            if cam_stem is not None:
-                from ..model import enface_cam
-
-                np.save(args.cam_out / f"{cam_stem}_cam.npy", enface_cam(pred, volume))
-    except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
-        row["error"] = batch.named_message(str(exc), path, name)
-        batch.note("skipped", row["error"])
-    except Exception as exc:  # a bug must not stop the other volumes; it is still a failure
-        row["error"] = f"{name}: internal error ({type(exc).__name__}); please report it"
-        batch.note("skipped", row["error"])
-    row["seconds"] = f"{time.perf_counter() - started:.3f}"
-    return row
 
 
 if __name__ == "__main__":

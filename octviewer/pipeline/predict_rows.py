@@ -1,0 +1,57 @@
+"""One scan's row of ``octviewer-predict``: the pipeline's result in the CSV's words, or the error
+that stopped it. Its own module because the single-process command and the scan workers of
+``parallel`` both build rows, and neither may import the other."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+REFUSED = "not analysed: the scan failed the quality check"
+
+
+def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool, cam_stem: str | None) -> dict:
+    """One scan's row: the pipeline's result, or the error that stopped it."""
+    from .. import VolumeReadError, load_volume
+    from ..core.csv_safe import notice
+    from ..model import InvalidOutput, ScanNotSupported
+    from ..model.predictor import VF_CLIPPED
+    from ..structure import report_columns
+    from . import ScanOptions, analyse_scan
+
+    started = time.perf_counter()
+    row = {"file": name, "notice": notice(None, synthetic)}
+    try:
+        volume = load_volume(path, allow_pickle=args.allow_pickle)
+        row["notice"] = notice(volume, synthetic)
+        options = ScanOptions(gate=args.quality_gate, segmentation=args.segmentation)
+        result = analyse_scan(volume, predictor, options, store=batch.store)
+        if result.structure is not None:
+            row.update(report_columns(result.structure))
+        pred = result.prediction
+        if pred is None:
+            why = (f"{REFUSED} ({'; '.join(result.reasons)})" if result.refused else "; ".join(result.reasons))
+            row["error"] = batch.named_message(why, path, name)
+            batch.note("refused" if result.refused else "skipped", row["error"])
+        else:
+            row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
+                       decision=pred.decision, threshold=f"{pred.threshold:.4f}",
+                       **{k: f"{v:.2f}" for k, v in pred.vf.items()})
+            row["notice"] = "; ".join([row["notice"], *(n for n in pred.notes if n.startswith(VF_CLIPPED))])
+            if result.structure_error:
+                row["error"] = batch.named_message(result.structure_error, path, name)
+                batch.note("skipped", row["error"])
+            if cam_stem is not None:
+                from ..model import enface_cam
+
+                np.save(args.cam_out / f"{cam_stem}_cam.npy", enface_cam(pred, volume))
+    except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
+        row["error"] = batch.named_message(str(exc), path, name)
+        batch.note("skipped", row["error"])
+    except Exception as exc:  # a bug must not stop the other volumes; it is still a failure
+        row["error"] = f"{name}: internal error ({type(exc).__name__}); please report it"
+        batch.note("skipped", row["error"])
+    row["seconds"] = f"{time.perf_counter() - started:.3f}"
+    return row
