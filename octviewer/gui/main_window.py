@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
     # -- layout -------------------------------------------------------------------------------
     def _build(self):
         self.enface = EnfaceView(self.state)
-        self.enface.setMinimumWidth(200)  # a study dock beside it squeezed it to ~110 px
+        self.enface.setMinimumWidth(200)  # a study dock beside it would squeeze it to ~110 px
         self.bscan = BscanView(self.state)
         self.curve = CurveView(self.state)
         self.cam_legend = CamLegend()
@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         self.results = ResultsPanel(self.state)
         dock = QDockWidget("Results")
         dock.setObjectName("results")
-        # scrollable: wrapped notes under a short dock squeezed the VF rows until they were cut off
+        # scrollable: wrapped notes under a short dock would squeeze the VF rows until they are cut off
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)

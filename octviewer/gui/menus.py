@@ -1,7 +1,7 @@
 """Every menu entry and keyboard shortcut of the main window, in one table.
 
 Slots are called with no arguments: ``QAction.triggered`` passes a ``checked`` flag, and a slot
-that takes an optional path must never receive it (File > Export PDF once got ``False`` as its
+that takes an optional path must never receive it (File > Export PDF would get ``False`` as its
 path). The Help > Keyboard shortcuts list is generated from this table, so it cannot drift.
 """
 

@@ -1,7 +1,7 @@
 """The PDF report of one analysed scan, drawn with Qt's own PDF writer (no extra dependency).
 
 It takes the viewer state and images rendered from it (never a screen grab of the B-scan widget,
-which once printed the histogram too). Anonymised by default: without an explicit patient ID the
+which would print the histogram too). Anonymised by default: without an explicit patient ID the
 report prints neither the ID nor the scan date, and it never prints free text from the file
 (DICOM ImageComments and the like). Everything from files or model metadata is HTML-escaped.
 """

@@ -33,8 +33,8 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.view.addItem(self.cam)
         self.label = pg.TextItem(color="w", anchor=(0, 0))
         self.label.setZValue(30)
-        # on the view box, not in the image's coordinates: zoomed in, the label left the screen
-        # and the reader lost which B-scan and where
+        # on the view box, not in the image's coordinates: zoomed in, the label would leave the screen
+        # and the reader would lose which B-scan and where
         self.label.setParentItem(self.view)
         self.label.setPos(4, 4)
         self.placeholder = pg.TextItem("decoding…", color="#ffcc00", anchor=(0.5, 0.5))
@@ -58,7 +58,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.layer_legend = pg.LegendItem(offset=(10, -10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
         self.layer_legend.setParentItem(self.view)
         self.layer_legend.setZValue(40)
-        self.layer_legend.hide()  # shown with a scan's lines: empty, it was a black square
+        self.layer_legend.hide()  # shown with a scan's lines: empty, it is a black square
         self._legend_names: tuple = ()
         self._scale = (1.0, 1.0)  # scene units per B-scan pixel (lateral, axial)
         state.events.scan.connect(self.on_scan)

@@ -71,7 +71,7 @@ class EnfaceView(pg.PlotWidget):
         if s.volume is None:
             self.image.clear()
             self.line.setData([], [])
-            for t in self.orientation:  # with no image they piled up in the middle
+            for t in self.orientation:  # with no image they would pile up in the middle
                 t.hide()
             return
         for t in self.orientation:
