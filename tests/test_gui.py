@@ -428,6 +428,11 @@ def test_cancel_and_analyse_from_the_menu(qtbot, window, tiny_cohort):
         qtbot.keyClick(w, Qt.Key_Escape)
     assert w.prediction is None and "cancelled" in w.results.text()
     assert len(w.curve.plotted()[0]) == 0
+    # the network was stopped, not the measurement: the Structure panel still fills in
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        pass
+    assert not w.state.measuring and "cancelled" not in w.state.structure_note
+    assert "cancelled" in w.results.text()
     with qtbot.waitSignal(w.settled, timeout=60000):
         qtbot.keyClick(w, Qt.Key_F5)
     assert w.prediction is not None

@@ -207,3 +207,18 @@ def test_display_settings_and_contrast_bounds():
     with pytest.raises(ValueError):
         state.update_settings(axial_mode="sideways")
     assert seen
+
+
+def test_a_cancelled_network_still_leaves_the_scan_measured(viewer):
+    state, workers, c, events = viewer
+    g = open_(c, workers, volume(6))
+    c.cancel_analysis()
+    c.on_cancelled(g)
+    assert state.reason == "Analysis cancelled." and state.prediction is None
+    g2, predictor, vol, options = workers.analyses[-1]
+    assert g2 != g and predictor is None and not options.network and vol is state.volume  # measured only
+    assert state.measuring and ("settled",) not in events
+    report = SimpleNamespace(quality=SimpleNamespace(ok=True))
+    c.on_structure(g2, report)
+    finish(c, g2, reasons=["the network was not run (structure only)"], structure=report)
+    assert state.structure is report and state.reason == "Analysis cancelled." and events[-1] == ("settled",)

@@ -25,7 +25,7 @@ import copy
 import dataclasses
 from pathlib import Path
 
-from .state import DEFAULT_CAM_GEOMETRY, ScanDisplayError, ViewerState
+from .state import DEFAULT_CAM_GEOMETRY, MEASURING, ScanDisplayError, ViewerState
 
 
 def cam_geometry(predictor) -> dict:
@@ -52,6 +52,7 @@ class ViewerController:
         self.analysis_generation = -1  # the analysis whose results may still be applied
         self.decode_generation = -1  # the read whose B-scans are still arriving for the scan on screen
         self._decoding = None  # its ProgressiveVolume (cancel(), loaded())
+        self._network_analysis = False  # the running (or last) analysis runs the network, not only the measurement
 
     def _new_generation(self) -> int:
         self._next_generation += 1
@@ -167,12 +168,21 @@ class ViewerController:
             return
         self._stop_analysis()
         network = self.predictor is not None
-        options = dataclasses.replace(state.options, network=network)
-        self.analysis_generation = self._new_generation()
         state.begin_analysis(cam_geometry(self.predictor) if network else None, network=network)
+        self._analyse(network)
+
+    def _analyse(self, network: bool) -> None:
+        """Start the pipeline on the scan on screen; without the network it only measures."""
+        state = self.state
+        self._network_analysis = network
+        self.analysis_generation = self._new_generation()
+        if state.structure is None and state.structure_note != MEASURING:
+            state.set_structure(None, MEASURING)
         state.events.busy.emit("Analysing" if network else "Measuring RNFL and optic disc",
                                0, state.n_bscans if network else 0)
-        self.tasks.analyse(self.analysis_generation, self.predictor, state.volume, state.index, options)
+        options = dataclasses.replace(state.options, network=network)
+        self.tasks.analyse(self.analysis_generation, self.predictor if network else None, state.volume,
+                           state.index, options)
 
     def _stop_analysis(self) -> None:
         """Results of a running analysis are no longer wanted (a new scan or model)."""
@@ -215,7 +225,7 @@ class ViewerController:
         self.analysis_generation = -1
         state = self.state
         state.events.busy.emit(None, 0, 0)
-        if result.prediction is None and self.predictor is not None:
+        if result.prediction is None and self._network_analysis:
             text = result.refusal_text() or "no reason given"
             state.set_no_result(text if result.quality is not None else f"Not analysed: {text}.")
         state.analysing = False
@@ -244,7 +254,11 @@ class ViewerController:
         self.analysis_generation = -1
         self.state.events.busy.emit(None, 0, 0)
         self.state.events.message.emit("Analysis cancelled")
-        self.state.set_no_result("Analysis cancelled.")
+        if self._network_analysis:
+            self.state.set_no_result("Analysis cancelled.")
+            if self.state.structure is None:  # the network was stopped: the scan is still measured
+                self._analyse(network=False)
+                return
         if self.state.structure is None:
             self.state.set_structure(None, "Not measured: the analysis was cancelled (Analysis > Analyse runs it "
                                            "again).")
