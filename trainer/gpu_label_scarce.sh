@@ -156,7 +156,7 @@ step ls_summary ls_py summary "$WORK/runs" --data "$MANIFEST" --n-boot "$NBOOT"
 {
   echo "# Issue 32 GPU run (SYNTHETIC data: engineering results, not clinical claims)"; echo
   echo '```'; cat "$WORK/machine.txt" "$WORK/timings.txt"; echo '```'; echo
-  cat "$WORK/runs/summary.md" 2>/dev/null || echo "(no label-scarce summary: see logs/ls_summary.log)"
+  sed 's/^#/##/' "$WORK/runs/summary.md" 2>/dev/null || echo "(no label-scarce summary: see logs/ls_summary.log)"
   if [ -f "$WORK/recipe/summary.md" ]; then echo; sed 's/^#/##/' "$WORK/recipe/summary.md"; fi
   if [ -f "$WORK/difficulty/difficulty.json" ]; then
     echo; echo "## Difficulty table: 2D-ResNet row (benchmarks/measure_cohort.py $DIFF_ARGS)"; echo

@@ -441,8 +441,13 @@ def markdown(result: dict) -> str:
         lines.append(f"| {claim} (MAE difference, positive = SEMT lower) | " + " | ".join(cells) + " |")
     for n in names:
         reg = result["regimes"][n]
-        lines += ["", f"## {100 * reg['label_fraction']:.0f} % of training patients labelled ({n})", "",
-                  "| System | seeds | image AUC mean ± SD | case AUC mean ± SD | image accuracy | image F1 "
+        lines += ["", f"## {100 * reg['label_fraction']:.0f} % of training patients labelled ({n})", ""]
+        counts = next((r for r in result["rows"] if r["regime"] == n and r["system"] == REFERENCE), None)
+        if counts:
+            lines += [f"SEMT and MT (All) trained on {counts['train_labelled_volumes']} labelled and "
+                      f"{counts['train_hidden_volumes']} VF-only volumes; the 2D-ResNet (All) on the labelled ones.",
+                      ""]
+        lines += ["| System | seeds | image AUC mean ± SD | case AUC mean ± SD | image accuracy | image F1 "
                   "| ΔAUC SEMT − system, seeds pooled [95% CI] |", "|---|---|---|---|---|---|---|"]
         for system, s in reg["systems"].items():
             lines.append(f"| {system} | {','.join(map(str, s['seeds']))} | {s['image_auc_mean']:.3f} ± "
