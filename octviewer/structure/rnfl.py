@@ -81,7 +81,10 @@ def circle_profile(thickness_um: np.ndarray, n: int = PROFILE_SAMPLES) -> np.nda
     return out
 
 
-def uncertain_sectors(unsure_profile: np.ndarray | None, limit: float = 1.0 / 3.0) -> tuple[str, ...]:
+UNSURE_LIMIT = 1.0 / 3.0  # a sector (or profile sample) resting on more unsure A-scans than this is approximate
+
+
+def uncertain_sectors(unsure_profile: np.ndarray | None, limit: float = UNSURE_LIMIT) -> tuple[str, ...]:
     """Sectors where more than ``limit`` of the circle's A-scans are unsure (0-1 fraction per sample)."""
     if unsure_profile is None:
         return ()

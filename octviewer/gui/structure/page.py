@@ -102,6 +102,10 @@ def _draw_tsnit(painter: QPainter, plot: QRectF, report, fg: QColor, line_h: flo
     profile = np.asarray(report.rnfl_profile, float)
     n = len(profile)
     band = _band(n)
+    # the profile is dashed where a sample rests on unsure A-scans as a sector printed "~" does
+    unsure = getattr(report, "unsure_profile", None)
+    unsure = (np.zeros(n, bool) if unsure is None or len(unsure) != n
+              else np.nan_to_num(np.asarray(unsure)) > rnfl.UNSURE_LIMIT)
     ymax = max(200.0, float(np.nanmax(profile)) + 20.0) if np.isfinite(profile).any() else 200.0
 
     def pt(i, v):
@@ -135,20 +139,22 @@ def _draw_tsnit(painter: QPainter, plot: QRectF, report, fg: QColor, line_h: flo
         painter.drawText(QRectF(x - line_h, plot.bottom() + 0.25 * line_h, 2 * line_h, line_h), Qt.AlignCenter, name)
     painter.drawText(QRectF(plot.left(), plot.top() - 1.2 * line_h, plot.width(), line_h), Qt.AlignLeft,
                      f"RNFL thickness (µm) on the {report.circle_diameter_mm:.2f} mm circle"
-                     + ("" if classified else "  (no normal band: see quality)"))
-    path = QPainterPath()
-    first = True
-    for i in range(n):
-        if not np.isfinite(profile[i]):
-            first = True
-            continue
-        if first:
-            path.moveTo(pt(i, profile[i]))
-            first = False
-        else:
-            path.lineTo(pt(i, profile[i]))
-    painter.setPen(QPen(fg, 2))
-    painter.drawPath(path)
+                     + ("" if classified else "  (no normal band: see quality)")
+                     + ("  (dashed: boundary unsure)" if unsure.any() else ""))
+    for dashed in (False, True):
+        path = QPainterPath()
+        first = True
+        for i in range(n):
+            if not np.isfinite(profile[i]) or (unsure[i] != dashed and (i == 0 or unsure[i - 1] != dashed)):
+                first = True
+                continue
+            if first:
+                path.moveTo(pt(i, profile[i]))
+                first = False
+            else:
+                path.lineTo(pt(i, profile[i]))
+        painter.setPen(QPen(fg, 2, Qt.DashLine if dashed else Qt.SolidLine))
+        painter.drawPath(path)
 
 
 def _wedge(painter, box: QRectF, start_clinical: float, end_clinical: float, laterality, colour: QColor, fg):
