@@ -518,3 +518,29 @@ def test_forgetting_the_remembered_results_asks_first(qtbot, window, monkeypatch
     with qtbot.waitSignal(w.settled, timeout=60000):
         qtbot.keyClick(w, Qt.Key_F5)
     assert len(network_runs) == 2 and w.prediction is not None  # analysed afresh
+
+
+def test_closing_the_window_while_indexing_is_stuck_neither_hangs_nor_aborts(qtbot, window, tmp_path, monkeypatch):
+    """Indexing stuck in a read that ignores Cancel (a FIFO named *.dcm): the window still closes
+    at once (a QThread destroyed while running aborted the process)."""
+    import time
+
+    import octviewer.gui.study.browser as browser
+
+    stuck, release = threading.Event(), threading.Event()
+
+    def blocked(*args, **kwargs):
+        stuck.set()
+        release.wait(60)
+        raise RuntimeError("released")
+    monkeypatch.setattr(browser, "index_folder", blocked)
+    w = window
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    try:
+        w.menu_actions["open_study_folder"].trigger()
+        qtbot.waitUntil(stuck.is_set, timeout=10000)
+        started = time.perf_counter()
+        w.close()
+        assert time.perf_counter() - started < 3
+    finally:
+        release.set()

@@ -196,8 +196,10 @@ class TaskSlot(QObject):
     def busy(self) -> bool:
         return self.current is not None and self.current.running()
 
-    def shutdown(self, wait_s: float = 5.0) -> None:
-        """Cancel everything and wait a moment for it (closing a widget stops its work)."""
+    def shutdown(self, wait_s: float = 1.0) -> None:
+        """Cancel everything and wait a moment for it (closing a widget stops its work). Work that
+        does not stop (a read blocked in the system) is left to its daemon thread: closing never
+        hangs and never aborts."""
         self.generation += 1  # nothing more is re-emitted
         for task in list(self._tasks):
             task.cancel()
