@@ -118,8 +118,21 @@ def bscan_measures(img, masks, ilm, rnfl_out, um_per_px, um_per_ascan, cols) -> 
     """Every measure of one B-scan: ``masks`` name its layers, ``ilm``/``rnfl_out`` are per-A-scan px."""
     means = layer_means(img, masks)
     tissue = masks["onl"] | masks["gclipl"]
+    profile = depth_profile(img, ilm, um_per_px, cols)
+    grid = np.arange(*PROFILE_SPAN_UM, PROFILE_STEP_UM)
+    rows = np.arange(img.shape[0])[:, None]
+    # the histogram's percentiles over the retina and the 300 um of vitreous above it (the real
+    # B-scans' windows differ in how much empty vitreous and sclera they hold)
+    band = (rows >= np.nan_to_num(ilm, nan=1e9)[None, :] - 300.0 / um_per_px) & \
+        (rows < np.nan_to_num(ilm, nan=-1e9)[None, :] + 500.0 / um_per_px)
+    band[:, [c for c in range(img.shape[1]) if c not in set(cols.tolist())]] = False
+    grey = img[band].astype(np.float32)
     return {"means": means, "ratios": ratios(means),
-            "profile": depth_profile(img, ilm, um_per_px, cols).tolist(),
+            "grey_p50": float(np.percentile(grey, 50)), "grey_p90": float(np.percentile(grey, 90)),
+            "grey_p99": float(np.percentile(grey, 99)),
+            **{f"profile_{lo}_{hi}_um": float(np.nanmean(profile[(grid >= lo) & (grid < hi)]))
+               for lo, hi in ((0, 80), (150, 250), (350, 450), (500, 600))},
+            "profile": profile.tolist(),
             "histogram": np.histogram(img, bins=np.arange(0, 257, 4), density=True)[0].tolist(),
             "speckle_axial_um": speckle_length_um(img, tissue, um_per_px, 0),
             "speckle_lateral_um": speckle_length_um(img, tissue, um_per_ascan, 1),
@@ -293,8 +306,9 @@ def main(argv=None):
     (args.out / "realism.json").write_text(json.dumps(result, indent=1))
     fmt = "{:.2f} [{:.2f}, {:.2f}]".format
     print(f"SYNTHETIC generator {GENERATOR_VERSION} vs real B-scans (median [10th, 90th percentile] over B-scans)")
-    for key in ("rnfl_over_gclipl", "gclipl_over_inl", "rpe_over_vitreous", "rnfl_over_onl", "speckle_axial_um",
-                "speckle_lateral_um", "roughness_ilm_um", "roughness_rnfl_um"):
+    for key in ("rnfl_over_gclipl", "gclipl_over_inl", "rpe_over_vitreous", "rnfl_over_onl", "grey_p50", "grey_p90",
+                "grey_p99", "profile_0_80_um", "profile_150_250_um", "profile_350_450_um", "profile_500_600_um",
+                "speckle_axial_um", "speckle_lateral_um", "roughness_ilm_um", "roughness_rnfl_um"):
         cells = [fmt(*result[s][key]) if key in result[s] else "-" for s in
                  ("real_cirrus", "synthetic_cirrus", "real_spectralis", "synthetic_spectralis")]
         print(f"| {key} | " + " | ".join(cells) + " |")

@@ -62,11 +62,13 @@ NOISE_OFFSET = 0.45  # background subtraction: P(0) ~ 0.36 in the vitreous
 #: Device looks. speckle: log-intensity SD; speckle_z_um: axial correlation (Gaussian sigma, the 1/e
 #: length of the grey levels' autocorrelation is twice it: ~10 um on Spectralis, ~4 um on Cirrus);
 #: noise_gain: the noise floor against ``Acquisition.noise_floor``; display: "root4" (255 x I^(1/4))
-#: or "log" (``log_grey`` grey levels per neper above ``log_floor_grey`` at the noise floor).
+#: or "log" (``log_grey`` grey levels per neper above ``log_floor_grey`` at the noise floor);
+#: flat_floor: the noise floor does not fall with depth (Cirrus's background reads ~26 grey levels
+#: from the top of the window to the bottom, where Spectralis's raw data fall off).
 DEVICES = {
     "spectralis": {"speckle": SPECKLE_SIGMA, "speckle_z_um": 3.5, "noise_gain": 4.0, "display": "root4"},
-    "cirrus": {"speckle": 1.0, "speckle_z_um": 1.9, "noise_gain": 10.0, "display": "log", "log_grey": 21.0,
-               "log_floor_grey": 26.0, "noise_sigma": 0.5},
+    "cirrus": {"speckle": 1.0, "speckle_z_um": 1.9, "noise_gain": 5.5, "display": "log", "log_grey": 21.0,
+               "log_floor_grey": 28.6, "noise_sigma": 0.5, "flat_floor": True},
 }
 #: The device look each sampling preset gets unless another is asked for.
 PRESET_DEVICE = {"tiny": "spectralis", "small": "spectralis", "demo": "spectralis", "cirrus": "cirrus"}
@@ -299,6 +301,8 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
     ascan_gain = np.exp(rng.standard_normal((n_b, n_x)).astype(np.float32) * ASCAN_GAIN_SD
                         - ASCAN_GAIN_SD ** 2 / 2)
     floor = floor * look["noise_gain"]
+    if look.get("flat_floor"):
+        floor = np.full_like(floor, acq.noise_floor * look["noise_gain"])
     out = np.empty((n_b, n_z, n_x), np.uint8)
     chunk = max(1, int(4_000_000 // ((n_z + pad) * n_x)))
     for s0 in range(0, n_b, chunk):
@@ -383,7 +387,7 @@ def render_volume(anatomy: EyeAnatomy, preset: str = "small", seed: int = 0, sig
             np.exp(noise, out=noise)
             noise *= floor[None, pad:, None]
             full += noise
-            ref = float(acq.noise_floor * look["noise_gain"] * 0.4)  # the noise floor ~1 mm deep
+            ref = float(acq.noise_floor * look["noise_gain"])
             np.maximum(full, 1e-9, out=full)
             full /= ref
             np.log(full, out=full)
