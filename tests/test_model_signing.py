@@ -119,3 +119,15 @@ def test_a_training_run_signs_only_when_asked(config, monkeypatch):
     monkeypatch.setenv(signing.SIGN_ENV, "workstation")
     key = signing.key_for_new_models()
     assert signing.key_id(key.public_key()) == signing.key_id(signing.workstation_key().public_key())
+
+
+def test_attaching_an_evaluation_to_a_signed_file_says_the_signature_is_gone(config, small, tmp_path):
+    from octviewer.model.model_file import attach_evaluation
+
+    net, meta = small
+    path = save_model(tmp_path / "m.safetensors", net, meta, sign_with=signing.workstation_key())
+    with pytest.warns(UserWarning, match="sign it again"):
+        attach_evaluation(path, {"image_level": {"auc": 0.8, "n": 10}})
+    assert load_model(path).trust.status == "unsigned"
+    attach_evaluation(path, {"image_level": {"auc": 0.7, "n": 10}}, sign_with=signing.workstation_key())
+    assert load_model(path).trust.trusted

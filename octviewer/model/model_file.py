@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,12 +135,12 @@ def save_model(path: str | os.PathLike, network: torch.nn.Module, meta: ModelMet
     return path
 
 
-def _stored(path: Path) -> tuple[dict, ModelMeta]:
-    """The tensors of a model file exactly as stored, and its metadata, after a full load's checks."""
+def _stored(path: Path) -> tuple[dict, LoadedModel]:
+    """The tensors of a model file exactly as stored, and the model, after a full load's checks."""
     model = load_model(path, "cpu")
     with safe_open(str(path), framework="pt") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
-    return state, model.meta
+    return state, model
 
 
 def attach_evaluation(path: str | os.PathLike, evaluation: dict, sign_with=None) -> Path:
@@ -149,9 +150,13 @@ def attach_evaluation(path: str | os.PathLike, evaluation: dict, sign_with=None)
     The content changes, so an old signature cannot stay: the file is signed again with ``sign_with``
     or left unsigned."""
     path = Path(path)
-    state, meta = _stored(path)
-    checked = ModelMeta.from_dict(meta.to_dict() | {"evaluation": evaluation}, path)
+    state, model = _stored(path)
+    checked = ModelMeta.from_dict(model.meta.to_dict() | {"evaluation": evaluation}, path)
     _write(path, state, checked, sign_with)
+    was = model.trust
+    if sign_with is None and was.status != "unsigned":
+        warnings.warn(f"{path.name}: the new evaluation changed the file, so its signature ({was.text()}) no longer "
+                      "applies and was removed; sign it again (python -m octviewer.model.signing sign)", stacklevel=2)
     return path
 
 
@@ -160,8 +165,8 @@ def sign_model_file(path: str | os.PathLike, private_key) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ModelFileError(path, "only .safetensors model files can be signed")
-    state, meta = _stored(path)
-    _write(path, state, meta, private_key)
+    state, model = _stored(path)
+    _write(path, state, model.meta, private_key)
     return path
 
 
