@@ -389,3 +389,16 @@ def test_unreadable_subfolders_are_counted_and_named(study_copy, tmp_path, monke
     found, skipped = find_volumes(study_copy)
     assert len(found) > 0
     assert any(entry == locked and "permission denied" in reason.lower() for entry, reason in skipped)
+
+
+def test_linked_subfolders_are_read_once_and_a_link_loop_ends(study_copy, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(study_copy / "scans", elsewhere)
+    (study_copy / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(study_copy, target_is_directory=True)  # a link back up
+    index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert len(index.scans) == 24  # the 12 scans and their 12 copies behind the link, each once
+
+    from octviewer.io import find_volumes
+    found, _ = find_volumes(study_copy)
+    assert len({os.path.realpath(p) for p in found}) == len(found)

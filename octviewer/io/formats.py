@@ -130,13 +130,23 @@ def is_volume_file(path: str | os.PathLike) -> bool:
 def walk_files(root: str | os.PathLike, hidden: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Every entry under ``root`` that is not a folder (sorted), and the folders that could not be
     listed with the reason: a folder the user may not read is named, never passed over in silence.
-    Links to folders are not followed (a link loop would never end)."""
-    files, unreadable = [], []
+    Links to folders are followed, each folder once (a link back up would otherwise never end)."""
+    files, unreadable, seen = [], [], set()
 
     def failed(exc: OSError) -> None:
         unreadable.append((Path(exc.filename or root), _os_reason(exc)))
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=failed):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            failed(exc)
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: listed already
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if hidden or not d.startswith("."))
         files.extend(Path(dirpath) / name for name in sorted(filenames) if hidden or not name.startswith("."))
     return files, sorted(unreadable)
