@@ -577,7 +577,7 @@ def test_remaining_view_keys_and_menu_entries_do_what_they_say(qtbot, window, ti
         assert w.predictor is old and w.warnings and w.menu_actions[ticked].isChecked()
     w.menu_actions["device_auto"].trigger()  # idle: no analysis to restart
     assert w.predictor is not old and w.menu_actions["device_auto"].isChecked()
-    assert w.models.status_device.text() == f"device: {w.predictor.device}"
+    assert w.models.status_device.text() == f"device: {w.predictor.label}"  # "CPU (bf16)", "CPU (exact fp32)"
 
 
 def test_a_cube_opened_after_a_wide_circle_scan_fills_the_view(qtbot, window, samples_dir):
