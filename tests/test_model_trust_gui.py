@@ -59,3 +59,21 @@ def test_an_unsigned_model_is_flagged_everywhere_its_results_go(qtbot, window, t
     with open(out, newline="") as f:
         volume_row = next(csv.DictReader(f))
     assert volume_row["model_digest"] == model.short_digest and volume_row["model_signature"] == "unsigned"
+
+
+def test_the_ou_report_prints_the_results_notes():
+    import datetime as dt
+
+    import numpy as np
+
+    from octviewer.core import Prediction
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.study.ou import VisitSummary, case_level
+
+    def prediction(p):
+        return Prediction(bscan_probability=np.array([p]), bscan_vf={}, cam=np.zeros((1, 2, 2)), probability=p, vf={},
+                          threshold=0.5, model_name="m", notes=("model file not verified: it is not signed",))
+
+    eyes = {eye: case_level(eye, [f"{eye}.dcm"], [(prediction(0.2), None)]) for eye in ("OD", "OS")}
+    html = ou_report_html(VisitSummary("P1", dt.date(2024, 1, 2).isoformat(), eyes))
+    assert html.count("model file not verified") == 1

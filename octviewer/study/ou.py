@@ -46,6 +46,7 @@ class EyeSummary:
     model_name: str = ""
     synthetic: bool = False  # model or data synthetic
     error: str = ""
+    notes: tuple[str, ...] = ()  # the predictions' notes (an unverified model file, clipped VF, ...), each once
 
     @property
     def decision(self) -> str:
@@ -116,6 +117,7 @@ def case_level(eye: str, paths: list[str], results: list[tuple]) -> EyeSummary:
         summary.vf_predicted = {k: float(np.mean([p.vf[k] for p in predictions])) for k in sorted(names)}
         summary.model_name = predictions[0].model_name
         summary.synthetic = any(p.synthetic_model for p in predictions)
+        summary.notes = tuple(dict.fromkeys(n for p in predictions for n in p.notes))
     if structures:
         summary.structure = structures[0]
     return summary

@@ -66,6 +66,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     synthetic = ("<p style='color:#b00020'><b>SYNTHETIC data or model: results have no clinical validity.</b></p>"
                  if summary.synthetic else "")
     model = next((s.model_name for s in summary.eyes.values() if s.model_name), "none")
+    # what the results say about themselves (an unverified model file first), as the scan report prints it
+    result_notes = dict.fromkeys(n for e in eyes for n in summary.eyes[e].notes)
+    result_notes = "".join(f"<p><b>Note:</b> {html.escape(n)}</p>" for n in result_notes)
     trend = "".join(f"<li>{html.escape(line)}</li>" for line in (trend_lines or []))
     img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 520)) if name in images}
     visit = html.escape(summary.visit or "unknown") if patient_id else "withheld (anonymised report)"
@@ -84,6 +87,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <table border="1" cellpadding="3" width="100%">
       <tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}
     </table>
+    {result_notes}
     <h2>Both eyes (temporal sides facing out)</h2>
     {img.get('ou', '')}
     <h2>Inter-eye asymmetry</h2>
