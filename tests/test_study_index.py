@@ -280,12 +280,13 @@ def test_a_manifest_with_a_short_row_or_a_nul_byte_is_read_around_them(tmp_path)
     assert all("row" in reason for _path, reason in index.problems)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "zero", "socket"])
-def test_special_files_are_skipped_without_being_opened(study_copy, tmp_path, kind, monkeypatch):
+@pytest.mark.parametrize("kind, name", [("fifo", "special.dcm"), ("zero", "special.dcm"), ("socket", "special.dcm"),
+                                        ("fifo", "special.csv")])
+def test_special_files_are_skipped_without_being_opened(study_copy, tmp_path, kind, name, monkeypatch):
     # Old: a FIFO named *.dcm, or a link to /dev/zero, blocked indexing for good.
     import socket
 
-    special = study_copy / "special.dcm"
+    special = study_copy / name
     if kind == "fifo":
         os.mkfifo(special)
     elif kind == "zero":

@@ -320,6 +320,14 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     for csv_file in csvs:
         if _cancelled(cancel):
             raise IndexCancelled()
+        try:
+            regular = stat.S_ISREG(csv_file.stat().st_mode)
+        except OSError:
+            regular = False
+        if not regular:
+            index._problem(csv_file, "special files", "not a regular file (a named pipe, device or socket, or gone); "
+                                                      "it was not opened")
+            continue
         rows = _read_manifest_rows(csv_file)
         bad_rows = []
         for row in rows or ():
