@@ -1,9 +1,10 @@
 """The bundled demo scans: four synthetic eyes, made reproducibly by ``python -m octviewer.synth.demo``.
 
 A normal right eye, a normal left eye, early glaucoma (left eye, inferotemporal wedge) and
-advanced glaucoma (right eye, diffuse loss with defects above and below), on a Cirrus-like
-6 x 6 x 2 mm field at reduced sampling (64 x 320 x 160), JPEG 2000 lossless, so the repository
-stays small. All are SYNTHETIC.
+advanced glaucoma (right eye, diffuse loss with defects above and below), on a Cirrus-sized
+6 x 6 x 2 mm field at reduced sampling (64 x 320 x 160) with the Spectralis look (the `demo`
+preset's, ``render.PRESET_DEVICE``), JPEG 2000 lossless, so the repository stays small. All are
+SYNTHETIC.
 """
 
 from __future__ import annotations
