@@ -65,7 +65,7 @@ if [ "$SCALE" = toy ]; then
   FRACTIONS=${LS_FRACTIONS:-"0.5 1"}; SEEDS=${LS_SEEDS:-"0 1"}; VARIANTS=${LS_VARIANTS:-"semt mt resnet2d cnn3d"}
   PARALLEL=${LS_PARALLEL:-1}; DEMO=${LS_DEMO:-0}; DIFFICULTY=${LS_DIFFICULTY:-0}; NBOOT=${LS_NBOOT:-50}
   DIFF_ARGS="--train-patients 6 --test-patients 6 --preset tiny --workers 1 --cnn --image-size 16 --epochs 1 \
---centres 2 --init random --device cpu"
+--centres 2 --init random --device cpu"; RECIPE_SCALE=tiny
 else
   PRESET=${LS_PRESET:-tiny}; PATIENTS=${LS_PATIENTS:-700}; TEST=${LS_TEST:-200}; VAL=${LS_VAL:-60}
   FIT=${LS_FIT:-"--image-size 64 --stage1-epochs 4 --epochs 4 --bscans-per-volume 8 --batch-size 128 \
@@ -73,7 +73,7 @@ else
   FRACTIONS=${LS_FRACTIONS:-"0.1 0.25 1"}; SEEDS=${LS_SEEDS:-"0 1 2"}
   VARIANTS=${LS_VARIANTS:-"semt mt resnet2d cnn3d resnet3d"}
   PARALLEL=${LS_PARALLEL:-0}; DEMO=${LS_DEMO:-1}; DIFFICULTY=${LS_DIFFICULTY:-1}; NBOOT=${LS_NBOOT:-500}
-  DIFF_ARGS="--train-patients 320 --test-patients 200 --workers 8 --cnn --init random --device cuda"
+  DIFF_ARGS="--train-patients 320 --test-patients 200 --workers 8 --cnn --init random --device cuda"; RECIPE_SCALE=full
 fi
 LEFT_FOR() { echo $(( BUDGET_S - ($(date +%s) - START) - MARGIN_S )); }
 
@@ -110,8 +110,8 @@ if [ "$DIFFICULTY" = 1 ]; then
     $DIFF_ARGS --out "$WORK/difficulty" & BG+=($!)
 fi
 if [ "$DEMO" = 1 ]; then
-  step demo_recipe env OUT="$WORK/recipe" RECIPE_ABLATION=0 PYTHON="$PY" timeout --signal=TERM --kill-after=15 \
-    "$(LEFT_FOR)" nice -n 5 bash trainer/gpu_recipe.sh & BG+=($!)
+  step demo_recipe env OUT="$WORK/recipe" RECIPE_ABLATION=0 RECIPE_SCALE="$RECIPE_SCALE" PYTHON="$PY" \
+    timeout --signal=TERM --kill-after=15 "$(LEFT_FOR)" nice -n 5 bash trainer/gpu_recipe.sh & BG+=($!)
 fi
 
 # 1: the label-scarce cohort, its split and the shared cache, then the runs side by side
@@ -125,8 +125,8 @@ IMAGE_SIZE=$(set -- $FIT; while [ $# -gt 0 ]; do [ "$1" = --image-size ] && echo
 # shellcheck disable=SC2086
 SHAPE=$(set -- $FIT; while [ $# -gt 0 ]; do [ "$1" = --volume-shape ] && echo "$2 $3 $4"; shift; done)
 # shellcheck disable=SC2086
-[ "$PARALLEL" = 1 ] || step ls_cache ls_py cache --data "$MANIFEST" --cache-dir "$WORK/cache" --image-size "${IMAGE_SIZE:-224}" \
-  ${SHAPE:+--volume-shape $SHAPE}
+[ "$PARALLEL" = 1 ] || step ls_cache ls_py cache --data "$MANIFEST" --cache-dir "$WORK/cache" \
+  --image-size "${IMAGE_SIZE:-224}" ${SHAPE:+--volume-shape $SHAPE}
 
 LEFT=$(LEFT_FOR)
 echo "label-scarce runs: ${LEFT} s left for them" | tee -a "$WORK/timings.txt"
