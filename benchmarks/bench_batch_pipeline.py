@@ -7,8 +7,8 @@ On a synthetic archive (JPEG 2000 DICOM, ``--preset``), all at the machine's ful
 - the network alone: the command's Predictor on every (already decoded) volume, in this process;
 - the measurement alone: the quality gate and the whole structure measurement
   (``analyse_scan`` with ``network=False``) of every decoded volume in ``--workers`` processes;
-- ``octviewer-predict`` as one process, and with ``--workers`` (scan processes + one model),
-  alternating, ``--repeats`` times each (medians).
+- ``octviewer-predict`` as one process, and with ``--workers`` (scan processes + one model).
+Each repeat times all five in turn (medians over ``--repeats``), so drift hits them alike.
 Throughput is scans per second. The issue's bar is the pipelined run at >= 90 % of the slowest stage
 alone; where the stages share the same cores (a CPU-only machine) the stages cannot overlap for
 free, so the sum of the stage times is printed as the CPU's own bound beside it.
@@ -72,32 +72,35 @@ def stages(args) -> None:
         n = len(paths)
         print(f"{uptime()}\n{n} {args.preset} scans (JPEG 2000), {args.workers} workers, {os.cpu_count()} CPUs")
         ctx = get_context("spawn")
-        with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
-            list(pool.map(_decode, paths[:args.workers]))  # processes started and imports done, untimed
-            t = time.perf_counter()
-            list(pool.map(_decode, paths))
-            t_decode = time.perf_counter() - t
         volumes = [load_volume(p) for p in paths]
         predictor = Predictor(str(args.model) if args.model else _demo(), device=args.device)
         predictor.predict(volumes[0])
-        t = time.perf_counter()
-        for v in volumes:
-            predictor.predict(v)
-        t_network = time.perf_counter() - t
-        with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
-            list(pool.map(_measure, volumes[:args.workers]))
-            t = time.perf_counter()
-            list(pool.map(_measure, volumes))
-            t_measure = time.perf_counter() - t
-        del volumes
         common = [*map(str, paths), "--out", str(tmp / "r.csv"), "--device", args.device,
                   "--no-store"] + (["--model", str(args.model)] if args.model else [])
-        runs = {"one process": [], f"--workers {args.workers}": []}
-        for _ in range(args.repeats):
-            for label, extra in (("one process", []), (f"--workers {args.workers}", ["--workers", str(args.workers)])):
+        workers = f"--workers {args.workers}"
+        times = {k: [] for k in ("decode", "network", "measure", "one process", workers)}
+        # every measurement once per repeat, in turn, so a shared machine's drift falls on all alike
+        with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+            list(pool.map(_decode, paths[:args.workers]))  # processes started and imports done, untimed
+            list(pool.map(_measure, volumes[:args.workers]))
+            for _ in range(args.repeats):
                 t = time.perf_counter()
-                predict(common + extra)
-                runs[label].append(time.perf_counter() - t)
+                list(pool.map(_decode, paths))
+                times["decode"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                for v in volumes:
+                    predictor.predict(v)
+                times["network"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                list(pool.map(_measure, volumes))
+                times["measure"].append(time.perf_counter() - t)
+                for label, extra in (("one process", []), (workers, ["--workers", str(args.workers)])):
+                    t = time.perf_counter()
+                    predict(common + extra)
+                    times[label].append(time.perf_counter() - t)
+        del volumes
+        t_decode, t_network, t_measure = (statistics.median(times[k]) for k in ("decode", "network", "measure"))
+        runs = {k: times[k] for k in ("one process", workers)}
         print(f"{uptime()}\nscans per second (time for all {n}):")
         for label, secs in (("decoding alone", t_decode), (f"network alone ({predictor.label})", t_network),
                             ("gate + measurement alone", t_measure)):
