@@ -872,3 +872,22 @@ def test_batches_are_drawn_with_the_models_own_cam_geometry(qtbot, window, tiny_
     assert seen and seen[0] == {"input_size": tuple(p.cam_input_size), "stride": tuple(p.cam_stride),
                                 "offset": tuple(p.cam_offset)}
     assert seen[0]["input_size"] != (224, 224)  # the tiny model's input, not ResNet18's default
+
+
+def test_segmentation_switch_on_a_scan_without_its_own_lines_keeps_the_result(qtbot, window, tiny_cohort, crafted):
+    """A file with no ILM/RNFL/BM of its own is segmented by octviewer whichever source is chosen:
+    switching View > Segmentation must not throw the result away and run the whole analysis again
+    (minutes on a laptop) for the same lines."""
+    import dataclasses
+
+    w = window
+    volume = octviewer.load_volume(_volumes(tiny_cohort)[0])
+    crafted["no_lines.dcm"] = dataclasses.replace(volume, layers={})
+    _open(qtbot, w, "no_lines.dcm")
+    shown = w.state.prediction
+    assert shown is not None
+    other = "own" if w.state.options.segmentation == "vendor" else "vendor"
+    _trigger(w, f"segmentation_{other}")
+    assert w.state.options.segmentation == other  # the choice holds for the next scans
+    assert not w.state.analysing and w.state.prediction is shown
+    assert "segmentation" in w.statusBar().currentMessage()

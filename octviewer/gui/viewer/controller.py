@@ -265,10 +265,19 @@ class ViewerController:
         self.state.events.settled.emit()
 
     def set_segmentation(self, source: str) -> None:
-        """Vendor or own segmentation: the scan on screen is analysed again with it."""
+        """Vendor or own segmentation: the scan on screen is analysed again with it, unless the file
+        has no ILM/RNFL/BM of its own: then octviewer segments it whichever source is chosen, and a
+        new analysis (minutes on a laptop) would only blank the result to give the same lines."""
+        from octviewer.structure.segmentation import VENDOR_LAYERS
+
         if source == self.state.options.segmentation:
             return
         self.state.update_options(segmentation=source)
+        volume = self.state.volume
+        if volume is not None and not all(name in volume.layers for name in VENDOR_LAYERS):
+            self.state.events.message.emit("This scan has no segmentation of its own: octviewer's is used "
+                                           "either way (the choice applies to scans that have one)")
+            return
         self.analyse()
 
     # -- model ------------------------------------------------------------------------------
