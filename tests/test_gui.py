@@ -891,3 +891,27 @@ def test_segmentation_switch_on_a_scan_without_its_own_lines_keeps_the_result(qt
     assert w.state.options.segmentation == other  # the choice holds for the next scans
     assert not w.state.analysing and w.state.prediction is shown
     assert "segmentation" in w.statusBar().currentMessage()
+
+
+def test_placeholder_hints_are_readable_in_the_dark_theme(qtbot, window):
+    """File > Open from PACS: the fields' hints (patient ID, FAMILY^GIVEN, YYYY-MM-DD) are the only
+    help on what to type; in the dark theme they were dark grey on near-black."""
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication, QLineEdit
+
+    from octviewer.gui.app import dark_palette
+    from octviewer.gui.pacs import pacs_of
+
+    app = QApplication.instance()
+    before = app.palette()
+    try:
+        dark_palette(app)
+        _trigger(window, "open_pacs")
+        field = pacs_of(window).dialog.findChildren(QLineEdit)[0]
+        assert field.placeholderText()
+        palette = field.palette()
+        hint, base = palette.color(QPalette.PlaceholderText), palette.color(QPalette.Base)
+        assert hint.lightness() - base.lightness() > 90, (hint.name(), base.name())
+        pacs_of(window).dialog.close()
+    finally:
+        app.setPalette(before)

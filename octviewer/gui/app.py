@@ -16,7 +16,9 @@ def dark_palette(app):
                          (QPalette.AlternateBase, "#2a2b2e"), (QPalette.Text, "#e8eaed"), (QPalette.Button, "#2d2e31"),
                          (QPalette.ButtonText, "#e8eaed"), (QPalette.Highlight, "#1a73e8"),
                          (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#2d2e31"),
-                         (QPalette.ToolTipText, "#e8eaed")]:
+                         (QPalette.ToolTipText, "#e8eaed"),
+                         # a field's hint (patient ID, YYYY-MM-DD): Qt's default is black, unreadable here
+                         (QPalette.PlaceholderText, "#8a8f98")]:
         p.setColor(role, QColor(colour))
     # disabled controls must look disabled: with one text colour for every state, Start, Resume and
     # Load would look as live as Stop while a training runs
