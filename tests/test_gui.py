@@ -915,3 +915,17 @@ def test_placeholder_hints_are_readable_in_the_dark_theme(qtbot, window):
         pacs_of(window).dialog.close()
     finally:
         app.setPalette(before)
+
+
+def test_a_pdf_export_to_a_missing_folder_names_the_folder_not_a_temporary_file(qtbot, window, tiny_cohort, tmp_path,
+                                                                                 monkeypatch):
+    """File > Export PDF into a folder that does not exist (or does not take files, as /proc) said
+    "No such file or directory: '.../.report-vp08cdyt.pdf'": a hidden name the user never chose."""
+    w = window
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    bad = tmp_path / "missing-folder" / "report.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(bad), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    _trigger(w, "export_pdf")
+    assert len(w.warnings) == 1 and "report.pdf" in w.warnings[0]
+    assert ".report-" not in w.warnings[0] and "missing-folder" in w.warnings[0]

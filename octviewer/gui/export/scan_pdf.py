@@ -161,7 +161,10 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a folder")
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=target.parent)  # OSError: no such folder...
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=target.parent)
+    except OSError as exc:  # its message names the hidden file beside the target, never chosen by the user
+        raise OSError(exc.errno, f"{exc.strerror}: the folder {target.parent} does not take new files") from None
     os.close(fd)
     try:
         writer = QPdfWriter(tmp)
