@@ -91,7 +91,9 @@ def pointing_game_report(entries: list[dict], groups, n_boot: int = 1000) -> dic
 
 def evaluate_model(model_path, manifest, split="test", seed=None, device="auto", by: str | None = None,
                    report_paths: bool = False) -> dict:
-    predictor = Predictor(str(model_path), device=device)
+    # exact fp32 whatever the CPU: the figures attached to a model file must be the same on every machine
+    # and match the trainer's own report (bf16, where the viewer picks it, moves P by ~1e-4)
+    predictor = Predictor(str(model_path), device=device, precision="fp32")
     v1 = isinstance(predictor.model.meta, dict)
     meta = _meta_dict(predictor.model.meta)
     seed = meta.get("provenance", {}).get("split_seed", 0) if seed is None else seed
