@@ -2,13 +2,18 @@
 the export's layout (written here), and a clear error for unknown or contradictory fields."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
+import threading
 
 import pytest
 
 from octviewer.study.hfa_xml import read_hfa_xml
-from octviewer.study.vf import VfReadError, read_vf_file
+from octviewer.study.vf import VfReadError, main, read_vf_file, write_opv
 
-FIELDS = dict(site="1", visit="2019-03-04", series_time="2019-03-04T10:57:20", display="SS-24-2 Thr", pattern="25",
+FIELDS = dict(patient="HFA-PAT-9",
+              site="1", visit="2019-03-04", series_time="2019-03-04T10:57:20", display="SS-24-2 Thr", pattern="25",
               strategy="4", fp="3", fn="5", trials="17", errors="2", md="-4.56", md_p="2", psd="5.12", psd_p="1",
               vfi="88", ght="Outside Normal Limits")
 
@@ -18,7 +23,7 @@ def hfa_xml(tmp_path, name="exam.xml", extra="", **changes):
     text = f"""<?xml version="1.0" encoding="UTF-8"?>
 <HFA_EXPORT>
   <PATIENT>
-    <PATIENT_ID>HFA-PAT-9</PATIENT_ID><LAST_NAME>SYNTHETIC</LAST_NAME><GIVEN_NAME>TEST</GIVEN_NAME>
+    <PATIENT_ID>{f['patient']}</PATIENT_ID><LAST_NAME>SYNTHETIC</LAST_NAME><GIVEN_NAME>TEST</GIVEN_NAME>
     <BIRTH_DATE>1950-01-01</BIRTH_DATE>
     <STUDY>
       <VISIT_DATE>{f['visit']}</VISIT_DATE>
@@ -108,3 +113,48 @@ def test_a_field_given_twice_must_agree_and_entities_are_refused(tmp_path):
     (tmp_path / "cut.xml").write_text("<HFA_EXPORT><PATIENT>")
     with pytest.raises(VfReadError, match="cut.xml: not well-formed XML"):
         read_hfa_xml(tmp_path / "cut.xml")
+
+
+def test_a_fifo_named_xml_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "exam.xml"
+    os.mkfifo(fifo)
+    outcome = {}
+
+    def read():
+        try:
+            read_hfa_xml(fifo)
+        except VfReadError as exc:
+            outcome["error"] = str(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # unblock the stuck reader so the test run can go on
+        with open(fifo, "wb"):
+            pass
+    assert not worker.is_alive(), "the XML reader blocked on a named pipe"
+    assert "exam.xml" in outcome["error"] and "named pipe" in outcome["error"]
+
+
+def test_command_line_prints_the_checked_values_without_the_patient(tmp_path, capsys):
+    xml = hfa_xml(tmp_path)
+    opv = write_opv(tmp_path / "field.dcm", "OPV-PAT-3", "OS", dt.date(2020, 5, 6), md_db=-2.5, psd_db=1.75, vfi=97)
+    assert main([str(xml), str(opv)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{xml}: OD 2019-03-04  MD -4.56 dB  PSD 5.12 dB  VFI 88 %  (24-2, SITA Standard, "
+                      "GHT: Outside Normal Limits, fixation losses 2/17, false pos. 3 %, false neg. 5 %)")
+    assert out[1] == f"{opv}: OS 2020-05-06  MD -2.50 dB  PSD 1.75 dB  VFI 97 %"
+    assert not any("PAT" in line.split(": ", 1)[1] for line in out)  # no patient ID
+    bad = hfa_xml(tmp_path, name="bad.xml", md="-400")
+    assert main([str(bad), str(xml)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"refused: {bad}: MD is -400 dB, outside the -35 to 5 dB a perimeter reports"
+    assert captured.out.startswith(f"{xml}: OD 2019-03-04")
+
+
+def test_python_dash_m_runs_the_same_reader(tmp_path):
+    bad = hfa_xml(tmp_path, name="bad.xml", site="")
+    run = subprocess.run([sys.executable, "-m", "octviewer.study.vf", str(hfa_xml(tmp_path)), str(bad)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert "MD -4.56 dB" in run.stdout and f"{bad}: SITE is missing" in run.stderr and "Traceback" not in run.stderr

@@ -1,8 +1,9 @@
 """What one file's header says, read without its pixels: an OCT scan, a measured VF, or why it is skipped.
 
 DICOM is read with pydicom up to the pixel data and only for the tags we use; a Heidelberg ``.vol``
-for its 2048-byte file header, parsed with eyepy's own format description. Each answer is a plain
-dict (JSON-able) so the study index can cache it per file.
+for its 2048-byte file header, parsed with eyepy's own format description. A perimeter's export
+(DICOM OPV, or the Humphrey's CZM XML ``.xml``) is small and read whole for its global indices.
+Each answer is a plain dict (JSON-able) so the study index can cache it per file.
 
 pydicom logs problems with the file name in the message; file names often carry patient IDs, so
 its records are dropped while a thread reads headers here.
@@ -19,13 +20,18 @@ from ..io import VolumeReadError, describe_failure
 from ..io.dicom import quiet_pydicom
 from ..io.heidelberg import ascii_vol_header, vol_patient_id
 from ..io.limits import open_regular
-from .vf import VfReadError, parse_date, vf_from_dataset
+from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
+from .hfa_xml import NotAnHfaExport, parse_hfa_xml
+from .vf import VfMeasurement, VfReadError, parse_date, vf_from_dataset
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 _DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Laterality", "StudyDate",
                "ContentDate", "AcquisitionDateTime", "NumberOfFrames", "Manufacturer", "ImageComments",
                "SharedFunctionalGroupsSequence"]
 _VOL_PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
+#: Kept in the record of every ``.xml`` file: a cached record without it was made before XML exports
+#: were read (it says "other files") and is read again.
+XML_READER = "hfa-xml-1"
 
 
 def _skip(reason: str, problem: str = "") -> dict:
@@ -66,8 +72,7 @@ def _dicom_record(f) -> dict:
             return _skip("unreadable visual-field files", exc.problem)
         except Exception as exc:  # noqa: BLE001
             return _skip("unreadable visual-field files", describe_failure(exc))
-        return {"kind": "vf", "patient_id": m.patient_id, "eye": m.eye,
-                "date": m.date.isoformat() if m.date else "", "vfi": m.vfi, "md_db": m.md_db, "psd_db": m.psd_db}
+        return _vf_record(m)
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
         return _skip("non-OCT DICOM files" if "SOPClassUID" in ds or modality else "other files")
     laterality = ""
@@ -87,6 +92,24 @@ def _dicom_record(f) -> dict:
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
             "date": date.isoformat() if date else "", "scan_pattern": "volume" if frames > 1 else "line",
             "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper()}
+
+
+def _vf_record(m: VfMeasurement) -> dict:
+    return {"kind": "vf", "patient_id": m.patient_id, "eye": m.eye,
+            "date": m.date.isoformat() if m.date else "", "vfi": m.vfi, "md_db": m.md_db, "psd_db": m.psd_db}
+
+
+def _hfa_xml_record(f, path: Path) -> dict:
+    """The exams of an HFA CZM XML export: one VF record each, under ``exams`` (an export may hold
+    several). XML that is no perimetry export is another file; a damaged export is named with its
+    reason, like a damaged OPV file."""
+    try:
+        exams = parse_hfa_xml(f.read(HFA_MAX_BYTES + 1), path)
+    except NotAnHfaExport:
+        return {**_skip("other files"), "reader": XML_READER}
+    except VfReadError as exc:
+        return {**_skip("unreadable visual-field files", exc.problem), "reader": XML_READER}
+    return {"kind": "vf", "reader": XML_READER, "exams": [_vf_record(exam.measurement) for exam in exams]}
 
 
 def _vol_header_format():
@@ -145,4 +168,6 @@ def _read_record(path: Path, f) -> dict:
         return _dicom_record(f)
     if head.startswith(b"HSF-OCT") or (suffix == ".vol" and head.startswith(b"ep-v")):
         return _vol_record(f)
+    if suffix == ".xml":
+        return _hfa_xml_record(f, path)
     return _skip("other files")

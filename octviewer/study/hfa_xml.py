@@ -35,6 +35,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io.errors import VolumeReadError
+from ..io.limits import open_regular
 from .vf import VfMeasurement, VfReadError, checked_vf, parse_date
 
 MAX_BYTES = 20 << 20  # an exam's export is a few hundred kB
@@ -44,6 +46,11 @@ PATTERNS = ("24-2C", "24-2", "30-2", "10-2", "60-4")
 GHT_WORDS = ("Within Normal Limits", "Outside Normal Limits", "Borderline", "General Reduction of Sensitivity",
              "Abnormally High Sensitivity")
 STRATEGY_PREFIXES = {"SS": "SITA Standard", "SF": "SITA Fast", "SFR": "SITA Faster", "FT": "Full Threshold"}
+
+
+class NotAnHfaExport(VfReadError):
+    """Well-formed XML that is no perimetry export (another device's XML): a study folder counts it among
+    the other files instead of listing it as a damaged export."""
 
 
 @dataclass(frozen=True)
@@ -176,13 +183,24 @@ def _exam(patient_id: str, study, series, file: Path) -> HfaExam:
 
 
 def read_hfa_xml(path) -> list[HfaExam]:
-    """Every exam of one CZM XML export (VfReadError naming the file and the field otherwise)."""
+    """Every exam of one CZM XML export (VfReadError naming the file and the field otherwise).
+
+    The file is opened without blocking (``open_regular``): a named pipe or device given an ``.xml``
+    name is refused instead of hanging the reader or the study index."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             data = f.read(MAX_BYTES + 1)
+    except VolumeReadError as exc:
+        raise VfReadError(path, exc.problem) from None
     except OSError as exc:
         raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    return parse_hfa_xml(data, path)
+
+
+def parse_hfa_xml(data: bytes, path) -> list[HfaExam]:
+    """The exams of an export already read (``path`` names the file in messages)."""
+    path = Path(path)
     if len(data) > MAX_BYTES:
         raise VfReadError(path, f"larger than {MAX_BYTES >> 20} MB: not an HFA export")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
@@ -193,7 +211,7 @@ def read_hfa_xml(path) -> list[HfaExam]:
         raise VfReadError(path, f"not well-formed XML ({exc})") from None
     patients = [root] if root.tag == "PATIENT" else root.findall(".//PATIENT")
     if not patients:
-        raise VfReadError(path, "no PATIENT element: not an HFA (CZM XML) perimetry export")
+        raise NotAnHfaExport(path, "no PATIENT element: not an HFA (CZM XML) perimetry export")
     exams = []
     for patient in patients:
         patient_id = _text(patient, "PATIENT_ID", path)

@@ -12,7 +12,8 @@ contain the ID); logs carry counts only.
 
 Anything that is not an OCT scan (other DICOM modalities, truth files, reports) is skipped and
 counted by reason; a folder never fails to index because of one odd file. DICOM visual fields
-(Modality OPV) and VF tables (CSV) found in the folder become measured VF for the tree.
+(Modality OPV), the Humphrey's CZM XML exports (``.xml``) and VF tables (CSV) found in the folder
+become measured VF for the tree; a damaged OPV or XML export is listed by name with its reason.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from ..io import VolumeReadError
 from ..io.formats import walk_files
 from ..io.limits import open_regular
-from .headers import read_record
+from .headers import XML_READER, read_record
 from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
 log = logging.getLogger(__name__)
@@ -164,9 +165,10 @@ def group_visits(scans: list[ScanEntry]) -> list[ScanEntry]:
 
 
 def unique_vf(measurements: list[VfMeasurement]) -> list[VfMeasurement]:
-    """One measurement per patient, eye and date: the same test found twice (an OPV file and a row of
-    a manifest) must not count twice in a trend. DICOM OPV files win over tables."""
-    ordered = sorted(measurements, key=lambda m: not m.source.lower().endswith((".dcm", ".dicom")))
+    """One measurement per patient, eye and date: the same test found twice (an OPV file or an HFA XML
+    export and a row of a manifest) must not count twice in a trend. The perimeter's own files win
+    over tables typed from them."""
+    ordered = sorted(measurements, key=lambda m: m.source.lower().endswith(".csv"))
     seen, out = set(), []
     for m in ordered:
         key = (m.patient_id, m.eye, m.date or m.visit)
@@ -301,6 +303,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                                                       "it was not opened")
                 continue
             hit = cached.get(rel)
+            if hit and file.suffix.lower() == ".xml" and hit[2].get("reader") != XML_READER:
+                hit = None  # recorded before perimetry XML exports were read
             if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
                 record = hit[2]
                 index.from_cache += 1
@@ -360,8 +364,9 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         elif kind == "skip":
             index.skipped[record["reason"]] += 1
         elif kind == "vf":
-            index.vf.append(VfMeasurement(record["patient_id"], record["eye"], parse_date(record["date"]),
-                                          record["vfi"], record["md_db"], record["psd_db"], source=str(file)))
+            for m in record.get("exams", [record]):  # an HFA XML export may hold several exams
+                index.vf.append(VfMeasurement(m["patient_id"], m["eye"], parse_date(m["date"]),
+                                              m["vfi"], m["md_db"], m["psd_db"], source=str(file)))
         else:
             row = by_path.get(str(file))
             from_row = _manifest_scan(row, root) if row else None

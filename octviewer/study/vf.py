@@ -1,4 +1,4 @@
-"""Measured visual fields: from a manifest or a CSV next to the scans, and from DICOM OPV files.
+"""Measured visual fields: from a manifest or a CSV next to the scans, DICOM OPV files and HFA XML exports.
 
 A clinic's perimeter (Humphrey, Octopus) exports each test as a DICOM "Ophthalmic Visual Field
 Static Perimetry Measurements" object (Modality OPV). The global indices live in standard
@@ -6,6 +6,10 @@ attributes: MD in Global Deviation From Normal (0024,0066), PSD in Localized Dev
 (0024,0068), and VFI as a numeric observation coded DCM 111852 "Visual Field Index" inside the
 Visual Field Global Results Index Sequence (0024,0320). We read exactly those, so a Humphrey
 export and our own test files are read by the same code.
+
+``python -m octviewer.study.vf FILE...`` prints what the viewer reads from each file (eye, date, MD,
+PSD, VFI, and for an HFA export its pattern, strategy, GHT and reliability), after the same checks,
+so a clinic can see whether its perimeter's exports are read before opening a study.
 
 A measurement belongs to one eye on one date. OCT and perimetry are often done on different days
 of the same visit, so a VF is matched to the OCT visit nearest in time within ``VF_MATCH_DAYS``.
@@ -307,3 +311,58 @@ def nearest_vf(measurements, eye: str, date: dt.date | None, visit: str = "",
     dated = [(abs((m.date - date).days), m) for m in same_eye if m.date is not None]
     dated = [(d, m) for d, m in dated if d <= max_days]
     return min(dated, key=lambda x: x[0])[1] if dated else None
+
+
+def _describe(path) -> list[str]:
+    """One line per measurement in ``path`` (no patient ID: the user's terminal may be logged)."""
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    if Path(path).suffix.lower() == ".xml":
+        from .hfa_xml import read_hfa_xml
+
+        exams = [(e.measurement, e) for e in read_hfa_xml(path)]
+    else:
+        exams = [(m, None) for m in read_vf_file(path)]
+    lines = []
+    for m, exam in exams:
+        line = (f"{path}: {m.eye} {m.date or m.visit or 'no date'}  MD {fmt(m.md_db, '.2f')} dB  "
+                f"PSD {fmt(m.psd_db, '.2f')} dB  VFI {fmt(m.vfi, '.0f')} %")
+        if exam is not None:
+            extra = [exam.test_pattern, exam.strategy, exam.ght and f"GHT: {exam.ght}",
+                     exam.fixation_losses and f"fixation losses {exam.fixation_losses}",
+                     exam.false_positive_pct is not None and f"false pos. {exam.false_positive_pct:g} %",
+                     exam.false_negative_pct is not None and f"false neg. {exam.false_negative_pct:g} %"]
+            line += "  (" + ", ".join(x for x in extra if x) + ")"
+        lines.append(line)
+    return lines
+
+
+def main(argv=None) -> int:
+    """Print the measured VF of each file; 1 when any file is refused (its message on stderr)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m octviewer.study.vf",
+        description="Read measured visual fields (DICOM OPV, HFA CZM XML export, VF CSV) as the viewer does and "
+                    "print the checked global indices. Research use only.")
+    parser.add_argument("files", nargs="+", help="perimetry files: .dcm (OPV), .xml (HFA export) or .csv")
+    args = parser.parse_args(argv)
+    status = 0
+    for path in args.files:
+        try:
+            for line in _describe(path):
+                print(line)
+        except VfReadError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    import sys
+
+    from octviewer.study.vf import main as _main  # the package's module: its VfReadError is the one raised
+
+    sys.exit(_main())
