@@ -1,6 +1,7 @@
 """Study indexing from headers: grouping, mixed folders, header-only reading, the cache, cancel, privacy."""
 
 import csv
+import datetime as dt
 import logging
 import os
 import shutil
@@ -10,6 +11,7 @@ import threading
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from test_hfa_xml import hfa_xml
 
 from octviewer.study import IndexCancelled, index_folder, index_manifest
 from octviewer.study.demo import write_demo_study
@@ -281,7 +283,7 @@ def test_a_manifest_with_a_short_row_or_a_nul_byte_is_read_around_them(tmp_path)
 
 
 @pytest.mark.parametrize("kind, name", [("fifo", "special.dcm"), ("zero", "special.dcm"), ("socket", "special.dcm"),
-                                        ("fifo", "special.csv")])
+                                        ("fifo", "special.csv"), ("fifo", "special.xml")])
 def test_special_files_are_skipped_without_being_opened(study_copy, tmp_path, kind, name, monkeypatch):
     # Old: a FIFO named *.dcm, or a link to /dev/zero, blocked indexing for good.
     import socket
@@ -403,3 +405,59 @@ def test_linked_subfolders_are_read_once_and_a_link_loop_ends(study_copy, tmp_pa
     from octviewer.io import find_volumes
     found, _ = find_volumes(study_copy)
     assert len({os.path.realpath(p) for p in found}) == len(found)
+
+
+def test_hfa_xml_exports_are_measured_fields_matched_like_opv_files(study_copy, tmp_path):
+    # patient 1's fields come from the CSV; without it, an HFA export 20 days after the first visit is
+    # that visit's field for its eye, and a damaged export is named with its reason
+    (study_copy / "visual_fields.csv").unlink()
+    first = index_folder(study_copy, cache_dir=tmp_path / "cache0").visits("DEMO04-001")[0]
+    when = first.date + dt.timedelta(days=20)
+    perimetry = study_copy / "hfa"
+    perimetry.mkdir()
+    xml = hfa_xml(perimetry, name="exam.xml", patient="DEMO04-001", site="0", visit=when.isoformat(),
+                  series_time=f"{when.isoformat()}T09:30:00", md="-6.25", psd="7.5", vfi="81")
+    cut = perimetry / "cut.xml"
+    cut.write_text("<HFA_EXPORT><PATIENT>")
+    wrong_eye = hfa_xml(perimetry, name="noeye.xml", site="")
+    (perimetry / "other.xml").write_text("<html><body/></html>")  # another program's XML: just another file
+    index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert len(index.scans) == 12
+    m = index.measured_vf("DEMO04-001", "OS", first)
+    assert (m.md_db, m.psd_db, m.vfi, m.date, m.source) == (-6.25, 7.5, 81.0, when, str(xml))
+    assert index.measured_vf("DEMO04-001", "OD", first) is None
+    assert index.measured_vf("DEMO04-001", "OS", index.visits("DEMO04-001")[1]) is None  # a year later
+    [scan] = index.scans_for("DEMO04-001", first.label, "OS")
+    assert index.measured_vf_for_scan(scan.path) == m
+    problems = dict(index.problems)
+    assert "not well-formed XML" in problems[str(cut)] and "SITE is missing" in problems[str(wrong_eye)]
+    assert index.skipped["other files"] == 1
+    # reopened from the cache: the same fields, nothing read again
+    again = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert again.from_cache == len(list(study_copy.rglob("*.dcm"))) + 4  # every file but the CSVs
+    assert again.vf == index.vf and dict(again.problems) == problems
+
+
+def test_an_xml_export_cached_before_exports_were_read_is_read_again(study_copy, tmp_path):
+    from octviewer.pipeline.store import ResultsStore
+
+    xml = hfa_xml(study_copy, patient="DEMO04-000")
+    st = xml.stat()
+    store = ResultsStore(tmp_path / "cache" / "results.sqlite")
+    store.put_study_headers(str(study_copy.resolve()), {"exam.xml": [st.st_size, st.st_mtime_ns, {
+        "kind": "skip", "reason": "other files", "problem": ""}]})
+    store.close()
+    index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert any(m.source == str(xml) and m.md_db == -4.56 for m in index.vf)
+    assert not index.skipped
+
+
+def test_an_hfa_export_wins_over_the_same_field_typed_into_a_table(study_copy, tmp_path):
+    before = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    m = next(m for m in before.vf if m.source.endswith(".csv"))
+    xml = hfa_xml(study_copy, patient=m.patient_id, site={"OD": "1", "OS": "0"}[m.eye], visit=m.date.isoformat(),
+                  series_time=f"{m.date.isoformat()}T10:00:00", md="-3.5")
+    after = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert len(after.vf) == len(before.vf)
+    [kept] = [x for x in after.vf if (x.patient_id, x.eye, x.date) == (m.patient_id, m.eye, m.date)]
+    assert (kept.source, kept.md_db) == (str(xml), -3.5)
