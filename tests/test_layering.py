@@ -53,10 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: circle can appear. Remove an entry when its circle is gone (the test warns).
 KNOWN_CYCLES = [
     {"octviewer.io", "octviewer.io.dicom", "octviewer.io.progressive"},
-    {"octviewer.structure.onh", "octviewer.structure.segmentation"},
     {"octviewer.study.hfa_xml", "octviewer.study.vf"},
-    {"octviewer.model.model_file", "octviewer.model.signing"},
-    {"trainer.ablation", "trainer.cli", "trainer.label_scarce", "trainer.train"},
 ]
 
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from .label_hiding import hidden_label_rows, labelled_patients  # noqa: F401  (used by the steps and tests)
 
 #: the paper's claims as (claim, better row, worse row); a claim is tested on image-level AUC
 CLAIMS = (
@@ -49,35 +50,6 @@ CSV_COLUMNS = ("regime", "label_fraction", "system", "seed", "train_labelled_vol
                "image_accuracy_hi", "image_f1", "image_f1_lo", "image_f1_hi", "case_auc", "case_auc_lo",
                "case_auc_hi", "case_accuracy", "case_f1", "ece", "md_mae", "vfi_mae", "psd_mae",
                "delta_auc_semt_minus_system", "delta_auc_lo", "delta_auc_hi")
-
-
-# -- which labels a fit may see ----------------------------------------------------------------
-
-def labelled_patients(records, fraction: float, seed: int) -> set[str]:
-    """Training patients whose glaucoma label is used: ``ceil(fraction * n)`` of each class (a
-    patient is glaucoma if any of their training volumes is), taken from one seeded order per
-    class that does not depend on ``fraction``, so smaller labelled sets lie inside larger ones."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"label_fraction must be in (0, 1], got {fraction}")
-    by_patient = defaultdict(int)
-    for r in records:
-        if r.split == "train":
-            by_patient[r.patient_id] = max(by_patient[r.patient_id], int(r.label))
-    rng = np.random.default_rng([int(seed), 0x1ABE1])  # not the split's generator: another order
-    keep = set()
-    for label in (1, 0):
-        patients = sorted(p for p, lab in by_patient.items() if lab == label)
-        order = rng.permutation(len(patients))
-        keep.update(patients[k] for k in order[:math.ceil(fraction * len(patients))])
-    return keep
-
-
-def hidden_label_rows(records, fraction: float, seed: int) -> set[int]:
-    """Manifest rows of the training volumes whose label a fit must not use (empty at fraction 1)."""
-    if fraction == 1:
-        return set()
-    keep = labelled_patients(records, fraction, seed)
-    return {r.row for r in records if r.split == "train" and r.patient_id not in keep}
 
 
 # -- the cohort's split --------------------------------------------------------------------------

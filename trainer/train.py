@@ -39,7 +39,7 @@ from .config import Config, RunMismatch, check_and_record  # noqa: F401  (RunMis
 from .engine import Data, predict_volumes, run_stage, stage_score
 from .evaluate import classification_metrics, evaluate_split, markdown_table, reliability_png
 from .export import model_metadata
-from .label_scarce import hidden_label_rows
+from .label_hiding import hidden_label_rows
 from .loss import SemtLoss
 from .manifest import assign_splits, read_manifest, summary, vf_names_present
 from .progress import Progress

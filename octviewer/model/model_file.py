@@ -156,7 +156,7 @@ def attach_evaluation(path: str | os.PathLike, evaluation: dict, sign_with=None)
     was = model.trust
     if sign_with is None and was.status != "unsigned":
         warnings.warn(f"{path.name}: the new evaluation changed the file, so its signature ({was.text()}) no longer "
-                      "applies and was removed; sign it again (python -m octviewer.model.signing sign)", stacklevel=2)
+                      "applies and was removed; sign it again (python -m octviewer.model.sign sign)", stacklevel=2)
     return path
 
 

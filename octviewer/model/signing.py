@@ -202,37 +202,3 @@ def verify(digest: str, block: dict | None) -> Trust:
     if pinned is not None and _raw(pinned[1]) == _raw(public):
         return Trust("trusted", pinned[0], kid)
     return Trust("unknown", "", kid)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m octviewer.model.signing``: make a key pair, or sign a model file with a private key."""
-    import argparse
-
-    from .model_file import ModelFileError, sign_model_file
-
-    parser = argparse.ArgumentParser(prog="python -m octviewer.model.signing", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    new = sub.add_parser("new-key", help="write a new private key (owner-only) and its .pub beside it")
-    new.add_argument("private", type=Path)
-    signer = sub.add_parser("sign", help="sign a model file in place")
-    signer.add_argument("model", type=Path)
-    signer.add_argument("--key", type=Path, required=True, help="private key (PEM)")
-    args = parser.parse_args(argv)
-    if args.command == "new-key":
-        key = Ed25519PrivateKey.generate()
-        write_private_key(args.private, key)
-        pub = args.private.with_suffix(".pub")
-        pub.write_text(public_key_text(key.public_key()) + "\n", encoding="ascii")
-        print(f"wrote {args.private} (keep it private) and {pub} (key {key_id(key.public_key())})")
-        return 0
-    try:
-        sign_model_file(args.model, read_private_key(args.key))
-    except (ModelFileError, SignatureError, OSError, ValueError) as exc:
-        print(f"error: {exc}")
-        return 2
-    print(f"signed {args.model}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -61,7 +61,8 @@ def _spacing(volume: OctVolume) -> tuple[float, float, float]:
     return (s.bscan_mm or 0.03, s.depth_mm or 2.0 / volume.shape[1], s.ascan_mm or 0.03)
 
 
-def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | None]:
+def find_disc(volume: OctVolume, seg, membrane: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """BMO points (k, 3) as (bscan, ascan, depth) px and the en-face disc mask, or (None, None).
 
     The disc's core (the region around the cube's centre clearly without Bruch's membrane) gives
@@ -71,11 +72,11 @@ def find_disc(volume: OctVolume, seg) -> tuple[np.ndarray | None, np.ndarray | N
     smooth oval (running median over angle, then the first harmonics), because the opening is one.
     """
     bscan_mm, depth_mm, ascan_mm = _spacing(volume)
-    strength, edge = seg.bm_strength, seg.bm_edge
-    if strength is None:  # the file's own lines: the membrane is read around them, no own path search
-        from .segmentation import membrane_map
-
-        strength, edge = membrane_map(volume, seg.ilm, seg.bm)
+    # the file's own lines carry no membrane strength: the caller reads it around them
+    # (``segmentation.membrane_map``) and passes it, so no own path search runs
+    strength, edge = membrane if membrane is not None else (seg.bm_strength, seg.bm_edge)
+    if strength is None:
+        raise ValueError("find_disc needs Bruch's membrane strength: pass membrane= for a file's own lines")
     n, width = strength.shape
     strength = ndimage.gaussian_filter(strength, (DISC_SMOOTH_MM / bscan_mm, DISC_SMOOTH_MM / ascan_mm))
     level = float(np.median(strength))

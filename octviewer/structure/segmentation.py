@@ -111,7 +111,8 @@ def segment(volume: OctVolume, source: str = "own") -> Segmentation:
     if volume.scan_pattern == "volume" and volume.n_bscans >= 8:
         from .onh import find_disc
 
-        bmo, disc_mask = find_disc(volume, seg)
+        membrane = membrane_map(volume, seg.ilm, seg.bm) if seg.bm_strength is None else None
+        bmo, disc_mask = find_disc(volume, seg, membrane)
         unsure = seg.unsure
         if disc_mask is not None and unsure is not None:
             s = volume.spacing

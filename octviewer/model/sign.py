@@ -1,0 +1,47 @@
+"""Make a signing key pair, or sign a model file: ``python -m octviewer.model.sign``.
+
+A module of its own (not ``signing``) because it needs the model-file writer, which itself
+verifies signatures through ``signing``: kept apart, neither imports the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .meta import ModelFileError
+from .model_file import sign_model_file
+from .signing import SignatureError, key_id, public_key_text, read_private_key, write_private_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m octviewer.model.sign``: make a key pair, or sign a model file with a private key."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m octviewer.model.sign", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    new = sub.add_parser("new-key", help="write a new private key (owner-only) and its .pub beside it")
+    new.add_argument("private", type=Path)
+    signer = sub.add_parser("sign", help="sign a model file in place")
+    signer.add_argument("model", type=Path)
+    signer.add_argument("--key", type=Path, required=True, help="private key (PEM)")
+    args = parser.parse_args(argv)
+    if args.command == "new-key":
+        key = Ed25519PrivateKey.generate()
+        write_private_key(args.private, key)
+        pub = args.private.with_suffix(".pub")
+        pub.write_text(public_key_text(key.public_key()) + "\n", encoding="ascii")
+        print(f"wrote {args.private} (keep it private) and {pub} (key {key_id(key.public_key())})")
+        return 0
+    try:
+        sign_model_file(args.model, read_private_key(args.key))
+    except (ModelFileError, SignatureError, OSError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"signed {args.model}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
