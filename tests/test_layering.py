@@ -53,7 +53,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: circle can appear. Remove an entry when its circle is gone (the test warns).
 KNOWN_CYCLES = [
     {"octviewer.io", "octviewer.io.dicom", "octviewer.io.progressive"},
-    {"octviewer.study.hfa_xml", "octviewer.study.vf"},
 ]
 
 

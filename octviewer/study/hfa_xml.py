@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..io.errors import VolumeReadError
 from ..io.limits import open_regular
-from .vf import VfMeasurement, VfReadError, checked_vf, parse_date
+from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date
 
 MAX_BYTES = 20 << 20  # an exam's export is a few hundred kB
 SITES = {"1": "OD", "0": "OS", "R": "OD", "L": "OS", "OD": "OD", "OS": "OS", "RIGHT": "OD", "LEFT": "OS"}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,91 +28,16 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import OphthalmicVisualFieldStaticPerimetryMeasurementsStorage, generate_uid
 
-from ..core import VF_INDICES
 from ..io.dicom import new_dataset
 from ..io.errors import VolumeReadError
 from ..io.limits import open_regular
+from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date, vf_value_problem  # noqa: F401
 
 #: A VF done within this many days of an OCT visit is read as part of that visit.
 VF_MATCH_DAYS = 45
 #: DICOM code of the VFI observation (CID 4250, "Visual Field Global Index Name").
 VFI_CODE = ("111852", "DCM", "Visual Field Index")
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
-
-
-class VfReadError(ValueError):
-    """A visual-field file that cannot be read; the message names the file and the problem."""
-
-    def __init__(self, path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path, self.problem = str(path), problem
-
-
-@dataclass(frozen=True)
-class VfMeasurement:
-    """One measured visual field (24-2 global indices); None where the source did not give it."""
-
-    patient_id: str
-    eye: str  # OD / OS
-    date: dt.date | None
-    vfi: float | None = None  # %
-    md_db: float | None = None
-    psd_db: float | None = None
-    source: str = ""  # file the values came from
-    visit: str = ""  # the visit label of the source row, when it had one
-
-    def as_dict(self) -> dict[str, float]:
-        """In the Prediction's naming (vfi, md, psd), only the measured indices."""
-        values = {"vfi": self.vfi, "md": self.md_db, "psd": self.psd_db}
-        return {k: v for k, v in values.items() if v is not None}
-
-
-def parse_date(text) -> dt.date | None:
-    """ISO (2019-03-04), DICOM (20190304) or None; anything else is a visit label, not a date."""
-    if isinstance(text, dt.datetime):
-        return text.date()
-    if isinstance(text, dt.date):
-        return text
-    text = str(text or "").strip()
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return dt.datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text[:8], fmt).date()
-        except ValueError:
-            continue
-    return None
-
-
-#: Field names as messages give them, per index.
-_FIELD = {"vfi": "VFI", "md": "MD", "psd": "PSD"}
-
-
-def vf_value_problem(name: str, value) -> str:
-    """Why a measured index cannot be what a perimeter reports, or "" when it can.
-
-    The limits are the indices' physical ranges (``VF_INDICES``: VFI 0-100 %, MD -35 to +5 dB in
-    the Humphrey sign convention, PSD 0-20 dB). A value outside them is a typing or export error
-    (a VFI of 250 %, an MD of -500 dB), never a measurement, and shown beside an estimate or in a
-    trend it would mislead. Every reader of measured VF (DICOM OPV, CSV, perimeter exports) calls
-    this one function.
-    """
-    label = _FIELD.get(name, name)
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{label} is {value!r:.20}, not a finite number"
-    lo, hi = VF_INDICES[name]["range"]
-    unit = VF_INDICES[name]["unit"]
-    if not lo <= value <= hi:
-        return f"{label} is {value:g} {unit}, outside the {lo:g} to {hi:g} {unit} a perimeter reports"
-    return ""
-
-
-def checked_vf(path, vfi=None, md_db=None, psd_db=None, where: str = "") -> tuple:
-    """(vfi, md_db, psd_db) as given, or VfReadError naming the file and every impossible field."""
-    problems = [p for name, v in (("vfi", vfi), ("md", md_db), ("psd", psd_db)) if (p := vf_value_problem(name, v))]
-    if problems:
-        raise VfReadError(path, (f"{where}: " if where else "") + "; ".join(problems))
-    return vfi, md_db, psd_db
 
 
 def _number(value, path, row, column) -> float | None:
