@@ -296,4 +296,5 @@ class MainWindow(QMainWindow):
         self.controller.close()  # stops decoding the scan on screen
         self.study.shutdown()
         self.tasks.shutdown()
+        getattr(self, "_pacs_actions", None) and self._pacs_actions.shutdown()  # a retrieve or send in flight
         super().closeEvent(event)
