@@ -10,74 +10,13 @@ including exceptions raised by third-party libraries on corrupt input, leaves as
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-
-import numpy as np
 
 from ..core import OctVolume
 from .errors import VolumeReadError
 from .formats import FORMATS, SUPPORTED_FORMATS, detect, dialog_filters, find_volumes, is_volume_file
-from .limits import byte_budget, check_bscan_shape, check_dimensions
-
-
-def validate_volume(path, volume: OctVolume) -> OctVolume:
-    """The checks every reader's result passes, whatever the format."""
-    data = volume.data
-    if data.ndim != 3:
-        raise VolumeReadError(path, f"expected a 3-D volume, got shape {data.shape}")
-    check_bscan_shape(path, data.shape)
-    if data.dtype.kind not in "uif":
-        raise VolumeReadError(path, f"unsupported pixel type {data.dtype}")
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        raise VolumeReadError(path, "the pixel data contains NaN or infinite values")
-    return volume
-
-
-#: Exceptions that, escaping a third-party reader, say "the structure is not what the format
-#: promises" in the reader's own words (attribute and key names). The user gets the meaning.
-_INTERNAL = (AttributeError, KeyError, TypeError, IndexError, NameError, AssertionError, RecursionError,
-             UnicodeError, LookupError)
-
-
-_QUOTED_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
-
-
-def describe_failure(exc: BaseException) -> str:
-    """A plain-words reason for an exception a reader let escape; never empty, no Python internals."""
-    if isinstance(exc, PermissionError):
-        return "permission denied: you are not allowed to read this file"
-    if isinstance(exc, MemoryError):
-        return "the file declares more data than this computer can hold"
-    if isinstance(exc, UnicodeError):
-        return "the file is corrupt: a text field holds bytes that are not valid text"
-    if isinstance(exc, _INTERNAL):
-        return "the file is corrupt or incomplete: a field its format requires is missing or malformed"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"cannot read the file ({exc.strerror})"
-    # bytes quoted from the file (a construct or codec error echoing a header field) may be a name
-    reason = _QUOTED_BYTES.sub("<bytes>", " ".join(str(exc).split()))[:200]
-    if not reason:
-        reason = "the decoder gave no reason"
-    return f"the file is corrupt or not a supported OCT file ({reason})"
-
-
-def load_volume(path: str | os.PathLike, allow_pickle: bool = False) -> OctVolume:
-    """Read any supported OCT file or folder into an OctVolume.
-
-    Raises ``VolumeReadError`` and nothing else for anything wrong with the input; what is checked
-    before decoding is listed in docs/bad_input.md. ``allow_pickle=True`` lets a trusted ``.npz``
-    with Python-object fields load (it runs code).
-    """
-    path = Path(path)
-    try:
-        fmt = detect(path)
-        volume = fmt.read(path, allow_pickle=allow_pickle)
-        return validate_volume(path, volume.replace(source=str(path)))
-    except VolumeReadError:
-        raise
-    except Exception as exc:  # third-party readers raise anything on corrupt input
-        raise VolumeReadError(path, describe_failure(exc)) from exc
+from .limits import byte_budget, check_dimensions
+from .loading import describe_failure, load_volume, validate_volume
 
 
 def save_volume(volume: OctVolume, path: str | os.PathLike, **options) -> Path:
@@ -96,8 +35,8 @@ def save_volume(volume: OctVolume, path: str | os.PathLike, **options) -> Path:
 
 
 __all__ = ["FORMATS", "SUPPORTED_FORMATS", "VolumeReadError", "byte_budget", "check_dimensions", "describe_failure",
-           "dialog_filters", "find_volumes", "is_volume_file", "load_volume", "open_volume_progressive",
-           "save_volume"]
+           "detect", "dialog_filters", "find_volumes", "is_volume_file", "load_volume", "open_volume_progressive",
+           "save_volume", "validate_volume"]
 
 
 def __getattr__(name):

@@ -386,17 +386,6 @@ def check_rle_frame(path, frame: bytes, rows: int, cols: int, bytes_per_pixel: i
                                         f"({rows * cols} pixels), the first B-scan holds {decoded}")
 
 
-def read_dicom(path: Path) -> OctVolume:
-    """All frames; many JPEG 2000 frames are decoded in parallel processes (see ``progressive``)."""
-    frames = open_dicom(path)
-    if frames.frames is not None and frames.jpeg2000:
-        from .progressive import PARALLEL_MIN_FRAMES, decode_in_parallel
-
-        if frames.n >= PARALLEL_MIN_FRAMES:
-            return frames.volume(decode_in_parallel(frames))
-    return frames.volume(frames.decode_all())
-
-
 def new_dataset(sop_class_uid: str) -> Dataset:
     """An empty DICOM object of ``sop_class_uid`` with its file meta (explicit VR little endian) and
     a new instance UID: what every file this project writes starts from (OCT volumes, VF objects)."""

@@ -54,7 +54,7 @@ class VolumeFormat:
 
 
 FORMATS: tuple[VolumeFormat, ...] = (
-    VolumeFormat("dicom", "DICOM Ophthalmic Tomography", (".dcm", ".dicom"), "dicom:read_dicom",
+    VolumeFormat("dicom", "DICOM Ophthalmic Tomography", (".dcm", ".dicom"), "progressive:read_dicom",
                  sniff=lambda head, path: head[128:132] == b"DICM"),
     VolumeFormat("heidelberg_vol", "Heidelberg Spectralis raw export", (".vol",), "heidelberg:read_vol",
                  sniff=lambda head, path: head.startswith(b"HSF-OCT")

@@ -173,9 +173,9 @@ def open_volume_progressive(
     Raises VolumeReadError (only) for problems found before returning. Formats read in one piece
     return an already complete ProgressiveVolume, with both callbacks called before return.
     """
-    from . import describe_failure, load_volume, validate_volume
     from .dicom import open_dicom
     from .formats import detect
+    from .loading import describe_failure, load_volume, validate_volume
 
     path = Path(path)
 
@@ -226,7 +226,7 @@ def open_volume_progressive(
 
 def _open_image_folder(path: Path, clamp, on_frames, on_done, cancel, workers) -> ProgressiveVolume:
     """A folder of B-scan images: headers checked, the first image decoded, the rest in threads."""
-    from . import describe_failure, validate_volume
+    from .loading import describe_failure, validate_volume
     from .stacks import NO_SPACING, plan_image_folder, read_bscan_image
 
     try:
@@ -249,6 +249,19 @@ def _open_image_folder(path: Path, clamp, on_frames, on_done, cancel, workers) -
     threads = default_workers() if workers is None else max(1, int(workers))
     _start_decoding(result, _image_frames(files, shape, image.dtype), data, order, threads)
     return result
+
+
+def read_dicom(path: Path) -> OctVolume:
+    """A DICOM OPT file, all frames; many JPEG 2000 frames are decoded in parallel processes.
+
+    Here rather than in ``dicom`` because it needs this module's decoding pool, and this module
+    opens DICOM files through ``dicom``: kept here, neither imports the other."""
+    from .dicom import open_dicom
+
+    frames = open_dicom(path)
+    if frames.frames is not None and frames.jpeg2000 and frames.n >= PARALLEL_MIN_FRAMES:
+        return frames.volume(decode_in_parallel(frames))
+    return frames.volume(frames.decode_all())
 
 
 def decode_in_parallel(frames, workers: int | None = None) -> np.ndarray:
@@ -343,7 +356,7 @@ def _start_decoding(result: ProgressiveVolume, source: _Frames, data: np.ndarray
         except VolumeReadError as exc:
             failure.append(exc)
         except Exception as exc:  # noqa: BLE001 - reported through the ProgressiveVolume
-            from . import describe_failure
+            from .loading import describe_failure
             failure.append(VolumeReadError(source.path, describe_failure(exc)))
         finally:
             if process is not None:
