@@ -30,4 +30,5 @@ def test_every_row_carries_the_model_digest_and_signature(tmp_path, unsigned_mod
         [row] = list(csv.DictReader(f))
     assert row["model_digest"] == load_model(unsigned_model).short_digest
     assert row["model_signature"] == "unsigned"
+    assert "model file not verified" in row["notice"]  # where a reader of the CSV looks, not only the last column
     assert "model file not verified" in capsys.readouterr().err

@@ -189,3 +189,46 @@ def test_folder_of_scans_with_a_multipage_tiff_is_not_a_volume(study_scans, tmp_
     tifffile.imwrite(alone / "stack.tif", np.zeros((6, 32, 16), np.uint8))
     with pytest.raises(VolumeReadError, match="multi-page TIFF"):
         load_volume(alone)
+
+
+def test_outputs_never_replace_the_model_file_or_the_results_store(study_scans, model_path, tmp_path, capsys):
+    """--out naming the model file replaced a 24 MB model by a 1 kB CSV (exit 0); naming the store
+    destroyed every remembered result."""
+    from octviewer.pipeline import predict_cli
+    from octviewer.pipeline.store import default_path
+
+    scan = sorted(study_scans.rglob("*.dcm"))[0]
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(open(model_path, "rb").read())
+    before = model.read_bytes()
+    assert predict_cli.main([str(scan), "--out", str(model), "--model", str(model), "--device", "cpu"]) == EXIT_OUTPUT
+    assert model.read_bytes() == before
+    assert "is the model file" in capsys.readouterr().err
+    store = default_path()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.touch()
+    assert predict_cli.main([str(scan), "--out", str(store), "--model", str(model), "--device", "cpu"]) == EXIT_OUTPUT
+    assert "is the results store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["predict", "measure"])
+@pytest.mark.parametrize("option", ["--out", "--key-file", "partial"])
+def test_a_fifo_or_device_as_output_is_refused_before_any_work(which, option, study_scans, model_path, tmp_path,
+                                                               capsys):
+    """A FIFO as --key-file or <out>.partial blocked the command for good after every scan was
+    analysed; an existing FIFO or device as --out was replaced by the CSV."""
+    _, main, extra = _commands(model_path)[which]
+    out = tmp_path / "r.csv"
+    fifo = tmp_path / ("r.csv.partial" if option == "partial" else "special")
+    os.mkfifo(fifo)
+    outputs = ["--out", str(out)] if option == "partial" else ["--out", str(tmp_path / "r.csv")]
+    if option == "--out":
+        outputs = ["--out", str(fifo)]
+    elif option == "--key-file":
+        outputs += ["--key-file", str(fifo)]
+    scan = sorted(study_scans.rglob("*.dcm"))[0]
+    started = time.perf_counter()
+    assert main([str(scan), *outputs, *extra]) == EXIT_OUTPUT
+    assert time.perf_counter() - started < 20
+    assert "device, FIFO or socket" in capsys.readouterr().err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and not out.exists()

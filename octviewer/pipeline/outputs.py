@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 from pathlib import Path
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
@@ -51,14 +52,40 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _protected(model: Path | None) -> dict[str, Path]:
+    """Files a command reads besides its scans, which an output must never replace: the model file
+    and the results store (with SQLite's -wal/-shm beside it)."""
+    from .store import default_path
+
+    store = default_path()
+    named = {"the results store": store, "the results store's journal": store.with_name(store.name + "-wal"),
+             "the results store's index": store.with_name(store.name + "-shm")}
+    if model is not None:
+        named["the model file"] = Path(model)
+    return named
+
+
 def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None = None,
-                  files: dict[str, Path] | None = None) -> None:
+                  files: dict[str, Path] | None = None, model: Path | None = None) -> None:
     """Raise OutputError for an output that cannot be written, or that names an input, before
-    anything is written: ``--out`` naming the scan it was given truncated that scan before it was read.
+    anything is written: ``--out`` naming the scan it was given truncated that scan before it was read,
+    and naming the model file or the results store destroyed them.
 
     ``out`` and ``files`` (option -> path) are files to write, ``folders`` (option -> path) folders
-    to write into."""
+    to write into. An output that exists as a device, FIFO or socket is refused too: writing to a
+    FIFO blocks for good, and the CSV would be renamed over a device node."""
     named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
+    for option, path in [*named.items(), ("--out", out.with_name(out.name + ".partial"))]:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            raise OutputError(f"{option} {path} is a device, FIFO or socket, not a file; give a file name")
+    for option, path in named.items():
+        for what, kept in _protected(model).items():
+            if _same(path, kept):
+                raise OutputError(f"{option} {path} is {what}; refusing to overwrite it")
     folder_opts = {k: v for k, v in (folders or {}).items() if v is not None}
     seen: dict[str, Path] = {}
     for option, path in [*named.items(), *folder_opts.items()]:

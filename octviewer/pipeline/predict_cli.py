@@ -86,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return clear_store("octviewer-predict")
     if not args.inputs or args.out is None:
         parser().error("the inputs and --out are required")
+    from ..resources import DEMO_MODEL
+
     files, skipped = expand(args.inputs)
     try:
         check_outputs(files + [p for p, _ in skipped], args.out, folders={"--cam-out": args.cam_out},
-                      files={"--key-file": args.key_file})
+                      files={"--key-file": args.key_file}, model=args.model or DEMO_MODEL)
     except OutputError as exc:
         print(f"octviewer-predict: {exc}", file=sys.stderr)
         return EXIT_OUTPUT

@@ -39,7 +39,8 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
             row.update(laterality=volume.laterality or "", probability=f"{pred.probability:.4f}",
                        decision=pred.decision, threshold=f"{pred.threshold:.4f}",
                        **{k: f"{v:.2f}" for k, v in pred.vf.items()})
-            row["notice"] = "; ".join([row["notice"], *(n for n in pred.notes if n.startswith(VF_CLIPPED))])
+            flagged = [n for n in pred.notes if n.startswith((VF_CLIPPED, "model file not verified"))]
+            row["notice"] = "; ".join([row["notice"], *flagged])
             if result.structure_error:
                 row["error"] = batch.named_message(result.structure_error, path, name)
                 batch.note("skipped", row["error"])
