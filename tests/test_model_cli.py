@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from corpus import tiny_semt_model
 
-from octviewer.model import Preprocess, build_network, default_metadata, save_model
 from octviewer.pipeline.predict_cli import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file names and FIFOs")
@@ -17,11 +17,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file name
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = build_network("semt", init="random", reg_channels=8).eval()
-    meta = default_metadata("semt", preprocess=Preprocess(size=32))
-    meta["network"]["reg_channels"] = 8
-    return save_model(tmp_path_factory.mktemp("m") / "m.safetensors", net, meta)
+    return tiny_semt_model(tmp_path_factory.mktemp("m") / "m.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -108,3 +108,16 @@ def seed_files(root: Path) -> dict[str, Path]:
     tifffile.imwrite(root / "v.tif", v.data)
     files["tiff"] = root / "v.tif"
     return files
+
+
+def tiny_semt_model(path: Path) -> Path:
+    """A random SEMT network at 32 px with 8-channel VF modules, saved as a model file: the
+    smallest model every batch-command test can run in a second."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+
+    torch.manual_seed(0)
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    return save_model(path, build_network("semt", init="random", reg_channels=8).eval(), meta)
