@@ -245,6 +245,7 @@ SLOW = {
     "test_trainer_manifest.py::test_validate_and_evaluate_name_an_unreadable_volume",
     "test_trainer_recipe.py::test_calibration_and_v2_fields_stored_and_applied",
     "test_trainer_recipe.py::test_fair_initialisation_rule",
+    "test_trainer_recipe.py::test_fine_tune_starts_from_a_model_file_and_keeps_its_vf_scaling",
     "test_trainer_recipe.py::test_outputs_carry_pseudonymous_keys_not_paths",
     "test_trainer_recipe.py::test_part_training_set_uses_vf_labelled_volumes_only",
     "test_trainer_resume.py",

@@ -135,6 +135,31 @@ def test_outputs_carry_pseudonymous_keys_not_paths(mt_run, tiny_cohort):
     assert not any(p in text for p in patients) and ".dcm" not in text and str(tiny_cohort.parent) not in text
 
 
+def test_fine_tune_starts_from_a_model_file_and_keeps_its_vf_scaling(mt_run, tiny_cohort, tmp_path):
+    """``--init model.safetensors``: stage 2 starts from every weight of the file, the VF heads keep
+    its scaling, the new file names the start model by digest and never the folder it sat in; an
+    input size that does not fit is refused before any training."""
+    from octviewer.model import load_model
+    from trainer.train import fit, stage2_network, start_model
+
+    out, _ = mt_run
+    start_path = out / "model.safetensors"
+    cfg = Config(data=str(tiny_cohort), out=str(tmp_path / "ft"), variant="mt", alpha_grid=[1.0],
+                 **{**TINY, "init": str(start_path)})
+    start = start_model(cfg)
+    first = stage2_network("mt", cfg, start.vf_names, start).state_dict()
+    assert all(torch.equal(first[k], v) for k, v in start.network.state_dict().items())
+    stop.clear()
+    fit(cfg)
+    tuned = load_model(tmp_path / "ft" / "model.safetensors").meta.to_dict()
+    assert tuned["vf_scaling"] == start.meta.to_dict()["vf_scaling"]
+    origin = tuned["provenance"]["selection"]["fine_tuned_from"]
+    assert origin["digest"] == start.digest and origin["file"] == "model.safetensors"
+    assert str(out) not in json.dumps(tuned)
+    with pytest.raises(ValueError, match="--image-size 32"):
+        start_model(Config(**{**TINY, "init": str(start_path), "image_size": 64}))
+
+
 def test_part_training_set_uses_vf_labelled_volumes_only(tiny_cohort, tmp_path):
     from trainer.manifest import assign_splits, read_manifest
     from trainer.train import fit

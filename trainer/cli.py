@@ -39,7 +39,8 @@ HELP = {
                       "seed); the others train only the VF heads of mt/semt (default 1)",
     "image_size": "B-scans are resized to this square size in pixels (default 224)",
     "reg_channels": "channels of each VF regression module, mt/semt (default 128)",
-    "init": "imagenet (needs the torchvision weights on this computer), random, or a ResNet18 state-dict path",
+    "init": "imagenet (needs the torchvision weights on this computer), random, a ResNet18 state-dict path, "
+            "or a model file (.safetensors) to fine-tune: its weights, input size and VF scaling are kept",
     "seed": "training seed: initialisation, order, augmentation (default 0)",
     "split_seed": "seed of the patient split (default: --seed)",
     "device": "auto, cpu, cuda, cuda:1, mps (default auto)",

@@ -8,6 +8,7 @@ existing ``default_metadata`` dict. When the typed ``ModelMeta`` lands, only thi
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from octviewer.model import default_metadata
 
@@ -31,4 +32,6 @@ def model_metadata(variant: str, vf_names, pre, cfg, *, name: str, scaling: dict
 
 def _public_config(cfg) -> dict:
     """The options, without local paths (the manifest is identified by its hash)."""
-    return {k: v for k, v in asdict(cfg).items() if k not in ("data", "out", "cache_dir", "progress_json")}
+    config = {k: v for k, v in asdict(cfg).items() if k not in ("data", "out", "cache_dir", "progress_json")}
+    config["init"] = Path(cfg.init).name  # a start model's file name, not the folder it sits in
+    return config

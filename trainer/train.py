@@ -82,12 +82,52 @@ def _device(cfg: Config) -> torch.device:
     return select_device(cfg.device)
 
 
-def stage2_network(variant: str, cfg: Config, vf_names) -> torch.nn.Module:
+def start_model(cfg: Config):
+    """The model file a fine-tune starts from (``--init model.safetensors``), or None.
+
+    Fine-tuning is how a shipped model follows a changed world (a new generator, a clinic's own
+    scans) on a CPU in minutes instead of a full GPU run: stage 2 starts from the whole file
+    (backbone, VF modules, classifier), stage 1 from its backbone, and the VF heads keep the file's
+    scaling so that their outputs keep their meaning. Loaded like the viewer loads it: verified,
+    no code executed."""
+    if not str(cfg.init).endswith(".safetensors"):
+        return None
+    from octviewer.model import load_model
+
+    start = load_model(cfg.init)
+    if start.meta.preprocess != Preprocess(size=cfg.image_size):
+        raise ValueError(f"--init {Path(cfg.init).name}: the model takes {start.meta.preprocess.size} px inputs; "
+                         f"fine-tune it with --image-size {start.meta.preprocess.size}")
+    if cfg.variant in ("mt", "semt") and start.architecture in ("mt", "semt") \
+            and start.meta.network_params.get("reg_channels", 128) != cfg.reg_channels:
+        raise ValueError(f"--init {Path(cfg.init).name}: its VF modules have "
+                         f"{start.meta.network_params.get('reg_channels', 128)} channels; pass --reg-channels to match")
+    return start
+
+
+def _from_start(network: torch.nn.Module, start, whole: bool) -> torch.nn.Module:
+    """Copy the start model's weights into ``network``: all of them (same architecture) or the
+    backbone only (stage 1, or another variant)."""
+    state = start.network.state_dict()
+    if not whole:
+        state = {k: v for k, v in state.items() if k.startswith("backbone.")}
+    missing, unexpected = network.load_state_dict(state, strict=whole)
+    if not whole and any(k.startswith("backbone.") for k in missing):
+        raise ValueError("the start model's backbone does not fit this network")
+    return network
+
+
+def stage2_network(variant: str, cfg: Config, vf_names, start=None) -> torch.nn.Module:
     """The stage-2 (or only-stage) network. The fair-initialisation rule: the same seed and init for
     ``mt`` and ``semt`` give identical starting weights (SEMT does not start from its stage 1)."""
     seed_boundary(cfg.seed, "stage2-init")
     params = {"reg_channels": cfg.reg_channels} if variant in ("mt", "semt") else {}
-    return build_network(variant, vf_names=vf_names, init=cfg.init if not is_3d(variant) else None, **params)
+    init = None if start is not None or is_3d(variant) else cfg.init
+    network = build_network(variant, vf_names=vf_names, init=init, **params)
+    if start is not None:
+        same = start.architecture == variant and tuple(start.vf_names) == tuple(vf_names)
+        _from_start(network, start, whole=same)
+    return network
 
 
 def class_means(data: Data) -> dict:
@@ -177,11 +217,16 @@ def fit(cfg: Config) -> dict:
 
     train, val, test = data("train", vf_names), data("val", vf_names), data("test", vf_names)
     scaling, std = vf_scaling(train.vf, vf_names), vf_std(train.vf, vf_names)
+    start = start_model(cfg)
+    if start is not None and set(vf_names) <= set(start.meta.vf_scaling):
+        scaling = {n: {"lo": start.meta.vf_scaling[n].lo, "hi": start.meta.vf_scaling[n].hi} for n in vf_names}
     s1_epochs = cfg.stage1_epochs or cfg.epochs
     stage1 = None
     if variant in ("resnet2d", "semt"):
         seed_boundary(cfg.seed, "stage1-init")
-        stage1 = build_network("resnet2d", init=cfg.init)
+        stage1 = build_network("resnet2d", init=None if start is not None else cfg.init)
+        if start is not None:
+            _from_start(stage1, start, whole=False)
         stage1 = run_stage("stage1", stage1, data("train", (), labelled_only=True), data("val", ()), SemtLoss(), cfg,
                            out, s1_epochs, False, progress, device)
         boundary("stage1", progress)
@@ -200,7 +245,10 @@ def fit(cfg: Config) -> dict:
     selection = {"criterion": "AUC - 0.25 * mean_j(MAE_j / sd_j) on validation" if vf_names else "validation AUC",
                  "stage1_epochs": s1_epochs if stage1 is not None else 0,
                  "stage2_epochs": cfg.epochs if variant != "resnet2d" else 0,
-                 "stage2_init": f"{cfg.init} (same for mt and semt; not the stage-1 backbone)"}
+                 "stage2_init": f"{Path(cfg.init).name} (same for mt and semt; not the stage-1 backbone)"}
+    if start is not None:
+        selection["fine_tuned_from"] = {"name": start.name, "digest": start.digest, "file": Path(cfg.init).name,
+                                        "vf_scaling": "kept from it"}
     if variant == "resnet2d":
         network = stage1
     else:
@@ -209,14 +257,14 @@ def fit(cfg: Config) -> dict:
         for g in grid:
             name = "stage2" if len(grid) == 1 else f"stage2_alpha{g:g}"
             alpha = {n: g * float(cfg.alpha.get(n, 1.0)) for n in vf_names}
-            network = run_stage(name, stage2_network(variant, cfg, vf_names), train, val,
+            network = run_stage(name, stage2_network(variant, cfg, vf_names, start), train, val,
                                 SemtLoss(vf_names, alpha, scaling, std), cfg, out, cfg.epochs, bool(vf_names),
                                 progress, device, scaling, std)
             scores[g] = stage_score(out, name, device)
             boundary(name, progress)
         best_g = max(grid, key=lambda g: scores[g])
         if len(grid) > 1:
-            network = stage2_network(variant, cfg, vf_names).to(device)
+            network = stage2_network(variant, cfg, vf_names, start).to(device)
             network.load_state_dict(torch.load(out / f"stage2_alpha{best_g:g}" / "done.pt", map_location=device,
                                                weights_only=True)["model"])
         selection.update(alpha_grid=grid, alpha_scores={f"{g:g}": scores[g] for g in grid}, alpha_multiplier=best_g,
