@@ -156,6 +156,10 @@ def test_fine_tune_starts_from_a_model_file_and_keeps_its_vf_scaling(mt_run, tin
     origin = tuned["provenance"]["selection"]["fine_tuned_from"]
     assert origin["digest"] == start.digest and origin["file"] == "model.safetensors"
     assert str(out) not in json.dumps(tuned)
+    from octviewer.gui.model.card import model_card_text
+
+    card = model_card_text(tuned)
+    assert f"fine-tuned from {start.name} (sha256:{start.digest[:16]})" in card.split("How it was made:")[1]
     with pytest.raises(ValueError, match="--image-size 32"):
         start_model(Config(**{**TINY, "init": str(start_path), "image_size": 64}))
 

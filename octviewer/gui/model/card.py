@@ -103,6 +103,26 @@ def model_file_lines(m: dict) -> list[str]:
     return lines
 
 
+def _history_lines(prov: dict) -> list[str]:
+    """How the weights and the decision came to be: trained from scratch or fine-tuned from another
+    model (named by digest), and any later recalibration, so a reader knows what the figures below
+    belong to."""
+    config = prov.get("config") or {}
+    start = (prov.get("selection") or {}).get("fine_tuned_from")
+    when = f" on {_fmt(prov['created'])[:10]}" if prov.get("created") else ""
+    lines = []
+    if isinstance(start, dict):
+        lines.append(f"  fine-tuned from {_fmt(start.get('name', '?'))} (sha256:{str(start.get('digest', ''))[:16]}), "
+                     f"{_fmt(config.get('epochs', '?'))} epochs at learning rate {_fmt(config.get('lr', '?'))}{when}")
+    elif config:
+        lines.append(f"  trained from {_fmt(config.get('init', '?'))} initialisation, "
+                     f"{_fmt(config.get('epochs', '?'))} epochs{when}")
+    recal = prov.get("recalibration")
+    if isinstance(recal, dict) and recal.get("note"):
+        lines.append(f"  afterwards: {_fmt(recal['note'])}")
+    return ["How it was made:", *lines] if lines else []
+
+
 def model_card_text(meta) -> str:
     """The card a reader needs: what it is, what it learnt from, how it decides, how well it did
     (in words and units, with intervals), then the technical details."""
@@ -114,6 +134,7 @@ def model_card_text(meta) -> str:
              "Training data: " + ("SYNTHETIC (not clinically valid)" if synthetic
                                   else "as stated below" if _data_lines(prov) else "not recorded in the file"),
              *_data_lines(prov),
+             *_history_lines(prov),
              f"Classes: {_fmt(m.get('class_names', ['normal', 'glaucoma']))}",
              f"Scan patterns analysed: {_fmt(m.get('scan_patterns', ['volume']))}; at least "
              f"{m.get('min_bscans', 1)} B-scan(s)"]
