@@ -232,3 +232,78 @@ def test_a_fifo_or_device_as_output_is_refused_before_any_work(which, option, st
     assert time.perf_counter() - started < 20
     assert "device, FIFO or socket" in capsys.readouterr().err
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and not out.exists()
+
+
+def _finished_journal(main, argv, out):
+    """A complete run's CSV moved back to ``<out>.partial``: a journal whose every row is finished."""
+    assert main(argv) in (0, EXIT_SCANS_FAILED)
+    journal = out.with_name(out.name + ".partial")
+    out.rename(journal)
+    return journal
+
+
+def test_resume_refuses_rows_of_another_model_or_other_settings(study_scans, model_path, tmp_path, capsys):
+    """--resume took the rows of a journal written with another model (or precision, gate,
+    segmentation) and passed them on beside this run's rows as one run's."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from octviewer.pipeline import measure_cli, predict_cli
+
+    scans = [str(p) for p in sorted(study_scans.rglob("*.dcm"))[:2]]
+    out = tmp_path / "r.csv"
+    torch.manual_seed(1)
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    other = save_model(tmp_path / "other.safetensors", build_network("semt", init="random", reg_channels=8), meta)
+    journal = _finished_journal(predict_cli.main, [*scans, "--out", str(out), "--model", str(other),
+                                                   "--device", "cpu", "--no-store"], out)
+    before = journal.read_text()
+    capsys.readouterr()
+    argv = [*scans, "--out", str(out), "--model", model_path, "--device", "cpu", "--no-store", "--resume"]
+    assert predict_cli.main(argv) == EXIT_OUTPUT
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "--resume" in line]
+    assert str(journal) in line and "another model_digest" in line
+    assert journal.read_text() == before and not out.exists()  # kept for the user to decide
+    # the same model with the quality gate off: other settings
+    journal.unlink()
+    _finished_journal(predict_cli.main, argv[:-1], out)
+    assert predict_cli.main([*argv, "--no-quality-gate"]) == EXIT_OUTPUT
+    assert "another settings" in capsys.readouterr().err
+    # octviewer-measure: rows measured on the file's own segmentation do not resume an "own" run
+    journal.unlink()
+    _finished_journal(measure_cli.main, [*scans, "--out", str(out), "--no-store"], out)
+    assert measure_cli.main([*scans, "--out", str(out), "--no-store", "--segmentation", "own", "--resume"]) \
+        == EXIT_OUTPUT
+    assert "another settings" in capsys.readouterr().err
+    # and the same settings still resume
+    assert measure_cli.main([*scans, "--out", str(out), "--no-store", "--resume"]) in (0, EXIT_SCANS_FAILED)
+    assert "resuming: 2 scans already" in capsys.readouterr().err and len(_rows(out)) == 2
+
+
+@pytest.mark.parametrize("column, value, why", [
+    ("probability", "nan", "not a number"), ("probability", "1.7000", "outside 0 to 1"),
+    ("probability", "1_0", "not a number"), ("vfi", "250.00", "outside 0 to 100"),
+    ("md", "-inf", "not a number"), ("decision", "flip", "does not follow")])
+def test_resume_refuses_impossible_values(column, value, why, study_scans, model_path, tmp_path, capsys):
+    """A journal row with a NaN or out-of-range probability or VF index was passed on as a result."""
+    from octviewer.pipeline import predict_cli
+
+    scans = [str(p) for p in sorted(study_scans.rglob("*.dcm"))[:2]]
+    out = tmp_path / "r.csv"
+    argv = [*scans, "--out", str(out), "--model", model_path, "--device", "cpu", "--no-store",
+            "--no-quality-gate"]
+    journal = _finished_journal(predict_cli.main, argv, out)
+    rows = _rows(journal)
+    assert rows[0]["probability"]  # analysed, so the cell is there to damage
+    rows[1][column] = value
+    if column == "decision":
+        rows[1][column] = "normal" if rows[1]["decision"] == "glaucoma" else "glaucoma"
+    with open(journal, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    capsys.readouterr()
+    assert predict_cli.main([*argv, "--resume"]) == EXIT_OUTPUT
+    err = capsys.readouterr().err
+    assert str(journal) in err and "line 3" in err and column in err and why in err

@@ -19,19 +19,22 @@ from .outputs import EXIT_OK, EXIT_OUTPUT, OutputError, ResumableCsv
 class Batch:
     """One command's run. ``skipped`` (path, reason) entries the folder search passed over become
     rows of their own (``skipped_row(name, reason)``); ``failed(row)`` says whether a row counts
-    as a failure for the exit status."""
+    as a failure for the exit status. ``run_cells`` (column -> text) say what made the rows (model
+    digest, settings): every row gets them, and ``--resume`` takes only rows that carry them."""
 
     def __init__(self, prog: str, args, columns: list[str], skipped: list[tuple[Path, str]],
                  skipped_row: Callable[[str, str], dict] | None = None,
-                 failed: Callable[[dict], bool] = lambda row: bool(row.get("error"))):
+                 failed: Callable[[dict], bool] = lambda row: bool(row.get("error")),
+                 run_cells: dict[str, str] | None = None):
         from ..core.pseudonym import install_salt
 
         self.prog, self.args = prog, args
         self.salt = install_salt() if args.pseudonymise else None
         self.keys: dict[str, str] = {}
         self.failed = failed
+        self.run_cells = run_cells or {}
         self.store = _open_store(prog) if getattr(args, "store", False) else None
-        self.csv = ResumableCsv(args.out, columns, resume=args.resume)
+        self.csv = ResumableCsv(args.out, columns, resume=args.resume, run_cells=self.run_cells)
         self.done = set(self.csv.done)
         if self.done:
             print(f"{prog}: resuming: {len(self.done)} scans already in {args.out}", file=sys.stderr)
@@ -88,7 +91,7 @@ class Batch:
     def write(self, row: dict) -> None:
         from ..core.csv_safe import csv_row
 
-        self.csv.write(csv_row(row))
+        self.csv.write(csv_row({**row, **self.run_cells}))
 
     def note(self, kind: str, text: str) -> None:
         from tqdm import tqdm
@@ -130,6 +133,20 @@ class Batch:
         if self.args.pseudonymise and self.args.key_file is None:
             print("files are named by pseudonymous keys (vol-...): --key-file KEYS.csv writes the key -> path "
                   "mapping, --no-pseudonymise writes paths", file=sys.stderr)
+
+
+def settings(options, predictor=None) -> str:
+    """The ``settings`` cell: what besides the scan and the model file decides a row (the precision
+    and device the network ran at, the quality gate, the segmentation source, the version of the
+    measuring code), as the results store keys on them (``store.scan_key``)."""
+    from .store import measurement_version
+
+    parts = []
+    if predictor is not None:
+        parts += [f"{predictor.precision} on {predictor.device.type}",
+                  f"quality gate {'on' if options.gate else 'off'}"]
+    parts += [f"{options.segmentation} segmentation", f"measurement {measurement_version()}"]
+    return ", ".join(parts)
 
 
 def _cell(name: str) -> str:

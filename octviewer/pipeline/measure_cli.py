@@ -6,7 +6,8 @@ measurement, which assesses the full scan. Folders are searched for volume files
 ``quality``); the rest go on; the exit status is 1 if any file was unreadable or refused (as
 ``octviewer-predict``). Files are named by a pseudonymous key unless ``--no-pseudonymise``
 (``--key-file`` keeps the mapping), and cells a spreadsheet would run as a formula are neutralised,
-both as in ``octviewer-predict``. ``--resume`` finishes a killed run.
+both as in ``octviewer-predict``. ``--resume`` finishes a killed run, and refuses rows measured
+with other settings (the ``settings`` column: segmentation source, measurement version).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .outputs import EXIT_CODES_HELP, EXIT_OK, EXIT_OUTPUT, EXIT_SCANS_FAILED, O
 def _columns() -> list[str]:
     from ..structure import COLUMNS
 
-    return ["file", *COLUMNS, "notice"]
+    return ["file", *COLUMNS, "notice", "settings"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,7 +49,8 @@ def _failed(row: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .batch import Batch
+    from . import ScanOptions
+    from .batch import Batch, settings
 
     args = parser().parse_args(argv)
     files, skipped = expand(args.files)
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         check_outputs(files + [p for p, _ in skipped], args.out, files={"--key-file": args.key_file})
         batch = Batch("octviewer-measure", args, _columns(), skipped, failed=_failed,
                       skipped_row=lambda name, reason: {"file": name, "quality": f"unreadable: {reason}",
-                                                        "notice": _notice()})
+                                                        "notice": _notice()},
+                      run_cells={"settings": settings(ScanOptions(network=False, segmentation=args.segmentation))})
     except OutputError as exc:
         print(f"octviewer-measure: {exc}", file=sys.stderr)
         return EXIT_OUTPUT

@@ -11,9 +11,13 @@ command" (2, 3) from "look at the rows" (1).
 from __future__ import annotations
 
 import csv
+import math
 import os
+import re
 import stat
 from pathlib import Path
+
+from ..core import VF_INDICES
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
 
@@ -127,6 +131,47 @@ def open_output(option: str, path: Path):
         raise OutputError(f"{option} {path} cannot be written: {exc.strerror or type(exc).__name__}") from None
 
 
+#: A number cell as this program writes it: ASCII digits, a point, an optional minus (no exponent,
+#: no "nan", no underscores).
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+#: The cells that decide what a reader concludes, and their ranges; other number cells need only be numbers.
+_RANGES = {"probability": (0.0, 1.0), "threshold": (0.0, 1.0), **{k: v["range"] for k, v in VF_INDICES.items()}}
+_NUMBER_CELLS = {"probability", "threshold", "vfi", "md", "psd", "seconds", "rnfl_global_um", "rnfl_T_um",
+                 "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "cup_to_disc", "rim_area_mm2",
+                 "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um", "rnfl_unsure_pct"}
+
+
+def row_problem(row: dict, run_cells: dict) -> str:
+    """Why a results row read back (``--resume``) cannot be passed on as this run's, or "".
+
+    It must carry this run's ``run_cells`` (a row of another model, precision or measurement code
+    would sit beside this run's rows unmarked), its number cells must be finite decimals (the
+    probability and the VF indices within their ranges), and its decision must be the one its
+    probability and threshold give."""
+    from ..core.csv_safe import csv_cell
+
+    for column, value in run_cells.items():
+        if row.get(column, "") != csv_cell(value):
+            return f"made with another {column}: {row.get(column, '')!r:.40} (this run: {csv_cell(value)!r})"
+    for column in _NUMBER_CELLS & row.keys():
+        text = row[column]
+        if text == "":
+            continue
+        if not _DECIMAL.fullmatch(text) or not math.isfinite(float(text)):
+            return f"{column} is {text!r:.20}, not a number"
+        lo, hi = _RANGES.get(column, (-math.inf, math.inf))
+        if not lo <= float(text) <= hi:
+            return f"{column} is {text}, outside {lo:g} to {hi:g}"
+    if row.get("probability") or row.get("decision"):
+        try:
+            p, t = float(row["probability"]), float(row["threshold"])
+        except (KeyError, ValueError):
+            return "a decision without its probability and threshold"
+        if row.get("decision") not in ({"glaucoma", "normal"} if p == t else {"glaucoma" if p > t else "normal"}):
+            return f"decision {row.get('decision', '')!r:.20} does not follow from probability {p} and threshold {t}"
+    return ""
+
+
 class ResumableCsv:
     """The results CSV of a batch command, resumable after a kill.
 
@@ -136,12 +181,18 @@ class ResumableCsv:
     complete ``out``), keyed by their ``file`` cell: the caller skips those scans, so a resumed run
     writes the same CSV as an uninterrupted one. A last row cut off by the kill (no line end) is
     dropped and its scan analysed again. A journal of another command or column set is refused
-    (OutputError), never overwritten by surprise."""
+    (OutputError), never overwritten by surprise.
 
-    def __init__(self, out: Path, columns: list[str], resume: bool = False):
+    ``run_cells`` (column -> text: the model's digest, the settings) say what made a row; every row
+    carries them. A row to be resumed must carry this run's, and hold numbers a row can hold
+    (``row_problem``): otherwise the whole file is refused, since rows of another model, precision or
+    measurement, or an edited file, would be passed on beside this run's as if they were one run's."""
+
+    def __init__(self, out: Path, columns: list[str], resume: bool = False, run_cells: dict | None = None):
         self.out = Path(out)
         self.journal = self.out.with_name(self.out.name + ".partial")
         self.columns = columns
+        self.run_cells = run_cells or {}
         self.rows: dict[str, dict] = {}
         if resume:
             self.rows = self._finished_rows(self.journal) or self._finished_rows(self.out)
@@ -170,8 +221,16 @@ class ResumableCsv:
             return {}
         reader = csv.DictReader(text.splitlines(keepends=True))
         if reader.fieldnames != self.columns:
-            raise OutputError(f"--resume: {path} is not a results CSV of this command (other columns)")
-        return {row["file"]: row for row in reader if row.get("file")}
+            raise OutputError(f"--resume: {path} is not a results CSV of this command or version (other columns)")
+        rows = {}
+        for row in reader:
+            problem = row_problem(row, self.run_cells)
+            if problem:
+                raise OutputError(f"--resume: {path} line {reader.line_num}: {problem}; "
+                                  "run without --resume to start over")
+            if row.get("file"):
+                rows[row["file"]] = row
+        return rows
 
     def write(self, row: dict) -> None:
         row = {c: row.get(c, "") for c in self.columns}

@@ -15,7 +15,9 @@ volume's grid, logit units relative to the threshold) as ``<file stem>_cam.npy``
 when pseudonymised).
 
 ``--resume`` after a killed run skips the scans whose rows were written and gives the same CSV as an
-uninterrupted run (``outputs.ResumableCsv``). Results also go to the results store (``--no-store``
+uninterrupted run (``outputs.ResumableCsv``); rows of another model file or other settings (the
+``settings`` column: precision, device, quality gate, segmentation, measurement version) or with
+impossible values refuse the resume. Results also go to the results store (``--no-store``
 to skip it), where the viewer finds them.
 """
 
@@ -41,7 +43,7 @@ from .predict_rows import REFUSED, analysed_row
 #: The scan's laterality, pattern and quality, the estimates, then the rest of the structure columns
 #: (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``, so a new measure reaches both).
 COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold", "vfi", "md", "psd",
-           *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature"]
+           *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature", "settings"]
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="octviewer-predict", epilog=EXIT_CODES_HELP, description=(
@@ -79,7 +81,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .batch import Batch, clear_store
+    from . import ScanOptions
+    from .batch import Batch, clear_store, settings
 
     args = parser().parse_args(argv)
     if args.clear_store:
@@ -99,15 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     if predictor is None:
         return EXIT_MODEL
     synthetic = predictor.model.meta.synthetic_data
-    # every row names exactly the model file and whether a trusted key signed it
-    model_cells = {"model_digest": predictor.model.short_digest, "model_signature": predictor.model.trust.text()}
+    # every row names exactly the model file, whether a trusted key signed it, and how it ran
+    options = ScanOptions(gate=args.quality_gate, segmentation=args.segmentation)
+    run_cells = {"model_digest": predictor.model.short_digest, "model_signature": predictor.model.trust.text(),
+                 "settings": settings(options, predictor)}
     if predictor.model.trust.warning:
         print(f"note: {predictor.model.trust.warning}", file=sys.stderr)
     if synthetic:
         print(f"note: model '{predictor.model.name}' was trained on SYNTHETIC data; results are not clinically valid",
               file=sys.stderr)
     try:
-        batch = Batch("octviewer-predict", args, COLUMNS, skipped)
+        batch = Batch("octviewer-predict", args, COLUMNS, skipped, run_cells=run_cells)
     except OutputError as exc:
         print(f"octviewer-predict: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
@@ -133,14 +138,14 @@ def main(argv: list[str] | None = None) -> int:
             if parallel:
                 todo.append((path, name, cam_stem))
             else:
-                batch.write({**analysed_row(batch, path, name, predictor, args, synthetic, cam_stem), **model_cells})
+                batch.write(analysed_row(batch, path, name, predictor, args, synthetic, cam_stem))
         from .parallel import ClusterError, screen
 
         try:
             for row, notes in screen(args, predictor, synthetic, todo):
                 for kind, text in notes:
                     batch.note(kind, text)
-                batch.write({**row, **model_cells})
+                batch.write(row)
         except ClusterError as exc:
             print(f"octviewer-predict: {exc}", file=sys.stderr)
             return EXIT_MODEL
