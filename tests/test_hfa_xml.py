@@ -115,6 +115,25 @@ def test_a_field_given_twice_must_agree_and_entities_are_refused(tmp_path):
         read_hfa_xml(tmp_path / "cut.xml")
 
 
+@pytest.mark.parametrize("codec, bom", [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"),
+                                        ("utf-16-le", b""), ("utf-16-be", b"\xfe\xff"), ("utf-16-be", b"")])
+def test_entities_are_refused_in_every_encoding(codec, bom, tmp_path):
+    """The DOCTYPE check searched the raw bytes for ``<!DOCTYPE``: a UTF-16 file passed it and its
+    internal entity expanded into the patient ID."""
+    declared = "UTF-8" if codec == "utf-8" else "UTF-16"
+    text = hfa_xml(tmp_path).read_text(encoding="utf-8").replace('encoding="UTF-8"', f'encoding="{declared}"')
+    text = text.replace("<HFA_EXPORT>", '<!DOCTYPE HFA_EXPORT [<!ENTITY id "INJECTED-ID">]>\n<HFA_EXPORT>', 1)
+    text = text.replace(FIELDS["patient"], "&id;")
+    crafted = tmp_path / "crafted.xml"
+    crafted.write_bytes(bom + text.encode(codec))
+    with pytest.raises(VfReadError, match="crafted.xml: the XML declares a document type"):
+        read_hfa_xml(crafted)
+    # the same export without the declaration reads in that encoding
+    plain = hfa_xml(tmp_path).read_text(encoding="utf-8").replace('encoding="UTF-8"', f'encoding="{declared}"')
+    crafted.write_bytes(bom + plain.encode(codec))
+    assert read_hfa_xml(crafted)[0].measurement.patient_id == FIELDS["patient"]
+
+
 def test_a_fifo_named_xml_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "exam.xml"
     os.mkfifo(fifo)

@@ -24,7 +24,10 @@ Codes: SITE 1 = right eye (OD), 0 = left (OS) (text R/L/OD/OS is read too); TEST
 24-2, and otherwise the pattern named in DISPLAY_NAME ("24-2", "30-2", "10-2", "24-2C", "60-4");
 a numeric GHT is kept as its code ("GHT code 2"), since Zeiss does not publish the table, and the
 five GHT phrases of the printout are read as words. Patient names and birth dates are not read.
-The file is parsed without a document type (no entities), so a crafted file cannot expand itself.
+A file that declares a document type is refused (an HFA export has none, and entities live there),
+so a crafted file cannot expand itself into the patient ID. The parser itself refuses it
+(``_NoDocumentType``), after decoding, so no encoding (UTF-16 with or without a byte-order mark)
+hides the declaration from the check, as it did from a search of the raw bytes.
 """
 
 from __future__ import annotations
@@ -182,6 +185,18 @@ def _exam(patient_id: str, study, series, file: Path) -> HfaExam:
                    _text(statpac, f"{indices}/PSD_PROBABILITY", file))
 
 
+class _DocumentType(Exception):
+    """Raised by the tree builder at a document type declaration, before any entity is declared."""
+
+
+class _NoDocumentType(ET.TreeBuilder):
+    """ElementTree's tree builder, stopping the parse at a DOCTYPE: expat calls ``doctype`` when it
+    meets the declaration in the decoded text, whatever the file's encoding."""
+
+    def doctype(self, name, pubid, system):
+        raise _DocumentType
+
+
 def read_hfa_xml(path) -> list[HfaExam]:
     """Every exam of one CZM XML export (VfReadError naming the file and the field otherwise).
 
@@ -203,10 +218,13 @@ def parse_hfa_xml(data: bytes, path) -> list[HfaExam]:
     path = Path(path)
     if len(data) > MAX_BYTES:
         raise VfReadError(path, f"larger than {MAX_BYTES >> 20} MB: not an HFA export")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise VfReadError(path, "the XML declares a document type or entities, which an HFA export never does")
+    parser = ET.XMLParser(target=_NoDocumentType())
     try:
-        root = ET.fromstring(data)
+        parser.feed(data)
+        root = parser.close()
+    except _DocumentType:
+        raise VfReadError(path, "the XML declares a document type or entities, which an HFA export never does") \
+            from None
     except ET.ParseError as exc:
         raise VfReadError(path, f"not well-formed XML ({exc})") from None
     patients = [root] if root.tag == "PATIENT" else root.findall(".//PATIENT")
