@@ -89,6 +89,9 @@ def test_read_vf_file_dispatches_xml_beside_opv_and_csv(tmp_path):
     (dict(fp="140"), "FALSE_POSITIVE_PERCENT is 140 %"),
     (dict(md="-400"), "MD is -400 dB"),
     (dict(vfi="abc"), "VFI is 'abc', not a number"),
+    (dict(md="-4_5"), "MD is '-4_5', not a number"),  # float() read it as -45
+    (dict(vfi="\u0668\u0668"), "VFI is '\u0668\u0668', not a number"),  # Arabic-Indic 88
+    (dict(trials="1_7"), "FIXATION_CHECK/TRIALS is '1_7', not a number"),
     (dict(ght="Maybe"), "GHT is 'Maybe'"),
     (dict(md="", psd="", vfi=""), "none of MD, PSD and VFI"),
 ])

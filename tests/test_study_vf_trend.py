@@ -179,3 +179,100 @@ def test_study_keeps_good_vf_rows_and_lists_the_impossible_ones(tmp_path):
     problems = dict(index.problems)
     assert "row 3" in problems[str(tmp_path / "vf.csv")] and "VFI" in problems[str(tmp_path / "vf.csv")]
     assert "MD" in problems[str(tmp_path / "opv.dcm")]
+
+
+# -- visual_fields.csv: damage that cut rows short or merged them, numbers float() reads too kindly --------
+HEADER = "patient_id,eye,date,vfi,md,psd\n"
+GOOD = "P1,OD,2020-01-02,95,-1.5,2\n"
+
+
+@pytest.mark.parametrize("body, where, why", [
+    (GOOD + "P2,OD,2020-01-02,95,-1," + "x" * (200 << 10) + "\nP3,OS,2020-01-02,90,-2,3\n", "line 3", "128 KiB"),
+    (GOOD + 'P2,OD,"2020-01-02,90,-2,3\nP3,OS,2020-01-03,80,-5,4\n', "row 3", "quote left open")])
+def test_a_damaged_vf_table_is_refused_whole_and_named_in_the_study(body, where, why, tmp_path):
+    """A cell over 128 KiB raised a raw _csv.Error (and the study counted the table as "other files",
+    its good rows lost in silence); a quote left open swallowed the rows below it."""
+    from octviewer.study import index_folder
+
+    table = tmp_path / "visual_fields.csv"
+    table.write_text(HEADER + body)
+    with pytest.raises(VfReadError) as err:
+        read_vf_table(table)
+    assert str(err.value).startswith(f"{table}: {where}") and why in str(err.value)
+    index = index_folder(tmp_path, cache_dir=tmp_path / "cache")
+    assert index.vf == [] and why in dict(index.problems)[str(table)]
+
+
+@pytest.mark.parametrize("row, why", [("P\x001,OD,2020-01-02,95,-1,2", "patient_id holds the control character"),
+                                      ("P1,OD,2020-01-02,9_5,-1,2", "VFI is '9_5', not a number"),
+                                      ("P1,OD,2020-01-02,95,-1_0,2", "MD is '-1_0', not a number"),
+                                      ("P1,OD,2020-01-02,\u0669\u0665,-1,2", "VFI is"),
+                                      ("P1,OD,2020-01-02,95,-1,1e999", "PSD is '1e999', not a number")])
+def test_vf_table_rows_with_a_nul_byte_or_loose_numbers_are_refused_and_the_rest_kept(row, why, tmp_path):
+    """float() read "1_0" as 10 and Arabic-Indic digits as a number; a NUL byte went into the patient ID."""
+    from octviewer.study.vf import read_vf_rows
+
+    table = tmp_path / "vf.csv"
+    table.write_text(HEADER + GOOD + row + "\n", encoding="utf-8")
+    good, problems = read_vf_rows(table)
+    assert [(m.patient_id, m.vfi) for m in good] == [("P1", 95.0)]
+    [problem] = problems
+    assert problem.startswith("row 3: ") and why in problem
+
+
+# -- DICOM OPV files that contradict themselves ---------------------------------------------------------
+def _second_vfi(ds, value="88", unit="%"):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    obs = Dataset()
+    obs.ValueType = "NUMERIC"
+    obs.ConceptNameCodeSequence = Sequence([ds.VisualFieldGlobalResultsIndexSequence[0].DataObservationSequence[0]
+                                            .ConceptNameCodeSequence[0]])
+    obs.NumericValue = value
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = unit, "UCUM", unit
+    obs.MeasurementUnitsCodeSequence = Sequence([code])
+    ds.VisualFieldGlobalResultsIndexSequence[0].DataObservationSequence.append(obs)
+
+
+def _in_db(ds):
+    ds.VisualFieldGlobalResultsIndexSequence[0].DataObservationSequence[0].MeasurementUnitsCodeSequence[0] \
+        .CodeValue = "dB"
+
+
+def _modality_opt(ds):
+    ds.Modality = "OPT"
+
+
+def _sop_class_opt(ds):
+    from pydicom.uid import OphthalmicTomographyImageStorage
+
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = OphthalmicTomographyImageStorage
+
+
+@pytest.mark.parametrize("change, why", [
+    (_second_vfi, "VFI (Visual Field Index) is given 2 times with different values (88, 95)"),
+    (_in_db, "VFI (Visual Field Index) is given in 'dB'"),
+    (lambda ds: setattr(ds, "PatientID", "A\\B"), "PatientID holds 2 values ('A\\\\B')"),
+    (lambda ds: setattr(ds, "GlobalDeviationFromNormal", [-2.0, -9.0]), "MD (Global Deviation From Normal) holds 2"),
+    (_modality_opt, "but the Modality is 'OPT'"),
+    (_sop_class_opt, "contradicts itself about being a visual field")], ids=[
+    "two VFI", "VFI in dB", "two patient IDs", "two MD", "modality OPT", "SOP class OPT"])
+def test_an_opv_file_that_contradicts_itself_is_refused_naming_the_field(change, why, tmp_path):
+    """Each was read without a word: the last VFI won, a VFI in dB was taken as %, "A\\B" became the
+    patient "['A', 'B']", and an OPV file with Modality OPT was indexed as an OCT scan."""
+    from octviewer.study import index_folder
+
+    path = write_opv(tmp_path / "field.dcm", "P-1", "OD", dt.date(2021, 3, 4), md_db=-2.0, psd_db=2.0, vfi=95.0)
+    ds = pydicom.dcmread(path)
+    change(ds)
+    ds.save_as(path)
+    with pytest.raises(VfReadError) as err:
+        read_opv(path)
+    assert str(err.value).startswith(f"{path}: ") and why in err.value.problem
+    index = index_folder(tmp_path, cache_dir=tmp_path / "cache")
+    assert index.vf == [] and index.scans == [] and why in dict(index.problems)[str(path)]
+    # the untouched file reads
+    write_opv(path, "P-1", "OD", dt.date(2021, 3, 4), md_db=-2.0, psd_db=2.0, vfi=95.0)
+    assert read_opv(path).vfi == pytest.approx(95.0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
-from pydicom.uid import OphthalmicTomographyImageStorage
+from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage
 
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import quiet_pydicom
@@ -64,7 +64,8 @@ def _dicom_record(f) -> dict:
     except Exception as exc:  # noqa: BLE001 - pydicom raises anything on a damaged file
         return _skip("unreadable files", describe_failure(exc))
     modality = str(ds.get("Modality", "") or "")
-    if modality == "OPV":
+    if modality == "OPV" or ds.get("SOPClassUID") == OphthalmicVisualFieldStaticPerimetryMeasurementsStorage:
+        # either one saying OPV: the VF reader, which refuses a file whose other field says OPT
         try:
             f.seek(0)
             m = vf_from_dataset(pydicom.dcmread(f, force=True), getattr(f, "name", ""))

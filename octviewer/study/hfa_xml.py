@@ -32,7 +32,6 @@ hides the declaration from the check, as it did from a search of the raw bytes.
 
 from __future__ import annotations
 
-import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from pathlib import Path
 
 from ..io.errors import VolumeReadError
 from ..io.limits import open_regular
-from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date
+from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date, parse_decimal
 
 MAX_BYTES = 20 << 20  # an exam's export is a few hundred kB
 SITES = {"1": "OD", "0": "OS", "R": "OD", "L": "OS", "OD": "OD", "OS": "OS", "RIGHT": "OD", "LEFT": "OS"}
@@ -89,14 +88,12 @@ def _text(parent, path: str, file: Path) -> str:
 
 
 def _number(text: str, field: str, file: Path) -> float | None:
+    """A plain decimal (``parse_decimal``: no ``1_0``, no non-ASCII digits, finite), or None when blank."""
     if not text:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise VfReadError(file, f"{field} is {text[:20]!r}, not a number") from None
-    if not math.isfinite(value):
-        raise VfReadError(file, f"{field} is {text[:20]!r}, not a finite number")
+    value = parse_decimal(text)
+    if value is None:
+        raise VfReadError(file, f"{field} is {text[:20]!r}, not a number")
     return value
 
 

@@ -33,7 +33,7 @@ from ..io import VolumeReadError
 from ..io.formats import walk_files
 from ..io.limits import open_regular
 from .headers import XML_READER, read_record
-from .vf import VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
+from .vf import NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,10 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             progress(n + 1, len(rows))
     index.scans = group_visits(index.scans)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
-        index.vf, bad = read_vf_rows(csv_path)
+        try:
+            index.vf, bad = read_vf_rows(csv_path)
+        except VfReadError as exc:  # the VF columns refused whole (damaged): the scans still open
+            index.vf, bad = [], [exc.problem]
         if bad:
             index._problem(csv_path, "visual-field rows refused", "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
     log.info("indexed manifest: %d scans, %d VF, %s", len(index.scans), len(index.vf), index.skipped_text())
@@ -343,13 +346,11 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             measurements, bad_vf = read_vf_rows(csv_file)
             index.vf.extend(measurements)
             bad_rows += bad_vf
-        except (VfReadError, OSError, UnicodeDecodeError, csv.Error, VolumeReadError) as exc:
+        except NotAVfTable:
             if rows is None:
-                if isinstance(exc, (UnicodeDecodeError, VolumeReadError)):
-                    index._problem(csv_file, "unreadable files", "not UTF-8 text" if isinstance(
-                        exc, UnicodeDecodeError) else exc.problem)
-                else:
-                    index.skipped["other files"] += 1
+                index.skipped["other files"] += 1
+        except VfReadError as exc:  # a VF table refused whole (damaged, unreadable): named, never lost in silence
+            index._problem(csv_file, "unreadable files", exc.problem)
         if bad_rows:
             index._problem(csv_file, "table rows refused", "; ".join(bad_rows[:5])
                            + (f" ... and {len(bad_rows) - 5} more rows" if len(bad_rows) > 5 else ""))

@@ -20,18 +20,30 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import OphthalmicVisualFieldStaticPerimetryMeasurementsStorage, generate_uid
+from pydicom.valuerep import DSfloat
 
 from ..io.dicom import new_dataset
 from ..io.errors import VolumeReadError
 from ..io.limits import open_regular
-from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date, vf_value_problem  # noqa: F401
+from .vf_values import (  # noqa: F401 - checked_vf, vf_value_problem: the readers' checks, re-exported
+    VfMeasurement,
+    VfReadError,
+    checked_vf,
+    measured_value,
+    parse_date,
+    parse_decimal,
+    text_problem,
+    vf_value_problem,
+)
 
 #: A VF done within this many days of an OCT visit is read as part of that visit.
 VF_MATCH_DAYS = 45
@@ -40,17 +52,13 @@ VFI_CODE = ("111852", "DCM", "Visual Field Index")
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 
 
-def _number(value, path, row, column) -> float | None:
-    text = str(value if value is not None else "").strip()
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        raise VfReadError(path, f"row {row}: {column} is {text!r}, not a number") from None
-    if problem := vf_value_problem(column, number):
-        raise VfReadError(path, f"row {row}: {problem}")
-    return number
+class NotAVfTable(VfReadError):
+    """A CSV without the columns of a VF table (a manifest without VF, another program's table): a
+    study folder counts it among the other files instead of listing it as a damaged table."""
+
+
+#: A cell this long is no VF table's: ``csv`` stops at its field limit (128 KiB) with its own error.
+_CELL_LIMIT = csv.field_size_limit()
 
 
 def read_vf_table(path) -> list[VfMeasurement]:
@@ -68,7 +76,14 @@ def read_vf_table(path) -> list[VfMeasurement]:
 
 def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
     """The good rows of a VF table and a message per bad row (the study index keeps the good rows and
-    lists the bad ones); VfReadError when the file is no VF table at all."""
+    lists the bad ones); NotAVfTable when the file is no VF table at all.
+
+    A bad row is one whose values cannot be taken: a number that is no plain decimal (``1_0``, which
+    float() reads as 10, Arabic-Indic digits, ``nan``) or lies outside the index's range, an unknown
+    eye, a control character (a NUL byte) in the patient ID or date. A table whose rows cannot be
+    told apart is refused whole (VfReadError naming the line): a cell over several lines (a quote
+    left open takes the rows below it into one cell) or longer than the csv module's 128 KiB limit;
+    keeping the rows around such damage would keep rows that may not be the ones written."""
     path = Path(path)
     try:
         raw = open_regular(path)
@@ -76,31 +91,58 @@ def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
         raise VfReadError(path, exc.problem) from None
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
-        columns = set(reader.fieldnames or ())
-        missing = {"patient_id", "eye"} - columns
-        if missing or not ({"vfi", "md", "psd"} & columns):
-            raise VfReadError(path, "a VF table needs the columns patient_id, eye and at least one of vfi, md, psd")
-        out, problems = [], []
-        seen = {}
-        for n, row in enumerate(reader, start=2):
-            try:
-                values = [_number(row.get(c), path, n, c) for c in ("vfi", "md", "psd")]
-            except VfReadError as exc:
-                problems.append(exc.problem)
-                continue
-            if all(v is None for v in values):
-                continue
-            eye = str(row.get("eye") or "").strip().upper()
-            if eye not in ("OD", "OS"):
-                problems.append(f"row {n}: eye is {eye!r}, expected OD or OS")
-                continue
-            visit = str(row.get("date") or row.get("visit") or "").strip()
-            key = (str(row["patient_id"]).strip(), eye, visit)
-            if key in seen:  # a manifest repeats the visit's VF on each of its volumes
-                continue
-            seen[key] = True
-            out.append(VfMeasurement(key[0], eye, parse_date(visit), *values, source=str(path), visit=visit))
+        try:
+            columns = set(reader.fieldnames or ())
+            missing = {"patient_id", "eye"} - columns
+            if missing or not ({"vfi", "md", "psd"} & columns):
+                raise NotAVfTable(path, "a VF table needs the columns patient_id, eye and at least one of vfi, md, "
+                                        "psd")
+            out, problems = [], []
+            seen = {}
+            for n, row in enumerate(reader, start=2):
+                cells = [v for v in row.values() if isinstance(v, str)]
+                cells += [v for v in row.get(None) or () if isinstance(v, str)]
+                if any("\n" in v or "\r" in v for v in cells):
+                    raise VfReadError(path, f"row {n} runs over several lines (to line {reader.line_num}): a quote "
+                                            "left open takes the rows below into one cell; the table is not read")
+                try:
+                    values = [measured_value(c, row.get(c)) for c in ("vfi", "md", "psd")]
+                except ValueError as exc:
+                    problems.append(f"row {n}: {exc}")
+                    continue
+                if all(v is None for v in values):
+                    continue
+                if problem := _row_problem(row, n):
+                    problems.append(problem)
+                    continue
+                eye = str(row.get("eye") or "").strip().upper()
+                visit = str(row.get("date") or row.get("visit") or "").strip()
+                key = (str(row["patient_id"]).strip(), eye, visit)
+                if key in seen:  # a manifest repeats the visit's VF on each of its volumes
+                    continue
+                seen[key] = True
+                out.append(VfMeasurement(key[0], eye, parse_date(visit), *values, source=str(path), visit=visit))
+        except csv.Error as exc:
+            too_long = "field limit" in str(exc)
+            raise VfReadError(path, f"line {reader.reader.line_num}: " + (
+                f"a cell is longer than {_CELL_LIMIT >> 10} KiB" if too_long else f"not a readable CSV ({exc})")
+                + "; the table is not read") from None
+        except UnicodeDecodeError:
+            raise VfReadError(path, "not UTF-8 text; the table is not read") from None
+        except OSError as exc:
+            raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     return out, problems
+
+
+def _row_problem(row: dict, n: int) -> str:
+    """Why a VF table row's eye, patient ID or date cannot be taken, or ""."""
+    for column in ("patient_id", "date", "visit"):
+        if problem := text_problem(column, str(row.get(column) or "")):
+            return f"row {n}: {problem}"
+    eye = str(row.get("eye") or "").strip().upper()
+    if eye not in ("OD", "OS"):
+        return f"row {n}: eye is {eye[:10]!r}, expected OD or OS"
+    return ""
 
 
 def _code_value(item) -> tuple[str, str] | None:
@@ -110,34 +152,77 @@ def _code_value(item) -> tuple[str, str] | None:
     return str(getattr(codes[0], "CodeValue", "")), str(getattr(codes[0], "CodingSchemeDesignator", ""))
 
 
-def vf_from_dataset(ds: Dataset, path) -> VfMeasurement:
-    """The global indices of an OPV dataset already read (the indexer reads each file once)."""
-    modality = str(getattr(ds, "Modality", "") or "")
-    if ds.get("SOPClassUID") != OphthalmicVisualFieldStaticPerimetryMeasurementsStorage and modality != "OPV":
-        raise VfReadError(path, "not a DICOM visual-field (OPV) file")
-    laterality = str(getattr(ds, "Laterality", "") or getattr(ds, "ImageLaterality", "") or "").upper()
-    if laterality not in _LATERALITY:
-        raise VfReadError(path, "the visual field does not say which eye (Laterality is missing)")
+def _one(value, field: str, path):
+    """A DICOM value given once: a second value (``A\\B``, VM 2) is a file that contradicts itself."""
+    if isinstance(value, (list, tuple, MultiValue)):
+        if len(value) > 1:
+            shown = "\\".join(str(v) for v in value)[:40]
+            raise VfReadError(path, f"{field} holds {len(value)} values ({shown!r}): one field, one value")
+        value = value[0] if value else None
+    return value
 
-    def real(value, field):
-        if value in (None, ""):
-            return None
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise VfReadError(path, f"{field} is {str(value)[:20]!r}, not a number") from None
 
-    vfi = None
+def _real(value, field: str, path) -> float | None:
+    """An FL (binary) or DS (text) value as a finite number; DS text must be a plain decimal."""
+    value = _one(value, field, path)
+    if value in (None, ""):
+        return None
+    number = float(value) if isinstance(value, float) and not isinstance(value, DSfloat) else parse_decimal(value)
+    if number is None or not math.isfinite(number):
+        raise VfReadError(path, f"{field} is {str(value)[:20]!r}, not a number")
+    return number
+
+
+def _vfi(ds: Dataset, path) -> float | None:
+    """The VFI observation (DCM 111852), given once, in % (UCUM ``%``) where the file names a unit."""
+    field = "VFI (Visual Field Index)"
+    found = []
     for result in getattr(ds, "VisualFieldGlobalResultsIndexSequence", None) or []:
         for obs in getattr(result, "DataObservationSequence", None) or []:
-            if _code_value(obs) == VFI_CODE[:2] and "NumericValue" in obs:
-                vfi = real(obs.NumericValue, "VFI (Visual Field Index)")
-    md = real(getattr(ds, "GlobalDeviationFromNormal", None), "MD (Global Deviation From Normal)")
-    psd = real(getattr(ds, "LocalizedDeviationFromNormal", None), "PSD (Localized Deviation From Normal)")
+            if _code_value(obs) != VFI_CODE[:2] or "NumericValue" not in obs:
+                continue
+            units = getattr(obs, "MeasurementUnitsCodeSequence", None) or []
+            unit = str(getattr(units[0], "CodeValue", "") or "") if units else "%"
+            if unit != "%":
+                raise VfReadError(path, f"{field} is given in {unit[:20]!r} (MeasurementUnitsCodeSequence); "
+                                        "the VFI is a percentage")
+            found.append(_real(obs.NumericValue, field, path))
+    values = {v for v in found if v is not None}
+    if len(values) > 1:
+        shown = ", ".join(f"{v:g}" for v in sorted(values))
+        raise VfReadError(path, f"{field} is given {len(found)} times with different values ({shown}): "
+                                "the file contradicts itself")
+    return values.pop() if values else None
+
+
+def vf_from_dataset(ds: Dataset, path) -> VfMeasurement:
+    """The global indices of an OPV dataset already read (the indexer reads each file once).
+
+    The SOP class and the Modality must both say OPV: one that says OPT (or anything else) is a file
+    that contradicts itself, never read as a field. Every value must be given once (a PatientID
+    ``A\\B`` names two patients; two different VFI observations are two results), and the VFI in %."""
+    modality = str(_one(ds.get("Modality", ""), "Modality", path) or "")
+    sop_class = ds.get("SOPClassUID")
+    says_opv = (sop_class == OphthalmicVisualFieldStaticPerimetryMeasurementsStorage, modality == "OPV")
+    if not any(says_opv):
+        raise VfReadError(path, "not a DICOM visual-field (OPV) file")
+    if not all(says_opv):
+        sop_name = getattr(sop_class, "name", "") or str(sop_class or "missing")
+        raise VfReadError(path, f"the SOP class is {sop_name[:60]!r} but the Modality is {modality or 'missing'!r}: "
+                                "the file contradicts itself about being a visual field (OPV)")
+    laterality = str(_one(getattr(ds, "Laterality", "") or getattr(ds, "ImageLaterality", ""), "Laterality", path)
+                     or "").upper()
+    if laterality not in _LATERALITY:
+        raise VfReadError(path, "the visual field does not say which eye (Laterality is missing)")
+    patient_id = str(_one(ds.get("PatientID", ""), "PatientID", path) or "")
+    if problem := text_problem("PatientID", patient_id):
+        raise VfReadError(path, problem)
+    vfi = _vfi(ds, path)
+    md = _real(getattr(ds, "GlobalDeviationFromNormal", None), "MD (Global Deviation From Normal)", path)
+    psd = _real(getattr(ds, "LocalizedDeviationFromNormal", None), "PSD (Localized Deviation From Normal)", path)
     checked_vf(path, vfi, md, psd)
     when = parse_date(getattr(ds, "StudyDate", "") or getattr(ds, "ContentDate", "") or "")
-    return VfMeasurement(str(getattr(ds, "PatientID", "") or ""), _LATERALITY[laterality], when, vfi, md, psd,
-                         source=str(path))
+    return VfMeasurement(patient_id, _LATERALITY[laterality], when, vfi, md, psd, source=str(path))
 
 
 def read_opv(path) -> VfMeasurement:

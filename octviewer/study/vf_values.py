@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 
 from ..core import VF_INDICES
@@ -57,6 +58,41 @@ def parse_date(text) -> dt.date | None:
 
 #: Field names as messages give them, per index.
 _FIELD = {"vfi": "VFI", "md": "MD", "psd": "PSD"}
+#: A number as perimeters and tables write one: ASCII digits, an optional sign, point and exponent.
+#: Python's float() also takes "1_0" (as 10), Arabic-Indic digits, "nan" and "inf", none of which
+#: a perimeter writes: read by float() alone, a typing error became a measurement.
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def parse_decimal(text) -> float | None:
+    """The finite number ``text`` writes as a plain decimal, or None when it writes none."""
+    text = str(text).strip()
+    if not _DECIMAL.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def measured_value(name: str, text) -> float | None:
+    """Index ``name`` (vfi, md, psd) read from ``text``: None when blank, ValueError naming the index
+    when the text is no plain decimal or the value is outside what a perimeter reports."""
+    text = str(text if text is not None else "").strip()
+    if not text:
+        return None
+    value = parse_decimal(text)
+    if value is None:
+        raise ValueError(f"{_FIELD.get(name, name)} is {text[:20]!r}, not a number")
+    if problem := vf_value_problem(name, value):
+        raise ValueError(problem)
+    return value
+
+
+def text_problem(field: str, text: str) -> str:
+    """Why an identifying text (a patient ID, an eye, a date) cannot be taken as it is, or "": a NUL
+    or another control character is damage or a trick (it cut the ID short in a C-string reader),
+    never part of a clinic's ID."""
+    bad = next((c for c in text if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    return f"{field} holds the control character {bad!r}" if bad is not None else ""
 
 
 def vf_value_problem(name: str, value) -> str:
