@@ -536,3 +536,36 @@ def _grey_tiff_with(tmp_path, tag: str, value: int) -> Path:
 def test_tiff_tags_that_disagree_with_the_pixels_are_refused(tmp_path, tag, value, match):
     # Old: BitsPerSample=1 decoded garbage; SamplesPerPixel=3 failed with a byte count nobody can act on.
     refused(_grey_tiff_with(tmp_path, tag, value), match)
+
+
+def _tiff_with_description(path, shape, declared):
+    import tifffile
+
+    tifffile.imwrite(path, np.zeros(shape, np.uint8))
+    raw = path.read_bytes()
+    said, lie = f'{{"shape": {list(shape)}}}'.encode(), f'{{"shape": {list(declared)}}}'.encode()
+    assert raw.count(said) == 1 and len(lie) == len(said)
+    path.write_bytes(raw.replace(said, lie))
+    return path
+
+
+def test_tifffile_log_records_never_carry_the_file_name(tmp_path, caplog, capfd):
+    """tifffile logged "<tifffile.TiffFile 'Doe_John_1950.tif'> shaped series shape does not match page
+    shape" to stderr and the application log: a file named after the patient put the name there."""
+    import logging
+
+    from octviewer import load_volume
+
+    path = _tiff_with_description(tmp_path / "Doe_John_1950.tif", (6, 32, 16), (6, 32, 17))
+    with caplog.at_level(logging.DEBUG):
+        volume = load_volume(path)  # tifffile says the description is wrong, then reads the pages as they are
+    assert volume.data.shape == (6, 32, 16)
+    assert not [r for r in caplog.records if "Doe_John" in r.getMessage()]
+    assert "Doe_John" not in capfd.readouterr().err
+
+
+def test_a_tiff_description_declaring_more_pages_than_the_file_holds_is_refused(tmp_path):
+    """A "shaped" description of 7 pages over 6 gave a seventh B-scan read from the bytes after the
+    pixel data (the page directories), without a word."""
+    path = _tiff_with_description(tmp_path / "stack.tif", (6, 32, 16), (7, 32, 16))
+    refused(path, "the TIFF's description declares 7 pages of 16 x 32 pixels, the file holds 6")

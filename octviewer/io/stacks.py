@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -208,6 +209,13 @@ def write_npz(volume: OctVolume, path: Path) -> None:
     tmp.replace(path)
 
 
+# tifffile names the file in what it logs ("<tifffile.TiffFile 'Doe_John_OD.tif'> shaped series ..."),
+# and clinic file names carry patient names. Its records are dropped, on every thread (it decodes
+# pages on threads of its own, where a per-thread filter would miss them); the reader's own error
+# names the file to the user, never to the log.
+logging.getLogger("tifffile").addFilter(lambda record: False)
+
+
 def read_tiff(path: Path) -> OctVolume:
     """A multi-page TIFF; colour stacks become grey, a single colour picture is refused."""
     import tifffile
@@ -237,12 +245,18 @@ def read_tiff(path: Path) -> OctVolume:
 def _check_tiff_pages(path: Path, tif, series) -> None:
     """Page tags that disagree with the pixel data are errors, not something to decode anyway.
 
+    A description (tifffile's "shaped" JSON, ImageJ's) that declares more pages than the file holds
+    made tifffile read the missing B-scans from the bytes after the pixel data (the page directories).
     A 1-bit (black and white) page is no OCT B-scan. For uncompressed pages the bytes stored in each
     page's strips or tiles must be what Width x Length x SamplesPerPixel x BitsPerSample declare:
     a grey stack whose tags claim three samples per pixel, or one bit per sample, would otherwise be
     decoded into garbage (or fail with a byte count nobody can act on).
     """
     key = series.keyframe
+    declared = int(np.prod(series.shape, dtype=np.int64)) // max(int(np.prod(key.shape, dtype=np.int64)), 1)
+    if declared > len(tif.pages):  # tifffile reads the missing pages from whatever bytes follow
+        raise VolumeReadError(path, f"the TIFF's description declares {declared} pages of {key.imagewidth} x "
+                                    f"{key.imagelength} pixels, the file holds {len(tif.pages)}")
     bits = int(key.bitspersample)
     if bits not in (8, 16, 32, 64):
         raise VolumeReadError(path, f"the TIFF pages have {bits}-bit samples (BitsPerSample {bits}); OCT B-scans "
