@@ -79,17 +79,62 @@ def test_second_opening_runs_nothing_and_calls_back_the_same(good_volume, tmp_pa
     assert again.calls == [] and held.from_store  # the network ran no extra time
     assert events == seen_fresh  # the caller's code path is the same
     _equal(dataclasses.replace(held, from_store=False), fresh)
-    # other options, another scan or another model: computed, not taken from the store
-    other = _predictor()
-    analyse_scan(good_volume, other, ScanOptions(segmentation="own"), store=store)
-    assert other.calls
+    # another segmentation source: gate and measurement again, the network's output from the store
+    other, events[:] = _predictor(), []
+    own = analyse_scan(good_volume, other, ScanOptions(segmentation="own"), store=store, **callbacks)
+    assert other.calls == [] and not own.from_store and own.structure.source == "own"
+    assert events == seen_fresh  # its stored batch and prediction are reported as the network's would be
+    _equal(own.prediction, fresh.prediction)
+    # another scan or another model: another result and another network output
     changed = good_volume.replace(data=good_volume.data.copy())
     changed.data[0, 0, 0] ^= 1
-    assert store.scan_key(changed, again, ScanOptions()) != store.scan_key(good_volume, again, ScanOptions())
+    keys = store.keys(good_volume, again, ScanOptions())
+    assert all(a != b for a, b in zip(store.keys(changed, again, ScanOptions()), keys))
     model_b = _predictor()
     model_b.model.digest = "e" * 64
-    assert store.scan_key(good_volume, model_b, ScanOptions()) != store.scan_key(good_volume, again, ScanOptions())
+    assert all(a != b for a, b in zip(store.keys(good_volume, model_b, ScanOptions()), keys))
+    # the options change the result's key, never the network output's
+    own_keys = store.keys(good_volume, again, ScanOptions(segmentation="own", gate=False))
+    assert own_keys[0] != keys[0] and own_keys[1] == keys[1]
+    assert store.keys(good_volume, None, ScanOptions(network=False))[1] is None
     assert len(store) == 2 and store.clear() == 2 and len(store) == 0
+    assert store.get_prediction(keys[1]) is None  # forgotten too
+    store.close()
+
+
+def test_a_stored_prediction_is_not_shown_for_a_scan_the_gate_refuses(good_volume, tmp_path, monkeypatch):
+    """The network's output of a scan the gate passed with one segmentation is held; with another
+    segmentation the gate refuses it: no probability, stored or not, and the network is not asked."""
+    import octviewer.structure as structure
+    from octviewer.structure import Quality
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    assert analyse_scan(good_volume, _predictor(), store=store).prediction is not None
+    gate = structure.gate
+
+    def refusing_gate(volume, source="vendor"):
+        verdict, judged, seg = gate(volume, source)
+        return dataclasses.replace(verdict, ok=False, reasons=("no disc (test)",)), judged, seg
+    monkeypatch.setattr(structure, "gate", refusing_gate)
+    again, shown = _predictor(), []
+    refused = analyse_scan(good_volume, again, ScanOptions(segmentation="own"), store=store,
+                           on_prediction=shown.append, on_batch=shown.append)
+    assert refused.refused and refused.prediction is None and shown == [] and again.calls == []
+    assert isinstance(refused.quality, Quality) and "no disc (test)" in refused.refusal_text()
+    # and read back from the store the same: refused, no probability
+    held = analyse_scan(good_volume, _predictor(), ScanOptions(segmentation="own"), store=store)
+    assert held.from_store and held.refused and held.prediction is None
+    store.close()
+
+
+def test_a_result_whose_prediction_is_gone_is_computed_again(good_volume, tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    analyse_scan(good_volume, _predictor(), store=store)
+    store._db.execute("DELETE FROM predictions")
+    again = _predictor()
+    result = analyse_scan(good_volume, again, store=store)
+    assert not result.from_store and result.prediction is not None
+    assert again.calls == ["check", ("predict", None)]
     store.close()
 
 
@@ -144,6 +189,33 @@ def test_migration_from_the_first_schema(tmp_path):
     store = ResultsStore(path)
     assert store.notice == "" and store.study_headers("/x") == {}
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    store.close()
+
+
+def test_migration_from_schema_2_keeps_its_results_readable(tmp_path):
+    """Schema 3 keeps the network's output apart (table predictions); a result written by schema 2,
+    its prediction in the row itself, is still read whole."""
+    from octviewer.pipeline import store as store_module
+
+    path = tmp_path / "r.sqlite"
+    db = sqlite3.connect(path)
+    for step in (1, 2):
+        for sql in store_module.MIGRATIONS[step]:
+            db.execute(sql)
+    doc, blob = encode(_stored_result())
+    db.execute("INSERT INTO results (key, scan, model, created, doc, arrays) VALUES ('old-1', 'old', '', 0, ?, ?)",
+               (doc, blob))
+    db.execute("PRAGMA user_version = 2")
+    db.execute(f"PRAGMA application_id = {store_module.APPLICATION_ID}")
+    db.commit()
+    db.close()
+    store = ResultsStore(path)
+    assert store.notice == "" and store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert store.get("old-1").prediction.model_name == "m"
+    store.put("new-1", _stored_result(), network="net-1")
+    assert store.get("new-1").prediction.model_name == "m" and store.get_prediction("net-1").model_name == "m"
+    row = store._db.execute("SELECT doc, network FROM results WHERE key = 'new-1'").fetchone()
+    assert row[1] == "net-1" and '"Prediction"' not in row[0]  # the prediction is kept once, apart
     store.close()
 
 

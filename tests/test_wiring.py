@@ -32,18 +32,22 @@ def study(tmp_path_factory):
     return write_demo_study(tmp_path_factory.mktemp("wire") / "study", patients=2, visits=3, preset="small", seed=7)
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch, tmp_path):
+def _window(qtbot, monkeypatch, tmp_path, model):
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: warnings.append(a[2]))
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
-    w = MainWindow(Predictor(str(DEMO_MODEL), device="cpu"), store=ResultsStore(tmp_path / "results.sqlite"))
+    w = MainWindow(Predictor(str(model), device="cpu"), store=ResultsStore(tmp_path / "results.sqlite"))
     w.warnings = warnings
     qtbot.addWidget(w)
     w.show()
     yield w
     w.close()
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, tmp_path):
+    yield from _window(qtbot, monkeypatch, tmp_path, DEMO_MODEL)
 
 
 def _open_by_menu(qtbot, w, path, monkeypatch, measured=True):
@@ -477,6 +481,37 @@ def test_the_scan_on_screen_is_never_analysed_again(qtbot, window, study, monkey
     assert network_runs.count(path) == 1  # the OU and trend views ran the network on the others only
     assert len(network_runs) == len(set(network_runs)) > 1
     assert ou.summary.eyes["OD"].probability is not None
+
+
+@pytest.fixture
+def circle_window(qtbot, monkeypatch, tmp_path):
+    """The window on a tiny random model that reads circle scans (the demo model reads cubes only)."""
+    from corpus import tiny_semt_model
+
+    model = tiny_semt_model(tmp_path / "circle.safetensors", scan_patterns=("volume", "circle"))
+    yield from _window(qtbot, monkeypatch, tmp_path, model)
+
+
+def test_switching_the_segmentation_measures_again_without_the_network(qtbot, circle_window, samples_dir,
+                                                                       monkeypatch, network_runs):
+    """View > Segmentation on a scan with its own lines (a Spectralis .vol) runs the gate and the
+    measurement again; the network's output does not depend on the lines: it comes from the store."""
+    w = circle_window
+    path = os.path.realpath(samples_dir / "heidelberg_vol" / "Willis_B_716_2.vol")
+    _open_by_menu(qtbot, w, path, monkeypatch)
+    vendor, first = w.state.structure, w.prediction
+    assert vendor.source == "vendor" and vendor.quality.ok and first is not None and network_runs == [path]
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.menu_actions["segmentation_own"].trigger()
+    own = w.state.structure
+    assert own.source == "own" and own is not vendor and w.structure_panel.report is own
+    assert w.menu_actions["segmentation_own"].isChecked() and not w.menu_actions["segmentation_vendor"].isChecked()
+    assert network_runs == [path]  # the network ran once in all
+    assert w.prediction is not None and w.prediction.probability == first.probability
+    assert "P(glaucoma)" in w.results.text()
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.menu_actions["segmentation_vendor"].trigger()
+    assert w.state.structure.source == "vendor" and network_runs == [path]
 
 
 def test_the_study_views_honour_the_quality_check_switch(qtbot, window, study, monkeypatch):

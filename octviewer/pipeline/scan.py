@@ -14,6 +14,12 @@ on the rule:
 The gate stands before the network only: a structure-only run (``network=False``) is judged by the
 whole measurement, which assesses the full scan anyway.
 
+With a results store, a whole result held for the scan, model and options is returned as it is;
+otherwise the network's output held for the scan and model (whatever the options: they decide
+whether the network runs, never what it gives) stands in for step 3, so switching the segmentation
+source runs the gate and the measurement only. The gate still decides first: a scan it refuses gets
+no probability, stored or not.
+
 Why one after the other and not side by side: on 2 cores torch's two threads stall whenever
 another thread takes a core, so the gate beside the network cost as much as the gate first, and the
 measurement beside the network held the probability back by seconds (docs/benchmarks.md).
@@ -90,14 +96,18 @@ def _replay(result: ScanResult, *, on_quality, on_batch, on_prediction, on_struc
     """Call the callbacks with a stored result, so a caller's code path is the same either way."""
     if result.quality is not None:
         _call(on_quality, result.quality)
-    p = result.prediction
-    if p is not None:
-        n = p.n_bscans
-        _call(on_batch, BatchResult(np.arange(n), p.bscan_probability, dict(p.bscan_vf), p.cam))
-        _call(progress, n, n)
-        _call(on_prediction, p)
+    if result.prediction is not None:
+        _replay_network(result.prediction, on_batch, progress)
+        _call(on_prediction, result.prediction)
     if result.structure is not None:
         _call(on_structure, result.structure)
+
+
+def _replay_network(p: Prediction, on_batch, progress) -> None:
+    """A stored prediction's batches, as the network would have reported them (all in one)."""
+    n = p.n_bscans
+    _call(on_batch, BatchResult(np.arange(n), p.bscan_probability, dict(p.bscan_vf), p.cam))
+    _call(progress, n, n)
 
 
 def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOptions(), *, store=None,
@@ -113,16 +123,17 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
     and inside the network (``octviewer.core.Cancelled``). Exceptions other than a refusal (a model
     giving NaN, a reader bug) propagate: callers report them as failures, never as a result.
     With ``store``, a result already held for this scan, model and options is returned
-    (``from_store=True``) after the callbacks are called with it; a new one is stored.
+    (``from_store=True``) after the callbacks are called with it; a new one is stored. A network
+    output held for this scan and model is used instead of running the network again.
     """
     from ..structure import gate, measure
 
     callbacks = dict(on_quality=on_quality, on_batch=on_batch, on_prediction=on_prediction,
                      on_structure=on_structure, progress=progress)
     _stop_if(cancel)
-    key = None
+    key = network_key = None
     if store is not None:
-        key = store.scan_key(volume, predictor if options.network else None, options)
+        key, network_key = store.keys(volume, predictor if options.network else None, options)
         held = store.get(key)
         if held is not None:
             _replay(held, **callbacks)
@@ -136,7 +147,7 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
             verdict, judged, seg = gate(volume, source)
         except Exception as exc:  # no verdict, no analysis
             reason = f"the quality check could not run ({type(exc).__name__}: {exc})"
-            return _finish(store, key, ScanResult(None, None, None, (reason,)), keep=False)
+            return _finish(store, key, None, ScanResult(None, None, None, (reason,)), keep=False)
         if judged is not volume:
             seg = None  # the thinned copy's lines are not the scan's
         _call(on_quality, verdict)
@@ -145,8 +156,8 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
             structure, error = _measured(measure, volume, seg, source, verdict) if options.measure else (None, "")
             if structure is not None:
                 _call(on_structure, structure)
-            return _finish(store, key, ScanResult(verdict, None, structure, tuple(verdict.reasons),
-                                                  structure_error=error))
+            return _finish(store, key, None, ScanResult(verdict, None, structure, tuple(verdict.reasons),
+                                                        structure_error=error))
 
     prediction, reasons = None, ()
     if not options.network:
@@ -154,13 +165,13 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
     elif predictor is None:
         reasons = ("no model is loaded",)
     else:
-        from ..model import ScanNotSupported
-
-        try:
-            predictor.check(volume)
-            prediction = predictor.predict(volume, first=first, on_batch=on_batch, progress=progress, cancel=cancel)
-        except ScanNotSupported as exc:
-            reasons = (str(exc),)
+        prediction = store.get_prediction(network_key) if network_key is not None else None
+        if prediction is not None:
+            _replay_network(prediction, on_batch, progress)
+        else:
+            prediction, reasons = _run_network(volume, predictor, first, on_batch, progress, cancel)
+            if prediction is not None and network_key is not None:
+                store.put_prediction(network_key, prediction)
         if prediction is not None:
             _call(on_prediction, prediction)
 
@@ -176,8 +187,19 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
     if (options.gate and prediction is not None and structure is not None and not structure.quality.ok):
         # the thinned copy passed, the full resolution refused: no result stands for this scan
         prediction, reasons, withdrawn = None, tuple(structure.quality.reasons), True
-    return _finish(store, key, ScanResult(quality, prediction, structure, reasons, withdrawn=withdrawn,
-                                          structure_error=error))
+    return _finish(store, key, network_key, ScanResult(quality, prediction, structure, reasons, withdrawn=withdrawn,
+                                                       structure_error=error))
+
+
+def _run_network(volume, predictor, first, on_batch, progress, cancel) -> tuple[Prediction | None, tuple[str, ...]]:
+    """(the network's Prediction, ()) or (None, why the model does not read this scan)."""
+    from ..model import ScanNotSupported
+
+    try:
+        predictor.check(volume)
+        return predictor.predict(volume, first=first, on_batch=on_batch, progress=progress, cancel=cancel), ()
+    except ScanNotSupported as exc:
+        return None, (str(exc),)
 
 
 def _measured(measure, volume, seg, source, verdict):
@@ -188,9 +210,9 @@ def _measured(measure, volume, seg, source, verdict):
         return None, f"structure analysis failed: {type(exc).__name__}: {exc}"
 
 
-def _finish(store, key, result: ScanResult, keep: bool = True) -> ScanResult:
-    """Store a finished result; one that failed part way (a check or a measurement that raised) is
-    not kept, so the next opening tries again."""
+def _finish(store, key, network_key, result: ScanResult, keep: bool = True) -> ScanResult:
+    """Store a finished result (its prediction under ``network_key``); one that failed part way (a
+    check or a measurement that raised) is not kept, so the next opening tries again."""
     if store is not None and key is not None and keep and not result.structure_error:
-        store.put(key, result)
+        store.put(key, result, network_key)
     return result

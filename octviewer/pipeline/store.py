@@ -8,10 +8,19 @@ never pickled: a result is JSON for its numbers and words plus one compressed ``
 arrays (probabilities per B-scan, VF, CAM, RNFL profile and maps, segmentation lines), rebuilt
 into the same dataclasses from a fixed list of types, so opening a store runs no code from it.
 
-Key: a content hash of the scan (pixels, layers, geometry), the model's identity (a digest of its
-weights and metadata, and the precision it ran at), the options (gate, segmentation source, network,
-measurement) and the measurement's version (a digest of the structure and pipeline code), so a
-changed model or measurement never returns a stale result.
+Two keys, because the network's output depends on less than the whole result:
+
+- a result (gate verdict, structure report, reasons; table ``results``) is keyed by a content hash
+  of the scan (pixels, layers, geometry), the model's identity (a digest of its weights and
+  metadata, and the precision and device it ran at), the options (gate, segmentation source,
+  network, measurement) and the measurement's version (a digest of the structure and pipeline
+  code), so a changed model or measurement never returns a stale result;
+- the network's output (the Prediction: probabilities, VF, CAM; table ``predictions``) is keyed by
+  the scan, the model and the version of the code that runs it (``octviewer.model``). The options
+  decide whether the network runs, never what it gives, so switching the segmentation source (or
+  the gate) runs only the gate and the measurement again; the result key holds the network key.
+  A result row names the prediction it shows (column ``network``); one whose prediction is gone is
+  not returned (it is computed again).
 
 A database this version cannot use (corrupt, another program's, or a newer schema) is moved aside
 (``results.sqlite.<why>-<time>``) with a message (``ResultsStore.notice``, and the log), and a new
@@ -39,7 +48,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x4F435652  # "OCVR": this file is an octviewer results store
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: step n brings a store from version n-1 to n; a store is never taken back down
 MIGRATIONS = {
     1: ["CREATE TABLE results (key TEXT PRIMARY KEY, scan TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL,"
@@ -47,6 +56,9 @@ MIGRATIONS = {
         "CREATE INDEX results_scan ON results (scan)"],
     2: ["CREATE TABLE study_headers (root TEXT NOT NULL, rel TEXT NOT NULL, record TEXT NOT NULL,"
         " PRIMARY KEY (root, rel))"],
+    3: ["CREATE TABLE predictions (key TEXT PRIMARY KEY, scan TEXT NOT NULL, created REAL NOT NULL,"
+        " doc TEXT NOT NULL, arrays BLOB NOT NULL)",
+        "ALTER TABLE results ADD COLUMN network TEXT"],  # NULL: the prediction (if any) is in the row itself
 }
 BUSY_TIMEOUT_S = 30.0
 
@@ -65,7 +77,8 @@ def default_path() -> Path:
 
 
 class ResultsStore:
-    """``get(key)`` / ``put(key, result)`` / ``clear()``; thread-safe (one connection behind a lock)."""
+    """``get(key)`` / ``put(key, result, network)``, ``get_prediction`` / ``put_prediction`` for the
+    network's output alone, ``clear()``; thread-safe (one connection behind a lock)."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else default_path()
@@ -164,52 +177,114 @@ class ResultsStore:
             self._db.close()
 
     # -- results -------------------------------------------------------------------------------
-    def scan_key(self, volume, predictor, options) -> str:
-        """The key of ``volume``'s result with ``predictor`` (None: no network) and ``options``."""
+    def keys(self, volume, predictor, options) -> tuple[str, str | None]:
+        """(the key of ``volume``'s result with ``predictor`` (None: no network) and ``options``,
+        the key of the network's output: the scan and the model only; None without a predictor).
+        The scan is hashed once for both."""
         scan = scan_digest(volume)
-        model = model_identity(predictor) if predictor is not None else "no-model"
+        network = None
+        if predictor is not None:
+            network = hashlib.sha256("\n".join([scan, model_identity(predictor), network_version()]).encode())
         opts = json.dumps(dataclasses.asdict(options), sort_keys=True)
-        whole = "\n".join([scan, model, opts, measurement_version()])
-        return f"{scan[:16]}-{hashlib.sha256(whole.encode()).hexdigest()}"
+        result = hashlib.sha256("\n".join([scan, network.hexdigest() if network else "no-model", opts,
+                                           measurement_version()]).encode())
+        return f"{scan[:16]}-{result.hexdigest()}", (f"{scan[:16]}-{network.hexdigest()}" if network else None)
 
     def get(self, key: str):
-        """The ScanResult stored under ``key``, or None (never stored, or unreadable: then computed again)."""
+        """The ScanResult stored under ``key``, with the prediction it names, or None (never stored,
+        its prediction gone, or unreadable: then computed again)."""
         try:
             with self._lock:
-                row = self._db.execute("SELECT doc, arrays FROM results WHERE key = ?", (key,)).fetchone()
+                row = self._db.execute("SELECT doc, arrays, network FROM results WHERE key = ?", (key,)).fetchone()
+                held = None
+                if row is not None and row[2] is not None:
+                    held = self._db.execute("SELECT doc, arrays FROM predictions WHERE key = ?",
+                                            (row[2],)).fetchone()
+        except sqlite3.Error as exc:
+            log.warning("results store not read (%s)", exc)
+            return None
+        if row is None or (row[2] is not None and held is None):
+            return None
+        try:
+            result = decode(row[0], row[1])
+            if held is not None:
+                result = dataclasses.replace(result, prediction=_prediction(decode(held[0], held[1])))
+            return result
+        except Exception as exc:  # a damaged value costs a recomputation, never the scan
+            log.warning("results store: a stored result could not be read (%s: %s)", type(exc).__name__, exc)
+            return None
+
+    def put(self, key: str, result, network: str | None = None) -> bool:
+        """Keep ``result`` under ``key``; with ``network`` (the network output's key) its prediction
+        is kept there, in the same transaction, for the results of this scan and model under other
+        options. False (and a log line) when the store cannot take it."""
+        result = dataclasses.replace(result, from_store=False)
+        prediction = result.prediction if network is not None else None
+        if prediction is not None:
+            result = dataclasses.replace(result, prediction=None)
+        doc, blob = encode(result)
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    if prediction is not None:
+                        self._put_prediction(network, prediction)
+                    self._db.execute("INSERT OR REPLACE INTO results (key, scan, model, created, doc, arrays, network) "
+                                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     (key, key.split("-", 1)[0], "", time.time(), doc, blob,
+                                      network if prediction is not None else None))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            return True
+        except sqlite3.Error as exc:
+            log.warning("results store not written (%s)", exc)
+            return False
+
+    def get_prediction(self, network: str):
+        """The network's output stored under ``network`` (``keys()[1]``), or None."""
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT doc, arrays FROM predictions WHERE key = ?", (network,)).fetchone()
         except sqlite3.Error as exc:
             log.warning("results store not read (%s)", exc)
             return None
         if row is None:
             return None
         try:
-            return decode(row[0], row[1])
-        except Exception as exc:  # a damaged value costs a recomputation, never the scan
-            log.warning("results store: a stored result could not be read (%s: %s)", type(exc).__name__, exc)
+            return _prediction(decode(row[0], row[1]))
+        except Exception as exc:  # a damaged value costs a network run, never the scan
+            log.warning("results store: a stored prediction could not be read (%s: %s)", type(exc).__name__, exc)
             return None
 
-    def put(self, key: str, result) -> bool:
-        """Keep ``result``; False (and a log line) when the store cannot take it."""
-        doc, blob = encode(result)
+    def put_prediction(self, network: str, prediction) -> bool:
+        """Keep the network's output as soon as it is there, so that an analysis stopped before its
+        measurement (the user switched the segmentation) still leaves it for the next one."""
         try:
             with self._lock:
-                self._db.execute("INSERT OR REPLACE INTO results (key, scan, model, created, doc, arrays) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", (key, key.split("-", 1)[0], "", time.time(), doc, blob))
+                self._put_prediction(network, prediction)
             return True
         except sqlite3.Error as exc:
             log.warning("results store not written (%s)", exc)
             return False
+
+    def _put_prediction(self, network: str, prediction) -> None:
+        doc, blob = encode(prediction)
+        self._db.execute("INSERT OR REPLACE INTO predictions (key, scan, created, doc, arrays) VALUES (?, ?, ?, ?, ?)",
+                         (network, network.split("-", 1)[0], time.time(), doc, blob))
 
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM results").fetchone()[0]
 
     def clear(self) -> int:
-        """Forget every result and study header; returns how many results there were."""
+        """Forget every result, network output and study header; returns how many results there were."""
         with self._lock:
             n = self._db.execute("SELECT count(*) FROM results").fetchone()[0]
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM results")
+            self._db.execute("DELETE FROM predictions")
             self._db.execute("DELETE FROM study_headers")
             self._db.execute("COMMIT")
             try:
@@ -293,21 +368,31 @@ def model_identity(predictor) -> str:
     return f"{digest}:{precision}:{device}"
 
 
-_measurement_version: str | None = None
+_code_digests: dict[str, str] = {}
+
+
+def _code_digest(name: str, paths) -> str:
+    if name not in _code_digests:
+        h = hashlib.sha256()
+        for path in sorted(paths):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+        _code_digests[name] = h.hexdigest()[:16]
+    return _code_digests[name]
 
 
 def measurement_version() -> str:
     """A digest of the code that turns a scan into its result (structure measurement, the pipeline's
     rule): a changed measurement gets new keys, so no stale result is returned."""
-    global _measurement_version
-    if _measurement_version is None:
-        here = Path(__file__).resolve().parent
-        h = hashlib.sha256()
-        for path in sorted([*(here.parent / "structure").glob("*.py"), here / "scan.py"]):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
-        _measurement_version = h.hexdigest()[:16]
-    return _measurement_version
+    here = Path(__file__).resolve().parent
+    return _code_digest("measurement", [*(here.parent / "structure").glob("*.py"), here / "scan.py"])
+
+
+def network_version() -> str:
+    """A digest of the code that runs the network (``octviewer.model``: preprocessing, aggregation,
+    calibration): changed code gets new keys, so no stale prediction is returned."""
+    here = Path(__file__).resolve().parent
+    return _code_digest("network", (here.parent / "model").glob("*.py"))
 
 
 # ---------------------------------------------------------------- values
@@ -321,8 +406,17 @@ def _types() -> dict[str, type]:
     return {t.__name__: t for t in (ScanResult, Prediction, StructureReport, Quality, Segmentation)}
 
 
-def encode(result) -> tuple[str, bytes]:
-    """(JSON document, compressed npz of the arrays) for a ScanResult."""
+def _prediction(value):
+    """``value`` if it is a Prediction (a row of ``predictions`` holds nothing else)."""
+    from ..core import Prediction
+
+    if not isinstance(value, Prediction):
+        raise TypeError(f"a {type(value).__name__} where a Prediction was stored")
+    return value
+
+
+def encode(value) -> tuple[str, bytes]:
+    """(JSON document, compressed npz of the arrays) for a ScanResult or a Prediction."""
     arrays: dict[str, np.ndarray] = {}
 
     def enc(value):
@@ -345,7 +439,7 @@ def encode(result) -> tuple[str, bytes]:
             return value
         raise TypeError(f"cannot store a {type(value).__name__}")
 
-    doc = json.dumps(enc(dataclasses.replace(result, from_store=False)))
+    doc = json.dumps(enc(value))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return doc, buffer.getvalue()

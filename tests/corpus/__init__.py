@@ -110,9 +110,10 @@ def seed_files(root: Path) -> dict[str, Path]:
     return files
 
 
-def tiny_semt_model(path: Path) -> Path:
+def tiny_semt_model(path: Path, scan_patterns: tuple[str, ...] = ("volume",)) -> Path:
     """A random SEMT network at 32 px with 8-channel VF modules, saved as a model file: the
-    smallest model every batch-command test can run in a second."""
+    smallest model every batch-command test can run in a second. ``scan_patterns``: what its
+    metadata says it reads (("volume", "circle") for a window test on a circle scan)."""
     import torch
 
     from octviewer.model import Preprocess, build_network, default_metadata, save_model
@@ -120,4 +121,5 @@ def tiny_semt_model(path: Path) -> Path:
     torch.manual_seed(0)
     meta = default_metadata("semt", preprocess=Preprocess(size=32))
     meta["network"]["reg_channels"] = 8
+    meta["scan_patterns"] = list(scan_patterns)
     return save_model(path, build_network("semt", init="random", reg_channels=8).eval(), meta)
