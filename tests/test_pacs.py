@@ -22,6 +22,7 @@ from octviewer.pacs import (
     PacsRejected,
     PacsSettings,
     PacsTimeout,
+    PacsTlsFailed,
     PacsUnreachable,
     find_series,
     find_studies,
@@ -290,10 +291,97 @@ def test_tls_with_certificates_on_both_sides(orthanc_tls, data_dir):
                                     tls_cert_file=str(tls["client.crt"]), tls_key_file=str(tls["client.key"]))
     echo(settings)
     assert find_studies(settings, patient_id=DEMO_PATIENT) == []
-    with pytest.raises(PacsRejected, match="TLS handshake failed"):  # the archive's certificate not signed by this CA
-        echo(settings.replace(tls_ca_file=str(tls["client.crt"])))
+    with pytest.raises(PacsTlsFailed, match="TLS handshake .* failed: the archive's certificate is not trusted"):
+        echo(settings.replace(tls_ca_file=str(tls["client.crt"])))  # the archive's certificate not signed by this CA
     with pytest.raises(PacsRejected, match="it expects TLS"):  # plain DICOM to a TLS port
         echo(settings.replace(tls=False, timeout_s=3.0))
+
+
+def _self_signed(folder, name):
+    """A certificate and its unencrypted key (PEM), made with ``cryptography`` (no openssl needed)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (folder / f"{name}.key").write_bytes(pem)
+    return folder / f"{name}.crt", folder / f"{name}.key"
+
+
+def test_configure_refuses_tls_files_that_are_no_certificate_or_key(tmp_path, capsys):
+    """configure saved any file as a certificate or key; echo then ended in a bare SSLError."""
+    from octviewer.pacs.cli import main
+
+    cert, key = _self_signed(tmp_path, "workstation")
+    other_cert, _ = _self_signed(tmp_path, "other")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a certificate\n")
+    conf = ["--settings", str(tmp_path / "pacs.json"), "configure", "--tls"]
+    for files, why in [(["--ca", str(notes)], f"the archive's CA certificate {notes} is not a PEM certificate"),
+                       (["--cert", str(notes), "--key", str(key)], f"certificate {notes} is not a PEM certificate"),
+                       (["--cert", str(cert), "--key", str(notes)], f"key {notes} is not a PEM private key"),
+                       (["--cert", str(other_cert), "--key", str(key)], "cannot be used together")]:
+        assert main([*conf, *files]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("PACS settings: TLS: ") and why in err and "Traceback" not in err
+        assert not (tmp_path / "pacs.json").exists()
+    assert main([*conf, "--ca", str(other_cert), "--cert", str(cert), "--key", str(key)]) == 0
+
+
+@pytest.mark.parametrize("option, value, why", [("--host", "localhost:104", "holds a colon: give the host alone"),
+                                                ("--host", "::1", "an IPv6 address goes in brackets, [::1]"),
+                                                ("--port", "\u0661\u0660\u0664", "written in the digits 0-9"),
+                                                ("--local-port", "4\u0662", "written in the digits 0-9")])
+def test_configure_refuses_a_port_in_the_host_and_digits_other_than_0_to_9(option, value, why, tmp_path, capsys):
+    """"localhost:104" was saved as a host (then looked up as a name), and int() read the
+    Arabic-Indic "١٠٤" as port 104."""
+    from octviewer.pacs.cli import main
+
+    settings = tmp_path / "pacs.json"
+    assert main(["--settings", str(settings), "configure", option, value]) == 2
+    assert why in capsys.readouterr().err and not settings.exists()
+    assert main(["--settings", str(settings), "configure", "--host", "[::1]", "--port", "104"]) == 0
+    assert load_settings(settings).host_address == "::1" and load_settings(settings).archive_port == 104
+
+
+def test_echo_checks_the_address_the_association_uses(monkeypatch):
+    """A host whose first address refuses (the association's, IPv4) while another answers (IPv6, which
+    the connection check tried first): the refusal was reported as a rejected AE title."""
+    import socket
+
+    from octviewer.pacs import echo
+
+    listener = socket.socket(socket.AF_INET6)
+    try:
+        listener.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    real = socket.getaddrinfo
+
+    def both_families(host, *args, **kwargs):
+        if host == "archive.test":
+            return real("::1", *args, **kwargs) + real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", both_families)
+    try:
+        with pytest.raises(PacsUnreachable) as err:
+            echo(PacsSettings(archive_host="archive.test", archive_port=port, timeout_s=3))
+    finally:
+        listener.close()
+    assert "nothing answers at archive.test:" in str(err.value) and "127.0.0.1" in str(err.value)
+    assert "AE title" not in str(err.value)
 
 
 def test_a_refused_object_stays_and_the_others_still_go(data_dir, monkeypatch):

@@ -11,6 +11,7 @@ from .net import (
     PacsRefused,
     PacsRejected,
     PacsTimeout,
+    PacsTlsFailed,
     PacsUnreachable,
     Retrieved,
     SeriesHit,
@@ -27,7 +28,7 @@ from .results import model_identity, results_datasets, scan_files, source_datase
 from .sr import SrError, build_sr, encapsulated_pdf, sr_values
 
 __all__ = ["MODALITIES", "Outbox", "PacsConfigError", "PacsError", "PacsRefused", "PacsRejected", "PacsSettings",
-           "PacsTimeout", "PacsUnreachable", "Retrieved", "SendOutcome", "SeriesHit", "SrError", "StudyHit", "build_sr",
-           "data_folder", "echo", "encapsulated_pdf", "find_series", "find_studies", "load_settings",
-           "model_identity", "results_datasets", "retrieve", "retrieved_folder", "save_settings", "scan_files",
-           "settings_path", "source_dataset", "sr_values", "store"]
+           "PacsTimeout", "PacsTlsFailed", "PacsUnreachable", "Retrieved", "SendOutcome", "SeriesHit", "SrError",
+           "StudyHit", "build_sr", "data_folder", "echo", "encapsulated_pdf", "find_series", "find_studies",
+           "load_settings", "model_identity", "results_datasets", "retrieve", "retrieved_folder", "save_settings",
+           "scan_files", "settings_path", "source_dataset", "sr_values", "store"]

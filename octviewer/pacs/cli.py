@@ -38,11 +38,11 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("configure", help="save the archive's and this workstation's settings (file mode 0600)")
     for flag, dest, kind in (("--archive-ae", "archive_ae", str), ("--host", "archive_host", str),
-                             ("--port", "archive_port", int), ("--local-ae", "local_ae", str),
-                             ("--local-port", "local_port", int), ("--ca", "tls_ca_file", str),
+                             ("--port", "archive_port", str), ("--local-ae", "local_ae", str),
+                             ("--local-port", "local_port", str), ("--ca", "tls_ca_file", str),
                              ("--cert", "tls_cert_file", str), ("--key", "tls_key_file", str),
                              ("--timeout", "timeout_s", float)):
-        c.add_argument(flag, dest=dest, type=kind, default=None)
+        c.add_argument(flag, dest=dest, type=kind, default=None)  # ports as text: PacsSettings reads ASCII digits only
     c.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None)
     c.add_argument("--retrieve", choices=["get", "move"], default=None, help="C-GET (default) or C-MOVE")
 

@@ -10,8 +10,11 @@ user's data folder, beside the results store: ``$OCTVIEWER_DATA`` when set, else
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
+import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +42,13 @@ def _check_ae(title: str, what: str) -> str:
 
 
 def _check_port(port, what: str, allow_zero: bool = False) -> int:
-    try:
-        value = int(port)
-    except (TypeError, ValueError):
-        raise PacsConfigError(f"{what} must be a number, got {port!r}") from None
+    """A port as a whole number, or text of ASCII digits: int() also reads Arabic-Indic digits
+    ("١٠٤" as 104) and 4242.9 as 4242, which a settings field must not turn into a port silently."""
+    if isinstance(port, str) and re.fullmatch(r"[0-9]{1,5}", port.strip()):
+        port = int(port.strip())
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise PacsConfigError(f"{what} must be a number written in the digits 0-9, got {port!r}")
+    value = port
     if not (0 if allow_zero else 1) <= value <= 65535:
         raise PacsConfigError(f"{what} must be between {0 if allow_zero else 1} and 65535, got {value}")
     return value
@@ -68,10 +74,7 @@ class PacsSettings:
     def __post_init__(self):
         object.__setattr__(self, "archive_ae", _check_ae(self.archive_ae, "the archive's AE title"))
         object.__setattr__(self, "local_ae", _check_ae(self.local_ae, "this workstation's AE title"))
-        host = str(self.archive_host).strip()
-        if not host or any(c.isspace() for c in host):
-            raise PacsConfigError(f"the archive's host must be a name or address, got {self.archive_host!r}")
-        object.__setattr__(self, "archive_host", host)
+        object.__setattr__(self, "archive_host", _check_host(self.archive_host))
         object.__setattr__(self, "archive_port", _check_port(self.archive_port, "the archive's port"))
         object.__setattr__(self, "local_port", _check_port(self.local_port, "this workstation's port", True))
         try:
@@ -95,14 +98,89 @@ class PacsSettings:
                     raise PacsConfigError(f"TLS: {words} {value} does not exist")
             if bool(self.tls_cert_file) != bool(self.tls_key_file):
                 raise PacsConfigError("TLS: give both this workstation's certificate and its key, or neither")
+            tls_context(self)  # files that are no certificate or key are refused here, not at the first echo
 
     def replace(self, **changes) -> PacsSettings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def host_address(self) -> str:
+        """The host as the network calls take it: an IPv6 literal without its brackets."""
+        return self.archive_host.strip("[]")
 
     def describe(self) -> str:
         """For messages: who calls whom, where (no patient data here)."""
         return (f"archive {self.archive_ae} at {self.archive_host}:{self.archive_port}"
                 f"{' (TLS)' if self.tls else ''}, this workstation {self.local_ae}")
+
+
+def _check_host(host) -> str:
+    """A host name or IPv4 address (letters, digits, dots, hyphens), or an IPv6 literal in brackets
+    (``[fd00::10]``). A colon outside brackets is refused: ``localhost:104`` is a port written into
+    the host, which the connection would look up as a name and report as an unknown host."""
+    text = str(host).strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            ipaddress.IPv6Address(text[1:-1])
+            return text
+        except ValueError:
+            raise PacsConfigError(f"the archive's host {text!r} is not an IPv6 address in brackets") from None
+    if ":" in text:
+        try:
+            hint = f"an IPv6 address goes in brackets, [{ipaddress.IPv6Address(text)}]"
+        except ValueError:
+            hint = "give the host alone, and the port in its own field"
+        raise PacsConfigError(f"the archive's host {text!r} holds a colon: {hint}")
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", text):
+        raise PacsConfigError(f"the archive's host must be a name or address (letters, digits, dots, hyphens; an "
+                              f"IPv6 address in brackets), got {text!r}")
+    return text
+
+
+def _no_password() -> bytes:
+    raise PacsConfigError("TLS: this workstation's key is protected by a password; octviewer needs the key "
+                          "without one (keep the file readable by you only)")
+
+
+def tls_context(settings: PacsSettings) -> ssl.SSLContext:
+    """The TLS context for the archive: its CA (or the system's), and this workstation's certificate
+    and key. PacsConfigError naming the file when one is not what its field says: checked when the
+    settings are made, so ``configure`` and the Preferences refuse it, and a connection never ends
+    in a bare SSLError."""
+    ca, cert, key = settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca or None)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise PacsConfigError(f"TLS: the archive's CA certificate {ca} is not a PEM certificate "
+                              f"({_ssl_reason(exc)})") from None
+    if cert:
+        _check_pem(cert, "this workstation's certificate", "CERTIFICATE")
+        _check_pem(key, "this workstation's key", "PRIVATE KEY")
+        try:
+            context.load_cert_chain(cert, key, password=_no_password)  # never a password prompt on a terminal
+        except PacsConfigError:
+            raise
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise PacsConfigError(f"TLS: this workstation's certificate {cert} and key {key} cannot be used together "
+                                  f"({_ssl_reason(exc)})") from None
+    return context
+
+
+def _check_pem(path: str, words: str, kind: str) -> None:
+    """The file holds a PEM block of ``kind`` (a certificate, a private key): ssl's own error for a
+    wrong file says neither which file nor what it is ("PEM lib")."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 20)
+    except OSError as exc:
+        raise PacsConfigError(f"TLS: {words} {path} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not re.search(rb"-----BEGIN ([A-Z]+ )?" + kind.encode() + rb"-----", text):
+        raise PacsConfigError(f"TLS: {words} {path} is not a PEM {kind.lower()} (no '-----BEGIN ... {kind}-----' "
+                              "block)")
+
+
+def _ssl_reason(exc: Exception) -> str:
+    return str(getattr(exc, "reason", "") or getattr(exc, "strerror", "") or exc)[:120]
 
 
 def settings_path() -> Path:

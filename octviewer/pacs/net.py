@@ -59,7 +59,7 @@ from pynetdicom.sop_class import (
 )
 
 from ..core import Cancelled
-from .config import PacsSettings, data_folder
+from .config import PacsSettings, data_folder, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,10 @@ class PacsTimeout(PacsError):
     """The archive did not answer in time."""
 
 
+class PacsTlsFailed(PacsError):
+    """The TLS handshake with the archive failed: its certificate is not trusted, or it refused ours."""
+
+
 class PacsRefused(PacsError):
     """The archive answered a C-STORE with a failure: this object, not the connection, is the problem."""
 
@@ -119,23 +123,42 @@ def status_text(status: int) -> str:
 
 
 # -- associations ---------------------------------------------------------------------------------
-def _tls_context(settings: PacsSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.tls_ca_file or None)
-    if settings.tls_cert_file:
-        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
-    return context
-
-
-def _check_reachable(settings: PacsSettings) -> None:
-    """A plain TCP connection first: pynetdicom reports an unreachable host and a rejected AE title
-    the same way (no association), and the user needs to know which it was."""
-    where = f"{settings.archive_host}:{settings.archive_port}"
+def _address(settings: PacsSettings) -> str:
+    """The address the association goes to, looked up once: the host's first IPv4 address, else its
+    first IPv6 one (pynetdicom's own rule). The connection check goes to the same address: checked
+    on another one (``localhost`` answering on ::1 while the association went to 127.0.0.1), a
+    refused connection was reported as a refused AE title."""
     try:
-        with socket.create_connection((settings.archive_host, settings.archive_port), timeout=settings.timeout_s):
-            pass
-    except socket.gaierror:
+        entries = socket.getaddrinfo(settings.host_address, settings.archive_port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        entries = []
+    found = ([e[4][0] for e in entries if e[0] == socket.AF_INET]
+             or [e[4][0] for e in entries if e[0] == socket.AF_INET6])
+    if not found:
         raise PacsUnreachable(f"the archive's host {settings.archive_host!r} is not known on this network "
-                              "(check the host name in the PACS settings)") from None
+                              "(check the host name in the PACS settings)")
+    return found[0]
+
+
+def _check_reachable(settings: PacsSettings, address: str) -> None:
+    """A plain TCP connection (and the TLS handshake, with TLS) first: pynetdicom reports a refused
+    connection, a failed handshake and a rejected AE title the same way (no association), and the
+    user needs to know which it was."""
+    where = f"{settings.archive_host}:{settings.archive_port}"
+    if address != settings.host_address:
+        where += f" ({address})"
+    try:
+        with socket.create_connection((address, settings.archive_port), timeout=settings.timeout_s) as sock:
+            if settings.tls:
+                with tls_context(settings).wrap_socket(sock, server_hostname=settings.host_address):
+                    pass
+    except ssl.SSLCertVerificationError as exc:
+        raise PacsTlsFailed(f"the TLS handshake with {where} failed: the archive's certificate is not trusted "
+                            f"({exc.verify_message}); check the CA certificate in the PACS settings and that the "
+                            "host name is the one in the archive's certificate") from None
+    except ssl.SSLError as exc:
+        raise PacsTlsFailed(f"the TLS handshake with {where} failed ({exc.reason or exc}); check this workstation's "
+                            "certificate and key, and that the archive speaks TLS on this port") from None
     except TimeoutError:
         raise PacsTimeout(f"no answer from {where} within {settings.timeout_s:g} s (is the archive running, "
                           "and is this port open in the firewall?)") from None
@@ -155,13 +178,14 @@ def _make_ae(settings: PacsSettings) -> AE:
 @contextlib.contextmanager
 def association(settings: PacsSettings, contexts: Iterable[tuple[str, list[str]]], *, roles=(), handlers=()):
     """An established association with the archive, released (or aborted) on the way out."""
-    _check_reachable(settings)
+    address = _address(settings)
+    _check_reachable(settings, address)
     ae = _make_ae(settings)
     for sop_class, syntaxes in contexts:
         ae.add_requested_context(sop_class, syntaxes)
-    tls_args = (_tls_context(settings), settings.archive_host) if settings.tls else None
+    tls_args = (tls_context(settings), settings.host_address) if settings.tls else None
     started = time.monotonic()
-    assoc = ae.associate(settings.archive_host, settings.archive_port, ae_title=settings.archive_ae,
+    assoc = ae.associate(address, settings.archive_port, ae_title=settings.archive_ae,
                          ext_neg=[build_role(c, scp_role=True) for c in roles] or None, tls_args=tls_args,
                          evt_handlers=list(handlers) or None)
     if not assoc.is_established:
@@ -175,9 +199,10 @@ def association(settings: PacsSettings, contexts: Iterable[tuple[str, list[str]]
 
 
 def _not_established(settings: PacsSettings, assoc, seconds: float):
-    """Why there is no association. A refusal is quick and silence lasts the timeout; a quick end
-    without a rejection PDU read (the archive sends it and closes at once, and under load the close
-    can be seen first; or a TLS port spoken to in plain DICOM, or a failed handshake) is a refusal too."""
+    """Why there is no association, once the connection (and the TLS handshake) is known to work
+    (``_check_reachable``). A refusal is quick and silence lasts the timeout; a quick end without a
+    rejection PDU read (the archive sends it and closes at once, and under load the close can be seen
+    first; or a TLS port spoken to in plain DICOM, or no DICOM service on the port) is a refusal too."""
     where = f"{settings.archive_host}:{settings.archive_port}"
     titles = (f"check that the archive's AE title is {settings.archive_ae!r} and that it knows this workstation "
               f"as {settings.local_ae!r}")
@@ -185,11 +210,11 @@ def _not_established(settings: PacsSettings, assoc, seconds: float):
         raise PacsRejected(f"the archive at {where} refused this workstation: {titles}")
     if seconds < 0.8 * settings.timeout_s:
         if settings.tls:
-            raise PacsRejected(f"the archive at {where} closed the connection: the TLS handshake failed (check the CA "
-                               "certificate, this workstation's certificate, and that the host name matches the "
-                               f"archive's certificate), or it refused this workstation ({titles})")
+            raise PacsRejected(f"the archive at {where} closed the TLS connection without accepting this "
+                               f"workstation: it may not accept this workstation's certificate, or {titles}")
         raise PacsRejected(f"the archive at {where} closed the connection without accepting this workstation: "
-                           f"{titles}; or it expects TLS (switch TLS on in the PACS settings)")
+                           f"{titles}; or it expects TLS (switch TLS on in the PACS settings), or no DICOM "
+                           "service listens on that port")
     raise PacsTimeout(f"the archive at {where} did not answer the association request within "
                       f"{settings.timeout_s:g} s: is it a DICOM service?")
 
