@@ -317,8 +317,8 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
     assert {r["path"] for r in csv.DictReader(open(keys))} == {os.path.abspath(good), os.path.abspath(evil)}
     assert main([str(good), str(evil), "--out", str(out), "--segmentation", "own", "--no-pseudonymise"]) == 1
     rows = list(csv.reader(open(out)))
-    assert rows[0] == ["file", *COLUMNS, "notice"]
-    assert rows[0][1:-1] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",
+    assert rows[0] == ["file", *COLUMNS, "notice", "settings"]
+    assert rows[0][1:-2] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",
                            "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc",
                            "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um",
                            "rnfl_unsure_pct", "rnfl_uncertain_sectors"]
@@ -332,6 +332,7 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
     assert bad["quality"].startswith("unreadable") and bad["rnfl_global_um"] == ""
     assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
     assert measured["notice"] == "research use only, not a medical device"  # a real scan: no SYNTHETIC note
+    assert measured["settings"].startswith("own segmentation, measurement ")  # what --resume must match
     assert "could not read" in capsys.readouterr().err
 
 
