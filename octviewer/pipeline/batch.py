@@ -137,14 +137,14 @@ class Batch:
 
 def settings(options, predictor=None) -> str:
     """The ``settings`` cell: what besides the scan and the model file decides a row (the precision
-    and device the network ran at, the quality gate, the segmentation source, the version of the
-    measuring code), as the results store keys on them (``store.scan_key``)."""
-    from .store import measurement_version
+    and device the network ran at, the quality gate, the segmentation source, the versions of the
+    network's and the measurement's code), as the results store keys on them."""
+    from .store import measurement_version, network_version
 
     parts = []
     if predictor is not None:
         parts += [f"{predictor.precision} on {predictor.device.type}",
-                  f"quality gate {'on' if options.gate else 'off'}"]
+                  f"quality gate {'on' if options.gate else 'off'}", f"network {network_version()}"]
     parts += [f"{options.segmentation} segmentation", f"measurement {measurement_version()}"]
     return ", ".join(parts)
 

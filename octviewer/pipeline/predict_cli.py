@@ -16,7 +16,7 @@ when pseudonymised).
 
 ``--resume`` after a killed run skips the scans whose rows were written and gives the same CSV as an
 uninterrupted run (``outputs.ResumableCsv``); rows of another model file or other settings (the
-``settings`` column: precision, device, quality gate, segmentation, measurement version) or with
+``settings`` column: precision, device, quality gate, segmentation, code versions) or with
 impossible values refuse the resume. Results also go to the results store (``--no-store``
 to skip it), where the viewer finds them.
 """
