@@ -874,15 +874,14 @@ def test_batches_are_drawn_with_the_models_own_cam_geometry(qtbot, window, tiny_
     assert seen[0]["input_size"] != (224, 224)  # the tiny model's input, not ResNet18's default
 
 
-def test_segmentation_switch_on_a_scan_without_its_own_lines_keeps_the_result(qtbot, window, tiny_cohort, crafted):
+def test_segmentation_switch_on_a_scan_without_its_own_lines_keeps_the_result(qtbot, window, small_volume, crafted):
     """A file with no ILM/RNFL/BM of its own is segmented by octviewer whichever source is chosen:
     switching View > Segmentation must not throw the result away and run the whole analysis again
     (minutes on a laptop) for the same lines."""
     import dataclasses
 
     w = window
-    volume = octviewer.load_volume(_volumes(tiny_cohort)[0])
-    crafted["no_lines.dcm"] = dataclasses.replace(volume, layers={})
+    crafted["no_lines.dcm"] = dataclasses.replace(small_volume, layers={})
     _open(qtbot, w, "no_lines.dcm")
     shown = w.state.prediction
     assert shown is not None
@@ -917,12 +916,12 @@ def test_placeholder_hints_are_readable_in_the_dark_theme(qtbot, window):
         app.setPalette(before)
 
 
-def test_a_pdf_export_to_a_missing_folder_names_the_folder_not_a_temporary_file(qtbot, window, tiny_cohort, tmp_path,
+def test_a_pdf_export_to_a_missing_folder_names_the_folder_not_a_temporary_file(qtbot, window, small_volume, tmp_path,
                                                                                  monkeypatch):
     """File > Export PDF into a folder that does not exist (or does not take files, as /proc) said
     "No such file or directory: '.../.report-vp08cdyt.pdf'": a hidden name the user never chose."""
     w = window
-    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    _open(qtbot, w, octviewer.save_volume(small_volume, tmp_path / "scan.dcm"))
     bad = tmp_path / "missing-folder" / "report.pdf"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(bad), ""))
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)

@@ -281,20 +281,31 @@ def test_resume_refuses_rows_of_another_model_or_other_settings(study_scans, mod
     assert "resuming: 2 scans already" in capsys.readouterr().err and len(_rows(out)) == 2
 
 
+@pytest.fixture(scope="module")
+def finished_rows(study_scans, model_path, tmp_path_factory):
+    """The rows of one finished octviewer-predict run on two scans, and the options it ran with:
+    each case below damages a copy of them (the run is the same for all, so it runs once)."""
+    from octviewer.pipeline import predict_cli
+
+    scans = [str(p) for p in sorted(study_scans.rglob("*.dcm"))[:2]]
+    options = ["--model", model_path, "--device", "cpu", "--no-store", "--no-quality-gate"]
+    out = tmp_path_factory.mktemp("finished") / "r.csv"
+    return scans, options, _rows(_finished_journal(predict_cli.main, [*scans, "--out", str(out), *options], out))
+
+
 @pytest.mark.parametrize("column, value, why", [
     ("probability", "nan", "not a number"), ("probability", "1.7000", "outside 0 to 1"),
     ("probability", "1_0", "not a number"), ("vfi", "250.00", "outside 0 to 100"),
     ("md", "-inf", "not a number"), ("decision", "flip", "does not follow")])
-def test_resume_refuses_impossible_values(column, value, why, study_scans, model_path, tmp_path, capsys):
+def test_resume_refuses_impossible_values(column, value, why, finished_rows, tmp_path, capsys):
     """A journal row with a NaN or out-of-range probability or VF index was passed on as a result."""
     from octviewer.pipeline import predict_cli
 
-    scans = [str(p) for p in sorted(study_scans.rglob("*.dcm"))[:2]]
+    scans, options, finished = finished_rows
     out = tmp_path / "r.csv"
-    argv = [*scans, "--out", str(out), "--model", model_path, "--device", "cpu", "--no-store",
-            "--no-quality-gate"]
-    journal = _finished_journal(predict_cli.main, argv, out)
-    rows = _rows(journal)
+    argv = [*scans, "--out", str(out), *options]
+    journal = out.with_name(out.name + ".partial")
+    rows = [dict(row) for row in finished]
     assert rows[0]["probability"]  # analysed, so the cell is there to damage
     rows[1][column] = value
     if column == "decision":
