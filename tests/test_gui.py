@@ -190,13 +190,18 @@ def test_csv_from_the_menu_has_a_volume_row_and_provenance(qtbot, window, tiny_c
     _open(qtbot, w, path)
     target = tmp_path / "r.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
-    # asked whether to write the file name and date (walk-through: file names carry patients' names)
+    # asked whether to write the file name and date (walk-through: file names carry patients' names),
+    # with No as the default: a reflexive Enter once wrote the identified CSV (walk-through 2026-12-06)
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[4:]) or QMessageBox.No)
     qtbot.keyClick(w, Qt.Key_E, Qt.ControlModifier)  # answered No: anonymised
+    assert asked == [(QMessageBox.StandardButton.No,)]
+    assert target.stat().st_mode & 0o777 == 0o600  # owner-only, as the PDFs
     anonymised = list(csv.DictReader(target.open()))
     assert all(r["file"] == "withheld" and r["date"] == "withheld" for r in anonymised)
     assert path.name not in target.read_text() and w.volume.acquired.isoformat() not in target.read_text()
-    from PySide6.QtWidgets import QMessageBox
-
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
     qtbot.keyClick(w, Qt.Key_E, Qt.ControlModifier)
     rows = list(csv.DictReader(target.open()))  # the first line is the header (a comment line was read as one)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import html
 
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QVBoxLayout,
+                               QWidget)
+
+
+def ask(parent, title: str, text: str) -> bool:
+    """A Yes/No question whose default (Enter) is No. Every question the window asks would, on Yes,
+    print identifiers or throw work away, so a reflexive Enter must do neither."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    return QMessageBox.question(parent, title, text, buttons, QMessageBox.StandardButton.No) == QMessageBox.Yes
 
 
 def text_dialog(parent, title: str, text: str) -> QDialog:

@@ -11,6 +11,7 @@ import sys
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
+from .dialogs import ask
 from .pacs import pacs_of
 from .viewer.state import AXIAL_MODES, LEVEL_PRESETS
 
@@ -156,8 +157,8 @@ def clear_results(w) -> None:
     if store is None:
         QMessageBox.information(w, "Remembered results", "No results store is in use: nothing is remembered.")
         return
-    if QMessageBox.question(w, "Remembered results", "Forget every remembered analysis? Scans opened again, "
-                            "and the OU and trend views, are then analysed afresh.") != QMessageBox.Yes:
+    if not ask(w, "Remembered results", "Forget every remembered analysis? Scans opened again, "
+                  "and the OU and trend views, are then analysed afresh."):
         return
     try:
         removed = store.clear()

@@ -9,6 +9,7 @@ structure columns alone. Qt-free."""
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from octviewer.core.csv_safe import csv_cell, notice
@@ -36,7 +37,9 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     common = [Path(v.source).name if v.source else "", v.laterality or "", scan_date(v) if v.acquired else ""]
     if not identify:
         common = ["withheld", v.laterality or "", "withheld"]
-    with open(path, "w", newline="") as f:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only, as the PDFs: rows name scans
+    os.fchmod(fd, 0o600)  # a file that existed keeps its mode through open()
+    with os.fdopen(fd, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
                     "model_digest", "model_signature", *measured, "notice"])

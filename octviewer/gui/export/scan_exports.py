@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ..dialogs import as_literal, qimage
+from ..dialogs import as_literal, ask, qimage
 
 STILL_MEASURING = ("The structure measurement of this scan is still running (it follows the network's result). "
                    "Export again in a moment, so that the export includes it.")
@@ -41,7 +41,7 @@ class ScanExports:
         path, _ = QFileDialog.getSaveFileName(self.window, title, name, kind)
         if not path:
             return None, False
-        return path, QMessageBox.question(self.window, "Patient identifier", question) == QMessageBox.Yes
+        return path, ask(self.window, "Patient identifier", question)
 
     def _written(self, what: str, path: str, write) -> str | None:
         try:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QVBoxLayout
 
 from octviewer.study import compare_vf
 
-from ..dialogs import as_literal
+from ..dialogs import as_literal, ask
 from .browser import StudyPanel
 from .ou_view import OUView, shown_difference
 from .trend_view import TrendView
@@ -151,10 +151,10 @@ class StudyController(QObject):
             path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", "ou_report.pdf", "PDF (*.pdf)")
             if not path:
                 return None
-            answer = QMessageBox.question(self.window, "Patient identifier",
-                                          "Print the patient ID, the visit dates and the report date on the report?\n"
-                                          "(No = anonymised report: none of them)")
-            patient_id = self.ou_view.summary.patient_id if answer == QMessageBox.Yes else None
+            identify = ask(self.window, "Patient identifier",
+                           "Print the patient ID, the visit dates and the report date on the report?\n"
+                           "(No = anonymised report: none of them)")
+            patient_id = self.ou_view.summary.patient_id if identify else None
         trend = self.trend_view if self.trend_view is not None and self.trend_view.history is not None else None
         try:
             write_ou_report(path, self.ou_view, trend, patient_id)
