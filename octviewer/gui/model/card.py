@@ -79,7 +79,7 @@ def _metric_lines(metrics: dict) -> list[str]:
                 text += (f"; class-mean baseline {base:.2f} {spec['unit']}, difference {diff:+.2f} "
                          f"[{pair[0]:+.2f}, {pair[1]:+.2f}]: {verdict} the baseline")
             else:
-                verdict = "lower than" if row["mae"] < base else "no lower than"
+                verdict = "lower than" if row["mae"] < base else "higher than" if row["mae"] > base else "equal to"
                 text += f", {verdict} the class-mean baseline's ({base:.2f} {spec['unit']})"
         lines.append(text)
     return lines
