@@ -11,6 +11,7 @@ command" (2, 3) from "look at the rows" (1).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -79,7 +80,10 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     to write into. An output that exists as a device, FIFO or socket is refused too: writing to a
     FIFO blocks for good, and the CSV would be renamed over a device node."""
     named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
-    for option, path in [*named.items(), ("--out", out.with_name(out.name + ".partial"))]:
+    # the journal and the temporary CSV are written too: a link there to the model or a scan was overwritten
+    named |= {f"--out's {what}": out.with_name(out.name + end) for what, end in (("journal", ".partial"),
+                                                                                  ("temporary file", ".tmp"))}
+    for option, path in named.items():
         try:
             mode = os.stat(path).st_mode
         except OSError:
@@ -147,9 +151,12 @@ def row_problem(row: dict, run_cells: dict) -> str:
     It must carry this run's ``run_cells`` (a row of another model, precision or measurement code
     would sit beside this run's rows unmarked), its number cells must be finite decimals (the
     probability and the VF indices within their ranges), and its decision must be the one its
-    probability and threshold give."""
+    probability and threshold give. A row with more or fewer cells than the header, or a text cell a
+    spreadsheet would run as a formula (``csv_cell`` never writes one), is no row of this program's."""
     from ..core.csv_safe import csv_cell
 
+    if None in row or None in row.values():  # csv.DictReader's marks of a row longer or shorter than the header
+        return "the row has another number of cells than the header"
     for column, value in run_cells.items():
         if row.get(column, "") != csv_cell(value):
             return f"made with another {column}: {row.get(column, '')!r:.40} (this run: {csv_cell(value)!r})"
@@ -169,6 +176,8 @@ def row_problem(row: dict, run_cells: dict) -> str:
             return "a decision without its probability and threshold"
         if row.get("decision") not in ({"glaucoma", "normal"} if p == t else {"glaucoma" if p > t else "normal"}):
             return f"decision {row.get('decision', '')!r:.20} does not follow from probability {p} and threshold {t}"
+    if bad := next((c for c, v in row.items() if v != csv_cell(v)), None):  # every cell went through csv_cell
+        return f"{bad} holds {row[bad]!r:.30}, a formula this program never writes"
     return ""
 
 
@@ -219,17 +228,20 @@ class ResumableCsv:
             text = text[: text.rfind("\n") + 1]  # the row the kill cut off
         if not text:
             return {}
-        reader = csv.DictReader(text.splitlines(keepends=True))
-        if reader.fieldnames != self.columns:
-            raise OutputError(f"--resume: {path} is not a results CSV of this command or version (other columns)")
+        reader = csv.DictReader(io.StringIO(text, newline=""))  # rows end at CR/LF only, as the writer ends them
         rows = {}
-        for row in reader:
-            problem = row_problem(row, self.run_cells)
-            if problem:
-                raise OutputError(f"--resume: {path} line {reader.line_num}: {problem}; "
-                                  "run without --resume to start over")
-            if row.get("file"):
-                rows[row["file"]] = row
+        try:
+            if reader.fieldnames != self.columns:
+                raise OutputError(f"--resume: {path} is not a results CSV of this command or version (other columns)")
+            for row in reader:
+                problem = row_problem(row, self.run_cells)
+                if problem:
+                    raise OutputError(f"--resume: {path} line {reader.line_num}: {problem}; "
+                                      "run without --resume to start over")
+                if row.get("file"):
+                    rows[row["file"]] = row
+        except csv.Error as exc:  # a cell over the csv module's 128 KiB limit: no row this program writes
+            raise OutputError(f"--resume: {path} line {reader.line_num + 1}: not a results CSV ({exc})") from None
         return rows
 
     def write(self, row: dict) -> None:

@@ -1,0 +1,136 @@
+"""The journal (``<out>.partial``) and temporary CSV (``<out>.tmp``) of the batch commands, as a hostile
+file or a careless user leaves them (issue 27, round 2, second attack run): a link there to the model
+file or to a scan, and a journal edited to resume with rows this program never writes."""
+
+import csv
+import os
+import shutil
+
+import pytest
+
+from octviewer.pipeline.outputs import EXIT_OUTPUT, EXIT_SCANS_FAILED
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    """Two tiny synthetic cubes (no network needed for the refusals; the finished run uses them)."""
+    from octviewer.study.demo import write_demo_study
+
+    study = write_demo_study(tmp_path_factory.mktemp("study"), patients=1, visits=1, preset="tiny", seed=3)
+    return sorted((study / "scans").rglob("*.dcm"))[:2]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    from test_pipeline import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def _commands(model_path):
+    from octviewer.pipeline import measure_cli, predict_cli
+
+    return [(predict_cli.main, ["--model", model_path, "--device", "cpu", "--no-store"]),
+            (measure_cli.main, ["--no-store"])]
+
+
+@pytest.mark.parametrize("end", [".partial", ".tmp"])
+def test_a_journal_or_temporary_csv_linked_to_the_model_is_refused(end, scans, model_path, tmp_path, capsys):
+    """``<out>.partial`` (or ``<out>.tmp``) as a link to the model file: the CSV was written through the
+    link, and the model file became a 2 kB CSV."""
+    from octviewer.pipeline import predict_cli
+
+    model = tmp_path / "model.safetensors"
+    shutil.copy(model_path, model)
+    before = model.read_bytes()
+    out = tmp_path / "r.csv"
+    out.with_name(out.name + end).symlink_to(model)
+    argv = [str(scans[0]), "--out", str(out), "--model", str(model), "--device", "cpu", "--no-store"]
+    assert predict_cli.main(argv) == EXIT_OUTPUT
+    assert "is the model file" in capsys.readouterr().err
+    assert model.read_bytes() == before and not out.exists()
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["predict", "measure"])
+def test_a_journal_hard_linked_to_a_scan_is_refused(which, scans, model_path, tmp_path, capsys):
+    """``<out>.partial`` as a hard link to one of the inputs truncated the scan before it was read."""
+    main, extra = _commands(model_path)[which]
+    scan = tmp_path / "scan.dcm"
+    shutil.copy(scans[0], scan)
+    before = scan.read_bytes()
+    out = tmp_path / "r.csv"
+    os.link(scan, out.with_name(out.name + ".partial"))
+    assert main([str(scan), "--out", str(out), *extra]) == EXIT_OUTPUT
+    assert "is one of the inputs" in capsys.readouterr().err
+    assert scan.read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def finished(scans, model_path, tmp_path_factory):
+    """The rows of one finished octviewer-predict run, for the damaged copies below."""
+    from octviewer.pipeline import predict_cli
+
+    out = tmp_path_factory.mktemp("finished") / "r.csv"
+    options = ["--model", model_path, "--device", "cpu", "--no-store", "--no-quality-gate"]
+    assert predict_cli.main([*map(str, scans), "--out", str(out), *options]) in (0, EXIT_SCANS_FAILED)
+    with open(out, newline="") as f:
+        return options, list(csv.DictReader(f))
+
+
+def _write_journal(journal, rows, tail: str = "") -> None:
+    with open(journal, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    if tail:  # appended to the last row
+        data = journal.read_bytes()
+        journal.write_bytes(data[:-2] + tail.encode() + b"\r\n")
+
+
+@pytest.mark.parametrize("damage, why", [
+    ("extra cell", "another number of cells"), ("a 200 kB cell", "not a results CSV"),
+    ("notice", "a formula"), ("laterality", "a formula")])
+def test_resume_refuses_a_journal_this_program_never_writes(damage, why, finished, scans, tmp_path, capsys):
+    """A journal row with a cell more than the header ended in a raw ValueError from csv.DictWriter, a
+    cell over 128 kB in a raw _csv.Error (both exit 1, "some scans failed"); a cell holding a
+    spreadsheet formula (``=cmd|' /C calc'!A0``) was copied into the finished CSV as it stood."""
+    from octviewer.pipeline import predict_cli
+
+    options, rows = finished
+    rows = [dict(row) for row in rows]
+    out = tmp_path / "r.csv"
+    journal = out.with_name(out.name + ".partial")
+    tail = ""
+    if damage == "extra cell":
+        tail = ",EXTRA"
+    elif damage == "a 200 kB cell":
+        rows[1]["settings"] = "x" * 200_000
+    else:
+        rows[0][damage] = "=cmd|' /C calc'!A0"
+    _write_journal(journal, rows, tail)
+    before = journal.read_bytes()
+    capsys.readouterr()
+    assert predict_cli.main([*map(str, scans), "--out", str(out), *options, "--resume"]) == EXIT_OUTPUT
+    err = capsys.readouterr().err
+    assert str(journal) in err and why in err and "Traceback" not in err
+    assert journal.read_bytes() == before and not out.exists()
+
+
+def test_resume_takes_its_own_rows_with_a_line_separator_in_a_file_name(finished, scans, model_path, tmp_path,
+                                                                         capsys):
+    """A file name holding U+2028 (or another character str.splitlines() splits at) is written unquoted;
+    reading the journal back by splitlines() cut that row in two, and --resume refused the program's own
+    CSV ("made with another model_digest: None")."""
+    from octviewer.pipeline import predict_cli
+
+    options, _ = finished
+    scan = tmp_path / "P\u2028X.dcm"
+    shutil.copy(scans[0], scan)
+    out = tmp_path / "r.csv"
+    argv = [str(scan), "--out", str(out), "--no-pseudonymise", *options]
+    assert predict_cli.main(argv) in (0, EXIT_SCANS_FAILED)
+    first = out.read_text()
+    capsys.readouterr()
+    assert predict_cli.main([*argv, "--resume"]) in (0, EXIT_SCANS_FAILED)
+    assert "resuming: 1 scans already" in capsys.readouterr().err
+    assert out.read_text() == first
