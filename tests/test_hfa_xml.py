@@ -180,3 +180,27 @@ def test_python_dash_m_runs_the_same_reader(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stderr
     assert "MD -4.56 dB" in run.stdout and f"{bad}: SITE is missing" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("encoding", ["Shift_JIS", "GB18030", "UTF-7", "zlib", "x-no-such-codec"])
+def test_an_encoding_the_parser_cannot_take_is_named_not_raised(encoding, tmp_path):
+    """An export declaring a multi-byte code page (a Japanese HFA's Shift_JIS), a codec that is no text
+    encoding or an unknown name ended ``python -m octviewer.study.vf`` in a raw ValueError, LookupError
+    or UnicodeError traceback (the study index called it "not a supported OCT file")."""
+    path = hfa_xml(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"'),
+                    encoding="utf-8")
+    with pytest.raises(VfReadError, match="exam.xml: the XML declares an encoding this reader cannot decode"):
+        read_hfa_xml(path)
+
+
+def test_a_contradictory_patient_id_is_not_shown_and_control_characters_are_refused(tmp_path, capsys):
+    """PATIENT_ID given twice put both patient IDs into the message (stderr of the command, the study's
+    list of left-out files); a character reference (``&#10;``) put a line break into the patient ID,
+    which the CSV and OPV readers refuse."""
+    path = hfa_xml(tmp_path, patient="HFA-PAT-9</PATIENT_ID><PATIENT_ID>HFA-PAT-7")
+    assert main([str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "PATIENT_ID is given 2 times" in err and "HFA-PAT-9" not in err and "HFA-PAT-7" not in err
+    with pytest.raises(VfReadError, match="PATIENT_ID holds the control character"):
+        read_hfa_xml(hfa_xml(tmp_path, patient="HFA-PAT-9&#10;OTHER"))

@@ -276,3 +276,19 @@ def test_an_opv_file_that_contradicts_itself_is_refused_naming_the_field(change,
     # the untouched file reads
     write_opv(path, "P-1", "OD", dt.date(2021, 3, 4), md_db=-2.0, psd_db=2.0, vfi=95.0)
     assert read_opv(path).vfi == pytest.approx(95.0)
+
+
+def test_an_opv_value_pydicom_cannot_decode_is_refused_by_the_command(tmp_path, capsys):
+    """pydicom decodes a value when it is first read: an MD (FL) stored in 6 bytes raised a raw
+    BytesLengthException out of read_opv, a traceback from ``python -m octviewer.study.vf``."""
+    from octviewer.study.vf import main
+
+    path = write_opv(tmp_path / "field.dcm", "P-1", "OD", dt.date(2021, 3, 4), md_db=-2.0, psd_db=2.0, vfi=95.0)
+    data = path.read_bytes()
+    tag = b"\x24\x00\x66\x00FL\x04\x00"  # (0024,0066) Global Deviation From Normal, 4 bytes
+    start = data.index(tag)
+    path.write_bytes(data[:start] + b"\x24\x00\x66\x00FL\x06\x00" + b"\x01\x02\x03\x04\x05\x06" + data[start + 12:])
+    with pytest.raises(VfReadError, match="field.dcm: not a readable DICOM file"):
+        read_opv(path)
+    assert main([str(path)]) == 1
+    assert "not a readable DICOM file" in capsys.readouterr().err

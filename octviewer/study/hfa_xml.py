@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ..io.errors import VolumeReadError
 from ..io.limits import open_regular
-from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date, parse_decimal
+from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date, parse_decimal, text_problem
 
 MAX_BYTES = 20 << 20  # an exam's export is a few hundred kB
 SITES = {"1": "OD", "0": "OS", "R": "OD", "L": "OS", "OD": "OD", "OS": "OS", "RIGHT": "OD", "LEFT": "OS"}
@@ -82,8 +82,9 @@ def _text(parent, path: str, file: Path) -> str:
     values = {(e.text or "").strip() for e in parent.findall(path)}
     values.discard("")
     if len(values) > 1:
-        raise VfReadError(file, f"{path} is given {len(values)} times with different values "
-                                f"({', '.join(sorted(values))[:80]}): the export contradicts itself")
+        shown = "" if path == "PATIENT_ID" else f" ({', '.join(sorted(values))[:80]})"  # IDs never go to a message
+        raise VfReadError(file, f"{path} is given {len(values)} times with different values{shown}: the export "
+                                "contradicts itself")
     return values.pop() if values else ""
 
 
@@ -224,12 +225,16 @@ def parse_hfa_xml(data: bytes, path) -> list[HfaExam]:
             from None
     except ET.ParseError as exc:
         raise VfReadError(path, f"not well-formed XML ({exc})") from None
+    except (LookupError, ValueError) as exc:  # a declared encoding expat cannot take (Shift_JIS, UTF-7, "zlib")
+        raise VfReadError(path, f"the XML declares an encoding this reader cannot decode ({str(exc)[:80]})") from None
     patients = [root] if root.tag == "PATIENT" else root.findall(".//PATIENT")
     if not patients:
         raise NotAnHfaExport(path, "no PATIENT element: not an HFA (CZM XML) perimetry export")
     exams = []
     for patient in patients:
         patient_id = _text(patient, "PATIENT_ID", path)
+        if problem := text_problem("PATIENT_ID", patient_id):  # a character reference (&#10;) puts one there
+            raise VfReadError(path, problem)
         for study in patient.findall("STUDY"):
             for series in study.findall("SERIES"):
                 exams.append(_exam(patient_id, study, series, path))

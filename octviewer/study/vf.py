@@ -229,12 +229,13 @@ def read_opv(path) -> VfMeasurement:
     """MD, PSD and VFI of one DICOM OPV file."""
     try:
         with open_regular(path) as f:
-            ds = pydicom.dcmread(f)
+            return vf_from_dataset(pydicom.dcmread(f), path)  # pydicom decodes a value when it is read
     except VolumeReadError as exc:
         raise VfReadError(path, exc.problem) from None
-    except Exception as exc:
+    except VfReadError:
+        raise
+    except Exception as exc:  # a value pydicom cannot decode (an FL of 6 bytes) raised from vf_from_dataset
         raise VfReadError(path, f"not a readable DICOM file ({type(exc).__name__})") from exc
-    return vf_from_dataset(ds, path)
 
 
 def read_vf_file(path) -> list[VfMeasurement]:
