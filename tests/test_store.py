@@ -78,13 +78,16 @@ def test_second_opening_runs_nothing_and_calls_back_the_same(good_volume, tmp_pa
     held = analyse_scan(good_volume, again, store=store, **callbacks)
     assert again.calls == [] and held.from_store  # the network ran no extra time
     assert events == seen_fresh  # the caller's code path is the same
-    _equal(dataclasses.replace(held, from_store=False), fresh)
+    assert held.prediction.remembered and not fresh.prediction.remembered  # the results panel says so
+    _equal(dataclasses.replace(held, from_store=False,
+                               prediction=dataclasses.replace(held.prediction, remembered=False)), fresh)
     # another segmentation source: gate and measurement again, the network's output from the store
     other, events[:] = _predictor(), []
     own = analyse_scan(good_volume, other, ScanOptions(segmentation="own"), store=store, **callbacks)
     assert other.calls == [] and not own.from_store and own.structure.source == "own"
     assert events == seen_fresh  # its stored batch and prediction are reported as the network's would be
-    _equal(own.prediction, fresh.prediction)
+    assert own.prediction.remembered
+    _equal(dataclasses.replace(own.prediction, remembered=False), fresh.prediction)
     # another scan or another model: another result and another network output
     changed = good_volume.replace(data=good_volume.data.copy())
     changed.data[0, 0, 0] ^= 1

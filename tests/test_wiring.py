@@ -20,6 +20,7 @@ from octviewer import load_volume, save_volume  # noqa: E402
 from octviewer.gui.main_window import MainWindow  # noqa: E402
 from octviewer.gui.viewer.state import MEASURING  # noqa: E402
 from octviewer.model import Predictor  # noqa: E402
+from octviewer.model import precision as precision_mod  # noqa: E402
 from octviewer.pipeline import refusal_text  # noqa: E402
 from octviewer.pipeline.store import ResultsStore  # noqa: E402
 from octviewer.resources import DEMO_MODEL, DEMO_SCAN  # noqa: E402
@@ -48,6 +49,30 @@ def _window(qtbot, monkeypatch, tmp_path, model):
 @pytest.fixture
 def window(qtbot, monkeypatch, tmp_path):
     yield from _window(qtbot, monkeypatch, tmp_path, DEMO_MODEL)
+
+
+def test_results_panel_names_the_precision_and_a_remembered_result(qtbot, monkeypatch, tmp_path):
+    """The panel says which precision made the result on screen (walk-through M4): after Device >
+    CPU (exact fp32) it still names bf16 until Analysis > Analyse replaces the result, and a result
+    read back from the results store says "remembered"."""
+    monkeypatch.setattr(precision_mod, "cpu_has_native_bf16", lambda: True)  # both CPU entries offered
+    windows = _window(qtbot, monkeypatch, tmp_path, DEMO_MODEL)
+    w = next(windows)
+    w.menu_actions["quality_gate"].trigger()  # the demo cube is small: this test is about the panel
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    assert w.prediction.precision == "bf16" and not w.prediction.remembered
+    assert f"{w.prediction.seconds:.1f} s on cpu, bf16" in w.results.text()
+    w.menu_actions["device_cpu-fp32"].trigger()
+    assert w.models.status_device.text() == "device: CPU (exact fp32)"
+    assert "s on cpu, bf16" in w.results.text()  # the result on screen was made in bf16
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.menu_actions["analyse"].trigger()
+    assert w.prediction.precision == "fp32"
+    assert "s on cpu, exact fp32" in w.results.text() and "bf16" not in w.results.text()
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)  # the same file again: from the results store
+    assert w.prediction.remembered
+    assert "remembered result (cpu, exact fp32)" in w.results.text() and " s on " not in w.results.text()
+    next(windows, None)
 
 
 def _open_by_menu(qtbot, w, path, monkeypatch, measured=True):

@@ -46,7 +46,9 @@ class Prediction:
     model_name: str
     synthetic_model: bool = False
     device: str = "cpu"
+    precision: str = ""  # the network's arithmetic ("bf16", "fp32"); "" where it was not recorded
     seconds: float = 0.0
+    remembered: bool = False  # read back from the results store, not computed by this analysis
     notes: tuple[str, ...] = field(default=())
     raw_probability: float | None = None  # before calibration
     cam_input_size: tuple[int, int] = (224, 224)  # network input (h, w) px the CAM cells index

@@ -64,12 +64,17 @@ def resolve_precision(requested: str | None, device) -> str:
     return "fp32"
 
 
+def precision_words(precision: str) -> str:
+    """A precision in the viewer's words: "exact fp32", "bf16" (the Device menu, the results panel)."""
+    return "exact fp32" if precision == "fp32" else precision
+
+
 def device_label(device, precision: str) -> str:
     """What the viewer shows for a device and precision: "CPU (bf16)", "CPU (exact fp32)", "CUDA (bf16)"."""
     kind = str(device).split(":")[0]
     name = {"cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}.get(kind, kind)
-    return f"{name} ({'exact fp32' if precision == 'fp32' else precision})"
+    return f"{name} ({precision_words(precision)})"
 
 
-__all__ = ["NATIVE_BF16_FLAGS", "PRECISIONS", "cpu_has_native_bf16", "device_label", "resolve_precision",
-           "split_choice"]
+__all__ = ["NATIVE_BF16_FLAGS", "PRECISIONS", "cpu_has_native_bf16", "device_label", "precision_words",
+           "resolve_precision", "split_choice"]

@@ -472,7 +472,8 @@ class Predictor:
             probability=volume_p, raw_probability=raw_volume,
             vf={k: meta.aggregation.vf_value(x) for k, x in bscan_vf.items()},
             threshold=float(meta.threshold), model_name=self.model.name,
-            synthetic_model=meta.synthetic_data, device=str(self.device), seconds=time.perf_counter() - started,
+            synthetic_model=meta.synthetic_data, device=str(self.device), precision=self.precision,
+            seconds=time.perf_counter() - started,
             notes=tuple(notes),
             cam_input_size=geometry["input_size"], cam_stride=geometry["stride"], cam_offset=geometry["offset"])
 

@@ -270,7 +270,7 @@ class ResultsStore:
             return False
 
     def _put_prediction(self, network: str, prediction) -> None:
-        doc, blob = encode(prediction)
+        doc, blob = encode(dataclasses.replace(prediction, remembered=False))
         self._db.execute("INSERT OR REPLACE INTO predictions (key, scan, created, doc, arrays) VALUES (?, ?, ?, ?, ?)",
                          (network, network.split("-", 1)[0], time.time(), doc, blob))
 
@@ -407,12 +407,13 @@ def _types() -> dict[str, type]:
 
 
 def _prediction(value):
-    """``value`` if it is a Prediction (a row of ``predictions`` holds nothing else)."""
+    """``value`` if it is a Prediction (a row of ``predictions`` holds nothing else), marked
+    ``remembered``: the results panel says a result read back was not computed just now."""
     from ..core import Prediction
 
     if not isinstance(value, Prediction):
         raise TypeError(f"a {type(value).__name__} where a Prediction was stored")
-    return value
+    return dataclasses.replace(value, remembered=True)
 
 
 def encode(value) -> tuple[str, bytes]:

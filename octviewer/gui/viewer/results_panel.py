@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES
+from octviewer.model.precision import precision_words
 
 from .state import ViewerState
 
@@ -55,6 +56,15 @@ BORDERLINE = 0.05  # |P - threshold| below this: the decision could flip with a 
 
 def near_threshold(probability: float, threshold: float) -> bool:
     return abs(float(probability) - float(threshold)) < BORDERLINE
+
+
+def made_by(p) -> str:
+    """How the result on screen was made, in the Device menu's words: "0.6 s on cpu, bf16", or
+    "remembered result (cpu, exact fp32)" for one read from the results store. It names the
+    prediction's own device and precision, so after a Device switch it stays true until the next
+    analysis replaces the result."""
+    how = ", ".join(plain(x) for x in (p.device, precision_words(p.precision)) if x)
+    return f"remembered result ({how})" if p.remembered else f"{p.seconds:.1f} s on {how}"
 
 
 class ResultsPanel(QWidget):
@@ -125,7 +135,7 @@ class ResultsPanel(QWidget):
                     label.setText(text)
                     self.vf.addWidget(label, row, col)
                     self.vf_labels.append(label)
-            self.model.setText(f"model: {plain(p.model_name)}\n{p.seconds:.1f} s on {plain(p.device)}")
+            self.model.setText(f"model: {plain(p.model_name)}\n{made_by(p)}")
             notes = [plain(n, 200) for n in p.notes]
             if near_threshold(p.probability, p.threshold):
                 notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
