@@ -476,3 +476,19 @@ def test_an_archive_that_stops_answering_mid_search_times_out(data_dir):
     finally:
         release.set()
         server.shutdown()
+
+
+@pytest.mark.parametrize("text, why", [('{"tls": true, "tls_ca_file": 5}', "must be a file name, got 5"),
+                                       ('{"tls": true, "tls_key_file": ["k.pem"]}', "must be a file name"),
+                                       ("[" * 100_000 + "]" * 100_000, "not readable as PACS settings")])
+def test_hand_edited_settings_of_the_wrong_shape_are_settings_errors(text, why, tmp_path, capsys):
+    """A TLS file given as a number or a list raised a raw TypeError from load_settings, and JSON nested
+    100,000 deep a RecursionError; octviewer-pacs printed the Python exception's name and message."""
+    from octviewer.pacs.cli import main
+
+    path = tmp_path / "pacs.json"
+    path.write_text(text)
+    with pytest.raises(PacsConfigError, match=why):
+        load_settings(path)
+    assert main(["--settings", str(path), "echo"]) == 2
+    assert why in capsys.readouterr().err

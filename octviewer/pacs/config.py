@@ -94,6 +94,8 @@ class PacsSettings:
                                 ("tls_cert_file", "this workstation's certificate"),
                                 ("tls_key_file", "this workstation's key")):
                 value = getattr(self, name)
+                if not isinstance(value, str):  # a hand-edited file's 5 or [...] raised a raw TypeError
+                    raise PacsConfigError(f"TLS: {words} must be a file name, got {value!r:.40}")
                 if value and not Path(value).is_file():
                     raise PacsConfigError(f"TLS: {words} {value} does not exist")
             if bool(self.tls_cert_file) != bool(self.tls_key_file):
@@ -194,7 +196,7 @@ def load_settings(path=None) -> PacsSettings:
         return PacsSettings()
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise PacsConfigError(f"{path}: not readable as PACS settings ({type(exc).__name__})") from None
     if not isinstance(raw, dict):
         raise PacsConfigError(f"{path}: not readable as PACS settings (expected a JSON object)")
