@@ -32,3 +32,26 @@ def test_every_row_carries_the_model_digest_and_signature(tmp_path, unsigned_mod
     assert row["model_signature"] == "unsigned"
     assert "model file not verified" in row["notice"]  # where a reader of the CSV looks, not only the last column
     assert "model file not verified" in capsys.readouterr().err
+
+
+def test_the_signing_command_names_an_existing_key_file_and_a_key_with_a_password(tmp_path, unsigned_model,
+                                                                                   capsys):
+    """``new-key`` over an existing file (or folder) ended in a raw FileExistsError traceback, and
+    ``sign --key`` with a password-protected key in a raw TypeError."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from octviewer.model.sign import main
+
+    key = tmp_path / "k.pem"
+    assert main(["new-key", str(key)]) == 0
+    before = key.read_bytes()
+    assert main(["new-key", str(key)]) == 2
+    assert "k.pem exists" in capsys.readouterr().out and key.read_bytes() == before
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    assert main(["sign", str(unsigned_model), "--key", str(locked)]) == 2
+    assert "encrypted" in capsys.readouterr().out
+    assert load_model(unsigned_model).trust.status == "unsigned"

@@ -29,14 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "new-key":
         key = Ed25519PrivateKey.generate()
-        write_private_key(args.private, key)
+        try:
+            write_private_key(args.private, key)
+        except FileExistsError:  # a key (or anything else) there is never overwritten
+            print(f"error: {args.private} exists; give the new key another file name")
+            return 2
         pub = args.private.with_suffix(".pub")
         pub.write_text(public_key_text(key.public_key()) + "\n", encoding="ascii")
         print(f"wrote {args.private} (keep it private) and {pub} (key {key_id(key.public_key())})")
         return 0
     try:
         sign_model_file(args.model, read_private_key(args.key))
-    except (ModelFileError, SignatureError, OSError, ValueError) as exc:
+    except (ModelFileError, SignatureError, OSError, ValueError, TypeError) as exc:  # TypeError: a key with a password
         print(f"error: {exc}")
         return 2
     print(f"signed {args.model}")
