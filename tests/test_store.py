@@ -352,3 +352,21 @@ def test_store_that_cannot_be_opened_is_a_store_error(tmp_path):
     (tmp_path / "r.sqlite").mkdir()
     with pytest.raises(StoreError, match="cannot be opened"):
         ResultsStore(tmp_path / "r.sqlite")
+
+
+def test_a_result_stored_under_a_trusted_key_is_not_served_once_trust_is_withdrawn():
+    """Attack run H3: a bent model signed by a trusted key, then the key unpinned: the store gave
+    back the rows stored while it was trusted, "normal" without the "not verified" warning."""
+    from types import SimpleNamespace
+
+    from octviewer.model.signing import Trust
+    from octviewer.pipeline.store import model_identity
+
+    def predictor(trust):
+        return SimpleNamespace(model=SimpleNamespace(digest="ab" * 32, trust=trust, path=""), precision="fp32",
+                               device=SimpleNamespace(type="cpu"))
+
+    trusted = model_identity(predictor(Trust("trusted", "clinic", "k1")))
+    assert trusted != model_identity(predictor(Trust("unknown", "", "k1")))
+    assert trusted != model_identity(predictor(Trust("unsigned")))
+    assert trusted == model_identity(predictor(Trust("trusted", "clinic", "k1")))

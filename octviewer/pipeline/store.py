@@ -342,7 +342,8 @@ _file_digests: dict[tuple, str] = {}
 
 def model_identity(predictor) -> str:
     """The model's digest (weights and metadata: ``LoadedModel.digest`` where the model layer gives
-    one, else the file's bytes, else the weights in memory) and the precision the predictor runs at."""
+    one, else the file's bytes, else the weights in memory), the precision the predictor runs at and
+    what the file's signature says (its warning is stored with the result)."""
     model = predictor.model
     digest = getattr(model, "digest", None)
     if callable(digest):
@@ -365,7 +366,11 @@ def model_identity(predictor) -> str:
         digest = h.hexdigest()
     precision = getattr(predictor, "precision", None) or ("bf16" if getattr(predictor, "bf16", False) else "fp32")
     device = getattr(getattr(predictor, "device", None), "type", "cpu")
-    return f"{digest}:{precision}:{device}"
+    # who vouches for the file is part of the result: a result stored while its key was trusted must
+    # not come back without the "not verified" warning once that trust is withdrawn (attack run H3)
+    trust = getattr(model, "trust", None)
+    vouched = trust.text() if trust is not None and hasattr(trust, "text") else "unknown"
+    return f"{digest}:{precision}:{device}:{vouched}"
 
 
 _code_digests: dict[str, str] = {}
