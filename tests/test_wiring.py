@@ -526,8 +526,24 @@ def test_switching_the_segmentation_measures_again_without_the_network(qtbot, ci
     _open_by_menu(qtbot, w, path, monkeypatch)
     vendor, first = w.state.structure, w.prediction
     assert vendor.source == "vendor" and vendor.quality.ok and first is not None and network_runs == [path]
+    seen = []  # what a reader saw at each change during the switch (walk-through M2)
+
+    def record(*_args):
+        seen.append(dict(prediction=w.prediction, results=w.results.text(),
+                         busy=w.progress.format() if w.progress.isVisible() else "",
+                         cancel=w.cancel_button.isVisible(), measuring=w.state.measuring,
+                         file_lines_hidden={"ILM", "RNFL", "BM"} <= w.bscan.hidden_layers))
+    for event in (w.state.events.analysis, w.state.events.structure, w.state.events.busy):
+        event.connect(record)
     with qtbot.waitSignal(w.settled, timeout=60000):
         w.menu_actions["segmentation_own"].trigger()
+    for event in (w.state.events.analysis, w.state.events.structure, w.state.events.busy):
+        event.disconnect(record)
+    assert seen and any(s["measuring"] for s in seen)  # the structure panel said "measuring"
+    for s in seen:  # the network's result stayed on screen throughout; the B-scan never fell back to the file's lines
+        assert s["prediction"] is not None and "analysing" not in s["results"] and "P(glaucoma)" in s["results"]
+        assert "Analysing" not in s["busy"] and not s["cancel"]
+        assert s["file_lines_hidden"]
     own = w.state.structure
     assert own.source == "own" and own is not vendor and w.structure_panel.report is own
     assert w.menu_actions["segmentation_own"].isChecked() and not w.menu_actions["segmentation_vendor"].isChecked()

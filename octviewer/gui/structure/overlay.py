@@ -56,8 +56,10 @@ class StructureOverlay:
     def draw(self) -> None:
         report = self.state.structure
         seg = None if report is None else report.segmentation
-        # the file's own ILM/RNFL/BM lines are drawn here (with a legend), not twice
-        self.bscan.hide_file_layers({"ILM", "RNFL", "BM"} if seg is not None else ())
+        # the file's own ILM/RNFL/BM lines are drawn here (with a legend), not twice; while octviewer's
+        # own lines are being measured, the file's are not drawn either (they are not the ones chosen)
+        own_coming = self.state.measuring and self.state.options.segmentation == "own"
+        self.bscan.hide_file_layers({"ILM", "RNFL", "BM"} if seg is not None or own_coming else ())
         whose = None if seg is None else " (file's own)" if seg.source == "vendor" else " (octviewer)"
         if whose is not None and whose != self._whose:  # the legend says whose lines these are
             self.legend.clear()

@@ -53,6 +53,7 @@ class ViewerController:
         self.decode_generation = -1  # the read whose B-scans are still arriving for the scan on screen
         self._decoding = None  # its ProgressiveVolume (cancel(), loaded())
         self._network_analysis = False  # the running (or last) analysis runs the network, not only the measurement
+        self._remeasuring = False  # the running analysis keeps the network's result on screen (a segmentation switch)
 
     def _new_generation(self) -> int:
         self._next_generation += 1
@@ -158,8 +159,11 @@ class ViewerController:
         self.state.events.settled.emit()
 
     # -- analysis ---------------------------------------------------------------------------
-    def analyse(self) -> None:
-        """Analyse the scan on screen (measure it only, without a model)."""
+    def analyse(self, keep_result: bool = False) -> None:
+        """Analyse the scan on screen (measure it only, without a model). ``keep_result``: the
+        network's result on screen stands while the gate and the measurement run again (a
+        segmentation switch: the network does not read the lines, its output comes from the store);
+        only a gate refusing the scan takes it back (``on_analysed``)."""
         state = self.state
         if state.volume is None:
             return
@@ -168,7 +172,11 @@ class ViewerController:
             return
         self._stop_analysis()
         network = self.predictor is not None
-        state.begin_analysis(cam_geometry(self.predictor) if network else None, network=network)
+        self._remeasuring = keep_result and network and state.prediction is not None
+        if self._remeasuring:
+            state.set_structure(None, MEASURING)
+        else:
+            state.begin_analysis(cam_geometry(self.predictor) if network else None, network=network)
         self._analyse(network)
 
     def _analyse(self, network: bool) -> None:
@@ -178,8 +186,11 @@ class ViewerController:
         self.analysis_generation = self._new_generation()
         if state.structure is None and state.structure_note != MEASURING:
             state.set_structure(None, MEASURING)
-        state.events.busy.emit("Analysing" if network else "Measuring RNFL and optic disc",
-                               0, state.n_bscans if network else 0)
+        if not network:
+            self._remeasuring = False
+        analysing = network and not self._remeasuring
+        state.events.busy.emit("Analysing" if analysing else "Measuring RNFL and optic disc",
+                               0, state.n_bscans if analysing else 0)
         options = dataclasses.replace(state.options, network=network)
         self.tasks.analyse(self.analysis_generation, self.predictor if network else None, state.volume,
                            state.index, options)
@@ -201,7 +212,7 @@ class ViewerController:
             self.state.add_batch(batch)
 
     def on_progress(self, generation: int, done: int, total: int) -> None:
-        if generation == self.analysis_generation:
+        if generation == self.analysis_generation and not self._remeasuring:
             self.state.events.busy.emit("Analysing", done, total)
 
     def on_prediction(self, generation: int, prediction) -> None:
@@ -278,7 +289,7 @@ class ViewerController:
             self.state.events.message.emit("This scan has no segmentation of its own: octviewer's is used "
                                            "either way (the choice applies to scans that have one)")
             return
-        self.analyse()
+        self.analyse(keep_result=True)
 
     # -- model ------------------------------------------------------------------------------
     def set_predictor(self, predictor) -> None:
