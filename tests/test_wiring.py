@@ -439,6 +439,29 @@ def test_ou_view_trend_and_ou_report_from_the_panel(qtbot, window, study, monkey
     assert all(plot.getAxis("bottom").style["showValues"] for plot in trend.plots.values())
 
 
+def test_ou_view_prints_uncertain_sectors_as_the_structure_page_does(qtbot, window, study, monkeypatch):
+    """A sector resting on unsure A-scans reads "~45" (rounded to 5 µm) in the OU view's wheel, as on
+    the structure page and in the PDF, never an exact-looking number (walk-through M5)."""
+    from octviewer.gui.structure.page import sector_text
+    from octviewer.structure import rnfl
+
+    monkeypatch.setattr(rnfl, "uncertain_sectors", lambda *a, **k: ("TI",))
+    w = window
+    panel = _open_study(qtbot, w, study, monkeypatch)
+    _click(qtbot, panel.tree, panel.tree.topLevelItem(0).child(2))
+    with qtbot.waitSignal(w.study.panel.ou_requested, timeout=5000):
+        qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    ou = w.study.ou_view
+    qtbot.waitUntil(lambda: ou.summary is not None, timeout=60000)
+    column = ou.columns["OD"]
+    eye = column.wheel.summary
+    assert eye is not None and eye.structure is not None and eye.structure.uncertain_sectors == ("TI",)
+    value = eye.structure.sectors["TI"]
+    assert column.wheel.sector_label("TI") == f"TI\n~{5 * round(value / 5):.0f}"
+    assert sector_text(eye.structure, "TI") == f"~{5 * round(value / 5):.0f}"  # the structure page's helper
+    assert column.wheel.sector_label("TS") == f"TS\n{eye.structure.sectors['TS']:.0f}"  # a sure sector: exact
+
+
 def test_a_newer_scan_drops_the_older_structure_result(qtbot, window, study, monkeypatch):
     w = window
     panel = _open_study(qtbot, w, study, monkeypatch)

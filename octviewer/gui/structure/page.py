@@ -175,6 +175,16 @@ def _label_at(painter, centre: QPointF, radius: float, clinical_deg: float, late
     painter.drawText(QRectF(p.x() - w / 2, p.y() - h / 2, w, h), Qt.AlignCenter, text)
 
 
+def sector_text(report, name: str) -> str:
+    """A sector's RNFL thickness as printed everywhere (structure page, PDF, OU view): "47", or
+    "~45" (rounded to 5 µm) where it rests on unsure A-scans, so it gets no precise-looking number
+    (the quality notes say why); "" where the report has no value for it."""
+    value = (getattr(report, "sectors", None) or {}).get(name)
+    if value is None or not np.isfinite(value):
+        return ""
+    return f"~{5 * round(value / 5):.0f}" if name in getattr(report, "uncertain_sectors", ()) else f"{value:.0f}"
+
+
 def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
     lat = report.laterality
     for name, (start, end) in rnfl.SECTORS.items():
@@ -187,10 +197,7 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
     painter.drawText(inner, Qt.AlignCenter, f"G\n{report.rnfl_global_um:.0f}")
     for name, (start, end) in rnfl.SECTORS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
-        # a sector resting on unsure A-scans gets no precise-looking number (the quality notes say why)
-        value = report.sectors[name]
-        text = f"~{5 * round(value / 5):.0f}" if name in getattr(report, "uncertain_sectors", ()) else f"{value:.0f}"
-        _label_at(painter, centre, box.width() * 0.36, mid, lat, f"{name}\n{text}")
+        _label_at(painter, centre, box.width() * 0.36, mid, lat, f"{name}\n{sector_text(report, name)}")
 
 
 def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor) -> None:

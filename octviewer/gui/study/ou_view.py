@@ -36,6 +36,7 @@ from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSu
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
+from ..structure.page import sector_text
 
 CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
 FLAG_COLOUR = QColor("#ff6b6b")
@@ -107,6 +108,13 @@ class SectorWheel(QWidget):
         self.summary = summary
         self.update()
 
+    def sector_label(self, name: str) -> str:
+        """What the wheel prints in a sector: its name and value, "~45" where the value is uncertain
+        (the structure page's formatting, so the OU view and the PDF say the same)."""
+        s = self.summary
+        text = sector_text(s.structure, name) if s is not None and s.structure is not None else ""
+        return f"{name}\n{text}" if text else name
+
     def screen_angle(self, clinical_deg: float) -> float:
         """Qt angle (counter-clockwise from 3 o'clock) of a clinical angle (0 = temporal, 90 = superior)."""
         mirrored = self.summary is not None and self.summary.eye == "OS"
@@ -132,10 +140,8 @@ class SectorWheel(QWidget):
             mid = math.radians(self.screen_angle(lo + span / 2))
             r = side * 0.36
             pos = QPointF(centre.x() + r * math.cos(mid), centre.y() - r * math.sin(mid))
-            value = s.sector_um(name) if has_structure else None
             painter.setPen(QColor("white"))
-            painter.drawText(QRectF(pos.x() - 24, pos.y() - 14, 48, 28), Qt.AlignCenter,
-                             f"{name}\n{value:.0f}" if value is not None else name)
+            painter.drawText(QRectF(pos.x() - 24, pos.y() - 14, 48, 28), Qt.AlignCenter, self.sector_label(name))
         inner = QRectF(centre.x() - side * 0.2, centre.y() - side * 0.2, side * 0.4, side * 0.4)
         painter.setPen(QPen(QColor("#202124"), 2))
         painter.setBrush(QColor("#2d2e31"))
