@@ -69,13 +69,16 @@ def scrub(text: str, path: str | os.PathLike, key: str) -> str:
 
 
 def write_key_file(path: str | os.PathLike, mapping: dict[str, str]) -> Path:
-    """key -> path CSV, readable by the owner only: the one place the link back is kept."""
+    """key -> path CSV, readable by the owner only: the one place the link back is kept.
+
+    UTF-8; a path that is not UTF-8 is written as its own bytes (``surrogateescape``), so the key
+    leads back to the very file (a strict encoder cut the file short with a traceback, attack run H2)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if hasattr(os, "fchmod"):  # a file that existed keeps its mode through open(): owner-only before any line
         os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", newline="") as f:
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["key", "path"])
         for key, p in sorted(mapping.items()):

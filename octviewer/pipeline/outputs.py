@@ -127,10 +127,14 @@ def _check_parent(option: str, path: Path) -> None:
 
 def open_output(option: str, path: Path):
     """Create the folders above ``path`` and open it for writing; OutputError with one line if the
-    place refuses (read-only file system, /proc, no permission)."""
+    place refuses (read-only file system, /proc, no permission).
+
+    UTF-8, and a file name that is not UTF-8 (a str with surrogate escapes) is written as its own
+    bytes (``surrogateescape``): the cell names the file on disk, as ``ls`` would, where a strict
+    encoder ended the run with a traceback and no CSV (attack run H2). ``--resume`` reads the same way."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", newline="")
+        return open(path, "w", encoding="utf-8", errors="surrogateescape", newline="")
     except OSError as exc:
         raise OutputError(f"{option} {path} cannot be written: {exc.strerror or type(exc).__name__}") from None
 
@@ -218,7 +222,7 @@ class ResumableCsv:
 
     def _finished_rows(self, path: Path) -> dict[str, dict]:
         try:
-            with open(path, encoding="utf-8", newline="") as f:
+            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
                 text = f.read()
         except FileNotFoundError:
             return {}

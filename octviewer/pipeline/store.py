@@ -298,20 +298,21 @@ class ResultsStore:
         """Header records of the files under study folder ``root`` (relative path -> record)."""
         try:
             with self._lock:
-                rows = self._db.execute("SELECT rel, record FROM study_headers WHERE root = ?", (root,)).fetchall()
-            return {rel: json.loads(record) for rel, record in rows}
+                rows = self._db.execute("SELECT rel, record FROM study_headers WHERE root = ?",
+                                        (db_path(root),)).fetchall()
+            return {os.fsdecode(rel): json.loads(record) for rel, record in rows}
         except (sqlite3.Error, ValueError) as exc:
             log.warning("study headers not read from the results store (%s)", type(exc).__name__)
             return {}
 
     def put_study_headers(self, root: str, entries: dict[str, dict]) -> None:
         """Replace the header records of study folder ``root`` by ``entries`` (in one transaction)."""
-        rows = [(root, rel, json.dumps(record)) for rel, record in entries.items()]
+        rows = [(db_path(root), db_path(rel), json.dumps(record)) for rel, record in entries.items()]
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.execute("DELETE FROM study_headers WHERE root = ?", (root,))
+                    self._db.execute("DELETE FROM study_headers WHERE root = ?", (db_path(root),))
                     self._db.executemany("INSERT INTO study_headers (root, rel, record) VALUES (?, ?, ?)", rows)
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -319,6 +320,20 @@ class ResultsStore:
                     raise
         except sqlite3.Error as exc:
             log.warning("study headers not written to the results store (%s)", type(exc).__name__)
+
+
+def db_path(path: str) -> str | bytes:
+    """A path as the store keeps it: its text where that is valid UTF-8, else its bytes (a BLOB).
+
+    A file name that is not UTF-8 (a Latin-1 ``M\xfcller.dcm`` on Linux) reaches Python as a str
+    with surrogate escapes, which SQLite's TEXT refuses (UnicodeEncodeError: the whole study folder
+    was refused for one such name, attack run H2). Its bytes (``os.fsencode``) name the same file,
+    ``os.fsdecode`` gives the str back, and a BLOB never equals a TEXT, so no two names meet."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path)
 
 
 # ---------------------------------------------------------------- keys
