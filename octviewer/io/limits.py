@@ -10,7 +10,9 @@ Three guards every reader goes through (docs/bad_input.md lists the guarantees t
   or shallower than ``MIN_BSCAN_PIXELS``) are lying headers or not OCT at all.
 - **Bytes.** The decoded size, computed from headers (npz member headers, TIFF page tags, image
   headers, DICOM Rows x Columns x frames), must fit ``byte_budget(file size)``: compressed formats
-  legitimately decode to more than they store, but not to gigabytes from a few megabytes.
+  legitimately decode to more than they store, but not to gigabytes from a few megabytes. A
+  deflate-compressed DICOM data set is inflated in bounded pieces and counted against the same
+  budget before pydicom inflates it whole (``check_deflated_dicom``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,48 @@ def check_budget(path, decoded_bytes: float, stored_bytes: int, what: str = "the
             path, f"{what} would decode to {decoded_bytes / 2**20:.0f} MiB from {stored_bytes / 2**20:.1f} MiB "
                   f"stored, more than the {budget / 2**20:.0f} MiB allowed for a file of this size "
                   "(a damaged header or a decompression bomb)")
+
+
+def check_deflated_dicom(f, path, stored_bytes: int) -> None:
+    """Refuse a DICOM file whose data set is deflate-compressed (Deflated Explicit VR Little Endian)
+    and inflates to more than ``byte_budget(stored_bytes)``; leave ``f`` where it was.
+
+    pydicom inflates such a data set whole, in one ``zlib.decompress``, before it reads a single
+    tag, so no header check can come first: an 800 kB file holding a private element of zeros took
+    1.7 GB, and a 3 MB one more than the machine had (attack run H4). Here the stream is inflated in
+    bounded pieces and only counted, never kept, so the peak stays a few MiB; a file within the
+    budget is then read by pydicom as usual. Anything else (no file meta, another transfer syntax,
+    a damaged stream) is left to the reader's own checks."""
+    import zlib
+
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    start = f.tell()
+    try:
+        try:
+            read_preamble(f, force=True)
+            syntax = _read_file_meta_info(f).get("TransferSyntaxUID")
+        except Exception:  # noqa: BLE001 - not DICOM, or damaged: pydicom's own read says so
+            return
+        if syntax != DeflatedExplicitVRLittleEndian:
+            return
+        budget, inflated = byte_budget(stored_bytes), 0
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        while not inflater.eof and (data := f.read(1 << 20)):
+            while data:
+                try:
+                    inflated += len(inflater.decompress(data, 1 << 22))
+                except zlib.error:
+                    return
+                if inflated > budget:
+                    raise VolumeReadError(
+                        path, f"the deflate-compressed DICOM data set inflates to more than {budget / 2**20:.0f} MiB "
+                              f"from {stored_bytes / 2**20:.1f} MiB stored, more than allowed for a file of "
+                              "this size (a decompression bomb or a damaged file)")
+                data = inflater.unconsumed_tail
+    finally:
+        f.seek(start)
 
 
 def check_dimensions(path, shape, what: str = "volume") -> None:

@@ -11,6 +11,7 @@ its records are dropped while a thread reads headers here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pydicom
@@ -19,7 +20,7 @@ from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldS
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import quiet_pydicom
 from ..io.heidelberg import ascii_vol_header, vol_patient_id
-from ..io.limits import open_regular
+from ..io.limits import check_deflated_dicom, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
 from .hfa_xml import NotAnHfaExport, parse_hfa_xml
 from .vf import VfMeasurement, VfReadError, parse_date, vf_from_dataset
@@ -59,6 +60,10 @@ class _HeaderLie(ValueError):
 
 
 def _dicom_record(f) -> dict:
+    try:
+        check_deflated_dicom(f, getattr(f, "name", ""), os.fstat(f.fileno()).st_size)
+    except VolumeReadError as exc:
+        return _skip("unreadable files", exc.problem)
     try:
         ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=_DICOM_TAGS, force=True)
     except Exception as exc:  # noqa: BLE001 - pydicom raises anything on a damaged file

@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import io
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from pydicom.valuerep import DSfloat
 
 from ..io.dicom import new_dataset
 from ..io.errors import VolumeReadError
-from ..io.limits import open_regular
+from ..io.limits import check_deflated_dicom, open_regular
 from .vf_values import (  # noqa: F401 - checked_vf, vf_value_problem: the readers' checks, re-exported
     VfMeasurement,
     VfReadError,
@@ -229,6 +230,7 @@ def read_opv(path) -> VfMeasurement:
     """MD, PSD and VFI of one DICOM OPV file."""
     try:
         with open_regular(path) as f:
+            check_deflated_dicom(f, path, os.fstat(f.fileno()).st_size)
             return vf_from_dataset(pydicom.dcmread(f), path)  # pydicom decodes a value when it is read
     except VolumeReadError as exc:
         raise VfReadError(path, exc.problem) from None
