@@ -53,9 +53,6 @@ def test_demo_model_separates_demo_eyes(demo_probabilities):
 
 
 @pytest.mark.skipif(not DEMO_MODEL.exists(), reason="demo model not built")
-@pytest.mark.xfail(strict=True, reason="the demo model's weights were trained on generator 2.4 images; on generator "
-                   "3.0's early-glaucoma demo eye it reads P = 0.27 under its threshold (0.30), so the demo calls that "
-                   "eye normal until the model is retrained on 3.0 (a GPU job, resources/models/README.md)")
 def test_every_demo_eye_is_on_its_side_of_the_threshold_by_a_margin(demo_probabilities):
     model, truth, probs = demo_probabilities
     threshold = model.meta["threshold"]
