@@ -57,6 +57,11 @@ EDGE_MAX_UM = 300.0  # thicker RNFL is found only next to the disc
 EDGE_BSCAN_MM = 0.06
 LOW_SIGNAL = 0.5  # RNFL brightness (over the background) under this fraction of the scan's median
 DISC_MARGIN_MM = 0.2
+# The learned RNFL boundary (_rnfl_learned): used on scans more speckled than NET_SPECKLE (single frames:
+# ~0.3; averaged Spectralis circles ~0.07) whose depth pixels are at most NET_PIXEL_UM (it was trained on
+# 2 um pixels, each of its 8 um samples a mean of several), on B-scans NET_BSCAN_MM apart in cubes; its
+# path may move NET_MAX_STEP samples (8 um) between the net's columns (60 um) at NET_STEP_COST each.
+NET_SPECKLE, NET_PIXEL_UM, NET_BSCAN_MM, NET_MAX_STEP, NET_STEP_COST = 0.15, 4.0, 0.12, 3, 0.3
 
 
 @dataclass(frozen=True)
@@ -284,32 +289,70 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     bm_c = _shortest_path(cost_bm, max_step=max(step // 2, 2), step_cost=0.05)
     del cost_bm
 
-    # RNFL outer boundary (see _rnfl_path), relative to the RNFL's brightness just under the ILM.
-    ref_rows = np.arange(2, 2 + max(2, int(round(RNFL_REF_UM / px_um))))
-    near = np.minimum(ilm_b + ref_rows[None, :, None], zc - 1)
-    ref = ndimage.uniform_filter1d(np.take_along_axis(img, near, 1).mean(axis=1, keepdims=True), 9, axis=2,
-                                   mode="wrap" if volume.scan_pattern == "circle" else "nearest")
-    forbidden = (z <= ilm_b) | (z > bm_c[:, None, :] - 60.0 / px_um)
-    rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, RNFL_DIM_LEVEL, px_um, max(step, 3))
-
     bm_strength, bm_edge = _bm_strength(fall, rise, ilm_c, bm_c, px_um) if across else (None, None)
     if bm_edge is not None:
         bm_edge = (bm_edge + z0) * factor + (factor - 1) / 2.0
-    paths = [ilm_c + z0, rnfl_c + z0, bm_c + z0]
+    paths = [ilm_c + z0, bm_c + z0]
     if across:
         paths = [ndimage.median_filter(p, size=(3, 1), mode="nearest") for p in paths]
     strength = float(np.mean([np.take_along_axis(rise, ilm_c[:, None, :].astype(np.intp), 1).mean(),
                               np.take_along_axis(fall, bm_c[:, None, :].astype(np.intp), 1).mean()]))
     signal = display.astype(np.float32) if factor == 1 else display
     ilm = _refine(signal, paths[0], factor, rising=True)
-    rnfl = _refine(signal, paths[1], factor, rising=False)
-    bm = _refine(signal, paths[2], factor, rising=False)
-    rnfl = np.clip(rnfl, ilm, bm)
+    bm = _refine(signal, paths[1], factor, rising=False)
+
+    # RNFL outer boundary: on speckled scans the learned cost (_rnfl_learned); elsewhere _rnfl_path,
+    # relative to the RNFL's brightness just under the ILM.
+    rnfl = _rnfl_learned(volume, display, ilm, bm)
+    if rnfl is None:
+        ref_rows = np.arange(2, 2 + max(2, int(round(RNFL_REF_UM / px_um))))
+        near = np.minimum(ilm_b + ref_rows[None, :, None], zc - 1)
+        ref = ndimage.uniform_filter1d(np.take_along_axis(img, near, 1).mean(axis=1, keepdims=True), 9, axis=2,
+                                       mode="wrap" if volume.scan_pattern == "circle" else "nearest")
+        forbidden = (z <= ilm_b) | (z > bm_c[:, None, :] - 60.0 / px_um)
+        rnfl_c = _rnfl_path(img, fall, ref, ilm_b, forbidden, RNFL_DIM_LEVEL, px_um, max(step, 3)) + z0
+        if across:
+            rnfl_c = ndimage.median_filter(rnfl_c, size=(3, 1), mode="nearest")
+        rnfl = np.clip(_refine(signal, rnfl_c, factor, rising=False), ilm, bm)
     shadow = _vessel_shadows(img, bm_c, px_um, volume.scan_pattern == "circle")
     rnfl = _vessels_in_rnfl(ilm, rnfl, bm, shadow, volume.spacing.ascan_mm or 0.03, volume.scan_pattern == "circle")
     unsure = unsure_flags(volume, ilm, rnfl, bm, shadow=shadow, display=display)
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
                         bm_strength=bm_strength, bm_edge=bm_edge, unsure=unsure)
+
+
+def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray, bm: np.ndarray) -> np.ndarray | None:
+    """The RNFL outer boundary from the learned cost (:mod:`.rnfl_net`) on speckled (single-frame)
+    scans with fine depth pixels; None where the scan is averaged (there the path search meets its
+    targets), sampled coarser than the net was trained on, or the model file is missing. The net's
+    cost is followed by the same shortest-path search, in the band under the ILM; in dense cubes the
+    net runs on B-scans ``NET_BSCAN_MM`` apart and the thickness is interpolated between them."""
+    from . import rnfl_net
+
+    um_z = _depth_um(volume) or 2000.0 / display.shape[1]
+    um_x = (volume.spacing.ascan_mm or 0.03) * 1000.0
+    ilm_f, bm_f = _fill_nan(ilm), _fill_nan(bm)
+    if um_z > NET_PIXEL_UM or not rnfl_net.speckle(display, ilm_f, um_z) > NET_SPECKLE:
+        return None
+    try:
+        layers, _ = rnfl_net.load()
+    except FileNotFoundError:
+        return None
+    n, depth, width = display.shape
+    periodic = volume.scan_pattern == "circle"
+    every = max(1, int(NET_BSCAN_MM / volume.spacing.bscan_mm + 1e-6)) if n > 1 and volume.spacing.bscan_mm else 1
+    picked = np.arange(0, n, every)
+    if picked[-1] != n - 1:
+        picked = np.append(picked, n - 1)
+    x, centres, _ = rnfl_net.band(display[picked], ilm_f[picked], bm_f[picked], um_z, um_x, periodic)
+    cost, p = rnfl_net.cost(rnfl_net.logits(x, layers))
+    cost[:, : rnfl_net.ABOVE, :] = 20.0  # never above the ILM
+    path = _shortest_path(cost, max_step=NET_MAX_STEP, step_cost=NET_STEP_COST)
+    under = rnfl_net.thickness_px(rnfl_net.subsample(p, path), centres, width, um_z, periodic)
+    if len(picked) < n:
+        b = np.arange(n)
+        under = np.stack([np.interp(b, picked, under[:, a]) for a in range(width)], axis=1).astype(np.float32)
+    return np.clip(ilm_f + under, ilm_f, bm_f)
 
 
 def unsure_flags(volume: OctVolume, ilm: np.ndarray, rnfl: np.ndarray, bm: np.ndarray,
