@@ -58,8 +58,9 @@ class NotAVfTable(VfReadError):
     study folder counts it among the other files instead of listing it as a damaged table."""
 
 
-#: A cell this long is no VF table's: ``csv`` stops at its field limit (128 KiB) with its own error.
-_CELL_LIMIT = csv.field_size_limit()
+#: A cell this long is no VF table's. ``csv``'s own field limit is process-wide and another reader
+#: (the trainer's manifest) raises it, so the table checks its cells itself.
+_CELL_LIMIT = 128 << 10
 
 
 def read_vf_table(path) -> list[VfMeasurement]:
@@ -103,6 +104,8 @@ def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
             for n, row in enumerate(reader, start=2):
                 cells = [v for v in row.values() if isinstance(v, str)]
                 cells += [v for v in row.get(None) or () if isinstance(v, str)]
+                if any(len(v) > _CELL_LIMIT for v in cells):
+                    raise csv.Error("field larger than field limit")  # as csv says at its default limit
                 if any("\n" in v or "\r" in v for v in cells):
                     raise VfReadError(path, f"row {n} runs over several lines (to line {reader.line_num}): a quote "
                                             "left open takes the rows below into one cell; the table is not read")
