@@ -111,8 +111,8 @@ def _from_start(network: torch.nn.Module, start, whole: bool) -> torch.nn.Module
     state = start.network.state_dict()
     if not whole:
         state = {k: v for k, v in state.items() if k.startswith("backbone.")}
-    missing, unexpected = network.load_state_dict(state, strict=whole)
-    if not whole and any(k.startswith("backbone.") for k in missing):
+    missing = network.load_state_dict(state, strict=whole).missing_keys  # strict: any mismatch raises
+    if any(k.startswith("backbone.") for k in missing):
         raise ValueError("the start model's backbone does not fit this network")
     return network
 
