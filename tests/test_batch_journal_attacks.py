@@ -65,6 +65,47 @@ def test_a_journal_hard_linked_to_a_scan_is_refused(which, scans, model_path, tm
     assert scan.read_bytes() == before
 
 
+@pytest.mark.parametrize("which", [0, 1], ids=["predict", "measure"])
+@pytest.mark.parametrize("what, link", [(".partial", "symbolic"), (".partial", "hard"), (".tmp", "hard"),
+                                        ("--key-file", "symbolic"), ("--key-file", "hard")])
+def test_nothing_is_written_through_a_link_to_any_other_file(which, what, link, scans, model_path, tmp_path, capsys):
+    """``<out>.partial``, ``<out>.tmp`` or the ``--key-file`` as a symbolic or hard link to a file that is
+    neither an input, the model nor the results store (a clinic's notes, another key file): the rows or
+    the key -> path lines were written through the link and overwrote it (attack run H1)."""
+    main, extra = _commands(model_path)[which]
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me\n")
+    out, key_file = tmp_path / "r.csv", tmp_path / "keys.csv"
+    target = key_file if what == "--key-file" else out.with_name(out.name + what)
+    if link == "symbolic":
+        target.symlink_to(other)
+    else:
+        os.link(other, target)
+    assert main([str(scans[0]), "--out", str(out), "--key-file", str(key_file), *extra]) == EXIT_OUTPUT
+    err = capsys.readouterr().err
+    assert f"{target} " in err and f"{link} link" in err and "Traceback" not in err
+    assert other.read_text() == "keep me\n" and not out.exists()
+
+
+def test_a_link_made_after_the_check_is_not_written_through(tmp_path):
+    """The journal and the key file are opened with O_NOFOLLOW / O_EXCL and checked with fstat, so a link
+    put there after check_outputs looked is refused too, not only one that was there before."""
+    from octviewer.core.files import FileRefused
+    from octviewer.core.pseudonym import write_key_file
+    from octviewer.pipeline.outputs import OutputError, ResumableCsv
+
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me\n")
+    out = tmp_path / "r.csv"
+    os.link(other, out.with_name(out.name + ".partial"))
+    with pytest.raises(OutputError, match="hard link"):
+        ResumableCsv(out, ["file", "quality"])
+    (tmp_path / "keys.csv").symlink_to(other)
+    with pytest.raises(FileRefused, match="symbolic link"):
+        write_key_file(tmp_path / "keys.csv", {"vol-1": "/x.dcm"})
+    assert other.read_text() == "keep me\n"
+
+
 @pytest.fixture(scope="module")
 def finished(scans, model_path, tmp_path_factory):
     """The rows of one finished octviewer-predict run, for the damaged copies below."""
@@ -89,11 +130,13 @@ def _write_journal(journal, rows, tail: str = "") -> None:
 
 @pytest.mark.parametrize("damage, why", [
     ("extra cell", "another number of cells"), ("a 200 kB cell", "not a results CSV"),
-    ("notice", "a formula"), ("laterality", "a formula")])
+    ("notice", "a formula"), ("laterality", "a formula"), ("no outcome", "neither a result nor an error"),
+    ("no file", "names no file")])
 def test_resume_refuses_a_journal_this_program_never_writes(damage, why, finished, scans, tmp_path, capsys):
     """A journal row with a cell more than the header ended in a raw ValueError from csv.DictWriter, a
     cell over 128 kB in a raw _csv.Error (both exit 1, "some scans failed"); a cell holding a
-    spreadsheet formula (``=cmd|' /C calc'!A0``) was copied into the finished CSV as it stood."""
+    spreadsheet formula (``=cmd|' /C calc'!A0``) was copied into the finished CSV as it stood; a row
+    with neither a result nor an error was taken as a finished scan, one naming no file dropped."""
     from octviewer.pipeline import predict_cli
 
     options, rows = finished
@@ -105,6 +148,10 @@ def test_resume_refuses_a_journal_this_program_never_writes(damage, why, finishe
         tail = ",EXTRA"
     elif damage == "a 200 kB cell":
         rows[1]["settings"] = "x" * 200_000
+    elif damage == "no outcome":  # attack run M11: a row with neither a result nor an error was taken
+        rows[0].update(dict.fromkeys(("probability", "decision", "threshold", "vfi", "md", "psd", "error"), ""))
+    elif damage == "no file":  # such a row was dropped without a word
+        rows[0]["file"] = ""
     else:
         rows[0][damage] = "=cmd|' /C calc'!A0"
     _write_journal(journal, rows, tail)
@@ -134,3 +181,23 @@ def test_resume_takes_its_own_rows_with_a_line_separator_in_a_file_name(finished
     assert predict_cli.main([*argv, "--resume"]) in (0, EXIT_SCANS_FAILED)
     assert "resuming: 1 scans already" in capsys.readouterr().err
     assert out.read_text() == first
+
+
+def test_a_cam_is_not_written_through_a_link_in_the_cam_folder(scans, model_path, tmp_path, capsys):
+    """np.save followed a ``<stem>_cam.npy`` link in the --cam-out folder and overwrote the file it led to
+    (found with attack run H1); the scan's row now says why its CAM is missing."""
+    from octviewer.pipeline import predict_cli
+
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me\n")
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    (cams / f"{scans[0].stem}_cam.npy").symlink_to(other)
+    out = tmp_path / "r.csv"
+    argv = [str(scans[0]), "--out", str(out), "--model", str(model_path), "--device", "cpu", "--no-store",
+            "--no-quality-gate", "--no-pseudonymise", "--cam-out", str(cams)]
+    assert predict_cli.main(argv) == EXIT_SCANS_FAILED
+    assert other.read_text() == "keep me\n"
+    with open(out, newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert "--cam-out" in row["error"] and "symbolic link" in row["error"]

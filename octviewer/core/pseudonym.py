@@ -72,10 +72,15 @@ def write_key_file(path: str | os.PathLike, mapping: dict[str, str]) -> Path:
     """key -> path CSV, readable by the owner only: the one place the link back is kept.
 
     UTF-8; a path that is not UTF-8 is written as its own bytes (``surrogateescape``), so the key
-    leads back to the very file (a strict encoder cut the file short with a traceback, attack run H2)."""
+    leads back to the very file (a strict encoder cut the file short with a traceback, attack run H2).
+    Never written through a link (``core.files.open_for_writing``): an existing key file that is a
+    symbolic link or shares its file with another hard link is refused (FileRefused), where the
+    key -> path lines overwrote the file it led to."""
+    from .files import open_for_writing
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_for_writing(path, 0o600)
     if hasattr(os, "fchmod"):  # a file that existed keeps its mode through open(): owner-only before any line
         os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:

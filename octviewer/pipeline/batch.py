@@ -118,10 +118,14 @@ class Batch:
             if not self.args.pseudonymise:
                 print("note: --key-file ignored with --no-pseudonymise (the CSV holds the paths)", file=sys.stderr)
             else:
+                from ..core.files import FileRefused
                 from ..core.pseudonym import write_key_file
 
                 try:
                     write_key_file(self.args.key_file, self.keys)
+                except FileRefused as exc:  # a link made after check_outputs looked
+                    print(f"{self.prog}: --key-file {self.args.key_file} {exc}", file=sys.stderr)
+                    return EXIT_OUTPUT
                 except OSError as exc:
                     print(f"{self.prog}: --key-file {self.args.key_file} cannot be written: "
                           f"{exc.strerror or type(exc).__name__}", file=sys.stderr)

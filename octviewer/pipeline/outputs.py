@@ -19,6 +19,7 @@ import stat
 from pathlib import Path
 
 from ..core import VF_INDICES
+from ..core.files import FileRefused, check_writable, open_for_writing
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
 
@@ -105,6 +106,14 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
             if _same(path, given):
                 raise OutputError(f"{option} {path} is one of the inputs; refusing to overwrite a scan")
     for option, path in named.items():
+        if option != "--out":  # written in place (--out itself is renamed over, which replaces a link)
+            try:
+                check_writable(os.lstat(path))
+            except OSError:  # not there, or under a file: _check_parent below says so
+                pass
+            except FileRefused as exc:
+                raise OutputError(f"{option} {path} {exc}") from None
+    for option, path in named.items():
         if path.is_dir():
             raise OutputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'results.csv'}")
         _check_parent(option, path)
@@ -131,10 +140,16 @@ def open_output(option: str, path: Path):
 
     UTF-8, and a file name that is not UTF-8 (a str with surrogate escapes) is written as its own
     bytes (``surrogateescape``): the cell names the file on disk, as ``ls`` would, where a strict
-    encoder ended the run with a traceback and no CSV (attack run H2). ``--resume`` reads the same way."""
+    encoder ended the run with a traceback and no CSV (attack run H2). ``--resume`` reads the same way.
+
+    Never through a link (``core.files.open_for_writing``): a journal or temporary CSV that is a
+    symbolic or hard link to any other file is refused, where the rows used to overwrite that file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", errors="surrogateescape", newline="")
+        fd = open_for_writing(path)
+        return open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
+    except FileRefused as exc:
+        raise OutputError(f"{option} {path} {exc}") from None
     except OSError as exc:
         raise OutputError(f"{option} {path} cannot be written: {exc.strerror or type(exc).__name__}") from None
 
@@ -155,12 +170,20 @@ def row_problem(row: dict, run_cells: dict) -> str:
     It must carry this run's ``run_cells`` (a row of another model, precision or measurement code
     would sit beside this run's rows unmarked), its number cells must be finite decimals (the
     probability and the VF indices within their ranges), and its decision must be the one its
-    probability and threshold give. A row with more or fewer cells than the header, or a text cell a
-    spreadsheet would run as a formula (``csv_cell`` never writes one), is no row of this program's."""
+    probability and threshold give. A row with more or fewer cells than the header, a row naming no
+    file or holding neither a result nor an error, or a text cell a spreadsheet would run as a formula
+    (``csv_cell`` never writes one), is no row of this program's."""
     from ..core.csv_safe import csv_cell
 
     if None in row or None in row.values():  # csv.DictReader's marks of a row longer or shorter than the header
         return "the row has another number of cells than the header"
+    if not row.get("file"):
+        return "the row names no file"
+    # every row says what came of its scan: octviewer-predict a probability or an error,
+    # octviewer-measure a quality (or why the file is unreadable)
+    outcome = ("probability", "error") if "probability" in row else ("quality",)
+    if not any(row.get(c) for c in outcome):
+        return f"the row holds neither a result nor an error (no {' or '.join(outcome)})"
     for column, value in run_cells.items():
         if row.get(column, "") != csv_cell(value):
             return f"made with another {column}: {row.get(column, '')!r:.40} (this run: {csv_cell(value)!r})"
@@ -242,8 +265,7 @@ class ResumableCsv:
                 if problem:
                     raise OutputError(f"--resume: {path} line {reader.line_num}: {problem}; "
                                       "run without --resume to start over")
-                if row.get("file"):
-                    rows[row["file"]] = row
+                rows[row["file"]] = row
         except csv.Error as exc:  # a cell over the csv module's 128 KiB limit: no row this program writes
             raise OutputError(f"--resume: {path} line {reader.line_num + 1}: not a results CSV ({exc})") from None
         return rows

@@ -45,9 +45,7 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
                 row["error"] = batch.named_message(result.structure_error, path, name)
                 batch.note("skipped", row["error"])
             if cam_stem is not None:
-                from ..model import enface_cam
-
-                np.save(args.cam_out / f"{cam_stem}_cam.npy", enface_cam(pred, volume))
+                _save_cam(args.cam_out / f"{cam_stem}_cam.npy", pred, volume)
     except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
         row["error"] = batch.named_message(str(exc), path, name)
         batch.note("skipped", row["error"])
@@ -56,3 +54,17 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
         batch.note("skipped", row["error"])
     row["seconds"] = f"{time.perf_counter() - started:.3f}"
     return row
+
+
+def _save_cam(path: Path, pred, volume) -> None:
+    """The en-face CAM as ``path``, never written through a link there (``core.files.open_for_writing``):
+    np.save followed a ``<key>_cam.npy`` link in the --cam-out folder and overwrote the file it led to."""
+    from ..core.files import FileRefused, open_for_writing
+    from ..model import enface_cam
+
+    try:
+        fd = open_for_writing(path)
+    except FileRefused as exc:
+        raise OSError(f"--cam-out {path.name} {exc}") from None
+    with open(fd, "wb") as f:
+        np.save(f, enface_cam(pred, volume))

@@ -1,0 +1,107 @@
+"""Opening a file a user named, to read it or to write it, without being led somewhere else.
+
+Why: a path given on a command line or in a settings field can be a FIFO (an open or a read blocks
+for good), a link to ``/dev/zero`` (a read never ends and fills memory), or a link to another file
+(a write lands in that file: a results journal linked to a clinic's key file overwrote it). The
+scan readers have their own guard (``octviewer.io.limits``); this is the same for settings, keys
+and the batch commands' outputs, which must not depend on the io layer.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from contextlib import contextmanager
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class FileRefused(ValueError):
+    """A path that is not a file this program reads or writes there. The message says why, in
+    words, without the path: the caller names the file (or the option) in front of it."""
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_small_file(path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, else FileRefused (see
+    ``opened_small_file``). OSError (missing, permission denied) is the caller's to word."""
+    with opened_small_file(path, limit) as (data, _fd):
+        return data
+
+
+@contextmanager
+def opened_small_file(path, limit: int):
+    """``(bytes, descriptor)`` of the regular file ``path``, the descriptor open until the block ends
+    (to change the very file that was read, e.g. its mode); FileRefused for anything else.
+
+    Looked at with ``stat`` first (a device is never opened), then opened without blocking and
+    checked again with ``fstat`` (a path swapped for a FIFO after the look opens at once and is
+    refused), and read no further than the limit (a file that grows while read cannot fill memory)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise FileRefused(f"this is {_kind(mode)}, not a file")
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused(f"this is {_kind(st.st_mode)}, not a file")
+        if st.st_size > limit:
+            raise FileRefused(f"it holds {st.st_size} bytes, more than the {limit} such a file may hold")
+        chunks, total = [], 0
+        while chunk := os.read(fd, min(1 << 16, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FileRefused(f"it holds more than the {limit} bytes such a file may hold")
+        yield b"".join(chunks), fd
+    finally:
+        os.close(fd)
+
+
+def check_writable(st: os.stat_result) -> None:
+    """FileRefused unless ``st`` (from ``lstat``) is a regular file of one name: what
+    ``open_for_writing`` may overwrite. Public so that a command can refuse before any work."""
+    if stat.S_ISLNK(st.st_mode):
+        raise FileRefused("is a symbolic link; refusing to write through it (the file it points to would be "
+                          "overwritten): remove the link or give another name")
+    if not stat.S_ISREG(st.st_mode):
+        raise FileRefused(f"is {_kind(st.st_mode)}, not a file; give a file name")
+    if st.st_nlink > 1:
+        raise FileRefused(f"has {st.st_nlink - 1} other hard link(s); refusing to overwrite the file they share: "
+                          "remove it or give another name")
+
+
+def open_for_writing(path, mode: int = 0o666) -> int:
+    """A descriptor that writes ``path`` from its first byte, never through a link; FileRefused when
+    the path is a symbolic link, shares its file with other hard links, or is no regular file.
+
+    A new file is created with O_EXCL (a link put there after the look is not followed); an existing
+    one is opened with O_NOFOLLOW and without blocking, checked with ``fstat``, and only then
+    truncated, so a hard link swapped in between is refused before a byte of it is lost.
+    OSError (no permission, read-only place) is the caller's to word."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        check_writable(st)
+    flags = os.O_WRONLY | _NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | (os.O_CREAT | os.O_EXCL if st is None else 0), mode)
+    except OSError:
+        if os.path.islink(path):  # O_NOFOLLOW's ELOOP: a link made after the look
+            raise FileRefused("is a symbolic link; refusing to write through it") from None
+        raise
+    try:
+        check_writable(os.fstat(fd))
+        os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
