@@ -131,3 +131,67 @@ def test_attaching_an_evaluation_to_a_signed_file_says_the_signature_is_gone(con
     assert load_model(path).trust.status == "unsigned"
     attach_evaluation(path, {"image_level": {"auc": 0.7, "n": 10}}, sign_with=signing.workstation_key())
     assert load_model(path).trust.trusted
+
+
+@pytest.mark.parametrize("kind", ["text file", "folder", "link to a model file", "fifo"])
+def test_sign_refuses_a_key_that_is_no_key_file_and_leaves_it_as_it_was(kind, config, tmp_path, capsys):
+    """`python -m octviewer.model.sign sign --key X` made X 0600 before it looked at what X was: a
+    text file, a folder or a model file behind a link lost their permissions and were then refused, and
+    a FIFO blocked the command for good (attack run M12). Now X is checked first and left alone."""
+    from octviewer.model.sign import main
+
+    model = tmp_path / "m.safetensors"  # the key is looked at before the model is read
+    model.write_bytes(b"model bytes")
+    if kind == "text file":
+        key = tmp_path / "notes.txt"
+        key.write_text("not a key\n")
+    elif kind == "folder":
+        key = tmp_path / "folder"
+        key.mkdir()
+    elif kind == "link to a model file":
+        other = tmp_path / "other.safetensors"
+        other.write_bytes(b"another model's bytes")
+        key = tmp_path / "key.pem"
+        key.symlink_to(other)
+    else:
+        key = tmp_path / "key.pem"
+        os.mkfifo(key)
+    os.chmod(key, 0o755 if kind == "folder" else 0o644)
+    mode = stat.S_IMODE(os.stat(key).st_mode)
+    assert main(["sign", str(model), "--key", str(key)]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("error: ") and "Traceback" not in out
+    assert stat.S_IMODE(os.stat(key).st_mode) == mode and model.read_bytes() == b"model bytes"
+
+
+@pytest.mark.parametrize("there", ["a link", "a pinned key", "the private key itself"])
+def test_new_key_never_writes_its_pub_over_another_file(there, config, tmp_path, capsys):
+    """`new-key k.pem` wrote k.pub with write_text: over a pinned key of that name, through a link there
+    into the file it led to, and for `new-key k.pub` over the private key just written (found with attack
+    run H1). Now an existing .pub is refused before anything is written."""
+    from octviewer.model.sign import main
+
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me\n")
+    private = tmp_path / ("k.pub" if there == "the private key itself" else "k.pem")
+    if there == "a link":
+        (tmp_path / "k.pub").symlink_to(other)
+    elif there == "a pinned key":
+        (tmp_path / "k.pub").write_text("pinned\n")
+    assert main(["new-key", str(private)]) == 2
+    assert capsys.readouterr().out.startswith("error: ")
+    assert other.read_text() == "keep me\n"
+    if there == "a pinned key":
+        assert (tmp_path / "k.pub").read_text() == "pinned\n"
+    assert not private.exists()
+
+
+def test_a_model_file_is_never_written_through_a_link_at_its_temporary_name(config, small, tmp_path):
+    """save_model (and so training, sign_model_file and --attach) wrote ``<model>.part`` with safetensors'
+    save_file, which followed a link there and overwrote the file it led to (found with attack run H1)."""
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me\n")
+    (tmp_path / "m.safetensors.part").symlink_to(other)
+    with pytest.raises(ModelFileError, match="m.safetensors.part is a symbolic link"):
+        save_model(tmp_path / "m.safetensors", *small)
+    assert other.read_text() == "keep me\n" and not (tmp_path / "m.safetensors").exists()

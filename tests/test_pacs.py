@@ -492,3 +492,59 @@ def test_hand_edited_settings_of_the_wrong_shape_are_settings_errors(text, why, 
         load_settings(path)
     assert main(["--settings", str(path), "echo"]) == 2
     assert why in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "a megabyte"])
+def test_settings_that_are_no_small_file_are_refused_naming_the_file(kind, tmp_path, capsys):
+    """`octviewer-pacs --settings FIFO` blocked for good in the read, and a link to /dev/zero read until
+    memory ran out; a settings file is now looked at, opened without blocking, checked again and read
+    up to 64 KiB (attack run M8). A megabyte of JSON was read whole."""
+    from octviewer.pacs.cli import main
+
+    path = tmp_path / "pacs.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link to /dev/zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_text('{"archive_ae": "BIG"' + " " * (1 << 20) + "}")
+    with pytest.raises(PacsConfigError, match="pacs.json"):
+        load_settings(path)
+    assert main(["--settings", str(path), "echo"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and ("not a file" in err or "bytes" in err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("field, value, why", [
+    ("tls", "false", "tls must be true or false"), ("tls", 0, "tls must be true or false"),
+    ("timeout_s", True, "timeout must be a number"), ("timeout_s", "\u0661\u0660", "timeout must be a number"),
+    ("timeout_s", "1e1", "timeout must be a number"), ("archive_ae", 1234, "archive_ae must be text"),
+    ("archive_host", 127, "archive_host must be text"), ("tls_ca_file", 5, "must be a file name")])
+def test_settings_fields_have_their_json_types(field, value, why, tmp_path):
+    """A hand-edited pacs.json's "tls": "false" turned TLS on (bool("false") is True; attack run L3); a
+    timeout of true was 1 s and Arabic-Indic digits a number (float() reads them), an AE title or host
+    given as a number became its digits. Numbers given as text of ASCII digits stay accepted (the
+    Preferences' fields are text)."""
+    import json
+
+    path = tmp_path / "pacs.json"
+    path.write_text(json.dumps({field: value}))
+    with pytest.raises(PacsConfigError, match=why):
+        load_settings(path)
+    path.write_text(json.dumps({"tls": False, "timeout_s": "12.5", "archive_port": "104", "local_port": 0}))
+    settings = load_settings(path)
+    assert (settings.tls, settings.timeout_s, settings.archive_port) == (False, 12.5, 104)
+
+
+def test_configure_never_writes_settings_through_a_link(tmp_path, capsys):
+    """save_settings wrote pacs.json.part with O_TRUNC, through a link there: the file it led to was
+    overwritten with the settings (found with attack run H1)."""
+    from octviewer.pacs.cli import main
+
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me\n")
+    path = tmp_path / "pacs.json"
+    path.with_name("pacs.json.part").symlink_to(other)
+    assert main(["--settings", str(path), "configure", "--archive-ae", "FORUM"]) == 2
+    assert "symbolic link" in capsys.readouterr().err
+    assert other.read_text() == "keep me\n" and not path.exists()

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
+from ..core.files import FileRefused, open_for_writing
 from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_meta, default_metadata
 from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
@@ -101,9 +102,14 @@ def _write(path: Path, state: dict, meta: ModelMeta, private_key=None) -> None:
         header[SIGNATURE_KEY] = json.dumps(sign(digest, private_key))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
+    try:  # never through a link: safetensors' save_file followed a .part link and overwrote its target
+        fd = open_for_writing(tmp)
+    except FileRefused as exc:
+        raise ModelFileError(path, f"{tmp.name} {exc}") from None
     try:
-        save_file(state, str(tmp), metadata=header)
-        with open(tmp, "rb+") as f:
+        with open(fd, "wb") as f:
+            f.write(save(state, metadata=header))
+            f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:

@@ -6,6 +6,7 @@ verifies signatures through ``signing``: kept apart, neither imports the other.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,13 +30,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "new-key":
         key = Ed25519PrivateKey.generate()
+        pub = args.private.with_suffix(".pub")
+        if os.path.lexists(args.private):  # a key (or anything else) there is never overwritten
+            print(f"error: {args.private} exists; give the new key another file name")
+            return 2
+        if pub == args.private:  # its .pub text was written over the private key
+            print(f"error: {args.private} ends in .pub, the public key's name; name the private key e.g. key.pem")
+            return 2
+        if os.path.lexists(pub):  # a pinned key of that name, or a link: write_text overwrote what it led to
+            print(f"error: {pub} exists; give the new key another file name")
+            return 2
         try:
             write_private_key(args.private, key)
         except FileExistsError:  # a key (or anything else) there is never overwritten
             print(f"error: {args.private} exists; give the new key another file name")
             return 2
-        pub = args.private.with_suffix(".pub")
-        pub.write_text(public_key_text(key.public_key()) + "\n", encoding="ascii")
+        fd = os.open(pub, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(public_key_text(key.public_key()) + "\n")
         print(f"wrote {args.private} (keep it private) and {pub} (key {key_id(key.public_key())})")
         return 0
     try:

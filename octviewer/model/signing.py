@@ -114,11 +114,33 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> Path:
 
 
 def read_private_key(path: Path) -> Ed25519PrivateKey:
-    """A PEM private key; a key file others can read is made owner-only first."""
+    """A PEM private key; a key file others can read is made owner-only, once it is known to be one.
+
+    The file is looked at first and changed last: opened without blocking, checked with ``fstat``
+    (a regular file of at most ``MAX_KEY_FILE_BYTES``), read and parsed, and only then narrowed to
+    0600 through the same descriptor. ``sign --key`` given a model file, a folder or another user's
+    file made it 0600 before refusing it, and a FIFO blocked the command for good (attack run M12)."""
+    from ..core.files import FileRefused, opened_small_file
+
     path = Path(path)
-    if os.name == "posix" and path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    try:
+        with opened_small_file(path, MAX_KEY_FILE_BYTES) as (data, fd):
+            key = _private_key(path, data)
+            if os.name == "posix" and os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+    except FileRefused as exc:
+        raise SignatureError(f"{path.name}: not a key file: {exc}") from None
+    return key
+
+
+def _private_key(path: Path, data: bytes) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # the cryptography library's word for a key that needs a password
+        raise SignatureError(f"{path.name}: the key is encrypted with a password; octviewer signs with a key "
+                             "without one (keep it readable by you only)") from None
+    except ValueError:
+        raise SignatureError(f"{path.name}: not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SignatureError(f"{path.name}: not an Ed25519 private key")
     return key
@@ -145,11 +167,11 @@ def key_for_new_models() -> Ed25519PrivateKey | None:
 
 
 def _read_pub(path: Path) -> Ed25519PublicKey | None:
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_KEY_FILE_BYTES:
-            return None
-        return parse_public_key(path.read_text(encoding="ascii").split()[0])
-    except (OSError, UnicodeDecodeError, IndexError, SignatureError):
+    from ..core.files import FileRefused, read_small_file
+
+    try:  # opened without blocking and checked again: a FIFO swapped in after a look would block a model load
+        return parse_public_key(read_small_file(path, MAX_KEY_FILE_BYTES).decode("ascii").split()[0])
+    except (OSError, FileRefused, UnicodeDecodeError, IndexError, SignatureError):
         return None
 
 

@@ -149,13 +149,28 @@ def _send(args) -> int:
     from .results import model_identity, results_datasets
 
     settings = _settings(args)
+    pdf = _pdf(args.pdf) if args.pdf else None  # before the analysis, which takes long
     predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
     result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again
-    pdf = args.pdf.read_bytes() if args.pdf else None
     datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf)
     outcome = Outbox().send(settings, datasets)
     print(outcome.message)
     return EXIT_OK if not outcome.error else EXIT_FAILED
+
+
+#: An encapsulated PDF report is a few hundred kB; more is no report of ours.
+MAX_PDF_BYTES = 64 << 20
+
+
+def _pdf(path: Path) -> bytes:
+    """The --pdf file's bytes, read as settings are (``core.files``): a FIFO blocked ``send`` for
+    good after the analysis, and a link to /dev/zero filled memory."""
+    from ..core.files import FileRefused, read_small_file
+
+    try:
+        return read_small_file(path, MAX_PDF_BYTES)
+    except FileRefused as exc:
+        raise SrError(f"--pdf {path}: {exc}") from None
 
 
 def _retry(args) -> int:

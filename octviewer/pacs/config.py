@@ -18,7 +18,11 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.files import FileRefused, open_for_writing, read_small_file
+
 SETTINGS_FILE = "pacs.json"
+#: A settings file is a few hundred bytes; more is not one.
+MAX_SETTINGS_BYTES = 64 << 10
 RETRIEVE_METHODS = ("get", "move")
 
 
@@ -54,6 +58,10 @@ def _check_port(port, what: str, allow_zero: bool = False) -> int:
     return value
 
 
+_TLS_FILES = (("tls_ca_file", "the archive's CA certificate"), ("tls_cert_file", "this workstation's certificate"),
+              ("tls_key_file", "this workstation's key"))
+
+
 @dataclass(frozen=True)
 class PacsSettings:
     """The archive (AE title, host, port), this workstation (AE title, and the port of its own storage
@@ -72,15 +80,30 @@ class PacsSettings:
     retrieve: str = "get"  # "get" (C-GET, one association) or "move" (C-MOVE to local_ae:local_port)
 
     def __post_init__(self):
+        # Each field has its JSON type: a hand-edited pacs.json's "tls": "false" is a non-empty string,
+        # which bool() read as true and so turned TLS on (attack run L3); a number as an AE title or host
+        # was taken as its digits. Numbers may also be text of ASCII digits (the Preferences' fields).
+        for name in ("archive_ae", "archive_host", "local_ae", "retrieve"):
+            if not isinstance(getattr(self, name), str):
+                raise PacsConfigError(f"{name} must be text (a JSON string), got {getattr(self, name)!r:.40}")
+        for name, words in _TLS_FILES:
+            if not isinstance(getattr(self, name), str):  # a hand-edited file's 5 or [...] raised a raw TypeError
+                raise PacsConfigError(f"TLS: {words} must be a file name, got {getattr(self, name)!r:.40}")
+        if not isinstance(self.tls, bool):
+            raise PacsConfigError(f"tls must be true or false (a JSON boolean, not a string or number), "
+                                  f"got {self.tls!r:.40}")
         object.__setattr__(self, "archive_ae", _check_ae(self.archive_ae, "the archive's AE title"))
         object.__setattr__(self, "local_ae", _check_ae(self.local_ae, "this workstation's AE title"))
         object.__setattr__(self, "archive_host", _check_host(self.archive_host))
         object.__setattr__(self, "archive_port", _check_port(self.archive_port, "the archive's port"))
         object.__setattr__(self, "local_port", _check_port(self.local_port, "this workstation's port", True))
-        try:
-            timeout = float(self.timeout_s)
-        except (TypeError, ValueError):
-            raise PacsConfigError(f"the timeout must be a number of seconds, got {self.timeout_s!r}") from None
+        timeout = self.timeout_s
+        if isinstance(timeout, str) and re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})?", timeout.strip()):
+            timeout = float(timeout)  # float() alone also read "١٠", "1e1", "inf" and true (1.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise PacsConfigError(f"the timeout must be a number of seconds written in the digits 0-9, got "
+                                  f"{self.timeout_s!r:.40}")
+        timeout = float(timeout)
         if not 0.1 <= timeout <= 3600:
             raise PacsConfigError(f"the timeout must be between 0.1 and 3600 s, got {timeout}")
         object.__setattr__(self, "timeout_s", timeout)
@@ -88,14 +111,9 @@ class PacsSettings:
             raise PacsConfigError(f"retrieve must be one of {', '.join(RETRIEVE_METHODS)}, got {self.retrieve!r}")
         if self.retrieve == "move" and not self.local_port:
             raise PacsConfigError("C-MOVE needs this workstation's port (the archive sends the images there)")
-        object.__setattr__(self, "tls", bool(self.tls))
         if self.tls:
-            for name, words in (("tls_ca_file", "the archive's CA certificate"),
-                                ("tls_cert_file", "this workstation's certificate"),
-                                ("tls_key_file", "this workstation's key")):
+            for name, words in _TLS_FILES:
                 value = getattr(self, name)
-                if not isinstance(value, str):  # a hand-edited file's 5 or [...] raised a raw TypeError
-                    raise PacsConfigError(f"TLS: {words} must be a file name, got {value!r:.40}")
                 if value and not Path(value).is_file():
                     raise PacsConfigError(f"TLS: {words} {value} does not exist")
             if bool(self.tls_cert_file) != bool(self.tls_key_file):
@@ -194,8 +212,10 @@ def load_settings(path=None) -> PacsSettings:
     path = Path(path) if path is not None else settings_path()
     if not path.exists():
         return PacsSettings()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+    try:  # a FIFO given as --settings blocked for good, a link to /dev/zero filled memory
+        raw = json.loads(read_small_file(path, MAX_SETTINGS_BYTES).decode("utf-8"))
+    except FileRefused as exc:
+        raise PacsConfigError(f"{path}: not readable as PACS settings: {exc}") from None
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise PacsConfigError(f"{path}: not readable as PACS settings ({type(exc).__name__})") from None
     if not isinstance(raw, dict):
@@ -215,9 +235,12 @@ def save_settings(settings: PacsSettings, path=None) -> Path:
     path = Path(path) if path is not None else settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:  # never through a link: a .part linked to another file was overwritten with the settings
+        fd = open_for_writing(tmp, 0o600)
+    except FileRefused as exc:
+        raise PacsConfigError(f"{tmp} {exc}") from None
+    os.fchmod(fd, 0o600)  # an existing .part keeps its old mode through O_CREAT
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(dataclasses.asdict(settings), f, indent=2)
-    os.chmod(tmp, 0o600)  # an existing .part keeps its old mode through O_CREAT
     tmp.replace(path)
     return path
