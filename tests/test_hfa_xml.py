@@ -175,11 +175,15 @@ def test_command_line_prints_the_checked_values_without_the_patient(tmp_path, ca
 
 
 def test_python_dash_m_runs_the_same_reader(tmp_path):
+    """Also without runpy's RuntimeWarning ("'octviewer.study.vf' found in sys.modules after import of
+    package 'octviewer.study', but prior to execution"): the package imported the module it was asked
+    to run (attack run L6)."""
     bad = hfa_xml(tmp_path, name="bad.xml", site="")
     run = subprocess.run([sys.executable, "-m", "octviewer.study.vf", str(hfa_xml(tmp_path)), str(bad)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stderr
     assert "MD -4.56 dB" in run.stdout and f"{bad}: SITE is missing" in run.stderr and "Traceback" not in run.stderr
+    assert "RuntimeWarning" not in run.stderr, run.stderr
 
 
 @pytest.mark.parametrize("encoding", ["Shift_JIS", "GB18030", "UTF-7", "zlib", "x-no-such-codec"])

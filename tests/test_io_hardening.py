@@ -569,3 +569,23 @@ def test_a_tiff_description_declaring_more_pages_than_the_file_holds_is_refused(
     pixel data (the page directories), without a word."""
     path = _tiff_with_description(tmp_path / "stack.tif", (6, 32, 16), (7, 32, 16))
     refused(path, "the TIFF's description declares 7 pages of 16 x 32 pixels, the file holds 6")
+
+
+@pytest.mark.parametrize("described", [False, True], ids=["plain pages", "tifffile's shaped description"])
+def test_a_tiff_stack_with_a_page_of_another_size_is_refused_naming_the_page(tmp_path, described):
+    """tifffile groups pages of another size into a series of their own, and only the first series was
+    read: a B-scan of another size in a stack was dropped without a word (attack run L5)."""
+    import tifffile
+
+    path = tmp_path / "stack.tif"
+    stack = oct_like((5, 64, 32))
+    with tifffile.TiffWriter(path) as tif:
+        if described:  # the stack in one write (one description), then a page of another size
+            tif.write(stack[:3], photometric="minisblack")
+        else:
+            for page in stack[:3]:
+                tif.write(page, photometric="minisblack", metadata=None)
+        tif.write(stack[3, :48], photometric="minisblack", metadata=None if not described else {})
+        tif.write(stack[4], photometric="minisblack", metadata=None if not described else {})
+    message = refused(path, "page 4 is 32 x 48 pixels")
+    assert "page 1 is 32 x 64 pixels" in message

@@ -548,3 +548,17 @@ def test_configure_never_writes_settings_through_a_link(tmp_path, capsys):
     assert main(["--settings", str(path), "configure", "--archive-ae", "FORUM"]) == 2
     assert "symbolic link" in capsys.readouterr().err
     assert other.read_text() == "keep me\n" and not path.exists()
+
+
+def test_send_refuses_a_pdf_that_is_no_file_before_the_analysis(tmp_path, capsys):
+    """`octviewer-pacs send SCAN --pdf FIFO` read the PDF with read_bytes() after the analysis and blocked
+    there for good (a link to /dev/zero filled memory); it is now read first, as settings are (found with
+    attack run M8)."""
+    from octviewer.pacs.cli import main
+
+    fifo = tmp_path / "report.pdf"
+    os.mkfifo(fifo)
+    argv = ["--settings", str(tmp_path / "pacs.json"), "send", str(tmp_path / "scan.dcm"), "--pdf", str(fifo)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"--pdf {fifo}: this is a named pipe (FIFO), not a file" in err and "Traceback" not in err

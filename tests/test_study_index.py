@@ -461,3 +461,37 @@ def test_an_hfa_export_wins_over_the_same_field_typed_into_a_table(study_copy, t
     assert len(after.vf) == len(before.vf)
     [kept] = [x for x in after.vf if (x.patient_id, x.eye, x.date) == (m.patient_id, m.eye, m.date)]
     assert (kept.source, kept.md_db) == (str(xml), -3.5)
+
+
+def test_a_folder_nested_a_thousand_deep_is_named_not_a_recursion_error(study_copy, tmp_path):
+    """os.walk recursed once per level (Python 3.11): a folder nested 1,000 deep ended the study index,
+    octviewer.io.find_volumes and so `octviewer-predict FOLDER` in a RecursionError (attack run M9)."""
+    import tempfile
+
+    from octviewer.io import find_volumes
+    from octviewer.io.formats import MAX_FOLDER_DEPTH
+    from octviewer.pipeline.outputs import expand
+
+    # made in memory where there is /dev/shm (removing 1,000 folders one by one takes seconds on ext4), and
+    # linked from the study (links to folders are followed); removed here, as pytest's rmtree recurses too
+    base = tempfile.mkdtemp(dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp_path)
+    deep = study_copy / "deep"
+    deep.symlink_to(base, target_is_directory=True)
+    path = base
+    for _ in range(1000):  # os.makedirs recurses too
+        path = os.path.join(path, "d")
+        os.mkdir(path)
+    try:
+        index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+        assert len(index.scans) == 12
+        [(folder, reason)] = [(f, r) for f, r in index.problems if "nested" in r]
+        assert folder == os.path.join(deep, *["d"] * (MAX_FOLDER_DEPTH - 1))
+        assert f"more than {MAX_FOLDER_DEPTH}" in reason
+        found, skipped = find_volumes(deep)  # the depth counts from the folder given
+        assert found == [] and [str(p) for p, _ in skipped] == [os.path.join(deep, *["d"] * MAX_FOLDER_DEPTH)]
+        files, skipped = expand([str(deep)])
+        assert files == [] and len(skipped) == 1
+    finally:
+        while path != os.path.dirname(base):  # deepest first
+            os.rmdir(path)
+            path = os.path.dirname(path)

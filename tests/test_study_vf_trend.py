@@ -292,3 +292,22 @@ def test_an_opv_value_pydicom_cannot_decode_is_refused_by_the_command(tmp_path, 
         read_opv(path)
     assert main([str(path)]) == 1
     assert "not a readable DICOM file" in capsys.readouterr().err
+
+
+def test_rows_of_one_eye_and_date_that_disagree_are_refused_naming_both(tmp_path):
+    """Two rows for the same eye and date with different MD: the first was kept without a word, the
+    second dropped as "the manifest repeats the visit's VF" (attack run L4). Rows that repeat the same
+    values stay one measurement; a date written 20200102 is the same date as 2020-01-02."""
+    from octviewer.study import index_folder
+    from octviewer.study.vf import read_vf_rows
+
+    table = tmp_path / "vf.csv"
+    table.write_text(HEADER + GOOD + "P1,OS,2020-01-02,90,-2,3\nP1,OD,20200102,95,-7.5,2\nP1,OS,2020-01-02,90,-2,3\n")
+    good, problems = read_vf_rows(table)
+    assert [(m.eye, m.md_db) for m in good] == [("OS", -2.0)]
+    [problem] = problems
+    assert problem.startswith("rows 2, 4: ") and "MD -1.5" in problem and "MD -7.5" in problem and "P1" not in problem
+    with pytest.raises(VfReadError, match="vf.csv: rows 2, 4"):
+        read_vf_table(table)
+    index = index_folder(tmp_path, cache_dir=tmp_path / "cache")
+    assert [m.eye for m in index.vf] == ["OS"] and "rows 2, 4" in dict(index.problems)[str(table)]

@@ -179,3 +179,53 @@ def test_small_splits_are_warned_about():
               "test": {"patients": 2, "volumes": 6, "glaucoma": 2}}
     warnings = small_split_warnings(counts)
     assert len(warnings) == 1 and warnings[0].startswith("only 2 test patients (6 volumes, 2 glaucoma)")
+
+
+def test_a_path_with_a_nul_byte_is_a_row_problem_not_a_traceback(tmp_path, volume, capsys):
+    """os.stat raised a raw ValueError ("embedded null byte"): `octviewer-train validate` ended in a
+    traceback (attack run M10)."""
+    from trainer.cli import main
+
+    path = _write(tmp_path / "m.csv", [["vols/a\0.npy", "P1", "OD", "", "normal", "", "", "", ""],
+                                       ["vols/a.npy", "P2", "OD", "", "normal", "", "", "", ""]])
+    problems, _ = _problems(path)
+    assert problems == ["row 2: the path holds a NUL byte"]
+    assert main(["validate", "--data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "row 2: the path holds a NUL byte" in err and "Traceback" not in err
+
+
+def test_reading_a_manifest_leaves_the_process_wide_csv_limit_alone(tmp_path, volume):
+    """read_manifest raised csv.field_size_limit for the whole process and left it raised: every other
+    CSV reader then took cells of any length (a VF table's 200 kB cell was read as a value)."""
+    previous = csv.field_size_limit(131_072)  # csv's default, whatever an earlier test left
+    try:
+        path = _write(tmp_path / "m.csv", [["vols/a.npy", "P" * 200_000, "OD", "", "normal", "", "", "", ""]])
+        problems, _ = _problems(path)
+        assert problems == ["row 2: field(s) longer than 4096 characters: patient_id"]  # still read and listed
+        read_manifest(_write(tmp_path / "ok.csv", [["vols/a.npy", "P1", "OD", "", "normal", "", "", "", ""]]))
+        assert csv.field_size_limit() == 131_072
+    finally:
+        csv.field_size_limit(previous)
+
+
+@pytest.mark.parametrize("content, why", [(None, "named pipe (FIFO), not a file"), ("- a\n- b\n", "a YAML mapping"),
+                                          ("epochs: 1\ncolour: red\n", "unknown option(s) colour"),
+                                          ("a: [\n", "not a readable YAML file")])
+def test_a_config_file_that_is_a_fifo_or_no_mapping_of_options_is_one_error(content, why, tmp_path):
+    """`octviewer-train fit --config FIFO` blocked for good in read_text(), a link to /dev/zero read until
+    memory ran out, and YAML that was a list or named an unknown option ended in a raw TypeError (found
+    with attack run M8)."""
+    from trainer.config import ConfigFileError, read_config_file
+
+    path = tmp_path / "run.yaml"
+    if content is None:
+        os.mkfifo(path)
+    else:
+        path.write_text(content)
+    with pytest.raises(ConfigFileError, match="run.yaml") as info:
+        read_config_file(path)
+    assert why in str(info.value)
+    path.unlink()
+    path.write_text("variant: semt\nepochs: 2\n")
+    assert read_config_file(path) == {"variant": "semt", "epochs": 2}

@@ -9,7 +9,7 @@ manifest in place gets a new run, never the old weights with new provenance).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .manifest import content_hash
@@ -87,3 +87,35 @@ def check_and_record(cfg: Config, out: Path, write: bool = True) -> dict:
     if write:
         previous.write_text(json.dumps({"config": asdict(cfg), "identity": ident}, indent=2))
     return ident
+
+
+class ConfigFileError(ValueError):
+    """A --config file that cannot be used; the message names it."""
+
+
+#: A YAML file of options is a few hundred bytes.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_config_file(path: Path) -> dict:
+    """The options of a --config YAML file. Read as a settings file is (``core.files``): a FIFO
+    blocked the command for good and a link to /dev/zero filled memory; YAML that is not a mapping
+    of option names, or names no option, is an error line, not a traceback."""
+    import yaml
+
+    from octviewer.core.files import FileRefused, read_small_file
+
+    try:
+        values = yaml.safe_load(read_small_file(path, MAX_CONFIG_BYTES).decode("utf-8")) or {}
+    except FileRefused as exc:
+        raise ConfigFileError(f"--config {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigFileError(f"--config {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except (UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        raise ConfigFileError(f"--config {path}: not a readable YAML file ({type(exc).__name__})") from None
+    if not isinstance(values, dict):
+        raise ConfigFileError(f"--config {path}: expected option: value lines (a YAML mapping)")
+    unknown = sorted(map(str, set(values) - {f.name for f in fields(Config)}))
+    if unknown:
+        raise ConfigFileError(f"--config {path}: unknown option(s) {', '.join(unknown)[:200]}")
+    return values

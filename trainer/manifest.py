@@ -83,11 +83,13 @@ def _file_problem(text: str, file: str) -> tuple[str | None, str, os.stat_result
     """(problem or None, resolved path, stat). Only regular files (or folders, for folder formats)
     pass. The path is resolved (symlinks, ``..``) only when it exists: most of the cost of a large
     manifest is here."""
+    if "\0" in text:  # os.stat raised a raw ValueError ("embedded null byte"), a traceback from validate
+        return "the path holds a NUL byte", file, None
     if os.path.isabs(text) and _in_system_dir(text):
         return f"path points into a system folder: {text[:200]}", file, None
     try:
         st = os.stat(file)
-    except OSError:
+    except (OSError, ValueError):
         return f"file not found: {text[:200]}", os.path.normpath(file), None
     real = os.path.realpath(file)
     if _in_system_dir(real):
@@ -174,13 +176,21 @@ def _rows(path: Path):
         line = raw[:exc.start].count(b"\n") + 1
         raise ManifestError(path, [f"line {line}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it as "
                                    "UTF-8 (in Excel: 'CSV UTF-8')"]) from None
-    csv.field_size_limit(max(MAX_MANIFEST_BYTES, 1 << 20))
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        for fields in reader:
-            yield reader.line_num, fields
-    except csv.Error as exc:
-        raise ManifestError(path, [f"line {reader.line_num}: not valid CSV: {exc}"]) from None
+    while True:
+        # An over-long cell is a row problem ("longer than 4096 characters"), so the csv limit is raised, but
+        # only while this reader reads a row: it is process-wide, and left raised it let every other CSV
+        # reader of the process (VF tables) take cells of any length.
+        previous = csv.field_size_limit(max(MAX_MANIFEST_BYTES, 1 << 20))
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ManifestError(path, [f"line {reader.line_num}: not valid CSV: {exc}"]) from None
+        finally:
+            csv.field_size_limit(previous)
+        yield reader.line_num, fields
 
 
 def read_manifest(path: str | Path, skip_bad: bool = False,

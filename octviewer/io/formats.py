@@ -127,28 +127,49 @@ def is_volume_file(path: str | os.PathLike) -> bool:
         return False
 
 
+#: Folders nested deeper than this below the folder given are not searched (and are named). No
+#: device or export nests scans this deep; a folder nested a thousand deep is a trap, not a study.
+MAX_FOLDER_DEPTH = 64
+
+
 def walk_files(root: str | os.PathLike, hidden: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Every entry under ``root`` that is not a folder (sorted), and the folders that could not be
     listed with the reason: a folder the user may not read is named, never passed over in silence.
-    Links to folders are followed, each folder once (a link back up would otherwise never end)."""
+    Links to folders are followed, each folder once (a link back up would otherwise never end).
+
+    Walked with a list of folders to visit, not by recursion: Python's own ``os.walk`` (3.11) recurses
+    once per level, and a folder nested about a thousand deep ended the study index and
+    ``octviewer-predict FOLDER`` in a RecursionError (attack run M9). Below ``MAX_FOLDER_DEPTH`` levels
+    the subfolders are not searched, and the folder where the search stopped is named."""
     files, unreadable, seen = [], [], set()
-
-    def failed(exc: OSError) -> None:
-        unreadable.append((Path(exc.filename or root), _os_reason(exc)))
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=True):
+    todo = [(os.fspath(root), 0)]
+    while todo:
+        folder, depth = todo.pop()
         try:
-            st = os.stat(dirpath)
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:  # reached again through a link: listed already
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as listing:
+                entries = list(listing)
         except OSError as exc:
-            failed(exc)
-            dirnames[:] = []
+            unreadable.append((Path(folder), _os_reason(exc)))
             continue
-        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: listed already
-            dirnames[:] = []
+        subfolders, names = [], []
+        for entry in entries:
+            if not hidden and entry.name.startswith("."):
+                continue
+            try:
+                is_folder = entry.is_dir()  # follows links, as os.walk(followlinks=True) did
+            except OSError:
+                is_folder = False
+            (subfolders if is_folder else names).append(entry.name)
+        files.extend(Path(folder) / name for name in sorted(names))
+        if subfolders and depth >= MAX_FOLDER_DEPTH:
+            unreadable.append((Path(folder), f"folders nested more than {MAX_FOLDER_DEPTH} deep: its "
+                                             f"{len(subfolders)} subfolder(s) were not searched"))
             continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if hidden or not d.startswith("."))
-        files.extend(Path(dirpath) / name for name in sorted(filenames) if hidden or not name.startswith("."))
+        todo.extend((os.path.join(folder, name), depth + 1) for name in sorted(subfolders, reverse=True))
     return files, sorted(unreadable)
 
 

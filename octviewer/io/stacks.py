@@ -235,11 +235,30 @@ def read_tiff(path: Path) -> OctVolume:
         if len(grey_shape) == 3:
             check_bscan_shape(path, grey_shape)
         check_budget(path, float(np.prod(shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize, size)
+        _check_one_page_size(path, tif, series)
         _check_tiff_pages(path, tif, series)
         data = series.asarray()
     if colour:
         data = grey_stack(path, data)
     return OctVolume(data=_as_volume_array(path, data), notes=(NO_SPACING,))
+
+
+def _check_one_page_size(path: Path, tif, series) -> None:
+    """Every page of the file belongs to the stack that is read: tifffile groups pages of another
+    size (or sample type, or storage) into series of their own, and only the first series was read,
+    so a B-scan of another size was dropped without a word (attack run L5)."""
+    others = [s.keyframe for s in (*tif.series[1:], *getattr(series, "levels", [series])[1:])]
+    pages = [p for p in others if p is not None and isinstance(p.index, int)]  # not a page's sub-images
+    if not pages:
+        return
+    key, odd = series.keyframe, min(pages, key=lambda p: p.index)
+
+    def size(page) -> str:
+        return f"{page.imagewidth} x {page.imagelength} pixels of {page.dtype}"
+
+    what = size(odd) if size(odd) != size(key) else f"{size(odd)} stored otherwise (compression or colour)"
+    raise VolumeReadError(path, f"the TIFF's pages disagree: page {odd.index + 1} is {what}, page {key.index + 1} "
+                                f"is {size(key)}; every B-scan of a stack has one size")
 
 
 def _check_tiff_pages(path: Path, tif, series) -> None:

@@ -141,6 +141,9 @@ def _screen(args) -> int:
 
 
 def _send(args) -> int:
+    settings = _settings(args)
+    pdf = _pdf(args.pdf) if args.pdf else None  # before the network is loaded and the scan analysed
+
     from ..io import load_volume
     from ..model import Predictor
     from ..pipeline import analyse_scan
@@ -148,8 +151,6 @@ def _send(args) -> int:
     from ..resources import DEMO_MODEL
     from .results import model_identity, results_datasets
 
-    settings = _settings(args)
-    pdf = _pdf(args.pdf) if args.pdf else None  # before the analysis, which takes long
     predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
     result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again
     datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf)

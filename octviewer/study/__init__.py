@@ -2,12 +2,33 @@
 
 No Qt and no torch here: the GUI widgets in ``octviewer/gui/study_panel.py``, ``ou_view.py`` and
 ``trend_view.py`` draw what this package computes.
+
+Names are imported lazily (PEP 562): ``python -m octviewer.study.vf`` runs a module that this
+package would otherwise have imported already, and runpy warned ("found in sys.modules after import
+of package 'octviewer.study', but prior to execution") before running a second copy of it.
 """
 
-from .index import IndexCancelled, ScanEntry, StudyIndex, Visit, index_folder, index_manifest
+from importlib import import_module
+
+# Imported at once, unlike the rest: the function ``trend`` shares its name with its module, and the
+# module, imported later by anyone, would otherwise become the package's ``trend``.
 from .trend import MIN_VISITS, WORSENING_PER_YEAR, Trend, trend
-from .vf import VF_MATCH_DAYS, VfComparison, VfMeasurement, VfReadError, compare_vf, read_opv, read_vf_table, write_opv
+
+_NAMES = {
+    "IndexCancelled": "index", "ScanEntry": "index", "StudyIndex": "index", "Visit": "index",
+    "index_folder": "index", "index_manifest": "index",
+    "VF_MATCH_DAYS": "vf", "VfComparison": "vf", "VfMeasurement": "vf", "VfReadError": "vf", "compare_vf": "vf",
+    "read_opv": "vf", "read_vf_table": "vf", "write_opv": "vf",
+}
 
 __all__ = ["IndexCancelled", "MIN_VISITS", "ScanEntry", "StudyIndex", "Trend", "VF_MATCH_DAYS", "VfComparison",
            "VfMeasurement", "VfReadError", "Visit", "WORSENING_PER_YEAR", "compare_vf", "index_folder",
            "index_manifest", "read_opv", "read_vf_table", "trend", "write_opv"]
+
+
+def __getattr__(name):
+    if name not in _NAMES:
+        raise AttributeError(f"module 'octviewer.study' has no attribute {name!r}")
+    value = getattr(import_module(f".{_NAMES[name]}", __name__), name)
+    globals()[name] = value
+    return value

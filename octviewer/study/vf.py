@@ -85,7 +85,11 @@ def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
     eye, a control character (a NUL byte) in the patient ID or date. A table whose rows cannot be
     told apart is refused whole (VfReadError naming the line): a cell over several lines (a quote
     left open takes the rows below it into one cell) or longer than the csv module's 128 KiB limit;
-    keeping the rows around such damage would keep rows that may not be the ones written."""
+    keeping the rows around such damage would keep rows that may not be the ones written.
+
+    Rows of one patient's eye on one date must agree (a manifest repeats a visit's VF on each of its
+    volumes): rows that give different values contradict each other, and neither is taken; the first
+    one was kept without a word, whichever the perimeter gave (attack run L4)."""
     path = Path(path)
     try:
         raw = open_regular(path)
@@ -100,7 +104,7 @@ def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
                 raise NotAVfTable(path, "a VF table needs the columns patient_id, eye and at least one of vfi, md, "
                                         "psd")
             out, problems = [], []
-            seen = {}
+            seen, conflicts = {}, {}
             for n, row in enumerate(reader, start=2):
                 cells = [v for v in row.values() if isinstance(v, str)]
                 cells += [v for v in row.get(None) or () if isinstance(v, str)]
@@ -121,11 +125,16 @@ def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
                     continue
                 eye = str(row.get("eye") or "").strip().upper()
                 visit = str(row.get("date") or row.get("visit") or "").strip()
-                key = (str(row["patient_id"]).strip(), eye, visit)
-                if key in seen:  # a manifest repeats the visit's VF on each of its volumes
+                key = (str(row["patient_id"]).strip(), eye, parse_date(visit) or visit)  # 20190304 = 2019-03-04
+                if key in seen:  # a manifest repeats the visit's VF on each of its volumes: the same values
+                    if values != seen[key][1]:
+                        conflicts.setdefault(key, [seen[key]]).append((n, values))
                     continue
-                seen[key] = True
+                seen[key] = (n, values)
                 out.append(VfMeasurement(key[0], eye, parse_date(visit), *values, source=str(path), visit=visit))
+            for key, rows in conflicts.items():  # neither row can be taken: which one did the perimeter give?
+                out = [m for m in out if (m.patient_id, m.eye, m.date or m.visit) != key]
+                problems.append(_conflict(rows))
         except csv.Error as exc:
             too_long = "field limit" in str(exc)
             raise VfReadError(path, f"line {reader.reader.line_num}: " + (
@@ -136,6 +145,16 @@ def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
         except OSError as exc:
             raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     return out, problems
+
+
+def _conflict(rows: list[tuple[int, list]]) -> str:
+    """The message for rows of one eye and date whose values differ (no patient ID: it goes to logs)."""
+    def values(vals) -> str:
+        shown = [f"{name.upper()} {'blank' if v is None else f'{v:g}'}" for name, v in zip(("vfi", "md", "psd"), vals)]
+        return ", ".join(shown)
+    head = f"rows {', '.join(str(n) for n, _ in rows)}"
+    return (f"{head}: the same eye on the same date with different values ("
+            + "; ".join(f"row {n}: {values(v)}" for n, v in rows) + "); neither is used")
 
 
 def _row_problem(row: dict, n: int) -> str:
