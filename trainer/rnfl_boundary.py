@@ -71,7 +71,7 @@ def cube_samples(index: int, seed: int, reflectivity_sd: float, every: int = 2) 
     (n, len(TARGETS), cols) float32 (NaN where not to be learnt)."""
     from scipy import ndimage
 
-    from octviewer.structure import segment
+    from octviewer.structure.segmentation import _segment_own
     from octviewer.synth import random_acquisition, random_eye, synth_scan
 
     rng = np.random.default_rng([seed, index])
@@ -81,7 +81,9 @@ def cube_samples(index: int, seed: int, reflectivity_sd: float, every: int = 2) 
     with _randomised_layers(rng, reflectivity_sd):
         scan = synth_scan(eye, "cirrus", seed=int(rng.integers(1 << 31)), acquisition=acquisition, device=device)
     volume = scan.volume
-    seg = segment(volume, "own")
+    # our ILM and Bruch's membrane as the net sees them at inference (segmentation._rnfl_learned runs before
+    # the disc is found, so before Bruch's membrane is drawn across the opening: segment() would differ there)
+    seg = _segment_own(volume)
     um_z = volume.spacing.depth_mm * 1000.0
     um_x = volume.spacing.ascan_mm * 1000.0
     names = list(scan.truth["boundary_names"])

@@ -42,6 +42,10 @@ SHADOW_LEVEL, SHADOW_GROW_FRACTION = 0.7, 0.002
 VESSEL_SPAN_MM = 0.4  # an arcade artery and vein side by side (~150 um each) with the gap between them
 VESSEL_NEAR_MM = 0.15  # how far from a vessel's shadow its lumen can pull the RNFL boundary up
 RPE_REACH_UM = 24.0
+# Bruch's membrane is a smooth surface: a path further than this from a robust quadratic fit over the cube
+# has left it (the fit drops such points; inside the disc opening the line is drawn across, see
+# _bm_across_opening)
+BM_SURFACE_UM = 40.0
 # Where the segmentation is unsure, per A-scan (bit flags in ``Segmentation.unsure``): the thickness there
 # is interpolated or may be wrong, and the report says how much of the circle that is.
 UNSURE_VESSEL, UNSURE_SIGNAL, UNSURE_EDGE, UNSURE_DISC = 1, 2, 4, 8
@@ -123,8 +127,42 @@ def segment(volume: OctVolume, source: str = "own") -> Segmentation:
             s = volume.spacing
             distance = ndimage.distance_transform_edt(~disc_mask, sampling=(s.bscan_mm or 0.03, s.ascan_mm or 0.03))
             unsure = unsure | np.where(distance <= DISC_MARGIN_MM, UNSURE_DISC, 0).astype(np.uint8)
-        seg = dataclasses.replace(seg, bmo=bmo, disc_mask=disc_mask, unsure=unsure)
+        bm = seg.bm
+        if seg.source == "own" and disc_mask is not None:
+            bm = _bm_across_opening(seg.bm, disc_mask, _depth_um(volume) or 2000.0 / volume.shape[1])
+        seg = dataclasses.replace(seg, bm=bm, bmo=bmo, disc_mask=disc_mask, unsure=unsure)
     return seg
+
+
+def _bm_across_opening(bm: np.ndarray, disc_mask: np.ndarray, um_z: float) -> np.ndarray:
+    """Our Bruch's membrane across the disc opening: a straight line along each B-scan between the
+    membrane's ends, where the path had none to follow.
+
+    Why: inside the opening there is no RPE and no membrane, and the RPE search's cost (bright tissue
+    under a dark layer) is lower in the dark tissue deep under the disc than across the opening at the
+    membrane's level, so the path left the membrane 0.2-0.4 mm before the opening and dipped into the
+    cup as a V (the demo's normal OD, B-scan 33: 300 um deep). Bruch's membrane is a smooth surface:
+    the stretches of each B-scan where our line lies more than ``BM_SURFACE_UM`` from a robust
+    quadratic fit over the cube (the same fit the membrane map uses), or inside the opening, and that
+    reach into the opening, are replaced by the line between the membrane on either side. Stretches
+    off the surface that do not reach the opening are left alone (the eye's own shape), as are
+    stretches that run to the B-scan's end (no membrane on that side to draw from).
+    """
+    filled = _fill_nan(bm)
+    _, keep = _smooth_surface(filled, BM_SURFACE_UM / um_z)
+    off = ~keep | disc_mask
+    out = np.array(bm, np.float32)
+    x = np.arange(bm.shape[1])
+    for b in np.nonzero(disc_mask.any(axis=1))[0]:
+        labels, count = ndimage.label(off[b])
+        replace = np.zeros(bm.shape[1], bool)
+        for k in range(1, count + 1):
+            run = labels == k
+            if (run & disc_mask[b]).any() and not run[0] and not run[-1]:
+                replace |= run
+        if replace.any():
+            out[b, replace] = np.interp(x[replace], x[~replace], filled[b, ~replace])
+    return out
 
 
 def _depth_um(volume: OctVolume) -> float | None:
@@ -540,18 +578,8 @@ def _bm_strength(fall: np.ndarray, rise: np.ndarray, ilm_c: np.ndarray, bm_c: np
     disc can leave the membrane to join its course through the cup.
     """
     n, zc, width = fall.shape
-    rows, cols = np.mgrid[0:n, 0:width]
-    u, v = cols / width - 0.5, rows / n - 0.5
-    design = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], axis=-1).reshape(-1, 6)
-    target = bm_c.reshape(-1).astype(np.float64)
-    keep = np.ones(target.size, bool)
-    for _ in range(4):
-        coef, *_ = np.linalg.lstsq(design[keep], target[keep], rcond=None)
-        fit = design @ coef
-        keep = np.abs(target - fit) < 40.0 / px_um
-        if keep.sum() < 0.3 * target.size:
-            break
-    surface = np.where(keep, target, fit).reshape(n, width)
+    fit, keep = _smooth_surface(bm_c, BM_SURFACE_UM / px_um)
+    surface = np.where(keep, bm_c.astype(np.float64), fit)
     reach = int(round(RPE_REACH_UM / px_um))
     offsets = np.arange(-reach, reach + 1)
     zz = np.clip(np.round(surface)[:, None, :] + offsets[None, :, None], 0, zc - 1).astype(np.intp)
@@ -561,6 +589,24 @@ def _bm_strength(fall: np.ndarray, rise: np.ndarray, ilm_c: np.ndarray, bm_c: np
     strongest = np.argmax(edges, axis=1)
     depth = np.take_along_axis(zz, strongest[:, None, :], 1)[:, 0, :].astype(np.float32)
     return edges.max(axis=1).astype(np.float32), depth
+
+
+def _smooth_surface(depth: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """A quadratic surface over the cube fitted robustly to ``depth`` (n, width): points more than
+    ``limit`` off are dropped and the fit repeated. Returns the fit (float64) and the points kept."""
+    n, width = depth.shape
+    rows, cols = np.mgrid[0:n, 0:width]
+    u, v = cols / width - 0.5, rows / n - 0.5
+    design = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], axis=-1).reshape(-1, 6)
+    target = depth.reshape(-1).astype(np.float64)
+    keep = np.ones(target.size, bool)
+    for _ in range(4):
+        coef, *_ = np.linalg.lstsq(design[keep], target[keep], rcond=None)
+        fit = design @ coef
+        keep = np.abs(target - fit) < limit
+        if keep.sum() < 0.3 * target.size:
+            break
+    return fit.reshape(n, width), keep.reshape(n, width)
 
 
 def _shortest_path(cost: np.ndarray, max_step: int, step_cost: float) -> np.ndarray:
