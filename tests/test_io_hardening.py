@@ -589,3 +589,14 @@ def test_a_tiff_stack_with_a_page_of_another_size_is_refused_naming_the_page(tmp
         tif.write(stack[4], photometric="minisblack", metadata=None if not described else {})
     message = refused(path, "page 4 is 32 x 48 pixels")
     assert "page 1 is 32 x 64 pixels" in message
+
+
+def test_heyex_xml_naming_an_image_through_a_link_loop_is_refused_without_the_folder(tmp_path):
+    """Path.resolve() raised RuntimeError("Symlink loop from '/clinic/Doe_John/heyex/loop.tif'") for an
+    ExamURL that is a link loop, and the message passed on the folder path, which may carry the patient's
+    name (found in the third attack round)."""
+    folder = _heyex_folder(tmp_path, ["B1.tif", "loop.tif"])
+    os.symlink("loop2.tif", folder / "loop.tif")
+    os.symlink("loop.tif", folder / "loop2.tif")
+    message = refused(folder / "scan.xml", "symbolic links that loop")
+    assert str(tmp_path) not in message

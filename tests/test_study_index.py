@@ -495,3 +495,17 @@ def test_a_folder_nested_a_thousand_deep_is_named_not_a_recursion_error(study_co
         while path != os.path.dirname(base):  # deepest first
             os.rmdir(path)
             path = os.path.dirname(path)
+
+
+def test_a_manifest_row_naming_a_link_loop_refuses_the_row_not_the_study(study_copy, tmp_path):
+    """Path.resolve() raised RuntimeError for a manifest row naming a symbolic link loop (and
+    RecursionError for a chain of a thousand links): "Could not index" for the whole study, from one row
+    (found in the third attack round)."""
+    os.symlink("b.npy", study_copy / "a.npy")
+    os.symlink("a.npy", study_copy / "b.npy")
+    manifest = study_copy / "extra_manifest.csv"
+    manifest.write_text("path,patient_id,eye,visit\na.npy,PX,OD,2020-01-01\n")
+    index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+    assert len(index.scans) == 12 and "row 2: the path's symbolic links loop" in dict(index.problems)[str(manifest)]
+    direct = index_manifest(manifest)
+    assert direct.scans == [] and "row 2" in dict(direct.problems)[str(manifest)]

@@ -182,7 +182,12 @@ def _check_heyex_folder(folder: Path) -> None:
     stored = decoded = 0
     for name in urls:
         image = folder / name
-        if not name or Path(name).is_absolute() or image.resolve().parent != base:
+        try:
+            inside = bool(name) and not Path(name).is_absolute() and image.resolve().parent == base
+        except (RuntimeError, RecursionError, OSError):  # links that loop: resolve()'s error named the folder
+            raise VolumeReadError(xml, "the XML names an image through symbolic links that loop or run too deep "
+                                       "to follow") from None
+        if not inside:
             raise VolumeReadError(xml, "the XML points at an image outside its own folder; "
                                        "only images next to the XML are opened")
         stored += require_readable(image, folder_ok=False).st_size

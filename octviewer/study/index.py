@@ -222,9 +222,21 @@ def _row_path(row: dict) -> str:
     return value.strip()
 
 
+def _row_file(row: dict, base: Path) -> str:
+    """The manifest row's file with its links followed, or ValueError naming the row: Path.resolve()
+    raised RuntimeError for links that loop and RecursionError for a chain of a thousand links, and
+    one such row refused the whole study."""
+    text = _row_path(row)
+    try:
+        return str((base / text).resolve())
+    except (RuntimeError, RecursionError, OSError):
+        raise ValueError(f"row {row.get('_row', '?')}: the path's symbolic links loop or run too deep to "
+                         "follow") from None
+
+
 def _manifest_scan(row: dict, base: Path) -> ScanEntry:
     """The scan a manifest row describes; ValueError (naming the row) for a row that cannot be used."""
-    path = str((base / _row_path(row)).resolve())
+    path = _row_file(row, base)
     visit = str(row.get("visit") or "").strip()
     date = parse_date(visit)
     eye = str(row.get("eye") or "").strip().upper()
@@ -339,7 +351,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         bad_rows = []
         for row in rows or ():
             try:
-                by_path[str((csv_file.parent / _row_path(row)).resolve())] = row
+                by_path[_row_file(row, csv_file.parent)] = row
             except (ValueError, OSError) as exc:
                 bad_rows.append(str(exc))
         try:
