@@ -94,11 +94,14 @@ class ScanExports:
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""
-        from ..structure.page import structure_page_image
+        from ..structure.page import enface_layers, structure_page_image
         from ..viewer import render
 
         s = self.state
-        images = {"bscan": qimage(render.bscan_image(s)), "enface": qimage(render.enface_image(s)),
+        shown = render.enface_content(s)  # the RNFL map on the en-face, as on screen (the caption names it)
+        layers = enface_layers(s.structure) if shown in ("thickness", "deviation") else None
+        rnfl_map = None if layers is None else layers[0 if shown == "thickness" else 1]
+        images = {"bscan": qimage(render.bscan_image(s)), "enface": qimage(render.enface_image(s, map_rgba=rnfl_map)),
                   "curve": qimage(render.curve_image(s)), "legend": qimage(render.legend_image())}
         if s.structure is not None:
             images["structure"] = structure_page_image(s.structure, 1240, 900)

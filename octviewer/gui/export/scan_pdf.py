@@ -32,10 +32,13 @@ def _e(value) -> str:
     return html.escape(plain(value, 120))
 
 
-#: the structure page (RNFL and optic disc, drawn by structure_report.structure_page_image)
-STRUCTURE_SECTION = ("<h2 style=\"page-break-before: always\">Structure: RNFL and optic disc</h2>"
+#: the structure page (RNFL and optic disc, drawn by structure_report.structure_page_image). It follows
+#: the figures where they end: forced onto a page of its own, it left page 2 holding the en-face alone
+#: (walk-through M6). Figures are sized to the text width (A4 less write_pdf's and print_'s margins,
+#: about 540 px): the report is two full pages.
+STRUCTURE_SECTION = ("<h2>Structure: RNFL and optic disc</h2>"
                      "<p>Measured from the layer segmentation and compared with published population figures "
-                     "(not a licensed normative database).</p><img src=\"structure\" width=\"640\">")
+                     "(not a licensed normative database).</p><img src=\"structure\" width=\"500\">")
 
 
 def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "") -> str:
@@ -50,7 +53,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
         reason = (state.reason or "the network gives no result for this scan").rstrip(". ")
         result = f"""<h2>Result</h2>
     <p>No network estimate: {html.escape(plain(reason, 400))}. The structure measurement follows.</p>
-    <p>B-scan {state.index + 1} of {v.n_bscans}:</p><p><img src="bscan" width="430"></p>"""
+    <p><img src="bscan" width="500"></p><p>B-scan {state.index + 1} of {v.n_bscans}.</p>"""
         model = "<h2>Model</h2><p>No model output is part of this report.</p>"
     else:
         result, model = _result_html(state, meta, measured)
@@ -74,7 +77,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
 
 def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     """(result and images, model) sections of a report with a network result."""
-    v, p = state.volume, state.prediction
+    p = state.prediction
     vf_rows = "".join(
         f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}</td>"
         f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>"
@@ -105,13 +108,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     {notes}
     {measured}
     <h2>Images</h2>
-    <p>B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards
-       glaucoma, blue: towards normal, white: the decision threshold; fixed scale −{render.CAM_LIMIT:g} to
-       +{render.CAM_LIMIT:g} logit):</p>
-    <img src="bscan" width="430"><br>
-    <img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}
-    <p>En-face (same CAM; line: the B-scan above) and P(glaucoma) per B-scan, numbered from 1:</p>
-    <img src="enface" width="170"> <img src="curve" width="380">"""
+    {figures_html(state)}"""
     model = f"""<h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
@@ -123,6 +120,42 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
        {_e(meta.get("file_signature", "signature not checked"))}.</p>
     {f'<p><b>WARNING: {_e(warning)}</b></p>' if warning else ""}"""
     return result, model
+
+
+#: what the en-face figure shows, by ``render.enface_content``: its caption names exactly that (it
+#: said "same CAM" under an RNFL deviation map, walk-through M6)
+ENFACE_CAPTIONS = {
+    "cam": "En-face with the same class activation map (line: the B-scan above)",
+    "deviation": "En-face with the RNFL deviation map (yellow: borderline, 1st-5th percentile; red: outside, "
+                 "below the 1st; line: the B-scan above). The class activation map is not drawn on it",
+    "thickness": "En-face with the RNFL thickness map (0-250 µm, purple: thin to yellow: thick; line: the B-scan "
+                 "above). The class activation map is not drawn on it",
+    "localizer": "The device's localizer image of the scan",
+    "": "En-face projection of the scan (line: the B-scan above)",
+}
+
+
+def figures_html(state) -> str:
+    """The B-scan, the en-face and the probability curve, each captioned with what is drawn on it.
+
+    Captions go under their figures, so that a figure moved to the next page takes its caption along
+    (a caption above stayed behind at the foot of the page)."""
+    v = state.volume
+    stretch = render.bscan_stretch(state)
+    aspect = f"; depth stretched {stretch:.1f}x for legibility" if stretch > 1.05 else ""
+    if render.bscan_cam(state, state.index) is not None:
+        bscan = (f"B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards "
+                 f"glaucoma, blue: towards normal, white: the decision threshold; fixed scale −{render.CAM_LIMIT:g} "
+                 f"to +{render.CAM_LIMIT:g} logit{aspect}).")
+        legend = f'<br><img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}'
+    else:
+        bscan, legend = f"B-scan {state.index + 1} of {v.n_bscans} (class activation map not shown{aspect}).", ""
+    enface = ENFACE_CAPTIONS[render.enface_content(state)]
+    return f"""<p><img src="bscan" width="500">{legend}</p>
+    <p>{bscan}</p>
+    <table cellspacing="0" cellpadding="0"><tr><td><img src="enface" width="170"></td>
+      <td>&nbsp;<img src="curve" width="360"></td></tr></table>
+    <p>Left: {enface[0].lower() + enface[1:]}. Right: P(glaucoma) per B-scan, numbered from 1.</p>"""
 
 
 def build_document(state, images: dict, meta: dict, patient_id: str | None = None, sections=(),

@@ -87,17 +87,37 @@ def _axis(n_cells: int, out_len: int, input_len: int, stride: float, offset: flo
     return left, right, w[rows, left][:, None], w_right[:, None].astype(np.float32)
 
 
+#: height / width of the report's B-scan, at least: a Cirrus B-scan at its physical aspect (6 x 2 mm,
+#: 0.33) printed as a thin strip in which no layer could be told apart (walk-through M6); clinical
+#: printouts stretch the depth likewise, and the caption says by how much (``bscan_stretch``)
+REPORT_BSCAN_ASPECT = (0.5, 1.0)
+
+
+def _physical_aspect(state, i: int) -> float:
+    sp = state.volume.spacing
+    depth, width = state.display[i].shape[:2]
+    return (depth * sp.depth_mm) / (width * sp.ascan_mm) if sp.known else depth / width
+
+
+def bscan_stretch(state, i: int | None = None) -> float:
+    """How much the report's B-scan is stretched in depth against the true aspect (1.0: not at all);
+    1.0 when the file gives no pixel size (there is no true aspect to state)."""
+    i = state.index if i is None else i
+    if not state.volume.spacing.known:
+        return 1.0
+    physical = _physical_aspect(state, i)
+    return float(np.clip(physical, *REPORT_BSCAN_ASPECT)) / physical
+
+
 def bscan_image(state, i: int | None = None, height: int | None = None) -> np.ndarray:
     """The B-scan as the viewer shows it (contrast window, CAM) at the physical aspect ratio when
-    the file states it, resampled to ``height`` rows (the report's figure)."""
+    the file states it, kept between REPORT_BSCAN_ASPECT, resampled to ``height`` rows (the
+    report's figure)."""
     import cv2
 
     i = state.index if i is None else i
     rgb = blend(state.display[i], state.settings.levels, bscan_cam(state, i), state.settings.cam_opacity)
-    sp = state.volume.spacing
-    depth, width = rgb.shape[:2]
-    aspect = (depth * sp.depth_mm) / (width * sp.ascan_mm) if sp.known else depth / width
-    aspect = float(np.clip(aspect, 0.25, 1.0))  # very flat scans are stretched, as on screen
+    aspect = float(np.clip(_physical_aspect(state, i), *REPORT_BSCAN_ASPECT))
     out_w = 900
     out_h = height or max(int(out_w * aspect), 1)
     return cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
@@ -121,9 +141,21 @@ def enface_cam_map(state) -> np.ndarray | None:
     return cam
 
 
-def enface_image(state, size: int = 400) -> np.ndarray:
+def enface_content(state) -> str:
+    """What the en-face figure shows over the scan, so that the report's caption names it: "localizer"
+    (the device's own image), "thickness" or "deviation" (an RNFL map, which the en-face CAM steps
+    aside for), "cam", or "" (the projection alone)."""
+    if state.volume.localizer is not None:
+        return "localizer"
+    if state.map_shown:
+        return state.map_shown
+    return "cam" if state.cams is not None and state.settings.show_cam else ""
+
+
+def enface_image(state, size: int = 400, map_rgba: np.ndarray | None = None) -> np.ndarray:
     """The en-face as the viewer draws it: the localizer, or the projection in millimetres with
-    the en-face CAM and the current B-scan's line."""
+    the en-face CAM, or ``map_rgba`` (the RNFL map shown, RGBA, drawn at the viewer's 0.75
+    opacity), and the current B-scan's line."""
     import cv2
 
     v = state.volume
@@ -134,6 +166,10 @@ def enface_image(state, size: int = 400) -> np.ndarray:
         out = cv2.resize(rgb, (size, max(1, int(size * img.shape[0] / img.shape[1]))), interpolation=cv2.INTER_AREA)
         return _orientation_letters(out, v.laterality)
     rgb = blend(enface_projection(state.display), (0, 255), enface_cam_map(state), state.settings.cam_opacity)
+    if map_rgba is not None:
+        layer = cv2.resize(np.ascontiguousarray(map_rgba), rgb.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        a = layer[..., 3:].astype(np.float32) / 255 * 0.75
+        rgb = np.ascontiguousarray((rgb * (1 - a) + layer[..., :3] * a).round().astype(np.uint8))
     sp = v.spacing
     h_mm = v.n_bscans * (sp.bscan_mm or 0) if sp.bscan_mm else v.n_bscans
     w_mm = v.shape[2] * (sp.ascan_mm or 0) if sp.ascan_mm and sp.bscan_mm else v.shape[2]

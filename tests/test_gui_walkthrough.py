@@ -1,0 +1,106 @@
+"""The last clinician walk-through of the real window (findings M6, M7, M9 and the lows), driven as a
+user drives it: menu entries through QAction.trigger(), buttons clicked, the window at 1400 x 850."""
+
+import csv
+import datetime as dt
+import os
+import shutil
+import threading
+import time
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+
+pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from conftest import open_window  # noqa: E402
+from PySide6.QtCore import QMarginsF, QSizeF, Qt  # noqa: E402
+from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter  # noqa: E402
+from PySide6.QtWidgets import QFileDialog  # noqa: E402
+
+from octviewer.resources import DEMO_MODEL, DEMO_SCAN  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _open_by_menu(qtbot, w, path, monkeypatch, timeout=60000):
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    with qtbot.waitSignal(w.settled, timeout=timeout):
+        w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: not w.state.measuring, timeout=timeout)
+
+
+# -- M6: the PDF report ------------------------------------------------------------------------------
+def _page_fill(doc, tmp_path) -> list[float]:
+    """Share of each printed page's text area that holds content, laid out as QTextDocument.print_
+    lays out the report on write_pdf's QPdfWriter (the page size and print_'s 2 cm frame margins)."""
+    writer = QPdfWriter(str(tmp_path / "layout.pdf"))
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
+    writer.setResolution(150)
+    copy = doc.clone()
+    copy.documentLayout().setPaintDevice(writer)
+    fmt = copy.rootFrame().frameFormat()
+    margin = int(2 / 2.54 * 96)
+    for set_margin in (fmt.setLeftMargin, fmt.setRightMargin, fmt.setTopMargin, fmt.setBottomMargin):
+        set_margin(margin)
+    copy.rootFrame().setFrameFormat(fmt)
+    height = writer.height()
+    copy.setPageSize(QSizeF(writer.width(), height))
+    layout, bottoms = copy.documentLayout(), {}
+    block = copy.begin()
+    while block.isValid():
+        rect = layout.blockBoundingRect(block)
+        if rect.height() > 0:
+            page = int(rect.top() // height)
+            bottoms[page] = max(bottoms.get(page, 0.0), rect.bottom() - page * height)
+        block = block.next()
+    scale = writer.logicalDpiY() / 96
+    usable = height - 2 * margin * scale
+    return [(bottoms.get(k, 0.0) - margin * scale) / usable for k in range(copy.pageCount())]
+
+
+def test_pdf_report_names_the_map_it_draws_fills_its_pages_and_prints_a_readable_bscan(qtbot, window, monkeypatch,
+                                                                                          tmp_path):
+    from octviewer.gui.export import scan_pdf
+
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    assert w.state.structure is not None and w.state.structure.thickness_map_um is not None
+    w.menu_actions["rnfl_deviation"].trigger()
+    assert w.state.map_shown == "deviation"
+    captured = {}
+    real = scan_pdf.write_report
+
+    def spy(path, state, images, meta, patient_id=None, sections=(), measured=""):
+        captured.update(images=images, doc=scan_pdf.build_document(state, images, meta, patient_id, sections,
+                                                                      measured))
+        return real(path, state, images, meta, patient_id, sections, measured)
+    monkeypatch.setattr(scan_pdf, "write_report", spy)
+    out = tmp_path / "report.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    w.menu_actions["export_pdf"].trigger()
+    assert out.read_bytes()[:5] == b"%PDF-"
+    text = captured["doc"].toPlainText()
+    # the caption names the map drawn: it said "same CAM" under the deviation map
+    assert "en-face with the RNFL deviation map" in text and "same CAM" not in text
+    # ...and the map is drawn: the en-face has the deviation map's yellow or red where the scan has them
+    enface = captured["images"]["enface"]
+    rgb = np.frombuffer(enface.convertToFormat(enface.Format.Format_RGB888).constBits(), np.uint8)
+    if (w.state.structure.deviation_map > 0).any():
+        assert rgb.size and (np.abs(rgb.reshape(-1, 3)[:, 0].astype(int) - rgb.reshape(-1, 3)[:, 2]) > 60).any()
+    # the B-scan is printed at a readable aspect (a Cirrus-like 6 x 2 mm B-scan was a thin strip), and
+    # the caption says it is stretched
+    bscan = captured["images"]["bscan"]
+    assert bscan.height() / bscan.width() >= 0.5 and "depth stretched" in text
+    # no page is mostly blank (page 2 held one figure: the structure page was forced onto page 3)
+    fill = _page_fill(captured["doc"], tmp_path)
+    data = out.read_bytes()
+    assert len(fill) == data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") + data.count(b"/Type /Page/")
+    assert all(share > 0.6 for share in fill), fill
