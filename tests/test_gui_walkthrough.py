@@ -104,3 +104,54 @@ def test_pdf_report_names_the_map_it_draws_fills_its_pages_and_prints_a_readable
     data = out.read_bytes()
     assert len(fill) == data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") + data.count(b"/Type /Page/")
     assert all(share > 0.6 for share in fill), fill
+
+
+# -- M7: a huge file that is not DICOM, and Cancel while opening --------------------------------------
+def test_a_300_mb_file_of_zeros_named_dcm_is_refused_at_once(qtbot, window, monkeypatch, tmp_path):
+    w = window
+    zeros = tmp_path / "x.dcm"
+    with open(zeros, "wb") as f:
+        f.truncate(300 * 2**20)  # sparse: no disk, no time
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(zeros), ""))
+    started = time.perf_counter()
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: bool(w.warnings), timeout=15000)  # it took ~140 s
+    assert time.perf_counter() - started < 5
+    assert "x.dcm" in w.warnings[-1] and "not a DICOM file" in w.warnings[-1]
+    assert not w.progress.isVisible() and not w.cancel_button.isVisible()
+    # the study index refuses it as fast, as one unreadable file
+    from octviewer.study import index_folder
+
+    started = time.perf_counter()
+    index = index_folder(tmp_path, cache_dir=tmp_path / "cache")
+    assert time.perf_counter() - started < 5 and index.skipped["unreadable files"] == 1
+
+
+def test_opening_shows_progress_and_its_cancel_stops_the_read(qtbot, window, monkeypatch, tmp_path):
+    from octviewer.io import VolumeReadError, progressive
+
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    shown = w.volume
+    stopped = threading.Event()
+
+    def slow_reader(path, first_index=None, on_frames=None, on_done=None, cancel=None, **kwargs):
+        while not cancel.is_set():  # a huge file on a slow disk: the reader checks its cancel event
+            time.sleep(0.01)
+        stopped.set()
+        raise VolumeReadError(path, "loading was cancelled")
+
+    monkeypatch.setattr(progressive, "open_volume_progressive", slow_reader)
+    big = tmp_path / "big.dcm"
+    big.write_bytes(b"")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(big), ""))
+    w.menu_actions["open"].trigger()
+    assert w.progress.isVisible() and "Reading big.dcm" in w.statusBar().currentMessage()
+    assert w.cancel_button.isVisible()  # there was no Cancel: only waiting it out
+    qtbot.mouseClick(w.cancel_button, Qt.LeftButton)
+    assert stopped.wait(5)
+    qtbot.waitUntil(lambda: not w.progress.isVisible(), timeout=5000)
+    assert not w.cancel_button.isVisible() and w.volume is shown and not w.warnings
+    assert "Opening cancelled" in w.statusBar().currentMessage()
+    qtbot.wait(100)  # the read's own last word (cancelled) is not shown as a failure
+    assert not w.warnings and w.volume is shown

@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(220)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.controller.cancel_analysis)
+        self.cancel_button.clicked.connect(self.controller.cancel)  # the read of a file, else the analysis
         self.cancel_button.hide()
         for widget in (self.progress, self.cancel_button, self.models.status_model, self.models.status_device):
             self.statusBar().addPermanentWidget(widget)
@@ -218,7 +218,8 @@ class MainWindow(QMainWindow):
             self.progress.setValue(done)
             self.progress.setFormat(f"{what} %v/%m")
             self.progress.show()
-            self.cancel_button.setVisible(total > 0 and self.state.analysing)  # decoding stops by opening another
+            # decoding stops by opening another; a read not yet shown can be cancelled (a huge file)
+            self.cancel_button.setVisible(total > 0 and self.state.analysing or self.controller.reading)
             if total == 0:
                 self._busy_text = what
                 self.statusBar().showMessage(what)

@@ -31,7 +31,15 @@ from pydicom.uid import (
 
 from ..core import OctVolume, Spacing
 from .errors import VolumeReadError
-from .limits import check_budget, check_deflated_dicom, check_dimensions, open_regular, plausible_mm, require_readable
+from .limits import (
+    check_budget,
+    check_deflated_dicom,
+    check_dicom_start,
+    check_dimensions,
+    open_regular,
+    plausible_mm,
+    require_readable,
+)
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 _COMPRESSION = {None: None, "rle": RLELossless, "jpeg2000": JPEG2000Lossless}
@@ -286,6 +294,7 @@ def open_dicom(path: Path) -> DicomFrames:
     # pydicom warns and logs (with the full path) when the file ends inside its data, and hands back
     # an empty data set: that becomes this reader's own message, naming only the file
     with quiet_pydicom(), open_regular(path) as f:
+        check_dicom_start(f, path)  # before pydicom, which reads any bytes as elements when forced
         check_deflated_dicom(f, path, st.st_size)
         ds = pydicom.dcmread(f, force=path.suffix.lower() in (".dcm", ".dicom"))
     if "SOPClassUID" not in ds and "PixelData" not in ds:

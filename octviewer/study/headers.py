@@ -20,7 +20,7 @@ from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldS
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import quiet_pydicom
 from ..io.heidelberg import ascii_vol_header, vol_patient_id
-from ..io.limits import check_deflated_dicom, open_regular
+from ..io.limits import check_deflated_dicom, check_dicom_start, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
 from .hfa_xml import NotAnHfaExport, parse_hfa_xml
 from .vf import VfMeasurement, VfReadError, parse_date, vf_from_dataset
@@ -61,6 +61,7 @@ class _HeaderLie(ValueError):
 
 def _dicom_record(f) -> dict:
     try:
+        check_dicom_start(f, getattr(f, "name", ""))  # a .dcm of zeros was parsed for minutes
         check_deflated_dicom(f, getattr(f, "name", ""), os.fstat(f.fileno()).st_size)
     except VolumeReadError as exc:
         return _skip("unreadable files", exc.problem)

@@ -68,6 +68,29 @@ class ViewerController:
         self.tasks.load(self.load_generation, str(path))
         return self.load_generation
 
+    @property
+    def reading(self) -> bool:
+        """True while a file asked for is being read and not yet on screen."""
+        return self.load_generation != -1
+
+    def cancel(self) -> None:
+        """The status bar's Cancel and Esc: stop the read of a file not yet shown (the scan on screen
+        stays), else the analysis. A file that never arrives (a huge or slow one) could only be waited
+        out before."""
+        if not self.reading:
+            self.cancel_analysis()
+            return
+        self.load_generation = -1  # whatever the read still reports is dropped
+        self.tasks.cancel_load()
+        self.state.events.message.emit("Opening cancelled")
+        if self.decoding:
+            self._report_decoding()
+        elif self.analysis_generation != -1:  # the scan on screen goes on being analysed
+            self.state.events.busy.emit("Analysing" if self.state.analysing else "Measuring RNFL and optic disc", 0, 0)
+        else:
+            self.state.events.busy.emit(None, 0, 0)
+            self.state.events.settled.emit()
+
     def on_loaded(self, generation: int, volume, display=None) -> None:
         if generation != self.load_generation:
             return
@@ -238,7 +261,8 @@ class ViewerController:
         state.events.busy.emit(None, 0, 0)
         if result.prediction is None and self._network_analysis:
             text = result.refusal_text() or "no reason given"
-            state.set_no_result(text if result.quality is not None else f"Not analysed: {text}.")
+            said = result.quality is not None or text.startswith("Not analysed")
+            state.set_no_result(text if said else f"Not analysed: {text}.")
         state.analysing = False
         if result.structure is not None:
             if state.structure is not result.structure:

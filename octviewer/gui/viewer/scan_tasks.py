@@ -86,6 +86,11 @@ class ScanTasks(QObject):
         work = self._read_progressively if self.progressive else self._read_whole
         self._start(Task(lambda report, _task_cancel: work(path, report, cancel), "read"), generation)
 
+    def cancel_load(self) -> None:
+        """The read not yet on screen stops (File > Open's Cancel); a scan on screen goes on decoding."""
+        with self._load_lock:
+            self._load_cancel.set()
+
     def _read_progressively(self, path: str, report, cancel: threading.Event) -> None:
         import numpy as np
 
