@@ -155,3 +155,62 @@ def test_opening_shows_progress_and_its_cancel_stops_the_read(qtbot, window, mon
     assert "Opening cancelled" in w.statusBar().currentMessage()
     qtbot.wait(100)  # the read's own last word (cancelled) is not shown as a failure
     assert not w.warnings and w.volume is shown
+
+
+# -- M9: the trend of three visits --------------------------------------------------------------------
+def _prediction(md, vfi):
+    from octviewer.core import Prediction
+
+    return Prediction(bscan_probability=np.full(4, 0.6), bscan_vf={"md": np.full(4, md), "vfi": np.full(4, vfi)},
+                      cam=np.zeros((4, 2, 2), np.float32), probability=0.6, vf={"md": md, "vfi": vfi},
+                      threshold=0.5, model_name="test model", synthetic_model=True)
+
+
+@pytest.fixture
+def three_visits(tmp_path):
+    """One patient, three visits; the right eye's measured fields scatter as real ones do."""
+    from octviewer.study import index_folder
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=3, preset="tiny", seed=11)
+    shutil.rmtree(root / "perimetry", ignore_errors=True)  # patient 0's fields come as OPV files
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    [pid] = index.patients()
+    with open(root / "visual_fields.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["patient_id", "eye", "date", "vfi", "md", "psd"])
+        for visit, md, vfi in zip(index.visits(pid), (-2.0, -5.5, -3.0), (96, 85, 93)):
+            writer.writerow([pid, "OD", visit.date.isoformat(), vfi, md, 2.0])
+    return root
+
+
+def test_trend_of_three_visits_keeps_band_and_time_axis_to_the_data(qtbot, window, three_visits, monkeypatch):
+    w = window
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(three_visits))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+
+    def analyse(volume, cancel=None):  # the network's share is not what this test is about
+        years = (volume.acquired - dt.date(2018, 1, 1)).days / 365.25
+        return _prediction(-1.0 - 0.3 * years, 97.0), None
+    w.study.analyse = analyse
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0).child(0))  # the first visit's OD
+    assert panel.trend_button.isEnabled()
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    view = w.study.trend_view
+    qtbot.waitUntil(lambda: view.history is not None and not view.tasks.busy(), timeout=30000)
+    dates = sorted(d for points in view.history.series.values() for d, _ in points)
+    first, last = (dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp() for d in (dates[0],
+                                                                                                       dates[-1]))
+    span = last - first
+    x0, x1 = view.plots["md"].viewRange()[0]
+    assert x0 >= first - 0.1 * span and x1 <= last + 0.1 * span  # it ran two years past the last visit
+    for key, plot in view.plots.items():  # no band is drawn beyond the plot's own y range
+        lo, hi = plot.viewRange()[1]
+        for item in plot.items:
+            if isinstance(item, pg.PlotCurveItem) and item.yData is not None and len(item.yData):
+                assert lo - 1e-6 <= item.yData.min() and item.yData.max() <= hi + 1e-6, key
+    text = view.summary.text()
+    assert "docs/" not in text and ".md" not in text  # a clinician has no docs folder
+    assert "least-squares fit" in text and "Band not drawn for" in text  # said, not painted over the plot

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import Cancelled
 from octviewer.study import StudyIndex, Trend, trend
+from octviewer.study.trend import WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
@@ -34,9 +35,15 @@ SERIES = {
 PLOTS = {"rnfl": "Global RNFL (µm)", "md": "MD (dB)", "vfi": "VFI (%)"}
 #: plot -> (the values the index can take, the least span shown). The y range follows the values
 #: and their fitted lines, not the confidence band: with three visits the band spans +/- 50 % VFI
-#: and flattened every change into a line; the band is clipped to what the index can take. The
+#: and flattened every change into a line; the band is clipped to the y range shown (clipped only to
+#: what the index can take, it still filled the plot), and not drawn where it is wider than that. The
 #: least span (about a stage of loss) keeps test-retest noise from looking like progression.
 Y_LIMITS = {"rnfl": ((0.0, 200.0), 40.0), "md": ((-35.0, 5.0), 8.0), "vfi": ((0.0, 100.0), 20.0)}
+
+
+#: the rates that count as progression (octviewer.study.trend), in words: the view cites no file
+SIGNIFICANT_RATES = (f"{-WORSENING_PER_YEAR['md']:g} dB/yr of MD, {-WORSENING_PER_YEAR['vfi']:g} %/yr of VFI "
+                     f"or {-WORSENING_PER_YEAR['rnfl']:g} µm/yr of global RNFL")
 
 
 def y_range(key: str, values) -> tuple[float, float]:
@@ -147,15 +154,20 @@ class TrendView(QWidget):
             plot = self.graphics.addPlot(row=row, col=0, title=title,
                                          axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
             plot.showGrid(x=True, y=True, alpha=0.25)
-            # top right, over room kept free right of the last visit: at top left it hid the first values
-            plot.addLegend(offset=(-10, 5), brush=pg.mkBrush(20, 20, 20, 170))
             self.plots[key] = plot
+        # the key sits above the plots, not in them: inside, it hid values, and room kept free for it
+        # right of the last visit made the time axis run two years past it (walk-through M9)
+        self.key = QLabel("  ".join(f"<span style='color:{colour}'>{symbol}</span> {text}" for symbol, colour, text in (
+            ("▼", SERIES["rnfl"][2], "global RNFL (structure)"),
+            ("▼", SERIES["md_predicted"][2], "MD, VFI predicted by the network"),
+            ("●", SERIES["md_measured"][2], "MD, VFI measured (perimetry)"))))
         for key in ("md", "vfi"):
             self.plots[key].setXLink(self.plots["rnfl"])
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         body_layout = QVBoxLayout(self.body)
         body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addWidget(self.key)
         body_layout.addWidget(self.graphics, 1)
         body_layout.addWidget(self.summary)
         busy = QHBoxLayout()
@@ -187,8 +199,7 @@ class TrendView(QWidget):
         self.history = history
         for plot in self.plots.values():
             plot.clear()
-            if plot.legend is not None:
-                plot.legend.clear()
+        fitted = []  # (plot key, series name, dates, fit, band low, band high, trend)
         shown = {key: [] for key in self.plots}  # values and fitted lines, for the y ranges
         for name, points in history.series.items():
             if not points:
@@ -203,39 +214,55 @@ class TrendView(QWidget):
             t = history.trends.get(name)
             if t is None or not np.isfinite(t.slope_per_year):
                 continue
+            # from the first visit to the last: the fit says nothing before or after them
             dates = [points[0][0] + dt.timedelta(days=int(k)) for k in
                      np.linspace(0, (points[-1][0] - points[0][0]).days, 40)]
-            xs = np.array([_epoch(d) for d in dates])
             fit, lo, hi = t.band(t.years(dates))
             shown[plot_key].extend(fit)
-            (low, high), _ = Y_LIMITS[plot_key]
-            lo, hi = np.clip(lo, low, high), np.clip(hi, low, high)
+            fitted.append((plot_key, name, np.array([_epoch(d) for d in dates]), fit, lo, hi, t))
+        ranges = {key: y_range(key, shown[key]) for key in self.plots}
+        wide = []  # series whose band would cover most of their plot: drawn, it only painted the plot over
+        for plot_key, name, xs, fit, lo, hi, t in fitted:
+            plot, colour = self.plots[plot_key], SERIES[name][2]
             pen = pg.mkPen("#ff6b6b" if t.significant else colour, width=3 if t.significant else 2)
             plot.plot(xs, fit, pen=pen)
-            if t.enough:  # the 95 % confidence band of the fitted line
-                edge = pg.mkPen(colour, width=1, style=Qt.DashLine)
-                lower, upper = pg.PlotCurveItem(xs, lo, pen=edge), pg.PlotCurveItem(xs, hi, pen=edge)
-                c = pg.mkColor(colour)
-                band = pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(c.red(), c.green(), c.blue(), 60))
-                for item in (lower, upper, band):
-                    plot.addItem(item)
+            if not t.enough:
+                continue
+            low, high = ranges[plot_key]
+            if np.min(hi - lo) > 0.5 * (high - low):
+                wide.append(f"{SERIES[name][1]} ({t.n} visits)")
+                continue
+            # the 95 % confidence band of the fitted line, clipped to what the plot shows
+            lo, hi = np.clip(lo, low, high), np.clip(hi, low, high)
+            edge = pg.mkPen(colour, width=1, style=Qt.DashLine)
+            lower, upper = pg.PlotCurveItem(xs, lo, pen=edge), pg.PlotCurveItem(xs, hi, pen=edge)
+            c = pg.mkColor(colour)
+            band = pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(c.red(), c.green(), c.blue(), 60))
+            for item in (lower, upper, band):
+                plot.addItem(item)
         dates = sorted(d for points in history.series.values() for d, _ in points)
-        if dates:  # one time axis for all plots, from the eye's first to last value
+        if dates:  # one time axis for all plots: the eye's first to last value, a small margin each side
             x0, x1 = _epoch(dates[0]), _epoch(dates[-1])
-            pad = max(0.06 * (x1 - x0), 30 * 86400)
-            legend_room = max(0.45 * (x1 - x0), 120 * 86400)
-            self.plots["rnfl"].setXRange(x0 - pad, x1 + legend_room, padding=0)
+            pad = max(0.04 * (x1 - x0), 30 * 86400)
+            self.plots["rnfl"].setXRange(x0 - pad, x1 + pad, padding=0)
         for key, plot in self.plots.items():
-            plot.setYRange(*y_range(key, shown[key]), padding=0)
+            plot.setYRange(*ranges[key], padding=0)
             empty = not plot.listDataItems()
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
         lines = [f"<span style='color:#ff6b6b'><b>▼ {text}</b></span>" if flagged else text
                  for text, flagged in history.lines()]
         if not lines:
             lines.append("No values over time for this eye yet (analysis or measured VF needed).")
-        elif any(flagged for _, flagged in history.lines()):
-            lines.append("<span style='color:#ff6b6b'>Red line: significant change (the slope's 95% interval "
-                         "excludes 0 and the rate exceeds the clinical threshold; docs/study.md).</span>")
+        else:
+            banded = any(t.enough for *_, t in fitted) and len(wide) < sum(t.enough for *_, t in fitted)
+            lines.append("Lines: least-squares fit over the visits" + ("; shaded: its 95% confidence band." if banded
+                                                                       else "."))
+            if wide:
+                lines.append(f"Band not drawn for {', '.join(wide)}: with so few visits it would cover most of "
+                             "the plot (the slope's interval above says how uncertain the trend is).")
+        if any(flagged for _, flagged in history.lines()):
+            lines.append(f"<span style='color:#ff6b6b'>Red line: significant change (the slope's 95% interval "
+                         f"excludes 0 and the loss is at least {SIGNIFICANT_RATES}).</span>")
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
         lines += [f"<span style='color:#ff6b6b'>{e}</span>" for e in history.errors]
