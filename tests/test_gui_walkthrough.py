@@ -214,3 +214,90 @@ def test_trend_of_three_visits_keeps_band_and_time_axis_to_the_data(qtbot, windo
     text = view.summary.text()
     assert "docs/" not in text and ".md" not in text  # a clinician has no docs folder
     assert "least-squares fit" in text and "Band not drawn for" in text  # said, not painted over the plot
+
+
+# -- lows ---------------------------------------------------------------------------------------------
+def test_a_line_scan_is_shown_and_said_to_need_a_volume(qtbot, window, samples_dir, monkeypatch):
+    w = window
+    w.menu_actions["quality_gate"].trigger()  # on, as at every start
+    assert w.state.options.gate
+    _open_by_menu(qtbot, w, samples_dir / "heidelberg_vol" / "Willis_B_716_0.vol", monkeypatch)
+    assert w.volume.scan_pattern == "line" and w.bscan.image.image is not None
+    text = w.results.text()
+    assert "line scan (a single B-scan)" in text and "needs a volume scan" in text
+    assert "quality check" not in text  # its B-scan may be perfect: it was "refused" for its quality
+
+
+def test_view_toggles_are_ticked_while_shown(qtbot, window, monkeypatch):
+    w = window
+    cam, lines = w.menu_actions["toggle_cam"], w.menu_actions["toggle_layers"]
+    assert cam.isCheckable() and cam.isChecked() and lines.isCheckable() and lines.isChecked()
+    cam.trigger()
+    assert not w.state.settings.show_cam and not cam.isChecked()
+    qtbot.keyClick(w, Qt.Key_C)  # the key does the same, and the tick follows
+    assert w.state.settings.show_cam and cam.isChecked()
+    lines.trigger()
+    assert not w.state.settings.show_layers and not lines.isChecked()
+
+
+def test_no_text_of_the_structure_panel_is_cut_off_at_1400_by_850(qtbot, window, monkeypatch):
+    """Every text the Structure panel draws lies inside the panel, in the window at 1400 x 850 (the
+    walk-through's size): the TSNIT title lost "(dashed: boundary unsure)" past the right edge, the
+    disc figures their last lines past the bottom."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+
+    from octviewer.gui.structure.page import draw_structure_page
+
+    w = window
+    w.resize(1400, 850)
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    qtbot.wait(50)
+    panel = w.structure_panel
+    assert w.state.structure is not None and panel.isVisible()
+    cut, inside = [], QRectF(panel.rect()).adjusted(-1, -1, 1, 1)
+
+    class Checking(QPainter):  # the page draws through Python: each text is checked as it is drawn
+        def drawText(self, *args):  # noqa: N802 (Qt's name)
+            if len(args) == 3 and isinstance(args[0], QRectF):
+                if not inside.contains(self.boundingRect(*args)):  # drawn past the panel's edge: cut off
+                    cut.append(args[2])
+            super().drawText(*args)
+
+    image = QImage(panel.size(), QImage.Format_RGB32)
+    painter = Checking(image)
+    painter.setFont(panel.font())
+    draw_structure_page(painter, QRectF(panel.rect()).adjusted(8, 8, -8, -8), w.state.structure, dark=True)
+    painter.end()
+    assert not cut, cut
+
+
+def test_an_empty_study_leaves_no_ou_or_trend_to_ask_for(qtbot, window, three_visits, monkeypatch, tmp_path):
+    w = window
+    panel = w.study.panel
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(three_visits))
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0).child(0))
+    assert panel.ou_button.isEnabled() and panel.trend_button.isEnabled()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(empty))
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    assert not panel.ou_button.isEnabled() and not panel.trend_button.isEnabled()
+
+
+def test_the_device_menu_offers_only_devices_this_computer_has(qtbot, monkeypatch):
+    import torch
+
+    from octviewer.gui import menus
+
+    for has_gpu in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda has_gpu=has_gpu: has_gpu)
+        windows = open_window(qtbot, monkeypatch, DEMO_MODEL)
+        w = next(windows)
+        assert ("device_cuda" in w.menu_actions) is has_gpu
+        assert "device_auto" in w.menu_actions and "device_cpu" in w.menu_actions
+        assert "cuda" not in [name for name, _ in menus.device_entries()] or has_gpu
+        next(windows, None)

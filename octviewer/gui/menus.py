@@ -17,6 +17,16 @@ from .viewer.state import AXIAL_MODES, LEVEL_PRESETS
 
 #: Apple's GPU back end exists only on macOS: elsewhere "mps" could only fail
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu") if sys.platform == "darwin" else ("auto", "cuda", "cpu")
+
+
+def devices_here() -> tuple[str, ...]:
+    """DEVICE_CHOICES less the GPUs this computer does not have: CUDA offered without a GPU could only
+    fail with a warning (walk-through)."""
+    import torch
+
+    present = {"cuda": torch.cuda.is_available(),
+               "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    return tuple(name for name in DEVICE_CHOICES if present.get(name, True))
 AXIAL_LABELS = {"fit": "Fit B-scan to view", "physical": "Physical aspect (µm)", "pixel": "1:1 pixels"}
 
 
@@ -25,7 +35,7 @@ def device_entries() -> list[tuple[str, str]]:
     fast path and exact fp32 one click away; elsewhere the CPU runs exact fp32 only."""
     from octviewer.model.precision import cpu_has_native_bf16
 
-    entries = [(name, name) for name in DEVICE_CHOICES if name != "cpu"]
+    entries = [(name, name) for name in devices_here() if name != "cpu"]
     if cpu_has_native_bf16():
         return [*entries, ("cpu", "CPU (bf16)"), ("cpu-fp32", "CPU (exact fp32)")]
     return [*entries, ("cpu", "CPU (exact fp32)")]
@@ -60,10 +70,11 @@ def build_menus(w) -> dict[str, QAction]:
     act(f, "quit", "&Quit", w.close, QKeySequence.Quit)
 
     v = bar.addMenu("&View")
-    act(v, "toggle_cam", "Toggle &CAM (B-scan and en-face)",
-        lambda: s.update_settings(show_cam=not s.settings.show_cam), "C")
-    act(v, "toggle_layers", "Toggle &layer segmentation",
-        lambda: s.update_settings(show_layers=not s.settings.show_layers), "L")
+    # ticked while shown (follow_state): an unticked entry named "Toggle" never said whether it was on
+    act(v, "toggle_cam", "Show &CAM (B-scan and en-face)",
+        lambda: s.update_settings(show_cam=not s.settings.show_cam), "C").setCheckable(True)
+    act(v, "toggle_layers", "Show &layer segmentation lines",
+        lambda: s.update_settings(show_layers=not s.settings.show_layers), "L").setCheckable(True)
     act(v, "reset_zoom", "Reset &zoom", w.bscan.fit_view, "Z")
     axial = v.addMenu("&Axial stretch")
     group = QActionGroup(w)
@@ -105,7 +116,7 @@ def build_menus(w) -> dict[str, QAction]:
 
     a = bar.addMenu("&Analysis")
     act(a, "analyse", "&Analyse", w.controller.analyse, "F5")
-    act(a, "cancel", "&Cancel analysis", w.controller.cancel_analysis, "Esc")
+    act(a, "cancel", "&Cancel (opening or analysis)", w.controller.cancel, "Esc")
     act(a, "quality_gate", "&Quality check before analysis (refuse unreadable scans)",
         lambda: s.update_options(gate=actions["quality_gate"].isChecked())).setCheckable(True)
     act(a, "clear_results", "Forget &remembered results…", lambda: clear_results(w))
@@ -129,12 +140,13 @@ def build_menus(w) -> dict[str, QAction]:
 
 
 def follow_state(actions: dict[str, QAction], state) -> None:
-    """The menus' ticks show what the state holds (the axial stretch, the en-face map, the
-    segmentation source, the quality gate), whoever changed it; setting a tick from the state never
+    """The menus' ticks show what the state holds (CAM and lines shown, the axial stretch, the en-face
+    map, the segmentation source, the quality gate), whoever changed it; setting a tick from the state never
     triggers its action again."""
     def sync():
         s, o = state.settings, state.options
         for name, checked in ([(f"axial_{m}", s.axial_mode == m) for m in AXIAL_MODES]
+                              + [("toggle_cam", s.show_cam), ("toggle_layers", s.show_layers)]
                               + [("rnfl_map", s.enface_map == "thickness"),
                                  ("rnfl_deviation", s.enface_map == "deviation"),
                                  ("quality_gate", o.gate)]

@@ -187,9 +187,13 @@ class Predictor:
     def check(self, volume: OctVolume) -> None:
         meta = self.model.meta
         if volume.scan_pattern not in meta.scan_patterns:
+            kind = {"line": "a line scan (a single B-scan)", "volume": "a volume scan"}.get(
+                volume.scan_pattern, f"a {volume.scan_pattern} scan")
+            needs = " or ".join({"volume": "a volume scan (optic-disc cube)"}.get(p, f"a {p} scan")
+                                for p in meta.scan_patterns)
             raise ScanNotSupported(
-                f"The model '{self.model.name}' was trained on {', '.join(meta.scan_patterns)} "
-                f"scans; this is a {volume.scan_pattern} scan, so it is shown but not analysed.")
+                f"Not analysed: this is {kind}; the glaucoma estimate needs {needs} (the scan pattern the model "
+                f"'{self.model.name}' was trained on). The scan is shown, but no probability is given for it.")
         if volume.n_bscans < meta.min_bscans:
             raise ScanNotSupported(f"The model needs at least {meta.min_bscans} B-scans; this scan has "
                                    f"{volume.n_bscans}.")

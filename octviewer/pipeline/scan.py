@@ -66,7 +66,8 @@ class ScanResult:
     @property
     def refused(self) -> bool:
         """The quality check refused the scan (at the gate, or withdrawn after the full measurement)."""
-        return self.prediction is None and self.quality is not None and not self.quality.ok and bool(self.reasons)
+        return (self.prediction is None and self.quality is not None and not self.quality.ok and bool(self.reasons)
+                and tuple(self.reasons) == tuple(self.quality.reasons))  # not: the model does not read such scans
 
     def refusal_text(self) -> str:
         """What a reader is told instead of a probability (plain text)."""
@@ -156,8 +157,11 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
             structure, error = _measured(measure, volume, seg, source, verdict) if options.measure else (None, "")
             if structure is not None:
                 _call(on_structure, structure)
-            return _finish(store, key, None, ScanResult(verdict, None, structure, tuple(verdict.reasons),
-                                                        structure_error=error))
+            # a scan the model does not read at all (a line scan) is told so, not that it failed a quality
+            # check: its B-scan may be perfect (walk-through); the structure report keeps the gate's reasons
+            unread = _not_read(volume, predictor) if volume.scan_pattern not in ("volume", "circle") else ()
+            reasons = unread or tuple(verdict.reasons)
+            return _finish(store, key, None, ScanResult(verdict, None, structure, reasons, structure_error=error))
 
     prediction, reasons = None, ()
     if not options.network:
@@ -189,6 +193,17 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
         prediction, reasons, withdrawn = None, tuple(structure.quality.reasons), True
     return _finish(store, key, network_key, ScanResult(quality, prediction, structure, reasons, withdrawn=withdrawn,
                                                        structure_error=error))
+
+
+def _not_read(volume, predictor) -> tuple[str, ...]:
+    """(why the model does not read this kind of scan,) or () when it does."""
+    from ..model import ScanNotSupported
+
+    try:
+        predictor.check(volume)
+    except ScanNotSupported as exc:
+        return (str(exc),)
+    return ()
 
 
 def _run_network(volume, predictor, first, on_batch, progress, cancel) -> tuple[Prediction | None, tuple[str, ...]]:

@@ -93,8 +93,21 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         painter.drawText(QRectF(box.left() - 0.05 * size, lower.top(), size * 1.1, line_h), Qt.AlignCenter,
                          title if fits else short)
     text = _disc_text(report, short=dark)  # the panel is narrow; the printed page cites the source in full
-    painter.drawText(QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
-                            lower.height()), Qt.TextWordWrap, text)
+    _draw_fitted(painter, QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
+                                 lower.height()), text)
+    painter.restore()
+
+
+def _draw_fitted(painter: QPainter, rect: QRectF, text: str) -> None:
+    """Word-wrapped ``text`` in ``rect``, in a smaller font where it would not fit: at 1400 x 850 the
+    panel's last lines (the norms' source) were cut off (walk-through)."""
+    painter.save()
+    font = QFont(painter.font())
+    while (painter.boundingRect(rect, Qt.TextWordWrap, text).height() > rect.height()
+           and font.pointSizeF() > 5.0):
+        font.setPointSizeF(font.pointSizeF() * 0.9)
+        painter.setFont(font)
+    painter.drawText(rect, Qt.TextWordWrap, text)
     painter.restore()
 
 
@@ -137,10 +150,15 @@ def _draw_tsnit(painter: QPainter, plot: QRectF, report, fg: QColor, line_h: flo
     for k, name in enumerate("TSNIT"):  # clear of the frame: the T's bar merged into it and read "|"
         x = plot.left() + k / 4 * plot.width()
         painter.drawText(QRectF(x - line_h, plot.bottom() + 0.25 * line_h, 2 * line_h, line_h), Qt.AlignCenter, name)
-    painter.drawText(QRectF(plot.left(), plot.top() - 1.2 * line_h, plot.width(), line_h), Qt.AlignLeft,
-                     f"RNFL thickness (µm) on the {report.circle_diameter_mm:.2f} mm circle"
-                     + ("" if classified else "  (no normal band: see quality)")
-                     + ("  (dashed: boundary unsure)" if unsure.any() else ""))
+    # the longest title that fits: at 1400 x 850 the panel cut "(dashed: boundary unsure)" to "unsu"
+    notes = ("" if classified else "  (no normal band: see quality)") + ("  (dashed: boundary unsure)" if unsure.any()
+                                                                         else "")
+    titles = (f"RNFL thickness (µm) on the {report.circle_diameter_mm:.2f} mm circle" + notes,
+              f"RNFL (µm), {report.circle_diameter_mm:.2f} mm circle" + notes.replace("boundary ", ""))
+    metrics = painter.fontMetrics()
+    title = next((t for t in titles if metrics.horizontalAdvance(t) <= plot.width()),
+                 metrics.elidedText(titles[-1], Qt.ElideRight, int(plot.width())))
+    painter.drawText(QRectF(plot.left(), plot.top() - 1.2 * line_h, plot.width(), line_h), Qt.AlignLeft, title)
     for dashed in (False, True):
         path = QPainterPath()
         first = True
@@ -231,7 +249,7 @@ def _disc_text(report, short: bool = False) -> str:
                   f"Average C/D {_fmt(report.cup_to_disc_average)}", f"BMO-MRW {_fmt(report.bmo_mrw_um, ' µm', 0)}"]
     else:
         lines.append("Disc measures need an optic-disc cube")
-    if report.quality.reasons:
+    if report.quality.reasons and not short:  # the panel's header says them already
         lines.append("Quality notes: " + "; ".join(report.quality.reasons))
     lines.append("Norms: published Cirrus figures, not a licensed database, not age-adjusted (source: report)"
                  if short else "Normal figures: " + report.norms_source)

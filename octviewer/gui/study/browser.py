@@ -142,6 +142,9 @@ class StudyPanel(QWidget):
     def set_index(self, index: StudyIndex) -> None:
         self.index = index
         self.tree.clear()
+        # nothing is selected in the new tree (clear() does not say so): an empty study left them enabled
+        self.ou_button.setEnabled(False)
+        self.trend_button.setEnabled(False)
         listed = index.problems_text(limit=8)
         self.problems.setText("Left out:\n" + listed if listed else "")
         self.problems.setToolTip(index.problems_text(limit=200))
