@@ -4,6 +4,7 @@ row problem, never a traceback, a hang or a million printed lines."""
 import csv
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +230,25 @@ def test_a_config_file_that_is_a_fifo_or_no_mapping_of_options_is_one_error(cont
     path.unlink()
     path.write_text("variant: semt\nepochs: 2\n")
     assert read_config_file(path) == {"variant": "semt", "epochs": 2}
+
+
+def test_cache_key_of_a_folder_nested_a_thousand_deep_is_an_error_not_a_recursion(tmp_path):
+    """cache_key hashed a folder volume's files with Path.rglob, which recursed per level: a folder
+    nested 1,000 deep ended training in a RecursionError (found with attack run M9)."""
+    import tempfile
+
+    from octviewer import VolumeReadError
+    from octviewer.model import Preprocess
+
+    base = tempfile.mkdtemp(dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp_path)  # fast to remove
+    path = base
+    for _ in range(1000):
+        path = os.path.join(path, "d")
+        os.mkdir(path)
+    try:
+        with pytest.raises(VolumeReadError, match="nested more than"):
+            cache_key(Path(base), Preprocess(size=32))
+    finally:
+        while path != os.path.dirname(base):
+            os.rmdir(path)
+            path = os.path.dirname(path)

@@ -31,18 +31,22 @@ MAX_VOLUME_BYTES = 8 << 30  # no OCT volume is larger; hashing stops there inste
 def cache_key(path: Path, pre: Preprocess) -> str:
     """Hash of the preprocessing and the volume's bytes; only regular files are read, at most
     ``MAX_VOLUME_BYTES`` in all (a device such as /dev/zero would otherwise never end)."""
+    from octviewer.io.formats import walk_files
+    from octviewer.io.limits import open_regular
+
     h = hashlib.sha1(json.dumps(pre.to_dict(), sort_keys=True).encode())
-    if path.is_dir():
-        files = sorted(f for f in path.rglob("*") if not f.is_symlink())
+    if path.is_dir():  # walked with a list, not rglob(), which recursed per level (a 1,000-deep folder)
+        entries, unreadable = walk_files(path)
+        if unreadable:
+            raise VolumeReadError(*unreadable[0])
+        files = sorted(f for f in entries if not f.is_symlink())
     else:
         files = [path]
     total = 0
     for f in files:
-        if f.is_dir() and path.is_dir():
-            continue
         if not f.is_file():  # is_file follows links and is False for devices, FIFOs and sockets
             raise VolumeReadError(f, "not a regular file")
-        with open(f, "rb") as fh:
+        with open_regular(f) as fh:  # non-blocking, checked again: a FIFO swapped in after the look
             for chunk in iter(lambda fh=fh: fh.read(1 << 22), b""):
                 total += len(chunk)
                 if total > MAX_VOLUME_BYTES:
