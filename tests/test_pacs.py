@@ -519,16 +519,17 @@ def test_settings_that_are_no_small_file_are_refused_naming_the_file(kind, tmp_p
     ("tls", "false", "tls must be true or false"), ("tls", 0, "tls must be true or false"),
     ("timeout_s", True, "timeout must be a number"), ("timeout_s", "\u0661\u0660", "timeout must be a number"),
     ("timeout_s", "1e1", "timeout must be a number"), ("archive_ae", 1234, "archive_ae must be text"),
-    ("archive_host", 127, "archive_host must be text"), ("tls_ca_file", 5, "must be a file name")])
+    ("archive_host", 127, "archive_host must be text"), ("tls_ca_file", 5, "must be a file name"),
+    ("tls", "twice", "'tls' is given twice")])
 def test_settings_fields_have_their_json_types(field, value, why, tmp_path):
     """A hand-edited pacs.json's "tls": "false" turned TLS on (bool("false") is True; attack run L3); a
     timeout of true was 1 s and Arabic-Indic digits a number (float() reads them), an AE title or host
-    given as a number became its digits. Numbers given as text of ASCII digits stay accepted (the
-    Preferences' fields are text)."""
+    given as a number became its digits, and a setting given twice took its last value. Numbers given as
+    text of ASCII digits stay accepted (the Preferences' fields are text)."""
     import json
 
     path = tmp_path / "pacs.json"
-    path.write_text(json.dumps({field: value}))
+    path.write_text(json.dumps({field: value}) if value != "twice" else '{"tls": false, "tls": true}')
     with pytest.raises(PacsConfigError, match=why):
         load_settings(path)
     path.write_text(json.dumps({"tls": False, "timeout_s": "12.5", "archive_port": "104", "local_port": 0}))

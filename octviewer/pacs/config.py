@@ -207,13 +207,28 @@ def settings_path() -> Path:
     return data_folder() / SETTINGS_FILE
 
 
+class _GivenTwice(ValueError):
+    pass
+
+
+def _once(pairs: list) -> dict:
+    """A JSON object whose keys are given once: json.loads kept the last of two ("tls": false, then
+    "tls": true), so a hand-edited file said two things and the one read was not the one seen first."""
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _GivenTwice(next(k for k in keys if keys.count(k) > 1))
+    return dict(pairs)
+
+
 def load_settings(path=None) -> PacsSettings:
     """The saved settings, or the defaults when none were saved."""
     path = Path(path) if path is not None else settings_path()
     if not path.exists():
         return PacsSettings()
     try:  # a FIFO given as --settings blocked for good, a link to /dev/zero filled memory
-        raw = json.loads(read_small_file(path, MAX_SETTINGS_BYTES).decode("utf-8"))
+        raw = json.loads(read_small_file(path, MAX_SETTINGS_BYTES).decode("utf-8"), object_pairs_hook=_once)
+    except _GivenTwice as exc:
+        raise PacsConfigError(f"{path}: the setting {str(exc)[:40]!r} is given twice; give it once") from None
     except FileRefused as exc:
         raise PacsConfigError(f"{path}: not readable as PACS settings: {exc}") from None
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
