@@ -311,3 +311,12 @@ def test_rows_of_one_eye_and_date_that_disagree_are_refused_naming_both(tmp_path
         read_vf_table(table)
     index = index_folder(tmp_path, cache_dir=tmp_path / "cache")
     assert [m.eye for m in index.vf] == ["OS"] and "rows 2, 4" in dict(index.problems)[str(table)]
+
+
+def test_a_vf_table_with_a_column_given_twice_is_refused_whole(tmp_path):
+    """`patient_id,eye,date,md,md`: csv.DictReader kept the last MD of each row without a word (found in
+    the third attack round)."""
+    table = tmp_path / "vf.csv"
+    table.write_text("patient_id,eye,date,md,md\nP1,OD,2020-01-02,-1.5,-9.5\n")
+    with pytest.raises(VfReadError, match="vf.csv: the column.s. md are given twice"):
+        read_vf_table(table)

@@ -252,3 +252,12 @@ def test_cache_key_of_a_folder_nested_a_thousand_deep_is_an_error_not_a_recursio
         while path != os.path.dirname(base):
             os.rmdir(path)
             path = os.path.dirname(path)
+
+
+def test_a_column_given_twice_in_the_header_is_refused(tmp_path, volume):
+    """`...,label,label` with `normal,glaucoma`: each row's dict kept the last cell, so the label read was
+    not the one a reader of the first column saw (found in the third attack round)."""
+    path = _write(tmp_path / "m.csv", [["vols/a.npy", "P1", "OD", "", "normal", "", "", "", "", "glaucoma"]],
+                  header=[*HEADER, "label"])
+    problems, _ = _problems(path)
+    assert problems == ["column(s) given twice in the header: label"]

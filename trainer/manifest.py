@@ -212,6 +212,9 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
     except StopIteration:
         raise ManifestError(path, ["the manifest is empty"]) from None
     columns = [c.strip() for c in columns]
+    twice = sorted({c for c in columns if c and columns.count(c) > 1})
+    if twice:  # a row's dict kept the last of the two cells: the header says two things
+        raise ManifestError(path, [f"column(s) given twice in the header: {', '.join(twice)[:200]}"])
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise ManifestError(path, [f"missing column(s): {', '.join(missing)} (found: {', '.join(columns)[:500]})"])

@@ -98,6 +98,12 @@ def read_vf_rows(path) -> tuple[list[VfMeasurement], list[str]]:
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         try:
+            names = [str(c).strip() for c in reader.fieldnames or ()]
+            twice = sorted({c for c in ("patient_id", "eye", "date", "visit", "vfi", "md", "psd")
+                            if names.count(c) > 1})
+            if twice:  # csv.DictReader kept the last of the two cells: the header says two things
+                raise VfReadError(path, f"the column(s) {', '.join(twice)[:80]} are given twice in the header; "
+                                        "the table is not read")
             columns = set(reader.fieldnames or ())
             missing = {"patient_id", "eye"} - columns
             if missing or not ({"vfi", "md", "psd"} & columns):
