@@ -13,7 +13,7 @@ from octviewer.model import ARCHITECTURES, InitError
 
 from . import stop
 from .checkpoint import CheckpointError
-from .config import Config, RunMismatch
+from .config import Config, ConfigFileError, RunMismatch, read_config_file
 from .manifest import ManifestError
 from .train import fit
 
@@ -82,8 +82,7 @@ def _add_fit_args(p):
 def _config(args) -> Config:
     values = {}
     if getattr(args, "config", None):
-        import yaml
-        values.update(yaml.safe_load(args.config.read_text()) or {})
+        values.update(read_config_file(args.config))
     values.update({k: v for k, v in vars(args).items() if v is not None and k in {f.name for f in fields(Config)}})
     if isinstance(values.get("alpha"), list):
         values["alpha"] = dict(values["alpha"])
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             from .ablation import run_ablation
             result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
-    except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError) as exc:
+    except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError, ConfigFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except stop.Stopped as exc:
