@@ -261,3 +261,19 @@ def test_a_column_given_twice_in_the_header_is_refused(tmp_path, volume):
                   header=[*HEADER, "label"])
     problems, _ = _problems(path)
     assert problems == ["column(s) given twice in the header: label"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "folder"])
+def test_a_manifest_that_is_no_file_is_named_for_what_it_is(kind, tmp_path):
+    """A FIFO, a link to /dev/zero or a folder given as the manifest was "manifest not found" (is_file()
+    is False for them), and one swapped in between that look and open() blocked (third attack round)."""
+    path = tmp_path / "m.csv"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    what = {"fifo": "a named pipe (FIFO)", "link to /dev/zero": "a character device", "folder": "a folder"}[kind]
+    problems, _ = _problems(path)
+    assert problems == [f"the manifest cannot be read: this is {what}, not a file"]

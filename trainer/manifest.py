@@ -165,11 +165,14 @@ class _SameContent:
 
 def _rows(path: Path):
     """(line number, fields) per CSV row, or raise ManifestError for an unreadable file."""
-    size = path.stat().st_size
-    if size > MAX_MANIFEST_BYTES:
-        raise ManifestError(path, [f"manifest is {size} bytes; the limit is {MAX_MANIFEST_BYTES}"])
-    with open(path, "rb") as f:
-        raw = f.read()
+    from octviewer.core.files import FileRefused, read_small_file
+
+    try:  # a FIFO or a link to /dev/zero was "manifest not found"; one swapped in after the look blocked
+        raw = read_small_file(path, MAX_MANIFEST_BYTES)
+    except FileRefused as exc:
+        raise ManifestError(path, [f"the manifest cannot be read: {exc}"]) from None
+    except OSError as exc:
+        raise ManifestError(path, [f"the manifest cannot be read ({exc.strerror or type(exc).__name__})"]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -204,7 +207,7 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
     /dev/zero, a FIFO or a socket, which would hang or never end when read).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ManifestError(path, [f"manifest not found: {path}"])
     rows = _rows(path)
     try:
