@@ -156,11 +156,11 @@ def test_validate_and_evaluate_name_an_unreadable_volume(tiny_cohort, tmp_path, 
     manifest = _with_a_broken_volume(tiny_cohort, tmp_path)
     assert main(["validate", "--data", str(manifest)]) == 2
     err = capsys.readouterr().err
-    assert "row 3: unreadable volume" in err and "notes.dcm" in err and "not a DICOM image" in err
+    assert "row 3: unreadable volume" in err and "notes.dcm" in err and "not a DICOM file" in err
     assert main(["evaluate", "--model", str(DEMO_MODEL), "--data", str(manifest), "--split", "all",
                  "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "notes.dcm" in err and "row 3: unreadable volume" in err and "not a DICOM image" in err
+    assert "notes.dcm" in err and "row 3: unreadable volume" in err and "not a DICOM file" in err
 
 
 def test_retrain_dialog_validation_opens_every_volume(tiny_cohort, tmp_path):
