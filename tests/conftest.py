@@ -245,6 +245,7 @@ SLOW = {
     "test_trainer.py::test_manifest_problems_reported_with_rows",
     "test_trainer.py::test_no_vf_semt_falls_back",
     "test_trainer.py::test_patient_level_stratified_deterministic_splits",
+    "test_trainer.py::test_recalibrate_refits_maps_and_keeps_weights",
     "test_trainer.py::test_predictor_reproduces_reported_probabilities",
     "test_trainer.py::test_resume_into_another_configuration_is_refused",
     "test_trainer.py::test_sigkill_then_resume_matches_uninterrupted",

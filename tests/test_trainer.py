@@ -164,6 +164,55 @@ def test_evaluate_prints_a_summary_and_attaches_it_to_the_model(semt_run, tiny_c
     assert "On independent data" in card and "AUC" in card.split("On independent data")[1]
 
 
+def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_path, capsys):
+    """`recalibrate` writes a new file: the weights to the bit, a Platt map and threshold fitted on the
+    cohort, affine VF maps folded into vf_scaling, no stale evaluation, no signature, a provenance the
+    card shows. The viewer's Predictor on the new file gives exactly the refitted outputs."""
+    import shutil
+
+    import torch
+
+    from octviewer import load_volume
+    from octviewer.gui.model.card import model_card_text
+    from octviewer.model import Predictor, load_model
+    from trainer.calibration import apply_calibration, fit_platt
+    from trainer.cli import main
+    from trainer.recalibrate import network_outputs
+
+    model = shutil.copy(semt_run / "model.safetensors", tmp_path / "m.safetensors")
+    source_bytes = Path(model).read_bytes()
+    out = tmp_path / "recal.safetensors"
+    assert main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--out", str(out), "--vf"]) == 0
+    printed = capsys.readouterr()
+    assert "ECE" in printed.out and "unsigned" in printed.out and "running the network" in printed.err
+    assert Path(model).read_bytes() == source_bytes  # the source file is untouched
+    before, after = _weights(model), _weights(out)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+    old, new = load_model(model, "cpu").meta, load_model(out, "cpu")
+    raw = network_outputs(model, tiny_cohort)
+    labels = [r.label for r in raw["records"]]
+    assert new.meta.to_dict()["calibration"] == pytest.approx(fit_platt(labels, raw["raw"]))
+    assert new.trust.status == "unsigned" and new.meta.evaluation in ({}, None)
+    recal = new.meta.provenance["recalibration"]
+    assert recal["previous"]["threshold"] == old.threshold and recal["data"]["volumes"] == len(labels)
+    assert str(tiny_cohort) not in json.dumps(recal)  # by hash, never by path
+    assert "afterwards:" in model_card_text(new.meta)
+    # the Predictor on the new file applies the new maps: P and MD follow from the old file's outputs
+    first = load_volume(raw["records"][0].path)
+    p_new = Predictor(str(out), device="cpu", precision="fp32").predict(first)
+    expected = apply_calibration(new.meta.to_dict()["calibration"], raw["raw"][:1])[0]
+    assert p_new.probability == pytest.approx(expected, abs=1e-4)
+    md_old, md_new = old.vf_scaling["md"], new.meta.vf_scaling["md"]
+    if (md_new.lo, md_new.hi) != (md_old.lo, md_old.hi):
+        a = (md_new.hi - md_new.lo) / (md_old.hi - md_old.lo)
+        b = md_new.lo - a * md_old.lo
+        assert p_new.vf["md"] == pytest.approx(np.clip(a * raw["vf"]["md"][0] + b, -35, 5), abs=0.05)
+    # the same file as --out is refused, one line, nothing written
+    assert main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--out", str(model)]) == 2
+    assert "must be a new file" in capsys.readouterr().err and Path(model).read_bytes() == source_bytes
+
+
 def _weights(path):
     from safetensors.torch import load_file
     return load_file(str(path))

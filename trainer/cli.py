@@ -10,6 +10,7 @@ from pathlib import Path
 
 from octviewer.io import VolumeReadError
 from octviewer.model import ARCHITECTURES, InitError
+from octviewer.model.meta import ModelFileError
 
 from . import stop
 from .checkpoint import CheckpointError
@@ -122,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     p_imp.add_argument("root", type=Path)
     p_imp.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
     p_eval.add_argument("--by", help="also report metrics per value of this manifest column (e.g. race)")
+    p_rec = sub.add_parser("recalibrate", help="refit a model file's calibration and threshold (and with --vf its "
+                                              "VF maps) on labelled volumes it never trained on; weights unchanged")
+    p_rec.add_argument("--model", required=True, type=Path)
+    p_rec.add_argument("--data", required=True, help="manifest CSV of the calibration cohort")
+    p_rec.add_argument("--out", required=True, type=Path, help="the recalibrated model file to write (a new file)")
+    p_rec.add_argument("--split", default="all", choices=["train", "val", "test", "all"])
+    p_rec.add_argument("--seed", type=int, default=None, help="split seed (default: the model's)")
+    p_rec.add_argument("--vf", action="store_true", help="also refit an affine map per VF index (needs measured VF)")
     p_val = sub.add_parser("validate", help="check a manifest and print the split summary")
     p_val.add_argument("--data", required=True)
     p_val.add_argument("--seed", type=int, default=0)
@@ -175,11 +184,26 @@ def main(argv: list[str] | None = None) -> int:
                 from octviewer.model.model_file import attach_evaluation
                 attach_evaluation(args.model, attachable_summary(report, args.data, args.split))
                 print(f"stored the evaluation in {args.model}: its model card now shows it")
+        elif args.command == "recalibrate":
+            from .recalibrate import recalibrate
+
+            def progress(done, total):
+                print(f"\rrunning the network: {done}/{total} volumes", end="\n" if done == total else "",
+                      file=sys.stderr, flush=True)
+            r = recalibrate(args.model, args.data, args.out, args.split, args.seed, vf=args.vf, progress=progress)
+            print(f"{r['volumes']} volumes ({r['glaucoma']} glaucoma): ECE {r['ece_before']:.3f} -> {r['ece_after']:.3f} "
+                  f"on these volumes, threshold {r['threshold_before']:.3f} -> {r['threshold_after']:.3f}")
+            for name, row in r["vf"].items():
+                after = f" -> {row['mae_after']:.2f}" if "mae_after" in row else " (kept)"
+                print(f"{name} MAE {row['mae_before']:.2f}{after}")
+            print(f"wrote {args.out} (unsigned, no attached evaluation): evaluate it on data it never saw, "
+                  "e.g. octviewer-train evaluate --split all --attach")
         elif args.command == "ablation":
             from .ablation import run_ablation
             result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
-    except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError, ConfigFileError) as exc:
+    except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError, ConfigFileError,
+            ModelFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except stop.Stopped as exc:

@@ -142,7 +142,10 @@ def model_card_text(meta) -> str:
         lines.append(f"Decision: glaucoma when the calibrated P(glaucoma) >= {m['threshold']:.3f}")
     cal = m.get("calibration") or {}
     if cal.get("method") == "platt":
-        lines.append(f"Calibration: Platt scaling fitted on the validation split (a = {cal.get('a', 0):.3f}, "
+        recal = prov.get("recalibration") if isinstance(prov.get("recalibration"), dict) else {}
+        volumes = (recal.get("data") or {}).get("volumes") if isinstance(recal.get("data"), dict) else None
+        where = f"{volumes} volumes of a calibration cohort" if volumes else "the validation split"
+        lines.append(f"Calibration: Platt scaling fitted on {where} (a = {cal.get('a', 0):.3f}, "
                      f"b = {cal.get('b', 0):.3f})")
     agg = m.get("aggregation") or {}
     if agg:
