@@ -301,3 +301,67 @@ def test_the_device_menu_offers_only_devices_this_computer_has(qtbot, monkeypatc
         assert "device_auto" in w.menu_actions and "device_cpu" in w.menu_actions
         assert "cuda" not in [name for name, _ in menus.device_entries()] or has_gpu
         next(windows, None)
+
+
+# -- walk-through of 2026-12-06 (screenshots 42b-d, 43, 44a, 44c, 01r, 35, 45r, 37) --------------------
+def _grab(widget, name):
+    """OCTVIEWER_WALK_GRABS=folder: each step's window as a PNG, to look at."""
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, f"{name}.png"))
+
+
+def test_cancel_by_button_esc_or_menu_stops_decoding_and_nothing_is_analysed(qtbot, window, monkeypatch, tmp_path):
+    """While 'Decoding B-scans n/N' there was no Cancel, Esc and Analysis > Cancel did nothing and the
+    analysis ran anyway. Now each stops the decoding; the B-scans decoded so far stay, said to be
+    incomplete and not analysed."""
+    import dataclasses
+
+    from corpus import small_volume
+
+    from octviewer import save_volume
+    from octviewer.io import progressive
+
+    w = window
+    n = progressive.PARALLEL_MIN_FRAMES + 4
+    path = save_volume(small_volume((n, 64, 48)), tmp_path / "big_j2k.dcm", compression="jpeg2000")
+    gates = []
+    real = progressive._dicom_frames
+
+    def held(frames):  # every frame after the first waits for its open's gate: decoding is still running
+        source, gate = real(frames), gates[-1]
+
+        def wait(decode):
+            return lambda i: gate.wait(60) and decode(i)
+        return dataclasses.replace(source, decode_here=wait(source.decode_here), codestream=wait(source.codestream))
+    monkeypatch.setattr(progressive, "_dicom_frames", held)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    cancels = {"button": lambda: qtbot.mouseClick(w.cancel_button, Qt.LeftButton),
+               "Esc": lambda: qtbot.keyClick(w, Qt.Key_Escape),
+               "menu": lambda: w.menu_actions["cancel"].trigger()}
+    try:
+        for how, cancel in cancels.items():
+            gates.append(threading.Event())
+            w.menu_actions["open"].trigger()
+            qtbot.waitUntil(lambda: w.controller.decoding, timeout=30000)
+            assert w.progress.text().startswith("Decoding B-scans 1/") and w.cancel_button.isVisible(), how
+            _grab(w, f"cancel_{how}_before")
+            decoding = w.controller._decoding
+            with qtbot.waitSignal(w.settled, timeout=5000):
+                cancel()
+            assert decoding.cancelled and not w.controller.decoding, how
+            gates[-1].set()  # the held frames go on: none may reach the screen, nothing is analysed
+            qtbot.waitUntil(lambda: not w.tasks.busy(), timeout=30000)
+            qtbot.wait(100)
+            assert not w.state.complete and w.state.loaded_count < n, how
+            assert w.prediction is None and not w.state.analysing and w.controller.analysis_generation == -1, how
+            assert w.state.structure is None and not w.progress.isVisible() and not w.cancel_button.isVisible()
+            assert "Decoding cancelled: scan incomplete, not analysed" in w.results.text(), how
+            assert "not analysed" in w.statusBar().currentMessage(), how
+            _grab(w, f"cancel_{how}_after")
+        w.menu_actions["analyse"].trigger()  # F5 on the incomplete scan: refused, said why
+        assert w.prediction is None and w.controller.analysis_generation == -1
+        assert "Decoding cancelled" in w.statusBar().currentMessage()
+    finally:
+        for gate in gates:
+            gate.set()

@@ -218,8 +218,9 @@ class MainWindow(QMainWindow):
             self.progress.setValue(done)
             self.progress.setFormat(f"{what} %v/%m")
             self.progress.show()
-            # decoding stops by opening another; a read not yet shown can be cancelled (a huge file)
-            self.cancel_button.setVisible(total > 0 and self.state.analysing or self.controller.reading)
+            # a read not yet shown (a huge file), the decoding of the scan on screen, the analysis
+            self.cancel_button.setVisible(total > 0 and self.state.analysing or self.controller.reading
+                                          or self.controller.decoding)
             if total == 0:
                 self._busy_text = what
                 self.statusBar().showMessage(what)

@@ -116,7 +116,7 @@ def build_menus(w) -> dict[str, QAction]:
 
     a = bar.addMenu("&Analysis")
     act(a, "analyse", "&Analyse", w.controller.analyse, "F5")
-    act(a, "cancel", "&Cancel (opening or analysis)", w.controller.cancel, "Esc")
+    act(a, "cancel", "&Cancel (opening, decoding or analysis)", w.controller.cancel, "Esc")
     act(a, "quality_gate", "&Quality check before analysis (refuse unreadable scans)",
         lambda: s.update_options(gate=actions["quality_gate"].isChecked())).setCheckable(True)
     act(a, "clear_results", "Forget &remembered results…", lambda: clear_results(w))

@@ -28,6 +28,10 @@ from pathlib import Path
 from .state import DEFAULT_CAM_GEOMETRY, MEASURING, ScanDisplayError, ViewerState
 
 
+#: what stands in the Results and Structure panels for a scan whose decoding was cancelled
+DECODING_CANCELLED = "Decoding cancelled: scan incomplete, not analysed"
+
+
 def cam_geometry(predictor) -> dict:
     """Where the model's CAM cells sit on its input, for drawing batches before the Prediction
     (which carries the same geometry) arrives: the predictor's own when it says (one place),
@@ -75,10 +79,13 @@ class ViewerController:
 
     def cancel(self) -> None:
         """The status bar's Cancel and Esc: stop the read of a file not yet shown (the scan on screen
-        stays), else the analysis. A file that never arrives (a huge or slow one) could only be waited
-        out before."""
+        stays), else the decoding of the scan on screen, else the analysis. A file that never arrives
+        (a huge or slow one) could only be waited out before."""
         if not self.reading:
-            self.cancel_analysis()
+            if self.decoding:
+                self.cancel_decoding()
+            else:
+                self.cancel_analysis()
             return
         self.load_generation = -1  # whatever the read still reports is dropped
         self.tasks.cancel_load()
@@ -152,6 +159,22 @@ class ViewerController:
         state.events.message.emit(f"Opened {Path(source).name}" if source else "Opened scan")
         self.analyse()
 
+    def cancel_decoding(self) -> None:
+        """Stop decoding the scan on screen. The B-scans decoded so far stay on screen, labelled
+        incomplete and not analysed: the clinician asked to stop waiting, not to lose what is shown,
+        and an incomplete scan is never analysed (its thickness and probability would be wrong).
+        Opening the file again reads it whole."""
+        if not self.decoding:
+            return
+        self._stop_decoding()
+        state = self.state
+        done, total = state.loaded_count, state.n_bscans
+        state.set_no_result(DECODING_CANCELLED)
+        state.set_structure(None, DECODING_CANCELLED)
+        state.events.busy.emit(None, 0, 0)
+        state.events.message.emit(f"Decoding cancelled: scan incomplete ({done} of {total} B-scans), not analysed")
+        state.events.settled.emit()
+
     def _report_decoding(self) -> None:
         self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
 
@@ -191,7 +214,8 @@ class ViewerController:
         if state.volume is None:
             return
         if not state.complete:  # analysis starts by itself once every B-scan is decoded
-            state.events.message.emit("The scan is still being decoded; it is analysed when complete")
+            state.events.message.emit("The scan is still being decoded; it is analysed when complete" if self.decoding
+                                      else DECODING_CANCELLED + " (open the file again to read it whole)")
             return
         self._stop_analysis()
         network = self.predictor is not None
