@@ -365,3 +365,30 @@ def test_cancel_by_button_esc_or_menu_stops_decoding_and_nothing_is_analysed(qtb
     finally:
         for gate in gates:
             gate.set()
+
+
+def _wholly_visible(label) -> bool:
+    """The label is on screen, uncut: no scroll area or dock edge hides any of it."""
+    region = label.visibleRegion().boundingRect()
+    return (label.isVisible() and label.height() >= label.heightForWidth(label.width())
+            and region.width() == label.width() and region.height() == label.height())
+
+
+@pytest.mark.parametrize("size", [(1400, 850), (1024, 640)])
+def test_research_use_and_synthetic_warnings_stay_in_sight_beside_a_measured_vf(qtbot, window, monkeypatch, size):
+    """At 1400 x 850 "Research use only" was cut and "model trained on SYNTHETIC data" scrolled away
+    once a measured VF stood beside the estimate; at smaller sizes both were hidden (01r, 35, 45r)."""
+    from PySide6.QtWidgets import QLabel
+
+    w = window
+    w.resize(*size)
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    assert w.prediction is not None and w.prediction.synthetic_model
+    w.results.set_extra("Measured visual field (study) vs predicted:\n" + "\n".join(
+        f"{name}: predicted -1.0, measured -2.0, difference 1.0" for name in ("VFI", "MD", "PSD")))
+    qtbot.wait(50)
+    _grab(w.results_dock, f"trust_{size[0]}x{size[1]}")
+    labels = w.results_dock.findChildren(QLabel)
+    for words in ("Research use only", "SYNTHETIC data"):
+        shown = [label for label in labels if words in label.text()]
+        assert shown and any(_wholly_visible(label) for label in shown), (words, size)

@@ -146,7 +146,15 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
         scroll.setWidget(self.results)
-        dock.setWidget(scroll)
+        # the research-use / SYNTHETIC / not-verified warnings above the scroll area: always in sight
+        holder = QWidget()
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.results.trust.setContentsMargins(9, 4, 9, 4)
+        column.addWidget(self.results.trust)
+        column.addWidget(scroll, 1)
+        dock.setWidget(holder)
         dock.setFeatures(QDockWidget.DockWidgetMovable)
         self.results_dock = dock
         self.addDockWidget(Qt.RightDockWidgetArea, dock)

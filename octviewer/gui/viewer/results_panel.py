@@ -35,11 +35,32 @@ def plain(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+SYNTHETIC_MODEL = "model trained on SYNTHETIC data: not clinically valid"  # the predictor's note
+UNVERIFIED_MODEL = "model file not verified"  # the start of the signing module's note
+
+
+def is_synthetic_scan(volume) -> bool:
+    return any("SYNTHETIC" in n for n in volume.notes)
+
+
+def trust_warnings(volume, prediction) -> str:
+    """The warnings that must never scroll out of sight: research use, a SYNTHETIC scan or model, a
+    model file not verified. One compact line (wrapped), shown above the panel's scroll area."""
+    parts = [DISCLAIMER]
+    if volume is not None and is_synthetic_scan(volume):
+        parts.append("SYNTHETIC scan (generated, not a patient).")
+    notes = prediction.notes if prediction is not None else ()
+    if prediction is not None and (prediction.synthetic_model or SYNTHETIC_MODEL in notes):
+        parts.append("Model trained on SYNTHETIC data: not clinically valid.")
+    if any(n.startswith(UNVERIFIED_MODEL) for n in notes):
+        parts.append("Model file NOT VERIFIED (details below).")
+    return " ".join(parts)
+
+
 def scan_caveats(volume) -> list[str]:
-    """Caveats the viewer states in its own words, never the file's free text."""
+    """Caveats the viewer states in its own words, never the file's free text (a SYNTHETIC scan is
+    said in the trust line at the top, ``trust_warnings``)."""
     caveats = []
-    if any("SYNTHETIC" in n for n in volume.notes):
-        caveats.append("SYNTHETIC scan (generated, not a patient)")
     if not volume.spacing.known:
         caveats.append("The file states no physical spacing: no scale bar, pixels shown square.")
     return caveats
@@ -83,12 +104,12 @@ class ResultsPanel(QWidget):
         self.notes = _label("color: #ffb74d")
         self.reason = _label("color: #ffb74d")
         self.extra = _label()  # set by the study controller: measured VF beside the estimate (study/controller.py)
-        self.disclaimer = _label("color: #888")
-        self.disclaimer.setText(DISCLAIMER)
+        # not in this widget's layout: the window puts it above the scroll area, so it never scrolls away
+        self.trust = _label("color: #ffb74d; font-weight: bold")
         for w in (self.eye, self.scan, self.caveats, self.probability, self.decision):
             layout.addWidget(w)
         layout.addLayout(self.vf)
-        for w in (self.extra, self.model, self.notes, self.reason, self.disclaimer):
+        for w in (self.extra, self.model, self.notes, self.reason):
             layout.addWidget(w)
         layout.addStretch(1)
         self.vf_labels: list[QLabel] = []
@@ -103,6 +124,7 @@ class ResultsPanel(QWidget):
             label.hide()  # at once: deleteLater waits for the event loop, and the old model's rows stayed drawn
             label.deleteLater()
         self.vf_labels = []
+        self.trust.setText(trust_warnings(v, p))
         if v is None:
             self.eye.setText("")
             self.scan.setText("Open a scan (Ctrl+O).")
@@ -136,7 +158,7 @@ class ResultsPanel(QWidget):
                     self.vf.addWidget(label, row, col)
                     self.vf_labels.append(label)
             self.model.setText(f"model: {plain(p.model_name)}\n{made_by(p)}")
-            notes = [plain(n, 200) for n in p.notes]
+            notes = [plain(n, 200) for n in p.notes if n != SYNTHETIC_MODEL]  # that one is in the trust line
             if near_threshold(p.probability, p.threshold):
                 notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
                                 "with the B-scans and the structure")
@@ -149,7 +171,7 @@ class ResultsPanel(QWidget):
 
     def text(self) -> str:
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
-        parts = [w.text() for w in (self.eye, self.scan, self.caveats, self.probability, self.decision)]
+        parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability, self.decision)]
         parts += [label.text() for label in self.vf_labels]
-        parts += [w.text() for w in (self.extra, self.model, self.notes, self.reason, self.disclaimer)]
+        parts += [w.text() for w in (self.extra, self.model, self.notes, self.reason)]
         return "\n".join(t for t in parts if t)
