@@ -392,3 +392,34 @@ def test_research_use_and_synthetic_warnings_stay_in_sight_beside_a_measured_vf(
     for words in ("Research use only", "SYNTHETIC data"):
         shown = [label for label in labels if words in label.text()]
         assert shown and any(_wholly_visible(label) for label in shown), (words, size)
+
+
+def test_the_title_names_the_scan_and_a_new_study_does_not_keep_the_old_scan(qtbot, window, three_visits,
+                                                                              monkeypatch, tmp_path):
+    """The title was generic and the file name only flashed in the status bar; a scan of the first
+    study stayed on screen under the second study's tree (37)."""
+    from octviewer.study.demo import write_demo_study
+
+    w = window
+    panel = w.study.panel
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(three_visits))
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    visit = panel.tree.topLevelItem(0).child(0)
+    scan_item = visit.child(0).child(0)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        panel.tree.setCurrentItem(scan_item)  # a click on the scan opens it
+    v = w.volume
+    assert v is not None and v.laterality
+    title = w.windowTitle()
+    for part in (os.path.basename(v.source), v.laterality, v.acquired.strftime("%Y-%m-%d"), "research use only"):
+        assert part in title, (part, title)
+    _grab(w, "title_study_a")
+    other = write_demo_study(tmp_path / "other", patients=1, visits=1, preset="tiny", seed=12)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(other))
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    qtbot.wait(50)
+    _grab(w, "title_study_b")
+    assert w.volume is None and os.path.basename(v.source) not in w.windowTitle()
+    assert "not part of it" in w.statusBar().currentMessage() and not w.progress.isVisible()

@@ -51,9 +51,26 @@ from .viewer.bscan_view import BscanView, CamLegend
 from .viewer.controller import ViewerController
 from .viewer.curve_view import CurveView
 from .viewer.enface_view import EnfaceView
-from .viewer.results_panel import DISCLAIMER, ResultsPanel
+from .viewer.results_panel import DISCLAIMER, ResultsPanel, plain, scan_date
 from .viewer.scan_tasks import ScanTasks
 from .viewer.state import AXIAL_MODES, ViewerState
+
+
+TITLE = "octviewer — research use only, not a medical device"
+
+
+def scan_title(volume) -> str:
+    """The window title for the scan on screen: its file name, eye and scan date, and the patient
+    ID the file carries, so the clinician sees whose scan this is at all times (wrong-patient risk).
+    On screen only: the app never writes it to a log (octviewer/core/pseudonym.py keeps outputs free
+    of identifiers; the study browser shows the same IDs)."""
+    if volume is None:
+        return TITLE
+    parts = [plain(Path(volume.source).name) if volume.source else "unnamed scan",
+             volume.laterality or "eye unknown", scan_date(volume)]
+    if getattr(volume, "patient_id", None):
+        parts.append(f"patient {plain(volume.patient_id, 40)}")
+    return "  ·  ".join(parts) + f" — {TITLE}"
 
 
 class MainWindow(QMainWindow):
@@ -65,7 +82,7 @@ class MainWindow(QMainWindow):
         """``store``: the results store (``octviewer.pipeline.store.ResultsStore``) or None."""
         super().__init__()
         self._collector = collect_garbage_on_gui_thread()  # Qt objects die on the GUI thread only
-        self.setWindowTitle("octviewer — research use only, not a medical device")
+        self.setWindowTitle(TITLE)
         self.resize(1400, 850)
         self.settings = WindowSettings()
         self.state = ViewerState()
@@ -199,6 +216,7 @@ class MainWindow(QMainWindow):
 
     def _on_scan(self):
         """Contrast is remembered per device: a Cirrus and a Spectralis need different windows."""
+        self.setWindowTitle(scan_title(self.state.volume))
         if self.state.volume is None:
             return
         self.state.update_settings(levels=self.settings.levels(self._device_name()))

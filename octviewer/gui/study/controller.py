@@ -92,7 +92,7 @@ class StudyController(QObject):
         self.panel.open_requested.connect(self._open_scan)
         self.panel.ou_requested.connect(self.show_ou)
         self.panel.trend_requested.connect(self.show_trend)
-        self.panel.index_ready.connect(lambda _index: self.refresh_measured())
+        self.panel.index_ready.connect(self._study_opened)
         window.state.events.scan.connect(self.refresh_measured)
         window.state.events.analysis.connect(self.refresh_measured)
 
@@ -110,6 +110,14 @@ class StudyController(QObject):
         self.dock.show()
         self.dock.raise_()
         self.panel.open_manifest(path)
+
+    def _study_opened(self, index) -> None:
+        """A scan on screen that is not part of the study just opened is closed: left there, it
+        would pass for one of the new study's patients (walk-through 37)."""
+        volume = self.window.state.volume
+        if volume is not None and (not volume.source or index.scan_at(volume.source) is None):
+            self.window.controller.close_scan("Study opened: the scan on screen is not part of it and was closed")
+        self.refresh_measured()
 
     def _open_scan(self, path: str) -> None:
         self.window.open_path(path)

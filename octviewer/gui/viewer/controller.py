@@ -175,6 +175,18 @@ class ViewerController:
         state.events.message.emit(f"Decoding cancelled: scan incomplete ({done} of {total} B-scans), not analysed")
         state.events.settled.emit()
 
+    def close_scan(self, message: str) -> None:
+        """Take the scan on screen away (its decoding and analysis stop) and say why in the status
+        bar; a file being read goes on."""
+        if self.state.volume is None:
+            return
+        self._stop_decoding()
+        self._stop_analysis()
+        self.state.clear()
+        if not self.reading:
+            self.state.events.busy.emit(None, 0, 0)
+        self.state.events.message.emit(message)
+
     def _report_decoding(self) -> None:
         self.state.events.busy.emit("Decoding B-scans", self.state.loaded_count, self.state.n_bscans)
 
