@@ -4,6 +4,7 @@ user drives it: menu entries through QAction.trigger(), buttons clicked, the win
 import csv
 import datetime as dt
 import os
+import re
 import shutil
 import threading
 import time
@@ -423,3 +424,15 @@ def test_the_title_names_the_scan_and_a_new_study_does_not_keep_the_old_scan(qtb
     _grab(w, "title_study_b")
     assert w.volume is None and os.path.basename(v.source) not in w.windowTitle()
     assert "not part of it" in w.statusBar().currentMessage() and not w.progress.isVisible()
+
+
+def test_the_model_card_prints_a_small_learning_rate_in_powers_of_ten(qtbot, window):
+    """Model > About this model said "3 epochs at learning rate 0.000" for the demo model's 1e-4."""
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    w = window
+    w.menu_actions["about_model"].trigger()
+    text = w.dialog.findChild(QPlainTextEdit, "text").toPlainText()
+    _grab(w.dialog, "model_card")
+    assert "learning rate" in text and "learning rate 0.000" not in text
+    assert re.search(r"learning rate \d(\.\d+)?e-\d+", text), text

@@ -12,7 +12,12 @@ def meta_dict(meta) -> dict:
 
 
 def _fmt(value) -> str:
+    """A metadata value as text. Floats below 0.01 (a learning rate, a weight decay) in powers of ten
+    ("1e-4"): three decimals printed 0.0001 as "0.000"."""
     if isinstance(value, float):
+        if value != 0 and abs(value) < 0.01:
+            mantissa, exponent = f"{value:.2e}".split("e")
+            return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
         return f"{value:.3f}"
     if isinstance(value, (list, tuple)):
         return ", ".join(_fmt(v) for v in value)
