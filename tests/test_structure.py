@@ -184,10 +184,15 @@ def v2_cohort(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_v2_cohort_global_rnfl_within_5um_of_truth(v2_cohort):
+def test_v2_cohort_global_rnfl_within_8um_of_truth(v2_cohort):
+    """Every measured eye, not only the mean: the path search's errors on these speckled 7.8 um cubes
+    ran from -6.6 to +18.2 um and averaged +4.0 (it passed a mean-only check while reading GCL/IPL as
+    RNFL); the learned boundary reads +4.0 to +7.3 (the ILM sits ~5 um high on this grid, see
+    docs/structure.md)."""
     errors = [r.rnfl_global_um - float(row["rnfl_global_um"]) for row, r, _ in v2_cohort if r.quality.ok]
     assert len(errors) >= len(v2_cohort) // 2
-    assert abs(float(np.mean(errors))) <= 5.0, errors
+    assert max(abs(e) for e in errors) <= 8.0, errors
+    assert float(np.mean(np.abs(errors))) <= 7.0, errors
 
 
 @pytest.mark.slow
@@ -469,3 +474,19 @@ def test_bruchs_membrane_crosses_the_disc_opening_as_a_line(name):
         line = np.interp(cols, [a0, a1], seg.bm[b, [a0, a1]])
         worst = max(worst, float(np.max(np.abs(seg.bm[b, cols] - line))) * um)
     assert worst <= 10.0, worst
+
+
+@pytest.mark.parametrize("name", ("demo_normal_OD", "demo_normal_OS", "demo_early_glaucoma_OS",
+                                  "demo_advanced_glaucoma_OD"))
+def test_demo_eyes_global_rnfl_near_their_truth(name):
+    """Walk-through: the demo's advanced eye (true global RNFL 54 um) was measured at a 'normal' 101 um,
+    thicker than the normal eyes: on these speckled 6.25 um cubes the path search followed the GCL/IPL.
+    The learned boundary now serves every speckled scan with depth pixels up to its 8 um sample."""
+    import json
+
+    from octviewer.io import load_volume
+    from octviewer.resources import RESOURCES
+
+    truth = json.loads((RESOURCES / "samples" / "demo_truth.json").read_text())[name]["rnfl_global_um"]
+    report = measure(load_volume(RESOURCES / "samples" / f"{name}.dcm"), source="own")
+    assert abs(report.rnfl_global_um - truth) <= 8.0, (report.rnfl_global_um, truth)

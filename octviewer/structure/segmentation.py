@@ -62,10 +62,15 @@ EDGE_BSCAN_MM = 0.06
 LOW_SIGNAL = 0.5  # RNFL brightness (over the background) under this fraction of the scan's median
 DISC_MARGIN_MM = 0.2
 # The learned RNFL boundary (_rnfl_learned): used on scans more speckled than NET_SPECKLE (single frames:
-# ~0.3; averaged Spectralis circles ~0.07) whose depth pixels are at most NET_PIXEL_UM (it was trained on
-# 2 um pixels, each of its 8 um samples a mean of several), on B-scans NET_BSCAN_MM apart in cubes; its
-# path may move NET_MAX_STEP samples (8 um) between the net's columns (60 um) at NET_STEP_COST each.
-NET_SPECKLE, NET_PIXEL_UM, NET_BSCAN_MM, NET_MAX_STEP, NET_STEP_COST = 0.15, 4.0, 0.12, 3, 0.3
+# ~0.3; averaged Spectralis circles ~0.07) whose depth pixels are at most NET_PIXEL_UM, on B-scans
+# NET_BSCAN_MM apart in cubes; its path may move NET_MAX_STEP samples (8 um) between the net's columns
+# (60 um) at NET_STEP_COST each. The net reads the B-scan resampled to 8 um samples (trained on 2 um
+# pixels, each sample a mean of four), so any pixel up to one sample can feed it. The limit was 4 um
+# until a walk-through found the demo's advanced eye (6.25 um pixels, speckled) measured at a normal
+# 101 um against its true 54: the path search followed the GCL/IPL there, as on every generator-3.0
+# speckled cube (12 `small` eyes, 7.8 um pixels: RNFL thickness 41.1 um from the truth by the path
+# search, 10.4 by the net; docs/structure.md). Averaged scans are kept out by NET_SPECKLE, not by size.
+NET_SPECKLE, NET_PIXEL_UM, NET_BSCAN_MM, NET_MAX_STEP, NET_STEP_COST = 0.15, 8.0, 0.12, 3, 0.3
 
 
 @dataclass(frozen=True)
