@@ -436,3 +436,57 @@ def test_the_model_card_prints_a_small_learning_rate_in_powers_of_ten(qtbot, win
     _grab(w.dialog, "model_card")
     assert "learning rate" in text and "learning rate 0.000" not in text
     assert re.search(r"learning rate \d(\.\d+)?e-\d+", text), text
+
+
+def _panel_texts(w) -> str:
+    """Every text the Structure panel draws, as drawn."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+
+    from octviewer.gui.structure.page import draw_structure_page
+
+    texts = []
+
+    class Recording(QPainter):
+        def drawText(self, *args):  # noqa: N802 (Qt's name)
+            texts.append(str(args[-1]))
+            super().drawText(*args)
+    panel = w.structure_panel
+    image = QImage(panel.size(), QImage.Format_RGB32)
+    painter = Recording(image)
+    draw_structure_page(painter, QRectF(panel.rect()).adjusted(8, 8, -8, -8), w.state.structure, dark=True)
+    painter.end()
+    return "\n".join(texts)
+
+
+def test_the_overall_rnfl_class_sees_sectors_and_is_withheld_when_the_boundary_is_unsure(qtbot, window,
+                                                                                        monkeypatch, tmp_path):
+    """'Overall (worst of global and quadrants): normal' stood beside a red sector TI and clock hour,
+    and beside a boundary unsure on 48% of the circle (37)."""
+    import dataclasses
+
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    report = w.state.structure
+    assert report is not None and report.unsure_fraction > 0.25  # the demo scan: the boundary unsure on ~48%
+    _grab(w, "overall_unsure")
+    text = _panel_texts(w)
+    pct = f"{100 * report.unsure_fraction:.0f}%"
+    assert f"not classified: RNFL boundary unsure on {pct} of the circle" in text, text
+    assert "worst of global and quadrants): normal" not in text
+    out = tmp_path / "results.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    w.menu_actions["export_csv"].trigger()
+    row = next(r for r in csv.DictReader(open(out)) if r["level"] == "volume")
+    assert row["rnfl_class"].startswith("not classified: RNFL boundary unsure on")
+    # the same scan measured sure everywhere, with a sector and a clock hour outside normal limits
+    classes = {k: "normal" for k in report.classes}
+    classes.update(sector_TI="outside", clock_7="borderline")
+    w.state.set_structure(dataclasses.replace(report, unsure_fraction=0.05, classes=classes))
+    qtbot.wait(20)
+    _grab(w, "overall_sector")
+    text = _panel_texts(w)
+    assert "outside normal limits in sector TI" in text, text
+    w.menu_actions["export_csv"].trigger()
+    row = next(r for r in csv.DictReader(open(out)) if r["level"] == "volume")
+    assert row["rnfl_class"] == "outside"

@@ -19,6 +19,19 @@ from .segmentation import UNSURE_REASONS, UNSURE_VESSEL, Segmentation, segment
 
 NAN = float("nan")
 
+#: The RNFL boundary unsure (for another reason than a vessel's shadow) on more than this share of the
+#: circle: no overall RNFL class is given. A quarter of the circle is more than any one quadrant, so a
+#: "normal" could rest on a whole quadrant the segmentation does not vouch for (docs/structure.md).
+UNCLASSIFIED_UNSURE = 0.25
+_CLASS_WORDS = {"borderline": "borderline", "outside": "outside normal limits"}
+
+
+def _region_name(key: str) -> str:
+    """A ``classes`` key as a reader says it: "sector TI", "clock hour 7", "quadrant I", "global mean"."""
+    kind, _, name = key.partition("_")
+    return {"global": "global mean", "quadrant": f"quadrant {name}", "sector": f"sector {name}",
+            "clock": f"clock hour {name}"}.get(kind, key)
+
 
 @dataclass(frozen=True)
 class StructureReport:
@@ -61,10 +74,31 @@ class StructureReport:
     uncertain_sectors: tuple[str, ...] = ()
 
     @property
+    def too_unsure_to_classify(self) -> bool:
+        """The RNFL boundary is unsure on more than ``UNCLASSIFIED_UNSURE`` of the circle."""
+        return bool(np.isfinite(self.unsure_fraction) and self.unsure_fraction > UNCLASSIFIED_UNSURE)
+
+    @property
     def rnfl_class(self) -> str:
-        """Worst class among the global mean and the four quadrants (the figures with published norms)."""
-        keys = ["global"] + [f"quadrant_{q}" for q in rnfl.QUADRANTS]
-        return normative.worst(self.classes.get(k, "") for k in keys)
+        """Worst class among the global mean, the quadrants, the Garway-Heath sectors and the clock
+        hours: a red sector or clock hour beside a normal global mean was summed up "normal". ""
+        where no class applies, or where the boundary is too unsure to classify (``rnfl_class_text``)."""
+        if self.too_unsure_to_classify:
+            return ""
+        return normative.worst(self.classes.values())
+
+    @property
+    def rnfl_class_text(self) -> str:
+        """The overall class in words, with where it comes from ("outside normal limits in sector TI,
+        clock hour 7") or why there is none (Structure panel, PDF, CSV)."""
+        if self.too_unsure_to_classify:
+            return f"not classified: RNFL boundary unsure on {100 * self.unsure_fraction:.0f}% of the circle"
+        worst = self.rnfl_class
+        if worst in ("", "normal"):
+            return worst or "not classified"
+        where = [_region_name(k) for k, c in self.classes.items() if c == worst]
+        shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+        return f"{_CLASS_WORDS.get(worst, worst)} in {shown}"
 
 
 def measure(volume: OctVolume, segmentation: Segmentation | None = None, source: str = "vendor",
