@@ -490,3 +490,23 @@ def test_the_overall_rnfl_class_sees_sectors_and_is_withheld_when_the_boundary_i
     w.menu_actions["export_csv"].trigger()
     row = next(r for r in csv.DictReader(open(out)) if r["level"] == "volume")
     assert row["rnfl_class"] == "outside"
+
+
+def test_an_empty_study_folder_is_named_and_the_window_fits_1024_px(qtbot, window, monkeypatch, tmp_path):
+    """"0 scans of 0 patients…" did not say which folder; with the Study panel open the window would
+    not shrink below 1161 px."""
+    w = window
+    empty = tmp_path / "clinic_export_empty"
+    empty.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(empty))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    assert "clinic_export_empty" in panel.status.text() and "no OCT scans found" in panel.status.text()
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    w.resize(1024, 700)
+    qtbot.wait(50)
+    _grab(w, "width_1024")
+    assert w.study.dock.isVisible() and w.menu_actions["panel_structure"].isChecked()
+    assert w.minimumSizeHint().width() <= 1024 and w.width() == 1024
+    assert w.study.dock.width() >= 160 and w.structure_panel.parentWidget().width() >= 150

@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.menu_actions = build_menus(self)
         self.models.tick_device()
         self.structure = StructureOverlay(self.state, self.bscan, self.enface)
-        structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3")
+        structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3", min_width=200)
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
         self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
         self.study = StudyController(self)
@@ -188,10 +188,19 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(widget)
 
     def add_panel(self, title: str, widget: QWidget, area=Qt.RightDockWidgetArea,
-                  shortcut: str | None = None) -> QDockWidget:
-        """Dock ``widget`` and add a View > Panels entry that shows or hides it."""
+                  shortcut: str | None = None, min_width: int | None = None) -> QDockWidget:
+        """Dock ``widget`` and add a View > Panels entry that shows or hides it. ``min_width``: the
+        dock may be narrower than the widget's own minimum, which then scrolls (the window has to
+        fit a 1024 px screen with the Study and Structure panels open)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(re.sub(r"\W+", "_", title.lower()))
+        if min_width is not None:
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.NoFrame)
+            scroll.setWidget(widget)
+            scroll.setMinimumWidth(min_width)
+            widget = scroll
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         dock.show()  # also when added to a window already on screen

@@ -180,8 +180,11 @@ class StudyPanel(QWidget):
         if self.tree.topLevelItemCount():
             self.tree.topLevelItem(0).setExpanded(True)
         patients = len(index.patients())
-        self.status.setText(f"{len(index.scans)} scans of {patients} patient{'s' if patients != 1 else ''}, "
-                            f"{len(index.vf)} measured visual fields; {index.skipped_text()}"
+        # the folder (or manifest) is named: "0 scans of 0 patients" did not say which folder was empty
+        name = os.path.basename(os.path.normpath(index.root)) or index.root
+        found = (f"{len(index.scans)} scans of {patients} patient{'s' if patients != 1 else ''}, "
+                 f"{len(index.vf)} measured visual fields" if index.scans else "no OCT scans found")
+        self.status.setText(f"{name}: {found}; {index.skipped_text()}"
                             + (f"; {index.from_cache} files' headers read from the cache" if index.from_cache else ""))
 
     def selected(self) -> tuple | None:

@@ -92,7 +92,7 @@ class ResultsPanel(QWidget):
     def __init__(self, state: ViewerState):
         super().__init__()
         self.state = state
-        self.setMinimumWidth(280)
+        self.setMinimumWidth(190)  # wraps rather than scrolls sideways in a 1024 px window (Study panel open)
         layout = QVBoxLayout(self)
         self.eye = _label("font-size: 16pt; font-weight: bold")
         self.scan = _label()
