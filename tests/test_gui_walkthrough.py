@@ -423,6 +423,7 @@ def test_the_title_names_the_scan_and_a_new_study_does_not_keep_the_old_scan(qtb
     qtbot.wait(50)
     _grab(w, "title_study_b")
     assert w.volume is None and os.path.basename(v.source) not in w.windowTitle()
+    assert w.bscan.histogram.plot.xData is None or len(w.bscan.histogram.plot.xData) == 0  # nor its grey levels
     assert "not part of it" in w.statusBar().currentMessage() and not w.progress.isVisible()
 
 

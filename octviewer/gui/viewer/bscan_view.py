@@ -101,6 +101,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.cam.hide()
         if s.volume is None:
             self.image.clear()
+            self.histogram.plot.setData([], [])  # the closed scan's grey levels are not left beside an empty view
             self.label.setText("")
             self.placeholder.hide()
             self.scale_bar.hide()  # over an empty view it drew a white bar across it
