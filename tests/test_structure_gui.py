@@ -76,3 +76,27 @@ def test_enface_layers_for_a_synthetic_cube():
     assert (thickness[..., 3][report.segmentation.disc_mask] == 0).all()  # disc left transparent
     assert (deviation[..., 3] > 0).any()  # the inferotemporal wedge shows on the deviation map
     assert enface_layers(None) is None
+
+
+def test_a_boundary_keeps_its_colour_on_every_scan(qtbot, monkeypatch, samples_dir):
+    """Walk-through: the ILM was red on a circle scan (octviewer's lines) and cyan on a line scan (the
+    file's own lines, coloured by their order in the file), where cyan meant Bruch's membrane before."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.gui.structure.overlay import SEGMENTATION_LINES
+    from octviewer.resources import DEMO_MODEL
+    from conftest import open_window
+
+    ours = {label.split()[0].upper() if key != "bm" else "BM": colour for key, label, colour in SEGMENTATION_LINES}
+    for w in open_window(qtbot, monkeypatch, DEMO_MODEL):
+        monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                            lambda *a, **k: (str(samples_dir / "heidelberg_vol" / "Willis_B_716_0.vol"), ""))
+        with qtbot.waitSignal(w.settled, timeout=60000):
+            w.menu_actions["open"].trigger()
+        assert w.volume.scan_pattern == "line"
+        drawn = {name.upper(): curve.opts["pen"].color().name()
+                 for name, curve in zip(w.volume.layers, w.bscan.layer_curves)}
+        assert {"ILM", "BM"} <= set(drawn)
+        for name in ("ILM", "RNFL", "BM"):
+            if name in drawn:
+                assert drawn[name] == ours[name].lower(), (name, drawn[name], ours[name])

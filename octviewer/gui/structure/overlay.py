@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from ..viewer.bscan_view import BOUNDARY_COLOURS
 from .page import CLASS_COLOURS, THICKNESS_RANGE_UM, enface_layers
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
-SEGMENTATION_LINES = (("ilm", "ILM", "#ff5252"), ("rnfl", "RNFL outer boundary", "#ffd740"),
-                      ("bm", "Bruch's membrane", "#40c4ff"))
+SEGMENTATION_LINES = (("ilm", "ILM", BOUNDARY_COLOURS["ILM"]), ("rnfl", "RNFL outer boundary", BOUNDARY_COLOURS["RNFL"]),
+                      ("bm", "Bruch's membrane", BOUNDARY_COLOURS["BM"]))
 NO_MAP = ("The RNFL maps need a measured optic-disc cube; this scan has none (a circle or line scan, or not "
           "measured).")
 

@@ -13,9 +13,16 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 from . import render
 from .state import ViewerState
 
-# the file's own layer lines: none of the red / yellow / light blue that mean ILM / RNFL outer
-# boundary / Bruch's membrane in the structure overlay's legend, so a colour never means two things
+#: The boundaries a clinician compares between scans keep one colour whoever traced them (the file's
+#: own lines here, octviewer's in ``structure.overlay``): a line scan drew its ILM in the colour a cube
+#: gave Bruch's membrane (walk-through); the legend says whose lines they are. Other layers take the
+#: palette, in the file's order, which holds none of these three colours.
+BOUNDARY_COLOURS = {"ILM": "#ff5252", "RNFL": "#ffd740", "BM": "#40c4ff"}
 LAYER_COLOURS = ["#69f0ae", "#e040fb", "#ffab40", "#b388ff", "#eeeeee", "#a1887f"]
+
+
+def layer_colour(name: str, k: int) -> str:
+    return BOUNDARY_COLOURS.get(str(name).upper(), LAYER_COLOURS[k % len(LAYER_COLOURS)])
 
 
 class BscanView(pg.GraphicsLayoutWidget):
@@ -107,8 +114,8 @@ class BscanView(pg.GraphicsLayoutWidget):
             self.scale_bar.hide()  # over an empty view it drew a white bar across it
             self._update_layer_legend()
             return
-        for k in range(len(s.volume.layers)):
-            curve = pg.PlotCurveItem(pen=pg.mkPen(LAYER_COLOURS[k % len(LAYER_COLOURS)], width=1))
+        for k, name in enumerate(s.volume.layers):
+            curve = pg.PlotCurveItem(pen=pg.mkPen(layer_colour(name, k), width=1))
             curve.setZValue(20)
             self.view.addItem(curve)
             self.layer_curves.append(curve)
