@@ -26,21 +26,61 @@ def salt_path() -> Path:
     return base / "octviewer" / "pseudonym.salt"
 
 
+#: A salt file is 32 bytes; anything much larger is no salt file of ours (a link to ``/dev/zero``).
+SALT_LIMIT = 4096
+
+
+class SaltError(Exception):
+    """The salt file cannot be read or made: one line naming it and why (the batch commands print it
+    and stop with their output/settings exit status)."""
+
+
 def install_salt() -> bytes:
-    """This installation's salt, created (owner-only) on first use."""
+    """This installation's salt, created (owner-only) on first use.
+
+    Read as a small regular file (``core.files.read_small_file``'s checks): a FIFO there hung every
+    batch command, and a link to ``/dev/zero`` read until memory ran out. Written with
+    ``open_for_writing``, never through a link: a symbolic link to a short file had that file
+    overwritten with the salt. An existing salt readable by others is narrowed to 0600, since anyone
+    who reads it can test guessed paths against ``vol-`` keys. SaltError for everything else."""
+    from .files import FileRefused, open_for_writing, opened_small_file
+
     path = salt_path()
-    try:
-        salt = path.read_bytes()
-        if len(salt) >= 16:
-            return salt
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(salt)
-    return salt
+    for _attempt in range(2):  # a second run may create the file between our look and our O_EXCL
+        try:
+            with opened_small_file(path, SALT_LIMIT) as (salt, fd):
+                if len(salt) >= 16:
+                    if os.fstat(fd).st_mode & 0o077 and hasattr(os, "fchmod"):
+                        os.fchmod(fd, 0o600)
+                    return salt
+        except FileNotFoundError:
+            pass
+        except FileRefused as exc:
+            raise SaltError(f"the pseudonym salt file {path}: {exc}") from None
+        except OSError as exc:
+            raise SaltError(f"the pseudonym salt file {path} cannot be read or made owner-only: "
+                            f"{exc.strerror or type(exc).__name__}") from None
+        salt = secrets.token_bytes(32)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = open_for_writing(path, 0o600)
+        except FileExistsError:
+            continue
+        except FileRefused as exc:
+            raise SaltError(f"the pseudonym salt file {path} {exc}") from None
+        except OSError as exc:
+            raise SaltError(f"the pseudonym salt file {path} cannot be made: {exc.strerror or type(exc).__name__} "
+                            "(set OCTVIEWER_PSEUDONYM_SALT to a writable place, or use --no-pseudonymise)") from None
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(salt)
+        except OSError as exc:
+            raise SaltError(f"the pseudonym salt file {path} cannot be written: "
+                            f"{exc.strerror or type(exc).__name__}") from None
+        return salt
+    raise SaltError(f"the pseudonym salt file {path} keeps changing while it is read")
 
 
 def keyed_digest(text: str, salt: bytes | None = None) -> str:

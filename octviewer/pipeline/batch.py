@@ -26,10 +26,13 @@ class Batch:
                  skipped_row: Callable[[str, str], dict] | None = None,
                  failed: Callable[[dict], bool] = lambda row: bool(row.get("error")),
                  run_cells: dict[str, str] | None = None):
-        from ..core.pseudonym import install_salt
+        from ..core.pseudonym import SaltError, install_salt
 
         self.prog, self.args = prog, args
-        self.salt = install_salt() if args.pseudonymise else None
+        try:
+            self.salt = install_salt() if args.pseudonymise else None
+        except SaltError as exc:  # a setting the run cannot go without: one line, exit status 3
+            raise OutputError(str(exc)) from None
         self.keys: dict[str, str] = {}
         self.failed = failed
         self.run_cells = run_cells or {}
