@@ -214,3 +214,25 @@ def test_training_never_stores_a_calibration_the_viewer_refuses(case):
         assert calibration == fit_platt(labels, raw) and calibration["method"] == "platt"
     if case == "saturated":
         assert fit_platt(labels, raw)["method"] == "platt" and calibration == {"method": "none"}
+
+
+# -- attack run 2: weights of an odd type or size, a signature nested past Python's stack ------------
+def test_a_weight_of_a_type_no_model_is_stored_in_is_refused_naming_it(tmp_path, semt):
+    _, meta, state = semt
+    odd = dict(state, **{"fc.bias": state["fc.bias"].to(torch.float8_e4m3fn)})
+    with pytest.raises(ModelFileError, match="fc.bias.*float8"):  # was torch's "isfinite not implemented"
+        load_model(_write(tmp_path / "m.safetensors", odd, meta))
+
+
+def test_a_float64_weight_too_large_for_float32_is_refused(tmp_path, semt):
+    _, meta, state = semt
+    big = dict(state, **{"fc.bias": torch.full_like(state["fc.bias"], 1e300, dtype=torch.float64)})
+    with pytest.raises(ModelFileError, match="infinite"):  # finite in float64, inf once cast: every scan failed
+        load_model(_write(tmp_path / "m.safetensors", big, meta))
+
+
+def test_a_signature_block_nested_too_deep_is_a_model_file_error(tmp_path, semt):
+    _, meta, state = semt
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ModelFileError, match="signature"):  # was a RecursionError
+        load_model(_write(tmp_path / "m.safetensors", state, meta, {"octviewer_signature": deep}))

@@ -209,8 +209,8 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
         b = md_new.lo - a * md_old.lo
         assert p_new.vf["md"] == pytest.approx(np.clip(a * raw["vf"]["md"][0] + b, -35, 5), abs=0.05)
     # the same file as --out is refused, one line, nothing written
-    assert main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--out", str(model)]) == 2
-    assert "must be a new file" in capsys.readouterr().err and Path(model).read_bytes() == source_bytes
+    assert main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--out", str(model)]) == 3
+    assert "names an input" in capsys.readouterr().err and Path(model).read_bytes() == source_bytes
 
 
 def _weights(path):

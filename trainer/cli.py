@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -90,6 +91,42 @@ def _config(args) -> Config:
     return Config(**values)
 
 
+class OutputPathError(ValueError):
+    """An --out the command may not write; exit code 3, as for the batch commands."""
+
+
+def _check_out(out: Path, *inputs, new: bool = False) -> None:
+    """Before any work: --out is no input of the command (evaluate wrote its JSON over the model and
+    the manifest), no link, FIFO or folder, and its folder exists (attack run 2)."""
+    from octviewer.core.files import FileRefused, check_writable
+
+    for given in inputs:
+        if Path(given).exists() and out.exists() and os.path.samefile(out, given):
+            raise OutputPathError(f"--out {out.name}: names an input of the command; give another file")
+    if not out.parent.is_dir():
+        raise OutputPathError(f"--out {out.name}: the folder {out.parent.name or '.'} does not exist")
+    if new and (out.exists() or out.is_symlink()):
+        raise OutputPathError(f"--out {out.name}: exists; give the name of a new file (nothing is overwritten)")
+    try:
+        check_writable(os.lstat(out))
+    except FileNotFoundError:
+        pass
+    except FileRefused as exc:
+        raise OutputPathError(f"--out {out.name}: {exc}") from None
+
+
+def _write_out(out: Path, text: str) -> None:
+    from octviewer.core.files import FileRefused, open_for_writing
+
+    try:
+        with os.fdopen(open_for_writing(out, 0o600), "w", encoding="utf-8") as f:
+            f.write(text)
+    except FileRefused as exc:
+        raise OutputPathError(f"--out {out.name}: {exc}") from None
+    except OSError as exc:
+        raise OutputPathError(f"--out {out.name}: cannot be written ({exc.strerror or type(exc).__name__})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="octviewer-train", description="Train and evaluate glaucoma OCT models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,11 +197,13 @@ def main(argv: list[str] | None = None) -> int:
             from .evaluate_model import attachable_summary, evaluate_model
             from .recipe_summary import report_lines
 
+            if args.out:
+                _check_out(args.out, args.model, args.data)
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
                                     report_paths=args.report_paths)
             text = json.dumps(report, indent=2)
             if args.out:
-                args.out.write_text(text)
+                _write_out(args.out, text)
             if args.json:
                 print(text)
             else:
@@ -190,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             def progress(done, total):
                 print(f"\rrunning the network: {done}/{total} volumes", end="\n" if done == total else "",
                       file=sys.stderr, flush=True)
+            _check_out(args.out, args.model, args.data, new=True)
             r = recalibrate(args.model, args.data, args.out, args.split, args.seed, vf=args.vf, progress=progress)
             print(f"{r['volumes']} volumes ({r['glaucoma']} glaucoma): ECE {r['ece_before']:.3f} -> {r['ece_after']:.3f} "
                   f"on these volumes, threshold {r['threshold_before']:.3f} -> {r['threshold_after']:.3f}")
@@ -206,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             ModelFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OutputPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except stop.Stopped as exc:
         print(str(exc) or "stopped", file=sys.stderr)
         return 130

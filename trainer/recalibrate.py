@@ -63,6 +63,26 @@ def network_outputs(model_path, manifest, split: str = "all", seed: int | None =
     return {"records": records, "raw": np.array(probs), "vf": {n: np.array(v) for n, v in vf.items()}}
 
 
+#: Fewer volumes of a class than this and a Platt map and threshold are noise: two volumes moved the
+#: threshold from 0.30 to 0.50 and ECE from 0.08 to 0.30 (attack run 2). A floor, not a recommendation:
+#: the demo model's calibration cohorts hold 100+ volumes of each class.
+MIN_PER_CLASS = 10
+
+
+def _enough_of_each_class(model_path, manifest, split, seed) -> None:
+    """Refuse before the network runs, from the manifest alone."""
+    from octviewer.model import load_model
+
+    records, _ = read_manifest(manifest)
+    if seed is None:
+        seed = load_model(model_path, "cpu").meta.provenance.get("split_seed", 0)
+    records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
+    counts = [sum(1 for r in records if r.label == c) for c in (0, 1)]
+    if min(counts) < MIN_PER_CLASS:
+        raise ManifestError(manifest, [f"recalibration needs at least {MIN_PER_CLASS} volumes of each class; the "
+                                       f"{split!r} split has {counts[0]} normal and {counts[1]} glaucoma"])
+
+
 def fit_vf_map(estimate, measured) -> tuple[float, float] | None:
     """(a, b) of measured ~ a * estimate + b by least squares, or None (too few values, slope <= 0)."""
     ok = np.isfinite(estimate) & np.isfinite(measured)
@@ -80,6 +100,11 @@ def recalibrate(model_path, manifest, out, split: str = "all", seed: int | None 
     model_path, out = Path(model_path), Path(out)
     if out.resolve() == model_path.resolve():
         raise ModelFileError(out, "--out must be a new file: the model it recalibrates stays as it was")
+    if out.exists() or out.is_symlink():  # it wrote a model over the manifest, a scan, any file (attack run 2)
+        raise ModelFileError(out, "--out exists: give the name of a new file (nothing is overwritten)")
+    if not out.parent.is_dir():
+        raise ModelFileError(out, f"--out: the folder {out.parent.name or '.'} does not exist")
+    _enough_of_each_class(model_path, manifest, split, seed)
     outputs = network_outputs(model_path, manifest, split, seed, progress=progress)
     records, raw = outputs["records"], outputs["raw"]
     labels = np.array([r.label for r in records])

@@ -116,6 +116,11 @@ def _write(path: Path, state: dict, meta: ModelMeta, private_key=None) -> None:
         tmp.unlink(missing_ok=True)
 
 
+#: What octviewer-train writes (float32, or float16 with --half) and what torch can hold a checkpoint in;
+#: an attack run's float8 weight reached torch.isfinite, which does not know the type, as a foreign error.
+WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def _check_values(path, state: dict) -> None:
     """Weights must be finite, and batch-norm variances non-negative (a negative one is finite but
     turns every output into NaN)."""
@@ -234,10 +239,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
             raise ModelFileError(path, f"the VF head weights do not fit together ({str(exc)[:120]})") from exc
         network = _build(path, meta, {k: tuple(v.shape) for k, v in state.items()})
     for k, v in state.items():
-        if not (v.is_floating_point() or (k.endswith("num_batches_tracked") and v.dtype == torch.int64)):
-            raise ModelFileError(path, f"weight '{k[:80]}' has dtype {v.dtype}, not a floating-point type")
-    _check_values(path, state)
+        if not (v.dtype in WEIGHT_DTYPES or (k.endswith("num_batches_tracked") and v.dtype == torch.int64)):
+            raise ModelFileError(path, f"weight '{k[:80]}' has dtype {v.dtype}, not one a model is stored in "
+                                       "(float16, bfloat16, float32, float64)")
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    _check_values(path, state)  # after the cast: a float64 1e300 is finite until it becomes float32
     network.to_empty(device="cpu")
     try:
         network.load_state_dict(state)
@@ -256,6 +262,6 @@ def _trust(path: Path, header: dict, digest: str) -> Trust:
     block = header.get(SIGNATURE_KEY)
     try:
         return verify(digest, json.loads(block) if block is not None else None)
-    except ValueError as exc:  # SignatureError, or a signature block that is not JSON
+    except (ValueError, RecursionError) as exc:  # SignatureError, a block that is not JSON or nested 100k deep
         problem = str(exc) if isinstance(exc, SignatureError) else "the signature block is not valid JSON"
         raise ModelFileError(path, problem) from None
