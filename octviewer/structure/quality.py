@@ -145,7 +145,7 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
         if jumps.size and np.nanmax(jumps) > MOTION_UM:
             warn.append(f"eye motion: the retina jumps by up to {np.nanmax(jumps):.0f} µm between B-scans")
         if seg.disc_mask is None:
-            refuse.append("no optic disc (Bruch's membrane opening) found in the cube: not an optic-disc scan?")
+            refuse.append("no optic disc (Bruch's membrane opening) found in the cube (is it an optic-disc scan?)")
         elif (volume.spacing.bscan_mm or 0.0) > MAX_DISC_BSCAN_MM:
             warn.append(f"B-scans {volume.spacing.bscan_mm:.2f} mm apart: too sparse to measure the disc and cup "
                         "(not reported)")
