@@ -2,6 +2,7 @@
 fresh attack run: H4 the pseudonym salt file, H5/M6 a full disk and over-long paths, H7 a read-only
 HOME)."""
 
+import csv
 import os
 import stat
 
@@ -54,3 +55,62 @@ def test_an_existing_salt_is_narrowed_to_owner_only_and_kept(tmp_path, monkeypat
     salt.unlink()
     made = install_salt()  # a new one: 32 random bytes, owner-only
     assert len(made) == 32 and salt.read_bytes() == made and stat.S_IMODE(salt.stat().st_mode) == 0o600
+
+
+_CUT_RUN = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as a full disk with ENOSPC
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+from octviewer.pipeline import {module}
+sys.exit({module}.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("module", ["measure_cli", "predict_cli"])
+def test_a_journal_write_that_fails_midway_is_one_line_exit_3_and_resumable(module, scans, tmp_path):
+    """A full disk at --out ended in a raw OSError traceback, exit 1 ("some scans failed"), the
+    journal cut mid-row. Now: one line naming the journal and the reason, exit 3, and --resume
+    (with room again) drops the cut row and finishes."""
+    extra = ["--no-store"]
+    if module == "predict_cli":
+        from test_pipeline import tiny_model
+
+        extra += ["--model", str(tiny_model(tmp_path / "model")), "--device", "cpu"]
+    out = tmp_path / "r.csv"
+    argv = [*map(str, scans), "--out", str(out), *extra]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.path.dirname(__file__),
+                                                                        os.environ.get("PYTHONPATH")]))}
+    from octviewer.pipeline import measure_cli, predict_cli
+
+    main, columns = {"measure_cli": (measure_cli.main, measure_cli._columns()),
+                     "predict_cli": (predict_cli.main, predict_cli.COLUMNS)}[module]
+    header = len(",".join(columns)) + 2
+    code = _cut_run(module, header + 300, argv, env)
+    assert code.returncode == EXIT_OUTPUT, code.stderr[-2000:]
+    lines = [line for line in code.stderr.splitlines() if "Traceback" in line or "r.csv.partial" in line]
+    assert len(lines) == 1 and "cannot be written: File too large" in lines[0] and "--resume" in lines[0]
+    journal = out.with_name("r.csv.partial")
+    assert journal.exists() and not journal.read_text().endswith("\n") and not out.exists()
+    assert main([*argv, "--resume"]) in (0, 1)
+    with open(out, newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(scans)
+
+
+def _cut_run(module, limit, argv, env):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _CUT_RUN.format(limit=limit, module=module), *argv],
+                          capture_output=True, text=True, env=env, timeout=240)
+
+
+def test_a_path_longer_than_path_max_is_a_listed_failure_as_input_and_exit_3_as_out(scans, tmp_path, capsys):
+    """An input or --out path over PATH_MAX raised a raw ENAMETOOLONG from ``outputs.expand``."""
+    long = tmp_path.joinpath(*["x" * 250] * 18, "a.dcm")
+    out = tmp_path / "lp.csv"
+    assert _measure([long, "--out", out]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "could not read" in err
+    assert _measure([scans[0], "--out", long]) == EXIT_OUTPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too long" in err[0] and len(err[0]) < 400

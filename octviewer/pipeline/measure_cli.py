@@ -64,17 +64,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"octviewer-measure: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
     unreadable = [(name, reason) for _, name, reason in batch.skipped]
-    with batch:
-        for path in batch.scans(files, "measuring"):
-            name = batch.name_of(path)
-            if batch.finished(name):
-                continue
-            row, error = _measured(batch, path, name, args.segmentation)
-            if error:
-                unreadable.append((name, error))
-            batch.write({"file": name, **row})
-        if batch.finish(files) == EXIT_OUTPUT:
-            return EXIT_OUTPUT
+    try:
+        with batch:
+            for path in batch.scans(files, "measuring"):
+                name = batch.name_of(path)
+                if batch.finished(name):
+                    continue
+                row, error = _measured(batch, path, name, args.segmentation)
+                if error:
+                    unreadable.append((name, error))
+                batch.write({"file": name, **row})
+            if batch.finish(files) == EXIT_OUTPUT:
+                return EXIT_OUTPUT
+    except OutputError as exc:  # the journal cannot be written (a full disk): the rows so far are kept
+        print(f"octviewer-measure: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     for name, text in unreadable:
         print(f"octviewer-measure: could not read {name}: {text}", file=sys.stderr)
     rows = batch.order_rows

@@ -11,6 +11,7 @@ command" (2, 3) from "look at the rows" (1).
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -32,6 +33,18 @@ class OutputError(Exception):
     """An output path that cannot be used; the message is one line naming the path."""
 
 
+def shown(path) -> str:
+    """``path`` for a message: whole unless it is over 200 characters (a path over PATH_MAX made a
+    4,500-character line), then its start and its end."""
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:100]}...{text[-80:]}"
+
+
+def write_failed(option: str, path: Path, exc: OSError, after: str = "") -> OutputError:
+    """The one line for a write that failed midway (a full disk: "No space left on device")."""
+    return OutputError(f"{option} {shown(path)} cannot be written: {exc.strerror or type(exc).__name__}{after}")
+
+
 def expand(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(volumes, skipped with the reason): files as given; folders searched for volume files by the
     io registry (``octviewer.io.find_volumes``), or taken as one volume (image stack, HEYEX export).
@@ -42,7 +55,11 @@ def expand(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     paths, skipped = [], []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
+        try:
+            folder = p.is_dir()
+        except OSError:  # a path longer than PATH_MAX: load_volume names the file and the reason in its row
+            folder = False
+        if folder:
             found, passed_over = find_volumes(p)
             paths.extend(found)
             skipped.extend(passed_over)
@@ -84,6 +101,13 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     # the journal and the temporary CSV are written too: a link there to the model or a scan was overwritten
     named |= {f"--out's {what}": out.with_name(out.name + end) for what, end in (("journal", ".partial"),
                                                                                   ("temporary file", ".tmp"))}
+    for option, path in [*named.items(), *((k, v) for k, v in (folders or {}).items() if v is not None)]:
+        try:
+            os.lstat(path)
+        except OSError as exc:  # a path over PATH_MAX raised a raw ENAMETOOLONG from is_dir() below
+            if exc.errno == errno.ENAMETOOLONG:
+                raise OutputError(f"{option} {shown(path)}: the path is too long for this system "
+                                  f"({len(os.fsencode(path))} bytes)") from None
     for option, path in named.items():
         try:
             mode = os.stat(path).st_mode
@@ -234,10 +258,14 @@ class ResumableCsv:
             self.rows = self._finished_rows(self.journal) or self._finished_rows(self.out)
         self._file = open_output("--out", self.journal)
         self._writer = csv.DictWriter(self._file, fieldnames=columns)
-        self._writer.writeheader()
-        for row in self.rows.values():
-            self._writer.writerow(row)
-        self._file.flush()
+        try:
+            self._writer.writeheader()
+            for row in self.rows.values():
+                self._writer.writerow(row)
+            self._file.flush()
+        except OSError as exc:
+            self.close()
+            raise write_failed("--out's journal", self.journal, exc) from None
 
     @property
     def done(self) -> set[str]:
@@ -272,20 +300,30 @@ class ResumableCsv:
 
     def write(self, row: dict) -> None:
         row = {c: row.get(c, "") for c in self.columns}
+        try:
+            self._writer.writerow(row)
+            self._file.flush()
+        except OSError as exc:  # a full disk: the rows before are in the journal, a cut last one is dropped on --resume
+            self.close()
+            raise write_failed("--out's journal", self.journal, exc,
+                               "; the rows written so far are kept: run again with --resume when it can be") from None
         self.rows[row["file"]] = row
-        self._writer.writerow(row)
-        self._file.flush()
 
     def finish(self, order: list[str]) -> None:
         """Write ``out`` with the rows in ``order`` (the ``file`` cells of the run's inputs)."""
-        self._file.close()
+        self.close()
         tmp = self.out.with_name(self.out.name + ".tmp")
-        with open_output("--out", tmp) as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            writer.writeheader()
-            for name in order:
-                if name in self.rows:
-                    writer.writerow(self.rows[name])
+        f = open_output("--out", tmp)
+        try:
+            with f:
+                writer = csv.DictWriter(f, fieldnames=self.columns)
+                writer.writeheader()
+                for name in order:
+                    if name in self.rows:
+                        writer.writerow(self.rows[name])
+        except OSError as exc:  # a full disk: the journal keeps the rows
+            tmp.unlink(missing_ok=True)
+            raise write_failed("--out", self.out, exc, f" (the rows are in {shown(self.journal)})") from None
         try:
             os.replace(tmp, self.out)
         except OSError as exc:
@@ -294,5 +332,9 @@ class ResumableCsv:
         self.journal.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Close the journal; a flush that fails here (a full disk, said already) is not raised again."""
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                pass

@@ -116,40 +116,45 @@ def main(argv: list[str] | None = None) -> int:
     except OutputError as exc:
         print(f"octviewer-predict: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
-    with batch:
-        if args.cam_out is not None:
-            try:
-                args.cam_out.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                print(f"octviewer-predict: --cam-out {args.cam_out} cannot be made: {exc.strerror}", file=sys.stderr)
-                return EXIT_OUTPUT
-        cam_names: set[str] = set()
-        parallel, todo = args.workers > 1 or bool(args.cluster), []
-        for path in batch.scans(files, "screening"):
-            name = batch.name_of(path)
-            cam_stem = None
-            if args.cam_out is not None:  # named for every scan, done or not, so a resumed run names alike
-                cam_stem = name if args.pseudonymise else path.stem
-                if cam_stem in cam_names:  # the same stem in two folders: keep both
-                    cam_stem = f"{cam_stem}_{batch.pseudonym(path)[4:12]}"
-                cam_names.add(cam_stem)
-            if batch.finished(name):
-                continue
-            if parallel:
-                todo.append((path, name, cam_stem))
-            else:
-                batch.write(analysed_row(batch, path, name, predictor, args, synthetic, cam_stem))
-        from .parallel import ClusterError, screen
+    try:
+        with batch:
+            if args.cam_out is not None:
+                try:
+                    args.cam_out.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    print(f"octviewer-predict: --cam-out {args.cam_out} cannot be made: {exc.strerror}",
+                          file=sys.stderr)
+                    return EXIT_OUTPUT
+            cam_names: set[str] = set()
+            parallel, todo = args.workers > 1 or bool(args.cluster), []
+            for path in batch.scans(files, "screening"):
+                name = batch.name_of(path)
+                cam_stem = None
+                if args.cam_out is not None:  # named for every scan, done or not, so a resumed run names alike
+                    cam_stem = name if args.pseudonymise else path.stem
+                    if cam_stem in cam_names:  # the same stem in two folders: keep both
+                        cam_stem = f"{cam_stem}_{batch.pseudonym(path)[4:12]}"
+                    cam_names.add(cam_stem)
+                if batch.finished(name):
+                    continue
+                if parallel:
+                    todo.append((path, name, cam_stem))
+                else:
+                    batch.write(analysed_row(batch, path, name, predictor, args, synthetic, cam_stem))
+            from .parallel import ClusterError, screen
 
-        try:
-            for row, notes in screen(args, predictor, synthetic, todo):
-                for kind, text in notes:
-                    batch.note(kind, text)
-                batch.write(row)
-        except ClusterError as exc:
-            print(f"octviewer-predict: {exc}", file=sys.stderr)
-            return EXIT_MODEL
-        code = batch.finish(files)
+            try:
+                for row, notes in screen(args, predictor, synthetic, todo):
+                    for kind, text in notes:
+                        batch.note(kind, text)
+                    batch.write(row)
+            except ClusterError as exc:
+                print(f"octviewer-predict: {exc}", file=sys.stderr)
+                return EXIT_MODEL
+            code = batch.finish(files)
+    except OutputError as exc:  # the journal cannot be written (a full disk): the rows so far are kept
+        print(f"octviewer-predict: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     if code == EXIT_OUTPUT:
         return code
     refused = sum(REFUSED in row["error"] for row in batch.rows())
