@@ -114,3 +114,40 @@ def test_a_path_longer_than_path_max_is_a_listed_failure_as_input_and_exit_3_as_
     assert _measure([scans[0], "--out", long]) == EXIT_OUTPUT
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "too long" in err[0] and len(err[0]) < 400
+
+
+@pytest.fixture
+def unwritable_home(tmp_path, monkeypatch):
+    """HOME where no folder can be made (a file stands there; a read-only mount does the same), with
+    OCTVIEWER_DATA and the XDG folders unset, as on a locked-down clinic workstation."""
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    for name in ("OCTVIEWER_DATA", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "OCTVIEWER_PSEUDONYM_SALT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+@pytest.mark.parametrize("command", [["outbox"], ["configure", "--host", "pacs.example"]])
+def test_pacs_names_the_data_folder_it_cannot_make(command, unwritable_home, capsys):
+    """``octviewer-pacs outbox`` / ``configure`` with a HOME that cannot hold the data folder ended in a
+    raw OSError (exit 1); now one line naming the folder, the settings-error exit status."""
+    from octviewer.pacs.cli import EXIT_USAGE, main
+
+    assert main(command) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not writable" in err[0] and str(unwritable_home / ".local" / "share") in err[0]
+
+
+def test_measure_with_an_unwritable_home_skips_the_store_and_names_the_salt(scans, unwritable_home, tmp_path,
+                                                                            capsys):
+    """The store is passed over with a note and the scans are measured; the salt that cannot be made is
+    one line naming it (it was a raw OSError), since pseudonyms need a salt that outlives the run."""
+    from octviewer.pipeline import measure_cli
+
+    out = tmp_path / "m.csv"
+    assert measure_cli.main([str(scans[0]), "--out", str(out)]) == EXIT_OUTPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pseudonym salt file" in err[0] and "--no-pseudonymise" in err[0]
+    assert measure_cli.main([str(scans[0]), "--out", str(out), "--no-pseudonymise"]) in (0, 1)
+    assert "results store not used" in capsys.readouterr().err and out.exists()

@@ -53,7 +53,7 @@ def install_salt() -> bytes:
                     if os.fstat(fd).st_mode & 0o077 and hasattr(os, "fchmod"):
                         os.fchmod(fd, 0o600)
                     return salt
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # not made yet (or cannot be: said below)
             pass
         except FileRefused as exc:
             raise SaltError(f"the pseudonym salt file {path}: {exc}") from None
@@ -63,9 +63,10 @@ def install_salt() -> bytes:
         salt = secrets.token_bytes(32)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = open_for_writing(path, 0o600)
-        except FileExistsError:
-            continue
+            try:
+                fd = open_for_writing(path, 0o600)
+            except FileExistsError:
+                continue
         except FileRefused as exc:
             raise SaltError(f"the pseudonym salt file {path} {exc}") from None
         except OSError as exc:

@@ -248,14 +248,29 @@ def load_settings(path=None) -> PacsSettings:
 def save_settings(settings: PacsSettings, path=None) -> Path:
     """Written atomically, owner read/write only (0600)."""
     path = Path(path) if path is not None else settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # a read-only HOME (no OCTVIEWER_DATA) raised a raw OSError
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PacsConfigError(folder_problem(path.parent, exc)) from None
     tmp = path.with_name(path.name + ".part")
     try:  # never through a link: a .part linked to another file was overwritten with the settings
         fd = open_for_writing(tmp, 0o600)
     except FileRefused as exc:
         raise PacsConfigError(f"{tmp} {exc}") from None
-    os.fchmod(fd, 0o600)  # an existing .part keeps its old mode through O_CREAT
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(dataclasses.asdict(settings), f, indent=2)
-    tmp.replace(path)
+    except OSError as exc:
+        raise PacsConfigError(folder_problem(path.parent, exc)) from None
+    try:
+        os.fchmod(fd, 0o600)  # an existing .part keeps its old mode through O_CREAT
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dataclasses.asdict(settings), f, indent=2)
+        tmp.replace(path)
+    except OSError as exc:  # a full disk: the settings before stay as they were
+        tmp.unlink(missing_ok=True)
+        raise PacsConfigError(f"{path} cannot be written: {exc.strerror or type(exc).__name__}") from None
     return path
+
+
+def folder_problem(folder: Path, exc: OSError) -> str:
+    """One line for a settings or data folder that cannot be made or written into."""
+    return (f"the folder {folder} is not writable ({exc.strerror or type(exc).__name__}); "
+            "set OCTVIEWER_DATA to a writable folder")

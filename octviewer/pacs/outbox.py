@@ -20,7 +20,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
-from .config import PacsSettings, data_folder
+from .config import PacsConfigError, PacsSettings, data_folder, folder_problem
 from .net import PacsError, PacsRefused, describe_object, store
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,12 @@ class SendOutcome:
 class Outbox:
     def __init__(self, path=None):
         self.path = Path(path) if path is not None else data_folder() / OUTBOX_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        try:  # a read-only HOME (no OCTVIEWER_DATA) raised a raw OSError
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise PacsConfigError(folder_problem(self.path.parent, exc)) from None
         with self._db() as db:
             db.execute(SCHEMA)
 
