@@ -460,7 +460,7 @@ def _panel_texts(w) -> str:
     return "\n".join(texts)
 
 
-def test_the_overall_rnfl_class_sees_sectors_and_is_withheld_when_the_boundary_is_unsure(qtbot, window,
+def test_the_overall_rnfl_class_sees_sectors_and_says_when_the_boundary_is_unsure(qtbot, window,
                                                                                         monkeypatch, tmp_path):
     """'Overall (worst of global and quadrants): normal' stood beside a red sector TI and clock hour,
     and beside a boundary unsure on 48% of the circle (37)."""
@@ -473,13 +473,13 @@ def test_the_overall_rnfl_class_sees_sectors_and_is_withheld_when_the_boundary_i
     _grab(w, "overall_unsure")
     text = _panel_texts(w)
     pct = f"{100 * report.unsure_fraction:.0f}%"
-    assert f"not classified: RNFL boundary unsure on {pct} of the circle" in text, text
+    assert f"(uncertain: RNFL boundary unsure on {pct} of the circle)" in text, text
     assert "worst of global and quadrants): normal" not in text
     out = tmp_path / "results.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
     w.menu_actions["export_csv"].trigger()
     row = next(r for r in csv.DictReader(open(out)) if r["level"] == "volume")
-    assert row["rnfl_class"].startswith("not classified: RNFL boundary unsure on")
+    assert row["rnfl_class"] == f"uncertain: {report.rnfl_class}" and row["rnfl_unsure_pct"] == pct[:-1]
     # the same scan measured sure everywhere, with a sector and a clock hour outside normal limits
     classes = {k: "normal" for k in report.classes}
     classes.update(sector_TI="outside", clock_7="borderline")

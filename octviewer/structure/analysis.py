@@ -20,7 +20,7 @@ from .segmentation import UNSURE_REASONS, UNSURE_VESSEL, Segmentation, segment
 NAN = float("nan")
 
 #: The RNFL boundary unsure (for another reason than a vessel's shadow) on more than this share of the
-#: circle: no overall RNFL class is given. A quarter of the circle is more than any one quadrant, so a
+#: circle: the overall RNFL class is said to be uncertain. A quarter of the circle is more than any one quadrant, so a
 #: "normal" could rest on a whole quadrant the segmentation does not vouch for (docs/structure.md).
 UNCLASSIFIED_UNSURE = 0.25
 _CLASS_WORDS = {"borderline": "borderline", "outside": "outside normal limits"}
@@ -81,24 +81,26 @@ class StructureReport:
     @property
     def rnfl_class(self) -> str:
         """Worst class among the global mean, the quadrants, the Garway-Heath sectors and the clock
-        hours: a red sector or clock hour beside a normal global mean was summed up "normal". ""
-        where no class applies, or where the boundary is too unsure to classify (``rnfl_class_text``)."""
-        if self.too_unsure_to_classify:
-            return ""
+        hours: a red sector or clock hour beside a normal global mean was summed up "normal". "" where
+        no class applies. Whether it can be trusted is ``too_unsure_to_classify`` (``rnfl_class_text``)."""
         return normative.worst(self.classes.values())
 
     @property
     def rnfl_class_text(self) -> str:
         """The overall class in words, with where it comes from ("outside normal limits in sector TI,
-        clock hour 7") or why there is none (Structure panel, PDF, CSV)."""
-        if self.too_unsure_to_classify:
-            return f"not classified: RNFL boundary unsure on {100 * self.unsure_fraction:.0f}% of the circle"
+        clock hour 7"), and "(uncertain: ...)" when the boundary is unsure on more than a quarter of the
+        circle (Structure panel, PDF, CSV). Withholding the class there hid the wedge defect of the demo's
+        early eye (second walk-through), so the class is given, with its doubt beside it."""
         worst = self.rnfl_class
         if worst in ("", "normal"):
-            return worst or "not classified"
-        where = [_region_name(k) for k, c in self.classes.items() if c == worst]
-        shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
-        return f"{_CLASS_WORDS.get(worst, worst)} in {shown}"
+            text = worst or "not classified"
+        else:
+            where = [_region_name(k) for k, c in self.classes.items() if c == worst]
+            shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+            text = f"{_CLASS_WORDS.get(worst, worst)} in {shown}"
+        if self.too_unsure_to_classify and worst:
+            text += f" (uncertain: RNFL boundary unsure on {100 * self.unsure_fraction:.0f}% of the circle)"
+        return text
 
 
 def measure(volume: OctVolume, segmentation: Segmentation | None = None, source: str = "vendor",

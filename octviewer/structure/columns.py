@@ -28,10 +28,10 @@ def report_columns(report) -> dict[str, str]:
            "quality": report.quality.summary(), "rnfl_global_um": _num(report.rnfl_global_um)}
     for s in ("T", "TS", "TI", "N", "NS", "NI"):
         row[f"rnfl_{s}_um"] = _num(report.sectors.get(s))
-    # the worst class of global, quadrants, sectors and clock hours; "not classified: ..." when the boundary
+    # the worst class of global, quadrants, sectors and clock hours; "uncertain: <class>" when the boundary
     # is unsure on more than a quarter of the circle (analysis.UNCLASSIFIED_UNSURE), blank where no class applies
-    unsure_text = report.rnfl_class_text if getattr(report, "too_unsure_to_classify", False) else ""
-    row["rnfl_class"] = report.rnfl_class or unsure_text
+    unsure = getattr(report, "too_unsure_to_classify", False) and report.rnfl_class
+    row["rnfl_class"] = f"uncertain: {report.rnfl_class}" if unsure else report.rnfl_class
     row["cup_to_disc"] = _num(report.cup_to_disc, 2)
     row["rim_area_mm2"] = _num(report.rim_area_mm2, 2)
     row["cup_to_disc_average"] = _num(report.cup_to_disc_average, 2)
