@@ -187,6 +187,13 @@ class StudyPanel(QWidget):
         self.status.setText(f"{name}: {found}; {index.skipped_text()}"
                             + (f"; {index.from_cache} files' headers read from the cache" if index.from_cache else ""))
 
+    def clear_selection(self) -> None:
+        """No item current or highlighted; OU view and Trend disabled until one is chosen again."""
+        self.tree.setCurrentItem(None)
+        self.tree.clearSelection()
+        self.ou_button.setEnabled(False)
+        self.trend_button.setEnabled(False)
+
     def selected(self) -> tuple | None:
         item = self.tree.currentItem()
         return item.data(0, ROLE) if item is not None else None

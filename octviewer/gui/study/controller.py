@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import os
 import threading
 
 from PySide6.QtCore import QObject, Qt
@@ -93,6 +94,7 @@ class StudyController(QObject):
         self.panel.ou_requested.connect(self.show_ou)
         self.panel.trend_requested.connect(self.show_trend)
         self.panel.index_ready.connect(self._study_opened)
+        window.state.events.scan.connect(self._scan_changed)
         window.state.events.scan.connect(self.refresh_measured)
         window.state.events.analysis.connect(self.refresh_measured)
 
@@ -121,6 +123,19 @@ class StudyController(QObject):
 
     def _open_scan(self, path: str) -> None:
         self.window.open_path(path)
+
+    def _scan_changed(self) -> None:
+        """A scan on screen that is not the one selected in the study clears the selection, which
+        disables OU view and Trend: File > Open of another patient's file left the study scan
+        highlighted, and OU view put the study patient's visit beside that file (walk-through).
+        Selecting a study scan again enables them."""
+        volume = self.window.state.volume
+        data = self.panel.selected()
+        if self.index is None or volume is None or data is None:
+            return
+        entry = self.index.scan_at(volume.source) if volume.source else None
+        if entry is None or (data[0] == "scan" and os.path.realpath(data[4]) != os.path.realpath(entry.path)):
+            self.panel.clear_selection()
 
     # -- OU and trend --------------------------------------------------------------------------
     def _dialog(self, title: str, widget) -> QDialog:
