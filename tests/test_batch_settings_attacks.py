@@ -151,3 +151,26 @@ def test_measure_with_an_unwritable_home_skips_the_store_and_names_the_salt(scan
     assert len(err) == 1 and "pseudonym salt file" in err[0] and "--no-pseudonymise" in err[0]
     assert measure_cli.main([str(scans[0]), "--out", str(out), "--no-pseudonymise"]) in (0, 1)
     assert "results store not used" in capsys.readouterr().err and out.exists()
+
+
+def test_no_pseudonymise_with_cams_of_one_stem_names_a_bad_salt_in_one_line(scans, tmp_path, monkeypatch, capsys):
+    """--no-pseudonymise reads the salt only to tell apart two CAMs of one file stem; a FIFO there is the
+    same one line and exit 3, not a raw traceback midway through the run."""
+    import shutil
+
+    from test_pipeline import tiny_model
+
+    from octviewer.pipeline import predict_cli
+
+    twins = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        twins.append(shutil.copy(scans[0], tmp_path / folder / "scan.dcm"))
+    salt = tmp_path / "p.salt"
+    os.mkfifo(salt)
+    monkeypatch.setenv("OCTVIEWER_PSEUDONYM_SALT", str(salt))
+    argv = [*map(str, twins), "--out", str(tmp_path / "p.csv"), "--cam-out", str(tmp_path / "cams"),
+            "--no-pseudonymise", "--no-store", "--model", str(tiny_model(tmp_path / "m")), "--device", "cpu"]
+    assert predict_cli.main(argv) == EXIT_OUTPUT
+    err = [line for line in capsys.readouterr().err.splitlines() if "salt" in line or "Traceback" in line]
+    assert len(err) == 1 and "named pipe" in err[0]

@@ -61,9 +61,12 @@ class Batch:
 
     # -- names ---------------------------------------------------------------------------------
     def pseudonym(self, path: Path) -> str:
-        from ..core.pseudonym import install_salt, pseudonym
+        from ..core.pseudonym import SaltError, install_salt, pseudonym
 
-        return pseudonym(path, self.salt or install_salt())
+        try:  # --no-pseudonymise reads the salt only here (two CAMs of one stem)
+            return pseudonym(path, self.salt or install_salt())
+        except SaltError as exc:
+            raise OutputError(str(exc)) from None
 
     def name_of(self, path: Path) -> str:
         if not self.args.pseudonymise:
