@@ -236,3 +236,14 @@ def test_a_signature_block_nested_too_deep_is_a_model_file_error(tmp_path, semt)
     deep = "[" * 100_000 + "]" * 100_000
     with pytest.raises(ModelFileError, match="signature"):  # was a RecursionError
         load_model(_write(tmp_path / "m.safetensors", state, meta, {"octviewer_signature": deep}))
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.SAFETENSORS", "model"])
+def test_a_safetensors_model_is_known_by_its_content_not_its_name(tmp_path, name):
+    """Renamed, the bundled model was refused as 'may contain executable code' (attack run 2)."""
+    import shutil
+
+    from octviewer.resources import DEMO_MODEL
+
+    renamed = shutil.copy(DEMO_MODEL, tmp_path / name)
+    assert load_model(renamed).meta.architecture == "semt"

@@ -174,8 +174,8 @@ def attach_evaluation(path: str | os.PathLike, evaluation: dict, sign_with=None)
 def sign_model_file(path: str | os.PathLike, private_key) -> Path:
     """Sign a model file in place (weights and metadata unchanged, to the bit)."""
     path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ModelFileError(path, "only .safetensors model files can be signed")
+    if not _looks_like_safetensors(path):
+        raise ModelFileError(path, "only safetensors model files can be signed")
     state, model = _stored(path)
     _write(path, state, model.meta, private_key)
     return path
@@ -197,13 +197,30 @@ def _build(path, meta: ModelMeta, shapes: dict[str, tuple]) -> torch.nn.Module:
     return network
 
 
+def _looks_like_safetensors(path: Path) -> bool:
+    """By content, not by name: a safetensors file starts with its header's length (8 bytes, little
+    endian) and the header's opening brace. A model renamed .pt, .SAFETENSORS or without a suffix was
+    refused as "may contain executable code" (attack run 2); a .safetensors that is not one still goes
+    to the safetensors reader, which names the problem."""
+    if path.suffix.lower() == ".safetensors":
+        return True
+    if not path.is_file():  # a FIFO would block the read
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= path.stat().st_size
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Read, validate and build a model; every problem is a ModelFileError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "no such model file")
     header: dict = {}
-    if path.suffix == ".safetensors":
+    if _looks_like_safetensors(path):
         try:
             with safe_open(str(path), framework="pt") as f:
                 header = f.metadata() or {}
