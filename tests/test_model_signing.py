@@ -195,3 +195,26 @@ def test_a_model_file_is_never_written_through_a_link_at_its_temporary_name(conf
     with pytest.raises(ModelFileError, match="m.safetensors.part is a symbolic link"):
         save_model(tmp_path / "m.safetensors", *small)
     assert other.read_text() == "keep me\n" and not (tmp_path / "m.safetensors").exists()
+
+
+def test_new_key_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path):
+    """A full disk left a 0-byte private key (the rerun then said 'exists'); a folder that is a file gave
+    a traceback (attack run 2). Here the file-size limit stands in for a full disk."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))
+
+    key = tmp_path / "k.pem"
+    run = subprocess.run([sys.executable, "-m", "octviewer.model.sign", "new-key", str(key)], capture_output=True,
+                         text=True, preexec_fn=small_files, timeout=60)
+    assert run.returncode == 2 and "cannot be written" in run.stdout and "Traceback" not in run.stderr
+    assert not key.exists() and not key.with_suffix(".pub").exists()
+    (tmp_path / "afile").write_text("x")
+    run = subprocess.run([sys.executable, "-m", "octviewer.model.sign", "new-key", str(tmp_path / "afile" / "k.pem")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "cannot be written" in run.stdout and "Traceback" not in run.stderr

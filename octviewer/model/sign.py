@@ -42,12 +42,25 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             write_private_key(args.private, key)
-        except FileExistsError:  # a key (or anything else) there is never overwritten
-            print(f"error: {args.private} exists; give the new key another file name")
+        except FileExistsError as exc:  # a key (or anything else) there is never overwritten
+            if os.path.lexists(args.private):
+                print(f"error: {args.private} exists; give the new key another file name")
+            else:  # mkdir of its folder met a file of that name
+                print(f"error: {args.private}: cannot be written ({exc.strerror}: {Path(exc.filename or '').name})")
             return 2
-        fd = os.open(pub, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(public_key_text(key.public_key()) + "\n")
+        except OSError as exc:  # a read-only place, a full disk, a missing folder: one line, nothing left
+            print(f"error: {args.private}: cannot be written ({exc.strerror or type(exc).__name__})")
+            return 2
+        try:
+            fd = os.open(pub, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(public_key_text(key.public_key()) + "\n")
+        except OSError as exc:  # a key without its .pub is of no use: neither is left behind
+            args.private.unlink(missing_ok=True)
+            if not isinstance(exc, FileExistsError):
+                pub.unlink(missing_ok=True)
+            print(f"error: {pub}: cannot be written ({exc.strerror or type(exc).__name__})")
+            return 2
         print(f"wrote {args.private} (keep it private) and {pub} (key {key_id(key.public_key())})")
         return 0
     try:

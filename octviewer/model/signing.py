@@ -108,8 +108,12 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> Path:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+    except BaseException:  # a full disk left a 0-byte key, and the rerun then said "exists" (attack run 2)
+        path.unlink(missing_ok=True)
+        raise
     return path
 
 
