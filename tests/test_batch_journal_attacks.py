@@ -201,3 +201,21 @@ def test_a_cam_is_not_written_through_a_link_in_the_cam_folder(scans, model_path
     with open(out, newline="") as f:
         [row] = list(csv.DictReader(f))
     assert "--cam-out" in row["error"] and "symbolic link" in row["error"]
+
+
+def test_a_second_run_with_the_same_out_is_refused_while_the_first_writes(scans, tmp_path, capsys):
+    """Two runs with one --out (attack run 2 M2): the second emptied the first's live journal and
+    both said "wrote"; now the journal is locked and the second is one line, exit 3."""
+    from octviewer.pipeline import measure_cli
+    from octviewer.pipeline.outputs import ResumableCsv
+
+    out = tmp_path / "r.csv"
+    first = ResumableCsv(out, ["file", "quality"])
+    first.write({"file": "a.dcm", "quality": "good"})
+    assert measure_cli.main(["--no-store", "--out", str(out), str(scans[0])]) == EXIT_OUTPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"another run is writing {out}" in err[0]
+    assert "a.dcm" in (tmp_path / "r.csv.partial").read_text() and not out.exists()
+    first.finish(["a.dcm"])
+    assert "a.dcm" in out.read_text() and not (tmp_path / "r.csv.partial").exists()
+    assert measure_cli.main(["--no-store", "--out", str(out), str(scans[0])]) != EXIT_OUTPUT  # the lock is let go

@@ -76,13 +76,14 @@ def check_writable(st: os.stat_result) -> None:
                           "remove it or give another name")
 
 
-def open_for_writing(path, mode: int = 0o666) -> int:
+def open_for_writing(path, mode: int = 0o666, truncate: bool = True) -> int:
     """A descriptor that writes ``path`` from its first byte, never through a link; FileRefused when
     the path is a symbolic link, shares its file with other hard links, or is no regular file.
 
     A new file is created with O_EXCL (a link put there after the look is not followed); an existing
     one is opened with O_NOFOLLOW and without blocking, checked with ``fstat``, and only then
     truncated, so a hard link swapped in between is refused before a byte of it is lost.
+    ``truncate=False`` keeps the bytes (a journal read back for ``--resume`` after its lock is taken).
     OSError (no permission, read-only place) is the caller's to word."""
     try:
         st = os.lstat(path)
@@ -99,7 +100,8 @@ def open_for_writing(path, mode: int = 0o666) -> int:
         raise
     try:
         check_writable(os.fstat(fd))
-        os.ftruncate(fd, 0)
+        if truncate:
+            os.ftruncate(fd, 0)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

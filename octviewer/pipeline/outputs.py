@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import fcntl
 import io
 import math
 import os
@@ -158,7 +159,7 @@ def _check_parent(option: str, path: Path) -> None:
         raise OutputError(f"{option} {path}: {parent} is not writable")
 
 
-def open_output(option: str, path: Path):
+def open_output(option: str, path: Path, lock_for: Path | None = None):
     """Create the folders above ``path`` and open it for writing; OutputError with one line if the
     place refuses (read-only file system, /proc, no permission).
 
@@ -167,15 +168,44 @@ def open_output(option: str, path: Path):
     encoder ended the run with a traceback and no CSV (attack run H2). ``--resume`` reads the same way.
 
     Never through a link (``core.files.open_for_writing``): a journal or temporary CSV that is a
-    symbolic or hard link to any other file is refused, where the rows used to overwrite that file."""
+    symbolic or hard link to any other file is refused, where the rows used to overwrite that file.
+
+    ``lock_for`` (the results CSV the file is the journal of): the file is opened without emptying it,
+    locked (``flock``, exclusive) and left for the caller to read and empty, so a second run with the same --out is
+    refused (OutputError, "another run is writing") before it truncates the first's live journal
+    (attack run 2 M2). ``flock`` is let go by the kernel when a run dies, so no stale lock is left."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = open_for_writing(path)
+        if lock_for is None:
+            fd = open_for_writing(path)
+        else:
+            fd = _locked(path, lock_for)
         return open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
     except FileRefused as exc:
         raise OutputError(f"{option} {path} {exc}") from None
     except OSError as exc:
         raise OutputError(f"{option} {path} cannot be written: {exc.strerror or type(exc).__name__}") from None
+
+
+def _locked(path: Path, out: Path) -> int:
+    """A descriptor of ``path``, exclusively locked, its bytes kept; OutputError if another run holds it."""
+    busy = OutputError(f"another run is writing {out}; wait for it to end or give another --out")
+    try:
+        fd = open_for_writing(path, truncate=False)
+    except FileExistsError:  # the other run created it between our look and our O_EXCL
+        raise busy from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # the lock is on the file we opened: the one at the path now (not one the other run removed)
+        if os.fstat(fd).st_ino != os.lstat(path).st_ino:
+            raise BlockingIOError
+    except (BlockingIOError, FileNotFoundError):
+        os.close(fd)
+        raise busy from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 #: A number cell as this program writes it: ASCII digits, a point, an optional minus (no exponent,
@@ -254,11 +284,17 @@ class ResumableCsv:
         self.columns = columns
         self.run_cells = run_cells or {}
         self.rows: dict[str, dict] = {}
-        if resume:
-            self.rows = self._finished_rows(self.journal) or self._finished_rows(self.out)
-        self._file = open_output("--out", self.journal)
+        # locked before it is read or emptied: a second run with this --out is refused here
+        self._file = open_output("--out", self.journal, lock_for=self.out)
+        try:
+            if resume:
+                self.rows = self._finished_rows(self.journal) or self._finished_rows(self.out)
+        except BaseException:
+            self.close()
+            raise
         self._writer = csv.DictWriter(self._file, fieldnames=columns)
         try:
+            self._file.truncate(0)
             self._writer.writeheader()
             for row in self.rows.values():
                 self._writer.writerow(row)
@@ -310,8 +346,14 @@ class ResumableCsv:
         self.rows[row["file"]] = row
 
     def finish(self, order: list[str]) -> None:
-        """Write ``out`` with the rows in ``order`` (the ``file`` cells of the run's inputs)."""
-        self.close()
+        """Write ``out`` with the rows in ``order`` (the ``file`` cells of the run's inputs). The
+        journal stays open (and locked) until it is removed, so no second run starts in between."""
+        try:
+            self._finish(order)
+        finally:
+            self.close()
+
+    def _finish(self, order: list[str]) -> None:
         tmp = self.out.with_name(self.out.name + ".tmp")
         f = open_output("--out", tmp)
         try:
