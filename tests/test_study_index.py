@@ -85,6 +85,23 @@ def test_mixed_folder_is_skipped_with_counts_never_an_error(study_copy, tmp_path
     assert "CT-PAT" not in index.patients()
 
 
+def test_empty_and_cut_scan_files_are_listed_with_load_volumes_reason(tmp_path):
+    """Attack run 2 M10: 0- and 1-byte .vol files were passed over without a word, and an empty .dcm
+    was "not a DICOM file" here but "the file is empty" when opened."""
+    from octviewer.io import VolumeReadError, load_volume
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name, data in (("e.vol", b""), ("one.vol", b"H"), ("e.dcm", b"")):
+        (folder / name).write_bytes(data)
+    problems = {os.path.basename(p): why for p, why in index_folder(folder, cache_dir=tmp_path / "cache").problems}
+    assert set(problems) == {"e.vol", "one.vol", "e.dcm"}
+    for name, why in problems.items():
+        with pytest.raises(VolumeReadError) as err:
+            load_volume(folder / name)
+        assert why in str(err.value), name
+
+
 def test_headers_only_a_truncated_pixel_block_still_indexes(study_copy, tmp_path):
     scan = sorted((study_copy / "scans").rglob("*.dcm"))[0]
     raw = scan.read_bytes()

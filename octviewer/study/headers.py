@@ -171,6 +171,12 @@ def _read_record(path: Path, f) -> dict:
     suffix = path.suffix.lower()
     head = f.read(132)
     f.seek(0)
+    # an empty or cut scan file is listed with the reason load_volume gives (attack run 2 M10): an
+    # empty .dcm was "not a DICOM file" here, an empty or 1-byte .vol was passed over without a word
+    if not head and suffix in (".dcm", ".dicom", ".vol"):
+        return _skip("unreadable files", "the file is empty")
+    if suffix == ".vol" and (size := os.fstat(f.fileno()).st_size) < 2048:
+        return _skip("unreadable files", f"the file is truncated: {size} bytes, shorter than the 2048-byte header")
     if head[128:132] == b"DICM" or suffix in (".dcm", ".dicom"):
         return _dicom_record(f)
     if head.startswith(b"HSF-OCT") or (suffix == ".vol" and head.startswith(b"ep-v")):
