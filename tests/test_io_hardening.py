@@ -112,6 +112,15 @@ def _heyex_folder(root: Path, urls: list[str]) -> Path:
     return folder
 
 
+def test_a_heyex_xml_is_blamed_for_its_own_fault_not_a_neighbours(tmp_path):
+    """Attack run 2 M9: load_volume('one.xml') beside an empty a.xml named a.xml in its error."""
+    (tmp_path / "a.xml").write_bytes(b"")
+    (tmp_path / "one.xml").write_bytes(b"\0")
+    with pytest.raises(VolumeReadError) as err:
+        load_volume(tmp_path / "one.xml")
+    assert str(err.value).startswith("one.xml: ") and "a.xml" not in str(err.value)
+
+
 @pytest.mark.parametrize("target, match", [
     ("fifo", "named pipe"),                       # old: eyepy opened it and hung forever
     ("/dev/zero", "outside its own folder"),      # an absolute URL escapes the folder

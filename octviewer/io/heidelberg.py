@@ -153,8 +153,11 @@ def read_vol(path: Path) -> OctVolume:
 MAX_XML_BYTES = 64 * 2**20
 
 
-def _check_heyex_folder(folder: Path) -> None:
+def _check_heyex_folder(folder: Path, xml: Path | None = None) -> None:
     """Check every image a HEYEX XML names before eyepy opens any of them.
+
+    ``xml``: the export file the user gave; its folder's first .xml was checked (and named in the
+    error) instead, so a stray empty.xml beside one.xml was blamed for one.xml (attack run 2 M9).
 
     eyepy joins each ``ExamURL``'s last ``\\`` part to the folder, so an absolute or ``/``-laden
     URL can point anywhere (a FIFO would hang, ``/dev/zero`` never ends). Each image must be a
@@ -164,10 +167,11 @@ def _check_heyex_folder(folder: Path) -> None:
 
     from .stacks import image_header_size
 
-    xmls = sorted(folder.glob("*.xml"))
-    if not xmls:
-        raise VolumeReadError(folder, "the folder holds no HEYEX .xml file")
-    xml = xmls[0]
+    if xml is None:
+        xmls = sorted(folder.glob("*.xml"))
+        if not xmls:
+            raise VolumeReadError(folder, "the folder holds no HEYEX .xml file")
+        xml = xmls[0]
     size = require_readable(xml, folder_ok=False).st_size
     if size > MAX_XML_BYTES:
         raise VolumeReadError(xml, f"the XML file is {size / 2**20:.0f} MiB, too large for a HEYEX export")
@@ -205,8 +209,10 @@ def read_with_eyepy(path: Path) -> OctVolume:
         ev = eyepy.import_heyex_e2e(path)
     else:
         folder = path if path.is_dir() else path.parent
-        _check_heyex_folder(folder)
-        ev = eyepy.import_heyex_xml(folder)
+        given = None if path.is_dir() else path
+        _check_heyex_folder(folder, given)
+        # eyepy reads an .xml path itself; given a folder it takes whichever .xml it finds there
+        ev = eyepy.import_heyex_xml(given if given is not None and given.suffix == ".xml" else folder)
     meta = ev.meta
     data = np.asarray(ev.data)
     localizer = Localizer(grey_localizer(path, ev.localizer.data),
