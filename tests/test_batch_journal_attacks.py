@@ -219,3 +219,23 @@ def test_a_second_run_with_the_same_out_is_refused_while_the_first_writes(scans,
     first.finish(["a.dcm"])
     assert "a.dcm" in out.read_text() and not (tmp_path / "r.csv.partial").exists()
     assert measure_cli.main(["--no-store", "--out", str(out), str(scans[0])]) != EXIT_OUTPUT  # the lock is let go
+
+
+def test_resume_drops_a_row_cut_just_after_a_newline_inside_a_quoted_file_name(scans, tmp_path, capsys):
+    """Attack run 2 M11: a journal cut just after the newline inside a quoted file name ended with a
+    line end, so the cut row was read as whole and --resume refused the journal (exit 3)."""
+    from octviewer.pipeline import measure_cli
+
+    scan = tmp_path / "new\nline.dcm"
+    shutil.copy(scans[0], scan)
+    out = tmp_path / "r.csv"
+    argv = ["--no-store", "--no-pseudonymise", "--out", str(out), str(scans[1]), str(scan)]
+    assert measure_cli.main(argv) in (0, EXIT_SCANS_FAILED)
+    first = out.read_bytes()
+    cut = first.index(b"new\n") + 4
+    (tmp_path / "r.csv.partial").write_bytes(first[:cut])
+    out.unlink()
+    capsys.readouterr()
+    assert measure_cli.main([*argv, "--resume"]) in (0, EXIT_SCANS_FAILED)
+    assert "resuming: 1 scans already" in capsys.readouterr().err
+    assert out.read_bytes() == first

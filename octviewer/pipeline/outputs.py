@@ -262,6 +262,19 @@ def row_problem(row: dict, run_cells: dict) -> str:
     return ""
 
 
+def _whole_rows(text: str) -> str:
+    """``text`` up to its last line end outside quotes: a row cut just after a line break inside a
+    quoted file name (a name holding a newline) was taken as whole, and --resume refused the
+    journal (attack run 2 M11). A ``"`` inside a cell is written doubled, so the parity holds."""
+    end, inside = 0, False
+    for m in re.finditer(r'["\n]', text):
+        if m.group() == '"':
+            inside = not inside
+        elif not inside:
+            end = m.end()
+    return text[:end]
+
+
 class ResumableCsv:
     """The results CSV of a batch command, resumable after a kill.
 
@@ -315,8 +328,7 @@ class ResumableCsv:
             return {}
         except (OSError, UnicodeDecodeError) as exc:
             raise OutputError(f"--resume: {path} cannot be read ({type(exc).__name__})") from None
-        if not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]  # the row the kill cut off
+        text = _whole_rows(text)  # the row the kill cut off is dropped
         if not text:
             return {}
         reader = csv.DictReader(io.StringIO(text, newline=""))  # rows end at CR/LF only, as the writer ends them
