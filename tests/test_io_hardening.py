@@ -112,6 +112,18 @@ def _heyex_folder(root: Path, urls: list[str]) -> Path:
     return folder
 
 
+@pytest.mark.parametrize("shape, words", [((2, 0, 3), "has an empty dimension"),
+                                           ((2, 10**6, 10**6), "declares an implausible size")])
+def test_an_npy_of_impossible_shape_is_worded_once(tmp_path, shape, words):
+    """Attack run 2 L3: "the the array has an empty dimension"."""
+    path = tmp_path / "a.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with pytest.raises(VolumeReadError) as err:
+        load_volume(path)
+    assert f"a.npy: the array {words}" in str(err.value) and "the the" not in str(err.value)
+
+
 def test_a_heyex_xml_is_blamed_for_its_own_fault_not_a_neighbours(tmp_path):
     """Attack run 2 M9: load_volume('one.xml') beside an empty a.xml named a.xml in its error."""
     (tmp_path / "a.xml").write_bytes(b"")

@@ -59,7 +59,7 @@ def _npy_header(path, fileobj, available: int, field: str | None, allow_pickle: 
                   "open it with allow_pickle=True (--allow-pickle on the command line) only if you trust the file")
     if not dtype.hasobject:
         if len(shape):
-            check_dimensions(path, shape, what=name)
+            check_dimensions(path, shape, what=name.removeprefix("the "))  # check_dimensions says "the"
         if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > available:
             raise VolumeReadError(path, f"the file is truncated: {name} declares shape {shape} "
                                         f"but only {available} bytes are stored")
