@@ -239,3 +239,27 @@ def test_resume_drops_a_row_cut_just_after_a_newline_inside_a_quoted_file_name(s
     assert measure_cli.main([*argv, "--resume"]) in (0, EXIT_SCANS_FAILED)
     assert "resuming: 1 scans already" in capsys.readouterr().err
     assert out.read_bytes() == first
+
+
+def test_ctrl_c_is_one_line_and_exit_130_and_the_journal_resumes(scans, tmp_path, capsys, monkeypatch):
+    """Attack run 2 L1: Ctrl-C printed a raw KeyboardInterrupt traceback."""
+    from octviewer.pipeline import measure_cli
+
+    measured, calls = measure_cli._measured, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return measured(*args)
+
+    monkeypatch.setattr(measure_cli, "_measured", interrupted)
+    out = tmp_path / "r.csv"
+    argv = ["--no-store", "--no-pseudonymise", "--out", str(out), *map(str, scans)]
+    assert measure_cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "octviewer-measure: stopped; run again with --resume to continue"
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert str(scans[0]) in (tmp_path / "r.csv.partial").read_text() and not out.exists()
+    assert measure_cli.main([*argv, "--resume"]) in (0, EXIT_SCANS_FAILED)
+    assert "resuming: 1 scans already" in capsys.readouterr().err and len(calls) == 3

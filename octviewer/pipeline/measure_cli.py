@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .outputs import EXIT_CODES_HELP, EXIT_OK, EXIT_OUTPUT, EXIT_SCANS_FAILED, OutputError, check_outputs, expand
+from .outputs import (EXIT_CODES_HELP, EXIT_OK, EXIT_OUTPUT, EXIT_SCANS_FAILED, OutputError, check_outputs, expand,
+                      stoppable)
 
 
 def _columns() -> list[str]:
@@ -48,6 +49,7 @@ def _failed(row: dict) -> bool:
     return row.get("quality", "").startswith(("unreadable", "refused"))
 
 
+@stoppable("octviewer-measure")
 def main(argv: list[str] | None = None) -> int:
     from . import ScanOptions
     from .batch import Batch, settings

@@ -24,6 +24,26 @@ from ..core import VF_INDICES
 from ..core.files import FileRefused, check_writable, open_for_writing
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
+EXIT_STOPPED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
+
+
+def stoppable(prog: str):
+    """``main`` with Ctrl-C as one line and exit 130, not a KeyboardInterrupt traceback (attack run 2
+    L1). The journal is closed on the way out (``Batch.__exit__``), its rows flushed one by one, so
+    ``--resume`` goes on from them."""
+    import functools
+    import sys
+
+    def wrap(main):
+        @functools.wraps(main)
+        def stopped_cleanly(*args, **kwargs):
+            try:
+                return main(*args, **kwargs)
+            except KeyboardInterrupt:
+                print(f"{prog}: stopped; run again with --resume to continue", file=sys.stderr)
+                return EXIT_STOPPED
+        return stopped_cleanly
+    return wrap
 
 EXIT_CODES_HELP = ("exit status: 0 every scan analysed; 1 some scans failed or were refused (see their rows); "
                    "2 the model file cannot be used or the command line is wrong; 3 an output cannot be written "

@@ -37,6 +37,7 @@ from .outputs import (
     OutputError,
     check_outputs,
     expand,
+    stoppable,
 )
 from .predict_rows import REFUSED, analysed_row
 
@@ -80,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@stoppable("octviewer-predict")
 def main(argv: list[str] | None = None) -> int:
     from . import ScanOptions
     from .batch import Batch, clear_store, settings
