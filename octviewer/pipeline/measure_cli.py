@@ -16,8 +16,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from .outputs import (EXIT_CODES_HELP, EXIT_OK, EXIT_OUTPUT, EXIT_SCANS_FAILED, OutputError, check_outputs, expand,
-                      stoppable)
+from .outputs import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_SCANS_FAILED,
+    OutputError,
+    check_outputs,
+    expand,
+    stoppable,
+)
 
 
 def _columns() -> list[str]:
