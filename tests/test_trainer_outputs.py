@@ -60,3 +60,23 @@ def test_recalibrate_never_overwrites_and_needs_both_classes(model, tiny_cohort,
     assert main(["recalibrate", "--model", str(model), "--data", str(few), "--out", str(tmp_path / "r.safetensors")]) == 2
     assert "at least 10 volumes of each class" in capsys.readouterr().err
     assert not (tmp_path / "r.safetensors").exists()
+
+
+def test_fit_without_validation_volumes_is_refused_before_training(tiny_cohort, tmp_path, capsys):
+    """Four patients, all in training: the run trained on NaN validation losses, then blamed an
+    unreadable checkpoint and advised deleting the stage (attack run 2 M7)."""
+    import csv
+
+    rows = list(csv.DictReader(open(tiny_cohort)))
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+        r["split"] = "train"
+    m = tmp_path / "m.csv"
+    with open(m, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["fit", "--data", str(m), "--out", str(tmp_path / "run"), "--variant", "resnet2d", "--init", "random",
+                 "--image-size", "32", "--epochs", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "validation split holds no volumes" in err and "checkpoint" not in err

@@ -41,7 +41,7 @@ from .evaluate import classification_metrics, evaluate_split, markdown_table, re
 from .export import model_metadata
 from .label_hiding import hidden_label_rows
 from .loss import SemtLoss
-from .manifest import assign_splits, read_manifest, summary, vf_names_present
+from .manifest import ManifestError, assign_splits, read_manifest, summary, vf_names_present
 from .progress import Progress
 from .pseudonym import patient_key, volume_label
 from .surrogates import assign_surrogates
@@ -190,6 +190,11 @@ def fit(cfg: Config) -> dict:
         counts["train"]["glaucoma"] = sum(r.label for r in records if r.split == "train" and r.row not in hidden)
         counts["train"]["label_hidden"] = sum(r.row in hidden for r in records)
     progress.log(stage="validate", event="summary", splits=counts)
+    for split, name in (("train", "training"), ("val", "validation")):
+        if not (counts.get(split) or {}).get("volumes"):  # the best epoch is chosen on validation: with none, the
+            # run trained on NaN losses and then blamed an unreadable checkpoint (attack run 2 M7)
+            raise ManifestError(cfg.data, [f"the {name} split holds no volumes ({sum(c.get('patients', 0) for c in counts.values())} "
+                                           "patients in all): add patients, or give a split column"])
     synthetic = cfg.synthetic if cfg.synthetic is not None else all(r.extra.get("synthetic") == "1" for r in records)
     variant = cfg.variant
     vf_names = vf_names_present(records) if variant in ("mt", "semt") else ()
