@@ -218,3 +218,20 @@ def test_new_key_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path)
     run = subprocess.run([sys.executable, "-m", "octviewer.model.sign", "new-key", str(tmp_path / "afile" / "k.pem")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "cannot be written" in run.stdout and "Traceback" not in run.stderr
+
+
+def test_signing_a_link_is_refused_and_changes_nothing(tmp_path):
+    """The link was replaced by a signed copy (0644) and the model it named left unsigned (attack run 2 L5)."""
+    import shutil
+
+    from octviewer.model import ModelFileError
+    from octviewer.model.model_file import sign_model_file
+    from octviewer.resources import DEMO_MODEL
+
+    model = shutil.copy(DEMO_MODEL, tmp_path / "m.safetensors")
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(model)
+    before = open(model, "rb").read()
+    with pytest.raises(ModelFileError, match="symbolic link"):
+        sign_model_file(link, None)
+    assert link.is_symlink() and open(model, "rb").read() == before

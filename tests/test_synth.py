@@ -225,3 +225,18 @@ def test_rendering_is_deterministic_by_seed(device):
     np.testing.assert_array_equal(a.truth["boundaries"], b.truth["boundaries"])
     c = synth_scan(eye, "tiny", seed=12, acquisition=acq, device=device)
     assert not np.array_equal(a.volume.data, c.volume.data)
+
+
+def test_synth_never_writes_its_manifest_through_a_link(tmp_path, capsys):
+    """octviewer-synth wrote manifest.csv through a symbolic link (attack run 2 L4): refused before any
+    volume is rendered, one line, exit 3."""
+    from octviewer.synth.cli import main
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("clinic notes")
+    out = tmp_path / "cohort"
+    out.mkdir()
+    (out / "manifest.csv").symlink_to(notes)
+    assert main(["--out", str(out), "--patients", "1", "--preset", "tiny"]) == 3
+    assert "symbolic link" in capsys.readouterr().err and notes.read_text() == "clinic notes"
+    assert not (out / "volumes").exists()

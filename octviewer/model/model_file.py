@@ -174,6 +174,8 @@ def attach_evaluation(path: str | os.PathLike, evaluation: dict, sign_with=None)
 def sign_model_file(path: str | os.PathLike, private_key) -> Path:
     """Sign a model file in place (weights and metadata unchanged, to the bit)."""
     path = Path(path)
+    if path.is_symlink():  # the link was replaced by a signed copy and the file it named left unsigned
+        raise ModelFileError(path, "is a symbolic link: sign the file it points to, by its own name")
     if not _looks_like_safetensors(path):
         raise ModelFileError(path, "only safetensors model files can be signed")
     state, model = _stored(path)

@@ -7,6 +7,8 @@ above its layer.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 
@@ -37,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--missing-vf must lie between 0 and 1")
     from tqdm import tqdm
 
+    from ..core.files import FileRefused, check_writable
+
+    try:  # before hours of rendering: the manifest is never written through a link (attack run 2 L4)
+        check_writable(os.lstat(args.out / "manifest.csv"))
+    except FileNotFoundError:
+        pass
+    except FileRefused as exc:
+        print(f"error: {args.out / 'manifest.csv'} {exc}", file=sys.stderr)
+        return 3
     with tqdm(desc="synthesising volumes", unit="vol") as bar:
         def progress(done, total):
             bar.total = total

@@ -279,7 +279,9 @@ def generate_cohort(out: Path, patients: int = 20, preset: str = "small", seed: 
     for task, (rel, artefacts) in zip(tasks, results):
         rows.append({**task.row, "path": rel, "artefacts": ";".join(artefacts)})
     manifest = out / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
+    from ..core.files import open_for_writing  # never through a link (attack run 2 L4)
+
+    with os.fdopen(open_for_writing(manifest), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
