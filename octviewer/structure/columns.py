@@ -30,7 +30,7 @@ def report_columns(report) -> dict[str, str]:
         row[f"rnfl_{s}_um"] = _num(report.sectors.get(s))
     # the worst class of global, quadrants, sectors and clock hours; "uncertain: <class>" when the boundary
     # is unsure on more than a quarter of the circle (analysis.UNCLASSIFIED_UNSURE), blank where no class applies
-    unsure = getattr(report, "too_unsure_to_classify", False) and report.rnfl_class
+    unsure = report.too_unsure_to_classify and report.rnfl_class
     row["rnfl_class"] = f"uncertain: {report.rnfl_class}" if unsure else report.rnfl_class
     row["cup_to_disc"] = _num(report.cup_to_disc, 2)
     row["rim_area_mm2"] = _num(report.rim_area_mm2, 2)
