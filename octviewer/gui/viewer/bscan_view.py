@@ -1,6 +1,7 @@
 """The B-scan with its CAM, layer lines, scale bar and grey-level histogram; it draws the state and
 writes user intent (wheel, histogram drag) back to it. A B-scan not decoded yet (the scan is
-still arriving) is never drawn: the view shows a "decoding…" placeholder in its place."""
+still arriving) is never drawn: the view shows a "decoding…" placeholder in its place ("not loaded"
+once the decoding was cancelled)."""
 
 from __future__ import annotations
 
@@ -173,11 +174,13 @@ class BscanView(pg.GraphicsLayoutWidget):
             for curve in self.layer_curves:
                 curve.hide()
             self.cam.hide()
-            self.placeholder.setText(f"B-scan {i + 1}: decoding…")
+            # after a cancel the B-scan will never come: "decoding…" promised it would (walk-through)
+            state = "not loaded (decoding cancelled)" if s.loading_stopped else "decoding…"
+            self.placeholder.setText(f"B-scan {i + 1}: {state}")
             self.placeholder.setPos(width * sx / 2, depth * sy / 2)
             self.placeholder.show()
-            self.label.setText(f"B-scan {i + 1} of {s.n_bscans}   decoding… "
-                               f"({s.loaded_count} of {s.n_bscans} ready)")
+            self.label.setText(f"B-scan {i + 1} of {s.n_bscans}   {state} "
+                               f"({s.loaded_count} of {s.n_bscans} {'loaded' if s.loading_stopped else 'ready'})")
             return
         self.placeholder.hide()
         self.image.show()

@@ -169,6 +169,7 @@ class ViewerController:
         self._stop_decoding()
         state = self.state
         done, total = state.loaded_count, state.n_bscans
+        state.stop_loading()
         state.set_no_result(DECODING_CANCELLED)
         state.set_structure(None, DECODING_CANCELLED)
         state.events.busy.emit(None, 0, 0)

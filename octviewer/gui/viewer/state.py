@@ -108,6 +108,7 @@ class _Scan:
     cam_geometry: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_CAM_GEOMETRY))
     reason: str | None = None  # why there is no result (refused, cancelled, failed)
     loaded: np.ndarray | None = None  # (n,) bool: B-scans decoded so far; None once all are
+    loading_stopped: bool = False  # the decoding was cancelled: the B-scans not loaded never will be
     structure: object = None  # octviewer.structure.StructureReport of this scan, once measured
     structure_note: str = ""  # what is said in its place while there is none ("" : nothing to say)
 
@@ -221,6 +222,19 @@ class ViewerState:
             return
         self._scan.loaded = None
         self.events.frames.emit(None)
+
+    def stop_loading(self) -> None:
+        """The decoding was cancelled: the B-scans not decoded yet will never arrive, so views say
+        "not loaded" rather than "decoding…" (which promised pixels that never came)."""
+        if self._scan.loaded is None:
+            return
+        self._scan.loading_stopped = True
+        self.events.index.emit()  # the B-scan on screen is drawn again, saying so
+
+    @property
+    def loading_stopped(self) -> bool:
+        """True when the decoding of the scan on screen was cancelled before every B-scan came."""
+        return self._scan.loading_stopped
 
     def clear(self) -> None:
         self._scan = _Scan()
