@@ -78,8 +78,11 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
 def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     """(result and images, model) sections of a report with a network result."""
     p = state.prediction
+    # outside the normal range: marked as on screen (the paper had no mark, walk-through)
+    outside = {k for k, val in p.vf.items() if k in VF_INDICES and not
+               VF_INDICES[k]["normal"][0] <= val <= VF_INDICES[k]["normal"][1]}
     vf_rows = "".join(
-        f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}</td>"
+        f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}{' ●' if k in outside else ''}</td>"
         f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>"
         for k, val in p.vf.items() if k in VF_INDICES)
     prov = meta.get("provenance") or {}
@@ -104,6 +107,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f}){borderline}</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
+    {"<p>● outside the normal range</p>" if outside else ""}
     {f"<p><i>{_e(vf_caveat)}</i></p>" if vf_caveat else ""}
     {notes}
     {measured}

@@ -17,6 +17,7 @@ shown beside the prediction with the difference (results panel and PDF report).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import html
 import os
 import threading
@@ -24,6 +25,7 @@ import threading
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QVBoxLayout
 
+from octviewer.core import VF_INDICES
 from octviewer.study import compare_vf
 
 from ..dialogs import as_literal, ask
@@ -32,6 +34,32 @@ from .ou_view import OUView, shown_difference
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
+#: after a value outside its normal range, as the estimates are marked in the results panel: a measured
+#: MD of -7.8 dB went unmarked on paper beside a marked estimate (walk-through)
+OUTSIDE_MARK = " ●"
+
+
+def outside_normal(name: str, value) -> bool:
+    """True when ``value`` of VF index ``name`` lies outside its normal range (VF_INDICES)."""
+    spec = VF_INDICES.get(name)
+    return spec is not None and value is not None and not spec["normal"][0] <= value <= spec["normal"][1]
+
+
+def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:
+    """When the measured field was done, and how far from the scan: a field a year off the scan is
+    read differently (walk-through: no date was shown). ``dated`` False (an anonymised report) gives
+    the interval only."""
+    if measured.date is None:
+        return "VF test date unknown"
+    scan = scan_acquired.date() if isinstance(scan_acquired, dt.datetime) else scan_acquired
+    interval = ""
+    if isinstance(scan, dt.date):
+        days = (measured.date - scan).days
+        interval = ("the same day as the scan" if days == 0 else
+                    f"{abs(days)} day{'s' if abs(days) != 1 else ''} {'after' if days > 0 else 'before'} the scan")
+    if dated:
+        return f"VF tested {measured.date.isoformat()}" + (f" ({interval})" if interval else "")
+    return f"VF tested {interval or 'on a date'} (date withheld: anonymised report)"
 
 
 class StudyAnalyser:
@@ -73,7 +101,8 @@ def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
             continue
         label, unit = VF_LABELS.get(c.name, (c.name, ""))
         difference = shown_difference(c.predicted, c.measured)
-        rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}", f"{c.measured:.1f} {unit}",
+        mark = OUTSIDE_MARK if outside_normal(c.name, c.measured) else ""
+        rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}", f"{c.measured:.1f} {unit}{mark}",
                      "-" if difference is None else f"{difference:+.1f} {unit}"))
     return rows
 
@@ -200,22 +229,33 @@ class StudyController(QObject):
         measured = self.measured_vf()
         return vf_comparison_rows(self.window.state.prediction, measured) if measured is not None else []
 
+    def test_date(self, dated: bool = True) -> str:
+        measured = self.measured_vf()
+        volume = self.window.state.volume
+        return vf_test_date(measured, volume.acquired if volume is not None else None, dated) if measured else ""
+
     def comparison_text(self) -> str:
         rows = self.comparison_rows()
         if not rows:
             return ""
-        lines = ["Measured visual field (study) vs predicted:"]
+        lines = [f"Measured visual field (study; {self.test_date()}) vs predicted:"]
         lines += [f"{label}: predicted {p}, measured {m}, difference {d}" for label, p, m, d in rows]
+        if any(OUTSIDE_MARK in m for _, _, m, _ in rows):
+            lines.append(f"{OUTSIDE_MARK.strip()} measured value outside the normal range")
         return "\n".join(lines)
 
-    def comparison_html(self) -> str:
+    def comparison_html(self, dated: bool = False) -> str:
+        """The measured VF table of the PDF report; ``dated`` False (anonymised) prints no test date."""
         rows = self.comparison_rows()
         if not rows:
             return ""
         cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-        return ("<p><b>Measured visual field (from the study) beside the estimate</b></p>"
+        key = (f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>"
+               if any(OUTSIDE_MARK in m for _, _, m, _ in rows) else "")
+        return (f"<p><b>Measured visual field (from the study) beside the estimate</b>; "
+                f"{html.escape(self.test_date(dated))}</p>"
                 "<table border='1' cellpadding='3'><tr><th>index</th><th>predicted</th><th>measured</th>"
-                f"<th>predicted − measured</th></tr>{cells}</table>")
+                f"<th>predicted − measured</th></tr>{cells}</table>{key}")
 
     def refresh_measured(self) -> None:
         self.window.results.set_extra(self.comparison_text())
