@@ -46,3 +46,23 @@ def test_vf_mae_has_patient_cluster_intervals_and_the_difference_to_the_oracle()
     assert ci["mae"][0] <= out["mae"] <= ci["mae"][1]
     assert ci["class_mean_mae"][0] <= out["class_mean_mae"] <= ci["class_mean_mae"][1]
     assert ci["mae_minus_class_mean"][1] < 0
+
+
+def test_ece_floor_tells_test_set_noise_from_miscalibration():
+    """A perfectly calibrated model still reads an ECE above 0 on a small test set; the floor says how
+    much, and it falls as the set grows. Volumes of one eye share their label, so eyes set the noise."""
+    from trainer.evaluate import ece_floor, expected_calibration_error
+
+    rng = np.random.default_rng(3)
+    eyes = np.repeat(np.arange(90), 4)                # 90 eyes, 4 volumes each
+    eye_p = rng.uniform(0.02, 0.98, 90)
+    probs = np.clip(eye_p[eyes] + rng.normal(0, 0.03, len(eyes)), 0.001, 0.999)
+    median, p95 = ece_floor(probs, eyes)
+    assert 0.03 < median < p95 < 0.15
+    calibrated = (rng.random(90) < eye_p)[eyes]       # labels drawn as the model says
+    assert expected_calibration_error(calibrated, probs)[0] < p95
+    overconfident = (rng.random(90) < 0.5)[eyes]      # the same probabilities, labels a coin
+    assert expected_calibration_error(overconfident, probs)[0] > p95
+    big_eyes = np.repeat(np.arange(900), 4)
+    big_p = np.clip(rng.uniform(0.02, 0.98, 900)[big_eyes], 0.001, 0.999)
+    assert ece_floor(big_p, big_eyes)[0] < median / 2  # ten times the eyes: about a third of the noise

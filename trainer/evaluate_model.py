@@ -153,7 +153,7 @@ def attachable_summary(report: dict, manifest, split: str) -> dict:
 
     image = report.get("image_level", {})
     volumes = report.get("test_volumes", [])
-    keep = ("auc", "accuracy", "f1", "ece", "brier", "n", "ci95")
+    keep = ("auc", "accuracy", "f1", "ece", "ece_floor", "brier", "n", "ci95")
     out = {"data": {"manifest_sha256": content_hash(manifest), "split": split,
                     "patients": len({v["patient"] for v in volumes}), "volumes": len(volumes),
                     "glaucoma": int(Counter(v["label"] for v in volumes)[1]),

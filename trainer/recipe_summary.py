@@ -33,6 +33,10 @@ def report_lines(report: dict) -> list[str]:
     healthy = checks.get("stage_normal_md_ge_-2.5_share", float("nan"))
     lines = [f"- AUC {im['auc']:.3f}{_pair(im.get('ci95', {}).get('auc'), '.3f')} (target >= 0.85)",
              f"- ECE {im['ece']:.3f} (target <= 0.08), Brier {im['brier']:.3f}, threshold {report['threshold']:.3f}"]
+    floor = im.get("ece_floor")
+    if floor and len(floor) == 2:  # an ECE near this is the test set's noise, not miscalibration
+        lines.append(f"  - a perfectly calibrated model would read ECE {floor[0]:.3f} on this set (95% of draws "
+                     f"below {floor[1]:.3f}): an ECE below that cannot be told from perfect calibration here")
     if md:
         nan = float("nan")
         diff = md.get("mae_minus_class_mean", md.get("mae", nan) - md.get("class_mean_mae", nan))

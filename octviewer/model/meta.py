@@ -178,8 +178,8 @@ _TEXT = ("text",)
 _PAIR = ("pair",)  # [lo, hi] numbers (an interval), or null/empty
 _CORR = ("corr",)  # a correlation in [-1, 1]
 _INTERVALS = ("map", _PAIR)
-_LEVEL = {"accuracy": _UNIT, "f1": _UNIT, "auc": _UNIT, "ece": _UNIT, "brier": _UNIT, "sensitivity": _UNIT,
-          "specificity": _UNIT, "n": _COUNT, "ci95": _INTERVALS, "bootstrap": _TEXT}
+_LEVEL = {"accuracy": _UNIT, "f1": _UNIT, "auc": _UNIT, "ece": _UNIT, "ece_floor": _PAIR, "brier": _UNIT,
+          "sensitivity": _UNIT, "specificity": _UNIT, "n": _COUNT, "ci95": _INTERVALS, "bootstrap": _TEXT}
 _VF_ROW = {"mae": _NONNEG, "class_mean_mae": _NONNEG, "mae_minus_class_mean": _NUMBER, "n": _COUNT,
            "spearman_glaucoma": _CORR, "ci95": _INTERVALS}
 _DATA = {"patients": _COUNT, "volumes": _COUNT, "glaucoma": _COUNT, "cases": _COUNT, "synthetic": ("bool",),
