@@ -185,7 +185,8 @@ def test_resume_takes_its_own_rows_with_a_line_separator_in_a_file_name(finished
 
 def test_a_cam_is_not_written_through_a_link_in_the_cam_folder(scans, model_path, tmp_path, capsys):
     """np.save followed a ``<stem>_cam.npy`` link in the --cam-out folder and overwrote the file it led to
-    (found with attack run H1); the scan's row now says why its CAM is missing."""
+    (found with attack run H1). A CAM that cannot be written is an output failure (attack run 2 M1):
+    one line naming the CAM file and why, exit 3."""
     from octviewer.pipeline import predict_cli
 
     other = tmp_path / "notes.txt"
@@ -196,11 +197,54 @@ def test_a_cam_is_not_written_through_a_link_in_the_cam_folder(scans, model_path
     out = tmp_path / "r.csv"
     argv = [str(scans[0]), "--out", str(out), "--model", str(model_path), "--device", "cpu", "--no-store",
             "--no-quality-gate", "--no-pseudonymise", "--cam-out", str(cams)]
-    assert predict_cli.main(argv) == EXIT_SCANS_FAILED
+    assert predict_cli.main(argv) == EXIT_OUTPUT
     assert other.read_text() == "keep me\n"
+    err = [line for line in capsys.readouterr().err.splitlines() if "--cam-out" in line]
+    assert len(err) == 1 and f"{scans[0].stem}_cam.npy" in err[0] and "symbolic link" in err[0]
+    assert sorted(p.name for p in cams.iterdir()) == [f"{scans[0].stem}_cam.npy"]  # the link, nothing beside it
+
+
+def test_a_cam_write_on_a_full_disk_is_an_output_failure_and_resumable(scans, model_path, tmp_path, capsys,
+                                                                          monkeypatch):
+    """Attack run 2 M1: on a full disk every scan was counted "failed" although its row held the
+    probability, a 0-byte ``<key>_cam.npy`` was left for each, the error named no CAM file, exit 1.
+    Now: one line naming the CAM file and the reason, exit 3, no empty or partial CAM, the journal
+    kept for --resume, which then writes the missing CAM and the CSV."""
+    import errno
+
+    import numpy as np
+
+    from octviewer.pipeline import predict_cli
+
+    real_save, saved = np.save, []
+
+    def full_disk(f, array, *a, **k):
+        if saved:  # the first CAM fits, the second fills the disk halfway through
+            f.write(b"\x93NUMPY" + bytes(100))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saved.append(1)
+        return real_save(f, array, *a, **k)
+
+    cams, out = tmp_path / "cams", tmp_path / "r.csv"
+    argv = [*map(str, scans), "--out", str(out), "--model", str(model_path), "--device", "cpu", "--no-store",
+            "--no-quality-gate", "--no-pseudonymise", "--cam-out", str(cams)]
+    monkeypatch.setattr(np, "save", full_disk)
+    assert predict_cli.main(argv) == EXIT_OUTPUT
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "No space left on device" in line]
+    assert len(lines) == 1 and f"{scans[1].stem}_cam.npy" in lines[0] and "--resume" in lines[0]
+    assert "Traceback" not in err and "failed" not in err
+    assert sorted(p.name for p in cams.iterdir()) == [f"{scans[0].stem}_cam.npy"]  # no 0-byte or .tmp CAM
+    journal = out.with_name(out.name + ".partial")
+    with open(journal, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == [str(scans[0])] and not rows[0]["error"] and not out.exists()
+    monkeypatch.setattr(np, "save", real_save)
+    assert predict_cli.main([*argv, "--resume"]) == 0
+    assert sorted(p.name for p in cams.iterdir()) == sorted(f"{s.stem}_cam.npy" for s in scans)
+    assert np.load(cams / f"{scans[1].stem}_cam.npy").ndim == 2
     with open(out, newline="") as f:
-        [row] = list(csv.DictReader(f))
-    assert "--cam-out" in row["error"] and "symbolic link" in row["error"]
+        assert [r["file"] for r in csv.DictReader(f)] == [str(s) for s in scans]
 
 
 def test_a_second_run_with_the_same_out_is_refused_while_the_first_writes(scans, tmp_path, capsys):

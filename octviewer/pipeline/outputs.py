@@ -61,6 +61,10 @@ def shown(path) -> str:
     return text if len(text) <= 200 else f"{text[:100]}...{text[-80:]}"
 
 
+#: Said after a write that failed midway: the journal holds every row written before it.
+RESUME_HINT = "; the rows written so far are kept: run again with --resume when it can be"
+
+
 def write_failed(option: str, path: Path, exc: OSError, after: str = "") -> OutputError:
     """The one line for a write that failed midway (a full disk: "No space left on device")."""
     return OutputError(f"{option} {shown(path)} cannot be written: {exc.strerror or type(exc).__name__}{after}")
@@ -373,8 +377,7 @@ class ResumableCsv:
             self._file.flush()
         except OSError as exc:  # a full disk: the rows before are in the journal, a cut last one is dropped on --resume
             self.close()
-            raise write_failed("--out's journal", self.journal, exc,
-                               "; the rows written so far are kept: run again with --resume when it can be") from None
+            raise write_failed("--out's journal", self.journal, exc, RESUME_HINT) from None
         self.rows[row["file"]] = row
 
     def finish(self, order: list[str]) -> None:

@@ -4,6 +4,7 @@ that stopped it. Its own module because the single-process command and the scan 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
     from ..model.predictor import VF_CLIPPED
     from ..structure import report_columns
     from . import ScanOptions, analyse_scan
+    from .outputs import OutputError
 
     started = time.perf_counter()
     row = {"file": name, "notice": notice(None, synthetic)}
@@ -46,6 +48,8 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
                 batch.note("skipped", row["error"])
             if cam_stem is not None:
                 _save_cam(args.cam_out / f"{cam_stem}_cam.npy", pred, volume)
+    except OutputError:  # a CAM that cannot be written stops the run (exit 3); the scan itself is not at fault
+        raise
     except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
         row["error"] = batch.named_message(str(exc), path, name)
         batch.note("skipped", row["error"])
@@ -57,14 +61,37 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
 
 
 def _save_cam(path: Path, pred, volume) -> None:
-    """The en-face CAM as ``path``, never written through a link there (``core.files.open_for_writing``):
-    np.save followed a ``<key>_cam.npy`` link in the --cam-out folder and overwrote the file it led to."""
-    from ..core.files import FileRefused, open_for_writing
-    from ..model import enface_cam
+    """The en-face CAM as ``path``, or OutputError (one line naming the CAM file and the reason).
 
+    Written to ``<name>.tmp`` and renamed into place, never through a link (``core.files``): np.save
+    followed a ``<key>_cam.npy`` link in the --cam-out folder and overwrote the file it led to, and on
+    a full disk it left a 0-byte CAM beside a row that said the scan had failed (attack run 2 M1). A
+    CAM that cannot be written is an output failure like the CSV's: the run stops with exit 3, this
+    scan's row is not written (so ``--resume`` analyses it again and writes its CAM), and a temporary
+    file is removed, so no empty or partial CAM is left."""
+    from ..core.files import FileRefused, check_writable, open_for_writing
+    from ..model import enface_cam
+    from .outputs import RESUME_HINT, OutputError, shown, write_failed
+
+    cam = enface_cam(pred, volume)
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        fd = open_for_writing(path)
+        try:
+            check_writable(os.lstat(path))  # a link at the CAM's own name is refused, not replaced
+        except FileNotFoundError:
+            pass
+        fd = open_for_writing(tmp)
     except FileRefused as exc:
-        raise OSError(f"--cam-out {path.name} {exc}") from None
-    with open(fd, "wb") as f:
-        np.save(f, enface_cam(pred, volume))
+        raise OutputError(f"--cam-out {shown(path)} {exc}{RESUME_HINT}") from None
+    except OSError as exc:
+        raise write_failed("--cam-out", path, exc, RESUME_HINT) from None
+    try:
+        with open(fd, "wb") as f:
+            np.save(f, cam)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_failed("--cam-out", path, exc, RESUME_HINT) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
