@@ -83,10 +83,13 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
             split[p] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
     for r in rows:
         r["split"] = split[r["patient_id"]]
+    from octviewer.core.csv_safe import csv_row
+
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
-        w.writerows(rows)
+        # a patient ID '=HYPERLINK(...)' read from the cohort is not written back as a formula (attack run 2 L8)
+        w.writerows(csv_row(r, keep=("path",)) for r in rows)
     counts = {s: {"patients": sum(v == s for v in split.values()), "volumes": sum(r["split"] == s for r in rows)}
               for s in ("train", "val", "test")}
     return counts

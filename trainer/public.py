@@ -91,6 +91,8 @@ def import_zenodo(root: Path) -> tuple[list[dict], list[str]]:
 
 def write_manifest(rows: list[dict], out: Path, root: Path) -> Path:
     """Paths are written relative to the manifest's folder so the dataset can move with it."""
+    from octviewer.core.csv_safe import csv_row
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = sorted({k for r in rows for k in r} - set(COLUMNS))
@@ -103,5 +105,5 @@ def write_manifest(rows: list[dict], out: Path, root: Path) -> Path:
                 r = dict(r, path=str(absolute.relative_to(out.parent.resolve())))
             except ValueError:
                 r = dict(r, path=str(absolute))
-            w.writerow(r)
+            w.writerow(csv_row(r, keep=("path",)))  # IDs from a dataset's files: never a formula (attack run 2 L8)
     return out

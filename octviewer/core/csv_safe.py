@@ -31,8 +31,10 @@ def csv_cell(value) -> str:
     return text
 
 
-def csv_row(row: dict) -> dict:
-    return {k: csv_cell(v) for k, v in row.items()}
+def csv_row(row: dict, keep: tuple[str, ...] = ()) -> dict:
+    """Every cell made safe, but those of the columns in ``keep`` (a manifest's ``path``, which must
+    lead to the very file and is read by programs, not spreadsheets)."""
+    return {k: v if k in keep else csv_cell(v) for k, v in row.items()}
 
 
 RESEARCH_NOTICE = "research use only, not a medical device"

@@ -38,6 +38,8 @@ _INTERNAL = (AttributeError, KeyError, TypeError, IndexError, NameError, Asserti
 
 
 _QUOTED_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
+#: An absolute path inside a message (POSIX or Windows): the folders before its last part.
+_FOLDERS = re.compile(r"(?<![^\s('\"=])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"]+)*[\\/]([^\s\\/'\"]+)")
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -52,8 +54,17 @@ def describe_failure(exc: BaseException) -> str:
         return "the file is corrupt or incomplete: a field its format requires is missing or malformed"
     if isinstance(exc, OSError) and exc.strerror:
         return f"cannot read the file ({exc.strerror})"
+    if isinstance(exc, FileNotFoundError):  # a reader looking for a companion file ("Could not find filespec
+        return "a file that belongs with it is missing from its folder"  # /the/folder/x.txt ..."): no folder path
+    if type(exc).__module__.split(".")[0] == "construct":  # eyepy's header parser: "Error in path (parsing) -> ..."
+        if type(exc).__name__ == "StreamError":
+            return "the file is truncated: it ends inside a header or an image that it declares"
+        return "the file is corrupt: a header field holds a value its format does not allow"
+    if isinstance(exc, ValueError) and "reshape" in str(exc):  # "cannot reshape array of size 1 into shape (...)"
+        return "the file is corrupt or truncated: its size does not fit the image size its format declares"
     # bytes quoted from the file (a construct or codec error echoing a header field) may be a name
-    reason = _QUOTED_BYTES.sub("<bytes>", " ".join(str(exc).split()))[:200]
+    reason = _QUOTED_BYTES.sub("<bytes>", " ".join(str(exc).split()))
+    reason = _FOLDERS.sub(r"\1", reason)[:200]  # a path in a reader's message: its name only, never the folder
     if not reason:
         reason = "the decoder gave no reason"
     return f"the file is corrupt or not a supported OCT file ({reason})"

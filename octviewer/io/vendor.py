@@ -17,6 +17,8 @@ from .errors import VolumeReadError
 from .limits import check_budget, plausible_mm, require_readable
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
+#: OCT-Converter reads a Cirrus .img as B-scans of 1024 x 512 bytes, one after the other.
+_CIRRUS_BSCAN_BYTES = 1024 * 512
 
 
 def _open(path: Path):
@@ -26,6 +28,14 @@ def _open(path: Path):
         raise VolumeReadError(path, "reading this vendor format needs the optional extra: "
                                     "pip install 'octviewer[vendor]' (OCT-Converter)") from None
     suffix = path.suffix
+    # checked here, in words: OCT-Converter's own errors were "cannot reshape array of size 1 into shape
+    # (1024,512,0)" and "Could not find filespec <the whole folder path>" (attack run 2 L2)
+    if suffix.lower() == ".img" and path.stat().st_size % _CIRRUS_BSCAN_BYTES:
+        raise VolumeReadError(path, f"the file's size ({path.stat().st_size} bytes) is not a whole number of the "
+                                    "1024 x 512-byte B-scans a Zeiss Cirrus .img holds (truncated, or not Cirrus)")
+    if suffix == ".oct" and not path.with_suffix(".txt").is_file():
+        raise VolumeReadError(path, f"an Optovue .oct file is read with its description file "
+                                    f"{path.with_suffix('.txt').name}, which is not beside it")
     if suffix.lower() == ".img":
         return readers.IMG(path).read_oct_volume(), "Zeiss Cirrus"
     if suffix == ".OCT":

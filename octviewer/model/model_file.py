@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -280,7 +280,10 @@ def _trust(path: Path, header: dict, digest: str) -> Trust:
                                    "after it was written (damaged or edited)")
     block = header.get(SIGNATURE_KEY)
     try:
-        return verify(digest, json.loads(block) if block is not None else None)
+        trust = verify(digest, json.loads(block) if block is not None else None)
     except (ValueError, RecursionError) as exc:  # SignatureError, a block that is not JSON or nested 100k deep
         problem = str(exc) if isinstance(exc, SignatureError) else "the signature block is not valid JSON"
         raise ModelFileError(path, problem) from None
+    if stored is None and "octviewer" in header and trust.status == "unsigned":  # a model file, not a checkpoint
+        trust = replace(trust, digest_missing=True)
+    return trust

@@ -49,6 +49,10 @@ class Trust:
     status: str
     signer: str = ""
     key_id: str = ""
+    #: An unsigned file whose stored digest is missing. octviewer writes one into every model file, so
+    #: its absence means it was stripped (or the file predates digests): said apart from "unsigned"
+    #: (attack run 2 L6), since whoever removed it may have changed the file too.
+    digest_missing: bool = False
 
     @property
     def trusted(self) -> bool:
@@ -61,13 +65,18 @@ class Trust:
             return ""
         why = ("it is not signed" if self.status == "unsigned"
                else f"it is signed by a key this workstation does not trust (key {self.key_id})")
+        if self.digest_missing:
+            why += (" and its stored digest is missing (octviewer writes one into every model file: it was "
+                    "removed, or the file is older than digests)")
         return (f"model file not verified: {why}, so nothing vouches that its weights, threshold and "
                 "calibration are the ones its maker validated; read its results with care")
 
     def text(self) -> str:
         if self.status == "trusted":
             return f"signed by {self.signer} (trusted key {self.key_id})"
-        return "unsigned" if self.status == "unsigned" else f"signed by an unknown key {self.key_id}"
+        if self.status == "unsigned":
+            return "unsigned, digest missing" if self.digest_missing else "unsigned"
+        return f"signed by an unknown key {self.key_id}"
 
 
 def config_dir() -> Path:

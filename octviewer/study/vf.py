@@ -22,6 +22,7 @@ import datetime as dt
 import io
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,27 @@ def _row_problem(row: dict, n: int) -> str:
     eye = str(row.get("eye") or "").strip().upper()
     if eye not in ("OD", "OS"):
         return f"row {n}: eye is {eye[:10]!r}, expected OD or OS"
+    for column in ("date", "visit"):
+        if problem := _date_problem(column, str(row.get(column) or "").strip()):
+            return f"row {n}: {problem}"
+    return ""
+
+
+#: Text written like a date: digits in three groups (31/31/2020, 2020-13-45, 04.03.2019) or 8 digits.
+_DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{8}")
+
+
+def _date_problem(column: str, text: str) -> str:
+    """Why a ``date`` cell (or a ``visit`` written like a date) is no date the table can use, or "".
+
+    A ``visit`` may be a label (``1``, ``v2``, ``baseline``), but one written like a date must be one:
+    '31/31/2020' was kept as a label without a word, so the VF matched no OCT visit by date (attack run 2
+    L8). Dates are ISO (2020-01-31) or DICOM (20200131); a day-first or month-first date is refused,
+    since 04/03/2019 is a different day in each reading."""
+    if not text or parse_date(text) is not None:
+        return ""
+    if column == "date" or _DATE_LIKE.fullmatch(text):
+        return f"{column} is {text[:20]!r}, not a date (write it as YYYY-MM-DD)"
     return ""
 
 
