@@ -147,7 +147,9 @@ def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_co
 
     w = window
     _open(qtbot, w, _volumes(tiny_cohort)[0])
-    qtbot.keyClick(w, Qt.Key_C)  # CAM off: the B-scan image must be the grey B-scan alone
+    qtbot.keyClick(w, Qt.Key_C)  # CAM off and (L) the layer lines off: the B-scan image must be the grey B-scan alone
+    qtbot.keyClick(w, Qt.Key_L)
+    assert not w.state.settings.show_cam and not w.state.settings.show_layers
     captured = {}
     real = report.write_report
 

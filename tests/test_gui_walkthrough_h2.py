@@ -162,3 +162,128 @@ def test_measured_vf_shows_its_test_date_and_marks_values_outside_the_normal_ran
     anonymous = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False, name="anon.pdf")["doc"].toPlainText()
     assert "VF tested 5 days after the scan (date withheld: anonymised report)" in anonymous
     assert when.isoformat() not in anonymous
+
+
+# -- 3: the PDF report: layer lines on its B-scan, the circle scan's page filled, the curve uncut ------
+def _line_fill(doc, tmp_path) -> list[float]:
+    """Share of each printed page's text area down to its last line of content, laid out as write_pdf
+    prints (test_gui_walkthrough._page_fill's page, but by line: an image moved to the next page counts
+    there, not on the page its paragraph began)."""
+    from PySide6.QtCore import QMarginsF, QSizeF
+    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter
+
+    writer = QPdfWriter(str(tmp_path / "layout.pdf"))
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
+    writer.setResolution(150)
+    copy = doc.clone()
+    copy.documentLayout().setPaintDevice(writer)
+    fmt = copy.rootFrame().frameFormat()
+    margin = int(2 / 2.54 * 96)
+    for set_margin in (fmt.setLeftMargin, fmt.setRightMargin, fmt.setTopMargin, fmt.setBottomMargin):
+        set_margin(margin)
+    copy.rootFrame().setFrameFormat(fmt)
+    height = writer.height()
+    copy.setPageSize(QSizeF(writer.width(), height))
+    layout, bottoms = copy.documentLayout(), {}
+    block = copy.begin()
+    while block.isValid():
+        top = layout.blockBoundingRect(block).top()
+        lines = block.layout()
+        for k in range(lines.lineCount()):
+            rect = lines.lineAt(k).rect()
+            if rect.height() > 0:
+                page = int((top + rect.top()) // height)
+                bottoms[page] = max(bottoms.get(page, 0.0), top + rect.bottom() - page * height)
+        block = block.next()
+    scale = writer.logicalDpiY() / 96
+    usable = height - 2 * margin * scale
+    return [(bottoms.get(k, 0.0) - margin * scale) / usable for k in range(copy.pageCount())]
+
+
+def _rgb(image):
+    import numpy as np
+
+    image = image.convertToFormat(image.Format.Format_RGB888)
+    data = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return data[:, :image.width() * 3].reshape(image.height(), image.width(), 3)
+
+
+def _has_colour(image, hex_colour, tolerance=40) -> bool:
+    import numpy as np
+
+    target = np.array([int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)])
+    return bool((np.abs(_rgb(image).astype(int) - target).max(axis=2) < tolerance).sum() > 50)
+
+
+def test_report_bscan_has_the_layer_lines_and_the_curve_is_not_cut(qtbot, window, monkeypatch, tmp_path):
+    from test_gui_walkthrough import _open_by_menu
+
+    from octviewer.gui.viewer.bscan_view import BOUNDARY_COLOURS
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    assert w.state.structure is not None and w.state.settings.show_layers
+    captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
+    images, text = captured["images"], captured["doc"].toPlainText()
+    for colour in BOUNDARY_COLOURS.values():  # the lines the screen draws, in its colours
+        assert _has_colour(images["bscan"], colour), colour
+    assert "Lines: ▬ ILM (octviewer), ▬ RNFL outer boundary (octviewer), ▬ Bruch's membrane (octviewer)" in text
+    curve = _rgb(images["curve"])
+    assert (curve[:, -3:] == 255).all() and (curve[:2] == 255).all()  # nothing touches the right or top edge
+    # View > layer lines off: the report's B-scan has none either, as on screen
+    w.menu_actions["toggle_layers"].trigger()
+    assert not w.state.settings.show_layers
+    captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False, name="plain.pdf")
+    assert not any(_has_colour(captured["images"]["bscan"], c) for c in BOUNDARY_COLOURS.values())
+    assert "Lines:" not in captured["doc"].toPlainText()
+
+
+@pytest.mark.samples
+def test_circle_scan_report_fills_its_first_page(qtbot, window, monkeypatch, tmp_path):
+    from test_gui_walkthrough import _open_by_menu
+
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    circle = os.path.join(samples or "", "heidelberg_vol", "Willis_B_716_2.vol")
+    if not samples or not os.path.exists(circle):
+        pytest.skip("OCTVIEWER_SAMPLES not set")
+    w = window
+    _open_by_menu(qtbot, w, circle, monkeypatch)
+    assert w.state.volume.scan_pattern == "circle" and w.state.structure is not None
+    captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
+    fill = _line_fill(captured["doc"], tmp_path)
+    assert fill[0] > 0.75, fill  # was 0.69: the structure page did not fit under the B-scan
+    assert _has_colour(captured["images"]["bscan"], "#ff5252")
+
+
+# -- 8: one legend for the boundary lines, whatever the scan ----------------------------------------
+def _legend(legend) -> list[tuple[str, str]]:
+    """(label, line colour) of each entry of a pyqtgraph legend, in order."""
+    return [(label.text, sample.item.opts["pen"].color().name()) for sample, label in legend.items]
+
+
+@pytest.mark.samples
+def test_line_scan_legend_names_and_colours_its_lines_as_the_circle_does(qtbot, window, monkeypatch):
+    from test_gui_walkthrough import _open_by_menu
+
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    folder = os.path.join(samples or "", "heidelberg_vol")
+    if not samples or not os.path.isdir(folder):
+        pytest.skip("OCTVIEWER_SAMPLES not set")
+    w = window
+    _open_by_menu(qtbot, w, os.path.join(folder, "Willis_B_716_2.vol"), monkeypatch)  # circle: the overlay's
+    assert w.state.volume.scan_pattern == "circle"
+    circle = dict(_legend(w.structure.legend))
+    _open_by_menu(qtbot, w, os.path.join(folder, "Willis_B_716_0.vol"), monkeypatch)
+    assert w.state.volume.scan_pattern == "line"
+    _grab(w, "h2_8_line_legend")
+    line = _legend(w.bscan.layer_legend) if w.bscan.layer_legend.isVisible() else _legend(w.structure.legend)
+    assert line, "no legend on the line scan"
+    expected = {"ILM (file's own)": "#ff5252", "RNFL outer boundary (file's own)": "#ffd740",
+                "Bruch's membrane (file's own)": "#40c4ff"}
+    for label, colour in line:
+        assert expected.get(label) == colour, (label, colour, line)
+        if circle:
+            assert circle.get(label) == colour, (label, circle)
+    order = [label for label, _ in line]
+    assert order == sorted(order, key=list(expected).index)  # ILM, RNFL, BM as on the circle

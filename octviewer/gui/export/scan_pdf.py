@@ -38,7 +38,7 @@ def _e(value) -> str:
 #: about 540 px): the report is two full pages.
 STRUCTURE_SECTION = ("<h2>Structure: RNFL and optic disc</h2>"
                      "<p>Measured from the layer segmentation and compared with published population figures "
-                     "(not a licensed normative database).</p><img src=\"structure\" width=\"500\">")
+                     "(not a licensed normative database).</p><p><img src=\"structure\" width=\"500\"></p>")
 
 
 def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "") -> str:
@@ -52,9 +52,12 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     if p is None:  # structure only: a circle scan, or a scan the network did not analyse
         reason = (state.reason or "the network gives no result for this scan").rstrip(". ")
         result = f"""<h2>Result</h2>
-    <p>No network estimate: {html.escape(plain(reason, 400))}. The structure measurement follows.</p>
-    <p><img src="bscan" width="500"></p><p>B-scan {state.index + 1} of {v.n_bscans}.</p>"""
-        model = "<h2>Model</h2><p>No model output is part of this report.</p>"
+    <p>No network estimate: {html.escape(plain(reason, 400))}. The structure measurement follows.</p>"""
+        # the structure page is this report's result, so it comes first and the B-scan after it:
+        # B-scan first, the structure page did not fit under it and left page 1 ~40 % blank (walk-through)
+        figure = f"""<p><img src="bscan" width="500"></p>
+    <p>B-scan {state.index + 1} of {v.n_bscans}.{lines_caption(state)}</p>"""
+        model = figure + "<h2>Model</h2><p>No model output is part of this report.</p>"
     else:
         result, model = _result_html(state, meta, measured)
     return f"""<body style="color:#000000">
@@ -139,6 +142,15 @@ ENFACE_CAPTIONS = {
 }
 
 
+def lines_caption(state) -> str:
+    """The legend of the lines drawn on the report's B-scan (a coloured bar before each name), or ""."""
+    lines = render.bscan_lines(state)
+    if not lines:
+        return ""
+    return " Lines: " + ", ".join(f'<span style="color:{colour}"><b>▬</b></span> {html.escape(name)}'
+                                  for name, colour, _ in lines) + "."
+
+
 def figures_html(state) -> str:
     """The B-scan, the en-face and the probability curve, each captioned with what is drawn on it.
 
@@ -156,9 +168,9 @@ def figures_html(state) -> str:
         bscan, legend = f"B-scan {state.index + 1} of {v.n_bscans} (class activation map not shown{aspect}).", ""
     enface = ENFACE_CAPTIONS[render.enface_content(state)]
     return f"""<p><img src="bscan" width="500">{legend}</p>
-    <p>{bscan}</p>
-    <table cellspacing="0" cellpadding="0"><tr><td><img src="enface" width="170"></td>
-      <td>&nbsp;<img src="curve" width="360"></td></tr></table>
+    <p>{bscan}{lines_caption(state)}</p>
+    <table cellspacing="0" cellpadding="0"><tr><td><img src="enface" width="160"></td>
+      <td>&nbsp;<img src="curve" width="330"></td></tr></table>
     <p>Left: {enface[0].lower() + enface[1:]}. Right: P(glaucoma) per B-scan, numbered from 1.</p>"""
 
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from ..viewer.bscan_view import BOUNDARY_COLOURS
+from ..viewer.bscan_view import BOUNDARY_COLOURS, BOUNDARY_NAMES
 from .page import CLASS_COLOURS, THICKNESS_RANGE_UM, enface_layers
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
-SEGMENTATION_LINES = (("ilm", "ILM", BOUNDARY_COLOURS["ILM"]), ("rnfl", "RNFL outer boundary", BOUNDARY_COLOURS["RNFL"]),
-                      ("bm", "Bruch's membrane", BOUNDARY_COLOURS["BM"]))
+SEGMENTATION_LINES = tuple((key.lower(), BOUNDARY_NAMES[key], BOUNDARY_COLOURS[key]) for key in ("ILM", "RNFL", "BM"))
 NO_MAP = ("The RNFL maps need a measured optic-disc cube; this scan has none (a circle or line scan, or not "
           "measured).")
 

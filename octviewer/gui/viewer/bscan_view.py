@@ -12,18 +12,10 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from . import render
+
+# the boundary colours and names are render's, so the report draws the lines as the screen does
+from .render import BOUNDARY_COLOURS, BOUNDARY_NAMES, LAYER_COLOURS, layer_colour, layer_name  # noqa: F401
 from .state import ViewerState
-
-#: The boundaries a clinician compares between scans keep one colour whoever traced them (the file's
-#: own lines here, octviewer's in ``structure.overlay``): a line scan drew its ILM in the colour a cube
-#: gave Bruch's membrane (walk-through); the legend says whose lines they are. Other layers take the
-#: palette, in the file's order, which holds none of these three colours.
-BOUNDARY_COLOURS = {"ILM": "#ff5252", "RNFL": "#ffd740", "BM": "#40c4ff"}
-LAYER_COLOURS = ["#69f0ae", "#e040fb", "#ffab40", "#b388ff", "#eeeeee", "#a1887f"]
-
-
-def layer_colour(name: str, k: int) -> str:
-    return BOUNDARY_COLOURS.get(str(name).upper(), LAYER_COLOURS[k % len(LAYER_COLOURS)])
 
 
 class BscanView(pg.GraphicsLayoutWidget):
@@ -116,7 +108,8 @@ class BscanView(pg.GraphicsLayoutWidget):
             self._update_layer_legend()
             return
         for k, name in enumerate(s.volume.layers):
-            curve = pg.PlotCurveItem(pen=pg.mkPen(layer_colour(name, k), width=1))
+            boundary = str(name).upper() in BOUNDARY_COLOURS  # as thick as the structure overlay's lines
+            curve = pg.PlotCurveItem(pen=pg.mkPen(layer_colour(name, k), width=1.5 if boundary else 1))
             curve.setZValue(20)
             self.view.addItem(curve)
             self.layer_curves.append(curve)
@@ -134,9 +127,13 @@ class BscanView(pg.GraphicsLayoutWidget):
                       if s.settings.show_layers and n not in self.hidden_layers and np.isfinite(a).any())
         if names != self._legend_names:
             self.layer_legend.clear()
-            for curve, name in zip(self.layer_curves, s.volume.layers if s.volume is not None else ()):
-                if name in names:
-                    self.layer_legend.addItem(curve, f"{name} (file's own)")
+            # named and ordered as the cube's and circle's legend (ILM, RNFL outer boundary, Bruch's
+            # membrane): a line scan said "ILM, BM, RNFL" in the file's order and words (walk-through)
+            order = list(BOUNDARY_NAMES)
+            entries = sorted((order.index(str(n).upper()) if str(n).upper() in order else len(order), k, curve, n)
+                             for k, (curve, n) in enumerate(zip(self.layer_curves, layers)) if n in names)
+            for _, _, curve, name in entries:
+                self.layer_legend.addItem(curve, f"{layer_name(name)} (file's own)")
             self._legend_names = names
         self.layer_legend.setVisible(bool(names))
 

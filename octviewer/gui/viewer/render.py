@@ -19,6 +19,47 @@ from octviewer.model.cam import CAM_LIMIT, CAM_LUT, cam_to_bscan, cell_weights, 
 
 __all__ = ["CAM_LIMIT", "cam_to_bscan"]  # re-exported for benchmarks and tests
 
+#: The boundaries a clinician compares between scans keep one colour and one name whoever traced them
+#: (the file's own lines, octviewer's) and wherever they are drawn (the viewer, the report): a line scan
+#: drew its ILM in the colour a cube gave Bruch's membrane, and named its lines otherwise (walk-throughs).
+#: Other layers take the palette, in the file's order, which holds none of these three colours.
+BOUNDARY_COLOURS = {"ILM": "#ff5252", "RNFL": "#ffd740", "BM": "#40c4ff"}
+BOUNDARY_NAMES = {"ILM": "ILM", "RNFL": "RNFL outer boundary", "BM": "Bruch's membrane"}
+LAYER_COLOURS = ["#69f0ae", "#e040fb", "#ffab40", "#b388ff", "#eeeeee", "#a1887f"]
+
+
+def layer_colour(name: str, k: int) -> str:
+    return BOUNDARY_COLOURS.get(str(name).upper(), LAYER_COLOURS[k % len(LAYER_COLOURS)])
+
+
+def layer_name(name: str) -> str:
+    """The legend's name of a layer: ILM, RNFL outer boundary, Bruch's membrane, or the file's name."""
+    return BOUNDARY_NAMES.get(str(name).upper(), str(name))
+
+
+def bscan_lines(state, i: int | None = None) -> list[tuple[str, str, np.ndarray]]:
+    """(legend name, colour, depth per A-scan in pixels) of the lines the viewer draws on B-scan ``i``
+    (none when View > layer lines is off): the measured segmentation's ILM, RNFL and BM when there is
+    one (it replaces the file's lines of those names, as on screen), and the file's other layers. The
+    report draws the same lines: its B-scan had none while the screen had them (walk-through)."""
+    i = state.index if i is None else i
+    v = state.volume
+    if v is None or not state.settings.show_layers:
+        return []
+    seg = getattr(state.structure, "segmentation", None)
+    lines = []
+    if seg is not None and i < seg.ilm.shape[0]:
+        whose = " (file's own)" if seg.source == "vendor" else " (octviewer)"
+        for key in ("ILM", "RNFL", "BM"):
+            lines.append((BOUNDARY_NAMES[key] + whose, BOUNDARY_COLOURS[key], np.asarray(getattr(seg, key.lower())[i])))
+    for k, (name, heights) in enumerate(v.layers.items()):
+        if seg is not None and str(name).upper() in BOUNDARY_COLOURS:
+            continue
+        depth = np.asarray(heights[i], np.float64)
+        if np.isfinite(depth).any():
+            lines.append((layer_name(name) + " (file's own)", layer_colour(name, k), depth))
+    return lines
+
 
 def cam_lut() -> np.ndarray:
     """(256, 4) uint8 RGBA: the fixed diverging CAM colours with alpha growing with |value|, so a
@@ -120,7 +161,20 @@ def bscan_image(state, i: int | None = None, height: int | None = None) -> np.nd
     aspect = float(np.clip(_physical_aspect(state, i), *REPORT_BSCAN_ASPECT))
     out_w = 900
     out_h = height or max(int(out_w * aspect), 1)
-    return cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    out = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    depth, width = rgb.shape[:2]
+    for _, colour, heights in bscan_lines(state, i):
+        colour = tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
+        x = (np.arange(heights.size) + 0.5) * out_w / width
+        y = (np.asarray(heights, np.float64) + 0.5) * out_h / depth
+        ok = np.isfinite(y)
+        # one polyline per run of traced A-scans: a gap (vessel shadow, untraced edge) stays a gap
+        runs = np.split(np.flatnonzero(ok), np.flatnonzero(np.diff(np.flatnonzero(ok)) > 1) + 1)
+        for run in runs:
+            if run.size > 1:
+                pts = np.stack([x[run], y[run]], axis=1).round().astype(np.int32)
+                cv2.polylines(out, [pts], False, colour, 2, cv2.LINE_AA)
+    return out
 
 
 def enface_projection(display: np.ndarray) -> np.ndarray:
@@ -222,8 +276,11 @@ def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
     import cv2
 
     img = np.full((height, width, 3), 255, np.uint8)
-    left, right, top, bottom = 44, 10, 8, 38
     n = max(state.n_bscans, 1)
+    # room for the last B-scan number centred on its tick, and for the curve's 2 px line at P = 1:
+    # the right label and the curve at 1.0 were cut at the image's edge (walk-through)
+    (label_w, _), _ = cv2.getTextSize(str(n), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    left, right, top, bottom = 44, label_w // 2 + 6, 10, 38
 
     def xy(i, p):
         x = left + (i / max(n - 1, 1)) * (width - left - right)
@@ -234,7 +291,8 @@ def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
         cv2.putText(img, f"{p:.1f}", (4, xy(0, p)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
     for k in bscan_ticks(n):
         x = xy(k - 1, 0)[0]
-        cv2.putText(img, str(k), (x - 4, height - 22), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
+        (tw, _), _ = cv2.getTextSize(str(k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+        cv2.putText(img, str(k), (x - tw // 2, height - 22), cv2.FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv2.LINE_AA)
     cv2.putText(img, "B-scan", (left + (width - left - right) // 2 - 24, height - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                 black, 1, cv2.LINE_AA)
     cv2.line(img, xy(state.index, 0), xy(state.index, 1), (0, 150, 200), 2)
