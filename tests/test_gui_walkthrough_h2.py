@@ -104,8 +104,10 @@ def _click_item(qtbot, tree, item):
         parent.setExpanded(True)
         parent = parent.parent()
     tree.scrollToItem(item)
-    rect = tree.visualItemRect(item)
+    rect = tree.visualItemRect(item).intersected(tree.viewport().rect())
+    assert rect.isValid(), "the item is not in sight"
     qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=rect.center())
+    assert tree.currentItem() is item
 
 
 def _open_study_scan(qtbot, w, monkeypatch, root, eye="OD"):
@@ -287,3 +289,32 @@ def test_line_scan_legend_names_and_colours_its_lines_as_the_circle_does(qtbot, 
             assert circle.get(label) == colour, (label, circle)
     order = [label for label, _ in line]
     assert order == sorted(order, key=list(expected).index)  # ILM, RNFL, BM as on the circle
+
+
+# -- 4: the study panel's details readable at the window's smallest size -----------------------------
+def _wholly_visible(widget) -> bool:
+    """On screen and uncut: no scroll area or dock edge hides any of it."""
+    region = widget.visibleRegion().boundingRect()
+    return widget.isVisible() and region.width() == widget.width() and region.height() == widget.height()
+
+
+def test_study_details_are_readable_at_the_smallest_window(qtbot, window, monkeypatch, tmp_path):
+    """The Details column (measured VF of an eye, scan pattern and size of a scan) was clipped out of
+    the narrow Study dock; only a tooltip showed it."""
+    from octviewer.study.demo import write_demo_study
+
+    w = window
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=11)
+    w.resize(w.minimumSizeHint().width(), 700)
+    panel = _open_study_scan(qtbot, w, monkeypatch, root)
+    qtbot.wait(50)
+    assert w.width() <= 1024
+    scan = panel.tree.currentItem()
+    _grab(w, "h2_4_study_details_min_width")
+    assert _wholly_visible(panel.details) and panel.details.heightForWidth(panel.details.width()) <= panel.details.height()
+    assert scan.text(1) in panel.details.text() and "B-scans" in panel.details.text()
+    _click_item(qtbot, panel.tree, scan.parent())  # the eye: its measured VF in full
+    assert "measured VF: MD" in panel.details.text() and _wholly_visible(panel.details)
+    # the panel fits its dock: nothing of it (the open buttons) is scrolled out of sight sideways
+    dock_scroll = panel.parentWidget().parentWidget()
+    assert not dock_scroll.horizontalScrollBar().isVisible()

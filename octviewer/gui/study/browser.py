@@ -55,8 +55,12 @@ class StudyPanel(QWidget):
         self.tasks.failed.connect(self._on_failed)
         self.tasks.cancelled.connect(self._on_cancelled)
 
-        self.open_folder_button = QPushButton("Open folder…")
-        self.open_manifest_button = QPushButton("Open manifest…")
+        # short labels (the tooltips say it in full): "Open folder… Open manifest…" held the panel at
+        # ~260 px, wider than its dock in a 1024 px window, so the panel scrolled sideways
+        self.open_folder_button = QPushButton("Folder…")
+        self.open_manifest_button = QPushButton("Manifest…")
+        self.open_folder_button.setToolTip("Open a study folder (File > Open study folder…)")
+        self.open_manifest_button.setToolTip("Open a study manifest CSV (File > Open study manifest…)")
         self.open_folder_button.clicked.connect(lambda: self.open_folder())
         self.open_manifest_button.clicked.connect(lambda: self.open_manifest())
         self.progress, self.cancel_button = self.tasks.bar, self.tasks.cancel_button
@@ -75,6 +79,12 @@ class StudyPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.itemActivated.connect(self._activated)
+        # the selected item's name and details in full, wrapped: the Details column is out of sight in
+        # the narrow dock of a small window (walk-through: it was clipped, only a tooltip showed it)
+        self.details = QLabel("")
+        self.details.setTextFormat(Qt.PlainText)
+        self.details.setWordWrap(True)
+        self.details.setVisible(False)
         self.ou_button = QPushButton("OU view")
         self.trend_button = QPushButton("Trend")
         self.ou_button.setToolTip("Both eyes of the selected visit side by side")
@@ -100,6 +110,7 @@ class StudyPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.problems)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.details)
         layout.addLayout(actions)
 
     # ------------------------------------------------------------ indexing
@@ -199,6 +210,9 @@ class StudyPanel(QWidget):
         return item.data(0, ROLE) if item is not None else None
 
     def _current_changed(self, current, _previous) -> None:
+        detail = current.text(1) if current is not None else ""
+        self.details.setText(f"{current.text(0)}: {detail}" if detail else "")
+        self.details.setVisible(bool(detail))
         data = current.data(0, ROLE) if current is not None else None
         kind = data[0] if data else None
         self.ou_button.setEnabled(kind in ("visit", "eye", "scan"))
