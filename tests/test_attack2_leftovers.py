@@ -153,3 +153,27 @@ def test_a_public_dataset_manifest_writes_a_formula_patient_id_as_text(tmp_path)
     [row] = _cells(out)
     assert row["patient_id"] == "'" + FORMULA and row["md"] == "-3.50" and row["path"] == "a.npy"
 
+
+
+# -- L7: a manifest is read row by row, not held as a 4-bytes-a-character copy ---------------------------
+def test_reading_a_manifest_takes_a_small_multiple_of_its_size(tmp_path):
+    """A 183 MB manifest took 2.0 GB to validate (attack run 2 L7): its whole text was put in a StringIO,
+    which keeps 4 bytes a character, beside the bytes and the decoded text. Now the rows are decoded as
+    they are read."""
+    import tracemalloc
+
+    from trainer.manifest import read_manifest
+
+    manifest = tmp_path / "m.csv"
+    notes = "x" * 4000  # a long extra cell on every row, kept in the records
+    rows = [f"v{i}.npz,P{i},OD,1,normal,,,,{notes}" for i in range(2000)]
+    manifest.write_text("path,patient_id,eye,visit,label,vfi,md,psd,notes\n" + "\n".join(rows) + "\n")
+    size = manifest.stat().st_size
+    tracemalloc.start()
+    try:
+        records, _ = read_manifest(manifest, check_files=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(records) == 2000
+    assert peak < 4 * size, f"peak {peak / size:.1f} x the file's size"

@@ -174,12 +174,14 @@ def _rows(path: Path):
     except OSError as exc:
         raise ManifestError(path, [f"the manifest cannot be read ({exc.strerror or type(exc).__name__})"]) from None
     try:
-        text = raw.decode("utf-8-sig")
+        raw.decode("utf-8-sig")  # checked whole, for the line of a bad byte; the text is not kept
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         raise ManifestError(path, [f"line {line}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it as "
                                    "UTF-8 (in Excel: 'CSV UTF-8')"]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # decoded piece by piece as the rows are read: a StringIO made from the whole text holds it at 4 bytes
+    # a character, and a 183 MB manifest took 2 GB to validate (attack run 2 L7)
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline=""))
     while True:
         # An over-long cell is a row problem ("longer than 4096 characters"), so the csv limit is raised, but
         # only while this reader reads a row: it is process-wide, and left raised it let every other CSV
