@@ -318,3 +318,44 @@ def test_study_details_are_readable_at_the_smallest_window(qtbot, window, monkey
     # the panel fits its dock: nothing of it (the open buttons) is scrolled out of sight sideways
     dock_scroll = panel.parentWidget().parentWidget()
     assert not dock_scroll.horizontalScrollBar().isVisible()
+
+
+# -- 5: a 1024 x 700 screen: the OU dialog and the main window ---------------------------------------
+def test_ou_dialog_and_main_window_fit_a_1024_by_700_screen(qtbot, window, monkeypatch, tmp_path):
+    """The OU dialog needed 895 px of height; at 1024 x 700 the Results and Structure docks scrolled
+    sideways and cut the Structure page's clock-hour wheel."""
+    from PySide6.QtWidgets import QScrollArea
+
+    from octviewer.study.demo import write_demo_study
+
+    w = window
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=11)
+    w.resize(1024, 700)
+    panel = _open_study_scan(qtbot, w, monkeypatch, root)
+    qtbot.wait(50)
+    assert w.minimumSizeHint().width() <= 1024 and w.width() == 1024
+    _grab(w, "h2_5_main_1024x700")
+    for dock in (w.results_dock, w.structure_panel):
+        scroll = next(p for p in _parents(dock if dock is w.structure_panel else w.results) if isinstance(p, QScrollArea))
+        assert not scroll.horizontalScrollBar().isVisible(), dock
+    _click_item(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0))  # the visit
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    view, dialog = w.study.ou_view, w.study.ou_dialog
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=60000)
+    dialog.resize(1000, 640)  # a 700 px screen less the title bar and a task bar
+    qtbot.wait(50)
+    _grab(dialog, "h2_5_ou_1000x640")
+    assert dialog.height() <= 640
+    for column in view.columns.values():
+        assert _wholly_visible(column.table) and _wholly_visible(column.wheel), column.eye
+    assert _wholly_visible(view.asymmetry_table)
+    dialog.resize(700, 500)  # smaller still: it scrolls, nothing is out of reach
+    qtbot.wait(50)
+    scroll = next(p for p in _parents(view) if isinstance(p, QScrollArea))
+    assert scroll.verticalScrollBar().isVisible() and dialog.height() <= 500
+
+
+def _parents(widget):
+    while widget is not None:
+        yield widget
+        widget = widget.parentWidget()

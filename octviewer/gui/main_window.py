@@ -57,6 +57,9 @@ from .viewer.state import AXIAL_MODES, ViewerState
 
 
 TITLE = "octviewer — research use only, not a medical device"
+#: the Results and Structure docks' least width: room for the VF rows and the two RNFL wheels without
+#: scrolling sideways, with the Study panel open in a 1024 px window (walk-through at 1024 x 700)
+RIGHT_DOCK_WIDTH = 250
 
 
 def scan_title(volume) -> str:
@@ -103,7 +106,7 @@ class MainWindow(QMainWindow):
         self.menu_actions = build_menus(self)
         self.models.tick_device()
         self.structure = StructureOverlay(self.state, self.bscan, self.enface)
-        structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3", min_width=200)
+        structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3", min_width=RIGHT_DOCK_WIDTH)
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
         self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
         self.study = StudyController(self)
@@ -163,6 +166,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
         scroll.setWidget(self.results)
+        scroll.setMinimumWidth(RIGHT_DOCK_WIDTH)
         # the research-use / SYNTHETIC / not-verified warnings above the scroll area: always in sight
         holder = QWidget()
         column = QVBoxLayout(holder)

@@ -77,11 +77,21 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         painter.drawText(QRectF(rect.left(), top, rect.width(), rect.bottom() - top), Qt.TextWordWrap, text)
         painter.restore()
         return
-    plot = QRectF(rect.left() + 3 * line_h, top, rect.width() - 3.5 * line_h, (rect.bottom() - top) * 0.45)
+    # a tall narrow panel (the dock of a 1024 px window) puts the figures' text under the two wheels:
+    # beside them, the wheels shrank to thumbnails or the panel scrolled sideways (walk-through)
+    portrait = rect.width() < rect.height()
+    plot = QRectF(rect.left() + 3 * line_h, top, rect.width() - 3.5 * line_h,
+                  (rect.bottom() - top) * (0.35 if portrait else 0.45))
     _draw_tsnit(painter, plot, report, fg, line_h)
     lower = QRectF(rect.left(), plot.bottom() + 2.2 * line_h, rect.width(),
                    rect.bottom() - plot.bottom() - 2.2 * line_h)
-    size = min(lower.height() - 2 * line_h, lower.width() / 3.3)
+    text = _disc_text(report, short=dark)  # the panel is narrow; the printed page cites the source in full
+    if portrait:  # the wheels take what the text under them leaves
+        text_h = painter.boundingRect(QRectF(0, 0, lower.width(), 10 * lower.height()), Qt.TextWordWrap, text).height()
+        size = min(lower.width() / 2.3, lower.height() - 1.5 * line_h - text_h)
+        portrait = size >= min(lower.height() - 2 * line_h, lower.width() / 3.3)  # else side by side is larger
+    if not portrait:
+        size = min(lower.height() - 2 * line_h, lower.width() / 3.3)
     pie = QRectF(lower.left() + 0.05 * size, lower.top() + line_h, size, size)
     clock = QRectF(pie.right() + 0.15 * size, lower.top() + line_h, size, size)
     _draw_sectors(painter, pie, report, fg)
@@ -92,9 +102,10 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         fits = painter.fontMetrics().horizontalAdvance(title) <= size * 1.1  # a narrow panel clipped them
         painter.drawText(QRectF(box.left() - 0.05 * size, lower.top(), size * 1.1, line_h), Qt.AlignCenter,
                          title if fits else short)
-    text = _disc_text(report, short=dark)  # the panel is narrow; the printed page cites the source in full
-    _draw_fitted(painter, QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
-                                 lower.height()), text)
+    text_rect = (QRectF(lower.left(), pie.bottom() + 0.5 * line_h, lower.width(), lower.bottom() - pie.bottom() - 0.5 * line_h)
+                 if portrait else QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
+                                         lower.height()))
+    _draw_fitted(painter, text_rect, text)
     painter.restore()
 
 

@@ -21,7 +21,9 @@ class StructurePanel(QWidget):
         self._empty_text = NO_REPORT
         self._dark = dark
         self.setObjectName("structurePanel")
-        self.setMinimumSize(QSize(320, 340))  # the page scales its text to fit; 420 kept 1024 px screens out
+        # the page scales its text to fit, and lays itself out upright when narrow: 420, then 320 px made
+        # the dock of a 1024 px window scroll sideways with a wheel cut off (walk-through)
+        self.setMinimumSize(QSize(190, 340))
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setToolTip("Measured RNFL and optic disc against published normal figures "
                         "(not a licensed normative database)")

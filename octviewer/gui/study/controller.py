@@ -23,7 +23,8 @@ import os
 import threading
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QVBoxLayout
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QVBoxLayout
 
 from octviewer.core import VF_INDICES
 from octviewer.study import compare_vf
@@ -168,10 +169,19 @@ class StudyController(QObject):
 
     # -- OU and trend --------------------------------------------------------------------------
     def _dialog(self, title: str, widget) -> QDialog:
+        """A dialog no larger than the screen, its content scrolling where the screen is smaller still
+        (a 1024 x 700 screen could not show the OU view's 895 px, walk-through)."""
         dialog = QDialog(self.window)
         dialog.setWindowTitle(title)
-        dialog.resize(980, 860)
-        QVBoxLayout(dialog).addWidget(widget)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(widget)
+        layout = QVBoxLayout(dialog)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+        screen = (self.window.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        dialog.resize(min(980, screen.width()), min(860, screen.height() - 40))  # 40: the title bar
         return dialog
 
     def show_ou(self, patient_id: str, visit: str) -> OUView:

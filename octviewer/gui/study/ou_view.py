@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QSizePolicy,
     QTableWidget,
@@ -101,7 +102,7 @@ class SectorWheel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.summary: EyeSummary | None = None
-        self.setMinimumSize(170, 170)
+        self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
 
     def set_summary(self, summary: EyeSummary | None) -> None:
@@ -168,7 +169,7 @@ class EyeColumn(QFrame):
         self.title.setFont(font)
         self.image = QLabel("no scan")
         self.image.setAlignment(Qt.AlignCenter)
-        self.image.setMinimumSize(180, 180)
+        self.image.setMinimumSize(160, 160)
         temporal, nasal = QLabel("T"), QLabel("N")
         outer, inner = (temporal, nasal) if eye == "OD" else (nasal, temporal)
         self.orientation = (outer.text(), inner.text())  # left and right of the image on screen
@@ -183,16 +184,22 @@ class EyeColumn(QFrame):
         self.table.setHorizontalHeaderLabels(["predicted", "measured", "pred − meas"])
         self.table.setVerticalHeaderLabels(["Probability", "VFI (%)", "MD (dB)", "PSD (dB)"])
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setFixedHeight(4 * 24 + 30)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        # the columns share the width: a narrow dialog scrolled each eye's four rows sideways
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setFixedHeight(4 * 22 + 30)
         self.error = QLabel("")
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #ff6b6b")
+        # the en-face and the wheel side by side: one above the other, the OU dialog needed 895 px of
+        # height, more than a 1024 x 700 screen has (walk-through)
+        figures = QHBoxLayout()
+        figures.addLayout(image_row, 1)
+        figures.addWidget(self.wheel, 1)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
-        layout.addLayout(image_row)
-        layout.addWidget(self.wheel)
+        layout.addLayout(figures)
         layout.addWidget(self.decision)
         layout.addWidget(self.table)
         layout.addWidget(self.error)
@@ -262,19 +269,21 @@ class OUView(QWidget):
         pair_layout.addWidget(self.columns["OD"])  # right eye on the left, as OU printouts do
         pair_layout.addWidget(self.columns["OS"])
         eyes_layout = QGridLayout(self.eyes)
+        eyes_layout.setContentsMargins(0, 0, 0, 0)
         eyes_layout.addWidget(self.eye_pair, 0, 0, 1, 2)
         self.asymmetry_table = QTableWidget(0, 4)
         self.asymmetry_table.setHorizontalHeaderLabels(["OD", "OS", "OD − OS", "flag if |diff| >"])
         self.asymmetry_table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.asymmetry_table.verticalHeader().setDefaultSectionSize(24)
+        self.asymmetry_table.verticalHeader().setDefaultSectionSize(22)
         self.asymmetry_table.horizontalHeader().setStretchLastSection(True)
-        self.asymmetry_table.setMinimumHeight(7 * 24 + 30)
+        self.asymmetry_table.setMinimumHeight(7 * 22 + 30)
         eyes_layout.addWidget(QLabel("<b>Inter-eye asymmetry</b>"), 1, 0, 1, 2)
         eyes_layout.addWidget(self.asymmetry_table, 2, 0, 1, 2)
         busy = QHBoxLayout()
         busy.addWidget(self.progress, 1)
         busy.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.header)
         layout.addWidget(self.synthetic_banner)
         layout.addLayout(busy)

@@ -253,10 +253,14 @@ class CamLegend(QWidget):
         picture.setMaximumWidth(bar.shape[1])
         h = QHBoxLayout(self)
         h.setContentsMargins(4, 0, 4, 0)
-        lo = QLabel(f"CAM  −{render.CAM_LIMIT:g} (towards normal)")
-        hi = QLabel(f"+{render.CAM_LIMIT:g} (towards glaucoma)")
+        # short words, the full ones in the tooltip: "(towards normal)" and "(towards glaucoma)" held the
+        # centre so wide that the Results and Structure docks of a 1024 px window scrolled sideways
+        lo = QLabel(f"CAM  −{render.CAM_LIMIT:g} normal")
+        hi = QLabel(f"+{render.CAM_LIMIT:g} glaucoma")
         for w in (lo, hi):
             w.setTextFormat(Qt.PlainText)
+            w.setToolTip(f"class activation map, fixed scale: −{render.CAM_LIMIT:g} evidence towards normal, "
+                         f"+{render.CAM_LIMIT:g} towards glaucoma (logit)")
         h.addWidget(lo)
         h.addWidget(picture)
         h.addWidget(hi)

@@ -92,7 +92,9 @@ class ResultsPanel(QWidget):
     def __init__(self, state: ViewerState):
         super().__init__()
         self.state = state
-        self.setMinimumWidth(190)  # wraps rather than scrolls sideways in a 1024 px window (Study panel open)
+        # wraps rather than scrolls sideways in a 1024 px window (Study panel open): at 190 px, with the
+        # dock's vertical scroll bar, the dock also scrolled sideways and cut the panel's right edge
+        self.setMinimumWidth(170)
         layout = QVBoxLayout(self)
         self.eye = _label("font-size: 16pt; font-weight: bold")
         self.scan = _label()
