@@ -359,3 +359,26 @@ def _parents(widget):
     while widget is not None:
         yield widget
         widget = widget.parentWidget()
+
+
+# -- 6: the model card: sensitivity and specificity, and the VF scaling worded ------------------------
+def test_model_card_gives_sensitivity_specificity_and_words_the_vf_scaling(qtbot, window):
+    import re
+
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from octviewer.gui.model.card import sensitivity_specificity
+
+    w = window
+    w.menu_actions["about_model"].trigger()
+    text = w.dialog.findChild(QPlainTextEdit, "text").toPlainText()
+    _grab(w.dialog, "h2_6_model_card")
+    assert re.search(r"sensitivity 0\.\d\d.*, specificity 0\.\d\d.* at the threshold 0\.\d{3}", text), text
+    # the internal VF scaling is said to be one, in units, not as if it were a range of values shown
+    assert "md: -33" not in text and "psd: -0.2" not in text
+    assert "not clinical or normal ranges" in text and re.search(r"PSD: scaled over -0\.\d to \+\d+\.\d dB", text)
+    # the arithmetic: 50 of 60 glaucoma and 118 of 137 normal volumes found give accuracy 0.853, F1 0.775
+    sens, spec, _ = sensitivity_specificity({"accuracy": 168 / 197, "f1": 100 / 129, "n": 197}, 60)
+    assert (round(sens * 60), round(spec * 137)) == (50, 118)
+    assert sensitivity_specificity({"sensitivity": 0.9, "specificity": 0.8}, None)[:2] == (0.9, 0.8)
+    assert sensitivity_specificity({"accuracy": 0.9, "f1": 0.8, "n": 100}, None) is None

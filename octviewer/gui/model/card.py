@@ -52,14 +52,40 @@ def _data_lines(prov: dict) -> list[str]:
     return lines
 
 
-def _metric_lines(metrics: dict) -> list[str]:
-    """The test split's figures in words and units, each with its patient-cluster interval."""
+def sensitivity_specificity(level: dict, positives) -> tuple[float, float, str] | None:
+    """(sensitivity, specificity, how known) at the model's threshold: as stored, else worked out from
+    the stored accuracy, F1 and number of volumes with the split's number of glaucoma volumes (they fix
+    the confusion matrix: TP = F1 n (1 - accuracy) / (2 (1 - F1))); None when neither is possible. A
+    clinician reads a screening model by these two (walk-through: the card had neither)."""
+    if isinstance(level.get("sensitivity"), (int, float)) and isinstance(level.get("specificity"), (int, float)):
+        return float(level["sensitivity"]), float(level["specificity"]), "stored"
+    acc, f1, n = level.get("accuracy"), level.get("f1"), level.get("n")
+    if not all(isinstance(v, (int, float)) for v in (acc, f1, n, positives)) or not 0 < positives < n:
+        return None
+    negatives = n - positives
+    tp = positives if f1 >= 1 else round(f1 * n * (1 - acc) / (2 * (1 - f1)))
+    fp = round(tp + negatives - acc * n)
+    if not (0 <= tp <= positives and 0 <= fp <= negatives):
+        return None  # the figures do not fit these counts: say nothing rather than something wrong
+    return tp / positives, (negatives - fp) / negatives, f"worked out from the accuracy, F1 and {positives} glaucoma volumes"
+
+
+def _metric_lines(metrics: dict, positives=None, threshold=None) -> list[str]:
+    """The test split's figures in words and units, each with its patient-cluster interval;
+    ``positives``: the glaucoma volumes among them (for sensitivity and specificity)."""
     lines = []
     image = metrics.get("image_level") or {}
     if isinstance(image.get("auc"), (int, float)):
         ci = image.get("ci95") or {}
         lines.append(f"  AUC {image['auc']:.3f}{_interval(ci, 'auc', 3)} ({image.get('n', '?')} volumes; "
                      "95% patient-cluster interval)")
+    found = sensitivity_specificity(image, positives)
+    if found is not None:
+        sens, spec, how = found
+        ci = image.get("ci95") or {}
+        at = f" at the threshold {threshold:.3f}" if isinstance(threshold, (int, float)) else " at the threshold"
+        lines.append(f"  sensitivity {sens:.2f}{_interval(ci, 'sensitivity')}, specificity {spec:.2f}"
+                     f"{_interval(ci, 'specificity')}{at}" + ("" if how == "stored" else f" ({how})"))
         parts = [f"{label} {image[key]:.3f}" for key, label in (("accuracy", "accuracy"), ("f1", "F1"),
                                                                  ("ece", "calibration error (ECE)"),
                                                                  ("brier", "Brier score"))
@@ -158,15 +184,20 @@ def model_card_text(meta) -> str:
                      f"{agg.get('vf', 'median')} of their VF estimates")
     metrics = prov.get("test_metrics") or {}
     if isinstance(metrics, dict) and metrics:
+        test = (((prov.get("data") or {}).get("splits") or {}).get("test")) or {}
+        same = test.get("volumes") == (metrics.get("image_level") or {}).get("n")  # the counts are of these volumes
         lines += ["", "On its test split (patients never used for training or choices"
-                  + (", SYNTHETIC eyes" if synthetic else "") + "):", *_metric_lines(metrics)]
+                  + (", SYNTHETIC eyes" if synthetic else "") + "):",
+                  *_metric_lines(metrics, test.get("glaucoma") if same else None, m.get("threshold"))]
     evaluation = m.get("evaluation") or {}
     if isinstance(evaluation, dict) and evaluation.get("image_level"):
         data = evaluation.get("data") or {}
         what = (f"{data.get('patients', '?')} patients, {data.get('volumes', '?')} volumes"
                 + (", SYNTHETIC eyes" if data.get("synthetic") else ""))
         lines += ["", f"On independent data ({what}; evaluated {_fmt(evaluation.get('evaluated', '?'))[:10]}, "
-                  "stored with octviewer-train evaluate --attach):", *_metric_lines(evaluation)]
+                  "stored with octviewer-train evaluate --attach):",
+                  *_metric_lines(evaluation, data.get("glaucoma") if data.get("volumes") ==
+                                 evaluation["image_level"].get("n") else None, m.get("threshold"))]
         share = (evaluation.get("md_checks") or {}).get("normal_md_ge_-2.5_share")
         if isinstance(share, (int, float)):
             pair = (evaluation["md_checks"].get("normal_md_ge_-2.5_share_ci95") or [])
@@ -185,11 +216,20 @@ def model_card_text(meta) -> str:
         lines.append(f"  input: {pre.get('size', '?')} x {pre.get('size', '?')} px ({_fmt(pre.get('name', ''))})")
     scaling = m.get("vf_scaling") or {}
     if scaling:
-        lines.append("  VF head output ranges (internal scaling, widened past the training values; outputs are "
-                     "clipped to each index's physical range):")
+        # "md: -33.814 to 5.674, psd: -0.205 to 13.895" read as typos (a PSD below 0, an MD above +5):
+        # they are the span the network's raw outputs are scaled to, not values it shows (walk-through)
+        from octviewer.core import VF_INDICES
+
+        lines.append("  VF outputs, internal scaling (not clinical or normal ranges): the network's outputs are "
+                     "scaled onto the span of the training values, widened a little on each side, so a span may "
+                     "reach past what is possible (a PSD below 0 dB); every estimate shown is clipped to the "
+                     "possible range:")
         for name, d in scaling.items():
-            if isinstance(d, dict):
-                lines.append(f"    {name}: {_fmt(d.get('lo'))} to {_fmt(d.get('hi'))}")
+            if isinstance(d, dict) and isinstance(d.get("lo"), (int, float)) and isinstance(d.get("hi"), (int, float)):
+                spec = VF_INDICES.get(name, {"label": name, "unit": "", "range": None})
+                possible = (f"; estimates shown within {spec['range'][0]:g} to {spec['range'][1]:g} {spec['unit']}"
+                            if spec.get("range") else "")
+                lines.append(f"    {spec['label']}: scaled over {d['lo']:+.1f} to {d['hi']:+.1f} {spec['unit']}{possible}")
     lines.append(f"  created: {_fmt(prov.get('created', 'unknown'))}")
     software = prov.get("software") or {}
     if software:
