@@ -367,8 +367,6 @@ def test_model_card_gives_sensitivity_specificity_and_words_the_vf_scaling(qtbot
 
     from PySide6.QtWidgets import QPlainTextEdit
 
-    from octviewer.gui.model.card import sensitivity_specificity
-
     w = window
     w.menu_actions["about_model"].trigger()
     text = w.dialog.findChild(QPlainTextEdit, "text").toPlainText()
@@ -377,8 +375,40 @@ def test_model_card_gives_sensitivity_specificity_and_words_the_vf_scaling(qtbot
     # the internal VF scaling is said to be one, in units, not as if it were a range of values shown
     assert "md: -33" not in text and "psd: -0.2" not in text
     assert "not clinical or normal ranges" in text and re.search(r"PSD: scaled over -0\.\d to \+\d+\.\d dB", text)
+    from octviewer.gui.model.card import sensitivity_specificity
+
     # the arithmetic: 50 of 60 glaucoma and 118 of 137 normal volumes found give accuracy 0.853, F1 0.775
     sens, spec, _ = sensitivity_specificity({"accuracy": 168 / 197, "f1": 100 / 129, "n": 197}, 60)
     assert (round(sens * 60), round(spec * 137)) == (50, 118)
     assert sensitivity_specificity({"sensitivity": 0.9, "specificity": 0.8}, None)[:2] == (0.9, 0.8)
     assert sensitivity_specificity({"accuracy": 0.9, "f1": 0.8, "n": 100}, None) is None
+
+
+# -- 10: another device's normal ranges are said to be so ------------------------------------------
+@pytest.mark.samples
+def test_a_spectralis_scan_says_its_normal_ranges_are_cirrus_figures(qtbot, window, monkeypatch, tmp_path):
+    from test_gui_walkthrough import _open_by_menu, _panel_texts
+
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    circle = os.path.join(samples or "", "heidelberg_vol", "Willis_B_716_2.vol")
+    if not samples or not os.path.exists(circle):
+        pytest.skip("OCTVIEWER_SAMPLES not set")
+    w = window
+    _open_by_menu(qtbot, w, circle, monkeypatch)
+    assert "Spectralis" in w.state.volume.device and w.state.structure.classes  # coloured against norms
+    _grab(w, "h2_10_spectralis_norms")
+    panel = _panel_texts(w)
+    assert "normal ranges: Cirrus HD-OCT figures, another device's" in panel
+    assert "ANOTHER DEVICE'S than this scan's" in panel
+    captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
+    assert captured["images"]["structure"] is not None
+    assert w.state.structure.norms_source.startswith(
+        "ANOTHER DEVICE'S NORMALS: Cirrus HD-OCT figures applied to a Heidelberg Spectralis scan")
+
+
+def test_a_cirrus_scan_keeps_the_plain_source():
+    from octviewer.structure import normative
+
+    assert normative.source_for("Carl Zeiss Meditec Cirrus HD-OCT 5000") == normative.SOURCE
+    assert not normative.other_device(normative.source_for("Cirrus"))
+    assert normative.other_device(normative.source_for(None))

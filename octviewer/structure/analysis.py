@@ -120,7 +120,7 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
     quality = verdict if refused else assess_quality(volume, seg)
     base = dict(laterality=volume.laterality, scan_pattern=volume.scan_pattern, quality=quality,
                 source=seg.source if seg is not None else "", synthetic="SYNTHETIC" in (volume.device or "").upper(),
-                segmentation=seg)
+                segmentation=seg, norms_source=normative.source_for(volume.device))
     if not quality.ok:
         return StructureReport(**base)
     um = volume.spacing.depth_mm * 1000.0

@@ -25,6 +25,28 @@ from dataclasses import dataclass
 
 SOURCE = ("Cirrus HD-OCT normals (n=239, IOVS ARVO E-Abstract, article 2380014); published population "
           "figures, not a licensed normative database; not age-adjusted")
+#: the device the figures above were measured on
+NORMS_DEVICE = "Cirrus HD-OCT"
+
+
+def source_for(device: str | None) -> str:
+    """``SOURCE`` as it applies to a scan of ``device``: for any other device than Cirrus (or an unknown
+    one) it says first that these are another device's normal ranges, and which way that leans. A
+    Spectralis scan was coloured against Cirrus figures with nothing on screen saying so (walk-through);
+    no published Spectralis figures are at hand, so the honest fix is to say it."""
+    if "cirrus" in (device or "").lower():
+        return SOURCE
+    scan = f"a {' '.join(str(device).split())} scan" if device else "a scan of unknown device"
+    lean = (" (Spectralis reads a few µm thicker than Cirrus, so its colours lean towards normal)"
+            if "spectralis" in (device or "").lower() else "")
+    return f"ANOTHER DEVICE'S NORMALS: {NORMS_DEVICE} figures applied to {scan}{lean}. " + SOURCE
+
+
+def other_device(norms_source: str) -> bool:
+    """True when a report's normal figures are another device's than its scan's (``source_for``)."""
+    return norms_source != SOURCE
+
+
 Z_5TH = 1.6449
 Z_1ST = 2.3263
 CLASSES = ("normal", "borderline", "outside")

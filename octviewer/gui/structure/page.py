@@ -66,6 +66,8 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         ": " + "; ".join(q.reasons) if q.reasons else "")
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
             f"segmentation: {source}  |  {quality}")
+    if normative.other_device(report.norms_source):  # said where it is read first, not only in the small print
+        head += f"  |  normal ranges: {normative.NORMS_DEVICE} figures, another device's"
     if report.synthetic:
         head = "SYNTHETIC DATA  |  " + head
     head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h), Qt.TextWordWrap, head)
@@ -262,7 +264,9 @@ def _disc_text(report, short: bool = False) -> str:
         lines.append("Disc measures need an optic-disc cube")
     if report.quality.reasons and not short:  # the panel's header says them already
         lines.append("Quality notes: " + "; ".join(report.quality.reasons))
-    lines.append("Norms: published Cirrus figures, not a licensed database, not age-adjusted (source: report)"
+    foreign = normative.other_device(report.norms_source)
+    lines.append(("Norms: Cirrus figures, ANOTHER DEVICE'S than this scan's; " if foreign else
+                  "Norms: published Cirrus figures, ") + "not a licensed database, not age-adjusted (source: report)"
                  if short else "Normal figures: " + report.norms_source)
     return "\n".join(lines)
 
