@@ -397,9 +397,24 @@ def test_a_spectralis_scan_says_its_normal_ranges_are_cirrus_figures(qtbot, wind
     _open_by_menu(qtbot, w, circle, monkeypatch)
     assert "Spectralis" in w.state.volume.device and w.state.structure.classes  # coloured against norms
     _grab(w, "h2_10_spectralis_norms")
-    panel = _panel_texts(w)
-    assert "normal ranges: Cirrus HD-OCT figures, another device's" in panel
-    assert "ANOTHER DEVICE'S than this scan's" in panel
+    assert "Norms: Cirrus figures, ANOTHER DEVICE'S" in _panel_texts(w)
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+
+    from octviewer.gui.structure.page import draw_structure_page
+
+    drawn = []
+
+    class Recording(QPainter):
+        def drawText(self, *args):  # noqa: N802 (Qt's name)
+            drawn.append(str(args[-1]))
+            super().drawText(*args)
+    image = QImage(1240, 900, QImage.Format_RGB32)  # the PDF's structure page
+    painter = Recording(image)
+    draw_structure_page(painter, QRectF(20, 20, 1200, 860), w.state.structure)
+    painter.end()
+    printed = "\n".join(drawn)
+    assert "norms: another device's (Cirrus)" in printed and "Normal figures: ANOTHER DEVICE'S NORMALS" in printed
     captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
     assert captured["images"]["structure"] is not None
     assert w.state.structure.norms_source.startswith(
@@ -412,3 +427,39 @@ def test_a_cirrus_scan_keeps_the_plain_source():
     assert normative.source_for("Carl Zeiss Meditec Cirrus HD-OCT 5000") == normative.SOURCE
     assert not normative.other_device(normative.source_for("Cirrus"))
     assert normative.other_device(normative.source_for(None))
+
+
+# -- 7: quadrants and clock hours marked unsure as sectors are; wheel labels sized by the wheel ---------
+def test_quadrants_and_clock_hours_say_unsure_and_sector_labels_are_legible(qtbot, window, monkeypatch):
+    from test_gui_walkthrough import _open_by_menu
+
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QImage, QPainter
+
+    from octviewer.gui.structure import page
+    from octviewer.resources import DEMO_SCAN
+    from octviewer.structure import rnfl
+
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    report = w.state.structure
+    assert report.uncertain_sectors, "the demo scan's boundary is unsure on most of the circle"
+    drawn = []
+
+    class Recording(QPainter):
+        def drawText(self, *args):  # noqa: N802 (Qt's name)
+            drawn.append((str(args[-1]), self.fontMetrics().height()))
+            super().drawText(*args)
+    image = QImage(1240, 900, QImage.Format_RGB32)  # the PDF's structure page
+    painter = Recording(image)
+    page.draw_structure_page(painter, QRectF(20, 20, 1200, 860), report)
+    painter.end()
+    texts = dict(drawn)
+    for q in rnfl.QUADRANTS:  # an unsure quadrant prints "~", as an unsure sector does
+        value = page.quadrant_text(report, q)
+        assert f"{q}\n{value}" in texts and value.startswith("~") == page._arc_unsure(report, *rnfl.QUADRANTS[q])
+    clock = [page.clock_text(report, h) for h in range(1, 13)]
+    assert any(c.startswith("~") for c in clock) and all(c in texts for c in clock)
+    axis = texts["100"]  # the TSNIT axis numbers: the page's text size
+    sector = next(t for t in texts if t.startswith("TS\n"))
+    assert texts[sector] >= 1.2 * axis, (texts[sector], axis)

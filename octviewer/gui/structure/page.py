@@ -66,8 +66,8 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         ": " + "; ".join(q.reasons) if q.reasons else "")
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
             f"segmentation: {source}  |  {quality}")
-    if normative.other_device(report.norms_source):  # said where it is read first, not only in the small print
-        head += f"  |  normal ranges: {normative.NORMS_DEVICE} figures, another device's"
+    if normative.other_device(report.norms_source) and not dark:  # the printed page says it where it is read
+        head += "  |  norms: another device's (Cirrus)"  # first; the narrow panel in its norms line only
     if report.synthetic:
         head = "SYNTHETIC DATA  |  " + head
     head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h), Qt.TextWordWrap, head)
@@ -211,9 +211,45 @@ def sector_text(report, name: str) -> str:
     "~45" (rounded to 5 µm) where it rests on unsure A-scans, so it gets no precise-looking number
     (the quality notes say why); "" where the report has no value for it."""
     value = (getattr(report, "sectors", None) or {}).get(name)
+    unsure = name in getattr(report, "uncertain_sectors", ())
+    return _thickness_text(value, unsure)
+
+
+def _thickness_text(value, unsure: bool) -> str:
     if value is None or not np.isfinite(value):
         return ""
-    return f"~{5 * round(value / 5):.0f}" if name in getattr(report, "uncertain_sectors", ()) else f"{value:.0f}"
+    return f"~{5 * round(value / 5):.0f}" if unsure else f"{value:.0f}"
+
+
+def _arc_unsure(report, start: float, end: float) -> bool:
+    """The arc rests on unsure A-scans as a sector printed "~" does (``rnfl.uncertain_sectors``'s rule)."""
+    unsure = getattr(report, "unsure_profile", None)
+    if unsure is None or not len(unsure):
+        return False
+    share = rnfl._arc_mean(np.asarray(unsure, np.float64), start, end)
+    return bool(np.isfinite(share) and share > rnfl.UNSURE_LIMIT)
+
+
+def quadrant_text(report, name: str) -> str:
+    """A quadrant's thickness as a sector's is printed: "~120" where it rests on unsure A-scans (the
+    quadrants and clock hours printed a precise number beside a "~" sector, walk-through)."""
+    return _thickness_text((getattr(report, "quadrants", None) or {}).get(name),
+                           _arc_unsure(report, *rnfl.QUADRANTS[name]))
+
+
+def clock_text(report, hour: int) -> str:
+    """A clock hour's thickness, "~" where it rests on unsure A-scans (see ``quadrant_text``)."""
+    centre = rnfl.clock_hour_centre_deg(hour, report.laterality)
+    return _thickness_text((getattr(report, "clock_hours", None) or {}).get(hour),
+                           _arc_unsure(report, centre - 15.0, centre + 15.0))
+
+
+def _wheel_font(painter: QPainter, size: float, share: float) -> None:
+    """The wheel's labels sized by the wheel (``share`` of its width in pixels), never smaller than
+    the page's text: on the printed page they were a fraction of the wheel they label (walk-through)."""
+    font = QFont(painter.font())
+    font.setPixelSize(max(int(round(size * share)), painter.fontMetrics().height() * 3 // 4, 6))
+    painter.setFont(font)
 
 
 def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
@@ -225,10 +261,13 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
     painter.drawEllipse(inner)
     painter.setPen(QColor(255, 255, 255))
     centre = box.center()
+    painter.save()
+    _wheel_font(painter, box.width(), 0.085)
     painter.drawText(inner, Qt.AlignCenter, f"G\n{report.rnfl_global_um:.0f}")
     for name, (start, end) in rnfl.SECTORS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
         _label_at(painter, centre, box.width() * 0.36, mid, lat, f"{name}\n{sector_text(report, name)}")
+    painter.restore()
 
 
 def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
@@ -241,12 +280,14 @@ def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
         _wedge(painter, inner, start, end, lat, CLASS_COLOURS[report.classes.get(f"quadrant_{q}", "")], fg)
     painter.setPen(QColor(255, 255, 255))
     centre = box.center()
+    painter.save()
+    _wheel_font(painter, box.width(), 0.06)
     for h in range(1, 13):
-        _label_at(painter, centre, box.width() * 0.41, rnfl.clock_hour_centre_deg(h, lat), lat,
-                  f"{report.clock_hours[h]:.0f}")
+        _label_at(painter, centre, box.width() * 0.39, rnfl.clock_hour_centre_deg(h, lat), lat, clock_text(report, h))
     for q, (start, end) in rnfl.QUADRANTS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
-        _label_at(painter, centre, box.width() * 0.17, mid, lat, f"{q}\n{report.quadrants[q]:.0f}")
+        _label_at(painter, centre, box.width() * 0.15, mid, lat, f"{q}\n{quadrant_text(report, q)}")
+    painter.restore()
 
 
 def _fmt(v, unit="", digits=2):
@@ -265,8 +306,8 @@ def _disc_text(report, short: bool = False) -> str:
     if report.quality.reasons and not short:  # the panel's header says them already
         lines.append("Quality notes: " + "; ".join(report.quality.reasons))
     foreign = normative.other_device(report.norms_source)
-    lines.append(("Norms: Cirrus figures, ANOTHER DEVICE'S than this scan's; " if foreign else
-                  "Norms: published Cirrus figures, ") + "not a licensed database, not age-adjusted (source: report)"
+    lines.append(("Norms: Cirrus figures, ANOTHER DEVICE'S; not licensed, " if foreign else
+                  "Norms: published Cirrus figures, not a licensed database, ") + "not age-adjusted (source: report)"
                  if short else "Normal figures: " + report.norms_source)
     return "\n".join(lines)
 
