@@ -463,3 +463,45 @@ def test_quadrants_and_clock_hours_say_unsure_and_sector_labels_are_legible(qtbo
     axis = texts["100"]  # the TSNIT axis numbers: the page's text size
     sector = next(t for t in texts if t.startswith("TS\n"))
     assert texts[sector] >= 1.2 * axis, (texts[sector], axis)
+
+
+# -- 9: the OU report's trend has its key -----------------------------------------------------------
+def test_ou_report_prints_the_trend_key_and_what_its_lines_mean(qtbot, window, monkeypatch, tmp_path):
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QMessageBox
+
+    from octviewer.gui.export import ou_pdf
+    from octviewer.study.demo import write_demo_study
+
+    w = window
+    root = write_demo_study(tmp_path / "study", patients=1, visits=3, preset="tiny", seed=5)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    visit = panel.tree.topLevelItem(0).child(0)
+    _click_item(qtbot, panel.tree, visit.child(0))  # the right eye: Trend
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.trend_view.history is not None, timeout=120000)
+    _click_item(qtbot, panel.tree, visit)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=120000)
+    captured = {}
+    real = ou_pdf.write_pdf
+
+    def spy(doc: QTextDocument, path, *args, **kwargs):
+        captured["text"] = doc.toPlainText()
+        return real(doc, path, *args, **kwargs)
+    monkeypatch.setattr(ou_pdf, "write_pdf", spy)
+    out = tmp_path / "ou.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_ou"].trigger()
+    assert out.read_bytes()[:5] == b"%PDF-"
+    if os.environ.get("OCTVIEWER_WALK_GRABS"):
+        import shutil
+
+        shutil.copy(out, os.path.join(os.environ["OCTVIEWER_WALK_GRABS"], "h2_9_ou_report.pdf"))
+    text = captured["text"]
+    assert "Key:  ▼  global RNFL (structure),  ▼  MD, VFI predicted by the network,  ●  MD, VFI measured" in text
+    assert "Lines: least-squares fit over the visits" in text

@@ -26,8 +26,17 @@ def _fmt(value, digits=1, sign=False) -> str:
     return "" if value is None else (f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}")
 
 
+def trend_key_html(key, notes=()) -> str:
+    """The trend plots' key and what their lines mean, under the printed plots: the report printed the
+    plots alone (the key sits above them on screen, outside the image), so its colours and symbols
+    went unexplained (walk-through). Symbols on the plots' own dark ground, so yellow shows on paper."""
+    entries = ", ".join(f"<span style='background-color:#202124; color:{colour}'>&nbsp;{symbol}&nbsp;</span> "
+                        f"{html.escape(text)}" for symbol, colour, text in key)
+    return f"<p>Key: {entries}.</p>" + "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+
+
 def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, patient_id: str | None = None,
-                   images: tuple[str, ...] = ()) -> str:
+                   images: tuple[str, ...] = (), trend_key: str = "") -> str:
     """The page as HTML (images referenced by resource name); separate from drawing so it is testable."""
     eyes = [e for e in ("OD", "OS") if e in summary.eyes]
     rows = []
@@ -94,7 +103,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <table border="1" cellpadding="3">
       <thead><tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr></thead>{asym}</table>
     {notes}
-    {f"<h2>Trend</h2><p>{img.get('trend', '')}</p><ul>{trend}</ul>" if (trend or 'trend' in img) else ''}
+    {f"<h2>Trend</h2><p>{img.get('trend', '')}</p>{trend_key}<ul>{trend}</ul>" if (trend or 'trend' in img) else ''}
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
     """
 
@@ -122,8 +131,11 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
         raise ValueError("the OU view has no analysed visit to report")
     doc = QTextDocument()
     images = {"ou": eye_pair_image(ou_view)}
-    trend_lines = None
+    trend_lines, trend_key = None, ""
     if trend_view is not None and trend_view.history is not None:
+        from ..study.trend_view import KEY
+
+        trend_key = trend_key_html(KEY, trend_view.notes)
         axes = [plot.getAxis("bottom") for plot in trend_view.plots.values()]
         if patient_id is None:  # anonymised: the dates on the time axis go too (visit dates identify)
             for axis in axes:
@@ -138,5 +150,5 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
         trend_lines = [f"{trend_view.history.eye} {line}" for line, _ in trend_view.history.lines()]
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
-    doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images)))
+    doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images), trend_key))
     return write_pdf(doc, path, "OCT OU report (research use only)", anonymised=patient_id is None)

@@ -33,6 +33,10 @@ SERIES = {
     "vfi_measured": ("vfi", "VFI measured", "#81c995", "%", "vfi"),
 }
 PLOTS = {"rnfl": "Global RNFL (µm)", "md": "MD (dB)", "vfi": "VFI (%)"}
+#: the plots' key (symbol, colour, meaning): above the plots on screen, under them in the OU report
+KEY = (("▼", SERIES["rnfl"][2], "global RNFL (structure)"),
+       ("▼", SERIES["md_predicted"][2], "MD, VFI predicted by the network"),
+       ("●", SERIES["md_measured"][2], "MD, VFI measured (perimetry)"))
 #: plot -> (the values the index can take, the least span shown). The y range follows the values
 #: and their fitted lines, not the confidence band: with three visits the band spans +/- 50 % VFI
 #: and flattened every change into a line; the band is clipped to the y range shown (clipped only to
@@ -157,10 +161,8 @@ class TrendView(QWidget):
             self.plots[key] = plot
         # the key sits above the plots, not in them: inside, it hid values, and room kept free for it
         # right of the last visit made the time axis run two years past it (walk-through M9)
-        self.key = QLabel("  ".join(f"<span style='color:{colour}'>{symbol}</span> {text}" for symbol, colour, text in (
-            ("▼", SERIES["rnfl"][2], "global RNFL (structure)"),
-            ("▼", SERIES["md_predicted"][2], "MD, VFI predicted by the network"),
-            ("●", SERIES["md_measured"][2], "MD, VFI measured (perimetry)"))))
+        self.key = QLabel("  ".join(f"<span style='color:{colour}'>{symbol}</span> {text}" for symbol, colour, text in KEY))
+        self.notes: list[str] = []  # what the lines, bands and red lines mean, as plain text (the OU report)
         for key in ("md", "vfi"):
             self.plots[key].setXLink(self.plots["rnfl"])
         self.summary = QLabel("")
@@ -251,18 +253,21 @@ class TrendView(QWidget):
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
         lines = [f"<span style='color:#ff6b6b'><b>▼ {text}</b></span>" if flagged else text
                  for text, flagged in history.lines()]
+        notes = []
         if not lines:
             lines.append("No values over time for this eye yet (analysis or measured VF needed).")
         else:
             banded = any(t.enough for *_, t in fitted) and len(wide) < sum(t.enough for *_, t in fitted)
-            lines.append("Lines: least-squares fit over the visits" + ("; shaded: its 95% confidence band." if banded
+            notes.append("Lines: least-squares fit over the visits" + ("; shaded: its 95% confidence band." if banded
                                                                        else "."))
             if wide:
-                lines.append(f"Band not drawn for {', '.join(wide)}: with so few visits it would cover most of "
+                notes.append(f"Band not drawn for {', '.join(wide)}: with so few visits it would cover most of "
                              "the plot (the slope's interval above says how uncertain the trend is).")
         if any(flagged for _, flagged in history.lines()):
-            lines.append(f"<span style='color:#ff6b6b'>Red line: significant change (the slope's 95% interval "
-                         f"excludes 0 and the loss is at least {SIGNIFICANT_RATES}).</span>")
+            notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
+                         f"least {SIGNIFICANT_RATES}).")
+        self.notes = notes
+        lines += [f"<span style='color:#ff6b6b'>{n}</span>" if n.startswith("Red line") else n for n in notes]
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
         lines += [f"<span style='color:#ff6b6b'>{e}</span>" for e in history.errors]
