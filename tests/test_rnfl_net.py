@@ -31,6 +31,20 @@ def test_numpy_inference_matches_the_torch_net(tmp_path):
     assert meta["what"] == "test"
 
 
+def test_a_circle_scan_has_no_ends_for_the_net():
+    """A circle scan read from any starting A-scan gives the same logits, turned with it: the band is wrapped
+    round as far as the net sees. With the convolutions' zero padding the seam read as two ends of a B-scan
+    (on six SYNTHETIC speckled circles the RNFL 1.9 mm either side of the seam was 5.2 um from the truth per
+    A-scan, bias -3.6; wrapped: 4.0, -1.1)."""
+    layers, _ = rnfl_net.load()
+    x = np.random.default_rng(1).standard_normal((1, 3, rnfl_net.ROWS, 90)).astype(np.float32)
+    turned = rnfl_net.logits(np.roll(x, 37, axis=-1), layers, periodic=True)
+    assert np.abs(turned - np.roll(rnfl_net.logits(x, layers, periodic=True), 37, axis=-1)).max() < 1e-4
+    # a line scan keeps its ends (the net was trained on B-scans with ends)
+    assert np.abs(rnfl_net.logits(np.roll(x, 37, axis=-1), layers) - np.roll(rnfl_net.logits(x, layers), 37,
+                                                                             axis=-1)).max() > 0.1
+
+
 def test_bundled_model_loads_without_torch_and_says_synthetic():
     code = ("import sys\nfrom octviewer.structure import rnfl_net\nlayers, meta = rnfl_net.load()\n"
             "print(len(layers), 'torch' in sys.modules, meta['what'], meta['band'])")

@@ -131,8 +131,19 @@ def _conv(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, dilation: int) ->
     return cols @ wmat + bias
 
 
-def logits(x: np.ndarray, layers, chunk: int = 1) -> np.ndarray:
-    """The net on x (n, 3, rows, cols): the RNFL boundary's logits per sample, (n, rows, cols)."""
+def reach(layers) -> int:
+    """How many columns either side the net sees (the sum of its 3x3 layers' dilations)."""
+    return int(sum(d for weight, _, d in layers if weight.shape[-1] == 3))
+
+
+def logits(x: np.ndarray, layers, chunk: int = 1, periodic: bool = False) -> np.ndarray:
+    """The net on x (n, 3, rows, cols): the RNFL boundary's logits per sample, (n, rows, cols).
+    A circle scan (``periodic``) has no ends: it is wrapped round as far as the net sees and cut back
+    (the convolutions' zero padding would otherwise put two ends at the seam, ~2 mm of the circle
+    each side read as the edge of a B-scan)."""
+    if periodic:
+        k, cols = reach(layers), x.shape[-1]
+        return logits(np.pad(x, [(0, 0)] * (x.ndim - 1) + [(k, k)], mode="wrap"), layers, chunk)[..., k:k + cols]
     out = []
     for s in range(0, x.shape[0], chunk):
         h = np.ascontiguousarray(x[s:s + chunk].transpose(0, 2, 3, 1))

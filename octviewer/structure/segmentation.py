@@ -388,7 +388,7 @@ def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray, bm: n
     if picked[-1] != n - 1:
         picked = np.append(picked, n - 1)
     x, centres, _ = rnfl_net.band(display[picked], ilm_f[picked], bm_f[picked], um_z, um_x, periodic)
-    cost, p = rnfl_net.cost(rnfl_net.logits(x, layers))
+    cost, p = rnfl_net.cost(rnfl_net.logits(x, layers, periodic=periodic))
     cost[:, : rnfl_net.ABOVE, :] = 20.0  # never above the ILM
     path = _shortest_path(cost, max_step=NET_MAX_STEP, step_cost=NET_STEP_COST)
     under = rnfl_net.thickness_px(rnfl_net.subsample(p, path), centres, width, um_z, periodic)
