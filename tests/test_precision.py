@@ -62,16 +62,15 @@ def test_predictor_precision(monkeypatch):
 
 @pytest.fixture(scope="module")
 def fp32_and_bf16():
-    """The demo model's predictions in both precisions on four small synthetic eyes, two of each class."""
-    from octviewer.resources import DEMO_MODEL
-    from octviewer.synth import random_eye, synth_scan
+    """The demo model's predictions in both precisions on two bundled demo eyes, one of each class."""
+    from octviewer import load_volume
+    from octviewer.resources import DEMO_MODEL, DEMO_SAMPLES
 
     model = load_model(DEMO_MODEL, "cpu")
     exact, fast = Predictor(model, device="cpu", precision="fp32"), Predictor(model, device="cpu", precision="bf16")
-    rng = np.random.default_rng(31)
     pairs = []
-    for i, glaucoma in enumerate((False, True, False, True)):
-        volume = synth_scan(random_eye(rng, "OD" if i % 2 else "OS", glaucoma), "small", seed=100 + i).volume
+    for name in ("demo_normal_OD", "demo_early_glaucoma_OS"):  # the early eye: the nearest the threshold
+        volume = load_volume(DEMO_SAMPLES / f"{name}.dcm")
         pairs.append((exact.predict(volume), fast.predict(volume)))
     return pairs
 

@@ -164,7 +164,7 @@ def test_evaluate_prints_a_summary_and_attaches_it_to_the_model(semt_run, tiny_c
     assert "On independent data" in card and "AUC" in card.split("On independent data")[1]
 
 
-def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_path, capsys):
+def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_path, capsys, monkeypatch):
     """`recalibrate` writes a new file: the weights to the bit, a Platt map and threshold fitted on the
     cohort, affine VF maps folded into vf_scaling, no stale evaluation, no signature, a provenance the
     card shows. The viewer's Predictor on the new file gives exactly the refitted outputs."""
@@ -172,6 +172,7 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
 
     import torch
 
+    import trainer.recalibrate as recalibrate_module
     from octviewer import load_volume
     from octviewer.gui.model.card import model_card_text
     from octviewer.model import Predictor, load_model
@@ -182,6 +183,12 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
     model = shutil.copy(semt_run / "model.safetensors", tmp_path / "m.safetensors")
     source_bytes = Path(model).read_bytes()
     out = tmp_path / "recal.safetensors"
+    runs = []  # the command's own network outputs, kept so the test need not run the network again
+
+    def network_outputs_once(*args, **kwargs):
+        runs.append(network_outputs(*args, **kwargs))
+        return runs[-1]
+    monkeypatch.setattr(recalibrate_module, "network_outputs", network_outputs_once)
     assert main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--out", str(out), "--vf"]) == 0
     printed = capsys.readouterr()
     assert "ECE" in printed.out and "unsigned" in printed.out and "running the network" in printed.err
@@ -190,7 +197,8 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
 
     old, new = load_model(model, "cpu").meta, load_model(out, "cpu")
-    raw = network_outputs(model, tiny_cohort)
+    assert len(runs) == 1
+    raw = runs[0]  # the old file's raw outputs on the whole cohort (split "all")
     labels = [r.label for r in raw["records"]]
     assert new.meta.to_dict()["calibration"] == pytest.approx(fit_platt(labels, raw["raw"]))
     assert new.trust.status == "unsigned" and new.meta.evaluation in ({}, None)
