@@ -311,7 +311,8 @@ def test_study_details_are_readable_at_the_smallest_window(qtbot, window, monkey
     assert w.width() <= 1024
     scan = panel.tree.currentItem()
     _grab(w, "h2_4_study_details_min_width")
-    assert _wholly_visible(panel.details) and panel.details.heightForWidth(panel.details.width()) <= panel.details.height()
+    details = panel.details
+    assert _wholly_visible(details) and details.heightForWidth(details.width()) <= details.height()
     assert scan.text(1) in panel.details.text() and "B-scans" in panel.details.text()
     _click_item(qtbot, panel.tree, scan.parent())  # the eye: its measured VF in full
     assert "measured VF: MD" in panel.details.text() and _wholly_visible(panel.details)
@@ -336,7 +337,8 @@ def test_ou_dialog_and_main_window_fit_a_1024_by_700_screen(qtbot, window, monke
     assert w.minimumSizeHint().width() <= 1024 and w.width() == 1024
     _grab(w, "h2_5_main_1024x700")
     for dock in (w.results_dock, w.structure_panel):
-        scroll = next(p for p in _parents(dock if dock is w.structure_panel else w.results) if isinstance(p, QScrollArea))
+        widget = dock if dock is w.structure_panel else w.results
+        scroll = next(p for p in _parents(widget) if isinstance(p, QScrollArea))
         assert not scroll.horizontalScrollBar().isVisible(), dock
     _click_item(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0))  # the visit
     qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
@@ -431,10 +433,9 @@ def test_a_cirrus_scan_keeps_the_plain_source():
 
 # -- 7: quadrants and clock hours marked unsure as sectors are; wheel labels sized by the wheel ---------
 def test_quadrants_and_clock_hours_say_unsure_and_sector_labels_are_legible(qtbot, window, monkeypatch):
-    from test_gui_walkthrough import _open_by_menu
-
     from PySide6.QtCore import QRectF
     from PySide6.QtGui import QImage, QPainter
+    from test_gui_walkthrough import _open_by_menu
 
     from octviewer.gui.structure import page
     from octviewer.resources import DEMO_SCAN

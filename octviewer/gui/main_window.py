@@ -106,7 +106,8 @@ class MainWindow(QMainWindow):
         self.menu_actions = build_menus(self)
         self.models.tick_device()
         self.structure = StructureOverlay(self.state, self.bscan, self.enface)
-        structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3", min_width=RIGHT_DOCK_WIDTH)
+        structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3",
+                                        min_width=RIGHT_DOCK_WIDTH)
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
         self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
         self.study = StudyController(self)

@@ -67,7 +67,8 @@ def sensitivity_specificity(level: dict, positives) -> tuple[float, float, str] 
     fp = round(tp + negatives - acc * n)
     if not (0 <= tp <= positives and 0 <= fp <= negatives):
         return None  # the figures do not fit these counts: say nothing rather than something wrong
-    return tp / positives, (negatives - fp) / negatives, f"worked out from the accuracy, F1 and {positives} glaucoma volumes"
+    how = f"worked out from the accuracy, F1 and {positives} glaucoma volumes"
+    return tp / positives, (negatives - fp) / negatives, how
 
 
 def _metric_lines(metrics: dict, positives=None, threshold=None) -> list[str]:
@@ -229,7 +230,8 @@ def model_card_text(meta) -> str:
                 spec = VF_INDICES.get(name, {"label": name, "unit": "", "range": None})
                 possible = (f"; estimates shown within {spec['range'][0]:g} to {spec['range'][1]:g} {spec['unit']}"
                             if spec.get("range") else "")
-                lines.append(f"    {spec['label']}: scaled over {d['lo']:+.1f} to {d['hi']:+.1f} {spec['unit']}{possible}")
+                lines.append(f"    {spec['label']}: scaled over {d['lo']:+.1f} to {d['hi']:+.1f} "
+                             f"{spec['unit']}{possible}")
     lines.append(f"  created: {_fmt(prov.get('created', 'unknown'))}")
     software = prov.get("software") or {}
     if software:

@@ -104,9 +104,12 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         fits = painter.fontMetrics().horizontalAdvance(title) <= size * 1.1  # a narrow panel clipped them
         painter.drawText(QRectF(box.left() - 0.05 * size, lower.top(), size * 1.1, line_h), Qt.AlignCenter,
                          title if fits else short)
-    text_rect = (QRectF(lower.left(), pie.bottom() + 0.5 * line_h, lower.width(), lower.bottom() - pie.bottom() - 0.5 * line_h)
-                 if portrait else QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
-                                         lower.height()))
+    if portrait:
+        text_rect = QRectF(lower.left(), pie.bottom() + 0.5 * line_h, lower.width(),
+                           lower.bottom() - pie.bottom() - 0.5 * line_h)
+    else:
+        text_rect = QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
+                           lower.height())
     _draw_fitted(painter, text_rect, text)
     painter.restore()
 

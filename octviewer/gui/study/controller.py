@@ -103,7 +103,8 @@ def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
         label, unit = VF_LABELS.get(c.name, (c.name, ""))
         difference = shown_difference(c.predicted, c.measured)
         mark = OUTSIDE_MARK if outside_normal(c.name, c.measured) else ""
-        rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}", f"{c.measured:.1f} {unit}{mark}",
+        rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}",
+                     f"{c.measured:.1f} {unit}{mark}",
                      "-" if difference is None else f"{difference:+.1f} {unit}"))
     return rows
 

@@ -161,7 +161,8 @@ class TrendView(QWidget):
             self.plots[key] = plot
         # the key sits above the plots, not in them: inside, it hid values, and room kept free for it
         # right of the last visit made the time axis run two years past it (walk-through M9)
-        self.key = QLabel("  ".join(f"<span style='color:{colour}'>{symbol}</span> {text}" for symbol, colour, text in KEY))
+        self.key = QLabel("  ".join(f"<span style='color:{colour}'>{symbol}</span> {text}"
+                                    for symbol, colour, text in KEY))
         self.notes: list[str] = []  # what the lines, bands and red lines mean, as plain text (the OU report)
         for key in ("md", "vfi"):
             self.plots[key].setXLink(self.plots["rnfl"])
