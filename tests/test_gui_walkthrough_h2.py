@@ -316,6 +316,7 @@ def test_study_details_are_readable_at_the_smallest_window(qtbot, window, monkey
     assert scan.text(1) in panel.details.text() and "B-scans" in panel.details.text()
     _click_item(qtbot, panel.tree, scan.parent())  # the eye: its measured VF in full
     assert "measured VF: MD" in panel.details.text() and _wholly_visible(panel.details)
+    assert "(tested 20" in panel.details.text()  # the VF's test date (item 2)
     # the panel fits its dock: nothing of it (the open buttons) is scrolled out of sight sideways
     dock_scroll = panel.parentWidget().parentWidget()
     assert not dock_scroll.horizontalScrollBar().isVisible()

@@ -36,7 +36,9 @@ def _vf_text(m) -> str:
         return ""
     parts = [f"{label} {v:.1f}{unit}" for label, v, unit in (("MD", m.md_db, " dB"), ("VFI", m.vfi, "%"),
                                                               ("PSD", m.psd_db, " dB")) if v is not None]
-    return "measured VF: " + ", ".join(parts)
+    # the test date too: a field months from the visit is read differently (walk-through)
+    when = f" (tested {m.date.isoformat()})" if m.date is not None else " (test date unknown)"
+    return "measured VF: " + ", ".join(parts) + when
 
 
 class StudyPanel(QWidget):
