@@ -337,6 +337,10 @@ def test_ou_dialog_and_main_window_fit_a_1024_by_700_screen(qtbot, window, monke
     qtbot.wait(50)
     assert w.minimumSizeHint().width() <= 1024 and w.width() == 1024
     _grab(w, "h2_5_main_1024x700")
+    # the B-scan's line legend fits its narrow view: abbreviations, not names running past its edge
+    view = w.bscan.view
+    assert view.width() < 450 and [label.text for _, label in w.structure.legend.items] == ["ILM", "RNFL", "BM"]
+    assert w.structure.legend.boundingRect().width() < 0.6 * view.width()
     for dock in (w.results_dock, w.structure_panel):
         widget = dock if dock is w.structure_panel else w.results
         scroll = next(p for p in _parents(widget) if isinstance(p, QScrollArea))

@@ -18,6 +18,7 @@ from .page import CLASS_COLOURS, THICKNESS_RANGE_UM, enface_layers
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
 SEGMENTATION_LINES = tuple((key.lower(), BOUNDARY_NAMES[key], BOUNDARY_COLOURS[key]) for key in ("ILM", "RNFL", "BM"))
+NARROW_VIEW_PX = 450  # a B-scan view narrower than this gets the legend's short names
 NO_MAP = ("The RNFL maps need a measured optic-disc cube; this scan has none (a circle or line scan, or not "
           "measured).")
 
@@ -41,6 +42,8 @@ class StructureOverlay:
         self.map_legend = enface.add_legend((5, 5))
         self._told = None  # (volume, map) the user was last told has no map
         self._whose = None
+        self._short = False  # the legend names the lines by their abbreviations (a narrow B-scan view)
+        bscan.view.sigResized.connect(self._fit_legend)
         self._cached = None  # (report, its map images)
         events = state.events
         for event in (events.scan, events.structure):
@@ -62,12 +65,26 @@ class StructureOverlay:
         self.bscan.hide_file_layers({"ILM", "RNFL", "BM"} if seg is not None or own_coming else ())
         whose = None if seg is None else " (file's own)" if seg.source == "vendor" else " (octviewer)"
         if whose is not None and whose != self._whose:  # the legend says whose lines these are
-            self.legend.clear()
-            for key, label, _ in SEGMENTATION_LINES:
-                self.legend.addItem(self.lines[key], label + whose)
+            self._whose = whose
+            self._label_legend()
         self._whose = whose
         self.draw_lines()
         self.draw_maps()
+
+    def _label_legend(self) -> None:
+        self.legend.clear()
+        for key, label, _ in SEGMENTATION_LINES:
+            # short: whose lines they are is left to the Structure panel's header ("segmentation: ...")
+            self.legend.addItem(self.lines[key], key.upper() if self._short else label + (self._whose or ""))
+
+    def _fit_legend(self, *_args) -> None:
+        """Abbreviations (ILM, RNFL, BM) alone in a narrow B-scan view: in a 1024 px window with the Study
+        panel open the full names covered a third of the B-scan and ran past its edge (walk-through)."""
+        short = self.bscan.view.width() < NARROW_VIEW_PX
+        if short != self._short:
+            self._short = short
+            if self._whose is not None:
+                self._label_legend()
 
     def draw_lines(self) -> None:
         s = self.state
