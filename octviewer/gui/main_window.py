@@ -140,7 +140,9 @@ class MainWindow(QMainWindow):
     # -- layout -------------------------------------------------------------------------------
     def _build(self):
         self.enface = EnfaceView(self.state)
-        self.enface.setMinimumWidth(200)  # a study dock beside it would squeeze it to ~110 px
+        # a study dock beside it would squeeze it to ~110 px; 170, not 200: the B-scan beside the 250 px
+        # Results and Structure docks needs the room more in a 1024 px window
+        self.enface.setMinimumWidth(170)
         self.bscan = BscanView(self.state)
         self.curve = CurveView(self.state)
         self.cam_legend = CamLegend()
