@@ -66,3 +66,14 @@ def test_ece_floor_tells_test_set_noise_from_miscalibration():
     big_eyes = np.repeat(np.arange(900), 4)
     big_p = np.clip(rng.uniform(0.02, 0.98, 900)[big_eyes], 0.001, 0.999)
     assert ece_floor(big_p, big_eyes)[0] < median / 2  # ten times the eyes: about a third of the noise
+
+
+def test_model_card_gives_ece_and_its_floor_without_a_glaucoma_count():
+    """The card's accuracy/ECE/Brier line came only with sensitivity and specificity, so an evaluation
+    without a glaucoma count showed no calibration at all."""
+    from octviewer.gui.model.card import _metric_lines
+
+    lines = "\n".join(_metric_lines({"image_level": {"auc": 0.9, "accuracy": 0.8, "ece": 0.066, "brier": 0.13,
+                                                     "ece_floor": [0.06, 0.10]}}))
+    assert "calibration error (ECE) 0.066" in lines and "Brier score 0.130" in lines
+    assert "perfectly calibrated model would read ECE 0.060" in lines and "0.100" in lines

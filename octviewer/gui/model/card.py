@@ -87,12 +87,16 @@ def _metric_lines(metrics: dict, positives=None, threshold=None) -> list[str]:
         at = f" at the threshold {threshold:.3f}" if isinstance(threshold, (int, float)) else " at the threshold"
         lines.append(f"  sensitivity {sens:.2f}{_interval(ci, 'sensitivity')}, specificity {spec:.2f}"
                      f"{_interval(ci, 'specificity')}{at}" + ("" if how == "stored" else f" ({how})"))
-        parts = [f"{label} {image[key]:.3f}" for key, label in (("accuracy", "accuracy"), ("f1", "F1"),
-                                                                 ("ece", "calibration error (ECE)"),
-                                                                 ("brier", "Brier score"))
-                 if isinstance(image.get(key), (int, float))]
-        if parts:
-            lines.append("  " + ", ".join(parts))
+    parts = [f"{label} {image[key]:.3f}" for key, label in (("accuracy", "accuracy"), ("f1", "F1"),
+                                                             ("ece", "calibration error (ECE)"),
+                                                             ("brier", "Brier score"))
+             if isinstance(image.get(key), (int, float))]
+    if parts:
+        lines.append("  " + ", ".join(parts))
+    floor = image.get("ece_floor")
+    if isinstance(floor, list) and len(floor) == 2 and all(isinstance(v, (int, float)) for v in floor):
+        lines.append(f"  a perfectly calibrated model would read ECE {floor[0]:.3f} on this many eyes (95% of draws "
+                     f"below {floor[1]:.3f}): an ECE below that is within the test set's noise")
     from octviewer.core import VF_INDICES
 
     for name, row in (metrics.get("vf_mae") or {}).items():
