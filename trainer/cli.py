@@ -104,7 +104,8 @@ def _check_out(out: Path, *inputs, new: bool = False) -> None:
         if Path(given).exists() and out.exists() and os.path.samefile(out, given):
             raise OutputPathError(f"--out {out.name}: names an input of the command; give another file")
     if not out.parent.is_dir():
-        raise OutputPathError(f"--out {out.name}: the folder {out.parent.name or '.'} does not exist")
+        what = "is a file, not a folder" if out.parent.exists() else "does not exist"
+        raise OutputPathError(f"--out {out.name}: the folder {out.parent.name or '.'} {what}")
     if new and (out.exists() or out.is_symlink()):
         raise OutputPathError(f"--out {out.name}: exists; give the name of a new file (nothing is overwritten)")
     try:
@@ -177,13 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fit":
             fit(_config(args))
         elif args.command == "import":
-            from .public import import_harvard, import_zenodo, write_manifest
+            from .public import import_harvard, import_zenodo, manifest_text
             rows, notes = (import_harvard if args.dataset == "harvard" else import_zenodo)(args.root)
             for note in notes:
                 print(f"warning: {note}", file=sys.stderr)
             if not rows:
                 return 2
-            write_manifest(rows, args.out, args.root)
+            # before writing: --out naming one of the files imported truncated it (attack run 3 F1)
+            _check_out(args.out, *(args.root / r["path"] for r in rows))
+            _write_out(args.out, manifest_text(rows, args.out, args.root))
             print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
             from .manifest import assign_splits, check_volumes, read_manifest, small_split_warnings, summary

@@ -15,11 +15,14 @@ would need it is skipped with a warning naming it.
 from __future__ import annotations
 
 import csv
+import io
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from octviewer.core.files import open_for_writing
 from octviewer.io.stacks import parse_zenodo_name
 
 DEMOGRAPHICS = ("race", "male", "hispanic", "ethnicity", "maritalstatus", "language", "gender", "age")
@@ -90,20 +93,29 @@ def import_zenodo(root: Path) -> tuple[list[dict], list[str]]:
 
 
 def write_manifest(rows: list[dict], out: Path, root: Path) -> Path:
-    """Paths are written relative to the manifest's folder so the dataset can move with it."""
+    """Paths are written relative to the manifest's folder so the dataset can move with it.
+
+    Written with ``open_for_writing`` (never through a link, never into a FIFO or folder); the
+    command checks beforehand that ``out`` names no input (attack run 3 F1: an --out naming one of the
+    cubes truncated it to the manifest). FileRefused / OSError are the caller's to word."""
+    out = Path(out)
+    with os.fdopen(open_for_writing(out, 0o600), "w", encoding="utf-8", newline="") as f:
+        f.write(manifest_text(rows, out, root))
+    return out
+
+
+def manifest_text(rows: list[dict], out: Path, root: Path) -> str:
     from octviewer.core.csv_safe import csv_row
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
     extra = sorted({k for r in rows for k in r} - set(COLUMNS))
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS + extra)
-        w.writeheader()
-        for r in rows:
-            absolute = (root / r["path"]).resolve()
-            try:
-                r = dict(r, path=str(absolute.relative_to(out.parent.resolve())))
-            except ValueError:
-                r = dict(r, path=str(absolute))
-            w.writerow(csv_row(r, keep=("path",)))  # IDs from a dataset's files: never a formula (attack run 2 L8)
-    return out
+    w = csv.DictWriter(text, fieldnames=COLUMNS + extra)
+    w.writeheader()
+    for r in rows:
+        absolute = (root / r["path"]).resolve()
+        try:
+            r = dict(r, path=str(absolute.relative_to(Path(out).parent.resolve())))
+        except ValueError:
+            r = dict(r, path=str(absolute))
+        w.writerow(csv_row(r, keep=("path",)))  # IDs from a dataset's files: never a formula (attack run 2 L8)
+    return text.getvalue()
