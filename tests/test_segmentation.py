@@ -39,6 +39,20 @@ def _circle(samples_dir, name):
     return load_volume(path)
 
 
+@pytest.mark.parametrize("factor", (1, 2, 4))
+def test_a_boundary_lies_between_the_dark_and_the_bright_pixel(factor):
+    """A step from pixel 19 (dark) to 20 (bright) is an edge at 19.5, for either polarity and every coarse
+    factor: the centred difference is as strong on 19 as on 20, and taking the first of the tie put every
+    boundary half a depth pixel high (the ILM -4.8 um on the 7.8 um pixels of the `small` cubes)."""
+    from octviewer.structure.segmentation import _refine
+
+    step = np.where(np.arange(40)[:, None] >= 20, 200, 20).astype(np.uint8)
+    display = np.repeat(step[None], 30, axis=2)
+    coarse = np.full((1, 30), (19.5 - (factor - 1) / 2.0) // factor, np.float32)
+    assert np.allclose(_refine(display.astype(np.float32), coarse, factor, rising=True), 19.5)
+    assert np.allclose(_refine((255 - display).astype(np.float32), coarse, factor, rising=False), 19.5)
+
+
 @pytest.mark.parametrize("name", TRACINGS)
 def test_cirrus_tracings_ilm_and_bruchs_membrane_within_target(samples_dir, name):
     volume, ref = _tracing(samples_dir, name)
@@ -46,35 +60,39 @@ def test_cirrus_tracings_ilm_and_bruchs_membrane_within_target(samples_dir, name
     assert c["ILM"][0] <= 5.0 and c["BM"][0] <= 8.0, c
 
 
-@pytest.mark.parametrize("name", TRACINGS)
-def test_cirrus_tracings_rnfl_flagged_unsure_where_it_runs_deep(samples_dir, name):
-    """The RNFL's outer boundary is still 14-15 um per A-scan from the tracing on the non-averaged Cirrus
+@pytest.mark.parametrize("name, margin", list(zip(TRACINGS, (1.0, 5.0))))
+def test_cirrus_tracings_rnfl_flagged_unsure_where_it_runs_deep(samples_dir, name, margin):
+    """The RNFL's outer boundary is still 8.0 / 13.6 um per A-scan from the tracing on the non-averaged Cirrus
     B-scans (below): the segmentation must say so. Most A-scans are flagged (a weak or ambiguous RNFL/GCL
-    edge against the B-scan's own speckle), and the flagged A-scans are the worse ones."""
+    edge against the B-scan's own speckle), and the flagged A-scans are the worse ones: 14.8 against 8.0 um on
+    im0100; on im00001 only 8.6 against 6.4, since the B-scan continued past its ends fixed its worst
+    A-scans (16.0 against 9.2 before)."""
     volume, ref = _tracing(samples_dir, name)
     seg = segment(volume, "own")
     um = volume.spacing.depth_mm * 1000.0
     edge = (seg.unsure & UNSURE_EDGE) > 0
     assert edge.mean() >= 0.5
     err = np.abs((seg.rnfl - seg.ilm - ref["RNFL"] + ref["ILM"]) * um)
-    assert np.nanmean(err[edge]) > np.nanmean(err[~edge]) + 5.0
+    assert np.nanmean(err[edge]) > np.nanmean(err[~edge]) + margin
 
 
-@pytest.mark.parametrize("name", TRACINGS)
-def test_cirrus_tracings_rnfl_as_measured(samples_dir, name):
+@pytest.mark.parametrize("name, limits", list(zip(TRACINGS, ((9.0, 5.5, 8), (14.5, 4.0, 32)))))
+def test_cirrus_tracings_rnfl_as_measured(samples_dir, name, limits):
     """The learned RNFL boundary (rnfl_net, trained on synthetic B-scans only), pinned so that it does not get
-    worse: thickness 14.4 / 15.0 um MAE, -11.5 / -4.7 um bias, 5 / 30 A-scans more than 16 um too deep (the
-    path search alone: 32.4 / 31.4 um, +31.8 / +27.2, 140 / 107 too deep; the targets are 8 and 3: see the
+    worse: thickness 8.0 / 13.6 um MAE, -4.3 / -2.6 um bias, 5 / 29 A-scans more than 16 um too deep (before
+    the B-scan was continued past its ends and the ILM placed between pixels: 14.4 / 15.0, -11.5 / -4.7, 5 / 30;
+    the path search alone: 32.4 / 31.4 um, +31.8 / +27.2, 140 / 107 too deep; the targets are 8 and 3: see the
     xfail below)."""
     volume, ref = _tracing(samples_dir, name)
     c = compare(segment(volume, "own"), ref, volume.spacing.depth_mm * 1000.0)
     mae, bias, _ = c["thickness"]
-    assert mae <= 17.0 and abs(bias) <= 12.5 and c["deep"] <= 35, c
+    assert mae <= limits[0] and abs(bias) <= limits[1] and c["deep"] <= limits[2], c
 
 
-@pytest.mark.xfail(strict=True, reason="open: the learned boundary reads 14-15 um per A-scan from the tracings "
-                   "(thin by 5-12 um; near the disc of im0100 it runs below the tracing), against the 8 um "
-                   "target (docs/structure.md, 'A learned RNFL boundary')")
+@pytest.mark.xfail(strict=True, reason="open: the learned boundary reads 8.0 / 13.6 um per A-scan from the tracings "
+                   "(thin by 4.3 / 2.6 um; near the disc of im0100 it runs below the tracing, 5 / 29 A-scans more "
+                   "than 16 um deep), against the 8 um, 3 um and none-deep target (docs/structure.md, 'Fourth "
+                   "session')")
 @pytest.mark.parametrize("name", TRACINGS)
 def test_cirrus_tracings_rnfl_thickness_target(samples_dir, name):
     volume, ref = _tracing(samples_dir, name)
@@ -86,7 +104,8 @@ def test_cirrus_tracings_rnfl_thickness_target(samples_dir, name):
 @pytest.mark.parametrize("name", ("Willis_B_716_2.vol", "Willis_B_716_4.vol"))
 def test_spectralis_circles_against_heidelbergs_lines(samples_dir, name):
     """Per A-scan RNFL within 8 um mean of Heidelberg's, |bias| <= 3, global within 3, every sector
-    within 8, ILM <= 5 and BM <= 8 um (6.1 um, +2.1 / +0.8, 2.1 / 0.8, TS -7.1 / NS +6.8 at worst)."""
+    within 8, ILM <= 5 and BM <= 8 um (6.0 / 5.8 um, +2.9 / +1.3, global +2.9 / +1.3, TS -5.4 / NS +7.1 at worst;
+    Heidelberg's ILM lies 0.25-0.5 pixel below the steepest rise, ours on it: ILM -2.0 / -1.9 um)."""
     volume = _circle(samples_dir, name)
     ref = vendor_reference(volume)
     um = volume.spacing.depth_mm * 1000.0

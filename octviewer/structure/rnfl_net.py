@@ -115,14 +115,16 @@ def load(path: str | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray, in
 
 
 def _conv(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, dilation: int) -> np.ndarray:
-    """'Same' convolution, zero padding; x (n, rows, cols, in) channels last -> (n, rows, cols, out)."""
+    """Convolution, zero padding in depth and none along the B-scan ('valid': ``2 * dilation`` columns
+    fewer out than in); x (n, rows, cols, in) channels last -> (n, rows, cols - 2 * dilation, out)."""
     n, h, w, c = x.shape
     out_c, _, kh, kw = weight.shape
     if kh == 1:
         return x @ weight[:, :, 0, 0].T + bias
     d = dilation
+    w -= 2 * d
     pad = np.zeros((n, h + 2 * d, w + 2 * d, c), np.float32)
-    pad[:, d:d + h, d:d + w] = x
+    pad[:, d:d + h] = x
     cols = np.empty((n, h, w, 9 * c), np.float32)
     for i in range(3):
         for j in range(3):
@@ -136,14 +138,20 @@ def reach(layers) -> int:
     return int(sum(d for weight, _, d in layers if weight.shape[-1] == 3))
 
 
+def pad_columns(x: np.ndarray, k: int, periodic: bool) -> np.ndarray:
+    """x (..., cols) with ``k`` columns added either side: a line B-scan continued as its mirror image, a
+    circle scan wrapped round. Why: with the convolutions' zero padding the net saw where the B-scan
+    ends, and every generated cube has its disc at the centre, so the net had learnt "near an end" as
+    "thin RNFL" (the first 0.9 mm of a real Cirrus B-scan read 40-50 um thin); a circle's seam read as
+    two ends (docs/structure.md, "Third session")."""
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(k, k)], mode="wrap" if periodic else "symmetric")
+
+
 def logits(x: np.ndarray, layers, chunk: int = 1, periodic: bool = False) -> np.ndarray:
     """The net on x (n, 3, rows, cols): the RNFL boundary's logits per sample, (n, rows, cols).
-    A circle scan (``periodic``) has no ends: it is wrapped round as far as the net sees and cut back
-    (the convolutions' zero padding would otherwise put two ends at the seam, ~2 mm of the circle
-    each side read as the edge of a B-scan)."""
-    if periodic:
-        k, cols = reach(layers), x.shape[-1]
-        return logits(np.pad(x, [(0, 0)] * (x.ndim - 1) + [(k, k)], mode="wrap"), layers, chunk)[..., k:k + cols]
+    The B-scan is continued past its ends as far as the net sees (``pad_columns``); each layer is then
+    computed only on the columns the next one reads (``_conv``), so no column sees zero padding."""
+    x = pad_columns(x, reach(layers), periodic)
     out = []
     for s in range(0, x.shape[0], chunk):
         h = np.ascontiguousarray(x[s:s + chunk].transpose(0, 2, 3, 1))
