@@ -411,17 +411,39 @@ def test_unreadable_subfolders_are_counted_and_named(study_copy, tmp_path, monke
     assert any(entry == locked and "permission denied" in reason.lower() for entry, reason in skipped)
 
 
-def test_linked_subfolders_are_read_once_and_a_link_loop_ends(study_copy, tmp_path):
+def test_links_to_folders_are_named_not_followed(study_copy, tmp_path):
+    """A link to "/" in a study folder (a USB stick) walked the whole machine and indexed 4,380 other
+    patients' scans as this study; ``up -> ..`` brought in the neighbouring patient (attack run 3, F2)."""
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(study_copy / "scans", elsewhere)
     (study_copy / "linked").symlink_to(elsewhere, target_is_directory=True)
-    (elsewhere / "loop").symlink_to(study_copy, target_is_directory=True)  # a link back up
+    (study_copy / "scans" / "up").symlink_to("..", target_is_directory=True)
+    (study_copy / "usb_link").symlink_to("/", target_is_directory=True)
     index = index_folder(study_copy, cache_dir=tmp_path / "cache")
-    assert len(index.scans) == 24  # the 12 scans and their 12 copies behind the link, each once
+    assert len(index.scans) == 12 and all(str(study_copy / "scans") in s.path for s in index.scans)
+    linked = {p: r for p, r in index.problems if "not followed" in r}
+    assert set(linked) == {str(study_copy / n) for n in ("linked", "scans/up", "usb_link")}
+    assert "3 linked folders" in index.skipped_text()
 
     from octviewer.io import find_volumes
-    found, _ = find_volumes(study_copy)
-    assert len({os.path.realpath(p) for p in found}) == len(found)
+    found, skipped = find_volumes(study_copy / "scans")
+    assert len(found) == 12 and [(p.name, "not followed" in r) for p, r in skipped] == [("up", True)]
+    found, _ = find_volumes(study_copy / "linked")  # the folder given may itself be a link
+    assert len(found) == 12
+
+
+def test_cancel_stops_the_folder_walk(study_copy, tmp_path):
+    from octviewer.core.cancel import Cancelled
+    from octviewer.io.formats import walk_files
+
+    calls = []
+    with pytest.raises(Cancelled):
+        walk_files(study_copy, cancelled=lambda: calls.append(1) or len(calls) > 1)
+    assert len(calls) == 2
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(IndexCancelled):
+        index_folder(study_copy, cancel=stop, cache_dir=tmp_path / "cache")
 
 
 def test_hfa_xml_exports_are_measured_fields_matched_like_opv_files(study_copy, tmp_path):
@@ -490,7 +512,8 @@ def test_a_folder_nested_a_thousand_deep_is_named_not_a_recursion_error(study_co
     from octviewer.pipeline.outputs import expand
 
     # made in memory where there is /dev/shm (removing 1,000 folders one by one takes seconds on ext4), and
-    # linked from the study (links to folders are followed); removed here, as pytest's rmtree recurses too
+    # linked from the study; removed here, as pytest's rmtree recurses too. Links to folders below the
+    # folder given are not followed, so the study is indexed through the link (the folder given may be one)
     base = tempfile.mkdtemp(dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp_path)
     deep = study_copy / "deep"
     deep.symlink_to(base, target_is_directory=True)
@@ -499,16 +522,18 @@ def test_a_folder_nested_a_thousand_deep_is_named_not_a_recursion_error(study_co
         path = os.path.join(path, "d")
         os.mkdir(path)
     try:
-        index = index_folder(study_copy, cache_dir=tmp_path / "cache")
+        shutil.copytree(study_copy / "scans", os.path.join(base, "scans"))
+        index = index_folder(deep, cache_dir=tmp_path / "cache")
         assert len(index.scans) == 12
         [(folder, reason)] = [(f, r) for f, r in index.problems if "nested" in r]
-        assert folder == os.path.join(deep, *["d"] * (MAX_FOLDER_DEPTH - 1))
+        assert folder == os.path.join(base, *["d"] * MAX_FOLDER_DEPTH)
         assert f"more than {MAX_FOLDER_DEPTH}" in reason
         found, skipped = find_volumes(deep)  # the depth counts from the folder given
-        assert found == [] and [str(p) for p, _ in skipped] == [os.path.join(deep, *["d"] * MAX_FOLDER_DEPTH)]
+        assert len(found) == 12 and [str(p) for p, _ in skipped] == [os.path.join(deep, *["d"] * MAX_FOLDER_DEPTH)]
         files, skipped = expand([str(deep)])
-        assert files == [] and len(skipped) == 1
+        assert len(files) == 12 and len(skipped) == 1
     finally:
+        shutil.rmtree(os.path.join(base, "scans"))
         while path != os.path.dirname(base):  # deepest first
             os.rmdir(path)
             path = os.path.dirname(path)

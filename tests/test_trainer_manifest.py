@@ -254,6 +254,21 @@ def test_cache_key_of_a_folder_nested_a_thousand_deep_is_an_error_not_a_recursio
             path = os.path.dirname(path)
 
 
+def test_cache_key_of_a_folder_volume_does_not_follow_a_link_to_a_folder(tmp_path):
+    """A folder volume holding a link to "/" made cache_key (what `fit` runs) walk the whole file system
+    for 22 s and fail on a /proc folder; a link to any other folder hashed its files too (attack run 3, F2)."""
+    from octviewer.model import Preprocess
+
+    vol, other = tmp_path / "vol", tmp_path / "other"
+    vol.mkdir()
+    other.mkdir()
+    (vol / "b0.png").write_bytes(b"scan")
+    (other / "notes.txt").write_bytes(b"someone else's file")
+    before = cache_key(vol, Preprocess(size=32))
+    (vol / "usb_link").symlink_to(other, target_is_directory=True)
+    assert cache_key(vol, Preprocess(size=32)) == before
+
+
 def test_a_column_given_twice_in_the_header_is_refused(tmp_path, volume):
     """`...,label,label` with `normal,glaucoma`: each row's dict kept the last cell, so the label read was
     not the one a reader of the first column saw (found in the third attack round)."""

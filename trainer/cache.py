@@ -31,12 +31,13 @@ MAX_VOLUME_BYTES = 8 << 30  # no OCT volume is larger; hashing stops there inste
 def cache_key(path: Path, pre: Preprocess) -> str:
     """Hash of the preprocessing and the volume's bytes; only regular files are read, at most
     ``MAX_VOLUME_BYTES`` in all (a device such as /dev/zero would otherwise never end)."""
-    from octviewer.io.formats import walk_files
+    from octviewer.io.formats import LINKED_FOLDER, walk_files
     from octviewer.io.limits import open_regular
 
     h = hashlib.sha1(json.dumps(pre.to_dict(), sort_keys=True).encode())
     if path.is_dir():  # walked with a list, not rglob(), which recursed per level (a 1,000-deep folder)
         entries, unreadable = walk_files(path)
+        unreadable = [u for u in unreadable if u[1] != LINKED_FOLDER]  # not read by the loader either
         if unreadable:
             raise VolumeReadError(*unreadable[0])
         files = sorted(f for f in entries if not f.is_symlink())

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.cancel import Cancelled
 from .errors import VolumeReadError
 from .limits import open_regular, require_readable
 
@@ -132,22 +133,41 @@ def is_volume_file(path: str | os.PathLike) -> bool:
 MAX_FOLDER_DEPTH = 64
 
 
-def walk_files(root: str | os.PathLike, hidden: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
+#: The reason ``walk_files`` gives for a link to a folder that it did not follow.
+LINKED_FOLDER = "a link to a folder: not followed (only the folder's own subfolders are searched)"
+
+
+def walk_files(root: str | os.PathLike, hidden: bool = True,
+               cancelled=None) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Every entry under ``root`` that is not a folder (sorted), and the folders that could not be
     listed with the reason: a folder the user may not read is named, never passed over in silence.
-    Links to folders are followed, each folder once (a link back up would otherwise never end).
+
+    Links to folders below ``root`` are not followed, and are named with ``LINKED_FOLDER`` (``root``
+    itself may be a link). Why not follow any: a link that stays inside ``root`` leads to a folder
+    that is walked anyway, so nothing is lost; a link that leaves it brought in whatever it points at.
+    A study folder holding ``usb_link -> /`` walked the whole machine (4,380 other patients' scans
+    indexed as this study, tens of seconds, unbounded over network mounts), and ``up -> ..`` added the
+    neighbouring patient's scans (attack run 3, F2). Telling "inside" from "outside" would need every
+    link resolved and is still fooled by bind mounts; not following is plain and cannot loop. Each
+    folder is still listed once (by device and inode), so a bind mount back up ends too.
+
+    ``cancelled`` (a callable, or a threading.Event) is checked before each folder is listed and
+    raises ``octviewer.core.cancel.Cancelled``: a walk over a large or slow tree stops on Cancel.
 
     Walked with a list of folders to visit, not by recursion: Python's own ``os.walk`` (3.11) recurses
     once per level, and a folder nested about a thousand deep ended the study index and
     ``octviewer-predict FOLDER`` in a RecursionError (attack run M9). Below ``MAX_FOLDER_DEPTH`` levels
     the subfolders are not searched, and the folder where the search stopped is named."""
+    stop = getattr(cancelled, "is_set", cancelled)
     files, unreadable, seen = [], [], set()
     todo = [(os.fspath(root), 0)]
     while todo:
+        if stop is not None and stop():
+            raise Cancelled()
         folder, depth = todo.pop()
         try:
             st = os.stat(folder)
-            if (st.st_dev, st.st_ino) in seen:  # reached again through a link: listed already
+            if (st.st_dev, st.st_ino) in seen:  # reached again (a bind mount): listed already
                 continue
             seen.add((st.st_dev, st.st_ino))
             with os.scandir(folder) as listing:
@@ -160,10 +180,14 @@ def walk_files(root: str | os.PathLike, hidden: bool = True) -> tuple[list[Path]
             if not hidden and entry.name.startswith("."):
                 continue
             try:
-                is_folder = entry.is_dir()  # follows links, as os.walk(followlinks=True) did
+                is_folder = entry.is_dir(follow_symlinks=False)
+                linked_folder = not is_folder and entry.is_symlink() and entry.is_dir()
             except OSError:
-                is_folder = False
-            (subfolders if is_folder else names).append(entry.name)
+                is_folder = linked_folder = False
+            if linked_folder:
+                unreadable.append((Path(folder) / entry.name, LINKED_FOLDER))
+            else:
+                (subfolders if is_folder else names).append(entry.name)
         files.extend(Path(folder) / name for name in sorted(names))
         if subfolders and depth >= MAX_FOLDER_DEPTH:
             unreadable.append((Path(folder), f"folders nested more than {MAX_FOLDER_DEPTH} deep: its "

@@ -29,8 +29,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.cancel import Cancelled
 from ..io import VolumeReadError
-from ..io.formats import walk_files
+from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import open_regular
 from .headers import XML_READER, read_record
 from .vf import NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
@@ -297,9 +298,12 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     cached = store.study_headers(str(root)) if store is not None else {}
     entries: dict[str, list] = {}
     index = StudyIndex(root=str(root))
-    files, unreadable_folders = walk_files(root, hidden=False)
+    try:
+        files, unreadable_folders = walk_files(root, hidden=False, cancelled=cancel)
+    except Cancelled:
+        raise IndexCancelled() from None
     for folder, reason in unreadable_folders:
-        index._problem(folder, "unreadable folders", reason)
+        index._problem(folder, "linked folders" if reason == LINKED_FOLDER else "unreadable folders", reason)
     csvs = [f for f in files if f.suffix.lower() == ".csv"]
     others = [f for f in files if f.suffix.lower() != ".csv"]
     records: list[tuple[Path, dict]] = []
