@@ -52,3 +52,69 @@ def test_import_out_writes_the_manifest(tmp_path):
     root, _ = _zenodo(tmp_path)
     assert main(["import", "zenodo-onh", str(root), "--out", str(tmp_path / "m.csv")]) == 0
     assert (tmp_path / "m.csv").read_text().count("\n") == 3
+
+
+# -- F4, F5, F3: import harvard / zenodo-onh on hostile layouts ------------------------------------------
+def _harvard(tmp_path, **fields):
+    (tmp_path / "h" / "train").mkdir(parents=True)
+    good = dict(oct_bscans=np.zeros((2, 8, 8), np.uint8), glaucoma=np.array(1), md=np.array(-1.5), pid=np.array("P1_1"))
+    np.savez(tmp_path / "h" / "train" / "data_0001.npz", **good)
+    np.savez(tmp_path / "h" / "train" / "data_0002.npz", **{**good, "pid": np.array("P2_1"), **fields})
+    return tmp_path / "h"
+
+
+def test_import_harvard_skips_a_fifo_without_opening_it(tmp_path, capsys):
+    """It blocked in open() for good, and Ctrl-C/SIGTERM did not end it (attack run 3 F4)."""
+    import subprocess
+    import sys
+
+    root = _harvard(tmp_path)
+    os.mkfifo(root / "train" / "data_0003.npz")
+    code = "import sys; from trainer.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "import", "harvard", str(root), "--out", str(tmp_path / "m.csv")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "data_0003.npz" in done.stderr and "named pipe" in done.stderr
+    assert (tmp_path / "m.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.parametrize("field, value", [("glaucoma", "abc"), ("md", "x"), ("glaucoma", np.nan), ("md", np.inf)])
+def test_import_harvard_names_the_file_and_field_of_a_wrong_value(field, value, tmp_path, capsys):
+    from trainer.cli import main
+
+    root = _harvard(tmp_path, **{field: np.array(value)})
+    assert main(["import", "harvard", str(root), "--out", str(tmp_path / "m.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "data_0002.npz" in err and f"field '{field}'" in err and "Traceback" not in err
+    assert (tmp_path / "m.csv").read_text().count("\n") == 2  # the good file is imported
+
+
+def test_import_harvard_ends_on_a_stop_request(tmp_path):
+    from trainer import stop
+    from trainer.public import import_harvard
+
+    root = _harvard(tmp_path)
+    stop.request_stop()
+    try:
+        with pytest.raises(stop.Stopped):
+            import_harvard(root)
+    finally:
+        stop.clear()
+
+
+def test_import_zenodo_on_a_folder_nested_1100_deep_is_no_recursion_error(tmp_path):
+    """rglob recursed once per level (Python 3.11): RecursionError, exit 1 (attack run 3 F3)."""
+    from trainer.public import import_zenodo
+
+    root, _ = _zenodo(tmp_path)
+    path = str(root)
+    for _ in range(1100):  # os.makedirs recurses too
+        path = os.path.join(path, "d")
+        os.mkdir(path)
+    try:
+        rows, problems = import_zenodo(root)
+        assert len(rows) == 2 and any("nested" in p for p in problems)
+    finally:  # removed here, deepest first: pytest's rmtree recurses too
+        while path != str(root):
+            os.rmdir(path)
+            path = os.path.dirname(path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -23,16 +24,24 @@ from pathlib import Path
 import numpy as np
 
 from octviewer.core.files import open_for_writing
+from octviewer.io import VolumeReadError
+from octviewer.io.formats import walk_files
+from octviewer.io.limits import open_regular
 from octviewer.io.stacks import parse_zenodo_name
+
+from . import stop
 
 DEMOGRAPHICS = ("race", "male", "hispanic", "ethnicity", "maritalstatus", "language", "gender", "age")
 COLUMNS = ["path", "patient_id", "eye", "visit", "label", "vfi", "md", "psd", "split"]
 
 
 def _scalar_fields(path: Path, warnings: list[str]) -> dict:
-    """Small fields of one npz, without unpickling anything."""
+    """Small fields of one npz, without unpickling anything.
+
+    Opened with ``open_regular`` (non-blocking, checked with ``fstat``): a FIFO named ``data_1.npz``
+    blocked ``np.load`` in ``open()`` for good, and Ctrl-C could not end it (attack run 3 F4)."""
     out = {}
-    with np.load(path, allow_pickle=False) as npz:
+    with open_regular(path) as f, np.load(f, allow_pickle=False) as npz:
         for key in npz.files:
             if key in ("oct_bscans", "slo_fundus", "tds"):
                 continue
@@ -49,23 +58,52 @@ def _scalar_fields(path: Path, warnings: list[str]) -> dict:
     return out
 
 
+def _label(value) -> str | None:
+    """'glaucoma' / 'normal' for a 0/1 field (bool, int, or a float or text that is 0 or 1), else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return {0.0: "normal", 1.0: "glaucoma"}.get(number)
+
+
+def _md(value) -> str | None:
+    """The MD cell: "" when absent, the dB to two decimals, None when it is no finite number."""
+    if isinstance(value, str) and not value:
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f"{number:.2f}" if math.isfinite(number) and not isinstance(value, bool) else None
+
+
 def import_harvard(root: Path) -> tuple[list[dict], list[str]]:
     rows, warnings, errors = [], [], []
     for split in ("train", "val", "test"):
         for path in sorted((root / split).glob("data_*.npz")) if (root / split).is_dir() else []:
+            if stop.requested():  # the command turns Ctrl-C/SIGTERM into this flag: it must end the import
+                raise stop.Stopped("stopped; no manifest was written")
             try:
                 fields = _scalar_fields(path, warnings)
+            except VolumeReadError as exc:  # a FIFO, a device: names itself and the reason
+                errors.append(f"{exc}")
+                continue
             except (OSError, ValueError, zipfile.BadZipFile) as exc:
                 errors.append(f"{path}: unreadable ({exc})")
                 continue
             if "glaucoma" not in fields:
                 errors.append(f"{path}: no 'glaucoma' field")
                 continue
+            label, md = _label(fields["glaucoma"]), _md(fields.get("md", ""))
+            if label is None or md is None:  # "abc", NaN: a traceback with no file named (attack run 3 F5)
+                field, value = ("glaucoma", fields["glaucoma"]) if label is None else ("md", fields["md"])
+                errors.append(f"{path}: field '{field}' is {str(value)[:40]!r}, not "
+                              f"{'0 or 1' if field == 'glaucoma' else 'a number of dB'}; this file was left out")
+                continue
             pid = str(fields.get("pid", "")).split("_")[0] or ""
             row = {"path": str(path.relative_to(root)), "patient_id": pid or path.stem, "eye": "",
-                   "visit": "", "label": "glaucoma" if int(fields["glaucoma"]) else "normal",
-                   "vfi": "", "md": f"{float(fields['md']):.2f}" if "md" in fields else "", "psd": "",
-                   "split": split}
+                   "visit": "", "label": label, "vfi": "", "md": md, "psd": "", "split": split}
             row.update({k: fields[k] for k in DEMOGRAPHICS if k in fields})
             rows.append(row)
     if not rows and not errors:
@@ -78,7 +116,10 @@ def import_harvard(root: Path) -> tuple[list[dict], list[str]]:
 
 def import_zenodo(root: Path) -> tuple[list[dict], list[str]]:
     rows, problems = [], []
-    for path in sorted(root.rglob("*.npy")):
+    # the bounded walk, not rglob: a folder nested 1,100 deep was a RecursionError (attack run 3 F3)
+    files, unreadable = walk_files(root)
+    problems.extend(f"{folder}: {reason}" for folder, reason in unreadable)
+    for path in sorted(p for p in files if p.suffix == ".npy"):
         parsed = parse_zenodo_name(path.stem)
         if parsed is None:
             pattern = "{Normal|POAG}-{patient}-{YYYY-MM-DD}-{OD|OS}.npy"
