@@ -118,3 +118,50 @@ def test_import_zenodo_on_a_folder_nested_1100_deep_is_no_recursion_error(tmp_pa
         while path != str(root):
             os.rmdir(path)
             path = os.path.dirname(path)
+
+
+# -- F13, F14: octviewer's own secrets are no output ------------------------------------------------------
+def _secrets(tmp_path, monkeypatch):
+    from octviewer.model.signing import workstation_key_path
+    from octviewer.pacs.config import settings_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("OCTVIEWER_PSEUDONYM_SALT", str(tmp_path / "salt"))
+    pinned = tmp_path / "config" / "octviewer" / "trusted_keys" / "clinic.pub"
+    secrets = [tmp_path / "salt", workstation_key_path(), settings_path(), pinned]
+    for path in secrets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"secret")
+        path.chmod(0o600)
+    scan = tmp_path / "scan.npy"
+    np.save(scan, np.zeros((4, 16, 16), np.uint8))
+    return scan, secrets
+
+
+@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("option", ["--out", "--key-file"])
+def test_measure_refuses_to_write_over_a_secret(which, option, tmp_path, monkeypatch, capsys):
+    """--out salt made the handed-out CSV the salt; --out the signing key destroyed it (attack run 3 F13, F14)."""
+    from octviewer.pipeline import measure_cli
+
+    scan, secrets = _secrets(tmp_path, monkeypatch)
+    args = ["--out", str(secrets[which])] if option == "--out" else \
+        ["--out", str(tmp_path / "r.csv"), "--key-file", str(secrets[which])]
+    assert measure_cli.main([str(scan), "--no-store", *args]) == 3
+    assert all(p.read_bytes() == b"secret" for p in secrets)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refusing to overwrite" in err
+    assert not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_trainer_outputs_refuse_to_write_over_a_secret(which, tmp_path, monkeypatch, capsys):
+    from trainer.cli import main
+
+    _, secrets = _secrets(tmp_path, monkeypatch)
+    root, _ = _zenodo(tmp_path)
+    assert main(["import", "zenodo-onh", str(root), "--out", str(secrets[which])]) == 3
+    assert main(["evaluate", "--model", "m.safetensors", "--data", "m.csv", "--out", str(secrets[which])]) == 3
+    assert all(p.read_bytes() == b"secret" for p in secrets)
+    assert "refusing to overwrite" in capsys.readouterr().err

@@ -99,7 +99,10 @@ def _check_out(out: Path, *inputs, new: bool = False) -> None:
     """Before any work: --out is no input of the command (evaluate wrote its JSON over the model and
     the manifest), no link, FIFO or folder, and its folder exists (attack run 2)."""
     from octviewer.core.files import FileRefused, check_writable
+    from octviewer.pipeline.outputs import protected_as
 
+    if what := protected_as(out):  # the pseudonym salt, the signing key, the results store (attack run 3 F13, F14)
+        raise OutputPathError(f"--out {out.name}: is {what}; refusing to overwrite it")
     for given in inputs:
         if Path(given).exists() and out.exists() and os.path.samefile(out, given):
             raise OutputPathError(f"--out {out.name}: names an input of the command; give another file")

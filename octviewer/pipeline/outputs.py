@@ -102,14 +102,43 @@ def _same(a: Path, b: Path) -> bool:
 
 def _protected(model: Path | None) -> dict[str, Path]:
     """Files a command reads besides its scans, which an output must never replace: the model file
-    and the results store (with SQLite's -wal/-shm beside it)."""
+    and the results store (with SQLite's -wal/-shm beside it), and octviewer's own secrets."""
     from .store import default_path
 
     store = default_path()
     named = {"the results store": store, "the results store's journal": store.with_name(store.name + "-wal"),
-             "the results store's index": store.with_name(store.name + "-shm")}
+             "the results store's index": store.with_name(store.name + "-shm"), **own_secrets()}
     if model is not None:
         named["the model file"] = Path(model)
+    return named
+
+
+def protected_as(path, model: Path | None = None) -> str:
+    """What ``path`` is among the files no output may replace (``_protected``), or ""."""
+    return next((what for what, kept in _protected(model).items() if _same(Path(path), kept)), "")
+
+
+def own_secrets() -> dict[str, Path]:
+    """octviewer's own secret and trust files, which no output may replace (attack run 3 F13, F14):
+    ``--out`` naming the pseudonym salt made the handed-out CSV the salt (every key changed, and the
+    CSV's holder could test guessed paths against the keys); naming the workstation's signing key
+    destroyed it (every model signed here became "signed by an unknown key"). Also the pinned public
+    keys, and the PACS settings and outbox (which hold the archive's address and queued reports)."""
+    from ..core.pseudonym import salt_path
+    from ..model.signing import trusted_key_dirs, workstation_key_path
+    from ..pacs.config import data_folder, settings_path
+
+    key = workstation_key_path()
+    named = {"the pseudonym salt": salt_path(), "this workstation's signing key": key,
+             "this workstation's public key": key.with_suffix(".pub"),
+             "the PACS settings": settings_path(),
+             "the PACS outbox": data_folder() / "pacs_outbox.sqlite"}  # pacs.outbox.OUTBOX_FILE (it imports pydicom)
+    for folder in trusted_key_dirs():
+        try:
+            pinned = sorted(folder.glob("*.pub")) if folder.is_dir() else []
+        except OSError:
+            pinned = []
+        named.update({f"the pinned public key {p.name}": p for p in pinned})
     return named
 
 
@@ -141,9 +170,8 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
         if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
             raise OutputError(f"{option} {path} is a device, FIFO or socket, not a file; give a file name")
     for option, path in named.items():
-        for what, kept in _protected(model).items():
-            if _same(path, kept):
-                raise OutputError(f"{option} {path} is {what}; refusing to overwrite it")
+        if what := protected_as(path, model):
+            raise OutputError(f"{option} {path} is {what}; refusing to overwrite it")
     folder_opts = {k: v for k, v in (folders or {}).items() if v is not None}
     seen: dict[str, Path] = {}
     for option, path in [*named.items(), *folder_opts.items()]:
