@@ -30,6 +30,7 @@ from pydicom.uid import (
 )
 
 from ..core import OctVolume, Spacing
+from ..core.text import patient_id_problem
 from .errors import VolumeReadError
 from .limits import (
     check_budget,
@@ -214,6 +215,9 @@ class DicomFrames:
         spacing, spacing_notes = _spacing(ds, self.n)
         device = " ".join(str(getattr(ds, t, "") or "") for t in ("Manufacturer", "ManufacturerModelName")).strip()
         notes = tuple(n for n in str(getattr(ds, "ImageComments", "") or "").split("; ") if n)
+        patient_id = getattr(ds, "PatientID", "")
+        if id_problem := patient_id_problem(patient_id):  # A\\B was the patient "['A', 'B']"
+            patient_id, notes = None, notes + (f"{id_problem}; the scan is shown without a patient ID",)
         return OctVolume(
             data=data,
             spacing=spacing,
@@ -221,7 +225,7 @@ class DicomFrames:
             scan_pattern="volume" if self.n > 1 else "line",
             device=device,
             acquired=_acquired(ds),
-            patient_id=str(getattr(ds, "PatientID", "") or "") or None,
+            patient_id=str(patient_id or "") or None,
             notes=notes + spacing_notes,
         )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage
 
+from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import quiet_pydicom
 from ..io.heidelberg import ascii_vol_header, vol_patient_id
@@ -95,6 +96,8 @@ def _dicom_record(f) -> dict:
         or str(ds.get("ContentDate", "") or "")
     date = parse_date(stamp)
     frames = _frames(ds)
+    if problem := patient_id_problem(ds.get("PatientID", "")):  # as the VF readers: never an invented patient
+        return _skip("files with an unusable patient ID", problem)
     text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
             "date": date.isoformat() if date else "", "scan_pattern": "volume" if frames > 1 else "line",
@@ -140,6 +143,8 @@ def _vol_record(f) -> dict:
         pattern = "line"
     eye = str(h.scan_position).strip("\x00 ").upper()
     when = parse_date(h.exam_time)  # eyepy gives an ISO string or a datetime
+    if problem := patient_id_problem(vol_patient_id(head)):
+        return _skip("files with an unusable patient ID", problem)
     return {"kind": "scan", "patient_id": vol_patient_id(head), "eye": eye if eye in ("OD", "OS") else "",
             "date": when.isoformat() if when else "", "scan_pattern": pattern,
             "n_bscans": int(h.n_bscans), "synthetic": False}

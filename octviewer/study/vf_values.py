@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..core import VF_INDICES
+from ..core.text import text_problem as _text_problem
 
 
 class VfReadError(ValueError):
@@ -88,11 +89,9 @@ def measured_value(name: str, text) -> float | None:
 
 
 def text_problem(field: str, text: str) -> str:
-    """Why an identifying text (a patient ID, an eye, a date) cannot be taken as it is, or "": a NUL
-    or another control character is damage or a trick (it cut the ID short in a C-string reader),
-    never part of a clinic's ID."""
-    bad = next((c for c in text if ord(c) < 0x20 or ord(c) == 0x7F), None)
-    return f"{field} holds the control character {bad!r}" if bad is not None else ""
+    """Why an identifying text (a patient ID, an eye, a date) cannot be taken as it is, or "": the
+    check every reader shares (``octviewer.core.text``), for OCT headers as for VF files."""
+    return _text_problem(field, text)
 
 
 def vf_value_problem(name: str, value) -> str:

@@ -1,0 +1,59 @@
+"""Attack run 3 (issue 27), part B: study folders, DICOM headers, VF dates and IDs, killed workers.
+Each test failed on the code before its fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from octviewer import load_volume
+from octviewer.study import index_folder
+
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "samples"
+
+
+def _edited(tmp_path, name: str, edit, source: str = "demo_normal_OD.dcm") -> Path:
+    ds = pydicom.dcmread(DEMO / source)
+    edit(ds)
+    path = tmp_path / name
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+# -- F21: an OCT DICOM's PatientID as the VF readers take it -----------------------------------------
+BAD_IDS = {"two_values": ("A\\B", "holds 2 values"), "bidi": ("PAT\u202e1234", "U+202E"),
+           "newline": ("PAT1\nPAT2", "control character"), "nul": ("PAT\x001", "control character")}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IDS))
+def test_an_oct_patient_id_that_is_two_values_or_holds_hidden_characters_is_refused(case, tmp_path):
+    """``A\\B`` became the patient "['A', 'B']"; a bidi override, a newline or a NUL was kept as the ID."""
+    pid, reason = BAD_IDS[case]
+
+    def edit(ds):
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.PatientID = pid
+
+    study = tmp_path / "study"
+    study.mkdir()
+    path = _edited(study, f"{case}.dcm", edit)
+    index = index_folder(study, cache_dir=tmp_path / "cache")
+    assert index.scans == []
+    [(where, problem)] = index.problems
+    assert where == str(path) and reason in problem and "PatientID" in problem
+    assert "PAT" not in problem and "'A'" not in problem  # the ID is not shown
+    volume = load_volume(path)
+    assert volume.patient_id is None and any(reason in n for n in volume.notes)
+
+
+def test_a_vf_table_patient_id_with_a_bidi_override_is_refused(tmp_path):
+    from octviewer.study.vf import read_vf_rows
+
+    table = tmp_path / "visual_fields.csv"
+    table.write_text("patient_id,eye,date,md\nPAT\u202e1234,OD,2020-01-31,-2.5\nP2,OD,2020-01-31,-1.0\n",
+                     encoding="utf-8")
+    rows, bad = read_vf_rows(table)
+    assert [m.patient_id for m in rows] == ["P2"] and len(bad) == 1 and "U+202E" in bad[0]
