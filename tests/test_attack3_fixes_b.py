@@ -3,7 +3,6 @@ Each test failed on the code before its fix."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pydicom
@@ -57,3 +56,22 @@ def test_a_vf_table_patient_id_with_a_bidi_override_is_refused(tmp_path):
                      encoding="utf-8")
     rows, bad = read_vf_rows(table)
     assert [m.patient_id for m in rows] == ["P2"] and len(bad) == 1 and "U+202E" in bad[0]
+
+
+# -- F16: a VF date is the whole field ----------------------------------------------------------------
+def test_a_vf_date_with_extra_characters_is_refused_not_cut(tmp_path):
+    """``2020-01-319`` (31 or 19?), ``202001319``, ``2020-01-31 garbage`` and ``20200131T25:99`` were cut to
+    their first 10 or 8 characters and kept as 2020-01-31."""
+    from octviewer.study.vf import read_vf_rows
+    from octviewer.study.vf_values import parse_date
+
+    bad = ["2020-01-319", "202001319", "2020-01-31 garbage", "20200131T25:99", "2020-01-31T"]
+    table = tmp_path / "visual_fields.csv"
+    table.write_text("patient_id,eye,date,md\n" + "".join(f"P{n},OD,{d},-2\n" for n, d in enumerate(bad))
+                     + "PX,OD,2020-01-31T09:30:00,-2\n")
+    rows, refused = read_vf_rows(table)
+    assert [m.patient_id for m in rows] == ["PX"]
+    assert [r.split(":")[0] for r in refused] == [f"row {n + 2}" for n in range(len(bad))]
+    assert all("date is" in r and "not a date" in r for r in refused)
+    assert [parse_date(d) for d in bad] == [None] * len(bad)
+    assert parse_date("2020-1-5").isoformat() == "2020-01-05" == parse_date("20200105 093000").isoformat()

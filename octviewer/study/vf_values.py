@@ -42,19 +42,31 @@ class VfMeasurement:
         return {k: v for k, v in values.items() if v is not None}
 
 
+#: A date as the whole field: ISO (2019-03-04) or DICOM (20190304), then perhaps a time after "T" or a space.
+_DATE_TEXT = re.compile(r"(?P<date>\d{4}-\d{1,2}-\d{1,2}|\d{8})(?:[T ](?P<time>.+))?", re.ASCII)
+
+
 def parse_date(text) -> dt.date | None:
-    """ISO (2019-03-04), DICOM (20190304) or None; anything else is a visit label, not a date."""
+    """ISO (2019-03-04), DICOM (20190304) or None; anything else is a visit label, not a date.
+
+    The whole field is read: ``2020-01-319`` (31 or 19?), ``202001319``, ``2020-01-31 garbage`` and
+    ``20200131T25:99`` (no such time) were cut to their first 10 or 8 characters and kept as
+    2020-01-31 (attack run 3, F16). A time after the date must be a time (``2020-01-31T09:30:00``, as
+    perimetry exports and eyepy write them)."""
     if isinstance(text, dt.datetime):
         return text.date()
     if isinstance(text, dt.date):
         return text
-    text = str(text or "").strip()
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return dt.datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text[:8], fmt).date()
-        except ValueError:
-            continue
-    return None
+    match = _DATE_TEXT.fullmatch(str(text or "").strip())
+    if match is None:
+        return None
+    try:
+        if match["time"] is not None:
+            dt.time.fromisoformat(match["time"])
+        fmt = "%Y-%m-%d" if "-" in match["date"] else "%Y%m%d"
+        return dt.datetime.strptime(match["date"], fmt).date()
+    except ValueError:
+        return None
 
 
 #: Field names as messages give them, per index.
