@@ -165,3 +165,31 @@ def test_trainer_outputs_refuse_to_write_over_a_secret(which, tmp_path, monkeypa
     assert main(["evaluate", "--model", "m.safetensors", "--data", "m.csv", "--out", str(secrets[which])]) == 3
     assert all(p.read_bytes() == b"secret" for p in secrets)
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+# -- F24: octviewer --screenshot PATH that cannot be written ------------------------------------------------
+@pytest.mark.parametrize("case", ["folder", "under_a_file", "missing_folder", "link"])
+def test_screenshot_path_that_cannot_be_written_is_refused_before_the_analysis(case, tmp_path, capsys):
+    from octviewer.gui.app import main
+
+    (tmp_path / "afile").write_text("x")
+    shot = {"folder": tmp_path, "under_a_file": tmp_path / "afile" / "x.png",
+            "missing_folder": tmp_path / "missing" / "x.png", "link": tmp_path / "link.png"}[case]
+    if case == "link":
+        shot.symlink_to(tmp_path / "afile")
+    assert main(["--demo", "--screenshot", str(shot)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--screenshot" in err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_screenshot_that_the_place_refuses_is_one_line_and_not_exit_0(tmp_path):
+    """/proc/x.png: the analysis ran, nothing was saved, exit 0 without a word (attack run 3 F24)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run([sys.executable, "-m", "octviewer", "--device", "cpu", "--screenshot", "/proc/x.png"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "--screenshot /proc/x.png: cannot be written" in result.stderr

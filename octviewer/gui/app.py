@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,46 @@ def open_store():
         return None
 
 
+def screenshot_problem(path: Path) -> str:
+    """Why ``--screenshot PATH`` cannot be written, or "", looked at before the analysis: a folder,
+    a path under a file or in a missing folder, a link, a FIFO. Each ran the analysis (13-23 s) and
+    exited 0 with no file and no word (attack run 3 F24); CI and the screenshot script trust it."""
+    from octviewer.core.files import FileRefused, check_writable
+
+    if not path.name:
+        return "give a file name"
+    if not path.parent.is_dir():
+        return f"{path.parent} is a file, not a folder" if path.parent.exists() else f"no folder {path.parent}"
+    try:
+        check_writable(os.lstat(path))
+    except FileNotFoundError:
+        pass
+    except (FileRefused, OSError) as exc:
+        return str(exc)
+    return ""
+
+
+def save_png(pixmap, path: Path) -> str:
+    """Write ``pixmap`` as PNG to ``path`` (never through a link); the problem in words, or ""."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from octviewer.core.files import FileRefused, open_for_writing
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, "PNG"):
+        return "the window could not be rendered as PNG"
+    try:
+        with os.fdopen(open_for_writing(path, 0o644), "wb") as f:
+            f.write(bytes(data))
+    except FileRefused as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or type(exc).__name__})"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="octviewer", description="OCT glaucoma viewer (research use only).")
     parser.add_argument("file", nargs="?", help="OCT file or folder to open")
@@ -54,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: the last one chosen)")
     parser.add_argument("--screenshot", type=Path, help="render the window after the analysis, save PNG, exit")
     args = parser.parse_args(argv)
+    if args.screenshot is not None and (problem := screenshot_problem(args.screenshot)):
+        print(f"octviewer: --screenshot {args.screenshot}: {problem}", file=sys.stderr)
+        return 3
 
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
@@ -94,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         window.open_path(target)
     if args.screenshot:
         def shoot():
-            window.grab().save(str(args.screenshot))
-            app.exit(1 if window.failures else 0)  # a file that could not be opened fails the run
+            problem = save_png(window.grab(), args.screenshot)
+            if problem:
+                print(f"octviewer: --screenshot {args.screenshot}: {problem}", file=sys.stderr)
+            app.exit(3 if problem else 1 if window.failures else 0)  # a file that could not be opened fails the run
 
         window.settled.connect(lambda: QTimer.singleShot(300, shoot))  # analysed and measured
         QTimer.singleShot(300_000 if target else 500, shoot)  # never hang a headless run
