@@ -75,3 +75,33 @@ def test_a_vf_date_with_extra_characters_is_refused_not_cut(tmp_path):
     assert all("date is" in r and "not a date" in r for r in refused)
     assert [parse_date(d) for d in bad] == [None] * len(bad)
     assert parse_date("2020-1-5").isoformat() == "2020-01-05" == parse_date("20200105 093000").isoformat()
+
+
+# -- F30: a spacing no OCT has -------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-4, 100.0])
+def test_a_dicom_spacing_scaled_out_of_any_oct_is_unknown_with_a_note(scale, tmp_path):
+    """PixelSpacing x1e-4 or x100 passed the loader's 0-100 mm check, then the gate and the measurement
+    raised IndexError/ValueError that reached the CSV as "unreadable"."""
+    def edit(ds):
+        pm = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+        pm.PixelSpacing = [float(x) * scale for x in pm.PixelSpacing]
+        for name in ("SliceThickness", "SpacingBetweenSlices"):
+            if name in pm:
+                setattr(pm, name, float(getattr(pm, name)) * scale)
+
+    volume = load_volume(_edited(tmp_path, "scaled.dcm", edit))
+    assert volume.spacing.as_tuple() == (None, None, None)
+    assert any("PixelSpacing" in n and "where an OCT's is" in n for n in volume.notes)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 100.0])
+def test_the_gate_and_the_measurement_refuse_a_geometry_no_oct_has_in_words(scale):
+    from octviewer.core import Spacing
+    from octviewer.structure import gate, measure
+
+    volume = load_volume(DEMO / "demo_normal_OD.dcm")
+    bent = volume.replace(spacing=Spacing(*(x * scale for x in volume.spacing.as_tuple())))
+    verdict, _, _ = gate(bent)
+    report = measure(bent)
+    for quality in (verdict, report.quality):
+        assert not quality.ok and "no OCT's" in quality.reasons[0]

@@ -21,6 +21,26 @@ SCAN_PATTERNS = ("volume", "line", "circle", "radial")
 LATERALITIES = ("OD", "OS")
 
 
+#: What one OCT pixel can measure, in mm, per axis of ``Spacing``. An optic-disc OCT's depth pixel is
+#: 2-8 µm (Cirrus 2, Topcon 2.6, Spectralis 3.9, older time-domain ~8), its A-scans 5-50 µm apart
+#: (a 6-12 mm scan of 128-1536 A-scans), its B-scans 0.01-1.5 mm apart (a cube to a sparse raster).
+#: The bounds leave room for binned or resampled exports, and refuse what no OCT is: a spacing scaled
+#: by 1e-4 or by 100 (0.6 mm deep pixels) passed the old "0 to 100 mm" check and then broke the
+#: quality gate and the measurement with IndexError/ValueError (attack run 3, F30).
+OCT_SPACING_MM = {"bscan_mm": (0.001, 5.0), "depth_mm": (0.0005, 0.1), "ascan_mm": (0.001, 0.2)}
+
+
+def oct_spacing_problem(axis: str, mm: float | None) -> str:
+    """Why ``mm`` cannot be the ``axis`` spacing of an OCT (see ``OCT_SPACING_MM``), or ""."""
+    if mm is None or (axis == "bscan_mm" and mm == 0):
+        return ""
+    lo, hi = OCT_SPACING_MM[axis]
+    if lo <= mm <= hi:
+        return ""
+    what = {"bscan_mm": "between B-scans", "depth_mm": "per pixel in depth", "ascan_mm": "between A-scans"}[axis]
+    return f"{mm * 1000:.3g} µm {what}, where an OCT's is {lo * 1000:g}-{hi * 1000:g} µm"
+
+
 @dataclass(frozen=True)
 class Spacing:
     """Voxel size in millimetres; ``None`` means the file does not say.
@@ -49,6 +69,10 @@ class Spacing:
     @property
     def known(self) -> bool:
         return self.depth_mm is not None and self.ascan_mm is not None
+
+    def problem(self) -> str:
+        """Why these distances cannot be an OCT's (the first axis out of range), or ""."""
+        return next((p for axis in OCT_SPACING_MM if (p := oct_spacing_problem(axis, getattr(self, axis)))), "")
 
     def as_tuple(self) -> tuple[float | None, float | None, float | None]:
         return (self.bscan_mm, self.depth_mm, self.ascan_mm)

@@ -30,6 +30,7 @@ from pydicom.uid import (
 )
 
 from ..core import OctVolume, Spacing
+from ..core.volume import oct_spacing_problem
 from ..core.text import patient_id_problem
 from .errors import VolumeReadError
 from .limits import (
@@ -69,10 +70,12 @@ def _spacing(ds: Dataset, n_frames: int) -> tuple[Spacing, tuple[str, ...]]:
         _first(per_frame[0], "PixelMeasuresSequence") if per_frame else None)
     refused = []
 
-    def checked(value, what):
+    def checked(value, what, axis):
         if value is None or value == "":
             return None
         mm = plausible_mm(value)
+        if mm is not None and (problem := oct_spacing_problem(axis, mm)):
+            mm, what = None, f"{what}: {problem}"
         if mm is None:
             refused.append(what)
         return mm
@@ -82,14 +85,15 @@ def _spacing(ds: Dataset, n_frames: int) -> tuple[Spacing, tuple[str, ...]]:
     if pixel_spacing is not None:
         values = list(pixel_spacing) if not isinstance(pixel_spacing, (str, bytes)) else [pixel_spacing]
         if len(values) == 2:
-            depth_mm, ascan_mm = checked(values[0], "PixelSpacing"), checked(values[1], "PixelSpacing")
+            depth_mm, ascan_mm = checked(values[0], "PixelSpacing", "depth_mm"), \
+                checked(values[1], "PixelSpacing", "ascan_mm")
         else:
             refused.append("PixelSpacing")
 
     bscan_mm = None
     between = getattr(measures, "SpacingBetweenSlices", None) or getattr(ds, "SpacingBetweenSlices", None)
     if between not in (None, ""):
-        bscan_mm = checked(between, "SpacingBetweenSlices")
+        bscan_mm = checked(between, "SpacingBetweenSlices", "bscan_mm")
     elif n_frames > 1 and len(per_frame) == n_frames:
         first = _first(per_frame[0], "PlanePositionSequence")
         last = _first(per_frame[-1], "PlanePositionSequence")
@@ -98,17 +102,17 @@ def _spacing(ds: Dataset, n_frames: int) -> tuple[Spacing, tuple[str, ...]]:
             try:
                 step = np.subtract(np.asarray(last.ImagePositionPatient, dtype=np.float64),
                                    np.asarray(first.ImagePositionPatient, dtype=np.float64)) / (n_frames - 1)
-                bscan_mm = checked(float(np.linalg.norm(step)), "ImagePositionPatient")
+                bscan_mm = checked(float(np.linalg.norm(step)), "ImagePositionPatient", "bscan_mm")
             except (TypeError, ValueError):
                 refused.append("ImagePositionPatient")
     if bscan_mm is None and n_frames == 1:
         bscan_mm = 0.0
-    elif bscan_mm is None and "SpacingBetweenSlices" not in refused:
+    elif bscan_mm is None and not any(r.startswith("SpacingBetweenSlices") for r in refused):
         thickness = getattr(measures, "SliceThickness", None) or getattr(ds, "SliceThickness", None)
-        bscan_mm = checked(thickness, "SliceThickness")
+        bscan_mm = checked(thickness, "SliceThickness", "bscan_mm")
     notes = ()
     if refused:
-        notes = (f"the file states an implausible spacing ({', '.join(sorted(set(refused)))}): "
+        notes = (f"the file states an implausible spacing ({'; '.join(sorted(set(refused)))}): "
                  "those distances are unknown",)
     return Spacing(bscan_mm=bscan_mm, depth_mm=depth_mm, ascan_mm=ascan_mm), notes
 

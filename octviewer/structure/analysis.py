@@ -115,7 +115,8 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
     """
     seg = segmentation
     refused = verdict is not None and not verdict.ok
-    if seg is None and not refused and volume.scan_pattern in ("circle", "volume"):
+    if seg is None and not refused and volume.scan_pattern in ("circle", "volume") \
+            and not volume.spacing.problem():  # assess_quality refuses such a geometry in words
         seg = segment(volume, source)
     quality = verdict if refused else assess_quality(volume, seg)
     base = dict(laterality=volume.laterality, scan_pattern=volume.scan_pattern, quality=quality,

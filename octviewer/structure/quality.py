@@ -85,6 +85,8 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
                                     "or an optic-disc cube",))
     if not volume.spacing.known:
         return Quality(False, None, ("the file gives no physical pixel size, so nothing can be measured in µm",))
+    if problem := volume.spacing.problem():  # thinned or segmented, it broke with IndexError/ValueError
+        return Quality(False, None, (f"the pixel size is no OCT's ({problem}): nothing is measured",))
     n, depth, width = volume.shape
     if pattern == "volume":
         fov = (n * (volume.spacing.bscan_mm or 0.0), width * volume.spacing.ascan_mm)
@@ -201,6 +203,8 @@ def gate(volume: OctVolume, source: str = "vendor"):
         seg = segment(scan, source)
         return assess_quality(scan, seg), seg
 
+    if volume.spacing.known and volume.spacing.problem():  # a geometry the thinning cannot take
+        return assess_quality(volume), volume, None
     view = gate_view(volume)
     quality, seg = judge(view)
     if not quality.ok and view is not volume:
