@@ -30,8 +30,8 @@ from pydicom.uid import (
 )
 
 from ..core import OctVolume, Spacing
-from ..core.volume import oct_spacing_problem
 from ..core.text import patient_id_problem
+from ..core.volume import oct_spacing_problem
 from .errors import VolumeReadError
 from .limits import (
     check_budget,
