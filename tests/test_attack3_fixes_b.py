@@ -105,3 +105,17 @@ def test_the_gate_and_the_measurement_refuse_a_geometry_no_oct_has_in_words(scal
     report = measure(bent)
     for quality in (verdict, report.quality):
         assert not quality.ok and "no OCT's" in quality.reasons[0]
+
+
+# -- F23: a report header pydicom cannot carry names the file and the field ---------------------------
+@pytest.mark.parametrize("birth", ["19501399", "19500231"])
+def test_pacs_send_with_an_impossible_birth_date_names_the_file_and_field(birth, tmp_path, monkeypatch, capsys):
+    """It printed only pydicom's "ValueError: month must be in 1..12", after the whole analysis."""
+    from octviewer.pacs import cli
+
+    scan = _edited(tmp_path, "bad_dob.dcm", lambda ds: setattr(ds, "PatientBirthDate", birth))
+    monkeypatch.setattr(cli, "_settings", lambda args: None)
+    monkeypatch.setattr("octviewer.model.Predictor", lambda *a, **k: pytest.fail("analysed before the check"))
+    assert cli.main(["send", str(scan)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad_dob.dcm: PatientBirthDate is not a date" in err and birth not in err

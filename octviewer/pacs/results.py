@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
+from pydicom import valuerep
 from pydicom.dataset import Dataset
 
-from .sr import SrError, build_sr, encapsulated_pdf
+from .sr import PATIENT_STUDY, TYPE2, SrError, build_sr, encapsulated_pdf
 
 
 def model_identity(model) -> tuple[str, str]:
@@ -22,12 +23,30 @@ def model_identity(model) -> tuple[str, str]:
 
 
 def source_dataset(path) -> Dataset:
-    """The scan's DICOM headers (no pixels), for the report's patient, study and references."""
+    """The scan's DICOM headers (no pixels), for the report's patient, study and references.
+
+    The dates and times the report copies are checked here, naming the file and the field: a
+    PatientBirthDate of 19501399 ended ``send`` after the whole analysis with only pydicom's
+    "ValueError: month must be in 1..12" (attack run 3, F23). The value is not shown (a birth date
+    identifies a patient)."""
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        source = pydicom.dcmread(path, stop_before_pixels=True)
     except Exception:
         raise SrError(f"{Path(path).name}: the scan is not a DICOM file, so its results cannot be filed in the "
                       "archive with it (open the scan from the PACS or from its DICOM export)") from None
+    kinds = {"DA": ("a date", valuerep.DA), "DT": ("a date and time", valuerep.DT), "TM": ("a time", valuerep.TM)}
+    for keyword in dict.fromkeys(PATIENT_STUDY + TYPE2):
+        element = source.data_element(keyword) if keyword in source else None
+        if element is None or element.VR not in kinds or element.value in (None, ""):
+            continue
+        what, parse = kinds[element.VR]
+        try:
+            for value in (element.value if element.VM > 1 else [element.value]):
+                parse(str(value))
+        except (ValueError, TypeError, OverflowError):
+            raise SrError(f"{Path(path).name}: {keyword} is not {what}, so the report cannot be filed "
+                          "(correct the header at the archive)") from None
+    return source
 
 
 def results_datasets(source_path, result, model_name: str, model_version: str,
