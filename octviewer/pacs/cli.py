@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -123,10 +124,45 @@ def _retrieve(args) -> int:
     return EXIT_OK if not got.failed else EXIT_FAILED
 
 
+def _screen_problem(args, extra: list[str]) -> tuple[int, str] | None:
+    """(exit code, line) when --out, the options after -- or the model cannot be used, looked at before
+    the archive is asked for anything: each was found only after the patient's series, GBs of cubes,
+    had been retrieved (attack run 3 F26). The exit codes are octviewer-predict's (2 model, 3 output)."""
+    from ..core.files import FileRefused, open_for_writing
+    from ..model import ModelFileError, load_model
+    from ..pipeline.outputs import EXIT_MODEL, EXIT_OUTPUT, OutputError, check_outputs
+    from ..pipeline.predict_cli import parser as predict_parser
+    from ..resources import DEMO_MODEL
+
+    options = predict_parser().parse_args(["--out", str(args.out), *extra])  # a wrong option: argparse, exit 2
+    try:
+        check_outputs([], options.out, folders={"--cam-out": options.cam_out}, files={"--key-file": options.key_file},
+                      model=options.model or DEMO_MODEL)
+    except OutputError as exc:
+        return EXIT_OUTPUT, f"octviewer-pacs screen: {exc}"
+    journal = options.out.with_name(options.out.name + ".partial")
+    if options.out.parent.is_dir() and not os.path.lexists(journal):  # /proc passes every look: try the write
+        try:
+            os.close(open_for_writing(journal))
+            journal.unlink()
+        except (FileRefused, OSError) as exc:
+            reason = str(exc) if isinstance(exc, FileRefused) else exc.strerror or type(exc).__name__
+            return EXIT_OUTPUT, f"octviewer-pacs screen: --out {options.out} cannot be written: {reason}"
+    try:
+        load_model(options.model or DEMO_MODEL)
+    except ModelFileError as exc:
+        return EXIT_MODEL, f"error: {exc}"
+    return None
+
+
 def _screen(args) -> int:
     from ..pipeline.predict_cli import main as predict_main
 
     settings = _settings(args)
+    extra = [a for a in args.predict_args if a != "--"]
+    if problem := _screen_problem(args, extra):
+        print(problem[1], file=sys.stderr)
+        return problem[0]
     folders = []
     for study in find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, ("OPT",)):
         for series in find_series(settings, study.study_uid, ("OPT",)):
@@ -136,7 +172,6 @@ def _screen(args) -> int:
     if not folders:
         print("no OCT (OPT) series found for that search", file=sys.stderr)
         return EXIT_FAILED
-    extra = [a for a in args.predict_args if a != "--"]
     return predict_main([*folders, "--out", str(args.out), *extra])
 
 
@@ -149,8 +184,9 @@ def _send(args) -> int:
     from ..pipeline import analyse_scan
     from ..pipeline.store import ResultsStore
     from ..resources import DEMO_MODEL
-    from .results import model_identity, results_datasets
+    from .results import model_identity, results_datasets, source_dataset
 
+    source_dataset(args.scan)  # a header the report cannot carry is refused before the analysis
     predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
     result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again
     datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf)
