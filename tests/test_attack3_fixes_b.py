@@ -3,6 +3,10 @@ Each test failed on the code before its fix."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
+import types
 from pathlib import Path
 
 import pydicom
@@ -119,3 +123,36 @@ def test_pacs_send_with_an_impossible_birth_date_names_the_file_and_field(birth,
     assert cli.main(["send", str(scan)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "bad_dob.dcm: PatientBirthDate is not a date" in err and birth not in err
+
+
+# -- F28: a scan process killed mid-run --------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _KillsItsProcessOn:
+    victim: int
+
+    def __call__(self, item, predictor):
+        if item == self.victim:
+            os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer or a crashing decoder does
+        return "ok", item
+
+    def lost(self, item):
+        return "lost", item
+
+
+def test_a_scan_process_that_dies_fails_its_scan_and_the_rest_are_analysed(monkeypatch):
+    """`octviewer-predict --workers 2` with a worker killed by SIGKILL ended in a raw BrokenProcessPool
+    traceback, exit 1, the journal holding only its header."""
+    from octviewer.pipeline import parallel
+
+    monkeypatch.setattr(parallel, "model_digest", lambda predictor: "digest")
+    predictor = types.SimpleNamespace(precision="fp32", device=types.SimpleNamespace(type="cpu"),
+                                      model=types.SimpleNamespace(name="m"))
+    got = list(parallel.run_local(_KillsItsProcessOn(3), range(7), predictor, 2))
+    assert got == [("ok", 0), ("ok", 1), ("ok", 2), ("lost", 3), ("ok", 4), ("ok", 5), ("ok", 6)]
+
+
+def test_the_lost_row_of_octviewer_predict_names_the_scan_not_an_exception():
+    from octviewer.pipeline.parallel import ScreeningJob
+
+    row, notes = ScreeningJob(args=None, synthetic=False).lost((Path("x.dcm"), "vol-1", None))
+    assert row["file"] == "vol-1" and "ended unexpectedly" in row["error"] and notes == [("skipped", row["error"])]

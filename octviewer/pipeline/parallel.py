@@ -29,6 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from multiprocessing.connection import Client, Listener
 
@@ -162,24 +163,63 @@ def _on_local_worker(work: Callable, item):
 
 def run_local(work: Callable, items: Iterable, predictor, workers: int) -> Iterator:
     """``work(item, predictor)`` for every item in ``workers`` scan processes, the network in this
-    process; results in input order. ``work`` must pickle (a module-level function or a dataclass)."""
-    items = list(items)
-    if not items:
+    process; results in input order. ``work`` must pickle (a module-level function or a dataclass).
+
+    A scan process that dies (SIGKILL, the OOM killer, a decoder that crashes) breaks the whole pool:
+    every scan in flight raised BrokenProcessPool, which ended ``octviewer-predict --workers 2`` in a
+    traceback with only the CSV header written (attack run 3, F28). Now the results already made are
+    kept, the first unfinished scan is run again alone in a fresh process, and the rest go on in a
+    fresh pool. A scan that kills its process when alone is the culprit: ``work.lost(item)`` gives its
+    result (a failed row). Each break settles at least one scan, so the run always ends."""
+    pending = list(items)
+    if not pending:
         return
     server = ModelServer(predictor)
     try:
-        # spawn, not fork: the parent's torch thread pool does not survive a fork
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(items))), mp_context=get_context("spawn"),
-                                 initializer=_start_worker, initargs=(server.identity(),)) as pool:
-            futures = [pool.submit(_on_local_worker, work, item) for item in items]
-            try:
-                for future in futures:
-                    yield future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
+        while pending:
+            made, broken_at = {}, None
+            for k, result in _pool_results(server, work, pending, workers, made):
+                if result is _BROKEN:
+                    broken_at = k
+                    break
+                yield result
+            if broken_at is None:
+                return
+            item = pending[broken_at]
+            [(_, alone)] = list(_pool_results(server, work, [item], 1, {}))
+            yield work.lost(item) if alone is _BROKEN else alone
+            pos = broken_at + 1
+            while pos in made:  # results the broken pool had made in time
+                yield made[pos]
+                pos += 1
+            pending = pending[pos:]
     finally:
         server.close()
+
+
+_BROKEN = object()
+
+
+def _pool_results(server, work: Callable, items: list, workers: int, made: dict) -> Iterator:
+    """(position, result) in order from one pool, then (position, ``_BROKEN``) if a process died; the
+    results finished by then are put in ``made`` (position -> result)."""
+    # spawn, not fork: the parent's torch thread pool does not survive a fork
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(items))), mp_context=get_context("spawn"),
+                             initializer=_start_worker, initargs=(server.identity(),)) as pool:
+        futures = [pool.submit(_on_local_worker, work, item) for item in items]
+        try:
+            for k, future in enumerate(futures):
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    made.update((j, f.result()) for j, f in enumerate(futures)
+                                if j > k and f.done() and not f.cancelled() and f.exception() is None)
+                    yield k, _BROKEN
+                    return
+                yield k, result
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 class _Serialised:
@@ -274,6 +314,15 @@ class ScreeningJob:
         path, name, cam_stem = item
         run = _WorkerRun(self.args, _store_here() if self.store and getattr(self.args, "store", False) else None)
         return _analysed(run, path, name, predictor, self.args, self.synthetic, cam_stem), run.notes
+
+    def lost(self, item):
+        """The row of a scan whose process died while reading or analysing it, even when run alone."""
+        from ..core.csv_safe import notice
+
+        _path, name, _cam = item
+        error = (f"{name}: the process analysing this scan ended unexpectedly (killed, out of memory, or a "
+                 "decoder crashed on the file)")
+        return {"file": name, "notice": notice(None, self.synthetic), "error": error}, [("skipped", error)]
 
 
 class ClusterError(RuntimeError):
