@@ -156,3 +156,30 @@ def test_the_lost_row_of_octviewer_predict_names_the_scan_not_an_exception():
 
     row, notes = ScreeningJob(args=None, synthetic=False).lost((Path("x.dcm"), "vol-1", None))
     assert row["file"] == "vol-1" and "ended unexpectedly" in row["error"] and notes == [("skipped", row["error"])]
+
+
+# -- F29: Cancel while a large VF table is read --------------------------------------------------------
+def test_cancel_is_checked_while_a_large_vf_table_is_read(tmp_path):
+    """A 300,000-row visual_fields.csv kept the index busy ~20 s after Cancel, then returned as complete."""
+    import threading
+
+    from octviewer.core.cancel import Cancelled
+    from octviewer.study import IndexCancelled
+    from octviewer.study.vf import read_vf_rows
+
+    study = tmp_path / "study"
+    study.mkdir()
+    table = study / "visual_fields.csv"
+    table.write_text("patient_id,eye,date,md\n" + "".join(f"P{n},OD,2020-01-01,-2\n" for n in range(5000)))
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        read_vf_rows(table, cancel=stop)
+    calls = []
+
+    def cancel():  # pressed once the table is being read
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(IndexCancelled):
+        index_folder(study, cancel=cancel, cache_dir=tmp_path / "cache")

@@ -34,7 +34,7 @@ from ..io import VolumeReadError
 from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import open_regular
 from .headers import XML_READER, read_record
-from .vf import NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
+from .vf import CANCEL_EVERY, NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +197,20 @@ def _header_store(cache_dir):
 
 # ---------------------------------------------------------------- manifests and VF tables
 
-def _read_manifest_rows(path: Path) -> list[dict] | None:
+def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
     """Rows of a CSV with a ``path`` column (a manifest), or None for any other CSV. Each row carries
-    its line number under ``_row`` (for messages)."""
+    its line number under ``_row`` (for messages). ``cancel`` is checked as the VF tables check it."""
     try:
         with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             if "path" not in (reader.fieldnames or ()):
                 return None
-            return [{**row, "_row": n} for n, row in enumerate(reader, start=2)]
+            rows = []
+            for n, row in enumerate(reader, start=2):
+                if n % CANCEL_EVERY == 0 and _cancelled(cancel):
+                    raise IndexCancelled()
+                rows.append({**row, "_row": n})
+            return rows
     except (OSError, UnicodeDecodeError, csv.Error, VolumeReadError):
         return None
 
@@ -250,7 +255,7 @@ def _manifest_scan(row: dict, base: Path) -> ScanEntry:
 def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     """Index from a manifest's columns alone (no file is opened), with its measured VF."""
     csv_path = Path(csv_path).resolve()
-    rows = _read_manifest_rows(csv_path)
+    rows = _read_manifest_rows(csv_path, cancel)
     if rows is None:
         raise VfReadError(csv_path, "not a manifest: it has no 'path' column")
     index = StudyIndex(root=str(csv_path))
@@ -271,7 +276,9 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     index.scans = group_visits(index.scans)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
         try:
-            index.vf, bad = read_vf_rows(csv_path)
+            index.vf, bad = read_vf_rows(csv_path, cancel=cancel)
+        except Cancelled:
+            raise IndexCancelled() from None
         except VfReadError as exc:  # the VF columns refused whole (damaged): the scans still open
             index.vf, bad = [], [exc.problem]
         if bad:
@@ -351,7 +358,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             index._problem(csv_file, "special files", "not a regular file (a named pipe, device or socket, or gone); "
                                                       "it was not opened")
             continue
-        rows = _read_manifest_rows(csv_file)
+        rows = _read_manifest_rows(csv_file, cancel)
         bad_rows = []
         for row in rows or ():
             try:
@@ -359,9 +366,11 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             except (ValueError, OSError) as exc:
                 bad_rows.append(str(exc))
         try:
-            measurements, bad_vf = read_vf_rows(csv_file)
+            measurements, bad_vf = read_vf_rows(csv_file, cancel=cancel)
             index.vf.extend(measurements)
             bad_rows += bad_vf
+        except Cancelled:
+            raise IndexCancelled() from None
         except NotAVfTable:
             if rows is None:
                 index.skipped["other files"] += 1
