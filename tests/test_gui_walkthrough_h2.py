@@ -511,3 +511,24 @@ def test_ou_report_prints_the_trend_key_and_what_its_lines_mean(qtbot, window, m
     text = captured["text"]
     assert "Key:  ▼  global RNFL (structure),  ▼  MD, VFI predicted by the network,  ●  MD, VFI measured" in text
     assert "Lines: least-squares fit over the visits" in text
+
+
+# -- third walk-through: a window larger than the screen ---------------------------------------------
+def test_the_window_opens_within_a_small_screen_and_remembers_its_size(qtbot, monkeypatch):
+    """It always opened at 1400 x 850: on a 1024 x 700 screen the probability, the SYNTHETIC banner and
+    Cancel were off-screen, and a manual resize was forgotten at the next start."""
+    from PySide6.QtCore import QRect
+
+    from octviewer.gui.main_window import MainWindow
+    from octviewer.model import Predictor
+
+    monkeypatch.setattr(MainWindow, "_free_area", lambda self: QRect(0, 0, 1024, 700))
+    first = MainWindow(Predictor(str(DEMO_MODEL), device="cpu"))
+    qtbot.addWidget(first)
+    assert first.width() <= 1024 and first.height() <= 700
+    first.resize(760, 540)  # (within the offscreen platform's own 800 x 600 screen, which Qt restores into)
+    first.close()  # the size the user left it at is kept
+    again = MainWindow(Predictor(str(DEMO_MODEL), device="cpu"))
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (760, 540)
+    again.close()

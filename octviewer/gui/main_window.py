@@ -18,8 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QRect, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -54,7 +54,6 @@ from .viewer.enface_view import EnfaceView
 from .viewer.results_panel import DISCLAIMER, ResultsPanel, plain, scan_date
 from .viewer.scan_tasks import ScanTasks
 from .viewer.state import AXIAL_MODES, ViewerState
-
 
 TITLE = "octviewer — research use only, not a medical device"
 #: the Results and Structure docks' least width: room for the VF rows and the two RNFL wheels without
@@ -110,6 +109,7 @@ class MainWindow(QMainWindow):
                                         min_width=RIGHT_DOCK_WIDTH)
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
         self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
+        self._fit_to_screen()
         self.study = StudyController(self)
         follow_state(self.menu_actions, self.state)
         self._fill_recent()
@@ -336,7 +336,31 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self):
         self.dialog = text_dialog(self, "Keyboard shortcuts", shortcuts_text(self.menu_actions))
 
+    def _free_area(self) -> QRect | None:
+        """The screen's area free of panels and task bars; None on the offscreen platform (``--screenshot``,
+        tests), which has no screen to fit and keeps the design size."""
+        if QGuiApplication.platformName() == "offscreen":
+            return None
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else None
+
+    def _fit_to_screen(self) -> None:
+        """Open at the size and place the user left the window at, else at 1400 x 850 cut to the screen's
+        free area. A fixed 1400 x 850 put the Results panel, the SYNTHETIC banner and Cancel off a
+        1280 x 800 or 1024 x 700 screen, and a manual resize was forgotten (walk-through)."""
+        free = self._free_area()
+        if free is None:
+            return
+        saved = self.settings.value("geometry")
+        if isinstance(saved, QByteArray) and not saved.isEmpty() and self.restoreGeometry(saved):
+            if self.width() <= free.width() and self.height() <= free.height():
+                return  # (a geometry saved on a larger screen is cut to this one below)
+        self.resize(max(min(1400, free.width() - 16), self.minimumWidth()), min(850, free.height() - 16))
+        self.move(free.x() + (free.width() - self.width()) // 2, free.y() + (free.height() - self.height()) // 2)
+
     def closeEvent(self, event):  # noqa: N802 (Qt's name)
+        if self._free_area() is not None:
+            self.settings.set("geometry", self.saveGeometry())
         self.controller.close()  # stops decoding the scan on screen
         self.study.shutdown()
         self.tasks.shutdown()
