@@ -193,3 +193,117 @@ def test_screenshot_that_the_place_refuses_is_one_line_and_not_exit_0(tmp_path):
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 3, result.stderr[-2000:]
     assert "--screenshot /proc/x.png: cannot be written" in result.stderr
+
+
+# -- F7, F8, F10, F11, F12, F15, F20, F6, F26: command arguments that ended in a traceback ------------------
+@pytest.mark.parametrize("case", ["file", "under_a_file", "proc"])
+def test_synth_out_that_cannot_be_a_folder_is_one_line_exit_3(case, tmp_path, capsys):
+    from octviewer.synth.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    out = {"file": tmp_path / "afile", "under_a_file": tmp_path / "afile" / "sub", "proc": "/proc/c"}[case]
+    assert main(["--out", str(out), "--patients", "1", "--preset", "tiny"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["octviewer-synth", "--out", "c", "--seed", "-1"],
+                                  ["octviewer-train", "validate", "--data", "m.csv", "--seed", "-1"],
+                                  ["octviewer-train", "fit", "--data", "m.csv", "--out", "r", "--seed", "-1"],
+                                  ["octviewer-train", "fit", "--data", "m.csv", "--out", "r", "--split-seed", "-1"],
+                                  ["octviewer-predict", "s.npy", "--out", "a.csv", "--cluster", "not a url"]])
+def test_a_bad_seed_or_cluster_address_is_a_command_line_error(argv, tmp_path, monkeypatch, capsys):
+    from octviewer.pipeline.predict_cli import main as predict
+    from octviewer.synth.cli import main as synth
+    from trainer.cli import main as train
+
+    monkeypatch.chdir(tmp_path)
+    run = {"octviewer-synth": synth, "octviewer-train": train, "octviewer-predict": predict}[argv[0]]
+    with pytest.raises(SystemExit) as stopped:
+        run(argv[1:])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be 0 or more" in err or "no scheduler address" in err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_seed_below_zero_in_a_config_file_is_exit_2(tmp_path, capsys):
+    from trainer.cli import main
+
+    (tmp_path / "c.yaml").write_text("seed: -1\n")
+    assert main(["fit", "--data", "m.csv", "--out", str(tmp_path / "r"), "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "measure"])
+def test_an_empty_out_is_one_line_exit_3(command, tmp_path, capsys):
+    """--out "$OUT" with OUT unset: "ValueError: PosixPath('.') has an empty name" (attack run 3 F10)."""
+    from octviewer.pipeline import measure_cli, predict_cli
+
+    scan = tmp_path / "s.npy"
+    np.save(scan, np.zeros((4, 16, 16), np.uint8))
+    main = {"predict": predict_cli.main, "measure": measure_cli.main}[command]
+    assert main([str(scan), "--out", "", "--no-store"]) == 3
+    err = capsys.readouterr().err
+    assert "names no file" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("case", ["file", "under_a_file", "proc", "fifo"])
+def test_fit_out_that_cannot_be_a_run_folder_is_one_line_exit_3(case, tmp_path, capsys):
+    from trainer.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
+    out = {"file": tmp_path / "afile", "under_a_file": tmp_path / "afile" / "sub", "proc": "/proc/run",
+           "fifo": tmp_path / "fifo"}[case]
+    assert main(["fit", "--data", str(tmp_path / "m.csv"), "--out", str(out), "--epochs", "1"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and err.count("\n") == 1
+
+
+def test_device_meta_is_refused_as_a_command_line_error(tmp_path, capsys):
+    """Every scan was "internal error (RuntimeError); please report it" (attack run 3 F12)."""
+    from octviewer.model.predictor import select_device
+    from octviewer.pipeline import predict_cli
+
+    with pytest.raises(RuntimeError, match="none of auto, cpu"):
+        select_device("meta")
+    scan = tmp_path / "s.npy"
+    np.save(scan, np.zeros((4, 16, 16), np.uint8))
+    assert predict_cli.main([str(scan), "--out", str(tmp_path / "a.csv"), "--no-store", "--device", "meta"]) == 2
+    assert "'meta' is none of" in capsys.readouterr().err
+
+
+def test_sign_new_key_with_an_empty_name_and_sign_on_a_fifo_are_one_line(tmp_path, capsys):
+    from octviewer.model.sign import main
+
+    assert main(["new-key", ""]) == 2
+    assert "names no file" in capsys.readouterr().out
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    assert main(["new-key", str(tmp_path / "k.pem")]) == 0
+    assert main(["sign", str(tmp_path / "fifo.safetensors"), "--key", str(tmp_path / "k.pem")]) == 2
+    assert "named pipe (FIFO), not a model file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("field", ["timeout_s", "archive_port"])
+def test_a_401_digit_number_in_the_pacs_settings_is_a_settings_error(field):
+    from octviewer.pacs.config import PacsConfigError, PacsSettings
+
+    with pytest.raises(PacsConfigError, match=r"between .*, got 1000000000") as refused:
+        PacsSettings(**{field: 10 ** 400})
+    assert len(str(refused.value)) < 120
+
+
+@pytest.mark.parametrize("extra, code", [(["--out", "/proc/x.csv"], 3),
+                                         (["--out", "r.csv", "--", "--model", "/nonexistent.safetensors"], 2)])
+def test_pacs_screen_checks_out_and_model_before_asking_the_archive(extra, code, tmp_path, monkeypatch):
+    """The patient's series were retrieved first, then the run failed (attack run 3 F26)."""
+    from octviewer.pacs import cli
+
+    def asked(*_args, **_kw):
+        raise AssertionError("the archive was asked")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "find_studies", asked)
+    monkeypatch.setattr(cli, "retrieve", asked)
+    assert cli.main(["screen", "--patient-id", "X", *extra]) == code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -88,6 +89,9 @@ def _config(args) -> Config:
     values.update({k: v for k, v in vars(args).items() if v is not None and k in {f.name for f in fields(Config)}})
     if isinstance(values.get("alpha"), list):
         values["alpha"] = dict(values["alpha"])
+    for name in ("seed", "split_seed"):  # from a --config file (the command line is checked by main)
+        if isinstance(values.get(name), int) and values[name] < 0:
+            raise ConfigFileError(f"{name} is {values[name]}; a seed must be 0 or more")
     return Config(**values)
 
 
@@ -117,6 +121,21 @@ def _check_out(out: Path, *inputs, new: bool = False) -> None:
         pass
     except FileRefused as exc:
         raise OutputPathError(f"--out {out.name}: {exc}") from None
+
+
+def _run_folder(out: Path) -> None:
+    """Make the run folder --out, or OutputPathError in one line: a file, a FIFO, a path under a file
+    or in /proc ended in a raw traceback from mkdir (attack run 3 F20)."""
+    from octviewer.core.files import file_kind
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        mode = os.stat(out).st_mode
+        what = "a file" if stat.S_ISREG(mode) else file_kind(mode)
+        raise OutputPathError(f"--out {out}: is {what}, not a folder; give the run folder's name") from None
+    except OSError as exc:
+        raise OutputPathError(f"--out {out}: cannot be made ({exc.strerror or type(exc).__name__})") from None
 
 
 def _write_out(out: Path, text: str) -> None:
@@ -176,10 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     p_val.add_argument("--data", required=True)
     p_val.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    # numpy's "expected non-negative integer" came as a traceback after the manifest was read (attack run 3 F8)
+    seeds = [("--seed", getattr(args, "seed", None)), ("--split-seed", getattr(args, "split_seed", None)),
+             *(("--seeds", s) for s in getattr(args, "seeds", None) or [])]
+    if bad := next((name for name, value in seeds if value is not None and value < 0), None):
+        parser.error(f"{bad} must be 0 or more")
     stop.install_signal_handlers()
     try:
         if args.command == "fit":
-            fit(_config(args))
+            cfg = _config(args)
+            _run_folder(Path(cfg.out))
+            fit(cfg)
         elif args.command == "import":
             from .public import import_harvard, import_zenodo, manifest_text
             rows, notes = (import_harvard if args.dataset == "harvard" else import_zenodo)(args.root)
@@ -246,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                   "e.g. octviewer-train evaluate --split all --attach")
         elif args.command == "ablation":
             from .ablation import run_ablation
+            _run_folder(Path(args.out))
             result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
     except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError, ConfigFileError,

@@ -27,6 +27,11 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` that is no regular file is, in words: "a named pipe (FIFO)", "a folder"."""
+    return _kind(mode)
+
+
 def read_small_file(path, limit: int) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them, else FileRefused (see
     ``opened_small_file``). OSError (missing, permission denied) is the caller's to word."""

@@ -31,7 +31,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from ..core.files import FileRefused, open_for_writing
+from ..core.files import FileRefused, file_kind, open_for_writing
 from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_meta, default_metadata
 from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
@@ -219,8 +219,12 @@ def _looks_like_safetensors(path: Path) -> bool:
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Read, validate and build a model; every problem is a ModelFileError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, "no such model file")
+    if not path.is_file():  # a FIFO or device is named for what it is, not "no such file" (attack run 3 F15)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise ModelFileError(path, "no such model file") from None
+        raise ModelFileError(path, f"this is {file_kind(mode)}, not a model file")
     header: dict = {}
     if _looks_like_safetensors(path):
         try:

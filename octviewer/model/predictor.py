@@ -70,6 +70,11 @@ def select_device(preference: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     device = torch.device(preference)
+    if device.type not in ("cpu", "cuda", "mps"):  # "meta" was taken and every scan failed (attack run 3 F12)
+        raise RuntimeError(f"device {preference!r} is none of auto, cpu, cuda, cuda:N, mps")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                     and torch.backends.mps.is_available()):
+        raise RuntimeError("MPS was requested but this computer has no Apple GPU")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("CUDA was requested but no CUDA GPU is available")
     return device

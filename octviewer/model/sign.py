@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     signer.add_argument("--key", type=Path, required=True, help="private key (PEM)")
     args = parser.parse_args(argv)
     if args.command == "new-key":
+        if not args.private.name or args.private.name == "..":  # "": with_suffix raised ValueError (attack run 3 F15)
+            print(f"error: {str(args.private)!r} names no file; give the new key a file name, e.g. key.pem")
+            return 2
         key = Ed25519PrivateKey.generate()
         pub = args.private.with_suffix(".pub")
         if os.path.lexists(args.private):  # a key (or anything else) there is never overwritten

@@ -51,10 +51,11 @@ def _check_port(port, what: str, allow_zero: bool = False) -> int:
     if isinstance(port, str) and re.fullmatch(r"[0-9]{1,5}", port.strip()):
         port = int(port.strip())
     if isinstance(port, bool) or not isinstance(port, int):
-        raise PacsConfigError(f"{what} must be a number written in the digits 0-9, got {port!r}")
+        raise PacsConfigError(f"{what} must be a number written in the digits 0-9, got {port!r:.40}")
     value = port
-    if not (0 if allow_zero else 1) <= value <= 65535:
-        raise PacsConfigError(f"{what} must be between {0 if allow_zero else 1} and 65535, got {value}")
+    if not (0 if allow_zero else 1) <= value <= 65535:  # a 401-digit port was echoed in full
+        raise PacsConfigError(f"{what} must be between {0 if allow_zero else 1} and 65535, got {str(value)[:20]}"
+                              + ("..." if len(str(value)) > 20 else ""))
     return value
 
 
@@ -103,9 +104,10 @@ class PacsSettings:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise PacsConfigError(f"the timeout must be a number of seconds written in the digits 0-9, got "
                                   f"{self.timeout_s!r:.40}")
+        if not 0.1 <= timeout <= 3600:  # before float(): a 401-digit JSON integer overflowed it (attack run 3 F6)
+            raise PacsConfigError(f"the timeout must be between 0.1 and 3600 s, got {str(timeout)[:20]}"
+                                  + ("..." if len(str(timeout)) > 20 else ""))
         timeout = float(timeout)
-        if not 0.1 <= timeout <= 3600:
-            raise PacsConfigError(f"the timeout must be between 0.1 and 3600 s, got {timeout}")
         object.__setattr__(self, "timeout_s", timeout)
         if self.retrieve not in RETRIEVE_METHODS:
             raise PacsConfigError(f"retrieve must be one of {', '.join(RETRIEVE_METHODS)}, got {self.retrieve!r}")

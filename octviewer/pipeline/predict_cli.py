@@ -24,6 +24,7 @@ to skip it), where the viewer finds them.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +46,10 @@ from .predict_rows import REFUSED, analysed_row
 #: (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``, so a new measure reaches both).
 COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold", "vfi", "md", "psd",
            *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature", "settings"]
+
+#: A Dask scheduler address: an optional scheme, a host name or address (IPv6 in brackets), a port.
+_CLUSTER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="octviewer-predict", epilog=EXIT_CODES_HELP, description=(
@@ -91,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         return clear_store("octviewer-predict")
     if not args.inputs or args.out is None:
         parser().error("the inputs and --out are required")
+    if args.cluster is not None and not _CLUSTER_ADDRESS.fullmatch(args.cluster):
+        # "not a url" was tried for 40 s and ended in a TimeoutError traceback (attack run 3 F11)
+        parser().error(f"--cluster {args.cluster!r} is no scheduler address; give one like tcp://10.0.0.5:8786")
     from ..resources import DEMO_MODEL
 
     files, skipped = expand(args.inputs)

@@ -35,12 +35,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--patients must be at least 1")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.seed < 0:  # numpy's "expected non-negative integer" came as a traceback (attack run 3 F7)
+        parser.error("--seed must be 0 or more")
     if not 0.0 <= args.missing_vf <= 1.0:
         parser.error("--missing-vf must lie between 0 and 1")
     from tqdm import tqdm
 
     from ..core.files import FileRefused, check_writable
 
+    try:  # --out a file, under a file, in /proc: one line before any rendering, not a traceback (attack run 3 F7)
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        what = "is a file, not a folder" if isinstance(exc, FileExistsError) else \
+            f"cannot be made ({exc.strerror or type(exc).__name__})"
+        print(f"error: --out {args.out} {what}", file=sys.stderr)
+        return 3
     try:  # before hours of rendering: the manifest is never written through a link (attack run 2 L4)
         check_writable(os.lstat(args.out / "manifest.csv"))
     except FileNotFoundError:
