@@ -183,3 +183,23 @@ def test_cancel_is_checked_while_a_large_vf_table_is_read(tmp_path):
 
     with pytest.raises(IndexCancelled):
         index_folder(study, cancel=cancel, cache_dir=tmp_path / "cache")
+
+
+# -- F9: manifests that disagree about one scan ----------------------------------------------------------
+def test_two_manifest_rows_that_disagree_about_a_scan_are_a_problem_not_the_last_one_wins(tmp_path):
+    """study/a.csv said scan.npy is P-ALPHA OD, study/sub/b.csv P-BETA OS: the last one read won, problems == []."""
+    import numpy as np
+
+    study = tmp_path / "study"
+    (study / "sub").mkdir(parents=True)
+    np.save(study / "scan.npy", np.zeros((8, 64, 64), np.uint8))
+    np.save(study / "agreed.npy", np.zeros((8, 64, 64), np.uint8))
+    (study / "a.csv").write_text("path,patient_id,eye,visit\nscan.npy,P-ALPHA,OD,2020-01-01\n"
+                                 "agreed.npy,P-GAMMA,OD,2020-01-01\n")
+    (study / "sub" / "b.csv").write_text("path,patient_id,eye,visit\n../scan.npy,P-BETA,OS,2021-05-05\n"
+                                         "../agreed.npy,P-GAMMA,OD,20200101\n")
+    index = index_folder(study, cache_dir=tmp_path / "cache")
+    assert [(Path(s.path).name, s.patient_id) for s in index.scans] == [("agreed.npy", "P-GAMMA")]
+    [(where, problem)] = index.problems
+    assert where == str(study / "scan.npy") and "a.csv row 2" in problem and "sub/b.csv row 2" in problem
+    assert "P-ALPHA" not in problem and "P-BETA" not in problem

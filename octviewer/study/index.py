@@ -240,6 +240,13 @@ def _row_file(row: dict, base: Path) -> str:
                          "follow") from None
 
 
+def _row_says(row: dict) -> tuple:
+    """What a manifest row says about its scan: patient, eye and visit (a date however written)."""
+    visit = str(row.get("visit") or "").strip()
+    return (str(row.get("patient_id") or "").strip(), str(row.get("eye") or "").strip().upper(),
+            parse_date(visit) or visit)
+
+
 def _manifest_scan(row: dict, base: Path) -> ScanEntry:
     """The scan a manifest row describes; ValueError (naming the row) for a row that cannot be used."""
     path = _row_file(row, base)
@@ -347,6 +354,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             store.close()
 
     by_path: dict[str, dict] = {}
+    described_by: dict[str, str] = {}  # scan -> the first manifest row that describes it
+    disagree: dict[str, list[str]] = {}  # scan -> rows that say different things about it
     for csv_file in csvs:
         if _cancelled(cancel):
             raise IndexCancelled()
@@ -362,9 +371,15 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         bad_rows = []
         for row in rows or ():
             try:
-                by_path[_row_file(row, csv_file.parent)] = row
+                file = _row_file(row, csv_file.parent)
             except (ValueError, OSError) as exc:
                 bad_rows.append(str(exc))
+                continue
+            here = f"{os.path.relpath(csv_file, root)} row {row.get('_row', '?')}"
+            if file in by_path and _row_says(by_path[file]) != _row_says(row):
+                disagree.setdefault(file, [described_by[file]]).append(here)
+            by_path.setdefault(file, row)
+            described_by.setdefault(file, here)
         try:
             measurements, bad_vf = read_vf_rows(csv_file, cancel=cancel)
             index.vf.extend(measurements)
@@ -380,8 +395,15 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             index._problem(csv_file, "table rows refused", "; ".join(bad_rows[:5])
                            + (f" ... and {len(bad_rows) - 5} more rows" if len(bad_rows) > 5 else ""))
 
+    for file, places in disagree.items():  # which row is right? neither is used, and both are named
+        del by_path[file]
+        index._problem(file, "scans that manifests disagree about",
+                       f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); "
+                       "neither is used")
     for file, record in records:
         kind = record["kind"]
+        if kind == "skip" and record["reason"] == "other files" and str(file) in disagree:  # listed above
+            continue
         if kind == "skip" and record["reason"] == "other files" and str(file) in by_path:
             # a format without patient headers (NumPy, TIFF) that a manifest in the folder describes
             index.scans.append(dataclasses.replace(_manifest_scan(by_path[str(file)], root), path=str(file)))
