@@ -71,8 +71,8 @@ def test_import_harvard_skips_a_fifo_without_opening_it(tmp_path, capsys):
     root = _harvard(tmp_path)
     os.mkfifo(root / "train" / "data_0003.npz")
     code = "import sys; from trainer.cli import main; sys.exit(main(sys.argv[1:]))"
-    done = subprocess.run([sys.executable, "-c", code, "import", "harvard", str(root), "--out", str(tmp_path / "m.csv")],
-                          capture_output=True, text=True, timeout=60)
+    argv = ["import", "harvard", str(root), "--out", str(tmp_path / "m.csv")]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "data_0003.npz" in done.stderr and "named pipe" in done.stderr
     assert (tmp_path / "m.csv").read_text().count("\n") == 3

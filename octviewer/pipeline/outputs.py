@@ -152,7 +152,7 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     to write into. An output that exists as a device, FIFO or socket is refused too: writing to a
     FIFO blocks for good, and the CSV would be renamed over a device node."""
     named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
-    for option, path in named.items():  # "" (an unset $OUT) is Path("."): with_name raised ValueError (attack run 3 F10)
+    for option, path in named.items():  # "" (an unset $OUT) is Path("."): with_name raised ValueError (attack 3 F10)
         if not Path(path).name or Path(path).name == "..":
             raise OutputError(f"{option} {str(path)!r} names no file; give a file name, e.g. results.csv")
     # the journal and the temporary CSV are written too: a link there to the model or a scan was overwritten
