@@ -532,3 +532,24 @@ def test_the_window_opens_within_a_small_screen_and_remembers_its_size(qtbot, mo
     qtbot.addWidget(again)
     assert (again.width(), again.height()) == (760, 540)
     again.close()
+
+
+def test_the_vf_caveat_sits_right_under_the_estimates(qtbot, window, monkeypatch):
+    """The note that an index was not shown to beat the class-mean baseline was among the notes below the
+    fold, after scrolling, while the numbers sat prominently above it (third walk-through)."""
+    from test_gui_walkthrough import _open_by_menu
+
+    from octviewer.model.meta import vf_baseline_caveat
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    caveat = vf_baseline_caveat(w.controller.predictor.model.meta)
+    if not caveat:
+        pytest.skip("the bundled model beats the baseline on every index")
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    qtbot.waitUntil(lambda: w.state.prediction is not None, timeout=60000)
+    panel = w.results
+    assert panel.vf_note.text() == caveat and caveat not in panel.notes.text()
+    layout = panel.layout()
+    grid = next(i for i in range(layout.count()) if layout.itemAt(i).layout() is panel.vf)
+    assert layout.itemAt(grid + 1).widget() is panel.vf_note  # the next line under the VF rows

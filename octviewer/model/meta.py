@@ -629,5 +629,12 @@ def vf_baseline_caveat(meta) -> str:
     if not weak:
         return ""
     where = "on independent data" if independent else "on the model's test split"
-    return (f"{', '.join(weak)} estimates not shown to beat the class-mean baseline {where} (model card): "
-            "read them as weak")
+    return (f"{', '.join(weak)} estimates {VF_BASELINE_WORDS} {where} (model card): read them as weak")
+
+
+VF_BASELINE_WORDS = "not shown to beat the class-mean baseline"
+
+
+def is_vf_baseline_caveat(note: str) -> bool:
+    """Whether a prediction note is ``vf_baseline_caveat``'s (the viewer shows it under the estimates)."""
+    return VF_BASELINE_WORDS in note

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES
+from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.precision import precision_words
 
 from .state import ViewerState
@@ -102,6 +103,9 @@ class ResultsPanel(QWidget):
         self.probability = _label("font-size: 14pt; font-weight: bold")
         self.decision = _label("font-size: 16pt; font-weight: bold")
         self.vf = QGridLayout()
+        # right under the estimates, not among the notes below the fold: a reader of an MD figure must see at
+        # once when it was not shown to beat the class-mean baseline (third walk-through)
+        self.vf_note = _label("color: #ffb74d; font-style: italic")
         self.model = _label("color: #aaa")
         self.notes = _label("color: #ffb74d")
         self.reason = _label("color: #ffb74d")
@@ -111,6 +115,7 @@ class ResultsPanel(QWidget):
         for w in (self.eye, self.scan, self.caveats, self.probability, self.decision):
             layout.addWidget(w)
         layout.addLayout(self.vf)
+        layout.addWidget(self.vf_note)
         for w in (self.extra, self.model, self.notes, self.reason):
             layout.addWidget(w)
         layout.addStretch(1)
@@ -130,7 +135,8 @@ class ResultsPanel(QWidget):
         if v is None:
             self.eye.setText("")
             self.scan.setText("Open a scan (Ctrl+O).")
-            for w in (self.caveats, self.probability, self.decision, self.model, self.notes, self.reason):
+            for w in (self.caveats, self.probability, self.decision, self.vf_note, self.model, self.notes,
+                      self.reason):
                 w.setText("")
             return
         self.eye.setText(f"{v.laterality or 'eye unknown'}   {scan_date(v)}")
@@ -141,6 +147,7 @@ class ResultsPanel(QWidget):
             self.decision.setText("")
             self.model.setText("")
             self.notes.setText("")
+            self.vf_note.setText("")
         else:
             self.probability.setText(f"P(glaucoma) = {p.probability:.2f}")
             self.decision.setText(f"{p.decision}   (threshold {p.threshold:.2f})")
@@ -160,7 +167,10 @@ class ResultsPanel(QWidget):
                     self.vf.addWidget(label, row, col)
                     self.vf_labels.append(label)
             self.model.setText(f"model: {plain(p.model_name)}\n{made_by(p)}")
-            notes = [plain(n, 200) for n in p.notes if n != SYNTHETIC_MODEL]  # that one is in the trust line
+            vf_notes = [plain(n, 200) for n in p.notes if is_vf_baseline_caveat(n)]
+            self.vf_note.setText("\n".join(vf_notes) if p.vf else "")
+            notes = [plain(n, 200) for n in p.notes  # the synthetic one is in the trust line
+                     if n != SYNTHETIC_MODEL and not is_vf_baseline_caveat(n)]
             if near_threshold(p.probability, p.threshold):
                 notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
                                 "with the B-scans and the structure")
@@ -174,6 +184,6 @@ class ResultsPanel(QWidget):
     def text(self) -> str:
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
         parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability, self.decision)]
-        parts += [label.text() for label in self.vf_labels]
+        parts += [label.text() for label in self.vf_labels] + [self.vf_note.text()]
         parts += [w.text() for w in (self.extra, self.model, self.notes, self.reason)]
         return "\n".join(t for t in parts if t)
