@@ -203,3 +203,53 @@ def test_two_manifest_rows_that_disagree_about_a_scan_are_a_problem_not_the_last
     [(where, problem)] = index.problems
     assert where == str(study / "scan.npy") and "a.csv row 2" in problem and "sub/b.csv row 2" in problem
     assert "P-ALPHA" not in problem and "P-BETA" not in problem
+
+
+# -- F19/F22: DICOM header lies --------------------------------------------------------------------------
+def _uncompressed(ds):
+    ds.decompress()
+
+
+HEADER_LIES = {
+    "signed_over_unsigned": ({"PixelRepresentation": 1}, True, "PixelRepresentation says signed"),
+    "signed_over_unsigned_j2k": ({"PixelRepresentation": 1}, False, "PixelRepresentation says signed"),
+    "bits_stored_over_allocated": ({"BitsStored": 20}, True, "BitsStored is 20 with BitsAllocated 8"),
+    "bits_stored_under_values": ({"BitsStored": 4, "HighBit": 3}, True, "BitsStored is 4, but"),
+    "high_bit": ({"HighBit": 0}, True, "HighBit is 0"),
+    "rgb": ({"PhotometricInterpretation": "RGB"}, True, "PhotometricInterpretation is 'RGB'"),
+    "palette": ({"PhotometricInterpretation": "PALETTE COLOR"}, True, "PALETTE COLOR"),
+    "monochrome1": ({"PhotometricInterpretation": "MONOCHROME1"}, True, "MONOCHROME1"),
+    "eyes_disagree": ({"ImageLaterality": "L"}, False, "ImageLaterality L, FrameLaterality R"),
+    "both_eyes_and_one": ({"ImageLaterality": "B"}, False, "ImageLaterality B, FrameLaterality R"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_LIES))
+def test_pixel_description_and_laterality_that_contradict_the_data_are_refused_naming_the_field(case, tmp_path):
+    """Each loaded without a word: signed over unsigned data (bright tissue wrapped negative), BitsStored
+    beyond BitsAllocated or under the values, colour interpretations over grey data, MONOCHROME1 shown
+    as MONOCHROME2, and ImageLaterality L over FrameLaterality R read as OS (mirrored sectors)."""
+    from octviewer import VolumeReadError
+
+    fields, decompress, reason = HEADER_LIES[case]
+
+    def edit(ds):
+        if decompress:
+            _uncompressed(ds)
+        for name, value in fields.items():
+            setattr(ds, name, value)
+
+    path = _edited(tmp_path, f"{case}.dcm", edit)
+    with pytest.raises(VolumeReadError, match=reason):
+        load_volume(path)
+    if case.startswith(("eyes", "both")):  # the study index says the same
+        study = tmp_path / "study"
+        study.mkdir()
+        path.rename(study / path.name)
+        index = index_folder(study, cache_dir=tmp_path / "cache")
+        assert index.scans == [] and reason in index.problems[0][1]
+
+
+def test_unknown_image_laterality_leaves_the_eye_to_the_frame(tmp_path):
+    path = _edited(tmp_path, "u.dcm", lambda ds: setattr(ds, "ImageLaterality", "U"))
+    assert load_volume(path).laterality == "OD"

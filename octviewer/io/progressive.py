@@ -297,7 +297,8 @@ def _dicom_frames(frames) -> _Frames:
         frames.frames[i] = b""  # memory shrinks as frames land: one copy of the pixels
 
     return _Frames(frames.path, frames.decode_frame, lambda i: frames.frames[i],
-                   lambda i, px: check_frame(frames.path, i, px, frames.rows, frames.cols, frames.dtype), release)
+                   lambda i, px: check_frame(frames.path, i, px, frames.rows, frames.cols, frames.dtype,
+                                             frames.bits_stored), release)
 
 
 def _image_frames(files, shape, dtype) -> _Frames:

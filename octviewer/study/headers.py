@@ -19,14 +19,13 @@ from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldS
 
 from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
-from ..io.dicom import quiet_pydicom
+from ..io.dicom import eye_of, laterality_fields, quiet_pydicom
 from ..io.heidelberg import ascii_vol_header, vol_patient_id
 from ..io.limits import check_deflated_dicom, check_dicom_start, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
 from .hfa_xml import NotAnHfaExport, parse_hfa_xml
 from .vf import VfMeasurement, VfReadError, parse_date, vf_from_dataset
 
-_LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 _DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Laterality", "StudyDate",
                "ContentDate", "AcquisitionDateTime", "NumberOfFrames", "Manufacturer", "ImageComments",
                "SharedFunctionalGroupsSequence"]
@@ -83,15 +82,10 @@ def _dicom_record(f) -> dict:
         return _vf_record(m)
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
         return _skip("non-OCT DICOM files" if "SOPClassUID" in ds or modality else "other files")
-    laterality = ""
-    frame_anatomy = None
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    if shared and "FrameAnatomySequence" in shared[0] and shared[0].FrameAnatomySequence:
-        frame_anatomy = shared[0].FrameAnatomySequence[0].get("FrameLaterality")
-    for value in (ds.get("ImageLaterality"), ds.get("Laterality"), frame_anatomy):
-        if value and str(value).upper() in _LATERALITY:
-            laterality = _LATERALITY[str(value).upper()]
-            break
+    eye, problem = eye_of(laterality_fields(ds))  # the reader's rule: fields that disagree are refused
+    if problem:
+        return _skip("unreadable files", problem)
+    laterality = eye or ""
     stamp = str(ds.get("AcquisitionDateTime", "") or "")[:8] or str(ds.get("StudyDate", "") or "") \
         or str(ds.get("ContentDate", "") or "")
     date = parse_date(stamp)
