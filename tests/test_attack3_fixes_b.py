@@ -253,3 +253,21 @@ def test_pixel_description_and_laterality_that_contradict_the_data_are_refused_n
 def test_unknown_image_laterality_leaves_the_eye_to_the_frame(tmp_path):
     path = _edited(tmp_path, "u.dcm", lambda ds: setattr(ds, "ImageLaterality", "U"))
     assert load_volume(path).laterality == "OD"
+
+
+def test_a_header_cached_before_these_checks_is_read_again(tmp_path):
+    """The study index serves headers from its cache by size and time: a scan cached as the patient
+    "['A', 'B']" before the checks above would have stayed so."""
+    from octviewer.pipeline.store import ResultsStore
+
+    study = tmp_path / "study"
+    study.mkdir()
+    path = _edited(study, "two.dcm", lambda ds: setattr(ds, "PatientID", "A\\B"))
+    st = path.stat()
+    store = ResultsStore(tmp_path / "cache" / "results.sqlite")
+    store.put_study_headers(str(study.resolve()), {"two.dcm": [st.st_size, st.st_mtime_ns, {
+        "kind": "scan", "patient_id": "['A', 'B']", "eye": "OD", "date": "", "scan_pattern": "volume",
+        "n_bscans": 64, "synthetic": True}]})
+    store.close()
+    index = index_folder(study, cache_dir=tmp_path / "cache")
+    assert index.scans == [] and "holds 2 values" in index.problems[0][1] and index.from_cache == 0

@@ -152,6 +152,15 @@ def read_record(path: Path) -> dict:
     Whatever a header holds, the answer is a record, never an exception: one odd file must not
     refuse a whole study.
     """
+    return {**_record(path), "checks": RECORD_CHECKS}
+
+
+#: The header checks a cached record was made with: a record made before the patient ID, laterality
+#: and pixel description checks (attack run 3) is read again, not served from the study's cache.
+RECORD_CHECKS = 3
+
+
+def _record(path: Path) -> dict:
     with quiet_pydicom():  # pydicom's records name files (and so patients)
         try:
             with open_regular(path) as f:

@@ -33,7 +33,7 @@ from ..core.cancel import Cancelled
 from ..io import VolumeReadError
 from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import open_regular
-from .headers import XML_READER, read_record
+from .headers import RECORD_CHECKS, XML_READER, read_record
 from .vf import CANCEL_EVERY, NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
 log = logging.getLogger(__name__)
@@ -338,6 +338,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             hit = cached.get(rel)
             if hit and file.suffix.lower() == ".xml" and hit[2].get("reader") != XML_READER:
                 hit = None  # recorded before perimetry XML exports were read
+            if hit and hit[2].get("checks") != RECORD_CHECKS:
+                hit = None  # recorded before today's header checks
             if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
                 record = hit[2]
                 index.from_cache += 1
