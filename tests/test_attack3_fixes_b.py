@@ -271,3 +271,26 @@ def test_a_header_cached_before_these_checks_is_read_again(tmp_path):
     store.close()
     index = index_folder(study, cache_dir=tmp_path / "cache")
     assert index.scans == [] and "holds 2 values" in index.problems[0][1] and index.from_cache == 0
+
+
+# -- F17: manifest duplicates by pixel content -------------------------------------------------------------
+def test_a_scan_resaved_with_another_patient_id_is_a_duplicate_in_the_manifest(tmp_path):
+    """12 copies of one DICOM, pixels identical, PatientID and SOPInstanceUID changed, passed validate as
+    12 patients across train/val/test: the content check compared whole-file bytes."""
+    from pydicom.uid import generate_uid
+
+    from trainer.manifest import ManifestError, read_manifest
+
+    names = []
+    for i in range(3):
+        def edit(ds, i=i):
+            ds.PatientID, ds.SOPInstanceUID = f"P{i}", generate_uid()
+        names.append(_edited(tmp_path, f"copy{i}.dcm", edit).name)
+    names.append(_edited(tmp_path, "other_eye.dcm", lambda ds: None, source="demo_normal_OS.dcm").name)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,patient_id,eye,visit,label,vfi,md,psd,split\n" + "".join(
+        f"{n},P{i},OD,,normal,,,,train\n" for i, n in enumerate(names)))
+    with pytest.raises(ManifestError) as err:
+        read_manifest(manifest)
+    assert err.value.problems == [f"row {r}: duplicate scan: the same content as row 2 (the same pixel data under "
+                                  "other header fields)" for r in (3, 4)]
