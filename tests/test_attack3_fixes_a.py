@@ -307,3 +307,15 @@ def test_pacs_screen_checks_out_and_model_before_asking_the_archive(extra, code,
     monkeypatch.setattr(cli, "find_studies", asked)
     monkeypatch.setattr(cli, "retrieve", asked)
     assert cli.main(["screen", "--patient-id", "X", *extra]) == code
+
+
+def test_the_pipelines_names_of_the_pacs_files_are_the_pacs_layers():
+    """outputs.own_secrets names the PACS settings and outbox without importing the PACS layer (the import
+    contract): the names must stay the ones that layer writes."""
+    from octviewer.pacs import config, outbox
+    from octviewer.pipeline import outputs
+
+    assert outputs.PACS_SETTINGS_FILE == config.SETTINGS_FILE and outputs.PACS_OUTBOX_FILE == outbox.OUTBOX_FILE
+    secrets = outputs.own_secrets()
+    assert secrets["the PACS settings"] == config.settings_path()
+    assert secrets["the PACS outbox"] == config.data_folder() / outbox.OUTBOX_FILE

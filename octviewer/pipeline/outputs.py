@@ -118,6 +118,11 @@ def protected_as(path, model: Path | None = None) -> str:
     return next((what for what, kept in _protected(model).items() if _same(Path(path), kept)), "")
 
 
+#: pacs.config.SETTINGS_FILE and pacs.outbox.OUTBOX_FILE, named here because the pipeline may not import the
+#: PACS layer (tests/test_attack3_fixes_a.py checks that they agree)
+PACS_SETTINGS_FILE, PACS_OUTBOX_FILE = "pacs.json", "pacs_outbox.sqlite"
+
+
 def own_secrets() -> dict[str, Path]:
     """octviewer's own secret and trust files, which no output may replace (attack run 3 F13, F14):
     ``--out`` naming the pseudonym salt made the handed-out CSV the salt (every key changed, and the
@@ -126,13 +131,12 @@ def own_secrets() -> dict[str, Path]:
     keys, and the PACS settings and outbox (which hold the archive's address and queued reports)."""
     from ..core.pseudonym import salt_path
     from ..model.signing import trusted_key_dirs, workstation_key_path
-    from ..pacs.config import data_folder, settings_path
+    from .store import default_path
 
-    key = workstation_key_path()
+    key, data = workstation_key_path(), default_path().parent  # pacs.config.data_folder(): the layer above
     named = {"the pseudonym salt": salt_path(), "this workstation's signing key": key,
              "this workstation's public key": key.with_suffix(".pub"),
-             "the PACS settings": settings_path(),
-             "the PACS outbox": data_folder() / "pacs_outbox.sqlite"}  # pacs.outbox.OUTBOX_FILE (it imports pydicom)
+             "the PACS settings": data / PACS_SETTINGS_FILE, "the PACS outbox": data / PACS_OUTBOX_FILE}
     for folder in trusted_key_dirs():
         try:
             pinned = sorted(folder.glob("*.pub")) if folder.is_dir() else []
