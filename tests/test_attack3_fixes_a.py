@@ -319,3 +319,26 @@ def test_the_pipelines_names_of_the_pacs_files_are_the_pacs_layers():
     secrets = outputs.own_secrets()
     assert secrets["the PACS settings"] == config.settings_path()
     assert secrets["the PACS outbox"] == config.data_folder() / outbox.OUTBOX_FILE
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--seed", "-1"], 2, "--seed must be 0 or more"),
+    (["--preset", "nope"], 2, "invalid choice"),
+    (["--out", "FILE"], 3, "is a file, not a folder"),
+    (["--out", "FILE/sub"], 3, "cannot be made"),
+])
+def test_the_study_demo_refuses_bad_arguments_in_one_line(tmp_path, capsys, args, code, words):
+    """`python -m octviewer.study.demo` gave tracebacks with exit 1 for these (attack run 3 F25)."""
+    from octviewer.study.demo import main
+
+    (tmp_path / "FILE").write_text("precious")
+    args = [a.replace("FILE", str(tmp_path / "FILE")) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "study")]
+    try:
+        got = main(args + ["--patients", "1", "--visits", "1", "--preset", "tiny"] if "--preset" not in args
+                   else args + ["--patients", "1", "--visits", "1"])
+    except SystemExit as exc:  # argparse's own refusals
+        got = exc.code
+    assert got == code and words in capsys.readouterr().err
+    assert (tmp_path / "FILE").read_text() == "precious" and not (tmp_path / "study").exists()

@@ -70,16 +70,28 @@ def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tin
 def main(argv=None) -> int:
     """``python -m octviewer.study.demo --out DIR``: a study folder to try the study browser on."""
     import argparse
+    import sys
+
+    from ..synth import PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m octviewer.study.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder to write (created)")
     parser.add_argument("--patients", type=int, default=3)
     parser.add_argument("--visits", type=int, default=4)
-    parser.add_argument("--preset", default="small", help="volume size: tiny, small, demo, cirrus")
+    parser.add_argument("--preset", default="small", choices=sorted(PRESETS), help="volume size")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.patients < 1 or args.visits < 1:
         parser.error("--patients and --visits must be at least 1")
+    if args.seed < 0:  # numpy's "expected non-negative integer" came as a traceback (attack run 3 F25)
+        parser.error("--seed must be 0 or more")
+    try:  # --out a file, under a file, in /proc: one line before any rendering, as octviewer-synth says it
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        what = "is a file, not a folder" if isinstance(exc, FileExistsError) else \
+            f"cannot be made ({exc.strerror or type(exc).__name__})"
+        print(f"error: --out {args.out} {what}", file=sys.stderr)
+        return 3
     out = write_demo_study(args.out, args.patients, args.visits, args.preset, args.seed)
     print(f"wrote a SYNTHETIC study of {args.patients} patients x 2 eyes x {args.visits} visits to {out}")
     return 0
