@@ -39,9 +39,11 @@ def _open_by_menu(qtbot, w, path, monkeypatch, timeout=60000):
 
 
 # -- M6: the PDF report ------------------------------------------------------------------------------
-def _page_fill(doc, tmp_path) -> list[float]:
+def _page_fill(doc, tmp_path, by_line: bool = False) -> list[float]:
     """Share of each printed page's text area that holds content, laid out as QTextDocument.print_
-    lays out the report on write_pdf's QPdfWriter (the page size and print_'s 2 cm frame margins)."""
+    lays out the report on write_pdf's QPdfWriter (the page size and print_'s 2 cm frame margins).
+    ``by_line``: a paragraph's lines (an image moved to the next page counts there, not on the page its
+    paragraph began); else whole paragraphs."""
     writer = QPdfWriter(str(tmp_path / "layout.pdf"))
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
     writer.setResolution(150)
@@ -57,10 +59,14 @@ def _page_fill(doc, tmp_path) -> list[float]:
     layout, bottoms = copy.documentLayout(), {}
     block = copy.begin()
     while block.isValid():
-        rect = layout.blockBoundingRect(block)
-        if rect.height() > 0:
-            page = int(rect.top() // height)
-            bottoms[page] = max(bottoms.get(page, 0.0), rect.bottom() - page * height)
+        whole = layout.blockBoundingRect(block)
+        lines = block.layout()
+        rects = ([lines.lineAt(k).rect().translated(0, whole.top()) for k in range(lines.lineCount())]
+                 if by_line else [whole])
+        for rect in rects:
+            if rect.height() > 0:
+                page = int(rect.top() // height)
+                bottoms[page] = max(bottoms.get(page, 0.0), rect.bottom() - page * height)
         block = block.next()
     scale = writer.logicalDpiY() / 96
     usable = height - 2 * margin * scale

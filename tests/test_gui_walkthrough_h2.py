@@ -167,39 +167,13 @@ def test_measured_vf_shows_its_test_date_and_marks_values_outside_the_normal_ran
 
 
 # -- 3: the PDF report: layer lines on its B-scan, the circle scan's page filled, the curve uncut ------
-def _line_fill(doc, tmp_path) -> list[float]:
-    """Share of each printed page's text area down to its last line of content, laid out as write_pdf
-    prints (test_gui_walkthrough._page_fill's page, but by line: an image moved to the next page counts
-    there, not on the page its paragraph began)."""
-    from PySide6.QtCore import QMarginsF, QSizeF
-    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter
-
-    writer = QPdfWriter(str(tmp_path / "layout.pdf"))
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
-    writer.setResolution(150)
-    copy = doc.clone()
-    copy.documentLayout().setPaintDevice(writer)
-    fmt = copy.rootFrame().frameFormat()
-    margin = int(2 / 2.54 * 96)
-    for set_margin in (fmt.setLeftMargin, fmt.setRightMargin, fmt.setTopMargin, fmt.setBottomMargin):
-        set_margin(margin)
-    copy.rootFrame().setFrameFormat(fmt)
-    height = writer.height()
-    copy.setPageSize(QSizeF(writer.width(), height))
-    layout, bottoms = copy.documentLayout(), {}
-    block = copy.begin()
-    while block.isValid():
-        top = layout.blockBoundingRect(block).top()
-        lines = block.layout()
-        for k in range(lines.lineCount()):
-            rect = lines.lineAt(k).rect()
-            if rect.height() > 0:
-                page = int((top + rect.top()) // height)
-                bottoms[page] = max(bottoms.get(page, 0.0), top + rect.bottom() - page * height)
-        block = block.next()
-    scale = writer.logicalDpiY() / 96
-    usable = height - 2 * margin * scale
-    return [(bottoms.get(k, 0.0) - margin * scale) / usable for k in range(copy.pageCount())]
+def _spectralis_circle() -> str:
+    """The real Spectralis circle scan of the shared samples (the test is skipped without them)."""
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    circle = os.path.join(samples or "", "heidelberg_vol", "Willis_B_716_2.vol")
+    if not samples or not os.path.exists(circle):
+        pytest.skip("OCTVIEWER_SAMPLES not set")
+    return circle
 
 
 def _rgb(image):
@@ -243,17 +217,14 @@ def test_report_bscan_has_the_layer_lines_and_the_curve_is_not_cut(qtbot, window
 
 @pytest.mark.samples
 def test_circle_scan_report_fills_its_first_page(qtbot, window, monkeypatch, tmp_path):
-    from test_gui_walkthrough import _open_by_menu
+    from test_gui_walkthrough import _open_by_menu, _page_fill
 
-    samples = os.environ.get("OCTVIEWER_SAMPLES")
-    circle = os.path.join(samples or "", "heidelberg_vol", "Willis_B_716_2.vol")
-    if not samples or not os.path.exists(circle):
-        pytest.skip("OCTVIEWER_SAMPLES not set")
+    circle = _spectralis_circle()
     w = window
     _open_by_menu(qtbot, w, circle, monkeypatch)
     assert w.state.volume.scan_pattern == "circle" and w.state.structure is not None
     captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
-    fill = _line_fill(captured["doc"], tmp_path)
+    fill = _page_fill(captured["doc"], tmp_path, by_line=True)
     assert fill[0] > 0.75, fill  # was 0.69: the structure page did not fit under the B-scan
     assert _has_colour(captured["images"]["bscan"], "#ff5252")
 
@@ -396,10 +367,7 @@ def test_model_card_gives_sensitivity_specificity_and_words_the_vf_scaling(qtbot
 def test_a_spectralis_scan_says_its_normal_ranges_are_cirrus_figures(qtbot, window, monkeypatch, tmp_path):
     from test_gui_walkthrough import _open_by_menu, _panel_texts
 
-    samples = os.environ.get("OCTVIEWER_SAMPLES")
-    circle = os.path.join(samples or "", "heidelberg_vol", "Willis_B_716_2.vol")
-    if not samples or not os.path.exists(circle):
-        pytest.skip("OCTVIEWER_SAMPLES not set")
+    circle = _spectralis_circle()
     w = window
     _open_by_menu(qtbot, w, circle, monkeypatch)
     assert "Spectralis" in w.state.volume.device and w.state.structure.classes  # coloured against norms
