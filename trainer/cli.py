@@ -10,6 +10,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from octviewer.core.text import printable_stderr
 from octviewer.io import VolumeReadError
 from octviewer.model import ARCHITECTURES, InitError
 from octviewer.model.meta import ModelFileError
@@ -150,6 +151,7 @@ def _write_out(out: Path, text: str) -> None:
         raise OutputPathError(f"--out {out.name}: cannot be written ({exc.strerror or type(exc).__name__})") from None
 
 
+@printable_stderr
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="octviewer-train", description="Train and evaluate glaucoma OCT models.")
     sub = parser.add_subparsers(dest="command", required=True)

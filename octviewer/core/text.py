@@ -39,3 +39,47 @@ def patient_id_problem(value) -> str:
     if problem := one_value_problem("PatientID", value):
         return problem
     return text_problem("PatientID", "" if value is None else str(value))
+
+
+def printable(text: str) -> str:
+    """``text`` with every hidden character but the newline, tab and carriage return written as an escape
+    (``\\x1b``, ``\\u202e``). Why: file names come from folders nobody here named; a name holding
+    ``ESC ] 0 ; ... BEL`` or ``ESC [ 2 J``, printed raw, retitles or clears the user's terminal, and a
+    right-to-left override shows one name as another (attack run 3, F18)."""
+    if all(c in "\n\r\t" or unicodedata.category(c) not in _HIDDEN for c in text):
+        return text
+    return "".join(c if c in "\n\r\t" or unicodedata.category(c) not in _HIDDEN else
+                   (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
+
+
+class _PrintableStream:
+    """A text stream that writes through ``printable``; everything else is the wrapped stream's (tqdm
+    asks it for ``isatty`` and ``encoding``)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def printable_stderr(main):
+    """Run a command's ``main`` with every line it prints on stderr passed through ``printable``: the
+    names of skipped and failed scans, the errors that quote them, argparse's own complaints. One place
+    for every message, so a new message cannot forget it."""
+    import functools
+    import sys
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs):
+        stream = sys.stderr
+        sys.stderr = _PrintableStream(stream)
+        try:
+            return main(*args, **kwargs)
+        finally:
+            sys.stderr = stream
+
+    return wrapped

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import OctVolume
+from ..core.text import text_problem
 from .errors import VolumeReadError
 from .formats import detect
 from .limits import check_bscan_shape
@@ -28,7 +29,22 @@ def validate_volume(path, volume: OctVolume) -> OctVolume:
         raise VolumeReadError(path, f"unsupported pixel type {data.dtype}")
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise VolumeReadError(path, "the pixel data contains NaN or infinite values")
+    if problem := device_problem(volume.device):
+        raise VolumeReadError(path, problem)
     return volume
+
+
+#: DICOM's Manufacturer and ManufacturerModelName are each at most 64 characters (LO), joined by a space.
+MAX_DEVICE_CHARS = 129
+
+
+def device_problem(device: str) -> str:
+    """Why a scan's device text cannot be taken, or "". It is shown in the panel and the report, and it
+    keys the per-device grey window in the settings: 100,000 characters or a right-to-left override
+    there came only from an edited file (attack run 3, F27)."""
+    if len(device) > MAX_DEVICE_CHARS:
+        return f"the device name is {len(device)} characters long; a scanner's is at most {MAX_DEVICE_CHARS}"
+    return text_problem("the device name", device)
 
 
 #: Exceptions that, escaping a third-party reader, say "the structure is not what the format

@@ -133,11 +133,25 @@ def _meta(path, npz, fields) -> dict:
         raise VolumeReadError(path, "the stored device name is not text")
     acquired = meta.get("acquired")
     if acquired is not None:
-        try:
-            meta["acquired"] = dt.date.fromisoformat(str(acquired)[:10])
-        except ValueError:
-            raise VolumeReadError(path, "the stored acquisition date is not an ISO date") from None
+        meta["acquired"] = _stored_date(path, acquired)
     return meta
+
+
+#: The first OCT scanners were sold in 1996; 1991 is the method's paper. Earlier is an edited file.
+_FIRST_OCT = dt.date(1991, 1, 1)
+
+
+def _stored_date(path, acquired) -> dt.date:
+    """write_npz's ISO date or date-time, read whole: ``2020-01-01T25:61:00`` (no such time) was cut to
+    its first 10 characters and kept, and a date after today was taken (attack run 3, F27)."""
+    try:
+        when = dt.datetime.fromisoformat(str(acquired)).date()
+    except ValueError:
+        raise VolumeReadError(path, "the stored acquisition date is not an ISO date") from None
+    if not _FIRST_OCT <= when <= dt.date.today() + dt.timedelta(days=1):
+        raise VolumeReadError(path, f"the stored acquisition date {when.isoformat()} is not a date an OCT scan "
+                                    "can have been taken (before 1991 or after today)")
+    return when
 
 
 def read_npz(path: Path, allow_pickle: bool = False) -> OctVolume:

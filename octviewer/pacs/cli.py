@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.text import printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
 from .net import MODALITIES, PacsError, echo, find_series, find_studies, retrieve
 from .outbox import Outbox
@@ -228,6 +229,7 @@ COMMANDS = {"configure": _configure, "echo": None, "find": _find, "retrieve": _r
             "send": _send, "retry": _retry, "outbox": _outbox}
 
 
+@printable_stderr
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:

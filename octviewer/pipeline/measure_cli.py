@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core.text import printable_stderr
 from .outputs import (
     EXIT_CODES_HELP,
     EXIT_OK,
@@ -58,6 +59,7 @@ def _failed(row: dict) -> bool:
 
 
 @stoppable("octviewer-measure")
+@printable_stderr
 def main(argv: list[str] | None = None) -> int:
     from . import ScanOptions
     from .batch import Batch, settings

@@ -28,6 +28,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..core.text import printable_stderr
 from ..structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from .outputs import (
     EXIT_CODES_HELP,
@@ -87,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 @stoppable("octviewer-predict")
+@printable_stderr
 def main(argv: list[str] | None = None) -> int:
     from . import ScanOptions
     from .batch import Batch, clear_store, settings

@@ -11,7 +11,10 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.text import printable_stderr
 
+
+@printable_stderr
 def main(argv: list[str] | None = None) -> int:
     from . import PRESETS, generate_cohort
 
