@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
                                         min_width=RIGHT_DOCK_WIDTH)
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
         self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
+        # a new scan's results and structure are read from the top (the study list keeps its place)
+        self._per_scan_scrolls = (self.results_scroll, structure_dock.widget())
         self._fit_to_screen()
         self.study = StudyController(self)
         follow_state(self.menu_actions, self.state)
@@ -170,6 +172,7 @@ class MainWindow(QMainWindow):
         scroll.setFrameShape(QScrollArea.NoFrame)
         scroll.setWidget(self.results)
         scroll.setMinimumWidth(RIGHT_DOCK_WIDTH)
+        self.results_scroll = scroll
         # the research-use / SYNTHETIC / not-verified warnings above the scroll area: always in sight
         holder = QWidget()
         column = QVBoxLayout(holder)
@@ -235,6 +238,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(scan_title(self.state.volume))
         if self.state.volume is None:
             return
+        for scroll in self._per_scan_scrolls:  # the last scan's position hid the new scan's probability
+            scroll.verticalScrollBar().setValue(0)
         self.state.update_settings(levels=self.settings.levels(self._device_name()))
         self.slider.blockSignals(True)
         self.slider.setRange(0, self.state.n_bscans - 1)
