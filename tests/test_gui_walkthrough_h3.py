@@ -35,3 +35,19 @@ def test_the_next_scan_is_read_from_the_top_of_the_results(qtbot, window, monkey
     bar.setValue(bar.maximum())
     _open_by_menu(qtbot, w, DEMO_SAMPLES / "demo_early_glaucoma_OS.dcm", monkeypatch)
     assert bar.value() == 0
+
+
+def test_the_pdf_model_section_gives_sensitivity_and_specificity(qtbot, window, monkeypatch, tmp_path):
+    """The model card gave sensitivity and specificity at the threshold; the printed report did not."""
+    from test_gui_walkthrough import _open_by_menu
+    from test_gui_walkthrough_h2 import _export_pdf
+
+    w = window
+    meta = w.controller.predictor.model.meta
+    data, image = meta.evaluation["data"], meta.evaluation["image_level"]
+    if data.get("volumes") != image.get("n"):
+        pytest.skip("the bundled model's evaluation has no glaucoma count")
+    _open_by_menu(qtbot, w, DEMO_SAMPLES / "demo_normal_OD.dcm", monkeypatch)
+    text = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
+    model = text.split("Model\n")[-1]
+    assert "sensitivity 0." in model and "specificity 0." in model and f"threshold {meta.threshold:.2f}" in model

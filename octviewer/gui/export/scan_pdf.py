@@ -21,6 +21,7 @@ from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 from octviewer.core import VF_INDICES
 from octviewer.model.meta import vf_baseline_caveat
 
+from ..model.card import sensitivity_specificity
 from ..viewer import render
 from ..viewer.results_panel import BORDERLINE, near_threshold, plain, scan_caveats, scan_date
 
@@ -100,6 +101,12 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     independent_text = ", ".join(
         f"{k} {independent[k]:.3f}" + (f" [{ci[k][0]:.2f}, {ci[k][1]:.2f}]" if len(ci.get(k) or []) == 2 else "")
         for k in ("accuracy", "f1", "auc") if isinstance(independent.get(k), (int, float)))
+    # a clinician reads a screening model by these two, as the card gives them (walk-through: paper had neither)
+    data = (meta.get("evaluation") or {}).get("data") or {}
+    found = sensitivity_specificity(independent, data.get("glaucoma") if data.get("volumes") == independent.get("n")
+                                    else None)
+    if independent_text and found is not None:
+        independent_text += f"; sensitivity {found[0]:.2f}, specificity {found[1]:.2f} at the threshold {p.threshold:.2f}"
     borderline = (f"; <b>borderline</b>: within {BORDERLINE:.2f} of the threshold"
                   if near_threshold(p.probability, p.threshold) else "")
     # the result's notes (an unverified model file, VF estimates at their physical limit, ...) go on
