@@ -51,3 +51,24 @@ def test_the_pdf_model_section_gives_sensitivity_and_specificity(qtbot, window, 
     text = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
     model = text.split("Model\n")[-1]
     assert "sensitivity 0." in model and "specificity 0." in model and f"threshold {meta.threshold:.2f}" in model
+
+
+def test_the_study_list_opens_narrow_on_a_small_window(qtbot, window, monkeypatch, tmp_path):
+    """At 1024 px the Study panel opened at its natural 264 px and the B-scan was left ~170 px wide."""
+    import shutil
+
+    from PySide6.QtWidgets import QFileDialog
+
+    w = window
+    w.resize(1024, 700)
+    qtbot.wait(50)
+    wide = w.bscan.width()
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(DEMO_SAMPLES / "demo_normal_OD.dcm", study)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
+    w.menu_actions["open_study_folder"].trigger()
+    qtbot.waitUntil(lambda: w.study.dock.isVisible() and w.study.index is not None, timeout=30000)
+    qtbot.wait(50)
+    assert w.study.dock.width() <= 190
+    assert w.bscan.width() >= 0.6 * wide  # the B-scan gives up less than the study list takes

@@ -135,14 +135,21 @@ class StudyController(QObject):
 
     # -- menu ----------------------------------------------------------------------------------
     def open_folder(self, path: str | None = None) -> None:
-        self.dock.show()
-        self.dock.raise_()
+        self._show_dock()
         self.panel.open_folder(path)
 
     def open_manifest(self, path: str | None = None) -> None:
-        self.dock.show()
-        self.dock.raise_()
+        self._show_dock()
         self.panel.open_manifest(path)
+
+    def _show_dock(self) -> None:
+        """On a narrow window the study list opens at its minimum width: at 1024 px its natural 264 px
+        left the B-scan ~170 px wide under a window manager (third walk-through)."""
+        if not self.dock.isVisible():
+            self.dock.show()
+            if self.window.width() < 1280:
+                self.window.resizeDocks([self.dock], [180], Qt.Horizontal)
+        self.dock.raise_()
 
     def _study_opened(self, index) -> None:
         """A scan on screen that is not part of the study just opened is closed: left there, it
