@@ -12,8 +12,9 @@ Per scan and boundary: mean absolute and mean signed error per A-scan in um (our
 positive = ours deeper); RNFL thickness likewise; for circle scans the Garway-Heath sectors and
 the global mean. ``deep`` counts A-scans whose RNFL boundary lies more than 16 um (twice the 8 um
 target) below the reference's: the boundary running into the GCL/IPL. ``unsure`` counts the
-A-scans the segmentation itself flags (low signal, vessel shadow, disc margin); the errors are over
-all A-scans with a reference, and again over the sure ones.
+A-scans the segmentation itself flags (low signal, vessel shadow, RNFL/GCL edge, disc margin); the errors
+are over all A-scans with a reference, and again over the sure ones and the unsure ones (a flag worth
+having marks a minority whose errors are larger).
 
     python benchmarks/eval_segmentation.py [--overlays docs/segmentation] [--synthetic 6] [--code DIR]
 
@@ -92,6 +93,7 @@ def compare(seg, ref: dict, um: float, unsure: np.ndarray | None = None) -> dict
         out[name] = _stats(err)
         if unsure is not None:
             out[name + "_sure"] = _stats(np.where(unsure, np.nan, err))
+            out[name + "_unsure"] = _stats(np.where(unsure, err, np.nan))
     if "RNFL" in rows:
         r = rows["RNFL"]
         out["deep"] = int(np.sum(r[np.isfinite(r)] > DEEP_UM))
@@ -120,7 +122,7 @@ def real_scans(samples: Path, overlays: Path | None) -> list[str]:
     from octviewer.structure import rnfl, segment
 
     lines = ["| scan | reference | A-scans (unsure) | ILM | RNFL boundary | BM | RNFL thickness | "
-             "thickness, sure A-scans | deep | time |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "thickness, sure A-scans | thickness, unsure | deep | time |", "|---" * 11 + "|"]
     sectors_lines = []
     circles = {}
     scans = []
@@ -147,6 +149,7 @@ def real_scans(samples: Path, overlays: Path | None) -> list[str]:
         lines.append(f"| {label} | {ref_name} | {n} ({n_unsure}) | {fmt(c['ILM'])} | "
                      f"{fmt(c.get('RNFL', (np.nan,) * 3))} | {fmt(c.get('BM', (np.nan,) * 3))} | "
                      f"{fmt(c.get('thickness', (np.nan,) * 3))} | {fmt(c.get('thickness_sure', (np.nan,) * 3))} | "
+                     f"{fmt(c.get('thickness_unsure', (np.nan,) * 3))} | "
                      f"{c.get('deep', '')} | {elapsed:.2f} s |")
         if volume.scan_pattern == "circle" and "RNFL" in ref:
             own_t = (seg.rnfl[0] - seg.ilm[0]) * um
@@ -278,6 +281,20 @@ def synthetic(count: int, preset: str) -> list[str]:
         mae = np.nanmean([r[key][0] for r in rows])
         bias = np.nanmean([r[key][1] for r in rows])
         out.append(f"| {key} | {mae:.1f} / {bias:+.1f} |")
+    # the unsure flags' worth: the A-scans flagged (any flag) against the sure ones, pooled over the eyes
+    pooled = {}
+    for key in ("thickness_sure", "thickness_unsure"):
+        n = np.array([r[key][2] for r in rows], float)
+        mae = np.array([r[key][0] for r in rows], float)
+        bias = np.array([r[key][1] for r in rows], float)
+        ok = n > 0
+        pooled[key] = (np.sum((mae * n)[ok]) / max(n[ok].sum(), 1), np.sum((bias * n)[ok]) / max(n[ok].sum(), 1),
+                       n[ok].sum())
+    total = pooled["thickness_sure"][2] + pooled["thickness_unsure"][2]
+    for key, label in (("thickness_sure", "thickness, sure A-scans"),
+                       ("thickness_unsure", "thickness, unsure A-scans")):
+        mae, bias, n = pooled[key]
+        out.append(f"| {label} | {mae:.1f} / {bias:+.1f} ({100 * n / max(total, 1):.0f} % of A-scans) |")
     g = np.array([r["global"] for r in rows], float)
     out.append(f"| global RNFL on the 3.46 mm circle | {np.nanmean(np.abs(g)):.1f} / {np.nanmean(g):+.1f} "
                f"({int(np.isfinite(g).sum())} measured) |")

@@ -60,18 +60,18 @@ def test_cirrus_tracings_ilm_and_bruchs_membrane_within_target(samples_dir, name
     assert c["ILM"][0] <= 5.0 and c["BM"][0] <= 8.0, c
 
 
-@pytest.mark.parametrize("name, margin", list(zip(TRACINGS, (1.0, 5.0))))
-def test_cirrus_tracings_rnfl_flagged_unsure_where_it_runs_deep(samples_dir, name, margin):
+@pytest.mark.parametrize("name, margin, share", list(zip(TRACINGS, (1.0, 5.0), (1 / 3, 2 / 3))))
+def test_cirrus_tracings_rnfl_flagged_unsure_where_it_runs_deep(samples_dir, name, margin, share):
     """The RNFL's outer boundary is still 8.0 / 13.6 um per A-scan from the tracing on the non-averaged Cirrus
-    B-scans (below): the segmentation must say so. Most A-scans are flagged (a weak or ambiguous RNFL/GCL
-    edge against the B-scan's own speckle), and the flagged A-scans are the worse ones: 14.8 against 8.0 um on
-    im0100; on im00001 only 8.6 against 6.4, since the B-scan continued past its ends fixed its worst
-    A-scans (16.0 against 9.2 before)."""
+    B-scans (below): the segmentation must say where. The flagged A-scans are the worse ones, and not most of
+    the B-scan: the RNFL/GCL edge judged by its visible step against the speckle flagged 73 / 81 % (8.6 against
+    6.4 um, 14.8 against 8.0), which says little; judged by the net's own spread (``NET_UNSURE_UM``) 23 / 52 %,
+    10.3 against 7.3 um and 16.1 against 10.8 (version 3's weights)."""
     volume, ref = _tracing(samples_dir, name)
     seg = segment(volume, "own")
     um = volume.spacing.depth_mm * 1000.0
     edge = (seg.unsure & UNSURE_EDGE) > 0
-    assert edge.mean() >= 0.5
+    assert edge.mean() < share
     err = np.abs((seg.rnfl - seg.ilm - ref["RNFL"] + ref["ILM"]) * um)
     assert np.nanmean(err[edge]) > np.nanmean(err[~edge]) + margin
 

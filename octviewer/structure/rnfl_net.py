@@ -182,12 +182,24 @@ def subsample(p: np.ndarray, path: np.ndarray, reach: int = 2) -> np.ndarray:
     return (w * rr).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
 
 
+def spread(p: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """How far the net itself expects the boundary to lie from ``rows`` (n, cols), in band samples: the mean
+    absolute distance under its probability over depth. A column whose probability is split between the
+    RNFL/GCL step and a step below it, or smeared over both, reads far; one sure of a single depth reads near."""
+    r = np.arange(p.shape[1], dtype=np.float32)[None, :, None]
+    return (p * np.abs(r - rows[:, None, :])).sum(axis=1)
+
+
+def per_ascan(values: np.ndarray, centres: np.ndarray, width: int, periodic: bool) -> np.ndarray:
+    """Values per column (n, cols) -> per A-scan (n, width), linearly between the columns' centres."""
+    x = np.arange(width, dtype=np.float64)
+    return np.stack([np.interp(x, centres, t, period=width if periodic else None) for t in values]).astype(
+        np.float32)
+
+
 def thickness_px(rows: np.ndarray, centres: np.ndarray, width: int, um_z: float, periodic: bool) -> np.ndarray:
     """Boundary rows of the band (n, cols) -> depth under the ILM per A-scan (n, width), in px."""
-    under_px = (rows - ABOVE) * (SAMPLE_UM / um_z)
-    x = np.arange(width, dtype=np.float64)
-    return np.stack([np.interp(x, centres, t, period=width if periodic else None) for t in under_px]).astype(
-        np.float32)
+    return per_ascan((rows - ABOVE) * (SAMPLE_UM / um_z), centres, width, periodic)
 
 
 def speckle(display: np.ndarray, ilm: np.ndarray, um_z: float) -> float:

@@ -71,6 +71,11 @@ DISC_MARGIN_MM = 0.2
 # speckled cube (12 `small` eyes, 7.8 um pixels: RNFL thickness 41.1 um from the truth by the path
 # search, 10.4 by the net; docs/structure.md). Averaged scans are kept out by NET_SPECKLE, not by size.
 NET_SPECKLE, NET_PIXEL_UM, NET_BSCAN_MM, NET_MAX_STEP, NET_STEP_COST = 0.15, 8.0, 0.12, 3, 0.3
+# Where the learned boundary is used, its A-scans are unsure (UNSURE_EDGE) where the net itself expects the
+# boundary further than NET_UNSURE_UM from where it was placed (rnfl_net.spread). The visible-step test
+# judged the step the net does not need: it flagged 67-88 % of every speckled scan, the good A-scans with
+# the bad (docs/structure.md, "Where it is unsure").
+NET_UNSURE_UM = 10.0
 
 
 @dataclass(frozen=True)
@@ -346,7 +351,8 @@ def _segment_own(volume: OctVolume) -> Segmentation:
 
     # RNFL outer boundary: on speckled scans the learned cost (_rnfl_learned); elsewhere _rnfl_path,
     # relative to the RNFL's brightness just under the ILM.
-    rnfl = _rnfl_learned(volume, display, ilm, bm)
+    learned = _rnfl_learned(volume, display, ilm, bm)
+    rnfl, spread_um = learned if learned is not None else (None, None)
     if rnfl is None:
         ref_rows = np.arange(2, 2 + max(2, int(round(RNFL_REF_UM / px_um))))
         near = np.minimum(ilm_b + ref_rows[None, :, None], zc - 1)
@@ -359,17 +365,19 @@ def _segment_own(volume: OctVolume) -> Segmentation:
         rnfl = np.clip(_refine(signal, rnfl_c, factor, rising=False), ilm, bm)
     shadow = _vessel_shadows(img, bm_c, px_um, volume.scan_pattern == "circle")
     rnfl = _vessels_in_rnfl(ilm, rnfl, bm, shadow, volume.spacing.ascan_mm or 0.03, volume.scan_pattern == "circle")
-    unsure = unsure_flags(volume, ilm, rnfl, bm, shadow=shadow, display=display)
+    unsure = unsure_flags(volume, ilm, rnfl, bm, shadow=shadow, display=display, spread_um=spread_um)
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
                         bm_strength=bm_strength, bm_edge=bm_edge, unsure=unsure)
 
 
-def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray, bm: np.ndarray) -> np.ndarray | None:
+def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray,
+                  bm: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The RNFL outer boundary from the learned cost (:mod:`.rnfl_net`) on speckled (single-frame)
-    scans with fine depth pixels; None where the scan is averaged (there the path search meets its
-    targets), sampled coarser than the net was trained on, or the model file is missing. The net's
-    cost is followed by the same shortest-path search, in the band under the ILM; in dense cubes the
-    net runs on B-scans ``NET_BSCAN_MM`` apart and the thickness is interpolated between them."""
+    scans with fine depth pixels, and per A-scan how far (um) the net expects it to lie from there
+    (``rnfl_net.spread``: what the unsure flag judges); None where the scan is averaged (there the path
+    search meets its targets), sampled coarser than the net was trained on, or the model file is
+    missing. The net's cost is followed by the same shortest-path search, in the band under the ILM; in
+    dense cubes the net runs on B-scans ``NET_BSCAN_MM`` apart and both are interpolated between them."""
     from . import rnfl_net
 
     um_z = _depth_um(volume) or 2000.0 / display.shape[1]
@@ -391,15 +399,19 @@ def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray, bm: n
     cost, p = rnfl_net.cost(rnfl_net.logits(x, layers, periodic=periodic))
     cost[:, : rnfl_net.ABOVE, :] = 20.0  # never above the ILM
     path = _shortest_path(cost, max_step=NET_MAX_STEP, step_cost=NET_STEP_COST)
-    under = rnfl_net.thickness_px(rnfl_net.subsample(p, path), centres, width, um_z, periodic)
+    rows = rnfl_net.subsample(p, path)
+    under = rnfl_net.thickness_px(rows, centres, width, um_z, periodic)
+    spread_um = rnfl_net.per_ascan(rnfl_net.spread(p, rows) * rnfl_net.SAMPLE_UM, centres, width, periodic)
     if len(picked) < n:
         b = np.arange(n)
-        under = np.stack([np.interp(b, picked, under[:, a]) for a in range(width)], axis=1).astype(np.float32)
-    return np.clip(ilm_f + under, ilm_f, bm_f)
+        under, spread_um = (np.stack([np.interp(b, picked, a[:, j]) for j in range(width)], axis=1).astype(np.float32)
+                            for a in (under, spread_um))
+    return np.clip(ilm_f + under, ilm_f, bm_f), spread_um
 
 
 def unsure_flags(volume: OctVolume, ilm: np.ndarray, rnfl: np.ndarray, bm: np.ndarray,
-                 shadow: np.ndarray | None = None, display: np.ndarray | None = None) -> np.ndarray:
+                 shadow: np.ndarray | None = None, display: np.ndarray | None = None,
+                 spread_um: np.ndarray | None = None) -> np.ndarray:
     """UNSURE_* flags per A-scan for any ILM / RNFL / BM lines (ours or the file's), (n, width) uint8.
 
     - vessel shadow: the outer retina above Bruch's membrane much darker than around it (the
@@ -407,7 +419,11 @@ def unsure_flags(volume: OctVolume, ilm: np.ndarray, rnfl: np.ndarray, bm: np.nd
     - low signal: the RNFL just under the ILM barely brighter than the background;
     - RNFL/GCL edge: the step in brightness at the RNFL's outer boundary, read on the B-scan
       flattened to the ILM and averaged along it over ``EDGE_ALONG_UM``, is weaker than ``EDGE_SNR``
-      times its noise, or a step at least as strong lies higher up in what was called RNFL.
+      times its noise, or a step at least as strong lies higher up in what was called RNFL; where the
+      learned boundary drew the line (``spread_um`` given: the distance the net expects between its
+      boundary and the true one), it is unsure where that exceeds ``NET_UNSURE_UM`` instead, since the
+      net reads the layer stack, not the visible step (on single-frame B-scans the step test flagged
+      most A-scans, good and bad alike).
 
     Why a noise model rather than a fixed contrast: the same RNFL/GCL step is clear on an averaged
     Spectralis B-scan and lost in the speckle of a single Cirrus B-scan; the noise is measured on the
@@ -436,9 +452,27 @@ def unsure_flags(volume: OctVolume, ilm: np.ndarray, rnfl: np.ndarray, bm: np.nd
     thick = np.clip(rnfl_f - ilm_f, 0, None) / dz  # samples
     # beyond EDGE_MAX_UM (only next to the disc, never on the 3.46 mm circle) the edge is not judged: unsure
     reach = int(min(np.percentile(thick, 99.5), EDGE_MAX_UM / EDGE_SAMPLE_UM, depth / dz)) + 1
-    nd = reach + 2 * w + 2
+    nd = reach + 2 * w + 2 if spread_um is None else int(24.0 / EDGE_SAMPLE_UM) + 1  # the net: only `top` read
     flat = _flatten(display, ilm_f, dz, nd, EDGE_SAMPLE_UM / um_z)
     top = flat[:, int(8.0 / EDGE_SAMPLE_UM): int(24.0 / EDGE_SAMPLE_UM) + 1].mean(axis=1)
+    background = float(np.median(display[:: max(1, n // 16), ::4, ::4]))  # most of a B-scan is background
+    contrast = top - background
+    low = contrast < LOW_SIGNAL * float(np.median(contrast))
+    if spread_um is None:
+        edge = _edge_unsure(flat, thick, reach, w, um_x, mode)
+    else:
+        edge = np.asarray(spread_um)[::every] > NET_UNSURE_UM
+    if every > 1:
+        edge, low = (np.repeat(a, every, axis=0)[:n] for a in (edge, low))
+    flags[edge] |= UNSURE_EDGE
+    flags[low | missing] |= UNSURE_SIGNAL
+    return flags
+
+
+def _edge_unsure(flat: np.ndarray, thick: np.ndarray, reach: int, w: int, um_x: float, mode: str) -> np.ndarray:
+    """The visible-step test of :func:`unsure_flags` on the B-scans flattened to the ILM (``flat``, samples
+    EDGE_SAMPLE_UM apart), ``thick`` the RNFL in samples: (n, width) bool."""
+    nd, width = flat.shape[1], flat.shape[2]
     # speckle noise per sample, from differences between neighbouring A-scans inside the RNFL
     inner = flat[:, 2: max(3, int(np.median(thick))), :]
     noise = float(np.median(np.abs(np.diff(inner, axis=2)))) / 0.6745 / np.sqrt(2.0) if width > 1 else 0.0
@@ -457,15 +491,7 @@ def unsure_flags(volume: OctVolume, ilm: np.ndarray, rnfl: np.ndarray, bm: np.nd
     above = np.where(higher, step, -np.inf).max(axis=1)
     weak = here < EDGE_SNR * step_noise
     ambiguous = (above >= EDGE_SNR * step_noise) & (above >= here)
-    background = float(np.median(display[:: max(1, n // 16), ::4, ::4]))  # most of a B-scan is background
-    contrast = top - background
-    low = contrast < LOW_SIGNAL * float(np.median(contrast))
-    edge = weak | ambiguous | (thick > reach)
-    if every > 1:
-        edge, low = (np.repeat(a, every, axis=0)[:n] for a in (edge, low))
-    flags[edge] |= UNSURE_EDGE
-    flags[low | missing] |= UNSURE_SIGNAL
-    return flags
+    return weak | ambiguous | (thick > reach)
 
 
 def _flatten(display: np.ndarray, ilm: np.ndarray, step_px: float, count: int, average_px: float) -> np.ndarray:
