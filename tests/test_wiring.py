@@ -210,6 +210,9 @@ def test_noise_scan_is_refused_without_running_the_network(qtbot, window, slow_g
     assert refusal_text(report.quality) in text and "P(glaucoma)" not in text
     assert slow_gate.runs == [] and shown == [] and w.prediction is None and w.state.cams is None
     assert len(w.curve.plotted()[0]) == 0
+    # no layer lines over the noise: they looked like a measurement (third walk-through)
+    assert report.segmentation is not None and w.state.settings.show_layers
+    assert not any(line.isVisible() for line in w.structure.lines.values()) and not w.structure.legend.isVisible()
 
 
 def test_whole_measurement_waits_for_the_network(qtbot, window, monkeypatch):
