@@ -167,5 +167,5 @@ def test_structure_report_and_csv_carry_the_unsure_share(samples_dir):
     report = measure(_circle(samples_dir, "Willis_B_716_4.vol"), source="own")
     row = report_columns(report)
     assert row["rnfl_unsure_pct"] == f"{100 * report.unsure_fraction:.0f}" and row["rnfl_uncertain_sectors"] == ""
-    assert set(report.excluded) == {"vessel shadow", "low signal", "RNFL/GCL edge weak or ambiguous", "disc margin"}
+    assert set(report.excluded) == {"vessel shadow", "low signal", "RNFL/GCL boundary uncertain", "disc margin"}
     assert report.unsure_profile is not None and report.unsure_profile.shape == report.rnfl_profile.shape

@@ -10,7 +10,7 @@ from ..core import OctVolume
 #: ratio (the clinical one, as in the synthetic cohort's manifest); the disc's other measures, which
 #: the window and the PDF show, follow at the end so that older readers of the first columns still work.
 #: ``rnfl_unsure_pct``: the share of the circle's A-scans where the boundaries are unsure for another reason
-#: than a vessel's shadow (weak or ambiguous RNFL/GCL edge, low signal, disc margin); ``rnfl_uncertain_sectors``:
+#: than a vessel's shadow (RNFL/GCL boundary uncertain, low signal, disc margin); ``rnfl_uncertain_sectors``:
 #: the sectors resting on unsure A-scans for more than a third (their values are approximate).
 COLUMNS = ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um",
            "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2",

@@ -50,7 +50,7 @@ BM_SURFACE_UM = 40.0
 # is interpolated or may be wrong, and the report says how much of the circle that is.
 UNSURE_VESSEL, UNSURE_SIGNAL, UNSURE_EDGE, UNSURE_DISC = 1, 2, 4, 8
 UNSURE_REASONS = {UNSURE_VESSEL: "vessel shadow", UNSURE_SIGNAL: "low signal",
-                  UNSURE_EDGE: "RNFL/GCL edge weak or ambiguous", UNSURE_DISC: "disc margin"}
+                  UNSURE_EDGE: "RNFL/GCL boundary uncertain", UNSURE_DISC: "disc margin"}
 # The RNFL's outer edge is judged on the B-scan flattened to the ILM and averaged along it (EDGE_ALONG_UM),
 # as the step between the mean brightness EDGE_WINDOW_UM above and below the boundary, against the speckle
 # noise measured in the same image: weaker than EDGE_SNR noise units, or a step at least as strong lying
