@@ -151,6 +151,12 @@ def _write_out(out: Path, text: str) -> None:
         raise OutputPathError(f"--out {out.name}: cannot be written ({exc.strerror or type(exc).__name__})") from None
 
 
+def _network_progress(done: int, total: int) -> None:
+    """One line on stderr, rewritten in place, while evaluate or recalibrate runs the network."""
+    print(f"\rrunning the network: {done}/{total} volumes", end="\n" if done == total else "",
+          file=sys.stderr, flush=True)
+
+
 @printable_stderr
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="octviewer-train", description="Train and evaluate glaucoma OCT models.")
@@ -234,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 _check_out(args.out, args.model, args.data)
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
-                                    report_paths=args.report_paths)
+                                    report_paths=args.report_paths, progress=_network_progress)
             text = json.dumps(report, indent=2)
             if args.out:
                 _write_out(args.out, text)
@@ -260,11 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "recalibrate":
             from .recalibrate import recalibrate
 
-            def progress(done, total):
-                print(f"\rrunning the network: {done}/{total} volumes", end="\n" if done == total else "",
-                      file=sys.stderr, flush=True)
             _check_out(args.out, args.model, args.data, new=True)
-            r = recalibrate(args.model, args.data, args.out, args.split, args.seed, vf=args.vf, progress=progress)
+            r = recalibrate(args.model, args.data, args.out, args.split, args.seed, vf=args.vf,
+                            progress=_network_progress)
             print(f"{r['volumes']} volumes ({r['glaucoma']} glaucoma): ECE {r['ece_before']:.3f} -> {r['ece_after']:.3f} "
                   f"on these volumes, threshold {r['threshold_before']:.3f} -> {r['threshold_after']:.3f}")
             for name, row in r["vf"].items():
