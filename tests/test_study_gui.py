@@ -1,6 +1,7 @@
 """The study browser, OU view, trend view and OU report, driven as a user drives them (pytest-qt)."""
 
 import csv
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel  # noqa: E402
 from octviewer.core import Prediction  # noqa: E402
 from octviewer.gui.export.ou_pdf import ou_report_html, write_ou_report  # noqa: E402
 from octviewer.gui.study.browser import StudyPanel  # noqa: E402
-from octviewer.gui.study.ou_view import OUView  # noqa: E402
+from octviewer.gui.study.ou_view import OUTSIDE_MARK, OUView, outside_normal  # noqa: E402
 from octviewer.gui.study.trend_view import TrendView  # noqa: E402
 from octviewer.study import read_opv, trend  # noqa: E402
 from octviewer.study.demo import write_demo_study  # noqa: E402
@@ -172,12 +173,15 @@ def test_ou_view_with_the_demo_model(qtbot, panel, study, monkeypatch):
         [scan] = panel.index.scans_for("DEMO07-000", visit.text(0), eye)
         expected = predictor.predict(load_volume(scan.path))
         assert column.cell("probability", 0) == f"{expected.probability:.2f}"
-        assert column.cell("md", 0) == f"{expected.vf['md']:.1f}"
         opv = sorted((study / "perimetry").glob(f"DEMO07-000_{eye}_*.dcm"))[-1]
         measured = read_opv(opv)
-        assert column.cell("md", 1) == f"{measured.md_db:.1f}"
+        # values outside the normal range marked as in the results panel (the OU view had no mark: walk-through)
+        for column_no, value in ((0, expected.vf["md"]), (1, measured.md_db)):
+            mark = OUTSIDE_MARK if outside_normal("md", value) else ""
+            assert column.cell("md", column_no) == f"{value:.1f}{mark}"
         # the difference of the two values shown beside it (walk-through: 96.3 and 95.3 read +1.1)
-        shown = float(column.cell("md", 0)) - float(column.cell("md", 1))
+        shown = float(column.cell("md", 0).removesuffix(OUTSIDE_MARK)) - float(column.cell("md", 1).removesuffix(
+            OUTSIDE_MARK))
         assert column.cell("md", 2) == f"{shown:+.1f}"
         assert abs(float(column.cell("md", 2)) - (expected.vf["md"] - measured.md_db)) <= 0.1 + 1e-9
         assert column.image.pixmap() is not None and not column.image.pixmap().isNull()
@@ -213,6 +217,10 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     assert ou.header not in ou.eye_pair.findChildren(QLabel) and ou.header not in ou.eyes.findChildren(QLabel)
     page = ou_report_html(ou.summary)
     assert "anonymised" in page and "DEMO07-001" not in page and "ASYMMETRIC" in page
+    assert "<td>-1.0</td>" in page and "<td>98.0</td>" in page  # predicted inside the normal range: no mark
+    worse = dataclasses.replace(ou.summary.eyes["OS"], vf_predicted={"md": -8.0, "vfi": 80.0, "psd": 6.0})
+    marked = ou_report_html(dataclasses.replace(ou.summary, eyes={**ou.summary.eyes, "OS": worse}))
+    assert "<td>-8.0 ●</td>" in marked and "● outside the normal range" in marked
     assert ">+18.0 <b" in page  # RNFL with the screen's one decimal, not 99.48 um (walk-through)
     assert "DEMO07-001" in ou_report_html(ou.summary, patient_id="DEMO07-001")
     from octviewer.gui.export.ou_pdf import eye_pair_image
@@ -227,7 +235,6 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
     assert dt.date.today().strftime("%Y-%m-%d").encode() in named
 
     # an eye without a structure measurement: its cells say n/a and why, on screen and in the report
-    import dataclasses
     gap = dataclasses.replace(ou.summary, eyes={**ou.summary.eyes,
                                                 "OS": dataclasses.replace(ou.summary.eyes["OS"], structure=None)})
     ou.show_summary(gap)

@@ -16,7 +16,7 @@ from PySide6.QtGui import QImage, QTextDocument
 
 from octviewer.study.ou import VisitSummary
 
-from ..study.ou_view import asymmetry_digits, shown_difference
+from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, outside_normal, shown_difference
 from .scan_pdf import DISCLAIMER, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
@@ -24,6 +24,10 @@ _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # th
 
 def _fmt(value, digits=1, sign=False) -> str:
     return "" if value is None else (f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}")
+
+
+def _mark(name: str, value) -> str:
+    return OUTSIDE_MARK if outside_normal(name, value) else ""
 
 
 def trend_key_html(key, notes=()) -> str:
@@ -43,7 +47,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     for eye in eyes:
         s = summary.eyes[eye]
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
-        cells = "".join(f"<td>{_fmt(c.predicted)}</td><td>{_fmt(c.measured)}</td>"
+        cells = "".join(f"<td>{_fmt(c.predicted)}{_mark(c.name, c.predicted)}</td>"
+                        f"<td>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
                         f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
                         for c in s.vf_comparison())
         rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
@@ -96,6 +101,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <table border="1" cellpadding="3" width="100%">
       <tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}
     </table>
+    {f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>" if OUTSIDE_MARK in ''.join(rows) else ""}
     {result_notes}
     <h2>Both eyes (temporal sides facing out)</h2>
     {img.get('ou', '')}

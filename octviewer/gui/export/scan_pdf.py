@@ -106,7 +106,8 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     found = sensitivity_specificity(independent, data.get("glaucoma") if data.get("volumes") == independent.get("n")
                                     else None)
     if independent_text and found is not None:
-        independent_text += f"; sensitivity {found[0]:.2f}, specificity {found[1]:.2f} at the threshold {p.threshold:.2f}"
+        independent_text += (f"; sensitivity {found[0]:.2f}, specificity {found[1]:.2f} "
+                             f"at the threshold {p.threshold:.2f}")
     borderline = (f"; <b>borderline</b>: within {BORDERLINE:.2f} of the threshold"
                   if near_threshold(p.probability, p.threshold) else "")
     # the result's notes (an unverified model file, VF estimates at their physical limit, ...) go on

@@ -26,26 +26,14 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QVBoxLayout
 
-from octviewer.core import VF_INDICES
 from octviewer.study import compare_vf
 
 from ..dialogs import as_literal, ask
 from .browser import StudyPanel
-from .ou_view import OUView, shown_difference
+from .ou_view import OUTSIDE_MARK, OUView, outside_normal, shown_difference
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
-#: after a value outside its normal range, as the estimates are marked in the results panel: a measured
-#: MD of -7.8 dB went unmarked on paper beside a marked estimate (walk-through)
-OUTSIDE_MARK = " ●"
-
-
-def outside_normal(name: str, value) -> bool:
-    """True when ``value`` of VF index ``name`` lies outside its normal range (VF_INDICES)."""
-    spec = VF_INDICES.get(name)
-    return spec is not None and value is not None and not spec["normal"][0] <= value <= spec["normal"][1]
-
-
 def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:
     """When the measured field was done, and how far from the scan: a field a year off the scan is
     read differently (walk-through: no date was shown). ``dated`` False (an anonymised report) gives
