@@ -213,8 +213,9 @@ class DicomFrames:
 
     def decode_frame(self, index: int) -> np.ndarray:
         """Decode one JPEG 2000 frame, checked against the header's size."""
-        return check_frame(self.path, index, decode_jpeg2000(self.path, index, self.frames[index]),
-                           self.rows, self.cols, self.dtype, self.bits_stored)
+        frame = decode_jpeg2000(self.path, index, self.frames[index], self.rows * self.cols,
+                                f"{self.rows} x {self.cols}")
+        return check_frame(self.path, index, frame, self.rows, self.cols, self.dtype, self.bits_stored)
 
     def decode_all(self, out: np.ndarray | None = None) -> np.ndarray:
         """Every frame, sequentially, into ``out`` (allocated here when None)."""
@@ -262,10 +263,43 @@ class DicomFrames:
         )
 
 
-def decode_jpeg2000(path, index: int, frame: bytes) -> np.ndarray:
-    """One JPEG 2000 codestream with OpenJPEG; a failure names the B-scan and never has an empty reason."""
+def jpeg2000_size(frame: bytes) -> tuple[int, int, int] | None:
+    """(height, width, components) that a JPEG 2000 codestream's SIZ marker declares, read without
+    decoding; None when the bytes hold no SOC + SIZ start."""
+    at = bytes(frame[:4096]).find(b"\xff\x4f\xff\x51")  # SOC, then SIZ (a JP2 file holds it in its jp2c box)
+    if at < 0 or len(frame) < at + 42:
+        return None
+    xsiz, ysiz, x_off, y_off = struct.unpack_from(">IIII", frame, at + 8)
+    (csiz,) = struct.unpack_from(">H", frame, at + 40)
+    return ysiz - y_off, xsiz - x_off, csiz
+
+
+def check_jpeg2000_size(path, index: int, frame: bytes, pixels: int, declared: str) -> bytes:
+    """Refuse a codestream that declares more pixels than the header (``pixels``, shown as
+    ``declared``) before OpenJPEG sees it: OpenJPEG allocates the codestream's own size, and a
+    400-byte codestream may declare 16000 x 16000 pixels (gigabytes, however small the header)."""
+    size = jpeg2000_size(frame)
+    if size is None:
+        raise VolumeReadError(path, f"cannot decode B-scan {index + 1} (JPEG 2000): no JPEG 2000 codestream "
+                                    "header (SOC/SIZ markers) found")
+    height, width, components = size
+    if height <= 0 or width <= 0 or components < 1:
+        raise VolumeReadError(path, f"cannot decode B-scan {index + 1} (JPEG 2000): its SIZ marker is damaged "
+                                    f"({height} x {width} pixels in {components} components)")
+    if height * width * components > pixels:
+        many = f" in {components} components" if components != 1 else ""
+        raise VolumeReadError(path, f"B-scan {index + 1}'s JPEG 2000 codestream decodes to {height} x {width} "
+                                    f"pixels{many} (its SIZ marker says so), the header declares {declared}: "
+                                    "refused before decoding")
+    return frame
+
+
+def decode_jpeg2000(path, index: int, frame: bytes, pixels: int, declared: str) -> np.ndarray:
+    """One JPEG 2000 codestream with OpenJPEG, its declared size checked first (``check_jpeg2000_size``);
+    a failure names the B-scan and never has an empty reason."""
     from openjpeg import decode
 
+    check_jpeg2000_size(path, index, frame, pixels, declared)
     try:
         return decode(frame)
     except Exception as exc:

@@ -291,12 +291,16 @@ class _Frames:
 
 
 def _dicom_frames(frames) -> _Frames:
-    from .dicom import check_frame
+    from .dicom import check_frame, check_jpeg2000_size
 
     def release(i):
         frames.frames[i] = b""  # memory shrinks as frames land: one copy of the pixels
 
-    return _Frames(frames.path, frames.decode_frame, lambda i: frames.frames[i],
+    def codestream(i):  # its declared size checked here: a decoding process would allocate it
+        return check_jpeg2000_size(frames.path, i, frames.frames[i], frames.rows * frames.cols,
+                                   f"{frames.rows} x {frames.cols}")
+
+    return _Frames(frames.path, frames.decode_frame, codestream,
                    lambda i, px: check_frame(frames.path, i, px, frames.rows, frames.cols, frames.dtype,
                                              frames.bits_stored), release)
 

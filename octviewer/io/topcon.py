@@ -91,7 +91,8 @@ def _jpeg_volume(path, payload: memoryview, file_size: int) -> np.ndarray:
         (size,) = struct.unpack_from("<I", payload, pos)
         if pos + 4 + size > len(payload):
             raise VolumeReadError(path, f"the file is truncated inside B-scan {i + 1} of {n}")
-        frame = decode_jpeg2000(path, i, bytes(payload[pos + 4:pos + 4 + size]))
+        frame = decode_jpeg2000(path, i, bytes(payload[pos + 4:pos + 4 + size]), width * height,
+                                f"{height} x {width}")
         if frame.ndim != 2 or frame.size != width * height:
             raise VolumeReadError(path, f"B-scan {i + 1} decodes to {frame.shape}, the header declares "
                                         f"{height} x {width}")
