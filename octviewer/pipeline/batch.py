@@ -9,6 +9,7 @@ not); what they differ in is only what a row holds.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,6 +47,7 @@ class Batch:
         for _path, name, reason in self.skipped:
             if self.finished(name):
                 continue
+            reason = self.named_message(reason, path, name).removeprefix(f"{name}: ")
             row = skipped_row(name, reason) if skipped_row else {"file": name, "error": f"{name}: {reason}"}
             self.write(row)
             self.note("skipped", f"{name}: {reason}")
@@ -80,7 +82,7 @@ class Batch:
         from ..core.pseudonym import scrub
 
         if self.args.pseudonymise:
-            text = scrub(text, path, name)
+            text = hide_file_names(scrub(text, path, name), path)
         return text if text.startswith(f"{name}:") else f"{name}: {text}"
 
     # -- rows ----------------------------------------------------------------------------------
@@ -143,6 +145,34 @@ class Batch:
         if self.args.pseudonymise and self.args.key_file is None:
             print("files are named by pseudonymous keys (vol-...): --key-file KEYS.csv writes the key -> path "
                   "mapping, --no-pseudonymise writes paths", file=sys.stderr)
+
+
+COMPANION = "a companion file"
+# A file name with an extension (letters first: not "1.5e9"; two characters before the dot: not
+# "e.g."), with the folders before it.
+_FILE_NAME = re.compile(r"(?<![\w.\-])(?:[^\s'\"<>|]*[\\/])?[\w\-+@#~]{2,}(?:\.[\w\-+@#~]+)*"
+                        r"\.[A-Za-z][A-Za-z0-9]{0,4}(?!\w)")
+
+
+def hide_file_names(text: str, path) -> str:
+    """``text`` (already ``scrub``-bed of the scan's own path) with every other file named replaced by
+    "a companion file". Why: the readers name a scan's companions (an Optovue description file, one
+    B-scan image of a folder, the image a HEYEX XML lists), and those names carry what the scan's own
+    name did -- patient names, IDs, birth dates (attack run 4, F15). The names of the files beside or
+    inside the scan are replaced whole (they may hold spaces), then anything shaped like a file name
+    (a name with an extension, a missing file's too)."""
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    for form in sorted({str(folder), os.path.abspath(folder)} - {"", "."}, key=len, reverse=True):
+        text = text.replace(form + os.sep, "")
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for _, e in zip(range(5000), entries)]
+    except OSError:
+        names = []
+    for entry in sorted((n for n in names if len(n) >= 3), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w.\-]){re.escape(entry)}(?![\w])", COMPANION, text)
+    return _FILE_NAME.sub(COMPANION, text)
 
 
 def settings(options, predictor=None) -> str:
