@@ -33,3 +33,57 @@ def test_pseudonymised_measure_names_no_companion_file(tmp_path, capsys):
     for text in [err, *(r["quality"] for r in rows)]:
         assert "Doe" not in text and "1950" not in text, text
     assert all("a companion file" in r["quality"] for r in rows)
+
+
+# -- F16: evaluate's --out is none of the manifest's scans, and owner-only ----------------------------------
+def _manifest(tmp_path, *paths):
+    text = "path,patient_id,eye,visit,label\n" + "".join(
+        f"{p},P{i},OD,2020-01-01,{'glaucoma' if i % 2 else 'normal'}\n" for i, p in enumerate(paths))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(text)
+    return manifest
+
+
+@pytest.mark.parametrize("how", ["same", "hard link", "relative"])
+def test_evaluate_refuses_an_out_naming_a_scan_of_the_manifest(tmp_path, capsys, monkeypatch, how):
+    from trainer.cli import main
+
+    scan = tmp_path / "volumes" / "SYN003.dcm"
+    scan.parent.mkdir()
+    scan.write_bytes(b"scan bytes")
+    out = scan
+    if how == "hard link":
+        out = tmp_path / "report.json"
+        out.hardlink_to(scan)
+    elif how == "relative":
+        monkeypatch.chdir(tmp_path)
+        out = scan.relative_to(tmp_path)
+    manifest = _manifest(tmp_path, "volumes/SYN003.dcm")
+    rc = main(["evaluate", "--model", str(tmp_path / "m.safetensors"), "--data", str(manifest), "--split", "all",
+               "--out", str(out)])
+    assert rc == 3
+    assert scan.read_bytes() == b"scan bytes"
+    assert "input" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_an_out_inside_a_volume_folder(tmp_path):
+    from trainer.cli import main
+
+    folder = tmp_path / "Scan_0001"
+    folder.mkdir()
+    manifest = _manifest(tmp_path, "Scan_0001")
+    assert main(["evaluate", "--model", str(tmp_path / "m.safetensors"), "--data", str(manifest),
+                 "--out", str(folder / "report.json")]) == 3
+    assert list(folder.iterdir()) == []
+
+
+def test_evaluate_report_is_owner_only_over_an_existing_file(tmp_path):
+    import os
+
+    from trainer.cli import _write_out
+
+    out = tmp_path / "report.json"
+    out.write_text("old")
+    out.chmod(0o644)
+    _write_out(out, "{}")
+    assert out.read_text() == "{}" and (os.stat(out).st_mode & 0o777) == 0o600

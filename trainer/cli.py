@@ -111,6 +111,8 @@ def _check_out(out: Path, *inputs, new: bool = False) -> None:
     for given in inputs:
         if Path(given).exists() and out.exists() and os.path.samefile(out, given):
             raise OutputPathError(f"--out {out.name}: names an input of the command; give another file")
+        if Path(given).is_dir() and out.parent.is_dir() and _within(out.parent, Path(given)):
+            raise OutputPathError(f"--out {out.name}: is inside a volume folder the command reads; give another place")
     if not out.parent.is_dir():
         what = "is a file, not a folder" if out.parent.exists() else "does not exist"
         raise OutputPathError(f"--out {out.name}: the folder {out.parent.name or '.'} {what}")
@@ -122,6 +124,22 @@ def _check_out(out: Path, *inputs, new: bool = False) -> None:
         pass
     except FileRefused as exc:
         raise OutputPathError(f"--out {out.name}: {exc}") from None
+
+
+def _within(folder: Path, top: Path) -> bool:
+    """``folder`` is ``top`` or below it (resolved: links and ``..`` spellings count)."""
+    folder, top = folder.resolve(), top.resolve()
+    return folder == top or top in folder.parents
+
+
+def _manifest_volumes(manifest) -> list[str]:
+    """The volume paths of a manifest's good rows (a manifest with bad rows is refused before anything
+    is written), read without opening the volumes: evaluate's --out naming one of them replaced that scan with
+    the JSON report, exit 0 (attack run 4, F16)."""
+    from .manifest import read_manifest
+
+    records, _ = read_manifest(manifest, skip_bad=True, check_files=False)
+    return [r.path for r in records]
 
 
 def _run_folder(out: Path) -> None:
@@ -143,7 +161,9 @@ def _write_out(out: Path, text: str) -> None:
     from octviewer.core.files import FileRefused, open_for_writing
 
     try:
-        with os.fdopen(open_for_writing(out, 0o600), "w", encoding="utf-8") as f:
+        fd = open_for_writing(out, 0o600)
+        os.fchmod(fd, 0o600)  # an existing report kept its 0644 through open(): owner-only before any byte (F16)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
     except FileRefused as exc:
         raise OutputPathError(f"--out {out.name}: {exc}") from None
@@ -238,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             from .recipe_summary import report_lines
 
             if args.out:
-                _check_out(args.out, args.model, args.data)
+                _check_out(args.out, args.model, args.data, *_manifest_volumes(args.data))
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
                                     report_paths=args.report_paths, progress=_network_progress)
             text = json.dumps(report, indent=2)
