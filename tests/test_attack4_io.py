@@ -4,6 +4,7 @@ asserts that the decoder or the allocation is never reached, not that the machin
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import numpy as np
@@ -91,3 +92,51 @@ def test_f2_topcon_jpeg_bomb_refused_before_decoding(tmp_path, no_decode):
     with pytest.raises(VolumeReadError, match="decodes to 16000 x 16000 pixels.*before decoding"):
         load_volume(path)
     assert not no_decode
+
+
+def _tiff_with_bomb_strip(tmp_path, inflated: int):
+    """Three 64 x 64 deflate pages; page 1's only strip replaced by ``inflated`` zero bytes, deflated."""
+    import zlib
+
+    import tifffile
+
+    path = tmp_path / "bomb.tif"
+    data = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    tifffile.imwrite(path, data, compression="zlib", photometric="minisblack", rowsperstrip=64, metadata=None)
+    with tifffile.TiffFile(path) as tif:
+        tags, order = tif.pages[0].tags, tif.byteorder
+        at_offset, at_count = tags["StripOffsets"].valueoffset, tags["StripByteCounts"].valueoffset
+    bomb = zlib.compress(bytes(inflated), 9)
+    raw = bytearray(path.read_bytes())
+    struct.pack_into(order + "I", raw, at_offset, len(raw))
+    struct.pack_into(order + "I", raw, at_count, len(bomb))
+    path.write_bytes(bytes(raw) + bomb)
+    return path
+
+
+def test_f17_tiff_deflate_bomb_refused_without_inflating_it(tmp_path):
+    import tracemalloc
+
+    from octviewer import load_volume
+
+    path = _tiff_with_bomb_strip(tmp_path, 40_000_000)
+    assert path.stat().st_size < 100_000
+    with contextlib.suppress(VolumeReadError):
+        load_volume(path)  # imports (tifffile's among them) out of the measurement
+    tracemalloc.start()
+    try:
+        with pytest.raises(VolumeReadError, match="page 1's compressed strip 1 inflates to more than the 4096 bytes"):
+            load_volume(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000  # the 40 MB strip was never inflated
+
+
+def test_f17_compressed_strip_beyond_the_end_of_the_file_is_truncation(tmp_path):
+    from octviewer import load_volume
+
+    path = _tiff_with_bomb_strip(tmp_path, 4096)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(VolumeReadError, match="truncated: page 1's strip 1 lies beyond its end"):
+        load_volume(path)

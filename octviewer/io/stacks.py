@@ -251,6 +251,7 @@ def read_tiff(path: Path) -> OctVolume:
         check_budget(path, float(np.prod(shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize, size)
         _check_one_page_size(path, tif, series)
         _check_tiff_pages(path, tif, series)
+        _check_compressed_segments(path, tif, size, series)
         data = series.asarray()
     if colour:
         data = grey_stack(path, data)
@@ -305,6 +306,53 @@ def _check_tiff_pages(path: Path, tif, series) -> None:
                 path, f"the TIFF header and its pixel data disagree: page {index + 1} declares "
                       f"{key.imagewidth} x {key.imagelength} pixels with {key.samplesperpixel} sample(s) of "
                       f"{bits} bits ({need} bytes), its strips hold {have} bytes")
+
+
+def _check_compressed_segments(path: Path, tif, size: int, series) -> None:
+    """Each compressed strip or tile inflated here with a limit before tifffile inflates it whole.
+
+    tifffile (without imagecodecs) decompresses a deflate or LZMA segment in one call, however large
+    its output, and keeps what the tags declare: a 1.5 MB file whose strip inflated to 1.5 GB took
+    2.9 GB of memory and loaded (attack run 4, F17). Here each segment may give at most the bytes its
+    tags declare (one strip or tile: ``keyframe.chunks``); more is a header/data disagreement. A
+    segment that is damaged is left to tifffile, whose error names it. Segments must lie in the file.
+    """
+    import lzma
+    import zlib
+
+    from .dicom import _packbits_length
+
+    key = series.keyframe
+    compression = int(key.compression)
+    limit = int(np.prod(key.chunks, dtype=np.int64)) * np.dtype(key.dtype).itemsize
+    segment = "tile" if key.is_tiled else "strip"
+    fh = tif.filehandle
+    for index, page in enumerate(series.pages):
+        if page is None:
+            continue
+        for k, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts)):
+            if offset + count > size:
+                raise VolumeReadError(path, f"the file is truncated: page {index + 1}'s {segment} {k + 1} lies "
+                                            f"beyond its end ({offset + count} bytes declared, {size} present)")
+            if compression == 1 or count == 0:
+                continue
+            fh.seek(offset)
+            data = fh.read(count)
+            try:
+                if compression in (8, 32946):  # deflate (Adobe, old)
+                    produced = len(zlib.decompressobj().decompress(data, limit + 1))
+                elif compression == 34925:
+                    produced = len(lzma.LZMADecompressor().decompress(data, limit + 1))
+                elif compression == 32773:
+                    produced = _packbits_length(data)
+                else:
+                    return  # a codec that needs imagecodecs: tifffile checks what it decodes
+            except (zlib.error, lzma.LZMAError, EOFError):
+                continue
+            if produced > limit:
+                raise VolumeReadError(path, f"the TIFF header and its pixel data disagree: page {index + 1}'s "
+                                            f"compressed {segment} {k + 1} inflates to more than the {limit} bytes "
+                                            "its tags declare (a decompression bomb?)")
 
 
 def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
