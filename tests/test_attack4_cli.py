@@ -87,3 +87,43 @@ def test_evaluate_report_is_owner_only_over_an_existing_file(tmp_path):
     out.chmod(0o644)
     _write_out(out, "{}")
     assert out.read_text() == "{}" and (os.stat(out).st_mode & 0o777) == 0o600
+
+
+# -- F11: a value edited in the results store (in range) is not served -------------------------------------
+def _prediction(probability=0.9474):
+    from octviewer.core import Prediction
+    from octviewer.pipeline import ScanResult
+
+    p = Prediction(bscan_probability=np.zeros(3, np.float32), bscan_vf={}, cam=np.zeros((3, 7, 7), np.float32),
+                   probability=probability, vf={}, threshold=0.32, model_name="m")
+    return ScanResult(None, p, None, ())
+
+
+def test_store_serves_no_value_edited_in_place(tmp_path):
+    from octviewer.pipeline.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    assert store.put("s-1", _prediction(), network="net-1")
+    assert store.get("s-1").prediction.probability == pytest.approx(0.9474)
+    doc = store._db.execute("SELECT doc FROM predictions WHERE key = 'net-1'").fetchone()[0]
+    assert '"probability": 0.9474' in doc
+    store._db.execute("UPDATE predictions SET doc = ? WHERE key = 'net-1'",
+                      (doc.replace('"probability": 0.9474', '"probability": 0.01'),))
+    assert store.get("s-1") is None and store.get_prediction("net-1") is None
+    assert "integrity" in store.notice
+    store.put("s-1", _prediction(), network="net-1")  # computed again: kept, and read back
+    assert store.get("s-1").prediction.probability == pytest.approx(0.9474)
+    store.close()
+
+
+def test_store_row_copied_from_another_workstation_is_not_served(tmp_path, monkeypatch):
+    """The MAC's key comes from this workstation's salt: a store (or row) from another one does not pass."""
+    from octviewer.pipeline.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    store.put("s-1", _prediction(0.01), network="net-1")
+    store.close()
+    monkeypatch.setenv("OCTVIEWER_PSEUDONYM_SALT", str(tmp_path / "other.salt"))
+    store = ResultsStore(tmp_path / "r.sqlite")
+    assert store.get("s-1") is None and store.get_prediction("net-1") is None
+    store.close()

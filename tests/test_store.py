@@ -196,8 +196,9 @@ def test_migration_from_the_first_schema(tmp_path):
 
 
 def test_migration_from_schema_2_keeps_its_results_readable(tmp_path):
-    """Schema 3 keeps the network's output apart (table predictions); a result written by schema 2,
-    its prediction in the row itself, is still read whole."""
+    """Schema 3 keeps the network's output apart (table predictions); schema 4 vouches for each row
+    with a MAC (attack run 4, F11), so a result written by schema 2 or 3 is dropped on the way (a
+    cache: computed again), and new ones are kept and read whole."""
     from octviewer.pipeline import store as store_module
 
     path = tmp_path / "r.sqlite"
@@ -213,8 +214,8 @@ def test_migration_from_schema_2_keeps_its_results_readable(tmp_path):
     db.commit()
     db.close()
     store = ResultsStore(path)
-    assert store.notice == "" and store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    assert store.get("old-1").prediction.model_name == "m"
+    assert store.notice == "" and store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert store.get("old-1") is None
     store.put("new-1", _stored_result(), network="net-1")
     assert store.get("new-1").prediction.model_name == "m" and store.get_prediction("net-1").model_name == "m"
     row = store._db.execute("SELECT doc, network FROM results WHERE key = 'new-1'").fetchone()

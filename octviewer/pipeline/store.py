@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import io
 import json
 import logging
@@ -48,7 +49,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x4F435652  # "OCVR": this file is an octviewer results store
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: step n brings a store from version n-1 to n; a store is never taken back down
 MIGRATIONS = {
     1: ["CREATE TABLE results (key TEXT PRIMARY KEY, scan TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL,"
@@ -59,7 +60,12 @@ MIGRATIONS = {
     3: ["CREATE TABLE predictions (key TEXT PRIMARY KEY, scan TEXT NOT NULL, created REAL NOT NULL,"
         " doc TEXT NOT NULL, arrays BLOB NOT NULL)",
         "ALTER TABLE results ADD COLUMN network TEXT"],  # NULL: the prediction (if any) is in the row itself
+    # each value carries a MAC with this workstation's secret: rows written before cannot be vouched for
+    4: ["DELETE FROM results", "DELETE FROM predictions",
+        "ALTER TABLE results ADD COLUMN mac TEXT", "ALTER TABLE predictions ADD COLUMN mac TEXT"],
 }
+FORGED = ("a stored value fails its integrity check (not written by octviewer on this workstation: "
+          "copied, restored or edited); it is computed again")
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -84,6 +90,7 @@ class ResultsStore:
         self.path = Path(path) if path is not None else default_path()
         self.notice = ""  # what happened to a store that could not be used, for the reader
         self._lock = threading.Lock()
+        self._secret: bytes | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -94,6 +101,39 @@ class ResultsStore:
         except OSError as exc:  # the file itself cannot be opened or made (permissions, a read-only disk)
             raise StoreError(f"results store {self.path} cannot be opened "
                              f"({exc.strerror or type(exc).__name__})") from None
+
+    # -- integrity -----------------------------------------------------------------------------
+    def _mac(self, table: str, key: str, doc: str, blob: bytes, network: str | None = None) -> str | None:
+        """HMAC-SHA256 of a row with a key derived from this workstation's pseudonym salt (kept outside
+        the data folder, owner-only). Why: an in-range value edited in the store, or a store copied
+        from another workstation or restored from a backup, was served as this program's result -- a
+        0.01 "normal" for an advanced eye, under the signed model's label (attack run 4, F11). None
+        when the salt cannot be had: then nothing is read back or kept."""
+        if self._secret is None:
+            from ..core.pseudonym import SaltError, install_salt
+
+            try:
+                self._secret = hmac.new(install_salt(), b"octviewer results store", hashlib.sha256).digest()
+            except SaltError as exc:
+                log.warning("results store not used: %s", exc)
+                self._secret = b""
+        if not self._secret:
+            return None
+        h = hmac.new(self._secret, digestmod=hashlib.sha256)
+        for part in (table.encode(), key.encode(), (network or "").encode(), doc.encode(), bytes(blob)):
+            h.update(len(part).to_bytes(8, "little"))
+            h.update(part)
+        return h.hexdigest()
+
+    def _vouched(self, mac, *row) -> bool:
+        """The stored ``mac`` is this workstation's for ``row``; else a warning (the value is computed again)."""
+        expected = self._mac(*row)
+        if expected is not None and isinstance(mac, str) and hmac.compare_digest(mac, expected):
+            return True
+        if expected is not None:
+            self.notice = f"The results store {self.path}: {FORGED}."
+            log.warning("results store: %s", FORGED)
+        return False
 
     # -- opening -------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -195,15 +235,19 @@ class ResultsStore:
         its prediction gone, or unreadable: then computed again)."""
         try:
             with self._lock:
-                row = self._db.execute("SELECT doc, arrays, network FROM results WHERE key = ?", (key,)).fetchone()
+                row = self._db.execute("SELECT doc, arrays, network, mac FROM results WHERE key = ?",
+                                       (key,)).fetchone()
                 held = None
                 if row is not None and row[2] is not None:
-                    held = self._db.execute("SELECT doc, arrays FROM predictions WHERE key = ?",
+                    held = self._db.execute("SELECT doc, arrays, mac FROM predictions WHERE key = ?",
                                             (row[2],)).fetchone()
         except sqlite3.Error as exc:
             log.warning("results store not read (%s)", exc)
             return None
         if row is None or (row[2] is not None and held is None):
+            return None
+        if not self._vouched(row[3], "results", key, row[0], row[1], row[2]) or (
+                held is not None and not self._vouched(held[2], "predictions", row[2], held[0], held[1])):
             return None
         try:
             result = decode(row[0], row[1])
@@ -223,16 +267,19 @@ class ResultsStore:
         if prediction is not None:
             result = dataclasses.replace(result, prediction=None)
         doc, blob = encode(result)
+        network = network if prediction is not None else None
+        mac = self._mac("results", key, doc, blob, network)
+        if mac is None:
+            return False
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     if prediction is not None:
                         self._put_prediction(network, prediction)
-                    self._db.execute("INSERT OR REPLACE INTO results (key, scan, model, created, doc, arrays, network) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                     (key, key.split("-", 1)[0], "", time.time(), doc, blob,
-                                      network if prediction is not None else None))
+                    self._db.execute("INSERT OR REPLACE INTO results (key, scan, model, created, doc, arrays, network, "
+                                     "mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                     (key, key.split("-", 1)[0], "", time.time(), doc, blob, network, mac))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -246,11 +293,12 @@ class ResultsStore:
         """The network's output stored under ``network`` (``keys()[1]``), or None."""
         try:
             with self._lock:
-                row = self._db.execute("SELECT doc, arrays FROM predictions WHERE key = ?", (network,)).fetchone()
+                row = self._db.execute("SELECT doc, arrays, mac FROM predictions WHERE key = ?",
+                                       (network,)).fetchone()
         except sqlite3.Error as exc:
             log.warning("results store not read (%s)", exc)
             return None
-        if row is None:
+        if row is None or not self._vouched(row[2], "predictions", network, row[0], row[1]):
             return None
         try:
             return _prediction(decode(row[0], row[1]))
@@ -271,8 +319,11 @@ class ResultsStore:
 
     def _put_prediction(self, network: str, prediction) -> None:
         doc, blob = encode(dataclasses.replace(prediction, remembered=False))
-        self._db.execute("INSERT OR REPLACE INTO predictions (key, scan, created, doc, arrays) VALUES (?, ?, ?, ?, ?)",
-                         (network, network.split("-", 1)[0], time.time(), doc, blob))
+        mac = self._mac("predictions", network, doc, blob)
+        if mac is None:
+            raise sqlite3.OperationalError("no secret to vouch for the value with")
+        self._db.execute("INSERT OR REPLACE INTO predictions (key, scan, created, doc, arrays, mac) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (network, network.split("-", 1)[0], time.time(), doc, blob, mac))
 
     def __len__(self) -> int:
         with self._lock:
