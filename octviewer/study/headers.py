@@ -11,6 +11,7 @@ its records are dropped while a thread reads headers here.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ..io.limits import check_deflated_dicom, check_dicom_start, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
 from .hfa_xml import NotAnHfaExport, parse_hfa_xml
 from .vf import VfMeasurement, VfReadError, parse_date, vf_from_dataset
+from .vf_values import vf_value_problem
 
 _DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Laterality", "StudyDate",
                "ContentDate", "AcquisitionDateTime", "NumberOfFrames", "Manufacturer", "ImageComments",
@@ -158,6 +160,52 @@ def read_record(path: Path) -> dict:
 #: The header checks a cached record was made with: a record made before the patient ID, laterality
 #: and pixel description checks (attack run 3) is read again, not served from the study's cache.
 RECORD_CHECKS = 3
+
+
+def well_formed(record) -> bool:
+    """Whether a record read back from the study's cache has the shape and values ``read_record`` gives.
+
+    The cache is a file on disk: a row damaged by a disk error, edited by hand or written by another
+    version held valid JSON of another shape (a number, a list, a scan without a date, a patient ID
+    that is a list), and indexing then raised TypeError or KeyError for the whole study (attack run
+    4, F5). Such a row is not used; the file's header is read again.
+    """
+    if not isinstance(record, dict) or record.get("checks") != RECORD_CHECKS:
+        return False
+    kind = record.get("kind")
+    if kind == "skip":
+        return isinstance(record.get("reason"), str) and isinstance(record.get("problem", ""), str)
+    if kind == "scan":
+        n = record.get("n_bscans")
+        return (_usable_id(record.get("patient_id")) and record.get("eye") in ("OD", "OS", "")
+                and _date_text(record.get("date")) and isinstance(record.get("scan_pattern"), str)
+                and type(n) is int and 0 <= n < 2**31 and isinstance(record.get("synthetic"), bool))
+    if kind == "vf":
+        exams = record.get("exams", [record])
+        return isinstance(exams, list) and all(_vf_well_formed(m) for m in exams)
+    return False
+
+
+def _vf_well_formed(m) -> bool:
+    return (isinstance(m, dict) and _usable_id(m.get("patient_id")) and m.get("eye") in ("OD", "OS")
+            and _date_text(m.get("date"))
+            and not any(vf_value_problem(name, m.get(key))
+                        for name, key in (("vfi", "vfi"), ("md", "md_db"), ("psd", "psd_db"))))
+
+
+def _usable_id(value) -> bool:
+    # isprintable() (fast, in C) is False for every character patient_id_problem refuses
+    return isinstance(value, str) and (value.isprintable() or not patient_id_problem(value))
+
+
+def _date_text(value) -> bool:
+    """"" or the ISO date ``read_record`` writes (``date.isoformat()``)."""
+    if not isinstance(value, str) or value == "":
+        return value == ""
+    try:
+        return len(value) == 10 and dt.date.fromisoformat(value) is not None
+    except ValueError:
+        return False
 
 
 def _record(path: Path) -> dict:

@@ -3,7 +3,10 @@
 ``octviewer.load_volume`` reads the pixels; a folder of hundreds of Cirrus cubes would take
 minutes that way. Here each file is opened for its header alone (pydicom stops before the pixel
 data; a Heidelberg ``.vol`` is read for its first 2048 bytes: ``headers.py``), and what was learnt is kept per
-file under the key (relative path, size, mtime), so reopening a folder only stats its files.
+file under the key (relative path, size, mtime, ctime, inode), so reopening a folder only stats its files.
+Size and mtime alone were not enough: unzip, ``cp -p`` and ``rsync -t`` leave the files of one export
+with one mtime, and two scans of one size that swapped names kept each other's patient (attack run 4,
+F4). A rename or a rewrite changes the ctime, which no program can set back, and a swap the inodes.
 
 The header records live in the results store (``octviewer.pipeline.store``, in the user's data
 folder, owner-only), never next to the scans: clinic folders are shared and the records hold
@@ -33,7 +36,7 @@ from ..core.cancel import Cancelled
 from ..io import VolumeReadError
 from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import open_regular
-from .headers import RECORD_CHECKS, XML_READER, read_record
+from .headers import XML_READER, read_record, well_formed
 from .vf import CANCEL_EVERY, NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,7 @@ class StudyIndex:
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, what is wrong with it), shown by name
     from_cache: int = 0
+    notes: list[str] = field(default_factory=list)  # not about one file (the header cache was set aside)
 
     def patients(self) -> list[str]:
         return sorted({s.patient_id for s in self.scans})
@@ -116,9 +120,10 @@ class StudyIndex:
         return "skipped " + ", ".join(f"{n} {_singular(reason, n)}" for reason, n in sorted(self.skipped.items()))
 
     def problems_text(self, limit: int = 50) -> str:
-        """One line per file or folder left out for a problem (name and reason), for the reader to fix."""
-        lines = [f"{os.path.relpath(p, self.root) if _inside(p, self.root) else p}: {why}"
-                 for p, why in self.problems[:limit]]
+        """One line per file or folder left out for a problem (name and reason), for the reader to fix;
+        the notes first (the study browser shows this text)."""
+        lines = list(self.notes) + [f"{os.path.relpath(p, self.root) if _inside(p, self.root) else p}: {why}"
+                                    for p, why in self.problems[:limit]]
         if len(self.problems) > limit:
             lines.append(f"... and {len(self.problems) - limit} more")
         return "\n".join(lines)
@@ -193,6 +198,20 @@ def _header_store(cache_dir):
     except StoreError as exc:
         log.warning("study index cache not used (%s)", type(exc).__name__)
         return None
+
+
+def _cache_key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _cached_record(hit, key: list[int], suffix: str) -> dict | None:
+    """The cached record when its row was made for this very file (same key) and is well formed;
+    None: the header is read again (a damaged row never refuses the study, attack run 4, F5)."""
+    if not (isinstance(hit, list) and len(hit) == 5 and hit[:4] == key and well_formed(hit[4])):
+        return None
+    if suffix == ".xml" and hit[4].get("reader") != XML_READER:
+        return None  # recorded before perimetry XML exports were read
+    return hit[4]
 
 
 # ---------------------------------------------------------------- manifests and VF tables
@@ -312,6 +331,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     cached = store.study_headers(str(root)) if store is not None else {}
     entries: dict[str, list] = {}
     index = StudyIndex(root=str(root))
+    if store is not None and store.notice:  # not a database (or damaged): set aside, a new one started
+        index.notes.append(store.notice)
     try:
         files, unreadable_folders = walk_files(root, hidden=False, cancelled=cancel)
     except Cancelled:
@@ -335,17 +356,13 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 index._problem(file, "special files", "not a regular file (a named pipe, device or socket); "
                                                       "it was not opened")
                 continue
-            hit = cached.get(rel)
-            if hit and file.suffix.lower() == ".xml" and hit[2].get("reader") != XML_READER:
-                hit = None  # recorded before perimetry XML exports were read
-            if hit and hit[2].get("checks") != RECORD_CHECKS:
-                hit = None  # recorded before today's header checks
-            if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-                record = hit[2]
+            key = _cache_key(st)
+            record = _cached_record(cached.get(rel), key, file.suffix.lower())
+            if record is not None:
                 index.from_cache += 1
             else:
                 record = read_record(file)
-            entries[rel] = [st.st_size, st.st_mtime_ns, record]
+            entries[rel] = [*key, record]
             records.append((file, record))
             if progress is not None:
                 progress(n + 1, len(others))
