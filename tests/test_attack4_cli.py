@@ -127,3 +127,70 @@ def test_store_row_copied_from_another_workstation_is_not_served(tmp_path, monke
     store = ResultsStore(tmp_path / "r.sqlite")
     assert store.get("s-1") is None and store.get_prediction("net-1") is None
     store.close()
+
+
+# -- F6: a damaged PACS outbox is one line naming it; one bad row holds up no other ------------------------
+@pytest.fixture
+def pacs_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "other table", "fifo", "dangling link", "link to /dev/zero"])
+def test_damaged_pacs_outbox_is_one_line_naming_it(pacs_data, capsys, damage):
+    import os
+    import sqlite3
+
+    from octviewer.pacs.cli import main
+
+    box = pacs_data / "pacs_outbox.sqlite"
+    if damage == "random bytes":
+        box.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "other table":
+        db = sqlite3.connect(box)
+        db.execute("CREATE TABLE outbox (x TEXT)")
+        db.commit()
+        db.close()
+    elif damage == "fifo":
+        os.mkfifo(box)
+    elif damage == "dangling link":
+        box.symlink_to(pacs_data.parent / "elsewhere.sqlite")
+    else:
+        box.symlink_to("/dev/zero")
+    assert main(["outbox"]) == 2
+    err = capsys.readouterr().err
+    assert "pacs_outbox.sqlite" in err and "Error:" not in err and err.count("\n") == 1
+    assert not (pacs_data.parent / "elsewhere.sqlite").exists()
+
+
+def test_one_non_dicom_row_holds_up_no_other(pacs_data, monkeypatch):
+    import sqlite3
+
+    import pydicom
+
+    import octviewer.pacs.outbox as outbox_module
+    from octviewer.pacs import Outbox, PacsSettings
+    from octviewer.pacs.sr import encapsulated_pdf
+
+    source = pydicom.dcmread("resources/samples/demo_normal_OD.dcm", stop_before_pixels=True)
+    good = encapsulated_pdf(source, b"%PDF-1.4\n%%EOF\n")
+    outbox = Outbox()
+    outbox.queue([good])
+    db = sqlite3.connect(outbox.path)
+    db.execute("INSERT INTO outbox (sop_instance_uid, kind, queued, data) VALUES "
+               "('1.2.3', 'the structured report', '2000-01-01T00:00:00', x'00010203')")
+    db.commit()
+    db.close()
+    archive = []
+
+    def store(settings, datasets, progress=None):
+        for i, ds in enumerate(datasets, start=1):
+            archive.append(ds.SOPInstanceUID)
+            progress(i, len(datasets))
+
+    monkeypatch.setattr(outbox_module, "store", store)
+    outcome = outbox.flush(PacsSettings())
+    assert archive == [good.SOPInstanceUID] and (outcome.sent, outcome.waiting) == (1, 1)
+    [left] = outbox.pending()
+    assert left.sop_instance_uid == "1.2.3" and "not DICOM" in left.last_error

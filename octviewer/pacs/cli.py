@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..core.text import printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
+from .outbox import OutboxError
 from .net import MODALITIES, PacsError, echo, find_series, find_studies, retrieve
 from .outbox import Outbox
 from .sr import SrError
@@ -239,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the archive answered: {settings.describe()}")
             return EXIT_OK
         return COMMANDS[args.command](args)
+    except OutboxError as exc:  # the outbox file, not the settings (attack run 4, F6)
+        print(f"PACS: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except PacsConfigError as exc:
         print(f"PACS settings: {exc}", file=sys.stderr)
         return EXIT_USAGE

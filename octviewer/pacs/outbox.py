@@ -13,6 +13,8 @@ import datetime as dt
 import logging
 import os
 import sqlite3
+import stat
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -28,6 +30,14 @@ OUTBOX_FILE = "pacs_outbox.sqlite"
 SCHEMA = """CREATE TABLE IF NOT EXISTS outbox (
     sop_instance_uid TEXT PRIMARY KEY, kind TEXT NOT NULL, queued TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', data BLOB NOT NULL)"""
+
+
+COLUMNS = {"sop_instance_uid", "kind", "queued", "attempts", "last_error", "data"}
+
+
+class OutboxError(PacsConfigError):
+    """The outbox file cannot be used (a link, a FIFO, not a database, another table): one line
+    naming the file and what to do, exit 2. Its rows may be unsent reports, so it is never removed."""
 
 
 @dataclass(frozen=True)
@@ -54,19 +64,52 @@ class SendOutcome:
 
 
 class Outbox:
+    """Every method raises OutboxError naming the file where SQLite would have raised its own words
+    ("file is not a database", "disk I/O error" for a FIFO, "no such column"), which named no file
+    (attack run 4, F6)."""
+
     def __init__(self, path=None):
+        from octviewer.core.files import file_kind
+
         self.path = Path(path) if path is not None else data_folder() / OUTBOX_FILE
         try:  # a read-only HOME (no OCTVIEWER_DATA) raised a raw OSError
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            try:
+                st = os.lstat(self.path)
+            except FileNotFoundError:  # made owner-only, never through a link put there meanwhile
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                                 0o600))
+                st = os.lstat(self.path)
         except OSError as exc:
             raise PacsConfigError(folder_problem(self.path.parent, exc)) from None
-        with self._db() as db:
+        if stat.S_ISLNK(st.st_mode):  # a dangling link made the outbox wherever it pointed
+            raise OutboxError(f"the PACS outbox {self.path} is a symbolic link; octviewer does not follow it "
+                              "(remove the link, or put the outbox file itself there)")
+        if not stat.S_ISREG(st.st_mode):
+            raise OutboxError(f"the PACS outbox {self.path} is {file_kind(st.st_mode)}, not a file; remove it")
+        with self._using() as db:
             db.execute(SCHEMA)
+            found = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            if not COLUMNS <= found:
+                raise sqlite3.DatabaseError(f"its table has other columns ({', '.join(sorted(found))[:200]})")
 
     def _db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10)
+
+    @contextmanager
+    def _using(self):
+        """A connection, closed after; a damaged file is OutboxError naming it."""
+        try:
+            db = self._db()
+            try:
+                yield db
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):
+                raise OutboxError(f"the PACS outbox {self.path} is in use by another octviewer; try again") from None
+            raise OutboxError(f"the PACS outbox {self.path} cannot be used ({exc}); move it aside (it may hold "
+                              "unsent reports) and send again") from None
 
     def queue(self, datasets: list[Dataset]) -> None:
         rows = []
@@ -75,21 +118,14 @@ class Outbox:
             ds.save_as(buffer, enforce_file_format=True)
             rows.append((str(ds.SOPInstanceUID), describe_object(ds), dt.datetime.now().isoformat(timespec="seconds"),
                          buffer.getvalue()))
-        db = self._db()
-        try:
-            with db:
-                db.executemany("INSERT OR REPLACE INTO outbox (sop_instance_uid, kind, queued, data) "
-                               "VALUES (?, ?, ?, ?)", rows)
-        finally:
-            db.close()
+        with self._using() as db, db:
+            db.executemany("INSERT OR REPLACE INTO outbox (sop_instance_uid, kind, queued, data) "
+                           "VALUES (?, ?, ?, ?)", rows)
 
     def pending(self) -> list[Pending]:
-        db = self._db()
-        try:
+        with self._using() as db:
             rows = db.execute("SELECT sop_instance_uid, kind, queued, attempts, last_error FROM outbox "
                               "ORDER BY queued").fetchall()
-        finally:
-            db.close()
         return [Pending(*row) for row in rows]
 
     def flush(self, settings: PacsSettings, progress=None) -> SendOutcome:
@@ -99,16 +135,20 @@ class Outbox:
         (one refused report must not hold up every later one); a connection that fails stops the
         send, and everything not confirmed stays for the next one.
         """
-        db = self._db()
-        try:
+        with self._using() as db:
             rows = db.execute("SELECT sop_instance_uid, data FROM outbox ORDER BY queued").fetchall()
-        finally:
-            db.close()
         if not rows:
             return SendOutcome(0, 0)
-        remaining = [(uid, pydicom.dcmread(BytesIO(data))) for uid, data in rows]
         sent: list[str] = []
         failed: dict[str, str] = {}
+        remaining = []
+        for uid, data in rows:  # one row that is no DICOM object held up every queued report (F6)
+            try:
+                remaining.append((uid, pydicom.dcmread(BytesIO(data))))
+            except Exception as exc:
+                failed[uid] = (f"a queued object is not DICOM ({type(exc).__name__}); it is not sent and stays "
+                               f"in the outbox {self.path.name}")
+                log.warning("outbox: a queued object is not DICOM; skipped")
         total = len(remaining)
         while remaining:
             batch = remaining
@@ -127,15 +167,12 @@ class Outbox:
             except PacsError as exc:
                 failed.update({uid: str(exc) for uid, _ in batch if uid not in sent})
                 remaining = []
-        db = self._db()
-        try:
+        with self._using() as db:
             with db:
                 db.executemany("DELETE FROM outbox WHERE sop_instance_uid = ?", [(uid,) for uid in sent])
                 db.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE sop_instance_uid = ?",
                                [(error, uid) for uid, error in failed.items()])
             waiting = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-        finally:
-            db.close()
         log.info("outbox: %d sent, %d waiting", len(sent), waiting)
         return SendOutcome(len(sent), waiting, next(iter(failed.values()), ""))
 
