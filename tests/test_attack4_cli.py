@@ -194,3 +194,49 @@ def test_one_non_dicom_row_holds_up_no_other(pacs_data, monkeypatch):
     assert archive == [good.SOPInstanceUID] and (outcome.sent, outcome.waiting) == (1, 1)
     [left] = outbox.pending()
     assert left.sop_instance_uid == "1.2.3" and "not DICOM" in left.last_error
+
+
+# -- F9: a damaged or changed entry of the trainer's decoded cache is rebuilt, with a note -------------------
+@pytest.fixture
+def one_cached(tmp_path):
+    from octviewer.model import Preprocess
+    from trainer.cache import build_cache
+    from trainer.manifest import Record
+
+    rec = Record(2, __import__("pathlib").Path("resources/samples/demo_normal_OD.dcm").resolve(), "P1", "OD",
+                 "2020-01-01", 0, {}, "", {}, "x")
+    pre = Preprocess(size=32)
+    [good] = build_cache([rec], pre, tmp_path / "cache", workers=1)
+    [entry] = (tmp_path / "cache").glob("*.npy")
+    return rec, pre, np.array(good), entry
+
+
+@pytest.mark.parametrize("damage", ["cut", "empty", "other shape", "well-formed zeros"])
+def test_damaged_cache_entry_is_rebuilt_with_a_note(one_cached, capsys, damage):
+    from trainer.cache import build_cache
+
+    rec, pre, good, entry = one_cached
+    if damage == "cut":
+        entry.write_bytes(entry.read_bytes()[:100])
+    elif damage == "empty":
+        entry.write_bytes(b"")
+    elif damage == "other shape":
+        np.save(entry, np.full((2, 3), 7.5))
+    else:
+        np.save(entry, np.zeros((1, 32, 32), np.uint8))
+    capsys.readouterr()
+    [again] = build_cache([rec], pre, entry.parent, workers=1)
+    assert np.array_equal(np.asarray(again), good)
+    err = capsys.readouterr().err
+    assert f"cache entry {entry.name}" in err and "rebuilt" in err
+
+
+def test_sound_cache_entry_is_reused_without_a_note(one_cached, capsys):
+    from trainer.cache import build_cache
+
+    rec, pre, good, entry = one_cached
+    before = entry.stat().st_mtime_ns
+    capsys.readouterr()
+    [again] = build_cache([rec], pre, entry.parent, workers=1)
+    assert np.array_equal(np.asarray(again), good) and entry.stat().st_mtime_ns == before
+    assert "rebuilt" not in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -64,17 +65,54 @@ def preprocess_volume(path: Path, pre: Preprocess, allow_pickle: bool = False) -
     return out.numpy()
 
 
+def _record(target: Path, array: np.ndarray) -> dict:
+    st = os.stat(target)
+    return {"shape": list(array.shape), "dtype": array.dtype.str, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _entry_problem(target: Path, pre: Preprocess):
+    """(array, None) for a usable entry, else (None, why). An entry is used only if it loads, is uint8
+    of the shape the preprocessing gives, and is the very file this cache wrote (its record beside it:
+    shape, size, mtime). Why: a cut or empty entry was a raw traceback, one of another shape failed in
+    mid-training, and a well-formed wrong one (zeros) was trained on silently (attack run 4, F9)."""
+    try:
+        array = np.load(target, mmap_mode="r", allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        return None, f"does not load ({type(exc).__name__})"
+    expected = tuple(pre.volume_shape) if pre.is_3d else (pre.size, pre.size)
+    if (array.dtype != np.uint8 or array.ndim != 3 or not array.shape[0]
+            or (array.shape if pre.is_3d else array.shape[1:]) != expected):
+        return None, f"is {array.dtype} {array.shape}, not what the preprocessing gives"
+    try:
+        record = json.loads(target.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, "has no record of its writing (an older cache, or the record is damaged)"
+    if record != _record(target, array):
+        return None, "was changed after this cache wrote it"
+    return array, None
+
+
 def _cache_one(rec: Record, pre: Preprocess, cache_dir: Path, allow_pickle: bool):
+    """(read-only array, why an existing entry was rebuilt or None)."""
     target = cache_dir / f"{cache_key(rec.path, pre)}.npy"
-    if not target.exists():
-        tmp = target.with_name(target.name + f".{os.getpid()}.{threading.get_ident()}.part")
-        try:
-            with open(tmp, "wb") as f:
-                np.save(f, preprocess_volume(rec.path, pre, allow_pickle))
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return np.load(target, mmap_mode="r")
+    why = None
+    if target.exists():
+        array, why = _entry_problem(target, pre)
+        if array is not None:
+            return array, None
+    tmp = target.with_name(target.name + f".{os.getpid()}.{threading.get_ident()}.part")
+    side = tmp.with_suffix(".json-part")
+    try:
+        array = preprocess_volume(rec.path, pre, allow_pickle)
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, target)
+        side.write_text(json.dumps(_record(target, array)), encoding="utf-8")
+        os.replace(side, target.with_suffix(".json"))
+    finally:
+        tmp.unlink(missing_ok=True)
+        side.unlink(missing_ok=True)
+    return np.load(target, mmap_mode="r"), (f"{target.name} {why}" if why else None)
 
 
 def cache_workers() -> int:
@@ -93,13 +131,15 @@ def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progres
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     workers = workers or cache_workers()
-    arrays, problems = [None] * len(records), []
+    arrays, problems, rebuilt = [None] * len(records), [], []
     done = 0
 
     def collect(k, future):
         nonlocal done
         try:
-            arrays[k] = future.result()
+            arrays[k], why = future.result()
+            if why:
+                rebuilt.append(why)
         except VolumeReadError as exc:
             problems.append((k, f"row {records[k].row}: unreadable volume: {exc}"))
         done += 1
@@ -118,6 +158,9 @@ def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progres
                 collect(*pending.popleft())
         while pending:
             collect(*pending.popleft())
+    if rebuilt:
+        more = f" (and {len(rebuilt) - 1} more)" if len(rebuilt) > 1 else ""
+        print(f"note: cache entry {rebuilt[0]}; rebuilt from its volume{more}", file=sys.stderr)
     problems = [p for _, p in sorted(problems)]
     if problems and not skip_bad:
         raise ManifestError(cache_dir, problems)
