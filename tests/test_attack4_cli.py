@@ -240,3 +240,19 @@ def test_sound_cache_entry_is_reused_without_a_note(one_cached, capsys):
     [again] = build_cache([rec], pre, entry.parent, workers=1)
     assert np.array_equal(np.asarray(again), good) and entry.stat().st_mtime_ns == before
     assert "rebuilt" not in capsys.readouterr().err
+
+
+# -- F20: fit --init with another input size or VF modules is one line, exit 2, before the cache ----------
+@pytest.mark.parametrize("flags", [["--image-size", "32"], ["--variant", "semt", "--image-size", "160", "--reg-channels", "16"]])
+def test_fit_init_mismatch_is_one_line_before_the_cache(tmp_path, capsys, flags):
+    from pathlib import Path
+
+    from trainer.cli import main
+
+    manifest = _manifest(tmp_path, str(Path("resources/samples/demo_normal_OD.dcm").resolve()))
+    rc = main(["fit", "--data", str(manifest), "--out", str(tmp_path / "run"), "--init",
+               "resources/models/demo_semt.safetensors", "--epochs", "1", "--device", "cpu", *flags])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--init demo_semt.safetensors" in err and "Traceback" not in err
+    assert ("channels" in err) == ("--reg-channels" in flags)
+    assert not (tmp_path / "run" / "cache").exists()

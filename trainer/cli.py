@@ -19,7 +19,7 @@ from . import stop
 from .checkpoint import CheckpointError
 from .config import Config, ConfigFileError, RunMismatch, read_config_file
 from .manifest import ManifestError
-from .train import fit
+from .train import StartModelError, fit
 
 
 def _alpha(text: str) -> tuple[str, float]:
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
     except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError, ConfigFileError,
-            ModelFileError) as exc:
+            ModelFileError, StartModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OutputPathError as exc:

@@ -82,6 +82,11 @@ def _device(cfg: Config) -> torch.device:
     return select_device(cfg.device)
 
 
+class StartModelError(ValueError):
+    """--init names a model file this fit cannot start from (another input size, other VF modules):
+    a command-line error, exit 2, found before the cache is built (attack run 4, F20)."""
+
+
 def start_model(cfg: Config):
     """The model file a fine-tune starts from (``--init model.safetensors``), or None.
 
@@ -96,12 +101,12 @@ def start_model(cfg: Config):
 
     start = load_model(cfg.init)
     if start.meta.preprocess != Preprocess(size=cfg.image_size):
-        raise ValueError(f"--init {Path(cfg.init).name}: the model takes {start.meta.preprocess.size} px inputs; "
-                         f"fine-tune it with --image-size {start.meta.preprocess.size}")
+        raise StartModelError(f"--init {Path(cfg.init).name}: the model takes {start.meta.preprocess.size} px inputs; "
+                              f"fine-tune it with --image-size {start.meta.preprocess.size}")
     if cfg.variant in ("mt", "semt") and start.architecture in ("mt", "semt") \
             and start.meta.network_params.get("reg_channels", 128) != cfg.reg_channels:
-        raise ValueError(f"--init {Path(cfg.init).name}: its VF modules have "
-                         f"{start.meta.network_params.get('reg_channels', 128)} channels; pass --reg-channels to match")
+        raise StartModelError(f"--init {Path(cfg.init).name}: its VF modules have "
+                              f"{start.meta.network_params.get('reg_channels', 128)} channels; pass --reg-channels to match")
     return start
 
 
@@ -168,6 +173,7 @@ def fit(cfg: Config) -> dict:
         raise ValueError(f"unknown variant {cfg.variant!r}")
     if cfg.train_set not in ("all", "part"):
         raise ValueError(f"train_set must be all or part, got {cfg.train_set!r}")
+    start = start_model(cfg)  # before the manifest and the cache: a wrong --init costs no decoding (F20)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dist.init()
@@ -222,7 +228,6 @@ def fit(cfg: Config) -> dict:
 
     train, val, test = data("train", vf_names), data("val", vf_names), data("test", vf_names)
     scaling, std = vf_scaling(train.vf, vf_names), vf_std(train.vf, vf_names)
-    start = start_model(cfg)
     if start is not None and set(vf_names) <= set(start.meta.vf_scaling):
         scaling = {n: {"lo": start.meta.vf_scaling[n].lo, "hi": start.meta.vf_scaling[n].hi} for n in vf_names}
     s1_epochs = cfg.stage1_epochs or cfg.epochs
