@@ -256,3 +256,14 @@ def test_fit_init_mismatch_is_one_line_before_the_cache(tmp_path, capsys, flags)
     assert rc == 2 and "--init demo_semt.safetensors" in err and "Traceback" not in err
     assert ("channels" in err) == ("--reg-channels" in flags)
     assert not (tmp_path / "run" / "cache").exists()
+
+
+# -- F14: --cluster without a port is refused at once ------------------------------------------------------
+@pytest.mark.parametrize("address", ["garbage", "tcp://host-without-port", "tcp://10.0.0.5:0", "tcp://h:99999"])
+def test_predict_cluster_without_a_port_is_refused_at_once(tmp_path, capsys, address):
+    from octviewer.pipeline.predict_cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["resources/samples/demo_normal_OD.dcm", "--out", str(tmp_path / "p.csv"), "--no-store",
+              "--cluster", address])
+    assert info.value.code == 2 and "no scheduler address" in capsys.readouterr().err

@@ -48,8 +48,10 @@ from .predict_rows import REFUSED, analysed_row
 COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold", "vfi", "md", "psd",
            *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature", "settings"]
 
-#: A Dask scheduler address: an optional scheme, a host name or address (IPv6 in brackets), a port.
-_CLUSTER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+#: A Dask scheduler address: an optional scheme, a host name or address (IPv6 in brackets), a port;
+# the port is required: Dask refuses an address without one only after a traceback and a 40 s wait
+# for its client (attack run 4, F14: "garbage", tcp://host)
+_CLUSTER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return clear_store("octviewer-predict")
     if not args.inputs or args.out is None:
         parser().error("the inputs and --out are required")
-    if args.cluster is not None and not _CLUSTER_ADDRESS.fullmatch(args.cluster):
+    cluster = _CLUSTER_ADDRESS.fullmatch(args.cluster) if args.cluster is not None else None
+    if args.cluster is not None and not (cluster and 0 < int(cluster[4]) < 65536):
         # "not a url" was tried for 40 s and ended in a TimeoutError traceback (attack run 3 F11)
         parser().error(f"--cluster {args.cluster!r} is no scheduler address; give one like tcp://10.0.0.5:8786")
     from ..resources import DEMO_MODEL
