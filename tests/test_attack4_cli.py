@@ -267,3 +267,14 @@ def test_predict_cluster_without_a_port_is_refused_at_once(tmp_path, capsys, add
         main(["resources/samples/demo_normal_OD.dcm", "--out", str(tmp_path / "p.csv"), "--no-store",
               "--cluster", address])
     assert info.value.code == 2 and "no scheduler address" in capsys.readouterr().err
+
+
+# -- F21: fit --epochs 0 says so, before anything is read ----------------------------------------------------
+@pytest.mark.parametrize("flags", [["--epochs", "0"], ["--epochs", "-2"], ["--epochs", "1", "--stage1-epochs", "-1"]])
+def test_fit_with_no_epochs_says_so(tmp_path, capsys, flags):
+    from trainer.cli import main
+
+    manifest = _manifest(tmp_path, "a.dcm")
+    assert main(["fit", "--data", str(manifest), "--out", str(tmp_path / "run"), "--device", "cpu", *flags]) == 2
+    err = capsys.readouterr().err
+    assert "epochs" in err and "at least" in err and "resume" not in err

@@ -93,6 +93,10 @@ def _config(args) -> Config:
     for name in ("seed", "split_seed"):  # from a --config file (the command line is checked by main)
         if isinstance(values.get(name), int) and values[name] < 0:
             raise ConfigFileError(f"{name} is {values[name]}; a seed must be 0 or more")
+    # --epochs 0 ran no epoch and then blamed a --resume nobody gave (attack run 4, F21); stage1 0 is "as --epochs"
+    for name, least in (("epochs", 1), ("stage1_epochs", 0)):
+        if isinstance(values.get(name), int) and values[name] < least:
+            raise ConfigFileError(f"--{name.replace('_', '-')} is {values[name]}; it must be at least {least}")
     return Config(**values)
 
 
