@@ -278,3 +278,26 @@ def test_fit_with_no_epochs_says_so(tmp_path, capsys, flags):
     assert main(["fit", "--data", str(manifest), "--out", str(tmp_path / "run"), "--device", "cpu", *flags]) == 2
     err = capsys.readouterr().err
     assert "epochs" in err and "at least" in err and "resume" not in err
+
+
+# -- F10: Ctrl-C in octviewer-synth and the demo study writer is one line, exit 130 -------------------------
+def _interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_synth_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
+    import octviewer.synth as synth
+    from octviewer.synth.cli import main
+
+    monkeypatch.setattr(synth, "generate_cohort", _interrupted)
+    assert main(["--out", str(tmp_path / "c"), "--patients", "1", "--preset", "tiny"]) == 130
+    err = capsys.readouterr().err
+    assert "stopped" in err and "Traceback" not in err
+
+
+def test_demo_study_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
+    import octviewer.study.demo as demo
+
+    monkeypatch.setattr(demo, "write_demo_study", _interrupted)
+    assert demo.main(["--out", str(tmp_path / "d"), "--patients", "1", "--visits", "1"]) == 130
+    assert "stopped" in capsys.readouterr().err

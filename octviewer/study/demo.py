@@ -92,7 +92,11 @@ def main(argv=None) -> int:
             f"cannot be made ({exc.strerror or type(exc).__name__})"
         print(f"error: --out {args.out} {what}", file=sys.stderr)
         return 3
-    out = write_demo_study(args.out, args.patients, args.visits, args.preset, args.seed)
+    try:
+        out = write_demo_study(args.out, args.patients, args.visits, args.preset, args.seed)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (attack run 4, F10)
+        print(f"stopped: {args.out} holds part of the study; run again to write it whole", file=sys.stderr)
+        return 130
     print(f"wrote a SYNTHETIC study of {args.patients} patients x 2 eyes x {args.visits} visits to {out}")
     return 0
 

@@ -60,12 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     except FileRefused as exc:
         print(f"error: {args.out / 'manifest.csv'} {exc}", file=sys.stderr)
         return 3
-    with tqdm(desc="synthesising volumes", unit="vol") as bar:
-        def progress(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
-        manifest = generate_cohort(args.out, patients=args.patients, preset=args.preset, seed=args.seed,
-                                   missing_vf=args.missing_vf, fmt=args.format, compression=args.compression,
-                                   progress=progress, workers=args.workers)
+    try:
+        with tqdm(desc="synthesising volumes", unit="vol") as bar:
+            def progress(done, total):
+                bar.total = total
+                bar.update(done - bar.n)
+            manifest = generate_cohort(args.out, patients=args.patients, preset=args.preset, seed=args.seed,
+                                       missing_vf=args.missing_vf, fmt=args.format, compression=args.compression,
+                                       progress=progress, workers=args.workers)
+    except KeyboardInterrupt:  # Ctrl-C: one line, as octviewer-predict and -train say it (attack run 4, F10)
+        print(f"stopped: {args.out} holds part of the cohort; run again to write it whole",
+              file=sys.stderr)
+        return 130
     print(f"wrote {manifest} (SYNTHETIC data, for engineering only)")
     return 0
