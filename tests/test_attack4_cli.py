@@ -301,3 +301,23 @@ def test_demo_study_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(demo, "write_demo_study", _interrupted)
     assert demo.main(["--out", str(tmp_path / "d"), "--patients", "1", "--visits", "1"]) == 130
     assert "stopped" in capsys.readouterr().err
+
+
+# -- F13: one scan named several ways in one run is one row --------------------------------------------------
+def test_one_scan_named_several_ways_is_measured_once(tmp_path, capsys, monkeypatch):
+    import os
+    import shutil
+
+    from octviewer.pipeline.measure_cli import main
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    a = folder / "a.dcm"
+    shutil.copy("resources/samples/demo_normal_OD.dcm", a)
+    os.link(a, folder / "hard.dcm")
+    out = tmp_path / "m.csv"
+    monkeypatch.chdir(folder)
+    assert main(["a.dcm", "./a.dcm", str(a), str(folder), "hard.dcm", "--out", str(out), "--no-store"]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 1
+    assert "5 input(s) name a scan given already" in capsys.readouterr().err

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 
 from ..core import VF_INDICES
@@ -90,7 +91,29 @@ def expand(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
             skipped.extend(passed_over)
         else:
             paths.append(p)
-    return paths, skipped
+    return _once(paths), skipped
+
+
+def _once(paths: list[Path]) -> list[Path]:
+    """``paths`` with each scan once: one file named several ways (``a.dcm ./a.dcm /abs/a.dcm``, a
+    folder holding it, a hard link to it) gave a row for each, and a cohort summary made from the CSV
+    counted one eye six times (attack run 4, F13). The same file is the same (device, inode); one that
+    cannot be looked at is compared by its resolved path. A note on stderr says how many were dropped
+    (never which: the names may be patients')."""
+    seen, kept = set(), []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            identity = (st.st_dev, st.st_ino)
+        except (OSError, ValueError):
+            identity = os.path.realpath(p)
+        if identity not in seen:
+            seen.add(identity)
+            kept.append(p)
+    if len(kept) < len(paths):
+        print(f"note: {len(paths) - len(kept)} input(s) name a scan given already; each scan is analysed once",
+              file=sys.stderr)
+    return kept
 
 
 def _same(a: Path, b: Path) -> bool:
