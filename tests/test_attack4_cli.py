@@ -321,3 +321,26 @@ def test_one_scan_named_several_ways_is_measured_once(tmp_path, capsys, monkeypa
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 1
     assert "5 input(s) name a scan given already" in capsys.readouterr().err
+
+
+# -- F18: --cam-out inside an input folder: its CAMs are not read back as scans ------------------------------
+def test_predict_reads_no_cam_of_its_own_cam_out_as_a_scan(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import octviewer.pipeline.predict_cli as predict_cli
+    from octviewer.pipeline.outputs import OutputError
+
+    folder = tmp_path / "in"
+    (folder / "cams").mkdir(parents=True)
+    shutil.copy("resources/samples/demo_normal_OD.dcm", folder / "a.dcm")
+    np.save(folder / "cams" / "vol-0123456789abcdef_cam.npy", np.zeros((64, 160), np.float32))
+    seen = []
+
+    def check_outputs(inputs, *args, **kwargs):  # stop the run here: only the inputs are of interest
+        seen.extend(inputs)
+        raise OutputError("stop")
+
+    monkeypatch.setattr(predict_cli, "check_outputs", check_outputs)
+    predict_cli.main([str(folder), "--out", str(tmp_path / "p.csv"), "--cam-out", str(folder / "cams"), "--no-store"])
+    assert [p.name for p in seen] == ["a.dcm"]
+    assert "1 CAM file(s)" in capsys.readouterr().err

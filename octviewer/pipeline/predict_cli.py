@@ -24,6 +24,7 @@ to skip it), where the viewer finds them.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -52,6 +53,21 @@ COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold
 # the port is required: Dask refuses an address without one only after a traceback and a 40 s wait
 # for its client (attack run 4, F14: "garbage", tcp://host)
 _CLUSTER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
+
+
+def _own_cam(path: Path, cam_out: Path) -> bool:
+    """``path`` is a CAM file (``<key>_cam.npy``) in the --cam-out folder: this command's own output."""
+    return path.name.endswith("_cam.npy") and os.path.realpath(path.parent) == os.path.realpath(cam_out)
+
+
+def _not_own_cams(files: list[Path], cam_out: Path) -> list[Path]:
+    """``files`` without the CAMs an earlier run wrote to --cam-out: with --cam-out inside an input
+    folder, the next run read them back as scans and failed on each (attack run 4, F18)."""
+    kept = [p for p in files if not _own_cam(p, cam_out)]
+    if len(kept) < len(files):
+        print(f"note: {len(files) - len(kept)} CAM file(s) of --cam-out in the input folders are not read as scans",
+              file=sys.stderr)
+    return kept
 
 
 def parser() -> argparse.ArgumentParser:
@@ -107,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..resources import DEMO_MODEL
 
     files, skipped = expand(args.inputs)
+    if args.cam_out is not None:
+        files, skipped = _not_own_cams(files, args.cam_out), [s for s in skipped if not _own_cam(s[0], args.cam_out)]
     try:
         check_outputs(files + [p for p, _ in skipped], args.out, folders={"--cam-out": args.cam_out},
                       files={"--key-file": args.key_file}, model=args.model or DEMO_MODEL)
