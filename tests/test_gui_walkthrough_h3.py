@@ -72,3 +72,20 @@ def test_the_study_list_opens_narrow_on_a_small_window(qtbot, window, monkeypatc
     qtbot.wait(50)
     assert w.study.dock.width() <= 190
     assert w.bscan.width() >= 0.6 * wide  # the B-scan gives up less than the study list takes
+
+
+def test_the_reason_for_no_result_sits_right_under_the_scan(qtbot, window, monkeypatch, tmp_path):
+    """With no result the empty probability, decision and model lines left a gap that pushed 'Not analysed:
+    ...' below the fold at 1024 x 700 (fourth walk-through)."""
+    from test_gui_walkthrough import _open_by_menu
+    from test_wiring import _noise_scan
+
+    w = window
+    w.menu_actions["quality_gate"].trigger()  # the gate on, as a user has it
+    assert w.state.options.gate
+    _open_by_menu(qtbot, w, _noise_scan(tmp_path), monkeypatch)
+    panel = w.results
+    assert w.prediction is None and panel.reason.text() and panel.reason.isVisible()
+    assert not panel.probability.isVisible() and not panel.decision.isVisible() and not panel.model.isVisible()
+    below_scan = panel.reason.y() - (panel.scan.y() + panel.scan.height())
+    assert below_scan < 40, below_scan  # the next line but the caveats, not a screen further down

@@ -112,11 +112,13 @@ class ResultsPanel(QWidget):
         self.extra = _label()  # set by the study controller: measured VF beside the estimate (study/controller.py)
         # not in this widget's layout: the window puts it above the scroll area, so it never scrolls away
         self.trust = _label("color: #ffb74d; font-weight: bold")
-        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision):
+        # why there is no result comes right under the scan, where the probability would be: below the
+        # empty estimate rows it was cut off or off-screen at 1024 x 700 (fourth walk-through)
+        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.reason):
             layout.addWidget(w)
         layout.addLayout(self.vf)
         layout.addWidget(self.vf_note)
-        for w in (self.extra, self.model, self.notes, self.reason):
+        for w in (self.extra, self.model, self.notes):
             layout.addWidget(w)
         layout.addStretch(1)
         self.vf_labels: list[QLabel] = []
@@ -138,6 +140,7 @@ class ResultsPanel(QWidget):
             for w in (self.caveats, self.probability, self.decision, self.vf_note, self.model, self.notes,
                       self.reason):
                 w.setText("")
+            self._hide_empty()
             return
         self.eye.setText(f"{v.laterality or 'eye unknown'}   {scan_date(v)}")
         self.scan.setText(f"{v.scan_pattern} scan, {v.n_bscans} B-scan(s), {plain(v.device or 'device unknown')}")
@@ -176,14 +179,24 @@ class ResultsPanel(QWidget):
                                 "with the B-scans and the structure")
             self.notes.setText("\n".join(notes))
         self.reason.setText(s.reason or "")
+        self._hide_empty()
+
+    def _hide_empty(self) -> None:
+        """An empty label still takes a line of its font: with no result, the empty probability, decision
+        and model lines left a gap that pushed the reason below the fold."""
+        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.reason, self.vf_note,
+                  self.extra, self.model, self.notes):
+            w.setVisible(bool(w.text()))
 
     def set_extra(self, text: str) -> None:
         """Plain text the window adds under the estimates (measured VF and its difference)."""
         self.extra.setText(text)
+        self.extra.setVisible(bool(text))
 
     def text(self) -> str:
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
-        parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability, self.decision)]
+        parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability, self.decision,
+                                    self.reason)]
         parts += [label.text() for label in self.vf_labels] + [self.vf_note.text()]
-        parts += [w.text() for w in (self.extra, self.model, self.notes, self.reason)]
+        parts += [w.text() for w in (self.extra, self.model, self.notes)]
         return "\n".join(t for t in parts if t)
