@@ -176,11 +176,11 @@ def wiring_screenshots(app, window, wait_for):
 
     panel.tree.setCurrentItem(visit)
     panel.ou_button.click()
-    settle(lambda: window.study.ou_view.summary is not None and not window.study.ou_view.worker.busy())
+    settle(lambda: window.study.ou_view.summary is not None and not window.study.ou_view.tasks.busy())
     window.study.ou_dialog.grab().save(str(OUT / "ou_dialog.png"))
     panel.tree.setCurrentItem(eye)
     panel.trend_button.click()
-    settle(lambda: window.study.trend_view.history is not None and not window.study.trend_view.worker.busy())
+    settle(lambda: window.study.trend_view.history is not None and not window.study.trend_view.tasks.busy())
     window.study.trend_dialog.grab().save(str(OUT / "trend_dialog.png"))
 
 
