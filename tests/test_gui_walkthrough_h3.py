@@ -89,3 +89,13 @@ def test_the_reason_for_no_result_sits_right_under_the_scan(qtbot, window, monke
     assert not panel.probability.isVisible() and not panel.decision.isVisible() and not panel.model.isVisible()
     below_scan = panel.reason.y() - (panel.scan.y() + panel.scan.height())
     assert below_scan < 40, below_scan  # the next line but the caveats, not a screen further down
+
+
+def test_the_model_card_says_the_volume_is_calibrated_after_the_mean():
+    """'One volume = the mean of its B-scans' probabilities' did not reproduce from the per-B-scan CSV (the
+    calibrated B-scan probabilities): the map is applied after the mean (fourth walk-through)."""
+    from octviewer.gui.model.card import model_card_text
+    from octviewer.model import load_model
+
+    card = model_card_text(load_model(DEMO_MODEL, "cpu").meta)
+    assert "mean of its B-scans' uncalibrated probabilities, then calibrated" in card

@@ -185,8 +185,10 @@ def model_card_text(meta) -> str:
                      f"b = {cal.get('b', 0):.3f})")
     agg = m.get("aggregation") or {}
     if agg:
-        lines.append(f"One volume = the {agg.get('probability', 'mean')} of its B-scans' probabilities and the "
-                     f"{agg.get('vf', 'median')} of their VF estimates")
+        # the map is applied after the mean: the mean of the B-scans' calibrated probabilities (as the
+        # per-B-scan CSV lists them) differs in the third decimal, which read as an error (fourth walk-through)
+        lines.append(f"One volume = the {agg.get('probability', 'mean')} of its B-scans' uncalibrated probabilities, "
+                     f"then calibrated, and the {agg.get('vf', 'median')} of their VF estimates")
     metrics = prov.get("test_metrics") or {}
     if isinstance(metrics, dict) and metrics:
         test = (((prov.get("data") or {}).get("splits") or {}).get("test")) or {}
