@@ -140,3 +140,89 @@ def test_f17_compressed_strip_beyond_the_end_of_the_file_is_truncation(tmp_path)
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(VolumeReadError, match="truncated: page 1's strip 1 lies beyond its end"):
         load_volume(path)
+
+
+_ITEMS = 210_000  # just over MAX_DICOM_ELEMENTS; 1.7 MB inflated, a few kB deflated
+
+
+def _items_dicom(tmp_path, deflate: bool) -> bytes:
+    """A small DICOM OCT whose data set holds an undefined-length sequence of ``_ITEMS`` empty items."""
+    import zlib
+
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from octviewer.core import OctVolume, Spacing
+    from octviewer.io.dicom import write_dicom
+
+    volume = OctVolume(data=np.full((2, 32, 32), 100, np.uint16),
+                       spacing=Spacing(bscan_mm=0.05, depth_mm=0.004, ascan_mm=0.01), laterality="OD",
+                       scan_pattern="volume", device="Test dev")
+    path = tmp_path / "items.dcm"
+    write_dicom(volume, path)
+    if deflate:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(path, enforce_file_format=True)
+    raw = path.read_bytes()
+    start = 132 + 12 + struct.unpack_from("<I", raw, 132 + 8)[0]  # after the file meta group
+    body = zlib.decompress(raw[start:], -15) if deflate else raw[start:]
+    at = body.find(b"\xe0\x7f\x10\x00")  # Pixel Data
+    sequence = (b"\x08\x00\x40\x11SQ\x00\x00\xff\xff\xff\xff" + b"\xfe\xff\x00\xe0\x00\x00\x00\x00" * _ITEMS
+                + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+    body = body[:at] + sequence + body[at:]
+    if deflate:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        body = packer.compress(body) + packer.flush()
+    return raw[:start] + body
+
+
+def test_f19_deflated_dicom_of_many_empty_items_refused_before_pydicom(tmp_path, monkeypatch):
+    import pydicom
+
+    from octviewer import load_volume
+
+    path = tmp_path / "items.dcm"
+    path.write_bytes(_items_dicom(tmp_path, deflate=True))
+    assert path.stat().st_size < 20_000
+    parsed = []
+    monkeypatch.setattr(pydicom, "dcmread", lambda *a, **k: parsed.append(a) or pytest.fail("parsed"))
+    with pytest.raises(VolumeReadError, match="more than 200000 data elements and sequence items"):
+        load_volume(path)
+    assert not parsed  # pydicom makes a Dataset of each item: ~150 MB and ~4 s here
+
+
+def test_f19_uncompressed_header_counted_too_and_the_study_index_skips_it(tmp_path):
+    import io
+
+    from octviewer.io.limits import check_deflated_dicom
+    from octviewer.study import index_folder
+
+    raw = _items_dicom(tmp_path, deflate=False)
+    with pytest.raises(VolumeReadError, match="more than 200000 data elements"):
+        check_deflated_dicom(io.BytesIO(raw), "items.dcm", len(raw))  # in memory: no 1.7 MB file
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "scan.dcm").write_bytes(_items_dicom(tmp_path, deflate=True))
+    index = index_folder(folder, cache_dir=tmp_path / "cache")
+    assert not index.scans
+    assert any("data elements" in str(problem) for problem in index.problems)
+
+
+def test_f19_an_ordinary_header_is_walked_whole_to_its_pixel_data(tmp_path):
+    """The walk follows a real header element by element (stopping early would let a crafted file by)."""
+    import io
+
+    import pydicom
+
+    from octviewer.io.limits import _blocks, _Bytes, count_dicom_elements
+
+    path = tmp_path / "items.dcm"
+    _items_dicom(tmp_path, deflate=False)  # leaves the ordinary file at path
+    raw = path.read_bytes()
+    start = 132 + 12 + struct.unpack_from("<I", raw, 132 + 8)[0]
+    walked = count_dicom_elements(_Bytes(_blocks(io.BytesIO(raw[start:]))), "x", True, True)
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    elements = list(ds.iterall())
+    items = sum(len(e.value) for e in elements if e.VR == "SQ")
+    assert walked == len(elements) + items + 1  # defined lengths here (no delimiters), + Pixel Data
