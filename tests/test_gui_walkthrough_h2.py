@@ -493,7 +493,7 @@ def test_the_window_opens_within_a_small_screen_and_remembers_its_size(qtbot, mo
     monkeypatch.setattr(MainWindow, "_free_area", lambda self: QRect(0, 0, 1024, 700))
     first = MainWindow(Predictor(str(DEMO_MODEL), device="cpu"))
     qtbot.addWidget(first)
-    assert first.width() <= 1024 and first.height() <= 700
+    assert first.width() <= 1024 and first.height() <= 700 - 40  # room for a title bar (fourth walk-through)
     first.resize(760, 540)  # (within the offscreen platform's own 800 x 600 screen, which Qt restores into)
     first.close()  # the size the user left it at is kept
     again = MainWindow(Predictor(str(DEMO_MODEL), device="cpu"))

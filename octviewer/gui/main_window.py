@@ -59,6 +59,8 @@ TITLE = "octviewer — research use only, not a medical device"
 #: the Results and Structure docks' least width: room for the VF rows and the two RNFL wheels without
 #: scrolling sideways, with the Study panel open in a 1024 px window (walk-through at 1024 x 700)
 RIGHT_DOCK_WIDTH = 250
+#: height left free for a window manager's title bar and borders when the window is fitted to a screen
+FRAME_ROOM_PX = 56
 
 
 def scan_title(volume) -> str:
@@ -360,7 +362,9 @@ class MainWindow(QMainWindow):
         if isinstance(saved, QByteArray) and not saved.isEmpty() and self.restoreGeometry(saved):
             if self.width() <= free.width() and self.height() <= free.height():
                 return  # (a geometry saved on a larger screen is cut to this one below)
-        self.resize(max(min(1400, free.width() - 16), self.minimumWidth()), min(850, free.height() - 16))
+        # the size set is the inside of the window: a window manager's title bar and borders come on top
+        # (a 1264 x 784 window on an 800 px screen had its status bar cut off: fourth walk-through)
+        self.resize(max(min(1400, free.width() - 16), self.minimumWidth()), min(850, free.height() - FRAME_ROOM_PX))
         self.move(free.x() + (free.width() - self.width()) // 2, free.y() + (free.height() - self.height()) // 2)
 
     def closeEvent(self, event):  # noqa: N802 (Qt's name)
