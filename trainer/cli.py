@@ -142,7 +142,10 @@ def _manifest_volumes(manifest) -> list[str]:
     the JSON report, exit 0 (attack run 4, F16)."""
     from .manifest import read_manifest
 
-    records, _ = read_manifest(manifest, skip_bad=True, check_files=False)
+    try:
+        records, _ = read_manifest(manifest, skip_bad=True, check_files=False)
+    except ManifestError:  # an unreadable manifest is refused by evaluate itself, before any write
+        return []
     return [r.path for r in records]
 
 
@@ -262,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             from .recipe_summary import report_lines
 
             if args.out:
-                _check_out(args.out, args.model, args.data, *_manifest_volumes(args.data))
+                _check_out(args.out, args.model, args.data)
+                _check_out(args.out, *_manifest_volumes(args.data))
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
                                     report_paths=args.report_paths, progress=_network_progress)
             text = json.dumps(report, indent=2)
