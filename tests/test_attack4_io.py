@@ -226,3 +226,51 @@ def test_f19_an_ordinary_header_is_walked_whole_to_its_pixel_data(tmp_path):
     elements = list(ds.iterall())
     items = sum(len(e.value) for e in elements if e.VR == "SQ")
     assert walked == len(elements) + items + 1  # defined lengths here (no delimiters), + Pixel Data
+
+
+@pytest.fixture
+def no_oct_converter(monkeypatch):
+    """OCT-Converter's Optovue reader replaced by a spy: a call means our checks came too late."""
+    readers = pytest.importorskip("oct_converter.readers")
+    calls = []
+    monkeypatch.setattr(readers, "POCT", lambda *a: calls.append(a) or pytest.fail("OCT-Converter ran"))
+    return calls
+
+
+@pytest.mark.parametrize("txt, match", [
+    ("Window Height = 0\nScan Length = 16\nScan Usage = 3000000\n", "empty dimension"),
+    ("Window Height = 640\nScan Length = 400\nScan Usage = 3000000\n", "implausible size"),
+    ("Window Height = 64\nScan Length = 64\nScan Usage = 3\n", "declares 3 B-scans of 64 x 64 pixels.*holds 4 bytes"),
+    ("Window Height = 64\n", "states no scan size"),
+    ("Window Height = x\nScan Length = 16\nScan Usage = 3\n", "no number for Window Height"),
+])
+def test_f1_optovue_description_checked_before_oct_converter(tmp_path, no_oct_converter, txt, match):
+    from octviewer import load_volume
+
+    (tmp_path / "scan.oct").write_bytes(b"\0\0\0\0")
+    (tmp_path / "scan.txt").write_text(txt)
+    with pytest.raises(VolumeReadError, match=match):
+        load_volume(tmp_path / "scan.oct")
+    assert not no_oct_converter
+
+
+def test_f1_optovue_impossible_date_in_its_path_said_in_words(tmp_path, no_oct_converter):
+    from octviewer import load_volume
+
+    folder = tmp_path / "2020-13-45_25.61.99"
+    folder.mkdir()
+    (folder / "scan.oct").write_bytes(bytes(4 * 64 * 64 * 2))
+    (folder / "scan.txt").write_text("Window Height = 64\nScan Length = 64\nScan Usage = 2\n")
+    with pytest.raises(VolumeReadError, match="no calendar date"):
+        load_volume(folder / "scan.oct")
+    assert not no_oct_converter
+
+
+def test_f1_a_consistent_optovue_pair_still_loads(tmp_path):
+    pytest.importorskip("oct_converter")
+    from octviewer import load_volume
+
+    pixels = np.random.default_rng(0).random((3, 64, 48)).astype(np.float32)
+    (tmp_path / "scan.oct").write_bytes(pixels.tobytes())
+    (tmp_path / "scan.txt").write_text("Window Height = 48\r\nScan Length = 64\r\nScan Usage = 3\r\n")
+    assert load_volume(tmp_path / "scan.oct").data.shape[0] == 3

@@ -8,13 +8,15 @@ of our own (``topcon``), because OCT-Converter's Topcon parser does not run on N
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..core import OctVolume, Spacing
 from .errors import VolumeReadError
-from .limits import check_budget, plausible_mm, require_readable
+from .limits import check_budget, check_dimensions, open_regular, plausible_mm, require_readable
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 #: OCT-Converter reads a Cirrus .img as B-scans of 1024 x 512 bytes, one after the other.
@@ -22,11 +24,6 @@ _CIRRUS_BSCAN_BYTES = 1024 * 512
 
 
 def _open(path: Path):
-    try:
-        from oct_converter import readers
-    except ImportError:
-        raise VolumeReadError(path, "reading this vendor format needs the optional extra: "
-                                    "pip install 'octviewer[vendor]' (OCT-Converter)") from None
     suffix = path.suffix
     # checked here, in words: OCT-Converter's own errors were "cannot reshape array of size 1 into shape
     # (1024,512,0)" and "Could not find filespec <the whole folder path>" (attack run 2 L2)
@@ -36,6 +33,13 @@ def _open(path: Path):
     if suffix == ".oct" and not path.with_suffix(".txt").is_file():
         raise VolumeReadError(path, f"an Optovue .oct file is read with its description file "
                                     f"{path.with_suffix('.txt').name}, which is not beside it")
+    if suffix == ".oct":
+        check_optovue_description(path)
+    try:
+        from oct_converter import readers
+    except ImportError:
+        raise VolumeReadError(path, "reading this vendor format needs the optional extra: "
+                                    "pip install 'octviewer[vendor]' (OCT-Converter)") from None
     if suffix.lower() == ".img":
         return readers.IMG(path).read_oct_volume(), "Zeiss Cirrus"
     if suffix == ".OCT":
@@ -43,6 +47,66 @@ def _open(path: Path):
     if suffix == ".oct":
         return readers.POCT(path).read_oct_volume()[0], "Optovue"
     raise VolumeReadError(path, f"no reader for '{suffix}' files")
+
+
+#: An Optovue description file is a few dozen lines.
+_MAX_DESCRIPTION_BYTES = 1 << 20
+#: OCT-Converter's pattern for an acquisition date in an Optovue path (YYYY-MM-DD_hh.mm.ss).
+_OPTOVUE_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})_(\d{1,2}).(\d{1,2}).(\d{1,2})")
+
+
+def _first_number(line: str) -> int | None:
+    """The first whitespace-separated token of digits, as OCT-Converter reads it; None when there is none."""
+    token = next((s for s in line.split() if s.isdigit()), None)
+    try:
+        return int(token) if token is not None else None
+    except ValueError:  # a digit that is no decimal number ("²")
+        return None
+
+
+def check_optovue_description(path: Path) -> list[tuple[int, int, int]]:
+    """The (B-scans, depth, width) of each scan an Optovue ``.txt`` declares, checked against the
+    ``.oct`` file's size before OCT-Converter reads it; read as OCT-Converter reads it.
+
+    OCT-Converter makes one slice per "Scan Usage" before anything is checked: a 4-byte .oct with
+    "Window Height = 0" and a usage of 3 000 000 took 32 s and 1.2 GB to refuse (attack run 4, F1).
+    Each scan's pixels are float32 and every scan is read from the start of the .oct file."""
+    txt = path.with_suffix(".txt")
+    if require_readable(txt, folder_ok=False).st_size > _MAX_DESCRIPTION_BYTES:
+        raise VolumeReadError(path, f"its description file {txt.name} is over 1 MiB: not an Optovue description")
+    with open_regular(txt) as f:
+        lines = f.read().decode("iso-8859-1").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    where = f"the description file {txt.name}"
+    scans, height = [], None
+    for i, line in enumerate(lines):
+        if "Window Height" in line:
+            height = _first_number(line)
+            if height is None:
+                raise VolumeReadError(path, f"{where} gives no number for Window Height (line {i + 1})")
+        if "Scan Length" in line and i + 1 < len(lines) and "Scan Usage" in lines[i + 1]:
+            length, number = _first_number(line), _first_number(lines[i + 1])
+            if height is None or length is None or number is None:
+                raise VolumeReadError(path, f"{where} gives no Window Height, Scan Length or Scan Usage number "
+                                            f"for the scan at line {i + 1}")
+            scans.append((number, height, length))
+    if not scans:
+        raise VolumeReadError(path, f"{where} states no scan size (Window Height, Scan Length, Scan Usage)")
+    size = require_readable(path, folder_ok=False).st_size
+    for number, height, length in scans:
+        check_dimensions(path, (number, height, length), what="scan its description file declares")
+        need = 4 * number * height * length
+        if need > size:
+            raise VolumeReadError(path, f"{where} declares {number} B-scans of {height} x {length} pixels ({need} "
+                                        f"bytes), the .oct file holds {size} bytes (truncated, or the wrong .txt)")
+    if (m := _OPTOVUE_DATE.search(str(txt))) is not None:
+        y, mo, d, h, mi, sec = (int(g) for g in m.groups())
+        try:
+            dt.datetime(y, mo, d, h, mi, sec)
+        except ValueError:  # OCT-Converter's datetime() would fail with Python's words
+            raise VolumeReadError(path, "its path holds a date (YYYY-MM-DD_hh.mm.ss) that is no calendar date, and "
+                                        "OCT-Converter reads the acquisition date from it: rename the file or "
+                                        "folder") from None
+    return scans
 
 
 def read_vendor(path: Path) -> OctVolume:
