@@ -162,7 +162,10 @@ def hide_file_names(text: str, path) -> str:
     inside the scan are replaced whole (they may hold spaces), then anything shaped like a file name
     (a name with an extension, a missing file's too)."""
     p = Path(path)
-    folder = p if p.is_dir() else p.parent
+    try:
+        folder = p if p.is_dir() else p.parent
+    except OSError:  # a path longer than PATH_MAX
+        folder = p.parent
     for form in sorted({str(folder), os.path.abspath(folder)} - {"", "."}, key=len, reverse=True):
         text = text.replace(form + os.sep, "")
     try:
