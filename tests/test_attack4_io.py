@@ -274,3 +274,38 @@ def test_f1_a_consistent_optovue_pair_still_loads(tmp_path):
     (tmp_path / "scan.oct").write_bytes(pixels.tobytes())
     (tmp_path / "scan.txt").write_text("Window Height = 48\r\nScan Length = 64\r\nScan Usage = 3\r\n")
     assert load_volume(tmp_path / "scan.oct").data.shape[0] == 3
+
+
+def _topcon_with_patient(tmp_path, patient: bytes):
+    def chunk(name: bytes, payload: bytes) -> bytes:
+        return bytes([len(name)]) + name + struct.pack("<I", len(payload)) + payload
+
+    n, h, w = 2, 32, 32
+    pixels = np.full((n, h, w), 500, "<u2")
+    path = tmp_path / "scan.fds"
+    path.write_bytes(struct.pack("<4s3sII", b"FOCT", b"FDS", 1, 0)
+                     + chunk(b"@IMG_SCAN_03", struct.pack("<BIIIIBI", 0, w, h, 16, n, 0, 0) + pixels.tobytes())
+                     + chunk(b"@PATIENT_INFO_02", patient.ljust(32, b"\0") + bytes(64)))
+    return path
+
+
+@pytest.mark.parametrize("patient, why", [(b"PAT\x1b]0;x\x07\n123", "control character"),
+                                          (b"A\\B", "backslash"), (b"PAT\xad1", "invisible character")])
+def test_f3_topcon_patient_id_checked_as_dicom_ones(tmp_path, patient, why):
+    from octviewer import load_volume
+
+    volume = load_volume(_topcon_with_patient(tmp_path, patient))
+    assert volume.patient_id is None
+    assert any(why in note and "without a patient ID" in note for note in volume.notes)
+
+
+def test_f3_every_reader_result_gets_the_check_and_a_plain_id_stays(tmp_path):
+    """HEYEX XML and .e2e go through eyepy and then ``validate_volume``, as every reader does."""
+    from octviewer import load_volume
+    from octviewer.core import OctVolume
+    from octviewer.io.loading import validate_volume
+
+    volume = OctVolume(data=np.zeros((2, 32, 32), np.uint8), patient_id="PAT\u202e4321")
+    checked = validate_volume("scan.xml", volume)
+    assert checked.patient_id is None and any("U+202E" in n for n in checked.notes)
+    assert load_volume(_topcon_with_patient(tmp_path, b"PAT-1234 5")).patient_id == "PAT-1234 5"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import OctVolume
-from ..core.text import text_problem
+from ..core.text import patient_id_problem, text_problem
 from .errors import VolumeReadError
 from .formats import detect
 from .limits import check_bscan_shape
@@ -31,7 +31,20 @@ def validate_volume(path, volume: OctVolume) -> OctVolume:
         raise VolumeReadError(path, "the pixel data contains NaN or infinite values")
     if problem := device_problem(volume.device):
         raise VolumeReadError(path, problem)
+    if volume.patient_id is not None and (problem := patient_problem(volume.patient_id)):
+        volume = volume.replace(patient_id=None,
+                                notes=(*volume.notes, f"{problem}; the scan is shown without a patient ID"))
     return volume
+
+
+def patient_problem(patient_id) -> str:
+    """Why a reader's patient ID cannot be taken, or "": the DICOM reader's rule (``patient_id_problem``)
+    for every format, and a backslash, DICOM's value separator, which made one ID two in the reports we
+    send as DICOM. Topcon and HEYEX IDs holding an escape sequence, a newline or a right-to-left
+    override were taken as they were (attack run 4, F3): the ID is printed in the identified report."""
+    if problem := patient_id_problem(patient_id):
+        return problem
+    return "PatientID holds a backslash, DICOM's separator of two values" if "\\" in str(patient_id) else ""
 
 
 #: DICOM's Manufacturer and ManufacturerModelName are each at most 64 characters (LO), joined by a space.
