@@ -309,3 +309,17 @@ def test_f3_every_reader_result_gets_the_check_and_a_plain_id_stays(tmp_path):
     checked = validate_volume("scan.xml", volume)
     assert checked.patient_id is None and any("U+202E" in n for n in checked.notes)
     assert load_volume(_topcon_with_patient(tmp_path, b"PAT-1234 5")).patient_id == "PAT-1234 5"
+
+
+def test_f12_cirrus_name_whose_date_is_no_date_opens_with_the_date_unknown(tmp_path):
+    pytest.importorskip("oct_converter")
+    from octviewer import load_volume
+    from octviewer.io.vendor import cirrus_name_fields
+
+    path = tmp_path / "P123_Macular Cube 512x128_13-45-2020_25-61-99_OD_sn1_cube_z.img"
+    path.write_bytes(bytes(1024 * 512))  # one B-scan
+    volume = load_volume(path)
+    assert volume.data.shape == (1, 1024, 512) and volume.laterality == "OD"
+    assert cirrus_name_fields(path.name)["acquisition_date"] is None
+    fields = cirrus_name_fields("P7_Macular Cube 512x128_01-02-2020_03-04-05_OS_sn_z.img")  # "sn" without digits
+    assert fields["acquisition_date"].year == 2020 and fields["laterality"] == "OS" and fields["patient_id"] == "P7"

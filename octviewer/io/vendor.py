@@ -41,12 +41,40 @@ def _open(path: Path):
         raise VolumeReadError(path, "reading this vendor format needs the optional extra: "
                                     "pip install 'octviewer[vendor]' (OCT-Converter)") from None
     if suffix.lower() == ".img":
-        return readers.IMG(path).read_oct_volume(), "Zeiss Cirrus"
+        return _cirrus_reader(readers)(path).read_oct_volume(), "Zeiss Cirrus"
     if suffix == ".OCT":
         return readers.BOCT(path).read_oct_volume()[0], "Bioptigen"
     if suffix == ".oct":
         return readers.POCT(path).read_oct_volume()[0], "Optovue"
     raise VolumeReadError(path, f"no reader for '{suffix}' files")
+
+
+def cirrus_name_fields(name: str) -> dict:
+    """What OCT-Converter reads from a Cirrus file name (patient ID, laterality, acquisition date),
+    read so that no name fails: its own reader called ``datetime()`` on whatever digits stood where
+    MM-DD-YYYY_hh-mm-ss goes, and a name holding "13-45-2020_25-61-99" made the scan "corrupt ...
+    (month must be in 1..12)" (attack run 4, F12); such a date is unknown. (It also failed on a name
+    holding "sn" without digits.)"""
+    patient = re.search(r"^P\d+", name)
+    eye = re.search(r"O[DS]", name)
+    when = re.search(r"(\d{1,2})-(\d{1,2})-(\d{4})_(\d{1,2})-(\d{1,2})-(\d{1,2})", name)
+    acquired = None
+    if when is not None:
+        month, day, year, hour, minute, second = (int(g) for g in when.groups())
+        try:
+            acquired = dt.datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            acquired = None
+    return {"patient_id": patient.group(0) if patient else None, "laterality": eye.group(0) if eye else None,
+            "acquisition_date": acquired}
+
+
+def _cirrus_reader(readers):
+    class Cirrus(readers.IMG):
+        def get_metadata_from_filename(self) -> dict:
+            return cirrus_name_fields(Path(self.filepath).name)
+
+    return Cirrus
 
 
 #: An Optovue description file is a few dozen lines.
