@@ -323,3 +323,18 @@ def test_f12_cirrus_name_whose_date_is_no_date_opens_with_the_date_unknown(tmp_p
     assert cirrus_name_fields(path.name)["acquisition_date"] is None
     fields = cirrus_name_fields("P7_Macular Cube 512x128_01-02-2020_03-04-05_OS_sn_z.img")  # "sn" without digits
     assert fields["acquisition_date"].year == 2020 and fields["laterality"] == "OS" and fields["patient_id"] == "P7"
+
+
+def test_f22_a_path_holding_a_nul_is_said_so_not_corrupt(tmp_path):
+    from octviewer import load_volume
+
+    with pytest.raises(VolumeReadError, match="the path holds a NUL character") as info:
+        load_volume(str(tmp_path / "adv.dcm") + "\x00x")
+    assert "corrupt" not in str(info.value)
+
+
+def test_f22_progressive_opening_says_so_too(tmp_path):
+    from octviewer.io.progressive import open_volume_progressive
+
+    with pytest.raises(VolumeReadError, match="the path holds a NUL character"):
+        open_volume_progressive(str(tmp_path / "adv.dcm") + "\x00x")
