@@ -99,3 +99,13 @@ def test_the_model_card_says_the_volume_is_calibrated_after_the_mean():
 
     card = model_card_text(load_model(DEMO_MODEL, "cpu").meta)
     assert "mean of its B-scans' uncalibrated probabilities, then calibrated" in card
+
+
+def test_wording_of_the_device_note_the_scan_line_and_the_empty_structure_panel(qtbot, window):
+    """'a octviewer-synth scan', 'circle, 1 B-scans', and 'No structure analysis for this scan' with no
+    scan open at all (fourth walk-through)."""
+    from octviewer.structure.normative import source_for
+
+    assert "applied to an octviewer-synth SYNTHETIC scan" in source_for("octviewer-synth SYNTHETIC")
+    assert "applied to a Heidelberg Spectralis scan" in source_for("Heidelberg Spectralis")
+    assert window.structure_panel.empty_text == "No scan open"

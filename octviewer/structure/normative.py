@@ -36,7 +36,8 @@ def source_for(device: str | None) -> str:
     no published Spectralis figures are at hand, so the honest fix is to say it."""
     if "cirrus" in (device or "").lower():
         return SOURCE
-    scan = f"a {' '.join(str(device).split())} scan" if device else "a scan of unknown device"
+    name = " ".join(str(device).split())
+    scan = f"{'an' if name[:1].lower() in 'aeio' else 'a'} {name} scan" if name else "a scan of unknown device"
     lean = (" (Spectralis reads a few µm thicker than Cirrus, so its colours lean towards normal)"
             if "spectralis" in (device or "").lower() else "")
     return f"ANOTHER DEVICE'S NORMALS: {NORMS_DEVICE} figures applied to {scan}{lean}. " + SOURCE

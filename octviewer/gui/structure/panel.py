@@ -45,7 +45,9 @@ class StructurePanel(QWidget):
     def follow(self, state) -> None:
         """Show the structure report of the scan on screen (or why there is none), whenever it changes."""
         def show():
-            self.show_report(state.structure, state.structure_note or NO_REPORT)
+            # with no scan open there is nothing to analyse, not "no analysis for this scan" (fourth walk-through)
+            self.show_report(state.structure, state.structure_note or (NO_REPORT if state.volume is not None
+                                                                       else "No scan open"))
         state.events.structure.connect(show)
         state.events.scan.connect(show)
         show()
