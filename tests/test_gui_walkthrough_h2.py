@@ -291,6 +291,9 @@ def test_study_details_are_readable_at_the_smallest_window(qtbot, window, monkey
     # the panel fits its dock: nothing of it (the open buttons) is scrolled out of sight sideways
     dock_scroll = panel.parentWidget().parentWidget()
     assert not dock_scroll.horizontalScrollBar().isVisible()
+    # another study opened: the last study's selection is not described any more (fourth walk-through)
+    panel.set_index(panel.index)
+    assert panel.details.text() == "" and not panel.details.isVisible()
 
 
 # -- 5: a 1024 x 700 screen: the OU dialog and the main window ---------------------------------------

@@ -158,6 +158,8 @@ class StudyPanel(QWidget):
         # nothing is selected in the new tree (clear() does not say so): an empty study left them enabled
         self.ou_button.setEnabled(False)
         self.trend_button.setEnabled(False)
+        self.details.setText("")  # the last study's selected scan stayed described (fourth walk-through)
+        self.details.setVisible(False)
         listed = index.problems_text(limit=8)
         self.problems.setText("Left out:\n" + listed if listed else "")
         self.problems.setToolTip(index.problems_text(limit=200))
