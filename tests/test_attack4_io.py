@@ -338,3 +338,26 @@ def test_f22_progressive_opening_says_so_too(tmp_path):
 
     with pytest.raises(VolumeReadError, match="the path holds a NUL character"):
         open_volume_progressive(str(tmp_path / "adv.dcm") + "\x00x")
+
+
+def test_f2_jpeg_baseline_dicom_bomb_refused_from_its_sof_marker(tmp_path):
+    """The same bomb in a JPEG baseline frame (pydicom's decoder took 1.3 GB at 16000 x 16000); 2000 here."""
+    import io
+
+    import pydicom
+    from PIL import Image
+    from pydicom.uid import JPEGBaseline8Bit
+
+    from octviewer import load_volume
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((64, 64), 90, np.uint8)).save(buffer, "JPEG")
+    frame = bytearray(buffer.getvalue())
+    struct.pack_into(">HH", frame, frame.find(b"\xff\xc0") + 5, 2000, 2000)
+    path = _j2k_dicom(tmp_path, [bytes(frame)] * 2)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.save_as(path)
+    with pytest.raises(VolumeReadError, match="B-scan 1's JPEG data decodes to 2000 x 2000 pixels.*before decoding"):
+        load_volume(path)

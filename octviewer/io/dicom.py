@@ -178,6 +178,31 @@ def _required_int(path, ds: Dataset, keyword: str, default: int | None = None) -
 #: processes when there are many); every other compressed syntax goes through pydicom's plugins.
 JPEG2000_SYNTAXES = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
                      "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"}
+#: JPEG baseline, extended, lossless (two), JPEG-LS lossless and near-lossless: a SOF marker gives the size.
+JPEG_SYNTAXES = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+                 "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
+#: Start-of-frame markers (SOF0-3, 5-7, 9-11, 13-15; JPEG-LS's SOF55): height, width, components follow.
+_SOF_MARKERS = {*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0), 0xF7}
+
+
+def jpeg_size(frame: bytes) -> tuple[int, int, int] | None:
+    """(height, width, components) from a JPEG (or JPEG-LS) frame's SOF marker, read without
+    decoding; None when no SOF comes before the first scan."""
+    pos = 2 if frame[:2] == b"\xff\xd8" else -1
+    for _ in range(256):  # a few segments precede SOF in a real frame
+        if pos < 0 or pos + 4 > len(frame) or frame[pos] != 0xFF:
+            return None
+        marker = frame[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _SOF_MARKERS and pos + 10 <= len(frame):
+            height, width = struct.unpack_from(">HH", frame, pos + 5)
+            return height, width, frame[pos + 9]
+        if marker == 0xDA:  # start of scan: no SOF before it
+            return None
+        pos += 2 + struct.unpack_from(">H", frame, pos + 2)[0]
+    return None
 
 
 @dataclass
@@ -472,6 +497,13 @@ def open_dicom(path: Path) -> DicomFrames:
                                     f"holds {max(found, len(frames))} compressed B-scans")
     if str(syntax) == RLELossless:
         check_rle_frame(path, frames[0], rows, cols, dtype.itemsize)
+    if str(syntax) in JPEG_SYNTAXES:  # the decoder allocates what SOF declares (a 1 kB frame: 16000 x 16000)
+        for i, frame in enumerate(frames):
+            size = jpeg_size(frame)
+            if size is not None and size[0] * size[1] * size[2] > rows * cols:
+                raise VolumeReadError(path, f"B-scan {i + 1}'s JPEG data decodes to {size[0]} x {size[1]} pixels"
+                                            f"{f' in {size[2]} components' if size[2] != 1 else ''} (its SOF marker "
+                                            f"says so), the header declares {rows} x {cols}: refused before decoding")
     if str(syntax) in JPEG2000_SYNTAXES:
         del ds.PixelData  # the frames hold the codestreams now; keep one copy, not two
     return DicomFrames(path, ds, n, rows, cols, dtype, str(syntax), frames, stored)
