@@ -1,12 +1,9 @@
-"""Findings of the third clinician walk-through (2026-12-06) left open by the session that ran it, driven
-as a user drives the window: menu entries through QAction.trigger()."""
-
-import os
+"""Findings of the third and fourth clinician walk-throughs (2026-12-06), driven as a user drives the
+window: menu entries through QAction.trigger()."""
 
 import pytest
 
 pytest.importorskip("pytestqt")
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from conftest import open_window  # noqa: E402
 
@@ -17,8 +14,6 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def window(qtbot, monkeypatch):
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
     yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
