@@ -200,13 +200,68 @@ def _check_heyex_folder(folder: Path, xml: Path | None = None) -> None:
     check_budget(xml, decoded, stored, what="the images the XML names")
 
 
+#: eyepy's laterality for an .e2e is the stored character's code ('82' is 'R', '76' is 'L');
+#: for a HEYEX XML it is 'OD' / 'OS'.
+_EYEPY_LATERALITY = {"82": "OD", "76": "OS", "R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
+#: eyepy's type code of a stored B-scan image in an .e2e slice
+_E2E_BSCAN_IMAGE = 35652097
+
+
+def _mm(meta, *keys) -> tuple:
+    """The scales under ``keys`` in millimetres, or None each where eyepy's unit is not mm.
+
+    eyepy gives an .e2e volume scale 1 in "px" (the format's spacing is not known to it) and its
+    localizer degrees per pixel; taken as mm they made a 1 mm voxel and a made-up scale bar."""
+    if meta.get("scale_unit") != "mm":
+        return (None,) * len(keys)
+    return tuple(plausible_mm(meta[k]) for k in keys)
+
+
+def _check_e2e_series(path: Path, series, stored: int) -> None:
+    """Refuse a series whose stored B-scan images do not have the size its B-scan header declares,
+    or whose volume would not fit the byte budget, before eyepy allocates it.
+
+    eyepy allocates (B-scans, height, width) float32 from the first B-scan header (Type10004) and
+    broadcasts each stored image into its slot: a 13 kB file declaring 4000 x 4000 B-scans while
+    storing 1 x 1 images took 17 s and 5.3 GB, and loaded (attack run 4, .e2e broadcast bomb)."""
+    from eyepy.io.he.e2e_format import TypesEnum
+
+    metas = series.get_bscan_meta()
+    if not metas:
+        return  # eyepy refuses a series without B-scan headers itself
+    height, width = int(metas[0]["size_y"]), int(metas[0]["size_x"])
+    check_dimensions(path, (series.n_bscans, height, width))
+    for index, bscan in series.slices.items():
+        for folder in bscan.folders.get(TypesEnum.image, []):
+            image = folder.data
+            if image.type == _E2E_BSCAN_IMAGE and (image.height, image.width) != (height, width):
+                raise VolumeReadError(path, f"a B-scan stores an image of {image.height} x {image.width} pixels where "
+                                            f"the file declares {height} x {width} (damaged, or a forged header)")
+    check_budget(path, 4.0 * series.n_bscans * height * width, stored)
+
+
+def _read_e2e(path: Path):
+    """The first series of an .e2e that eyepy reads as a volume (as ``eyepy.import_heyex_e2e``),
+    each series' sizes checked first (``_check_e2e_series``)."""
+    from eyepy.io.he import HeE2eReader
+
+    stored = require_readable(path, folder_ok=False).st_size
+    with HeE2eReader(path) as reader:
+        for series in reader.series:
+            _check_e2e_series(path, series, stored)
+            try:
+                return series.get_volume()
+            except Exception:  # as eyepy does: circle and radial series are refused, the next one is tried
+                continue
+    raise VolumeReadError(path, "no series in the .e2e file can be read as a volume")
+
+
 def read_with_eyepy(path: Path) -> OctVolume:
     """HEYEX XML exports (a folder or its .xml) and .e2e files, through eyepy's importers."""
     import eyepy
 
     if path.suffix.lower() in (".e2e", ".sdb"):
-        require_readable(path, folder_ok=False)
-        ev = eyepy.import_heyex_e2e(path)
+        ev = _read_e2e(path)
     else:
         folder = path if path.is_dir() else path.parent
         given = None if path.is_dir() else path
@@ -215,10 +270,11 @@ def read_with_eyepy(path: Path) -> OctVolume:
         ev = eyepy.import_heyex_xml(given if given is not None and given.suffix == ".xml" else folder)
     meta = ev.meta
     data = np.asarray(ev.data)
-    localizer = Localizer(grey_localizer(path, ev.localizer.data),
-                          (plausible_mm(ev.localizer.meta["scale_y"]), plausible_mm(ev.localizer.meta["scale_x"])))
+    localizer = Localizer(grey_localizer(path, ev.localizer.data), _mm(ev.localizer.meta, "scale_y", "scale_x"))
     layers = {name: np.asarray(layer.data, dtype=np.float32) for name, layer in ev.layers.items()}
-    laterality = str(meta.get("laterality") or "").upper()
+    laterality = _EYEPY_LATERALITY.get(str(meta.get("laterality") or "").strip().upper())
+    bscan_mm, depth_mm, ascan_mm = _mm(meta, "scale_z", "scale_y", "scale_x")
+    spacing = Spacing(bscan_mm=bscan_mm if data.shape[0] > 1 else 0.0, depth_mm=depth_mm, ascan_mm=ascan_mm)
     acquired = meta.get("exam_time") or meta.get("visit_date")
     if isinstance(acquired, str):
         try:
@@ -227,9 +283,8 @@ def read_with_eyepy(path: Path) -> OctVolume:
             acquired = None
     return OctVolume(
         data=data,
-        spacing=Spacing(bscan_mm=plausible_mm(meta["scale_z"]) if data.shape[0] > 1 else 0.0,
-                        depth_mm=plausible_mm(meta["scale_y"]), ascan_mm=plausible_mm(meta["scale_x"])),
-        laterality=laterality if laterality in ("OD", "OS") else None,
+        spacing=spacing,
+        laterality=laterality,
         scan_pattern="volume" if data.shape[0] > 1 else "line",
         device="Heidelberg Spectralis",
         acquired=acquired,
@@ -237,4 +292,5 @@ def read_with_eyepy(path: Path) -> OctVolume:
         localizer=localizer,
         layers=layers,
         intensity_transform="identity" if data.dtype == np.uint8 else "heidelberg_vol",
+        notes=() if spacing.known else ("the file states no physical spacing",),
     )
