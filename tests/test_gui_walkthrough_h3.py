@@ -1,9 +1,12 @@
 """Findings of the third and fourth clinician walk-throughs (2026-12-06), driven as a user drives the
 window: menu entries through QAction.trigger()."""
 
+import os
+
 import pytest
 
 pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from conftest import open_window  # noqa: E402
 
