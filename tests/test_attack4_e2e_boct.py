@@ -88,3 +88,77 @@ def test_e2e_spacing_is_unknown_not_one_millimetre(tmp_path):
     assert (volume.spacing.depth_mm, volume.spacing.ascan_mm, volume.spacing.bscan_mm) == (None, None, None)
     assert volume.localizer.spacing_mm == (None, None)
     assert "the file states no physical spacing" in volume.notes
+
+
+# --- Bioptigen .OCT --------------------------------------------------------------------------------
+
+
+def _key(name):
+    return struct.pack("<I", len(name)) + name.encode()
+
+
+def _int(name, value):
+    return _key(name) + struct.pack("<2I", 4, value)
+
+
+def _float(name, value):
+    return _key(name) + struct.pack("<Id", 8, value)
+
+
+def _text(name, value):
+    return _key(name) + struct.pack("<I", len(value)) + value.encode()
+
+
+def write_boct(path, frames, depth, frame_ascans, scans=1):
+    """A Bioptigen .OCT of len(frame_ascans) frames ('rect' scan type), frame i holding frame_ascans[i]
+    A-scans of ``depth`` samples, each sample = 1000 * A-scan + depth index; the header declares
+    ``frames`` x ``scans`` B-scans."""
+    out = struct.pack("<IH", 0x1A2B3C4D, 2) + _key("FRAMEHEADER") + struct.pack("<I", 0)
+    out += _int("FRAMECOUNT", len(frame_ascans)) + _int("LINECOUNT", 1) + _int("LINELENGTH", depth)
+    out += _int("SAMPLEFORMAT", 2) + _text("DESCRIPTION", "x")
+    out += _float("XMIN", 0) + _float("XMAX", 1) + _text("XCAPTION", "x")
+    out += _float("YMIN", 0) + _float("YMAX", 1) + _text("YCAPTION", "y") + _int("SCANTYPE", 1)
+    out += b"".join(_float(k, 2.0) for k in ("SCANDEPTH", "SCANLENGTH", "AZSCANLENGTH", "ELSCANLENGTH",
+                                              "OBJECTDISTANCE", "SCANANGLE"))
+    out += _int("SCANS", scans) + _int("FRAMES", frames) + _int("DOPPLERFLAG", 0)
+    out += _key("CONFIG") + struct.pack("<2I", 0, 0)
+    parts = [out]
+    for ascans in frame_ascans:
+        pixels = (np.arange(ascans)[:, None] * 1000 + np.arange(depth)[None, :]).astype("<u2")
+        parts += [_key("FRAMEDATA") + struct.pack("<I", 0),
+                  _key("FRAMEDATETIME") + struct.pack("<I8H", 16, 2020, 5, 0, 17, 10, 0, 0, 0),
+                  _float("FRAMETIMESTAMP", 0.0) + _int("FRAMELINES", ascans),
+                  _key("FRAMESAMPLES") + struct.pack("<I", pixels.nbytes) + pixels.tobytes() + bytes(4)]
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def test_bioptigen_bscans_are_depth_by_ascans(tmp_path):
+    # OCT-Converter gives (A-scans, depth); the volume came back transposed against (n, depth, width)
+    pytest.importorskip("oct_converter")
+    volume = load_volume(write_boct(tmp_path / "scan_OD.OCT", 1, 96, [48, 48, 48], scans=3))
+    assert volume.data.shape == (3, 96, 48)
+    assert volume.data[0, :3, 0].tolist() == [0, 1, 2] and volume.data[0, 0, :3].tolist() == [0, 1000, 2000]
+    assert volume.laterality == "OD"
+
+
+def test_bioptigen_empty_frames_are_refused(tmp_path):
+    # one real frame, then frame headers of 0 A-scans: OCT-Converter np.resize'd each into a frame of
+    # zeros (1,999 of them: 2.07 GB, 9.6 s, and the 1.3 MB file loaded)
+    pytest.importorskip("oct_converter")
+    path = write_boct(tmp_path / "bomb_OD.OCT", 1, 256, [128] + [0] * 99, scans=100)
+    with pytest.raises(VolumeReadError, match="frame 2 holds 0 A-scans where the first holds 128"):
+        load_volume(path)
+
+
+def test_bioptigen_budget_is_checked_before_oct_converter_runs(tmp_path, monkeypatch):
+    # the byte budget used to be checked only on OCT-Converter's result, after it had allocated
+    oct_converter = pytest.importorskip("oct_converter.readers")
+
+    def ran(*args, **kwargs):
+        raise AssertionError("OCT-Converter ran")
+
+    monkeypatch.setattr(oct_converter.BOCT, "read_oct_volume", ran)
+    path = write_boct(tmp_path / "big_OD.OCT", 1, 1024, [512] + [0] * 299, scans=300)  # 300 MiB from 1 MB
+    with pytest.raises(VolumeReadError, match="would decode to"):
+        load_volume(path)
