@@ -10,6 +10,7 @@ import tracemalloc
 import zipfile
 
 import numpy as np
+import pytest
 
 from trainer.public import import_harvard
 
@@ -54,3 +55,41 @@ def test_harvard_npz_bomb_members_are_not_decompressed(tmp_path):
     assert peak < 16, f"{peak:.0f} MB allocated: a member was decompressed"
     assert [(r["patient_id"], r["label"], r["md"]) for r in rows] == [("P001", "glaucoma", "-1.50")]
     assert not problems
+
+
+def _deflated_checkpoint(path, nbytes: int = 4 << 20):
+    """A torch.save checkpoint re-zipped with DEFLATE entries (torch's zip reader inflates them)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"model": {"fc.weight": torch.zeros(nbytes, dtype=torch.uint8)}, "meta": {}}, buffer)
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    return path
+
+
+def _no_torch_load(*args, **kwargs):
+    raise AssertionError("torch.load was called on a checkpoint with compressed entries")
+
+
+def test_pt_with_compressed_entries_is_refused_before_torch_load(tmp_path, monkeypatch):
+    """F8: --model and --resume refuse a deflated .pt from its zip directory, without inflating a tensor."""
+    import torch
+
+    from octviewer.model import ModelFileError, load_model
+    from octviewer.model.model_file import check_torch_archive
+    from trainer.checkpoint import CheckpointError, load_checkpoint
+
+    genuine = tmp_path / "genuine.pt"
+    torch.save({"model": {"w": torch.ones(3)}, "epoch": 0}, genuine)
+    check_torch_archive(genuine)  # what torch.save writes passes
+    bomb = _deflated_checkpoint(tmp_path / "bomb.pt")
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setattr(torch, "load", _no_torch_load)
+    with pytest.raises(ModelFileError, match="compressed") as info:
+        load_model(bomb)
+    assert "bomb.pt" in str(info.value)
+    with pytest.raises(CheckpointError, match="compressed") as info:
+        load_checkpoint(bomb, "cpu")
+    assert "bomb.pt is unreadable" in str(info.value)

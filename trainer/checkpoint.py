@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from octviewer.model.model_file import check_torch_archive
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written or read; the message names the file and what to do."""
@@ -57,6 +59,7 @@ def atomic_save(obj, path: Path) -> None:
 def load_checkpoint(path: Path, device) -> dict:
     path = Path(path)
     try:
+        check_torch_archive(path)  # a compressed entry could unpack to gigabytes (attack run 4, F8)
         ck = torch.load(path, map_location=device, weights_only=True)
         if not isinstance(ck, dict) or "model" not in ck:
             raise ValueError("not a trainer checkpoint")
