@@ -93,3 +93,9 @@ def test_pt_with_compressed_entries_is_refused_before_torch_load(tmp_path, monke
     with pytest.raises(CheckpointError, match="compressed") as info:
         load_checkpoint(bomb, "cpu")
     assert "bomb.pt is unreadable" in str(info.value)
+    # and the local ImageNet weights file given as --init (octviewer.model.networks)
+    from octviewer.model import InitError
+    from octviewer.model.networks import Backbone2d
+
+    with pytest.raises(InitError, match="compressed"):
+        Backbone2d(str(bomb))
