@@ -78,3 +78,21 @@ def test_own_npz_round_trip_keeps_a_date_time(own_npz, tmp_path):
     path = tmp_path / "timed.npz"
     np.savez(path, volume=volume, meta_json=np.array(json.dumps({**meta, "acquired": "2021-05-06T09:30:00"})))
     assert load_volume(path).acquired.isoformat() == "2021-05-06"
+
+
+def test_a_skipped_special_file_in_a_folder_is_a_row_not_a_crash(tmp_path, capsys):
+    """The pseudonymised reason of a file passed over in a folder (a FIFO named .dcm) named a variable the
+    loop did not define: every batch with a skipped file ended in a NameError (review of attack run 4's F15)."""
+    import csv
+    import os
+
+    from octviewer.pipeline.measure_cli import main
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.dcm")
+    out = tmp_path / "m.csv"
+    assert main([str(folder), "--out", str(out), "--no-store"]) == 1
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 1 and "FIFO" in rows[0]["quality"] and "pipe" not in rows[0]["quality"]
+    assert "Traceback" not in capsys.readouterr().err

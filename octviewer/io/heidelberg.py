@@ -231,7 +231,7 @@ def _check_e2e_series(path: Path, series, stored: int) -> None:
         return  # eyepy refuses a series without B-scan headers itself
     height, width = int(metas[0]["size_y"]), int(metas[0]["size_x"])
     check_dimensions(path, (series.n_bscans, height, width))
-    for index, bscan in series.slices.items():
+    for bscan in series.slices.values():
         for folder in bscan.folders.get(TypesEnum.image, []):
             image = folder.data
             if image.type == _E2E_BSCAN_IMAGE and (image.height, image.width) != (height, width):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from ..core.text import printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
-from .outbox import OutboxError
 from .net import MODALITIES, PacsError, echo, find_series, find_studies, retrieve
-from .outbox import Outbox
+from .outbox import Outbox, OutboxError
 from .sr import SrError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -44,7 +44,7 @@ class Batch:
             print(f"{prog}: resuming: {len(self.done)} scans already in {args.out}", file=sys.stderr)
         self.skipped = [(path, self.name_of(path), reason) for path, reason in skipped]
         self.total = len(self.skipped)
-        for _path, name, reason in self.skipped:
+        for path, name, reason in self.skipped:
             if self.finished(name):
                 continue
             reason = self.named_message(reason, path, name).removeprefix(f"{name}: ")

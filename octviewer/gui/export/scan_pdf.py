@@ -69,7 +69,8 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
       <tr><td>Patient</td><td>{_e(patient_id) if patient_id else 'anonymised'}</td></tr>
       <tr><td>Eye</td><td>{_e(v.laterality or 'unknown')}</td></tr>
       <tr><td>Scan date</td><td>{_e(scan_date(v)) if patient_id else 'withheld (anonymised report)'}</td></tr>
-      <tr><td>Scan</td><td>{_e(v.scan_pattern)}, {v.n_bscans} B-scan{'' if v.n_bscans == 1 else 's'}, {_e(v.device or 'device unknown')}</td></tr>
+      <tr><td>Scan</td><td>{_e(v.scan_pattern)}, {v.n_bscans} B-scan{'' if v.n_bscans == 1 else 's'},
+          {_e(v.device or 'device unknown')}</td></tr>
       <tr><td>Report created</td><td>{dt.date.today().isoformat() if patient_id else 'withheld'}</td></tr>
     </table>
     {result}
