@@ -96,3 +96,34 @@ def test_a_skipped_special_file_in_a_folder_is_a_row_not_a_crash(tmp_path, capsy
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 1 and "FIFO" in rows[0]["quality"] and "pipe" not in rows[0]["quality"]
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_companion_names_are_hidden_but_plain_words_kept(tmp_path):
+    """A sibling folder 'DICOM' turned 'the DICOM header' into 'the a companion file header' (review)."""
+    from octviewer.pipeline.batch import hide_file_names
+
+    (tmp_path / "DICOM").mkdir()
+    (tmp_path / "Doe_John_1950.txt").write_text("")
+    scan = tmp_path / "scan.oct"
+    text = hide_file_names("the DICOM header declares 496 x 512; see Doe_John_1950.txt", scan)
+    assert text == "the DICOM header declares 496 x 512; see a companion file"
+
+
+def test_a_scanner_name_with_an_invisible_character_is_dropped_with_a_note_not_the_scan():
+    """A cosmetic field refused a whole scan; its patient ID is only dropped (review). Our own .npz still
+    refuses an edited device name (above)."""
+    from octviewer import load_volume
+    from octviewer.io.loading import validate_volume
+    from octviewer.resources import DEMO_SCAN
+
+    volume = load_volume(DEMO_SCAN).replace(device="Dev\u202eice")
+    shown = validate_volume(DEMO_SCAN, volume)
+    assert shown.device == "" and any("U+202E" in n for n in shown.notes)
+
+
+def test_a_bytes_path_holding_a_nul_is_said_so():
+    from octviewer import VolumeReadError
+    from octviewer.io.limits import require_readable
+
+    with pytest.raises(VolumeReadError, match="NUL"):
+        require_readable(b"scan\x00.dcm")

@@ -19,6 +19,7 @@ import io
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +111,7 @@ def import_harvard(root: Path) -> tuple[list[dict], list[str]]:
             except VolumeReadError as exc:  # a FIFO, a device: names itself and the reason
                 errors.append(f"{exc}")
                 continue
-            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
                 errors.append(f"{path}: unreadable ({exc})")
                 continue
             if "glaucoma" not in fields:

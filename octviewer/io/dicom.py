@@ -291,7 +291,7 @@ class DicomFrames:
 def jpeg2000_size(frame: bytes) -> tuple[int, int, int] | None:
     """(height, width, components) that a JPEG 2000 codestream's SIZ marker declares, read without
     decoding; None when the bytes hold no SOC + SIZ start."""
-    at = bytes(frame[:4096]).find(b"\xff\x4f\xff\x51")  # SOC, then SIZ (a JP2 file holds it in its jp2c box)
+    at = bytes(frame[:65536]).find(b"\xff\x4f\xff\x51")  # SOC, then SIZ (a JP2 file holds it in its jp2c box)
     if at < 0 or len(frame) < at + 42:
         return None
     xsiz, ysiz, x_off, y_off = struct.unpack_from(">IIII", frame, at + 8)

@@ -246,14 +246,19 @@ def _read_e2e(path: Path):
     from eyepy.io.he import HeE2eReader
 
     stored = require_readable(path, folder_ok=False).st_size
+    refused = None
     with HeE2eReader(path) as reader:
         for series in reader.series:
-            _check_e2e_series(path, series, stored)
+            try:  # a series that fails the check is never built; the next is tried, as eyepy tries them
+                _check_e2e_series(path, series, stored)
+            except VolumeReadError as exc:
+                refused = refused or exc
+                continue
             try:
                 return series.get_volume()
             except Exception:  # as eyepy does: circle and radial series are refused, the next one is tried
                 continue
-    raise VolumeReadError(path, "no series in the .e2e file can be read as a volume")
+    raise refused or VolumeReadError(path, "no series in the .e2e file can be read as a volume")
 
 
 def read_with_eyepy(path: Path) -> OctVolume:

@@ -297,7 +297,7 @@ def require_readable(path: Path, folder_ok: bool = True) -> os.stat_result:
     Called before every open: a FIFO, socket or device is refused without being opened, so it can
     never block the thread that reads. Returns the stat result for the caller's size checks.
     """
-    if "\x00" in os.fspath(path):  # os.stat's "embedded null byte" was reported as a corrupt file (attack run 4, F22)
+    if "\x00" in os.fsdecode(path):  # os.stat's "embedded null byte" was reported as a corrupt file (attack run 4, F22)
         raise VolumeReadError(path, "the path holds a NUL character, which no file name can hold")
     try:
         st = os.stat(path)

@@ -29,8 +29,8 @@ def validate_volume(path, volume: OctVolume) -> OctVolume:
         raise VolumeReadError(path, f"unsupported pixel type {data.dtype}")
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise VolumeReadError(path, "the pixel data contains NaN or infinite values")
-    if problem := device_problem(volume.device):
-        raise VolumeReadError(path, problem)
+    if problem := device_problem(volume.device):  # shown without it, as a patient ID is: a cosmetic field
+        volume = volume.replace(device="", notes=(*volume.notes, f"{problem}; the scan is shown without it"))
     if volume.patient_id is not None and (problem := patient_problem(volume.patient_id)):
         volume = volume.replace(patient_id=None,
                                 notes=(*volume.notes, f"{problem}; the scan is shown without a patient ID"))

@@ -23,6 +23,7 @@ from .convert import grey_localizer, grey_stack
 from .errors import VolumeReadError
 from .formats import IMAGE_SUFFIXES
 from .limits import check_bscan_shape, check_budget, check_dimensions, open_regular, plausible_mm, require_readable
+from .loading import device_problem
 
 NO_SPACING = "the file carries no physical spacing: distances and the scale bar are unavailable"
 
@@ -131,6 +132,8 @@ def _meta(path, npz, fields) -> dict:
             raise VolumeReadError(path, f"the stored {key} is not one of {', '.join(str(a) for a in allowed)}")
     if not isinstance(meta.get("device", ""), str):
         raise VolumeReadError(path, "the stored device name is not text")
+    if problem := device_problem(meta.get("device", "")):  # we wrote it: anything else is an edited file
+        raise VolumeReadError(path, problem)
     acquired = meta.get("acquired")
     if acquired is not None:
         meta["acquired"] = _stored_date(path, acquired)

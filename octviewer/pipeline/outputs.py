@@ -104,7 +104,8 @@ def _once(paths: list[Path]) -> list[Path]:
     for p in paths:
         try:
             st = os.stat(p)
-            identity = (st.st_dev, st.st_ino)
+            # no file IDs (some FAT and network shares report inode 0): every input looked like one file
+            identity = (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(p)
         except (OSError, ValueError):
             identity = os.path.realpath(p)
         if identity not in seen:
