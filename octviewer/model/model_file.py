@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import warnings
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..core.files import FileRefused, file_kind, open_for_writing
+from .archive import torch_archive_problem
 from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_meta, default_metadata
 from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
@@ -218,33 +218,9 @@ def _looks_like_safetensors(path: Path) -> bool:
 
 
 def check_torch_archive(path: Path) -> None:
-    """Refuse a torch zip checkpoint whose entries could unpack to more than the file holds, before torch.load.
-
-    torch.save stores every entry uncompressed, so a file it wrote holds all it will load; but torch's
-    zip reader also inflates DEFLATE entries, and torch.load(weights_only=True) builds every tensor
-    before ``meta`` is looked at: a 1.46 MB checkpoint re-zipped with deflated entries took 9-14 s and
-    2.2 GB before being refused (attack run 4, F8). Only files torch reads as zips (they start with a
-    local header) are checked: the legacy format stores raw bytes and is left to torch.load."""
-    try:
-        size = os.stat(path).st_size
-        with open(path, "rb") as f:
-            if f.read(4) != b"PK\x03\x04":
-                return
-            f.seek(0)
-            with zipfile.ZipFile(f) as archive:
-                infos = archive.infolist()
-    except OSError as exc:
-        raise ModelFileError(path, f"cannot read it ({exc.strerror or type(exc).__name__})") from exc
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ModelFileError(path, f"refused: a corrupt zip archive ({str(exc)[:120]})") from exc
-    for info in infos:
-        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
-            raise ModelFileError(path, f"refused: entry {info.filename[:80]!r} is compressed; torch.save stores "
-                                       "its entries uncompressed, and a compressed one can unpack to gigabytes")
-    declared = sum(info.file_size for info in infos)
-    if declared > size:
-        raise ModelFileError(path, f"refused: its entries declare {declared} bytes, more than the file's "
-                                   f"{size} bytes (a damaged or crafted archive)")
+    """``torch_archive_problem`` as a ModelFileError naming the file (--model, --resume)."""
+    if problem := torch_archive_problem(path):
+        raise ModelFileError(path, problem)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:

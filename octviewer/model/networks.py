@@ -53,13 +53,11 @@ def _imagenet_resnet18(init: str | Path | None) -> nn.Module:
         path = Path(init)
         if not path.is_file():
             raise InitError(f"ImageNet weights file not found: {path}")
-        from .meta import ModelFileError
-        from .model_file import check_torch_archive
+        from .archive import torch_archive_problem
 
-        try:  # a deflated entry unpacks to whatever the file says before torch looks at it (attack run 4, F8)
-            check_torch_archive(path)
-        except ModelFileError as exc:
-            raise InitError(f"ImageNet weights file refused: {exc}") from None
+        # a deflated entry unpacks to whatever the file says before torch looks at it (attack run 4, F8)
+        if problem := torch_archive_problem(path):
+            raise InitError(f"ImageNet weights file {path.name}: {problem}")
         state = torch.load(path, map_location="cpu", weights_only=True)
     net.load_state_dict(state)
     return net
