@@ -18,10 +18,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QLabel  # noqa: E402
 
-from octviewer.core import Prediction  # noqa: E402
+from octviewer.core import (
+    Prediction,  # noqa: E402
+    outside_normal,  # noqa: E402
+)
 from octviewer.gui.export.ou_pdf import ou_report_html, write_ou_report  # noqa: E402
 from octviewer.gui.study.browser import StudyPanel  # noqa: E402
-from octviewer.gui.study.ou_view import OUTSIDE_MARK, OUView, outside_normal  # noqa: E402
+from octviewer.gui.study.ou_view import OUTSIDE_MARK, OUView  # noqa: E402
 from octviewer.gui.study.trend_view import TrendView  # noqa: E402
 from octviewer.study import read_opv, trend  # noqa: E402
 from octviewer.study.demo import write_demo_study  # noqa: E402

@@ -106,8 +106,6 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     truth_dir = Path(manifest).parent / "truth"
     pointing, pointing_groups = [], []
     for i, r in enumerate(records):
-        if progress is not None and i:
-            progress(i, len(records))
         try:
             volume = load_volume(r.path)
         except VolumeReadError:  # list every unreadable row at once (the rest are only read), then stop
@@ -125,8 +123,8 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         probs.append(p)
         for n in vfs:
             vfs[n].append(vf[n])
-    if progress is not None and records:
-        progress(len(records), len(records))
+        if progress is not None:
+            progress(i + 1, len(records))
     threshold = meta["threshold"]
     means = meta.get("provenance", {}).get("selection", {}).get("class_means")
     report = evaluate_split(records, np.array(probs), {n: np.array(v) for n, v in vfs.items()}, threshold,

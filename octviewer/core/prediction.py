@@ -14,6 +14,13 @@ VF_INDICES = {
 }
 
 
+def outside_normal(name: str, value) -> bool:
+    """True when ``value`` of VF index ``name`` lies outside its normal range (VF_INDICES): the one rule
+    for the ● marks of the panel, the reports and the OU view."""
+    spec = VF_INDICES.get(name)
+    return spec is not None and value is not None and not spec["normal"][0] <= value <= spec["normal"][1]
+
+
 @dataclass(frozen=True)
 class BatchResult:
     """What one batch of B-scans produced; streamed to the viewer as it arrives."""

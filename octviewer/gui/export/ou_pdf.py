@@ -14,9 +14,10 @@ import html
 from PySide6.QtCore import QRect, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
+from octviewer.core import outside_normal
 from octviewer.study.ou import VisitSummary
 
-from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, outside_normal, shown_difference
+from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, shown_difference
 from .scan_pdf import DISCLAIMER, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf

@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
-from octviewer.core import VF_INDICES
+from octviewer.core import VF_INDICES, outside_normal
 from octviewer.model.meta import vf_baseline_caveat
 
 from ..model.card import sensitivity_specificity
@@ -84,8 +84,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     """(result and images, model) sections of a report with a network result."""
     p = state.prediction
     # outside the normal range: marked as on screen (the paper had no mark, walk-through)
-    outside = {k for k, val in p.vf.items() if k in VF_INDICES and not
-               VF_INDICES[k]["normal"][0] <= val <= VF_INDICES[k]["normal"][1]}
+    outside = {k for k, val in p.vf.items() if outside_normal(k, val)}
     vf_rows = "".join(
         f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}{' ●' if k in outside else ''}</td>"
         f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>"

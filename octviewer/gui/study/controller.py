@@ -26,11 +26,12 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QVBoxLayout
 
+from octviewer.core import outside_normal
 from octviewer.study import compare_vf
 
 from ..dialogs import as_literal, ask
 from .browser import StudyPanel
-from .ou_view import OUTSIDE_MARK, OUView, outside_normal, shown_difference
+from .ou_view import OUTSIDE_MARK, OUView, shown_difference
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}

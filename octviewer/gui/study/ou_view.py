@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from octviewer.core import VF_INDICES, Cancelled
+from octviewer.core import Cancelled, outside_normal
 from octviewer.study import StudyIndex, Visit
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
 from octviewer.study.vf import parse_date
@@ -46,12 +46,6 @@ FLAG_COLOUR = QColor("#ff6b6b")
 #: after a value outside its normal range, as the estimates are marked in the results panel: a measured
 #: MD of -7.8 dB went unmarked on paper beside a marked estimate (walk-through)
 OUTSIDE_MARK = " ●"
-
-
-def outside_normal(name: str, value) -> bool:
-    """True when ``value`` of VF index ``name`` lies outside its normal range (VF_INDICES)."""
-    spec = VF_INDICES.get(name)
-    return spec is not None and value is not None and not spec["normal"][0] <= value <= spec["normal"][1]
 
 
 def shown_difference(a, b, digits: int = 1) -> float | None:
