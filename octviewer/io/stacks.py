@@ -254,8 +254,12 @@ def read_tiff(path: Path) -> OctVolume:
         check_budget(path, float(np.prod(shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize, size)
         _check_one_page_size(path, tif, series)
         _check_tiff_pages(path, tif, series)
+        _check_tiff_codec(path, series)
         _check_compressed_segments(path, tif, size, series)
-        data = series.asarray()
+        try:
+            data = series.asarray()
+        except ImportError:  # tifffile's zstd fallback imports Python 3.14's compression.zstd at decode time
+            raise VolumeReadError(path, _codec_missing(series.keyframe)) from None
     if colour:
         data = grey_stack(path, data)
     return OctVolume(data=_as_volume_array(path, data), notes=(NO_SPACING,))
@@ -309,6 +313,40 @@ def _check_tiff_pages(path: Path, tif, series) -> None:
                 path, f"the TIFF header and its pixel data disagree: page {index + 1} declares "
                       f"{key.imagewidth} x {key.imagelength} pixels with {key.samplesperpixel} sample(s) of "
                       f"{bits} bits ({need} bytes), its strips hold {have} bytes")
+
+
+def _codec_missing(key, what: str = "compression") -> str:
+    import tifffile
+
+    code = int(key.compression if what == "compression" else key.predictor)
+    kind = tifffile.COMPRESSION if what == "compression" else tifffile.PREDICTOR
+    try:
+        name = kind(code).name
+    except ValueError:
+        name = str(code)
+    return (f"the TIFF's pages are stored with {what} {name}, which needs the imagecodecs package (not "
+            "installed here); install it, or save the stack uncompressed or with deflate")
+
+
+def _check_tiff_codec(path: Path, series) -> None:
+    """A compression (or predictor) that tifffile cannot decode here is said in words, naming it.
+
+    Without imagecodecs tifffile decodes only deflate, LZMA and PackBits; LZW, JPEG, zstd, WebP,
+    JPEG XL ... were "the file is corrupt or not a supported OCT file (<COMPRESSION.JPEG: 7> requires
+    the 'imagecodecs' package)", and zstd "(No module named 'compression')" (issue 27, leftovers).
+    """
+    import tifffile
+
+    key = series.keyframe
+    for what, codecs, code in (("compression", tifffile.TIFF.DECOMPRESSORS, int(key.compression)),
+                               ("predictor", tifffile.TIFF.UNPREDICTORS, int(key.predictor))):
+        try:
+            codecs[code]
+        except KeyError as exc:
+            if "imagecodecs" in str(exc):
+                raise VolumeReadError(path, _codec_missing(key, what)) from None
+            raise VolumeReadError(path, f"the TIFF's pages declare {what} {code}, which no TIFF reader knows") \
+                from None
 
 
 def _check_compressed_segments(path: Path, tif, size: int, series) -> None:
