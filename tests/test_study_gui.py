@@ -369,3 +369,25 @@ def test_arrow_keys_move_the_study_tree_not_the_bscan(qtbot, main_window, study)
     qtbot.waitUntil(w.bscan.hasFocus, timeout=5000)
     qtbot.keyClick(w.bscan, Qt.Key_Down)
     assert w.index == min(index + 1, w.state.n_bscans - 1) != index
+
+
+def test_double_click_on_an_eye_opens_its_scan_not_the_trend(qtbot, panel, study, monkeypatch):
+    """Double-click on an eye opened the Trend; a clinician expects that eye's scan (fourth walk-through).
+    The Trend stays on its button."""
+    _open_by_button(qtbot, panel, study, monkeypatch)
+    tree = panel.tree
+    visit = tree.topLevelItem(0).child(0)
+    visit.setExpanded(True)
+    eye = visit.child(0)
+    trends = []
+    panel.trend_requested.connect(lambda *a: trends.append(a))
+    tree.scrollToItem(eye)
+    with qtbot.waitSignal(panel.open_requested, timeout=2000) as opened:
+        _click(qtbot, tree, eye)  # a real double-click's first press and release
+        qtbot.mouseDClick(tree.viewport(), Qt.LeftButton, pos=tree.visualItemRect(eye).center())
+    assert opened.args[0] == eye.child(0).data(0, Qt.UserRole)[4] and not trends
+    qtbot.waitUntil(eye.isExpanded, timeout=1000)
+    assert tree.currentItem() is eye.child(0)
+    with qtbot.waitSignal(panel.trend_requested) as tr:
+        qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    assert tr.args[1] == eye.data(0, Qt.UserRole)[3]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -225,11 +225,16 @@ class StudyPanel(QWidget):
             self.open_requested.emit(data[4])
 
     def _activated(self, item, _column) -> None:
+        """Double-click (or Enter) on an eye opens that eye's scan, its first if it has several: a
+        clinician expects the scan, not the Trend, which stays on its button (fourth walk-through).
+        On a visit it opens the OU view, as before."""
         data = item.data(0, ROLE)
         if data and data[0] == "visit":
             self.ou_requested.emit(data[1], data[2])
-        elif data and data[0] == "eye":
-            self.trend_requested.emit(data[1], data[3])
+        elif data and data[0] == "eye" and item.childCount():
+            self.tree.setCurrentItem(item.child(0))  # selected as a click would: the scan opens
+            # shown: the double-click's own expand-or-collapse comes after this slot
+            QTimer.singleShot(0, lambda: item.setExpanded(True))
 
     def _request_ou(self) -> None:
         data = self.selected()
