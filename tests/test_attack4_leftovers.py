@@ -64,3 +64,32 @@ def test_tiff_unknown_compression_is_said_in_words(tmp_path):
 
     with pytest.raises(VolumeReadError, match="declare compression 999, which no TIFF reader knows"):
         load_volume(_tiff_declaring(tmp_path, 999))
+
+
+# -- our own .npz: a stored date a day or two ahead is a clock behind the writer's -------------------------
+def _own_npz(tmp_path, acquired):
+    import datetime as dt
+
+    from octviewer import save_volume
+    from octviewer.core import OctVolume
+
+    path = tmp_path / "own.npz"
+    save_volume(OctVolume(data=np.zeros((2, 32, 32), np.uint8), acquired=dt.date.today() + dt.timedelta(acquired)),
+                path)
+    return path
+
+
+def test_own_npz_dated_two_days_ahead_opens(tmp_path):
+    """A workstation whose clock is behind the writer's refused the file ("after today")."""
+    import datetime as dt
+
+    from octviewer import load_volume
+
+    assert load_volume(_own_npz(tmp_path, 2)).acquired == dt.date.today() + dt.timedelta(2)
+
+
+def test_own_npz_dated_three_days_ahead_is_still_refused(tmp_path):
+    from octviewer import load_volume
+
+    with pytest.raises(VolumeReadError, match="before 1991 or after today"):
+        load_volume(_own_npz(tmp_path, 3))

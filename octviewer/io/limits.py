@@ -17,6 +17,7 @@ Three guards every reader goes through (docs/bad_input.md lists the guarantees t
 
 from __future__ import annotations
 
+import datetime as _dt
 import io
 import math
 import os
@@ -46,6 +47,11 @@ BUDGET_CAP = 4 * 2**30
 #: Largest plausible voxel size in millimetres: a wide-field scan is ~20 mm across, so 100 mm per
 #: pixel is no real spacing (a 1e308 one would print as nonsense or overflow in areas).
 MAX_SPACING_MM = 100.0
+#: The first OCT scanners were sold in 1996; 1991 is the method's paper. An earlier date is an edited file.
+FIRST_OCT = _dt.date(1991, 1, 1)
+#: How far after today a stored acquisition date may lie: the workstation that opens a file may have a
+#: clock (or a time zone) a day or two behind the one that wrote it. Beyond that the date is an edit.
+CLOCK_SLACK = _dt.timedelta(days=2)
 
 
 def byte_budget(stored_bytes: int) -> int:

@@ -22,7 +22,16 @@ from ..core.volume import INTENSITY_TRANSFORMS, LATERALITIES, SCAN_PATTERNS
 from .convert import grey_localizer, grey_stack
 from .errors import VolumeReadError
 from .formats import IMAGE_SUFFIXES
-from .limits import check_bscan_shape, check_budget, check_dimensions, open_regular, plausible_mm, require_readable
+from .limits import (
+    CLOCK_SLACK,
+    FIRST_OCT,
+    check_bscan_shape,
+    check_budget,
+    check_dimensions,
+    open_regular,
+    plausible_mm,
+    require_readable,
+)
 from .loading import device_problem
 
 NO_SPACING = "the file carries no physical spacing: distances and the scale bar are unavailable"
@@ -140,18 +149,15 @@ def _meta(path, npz, fields) -> dict:
     return meta
 
 
-#: The first OCT scanners were sold in 1996; 1991 is the method's paper. Earlier is an edited file.
-_FIRST_OCT = dt.date(1991, 1, 1)
-
-
 def _stored_date(path, acquired) -> dt.date:
     """write_npz's ISO date or date-time, read whole: ``2020-01-01T25:61:00`` (no such time) was cut to
-    its first 10 characters and kept, and a date after today was taken (attack run 3, F27)."""
+    its first 10 characters and kept, and a date after today was taken (attack run 3, F27). A date up to
+    two days ahead is a clock behind the writer's, not an edit: one day ahead was refused (issue 27)."""
     try:
         when = dt.datetime.fromisoformat(str(acquired)).date()
     except ValueError:
         raise VolumeReadError(path, "the stored acquisition date is not an ISO date") from None
-    if not _FIRST_OCT <= when <= dt.date.today() + dt.timedelta(days=1):
+    if not FIRST_OCT <= when <= dt.date.today() + CLOCK_SLACK:
         raise VolumeReadError(path, f"the stored acquisition date {when.isoformat()} is not a date an OCT scan "
                                     "can have been taken (before 1991 or after today)")
     return when
