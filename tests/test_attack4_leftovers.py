@@ -93,3 +93,46 @@ def test_own_npz_dated_three_days_ahead_is_still_refused(tmp_path):
 
     with pytest.raises(VolumeReadError, match="before 1991 or after today"):
         load_volume(_own_npz(tmp_path, 3))
+
+
+# -- Bioptigen .OCT: the frame date and the time points OCT-Converter dropped --------------------------------
+def _boct(tmp_path, frames=1, scans=3, date=(2020, 5, 0, 17, 10, 0, 0, 0)):
+    """test_attack4_e2e_boct's file (a 'rect' scan of frames x scans B-scans of 96 x 48), each
+    frame's FRAMEDATETIME set to ``date`` (year, month, day of week, day, hour, minute, second, ms)."""
+    pytest.importorskip("oct_converter")
+    from test_attack4_e2e_boct import write_boct
+
+    path = write_boct(tmp_path / "scan_OD.OCT", frames, 96, [48] * (frames * scans), scans=scans)
+    written = struct.pack("<I8H", 16, 2020, 5, 0, 17, 10, 0, 0, 0)
+    path.write_bytes(path.read_bytes().replace(written, struct.pack("<I8H", 16, *date)))
+    return path
+
+
+def test_bioptigen_frame_date_is_kept(tmp_path):
+    """A valid date was read by OCT-Converter and dropped."""
+    import datetime as dt
+
+    from octviewer.io.loading import load_volume
+
+    volume = load_volume(_boct(tmp_path))
+    assert volume.acquired == dt.datetime(2020, 5, 17, 10, 0, 0)
+    assert not any("time points" in note or "date" in note for note in volume.notes)
+
+
+@pytest.mark.parametrize("year, month", [(2020, 13), (1900, 1), (2090, 1)])
+def test_bioptigen_impossible_frame_date_is_a_note_not_a_refusal(tmp_path, year, month):
+    """OCT-Converter's datetime() on month 13 made the scan "corrupt (month must be in 1..12)"."""
+    from octviewer.io.loading import load_volume
+
+    volume = load_volume(_boct(tmp_path, date=(year, month, 0, 17, 10, 0, 0, 0)))
+    assert volume.data.shape == (3, 96, 48) and volume.acquired is None
+    assert any("acquisition date is unknown" in note for note in volume.notes)
+
+
+def test_bioptigen_extra_time_points_are_said(tmp_path):
+    from octviewer.io.loading import load_volume
+
+    volume = load_volume(_boct(tmp_path, frames=4, scans=3))
+    assert volume.data.shape == (3, 96, 48)
+    assert any("4 time points" in note and "3 more were dropped" in note for note in volume.notes)
+    assert volume.data[0, :3, 0].tolist() == [0, 1, 2]

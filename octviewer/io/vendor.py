@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import OctVolume, Spacing
 from .errors import VolumeReadError
-from .limits import check_budget, check_dimensions, open_regular, plausible_mm, require_readable
+from .limits import CLOCK_SLACK, FIRST_OCT, check_budget, check_dimensions, open_regular, plausible_mm, require_readable
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 #: OCT-Converter reads a Cirrus .img as B-scans of 1024 x 512 bytes, one after the other.
@@ -36,19 +36,18 @@ def _open(path: Path):
                                     f"{path.with_suffix('.txt').name}, which is not beside it")
     if suffix == ".oct":
         check_optovue_description(path)
-    if suffix == ".OCT":
-        check_bioptigen_sizes(path)
+    boct = check_bioptigen_sizes(path) if suffix == ".OCT" else None
     try:
         from oct_converter import readers
     except ImportError:
         raise VolumeReadError(path, "reading this vendor format needs the optional extra: "
                                     "pip install 'octviewer[vendor]' (OCT-Converter)") from None
     if suffix.lower() == ".img":
-        return _cirrus_reader(readers)(path).read_oct_volume(), "Zeiss Cirrus"
+        return _cirrus_reader(readers)(path).read_oct_volume(), "Zeiss Cirrus", ()
     if suffix == ".OCT":
-        return readers.BOCT(path).read_oct_volume()[0], "Bioptigen"
+        return _bioptigen(readers, path, boct)
     if suffix == ".oct":
-        return readers.POCT(path).read_oct_volume()[0], "Optovue"
+        return readers.POCT(path).read_oct_volume()[0], "Optovue", ()
     raise VolumeReadError(path, f"no reader for '{suffix}' files")
 
 
@@ -173,14 +172,54 @@ def _boct_field(f, path, kind: str):
     return None
 
 
-def check_bioptigen_sizes(path: Path) -> None:
+def _bioptigen(readers, path: Path, layout: dict) -> tuple:
+    """OCT-Converter's Bioptigen volume and what it dropped, as notes: the first time point (each
+    time point is a volume of the same shape; OCT-Converter gives a list of them) and the first
+    frame's date, which OCT-Converter reads but does not hand on, and which it turned into "corrupt
+    (month must be in 1..12)" when impossible, though the pixels are fine (issue 27, leftovers)."""
+    from oct_converter.readers.boct import FrameGenerator
+
+    class Bioptigen(readers.BOCT):
+        def read_oct_volume(self):
+            """OCT-Converter's own, without its datetime() of the first frame's date."""
+            self.laterality, self.patient_id = None, self.filepath.stem
+            parsed = self.file_structure.parse_file(self.filepath)
+            self.frames = FrameGenerator(parsed.data)
+            self.vol_frames_shape = (layout["time_points"], layout["bscans"])
+            self.volume_shape = (*self.vol_frames_shape, self.frames.Ascans, self.frames.depth)
+            self.vol = np.empty(self.volume_shape, dtype=np.uint16)
+            self.acquisition_datetime = None
+            self.get_laterality_from_filename()
+            return self.load_oct_volume()
+
+    volumes = Bioptigen(path).read_oct_volume()
+    notes = []
+    if len(volumes) > 1:
+        notes.append(f"the file holds {len(volumes)} time points of this scan; the first is shown, "
+                     f"{len(volumes) - 1} more were dropped")
+    year, month, _, day, hour, minute, second, _ = layout["date"]
+    try:
+        acquired = dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        acquired = None
+    if acquired is None or not FIRST_OCT <= acquired.date() <= dt.date.today() + CLOCK_SLACK:
+        acquired = None
+        notes.append("the first frame's stored date is not a date an OCT scan can have been taken: "
+                     "the acquisition date is unknown")
+    volumes[0].acquisition_date = acquired
+    return volumes[0], "Bioptigen", tuple(notes)
+
+
+def check_bioptigen_sizes(path: Path) -> dict:
     """Read a Bioptigen .OCT's header and frame headers as OCT-Converter does, and check the volume
     they declare against the file before OCT-Converter allocates it.
 
     OCT-Converter sizes its (frames, B-scans, A-scans, depth) uint16 array from the header and the
     first frame, and np.resize's every frame into its slot: a 1.3 MB file of one real frame and 1,999
     frame headers of 0 A-scans took 2.07 GB and 9.6 s, and loaded (attack run 4, Bioptigen frame
-    bomb). Every frame must hold as many A-scans as the first, and the whole must fit the budget."""
+    bomb). Every frame must hold as many A-scans as the first, and the whole must fit the budget.
+    Returns the time points and B-scans per time point as OCT-Converter orders them, and the first
+    frame's stored date (year, month, day of week, day, hour, minute, second, millisecond)."""
     size = require_readable(path, folder_ok=False).st_size
     with open_regular(path) as f:
         where = "header"
@@ -197,11 +236,19 @@ def check_bioptigen_sizes(path: Path) -> None:
             if framecount < 1 or framecount != frames * scans:
                 raise VolumeReadError(path, f"its header counts {framecount} frames but declares {frames} x {scans} "
                                             "B-scans: damaged, or not a Bioptigen .OCT")
-            ascans = None
+            ascans, date = None, None
             for i in range(framecount):
                 where = f"frame {i + 1}"
-                for kind in "hdf":  # FRAMEDATA, FRAMEDATETIME, FRAMETIMESTAMP
-                    _boct_field(f, path, kind)
+                _boct_field(f, path, "h")  # FRAMEDATA
+                if date is None:  # FRAMEDATETIME: 8 uint16, read as OCT-Converter reads them
+                    _boct_field(f, path, "h")
+                    raw = f.read(16)
+                    if len(raw) < 16:
+                        raise EOFError
+                    date = struct.unpack("<8H", raw)
+                else:
+                    _boct_field(f, path, "d")
+                _boct_field(f, path, "f")  # FRAMETIMESTAMP
                 lines = _boct_field(f, path, "i")
                 if ascans is None:
                     ascans = lines
@@ -217,11 +264,12 @@ def check_bioptigen_sizes(path: Path) -> None:
         except EOFError:
             raise VolumeReadError(path, f"the file is truncated: its {where} ends early "
                                         f"({size} bytes; or not a Bioptigen .OCT)") from None
+    return {"time_points": frames, "bscans": scans, "date": date}
 
 
 def read_vendor(path: Path) -> OctVolume:
     size = require_readable(path, folder_ok=False).st_size
-    oct_volume, device = _open(path)
+    oct_volume, device, notes = _open(path)
     check_budget(path, float(sum(np.asarray(b).nbytes for b in oct_volume.volume)), size)
     # OCT-Converter gives a Bioptigen B-scan as (A-scans, depth): each A-scan's samples are stored together
     data = np.stack([np.asarray(b).T if device == "Bioptigen" else np.asarray(b) for b in oct_volume.volume])
@@ -236,5 +284,6 @@ def read_vendor(path: Path) -> OctVolume:
         scan_pattern="volume" if data.shape[0] > 1 else "line",
         device=device,
         patient_id=oct_volume.patient_id,
-        notes=() if spacing.known else ("the file states no physical spacing",),
+        acquired=oct_volume.acquisition_date if device == "Bioptigen" else None,
+        notes=(() if spacing.known else ("the file states no physical spacing",)) + notes,
     )
