@@ -391,3 +391,27 @@ def test_double_click_on_an_eye_opens_its_scan_not_the_trend(qtbot, panel, study
     with qtbot.waitSignal(panel.trend_requested) as tr:
         qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
     assert tr.args[1] == eye.data(0, Qt.UserRole)[3]
+
+
+def test_trend_markers_are_drawn_over_the_fitted_lines_and_bands(qtbot):
+    """The fitted line and its shaded band were drawn after the points and covered them: only lines
+    were visible (fourth walk-through). Each point's colour must show at its place on screen."""
+    from octviewer.gui.study.trend_view import SERIES, EyeHistory, _epoch
+
+    days = [dt.date(2019, 1, 1) + dt.timedelta(days=365 * k) for k in range(4)]
+    rnfl = [(d, 95.0 - 3.0 * k) for k, d in enumerate(days)]
+    history = EyeHistory("P", "OD", series={"rnfl": rnfl}, trends={"rnfl": trend(rnfl, measure="rnfl")})
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.resize(800, 800)
+    view.show()
+    view.show_history(history)
+    qtbot.wait(100)
+    plot = view.plots["rnfl"]
+    marker = pg.mkColor(SERIES["rnfl"][2])
+    image = view.graphics.grab().toImage()
+    for d, v in rnfl:
+        pos = view.graphics.mapFromScene(plot.vb.mapViewToScene(pg.Point(_epoch(d), v)))
+        colour = image.pixelColor(pos.x(), pos.y())  # the fitted line runs through this point
+        assert abs(colour.red() - marker.red()) + abs(colour.green() - marker.green()) + \
+            abs(colour.blue() - marker.blue()) < 60, (d, colour.name())

@@ -213,7 +213,9 @@ class TrendView(QWidget):
             y = np.array([v for _, v in points])
             shown[plot_key].extend(y)
             symbol = "o" if name.endswith("measured") else "t"
-            plot.plot(x, y, pen=None, symbol=symbol, symbolBrush=colour, symbolPen=None, symbolSize=9, name=label)
+            points_item = plot.plot(x, y, pen=None, symbol=symbol, symbolBrush=colour, symbolPen=pg.mkPen("k", width=1),
+                                    symbolSize=11, name=label)
+            points_item.setZValue(10)  # over the fitted line and its band, drawn later: they hid the points
             t = history.trends.get(name)
             if t is None or not np.isfinite(t.slope_per_year):
                 continue
