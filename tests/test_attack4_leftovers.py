@@ -59,6 +59,30 @@ def test_tiff_codec_that_needs_imagecodecs_is_named(tmp_path, compression, name)
     assert "corrupt" not in message
 
 
+def test_tiff_predictor_that_needs_imagecodecs_is_named(tmp_path):
+    """A deflate stack whose Predictor tag (317) says floating point: "corrupt ... (<PREDICTOR...>)"."""
+    import tifffile
+
+    from octviewer.io.loading import load_volume
+
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.arange(4 * 32 * 16, dtype=np.uint16).reshape(4, 32, 16), photometric="minisblack",
+                     compression="zlib", predictor=2)
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        entries = [page.tags[317].offset for page in tif.pages]
+    for at in entries:
+        struct.pack_into("<H", raw, at + 8, 3)
+    path.write_bytes(bytes(raw))
+    try:
+        tifffile.TIFF.UNPREDICTORS[3]
+        pytest.skip("imagecodecs decodes the floating-point predictor here")
+    except KeyError:
+        pass
+    with pytest.raises(VolumeReadError, match="predictor FLOATINGPOINT, which needs the imagecodecs package"):
+        load_volume(path)
+
+
 def test_tiff_unknown_compression_is_said_in_words(tmp_path):
     from octviewer.io.loading import load_volume
 
