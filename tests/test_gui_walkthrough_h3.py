@@ -107,3 +107,23 @@ def test_wording_of_the_device_note_the_scan_line_and_the_empty_structure_panel(
     assert "applied to an octviewer-synth SYNTHETIC scan" in source_for("octviewer-synth SYNTHETIC")
     assert "applied to a Heidelberg Spectralis scan" in source_for("Heidelberg Spectralis")
     assert window.structure_panel.empty_text == "No scan open"
+
+
+def test_text_over_the_bscan_sits_on_a_dark_box(qtbot, window, monkeypatch, tmp_path):
+    """The B-scan's label ('B-scan n of N ... P=') and the scale bar's '200 µm' were drawn straight
+    over the image: over bright speckle they were unreadable (fourth walk-through)."""
+    import numpy as np
+    from test_gui_walkthrough import _open_by_menu
+    from test_wiring import _noise_scan
+
+    w = window
+    _open_by_menu(qtbot, w, _noise_scan(tmp_path), monkeypatch)
+    qtbot.wait(50)
+    view = w.bscan
+    image = view.grab().toImage()
+    for item in (view.label, view.scale_bar.text):
+        assert item.isVisible() and item.toPlainText()
+        rect = view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+        grey = [image.pixelColor(x, y).value() for x in range(rect.left() + 1, rect.right() - 1)
+                for y in range(rect.top() + 1, rect.bottom() - 1)]
+        assert np.median(grey) < 80, (item.toPlainText(), np.median(grey))  # the text's box, not the speckle

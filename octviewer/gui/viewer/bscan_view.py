@@ -17,6 +17,8 @@ from . import render
 from .render import BOUNDARY_COLOURS, BOUNDARY_NAMES, LAYER_COLOURS, layer_colour, layer_name  # noqa: F401
 from .state import ViewerState
 
+#: the box under text and legends drawn over the B-scan: readable over bright speckle, the image still seen
+TEXT_BOX = pg.mkBrush(0, 0, 0, 180)
 
 class BscanView(pg.GraphicsLayoutWidget):
     """The wheel steps B-scans, Ctrl+wheel zooms."""
@@ -31,13 +33,14 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.cam.setZValue(10)
         self.view.addItem(self.image)
         self.view.addItem(self.cam)
-        self.label = pg.TextItem(color="w", anchor=(0, 0))
+        # text over the image sits on a semi-opaque box: over speckle it was unreadable (fourth walk-through)
+        self.label = pg.TextItem(color="w", anchor=(0, 0), fill=TEXT_BOX)
         self.label.setZValue(30)
         # on the view box, not in the image's coordinates: zoomed in, the label would leave the screen
         # and the reader would lose which B-scan and where
         self.label.setParentItem(self.view)
         self.label.setPos(4, 4)
-        self.placeholder = pg.TextItem("decoding…", color="#ffcc00", anchor=(0.5, 0.5))
+        self.placeholder = pg.TextItem("decoding…", color="#ffcc00", anchor=(0.5, 0.5), fill=TEXT_BOX)
         self.placeholder.setZValue(30)
         self.placeholder.hide()
         self.view.addItem(self.placeholder)
@@ -51,11 +54,12 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.scale_bar = pg.ScaleBar(size=200, suffix="µm")
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
+        self.scale_bar.text.fill = TEXT_BOX  # (pyqtgraph's ScaleBar takes no fill of its own)
         self.scale_bar.hide()  # shown with a scan of known spacing
         self.layer_curves: list[pg.PlotCurveItem] = []
         self.hidden_layers: set[str] = set()  # file layers another overlay draws instead (``hide_file_layers``)
         # names the file's own lines that are drawn (bottom left; the structure overlay's is top left)
-        self.layer_legend = pg.LegendItem(offset=(10, -10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
+        self.layer_legend = pg.LegendItem(offset=(10, -10), labelTextColor="w", brush=TEXT_BOX)
         self.layer_legend.setParentItem(self.view)
         self.layer_legend.setZValue(40)
         self.layer_legend.hide()  # shown with a scan's lines: empty, it is a black square
@@ -80,7 +84,7 @@ class BscanView(pg.GraphicsLayoutWidget):
 
     def add_legend(self, offset: tuple[float, float]) -> pg.LegendItem:
         """A legend on the view box (it stays in place when the B-scan is zoomed)."""
-        legend = pg.LegendItem(offset=offset, labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 150))
+        legend = pg.LegendItem(offset=offset, labelTextColor="w", brush=TEXT_BOX)
         legend.setParentItem(self.view)
         legend.setZValue(40)
         return legend
