@@ -127,3 +127,26 @@ def test_text_over_the_bscan_sits_on_a_dark_box(qtbot, window, monkeypatch, tmp_
         grey = [image.pixelColor(x, y).value() for x in range(rect.left() + 1, rect.right() - 1)
                 for y in range(rect.top() + 1, rect.bottom() - 1)]
         assert np.median(grey) < 80, (item.toPlainText(), np.median(grey))  # the text's box, not the speckle
+
+
+def test_a_pdf_heading_is_printed_on_the_page_of_what_follows_it(qtbot, tmp_path):
+    """A heading could print alone at a page's foot with its table on the next page (fourth walk-through).
+    A spacer of growing height moves the heading down over a page's foot."""
+    import shutil
+    import subprocess
+
+    from PySide6.QtGui import QTextDocument
+
+    from octviewer.gui.export.scan_pdf import write_pdf
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler) is not installed")
+    table = "<table border='1'><tr><th>TABLECELL</th><th>estimate</th></tr><tr><td>MD</td><td>1</td></tr></table>"
+    filler = "".join(f"<p>filler line {k}</p>" for k in range(32))
+    for px in range(0, 60, 6):
+        doc = QTextDocument()
+        doc.setHtml(f"<body>{filler}<p style='margin-top:{px}px'>x</p><h2>HEADING</h2>{table}<p>after</p></body>")
+        pdf = write_pdf(doc, tmp_path / f"r{px}.pdf", "t", anonymised=True)
+        pages = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True, check=True).stdout.split("\f")
+        [page] = [k for k, text in enumerate(pages) if "HEADING" in text]
+        assert "TABLECELL" in pages[page], (px, page)

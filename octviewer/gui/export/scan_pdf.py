@@ -15,8 +15,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QUrl
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QMarginsF, QSizeF, QUrl
+from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextBlockFormat, QTextCursor, QTextDocument, QTextFormat
 
 from octviewer.core import VF_INDICES, outside_normal
 from octviewer.model.meta import vf_baseline_caveat
@@ -207,6 +207,66 @@ def withhold_creation_time(path) -> None:
     Path(path).write_bytes(data)
 
 
+def _printed_layout(doc: QTextDocument, writer: QPdfWriter) -> tuple[QTextDocument, float]:
+    """A copy of ``doc`` laid out as ``QTextDocument.print_`` lays it out on ``writer`` (the writer's
+    page, a 2 cm margin at 96 dpi around it, as Qt's print_ sets for a document without pages), and
+    the page height in the copy's units."""
+    copy = doc.clone()
+    copy.documentLayout().setPaintDevice(writer)
+    fmt = copy.rootFrame().frameFormat()
+    margin = int(2 / 2.54 * 96)
+    for set_margin in (fmt.setLeftMargin, fmt.setRightMargin, fmt.setTopMargin, fmt.setBottomMargin):
+        set_margin(margin)
+    copy.rootFrame().setFrameFormat(fmt)
+    copy.setPageSize(QSizeF(writer.width(), writer.height()))
+    return copy, float(writer.height())
+
+
+def _stranded_heading(doc: QTextDocument, height: float):
+    """The first heading printed at a page's foot without what follows it: the next block's first line
+    (and, when that is a line or two of text, the first line of the block after it: the table or image
+    the heading introduces) is on a later page. None if there is none."""
+    layout = doc.documentLayout()
+
+    def first_lines(block, count):
+        """The page of the first line of the next ``count`` blocks that print anything, with their line counts."""
+        found = []
+        while block.isValid() and len(found) < count:
+            rect, lines = layout.blockBoundingRect(block), block.layout()
+            if rect.height() > 0 and lines.lineCount():
+                found.append((int((rect.top() + lines.lineAt(0).rect().top()) // height), lines.lineCount()))
+            block = block.next()
+        return found
+
+    block = doc.begin()
+    while block.isValid():
+        fmt = block.blockFormat()
+        if (fmt.headingLevel() > 0 and block.layout().lineCount()
+                and fmt.pageBreakPolicy() != QTextFormat.PageBreak_AlwaysBefore):  # (moved already)
+            page = int(layout.blockBoundingRect(block).top() // height)
+            following = first_lines(block.next(), 2)
+            kept = following[:1] if following and following[0][1] > 2 else following
+            if any(p > page for p, _ in kept):
+                return block
+        block = block.next()
+    return None
+
+
+def keep_headings_with_next(doc: QTextDocument, writer: QPdfWriter) -> None:
+    """Start a new page at each heading that would print at a page's foot with its table or text on the
+    next page (fourth walk-through: a heading alone at the bottom, its table overleaf). Qt's text
+    layout has no 'keep with next': the document is laid out as it will print and a page break is set
+    before each stranded heading, one at a time (each moves what follows)."""
+    for _ in range(20):
+        copy, height = _printed_layout(doc, writer)
+        stranded = _stranded_heading(copy, height)
+        if stranded is None:
+            return
+        fmt = QTextBlockFormat()
+        fmt.setPageBreakPolicy(QTextFormat.PageBreak_AlwaysBefore)
+        QTextCursor(doc.findBlockByNumber(stranded.blockNumber())).mergeBlockFormat(fmt)
+
+
 def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
     """Print ``doc`` to a PDF: A4 portrait, 15 mm margins, 150 dpi, for every report of the viewer;
     an anonymised one carries no creation time in its metadata either.
@@ -228,6 +288,7 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
         writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
         writer.setResolution(150)
         writer.setTitle(title)
+        keep_headings_with_next(doc, writer)
         doc.print_(writer)
         del writer  # the file is complete once the writer is gone
         with open(tmp, "rb") as written:
