@@ -327,7 +327,7 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
     assert rows[0][1:-2] == ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um",
                            "rnfl_TI_um", "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc",
                            "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um",
-                           "rnfl_unsure_pct", "rnfl_uncertain_sectors"]
+                           "rnfl_unsure_pct", "rnfl_uncertain_sectors", "segmentation_used"]
     measured = dict(zip(rows[0], rows[1]))
     # a good averaged Spectralis circle: a few percent unsure outside the vessel shadows, no sector approximate
     assert 0 <= float(measured["rnfl_unsure_pct"]) < 20 and measured["rnfl_uncertain_sectors"] == ""
@@ -339,6 +339,7 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
     assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
     assert measured["notice"] == "research use only, not a medical device"  # a real scan: no SYNTHETIC note
     assert measured["settings"].startswith("own segmentation, measurement ")  # what --resume must match
+    assert measured["segmentation_used"] == "own"
     assert "could not read" in capsys.readouterr().err
 
 
@@ -491,3 +492,17 @@ def test_demo_eyes_global_rnfl_near_their_truth(name):
     truth = json.loads((RESOURCES / "samples" / "demo_truth.json").read_text())[name]["rnfl_global_um"]
     report = measure(load_volume(RESOURCES / "samples" / f"{name}.dcm"), source="own")
     assert abs(report.rnfl_global_um - truth) <= 8.0, (report.rnfl_global_um, truth)
+
+
+def test_measure_cli_says_per_row_whose_segmentation_was_used(tmp_path):
+    """With --segmentation vendor (the default) a file without layer lines is measured on our own
+    segmentation, yet the settings cell said "vendor segmentation" as if the row used the file's lines
+    (fourth walk-through): the row says which it used, the settings cell that vendor was a preference."""
+    from octviewer.pipeline.measure_cli import main
+    from octviewer.resources import DEMO_SAMPLES
+
+    out = tmp_path / "rnfl.csv"
+    assert main([str(DEMO_SAMPLES / "demo_normal_OD.dcm"), "--out", str(out), "--no-store"]) == 0
+    [row] = list(csv.DictReader(open(out)))
+    assert row["segmentation_used"] == "own"  # the demo DICOM carries no layer lines
+    assert row["settings"].startswith("vendor segmentation where the file has it (else own), measurement ")

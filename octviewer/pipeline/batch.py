@@ -191,7 +191,11 @@ def settings(options, predictor=None) -> str:
     if predictor is not None:
         parts += [f"{predictor.precision} on {predictor.device.type}",
                   f"quality gate {'on' if options.gate else 'off'}", f"network {network_version()}"]
-    parts += [f"{options.segmentation} segmentation", f"measurement {measurement_version()}"]
+    # "vendor" is a preference (the file's own lines where it has them): each row's segmentation_used
+    # column says whose lines it was measured on; "vendor segmentation" alone read as if every row had them
+    wanted = "vendor segmentation where the file has it (else own)" if options.segmentation == "vendor" else \
+        f"{options.segmentation} segmentation"
+    parts += [wanted, f"measurement {measurement_version()}"]
     return ", ".join(parts)
 
 

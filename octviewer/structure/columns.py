@@ -12,10 +12,13 @@ from ..core import OctVolume
 #: ``rnfl_unsure_pct``: the share of the circle's A-scans where the boundaries are unsure for another reason
 #: than a vessel's shadow (RNFL/GCL boundary uncertain, low signal, disc margin); ``rnfl_uncertain_sectors``:
 #: the sectors resting on unsure A-scans for more than a third (their values are approximate).
+#: ``segmentation_used``: whose layer lines this row was measured on, "vendor" (the file's own) or "own"
+#: (octviewer's); ``--segmentation vendor`` is a preference, and a file without lines is measured on ours
+#: (the settings cell gave the preference only and read as if every row had used the file's lines).
 COLUMNS = ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um",
            "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2",
            "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um", "rnfl_unsure_pct",
-           "rnfl_uncertain_sectors"]
+           "rnfl_uncertain_sectors", "segmentation_used"]
 
 
 def _num(value, digits: int = 1) -> str:
@@ -41,6 +44,7 @@ def report_columns(report) -> dict[str, str]:
     unsure = getattr(report, "unsure_fraction", float("nan"))
     row["rnfl_unsure_pct"] = _num(100.0 * unsure, 0)
     row["rnfl_uncertain_sectors"] = " ".join(getattr(report, "uncertain_sectors", ()))
+    row["segmentation_used"] = getattr(report, "source", "") or ""
     return row
 
 
