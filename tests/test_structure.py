@@ -506,3 +506,15 @@ def test_measure_cli_says_per_row_whose_segmentation_was_used(tmp_path):
     [row] = list(csv.DictReader(open(out)))
     assert row["segmentation_used"] == "own"  # the demo DICOM carries no layer lines
     assert row["settings"].startswith("vendor segmentation where the file has it (else own), measurement ")
+
+
+def test_the_normal_figures_are_the_cited_abstracts():
+    """Rechecked against the cited source (IOVS ARVO E-Abstract, article 2380014), which gives the global
+    mean and the four quadrants only (mean, SD): there is no clock-hour table to check (fourth walk-through,
+    M1; normative.CIRRUS_NORMS says why the middle nasal clock hour is flagged early)."""
+    cited = {"global": (93.42, 9.30), "S": (117.52, 15.53), "I": (122.76, 15.69), "N": (69.03, 11.90),
+             "T": (64.35, 11.22)}
+    assert {k: (n.mean_um, n.sd_um) for k, n in normative.CIRRUS_NORMS.items()} == cited
+    assert "2380014" in normative.SOURCE
+    # every clock hour is classed against the quadrant holding its centre: 3 o'clock OD is the nasal quadrant's
+    assert normative.norm_for("clock_3", rnfl.clock_hour_centre_deg(3, "OD")) is normative.CIRRUS_NORMS["N"]
