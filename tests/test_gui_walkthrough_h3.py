@@ -150,3 +150,33 @@ def test_a_pdf_heading_is_printed_on_the_page_of_what_follows_it(qtbot, tmp_path
         pages = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True, check=True).stdout.split("\f")
         [page] = [k for k, text in enumerate(pages) if "HEADING" in text]
         assert "TABLECELL" in pages[page], (px, page)
+
+
+def test_the_bscan_image_keeps_its_room_beside_the_study_panel_at_1024_x_700(qtbot, window, monkeypatch, tmp_path):
+    """At 1024 x 700 under a window manager, with the Study panel open, the window/level histogram took a
+    third of the B-scan view and the image was ~240 px across (fourth walk-through, M4): the histogram
+    becomes a strip in a narrow view (its level handles kept) and is whole again in a wide one."""
+    import shutil
+
+    from PySide6.QtWidgets import QFileDialog
+    from test_gui_walkthrough import _open_by_menu
+
+    from octviewer.gui.main_window import FRAME_ROOM_PX
+
+    w = window
+    w.resize(1024, 700 - FRAME_ROOM_PX)
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(DEMO_SAMPLES / "demo_normal_OD.dcm", study)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
+    w.menu_actions["open_study_folder"].trigger()
+    qtbot.waitUntil(lambda: w.study.dock.isVisible() and w.study.index is not None, timeout=30000)
+    _open_by_menu(qtbot, w, study / "demo_normal_OD.dcm", monkeypatch)
+    qtbot.wait(50)
+    view = w.bscan
+    drawn = view.mapFromScene(view.image.sceneBoundingRect()).boundingRect().intersected(view.rect())
+    assert drawn.width() >= 320 and drawn.height() >= 330, drawn
+    assert view.histogram.isVisible() and view.histogram.region.isVisible()  # the levels can still be dragged
+    w.resize(1400, 850)
+    w.study.dock.hide()
+    qtbot.waitUntil(lambda: view.histogram.vb.width() >= 45, timeout=2000)  # the whole histogram, with room

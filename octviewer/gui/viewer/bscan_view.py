@@ -17,11 +17,19 @@ from . import render
 from .render import BOUNDARY_COLOURS, BOUNDARY_NAMES, LAYER_COLOURS, layer_colour, layer_name  # noqa: F401
 from .state import ViewerState
 
+#: a B-scan view narrower than this shows the window/level histogram as a narrow strip (its level handles
+#: and grey bar kept, the counts and their axis left out): at 1024 x 700 with the Study panel open the
+#: full histogram took a third of the view and left the B-scan image ~240 px wide (fourth walk-through)
+COMPACT_HISTOGRAM_BELOW_PX = 560
 #: the box under text and legends drawn over the B-scan: readable over bright speckle, the image still seen
 TEXT_BOX = pg.mkBrush(0, 0, 0, 180)
 
+
 class BscanView(pg.GraphicsLayoutWidget):
     """The wheel steps B-scans, Ctrl+wheel zooms."""
+
+    histogram = None  # (resize events come before __init__ has made it)
+    _compact_histogram = False
 
     def __init__(self, state: ViewerState):
         super().__init__()
@@ -51,6 +59,8 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.image.sigImageChanged.disconnect(self.histogram.imageChanged)
         self.histogram.sigLevelsChanged.connect(self._levels_dragged)
         self.addItem(self.histogram)
+        self.ci.layout.setContentsMargins(2, 2, 2, 2)  # (9 px a side by default: room the B-scan needs more)
+        self.ci.layout.setHorizontalSpacing(2)
         self.scale_bar = pg.ScaleBar(size=200, suffix="µm")
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
@@ -140,6 +150,22 @@ class BscanView(pg.GraphicsLayoutWidget):
                 self.layer_legend.addItem(curve, f"{layer_name(name)} (file's own)")
             self._legend_names = names
         self.layer_legend.setVisible(bool(names))
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_histogram()
+
+    def _fit_histogram(self) -> None:
+        """The full histogram where there is room, a strip where the view is narrow."""
+        compact = self.width() < COMPACT_HISTOGRAM_BELOW_PX
+        if self.histogram is None or compact == self._compact_histogram:
+            return
+        self._compact_histogram = compact
+        h = self.histogram
+        h.vb.setMinimumWidth(10 if compact else 45)
+        h.vb.setMaximumWidth(10 if compact else 152)
+        h.axis.setVisible(not compact)
+        h.axis.setWidth(0 if compact else None)
 
     def fit_view(self):
         """The B-scan fills the view. Ranged on the image alone: the layer and segmentation lines of
