@@ -100,3 +100,45 @@ def test_a_boundary_keeps_its_colour_on_every_scan(qtbot, monkeypatch, samples_d
         for name in ("ILM", "RNFL", "BM"):
             if name in drawn:
                 assert drawn[name] == ours[name].lower(), (name, drawn[name], ours[name])
+
+
+def test_the_narrow_panel_writes_at_the_apps_font_and_grows_to_show_it_all(qtbot, monkeypatch):
+    """In its 250 px dock the panel fitted the page to its size: text ~7 px, the last lines cut off
+    (fourth walk-through). Every text is now at least the application's font, and the panel is as
+    tall as the page it draws (its dock scrolls)."""
+    from PySide6.QtGui import QFontInfo, QPainter
+    from PySide6.QtWidgets import QScrollArea
+
+    from octviewer.gui.structure import panel as panel_module
+    from octviewer.io import load_volume
+    from octviewer.resources import DEMO_SAMPLES
+    from octviewer.structure import measure
+
+    report = measure(load_volume(DEMO_SAMPLES / "demo_normal_OD.dcm"))
+    sizes, needed = [], []
+    real_text, real_page = QPainter.drawText, panel_module.draw_structure_page
+
+    def text(painter, *args):
+        sizes.append(QFontInfo(painter.font()).pixelSize())
+        return real_text(painter, *args)
+
+    def page(*args, **kwargs):
+        needed.append(real_page(*args, **kwargs))
+        return needed[-1]
+
+    monkeypatch.setattr(QPainter, "drawText", text)
+    monkeypatch.setattr(panel_module, "draw_structure_page", page)
+    panel = panel_module.StructurePanel()
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(panel)
+    qtbot.addWidget(scroll)
+    scroll.resize(250, 334)
+    scroll.show()
+    panel.show_report(report)
+    qtbot.waitUntil(lambda: panel.minimumHeight() > 340, timeout=2000)
+    sizes.clear()
+    panel.repaint()
+    app_px = QFontInfo(panel.font()).pixelSize()
+    assert sizes and min(sizes) >= app_px - 1, (min(sizes), app_px)
+    assert panel.height() >= needed[-1] + 8  # nothing drawn below the panel's edge

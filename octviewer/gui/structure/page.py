@@ -42,21 +42,28 @@ NO_REPORT = "No structure analysis for this scan"
 
 
 def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = False,
-                        empty_text: str = NO_REPORT) -> None:
-    """Draw ``report`` (a StructureReport or None, then ``empty_text``) into ``rect``."""
+                        empty_text: str = NO_REPORT, min_point: float | None = None) -> float:
+    """Draw ``report`` (a StructureReport or None, then ``empty_text``) into ``rect``.
+
+    ``min_point``: the least font size. The panel passes the application's: fitted to a 250 px dock,
+    its text came out ~7 px and its last lines were cut off (fourth walk-through). With it, a narrow page
+    is laid out upright at the width's scale whatever the height, and the height it needs is returned
+    (the panel takes it and its dock scrolls); without it (the printed page) the page fits ``rect``
+    and returns its height."""
     fg = QColor(230, 230, 230) if dark else QColor(20, 20, 20)
     painter.save()
     painter.setRenderHint(QPainter.Antialiasing)
     base = QFont(painter.font())
     # by the smaller side: a tall narrow panel (a large window) grew the text past the wheels' room
-    base.setPointSizeF(max(6.0, min(rect.height(), rect.width()) / 60.0))
+    base.setPointSizeF(max(min_point or 6.0, min(rect.height(), rect.width()) / 60.0))
+    upright = min_point is not None and rect.width() < 560  # sized by its width: the panel grows downwards
     painter.setFont(base)
     painter.setPen(fg)
     line_h = painter.fontMetrics().height()
     if report is None:
-        painter.drawText(rect, Qt.AlignCenter, empty_text)
+        painter.drawText(rect, Qt.AlignCenter | Qt.TextWordWrap, empty_text)
         painter.restore()
-        return
+        return rect.height()
     source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")
     q = report.quality
     # the signal score alone does not decide: a scan with a good signal is still refused when it is
@@ -77,41 +84,56 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         painter.setPen(CLASS_COLOURS["outside"])
         text = "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
         painter.drawText(QRectF(rect.left(), top, rect.width(), rect.bottom() - top), Qt.TextWordWrap, text)
+        needed = top - rect.top() + painter.boundingRect(QRectF(0, 0, rect.width(), 1e5), Qt.TextWordWrap,
+                                                         text).height()
         painter.restore()
-        return
+        return max(needed, rect.height()) if upright else rect.height()
     # a tall narrow panel (the dock of a 1024 px window) puts the figures' text under the two wheels:
     # beside them, the wheels shrank to thumbnails or the panel scrolled sideways (walk-through)
-    portrait = rect.width() < rect.height()
+    portrait = upright or rect.width() < rect.height()
     plot = QRectF(rect.left() + 3 * line_h, top, rect.width() - 3.5 * line_h,
-                  (rect.bottom() - top) * (0.35 if portrait else 0.45))
+                  0.5 * rect.width() if upright else (rect.bottom() - top) * (0.35 if portrait else 0.45))
     _draw_tsnit(painter, plot, report, fg, line_h)
     lower = QRectF(rect.left(), plot.bottom() + 2.2 * line_h, rect.width(),
                    rect.bottom() - plot.bottom() - 2.2 * line_h)
     text = _disc_text(report, short=dark)  # the panel is narrow; the printed page cites the source in full
-    if portrait:  # the wheels take what the text under them leaves
-        text_h = painter.boundingRect(QRectF(0, 0, lower.width(), 10 * lower.height()), Qt.TextWordWrap, text).height()
+    text_h = painter.boundingRect(QRectF(0, 0, lower.width(), 1e5), Qt.TextWordWrap, text).height()
+    stacked = upright and lower.width() / 2.3 < 150  # side by side, a 250 px panel's wheels were ~100 px
+    if upright:  # one wheel above the other where side by side their labels at the app's font would collide
+        size = min(0.8 * lower.width(), 260.0) if stacked else lower.width() / 2.3
+    elif portrait:  # the wheels take what the text under them leaves
         size = min(lower.width() / 2.3, lower.height() - 1.5 * line_h - text_h)
         portrait = size >= min(lower.height() - 2 * line_h, lower.width() / 3.3)  # else side by side is larger
     if not portrait:
         size = min(lower.height() - 2 * line_h, lower.width() / 3.3)
     pie = QRectF(lower.left() + 0.05 * size, lower.top() + line_h, size, size)
     clock = QRectF(pie.right() + 0.15 * size, lower.top() + line_h, size, size)
-    _draw_sectors(painter, pie, report, fg)
-    _draw_clock(painter, clock, report, fg)
+    if stacked:
+        pie.moveLeft(lower.left() + (lower.width() - size) / 2)
+        clock.moveTo(pie.left(), pie.bottom() + 1.5 * line_h)
+    label_px = painter.fontMetrics().height() * (4 if upright else 3) // 4  # the wheels' least label size
+    _draw_sectors(painter, pie, report, fg, label_px)
+    _draw_clock(painter, clock, report, fg, label_px)
     painter.setPen(fg)
     for box, title, short in ((pie, "Sectors (Garway-Heath)", "Sectors"),
                               (clock, "Quadrants and clock hours", "Clock hours")):
         fits = painter.fontMetrics().horizontalAdvance(title) <= size * 1.1  # a narrow panel clipped them
-        painter.drawText(QRectF(box.left() - 0.05 * size, lower.top(), size * 1.1, line_h), Qt.AlignCenter,
+        painter.drawText(QRectF(box.left() - 0.05 * size, box.top() - line_h, size * 1.1, line_h), Qt.AlignCenter,
                          title if fits else short)
     if portrait:
-        text_rect = QRectF(lower.left(), pie.bottom() + 0.5 * line_h, lower.width(),
-                           lower.bottom() - pie.bottom() - 0.5 * line_h)
+        text_rect = QRectF(lower.left(), clock.bottom() + 0.5 * line_h, lower.width(),
+                           lower.bottom() - clock.bottom() - 0.5 * line_h)
     else:
         text_rect = QRectF(clock.right() + 0.15 * size, lower.top(), lower.right() - clock.right() - 0.15 * size,
                            lower.height())
+    if upright:
+        text_rect.setHeight(text_h)
+        _draw_fitted(painter, text_rect, text)
+        painter.restore()
+        return text_rect.bottom() - rect.top()
     _draw_fitted(painter, text_rect, text)
     painter.restore()
+    return rect.height()
 
 
 def _draw_fitted(painter: QPainter, rect: QRectF, text: str) -> None:
@@ -119,7 +141,7 @@ def _draw_fitted(painter: QPainter, rect: QRectF, text: str) -> None:
     panel's last lines (the norms' source) were cut off (walk-through)."""
     painter.save()
     font = QFont(painter.font())
-    while (painter.boundingRect(rect, Qt.TextWordWrap, text).height() > rect.height()
+    while (painter.boundingRect(rect, Qt.TextWordWrap, text).height() > rect.height() + 0.5
            and font.pointSizeF() > 5.0):
         font.setPointSizeF(font.pointSizeF() * 0.9)
         painter.setFont(font)
@@ -170,7 +192,8 @@ def _draw_tsnit(painter: QPainter, plot: QRectF, report, fg: QColor, line_h: flo
     notes = ("" if classified else "  (no normal band: see quality)") + ("  (dashed: boundary unsure)" if unsure.any()
                                                                          else "")
     titles = (f"RNFL thickness (µm) on the {report.circle_diameter_mm:.2f} mm circle" + notes,
-              f"RNFL (µm), {report.circle_diameter_mm:.2f} mm circle" + notes.replace("boundary ", ""))
+              f"RNFL (µm), {report.circle_diameter_mm:.2f} mm circle" + notes.replace("boundary ", ""),
+              "RNFL (µm)" + notes.replace("boundary ", ""), "RNFL (µm)")  # (the narrow panel at the app's font)
     metrics = painter.fontMetrics()
     title = next((t for t in titles if metrics.horizontalAdvance(t) <= plot.width()),
                  metrics.elidedText(titles[-1], Qt.ElideRight, int(plot.width())))
@@ -247,15 +270,16 @@ def clock_text(report, hour: int) -> str:
                            _arc_unsure(report, centre - 15.0, centre + 15.0))
 
 
-def _wheel_font(painter: QPainter, size: float, share: float) -> None:
+def _wheel_font(painter: QPainter, size: float, share: float, least_px: int) -> None:
     """The wheel's labels sized by the wheel (``share`` of its width in pixels), never smaller than
-    the page's text: on the printed page they were a fraction of the wheel they label (walk-through)."""
+    ``least_px`` (about the page's text): on the printed page they were a fraction of the wheel they
+    label (walk-through)."""
     font = QFont(painter.font())
-    font.setPixelSize(max(int(round(size * share)), painter.fontMetrics().height() * 3 // 4, 6))
+    font.setPixelSize(max(int(round(size * share)), least_px, 6))
     painter.setFont(font)
 
 
-def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
+def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor, label_px: int) -> None:
     lat = report.laterality
     for name, (start, end) in rnfl.SECTORS.items():
         _wedge(painter, box, start, end, lat, CLASS_COLOURS[report.classes.get(f"sector_{name}", "")], fg)
@@ -265,7 +289,7 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
     painter.setPen(QColor(255, 255, 255))
     centre = box.center()
     painter.save()
-    _wheel_font(painter, box.width(), 0.085)
+    _wheel_font(painter, box.width(), 0.085, label_px)
     painter.drawText(inner, Qt.AlignCenter, f"G\n{report.rnfl_global_um:.0f}")
     for name, (start, end) in rnfl.SECTORS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
@@ -273,7 +297,7 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
     painter.restore()
 
 
-def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
+def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor, label_px: int) -> None:
     lat = report.laterality
     for h in range(1, 13):
         c = rnfl.clock_hour_centre_deg(h, lat)
@@ -284,7 +308,7 @@ def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor) -> None:
     painter.setPen(QColor(255, 255, 255))
     centre = box.center()
     painter.save()
-    _wheel_font(painter, box.width(), 0.06)
+    _wheel_font(painter, box.width(), 0.06, label_px)
     for h in range(1, 13):
         _label_at(painter, centre, box.width() * 0.39, rnfl.clock_hour_centre_deg(h, lat), lat, clock_text(report, h))
     for q, (start, end) in rnfl.QUADRANTS.items():

@@ -7,11 +7,15 @@ window it follows the viewer state (``follow``); alone it is handed a report wit
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from .page import NO_REPORT, draw_structure_page
+
+MIN_HEIGHT = 340
 
 
 class StructurePanel(QWidget):
@@ -21,9 +25,9 @@ class StructurePanel(QWidget):
         self._empty_text = NO_REPORT
         self._dark = dark
         self.setObjectName("structurePanel")
-        # the page scales its text to fit, and lays itself out upright when narrow: 420, then 320 px made
-        # the dock of a 1024 px window scroll sideways with a wheel cut off (walk-through)
-        self.setMinimumSize(QSize(190, 340))
+        # the page lays itself out upright when narrow and grows downwards (paintEvent): 420, then 320 px
+        # wide made the dock of a 1024 px window scroll sideways with a wheel cut off (walk-through)
+        self.setMinimumSize(QSize(190, MIN_HEIGHT))
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setToolTip("Measured RNFL and optic disc against published normal figures "
                         "(not a licensed normative database)")
@@ -56,6 +60,11 @@ class StructurePanel(QWidget):
         painter = QPainter(self)
         if self._dark:
             painter.fillRect(self.rect(), self.palette().window())
-        draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8, -8, -8), self._report, dark=self._dark,
-                            empty_text=self._empty_text)
+        # at least the application's font: fitted to the dock, the text was ~7 px and cut off (fourth
+        # walk-through); the page says how tall it then is, the panel takes that and its dock scrolls
+        needed = draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8, -8, -8), self._report,
+                                     dark=self._dark, empty_text=self._empty_text, min_point=self.font().pointSizeF())
         painter.end()
+        height = max(MIN_HEIGHT, math.ceil(needed) + 16)
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)
