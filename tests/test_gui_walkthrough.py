@@ -485,6 +485,7 @@ def test_the_overall_rnfl_class_sees_sectors_and_says_when_the_boundary_is_unsur
     pct = f"{100 * report.unsure_fraction:.0f}%"
     assert f"(uncertain: RNFL boundary unsure on {pct} of the circle)" in text, text
     assert "worst of global and quadrants): normal" not in text
+    assert "Clock hours: µm only, not classed (no published normal range per clock hour)" in text, text
     out = tmp_path / "results.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
     w.menu_actions["export_csv"].trigger()

@@ -516,5 +516,22 @@ def test_the_normal_figures_are_the_cited_abstracts():
              "T": (64.35, 11.22)}
     assert {k: (n.mean_um, n.sd_um) for k, n in normative.CIRRUS_NORMS.items()} == cited
     assert "2380014" in normative.SOURCE
-    # every clock hour is classed against the quadrant holding its centre: 3 o'clock OD is the nasal quadrant's
-    assert normative.norm_for("clock_3", rnfl.clock_hour_centre_deg(3, "OD")) is normative.CIRRUS_NORMS["N"]
+    # a sector is classed against the quadrant holding its centre: NS against the nasal quadrant's range
+    assert normative.norm_for("NS", 105.0) is normative.CIRRUS_NORMS["S"]
+    assert normative.norm_for("N", 180.0) is normative.CIRRUS_NORMS["N"]
+
+
+def test_clock_hours_are_not_classed_against_a_quadrants_range():
+    """The middle nasal clock hour of a normal eye reads thinner than its quadrant's mean: against the
+    nasal quadrant's range it turned yellow in about one normal eye in five and the "worst of" overall
+    class carried it (fourth walk-through, M1). With no published clock-hour figures, clock hours keep
+    their thickness and get no class, so a thin 3 o'clock alone no longer makes a normal eye borderline."""
+    from octviewer.structure.analysis import _classes
+
+    normal_n = normative.CIRRUS_NORMS["N"]
+    summary = {"global": 95.0, "quadrants": {"T": 66.0, "S": 118.0, "N": 70.0, "I": 123.0},
+               "sectors": {"T": 66.0, "TS": 130.0, "TI": 135.0, "N": 70.0, "NS": 100.0, "NI": 100.0},
+               "clock_hours": {h: 90.0 for h in range(1, 13)} | {3: normal_n.p5_um - 3.0}}
+    classes = _classes(summary)
+    assert not [k for k in classes if k.startswith("clock_")]
+    assert normative.worst(classes.values()) == "normal"

@@ -8,7 +8,7 @@ codes (VFI, glaucoma, normal) use those codes; the rest use this project's priva
 
 The report holds, in four measurement groups: the network's probability, decision and threshold
 with the VF estimates and whether each was shown to beat the class-mean baseline (model card); the
-RNFL (global, quadrants, sectors, clock hours, each with its normative class); the optic disc (C/D,
+RNFL (global, quadrants, sectors, each with its normative class; clock hours, thickness only); the optic disc (C/D,
 rim, disc and cup area, BMO-MRW); and the quality verdict. The model's name and version are the
 algorithm identification. ``sr_values`` reads such a report back (the tests read it from the
 archive and check every value).

@@ -31,7 +31,7 @@ def report_columns(report) -> dict[str, str]:
            "quality": report.quality.summary(), "rnfl_global_um": _num(report.rnfl_global_um)}
     for s in ("T", "TS", "TI", "N", "NS", "NI"):
         row[f"rnfl_{s}_um"] = _num(report.sectors.get(s))
-    # the worst class of global, quadrants, sectors and clock hours; "uncertain: <class>" when the boundary
+    # the worst class of global, quadrants and sectors; "uncertain: <class>" when the boundary
     # is unsure on more than a quarter of the circle (analysis.UNCLASSIFIED_UNSURE), blank where no class applies
     unsure = report.too_unsure_to_classify and report.rnfl_class
     row["rnfl_class"] = f"uncertain: {report.rnfl_class}" if unsure else report.rnfl_class

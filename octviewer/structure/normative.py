@@ -13,10 +13,11 @@ What follows from having only that source, stated so nobody over-reads a colour:
 - The same figures are used for every device. Spectralis reads a few micrometres thicker than
   Cirrus on average, so on Spectralis files the colours lean towards "normal".
 - The source gives no age slope, so the classes are not age-adjusted.
-- It gives quadrants only: a Garway-Heath sector or clock hour is compared with the quadrant that
-  contains its centre. TS and TI are normally thicker than their quadrant's mean (their thinning
-  is flagged late); NS and NI thinner (flagged early); so are the middle nasal and temporal clock
-  hours (3 and 9 o'clock in a right eye), whose colours over-call thinning (see ``CIRRUS_NORMS``).
+- It gives quadrants only: a Garway-Heath sector is compared with the quadrant that contains its
+  centre. TS and TI are normally thicker than their quadrant's mean (their thinning is flagged
+  late); NS and NI thinner (flagged early). Clock hours are not classed at all: the middle nasal and
+  temporal hours (3 and 9 o'clock in a right eye) read yellow or red in normal eyes against their
+  quadrant's range (see ``CIRRUS_NORMS``).
 - Percentiles assume a normal distribution: 5th = mean - 1.645 SD, 1st = mean - 2.326 SD.
 """
 
@@ -75,12 +76,12 @@ class Norm:
 #: Rechecked 2026-12-06 (fourth walk-through: "the clock-hour colours may over-call the nasal side")
 #: against the cited abstract (iovs.arvojournals.org article 2380014, a stored copy of its page): the five
 #: figures below are the abstract's, digit for digit. The abstract has no clock-hour (or sector) figures,
-#: and no table per clock hour exists here: a clock hour is classed against the quadrant holding its centre
-#: (``norm_for``). The nasal quadrant's mean (69 µm) averages 135-225 deg, whose superonasal and inferonasal
-#: edges are thicker than its middle, so the middle nasal clock hour (3 o'clock OD, 9 o'clock OS; the same
-#: holds for the middle temporal hour) reads below its quadrant's mean in normal eyes and turns yellow or
-#: red early: the likely cause of the over-call. No published per-clock-hour figures could be checked
-#: offline, so none are entered; a clock-hour table needs a source checked against its own text first.
+#: and no table per clock hour exists here. Against the quadrant holding its centre (``norm_for``): the
+#: nasal quadrant's mean (69 µm) averages 135-225 deg, whose superonasal and inferonasal edges are thicker
+#: than its middle, so the middle nasal clock hour (3 o'clock OD, 9 o'clock OS; the same holds for the
+#: middle temporal hour) reads below its quadrant's mean in normal eyes and turned yellow or red early. No published per-clock-hour figures could be checked offline, so none are
+#: entered and clock hours are not classed (``analysis._classes``); a clock-hour table needs a source
+#: checked against its own text first.
 CIRRUS_NORMS = {
     "global": Norm(93.42, 9.30),
     "S": Norm(117.52, 15.53),

@@ -323,7 +323,8 @@ def _fmt(v, unit="", digits=2):
 
 def _disc_text(report, short: bool = False) -> str:
     lines = [f"Global RNFL {report.rnfl_global_um:.0f} µm ({report.classes.get('global') or 'not classified'})",
-             f"Overall (worst of global, quadrants, sectors, clock hours): {report.rnfl_class_text}"]
+             f"Overall (worst of global, quadrants, sectors): {report.rnfl_class_text}",
+             "Clock hours: µm only, not classed (no published normal range per clock hour)"]
     if report.scan_pattern == "volume":
         lines += [f"Disc area {_fmt(report.disc_area_mm2, ' mm²')}", f"Cup area {_fmt(report.cup_area_mm2, ' mm²')}",
                   f"Rim area {_fmt(report.rim_area_mm2, ' mm²')}", f"Vertical C/D {_fmt(report.cup_to_disc)}",
