@@ -191,9 +191,9 @@ def _classes(summary: dict) -> dict:
     for s, value in summary["sectors"].items():
         c[f"sector_{s}"] = normative.classify(value, normative.norm_for(s, _centre_deg(*rnfl.SECTORS[s])))
     # Clock hours get no class: the one published source has no clock-hour figures, and against their
-    # quadrant's range the middle nasal and temporal hours of normal eyes read yellow or red (about one
-    # normal eye in five at 3 o'clock), which the "worst of" overall class then carried (fourth walk-through,
-    # M1). Their thickness is still shown; a clock-hour table can come with a source checked against its text.
+    # quadrant's range the middle nasal and temporal hours of normal eyes (thinner than their quadrant's
+    # mean) read yellow or red more often than the 5 % a normal range promises, which the "worst of"
+    # overall class then carried (fourth walk-through, M1). Their thickness is still shown; a clock-hour table can come with a source checked against its text.
     return c
 
 
