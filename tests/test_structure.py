@@ -524,8 +524,9 @@ def test_the_normal_figures_are_the_cited_abstracts():
 def test_clock_hours_are_not_classed_against_a_quadrants_range():
     """The middle nasal clock hour of a normal eye reads thinner than its quadrant's mean: against the
     nasal quadrant's range it turned yellow more often than the 5 % a normal range promises, and the
-    "worst of" overall class carried it (fourth walk-through, M1). With no published clock-hour figures, clock hours keep
-    their thickness and get no class, so a thin 3 o'clock alone no longer makes a normal eye borderline."""
+    "worst of" overall class carried it (fourth walk-through, M1). With no published clock-hour figures,
+    clock hours keep their thickness and get no class: a thin 3 o'clock alone no longer makes a normal
+    eye borderline."""
     from octviewer.structure.analysis import _classes
 
     normal_n = normative.CIRRUS_NORMS["N"]

@@ -193,7 +193,8 @@ def _classes(summary: dict) -> dict:
     # Clock hours get no class: the one published source has no clock-hour figures, and against their
     # quadrant's range the middle nasal and temporal hours of normal eyes (thinner than their quadrant's
     # mean) read yellow or red more often than the 5 % a normal range promises, which the "worst of"
-    # overall class then carried (fourth walk-through, M1). Their thickness is still shown; a clock-hour table can come with a source checked against its text.
+    # overall class then carried (fourth walk-through, M1). Their thickness is still shown; a clock-hour
+    # table can come with a source checked against its own text.
     return c
 
 
