@@ -15,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox  # noqa: E402
 
 import octviewer  # noqa: E402
 from octviewer.core import OctVolume, Spacing  # noqa: E402
@@ -140,6 +140,33 @@ def test_export_pdf_from_the_menu_and_ctrl_p(qtbot, window, tiny_cohort, tmp_pat
     target.unlink()
     qtbot.keyClick(w, Qt.Key_P, Qt.ControlModifier)
     assert target.exists()
+
+
+def test_the_cam_says_how_coarse_it_is_in_the_pdf_and_its_legend(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
+    """A CAM hot spot under Bruch's membrane read as "the network looked at the choroid" (walk-through M5);
+    the mapping is exact, the map is coarse (a few cells per B-scan, each drawn smoothly over ~0.4 mm of
+    depth): the PDF's caption and the legend's tooltip say so."""
+    from octviewer.gui.export import scan_pdf as report
+    from octviewer.gui.viewer.bscan_view import CamLegend
+
+    w = window
+    _open(qtbot, w, _volumes(tiny_cohort)[0])
+    assert w.state.settings.show_cam
+    captured = {}
+    real = report.write_report
+
+    def spy(path, state, images, meta, patient_id=None, **kwargs):
+        captured.update(html=report.report_html(state, meta, patient_id))
+        return real(path, state, images, meta, patient_id, **kwargs)
+    monkeypatch.setattr(report, "write_report", spy)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "r.pdf"), ""))
+    _trigger(w, "export_pdf")
+    rows, cols = w.state.cams[w.state.index].shape
+    assert f"The map is coarse: {rows} x {cols} cells over the B-scan, one cell about" in captured["html"]
+    assert "not which layer" in captured["html"]
+    legend = w.findChild(CamLegend)
+    assert legend is not None
+    assert any("not which layer" in label.toolTip() for label in legend.findChildren(QLabel))
 
 
 def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_cohort, tmp_path, monkeypatch):

@@ -290,7 +290,8 @@ class CamLegend(QWidget):
         for w in (lo, hi):
             w.setTextFormat(Qt.PlainText)
             w.setToolTip(f"class activation map, fixed scale: −{render.CAM_LIMIT:g} evidence towards normal, "
-                         f"+{render.CAM_LIMIT:g} towards glaucoma (logit)")
+                         f"+{render.CAM_LIMIT:g} towards glaucoma (logit). The map is coarse (a few cells per "
+                         "B-scan, drawn smoothly): it shows which part of the scan weighed, not which layer")
         h.addWidget(lo)
         h.addWidget(picture)
         h.addWidget(hi)

@@ -110,6 +110,23 @@ def bscan_cam(state, i: int) -> np.ndarray | None:
     return w_left * across[left] + w_right * across[right]
 
 
+def cam_resolution_text(state, i: int) -> str:
+    """How coarse B-scan ``i``'s CAM is, in words, or "" when it has none: the network's last feature map
+    has a few cells per B-scan (5 x 5 for the demo model), each drawn smoothly over ~0.4 mm of depth, so a
+    hot spot can sit under Bruch's membrane while the cell read the RNFL above it (walk-through M5: the
+    mapping was checked exact; the cells are what is coarse). Said where the CAM is shown."""
+    if state.cams is None or not state.is_loaded(i):
+        return ""
+    g = state.cam_geometry
+    (in_h, _), (s_h, _) = _pair(g["input_size"]), _pair(g["stride"])
+    rows, cols = np.asarray(state.cams[i]).shape
+    pitch_px = s_h * state.display.shape[1] / in_h
+    dz = state.volume.spacing.depth_mm
+    deep = f"one cell about {pitch_px * dz:.1f} mm deep" if dz else f"one cell {pitch_px:.0f} pixels deep"
+    return (f"coarse: {rows} x {cols} cells over the B-scan, {deep}; it shows which part of the scan weighed, "
+            "not which layer")
+
+
 def _pair(v) -> tuple:
     return tuple(v) if np.ndim(v) else (v, v)
 
