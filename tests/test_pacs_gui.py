@@ -30,10 +30,10 @@ def test_preferences_test_connection_and_save(window, orthanc, qtbot, data_dir):
     fields["archive_port"].setText(str(orthanc.dicom_port))
     fields["archive_ae"].setText("WRONG")
     dialog.test_button.click()
-    qtbot.waitUntil(lambda: "check that the archive's AE title is 'WRONG'" in dialog.status.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "check that the archive's AE title is 'WRONG'" in dialog.status.text(), timeout=60000)
     fields["archive_ae"].setText("ORTHANC")
     dialog.test_button.click()
-    qtbot.waitUntil(lambda: dialog.status.text().startswith("The archive answered"), timeout=20000)
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("The archive answered"), timeout=60000)
     fields["local_ae"].setText("A" * 20)
     dialog.buttons.button(QDialogButtonBox.Save).click()
     assert "Not saved" in dialog.status.text() and "AE title" in dialog.status.text() and dialog.isVisible()
@@ -49,10 +49,10 @@ def _search(window, qtbot, patient_id):
     dialog = window._pacs_actions.dialog
     dialog.patient_id.setText(patient_id)
     dialog.search_button.click()
-    qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=20000)
+    qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=60000)
     study = dialog.results.topLevelItem(0)
     study.setExpanded(True)
-    qtbot.waitUntil(lambda: study.childCount() > 0, timeout=20000)
+    qtbot.waitUntil(lambda: study.childCount() > 0, timeout=60000)
     return dialog, study
 
 
@@ -66,7 +66,7 @@ def test_open_from_pacs_analyse_and_send_results(window, orthanc, qtbot, data_di
         dialog.grab().save(os.environ["OCTVIEWER_PACS_SHOT"])
     dialog.results.setCurrentItem(study.child(1))  # the visual field first: read and shown, not opened
     dialog.retrieve_button.click()
-    qtbot.waitUntil(lambda: "visual field OS" in dialog.status.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "visual field OS" in dialog.status.text(), timeout=60000)
     assert "MD -4.1" in dialog.status.text() and "VFI 88.0" in dialog.status.text()
     dialog.results.setCurrentItem(study.child(0))
     assert dialog.retrieve_button.isEnabled()
@@ -123,7 +123,7 @@ def test_retrieve_cancelled_from_the_dialog(window, orthanc, qtbot, data_dir, mo
     assert dialog.work.slot.cancel_button.isVisible()
     qtbot.mouseClick(dialog.work.slot.cancel_button, Qt.LeftButton)
     release.set()
-    qtbot.waitUntil(lambda: dialog.status.text().startswith("Stopped"), timeout=20000)
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Stopped"), timeout=60000)
     assert not list(data_dir.glob("pacs/*/*")), "nothing of the cancelled retrieve is kept"
     assert window.state.volume is None
 
