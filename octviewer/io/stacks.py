@@ -260,6 +260,7 @@ def read_tiff(path: Path) -> OctVolume:
         check_budget(path, float(np.prod(shape, dtype=np.float64)) * np.dtype(series.dtype).itemsize, size)
         _check_one_page_size(path, tif, series)
         _check_tiff_pages(path, tif, series)
+        _check_tiff_photometric(path, series)
         _check_tiff_codec(path, series)
         _check_compressed_segments(path, tif, size, series)
         try:
@@ -319,6 +320,19 @@ def _check_tiff_pages(path: Path, tif, series) -> None:
                 path, f"the TIFF header and its pixel data disagree: page {index + 1} declares "
                       f"{key.imagewidth} x {key.imagelength} pixels with {key.samplesperpixel} sample(s) of "
                       f"{bits} bits ({need} bytes), its strips hold {have} bytes")
+
+
+def _check_tiff_photometric(path: Path, series) -> None:
+    """PhotometricInterpretation MinIsWhite (0 is white) and Palette (values are colour-table indices)
+    are refused, as DICOM's MONOCHROME1 and PALETTE COLOR are: both loaded as if MinIsBlack, so a
+    MinIsWhite scan was analysed inverted and a palette stack's indices taken as grey (attack run 5, F1)."""
+    photometric = int(series.keyframe.photometric)
+    if photometric == 0:
+        raise VolumeReadError(path, "the TIFF's PhotometricInterpretation is MinIsWhite (0 shown as white): OCT "
+                                    "B-scans are MinIsBlack, and the file is not read inverted on a guess")
+    if photometric == 3:
+        raise VolumeReadError(path, "the TIFF's PhotometricInterpretation is Palette (pixel values index a colour "
+                                    "table): OCT B-scans are grey images (MinIsBlack)")
 
 
 def _codec_missing(key, what: str = "compression") -> str:

@@ -1,0 +1,37 @@
+"""Attack run 5, the scan readers and the predict path (issue 27, helper H22): pixel meanings the
+readers ignored, values that overflow later, header dates that cost a whole scan, header text
+quoted under pseudonymisation, and extreme geometry refused from the header at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from octviewer import load_volume
+from octviewer.io.errors import VolumeReadError
+
+
+def _stack() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (rng.random((8, 64, 64)) * 200).astype(np.uint8)
+
+
+# F1: TIFF MinIsWhite and Palette were read as MinIsBlack (an inverted scan, colour indices as grey).
+@pytest.mark.parametrize("photometric, word", [("miniswhite", "MinIsWhite"), ("palette", "Palette")])
+def test_tiff_minswhite_and_palette_are_refused(tmp_path, photometric, word):
+    import tifffile
+
+    path = tmp_path / "stack.tif"
+    extra = {"colormap": np.tile(np.arange(256, dtype=np.uint16) * 257, (3, 1))} if photometric == "palette" else {}
+    tifffile.imwrite(path, _stack(), photometric=photometric, **extra)
+    with pytest.raises(VolumeReadError, match=f"PhotometricInterpretation is {word}") as err:
+        load_volume(path)
+    assert "stack.tif" in str(err.value)
+
+
+def test_tiff_minisblack_still_loads(tmp_path):
+    import tifffile
+
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, _stack(), photometric="minisblack")
+    assert load_volume(path).data.shape == (8, 64, 64)
