@@ -35,3 +35,21 @@ def test_tiff_minisblack_still_loads(tmp_path):
     path = tmp_path / "stack.tif"
     tifffile.imwrite(path, _stack(), photometric="minisblack")
     assert load_volume(path).data.shape == (8, 64, 64)
+
+
+# F13: float64 pixels of 1e300 are finite, but overflowed in float32 later (warnings, "no retina").
+def test_float64_beyond_float32_range_is_refused(tmp_path):
+    import tifffile
+
+    path = tmp_path / "f64.tif"
+    tifffile.imwrite(path, _stack().astype(np.float64) * 1e300)
+    with pytest.raises(VolumeReadError, match="f64.tif: the pixel values are beyond the range of 32-bit floats"):
+        load_volume(path)
+
+
+def test_float64_within_float32_range_loads(tmp_path):
+    import tifffile
+
+    path = tmp_path / "f64.tif"
+    tifffile.imwrite(path, _stack().astype(np.float64) * 1e30)
+    assert load_volume(path).data.dtype == np.float64

@@ -19,6 +19,9 @@ from .formats import detect
 from .limits import check_bscan_shape
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def validate_volume(path, volume: OctVolume) -> OctVolume:
     """The checks every reader's result passes, whatever the format."""
     data = volume.data
@@ -29,6 +32,11 @@ def validate_volume(path, volume: OctVolume) -> OctVolume:
         raise VolumeReadError(path, f"unsupported pixel type {data.dtype}")
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise VolumeReadError(path, "the pixel data contains NaN or infinite values")
+    if data.dtype.kind == "f" and data.dtype.itemsize > 4 and data.size and np.abs(data).max() > _FLOAT32_MAX:
+        # every later step works in float32: 1e300 became inf there, numpy warned on stderr and the
+        # scan was called "no retina", or with the quality gate off "normal" (attack run 5, F13)
+        raise VolumeReadError(path, "the pixel values are beyond the range of 32-bit floats (over 3.4e38); "
+                                    "an OCT scan's are not")
     if problem := device_problem(volume.device):  # shown without it, as a patient ID is: a cosmetic field
         volume = volume.replace(device="", notes=(*volume.notes, f"{problem}; the scan is shown without it"))
     if volume.patient_id is not None and (problem := patient_problem(volume.patient_id)):
