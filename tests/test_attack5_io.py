@@ -53,3 +53,21 @@ def test_float64_within_float32_range_loads(tmp_path):
     path = tmp_path / "f64.tif"
     tifffile.imwrite(path, _stack().astype(np.float64) * 1e30)
     assert load_volume(path).data.dtype == np.float64
+
+
+# F7: a NaN or out-of-range date in a .vol header refused the whole scan in Python's words.
+@pytest.mark.parametrize("name, offset, fmt, value", [
+    ("birth date", 164, "<d", float("nan")), ("visit date", 200, "<d", float("inf")),
+    ("visit date", 200, "<d", 1e308), ("exam time", 88, "<Q", 2**64 - 1), ("exam time", 88, "<Q", 2**63 - 1)])
+def test_vol_unreadable_date_is_unknown_with_a_note(tmp_path, name, offset, fmt, value):
+    import struct
+
+    from corpus import write_vol
+
+    path = write_vol(tmp_path / "scan.vol")
+    raw = bytearray(path.read_bytes())
+    struct.pack_into(fmt, raw, offset, value)
+    path.write_bytes(bytes(raw))
+    volume = load_volume(path)
+    assert f"the header's {name} is not a readable date; it is unknown" in volume.notes
+    assert (volume.acquired is None) == (name == "exam time")

@@ -61,19 +61,44 @@ def vol_patient_id(raw: bytes) -> str:
     return _text(raw[_PATIENT_ID])
 
 
+#: The header's dates as eyepy decodes them: (name, offset, struct format, epoch, seconds per unit).
+_DATE_FIELDS = (("exam time", 88, "<Q", dt.datetime(1601, 1, 1), 1e-7),
+                ("birth date", 164, "<d", dt.datetime(1899, 12, 30), 86400.0),
+                ("visit date", 200, "<d", dt.datetime(1899, 12, 30), 86400.0))
+
+
+def unreadable_vol_dates(raw: bytes) -> list[str]:
+    """The header dates that are no date (NaN, infinite, beyond year 9999): eyepy's parser raised on
+    them ("cannot convert float NaN to integer") and the whole scan was refused, for a birth date
+    the viewer never shows (attack run 5, F7)."""
+    names = []
+    for name, offset, fmt, epoch, unit in _DATE_FIELDS:
+        if len(raw) >= offset + 8:
+            try:
+                epoch + dt.timedelta(seconds=struct.unpack_from(fmt, raw, offset)[0] * unit)
+            except (ValueError, OverflowError):
+                names.append(name)
+    return names
+
+
 def ascii_vol_header(raw: bytes) -> bytes | bytearray:
-    """The file with non-ASCII bytes in the header's text fields replaced by '?'.
+    """The file with non-ASCII bytes in the header's text fields replaced by '?', and unreadable
+    dates (``unreadable_vol_dates``) by zero.
 
     eyepy's format description decodes those fields as ASCII and fails on a patient name with an
     accent; we read the patient ID ourselves (``_text``) and let eyepy see a harmless stand-in.
     """
-    if all(raw[o:o + n].isascii() for o, n in _TEXT_FIELDS):
+    bad = unreadable_vol_dates(raw)
+    if all(raw[o:o + n].isascii() for o, n in _TEXT_FIELDS) and not bad:
         return raw
     fixed = bytearray(raw)
     for offset, length in _TEXT_FIELDS:
         for i in range(offset, offset + length):
             if fixed[i] > 0x7F:
                 fixed[i] = 0x3F
+    for name, offset, *_ in _DATE_FIELDS:
+        if name in bad:
+            fixed[offset:offset + 8] = bytes(8)
     return fixed
 
 
@@ -94,6 +119,7 @@ def read_vol(path: Path) -> OctVolume:
         raw = f.read()
     _check_vol_sizes(path, raw)
     patient_id = vol_patient_id(raw) or None
+    bad_dates = unreadable_vol_dates(raw)
     parsed = vol_format.parse(ascii_vol_header(raw))
     pattern = _PATTERNS.get(int(parsed.scan_pattern))
     if pattern is None:
@@ -140,12 +166,13 @@ def read_vol(path: Path) -> OctVolume:
         laterality=laterality if laterality in ("OD", "OS") else None,
         scan_pattern=pattern,
         device="Heidelberg Spectralis",
-        acquired=_exam_time(parsed.exam_time),
+        acquired=None if "exam time" in bad_dates else _exam_time(parsed.exam_time),
         patient_id=patient_id,
         localizer=localizer,
         bscan_positions=positions,
         layers=layers,
         intensity_transform=transform,
+        notes=tuple(f"the header's {name} is not a readable date; it is unknown" for name in bad_dates),
     )
 
 
