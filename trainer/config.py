@@ -9,6 +9,7 @@ manifest in place gets a new run, never the old weights with new provenance).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -100,13 +101,21 @@ MAX_CONFIG_BYTES = 1 << 20
 def read_config_file(path: Path) -> dict:
     """The options of a --config YAML file. Read as a settings file is (``core.files``): a FIFO
     blocked the command for good and a link to /dev/zero filled memory; YAML that is not a mapping
-    of option names, or names no option, is an error line, not a traceback."""
+    of option names, or names no option, is an error line, not a traceback. YAML aliases are refused:
+    a 422-byte file nesting them 9 deep expanded to 9^9 numbers and 11.8 GB (attack run 5, F11)."""
     import yaml
 
     from octviewer.core.files import FileRefused, read_small_file
 
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise ConfigFileError(f"--config {path}: YAML aliases (*name) are not allowed; write the values out")
+            return super().compose_node(parent, index)
+
     try:
-        values = yaml.safe_load(read_small_file(path, MAX_CONFIG_BYTES).decode("utf-8")) or {}
+        text = read_small_file(path, MAX_CONFIG_BYTES).decode("utf-8")
+        values = yaml.load(text, Loader=NoAliasLoader) or {}  # noqa: S506 (a SafeLoader)
     except FileRefused as exc:
         raise ConfigFileError(f"--config {path}: {exc}") from None
     except OSError as exc:
@@ -119,3 +128,82 @@ def read_config_file(path: Path) -> dict:
     if unknown:
         raise ConfigFileError(f"--config {path}: unknown option(s) {', '.join(unknown)[:200]}")
     return values
+
+
+#: (least, most) of the whole-number options; None: no bound. Sizes are those a model file may hold
+#: (``octviewer.model.meta``), so a run is refused before it trains, not at its save (attack run 5, F12).
+_WHOLE = {"epochs": (1, 100_000), "stage1_epochs": (0, 100_000), "batch_size": (1, 65_536), "image_size": (16, 512),
+          "reg_channels": (1, 1024), "seed": (0, None), "split_seed": (0, None), "bscans_per_volume": (1, None)}
+#: (least, most, least excluded) of the number options
+_NUMBER = {"lr": (0.0, 10.0, True), "weight_decay": (0.0, 10.0, False), "label_fraction": (0.0, 1.0, True)}
+_CHOICES = {"aggregation": ("auto", "mean", "median", "central"), "train_set": ("all", "part")}
+_MAY_BE_NONE = {"stage1_epochs", "split_seed", "bscans_per_volume", "cache_dir", "progress_json", "synthetic"}
+MAX_ALPHA_GRID = 100  # each value trains a second stage
+
+
+def checked_values(values: dict) -> dict:
+    """``values`` (from --config and the command line) with every option's type and range checked, before
+    any work; ConfigFileError naming the first bad option. Why: a batch size of 0, a NaN learning rate or
+    ``epochs: ten`` ended in tracebacks after the manifest was read, an image size of 8 was refused only
+    after training, and a huge ``alpha_grid`` filled memory (attack run 5, F11, F12). Numbers written as
+    text (PyYAML reads ``1e-3`` as text) are taken when they read as finite numbers."""
+    from octviewer.model import ARCHITECTURES
+    from octviewer.model.meta import MAX_VOLUME_VOXELS, SIZE_BOUNDS, VOLUME_AXIS_BOUNDS
+
+    def bad(name, value, what):
+        raise ConfigFileError(f"--{name.replace('_', '-')} must be {what}, got {value!r:.40}")
+
+    def whole(name, value, lo, hi):
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad(name, value, "a whole number")
+        if value < lo or (hi is not None and value > hi):
+            bad(name, value, f"at least {lo}" + (f" and at most {hi}" if hi is not None else ""))
+        return value
+
+    def number(name, value, lo, hi, lo_open):
+        try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError
+            value = float(value)
+        except (ValueError, OverflowError):
+            bad(name, value, "a number")
+        if not math.isfinite(value) or value < lo or (lo_open and value == lo) or value > hi:
+            bad(name, value, f"a number {'above' if lo_open else 'from'} {lo:g} up to {hi:g}")
+        return value
+
+    out = dict(values)
+    kinds = {f.name: str(f.type) for f in fields(Config)}
+    bounds = dict(_WHOLE, image_size=SIZE_BOUNDS)
+    for name, value in values.items():
+        if value is None and name in _MAY_BE_NONE:
+            continue
+        if name in bounds:
+            whole(name, value, *bounds[name])
+        elif name in _NUMBER:
+            out[name] = number(name, value, *_NUMBER[name])
+        elif kinds[name].startswith("bool"):
+            if not isinstance(value, bool):
+                bad(name, value, "true or false")
+        elif name == "alpha":
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                bad(name, value, "NAME=VALUE pairs (a mapping of VF index names to numbers)")
+            out[name] = {k: number(name, v, 0.0, 1e6, False) for k, v in value.items()}
+        elif name == "alpha_grid":
+            if not isinstance(value, list) or not 1 <= len(value) <= MAX_ALPHA_GRID:
+                bad(name, f"{type(value).__name__} of {len(value) if isinstance(value, list) else 1}",
+                    f"a list of 1 to {MAX_ALPHA_GRID} numbers")
+            out[name] = [number(name, v, 0.0, 1e6, False) for v in value]
+        elif name == "volume_shape":
+            if not isinstance(value, list) or len(value) != 3:
+                bad(name, value, "3 whole numbers (B-scans, depth, width)")
+            for v in value:
+                whole(name, v, *VOLUME_AXIS_BOUNDS)
+            if math.prod(value) > MAX_VOLUME_VOXELS:
+                bad(name, value, f"at most {MAX_VOLUME_VOXELS} voxels in all")
+        elif not isinstance(value, str):
+            bad(name, value, "text")
+        elif name == "variant" and value not in ARCHITECTURES:
+            bad(name, value, "one of " + ", ".join(ARCHITECTURES))
+        elif value not in _CHOICES.get(name, (value,)):
+            bad(name, value, "one of " + ", ".join(_CHOICES[name]))
+    return out
