@@ -71,3 +71,61 @@ def test_vol_unreadable_date_is_unknown_with_a_note(tmp_path, name, offset, fmt,
     volume = load_volume(path)
     assert f"the header's {name} is not a readable date; it is unknown" in volume.notes
     assert (volume.acquired is None) == (name == "exam time")
+
+
+# F9: header text quoted under pseudonymisation (a name in PhotometricInterpretation or Modality)
+# and pydicom's own warning quoting an invalid UID on stderr.
+NAME = "SMITHJOHN1950"
+
+
+def _demo_dicom(tmp_path, **fields):
+    from pathlib import Path
+
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(Path(__file__).parents[1] / "resources" / "samples" / "demo_normal_OD.dcm")
+    ds.PixelData = ds.pixel_array.tobytes()
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for key, value in fields.items():
+        setattr(ds, key, value)
+    path = tmp_path / "scan.dcm"
+    ds.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize("fields, said", [
+    ({"PhotometricInterpretation": NAME}, "PhotometricInterpretation is an unsupported value"),
+    ({"Modality": NAME, "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"}, "a DICOM image of an unsupported modality")])
+def test_free_text_header_values_are_not_quoted(tmp_path, fields, said):
+    path = _demo_dicom(tmp_path, **fields)
+    with pytest.raises(VolumeReadError, match=said) as err:
+        load_volume(path)
+    assert NAME not in str(err.value)
+
+
+def test_enumerated_header_values_are_still_quoted(tmp_path):
+    path = _demo_dicom(tmp_path, Modality="CT", SOPClassUID="1.2.840.10008.5.1.4.1.1.2")
+    with pytest.raises(VolumeReadError, match="this is a DICOM CT image"):
+        load_volume(path)
+
+
+def test_invalid_uid_is_not_echoed_by_pydicom(tmp_path, caplog, recwarn):
+    import warnings
+
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = _demo_dicom(tmp_path, SOPClassUID="1.2." + NAME)
+    import octviewer.io.dicom  # noqa: F401 - the setting lives in the reader's module
+    caplog.set_level("DEBUG", logger="pydicom")
+    warnings.simplefilter("always")
+    try:
+        load_volume(path)
+    except VolumeReadError as exc:
+        assert NAME not in str(exc)
+    assert pydicom.dcmread(path).SOPClassUID == "1.2." + NAME  # read, not validated
+    assert not [w for w in recwarn if NAME in str(w.message)]
+    assert NAME not in caplog.text

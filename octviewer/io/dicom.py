@@ -380,7 +380,8 @@ def _pixel_description(path, ds: Dataset, bits: int) -> int:
         raise VolumeReadError(path, "PhotometricInterpretation is MONOCHROME1 (0 shown as white): OCT B-scans are "
                                     "MONOCHROME2, and the file is not read inverted on a guess")
     if photometric != "MONOCHROME2":
-        raise VolumeReadError(path, f"PhotometricInterpretation is {photometric[:20]!r} over one sample per pixel: "
+        value = repr(photometric) if photometric in _PHOTOMETRIC_WORDS else "an unsupported value"
+        raise VolumeReadError(path, f"PhotometricInterpretation is {value} over one sample per pixel: "
                                     "the header contradicts itself (an OCT B-scan is MONOCHROME2)")
     stored = _required_int(path, ds, "BitsStored", default=bits)
     if not 1 <= stored <= bits:
@@ -410,6 +411,19 @@ logging.getLogger("pydicom").addFilter(_QUIET)
 # readers say what is wrong in their own words, naming only the file. (A process-wide filter: the
 # warnings module's catch_warnings is not thread-safe, and files are read on several threads.)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)", message=r"(?s).*\bfile\b")
+# and, when an element is first read (lazily, after the file is closed), it warns and logs a value
+# that breaks its VR's rules, quoted ("Invalid value for VR UI: '1.2.SMITHJOHN1950'"): header text
+# on stderr under pseudonymisation (attack run 5, F9). The readers check every field they use.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+#: The values of PhotometricInterpretation and Modality that a message may quote: DICOM's own words.
+#: Anything else in those fields is free text (a name, in an edited file) and is not repeated.
+_PHOTOMETRIC_WORDS = frozenset({"MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "HSV", "ARGB", "CMYK",
+                                "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420", "YBR_ICT",
+                                "YBR_RCT"})
+_MODALITY_WORDS = frozenset({"CT", "MR", "US", "CR", "DX", "MG", "IO", "PX", "XA", "RF", "NM", "PT", "OP", "OPT",
+                             "OPM", "OPV", "OAM", "OCT", "IVOCT", "SR", "DOC", "KO", "PR", "SEG", "SC", "OT",
+                             "SM", "XC", "ES", "ECG", "REG", "RTIMAGE", "RTSTRUCT", "RTPLAN", "RTDOSE"})
 
 
 @contextlib.contextmanager
@@ -444,7 +458,8 @@ def open_dicom(path: Path) -> DicomFrames:
         raise VolumeReadError(path, "not a DICOM image")
     modality = str(getattr(ds, "Modality", "") or "")
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
-        kind = f"a DICOM {modality} image" if modality else "a DICOM file"
+        kind = (f"a DICOM {modality} image" if modality.strip() in _MODALITY_WORDS else
+                "a DICOM image of an unsupported modality" if modality else "a DICOM file")
         raise VolumeReadError(path, f"this is {kind}, not an OCT (Ophthalmic Tomography) series")
     if "PixelData" not in ds:
         raise VolumeReadError(path, "the DICOM file has no pixel data")
