@@ -285,17 +285,21 @@ class _WorkerRun:
         self.notes.append((kind, text))
 
 
-_worker_store = None
+_worker_store = None  # False: it could not be opened (locked, a link): the parent has said why
 
 
 def _store_here():
-    """This worker process's handle on the machine's results store (SQLite in WAL mode takes several)."""
+    """This worker process's handle on the machine's results store (SQLite in WAL mode takes several),
+    or None: a store that cannot be opened costs the worker its memory of results, never its scans."""
     global _worker_store
     if _worker_store is None:
-        from .store import ResultsStore
+        from .store import ResultsStore, StoreError
 
-        _worker_store = ResultsStore()
-    return _worker_store
+        try:
+            _worker_store = ResultsStore()
+        except StoreError:
+            _worker_store = False
+    return _worker_store or None
 
 
 @dataclasses.dataclass(frozen=True)

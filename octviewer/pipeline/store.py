@@ -66,11 +66,22 @@ MIGRATIONS = {
 }
 FORGED = ("a stored value fails its integrity check (not written by octviewer on this workstation: "
           "copied, restored or edited); it is computed again")
-BUSY_TIMEOUT_S = 30.0
+#: how long a read or write waits for another process's write; a viewer or batch run holds the lock
+#: for milliseconds, so a store still locked after this is held by something else (a backup tool, a
+#: sqlite3 shell): the store is then left alone for the run (it used to wait 30 s per scan)
+BUSY_TIMEOUT_S = 5.0
 
 
 class StoreError(Exception):
-    """The store cannot be opened at all (no writable data folder)."""
+    """The store cannot be opened at all (no writable data folder, a link, locked by another process)."""
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another process holds the store, which is not damaged."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def default_path() -> Path:
@@ -91,16 +102,36 @@ class ResultsStore:
         self.notice = ""  # what happened to a store that could not be used, for the reader
         self._lock = threading.Lock()
         self._secret: bytes | None = None
+        self._busy = False  # found locked by another process: not used again this run
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StoreError(f"results store folder {self.path.parent} cannot be made "
                              f"({exc.strerror or type(exc).__name__})") from None
+        # a link (dangling too) made the database, with patient IDs, wherever it pointed (attack run 5, F15)
+        if self.path.is_symlink():
+            raise StoreError(f"the results store {self.path} is a symbolic link; octviewer does not follow it "
+                             "(remove the link, or put the store file itself there)")
         try:
             self._db = self._open()
         except OSError as exc:  # the file itself cannot be opened or made (permissions, a read-only disk)
             raise StoreError(f"results store {self.path} cannot be opened "
                              f"({exc.strerror or type(exc).__name__})") from None
+
+    def _in_use(self) -> str:
+        return (f"the results store {self.path} is in use by another octviewer (locked); "
+                "results are not remembered this run")
+
+    def _gave_up(self, exc: sqlite3.Error) -> bool:
+        """True (once with a warning) when ``exc`` says another process holds the store: it is then
+        left alone for the rest of the run, so a run does not wait the busy timeout on every scan."""
+        if not _locked(exc):
+            return False
+        if not self._busy:
+            self._busy = True
+            self.notice = self._in_use()[0].upper() + self._in_use()[1:] + "."
+            log.warning("%s", self._in_use())
+        return True
 
     # -- integrity -----------------------------------------------------------------------------
     def _mac(self, table: str, key: str, doc: str, blob: bytes, network: str | None = None) -> str | None:
@@ -146,6 +177,8 @@ class ResultsStore:
                 return db
             db.close()
         except sqlite3.DatabaseError as exc:  # not a database, or damaged beyond reading
+            if _locked(exc):  # a live store another process holds is not damaged: never moved aside
+                raise StoreError(self._in_use()) from None
             why = f"damaged ({exc})"
         self._move_aside(why)
         try:
@@ -156,7 +189,13 @@ class ResultsStore:
             raise StoreError(f"results store {self.path} cannot be made ({exc})") from None
 
     def _connect(self) -> sqlite3.Connection:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # owner-only from the first byte
+        try:  # owner-only from the first byte; never through a link put there meanwhile
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError:
+            if self.path.is_symlink():
+                raise StoreError(f"the results store {self.path} is a symbolic link; octviewer does not "
+                                 "follow it") from None
+            raise
         os.close(fd)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -201,6 +240,11 @@ class ResultsStore:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         kind = why.split(" ", 1)[0]
         target = self.path.with_name(f"{self.path.name}.{kind}-{stamp}")
+        # two moves in one second, or a clock set back, replaced an earlier backup (attack run 5, F4)
+        n = 1
+        while any(os.path.lexists(str(target) + suffix) for suffix in ("", "-wal", "-shm")):
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.{kind}-{stamp}-{n}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():
@@ -233,6 +277,8 @@ class ResultsStore:
     def get(self, key: str):
         """The ScanResult stored under ``key``, with the prediction it names, or None (never stored,
         its prediction gone, or unreadable: then computed again)."""
+        if self._busy:
+            return None
         try:
             with self._lock:
                 row = self._db.execute("SELECT doc, arrays, network, mac FROM results WHERE key = ?",
@@ -242,7 +288,8 @@ class ResultsStore:
                     held = self._db.execute("SELECT doc, arrays, mac FROM predictions WHERE key = ?",
                                             (row[2],)).fetchone()
         except sqlite3.Error as exc:
-            log.warning("results store not read (%s)", exc)
+            if not self._gave_up(exc):
+                log.warning("results store not read (%s)", exc)
             return None
         if row is None or (row[2] is not None and held is None):
             return None
@@ -269,7 +316,7 @@ class ResultsStore:
         doc, blob = encode(result)
         network = network if prediction is not None else None
         mac = self._mac("results", key, doc, blob, network)
-        if mac is None:
+        if mac is None or self._busy:
             return False
         try:
             with self._lock:
@@ -286,17 +333,21 @@ class ResultsStore:
                     raise
             return True
         except sqlite3.Error as exc:
-            log.warning("results store not written (%s)", exc)
+            if not self._gave_up(exc):
+                log.warning("results store not written (%s)", exc)
             return False
 
     def get_prediction(self, network: str):
         """The network's output stored under ``network`` (``keys()[1]``), or None."""
+        if self._busy:
+            return None
         try:
             with self._lock:
                 row = self._db.execute("SELECT doc, arrays, mac FROM predictions WHERE key = ?",
                                        (network,)).fetchone()
         except sqlite3.Error as exc:
-            log.warning("results store not read (%s)", exc)
+            if not self._gave_up(exc):
+                log.warning("results store not read (%s)", exc)
             return None
         if row is None or not self._vouched(row[2], "predictions", network, row[0], row[1]):
             return None
@@ -309,12 +360,15 @@ class ResultsStore:
     def put_prediction(self, network: str, prediction) -> bool:
         """Keep the network's output as soon as it is there, so that an analysis stopped before its
         measurement (the user switched the segmentation) still leaves it for the next one."""
+        if self._busy:
+            return False
         try:
             with self._lock:
                 self._put_prediction(network, prediction)
             return True
         except sqlite3.Error as exc:
-            log.warning("results store not written (%s)", exc)
+            if not self._gave_up(exc):
+                log.warning("results store not written (%s)", exc)
             return False
 
     def _put_prediction(self, network: str, prediction) -> None:
@@ -347,18 +401,24 @@ class ResultsStore:
     # -- the study index's header records ------------------------------------------------------
     def study_headers(self, root: str) -> dict[str, dict]:
         """Header records of the files under study folder ``root`` (relative path -> record)."""
+        if self._busy:
+            return {}
         try:
             with self._lock:
                 rows = self._db.execute("SELECT rel, record FROM study_headers WHERE root = ?",
                                         (db_path(root),)).fetchall()
             return {os.fsdecode(rel): json.loads(record) for rel, record in rows}
         except (sqlite3.Error, ValueError) as exc:
+            if isinstance(exc, sqlite3.Error) and self._gave_up(exc):
+                return {}
             log.warning("study headers not read from the results store (%s)", type(exc).__name__)
             return {}
 
     def put_study_headers(self, root: str, entries: dict[str, dict]) -> None:
         """Replace the header records of study folder ``root`` by ``entries`` (in one transaction)."""
         rows = [(db_path(root), db_path(rel), json.dumps(record)) for rel, record in entries.items()]
+        if self._busy:
+            return
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -370,6 +430,8 @@ class ResultsStore:
                     self._db.execute("ROLLBACK")
                     raise
         except sqlite3.Error as exc:
+            if self._gave_up(exc):
+                return
             log.warning("study headers not written to the results store (%s)", type(exc).__name__)
 
 

@@ -1,0 +1,92 @@
+"""Attack run 5 (session 13), results store, PACS, signing keys and settings: each test fails on the
+code before its fix (F4, F5, F8, F10, F14, F15, F16, F22 in /tmp/attack5/LOG.md)."""
+
+import os
+import sqlite3
+import time
+
+import pytest
+
+from octviewer.pipeline import store as store_mod
+from octviewer.pipeline.store import ResultsStore, StoreError
+
+
+# ---------------------------------------------------------------- F5: a locked store is not damaged
+
+def test_locked_store_is_left_alone_not_moved_aside(tmp_path, monkeypatch):
+    """Another process holding the store (BEGIN EXCLUSIVE) made the opener wait 30 s, call the live
+    store 'damaged (database is locked)' and move it aside from under its owner."""
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "results.sqlite"
+    ResultsStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        start = time.monotonic()
+        with pytest.raises(StoreError, match="in use by another octviewer.*not remembered this run"):
+            ResultsStore(path)
+        assert time.monotonic() - start < 10
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if "damaged" in p.name) == []
+    assert ResultsStore(path).notice == ""
+
+
+def test_store_locked_mid_run_is_given_up_once(tmp_path, monkeypatch):
+    """Locked after it was opened: the first write says so, the later ones do not wait again."""
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.5)
+    path = tmp_path / "results.sqlite"
+    store = ResultsStore(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store.put_study_headers("/x", {"a": {"kind": "oct"}})
+        assert "in use by another octviewer" in store.notice
+        start = time.monotonic()
+        for _ in range(5):
+            store.put_study_headers("/x", {"a": {"kind": "oct"}})
+            assert store.get("k") is None
+        assert time.monotonic() - start < 0.3
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
+
+
+# ---------------------------------------------------------------- F4: backups are never overwritten
+
+def test_move_aside_never_replaces_an_earlier_backup(tmp_path):
+    path = tmp_path / "results.sqlite"
+    now = time.time()
+    planted = []
+    for dt in (0, 1, 2):
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now + dt))
+        planted.append(tmp_path / f"results.sqlite.damaged-{stamp}")
+        planted[-1].write_bytes(b"EARLIER backup")
+    path.write_bytes(b"NOW damaged store " * 10)
+    store = ResultsStore(path)
+    store.close()
+    assert all(p.read_bytes() == b"EARLIER backup" for p in planted)
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("results.sqlite.damaged-") and p not in planted]
+    assert len(moved) == 1 and moved[0].read_bytes().startswith(b"NOW damaged")
+    assert moved[0].name in store.notice
+
+
+# ---------------------------------------------------------------- F15: no store through a link
+
+def test_store_path_that_is_a_link_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / "data" / "results.sqlite"
+    link.parent.mkdir()
+    os.symlink(elsewhere / "created_here.db", link)
+    with pytest.raises(StoreError, match="symbolic link"):
+        ResultsStore(link)
+    assert not (elsewhere / "created_here.db").exists()
+    (elsewhere / "notes.txt").write_bytes(b"")
+    link.unlink()
+    os.symlink(elsewhere / "notes.txt", link)
+    with pytest.raises(StoreError, match="symbolic link"):
+        ResultsStore(link)
+    assert (elsewhere / "notes.txt").read_bytes() == b""
