@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from octviewer.core import VF_INDICES
+from octviewer.io.limits import date_problem
 
 REQUIRED = ("path", "patient_id", "eye", "visit", "label")
 SPLITS = ("train", "val", "test")
@@ -69,9 +70,11 @@ def _visit_problem(text: str) -> str | None:
         return f"visit must be a date (YYYY-MM-DD) or a visit number (1, v2), got {text[:40]!r}"
     if "-" in text:
         try:
-            dt.date.fromisoformat(text)
+            when = dt.date.fromisoformat(text)
         except ValueError:
             return f"visit {text!r} is not a valid date"
+        if problem := date_problem(when):  # 0001-01-01 and 9999-12-31 passed (attack run 5, F6)
+            return f"visit {problem}"
     return None
 
 

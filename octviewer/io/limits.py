@@ -52,6 +52,30 @@ FIRST_OCT = _dt.date(1991, 1, 1)
 #: How far after today a stored acquisition date may lie: the workstation that opens a file may have a
 #: clock (or a time zone) a day or two behind the one that wrote it. Beyond that the date is an edit.
 CLOCK_SLACK = _dt.timedelta(days=2)
+#: Earliest plausible date of a measured visual field. Perimetry is older than OCT: automated static
+#: perimeters were sold from the mid-1970s (Octopus 1975, Humphrey Field Analyzer 1984), so 1970 leaves
+#: room for any digitised record. An earlier date (1900-01-01: a perimeter whose clock was reset) entered
+#: the trend and turned a -1.98 dB/yr progression into -0.04 dB/yr (attack run 5, F6).
+FIRST_VF = _dt.date(1970, 1, 1)
+
+
+def today() -> _dt.date:
+    """This workstation's date; one function, so that a test can set the clock back."""
+    return _dt.date.today()
+
+
+def date_problem(when, earliest: _dt.date = FIRST_OCT) -> str:
+    """Why ``when`` (a date or date-time) cannot be when a test was taken, or "": the one rule for
+    every reader of scans and manifest visits (``earliest`` FIRST_OCT) and of visual fields (FIRST_VF).
+
+    Nothing after today plus CLOCK_SLACK either. The words never give the date itself: a scan's date
+    is withheld from anonymised reports, and these words go into a scan's notes."""
+    day = when.date() if isinstance(when, _dt.datetime) else when
+    if day < earliest:
+        return f"is before {earliest.year}"
+    if day > today() + CLOCK_SLACK:
+        return "is later than this workstation's date (check the computer's clock, or the date is wrong)"
+    return ""
 
 
 def byte_budget(stored_bytes: int) -> int:

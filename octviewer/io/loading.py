@@ -16,7 +16,7 @@ from ..core import OctVolume
 from ..core.text import patient_id_problem, text_problem
 from .errors import VolumeReadError
 from .formats import detect
-from .limits import check_bscan_shape
+from .limits import check_bscan_shape, date_problem
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -42,6 +42,11 @@ def validate_volume(path, volume: OctVolume) -> OctVolume:
     if volume.patient_id is not None and (problem := patient_problem(volume.patient_id)):
         volume = volume.replace(patient_id=None,
                                 notes=(*volume.notes, f"{problem}; the scan is shown without a patient ID"))
+    if volume.acquired is not None and (problem := date_problem(volume.acquired)):
+        # the pixels are fine; a 1900 or 2999 date (a reset scanner clock, an edit) made a visit of its own
+        # (attack run 5, F6)
+        volume = volume.replace(acquired=None,
+                                notes=(*volume.notes, f"the stored acquisition date {problem}; the date is unknown"))
     return volume
 
 

@@ -22,7 +22,7 @@ from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import eye_of, laterality_fields, quiet_pydicom
 from ..io.heidelberg import ascii_vol_header, vol_patient_id
-from ..io.limits import check_deflated_dicom, check_dicom_start, open_regular
+from ..io.limits import check_deflated_dicom, check_dicom_start, date_problem, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
 from .hfa_xml import NotAnHfaExport, parse_hfa_xml
 from .vf import VfMeasurement, VfReadError, parse_date, vf_from_dataset
@@ -90,14 +90,22 @@ def _dicom_record(f) -> dict:
     laterality = eye or ""
     stamp = str(ds.get("AcquisitionDateTime", "") or "")[:8] or str(ds.get("StudyDate", "") or "") \
         or str(ds.get("ContentDate", "") or "")
-    date = parse_date(stamp)
     frames = _frames(ds)
     if problem := patient_id_problem(ds.get("PatientID", "")):  # as the VF readers: never an invented patient
         return _skip("files with an unusable patient ID", problem)
     text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
-            "date": date.isoformat() if date else "", "scan_pattern": "volume" if frames > 1 else "line",
+            **_scan_date(parse_date(stamp)), "scan_pattern": "volume" if frames > 1 else "line",
             "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper()}
+
+
+def _scan_date(date) -> dict:
+    """The record's ``date`` (ISO, or "" when unknown), and a ``date_note`` when the header's date is
+    one no scan can have (``io.limits.date_problem``, the rule ``load_volume`` applies): a 1900 or 2999
+    date made a visit of its own in the study without a word (attack run 5, F6). The scan is kept."""
+    if date is not None and (problem := date_problem(date)):
+        return {"date": "", "date_note": f"the acquisition date in the header {problem}; the date is unknown"}
+    return {"date": date.isoformat() if date else ""}
 
 
 def _vf_record(m: VfMeasurement) -> dict:
@@ -142,7 +150,7 @@ def _vol_record(f) -> dict:
     if problem := patient_id_problem(vol_patient_id(head)):
         return _skip("files with an unusable patient ID", problem)
     return {"kind": "scan", "patient_id": vol_patient_id(head), "eye": eye if eye in ("OD", "OS") else "",
-            "date": when.isoformat() if when else "", "scan_pattern": pattern,
+            **_scan_date(when), "scan_pattern": pattern,
             "n_bscans": int(h.n_bscans), "synthetic": False}
 
 
@@ -158,8 +166,9 @@ def read_record(path: Path) -> dict:
 
 
 #: The header checks a cached record was made with: a record made before the patient ID, laterality
-#: and pixel description checks (attack run 3) is read again, not served from the study's cache.
-RECORD_CHECKS = 3
+#: and pixel description checks (attack run 3), or before the date checks (attack run 5), is read again,
+#: not served from the study's cache.
+RECORD_CHECKS = 4
 
 
 def well_formed(record) -> bool:

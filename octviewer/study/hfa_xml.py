@@ -39,7 +39,15 @@ from pathlib import Path
 
 from ..io.errors import VolumeReadError
 from ..io.limits import open_regular
-from .vf_values import VfMeasurement, VfReadError, checked_vf, parse_date, parse_decimal, text_problem
+from .vf_values import (
+    VfMeasurement,
+    VfReadError,
+    checked_vf,
+    parse_date,
+    parse_decimal,
+    text_problem,
+    vf_date_problem,
+)
 
 MAX_BYTES = 20 << 20  # an exam's export is a few hundred kB
 SITES = {"1": "OD", "0": "OS", "R": "OD", "L": "OS", "OD": "OD", "OS": "OS", "RIGHT": "OD", "LEFT": "OS"}
@@ -154,6 +162,8 @@ def _exam(patient_id: str, study, series, file: Path) -> HfaExam:
     when = when or visit
     if when is None:
         raise VfReadError(file, "the export gives no date (VISIT_DATE and SERIES_DATE_TIME are missing)")
+    if problem := vf_date_problem("the exam's date (VISIT_DATE, SERIES_DATE_TIME)", when):
+        raise VfReadError(file, problem)
     static = series.find("FIELD_EXAM/STATIC_TEST")
     if static is None:
         raise VfReadError(file, "no FIELD_EXAM/STATIC_TEST: not a static threshold perimetry exam")

@@ -35,7 +35,7 @@ from pathlib import Path
 from ..core.cancel import Cancelled
 from ..io import VolumeReadError
 from ..io.formats import LINKED_FOLDER, walk_files
-from ..io.limits import open_regular
+from ..io.limits import date_problem, open_regular
 from .headers import XML_READER, read_record, well_formed
 from .vf import CANCEL_EVERY, NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
@@ -247,6 +247,16 @@ def _row_path(row: dict) -> str:
     return value.strip()
 
 
+def _row_problem(row: dict) -> str:
+    """Why a manifest row's visit date cannot be taken, or "": the scan headers' rule. A visit dated 1900
+    or 2999 made a visit of its own (attack run 5, F6)."""
+    where = f"row {row.get('_row', '?')}"
+    date = parse_date(str(row.get("visit") or "").strip())
+    if date is not None and (problem := date_problem(date)):
+        return f"{where}: the visit {problem}"
+    return ""
+
+
 def _row_file(row: dict, base: Path) -> str:
     """The manifest row's file with its links followed, or ValueError naming the row: Path.resolve()
     raised RuntimeError for links that loop and RecursionError for a chain of a thousand links, and
@@ -268,6 +278,8 @@ def _row_says(row: dict) -> tuple:
 
 def _manifest_scan(row: dict, base: Path) -> ScanEntry:
     """The scan a manifest row describes; ValueError (naming the row) for a row that cannot be used."""
+    if problem := _row_problem(row):
+        raise ValueError(problem)
     path = _row_file(row, base)
     visit = str(row.get("visit") or "").strip()
     date = parse_date(visit)
@@ -389,6 +401,9 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         rows = _read_manifest_rows(csv_file, cancel)
         bad_rows = []
         for row in rows or ():
+            if problem := _row_problem(row):
+                bad_rows.append(problem)
+                continue
             try:
                 file = _row_file(row, csv_file.parent)
             except (ValueError, OSError) as exc:
@@ -435,6 +450,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 index.vf.append(VfMeasurement(m["patient_id"], m["eye"], parse_date(m["date"]),
                                               m["vfi"], m["md_db"], m["psd_db"], source=str(file)))
         else:
+            if record.get("date_note"):  # filed, with the date unknown: said, not dropped
+                index.problems.append((str(file), str(record["date_note"])))
             row = by_path.get(str(file))
             from_row = _manifest_scan(row, root) if row else None
             date = parse_date(record["date"]) or (from_row.date if from_row else None)

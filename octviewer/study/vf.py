@@ -45,6 +45,7 @@ from .vf_values import (  # noqa: F401 - checked_vf, vf_value_problem: the reade
     parse_date,
     parse_decimal,
     text_problem,
+    vf_date_problem,
     vf_value_problem,
 )
 
@@ -200,8 +201,10 @@ def _date_problem(column: str, text: str) -> str:
     '31/31/2020' was kept as a label without a word, so the VF matched no OCT visit by date (attack run 2
     L8). Dates are ISO (2020-01-31) or DICOM (20200131); a day-first or month-first date is refused,
     since 04/03/2019 is a different day in each reading."""
-    if not text or parse_date(text) is not None:
+    if not text:
         return ""
+    if (when := parse_date(text)) is not None:
+        return vf_date_problem(column, when)
     if column == "date" or _DATE_LIKE.fullmatch(text):
         return f"{column} is {text[:20]!r}, not a date (write it as YYYY-MM-DD)"
     return ""
@@ -284,6 +287,8 @@ def vf_from_dataset(ds: Dataset, path) -> VfMeasurement:
     psd = _real(getattr(ds, "LocalizedDeviationFromNormal", None), "PSD (Localized Deviation From Normal)", path)
     checked_vf(path, vfi, md, psd)
     when = parse_date(getattr(ds, "StudyDate", "") or getattr(ds, "ContentDate", "") or "")
+    if problem := vf_date_problem("the StudyDate (or ContentDate)", when):
+        raise VfReadError(path, problem)
     return VfMeasurement(patient_id, _LATERALITY[laterality], when, vfi, md, psd, source=str(path))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..core import VF_INDICES
 from ..core.text import text_problem as _text_problem
+from ..io.limits import FIRST_VF, date_problem
 
 
 class VfReadError(ValueError):
@@ -67,6 +68,17 @@ def parse_date(text) -> dt.date | None:
         return dt.datetime.strptime(match["date"], fmt).date()
     except ValueError:
         return None
+
+
+def vf_date_problem(field: str, when) -> str:
+    """Why the date ``when`` in ``field`` cannot be when a visual field was measured, or "": before
+    1970 or after today (``io.limits.date_problem``, the scans' rule with perimetry's own start). A
+    perimeter whose clock was reset wrote 1900-01-01, and that one point hid a progression in the
+    trend without a word (attack run 5, F6). Every reader of measured VF calls this one function."""
+    if when is None:
+        return ""
+    problem = date_problem(when, FIRST_VF)
+    return f"{field} {problem}" if problem else ""
 
 
 #: Field names as messages give them, per index.
