@@ -107,3 +107,28 @@ def test_the_trainer_manifest_refuses_an_impossible_visit_date(tmp_path, visit, 
     manifest.write_text(f"path,patient_id,eye,visit,label\nscan.npz,P1,OD,{visit},0\n")
     with pytest.raises(ManifestError, match=f"row 2: visit is {words}"):
         read_manifest(manifest, check_files=False)
+
+
+# -- F17: patient IDs of manifest rows -------------------------------------------------------------------------
+HIDDEN = "PAT\u202e4321\n\x1b[2JX"
+
+
+def test_a_study_manifest_row_whose_patient_id_hides_characters_is_refused(tmp_path):
+    from octviewer.study.index import index_folder, index_manifest
+
+    (tmp_path / "scan1.npz").write_bytes(b"")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f'path,patient_id,eye,visit,label\n"scan1.npz","{HIDDEN}",OD,2020-01-01,0\n', newline="")
+    for index in (index_manifest(manifest), index_folder(tmp_path, cache_dir=tmp_path / "cache")):
+        assert index.patients() == []
+        assert (str(manifest), "row 2: patient_id holds the invisible character U+202E (right-to-left override)") \
+            in index.problems
+
+
+def test_the_trainer_manifest_refuses_a_patient_id_with_a_hidden_character(tmp_path):
+    from trainer.manifest import ManifestError, read_manifest
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,patient_id,eye,visit,label\nscan.npz,PAT\u202e4321,OD,2020-01-01,0\n")
+    with pytest.raises(ManifestError, match="row 2: patient_id holds the invisible character U\\+202E"):
+        read_manifest(manifest, check_files=False)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from octviewer.core import VF_INDICES
+from octviewer.core.text import text_problem
 from octviewer.io.limits import date_problem
 
 REQUIRED = ("path", "patient_id", "eye", "visit", "label")
@@ -309,6 +310,8 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
             row_problems.append(f"eye must be OD or OS (or blank if unknown), got {r['eye'][:40]!r}")
         if not r["patient_id"].strip():
             row_problems.append("empty patient_id")
+        elif problem := text_problem("patient_id", r["patient_id"]):  # the headers' rule (attack run 5, F17)
+            row_problems.append(problem)
         visit = r["visit"].strip()
         problem = _visit_problem(visit)
         if problem:

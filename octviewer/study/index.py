@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.cancel import Cancelled
+from ..core.text import text_problem
 from ..io import VolumeReadError
 from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import date_problem, open_regular
@@ -248,9 +249,12 @@ def _row_path(row: dict) -> str:
 
 
 def _row_problem(row: dict) -> str:
-    """Why a manifest row's visit date cannot be taken, or "": the scan headers' rule. A visit dated 1900
-    or 2999 made a visit of its own (attack run 5, F6)."""
+    """Why a manifest row's patient ID or visit date cannot be taken, or "": the scan headers' rules. An ID
+    holding a right-to-left override or a newline (PAT<U+202E>4321 shown as PAT1234) was filed as a
+    patient (attack run 5, F17), and a visit dated 1900 or 2999 made a visit of its own (F6)."""
     where = f"row {row.get('_row', '?')}"
+    if problem := text_problem("patient_id", str(row.get("patient_id") or "")):
+        return f"{where}: {problem}"
     date = parse_date(str(row.get("visit") or "").strip())
     if date is not None and (problem := date_problem(date)):
         return f"{where}: the visit {problem}"
