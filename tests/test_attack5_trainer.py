@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -93,3 +94,24 @@ def test_ablation_keeps_its_own_train_set_both(tmp_path):
 
     args = argparse.Namespace(command="ablation", config=None, data="m.csv", out="r", train_set="both")
     assert _config(args).train_set == "all"
+
+
+# -- F20: --resume reads <out>/config.json as a settings file ------------------------------------------------
+@pytest.mark.parametrize("kind", ["devzero", "fifo", "big"])
+def test_resume_with_a_config_json_that_is_no_small_file_is_one_line(tmp_path, kind):
+    """A config.json linked to /dev/zero was read by read_text(): 3.5 GB in 5 s; a FIFO blocked for good."""
+    from trainer.config import Config, RunMismatch, check_and_record
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,patient_id,eye,visit,label\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    if kind == "devzero":
+        (out / "config.json").symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(out / "config.json")
+    else:
+        (out / "config.json").write_text('{"identity": {}, "x": "' + "a" * (2 << 20) + '"}')
+    with pytest.raises(RunMismatch, match="config.json is unreadable") as info:
+        check_and_record(Config(data=str(manifest), out=str(out), resume=True), out, write=False)
+    assert {"devzero": "character device", "fifo": "named pipe", "big": "more than"}[kind] in str(info.value)

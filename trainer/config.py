@@ -75,9 +75,11 @@ def check_and_record(cfg: Config, out: Path, write: bool = True) -> dict:
     ident = run_identity(cfg)
     previous = out / "config.json"
     if cfg.resume and previous.exists():
-        try:
-            old = json.loads(previous.read_text())
-        except (OSError, ValueError) as exc:
+        from octviewer.core.files import read_small_file
+
+        try:  # as a settings file: a link to /dev/zero read 3.5 GB in 5 s, a FIFO blocked (attack run 5, F20)
+            old = json.loads(read_small_file(previous, MAX_CONFIG_BYTES))
+        except (OSError, ValueError) as exc:  # FileRefused is a ValueError
             raise RunMismatch(f"{previous} is unreadable ({exc}); start without --resume") from None
         old_ident = old.get("identity", {})
         changed = [k for k in ident if json.dumps(old_ident.get(k)) != json.dumps(ident[k])]
