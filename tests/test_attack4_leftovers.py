@@ -112,11 +112,12 @@ def test_own_npz_dated_two_days_ahead_opens(tmp_path):
     assert load_volume(_own_npz(tmp_path, 2)).acquired == dt.date.today() + dt.timedelta(2)
 
 
-def test_own_npz_dated_three_days_ahead_is_still_refused(tmp_path):
+def test_own_npz_dated_three_days_ahead_opens_with_the_date_unknown(tmp_path):
+    """Beyond the slack the date is unknown with a note, as a DICOM's (attack run 5, F18), not a refusal."""
     from octviewer import load_volume
 
-    with pytest.raises(VolumeReadError, match="before 1991 or after today"):
-        load_volume(_own_npz(tmp_path, 3))
+    volume = load_volume(_own_npz(tmp_path, 3))
+    assert volume.acquired is None and any("later than this workstation's date" in n for n in volume.notes)
 
 
 # -- Bioptigen .OCT: the frame date and the time points OCT-Converter dropped --------------------------------

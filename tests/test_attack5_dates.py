@@ -6,6 +6,7 @@ a scan's impossible date becomes unknown with a note (the pixels are fine)."""
 import copy
 import datetime as dt
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -132,3 +133,28 @@ def test_the_trainer_manifest_refuses_a_patient_id_with_a_hidden_character(tmp_p
     manifest.write_text("path,patient_id,eye,visit,label\nscan.npz,PAT\u202e4321,OD,2020-01-01,0\n")
     with pytest.raises(ManifestError, match="row 2: patient_id holds the invisible character U\\+202E"):
         read_manifest(manifest, check_files=False)
+
+
+# -- F18: our own .npz with the workstation's clock set back ---------------------------------------------------
+def test_our_own_npz_read_with_the_clock_30_days_behind_opens_with_the_date_unknown(tmp_path):
+    """Written where the clock was right, read here with the clock 30 days behind: the file's date is
+    30 days after this workstation's today. It was refused whole; a DICOM of the same date opened."""
+    from octviewer import OctVolume, load_volume, save_volume
+
+    path = tmp_path / "today.npz"
+    save_volume(OctVolume(data=np.zeros((2, 32, 32), np.uint8), acquired=dt.date.today() + dt.timedelta(days=30)),
+                path)
+    volume = load_volume(path)
+    assert volume.acquired is None
+    assert any("later than this workstation's date" in n for n in volume.notes)
+
+
+def test_the_clock_is_read_through_one_function(tmp_path, monkeypatch):
+    """``io.limits.today`` is the one clock the date rule reads (a test sets it back)."""
+    from octviewer import OctVolume, load_volume, save_volume
+    from octviewer.io import limits
+
+    path = tmp_path / "today.npz"
+    save_volume(OctVolume(data=np.zeros((2, 32, 32), np.uint8), acquired=dt.date.today()), path)
+    monkeypatch.setattr(limits, "today", lambda: dt.date.today() - dt.timedelta(days=30))
+    assert load_volume(path).acquired is None

@@ -43,8 +43,8 @@ def validate_volume(path, volume: OctVolume) -> OctVolume:
         volume = volume.replace(patient_id=None,
                                 notes=(*volume.notes, f"{problem}; the scan is shown without a patient ID"))
     if volume.acquired is not None and (problem := date_problem(volume.acquired)):
-        # the pixels are fine; a 1900 or 2999 date (a reset scanner clock, an edit) made a visit of its own
-        # (attack run 5, F6)
+        # the pixels are fine; a 1900 or 2999 date (a reset scanner clock, an edit) made a visit of its own,
+        # and our own .npz read with the clock set back was refused whole (attack run 5, F6 and F18)
         volume = volume.replace(acquired=None,
                                 notes=(*volume.notes, f"the stored acquisition date {problem}; the date is unknown"))
     return volume
