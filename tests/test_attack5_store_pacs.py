@@ -90,3 +90,47 @@ def test_store_path_that_is_a_link_is_refused(tmp_path):
     with pytest.raises(StoreError, match="symbolic link"):
         ResultsStore(link)
     assert (elsewhere / "notes.txt").read_bytes() == b""
+
+
+# ---------------------------------------------------------------- F14: keys others may write are not trusted
+
+@pytest.mark.parametrize("folder_mode, file_mode, trusted", [(0o777, 0o644, False), (0o755, 0o666, False),
+                                                             (0o755, 0o664, False), (0o755, 0o644, True)])
+def test_a_trusted_key_others_may_write_is_not_trusted(folder_mode, file_mode, trusted, tmp_path, monkeypatch,
+                                                      caplog):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from octviewer.model import signing
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    shared = tmp_path / "shared_keys"
+    shared.mkdir()
+    public = Ed25519PrivateKey.generate().public_key()
+    pub = shared / "Clinic research group.pub"
+    pub.write_text(signing.public_key_text(public) + "\n")
+    os.chmod(pub, file_mode)
+    os.chmod(shared, folder_mode)
+    monkeypatch.setenv("OCTVIEWER_TRUSTED_KEYS", str(shared))
+    with caplog.at_level("WARNING"):
+        keys = signing.trusted_keys()
+    assert (signing.key_id(public) in keys) is trusted
+    if not trusted:
+        assert "other users may write" in caplog.text
+        assert str(shared if folder_mode & 0o022 else pub) in caplog.text
+
+
+# ---------------------------------------------------------------- F8: metadata keys given twice
+
+def test_model_metadata_giving_a_key_twice_is_refused():
+    from safetensors import safe_open
+
+    from octviewer.model import ModelFileError
+    from octviewer.model.meta import ModelMeta
+    from octviewer.resources import RESOURCES
+
+    with safe_open(str(RESOURCES / "models" / "demo_semt.safetensors"), "pt") as f:
+        text = f.metadata()["octviewer"]
+    assert ModelMeta.from_json(text) is not None
+    twice = '{"threshold": 0.99, ' + text[1:]
+    with pytest.raises(ModelFileError, match="gives 'threshold' twice"):
+        ModelMeta.from_json(twice)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ MAX_KEY_FILE_BYTES = 4096
 #: Set to "workstation" in the environment of a training run to sign the model it writes with this
 #: workstation's key (Model > Retrain sets it for the run it starts).
 SIGN_ENV = "OCTVIEWER_SIGN_MODEL"
+log = logging.getLogger(__name__)
 
 
 class SignatureError(ValueError):
@@ -179,12 +181,37 @@ def key_for_new_models() -> Ed25519PrivateKey | None:
     return workstation_key() if os.environ.get(SIGN_ENV) == "workstation" else None
 
 
-def _read_pub(path: Path) -> Ed25519PublicKey | None:
-    from ..core.files import FileRefused, read_small_file
+_warned: set[str] = set()
+
+
+def _refuse(text: str) -> None:
+    """A key or folder not trusted: said once per process (a key list is read at every model load)."""
+    if text not in _warned:
+        _warned.add(text)
+        log.warning("%s", text)
+
+
+def _open_to_others(st: os.stat_result) -> bool:
+    """Writable by group or others, or owned by another user (not root): whoever else can write there
+    can plant a key that makes their model read "signed by <any name> (trusted key ...)", so such a
+    key is not trusted, as ssh does not trust such an authorized_keys (attack run 5, F14)."""
+    return bool(st.st_mode & 0o022) or st.st_uid not in (os.getuid(), 0)
+
+
+def _read_pub(path: Path, check_mode: bool = False) -> Ed25519PublicKey | None:
+    from ..core.files import FileRefused, opened_small_file
 
     try:  # opened without blocking and checked again: a FIFO swapped in after a look would block a model load
-        return parse_public_key(read_small_file(path, MAX_KEY_FILE_BYTES).decode("ascii").split()[0])
-    except (OSError, FileRefused, UnicodeDecodeError, IndexError, SignatureError):
+        with opened_small_file(path, MAX_KEY_FILE_BYTES) as (data, fd):
+            if check_mode and _open_to_others(os.fstat(fd)):
+                _refuse(f"trusted key {path} not used: other users may write to it "
+                        "(make it writable by its owner only: chmod 644)")
+                return None
+        return parse_public_key(data.decode("ascii").split()[0])
+    except (OSError, FileRefused, UnicodeDecodeError, IndexError, SignatureError) as exc:
+        if check_mode:
+            _refuse(f"trusted key {path} not used: it is not a readable public key "
+                    f"({getattr(exc, 'strerror', None) or type(exc).__name__})")
         return None
 
 
@@ -197,9 +224,18 @@ def trusted_key_dirs() -> list[Path]:
 def trusted_keys() -> dict[str, tuple[str, Ed25519PublicKey]]:
     """key id -> (signer's name, public key): the pinned ``.pub`` files and this workstation's key."""
     keys = {}
+    project = project_keys_dir()
     for folder in trusted_key_dirs():
-        for path in sorted(folder.glob("*.pub")) if folder.is_dir() else ():
-            public = _read_pub(path)
+        if not folder.is_dir():
+            continue
+        # the project's folder is part of the installed program (whoever writes there writes its code)
+        clinic = folder != project
+        if clinic and _open_to_others(folder.stat()):
+            _refuse(f"trusted key folder {folder} not used: other users may write to it "
+                    "(make it writable by its owner only: chmod 755)")
+            continue
+        for path in sorted(folder.glob("*.pub")):
+            public = _read_pub(path, check_mode=clinic)
             if public is not None:
                 keys[key_id(public)] = (path.stem, public)
     if workstation_key_path().is_file():
