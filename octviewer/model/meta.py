@@ -369,7 +369,9 @@ class ModelMeta(Mapping):
         if len(text) > MAX_HEADER_BYTES:
             raise ModelFileError(path, f"metadata is larger than {MAX_HEADER_BYTES >> 20} MB")
         try:
-            d = json.loads(text)
+            d = json.loads(text, object_pairs_hook=_once)
+        except _GivenTwice as exc:
+            raise ModelFileError(path, f"the metadata gives {str(exc)[:40]!r} twice") from None
         except RecursionError:
             raise ModelFileError(path, "metadata is nested too deeply") from None
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -638,3 +640,19 @@ VF_BASELINE_WORDS = "not shown to beat the class-mean baseline"
 def is_vf_baseline_caveat(note: str) -> bool:
     """Whether a prediction note is ``vf_baseline_caveat``'s (the viewer shows it under the estimates)."""
     return VF_BASELINE_WORDS in note
+
+
+class _GivenTwice(Exception):
+    pass
+
+
+def _once(pairs: list) -> dict:
+    """A JSON object whose keys are given once. json.loads keeps the last of two, and the signature
+    covers the re-serialised (last-wins) copy, so a file giving "threshold" twice stayed "signed,
+    trusted" while a first-wins reader (a model hub, a reviewer) saw the other value (attack run 5, F8)."""
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _GivenTwice(key)
+        seen.add(key)
+    return dict(pairs)
