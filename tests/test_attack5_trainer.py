@@ -115,3 +115,33 @@ def test_resume_with_a_config_json_that_is_no_small_file_is_one_line(tmp_path, k
     with pytest.raises(RunMismatch, match="config.json is unreadable") as info:
         check_and_record(Config(data=str(manifest), out=str(out), resume=True), out, write=False)
     assert {"devzero": "character device", "fifo": "named pipe", "big": "more than"}[kind] in str(info.value)
+
+
+# -- F21: a checkpoint that is a FIFO or a device is refused, not opened blocking ---------------------------
+@pytest.fixture
+def alarm():
+    """A hang fails the test after 10 s instead of blocking the run (old code blocked in open())."""
+    import signal
+
+    def hung(*_args):
+        raise TimeoutError("blocked")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "named pipe (FIFO), not a file"),
+                                         ("devzero", "character device, not a file")])
+def test_resume_with_a_last_pt_that_is_a_fifo_or_device_is_refused_at_once(tmp_path, alarm, kind, words):
+    from octviewer.model.archive import torch_archive_problem
+    from trainer.checkpoint import CheckpointError, load_checkpoint
+
+    path = tmp_path / "last.pt"
+    os.mkfifo(path) if kind == "fifo" else path.symlink_to("/dev/zero")
+    assert words in torch_archive_problem(path)
+    with pytest.raises(CheckpointError, match="last.pt") as info:
+        load_checkpoint(path, "cpu")
+    assert words in str(info.value)

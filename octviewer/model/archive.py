@@ -1,5 +1,6 @@
-"""Checks on a torch zip checkpoint before ``torch.load`` reads it. A module of its own (os and zipfile
-only) so that the network builder, which the model file loader imports, can use it without a cycle."""
+"""Checks on a torch zip checkpoint before ``torch.load`` reads it. A module of its own (os, zipfile and the
+io layer's ``open_regular``) so that the network builder, which the model file loader imports, can use it
+without a cycle."""
 
 from __future__ import annotations
 
@@ -15,15 +16,23 @@ def torch_archive_problem(path: Path) -> str:
     zip reader also inflates DEFLATE entries, and torch.load(weights_only=True) builds every tensor
     before ``meta`` is looked at: a 1.46 MB checkpoint re-zipped with deflated entries took 9-14 s and
     2.2 GB before being refused (attack run 4, F8). Only files torch reads as zips (they start with a
-    local header) are checked: the legacy format stores raw bytes and is left to torch.load."""
+    local header) are checked: the legacy format stores raw bytes and is left to torch.load.
+
+    Opened as the readers open a scan (``open_regular``: non-blocking, checked with fstat): a FIFO as
+    ``--resume``'s last.pt blocked ``open()`` for good (attack run 5, F21)."""
+    from octviewer.io.errors import VolumeReadError
+    from octviewer.io.limits import open_regular
+
     try:
-        size = os.stat(path).st_size
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
             if f.read(4) != b"PK\x03\x04":
                 return ""
             f.seek(0)
             with zipfile.ZipFile(f) as archive:
                 infos = archive.infolist()
+    except VolumeReadError as exc:  # not a regular file, missing, no permission: said in words
+        return exc.problem
     except OSError as exc:
         return f"cannot read it ({exc.strerror or type(exc).__name__})"
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
