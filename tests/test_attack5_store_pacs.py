@@ -134,3 +134,45 @@ def test_model_metadata_giving_a_key_twice_is_refused():
     twice = '{"threshold": 0.99, ' + text[1:]
     with pytest.raises(ModelFileError, match="gives 'threshold' twice"):
         ModelMeta.from_json(twice)
+
+
+# ---------------------------------------------------------------- F16: archive/outbox text on stdout
+
+HOSTILE = "OCT\x1b[2J\x1b]0;PWNED\x07\u202eTXET"
+
+
+def _no_controls(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "\\x1b" in text
+
+
+def test_pacs_outbox_prints_no_terminal_controls(tmp_path, monkeypatch, capsys):
+    from octviewer.pacs import cli
+    from octviewer.pacs.outbox import Outbox
+
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
+    box = Outbox()
+    db = sqlite3.connect(box.path)
+    db.execute("INSERT INTO outbox VALUES (?,?,?,?,?,?)",
+               ("1.2.3", HOSTILE, "2026-01-01T00:00:00\u202e", 1, "refused\x1b[1A\x1b[K", b"not dicom"))
+    db.commit()
+    db.close()
+    assert cli.main(["outbox"]) == 0
+    _no_controls(capsys.readouterr().out)
+
+
+def test_pacs_find_prints_no_terminal_controls(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from octviewer.pacs import cli
+
+    hit = SimpleNamespace(patient_id="P1", patient_name="DOE^JOHN", study_date="2024-01-01", modalities=("OPT",),
+                          description=HOSTILE, study_uid="1.2.3.4")
+    series = SimpleNamespace(modality="OPT", laterality="", series_number=1, n_instances=1,
+                             description="disc\x1b[31mRED", series_uid="1.2.3.4.5")
+    monkeypatch.setattr(cli, "find_studies", lambda *a, **k: [hit])
+    monkeypatch.setattr(cli, "find_series", lambda *a, **k: [series])
+    assert cli.main(["--settings", str(tmp_path / "pacs.json"), "find", "--series", "--patient-id", "P1"]) == 0
+    out = capsys.readouterr().out
+    _no_controls(out)
+    assert "\\x1b[31mRED" in out
