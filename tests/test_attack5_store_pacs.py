@@ -176,3 +176,44 @@ def test_pacs_find_prints_no_terminal_controls(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     _no_controls(out)
     assert "\\x1b[31mRED" in out
+
+
+# ---------------------------------------------------------------- F22: pacs.json as editors save it
+
+def _good_settings(tmp_path):
+    from octviewer.pacs.config import PacsSettings, save_settings
+
+    path = tmp_path / "pacs.json"
+    save_settings(PacsSettings(archive_ae="ARCH", archive_host="127.0.0.1", archive_port=11112), path)
+    return path, path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le-bom"])
+def test_pacs_settings_saved_with_a_bom_or_as_utf16_are_read(encoding, tmp_path):
+    from octviewer.pacs.config import load_settings
+
+    path, text = _good_settings(tmp_path)
+    data = (b"\xff\xfe" + text.encode("utf-16-le")) if encoding == "utf-16-le-bom" else text.encode(encoding)
+    path.write_bytes(data)
+    assert load_settings(path).archive_ae == "ARCH"
+
+
+def test_pacs_settings_problems_are_said_in_words_and_cut(tmp_path):
+    import json
+
+    from octviewer.pacs.config import PacsConfigError, load_settings
+
+    path, text = _good_settings(tmp_path)
+    path.write_bytes(b"\xe9\xff{}")
+    with pytest.raises(PacsConfigError, match="not UTF-8 text") as info:
+        load_settings(path)
+    path.write_text('{"archive_ae": "A", ')
+    with pytest.raises(PacsConfigError, match="not valid JSON .*line 1") as info:
+        load_settings(path)
+    assert "Error" not in str(info.value)
+    d = json.loads(text)
+    d["archive_ae"] = "A" * 60000
+    path.write_text(json.dumps(d))
+    with pytest.raises(PacsConfigError, match="60000 characters") as info:
+        load_settings(path)
+    assert len(str(info.value)) < 300

@@ -37,11 +37,19 @@ def data_folder() -> Path:
     return default_path().parent
 
 
+def _quoted(value) -> str:
+    """A bad value as a message quotes it: at most 40 characters, and how long it was (a 60,000-character
+    AE title was quoted whole, attack run 5, F22)."""
+    text = str(value)
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text)} characters)"
+
+
 def _check_ae(title: str, what: str) -> str:
     title = str(title).strip()
     # PS3.5 AE: 1-16 characters of the default repertoire, no backslash or control characters
     if not title or len(title) > 16 or "\\" in title or not all(32 <= ord(c) < 127 for c in title):
-        raise PacsConfigError(f"{what} must be 1-16 plain characters (letters, digits, spaces), got {title!r}")
+        raise PacsConfigError(f"{what} must be 1-16 plain characters (letters, digits, spaces), "
+                              f"got {_quoted(title)}")
     return title
 
 
@@ -110,7 +118,8 @@ class PacsSettings:
         timeout = float(timeout)
         object.__setattr__(self, "timeout_s", timeout)
         if self.retrieve not in RETRIEVE_METHODS:
-            raise PacsConfigError(f"retrieve must be one of {', '.join(RETRIEVE_METHODS)}, got {self.retrieve!r}")
+            raise PacsConfigError(f"retrieve must be one of {', '.join(RETRIEVE_METHODS)}, "
+                                  f"got {_quoted(self.retrieve)}")
         if self.retrieve == "move" and not self.local_port:
             raise PacsConfigError("C-MOVE needs this workstation's port (the archive sends the images there)")
         if self.tls:
@@ -146,16 +155,16 @@ def _check_host(host) -> str:
             ipaddress.IPv6Address(text[1:-1])
             return text
         except ValueError:
-            raise PacsConfigError(f"the archive's host {text!r} is not an IPv6 address in brackets") from None
+            raise PacsConfigError(f"the archive's host {_quoted(text)} is not an IPv6 address in brackets") from None
     if ":" in text:
         try:
             hint = f"an IPv6 address goes in brackets, [{ipaddress.IPv6Address(text)}]"
         except ValueError:
             hint = "give the host alone, and the port in its own field"
-        raise PacsConfigError(f"the archive's host {text!r} holds a colon: {hint}")
+        raise PacsConfigError(f"the archive's host {_quoted(text)} holds a colon: {hint}")
     if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", text):
         raise PacsConfigError(f"the archive's host must be a name or address (letters, digits, dots, hyphens; an "
-                              f"IPv6 address in brackets), got {text!r}")
+                              f"IPv6 address in brackets), got {_quoted(text)}")
     return text
 
 
@@ -222,25 +231,43 @@ def _once(pairs: list) -> dict:
     return dict(pairs)
 
 
+def _settings_text(data: bytes) -> str:
+    """The file's text: UTF-8, with or without the BOM Windows Notepad writes, or UTF-16 with its BOM
+    (Notepad's "Unicode"): both are an editor's doing, not damage, and were refused as
+    "(JSONDecodeError)" / "(UnicodeDecodeError)" (attack run 5, F22)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
+
+
 def load_settings(path=None) -> PacsSettings:
     """The saved settings, or the defaults when none were saved."""
     path = Path(path) if path is not None else settings_path()
     if not path.exists():
         return PacsSettings()
     try:  # a FIFO given as --settings blocked for good, a link to /dev/zero filled memory
-        raw = json.loads(read_small_file(path, MAX_SETTINGS_BYTES).decode("utf-8"), object_pairs_hook=_once)
+        raw = json.loads(_settings_text(read_small_file(path, MAX_SETTINGS_BYTES)), object_pairs_hook=_once)
     except _GivenTwice as exc:
         raise PacsConfigError(f"{path}: the setting {str(exc)[:40]!r} is given twice; give it once") from None
     except FileRefused as exc:
         raise PacsConfigError(f"{path}: not readable as PACS settings: {exc}") from None
-    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
-        raise PacsConfigError(f"{path}: not readable as PACS settings ({type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise PacsConfigError(f"{path}: not readable as PACS settings: it is not UTF-8 text "
+                              "(save it as UTF-8)") from None
+    except json.JSONDecodeError as exc:  # its words ("Expecting ',' delimiter") quote nothing from the file
+        raise PacsConfigError(f"{path}: not readable as PACS settings: not valid JSON ({exc.msg} at line "
+                              f"{exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise PacsConfigError(f"{path}: not readable as PACS settings: JSON nested too deeply") from None
+    except OSError as exc:
+        raise PacsConfigError(f"{path}: not readable as PACS settings "
+                              f"({exc.strerror or type(exc).__name__})") from None
     if not isinstance(raw, dict):
         raise PacsConfigError(f"{path}: not readable as PACS settings (expected a JSON object)")
     known = {f.name for f in dataclasses.fields(PacsSettings)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise PacsConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        raise PacsConfigError(f"{path}: unknown setting(s) {', '.join(repr(k[:40]) for k in unknown[:5])}")
     try:
         return PacsSettings(**raw)
     except PacsConfigError as exc:
