@@ -217,3 +217,20 @@ def test_pacs_settings_problems_are_said_in_words_and_cut(tmp_path):
     with pytest.raises(PacsConfigError, match="60000 characters") as info:
         load_settings(path)
     assert len(str(info.value)) < 300
+
+
+# ---------------------------------------------------------------- F10: a stored grey window that draws black
+
+@pytest.mark.parametrize("stored", [["nan", "nan"], ["1e308", "-1e308"], ["-1e308", "1e308"], ["100", "100"],
+                                    ["inf", "255"]])
+def test_a_stored_grey_window_that_cannot_be_drawn_is_ignored(stored, caplog):
+    from octviewer.gui.settings import WindowSettings
+
+    settings = WindowSettings()
+    device = f"attack5 device {'_'.join(stored)}"
+    settings.set(settings.levels_key(device), stored)
+    with caplog.at_level("WARNING"):
+        assert settings.levels(device) == (0.0, 255.0)
+    assert "grey window" in caplog.text
+    settings.set(settings.levels_key(device), ["30", "200"])
+    assert settings.levels(device) == (30.0, 200.0)

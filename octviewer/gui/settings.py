@@ -9,6 +9,8 @@ target's permissions, so the mode is set once the file exists and checked after 
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import re
 import stat
@@ -17,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 RECENT_FILES = 10
+log = logging.getLogger(__name__)
 
 
 class WindowSettings:
@@ -63,12 +66,20 @@ class WindowSettings:
         return "display/levels/" + re.sub(r"[^\w .-]+", "_", device or "unknown device")[:60]
 
     def levels(self, device: str) -> tuple[float, float]:
-        """The grey window last used for this device: a Cirrus and a Spectralis need different ones."""
+        """The grey window last used for this device: a Cirrus and a Spectralis need different ones.
+        A stored window that is not finite, empty or inverted, or outside the display data's 0-255
+        (a hand-edited NaN or 1e308), drew every B-scan black on every start with no word (attack
+        run 5, F10): it is ignored, with a log line, as a missing one is."""
         saved = self.value(self.levels_key(device), None)
         try:
-            return (float(saved[0]), float(saved[1])) if saved else (0.0, 255.0)
+            lo, hi = (float(saved[0]), float(saved[1])) if saved else (0.0, 255.0)
         except (TypeError, ValueError, IndexError):
             return (0.0, 255.0)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo < hi <= 255.0):
+            log.warning("settings: the saved grey window %s is not usable (it must lie in 0-255, low below "
+                        "high); the full range is used", self.levels_key(device))
+            return (0.0, 255.0)
+        return (lo, hi)
 
     def display(self, axial_modes) -> dict:
         mode = self.value("display/axial_mode", "fit", type=str)
