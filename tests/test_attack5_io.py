@@ -129,3 +129,46 @@ def test_invalid_uid_is_not_echoed_by_pydicom(tmp_path, caplog, recwarn):
     assert pydicom.dcmread(path).SOPClassUID == "1.2." + NAME  # read, not validated
     assert not [w for w in recwarn if NAME in str(w.message)]
     assert NAME not in caplog.text
+
+
+# F3: extreme but valid geometry was segmented whole (twice) before the gate refused it for its
+# field of view (40-120 s, 2 GB); with the gate off, the network ran on 10000 B-scans for minutes.
+def _extreme(shape):
+    from octviewer import OctVolume, Spacing
+
+    return OctVolume(data=np.zeros(shape, np.uint8), scan_pattern="volume",
+                     spacing=Spacing(bscan_mm=0.094, depth_mm=0.0039, ascan_mm=0.035))
+
+
+@pytest.fixture
+def no_segmentation(monkeypatch):
+    from octviewer.structure import segmentation
+
+    def spy(*args, **kwargs):
+        raise AssertionError("segmented")
+
+    monkeypatch.setattr(segmentation, "segment", spy)
+
+
+@pytest.mark.parametrize("shape, why", [((10000, 16, 16), "field of view"), ((2, 4096, 4096), "field of view"),
+                                        ((16, 16, 16384), "field of view"), ((64, 16, 160), "depth window")])
+def test_geometry_refusal_comes_before_segmentation(no_segmentation, shape, why):
+    from octviewer.structure import gate, measure
+
+    quality, _, seg = gate(_extreme(shape))
+    assert not quality.ok and why in quality.reasons[0] and seg is None
+    report = measure(_extreme(shape), source="own")
+    assert not report.quality.ok and why in report.quality.reasons[0]
+
+
+@pytest.mark.parametrize("shape", [(10000, 16, 16), (16, 16384, 16), (16, 16, 16384)])
+def test_model_refuses_an_extreme_shape_before_any_work(shape):
+    from types import SimpleNamespace
+
+    from octviewer.model import Predictor, ScanNotSupported
+
+    fake = SimpleNamespace(model=SimpleNamespace(name="m", meta=SimpleNamespace(scan_patterns=("volume",),
+                                                                                  min_bscans=1)))
+    with pytest.raises(ScanNotSupported, match="an optic-disc OCT has at most"):
+        Predictor.check(fake, _extreme(shape))
+    Predictor.check(fake, _extreme((200, 1024, 200)))  # a Cirrus cube

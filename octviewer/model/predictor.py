@@ -48,6 +48,12 @@ from .precision import device_label, resolve_precision, split_choice
 STAGING_CHUNK_BYTES = 8 << 20
 #: A B-scan logit beyond this means the classifier no longer depends on the scan (see ``_check_saturation``).
 SATURATED_LOGIT = 40.0
+
+#: The shapes an optic-disc OCT has, generously: Cirrus 200 x 1024 x 200, Spectralis 97-193 x 496 x
+#: 512-1536 and circle scans 1 x 496 x 768-1536, Topcon 128-256 x 885 x 512, the Zenodo cubes 64 x 128
+#: x 64. A valid DICOM of 10000 x 16 x 16 pixels kept the network busy for minutes with the quality
+#: gate off (attack run 5, F3); the model refuses it from its shape before any work.
+SCAN_SHAPE_MAX = {"B-scans": 2048, "rows": 4096, "A-scans": 4096}
 #: How the note of a VF estimate clipped to its physical range begins (the CSVs carry it in ``notice``).
 VF_CLIPPED = "VF estimate clipped to the physical range"
 log = logging.getLogger(__name__)
@@ -202,6 +208,11 @@ class Predictor:
         if volume.n_bscans < meta.min_bscans:
             raise ScanNotSupported(f"The model needs at least {meta.min_bscans} B-scans; this scan has "
                                    f"{volume.n_bscans}.")
+        for (what, most), size in zip(SCAN_SHAPE_MAX.items(), volume.shape):
+            if size > most:
+                n, depth, width = volume.shape
+                raise ScanNotSupported(f"Not analysed: the scan is {n} B-scans of {depth} rows x {width} A-scans; an "
+                                       f"optic-disc OCT has at most {most} {what}. No probability is given for it.")
 
     # -- running ----------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor, cache: bool = True) -> dict:

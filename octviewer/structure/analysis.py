@@ -14,7 +14,7 @@ import numpy as np
 from ..core import OctVolume
 from . import normative, rnfl
 from .onh import disc_measures
-from .quality import MAX_DISC_BSCAN_MM, Quality, assess_quality, circle_diameter_mm
+from .quality import MAX_DISC_BSCAN_MM, Quality, assess_quality, circle_diameter_mm, geometry_verdict
 from .segmentation import UNSURE_REASONS, UNSURE_VESSEL, Segmentation, segment
 
 NAN = float("nan")
@@ -115,8 +115,7 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
     """
     seg = segmentation
     refused = verdict is not None and not verdict.ok
-    if seg is None and not refused and volume.scan_pattern in ("circle", "volume") \
-            and not volume.spacing.problem():  # assess_quality refuses such a geometry in words
+    if seg is None and not refused and geometry_verdict(volume) is None:  # else refused in words, unsegmented
         seg = segment(volume, source)
     quality = verdict if refused else assess_quality(volume, seg)
     base = dict(laterality=volume.laterality, scan_pattern=volume.scan_pattern, quality=quality,

@@ -76,9 +76,12 @@ def signal_score(volume: OctVolume, seg) -> float:
     return float(np.clip(contrast / 2.0, 0.0, 1.0))
 
 
-def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
-    """Refuse or flag, with reasons; ``segmentation`` is computed (ours) when not given."""
-    refuse, warn = [], []
+def geometry_verdict(volume: OctVolume) -> Quality | None:
+    """The refusal that the scan pattern and the geometry alone give (no segmentation), or None.
+
+    Checked before anything is segmented: a valid DICOM of 10000 x 16 x 16 or 2 x 4096 x 4096
+    pixels was segmented whole, twice (the gate's thinned copy, then the whole scan to confirm the
+    refusal), for 40-120 s and 2 GB, before being refused for its field of view (attack run 5, F3)."""
     pattern = volume.scan_pattern
     if pattern not in ("circle", "volume"):
         return Quality(False, None, (f"a {pattern} scan: structure analysis needs a peripapillary circle scan "
@@ -96,6 +99,16 @@ def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
     if depth * volume.spacing.depth_mm < 0.5:
         return Quality(False, None, (f"depth window {depth * volume.spacing.depth_mm * 1000:.0f} µm: too shallow for a "
                                     "retina",))
+    return None
+
+
+def assess_quality(volume: OctVolume, segmentation=None) -> Quality:
+    """Refuse or flag, with reasons; ``segmentation`` is computed (ours) when not given."""
+    if (refused := geometry_verdict(volume)) is not None:
+        return refused
+    refuse, warn = [], []
+    pattern = volume.scan_pattern
+    n, depth, width = volume.shape
     diameter = circle_diameter_mm(volume)
     if diameter is not None and not CIRCLE_DIAMETER_RANGE_MM[0] <= diameter <= CIRCLE_DIAMETER_RANGE_MM[1]:
         warn.append(f"circle diameter {diameter:.2f} mm: the normal figures are for a 3.46 mm circle, "
@@ -198,12 +211,12 @@ def gate(volume: OctVolume, source: str = "vendor"):
     from .segmentation import segment
 
     def judge(scan):
-        if scan.scan_pattern not in ("circle", "volume") or not scan.spacing.known:
+        if geometry_verdict(scan) is not None:  # refused from its geometry: nothing to segment
             return assess_quality(scan), None
         seg = segment(scan, source)
         return assess_quality(scan, seg), seg
 
-    if volume.spacing.known and volume.spacing.problem():  # a geometry the thinning cannot take
+    if geometry_verdict(volume) is not None:  # a geometry refused as it is, or one the thinning cannot take
         return assess_quality(volume), volume, None
     view = gate_view(volume)
     quality, seg = judge(view)
