@@ -234,3 +234,15 @@ def test_a_stored_grey_window_that_cannot_be_drawn_is_ignored(stored, caplog):
     assert "grey window" in caplog.text
     settings.set(settings.levels_key(device), ["30", "200"])
     assert settings.levels(device) == (30.0, 200.0)
+
+
+def test_archive_text_in_an_unknown_character_set_warns_nothing_on_stderr():
+    """pydicom warned "Found unknown escape sequence ..." with its own path on stderr (F16)."""
+    import subprocess
+    import sys
+
+    code = ("import octviewer.pacs.net\nfrom pydicom.charset import decode_bytes\n"
+            "print(repr(decode_bytes(b'OCT\\x1b[2J', ['UTF8'], set())))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "OCT" in done.stdout
+    assert done.stderr == ""
