@@ -246,3 +246,18 @@ def test_archive_text_in_an_unknown_character_set_warns_nothing_on_stderr():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "OCT" in done.stdout
     assert done.stderr == ""
+
+
+def test_clearing_a_store_another_process_holds_is_said(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "results.sqlite"
+    store = ResultsStore(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="in use by another octviewer.*not cleared"):
+            store.clear()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()

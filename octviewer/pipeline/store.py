@@ -387,7 +387,13 @@ class ResultsStore:
         """Forget every result, network output and study header; returns how many results there were."""
         with self._lock:
             n = self._db.execute("SELECT count(*) FROM results").fetchone()[0]
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # held by another process: said, not a traceback
+                if _locked(exc):
+                    raise StoreError(f"the results store {self.path} is in use by another octviewer (locked); "
+                                     "it was not cleared") from None
+                raise
             self._db.execute("DELETE FROM results")
             self._db.execute("DELETE FROM predictions")
             self._db.execute("DELETE FROM study_headers")
