@@ -145,3 +145,55 @@ def test_resume_with_a_last_pt_that_is_a_fifo_or_device_is_refused_at_once(tmp_p
     with pytest.raises(CheckpointError, match="last.pt") as info:
         load_checkpoint(path, "cpu")
     assert words in str(info.value)
+
+
+# -- F19: cache entries and their records are opened as files only -----------------------------------------
+@pytest.fixture
+def cached_entry(tmp_path):
+    from pathlib import Path
+
+    import numpy as np
+
+    from octviewer.model import Preprocess
+    from trainer.cache import build_cache
+    from trainer.manifest import Record
+
+    rec = Record(2, Path("resources/samples/demo_normal_OD.dcm").resolve(), "P1", "OD", "2020-01-01", 0, {}, "", {}, "x")
+    pre = Preprocess(size=32)
+    [good] = build_cache([rec], pre, tmp_path / "cache", workers=1)
+    [entry] = (tmp_path / "cache").glob("*.npy")
+    return rec, pre, np.array(good), entry
+
+
+def _spoil(path, kind):
+    path.unlink()
+    os.mkfifo(path) if kind == "fifo" else path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("part, kind, words", [
+    (".npy", "fifo", "named pipe (FIFO), not a file"), (".npy", "devzero", "character device, not a file"),
+    (".json", "fifo", "record that cannot be used (this is a named pipe (FIFO)"),
+    (".json", "devzero", "record that cannot be used (this is a character device"),
+])
+def test_a_cache_entry_or_record_that_is_no_file_is_refused_at_once(cached_entry, alarm, part, kind, words):
+    """A record linked to /dev/zero was read to 3.3 GB in 5 s; an entry that is a FIFO blocked np.load."""
+    from trainer.cache import _entry_problem
+
+    _rec, pre, _good, entry = cached_entry
+    _spoil(entry.with_suffix(part), kind)
+    array, why = _entry_problem(entry, pre)
+    assert array is None and words in why
+
+
+def test_a_cache_record_linked_to_dev_zero_is_rebuilt_with_a_note(cached_entry, capsys):
+    import numpy as np
+
+    from trainer.cache import build_cache
+
+    rec, pre, good, entry = cached_entry
+    _spoil(entry.with_suffix(".json"), "devzero")
+    capsys.readouterr()
+    [again] = build_cache([rec], pre, entry.parent, workers=1)
+    assert np.array_equal(np.asarray(again), good)
+    assert f"cache entry {entry.name} has a record that cannot be used" in capsys.readouterr().err
+    assert entry.with_suffix(".json").is_file() and not entry.with_suffix(".json").is_symlink()

@@ -70,13 +70,39 @@ def _record(target: Path, array: np.ndarray) -> dict:
     return {"shape": list(array.shape), "dtype": array.dtype.str, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+#: an entry's record (shape, dtype, size, mtime) is about 100 bytes
+MAX_RECORD_BYTES = 4096
+
+
+def _mapped(target: Path) -> np.ndarray:
+    """The .npy ``target`` as a read-only memmap of the file ``open_regular`` opened (non-blocking,
+    checked with fstat): ``np.load`` opened a FIFO blocking, for good (attack run 5, F19)."""
+    from octviewer.io.limits import open_regular
+
+    fmt = np.lib.format
+    with open_regular(target) as fh:
+        version = fmt.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f".npy version {version}")
+        shape, fortran, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+        if dtype.hasobject:  # as np.load(allow_pickle=False)
+            raise ValueError("an object array")
+        return np.memmap(fh, dtype, "r", fh.tell(), shape, "F" if fortran else "C")
+
+
 def _entry_problem(target: Path, pre: Preprocess):
     """(array, None) for a usable entry, else (None, why). An entry is used only if it loads, is uint8
     of the shape the preprocessing gives, and is the very file this cache wrote (its record beside it:
     shape, size, mtime). Why: a cut or empty entry was a raw traceback, one of another shape failed in
-    mid-training, and a well-formed wrong one (zeros) was trained on silently (attack run 4, F9)."""
+    mid-training, and a well-formed wrong one (zeros) was trained on silently (attack run 4, F9). The
+    entry and its record are opened as files only: a FIFO blocked for good, a record linked to
+    /dev/zero was read to 3.3 GB in 5 s (attack run 5, F19)."""
+    from octviewer.core.files import FileRefused, read_small_file
+
     try:
-        array = np.load(target, mmap_mode="r", allow_pickle=False)
+        array = _mapped(target)
+    except VolumeReadError as exc:
+        return None, f"cannot be used ({exc.problem})"
     except (ValueError, EOFError, OSError) as exc:
         return None, f"does not load ({type(exc).__name__})"
     expected = tuple(pre.volume_shape) if pre.is_3d else (pre.size, pre.size)
@@ -84,7 +110,9 @@ def _entry_problem(target: Path, pre: Preprocess):
             or (array.shape if pre.is_3d else array.shape[1:]) != expected):
         return None, f"is {array.dtype} {array.shape}, not what the preprocessing gives"
     try:
-        record = json.loads(target.with_suffix(".json").read_text(encoding="utf-8"))
+        record = json.loads(read_small_file(target.with_suffix(".json"), MAX_RECORD_BYTES))
+    except FileRefused as exc:
+        return None, f"has a record that cannot be used ({exc})"
     except (OSError, ValueError):
         return None, "has no record of its writing (an older cache, or the record is damaged)"
     if record != _record(target, array):
