@@ -79,9 +79,9 @@ class Norm:
 #: and no table per clock hour exists here. Against the quadrant holding its centre (``norm_for``): the
 #: nasal quadrant's mean (69 µm) averages 135-225 deg, whose superonasal and inferonasal edges are thicker
 #: than its middle, so the middle nasal clock hour (3 o'clock OD, 9 o'clock OS; the same holds for the
-#: middle temporal hour) reads below its quadrant's mean in normal eyes and turned yellow or red early. No published per-clock-hour figures could be checked offline, so none are
-#: entered and clock hours are not classed (``analysis._classes``); a clock-hour table needs a source
-#: checked against its own text first.
+#: middle temporal hour) reads below its quadrant's mean in normal eyes and turned yellow or red early.
+#: No published per-clock-hour figures could be checked offline, so none are entered and clock hours are
+#: not classed (``analysis._classes``); a clock-hour table needs a source checked against its own text.
 CIRRUS_NORMS = {
     "global": Norm(93.42, 9.30),
     "S": Norm(117.52, 15.53),
