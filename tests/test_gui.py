@@ -719,8 +719,12 @@ def test_the_empty_window_draws_no_stray_items_and_empty_layers_are_not_named(qt
     _open(qtbot, w, "layers.npz")
     assert w.bscan.scale_bar.isVisible() and w.curve.cursor.isVisible()
     assert all(t.isVisible() for t in w.enface.orientation[:2])
+    # a flat grey cube is refused, and a refused scan draws no line at all (fifth walk-through): the
+    # legend's naming is read with no verdict yet, as while the scan is being measured
+    assert w.state.refused and not w.bscan.layer_legend.isVisible()
+    w.state.set_structure(None, "")
     legend = [label.text for _, label in w.bscan.layer_legend.items]
-    assert legend == ["IPL (file's own)"]
+    assert legend == ["IPL (file's own)"] and w.bscan.layer_legend.isVisible()
 
 
 def test_the_bscan_label_stays_on_screen_when_zoomed_and_gets_its_probability(qtbot, window, tiny_cohort):

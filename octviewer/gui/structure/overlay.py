@@ -90,8 +90,7 @@ class StructureOverlay:
         s = self.state
         seg = None if s.structure is None else s.structure.segmentation
         # a scan the quality check refused is not measured: lines over its noise looked like a measurement
-        refused = s.structure is not None and not s.structure.quality.ok
-        visible = seg is not None and not refused and s.volume is not None and s.settings.show_layers
+        visible = seg is not None and not s.refused and s.volume is not None and s.settings.show_layers
         self.legend.setVisible(visible)
         for key, curve in self.lines.items():
             if not visible or s.index >= seg.ilm.shape[0]:

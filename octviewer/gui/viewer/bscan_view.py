@@ -78,6 +78,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw)
         state.events.analysis.connect(self.draw)  # the CAM and the label's P= of the B-scan on screen
+        state.events.structure.connect(self.draw)  # a refusal takes the file's own lines off
         state.events.display.connect(self.on_display)
         state.events.frames.connect(self.on_frames)
 
@@ -138,7 +139,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         # a layer the file declares but leaves empty draws nothing, so it is not named either
         layers = s.volume.layers if s.volume is not None else {}
         names = tuple(n for n, a in layers.items()
-                      if s.settings.show_layers and n not in self.hidden_layers and np.isfinite(a).any())
+                      if self._layers_shown() and n not in self.hidden_layers and np.isfinite(a).any())
         if names != self._legend_names:
             self.layer_legend.clear()
             # named and ordered as the cube's and circle's legend (ILM, RNFL outer boundary, Bruch's
@@ -150,6 +151,10 @@ class BscanView(pg.GraphicsLayoutWidget):
                 self.layer_legend.addItem(curve, f"{layer_name(name)} (file's own)")
             self._legend_names = names
         self.layer_legend.setVisible(bool(names))
+
+    def _layers_shown(self) -> bool:
+        """The file's own lines are drawn when the user wants lines and the scan was not refused."""
+        return self.state.settings.show_layers and not self.state.refused
 
     def resizeEvent(self, event):  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
@@ -219,7 +224,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             x = np.arange(len(heights)) * sx
             ok = np.isfinite(heights)
             curve.setData(x[ok], heights[ok] * sy)
-            curve.setVisible(s.settings.show_layers and name not in self.hidden_layers)
+            curve.setVisible(self._layers_shown() and name not in self.hidden_layers)
         self._update_layer_legend()
         self.draw_cam()
         text = f"B-scan {i + 1} of {s.n_bscans}"

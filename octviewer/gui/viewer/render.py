@@ -44,7 +44,7 @@ def bscan_lines(state, i: int | None = None) -> list[tuple[str, str, np.ndarray]
     report draws the same lines: its B-scan had none while the screen had them (walk-through)."""
     i = state.index if i is None else i
     v = state.volume
-    if v is None or not state.settings.show_layers:
+    if v is None or not state.settings.show_layers or state.refused:  # none on a refused scan, as on screen
         return []
     seg = getattr(state.structure, "segmentation", None)
     lines = []

@@ -144,6 +144,14 @@ class ViewerState:
         return ""
 
     @property
+    def refused(self) -> bool:
+        """True when the quality check refused the scan on screen: no line is drawn on it, neither
+        octviewer's nor the file's own (a HEYEX XML of noise showed its 11 file lines while refused:
+        only the overlay asked this, the B-scan view drew the file's lines regardless, fifth walk-through)."""
+        report = self.structure
+        return report is not None and not report.quality.ok
+
+    @property
     def measuring(self) -> bool:
         """True while the structure measurement of the scan on screen is on its way."""
         return self.volume is not None and self.structure is None and self.structure_note == MEASURING

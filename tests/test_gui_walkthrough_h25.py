@@ -1,0 +1,47 @@
+"""Findings of the fifth clinician walk-through (2026-12-06) in the viewer, driven as a user drives the
+window: menu entries through QAction.trigger()."""
+
+import os
+
+import pytest
+
+pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from conftest import open_window  # noqa: E402
+
+from octviewer.resources import DEMO_MODEL  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _heyex_xml_dummy() -> str:
+    """eyepy's HEYEX XML test volume (random noise with 11 layers of its own); skipped without the samples."""
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    path = os.path.join(samples or "", "eyepy_synthetic", "heyex_xml", "test_volume", "test_dummy.xml")
+    if not samples or not os.path.exists(path):
+        pytest.skip("OCTVIEWER_SAMPLES not set")
+    return path
+
+
+def test_no_line_is_drawn_on_a_scan_the_quality_check_refused(qtbot, window, monkeypatch):
+    """The refused HEYEX XML dummy showed its 11 file lines and their legend over the noise: only the
+    structure overlay asked for the verdict, the B-scan view drew the file's lines regardless."""
+    from test_gui_walkthrough import _open_by_menu
+
+    from octviewer.gui.viewer import render
+
+    w = window
+    _open_by_menu(qtbot, w, _heyex_xml_dummy(), monkeypatch)
+    assert w.state.volume.layers and w.state.refused
+    assert w.state.settings.show_layers
+    view = w.bscan
+    assert not any(curve.isVisible() for curve in view.layer_curves)
+    assert not view.layer_legend.isVisible()
+    assert render.bscan_lines(w.state) == []  # the report's B-scan draws none either
+    view.grab().save("/tmp/h25/refused_xml.png") if os.path.isdir("/tmp/h25") else None
