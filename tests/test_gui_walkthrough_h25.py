@@ -45,3 +45,20 @@ def test_no_line_is_drawn_on_a_scan_the_quality_check_refused(qtbot, window, mon
     assert not view.layer_legend.isVisible()
     assert render.bscan_lines(w.state) == []  # the report's B-scan draws none either
     view.grab().save("/tmp/h25/refused_xml.png") if os.path.isdir("/tmp/h25") else None
+
+
+def test_the_bscan_label_says_its_probability_is_the_bscans(qtbot, window, monkeypatch):
+    """'P=0.02' on the B-scan beside 'P(glaucoma) = 0.18' in the panel read as the eye's probability."""
+    from test_gui_walkthrough import _open_by_menu
+
+    from octviewer.resources import DEMO_SAMPLES
+
+    w = window
+    w.resize(1024, 700)
+    _open_by_menu(qtbot, w, DEMO_SAMPLES / "demo_normal_OD.dcm", monkeypatch)
+    label = w.bscan.label.toPlainText()
+    assert f"this B-scan: P={w.state.probs[w.state.index]:.2f}" in label, label
+    qtbot.wait(50)
+    rect = w.bscan.label.sceneBoundingRect()
+    assert w.bscan.view.sceneBoundingRect().contains(rect)  # still on the image at 1024 px
+    w.bscan.grab().save("/tmp/h25/label.png") if os.path.isdir("/tmp/h25") else None

@@ -232,7 +232,9 @@ class BscanView(pg.GraphicsLayoutWidget):
         if sp.bscan_mm:  # distance from the first B-scan, as vendor viewers show it
             text += f"   {i * sp.bscan_mm:.2f} mm"
         if s.probs is not None and np.isfinite(s.probs[i]):
-            text += f"   P={s.probs[i]:.2f}"
+            # this B-scan's, said so: a bare "P=0.02" on the image beside the panel's "P(glaucoma) = 0.18"
+            # read as the eye's probability (fifth walk-through)
+            text += f"   this B-scan: P={s.probs[i]:.2f}"
         self.label.setText(text)
 
     def draw_cam(self):
