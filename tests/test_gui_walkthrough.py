@@ -110,7 +110,9 @@ def test_pdf_report_names_the_map_it_draws_fills_its_pages_and_prints_a_readable
     fill = _page_fill(captured["doc"], tmp_path)
     data = out.read_bytes()
     assert len(fill) == data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") + data.count(b"/Type /Page/")
-    assert all(share > 0.6 for share in fill), fill
+    # (the last page ends where the report ends: since the structure page's text is printed as paragraphs,
+    # readable, the model section runs onto a third page, fifth walk-through)
+    assert all(share > 0.6 for share in fill[:-1]), fill
 
 
 # -- M7: a huge file that is not DICOM, and Cancel while opening --------------------------------------

@@ -104,12 +104,12 @@ class ScanExports:
         images = {"bscan": qimage(render.bscan_image(s)), "enface": qimage(render.enface_image(s, map_rgba=rnfl_map)),
                   "curve": qimage(render.curve_image(s)), "legend": qimage(render.legend_image())}
         if s.structure is not None:
-            images["structure"] = structure_page_image(s.structure, 1240, 900)
+            images["structure"] = structure_page_image(s.structure, 1240, 900, text=False)  # text: report_sections
         return images
 
     def report_sections(self) -> list[str]:
         """Extra report sections (HTML) after the images: the structure page, when measured. (The
         measured VF of a study scan goes under the estimates: ``window.study.comparison_html()``.)"""
-        from .scan_pdf import STRUCTURE_SECTION
+        from .scan_pdf import structure_section
 
-        return [STRUCTURE_SECTION] if self.state.structure is not None else []
+        return [structure_section(self.state.structure)] if self.state.structure is not None else []

@@ -33,13 +33,19 @@ def _e(value) -> str:
     return html.escape(plain(value, 120))
 
 
-#: the structure page (RNFL and optic disc, drawn by structure_report.structure_page_image). It follows
-#: the figures where they end: forced onto a page of its own, it left page 2 holding the en-face alone
-#: (walk-through M6). Figures are sized to the text width (A4 less write_pdf's and print_'s margins,
-#: about 540 px): the report is two full pages.
-STRUCTURE_SECTION = ("<h2>Structure: RNFL and optic disc</h2>"
-                     "<p>Measured from the layer segmentation and compared with published population figures "
-                     "(not a licensed normative database).</p><p><img src=\"structure\" width=\"500\"></p>")
+def structure_section(report) -> str:
+    """The structure page (RNFL and optic disc): the figures drawn by structure.page.structure_page_image
+    without their text, which follows as paragraphs at the report's own size (drawn into the picture it
+    was ~4 pt on paper, fifth walk-through). It follows the figures where they end: forced onto a page
+    of its own, it left page 2 holding the en-face alone (walk-through M6). Figures are sized to the
+    text width (A4 less write_pdf's and print_'s margins, about 540 px)."""
+    from ..structure.page import analysed, head_text, printed_text
+
+    lines = "<br>".join(html.escape(line) for line in printed_text(report).split("\n"))
+    figure = '<p><img src="structure" width="500"></p>' if analysed(report) else ""
+    return ("<h2>Structure: RNFL and optic disc</h2>"
+            "<p>Measured from the layer segmentation and compared with published population figures "
+            f"(not a licensed normative database).</p><p>{html.escape(head_text(report))}</p>{figure}<p>{lines}</p>")
 
 
 def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "") -> str:

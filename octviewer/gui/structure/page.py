@@ -42,14 +42,17 @@ NO_REPORT = "No structure analysis for this scan"
 
 
 def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = False,
-                        empty_text: str = NO_REPORT, min_point: float | None = None) -> float:
+                        empty_text: str = NO_REPORT, min_point: float | None = None, text: bool = True) -> float:
     """Draw ``report`` (a StructureReport or None, then ``empty_text``) into ``rect``.
 
     ``min_point``: the least font size. The panel passes the application's: fitted to a 250 px dock,
     its text came out ~7 px and its last lines were cut off (fourth walk-through). With it, a narrow page
     is laid out upright at the width's scale whatever the height, and the height it needs is returned
     (the panel takes it and its dock scrolls); without it (the printed page) the page fits ``rect``
-    and returns its height."""
+    and returns its height.
+
+    ``text=False`` leaves out the header and the text block (the PDF prints them as paragraphs:
+    shrunk into the picture they were ~4 pt on paper, fifth walk-through) and gives the wheels the room."""
     fg = QColor(230, 230, 230) if dark else QColor(20, 20, 20)
     painter.save()
     painter.setRenderHint(QPainter.Antialiasing)
@@ -64,23 +67,15 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         painter.drawText(rect, Qt.AlignCenter | Qt.TextWordWrap, empty_text)
         painter.restore()
         return rect.height()
-    source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")
-    q = report.quality
-    # the signal score alone does not decide: a scan with a good signal is still refused when it is
-    # not an optic-disc scan, so the verdict and the score are named apart ("REFUSED (score 0.46)"
-    # beside another scan's "ok (score 0.46)" read as a contradiction)
-    quality = (f"measured; {q.signal_text}" if q.ok else f"REFUSED; {q.signal_text}") + (
-        ": " + "; ".join(q.reasons) if q.reasons else "")
-    head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
-            f"segmentation: {source}  |  {quality}")
-    if normative.other_device(report.norms_source) and not dark:  # the printed page says it where it is read
-        head += "  |  norms: another device's (Cirrus)"  # first; the narrow panel in its norms line only
-    if report.synthetic:
-        head = "SYNTHETIC DATA  |  " + head
-    head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h), Qt.TextWordWrap, head)
-    painter.drawText(QRectF(rect.left(), rect.top(), rect.width(), head_rect.height()), Qt.TextWordWrap, head)
-    top = rect.top() + head_rect.height() + 1.5 * line_h  # a wrapped header never runs into the plot title
-    if not report.quality.ok or report.rnfl_profile is None:
+    if text:
+        head = head_text(report, dark)
+        head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h),
+                                         Qt.TextWordWrap, head)
+        painter.drawText(QRectF(rect.left(), rect.top(), rect.width(), head_rect.height()), Qt.TextWordWrap, head)
+        top = rect.top() + head_rect.height() + 1.5 * line_h  # a wrapped header never runs into the plot title
+    else:
+        top = rect.top() + 1.5 * line_h  # the plot's title
+    if not analysed(report):
         painter.setPen(CLASS_COLOURS["outside"])
         text = "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
         painter.drawText(QRectF(rect.left(), top, rect.width(), rect.bottom() - top), Qt.TextWordWrap, text)
@@ -96,8 +91,8 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     _draw_tsnit(painter, plot, report, fg, line_h)
     lower = QRectF(rect.left(), plot.bottom() + 2.2 * line_h, rect.width(),
                    rect.bottom() - plot.bottom() - 2.2 * line_h)
-    text = _disc_text(report, short=dark)  # the panel is narrow; the printed page cites the source in full
-    text_h = painter.boundingRect(QRectF(0, 0, lower.width(), 1e5), Qt.TextWordWrap, text).height()
+    with_text, text = text, _disc_text(report, short=dark)  # the panel is narrow; the page cites the source in full
+    text_h = painter.boundingRect(QRectF(0, 0, lower.width(), 1e5), Qt.TextWordWrap, text).height() if with_text else 0
     stacked = upright and lower.width() / 2.3 < 150  # side by side, a 250 px panel's wheels were ~100 px
     if upright:  # one wheel above the other where side by side their labels at the app's font would collide
         size = min(0.8 * lower.width(), 260.0) if stacked else lower.width() / 2.3
@@ -105,8 +100,10 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         size = min(lower.width() / 2.3, lower.height() - 1.5 * line_h - text_h)
         portrait = size >= min(lower.height() - 2 * line_h, lower.width() / 3.3)  # else side by side is larger
     if not portrait:
-        size = min(lower.height() - 2 * line_h, lower.width() / 3.3)
+        size = min(lower.height() - 2 * line_h, lower.width() / (3.3 if with_text else 2.4))
     pie = QRectF(lower.left() + 0.05 * size, lower.top() + line_h, size, size)
+    if not with_text and not upright:  # the two wheels centred under the plot
+        pie.moveLeft(lower.left() + (lower.width() - 2.15 * size) / 2)
     clock = QRectF(pie.right() + 0.15 * size, lower.top() + line_h, size, size)
     if stacked:
         pie.moveLeft(lower.left() + (lower.width() - size) / 2)
@@ -120,6 +117,9 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         fits = painter.fontMetrics().horizontalAdvance(title) <= size * 1.1  # a narrow panel clipped them
         painter.drawText(QRectF(box.left() - 0.05 * size, box.top() - line_h, size * 1.1, line_h), Qt.AlignCenter,
                          title if fits else short)
+    if not with_text:
+        painter.restore()
+        return rect.height()
     if portrait:
         text_rect = QRectF(lower.left(), clock.bottom() + 0.5 * line_h, lower.width(),
                            lower.bottom() - clock.bottom() - 0.5 * line_h)
@@ -134,6 +134,36 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     _draw_fitted(painter, text_rect, text)
     painter.restore()
     return rect.height()
+
+
+def analysed(report) -> bool:
+    """Whether the page has figures to draw (else it says why not)."""
+    return report.quality.ok and report.rnfl_profile is not None
+
+
+def head_text(report, dark: bool = False) -> str:
+    """The page's first line: eye, scan, segmentation, quality (and the norms' device on paper)."""
+    source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")
+    q = report.quality
+    # the signal score alone does not decide: a scan with a good signal is still refused when it is
+    # not an optic-disc scan, so the verdict and the score are named apart ("REFUSED (score 0.46)"
+    # beside another scan's "ok (score 0.46)" read as a contradiction)
+    quality = (f"measured; {q.signal_text}" if q.ok else f"REFUSED; {q.signal_text}") + (
+        ": " + "; ".join(q.reasons) if q.reasons else "")
+    head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
+            f"segmentation: {source}  |  {quality}")
+    if normative.other_device(report.norms_source) and not dark:  # the printed page says it where it is read
+        head += "  |  norms: another device's (Cirrus)"  # first; the narrow panel in its norms line only
+    if report.synthetic:
+        head = "SYNTHETIC DATA  |  " + head
+    return head
+
+
+def printed_text(report) -> str:
+    """The page's text block as the PDF prints it, under the figure (lines separated by newlines)."""
+    if not analysed(report):
+        return "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
+    return _disc_text(report)
 
 
 def _draw_fitted(painter: QPainter, rect: QRectF, text: str) -> None:
@@ -364,11 +394,12 @@ def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
     return thickness, deviation
 
 
-def structure_page_image(report, width: int = 1240, height: int = 900) -> QImage:
-    """The page as a white-background image, for the PDF report's QTextDocument (addResource)."""
+def structure_page_image(report, width: int = 1240, height: int = 900, text: bool = True) -> QImage:
+    """The page as a white-background image, for the PDF report's QTextDocument (addResource);
+    ``text=False``: the figures only (the report prints ``head_text`` and ``printed_text`` beside it)."""
     image = QImage(width, height, QImage.Format_RGB888)
     image.fill(QColor(255, 255, 255))
     painter = QPainter(image)
-    draw_structure_page(painter, QRectF(20, 20, width - 40, height - 40), report, dark=False)
+    draw_structure_page(painter, QRectF(20, 20, width - 40, height - 40), report, dark=False, text=text)
     painter.end()
     return image
