@@ -62,3 +62,33 @@ def test_the_bscan_label_says_its_probability_is_the_bscans(qtbot, window, monke
     rect = w.bscan.label.sceneBoundingRect()
     assert w.bscan.view.sceneBoundingRect().contains(rect)  # still on the image at 1024 px
     w.bscan.grab().save("/tmp/h25/label.png") if os.path.isdir("/tmp/h25") else None
+
+
+def test_the_cam_legend_says_white_is_the_decision_threshold(qtbot, window, monkeypatch, tmp_path):
+    """The PDF's caption said white (0) is the decision threshold; the bar and its tooltip did not. The
+    words fit a 1024 x 700 window with the Study panel open (the legend asks no more than it has)."""
+    import shutil
+
+    from PySide6.QtWidgets import QFileDialog, QLabel
+    from test_gui_walkthrough import _open_by_menu
+
+    from octviewer.gui.main_window import FRAME_ROOM_PX
+    from octviewer.resources import DEMO_SAMPLES
+
+    w = window
+    w.resize(1024, 700 - FRAME_ROOM_PX)
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(DEMO_SAMPLES / "demo_normal_OD.dcm", study)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
+    w.menu_actions["open_study_folder"].trigger()
+    qtbot.waitUntil(lambda: w.study.dock.isVisible() and w.study.index is not None, timeout=30000)
+    _open_by_menu(qtbot, w, study / "demo_normal_OD.dcm", monkeypatch)
+    qtbot.wait(50)
+    legend = w.cam_legend
+    labels = legend.findChildren(QLabel)
+    assert legend.isVisible() and labels
+    assert all("0 (white) is the decision threshold" in label.toolTip() for label in labels)
+    assert any(label.text() == "white: threshold" and label.isVisible() for label in labels)
+    assert w.width() == 1024 and legend.minimumSizeHint().width() <= legend.width()
+    legend.grab().save("/tmp/h25/cam_legend.png") if os.path.isdir("/tmp/h25") else None

@@ -294,12 +294,18 @@ class CamLegend(QWidget):
         # centre so wide that the Results and Structure docks of a 1024 px window scrolled sideways
         lo = QLabel(f"CAM  −{render.CAM_LIMIT:g} normal")
         hi = QLabel(f"+{render.CAM_LIMIT:g} glaucoma")
-        for w in (lo, hi):
-            w.setTextFormat(Qt.PlainText)
+        # where the colours turn: the PDF's caption said white was the decision threshold, the screen
+        # did not (fifth walk-through); "white: threshold" still fits a 1024 px window with the Study panel
+        middle = QLabel("white: threshold")
+        for w in (lo, picture, hi, middle):
             w.setToolTip(f"class activation map, fixed scale: −{render.CAM_LIMIT:g} evidence towards normal, "
-                         f"+{render.CAM_LIMIT:g} towards glaucoma (logit). The map is coarse (a few cells per "
-                         "B-scan, drawn smoothly): it shows which part of the scan weighed, not which layer")
+                         f"+{render.CAM_LIMIT:g} towards glaucoma (logit); 0 (white) is the decision threshold. "
+                         "The map is coarse (a few cells per B-scan, drawn smoothly): it shows which part of the "
+                         "scan weighed, not which layer")
+        for w in (lo, hi, middle):
+            w.setTextFormat(Qt.PlainText)
         h.addWidget(lo)
         h.addWidget(picture)
         h.addWidget(hi)
+        h.addWidget(middle)
         h.addStretch(1)
