@@ -283,3 +283,12 @@ def test_gpu_script_stops_at_once_when_a_package_did_not_travel(tmp_path):
     assert result.returncode == 2 and "preflight failed" in result.stderr
     assert "simulated: cryptography not carried" in (out / "preflight.log").read_text()
     assert not (tmp_path / "work" / "cohort").exists()
+
+
+def test_train_with_a_bad_option_is_one_line_exit_2(tmp_path, capsys):
+    """The fit options' checks (attack run 5, F12) raise ConfigFileError; ``label_scarce train`` caught only
+    ManifestError, so a bad --batch-size there ended in a traceback."""
+    code = ls.main(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out"),
+                    "--fractions", "0.5", "--batch-size", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --batch-size must be") and err.count("\n") == 1, err

@@ -497,12 +497,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cached {n} volumes in {args.cache_dir}")
     elif args.command == "train":
         from . import stop
+        from .config import ConfigFileError
         from .manifest import ManifestError
 
         stop.install_signal_handlers()  # a time limit's SIGTERM stops at a step; finished runs stay
         try:
             train(_config(args), Path(args.out), args.fractions, args.seeds, args.variants)
-        except ManifestError as exc:
+        except (ManifestError, ConfigFileError) as exc:  # a bad option is one line, as in fit
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except stop.Stopped as exc:
