@@ -92,3 +92,23 @@ def test_the_cam_legend_says_white_is_the_decision_threshold(qtbot, window, monk
     assert any(label.text() == "white: threshold" and label.isVisible() for label in labels)
     assert w.width() == 1024 and legend.minimumSizeHint().width() <= legend.width()
     legend.grab().save("/tmp/h25/cam_legend.png") if os.path.isdir("/tmp/h25") else None
+
+
+def test_the_model_card_shows_the_independent_evaluation_first(qtbot, window):
+    """Model > About listed the training run's own test split (AUC 0.901) first; the pre-declared independent
+    evaluation (0.858), what a clinic should read, came only after scrolling."""
+    from PySide6.QtGui import QTextCursor
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    w = window
+    w.menu_actions["about_model"].trigger()
+    editor = w.dialog.findChild(QPlainTextEdit, "text")
+    text = editor.toPlainText()
+    independent, own = text.find("On independent data"), text.find("From the training run, on its own test split")
+    assert 0 <= independent < own, (independent, own)
+    assert "On its test split" not in text
+    qtbot.wait(50)
+    cursor = QTextCursor(editor.document())
+    cursor.setPosition(text.index("AUC", independent))
+    assert editor.cursorRect(cursor).bottom() < editor.viewport().height()  # in sight when the card opens
+    w.dialog.grab().save("/tmp/h25/model_card.png") if os.path.isdir("/tmp/h25") else None
