@@ -60,3 +60,41 @@ def test_the_structure_page_text_prints_at_a_readable_size(qtbot, window, monkey
     heights = _word_heights(pdf, "BMO-MRW")  # a word of the text block
     assert heights and min(heights) >= 8.0, heights
 
+
+from test_gui_walkthrough_h2 import hfa_study  # noqa: E402,F401 (a fixture)
+
+
+def _in_sight(w, widget) -> tuple[int, int]:
+    """(top, bottom) of ``widget`` in the Results scroll area's viewport."""
+    viewport = w.results_scroll.viewport()
+    top = widget.mapTo(viewport, widget.rect().topLeft()).y()
+    return top, top + widget.height()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1024, 700)])
+def test_the_vf_caveat_is_in_sight_with_the_estimates(qtbot, window, monkeypatch, hfa_study, size):  # noqa: F811
+    """At 1024 x 700 with the Study panel open the Results panel scrolled in ~170 px and PSD, the caveat on
+    the VF estimates and the measured VF were below the fold; at 1280 x 800 the caveat was cut off
+    mid-sentence (fifth walk-through)."""
+    from test_gui_walkthrough_h2 import _open_study_scan
+
+    from octviewer.gui.main_window import FRAME_ROOM_PX
+
+    w = window
+    w.resize(size[0], size[1] - FRAME_ROOM_PX)
+    root, _ = hfa_study
+    _open_study_scan(qtbot, w, monkeypatch, root)
+    qtbot.waitUntil(lambda: "Measured visual field" in w.results.text(), timeout=30000)
+    qtbot.wait(100)
+    r = w.results
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        w.grab().save(os.path.join(folder, f"h26_results_{size[0]}.png"))
+    height = w.results_scroll.viewport().height()
+    shown = {name: _in_sight(w, widget) for name, widget in
+             (("probability", r.probability), ("decision", r.decision), ("caveat", r.vf_note),
+              ("last VF row", r.vf_labels[-1]), ("measured VF", r.extra))}
+    print(size, height, shown)
+    assert w.results_scroll.verticalScrollBar().value() == 0
+    for name in ("probability", "decision", "caveat", "last VF row"):
+        assert shown[name][1] <= height, (name, shown, height)

@@ -110,7 +110,7 @@ class MainWindow(QMainWindow):
         structure_dock = self.add_panel("Structure", self.structure_panel, shortcut="Ctrl+3",
                                         min_width=RIGHT_DOCK_WIDTH)
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
-        self.resizeDocks([self.results_dock, structure_dock], [430, 400], Qt.Vertical)
+        self.resizeDocks([self.results_dock, structure_dock], [470, 360], Qt.Vertical)
         # a new scan's results and structure are read from the top (the study list keeps its place)
         self._per_scan_scrolls = (self.results_scroll, structure_dock.widget())
         self._fit_to_screen()

@@ -9,7 +9,7 @@ at all; only the caveats the viewer itself recognises are (synthetic data, unkno
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES
 from octviewer.model.meta import is_vf_baseline_caveat
@@ -97,12 +97,19 @@ class ResultsPanel(QWidget):
         # dock's vertical scroll bar, the dock also scrolled sideways and cut the panel's right edge
         self.setMinimumWidth(170)
         layout = QVBoxLayout(self)
+        # compact: at 1280 x 800 the caveat on the VF estimates was cut off at the fold, at 1024 x 700
+        # (Study panel open) PSD, the caveat and the measured VF were below it (fifth walk-through)
+        layout.setContentsMargins(9, 4, 9, 4)
+        layout.setSpacing(3)
         self.eye = _label("font-size: 16pt; font-weight: bold")
         self.scan = _label()
         self.caveats = _label("color: #ffb74d")
         self.probability = _label("font-size: 14pt; font-weight: bold")
         self.decision = _label("font-size: 16pt; font-weight: bold")
+        # beside the decision in the normal font: "normal   (threshold 0.32)" at 16 pt took two lines
+        self.threshold = _label()
         self.vf = QGridLayout()
+        self.vf.setVerticalSpacing(0)
         # right under the estimates, not among the notes below the fold: a reader of an MD figure must see at
         # once when it was not shown to beat the class-mean baseline (third walk-through)
         self.vf_note = _label("color: #ffb74d; font-style: italic")
@@ -114,8 +121,13 @@ class ResultsPanel(QWidget):
         self.trust = _label("color: #ffb74d; font-weight: bold")
         # why there is no result comes right under the scan, where the probability would be: below the
         # empty estimate rows it was cut off or off-screen at 1024 x 700 (fourth walk-through)
-        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.reason):
+        decision = QHBoxLayout()
+        decision.addWidget(self.decision, 0, Qt.AlignBottom)
+        decision.addWidget(self.threshold, 1, Qt.AlignBottom)
+        for w in (self.eye, self.scan, self.caveats, self.probability):
             layout.addWidget(w)
+        layout.addLayout(decision)
+        layout.addWidget(self.reason)
         layout.addLayout(self.vf)
         layout.addWidget(self.vf_note)
         for w in (self.extra, self.model, self.notes):
@@ -137,8 +149,8 @@ class ResultsPanel(QWidget):
         if v is None:
             self.eye.setText("")
             self.scan.setText("Open a scan (Ctrl+O).")
-            for w in (self.caveats, self.probability, self.decision, self.vf_note, self.model, self.notes,
-                      self.reason):
+            for w in (self.caveats, self.probability, self.decision, self.threshold, self.vf_note, self.model,
+                      self.notes, self.reason):
                 w.setText("")
             self._hide_empty()
             return
@@ -148,12 +160,14 @@ class ResultsPanel(QWidget):
         if p is None:
             self.probability.setText("analysing…" if s.analysing else "")
             self.decision.setText("")
+            self.threshold.setText("")
             self.model.setText("")
             self.notes.setText("")
             self.vf_note.setText("")
         else:
             self.probability.setText(f"P(glaucoma) = {p.probability:.2f}")
-            self.decision.setText(f"{p.decision}   (threshold {p.threshold:.2f})")
+            self.decision.setText(p.decision)
+            self.threshold.setText(f"(threshold {p.threshold:.2f})")
             colour = "#ef5350" if p.decision == "glaucoma" else "#66bb6a"
             self.decision.setStyleSheet(f"font-size: 16pt; font-weight: bold; color: {colour}")
             for row, (name, value) in enumerate(p.vf.items()):
@@ -184,8 +198,8 @@ class ResultsPanel(QWidget):
     def _hide_empty(self) -> None:
         """An empty label still takes a line of its font: with no result, the empty probability, decision
         and model lines left a gap that pushed the reason below the fold."""
-        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.reason, self.vf_note,
-                  self.extra, self.model, self.notes):
+        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.threshold, self.reason,
+                  self.vf_note, self.extra, self.model, self.notes):
             w.setVisible(bool(w.text()))
 
     def set_extra(self, text: str) -> None:
@@ -195,8 +209,8 @@ class ResultsPanel(QWidget):
 
     def text(self) -> str:
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
-        parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability, self.decision,
-                                    self.reason)]
+        parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability)]
+        parts += [" ".join(t for t in (self.decision.text(), self.threshold.text()) if t), self.reason.text()]
         parts += [label.text() for label in self.vf_labels] + [self.vf_note.text()]
         parts += [w.text() for w in (self.extra, self.model, self.notes)]
         return "\n".join(t for t in parts if t)
