@@ -112,3 +112,35 @@ def test_the_model_card_shows_the_independent_evaluation_first(qtbot, window):
     cursor.setPosition(text.index("AUC", independent))
     assert editor.cursorRect(cursor).bottom() < editor.viewport().height()  # in sight when the card opens
     w.dialog.grab().save("/tmp/h25/model_card.png") if os.path.isdir("/tmp/h25") else None
+
+
+def test_the_trend_flag_is_not_a_point_marker_and_the_band_note_states_the_rule(qtbot):
+    """▼ marked both RNFL/predicted points and the significant-change flag; the note said 'no band for MD
+    measured (4 visits)' while VFI measured from 4 visits had one: the rule is the band's width against the
+    plot (the same for every index), and the note now says so."""
+    import datetime as dt
+
+    import pyqtgraph as pg
+
+    from octviewer.gui.study.trend_view import FLAG, KEY, WIDE_BAND_SHARE, EyeHistory, TrendView
+    from octviewer.study import trend
+
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=365 * k) for k in range(4)]
+    series = {"md_measured": list(zip(days, [-1.0, -4.0, 0.5, -3.5])),  # scattered: a wide band
+              "vfi_measured": list(zip(days, [99.0, 98.0, 97.2, 96.0])),  # on a line: a narrow one
+              "rnfl": list(zip(days, [95.0, 90.0, 85.0, 80.0]))}  # -5 µm/yr: flagged
+    trends = {name: trend(points, measure={"rnfl": "rnfl"}.get(name, name.split("_")[0]))
+              for name, points in series.items()}
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show_history(EyeHistory("P", "OS", series=series, trends=trends))
+    assert trends["rnfl"].significant and FLAG not in {symbol for symbol, _, _ in KEY}
+    text = view.summary.text()
+    assert f"{FLAG} global RNFL" in text and "▼ global RNFL" not in text
+    banded = {key: any(isinstance(item, pg.FillBetweenItem) for item in plot.items) for key, plot in view.plots.items()}
+    assert banded["vfi"] and not banded["md"], banded
+    note = " ".join(view.notes)
+    assert "Band not drawn for MD measured (4 visits): even at its narrowest it would span more than half" in note
+    assert "for every index" in note and WIDE_BAND_SHARE == 0.5
+    view.grab().save("/tmp/h25/trend.png") if os.path.isdir("/tmp/h25") else None

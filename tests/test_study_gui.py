@@ -275,7 +275,7 @@ def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, mon
     assert h.trends["md_predicted"].slope_per_year == pytest.approx(-0.8, abs=1e-6)
     assert not h.trends["vfi_predicted"].significant  # flat
     text = view.summary.text()
-    assert "▼ MD measured" in text and "▼ global RNFL" in text and "SYNTHETIC" in text
+    assert "⚠ MD measured" in text and "⚠ global RNFL" in text and "SYNTHETIC" in text
     assert "DEMO07-001" not in text  # the grabbed body holds no identifier
     assert len(view.plots["md"].listDataItems()) >= 4 and view.plots["rnfl"].listDataItems()
     # the y axes follow the values, not the confidence band (walk-through: VFI ran 30-155 %)

@@ -34,6 +34,9 @@ SERIES = {
 }
 PLOTS = {"rnfl": "Global RNFL (µm)", "md": "MD (dB)", "vfi": "VFI (%)"}
 #: the plots' key (symbol, colour, meaning): above the plots on screen, under them in the OU report
+#: marks a series with significant change in the summary: not ▼, the key's symbol for RNFL and predicted
+#: points (one mark meant two things, fifth walk-through)
+FLAG = "⚠"
 KEY = (("▼", SERIES["rnfl"][2], "global RNFL (structure)"),
        ("▼", SERIES["md_predicted"][2], "MD, VFI predicted by the network"),
        ("●", SERIES["md_measured"][2], "MD, VFI measured (perimetry)"))
@@ -43,6 +46,10 @@ KEY = (("▼", SERIES["rnfl"][2], "global RNFL (structure)"),
 #: what the index can take, it still filled the plot), and not drawn where it is wider than that. The
 #: least span (about a stage of loss) keeps test-retest noise from looking like progression.
 Y_LIMITS = {"rnfl": ((0.0, 200.0), 40.0), "md": ((-35.0, 5.0), 8.0), "vfi": ((0.0, 100.0), 20.0)}
+
+#: a fitted line's 95 % band is drawn only where its narrowest part spans at most this share of the plot's
+#: height (one rule for every index, whatever the number of visits): a wider one only paints the plot over
+WIDE_BAND_SHARE = 0.5
 
 
 #: the rates that count as progression (octviewer.study.trend), in words: the view cites no file
@@ -234,7 +241,7 @@ class TrendView(QWidget):
             if not t.enough:
                 continue
             low, high = ranges[plot_key]
-            if np.min(hi - lo) > 0.5 * (high - low):
+            if np.min(hi - lo) > WIDE_BAND_SHARE * (high - low):
                 wide.append(f"{SERIES[name][1]} ({t.n} visits)")
                 continue
             # the 95 % confidence band of the fitted line, clipped to what the plot shows
@@ -254,7 +261,7 @@ class TrendView(QWidget):
             plot.setYRange(*ranges[key], padding=0)
             empty = not plot.listDataItems()
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
-        lines = [f"<span style='color:#ff6b6b'><b>▼ {text}</b></span>" if flagged else text
+        lines = [f"<span style='color:#ff6b6b'><b>{FLAG} {text}</b></span>" if flagged else text
                  for text, flagged in history.lines()]
         notes = []
         if not lines:
@@ -264,8 +271,12 @@ class TrendView(QWidget):
             notes.append("Lines: least-squares fit over the visits" + ("; shaded: its 95% confidence band." if banded
                                                                        else "."))
             if wide:
-                notes.append(f"Band not drawn for {', '.join(wide)}: with so few visits it would cover most of "
-                             "the plot (the slope's interval above says how uncertain the trend is).")
+                # the rule is the band's width against the plot, the same for every index; the note named only the
+                # visits, so "not drawn for MD measured (4 visits)" beside a band for VFI measured from 4 visits
+                # read as a broken rule (fifth walk-through)
+                notes.append(f"Band not drawn for {', '.join(wide)}: even at its narrowest it would span more than "
+                             "half the plot's height (a band is drawn only where it is narrower, for every index; "
+                             "the slope's interval above says how uncertain the trend is).")
         if any(flagged for _, flagged in history.lines()):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
