@@ -98,3 +98,69 @@ def test_the_vf_caveat_is_in_sight_with_the_estimates(qtbot, window, monkeypatch
     assert w.results_scroll.verticalScrollBar().value() == 0
     for name in ("probability", "decision", "caveat", "last VF row"):
         assert shown[name][1] <= height, (name, shown, height)
+
+
+def test_a_pdf_heading_is_printed_on_the_page_of_its_figure(qtbot, tmp_path):
+    """The structure page's heading and intro printed alone at the foot of page 2, its figure on page 3
+    (fifth walk-through; headings were kept with tables only). A spacer of growing height moves the
+    heading and its lead-in down over a page's foot."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QImage, QTextDocument
+
+    from octviewer.gui.export.scan_pdf import write_pdf
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler) is not installed")
+    filler = "".join(f"<p>filler line {k}</p>" for k in range(26))
+    lead = "<p>An introduction of one line.</p><p>" + "A paragraph of several lines before the figure. " * 8 + "</p>"
+    image = QImage(500, 360, QImage.Format_RGB32)
+    image.fill(0xFFCCCCCC)
+    for px in range(0, 400, 25):
+        doc = QTextDocument()
+        doc.addResource(QTextDocument.ImageResource, QUrl("figure"), image)
+        doc.setHtml(f"<body>{filler}<p style='margin-top:{px}px'>x</p><h2>HEADING</h2>{lead}"
+                    "<p><img src='figure' width='500' height='360'> FIGURE</p><p>after</p></body>")
+        pdf = write_pdf(doc, tmp_path / f"r{px}.pdf", "t", anonymised=True)
+        pages = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True, check=True).stdout.split("\f")
+        [page] = [k for k, text in enumerate(pages) if "HEADING" in text]
+        assert "FIGURE" in pages[page], (px, page)
+
+
+def test_the_ou_report_prints_the_trend_notes_after_the_slopes_they_speak_of():
+    """The OU PDF said "the slope's interval above" in a note printed above the slopes."""
+    import datetime as dt
+
+    import numpy as np
+    from PySide6.QtGui import QTextDocument
+
+    from octviewer.core import Prediction
+    from octviewer.gui.export.ou_pdf import ou_report_html, trend_key_html
+    from octviewer.gui.study.trend_view import KEY
+    from octviewer.study.ou import VisitSummary, case_level
+
+    prediction = Prediction(bscan_probability=np.array([0.2]), bscan_vf={}, cam=np.zeros((1, 2, 2)), probability=0.2,
+                            vf={}, threshold=0.5, model_name="m")
+    eyes = {eye: case_level(eye, [f"{eye}.dcm"], [(prediction, None)]) for eye in ("OD", "OS")}
+    note = "Band not drawn for RNFL: (the slope's interval above says how uncertain the trend is)."
+    doc = QTextDocument()
+    doc.setHtml(ou_report_html(VisitSummary("P1", dt.date(2024, 1, 2).isoformat(), eyes),
+                               ["OD RNFL: -1.0 µm/yr [-3.0, 1.0]"], trend_key=trend_key_html(KEY), trend_notes=[note]))
+    text = doc.toPlainText()
+    assert text.index("Key:") < text.index("µm/yr [-3.0, 1.0]") < text.index("interval above")
+
+
+@pytest.mark.samples
+def test_the_circle_scan_report_names_its_bscan_figure(qtbot, window, monkeypatch, tmp_path):
+    """In the circle-scan report the B-scan began page 2 with no heading, after the structure page."""
+    from test_gui_walkthrough import _open_by_menu
+    from test_gui_walkthrough_h2 import _export_pdf, _spectralis_circle
+
+    w = window
+    _open_by_menu(qtbot, w, _spectralis_circle(), monkeypatch)
+    assert w.state.volume.scan_pattern == "circle" and w.prediction is None
+    _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
+    _keep(tmp_path / "report.pdf", "h26_circle.pdf")
+    pages = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    [page] = [k for k, text in enumerate(pages) if "B-scan 1 of 1" in text]
+    assert "\nB-scan\n" in "\n" + pages[page], pages[page][:200]

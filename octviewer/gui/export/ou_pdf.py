@@ -41,8 +41,10 @@ def trend_key_html(key, notes=()) -> str:
 
 
 def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, patient_id: str | None = None,
-                   images: tuple[str, ...] = (), trend_key: str = "") -> str:
-    """The page as HTML (images referenced by resource name); separate from drawing so it is testable."""
+                   images: tuple[str, ...] = (), trend_key: str = "", trend_notes=()) -> str:
+    """The page as HTML (images referenced by resource name); separate from drawing so it is testable.
+    ``trend_notes`` follow the slopes as on screen: they speak of "the slope's interval above" (printed
+    with the key, before the slopes, they pointed at text below them, fifth walk-through)."""
     eyes = [e for e in ("OD", "OS") if e in summary.eyes]
     rows = []
     for eye in eyes:
@@ -85,6 +87,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     result_notes = dict.fromkeys(n for e in eyes for n in summary.eyes[e].notes)
     result_notes = "".join(f"<p><b>Note:</b> {html.escape(n)}</p>" for n in result_notes)
     trend = "".join(f"<li>{html.escape(line)}</li>" for line in (trend_lines or []))
+    notes_after = "".join(f"<p>{html.escape(n)}</p>" for n in trend_notes)
     img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 520)) if name in images}
     visit = html.escape(summary.visit or "unknown") if patient_id else "withheld (anonymised report)"
     created = dt.datetime.now().isoformat(timespec="minutes") if patient_id else "withheld"
@@ -110,7 +113,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <table border="1" cellpadding="3">
       <thead><tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr></thead>{asym}</table>
     {notes}
-    {f"<h2>Trend</h2><p>{img.get('trend', '')}</p>{trend_key}<ul>{trend}</ul>" if (trend or 'trend' in img) else ''}
+    {f"<h2>Trend</h2><p>{img.get('trend', '')}</p>{trend_key}<ul>{trend}</ul>{notes_after}"
+     if (trend or 'trend' in img) else ''}
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
     """
 
@@ -138,11 +142,11 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
         raise ValueError("the OU view has no analysed visit to report")
     doc = QTextDocument()
     images = {"ou": eye_pair_image(ou_view)}
-    trend_lines, trend_key = None, ""
+    trend_lines, trend_key, trend_notes = None, "", ()
     if trend_view is not None and trend_view.history is not None:
         from ..study.trend_view import KEY
 
-        trend_key = trend_key_html(KEY, trend_view.notes)
+        trend_key, trend_notes = trend_key_html(KEY), trend_view.notes
         axes = [plot.getAxis("bottom") for plot in trend_view.plots.values()]
         if patient_id is None:  # anonymised: the dates on the time axis go too (visit dates identify)
             for axis in axes:
@@ -157,5 +161,5 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
         trend_lines = [f"{trend_view.history.eye} {line}" for line, _ in trend_view.history.lines()]
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
-    doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images), trend_key))
+    doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images), trend_key, trend_notes))
     return write_pdf(doc, path, "OCT OU report (research use only)", anonymised=patient_id is None)

@@ -62,7 +62,8 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     <p>No network estimate: {html.escape(plain(reason, 400))}. The structure measurement follows.</p>"""
         # the structure page is this report's result, so it comes first and the B-scan after it:
         # B-scan first, the structure page did not fit under it and left page 1 ~40 % blank (walk-through)
-        figure = f"""<p><img src="bscan" width="500"></p>
+        # under a heading of its own: after the structure page it began page 2 unnamed (fifth walk-through)
+        figure = f"""<h2>B-scan</h2><p><img src="bscan" width="500"></p>
     <p>B-scan {state.index + 1} of {v.n_bscans}.{lines_caption(state)}</p>"""
         model = figure + "<h2>Model</h2><p>No model output is part of this report.</p>"
     else:
@@ -229,19 +230,35 @@ def _printed_layout(doc: QTextDocument, writer: QPdfWriter) -> tuple[QTextDocume
     return copy, float(writer.height())
 
 
+def _is_figure(block) -> bool:
+    """The block holds an image or is a table's cell: what a heading introduces."""
+    if QTextCursor(block).currentTable() is not None:
+        return True
+    fragments = block.begin()
+    while not fragments.atEnd():
+        if fragments.fragment().charFormat().isImageFormat():
+            return True
+        fragments += 1
+    return False
+
+
 def _stranded_heading(doc: QTextDocument, height: float):
     """The first heading printed at a page's foot without what follows it: the next block's first line
     (and, when that is a line or two of text, the first line of the block after it: the table or image
-    the heading introduces) is on a later page. None if there is none."""
+    the heading introduces; a figure after a few short paragraphs counts too, fifth walk-through: the
+    structure page's heading and intro printed alone, its figure overleaf) is on a later page. None if
+    there is none."""
     layout = doc.documentLayout()
 
     def first_lines(block, count):
-        """The page of the first line of the next ``count`` blocks that print anything, with their line counts."""
+        """The page of the first line of the next ``count`` blocks that print anything, with their line
+        counts and whether each is a figure."""
         found = []
         while block.isValid() and len(found) < count:
             rect, lines = layout.blockBoundingRect(block), block.layout()
             if rect.height() > 0 and lines.lineCount():
-                found.append((int((rect.top() + lines.lineAt(0).rect().top()) // height), lines.lineCount()))
+                found.append((int((rect.top() + lines.lineAt(0).rect().top()) // height), lines.lineCount(),
+                              _is_figure(block)))
             block = block.next()
         return found
 
@@ -251,9 +268,12 @@ def _stranded_heading(doc: QTextDocument, height: float):
         if (fmt.headingLevel() > 0 and block.layout().lineCount()
                 and fmt.pageBreakPolicy() != QTextFormat.PageBreak_AlwaysBefore):  # (moved already)
             page = int(layout.blockBoundingRect(block).top() // height)
-            following = first_lines(block.next(), 2)
-            kept = following[:1] if following and following[0][1] > 2 else following
-            if any(p > page for p, _ in kept):
+            following = first_lines(block.next(), 4)
+            kept = following[:1] if following and following[0][1] > 2 else following[:2]
+            figure = next((k for k, (_, _, is_figure) in enumerate(following) if is_figure), None)
+            if figure is not None and sum(n for _, n, _ in following[:figure]) <= 8:  # a short lead-in
+                kept = following[:figure + 1]
+            if any(p > page for p, _, _ in kept):
                 return block
         block = block.next()
     return None
