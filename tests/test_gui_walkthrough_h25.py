@@ -144,3 +144,18 @@ def test_the_trend_flag_is_not_a_point_marker_and_the_band_note_states_the_rule(
     assert "Band not drawn for MD measured (4 visits): even at its narrowest it would span more than half" in note
     assert "for every index" in note and WIDE_BAND_SHARE == 0.5
     view.grab().save("/tmp/h25/trend.png") if os.path.isdir("/tmp/h25") else None
+
+
+def test_the_grey_wheel_of_a_missing_eye_has_that_eyes_layout(qtbot):
+    """With no scan of the left eye, its grey sector wheel was drawn in the right eye's layout (temporal on
+    the left) under labels reading 'N ... T'."""
+    from octviewer.gui.study.ou_view import EyeColumn
+
+    for eye in ("OD", "OS"):
+        column = EyeColumn(eye)
+        qtbot.addWidget(column)
+        column.resize(420, 420)
+        column.show_summary(None)
+        temporal_on_the_left = column.wheel.screen_angle(0) == 180  # clinical 0 = temporal; Qt 180 = left
+        assert temporal_on_the_left == (column.orientation[0] == "T"), (eye, column.orientation)
+        column.grab().save(f"/tmp/h25/missing_{eye}.png") if os.path.isdir("/tmp/h25") else None

@@ -102,10 +102,13 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
 
 
 class SectorWheel(QWidget):
-    """Garway-Heath RNFL sectors coloured by class; the left eye's wheel is mirrored (temporal out)."""
+    """Garway-Heath RNFL sectors coloured by class; the left eye's wheel is mirrored (temporal out).
+    The wheel knows its eye: the grey wheel of an eye with no scan took the right eye's layout from the
+    missing summary (T on the left under a left eye's "N ... T", fifth walk-through)."""
 
-    def __init__(self, parent=None):
+    def __init__(self, eye: str = "OD", parent=None):
         super().__init__(parent)
+        self.eye = eye
         self.summary: EyeSummary | None = None
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
@@ -123,8 +126,12 @@ class SectorWheel(QWidget):
 
     def screen_angle(self, clinical_deg: float) -> float:
         """Qt angle (counter-clockwise from 3 o'clock) of a clinical angle (0 = temporal, 90 = superior)."""
-        mirrored = self.summary is not None and self.summary.eye == "OS"
-        return clinical_deg % 360 if mirrored else (180 - clinical_deg) % 360
+        return clinical_deg % 360 if self.mirrored else (180 - clinical_deg) % 360
+
+    @property
+    def mirrored(self) -> bool:
+        """True for a left eye's wheel (the summary's eye when there is one, else the column's)."""
+        return (self.summary.eye if self.summary is not None else self.eye) == "OS"
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt name)
         painter = QPainter(self)
@@ -141,7 +148,7 @@ class SectorWheel(QWidget):
             painter.setPen(QPen(QColor("#202124"), 2))
             painter.setBrush(QColor(CLASS_COLOURS.get(cls, CLASS_COLOURS[""])))
             a0, a1 = self.screen_angle(lo), self.screen_angle(hi)
-            start = a0 if (s is not None and s.eye == "OS") else a1
+            start = a0 if self.mirrored else a1
             painter.drawPie(rect, int(start * 16), int(span * 16))
             mid = math.radians(self.screen_angle(lo + span / 2))
             r = side * 0.36
@@ -174,6 +181,7 @@ class EyeColumn(QFrame):
         self.title.setFont(font)
         self.image = QLabel("no scan")
         self.image.setAlignment(Qt.AlignCenter)
+        self.image.setWordWrap(True)  # "no scan of this eye at this visit" was cut at the image's width
         self.image.setMinimumSize(160, 160)
         temporal, nasal = QLabel("T"), QLabel("N")
         outer, inner = (temporal, nasal) if eye == "OD" else (nasal, temporal)
@@ -182,7 +190,7 @@ class EyeColumn(QFrame):
         image_row.addWidget(outer)
         image_row.addWidget(self.image, 1)
         image_row.addWidget(inner)
-        self.wheel = SectorWheel()
+        self.wheel = SectorWheel(eye)
         self.decision = QLabel("")
         self.decision.setAlignment(Qt.AlignCenter)
         self.table = QTableWidget(len(self.ROWS), 3)
