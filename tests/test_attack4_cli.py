@@ -243,7 +243,8 @@ def test_sound_cache_entry_is_reused_without_a_note(one_cached, capsys):
 
 
 # -- F20: fit --init with another input size or VF modules is one line, exit 2, before the cache ----------
-@pytest.mark.parametrize("flags", [["--image-size", "32"], ["--variant", "semt", "--image-size", "160", "--reg-channels", "16"]])
+@pytest.mark.parametrize("flags", [["--image-size", "32"],
+                                   ["--variant", "semt", "--image-size", "160", "--reg-channels", "16"]])
 def test_fit_init_mismatch_is_one_line_before_the_cache(tmp_path, capsys, flags):
     from pathlib import Path
 

@@ -35,7 +35,8 @@ def write_e2e(path, n_bscans=3, height=32, width=24, stored=None, eye=b"R"):
     of ``stored`` (height, width) (default: as declared) and one layer as wide as the image."""
     ih, iw = stored or (height, width)
     modality = b"".join(s.encode("utf-16-le").ljust(20, b"\0") for s in ("OCT", "IR"))
-    items = [(-1, _LATERALITY, bytes(14) + eye + bytes(12)), (-1, _ENFACE_MODALITY, struct.pack("<2I", 2, 20) + modality),
+    items = [(-1, _LATERALITY, bytes(14) + eye + bytes(12)),
+             (-1, _ENFACE_MODALITY, struct.pack("<2I", 2, 20) + modality),
              (-1, _IMAGE, _e2e_image(33620481, 16, 16, bytes(range(256))))]
     rng = np.random.default_rng(0)
     for i in range(n_bscans):

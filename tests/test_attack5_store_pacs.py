@@ -10,7 +10,6 @@ import pytest
 from octviewer.pipeline import store as store_mod
 from octviewer.pipeline.store import ResultsStore, StoreError
 
-
 # ---------------------------------------------------------------- F5: a locked store is not damaged
 
 def test_locked_store_is_left_alone_not_moved_aside(tmp_path, monkeypatch):

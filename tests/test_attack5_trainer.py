@@ -158,7 +158,8 @@ def cached_entry(tmp_path):
     from trainer.cache import build_cache
     from trainer.manifest import Record
 
-    rec = Record(2, Path("resources/samples/demo_normal_OD.dcm").resolve(), "P1", "OD", "2020-01-01", 0, {}, "", {}, "x")
+    demo = Path("resources/samples/demo_normal_OD.dcm").resolve()
+    rec = Record(2, demo, "P1", "OD", "2020-01-01", 0, {}, "", {}, "x")
     pre = Preprocess(size=32)
     [good] = build_cache([rec], pre, tmp_path / "cache", workers=1)
     [entry] = (tmp_path / "cache").glob("*.npy")

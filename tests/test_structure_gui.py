@@ -81,11 +81,11 @@ def test_enface_layers_for_a_synthetic_cube():
 def test_a_boundary_keeps_its_colour_on_every_scan(qtbot, monkeypatch, samples_dir):
     """Walk-through: the ILM was red on a circle scan (octviewer's lines) and cyan on a line scan (the
     file's own lines, coloured by their order in the file), where cyan meant Bruch's membrane before."""
+    from conftest import open_window
     from PySide6.QtWidgets import QFileDialog
 
     from octviewer.gui.structure.overlay import SEGMENTATION_LINES
     from octviewer.resources import DEMO_MODEL
-    from conftest import open_window
 
     ours = {label.split()[0].upper() if key != "bm" else "BM": colour for key, label, colour in SEGMENTATION_LINES}
     for w in open_window(qtbot, monkeypatch, DEMO_MODEL):

@@ -52,12 +52,14 @@ def test_recalibrate_never_overwrites_and_needs_both_classes(model, tiny_cohort,
     lines = tiny_cohort.read_text().splitlines()
     header, rows = lines[0], lines[1:]
     label = header.split(",").index("label")
-    keep = [r for r in rows if r.split(",")[label] == "normal"][:2] + [r for r in rows if r.split(",")[label] == "glaucoma"][:2]
+    keep = ([r for r in rows if r.split(",")[label] == "normal"][:2]
+            + [r for r in rows if r.split(",")[label] == "glaucoma"][:2])
     base = tiny_cohort.parent
     path = header.split(",").index("path")
     keep = [",".join(str(base / c) if i == path else c for i, c in enumerate(r.split(","))) for r in keep]
     few.write_text("\n".join([header, *keep]) + "\n")
-    assert main(["recalibrate", "--model", str(model), "--data", str(few), "--out", str(tmp_path / "r.safetensors")]) == 2
+    out = str(tmp_path / "r.safetensors")
+    assert main(["recalibrate", "--model", str(model), "--data", str(few), "--out", out]) == 2
     assert "at least 10 volumes of each class" in capsys.readouterr().err
     assert not (tmp_path / "r.safetensors").exists()
 

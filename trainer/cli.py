@@ -295,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_out(args.out, args.model, args.data, new=True)
             r = recalibrate(args.model, args.data, args.out, args.split, args.seed, vf=args.vf,
                             progress=_network_progress)
-            print(f"{r['volumes']} volumes ({r['glaucoma']} glaucoma): ECE {r['ece_before']:.3f} -> {r['ece_after']:.3f} "
+            print(f"{r['volumes']} volumes ({r['glaucoma']} glaucoma): "
+                  f"ECE {r['ece_before']:.3f} -> {r['ece_after']:.3f} "
                   f"on these volumes, threshold {r['threshold_before']:.3f} -> {r['threshold_after']:.3f}")
             for name, row in r["vf"].items():
                 after = f" -> {row['mae_after']:.2f}" if "mae_after" in row else " (kept)"

@@ -149,7 +149,8 @@ def recalibrate(model_path, manifest, out, split: str = "all", seed: int | None 
                         f"({dt.date.today().isoformat()}), weights unchanged",
         "data": {"manifest_sha256": content_hash(manifest), "split": split, "volumes": int(len(records)),
                  "glaucoma": int(labels.sum())},
-        "previous": {"calibration": old_cal, "threshold": old_threshold, "vf_scaling": model.meta.to_dict()["vf_scaling"]},
+        "previous": {"calibration": old_cal, "threshold": old_threshold,
+                     "vf_scaling": model.meta.to_dict()["vf_scaling"]},
         "vf_kept": kept, "functions": "trainer.recalibrate (fit_platt, pick_threshold, fit_vf_map)"}
     checked = ModelMeta.from_dict(meta, out)
     _write(out, state, checked)

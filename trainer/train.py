@@ -106,7 +106,8 @@ def start_model(cfg: Config):
     if cfg.variant in ("mt", "semt") and start.architecture in ("mt", "semt") \
             and start.meta.network_params.get("reg_channels", 128) != cfg.reg_channels:
         raise StartModelError(f"--init {Path(cfg.init).name}: its VF modules have "
-                              f"{start.meta.network_params.get('reg_channels', 128)} channels; pass --reg-channels to match")
+                              f"{start.meta.network_params.get('reg_channels', 128)} channels; "
+                              "pass --reg-channels to match")
     return start
 
 
@@ -199,7 +200,8 @@ def fit(cfg: Config) -> dict:
     for split, name in (("train", "training"), ("val", "validation")):
         if not (counts.get(split) or {}).get("volumes"):  # the best epoch is chosen on validation: with none, the
             # run trained on NaN losses and then blamed an unreadable checkpoint (attack run 2 M7)
-            raise ManifestError(cfg.data, [f"the {name} split holds no volumes ({sum(c.get('patients', 0) for c in counts.values())} "
+            patients = sum(c.get('patients', 0) for c in counts.values())
+            raise ManifestError(cfg.data, [f"the {name} split holds no volumes ({patients} "
                                            "patients in all): add patients, or give a split column"])
     synthetic = cfg.synthetic if cfg.synthetic is not None else all(r.extra.get("synthetic") == "1" for r in records)
     variant = cfg.variant

@@ -41,10 +41,11 @@ def wait(app, widget, attr):
 
 
 def main() -> int:
-    from octviewer.gui.app import dark_palette
     from octviewer.gui.ou_view import OUView
     from octviewer.gui.study_panel import StudyPanel
     from octviewer.gui.trend_view import TrendView
+
+    from octviewer.gui.app import dark_palette
     from octviewer.study.demo import write_demo_study
 
     app = QApplication.instance() or QApplication(sys.argv)

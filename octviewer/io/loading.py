@@ -18,7 +18,6 @@ from .errors import VolumeReadError
 from .formats import detect
 from .limits import check_bscan_shape, date_problem
 
-
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
