@@ -5,8 +5,16 @@ from __future__ import annotations
 import html
 
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 def ask(parent, title: str, text: str) -> bool:

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from .state import DEFAULT_CAM_GEOMETRY, MEASURING, ScanDisplayError, ViewerState
 
-
 #: what stands in the Results and Structure panels for a scan whose decoding was cancelled
 DECODING_CANCELLED = "Decoding cancelled: scan incomplete, not analysed"
 
