@@ -100,14 +100,16 @@ def test_a_manifest_visit_dated_1900_is_refused_naming_the_row(tmp_path):
     assert [s.date for s in index.scans] == [dt.date(2020, 1, 1)]
 
 
-@pytest.mark.parametrize("visit, words", [("0001-01-01", "before 1991"), ("9999-12-31", "later than")])
-def test_the_trainer_manifest_refuses_an_impossible_visit_date(tmp_path, visit, words):
-    from trainer.manifest import ManifestError, read_manifest
+@pytest.mark.parametrize("visit", ["1989-06-01", "2150-03-04", "0001-01-01"])
+def test_the_trainer_manifest_takes_date_shifted_research_visits(tmp_path, visit):
+    """De-identified research sets shift visit dates by years (before 1991, after today): training only
+    orders and groups visits, so the viewer's plausibility rule does not refuse them there (review)."""
+    from trainer.manifest import read_manifest
 
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"path,patient_id,eye,visit,label\nscan.npz,P1,OD,{visit},0\n")
-    with pytest.raises(ManifestError, match=f"row 2: visit is {words}"):
-        read_manifest(manifest, check_files=False)
+    records, _ = read_manifest(manifest, check_files=False)
+    assert [r.visit for r in records] == [visit]
 
 
 # -- F17: patient IDs of manifest rows -------------------------------------------------------------------------

@@ -43,7 +43,17 @@ def test_float64_beyond_float32_range_is_refused(tmp_path):
 
     path = tmp_path / "f64.tif"
     tifffile.imwrite(path, _stack().astype(np.float64) * 1e300)
-    with pytest.raises(VolumeReadError, match="f64.tif: the pixel values are beyond the range of 32-bit floats"):
+    with pytest.raises(VolumeReadError, match=r"f64.tif: the pixel values reach beyond \+-1e\+30"):
+        load_volume(path)
+
+
+def test_float32_near_its_limit_is_refused_too(tmp_path):
+    """3e38 fits float32 but overflowed in the display range's subtraction (numpy warned on stderr)."""
+    import tifffile
+
+    path = tmp_path / "f32.tif"
+    tifffile.imwrite(path, (_stack().astype(np.float32) - 100) * np.float32(1.2e36))
+    with pytest.raises(VolumeReadError, match=r"f32.tif: the pixel values reach beyond"):
         load_volume(path)
 
 
@@ -51,8 +61,26 @@ def test_float64_within_float32_range_loads(tmp_path):
     import tifffile
 
     path = tmp_path / "f64.tif"
-    tifffile.imwrite(path, _stack().astype(np.float64) * 1e30)
+    tifffile.imwrite(path, _stack().astype(np.float64) * 1e20)
     assert load_volume(path).data.dtype == np.float64
+
+
+def test_a_tiff_without_a_photometric_tag_loads_as_grey(tmp_path):
+    """tifffile reports a missing PhotometricInterpretation as 0 (MinIsWhite): such a grey stack was refused
+    as "MinIsWhite", a value the file does not hold (review of F1)."""
+    import tifffile
+
+    path = tmp_path / "nophoto.tif"
+    tifffile.imwrite(path, _stack(), photometric="minisblack")
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        offsets = [tag.offset for page in tif.pages for tag in page.tags.values() if tag.code == 262]
+    for offset in offsets:  # the tag's code 262 -> 65000, an unknown private tag
+        raw[offset:offset + 2] = (65000).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    with tifffile.TiffFile(path) as tif:
+        assert 262 not in tif.pages[0].tags
+    assert load_volume(path).shape == _stack().shape
 
 
 # F7: a NaN or out-of-range date in a .vol header refused the whole scan in Python's words.

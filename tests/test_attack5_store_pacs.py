@@ -22,7 +22,7 @@ def test_locked_store_is_left_alone_not_moved_aside(tmp_path, monkeypatch):
     holder.execute("BEGIN EXCLUSIVE")
     try:
         start = time.monotonic()
-        with pytest.raises(StoreError, match="in use by another octviewer.*not remembered this run"):
+        with pytest.raises(StoreError, match="in use by another program.*not remembered while it is"):
             ResultsStore(path)
         assert time.monotonic() - start < 10
     finally:
@@ -41,7 +41,7 @@ def test_store_locked_mid_run_is_given_up_once(tmp_path, monkeypatch):
     holder.execute("BEGIN EXCLUSIVE")
     try:
         store.put_study_headers("/x", {"a": {"kind": "oct"}})
-        assert "in use by another octviewer" in store.notice
+        assert "in use by another program" in store.notice
         start = time.monotonic()
         for _ in range(5):
             store.put_study_headers("/x", {"a": {"kind": "oct"}})
@@ -51,6 +51,25 @@ def test_store_locked_mid_run_is_given_up_once(tmp_path, monkeypatch):
         holder.execute("ROLLBACK")
         holder.close()
         store.close()
+
+
+def test_a_store_locked_once_is_tried_again_after_the_retry_period(tmp_path, monkeypatch):
+    """A viewer keeps one store all day: one long lock (a batch run, a backup) turned remembered results off
+    until it was restarted (review of F5)."""
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(store_mod, "BUSY_RETRY_S", 0.5)
+    path = tmp_path / "results.sqlite"
+    store = ResultsStore(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    store.put_study_headers("/x", {"a": {"kind": "oct"}})
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert store.study_headers("/x") == {}  # left alone: not asked while the period runs
+    time.sleep(0.6)
+    store.put_study_headers("/x", {"a": {"kind": "oct"}})
+    assert store.study_headers("/x") == {"a": {"kind": "oct"}}
+    store.close()
 
 
 # ---------------------------------------------------------------- F4: backups are never overwritten
@@ -254,9 +273,20 @@ def test_clearing_a_store_another_process_holds_is_said(tmp_path, monkeypatch):
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(StoreError, match="in use by another octviewer.*not cleared"):
+        with pytest.raises(StoreError, match="in use by another program.*not cleared"):
             store.clear()
     finally:
         holder.execute("ROLLBACK")
         holder.close()
         store.close()
+
+
+def test_octviewer_pacs_reads_archive_headers_without_quoting_invalid_values():
+    """The F9 fix (pydicom's reading validation off: it warned and logged an invalid UID quoted, e.g. made
+    from a patient's name) lived in the reader, which octviewer-pacs never imported (review)."""
+    import subprocess
+    import sys
+
+    code = ("import octviewer.pacs.cli, pydicom; "
+            "assert pydicom.config.settings.reading_validation_mode == pydicom.config.IGNORE")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

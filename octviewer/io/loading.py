@@ -18,7 +18,9 @@ from .errors import VolumeReadError
 from .formats import detect
 from .limits import check_bscan_shape, date_problem
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: far beyond any scanner's values (reflectivity, dB or counts) and far inside float32's 3.4e38, so that
+#: differences and sums of pixel values stay finite in float32
+_FLOAT_LIMIT = 1e30
 
 
 def validate_volume(path, volume: OctVolume) -> OctVolume:
@@ -31,11 +33,12 @@ def validate_volume(path, volume: OctVolume) -> OctVolume:
         raise VolumeReadError(path, f"unsupported pixel type {data.dtype}")
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise VolumeReadError(path, "the pixel data contains NaN or infinite values")
-    if data.dtype.kind == "f" and data.dtype.itemsize > 4 and data.size and np.abs(data).max() > _FLOAT32_MAX:
+    if data.dtype.kind == "f" and data.size and max(float(data.max()), -float(data.min())) > _FLOAT_LIMIT:
         # every later step works in float32: 1e300 became inf there, numpy warned on stderr and the
-        # scan was called "no retina", or with the quality gate off "normal" (attack run 5, F13)
-        raise VolumeReadError(path, "the pixel values are beyond the range of 32-bit floats (over 3.4e38); "
-                                    "an OCT scan's are not")
+        # scan was called "no retina", or with the quality gate off "normal" (attack run 5, F13); 3e38
+        # fits float32 but overflowed in the display range's subtraction (review). max/min: no copy
+        raise VolumeReadError(path, f"the pixel values reach beyond +-{_FLOAT_LIMIT:.0e}; an OCT scan's do not "
+                                    "(a float image of this size cannot be shown or analysed)")
     if problem := device_problem(volume.device):  # shown without it, as a patient ID is: a cosmetic field
         volume = volume.replace(device="", notes=(*volume.notes, f"{problem}; the scan is shown without it"))
     if volume.patient_id is not None and (problem := patient_problem(volume.patient_id)):

@@ -326,7 +326,11 @@ def _check_tiff_pages(path: Path, tif, series) -> None:
 def _check_tiff_photometric(path: Path, series) -> None:
     """PhotometricInterpretation MinIsWhite (0 is white) and Palette (values are colour-table indices)
     are refused, as DICOM's MONOCHROME1 and PALETTE COLOR are: both loaded as if MinIsBlack, so a
-    MinIsWhite scan was analysed inverted and a palette stack's indices taken as grey (attack run 5, F1)."""
+    MinIsWhite scan was analysed inverted and a palette stack's indices taken as grey (attack run 5, F1).
+    Only a tag the file holds counts: tifffile reports a missing one as 0 (MinIsWhite), and such files are
+    grey stacks written without it (review: they were refused as "MinIsWhite")."""
+    if 262 not in series.keyframe.tags:
+        return
     photometric = int(series.keyframe.photometric)
     if photometric == 0:
         raise VolumeReadError(path, "the TIFF's PhotometricInterpretation is MinIsWhite (0 shown as white): OCT "

@@ -194,7 +194,11 @@ def _refuse(text: str) -> None:
 def _open_to_others(st: os.stat_result) -> bool:
     """Writable by group or others, or owned by another user (not root): whoever else can write there
     can plant a key that makes their model read "signed by <any name> (trusted key ...)", so such a
-    key is not trusted, as ssh does not trust such an authorized_keys (attack run 5, F14)."""
+    key is not trusted, as ssh does not trust such an authorized_keys (attack run 5, F14). POSIX only:
+    Windows reports every folder as 0o777 and has no os.getuid (every clinic key was refused there,
+    and every model load raised AttributeError); its ACLs are the folder's administrator's to set."""
+    if os.name != "posix":
+        return False
     return bool(st.st_mode & 0o022) or st.st_uid not in (os.getuid(), 0)
 
 

@@ -60,6 +60,7 @@ from pynetdicom.sop_class import (
 )
 
 from ..core import Cancelled
+from ..io import dicom as _dicom_reader  # noqa: F401  its pydicom settings: no header values on stderr (F9)
 from .config import PacsSettings, data_folder, tls_context
 
 log = logging.getLogger(__name__)

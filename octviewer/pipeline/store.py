@@ -70,6 +70,8 @@ FORGED = ("a stored value fails its integrity check (not written by octviewer on
 #: for milliseconds, so a store still locked after this is held by something else (a backup tool, a
 #: sqlite3 shell): the store is then left alone for the run (it used to wait 30 s per scan)
 BUSY_TIMEOUT_S = 5.0
+#: how long a store found locked is left alone before it is tried again
+BUSY_RETRY_S = 60.0
 
 
 class StoreError(Exception):
@@ -102,7 +104,7 @@ class ResultsStore:
         self.notice = ""  # what happened to a store that could not be used, for the reader
         self._lock = threading.Lock()
         self._secret: bytes | None = None
-        self._busy = False  # found locked by another process: not used again this run
+        self._busy_until = 0.0  # found locked by another process: left alone until then (time.monotonic)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -119,18 +121,23 @@ class ResultsStore:
                              f"({exc.strerror or type(exc).__name__})") from None
 
     def _in_use(self) -> str:
-        return (f"the results store {self.path} is in use by another octviewer (locked); "
-                "results are not remembered this run")
+        return (f"the results store {self.path} is in use by another program (locked); "
+                f"results are not remembered while it is (tried again every {BUSY_RETRY_S:g} s)")
+
+    @property
+    def _busy(self) -> bool:
+        return time.monotonic() < self._busy_until
 
     def _gave_up(self, exc: sqlite3.Error) -> bool:
-        """True (once with a warning) when ``exc`` says another process holds the store: it is then
-        left alone for the rest of the run, so a run does not wait the busy timeout on every scan."""
+        """True when ``exc`` says another process holds the store (a warning the first time): it is then
+        left alone for ``BUSY_RETRY_S``, so a run does not wait the busy timeout on every scan, and tried
+        again after it, so a viewer open all day does not lose its store to one long lock (review)."""
         if not _locked(exc):
             return False
-        if not self._busy:
-            self._busy = True
+        if not self.notice:
             self.notice = self._in_use()[0].upper() + self._in_use()[1:] + "."
             log.warning("%s", self._in_use())
+        self._busy_until = time.monotonic() + BUSY_RETRY_S
         return True
 
     # -- integrity -----------------------------------------------------------------------------
@@ -391,7 +398,7 @@ class ResultsStore:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # held by another process: said, not a traceback
                 if _locked(exc):
-                    raise StoreError(f"the results store {self.path} is in use by another octviewer (locked); "
+                    raise StoreError(f"the results store {self.path} is in use by another program (locked); "
                                      "it was not cleared") from None
                 raise
             self._db.execute("DELETE FROM results")
