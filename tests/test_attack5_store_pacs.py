@@ -290,3 +290,20 @@ def test_octviewer_pacs_reads_archive_headers_without_quoting_invalid_values():
     code = ("import octviewer.pacs.cli, pydicom; "
             "assert pydicom.config.settings.reading_validation_mode == pydicom.config.IGNORE")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_trusted_key_permissions_are_checked_on_posix_only(tmp_path, monkeypatch):
+    """Windows reports folders as 0o777 and has no os.getuid: the F14 check raised AttributeError on every
+    model load there and would have refused every clinic key (review)."""
+    import os
+
+    from octviewer.model import signing
+
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    folder.chmod(0o777)
+    st = os.stat(folder)
+    assert signing._open_to_others(st)  # on this POSIX machine: refused, as F14 wants
+    monkeypatch.setattr(signing.os, "name", "nt")
+    monkeypatch.delattr(signing.os, "getuid")
+    assert not signing._open_to_others(st)
