@@ -307,3 +307,17 @@ def test_trusted_key_permissions_are_checked_on_posix_only(tmp_path, monkeypatch
     monkeypatch.setattr(signing.os, "name", "nt")
     monkeypatch.delattr(signing.os, "getuid")
     assert not signing._open_to_others(st)
+
+
+def test_clear_store_that_fails_otherwise_is_one_line(monkeypatch, capsys):
+    """A sqlite error other than a lock (a full disk, a read-only file) escaped --clear-store as a traceback."""
+    import sqlite3
+
+    from octviewer.pipeline import batch
+
+    def fail(self):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(store_mod.ResultsStore, "clear", fail)
+    assert batch.clear_store("octviewer-predict") == 3
+    assert capsys.readouterr().err == ("octviewer-predict: the results store could not be cleared "
+                                       "(database or disk is full)\n")

@@ -218,6 +218,8 @@ def _open_store(prog: str):
 
 
 def clear_store(prog: str) -> int:
+    import sqlite3
+
     from .store import ResultsStore, StoreError
 
     try:
@@ -226,6 +228,9 @@ def clear_store(prog: str) -> int:
         store.close()
     except StoreError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT
+    except sqlite3.Error as exc:  # a full disk, a read-only file: one line, not a traceback (review)
+        print(f"{prog}: the results store could not be cleared ({exc})", file=sys.stderr)
         return EXIT_OUTPUT
     print(f"cleared the results store {store.path} ({removed} results removed)")
     return EXIT_OK
