@@ -99,6 +99,12 @@ def test_vol_unreadable_date_is_unknown_with_a_note(tmp_path, name, offset, fmt,
     volume = load_volume(path)
     assert f"the header's {name} is not a readable date; it is unknown" in volume.notes
     assert (volume.acquired is None) == (name == "exam time")
+    if name == "exam time":  # the study index says it as the viewer does (it said "before 1991": review)
+        from octviewer.study.headers import read_record
+
+        record = read_record(path)
+        assert record["date"] == ""
+        assert record["date_note"] == "the header's exam time is not a readable date; the date is unknown"
 
 
 # F9: header text quoted under pseudonymisation (a name in PhotometricInterpretation or Modality)

@@ -21,7 +21,7 @@ from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldS
 from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import eye_of, laterality_fields, quiet_pydicom
-from ..io.heidelberg import ascii_vol_header, vol_patient_id
+from ..io.heidelberg import ascii_vol_header, unreadable_vol_dates, vol_patient_id
 from ..io.limits import check_deflated_dicom, check_dicom_start, date_problem, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
 from .hfa_xml import NotAnHfaExport, parse_hfa_xml
@@ -149,8 +149,11 @@ def _vol_record(f) -> dict:
     when = parse_date(h.exam_time)  # eyepy gives an ISO string or a datetime
     if problem := patient_id_problem(vol_patient_id(head)):
         return _skip("files with an unusable patient ID", problem)
+    # an exam time that is no date reads back zeroed (1601): said as the viewer says it, not "before 1991"
+    dated = ({"date": "", "date_note": "the header's exam time is not a readable date; the date is unknown"}
+             if "exam time" in unreadable_vol_dates(head) else _scan_date(when))
     return {"kind": "scan", "patient_id": vol_patient_id(head), "eye": eye if eye in ("OD", "OS") else "",
-            **_scan_date(when), "scan_pattern": pattern,
+            **dated, "scan_pattern": pattern,
             "n_bscans": int(h.n_bscans), "synthetic": False}
 
 
