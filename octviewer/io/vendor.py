@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import OctVolume, Spacing
 from .errors import VolumeReadError
-from .limits import CLOCK_SLACK, FIRST_OCT, check_budget, check_dimensions, open_regular, plausible_mm, require_readable
+from .limits import check_budget, check_dimensions, open_regular, plausible_mm, require_readable
 
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}
 #: OCT-Converter reads a Cirrus .img as B-scans of 1024 x 512 bytes, one after the other.
@@ -198,14 +198,11 @@ def _bioptigen(readers, path: Path, layout: dict) -> tuple:
         notes.append(f"the file holds {len(volumes)} time points of this scan; the first is shown, "
                      f"{len(volumes) - 1} more were dropped")
     year, month, _, day, hour, minute, second, _ = layout["date"]
-    try:
+    try:  # a real calendar date; whether a scan can have it is validate_volume's one rule (date_problem)
         acquired = dt.datetime(year, month, day, hour, minute, second)
     except ValueError:
         acquired = None
-    if acquired is None or not FIRST_OCT <= acquired.date() <= dt.date.today() + CLOCK_SLACK:
-        acquired = None
-        notes.append("the first frame's stored date is not a date an OCT scan can have been taken: "
-                     "the acquisition date is unknown")
+        notes.append("the first frame's stored date is not a calendar date: the acquisition date is unknown")
     volumes[0].acquisition_date = acquired
     return volumes[0], "Bioptigen", tuple(notes)
 
