@@ -440,6 +440,12 @@ def test_ou_view_trend_and_ou_report_from_the_panel(qtbot, window, study, monkey
     assert out.read_bytes().startswith(b"%PDF")
     # the anonymised page hid the trend's dates while it was grabbed; the view shows them again
     assert all(plot.getAxis("bottom").style["showValues"] for plot in trend.plots.values())
+    # another study opened (the folder again: a new index): the OU view on screen is of the last one, and
+    # its page printed beside the new study's trend on one anonymised report (sixth walk-through)
+    out.unlink()
+    _open_study(qtbot, w, study, monkeypatch)
+    w.menu_actions["export_ou"].trigger()
+    assert not out.exists() and "OU view of a visit of this study first" in w.warnings[-1]
 
 
 def test_ou_view_prints_uncertain_sectors_as_the_structure_page_does(qtbot, window, study, monkeypatch):

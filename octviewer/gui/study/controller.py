@@ -108,6 +108,7 @@ class StudyController(QObject):
         self.dock.hide()  # shown when a study is opened
         self.ou_view: OUView | None = None
         self.trend_view: TrendView | None = None
+        self._ou_index = self._trend_index = None  # the study index each view was last shown from
         self.ou_dialog: QDialog | None = None
         self.trend_dialog: QDialog | None = None
         self.panel.open_requested.connect(self._open_scan)
@@ -186,6 +187,7 @@ class StudyController(QObject):
             self.ou_view = OUView()
             self.ou_dialog = self._dialog("OU view: both eyes of a visit", self.ou_view)
         self.ou_view.show_visit(self.index, patient_id, visit, self.analyse)
+        self._ou_index = self.index  # the study it shows (export_ou_report)
         self.ou_dialog.show()
         self.ou_dialog.raise_()
         return self.ou_view
@@ -195,6 +197,7 @@ class StudyController(QObject):
             self.trend_view = TrendView()
             self.trend_dialog = self._dialog("Trend: one eye over its visits", self.trend_view)
         self.trend_view.show_eye(self.index, patient_id, eye, self.analyse)
+        self._trend_index = self.index
         self.trend_dialog.show()
         self.trend_dialog.raise_()
         return self.trend_view
@@ -203,8 +206,12 @@ class StudyController(QObject):
         """The OU page of the visit in the OU view (and the trend shown), anonymised unless asked."""
         from ..export.ou_pdf import write_ou_report
 
-        if self.ou_view is None or self.ou_view.summary is None:
-            QMessageBox.information(self.window, "Export", "Open the OU view of a visit first (Study panel, OU view).")
+        # Only views of the study open now, and a trend only of the OU page's patient: after another study
+        # was opened, the last OU view (another patient's eyes) and the new study's trend were printed on
+        # one anonymised report, where nothing showed the mix-up (sixth walk-through)
+        if self.ou_view is None or self.ou_view.summary is None or self._ou_index is not self.index:
+            QMessageBox.information(self.window, "Export", "Open the OU view of a visit of this study first "
+                                                           "(Study panel, OU view).")
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", "ou_report.pdf", "PDF (*.pdf)")
@@ -214,7 +221,10 @@ class StudyController(QObject):
                            "Print the patient ID, the visit dates and the report date on the report?\n"
                            "(No = anonymised report: none of them)")
             patient_id = self.ou_view.summary.patient_id if identify else None
-        trend = self.trend_view if self.trend_view is not None and self.trend_view.history is not None else None
+        history = self.trend_view.history if self.trend_view is not None else None
+        same = (history is not None and self._trend_index is self.index
+                and history.patient_id == self.ou_view.summary.patient_id)
+        trend = self.trend_view if same else None
         try:
             write_ou_report(path, self.ou_view, trend, patient_id)
         except OSError as exc:
