@@ -444,6 +444,7 @@ def test_ou_view_trend_and_ou_report_from_the_panel(qtbot, window, study, monkey
     # its page printed beside the new study's trend on one anonymised report (sixth walk-through)
     out.unlink()
     _open_study(qtbot, w, study, monkeypatch)
+    assert not w.study.ou_dialog.isVisible() and not w.study.trend_dialog.isVisible()
     w.menu_actions["export_ou"].trigger()
     assert not out.exists() and "OU view of a visit of this study first" in w.warnings[-1]
 
