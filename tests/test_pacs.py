@@ -15,6 +15,7 @@ from orthanc_server import CORRUPT_PATIENT, DEMO_BIRTH, DEMO_NAME, DEMO_PATIENT,
 
 from octviewer.core import Cancelled
 from octviewer.io import VolumeReadError, load_volume
+from octviewer.model.meta import weak_vf_indices
 from octviewer.pacs import (
     Outbox,
     PacsConfigError,
@@ -34,7 +35,6 @@ from octviewer.pacs import (
     scan_files,
     sr_values,
 )
-from octviewer.pacs.sr import weak_vf_indices
 
 orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
 MODEL = "resources/models/demo_semt.safetensors"

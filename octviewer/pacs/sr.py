@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 
 import highdicom as hd
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
+
+from ..model.meta import weak_vf_indices
 
 SCHEME = "99OCTVIEWER"
 MANUFACTURER = "octviewer"
@@ -31,7 +32,6 @@ SERIES_DESCRIPTION = "octviewer glaucoma screening (research use only)"
 PDF_TITLE = "octviewer glaucoma screening report (research use only)"
 WEAK_VF = "not shown to beat the baseline"
 STRONG_VF = "shown to beat the baseline"
-_VF_NOTE = re.compile(r"^(?P<labels>[A-Z, ]+) estimates not shown to beat the class-mean baseline")
 _CLASS_MEANINGS = {"normal": "within normal limits", "borderline": "borderline", "outside": "outside normal limits"}
 #: The patient and study modules copied from the source into the PDF object (highdicom does it for the SR).
 PATIENT_STUDY = ("PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex",
@@ -60,17 +60,6 @@ VF_CONCEPTS = {  # name -> (concept, unit); VFI has a DICOM code (CID 4257)
 VF_LABELS = {"vfi": "VFI", "md": "MD", "psd": "PSD"}
 GLAUCOMA = hd.sr.CodedConcept("23986001", "SCT", "Glaucoma")
 NORMAL = hd.sr.CodedConcept("17621005", "SCT", "Normal")
-
-
-def weak_vf_indices(notes) -> set[str]:
-    """The VF indices (vfi, md, psd) that the model card did not show to beat the class-mean baseline,
-    from the prediction's note (``octviewer.model.meta.vf_baseline_caveat`` writes it)."""
-    labels = {v: k for k, v in VF_LABELS.items()}
-    for note in notes or ():
-        match = _VF_NOTE.match(str(note))
-        if match:
-            return {labels[x.strip()] for x in match.group("labels").split(",") if x.strip() in labels}
-    return set()
 
 
 def _finite(value) -> bool:

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import Cancelled
+from octviewer.model.meta import weak_vf_indices
 from octviewer.study import StudyIndex, Trend, trend
 from octviewer.study.trend import WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
@@ -82,13 +83,26 @@ class EyeHistory:
     trends: dict[str, Trend] = field(default_factory=dict)
     synthetic: bool = False
     errors: list[str] = field(default_factory=list)
+    #: VF indices whose estimates the model card did not show to beat the class-mean baseline
+    weak: set[str] = field(default_factory=set)
+
+    def flagged(self, name: str) -> bool:
+        """A significant trend, except in an estimate no better than the class mean: a red "significant
+        change" in predicted MD read as visual-field progression (sixth walk-through)."""
+        t = self.trends.get(name)
+        return bool(t is not None and t.significant and not self._weak_estimate(name))
+
+    def _weak_estimate(self, name: str) -> bool:
+        return name.endswith("_predicted") and SERIES[name][4] in self.weak
 
     def significant(self) -> list[str]:
-        return [name for name, t in self.trends.items() if t.significant]
+        return [name for name in self.trends if self.flagged(name)]
 
     def lines(self) -> list[tuple[str, bool]]:
         """One sentence per fitted series, with whether it flags significant change."""
-        return [(f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}", t.significant)
+        return [(f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
+                 + (" (an estimate not shown to beat the class-mean baseline: not flagged)"
+                    if t.significant and self._weak_estimate(name) else ""), self.flagged(name))
                 for name, t in self.trends.items()]
 
 
@@ -116,6 +130,7 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
             values = per_visit.setdefault(parse_date(scan.visit) or scan.date, {})
             if prediction is not None:
                 history.synthetic = history.synthetic or prediction.synthetic_model
+                history.weak |= weak_vf_indices(prediction.notes)
                 for key in ("md", "vfi"):
                     if key in prediction.vf:
                         values.setdefault(f"{key}_predicted", []).append(float(prediction.vf[key]))
@@ -236,7 +251,8 @@ class TrendView(QWidget):
         wide = []  # series whose band would cover most of their plot: drawn, it only painted the plot over
         for plot_key, name, xs, fit, lo, hi, t in fitted:
             plot, colour = self.plots[plot_key], SERIES[name][2]
-            pen = pg.mkPen("#ff6b6b" if t.significant else colour, width=3 if t.significant else 2)
+            red = history.flagged(name)
+            pen = pg.mkPen("#ff6b6b" if red else colour, width=3 if red else 2)
             plot.plot(xs, fit, pen=pen)
             if not t.enough:
                 continue
