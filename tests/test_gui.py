@@ -201,6 +201,10 @@ def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_co
     evaluated = dict(w.models.model_meta(), evaluation={"image_level": {"auc": 0.896, "ci95": {"auc": [0.84, 0.95]}}})
     assert "On independent data (image level, 95% patient intervals): auc 0.896 [0.84, 0.95]" in report.report_html(
         w.state, evaluated)
+    # what those eyes were, as the card says it (sixth walk-through: sensitivity and specificity printed bare)
+    evaluated["evaluation"]["data"] = {"patients": 120, "volumes": 737, "glaucoma": 215, "synthetic": True}
+    assert ("On independent data (120 patients, 737 volumes, SYNTHETIC eyes; image level, 95% patient intervals)"
+            in report.report_html(w.state, evaluated))
     # the page says "report created: withheld"; the file's metadata must not say otherwise
     import datetime as dt
     import shutil

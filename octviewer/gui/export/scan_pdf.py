@@ -134,7 +134,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     model = f"""<h2>Model</h2>
     <p>{_e(meta.get('name', p.model_name))} ({_e(meta.get('architecture', '?'))}), created
        {_e(prov.get('created', 'unknown'))}.<br>
-       {f"On independent data (image level, 95% patient intervals): {independent_text}.<br>"
+       {f"On independent data ({_evaluated_on(data)}image level, 95% patient intervals): {independent_text}.<br>"
         if independent_text else "No evaluation on independent data is stored in the model file.<br>"}
        Metrics reported by training, on the test split of its own training data (image level): {metric_text}.
        Patients from another source usually fare worse; see the model's card (Model menu).<br>
@@ -164,6 +164,15 @@ def lines_caption(state) -> str:
         return ""
     return " Lines: " + ", ".join(f'<span style="color:{colour}"><b>▬</b></span> {html.escape(name)}'
                                   for name, colour, _ in lines) + "."
+
+
+def _evaluated_on(data: dict) -> str:
+    """What the stored evaluation's eyes were, as the model card says it: "SYNTHETIC eyes" printed beside a
+    sensitivity and specificity (the PDF gave them bare, sixth walk-through)."""
+    if not data.get("patients"):
+        return ""
+    return (f"{data['patients']} patients, {data.get('volumes', '?')} volumes"
+            + (", SYNTHETIC eyes" if data.get("synthetic") else "") + "; ")
 
 
 def figures_html(state) -> str:
