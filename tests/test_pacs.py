@@ -13,9 +13,8 @@ import pydicom
 import pytest
 from orthanc_server import CORRUPT_PATIENT, DEMO_BIRTH, DEMO_NAME, DEMO_PATIENT, MANY_PATIENT, free_port, silent_server
 
-from octviewer.core import Cancelled
+from octviewer.core import Cancelled, weak_vf_indices
 from octviewer.io import VolumeReadError, load_volume
-from octviewer.model.meta import weak_vf_indices
 from octviewer.pacs import (
     Outbox,
     PacsConfigError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,24 @@ def outside_normal(name: str, value) -> bool:
     for the ● marks of the panel, the reports and the OU view."""
     spec = VF_INDICES.get(name)
     return spec is not None and value is not None and not spec["normal"][0] <= value <= spec["normal"][1]
+
+
+#: the words of a prediction's note on VF estimates that did not beat the class mean (model.meta writes it)
+VF_BASELINE_WORDS = "not shown to beat the class-mean baseline"
+_VF_NOTE = re.compile(r"^(?P<labels>[A-Z, ]+) estimates " + re.escape(VF_BASELINE_WORDS))
+
+
+def weak_vf_indices(notes) -> set[str]:
+    """The VF indices (vfi, md, psd) that the model card did not show to beat the class-mean baseline,
+    read back from the prediction's note (``model.meta.vf_baseline_caveat`` writes it): the SR says so per
+    index, and the trend does not flag a "significant change" in an estimate no better than the class mean.
+    In core: the PACS layer reads it without importing the model layer (torch)."""
+    labels = {v["label"]: k for k, v in VF_INDICES.items()}
+    for note in notes or ():
+        match = _VF_NOTE.match(str(note))
+        if match:
+            return {labels[x.strip()] for x in match.group("labels").split(",") if x.strip() in labels}
+    return set()
 
 
 @dataclass(frozen=True)

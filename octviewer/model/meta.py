@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import SCAN_PATTERNS, VF_INDICES
+from ..core import SCAN_PATTERNS, VF_BASELINE_WORDS, VF_INDICES
 from .networks import VARIANTS
 from .preprocess import Preprocess
 
@@ -635,27 +634,9 @@ def vf_baseline_caveat(meta) -> str:
     return (f"{', '.join(weak)} estimates {VF_BASELINE_WORDS} {where} (model card): read them as weak")
 
 
-VF_BASELINE_WORDS = "not shown to beat the class-mean baseline"
-
-
 def is_vf_baseline_caveat(note: str) -> bool:
     """Whether a prediction note is ``vf_baseline_caveat``'s (the viewer shows it under the estimates)."""
     return VF_BASELINE_WORDS in note
-
-
-_VF_NOTE = re.compile(r"^(?P<labels>[A-Z, ]+) estimates " + re.escape(VF_BASELINE_WORDS))
-
-
-def weak_vf_indices(notes) -> set[str]:
-    """The VF indices (vfi, md, psd) that the model card did not show to beat the class-mean baseline,
-    read back from the prediction's note (``vf_baseline_caveat`` writes it): the SR says so per index,
-    and the trend does not flag a "significant change" in an estimate no better than the class mean."""
-    labels = {v["label"]: k for k, v in VF_INDICES.items()}
-    for note in notes or ():
-        match = _VF_NOTE.match(str(note))
-        if match:
-            return {labels[x.strip()] for x in match.group("labels").split(",") if x.strip() in labels}
-    return set()
 
 
 class _GivenTwice(Exception):

@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
 
-from ..model.meta import weak_vf_indices
+from ..core import weak_vf_indices
 
 SCHEME = "99OCTVIEWER"
 MANUFACTURER = "octviewer"

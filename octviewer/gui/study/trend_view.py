@@ -17,8 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from octviewer.core import Cancelled
-from octviewer.model.meta import weak_vf_indices
+from octviewer.core import Cancelled, weak_vf_indices
 from octviewer.study import StudyIndex, Trend, trend
 from octviewer.study.trend import WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
