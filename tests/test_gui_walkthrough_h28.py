@@ -28,3 +28,17 @@ def test_a_significant_trend_in_a_weak_estimate_is_not_flagged():
     assert any("not shown to beat the class-mean baseline: not flagged" in text for text, _ in history.lines())
     history.weak = set()
     assert history.significant() == ["md_predicted", "md_measured"]
+
+
+def test_a_saved_cam_opacity_that_is_no_number_is_ignored(caplog):
+    """A hand-edited CAM opacity of NaN passed the range clamp and drew every B-scan with a CAM black on
+    every start (attack run 6, a bypass of run 5's F10 grey-window fix)."""
+    from octviewer.gui.settings import WindowSettings
+
+    settings = WindowSettings()
+    settings.set("cam/opacity", "nan")
+    with caplog.at_level("WARNING"):
+        assert settings.display(("fit",))["cam_opacity"] == 0.5
+    assert "CAM opacity" in caplog.text
+    settings.set("cam/opacity", 0.7)
+    assert settings.display(("fit",))["cam_opacity"] == 0.7
