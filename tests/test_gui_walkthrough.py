@@ -17,7 +17,7 @@ pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from conftest import open_window  # noqa: E402
-from PySide6.QtCore import QMarginsF, QSizeF, Qt  # noqa: E402
+from PySide6.QtCore import QMarginsF, Qt  # noqa: E402
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter  # noqa: E402
 from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
@@ -47,15 +47,10 @@ def _page_fill(doc, tmp_path, by_line: bool = False) -> list[float]:
     writer = QPdfWriter(str(tmp_path / "layout.pdf"))
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
     writer.setResolution(150)
-    copy = doc.clone()
-    copy.documentLayout().setPaintDevice(writer)
-    fmt = copy.rootFrame().frameFormat()
-    margin = int(2 / 2.54 * 96)
-    for set_margin in (fmt.setLeftMargin, fmt.setRightMargin, fmt.setTopMargin, fmt.setBottomMargin):
-        set_margin(margin)
-    copy.rootFrame().setFrameFormat(fmt)
-    height = writer.height()
-    copy.setPageSize(QSizeF(writer.width(), height))
+    from octviewer.gui.export.scan_pdf import _printed_layout
+
+    copy, height = _printed_layout(doc, writer)
+    margin = int(2 / 2.54 * 96)  # print_'s frame margin, as _printed_layout sets it
     layout, bottoms = copy.documentLayout(), {}
     block = copy.begin()
     while block.isValid():

@@ -148,9 +148,10 @@ class StudyController(QObject):
         if volume is not None and (not volume.source or index.scan_at(volume.source) is None):
             self.window.controller.close_scan("Study opened: the scan on screen is not part of it and was closed")
         # the OU and Trend windows show the last study's patient: closed, not left beside the new one
-        for view, dialog in ((self.ou_view, "ou_dialog"), (self.trend_view, "trend_dialog")):
-            if view is not None:
-                getattr(self, dialog).hide()
+        if self.ou_view is not None:
+            self.ou_dialog.hide()
+        if self.trend_view is not None:
+            self.trend_dialog.hide()
         self.refresh_measured()
 
     def _open_scan(self, path: str) -> None:

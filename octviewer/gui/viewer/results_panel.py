@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from octviewer.core import VF_INDICES
+from octviewer.core import VF_INDICES, outside_normal
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.precision import precision_words
 
@@ -173,7 +173,7 @@ class ResultsPanel(QWidget):
             for row, (name, value) in enumerate(p.vf.items()):
                 spec = VF_INDICES.get(name, {"label": name, "unit": "", "normal": (float("nan"),) * 2})
                 lo, hi = spec["normal"]
-                outside = not (lo <= value <= hi)  # outside the normal range: amber, as the caveats are
+                outside = outside_normal(name, value)  # core's one rule for the ● marks: amber, as the caveats are
                 cells = [spec["label"], f"{value:.1f} {spec['unit']}" + (" ●" if outside else ""),
                          f"normal {lo:g} to {hi:g}"]
                 for col, text in enumerate(cells):
