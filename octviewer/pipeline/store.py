@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,16 @@ def _locked(exc: sqlite3.Error) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
+def _damaged(exc: sqlite3.Error) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB: the file itself is bad and may be moved aside. Any other error
+    (SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN: a full disk, EFBIG, a read error) says nothing about
+    the file, and a good store moved aside for it lost every remembered result (attack run 6, A6-7)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (11, 26)
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
 def default_path() -> Path:
     """``$OCTVIEWER_DATA/results.sqlite``, else the user's data folder (XDG)."""
     base = os.environ.get("OCTVIEWER_DATA")
@@ -110,15 +121,23 @@ class ResultsStore:
         except OSError as exc:
             raise StoreError(f"results store folder {self.path.parent} cannot be made "
                              f"({exc.strerror or type(exc).__name__})") from None
-        # a link (dangling too) made the database, with patient IDs, wherever it pointed (attack run 5, F15)
-        if self.path.is_symlink():
-            raise StoreError(f"the results store {self.path} is a symbolic link; octviewer does not follow it "
-                             "(remove the link, or put the store file itself there)")
+        self._refuse_link()
         try:
             self._db = self._open()
         except OSError as exc:  # the file itself cannot be opened or made (permissions, a read-only disk)
             raise StoreError(f"results store {self.path} cannot be opened "
                              f"({exc.strerror or type(exc).__name__})") from None
+
+    def _refuse_link(self) -> None:
+        """A link (dangling too) as the store made the database, with patient IDs, wherever it pointed
+        (attack run 5, F15); a link as its -wal / -shm companion made SQLite fail, and the fresh store was
+        moved aside as "damaged" on every run, the link never named (attack run 6, A6-3)."""
+        for suffix, what in (("", "the results store"), ("-wal", "the results store's journal"),
+                             ("-shm", "the results store's journal index")):
+            link = Path(str(self.path) + suffix)
+            if link.is_symlink():
+                raise StoreError(f"{what} {link} is a symbolic link; octviewer does not follow it "
+                                 "(remove the link, or put the file itself there)")
 
     def _in_use(self) -> str:
         return (f"the results store {self.path} is in use by another program (locked); "
@@ -186,6 +205,10 @@ class ResultsStore:
         except sqlite3.DatabaseError as exc:  # not a database, or damaged beyond reading
             if _locked(exc):  # a live store another process holds is not damaged: never moved aside
                 raise StoreError(self._in_use()) from None
+            if not _damaged(exc):  # a full disk or a read error: the store is left as it is
+                self._refuse_link()  # a link put there meanwhile is named, not a "disk full?"
+                raise StoreError(f"results store {self.path} cannot be written ({exc}; disk full?); "
+                                 "it is left as it is and not used this run") from None
             why = f"damaged ({exc})"
         self._move_aside(why)
         try:
@@ -199,11 +222,13 @@ class ResultsStore:
         try:  # owner-only from the first byte; never through a link put there meanwhile
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError:
-            if self.path.is_symlink():
-                raise StoreError(f"the results store {self.path} is a symbolic link; octviewer does not "
-                                 "follow it") from None
+            self._refuse_link()
             raise
-        os.close(fd)
+        try:  # a FIFO or a device is no store: SQLite's "disk I/O error" on it said nothing (attack run 6)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StoreError(f"the results store {self.path} is not a regular file; it is left as it is")
+        finally:
+            os.close(fd)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
