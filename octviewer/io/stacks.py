@@ -323,21 +323,50 @@ def _check_tiff_pages(path: Path, tif, series) -> None:
                       f"{bits} bits ({need} bytes), its strips hold {have} bytes")
 
 
+#: PhotometricInterpretation values read right: MinIsBlack (grey) and RGB (made grey by ``grey_stack``).
+_TIFF_PHOTOMETRIC_READ = (1, 2)
+
+
 def _check_tiff_photometric(path: Path, series) -> None:
-    """PhotometricInterpretation MinIsWhite (0 is white) and Palette (values are colour-table indices)
-    are refused, as DICOM's MONOCHROME1 and PALETTE COLOR are: both loaded as if MinIsBlack, so a
-    MinIsWhite scan was analysed inverted and a palette stack's indices taken as grey (attack run 5, F1).
-    Only a tag the file holds counts: tifffile reports a missing one as 0 (MinIsWhite), and such files are
-    grey stacks written without it (review: they were refused as "MinIsWhite")."""
-    if 262 not in series.keyframe.tags:
-        return
-    photometric = int(series.keyframe.photometric)
-    if photometric == 0:
-        raise VolumeReadError(path, "the TIFF's PhotometricInterpretation is MinIsWhite (0 shown as white): OCT "
-                                    "B-scans are MinIsBlack, and the file is not read inverted on a guess")
-    if photometric == 3:
-        raise VolumeReadError(path, "the TIFF's PhotometricInterpretation is Palette (pixel values index a colour "
-                                    "table): OCT B-scans are grey images (MinIsBlack)")
+    """Tags that change what the stored pixels mean are refused unless they have the one meaning we
+    read, on every page: a pixel kind other than MinIsBlack or RGB, an Orientation other than 1
+    (row 0 at the top, column 0 at the left) and a FillOrder other than 1 (bits of a byte from the
+    highest) were all read as plain grey rows, so the scan was analysed inverted (MinIsWhite, attack
+    run 5, F1; CMYK's Separated, where 0 is no ink: white, run 6, A6-1), as colour-table indices
+    (Palette), upside down or mirrored (Orientation, A6-2) or with each byte's bits reversed (FillOrder
+    2, A6-9). Nothing is turned or inverted on a guess: no OCT device writes these. Every page is read
+    whole for this (0.3 ms a page): tifffile takes the tags of a "uniform" stack from its first page,
+    having compared three others, so page 5 of 8 could say MinIsWhite unseen.
+    Only a tag the file holds counts: tifffile reports a missing PhotometricInterpretation as 0
+    (MinIsWhite), and such files are grey stacks written without it (review: they were refused)."""
+    import tifffile
+
+    for index, page in enumerate(series.pages):
+        if page is None or getattr(page, "is_virtual", False):  # no directory of its own: the keyframe's
+            continue
+        page = page if hasattr(page, "tags") else page.aspage()
+        where = "the TIFF's" if index == 0 else f"the TIFF's page {index + 1}'s"
+        if 262 in page.tags and int(page.photometric) not in _TIFF_PHOTOMETRIC_READ:
+            photometric = int(page.photometric)
+            if photometric == 0:
+                raise VolumeReadError(path, f"{where} PhotometricInterpretation is MinIsWhite (0 shown as white): "
+                                            "OCT B-scans are MinIsBlack, and the file is not read inverted on a guess")
+            if photometric == 3:
+                raise VolumeReadError(path, f"{where} PhotometricInterpretation is Palette (pixel values index a "
+                                            "colour table): OCT B-scans are grey images (MinIsBlack)")
+            try:
+                name = tifffile.PHOTOMETRIC(photometric).name.capitalize()
+            except ValueError:
+                name = "unknown"
+            raise VolumeReadError(path, f"{where} PhotometricInterpretation is {name} ({photometric}): OCT B-scans "
+                                        "are grey (MinIsBlack) or RGB images, and other pixel kinds are not read "
+                                        "on a guess")
+        for tag, name, meaning in ((274, "Orientation", "row 0 at the top, column 0 at the left"),
+                                   (266, "FillOrder", "the bits of each byte from the highest")):
+            value = page.tags.valueof(tag, 1)
+            if value != 1:
+                raise VolumeReadError(path, f"{where} {name} is {value}: B-scans are read with {name} 1 "
+                                            f"({meaning}), and the file is not read on a guess")
 
 
 def _codec_missing(key, what: str = "compression") -> str:

@@ -1,0 +1,85 @@
+"""Attack run 6, the scan readers (issue 27, helper H31): TIFF tags that change what the pixels mean
+(CMYK, Orientation, FillOrder), an empty compressed strip, a DICOM rescale that inverts the pixels,
+and .vol header spacings and eye that were dropped without a note."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from octviewer import load_volume
+from octviewer.io.errors import VolumeReadError
+
+
+def _stack() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (rng.random((8, 64, 64)) * 200).astype(np.uint8)
+
+
+def _with_tag(path, code: int, value: int) -> None:
+    """A grey stack whose every page holds the SHORT tag ``code`` = ``value``: tifffile's writer leaves
+    out FillOrder given as an extra tag, so a private tag is written and renamed in the directory."""
+    import tifffile
+
+    tifffile.imwrite(path, _stack(), photometric="minisblack", metadata=None,
+                     extratags=[(65000, "H", 1, value, False)])
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        offsets = [page.tags[65000].offset for page in tif.pages]
+    for offset in offsets:
+        struct.pack_into("<H", raw, offset, code)
+    path.write_bytes(bytes(raw))
+
+
+# A6-1: CMYK (Separated: 0 is no ink, white) loaded as a grey stack, inverted as run 5's MinIsWhite was.
+def test_tiff_separated_cmyk_is_refused(tmp_path):
+    import tifffile
+
+    path = tmp_path / "cmyk.tif"
+    tifffile.imwrite(path, np.stack([_stack()] * 4, -1), photometric="separated")
+    with pytest.raises(VolumeReadError, match=r"cmyk.tif: the TIFF's PhotometricInterpretation is Separated \(5\)"):
+        load_volume(path)
+
+
+def test_tiff_rgb_still_loads(tmp_path):
+    import tifffile
+
+    path = tmp_path / "rgb.tif"
+    tifffile.imwrite(path, np.stack([_stack()] * 3, -1), photometric="rgb")
+    assert load_volume(path).data.shape == (8, 64, 64)
+
+
+# A6-2: Orientation 3 (rotated 180 degrees) was ignored: the stack loaded upside down.
+def test_tiff_orientation_other_than_top_left_is_refused(tmp_path):
+    path = tmp_path / "turned.tif"
+    _with_tag(path, 274, 3)
+    with pytest.raises(VolumeReadError, match="turned.tif: the TIFF's Orientation is 3: B-scans are read with "
+                                              "Orientation 1"):
+        load_volume(path)
+
+
+def test_tiff_orientation_top_left_loads(tmp_path):
+    path = tmp_path / "upright.tif"
+    _with_tag(path, 274, 1)
+    assert np.array_equal(load_volume(path).data, _stack())
+
+
+# A6-9: FillOrder 2 (the bits of each byte reversed) was not looked at.
+def test_tiff_fill_order_2_is_refused(tmp_path):
+    path = tmp_path / "lsb.tif"
+    _with_tag(path, 266, 2)
+    with pytest.raises(VolumeReadError, match="lsb.tif: the TIFF's FillOrder is 2"):
+        load_volume(path)
+
+
+def test_tiff_tag_on_a_later_page_is_refused_naming_the_page(tmp_path):
+    import tifffile
+
+    path = tmp_path / "later.tif"
+    _with_tag(path, 274, 1)
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[4].tags[274].overwrite(2)
+    with pytest.raises(VolumeReadError, match="later.tif: the TIFF's page 5's Orientation is 2"):
+        load_volume(path)
