@@ -83,3 +83,16 @@ def test_tiff_tag_on_a_later_page_is_refused_naming_the_page(tmp_path):
         tif.pages[4].tags[274].overwrite(2)
     with pytest.raises(VolumeReadError, match="later.tif: the TIFF's page 5's Orientation is 2"):
         load_volume(path)
+
+
+# A6-8: a compressed page whose StripByteCounts is 0 loaded as a black B-scan (uncompressed: refused).
+def test_tiff_empty_compressed_strip_is_refused(tmp_path):
+    import tifffile
+
+    path = tmp_path / "empty.tif"
+    tifffile.imwrite(path, _stack(), compression="zlib", photometric="minisblack")
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[2].tags["StripByteCounts"].overwrite(0)
+    with pytest.raises(VolumeReadError, match="empty.tif: the TIFF header and its pixel data disagree: page 3's "
+                                              "compressed strip 1 holds 0 bytes"):
+        load_volume(path)

@@ -411,6 +411,8 @@ def _check_compressed_segments(path: Path, tif, size: int, series) -> None:
     2.9 GB of memory and loaded (attack run 4, F17). Here each segment may give at most the bytes its
     tags declare (one strip or tile: ``keyframe.chunks``); more is a header/data disagreement. A
     segment that is damaged is left to tifffile, whose error names it. Segments must lie in the file.
+    An empty segment (StripByteCounts 0) is refused, as an uncompressed page's is: tifffile filled it
+    with zeros, a black B-scan loaded without a word (attack run 6, A6-8).
     """
     import lzma
     import zlib
@@ -429,8 +431,13 @@ def _check_compressed_segments(path: Path, tif, size: int, series) -> None:
             if offset + count > size:
                 raise VolumeReadError(path, f"the file is truncated: page {index + 1}'s {segment} {k + 1} lies "
                                             f"beyond its end ({offset + count} bytes declared, {size} present)")
-            if compression == 1 or count == 0:
-                continue
+            if compression == 1:
+                continue  # their byte counts are checked against the tags in _check_tiff_pages
+            if count == 0:
+                raise VolumeReadError(path, f"the TIFF header and its pixel data disagree: page {index + 1}'s "
+                                            f"compressed {segment} {k + 1} holds 0 bytes")
+            if compression not in (8, 32946, 34925, 32773):
+                continue  # a codec that needs imagecodecs: tifffile checks what it decodes
             fh.seek(offset)
             data = fh.read(count)
             try:
@@ -438,10 +445,8 @@ def _check_compressed_segments(path: Path, tif, size: int, series) -> None:
                     produced = len(zlib.decompressobj().decompress(data, limit + 1))
                 elif compression == 34925:
                     produced = len(lzma.LZMADecompressor().decompress(data, limit + 1))
-                elif compression == 32773:
+                else:  # 32773
                     produced = _packbits_length(data)
-                else:
-                    return  # a codec that needs imagecodecs: tifffile checks what it decodes
             except (zlib.error, lzma.LZMAError, EOFError):
                 continue
             if produced > limit:
