@@ -15,11 +15,16 @@ VF_INDICES = {
 }
 
 
-def outside_normal(name: str, value) -> bool:
+def outside_normal(name: str, value, weak=()) -> bool:
     """True when ``value`` of VF index ``name`` lies outside its normal range (VF_INDICES): the one rule
-    for the ● marks of the panel, the reports and the OU view."""
+    for the ● marks of the panel, the reports and the OU view.
+
+    ``weak``: the indices whose estimates the model card did not show to beat the class-mean baseline
+    (``weak_vf_indices(prediction.notes)``). Such an estimate is never marked: a ● on a predicted PSD no
+    better than the class mean read as an abnormal field (walk-through). Measured values pass no ``weak``."""
     spec = VF_INDICES.get(name)
-    return spec is not None and value is not None and not spec["normal"][0] <= value <= spec["normal"][1]
+    return (spec is not None and value is not None and name not in weak
+            and not spec["normal"][0] <= value <= spec["normal"][1])
 
 
 #: the words of a prediction's note on VF estimates that did not beat the class mean (model.meta writes it)

@@ -14,7 +14,7 @@ import html
 from PySide6.QtCore import QRect, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
-from octviewer.core import outside_normal
+from octviewer.core import outside_normal, weak_vf_indices
 from octviewer.study.ou import VisitSummary
 
 from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, shown_difference
@@ -27,8 +27,8 @@ def _fmt(value, digits=1, sign=False) -> str:
     return "" if value is None else (f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}")
 
 
-def _mark(name: str, value) -> str:
-    return OUTSIDE_MARK if outside_normal(name, value) else ""
+def _mark(name: str, value, weak=()) -> str:
+    return OUTSIDE_MARK if outside_normal(name, value, weak) else ""
 
 
 def trend_key_html(key, notes=()) -> str:
@@ -50,7 +50,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     for eye in eyes:
         s = summary.eyes[eye]
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
-        cells = "".join(f"<td>{_fmt(c.predicted)}{_mark(c.name, c.predicted)}</td>"
+        weak = weak_vf_indices(s.notes)  # a predicted index no better than the class mean: never marked
+        cells = "".join(f"<td>{_fmt(c.predicted)}{_mark(c.name, c.predicted, weak)}</td>"
                         f"<td>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
                         f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
                         for c in s.vf_comparison())

@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QSizeF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextBlockFormat, QTextCursor, QTextDocument, QTextFormat
 
-from octviewer.core import VF_INDICES, outside_normal
+from octviewer.core import VF_INDICES, outside_normal, weak_vf_indices
 from octviewer.model.meta import vf_baseline_caveat
 
 from ..model.card import sensitivity_specificity
@@ -91,13 +91,15 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     """(result and images, model) sections of a report with a network result."""
     p = state.prediction
     # outside the normal range: marked as on screen (the paper had no mark, walk-through)
-    outside = {k for k, val in p.vf.items() if outside_normal(k, val)}
+    vf_caveat = vf_baseline_caveat(meta) if p.vf else ""
+    # not on an estimate the model card did not show to beat the class mean (as on screen, walk-through)
+    weak = weak_vf_indices(p.notes) | weak_vf_indices([vf_caveat])
+    outside = {k for k, val in p.vf.items() if outside_normal(k, val, weak)}
     vf_rows = "".join(
         f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}{' ●' if k in outside else ''}</td>"
         f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>"
         for k, val in p.vf.items() if k in VF_INDICES)
     prov = meta.get("provenance") or {}
-    vf_caveat = vf_baseline_caveat(meta) if p.vf else ""
     metrics = (prov.get("test_metrics") or {}).get("image_level") or {}
     metric_text = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "auc")
                             if isinstance(metrics.get(k), (int, float))) or "none"

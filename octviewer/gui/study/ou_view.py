@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from octviewer.core import Cancelled, outside_normal
+from octviewer.core import Cancelled, outside_normal, weak_vf_indices
 from octviewer.study import StudyIndex, Visit
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
 from octviewer.study.vf import parse_date
@@ -241,11 +241,13 @@ class EyeColumn(QFrame):
             self._set("probability", 0, f"{s.probability:.2f}")
         else:
             self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
+        weak = weak_vf_indices(s.notes)  # a predicted index no better than the class mean: never marked
         for row in s.vf_comparison():
             for column, value, fmt in ((0, row.predicted, "{:.1f}"), (1, row.measured, "{:.1f}"),
                                        (2, shown_difference(row.predicted, row.measured), "{:+.1f}")):
                 if value is not None:  # marked as in the results panel (the OU view had no mark: walk-through)
-                    mark = OUTSIDE_MARK if column < 2 and outside_normal(row.name, value) else ""
+                    weak_here = weak if column == 0 else ()  # column 0 predicted, 1 measured
+                    mark = OUTSIDE_MARK if column < 2 and outside_normal(row.name, value, weak_here) else ""
                     self._set(row.name, column, fmt.format(value) + mark)
         if s.vf_measured is not None and s.vf_measured.date is not None:
             self.table.setToolTip(f"measured VF of {s.vf_measured.date.isoformat()}")

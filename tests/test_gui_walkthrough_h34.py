@@ -1,0 +1,74 @@
+"""The open GUI items of the clinicians' walk-throughs (H34): what is marked, what the plots and the
+panels show, what the exports are called. Grabs to look at: OCTVIEWER_WALK_GRABS=folder."""
+
+import datetime as dt
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from octviewer.core import OctVolume, Prediction  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+WEAK_PSD = "PSD estimates not shown to beat the class-mean baseline on independent data (model card): read them as weak"
+
+
+def _grab(widget, name):
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, name))
+
+
+def _prediction(n=4, notes=(WEAK_PSD,), vf=None):
+    vf = vf or {"md": -8.0, "vfi": 98.0, "psd": 6.0}
+    return Prediction(bscan_probability=np.linspace(0.1, 0.9, n), bscan_vf={k: np.full(n, v) for k, v in vf.items()},
+                      cam=np.zeros((n, 2, 2), np.float32), probability=0.7, vf=vf, threshold=0.4,
+                      model_name="test model", notes=tuple(notes))
+
+
+def _volume(n=4):
+    return OctVolume(np.random.default_rng(0).integers(0, 256, (n, 64, 48), dtype=np.uint8), laterality="OD",
+                     acquired=dt.date(2024, 4, 2))
+
+
+# ---------------------------------------------------------------- ● not on a weak estimate
+def test_no_outside_mark_on_an_estimate_the_card_did_not_show_to_beat_the_class_mean(qtbot):
+    """A predicted PSD of 6.0 dB was marked ● "outside the normal range" beside the note that PSD estimates are
+    no better than the class mean: read as an abnormal field. MD (not weak) stays marked; so does every
+    measured value, in the panel, the single-scan report, the OU view and the OU report."""
+    from octviewer.core import outside_normal
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.gui.export.scan_pdf import report_html
+    from octviewer.gui.study.ou_view import EyeColumn
+    from octviewer.gui.viewer.results_panel import ResultsPanel
+    from octviewer.gui.viewer.state import ViewerState
+    from octviewer.study.ou import EyeSummary, VisitSummary
+    from octviewer.study.vf_values import VfMeasurement
+
+    state = ViewerState()
+    state.apply_scan(_volume())
+    panel = ResultsPanel(state)
+    qtbot.addWidget(panel)
+    state.set_prediction(_prediction())
+    panel.resize(300, 420)
+    _grab(panel, "h34_weak_psd_panel.png")
+    text = panel.text()
+    assert "-8.0 dB ●" in text and "6.0 dB" in text and "6.0 dB ●" not in text
+    page = report_html(state, {})
+    assert "-8.0 dB ●" in page and "6.0 dB<" in page and "6.0 dB ●" not in page
+
+    measured = VfMeasurement("P1", "OD", dt.date(2024, 4, 2), vfi=70.0, md_db=-9.0, psd_db=7.0)
+    eye = EyeSummary("OD", [], probability=0.7, threshold=0.4, vf_predicted={"md": -8.0, "vfi": 98.0, "psd": 6.0},
+                     vf_measured=measured, notes=(WEAK_PSD,))
+    html = ou_report_html(VisitSummary("P1", "2024-04-02", {"OD": eye}))
+    assert "<td>-8.0 ●</td>" in html and "<td>6.0</td>" in html and "<td>7.0 ●</td>" in html
+    column = EyeColumn("OD")
+    qtbot.addWidget(column)
+    column.show_summary(eye)
+    assert column.cell("md", 0).endswith("●") and column.cell("psd", 0) == "6.0"
+    assert column.cell("psd", 1) == "7.0 ●"  # a measured value is never weak
+    assert outside_normal("psd", 6.0) and not outside_normal("psd", 6.0, {"psd"})
