@@ -72,3 +72,19 @@ def test_no_outside_mark_on_an_estimate_the_card_did_not_show_to_beat_the_class_
     assert column.cell("md", 0).endswith("●") and column.cell("psd", 0) == "6.0"
     assert column.cell("psd", 1) == "7.0 ●"  # a measured value is never weak
     assert outside_normal("psd", 6.0) and not outside_normal("psd", 6.0, {"psd"})
+
+
+# ---------------------------------------------------------------- settings: a grey window past 255 is clamped
+@pytest.mark.parametrize("stored, expected", [(["30", "300"], (30.0, 255.0)), (["-20", "200"], (0.0, 200.0)),
+                                              (["300", "400"], (0.0, 255.0)), (["200", "100"], (0.0, 255.0))])
+def test_a_saved_grey_window_past_the_display_range_is_clamped(stored, expected, caplog):
+    """A saved window of 30 to 300 was discarded (the full range drawn instead): it is clamped to 30-255. One
+    that does not overlap 0-255, or is inverted, is still ignored; each is said in the log."""
+    from octviewer.gui.settings import WindowSettings
+
+    settings = WindowSettings()
+    device = "h34 device " + "_".join(stored)
+    settings.set(settings.levels_key(device), stored)
+    with caplog.at_level("WARNING"):
+        assert settings.levels(device) == expected
+    assert "grey window" in caplog.text

@@ -69,17 +69,22 @@ class WindowSettings:
         """The grey window last used for this device: a Cirrus and a Spectralis need different ones.
         A stored window that is not finite, empty or inverted, or outside the display data's 0-255
         (a hand-edited NaN or 1e308), drew every B-scan black on every start with no word (attack
-        run 5, F10): it is ignored, with a log line, as a missing one is."""
+        run 5, F10): it is ignored, with a log line, as a missing one is. A window that only reaches past
+        0-255 (30 to 300) is clamped to it, with a log line: discarding it lost the reader's low end."""
         saved = self.value(self.levels_key(device), None)
         try:
             lo, hi = (float(saved[0]), float(saved[1])) if saved else (0.0, 255.0)
         except (TypeError, ValueError, IndexError):
             return (0.0, 255.0)
-        if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 <= lo < hi <= 255.0):
-            log.warning("settings: the saved grey window %s is not usable (it must lie in 0-255, low below "
+        clamped = (min(max(lo, 0.0), 255.0), min(max(hi, 0.0), 255.0))
+        if not (math.isfinite(lo) and math.isfinite(hi) and clamped[0] < clamped[1]):
+            log.warning("settings: the saved grey window %s is not usable (it must overlap 0-255, low below "
                         "high); the full range is used", self.levels_key(device))
             return (0.0, 255.0)
-        return (lo, hi)
+        if clamped != (lo, hi):
+            log.warning("settings: the saved grey window %s reaches outside 0-255; clamped to %g-%g",
+                        self.levels_key(device), *clamped)
+        return clamped
 
     def display(self, axial_modes) -> dict:
         mode = self.value("display/axial_mode", "fit", type=str)
