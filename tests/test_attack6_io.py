@@ -5,6 +5,7 @@ and .vol header spacings and eye that were dropped without a note."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,69 @@ def test_tiff_empty_compressed_strip_is_refused(tmp_path):
     with pytest.raises(VolumeReadError, match="empty.tif: the TIFF header and its pixel data disagree: page 3's "
                                               "compressed strip 1 holds 0 bytes"):
         load_volume(path)
+
+
+# A6-6: RescaleSlope -1 / RescaleIntercept 255 (shown = 255 - stored) was ignored: the scan read inverted.
+def _dicom(tmp_path, name: str, edit) -> Path:
+    import pydicom
+
+    from octviewer.core import OctVolume, Spacing
+    from octviewer.io.dicom import write_dicom
+
+    path = tmp_path / name
+    write_dicom(OctVolume(data=_stack(), spacing=Spacing(0.05, 0.004, 0.01), laterality="OD"), path)
+    ds = pydicom.dcmread(path)
+    edit(ds)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _set(**fields):
+    def edit(ds):
+        for name, value in fields.items():
+            setattr(ds, name, value)
+    return edit
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"RescaleSlope": -1, "RescaleIntercept": 255}, "the DICOM header's RescaleSlope is -1: the stored values are "
+                                                    "inverted"),
+    ({"RescaleSlope": 0, "RescaleIntercept": 0}, "the DICOM header's RescaleSlope is 0"),
+    ({"RescaleSlope": "NaN", "RescaleIntercept": 0}, "the DICOM header's RescaleSlope is not a number"),
+    ({"RescaleSlope": 1, "RescaleIntercept": "inf"}, "the DICOM header's RescaleIntercept is not a number"),
+])
+def test_dicom_rescale_that_inverts_or_is_no_number_is_refused(tmp_path, fields, reason):
+    path = _dicom(tmp_path, "rescaled.dcm", _set(**fields))
+    with pytest.raises(VolumeReadError, match=f"rescaled.dcm: {reason}"):
+        load_volume(path)
+
+
+def test_dicom_negative_slope_in_the_functional_groups_is_refused(tmp_path):
+    from pydicom.dataset import Dataset
+
+    def edit(ds):
+        item = Dataset()
+        item.RescaleSlope, item.RescaleIntercept, item.RescaleType = -1, 255, "US"
+        ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence = [item]
+
+    with pytest.raises(VolumeReadError, match="RescaleSlope is -1"):
+        load_volume(_dicom(tmp_path, "groups.dcm", edit))
+
+
+def test_dicom_modality_lut_sequence_is_refused(tmp_path):
+    from pydicom.dataset import Dataset
+
+    def edit(ds):
+        lut = Dataset()
+        lut.LUTDescriptor, lut.ModalityLUTType = [256, 0, 8], "US"
+        lut.LUTData = np.arange(255, -1, -1, dtype=np.uint16).tobytes()
+        ds.ModalityLUTSequence = [lut]
+
+    with pytest.raises(VolumeReadError, match="lut.dcm: the DICOM header has a Modality LUT Sequence"):
+        load_volume(_dicom(tmp_path, "lut.dcm", edit))
+
+
+def test_dicom_positive_rescale_is_read_as_stored(tmp_path):
+    """A positive slope keeps the grey levels in order; OCT intensities carry no unit (see _check_rescale)."""
+    volume = load_volume(_dicom(tmp_path, "scaled.dcm", _set(RescaleSlope=2.5, RescaleIntercept=-10)))
+    assert np.array_equal(volume.data, _stack())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import struct
 import threading
 import warnings
@@ -392,6 +393,46 @@ def _pixel_description(path, ds: Dataset, bits: int) -> int:
     return stored
 
 
+def _check_rescale(path, ds: Dataset) -> None:
+    """A Modality LUT that reverses or flattens the stored values is refused; a positive linear
+    rescale is read as stored.
+
+    The pixels are read as stored everywhere. RescaleSlope -1 with RescaleIntercept 255 says the
+    stored values are inverted (shown = 255 - stored), and was ignored: the scan was analysed inverted,
+    as run 5's MONOCHROME1 would have been (attack run 6, A6-6). A slope that is negative or 0, not a
+    number, or a Modality LUT Sequence (a table that may reorder the values) is therefore refused,
+    naming the attribute, at top level or in the functional groups (Pixel Value Transformation).
+    A positive slope (and any intercept) keeps the grey levels in order, and OCT intensities carry no
+    unit: the display, the quality check and the network work on each volume's own grey levels, so
+    it changes nothing they compute, and applying it would mean doing so on every reading path
+    (progressive frames, JPEG 2000 workers) for no gain. No OCT device writes a rescale."""
+    if "ModalityLUTSequence" in ds:
+        raise VolumeReadError(path, "the DICOM header has a Modality LUT Sequence (a table that maps the stored "
+                                    "values to others): OCT B-scans are read as stored, not through a table")
+    groups = [_first(ds, "SharedFunctionalGroupsSequence", "PixelValueTransformationSequence"),
+              *(_first(item, "PixelValueTransformationSequence")
+                for item in (ds.get("PerFrameFunctionalGroupsSequence") or []))]
+    for item in (ds, *groups):
+        if item is None:
+            continue
+        for keyword in ("RescaleSlope", "RescaleIntercept"):
+            value = item.get(keyword, None)
+            value = getattr(value, "value", value)
+            if value is None or value == "":
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError, OverflowError):
+                number = math.nan
+            if not math.isfinite(number):
+                raise VolumeReadError(path, f"the DICOM header's {keyword} is not a number")
+            if keyword == "RescaleSlope" and number <= 0:
+                effect = "inverted" if number < 0 else "all made one value"
+                raise VolumeReadError(path, f"the DICOM header's RescaleSlope is {number:g}: the stored values are "
+                                            f"{effect} by it, and the file is not read inverted or rescaled on a "
+                                            "guess (an OCT B-scan is read as stored)")
+
+
 class _QuietThreads(logging.Filter):
     """Drops pydicom's log records raised on threads inside :func:`quiet_pydicom`."""
 
@@ -475,6 +516,7 @@ def open_dicom(path: Path) -> DicomFrames:
     if bits not in (8, 16):
         raise VolumeReadError(path, f"{bits}-bit pixels are not supported (8 or 16 expected)")
     stored = _pixel_description(path, ds, bits)
+    _check_rescale(path, ds)
     signed = _required_int(path, ds, "PixelRepresentation", default=0) == 1
     dtype = np.dtype(("i" if signed else "u") + str(bits // 8))
     check_budget(path, n * rows * cols * dtype.itemsize, st.st_size)
