@@ -88,3 +88,25 @@ def test_a_saved_grey_window_past_the_display_range_is_clamped(stored, expected,
     with caplog.at_level("WARNING"):
         assert settings.levels(device) == expected
     assert "grey window" in caplog.text
+
+
+# ---------------------------------------------------------------- the per-B-scan curve
+def test_the_bscan_curve_draws_the_models_threshold(qtbot):
+    """The app's curve had no threshold line (the PDF has one)."""
+    from octviewer.gui.viewer.curve_view import CurveView
+    from octviewer.gui.viewer.state import ViewerState
+
+    state = ViewerState()
+    curve = CurveView(state)
+    qtbot.addWidget(curve)
+    curve.resize(500, 170)
+    curve.show()
+    state.apply_scan(_volume(20))
+    assert not curve.threshold.isVisible()
+    state.set_prediction(_prediction(20))
+    assert curve.threshold.isVisible() and curve.threshold.value() == pytest.approx(0.4)
+    state.clear()
+    assert not curve.threshold.isVisible()
+    state.apply_scan(_volume(20))
+    state.set_prediction(_prediction(20))
+    _grab(curve, "h34_curve_threshold.png")

@@ -1,10 +1,13 @@
 """Per-B-scan probability along the volume, numbered from 1 as the B-scan label is; a click
-selects that B-scan. Cleared with every new scan, so no previous eye's curve survives."""
+selects that B-scan. Cleared with every new scan, so no previous eye's curve survives. The model's
+decision threshold is drawn dashed, as in the report (the screen had none: a reader could not tell
+which B-scans lie above it)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 from .render import bscan_ticks
 from .state import ViewerState
@@ -25,6 +28,11 @@ class CurveView(pg.PlotWidget):
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#00e5ff"))
         self.addItem(self.cursor)
         self.cursor.hide()
+        self.threshold = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen("#e57373", width=1, style=Qt.DashLine),
+                                         label="threshold {value:.2f}",
+                                         labelOpts={"position": 0.08, "color": "#e57373", "anchors": [(0, 1), (0, 1)]})
+        self.addItem(self.threshold)
+        self.threshold.hide()
         self.scene().sigMouseClicked.connect(self._clicked)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw_cursor)
@@ -40,6 +48,9 @@ class CurveView(pg.PlotWidget):
             self.setXRange(1, max(s.n_bscans, 2))
             # whole B-scan numbers only: a one- or few-B-scan scan showed 1.2, 1.4, ...
             self.getAxis("bottom").setTicks([[(float(i), str(i)) for i in bscan_ticks(s.n_bscans)]])
+        self.threshold.setVisible(s.volume is not None and s.prediction is not None)
+        if s.prediction is not None:
+            self.threshold.setPos(s.prediction.threshold)
         if s.volume is None or s.probs is None or not np.isfinite(s.probs).any():
             self.line.setData([], [])
             return
