@@ -259,6 +259,9 @@ def load_settings(path=None) -> PacsSettings:
                               f"{exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise PacsConfigError(f"{path}: not readable as PACS settings: JSON nested too deeply") from None
+    except ValueError:  # a number of 5000 digits: int() refuses it, and not as a JSONDecodeError (attack run 6, A6-12)
+        raise PacsConfigError(f"{path}: not readable as PACS settings: it holds a number too long to be "
+                              "a setting") from None
     except OSError as exc:
         raise PacsConfigError(f"{path}: not readable as PACS settings "
                               f"({exc.strerror or type(exc).__name__})") from None

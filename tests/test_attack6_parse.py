@@ -1,0 +1,32 @@
+"""Attack run 6, parsing findings (A6-4, A6-5, A6-12, A6-13, A6-15, A6-16, A6-18): each refused or read
+in one line, before any work."""
+
+from __future__ import annotations
+
+import pytest
+
+BIG = "9" * 5000  # beyond Python's int-from-text limit (4300 digits)
+
+
+def _fit(tmp_path, *flags):
+    """``fit`` with a manifest that does not exist: an option refused before any work never reaches it."""
+    pytest.importorskip("torch")
+    from trainer.cli import main
+
+    return main(["fit", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "run"), *flags])
+
+
+# -- A6-12: pacs.json with a 5000-digit number is the F22 message, exit 2 -----------------------------------
+def test_pacs_settings_with_a_5000_digit_number_are_refused_in_words(tmp_path, monkeypatch, capsys):
+    from octviewer.pacs.cli import main
+    from octviewer.pacs.config import PacsConfigError, load_settings
+
+    path = tmp_path / "pacs.json"
+    path.write_text(f'{{"archive_port": {BIG}}}')
+    path.chmod(0o600)
+    with pytest.raises(PacsConfigError, match="pacs.json: not readable as PACS settings"):
+        load_settings(path)
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
+    assert main(["echo"]) == 2
+    err = capsys.readouterr().err
+    assert "not readable as PACS settings" in err and "Traceback" not in err and BIG[:100] not in err
