@@ -16,6 +16,24 @@ def _fit(tmp_path, *flags):
     return main(["fit", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "run"), *flags])
 
 
+# -- A6-5: a --config saved as UTF-16 with its BOM (Notepad's "Unicode") is read, as pacs.json is ----------
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_config_saved_with_a_bom_or_as_utf16_is_read(tmp_path, encoding):
+    from trainer.config import read_config_file
+
+    (tmp_path / "c.yaml").write_bytes("epochs: 3\nlr: 0.01\n".encode(encoding))
+    assert read_config_file(tmp_path / "c.yaml") == {"epochs": 3, "lr": 0.01}
+
+
+def test_a_config_that_is_no_text_is_refused_in_words(tmp_path):
+    from trainer.config import ConfigFileError, read_config_file
+
+    (tmp_path / "c.yaml").write_bytes(b"epochs: \xe9\xff\n")
+    with pytest.raises(ConfigFileError, match="not UTF-8 text") as info:
+        read_config_file(tmp_path / "c.yaml")
+    assert "Error" not in str(info.value)
+
+
 # -- A6-12: pacs.json with a 5000-digit number is the F22 message, exit 2 -----------------------------------
 def test_pacs_settings_with_a_5000_digit_number_are_refused_in_words(tmp_path, monkeypatch, capsys):
     from octviewer.pacs.cli import main

@@ -104,10 +104,12 @@ def read_config_file(path: Path) -> dict:
     """The options of a --config YAML file. Read as a settings file is (``core.files``): a FIFO
     blocked the command for good and a link to /dev/zero filled memory; YAML that is not a mapping
     of option names, or names no option, is an error line, not a traceback. YAML aliases are refused:
-    a 422-byte file nesting them 9 deep expanded to 9^9 numbers and 11.8 GB (attack run 5, F11)."""
+    a 422-byte file nesting them 9 deep expanded to 9^9 numbers and 11.8 GB (attack run 5, F11).
+    The text is read as the PACS settings are (UTF-8 or UTF-16 with its BOM): Notepad's "Unicode" was
+    refused as "(UnicodeDecodeError)" (attack run 6, A6-5)."""
     import yaml
 
-    from octviewer.core.files import FileRefused, read_small_file
+    from octviewer.core.files import FileRefused, read_small_file, settings_text
 
     class NoAliasLoader(yaml.SafeLoader):
         def compose_node(self, parent, index):
@@ -116,13 +118,15 @@ def read_config_file(path: Path) -> dict:
             return super().compose_node(parent, index)
 
     try:
-        text = read_small_file(path, MAX_CONFIG_BYTES).decode("utf-8")
+        text = settings_text(read_small_file(path, MAX_CONFIG_BYTES))
         values = yaml.load(text, Loader=NoAliasLoader) or {}  # noqa: S506 (a SafeLoader)
     except FileRefused as exc:
         raise ConfigFileError(f"--config {path}: {exc}") from None
     except OSError as exc:
         raise ConfigFileError(f"--config {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    except (UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"--config {path}: not UTF-8 text (save it as UTF-8)") from None
+    except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigFileError(f"--config {path}: not a readable YAML file ({type(exc).__name__})") from None
     if not isinstance(values, dict):
         raise ConfigFileError(f"--config {path}: expected option: value lines (a YAML mapping)")

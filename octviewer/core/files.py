@@ -68,6 +68,16 @@ def opened_small_file(path, limit: int):
         os.close(fd)
 
 
+def settings_text(data: bytes) -> str:
+    """The text of a settings file a person edited: UTF-8, with or without the BOM Windows Notepad
+    writes, or UTF-16 with its BOM (Notepad's "Unicode"). Both are an editor's doing, not damage, and
+    were refused as "(JSONDecodeError)" / "(UnicodeDecodeError)" (attack run 5, F22; run 6, A6-5).
+    UnicodeDecodeError for anything else: the caller words it."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
+
+
 def check_writable(st: os.stat_result) -> None:
     """FileRefused unless ``st`` (from ``lstat``) is a regular file of one name: what
     ``open_for_writing`` may overwrite. Public so that a command can refuse before any work."""

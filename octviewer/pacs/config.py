@@ -18,7 +18,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.files import FileRefused, open_for_writing, read_small_file
+from ..core.files import FileRefused, open_for_writing, read_small_file, settings_text
 
 SETTINGS_FILE = "pacs.json"
 #: A settings file is a few hundred bytes; more is not one.
@@ -231,22 +231,13 @@ def _once(pairs: list) -> dict:
     return dict(pairs)
 
 
-def _settings_text(data: bytes) -> str:
-    """The file's text: UTF-8, with or without the BOM Windows Notepad writes, or UTF-16 with its BOM
-    (Notepad's "Unicode"): both are an editor's doing, not damage, and were refused as
-    "(JSONDecodeError)" / "(UnicodeDecodeError)" (attack run 5, F22)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    return data.decode("utf-8-sig")
-
-
 def load_settings(path=None) -> PacsSettings:
     """The saved settings, or the defaults when none were saved."""
     path = Path(path) if path is not None else settings_path()
     if not path.exists():
         return PacsSettings()
     try:  # a FIFO given as --settings blocked for good, a link to /dev/zero filled memory
-        raw = json.loads(_settings_text(read_small_file(path, MAX_SETTINGS_BYTES)), object_pairs_hook=_once)
+        raw = json.loads(settings_text(read_small_file(path, MAX_SETTINGS_BYTES)), object_pairs_hook=_once)
     except _GivenTwice as exc:
         raise PacsConfigError(f"{path}: the setting {str(exc)[:40]!r} is given twice; give it once") from None
     except FileRefused as exc:
