@@ -16,6 +16,23 @@ def _fit(tmp_path, *flags):
     return main(["fit", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "run"), *flags])
 
 
+# -- A6-4: a key given twice is refused, not "last wins" ----------------------------------------------------
+def test_a_config_giving_an_option_twice_is_refused(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("epochs: 1\nlr: 0.01\nepochs: 50000\n")
+    assert _fit(tmp_path, "--config", str(tmp_path / "c.yaml")) == 2
+    err = capsys.readouterr().err
+    assert "c.yaml gives 'epochs' twice" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_giving_a_nested_key_twice_is_refused(tmp_path):
+    from trainer.config import ConfigFileError, read_config_file
+
+    (tmp_path / "c.yaml").write_text("alpha: {md: 1, md: 2}\n")
+    with pytest.raises(ConfigFileError, match="gives 'md' twice"):
+        read_config_file(tmp_path / "c.yaml")
+
+
 # -- A6-5: a --config saved as UTF-16 with its BOM (Notepad's "Unicode") is read, as pacs.json is ----------
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
 def test_a_config_saved_with_a_bom_or_as_utf16_is_read(tmp_path, encoding):

@@ -106,7 +106,9 @@ def read_config_file(path: Path) -> dict:
     of option names, or names no option, is an error line, not a traceback. YAML aliases are refused:
     a 422-byte file nesting them 9 deep expanded to 9^9 numbers and 11.8 GB (attack run 5, F11).
     The text is read as the PACS settings are (UTF-8 or UTF-16 with its BOM): Notepad's "Unicode" was
-    refused as "(UnicodeDecodeError)" (attack run 6, A6-5)."""
+    refused as "(UnicodeDecodeError)" (attack run 6, A6-5). A key given twice is refused, as pacs.json
+    and model metadata refuse one: PyYAML kept the last, so the ``epochs: 1`` a reader saw further up
+    was not what ran (A6-4)."""
     import yaml
 
     from octviewer.core.files import FileRefused, read_small_file, settings_text
@@ -116,6 +118,12 @@ def read_config_file(path: Path) -> dict:
             if self.check_event(yaml.AliasEvent):
                 raise ConfigFileError(f"--config {path}: YAML aliases (*name) are not allowed; write the values out")
             return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+            if twice := next((k for i, k in enumerate(keys) if k in keys[:i]), None):
+                raise ConfigFileError(f"--config {path} gives {twice[:40]!r} twice; give it once")
+            return super().construct_mapping(node, deep)
 
     try:
         text = settings_text(read_small_file(path, MAX_CONFIG_BYTES))
