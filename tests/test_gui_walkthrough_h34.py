@@ -110,3 +110,65 @@ def test_the_bscan_curve_draws_the_models_threshold(qtbot):
     state.apply_scan(_volume(20))
     state.set_prediction(_prediction(20))
     _grab(curve, "h34_curve_threshold.png")
+
+
+def test_the_bscan_curve_resets_its_axes_per_volume(qtbot):
+    """After a study was opened (the scan closed) the last volume's B-scan axis and a zoom stayed up."""
+    from octviewer.gui.viewer.curve_view import CurveView
+    from octviewer.gui.viewer.state import ViewerState
+
+    state = ViewerState()
+    curve = CurveView(state)
+    qtbot.addWidget(curve)
+    curve.show()
+    state.apply_scan(_volume(20))
+    curve.setYRange(0.3, 0.5)
+    curve.setXRange(5, 9)
+    state.clear()
+    (x0, x1), (y0, y1) = curve.viewRange()
+    assert x1 < 3 and y0 <= 0.0 and y1 >= 1.0
+    assert curve.getAxis("bottom")._tickLevels == [[]]
+    state.apply_scan(_volume(4))
+    curve.setYRange(0.3, 0.5)
+    state.apply_scan(_volume(6))
+    (x0, x1), (y0, y1) = curve.viewRange()
+    assert y0 <= 0.0 and y1 >= 1.0 and 5.5 < x1 < 7
+
+
+def test_the_slider_does_not_keep_the_last_volumes_position(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    gen = open_window(qtbot, monkeypatch, DEMO_MODEL)
+    w = next(gen)
+    w.state.apply_scan(_volume(20))
+    w.state.set_index(15)
+    assert w.slider.value() == 15
+    w.controller.close_scan("closed")
+    assert w.slider.maximum() == 0 and w.slider.value() == 0
+    gen.close()
+
+
+def test_the_structure_panels_note_is_at_its_top_after_a_tall_report(qtbot):
+    """After a cancelled open the Structure panel read blank: its note ("Decoding cancelled", "Measuring") was
+    centred in the last report's height (~870 px), below the fold of the dock scrolled to its top."""
+    from PySide6.QtGui import QColor
+
+    from octviewer.gui.structure.panel import MIN_HEIGHT, StructurePanel
+    from octviewer.gui.viewer.controller import DECODING_CANCELLED
+
+    panel = StructurePanel()
+    qtbot.addWidget(panel)
+    panel.setMinimumHeight(900)  # what a report on screen had made it
+    panel.resize(240, 900)
+    panel.show()
+    panel.show_report(None, DECODING_CANCELLED)
+    image = panel.grab().toImage()
+    _grab(panel, "h34_structure_note.png")
+    ground = QColor(image.pixel(2, 2))
+    top = {image.pixel(x, y) for x in range(8, 232, 2) for y in range(8, 80, 2)}
+    assert any(QColor(p) != ground for p in top)  # the note is drawn in the first lines
+    qtbot.waitUntil(lambda: panel.minimumHeight() == MIN_HEIGHT, timeout=2000)  # and the panel shrinks to it

@@ -238,7 +238,10 @@ class MainWindow(QMainWindow):
     def _on_scan(self):
         """Contrast is remembered per device: a Cirrus and a Spectralis need different windows."""
         self.setWindowTitle(scan_title(self.state.volume))
-        if self.state.volume is None:
+        if self.state.volume is None:  # no scan: the slider does not keep the last volume's position
+            self.slider.blockSignals(True)
+            self.slider.setRange(0, 0)
+            self.slider.blockSignals(False)
             return
         for scroll in self._per_scan_scrolls:  # the last scan's position hid the new scan's probability
             scroll.verticalScrollBar().setValue(0)

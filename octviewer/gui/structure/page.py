@@ -64,9 +64,17 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     painter.setPen(fg)
     line_h = painter.fontMetrics().height()
     if report is None:
-        painter.drawText(rect, Qt.AlignCenter | Qt.TextWordWrap, empty_text)
+        if min_point is None:  # the printed page: the note in its middle
+            painter.drawText(rect, Qt.AlignCenter | Qt.TextWordWrap, empty_text)
+            painter.restore()
+            return rect.height()
+        # the panel: at its top, and only as tall as the note. Centred in the last report's height (the dock
+        # scrolled to its top), "Decoding cancelled" or "Measuring" was below the fold: the panel read blank
+        flags = Qt.AlignHCenter | Qt.AlignTop | Qt.TextWordWrap
+        box = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 20 * line_h), flags, empty_text)
+        painter.drawText(QRectF(rect.left(), rect.top(), rect.width(), box.height()), flags, empty_text)
         painter.restore()
-        return rect.height()
+        return box.height()
     if text:
         head = head_text(report, dark)
         head_rect = painter.boundingRect(QRectF(rect.left(), rect.top(), rect.width(), 4 * line_h),

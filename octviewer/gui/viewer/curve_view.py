@@ -1,5 +1,6 @@
 """Per-B-scan probability along the volume, numbered from 1 as the B-scan label is; a click
-selects that B-scan. Cleared with every new scan, so no previous eye's curve survives. The model's
+selects that B-scan. Cleared with every new scan, so no previous eye's curve survives, and its axes
+reset: the last volume's B-scan range stayed up after a study was opened (walk-through). The model's
 decision threshold is drawn dashed, as in the report (the screen had none: a reader could not tell
 which B-scans lie above it)."""
 
@@ -39,6 +40,11 @@ class CurveView(pg.PlotWidget):
         state.events.analysis.connect(self.draw)
 
     def on_scan(self):
+        """A new scan, or none: the axes start afresh (a zoom or the last volume's B-scans do not stay)."""
+        self.setYRange(0, 1)
+        if self.state.volume is None:
+            self.setXRange(1, 2)
+            self.getAxis("bottom").setTicks([[]])
         self.draw()
         self.draw_cursor()
 
