@@ -16,6 +16,23 @@ def _fit(tmp_path, *flags):
     return main(["fit", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "run"), *flags])
 
 
+# -- A6-13: a 5000-digit number in --config is one line naming the file and the option, exit 2 ------------
+def test_a_config_number_of_5000_digits_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(f"epochs: {BIG}\n")
+    assert _fit(tmp_path, "--config", str(tmp_path / "c.yaml")) == 2
+    err = capsys.readouterr().err
+    assert "c.yaml" in err and "'epochs'" in err and "too long" in err and err.count("\n") == 1, err
+    assert BIG[:100] not in err and not (tmp_path / "run").exists()
+
+
+def test_a_config_number_of_5000_digits_in_a_list_names_its_option(tmp_path):
+    from trainer.config import ConfigFileError, read_config_file
+
+    (tmp_path / "c.yaml").write_text(f"alpha_grid: [1.0, {BIG}]\n")
+    with pytest.raises(ConfigFileError, match="'alpha_grid' is a number too long"):
+        read_config_file(tmp_path / "c.yaml")
+
+
 # -- A6-4: a key given twice is refused, not "last wins" ----------------------------------------------------
 def test_a_config_giving_an_option_twice_is_refused(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text("epochs: 1\nlr: 0.01\nepochs: 50000\n")

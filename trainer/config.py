@@ -108,7 +108,8 @@ def read_config_file(path: Path) -> dict:
     The text is read as the PACS settings are (UTF-8 or UTF-16 with its BOM): Notepad's "Unicode" was
     refused as "(UnicodeDecodeError)" (attack run 6, A6-5). A key given twice is refused, as pacs.json
     and model metadata refuse one: PyYAML kept the last, so the ``epochs: 1`` a reader saw further up
-    was not what ran (A6-4)."""
+    was not what ran (A6-4). A number int() refuses (5000 digits) ended in PyYAML's traceback: now an
+    error line naming the option, the number unquoted (A6-13)."""
     import yaml
 
     from octviewer.core.files import FileRefused, read_small_file, settings_text
@@ -123,6 +124,15 @@ def read_config_file(path: Path) -> dict:
             keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
             if twice := next((k for i, k in enumerate(keys) if k in keys[:i]), None):
                 raise ConfigFileError(f"--config {path} gives {twice[:40]!r} twice; give it once")
+            for key_node, value_node in node.value:  # built here (and kept) to name the key of a bad value
+                try:
+                    self.construct_object(value_node, deep=True)
+                except ConfigFileError:
+                    raise
+                except ValueError as exc:  # int() of 5000 digits, a 30th of February; ConstructorError is no ValueError
+                    name = str(getattr(key_node, "value", "?"))[:40]
+                    what = "a number too long to be an option" if "digits" in str(exc) else "not a possible value"
+                    raise ConfigFileError(f"--config {path}: the value of {name!r} is {what}") from None
             return super().construct_mapping(node, deep)
 
     try:
@@ -136,6 +146,10 @@ def read_config_file(path: Path) -> dict:
         raise ConfigFileError(f"--config {path}: not UTF-8 text (save it as UTF-8)") from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigFileError(f"--config {path}: not a readable YAML file ({type(exc).__name__})") from None
+    except ConfigFileError:
+        raise
+    except ValueError:  # a number too long for int() outside a mapping of options
+        raise ConfigFileError(f"--config {path}: holds a number too long to be an option") from None
     if not isinstance(values, dict):
         raise ConfigFileError(f"--config {path}: expected option: value lines (a YAML mapping)")
     unknown = sorted(map(str, set(values) - {f.name for f in fields(Config)}))
