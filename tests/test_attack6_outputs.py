@@ -61,3 +61,70 @@ def test_a_fifo_as_the_store_is_not_moved_aside(tmp_path):
     with pytest.raises(StoreError, match="not a regular file"):
         ResultsStore(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite"]
+
+
+# ---------------------------------------------------------------- A6-10, A6-11: rewriting a model on a full disk
+
+DEMO_MODEL = os.path.join(os.path.dirname(__file__), "..", "resources", "models", "demo_semt.safetensors")
+
+
+def _limited(code: str, limit: int) -> subprocess.CompletedProcess:
+    """``code`` in a fresh Python whose files may not grow past ``limit`` bytes (EFBIG, as a full disk)."""
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard)))
+
+
+def test_signing_a_model_on_a_full_disk_names_it_and_exits_3(tmp_path):
+    """``sign`` said "error: [Errno 27] File too large": Python's words, no file named, exit 2."""
+    import shutil
+
+    from octviewer.model.sign import main as sign_main
+
+    model = tmp_path / "model.safetensors"
+    shutil.copyfile(DEMO_MODEL, model)
+    assert sign_main(["new-key", str(tmp_path / "k.pem")]) == 0
+    before = model.read_bytes()
+    run = _limited(f"from octviewer.model.sign import main\nraise SystemExit(main(['sign', {str(model)!r}, "
+                   f"'--key', {str(tmp_path / 'k.pem')!r}]))\n", len(before) - 4096)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert run.stdout.strip() == "error: model.safetensors: cannot be written (File too large); it is unchanged"
+    assert model.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem", "k.pub", "model.safetensors"]
+
+
+def test_attaching_an_evaluation_on_a_full_disk_is_a_model_write_error(tmp_path):
+    """``attach_evaluation`` raised a bare OSError (a traceback after the whole evaluation)."""
+    import shutil
+
+    model = tmp_path / "model.safetensors"
+    shutil.copyfile(DEMO_MODEL, model)
+    before = model.read_bytes()
+    run = _limited("from octviewer.model.model_file import attach_evaluation\n"
+                   "from octviewer.model.meta import ModelWriteError\n"
+                   f"try:\n    attach_evaluation({str(model)!r}, {{}})\n"
+                   "except ModelWriteError as exc:\n    print(exc)\n    raise SystemExit(3)\n", len(before) - 4096)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "model.safetensors: cannot be written (File too large); it is unchanged" in run.stdout
+    assert model.read_bytes() == before
+
+
+def test_evaluate_attach_that_cannot_write_the_model_is_one_line_and_exit_3(tmp_path, monkeypatch, capsys):
+    """The CLI side of A6-11: the model write error is an output problem (exit 3), one line, no traceback."""
+    from octviewer.model import model_file
+    from octviewer.model.meta import ModelWriteError
+    from trainer import cli, evaluate_model
+
+    def full_disk(path, evaluation, sign_with=None):
+        raise ModelWriteError(path, "cannot be written (File too large); it is unchanged")
+
+    monkeypatch.setattr(evaluate_model, "evaluate_model", lambda *a, **k: {"image_level": {"n": 0}})
+    monkeypatch.setattr(evaluate_model, "attachable_summary", lambda *a, **k: {})
+    monkeypatch.setattr(model_file, "attach_evaluation", full_disk)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,patient_id,eye,visit,label\n")
+    rc = cli.main(["evaluate", "--model", str(tmp_path / "model.safetensors"), "--data", str(manifest),
+                   "--split", "all", "--attach", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert err.strip() == "error: model.safetensors: cannot be written (File too large); it is unchanged"

@@ -13,7 +13,7 @@ from pathlib import Path
 from octviewer.core.text import printable_stderr
 from octviewer.io import VolumeReadError
 from octviewer.model import ARCHITECTURES, InitError
-from octviewer.model.meta import ModelFileError
+from octviewer.model.meta import ModelFileError, ModelWriteError
 
 from . import stop
 from .checkpoint import CheckpointError
@@ -308,13 +308,13 @@ def main(argv: list[str] | None = None) -> int:
             _run_folder(Path(args.out))
             result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
+    except (OutputPathError, ModelWriteError) as exc:  # before ModelFileError: a full disk is no bad model
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError, ConfigFileError,
             ModelFileError, StartModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OutputPathError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
     except stop.Stopped as exc:
         print(str(exc) or "stopped", file=sys.stderr)
         return 130

@@ -65,6 +65,12 @@ class ModelFileError(Exception):
         super().__init__(f"{Path(self.path).name or 'model'}: {problem}")
 
 
+class ModelWriteError(ModelFileError):
+    """The model file cannot be written (a full disk, a read-only place): an output problem, exit 3 in
+    the commands; ``sign`` and ``evaluate --attach`` ended in "[Errno 27] File too large" or a
+    traceback, no file named (attack run 6, A6-10, A6-11). The atomic write leaves the old file whole."""
+
+
 def software_versions() -> dict:
     import numpy
     import torch

@@ -33,7 +33,7 @@ from safetensors.torch import save
 
 from ..core.files import FileRefused, file_kind, open_for_writing
 from .archive import torch_archive_problem
-from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, default_meta, default_metadata
+from .meta import FORMAT, FORMAT_VERSION, ModelFileError, ModelMeta, ModelWriteError, default_meta, default_metadata
 from .networks import build_network, upgrade_legacy_state
 from .preprocess import Preprocess
 from .signing import SignatureError, Trust, sign, verify
@@ -41,8 +41,9 @@ from .signing import SignatureError, Trust, sign, verify
 DIGEST_KEY = "octviewer_digest"
 SIGNATURE_KEY = "octviewer_signature"
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "ModelMeta", "attach_evaluation",
-           "default_meta", "default_metadata", "load_model", "model_digest", "save_model", "sign_model_file"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "LoadedModel", "ModelFileError", "ModelMeta", "ModelWriteError",
+           "attach_evaluation", "default_meta", "default_metadata", "load_model", "model_digest", "save_model",
+           "sign_model_file"]
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,25 @@ def _write(path: Path, state: dict, meta: ModelMeta, private_key=None) -> None:
     header = {"octviewer": meta.to_json(), DIGEST_KEY: digest}
     if private_key is not None:
         header[SIGNATURE_KEY] = json.dumps(sign(digest, private_key))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
     tmp = path.with_name(path.name + ".part")
-    try:  # never through a link: safetensors' save_file followed a .part link and overwrote its target
-        fd = open_for_writing(tmp)
-    except FileRefused as exc:
-        raise ModelFileError(path, f"{tmp.name} {exc}") from None
     try:
-        with open(fd, "wb") as f:
-            f.write(save(state, metadata=header))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # never through a link: safetensors' save_file followed a .part link and overwrote its target
+            fd = open_for_writing(tmp)
+        except FileRefused as exc:
+            raise ModelFileError(path, f"{tmp.name} {exc}") from None
+        try:
+            with open(fd, "wb") as f:
+                f.write(save(state, metadata=header))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:  # a full disk (ENOSPC, EFBIG), a read-only place: one line, not Python's words
+        raise ModelWriteError(path, f"cannot be written ({exc.strerror or type(exc).__name__})"
+                                    + ("; it is unchanged" if existed else "")) from None
 
 
 #: What octviewer-train writes (float32, or float16 with --half) and what torch can hold a checkpoint in;

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .meta import ModelFileError
+from .meta import ModelFileError, ModelWriteError
 from .model_file import sign_model_file
 from .signing import SignatureError, key_id, public_key_text, read_private_key, write_private_key
 
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         sign_model_file(args.model, read_private_key(args.key))
+    except ModelWriteError as exc:  # a full disk: an output problem, not a bad model
+        print(f"error: {exc}")
+        return 3
     except (ModelFileError, SignatureError, OSError, ValueError, TypeError) as exc:  # TypeError: a key with a password
         print(f"error: {exc}")
         return 2
