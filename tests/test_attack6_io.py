@@ -163,3 +163,39 @@ def test_dicom_positive_rescale_is_read_as_stored(tmp_path):
     """A positive slope keeps the grey levels in order; OCT intensities carry no unit (see _check_rescale)."""
     volume = load_volume(_dicom(tmp_path, "scaled.dcm", _set(RescaleSlope=2.5, RescaleIntercept=-10)))
     assert np.array_equal(volume.data, _stack())
+
+
+# A6-20: a .vol ScaleX/ScaleZ of NaN, inf, 0, negative or 1e308 (and a ScanPosition that is no eye)
+# left the spacing (the eye) unknown without a note, where the other readers say so.
+@pytest.mark.parametrize("field, offset, fmt, value", [
+    ("ScaleX", 24, "<d", float("nan")), ("ScaleX", 24, "<d", -0.01), ("ScaleX", 24, "<d", 1e308),
+    ("ScaleZ", 40, "<d", 0.0), ("ScaleZ", 40, "<d", float("inf")), ("Distance", 32, "<d", float("nan"))])
+def test_vol_implausible_spacing_field_is_named_in_a_note(tmp_path, field, offset, fmt, value):
+    from corpus import write_vol
+
+    path = write_vol(tmp_path / "scan.vol")
+    raw = bytearray(path.read_bytes())
+    struct.pack_into(fmt, raw, offset, value)
+    path.write_bytes(bytes(raw))
+    volume = load_volume(path)
+    assert f"the file states an implausible spacing ({field}): those distances are unknown" in volume.notes
+    assert getattr(volume.spacing, {"ScaleX": "ascan_mm", "ScaleZ": "depth_mm", "Distance": "bscan_mm"}[field]) is None
+
+
+def test_vol_scan_position_that_is_no_eye_is_noted_not_quoted(tmp_path):
+    from corpus import write_vol
+
+    path = write_vol(tmp_path / "scan.vol")
+    raw = bytearray(path.read_bytes())
+    raw[84:88] = b"\x1b[2J"
+    path.write_bytes(bytes(raw))
+    volume = load_volume(path)
+    assert volume.laterality is None
+    assert volume.notes == ("the header's ScanPosition is neither OD nor OS: the eye is unknown",)
+
+
+def test_vol_plausible_header_has_no_notes(tmp_path):
+    from corpus import write_vol
+
+    volume = load_volume(write_vol(tmp_path / "scan.vol"))
+    assert volume.notes == () and volume.laterality == "OD" and volume.spacing.known

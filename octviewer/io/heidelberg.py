@@ -159,10 +159,11 @@ def read_vol(path: Path) -> OctVolume:
         layers[_LAYER_NAMES[i]] = heights
 
     laterality = str(parsed.scan_position).strip("\x00 ").upper()
+    spacing = Spacing(bscan_mm=plausible_mm(parsed.distance) if parsed.n_bscans > 1 else 0.0,
+                      depth_mm=plausible_mm(parsed.scale_y), ascan_mm=plausible_mm(parsed.scale_x))
     return OctVolume(
         data=data,
-        spacing=Spacing(bscan_mm=plausible_mm(parsed.distance) if parsed.n_bscans > 1 else 0.0,
-                        depth_mm=plausible_mm(parsed.scale_y), ascan_mm=plausible_mm(parsed.scale_x)),
+        spacing=spacing,
         laterality=laterality if laterality in ("OD", "OS") else None,
         scan_pattern=pattern,
         device="Heidelberg Spectralis",
@@ -172,8 +173,24 @@ def read_vol(path: Path) -> OctVolume:
         bscan_positions=positions,
         layers=layers,
         intensity_transform=transform,
-        notes=tuple(f"the header's {name} is not a readable date; it is unknown" for name in bad_dates),
+        notes=(*(f"the header's {name} is not a readable date; it is unknown" for name in bad_dates),
+               *_vol_header_notes(spacing, pattern, laterality)),
     )
+
+
+def _vol_header_notes(spacing: Spacing, pattern: str, laterality: str) -> list[str]:
+    """Notes for the header fields that are read as unknown: a ScaleX (A-scan spacing), ScaleZ (depth)
+    or, between the B-scans of a raster, Distance that is NaN, infinite, 0, negative or beyond 100 mm,
+    and a ScanPosition that is neither OD nor OS. Each left the spacing or the eye unknown without a
+    word (attack run 6, A6-20), where the other readers say so. The field's text is not quoted: it
+    may be anything (control characters, a name)."""
+    fields = [name for name, mm in (("ScaleX", spacing.ascan_mm), ("ScaleZ", spacing.depth_mm),
+                                    ("Distance", spacing.bscan_mm if pattern == "volume" else 0.0)) if mm is None]
+    notes = [f"the file states an implausible spacing ({'; '.join(fields)}): those distances are unknown"] \
+        if fields else []
+    if laterality not in ("OD", "OS"):
+        notes.append("the header's ScanPosition is neither OD nor OS: the eye is unknown")
+    return notes
 
 
 #: A HEYEX XML file is a few hundred kB for 1,000 B-scans; more is not an export.
