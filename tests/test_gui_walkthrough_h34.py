@@ -172,3 +172,33 @@ def test_the_structure_panels_note_is_at_its_top_after_a_tall_report(qtbot):
     top = {image.pixel(x, y) for x in range(8, 232, 2) for y in range(8, 80, 2)}
     assert any(QColor(p) != ground for p in top)  # the note is drawn in the first lines
     qtbot.waitUntil(lambda: panel.minimumHeight() == MIN_HEIGHT, timeout=2000)  # and the panel shrinks to it
+
+
+# ---------------------------------------------------------------- the trend plot: margins and dates
+@pytest.mark.parametrize("days", [21, 120, 545, 3000])
+def test_the_trend_plot_pads_its_time_axis_and_writes_unambiguous_dates(qtbot, days):
+    """The first and last points sat on the plot's edge, and the time axis read "Apr02" (pyqtgraph's day beside
+    its month): a margin of 45 days at least each side, labels "2024-04-02", "Apr 2024" or "2024"."""
+    import re
+
+    from octviewer.gui.study.trend_view import EyeHistory, TrendView, _epoch
+    from octviewer.study import trend
+
+    first = dt.date(2024, 4, 2)
+    md = [(first + dt.timedelta(days=d), -1.0 - d / 365) for d in (0, days // 3, days)]
+    history = EyeHistory("P1", "OD", {"md_measured": md})
+    history.trends = {"md_measured": trend(md, measure="md")}
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.resize(700, 600)
+    view.show()
+    view.show_history(history)
+    _grab(view, f"h34_trend_{days}d.png")
+    x0, x1 = view.plots["md"].viewRange()[0]
+    assert x0 <= _epoch(first) - 44 * 86400 and x1 >= _epoch(md[-1][0]) + 44 * 86400
+    axis = view.plots["md"].getAxis("bottom")
+    width = axis.geometry().width()
+    labels = [text for spacing, values in axis.tickValues(x0, x1, width)
+              for text in axis.tickStrings(values, 1.0, spacing)]
+    assert len(labels) >= 2
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d|[A-Z][a-z]{2} \d{4}|\d{4}", t) for t in labels), labels

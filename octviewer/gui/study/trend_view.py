@@ -157,6 +157,59 @@ def _epoch(d: dt.date) -> float:
     return dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp()
 
 
+def _month_starts(first: dt.date, last: dt.date, step: int) -> list[dt.date]:
+    """The first days of the months between ``first`` and ``last`` whose number from January 0 is a
+    multiple of ``step``."""
+    out, y, m = [], first.year, first.month
+    while True:
+        d = dt.date(y, m, 1)
+        if d > last:
+            return out
+        if d >= first and (12 * y + m - 1) % step == 0:
+            out.append(d)
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+
+
+def date_ticks(x0: float, x1: float, room: int) -> list[tuple[float, str]]:
+    """At most ``room`` ticks between the UTC epoch seconds ``x0`` and ``x1``, each with a label a reader
+    cannot misread: month starts as "Apr 2024" (every 1, 2, 3 or 6 months) or years as "2024"; under two
+    months, days as "2024-04-02". pyqtgraph's date axis wrote a day beside its month ("Apr02", walk-through)."""
+    if not (np.isfinite(x0) and np.isfinite(x1)) or x1 <= x0:
+        return []
+    first = dt.datetime.fromtimestamp(max(x0, 0.0), dt.timezone.utc).date()
+    last = dt.datetime.fromtimestamp(max(x1, 0.0), dt.timezone.utc).date()
+    room = max(room, 2)
+    for step in (1, 2, 3, 6, 12, 24, 60, 120):
+        months = _month_starts(first, last, step)
+        if len(months) > room:
+            continue
+        if len(months) >= 2 or step > 1:
+            return [(_epoch(d), d.strftime("%Y") if step >= 12 else d.strftime("%b %Y")) for d in months]
+        break  # under two month starts in view: days
+    span = (last - first).days
+    for step in (1, 2, 7, 14, 28):
+        if span // step + 1 <= room:
+            break
+    return [(_epoch(first + dt.timedelta(days=k)), (first + dt.timedelta(days=k)).isoformat())
+            for k in range(0, span + 1, step)]
+
+
+class DateAxis(pg.AxisItem):
+    """The time axis of the trend plots: ticks and labels by ``date_ticks``."""
+
+    def __init__(self):
+        super().__init__(orientation="bottom")
+        self._labels: dict[float, str] = {}
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph's names)
+        ticks = date_ticks(minVal, maxVal, int(size // 75))
+        self._labels = dict(ticks)
+        return [(1.0, [x for x, _ in ticks])]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph's name)
+        return [self._labels.get(v, "") for v in values]
+
+
 class TrendView(QWidget):
     """Show an eye with ``show_eye(index, patient_id, eye, analyse)``."""
 
@@ -177,7 +230,7 @@ class TrendView(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         for row, (key, title) in enumerate(PLOTS.items()):
             plot = self.graphics.addPlot(row=row, col=0, title=title,
-                                         axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+                                         axisItems={"bottom": DateAxis()})
             plot.showGrid(x=True, y=True, alpha=0.25)
             self.plots[key] = plot
         # the key sits above the plots, not in them: inside, it hid values, and room kept free for it
@@ -268,12 +321,14 @@ class TrendView(QWidget):
             for item in (lower, upper, band):
                 plot.addItem(item)
         dates = sorted(d for points in history.series.values() for d, _ in points)
-        if dates:  # one time axis for all plots: the eye's first to last value, a small margin each side
+        if dates:  # one time axis for all plots: the eye's first to last value, a margin each side
             x0, x1 = _epoch(dates[0]), _epoch(dates[-1])
-            pad = max(0.04 * (x1 - x0), 30 * 86400)
+            # the first and last points sat on the plot's edge, half cut (walk-through): 6 %, 45 days at least
+            pad = max(0.06 * (x1 - x0), 45 * 86400)
             self.plots["rnfl"].setXRange(x0 - pad, x1 + pad, padding=0)
         for key, plot in self.plots.items():
-            plot.setYRange(*ranges[key], padding=0)
+            low, high = ranges[key]  # 3 % beyond: a VFI of 100 % sat on the plot's top edge, half cut
+            plot.setYRange(low - 0.03 * (high - low), high + 0.03 * (high - low), padding=0)
             empty = not plot.listDataItems()
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
         lines = [f"<span style='color:#ff6b6b'><b>{FLAG} {text}</b></span>" if flagged else text
