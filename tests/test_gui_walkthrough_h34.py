@@ -1,6 +1,7 @@
 """The open GUI items of the clinicians' walk-throughs (H34): what is marked, what the plots and the
 panels show, what the exports are called. Grabs to look at: OCTVIEWER_WALK_GRABS=folder."""
 
+import dataclasses
 import datetime as dt
 import os
 
@@ -202,3 +203,32 @@ def test_the_trend_plot_pads_its_time_axis_and_writes_unambiguous_dates(qtbot, d
               for text in axis.tickStrings(values, 1.0, spacing)]
     assert len(labels) >= 2
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d|[A-Z][a-z]{2} \d{4}|\d{4}", t) for t in labels), labels
+
+
+# ---------------------------------------------------------------- export names
+def test_exports_offer_a_name_of_visit_date_eye_and_kind(qtbot, monkeypatch):
+    """Every export offered "report.pdf" (two eyes' reports overwrote each other): visit date, eye and kind,
+    never the file's stem (clinic file names carry patients' names and IDs)."""
+    from conftest import open_window
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.gui.export.scan_exports import default_name
+    from octviewer.resources import DEMO_MODEL
+
+    assert default_name(dt.date(2024, 4, 2), "OD", "report.pdf") == "2024-04-02_OD_report.pdf"
+    assert default_name(dt.datetime(2024, 4, 2, 9, 30), None, "results.csv") == "2024-04-02_results.csv"
+    assert default_name(None, "OU", "report.pdf") == "OU_report.pdf"
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    gen = open_window(qtbot, monkeypatch, DEMO_MODEL)
+    w = next(gen)
+    offered = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda parent, title, name, kind: offered.append(name) or
+                        ("", ""))
+    w.state.apply_scan(dataclasses.replace(_volume(), source="/clinic/Doe_John_123456_OS.vol"))
+    w.state.set_prediction(_prediction())
+    w.state.set_structure(None, "Not measured: test")
+    w.exports.pdf()
+    w.exports.csv()
+    assert offered == ["2024-04-02_OD_report.pdf", "2024-04-02_OD_results.csv"]
+    gen.close()

@@ -18,6 +18,15 @@ STILL_MEASURING = ("The structure measurement of this scan is still running (it 
 NOTHING_YET = "Nothing to export yet: open a scan and wait for its analysis or its structure measurement."
 
 
+def default_name(date, eye, kind: str) -> str:
+    """The name an export dialog offers: visit date, eye and kind ("2024-04-02_OD_report.pdf"). Every export
+    offered "report.pdf", so two eyes' reports overwrote each other (walk-through). Never the file's stem:
+    clinic file names carry patients' names and IDs; a date or eye that is not known is left out."""
+    parts = [date.strftime("%Y-%m-%d")] if date is not None and hasattr(date, "strftime") else []
+    parts += [eye] if eye in ("OD", "OS", "OU") else []
+    return "_".join(parts + [kind])
+
+
 class ScanExports:
     def __init__(self, window):
         self.window = window
@@ -61,7 +70,9 @@ class ScanExports:
         if not self.exportable():
             return None
         if path is None:
-            path, identify = self._target("Export PDF report", "report.pdf", "PDF (*.pdf)",
+            v = self.state.volume
+            path, identify = self._target("Export PDF report", default_name(v.acquired, v.laterality, "report.pdf"),
+                                          "PDF (*.pdf)",
                                           "Print the patient ID and scan date on the report?\n(No = anonymised report)")
             if path is None:
                 return None
@@ -79,7 +90,9 @@ class ScanExports:
             return None
         identify = True
         if path is None:
-            path, identify = self._target("Export results", "results.csv", "CSV (*.csv)",
+            v = self.state.volume
+            path, identify = self._target("Export results", default_name(v.acquired, v.laterality, "results.csv"),
+                                          "CSV (*.csv)",
                                           "Write the file name and scan date into the CSV?\n(No = anonymised: both "
                                           "withheld; file names often carry the patient's name)")
             if path is None:

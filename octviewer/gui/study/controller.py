@@ -28,8 +28,10 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QV
 
 from octviewer.core import outside_normal
 from octviewer.study import compare_vf
+from octviewer.study.vf import parse_date
 
 from ..dialogs import as_literal, ask
+from ..export.scan_exports import default_name
 from .browser import StudyPanel
 from .ou_view import OUTSIDE_MARK, OUView, shown_difference
 from .trend_view import TrendView
@@ -219,7 +221,8 @@ class StudyController(QObject):
                                                            "(Study panel, OU view).")
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", "ou_report.pdf", "PDF (*.pdf)")
+            name = default_name(parse_date(self.ou_view.summary.visit), "OU", "report.pdf")  # a date, not a label
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", name, "PDF (*.pdf)")
             if not path:
                 return None
             identify = ask(self.window, "Patient identifier",
