@@ -82,3 +82,30 @@ def test_pacs_settings_with_a_5000_digit_number_are_refused_in_words(tmp_path, m
     assert main(["echo"]) == 2
     err = capsys.readouterr().err
     assert "not readable as PACS settings" in err and "Traceback" not in err and BIG[:100] not in err
+
+
+# -- A6-15: a UID from the archive is checked whole (no trailing newline) and at most 64 characters -------
+@pytest.mark.parametrize("uid", ["1.2.3\n", "1" * 65])
+def test_a_uid_with_a_trailing_newline_or_over_64_characters_names_no_folder(tmp_path, monkeypatch, uid):
+    from octviewer.pacs.net import PacsError, retrieved_folder
+
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
+    with pytest.raises(PacsError, match="not a DICOM UID"):
+        retrieved_folder(uid, "4.5")
+    with pytest.raises(PacsError, match="not a DICOM UID"):
+        retrieved_folder("4.5", uid)
+
+
+def test_the_one_uid_check_used_for_received_files_too():
+    from octviewer.pacs.net import is_uid
+
+    assert [is_uid(u) for u in ("1.2.3\n", "1" * 65, "1.2.3 ", "1..2", "", None, "1.2.840.10008")] == [
+        False, False, False, False, False, False, True]
+
+
+def test_a_uid_of_64_characters_is_one(tmp_path, monkeypatch):
+    from octviewer.pacs.net import retrieved_folder
+
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
+    uid = "1." + "2" * 62
+    assert retrieved_folder(uid, "4.5").parts[-2:] == (uid, "4.5")

@@ -81,7 +81,8 @@ TRANSFER_SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExp
                      JPEG2000Lossless, JPEG2000, JPEGLSLossless, JPEGLSNearLossless, RLELossless,
                      JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLosslessSV1]
 MODALITIES = ("OPT", "OPV")
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+MAX_UID_CHARS = 64  # PS3.5 9.1
 _STATUS_WORDS = {0xA700: "out of resources", 0xA701: "out of resources (too many matches)",
                  0xA702: "out of resources (could not perform the sub-operations)",
                  0xA801: "this workstation is not a known destination (move destination unknown)",
@@ -375,11 +376,18 @@ class Retrieved:
                 "them but did not send them intact; ask its administrator)")
 
 
+def is_uid(text) -> bool:
+    """``text`` is a DICOM UID: digits in dot-separated parts, at most 64 characters. The one check of a UID
+    an archive sent before it names a file or folder: ``re.match`` with ``$`` let "1.2.3\n" through (a
+    folder name ending in a newline) and a 300-digit UID failed later at mkdir (attack run 6, A6-15)."""
+    return isinstance(text, str) and len(text) <= MAX_UID_CHARS and _UID.fullmatch(text) is not None
+
+
 def retrieved_folder(study_uid: str, series_uid: str | None = None) -> Path:
     """Where a series lands: ``<data folder>/pacs/<study UID>/<series UID>`` (UIDs only in the path)."""
     for uid in (study_uid, series_uid or "0"):
-        if not _UID.match(uid or ""):
-            raise PacsError(f"not a DICOM UID: {uid!r}")
+        if not is_uid(uid):
+            raise PacsError(f"not a DICOM UID: {str(uid)[:70]!r}")
     return data_folder() / "pacs" / study_uid / (series_uid or "study")
 
 
@@ -401,7 +409,7 @@ class _Receiver:
             ds.file_meta = event.file_meta
             uid = str(ds.SOPInstanceUID)
             with self.lock:
-                name = f"{uid}.dcm" if _UID.match(uid) and len(uid) <= 64 else f"instance-{len(self.files) + 1}.dcm"
+                name = f"{uid}.dcm" if is_uid(uid) else f"instance-{len(self.files) + 1}.dcm"
                 path = self.folder / name
                 ds.save_as(path, enforce_file_format=True)
                 self.files.append(path)
