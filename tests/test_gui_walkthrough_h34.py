@@ -232,3 +232,32 @@ def test_exports_offer_a_name_of_visit_date_eye_and_kind(qtbot, monkeypatch):
     w.exports.csv()
     assert offered == ["2024-04-02_OD_report.pdf", "2024-04-02_OD_results.csv"]
     gen.close()
+
+
+# ---------------------------------------------------------------- the Study tree
+def test_long_scan_names_are_elided_in_the_middle_with_the_whole_name_in_a_tooltip(qtbot, tmp_path):
+    """Scan names were cut at the right in the Study tree: names that differ at their end (eye, date, number)
+    read alike. Elided in the middle; the tooltip holds the whole name."""
+    from PySide6.QtCore import Qt
+
+    from octviewer.gui.study.browser import StudyPanel
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=3)
+    for path in sorted(root.rglob("*.dcm")):
+        if "perimetry" not in path.parts:
+            path.rename(path.with_name("a_very_long_clinic_export_name_" + path.name))
+    panel = StudyPanel(cache_dir=str(tmp_path / "cache"))
+    qtbot.addWidget(panel)
+    panel.resize(200, 500)
+    panel.show()
+    with qtbot.waitSignal(panel.index_ready, timeout=20000):
+        panel.open_folder(str(root))
+    assert panel.tree.textElideMode() == Qt.ElideMiddle
+    item = panel.tree.topLevelItem(0)
+    while item.childCount():
+        item.setExpanded(True)
+        item = item.child(0)
+    assert item.text(0).startswith("a_very_long_clinic_export_name_") and item.text(0) in item.toolTip(0)
+    assert panel.tree.columnWidth(0) <= panel.tree.viewport().width()  # elided where it shows, not cut by the edge
+    _grab(panel, "h34_study_tree.png")

@@ -41,6 +41,18 @@ def _vf_text(m) -> str:
     return "measured VF: " + ", ".join(parts) + when
 
 
+NAME_WIDTH = 210  # the name column's width where the dock has room
+
+
+class _Tree(QTreeWidget):
+    """The study tree: in a dock narrower than the name column, the column takes the visible width, so a
+    name is elided where it shows (in the middle) rather than cut by the dock's edge (walk-through)."""
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.setColumnWidth(0, max(80, min(NAME_WIDTH, self.viewport().width())))
+
+
 class StudyPanel(QWidget):
     open_requested = Signal(str)  # path of a scan the user selected
     ou_requested = Signal(str, str)  # patient_id, visit label
@@ -75,9 +87,11 @@ class StudyPanel(QWidget):
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #ffb74d")
         self.problems.setVisible(False)
-        self.tree = QTreeWidget()
+        self.tree = _Tree()
         self.tree.setHeaderLabels(["Patient / visit / eye / scan", "Details"])
-        self.tree.setColumnWidth(0, 210)
+        self.tree.setColumnWidth(0, NAME_WIDTH)
+        # long scan names keep both ends (the eye and date often sit at the end): cut at the right they read alike
+        self.tree.setTextElideMode(Qt.ElideMiddle)
         self.tree.setAlternatingRowColors(True)
         self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.itemActivated.connect(self._activated)
