@@ -261,3 +261,37 @@ def test_long_scan_names_are_elided_in_the_middle_with_the_whole_name_in_a_toolt
     assert item.text(0).startswith("a_very_long_clinic_export_name_") and item.text(0) in item.toolTip(0)
     assert panel.tree.columnWidth(0) <= panel.tree.viewport().width()  # elided where it shows, not cut by the edge
     _grab(panel, "h34_study_tree.png")
+
+
+# ---------------------------------------------------------------- the Structure panel's colour key
+def test_the_structure_panel_says_what_its_colours_mean(qtbot):
+    """The panel's wheels and profile are green, yellow, red and grey with no key on screen (walk-through)."""
+    from PySide6.QtWidgets import QApplication
+
+    from octviewer import load_volume
+    from octviewer.gui.app import dark_palette
+    from octviewer.gui.structure.panel import COLOUR_KEY, StructurePanel, key_layout
+    from octviewer.resources import DEMO_SAMPLES
+    from octviewer.structure import measure
+
+    if os.environ.get("OCTVIEWER_WALK_GRABS"):
+        dark_palette(QApplication.instance())  # as the app draws it
+    assert [name for name, _ in COLOUR_KEY] == ["normal", "borderline", "outside", ""]
+    report = measure(load_volume(DEMO_SAMPLES / "demo_normal_OD.dcm"))
+    panel = StructurePanel()
+    qtbot.addWidget(panel)
+    panel.resize(250, 600)
+    panel.show()
+    panel.show_report(report)
+    qtbot.waitUntil(lambda: panel.minimumHeight() > 340, timeout=3000)
+    panel.resize(250, panel.minimumHeight())
+    image = panel.grab().toImage()
+    _grab(panel, "h34_structure_key.png")
+    entries, rows = key_layout(panel.fontMetrics(), panel.width() - 16)
+    assert rows >= 2 and len(entries) == 4
+    # the key's swatches are painted in the first rows of the panel, in the classes' colours
+    from octviewer.gui.structure.page import CLASS_COLOURS
+
+    top = {image.pixelColor(x, y).name() for x in range(0, 250) for y in range(0, rows * panel.fontMetrics().height())}
+    assert all(CLASS_COLOURS[name].name() in top for name, _ in COLOUR_KEY)
+

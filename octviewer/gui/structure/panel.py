@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRectF, QSize
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .page import NO_REPORT, draw_structure_page
+from .page import CLASS_COLOURS, NO_REPORT, analysed, draw_structure_page
 
 MIN_HEIGHT = 340
+#: what the wheels' and the profile's colours mean (the panel had no key, walk-through); the norms' percentiles
+COLOUR_KEY = (("normal", "normal (≥ 5th percentile)"), ("borderline", "borderline (1st-5th)"),
+              ("outside", "outside normal (< 1st)"), ("", "grey: not classified"))
+
+
+def key_layout(font_metrics, width: float) -> tuple[list[tuple[float, int, str, str]], int]:
+    """The colour key's entries flowed into rows of ``width`` px: ([(x, row, class, text)], rows)."""
+    swatch = font_metrics.height() * 0.8
+    entries, x, row = [], 0.0, 0
+    for name, text in COLOUR_KEY:
+        w = swatch + 4 + font_metrics.horizontalAdvance(text) + 12
+        if x > 0 and x + w > width:
+            x, row = 0.0, row + 1
+        entries.append((x, row, name, text))
+        x += w
+    return entries, row + 1
 
 
 class StructurePanel(QWidget):
@@ -60,11 +76,22 @@ class StructurePanel(QWidget):
         painter = QPainter(self)
         if self._dark:
             painter.fillRect(self.rect(), self.palette().window())
+        painter.setFont(self.font())
+        line_h = painter.fontMetrics().height()
+        entries, rows = key_layout(painter.fontMetrics(), self.width() - 16)
+        key_h = rows * line_h + 6 if self._report is not None and analysed(self._report) else 0
         # at least the application's font: fitted to the dock, the text was ~7 px and cut off (fourth
         # walk-through); the page says how tall it then is, the panel takes that and its dock scrolls
-        needed = draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8, -8, -8), self._report,
+        needed = draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8 + key_h, -8, -8), self._report,
                                      dark=self._dark, empty_text=self._empty_text, min_point=self.font().pointSizeF())
+        if key_h:  # at the top, seen without scrolling the dock: what green, yellow, red and grey mean
+            painter.setPen(self.palette().windowText().color() if self._dark else Qt.black)
+            swatch = line_h * 0.8
+            for x, row, name, text in entries:
+                top = 8 + row * line_h
+                painter.fillRect(QRectF(8 + x, top + (line_h - swatch) / 2, swatch, swatch), CLASS_COLOURS[name])
+                painter.drawText(QRectF(8 + x + swatch + 4, top, self.width(), line_h), Qt.AlignVCenter, text)
         painter.end()
-        height = max(MIN_HEIGHT, math.ceil(needed) + 16)
+        height = max(MIN_HEIGHT, math.ceil(needed) + 16 + key_h)
         if height != self.minimumHeight():
             self.setMinimumHeight(height)
