@@ -128,3 +128,45 @@ def test_evaluate_attach_that_cannot_write_the_model_is_one_line_and_exit_3(tmp_
     err = capsys.readouterr().err
     assert rc == 3
     assert err.strip() == "error: model.safetensors: cannot be written (File too large); it is unchanged"
+
+
+# ---------------------------------------------------------------- A6-17: --out naming the study's own tables
+
+
+@pytest.fixture(scope="module")
+def one_scan_study(tmp_path_factory):
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("study"), patients=1, visits=1, preset="tiny", seed=5) / "scans"
+
+
+def test_predict_and_measure_refuse_an_out_that_is_not_their_csv(one_scan_study, tmp_path, capsys):
+    """``--out FOLDER/manifest.csv`` / ``--out FOLDER/vf.csv`` replaced the study's table with the
+    results, exit 0. Refused before the run (predict: before the model is loaded), exit 3."""
+    from octviewer.pipeline.measure_cli import main as measure
+    from octviewer.pipeline.predict_cli import main as predict
+
+    manifest, vf = tmp_path / "manifest.csv", tmp_path / "vf.csv"
+    manifest.write_text("path,patient_id,eye,visit,label\nscans/a.dcm,P1,OD,2020-01-01,normal\n")
+    vf.write_text("patient_id,eye,date,md\nP1,OD,2020-01-01,-3\n")
+    before = manifest.read_bytes(), vf.read_bytes()
+    assert predict([str(one_scan_study), "--out", str(manifest)]) == 3
+    assert measure([str(one_scan_study), "--out", str(vf)]) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert err[0].startswith(f"octviewer-predict: --out {manifest} exists and is not a results CSV of this command")
+    assert err[1].startswith(f"octviewer-measure: --out {vf} exists and is not a results CSV of this command")
+    assert (manifest.read_bytes(), vf.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.csv", "vf.csv"]
+
+
+def test_measure_runs_again_into_its_own_csv_and_resumes(one_scan_study, tmp_path):
+    from octviewer.pipeline.measure_cli import main as measure
+
+    out = tmp_path / "m.csv"
+    out.write_bytes(b"")  # an empty file holds nothing to lose
+    assert measure([str(one_scan_study), "--out", str(out)]) in (0, 1)
+    first = out.read_text()
+    assert measure([str(one_scan_study), "--out", str(out)]) in (0, 1)
+    assert measure([str(one_scan_study), "--out", str(out), "--resume"]) in (0, 1)
+    assert out.read_text().splitlines()[0] == first.splitlines()[0]

@@ -254,7 +254,7 @@ def test_a_second_run_with_the_same_out_is_refused_while_the_first_writes(scans,
     from octviewer.pipeline.outputs import ResumableCsv
 
     out = tmp_path / "r.csv"
-    first = ResumableCsv(out, ["file", "quality"])
+    first = ResumableCsv(out, measure_cli._columns())  # measure's own CSV: another one is refused (A6-17)
     first.write({"file": "a.dcm", "quality": "good"})
     assert measure_cli.main(["--no-store", "--out", str(out), str(scans[0])]) == EXIT_OUTPUT
     err = capsys.readouterr().err.strip().splitlines()

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     files, skipped = expand(args.files)
     try:
-        check_outputs(files + [p for p, _ in skipped], args.out, files={"--key-file": args.key_file})
+        check_outputs(files + [p for p, _ in skipped], args.out, files={"--key-file": args.key_file},
+                      columns=_columns())
         batch = Batch("octviewer-measure", args, _columns(), skipped, failed=_failed,
                       skipped_row=lambda name, reason: {"file": name, "quality": f"unreadable: {reason}",
                                                         "notice": _notice()},

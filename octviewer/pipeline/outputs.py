@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..core import VF_INDICES
 from ..core.files import FileRefused, check_writable, open_for_writing
+from ..io.limits import not_our_csv
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
 EXIT_STOPPED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
@@ -171,14 +172,16 @@ def own_secrets() -> dict[str, Path]:
 
 
 def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None = None,
-                  files: dict[str, Path] | None = None, model: Path | None = None) -> None:
+                  files: dict[str, Path] | None = None, model: Path | None = None,
+                  columns: list[str] | None = None) -> None:
     """Raise OutputError for an output that cannot be written, or that names an input, before
     anything is written: ``--out`` naming the scan it was given truncated that scan before it was read,
     and naming the model file or the results store destroyed them.
 
     ``out`` and ``files`` (option -> path) are files to write, ``folders`` (option -> path) folders
     to write into. An output that exists as a device, FIFO or socket is refused too: writing to a
-    FIFO blocks for good, and the CSV would be renamed over a device node."""
+    FIFO blocks for good, and the CSV would be renamed over a device node. ``columns``: the header of
+    the command's CSV; an ``out`` that exists with another first line is refused (``not_our_csv``)."""
     named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
     for option, path in named.items():  # "" (an unset $OUT) is Path("."): with_name raised ValueError (attack 3 F10)
         if not Path(path).name or Path(path).name == "..":
@@ -221,6 +224,9 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
                 pass
             except FileRefused as exc:
                 raise OutputError(f"{option} {path} {exc}") from None
+    if columns is not None and not out.is_dir() and not_our_csv(out, columns):
+        raise OutputError(f"--out {out} exists and is not a results CSV of this command (its first line is "
+                          "not this command's header); refusing to overwrite it: give another file name")
     for option, path in named.items():
         if path.is_dir():
             raise OutputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'results.csv'}")

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         files, skipped = _not_own_cams(files, args.cam_out), [s for s in skipped if not _own_cam(s[0], args.cam_out)]
     try:
         check_outputs(files + [p for p, _ in skipped], args.out, folders={"--cam-out": args.cam_out},
-                      files={"--key-file": args.key_file}, model=args.model or DEMO_MODEL)
+                      files={"--key-file": args.key_file}, model=args.model or DEMO_MODEL, columns=COLUMNS)
     except OutputError as exc:
         print(f"octviewer-predict: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
