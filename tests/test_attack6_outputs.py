@@ -170,3 +170,43 @@ def test_measure_runs_again_into_its_own_csv_and_resumes(one_scan_study, tmp_pat
     assert measure([str(one_scan_study), "--out", str(out)]) in (0, 1)
     assert measure([str(one_scan_study), "--out", str(out), "--resume"]) in (0, 1)
     assert out.read_text().splitlines()[0] == first.splitlines()[0]
+
+
+# ---------------------------------------------------------------- A6-14: octviewer-synth over a clinic's folder
+
+
+def test_synth_refuses_a_folder_with_a_clinics_manifest_or_volumes(tmp_path, capsys, monkeypatch):
+    """``octviewer-synth --out DIR`` replaced DIR's own manifest.csv and put synthetic volumes beside
+    the real ones, exit 0. Refused before anything is rendered, one line naming the file, exit 3."""
+    import octviewer.synth as synth
+    from octviewer.synth.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("rendered")
+
+    monkeypatch.setattr(synth, "generate_cohort", never)
+    clinic = tmp_path / "clinic"
+    (clinic / "volumes").mkdir(parents=True)
+    (clinic / "manifest.csv").write_text("path,patient_id,eye,visit,label\n"
+                                         "volumes/real.dcm,REAL01,OD,2020-01-01,normal\n")
+    (clinic / "volumes" / "real.dcm").write_bytes(b"precious")
+    assert main(["--out", str(clinic), "--patients", "1", "--preset", "tiny"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{clinic / 'manifest.csv'} was not written by octviewer-synth" in err
+    (clinic / "manifest.csv").unlink()  # the volumes alone are someone's too
+    assert main(["--out", str(clinic), "--patients", "1", "--preset", "tiny"]) == 3
+    assert f"{clinic / 'volumes'} holds files octviewer-synth did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in clinic.rglob("*")) == ["real.dcm", "volumes"]
+
+
+def test_synth_writes_again_over_its_own_output_whole_or_stopped(tmp_path):
+    from octviewer.synth.cli import main
+
+    out = tmp_path / "c"
+    assert main(["--out", str(out), "--patients", "1", "--preset", "tiny", "--workers", "1"]) == 0
+    first = (out / "manifest.csv").read_bytes()
+    assert main(["--out", str(out), "--patients", "1", "--preset", "tiny", "--workers", "1"]) == 0
+    assert (out / "manifest.csv").read_bytes() == first
+    (out / "manifest.csv").unlink()  # as a run stopped before its manifest leaves it
+    assert main(["--out", str(out), "--patients", "1", "--preset", "tiny", "--workers", "1"]) == 0
+    assert (out / "manifest.csv").read_bytes() == first

@@ -8,10 +8,37 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
 from ..core.text import printable_stderr
+
+#: the names ``generate_cohort`` gives volumes and truth files (``<patient>_<eye>_<date>_<n>.<format>``)
+_OWN_NAME = re.compile(r"SYN[0-9]+-[0-9]+_O[DS]_[0-9]{8}_[0-9]+\.[A-Za-z0-9.]+")
+
+
+def not_ours(out: Path) -> str:
+    """What in ``out`` octviewer-synth did not write ("" when nothing): a manifest.csv with another
+    header, or a file in volumes/ or truth/ not named as ours. A clinic's manifest was replaced and
+    synthetic volumes were put beside its real ones (attack run 6, A6-14). An earlier run's output,
+    whole or stopped part-way (volumes without a manifest), is ours and is written again."""
+    from ..io.limits import not_our_csv
+    from .cohort import MANIFEST_COLUMNS
+
+    if not_our_csv(out / "manifest.csv", MANIFEST_COLUMNS):
+        return f"{out / 'manifest.csv'} was not written by octviewer-synth (its first line is another header)"
+    for sub in ("volumes", "truth"):
+        folder = out / sub
+        if os.path.lexists(folder) and not folder.is_dir():
+            return f"{folder} is not a folder"
+        try:
+            names = os.listdir(folder) if folder.is_dir() else []
+        except OSError as exc:
+            return f"{folder} cannot be read ({exc.strerror or type(exc).__name__})"
+        if any(not _OWN_NAME.fullmatch(name) for name in names):
+            return f"{folder} holds files octviewer-synth did not write"
+    return ""
 
 
 @printable_stderr
@@ -59,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         pass
     except FileRefused as exc:
         print(f"error: {args.out / 'manifest.csv'} {exc}", file=sys.stderr)
+        return 3
+    if problem := not_ours(args.out):
+        print(f"error: --out {problem}; octviewer-synth writes only into a new folder or its own earlier output",
+              file=sys.stderr)
         return 3
     try:
         with tqdm(desc="synthesising volumes", unit="vol") as bar:
