@@ -295,3 +295,38 @@ def test_the_structure_panel_says_what_its_colours_mean(qtbot):
     top = {image.pixelColor(x, y).name() for x in range(0, 250) for y in range(0, rows * panel.fontMetrics().height())}
     assert all(CLASS_COLOURS[name].name() in top for name, _ in COLOUR_KEY)
 
+
+
+# ---------------------------------------------------------------- the line legend on the B-scan
+def test_the_line_legend_goes_where_it_covers_no_retina(qtbot, monkeypatch):
+    """Always at the top left, the ILM/RNFL/BM legend covered the retina on the left of a B-scan at 1024 x 700:
+    it stays in the vitreous when the ILM under it lies below it, and goes under Bruch's membrane otherwise."""
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    gen = open_window(qtbot, monkeypatch, DEMO_MODEL)
+    w = next(gen)
+    w.resize(1024, 700)
+    w.state.apply_scan(_volume(4))
+    overlay, view = w.structure, w.bscan.view
+    sx, sy = w.bscan.scale
+    x = np.arange(48) * sx
+
+    def place(ilm_row, bm_row):
+        overlay.lines["ilm"].setData(x, np.full(48, ilm_row * sy))
+        overlay.lines["bm"].setData(x, np.full(48, bm_row * sy))
+        overlay.legend.setVisible(True)
+        overlay._place_legend()
+        qtbot.wait(50)
+        box = overlay.legend.mapRectToParent(overlay.legend.boundingRect())
+        return box, view.height()
+
+    box, height = place(ilm_row=3, bm_row=20)  # retina high on the left: the legend goes under it
+    assert box.top() > overlay._line_in_view("bm")[1].max() and box.bottom() <= height
+    _grab(w.bscan, "h34_legend_low.png")
+    box, height = place(ilm_row=50, bm_row=60)  # a deep retina: the legend stays in the vitreous
+    assert box.bottom() < overlay._line_in_view("ilm")[1].min() and box.top() < height / 2
+    gen.close()

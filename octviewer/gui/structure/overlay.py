@@ -18,6 +18,7 @@ from .page import CLASS_COLOURS, THICKNESS_RANGE_UM, enface_layers
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
 SEGMENTATION_LINES = tuple((key.lower(), BOUNDARY_NAMES[key], BOUNDARY_COLOURS[key]) for key in ("ILM", "RNFL", "BM"))
+TOP_OFFSET = 30  # the line legend's place from the view's top left, under the B-scan's label
 NARROW_VIEW_PX = 450  # a B-scan view narrower than this gets the legend's short names
 NO_MAP = ("The RNFL maps need a measured optic-disc cube; this scan has none (a circle or line scan, or not "
           "measured).")
@@ -27,7 +28,7 @@ class StructureOverlay:
     def __init__(self, state, bscan, enface):
         self.state, self.bscan, self.enface = state, bscan, enface
         self.lines = {}
-        self.legend = bscan.add_legend((10, 30))
+        self.legend = bscan.add_legend((10, TOP_OFFSET))
         for key, label, colour in SEGMENTATION_LINES:
             curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1.5))
             bscan.add_overlay(curve, 21)
@@ -44,6 +45,7 @@ class StructureOverlay:
         self._whose = None
         self._short = False  # the legend names the lines by their abbreviations (a narrow B-scan view)
         bscan.view.sigResized.connect(self._fit_legend)
+        bscan.view.sigRangeChanged.connect(self._place_legend)
         self._cached = None  # (report, its map images)
         events = state.events
         for event in (events.scan, events.structure):
@@ -76,6 +78,7 @@ class StructureOverlay:
         for key, label, _ in SEGMENTATION_LINES:
             # short: whose lines they are is left to the Structure panel's header ("segmentation: ...")
             self.legend.addItem(self.lines[key], key.upper() if self._short else label + (self._whose or ""))
+        self._place_legend()
 
     def _fit_legend(self, *_args) -> None:
         """Abbreviations (ILM, RNFL, BM) alone in a narrow B-scan view: in a 1024 px window with the Study
@@ -85,6 +88,35 @@ class StructureOverlay:
             self._short = short
             if self._whose is not None:
                 self._label_legend()
+        self._place_legend()
+
+    def _line_in_view(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """A line's points in the view box's pixels (where the legend is placed)."""
+        x, y = self.lines[key].getData()
+        if x is None or not len(x):
+            return np.array([]), np.array([])
+        t = self.bscan.view.childTransform()
+        return t.m11() * x + t.m21() * y + t.dx(), t.m12() * x + t.m22() * y + t.dy()
+
+    def _place_legend(self, *_args) -> None:
+        """The line legend goes where it covers no retina: top left, in the vitreous, when the ILM under it
+        lies below it; else bottom left, under Bruch's membrane. Always top left, it covered the retina on
+        the left of a B-scan in a 1024 x 700 window (walk-through)."""
+        if not self.legend.isVisible():
+            return
+        box = self.legend.boundingRect()
+        w, h, height = box.width(), box.height(), self.bscan.view.height()
+        x, y = self._line_in_view("ilm")
+        under = y[(x >= 0) & (x <= 10 + w + 10)]
+        if not len(under) or under.min() > TOP_OFFSET + h + 4:
+            self.legend.setOffset((10, TOP_OFFSET))
+            return
+        x, y = self._line_in_view("bm")
+        above = y[(x >= 0) & (x <= 10 + w + 10)]
+        if len(above) and above.max() < height - 10 - h - 4:
+            self.legend.setOffset((10, -10))
+        else:  # a retina filling the view's height: top left, where the B-scan's label already is
+            self.legend.setOffset((10, TOP_OFFSET))
 
     def draw_lines(self) -> None:
         s = self.state
@@ -103,6 +135,7 @@ class StructureOverlay:
             ok = np.isfinite(depth)
             curve.setData(x[ok], depth[ok] * sy)
             curve.show()
+        self._place_legend()
 
     def draw_maps(self) -> None:
         """One en-face map at a time: the thickness scale's yellow and the deviation map's
