@@ -109,3 +109,30 @@ def test_a_uid_of_64_characters_is_one(tmp_path, monkeypatch):
     monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
     uid = "1." + "2" * 62
     assert retrieved_folder(uid, "4.5").parts[-2:] == (uid, "4.5")
+
+
+# -- A6-16: import harvard applies validate's patient_id check to pid, and a range to age -----------------
+def test_import_harvard_leaves_out_a_hidden_character_pid_and_an_impossible_age(tmp_path):
+    import numpy as np
+
+    from trainer.public import import_harvard
+
+    (tmp_path / "train").mkdir()
+
+    def npz(name, **fields):
+        np.savez(tmp_path / "train" / name, oct_bscans=np.zeros((4, 8, 8), np.uint8), glaucoma=np.array(1),
+                 md=np.array(-3.0), **{k: np.array(v) for k, v in fields.items()})
+
+    npz("data_00001.npz", pid="P\u202e123\x1b[2J_1")
+    npz("data_00002.npz", pid="P2", age=1e308)
+    npz("data_00003.npz", pid="P3", age=-5)
+    npz("data_00004.npz", pid="P4", age=float("nan"))
+    npz("data_00005.npz", pid="P5", race="x\x1b]0;t\x07")
+    npz("data_00006.npz", pid="P6_2", age=61.5, race="white")
+    rows, notes = import_harvard(tmp_path)
+    assert [r["patient_id"] for r in rows] == ["P6"] and rows[0]["age"] == 61.5
+    assert len(notes) == 5 and all("this file was left out" in n for n in notes), notes
+    assert "data_00001.npz: field 'pid' holds the invisible character U+202E" in notes[0]
+    assert all(f"data_0000{i}.npz: field 'age' is not an age" in notes[i - 1] for i in (2, 3, 4))
+    assert "data_00005.npz: field 'race' holds the control character" in notes[4]
+    assert not any("\x1b" in n or "\u202e" in n or "1e+308" in n for n in notes)  # the values are not quoted

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from octviewer.core.files import open_for_writing
+from octviewer.core.text import text_problem
 from octviewer.io import VolumeReadError
 from octviewer.io.formats import walk_files
 from octviewer.io.limits import open_regular
@@ -100,6 +101,29 @@ def _md(value) -> str | None:
     return f"{number:.2f}" if math.isfinite(number) and not isinstance(value, bool) else None
 
 
+#: Years: the oldest age a file may state.
+MAX_AGE = 120
+
+
+def _row_problem(pid: str, fields: dict) -> str:
+    """Why a file's pid or demographics cannot go into the manifest, or "". The pid gets the check
+    ``validate`` gives every patient_id (``core.text.text_problem``), the text fields too, and the age
+    a range: a pid holding U+202E and an ESC sequence, and ages of 1e308 and -5, were written as they
+    were, and ``validate`` then refused the manifest the import had just made (attack run 6, A6-16)."""
+    texts = [("pid", pid)] + [(k, v) for k, v in fields.items() if k in DEMOGRAPHICS and isinstance(v, str)]
+    if problem := next((p for k, v in texts if (p := text_problem(f"field '{k}'", v))), ""):
+        return problem
+    if "age" in fields:
+        age = fields["age"]
+        try:
+            years = float(age) if not isinstance(age, bool) else math.nan
+        except (TypeError, ValueError):
+            years = math.nan
+        if not 0 <= years <= MAX_AGE:  # NaN too
+            return f"field 'age' is not an age in years (0 to {MAX_AGE})"
+    return ""
+
+
 def import_harvard(root: Path) -> tuple[list[dict], list[str]]:
     rows, warnings, errors = [], [], []
     for split in ("train", "val", "test"):
@@ -124,6 +148,9 @@ def import_harvard(root: Path) -> tuple[list[dict], list[str]]:
                               f"{'0 or 1' if field == 'glaucoma' else 'a number of dB'}; this file was left out")
                 continue
             pid = str(fields.get("pid", "")).split("_")[0] or ""
+            if problem := _row_problem(pid, fields):
+                errors.append(f"{path}: {problem}; this file was left out")
+                continue
             row = {"path": str(path.relative_to(root)), "patient_id": pid or path.stem, "eye": "",
                    "visit": "", "label": label, "vfi": "", "md": md, "psd": "", "split": split}
             row.update({k: fields[k] for k in DEMOGRAPHICS if k in fields})
