@@ -210,3 +210,17 @@ def test_synth_writes_again_over_its_own_output_whole_or_stopped(tmp_path):
     (out / "manifest.csv").unlink()  # as a run stopped before its manifest leaves it
     assert main(["--out", str(out), "--patients", "1", "--preset", "tiny", "--workers", "1"]) == 0
     assert (out / "manifest.csv").read_bytes() == first
+
+
+def test_pacs_screen_refuses_an_out_that_is_a_study_manifest_before_asking_the_archive(tmp_path, capsys):
+    """`octviewer-pacs screen --out` goes through predict's output check: it lacked predict's header,
+    so a study's manifest.csv given as --out was replaced by the results (A6-17 by the PACS command).
+    No archive is running here: the refusal comes before the archive is asked."""
+    from octviewer.pacs.cli import main
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,patient_id,eye,visit,label\nvolumes/a.dcm,P1,OD,2020-01-01,normal\n")
+    before = manifest.read_bytes()
+    code = main(["--settings", str(tmp_path / "pacs.json"), "screen", "--patient-id", "P1", "--out", str(manifest)])
+    assert code == 3 and str(manifest) in capsys.readouterr().err
+    assert manifest.read_bytes() == before
