@@ -136,3 +136,15 @@ def test_import_harvard_leaves_out_a_hidden_character_pid_and_an_impossible_age(
     assert all(f"data_0000{i}.npz: field 'age' is not an age" in notes[i - 1] for i in (2, 3, 4))
     assert "data_00005.npz: field 'race' holds the control character" in notes[4]
     assert not any("\x1b" in n or "\u202e" in n or "1e+308" in n for n in notes)  # the values are not quoted
+
+
+# -- A6-18: fit --cache-dir that is a file is refused with the other options, before any work, exit 3 -----
+@pytest.mark.parametrize("kind", ["file", "device"])
+def test_fit_with_a_cache_dir_that_is_no_folder_is_one_line_exit_3(tmp_path, capsys, kind):
+    cache = tmp_path / "afile" if kind == "file" else "/dev/null"
+    (tmp_path / "afile").write_text("x\n")
+    assert _fit(tmp_path, "--cache-dir", str(cache)) == 3
+    err = capsys.readouterr().err
+    what = "a file" if kind == "file" else "a character device"
+    assert err == f"error: --cache-dir {cache}: is {what}, not a folder; give a folder's name\n", err
+    assert (tmp_path / "afile").read_text() == "x\n"

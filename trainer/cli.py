@@ -147,9 +147,10 @@ def _manifest_volumes(manifest) -> list[str]:
     return [r.path for r in records]
 
 
-def _run_folder(out: Path) -> None:
-    """Make the run folder --out, or OutputPathError in one line: a file, a FIFO, a path under a file
-    or in /proc ended in a raw traceback from mkdir (attack run 3 F20)."""
+def _run_folder(out: Path, option: str = "--out") -> None:
+    """Make the run folder --out (or the --cache-dir), or OutputPathError in one line: a file, a FIFO, a
+    path under a file or in /proc ended in a raw traceback from mkdir (attack run 3 F20), a --cache-dir
+    that is a file only after the manifest was read (attack run 6, A6-18)."""
     from octviewer.core.files import file_kind
 
     try:
@@ -157,9 +158,16 @@ def _run_folder(out: Path) -> None:
     except FileExistsError:
         mode = os.stat(out).st_mode
         what = "a file" if stat.S_ISREG(mode) else file_kind(mode)
-        raise OutputPathError(f"--out {out}: is {what}, not a folder; give the run folder's name") from None
+        raise OutputPathError(f"{option} {out}: is {what}, not a folder; give a folder's name") from None
     except OSError as exc:
-        raise OutputPathError(f"--out {out}: cannot be made ({exc.strerror or type(exc).__name__})") from None
+        raise OutputPathError(f"{option} {out}: cannot be made ({exc.strerror or type(exc).__name__})") from None
+
+
+def _work_folders(cfg) -> None:
+    """The run folder and the cache folder, made before any work."""
+    _run_folder(Path(cfg.out))
+    if cfg.cache_dir:
+        _run_folder(Path(cfg.cache_dir), "--cache-dir")
 
 
 def _write_out(out: Path, text: str) -> None:
@@ -237,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fit":
             cfg = _config(args)
-            _run_folder(Path(cfg.out))
+            _work_folders(cfg)
             fit(cfg)
         elif args.command == "import":
             from .public import import_harvard, import_zenodo, manifest_text
@@ -305,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                   "e.g. octviewer-train evaluate --split all --attach")
         elif args.command == "ablation":
             from .ablation import run_ablation
-            _run_folder(Path(args.out))
-            result = run_ablation(_config(args), Path(args.out), args.variants, args.seeds, args.train_set)
+            cfg = _config(args)
+            _work_folders(cfg)
+            result = run_ablation(cfg, Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
     except (OutputPathError, ModelWriteError) as exc:  # before ModelFileError: a full disk is no bad model
         print(f"error: {exc}", file=sys.stderr)
