@@ -230,7 +230,14 @@ def test_exports_offer_a_name_of_visit_date_eye_and_kind(qtbot, monkeypatch):
     w.state.set_structure(None, "Not measured: test")
     w.exports.pdf()
     w.exports.csv()
-    assert offered == ["2024-04-02_OD_report.pdf", "2024-04-02_OD_results.csv"]
+    # the window's question is answered No (anonymised): a date is an identifier, the name leaves it out
+    assert offered == ["OD_report.pdf", "OD_results.csv"]
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    w.exports.pdf()
+    w.exports.csv()
+    assert offered[2:] == ["2024-04-02_OD_report.pdf", "2024-04-02_OD_results.csv"]
     gen.close()
 
 

@@ -21,7 +21,8 @@ NOTHING_YET = "Nothing to export yet: open a scan and wait for its analysis or i
 def default_name(date, eye, kind: str) -> str:
     """The name an export dialog offers: visit date, eye and kind ("2024-04-02_OD_report.pdf"). Every export
     offered "report.pdf", so two eyes' reports overwrote each other (walk-through). Never the file's stem:
-    clinic file names carry patients' names and IDs; a date or eye that is not known is left out."""
+    clinic file names carry patients' names and IDs; a date or eye that is not known (or, on an anonymised
+    export, not to be said: the caller passes None) is left out."""
     parts = [date.strftime("%Y-%m-%d")] if date is not None and hasattr(date, "strftime") else []
     parts += [eye] if eye in ("OD", "OS", "OU") else []
     return "_".join(parts + [kind])
@@ -46,11 +47,14 @@ class ScanExports:
         return False
 
     def _target(self, title: str, name: str, kind: str, question: str) -> tuple[str | None, bool]:
-        """(path chosen or None, whether the user wants the patient identified)."""
-        path, _ = QFileDialog.getSaveFileName(self.window, title, name, kind)
-        if not path:
-            return None, False
-        return path, ask(self.window, "Patient identifier", question)
+        """(path chosen or None, whether the user wants the patient identified). The question comes
+        first: the offered file name carries the visit date only on an identified export (a date is an
+        identifier, and an anonymised report's name said it while its body withheld it)."""
+        identify = ask(self.window, "Patient identifier", question)
+        v = self.state.volume
+        offered = default_name(v.acquired if identify else None, v.laterality, name)
+        path, _ = QFileDialog.getSaveFileName(self.window, title, offered, kind)
+        return (path or None), identify
 
     def _written(self, what: str, path: str, write) -> str | None:
         try:
@@ -70,8 +74,7 @@ class ScanExports:
         if not self.exportable():
             return None
         if path is None:
-            v = self.state.volume
-            path, identify = self._target("Export PDF report", default_name(v.acquired, v.laterality, "report.pdf"),
+            path, identify = self._target("Export PDF report", "report.pdf",
                                           "PDF (*.pdf)",
                                           "Print the patient ID and scan date on the report?\n(No = anonymised report)")
             if path is None:
@@ -90,8 +93,7 @@ class ScanExports:
             return None
         identify = True
         if path is None:
-            v = self.state.volume
-            path, identify = self._target("Export results", default_name(v.acquired, v.laterality, "results.csv"),
+            path, identify = self._target("Export results", "results.csv",
                                           "CSV (*.csv)",
                                           "Write the file name and scan date into the CSV?\n(No = anonymised: both "
                                           "withheld; file names often carry the patient's name)")

@@ -221,13 +221,15 @@ class StudyController(QObject):
                                                            "(Study panel, OU view).")
             return None
         if path is None:
-            name = default_name(parse_date(self.ou_view.summary.visit), "OU", "report.pdf")  # a date, not a label
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", name, "PDF (*.pdf)")
-            if not path:
-                return None
+            # asked first: the offered name carries the visit date only on an identified report
             identify = ask(self.window, "Patient identifier",
                            "Print the patient ID, the visit dates and the report date on the report?\n"
                            "(No = anonymised report: none of them)")
+            visit = parse_date(self.ou_view.summary.visit) if identify else None  # a date, not a label
+            name = default_name(visit, "OU", "report.pdf")
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", name, "PDF (*.pdf)")
+            if not path:
+                return None
             patient_id = self.ou_view.summary.patient_id if identify else None
         history = self.trend_view.history if self.trend_view is not None else None
         same = (history is not None and self._trend_index is self.index
