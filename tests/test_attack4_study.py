@@ -100,7 +100,7 @@ def test_a_cache_file_that_is_no_database_is_set_aside_with_a_note(tmp_path):
     a, _b = _two_scans(tmp_path / "study")
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "results.sqlite").write_bytes(os.urandom(4096))
+    (cache / "results.sqlite").write_bytes(b"SQLite format 3\x00" + os.urandom(4096))  # else left alone (A7-23)
     index = index_folder(a.parent, cache_dir=cache)
     assert _patients(index) == {"scan1.dcm": "PATAAA01", "scan2.dcm": "PATBBB02"}
     aside = [p.name for p in cache.iterdir() if p.name.startswith("results.sqlite.damaged-")]

@@ -82,12 +82,12 @@ def test_move_aside_never_replaces_an_earlier_backup(tmp_path):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now + dt))
         planted.append(tmp_path / f"results.sqlite.damaged-{stamp}")
         planted[-1].write_bytes(b"EARLIER backup")
-    path.write_bytes(b"NOW damaged store " * 10)
+    path.write_bytes(b"SQLite format 3\x00" + b"NOW damaged store " * 10)  # only SQLite is damaged (A7-23)
     store = ResultsStore(path)
     store.close()
     assert all(p.read_bytes() == b"EARLIER backup" for p in planted)
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("results.sqlite.damaged-") and p not in planted]
-    assert len(moved) == 1 and moved[0].read_bytes().startswith(b"NOW damaged")
+    assert len(moved) == 1 and moved[0].read_bytes()[16:].startswith(b"NOW damaged")
     assert moved[0].name in store.notice
 
 

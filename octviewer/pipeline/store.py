@@ -24,7 +24,8 @@ Two keys, because the network's output depends on less than the whole result:
 
 A database this version cannot use (corrupt, another program's, or a newer schema) is moved aside
 (``results.sqlite.<why>-<time>``) with a message (``ResultsStore.notice``, and the log), and a new
-one is started; the application never stops for it. The schema carries its version
+one is started; the application never stops for it. A file that is no SQLite database at all (its
+first 16 bytes) is never taken for a damaged store: it is refused and left where it is. The schema carries its version
 (``PRAGMA user_version``) and is brought up to date by ``MIGRATIONS`` in order.
 
 The file holds patient IDs (study headers): the folder is made 0700 and the file 0600.
@@ -73,6 +74,10 @@ FORGED = ("a stored value fails its integrity check (not written by octviewer on
 BUSY_TIMEOUT_S = 5.0
 #: how long a store found locked is left alone before it is tried again
 BUSY_RETRY_S = 60.0
+#: the first 16 bytes of every SQLite database. Only a file that starts so can be a damaged store and be moved
+#: aside; any other file named as the store (a scan, a user's document) was renamed away and replaced by an
+#: empty database (attack run 7, A7-23): it is refused and left as it is
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class StoreError(Exception):
@@ -227,6 +232,9 @@ class ResultsStore:
         try:  # a FIFO or a device is no store: SQLite's "disk I/O error" on it said nothing (attack run 6)
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise StoreError(f"the results store {self.path} is not a regular file; it is left as it is")
+            if os.pread(fd, len(SQLITE_HEADER), 0) not in (b"", SQLITE_HEADER):
+                raise StoreError(f"{self.path} is not an SQLite database, so not a results store; it is left as it "
+                                 "is and not used (remove it, or give the store another name)")
         finally:
             os.close(fd)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)

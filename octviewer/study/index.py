@@ -189,16 +189,17 @@ def unique_vf(measurements: list[VfMeasurement]) -> list[VfMeasurement]:
 
 # ---------------------------------------------------------------- cache
 
-def _header_store(cache_dir):
-    """The results store that keeps the header records (with ``cache_dir``: a store in that folder);
-    None when it cannot be opened: the study still opens, every header is read."""
+def _header_store(cache_dir) -> tuple:
+    """The results store that keeps the header records (with ``cache_dir``: a store in that folder),
+    and why it is not used (None and the reason, said with the study: a file there that is no
+    database is left alone, attack run 7, A7-23): the study still opens, every header is read."""
     from ..pipeline.store import ResultsStore, StoreError
 
     try:
-        return ResultsStore(Path(cache_dir) / "results.sqlite" if cache_dir is not None else None)
+        return ResultsStore(Path(cache_dir) / "results.sqlite" if cache_dir is not None else None), ""
     except StoreError as exc:
         log.warning("study index cache not used (%s)", type(exc).__name__)
-        return None
+        return None, f"The header cache is not used: {exc}"
 
 
 def _cache_key(st: os.stat_result) -> list[int]:
@@ -343,12 +344,14 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     root = Path(path).resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
-    store = _header_store(cache_dir)
+    store, unused = _header_store(cache_dir)
     cached = store.study_headers(str(root)) if store is not None else {}
     entries: dict[str, list] = {}
     index = StudyIndex(root=str(root))
-    if store is not None and store.notice:  # not a database (or damaged): set aside, a new one started
+    if store is not None and store.notice:  # damaged: set aside, a new one started
         index.notes.append(store.notice)
+    if unused:
+        index.notes.append(unused)
     try:
         files, unreadable_folders = walk_files(root, hidden=False, cancelled=cancel)
     except Cancelled:

@@ -1,0 +1,32 @@
+"""Attack run 7 (H30), fixed by H38: the study index and manifests, the library entry points, the results
+store, the trend and the demo study."""
+
+from __future__ import annotations
+
+import pytest
+
+from octviewer.pipeline.store import ResultsStore, StoreError
+
+# ---------------------------------------------------------------- A7-23: a file that is no SQLite is left alone
+
+def test_a_file_that_is_no_sqlite_is_refused_as_the_store_and_left_alone(tmp_path):
+    scan = tmp_path / "OD_20180918.dcm"
+    body = b"\0" * 128 + b"DICM" + b"\x02\x00" * 500
+    scan.write_bytes(body)
+    with pytest.raises(StoreError, match="not an SQLite database"):
+        ResultsStore(scan)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["OD_20180918.dcm"]
+    assert scan.read_bytes() == body
+
+
+def test_a_study_whose_cache_is_no_database_opens_and_says_so(tmp_path):
+    from octviewer.study import index_folder
+    from octviewer.study.demo import write_demo_study
+
+    study = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "results.sqlite").write_bytes(b"not a database " * 100)
+    index = index_folder(study, cache_dir=cache)
+    assert index.scans and "not an SQLite database" in index.problems_text()
+    assert sorted(p.name for p in cache.iterdir()) == ["results.sqlite"]
