@@ -30,3 +30,21 @@ def test_a_study_whose_cache_is_no_database_opens_and_says_so(tmp_path):
     index = index_folder(study, cache_dir=cache)
     assert index.scans and "not an SQLite database" in index.problems_text()
     assert sorted(p.name for p in cache.iterdir()) == ["results.sqlite"]
+
+
+# ---------------------------------------------------------------- A7-9: a flat series has no p-value
+
+def test_a_trend_of_identical_values_has_no_p_value():
+    import datetime as dt
+    import math
+
+    from octviewer.study.trend import trend
+
+    t = trend({dt.date(2018, 9, 18): 133.6, dt.date(2019, 9, 24): 133.6, dt.date(2020, 9, 24): 133.6}, "rnfl")
+    assert t.flat and math.isnan(t.p) and not t.significant and t.slope_per_year == 0.0
+    text = t.describe("µm")
+    assert "no change" in text and "p=" not in text
+    fit, low, high = t.band(t.years([dt.date(2019, 1, 1)]))
+    assert fit[0] == low[0] == high[0] == pytest.approx(133.6)
+    exact = trend({dt.date(2018, 1, 1): 1.0, dt.date(2019, 1, 1): 2.0, dt.date(2020, 1, 1): 3.0})
+    assert not exact.flat and "p=" in exact.describe("dB")  # an exact non-zero slope keeps its test

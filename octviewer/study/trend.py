@@ -38,7 +38,7 @@ class Trend:
     slope_per_year: float
     intercept: float  # value at years == 0 (the first date)
     ci: tuple[float, float]  # 95 % CI of the slope; NaN when n < MIN_VISITS
-    p: float  # two-sided p of slope == 0; NaN when n < MIN_VISITS
+    p: float  # two-sided p of slope == 0; NaN when n < MIN_VISITS or every value is the same (``flat``)
     significant: bool  # CI excludes 0 and slope beyond the threshold in the worsening direction
     threshold: float | None  # units per year; sign gives the worsening direction
     start: dt.date | None
@@ -49,6 +49,11 @@ class Trend:
     @property
     def enough(self) -> bool:
         return self.n >= MIN_VISITS
+
+    @property
+    def flat(self) -> bool:
+        """The same value at every visit: no slope to test (p is NaN, never 0)."""
+        return self.enough and self.slope_per_year == 0.0 and self._residual_sd == 0.0
 
     def years(self, dates: Iterable[dt.date]) -> np.ndarray:
         return np.array([(d - self.start).days / DAYS_PER_YEAR for d in dates], dtype=float)
@@ -66,6 +71,8 @@ class Trend:
     def describe(self, unit: str) -> str:
         if not self.enough:
             return f"{self.n} visit{'s' if self.n != 1 else ''}: at least {MIN_VISITS} needed for a trend"
+        if self.flat:
+            return f"no change: the same value at all {self.n} visits (no p-value: nothing varies to test)"
         text = (f"{self.slope_per_year:+.2f} {unit}/yr (95% CI {self.ci[0]:+.2f} to {self.ci[1]:+.2f}, "
                 f"p={self.p:.3f}, {self.n} visits)")
         return text + (" - significant change" if self.significant else "")
@@ -96,6 +103,8 @@ def trend(values_by_date: Mapping[dt.date, float] | Iterable[tuple[dt.date, floa
     intercept = float(y.mean() - slope * x_mean)
     if n < MIN_VISITS or distinct_dates < MIN_VISITS:
         return Trend(n, slope, intercept, (math.nan, math.nan), math.nan, False, threshold, start, x_mean, sxx)
+    if np.ptp(y) == 0:  # "p=0.000, CI +0.00 to +0.00" read as a proven slope (attack run 7, A7-9): no test
+        return Trend(n, 0.0, float(y[0]), (math.nan, math.nan), math.nan, False, threshold, start, x_mean, sxx, 0.0)
     residual = y - (intercept + slope * x)
     sd = float(np.sqrt((residual ** 2).sum() / (n - 2)))
     se = sd / math.sqrt(sxx)
