@@ -48,3 +48,27 @@ def test_a_trend_of_identical_values_has_no_p_value():
     assert fit[0] == low[0] == high[0] == pytest.approx(133.6)
     exact = trend({dt.date(2018, 1, 1): 1.0, dt.date(2019, 1, 1): 2.0, dt.date(2020, 1, 1): 3.0})
     assert not exact.flat and "p=" in exact.describe("dB")  # an exact non-zero slope keeps its test
+
+
+# ---------------------------------------------------------------- A7-15: the demo study's visits lie in the past
+
+def test_demo_study_visits_all_lie_before_today(tmp_path, monkeypatch):
+    import datetime as dt
+
+    import octviewer.study.demo as demo
+    from octviewer.study.vf import parse_date
+
+    monkeypatch.setattr(demo, "today", lambda: dt.date(2021, 3, 1))  # 2018 + 4 visits reaches 2021-2022
+    out = demo.write_demo_study(tmp_path / "s", patients=1, visits=5, preset="tiny", seed=0)
+    dates = [parse_date(p.stem.rsplit("_", 1)[-1]) for p in out.rglob("*.dcm")]
+    assert dates and max(dates) <= dt.date(2021, 3, 1)
+    assert min(dates) < dt.date(2018, 1, 1)  # started earlier, a year apart still
+
+
+def test_demo_refuses_visits_that_cannot_fit_in_the_past(tmp_path, capsys):
+    from octviewer.study.demo import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "s"), "--visits", "400", "--preset", "tiny"])
+    assert stop.value.code == 2 and "--visits 400" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

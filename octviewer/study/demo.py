@@ -17,9 +17,23 @@ from pathlib import Path
 import numpy as np
 
 from ..io import save_volume
+from ..io.limits import FIRST_OCT, today
 from ..synth import synth_scan, visual_field
 from ..synth.disease import Disease, apply_disease, random_anatomy, random_disease
 from .vf import write_opv
+
+
+def first_date(visits: int, years_between: float = 1.0) -> dt.date:
+    """The earliest first visit of the study: 2018-01-15, or earlier so that every date (a visit's scans,
+    300 days of start offset, 10 of jitter and its perimetry up to 13 days later) lies before today. A study
+    whose last visits lay after today opened with its own scans refused (attack run 7, A7-15). ValueError
+    when the visits cannot fit after 1991 (the earliest scan date the index takes)."""
+    span = dt.timedelta(days=int(round(365.25 * years_between * (visits - 1))) + 300 + 24)
+    first = min(dt.date(2018, 1, 15), today() - span)
+    if first < FIRST_OCT:
+        raise ValueError(f"{visits} visits {years_between:g} year(s) apart do not fit between {FIRST_OCT.year} "
+                         "and today")
+    return first
 
 
 def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tiny", seed: int = 0,
@@ -27,14 +41,17 @@ def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tin
     """Write the study under ``out`` (``scans/``, ``perimetry/``, ``visual_fields.csv``); returns ``out``.
 
     Patient 0 progresses in its right eye (severity +0.15 per year) and is stable in the left;
-    the other patients alternate glaucoma and normal, stable or slowly progressing.
+    the other patients alternate glaucoma and normal, stable or slowly progressing. The first visits
+    are in 2018, or earlier where the visits would otherwise reach past today; ValueError when they
+    cannot fit after 1991 (the index's earliest scan date).
     """
     out = Path(out)
+    first = first_date(visits, years_between)
     rng = np.random.default_rng(seed)
     csv_rows = []
     for p in range(patients):
         pid = f"DEMO{seed:02d}-{p:03d}"
-        start = dt.date(2018, 1, 15) + dt.timedelta(days=int(rng.integers(0, 300)))
+        start = first + dt.timedelta(days=int(rng.integers(0, 300)))
         eyes = {}
         age = float(rng.uniform(50, 75))
         for eye in ("OD", "OS"):
@@ -83,6 +100,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.patients < 1 or args.visits < 1:
         parser.error("--patients and --visits must be at least 1")
+    try:
+        first_date(args.visits)
+    except ValueError as exc:  # visits that cannot all lie in the past
+        parser.error(f"--visits {args.visits}: {exc}")
     if args.seed < 0:  # numpy's "expected non-negative integer" came as a traceback (attack run 3 F25)
         parser.error("--seed must be 0 or more")
     try:  # --out a file, under a file, in /proc: one line before any rendering, as octviewer-synth says it
