@@ -72,3 +72,25 @@ def test_demo_refuses_visits_that_cannot_fit_in_the_past(tmp_path, capsys):
         main(["--out", str(tmp_path / "s"), "--visits", "400", "--preset", "tiny"])
     assert stop.value.code == 2 and "--visits 400" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+# ---------------------------------------------------------------- A7-16: bytes and empty paths at the entry points
+
+def test_entry_points_read_bytes_paths_and_refuse_an_empty_one(tmp_path, monkeypatch):
+    import os
+
+    from octviewer.io import VolumeReadError, load_volume, open_volume_progressive
+    from octviewer.study import index_folder
+    from octviewer.study.demo import write_demo_study
+    from octviewer.study.index import index_manifest
+
+    study = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    scan = next(study.rglob("OD_*.dcm"))
+    assert load_volume(os.fsencode(scan)).n_bscans > 0
+    assert open_volume_progressive(os.fsencode(scan)).volume.n_bscans > 0
+    assert index_folder(os.fsencode(study), cache_dir=tmp_path / "cache").scans
+    monkeypatch.chdir(study / "scans")  # a working folder holding scans: "" must not index or read it
+    for call in (load_volume, open_volume_progressive, index_manifest,
+                 lambda p: index_folder(p, cache_dir=tmp_path / "cache")):
+        with pytest.raises(VolumeReadError, match="no file or folder name given"):
+            call("")

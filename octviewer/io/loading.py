@@ -114,14 +114,26 @@ def describe_failure(exc: BaseException) -> str:
     return f"the file is corrupt or not a supported OCT file ({reason})"
 
 
+def given_path(path: str | bytes | os.PathLike) -> Path:
+    """The path a caller gave an entry point, as a Path: bytes (what ``os.listdir(b".")`` gives, the
+    natural type of a name that is not UTF-8) decoded as the OS decodes names, so the same file is
+    read; VolumeReadError for an empty one, which Path("") makes the current folder: ``load_volume("")``
+    read the working folder as B-scan images and ``index_folder("")`` indexed it (attack run 7, A7-16).
+    Anything that is no path at all (None, a number) stays Python's TypeError: a programming error."""
+    text = os.fsdecode(path)
+    if not text:
+        raise VolumeReadError(None, "no file or folder name given (the path is empty)")
+    return Path(text)
+
+
 def load_volume(path: str | os.PathLike, allow_pickle: bool = False) -> OctVolume:
     """Read any supported OCT file or folder into an OctVolume.
 
     Raises ``VolumeReadError`` and nothing else for anything wrong with the input; what is checked
     before decoding is listed in docs/bad_input.md. ``allow_pickle=True`` lets a trusted ``.npz``
-    with Python-object fields load (it runs code).
+    with Python-object fields load (it runs code). A bytes path is read as the OS names it.
     """
-    path = Path(path)
+    path = given_path(path)
     try:
         fmt = detect(path)
         volume = fmt.read(path, allow_pickle=allow_pickle)

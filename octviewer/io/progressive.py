@@ -175,9 +175,9 @@ def open_volume_progressive(
     """
     from .dicom import open_dicom
     from .formats import detect
-    from .loading import describe_failure, load_volume, validate_volume
+    from .loading import describe_failure, given_path, load_volume, validate_volume
 
-    path = Path(path)
+    path = given_path(path)
 
     def reading(step):
         """Run a reading step; anything but VolumeReadError becomes one (as in load_volume)."""

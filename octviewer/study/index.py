@@ -37,6 +37,7 @@ from ..core.text import text_problem
 from ..io import VolumeReadError
 from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import date_problem, open_regular
+from ..io.loading import given_path
 from .headers import XML_READER, read_record, well_formed
 from .vf import CANCEL_EVERY, NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
 
@@ -297,7 +298,7 @@ def _manifest_scan(row: dict, base: Path) -> ScanEntry:
 
 def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     """Index from a manifest's columns alone (no file is opened), with its measured VF."""
-    csv_path = Path(csv_path).resolve()
+    csv_path = given_path(csv_path).resolve()
     rows = _read_manifest_rows(csv_path, cancel)
     if rows is None:
         raise VfReadError(csv_path, "not a manifest: it has no 'path' column")
@@ -341,7 +342,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     checked between files, raising IndexCancelled. CSV files with a ``path`` column (manifests)
     fill in patient, eye and visit where a header lacks them; CSVs with VF columns give measured VF.
     """
-    root = Path(path).resolve()
+    root = given_path(path).resolve()  # bytes named as the OS does; "" (the working folder) refused
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
     store, unused = _header_store(cache_dir)
