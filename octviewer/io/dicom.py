@@ -405,7 +405,18 @@ def _check_rescale(path, ds: Dataset) -> None:
     A positive slope (and any intercept) keeps the grey levels in order, and OCT intensities carry no
     unit: the display, the quality check and the network work on each volume's own grey levels, so
     it changes nothing they compute, and applying it would mean doing so on every reading path
-    (progressive frames, JPEG 2000 workers) for no gain. No OCT device writes a rescale."""
+    (progressive frames, JPEG 2000 workers) for no gain. No OCT device writes a rescale.
+    A PresentationLUTShape other than IDENTITY (INVERSE: shown = max - stored) says the same as a
+    slope of -1 and is refused likewise (review H36, item 5)."""
+    for item in (ds, *(entry for name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+                       for group in (ds.get(name) or []) for element in group if element.VR == "SQ"
+                       for entry in (element.value or []))):
+        shape = item.get("PresentationLUTShape", None)
+        shape = str(getattr(shape, "value", shape) or "").strip()
+        if shape and shape.upper() != "IDENTITY":
+            raise VolumeReadError(path, "the DICOM header's PresentationLUTShape is not IDENTITY: the stored values "
+                                        "are meant to be shown changed (INVERSE: inverted), and the file is not "
+                                        "read inverted on a guess (an OCT B-scan is read as stored)")
     if "ModalityLUTSequence" in ds:
         raise VolumeReadError(path, "the DICOM header has a Modality LUT Sequence (a table that maps the stored "
                                     "values to others): OCT B-scans are read as stored, not through a table")

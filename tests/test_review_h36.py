@@ -1,0 +1,52 @@
+"""Review H36's findings on the attack run 6 fixes (helper H40): an older version's results CSV,
+an existing --key-file that is no key file, a synth --out over a clinic's scans, the HEYEX XML eye
+and spacing, DICOM PresentationLUTShape INVERSE, and the quadratic "key given twice" check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from octviewer import load_volume
+from octviewer.io.errors import VolumeReadError
+
+
+# Item 5: a MONOCHROME2 file with PresentationLUTShape INVERSE (shown inverted) loaded as stored, no note.
+def _dicom(tmp_path, edit) -> Path:
+    import pydicom
+
+    from octviewer.core import OctVolume, Spacing
+    from octviewer.io.dicom import write_dicom
+
+    path = tmp_path / "scan.dcm"
+    data = (np.random.default_rng(0).random((4, 32, 32)) * 200).astype(np.uint8)
+    write_dicom(OctVolume(data=data, spacing=Spacing(0.05, 0.004, 0.01), laterality="OD"), path)
+    ds = pydicom.dcmread(path)
+    edit(ds)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_dicom_presentation_lut_inverse_is_refused(tmp_path):
+    path = _dicom(tmp_path, lambda ds: setattr(ds, "PresentationLUTShape", "INVERSE"))
+    with pytest.raises(VolumeReadError, match="PresentationLUTShape is not IDENTITY"):
+        load_volume(path)
+
+
+def test_dicom_presentation_lut_inverse_in_the_functional_groups_is_refused(tmp_path):
+    from pydicom.dataset import Dataset
+
+    def edit(ds):
+        item = Dataset()
+        item.PresentationLUTShape = "INVERSE"
+        ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence = [item]
+
+    with pytest.raises(VolumeReadError, match="PresentationLUTShape is not IDENTITY"):
+        load_volume(_dicom(tmp_path, edit))
+
+
+def test_dicom_presentation_lut_identity_loads(tmp_path):
+    volume = load_volume(_dicom(tmp_path, lambda ds: setattr(ds, "PresentationLUTShape", "IDENTITY")))
+    assert volume.data.shape == (4, 32, 32)
