@@ -4,6 +4,7 @@ and spacing, DICOM PresentationLUTShape INVERSE, and the quadratic "key given tw
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,15 @@ def test_dicom_presentation_lut_inverse_in_the_functional_groups_is_refused(tmp_
 def test_dicom_presentation_lut_identity_loads(tmp_path):
     volume = load_volume(_dicom(tmp_path, lambda ds: setattr(ds, "PresentationLUTShape", "IDENTITY")))
     assert volume.data.shape == (4, 32, 32)
+
+
+# Item 6: `k in keys[:i]` made the duplicate-key check quadratic: 60,000 keys took 98 s.
+def test_config_with_60000_keys_is_checked_in_linear_time(tmp_path):
+    from trainer.config import ConfigFileError, read_config_file
+
+    path = tmp_path / "many.yaml"
+    path.write_text("".join(f"k{i}: 1\n" for i in range(60_000)) + "k59999: 2\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigFileError, match="gives 'k59999' twice"):
+        read_config_file(path)
+    assert time.monotonic() - start < 30  # a generous bound against a quadratic check, not a timing claim

@@ -121,9 +121,11 @@ def read_config_file(path: Path) -> dict:
             return super().compose_node(parent, index)
 
         def construct_mapping(self, node, deep=False):
-            keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
-            if twice := next((k for i, k in enumerate(keys) if k in keys[:i]), None):
-                raise ConfigFileError(f"--config {path} gives {twice[:40]!r} twice; give it once")
+            seen = set()  # a set: `k in keys[:i]` took 98 s over 60,000 keys (review H36, item 6)
+            for key in (k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)):
+                if key in seen:
+                    raise ConfigFileError(f"--config {path} gives {key[:40]!r} twice; give it once")
+                seen.add(key)
             for key_node, value_node in node.value:  # built here (and kept) to name the key of a bad value
                 try:
                     self.construct_object(value_node, deep=True)
