@@ -63,3 +63,38 @@ def test_config_with_60000_keys_is_checked_in_linear_time(tmp_path):
     with pytest.raises(ConfigFileError, match="gives 'k59999' twice"):
         read_config_file(path)
     assert time.monotonic() - start < 30  # a generous bound against a quadratic check, not a timing claim
+
+
+# Item 4: eyepy reads any HEYEX XML Laterality but "R" as OS; a ScaleX of -1 was "no physical spacing".
+def _heyex(tmp_path, old: str, new: str) -> Path:
+    import os
+    import shutil
+
+    source = Path(os.environ.get("OCTVIEWER_SAMPLES", "/work/shared/samples")) / "eyepy_synthetic/heyex_xml/test_volume"
+    if not source.is_dir():
+        pytest.skip("the eyepy HEYEX XML sample is not here")
+    folder = tmp_path / "export"
+    shutil.copytree(source, folder)
+    xml = folder / "test_dummy.xml"
+    text = xml.read_text()
+    assert old in text
+    xml.write_text(text.replace(old, new))
+    return xml
+
+
+@pytest.mark.parametrize("stated", ["X", "", "OD"])
+def test_heyex_xml_laterality_that_is_not_r_or_l_is_an_unknown_eye_with_a_note(tmp_path, stated):
+    volume = load_volume(_heyex(tmp_path, "<Laterality>R</Laterality>", f"<Laterality>{stated}</Laterality>"))
+    assert volume.laterality is None
+    assert "the XML's Laterality is neither R nor L: the eye is unknown" in volume.notes
+
+
+def test_heyex_xml_laterality_l_is_os(tmp_path):
+    volume = load_volume(_heyex(tmp_path, "<Laterality>R</Laterality>", "<Laterality>L</Laterality>"))
+    assert volume.laterality == "OS" and volume.notes == ()
+
+
+def test_heyex_xml_implausible_scale_x_names_the_unknown_spacing(tmp_path):
+    volume = load_volume(_heyex(tmp_path, "<ScaleX>0.011819</ScaleX>", "<ScaleX>-1</ScaleX>"))
+    assert volume.spacing.ascan_mm is None and volume.spacing.depth_mm is not None
+    assert volume.notes == ("the file states no plausible A-scan spacing: those distances are unknown",)

@@ -197,8 +197,9 @@ def _vol_header_notes(spacing: Spacing, pattern: str, laterality: str) -> list[s
 MAX_XML_BYTES = 64 * 2**20
 
 
-def _check_heyex_folder(folder: Path, xml: Path | None = None) -> None:
-    """Check every image a HEYEX XML names before eyepy opens any of them.
+def _check_heyex_folder(folder: Path, xml: Path | None = None) -> str | None:
+    """Check every image a HEYEX XML names before eyepy opens any of them; return the eye the XML
+    states (``_heyex_eye``).
 
     ``xml``: the export file the user gave; its folder's first .xml was checked (and named in the
     error) instead, so a stray empty.xml beside one.xml was blamed for one.xml (attack run 2 M9).
@@ -242,6 +243,15 @@ def _check_heyex_folder(folder: Path, xml: Path | None = None) -> None:
         (rows, cols), depth = image_header_size(image)
         decoded += rows * cols * depth
     check_budget(xml, decoded, stored, what="the images the XML names")
+    return _heyex_eye(root)
+
+
+def _heyex_eye(root) -> str | None:
+    """OD for a Series Laterality of "R", OS for "L", None (unknown) for anything else. eyepy reads
+    any text but "R" as OS, so "X", "" or "OD" gave the left eye without a note (review H36, item 4);
+    the field eyepy reads is read here instead."""
+    found = root[0].findall("./Patient/Study/Series/Laterality") if len(root) else []
+    return {"R": "OD", "L": "OS"}.get((found[0].text or "").strip() if found else "")
 
 
 #: eyepy's laterality for an .e2e is the stored character's code ('82' is 'R', '76' is 'L');
@@ -314,14 +324,19 @@ def read_with_eyepy(path: Path) -> OctVolume:
     else:
         folder = path if path.is_dir() else path.parent
         given = None if path.is_dir() else path
-        _check_heyex_folder(folder, given)
+        stated_eye = _check_heyex_folder(folder, given)
         # eyepy reads an .xml path itself; given a folder it takes whichever .xml it finds there
         ev = eyepy.import_heyex_xml(given if given is not None and given.suffix == ".xml" else folder)
     meta = ev.meta
     data = np.asarray(ev.data)
     localizer = Localizer(grey_localizer(path, ev.localizer.data), _mm(ev.localizer.meta, "scale_y", "scale_x"))
     layers = {name: np.asarray(layer.data, dtype=np.float32) for name, layer in ev.layers.items()}
-    laterality = _EYEPY_LATERALITY.get(str(meta.get("laterality") or "").strip().upper())
+    if path.suffix.lower() in (".e2e", ".sdb"):
+        laterality = _EYEPY_LATERALITY.get(str(meta.get("laterality") or "").strip().upper())
+        notes = []
+    else:
+        laterality = stated_eye
+        notes = [] if laterality else ["the XML's Laterality is neither R nor L: the eye is unknown"]
     bscan_mm, depth_mm, ascan_mm = _mm(meta, "scale_z", "scale_y", "scale_x")
     spacing = Spacing(bscan_mm=bscan_mm if data.shape[0] > 1 else 0.0, depth_mm=depth_mm, ascan_mm=ascan_mm)
     acquired = meta.get("exam_time") or meta.get("visit_date")
@@ -341,5 +356,18 @@ def read_with_eyepy(path: Path) -> OctVolume:
         localizer=localizer,
         layers=layers,
         intensity_transform="identity" if data.dtype == np.uint8 else "heidelberg_vol",
-        notes=() if spacing.known else ("the file states no physical spacing",),
+        notes=(*_unknown_spacing_notes(spacing), *notes),
     )
+
+
+def _unknown_spacing_notes(spacing: Spacing) -> list[str]:
+    """A note naming the spacings that are unknown. An XML's ScaleX of -1 was noted as "no physical
+    spacing" while its depth and B-scan spacings were known and used (review H36, item 4); with none
+    known (an .e2e, whose scale eyepy gives in pixels) the file states no physical spacing."""
+    unknown = [name for name, mm in (("A-scan", spacing.ascan_mm), ("depth", spacing.depth_mm),
+                                     ("B-scan", spacing.bscan_mm)) if mm is None]
+    if not unknown:
+        return []
+    if len(unknown) == (2 if spacing.bscan_mm == 0.0 else 3):  # a line scan has no B-scan spacing
+        return ["the file states no physical spacing"]
+    return [f"the file states no plausible {' or '.join(unknown)} spacing: those distances are unknown"]
