@@ -94,3 +94,25 @@ def test_entry_points_read_bytes_paths_and_refuse_an_empty_one(tmp_path, monkeyp
                  lambda p: index_folder(p, cache_dir=tmp_path / "cache")):
         with pytest.raises(VolumeReadError, match="no file or folder name given"):
             call("")
+
+
+# ---------------------------------------------------------------- A7-12: a manifest that cannot be read says why
+
+@pytest.mark.parametrize("case, words", [("cp1252", "not UTF-8 text"), ("folder", "a folder"),
+                                         ("missing", "no such file"), ("fifo", "named pipe")])
+def test_open_manifest_says_why_it_cannot_be_read(tmp_path, case, words):
+    import os
+
+    from octviewer.study.index import index_manifest
+    from octviewer.study.vf import VfReadError
+
+    path = tmp_path / "manifest.csv"
+    if case == "cp1252":
+        path.write_bytes("path,patient_id,eye,visit,comment\na.dcm,P1,OD,2018-09-18,Müller\n".encode("cp1252"))
+    elif case == "folder":
+        path.mkdir()
+    elif case == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(VfReadError, match=words) as refused:
+        index_manifest(path)
+    assert "'path' column" not in str(refused.value)

@@ -220,8 +220,10 @@ def _cached_record(hit, key: list[int], suffix: str) -> dict | None:
 # ---------------------------------------------------------------- manifests and VF tables
 
 def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
-    """Rows of a CSV with a ``path`` column (a manifest), or None for any other CSV. Each row carries
-    its line number under ``_row`` (for messages). ``cancel`` is checked as the VF tables check it."""
+    """Rows of a CSV with a ``path`` column (a manifest), or None for any other CSV; VfReadError saying
+    why a file cannot be read as a table (missing, a folder, a device, not UTF-8, no CSV), the words the
+    VF tables use: every such failure was "it has no 'path' column" (attack run 7, A7-12). Each row
+    carries its line number under ``_row`` (for messages). ``cancel`` is checked as the VF tables check it."""
     try:
         with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
@@ -233,8 +235,14 @@ def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
                     raise IndexCancelled()
                 rows.append({**row, "_row": n})
             return rows
-    except (OSError, UnicodeDecodeError, csv.Error, VolumeReadError):
-        return None
+    except VolumeReadError as exc:
+        raise VfReadError(path, exc.problem) from None
+    except UnicodeDecodeError:
+        raise VfReadError(path, "not UTF-8 text (save it as CSV UTF-8); the table is not read") from None
+    except csv.Error as exc:
+        raise VfReadError(path, f"not a readable CSV ({exc}); the table is not read") from None
+    except OSError as exc:
+        raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
 
 
 def _row_path(row: dict) -> str:
@@ -406,7 +414,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             index._problem(csv_file, "special files", "not a regular file (a named pipe, device or socket, or gone); "
                                                       "it was not opened")
             continue
-        rows = _read_manifest_rows(csv_file, cancel)
+        try:
+            rows = _read_manifest_rows(csv_file, cancel)
+        except VfReadError:  # read_vf_rows below names what is wrong with the file
+            rows = None
         bad_rows = []
         for row in rows or ():
             if problem := _row_problem(row):
