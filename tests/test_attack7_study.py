@@ -116,3 +116,36 @@ def test_open_manifest_says_why_it_cannot_be_read(tmp_path, case, words):
     with pytest.raises(VfReadError, match=words) as refused:
         index_manifest(path)
     assert "'path' column" not in str(refused.value)
+
+
+# ---------------------------------------------------------------- manifests: eyes, one file at several rows, headers
+
+def _manifest(tmp_path, rows):
+    import csv
+
+    path = tmp_path / "manifest.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["patient_id", "eye", "visit", "path"])
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_visits(tmp_path_factory):
+    from octviewer.study.demo import write_demo_study
+
+    study = write_demo_study(tmp_path_factory.mktemp("s") / "study", patients=1, visits=2, preset="tiny", seed=3)
+    return sorted(study.rglob("O[DS]_*.dcm"))  # OD_<first>, OD_<second>, OS_<first>, OS_<second>
+
+
+def test_a7_19_manifest_eyes_that_are_not_od_or_os_are_listed(tmp_path, two_visits):
+    from octviewer.study.index import index_manifest
+
+    od1, od2, os1, _os2 = two_visits
+    rows = [["P1", "left", "2018-09-18", od1], ["P2", "R", "2018-09-18", od2], ["P3", "OU", "2018-09-18", os1]]
+    index = index_manifest(_manifest(tmp_path, rows))
+    assert index.scans == []
+    text = index.problems_text()
+    assert all(f"eye is {word!r}, expected OD or OS" in text for word in ("LEFT", "R", "OU"))
+

@@ -261,10 +261,14 @@ def _row_path(row: dict) -> str:
 def _row_problem(row: dict) -> str:
     """Why a manifest row's patient ID or visit date cannot be taken, or "": the scan headers' rules. An ID
     holding a right-to-left override or a newline (PAT<U+202E>4321 shown as PAT1234) was filed as a
-    patient (attack run 5, F17), and a visit dated 1900 or 2999 made a visit of its own (F6)."""
+    patient (attack run 5, F17), and a visit dated 1900 or 2999 made a visit of its own (F6). An eye other
+    than OD or OS is refused as the VF table refuses it."""
     where = f"row {row.get('_row', '?')}"
     if problem := text_problem("patient_id", str(row.get("patient_id") or "")):
         return f"{where}: {problem}"
+    eye = str(row.get("eye") or "").strip().upper()
+    if eye not in ("", "OD", "OS"):  # "left", "R", "OU" were filed as an unknown eye (attack run 7, A7-19)
+        return f"{where}: eye is {eye[:10]!r}, expected OD or OS (or empty when unknown)"
     date = parse_date(str(row.get("visit") or "").strip())
     if date is not None and (problem := date_problem(date)):
         return f"{where}: the visit {problem}"
