@@ -149,3 +149,13 @@ def test_a7_19_manifest_eyes_that_are_not_od_or_os_are_listed(tmp_path, two_visi
     text = index.problems_text()
     assert all(f"eye is {word!r}, expected OD or OS" in text for word in ("LEFT", "R", "OU"))
 
+
+def test_a7_8_one_scan_listed_at_three_visits_is_listed_and_not_used(tmp_path, two_visits):
+    from octviewer.study.index import index_manifest
+
+    od1, _od2, os1, _os2 = two_visits
+    rows = [["P1", "OD", "2018-09-18", od1], ["P1", "OD", "2019-09-24", od1], ["P1", "OD", "2020-09-24", od1],
+            ["P1", "OS", "2018-09-18", os1], ["P1", "OS", "2018-09-18", os1]]  # the same row twice: one scan
+    index = index_manifest(_manifest(tmp_path, rows))
+    assert [s.path for s in index.scans] == [str(os1)]
+    assert "different patients, eyes or visits (row 2; row 3; row 4); neither is used" in index.problems_text()

@@ -308,13 +308,22 @@ def _manifest_scan(row: dict, base: Path) -> ScanEntry:
                      synthetic=str(row.get("synthetic") or "").strip() in ("1", "true", "True"))
 
 
+def _disagreement(places: list[str]) -> str:
+    """The problem of a scan that manifest rows describe differently (the folder's and the manifest's rule)."""
+    return f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); neither is used"
+
+
 def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
-    """Index from a manifest's columns alone (no file is opened), with its measured VF."""
+    """Index from a manifest's columns alone (no file is opened), with its measured VF.
+
+    The folder's rule holds here too: a file that rows describe differently (one scan at three visits,
+    or for two patients) is listed and not used (attack run 7, A7-8)."""
     csv_path = given_path(csv_path).resolve()
     rows = _read_manifest_rows(csv_path, cancel)
     if rows is None:
         raise VfReadError(csv_path, "not a manifest: it has no 'path' column")
     index = StudyIndex(root=str(csv_path))
+    listed: dict[str, list[tuple[dict, ScanEntry]]] = {}  # file -> the rows that list it, their scans
     for n, row in enumerate(rows):
         if _cancelled(cancel):
             raise IndexCancelled()
@@ -324,11 +333,17 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             index._problem(csv_path, "manifest rows unusable", str(exc))
             continue
         if os.path.exists(scan.path):
-            index.scans.append(scan)
+            listed.setdefault(scan.path, []).append((row, scan))
         else:
             index.skipped["listed files missing"] += 1
         if progress is not None:
             progress(n + 1, len(rows))
+    for path, entries in listed.items():
+        if len({_row_says(row) for row, _ in entries}) > 1:
+            index._problem(path, "scans that manifests disagree about",
+                           _disagreement([f"row {row.get('_row', '?')}" for row, _ in entries]))
+        else:
+            index.scans.append(entries[0][1])
     index.scans = group_visits(index.scans)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
         try:
@@ -454,9 +469,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
 
     for file, places in disagree.items():  # which row is right? neither is used, and both are named
         del by_path[file]
-        index._problem(file, "scans that manifests disagree about",
-                       f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); "
-                       "neither is used")
+        index._problem(file, "scans that manifests disagree about", _disagreement(places))
     for file, record in records:
         kind = record["kind"]
         if kind == "skip" and record["reason"] == "other files" and str(file) in disagree:  # listed above
