@@ -98,3 +98,86 @@ def test_heyex_xml_implausible_scale_x_names_the_unknown_spacing(tmp_path):
     volume = load_volume(_heyex(tmp_path, "<ScaleX>0.011819</ScaleX>", "<ScaleX>-1</ScaleX>"))
     assert volume.spacing.ascan_mm is None and volume.spacing.depth_mm is not None
     assert volume.notes == ("the file states no plausible A-scan spacing: those distances are unknown",)
+
+
+# Item 1: a results CSV of an older version was refused as "not a results CSV of this command" (exit 3),
+# so the weekly `octviewer-predict scans --out results.csv` failed after every upgrade.
+_STRUCTURE_BEFORE_SEGMENTATION_USED = [  # octviewer.structure.COLUMNS before a0e2a25
+    "laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um", "rnfl_N_um",
+    "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2",
+    "cup_area_mm2", "bmo_mrw_um", "rnfl_unsure_pct", "rnfl_uncertain_sectors"]
+_S = _STRUCTURE_BEFORE_SEGMENTATION_USED
+_PREDICT_HEADERS = {
+    # the header predict wrote at d64e05c (the reviewed range's base): the same as today's
+    "d64e05c": None,
+    # before a0e2a25 (no segmentation_used), 72c1e0a (no settings), 464eb2f (no model digest and signature)
+    "a0e2a25^": ["file", *_S[:3], "probability", "decision", "threshold", "vfi", "md", "psd", *_S[3:], "seconds",
+                 "error", "notice", "model_digest", "model_signature", "settings"],
+    "72c1e0a^": ["file", *_S[:3], "probability", "decision", "threshold", "vfi", "md", "psd", *_S[3:], "seconds",
+                 "error", "notice", "model_digest", "model_signature"],
+    "464eb2f^": ["file", *_S[:3], "probability", "decision", "threshold", "vfi", "md", "psd", *_S[3:], "seconds",
+                 "error", "notice"],
+}
+
+
+def _csv(path: Path, header: list[str]) -> Path:
+    path.write_text(",".join(header) + "\n" + ",".join("x" for _ in header) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("version", sorted(_PREDICT_HEADERS))
+def test_predict_out_written_by_an_older_version_may_be_replaced(tmp_path, version):
+    from octviewer.pipeline.outputs import check_outputs
+    from octviewer.pipeline.predict_cli import COLUMNS, RETIRED_COLUMNS
+
+    out = _csv(tmp_path / "results.csv", _PREDICT_HEADERS[version] or COLUMNS)
+    check_outputs([], out, columns=COLUMNS, retired=RETIRED_COLUMNS)  # no OutputError
+
+
+def test_measure_out_written_by_an_older_version_may_be_replaced(tmp_path):
+    from octviewer.pipeline.measure_cli import RETIRED_COLUMNS, _columns
+    from octviewer.pipeline.outputs import check_outputs
+
+    out = _csv(tmp_path / "results.csv", ["file", *_S, "notice", "settings"])
+    check_outputs([], out, columns=_columns(), retired=RETIRED_COLUMNS)
+
+
+@pytest.mark.parametrize("header", [
+    ["path", "patient_id", "eye", "visit", "label"],        # a study's manifest.csv
+    ["file", "laterality", "probability", "patient_name"],  # a column no version wrote
+    ["laterality", "file"],                                  # "file" not first
+])
+def test_out_that_no_version_wrote_is_still_refused(tmp_path, header):
+    from octviewer.pipeline.outputs import OutputError, check_outputs
+    from octviewer.pipeline.predict_cli import COLUMNS, RETIRED_COLUMNS
+
+    out = _csv(tmp_path / "results.csv", header)
+    with pytest.raises(OutputError, match="is not a results CSV of this command"):
+        check_outputs([], out, columns=COLUMNS, retired=RETIRED_COLUMNS)
+
+
+def test_synth_out_holding_a_first_generator_cohort_is_ours(tmp_path):
+    """The manifest the first generator (7fd61a1) wrote, with its rnfl_mean_um and damage_location."""
+    from octviewer.synth.cli import not_ours
+
+    _csv(tmp_path / "manifest.csv", ["path", "patient_id", "eye", "visit", "label", "vfi", "md", "psd", "split",
+                                     "synthetic", "severity", "cup_to_disc", "rnfl_mean_um", "damage_location"])
+    assert not_ours(tmp_path) == ""
+
+
+def test_resume_still_needs_this_versions_columns(tmp_path):
+    """--resume keeps rows: those of another version's columns are not this run's (exact header)."""
+    from octviewer.pipeline.outputs import OutputError, ResumableCsv
+    from octviewer.pipeline.predict_cli import COLUMNS
+
+    _csv(tmp_path / "results.csv.partial", _PREDICT_HEADERS["72c1e0a^"])
+    with pytest.raises(OutputError, match="not a results CSV of this command or version"):
+        ResumableCsv(tmp_path / "results.csv", COLUMNS, resume=True)
+
+
+# Item 9: the CSV header was read by io.limits.not_our_csv for --out and by DictReader for --resume,
+# differently; one reader (core.files.csv_header) now serves check_outputs, --resume and synth.
+def test_one_reader_of_a_csv_header():
+    from octviewer.io import limits
+
+    assert not hasattr(limits, "not_our_csv")

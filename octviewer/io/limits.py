@@ -17,7 +17,6 @@ Three guards every reader goes through (docs/bad_input.md lists the guarantees t
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import io
 import math
@@ -404,24 +403,3 @@ def plausible_mm(value) -> float | None:
 
 def itemsize(dtype) -> int:
     return int(np.dtype(dtype).itemsize)
-
-
-def not_our_csv(path, columns: list[str]) -> bool:
-    """True when ``path`` is a non-empty file whose first line is not ``columns``, the header the
-    command writes. ``octviewer-predict FOLDER --out FOLDER/manifest.csv`` (or measure's ``--out
-    FOLDER/vf.csv``) replaced the study's own table with the results, and ``octviewer-synth --out``
-    a clinic's manifest.csv with its synthetic one (attack run 6, A6-17, A6-14). A file that cannot
-    be read is not ours either; one that is not there, or is empty, holds nothing to lose."""
-    try:
-        with open_regular(path) as f:
-            first = f.readline(64 * 1024)
-    except VolumeReadError:
-        return os.path.lexists(path)
-    except OSError:
-        return True
-    if not first:
-        return False
-    try:
-        return next(csv.reader([first.decode("utf-8").rstrip("\r\n")]), None) != list(columns)
-    except (UnicodeDecodeError, csv.Error):
-        return True

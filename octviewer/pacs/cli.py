@@ -134,14 +134,14 @@ def _screen_problem(args, extra: list[str]) -> tuple[int, str] | None:
     from ..core.files import FileRefused, open_for_writing
     from ..model import ModelFileError, load_model
     from ..pipeline.outputs import EXIT_MODEL, EXIT_OUTPUT, OutputError, check_outputs
-    from ..pipeline.predict_cli import COLUMNS
+    from ..pipeline.predict_cli import COLUMNS, RETIRED_COLUMNS
     from ..pipeline.predict_cli import parser as predict_parser
     from ..resources import DEMO_MODEL
 
     options = predict_parser().parse_args(["--out", str(args.out), *extra])  # a wrong option: argparse, exit 2
     try:
         check_outputs([], options.out, folders={"--cam-out": options.cam_out}, files={"--key-file": options.key_file},
-                      model=options.model or DEMO_MODEL, columns=COLUMNS)
+                      model=options.model or DEMO_MODEL, columns=COLUMNS, retired=RETIRED_COLUMNS)
     except OutputError as exc:
         return EXIT_OUTPUT, f"octviewer-pacs screen: {exc}"
     journal = options.out.with_name(options.out.name + ".partial")

@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 
 from ..core import VF_INDICES
-from ..core.files import FileRefused, check_writable, open_for_writing
-from ..io.limits import not_our_csv
+from ..core.files import FileRefused, check_writable, csv_header, csv_is_ours, open_for_writing
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
 EXIT_STOPPED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
@@ -173,7 +172,7 @@ def own_secrets() -> dict[str, Path]:
 
 def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None = None,
                   files: dict[str, Path] | None = None, model: Path | None = None,
-                  columns: list[str] | None = None) -> None:
+                  columns: list[str] | None = None, retired: list[str] | tuple = ()) -> None:
     """Raise OutputError for an output that cannot be written, or that names an input, before
     anything is written: ``--out`` naming the scan it was given truncated that scan before it was read,
     and naming the model file or the results store destroyed them.
@@ -181,7 +180,8 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     ``out`` and ``files`` (option -> path) are files to write, ``folders`` (option -> path) folders
     to write into. An output that exists as a device, FIFO or socket is refused too: writing to a
     FIFO blocks for good, and the CSV would be renamed over a device node. ``columns``: the header of
-    the command's CSV; an ``out`` that exists with another first line is refused (``not_our_csv``)."""
+    the command's CSV, ``retired``: the column names its older versions wrote; an ``out`` that exists
+    and is not such a CSV is refused (``core.files.csv_is_ours``)."""
     named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
     for option, path in named.items():  # "" (an unset $OUT) is Path("."): with_name raised ValueError (attack 3 F10)
         if not Path(path).name or Path(path).name == "..":
@@ -224,7 +224,7 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
                 pass
             except FileRefused as exc:
                 raise OutputError(f"{option} {path} {exc}") from None
-    if columns is not None and not out.is_dir() and not_our_csv(out, columns):
+    if columns is not None and not out.is_dir() and not csv_is_ours(out, columns, retired):
         raise OutputError(f"--out {out} exists and is not a results CSV of this command (its first line is "
                           "not this command's header); refusing to overwrite it: give another file name")
     for option, path in named.items():
@@ -423,8 +423,12 @@ class ResumableCsv:
         reader = csv.DictReader(io.StringIO(text, newline=""))  # rows end at CR/LF only, as the writer ends them
         rows = {}
         try:
-            if reader.fieldnames != self.columns:
-                raise OutputError(f"--resume: {path} is not a results CSV of this command or version (other columns)")
+            header = csv_header(path)  # the one reader of a header, as check_outputs' (review H36, item 9)
+        except (FileRefused, OSError):
+            header = None
+        if header != self.columns:  # exactly: rows of another version's columns are not this run's rows
+            raise OutputError(f"--resume: {path} is not a results CSV of this command or version (other columns)")
+        try:
             for row in reader:
                 problem = row_problem(row, self.run_cells)
                 if problem:

@@ -23,10 +23,11 @@ def not_ours(out: Path) -> str:
     header, or a file in volumes/ or truth/ not named as ours. A clinic's manifest was replaced and
     synthetic volumes were put beside its real ones (attack run 6, A6-14). An earlier run's output,
     whole or stopped part-way (volumes without a manifest), is ours and is written again."""
-    from ..io.limits import not_our_csv
-    from .cohort import MANIFEST_COLUMNS
+    from ..core.files import csv_is_ours
+    from .cohort import MANIFEST_COLUMNS, RETIRED_MANIFEST_COLUMNS
 
-    if not_our_csv(out / "manifest.csv", MANIFEST_COLUMNS):
+    # "synthetic": a clinic's study manifest starts with path too, and may hold only columns synth writes
+    if not csv_is_ours(out / "manifest.csv", MANIFEST_COLUMNS, RETIRED_MANIFEST_COLUMNS, required=("synthetic",)):
         return f"{out / 'manifest.csv'} was not written by octviewer-synth (its first line is another header)"
     for sub in ("volumes", "truth"):
         folder = out / sub

@@ -74,6 +74,9 @@ TRUTH_COLUMNS = ["severity", "stage", "disc_area_mm2", "cup_to_disc", "bmo_mrw_u
                  *[f"rnfl_{k}_um" for k in SECTOR_NAMES], "damage", "artefacts"]
 MANIFEST_COLUMNS = ["path", "patient_id", "eye", "visit", "label", "vfi", "md", "psd", "split", "synthetic",
                     *TRUTH_COLUMNS, "age", "label_rule", "cataract_db"]
+#: Manifest columns the first generator wrote (before synthetic world v2) and this one does not: such a folder is still
+#: octviewer-synth's own, written again by a new run, not refused as a clinic's (review H36, item 1).
+RETIRED_MANIFEST_COLUMNS = ["rnfl_mean_um", "damage_location"]
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "SyntheticScan", "generate_cohort",
            "random_acquisition", "random_eye", "sector_rnfl_um", "synth_scan", "visual_field"]
