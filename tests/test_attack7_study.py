@@ -159,3 +159,15 @@ def test_a7_8_one_scan_listed_at_three_visits_is_listed_and_not_used(tmp_path, t
     index = index_manifest(_manifest(tmp_path, rows))
     assert [s.path for s in index.scans] == [str(os1)]
     assert "different patients, eyes or visits (row 2; row 3; row 4); neither is used" in index.problems_text()
+
+
+def test_a7_4_a_manifest_eye_the_scan_header_contradicts_is_listed_and_not_used(tmp_path, two_visits):
+    from octviewer.study.index import index_manifest
+
+    od1, od2, os1, _os2 = two_visits
+    rows = [["P1", "OD", "2018-09-18", os1], ["P1", "OS", "2018-09-18", od1], ["P1", "", "2019-09-24", od2]]
+    index = index_manifest(_manifest(tmp_path, rows))
+    assert [(s.path, s.eye) for s in index.scans] == [(str(od2), "OD")]  # an empty cell takes the header's eye
+    text = index.problems_text()
+    assert "row 2 gives the eye OD, the scan's own header says OS; it is not used" in text
+    assert "row 3 gives the eye OS, the scan's own header says OD" in text

@@ -313,17 +313,34 @@ def _disagreement(places: list[str]) -> str:
     return f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); neither is used"
 
 
-def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
-    """Index from a manifest's columns alone (no file is opened), with its measured VF.
+def _header_eye(scan: ScanEntry, row: dict) -> ScanEntry:
+    """The manifest's scan with the eye its own header states; ValueError naming the row when the header
+    states the other eye. An OS scan listed as OD was shown in the right eye's place, beside the right
+    eye's VF, and exported as OD (attack run 7, A7-4); which of the two is wrong cannot be told (a row
+    pointing at the wrong file is as likely as a wrong eye), so the scan is not used, as in a folder where
+    manifest rows disagree. Only the header is read (``headers.read_record``), never the pixels."""
+    record = read_record(Path(scan.path))
+    eye = record.get("eye") if record.get("kind") == "scan" else ""
+    if eye not in ("OD", "OS") or eye == scan.eye:
+        return scan
+    if scan.eye:
+        raise ValueError(f"row {row.get('_row', '?')} gives the eye {scan.eye}, the scan's own header says {eye}; "
+                         "it is not used (correct the row or the file)")
+    return dataclasses.replace(scan, eye=eye)
 
-    The folder's rule holds here too: a file that rows describe differently (one scan at three visits,
-    or for two patients) is listed and not used (attack run 7, A7-8)."""
+
+def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
+    """Index from a manifest's columns and the eye in each listed scan's header, with its measured VF.
+
+    The folder's rules hold here too: a file that rows describe differently (one scan at three visits,
+    or for two patients) is listed and not used (attack run 7, A7-8), and a header's eye fills an empty
+    cell and contradicts another one (``_header_eye``)."""
     csv_path = given_path(csv_path).resolve()
     rows = _read_manifest_rows(csv_path, cancel)
     if rows is None:
         raise VfReadError(csv_path, "not a manifest: it has no 'path' column")
     index = StudyIndex(root=str(csv_path))
-    listed: dict[str, list[tuple[dict, ScanEntry]]] = {}  # file -> the rows that list it, their scans
+    listed: dict[str, list[tuple[dict, ScanEntry | None]]] = {}  # file -> the rows that list it, their scans
     for n, row in enumerate(rows):
         if _cancelled(cancel):
             raise IndexCancelled()
@@ -332,17 +349,21 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
         except (ValueError, OSError) as exc:
             index._problem(csv_path, "manifest rows unusable", str(exc))
             continue
-        if os.path.exists(scan.path):
-            listed.setdefault(scan.path, []).append((row, scan))
-        else:
+        if not os.path.exists(scan.path):
             index.skipped["listed files missing"] += 1
+        else:
+            try:
+                listed.setdefault(scan.path, []).append((row, _header_eye(scan, row)))
+            except ValueError as exc:
+                index._problem(scan.path, "scans whose header the manifest contradicts", str(exc))
+                listed.setdefault(scan.path, []).append((row, None))
         if progress is not None:
             progress(n + 1, len(rows))
     for path, entries in listed.items():
         if len({_row_says(row) for row, _ in entries}) > 1:
             index._problem(path, "scans that manifests disagree about",
                            _disagreement([f"row {row.get('_row', '?')}" for row, _ in entries]))
-        else:
+        elif entries[0][1] is not None:
             index.scans.append(entries[0][1])
     index.scans = group_visits(index.scans)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
