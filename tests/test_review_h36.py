@@ -181,3 +181,27 @@ def test_one_reader_of_a_csv_header():
     from octviewer.io import limits
 
     assert not hasattr(limits, "not_our_csv")
+
+
+# Item 2: `octviewer-predict/measure --key-file STUDY/vf.csv` replaced the study's VF table with the key file.
+def test_key_file_naming_a_studys_vf_table_is_refused(tmp_path, capsys):
+    from octviewer.pipeline.measure_cli import main
+
+    vf = tmp_path / "study" / "vf.csv"
+    vf.parent.mkdir()
+    vf.write_text("patient_id,date,eye,vfi\nCLINIC-0042,2024-01-01,OD,90\n")
+    before = vf.read_bytes()
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    assert main([str(scans), "--out", str(tmp_path / "r.csv"), "--key-file", str(vf), "--no-store"]) == 3
+    assert f"--key-file {vf} exists and is not a key file of this command" in capsys.readouterr().err
+    assert vf.read_bytes() == before
+
+
+def test_key_file_this_command_wrote_may_be_replaced(tmp_path):
+    from octviewer.core.pseudonym import write_key_file
+    from octviewer.pipeline.outputs import check_outputs
+    from octviewer.pipeline.predict_cli import COLUMNS
+
+    key_file = write_key_file(tmp_path / "keys.csv", {"k1": "/scans/a.vol"})
+    check_outputs([], tmp_path / "r.csv", files={"--key-file": key_file}, columns=COLUMNS)  # no OutputError

@@ -109,6 +109,10 @@ def scrub(text: str, path: str | os.PathLike, key: str) -> str:
     return text
 
 
+#: The key file's header: an existing --key-file is overwritten only when it starts so (review H36, item 2).
+KEY_FILE_COLUMNS = ["key", "path"]
+
+
 def write_key_file(path: str | os.PathLike, mapping: dict[str, str]) -> Path:
     """key -> path CSV, readable by the owner only: the one place the link back is kept.
 
@@ -126,7 +130,7 @@ def write_key_file(path: str | os.PathLike, mapping: dict[str, str]) -> Path:
         os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["key", "path"])
+        w.writerow(KEY_FILE_COLUMNS)
         for key, p in sorted(mapping.items()):
             w.writerow([key, p])
     return path

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..core import VF_INDICES
 from ..core.files import FileRefused, check_writable, csv_header, csv_is_ours, open_for_writing
+from ..core.pseudonym import KEY_FILE_COLUMNS
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
 EXIT_STOPPED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
@@ -181,7 +182,8 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     to write into. An output that exists as a device, FIFO or socket is refused too: writing to a
     FIFO blocks for good, and the CSV would be renamed over a device node. ``columns``: the header of
     the command's CSV, ``retired``: the column names its older versions wrote; an ``out`` that exists
-    and is not such a CSV is refused (``core.files.csv_is_ours``)."""
+    and is not such a CSV is refused (``core.files.csv_is_ours``), and so is a ``--key-file`` in
+    ``files`` that exists and is not a key file (``key,path``)."""
     named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
     for option, path in named.items():  # "" (an unset $OUT) is Path("."): with_name raised ValueError (attack 3 F10)
         if not Path(path).name or Path(path).name == "..":
@@ -227,6 +229,10 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     if columns is not None and not out.is_dir() and not csv_is_ours(out, columns, retired):
         raise OutputError(f"--out {out} exists and is not a results CSV of this command (its first line is "
                           "not this command's header); refusing to overwrite it: give another file name")
+    key_file = (files or {}).get("--key-file")  # --key-file STUDY/vf.csv replaced the study's VF table (H36, 2)
+    if key_file is not None and not Path(key_file).is_dir() and not csv_is_ours(key_file, KEY_FILE_COLUMNS):
+        raise OutputError(f"--key-file {key_file} exists and is not a key file of this command (its first line is "
+                          "not key,path); refusing to overwrite it: give another file name")
     for option, path in named.items():
         if path.is_dir():
             raise OutputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'results.csv'}")
