@@ -199,7 +199,7 @@ class ResultsStore:
 
     # -- opening -------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
-        why = None
+        why, db = None, None
         try:
             db = self._connect()
             why = self._unusable(db)
@@ -208,6 +208,8 @@ class ResultsStore:
                 return db
             db.close()
         except sqlite3.DatabaseError as exc:  # not a database, or damaged beyond reading
+            if db is not None:  # closed before the file is left, moved or named: no handle outlives the refusal
+                db.close()
             if _locked(exc):  # a live store another process holds is not damaged: never moved aside
                 raise StoreError(self._in_use()) from None
             if not _damaged(exc):  # a full disk or a read error: the store is left as it is
