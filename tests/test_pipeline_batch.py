@@ -152,7 +152,7 @@ def test_output_naming_an_input_is_refused_before_anything_is_written(which, opt
 def test_existing_key_file_is_made_owner_only(which, study_scans, model_path, tmp_path):
     _, main, extra = _commands(model_path)[which]
     keys = tmp_path / "keys.csv"
-    keys.write_text("old\n")
+    keys.write_text("key,path\nold,/scans/old.dcm\n")  # an earlier run's key file (another file is refused)
     os.chmod(keys, 0o666)
     scan = sorted(study_scans.rglob("*.dcm"))[0]
     main([str(scan), "--out", str(tmp_path / "r.csv"), "--key-file", str(keys), *extra])
