@@ -205,3 +205,23 @@ def test_key_file_this_command_wrote_may_be_replaced(tmp_path):
 
     key_file = write_key_file(tmp_path / "keys.csv", {"k1": "/scans/a.vol"})
     check_outputs([], tmp_path / "r.csv", files={"--key-file": key_file}, columns=COLUMNS)  # no OutputError
+
+
+# Item 3: `octviewer-synth --out CLINIC` over a folder of scans without manifest.csv wrote beside them.
+def test_synth_refuses_a_clinic_folder_of_scans_without_a_manifest(tmp_path, capsys, monkeypatch):
+    import octviewer.synth as synth
+    from octviewer.synth.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("rendered")
+
+    monkeypatch.setattr(synth, "generate_cohort", never)
+    clinic = tmp_path / "clinic"
+    (clinic / "scans").mkdir(parents=True)
+    (clinic / "scans" / "Doe_John_OD.vol").write_bytes(b"precious")
+    (clinic / "vf.csv").write_text("patient_id,date,eye,vfi\nCLINIC-0042,2024-01-01,OD,90\n")
+    assert main(["--out", str(clinic), "--patients", "1", "--preset", "tiny"]) == 3
+    err = capsys.readouterr().err
+    assert f"{clinic} holds 2 file(s) or folder(s) octviewer-synth did not write" in err
+    assert "Doe_John" not in err
+    assert sorted(p.name for p in clinic.rglob("*")) == ["Doe_John_OD.vol", "scans", "vf.csv"]

@@ -18,14 +18,27 @@ from ..core.text import printable_stderr
 _OWN_NAME = re.compile(r"SYN[0-9]+-[0-9]+_O[DS]_[0-9]{8}_[0-9]+\.[A-Za-z0-9.]+")
 
 
+#: what octviewer-synth writes in --out, and nothing else
+_OWN_ENTRIES = {"manifest.csv", "volumes", "truth"}
+
+
 def not_ours(out: Path) -> str:
-    """What in ``out`` octviewer-synth did not write ("" when nothing): a manifest.csv with another
-    header, or a file in volumes/ or truth/ not named as ours. A clinic's manifest was replaced and
-    synthetic volumes were put beside its real ones (attack run 6, A6-14). An earlier run's output,
-    whole or stopped part-way (volumes without a manifest), is ours and is written again."""
+    """What in ``out`` octviewer-synth did not write ("" when nothing): any entry but its manifest.csv,
+    volumes/ and truth/, a manifest.csv with another header, or a file in volumes/ or truth/ not named
+    as ours. A clinic's manifest was replaced and synthetic volumes were put beside its real ones
+    (attack run 6, A6-14); a clinic's folder of scans without a manifest.csv was written into, a study
+    of synthetic and real patients (review H36, item 3). An earlier run's output, whole or stopped
+    part-way (volumes without a manifest), is ours and is written again. Entries are counted, not
+    named: a scan's name may be a patient's."""
     from ..core.files import csv_is_ours
     from .cohort import MANIFEST_COLUMNS, RETIRED_MANIFEST_COLUMNS
 
+    try:
+        others = [name for name in os.listdir(out) if name not in _OWN_ENTRIES]
+    except OSError as exc:
+        return f"{out} cannot be read ({exc.strerror or type(exc).__name__})"
+    if others:
+        return f"{out} holds {len(others)} file(s) or folder(s) octviewer-synth did not write"
     # "synthetic": a clinic's study manifest starts with path too, and may hold only columns synth writes
     if not csv_is_ours(out / "manifest.csv", MANIFEST_COLUMNS, RETIRED_MANIFEST_COLUMNS, required=("synthetic",)):
         return f"{out / 'manifest.csv'} was not written by octviewer-synth (its first line is another header)"
