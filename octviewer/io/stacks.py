@@ -242,10 +242,8 @@ logging.getLogger("tifffile").addFilter(lambda record: False)
 
 def read_tiff(path: Path) -> OctVolume:
     """A multi-page TIFF; colour stacks become grey, a single colour picture is refused."""
-    import tifffile
-
     size = require_readable(path, folder_ok=False).st_size
-    with open_regular(path) as f, tifffile.TiffFile(f) as tif:
+    with open_regular(path) as f, _stack_of(f) as tif:
         if not tif.series:
             raise VolumeReadError(path, "the TIFF file holds no images")
         series = tif.series[0]
@@ -271,6 +269,22 @@ def read_tiff(path: Path) -> OctVolume:
     if colour:
         data = grey_stack(path, data)
     return OctVolume(data=_as_volume_array(path, data), notes=(NO_SPACING,))
+
+
+def _stack_of(f):
+    """The TiffFile whose first series is the stack. A stack written one B-scan at a time with tifffile
+    (``imwrite(..., append=True)``) carries one "shaped" description per page, so tifffile makes each
+    page a series of its own and the first was refused as "a single 2-D image" (walk-through): when
+    every series is one 2-D page, the file is read again without those descriptions, as pages. Pages of
+    different sizes still form series of their own there and are refused by ``_check_one_page_size``."""
+    import tifffile
+
+    tif = tifffile.TiffFile(f)
+    if len(tif.series) > 1 and tif.is_shaped and all(len(s.pages) == 1 and s.ndim == 2 for s in tif.series):
+        tif.close()
+        f.seek(0)
+        tif = tifffile.TiffFile(f, is_shaped=False)
+    return tif
 
 
 def _check_one_page_size(path: Path, tif, series) -> None:
