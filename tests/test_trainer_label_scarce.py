@@ -149,7 +149,7 @@ def test_prepare_splits_patients_per_class_and_keeps_every_row(tmp_path):
     with pytest.raises(ValueError, match="folder"):
         ls.prepare(cohort, tmp_path / "elsewhere" / "split.csv", 4, 2)
     with pytest.raises(ValueError, match="keep any for training"):
-        ls.prepare(cohort, tmp_path / "split.csv", len(split_of), 0)
+        ls.prepare(cohort, tmp_path / "split.csv", len(split_of) - 1, 1)
 
 
 def _made_up_runs(root: Path, manifest: Path, rng):

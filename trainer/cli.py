@@ -11,15 +11,15 @@ from dataclasses import fields
 from pathlib import Path
 
 from octviewer.core.text import printable_stderr
-from octviewer.io import VolumeReadError
-from octviewer.model import ARCHITECTURES, InitError
-from octviewer.model.meta import ModelFileError, ModelWriteError
+from octviewer.model import ARCHITECTURES
 
 from . import stop
-from .checkpoint import CheckpointError
-from .config import Config, ConfigFileError, RunMismatch, checked_values, read_config_file
+from .command import OutputPathError, error_exit
+from .command import check_out as _check_out
+from .command import write_out as _write_out
+from .config import Config, checked_values, read_config_file
 from .manifest import ManifestError
-from .train import StartModelError, fit
+from .train import fit
 
 
 def _alpha(text: str) -> tuple[str, float]:
@@ -98,42 +98,6 @@ def _config(args) -> Config:
     return Config(**checked_values(values))
 
 
-class OutputPathError(ValueError):
-    """An --out the command may not write; exit code 3, as for the batch commands."""
-
-
-def _check_out(out: Path, *inputs, new: bool = False) -> None:
-    """Before any work: --out is no input of the command (evaluate wrote its JSON over the model and
-    the manifest), no link, FIFO or folder, and its folder exists (attack run 2)."""
-    from octviewer.core.files import FileRefused, check_writable
-    from octviewer.pipeline.outputs import protected_as
-
-    if what := protected_as(out):  # the pseudonym salt, the signing key, the results store (attack run 3 F13, F14)
-        raise OutputPathError(f"--out {out.name}: is {what}; refusing to overwrite it")
-    for given in inputs:
-        if Path(given).exists() and out.exists() and os.path.samefile(out, given):
-            raise OutputPathError(f"--out {out.name}: names an input of the command; give another file")
-        if Path(given).is_dir() and out.parent.is_dir() and _within(out.parent, Path(given)):
-            raise OutputPathError(f"--out {out.name}: is inside a volume folder the command reads; give another place")
-    if not out.parent.is_dir():
-        what = "is a file, not a folder" if out.parent.exists() else "does not exist"
-        raise OutputPathError(f"--out {out.name}: the folder {out.parent.name or '.'} {what}")
-    if new and (out.exists() or out.is_symlink()):
-        raise OutputPathError(f"--out {out.name}: exists; give the name of a new file (nothing is overwritten)")
-    try:
-        check_writable(os.lstat(out))
-    except FileNotFoundError:
-        pass
-    except FileRefused as exc:
-        raise OutputPathError(f"--out {out.name}: {exc}") from None
-
-
-def _within(folder: Path, top: Path) -> bool:
-    """``folder`` is ``top`` or below it (resolved: links and ``..`` spellings count)."""
-    folder, top = folder.resolve(), top.resolve()
-    return folder == top or top in folder.parents
-
-
 def _manifest_volumes(manifest) -> list[str]:
     """The volume paths of a manifest's good rows (a manifest with bad rows is refused before anything
     is written), read without opening the volumes: evaluate's --out naming one of them replaced that scan with
@@ -168,20 +132,6 @@ def _work_folders(cfg) -> None:
     _run_folder(Path(cfg.out))
     if cfg.cache_dir:
         _run_folder(Path(cfg.cache_dir), "--cache-dir")
-
-
-def _write_out(out: Path, text: str) -> None:
-    from octviewer.core.files import FileRefused, open_for_writing
-
-    try:
-        fd = open_for_writing(out, 0o600)
-        os.fchmod(fd, 0o600)  # an existing report kept its 0644 through open(): owner-only before any byte (F16)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-    except FileRefused as exc:
-        raise OutputPathError(f"--out {out.name}: {exc}") from None
-    except OSError as exc:
-        raise OutputPathError(f"--out {out.name}: cannot be written ({exc.strerror or type(exc).__name__})") from None
 
 
 def _network_progress(done: int, total: int) -> None:
@@ -317,14 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             _work_folders(cfg)
             result = run_ablation(cfg, Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
-    except (OutputPathError, ModelWriteError) as exc:  # before ModelFileError: a full disk is no bad model
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except (ManifestError, InitError, RunMismatch, CheckpointError, VolumeReadError, ConfigFileError,
-            ModelFileError, StartModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except stop.Stopped as exc:
-        print(str(exc) or "stopped", file=sys.stderr)
-        return 130
+    except Exception as exc:  # the trainer's errors: one line and an exit code (2, 3, 130); others are bugs
+        if (code := error_exit(exc)) is None:
+            raise
+        return code
     return 0

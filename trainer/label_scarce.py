@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from collections import defaultdict
@@ -57,39 +58,61 @@ CSV_COLUMNS = ("regime", "label_fraction", "system", "seed", "train_labelled_vol
 def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed: int = 0) -> dict:
     """Write ``out`` (beside the cohort's manifest, so its relative paths hold): the cohort's rows
     with a ``split`` column, patients drawn per class for test and validation in proportion to the
-    class sizes, every other patient in training. Returns the counts per split."""
+    class sizes, every other patient in training. Returns the counts per split.
+
+    The cohort is read by ``read_manifest`` (its rules and one-line errors: a missing label column or a
+    short row was a traceback) and ``out`` is checked and written as ``octviewer-train``'s --out (a link
+    was written through, a FIFO blocked, the cohort itself was rewritten: attack run 7, A7-5, A7-6)."""
+    from octviewer.core.csv_safe import csv_row
+    from octviewer.core.files import read_small_file
+
+    from .command import ArgumentError, OutputPathError, check_out, write_out
+    from .manifest import MAX_MANIFEST_BYTES, read_manifest
+
     cohort, out = Path(cohort), Path(out)
-    if out.resolve().parent != cohort.resolve().parent:
-        raise ValueError(f"{out} must be in the folder of {cohort} (the manifest's paths are relative to it)")
-    with open(cohort, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns, rows = list(reader.fieldnames or []), list(reader)
-    if "split" not in columns:
-        columns.append("split")
+    if out.parent.resolve() != cohort.parent.resolve():
+        raise OutputPathError(f"--out {out.name}: must be in the folder of {cohort.name} (the manifest's paths are "
+                              "relative to it)")
+    check_out(out, cohort)
+    if test_patients < 1 or val_patients < 1:  # -5 put every patient in training (A7-7)
+        raise ArgumentError(f"--test-patients and --val-patients must be 1 or more (given {test_patients} and "
+                            f"{val_patients})")
+    records, _ = read_manifest(cohort, check_files=False)
     cls = defaultdict(int)
-    for r in rows:
-        cls[r["patient_id"]] = max(cls[r["patient_id"]], int(r["label"].strip().lower() in ("glaucoma", "1")))
+    for r in records:
+        cls[r.patient_id] = max(cls[r.patient_id], r.label)
     n = len(cls)
     if test_patients + val_patients >= n:
-        raise ValueError(f"{cohort.name}: {n} patients cannot give {test_patients} test and {val_patients} "
-                         "validation patients and keep any for training")
+        raise ArgumentError(f"{cohort.name}: {n} patients cannot give {test_patients} test and {val_patients} "
+                            "validation patients and keep any for training")
+    # per class in proportion, rounded so that the totals are what was asked: round() of each class's share
+    # gave 1 test and 1 validation patient of 3 + 3 as 0 and 0 (A7-7); validation is what test + validation
+    # takes beyond test, so a tie in one goes to the other class in the other
+    n_glaucoma = sum(cls.values())
+    test_g = (2 * test_patients * n_glaucoma + n) // (2 * n)
+    val_g = (2 * (test_patients + val_patients) * n_glaucoma + n) // (2 * n) - test_g
+    quota = {1: (test_g, val_g), 0: (test_patients - test_g, val_patients - val_g)}
     rng = np.random.default_rng(seed)
     split = {}
     for label in (1, 0):
         patients = sorted(p for p, c in cls.items() if c == label)
         rng.shuffle(patients)
-        n_test, n_val = round(test_patients * len(patients) / n), round(val_patients * len(patients) / n)
+        n_test, n_val = quota[label]
         for k, p in enumerate(patients):
             split[p] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
+    raw = read_small_file(cohort, MAX_MANIFEST_BYTES).decode("utf-8-sig")
+    reader = csv.DictReader(io.StringIO(raw, newline=""))
+    columns, rows = list(reader.fieldnames or []), list(reader)
+    if "split" not in columns:
+        columns.append("split")
     for r in rows:
-        r["split"] = split[r["patient_id"]]
-    from octviewer.core.csv_safe import csv_row
-
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        # a patient ID '=HYPERLINK(...)' read from the cohort is not written back as a formula (attack run 2 L8)
-        w.writerows(csv_row(r, keep=("path",)) for r in rows)
+        r["split"] = split[r["patient_id"].strip()]
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=columns)
+    w.writeheader()
+    # a patient ID '=HYPERLINK(...)' read from the cohort is not written back as a formula (attack run 2 L8)
+    w.writerows(csv_row(r, keep=("path",)) for r in rows)
+    write_out(out, text.getvalue())
     counts = {s: {"patients": sum(v == s for v in split.values()), "volumes": sum(r["split"] == s for r in rows)}
               for s in ("train", "val", "test")}
     return counts
@@ -445,14 +468,22 @@ def markdown(result: dict) -> str:
 
 
 def write_summary(root: Path, manifest: Path, n_boot: int = 1000) -> dict:
-    result = summarise(root, manifest, n_boot)
+    """summary.json, .csv and .md in ``root``, checked and written as the commands' --out (never through
+    a link, into a FIFO or over the manifest: attack run 7, A7-6) before the summary is computed."""
+    from .command import check_out, write_out
+
     root = Path(root)
-    (root / "summary.json").write_text(json.dumps(result, indent=2, default=float))
-    with open(root / "summary.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(result["rows"])
-    (root / "summary.md").write_text(markdown(result))
+    outs = {name: root / f"summary.{name}" for name in ("json", "csv", "md")}
+    for out in outs.values():
+        check_out(out, manifest, option="summary")
+    result = summarise(root, manifest, n_boot)
+    table = io.StringIO()
+    w = csv.DictWriter(table, fieldnames=CSV_COLUMNS)
+    w.writeheader()
+    w.writerows(result["rows"])
+    for name, text in (("json", json.dumps(result, indent=2, default=float)), ("csv", table.getvalue()),
+                       ("md", markdown(result))):
+        write_out(outs[name], text, option="summary")
     return result
 
 
@@ -482,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", default=["semt", "mt", "resnet2d", "cnn3d", "resnet3d"])
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # torch and the models load only for the command that trains
-        from .cli import _add_fit_args, _config
+        from .cli import _add_fit_args
 
         _add_fit_args(p)
     p = sub.add_parser("summary", help="summary.md, summary.csv and summary.json of the finished runs")
@@ -490,6 +521,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="the prepared manifest")
     p.add_argument("--n-boot", type=int, default=1000)
     args = parser.parse_args(argv)
+    from .command import error_exit
+
+    try:
+        return _run(args)
+    except Exception as exc:  # one line and octviewer-train's exit codes (2, 3, 130): they were tracebacks (A7-5)
+        if (code := error_exit(exc)) is None:
+            raise
+        return code
+
+
+def _run(args) -> int:
     if args.command == "prepare":
         print(json.dumps(prepare(args.cohort, args.out, args.test_patients, args.val_patients, args.seed)))
     elif args.command == "cache":
@@ -497,18 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cached {n} volumes in {args.cache_dir}")
     elif args.command == "train":
         from . import stop
-        from .config import ConfigFileError
-        from .manifest import ManifestError
+        from .cli import _config
 
         stop.install_signal_handlers()  # a time limit's SIGTERM stops at a step; finished runs stay
-        try:
-            train(_config(args), Path(args.out), args.fractions, args.seeds, args.variants)
-        except (ManifestError, ConfigFileError) as exc:  # a bad option is one line, as in fit
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except stop.Stopped as exc:
-            print(str(exc) or "stopped", file=sys.stderr)
-            return 130
+        train(_config(args), Path(args.out), args.fractions, args.seeds, args.variants)
     elif args.command == "summary":
         result = write_summary(args.root, args.data, args.n_boot)
         print(f"{len(result['rows'])} runs summarised in {args.root / 'summary.md'}")

@@ -1,0 +1,96 @@
+"""What the trainer's commands share around their work: the --out checks and writes, and how an
+error ends a command (one line, an exit code). ``octviewer-train`` and ``python -m trainer.label_scarce``
+both use it; it imports no torch, so a label-scarce ``prepare`` or ``summary`` starts in a moment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+class OutputPathError(ValueError):
+    """An --out the command may not write; exit code 3, as for the batch commands."""
+
+
+class ArgumentError(ValueError):
+    """Options the input cannot satisfy (a split asking for more patients than the cohort has); exit code 2."""
+
+
+#: Exit code per error class, by the class's module and name: the classes of the model and checkpoint
+#: modules would import torch (ten seconds) only to be compared with. An error is matched by the first
+#: class of its MRO listed (ModelWriteError before its base ModelFileError: a full disk is no bad model).
+EXIT_CODES = {
+    "trainer.command.OutputPathError": 3, "octviewer.model.meta.ModelWriteError": 3,
+    "trainer.command.ArgumentError": 2, "trainer.manifest.ManifestError": 2,
+    "octviewer.model.networks.InitError": 2, "trainer.config.RunMismatch": 2,
+    "trainer.checkpoint.CheckpointError": 2, "octviewer.io.errors.VolumeReadError": 2,
+    "trainer.config.ConfigFileError": 2, "octviewer.model.meta.ModelFileError": 2,
+    "trainer.train.StartModelError": 2, "trainer.stop.Stopped": 130,
+}
+
+
+def error_exit(exc: BaseException) -> int | None:
+    """Print one of the trainer's errors as the command ends it and return its exit code (2 bad input,
+    3 bad output, 130 stopped); None for any other exception, which the caller re-raises."""
+    for cls in type(exc).__mro__:
+        code = EXIT_CODES.get(f"{cls.__module__}.{cls.__qualname__}")
+        if code == 130:
+            print(str(exc) or "stopped", file=sys.stderr)
+            return code
+        if code is not None:
+            print(f"error: {exc}", file=sys.stderr)
+            return code
+    return None
+
+
+def check_out(out: Path, *inputs, new: bool = False, option: str = "--out") -> None:
+    """Before any work: --out is no input of the command (evaluate wrote its JSON over the model and
+    the manifest), no link, FIFO or folder, and its folder exists (attack run 2)."""
+    from octviewer.core.files import FileRefused, check_writable
+    from octviewer.pipeline.outputs import protected_as
+
+    out = Path(out)
+    if what := protected_as(out):  # the pseudonym salt, the signing key, the results store (attack run 3 F13, F14)
+        raise OutputPathError(f"{option} {out.name}: is {what}; refusing to overwrite it")
+    for given in inputs:
+        if Path(given).exists() and out.exists() and os.path.samefile(out, given):
+            raise OutputPathError(f"{option} {out.name}: names an input of the command; give another file")
+        if Path(given).is_dir() and out.parent.is_dir() and within(out.parent, Path(given)):
+            raise OutputPathError(f"{option} {out.name}: is inside a volume folder the command reads; "
+                                  "give another place")
+    if not out.parent.is_dir():
+        what = "is a file, not a folder" if out.parent.exists() else "does not exist"
+        raise OutputPathError(f"{option} {out.name}: the folder {out.parent.name or '.'} {what}")
+    if new and (out.exists() or out.is_symlink()):
+        raise OutputPathError(f"{option} {out.name}: exists; give the name of a new file (nothing is overwritten)")
+    try:
+        check_writable(os.lstat(out))
+    except FileNotFoundError:
+        pass
+    except FileRefused as exc:
+        raise OutputPathError(f"{option} {out.name}: {exc}") from None
+
+
+def within(folder: Path, top: Path) -> bool:
+    """``folder`` is ``top`` or below it (resolved: links and ``..`` spellings count)."""
+    folder, top = folder.resolve(), top.resolve()
+    return folder == top or top in folder.parents
+
+
+def write_out(out: Path, text: str, option: str = "--out") -> None:
+    """Write ``text`` to ``out``, owner-only, never through a link or into a FIFO (OutputPathError)."""
+    from octviewer.core.files import FileRefused, open_for_writing
+
+    out = Path(out)
+    try:
+        fd = open_for_writing(out, 0o600)
+        os.fchmod(fd, 0o600)  # an existing report kept its 0644 through open(): owner-only before any byte (F16)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    except FileRefused as exc:
+        raise OutputPathError(f"{option} {out.name}: {exc}") from None
+    except OSError as exc:
+        raise OutputPathError(f"{option} {out.name}: cannot be written ({exc.strerror or type(exc).__name__})") \
+            from None
