@@ -120,3 +120,16 @@ def test_prepare_counts_are_checked_and_delivered(tmp_path, capsys):
     assert set(label_of.values()) == {"glaucoma", "normal"}  # the tie goes to one class for test, the other for val
     assert _prepare(cohort, tmp_path / "q.csv", "3", "3") == 2
     assert "keep any for training" in capsys.readouterr().err
+
+
+# -- A7-14: the Zenodo import checks the patient part of a name as the Harvard import checks its pid ----------
+
+def test_zenodo_import_leaves_out_names_with_hidden_characters(tmp_path):
+    from trainer.public import import_zenodo
+
+    for name in ("POAG-P\u202e321-2019-01-01-OD", "Normal-P\x1b[2J9-2019-01-01-OS", "POAG-P1\t-2019-01-01-OS",
+                 "Normal-P7-2019-01-01-OD"):
+        (tmp_path / f"{name}.npy").write_bytes(b"")
+    rows, problems = import_zenodo(tmp_path)
+    assert [r["patient_id"] for r in rows] == ["P7"]
+    assert sum("the patient part of the name holds" in p and "left out" in p for p in problems) == 3

@@ -105,13 +105,15 @@ def _md(value) -> str | None:
 MAX_AGE = 120
 
 
-def _row_problem(pid: str, fields: dict) -> str:
+def _row_problem(pid: str, fields: dict, pid_name: str = "field 'pid'") -> str:
     """Why a file's pid or demographics cannot go into the manifest, or "". The pid gets the check
     ``validate`` gives every patient_id (``core.text.text_problem``), the text fields too, and the age
     a range: a pid holding U+202E and an ESC sequence, and ages of 1e308 and -5, were written as they
-    were, and ``validate`` then refused the manifest the import had just made (attack run 6, A6-16)."""
-    texts = [("pid", pid)] + [(k, v) for k, v in fields.items() if k in DEMOGRAPHICS and isinstance(v, str)]
-    if problem := next((p for k, v in texts if (p := text_problem(f"field '{k}'", v))), ""):
+    were, and ``validate`` then refused the manifest the import had just made (attack run 6, A6-16).
+    Both importers use it: the Zenodo one for the patient part of a file's name (attack run 7, A7-14)."""
+    texts = [(pid_name, pid)] + [(f"field '{k}'", v) for k, v in fields.items()
+                                 if k in DEMOGRAPHICS and isinstance(v, str)]
+    if problem := next((p for k, v in texts if (p := text_problem(k, v))), ""):
         return problem
     if "age" in fields:
         age = fields["age"]
@@ -173,6 +175,9 @@ def import_zenodo(root: Path) -> tuple[list[dict], list[str]]:
         if parsed is None:
             pattern = "{Normal|POAG}-{patient}-{YYYY-MM-DD}-{OD|OS}.npy"
             problems.append(f"{path.name}: name does not follow {pattern}")
+            continue
+        if problem := _row_problem(parsed["patient_id"], {}, "the patient part of the name"):
+            problems.append(f"{path.name}: {problem}; this file was left out")
             continue
         rows.append({"path": str(path.relative_to(root)), "patient_id": parsed["patient_id"], "eye": parsed["eye"],
                      "visit": parsed["visit"].isoformat(), "label": parsed["label"], "vfi": "", "md": "", "psd": "",
