@@ -43,7 +43,10 @@ def text_dialog(parent, title: str, text: str) -> QDialog:
 
 def as_literal(text: str) -> str:
     """Message-box text shown exactly as written: QMessageBox guesses rich text from the content,
-    so text that may come from a file (a reader's error quoting a header) is escaped markup."""
+    so text that may come from a file (a reader's error quoting a header) is escaped markup. Tooltips
+    guess the same way (a file name in a tooltip was markup): "" stays "" (no empty tooltip)."""
+    if not text:
+        return ""
     return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
 
 

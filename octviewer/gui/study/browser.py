@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from octviewer.study import StudyIndex, index_folder, index_manifest
 
 from ..background import TaskSlot
+from ..dialogs import as_literal
 
 ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("eye", pid, label, eye) / ("scan", ...)
 EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}
@@ -79,6 +80,9 @@ class StudyPanel(QWidget):
         self.open_manifest_button.clicked.connect(lambda: self.open_manifest())
         self.progress, self.cancel_button = self.tasks.bar, self.tasks.cancel_button
         self.status = QLabel("Open a folder of scans or a manifest CSV.")
+        # plain text: it starts with the folder's (or manifest's) name, and a folder named "<h1>ALL NORMAL"
+        # showed a big heading above the study (attack run 7, A7-17)
+        self.status.setTextFormat(Qt.PlainText)
         self.status.setWordWrap(True)
         # the files and folders left out, each with its reason: one odd file never hides the study,
         # and the reader sees what to fix (plain text: file names are data, not markup)
@@ -176,7 +180,7 @@ class StudyPanel(QWidget):
         self.details.setVisible(False)
         listed = index.problems_text(limit=8)
         self.problems.setText("Left out:\n" + listed if listed else "")
-        self.problems.setToolTip(index.problems_text(limit=200))
+        self.problems.setToolTip(as_literal(index.problems_text(limit=200)))  # Qt guesses markup
         self.problems.setVisible(bool(listed))
         for pid in index.patients():
             visits = index.visits(pid)
@@ -190,18 +194,18 @@ class StudyPanel(QWidget):
                 item = QTreeWidgetItem([visit.label or "visit unknown",
                                         " ".join(e or "?" for e in eyes) + ("  · VF" if has_vf else "")])
                 item.setData(0, ROLE, ("visit", pid, visit.label))
-                item.setToolTip(1, item.text(1))
+                item.setToolTip(1, as_literal(item.text(1)))
                 for eye in eyes:
                     eye_item = QTreeWidgetItem([EYE_NAMES.get(eye, eye), _vf_text(index.measured_vf(pid, eye, visit))])
                     eye_item.setData(0, ROLE, ("eye", pid, visit.label, eye))
-                    eye_item.setToolTip(1, eye_item.text(1))  # a narrow dock clips the column: the whole text
+                    eye_item.setToolTip(1, as_literal(eye_item.text(1)))  # a narrow dock clips the column
                     for scan in (s for s in scans if s.eye == eye):
                         detail = ", ".join(x for x in (scan.scan_pattern, f"{scan.n_bscans} B-scans" if scan.n_bscans
                                                        else "", "SYNTHETIC" if scan.synthetic else "") if x)
                         scan_item = QTreeWidgetItem([os.path.basename(scan.path), detail])
                         scan_item.setData(0, ROLE, ("scan", pid, visit.label, eye, scan.path))
-                        scan_item.setToolTip(0, scan.path)
-                        scan_item.setToolTip(1, detail)
+                        scan_item.setToolTip(0, as_literal(scan.path))
+                        scan_item.setToolTip(1, as_literal(detail))
                         eye_item.addChild(scan_item)
                     item.addChild(eye_item)
                 patient.addChild(item)

@@ -202,6 +202,7 @@ class EyeColumn(QFrame):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setFixedHeight(4 * 22 + 30)
         self.error = QLabel("")
+        self.error.setTextFormat(Qt.PlainText)  # a read error starts with the file's name (A7-18)
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #ff6b6b")
         # the en-face and the wheel side by side: one above the other, the OU dialog needed 895 px of
@@ -273,6 +274,12 @@ class OUView(QWidget):
         self.tasks.failed.connect(self._on_failed)
         self.tasks.cancelled.connect(self._on_cancelled)
         self.header = QLabel("No visit selected")  # the only place a patient ID is shown
+        # plain text, bold by its font: an ID (from a manifest or a DICOM header) holding <h1>NORMAL</h1> was
+        # rendered as a large verdict above the eyes (attack run 7, A7-18)
+        self.header.setTextFormat(Qt.PlainText)
+        bold = QFont(self.header.font())
+        bold.setBold(True)
+        self.header.setFont(bold)
         self.synthetic_banner = QLabel("SYNTHETIC data or model: engineering use only, no clinical validity")
         self.synthetic_banner.setStyleSheet("color: #ff6b6b; font-weight: bold")
         self.synthetic_banner.setVisible(False)
@@ -306,7 +313,7 @@ class OUView(QWidget):
         layout.addWidget(self.eyes, 1)
 
     def show_visit(self, index: StudyIndex, patient_id: str, visit_label: str, analyse=None) -> None:
-        self.header.setText(f"<b>{patient_id}</b> · visit {visit_label}")
+        self.header.setText(f"{patient_id} · visit {visit_label}")
         for column in self.columns.values():
             column.show_summary(None)
         self.asymmetry_table.setRowCount(0)

@@ -10,11 +10,13 @@ run in a worker; the view draws the result.
 from __future__ import annotations
 
 import datetime as dt
+import html
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import Cancelled, weak_vf_indices
@@ -210,6 +212,12 @@ class DateAxis(pg.AxisItem):
         return [self._labels.get(v, "") for v in values]
 
 
+def _text(text: str) -> str:
+    """Text for the rich-text summary, shown as written: the errors name files and the lines name series,
+    and markup in a file's name was rendered (attack run 7, A7-18)."""
+    return html.escape(text, quote=False)
+
+
 class TrendView(QWidget):
     """Show an eye with ``show_eye(index, patient_id, eye, analyse)``."""
 
@@ -224,6 +232,11 @@ class TrendView(QWidget):
         self.tasks.failed.connect(self._on_failed)
         self.tasks.cancelled.connect(self._on_cancelled)
         self.header = QLabel("No eye selected")  # the only place a patient ID is shown
+        # plain text, bold by its font: a patient ID holding markup was rendered (attack run 7, A7-18)
+        self.header.setTextFormat(Qt.PlainText)
+        bold = QFont(self.header.font())
+        bold.setBold(True)
+        self.header.setFont(bold)
         self.progress, self.cancel_button = self.tasks.bar, self.tasks.cancel_button
         self.body = QWidget()  # grabbed for the report: holds no patient identifier
         self.graphics = pg.GraphicsLayoutWidget()
@@ -241,6 +254,7 @@ class TrendView(QWidget):
         for key in ("md", "vfi"):
             self.plots[key].setXLink(self.plots["rnfl"])
         self.summary = QLabel("")
+        self.summary.setTextFormat(Qt.RichText)  # our colours; every text from a file in it is escaped
         self.summary.setWordWrap(True)
         body_layout = QVBoxLayout(self.body)
         body_layout.setContentsMargins(0, 0, 0, 0)
@@ -256,14 +270,14 @@ class TrendView(QWidget):
         layout.addWidget(self.body, 1)
 
     def show_eye(self, index: StudyIndex, patient_id: str, eye: str, analyse=None) -> None:
-        self.header.setText(f"<b>{patient_id}</b> · {eye}: progression over all visits")
+        self.header.setText(f"{patient_id} · {eye}: progression over all visits")
         self.tasks.start(lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel))
 
     def cancel(self) -> None:
         self.tasks.cancel()
 
     def _on_failed(self, message: str) -> None:
-        self.summary.setText(f"Trend failed: {message.splitlines()[0]}")
+        self.summary.setText(_text(f"Trend failed: {message.splitlines()[0]}"))
 
     def _on_cancelled(self) -> None:
         self.summary.setText("Cancelled.")
@@ -331,8 +345,8 @@ class TrendView(QWidget):
             plot.setYRange(low - 0.03 * (high - low), high + 0.03 * (high - low), padding=0)
             empty = not plot.listDataItems()
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
-        lines = [f"<span style='color:#ff6b6b'><b>{FLAG} {text}</b></span>" if flagged else text
-                 for text, flagged in history.lines()]
+        lines = [f"<span style='color:#ff6b6b'><b>{FLAG} {_text(text)}</b></span>" if flagged
+                 else _text(text) for text, flagged in history.lines()]
         notes = []
         if not lines:
             lines.append("No values over time for this eye yet (analysis or measured VF needed).")
@@ -351,10 +365,11 @@ class TrendView(QWidget):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
         self.notes = notes
-        lines += [f"<span style='color:#ff6b6b'>{n}</span>" if n.startswith("Red line") else n for n in notes]
+        lines += [f"<span style='color:#ff6b6b'>{_text(n)}</span>" if n.startswith("Red line") else _text(n)
+                  for n in notes]
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
-        lines += [f"<span style='color:#ff6b6b'>{e}</span>" for e in history.errors]
+        lines += [f"<span style='color:#ff6b6b'>{_text(e)}</span>" for e in history.errors]
         self.summary.setText("<br>".join(lines))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)

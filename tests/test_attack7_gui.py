@@ -1,0 +1,118 @@
+"""Attack run 7 (session 14), the window and the viewer command: names from files shown as markup
+(A7-17, A7-18), the window's exports onto a FIFO, a link, the scan itself or a device (A7-1, A7-2,
+A7-3, A7-13), a file name that is not UTF-8 (A7-10) or holds a right-to-left override (A7-11), and
+``octviewer X --screenshot X`` (A7-20)."""
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import open_window
+
+pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6 import QtGui  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QTextDocumentFragment  # noqa: E402
+from PySide6.QtWidgets import QLabel  # noqa: E402
+
+from octviewer.study.index import ScanEntry, StudyIndex  # noqa: E402
+from octviewer.study.ou import EyeSummary  # noqa: E402
+
+#: a patient ID, folder and file name that is markup (no "/": it is a folder's name too)
+HOSTILE = '<h1><font color="red">NORMAL'
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory):
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+
+    torch.manual_seed(0)
+    meta = default_metadata("semt", preprocess=Preprocess(size=64))
+    meta.update(name="tiny-test-model", synthetic_data=True)
+    return save_model(tmp_path_factory.mktemp("m") / "tiny.safetensors", build_network("semt", init="random"), meta)
+
+
+@pytest.fixture
+def window(qtbot, tiny_model_path, monkeypatch):
+    yield from open_window(qtbot, monkeypatch, tiny_model_path)
+
+
+def _open(qtbot, w, path):
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.open_path(str(path))
+    qtbot.waitUntil(lambda: not w.state.measuring, timeout=60000)
+
+
+def _scan(tiny_cohort, folder: Path, stem) -> str:
+    """A cohort volume copied to ``folder`` as ``stem`` (str, or bytes for a name that is not UTF-8) plus
+    the volume's own suffix; its path as the viewer gets it (a str, surrogate-escaped)."""
+    source = sorted((tiny_cohort.parent / "volumes").iterdir())[0]
+    name = (stem if isinstance(stem, bytes) else os.fsencode(stem)) + os.fsencode(source.suffix)
+    target = os.path.join(os.fsencode(folder), name)
+    shutil.copy(source, target)
+    return os.fsdecode(target)
+
+
+def _renders_markup(label: QLabel) -> bool:
+    """As QLabel decides: rich text, or automatic and the text looks like markup (QtGui's Qt.mightBeRichText)."""
+    fmt = label.textFormat()
+    return fmt == Qt.RichText or (fmt == Qt.AutoText and QtGui.Qt.mightBeRichText(label.text()))
+
+
+def _markup_shown(widget) -> list[str]:
+    """The texts of labels under ``widget`` that hold the hostile markup and would render it."""
+    return [label.text() for label in widget.findChildren(QLabel) if "<h1>" in label.text() and _renders_markup(label)]
+
+
+# -- A7-17, A7-18: names from files are shown as written, never rendered --------------------------
+def test_no_label_of_the_study_panel_ou_view_or_trend_renders_a_name_as_markup(qtbot, tmp_path):
+    """A patient ID, a folder name and a file name holding <h1>…: the OU view's and the Trend's headers put
+    a big red "NORMAL" above the eyes, the Study panel's status did the same with the folder's name, and
+    the OU eye panel's error label with a damaged scan's name (A7-17, A7-18)."""
+    from octviewer.gui.study.browser import StudyPanel
+    from octviewer.gui.study.ou_view import OUView
+    from octviewer.gui.study.trend_view import EyeHistory, TrendView
+
+    root = tmp_path / HOSTILE
+    root.mkdir()
+    scan = str(root / f"{HOSTILE}.dcm")
+    index = StudyIndex(root=str(root), scans=[ScanEntry(scan, HOSTILE, "OD", "2018-09-18", dt.date(2018, 9, 18))])
+    index.problems = [(str(root / f"{HOSTILE}2.dcm"), "not a DICOM file")]
+
+    panel = StudyPanel()
+    qtbot.addWidget(panel)
+    panel.set_index(index)
+    panel.tree.expandAll()
+    assert HOSTILE in panel.status.text()
+    ou = OUView()
+    qtbot.addWidget(ou)
+    ou.show_visit(StudyIndex(root=str(root)), HOSTILE, "2018-09-18")
+    qtbot.waitUntil(lambda: not ou.tasks.busy(), timeout=30000)
+    ou.columns["OD"].show_summary(EyeSummary("OD", [scan], error=f"{HOSTILE}.dcm: not a DICOM file"))
+    trend = TrendView()
+    qtbot.addWidget(trend)
+    trend.show_eye(StudyIndex(root=str(root)), HOSTILE, "OD")
+    qtbot.waitUntil(lambda: not trend.tasks.busy(), timeout=30000)
+    trend.show_history(EyeHistory(HOSTILE, "OD", errors=[f"{HOSTILE}.dcm: not a DICOM file"]))
+
+    assert HOSTILE in ou.header.text() and HOSTILE in trend.header.text()
+    assert HOSTILE in ou.columns["OD"].error.text()
+    for widget in (panel, ou, trend):
+        assert _markup_shown(widget) == []
+    # the trend's summary is rich text (its colours): the name in it is escaped, and reads as written
+    assert HOSTILE in QTextDocumentFragment.fromHtml(trend.summary.text()).toPlainText()
+    # tooltips guess markup as labels do: the scan's path in the tree's tooltip is escaped
+    tips = []
+    stack = [panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())]
+    while stack:
+        item = stack.pop()
+        tips += [item.toolTip(0), item.toolTip(1)]
+        stack += [item.child(i) for i in range(item.childCount())]
+    assert any("&lt;h1&gt;" in t for t in tips)
+    assert not any("<h1>" in t for t in tips)
