@@ -133,3 +133,24 @@ def test_zenodo_import_leaves_out_names_with_hidden_characters(tmp_path):
     rows, problems = import_zenodo(tmp_path)
     assert [r["patient_id"] for r in rows] == ["P7"]
     assert sum("the patient part of the name holds" in p and "left out" in p for p in problems) == 3
+
+
+# -- A7-21, A7-22: evaluate's --by and Ctrl-C; validate's Ctrl-C -------------------------------------------------
+
+def _two_rows(tiny_cohort: Path) -> Path:
+    """The first two rows of the session's cohort, beside it (its paths are relative)."""
+    lines = tiny_cohort.read_text().splitlines()
+    small = tiny_cohort.parent / "two_rows.csv"
+    small.write_text("\n".join(lines[:3]) + "\n")
+    return small
+
+
+def test_evaluate_by_a_column_the_manifest_lacks_is_refused(tiny_cohort, capsys):
+    pytest.importorskip("torch")
+    from trainer.cli import main
+
+    rc = main(["evaluate", "--model", str(DEMO_MODEL), "--data", str(_two_rows(tiny_cohort)), "--split", "all",
+               "--by", "nosuchcol", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--by 'nosuchcol'" in err and "Traceback" not in err
+    assert "running the network" not in err  # refused before the network ran

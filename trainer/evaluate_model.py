@@ -101,6 +101,11 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     seed = meta.get("provenance", {}).get("split_seed", 0) if seed is None else seed
     records, _ = read_manifest(manifest)
     manifest_sha = content_hash(manifest)
+    if by is not None and by not in (columns := list(records[0].extra) if records else []):
+        # a typo in --by gave one group of every volume, shown as a subgroup analysis (attack run 7, A7-21)
+        from .manifest import ManifestError
+        raise ManifestError(manifest, [f"--by {by[:40]!r}: no column of the manifest to group volumes by (those "
+                                       f"are its own columns: {', '.join(columns)[:300] or 'none'})"])
     records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
     probs, vfs = [], {n: [] for n in predictor.model.vf_names}
     truth_dir = Path(manifest).parent / "truth"
@@ -129,7 +134,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     means = meta.get("provenance", {}).get("selection", {}).get("class_means")
     report = evaluate_split(records, np.array(probs), {n: np.array(v) for n, v in vfs.items()}, threshold,
                             class_means=means)
-    if by:  # fairness across groups is what the public datasets were published for
+    if by is not None:  # fairness across groups is what the public datasets were published for
         from .evaluate import classification_metrics
         groups = {}
         for r, p in zip(records, probs):
