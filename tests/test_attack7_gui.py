@@ -3,6 +3,7 @@
 A7-3, A7-13), a file name that is not UTF-8 (A7-10) or holds a right-to-left override (A7-11), and
 ``octviewer X --screenshot X`` (A7-20)."""
 
+import csv
 import datetime as dt
 import os
 import shutil
@@ -116,3 +117,80 @@ def test_no_label_of_the_study_panel_ou_view_or_trend_renders_a_name_as_markup(q
         stack += [item.child(i) for i in range(item.childCount())]
     assert any("&lt;h1&gt;" in t for t in tips)
     assert not any("<h1>" in t for t in tips)
+
+
+# -- A7-1, A7-2, A7-3, A7-13: the window's exports follow the batch outputs' rules ----------------
+@pytest.mark.parametrize("case", ["fifo", "link", "scan_csv", "scan_pdf"])
+def test_an_export_onto_a_fifo_a_link_or_the_scan_on_screen_is_refused_and_never_said_saved(
+        qtbot, window, tiny_cohort, tmp_path, case):
+    """Onto a FIFO the CSV export froze the window (A7-1: here the FIFO has a reader, so the old code wrote
+    into it instead of hanging the test); through a link it overwrote the link's target (A7-2); to the
+    open scan's own path it destroyed the scan, and said "saved" (A7-3)."""
+    w = window
+    scan = _scan(tiny_cohort, tmp_path, "scan")
+    _open(qtbot, w, scan)
+    before = Path(scan).read_bytes()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("clinic notes\n")
+    target, reader = str(tmp_path / "results.csv"), None
+    if case == "fifo":
+        os.mkfifo(target)
+        reader = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+    elif case == "link":
+        os.symlink(victim, target)
+    else:
+        target = scan
+    try:
+        if case == "scan_pdf":
+            result = w.exports.pdf(target)
+        else:
+            result = w.exports.csv(target)
+    finally:
+        if reader is not None:
+            os.close(reader)
+    assert result is None and "saved" not in w.statusBar().currentMessage()
+    assert w.warnings and w.warnings[-1].startswith("<p>Cannot write " + os.path.dirname(target))
+    assert victim.read_text() == "clinic notes\n" and Path(scan).read_bytes() == before
+    assert not list(tmp_path.glob(".export-*")) and not list(tmp_path.glob(".report-*"))
+
+
+def test_the_export_rule_refuses_a_device_a_folder_the_model_and_a_file_in_use(tmp_path, tiny_model_path):
+    """A7-13: Export PDF to /dev/full replaced the device by the report (run as root). The rule is looked at
+    with lstat only: this test never writes to /dev."""
+    from octviewer.gui.export.targets import target_problem
+
+    assert "character device" in target_problem("/dev/null")
+    assert "folder" in target_problem(str(tmp_path))
+    scan = tmp_path / "scan.dcm"
+    scan.write_bytes(b"DICM")
+    assert "has open" in target_problem(str(scan), [str(scan)])
+    assert "model file" in target_problem(str(tiny_model_path), [], tiny_model_path)
+    assert target_problem(str(tmp_path / "new.csv"), [str(scan)], tiny_model_path) == ""
+
+
+def test_a_csv_export_that_fails_leaves_the_old_file_as_it_was(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
+    """Written beside and renamed into place: a failure half-way left the chosen file holding the header."""
+    from octviewer.gui.export import results_csv
+
+    w = window
+    _open(qtbot, w, _scan(tiny_cohort, tmp_path, "scan"))
+    target = tmp_path / "results.csv"
+    target.write_text("an earlier export\n")
+
+    def fails(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(results_csv, "csv_cell", fails)
+    assert w.exports.csv(str(target)) is None and "No space left" in w.warnings[-1]
+    assert target.read_text() == "an earlier export\n" and not list(tmp_path.glob(".export-*"))
+
+
+# -- A7-10, A7-11: file names that are not UTF-8, or hold hidden characters -----------------------
+def test_a_latin1_file_name_is_exported_as_its_bytes(qtbot, window, tiny_cohort, tmp_path):
+    """A7-10: UnicodeEncodeError out of the CSV export (no dialog), the file left holding the header."""
+    w = window
+    scan = _scan(tiny_cohort, tmp_path, b"M\xfcller_Hans")
+    _open(qtbot, w, scan)
+    out = tmp_path / "results.csv"
+    assert w.exports.csv(str(out)) == str(out), w.warnings
+    rows = list(csv.reader(out.open(newline="", encoding="utf-8", errors="surrogateescape")))
+    assert len(rows) > 2 and os.fsencode(rows[1][rows[0].index("file")]) == os.fsencode(Path(scan).name)

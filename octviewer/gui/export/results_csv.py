@@ -4,20 +4,27 @@ read alone still says where it came from and what it is. The first line is the h
 comment line was read as the header by csv readers). The volume row carries the structure
 measurement's columns (those of ``octviewer-measure``) when the scan was measured; a scan the
 network did not analyse (a circle scan, or one the quality gate refused) is exported with its
-structure columns alone. Qt-free."""
+structure columns alone. Qt-free.
+
+Written as a new file renamed into place (``targets.replaced``): a failure leaves an existing file as it
+was. The file cell keeps a name that is not UTF-8 as its bytes (``surrogateescape``, as the batch
+commands' CSVs do: a Latin-1 name raised UnicodeEncodeError and left the header alone, A7-10) and shows
+hidden characters as escapes (``core.text.printable``: a right-to-left override made ``PAT<U+202E>mcd.1234.dcm``
+read "PAT4321.dcm", A7-11)."""
 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from octviewer.core.csv_safe import csv_cell, notice
+from octviewer.core.text import printable
 from octviewer.model.predictor import VF_CLIPPED
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from octviewer.structure.columns import report_columns
 
 from ..viewer.results_panel import scan_date
+from .targets import replaced
 
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
@@ -34,12 +41,11 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     structure_cells = report_columns(structure) if structure is not None else {}
     measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
     row_notice = notice(v, p.synthetic_model if p is not None else False)
-    common = [Path(v.source).name if v.source else "", v.laterality or "", scan_date(v) if v.acquired else ""]
+    name = printable(Path(v.source).name) if v.source else ""
+    common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
     if not identify:
         common = ["withheld", v.laterality or "", "withheld"]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only, as the PDFs: rows name scans
-    os.fchmod(fd, 0o600)  # a file that existed keeps its mode through open()
-    with os.fdopen(fd, "w", newline="") as f:
+    with replaced(path) as (fd, _tmp), open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
                     "model_digest", "model_signature", *measured, "notice"])
@@ -49,7 +55,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                *["" for _ in vf_names], *common, model_name, model_digest,
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
                                                row_notice]])
-            return Path(path)
+            return Path(path)  # the block's end renames the file into place
         clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,

@@ -12,6 +12,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..dialogs import as_literal, ask, qimage
+from .targets import target_problem
 
 STILL_MEASURING = ("The structure measurement of this scan is still running (it follows the network's result). "
                    "Export again in a moment, so that the export includes it.")
@@ -26,6 +27,37 @@ def default_name(date, eye, kind: str) -> str:
     parts = [date.strftime("%Y-%m-%d")] if date is not None and hasattr(date, "strftime") else []
     parts += [eye] if eye in ("OD", "OS", "OU") else []
     return "_".join(parts + [kind])
+
+
+def files_in_use(window) -> list[str]:
+    """The files no export may replace: the scan on screen and, with a study open, its manifest or folder, its
+    scans and its visual-field files (the batch commands refuse an output that names an input; the window's
+    Export CSV to the open scan's own name truncated the scan, A7-3)."""
+    volume, index = window.state.volume, window.study.index
+    paths = [volume.source] if volume is not None and volume.source else []
+    if index is not None:
+        paths += [index.root, *(s.path for s in index.scans), *(m.source for m in index.vf)]
+    return paths
+
+
+def write_export(window, what: str, path: str, write) -> str | None:
+    """Run ``write`` (which writes ``path``) unless ``targets.target_problem`` refuses the path; say the
+    outcome: "saved to" in the status bar only when the file is there, else a dialog naming the file and
+    the reason (and no earlier export's "saved to" left standing)."""
+    predictor = window.controller.predictor
+    problem = target_problem(path, files_in_use(window), predictor.model.path if predictor else None)
+    reason = f"it {problem}" if problem else ""
+    if not reason:
+        try:
+            write()
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a text no encoder here takes; the old file stays
+            reason = str(exc)
+    if reason:
+        window.statusBar().clearMessage()  # not an earlier export's "saved to"
+        QMessageBox.warning(window, "Export", as_literal(f"Cannot write {path}: {reason}"))
+        return None
+    window.statusBar().showMessage(f"{what} saved to {path}", 10000)
+    return path
 
 
 class ScanExports:
@@ -56,16 +88,6 @@ class ScanExports:
         path, _ = QFileDialog.getSaveFileName(self.window, title, offered, kind)
         return (path or None), identify
 
-    def _written(self, what: str, path: str, write) -> str | None:
-        try:
-            write()
-        except OSError as exc:
-            self.window.statusBar().clearMessage()  # not an earlier export's "saved to"
-            QMessageBox.warning(self.window, "Export", as_literal(f"Cannot write {path}: {exc}"))
-            return None
-        self.window.statusBar().showMessage(f"{what} saved to {path}", 10000)
-        return path
-
     def pdf(self, path: str | None = None, patient_id: str | None = None) -> str | None:
         """PDF report of the scan on screen. Anonymised unless the user asks for the patient ID:
         then neither the ID nor the scan date is printed."""
@@ -81,7 +103,7 @@ class ScanExports:
                 return None
             patient_id = self.state.volume.patient_id if identify else None
         w = self.window
-        return self._written("Report", path, lambda: write_report(
+        return write_export(w, "Report", path, lambda: write_report(
             path, self.state, self.report_images(), w.models.model_meta(), patient_id,
             sections=self.report_sections(), measured=w.study.comparison_html(dated=patient_id is not None)))
 
@@ -102,7 +124,7 @@ class ScanExports:
         s = self.state
         predictor = self.window.controller.predictor
         model = predictor.model if predictor else None
-        return self._written("Results", path, lambda: write_results_csv(
+        return write_export(self.window, "Results", path, lambda: write_results_csv(
             path, s.volume, s.prediction, s.structure, reason=s.reason or "", model_name=model.name if model else "",
             vf_names=model.vf_names if model else (), identify=identify,
             model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else ""))

@@ -12,7 +12,6 @@ import datetime as dt
 import html
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QSizeF, QUrl
@@ -24,6 +23,7 @@ from octviewer.model.meta import vf_baseline_caveat
 from ..model.card import sensitivity_specificity
 from ..viewer import render
 from ..viewer.results_panel import BORDERLINE, near_threshold, plain, scan_caveats, scan_date
+from .targets import replaced
 
 DISCLAIMER = ("For research use only. Not a medical device. Not for diagnosis or treatment decisions. "
               "Outputs are estimates from a deep network and must be read by a qualified clinician.")
@@ -316,12 +316,8 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".pdf", dir=target.parent)
-    except OSError as exc:  # its message names the hidden file beside the target, never chosen by the user
-        raise OSError(exc.errno, f"{exc.strerror}: the folder {target.parent} does not take new files") from None
-    os.close(fd)
-    try:
+    with replaced(target, prefix=".report-") as (fd, tmp):
+        os.close(fd)
         writer = QPdfWriter(tmp)
         writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
         writer.setResolution(150)
@@ -334,10 +330,6 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
                 raise OSError(f"the PDF writer could not write to {target.parent}")
         if anonymised:
             withhold_creation_time(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return str(target)
 
 

@@ -30,8 +30,8 @@ from octviewer.core import outside_normal
 from octviewer.study import compare_vf
 from octviewer.study.vf import parse_date
 
-from ..dialogs import as_literal, ask
-from ..export.scan_exports import default_name
+from ..dialogs import ask
+from ..export.scan_exports import default_name, write_export
 from .browser import StudyPanel
 from .ou_view import OUTSIDE_MARK, OUView, shown_difference
 from .trend_view import TrendView
@@ -235,14 +235,8 @@ class StudyController(QObject):
         same = (history is not None and self._trend_index is self.index
                 and history.patient_id == self.ou_view.summary.patient_id)
         trend = self.trend_view if same else None
-        try:
-            write_ou_report(path, self.ou_view, trend, patient_id)
-        except OSError as exc:
-            self.window.statusBar().clearMessage()  # not an earlier export's "saved to"
-            QMessageBox.warning(self.window, "Export", as_literal(f"Cannot write {path}: {exc}"))
-            return None
-        self.window.statusBar().showMessage(f"OU report saved to {path}", 10000)
-        return path
+        return write_export(self.window, "OU report", path,
+                            lambda: write_ou_report(path, self.ou_view, trend, patient_id))
 
     # -- measured VF beside the prediction -----------------------------------------------------
     def measured_vf(self):
