@@ -194,3 +194,17 @@ def test_a_latin1_file_name_is_exported_as_its_bytes(qtbot, window, tiny_cohort,
     assert w.exports.csv(str(out)) == str(out), w.warnings
     rows = list(csv.reader(out.open(newline="", encoding="utf-8", errors="surrogateescape")))
     assert len(rows) > 2 and os.fsencode(rows[1][rows[0].index("file")]) == os.fsencode(Path(scan).name)
+
+
+def test_a_right_to_left_override_in_a_file_name_is_shown_escaped(qtbot, window, tiny_cohort, tmp_path):
+    """A7-11: PAT<U+202E>mcd.1234 read as "PAT4321.dcm" in the title, the CSV's file cell and the recent files."""
+    w = window
+    scan = _scan(tiny_cohort, tmp_path, "PAT\u202emcd.1234")
+    _open(qtbot, w, scan)
+    assert "\u202e" not in w.windowTitle() and "PAT\\u202emcd.1234" in w.windowTitle()
+    texts = [a.text() for a in w.recent_menu.actions()]
+    assert texts and not any("\u202e" in t for t in texts) and any("\\u202e" in t for t in texts)
+    out = tmp_path / "results.csv"
+    assert w.exports.csv(str(out)) == str(out)
+    rows = list(csv.reader(out.open(newline="", encoding="utf-8")))
+    assert rows[1][rows[0].index("file")].startswith("PAT\\u202emcd.1234.")

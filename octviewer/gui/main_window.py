@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
     def _fill_recent(self):
         self.recent_menu.clear()
         for path in self.settings.recent():
-            a = QAction(path, self)
+            a = QAction(plain(path, 400).replace("&", "&&"), self)  # as the title shows names; & is no shortcut
             a.triggered.connect(lambda _=False, p=path: self.open_path(p))
             self.recent_menu.addAction(a)
 

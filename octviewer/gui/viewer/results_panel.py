@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES, outside_normal, weak_vf_indices
+from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.precision import precision_words
 
@@ -31,8 +32,10 @@ def _label(style: str = "") -> QLabel:
 
 
 def plain(value, limit: int = 80) -> str:
-    """A value from a file as one short line of text."""
-    text = " ".join(str(value).split())
+    """A value from a file as one short line of text, hidden characters written as escapes
+    (``core.text.printable``: a right-to-left override in a file name showed ``PAT<U+202E>mcd.1234.dcm``
+    as "PAT4321.dcm..." in the window title, A7-11)."""
+    text = " ".join(printable(str(value)).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
