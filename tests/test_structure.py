@@ -536,3 +536,22 @@ def test_clock_hours_are_not_classed_against_a_quadrants_range():
     classes = _classes(summary)
     assert not [k for k in classes if k.startswith("clock_")]
     assert normative.worst(classes.values()) == "normal"
+
+
+def test_ns_and_ni_sectors_are_not_classed_against_their_quadrants_range():
+    """NS and NI are normally thinner than the superior and inferior quadrants whose ranges classed them:
+    a normal NI of 100 um (published Spectralis means are about 110) read borderline against the inferior
+    5th percentile (97 um) in about a quarter of normal eyes, and the "worst of" overall class carried it
+    (seventh walk-through). They keep their thickness and get no class; TS and TI keep theirs (flagged late)."""
+    from octviewer.structure.analysis import _classes
+
+    inferior = normative.CIRRUS_NORMS["I"]
+    summary = {"global": 95.0, "quadrants": {"T": 66.0, "S": 118.0, "N": 70.0, "I": 123.0},
+               "sectors": {"T": 66.0, "TS": 130.0, "TI": inferior.p1_um - 5.0, "N": 70.0, "NS": 60.0,
+                           "NI": inferior.p5_um - 3.0},
+               "clock_hours": {}}
+    classes = _classes(summary)
+    assert "sector_NS" not in classes and "sector_NI" not in classes
+    assert classes["sector_TI"] == "outside" and classes["sector_TS"] == "normal"
+    summary["sectors"]["TI"] = 135.0
+    assert normative.worst(_classes(summary).values()) == "normal"

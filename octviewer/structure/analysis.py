@@ -37,7 +37,7 @@ def _region_name(key: str) -> str:
 class StructureReport:
     """Measured structure of one scan. Thicknesses in um, areas in mm2, NaN where not measured.
 
-    ``classes`` maps "global", "quadrant_T/S/N/I" and "sector_T/TS/NS/N/NI/TI" (clock hours have no
+    ``classes`` maps "global", "quadrant_T/S/N/I" and "sector_T/TS/N/TI" (NS, NI and clock hours have no
     published norm and no class) to "normal" / "borderline" / "outside" ("" where no class applies).
     """
 
@@ -188,7 +188,8 @@ def _classes(summary: dict) -> dict:
     for q, value in summary["quadrants"].items():
         c[f"quadrant_{q}"] = normative.classify(value, normative.norm_for(q))
     for s, value in summary["sectors"].items():
-        c[f"sector_{s}"] = normative.classify(value, normative.norm_for(s, _centre_deg(*rnfl.SECTORS[s])))
+        if s not in normative.UNCLASSED_SECTORS:  # their quadrant's range over-calls them (normative.py)
+            c[f"sector_{s}"] = normative.classify(value, normative.norm_for(s, _centre_deg(*rnfl.SECTORS[s])))
     # Clock hours get no class: the one published source has no clock-hour figures, and against their
     # quadrant's range the middle nasal and temporal hours of normal eyes (thinner than their quadrant's
     # mean) read yellow or red more often than the 5 % a normal range promises, which the "worst of"

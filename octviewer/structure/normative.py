@@ -14,8 +14,11 @@ What follows from having only that source, stated so nobody over-reads a colour:
   Cirrus on average, so on Spectralis files the colours lean towards "normal".
 - The source gives no age slope, so the classes are not age-adjusted.
 - It gives quadrants only: a Garway-Heath sector is compared with the quadrant that contains its
-  centre. TS and TI are normally thicker than their quadrant's mean (their thinning is flagged
-  late); NS and NI thinner (flagged early). Clock hours are not classed at all: the middle nasal and
+  centre. T and N nearly are their quadrants. TS and TI are normally thicker than their quadrant's
+  mean, so their thinning is flagged late (a red TS or TI is outside; a green one does not rule
+  thinning out). NS and NI are normally thinner than their quadrant's mean, so against its range a
+  quarter or more of normal eyes would read yellow there: they are not classed
+  (``UNCLASSED_SECTORS``), and neither are clock hours, for the same reason: the middle nasal and
   temporal hours (3 and 9 o'clock in a right eye) read yellow or red in normal eyes against their
   quadrant's range (see ``CIRRUS_NORMS``).
 - Percentiles assume a normal distribution: 5th = mean - 1.645 SD, 1st = mean - 2.326 SD.
@@ -82,6 +85,12 @@ class Norm:
 #: middle temporal hour) reads below its quadrant's mean in normal eyes and turned yellow or red early.
 #: No published per-clock-hour figures could be checked offline, so none are entered and clock hours are
 #: not classed (``analysis._classes``); a clock-hour table needs a source checked against its own text.
+#: Garway-Heath sectors shown in µm without a class: normally thinner than the quadrant whose range
+#: would class them (NS and NI lie in the superior and inferior quadrants, whose means their thicker
+#: temporal halves, TS and TI, pull up), so that range calls normal eyes thin: on 400 synthetic normal eyes
+#: NI read below the inferior 5th percentile in 29 % (NS 5.5 %); published Spectralis sector means (NI about
+#: 110 µm against the inferior quadrant's 5th percentile of 97) point the same way. (seventh walk-through)
+UNCLASSED_SECTORS = ("NS", "NI")
 CIRRUS_NORMS = {
     "global": Norm(93.42, 9.30),
     "S": Norm(117.52, 15.53),

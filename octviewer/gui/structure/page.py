@@ -362,7 +362,8 @@ def _fmt(v, unit="", digits=2):
 def _disc_text(report, short: bool = False) -> str:
     lines = [f"Global RNFL {report.rnfl_global_um:.0f} µm ({report.classes.get('global') or 'not classified'})",
              f"Overall (worst of global, quadrants, sectors): {report.rnfl_class_text}",
-             "Clock hours: µm only, not classed (no published normal range per clock hour)"]
+             "Clock hours: µm only, not classed (no published normal range per clock hour)",
+             "Sectors NS, NI: µm only, not classed (the quadrant's range would call normal eyes thin)"]
     if report.scan_pattern == "volume":
         lines += [f"Disc area {_fmt(report.disc_area_mm2, ' mm²')}", f"Cup area {_fmt(report.cup_area_mm2, ' mm²')}",
                   f"Rim area {_fmt(report.rim_area_mm2, ' mm²')}", f"Vertical C/D {_fmt(report.cup_to_disc)}",
