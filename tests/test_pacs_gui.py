@@ -44,15 +44,27 @@ def test_preferences_test_connection_and_save(window, orthanc, qtbot, data_dir):
     assert load_settings(saved).archive_port == orthanc.dicom_port and not dialog.isVisible()
 
 
+def _wait(qtbot, condition, window, timeout_ms=60000):
+    """Wait as qtbot does, but a timeout fails with what the dialog and the window said: under two
+    test processes a retrieve once timed out with nothing else to go on."""
+    try:
+        qtbot.waitUntil(condition, timeout=timeout_ms)
+    except Exception:
+        dialog = getattr(window._pacs_actions, "dialog", None)
+        status = dialog.status.text() if dialog is not None else "(no dialog)"
+        pytest.fail(f"timed out; the dialog says {status!r}; warnings {window.warnings[-3:]!r}; "
+                    f"study panel {window.study.panel.status.text()!r}")
+
+
 def _search(window, qtbot, patient_id):
     window.menu_actions["open_pacs"].trigger()
     dialog = window._pacs_actions.dialog
     dialog.patient_id.setText(patient_id)
     dialog.search_button.click()
-    qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=60000)
+    _wait(qtbot, lambda: dialog.results.topLevelItemCount() == 1, window)
     study = dialog.results.topLevelItem(0)
     study.setExpanded(True)
-    qtbot.waitUntil(lambda: study.childCount() > 0, timeout=60000)
+    _wait(qtbot, lambda: study.childCount() > 0, window)
     return dialog, study
 
 
@@ -66,7 +78,7 @@ def test_open_from_pacs_analyse_and_send_results(window, orthanc, qtbot, data_di
         dialog.grab().save(os.environ["OCTVIEWER_PACS_SHOT"])
     dialog.results.setCurrentItem(study.child(1))  # the visual field first: read and shown, not opened
     dialog.retrieve_button.click()
-    qtbot.waitUntil(lambda: "visual field OS" in dialog.status.text(), timeout=60000)
+    _wait(qtbot, lambda: "visual field OS" in dialog.status.text(), window)
     assert "MD -4.1" in dialog.status.text() and "VFI 88.0" in dialog.status.text()
     dialog.results.setCurrentItem(study.child(0))
     assert dialog.retrieve_button.isEnabled()
@@ -135,7 +147,7 @@ def test_a_whole_study_opens_in_the_study_browser(window, orthanc, qtbot, data_d
     assert dialog.retrieve_button.text().startswith("Retrieve study")
     dialog.retrieve_button.click()
     panel = window.study.panel
-    qtbot.waitUntil(lambda: panel.index is not None, timeout=60000)
+    _wait(qtbot, lambda: panel.index is not None, window)
     assert [(s.patient_id, s.eye) for s in panel.index.scans] == [(DEMO_PATIENT, "OS")]
     [vf] = panel.index.vf
     assert (vf.eye, round(vf.md_db, 1), round(vf.vfi)) == ("OS", -4.1, 88)
