@@ -208,3 +208,29 @@ def test_a_right_to_left_override_in_a_file_name_is_shown_escaped(qtbot, window,
     assert w.exports.csv(str(out)) == str(out)
     rows = list(csv.reader(out.open(newline="", encoding="utf-8")))
     assert rows[1][rows[0].index("file")].startswith("PAT\\u202emcd.1234.")
+
+
+# -- A7-20: --screenshot never replaces what the viewer reads -------------------------------------
+def test_screenshot_naming_the_scan_the_model_or_a_file_that_is_no_png_is_refused(tmp_path, tiny_model_path,
+                                                                                   capsys):
+    """``octviewer x.dcm --screenshot x.dcm`` replaced the scan by the PNG, exit 0; the model file and the
+    pseudonym salt likewise (A7-20). Refused before anything starts, exit 3, one line."""
+    from octviewer.gui.app import main, screenshot_problem
+
+    scan = tmp_path / "x.dcm"
+    scan.write_bytes(b"\0" * 128 + b"DICM")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("clinic notes\n")
+    assert main([str(scan), "--screenshot", str(scan)]) == 3
+    assert scan.read_bytes() == b"\0" * 128 + b"DICM"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--screenshot" in err[0]
+    assert "model file" in screenshot_problem(Path(tiny_model_path), [], Path(tiny_model_path))
+    assert "not a PNG" in screenshot_problem(notes)
+    png = tmp_path / "old.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    assert screenshot_problem(png) == "" and screenshot_problem(tmp_path / "new.png") == ""
+    bscans = tmp_path / "bscans"  # a folder of B-scan images opened: its PNGs are the scan
+    bscans.mkdir()
+    (bscans / "b1.png").write_bytes(png.read_bytes())
+    assert "folder being opened" in screenshot_problem(bscans / "b1.png", [str(bscans)])

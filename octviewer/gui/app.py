@@ -47,22 +47,32 @@ def open_store():
         return None
 
 
-def screenshot_problem(path: Path) -> str:
+def screenshot_problem(path: Path, inputs=(), model: Path | None = None) -> str:
     """Why ``--screenshot PATH`` cannot be written, or "", looked at before the analysis: a folder,
     a path under a file or in a missing folder, a link, a FIFO. Each ran the analysis (13-23 s) and
-    exited 0 with no file and no word (attack run 3 F24); CI and the screenshot script trust it."""
-    from octviewer.core.files import FileRefused, check_writable
+    exited 0 with no file and no word (attack run 3 F24); CI and the screenshot script trust it.
+    Nor a file the viewer reads or keeps (``inputs``, the model, the store, octviewer's secrets: the
+    exports' rule, ``export.targets.target_problem``), a file of a B-scan folder opened, or any existing
+    file that is not a PNG: the scan opened, the model and the pseudonym salt were each replaced by the
+    PNG, exit 0 (attack run 7, A7-20)."""
+    from .export.targets import target_problem
 
     if not path.name:
         return "give a file name"
     if not path.parent.is_dir():
         return f"{path.parent} is a file, not a folder" if path.parent.exists() else f"no folder {path.parent}"
+    if problem := target_problem(path, inputs, model):
+        return problem
+    if path.exists() and any(os.path.isdir(given) and os.path.samefile(path.parent, given) for given in inputs):
+        return "is a file of the folder being opened (a B-scan image); refusing to overwrite it: give another name"
     try:
-        check_writable(os.lstat(path))
+        with open(path, "rb") as f:  # a regular file by now (target_problem)
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return "exists and is not a PNG image; refusing to overwrite it: give another name"
     except FileNotFoundError:
         pass
-    except (FileRefused, OSError) as exc:
-        return str(exc)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
     return ""
 
 
@@ -95,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: the last one chosen)")
     parser.add_argument("--screenshot", type=Path, help="render the window after the analysis, save PNG, exit")
     args = parser.parse_args(argv)
-    if args.screenshot is not None and (problem := screenshot_problem(args.screenshot)):
+    inputs = [args.file] if args.file else []
+    if args.screenshot is not None and (problem := screenshot_problem(args.screenshot, inputs, args.model)):
         print(f"octviewer: --screenshot {args.screenshot}: {problem}", file=sys.stderr)
         return 3
 
