@@ -148,6 +148,7 @@ class TaskSlot(QObject):
         super().__init__(parent)
         self.generation = 0
         self.current: Task | None = None
+        self._waiting = False  # the current request's outcome has not been delivered yet
         self._tasks: set[Task] = set()
         self.bar = self.cancel_button = None
         if progress_widgets:
@@ -174,6 +175,7 @@ class TaskSlot(QObject):
         task.cancelled.connect(lambda: current() and self._end(self.cancelled))
         task.finished.connect(lambda: self._tasks.discard(task))
         self._tasks.add(task)
+        self._waiting = True
         if self.bar is not None:
             self.bar.setRange(0, 0)
             self.bar.setVisible(True)
@@ -189,18 +191,24 @@ class TaskSlot(QObject):
         """The current request is no longer wanted: cancelled, and nothing of it is re-emitted."""
         self.cancel()
         self.generation += 1
+        self._waiting = False
         if self.bar is not None:
             self.bar.setVisible(False)
             self.cancel_button.setVisible(False)
 
     def busy(self) -> bool:
-        return self.current is not None and self.current.running()
+        """A request whose outcome (done, failed, cancelled) has not been delivered. Not "its thread is
+        alive": the thread runs on for a moment after its result reached the GUI thread, and a dialog
+        that enabled its buttons on that result saw itself busy and left them disabled (Open from PACS:
+        Retrieve stayed grey after the series list came, and a click did nothing; under load only)."""
+        return self._waiting
 
     def shutdown(self, wait_s: float = 1.0) -> None:
         """Cancel everything and wait a moment for it (closing a widget stops its work). Work that
         does not stop (a read blocked in the system) is left to its daemon thread: closing never
         hangs and never aborts."""
         self.generation += 1  # nothing more is re-emitted
+        self._waiting = False
         for task in list(self._tasks):
             task.cancel()
             task.wait(wait_s)
@@ -212,6 +220,7 @@ class TaskSlot(QObject):
         self.progress.emit(done, total)
 
     def _end(self, signal, *args) -> None:
+        self._waiting = False
         if self.bar is not None:
             self.bar.setVisible(False)
             self.cancel_button.setVisible(False)
