@@ -154,3 +154,42 @@ def test_evaluate_by_a_column_the_manifest_lacks_is_refused(tiny_cohort, capsys)
     err = capsys.readouterr().err
     assert rc == 2 and "--by 'nosuchcol'" in err and "Traceback" not in err
     assert "running the network" not in err  # refused before the network ran
+
+
+def test_evaluate_stops_between_volumes(tiny_cohort, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    from trainer import cli
+
+    seen = []
+
+    def progress(done, total):  # a Ctrl-C arriving during the first volume
+        seen.append(done)
+        stop.request_stop()
+    monkeypatch.setattr(cli, "_network_progress", progress)
+    rc = cli.main(["evaluate", "--model", str(DEMO_MODEL), "--data", str(tiny_cohort), "--split", "all",
+                   "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 130 and seen == [1] and "stopped after 1 of" in err and "Traceback" not in err
+
+
+def test_validate_stops_at_a_stop_request(tiny_cohort, capsys):
+    pytest.importorskip("torch")
+    from trainer.cli import main
+
+    stop.request_stop()  # main installs the handlers; the flag they set is read while the rows are checked
+    rc = main(["validate", "--data", str(tiny_cohort)])
+    assert rc == 130 and "stopped while reading" in capsys.readouterr().err
+
+
+def test_recalibrate_stops_between_volumes(tiny_cohort):
+    pytest.importorskip("torch")
+    from trainer.recalibrate import network_outputs
+
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        stop.request_stop()
+    with pytest.raises(stop.Stopped, match="stopped after 1 of"):
+        network_outputs(DEMO_MODEL, tiny_cohort, progress=progress)
+    assert seen == [1]

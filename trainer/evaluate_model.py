@@ -24,6 +24,7 @@ from octviewer import VolumeReadError, load_volume
 from octviewer.model import Predictor, scale_vf
 from octviewer.model.cam import enface_cam, pointing_game
 
+from . import stop
 from .calibration import aggregate_vf, apply_calibration
 from .evaluate import cluster_resamples, evaluate_split, percentile_ci
 from .manifest import assign_splits, content_hash, read_manifest
@@ -111,6 +112,8 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     truth_dir = Path(manifest).parent / "truth"
     pointing, pointing_groups = [], []
     for i, r in enumerate(records):
+        if stop.requested():  # the command turns Ctrl-C/SIGTERM into this flag (attack run 7, A7-22)
+            raise stop.Stopped(f"stopped after {i} of {len(records)} volumes; nothing was written")
         try:
             volume = load_volume(r.path)
         except VolumeReadError:  # list every unreadable row at once (the rest are only read), then stop

@@ -24,6 +24,8 @@ import numpy as np
 from octviewer.core import VF_INDICES
 from octviewer.core.text import text_problem
 
+from . import stop
+
 REQUIRED = ("path", "patient_id", "eye", "visit", "label")
 SPLITS = ("train", "val", "test")
 MAX_FIELD = 4096  # characters; no path, identifier or value needs more
@@ -275,6 +277,8 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
     same_content = _SameContent()
     n_rows = 0
     for i, fields in rows:
+        if stop.requested():  # the trainer's commands turn Ctrl-C/SIGTERM into this flag (attack run 7, A7-22)
+            raise stop.Stopped(f"stopped while reading {path.name}")
         if not fields:
             continue  # a blank line
         n_rows += 1
@@ -429,6 +433,8 @@ def check_volumes(path: str | Path, records: list[Record], progress=None) -> Non
 
     problems = []
     for k, rec in enumerate(records):
+        if stop.requested():
+            raise stop.Stopped(f"stopped while opening the volumes of {Path(path).name}")
         try:
             load_volume(rec.path)
         except Exception as exc:  # VolumeReadError names the file and the problem

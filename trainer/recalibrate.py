@@ -35,6 +35,7 @@ from octviewer import load_volume
 from octviewer.model import Predictor
 from octviewer.model.meta import ModelFileError, ModelMeta
 
+from . import stop
 from .calibration import apply_calibration, fit_platt, logit, pick_threshold, sigmoid
 from .evaluate import expected_calibration_error
 from .manifest import ManifestError, assign_splits, content_hash, read_manifest
@@ -53,6 +54,8 @@ def network_outputs(model_path, manifest, split: str = "all", seed: int | None =
     cal = meta.calibration
     probs, vf = [], {n: [] for n in predictor.model.vf_names}
     for i, r in enumerate(records):
+        if stop.requested():  # the command turns Ctrl-C/SIGTERM into this flag (attack run 7, A7-22)
+            raise stop.Stopped(f"stopped after {i} of {len(records)} volumes; nothing was written")
         pred = predictor.predict(load_volume(r.path))
         z = logit(pred.probability)
         probs.append(float(sigmoid((z - cal.b) / cal.a)) if cal.method == "platt" else pred.probability)
