@@ -10,6 +10,7 @@ that could be copied into a bug report.
 from __future__ import annotations
 
 import os
+import re
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -40,6 +41,14 @@ def _vf_text(m) -> str:
     # the test date too: a field months from the visit is read differently (walk-through)
     when = f" (tested {m.date.isoformat()})" if m.date is not None else " (test date unknown)"
     return "measured VF: " + ", ".join(parts) + when
+
+
+def wrappable(text: str) -> str:
+    """``text`` with a zero-width space between the characters of each long unbroken run (a file or folder
+    name): a word-wrapped label is at least as wide as its longest word, so one long scan name made the
+    panel wider than its dock, which then scrolled sideways with its buttons' labels out of sight (seventh
+    walk-through). Short words still wrap between words."""
+    return re.sub(r"\S{17,}", lambda m: "\u200b".join(m.group()), text)
 
 
 NAME_WIDTH = 210  # the name column's width where the dock has room
@@ -179,7 +188,7 @@ class StudyPanel(QWidget):
         self.details.setText("")  # the last study's selected scan stayed described (fourth walk-through)
         self.details.setVisible(False)
         listed = index.problems_text(limit=8)
-        self.problems.setText("Left out:\n" + listed if listed else "")
+        self.problems.setText(wrappable("Left out:\n" + listed) if listed else "")
         self.problems.setToolTip(as_literal(index.problems_text(limit=200)))  # Qt guesses markup
         self.problems.setVisible(bool(listed))
         for pid in index.patients():
@@ -217,8 +226,8 @@ class StudyPanel(QWidget):
         name = os.path.basename(os.path.normpath(index.root)) or index.root
         found = (f"{len(index.scans)} scans of {patients} patient{'s' if patients != 1 else ''}, "
                  f"{len(index.vf)} measured visual fields" if index.scans else "no OCT scans found")
-        self.status.setText(f"{name}: {found}; {index.skipped_text()}"
-                            + (f"; {index.from_cache} files' headers read from the cache" if index.from_cache else ""))
+        self.status.setText(wrappable(f"{name}: {found}; {index.skipped_text()}" + (
+            f"; {index.from_cache} files' headers read from the cache" if index.from_cache else "")))
 
     def clear_selection(self) -> None:
         """No item current or highlighted; OU view and Trend disabled until one is chosen again."""
@@ -233,7 +242,7 @@ class StudyPanel(QWidget):
 
     def _current_changed(self, current, _previous) -> None:
         detail = current.text(1) if current is not None else ""
-        self.details.setText(f"{current.text(0)}: {detail}" if detail else "")
+        self.details.setText(wrappable(f"{current.text(0)}: {detail}") if detail else "")
         self.details.setVisible(bool(detail))
         data = current.data(0, ROLE) if current is not None else None
         kind = data[0] if data else None
