@@ -55,3 +55,75 @@ def test_a_long_scan_name_selected_keeps_the_study_panel_within_its_dock(qtbot, 
     assert not scroll.horizontalScrollBar().isVisible()
     for button in (panel.open_folder_button, panel.open_manifest_button, panel.ou_button, panel.trend_button):
         assert button.visibleRegion().boundingRect().width() >= button.sizeHint().width() - 8, button.text()
+
+
+# ---------------------------------------------------------------- the weak-estimate caveat in the OU view and Trend
+def _caveat():
+    """The caveat as the model writes it into a prediction's notes (the Results panel's and PDFs' source)."""
+    from octviewer.model.meta import is_vf_baseline_caveat, vf_baseline_caveat
+
+    meta = {"evaluation": {"vf_mae": {k: {"mae": 5.0, "class_mean_mae": 4.0} for k in ("vfi", "md", "psd")}}}
+    text = vf_baseline_caveat(meta)
+    assert text and is_vf_baseline_caveat(text)
+    return text
+
+
+def test_the_ou_view_shows_the_weak_estimate_caveat_beside_predicted_vf(qtbot):
+    """The OU view listed predicted VFI/MD/PSD (and their inter-eye differences) without the caveat the Results
+    panel and the PDFs carry (seventh walk-through, #4)."""
+    from octviewer.gui.study.ou_view import OUView
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    caveat = _caveat()
+    eyes = {e: EyeSummary(e, [], probability=0.7, threshold=0.4, vf_predicted={"md": -8.0, "vfi": 80.0, "psd": 6.0},
+                          notes=(caveat, "another note")) for e in ("OD", "OS")}
+    view = OUView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    view.show_summary(VisitSummary("P1", "2024-04-02", eyes))
+    _grab(view, "h41_ou_caveat.png")
+    assert view.vf_note.isVisible() and view.vf_note.text() == caveat  # once, the prediction's own words
+    view.show_summary(VisitSummary("P1", "2024-04-02", {"OD": EyeSummary("OD", [], notes=(caveat,))}))
+    assert not view.vf_note.isVisible()  # no predicted value shown: nothing to qualify
+
+
+def test_the_trend_shows_the_weak_estimate_caveat_under_predicted_slopes(qtbot):
+    """The Trend printed 'MD predicted: -6.55 dB/yr' and drew its line without the caveat (seventh walk-through)."""
+    import numpy as np
+
+    from octviewer.core import Prediction
+    from octviewer.gui.study.trend_view import TrendView, eye_history
+    from octviewer.study.index import ScanEntry, StudyIndex
+
+    caveat = _caveat()
+    dates = [dt.date(2020 + k, 3, 1) for k in range(3)]
+    index = StudyIndex(root="/nowhere", scans=[ScanEntry(f"/nowhere/{d}.dcm", "P1", "OD", d.isoformat(), d)
+                                               for d in dates])
+    vf = iter([-2.0, -4.0, -6.0])
+
+    def analyse(volume, cancel):
+        md = next(vf)
+        return Prediction(bscan_probability=np.zeros(1), bscan_vf={}, cam=np.zeros((1, 1, 1), np.float32),
+                          probability=0.5, vf={"md": md, "vfi": 90.0 + md}, threshold=0.4, model_name="m",
+                          notes=(caveat,)), None
+
+    import octviewer.io
+
+    loader, octviewer.io.load_volume = octviewer.io.load_volume, lambda path: None
+    try:
+        history = eye_history(index, "P1", "OD", analyse, lambda *a: None, type("C", (), {"is_set": lambda s: 0})())
+    finally:
+        octviewer.io.load_volume = loader
+    assert history.vf_caveats == [caveat] and history.series["md_predicted"]
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.resize(800, 900)
+    view.show()
+    view.show_history(history)
+    qtbot.wait(50)
+    _grab(view, "h41_trend_caveat.png")
+    from PySide6.QtGui import QTextDocumentFragment
+
+    shown = QTextDocumentFragment.fromHtml(view.summary.text()).toPlainText()
+    assert "MD predicted:" in shown and caveat in shown

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from octviewer.core import Cancelled, outside_normal, weak_vf_indices
+from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex, Visit
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
 from octviewer.study.vf import parse_date
@@ -294,14 +295,22 @@ class OUView(QWidget):
         eyes_layout = QGridLayout(self.eyes)
         eyes_layout.setContentsMargins(0, 0, 0, 0)
         eyes_layout.addWidget(self.eye_pair, 0, 0, 1, 2)
+        # the predictions' caveat on weak VF estimates, as the Results panel and the PDFs word it: the OU view
+        # listed predicted VFI/MD/PSD and their inter-eye differences without it (seventh walk-through)
+        self.vf_note = QLabel("")
+        self.vf_note.setTextFormat(Qt.PlainText)
+        self.vf_note.setWordWrap(True)
+        self.vf_note.setStyleSheet("color: #ffb74d; font-style: italic")
+        self.vf_note.setVisible(False)
+        eyes_layout.addWidget(self.vf_note, 1, 0, 1, 2)
         self.asymmetry_table = QTableWidget(0, 4)
         self.asymmetry_table.setHorizontalHeaderLabels(["OD", "OS", "OD − OS", "flag if |diff| >"])
         self.asymmetry_table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.asymmetry_table.verticalHeader().setDefaultSectionSize(22)
         self.asymmetry_table.horizontalHeader().setStretchLastSection(True)
         self.asymmetry_table.setMinimumHeight(7 * 22 + 30)
-        eyes_layout.addWidget(QLabel("<b>Inter-eye asymmetry</b>"), 1, 0, 1, 2)
-        eyes_layout.addWidget(self.asymmetry_table, 2, 0, 1, 2)
+        eyes_layout.addWidget(QLabel("<b>Inter-eye asymmetry</b>"), 2, 0, 1, 2)
+        eyes_layout.addWidget(self.asymmetry_table, 3, 0, 1, 2)
         busy = QHBoxLayout()
         busy.addWidget(self.progress, 1)
         busy.addWidget(self.cancel_button)
@@ -317,6 +326,8 @@ class OUView(QWidget):
         for column in self.columns.values():
             column.show_summary(None)
         self.asymmetry_table.setRowCount(0)
+        self.vf_note.setText("")
+        self.vf_note.setVisible(False)
         self.tasks.start(
             lambda progress, cancel: analyse_visit(index, patient_id, visit_label, analyse, progress, cancel))
 
@@ -338,6 +349,10 @@ class OUView(QWidget):
         for eye, column in self.columns.items():
             column.show_summary(summary.eyes.get(eye))
         self.synthetic_banner.setVisible(summary.synthetic)
+        caveats = dict.fromkeys(n for e in summary.eyes.values() if e is not None and e.vf_predicted
+                                for n in e.notes if is_vf_baseline_caveat(n))
+        self.vf_note.setText("\n".join(caveats))
+        self.vf_note.setVisible(bool(caveats))
         rows = summary.asymmetry()
         self.asymmetry_table.setRowCount(len(rows))
         self.asymmetry_table.setVerticalHeaderLabels([r.label for r in rows])

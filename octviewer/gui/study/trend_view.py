@@ -20,6 +20,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import Cancelled, weak_vf_indices
+from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex, Trend, trend
 from octviewer.study.trend import WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
@@ -86,6 +87,9 @@ class EyeHistory:
     errors: list[str] = field(default_factory=list)
     #: VF indices whose estimates the model card did not show to beat the class-mean baseline
     weak: set[str] = field(default_factory=set)
+    #: the predictions' own caveat on those estimates, word for word as the Results panel and the PDFs show it:
+    #: the Trend printed predicted slopes without it (seventh walk-through)
+    vf_caveats: list[str] = field(default_factory=list)
 
     def flagged(self, name: str) -> bool:
         """A significant trend, except in an estimate no better than the class mean: a red "significant
@@ -132,6 +136,8 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
             if prediction is not None:
                 history.synthetic = history.synthetic or prediction.synthetic_model
                 history.weak |= weak_vf_indices(prediction.notes)
+                history.vf_caveats += [n for n in prediction.notes
+                                       if is_vf_baseline_caveat(n) and n not in history.vf_caveats]
                 for key in ("md", "vfi"):
                     if key in prediction.vf:
                         values.setdefault(f"{key}_predicted", []).append(float(prediction.vf[key]))
@@ -365,6 +371,8 @@ class TrendView(QWidget):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
         self.notes = notes
+        if any(history.series.get(f"{k}_predicted") for k in ("md", "vfi")):  # right under the slopes
+            lines += [f"<span style='color:#ffb74d'><i>{_text(n)}</i></span>" for n in history.vf_caveats]
         lines += [f"<span style='color:#ff6b6b'>{_text(n)}</span>" if n.startswith("Red line") else _text(n)
                   for n in notes]
         if history.synthetic:
