@@ -127,3 +127,37 @@ def test_the_trend_shows_the_weak_estimate_caveat_under_predicted_slopes(qtbot):
 
     shown = QTextDocumentFragment.fromHtml(view.summary.text()).toPlainText()
     assert "MD predicted:" in shown and caveat in shown
+
+
+# ---------------------------------------------------------------- the trend plots zoomed out
+@pytest.mark.parametrize("years", [3, 40, 1000, 20000])
+def test_the_trend_date_axis_zoomed_out_has_few_ticks_and_no_error(qtbot, years):
+    """Zooming out fell through from 10-year steps to day ticks (13,045 for 1000 years, 0.86 s a repaint), and
+    past year 9999 every repaint raised ValueError (review H36 #7): year steps as far as needed, and the view
+    goes no further than dates can (pytest-qt fails a test on an exception raised in a paint)."""
+    import re
+    import time
+
+    from octviewer.gui.study.trend_view import DateAxis, _epoch, date_ticks
+
+    x0 = _epoch(dt.date(2023, 11, 14))
+    x1 = x0 + years * 365.25 * 86400
+    started = time.perf_counter()
+    ticks = date_ticks(x0, x1, 8)
+    assert time.perf_counter() - started < 0.05
+    assert 2 <= len(ticks) <= 8 and all(re.fullmatch(r"[A-Z][a-z]{2} \d{4}|\d{4}", t) for _, t in ticks), ticks
+
+    from octviewer.gui.study.trend_view import TrendView
+
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.resize(700, 600)
+    view.show()
+    plot = view.plots["md"]
+    plot.setXRange(x0, x1, padding=0)
+    qtbot.wait(20)
+    _grab(view, f"h41_trend_zoom_{years}y.png")
+    view.grab()
+    assert plot.viewRange()[0][1] <= _epoch(dt.date(9999, 12, 31)) + 1
+    axis = plot.getAxis("bottom")
+    assert isinstance(axis, DateAxis) and 1 <= len(axis._labels) <= 12

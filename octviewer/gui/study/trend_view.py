@@ -165,35 +165,62 @@ def _epoch(d: dt.date) -> float:
     return dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).timestamp()
 
 
+#: the dates a time axis can show: Python's dates end at 9999, and pyqtgraph's mouse zoom has no end of its own (a
+#: zoom out past year 9999 raised ValueError on every repaint, review H36 #7); 1900 is before any visit
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(9999, 12, 31)
+
+
+def _date(x: float) -> dt.date:
+    """The UTC date of epoch seconds ``x``, clamped to FIRST_DATE..LAST_DATE (fromtimestamp raises past them)."""
+    x = min(max(x, _epoch(FIRST_DATE)), _epoch(LAST_DATE))
+    return (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=x)).date()
+
+
 def _month_starts(first: dt.date, last: dt.date, step: int) -> list[dt.date]:
     """The first days of the months between ``first`` and ``last`` whose number from January 0 is a
-    multiple of ``step``."""
+    multiple of ``step``: counted from a fixed origin, not from ``first``, so the ticks stay on the same
+    months (Jan, Jul for 6) while the plot pans instead of sliding with its left edge."""
     out, y, m = [], first.year, first.month
-    while True:
+    while (y, m) <= (last.year, last.month):
         d = dt.date(y, m, 1)
-        if d > last:
-            return out
         if d >= first and (12 * y + m - 1) % step == 0:
             out.append(d)
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def _year_steps():
+    """1, 2, 5, 10, 20, 50, ... years: round numbers a reader counts in, as many as a zoom out needs."""
+    scale = 1
+    while True:
+        for k in (1, 2, 5):
+            yield k * scale
+        scale *= 10
 
 
 def date_ticks(x0: float, x1: float, room: int) -> list[tuple[float, str]]:
     """At most ``room`` ticks between the UTC epoch seconds ``x0`` and ``x1``, each with a label a reader
-    cannot misread: month starts as "Apr 2024" (every 1, 2, 3 or 6 months) or years as "2024"; under two
-    months, days as "2024-04-02". pyqtgraph's date axis wrote a day beside its month ("Apr02", walk-through)."""
+    cannot misread: month starts as "Apr 2024" (every 1, 2, 3 or 6 months) or years as "2024" (every 1, 2, 5,
+    10, ... years); under two months, days as "2024-04-02". pyqtgraph's date axis wrote a day beside its month
+    ("Apr02", walk-through). Years go on as far as a zoom out needs: when 10-year steps did not fit it fell
+    through to day ticks, 13,000 of them for 1000 years, 0.86 s a repaint (review H36 #7)."""
     if not (np.isfinite(x0) and np.isfinite(x1)) or x1 <= x0:
         return []
-    first = dt.datetime.fromtimestamp(max(x0, 0.0), dt.timezone.utc).date()
-    last = dt.datetime.fromtimestamp(max(x1, 0.0), dt.timezone.utc).date()
+    first, last = _date(x0), _date(x1)
     room = max(room, 2)
-    for step in (1, 2, 3, 6, 12, 24, 60, 120):
-        months = _month_starts(first, last, step)
-        if len(months) > room:
-            continue
-        if len(months) >= 2 or step > 1:
-            return [(_epoch(d), d.strftime("%Y") if step >= 12 else d.strftime("%b %Y")) for d in months]
-        break  # under two month starts in view: days
+    if (last - first).days > 62:
+        for step in (1, 2, 3, 6) if (last - first).days < 190 * room else ():  # else months cannot fit
+            months = _month_starts(first, last, step)
+            if len(months) <= room:
+                return [(_epoch(d), d.strftime("%b %Y")) for d in months]
+        for step in _year_steps():
+            years = [y for y in range(-(-first.year // step) * step, last.year + 1, step)
+                     if dt.date(y, 1, 1) >= first] if last.year // step - first.year // step <= room else None
+            if years is not None and len(years) <= room:
+                return [(_epoch(dt.date(y, 1, 1)), f"{y:04d}") for y in years]
+    months = _month_starts(first, last, 1)
+    if len(months) >= 2:
+        return [(_epoch(d), d.strftime("%b %Y")) for d in months]
     span = (last - first).days
     for step in (1, 2, 7, 14, 28):
         if span // step + 1 <= room:
@@ -251,6 +278,8 @@ class TrendView(QWidget):
             plot = self.graphics.addPlot(row=row, col=0, title=title,
                                          axisItems={"bottom": DateAxis()})
             plot.showGrid(x=True, y=True, alpha=0.25)
+            # the mouse zooms out no further than dates can go (past 9999 every repaint raised, review H36 #7)
+            plot.setLimits(xMin=_epoch(FIRST_DATE), xMax=_epoch(LAST_DATE))
             self.plots[key] = plot
         # the key sits above the plots, not in them: inside, it hid values, and room kept free for it
         # right of the last visit made the time axis run two years past it (walk-through M9)
