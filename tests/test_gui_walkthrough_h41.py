@@ -161,3 +161,49 @@ def test_the_trend_date_axis_zoomed_out_has_few_ticks_and_no_error(qtbot, years)
     assert plot.viewRange()[0][1] <= _epoch(dt.date(9999, 12, 31)) + 1
     axis = plot.getAxis("bottom")
     assert isinstance(axis, DateAxis) and 1 <= len(axis._labels) <= 12
+
+
+# ---------------------------------------------------------------- Esc on the "Patient identifier" question
+def test_esc_on_the_patient_identifier_question_is_cancel_and_enter_is_no(qtbot):
+    """The question had Yes and No only: Esc answered No and went on to the save dialog (seventh walk-through)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from octviewer.gui.dialogs import ask_or_cancel
+
+    def press(key):
+        def go():
+            box = QApplication.activeModalWidget()
+            if not isinstance(box, QMessageBox):
+                QTimer.singleShot(20, go)
+                return
+            qtbot.keyClick(box, key)
+        QTimer.singleShot(20, go)
+
+    press(Qt.Key_Escape)
+    assert ask_or_cancel(None, "Patient identifier", "Print the patient ID?") is None
+    press(Qt.Key_Return)
+    assert ask_or_cancel(None, "Patient identifier", "Print the patient ID?") is False
+
+
+def test_cancel_on_the_patient_identifier_question_exports_nothing(qtbot, monkeypatch):
+    """Cancel (Esc, closing the question) ends the scan exports and the OU report before the save dialog."""
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from octviewer.gui.export.scan_exports import ScanExports
+    from octviewer.gui.study.controller import StudyController
+
+    saved = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Cancel)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: saved.append(a) or ("/tmp/h41/x", ""))
+    window = SimpleNamespace(state=SimpleNamespace(volume=SimpleNamespace(acquired=dt.date(2024, 4, 2),
+                                                                          laterality="OD")))
+    exports = ScanExports(window)
+    assert exports._target("Export PDF report", "report.pdf", "PDF (*.pdf)", "Print?") == (None, False)
+    index = object()
+    controller = SimpleNamespace(window=None, index=index, _ou_index=index,
+                                 ou_view=SimpleNamespace(summary=SimpleNamespace(visit="2024-04-02", patient_id="P1")))
+    assert StudyController.export_ou_report(controller) is None
+    assert saved == []

@@ -24,6 +24,15 @@ def ask(parent, title: str, text: str) -> bool:
     return QMessageBox.question(parent, title, text, buttons, QMessageBox.StandardButton.No) == QMessageBox.Yes
 
 
+def ask_or_cancel(parent, title: str, text: str) -> bool | None:
+    """``ask`` with a Cancel button: True for Yes, False for No, None for Cancel, Esc or closing the question.
+    For a question on the way to something the user may still call off (an export's "Patient identifier"):
+    with Yes/No alone Esc answered No and went on to the save dialog (seventh walk-through). Enter is No."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel
+    answer = QMessageBox.question(parent, title, text, buttons, QMessageBox.StandardButton.No)
+    return {QMessageBox.StandardButton.Yes: True, QMessageBox.StandardButton.No: False}.get(answer)
+
+
 def text_dialog(parent, title: str, text: str) -> QDialog:
     """A non-modal window of plain, selectable, scrollable text (never cut off, never markup)."""
     dialog = QDialog(parent)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ..dialogs import as_literal, ask, qimage
+from ..dialogs import as_literal, ask_or_cancel, qimage
 from .targets import target_problem
 
 STILL_MEASURING = ("The structure measurement of this scan is still running (it follows the network's result). "
@@ -82,7 +82,9 @@ class ScanExports:
         """(path chosen or None, whether the user wants the patient identified). The question comes
         first: the offered file name carries the visit date only on an identified export (a date is an
         identifier, and an anonymised report's name said it while its body withheld it)."""
-        identify = ask(self.window, "Patient identifier", question)
+        identify = ask_or_cancel(self.window, "Patient identifier", question)
+        if identify is None:  # Cancel or Esc: the export is called off, not made anonymised
+            return None, False
         v = self.state.volume
         offered = default_name(v.acquired if identify else None, v.laterality, name)
         path, _ = QFileDialog.getSaveFileName(self.window, title, offered, kind)

@@ -30,7 +30,7 @@ from octviewer.core import outside_normal
 from octviewer.study import compare_vf
 from octviewer.study.vf import parse_date
 
-from ..dialogs import ask
+from ..dialogs import ask_or_cancel
 from ..export.scan_exports import default_name, write_export
 from .browser import StudyPanel
 from .ou_view import OUTSIDE_MARK, OUView, shown_difference
@@ -222,9 +222,11 @@ class StudyController(QObject):
             return None
         if path is None:
             # asked first: the offered name carries the visit date only on an identified report
-            identify = ask(self.window, "Patient identifier",
-                           "Print the patient ID, the visit dates and the report date on the report?\n"
-                           "(No = anonymised report: none of them)")
+            identify = ask_or_cancel(self.window, "Patient identifier",
+                                     "Print the patient ID, the visit dates and the report date on the report?\n"
+                                     "(No = anonymised report: none of them)")
+            if identify is None:  # Cancel or Esc: no report (Esc went on to the save dialog as if No)
+                return None
             visit = parse_date(self.ou_view.summary.visit) if identify else None  # a date, not a label
             name = default_name(visit, "OU", "report.pdf")
             path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", name, "PDF (*.pdf)")
