@@ -207,3 +207,34 @@ def test_cancel_on_the_patient_identifier_question_exports_nothing(qtbot, monkey
                                  ou_view=SimpleNamespace(summary=SimpleNamespace(visit="2024-04-02", patient_id="P1")))
     assert StudyController.export_ou_report(controller) is None
     assert saved == []
+
+
+# ---------------------------------------------------------------- the circle scan's CSV row
+def test_a_scan_not_analysed_says_so_once_and_that_the_model_is_synthetic(tmp_path, monkeypatch):
+    """The circle scan's row said "not analysed: Not analysed: this is a circle scan…" and, unlike every other
+    row, not that the model was trained on SYNTHETIC data (seventh walk-through)."""
+    import csv
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from octviewer.core import OctVolume
+    from octviewer.gui.export import scan_exports
+    from octviewer.gui.export.results_csv import write_results_csv
+
+    volume = OctVolume(np.zeros((1, 8, 8), np.uint8), laterality="OD", source=str(tmp_path / "circle.vol"))
+    reason = "Not analysed: this is a circle scan; the glaucoma estimate needs a volume scan."
+    path = write_results_csv(tmp_path / "r.csv", volume, None, reason=reason, model_name="m", synthetic_model=True)
+    row = next(csv.DictReader(open(path)))
+    assert row["decision"] == "not analysed: this is a circle scan; the glaucoma estimate needs a volume scan."
+    assert "model trained on SYNTHETIC data" in row["notice"]
+
+    seen = {}
+    monkeypatch.setattr("octviewer.gui.export.results_csv.write_results_csv", lambda *a, **k: seen.update(k))
+    monkeypatch.setattr(scan_exports, "write_export", lambda w, what, path, write: write())
+    model = SimpleNamespace(name="m", vf_names=(), short_digest="", trust=SimpleNamespace(text=lambda: ""),
+                            meta=SimpleNamespace(synthetic_data=True))
+    state = SimpleNamespace(measuring=False, prediction=None, volume=volume, structure=object(), reason=reason)
+    window = SimpleNamespace(state=state, controller=SimpleNamespace(predictor=SimpleNamespace(model=model)))
+    scan_exports.ScanExports(window).csv(str(tmp_path / "s.csv"))
+    assert seen["synthetic_model"] is True

@@ -15,6 +15,7 @@ read "PAT4321.dcm", A7-11)."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from octviewer.core.csv_safe import csv_cell, notice
@@ -28,19 +29,22 @@ from .targets import replaced
 
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
-                      vf_names=(), identify: bool = True, model_digest: str = "", model_signature: str = "") -> Path:
+                      vf_names=(), identify: bool = True, model_digest: str = "", model_signature: str = "",
+                      synthetic_model: bool = False) -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
     says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
     the columns the same as for an analysed scan, so exports of several scans stack.
     ``identify=False`` withholds the file name and the scan date (clinic file names often carry
     the patient's name), as the anonymised PDF report does. ``model_digest`` and ``model_signature``
     name exactly the model file and say whether a trusted key signed it ("unsigned" results carry
-    that word in every volume row)."""
+    that word in every volume row). ``synthetic_model``: the model in use was trained on SYNTHETIC data, said in
+    the notice of a scan it did not analyse too (a prediction says it of itself): the circle scan's row alone
+    did not say it (seventh walk-through)."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
     measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
-    row_notice = notice(v, p.synthetic_model if p is not None else False)
+    row_notice = notice(v, p.synthetic_model if p is not None else synthetic_model)
     name = printable(Path(v.source).name) if v.source else ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
     if not identify:
@@ -50,6 +54,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
                     "model_digest", "model_signature", *measured, "notice"])
         if p is None:
+            # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
+            reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
             status = f"not analysed: {reason}" if reason else "not analysed"
             w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
                                                *["" for _ in vf_names], *common, model_name, model_digest,

@@ -129,7 +129,8 @@ class ScanExports:
         return write_export(self.window, "Results", path, lambda: write_results_csv(
             path, s.volume, s.prediction, s.structure, reason=s.reason or "", model_name=model.name if model else "",
             vf_names=model.vf_names if model else (), identify=identify,
-            model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else ""))
+            model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else "",
+            synthetic_model=bool(model and model.meta.synthetic_data)))
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""
