@@ -238,3 +238,29 @@ def test_a_scan_not_analysed_says_so_once_and_that_the_model_is_synthetic(tmp_pa
     window = SimpleNamespace(state=state, controller=SimpleNamespace(predictor=SimpleNamespace(model=model)))
     scan_exports.ScanExports(window).csv(str(tmp_path / "s.csv"))
     assert seen["synthetic_model"] is True
+
+
+# ---------------------------------------------------------------- the Trend's fitted line, the curve's label, OU red
+def test_the_trends_fitted_vfi_line_stays_inside_the_plot(qtbot):
+    """A VFI line fitted from 98 % falling steeply started above 100 % and ran off the plot's top (s2_19.png)."""
+    import numpy as np
+
+    from octviewer.gui.study.trend_view import EyeHistory, TrendView
+    from octviewer.study import trend
+
+    points = [(dt.date(2023, 3, 1), 97.0), (dt.date(2024, 3, 1), 98.0), (dt.date(2025, 3, 1), 66.0)]
+    history = EyeHistory("P1", "OD", {"vfi_predicted": points})
+    history.trends = {"vfi_predicted": trend(points, measure="vfi")}
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.resize(700, 600)
+    view.show()
+    view.show_history(history)
+    _grab(view, "h41_trend_vfi_line.png")
+    plot = view.plots["vfi"]
+    (_, _), (y0, y1) = plot.viewRange()
+    lines = [item for item in plot.listDataItems() if item.opts.get("symbol") is None]
+    assert lines
+    for item in lines:
+        _, y = item.getData()
+        assert y0 <= np.nanmin(y) and np.nanmax(y) <= y1

@@ -346,7 +346,11 @@ class TrendView(QWidget):
             dates = [points[0][0] + dt.timedelta(days=int(k)) for k in
                      np.linspace(0, (points[-1][0] - points[0][0]).days, 40)]
             fit, lo, hi = t.band(t.years(dates))
-            shown[plot_key].extend(fit)
+            # drawn where the index can be, as the y range is: a VFI line fitted past 100 % ran off the plot's top
+            # (seventh walk-through); flattened at the limit instead, it would look like a fitted plateau
+            (low, high), _ = Y_LIMITS[plot_key]
+            fit = np.where((fit >= low) & (fit <= high), fit, np.nan)
+            shown[plot_key].extend(fit[np.isfinite(fit)])
             fitted.append((plot_key, name, np.array([_epoch(d) for d in dates]), fit, lo, hi, t))
         ranges = {key: y_range(key, shown[key]) for key in self.plots}
         wide = []  # series whose band would cover most of their plot: drawn, it only painted the plot over
@@ -354,7 +358,7 @@ class TrendView(QWidget):
             plot, colour = self.plots[plot_key], SERIES[name][2]
             red = history.flagged(name)
             pen = pg.mkPen("#ff6b6b" if red else colour, width=3 if red else 2)
-            plot.plot(xs, fit, pen=pen)
+            plot.plot(xs, fit, pen=pen, connect="finite")
             if not t.enough:
                 continue
             low, high = ranges[plot_key]
