@@ -264,3 +264,32 @@ def test_the_trends_fitted_vfi_line_stays_inside_the_plot(qtbot):
     for item in lines:
         _, y = item.getData()
         assert y0 <= np.nanmin(y) and np.nanmax(y) <= y1
+
+
+def test_the_threshold_label_does_not_cover_the_probability_curve(qtbot):
+    """"threshold 0.32" sat on the curve where the B-scans' values lie near the threshold (B-scans 1-10 of the
+    early glaucoma demo, shot_9.png): placed where it covers none of the curve's points."""
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    from octviewer.core import OctVolume, Prediction
+    from octviewer.gui.viewer.curve_view import CurveView
+    from octviewer.gui.viewer.state import ViewerState
+
+    n = 30
+    probs = np.where(np.arange(n) < 12, 0.36, 0.05)  # just above 0.32 at the left, far below it at the right
+    state = ViewerState()
+    curve = CurveView(state)
+    qtbot.addWidget(curve)
+    curve.resize(500, 170)
+    curve.show()
+    state.apply_scan(OctVolume(np.zeros((n, 16, 16), np.uint8), laterality="OS", acquired=dt.date(2024, 3, 6)))
+    state.set_prediction(Prediction(bscan_probability=probs, bscan_vf={}, cam=np.zeros((n, 2, 2), np.float32),
+                                    probability=0.5, vf={}, threshold=0.32, model_name="m"))
+    qtbot.wait(50)
+    _grab(curve, "h41_curve_label.png")
+    box = curve.threshold.label.sceneBoundingRect()
+    view = curve.plotItem.vb
+    x, y = curve.plotted()
+    assert len(x) == n
+    assert not any(box.contains(view.mapViewToScene(QPointF(float(a), float(b)))) for a, b in zip(x, y))
