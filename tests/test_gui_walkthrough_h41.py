@@ -293,3 +293,23 @@ def test_the_threshold_label_does_not_cover_the_probability_curve(qtbot):
     x, y = curve.plotted()
     assert len(x) == n
     assert not any(box.contains(view.mapViewToScene(QPointF(float(a), float(b)))) for a, b in zip(x, y))
+
+
+def test_an_asymmetric_ou_row_paints_only_the_difference_red(qtbot):
+    """A row flagged ASYMMETRIC turned both eyes' values red, the normal eye's (global RNFL 99.8) too; red
+    elsewhere means outside normal (s3_26.png). The difference carries the flag."""
+    from types import SimpleNamespace
+
+    from octviewer.gui.study.ou_view import FLAG_COLOUR, OUView
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    eyes = {e: EyeSummary(e, [], structure=SimpleNamespace(rnfl_global_um=rnfl, cup_to_disc=0.5))
+            for e, rnfl in (("OD", 99.8), ("OS", 60.0))}
+    view = OUView()
+    qtbot.addWidget(view)
+    view.show_summary(VisitSummary("P1", "2024-04-02", eyes))
+    table = view.asymmetry_table
+    row = next(i for i in range(table.rowCount()) if table.verticalHeaderItem(i).text().startswith("Global RNFL"))
+    assert "ASYMMETRIC" in table.item(row, 2).text() and table.item(row, 2).foreground().color() == FLAG_COLOUR
+    for column in (0, 1):
+        assert table.item(row, column).foreground().color() != FLAG_COLOUR

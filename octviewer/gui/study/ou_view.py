@@ -370,8 +370,8 @@ class OUView(QWidget):
                 item = QTableWidgetItem(text + ("  ASYMMETRIC" if j == 2 and row.flagged else ""))
                 if why:
                     item.setToolTip(why)
-                if row.flagged:
-                    item.setForeground(FLAG_COLOUR)
+                if row.flagged and j == 2:  # the difference: red beside an eye's value read as that eye outside
+                    item.setForeground(FLAG_COLOUR)  # normal, the normal eye too (seventh walk-through)
                 self.asymmetry_table.setItem(i, j, item)
         self.asymmetry_table.resizeColumnsToContents()
 
