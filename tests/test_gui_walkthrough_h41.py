@@ -313,3 +313,26 @@ def test_an_asymmetric_ou_row_paints_only_the_difference_red(qtbot):
     assert "ASYMMETRIC" in table.item(row, 2).text() and table.item(row, 2).foreground().color() == FLAG_COLOUR
     for column in (0, 1):
         assert table.item(row, column).foreground().color() != FLAG_COLOUR
+
+
+# ---------------------------------------------------------------- the study tree's name column
+def test_the_study_trees_name_column_keeps_the_width_the_user_set(qtbot):
+    """Every resize of the dock set the name column back to its default width (review H36 #12); it still
+    narrows to the visible width in a narrow dock and comes back to the user's width when there is room."""
+    from octviewer.gui.study.browser import StudyPanel
+
+    panel = StudyPanel()
+    qtbot.addWidget(panel)
+    panel.resize(400, 500)
+    panel.show()
+    qtbot.wait(20)
+    panel.tree.header().resizeSection(0, 140)  # as a drag of the header's edge does
+    panel.resize(420, 500)
+    qtbot.wait(20)
+    assert panel.tree.columnWidth(0) == 140
+    panel.resize(150, 500)
+    qtbot.wait(20)
+    assert panel.tree.columnWidth(0) <= panel.tree.viewport().width()
+    panel.resize(420, 500)
+    qtbot.wait(20)
+    assert panel.tree.columnWidth(0) == 140

@@ -56,11 +56,27 @@ NAME_WIDTH = 210  # the name column's width where the dock has room
 
 class _Tree(QTreeWidget):
     """The study tree: in a dock narrower than the name column, the column takes the visible width, so a
-    name is elided where it shows (in the middle) rather than cut by the dock's edge (walk-through)."""
+    name is elided where it shows (in the middle) rather than cut by the dock's edge (walk-through). The
+    width the user dragged the column to is kept and comes back when the dock is wide enough again: every
+    resize set it back to NAME_WIDTH (review H36 #12)."""
+
+    def __init__(self):
+        super().__init__()
+        self._wanted = NAME_WIDTH  # the name column's width when the viewport has room: ours, or the user's
+        self._fitting = False
+        self.header().sectionResized.connect(self._resized)
+
+    def _resized(self, column: int, _old: int, new: int) -> None:
+        if column == 0 and not self._fitting:
+            self._wanted = new
 
     def resizeEvent(self, event):  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
-        self.setColumnWidth(0, max(80, min(NAME_WIDTH, self.viewport().width())))
+        self._fitting = True
+        try:
+            self.setColumnWidth(0, max(80, min(self._wanted, self.viewport().width())))
+        finally:
+            self._fitting = False
 
 
 class StudyPanel(QWidget):
