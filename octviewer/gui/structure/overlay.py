@@ -91,7 +91,8 @@ class StructureOverlay:
         self._place_legend()
 
     def _line_in_view(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """A line's points in the view box's pixels (where the legend is placed)."""
+        """A line's points in the view box's pixels: the legend is placed in pixels (it keeps its size on screen
+        while the B-scan zooms), so whether it would cover the ILM is asked there, not in B-scan rows."""
         x, y = self.lines[key].getData()
         if x is None or not len(x):
             return np.array([]), np.array([])

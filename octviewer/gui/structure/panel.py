@@ -22,7 +22,9 @@ COLOUR_KEY = (("normal", "normal (≥ 5th percentile)"), ("borderline", "borderl
 
 
 def key_layout(font_metrics, width: float) -> tuple[list[tuple[float, int, str, str]], int]:
-    """The colour key's entries flowed into rows of ``width`` px: ([(x, row, class, text)], rows)."""
+    """The colour key's entries flowed into rows of ``width`` px: ([(x, row, class, text)], rows). Flowed, not one
+    line: the panel can be 190 px wide, too narrow for the key on one line. Apart from painting, so the painter
+    knows the key's height before it lays out the page under it, and a test can check that no entry is cut."""
     swatch = font_metrics.height() * 0.8
     entries, x, row = [], 0.0, 0
     for name, text in COLOUR_KEY:

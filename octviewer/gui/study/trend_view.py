@@ -230,7 +230,9 @@ def date_ticks(x0: float, x1: float, room: int) -> list[tuple[float, str]]:
 
 
 class DateAxis(pg.AxisItem):
-    """The time axis of the trend plots: ticks and labels by ``date_ticks``."""
+    """The time axis of the trend plots, ticks and labels by ``date_ticks``: pyqtgraph's DateAxisItem labelled
+    a month's tick "Apr02" (a day beside its month, read as a date) and offers no format to change it. The labels
+    are kept from ``tickValues`` for ``tickStrings``, which pyqtgraph calls with the values alone."""
 
     def __init__(self):
         super().__init__(orientation="bottom")
