@@ -225,3 +225,25 @@ def test_synth_refuses_a_clinic_folder_of_scans_without_a_manifest(tmp_path, cap
     assert f"{clinic} holds 2 file(s) or folder(s) octviewer-synth did not write" in err
     assert "Doe_John" not in err
     assert sorted(p.name for p in clinic.rglob("*")) == ["Doe_John_OD.vol", "scans", "vf.csv"]
+
+
+def test_trainer_import_and_evaluate_replace_only_their_own_kind_of_file(tmp_path):
+    """`octviewer-train import harvard ROOT --out STUDY/vf.csv` replaced a study's VF table with a manifest,
+    exit 0, and `evaluate --out` wrote over any file (review H36, item 2, the trainer's part). An existing
+    --out is replaced only when it is a manifest (import) or an evaluation report (evaluate)."""
+    from trainer.command import OutputPathError, check_out, is_evaluation, is_manifest
+
+    vf = tmp_path / "vf.csv"
+    vf.write_text("patient_id,eye,date,md_db\nP1,OD,2020-01-01,-1.0\n")
+    with pytest.raises(OutputPathError, match="not a file this command writes"):
+        check_out(vf, ours=is_manifest)
+    with pytest.raises(OutputPathError, match="not a file this command writes"):
+        check_out(vf, ours=is_evaluation)
+    assert vf.read_text().startswith("patient_id")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,patient_id,eye,visit,label\nv/a.npz,P1,OD,1,normal\n")
+    check_out(manifest, ours=is_manifest)  # a re-import replaces the manifest it wrote
+    report = tmp_path / "report.json"
+    report.write_text('{"model": "m", "test_volumes": []}')
+    check_out(report, ours=is_evaluation)
+    check_out(tmp_path / "new.json", ours=is_evaluation)  # a new file, as ever

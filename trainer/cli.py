@@ -14,7 +14,7 @@ from octviewer.core.text import printable_stderr
 from octviewer.model import ARCHITECTURES
 
 from . import stop
-from .command import OutputPathError, error_exit
+from .command import OutputPathError, error_exit, is_evaluation, is_manifest
 from .command import check_out as _check_out
 from .command import write_out as _write_out
 from .config import Config, checked_values, read_config_file
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             if not rows:
                 return 2
             # before writing: --out naming one of the files imported truncated it (attack run 3 F1)
-            _check_out(args.out, *(args.root / r["path"] for r in rows))
+            _check_out(args.out, *(args.root / r["path"] for r in rows), ours=is_manifest)
             _write_out(args.out, manifest_text(rows, args.out, args.root))
             print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.out:
                 _check_out(args.out, args.model, args.data)
-                _check_out(args.out, *_manifest_volumes(args.data))
+                _check_out(args.out, *_manifest_volumes(args.data), ours=is_evaluation)
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
                                     report_paths=args.report_paths, progress=_network_progress)
             text = json.dumps(report, indent=2)

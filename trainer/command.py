@@ -45,9 +45,12 @@ def error_exit(exc: BaseException) -> int | None:
     return None
 
 
-def check_out(out: Path, *inputs, new: bool = False, option: str = "--out") -> None:
+def check_out(out: Path, *inputs, new: bool = False, option: str = "--out", ours=None) -> None:
     """Before any work: --out is no input of the command (evaluate wrote its JSON over the model and
-    the manifest), no link, FIFO or folder, and its folder exists (attack run 2)."""
+    the manifest), no link, FIFO or folder, and its folder exists (attack run 2). ``ours(path)``: an
+    existing --out is replaced only when it is the command's own kind of file (a manifest for import,
+    an evaluation report for evaluate): `import --out STUDY/vf.csv` replaced a study's VF table with a
+    manifest (review H36, item 2)."""
     from octviewer.core.files import FileRefused, check_writable
     from octviewer.pipeline.outputs import protected_as
 
@@ -65,6 +68,9 @@ def check_out(out: Path, *inputs, new: bool = False, option: str = "--out") -> N
         raise OutputPathError(f"{option} {out.name}: the folder {out.parent.name or '.'} {what}")
     if new and (out.exists() or out.is_symlink()):
         raise OutputPathError(f"{option} {out.name}: exists; give the name of a new file (nothing is overwritten)")
+    if ours is not None and out.is_file() and not out.is_symlink() and out.stat().st_size and not ours(out):
+        raise OutputPathError(f"{option} {out.name}: exists and is not a file this command writes; give the name of "
+                              "a new file (nothing is overwritten)")
     try:
         check_writable(os.lstat(out))
     except FileNotFoundError:
@@ -94,3 +100,31 @@ def write_out(out: Path, text: str, option: str = "--out") -> None:
     except OSError as exc:
         raise OutputPathError(f"{option} {out.name}: cannot be written ({exc.strerror or type(exc).__name__})") \
             from None
+
+
+def is_manifest(path: Path) -> bool:
+    """A training manifest (``octviewer-train import`` writes them; its first columns are path and
+    patient_id): what an import may replace."""
+    from octviewer.core.files import FileRefused, csv_header
+
+    try:
+        header = csv_header(path)
+    except (FileRefused, OSError):
+        return False
+    return header is None or header[:2] == ["path", "patient_id"]
+
+
+def is_evaluation(path: Path) -> bool:
+    """An evaluation report (``octviewer-train evaluate --out``): a JSON object with its model and test
+    volumes. Read up to 64 MiB (a report lists every test volume)."""
+    import json
+
+    from octviewer.io import VolumeReadError
+    from octviewer.io.limits import open_regular
+
+    try:
+        with open_regular(path) as f:
+            report = json.loads(f.read(64 * 1024 * 1024))
+    except (VolumeReadError, OSError, ValueError):
+        return False
+    return isinstance(report, dict) and "model" in report and "test_volumes" in report
