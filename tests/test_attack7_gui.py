@@ -175,13 +175,31 @@ def test_a_csv_export_that_fails_leaves_the_old_file_as_it_was(qtbot, window, ti
     w = window
     _open(qtbot, w, _scan(tiny_cohort, tmp_path, "scan"))
     target = tmp_path / "results.csv"
-    target.write_text("an earlier export\n")
+    target.write_text("level,an earlier export\n")  # one of the window's results CSVs: it may be replaced
 
     def fails(*a, **k):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(results_csv, "csv_cell", fails)
     assert w.exports.csv(str(target)) is None and "No space left" in w.warnings[-1]
-    assert target.read_text() == "an earlier export\n" and not list(tmp_path.glob(".export-*"))
+    assert target.read_text() == "level,an earlier export\n" and not list(tmp_path.glob(".export-*"))
+
+
+def test_an_export_replaces_only_a_file_of_its_own_kind(qtbot, window, tiny_cohort, tmp_path):
+    """Export PDF named over another scan (not open, not in the study), after Qt's "Replace?", left a
+    3-page PDF called .dcm and no scan (eighth walk-through). An existing file is replaced only by its
+    own kind: a PDF by a report, the window's results CSV by a results CSV."""
+    w = window
+    _open(qtbot, w, _scan(tiny_cohort, tmp_path, "scan"))
+    other = tmp_path / "other_scan.dcm"
+    other.write_bytes(b"\0" * 128 + b"DICM" + b"\1" * 64)
+    before = other.read_bytes()
+    assert w.exports.pdf(str(other)) is None and w.exports.csv(str(other)) is None
+    assert "is not a PDF" in w.warnings[-2] and "is not a results CSV" in w.warnings[-1]
+    assert other.read_bytes() == before
+    report, table = tmp_path / "r.pdf", tmp_path / "r.csv"
+    assert w.exports.pdf(str(report)) == str(report) and w.exports.pdf(str(report)) == str(report)
+    assert w.exports.csv(str(table)) == str(table) and w.exports.csv(str(table)) == str(table)
+    assert report.read_bytes().startswith(b"%PDF") and table.read_bytes().startswith(b"level,")
 
 
 # -- A7-10, A7-11: file names that are not UTF-8, or hold hidden characters -----------------------

@@ -61,18 +61,10 @@ def screenshot_problem(path: Path, inputs=(), model: Path | None = None) -> str:
         return "give a file name"
     if not path.parent.is_dir():
         return f"{path.parent} is a file, not a folder" if path.parent.exists() else f"no folder {path.parent}"
-    if problem := target_problem(path, inputs, model):
-        return problem
     if path.exists() and any(os.path.isdir(given) and os.path.samefile(path.parent, given) for given in inputs):
         return "is a file of the folder being opened (a B-scan image); refusing to overwrite it: give another name"
-    try:
-        with open(path, "rb") as f:  # a regular file by now (target_problem)
-            if f.read(8) != b"\x89PNG\r\n\x1a\n":
-                return "exists and is not a PNG image; refusing to overwrite it: give another name"
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if problem := target_problem(path, inputs, model, "png"):
+        return problem
     return ""
 
 

@@ -40,12 +40,12 @@ def files_in_use(window) -> list[str]:
     return paths
 
 
-def write_export(window, what: str, path: str, write) -> str | None:
+def write_export(window, what: str, path: str, write, kind: str) -> str | None:
     """Run ``write`` (which writes ``path``) unless ``targets.target_problem`` refuses the path; say the
     outcome: "saved to" in the status bar only when the file is there, else a dialog naming the file and
     the reason (and no earlier export's "saved to" left standing)."""
     predictor = window.controller.predictor
-    problem = target_problem(path, files_in_use(window), predictor.model.path if predictor else None)
+    problem = target_problem(path, files_in_use(window), predictor.model.path if predictor else None, kind)
     reason = f"it {problem}" if problem else ""
     if not reason:
         try:
@@ -107,7 +107,7 @@ class ScanExports:
         w = self.window
         return write_export(w, "Report", path, lambda: write_report(
             path, self.state, self.report_images(), w.models.model_meta(), patient_id,
-            sections=self.report_sections(), measured=w.study.comparison_html(dated=patient_id is not None)))
+            sections=self.report_sections(), measured=w.study.comparison_html(dated=patient_id is not None)), "pdf")
 
     def csv(self, path: str | None = None) -> str | None:
         """The volume's result, then one row per B-scan (numbered from 1), with file, eye and date."""
@@ -130,7 +130,7 @@ class ScanExports:
             path, s.volume, s.prediction, s.structure, reason=s.reason or "", model_name=model.name if model else "",
             vf_names=model.vf_names if model else (), identify=identify,
             model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else "",
-            synthetic_model=bool(model and model.meta.synthetic_data)))
+            synthetic_model=bool(model and model.meta.synthetic_data)), "csv")
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""

@@ -15,11 +15,32 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+#: What a file the window writes begins with: an existing file is replaced only by its own kind. A PDF
+#: export named over another scan (not open, not in the study) replaced the scan after Qt's "Replace?"
+#: (eighth walk-through); the screenshot's PNG check (A7-20) was the same rule on its own.
+KINDS = {"pdf": (b"%PDF", "PDF"), "png": (b"\x89PNG\r\n\x1a\n", "PNG image"), "csv": (b"level,", "results CSV")}
 
-def target_problem(path, in_use=(), model=None) -> str:
+
+def _other_kind(path, kind: str) -> str:
+    """"" when ``path`` is not there, empty or of ``kind``; else what to say."""
+    magic, words = KINDS[kind]
+    try:
+        with open(path, "rb") as f:  # a regular file by now (check_writable)
+            start = f.read(len(magic))
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if not start or start == magic:
+        return ""
+    return f"exists and is not a {words}; refusing to overwrite it: give another name"
+
+
+def target_problem(path, in_use=(), model=None, kind: str | None = None) -> str:
     """Why the window may not write ``path``, or "" (the words follow the path in a message): it is a
     link, a hard link, a folder, a FIFO or device, one of the files ``in_use`` (the scan on screen, the
-    study's scans), the model file, the results store or one of octviewer's own secrets."""
+    study's scans), the model file, the results store or one of octviewer's own secrets, or (``kind``,
+    a key of ``KINDS``) an existing file of another kind."""
     from octviewer.core.files import FileRefused, check_writable
     from octviewer.pipeline.outputs import _same, protected_as
 
@@ -36,7 +57,7 @@ def target_problem(path, in_use=(), model=None) -> str:
                 "give another name")
     if what := protected_as(path, model):
         return f"is {what}; refusing to overwrite it: give another name"
-    return ""
+    return _other_kind(path, kind) if kind else ""
 
 
 @contextmanager

@@ -238,7 +238,7 @@ class StudyController(QObject):
                 and history.patient_id == self.ou_view.summary.patient_id)
         trend = self.trend_view if same else None
         return write_export(self.window, "OU report", path,
-                            lambda: write_ou_report(path, self.ou_view, trend, patient_id))
+                            lambda: write_ou_report(path, self.ou_view, trend, patient_id), "pdf")
 
     # -- measured VF beside the prediction -----------------------------------------------------
     def measured_vf(self):
