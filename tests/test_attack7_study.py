@@ -47,7 +47,7 @@ def test_a_trend_of_identical_values_has_no_p_value():
     fit, low, high = t.band(t.years([dt.date(2019, 1, 1)]))
     assert fit[0] == low[0] == high[0] == pytest.approx(133.6)
     exact = trend({dt.date(2018, 1, 1): 1.0, dt.date(2019, 1, 1): 2.0, dt.date(2020, 1, 1): 3.0})
-    assert not exact.flat and "p=" in exact.describe("dB")  # an exact non-zero slope keeps its test
+    assert not exact.flat and "p=" not in exact.describe("dB")  # exactly on a line: no test either (A8-11)
 
 
 # ---------------------------------------------------------------- A7-15: the demo study's visits lie in the past

@@ -128,7 +128,7 @@ def test_the_trend_flag_is_not_a_point_marker_and_the_band_note_states_the_rule(
     days = [dt.date(2020, 1, 1) + dt.timedelta(days=365 * k) for k in range(4)]
     series = {"md_measured": list(zip(days, [-1.0, -4.0, 0.5, -3.5])),  # scattered: a wide band
               "vfi_measured": list(zip(days, [99.0, 98.0, 97.2, 96.0])),  # on a line: a narrow one
-              "rnfl": list(zip(days, [95.0, 90.0, 85.0, 80.0]))}  # -5 µm/yr: flagged
+              "rnfl": list(zip(days, [95.0, 90.2, 85.0, 80.0]))}  # -5 µm/yr: flagged (not exactly on a line: A8-11)
     trends = {name: trend(points, measure={"rnfl": "rnfl"}.get(name, name.split("_")[0]))
               for name, points in series.items()}
     view = TrendView()

@@ -254,7 +254,8 @@ def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, mon
 
     def analyse(volume, cancel=None):  # RNFL thins 3 um and predicted MD falls 0.8 dB per year from 2018
         years = (volume.acquired - dt.date(2018, 1, 1)).days / 365.25
-        return _prediction(0.7, {"md": -1.0 - 0.8 * years, "vfi": 97.0}), Structure(95.0 - 3.0 * years, 0.5)
+        wobble = 0.3 * (volume.acquired.year % 2)  # not exactly on a line: that has no test (A8-11)
+        return _prediction(0.7, {"md": -1.0 - 0.8 * years, "vfi": 97.0}), Structure(95.0 - 3.0 * years + wobble, 0.5)
 
     _open_by_button(qtbot, panel, study, monkeypatch)
     view = TrendView()
@@ -274,7 +275,7 @@ def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, mon
     assert md == [-1.0, -3.1, -5.0]
     assert h.trends["md_measured"] == trend(h.series["md_measured"], measure="md")
     assert h.trends["md_measured"].significant and h.trends["rnfl"].significant
-    assert h.trends["rnfl"].slope_per_year == pytest.approx(-3.0, abs=1e-6)
+    assert h.trends["rnfl"].slope_per_year == pytest.approx(-3.0, abs=0.05)
     assert h.trends["md_predicted"].slope_per_year == pytest.approx(-0.8, abs=1e-6)
     assert not h.trends["vfi_predicted"].significant  # flat
     text = view.summary.text()

@@ -38,7 +38,7 @@ class Trend:
     slope_per_year: float
     intercept: float  # value at years == 0 (the first date)
     ci: tuple[float, float]  # 95 % CI of the slope; NaN when n < MIN_VISITS
-    p: float  # two-sided p of slope == 0; NaN when n < MIN_VISITS or every value is the same (``flat``)
+    p: float  # two-sided p of slope == 0; NaN when n < MIN_VISITS, ``flat`` or ``on_a_line``
     significant: bool  # CI excludes 0 and slope beyond the threshold in the worsening direction
     threshold: float | None  # units per year; sign gives the worsening direction
     start: dt.date | None
@@ -54,6 +54,11 @@ class Trend:
     def flat(self) -> bool:
         """The same value at every visit: no slope to test (p is NaN, never 0)."""
         return self.enough and self.slope_per_year == 0.0 and self._residual_sd == 0.0
+
+    @property
+    def on_a_line(self) -> bool:
+        """Every value exactly on the fitted line: no residual variation, so no p-value or CI (never "p=0.000")."""
+        return self.enough and self._residual_sd == 0.0 and not self.flat
 
     def years(self, dates: Iterable[dt.date]) -> np.ndarray:
         return np.array([(d - self.start).days / DAYS_PER_YEAR for d in dates], dtype=float)
@@ -73,6 +78,9 @@ class Trend:
             return f"{self.n} visit{'s' if self.n != 1 else ''}: at least {MIN_VISITS} needed for a trend"
         if self.flat:
             return f"no change: the same value at all {self.n} visits (no p-value: nothing varies to test)"
+        if self.on_a_line:
+            return (f"{self.slope_per_year:+.2f} {unit}/yr: the {self.n} values lie exactly on a line "
+                    "(no p-value or CI: nothing varies around the line to test)")
         text = (f"{self.slope_per_year:+.2f} {unit}/yr (95% CI {self.ci[0]:+.2f} to {self.ci[1]:+.2f}, "
                 f"p={self.p:.3f}, {self.n} visits)")
         return text + (" - significant change" if self.significant else "")
@@ -107,10 +115,13 @@ def trend(values_by_date: Mapping[dt.date, float] | Iterable[tuple[dt.date, floa
         return Trend(n, 0.0, float(y[0]), (math.nan, math.nan), math.nan, False, threshold, start, x_mean, sxx, 0.0)
     residual = y - (intercept + slope * x)
     sd = float(np.sqrt((residual ** 2).sum() / (n - 2)))
+    if sd <= 1e-9 * float(np.ptp(y)):  # exactly on a line (VFI 98, 96, 94 a year apart): "CI -2.00 to -2.00,
+        # p=0.000 - significant" read as proven (attack run 8, A8-11): no residual variation, no test
+        return Trend(n, slope, intercept, (math.nan, math.nan), math.nan, False, threshold, start, x_mean, sxx, 0.0)
     se = sd / math.sqrt(sxx)
     t_crit = float(stats.t.ppf(0.975, n - 2))
     ci = (slope - t_crit * se, slope + t_crit * se)
-    p = float(2 * stats.t.sf(abs(slope / se), n - 2)) if se > 0 else 0.0
+    p = float(2 * stats.t.sf(abs(slope / se), n - 2))
     excludes_zero = ci[0] > 0 or ci[1] < 0
     worse = threshold is not None and ((threshold < 0 and slope <= threshold) or (threshold > 0 and slope >= threshold))
     return Trend(n, slope, intercept, ci, p, bool(excludes_zero and worse), threshold, start, x_mean, sxx, sd)
