@@ -10,3 +10,37 @@ def test_values_exactly_on_a_line_have_no_p_value_or_ci():
     t = trend({dt.date(2018, 1, 15): 98, dt.date(2019, 1, 15): 96, dt.date(2020, 1, 15): 94}, "vfi")
     assert math.isnan(t.p) and math.isnan(t.ci[0]) and not t.significant
     assert t.slope_per_year < 0 and "exactly on a line" in t.describe("%") and "p=" not in t.describe("%")
+
+
+def _window(volume_source=None, index=None):
+    from types import SimpleNamespace
+
+    volume = SimpleNamespace(source=volume_source) if volume_source else None
+    return SimpleNamespace(state=SimpleNamespace(volume=volume), study=SimpleNamespace(index=index))
+
+
+def test_the_b_scans_of_the_folder_on_screen_are_in_use(tmp_path):
+    """A8-1: with a folder of B-scan PNGs open, Export CSV/PDF onto FOLDER/b005.png replaced that B-scan."""
+    from octviewer.gui.export.scan_exports import files_in_use
+    from octviewer.gui.export.targets import target_problem
+
+    (tmp_path / "b005.png").write_bytes(b"")  # empty: the kinds' rule lets it be replaced
+    assert "has open" in target_problem(str(tmp_path / "b005.png"), files_in_use(_window(str(tmp_path))), None, "csv")
+    assert target_problem(str(tmp_path / "new.csv"), files_in_use(_window(str(tmp_path))), None, "csv") == ""
+
+
+def test_a_study_folder_manifest_and_its_problem_files_are_in_use(tmp_path):
+    """A8-2: exports replaced the study's own manifest.csv and a damaged scan the index lists as a problem."""
+    from octviewer.gui.export.scan_exports import files_in_use
+    from octviewer.gui.export.targets import target_problem
+    from octviewer.study.index import StudyIndex
+
+    (tmp_path / "scans").mkdir()
+    damaged, manifest = tmp_path / "scans" / "damaged.dcm", tmp_path / "manifest.csv"
+    damaged.write_bytes(b"")
+    manifest.write_text("level,path,patient_id\n")  # begins like a results CSV: the kinds' rule lets it go
+    index = StudyIndex(root=str(tmp_path), problems=[(str(damaged), "not a DICOM file")])
+    in_use = files_in_use(_window(index=index))
+    assert "has open" in target_problem(str(damaged), in_use, None, "pdf")
+    assert "has open" in target_problem(str(manifest), in_use, None, "csv")
+    assert target_problem(str(tmp_path / "results.csv"), in_use, None, "csv") == ""

@@ -8,6 +8,8 @@ file is there, otherwise why not.
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -30,13 +32,26 @@ def default_name(date, eye, kind: str) -> str:
 
 
 def files_in_use(window) -> list[str]:
-    """The files no export may replace: the scan on screen and, with a study open, its manifest or folder, its
-    scans and its visual-field files (the batch commands refuse an output that names an input; the window's
-    Export CSV to the open scan's own name truncated the scan, A7-3)."""
+    """The files no export may replace: the scan on screen (a B-scan folder: each of its files) and, with a
+    study open, its manifest or folder, the CSVs of the folder (its manifests and visual-field tables), its
+    scans, its visual-field files and the files it lists as problems (damaged scans kept for a repair). The
+    batch commands refuse an output that names an input; the window's Export CSV to the open scan's own name
+    truncated the scan (A7-3), and a B-scan of the folder on screen, the study's manifest.csv and a damaged
+    scan were still replaced (attack run 8, A8-1, A8-2)."""
+    from octviewer.io.formats import walk_files
+
     volume, index = window.state.volume, window.study.index
     paths = [volume.source] if volume is not None and volume.source else []
+    if paths and os.path.isdir(paths[0]):
+        try:
+            paths += [entry.path for entry in os.scandir(paths[0])]
+        except OSError:  # no longer readable: nothing of it to protect beyond the folder itself
+            pass
     if index is not None:
-        paths += [index.root, *(s.path for s in index.scans), *(m.source for m in index.vf)]
+        paths += [index.root, *(s.path for s in index.scans), *(m.source for m in index.vf),
+                  *(path for path, _ in index.problems)]
+        if os.path.isdir(index.root):
+            paths += [str(f) for f in walk_files(index.root, hidden=False)[0] if f.suffix.lower() == ".csv"]
     return paths
 
 
