@@ -44,3 +44,21 @@ def test_a_study_folder_manifest_and_its_problem_files_are_in_use(tmp_path):
     assert "has open" in target_problem(str(damaged), in_use, None, "pdf")
     assert "has open" in target_problem(str(manifest), in_use, None, "csv")
     assert target_problem(str(tmp_path / "results.csv"), in_use, None, "csv") == ""
+
+
+def test_the_ou_asymmetry_tooltips_show_a_damaged_scans_name_as_written(qtbot):
+    """A8-17: the asymmetry table's "n/a" tooltips held a damaged scan's error, naming the file, raw: a file
+    named <h1><font color="red">NORMAL.dcm showed a big red NORMAL on hover."""
+    from PySide6.QtGui import Qt, QTextDocumentFragment
+
+    from octviewer.gui.study.ou_view import OUView
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    hostile = '<h1><font color="red">NORMAL.dcm: the pixel data is truncated'
+    view = OUView()
+    qtbot.addWidget(view)
+    view.show_summary(VisitSummary("P1", "2024-04-02", {"OD": EyeSummary("OD", [], error=hostile)}))
+    table = view.asymmetry_table
+    tips = [table.item(i, 0).toolTip() for i in range(table.rowCount()) if table.item(i, 0).toolTip()]
+    assert tips and all(QTextDocumentFragment.fromHtml(t).toPlainText() == hostile for t in tips)
+    assert not any(Qt.mightBeRichText(t) and "<h1>" in t for t in tips)

@@ -245,7 +245,7 @@ def test_ou_asymmetry_and_anonymised_report(qtbot, study, tmp_path):
                                                 "OS": dataclasses.replace(ou.summary.eyes["OS"], structure=None)})
     ou.show_summary(gap)
     cell = ou.asymmetry_table.item(rows["Vertical cup-to-disc ratio"], 1)
-    assert cell.text() == "n/a" and cell.toolTip() == "no structure measurement"
+    assert cell.text() == "n/a" and cell.toolTip() == "<p>no structure measurement</p>"  # as_literal (A8-17)
     page = ou_report_html(gap)
     assert "n/a:" in page and "OS Global RNFL (µm), Vertical cup-to-disc ratio: no structure measurement" in page
 

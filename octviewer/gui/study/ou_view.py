@@ -38,6 +38,7 @@ from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSu
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
+from ..dialogs import as_literal
 from ..structure.page import sector_text
 
 CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
@@ -369,7 +370,7 @@ class OUView(QWidget):
                     text = "n/a"
                 item = QTableWidgetItem(text + ("  ASYMMETRIC" if j == 2 and row.flagged else ""))
                 if why:
-                    item.setToolTip(why)
+                    item.setToolTip(as_literal(why))  # names the scan file: never rich text (A8-17)
                 if row.flagged and j == 2:  # the difference: red beside an eye's value read as that eye outside
                     item.setForeground(FLAG_COLOUR)  # normal, the normal eye too (seventh walk-through)
                 self.asymmetry_table.setItem(i, j, item)
