@@ -231,7 +231,7 @@ def test_a_scan_not_analysed_says_so_once_and_that_the_model_is_synthetic(tmp_pa
 
     seen = {}
     monkeypatch.setattr("octviewer.gui.export.results_csv.write_results_csv", lambda *a, **k: seen.update(k))
-    monkeypatch.setattr(scan_exports, "write_export", lambda w, what, path, write: write())
+    monkeypatch.setattr(scan_exports, "write_export", lambda w, what, path, write, kind: write())
     model = SimpleNamespace(name="m", vf_names=(), short_digest="", trust=SimpleNamespace(text=lambda: ""),
                             meta=SimpleNamespace(synthetic_data=True))
     state = SimpleNamespace(measuring=False, prediction=None, volume=volume, structure=object(), reason=reason)
