@@ -423,6 +423,21 @@ def small_split_warnings(counts: dict) -> list[str]:
     return out
 
 
+def one_class_problems(counts: dict) -> list[str]:
+    """Problems for a training or test split without both classes (``summary``'s counts): a manifest with
+    every label normal trained a model that reads every eye as normal, its test AUC NaN, offered for use
+    (attack run 8, A8-6). Validate, fit and the Retrain dialog's check refuse it with these words."""
+    out = []
+    for split, name in (("train", "training"), ("test", "test")):
+        c = counts.get(split) or {}
+        volumes, glaucoma = c.get("volumes", 0), c.get("glaucoma", 0)
+        if volumes and (glaucoma == 0 or glaucoma == volumes):
+            missing = "glaucoma" if glaucoma == 0 else "normal"
+            out.append(f"the {name} split holds no {missing} volume ({volumes} volumes, {glaucoma} glaucoma): "
+                       "a model needs both classes to learn and to be tested; check the labels, or add patients")
+    return out
+
+
 def check_volumes(path: str | Path, records: list[Record], progress=None) -> None:
     """Open every volume of the manifest (raises ManifestError listing the rows that do not open).
 

@@ -41,7 +41,7 @@ from .evaluate import classification_metrics, evaluate_split, markdown_table, re
 from .export import model_metadata
 from .label_hiding import hidden_label_rows
 from .loss import SemtLoss
-from .manifest import ManifestError, assign_splits, read_manifest, summary, vf_names_present
+from .manifest import ManifestError, assign_splits, one_class_problems, read_manifest, summary, vf_names_present
 from .progress import Progress
 from .pseudonym import patient_key, volume_label
 from .surrogates import assign_surrogates
@@ -185,6 +185,8 @@ def fit(cfg: Config) -> dict:
     for s in skipped[:50]:  # row and kind of problem only: paths may hold patient IDs and dates
         progress.log(stage="validate", event="skipped", message=": ".join(s.split(": ")[:2]))
     records = assign_splits(records, seed=cfg.the_split_seed)
+    if problems := one_class_problems(summary(records)):  # before any training: its test AUC was NaN (A8-6)
+        raise ManifestError(cfg.data, problems)
     hidden = hidden_label_rows(records, cfg.label_fraction, cfg.the_split_seed)
     if hidden:  # a volume whose label is withheld trains only a VF head: mt/semt, and only with a measured VF
         regresses = cfg.variant in ("mt", "semt")

@@ -33,6 +33,7 @@ def validate_manifest(path: str) -> tuple[bool, str]:
         ManifestError,
         assign_splits,
         check_volumes,
+        one_class_problems,
         read_manifest,
         small_split_warnings,
         summary,
@@ -41,6 +42,8 @@ def validate_manifest(path: str) -> tuple[bool, str]:
     try:
         records, _ = read_manifest(path)
         check_volumes(path, records)
+        if problems := one_class_problems(summary(assign_splits(records, seed=0))):
+            raise ManifestError(path, problems)
     except ManifestError as exc:
         problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in exc.problems[:20])
         more = f"<li>… {len(exc.problems) - 20} more</li>" if len(exc.problems) > 20 else ""

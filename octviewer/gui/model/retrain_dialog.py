@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -42,7 +43,7 @@ from octviewer.model.signing import SIGN_ENV
 from ..background import TaskSlot
 from ..dialogs import path_row
 from . import retrain_checks as checks
-from .run_report import evaluation_text, new_run_dir
+from .run_report import evaluated, evaluation_text, new_run_dir, read_report
 
 
 class RetrainDialog(QDialog):
@@ -379,6 +380,10 @@ class RetrainDialog(QDialog):
     def _load(self):
         """Show the new model's evaluation and ask before it replaces the model in use."""
         if not self.result_model:
+            return
+        if not evaluated(read_report(self.run_dir)):  # never offer a model whose test AUC is NaN or absent (A8-6)
+            QMessageBox.warning(self, "Model not evaluated", "The new model could not be evaluated on a test "
+                                "split:\n\n" + self.evaluation_text() + "\n\nThe model in use is kept.")
             return
         if checks.confirm(self, "Load this model?", "Evaluation of the new model (held-out test split):\n\n"
                    + self.evaluation_text() + "\n\nReplace the model in use with it?"):

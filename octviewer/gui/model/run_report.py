@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 from octviewer.core import VF_INDICES
@@ -24,20 +25,36 @@ def new_run_dir(runs_folder: str, variant: str) -> Path:
     return path
 
 
-def evaluation_text(run_dir) -> str:
-    """The run's test-split figures in plain sentences (report.json; the Markdown table read
-    badly in a message box), with a warning when the model ranks eyes no better than chance."""
+def evaluated(report) -> bool:
+    """The run's report.json (a dict) holds a finite test AUC: only then may its model replace the one
+    in use (a NaN AUC passed the ``auc <= 0.6`` chance test and was offered, attack run 8 A8-6)."""
+    auc = ((report or {}).get("image_level") or {}).get("auc") if isinstance(report, dict) else None
+    return isinstance(auc, (int, float)) and not isinstance(auc, bool) and math.isfinite(auc)
+
+
+def read_report(run_dir):
+    """report.json of a run folder as a dict, or None."""
     report = Path(run_dir) / "report.json" if run_dir else None
     try:
         data = json.loads(report.read_text()) if report is not None and report.exists() else None
     except (OSError, ValueError):
         data = None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def evaluation_text(run_dir) -> str:
+    """The run's test-split figures in plain sentences (report.json; the Markdown table read
+    badly in a message box), with a warning when the model ranks eyes no better than chance."""
+    data = read_report(run_dir)
+    if data is None:
         return "No evaluation report was written for this run."
     image = data.get("image_level") or {}
     lines = []
     auc = image.get("auc")
-    if isinstance(auc, (int, float)):
+    if not evaluated(data):  # NaN (a test split of one class) read "AUC nan" with no warning (A8-6)
+        lines.append("WARNING: the model could not be evaluated (no test AUC: the test split lacks a class, or "
+                     "no figures were written). Keep the model in use.")
+    elif isinstance(auc, (int, float)):
         ci = (image.get("ci95") or {}).get("auc") or []
         ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if len(ci) == 2 else ""
         lines.append(f"AUC (image level) {auc:.3f}{ci_text}")

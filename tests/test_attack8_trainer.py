@@ -1,0 +1,64 @@
+"""Attack run 8, the trainer's findings: a manifest of one class (A8-6), the pseudonym salt checked
+before any work (A8-12), --progress-json under the outputs' rules (A8-18), --attach of an evaluation
+on the model's own training data (A8-15)."""
+
+import json
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+FIT = ["--variant", "resnet2d", "--epochs", "1", "--image-size", "32", "--init", "random", "--device", "cpu"]
+
+
+def _one_class(tiny_cohort, name="allnormal_a8.csv"):
+    """The tiny cohort's manifest with every label normal (a wrong export), beside it (paths are relative)."""
+    text = tiny_cohort.read_text().replace(",glaucoma,", ",normal,")
+    out = tiny_cohort.parent / name
+    out.write_text(text)
+    return out
+
+
+def test_a8_6_validate_refuses_a_manifest_of_one_class(tiny_cohort, capsys):
+    from trainer.cli import main
+
+    assert main(["validate", "--data", str(_one_class(tiny_cohort))]) == 2
+    assert "holds no glaucoma volume" in capsys.readouterr().err
+    assert main(["validate", "--data", str(tiny_cohort)]) == 0
+
+
+def test_a8_6_fit_refuses_a_manifest_of_one_class_before_training(tiny_cohort, tmp_path, capsys):
+    from trainer.cli import main
+
+    out = tmp_path / "run"
+    assert main(["fit", "--data", str(_one_class(tiny_cohort)), "--out", str(out), *FIT]) == 2
+    assert "training split holds no glaucoma volume" in capsys.readouterr().err
+    assert not (out / "cache").exists() and not (out / "model.safetensors").exists()
+
+
+def test_a8_6_the_retrain_check_refuses_one_class(tiny_cohort):
+    from octviewer.gui.model.retrain_checks import validate_manifest
+
+    ok, text = validate_manifest(str(_one_class(tiny_cohort)))
+    assert not ok and "no glaucoma volume" in text
+
+
+def test_a8_6_the_retrain_dialog_never_offers_a_model_with_a_nan_auc(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from octviewer.gui.model import retrain_checks, retrain_dialog
+
+    warned, asked, ready = [], [], []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warned.append(a[2]))
+    monkeypatch.setattr(retrain_checks, "confirm", lambda *a: asked.append(a[2]) or True)
+    dialog = retrain_dialog.RetrainDialog(None, manifest="m.csv", out=str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.model_ready.connect(ready.append)
+    dialog.run_dir, dialog.result_model = tmp_path, str(tmp_path / "model.safetensors")
+    (tmp_path / "report.json").write_text(json.dumps({"image_level": {"auc": float("nan"), "accuracy": 1.0,
+                                                                      "n": 5}}))
+    assert "could not be evaluated" in dialog.evaluation_text()
+    dialog._load()
+    assert warned and not asked and not ready
+    (tmp_path / "report.json").write_text(json.dumps({"image_level": {"auc": 0.9, "n": 5}}))
+    dialog._load()
+    assert asked and ready
