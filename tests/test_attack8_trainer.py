@@ -5,6 +5,8 @@ on the model's own training data (A8-15)."""
 import json
 import os
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 FIT = ["--variant", "resnet2d", "--epochs", "1", "--image-size", "32", "--init", "random", "--device", "cpu"]
@@ -62,3 +64,27 @@ def test_a8_6_the_retrain_dialog_never_offers_a_model_with_a_nan_auc(qtbot, tmp_
     (tmp_path / "report.json").write_text(json.dumps({"image_level": {"auc": 0.9, "n": 5}}))
     dialog._load()
     assert asked and ready
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate"])
+def test_a8_12_no_place_for_the_salt_is_one_line_exit_3_before_any_work(command, tiny_cohort, tmp_path,
+                                                                         monkeypatch, capsys):
+    import trainer.evaluate_model
+    import trainer.train
+    from trainer.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("OCTVIEWER_PSEUDONYM_SALT", str(afile / "octviewer" / "pseudonym.salt"))
+    worked = []
+    monkeypatch.setattr(trainer.train, "build_cache", lambda *a, **k: worked.append(1))
+    monkeypatch.setattr(trainer.evaluate_model, "evaluate_model", lambda *a, **k: worked.append(1))
+    out = tmp_path / "run"
+    if command == "fit":
+        argv = ["fit", "--data", str(tiny_cohort), "--out", str(out), *FIT]
+    else:
+        argv = ["evaluate", "--model", str(tmp_path / "m.safetensors"), "--data", str(tiny_cohort)]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "salt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not worked and not out.exists()

@@ -134,6 +134,14 @@ def _work_folders(cfg) -> None:
         _run_folder(Path(cfg.cache_dir), "--cache-dir")
 
 
+def _check_salt() -> None:
+    """Make or read the pseudonym salt before any work (SaltError: one line, exit 3): the report's volume
+    keys need it, and a fit with no place for it trained to the end, then died in a traceback (A8-12)."""
+    from octviewer.core.pseudonym import install_salt
+
+    install_salt()
+
+
 def _network_progress(done: int, total: int) -> None:
     """One line on stderr, rewritten in place, while evaluate or recalibrate runs the network."""
     print(f"\rrunning the network: {done}/{total} volumes", end="\n" if done == total else "",
@@ -195,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fit":
             cfg = _config(args)
+            _check_salt()
             _work_folders(cfg)
             fit(cfg)
         elif args.command == "import":
@@ -232,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 _check_out(args.out, args.model, args.data)
                 _check_out(args.out, *_manifest_volumes(args.data), ours=is_evaluation)
+            _check_salt()
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
                                     report_paths=args.report_paths, progress=_network_progress)
             text = json.dumps(report, indent=2)
@@ -273,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "ablation":
             from .ablation import run_ablation
             cfg = _config(args)
+            _check_salt()
             _work_folders(cfg)
             result = run_ablation(cfg, Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])

@@ -28,6 +28,7 @@ EXIT_CODES = {
     "trainer.checkpoint.CheckpointError": 2, "octviewer.io.errors.VolumeReadError": 2,
     "trainer.config.ConfigFileError": 2, "octviewer.model.meta.ModelFileError": 2,
     "trainer.train.StartModelError": 2, "trainer.stop.Stopped": 130,
+    "octviewer.core.pseudonym.SaltError": 3,
 }
 
 
