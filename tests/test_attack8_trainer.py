@@ -88,3 +88,48 @@ def test_a8_12_no_place_for_the_salt_is_one_line_exit_3_before_any_work(command,
     err = capsys.readouterr().err
     assert "salt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not worked and not out.exists()
+
+
+def test_a8_18_progress_json_gets_the_outputs_rules_before_any_work(tiny_cohort, tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    import trainer.train
+    from trainer.cli import main
+
+    worked = []
+    monkeypatch.setattr(trainer.train, "fit", lambda *a, **k: worked.append(1))
+    monkeypatch.setattr("trainer.cli.fit", lambda *a, **k: worked.append(1))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("secret notes\n")
+    link = tmp_path / "link.json"
+    link.symlink_to(notes)
+    scan = next(p for p in (tiny_cohort.parent / "volumes").iterdir() if p.suffix == ".dcm")
+
+    def digest(p):
+        return hashlib.sha1(p.read_bytes()).hexdigest()
+
+    before = {p: digest(p) for p in (notes, tiny_cohort, scan)}
+    for target in (link, tiny_cohort, scan):
+        out = tmp_path / f"run_{target.name}"
+        rc = main(["fit", "--data", str(tiny_cohort), "--out", str(out), *FIT, "--progress-json", str(target)])
+        err = capsys.readouterr().err
+        assert rc == 3 and "--progress-json" in err, (target, err)
+    assert {p: digest(p) for p in before} == before and not worked
+
+
+def test_a8_18_progress_never_opens_a_fifo(tmp_path):
+    from trainer.command import OutputPathError
+    from trainer.progress import Progress
+
+    fifo = tmp_path / "p.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so that the old code did not hang here
+    try:
+        with pytest.raises(OutputPathError, match="--progress-json"):
+            Progress(str(fifo))
+    finally:
+        os.close(reader)
+    good = tmp_path / "p.json"
+    Progress(str(good)).log(stage="x")
+    Progress(str(good)).log(stage="y")  # appended
+    assert [json.loads(line)["stage"] for line in good.read_text().splitlines()] == ["x", "y"]

@@ -142,6 +142,24 @@ def _check_salt() -> None:
     install_salt()
 
 
+def _check_progress_json(cfg) -> None:
+    """--progress-json under --out's rules, before any work: it appended through a link, into the manifest
+    and into a scan, and a FIFO hung the command for good (attack run 8, A8-18). An existing file is
+    appended to only when it holds progress records (JSON lines)."""
+    if cfg.progress_json and cfg.progress_json != "-":
+        _check_out(Path(cfg.progress_json), cfg.data, *_manifest_volumes(cfg.data), option="--progress-json",
+                   ours=_is_progress)
+
+
+def _is_progress(path: Path) -> bool:
+    """A file of progress records: its first line a JSON object (what --progress-json may append to)."""
+    try:
+        with open(path, "rb") as f:
+            return f.readline(4096).lstrip().startswith(b"{")
+    except OSError:
+        return False
+
+
 def _network_progress(done: int, total: int) -> None:
     """One line on stderr, rewritten in place, while evaluate or recalibrate runs the network."""
     print(f"\rrunning the network: {done}/{total} volumes", end="\n" if done == total else "",
@@ -204,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fit":
             cfg = _config(args)
             _check_salt()
+            _check_progress_json(cfg)
             _work_folders(cfg)
             fit(cfg)
         elif args.command == "import":
@@ -284,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             from .ablation import run_ablation
             cfg = _config(args)
             _check_salt()
+            _check_progress_json(cfg)
             _work_folders(cfg)
             result = run_ablation(cfg, Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])

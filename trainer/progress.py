@@ -8,8 +8,26 @@ The viewer's retrain dialog starts the trainer as a separate process and reads t
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+
+
+def _append(target: str):
+    """The progress file, appended to, never through a link or into a FIFO (core.files.open_for_writing;
+    OutputPathError): a FIFO with no reader hung the command in open() for good (A8-18)."""
+    from octviewer.core.files import FileRefused, open_for_writing
+
+    from .command import OutputPathError
+
+    try:
+        fd = open_for_writing(target, 0o600, truncate=False)
+    except FileRefused as exc:
+        raise OutputPathError(f"--progress-json {target}: {exc}") from None
+    except OSError as exc:
+        raise OutputPathError(f"--progress-json {target}: cannot be written ({exc.strerror})") from None
+    os.lseek(fd, 0, os.SEEK_END)
+    return os.fdopen(fd, "a", buffering=1, encoding="utf-8")
 
 
 class Progress:
@@ -17,7 +35,7 @@ class Progress:
         self.enabled = enabled
         self.stream = None
         if enabled and target:
-            self.stream = sys.stdout if target == "-" else open(target, "a", buffering=1)
+            self.stream = sys.stdout if target == "-" else _append(target)
         self._bar = None
         self._last = 0.0
 
