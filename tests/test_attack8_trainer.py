@@ -133,3 +133,35 @@ def test_a8_18_progress_never_opens_a_fifo(tmp_path):
     Progress(str(good)).log(stage="x")
     Progress(str(good)).log(stage="y")  # appended
     assert [json.loads(line)["stage"] for line in good.read_text().splitlines()] == ["x", "y"]
+
+
+@pytest.fixture
+def model_of(tmp_path):
+    """A tiny model file whose provenance names ``manifest`` as its training manifest (split seed 0)."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from trainer.manifest import content_hash
+
+    def make(manifest):
+        torch.manual_seed(0)
+        meta = default_metadata("resnet2d", preprocess=Preprocess(size=32))
+        meta.update(name="a8-15", synthetic_data=True)
+        meta.setdefault("provenance", {}).update(data={"manifest_sha256": content_hash(manifest)}, split_seed=0)
+        return save_model(tmp_path / "m.safetensors", build_network("resnet2d", init="random"), meta)
+    return make
+
+
+@pytest.mark.parametrize("split", ["train", "all", "val"])
+def test_a8_15_attach_refuses_the_models_own_training_data(split, model_of, tiny_cohort, capsys):
+    import hashlib
+
+    from trainer.cli import main
+
+    model = model_of(tiny_cohort)
+    before = hashlib.sha1(model.read_bytes()).hexdigest()
+    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_cohort), "--split", split, "--attach",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--attach" in err and "nothing" in err, err
+    assert hashlib.sha1(model.read_bytes()).hexdigest() == before

@@ -150,7 +150,7 @@ def test_evaluate_prints_a_summary_and_attaches_it_to_the_model(semt_run, tiny_c
     model = shutil.copy(semt_run / "model.safetensors", tmp_path / "m.safetensors")
     before = _weights(model)
     out = tmp_path / "eval.json"
-    assert main(["evaluate", "--model", str(model), "--data", str(tiny_cohort), "--split", "all", "--device", "cpu",
+    assert main(["evaluate", "--model", str(model), "--data", str(tiny_cohort), "--split", "test", "--device", "cpu",
                  "--out", str(out), "--attach"]) == 0
     captured = capsys.readouterr()
     printed = captured.out

@@ -14,7 +14,7 @@ from octviewer.core.text import printable_stderr
 from octviewer.model import ARCHITECTURES
 
 from . import stop
-from .command import OutputPathError, error_exit, is_evaluation, is_manifest
+from .command import ArgumentError, OutputPathError, error_exit, is_evaluation, is_manifest
 from .command import check_out as _check_out
 from .command import write_out as _write_out
 from .config import Config, checked_values, read_config_file
@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 _check_out(args.out, args.model, args.data)
                 _check_out(args.out, *_manifest_volumes(args.data), ours=is_evaluation)
+            if args.attach and args.split == "train":  # the training patients' figures read "On independent data"
+                raise ArgumentError("--attach with --split train: a train split is for training, not independent "
+                                    "data; nothing was stored in the model (evaluate on data it never saw)")
             _check_salt()
             report = evaluate_model(args.model, args.data, args.split, args.seed, args.device, by=args.by,
                                     report_paths=args.report_paths, progress=_network_progress)
@@ -281,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
                               f"accuracy {m.get('accuracy', float('nan')):.3f} ({m.get('n', 0)} volumes)")
                 if args.out:
                     print(f"the whole report: {args.out}")
+            if args.attach and report.get("not_independent"):
+                raise ArgumentError(f"--attach: not independent data, nothing stored in {args.model.name}: "
+                                    f"{report['not_independent']}")
             if args.attach:
                 from octviewer.model.model_file import attach_evaluation
                 attach_evaluation(args.model, attachable_summary(report, args.data, args.split))

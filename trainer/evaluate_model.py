@@ -99,9 +99,11 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     predictor = Predictor(str(model_path), device=device, precision="fp32")
     v1 = isinstance(predictor.model.meta, dict)
     meta = _meta_dict(predictor.model.meta)
-    seed = meta.get("provenance", {}).get("split_seed", 0) if seed is None else seed
+    model_seed = meta.get("provenance", {}).get("split_seed", 0)
+    seed = model_seed if seed is None else seed
     records, _ = read_manifest(manifest)
     manifest_sha = content_hash(manifest)
+    trained_on = ((meta.get("provenance") or {}).get("data") or {}).get("manifest_sha256")
     if by is not None and by not in (columns := list(records[0].extra) if records else []):
         # a typo in --by gave one group of every volume, shown as a subgroup analysis (attack run 7, A7-21)
         from .manifest import ManifestError
@@ -148,6 +150,10 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     if pointing:
         report["pointing_game"] = pointing_game_report(pointing, pointing_groups)
     report["model"] = meta.get("name")
+    if manifest_sha == trained_on and (split != "test" or seed != model_seed):
+        # what --attach refuses: the training patients' figures read "On independent data" (A8-15)
+        report["not_independent"] = (f"the model was trained on this manifest: its {split} split (seed {seed}) "
+                                     "holds training patients")
     report["synthetic_data"] = meta.get("synthetic_data", False)
     report["calibration"] = meta.get("calibration", {"method": "none"})
     report["test_volumes"] = [{"volume": volume_label(manifest_sha, r, report_paths), "row": r.row,
