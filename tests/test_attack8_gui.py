@@ -62,3 +62,20 @@ def test_the_ou_asymmetry_tooltips_show_a_damaged_scans_name_as_written(qtbot):
     tips = [table.item(i, 0).toolTip() for i in range(table.rowCount()) if table.item(i, 0).toolTip()]
     assert tips and all(QTextDocumentFragment.fromHtml(t).toPlainText() == hostile for t in tips)
     assert not any(Qt.mightBeRichText(t) and "<h1>" in t for t in tips)
+
+
+def test_the_study_demo_writes_only_into_a_new_empty_or_its_own_folder(tmp_path, capsys):
+    """`python -m octviewer.study.demo --out CLINIC` put SYNTHETIC patients beside a clinic's real scans,
+    exit 0: one study of both (A8-9). An earlier demo's folder is written again."""
+    from octviewer.study.demo import main
+
+    clinic = tmp_path / "clinic"
+    (clinic / "scans").mkdir(parents=True)
+    (clinic / "scans" / "Doe_John_OD.dcm").write_bytes(b"real scan")
+    args = ["--patients", "1", "--visits", "1", "--preset", "tiny"]
+    assert main(["--out", str(clinic), *args]) == 3
+    err = capsys.readouterr().err
+    assert "the demo did not write" in err and "Doe" not in err
+    assert sorted(p.name for p in clinic.rglob("*")) == ["Doe_John_OD.dcm", "scans"]
+    own = tmp_path / "demo"
+    assert main(["--out", str(own), *args]) == 0 and main(["--out", str(own), *args]) == 0

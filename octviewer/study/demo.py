@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,27 @@ def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tin
     return out
 
 
+#: What the demo writes in --out: anything else there is someone else's (counted, never named).
+_OWN_ENTRIES = {"scans", "perimetry", "visual_fields.csv"}
+
+
+def not_ours(out: Path) -> str:
+    """What in ``out`` this command did not write ("" when nothing): an entry but scans/, perimetry/ and
+    visual_fields.csv, or in scans/ and perimetry/ an entry not named DEMO... . Written into a clinic's
+    folder of scans, the demo put SYNTHETIC patients beside the real ones, one study of both (attack run 8,
+    A8-9; octviewer-synth has the same rule, ``synth.cli.not_ours``). An earlier demo's output is ours."""
+    try:
+        others = [name for name in os.listdir(out) if name not in _OWN_ENTRIES]
+        for sub in ("scans", "perimetry"):
+            if (out / sub).is_dir():
+                others += [name for name in os.listdir(out / sub) if not name.startswith("DEMO")]
+    except OSError as exc:
+        return f"{out} cannot be read ({exc.strerror or type(exc).__name__})"
+    if others:
+        return f"{out} holds {len(others)} file(s) or folder(s) the demo did not write; give a new or empty folder"
+    return ""
+
+
 def main(argv=None) -> int:
     """``python -m octviewer.study.demo --out DIR``: a study folder to try the study browser on."""
     import argparse
@@ -112,6 +134,9 @@ def main(argv=None) -> int:
         what = "is a file, not a folder" if isinstance(exc, FileExistsError) else \
             f"cannot be made ({exc.strerror or type(exc).__name__})"
         print(f"error: --out {args.out} {what}", file=sys.stderr)
+        return 3
+    if problem := not_ours(Path(args.out)):
+        print(f"error: --out {problem}", file=sys.stderr)
         return 3
     try:
         out = write_demo_study(args.out, args.patients, args.visits, args.preset, args.seed)
