@@ -165,3 +165,13 @@ def test_a8_15_attach_refuses_the_models_own_training_data(split, model_of, tiny
     err = capsys.readouterr().err
     assert rc == 2 and "--attach" in err and "nothing" in err, err
     assert hashlib.sha1(model.read_bytes()).hexdigest() == before
+
+
+def test_a8_4_label_scarce_help_says_its_whole_first_sentence(capsys):
+    """`python -m trainer.label_scarce --help` took the docstring's first line, cut mid-sentence."""
+    from trainer.label_scarce import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the rest keep only their visual field (VF)." in text

@@ -490,7 +490,9 @@ def write_summary(root: Path, manifest: Path, n_boot: int = 1000) -> dict:
 # -- command line ------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.label_scarce", description=__doc__.split("\n")[0])
+    # the docstring's first paragraph: its first line alone stopped mid-sentence (attack run 8, A8-4)
+    summary = " ".join(__doc__.split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(prog="python -m trainer.label_scarce", description=summary)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="the cohort's manifest with a patient split (large test split)")
     p.add_argument("--cohort", type=Path, required=True)
