@@ -79,3 +79,20 @@ def test_the_study_demo_writes_only_into_a_new_empty_or_its_own_folder(tmp_path,
     assert sorted(p.name for p in clinic.rglob("*")) == ["Doe_John_OD.dcm", "scans"]
     own = tmp_path / "demo"
     assert main(["--out", str(own), *args]) == 0 and main(["--out", str(own), *args]) == 0
+
+
+def test_a8_7_pacs_find_prints_each_study_on_one_line(tmp_path, capsys, monkeypatch):
+    """`octviewer-pacs find --show-patient` printed an archive's PatientName holding a newline as is: a
+    forged line of its own under the real one (ESC was escaped already)."""
+    import datetime as dt
+
+    import octviewer.pacs.cli as cli
+    from octviewer.pacs.net import StudyHit
+
+    hit = StudyHit("1.2.3", dt.date(2024, 1, 2), "Glaucoma", ("OPT",), 1, patient_id="P1",
+                   patient_name="DOE^JANE\n9.9.9  OPT  forged  study 9.9.9")
+    monkeypatch.setattr(cli, "find_studies", lambda *a, **k: [hit])
+    monkeypatch.setattr(cli, "_settings", lambda args: None)
+    assert cli.main(["--settings", str(tmp_path / "pacs.json"), "find", "--patient-id", "P1", "--show-patient"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "DOE^JANE\\n9.9.9" in lines[0] and lines[1] == "1 study found"

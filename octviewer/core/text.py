@@ -52,6 +52,12 @@ def printable(text: str) -> str:
                    (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
 
 
+def one_line(text: str) -> str:
+    """``printable`` for a value printed on one line: newlines and carriage returns escaped too. An
+    archive's patient name holding a newline printed a forged line of its own (attack run 8, A8-7)."""
+    return printable(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
 class _PrintableStream:
     """A text stream that writes through ``printable``; everything else is the wrapped stream's (tqdm
     asks it for ``isatty`` and ``encoding``)."""

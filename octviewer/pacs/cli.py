@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..core.text import printable, printable_stderr
+from ..core.text import one_line, printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
 from .net import MODALITIES, PacsError, echo, find_series, find_studies, retrieve
 from .outbox import Outbox, OutboxError
@@ -105,13 +105,13 @@ def _find(args) -> int:
         who = f"{hit.patient_id}  {hit.patient_name}  " if args.show_patient else ""
         # the archive's text on stdout, as on stderr: ESC/BEL/RLO in a description retitled, cleared or
         # reversed the user's terminal (attack run 5, F16)
-        print(printable(f"{who}{hit.study_date or 'no date'}  {'/'.join(hit.modalities) or '?'}  "
-                        f"{hit.description or '-'}  study {hit.study_uid}"))
+        print(one_line(f"{who}{hit.study_date or 'no date'}  {'/'.join(hit.modalities) or '?'}  "
+                       f"{hit.description or '-'}  study {hit.study_uid}"))
         if args.series:
             for series in find_series(settings, hit.study_uid, modalities):
-                print(printable(f"    {series.modality} {series.laterality or '--'} #{series.series_number or '?'} "
-                                f"({series.n_instances or '?'} instances) {series.description or '-'}  "
-                                f"series {series.series_uid}"))
+                print(one_line(f"    {series.modality} {series.laterality or '--'} #{series.series_number or '?'} "
+                               f"({series.n_instances or '?'} instances) {series.description or '-'}  "
+                               f"series {series.series_uid}"))
     print(f"{len(hits)} stud{'y' if len(hits) == 1 else 'ies'} found")
     return EXIT_OK
 
@@ -223,7 +223,7 @@ def _retry(args) -> int:
 def _outbox(args) -> int:
     pending = Outbox().pending()
     for item in pending:
-        print(printable(f"{item.queued}  {item.kind}  {item.attempts} attempt(s)  {item.last_error or '-'}"))
+        print(one_line(f"{item.queued}  {item.kind}  {item.attempts} attempt(s)  {item.last_error or '-'}"))
     print(f"{len(pending)} object(s) waiting")
     return EXIT_OK
 
