@@ -96,3 +96,29 @@ def test_a8_7_pacs_find_prints_each_study_on_one_line(tmp_path, capsys, monkeypa
     assert cli.main(["--settings", str(tmp_path / "pacs.json"), "find", "--patient-id", "P1", "--show-patient"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and "DOE^JANE\\n9.9.9" in lines[0] and lines[1] == "1 study found"
+
+
+def test_the_ou_view_and_ou_report_say_what_the_wheels_colours_mean(qtbot, tmp_path):
+    """The OU view and the OU report drew red, green and grey sector wheels and "~" values with nothing saying
+    what they meant, that NS/NI are µm only, or whose normal ranges classed them (eighth walk-through)."""
+    from types import SimpleNamespace
+
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.gui.study.ou_view import OUView
+    from octviewer.structure.normative import source_for
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    structure = SimpleNamespace(norms_source=source_for("Spectralis"))
+    summary = VisitSummary("P1", "2024-04-02", {e: EyeSummary(e, [], structure=None) for e in ("OD", "OS")})
+    view = OUView()
+    qtbot.addWidget(view)
+    view.show_summary(summary)
+    assert "none (nothing measured)" in view.wheel_key.text()
+    summary = VisitSummary("P1", "2024-04-02", {"OD": EyeSummary("OD", [], structure=structure)})
+    view.show_summary(summary)
+    text = view.wheel_key.text()
+    assert "borderline (1st-5th)" in text and "NS, NI always" in text and "~: approximate" in text
+    from PySide6.QtCore import Qt
+
+    assert "ANOTHER DEVICE'S NORMALS" in text and view.wheel_key.textFormat() == Qt.PlainText
+    assert "Sector colours" in ou_report_html(summary, None)

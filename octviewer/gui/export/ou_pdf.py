@@ -17,6 +17,7 @@ from PySide6.QtGui import QImage, QTextDocument
 from octviewer.core import outside_normal, weak_vf_indices
 from octviewer.study.ou import VisitSummary
 
+from ..structure.panel import wheel_key_text
 from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, shown_difference
 from .scan_pdf import DISCLAIMER, write_pdf
 
@@ -110,6 +111,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     {result_notes}
     <h2>Both eyes (temporal sides facing out)</h2>
     {img.get('ou', '')}
+    <p><small>{html.escape(wheel_key_text(summary))}</small></p>
     <h2>Inter-eye asymmetry</h2>
     <table border="1" cellpadding="3">
       <thead><tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr></thead>{asym}</table>

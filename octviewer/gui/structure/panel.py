@@ -21,6 +21,19 @@ COLOUR_KEY = (("normal", "normal (≥ 5th percentile)"), ("borderline", "borderl
               ("outside", "outside normal (< 1st)"), ("", "grey: not classified"))
 
 
+def wheel_key_text(summary) -> str:
+    """What the OU page's sector wheels mean, in one line: their colours, the sectors left grey, "~", and
+    whose normal ranges classed them. The Structure panel and the scan report say it; the OU view and the
+    OU report drew the same red, green and grey wheels with nothing saying so (eighth walk-through)."""
+    from octviewer.structure.normative import UNCLASSED_SECTORS
+
+    sources = dict.fromkeys(e.structure.norms_source for e in summary.eyes.values()
+                            if e is not None and getattr(e.structure, "norms_source", ""))
+    colours = "; ".join(text for _, text in COLOUR_KEY[:3])
+    return (f"Sector colours: {colours}; grey: not classified ({', '.join(UNCLASSED_SECTORS)} always: µm only); "
+            f"~: approximate (boundary unsure). Norms: {' / '.join(sources) or 'none (nothing measured)'}")
+
+
 def key_layout(font_metrics, width: float) -> tuple[list[tuple[float, int, str, str]], int]:
     """The colour key's entries flowed into rows of ``width`` px: ([(x, row, class, text)], rows). Flowed, not one
     line: the panel can be 190 px wide, too narrow for the key on one line. Apart from painting, so the painter

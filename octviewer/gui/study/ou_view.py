@@ -40,6 +40,7 @@ from octviewer.study.vf import parse_date
 from ..background import TaskSlot
 from ..dialogs import as_literal
 from ..structure.page import sector_text
+from ..structure.panel import wheel_key_text
 
 CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
 FLAG_COLOUR = QColor("#ff6b6b")
@@ -312,6 +313,10 @@ class OUView(QWidget):
         eyes_layout.addWidget(QLabel("<b>Inter-eye asymmetry</b>"), 1, 0, 1, 2)
         eyes_layout.addWidget(self.asymmetry_table, 2, 0, 1, 2)
         eyes_layout.addWidget(self.vf_note, 3, 0, 1, 2)  # under the table: above it, it pushed the table off a 640 px
+        self.wheel_key = QLabel("")  # what the wheels' colours mean (panel.wheel_key_text), under the table too
+        self.wheel_key.setTextFormat(Qt.PlainText)
+        self.wheel_key.setWordWrap(True)
+        eyes_layout.addWidget(self.wheel_key, 4, 0, 1, 2)
         busy = QHBoxLayout()
         busy.addWidget(self.progress, 1)
         busy.addWidget(self.cancel_button)
@@ -354,6 +359,7 @@ class OUView(QWidget):
                                 for n in e.notes if is_vf_baseline_caveat(n))
         self.vf_note.setText("\n".join(caveats))
         self.vf_note.setVisible(bool(caveats))
+        self.wheel_key.setText(wheel_key_text(summary))
         rows = summary.asymmetry()
         self.asymmetry_table.setRowCount(len(rows))
         self.asymmetry_table.setVerticalHeaderLabels([r.label for r in rows])
