@@ -117,7 +117,7 @@ def test_the_ou_view_and_ou_report_say_what_the_wheels_colours_mean(qtbot, tmp_p
     summary = VisitSummary("P1", "2024-04-02", {"OD": EyeSummary("OD", [], structure=structure)})
     view.show_summary(summary)
     text = view.wheel_key.text()
-    assert "borderline (1st-5th)" in text and "NS, NI always" in text and "~: approximate" in text
+    assert "yellow: borderline (1st-5th)" in text and "NS, NI always" in text and "~: approximate" in text
     from PySide6.QtCore import Qt
 
     assert "ANOTHER DEVICE'S NORMALS" in text and view.wheel_key.textFormat() == Qt.PlainText

@@ -29,7 +29,7 @@ def wheel_key_text(summary) -> str:
 
     sources = dict.fromkeys(e.structure.norms_source for e in summary.eyes.values()
                             if e is not None and getattr(e.structure, "norms_source", ""))
-    colours = "; ".join(text for _, text in COLOUR_KEY[:3])
+    colours = "; ".join(f"{colour}: {text}" for colour, (_, text) in zip(("green", "yellow", "red"), COLOUR_KEY))
     return (f"Sector colours: {colours}; grey: not classified ({', '.join(UNCLASSED_SECTORS)} always: µm only); "
             f"~: approximate (boundary unsure). Norms: {' / '.join(sources) or 'none (nothing measured)'}")
 
