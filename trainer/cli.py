@@ -237,19 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             _write_out(args.out, manifest_text(rows, args.out, args.root))
             print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
-            from .manifest import (
-                assign_splits,
-                check_volumes,
-                one_class_problems,
-                read_manifest,
-                small_split_warnings,
-                summary,
-            )
-            records, _ = read_manifest(args.data)
-            check_volumes(args.data, records)
-            counts = summary(assign_splits(records, args.seed))
-            if problems := one_class_problems(counts):
-                raise ManifestError(args.data, problems)
+            from .manifest import checked_split, small_split_warnings
+            _, counts = checked_split(args.data, args.seed)
             print(json.dumps(counts, indent=2))
             for warning in small_split_warnings(counts):
                 print(f"warning: {warning}", file=sys.stderr)

@@ -423,6 +423,18 @@ def small_split_warnings(counts: dict) -> list[str]:
     return out
 
 
+def checked_split(path, seed: int) -> tuple[list, dict]:
+    """``(records, summary counts)`` of the manifest at ``path`` split with ``seed``, after the checks
+    `validate` and the Retrain dialog share (the rows, the volumes, both classes in the training and test
+    splits): ManifestError otherwise. One sequence for both, so neither can skip a check the other makes."""
+    records, _ = read_manifest(path)
+    check_volumes(path, records)
+    counts = summary(assign_splits(records, seed))
+    if problems := one_class_problems(counts):
+        raise ManifestError(path, problems)
+    return records, counts
+
+
 def one_class_problems(counts: dict) -> list[str]:
     """Problems for a training or test split without both classes (``summary``'s counts): a manifest with
     every label normal trained a model that reads every eye as normal, its test AUC NaN, offered for use

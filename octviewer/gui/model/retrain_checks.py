@@ -29,28 +29,16 @@ def confirm(parent, title: str, text: str) -> bool:
 
 def validate_manifest(path: str) -> tuple[bool, str]:
     """(ok, HTML summary) for a manifest; every text from the file is escaped. Runs in a worker."""
-    from trainer.manifest import (
-        ManifestError,
-        assign_splits,
-        check_volumes,
-        one_class_problems,
-        read_manifest,
-        small_split_warnings,
-        summary,
-    )
+    from trainer.manifest import ManifestError, checked_split, small_split_warnings
 
     try:
-        records, _ = read_manifest(path)
-        check_volumes(path, records)
-        if problems := one_class_problems(summary(assign_splits(records, seed=0))):
-            raise ManifestError(path, problems)
+        records, counts = checked_split(path, seed=0)
     except ManifestError as exc:
         problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in exc.problems[:20])
         more = f"<li>… {len(exc.problems) - 20} more</li>" if len(exc.problems) > 20 else ""
         return False, f"<b style='color:#ef5350'>The manifest has problems:</b><ul>{problems}{more}</ul>"
     except Exception as exc:  # unreadable file, wrong encoding…
         return False, f"<b style='color:#ef5350'>Cannot read the manifest:</b> {html.escape(str(exc))}"
-    counts = summary(assign_splits(records, seed=0))
     rows = "".join(f"<tr><td>{html.escape(str(s))}</td><td>{c['volumes']}</td><td>{c['glaucoma']}</td>"
                    f"<td>{c['patients']}</td><td>{c['with_vf']['md']}</td></tr>" for s, c in counts.items())
     synthetic = all(r.extra.get("synthetic") == "1" for r in records)
