@@ -13,6 +13,7 @@ import csv
 import os
 import stat
 from contextlib import contextmanager
+from pathlib import Path
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -20,6 +21,18 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(
 class FileRefused(ValueError):
     """A path that is not a file this program reads or writes there. The message says why, in
     words, without the path: the caller names the file (or the option) in front of it."""
+
+
+def user_folder(kind: str) -> Path:
+    """This user's ``config`` or ``data`` folder for octviewer (XDG, else under the home folder).
+
+    One answer for every part of the program (window settings, pseudonym salt, signing keys, results
+    store, PACS settings): with ``HOME`` unset Qt alone would fall back to ``/.config`` at the
+    filesystem root while Python finds the home in the password database, and one program kept two
+    homes (attack run 8, A8-13). ``expanduser`` reads ``HOME`` and falls back to the password database.
+    """
+    env, default = {"config": ("XDG_CONFIG_HOME", ".config"), "data": ("XDG_DATA_HOME", ".local/share")}[kind]
+    return Path(os.environ.get(env) or os.path.join(os.path.expanduser("~"), default)) / "octviewer"
 
 
 def _kind(mode: int) -> str:

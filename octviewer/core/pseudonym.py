@@ -18,12 +18,13 @@ import os
 import secrets
 from pathlib import Path
 
+from .files import user_folder
+
 
 def salt_path() -> Path:
     if os.environ.get("OCTVIEWER_PSEUDONYM_SALT"):
         return Path(os.environ["OCTVIEWER_PSEUDONYM_SALT"])
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "octviewer" / "pseudonym.salt"
+    return user_folder("config") / "pseudonym.salt"
 
 
 #: A salt file is 32 bytes; anything much larger is no salt file of ours (a link to ``/dev/zero``).

@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     collector = collect_garbage_on_gui_thread()  # noqa: F841 (its timer lives as long as main)
     dark_palette(app)
     pg.setConfigOptions(background="#111214", foreground="#e8eaed", imageAxisOrder="row-major")
-    from PySide6.QtCore import QSettings
+    from .settings import qsettings
 
-    device = args.device or QSettings("octviewer", "octviewer").value("device", "auto", type=str)
+    device = args.device or qsettings().value("device", "auto", type=str)
     predictor, model_error = None, None
     model_path = args.model or DEMO_MODEL
     try:

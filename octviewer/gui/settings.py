@@ -14,17 +14,32 @@ import math
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
+
+from ..core.files import user_folder
 
 RECENT_FILES = 10
 log = logging.getLogger(__name__)
 
 
+def qsettings() -> QSettings:
+    """The window's settings, kept where the rest of the program keeps its configuration.
+
+    On Linux and other XDG systems the file is ``core.files.user_folder("config")/octviewer.conf``, the
+    file Qt would choose itself, except with ``HOME`` unset: Qt then fell back to ``/.config`` at the
+    filesystem root (attack run 8, A8-13). Elsewhere (Windows registry, macOS) Qt's native place.
+    """
+    if sys.platform in ("win32", "darwin"):
+        return QSettings("octviewer", "octviewer")
+    return QSettings(str(user_folder("config") / "octviewer.conf"), QSettings.Format.IniFormat)
+
+
 class WindowSettings:
     def __init__(self):
-        self.qsettings = QSettings("octviewer", "octviewer")
+        self.qsettings = qsettings()
         self.protect()
 
     def protect(self) -> None:

@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ..core.files import user_folder
+
 WORKSTATION = "this workstation"
 MAX_KEY_FILE_BYTES = 4096
 #: Set to "workstation" in the environment of a training run to sign the model it writes with this
@@ -82,8 +84,7 @@ class Trust:
 
 
 def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "octviewer"
+    return user_folder("config")
 
 
 def project_keys_dir() -> Path:

@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.files import user_folder
+
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x4F435652  # "OCVR": this file is an octviewer results store
@@ -105,10 +107,7 @@ def _damaged(exc: sqlite3.Error) -> bool:
 def default_path() -> Path:
     """``$OCTVIEWER_DATA/results.sqlite``, else the user's data folder (XDG)."""
     base = os.environ.get("OCTVIEWER_DATA")
-    if not base:
-        data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-        base = os.path.join(data_home, "octviewer")
-    return Path(base) / "results.sqlite"
+    return (Path(base) if base else user_folder("data")) / "results.sqlite"
 
 
 class ResultsStore:
