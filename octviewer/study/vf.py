@@ -51,6 +51,12 @@ from .vf_values import (  # noqa: F401 - checked_vf, vf_value_problem: the reade
 
 #: A VF done within this many days of an OCT visit is read as part of that visit.
 VF_MATCH_DAYS = 45
+#: A measured VF further than this many days from the scan is shown but not compared with the estimate
+#: from that scan. Glaucoma VF tests are typically repeated every 6 to 12 months (EGS guidelines; Chauhan
+#: et al., Br J Ophthalmol 2008, who ask for about three a year early on), so structure and function more
+#: than about six months apart may have changed in between: a field 277 days before the scan was set
+#: against the estimate as "difference +2.1 %" with no word (eighth walk-through, item 4).
+VF_COMPARE_MAX_DAYS = 180
 #: DICOM code of the VFI observation (CID 4250, "Visual Field Global Index Name").
 VFI_CODE = ("111852", "DCM", "Visual Field Index")
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QV
 
 from octviewer.core import outside_normal
 from octviewer.study import compare_vf
-from octviewer.study.vf import parse_date
+from octviewer.study.vf import VF_COMPARE_MAX_DAYS, parse_date
 
 from ..dialogs import ask_or_cancel
 from ..export.scan_exports import default_name, write_export
@@ -37,18 +37,37 @@ from .ou_view import OUTSIDE_MARK, OUView, shown_difference
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
+
+
+def vf_days_from_scan(measured, scan_acquired) -> int | None:
+    """Days from the scan to the measured field (negative: the field came first); None when either date is unknown."""
+    scan = scan_acquired.date() if isinstance(scan_acquired, dt.datetime) else scan_acquired
+    if measured is None or measured.date is None or not isinstance(scan, dt.date):
+        return None
+    return (measured.date - scan).days
+
+
+def vf_compared(measured, scan_acquired) -> bool:
+    """Whether the measured field is set against the scan's estimate: not when it lies more than
+    ``VF_COMPARE_MAX_DAYS`` from the scan (the reason is with the constant)."""
+    days = vf_days_from_scan(measured, scan_acquired)
+    return days is None or abs(days) <= VF_COMPARE_MAX_DAYS
+
+
 def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:
     """When the measured field was done, and how far from the scan: a field a year off the scan is
-    read differently (walk-through: no date was shown). ``dated`` False (an anonymised report) gives
-    the interval only."""
+    read differently (walk-through: no date was shown), and one more than ``VF_COMPARE_MAX_DAYS`` off
+    is said to be not compared (eighth walk-through: 277 days gave a difference with no word).
+    ``dated`` False (an anonymised report) gives the interval only."""
     if measured.date is None:
         return "VF test date unknown"
-    scan = scan_acquired.date() if isinstance(scan_acquired, dt.datetime) else scan_acquired
+    days = vf_days_from_scan(measured, scan_acquired)
     interval = ""
-    if isinstance(scan, dt.date):
-        days = (measured.date - scan).days
+    if days is not None:
         interval = ("the same day as the scan" if days == 0 else
                     f"{abs(days)} day{'s' if abs(days) != 1 else ''} {'after' if days > 0 else 'before'} the scan")
+        if not vf_compared(measured, scan_acquired):
+            interval += f": not compared, more than {VF_COMPARE_MAX_DAYS} days apart"
     if dated:
         return f"VF tested {measured.date.isoformat()}" + (f" ({interval})" if interval else "")
     return f"VF tested {interval or 'on a date'} (date withheld: anonymised report)"
@@ -85,8 +104,9 @@ class StudyAnalyser:
         return result.prediction, result.structure
 
 
-def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
-    """(index, predicted, measured, predicted - measured) as text, for rows with a measurement."""
+def vf_comparison_rows(prediction, measured, compared: bool = True) -> list[tuple[str, str, str, str]]:
+    """(index, predicted, measured, predicted - measured) as text, for rows with a measurement; the
+    difference reads "not compared" for a field too far from the scan (``vf_compared``)."""
     rows = []
     for c in compare_vf(prediction.vf if prediction is not None else {}, measured):
         if c.measured is None:
@@ -96,7 +116,7 @@ def vf_comparison_rows(prediction, measured) -> list[tuple[str, str, str, str]]:
         mark = OUTSIDE_MARK if outside_normal(c.name, c.measured) else ""
         rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}",
                      f"{c.measured:.1f} {unit}{mark}",
-                     "-" if difference is None else f"{difference:+.1f} {unit}"))
+                     "not compared" if not compared else "-" if difference is None else f"{difference:+.1f} {unit}"))
     return rows
 
 
@@ -250,7 +270,9 @@ class StudyController(QObject):
 
     def comparison_rows(self) -> list[tuple[str, str, str, str]]:
         measured = self.measured_vf()
-        return vf_comparison_rows(self.window.state.prediction, measured) if measured is not None else []
+        volume = self.window.state.volume
+        compared = vf_compared(measured, volume.acquired if volume is not None else None)
+        return vf_comparison_rows(self.window.state.prediction, measured, compared) if measured is not None else []
 
     def test_date(self, dated: bool = True) -> str:
         measured = self.measured_vf()

@@ -1,0 +1,110 @@
+"""Study manifests checked against the scans' own headers, and a stale measured VF said as such
+(eighth walk-through items 3 and 4, attack run 8 A8-5 and A8-8)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from octviewer.study import index_folder, index_manifest
+from octviewer.study.vf import VfMeasurement
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """One SYNTHETIC patient, three yearly visits, both eyes (no VF files: each test adds its own)."""
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=3, preset="tiny", seed=5)
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").unlink(missing_ok=True)
+    return root
+
+
+def _scans(root: Path, eye: str) -> list[Path]:
+    return sorted((root / "scans").rglob(f"{eye}_*.dcm"))
+
+
+def _header_date(path: Path) -> dt.date:
+    return dt.date.fromisoformat(f"{path.stem[3:7]}-{path.stem[7:9]}-{path.stem[9:11]}")
+
+
+def _write(path: Path, rows: list[list], header=("path", "patient_id", "eye", "visit")) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _copy(demo: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(demo, tmp_path / "study"))
+
+
+# ---------------------------------------------------------------- H43-4: a stale measured VF
+
+def test_a_measured_vf_far_from_the_scan_is_not_compared():
+    """A field 277 days before the scan was set against the estimate ("difference +2.1 %") with no word."""
+    from octviewer.gui.study.controller import vf_comparison_rows, vf_test_date
+
+    class P:
+        vf = {"vfi": 92.1, "md": -3.0, "psd": 3.0}
+
+    scan = dt.datetime(2024, 3, 4, 10, 0)
+    stale = VfMeasurement("P1", "OD", dt.date(2023, 6, 1), 90.0, -4.0, 4.0)
+    assert vf_test_date(stale, scan) == ("VF tested 2023-06-01 (277 days before the scan: not compared, "
+                                         "more than 180 days apart)")
+    assert "not compared" in vf_test_date(stale, scan, dated=False)
+    rows = vf_comparison_rows(P(), stale, compared=False)
+    assert [r[3] for r in rows] == ["not compared"] * 3 and rows[0][2].startswith("90.0 %")
+    near = VfMeasurement("P1", "OD", dt.date(2024, 1, 10), 90.0, -4.0, 4.0)
+    assert vf_test_date(near, scan) == "VF tested 2024-01-10 (54 days before the scan)"
+    assert vf_comparison_rows(P(), near)[0][3] == "+2.1 %"
+
+
+def _grab(widget, name: str) -> None:
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, f"{name}.png"))
+
+
+@pytest.mark.gui
+def test_results_panel_and_pdf_say_a_stale_field_is_not_compared(qtbot, monkeypatch, tmp_path, demo):
+    """Through the window: Open study manifest whose row dates the OD scan (and its field) 277 days before
+    the scan's header, open that scan; the Results panel and the PDF say "not compared"."""
+    pytest.importorskip("pytestqt")
+    from conftest import open_window
+    from PySide6.QtWidgets import QFileDialog
+    from test_gui_walkthrough_h2 import _click_item, _export_pdf
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    scan = _scans(demo, "OD")[-1]
+    patient = scan.parent.name
+    visit = (_header_date(scan) - dt.timedelta(days=277)).isoformat()
+    manifest = _write(tmp_path / "m.csv", [[str(scan), patient, "OD", visit, 90, -4.0, 4.0]],
+                      header=("path", "patient_id", "eye", "visit", "vfi", "md", "psd"))
+    for w in open_window(qtbot, monkeypatch, DEMO_MODEL):
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+        panel = w.study.panel
+        with qtbot.waitSignal(panel.index_ready, timeout=30000):
+            w.menu_actions["open_study_manifest"].trigger()
+        item = panel.tree.topLevelItem(0).child(0).child(0).child(0)
+        with qtbot.waitSignal(w.settled, timeout=60000):
+            _click_item(qtbot, panel.tree, item)
+        qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=60000)
+        qtbot.waitUntil(lambda: "Measured visual field" in w.results.extra.text(), timeout=30000)
+        _grab(w.results, "h47_stale_vf_results")
+        text = w.results.extra.text()
+        assert f"(277 days before the scan: not compared, more than 180 days apart)" in text
+        assert "difference not compared" in text and "difference +" not in text and "difference -" not in text
+        pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
+        assert "277 days before the scan: not compared" in pdf and "not compared" in pdf.split("predicted − measured")[1]
+        break
