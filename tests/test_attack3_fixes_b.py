@@ -120,7 +120,7 @@ def test_pacs_send_with_an_impossible_birth_date_names_the_file_and_field(birth,
     scan = _edited(tmp_path, "bad_dob.dcm", lambda ds: setattr(ds, "PatientBirthDate", birth))
     monkeypatch.setattr(cli, "_settings", lambda args: None)
     monkeypatch.setattr("octviewer.model.Predictor", lambda *a, **k: pytest.fail("analysed before the check"))
-    assert cli.main(["send", str(scan)]) == 1
+    assert cli.main(["send", str(scan)]) == 2  # bad input (A8-16)
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "bad_dob.dcm: PatientBirthDate is not a date" in err and birth not in err
 

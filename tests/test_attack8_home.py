@@ -4,6 +4,8 @@ import os
 import pwd
 from types import SimpleNamespace
 
+import pytest
+
 from octviewer.core.pseudonym import salt_path
 from octviewer.gui.settings import WindowSettings, qsettings
 from octviewer.model.signing import config_dir
@@ -33,3 +35,21 @@ def test_without_home_every_setting_goes_to_the_password_databases_home(monkeypa
 def test_xdg_config_home_still_decides(monkeypatch, tmp_path, qapp):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert qsettings().fileName() == str(tmp_path / "octviewer" / "octviewer.conf")
+
+
+def test_pacs_send_names_a_pdf_that_is_not_one_before_the_analysis_and_exits_2(tmp_path, monkeypatch, capsys):
+    """`send SCAN --pdf notes.txt` analysed the scan (9 s), then "the report is not a PDF file" without naming
+    it, exit 1 (the archive's "try again" code); bad input is 2, as for the batch commands (A8-16)."""
+    from octviewer.pacs import cli
+    from octviewer.resources import DEMO_SCAN
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("secret notes\n")
+    monkeypatch.setattr(cli, "_settings", lambda args: None)
+    monkeypatch.setattr("octviewer.model.Predictor", lambda *a, **k: pytest.fail("analysed before the check"))
+    assert cli.main(["send", str(DEMO_SCAN), "--pdf", str(notes)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"PACS: --pdf {notes}: not a PDF file (it does not begin with %PDF)"
+    assert cli.main(["send", str(notes)]) == 2  # a scan that is no DICOM
+    assert "notes.txt: the scan is not a DICOM file" in capsys.readouterr().err
+    assert "exit status" in cli.parser().format_help()

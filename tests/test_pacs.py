@@ -562,6 +562,6 @@ def test_send_refuses_a_pdf_that_is_no_file_before_the_analysis(tmp_path, capsys
     fifo = tmp_path / "report.pdf"
     os.mkfifo(fifo)
     argv = ["--settings", str(tmp_path / "pacs.json"), "send", str(tmp_path / "scan.dcm"), "--pdf", str(fifo)]
-    assert main(argv) == 1
+    assert main(argv) == 2  # bad input (A8-16)
     err = capsys.readouterr().err
     assert f"--pdf {fifo}: this is a named pipe (FIFO), not a file" in err and "Traceback" not in err

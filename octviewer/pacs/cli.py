@@ -34,7 +34,9 @@ def _date(text: str) -> dt.date:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="octviewer-pacs", description=(
         "Query and retrieve OCT and perimetry from a DICOM archive, screen them, and send results back "
-        "(research use only, not a medical device)."))
+        "(research use only, not a medical device)."), epilog=(
+        "exit status: 0 done; 1 the archive could not be reached or refused (a send stays in the outbox for "
+        "retry); 2 bad settings, arguments, scan, model or --pdf; screen: octviewer-predict's codes"))
     p.add_argument("--settings", type=Path, default=None, help=f"settings file (default: {settings_path()})")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -209,9 +211,12 @@ def _pdf(path: Path) -> bytes:
     from ..core.files import FileRefused, read_small_file
 
     try:
-        return read_small_file(path, MAX_PDF_BYTES)
+        data = read_small_file(path, MAX_PDF_BYTES)
     except FileRefused as exc:
         raise SrError(f"--pdf {path}: {exc}") from None
+    if not data.startswith(b"%PDF"):  # checked here too, so a wrong file is named before the analysis (A8-16)
+        raise SrError(f"--pdf {path}: not a PDF file (it does not begin with %PDF)")
+    return data
 
 
 def _retry(args) -> int:
@@ -248,12 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     except PacsConfigError as exc:
         print(f"PACS settings: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (PacsError, SrError) as exc:
+    except PacsError as exc:  # the archive or the network: try again later
         print(f"PACS: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except SrError as exc:  # the scan, its header or --pdf: bad input, as for the batch commands (A8-16)
+        print(f"PACS: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # a scan or model that cannot be read: its reader's message, no traceback
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":
