@@ -108,3 +108,87 @@ def test_results_panel_and_pdf_say_a_stale_field_is_not_compared(qtbot, monkeypa
         pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
         assert "277 days before the scan: not compared" in pdf and "not compared" in pdf.split("predicted − measured")[1]
         break
+
+
+# ---------------------------------------------------------------- H43-3: manifest rows against the headers
+
+def test_manifest_patient_and_visit_that_the_header_contradicts_are_warned_not_refused(demo, tmp_path, caplog):
+    """A manifest filed four patients' scans under one ID and dated a scan nine months before its acquisition,
+    with no word (eighth walk-through, item 3). Each is warned by row with both values, the scan still used;
+    nothing of it reaches the log (the values are patient IDs)."""
+    od, os_ = _scans(demo, "OD")[0], _scans(demo, "OS")[0]
+    wrong_date = (_header_date(od) - dt.timedelta(days=277)).isoformat()
+    manifest = _write(tmp_path / "m.csv", [[str(od), "<b>X</b>", "OD", _header_date(od).isoformat()],
+                                           [str(os_), os_.parent.name, "OS", wrong_date]])
+    caplog.set_level("DEBUG")
+    index = index_manifest(manifest)
+    assert {Path(s.path).name for s in index.scans} == {od.name, os_.name}  # warned, not refused
+    assert index.warnings == [
+        (str(od), f'row 2 gives the patient "<b>X</b>", the scan\'s own header says "{od.parent.name}"; '
+                  "the row's is used"),
+        (str(os_), f"row 3 gives the visit {wrong_date}, the scan's own header dates it "
+                   f"{_header_date(os_).isoformat()}; the row's is used")]
+    assert "<b>X</b>" in index.warnings_text() and not index.problems
+    assert not [r for r in caplog.records if "<b>X</b>" in r.getMessage() or od.parent.name in r.getMessage()]
+    # a visit date a few days off is the same visit (both eyes are not always scanned on one day)
+    near = _write(tmp_path / "n.csv", [[str(os_), os_.parent.name, "OS",
+                                        (_header_date(os_) + dt.timedelta(days=3)).isoformat()]])
+    assert index_manifest(near).warnings == []
+
+
+def test_one_scan_at_two_visits_is_warned(demo, tmp_path):
+    """Two byte-identical files listed a year apart were plotted as two visits and a slope fitted through them."""
+    od = _scans(demo, "OD")[0]
+    copy = tmp_path / "copy.dcm"
+    shutil.copyfile(od, copy)
+    later = (_header_date(od) + dt.timedelta(days=365)).isoformat()
+    manifest = _write(tmp_path / "m.csv", [[str(od), od.parent.name, "OD", _header_date(od).isoformat()],
+                                           [str(copy), od.parent.name, "OD", later],
+                                           [str(_scans(demo, "OD")[1]), od.parent.name, "OD", ""]])
+    index = index_manifest(manifest)
+    same = [(Path(p).name, w) for p, w in index.warnings if "the same scan" in w]
+    assert [name for name, _ in same] == [od.name, "copy.dcm"]
+    assert "the same DICOM UID" in same[0][1] and later in same[0][1] and "copy.dcm" in same[0][1]
+
+
+def test_same_bytes_without_a_uid_is_the_same_scan(tmp_path):
+    """Files with no header UID (NumPy volumes) are compared by size and hash, only where sizes agree."""
+    from octviewer.study.index import ScanEntry, _same_scans
+
+    a, b, c = (tmp_path / n for n in ("a.npz", "b.npz", "c.npz"))
+    a.write_bytes(b"x" * 100)
+    b.write_bytes(b"x" * 100)
+    c.write_bytes(b"y" * 100)
+    scans = [ScanEntry(str(p), "P", "OD", v, None) for p, v in ((a, "V1"), (b, "V2"), (c, "V3"))]
+    assert [Path(p).name for p, w in _same_scans(scans, {}, str(tmp_path)) if "the same bytes" in w] == ["a.npz", "b.npz"]
+
+
+@pytest.mark.gui
+def test_study_panel_and_ou_view_show_the_warnings(qtbot, demo, tmp_path):
+    """The panel's list under the tree and the OU view of the visit show what the header contradicts."""
+    from octviewer.gui.study.browser import StudyPanel
+    from octviewer.gui.study.ou_view import OUView
+
+    od, os_ = _scans(demo, "OD")[0], _scans(demo, "OS")[0]
+    visit = _header_date(od).isoformat()
+    index = index_manifest(_write(tmp_path / "m.csv", [[str(od), "<b>X</b>", "OD", visit],
+                                                       [str(os_), "<b>X</b>", "OS", visit]]))
+    panel = StudyPanel()
+    qtbot.addWidget(panel)
+    panel.resize(420, 600)
+    panel.set_index(index)
+    panel.show()
+    assert panel.problems.isVisible() and panel.problems.text().startswith("Check (used as listed):")
+    assert 'row 2 gives the patient "<b>X</b>"' in panel.problems.text().replace("\u200b", "")
+    _grab(panel, "h47_study_panel_checks")
+    view = OUView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    [visit_label] = [v.label for v in index.visits("<b>X</b>")]
+    view.show_visit(index, "<b>X</b>", visit_label)
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=60000)
+    text = view.checks.text()
+    assert view.checks.isVisible() and 'row 2 gives the patient "<b>X</b>"' in text and "row 3" in text
+    _grab(view, "h47_ou_view_checks")
+    view.tasks.shutdown()

@@ -28,7 +28,7 @@ from .hfa_xml import NotAnHfaExport, parse_hfa_xml
 from .vf import VfMeasurement, VfReadError, parse_date, vf_from_dataset
 from .vf_values import vf_value_problem
 
-_DICOM_TAGS = ["SOPClassUID", "Modality", "PatientID", "ImageLaterality", "Laterality", "StudyDate",
+_DICOM_TAGS = ["SOPClassUID", "SOPInstanceUID", "Modality", "PatientID", "ImageLaterality", "Laterality", "StudyDate",
                "ContentDate", "AcquisitionDateTime", "NumberOfFrames", "Manufacturer", "ImageComments",
                "SharedFunctionalGroupsSequence"]
 _VOL_PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
@@ -96,7 +96,8 @@ def _dicom_record(f) -> dict:
     text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
             **_scan_date(parse_date(stamp)), "scan_pattern": "volume" if frames > 1 else "line",
-            "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper()}
+            "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper(),
+            "uid": str(ds.get("SOPInstanceUID", "") or "")[:64]}  # one scan at two visits of a manifest (H43-3)
 
 
 def _scan_date(date) -> dict:

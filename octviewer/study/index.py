@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import logging
 import os
@@ -84,6 +85,9 @@ class StudyIndex:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, what is wrong with it), shown by name
     from_cache: int = 0
     notes: list[str] = field(default_factory=list)  # not about one file (the header cache was set aside)
+    #: (path, what to check) for scans that ARE used: a manifest row whose patient or visit date its scan's
+    #: header contradicts, one scan at two visits (``check_header``, ``_same_scans``); shown, never logged
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def patients(self) -> list[str]:
         return sorted({s.patient_id for s in self.scans})
@@ -129,6 +133,22 @@ class StudyIndex:
         if len(self.problems) > limit:
             lines.append(f"... and {len(self.problems) - limit} more")
         return "\n".join(lines)
+
+    def warnings_text(self, limit: int = 50) -> str:
+        """One line per warning (name and what to check), as ``problems_text`` lists problems."""
+        lines = [f"{os.path.relpath(p, self._base()) if _inside(p, self._base()) else p}: {why}"
+                 for p, why in self.warnings[:limit]]
+        if len(self.warnings) > limit:
+            lines.append(f"... and {len(self.warnings) - limit} more")
+        return "\n".join(lines)
+
+    def warnings_for(self, paths) -> list[str]:
+        """The warnings about these scans (a visit's), each once: the OU view shows them above the eyes."""
+        wanted = {os.path.realpath(p) for p in paths}
+        return list(dict.fromkeys(why for p, why in self.warnings if os.path.realpath(p) in wanted))
+
+    def _base(self) -> str:
+        return self.root if os.path.isdir(self.root) else os.path.dirname(self.root)
 
     def _problem(self, path, category: str, problem: str) -> None:
         self.skipped[category] += 1
@@ -313,20 +333,89 @@ def _disagreement(places: list[str]) -> str:
     return f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); neither is used"
 
 
-def _header_eye(scan: ScanEntry, row: dict) -> ScanEntry:
-    """The manifest's scan with the eye its own header states; ValueError naming the row when the header
-    states the other eye. An OS scan listed as OD was shown in the right eye's place, beside the right
-    eye's VF, and exported as OD (attack run 7, A7-4); which of the two is wrong cannot be told (a row
-    pointing at the wrong file is as likely as a wrong eye), so the scan is not used, as in a folder where
-    manifest rows disagree. Only the header is read (``headers.read_record``), never the pixels."""
+def check_header(says: ScanEntry, record: dict, where: str, kept: str) -> list[str]:
+    """The one rule for a manifest row (``says``) against its scan's own header (``record``), for Open
+    study manifest and a study folder's manifest alike (attack run 8, A8-5: the folder ignored it).
+
+    An eye the header contradicts is a ValueError naming the row: an OS scan listed as OD was shown in
+    the right eye's place, beside the right eye's VF, and exported as OD (attack run 7, A7-4); which of
+    the two is wrong cannot be told (a row pointing at the wrong file is as likely as a wrong eye), so the
+    scan is not used. A patient ID or a visit date that disagrees is a warning naming the row and both
+    values (``kept``: whose value is used), and the scan is used: clinics re-key IDs on export, yet a
+    manifest put four scans of four patients under one ID and the OU view paired them, and dated a scan
+    nine months before its acquisition (eighth walk-through, item 3). Dates within ``VISIT_GAP_DAYS`` of
+    each other agree (both eyes of a visit are not always scanned on the same day). The warnings are
+    shown in the window and never logged (they hold patient IDs)."""
+    if record.get("kind") != "scan":
+        return []
+    eye = record.get("eye") or ""
+    if eye in ("OD", "OS") and says.eye and says.eye != eye:
+        raise ValueError(f"{where} gives the eye {says.eye}, the scan's own header says {eye}; it is not used "
+                         "(correct the row or the file)")
+    warnings = []
+    header_id, row_id = record.get("patient_id") or "", "" if says.patient_id == NO_PATIENT else says.patient_id
+    if header_id and row_id and header_id != row_id:
+        warnings.append(f'{where} gives the patient "{row_id}", the scan\'s own header says "{header_id}"; '
+                        f"{kept} is used")
+    header_date = parse_date(record.get("date") or "")
+    if header_date and says.date and abs((header_date - says.date).days) > VISIT_GAP_DAYS:
+        warnings.append(f"{where} gives the visit {says.date.isoformat()}, the scan's own header dates it "
+                        f"{header_date.isoformat()}; {kept} is used")
+    return warnings
+
+
+def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list[tuple[str, str]]:
+    """Warnings (path, text) for one scan at two visits: the same header UID, or the same bytes (size, then
+    a SHA-256 of files that share a size). Two byte-identical files listed a year apart were plotted as two
+    visits and the trend fitted a slope through them (eighth walk-through, item 3)."""
+    by_key: dict[tuple, list[ScanEntry]] = {}
+    by_size: dict[int, list[ScanEntry]] = {}
+    for s in scans:
+        if uids.get(s.path):
+            by_key.setdefault(("uid", uids[s.path]), []).append(s)
+            continue
+        try:
+            by_size.setdefault(os.stat(s.path).st_size, []).append(s)
+        except OSError:
+            continue
+    for same_size in by_size.values():
+        if len({(s.patient_id, s.visit) for s in same_size}) > 1:
+            for s in same_size:
+                try:
+                    by_key.setdefault(("bytes", _sha256(s.path)), []).append(s)
+                except OSError:
+                    continue
+    out = []
+    for (how, _), group in by_key.items():
+        if len({(s.patient_id, s.visit) for s in group}) < 2:
+            continue
+        names = [os.path.relpath(s.path, root) for s in group]
+        visits = ", ".join(dict.fromkeys(s.visit or "no visit" for s in group))
+        for s, name in zip(group, names):
+            others = ", ".join(n for n in names if n != name)
+            out.append((s.path, f"the same scan as {others} ({'the same DICOM UID' if how == 'uid' else 'the same bytes'})"
+                                f", listed at the visits {visits}: a trend would count it twice"))
+    return out
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[str], dict]:
+    """The manifest's scan with the eye its own header states where the row gives none, the warnings of
+    ``check_header`` and the header record; ValueError naming the row when the header states the other
+    eye. Only the header is read (``headers.read_record``), never the pixels."""
     record = read_record(Path(scan.path))
+    warnings = check_header(scan, record, f"row {row.get('_row', '?')}", "the row's")
     eye = record.get("eye") if record.get("kind") == "scan" else ""
-    if eye not in ("OD", "OS") or eye == scan.eye:
-        return scan
-    if scan.eye:
-        raise ValueError(f"row {row.get('_row', '?')} gives the eye {scan.eye}, the scan's own header says {eye}; "
-                         "it is not used (correct the row or the file)")
-    return dataclasses.replace(scan, eye=eye)
+    if eye in ("OD", "OS") and not scan.eye:
+        scan = dataclasses.replace(scan, eye=eye)
+    return scan, warnings, record
 
 
 def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
@@ -334,13 +423,13 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
 
     The folder's rules hold here too: a file that rows describe differently (one scan at three visits,
     or for two patients) is listed and not used (attack run 7, A7-8), and a header's eye fills an empty
-    cell and contradicts another one (``_header_eye``)."""
+    cell; what the header contradicts is said (``check_header``), and one scan at two visits too."""
     csv_path = given_path(csv_path).resolve()
     rows = _read_manifest_rows(csv_path, cancel)
     if rows is None:
         raise VfReadError(csv_path, "not a manifest: it has no 'path' column")
     index = StudyIndex(root=str(csv_path))
-    listed: dict[str, list[tuple[dict, ScanEntry | None]]] = {}  # file -> the rows that list it, their scans
+    listed: dict[str, list[tuple[dict, tuple | None]]] = {}  # file -> the rows that list it, _header_checked's
     for n, row in enumerate(rows):
         if _cancelled(cancel):
             raise IndexCancelled()
@@ -353,19 +442,24 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             index.skipped["listed files missing"] += 1
         else:
             try:
-                listed.setdefault(scan.path, []).append((row, _header_eye(scan, row)))
+                listed.setdefault(scan.path, []).append((row, _header_checked(scan, row)))
             except ValueError as exc:
                 index._problem(scan.path, "scans whose header the manifest contradicts", str(exc))
                 listed.setdefault(scan.path, []).append((row, None))
         if progress is not None:
             progress(n + 1, len(rows))
+    uids: dict[str, str] = {}
     for path, entries in listed.items():
         if len({_row_says(row) for row, _ in entries}) > 1:
             index._problem(path, "scans that manifests disagree about",
                            _disagreement([f"row {row.get('_row', '?')}" for row, _ in entries]))
         elif entries[0][1] is not None:
-            index.scans.append(entries[0][1])
+            scan, warnings, record = entries[0][1]
+            index.scans.append(scan)
+            index.warnings += [(path, w) for w in warnings]
+            uids[path] = record.get("uid") or ""
     index.scans = group_visits(index.scans)
+    index.warnings += _same_scans(index.scans, uids, str(csv_path.parent))
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
         try:
             index.vf, bad = read_vf_rows(csv_path, cancel=cancel)

@@ -79,6 +79,14 @@ class _Tree(QTreeWidget):
             self._fitting = False
 
 
+def problems_and_warnings(index: StudyIndex, limit: int) -> str:
+    """What the panel lists under the tree: the files left out, then the scans used with something to check
+    (a manifest row its scan's header contradicts, one scan at two visits: eighth walk-through, item 3)."""
+    listed, checks = index.problems_text(limit=limit), index.warnings_text(limit=limit)
+    return "\n".join([*(["Left out:\n" + listed] if listed else []),
+                      *(["Check (used as listed):\n" + checks] if checks else [])])
+
+
 class StudyPanel(QWidget):
     open_requested = Signal(str)  # path of a scan the user selected
     ou_requested = Signal(str, str)  # patient_id, visit label
@@ -203,9 +211,9 @@ class StudyPanel(QWidget):
         self.trend_button.setEnabled(False)
         self.details.setText("")  # the last study's selected scan stayed described (fourth walk-through)
         self.details.setVisible(False)
-        listed = index.problems_text(limit=8)
-        self.problems.setText(wrappable("Left out:\n" + listed) if listed else "")
-        self.problems.setToolTip(as_literal(index.problems_text(limit=200)))  # Qt guesses markup
+        listed = problems_and_warnings(index, limit=8)
+        self.problems.setText(wrappable(listed))
+        self.problems.setToolTip(as_literal(problems_and_warnings(index, limit=200)))  # Qt guesses markup
         self.problems.setVisible(bool(listed))
         for pid in index.patients():
             visits = index.visits(pid)

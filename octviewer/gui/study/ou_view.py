@@ -283,6 +283,13 @@ class OUView(QWidget):
         bold = QFont(self.header.font())
         bold.setBold(True)
         self.header.setFont(bold)
+        # what the manifest and the scans' headers disagree about (``StudyIndex.warnings_for``): a manifest put
+        # two patients' eyes under one ID and this view paired them without a word (eighth walk-through, item 3)
+        self.checks = QLabel("")
+        self.checks.setTextFormat(Qt.PlainText)
+        self.checks.setWordWrap(True)
+        self.checks.setStyleSheet("color: #ffb74d")
+        self.checks.setVisible(False)
         self.synthetic_banner = QLabel("SYNTHETIC data or model: engineering use only, no clinical validity")
         self.synthetic_banner.setStyleSheet("color: #ff6b6b; font-weight: bold")
         self.synthetic_banner.setVisible(False)
@@ -323,12 +330,16 @@ class OUView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.header)
+        layout.addWidget(self.checks)
         layout.addWidget(self.synthetic_banner)
         layout.addLayout(busy)
         layout.addWidget(self.eyes, 1)
 
     def show_visit(self, index: StudyIndex, patient_id: str, visit_label: str, analyse=None) -> None:
         self.header.setText(f"{patient_id} · visit {visit_label}")
+        checks = index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label))
+        self.checks.setText("Check: " + "\n".join(checks) if checks else "")
+        self.checks.setVisible(bool(checks))
         for column in self.columns.values():
             column.show_summary(None)
         self.asymmetry_table.setRowCount(0)
