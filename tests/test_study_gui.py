@@ -284,7 +284,7 @@ def test_trend_from_the_panel_flags_the_progressing_eye(qtbot, panel, study, mon
     assert len(view.plots["md"].listDataItems()) >= 4 and view.plots["rnfl"].listDataItems()
     # the y axes follow the values, not the confidence band (walk-through: VFI ran 30-155 %)
     (lo, hi) = view.plots["vfi"].viewRange()[1]
-    assert 77.0 <= lo < 97.0 < hi <= 101.0  # 3 % beyond 100: a point at 100 is not cut by the edge
+    assert 77.0 <= lo < 97.0 < hi <= 102.0  # 8 % of the span beyond 100: a point at 100 is not cut by the edge
     (lo, hi) = view.plots["md"].viewRange()[1]
     assert lo < -5.0 and hi > -1.0 and hi - lo < 12.0
     for curve in view.plots["vfi"].items:  # the band itself stays inside what VFI can take

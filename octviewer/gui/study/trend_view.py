@@ -17,12 +17,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from octviewer.core import Cancelled, weak_vf_indices
+from octviewer.core import VF_INDICES, Cancelled, weak_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex, Trend, trend
-from octviewer.study.trend import WORSENING_PER_YEAR
+from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
@@ -48,7 +48,12 @@ KEY = (("▼", SERIES["rnfl"][2], "global RNFL (structure)"),
 #: and flattened every change into a line; the band is clipped to the y range shown (clipped only to
 #: what the index can take, it still filled the plot), and not drawn where it is wider than that. The
 #: least span (about a stage of loss) keeps test-retest noise from looking like progression.
-Y_LIMITS = {"rnfl": ((0.0, 200.0), 40.0), "md": ((-35.0, 5.0), 8.0), "vfi": ((0.0, 100.0), 20.0)}
+#: MD and VFI take their physical ranges from VF_INDICES, the one place that defines them.
+Y_LIMITS = {"rnfl": ((0.0, 200.0), 40.0), "md": (VF_INDICES["md"]["range"], 8.0),
+            "vfi": (VF_INDICES["vfi"]["range"], 20.0)}
+#: the share of the shown span added above and below it: at 3 % a VFI of 100 % sat on the plot's top edge,
+#: its symbol half cut (eighth walk-through); the mouse pans and zooms no further than this beyond the limits
+Y_MARGIN = 0.08
 
 #: a fitted line's 95 % band is drawn only where its narrowest part spans at most this share of the plot's
 #: height (one rule for every index, whatever the number of visits): a wider one only paints the plot over
@@ -159,6 +164,21 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
         if points:
             history.trends[name] = trend(points, measure=SERIES[name][4])
     return history
+
+
+def _years_inside(t: Trend, last: float, low: float, high: float) -> np.ndarray | None:
+    """Where to draw ``t``'s fitted line: years from its first visit to ``last``, cut where the line leaves
+    ``low``..``high`` (what the index can be), at the crossing itself. The line is drawn from the first visit to
+    the last (the fit says nothing before or after them); a VFI line fitted past 100 % ran off the plot's top
+    (seventh walk-through), and masked at 40 samples it stopped short of the edge (eighth). Flattened at the
+    limit instead, it would look like a fitted plateau. None when no part of it lies inside."""
+    start, end = 0.0, last
+    if t.slope_per_year != 0:
+        a, b = sorted(((low - t.intercept) / t.slope_per_year, (high - t.intercept) / t.slope_per_year))
+        start, end = max(start, a), min(end, b)
+    elif not low <= t.intercept <= high:
+        return None
+    return np.linspace(start, end, 40) if end > start else None
 
 
 def _epoch(d: dt.date) -> float:
@@ -275,13 +295,20 @@ class TrendView(QWidget):
         self.progress, self.cancel_button = self.tasks.bar, self.tasks.cancel_button
         self.body = QWidget()  # grabbed for the report: holds no patient identifier
         self.graphics = pg.GraphicsLayoutWidget()
+        # the plots take the height the summary leaves, not their own 480 px hint: with it, a 1024 x 700 screen
+        # cut the summary's last line and the dialog scrolled (eighth walk-through); 300 px keep three plots legible
+        self.graphics.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Ignored)
+        self.graphics.setMinimumHeight(300)
         self.plots: dict[str, pg.PlotItem] = {}
         for row, (key, title) in enumerate(PLOTS.items()):
             plot = self.graphics.addPlot(row=row, col=0, title=title,
                                          axisItems={"bottom": DateAxis()})
             plot.showGrid(x=True, y=True, alpha=0.25)
             # the mouse zooms out no further than dates can go (past 9999 every repaint raised, review H36 #7)
-            plot.setLimits(xMin=_epoch(FIRST_DATE), xMax=_epoch(LAST_DATE))
+            # and no further than the index can go: zoomed out, the VFI axis ran from -50 to 200 % (eighth walk-through)
+            (low, high), _ = Y_LIMITS[key]
+            margin = Y_MARGIN * (high - low)
+            plot.setLimits(xMin=_epoch(FIRST_DATE), xMax=_epoch(LAST_DATE), yMin=low - margin, yMax=high + margin)
             self.plots[key] = plot
         # the key sits above the plots, not in them: inside, it hid values, and room kept free for it
         # right of the last visit made the time axis run two years past it (walk-through M9)
@@ -342,25 +369,23 @@ class TrendView(QWidget):
                                     symbolSize=11, name=label)
             points_item.setZValue(10)  # over the fitted line and its band, drawn later: they hid the points
             t = history.trends.get(name)
-            if t is None or not np.isfinite(t.slope_per_year):
+            # no line under MIN_VISITS: the summary says "at least 3 needed for a trend" while a line through
+            # two points was drawn and captioned as a fit (eighth walk-through)
+            if t is None or not t.enough or not np.isfinite(t.slope_per_year):
                 continue
-            # from the first visit to the last: the fit says nothing before or after them
-            dates = [points[0][0] + dt.timedelta(days=int(k)) for k in
-                     np.linspace(0, (points[-1][0] - points[0][0]).days, 40)]
-            fit, lo, hi = t.band(t.years(dates))
-            # drawn where the index can be, as the y range is: a VFI line fitted past 100 % ran off the plot's top
-            # (seventh walk-through); flattened at the limit instead, it would look like a fitted plateau
-            (low, high), _ = Y_LIMITS[plot_key]
-            fit = np.where((fit >= low) & (fit <= high), fit, np.nan)
-            shown[plot_key].extend(fit[np.isfinite(fit)])
-            fitted.append((plot_key, name, np.array([_epoch(d) for d in dates]), fit, lo, hi, t))
+            years = _years_inside(t, (points[-1][0] - points[0][0]).days / DAYS_PER_YEAR, *Y_LIMITS[plot_key][0])
+            if years is None:
+                continue
+            fit, lo, hi = t.band(years)
+            shown[plot_key].extend(fit)
+            fitted.append((plot_key, name, _epoch(t.start) + years * DAYS_PER_YEAR * 86400, fit, lo, hi, t))
         ranges = {key: y_range(key, shown[key]) for key in self.plots}
         wide = []  # series whose band would cover most of their plot: drawn, it only painted the plot over
         for plot_key, name, xs, fit, lo, hi, t in fitted:
             plot, colour = self.plots[plot_key], SERIES[name][2]
             red = history.flagged(name)
             pen = pg.mkPen("#ff6b6b" if red else colour, width=3 if red else 2)
-            plot.plot(xs, fit, pen=pen, connect="finite")
+            plot.plot(xs, fit, pen=pen)
             if not t.enough:
                 continue
             low, high = ranges[plot_key]
@@ -382,8 +407,8 @@ class TrendView(QWidget):
             pad = max(0.06 * (x1 - x0), 45 * 86400)
             self.plots["rnfl"].setXRange(x0 - pad, x1 + pad, padding=0)
         for key, plot in self.plots.items():
-            low, high = ranges[key]  # 3 % beyond: a VFI of 100 % sat on the plot's top edge, half cut
-            plot.setYRange(low - 0.03 * (high - low), high + 0.03 * (high - low), padding=0)
+            low, high = ranges[key]
+            plot.setYRange(low - Y_MARGIN * (high - low), high + Y_MARGIN * (high - low), padding=0)
             empty = not plot.listDataItems()
             plot.setTitle(PLOTS[key] + (" — no values" if empty else ""))
         lines = [f"<span style='color:#ff6b6b'><b>{FLAG} {_text(text)}</b></span>" if flagged
@@ -392,9 +417,10 @@ class TrendView(QWidget):
         if not lines:
             lines.append("No values over time for this eye yet (analysis or measured VF needed).")
         else:
-            banded = any(t.enough for *_, t in fitted) and len(wide) < sum(t.enough for *_, t in fitted)
-            notes.append("Lines: least-squares fit over the visits" + ("; shaded: its 95% confidence band." if banded
-                                                                       else "."))
+            banded = len(wide) < len(fitted)
+            if fitted:  # no line is drawn under MIN_VISITS visits: no caption for one
+                notes.append("Lines: least-squares fit over the visits"
+                             + ("; shaded: its 95% confidence band." if banded else "."))
             if wide:
                 # the rule is the band's width against the plot, the same for every index; the note named only the
                 # visits, so "not drawn for MD measured (4 visits)" beside a band for VFI measured from 4 visits

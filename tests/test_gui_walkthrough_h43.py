@@ -1,0 +1,116 @@
+"""The eighth walk-through's (H43) low findings in the Trend, the scan PDF's curve, the CSV, the line-scan PDF
+and the CAM default. Grabs to look at: OCTVIEWER_WALK_GRABS=folder."""
+
+import datetime as dt
+import os
+import types
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytestmark = pytest.mark.gui
+
+
+def _grab(widget, name):
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, name))
+
+
+# ---------------------------------------------------------------- the Trend
+DATES = [dt.date(2022, 6, 1), dt.date(2023, 6, 1), dt.date(2025, 6, 1)]
+
+
+def _history(n=3, **series):
+    from octviewer.gui.study.trend_view import EyeHistory
+    from octviewer.study import trend
+
+    points = {name: list(zip(DATES[:n], values[:n])) for name, values in series.items()}
+    history = EyeHistory("P1", "OD", points)
+    history.trends = {name: trend(p, measure=name.split("_")[0]) for name, p in points.items()}
+    return history
+
+
+def _trend_view(qtbot, history, size=(800, 700)):
+    from octviewer.gui.study.trend_view import TrendView
+
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    view.show_history(history)
+    qtbot.wait(20)
+    return view
+
+
+def _lines(plot):
+    return [item for item in plot.listDataItems() if item.opts.get("symbol") is None]
+
+
+def test_two_visits_draw_no_fitted_line_and_no_caption_for_one(qtbot):
+    """With 2 visits the summary said "at least 3 needed for a trend", yet a line was drawn and the caption
+    said "Lines: least-squares fit over the visits" (shot_18)."""
+    from PySide6.QtGui import QTextDocumentFragment
+
+    view = _trend_view(qtbot, _history(2, vfi_measured=[98.0, 90.0], md_measured=[-1.0, -3.0]))
+    _grab(view, "h43_trend_two_visits.png")
+    assert not _lines(view.plots["vfi"]) and not _lines(view.plots["md"])
+    shown = QTextDocumentFragment.fromHtml(view.summary.text()).toPlainText()
+    assert "at least 3 needed" in shown and "Lines:" not in shown and "Lines:" not in " ".join(view.notes)
+
+
+def test_the_vfi_line_ends_at_100_and_no_point_sits_on_the_top_edge(qtbot):
+    """A VFI line fitted from 99.5 % started above 100 %: it was cut short of the plot's edge, and the first
+    point sat on the top edge, half cut (shot_44)."""
+    view = _trend_view(qtbot, _history(vfi_measured=[99.5, 95.0, 70.0]))
+    _grab(view, "h43_trend_vfi_edge.png")
+    plot = view.plots["vfi"]
+    (_, _), (y0, y1) = plot.viewRange()
+    (line,) = _lines(plot)
+    _, y = line.getData()
+    assert np.all(np.isfinite(y)) and np.max(y) == pytest.approx(100.0, abs=1e-6) and np.min(y) >= 0
+    assert y1 - 99.5 >= 0.05 * (y1 - y0)  # room above the highest point for its symbol
+
+
+@pytest.mark.parametrize("key, low, high", [("vfi", 0.0, 100.0), ("md", -35.0, 5.0), ("rnfl", 0.0, 200.0)])
+def test_the_y_axes_zoom_and_pan_no_further_than_the_index_can_go(qtbot, key, low, high):
+    """Zoomed out, the VFI axis ran from -50 to 200 % (shot_19): the view stops near the index's range."""
+    view = _trend_view(qtbot, _history(vfi_measured=[99.0, 95.0, 70.0], md_measured=[-1.0, -3.0, -9.0],
+                                       rnfl=[100.0, 95.0, 60.0]))
+    box = view.plots[key].getViewBox()
+    box.setYRange(low - 5 * (high - low), high + 5 * (high - low), padding=0)
+    box.scaleBy(y=10)
+    qtbot.wait(20)
+    (_, _), (y0, y1) = box.viewRange()
+    margin = 0.1 * (high - low)
+    assert low - margin <= y0 and y1 <= high + margin
+
+
+def test_the_trend_summary_fits_a_1024x700_screen(qtbot):
+    """At 1024 x 700 the summary's last line was cut off ("...even at") and the Trend dialog scrolled (shot_44):
+    the plots give way to it. The dialog is the controller's own (screen height less a title bar)."""
+    from PySide6.QtWidgets import QScrollArea, QWidget
+
+    from octviewer.gui.study.controller import StudyController
+    from octviewer.gui.study.trend_view import TrendView
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    view = TrendView()
+    dialog = StudyController._dialog(types.SimpleNamespace(window=window), "Trend", view)
+    qtbot.addWidget(dialog)
+    dialog.resize(1024, 660)
+    dialog.show()
+    view.show_history(_history(rnfl=[100.0, 99.0, 55.0], md_predicted=[0.5, -0.5, -14.0],
+                               md_measured=[0.0, -2.0, -11.0], vfi_predicted=[99.5, 98.0, 66.0],
+                               vfi_measured=[99.5, 95.0, 70.0]))
+    qtbot.wait(50)
+    _grab(dialog, "h43_trend_1024x700.png")
+    scroll = dialog.findChild(QScrollArea)
+    assert view.height() <= scroll.viewport().height()
+    assert view.summary.geometry().bottom() <= view.height()
+    assert view.summary.height() >= view.summary.heightForWidth(view.summary.width())
+    assert view.graphics.height() >= 300
