@@ -14,7 +14,7 @@ from octviewer.core.text import printable_stderr
 from octviewer.model import ARCHITECTURES
 
 from . import stop
-from .command import ArgumentError, OutputPathError, error_exit, is_evaluation, is_manifest
+from .command import ArgumentError, OutputPathError, check_run_folder, error_exit, is_evaluation, is_manifest
 from .command import check_out as _check_out
 from .command import write_out as _write_out
 from .config import Config, checked_values, read_config_file
@@ -128,7 +128,9 @@ def _run_folder(out: Path, option: str = "--out") -> None:
 
 
 def _work_folders(cfg) -> None:
-    """The run folder and the cache folder, made before any work."""
+    """The run folder and the cache folder, made before any work; the run folder new, empty or, with --resume,
+    the same run's (check_run_folder: A8-10)."""
+    check_run_folder(Path(cfg.out), bool(cfg.resume), also=[cfg.progress_json] if cfg.progress_json else ())
     _run_folder(Path(cfg.out))
     if cfg.cache_dir:
         _run_folder(Path(cfg.cache_dir), "--cache-dir")

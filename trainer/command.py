@@ -5,7 +5,9 @@ both use it; it imports no torch, so a label-scarce ``prepare`` or ``summary`` s
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -78,6 +80,47 @@ def check_out(out: Path, *inputs, new: bool = False, option: str = "--out", ours
         pass
     except FileRefused as exc:
         raise OutputPathError(f"{option} {out.name}: {exc}") from None
+
+
+#: What octviewer-train writes in a run folder (fit) and in an ablation's folder (its runs, one folder each).
+RUN_ENTRIES = re.compile(r"config\.json|model\.safetensors|report\.(json|md)|reliability\.png|surrogates\.csv"
+                         r"|stage\w*|cache|ranks|ablation\.(json|md)|\w+-(all|part)-seed\d+")
+
+
+def check_run_folder(out: Path, resume: bool, option: str = "--out", also=()) -> None:
+    """Before any work, the run folder of fit or ablation (``label_scarce train``'s per-seed folders too): new or
+    empty, or, with --resume only, a folder of this command's runs (its own entries, a run's config.json among
+    them). A clinic's study folder took the run files and the decoded scans' cache, and a second fit without
+    --resume replaced a finished run's model.safetensors, perhaps the one in use (attack run 8, A8-10). ``also``:
+    the --progress-json file, which may lie in the folder. Entries are counted, never named (a scan's name may
+    be a patient's)."""
+    out = Path(out)
+    try:
+        names = os.listdir(out)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # made later, or refused in words as a file, a FIFO ... (cli._run_folder)
+    except OSError as exc:
+        raise OutputPathError(f"{option} {out}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    mine = {Path(p).name for p in also if Path(p).parent.resolve() == out.resolve()}
+    others = [n for n in names if not RUN_ENTRIES.fullmatch(n) and n not in mine]
+    runs = [out / "config.json", *(out / n / "config.json" for n in names if n.endswith(tuple("0123456789")))]
+    if names and (others or not any(is_run_config(p) for p in runs)):
+        raise OutputPathError(f"{option} {out}: holds {len(others) or len(names)} file(s) or folder(s) "
+                              "octviewer-train did not write; give a new or empty folder (nothing was written)")
+    if names and not resume:
+        raise OutputPathError(f"{option} {out}: holds an earlier run; --resume continues it, or give a new or empty "
+                              "folder (nothing is overwritten)")
+
+
+def is_run_config(path: Path) -> bool:
+    """A run's config.json (``trainer.config.check_and_record``): a JSON object with its config and identity."""
+    from octviewer.core.files import FileRefused, read_small_file
+
+    try:
+        config = json.loads(read_small_file(path, 1 << 20))
+    except (FileRefused, OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "config" in config and "identity" in config
 
 
 def within(folder: Path, top: Path) -> bool:

@@ -23,6 +23,8 @@ import argparse
 import csv
 import io
 import json
+import os
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -149,6 +151,7 @@ def train(base, root: Path, fractions, seeds, variants) -> list[Path]:
 
     from .ablation import run_ablation
 
+    check_root(Path(root), base, fractions, seeds)
     done = []
     for seed in seeds:
         for fraction in fractions:
@@ -159,6 +162,38 @@ def train(base, root: Path, fractions, seeds, variants) -> list[Path]:
             run_ablation(cfg, regime / f"seed{seed}", variants, [seed], "both", keep_files=False)
             done.append(regime / f"seed{seed}")
     return done
+
+
+#: What ``train`` and ``summary`` write in the root (and in a regime's folder): several trains side by side
+#: share one root, each its own labelsNNN/seedS folders.
+ROOT_ENTRIES = re.compile(r"labels\d{3}|summary\.(json|csv|md)")
+REGIME_ENTRIES = re.compile(r"regime\.json|seed\d+")
+
+
+def check_root(root: Path, base, fractions, seeds) -> None:
+    """Before any training: the root new, empty or holding only this command's folders, and each run's
+    labelsNNN/seedS folder new or empty, or with --resume an earlier run's (``command.check_run_folder``):
+    --out a clinic's folder took the runs among its files (attack run 8, A8-10). Entries are counted, never
+    named."""
+    from .command import OutputPathError, check_run_folder
+
+    try:
+        names = os.listdir(root)
+        others = [n for n in names if not ROOT_ENTRIES.fullmatch(n)]
+        for regime in (n for n in names if n.startswith("labels") and (root / n).is_dir()):
+            others += [n for n in os.listdir(root / regime) if not REGIME_ENTRIES.fullmatch(n)]
+    except FileNotFoundError:
+        others = []  # made by the first run
+    except NotADirectoryError:
+        raise OutputPathError(f"--out {root}: is a file, not a folder; give a folder's name") from None
+    except OSError as exc:
+        raise OutputPathError(f"--out {root}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if others:
+        raise OutputPathError(f"--out {root}: holds {len(others)} file(s) or folder(s) this command did not write; "
+                              "give a new or empty folder (nothing was written)")
+    for seed in seeds:
+        for fraction in fractions:
+            check_run_folder(root / regime_name(fraction) / f"seed{seed}", bool(base.resume))
 
 
 # -- summary -----------------------------------------------------------------------------------

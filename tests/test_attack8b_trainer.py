@@ -1,0 +1,105 @@
+"""Attack run 8, the trainer's leftovers: fit/ablation/label_scarce train --out only new, empty or (with
+--resume) the same run's folder (A8-10)."""
+
+import json
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+FIT = ["--variant", "resnet2d", "--epochs", "1", "--image-size", "32", "--init", "random", "--device", "cpu"]
+
+
+def _clinic(tmp_path):
+    """A clinic's study folder: scans and a VF table."""
+    clinic = tmp_path / "clinic"
+    (clinic / "scans" / "PAT123").mkdir(parents=True)
+    (clinic / "scans" / "PAT123" / "OD_20190101.dcm").write_bytes(b"scan")
+    (clinic / "vf.csv").write_text("patient_id,md\nPAT123,-2\n")
+    return clinic
+
+
+def _listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def _run(tmp_path, name="run"):
+    """A finished run's folder as fit leaves it (config.json of ours, a model)."""
+    run = tmp_path / name
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": {"seed": 0}, "identity": {"seed": 0}}))
+    (run / "model.safetensors").write_bytes(b"the model in use")
+    (run / "stage1").mkdir()
+    return run
+
+
+def test_a8_10_fit_refuses_a_folder_it_did_not_write(tiny_cohort, tmp_path, monkeypatch, capsys):
+    from trainer.cli import main
+
+    worked = []
+    monkeypatch.setattr("trainer.cli.fit", lambda *a, **k: worked.append(1))
+    clinic = _clinic(tmp_path)
+    before = _listing(clinic)
+    for flags in ([], ["--resume"]):
+        assert main(["fit", "--data", str(tiny_cohort), "--out", str(clinic), *FIT, *flags]) == 3
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "2 file(s) or folder(s) octviewer-train did not write" in err, err
+        assert "PAT123" not in err and "vf.csv" not in err  # counted, never named
+    assert _listing(clinic) == before and not worked
+
+
+def test_a8_10_a_finished_run_is_continued_only_with_resume(tiny_cohort, tmp_path, monkeypatch, capsys):
+    from trainer.cli import main
+
+    worked = []
+    monkeypatch.setattr("trainer.cli.fit", lambda cfg: worked.append(cfg.resume))
+    run = _run(tmp_path)
+    assert main(["fit", "--data", str(tiny_cohort), "--out", str(run), *FIT, "--seed", "5"]) == 3
+    assert "holds an earlier run; --resume continues it" in capsys.readouterr().err
+    assert (run / "model.safetensors").read_bytes() == b"the model in use" and not worked
+    # the same run's folder with --resume, a new folder and an empty one: as before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out, flags in ((run, ["--resume"]), (tmp_path / "new", []), (empty, [])):
+        assert main(["fit", "--data", str(tiny_cohort), "--out", str(out), *FIT, *flags]) == 0, capsys.readouterr()
+    assert worked == [True, False, False]
+
+
+def test_a8_10_a_progress_file_in_the_run_folder_is_the_runs(tiny_cohort, tmp_path, monkeypatch):
+    from trainer.cli import main
+
+    monkeypatch.setattr("trainer.cli.fit", lambda cfg: None)
+    run = _run(tmp_path)
+    (run / "progress.jsonl").write_text('{"stage": "cache"}\n')
+    assert main(["fit", "--data", str(tiny_cohort), "--out", str(run), *FIT, "--resume",
+                 "--progress-json", str(run / "progress.jsonl")]) == 0
+
+
+def test_a8_10_ablation_and_label_scarce_train_refuse_a_clinic_folder(tiny_cohort, tmp_path, monkeypatch, capsys):
+    import trainer.ablation
+    import trainer.label_scarce as ls
+    from trainer.cli import main
+
+    worked = []
+    monkeypatch.setattr("trainer.ablation.run_ablation", lambda *a, **k: worked.append(1) or {"table": ""})
+    monkeypatch.setattr(trainer.ablation, "fit", lambda cfg: worked.append(1))
+    monkeypatch.setattr("trainer.cli.fit", lambda cfg: worked.append(1))
+    clinic = _clinic(tmp_path)
+    before = _listing(clinic)
+    assert main(["ablation", "--data", str(tiny_cohort), "--out", str(clinic), *FIT[2:]]) == 3
+    assert "did not write" in capsys.readouterr().err
+    assert ls.main(["train", "--data", str(tiny_cohort), "--out", str(clinic), "--fractions", "0.5",
+                    *FIT[2:]]) == 3
+    assert "did not write" in capsys.readouterr().err
+    assert _listing(clinic) == before and not worked
+    # an earlier label-scarce run's seed folder: only with --resume; another fraction beside it is new
+    root = tmp_path / "runs"
+    seed0 = root / "labels050" / "seed0"
+    (seed0 / "mt-all-seed0").mkdir(parents=True)
+    (seed0 / "mt-all-seed0" / "config.json").write_text(json.dumps({"config": {}, "identity": {}}))
+    (seed0.parent / "regime.json").write_text('{"label_fraction": 0.5}')
+    argv = ["train", "--data", str(tiny_cohort), "--out", str(root), *FIT[2:]]
+    assert ls.main([*argv, "--fractions", "0.5"]) == 3
+    assert "holds an earlier run" in capsys.readouterr().err and not worked
+    assert ls.main([*argv, "--fractions", "0.25"]) == 0 and ls.main([*argv, "--fractions", "0.5", "--resume"]) == 0
+    assert len(worked) == 2
+
