@@ -103,3 +103,40 @@ def test_a8_10_ablation_and_label_scarce_train_refuse_a_clinic_folder(tiny_cohor
     assert ls.main([*argv, "--fractions", "0.25"]) == 0 and ls.main([*argv, "--fractions", "0.5", "--resume"]) == 0
     assert len(worked) == 2
 
+
+def _label_conflict(tiny_cohort):
+    """The tiny cohort's manifest with two scans of one eye at one visit labelled glaucoma and normal; returns
+    (manifest, their row numbers)."""
+    import csv
+
+    rows = list(csv.DictReader(open(tiny_cohort, newline="")))
+    seen = {}
+    for k, r in enumerate(rows):
+        case = (r["patient_id"], r["eye"], r["visit"])
+        if case in seen:
+            break
+        seen[case] = k
+    first, second = seen[case], k
+    rows[first]["label"], rows[second]["label"] = "glaucoma", "normal"
+    out = tiny_cohort.parent / "mixed_a8_3.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out, (first + 2, second + 2)
+
+
+def test_a8_3_validate_and_prepare_warn_of_an_eye_labelled_both(tiny_cohort, capsys):
+    import trainer.label_scarce as ls
+    from trainer.cli import main
+
+    manifest, (a, b) = _label_conflict(tiny_cohort)
+    assert main(["validate", "--data", str(manifest)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: rows {a}, {b}: one eye at one visit labelled both glaucoma and normal" in err, err
+    assert "SYN" not in err  # rows, never the patient
+    assert ls.main(["prepare", "--cohort", str(manifest), "--out", str(manifest.parent / "split_a8_3.csv"),
+                    "--test-patients", "3", "--val-patients", "2"]) == 0
+    assert f"warning: rows {a}, {b}: one eye at one visit" in capsys.readouterr().err
+    assert main(["validate", "--data", str(tiny_cohort)]) == 0
+    assert "labelled both" not in capsys.readouterr().err

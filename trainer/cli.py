@@ -239,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             _write_out(args.out, manifest_text(rows, args.out, args.root))
             print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
-            from .manifest import checked_split, small_split_warnings
-            _, counts = checked_split(args.data, args.seed)
+            from .manifest import checked_split, label_conflicts, small_split_warnings
+            records, counts = checked_split(args.data, args.seed)
             print(json.dumps(counts, indent=2))
-            for warning in small_split_warnings(counts):
+            for warning in [*label_conflicts(records), *small_split_warnings(counts)]:
                 print(f"warning: {warning}", file=sys.stderr)
         elif args.command == "evaluate":
             from .evaluate_model import attachable_summary, evaluate_model

@@ -69,7 +69,7 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
     from octviewer.core.files import read_small_file
 
     from .command import ArgumentError, OutputPathError, check_out, write_out
-    from .manifest import MAX_MANIFEST_BYTES, read_manifest
+    from .manifest import MAX_MANIFEST_BYTES, label_conflicts, read_manifest
 
     cohort, out = Path(cohort), Path(out)
     if out.parent.resolve() != cohort.parent.resolve():
@@ -80,6 +80,8 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
         raise ArgumentError(f"--test-patients and --val-patients must be 1 or more (given {test_patients} and "
                             f"{val_patients})")
     records, _ = read_manifest(cohort, check_files=False)
+    for warning in label_conflicts(records):
+        print(f"warning: {warning}", file=sys.stderr)
     cls = defaultdict(int)
     for r in records:
         cls[r.patient_id] = max(cls[r.patient_id], r.label)

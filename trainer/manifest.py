@@ -423,6 +423,22 @@ def small_split_warnings(counts: dict) -> list[str]:
     return out
 
 
+def label_conflicts(records: list[Record]) -> list[str]:
+    """Warnings for one eye at one visit (patient, eye and visit given) whose rows carry both labels, by
+    row number: an eye cannot be glaucomatous and normal at once, so a row is mislabelled or names a wrong
+    file. validate and label_scarce prepare took such a manifest without a word (attack run 8, A8-3)."""
+    labels, rows = defaultdict(set), defaultdict(list)
+    for r in records:
+        if r.eye and r.visit:  # blank: not recorded, so two rows may be two visits
+            labels[r.case].add(r.label)
+            rows[r.case].append(r.row)
+    out = [f"rows {', '.join(map(str, rows[case]))}: one eye at one visit labelled both glaucoma and normal "
+           "(a mislabelled row or a wrong file?)" for case in labels if len(labels[case]) > 1]
+    if len(out) > SHOWN_PROBLEMS:
+        out = [*out[:SHOWN_PROBLEMS], f"... and {len(out) - SHOWN_PROBLEMS} more eyes labelled both"]
+    return out
+
+
 def checked_split(path, seed: int) -> tuple[list, dict]:
     """``(records, summary counts)`` of the manifest at ``path`` split with ``seed``, after the checks
     `validate` and the Retrain dialog share (the rows, the volumes, both classes in the training and test
