@@ -114,3 +114,37 @@ def test_the_trend_summary_fits_a_1024x700_screen(qtbot):
     assert view.summary.geometry().bottom() <= view.height()
     assert view.summary.height() >= view.summary.heightForWidth(view.summary.width())
     assert view.graphics.height() >= 300
+
+
+# ---------------------------------------------------------------- the scan PDF's per-B-scan curve
+def _curve_state(probs, threshold=0.32):
+    from octviewer.core import OctVolume, Prediction
+    from octviewer.gui.viewer.state import ViewerState
+
+    n = len(probs)
+    state = ViewerState()
+    state.apply_scan(OctVolume(np.zeros((n, 16, 16), np.uint8), laterality="OS", acquired=dt.date(2024, 3, 6)))
+    state.set_prediction(Prediction(bscan_probability=np.asarray(probs, float), bscan_vf={},
+                                    cam=np.zeros((n, 2, 2), np.float32), probability=0.5, vf={},
+                                    threshold=threshold, model_name="m"))
+    return state
+
+
+@pytest.mark.parametrize("probs", [np.full(30, 0.05), np.where(np.arange(30) < 12, 0.36, 0.05), np.full(30, 0.9)])
+def test_the_reports_curve_labels_its_threshold_line(probs):
+    """The scan PDF drew the dashed threshold line with no label; the window writes "threshold 0.32" (pdf1/q-2.png).
+    The label is red text near the line, off the line's own row, where it covers none of the curve."""
+    import cv2
+
+    from octviewer.gui.viewer import render
+
+    state = _curve_state(probs)
+    img = render.curve_image(state)
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        cv2.imwrite(os.path.join(folder, f"h43_pdf_curve_{probs[0]:.2f}.png"), img[..., ::-1])
+    c = img.astype(int)  # the threshold's red (200, 60, 60), not the curve's orange (230, 100, 40)
+    red = (abs(c[..., 0] - 200) < 30) & (abs(c[..., 1] - 60) < 25) & (abs(c[..., 2] - 60) < 25)
+    rows = np.flatnonzero(red.sum(axis=1))
+    line_row = np.bincount(rows, weights=red.sum(axis=1)[rows]).argmax()
+    assert red[np.abs(np.arange(len(img)) - line_row) >= 3].sum() > 40  # text beside the line, not only the line

@@ -321,4 +321,28 @@ def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
     pts = [xy(i, float(p)) for i, p in enumerate(probs) if np.isfinite(p)]
     if len(pts) > 1:
         cv2.polylines(img, [np.array(pts, np.int32)], False, (230, 100, 40), 2, cv2.LINE_AA)
+    if state.prediction is not None:
+        _threshold_label(img, f"threshold {state.prediction.threshold:.2f}", xy(0, t), xy(n - 1, t)[0], pts,
+                         (top, height - bottom))
     return img
+
+
+def _threshold_label(img: np.ndarray, text: str, start, end_x: int, pts, rows) -> None:
+    """The dashed line's label, as the window writes it ("threshold 0.32"): the report's curve drew the line
+    unnamed (eighth walk-through). Left, middle or right, above or below the line: wherever it covers the
+    fewest of the curve's points (the window's rule), on a white plate so the grid does not cross it."""
+    import cv2
+
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+    (x0, y), pad = start, 3
+    xs = (x0 + pad, (x0 + end_x - tw) // 2, end_x - tw - pad)
+    places = [(x, yy) for yy in (y - pad - 1, y + th + pad + 1) for x in xs if rows[0] + th <= yy <= rows[1]]
+    if not places:
+        return
+
+    def covered(place):
+        x, yy = place
+        return sum(x - pad <= px <= x + tw + pad and yy - th - pad <= py <= yy + pad for px, py in pts)
+    x, yy = min(places, key=covered)
+    cv2.rectangle(img, (x - 1, yy - th - 1), (x + tw + 1, yy + 2), (255, 255, 255), -1)
+    cv2.putText(img, text, (x, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 60, 60), 1, cv2.LINE_AA)
