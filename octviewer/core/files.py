@@ -35,6 +35,15 @@ def user_folder(kind: str) -> Path:
     return Path(os.environ.get(env) or os.path.join(os.path.expanduser("~"), default)) / "octviewer"
 
 
+def same_file(a, b) -> bool:
+    """Whether two paths name one file (links and hard links included); by their resolved paths
+    where one does not exist yet."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _kind(mode: int) -> str:
     kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from ..core import VF_INDICES
-from ..core.files import FileRefused, check_writable, csv_header, csv_is_ours, open_for_writing
+from ..core.files import FileRefused, check_writable, csv_header, csv_is_ours, open_for_writing, same_file
 from ..core.pseudonym import KEY_FILE_COLUMNS
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
@@ -118,13 +118,6 @@ def _once(paths: list[Path]) -> list[Path]:
     return kept
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
 def _protected(model: Path | None) -> dict[str, Path]:
     """Files a command reads besides its scans, which an output must never replace: the model file
     and the results store (with SQLite's -wal/-shm beside it), and octviewer's own secrets."""
@@ -140,7 +133,7 @@ def _protected(model: Path | None) -> dict[str, Path]:
 
 def protected_as(path, model: Path | None = None) -> str:
     """What ``path`` is among the files no output may replace (``_protected``), or ""."""
-    return next((what for what, kept in _protected(model).items() if _same(Path(path), kept)), "")
+    return next((what for what, kept in _protected(model).items() if same_file(Path(path), kept)), "")
 
 
 #: pacs.config.SETTINGS_FILE and pacs.outbox.OUTBOX_FILE, named here because the pipeline may not import the
@@ -212,11 +205,11 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     seen: dict[str, Path] = {}
     for option, path in [*named.items(), *folder_opts.items()]:
         for other, earlier in seen.items():
-            if _same(path, earlier):
+            if same_file(path, earlier):
                 raise OutputError(f"{option} {path} is the same path as {other}; give each output its own name")
         seen[option] = path
         for given in inputs:
-            if _same(path, given):
+            if same_file(path, given):
                 raise OutputError(f"{option} {path} is one of the inputs; refusing to overwrite a scan")
     for option, path in named.items():
         if option != "--out":  # written in place (--out itself is renamed over, which replaces a link)

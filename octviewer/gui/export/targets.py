@@ -41,8 +41,8 @@ def target_problem(path, in_use=(), model=None, kind: str | None = None) -> str:
     link, a hard link, a folder, a FIFO or device, one of the files ``in_use`` (the scan on screen, the
     study's scans), the model file, the results store or one of octviewer's own secrets, or (``kind``,
     a key of ``KINDS``) an existing file of another kind."""
-    from octviewer.core.files import FileRefused, check_writable
-    from octviewer.pipeline.outputs import _same, protected_as
+    from octviewer.core.files import FileRefused, check_writable, same_file
+    from octviewer.pipeline.outputs import protected_as
 
     try:
         check_writable(os.lstat(path))
@@ -52,7 +52,7 @@ def target_problem(path, in_use=(), model=None, kind: str | None = None) -> str:
         return str(exc)
     except OSError as exc:
         return f"cannot be written ({exc.strerror or type(exc).__name__})"
-    if any(used and _same(Path(path), Path(used)) for used in in_use):
+    if any(used and same_file(Path(path), Path(used)) for used in in_use):
         return ("is a file the window has open (the scan, or a file of the study); refusing to overwrite it: "
                 "give another name")
     if what := protected_as(path, model):
