@@ -140,3 +140,17 @@ def test_a8_3_validate_and_prepare_warn_of_an_eye_labelled_both(tiny_cohort, cap
     assert f"warning: rows {a}, {b}: one eye at one visit" in capsys.readouterr().err
     assert main(["validate", "--data", str(tiny_cohort)]) == 0
     assert "labelled both" not in capsys.readouterr().err
+
+
+def test_a8_14_summary_leaves_out_a_report_of_another_shape_in_words(tiny_cohort, tmp_path, capsys):
+    import trainer.label_scarce as ls
+
+    root = tmp_path / "runs"
+    report = root / "labels010" / "seed0" / "semt-all-seed0" / "report.json"
+    report.parent.mkdir(parents=True)
+    for body in ({"variant": "semt"}, [1, 2], {"variant": "semt", "train_set": "part", "seed": "x"}, "text", None):
+        report.write_text(json.dumps(body))
+        assert ls.main(["summary", str(root), "--data", str(tiny_cohort), "--n-boot", "10"]) == 0, body
+        err = capsys.readouterr().err
+        assert f"warning: {report}: not a run report (" in err and "Traceback" not in err, (body, err)
+        assert json.loads((root / "summary.json").read_text())["rows"] == []

@@ -204,6 +204,31 @@ def system_name(report: dict) -> str:
     return f"{report.get('requested_variant', report['variant'])} ({report['train_set'].capitalize()})"
 
 
+#: What the summary reads of a fit's report.json, by key: (type, keys it must hold).
+_REPORT_KEYS = {"variant": (str, ()), "train_set": (str, ()), "seed": (int, ()), "test_volumes": (list, ()),
+                "image_level": (dict, ("auc", "accuracy", "f1")), "case_level": (dict, ("auc",))}
+
+
+def not_a_run_report(report) -> str:
+    """Why ``report`` (a report.json's JSON) is no fit report the summary can read, or "": JSON of another
+    shape (another command's or version's report, a hand edit) ended the summary in a KeyError,
+    AttributeError or ValueError traceback (attack run 8, A8-14)."""
+    if not isinstance(report, dict):
+        return f"a JSON {type(report).__name__}, not an object"
+    for key, (kind, inner) in _REPORT_KEYS.items():
+        value = report.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"no {key}" if value is None else f"its {key} is not a {kind.__name__}"
+        if missing := [k for k in inner if not isinstance(value.get(k), (int, float))]:
+            return f"its {key} has no {missing[0]}"
+    if not isinstance(report.get("requested_variant", ""), str):
+        return "its requested_variant is not a str"
+    if not all(isinstance(v, dict) and {"row", "label", "patient", "probability"} <= set(v)
+               for v in report["test_volumes"]):
+        return "its test_volumes are not test volumes"
+    return ""
+
+
 def load_runs(root: Path) -> dict:
     """{regime: {"fraction": f, "runs": {system: {seed: report}}}} from the reports under ``root``."""
     regimes = {}
@@ -218,7 +243,10 @@ def load_runs(root: Path) -> dict:
                 report = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue  # a run cut off while writing counts as not run
-            runs[system_name(report)][int(report["seed"])] = report
+            if why := not_a_run_report(report):
+                print(f"warning: {path}: not a run report ({why}); left out", file=sys.stderr)
+                continue
+            runs[system_name(report)][report["seed"]] = report
         order = sorted(runs, key=lambda s: (SYSTEMS.index(s) if s in SYSTEMS else len(SYSTEMS), s))
         regimes[regime.name] = {"fraction": fraction, "runs": {s: runs[s] for s in order}}
     return regimes
