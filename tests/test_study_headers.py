@@ -192,3 +192,27 @@ def test_study_panel_and_ou_view_show_the_warnings(qtbot, demo, tmp_path):
     assert view.checks.isVisible() and 'row 2 gives the patient "<b>X</b>"' in text and "row 3" in text
     _grab(view, "h47_ou_view_checks")
     view.tasks.shutdown()
+
+
+# ---------------------------------------------------------------- A8-5: a study folder's manifest, the same rule
+
+def test_a_folder_manifest_row_that_the_header_contradicts_follows_the_manifest_rule(demo, tmp_path):
+    """A study folder's manifest.csv giving an OS scan the eye OD (then another patient and date) was ignored
+    without a word, while Open study manifest refused that row (attack run 8, A8-5)."""
+    root = _copy(demo, tmp_path)
+    victim = _scans(root, "OS")[0]
+    rel = str(victim.relative_to(root))
+    _write(root / "manifest.csv", [[rel, victim.parent.name, "OD", _header_date(victim).isoformat()]])
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    assert index.scan_at(victim) is None
+    assert index.problems == [(str(victim), "manifest.csv row 2 gives the eye OD, the scan's own header says OS; "
+                                            "it is not used (correct the row or the file)")]
+    assert index_manifest(root / "manifest.csv").scan_at(victim) is None  # the same verdict both ways
+    _write(root / "manifest.csv", [[rel, "DEMO00-001", "OS", "2016-01-01"]])
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    assert index.scan_at(victim).patient_id == victim.parent.name  # the folder files by the header, and says so
+    assert [w for _, w in index.warnings] == [
+        f'manifest.csv row 2 gives the patient "DEMO00-001", the scan\'s own header says "{victim.parent.name}"; '
+        "the header's is used",
+        f"manifest.csv row 2 gives the visit 2016-01-01, the scan's own header dates it "
+        f"{_header_date(victim).isoformat()}; the header's is used"]

@@ -585,6 +585,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     for file, places in disagree.items():  # which row is right? neither is used, and both are named
         del by_path[file]
         index._problem(file, "scans that manifests disagree about", _disagreement(places))
+    row_dated: dict[str, str] = {}  # scans with no date of their own, dated by a manifest row -> header UID
     for file, record in records:
         kind = record["kind"]
         if kind == "skip" and record["reason"] == "other files" and str(file) in disagree:  # listed above
@@ -592,6 +593,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         if kind == "skip" and record["reason"] == "other files" and str(file) in by_path:
             # a format without patient headers (NumPy, TIFF) that a manifest in the folder describes
             index.scans.append(dataclasses.replace(_manifest_scan(by_path[str(file)], root), path=str(file)))
+            row_dated[str(file)] = ""
         elif kind == "skip" and record.get("problem"):
             index._problem(file, record["reason"], record["problem"])
         elif kind == "skip":
@@ -605,6 +607,14 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 index.problems.append((str(file), str(record["date_note"])))
             row = by_path.get(str(file))
             from_row = _manifest_scan(row, root) if row else None
+            try:  # Open study manifest's rule: a row's eye the header contradicts leaves the scan out (A8-5)
+                warnings = check_header(from_row, record, described_by[str(file)], "the header's") if row else []
+            except ValueError as exc:
+                index._problem(file, "scans whose header the manifest contradicts", str(exc))
+                continue
+            index.warnings += [(str(file), w) for w in warnings]
+            if row and not parse_date(record["date"]):  # dated by its row: may sit at two visits
+                row_dated[str(file)] = record.get("uid") or ""
             date = parse_date(record["date"]) or (from_row.date if from_row else None)
             visit = date.isoformat() if date else (from_row.visit if from_row else "")
             index.scans.append(ScanEntry(
@@ -612,6 +622,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 eye=record["eye"] or (from_row.eye if from_row else ""), visit=visit, date=date,
                 scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
     index.scans = group_visits(index.scans)
+    # a scan with its own header date has one visit, so only row-dated ones can sit at two
+    index.warnings += _same_scans([s for s in index.scans if s.path in row_dated], row_dated, str(root))
     index.vf = unique_vf(index.vf)
     log.info("indexed folder: %d scans, %d VF, %d from cache, %s", len(index.scans), len(index.vf),
              index.from_cache, index.skipped_text())
