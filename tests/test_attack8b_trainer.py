@@ -154,3 +154,18 @@ def test_a8_14_summary_leaves_out_a_report_of_another_shape_in_words(tiny_cohort
         err = capsys.readouterr().err
         assert f"warning: {report}: not a run report (" in err and "Traceback" not in err, (body, err)
         assert json.loads((root / "summary.json").read_text())["rows"] == []
+
+
+def test_a8_the_stop_message_starts_a_line_of_its_own(tiny_cohort, tmp_path, monkeypatch, capsys):
+    import trainer.evaluate_model
+    from trainer import stop
+    from trainer.cli import main
+
+    def stopped_mid_way(*args, progress, **kwargs):
+        progress(1, 3)
+        raise stop.Stopped("stopped after 1 of 3 volumes; nothing was written")
+
+    monkeypatch.setattr(trainer.evaluate_model, "evaluate_model", stopped_mid_way)
+    assert main(["evaluate", "--model", str(tmp_path / "m.safetensors"), "--data", str(tiny_cohort)]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith("running the network: 1/3 volumes\nstopped after 1 of 3 volumes; nothing was written\n"), err

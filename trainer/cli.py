@@ -162,10 +162,23 @@ def _is_progress(path: Path) -> bool:
         return False
 
 
+#: Whether _network_progress left its line unfinished (the cursor after "running the network: 3/10 volumes").
+_PROGRESS_LINE = {"open": False}
+
+
 def _network_progress(done: int, total: int) -> None:
     """One line on stderr, rewritten in place, while evaluate or recalibrate runs the network."""
     print(f"\rrunning the network: {done}/{total} volumes", end="\n" if done == total else "",
           file=sys.stderr, flush=True)
+    _PROGRESS_LINE["open"] = done != total
+
+
+def _end_progress_line() -> None:
+    """End the progress line left unfinished, so that the message of a stop or an error starts a line of its
+    own: "stopped after 3 of 10 volumes" was printed on the progress line (attack run 8)."""
+    if _PROGRESS_LINE["open"]:
+        _PROGRESS_LINE["open"] = False
+        print(file=sys.stderr, flush=True)
 
 
 @printable_stderr
@@ -305,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_ablation(cfg, Path(args.out), args.variants, args.seeds, args.train_set)
             print(result["table"])
     except Exception as exc:  # the trainer's errors: one line and an exit code (2, 3, 130); others are bugs
+        _end_progress_line()
         if (code := error_exit(exc)) is None:
             raise
         return code
