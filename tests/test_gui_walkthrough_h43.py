@@ -148,3 +148,66 @@ def test_the_reports_curve_labels_its_threshold_line(probs):
     rows = np.flatnonzero(red.sum(axis=1))
     line_row = np.bincount(rows, weights=red.sum(axis=1)[rows]).argmax()
     assert red[np.abs(np.arange(len(img)) - line_row) >= 3].sum() > 40  # text beside the line, not only the line
+
+
+# ---------------------------------------------------------------- the CSV export
+CAVEAT = ("VFI, MD, PSD estimates not shown to beat the class-mean baseline on independent data (model card): "
+          "read them as weak")
+
+
+def _export_csv(tmp_path, monkeypatch, notes, structure):
+    """File > Export results as CSV, as the window's exports run it (no dialog: the path given)."""
+    import csv
+    from types import SimpleNamespace
+
+    from octviewer.core import OctVolume, Prediction
+    from octviewer.gui.export import scan_exports
+
+    n = 3
+    volume = OctVolume(np.zeros((n, 8, 8), np.uint8), laterality="OD", source=str(tmp_path / "scan.dcm"))
+    prediction = Prediction(bscan_probability=np.full(n, 0.9), bscan_vf={"md": np.full(n, -14.0)},
+                            cam=np.zeros((n, 2, 2), np.float32), probability=0.95, vf={"vfi": 65.0, "md": -14.0,
+                                                                                      "psd": 5.8},
+                            threshold=0.32, model_name="m", notes=tuple(notes))
+    monkeypatch.setattr(scan_exports, "write_export", lambda w, what, path, write, kind: write())
+    model = SimpleNamespace(name="m", vf_names=("vfi", "md", "psd"), short_digest="", meta=SimpleNamespace(
+        synthetic_data=False), trust=SimpleNamespace(text=lambda: ""))
+    state = SimpleNamespace(measuring=False, prediction=prediction, volume=volume, structure=structure, reason="")
+    window = SimpleNamespace(state=state, controller=SimpleNamespace(predictor=SimpleNamespace(model=model)))
+    exports = scan_exports.ScanExports(window)
+    monkeypatch.setattr(exports, "exportable", lambda: True)
+    exports.csv(str(tmp_path / "r.csv"))
+    with open(tmp_path / "r.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _report(classes):
+    from octviewer.structure.analysis import StructureReport
+    from octviewer.structure.quality import Quality
+
+    return StructureReport("OD", "volume", Quality(True, 0.5), source="own", classes=classes)
+
+
+def test_the_csv_notice_carries_the_weak_estimate_caveat(tmp_path, monkeypatch):
+    """The window and the PDF say the VF estimates are weak; the CSV's notice cell did not (r1.csv)."""
+    rows = _export_csv(tmp_path, monkeypatch, [CAVEAT], None)
+    assert rows[0]["level"] == "volume" and CAVEAT in rows[0]["notice"]
+    assert all(CAVEAT in row["notice"] for row in rows[1:])  # the B-scan rows carry VF values too
+    rows = _export_csv(tmp_path, monkeypatch, [], None)
+    assert not any("class-mean" in row["notice"] for row in rows)  # no caveat, none written
+
+
+def test_the_csv_gives_the_superior_and_inferior_quadrants_classes(tmp_path, monkeypatch):
+    """The PDF gave "outside normal limits in quadrant S, quadrant I" as the reason for the RNFL class; the CSV had
+    sector columns and the worst class only (r1.csv). The header stays one that csv_is_ours knows for older files."""
+    from octviewer.core.files import csv_is_ours
+
+    classes = {"global": "borderline", "quadrant_S": "outside", "quadrant_I": "outside", "quadrant_T": "normal"}
+    rows = _export_csv(tmp_path, monkeypatch, [], _report(classes))
+    assert (rows[0]["rnfl_S_class"], rows[0]["rnfl_I_class"]) == ("outside", "outside")
+    assert rows[0]["rnfl_class"] == "outside" and rows[1]["rnfl_S_class"] == ""
+    assert list(rows[0])[-1] == "notice"
+    header = list(rows[0])
+    older = tmp_path / "older.csv"
+    older.write_text(",".join(c for c in header if not c.endswith("_class") or c == "rnfl_class") + "\n")
+    assert csv_is_ours(older, header) and csv_is_ours(tmp_path / "r.csv", header)

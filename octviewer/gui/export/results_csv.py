@@ -20,12 +20,18 @@ from pathlib import Path
 
 from octviewer.core.csv_safe import csv_cell, notice
 from octviewer.core.text import printable
+from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.predictor import VF_CLIPPED
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from octviewer.structure.columns import report_columns
 
 from ..viewer.results_panel import scan_date
 from .targets import replaced
+
+#: the superior and inferior quadrants' classes (normal, borderline, outside; blank where none applies): the PDF gives
+#: "outside normal limits in quadrant S, quadrant I" as the reason for the RNFL class, and the CSV's sector columns
+#: could not say it (eighth walk-through). GUI export only: the commands' CSVs keep their columns (--resume).
+QUADRANT_CLASSES = {"rnfl_S_class": "quadrant_S", "rnfl_I_class": "quadrant_I"}
 
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
@@ -45,6 +51,12 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     structure_cells = report_columns(structure) if structure is not None else {}
     measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
     row_notice = notice(v, p.synthetic_model if p is not None else synthetic_model)
+    # the VF estimates' weak-estimate caveat, in the prediction's own words (model.meta), as the window and the PDF
+    # give it: every row with VF values carries it, as they carry the notice (eighth walk-through)
+    weak = [n for n in p.notes if is_vf_baseline_caveat(n)] if p is not None and vf_names else []
+    vf_notice = "; ".join([row_notice, *weak])
+    classes = getattr(structure, "classes", None) or {}
+    quadrant_cells = [classes.get(key, "") for key in QUADRANT_CLASSES.values()]
     name = printable(Path(v.source).name) if v.source else ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
     if not identify:
@@ -52,7 +64,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     with replaced(path) as (fd, _tmp), open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
-                    "model_digest", "model_signature", *measured, "notice"])
+                    "model_digest", "model_signature", *measured, *QUADRANT_CLASSES, "notice"])
         if p is None:
             # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
             reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
@@ -60,17 +72,18 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
             w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
                                                *["" for _ in vf_names], *common, model_name, model_digest,
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
-                                               row_notice]])
+                                               *quadrant_cells, row_notice]])
             return Path(path)  # the block's end renames the file into place
         clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
                                            model_digest, model_signature,
-                                           *[structure_cells.get(c, "") for c in measured],
-                                           "; ".join([row_notice, *clipped])]])
+                                           *[structure_cells.get(c, "") for c in measured], *quadrant_cells,
+                                           "; ".join([vf_notice, *clipped])]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""
                                                  for k in vf_names],
-                                               *common, "", "", "", *["" for _ in measured], row_notice]])
+                                               *common, "", "", "", *["" for _ in measured],
+                                               *["" for _ in QUADRANT_CLASSES], vf_notice]])
     return Path(path)
