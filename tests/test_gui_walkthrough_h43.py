@@ -211,3 +211,24 @@ def test_the_csv_gives_the_superior_and_inferior_quadrants_classes(tmp_path, mon
     older = tmp_path / "older.csv"
     older.write_text(",".join(c for c in header if not c.endswith("_class") or c == "rnfl_class") + "\n")
     assert csv_is_ours(older, header) and csv_is_ours(tmp_path / "r.csv", header)
+
+
+# ---------------------------------------------------------------- the line scan's PDF and norms
+def test_a_line_scans_report_says_nothing_of_norms_it_did_not_use():
+    """The line-scan PDF said "norms: another device's (Cirrus)" and "compared with published population figures",
+    though nothing was measured (pdfl/p-1.png). A report that classed regions still names the norms' device."""
+    from octviewer.gui.export.scan_pdf import structure_section
+    from octviewer.structure import normative
+    from octviewer.structure.analysis import StructureReport
+    from octviewer.structure.quality import Quality
+
+    norms = normative.source_for("Heidelberg Spectralis")
+    assert normative.other_device(norms)
+    refused = StructureReport("OD", "line", Quality(False, None, ("a line scan: structure analysis needs a "
+                                                                   "peripapillary circle scan or an optic-disc cube",)),
+                              norms_source=norms)
+    text = structure_section(refused)
+    assert "norms" not in text and "population" not in text and "a line scan" in text
+    classed = StructureReport("OD", "circle", Quality(True, 0.6), source="own", norms_source=norms,
+                              classes={"global": "normal"})
+    assert "norms: another device&#x27;s" in structure_section(classed)

@@ -39,13 +39,16 @@ def structure_section(report) -> str:
     was ~4 pt on paper, fifth walk-through). It follows the figures where they end: forced onto a page
     of its own, it left page 2 holding the en-face alone (walk-through M6). Figures are sized to the
     text width (A4 less write_pdf's and print_'s margins, about 540 px)."""
-    from ..structure.page import analysed, head_text, printed_text
+    from ..structure.page import analysed, compared, head_text, printed_text
 
     lines = "<br>".join(html.escape(line) for line in printed_text(report).split("\n"))
     figure = '<p><img src="structure" width="500"></p>' if analysed(report) else ""
-    return ("<h2>Structure: RNFL and optic disc</h2>"
-            "<p>Measured from the layer segmentation and compared with published population figures "
-            f"(not a licensed normative database).</p><p>{html.escape(head_text(report))}</p>{figure}<p>{lines}</p>")
+    # norms named only where something was classed against them (a refused line scan was "compared", eighth
+    # walk-through)
+    how = ("<p>Measured from the layer segmentation and compared with published population figures "
+           "(not a licensed normative database).</p>" if compared(report)
+           else "<p>Measured from the layer segmentation.</p>" if analysed(report) else "")
+    return f"<h2>Structure: RNFL and optic disc</h2>{how}<p>{html.escape(head_text(report))}</p>{figure}<p>{lines}</p>"
 
 
 def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "") -> str:

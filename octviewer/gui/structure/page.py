@@ -149,6 +149,12 @@ def analysed(report) -> bool:
     return report.quality.ok and report.rnfl_profile is not None
 
 
+def compared(report) -> bool:
+    """Whether any region was classed against the normal figures: a refused line scan's PDF said "norms: another
+    device's (Cirrus)" though nothing had been compared (eighth walk-through); without a class, norms go unsaid."""
+    return any(report.classes.values())
+
+
 def head_text(report, dark: bool = False) -> str:
     """The page's first line: eye, scan, segmentation, quality (and the norms' device on paper)."""
     source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")
@@ -160,7 +166,8 @@ def head_text(report, dark: bool = False) -> str:
         ": " + "; ".join(q.reasons) if q.reasons else "")
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
             f"segmentation: {source}  |  {quality}")
-    if normative.other_device(report.norms_source) and not dark:  # the printed page says it where it is read
+    # the printed page says it where it is read, when anything was classed against those norms
+    if normative.other_device(report.norms_source) and not dark and compared(report):
         head += "  |  norms: another device's (Cirrus)"  # first; the narrow panel in its norms line only
     if report.synthetic:
         head = "SYNTHETIC DATA  |  " + head
