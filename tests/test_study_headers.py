@@ -73,41 +73,47 @@ def _grab(widget, name: str) -> None:
         widget.grab().save(os.path.join(folder, f"{name}.png"))
 
 
-@pytest.mark.gui
-def test_results_panel_and_pdf_say_a_stale_field_is_not_compared(qtbot, monkeypatch, tmp_path, demo):
-    """Through the window: Open study manifest whose row dates the OD scan (and its field) 277 days before
-    the scan's header, open that scan; the Results panel and the PDF say "not compared"."""
+@pytest.fixture
+def window(qtbot, monkeypatch):
     pytest.importorskip("pytestqt")
     from conftest import open_window
-    from PySide6.QtWidgets import QFileDialog
-    from test_gui_walkthrough_h2 import _click_item, _export_pdf
 
     from octviewer.resources import DEMO_MODEL
 
     if not DEMO_MODEL.exists():
         pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+@pytest.mark.gui
+def test_results_panel_and_pdf_say_a_stale_field_is_not_compared(qtbot, monkeypatch, tmp_path, demo, window):
+    """Through the window: Open study manifest whose row dates the OD scan (and its field) 277 days before
+    the scan's header, open that scan; the Results panel and the PDF say "not compared"."""
+    from PySide6.QtWidgets import QFileDialog
+    from test_gui_walkthrough_h2 import _click_item, _export_pdf
+
+    w = window
     scan = _scans(demo, "OD")[-1]
     patient = scan.parent.name
     visit = (_header_date(scan) - dt.timedelta(days=277)).isoformat()
     manifest = _write(tmp_path / "m.csv", [[str(scan), patient, "OD", visit, 90, -4.0, 4.0]],
                       header=("path", "patient_id", "eye", "visit", "vfi", "md", "psd"))
-    for w in open_window(qtbot, monkeypatch, DEMO_MODEL):
-        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
-        panel = w.study.panel
-        with qtbot.waitSignal(panel.index_ready, timeout=30000):
-            w.menu_actions["open_study_manifest"].trigger()
-        item = panel.tree.topLevelItem(0).child(0).child(0).child(0)
-        with qtbot.waitSignal(w.settled, timeout=60000):
-            _click_item(qtbot, panel.tree, item)
-        qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=60000)
-        qtbot.waitUntil(lambda: "Measured visual field" in w.results.extra.text(), timeout=30000)
-        _grab(w.results, "h47_stale_vf_results")
-        text = w.results.extra.text()
-        assert f"(277 days before the scan: not compared, more than 180 days apart)" in text
-        assert "difference not compared" in text and "difference +" not in text and "difference -" not in text
-        pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
-        assert "277 days before the scan: not compared" in pdf and "not compared" in pdf.split("predicted − measured")[1]
-        break
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_manifest"].trigger()
+    item = panel.tree.topLevelItem(0).child(0).child(0).child(0)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click_item(qtbot, panel.tree, item)
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=60000)
+    qtbot.waitUntil(lambda: "Measured visual field" in w.results.extra.text(), timeout=30000)
+    _grab(w.results, "h47_stale_vf_results")
+    text = w.results.extra.text()
+    assert "(277 days before the scan: not compared, more than 180 days apart)" in text
+    assert "difference not compared" in text and "difference +" not in text and "difference -" not in text
+    pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
+    assert "277 days before the scan: not compared" in pdf
+    assert "not compared" in pdf.split("predicted − measured")[1]
 
 
 # ---------------------------------------------------------------- H43-3: manifest rows against the headers
@@ -160,7 +166,8 @@ def test_same_bytes_without_a_uid_is_the_same_scan(tmp_path):
     b.write_bytes(b"x" * 100)
     c.write_bytes(b"y" * 100)
     scans = [ScanEntry(str(p), "P", "OD", v, None) for p, v in ((a, "V1"), (b, "V2"), (c, "V3"))]
-    assert [Path(p).name for p, w in _same_scans(scans, {}, str(tmp_path)) if "the same bytes" in w] == ["a.npz", "b.npz"]
+    same = [Path(p).name for p, w in _same_scans(scans, {}, str(tmp_path)) if "the same bytes" in w]
+    assert same == ["a.npz", "b.npz"]
 
 
 @pytest.mark.gui
@@ -216,3 +223,26 @@ def test_a_folder_manifest_row_that_the_header_contradicts_follows_the_manifest_
         "the header's is used",
         f"manifest.csv row 2 gives the visit 2016-01-01, the scan's own header dates it "
         f"{_header_date(victim).isoformat()}; the header's is used"]
+
+
+# ---------------------------------------------------------------- A8-8: visit labels that are not dates
+
+def test_visit_labels_are_dated_by_the_headers_and_sorted_naturally(demo, tmp_path):
+    """Visits V10, V2, V1 (headers 2018, 2019, 2020) were ordered as text, V1 V10 V2, with every date None."""
+    ods = _scans(demo, "OD")
+    patient = ods[0].parent.name
+    index = index_manifest(_write(tmp_path / "m.csv", [[str(p), patient, "OD", label]
+                                                       for p, label in zip(ods, ["V10", "V2", "V1"])]))
+    visits = index.visits(patient)
+    expected = [(label, _header_date(p)) for p, label in zip(ods, ["V10", "V2", "V1"])]
+    assert [(v.label, v.date) for v in visits] == expected
+    assert [s.date for s in index.scans_for(patient)] == [_header_date(p) for p in ods]
+    assert not index.notes
+    # files with no header date: natural order (V2 before V10), and a note that they cannot be ordered by date
+    for name in ("a.npz", "b.npz", "c.npz"):
+        (tmp_path / name).write_bytes(name.encode())
+    index = index_manifest(_write(tmp_path / "n.csv", [["a.npz", "P", "OD", "V10"], ["b.npz", "P", "OD", "V2"],
+                                                       ["c.npz", "P", "OD", "V1"]]))
+    assert [v.label for v in index.visits("P")] == ["V1", "V2", "V10"]
+    assert index.notes == ["3 visits have no date (neither the manifest nor the scans' headers give one): listed "
+                           "after the dated visits, by label, and not ordered by date"]

@@ -28,6 +28,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,9 +94,19 @@ class StudyIndex:
         return sorted({s.patient_id for s in self.scans})
 
     def visits(self, patient_id: str) -> list[Visit]:
-        labels = {s.visit for s in self.scans if s.patient_id == patient_id}
-        visits = [Visit(label, parse_date(label)) for label in labels]
-        return sorted(visits, key=lambda v: (v.date or dt.date.max, v.label))
+        """The patient's visits by date, a visit labelled V1 dated by its scans' headers; those with no date
+        after them, by label in natural order (V2 before V10): labels were sorted as text and header
+        dates not used (attack run 8, A8-8)."""
+        dates: dict[str, list[dt.date]] = {}
+        for s in self.scans:
+            if s.patient_id == patient_id:
+                dates.setdefault(s.visit, []).extend([s.date] if s.date else [])
+        visits = [Visit(label, parse_date(label) or min(d, default=None)) for label, d in dates.items()]
+        return sorted(visits, key=lambda v: (v.date or dt.date.max, natural_key(v.label), v.label))
+
+    def visit(self, patient_id: str, label: str) -> Visit:
+        """The visit of this label with its date (``visits``)."""
+        return next((v for v in self.visits(patient_id) if v.label == label), Visit(label, parse_date(label)))
 
     def scans_for(self, patient_id: str, visit: str | None = None, eye: str | None = None) -> list[ScanEntry]:
         return sorted((s for s in self.scans if s.patient_id == patient_id and (visit is None or s.visit == visit)
@@ -118,7 +129,7 @@ class StudyIndex:
         scan = self.scan_at(path)
         if scan is None or not scan.eye:
             return None
-        return self.measured_vf(scan.patient_id, scan.eye, Visit(scan.visit, parse_date(scan.visit)))
+        return self.measured_vf(scan.patient_id, scan.eye, self.visit(scan.patient_id, scan.visit))
 
     def skipped_text(self) -> str:
         if not self.skipped:
@@ -155,6 +166,21 @@ class StudyIndex:
         self.problems.append((str(path), problem or category))
 
 
+def natural_key(label: str) -> list:
+    """Sort key of a visit label with its numbers as numbers: V2 before V10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", label)]
+
+
+def _undated_note(index: StudyIndex) -> None:
+    """Say that visits without any date (a manifest's label, scans whose headers carry none) cannot be
+    ordered by date (attack run 8, A8-8)."""
+    n = sum(1 for p in index.patients() for v in index.visits(p) if v.date is None)
+    if n:
+        index.notes.append(f"{n} visit{'s have' if n != 1 else ' has'} no date (neither the manifest nor the "
+                           "scans' headers give one): listed after the dated visits, by label, and not ordered "
+                           "by date")
+
+
 def _singular(reason: str, n: int) -> str:
     return reason.replace("files", "file").replace("folders", "folder") if n == 1 else reason
 
@@ -178,15 +204,18 @@ def group_visits(scans: list[ScanEntry]) -> list[ScanEntry]:
     out, by_patient = [], {}
     for s in scans:
         by_patient.setdefault(s.patient_id, []).append(s)
+    def dated(s: ScanEntry) -> bool:  # a manifest's own label (V1) is kept: the scan's date only dates it
+        return s.date is not None and (not s.visit or parse_date(s.visit) is not None)
+
     for patient_scans in by_patient.values():
-        dates = sorted({s.date for s in patient_scans if s.date is not None})
+        dates = sorted({s.date for s in patient_scans if dated(s)})
         label, first = {}, None
         for d in dates:
             if first is None or (d - first).days > VISIT_GAP_DAYS:
                 first = d
             label[d] = first
         for s in patient_scans:
-            if s.date is not None:
+            if dated(s):
                 s = dataclasses.replace(s, visit=label[s.date].isoformat())
             out.append(s)
     return out
@@ -393,8 +422,9 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
         visits = ", ".join(dict.fromkeys(s.visit or "no visit" for s in group))
         for s, name in zip(group, names):
             others = ", ".join(n for n in names if n != name)
-            out.append((s.path, f"the same scan as {others} ({'the same DICOM UID' if how == 'uid' else 'the same bytes'})"
-                                f", listed at the visits {visits}: a trend would count it twice"))
+            same = "the same DICOM UID" if how == "uid" else "the same bytes"
+            out.append((s.path, f"the same scan as {others} ({same}), listed at the visits {visits}: a trend "
+                                "would count it twice"))
     return out
 
 
@@ -415,6 +445,9 @@ def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[str], d
     eye = record.get("eye") if record.get("kind") == "scan" else ""
     if eye in ("OD", "OS") and not scan.eye:
         scan = dataclasses.replace(scan, eye=eye)
+    date = parse_date(record.get("date") or "") if record.get("kind") == "scan" else None
+    if date is not None and scan.date is None:  # a visit labelled V1 (or none) is dated by the header (A8-8)
+        scan = dataclasses.replace(scan, date=date, visit=scan.visit or date.isoformat())
     return scan, warnings, record
 
 
@@ -460,6 +493,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             uids[path] = record.get("uid") or ""
     index.scans = group_visits(index.scans)
     index.warnings += _same_scans(index.scans, uids, str(csv_path.parent))
+    _undated_note(index)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
         try:
             index.vf, bad = read_vf_rows(csv_path, cancel=cancel)
@@ -624,6 +658,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     index.scans = group_visits(index.scans)
     # a scan with its own header date has one visit, so only row-dated ones can sit at two
     index.warnings += _same_scans([s for s in index.scans if s.path in row_dated], row_dated, str(root))
+    _undated_note(index)
     index.vf = unique_vf(index.vf)
     log.info("indexed folder: %d scans, %d VF, %d from cache, %s", len(index.scans), len(index.vf),
              index.from_cache, index.skipped_text())

@@ -33,9 +33,8 @@ from PySide6.QtWidgets import (
 
 from octviewer.core import Cancelled, outside_normal, weak_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
-from octviewer.study import StudyIndex, Visit
+from octviewer.study import StudyIndex
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
-from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
@@ -69,7 +68,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
     Each file is read once, for its analysis and (the first of each eye) its en-face image."""
     from octviewer.io import VolumeReadError, load_volume
 
-    visit = Visit(visit_label, parse_date(visit_label))
+    visit = index.visit(patient_id, visit_label)  # dated by its scans where the label is V1 (A8-8)
     scans = index.scans_for(patient_id, visit_label)
     summary = VisitSummary(patient_id, visit_label)
     done = 0
