@@ -169,3 +169,32 @@ def test_a8_the_stop_message_starts_a_line_of_its_own(tiny_cohort, tmp_path, mon
     assert main(["evaluate", "--model", str(tmp_path / "m.safetensors"), "--data", str(tiny_cohort)]) == 130
     err = capsys.readouterr().err
     assert err.endswith("running the network: 1/3 volumes\nstopped after 1 of 3 volumes; nothing was written\n"), err
+
+
+#: Runs a trainer command with a signal sent to itself when torch starts to load (argv: signal name, module, args).
+_SIGNAL_AT_TORCH = """
+import importlib, os, signal, sys
+class SignalAtTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        return None
+sys.meta_path.insert(0, SignalAtTorch())
+sys.exit(importlib.import_module(sys.argv[2]).main(sys.argv[3:]))
+"""
+
+
+def test_a8_a_stop_while_torch_loads_is_one_line_exit_130(tiny_cohort, tmp_path):
+    import subprocess
+    import sys
+
+    for sig, module, argv in (("SIGINT", "trainer.cli", ["fit", "--out", str(tmp_path / "a")]),
+                              ("SIGTERM", "trainer.cli", ["fit", "--out", str(tmp_path / "b")]),
+                              ("SIGINT", "trainer.label_scarce", ["train", "--out", str(tmp_path / "c"),
+                                                                  "--fractions", "0.5"])):
+        result = subprocess.run([sys.executable, "-c", _SIGNAL_AT_TORCH, sig, module, *argv, "--data",
+                                 str(tiny_cohort), *FIT[2:]], capture_output=True, text=True, timeout=240)
+        assert result.returncode == 130, (sig, module, result.returncode, result.stderr[-1500:])
+        assert result.stderr == "stopped before any work; nothing was written\n", result.stderr[-1500:]
+    assert not any(tmp_path.iterdir())

@@ -11,7 +11,6 @@ from dataclasses import fields
 from pathlib import Path
 
 from octviewer.core.text import printable_stderr
-from octviewer.model import ARCHITECTURES
 
 from . import stop
 from .command import ArgumentError, OutputPathError, check_run_folder, error_exit, is_evaluation, is_manifest
@@ -19,7 +18,14 @@ from .command import check_out as _check_out
 from .command import write_out as _write_out
 from .config import Config, checked_values, read_config_file
 from .manifest import ManifestError
-from .train import fit
+
+
+def fit(cfg: Config) -> dict:
+    """``train.fit``, imported when a fit starts: it imports torch (seconds), and a Ctrl-C or SIGTERM in those
+    seconds, before main had installed the stop handlers, ended in a KeyboardInterrupt traceback (attack run 8)."""
+    from .train import fit as train_fit
+
+    return train_fit(cfg)
 
 
 def _alpha(text: str) -> tuple[str, float]:
@@ -31,7 +37,6 @@ def _alpha(text: str) -> tuple[str, float]:
 
 #: --help text per Config field (defaults are shown by argparse from Config where they matter)
 HELP = {
-    "variant": "network: " + ", ".join(ARCHITECTURES) + " (default semt)",
     "epochs": "epochs of the (second-stage) training (default 10)",
     "stage1_epochs": "SEMT: epochs of the surrogate-labelled first stage (default: as --epochs)",
     "batch_size": "B-scans per batch (default 32)",
@@ -61,6 +66,8 @@ HELP = {
 
 
 def _add_fit_args(p):
+    from octviewer.model import ARCHITECTURES  # imports torch (seconds): main's stop handlers are in place by now
+
     p.add_argument("--config", type=Path, help="YAML file with any of the options below")
     for f in fields(Config):
         if f.name in ("data", "out"):
@@ -80,7 +87,8 @@ def _add_fit_args(p):
         else:
             kind = int if "int" in str(f.type) else float if "float" in str(f.type) else str
             choices = ARCHITECTURES if f.name == "variant" else None
-            p.add_argument(flag, type=kind, choices=choices, help=HELP.get(f.name))
+            what = f"network: {', '.join(ARCHITECTURES)} (default semt)" if f.name == "variant" else HELP.get(f.name)
+            p.add_argument(flag, type=kind, choices=choices, help=what)
 
 
 def _config(args) -> Config:
@@ -183,6 +191,7 @@ def _end_progress_line() -> None:
 
 @printable_stderr
 def main(argv: list[str] | None = None) -> int:
+    stop.install_signal_handlers()  # first: a stop while torch loads is one line and exit 130, never a traceback
     parser = argparse.ArgumentParser(prog="octviewer-train", description="Train and evaluate glaucoma OCT models.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_fit = sub.add_parser("fit", help="train a variant from a manifest and export a model file")
@@ -232,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
              *(("--seeds", s) for s in getattr(args, "seeds", None) or [])]
     if bad := next((name for name, value in seeds if value is not None and value < 0), None):
         parser.error(f"{bad} must be 0 or more")
-    stop.install_signal_handlers()
     try:
+        if stop.requested():  # a Ctrl-C or SIGTERM while torch was imported (building the parser)
+            raise stop.Stopped("stopped before any work; nothing was written")
         if args.command == "fit":
             cfg = _config(args)
             _check_salt()

@@ -580,8 +580,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", default=["semt", "mt", "resnet2d", "cnn3d", "resnet3d"])
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # torch and the models load only for the command that trains
+        from . import stop
         from .cli import _add_fit_args
 
+        stop.install_signal_handlers()  # before torch loads: a stop then is one line, exit 130 (attack run 8)
         _add_fit_args(p)
     p = sub.add_parser("summary", help="summary.md, summary.csv and summary.json of the finished runs")
     p.add_argument("root", type=Path)
@@ -608,7 +610,8 @@ def _run(args) -> int:
         from . import stop
         from .cli import _config
 
-        stop.install_signal_handlers()  # a time limit's SIGTERM stops at a step; finished runs stay
+        if stop.requested():  # a time limit's SIGTERM stops at a step (handlers: main); finished runs stay
+            raise stop.Stopped("stopped before any work; nothing was written")
         train(_config(args), Path(args.out), args.fractions, args.seeds, args.variants)
     elif args.command == "summary":
         result = write_summary(args.root, args.data, args.n_boot)
