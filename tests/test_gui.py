@@ -107,10 +107,13 @@ def test_navigation_is_numbered_from_one_everywhere(qtbot, window, tiny_cohort):
 def test_cam_key_toggles_bscan_and_enface(qtbot, window, tiny_cohort):
     w = window
     _open(qtbot, w, _volumes(tiny_cohort)[0])
-    assert w.bscan.cam.isVisible() and w.enface.cam.isVisible()
-    qtbot.keyClick(w, Qt.Key_C)  # issue 10: C hid the B-scan's CAM only
+    # off until turned on (eighth walk-through: on by default it painted an advanced eye's B-scan red)
     assert not w.bscan.cam.isVisible() and not w.enface.cam.isVisible()
     assert not w.cam_legend.isVisible()  # no CAM on screen: no CAM colour bar either
+    qtbot.keyClick(w, Qt.Key_C)  # issue 10: C toggled the B-scan's CAM only
+    assert w.bscan.cam.isVisible() and w.enface.cam.isVisible()
+    qtbot.keyClick(w, Qt.Key_C)
+    assert not w.bscan.cam.isVisible() and not w.enface.cam.isVisible() and not w.cam_legend.isVisible()
     qtbot.keyClick(w, Qt.Key_C)
     assert w.bscan.cam.isVisible() and w.enface.cam.isVisible()
     before = w.bscan.cam.opacity()
@@ -127,6 +130,7 @@ def test_cam_key_toggles_bscan_and_enface(qtbot, window, tiny_cohort):
     expected = cam_to_bscan(w.prediction.cam[i], w.display.shape[1:], 64)
     assert np.allclose(w.bscan.cam.image, expected, atol=1e-5)
     assert np.allclose(w.enface.cam.image[i], expected.mean(axis=0), atol=1e-4)
+    qtbot.keyClick(w, Qt.Key_C)  # off again: the setting is saved, and the next test's window starts from it
 
 
 def test_export_pdf_from_the_menu_and_ctrl_p(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
@@ -151,6 +155,7 @@ def test_the_cam_says_how_coarse_it_is_in_the_pdf_and_its_legend(qtbot, window, 
 
     w = window
     _open(qtbot, w, _volumes(tiny_cohort)[0])
+    qtbot.keyClick(w, Qt.Key_C)  # the CAM is off until turned on
     assert w.state.settings.show_cam
     captured = {}
     real = report.write_report
@@ -167,6 +172,7 @@ def test_the_cam_says_how_coarse_it_is_in_the_pdf_and_its_legend(qtbot, window, 
     legend = w.findChild(CamLegend)
     assert legend is not None
     assert any("not which layer" in label.toolTip() for label in legend.findChildren(QLabel))
+    qtbot.keyClick(w, Qt.Key_C)  # off again: the setting is saved, and the next test's window starts from it
 
 
 def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_cohort, tmp_path, monkeypatch):
@@ -174,8 +180,7 @@ def test_report_is_rendered_from_the_state_and_anonymised(qtbot, window, tiny_co
 
     w = window
     _open(qtbot, w, _volumes(tiny_cohort)[0])
-    qtbot.keyClick(w, Qt.Key_C)  # CAM off and (L) the layer lines off: the B-scan image must be the grey B-scan alone
-    qtbot.keyClick(w, Qt.Key_L)
+    qtbot.keyClick(w, Qt.Key_L)  # the lines off, the CAM off as it starts: the B-scan image is the grey B-scan alone
     assert not w.state.settings.show_cam and not w.state.settings.show_layers
     captured = {}
     real = report.write_report

@@ -235,11 +235,12 @@ def test_a_line_scan_is_shown_and_said_to_need_a_volume(qtbot, window, samples_d
 def test_view_toggles_are_ticked_while_shown(qtbot, window, monkeypatch):
     w = window
     cam, lines = w.menu_actions["toggle_cam"], w.menu_actions["toggle_layers"]
-    assert cam.isCheckable() and cam.isChecked() and lines.isCheckable() and lines.isChecked()
+    # the CAM starts off (eighth walk-through), the layer lines on
+    assert cam.isCheckable() and not cam.isChecked() and lines.isCheckable() and lines.isChecked()
     cam.trigger()
-    assert not w.state.settings.show_cam and not cam.isChecked()
-    qtbot.keyClick(w, Qt.Key_C)  # the key does the same, and the tick follows
     assert w.state.settings.show_cam and cam.isChecked()
+    qtbot.keyClick(w, Qt.Key_C)  # the key does the same, and the tick follows
+    assert not w.state.settings.show_cam and not cam.isChecked()
     lines.trigger()
     assert not w.state.settings.show_layers and not lines.isChecked()
 

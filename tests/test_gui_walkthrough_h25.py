@@ -84,6 +84,7 @@ def test_the_cam_legend_says_white_is_the_decision_threshold(qtbot, window, monk
     w.menu_actions["open_study_folder"].trigger()
     qtbot.waitUntil(lambda: w.study.dock.isVisible() and w.study.index is not None, timeout=30000)
     _open_by_menu(qtbot, w, study / "demo_normal_OD.dcm", monkeypatch)
+    w.menu_actions["toggle_cam"].trigger()  # the CAM is off until turned on
     qtbot.wait(50)
     legend = w.cam_legend
     labels = legend.findChildren(QLabel)
@@ -92,6 +93,7 @@ def test_the_cam_legend_says_white_is_the_decision_threshold(qtbot, window, monk
     assert any(label.text() == "white: threshold" and label.isVisible() for label in labels)
     assert w.width() == 1024 and legend.minimumSizeHint().width() <= legend.width()
     legend.grab().save("/tmp/h25/cam_legend.png") if os.path.isdir("/tmp/h25") else None
+    w.menu_actions["toggle_cam"].trigger()  # off again: the setting is saved for the next test's window
 
 
 def test_the_model_card_shows_the_independent_evaluation_first(qtbot, window):

@@ -232,3 +232,33 @@ def test_a_line_scans_report_says_nothing_of_norms_it_did_not_use():
     classed = StructureReport("OD", "circle", Quality(True, 0.6), source="own", norms_source=norms,
                               classes={"global": "normal"})
     assert "norms: another device&#x27;s" in structure_section(classed)
+
+
+# ---------------------------------------------------------------- the CAM's default
+def test_the_cam_is_off_until_the_clinician_turns_it_on(qtbot, monkeypatch, tmp_path):
+    """On by default, the coarse 5 x 5 CAM painted the whole advanced demo B-scan red, vitreous included, over the
+    layers a clinician reads (shot_01). With no saved setting it is off; View > Show CAM (C) turns it on."""
+    from conftest import open_window
+
+    from octviewer.gui.viewer import render
+    from octviewer.resources import DEMO_MODEL, DEMO_SAMPLES
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no saved setting: the default
+    windows = open_window(qtbot, monkeypatch, DEMO_MODEL)
+    w = next(windows)
+    try:
+        w.resize(1280, 800)
+        with qtbot.waitSignal(w.settled, timeout=60000):
+            w.open_path(str(DEMO_SAMPLES / "demo_advanced_glaucoma_OD.dcm"))
+        qtbot.wait(50)
+        _grab(w, "h43_cam_default_off.png")
+        toggle = w.menu_actions["toggle_cam"]
+        assert w.prediction is not None and w.state.cams is not None  # computed, only not drawn
+        assert not w.state.settings.show_cam and not toggle.isChecked()
+        assert not w.bscan.cam.isVisible() and not w.enface.cam.isVisible() and not w.cam_legend.isVisible()
+        assert render.enface_content(w.state) == ""
+        toggle.trigger()
+        assert w.bscan.cam.isVisible() and w.enface.cam.isVisible() and w.cam_legend.isVisible()
+        _grab(w, "h43_cam_turned_on.png")
+    finally:
+        next(windows, None)

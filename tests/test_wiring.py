@@ -374,8 +374,9 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     text = w.results.text()
     md = w.prediction.vf["md"]
     assert (f"MD: predicted {md:.1f} dB, measured {opv.md_db:.1f} dB, difference {md - opv.md_db:+.1f} dB") in text
-    # structure measured, en-face thickness map from the View menu
+    # structure measured, en-face thickness map from the View menu; the CAM on (off by default), which steps aside
     assert w.state.structure.quality.ok and w.state.structure.thickness_map_um is not None
+    w.menu_actions["toggle_cam"].trigger()
     w.menu_actions["rnfl_map"].trigger()
     assert w.structure.thickness_item.isVisible()
     legend = w.structure.map_legend  # the map's colour scale, in um (a map without one was unreadable)
@@ -391,6 +392,7 @@ def test_study_menu_tree_scan_measured_vf_and_pdf_with_structure(qtbot, window, 
     w.menu_actions["rnfl_map"].trigger()
     assert not w.structure.thickness_item.isVisible() and not legend.isVisible()
     assert w.enface.cam.isVisible() == (w.prediction is not None and w.prediction.cam is not None)
+    w.menu_actions["toggle_cam"].trigger()  # off again: the setting is saved for the next test's window
     # File > Export PDF: the structure page and the measured VF are in the report
     out = tmp_path / "report.pdf"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))

@@ -107,7 +107,7 @@ class WindowSettings:
         if not math.isfinite(opacity):  # NaN passed np.clip and drew every B-scan with a CAM black (attack run 6)
             log.warning("settings: the saved CAM opacity is not a number; 0.5 is used")
             opacity = 0.5
-        return dict(show_cam=self.value("cam/visible", True, type=bool), cam_opacity=opacity,
+        return dict(show_cam=self.value("cam/visible", False, type=bool), cam_opacity=opacity,
                     axial_mode=mode if mode in axial_modes else "fit")
 
     def save_display(self, display, device: str | None) -> None:

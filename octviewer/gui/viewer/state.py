@@ -69,7 +69,10 @@ class Events:
 
 @dataclass
 class DisplaySettings:
-    show_cam: bool = True
+    #: off until a clinician turns it on (C): the map is 5 x 5 cells over a B-scan, and on an eye the network
+    #: calls glaucoma every cell is hot, so it painted the whole B-scan red, vitreous included, over the layers
+    #: the clinician reads (eighth walk-through); P per B-scan is on the curve either way
+    show_cam: bool = False
     show_layers: bool = True
     cam_opacity: float = 0.5
     axial_mode: str = "fit"
