@@ -246,3 +246,19 @@ def test_visit_labels_are_dated_by_the_headers_and_sorted_naturally(demo, tmp_pa
     assert [v.label for v in index.visits("P")] == ["V1", "V2", "V10"]
     assert index.notes == ["3 visits have no date (neither the manifest nor the scans' headers give one): listed "
                            "after the dated visits, by label, and not ordered by date"]
+
+
+def test_scans_of_other_patients_or_eyes_are_never_hashed(tmp_path, monkeypatch):
+    """A clinic's cubes of one protocol share a size: hashing every same-size file read the whole archive at
+    each indexing. Only one patient's eye is compared, where a repeated scan bends a trend."""
+    from octviewer.study import index as study_index
+    from octviewer.study.index import ScanEntry, _same_scans
+
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"{i}.npz")
+        paths[-1].write_bytes(b"x" * 100)
+    monkeypatch.setattr(study_index, "_sha256", lambda path: pytest.fail("hashed across patients or eyes"))
+    scans = [ScanEntry(str(paths[0]), "P1", "OD", "V1", None), ScanEntry(str(paths[1]), "P2", "OD", "V2", None),
+             ScanEntry(str(paths[2]), "P1", "OS", "V3", None), ScanEntry(str(paths[3]), "P3", "OD", "V1", None)]
+    assert _same_scans(scans, {}, str(tmp_path)) == []

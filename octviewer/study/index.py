@@ -398,17 +398,18 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
     a SHA-256 of files that share a size). Two byte-identical files listed a year apart were plotted as two
     visits and the trend fitted a slope through them (eighth walk-through, item 3)."""
     by_key: dict[tuple, list[ScanEntry]] = {}
-    by_size: dict[int, list[ScanEntry]] = {}
+    by_size: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
         if uids.get(s.path):
             by_key.setdefault(("uid", uids[s.path]), []).append(s)
             continue
-        try:
-            by_size.setdefault(os.stat(s.path).st_size, []).append(s)
+        try:  # within one patient's eye, where a repeat bends a trend: a clinic's cubes of one protocol
+            # share a size, and hashing every one of them made indexing read the whole archive
+            by_size.setdefault((s.patient_id, s.eye, os.stat(s.path).st_size), []).append(s)
         except OSError:
             continue
     for same_size in by_size.values():
-        if len({(s.patient_id, s.visit) for s in same_size}) > 1:
+        if len({s.visit for s in same_size}) > 1:
             for s in same_size:
                 try:
                     by_key.setdefault(("bytes", _sha256(s.path)), []).append(s)
