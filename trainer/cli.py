@@ -189,6 +189,13 @@ def _end_progress_line() -> None:
         print(file=sys.stderr, flush=True)
 
 
+def _not_stopped() -> None:
+    """Stopped when a Ctrl-C or SIGTERM came while torch was imported (building the parser), before fit or
+    ablation make their folders; the other commands stop at their own first step (reading the manifest)."""
+    if stop.requested():
+        raise stop.Stopped("stopped before any work; nothing was written")
+
+
 @printable_stderr
 def main(argv: list[str] | None = None) -> int:
     stop.install_signal_handlers()  # first: a stop while torch loads is one line and exit 130, never a traceback
@@ -242,10 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad := next((name for name, value in seeds if value is not None and value < 0), None):
         parser.error(f"{bad} must be 0 or more")
     try:
-        if stop.requested():  # a Ctrl-C or SIGTERM while torch was imported (building the parser)
-            raise stop.Stopped("stopped before any work; nothing was written")
         if args.command == "fit":
             cfg = _config(args)
+            _not_stopped()
             _check_salt()
             _check_progress_json(cfg)
             _work_folders(cfg)
@@ -322,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "ablation":
             from .ablation import run_ablation
             cfg = _config(args)
+            _not_stopped()
             _check_salt()
             _check_progress_json(cfg)
             _work_folders(cfg)
