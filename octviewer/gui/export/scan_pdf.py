@@ -184,7 +184,9 @@ def figures_html(state) -> str:
     """The B-scan, the en-face and the probability curve, each captioned with what is drawn on it.
 
     Captions go under their figures, so that a figure moved to the next page takes its caption along
-    (a caption above stayed behind at the foot of the page)."""
+    (a caption above stayed behind at the foot of the page). The en-face and the curve share one line of
+    text, which a page break cannot split: in a table row the curve stayed at the foot of page 1 and the
+    en-face went to page 2 under a caption saying "Left: ... Right: ..."."""
     v = state.volume
     stretch = render.bscan_stretch(state)
     aspect = f"; depth stretched {stretch:.1f}x for legibility" if stretch > 1.05 else ""
@@ -199,8 +201,7 @@ def figures_html(state) -> str:
     enface = ENFACE_CAPTIONS[render.enface_content(state)]
     return f"""<p><img src="bscan" width="500">{legend}</p>
     <p>{bscan}{lines_caption(state)}</p>
-    <table cellspacing="0" cellpadding="0"><tr><td><img src="enface" width="160"></td>
-      <td>&nbsp;<img src="curve" width="330"></td></tr></table>
+    <p><img src="enface" width="160">&nbsp;<img src="curve" width="330"></p>
     <p>Left: {enface[0].lower() + enface[1:]}. Right: P(glaucoma) per B-scan, numbered from 1.</p>"""
 
 
