@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from octviewer.study import StudyIndex, index_folder, index_manifest
+from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
@@ -49,6 +50,15 @@ def wrappable(text: str) -> str:
     panel wider than its dock, which then scrolled sideways with its buttons' labels out of sight (seventh
     walk-through). Short words still wrap between words."""
     return re.sub(r"\S{17,}", lambda m: "\u200b".join(m.group()), text)
+
+
+def visit_text(visit) -> str:
+    """A visit's name in the tree: its label, with its date beside a label that is no date ("V2 (2019-03-04)"):
+    visits are ordered by date, and labels alone read V2, V10, V3, V1 like a sorting bug (H51 walk-through)."""
+    label = visit.label or "visit unknown"
+    if visit.date is not None and parse_date(visit.label) != visit.date:
+        return f"{label} ({visit.date.isoformat()})"
+    return label
 
 
 NAME_WIDTH = 210  # the name column's width where the dock has room
@@ -224,7 +234,7 @@ class StudyPanel(QWidget):
                 scans = index.scans_for(pid, visit.label)
                 eyes = sorted({s.eye for s in scans})
                 has_vf = any(index.measured_vf(pid, e, visit) for e in eyes)
-                item = QTreeWidgetItem([visit.label or "visit unknown",
+                item = QTreeWidgetItem([visit_text(visit),
                                         " ".join(e or "?" for e in eyes) + ("  · VF" if has_vf else "")])
                 item.setData(0, ROLE, ("visit", pid, visit.label))
                 item.setToolTip(1, as_literal(item.text(1)))

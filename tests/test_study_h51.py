@@ -1,0 +1,91 @@
+"""The H51 walk-through's study findings: a far measured VF from a study folder, one scan listed at two
+visits, many manifest warnings in the Study panel, the open scan's own warnings in Results and the PDF,
+and visit labels shown with their dates."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from octviewer.study import index_folder, index_manifest
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """One SYNTHETIC patient, three yearly visits, both eyes (no VF files: each test adds its own)."""
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=3, preset="tiny", seed=5)
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").unlink(missing_ok=True)
+    return root
+
+
+def _scans(root: Path, eye: str) -> list[Path]:
+    return sorted((root / "scans").rglob(f"{eye}_*.dcm"))
+
+
+def _header_date(path: Path) -> dt.date:
+    return dt.date.fromisoformat(f"{path.stem[3:7]}-{path.stem[7:9]}-{path.stem[9:11]}")
+
+
+def _write(path: Path, rows: list[list], header=("path", "patient_id", "eye", "visit")) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _grab(widget, name: str) -> None:
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, f"{name}.png"))
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _open_manifest(qtbot, w, monkeypatch, manifest: Path):
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_manifest"].trigger()
+    return panel
+
+
+def _tree_texts(item) -> list[str]:
+    return [item.child(k).text(0) for k in range(item.childCount())]
+
+
+# ---------------------------------------------------------------- 5: visit labels with their dates
+
+@pytest.mark.gui
+def test_visit_labels_that_are_not_dates_show_their_dates(qtbot, window, monkeypatch, demo, tmp_path):
+    """V1/V10/V2 ordered by scan date read "V2, V10, V1" with no dates: it looked like a sorting bug."""
+    od = _scans(demo, "OD")
+    patient = od[0].parent.name
+    manifest = _write(tmp_path / "m.csv", [[str(od[2]), patient, "OD", "V1"], [str(od[0]), patient, "OD", "V2"],
+                                           [str(od[1]), patient, "OD", "V10"]])
+    panel = _open_manifest(qtbot, window, monkeypatch, manifest)
+    assert _tree_texts(panel.tree.topLevelItem(0)) == [f"V2 ({_header_date(od[0])})", f"V10 ({_header_date(od[1])})",
+                                                       f"V1 ({_header_date(od[2])})"]
+    _grab(window, "h52_visit_labels")
+    dated = _write(tmp_path / "d.csv", [[str(od[0]), patient, "OD", _header_date(od[0]).isoformat()]])
+    panel = _open_manifest(qtbot, window, monkeypatch, dated)
+    assert _tree_texts(panel.tree.topLevelItem(0)) == [_header_date(od[0]).isoformat()]  # a date: once
