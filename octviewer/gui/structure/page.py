@@ -324,12 +324,21 @@ def _wheel_font(painter: QPainter, size: float, share: float, least_px: int) -> 
     painter.setFont(font)
 
 
+def wheel_class(report, name: str) -> str:
+    """The class a sector wheel colours ``name`` by ("global" for its centre, else a Garway-Heath sector):
+    normal / borderline / outside, or "" (grey, not classified). The one rule for this page's wheel and the
+    OU view's (and so the OU report's): the OU wheel painted its centre grey whatever the global class, a
+    yellow G on its own read grey, "not classified", beside its other eye (ninth walk-through)."""
+    classes = getattr(report, "classes", None) or {}
+    return str(classes.get(name if name == "global" else f"sector_{name}", ""))
+
+
 def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor, label_px: int) -> None:
     lat = report.laterality
     for name, (start, end) in rnfl.SECTORS.items():
-        _wedge(painter, box, start, end, lat, CLASS_COLOURS[report.classes.get(f"sector_{name}", "")], fg)
+        _wedge(painter, box, start, end, lat, CLASS_COLOURS[wheel_class(report, name)], fg)
     inner = box.adjusted(box.width() * 0.3, box.height() * 0.3, -box.width() * 0.3, -box.height() * 0.3)
-    painter.setBrush(CLASS_COLOURS[report.classes.get("global", "")])
+    painter.setBrush(CLASS_COLOURS[wheel_class(report, "global")])
     painter.drawEllipse(inner)
     painter.setPen(QColor(255, 255, 255))
     centre = box.center()

@@ -38,10 +38,9 @@ from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSu
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
-from ..structure.page import sector_text
+from ..structure.page import CLASS_COLOURS, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
 
-CLASS_COLOURS = {"normal": "#2e7d32", "borderline": "#f9a825", "outside": "#c62828", "": "#5f6368"}
 FLAG_COLOUR = QColor("#ff6b6b")
 
 
@@ -146,9 +145,9 @@ class SectorWheel(QWidget):
         for name in SECTOR_NAMES:
             lo, hi = SECTOR_DEGREES[name]
             span = (hi - lo) % 360
-            cls = s.sector_class(name) if has_structure else ""
+            cls = wheel_class(s.structure, name) if has_structure else ""
             painter.setPen(QPen(QColor("#202124"), 2))
-            painter.setBrush(QColor(CLASS_COLOURS.get(cls, CLASS_COLOURS[""])))
+            painter.setBrush(CLASS_COLOURS.get(cls, CLASS_COLOURS[""]))
             a0, a1 = self.screen_angle(lo), self.screen_angle(hi)
             start = a0 if self.mirrored else a1
             painter.drawPie(rect, int(start * 16), int(span * 16))
@@ -159,7 +158,9 @@ class SectorWheel(QWidget):
             painter.drawText(QRectF(pos.x() - 24, pos.y() - 14, 48, 28), Qt.AlignCenter, self.sector_label(name))
         inner = QRectF(centre.x() - side * 0.2, centre.y() - side * 0.2, side * 0.4, side * 0.4)
         painter.setPen(QPen(QColor("#202124"), 2))
-        painter.setBrush(QColor("#2d2e31"))
+        # the centre is the global RNFL's class, as on the Structure panel (page.wheel_class): it was always grey
+        painter.setBrush(CLASS_COLOURS.get(wheel_class(s.structure, "global") if has_structure else "",
+                                           CLASS_COLOURS[""]))
         painter.drawEllipse(inner)
         painter.setPen(QColor("white"))
         total = s.rnfl_global_um() if has_structure else None
