@@ -89,3 +89,36 @@ def test_visit_labels_that_are_not_dates_show_their_dates(qtbot, window, monkeyp
     dated = _write(tmp_path / "d.csv", [[str(od[0]), patient, "OD", _header_date(od[0]).isoformat()]])
     panel = _open_manifest(qtbot, window, monkeypatch, dated)
     assert _tree_texts(panel.tree.topLevelItem(0)) == [_header_date(od[0]).isoformat()]  # a date: once
+
+
+# ---------------------------------------------------------------- 1: a far VF from a study folder's table
+
+@pytest.mark.gui
+def test_a_far_field_in_a_study_folder_is_shown_not_compared(qtbot, window, monkeypatch, demo, tmp_path):
+    """A VF 366 days before the scan in the folder's visual_fields.csv was counted but shown nowhere (the
+    same field on a manifest row said "not compared"): Results and the PDF say it now, as for a manifest."""
+    from PySide6.QtWidgets import QFileDialog
+    from test_gui_walkthrough_h2 import _click_item, _export_pdf
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    when = (_header_date(od) - dt.timedelta(days=366)).isoformat()
+    _write(root / "visual_fields.csv", [[od.parent.name, "OD", when, 98, -0.8, 1.6]],
+           header=("patient_id", "eye", "date", "vfi", "md", "psd"))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
+    w, panel = window, window.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    assert len(panel.index.vf) == 1
+    visit = panel.tree.topLevelItem(0).child(0)
+    eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click_item(qtbot, panel.tree, eye.child(0))
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=60000)
+    qtbot.waitUntil(lambda: "Measured visual field" in w.results.extra.text(), timeout=30000)
+    _grab(w.results, "h52_folder_far_vf_results")
+    text = w.results.extra.text()
+    assert f"VF tested {when} (366 days before the scan: not compared, more than 180 days apart)" in text
+    assert "difference not compared" in text and "difference +" not in text
+    pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
+    assert "366 days before the scan: not compared" in pdf

@@ -125,11 +125,18 @@ class StudyIndex:
         return next((s for s in self.scans if os.path.realpath(s.path) == wanted), None)
 
     def measured_vf_for_scan(self, path) -> VfMeasurement | None:
-        """Measured VF of the eye and visit of an open file; None when not indexed or not measured."""
+        """Measured VF of an open file's eye: its visit's (``measured_vf``), else the eye's field nearest the
+        scan at any distance, which the window shows as not compared past ``VF_COMPARE_MAX_DAYS``; None when
+        not indexed or the eye has none. One rule, whichever route gave the field: a field a year before the
+        scan was shown "not compared" from its manifest row (matched by the row's visit) and not at all from
+        a study folder's table (beyond ``VF_MATCH_DAYS`` of the visit), though counted (H51 walk-through, 1)."""
         scan = self.scan_at(path)
         if scan is None or not scan.eye:
             return None
-        return self.measured_vf(scan.patient_id, scan.eye, self.visit(scan.patient_id, scan.visit))
+        visit = self.visit(scan.patient_id, scan.visit)
+        mine = [m for m in self.vf if m.patient_id == scan.patient_id]
+        return (self.measured_vf(scan.patient_id, scan.eye, visit)
+                or nearest_vf(mine, scan.eye, scan.date or visit.date, max_days=dt.date.max.toordinal()))
 
     def skipped_text(self) -> str:
         if not self.skipped:
