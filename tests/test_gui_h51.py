@@ -45,3 +45,56 @@ def test_the_ou_wheel_colours_the_global_rnfl_as_the_structure_panel_does(qtbot)
         # inside the centre disc, off its two lines of text
         centre = image.pixelColor(wheel.width() // 2 - int(side * 0.15), wheel.height() // 2)
         assert centre.name() == CLASS_COLOURS[cls].name(), (eye, centre.name())
+
+
+def _export_csv(tmp_path, monkeypatch, structure):
+    """File > Export results as CSV, as the window's exports run it (no dialog: the path given)."""
+    import csv
+    from types import SimpleNamespace
+
+    from octviewer.core import OctVolume, Prediction
+    from octviewer.gui.export import scan_exports
+
+    n = 3
+    volume = OctVolume(np.zeros((n, 8, 8), np.uint8), laterality="OD", source=str(tmp_path / "scan.vol"))
+    prediction = Prediction(bscan_probability=np.full(n, 0.2), bscan_vf={}, cam=np.zeros((n, 2, 2), np.float32),
+                            probability=0.2, vf={}, threshold=0.32, model_name="m")
+    monkeypatch.setattr(scan_exports, "write_export", lambda w, what, path, write, kind: write())
+    model = SimpleNamespace(name="m", vf_names=(), short_digest="", meta=SimpleNamespace(synthetic_data=False),
+                            trust=SimpleNamespace(text=lambda: ""))
+    state = SimpleNamespace(measuring=False, prediction=prediction, volume=volume, structure=structure, reason="")
+    window = SimpleNamespace(state=state, controller=SimpleNamespace(predictor=SimpleNamespace(model=model)))
+    exports = scan_exports.ScanExports(window)
+    monkeypatch.setattr(exports, "exportable", lambda: True)
+    exports.csv(str(tmp_path / "r.csv"))
+    with open(tmp_path / "r.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_csv_gives_the_s_and_i_quadrants_um_and_says_what_its_columns_and_norms_are(tmp_path, monkeypatch):
+    """Finding 7 of the walk-through: the window's CSV gave rnfl_S_class / rnfl_I_class without their µm, did not
+    say whether rnfl_T_um / rnfl_N_um were the sector or the quadrant, and a Spectralis scan's classes did not say
+    they were Cirrus's figures (the panel and the PDF say it)."""
+    import dataclasses
+
+    from octviewer.core.files import csv_is_ours
+    from octviewer.structure import normative
+
+    report = dataclasses.replace(_report("normal"), quadrants={"T": 70.0, "S": 131.04, "N": 75.0, "I": 140.96},
+                                 norms_source=normative.source_for("Heidelberg Spectralis"))
+    rows = _export_csv(tmp_path, monkeypatch, report)
+    header = list(rows[0])
+    assert header[header.index("rnfl_S_class") - 1] == "rnfl_S_um" and header[-1] == "notice"
+    assert header[header.index("rnfl_I_class") - 1] == "rnfl_I_um"
+    assert (rows[0]["rnfl_S_um"], rows[0]["rnfl_I_um"]) == ("131.0", "141.0")
+    assert rows[1]["rnfl_S_um"] == ""  # a B-scan row
+    volume_notice = rows[0]["notice"]
+    assert "rnfl_T_um" in volume_notice and "Garway-Heath sectors" in volume_notice and "quadrants" in volume_notice
+    assert "Normal figures: " + report.norms_source in volume_notice  # the scan PDF's words
+    assert "ANOTHER DEVICE'S NORMALS: Cirrus HD-OCT" in volume_notice
+    older = tmp_path / "older.csv"  # an export of the version before: still the window's own file
+    older.write_text(",".join(c for c in header if c not in ("rnfl_S_um", "rnfl_I_um")) + "\n")
+    assert csv_is_ours(older, header)
+    # nothing classed (say another circle diameter): no norms named
+    rows = _export_csv(tmp_path, monkeypatch, dataclasses.replace(report, classes={}))
+    assert "Normal figures" not in rows[0]["notice"] and "Garway-Heath sectors" in rows[0]["notice"]

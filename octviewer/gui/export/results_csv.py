@@ -23,15 +23,41 @@ from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.predictor import VF_CLIPPED
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
-from octviewer.structure.columns import report_columns
+from octviewer.structure.columns import _num, report_columns
 
 from ..viewer.results_panel import scan_date
 from .targets import replaced
 
 #: the superior and inferior quadrants' classes (normal, borderline, outside; blank where none applies): the PDF gives
 #: "outside normal limits in quadrant S, quadrant I" as the reason for the RNFL class, and the CSV's sector columns
-#: could not say it (eighth walk-through). GUI export only: the commands' CSVs keep their columns (--resume).
-QUADRANT_CLASSES = {"rnfl_S_class": "quadrant_S", "rnfl_I_class": "quadrant_I"}
+#: could not say it (eighth walk-through); and their thickness in µm beside them: a class came without its value
+#: (ninth walk-through). GUI export only: the commands' CSVs keep their columns (--resume). These are quadrants,
+#: while rnfl_T_um and rnfl_N_um (the commands' columns) are the Garway-Heath sectors T and N: the volume row's
+#: notice says so (``COLUMNS_NOTE``); renamed, they would part the window's CSV from the commands' ones.
+QUADRANT_COLUMNS = {"rnfl_S_um": ("quadrants", "S"), "rnfl_S_class": ("classes", "quadrant_S"),
+                    "rnfl_I_um": ("quadrants", "I"), "rnfl_I_class": ("classes", "quadrant_I")}
+COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_NI_um: Garway-Heath sectors; "
+                "rnfl_S_um, rnfl_I_um and their classes: quadrants")
+
+
+def _quadrant_cells(structure) -> list[str]:
+    """The cells of ``QUADRANT_COLUMNS`` for a StructureReport (blank where not measured or not classed)."""
+    cells = []
+    for kind, key in QUADRANT_COLUMNS.values():
+        value = (getattr(structure, kind, None) or {}).get(key)
+        cells.append(_num(value) if kind == "quadrants" else value or "")
+    return cells
+
+
+def structure_notice(structure) -> str:
+    """What the volume row's notice says of its structure columns: which are sectors and which quadrants, and,
+    where anything was classed, whose normal figures classed it, in the words the scan PDF prints
+    ("Normal figures: ..."; ``normative.source_for`` starts "ANOTHER DEVICE'S NORMALS: Cirrus HD-OCT figures" for
+    any other device). A Spectralis scan's "normal" in the CSV did not say it was Cirrus's (ninth walk-through)."""
+    parts = [COLUMNS_NOTE] if getattr(structure, "sectors", None) else []
+    if any((getattr(structure, "classes", None) or {}).values()):  # as page.compared: nothing classed, no norms
+        parts.append("Normal figures: " + structure.norms_source)
+    return "; ".join(parts)
 
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
@@ -55,8 +81,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     # give it: every row with VF values carries it, as they carry the notice (eighth walk-through)
     weak = [n for n in p.notes if is_vf_baseline_caveat(n)] if p is not None and vf_names else []
     vf_notice = "; ".join([row_notice, *weak])
-    classes = getattr(structure, "classes", None) or {}
-    quadrant_cells = [classes.get(key, "") for key in QUADRANT_CLASSES.values()]
+    quadrant_cells = _quadrant_cells(structure)
+    volume_notice = "; ".join(filter(None, [row_notice, structure_notice(structure)]))
     name = printable(Path(v.source).name) if v.source else ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
     if not identify:
@@ -64,7 +90,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     with replaced(path) as (fd, _tmp), open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
-                    "model_digest", "model_signature", *measured, *QUADRANT_CLASSES, "notice"])
+                    "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, "notice"])
         if p is None:
             # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
             reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
@@ -72,18 +98,19 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
             w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
                                                *["" for _ in vf_names], *common, model_name, model_digest,
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
-                                               *quadrant_cells, row_notice]])
+                                               *quadrant_cells, volume_notice]])
             return Path(path)  # the block's end renames the file into place
         clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
                                            model_digest, model_signature,
                                            *[structure_cells.get(c, "") for c in measured], *quadrant_cells,
-                                           "; ".join([vf_notice, *clipped])]])
+                                           "; ".join(filter(None, [vf_notice, *clipped,
+                                                                   structure_notice(structure)]))]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""
                                                  for k in vf_names],
                                                *common, "", "", "", *["" for _ in measured],
-                                               *["" for _ in QUADRANT_CLASSES], vf_notice]])
+                                               *["" for _ in QUADRANT_COLUMNS], vf_notice]])
     return Path(path)
