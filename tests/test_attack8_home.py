@@ -53,3 +53,23 @@ def test_pacs_send_names_a_pdf_that_is_not_one_before_the_analysis_and_exits_2(t
     assert cli.main(["send", str(notes)]) == 2  # a scan that is no DICOM
     assert "notes.txt: the scan is not a DICOM file" in capsys.readouterr().err
     assert "exit status" in cli.parser().format_help()
+
+
+@pytest.mark.parametrize("home, xdg", [("", None), ("relative/home", None), (None, "cfg")])
+def test_an_empty_or_relative_home_or_xdg_is_not_a_place(home, xdg, monkeypatch, tmp_path):
+    """HOME= (left empty by some service wrappers) put the settings, salt and results store under /, and a
+    relative XDG_* under whichever folder the program was started in: one salt per folder (A9-2)."""
+    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "OCTVIEWER_DATA", "OCTVIEWER_PSEUDONYM_SALT"):
+        monkeypatch.delenv(name, raising=False)
+    if home is not None:
+        monkeypatch.setenv("HOME", home)
+    if xdg is not None:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+        monkeypatch.setenv("XDG_DATA_HOME", xdg)
+    real = pwd.getpwuid
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: SimpleNamespace(**{**{k: getattr(real(uid), k) for k in (
+        "pw_name", "pw_uid", "pw_gid", "pw_shell")}, "pw_dir": str(tmp_path)}))
+    if xdg is not None:
+        monkeypatch.setenv("HOME", str(tmp_path))
+    assert salt_path() == tmp_path / ".config" / "octviewer" / "pseudonym.salt"
+    assert default_path() == tmp_path / ".local" / "share" / "octviewer" / "results.sqlite"

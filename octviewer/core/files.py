@@ -29,10 +29,25 @@ def user_folder(kind: str) -> Path:
     One answer for every part of the program (window settings, pseudonym salt, signing keys, results
     store, PACS settings): with ``HOME`` unset Qt alone would fall back to ``/.config`` at the
     filesystem root while Python finds the home in the password database, and one program kept two
-    homes (attack run 8, A8-13). ``expanduser`` reads ``HOME`` and falls back to the password database.
+    homes (attack run 8, A8-13). A relative ``XDG_*`` is ignored, as the XDG specification says (each
+    working folder got its own salt), and an empty or relative ``HOME`` is looked up in the password
+    database (``HOME=`` put everything under ``/``; attack run 9, A9-2).
     """
     env, default = {"config": ("XDG_CONFIG_HOME", ".config"), "data": ("XDG_DATA_HOME", ".local/share")}[kind]
-    return Path(os.environ.get(env) or os.path.join(os.path.expanduser("~"), default)) / "octviewer"
+    given = os.environ.get(env, "")
+    return Path(given if os.path.isabs(given) else os.path.join(_home(), default)) / "octviewer"
+
+
+def _home() -> str:
+    home = os.environ.get("HOME", "")
+    if os.path.isabs(home):
+        return home
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except (ImportError, KeyError):  # Windows (no HOME: expanduser reads USERPROFILE), or no such user
+        return os.path.expanduser("~")
 
 
 def same_file(a, b) -> bool:
