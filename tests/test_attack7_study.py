@@ -150,15 +150,21 @@ def test_a7_19_manifest_eyes_that_are_not_od_or_os_are_listed(tmp_path, two_visi
     assert all(f"eye is {word!r}, expected OD or OS" in text for word in ("LEFT", "R", "OU"))
 
 
-def test_a7_8_one_scan_listed_at_three_visits_is_listed_and_not_used(tmp_path, two_visits):
+def test_a7_8_one_scan_listed_at_three_visits_is_used_once_with_a_warning(tmp_path, two_visits):
+    """Listed at three visits, the scan is used once, at the visit its header's date agrees with, and warned
+    (H51 walk-through, item 4: left out, its eye vanished from the visit); for two patients it is left out."""
     from octviewer.study.index import index_manifest
 
     od1, _od2, os1, _os2 = two_visits
-    rows = [["P1", "OD", "2018-09-18", od1], ["P1", "OD", "2019-09-24", od1], ["P1", "OD", "2020-09-24", od1],
+    rows = [["P1", "OD", "2019-09-24", od1], ["P1", "OD", "2018-09-18", od1], ["P1", "OD", "2020-09-24", od1],
             ["P1", "OS", "2018-09-18", os1], ["P1", "OS", "2018-09-18", os1]]  # the same row twice: one scan
     index = index_manifest(_manifest(tmp_path, rows))
-    assert [s.path for s in index.scans] == [str(os1)]
-    assert "different patients, eyes or visits (row 2; row 3; row 4); neither is used" in index.problems_text()
+    assert [(s.path, s.visit) for s in index.scans] == [(str(od1), "2018-09-18"), (str(os1), "2018-09-18")]
+    assert "rows 2, 3, 4 list it at the visits 2019-09-24, 2018-09-18, 2020-09-24: it is used once, at 2018-09-18 " \
+           "(the date in its header)" in index.warnings_text()
+    rows = [["P1", "OD", "2018-09-18", od1], ["P2", "OD", "2018-09-18", od1]]
+    index = index_manifest(_manifest(tmp_path, rows))
+    assert index.scans == [] and "(row 2; row 3); neither is used" in index.problems_text()
 
 
 def test_a7_4_a_manifest_eye_the_scan_header_contradicts_is_listed_and_not_used(tmp_path, two_visits):

@@ -122,3 +122,60 @@ def test_a_far_field_in_a_study_folder_is_shown_not_compared(qtbot, window, monk
     assert "difference not compared" in text and "difference +" not in text
     pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
     assert "366 days before the scan: not compared" in pdf
+
+
+# ---------------------------------------------------------------- 2: one scan listed at two visits
+
+@pytest.mark.gui
+def test_one_scan_at_two_visits_is_used_once_with_a_warning(qtbot, window, monkeypatch, demo, tmp_path):
+    """The scan was left out ("neither is used") and its visit's OD vanished from the tree, OU view and trend:
+    it is used once, at the visit its header's date agrees with, and the Check list says so."""
+    od = _scans(demo, "OD")
+    patient = od[0].parent.name
+    first, second = _header_date(od[0]).isoformat(), _header_date(od[1]).isoformat()
+    manifest = _write(tmp_path / "m.csv", [[str(od[0]), patient, "OD", second], [str(od[1]), patient, "OD", second],
+                                           [str(od[0]), patient, "OD", first]])
+    panel = _open_manifest(qtbot, window, monkeypatch, manifest)
+    index = panel.index
+    assert [(Path(s.path).name, s.visit) for s in index.scans_for(patient)] == [(od[0].name, first),
+                                                                               (od[1].name, second)]
+    assert not index.problems
+    assert (str(od[0]), f"rows 2, 4 list it at the visits {second}, {first}: it is used once, at {first} (the date "
+                        "in its header); correct the other rows") in index.warnings
+    assert _tree_texts(panel.tree.topLevelItem(0)) == [first, second]
+    shown = panel.problems.text().replace("\u200b", "")
+    assert "Check (used as listed)" in shown and "Left out" not in shown and "used once" in shown
+    _grab(window, "h52_two_visits")
+
+
+def test_a_study_folder_uses_one_scan_at_two_visits_once(demo, tmp_path):
+    """The folder's manifests get the same rule: rows that differ only in the visit warn, the scan is used."""
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")
+    patient = od[0].parent.name
+    _write(root / "m.csv", [[os.path.relpath(od[0], root), patient, "OD", _header_date(od[0]).isoformat()],
+                            [os.path.relpath(od[0], root), patient, "OD", _header_date(od[1]).isoformat()]])
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    assert str(od[0]) in [s.path for s in index.scans] and not index.problems
+    assert any(p == str(od[0]) and "list it at different visits: it is used once" in w for p, w in index.warnings)
+
+
+@pytest.mark.gui
+def test_counts_of_a_manifest_whose_scans_are_all_left_out_are_true(qtbot, window, monkeypatch, demo, tmp_path):
+    """Every row left out read "no OCT scans found; skipped 2 scans ...", and the fields of left-out rows were
+    counted as the study's measured visual fields."""
+    od = _scans(demo, "OD")
+    patient = od[0].parent.name
+    visit = _header_date(od[0]).isoformat()
+    header = ("path", "patient_id", "eye", "visit", "vfi", "md", "psd")
+    manifest = _write(tmp_path / "m.csv", [[str(od[0]), patient, "OD", visit, 90, -4.0, 4.0],
+                                           [str(od[0]), "OTHER", "OD", visit, 90, -4.0, 4.0]], header=header)
+    panel = _open_manifest(qtbot, window, monkeypatch, manifest)
+    assert panel.index.vf == []
+    status = panel.status.text().replace("\u200b", "")
+    assert "no scan used" in status and "no OCT scans found" not in status
+    assert "skipped 1 scan that manifests disagree about, 2 visual fields on rows of scans not used" in status
+    kept = _write(tmp_path / "k.csv", [[str(od[0]), patient, "OD", visit, 90, -4.0, 4.0],
+                                       [str(od[1]), patient, "OS", visit, 80, -6.0, 5.0]], header=header)
+    index = index_manifest(kept)  # od[1] is an OD scan listed as OS: left out, and its field with it
+    assert [(m.eye, m.vfi) for m in index.vf] == [("OD", 90)]

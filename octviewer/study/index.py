@@ -189,7 +189,10 @@ def _undated_note(index: StudyIndex) -> None:
 
 
 def _singular(reason: str, n: int) -> str:
-    return reason.replace("files", "file").replace("folders", "folder") if n == 1 else reason
+    if n != 1:
+        return reason
+    return (reason.replace("files", "file").replace("folders", "folder").replace("scans that", "scan that")
+            .replace("scans whose", "scan whose").replace("fields on", "field on"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -364,6 +367,28 @@ def _manifest_scan(row: dict, base: Path) -> ScanEntry:
                      synthetic=str(row.get("synthetic") or "").strip() in ("1", "true", "True"))
 
 
+def _vf_key(row: dict) -> tuple:
+    """The (patient, eye, date or visit) under which ``read_vf_rows`` files a manifest row's field."""
+    visit = str(row.get("date") or row.get("visit") or "").strip()
+    return str(row.get("patient_id") or "").strip(), str(row.get("eye") or "").strip().upper(), parse_date(visit) or visit
+
+
+def _one_visit(entries: list[tuple[dict, tuple]]) -> tuple[tuple[dict, tuple], str]:
+    """The row (and its ``_header_checked``) a scan is used at, and a warning when rows list it at several visits:
+    the row whose visit its header's date agrees with, else the first. Such a scan was left out ("neither is
+    used"), and its eye vanished from that visit's OU view and the trend (H51 walk-through, item 4)."""
+    if len({_row_says(row) for row, _ in entries}) == 1:
+        return entries[0], ""
+    header = parse_date(entries[0][1][2].get("date") or "")
+    agrees = [e for e in entries if header and e[1][0].date and abs((e[1][0].date - header).days) <= VISIT_GAP_DAYS]
+    kept = (agrees or entries)[0]
+    rows = ", ".join(str(row.get("_row", "?")) for row, _ in entries)
+    visits = ", ".join(dict.fromkeys(e[1][0].visit or "no visit" for e in entries))
+    why = "the date in its header" if agrees else "its first row"
+    return kept, (f"rows {rows} list it at the visits {visits}: it is used once, at {kept[1][0].visit or 'no visit'} "
+                  f"({why}); correct the other rows")
+
+
 def _disagreement(places: list[str]) -> str:
     """The problem of a scan that manifest rows describe differently (the folder's and the manifest's rule)."""
     return f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); neither is used"
@@ -490,15 +515,18 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
         if progress is not None:
             progress(n + 1, len(rows))
     uids: dict[str, str] = {}
+    used_rows: list[dict] = []  # the rows whose scans are used: only their visual fields are the study's
     for path, entries in listed.items():
-        if len({_row_says(row) for row, _ in entries}) > 1:
+        visit_only = len({_row_says(row)[:2] for row, _ in entries}) == 1 and all(c for _, c in entries)
+        if len({_row_says(row) for row, _ in entries}) > 1 and not visit_only:
             index._problem(path, "scans that manifests disagree about",
                            _disagreement([f"row {row.get('_row', '?')}" for row, _ in entries]))
         elif entries[0][1] is not None:
-            scan, warnings, record = entries[0][1]
+            (row, (scan, warnings, record)), note = _one_visit(entries)
             index.scans.append(scan)
-            index.warnings += [(path, w) for w in warnings]
+            index.warnings += [(path, w) for w in ([note] if note else []) + warnings]
             uids[path] = record.get("uid") or ""
+            used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     index.scans = group_visits(index.scans)
     index.warnings += _same_scans(index.scans, uids, str(csv_path.parent))
     _undated_note(index)
@@ -509,6 +537,13 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             raise IndexCancelled() from None
         except VfReadError as exc:  # the VF columns refused whole (damaged): the scans still open
             index.vf, bad = [], [exc.problem]
+        # a field on the row of a scan left out is no field of the study: "3 measured visual fields" were
+        # counted where 1 was on a used row (H51 walk-through, item 4)
+        used = {_vf_key(row) for row in used_rows}
+        left_out = [m for m in index.vf if (m.patient_id, m.eye, m.date or m.visit) not in used]
+        if left_out:
+            index.skipped["visual fields on rows of scans not used"] += len(left_out)
+            index.vf = [m for m in index.vf if m not in left_out]
         if bad:
             index._problem(csv_path, "visual-field rows refused", "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
     log.info("indexed manifest: %d scans, %d VF, %s", len(index.scans), len(index.vf), index.skipped_text())
@@ -579,6 +614,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     by_path: dict[str, dict] = {}
     described_by: dict[str, str] = {}  # scan -> the first manifest row that describes it
     disagree: dict[str, list[str]] = {}  # scan -> rows that say different things about it
+    other_scan: set[str] = set()  # ... about its patient or eye (not only its visit): not used
     for csv_file in csvs:
         if _cancelled(cancel):
             raise IndexCancelled()
@@ -607,6 +643,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             here = f"{os.path.relpath(csv_file, root)} row {row.get('_row', '?')}"
             if file in by_path and _row_says(by_path[file]) != _row_says(row):
                 disagree.setdefault(file, [described_by[file]]).append(here)
+                if _row_says(by_path[file])[:2] != _row_says(row)[:2]:
+                    other_scan.add(file)
             by_path.setdefault(file, row)
             described_by.setdefault(file, here)
         try:
@@ -625,12 +663,16 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                            + (f" ... and {len(bad_rows) - 5} more rows" if len(bad_rows) > 5 else ""))
 
     for file, places in disagree.items():  # which row is right? neither is used, and both are named
+        if file not in other_scan:  # one scan at several visits: used once, as Open study manifest does
+            index.warnings.append((file, f"{'; '.join(places[:4])} list it at different visits: it is used once, at "
+                                         "the date in its header, else its first row's; correct the other rows"))
+            continue
         del by_path[file]
         index._problem(file, "scans that manifests disagree about", _disagreement(places))
     row_dated: dict[str, str] = {}  # scans with no date of their own, dated by a manifest row -> header UID
     for file, record in records:
         kind = record["kind"]
-        if kind == "skip" and record["reason"] == "other files" and str(file) in disagree:  # listed above
+        if kind == "skip" and record["reason"] == "other files" and str(file) in other_scan:  # listed above
             continue
         if kind == "skip" and record["reason"] == "other files" and str(file) in by_path:
             # a format without patient headers (NumPy, TIFF) that a manifest in the folder describes
