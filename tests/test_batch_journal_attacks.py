@@ -307,3 +307,28 @@ def test_ctrl_c_is_one_line_and_exit_130_and_the_journal_resumes(scans, tmp_path
     assert str(scans[0]) in (tmp_path / "r.csv.partial").read_text() and not out.exists()
     assert measure_cli.main([*argv, "--resume"]) in (0, EXIT_SCANS_FAILED)
     assert "resuming: 1 scans already" in capsys.readouterr().err and len(calls) == 3
+
+
+def test_sigterm_ends_a_batch_as_ctrl_c_does(scans, tmp_path, capsys, monkeypatch):
+    """A scheduler's time limit (SIGTERM) killed octviewer-measure/-predict without a word, exit 143; it now
+    ends as Ctrl-C does: one line, exit 130, the journal kept for --resume (attack run 9, A9-13)."""
+    import signal
+
+    from octviewer.pipeline import measure_cli
+
+    measured, calls = measure_cli._measured, []
+
+    def terminated(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return measured(*args)
+
+    monkeypatch.setattr(measure_cli, "_measured", terminated)
+    out = tmp_path / "r.csv"
+    argv = ["--no-store", "--no-pseudonymise", "--out", str(out), *map(str, scans)]
+    before = signal.getsignal(signal.SIGTERM)
+    assert measure_cli.main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("stopped; run again with --resume to continue")
+    assert str(scans[0]) in (tmp_path / "r.csv.partial").read_text() and not out.exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # the process's own handler is given back

@@ -10,6 +10,7 @@ command" (2, 3) from "look at the rows" (1).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import fcntl
@@ -40,12 +41,34 @@ def stoppable(prog: str):
         @functools.wraps(main)
         def stopped_cleanly(*args, **kwargs):
             try:
-                return main(*args, **kwargs)
+                with _term_as_interrupt():
+                    return main(*args, **kwargs)
             except KeyboardInterrupt:
                 print(f"{prog}: stopped; run again with --resume to continue", file=sys.stderr)
                 return EXIT_STOPPED
         return stopped_cleanly
     return wrap
+
+@contextlib.contextmanager
+def _term_as_interrupt():
+    """SIGTERM (a scheduler's time limit, a service stop) ends a batch as Ctrl-C does: one line, exit 130,
+    the journal kept for --resume. It killed the command without a word, exit 143 (attack run 9, A9-13)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    earlier = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, earlier)
+
 
 EXIT_CODES_HELP = ("exit status: 0 every scan analysed; 1 some scans failed or were refused (see their rows); "
                    "2 the model file cannot be used or the command line is wrong; 3 an output cannot be written "
