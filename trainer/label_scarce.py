@@ -608,11 +608,13 @@ def _run(args) -> int:
         print(f"cached {n} volumes in {args.cache_dir}")
     elif args.command == "train":
         from . import stop
-        from .cli import _config
+        from .cli import _check_progress_json, _config
 
         if stop.requested():  # a time limit's SIGTERM stops at a step (handlers: main); finished runs stay
             raise stop.Stopped("stopped before any work; nothing was written")
-        train(_config(args), Path(args.out), args.fractions, args.seeds, args.variants)
+        cfg = _config(args)
+        _check_progress_json(cfg)  # fit's rule (A8-18): it appended into the --data manifest (attack run 9, A9-3)
+        train(cfg, Path(args.out), args.fractions, args.seeds, args.variants)
     elif args.command == "summary":
         result = write_summary(args.root, args.data, args.n_boot)
         print(f"{len(result['rows'])} runs summarised in {args.root / 'summary.md'}")
