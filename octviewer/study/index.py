@@ -41,7 +41,16 @@ from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import date_problem, open_regular
 from ..io.loading import given_path
 from .headers import XML_READER, read_record, well_formed
-from .vf import CANCEL_EVERY, NotAVfTable, VfMeasurement, VfReadError, nearest_vf, parse_date, read_vf_rows
+from .vf import (
+    CANCEL_EVERY,
+    NotAVfTable,
+    VfMeasurement,
+    VfReadError,
+    nearest_vf,
+    parse_date,
+    read_vf_rows,
+    table_delimiter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +294,7 @@ def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
     carries its line number under ``_row`` (for messages). ``cancel`` is checked as the VF tables check it."""
     try:
         with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, delimiter=table_delimiter(f))  # ';' or tabs as a VF table (A9-6)
             if "path" not in (reader.fieldnames or ()):
                 return None
             rows = []

@@ -75,6 +75,32 @@ CANCEL_EVERY = 500
 _CELL_LIMIT = 128 << 10
 
 
+#: What a table's cells may be separated by: Excel saves ';' where the decimal mark is a comma (German,
+#: French: "CSV (Trennzeichen-getrennt)") and tabs as "Text (Tab delimited)".
+DELIMITERS = (",", ";", "\t")
+#: The column names of VF tables and manifests: the separator is the one that splits the header into them.
+_COLUMNS = frozenset({"path", "patient_id", "eye", "date", "visit", "vfi", "md", "psd"})
+_VF_HEADER = re.compile(r"\bpatient_id\b.*\b(vfi|md|psd)\b|\b(vfi|md|psd)\b.*\bpatient_id\b", re.I)
+
+
+def table_delimiter(f) -> str:
+    """The separator of the CSV text file ``f`` (at its start, and left there): of ``DELIMITERS``, the one
+    that splits the header line into the most known column names, a comma on a tie. A study folder's
+    visual_fields.csv saved by a German Excel (';', -0,49) was counted as "1 other file" without a word
+    and its fields were lost (attack run 9, A9-6)."""
+    header = f.readline(_CELL_LIMIT)
+    f.seek(0)
+
+    def known(delimiter: str) -> int:
+        try:
+            cells = next(csv.reader([header], delimiter=delimiter), [])
+        except csv.Error:
+            return 0
+        return len({c.strip() for c in cells} & _COLUMNS)
+
+    return max(DELIMITERS, key=known)
+
+
 def read_vf_table(path) -> list[VfMeasurement]:
     """Measured VF rows from a manifest or a VF CSV.
 
@@ -112,8 +138,10 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
     except VolumeReadError as exc:
         raise VfReadError(path, exc.problem) from None
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
+        reader = csv.DictReader(f)  # for the csv.Error message below, should the header not be read
         try:
+            delimiter = table_delimiter(f)
+            reader = csv.DictReader(f, delimiter=delimiter)
             names = [str(c).strip() for c in reader.fieldnames or ()]
             twice = sorted({c for c in ("patient_id", "eye", "date", "visit", "vfi", "md", "psd")
                             if names.count(c) > 1})
@@ -123,6 +151,9 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
             columns = set(reader.fieldnames or ())
             missing = {"patient_id", "eye"} - columns
             if missing or not ({"vfi", "md", "psd"} & columns):
+                if "patient_id" not in columns and _VF_HEADER.search(",".join(names)):  # named, not told apart
+                    raise VfReadError(path, "the header names VF columns, but they are not separated by commas, "
+                                            "semicolons or tabs; save the table as CSV (comma-separated)")
                 raise NotAVfTable(path, "a VF table needs the columns patient_id, eye and at least one of vfi, md, "
                                         "psd")
             out, problems = [], []
@@ -139,7 +170,8 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                     raise VfReadError(path, f"row {n} runs over several lines (to line {reader.line_num}): a quote "
                                             "left open takes the rows below into one cell; the table is not read")
                 try:
-                    values = [measured_value(c, row.get(c)) for c in ("vfi", "md", "psd")]
+                    values = [measured_value(c, row.get(c), decimal_comma=delimiter != ",")
+                              for c in ("vfi", "md", "psd")]
                 except ValueError as exc:
                     problems.append(f"row {n}: {exc}")
                     continue

@@ -98,13 +98,17 @@ def parse_decimal(text) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def measured_value(name: str, text) -> float | None:
+def measured_value(name: str, text, decimal_comma: bool = False) -> float | None:
     """Index ``name`` (vfi, md, psd) read from ``text``: None when blank, ValueError naming the index
-    when the text is no plain decimal or the value is outside what a perimeter reports."""
+    when the text is no plain decimal or the value is outside what a perimeter reports.
+
+    ``decimal_comma``: a table separated by ';' or tabs, as a German or French Excel saves one, writes
+    -0,49 for -0.49; one comma and no point is then the decimal mark (attack run 9, A9-6)."""
     text = str(text if text is not None else "").strip()
     if not text:
         return None
-    value = parse_decimal(text)
+    comma = decimal_comma and text.count(",") == 1 and "." not in text
+    value = parse_decimal(text.replace(",", ".") if comma else text)
     if value is None:
         raise ValueError(f"{_FIELD.get(name, name)} is {text[:20]!r}, not a number")
     if problem := vf_value_problem(name, value):
