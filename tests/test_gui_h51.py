@@ -98,3 +98,40 @@ def test_the_csv_gives_the_s_and_i_quadrants_um_and_says_what_its_columns_and_no
     # nothing classed (say another circle diameter): no norms named
     rows = _export_csv(tmp_path, monkeypatch, dataclasses.replace(report, classes={}))
     assert "Normal figures" not in rows[0]["notice"] and "Garway-Heath sectors" in rows[0]["notice"]
+
+
+def test_the_model_card_says_which_scans_it_reads_and_where_its_threshold_came_from(qtbot, monkeypatch):
+    """Finding 9: Model > About said "validation (calibration, threshold, model choice): 162 volumes" above
+    "Platt scaling and threshold refitted on 343 volumes of another cohort", and "volume; at least 1 B-scan(s)"
+    while a line scan of one B-scan is refused (by the model's scan patterns) and so is a cube of under 8
+    B-scans (by the quality gate)."""
+    from conftest import open_window
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from octviewer.core import OctVolume, Spacing
+    from octviewer.model.predictor import ScanNotSupported
+    from octviewer.resources import DEMO_MODEL
+    from octviewer.structure.quality import MIN_CUBE_BSCANS, geometry_verdict
+
+    window = open_window(qtbot, monkeypatch, DEMO_MODEL)
+    w = next(window)
+    try:
+        w.menu_actions["about_model"].trigger()
+        text = w.dialog.findChild(QPlainTextEdit, "text").toPlainText()
+        w.dialog.grab().save("/tmp/h53/f3_model_card.png") if os.path.isdir("/tmp/h53") else None
+        assert "refitted on 343 volumes" in text  # the demo model was recalibrated on another cohort
+        assert "validation (calibration, threshold" not in text
+        assert "162 volumes" in text and "calibration and threshold since refitted on another cohort" in text
+        assert "at least 1 B-scan" not in text
+        assert "not a line scan" in text and f"at least {MIN_CUBE_BSCANS} B-scans" in text
+        # what the card says is what the window does
+        spacing = Spacing(bscan_mm=0.0, depth_mm=0.004, ascan_mm=0.01)
+        line = OctVolume(np.zeros((1, 200, 512), np.uint8), spacing, "OD", scan_pattern="line")
+        with pytest.raises(ScanNotSupported):
+            w.controller.predictor.check(line)
+        cube = OctVolume(np.zeros((MIN_CUBE_BSCANS - 1, 200, 512), np.uint8),
+                         Spacing(bscan_mm=1.0, depth_mm=0.004, ascan_mm=0.012), "OD")
+        assert geometry_verdict(cube) is not None and not geometry_verdict(cube).ok
+    finally:
+        w.dialog.close()
+        next(window, None)

@@ -17,6 +17,7 @@ import numpy as np
 from ..core import OctVolume
 
 MIN_CUBE_FOV_MM = 4.5  # the 3.46 mm circle plus a margin for an off-centre disc
+MIN_CUBE_BSCANS = 8  # fewer B-scans cannot place a disc (the model card names it: gui.model.card)
 CIRCLE_DIAMETER_RANGE_MM = (3.2, 3.8)  # the norms are for a 3.4-3.5 mm circle
 MAX_DISC_BSCAN_MM = 0.2  # B-scans further apart than this cannot resolve a cup (~0.4-1 mm tall): no disc measures
 MOTION_UM = 100.0  # a step of the retina between neighbouring B-scans that counts as eye motion
@@ -93,7 +94,7 @@ def geometry_verdict(volume: OctVolume) -> Quality | None:
     n, depth, width = volume.shape
     if pattern == "volume":
         fov = (n * (volume.spacing.bscan_mm or 0.0), width * volume.spacing.ascan_mm)
-        if n < 8 or min(fov) < MIN_CUBE_FOV_MM:
+        if n < MIN_CUBE_BSCANS or min(fov) < MIN_CUBE_FOV_MM:
             return Quality(False, None, (f"field of view {fov[0]:.1f} x {fov[1]:.1f} mm with {n} B-scans: an "
                                          f"optic-disc cube needs at least {MIN_CUBE_FOV_MM:.1f} mm each way",))
     if depth * volume.spacing.depth_mm < 0.5:

@@ -41,10 +41,15 @@ def _interval(ci: dict, key: str, digits: int = 2) -> str:
 
 
 def _data_lines(prov: dict) -> list[str]:
+    """The splits' sizes, each with what it was used for. A recalibrated model's calibration and threshold are no
+    longer the validation split's: "validation (calibration, threshold...): 162 volumes" stood above "Platt scaling
+    and threshold refitted on 343 volumes of another cohort" (ninth walk-through)."""
     splits = ((prov.get("data") or {}).get("splits")) or {}
+    refitted = isinstance(prov.get("recalibration"), dict)
+    val = ("validation (model choice; calibration and threshold since refitted on another cohort, 'afterwards')"
+           if refitted else "validation (calibration, threshold, model choice)")
     lines = []
-    for name, label in (("train", "training"), ("val", "validation (calibration, threshold, model choice)"),
-                        ("test", "test")):
+    for name, label in (("train", "training"), ("val", val), ("test", "test")):
         d = splits.get(name) or {}
         if d.get("patients") is not None:
             lines.append(f"  {label}: {d['patients']} patients, {d.get('volumes', '?')} volumes "
@@ -159,6 +164,26 @@ def _history_lines(prov: dict) -> list[str]:
     return ["How it was made:", *lines] if lines else []
 
 
+def _patterns_line(m: dict) -> str:
+    """Which scans the model reads, as the predictor (``Predictor.check``: the file's scan patterns and its
+    ``min_bscans``) and the quality gate (``quality.geometry_verdict``: a cube's B-scans and field of view) decide
+    it. "volume; at least 1 B-scan(s)" was read as "a single B-scan will do", and a line scan was refused (ninth
+    walk-through): ``min_bscans`` is the model's least, not the gate's, so it is named only above one."""
+    from octviewer.structure.quality import MIN_CUBE_BSCANS, MIN_CUBE_FOV_MM
+
+    patterns = list(m.get("scan_patterns") or ["volume"])
+    text = f"Scan patterns analysed: {_fmt(patterns)}"
+    if "line" not in patterns:
+        text += " (not a line scan of one B-scan)"
+    if "volume" in patterns:
+        text += (f"; with the quality check on (the default), a cube of at least {MIN_CUBE_BSCANS} B-scans covering "
+                 f"{MIN_CUBE_FOV_MM:.1f} mm each way")
+    least = m.get("min_bscans", 1)
+    if isinstance(least, int) and least > 1:
+        text += f"; the model itself needs at least {least} B-scans"
+    return text
+
+
 def model_card_text(meta) -> str:
     """The card a reader needs: what it is, what it learnt from, how it decides, how well it did
     (in words and units, with intervals), then the technical details."""
@@ -172,8 +197,7 @@ def model_card_text(meta) -> str:
              *_data_lines(prov),
              *_history_lines(prov),
              f"Classes: {_fmt(m.get('class_names', ['normal', 'glaucoma']))}",
-             f"Scan patterns analysed: {_fmt(m.get('scan_patterns', ['volume']))}; at least "
-             f"{m.get('min_bscans', 1)} B-scan(s)"]
+             _patterns_line(m)]
     if isinstance(m.get("threshold"), (int, float)):
         lines.append(f"Decision: glaucoma when the calibrated P(glaucoma) >= {m['threshold']:.3f}")
     cal = m.get("calibration") or {}
