@@ -179,3 +179,31 @@ def test_counts_of_a_manifest_whose_scans_are_all_left_out_are_true(qtbot, windo
                                        [str(od[1]), patient, "OS", visit, 80, -6.0, 5.0]], header=header)
     index = index_manifest(kept)  # od[1] is an OD scan listed as OS: left out, and its field with it
     assert [(m.eye, m.vfi) for m in index.vf] == [("OD", 90)]
+
+
+# ---------------------------------------------------------------- 4: the open scan's checks in Results and the PDF
+
+@pytest.mark.gui
+def test_results_and_pdf_repeat_the_open_scans_checks(qtbot, window, monkeypatch, demo, tmp_path):
+    """A manifest row filed the scan under another patient and date: the tree and OU view used the row's,
+    the window title the header's, and Results and the PDF said nothing of it."""
+    from test_gui_walkthrough_h2 import _click_item, _export_pdf
+
+    od = _scans(demo, "OD")[0]
+    visit = (_header_date(od) - dt.timedelta(days=300)).isoformat()
+    panel = _open_manifest(qtbot, window, monkeypatch, _write(tmp_path / "m.csv", [[str(od), "ROW-ID", "OD", visit]]))
+    w = window
+    item = panel.tree.topLevelItem(0).child(0).child(0).child(0)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click_item(qtbot, panel.tree, item)
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=60000)
+    qtbot.waitUntil(lambda: "Check (study manifest)" in w.results.extra.text(), timeout=30000)
+    _grab(w.results, "h52_results_checks")
+    text = w.results.extra.text()
+    assert f'Check (study manifest): row 2 gives the patient "ROW-ID", the scan\'s own header says "{od.parent.name}"' \
+        in text and f"row 2 gives the visit {visit}, the scan's own header dates it {_header_date(od)}" in text
+    pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=True)["doc"].toPlainText()
+    assert 'Check (study manifest): row 2 gives the patient "ROW-ID"' in pdf and f"dates it {_header_date(od)}" in pdf
+    anonymised = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False, name="a.pdf")["doc"].toPlainText()
+    assert "this scan's header disagree (2 checks" in anonymised and "details withheld" in anonymised
+    assert "ROW-ID" not in anonymised and visit not in anonymised

@@ -279,25 +279,42 @@ class StudyController(QObject):
         volume = self.window.state.volume
         return vf_test_date(measured, volume.acquired if volume is not None else None, dated) if measured else ""
 
+    def scan_checks(self) -> list[str]:
+        """What the study's manifest and the open scan's own header disagree about (``StudyIndex.warnings_for``):
+        the Results panel and the PDF said nothing of a row that filed the scan under another patient and date,
+        while the tree and the OU view used the row's (H51 walk-through, item 6)."""
+        volume = self.window.state.volume
+        if self.index is None or volume is None or not volume.source:
+            return []
+        return self.index.warnings_for([volume.source])
+
     def comparison_text(self) -> str:
+        """The study's lines under the estimates: the scan's checks, then its measured VF beside the estimate."""
+        lines = [f"Check (study manifest): {w}" for w in self.scan_checks()]
         rows = self.comparison_rows()
-        if not rows:
-            return ""
-        lines = [f"Measured visual field (study; {self.test_date()}) vs predicted:"]
-        lines += [f"{label}: predicted {p}, measured {m}, difference {d}" for label, p, m, d in rows]
+        if rows:
+            lines.append(f"Measured visual field (study; {self.test_date()}) vs predicted:")
+            lines += [f"{label}: predicted {p}, measured {m}, difference {d}" for label, p, m, d in rows]
         if any(OUTSIDE_MARK in m for _, _, m, _ in rows):
             lines.append(f"{OUTSIDE_MARK.strip()} measured value outside the normal range")
         return "\n".join(lines)
 
     def comparison_html(self, dated: bool = False) -> str:
-        """The measured VF table of the PDF report; ``dated`` False (anonymised) prints no test date."""
+        """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False
+        (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind only."""
+        checks = self.scan_checks()
+        if checks and not dated:
+            checks = [f"the study manifest and this scan's header disagree ({len(checks)} check"
+                      f"{'s' if len(checks) != 1 else ''}: a patient ID, a visit date or one scan at two visits); "
+                      "details withheld: anonymised report"]
+        head = "".join(f"<p><b>Check (study manifest):</b> {html.escape(c)}</p>" for c in checks)
         rows = self.comparison_rows()
         if not rows:
-            return ""
+            return head
         cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
         key = (f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>"
                if any(OUTSIDE_MARK in m for _, _, m, _ in rows) else "")
-        return (f"<p><b>Measured visual field (from the study) beside the estimate</b>; "
+        return head + (f"<p><b>Measured visual field (from the study) beside the estimate</b>; "
                 f"{html.escape(self.test_date(dated))}</p>"
                 "<table border='1' cellpadding='3'><tr><th>index</th><th>predicted</th><th>measured</th>"
                 f"<th>predicted − measured</th></tr>{cells}</table>{key}")
