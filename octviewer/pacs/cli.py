@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.text import one_line, printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
-from .net import MODALITIES, PacsError, echo, find_series, find_studies, retrieve
+from .net import MODALITIES, PacsError, PacsQueryError, check_query, echo, find_series, find_studies, is_uid, retrieve
 from .outbox import Outbox, OutboxError
 from .sr import SrError
 
@@ -123,6 +123,9 @@ def _progress(done, total):
 
 
 def _retrieve(args) -> int:
+    for uid in (args.study_uid, args.series_uid):
+        if uid is not None and not is_uid(uid):  # the user's typing, before the archive is asked
+            raise PacsQueryError(f"not a DICOM UID: {one_line(uid[:70])!r}")
     got = retrieve(_settings(args), args.study_uid, args.series_uid, progress=_progress)
     print(file=sys.stderr)
     print(f"{got.message}: {got.folder}")
@@ -165,6 +168,7 @@ def _screen(args) -> int:
     from ..pipeline.predict_cli import main as predict_main
 
     settings = _settings(args)
+    check_query(args.patient_id, args.name, args.date_from, args.date_to)  # before the model and outputs
     extra = [a for a in args.predict_args if a != "--"]
     if problem := _screen_problem(args, extra):
         print(problem[1], file=sys.stderr)
@@ -252,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except PacsConfigError as exc:
         print(f"PACS settings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PacsQueryError as exc:  # the search asked for, not the archive
+        print(f"PACS: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PacsError as exc:  # the archive or the network: try again later
         print(f"PACS: {exc}", file=sys.stderr)

@@ -96,6 +96,11 @@ class PacsError(Exception):
     """Anything that went wrong talking to the archive; the message says what and what to check."""
 
 
+class PacsQueryError(PacsError):
+    """The search or retrieval asked for is itself wrong (no criteria, dates the wrong way round, a UID
+    that is none): the user's input, not the archive; exit 2 (attack run 9, A9-7)."""
+
+
 class PacsUnreachable(PacsError):
     """Nothing answers at the archive's address."""
 
@@ -301,14 +306,23 @@ def _find(settings: PacsSettings, identifier: Dataset) -> list[Dataset]:
     return out
 
 
+def check_query(patient_id: str = "", patient_name: str = "", date_from: dt.date | None = None,
+                date_to: dt.date | None = None) -> None:
+    """A search the archive can answer: something to search for, and a date range that is one (a --from
+    after --to asked the archive and found nothing, without a word on why)."""
+    if not (patient_id.strip() or patient_name.strip() or date_from or date_to):
+        raise PacsQueryError("give a patient ID, a name or a date range to search for")
+    if date_from and date_to and date_from > date_to:
+        raise PacsQueryError(f"the first date {date_from} is after the last {date_to}")
+
+
 def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str = "",
                  date_from: dt.date | None = None, date_to: dt.date | None = None,
                  modalities: Iterable[str] = MODALITIES) -> list[StudyHit]:
     """Studies of a patient (ID and/or name, ``*`` and ``?`` as wildcards; a name without one matches
     as a prefix), in a date range, holding any of ``modalities`` (empty: any). Newest first."""
     modalities = tuple(m.strip().upper() for m in modalities if m.strip())
-    if not (patient_id.strip() or patient_name.strip() or date_from or date_to):
-        raise PacsError("give a patient ID, a name or a date range to search for")
+    check_query(patient_id, patient_name, date_from, date_to)
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.PatientID = patient_id.strip()
