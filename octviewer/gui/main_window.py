@@ -238,13 +238,15 @@ class MainWindow(QMainWindow):
     def _on_scan(self):
         """Contrast is remembered per device: a Cirrus and a Spectralis need different windows."""
         self.setWindowTitle(scan_title(self.state.volume))
+        # the last scan's position hid the new scan's probability, and, a scan closed, the Structure panel's
+        # "No scan open" at its top: the panel read blank (ninth walk-through)
+        for scroll in self._per_scan_scrolls:
+            scroll.verticalScrollBar().setValue(0)
         if self.state.volume is None:  # no scan: the slider does not keep the last volume's position
             self.slider.blockSignals(True)
             self.slider.setRange(0, 0)
             self.slider.blockSignals(False)
             return
-        for scroll in self._per_scan_scrolls:  # the last scan's position hid the new scan's probability
-            scroll.verticalScrollBar().setValue(0)
         self.state.update_settings(levels=self.settings.levels(self._device_name()))
         self.slider.blockSignals(True)
         self.slider.setRange(0, self.state.n_bscans - 1)
@@ -312,9 +314,9 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
         self.open_path(local[0])
         if len(local) > 1:  # one scan at a time; a study folder holds many (File > Open study folder)
-            QMessageBox.information(self, "Open", f"{len(local)} items dropped; the viewer shows one scan at a "
-                                    f"time: opening {Path(local[0]).name}. For many scans, open their folder with "
-                                    "File > Open study folder.")
+            QMessageBox.information(self, "Open", as_literal(
+                f"{len(local)} items dropped; the viewer shows one scan at a time: opening {Path(local[0]).name}. "
+                "For many scans, open their folder with File > Open study folder."))  # a file name is no markup
 
     def open_path(self, path) -> int:
         self._opening = str(path)

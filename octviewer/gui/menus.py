@@ -11,7 +11,7 @@ import sys
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from .dialogs import ask
+from .dialogs import as_literal, ask
 from .pacs import pacs_of
 from .viewer.state import AXIAL_MODES, LEVEL_PRESETS
 
@@ -175,7 +175,7 @@ def clear_results(w) -> None:
     try:
         removed = store.clear()
     except Exception as exc:  # sqlite3.Error: the store is busy or damaged; say so, keep running
-        QMessageBox.warning(w, "Remembered results", f"The results store could not be emptied: {exc}")
+        QMessageBox.warning(w, "Remembered results", as_literal(f"The results store could not be emptied: {exc}"))
         return
     w.statusBar().showMessage(f"Forgot {removed} remembered result(s).", 8000)
 
