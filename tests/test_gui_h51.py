@@ -135,3 +135,30 @@ def test_the_model_card_says_which_scans_it_reads_and_where_its_threshold_came_f
     finally:
         w.dialog.close()
         next(window, None)
+
+
+def test_a_closed_scans_structure_panel_is_read_from_its_top(qtbot, monkeypatch):
+    """Finding 10a: after a scan was closed, the Structure dock stayed scrolled where the last report had been
+    read, and its "No scan open" at the top was out of sight: the panel looked blank (shot_81)."""
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL, DEMO_SAMPLES
+
+    window = open_window(qtbot, monkeypatch, DEMO_MODEL)
+    w = next(window)
+    try:
+        w.resize(1024, 700)
+        with qtbot.waitSignal(w.settled, timeout=120000):
+            w.open_path(str(DEMO_SAMPLES / "demo_advanced_glaucoma_OD.dcm"))
+        qtbot.waitUntil(lambda: w.state.structure is not None, timeout=120000)
+        scroll = w.structure_panel.parentWidget().parentWidget()  # the dock's scroll area (viewport, then area)
+        bar = scroll.verticalScrollBar()
+        qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=10000)
+        bar.setValue(bar.maximum())  # a reader scrolled down to the disc figures
+        w.controller.close_scan("closed")
+        qtbot.wait(50)
+        assert w.structure_panel.empty_text == "No scan open"
+        assert bar.value() == 0, (bar.value(), bar.maximum())
+        w.grab().save("/tmp/h53/f4a_closed.png") if os.path.isdir("/tmp/h53") else None
+    finally:
+        next(window, None)
