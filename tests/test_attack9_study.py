@@ -54,3 +54,67 @@ def test_a_manifest_separated_by_semicolons_is_read_as_a_manifest(tmp_path):
     manifest.write_text("path;patient_id;eye;visit;md\nmissing.dcm;P1;OD;2018-06-01;-0,49\n", encoding="utf-8")
     index = index_manifest(manifest)  # it was "not a manifest: it has no 'path' column"
     assert index.skipped["listed files missing"] == 1
+
+
+# ---------------------------------------------------------------- A9-9: copies of one scan at one visit
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=9)
+
+
+def _with_copies(demo, folder):
+    """The demo's scans in ``folder`` and two byte-identical copies of the first OD scan beside it."""
+    import shutil
+
+    shutil.copytree(demo / "scans", folder)
+    od = sorted(folder.rglob("OD_*.dcm"))[0]
+    for k in range(2):
+        shutil.copy(od, od.with_name(f"copy{k}_{od.name}"))
+    return od
+
+
+def test_copies_of_one_scan_at_one_visit_of_a_manifest_are_used_once_and_warned(demo, tmp_path):
+    import csv
+
+    from octviewer.study import index_manifest
+
+    od = _with_copies(demo, tmp_path / "scans")
+    with open(tmp_path / "m.csv", "w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["path", "patient_id", "eye", "visit"])
+        for scan in sorted(tmp_path.rglob("*.dcm")):
+            rows.writerow([scan.relative_to(tmp_path), scan.parent.name, scan.name.split("_")[-2], ""])
+    index = index_manifest(tmp_path / "m.csv")
+    visit = index.visits(od.parent.name)[0].label
+    assert [s.path for s in index.scans_for(od.parent.name, visit, "OD")] == [str(od)]
+    assert index.warnings_for([str(od)]) == [
+        f"the same scan as scans/{od.parent.name}/copy0_{od.name}, scans/{od.parent.name}/copy1_{od.name} (the same "
+        f"DICOM UID; listed 3 times at the visit {visit}): it is used once"]
+
+
+def test_copies_of_one_scan_in_a_study_folder_are_used_once_and_warned(demo, tmp_path):
+    from octviewer.study import index_folder
+
+    od = _with_copies(demo, tmp_path / "study" / "scans")
+    index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
+    assert len(index.scans) == len(list(demo.rglob("scans/*/*.dcm")))
+    assert [p for p, w in index.warnings if "listed 3 times at the visit" in w] == [str(od)]
+
+
+def test_copies_without_a_uid_are_found_by_their_bytes_and_other_scans_of_the_visit_kept(tmp_path):
+    """Files with no header UID (NumPy volumes): a repeat scan of the visit (other bytes, same size) is a scan
+    of its own, a byte-identical copy is not."""
+    from octviewer.study.index import ScanEntry, _copies
+
+    a, b, c = (tmp_path / n for n in ("a.npz", "b.npz", "c.npz"))
+    a.write_bytes(b"x" * 100)
+    b.write_bytes(b"y" * 100)
+    c.write_bytes(b"x" * 100)
+    scans = [ScanEntry(str(p), "P", "OD", "2020-01-02", None) for p in (a, b, c)]
+    kept, warnings = _copies(scans, {}, str(tmp_path))
+    assert [s.path for s in kept] == [str(a), str(b)]
+    assert warnings == [(str(a), "the same scan as c.npz (the same bytes; listed twice at the visit 2020-01-02): "
+                                 "it is used once")]

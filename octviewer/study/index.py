@@ -470,6 +470,50 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
     return out
 
 
+def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[list[ScanEntry], list[tuple[str, str]]]:
+    """``scans`` with each scan listed several times at one visit of one eye kept once (the first), and a
+    warning (path, text) on the one kept: the same header UID, or the same bytes (a SHA-256 only of the files
+    of that visit's eye that share a size). Copies of one scan at one visit (an export run twice into the
+    study folder) were indexed without a word and each one counted in the OU view's and the trend's mean of
+    the visit as a scan of its own (attack run 9, A9-9); ``_same_scans`` warns of one scan at two visits."""
+    by_visit: dict[tuple, list[ScanEntry]] = {}
+    for s in scans:
+        by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
+    copies: dict[str, list[ScanEntry]] = {}  # the path kept -> its copies
+    for group in (g for g in by_visit.values() if len(g) > 1):
+        sizes: Counter = Counter()
+        for s in group:
+            try:
+                sizes[os.stat(s.path).st_size] += 0 if uids.get(s.path) else 1
+            except OSError:
+                continue
+        first: dict[tuple, ScanEntry] = {}
+        for s in group:
+            try:
+                if uids.get(s.path):
+                    key = ("uid", uids[s.path])
+                elif sizes[os.stat(s.path).st_size] > 1:
+                    key = ("bytes", _sha256(s.path))
+                else:
+                    continue
+            except OSError:
+                continue
+            if key in first:
+                copies.setdefault(first[key].path, []).append(s)
+            else:
+                first[key] = s
+    dropped = {c.path for group in copies.values() for c in group}
+    warnings = []
+    for path, group in copies.items():
+        kept = next(s for s in scans if s.path == path)
+        names = ", ".join(os.path.relpath(c.path, root) for c in group[:4]) + (" ..." if len(group) > 4 else "")
+        times = "twice" if len(group) == 1 else f"{len(group) + 1} times"
+        same = "DICOM UID" if uids.get(path) else "bytes"
+        warnings.append((path, f"the same scan as {names} (the same {same}; listed {times} at the visit "
+                               f"{kept.visit or 'with no date'}): it is used once"))
+    return [s for s in scans if s.path not in dropped], warnings
+
+
 def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -537,7 +581,8 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             uids[path] = record.get("uid") or ""
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     index.scans = group_visits(index.scans)
-    index.warnings += _same_scans(index.scans, uids, str(csv_path.parent))
+    index.scans, copies = _copies(index.scans, uids, str(csv_path.parent))
+    index.warnings += copies + _same_scans(index.scans, uids, str(csv_path.parent))
     _undated_note(index)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
         try:
@@ -715,6 +760,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 eye=record["eye"] or (from_row.eye if from_row else ""), visit=visit, date=date,
                 scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
     index.scans = group_visits(index.scans)
+    index.scans, copies = _copies(index.scans, {str(f): r.get("uid") or "" for f, r in records}, str(root))
+    index.warnings += copies
     # a scan with its own header date has one visit, so only row-dated ones can sit at two
     index.warnings += _same_scans([s for s in index.scans if s.path in row_dated], row_dated, str(root))
     _undated_note(index)
