@@ -207,3 +207,37 @@ def test_results_and_pdf_repeat_the_open_scans_checks(qtbot, window, monkeypatch
     anonymised = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False, name="a.pdf")["doc"].toPlainText()
     assert "this scan's header disagree (2 checks" in anonymised and "details withheld" in anonymised
     assert "ROW-ID" not in anonymised and visit not in anonymised
+
+
+# ---------------------------------------------------------------- 3: many checks leave the tree and buttons in sight
+
+def _fully_visible(widget) -> bool:
+    return widget.visibleRegion().boundingRect().size() == widget.size()
+
+
+@pytest.mark.gui
+def test_many_checks_keep_the_tree_and_buttons_in_sight_at_1024x700(qtbot, window, monkeypatch, demo, tmp_path):
+    """About 8 checks filled the Study panel at 1024x700 (4 at 1280x800), the tree, OU view and Trend below
+    the dock's edge, in one run of text with paths broken mid-word."""
+    od = _scans(demo, "OD")[0]
+    deep = tmp_path / "clinic_export_2024" / "glaucoma_service" / "cirrus_macular_cubes"
+    deep.mkdir(parents=True)
+    rows = []
+    for k in range(7):  # each: the patient, the visit date and the same scan (its UID) at another visit
+        copy = deep / f"{od.parent.name}_macular_cube_512x128_{k:02d}.dcm"
+        shutil.copyfile(od, copy)
+        rows.append([str(copy), "ROW-ID", "OD", (_header_date(od) - dt.timedelta(days=30 * (k + 1))).isoformat()])
+    panel = _open_manifest(qtbot, window, monkeypatch, _write(tmp_path / "m.csv", rows))
+    assert len(panel.index.warnings) >= 20
+    window.resize(1024, 700)
+    window.study.dock.raise_()
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0))
+    qtbot.wait(200)
+    _grab(window, "h52_many_checks_1024x700")
+    assert _fully_visible(panel.ou_button) and _fully_visible(panel.trend_button)
+    assert panel.tree.visibleRegion().boundingRect().height() >= 150
+    assert _fully_visible(panel.problems_summary)
+    shown = panel.problems.text().replace("\u200b", "")
+    assert shown.count("\n• ") >= 20  # one entry a line
+    assert "\u200bmacular_\u200bcube_" in panel.problems.text()  # a name breaks at its separators, not mid-word
+    assert panel.problems_summary.text() == f"Check (used as listed): {len(panel.index.warnings)} - scroll the list"

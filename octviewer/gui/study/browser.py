@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -91,10 +93,36 @@ class _Tree(QTreeWidget):
 
 def problems_and_warnings(index: StudyIndex, limit: int) -> str:
     """What the panel lists under the tree: the files left out, then the scans used with something to check
-    (a manifest row its scan's header contradicts, one scan at two visits: eighth walk-through, item 3)."""
+    (a manifest row its scan's header contradicts, one scan at two visits: eighth walk-through, item 3); one
+    entry a line, each marked, its path broken at its separators (it read as one run of text, H51 item 5)."""
+    def entries(text: str) -> str:
+        return "\n".join("• " + path_breaks(line) for line in text.splitlines())
+
     listed, checks = index.problems_text(limit=limit), index.warnings_text(limit=limit)
-    return "\n".join([*(["Left out:\n" + listed] if listed else []),
-                      *(["Check (used as listed):\n" + checks] if checks else [])])
+    return "\n".join([*(["Left out:\n" + entries(listed)] if listed else []),
+                      *(["Check (used as listed):\n" + entries(checks)] if checks else [])])
+
+
+def problems_summary(index: StudyIndex) -> str:
+    """The one line above the (small, scrolling) list: how many entries of each kind it holds."""
+    parts = [f"{head}: {n}" for head, n in (("Notes", len(index.notes)), ("Left out", len(index.problems)),
+                                            ("Check (used as listed)", len(index.warnings))) if n]
+    many = len(index.notes) + len(index.problems) + len(index.warnings) > 3
+    return "; ".join(parts) + (" - scroll the list" if many and parts else "")
+
+
+def path_breaks(text: str) -> str:
+    """``wrappable`` for a line naming files: long runs break after a path's separators (/ _ - .), and only
+    runs still longer than 20 characters between every character; ``wrappable`` broke names mid-word."""
+    def run(m) -> str:
+        broken = re.sub(r"([/\\_.-])", "\\1\u200b", m.group())
+        return re.sub(r"[^\s\u200b]{20,}", lambda k: "\u200b".join(k.group()), broken)
+    return re.sub(r"\S{17,}", run, text)
+
+
+#: Lines of text the list of problems and checks shows before it scrolls: 20 checks filled the panel at
+#: 1024 x 700 and pushed the tree, OU view and Trend out of sight (H51 walk-through, item 5).
+PROBLEM_LINES = 5
 
 
 class StudyPanel(QWidget):
@@ -133,7 +161,18 @@ class StudyPanel(QWidget):
         self.problems.setTextFormat(Qt.PlainText)
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #ffb74d")
-        self.problems.setVisible(False)
+        self.problems_summary = QLabel("")
+        self.problems_summary.setWordWrap(True)
+        self.problems_summary.setStyleSheet("color: #ffb74d; font-weight: bold")
+        self.problems_box = QScrollArea()
+        self.problems_box.setWidget(self.problems)
+        self.problems_box.setWidgetResizable(True)
+        self.problems_box.setFrameShape(QScrollArea.NoFrame)
+        self.problems_box.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.problems_box.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
+        self.problems_box.setMaximumHeight(self.fontMetrics().lineSpacing() * PROBLEM_LINES + 4)
+        for widget in (self.problems_summary, self.problems_box):
+            widget.setVisible(False)
         self.tree = _Tree()
         self.tree.setHeaderLabels(["Patient / visit / eye / scan", "Details"])
         self.tree.setColumnWidth(0, NAME_WIDTH)
@@ -171,7 +210,8 @@ class StudyPanel(QWidget):
         layout.addLayout(top)
         layout.addLayout(busy)
         layout.addWidget(self.status)
-        layout.addWidget(self.problems)
+        layout.addWidget(self.problems_summary)
+        layout.addWidget(self.problems_box)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.details)
         layout.addLayout(actions)
@@ -221,10 +261,11 @@ class StudyPanel(QWidget):
         self.trend_button.setEnabled(False)
         self.details.setText("")  # the last study's selected scan stayed described (fourth walk-through)
         self.details.setVisible(False)
-        listed = problems_and_warnings(index, limit=8)
-        self.problems.setText(wrappable(listed))
-        self.problems.setToolTip(as_literal(problems_and_warnings(index, limit=200)))  # Qt guesses markup
-        self.problems.setVisible(bool(listed))
+        listed = problems_and_warnings(index, limit=200)
+        self.problems.setText(listed)
+        self.problems_summary.setText(problems_summary(index))
+        for widget in (self.problems, self.problems_summary, self.problems_box):
+            widget.setVisible(bool(listed))
         for pid in index.patients():
             visits = index.visits(pid)
             patient = QTreeWidgetItem([pid, f"{len(visits)} visit{'s' if len(visits) != 1 else ''}, "
