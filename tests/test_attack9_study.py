@@ -118,3 +118,25 @@ def test_copies_without_a_uid_are_found_by_their_bytes_and_other_scans_of_the_vi
     assert [s.path for s in kept] == [str(a), str(b)]
     assert warnings == [(str(a), "the same scan as c.npz (the same bytes; listed twice at the visit 2020-01-02): "
                                  "it is used once")]
+
+
+def test_the_trend_analyses_one_of_the_copies_and_takes_one_value_per_visit(demo, tmp_path, monkeypatch):
+    """The trend's mean of a visit's scans, and so its n, counted each copy as a scan of its own."""
+    from types import SimpleNamespace
+
+    import octviewer.io
+    from octviewer.gui.study.trend_view import eye_history
+    from octviewer.study import index_folder
+
+    od = _with_copies(demo, tmp_path / "study" / "scans")
+    index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
+    analysed = []
+    monkeypatch.setattr(octviewer.io, "load_volume", lambda path: path)
+
+    def analyse(path, cancel):
+        analysed.append(path)
+        return None, SimpleNamespace(rnfl_global_um=90.0 if path == str(od) else 80.0)
+
+    history = eye_history(index, od.parent.name, "OD", analyse, lambda *a: None, SimpleNamespace(is_set=lambda: 0))
+    assert len(analysed) == 2 and analysed.count(str(od)) == 1  # the demo's 2 visits, the copies not analysed
+    assert [v for _, v in history.series["rnfl"]] == [90.0, 80.0]
