@@ -379,7 +379,8 @@ def _manifest_scan(row: dict, base: Path) -> ScanEntry:
 def _vf_key(row: dict) -> tuple:
     """The (patient, eye, date or visit) under which ``read_vf_rows`` files a manifest row's field."""
     visit = str(row.get("date") or row.get("visit") or "").strip()
-    return str(row.get("patient_id") or "").strip(), str(row.get("eye") or "").strip().upper(), parse_date(visit) or visit
+    patient, eye = str(row.get("patient_id") or "").strip(), str(row.get("eye") or "").strip().upper()
+    return patient, eye, parse_date(visit) or visit
 
 
 def _one_visit(entries: list[tuple[dict, tuple]]) -> tuple[tuple[dict, tuple], str]:
