@@ -15,7 +15,7 @@ import pytest
 
 # The viewer keeps QSettings under $XDG_CONFIG_HOME: give the tests (and the processes they start)
 # their own, so a test run never changes the user's recent files, CAM opacity or device.
-os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="octviewer-test-config-")
+SESSION_CONFIG = os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="octviewer-test-config-")
 # The results store (octviewer.pipeline.store) likewise: a test run never reads or fills the user's.
 os.environ["OCTVIEWER_DATA"] = tempfile.mkdtemp(prefix="octviewer-test-data-")
 
@@ -70,6 +70,10 @@ def open_window(qtbot, monkeypatch, model_path):
     from octviewer.gui.main_window import MainWindow
     from octviewer.model import Predictor
 
+    if os.environ.get("XDG_CONFIG_HOME") == SESSION_CONFIG:  # a test that chose its own folder keeps it
+        # each test's window starts from the defaults: a CAM or map a test left switched on in the saved
+        # settings turned the next test's toggles the other way, in whatever order a process ran them
+        monkeypatch.setenv("XDG_CONFIG_HOME", tempfile.mkdtemp(dir=SESSION_CONFIG))
     warnings, infos = [], []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: infos.append(a[2]))

@@ -892,10 +892,10 @@ def test_the_settings_file_with_recent_paths_is_owner_only(qtbot, window, tiny_c
     import os
     import stat
 
-    from PySide6.QtCore import QSettings
+    from octviewer.gui.settings import qsettings
 
     w = window
-    earlier = QSettings("octviewer", "octviewer")  # as an earlier version left it: readable by others
+    earlier = qsettings()  # the window's file, as an earlier version left it: readable by others
     earlier.setValue("recent", ["/clinic/Smith_John_1950-01-01.dcm"])
     earlier.sync()
     path = Path(earlier.fileName())
