@@ -162,3 +162,42 @@ def test_a_closed_scans_structure_panel_is_read_from_its_top(qtbot, monkeypatch)
         w.grab().save("/tmp/h53/f4a_closed.png") if os.path.isdir("/tmp/h53") else None
     finally:
         next(window, None)
+
+
+def _pdf_pages(path) -> list[str]:
+    import subprocess
+
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return text.split("\f")
+
+
+def test_the_ou_reports_asymmetry_table_is_never_split_across_pages(qtbot, tmp_path):
+    """Finding 10b: the OU report printed its asymmetry table's last row ("VFI measured") alone on page 2
+    (pdfou/p-2.png). Pushed down line by line (the results' notes above it), the table is always printed whole,
+    with its heading, as the scan report keeps a heading with its figure."""
+    import shutil
+
+    from octviewer.gui.export.ou_pdf import write_ou_report
+    from octviewer.gui.study.ou_view import OUView
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    view = OUView()
+    qtbot.addWidget(view)
+    view.resize(900, 650)
+    view.show()
+    seen_low = False
+    for k in range(0, 40):
+        notes = tuple(f"note {i}: a line of the results' own notes" for i in range(k))
+        view.show_summary(VisitSummary("P", "V1", {
+            "OD": EyeSummary("OD", ["a"], structure=_report("borderline"), notes=notes),
+            "OS": EyeSummary("OS", ["b"], structure=_report("normal", "OS"))}))
+        pages = _pdf_pages(write_ou_report(str(tmp_path / f"ou{k}.pdf"), view))
+        where = {label: [i for i, page in enumerate(pages)  # lines that start with it: the table's rows
+                         if any(line.strip().startswith(label) for line in page.splitlines())]
+                 for label in ("Inter-eye asymmetry", "Glaucoma probability", "VFI measured")}
+        assert all(len(p) == 1 for p in where.values()), (k, where)
+        assert where["Inter-eye asymmetry"] == where["Glaucoma probability"] == where["VFI measured"], (k, where)
+        seen_low = seen_low or where["VFI measured"] == [1]
+    assert seen_low  # the notes did push the table to the foot of page 1 and past it

@@ -257,23 +257,43 @@ def _is_figure(block) -> bool:
     return False
 
 
+def _split_table_end(layout, block, height: float) -> int | None:
+    """The page of the last row of the table ``block`` is in, when that table starts on an earlier page and
+    would fit on one page whole; else None. A table a heading introduces is kept whole as its first row is
+    kept with the heading: the OU report's asymmetry table printed its last row alone overleaf (ninth
+    walk-through)."""
+    table = QTextCursor(block).currentTable()
+    if table is None:
+        return None
+    frame = layout.frameBoundingRect(table)
+    if frame.height() >= height * 0.8:  # as tall as a page (with the page's margins): it has to split
+        return None
+    first, last = int(frame.top() // height), int((frame.bottom() - 1) // height)
+    return last if last > first else None
+
+
 def _stranded_heading(doc: QTextDocument, height: float):
     """The first heading printed at a page's foot without what follows it: the next block's first line
     (and, when that is a line or two of text, the first line of the block after it: the table or image
     the heading introduces; a figure after a few short paragraphs counts too, fifth walk-through: the
-    structure page's heading and intro printed alone, its figure overleaf) is on a later page. None if
-    there is none."""
+    structure page's heading and intro printed alone, its figure overleaf) is on a later page, or a table it
+    introduces that would fit on one page is split (``_split_table_end``). None if there is none."""
     layout = doc.documentLayout()
 
     def first_lines(block, count):
         """The page of the first line of the next ``count`` blocks that print anything, with their line
-        counts and whether each is a figure."""
+        counts and whether each is a figure (a table whose rows a page break splits counts from its last row's
+        page), up to the next heading: what follows that is its own (the OU report's "Both eyes" heading, its image
+        in its own block, took the asymmetry table under the next heading for its figure and moved with it)."""
         found = []
         while block.isValid() and len(found) < count:
             rect, lines = layout.blockBoundingRect(block), block.layout()
             if rect.height() > 0 and lines.lineCount():
-                found.append((int((rect.top() + lines.lineAt(0).rect().top()) // height), lines.lineCount(),
+                page = int((rect.top() + lines.lineAt(0).rect().top()) // height)
+                found.append((max(page, _split_table_end(layout, block, height) or page), lines.lineCount(),
                               _is_figure(block)))
+                if block.blockFormat().headingLevel() > 0:
+                    break
             block = block.next()
         return found
 
