@@ -35,3 +35,40 @@ def test_a9_3_label_scarce_progress_json_naming_the_manifest_is_refused(tiny_coh
     err = capsys.readouterr().err
     assert rc == 3 and "--progress-json" in err and "Traceback" not in err, err
     assert _digest(tiny_cohort) == before and not no_training and not (tmp_path / "root").exists()
+
+
+@pytest.fixture
+def model_of(tmp_path):
+    """A tiny model file whose provenance names ``manifest`` as its training manifest (split seed 0)."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from trainer.manifest import content_hash
+
+    def make(manifest, name="m.safetensors"):
+        torch.manual_seed(0)
+        meta = default_metadata("resnet2d", preprocess=Preprocess(size=32))
+        meta.update(name="a9", synthetic_data=True)
+        meta.setdefault("provenance", {}).update(data={"manifest_sha256": content_hash(manifest)}, split_seed=0)
+        return save_model(tmp_path / name, build_network("resnet2d", init="random"), meta)
+    return make
+
+
+@pytest.mark.parametrize("split", ["train", "all"])
+def test_a9_8_recalibrate_refuses_the_models_own_training_data(split, model_of, tiny_cohort, tmp_path, capsys):
+    from trainer.cli import main
+
+    model, out = model_of(tiny_cohort), tmp_path / "recal.safetensors"
+    rc = main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--split", split,
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not independent" in err and "nothing written" in err, err
+    assert not out.exists()
+
+
+def test_a9_8_recalibrate_takes_another_cohort(model_of, tiny_cohort, tmp_path):
+    from trainer.recalibrate import _independent
+
+    other = tmp_path / "other.csv"
+    other.write_text(tiny_cohort.read_text() + "\n")  # other content, so another cohort by its hash
+    assert _independent(model_of(other), tiny_cohort, "all", None) == 0

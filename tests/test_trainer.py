@@ -191,7 +191,10 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
         runs.append(network_outputs(*args, **kwargs))
         return runs[-1]
     monkeypatch.setattr(recalibrate_module, "network_outputs", network_outputs_once)
-    assert main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--out", str(out), "--vf"]) == 0
+    # another cohort by content (a blank last line): the model's own training manifest is refused (A9-8)
+    cohort = tiny_cohort.parent / "calibration_cohort.csv"
+    cohort.write_text(tiny_cohort.read_text() + "\n")
+    assert main(["recalibrate", "--model", str(model), "--data", str(cohort), "--out", str(out), "--vf"]) == 0
     printed = capsys.readouterr()
     assert "ECE" in printed.out and "unsigned" in printed.out and "running the network" in printed.err
     assert Path(model).read_bytes() == source_bytes  # the source file is untouched
@@ -206,7 +209,7 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
     assert new.trust.status == "unsigned" and new.meta.evaluation in ({}, None)
     recal = new.meta.provenance["recalibration"]
     assert recal["previous"]["threshold"] == old.threshold and recal["data"]["volumes"] == len(labels)
-    assert str(tiny_cohort) not in json.dumps(recal)  # by hash, never by path
+    assert str(cohort) not in json.dumps(recal)  # by hash, never by path
     assert "afterwards:" in model_card_text(new.meta)
     # the Predictor on the new file applies the new maps: P and MD follow from the old file's outputs
     first = load_volume(raw["records"][0].path)

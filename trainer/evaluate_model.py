@@ -103,7 +103,6 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     seed = model_seed if seed is None else seed
     records, _ = read_manifest(manifest)
     manifest_sha = content_hash(manifest)
-    trained_on = ((meta.get("provenance") or {}).get("data") or {}).get("manifest_sha256")
     if by is not None and by not in (columns := list(records[0].extra) if records else []):
         # a typo in --by gave one group of every volume, shown as a subgroup analysis (attack run 7, A7-21)
         from .manifest import ManifestError
@@ -150,16 +149,26 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     if pointing:
         report["pointing_game"] = pointing_game_report(pointing, pointing_groups)
     report["model"] = meta.get("name")
-    if manifest_sha == trained_on and (split != "test" or seed != model_seed):
-        # what --attach refuses: the training patients' figures read "On independent data" (A8-15)
-        report["not_independent"] = (f"the model was trained on this manifest: its {split} split (seed {seed}) "
-                                     "holds training patients")
+    if why := not_independent(meta, manifest_sha, split, seed):  # what --attach refuses (A8-15)
+        report["not_independent"] = why
     report["synthetic_data"] = meta.get("synthetic_data", False)
     report["calibration"] = meta.get("calibration", {"method": "none"})
     report["test_volumes"] = [{"volume": volume_label(manifest_sha, r, report_paths), "row": r.row,
                                "patient": patient_key(manifest_sha, r.patient_id),
                                "label": int(r.label), "probability": float(p)} for r, p in zip(records, probs)]
     return report
+
+
+def not_independent(meta: dict, manifest_sha: str, split: str, seed: int) -> str:
+    """Why a split of the manifest (by content hash) is no independent data for the model (its metadata as a
+    dict), or "": any split but the model's own test split of its training manifest holds the patients it
+    was trained, calibrated or chosen on. evaluate --attach stored their figures as "On independent data"
+    (A8-15) and recalibrate refitted the calibration on them as "another cohort" (attack run 9, A9-8)."""
+    provenance = meta.get("provenance") or {}
+    trained_on = (provenance.get("data") or {}).get("manifest_sha256")
+    if manifest_sha == trained_on and (split != "test" or seed != provenance.get("split_seed", 0)):
+        return f"the model was trained on this manifest: its {split} split (seed {seed}) holds training patients"
+    return ""
 
 
 def attachable_summary(report: dict, manifest, split: str) -> dict:

@@ -86,6 +86,23 @@ def _enough_of_each_class(model_path, manifest, split, seed) -> None:
                                        f"{split!r} split has {counts[0]} normal and {counts[1]} glaucoma"])
 
 
+def _independent(model_path, manifest, split, seed) -> int:
+    """The split seed (the model's when not given), after evaluate --attach's rule (``not_independent``):
+    a calibration refitted on the model's own training patients is over-confident, and the file said
+    "another cohort" (attack run 9, A9-8). Before the network runs."""
+    from octviewer.model import load_model
+
+    from .command import ArgumentError
+    from .evaluate_model import not_independent
+
+    meta = load_model(model_path, "cpu").meta.to_dict()
+    seed = (meta.get("provenance") or {}).get("split_seed", 0) if seed is None else seed
+    if why := not_independent(meta, content_hash(manifest), split, seed):
+        raise ArgumentError(f"not independent data, nothing written: {why}; recalibrate on labelled volumes the "
+                            "model never trained on (another cohort)")
+    return seed
+
+
 def fit_vf_map(estimate, measured) -> tuple[float, float] | None:
     """(a, b) of measured ~ a * estimate + b by least squares, or None (too few values, slope <= 0)."""
     ok = np.isfinite(estimate) & np.isfinite(measured)
@@ -107,6 +124,7 @@ def recalibrate(model_path, manifest, out, split: str = "all", seed: int | None 
         raise ModelFileError(out, "--out exists: give the name of a new file (nothing is overwritten)")
     if not out.parent.is_dir():
         raise ModelFileError(out, f"--out: the folder {out.parent.name or '.'} does not exist")
+    seed = _independent(model_path, manifest, split, seed)
     _enough_of_each_class(model_path, manifest, split, seed)
     outputs = network_outputs(model_path, manifest, split, seed, progress=progress)
     records, raw = outputs["records"], outputs["raw"]
