@@ -201,3 +201,65 @@ def test_the_ou_reports_asymmetry_table_is_never_split_across_pages(qtbot, tmp_p
         assert where["Inter-eye asymmetry"] == where["Glaucoma probability"] == where["VFI measured"], (k, where)
         seen_low = seen_low or where["VFI measured"] == [1]
     assert seen_low  # the notes did push the table to the foot of page 1 and past it
+
+
+#: the per-B-scan curve of shot_69 (demostudy2, OD 2019-09-24, 64 B-scans), read off the screenshot: it runs
+#: near the threshold 0.32 and climbs through it at B-scans 25-31
+SHOT_69 = [0.45, 0.62, 0.6, 0.55, 0.53, 0.5, 0.48, 0.46, 0.47, 0.44, 0.42, 0.43, 0.4, 0.38, 0.37, 0.3, 0.28, 0.3,
+           0.25, 0.2, 0.23, 0.26, 0.24, 0.28, 0.3, 0.4, 0.55, 0.45, 0.5, 0.6, 0.67, 0.65, 0.66, 0.6, 0.65, 0.45, 0.5,
+           0.4, 0.55, 0.35, 0.45, 0.3, 0.25, 0.3, 0.28, 0.35, 0.3, 0.38, 0.3, 0.27, 0.35, 0.3, 0.28, 0.33, 0.3, 0.32,
+           0.28, 0.3, 0.35, 0.4, 0.38, 0.4, 0.35, 0.33]
+
+
+def test_the_windows_threshold_label_keeps_off_the_curve_and_follows_the_reports_rule(qtbot, monkeypatch):
+    """Finding 10c: at 1024 x 700 the window put "threshold 0.32" across the curve (shot_69): it counted the curve's
+    points under each place, not its segments. Now one rule (``render.threshold_label_place``) places it in the
+    window and on the report's curve: on the left, middle or right, above or below, where it covers the least."""
+    import datetime as dt
+
+    from PySide6.QtCore import QPointF
+
+    from octviewer.core import OctVolume, Prediction
+    from octviewer.gui.viewer import render
+    from octviewer.gui.viewer.curve_view import CurveView
+    from octviewer.gui.viewer.state import ViewerState
+
+    probs = np.array(SHOT_69)
+    n = len(probs)
+    state = ViewerState()
+    curve = CurveView(state)
+    qtbot.addWidget(curve)
+    curve.resize(372, 150)  # its size in the 1024 x 700 window of shot_69
+    curve.show()
+    state.apply_scan(OctVolume(np.zeros((n, 16, 16), np.uint8), laterality="OD", acquired=dt.date(2019, 9, 24)))
+    state.set_prediction(Prediction(bscan_probability=probs, bscan_vf={}, cam=np.zeros((n, 2, 2), np.float32),
+                                    probability=0.38, vf={}, threshold=0.32, model_name="m"))
+    qtbot.wait(50)
+    curve.grab().save("/tmp/h53/f4c_curve_1024x700.png") if os.path.isdir("/tmp/h53") else None
+    label, view = curve.threshold.label, curve.plotItem.vb
+    t = np.linspace(0, 1, 20)
+    samples = [view.mapViewToScene(QPointF(a + s * (b - a), p + s * (q - p)))
+               for a, b, p, q in zip(range(1, n), range(2, n + 1), probs, probs[1:]) for s in t]
+
+    def on_label():
+        box = label.sceneBoundingRect()
+        return sum(box.contains(xy) for xy in samples)
+    chosen, box = on_label(), label.sceneBoundingRect()
+    placed = (label.anchors, label.orthoPos)
+    share = box.width() / view.sceneBoundingRect().width()  # the label's width as a share of the line
+    others = []
+    for position in (0.01, 0.5 - share / 2, 0.99 - share):  # left, middle, right
+        for anchor in ((0, 1), (0, 0)):  # above, below
+            label.anchors = [anchor, anchor]
+            label.setPosition(position)
+            others.append(on_label())
+    label.anchors = placed[0]
+    label.setPosition(placed[1])
+    # the curve runs near the threshold everywhere here: the label goes where it covers the least of it (the
+    # old place, the middle above the line, had a climbing segment through its text)
+    assert chosen <= min(others), (chosen, others)
+    # the report's curve is placed by the same function (at its own size it may choose another place)
+    calls = []
+    monkeypatch.setattr(render, "threshold_label_place", lambda *a: calls.append(a) or (a[3][0], True))
+    render.curve_image(state)
+    assert calls

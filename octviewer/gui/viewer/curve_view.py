@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from .render import bscan_ticks
+from .render import bscan_ticks, threshold_label_place
 from .state import ViewerState
 
 
@@ -66,29 +66,24 @@ class CurveView(pg.PlotWidget):
             self._place_threshold_label()
 
     def _place_threshold_label(self) -> None:
-        """The threshold's label where it covers the fewest points of the curve (left, middle or right; above or
-        below the line): always at the left above it, it sat on the curve of B-scans near the threshold and hid
-        them (seventh walk-through)."""
+        """The threshold's label where it covers the least of the curve, by the report's rule
+        (``render.threshold_label_place``): always at the left above it, it sat on the curve of B-scans near the
+        threshold and hid them (seventh walk-through); placed by the points alone, on a segment (ninth)."""
         label, view = self.threshold.label, self.plotItem.vb
         (x0, x1), (y0, y1) = view.viewRange()
         size = view.size()
         # the label's extent in data units; ~90 x 15 px before the view has a size
         width = label.boundingRect().width() / size.width() * (x1 - x0) if size.width() > 0 else 0.25 * (x1 - x0)
         height = label.boundingRect().height() / size.height() * (y1 - y0) if size.height() > 0 else 0.15
-        x, y = self.plotted()
-        t = self.threshold.value()
-        best = None
-        for position in (0.08, 0.45, 0.7):
-            left = x0 + position * (x1 - x0)
-            under = (x >= left - 0.5) & (x <= left + width + 0.5)
-            for above in (True, False):
-                low, high = (t, t + height) if above else (t - height, t)
-                covered = int(np.sum(under & (y >= low) & (y <= high))) + (100 if low < y0 or high > y1 else 0)
-                if best is None or covered < best[0]:
-                    best = (covered, position, (0, 1) if above else (0, 0))
-        _, position, anchor = best
+        # 3 px, as on the report's curve
+        shown = size.width() > 0 and size.height() > 0
+        pad = (3 / size.width() * (x1 - x0), 3 / size.height() * (y1 - y0)) if shown else (0.0, 0.02)
+        x, y = self.line.getData()
+        x, y = (np.array([]), np.array([])) if x is None else (x, y)
+        left, above = threshold_label_place(x, y, self.threshold.value(), (x0, x1), (y0, y1), (width, height), pad)
+        anchor = (0, 1) if above else (0, 0)
         label.anchors = [anchor, anchor]
-        label.setPosition(position)
+        label.setPosition((left - x0) / (x1 - x0))
 
     def draw_cursor(self):
         self.cursor.setVisible(self.state.volume is not None)

@@ -327,22 +327,48 @@ def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
     return img
 
 
+def threshold_label_place(curve_x, curve_y, line_y: float, x_range, y_range, size, pad) -> tuple[float, bool]:
+    """Where the threshold line's label goes, in the window (``CurveView``) and on the report's curve alike: its
+    left edge (at the line's left end, its middle or its right end) and whether above the line (else below),
+    wherever it covers the least of the curve, its segments too, not only its points: the window counted points
+    alone and put "threshold 0.32" across a segment climbing through it (ninth walk-through, shot_69). Any units
+    with y growing upwards (the report passes its pixel rows negated); ``size`` is the label's (width, height)
+    and ``pad`` its (x, y) margin; places outside ``y_range`` are not used. Ties go to the left, then above."""
+    (x0, x1), (y0, y1), (w, h), (pad_x, pad_y) = x_range, y_range, size, pad
+    x, y = np.asarray(curve_x, float), np.asarray(curve_y, float)
+    # the curve as drawn: points and, between two finite neighbours, its segment sampled every tenth
+    steps = np.linspace(0.0, 1.0, 10, endpoint=False)[None, :]
+    ok = np.isfinite(x[:-1]) & np.isfinite(y[:-1]) & np.isfinite(x[1:]) & np.isfinite(y[1:])
+    sx = (x[:-1, None] + steps * (x[1:, None] - x[:-1, None]))[ok].ravel()
+    sy = (y[:-1, None] + steps * (y[1:, None] - y[:-1, None]))[ok].ravel()
+    finite = np.isfinite(x) & np.isfinite(y)
+    sx, sy = np.concatenate([sx, x[finite]]), np.concatenate([sy, y[finite]])
+    best = None
+    for left in (x0 + pad_x, (x0 + x1 - w) / 2, x1 - w - pad_x):
+        for above in (True, False):
+            low = line_y + pad_y if above else line_y - pad_y - h
+            if low < y0 or low + h > y1:
+                continue
+            covered = int(np.sum((sx >= left - pad_x) & (sx <= left + w + pad_x) & (sy >= low - pad_y)
+                                 & (sy <= low + h + pad_y)))
+            if best is None or covered < best[0]:
+                best = (covered, left, above)
+    return (x0 + pad_x, True) if best is None else best[1:]
+
+
 def _threshold_label(img: np.ndarray, text: str, start, end_x: int, pts, rows) -> None:
     """The dashed line's label, as the window writes it ("threshold 0.32"): the report's curve drew the line
-    unnamed (eighth walk-through). Left, middle or right, above or below the line: wherever it covers the
-    fewest of the curve's points (the window's rule), on a white plate so the grid does not cross it."""
+    unnamed (eighth walk-through). Placed by the window's rule (``threshold_label_place``), on a white plate so
+    the grid does not cross it."""
     import cv2
 
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
     (x0, y), pad = start, 3
-    xs = (x0 + pad, (x0 + end_x - tw) // 2, end_x - tw - pad)
-    places = [(x, yy) for yy in (y - pad - 1, y + th + pad + 1) for x in xs if rows[0] + th <= yy <= rows[1]]
-    if not places:
+    if rows[1] - rows[0] < th + 2 * pad + 1:
         return
-
-    def covered(place):
-        x, yy = place
-        return sum(x - pad <= px <= x + tw + pad and yy - th - pad <= py <= yy + pad for px, py in pts)
-    x, yy = min(places, key=covered)
+    px = [p[0] for p in pts]
+    py = [-p[1] for p in pts]  # pixel rows grow downwards: negated, "above" is above
+    left, above = threshold_label_place(px, py, -y, (x0, end_x), (-rows[1], -rows[0]), (tw, th), (pad, pad))
+    x, yy = int(round(left)), (y - pad - 1 if above else y + th + pad + 1)
     cv2.rectangle(img, (x - 1, yy - th - 1), (x + tw + 1, yy + 2), (255, 255, 255), -1)
     cv2.putText(img, text, (x, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 60, 60), 1, cv2.LINE_AA)
