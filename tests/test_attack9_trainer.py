@@ -72,3 +72,19 @@ def test_a9_8_recalibrate_takes_another_cohort(model_of, tiny_cohort, tmp_path):
     other = tmp_path / "other.csv"
     other.write_text(tiny_cohort.read_text() + "\n")  # other content, so another cohort by its hash
     assert _independent(model_of(other), tiny_cohort, "all", None) == 0
+
+
+def test_a9_11_attach_refuses_an_evaluation_of_one_class(model_of, tiny_cohort, tmp_path, capsys):
+    from trainer.cli import main
+
+    normal = tiny_cohort.parent / "allnormal_a9.csv"  # beside the cohort: its paths are relative
+    normal.write_text(tiny_cohort.read_text().replace(",glaucoma,", ",normal,"))
+    other = tmp_path / "other.csv"
+    other.write_text("x")
+    model = model_of(other)  # trained elsewhere: the evaluation is independent, but of one class
+    before = _digest(model)
+    rc = main(["evaluate", "--model", str(model), "--data", str(normal), "--split", "all", "--attach",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--attach" in err and "nothing stored" in err and "no glaucoma volume" in err, err
+    assert _digest(model) == before

@@ -170,6 +170,16 @@ def _is_progress(path: Path) -> bool:
         return False
 
 
+def _one_class(report: dict) -> str:
+    """Why an evaluation's volumes cannot be stored as a model's figures (A8-6's rule, ``one_class_problems``),
+    or "": one class only, its AUC NaN, was stored as "On independent data ..." (attack run 9, A9-11)."""
+    from .manifest import one_class_problems
+
+    labels = [v["label"] for v in report.get("test_volumes", [])]
+    problems = one_class_problems({"test": {"volumes": len(labels), "glaucoma": sum(labels)}})
+    return problems[0] if problems else ""
+
+
 #: Whether _network_progress left its line unfinished (the cursor after "running the network: 3/10 volumes").
 _PROGRESS_LINE = {"open": False}
 
@@ -307,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.attach and report.get("not_independent"):
                 raise ArgumentError(f"--attach: not independent data, nothing stored in {args.model.name}: "
                                     f"{report['not_independent']}")
+            if args.attach and (one_class := _one_class(report)):
+                raise ArgumentError(f"--attach: its AUC cannot be computed, nothing stored in {args.model.name}: "
+                                    f"{one_class}")
             if args.attach:
                 from octviewer.model.model_file import attach_evaluation
                 attach_evaluation(args.model, attachable_summary(report, args.data, args.split))
