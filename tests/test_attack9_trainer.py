@@ -88,3 +88,21 @@ def test_a9_11_attach_refuses_an_evaluation_of_one_class(model_of, tiny_cohort, 
     err = capsys.readouterr().err
     assert rc == 2 and "--attach" in err and "nothing stored" in err and "no glaucoma volume" in err, err
     assert _digest(model) == before
+
+
+@pytest.mark.parametrize("option", [["--image-size", "0"], ["--image-size", "100000"],
+                                    ["--image-size", "32", "--volume-shape", "0", "0", "0"], ["--cache-dir=DATA"]])
+def test_a9_14_label_scarce_cache_checks_its_options_before_any_work(option, tiny_cohort, tmp_path, monkeypatch,
+                                                                     capsys):
+    import trainer.label_scarce
+    from trainer.label_scarce import main
+
+    worked = []
+    monkeypatch.setattr(trainer.label_scarce, "warm_cache", lambda *a, **k: worked.append(a) or 0)
+    cache = tmp_path / "cache"
+    option = [o.replace("DATA", str(tiny_cohort)) for o in option]
+    argv = ["cache", "--data", str(tiny_cohort), "--cache-dir", str(cache), "--image-size", "32", *option]
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == (3 if "--cache-dir" in option[0] else 2), err
+    assert err.startswith("error: --") and len(err.strip().splitlines()) == 1 and not worked and not cache.exists()

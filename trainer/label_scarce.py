@@ -604,6 +604,15 @@ def _run(args) -> int:
     if args.command == "prepare":
         print(json.dumps(prepare(args.cohort, args.out, args.test_patients, args.val_patients, args.seed)))
     elif args.command == "cache":
+        from .cli import _run_folder
+        from .config import checked_values
+
+        # fit's checks of these options and of its --cache-dir, before any work: --image-size 0 and a --cache-dir
+        # naming a file were tracebacks, --image-size 100000 tried to allocate 160 GB, --volume-shape 0 0 0 was
+        # taken (attack run 9, A9-14)
+        checked_values({"image_size": args.image_size, **({"volume_shape": args.volume_shape} if args.volume_shape
+                                                           else {})})
+        _run_folder(args.cache_dir, "--cache-dir")
         n = warm_cache(args.data, args.cache_dir, args.image_size, args.volume_shape)
         print(f"cached {n} volumes in {args.cache_dir}")
     elif args.command == "train":
