@@ -106,3 +106,26 @@ def test_a9_14_label_scarce_cache_checks_its_options_before_any_work(option, tin
     err = capsys.readouterr().err
     assert rc == (3 if "--cache-dir" in option[0] else 2), err
     assert err.startswith("error: --") and len(err.strip().splitlines()) == 1 and not worked and not cache.exists()
+
+
+@pytest.mark.parametrize("bad", [["--fractions", "0"], ["--fractions", "1.5"], ["--fractions", "nan"],
+                                 ["--fractions", "0.5", "0.5"], ["--fractions", "1", "--seeds", "0", "0"],
+                                 ["--fractions", "1", "--variants", "bogus"]])
+def test_a9_15_label_scarce_train_arguments_are_checked_before_any_folder(bad, tiny_cohort, tmp_path, no_training,
+                                                                         capsys):
+    from trainer.label_scarce import main
+
+    root = tmp_path / "root"
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--data", str(tiny_cohort), "--out", str(root), *TRAIN, *bad])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err and not no_training and not root.exists(), err
+
+
+def test_a9_15_ablation_variants_are_checked_before_any_folder(tiny_cohort, tmp_path, capsys):
+    from trainer.cli import main
+
+    out = tmp_path / "abl"
+    with pytest.raises(SystemExit) as stop:
+        main(["ablation", "--data", str(tiny_cohort), "--out", str(out), "--variants", "bogus", *TRAIN])
+    assert stop.value.code == 2 and "unknown network 'bogus'" in capsys.readouterr().err and not out.exists()

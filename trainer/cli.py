@@ -35,6 +35,16 @@ def _alpha(text: str) -> tuple[str, float]:
     return name.strip().lower(), float(value)
 
 
+def variant_name(text: str) -> str:
+    """A --variants entry, checked by argparse (one line, exit 2, nothing made): an unknown name was a
+    ValueError traceback after the run folder was made (attack run 9, A9-15)."""
+    from octviewer.model import ARCHITECTURES  # imports torch: only while a training command's options are read
+
+    if text not in ARCHITECTURES:
+        raise argparse.ArgumentTypeError(f"unknown network {text[:40]!r}; one of {', '.join(ARCHITECTURES)}")
+    return text
+
+
 #: --help text per Config field (defaults are shown by argparse from Config where they matter)
 HELP = {
     "epochs": "epochs of the (second-stage) training (default 10)",
@@ -231,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     p_abl = sub.add_parser("ablation", help="train every variant on the same split, one combined table")
     p_abl.add_argument("--data", required=True)
     p_abl.add_argument("--out", required=True)
-    p_abl.add_argument("--variants", nargs="+", default=["resnet2d", "mt", "semt", "cnn3d", "resnet3d"])
+    p_abl.add_argument("--variants", nargs="+", type=variant_name,
+                       default=["resnet2d", "mt", "semt", "cnn3d", "resnet3d"])
     p_abl.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the split stays fixed)")
     p_abl.add_argument("--train-set", choices=["all", "part", "both"], default="all",
                        help="part: resnet2d and mt on VF-labelled volumes only (the paper's Part rows)")

@@ -571,17 +571,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, required=True)
     p.add_argument("--volume-shape", type=int, nargs=3)
     # the prog ends with "ablation": the fit options leave out --variant and --train-set, as the ablation's do
-    p = sub.add_parser("train", prog="python -m trainer.label_scarce train: label-scarce ablation",
-                       help="the ablation (Part and All) per labelled fraction and seed")
+    p = p_train = sub.add_parser("train", prog="python -m trainer.label_scarce train: label-scarce ablation",
+                                 help="the ablation (Part and All) per labelled fraction and seed")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="root folder (labelsNNN/seedS/ below it)")
-    p.add_argument("--fractions", type=float, nargs="+", required=True)
+    p.add_argument("--fractions", type=_fraction, nargs="+", required=True,
+                   help="shares of training patients labelled, each above 0 and at most 1")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--variants", nargs="+", default=["semt", "mt", "resnet2d", "cnn3d", "resnet3d"])
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # torch and the models load only for the command that trains
         from . import stop
-        from .cli import _add_fit_args
+        from .cli import _add_fit_args, variant_name
+
+        p.add_argument("--variants", nargs="+", type=variant_name,
+                       default=["semt", "mt", "resnet2d", "cnn3d", "resnet3d"])
 
         stop.install_signal_handlers()  # before torch loads: a stop then is one line, exit 130 (attack run 8)
         _add_fit_args(p)
@@ -590,6 +593,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="the prepared manifest")
     p.add_argument("--n-boot", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.command == "train":  # twice the same regime or seed trained into one folder, the second over the first
+        for option, names in (("--fractions", [regime_name(f) for f in args.fractions]),
+                              ("--seeds", [f"seed{s}" for s in args.seeds])):
+            if len(set(names)) < len(names):
+                p_train.error(f"{option}: a value given twice (as the folders are named: {', '.join(names)[:200]})")
     from .command import error_exit
 
     try:
@@ -598,6 +606,17 @@ def main(argv: list[str] | None = None) -> int:
         if (code := error_exit(exc)) is None:
             raise
         return code
+
+
+def _fraction(text: str) -> float:
+    """A --fractions entry under --label-fraction's rule (``config.checked_values``), checked by argparse: 0,
+    1.5 and nan were tracebacks after their regime folders were made (attack run 9, A9-15)."""
+    from .config import ConfigFileError, checked_values
+
+    try:
+        return checked_values({"label_fraction": text})["label_fraction"]
+    except ConfigFileError:
+        raise argparse.ArgumentTypeError(f"each must be a number above 0 and at most 1, got {text[:40]!r}") from None
 
 
 def _run(args) -> int:
