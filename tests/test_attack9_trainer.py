@@ -129,3 +129,13 @@ def test_a9_15_ablation_variants_are_checked_before_any_folder(tiny_cohort, tmp_
     with pytest.raises(SystemExit) as stop:
         main(["ablation", "--data", str(tiny_cohort), "--out", str(out), "--variants", "bogus", *TRAIN])
     assert stop.value.code == 2 and "unknown network 'bogus'" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("regime", ['{"label_fraction": null}', "[0.1]", '"0.1"', '{"label_fraction": NaN}'])
+def test_a9_1_label_scarce_summary_reads_a_regime_file_of_another_shape_with_a_warning(regime, tmp_path, capsys):
+    from trainer.label_scarce import load_runs
+
+    (tmp_path / "labels010").mkdir()
+    (tmp_path / "labels010" / "regime.json").write_text(regime)
+    assert load_runs(tmp_path)["labels010"]["fraction"] == 0.1
+    assert "labels010/regime.json: not a regime file" in capsys.readouterr().err

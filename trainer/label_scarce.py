@@ -229,14 +229,28 @@ def not_a_run_report(report) -> str:
     return ""
 
 
+def _regime_fraction(regime: Path) -> float:
+    """The labelled fraction of a labelsNNN folder, from its regime.json, else from its name (NNN %). A
+    regime.json of another shape (null, a list) ended the summary in a TypeError traceback: it is left out with
+    a warning naming it, as A8-14 leaves out a report.json (attack run 9, A9-1)."""
+    path = regime / "regime.json"
+    try:
+        fraction = json.loads(path.read_text())["label_fraction"]
+        if isinstance(fraction, bool) or not np.isfinite(fraction := float(fraction)):
+            raise ValueError
+        return fraction
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        if path.exists() and not isinstance(exc, OSError):
+            print(f"warning: {path}: not a regime file (no label_fraction number); the fraction is taken from "
+                  f"the folder's name", file=sys.stderr)
+        return int(regime.name[-3:]) / 100
+
+
 def load_runs(root: Path) -> dict:
     """{regime: {"fraction": f, "runs": {system: {seed: report}}}} from the reports under ``root``."""
     regimes = {}
     for regime in sorted(p for p in Path(root).glob("labels[0-9][0-9][0-9]") if p.is_dir()):
-        try:
-            fraction = float(json.loads((regime / "regime.json").read_text())["label_fraction"])
-        except (OSError, ValueError, KeyError):
-            fraction = int(regime.name[-3:]) / 100
+        fraction = _regime_fraction(regime)
         runs = defaultdict(dict)
         for path in sorted(regime.glob("seed*/*/report.json")):
             try:
