@@ -139,3 +139,19 @@ def test_a9_1_label_scarce_summary_reads_a_regime_file_of_another_shape_with_a_w
     (tmp_path / "labels010" / "regime.json").write_text(regime)
     assert load_runs(tmp_path)["labels010"]["fraction"] == 0.1
     assert "labels010/regime.json: not a regime file" in capsys.readouterr().err
+
+
+def test_a9_4_label_scarce_train_checks_the_salt_before_any_work(tiny_cohort, tmp_path, no_training, monkeypatch,
+                                                                 capsys):
+    from trainer.label_scarce import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("OCTVIEWER_PSEUDONYM_SALT", str(afile / "octviewer" / "pseudonym.salt"))
+    root = tmp_path / "root"
+    rc = main(["train", "--data", str(tiny_cohort), "--out", str(root), "--fractions", "1.0", "--variants",
+               "resnet2d", *TRAIN])
+    err = capsys.readouterr().err
+    assert rc == 3 and "salt" in err and len(err.strip().splitlines()) == 1, err
+    assert "--no-pseudonymise" not in err and "OCTVIEWER_PSEUDONYM_SALT" in err  # a hint true for the trainer
+    assert not no_training and not root.exists()

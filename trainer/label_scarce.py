@@ -650,11 +650,12 @@ def _run(args) -> int:
         print(f"cached {n} volumes in {args.cache_dir}")
     elif args.command == "train":
         from . import stop
-        from .cli import _check_progress_json, _config
+        from .cli import _check_progress_json, _check_salt, _config
 
         if stop.requested():  # a time limit's SIGTERM stops at a step (handlers: main); finished runs stay
             raise stop.Stopped("stopped before any work; nothing was written")
         cfg = _config(args)
+        _check_salt()  # fit's rule (A8-12): it trained stage 1, then died for want of the salt (attack run 9, A9-4)
         _check_progress_json(cfg)  # fit's rule (A8-18): it appended into the --data manifest (attack run 9, A9-3)
         train(cfg, Path(args.out), args.fractions, args.seeds, args.variants)
     elif args.command == "summary":
