@@ -155,3 +155,24 @@ def test_a9_4_label_scarce_train_checks_the_salt_before_any_work(tiny_cohort, tm
     assert rc == 3 and "salt" in err and len(err.strip().splitlines()) == 1, err
     assert "--no-pseudonymise" not in err and "OCTVIEWER_PSEUDONYM_SALT" in err  # a hint true for the trainer
     assert not no_training and not root.exists()
+
+
+def test_a9_5_the_retrain_check_shows_validates_warnings(tiny_cohort):
+    import csv
+
+    from octviewer.gui.model.retrain_checks import validate_manifest
+
+    rows = list(csv.DictReader(open(tiny_cohort, newline="")))
+    seen = {}
+    for k, r in enumerate(rows):  # two volumes of one eye at one visit, labelled apart
+        if (case := (r["patient_id"], r["eye"], r["visit"])) in seen:
+            rows[seen[case]]["label"], r["label"] = "glaucoma", "normal"
+            break
+        seen[case] = k
+    mixed = tiny_cohort.parent / "mixed_a9_5.csv"
+    with open(mixed, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    ok, text = validate_manifest(str(mixed))
+    assert ok and f"rows {seen[case] + 2}, {k + 2}: one eye at one visit labelled both glaucoma and normal" in text

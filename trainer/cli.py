@@ -294,10 +294,10 @@ def main(argv: list[str] | None = None) -> int:
             _write_out(args.out, manifest_text(rows, args.out, args.root))
             print(f"wrote {args.out}: {len(rows)} volumes")
         elif args.command == "validate":
-            from .manifest import checked_split, label_conflicts, small_split_warnings
+            from .manifest import checked_split, manifest_warnings
             records, counts = checked_split(args.data, args.seed)
             print(json.dumps(counts, indent=2))
-            for warning in [*label_conflicts(records), *small_split_warnings(counts)]:
+            for warning in manifest_warnings(records, counts):  # the Retrain dialog's check shows the same (A9-5)
                 print(f"warning: {warning}", file=sys.stderr)
         elif args.command == "evaluate":
             from .evaluate_model import attachable_summary, evaluate_model

@@ -439,6 +439,13 @@ def label_conflicts(records: list[Record]) -> list[str]:
     return out
 
 
+def manifest_warnings(records: list[Record], counts: dict) -> list[str]:
+    """What ``validate`` warns of in a manifest that passed ``checked_split``: one eye at one visit labelled both
+    classes, splits too small to judge a model by. The Retrain dialog shows the same: it said "Manifest OK" with
+    the size warnings only where validate warned of a label conflict (attack run 9, A9-5)."""
+    return [*label_conflicts(records), *small_split_warnings(counts)]
+
+
 def checked_split(path, seed: int) -> tuple[list, dict]:
     """``(records, summary counts)`` of the manifest at ``path`` split with ``seed``, after the checks
     `validate` and the Retrain dialog share (the rows, the volumes, both classes in the training and test

@@ -29,7 +29,7 @@ def confirm(parent, title: str, text: str) -> bool:
 
 def validate_manifest(path: str) -> tuple[bool, str]:
     """(ok, HTML summary) for a manifest; every text from the file is escaped. Runs in a worker."""
-    from trainer.manifest import ManifestError, checked_split, small_split_warnings
+    from trainer.manifest import ManifestError, checked_split, manifest_warnings
 
     try:
         records, counts = checked_split(path, seed=0)
@@ -44,6 +44,6 @@ def validate_manifest(path: str) -> tuple[bool, str]:
     synthetic = all(r.extra.get("synthetic") == "1" for r in records)
     note = "<br><b style='color:#ffb74d'>SYNTHETIC data</b>" if synthetic else ""
     warnings = "".join(f"<br><b style='color:#ffb74d'>Warning:</b> {html.escape(w)}"
-                       for w in small_split_warnings(counts))
+                       for w in manifest_warnings(records, counts))  # validate's warnings (A9-5)
     return True, ("<b style='color:#66bb6a'>Manifest OK</b>" + note + warnings + "<table><tr><th>split</th>"
                   f"<th>volumes</th><th>glaucoma</th><th>patients</th><th>with VF</th></tr>{rows}</table>")
