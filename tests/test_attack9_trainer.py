@@ -176,3 +176,25 @@ def test_a9_5_the_retrain_check_shows_validates_warnings(tiny_cohort):
         w.writerows(rows)
     ok, text = validate_manifest(str(mixed))
     assert ok and f"rows {seen[case] + 2}, {k + 2}: one eye at one visit labelled both glaucoma and normal" in text
+
+
+def test_a9_12_a_fine_tune_records_and_shows_an_unsigned_start(model_of, tiny_cohort):
+    from dataclasses import replace
+
+    from octviewer.gui.model.card import identity, model_card_text
+    from octviewer.model import load_model
+    from octviewer.model.signing import Trust
+    from trainer.train import start_record
+
+    start = load_model(model_of(tiny_cohort))  # unsigned, as a bent file would be
+    record = start_record(start, "bent.safetensors")
+    assert record["trusted"] is False and record["signature"] == "unsigned"
+    # the fine-tuned file, signed by this workstation's trusted key, with that start in its provenance
+    tuned = replace(load_model(model_of(tiny_cohort, "tuned.safetensors")), trust=Trust("trusted", "here", "k1"))
+    tuned.meta.provenance["selection"] = {"fine_tuned_from": record}
+    shown = identity(tuned)
+    assert "fine-tuned from a model file that was unsigned" in shown["file_warning"]
+    card = model_card_text({**tuned.meta.to_dict(), **shown})
+    assert "its start model was unsigned" in card and "WARNING: it was fine-tuned" in card
+    tuned.meta.provenance["selection"] = {"fine_tuned_from": dict(record, trusted=True)}  # a trusted start
+    assert identity(tuned)["file_warning"] == ""

@@ -111,6 +111,15 @@ def start_model(cfg: Config):
     return start
 
 
+def start_record(start, init) -> dict:
+    """What the new model's provenance says of the model it was fine-tuned from, its signature included: an
+    unsigned start fine-tuned the way Retrain runs it gave a model signed by this workstation (trusted), and
+    nothing said that nobody vouched for the weights it began from (attack run 9, A9-12; the card and the
+    scan PDF show it: ``gui.model.card.start_warning``)."""
+    return {"name": start.name, "digest": start.digest, "file": Path(init).name, "vf_scaling": "kept from it",
+            "signature": start.trust.text(), "trusted": start.trust.trusted}
+
+
 def _from_start(network: torch.nn.Module, start, whole: bool) -> torch.nn.Module:
     """Copy the start model's weights into ``network``: all of them (same architecture) or the
     backbone only (stage 1, or another variant)."""
@@ -261,8 +270,7 @@ def fit(cfg: Config) -> dict:
                  "stage2_epochs": cfg.epochs if variant != "resnet2d" else 0,
                  "stage2_init": f"{Path(cfg.init).name} (same for mt and semt; not the stage-1 backbone)"}
     if start is not None:
-        selection["fine_tuned_from"] = {"name": start.name, "digest": start.digest, "file": Path(cfg.init).name,
-                                        "vf_scaling": "kept from it"}
+        selection["fine_tuned_from"] = start_record(start, cfg.init)
     if variant == "resnet2d":
         network = stage1
     else:

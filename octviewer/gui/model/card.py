@@ -126,11 +126,23 @@ def _metric_lines(metrics: dict, positives=None, threshold=None) -> list[str]:
     return lines
 
 
+def start_warning(prov: dict) -> str:
+    """The warning of a model fine-tuned from a file nobody here vouched for (``train.start_record``), or "":
+    its own signature vouches for the fine-tune, not for the weights it began from (attack run 9, A9-12)."""
+    start = (prov.get("selection") or {}).get("fine_tuned_from") if isinstance(prov, dict) else None
+    if not isinstance(start, dict) or start.get("trusted") is not False:
+        return ""  # trusted, or recorded before the start's signature was (nothing known)
+    return (f"it was fine-tuned from a model file that was {_fmt(start.get('signature', 'not verified'))} "
+            f"(sha256:{str(start.get('digest', ''))[:16]}): nothing vouches for the weights it started from, "
+            "whoever signed this file")
+
+
 def identity(model) -> dict:
     """The model file's digest and signature as plain fields beside its metadata (``model_meta``):
-    what names exactly this file in the card, the PDF and the CSVs, and whether anyone vouches for it."""
-    return {"file_digest": model.short_digest, "file_signature": model.trust.text(),
-            "file_warning": model.trust.warning}
+    what names exactly this file in the card, the PDF and the CSVs, and whether anyone vouches for it,
+    for its start model too where it was fine-tuned (``start_warning``)."""
+    warning = "; ".join(w for w in (model.trust.warning, start_warning(getattr(model.meta, "provenance", None))) if w)
+    return {"file_digest": model.short_digest, "file_signature": model.trust.text(), "file_warning": warning}
 
 
 def model_file_lines(m: dict) -> list[str]:
@@ -155,6 +167,9 @@ def _history_lines(prov: dict) -> list[str]:
     if isinstance(start, dict):
         lines.append(f"  fine-tuned from {_fmt(start.get('name', '?'))} (sha256:{str(start.get('digest', ''))[:16]}), "
                      f"{_fmt(config.get('epochs', '?'))} epochs at learning rate {_fmt(config.get('lr', '?'))}{when}")
+        if start.get("trusted") is False:  # A9-12: the start's signature, as the new file's is shown
+            signature = _fmt(start.get("signature", "not verified"))
+            lines.append(f"  its start model was {signature}: nothing vouched for it")
     elif config:
         lines.append(f"  trained from {_fmt(config.get('init', '?'))} initialisation, "
                      f"{_fmt(config.get('epochs', '?'))} epochs{when}")
