@@ -46,3 +46,34 @@ def test_dropping_files_named_with_markup_shows_the_name_as_written(qtbot, monke
     [text] = w.infos
     assert "&lt;h1&gt;&lt;font color=red&gt;NORMAL - no glaucoma.dcm" in text and "<h1>" not in text
     w.tasks.shutdown()
+
+
+def _far_field_summary(days: int):
+    import datetime as dt
+
+    from octviewer.study.ou import EyeSummary, VisitSummary
+    from octviewer.study.vf_values import VfMeasurement
+
+    scan = dt.date(2024, 6, 1)
+    eye = EyeSummary("OD", ["od.dcm"], probability=0.2, threshold=0.32, vf_predicted={"vfi": 97.0, "md": -1.0,
+                     "psd": 2.0}, vf_measured=VfMeasurement("P", "OD", scan - dt.timedelta(days=days), vfi=90.0,
+                                                            md_db=-4.0, psd_db=3.0), scan_date=scan)
+    return eye, VisitSummary("P", "2024-06-01", {"OD": eye})
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("days, compared", [(366, False), (30, True)])
+def test_the_ou_view_and_report_do_not_compare_a_field_far_from_the_scan(qtbot, days, compared):
+    """Results and the scan PDF said "not compared" for a field more than 180 days from the scan, while the OU
+    view and the OU PDF still gave "pred - meas" for it (found by the study walk-through's fixer, H52)."""
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.gui.study.ou_view import EyeColumn
+
+    eye, visit = _far_field_summary(days)
+    assert eye.vf_compared() is compared
+    column = EyeColumn("OD")
+    qtbot.addWidget(column)
+    column.show_summary(eye)
+    assert (column.cell("md", 2) == "not compared") is not compared
+    assert column.cell("md", 1) == "-4.0" or column.cell("md", 1).startswith("-4.0")  # the field is still shown
+    assert ("not compared" in ou_report_html(visit)) is not compared

@@ -17,12 +17,13 @@ published limit applies to a network's output.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .vf import VfComparison, VfMeasurement, compare_vf
+from .vf import VfComparison, VfMeasurement, compare_vf, vf_compared
 
 ASYMMETRY_LIMITS = {"rnfl_global_um": 9.0, "cup_to_disc": 0.2}
 SECTOR_NAMES = ("T", "TS", "NS", "N", "NI", "TI")
@@ -47,6 +48,7 @@ class EyeSummary:
     synthetic: bool = False  # model or data synthetic
     error: str = ""
     notes: tuple[str, ...] = ()  # the predictions' notes (an unverified model file, clipped VF, ...), each once
+    scan_date: dt.date | None = None  # the eye's scan at this visit (the latest of several)
 
     @property
     def decision(self) -> str:
@@ -92,6 +94,11 @@ class EyeSummary:
             if key in classes:
                 return str(classes[key])
         return ""
+
+    def vf_compared(self) -> bool:
+        """Whether the measured field is near enough the scan to be set against its estimate (the Results
+        panel's rule, ``study.vf.vf_compared``): the OU view gave a difference for a field a year off."""
+        return self.vf_measured is None or vf_compared(self.vf_measured.date, self.scan_date)
 
     def vf_comparison(self) -> list[VfComparison]:
         return compare_vf(self.vf_predicted, self.vf_measured)

@@ -57,6 +57,24 @@ VF_MATCH_DAYS = 45
 #: than about six months apart may have changed in between: a field 277 days before the scan was set
 #: against the estimate as "difference +2.1 %" with no word (eighth walk-through, item 4).
 VF_COMPARE_MAX_DAYS = 180
+
+
+def vf_days_from_scan(vf_date, scan) -> int | None:
+    """Days from the scan to the measured field (negative: the field came first); None when either date is
+    unknown. ``scan``: a date or a datetime (a volume's acquisition time)."""
+    scan = scan.date() if isinstance(scan, dt.datetime) else scan
+    if not isinstance(vf_date, dt.date) or not isinstance(scan, dt.date):
+        return None
+    return (vf_date - scan).days
+
+
+def vf_compared(vf_date, scan) -> bool:
+    """Whether a measured field is set against the scan's estimate: not when it lies more than
+    ``VF_COMPARE_MAX_DAYS`` from the scan (the reason is with the constant); unknown dates are compared."""
+    days = vf_days_from_scan(vf_date, scan)
+    return days is None or abs(days) <= VF_COMPARE_MAX_DAYS
+
+
 #: DICOM code of the VFI observation (CID 4250, "Visual Field Global Index Name").
 VFI_CODE = ("111852", "DCM", "Visual Field Index")
 _LATERALITY = {"R": "OD", "L": "OS", "OD": "OD", "OS": "OS"}

@@ -54,7 +54,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         weak = weak_vf_indices(s.notes)  # a predicted index no better than the class mean: never marked
         cells = "".join(f"<td>{_fmt(c.predicted)}{_mark(c.name, c.predicted, weak)}</td>"
                         f"<td>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
-                        f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
+                        + (f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
+                           if s.vf_compared() or c.measured is None else "<td>not compared</td>")
                         for c in s.vf_comparison())
         rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
     vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"

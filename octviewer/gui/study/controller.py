@@ -17,7 +17,6 @@ shown beside the prediction with the difference (results panel and PDF report).
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import html
 import os
 import threading
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QV
 
 from octviewer.core import outside_normal
 from octviewer.study import compare_vf
+from octviewer.study import vf as study_vf
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, parse_date
 
 from ..dialogs import ask_or_cancel
@@ -41,17 +41,12 @@ VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
 
 def vf_days_from_scan(measured, scan_acquired) -> int | None:
     """Days from the scan to the measured field (negative: the field came first); None when either date is unknown."""
-    scan = scan_acquired.date() if isinstance(scan_acquired, dt.datetime) else scan_acquired
-    if measured is None or measured.date is None or not isinstance(scan, dt.date):
-        return None
-    return (measured.date - scan).days
+    return study_vf.vf_days_from_scan(getattr(measured, "date", None), scan_acquired)
 
 
 def vf_compared(measured, scan_acquired) -> bool:
-    """Whether the measured field is set against the scan's estimate: not when it lies more than
-    ``VF_COMPARE_MAX_DAYS`` from the scan (the reason is with the constant)."""
-    days = vf_days_from_scan(measured, scan_acquired)
-    return days is None or abs(days) <= VF_COMPARE_MAX_DAYS
+    """``study.vf.vf_compared`` for a measured field (None: nothing to compare, so nothing is refused)."""
+    return study_vf.vf_compared(getattr(measured, "date", None), scan_acquired)
 
 
 def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:

@@ -35,6 +35,7 @@ from octviewer.core import Cancelled, outside_normal, weak_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
+from octviewer.study.vf import VF_COMPARE_MAX_DAYS
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
@@ -95,6 +96,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
             progress(done, len(scans))
         eye_summary = case_level(eye, [s.path for s in mine], results)
         eye_summary.vf_measured = index.measured_vf(patient_id, eye, visit)
+        eye_summary.scan_date = max((s.date for s in mine if s.date is not None), default=None)
         eye_summary.synthetic = eye_summary.synthetic or any(s.synthetic for s in mine)
         eye_summary.error = "; ".join(errors)
         eye_summary.enface = enface
@@ -246,15 +248,19 @@ class EyeColumn(QFrame):
         else:
             self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
         weak = weak_vf_indices(s.notes)  # a predicted index no better than the class mean: never marked
+        compared = s.vf_compared()
         for row in s.vf_comparison():
             for column, value, fmt in ((0, row.predicted, "{:.1f}"), (1, row.measured, "{:.1f}"),
                                        (2, shown_difference(row.predicted, row.measured), "{:+.1f}")):
-                if value is not None:  # marked as in the results panel (the OU view had no mark: walk-through)
+                if column == 2 and not compared and row.measured is not None:
+                    self._set(row.name, column, "not compared")
+                elif value is not None:  # marked as in the results panel (the OU view had no mark: walk-through)
                     weak_here = weak if column == 0 else ()  # column 0 predicted, 1 measured
                     mark = OUTSIDE_MARK if column < 2 and outside_normal(row.name, value, weak_here) else ""
                     self._set(row.name, column, fmt.format(value) + mark)
         if s.vf_measured is not None and s.vf_measured.date is not None:
-            self.table.setToolTip(f"measured VF of {s.vf_measured.date.isoformat()}")
+            far = "" if compared else f": not compared, more than {VF_COMPARE_MAX_DAYS} days from the scan"
+            self.table.setToolTip(f"measured VF of {s.vf_measured.date.isoformat()}{far}")
         self.error.setText(s.error)
 
     def _set(self, row: str, column: int, text: str) -> None:
