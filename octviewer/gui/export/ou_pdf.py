@@ -18,7 +18,7 @@ from octviewer.core import outside_normal, weak_vf_indices
 from octviewer.study.ou import VisitSummary
 
 from ..structure.panel import wheel_key_text
-from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, shown_difference
+from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, measured_not_compared, shown_difference
 from .scan_pdf import DISCLAIMER, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
@@ -70,9 +70,16 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         s = summary.eyes.get(eye)
         missing.append((eye, r.label, s.missing_reason(r.name) if s is not None else "no scan of this eye"))
         return "n/a"
+    apart: dict[str, list[str]] = {}  # why measured rows give no OD - OS (a field far from its scan), as on screen
+
     def difference_cell(r):
         digits = asymmetry_digits(r.name)
-        return f"{_fmt(shown_difference(r.od, r.os, digits), digits, sign=True)}{flag if r.flagged else ''}"
+        difference = shown_difference(r.od, r.os, digits)
+        why = measured_not_compared(summary, r.name)
+        if difference is not None and why:
+            apart.setdefault(why, []).append(r.label)
+            return "not compared"
+        return f"{_fmt(difference, digits, sign=True)}{flag if r.flagged else ''}"
     asym = "".join(
         f"<tr><td>{html.escape(r.label)}</td><td>{eye_cell(r, 'OD', r.od)}</td><td>{eye_cell(r, 'OS', r.os)}</td>"
         f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name))}</td></tr>" for r in asym_rows)
@@ -83,6 +90,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     notes = "".join(f"<li>{eye} {html.escape(', '.join(labels))}: {html.escape(why)}</li>"
                     for (eye, why), labels in reasons.items())
     notes = f"<p><small>n/a:</small></p><ul><small>{notes}</small></ul>" if notes else ""
+    notes += "".join(f"<p><small>OD - OS of {html.escape(', '.join(labels))}: {html.escape(why)}</small></p>"
+                     for why, labels in apart.items())
     synthetic = ("<p style='color:#b00020'><b>SYNTHETIC data or model: results have no clinical validity.</b></p>"
                  if summary.synthetic else "")
     model = next((s.model_name for s in summary.eyes.values() if s.model_name), "none")

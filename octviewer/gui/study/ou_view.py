@@ -13,6 +13,7 @@ measured VF and the en-face images only.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -63,12 +64,24 @@ def asymmetry_digits(name: str) -> int:
     return 2 if name in ("probability", "cup_to_disc") else 1
 
 
+def measured_not_compared(summary: VisitSummary, name: str) -> str:
+    """Why an asymmetry row of measured VF gives no OD - OS ("" when it gives one): an eye's field lies more
+    than ``VF_COMPARE_MAX_DAYS`` from its scan, so its values are shown but not set against the other eye's,
+    as its own column sets them against no estimate (one rule with Results)."""
+    if not name.endswith("_measured"):
+        return ""
+    far = [eye for eye in ("OD", "OS") if eye in summary.eyes and not summary.eyes[eye].vf_compared()]
+    if not far:
+        return ""
+    return (f"not compared: the {' and '.join(far)} field{'s lie' if len(far) > 1 else ' lies'} more than "
+            f"{VF_COMPARE_MAX_DAYS} days from {'their' if len(far) > 1 else 'its'} scan")
+
+
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
     """Task body: analyse every volume of both eyes of the visit, aggregate per eye (case level).
     Each file is read once, for its analysis and (the first of each eye) its en-face image."""
     from octviewer.io import VolumeReadError, load_volume
 
-    visit = index.visit(patient_id, visit_label)  # dated by its scans where the label is V1 (A8-8)
     scans = index.scans_for(patient_id, visit_label)
     summary = VisitSummary(patient_id, visit_label)
     done = 0
@@ -95,8 +108,11 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
             done += 1
             progress(done, len(scans))
         eye_summary = case_level(eye, [s.path for s in mine], results)
-        eye_summary.vf_measured = index.measured_vf(patient_id, eye, visit)
-        eye_summary.scan_date = max((s.date for s in mine if s.date is not None), default=None)
+        # the field Results gives this eye's (latest) scan, far or near (one function): the visit's 45-day
+        # match left a field a year off blank here ("MD measured n/a") where Results showed it "not compared"
+        latest = max(mine, key=lambda s: s.date or dt.date.min)
+        eye_summary.vf_measured = index.measured_vf_for_scan(latest.path)
+        eye_summary.scan_date = latest.date
         eye_summary.synthetic = eye_summary.synthetic or any(s.synthetic for s in mine)
         eye_summary.error = "; ".join(errors)
         eye_summary.enface = enface
@@ -382,6 +398,7 @@ class OUView(QWidget):
         self.asymmetry_table.setVerticalHeaderLabels([r.label for r in rows])
         for i, row in enumerate(rows):
             digits = asymmetry_digits(row.name)
+            apart = measured_not_compared(summary, row.name)
             values = [row.od, row.os, shown_difference(row.od, row.os, digits), row.limit]
             for j, value in enumerate(values):
                 missing = value is None or (isinstance(value, float) and np.isnan(value))
@@ -391,6 +408,8 @@ class OUView(QWidget):
                     eye = summary.eyes.get(("OD", "OS")[j])
                     why = eye.missing_reason(row.name) if eye is not None else "no scan of this eye at this visit"
                     text = "n/a"
+                if j == 2 and apart and not missing:
+                    text, why = "not compared", apart
                 item = QTableWidgetItem(text + ("  ASYMMETRIC" if j == 2 and row.flagged else ""))
                 if why:
                     item.setToolTip(as_literal(why))  # names the scan file: never rich text (A8-17)
@@ -404,4 +423,4 @@ class OUView(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit"]
+__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit", "measured_not_compared"]

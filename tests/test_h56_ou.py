@@ -1,0 +1,86 @@
+"""The H56 walk-through's OU findings: the OU view gives an eye the measured field Results gives its scan (a
+field a year off shown "not compared", not left blank), the OU report repeats the visit's study checks, and a
+check is named by its kind (a copy in a plain folder is no "study manifest" disagreement)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from octviewer.study import index_folder
+
+
+def _header_date(path: Path) -> dt.date:
+    return dt.date.fromisoformat(f"{path.stem[3:7]}-{path.stem[7:9]}-{path.stem[9:11]}")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """One SYNTHETIC patient, one visit: the OD field 374 days before its scan, the OS field 2 days after its
+    own, and a byte copy of the OS scan beside it (no manifest anywhere)."""
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path_factory.mktemp("h56") / "study", patients=1, visits=1, preset="tiny", seed=5)
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    [od] = sorted(root.rglob("OD_*.dcm"))
+    [os_scan] = sorted(root.rglob("OS_*.dcm"))
+    shutil.copyfile(os_scan, os_scan.with_name("OS_copy.dcm"))
+    patient = od.parent.name
+    (root / "visual_fields.csv").write_text(
+        "patient_id;eye;date;vfi;md;psd\n"
+        f"{patient};OD;{_header_date(od) - dt.timedelta(days=374)};97,5;-0,49;1,6\n"
+        f"{patient};OS;{_header_date(os_scan) + dt.timedelta(days=2)};71,0;-9,75;8,2\n")
+    return root
+
+
+def _ou_view(qtbot, index):
+    from octviewer.gui.study.ou_view import OUView
+
+    view = OUView()
+    qtbot.addWidget(view)
+    [patient] = index.patients()
+    [visit] = index.visits(patient)
+    with qtbot.waitSignal(view.ready, timeout=60000):
+        view.show_visit(index, patient, visit.label)
+    return view
+
+
+def _asymmetry(view, label: str, column: int) -> str:
+    table = view.asymmetry_table
+    row = next(i for i in range(table.rowCount()) if table.verticalHeaderItem(i).text() == label)
+    return table.item(row, column).text()
+
+
+# ---------------------------------------------------------------- 5: the field Results gives the eye's scan
+
+@pytest.mark.gui
+def test_ou_view_shows_the_far_field_results_gives_the_scan_not_compared(qtbot, study):
+    """Results showed the OD field of a year before "374 days before the scan: not compared" with its values;
+    the OU view left OD's "measured" blank and the asymmetry table said "MD measured n/a"."""
+    index = index_folder(study)
+    [od] = index.scans_for(index.patients()[0], eye="OD")
+    assert index.measured_vf_for_scan(od.path).md_db == pytest.approx(-0.49)  # what Results shows
+    view = _ou_view(qtbot, index)
+    column = view.columns["OD"]
+    assert column.cell("md", 1).startswith("-0.5") and column.cell("md", 2) == "not compared"
+    assert view.columns["OS"].cell("md", 1).startswith("-9.8")
+    assert _asymmetry(view, "MD measured (dB)", 0) == "-0.5"
+    assert _asymmetry(view, "MD measured (dB)", 2) == "not compared"  # a year-old field against this visit's
+    view.tasks.shutdown()
+
+
+def test_ou_report_does_not_set_a_far_field_against_the_other_eye(study):
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.gui.study.ou_view import analyse_visit
+
+    index = index_folder(study)
+    patient = index.patients()[0]
+    summary = analyse_visit(index, patient, index.visits(patient)[0].label, None, lambda *_: None,
+                            threading.Event())
+    page = ou_report_html(summary)
+    assert "<td>MD measured (dB)</td><td>-0.5</td><td>-9.8</td><td>not compared</td>" in page
+    assert "OD - OS of MD measured (dB), VFI measured (%): not compared: the OD field lies more than 180" in page
