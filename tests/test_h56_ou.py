@@ -5,6 +5,7 @@ check is named by its kind (a copy in a plain folder is no "study manifest" disa
 from __future__ import annotations
 
 import datetime as dt
+import html
 import shutil
 import threading
 from pathlib import Path
@@ -84,3 +85,50 @@ def test_ou_report_does_not_set_a_far_field_against_the_other_eye(study):
     page = ou_report_html(summary)
     assert "<td>MD measured (dB)</td><td>-0.5</td><td>-9.8</td><td>not compared</td>" in page
     assert "OD - OS of MD measured (dB), VFI measured (%): not compared: the OD field lies more than 180" in page
+
+
+# ---------------------------------------------------------------- 4: a check named by the kind that fired
+
+def _controller_text(checks: list[str]):
+    """The Results panel's and the scan PDF's study lines (StudyController's) for a scan with these checks."""
+    from types import SimpleNamespace
+
+    from octviewer.gui.study.controller import StudyController
+
+    stub = SimpleNamespace(scan_checks=lambda: checks, comparison_rows=lambda: [], test_date=lambda *_: "")
+    return (StudyController.comparison_text(stub), html.unescape(StudyController.comparison_html(stub, dated=True)),
+            html.unescape(StudyController.comparison_html(stub, dated=False)))
+
+
+def test_a_copy_in_a_plain_folder_is_named_as_a_copy_not_a_manifest_disagreement(study):
+    """A byte copy in a folder with no manifest read "Check (study manifest)" in Results and, anonymised,
+    "the study manifest and this scan's header disagree (...: a patient ID, a visit date or ...)"."""
+    index = index_folder(study)
+    [os_scan] = index.scans_for(index.patients()[0], eye="OS")
+    checks = index.warnings_for([os_scan.path])
+    assert len(checks) == 1 and "OS_copy.dcm" in checks[0]
+    text, named, anonymised = _controller_text(checks)
+    assert text.startswith("Check (study): the same scan as ") and "OS_copy.dcm" in text and "manifest" not in text
+    assert "<b>Check (study):</b> the same scan as " in named and "manifest" not in named
+    assert ("<b>Check (study):</b> a second copy of this scan at this visit, used once; details withheld: "
+            "anonymised report") in anonymised
+    assert "manifest" not in anonymised and "OS_copy" not in anonymised and os_scan.visit not in anonymised
+
+
+def test_an_anonymised_check_names_each_kind_with_its_count():
+    from octviewer.gui.study.checks import check_kind
+
+    row = ['row 2 gives the patient "ROW-ID", the scan\'s own header says "P7"; the row\'s is used',
+           "row 2 gives the visit 2023-03-04, the scan's own header dates it 2024-03-04; the header's date is used"]
+    two = ["the same scan as b.dcm (the same bytes), listed at the visits 2023-01-01, 2024-01-01: a trend would "
+           "count it twice", "rows 2, 3 list it at the visits V1, V2: it is used once, at V1 (its first row); "
+           "correct the other rows"]
+    assert [check_kind(c) for c in row + two] == ["patient", "date", "two visits", "rows"]
+    text, _, anonymised = _controller_text(row + two)
+    assert text.splitlines()[0].startswith('Check (study manifest): row 2 gives the patient "ROW-ID"')
+    assert text.splitlines()[2].startswith("Check (study): the same scan as b.dcm")
+    assert ("the study manifest and this scan's header disagree (2 checks: the patient ID and the visit date)"
+            in anonymised)
+    assert "<b>Check (study):</b> the same scan at two visits: a trend would count it twice" in anonymised
+    assert "<b>Check (study manifest):</b> manifest rows list this scan at two visits; it is used once" in anonymised
+    assert not any(s in anonymised for s in ("ROW-ID", "P7", "2023", "b.dcm", "V1"))

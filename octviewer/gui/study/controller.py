@@ -33,6 +33,7 @@ from octviewer.study.vf import VF_COMPARE_MAX_DAYS, parse_date
 from ..dialogs import ask_or_cancel
 from ..export.scan_exports import default_name, write_export
 from .browser import StudyPanel
+from .checks import check_lines
 from .ou_view import OUTSIDE_MARK, OUView, shown_difference
 from .trend_view import TrendView
 
@@ -66,6 +67,12 @@ def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:
     if dated:
         return f"VF tested {measured.date.isoformat()}" + (f" ({interval})" if interval else "")
     return f"VF tested {interval or 'on a date'} (date withheld: anonymised report)"
+
+
+def _check_html(line: str) -> str:
+    """A ``check_lines`` line for a report: its "Check (...):" in bold."""
+    title, _, text = line.partition(": ")
+    return f"<p><b>{html.escape(title)}:</b> {html.escape(text)}</p>"
 
 
 class StudyAnalyser:
@@ -285,7 +292,7 @@ class StudyController(QObject):
 
     def comparison_text(self) -> str:
         """The study's lines under the estimates: the scan's checks, then its measured VF beside the estimate."""
-        lines = [f"Check (study manifest): {w}" for w in self.scan_checks()]
+        lines = check_lines(self.scan_checks())  # named by the check that fired: a copy is no manifest's
         rows = self.comparison_rows()
         if rows:
             lines.append(f"Measured visual field (study; {self.test_date()}) vs predicted:")
@@ -296,13 +303,9 @@ class StudyController(QObject):
 
     def comparison_html(self, dated: bool = False) -> str:
         """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False
-        (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind only."""
-        checks = self.scan_checks()
-        if checks and not dated:
-            checks = [f"the study manifest and this scan's header disagree ({len(checks)} check"
-                      f"{'s' if len(checks) != 1 else ''}: a patient ID, a visit date or one scan at two visits); "
-                      "details withheld: anonymised report"]
-        head = "".join(f"<p><b>Check (study manifest):</b> {html.escape(c)}</p>" for c in checks)
+        (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind and
+        count only (``checks.check_lines``)."""
+        head = "".join(_check_html(line) for line in check_lines(self.scan_checks(), dated))
         rows = self.comparison_rows()
         if not rows:
             return head

@@ -1,0 +1,61 @@
+"""The study's checks of scans in use (``StudyIndex.warnings_for``), named by the kind of check that fired.
+
+One wording for the Results panel, the scan PDF, the OU view and the OU PDF. A byte copy in a plain folder
+(no manifest at all) read "Check (study manifest): the study manifest and this scan's header disagree" on
+the anonymised PDF, as if a scan were filed under the wrong patient (H56 walk-through, item 4). An anonymised
+report gives each kind and its count only: the checks' own text quotes patient IDs, dates and file names.
+
+The index gives each check as text; its kind is read from the phrases ``octviewer.study.index`` writes
+(check_header, _one_visit, _copies, _same_scans, index_folder); one it does not know is "a study check".
+"""
+
+from __future__ import annotations
+
+#: kind -> (where the check comes from, what it found, for an anonymised report)
+KINDS = {
+    "patient": ("study manifest", "the patient ID"),
+    "date": ("study manifest", "the visit date"),
+    "rows": ("study manifest", "manifest rows list this scan at two visits; it is used once"),
+    "copy": ("study", "a second copy of this scan at this visit, used once"),
+    "two visits": ("study", "the same scan at two visits: a trend would count it twice"),
+    "other": ("study", "a study check"),
+}
+
+
+def check_kind(text: str) -> str:
+    """The kind (a key of ``KINDS``) of one of the index's warnings."""
+    if "the scan's own header says" in text:
+        return "patient"
+    if "the scan's own header dates it" in text:
+        return "date"
+    if "list it at the visits" in text or "list it at different visits" in text:
+        return "rows"
+    if text.startswith("the same scan as") and "a trend would count it twice" in text:
+        return "two visits"
+    if text.startswith("the same scan as") and "it is used once" in text:
+        return "copy"
+    return "other"
+
+
+def check_lines(checks: list[str], dated: bool = True) -> list[str]:
+    """"Check (study manifest): ..." or "Check (study): ..." for each check; ``dated`` False (an anonymised
+    report): one line per kind with its count, and no ID, date or name (a row's patient ID and visit date
+    against the header's: one line naming which of the two disagree)."""
+    if dated:
+        return [f"Check ({KINDS[check_kind(c)][0]}): {c}" for c in checks]
+    counts: dict[str, int] = {}
+    for c in checks:
+        counts[check_kind(c)] = counts.get(check_kind(c), 0) + 1
+    header = [kind for kind in ("patient", "date") if kind in counts]
+    lines = []
+    if header:
+        n = sum(counts.pop(kind) for kind in header)
+        what = " and ".join(KINDS[kind][1] for kind in header)
+        lines.append(f"Check (study manifest): the study manifest and this scan's header disagree ({n} check"
+                     f"{'s' if n != 1 else ''}: {what})")
+    lines += [f"Check ({KINDS[kind][0]}): {KINDS[kind][1]}" + (f" ({n} checks)" if n > 1 else "")
+              for kind, n in counts.items()]
+    return [f"{line}; details withheld: anonymised report" for line in lines]
+
+
+__all__ = ["KINDS", "check_kind", "check_lines"]
