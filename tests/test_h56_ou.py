@@ -132,3 +132,25 @@ def test_an_anonymised_check_names_each_kind_with_its_count():
     assert "<b>Check (study):</b> the same scan at two visits: a trend would count it twice" in anonymised
     assert "<b>Check (study manifest):</b> manifest rows list this scan at two visits; it is used once" in anonymised
     assert not any(s in anonymised for s in ("ROW-ID", "P7", "2023", "b.dcm", "V1"))
+
+
+# ---------------------------------------------------------------- 6: the OU report repeats the visit's checks
+
+@pytest.mark.gui
+def test_ou_report_repeats_the_checks_the_ou_view_shows(qtbot, study, monkeypatch, tmp_path):
+    """The OU view's header gave the visit's study check; the OU PDF had no check line at all."""
+    from octviewer.gui.export import ou_pdf
+
+    index = index_folder(study)
+    view = _ou_view(qtbot, index)
+    assert view.checks.text().startswith("Check (study): the same scan as ") and "OS_copy.dcm" in view.checks.text()
+    pages = {}
+    monkeypatch.setattr(ou_pdf, "write_pdf", lambda doc, path, *a, **k: pages.setdefault(path, doc.toPlainText()))
+    ou_pdf.write_ou_report(str(tmp_path / "named.pdf"), view, patient_id=index.patients()[0])
+    ou_pdf.write_ou_report(str(tmp_path / "anon.pdf"), view)
+    named, anonymised = pages[str(tmp_path / "named.pdf")], pages[str(tmp_path / "anon.pdf")]
+    assert view.checks.text() in named
+    assert ("Check (study): a second copy of this scan at this visit, used once; details withheld: anonymised "
+            "report") in anonymised
+    assert "OS_copy" not in anonymised and view.summary.visit not in anonymised
+    view.tasks.shutdown()

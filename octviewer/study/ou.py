@@ -178,6 +178,9 @@ class VisitSummary:
     patient_id: str
     visit: str
     eyes: dict[str, EyeSummary] = field(default_factory=dict)
+    #: the study's checks of the visit's scans (``StudyIndex.warnings_for``), kept with the visit they are of:
+    #: the OU view showed them above the eyes and the OU report left them out (H56 walk-through, item 6)
+    checks: list[str] = field(default_factory=list)
 
     @property
     def synthetic(self) -> bool:

@@ -18,6 +18,7 @@ from octviewer.core import outside_normal, weak_vf_indices
 from octviewer.study.ou import VisitSummary
 
 from ..structure.panel import wheel_key_text
+from ..study.checks import check_html, check_lines
 from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, measured_not_compared, shown_difference
 from .scan_pdf import DISCLAIMER, write_pdf
 
@@ -102,6 +103,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     notes_after = "".join(f"<p>{html.escape(n)}</p>" for n in trend_notes)
     img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 520)) if name in images}
     visit = html.escape(summary.visit or "unknown") if patient_id else "withheld (anonymised report)"
+    # the visit's study checks, as the OU view shows them above the eyes; anonymised: kind and count only
+    checks = "".join(check_html(line) for line in check_lines(summary.checks, dated=patient_id is not None))
     created = dt.datetime.now().isoformat(timespec="minutes") if patient_id else "withheld"
     return f"""
     <h1>OU report: both eyes of one visit</h1>
@@ -112,6 +115,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
       <tr><td>Model</td><td>{html.escape(model)}</td></tr>
       <tr><td>Report created</td><td>{created}</td></tr>
     </table>
+    {checks}
     <p>"Case" = one eye at this visit: the mean over its volumes.</p>
     <h2>Predicted and measured visual field</h2>
     <table border="1" cellpadding="3" width="100%">

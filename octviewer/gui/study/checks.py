@@ -11,6 +11,8 @@ The index gives each check as text; its kind is read from the phrases ``octviewe
 
 from __future__ import annotations
 
+import html
+
 #: kind -> (where the check comes from, what it found, for an anonymised report)
 KINDS = {
     "patient": ("study manifest", "the patient ID"),
@@ -58,4 +60,10 @@ def check_lines(checks: list[str], dated: bool = True) -> list[str]:
     return [f"{line}; details withheld: anonymised report" for line in lines]
 
 
-__all__ = ["KINDS", "check_kind", "check_lines"]
+def check_html(line: str) -> str:
+    """A ``check_lines`` line for a report: its "Check (...):" in bold."""
+    title, _, text = line.partition(": ")
+    return f"<p><b>{html.escape(title)}:</b> {html.escape(text)}</p>"
+
+
+__all__ = ["KINDS", "check_html", "check_kind", "check_lines"]

@@ -33,7 +33,7 @@ from octviewer.study.vf import VF_COMPARE_MAX_DAYS, parse_date
 from ..dialogs import ask_or_cancel
 from ..export.scan_exports import default_name, write_export
 from .browser import StudyPanel
-from .checks import check_lines
+from .checks import check_html, check_lines
 from .ou_view import OUTSIDE_MARK, OUView, shown_difference
 from .trend_view import TrendView
 
@@ -67,12 +67,6 @@ def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:
     if dated:
         return f"VF tested {measured.date.isoformat()}" + (f" ({interval})" if interval else "")
     return f"VF tested {interval or 'on a date'} (date withheld: anonymised report)"
-
-
-def _check_html(line: str) -> str:
-    """A ``check_lines`` line for a report: its "Check (...):" in bold."""
-    title, _, text = line.partition(": ")
-    return f"<p><b>{html.escape(title)}:</b> {html.escape(text)}</p>"
 
 
 class StudyAnalyser:
@@ -305,7 +299,7 @@ class StudyController(QObject):
         """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False
         (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind and
         count only (``checks.check_lines``)."""
-        head = "".join(_check_html(line) for line in check_lines(self.scan_checks(), dated))
+        head = "".join(check_html(line) for line in check_lines(self.scan_checks(), dated))
         rows = self.comparison_rows()
         if not rows:
             return head

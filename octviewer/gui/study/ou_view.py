@@ -42,6 +42,7 @@ from ..background import TaskSlot
 from ..dialogs import as_literal
 from ..structure.page import CLASS_COLOURS, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
+from .checks import check_lines
 
 FLAG_COLOUR = QColor("#ff6b6b")
 
@@ -83,7 +84,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
     from octviewer.io import VolumeReadError, load_volume
 
     scans = index.scans_for(patient_id, visit_label)
-    summary = VisitSummary(patient_id, visit_label)
+    summary = VisitSummary(patient_id, visit_label, checks=index.warnings_for(s.path for s in scans))
     done = 0
     for eye in ("OD", "OS"):
         mine = [s for s in scans if s.eye == eye]
@@ -360,7 +361,7 @@ class OUView(QWidget):
     def show_visit(self, index: StudyIndex, patient_id: str, visit_label: str, analyse=None) -> None:
         self.header.setText(f"{patient_id} · visit {visit_label}")
         checks = index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label))
-        self.checks.setText("Check: " + "\n".join(checks) if checks else "")
+        self.checks.setText("\n".join(check_lines(checks)))  # each named by its kind, as Results names it
         self.checks.setVisible(bool(checks))
         for column in self.columns.values():
             column.show_summary(None)
