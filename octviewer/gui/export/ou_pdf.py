@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QTextDocument
 
 from octviewer.core import outside_normal, weak_vf_indices
 from octviewer.study.ou import VisitSummary
+from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan
 
 from ..structure.panel import wheel_key_text
 from ..study.checks import check_html, check_lines
@@ -27,6 +28,13 @@ _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # th
 
 def _fmt(value, digits=1, sign=False) -> str:
     return "" if value is None else (f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}")
+
+
+def vf_interval(vf_date, scan_date) -> str:
+    """How far a field lies from its scan, in days, with no date (fit for an anonymised report)."""
+    days = vf_days_from_scan(vf_date, scan_date)
+    return (f"{abs(days)} days {'after' if days > 0 else 'before'} its scan, more than {VF_COMPARE_MAX_DAYS} days"
+            if days is not None else f"more than {VF_COMPARE_MAX_DAYS} days from its scan")
 
 
 def _mark(name: str, value, weak=()) -> str:
@@ -48,7 +56,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     ``trend_notes`` follow the slopes as on screen: they speak of "the slope's interval above" (printed
     with the key, before the slopes, they pointed at text below them, fifth walk-through)."""
     eyes = [e for e in ("OD", "OS") if e in summary.eyes]
-    rows = []
+    rows, far = [], []  # far: the eyes whose measured field lies too far from their scan to compare
     for eye in eyes:
         s = summary.eyes[eye]
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
@@ -56,8 +64,10 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         cells = "".join(f"<td>{_fmt(c.predicted)}{_mark(c.name, c.predicted, weak)}</td>"
                         f"<td>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
                         + (f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
-                           if s.vf_compared() or c.measured is None else "<td>not compared</td>")
+                           if s.vf_compared() or c.measured is None else "<td>n.c.</td>")
                         for c in s.vf_comparison())
+        if not s.vf_compared():  # "not compared" broke mid-word in the narrow column: "n.c.", said in full below
+            far.append(f"the {eye} field {vf_interval(s.vf_measured.date, s.scan_date)}")
         rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
     vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
                         for _, label, unit in _VF_ROWS)
@@ -122,6 +132,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
       <tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}
     </table>
     {f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>" if OUTSIDE_MARK in ''.join(rows) else ""}
+    {f"<p>n.c. = not compared: {html.escape('; '.join(far))}</p>" if far else ""}
     {result_notes}
     <h2>Both eyes (temporal sides facing out)</h2>
     {img.get('ou', '')}
