@@ -217,10 +217,11 @@ def test_a_folder_manifest_row_that_the_header_contradicts_follows_the_manifest_
     assert index_manifest(root / "manifest.csv").scan_at(victim) is None  # the same verdict both ways
     _write(root / "manifest.csv", [[rel, "DEMO00-001", "OS", "2016-01-01"]])
     index = index_folder(root, cache_dir=tmp_path / "cache")
-    assert index.scan_at(victim).patient_id == victim.parent.name  # the folder files by the header, and says so
+    # the row's patient, as Open study manifest files it (H56 walk-through: the two routes filed it apart)
+    assert index.scan_at(victim).patient_id == "DEMO00-001"
     assert [w for _, w in index.warnings] == [
         f'manifest.csv row 2 gives the patient "DEMO00-001", the scan\'s own header says "{victim.parent.name}"; '
-        "the header's is used",
+        "the row's is used",
         f"manifest.csv row 2 gives the visit 2016-01-01, the scan's own header dates it "
         f"{_header_date(victim).isoformat()}; the header's is used"]
 
@@ -262,3 +263,27 @@ def test_scans_of_other_patients_or_eyes_are_never_hashed(tmp_path, monkeypatch)
     scans = [ScanEntry(str(paths[0]), "P1", "OD", "V1", None), ScanEntry(str(paths[1]), "P2", "OD", "V2", None),
              ScanEntry(str(paths[2]), "P1", "OS", "V3", None), ScanEntry(str(paths[3]), "P3", "OD", "V1", None)]
     assert _same_scans(scans, {}, str(tmp_path)) == []
+
+
+def test_scans_of_two_patients_under_one_manifest_id_are_not_paired(demo, tmp_path):
+    """A manifest filed two patients' scans under one ID and the OU view paired them as one patient's eyes; a
+    consistent re-key (every scan of the ID from one header patient) stays used, with the warning (H56)."""
+    import pydicom
+
+    first, first_os = _scans(demo, "OD")[0], _scans(demo, "OS")[0]
+    patients = [first.parent.name, "OTHER-9"]
+    ds = pydicom.dcmread(_scans(demo, "OS")[1])
+    ds.PatientID = patients[1]
+    other = tmp_path / _scans(demo, "OS")[1].name
+    ds.save_as(other)
+    rows = [[str(first), "P1", "OD", _header_date(first).isoformat()],
+            [str(first_os), "P1", "OS", _header_date(first_os).isoformat()],
+            [str(other), "P1", "OS", _header_date(other).isoformat()]]
+    index = index_manifest(_write(tmp_path / "m.csv", rows))
+    assert {Path(s.path) for s in index.scans} == {first, first_os}
+    [(path, problem)] = index.problems
+    assert path == str(other) and f'whose other scans\' headers say "{patients[0]}"' in problem
+    assert f'its own says "{patients[1]}"' in problem
+    rekeyed = index_manifest(_write(tmp_path / "r.csv", rows[:2]))  # one header patient: a re-key, used
+    assert {Path(s.path) for s in rekeyed.scans} == {first, first_os} and not rekeyed.problems
+    assert {s.patient_id for s in rekeyed.scans} == {"P1"}

@@ -404,7 +404,7 @@ def _disagreement(places: list[str]) -> str:
     return f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); neither is used"
 
 
-def check_header(says: ScanEntry, record: dict, where: str, kept: str) -> list[str]:
+def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> list[str]:
     """The one rule for a manifest row (``says``) against its scan's own header (``record``), for Open
     study manifest and a study folder's manifest alike (attack run 8, A8-5: the folder ignored it).
 
@@ -412,11 +412,12 @@ def check_header(says: ScanEntry, record: dict, where: str, kept: str) -> list[s
     the right eye's place, beside the right eye's VF, and exported as OD (attack run 7, A7-4); which of
     the two is wrong cannot be told (a row pointing at the wrong file is as likely as a wrong eye), so the
     scan is not used. A patient ID or a visit date that disagrees is a warning naming the row and both
-    values (``kept``: whose value is used), and the scan is used: clinics re-key IDs on export, yet a
-    manifest put four scans of four patients under one ID and the OU view paired them, and dated a scan
-    nine months before its acquisition (eighth walk-through, item 3). Dates within ``VISIT_GAP_DAYS`` of
-    each other agree (both eyes of a visit are not always scanned on the same day). The warnings are
-    shown in the window and never logged (they hold patient IDs)."""
+    values, and the scan is used: clinics re-key IDs on export (the row's ID is used, by either route), yet a
+    manifest put four scans of four patients under one ID and the OU view paired them (``_mixed_patients``
+    leaves such scans out), and dated a scan nine months before its acquisition (warned; ``date_kept``: Open
+    study manifest keeps the row's visit, a study folder files a dated scan by its header). Dates within
+    ``VISIT_GAP_DAYS`` of each other agree (both eyes of a visit are not always scanned on the same day).
+    The warnings are shown in the window and never logged (they hold patient IDs)."""
     if record.get("kind") != "scan":
         return []
     eye = record.get("eye") or ""
@@ -427,11 +428,11 @@ def check_header(says: ScanEntry, record: dict, where: str, kept: str) -> list[s
     header_id, row_id = record.get("patient_id") or "", "" if says.patient_id == NO_PATIENT else says.patient_id
     if header_id and row_id and header_id != row_id:
         warnings.append(f'{where} gives the patient "{row_id}", the scan\'s own header says "{header_id}"; '
-                        f"{kept} is used")
+                        "the row's is used")
     header_date = parse_date(record.get("date") or "")
     if header_date and says.date and abs((header_date - says.date).days) > VISIT_GAP_DAYS:
         warnings.append(f"{where} gives the visit {says.date.isoformat()}, the scan's own header dates it "
-                        f"{header_date.isoformat()}; {kept} is used")
+                        f"{header_date.isoformat()}; {date_kept} is used")
     return warnings
 
 
@@ -523,6 +524,39 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def _row_patient(row_scan: ScanEntry | None) -> str:
+    """The patient a manifest row gives ("" for none): it is used over the header's, by either route."""
+    return row_scan.patient_id if row_scan is not None and row_scan.patient_id != NO_PATIENT else ""
+
+
+def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
+    """Leave out the scans a manifest files under a patient whose other scans' headers name someone else.
+
+    A consistent re-key (every scan of manifest patient P has header ID X) is a clinic's export and is
+    used with check_header's warning; but P's scans carrying two header IDs are two people under one ID:
+    the OU view paired them as one patient's eyes (eighth and H56 walk-throughs). The header ID most of
+    P's scans carry (the first listed's on a tie) is taken as P's; the others are listed, not used.
+    The problem text names the file and both IDs: it is shown in the window, never logged."""
+    by_patient: dict[str, list[ScanEntry]] = {}
+    for scan in index.scans:
+        by_patient.setdefault(scan.patient_id, []).append(scan)
+    out = set()
+    for patient, scans in by_patient.items():
+        ids = [header_ids.get(s.path, "") for s in scans if header_ids.get(s.path)]
+        if len(set(ids)) < 2:
+            continue
+        counts = {i: ids.count(i) for i in dict.fromkeys(ids)}
+        theirs = max(counts, key=counts.get)  # the first listed's on a tie (dicts keep order)
+        for scan in scans:
+            own = header_ids.get(scan.path, "")
+            if own and own != theirs:
+                out.add(scan.path)
+                index._problem(scan.path, "scans of another patient",
+                               f'listed under the patient "{patient}", whose other scans\' headers say "{theirs}", '
+                               f'while its own says "{own}": another patient\'s scan is not used')
+    index.scans = [s for s in index.scans if s.path not in out]
+
+
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[str], dict]:
     """The manifest's scan with the eye its own header states where the row gives none, the warnings of
     ``check_header`` and the header record; ValueError naming the row when the header states the other
@@ -569,6 +603,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
         if progress is not None:
             progress(n + 1, len(rows))
     uids: dict[str, str] = {}
+    header_ids: dict[str, str] = {}  # file -> the patient ID in its own header
     used_rows: list[dict] = []  # the rows whose scans are used: only their visual fields are the study's
     for path, entries in listed.items():
         visit_only = len({_row_says(row)[:2] for row, _ in entries}) == 1 and all(c for _, c in entries)
@@ -580,7 +615,9 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             index.scans.append(scan)
             index.warnings += [(path, w) for w in ([note] if note else []) + warnings]
             uids[path] = record.get("uid") or ""
+            header_ids[path] = record.get("patient_id") or ""
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
+    _mixed_patients(index, header_ids)
     index.scans = group_visits(index.scans)
     index.scans, copies = _copies(index.scans, uids, str(csv_path.parent))
     index.warnings += copies + _same_scans(index.scans, uids, str(csv_path.parent))
@@ -757,9 +794,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             date = parse_date(record["date"]) or (from_row.date if from_row else None)
             visit = date.isoformat() if date else (from_row.visit if from_row else "")
             index.scans.append(ScanEntry(
-                path=str(file), patient_id=record["patient_id"] or (from_row.patient_id if from_row else NO_PATIENT),
+                path=str(file), patient_id=_row_patient(from_row) or record["patient_id"] or NO_PATIENT,
                 eye=record["eye"] or (from_row.eye if from_row else ""), visit=visit, date=date,
                 scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
+    _mixed_patients(index, {str(f): r.get("patient_id") or "" for f, r in records if r.get("kind") == "scan"})
     index.scans = group_visits(index.scans)
     index.scans, copies = _copies(index.scans, {str(f): r.get("uid") or "" for f, r in records}, str(root))
     index.warnings += copies
