@@ -156,3 +156,23 @@ def test_ou_report_repeats_the_checks_the_ou_view_shows(qtbot, study, monkeypatc
             "report") in anonymised
     assert "OS_copy" not in anonymised and view.summary.visit not in anonymised
     view.tasks.shutdown()
+
+
+# ---------------------------------------------------------------- 1: the scan dated by its header, as in Results
+
+def test_ou_view_dates_the_scan_by_its_header_as_results_does(study, tmp_path):
+    """A manifest row gave the visit a year before the scan's header date, with the field on the row: Results
+    (the volume's acquisition date) said "366 days before the scan: not compared", the OU view compared it."""
+    from octviewer.gui.study.ou_view import analyse_visit
+    from octviewer.study import index_manifest
+
+    [od] = sorted(study.rglob("OD_*.dcm"))
+    visit = _header_date(od) - dt.timedelta(days=366)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,patient_id,eye,visit,vfi,md,psd\n{od},P1,OD,{visit},97.0,-0.8,1.5\n")
+    index = index_manifest(manifest)
+    [scan] = index.scans
+    summary = analyse_visit(index, "P1", scan.visit, None, lambda *_: None, threading.Event())
+    eye = summary.eyes["OD"]
+    assert eye.vf_measured.md_db == pytest.approx(-0.8)
+    assert eye.scan_date == _header_date(od) and not eye.vf_compared()

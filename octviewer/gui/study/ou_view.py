@@ -90,12 +90,13 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
         mine = [s for s in scans if s.eye == eye]
         if not mine:
             continue
-        results, errors, enface = [], [], None
+        results, errors, enface, acquired = [], [], None, {}
         for scan in mine:
             if cancel.is_set():
                 raise Cancelled()
             try:
                 volume = load_volume(scan.path)
+                acquired[scan.path] = volume.acquired
                 if enface is None:
                     enface = enface_image(volume)
                 if analyse is not None:
@@ -113,7 +114,10 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
         # match left a field a year off blank here ("MD measured n/a") where Results showed it "not compared"
         latest = max(mine, key=lambda s: s.date or dt.date.min)
         eye_summary.vf_measured = index.measured_vf_for_scan(latest.path)
-        eye_summary.scan_date = latest.date
+        # dated as Results dates it, by the file's own acquisition time: a manifest row giving the visit a year
+        # before the header's date made the OU view compare a field Results called "not compared" (H56, 1)
+        when = acquired.get(latest.path)
+        eye_summary.scan_date = (when.date() if isinstance(when, dt.datetime) else when) or latest.date
         eye_summary.synthetic = eye_summary.synthetic or any(s.synthetic for s in mine)
         eye_summary.error = "; ".join(errors)
         eye_summary.enface = enface
