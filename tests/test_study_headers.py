@@ -287,3 +287,19 @@ def test_scans_of_two_patients_under_one_manifest_id_are_not_paired(demo, tmp_pa
     rekeyed = index_manifest(_write(tmp_path / "r.csv", rows[:2]))  # one header patient: a re-key, used
     assert {Path(s.path) for s in rekeyed.scans} == {first, first_os} and not rekeyed.problems
     assert {s.patient_id for s in rekeyed.scans} == {"P1"}
+
+
+def test_a_manifest_scan_whose_laterality_fields_disagree_is_listed_not_filed(demo, tmp_path):
+    """ImageLaterality L over FrameLaterality R: a study folder lists the file, and opening it is refused, but
+    Open study manifest filed it silently under the row's eye (H56 walk-through)."""
+    import pydicom
+
+    ds = pydicom.dcmread(_scans(demo, "OS")[0])
+    ds.SharedFunctionalGroupsSequence[0].FrameAnatomySequence[0].FrameLaterality = "R"
+    bad = tmp_path / "e.dcm"
+    ds.save_as(bad)
+    index = index_manifest(_write(tmp_path / "m.csv", [[str(bad), "P1", "OD", _header_date(bad.parent / _scans(
+        demo, "OS")[0].name).isoformat()]]))
+    assert not index.scans
+    [(path, problem)] = index.problems
+    assert path == str(bad) and "the laterality fields disagree" in problem and "row 2" in problem

@@ -562,6 +562,9 @@ def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[str], d
     ``check_header`` and the header record; ValueError naming the row when the header states the other
     eye. Only the header is read (``headers.read_record``), never the pixels."""
     record = read_record(Path(scan.path))
+    if record.get("kind") == "skip" and record.get("reason") == "unreadable files":  # as a study folder does
+        # (a DICOM whose laterality fields disagree was filed under the row's eye, and refused on opening)
+        raise ValueError(f"row {row.get('_row', '?')}: {record.get('problem') or 'unreadable'}; it is not used")
     warnings = check_header(scan, record, f"row {row.get('_row', '?')}", "the row's")
     eye = record.get("eye") if record.get("kind") == "scan" else ""
     if eye in ("OD", "OS") and not scan.eye:
