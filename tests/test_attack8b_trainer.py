@@ -64,6 +64,21 @@ def test_a8_10_a_finished_run_is_continued_only_with_resume(tiny_cohort, tmp_pat
     assert worked == [True, False, False]
 
 
+def test_a8_10_a_start_refused_before_training_takes_a_new_start(tiny_cohort, tmp_path, monkeypatch):
+    """A fit refused by its data (a pickled npz field) leaves its config.json and cache: nothing trained, so the
+    fit after the data's fix starts there without --resume (which would refuse the changed data); the
+    harvard import test's second fit was refused "holds an earlier run"."""
+    from trainer.cli import main
+
+    worked = []
+    monkeypatch.setattr("trainer.cli.fit", lambda cfg: worked.append(cfg.resume))
+    run = _run(tmp_path)
+    (run / "model.safetensors").unlink()
+    (run / "stage1").rmdir()
+    (run / "cache").mkdir()
+    assert main(["fit", "--data", str(tiny_cohort), "--out", str(run), *FIT]) == 0 and worked == [False]
+
+
 def test_a8_10_a_progress_file_in_the_run_folder_is_the_runs(tiny_cohort, tmp_path, monkeypatch):
     from trainer.cli import main
 

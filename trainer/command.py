@@ -87,6 +87,11 @@ RUN_ENTRIES = re.compile(r"config\.json|model\.safetensors|report\.(json|md)|rel
                          r"|stage\w*|cache|ranks|ablation\.(json|md)|\w+-(all|part)-seed\d+")
 
 
+#: What a fit refused before training leaves (its recorded config, decoded scans): nothing to lose, so the
+#: folder takes a new start without --resume; after a fix to the data, --resume would refuse the changed data.
+NOTHING_TRAINED = {"config.json", "cache"}
+
+
 def check_run_folder(out: Path, resume: bool, option: str = "--out", also=()) -> None:
     """Before any work, the run folder of fit or ablation (``label_scarce train``'s per-seed folders too): new or
     empty, or, with --resume only, a folder of this command's runs (its own entries, a run's config.json among
@@ -107,7 +112,7 @@ def check_run_folder(out: Path, resume: bool, option: str = "--out", also=()) ->
     if names and (others or not any(is_run_config(p) for p in runs)):
         raise OutputPathError(f"{option} {out}: holds {len(others) or len(names)} file(s) or folder(s) "
                               "octviewer-train did not write; give a new or empty folder (nothing was written)")
-    if names and not resume:
+    if names and not resume and not set(names) - mine <= NOTHING_TRAINED:
         raise OutputPathError(f"{option} {out}: holds an earlier run; --resume continues it, or give a new or empty "
                               "folder (nothing is overwritten)")
 
