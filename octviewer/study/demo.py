@@ -87,13 +87,33 @@ def write_demo_study(out, patients: int = 3, visits: int = 4, preset: str = "tin
 
 #: What the demo writes in --out: anything else there is someone else's (counted, never named).
 _OWN_ENTRIES = {"scans", "perimetry", "visual_fields.csv"}
+#: The columns of the demo's visual_fields.csv (``write_demo_study``).
+_VF_COLUMNS = ["patient_id", "eye", "date", "vfi", "md", "psd"]
+
+
+def _vf_csv_ours(path: Path) -> bool:
+    """True when ``path`` is absent or is a visual_fields.csv an earlier demo wrote: the demo's header
+    and DEMO... patients only. A clinic's own table of the same name was taken as the demo's by its
+    name and replaced, its patients' fields lost (attack run 10, A10-12)."""
+    from ..core.files import FileRefused, csv_is_ours
+
+    if not os.path.lexists(path):
+        return True
+    if not csv_is_ours(path, _VF_COLUMNS, required=tuple(_VF_COLUMNS)) or path.stat().st_size > 10 << 20:
+        return False  # another header, no regular file, or larger than a demo writes
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return all(row.get("patient_id", "").startswith("DEMO") for row in csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error, FileRefused):
+        return False
 
 
 def not_ours(out: Path) -> str:
     """What in ``out`` this command did not write ("" when nothing): an entry but scans/, perimetry/ and
-    visual_fields.csv, or in scans/ and perimetry/ an entry not named DEMO... . Written into a clinic's
-    folder of scans, the demo put SYNTHETIC patients beside the real ones, one study of both (attack run 8,
-    A8-9; octviewer-synth has the same rule, ``synth.cli.not_ours``). An earlier demo's output is ours."""
+    visual_fields.csv, or in scans/ and perimetry/ an entry not named DEMO..., or a visual_fields.csv
+    with other patients. Written into a clinic's folder of scans, the demo put SYNTHETIC patients beside
+    the real ones, one study of both (attack run 8, A8-9; octviewer-synth has the same rule,
+    ``synth.cli.not_ours``). An earlier demo's output is ours."""
     try:
         others = [name for name in os.listdir(out) if name not in _OWN_ENTRIES]
         for sub in ("scans", "perimetry"):
@@ -103,6 +123,9 @@ def not_ours(out: Path) -> str:
         return f"{out} cannot be read ({exc.strerror or type(exc).__name__})"
     if others:
         return f"{out} holds {len(others)} file(s) or folder(s) the demo did not write; give a new or empty folder"
+    if not _vf_csv_ours(out / "visual_fields.csv"):
+        return f"{out / 'visual_fields.csv'} was not written by the demo (other patients or columns); give a new " \
+               "or empty folder"
     return ""
 
 

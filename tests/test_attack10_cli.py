@@ -1,0 +1,31 @@
+"""Attack run 10 (H57): the batch commands' outputs, study.demo's --out, octviewer-pacs and stopping."""
+
+import csv
+
+from octviewer.study import demo
+
+
+def _write_demo_vf(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=demo._VF_COLUMNS)
+        writer.writeheader()
+        writer.writerows({"patient_id": pid, "eye": "OD", "date": "2020-01-01", "vfi": "90", "md": "-3",
+                          "psd": "2"} for pid in rows)
+
+
+def test_demo_keeps_a_clinics_visual_fields_csv(tmp_path, capsys, monkeypatch):
+    """A10-12: a clinic's visual_fields.csv was taken as an earlier demo's by its name and replaced."""
+    clinic = tmp_path / "clinic"
+    clinic.mkdir()
+    before = "patient_id,eye,date,vfi,md\nREAL-123,OD,2020-01-01,90,-3.5\n"
+    (clinic / "visual_fields.csv").write_text(before)
+    monkeypatch.setattr(demo, "write_demo_study", lambda *a: (_ for _ in ()).throw(AssertionError("wrote")))
+    assert demo.main(["--out", str(clinic), "--patients", "2", "--visits", "1"]) == 3
+    assert "visual_fields.csv was not written by the demo" in capsys.readouterr().err
+    assert (clinic / "visual_fields.csv").read_text() == before
+    # the demo's own header with a real patient among DEMO rows: still not ours
+    _write_demo_vf(clinic / "visual_fields.csv", ["DEMO00-001", "REAL-123"])
+    assert demo.not_ours(clinic)
+    # an earlier demo's table is ours, to write again
+    _write_demo_vf(clinic / "visual_fields.csv", ["DEMO00-001", "DEMO00-003"])
+    assert demo.not_ours(clinic) == ""
