@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from octviewer.study import demo
 
 
@@ -29,3 +31,30 @@ def test_demo_keeps_a_clinics_visual_fields_csv(tmp_path, capsys, monkeypatch):
     # an earlier demo's table is ours, to write again
     _write_demo_vf(clinic / "visual_fields.csv", ["DEMO00-001", "DEMO00-003"])
     assert demo.not_ours(clinic) == ""
+
+
+@pytest.mark.parametrize("argv", [
+    ["find", "--patient-id", "NOSUCH\\PACS-DEMO-001"],
+    ["find", "--name", "NOSUCH\\DOE"],
+    ["find", "--patient-id", "X" * 80],
+    ["find", "--patient-id", "P1", "--modality", "OPT\\SR"],
+    ["find", "--patient-id", "P1", "--modality", "VERYLONGMODALITYNAME"],
+    ["screen", "--patient-id", "NOSUCH\\PACS-DEMO-001", "--out", "r.csv"],
+    ["screen", "--patient-id", "*", "--out", "r.csv"],
+    ["screen", "--patient-id", "PACS?DEMO?001", "--out", "r.csv"],
+])
+def test_pacs_refuses_a_search_that_matches_other_patients(tmp_path, capsys, monkeypatch, argv):
+    """A10-2: '\\' (DICOM's value separator) matched either part; '*' screened every patient; values
+    longer than DICOM allows found nothing without a word. Refused before the archive is asked."""
+    from octviewer.pacs import cli, net
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(net, "_find", lambda *a: pytest.fail("the archive was asked"))
+    settings = tmp_path / "pacs.json"
+    assert cli.main(["--settings", str(settings), "configure", "--archive-ae", "ORTHANC", "--host", "127.0.0.1",
+                     "--port", "4242", "--local-ae", "OCTVIEWER"]) == 0
+    capsys.readouterr()
+    assert cli.main(["--settings", str(settings), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("PACS: ") and "PACS-DEMO-001" not in err
+    assert not (tmp_path / "r.csv").exists()

@@ -53,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("echo", help="test the connection (C-ECHO)")
 
     def query_options(q):
-        q.add_argument("--patient-id", default="")
+        q.add_argument("--patient-id", default="", help="patient ID; find: * and ? as wildcards, screen: the "
+                       "ID itself")
         q.add_argument("--name", default="", help="patient name, DICOM style (FAMILY^GIVEN); * and ? as wildcards")
         q.add_argument("--from", dest="date_from", type=_date, default=None, help="first study date, YYYY-MM-DD")
         q.add_argument("--to", dest="date_to", type=_date, default=None, help="last study date, YYYY-MM-DD")
@@ -168,7 +169,8 @@ def _screen(args) -> int:
     from ..pipeline.predict_cli import main as predict_main
 
     settings = _settings(args)
-    check_query(args.patient_id, args.name, args.date_from, args.date_to)  # before the model and outputs
+    # before the model and outputs; one patient's screen takes no wildcard ID (A10-2)
+    check_query(args.patient_id, args.name, args.date_from, args.date_to, exact_id=True)
     extra = [a for a in args.predict_args if a != "--"]
     if problem := _screen_problem(args, extra):
         print(problem[1], file=sys.stderr)

@@ -307,13 +307,28 @@ def _find(settings: PacsSettings, identifier: Dataset) -> list[Dataset]:
 
 
 def check_query(patient_id: str = "", patient_name: str = "", date_from: dt.date | None = None,
-                date_to: dt.date | None = None) -> None:
+                date_to: dt.date | None = None, modalities: Iterable[str] = (), exact_id: bool = False) -> None:
     """A search the archive can answer: something to search for, and a date range that is one (a --from
-    after --to asked the archive and found nothing, without a word on why)."""
+    after --to asked the archive and found nothing, without a word on why). A value holding '\\' (DICOM's
+    separator of values) made the archive match either part: 'NOSUCH\\ID' found and screened the patient ID
+    (attack run 10, A10-2); a patient ID longer than DICOM's 64 characters or a modality longer than 16
+    can match nothing. ``exact_id`` (a single patient's screen) refuses '*' and '?' in the ID too: one
+    typed '*' screened every patient the archive holds."""
     if not (patient_id.strip() or patient_name.strip() or date_from or date_to):
         raise PacsQueryError("give a patient ID, a name or a date range to search for")
     if date_from and date_to and date_from > date_to:
         raise PacsQueryError(f"the first date {date_from} is after the last {date_to}")
+    for what, value in (("patient ID", patient_id), ("name", patient_name), *(("modality", m) for m in modalities)):
+        if "\\" in value:
+            raise PacsQueryError(f"the {what} holds a '\\', which DICOM reads as a list of values (the archive "
+                                 "would match any of them); give one value")
+    if len(patient_id.strip()) > 64:
+        raise PacsQueryError("the patient ID is longer than DICOM's 64 characters; no archive holds such an ID")
+    if too_long := [m for m in modalities if len(m.strip()) > 16]:
+        raise PacsQueryError(f"the modality {too_long[0].strip()[:16]}... is longer than DICOM's 16 characters")
+    if exact_id and any(c in patient_id for c in "*?"):
+        raise PacsQueryError("the patient ID holds '*' or '?', which the archive takes as wildcards (other "
+                             "patients would be screened); give the ID itself")
 
 
 def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str = "",
@@ -322,7 +337,7 @@ def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str
     """Studies of a patient (ID and/or name, ``*`` and ``?`` as wildcards; a name without one matches
     as a prefix), in a date range, holding any of ``modalities`` (empty: any). Newest first."""
     modalities = tuple(m.strip().upper() for m in modalities if m.strip())
-    check_query(patient_id, patient_name, date_from, date_to)
+    check_query(patient_id, patient_name, date_from, date_to, modalities)
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.PatientID = patient_id.strip()
