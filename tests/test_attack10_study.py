@@ -22,3 +22,37 @@ def test_a_long_header_of_vf_words_is_judged_in_linear_time(tmp_path):
     spaced.write_text("patient_id eye date vfi md\nP1 OD 2019-09-24 95 -1\n", encoding="utf-8")
     with pytest.raises(VfReadError, match="not separated"):
         read_vf_rows(spaced)
+
+
+# ---------------------------------------------------------------- A10-6: column names with blanks around them
+
+def test_a_vf_table_with_comma_space_between_its_names_is_read(tmp_path):
+    from octviewer.study import index_folder
+
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "visual_fields.csv").write_text("patient_id, eye, date, vfi, md\nP1, OD, 2019-09-24, 95.5, -1.2\n",
+                                            encoding="utf-8")
+    index = index_folder(study, cache_dir=tmp_path / "cache")  # it was "1 other file", no field
+    assert [(m.patient_id, m.eye, m.vfi, m.md_db) for m in index.vf] == [("P1", "OD", 95.5, -1.2)]
+    assert not index.skipped
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=1, preset="tiny", seed=9)
+
+
+def test_a_manifest_with_comma_space_between_its_names_gives_its_rows_patient_and_field(demo, tmp_path):
+    import shutil
+
+    from octviewer.study import index_manifest
+
+    shutil.copy(sorted(demo.rglob("OD_*.dcm"))[0], tmp_path / "OD.dcm")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path, patient_id, eye, visit, vfi\nOD.dcm, P1, OD, 2019-09-24, 95\n", encoding="utf-8")
+    index = index_manifest(manifest)  # the row's patient and VFI were ignored without a word
+    assert [s.patient_id for s in index.scans] == ["P1"]
+    assert [(m.patient_id, m.eye, m.vfi) for m in index.vf] == [("P1", "OD", 95.0)]

@@ -49,7 +49,7 @@ from .vf import (
     nearest_vf,
     parse_date,
     read_vf_rows,
-    table_delimiter,
+    table_reader,
 )
 
 log = logging.getLogger(__name__)
@@ -294,7 +294,7 @@ def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
     carries its line number under ``_row`` (for messages). ``cancel`` is checked as the VF tables check it."""
     try:
         with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f, delimiter=table_delimiter(f))  # ';' or tabs as a VF table (A9-6)
+            reader = table_reader(f)  # ';' or tabs, names with blanks around them, as a VF table (A9-6, A10-6)
             if "path" not in (reader.fieldnames or ()):
                 return None
             rows = []

@@ -127,6 +127,22 @@ def table_delimiter(f) -> str:
     return max(DELIMITERS, key=known)
 
 
+def column_name(cell: str) -> str:
+    """A header cell as the column name it means: without the blanks around it. A table saved with ", "
+    between its names (``patient_id, eye, vfi``) had its columns " eye" and " vfi": counted as "1 other file",
+    and a manifest's scans filed under no patient, without a word (attack run 10, A10-6)."""
+    return str(cell).strip()
+
+
+def table_reader(f) -> csv.DictReader:
+    """A csv.DictReader over the VF table or manifest ``f``: its separator (``table_delimiter``) and its column
+    names (``column_name``), the one reading of a header for both."""
+    reader = csv.DictReader(f, delimiter=table_delimiter(f))
+    if reader.fieldnames is not None:
+        reader.fieldnames = [column_name(c) for c in reader.fieldnames]
+    return reader
+
+
 def read_vf_table(path) -> list[VfMeasurement]:
     """Measured VF rows from a manifest or a VF CSV.
 
@@ -166,9 +182,9 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)  # for the csv.Error message below, should the header not be read
         try:
-            delimiter = table_delimiter(f)
-            reader = csv.DictReader(f, delimiter=delimiter)
-            names = [str(c).strip() for c in reader.fieldnames or ()]
+            reader = table_reader(f)
+            delimiter = reader.reader.dialect.delimiter
+            names = list(reader.fieldnames or ())
             twice = sorted({c for c in ("patient_id", "eye", "date", "visit", "vfi", "md", "psd")
                             if names.count(c) > 1})
             if twice:  # csv.DictReader kept the last of the two cells: the header says two things
