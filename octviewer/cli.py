@@ -25,12 +25,22 @@ def viewer_main(argv: list[str] | None = None) -> int:
 
 
 def predict_main(argv: list[str] | None = None) -> int:
-    from .pipeline.predict_cli import main
+    from .core.stop import stoppable
 
-    return main(argv)
+    @stoppable("octviewer-predict")  # before the pipeline and the network load: a stop then was a traceback
+    def run():  # or a silent kill, exit 143 (attack run 10, A10-1)
+        from .pipeline.predict_cli import main
+
+        return main(argv)
+    return run()
 
 
 def measure_main(argv: list[str] | None = None) -> int:
-    from .pipeline.measure_cli import main
+    from .core.stop import stoppable
 
-    return main(argv)
+    @stoppable("octviewer-measure")  # as predict_main
+    def run():
+        from .pipeline.measure_cli import main
+
+        return main(argv)
+    return run()

@@ -1,6 +1,11 @@
 """Attack run 10 (H57): the batch commands' outputs, study.demo's --out, octviewer-pacs and stopping."""
 
 import csv
+import os
+import signal
+import sys
+import time
+import types
 
 import pytest
 
@@ -58,3 +63,43 @@ def test_pacs_refuses_a_search_that_matches_other_patients(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert err.startswith("PACS: ") and "PACS-DEMO-001" not in err
     assert not (tmp_path / "r.csv").exists()
+
+
+class _LoadingModule(types.ModuleType):
+    """A command module whose loading is stopped: by Ctrl-C, or by SIGTERM sent to this process."""
+
+    def __init__(self, name, how):
+        super().__init__(name)
+        self.how = how
+
+    def __getattr__(self, attr):
+        if attr != "main":
+            raise AttributeError(attr)
+        if self.how == "int":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        pytest.fail("SIGTERM was not taken")
+
+
+@pytest.mark.parametrize("how", ["int", "term"])
+@pytest.mark.parametrize("command", ["predict", "measure"])
+def test_a_stop_while_the_command_loads_is_one_line(capsys, monkeypatch, command, how):
+    """A10-1: the stop handlers came with the command's main, after ~0.8 s of imports: Ctrl-C then was a
+    traceback, SIGTERM a silent kill (143). The entry point installs them before it loads the command."""
+    from octviewer import cli
+
+    name = f"octviewer.pipeline.{command}_cli"
+    monkeypatch.setitem(sys.modules, name, _LoadingModule(name, how))
+
+    def not_taken(signum, frame):
+        raise RuntimeError("SIGTERM reached the default handler: a silent kill")
+
+    before = signal.signal(signal.SIGTERM, not_taken)
+    try:
+        assert getattr(cli, f"{command}_main")([]) == 130
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while the command loaded was a traceback")
+    finally:
+        assert signal.signal(signal.SIGTERM, before) is not_taken
+    assert capsys.readouterr().err == f"octviewer-{command}: stopped; run again with --resume to continue\n"

@@ -10,7 +10,6 @@ command" (2, 3) from "look at the rows" (1).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import errno
 import fcntl
@@ -25,49 +24,9 @@ from pathlib import Path
 from ..core import VF_INDICES
 from ..core.files import FileRefused, check_writable, csv_header, csv_is_ours, open_for_writing, same_file
 from ..core.pseudonym import KEY_FILE_COLUMNS
+from ..core.stop import EXIT_STOPPED, stoppable  # noqa: F401  (re-exported: the one stop rule, A10-1)
 
 EXIT_OK, EXIT_SCANS_FAILED, EXIT_MODEL, EXIT_OUTPUT = 0, 1, 2, 3
-EXIT_STOPPED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
-
-
-def stoppable(prog: str):
-    """``main`` with Ctrl-C as one line and exit 130, not a KeyboardInterrupt traceback (attack run 2
-    L1). The journal is closed on the way out (``Batch.__exit__``), its rows flushed one by one, so
-    ``--resume`` goes on from them."""
-    import functools
-    import sys
-
-    def wrap(main):
-        @functools.wraps(main)
-        def stopped_cleanly(*args, **kwargs):
-            try:
-                with _term_as_interrupt():
-                    return main(*args, **kwargs)
-            except KeyboardInterrupt:
-                print(f"{prog}: stopped; run again with --resume to continue", file=sys.stderr)
-                return EXIT_STOPPED
-        return stopped_cleanly
-    return wrap
-
-@contextlib.contextmanager
-def _term_as_interrupt():
-    """SIGTERM (a scheduler's time limit, a service stop) ends a batch as Ctrl-C does: one line, exit 130,
-    the journal kept for --resume. It killed the command without a word, exit 143 (attack run 9, A9-13)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    earlier = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, earlier)
 
 
 EXIT_CODES_HELP = ("exit status: 0 every scan analysed; 1 some scans failed or were refused (see their rows); "
