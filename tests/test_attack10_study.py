@@ -56,3 +56,20 @@ def test_a_manifest_with_comma_space_between_its_names_gives_its_rows_patient_an
     index = index_manifest(manifest)  # the row's patient and VFI were ignored without a word
     assert [s.patient_id for s in index.scans] == ["P1"]
     assert [(m.patient_id, m.eye, m.vfi) for m in index.vf] == [("P1", "OD", 95.0)]
+
+
+# ---------------------------------------------------------------- A10-5: a copy cut short after its header
+
+def test_of_copies_with_one_uid_the_whole_file_is_kept_not_the_first_by_name(demo, tmp_path):
+    from octviewer.study import index_folder
+
+    scans = tmp_path / "study" / "scans" / "P1"
+    scans.mkdir(parents=True)
+    data = sorted(demo.rglob("OD_*.dcm"))[0].read_bytes()
+    (scans / "OD.dcm").write_bytes(data)
+    (scans / "A_OD_copy.dcm").write_bytes(data[: len(data) // 2])  # the same header UID, its pixels cut short
+    index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
+    assert [s.path for s in index.scans] == [str(scans / "OD.dcm")]
+    assert index.warnings == [(str(scans / "OD.dcm"), "the same scan as scans/P1/A_OD_copy.dcm (the same DICOM UID; "
+                               f"listed twice at the visit {index.scans[0].visit}): it is used once (this file, the "
+                               "largest: their sizes differ, and a smaller one may be cut short)")]

@@ -482,19 +482,22 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
     for s in scans:
         by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
     copies: dict[str, list[ScanEntry]] = {}  # the path kept -> its copies
+    size: dict[str, int] = {}
     for group in (g for g in by_visit.values() if len(g) > 1):
-        sizes: Counter = Counter()
         for s in group:
             try:
-                sizes[os.stat(s.path).st_size] += 0 if uids.get(s.path) else 1
+                size[s.path] = os.stat(s.path).st_size
             except OSError:
                 continue
+        sizes = Counter(size[s.path] for s in group if s.path in size and not uids.get(s.path))
         first: dict[tuple, ScanEntry] = {}
-        for s in group:
+        # the largest copy first: one cut short after its header keeps the UID, and the first by name was kept,
+        # damaged, while the whole one beside it was dropped (attack run 10, A10-5)
+        for s in sorted((s for s in group if s.path in size), key=lambda s: -size[s.path]):
             try:
                 if uids.get(s.path):
                     key = ("uid", uids[s.path])
-                elif sizes[os.stat(s.path).st_size] > 1:
+                elif sizes[size[s.path]] > 1:
                     key = ("bytes", _sha256(s.path))
                 else:
                     continue
@@ -511,8 +514,11 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
         names = ", ".join(os.path.relpath(c.path, root) for c in group[:4]) + (" ..." if len(group) > 4 else "")
         times = "twice" if len(group) == 1 else f"{len(group) + 1} times"
         same = "DICOM UID" if uids.get(path) else "bytes"
-        warnings.append((path, f"the same scan as {names} (the same {same}; listed {times} at the visit "
-                               f"{kept.visit or 'with no date'}): it is used once"))
+        text = (f"the same scan as {names} (the same {same}; listed {times} at the visit "
+                f"{kept.visit or 'with no date'}): it is used once")
+        if any(size[c.path] != size[path] for c in group):
+            text += " (this file, the largest: their sizes differ, and a smaller one may be cut short)"
+        warnings.append((path, text))
     return [s for s in scans if s.path not in dropped], warnings
 
 
