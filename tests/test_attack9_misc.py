@@ -77,3 +77,18 @@ def test_the_ou_view_and_report_do_not_compare_a_field_far_from_the_scan(qtbot, 
     assert (column.cell("md", 2) == "not compared") is not compared
     assert column.cell("md", 1) == "-4.0" or column.cell("md", 1).startswith("-4.0")  # the field is still shown
     assert ("not compared" in ou_report_html(visit)) is not compared
+
+
+def test_the_anonymised_ou_report_withholds_a_damaged_scans_file_name():
+    """A reader's error names the file, and clinic file names carry names and dates: the anonymised OU report
+    printed "SMITH_JOHN_OD_20190924.dcm: the pixel data is truncated" under its asymmetry table (A10-3)."""
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    broken = EyeSummary("OD", ["SMITH_JOHN_OD_20190924.dcm"],
+                        error="SMITH_JOHN_OD_20190924.dcm: the pixel data is truncated")
+    visit = VisitSummary("P", "2019-09-24", {"OD": broken, "OS": EyeSummary("OS", ["os.dcm"], probability=0.2,
+                                                                             threshold=0.32)})
+    anonymised = ou_report_html(visit, None, patient_id=None)
+    assert "SMITH" not in anonymised and "details withheld: anonymised report" in anonymised
+    assert "SMITH_JOHN_OD_20190924.dcm: the pixel data is truncated" in ou_report_html(visit, None, patient_id="P")

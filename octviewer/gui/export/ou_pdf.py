@@ -79,7 +79,11 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         if value is not None:
             return _fmt(value, asymmetry_digits(r.name))
         s = summary.eyes.get(eye)
-        missing.append((eye, r.label, s.missing_reason(r.name) if s is not None else "no scan of this eye"))
+        why = s.missing_reason(r.name) if s is not None else "no scan of this eye"
+        if patient_id is None and s is not None and s.error:  # a reader's error names the file, and clinic
+            # file names carry names and birth dates: the anonymised report printed one (attack run 10, A10-3)
+            why = "a scan of this eye could not be read or analysed (details withheld: anonymised report)"
+        missing.append((eye, r.label, why))
         return "n/a"
     apart: dict[str, list[str]] = {}  # why measured rows give no OD - OS (a field far from its scan), as on screen
 
