@@ -73,3 +73,30 @@ def test_of_copies_with_one_uid_the_whole_file_is_kept_not_the_first_by_name(dem
     assert index.warnings == [(str(scans / "OD.dcm"), "the same scan as scans/P1/A_OD_copy.dcm (the same DICOM UID; "
                                f"listed twice at the visit {index.scans[0].visit}): it is used once (this file, the "
                                "largest: their sizes differ, and a smaller one may be cut short)")]
+
+
+# ---------------------------------------------------------------- A10-17: a copy re-exported with a new UID
+
+def test_a_copy_with_a_new_uid_and_the_same_pixels_is_used_once_and_a_repeat_scan_kept(demo, tmp_path):
+    import numpy as np
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from octviewer.study import index_folder
+
+    scans = tmp_path / "study" / "scans" / "P1"
+    scans.mkdir(parents=True)
+    source = sorted(demo.rglob("OD_*.dcm"))[0]
+    (scans / "OD.dcm").write_bytes(source.read_bytes())
+    ds = pydicom.dcmread(source)
+    ds.SOPInstanceUID = generate_uid()
+    ds.save_as(scans / "OD_reexport.dcm")
+    pixels = np.frombuffer(ds.PixelData, dtype=np.uint8).copy()
+    pixels[-10:] ^= 1  # a repeat scan of the visit: other pixels, its own UID
+    ds.PixelData, ds.SOPInstanceUID = pixels.tobytes(), generate_uid()
+    ds.save_as(scans / "OD_repeat.dcm")
+    index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
+    used = sorted(s.path.rsplit("/", 1)[1] for s in index.scans)
+    assert len(used) == 2 and "OD_repeat.dcm" in used  # both were used with the re-export: three scans
+    [(kept, warning)] = index.warnings
+    assert "(the same pixel data; listed twice at the visit" in warning and "it is used once" in warning

@@ -34,11 +34,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydicom
+
 from ..core.cancel import Cancelled
 from ..core.text import text_problem
 from ..io import VolumeReadError
+from ..io.dicom import quiet_pydicom
 from ..io.formats import LINKED_FOLDER, walk_files
-from ..io.limits import date_problem, open_regular
+from ..io.limits import check_deflated_dicom, date_problem, open_regular
 from ..io.loading import given_path
 from .headers import XML_READER, read_record, well_formed
 from .vf import (
@@ -482,6 +485,7 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
     for s in scans:
         by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
     copies: dict[str, list[ScanEntry]] = {}  # the path kept -> its copies
+    how: dict[str, set[str]] = {}  # the path kept -> what its copies share with it
     size: dict[str, int] = {}
     for group in (g for g in by_visit.values() if len(g) > 1):
         for s in group:
@@ -491,35 +495,94 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
                 continue
         sizes = Counter(size[s.path] for s in group if s.path in size and not uids.get(s.path))
         first: dict[tuple, ScanEntry] = {}
+        left: list[ScanEntry] = []  # the scans of the group no UID or bytes found a copy of
         # the largest copy first: one cut short after its header keeps the UID, and the first by name was kept,
         # damaged, while the whole one beside it was dropped (attack run 10, A10-5)
         for s in sorted((s for s in group if s.path in size), key=lambda s: -size[s.path]):
             try:
                 if uids.get(s.path):
-                    key = ("uid", uids[s.path])
+                    key = ("DICOM UID", uids[s.path])
                 elif sizes[size[s.path]] > 1:
                     key = ("bytes", _sha256(s.path))
                 else:
+                    left.append(s)
                     continue
             except OSError:
                 continue
             if key in first:
                 copies.setdefault(first[key].path, []).append(s)
+                how.setdefault(first[key].path, set()).add(key[0])
             else:
                 first[key] = s
+                left.append(s)
+        for kept, copy in _pixel_copies(left):
+            copies.setdefault(kept.path, []).append(copy)
+            how.setdefault(kept.path, set()).add("pixel data")
     dropped = {c.path for group in copies.values() for c in group}
     warnings = []
     for path, group in copies.items():
         kept = next(s for s in scans if s.path == path)
         names = ", ".join(os.path.relpath(c.path, root) for c in group[:4]) + (" ..." if len(group) > 4 else "")
         times = "twice" if len(group) == 1 else f"{len(group) + 1} times"
-        same = "DICOM UID" if uids.get(path) else "bytes"
+        same = " or ".join(sorted(how[path]))
         text = (f"the same scan as {names} (the same {same}; listed {times} at the visit "
                 f"{kept.visit or 'with no date'}): it is used once")
-        if any(size[c.path] != size[path] for c in group):
+        if how[path] == {"DICOM UID"} and any(size[c.path] != size[path] for c in group):
             text += " (this file, the largest: their sizes differ, and a smaller one may be cut short)"
         warnings.append((path, text))
     return [s for s in scans if s.path not in dropped], warnings
+
+
+def _pixel_copies(scans: list[ScanEntry]) -> list[tuple[ScanEntry, ScanEntry]]:
+    """(kept, copy) for DICOM scans of one eye at one visit with the same Pixel Data and geometry under other
+    header fields: a scan re-exported with a new SOPInstanceUID was used twice at its visit, no word (attack
+    run 10, A10-17; the trainer's manifest finds such copies the same way). Only files whose last 64 KiB
+    agree (pixels, which a header edit does not move) have their Pixel Data read; the first of ``scans`` is
+    kept."""
+    if len(scans) < 2:
+        return []
+    by_tail: dict[str, list[ScanEntry]] = {}
+    for s in scans:
+        if tail := _dicom_tail(s.path):
+            by_tail.setdefault(tail, []).append(s)
+    out, first = [], {}
+    for same_tail in (g for g in by_tail.values() if len(g) > 1):
+        for s in same_tail:
+            if (pixels := _pixel_hash(s.path)) is None:
+                continue
+            if pixels in first:
+                out.append((first[pixels], s))
+            else:
+                first[pixels] = s
+    return out
+
+
+_TAIL_BYTES = 64 << 10
+
+
+def _dicom_tail(path: str) -> str | None:
+    """A SHA-256 of a DICOM file's last 64 KiB, or None for a file that is no DICOM or cannot be read."""
+    try:
+        with open_regular(path) as f:
+            if f.read(132)[128:] != b"DICM":
+                return None
+            f.seek(max(0, os.fstat(f.fileno()).st_size - _TAIL_BYTES))
+            return hashlib.sha256(f.read(_TAIL_BYTES)).hexdigest()
+    except (OSError, VolumeReadError):
+        return None
+
+
+def _pixel_hash(path: str) -> str | None:
+    """A SHA-256 of a DICOM file's geometry and Pixel Data, or None where it has none that can be read."""
+    try:
+        with open_regular(path) as f, quiet_pydicom():
+            check_deflated_dicom(f, path, os.fstat(f.fileno()).st_size)
+            ds = pydicom.dcmread(f)
+            data = ds.PixelData
+            geometry = f"{ds.get('Rows')}x{ds.get('Columns')}x{ds.get('NumberOfFrames')}x{ds.get('BitsAllocated')}"
+    except Exception:  # noqa: BLE001 - a damaged file: opening the scan names it
+        return None
+    return hashlib.sha256(geometry.encode() + b"\0" + data).hexdigest()
 
 
 def _sha256(path: str) -> str:
