@@ -1,4 +1,5 @@
-"""Console entry points: ``octviewer``, ``octviewer-synth``, ``octviewer-predict``, ``octviewer-measure``.
+"""Console entry points: ``octviewer``, ``octviewer-synth``, ``octviewer-predict``, ``octviewer-measure``,
+``octviewer-pacs``.
 
 Imports stay inside the functions so that each command loads only its own layer (the synth and
 predict commands never import Qt).
@@ -41,6 +42,17 @@ def measure_main(argv: list[str] | None = None) -> int:
     @stoppable("octviewer-measure")  # as predict_main
     def run():
         from .pipeline.measure_cli import main
+
+        return main(argv)
+    return run()
+
+
+def pacs_main(argv: list[str] | None = None) -> int:
+    from .core.stop import stoppable
+
+    @stoppable("octviewer-pacs", "run it again")  # its network stack loads for a second (A10-16)
+    def run():
+        from .pacs.cli import main
 
         return main(argv)
     return run()

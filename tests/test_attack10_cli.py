@@ -83,13 +83,14 @@ class _LoadingModule(types.ModuleType):
 
 
 @pytest.mark.parametrize("how", ["int", "term"])
-@pytest.mark.parametrize("command", ["predict", "measure"])
+@pytest.mark.parametrize("command", ["predict", "measure", "pacs"])
 def test_a_stop_while_the_command_loads_is_one_line(capsys, monkeypatch, command, how):
-    """A10-1: the stop handlers came with the command's main, after ~0.8 s of imports: Ctrl-C then was a
-    traceback, SIGTERM a silent kill (143). The entry point installs them before it loads the command."""
+    """A10-1 (A10-16 for octviewer-pacs): the stop handlers came with the command's main, after ~0.8 s of
+    imports: Ctrl-C then was a traceback, SIGTERM a silent kill (143). The entry point installs them
+    before it loads the command."""
     from octviewer import cli
 
-    name = f"octviewer.pipeline.{command}_cli"
+    name = "octviewer.pacs.cli" if command == "pacs" else f"octviewer.pipeline.{command}_cli"
     monkeypatch.setitem(sys.modules, name, _LoadingModule(name, how))
 
     def not_taken(signum, frame):
@@ -102,4 +103,38 @@ def test_a_stop_while_the_command_loads_is_one_line(capsys, monkeypatch, command
         pytest.fail("Ctrl-C while the command loaded was a traceback")
     finally:
         assert signal.signal(signal.SIGTERM, before) is not_taken
-    assert capsys.readouterr().err == f"octviewer-{command}: stopped; run again with --resume to continue\n"
+    hint = "run it again" if command == "pacs" else "run again with --resume to continue"
+    assert capsys.readouterr().err == f"octviewer-{command}: stopped; {hint}\n"
+
+
+@pytest.mark.parametrize("how", ["int", "term"])
+def test_pacs_screen_stopped_while_it_retrieves_is_one_line(tmp_path, capsys, monkeypatch, how):
+    """A10-16: octviewer-pacs screen stopped before octviewer-predict's loop (the search, the retrieve, the
+    model's loading) was a KeyboardInterrupt traceback (Ctrl-C) or a silent kill, exit 143 (SIGTERM)."""
+    from octviewer.pacs import cli
+
+    def stopped(*args, **kwargs):
+        if how == "int":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        pytest.fail("SIGTERM was not taken")
+
+    def not_taken(signum, frame):
+        raise RuntimeError("SIGTERM reached the default handler: a silent kill")
+
+    monkeypatch.setattr(cli, "find_studies", stopped)
+    settings = tmp_path / "pacs.json"
+    assert cli.main(["--settings", str(settings), "configure", "--archive-ae", "ORTHANC", "--host", "127.0.0.1",
+                     "--port", "4242", "--local-ae", "OCTVIEWER"]) == 0
+    capsys.readouterr()
+    before = signal.signal(signal.SIGTERM, not_taken)
+    try:
+        assert cli.main(["--settings", str(settings), "screen", "--patient-id", "P1",
+                         "--out", str(tmp_path / "r.csv")]) == 130
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C was a traceback")
+    finally:
+        assert signal.signal(signal.SIGTERM, before) is not_taken
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("octviewer-pacs screen: stopped; run it again")

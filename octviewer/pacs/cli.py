@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.stop import stoppable
 from ..core.text import one_line, printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
 from .net import MODALITIES, PacsError, PacsQueryError, check_query, echo, find_series, find_studies, is_uid, retrieve
@@ -184,7 +185,8 @@ def _screen(args) -> int:
     if not folders:
         print("no OCT (OPT) series found for that search", file=sys.stderr)
         return EXIT_FAILED
-    return predict_main([*folders, "--out", str(args.out), *extra])
+    # unwrapped: a stop is this command's (main's line), not "octviewer-predict: stopped" (A10-16)
+    return predict_main.__wrapped__([*folders, "--out", str(args.out), *extra])
 
 
 def _send(args) -> int:
@@ -245,7 +247,16 @@ COMMANDS = {"configure": _configure, "echo": None, "find": _find, "retrieve": _r
 
 @printable_stderr
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C and SIGTERM at any moment (the retrieve, the model's loading, the screen) are one line and
+    exit 130: they were a KeyboardInterrupt traceback or a silent kill, exit 143 (attack run 10, A10-16).
+    A stopped retrieve's series stay in the data folder; the screen's results CSV takes --resume."""
     args = parser().parse_args(argv)
+    hint = (f"run it again to continue (after --, add --resume where {args.out} was begun)"
+            if args.command == "screen" else "run it again")
+    return stoppable(f"octviewer-pacs {args.command}", hint)(_run)(args)
+
+
+def _run(args) -> int:
     try:
         if args.command == "echo":
             settings = _settings(args)
