@@ -100,3 +100,17 @@ def test_a_copy_with_a_new_uid_and_the_same_pixels_is_used_once_and_a_repeat_sca
     assert len(used) == 2 and "OD_repeat.dcm" in used  # both were used with the re-export: three scans
     [(kept, warning)] = index.warnings
     assert "(the same pixel data; listed twice at the visit" in warning and "it is used once" in warning
+
+
+# ---------------------------------------------------------------- A10-7: rows the header's separator does not split
+
+def test_rows_the_headers_separator_does_not_split_are_listed_not_left_out_in_silence(tmp_path):
+    from octviewer.study.vf import read_vf_rows
+
+    table = tmp_path / "vf.csv"
+    table.write_text("patient_id;eye;date;vfi;md\nP1,OD,2019-09-24,95.5,-1.2\nP1;OS;2019-09-24;;\n", encoding="utf-8")
+    assert read_vf_rows(table) == ([], ["row 2 has 1 cell(s), the header 5: its cells are not separated by "
+                                        "semicolons, as the header's are; the row is not read"])
+    short = tmp_path / "short.csv"  # a short row with nothing of another separator: not measured, as before
+    short.write_text("patient_id,eye,date,vfi\nP1,OD,2019-09-24\n", encoding="utf-8")
+    assert read_vf_rows(short) == ([], [])

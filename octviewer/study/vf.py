@@ -218,6 +218,8 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                     problems.append(f"row {n}: {exc}")
                     continue
                 if all(v is None for v in values):
+                    if problem := _unsplit_row(row, n, delimiter):
+                        problems.append(problem)
                     continue
                 if problem := _row_problem(row, n):
                     problems.append(problem)
@@ -244,6 +246,18 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
         except OSError as exc:
             raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     return out, problems
+
+
+def _unsplit_row(row: dict, n: int, delimiter: str) -> str:
+    """Why a row without VF values is not read when the header's separator did not split it (fewer cells than
+    the header, one holding another separator), or "": rows separated by ',' under a header separated by ';'
+    were one cell each, all left out as rows "without any VF value", in silence (attack run 10, A10-7)."""
+    cells = [v for k, v in row.items() if k is not None and v is not None]
+    if len(cells) == len(row) - (None in row) or not any(d in c for c in cells for d in DELIMITERS if d != delimiter):
+        return ""
+    separator = {",": "commas", ";": "semicolons", "\t": "tabs"}[delimiter]
+    return (f"row {n} has {len(cells)} cell(s), the header {len(row) - (None in row)}: its cells are not separated "
+            f"by {separator}, as the header's are; the row is not read")
 
 
 def _conflict(rows: list[tuple[int, list]]) -> str:
