@@ -138,3 +138,23 @@ def test_pacs_screen_stopped_while_it_retrieves_is_one_line(tmp_path, capsys, mo
         assert signal.signal(signal.SIGTERM, before) is not_taken
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("octviewer-pacs screen: stopped; run it again")
+
+
+@pytest.mark.parametrize("what", ["file", "link", "inner-link"])
+def test_demo_refuses_a_scans_entry_that_is_a_file_or_a_link(tmp_path, capsys, monkeypatch, what):
+    """A10-13: 'scans' a file was a NotADirectoryError traceback; 'scans' (or a DEMO patient's folder in it)
+    a link had the SYNTHETIC scans written into the link's target, outside --out."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    if what == "file":
+        (out / "scans").write_text("data")
+    elif what == "link":
+        (out / "scans").symlink_to(elsewhere)
+    else:
+        (out / "scans").mkdir()
+        (out / "scans" / "DEMO00-000").symlink_to(elsewhere)
+    monkeypatch.setattr(demo, "write_demo_study", lambda *a: pytest.fail("the demo was written"))
+    assert demo.main(["--out", str(out), "--patients", "1", "--visits", "1"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --out ") and "scans" in err[0]

@@ -114,11 +114,21 @@ def not_ours(out: Path) -> str:
     with other patients. Written into a clinic's folder of scans, the demo put SYNTHETIC patients beside
     the real ones, one study of both (attack run 8, A8-9; octviewer-synth has the same rule,
     ``synth.cli.not_ours``). An earlier demo's output is ours."""
+    # a link was followed (the SYNTHETIC scans written into its target) and 'scans' a file was a
+    # NotADirectoryError traceback (attack run 10, A10-13)
+    for name in sorted(_OWN_ENTRIES):
+        if (out / name).is_symlink():
+            return f"{out / name} is a symbolic link; refusing to write through it (give a new or empty folder)"
+        if name != "visual_fields.csv" and os.path.lexists(out / name) and not (out / name).is_dir():
+            return f"{out / name} is not a folder; give a new or empty folder"
     try:
         others = [name for name in os.listdir(out) if name not in _OWN_ENTRIES]
         for sub in ("scans", "perimetry"):
-            if (out / sub).is_dir():
-                others += [name for name in os.listdir(out / sub) if not name.startswith("DEMO")]
+            for name in os.listdir(out / sub) if (out / sub).is_dir() else ():
+                if not name.startswith("DEMO"):
+                    others.append(name)
+                elif (out / sub / name).is_symlink():  # written through, into a folder elsewhere
+                    return f"{out / sub} holds a symbolic link; the demo writes none (give a new or empty folder)"
     except OSError as exc:
         return f"{out} cannot be read ({exc.strerror or type(exc).__name__})"
     if others:
