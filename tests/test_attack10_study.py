@@ -114,3 +114,19 @@ def test_rows_the_headers_separator_does_not_split_are_listed_not_left_out_in_si
     short = tmp_path / "short.csv"  # a short row with nothing of another separator: not measured, as before
     short.write_text("patient_id,eye,date,vfi\nP1,OD,2019-09-24\n", encoding="utf-8")
     assert read_vf_rows(short) == ([], [])
+
+
+# ---------------------------------------------------------------- A10-8: column names in upper case
+
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_a_vf_table_with_upper_case_names_is_read(tmp_path, separator):
+    from octviewer.study.vf import VfReadError, read_vf_rows
+
+    table = tmp_path / "vf.csv"
+    table.write_text(separator.join(["PATIENT_ID", "Eye", "DATE", "VFI", "MD"]) + "\n"
+                     + separator.join(["P1", "OD", "2019-09-24", "95", "-1"]) + "\n", encoding="utf-8")
+    rows, problems = read_vf_rows(table)  # it was "not separated by commas, semicolons or tabs"
+    assert [(m.patient_id, m.eye, m.vfi, m.md_db) for m in rows] == [("P1", "OD", 95.0, -1.0)] and problems == []
+    table.write_text("patient_id,eye,MD,md\nP1,OD,-1,-2\n", encoding="utf-8")
+    with pytest.raises(VfReadError, match="given twice"):
+        read_vf_rows(table)
