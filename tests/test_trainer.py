@@ -191,9 +191,10 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
         runs.append(network_outputs(*args, **kwargs))
         return runs[-1]
     monkeypatch.setattr(recalibrate_module, "network_outputs", network_outputs_once)
-    # another cohort by content (a blank last line): the model's own training manifest is refused (A9-8)
+    # another cohort by its patients (the same volumes under other IDs): the model's own training patients
+    # are refused (A9-8), whatever the manifest's bytes (A10-10)
     cohort = tiny_cohort.parent / "calibration_cohort.csv"
-    cohort.write_text(tiny_cohort.read_text() + "\n")
+    cohort.write_text(tiny_cohort.read_text().replace(",SYN", ",CAL-SYN"))
     assert main(["recalibrate", "--model", str(model), "--data", str(cohort), "--out", str(out), "--vf"]) == 0
     printed = capsys.readouterr()
     assert "ECE" in printed.out and "unsigned" in printed.out and "running the network" in printed.err

@@ -28,7 +28,7 @@ from . import stop
 from .calibration import aggregate_vf, apply_calibration
 from .evaluate import cluster_resamples, evaluate_split, percentile_ci
 from .manifest import assign_splits, content_hash, read_manifest
-from .pseudonym import patient_key, volume_label
+from .pseudonym import cohort_keys, patient_key, volume_label
 
 
 def _meta_dict(meta) -> dict:
@@ -149,7 +149,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     if pointing:
         report["pointing_game"] = pointing_game_report(pointing, pointing_groups)
     report["model"] = meta.get("name")
-    if why := not_independent(meta, manifest_sha, split, seed):  # what --attach refuses (A8-15)
+    if why := not_independent(meta, manifest_sha, split, seed, [r.patient_id for r in records]):  # A8-15
         report["not_independent"] = why
     report["synthetic_data"] = meta.get("synthetic_data", False)
     report["calibration"] = meta.get("calibration", {"method": "none"})
@@ -159,15 +159,27 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     return report
 
 
-def not_independent(meta: dict, manifest_sha: str, split: str, seed: int) -> str:
-    """Why a split of the manifest (by content hash) is no independent data for the model (its metadata as a
-    dict), or "": any split but the model's own test split of its training manifest holds the patients it
-    was trained, calibrated or chosen on. evaluate --attach stored their figures as "On independent data"
-    (A8-15) and recalibrate refitted the calibration on them as "another cohort" (attack run 9, A9-8)."""
+def not_independent(meta: dict, manifest_sha: str, split: str, seed: int, patient_ids=(),
+                    recalibration: bool = True) -> str:
+    """Why a split of the manifest (by content hash; ``patient_ids`` its rows' patients) is no independent
+    data for the model (its metadata as a dict), or "": any split but the model's own test split of its
+    training manifest holds the patients it was trained, calibrated or chosen on. evaluate --attach stored
+    their figures as "On independent data" (A8-15) and recalibrate refitted the calibration on them as
+    "another cohort" (attack run 9, A9-8). The bytes alone let the same rows through re-saved with CRLF,
+    sorted or one row fewer (A10-10): a model that keeps its patients' keys (``cohort_keys``) is also
+    compared by patient. With ``recalibration`` (evaluate --attach) the cohort a recalibration fitted the
+    calibration and threshold on counts as the training data does, any split of it (A10-15)."""
     provenance = meta.get("provenance") or {}
-    trained_on = (provenance.get("data") or {}).get("manifest_sha256")
-    if manifest_sha == trained_on and (split != "test" or seed != provenance.get("split_seed", 0)):
+    trained = provenance.get("data") or {}
+    if manifest_sha == trained.get("manifest_sha256") and (split != "test" or seed != provenance.get("split_seed", 0)):
         return f"the model was trained on this manifest: its {split} split (seed {seed}) holds training patients"
+    recal = (provenance.get("recalibration") or {}).get("data") or {} if recalibration else {}
+    if manifest_sha == recal.get("manifest_sha256"):
+        return "the model was recalibrated on this manifest: its calibration and threshold were fitted on it"
+    keys = set(cohort_keys(patient_ids) or ())
+    for data, what in ((trained, "trained"), (recal, "recalibrated")):
+        if isinstance(data.get("patient_keys"), list) and (n := len(keys & set(data["patient_keys"]))):
+            return f"{n} of its {len(keys)} patients are among those the model was {what} on"
     return ""
 
 

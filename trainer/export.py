@@ -15,7 +15,7 @@ from octviewer.model import default_metadata
 
 def model_metadata(variant: str, vf_names, pre, cfg, *, name: str, scaling: dict, calibration: dict,
                    aggregation: dict, threshold: float, synthetic: bool, splits: dict, manifest_sha256: str,
-                   test_metrics: dict, selection: dict) -> dict:
+                   test_metrics: dict, selection: dict, patient_keys: list[str] | None = None) -> dict:
     meta = default_metadata(variant, vf_names=vf_names, preprocess=pre)
     if variant in ("mt", "semt"):
         meta["network"]["reg_channels"] = cfg.reg_channels
@@ -24,7 +24,10 @@ def model_metadata(variant: str, vf_names, pre, cfg, *, name: str, scaling: dict
         name=name, threshold=float(threshold), synthetic_data=bool(synthetic),
         vf_scaling={n: {"lo": float(scaling[n]["lo"]), "hi": float(scaling[n]["hi"])} for n in names},
         calibration=dict(calibration), aggregation=dict(aggregation))
-    meta["provenance"].update(data={"manifest_sha256": manifest_sha256, "splits": splits},
+    data = {"manifest_sha256": manifest_sha256, "splits": splits}
+    if patient_keys is not None:  # the training and validation patients (trainer.pseudonym.cohort_keys)
+        data["patient_keys"] = patient_keys
+    meta["provenance"].update(data=data,
                               split_seed=cfg.the_split_seed, config=_public_config(cfg), selection=selection,
                               test_metrics=test_metrics)
     return meta

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from octviewer.core.pseudonym import keyed_digest
 
+MAX_COHORT_KEYS = 100_000  # 15 bytes each in the model's JSON metadata
+
 
 def volume_key(manifest_hash: str, record) -> str:
     return "v" + keyed_digest(f"volume\0{manifest_hash}\0{record.path_text or record.path.as_posix()}")[:12]
@@ -22,6 +24,16 @@ def volume_key(manifest_hash: str, record) -> str:
 
 def volume_label(manifest_hash: str, record, report_paths: bool = False) -> str:
     return str(record.path) if report_paths else volume_key(manifest_hash, record)
+
+
+def cohort_keys(patient_ids) -> list[str]:
+    """Sorted keys of the patients a model was trained or recalibrated on, kept in its file so that a
+    later cohort holding any of them is known for what it is whatever its manifest's bytes (line ends,
+    order, one row fewer: attack run 10, A10-10). Not bound to a manifest, so two manifests' rows of
+    one patient meet; keyed by this installation's salt, so the file names no one elsewhere. None for
+    more than MAX_COHORT_KEYS patients (a model's metadata is bounded at 4 MB): the manifest hash alone then."""
+    keys = sorted({keyed_digest(f"cohort\0{p}")[:12] for p in patient_ids})
+    return keys if len(keys) <= MAX_COHORT_KEYS else None
 
 
 def patient_key(manifest_hash: str, patient_id: str) -> str:

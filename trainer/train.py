@@ -43,7 +43,7 @@ from .label_hiding import hidden_label_rows
 from .loss import SemtLoss
 from .manifest import ManifestError, assign_splits, one_class_problems, read_manifest, summary, vf_names_present
 from .progress import Progress
-from .pseudonym import patient_key, volume_label
+from .pseudonym import cohort_keys, patient_key, volume_label
 from .surrogates import assign_surrogates
 
 CENTRAL_FRACTION = 0.5
@@ -335,7 +335,8 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
     meta = model_metadata(variant, vf_names, pre, cfg, name=model_name(variant, cfg.data),
                           scaling=scaling, calibration=calibration, aggregation=aggregation, threshold=threshold,
                           synthetic=synthetic, splits=counts, manifest_sha256=manifest_sha, test_metrics=metrics,
-                          selection=selection)
+                          selection=selection,
+                          patient_keys=cohort_keys(r.patient_id for r in train.records + val.records))
     save_model(out / "model.safetensors", network.cpu(), meta, half=cfg.half, sign_with=key_for_new_models())
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown_table({variant: report}, synthetic))

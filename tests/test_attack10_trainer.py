@@ -1,0 +1,83 @@
+"""Attack run 10, the trainer's findings: "not independent data" by patient, not by the manifest's bytes
+(A10-10), and the recalibration cohort counted as the training one for evaluate --attach (A10-15)."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROWS = ["path,patient_id,eye,label,visit"] + [f"v{i}.npz,P{i // 2},{'OD' if i % 2 else 'OS'},{i % 3 == 0:d},1"
+                                              for i in range(20)]
+
+
+def _patients(rows):
+    return [r.split(",")[1] for r in rows[1:]]
+
+
+@pytest.mark.parametrize("variant", ["crlf", "sorted", "minus_one"])
+def test_a10_10_the_training_rows_resaved_are_not_independent(variant, tmp_path):
+    from trainer.evaluate_model import not_independent
+    from trainer.manifest import content_hash
+    from trainer.pseudonym import cohort_keys
+
+    train = tmp_path / "train.csv"
+    train.write_text("\n".join(ROWS) + "\n")
+    data = {"manifest_sha256": content_hash(train), "patient_keys": cohort_keys(_patients(ROWS))}
+    meta = {"provenance": {"data": data, "split_seed": 0}}
+    rows = {"crlf": ROWS, "sorted": [ROWS[0], *sorted(ROWS[1:])], "minus_one": ROWS[:-1]}[variant]
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(("\r\n" if variant == "crlf" else "\n").join(rows).encode() + b"\n")
+    why = not_independent(meta, content_hash(copy), "all", 0, _patients(rows))
+    assert "patients are among those the model was trained on" in why, why
+    other = [f"Q{i}" for i in range(10)]  # another cohort's patients
+    assert not_independent(meta, "0" * 64, "all", 0, other) == ""
+
+
+def test_a10_10_recalibrate_refuses_a_copy_of_the_training_manifest(tiny_cohort, tmp_path, capsys):
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from trainer.cli import main
+    from trainer.manifest import read_manifest
+    from trainer.pseudonym import cohort_keys
+
+    torch.manual_seed(0)
+    meta = default_metadata("resnet2d", preprocess=Preprocess(size=32))
+    meta.update(name="a10", synthetic_data=True)
+    keys = cohort_keys(r.patient_id for r in read_manifest(tiny_cohort)[0])
+    meta.setdefault("provenance", {}).update(data={"manifest_sha256": "0" * 64, "patient_keys": keys}, split_seed=0)
+    model = save_model(tmp_path / "m.safetensors", build_network("resnet2d", init="random"), meta)
+    out = tmp_path / "recal.safetensors"
+    rc = main(["recalibrate", "--model", str(model), "--data", str(tiny_cohort), "--split", "all", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not independent" in err and "trained on" in err, err
+    assert not out.exists()
+
+
+def test_a10_10_a_fit_keeps_its_training_patients_keys():
+    """The keys of train + val (trainer.train._finish) reach the file; a fit is minutes, so the helper is checked."""
+    from octviewer.model import Preprocess
+    from trainer.config import Config
+    from trainer.export import model_metadata
+
+    cfg = Config(data="x.csv", out="o")
+    meta = model_metadata("resnet2d", ["md"], Preprocess(size=32), cfg, name="n", scaling={"md": {"lo": -30, "hi": 2}},
+                          calibration={}, aggregation={}, threshold=0.5, synthetic=True, splits={},
+                          manifest_sha256="0" * 64, test_metrics={}, selection={}, patient_keys=["abc"])
+    assert meta["provenance"]["data"]["patient_keys"] == ["abc"]
+
+
+def test_a10_15_attach_refuses_the_recalibration_cohort():
+    from trainer.evaluate_model import not_independent
+    from trainer.pseudonym import cohort_keys
+
+    meta = {"provenance": {"data": {"manifest_sha256": "T" * 64}, "split_seed": 0,
+                           "recalibration": {"data": {"manifest_sha256": "X" * 64, "split": "all", "volumes": 200,
+                                                      "patient_keys": cohort_keys(["R1", "R2"])}}}}
+    for split in ("all", "test", "train"):
+        assert "recalibrated on this manifest" in not_independent(meta, "X" * 64, split, 0)
+    assert "recalibrated on" in not_independent(meta, "Y" * 64, "all", 0, ["R2", "Z9"])  # a re-saved copy
+    # recalibrate itself may refit on the cohort again: it replaces that calibration, no figure is claimed
+    assert not_independent(meta, "X" * 64, "all", 0, ["R1"], recalibration=False) == ""
+    assert not_independent(meta, "Y" * 64, "all", 0, ["Z9"]) == ""
