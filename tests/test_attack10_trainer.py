@@ -81,3 +81,23 @@ def test_a10_15_attach_refuses_the_recalibration_cohort():
     # recalibrate itself may refit on the cohort again: it replaces that calibration, no figure is claimed
     assert not_independent(meta, "X" * 64, "all", 0, ["R1"], recalibration=False) == ""
     assert not_independent(meta, "Y" * 64, "all", 0, ["Z9"]) == ""
+
+
+def test_a10_4_an_unsigned_start_still_warns_two_and_three_retrains_on():
+    from types import SimpleNamespace as NS
+
+    from octviewer.gui.model.card import start_warning
+    from trainer.train import start_record
+
+    def model(name, digest, trusted, prov=None):
+        sig = "signed by this workstation (trusted key)" if trusted else "unsigned"
+        return NS(name=name, digest=digest * 32, trust=NS(text=lambda: sig, trusted=trusted), meta=NS(provenance=prov))
+
+    prov = {"selection": {"fine_tuned_from": start_record(model("downloaded", "aa", False), "/x/A.safetensors")}}
+    for name in ("B", "C", "D"):  # each Retrain starts from the last one, signed here
+        prov = {"selection": {"fine_tuned_from": start_record(model(name, "bb", True, prov), f"/x/{name}.safetensors")}}
+        warning = start_warning(prov)
+        assert "unsigned" in warning and "sha256:aaaaaaaaaaaaaaaa" in warning, warning
+    assert "untrusted_origin" not in prov["selection"]["fine_tuned_from"]["untrusted_origin"]  # flat, not a chain
+    trusted = {"selection": {"fine_tuned_from": start_record(model("B", "bb", True, {}), "/x/B.safetensors")}}
+    assert start_warning(trusted) == ""

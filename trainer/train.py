@@ -116,8 +116,17 @@ def start_record(start, init) -> dict:
     unsigned start fine-tuned the way Retrain runs it gave a model signed by this workstation (trusted), and
     nothing said that nobody vouched for the weights it began from (attack run 9, A9-12; the card and the
     scan PDF show it: ``gui.model.card.start_warning``)."""
-    return {"name": start.name, "digest": start.digest, "file": Path(init).name, "vf_scaling": "kept from it",
-            "signature": start.trust.text(), "trusted": start.trust.trusted}
+    record = {"name": start.name, "digest": start.digest, "file": Path(init).name, "vf_scaling": "kept from it",
+              "signature": start.trust.text(), "trusted": start.trust.trusted}
+    # the start's own unvouched origin goes on, flat (not a chain: the metadata's nesting is bounded): a second
+    # Retrain recorded only the signed B of unsigned A -> B -> C, and C said nothing (attack run 10, A10-4)
+    prov = getattr(getattr(start, "meta", None), "provenance", None)
+    before = (prov.get("selection") or {}).get("fine_tuned_from") if isinstance(prov, dict) else None
+    if isinstance(before, dict):
+        origin = before if before.get("trusted") is False else before.get("untrusted_origin")
+        if isinstance(origin, dict):
+            record["untrusted_origin"] = {k: v for k, v in origin.items() if k != "untrusted_origin"}
+    return record
 
 
 def _from_start(network: torch.nn.Module, start, whole: bool) -> torch.nn.Module:

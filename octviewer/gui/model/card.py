@@ -130,10 +130,17 @@ def start_warning(prov: dict) -> str:
     """The warning of a model fine-tuned from a file nobody here vouched for (``train.start_record``), or "":
     its own signature vouches for the fine-tune, not for the weights it began from (attack run 9, A9-12)."""
     start = (prov.get("selection") or {}).get("fine_tuned_from") if isinstance(prov, dict) else None
-    if not isinstance(start, dict) or start.get("trusted") is not False:
+    if not isinstance(start, dict):
+        return ""
+    if start.get("trusted") is False:
+        return (f"it was fine-tuned from a model file that was {_fmt(start.get('signature', 'not verified'))} "
+                f"(sha256:{str(start.get('digest', ''))[:16]}): nothing vouches for the weights it started from, "
+                "whoever signed this file")
+    origin = start.get("untrusted_origin")  # further back: A -> B -> C (attack run 10, A10-4)
+    if not isinstance(origin, dict):
         return ""  # trusted, or recorded before the start's signature was (nothing known)
-    return (f"it was fine-tuned from a model file that was {_fmt(start.get('signature', 'not verified'))} "
-            f"(sha256:{str(start.get('digest', ''))[:16]}): nothing vouches for the weights it started from, "
+    return (f"it descends, by fine-tuning, from a model file that was {_fmt(origin.get('signature', 'not verified'))} "
+            f"(sha256:{str(origin.get('digest', ''))[:16]}): nothing vouches for the weights its line started from, "
             "whoever signed this file")
 
 
