@@ -130,3 +130,13 @@ def test_a_vf_table_with_upper_case_names_is_read(tmp_path, separator):
     table.write_text("patient_id,eye,MD,md\nP1,OD,-1,-2\n", encoding="utf-8")
     with pytest.raises(VfReadError, match="given twice"):
         read_vf_rows(table)
+
+
+# ---------------------------------------------------------------- A10-21: visit labels int() refuses
+
+def test_visit_labels_sort_with_their_numbers_as_numbers_whatever_their_digits():
+    from octviewer.study.index import natural_key
+
+    long = "V" + "1" * 5000  # past int()'s 4300 digits; '²' is a digit to str.isdigit(), not to int()
+    labels = ["V10", long, "²", "V2", "v1", "baseline"]
+    assert sorted(labels, key=lambda label: (natural_key(label), label)) == ["baseline", "v1", "V2", "V10", long, "²"]

@@ -186,8 +186,11 @@ class StudyIndex:
 
 
 def natural_key(label: str) -> list:
-    """Sort key of a visit label with its numbers as numbers: V2 before V10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", label)]
+    """Sort key of a visit label with its numbers as numbers: V2 before V10. A run of ASCII digits compares by
+    its length, then its text (no int(): a label of 5000 digits passed Python's limit, and '²' is a digit to
+    str.isdigit() but not to int(); either refused a whole manifest, attack run 10, A10-21)."""
+    parts = re.split(r"([0-9]+)", label)  # text, digits, text, ...: like parts stand at like places
+    return [(len(p.lstrip("0")), p.lstrip("0")) if i % 2 else p.lower() for i, p in enumerate(parts)]
 
 
 def _undated_note(index: StudyIndex) -> None:
