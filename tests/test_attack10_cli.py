@@ -158,3 +158,19 @@ def test_demo_refuses_a_scans_entry_that_is_a_file_or_a_link(tmp_path, capsys, m
     assert demo.main(["--out", str(out), "--patients", "1", "--visits", "1"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --out ") and "scans" in err[0]
+
+
+@pytest.mark.parametrize("command", ["predict", "measure"])
+def test_out_naming_a_users_list_of_scans_is_refused(tmp_path, capsys, command):
+    """A10-14: a CSV whose only column is 'file' (a list of scans) passed as the command's own results and
+    was replaced: a column every version wrote ('probability', 'quality') is required."""
+    from octviewer.pipeline import measure_cli, predict_cli
+    from octviewer.resources import DEMO_SCAN
+
+    listed = tmp_path / "filelist.csv"
+    before = "file\n/data/clinic/a_OD.dcm\n/data/clinic/a_OS.dcm\n"
+    listed.write_text(before)
+    main = predict_cli.main if command == "predict" else measure_cli.main
+    assert main([str(DEMO_SCAN), "--out", str(listed), "--no-store"]) == 3
+    assert "is not a results CSV of this command" in capsys.readouterr().err
+    assert listed.read_text() == before

@@ -38,6 +38,8 @@ def _columns() -> list[str]:
 #: Column names older versions wrote and this one no longer does (see predict_cli.RETIRED_COLUMNS):
 #: their CSV is still this command's own (review H36, item 1). None so far; a name removed belongs here.
 RETIRED_COLUMNS: list[str] = []
+#: A column every version wrote and that sets the CSV apart from a list of scans (A10-14).
+REQUIRED_COLUMNS = ("quality",)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     files, skipped = expand(args.files)
     try:
         check_outputs(files + [p for p, _ in skipped], args.out, files={"--key-file": args.key_file},
-                      columns=_columns(), retired=RETIRED_COLUMNS)
+                      columns=_columns(), retired=RETIRED_COLUMNS, required=REQUIRED_COLUMNS)
         batch = Batch("octviewer-measure", args, _columns(), skipped, failed=_failed,
                       skipped_row=lambda name, reason: {"file": name, "quality": f"unreadable: {reason}",
                                                         "notice": _notice()},

@@ -148,7 +148,7 @@ def own_secrets() -> dict[str, Path]:
 
 def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None = None,
                   files: dict[str, Path] | None = None, model: Path | None = None,
-                  columns: list[str] | None = None, retired: list[str] | tuple = ()) -> None:
+                  columns: list[str] | None = None, retired: list[str] | tuple = (), required: tuple = ()) -> None:
     """Raise OutputError for an output that cannot be written, or that names an input, before
     anything is written: ``--out`` naming the scan it was given truncated that scan before it was read,
     and naming the model file or the results store destroyed them.
@@ -156,9 +156,11 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     ``out`` and ``files`` (option -> path) are files to write, ``folders`` (option -> path) folders
     to write into. An output that exists as a device, FIFO or socket is refused too: writing to a
     FIFO blocks for good, and the CSV would be renamed over a device node. ``columns``: the header of
-    the command's CSV, ``retired``: the column names its older versions wrote; an ``out`` that exists
-    and is not such a CSV is refused (``core.files.csv_is_ours``), and so is a ``--key-file`` in
-    ``files`` that exists and is not a key file (``key,path``)."""
+    the command's CSV, ``retired``: the column names its older versions wrote, ``required``: the ones
+    every version wrote that set its CSV apart; an ``out`` that exists and is not such a CSV is refused
+    (``core.files.csv_is_ours``; without ``required`` a user's list of scans, one column 'file', was
+    replaced: attack run 10, A10-14), and so is a ``--key-file`` in ``files`` that exists and is not a
+    key file (``key,path``)."""
     named = {"--out": out, **{k: v for k, v in (files or {}).items() if v is not None}}
     for option, path in named.items():  # "" (an unset $OUT) is Path("."): with_name raised ValueError (attack 3 F10)
         if not Path(path).name or Path(path).name == "..":
@@ -201,7 +203,7 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
                 pass
             except FileRefused as exc:
                 raise OutputError(f"{option} {path} {exc}") from None
-    if columns is not None and not out.is_dir() and not csv_is_ours(out, columns, retired):
+    if columns is not None and not out.is_dir() and not csv_is_ours(out, columns, retired, required):
         raise OutputError(f"--out {out} exists and is not a results CSV of this command (its first line is "
                           "not this command's header); refusing to overwrite it: give another file name")
     key_file = (files or {}).get("--key-file")  # --key-file STUDY/vf.csv replaced the study's VF table (H36, 2)

@@ -52,6 +52,8 @@ COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold
 #: this command's own, and --out may replace it after an upgrade (review H36, item 1). None so far:
 #: every older header is a subset of COLUMNS. A name removed from COLUMNS belongs here.
 RETIRED_COLUMNS: list[str] = []
+#: A column every version wrote and that sets the results CSV apart from a list of scans (A10-14).
+REQUIRED_COLUMNS = ("probability",)
 
 #: A Dask scheduler address: an optional scheme, a host name or address (IPv6 in brackets), a port;
 # the port is required: Dask refuses an address without one only after a traceback and a 40 s wait
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_outputs(files + [p for p, _ in skipped], args.out, folders={"--cam-out": args.cam_out},
                       files={"--key-file": args.key_file}, model=args.model or DEMO_MODEL, columns=COLUMNS,
-                      retired=RETIRED_COLUMNS)
+                      retired=RETIRED_COLUMNS, required=REQUIRED_COLUMNS)
     except OutputError as exc:
         print(f"octviewer-predict: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
