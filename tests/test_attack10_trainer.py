@@ -101,3 +101,17 @@ def test_a10_4_an_unsigned_start_still_warns_two_and_three_retrains_on():
     assert "untrusted_origin" not in prov["selection"]["fine_tuned_from"]["untrusted_origin"]  # flat, not a chain
     trusted = {"selection": {"fine_tuned_from": start_record(model("B", "bb", True, {}), "/x/B.safetensors")}}
     assert start_warning(trusted) == ""
+
+
+@pytest.mark.parametrize("visits", [("V2", "v2"), ("2", "V2"), ("v02", "2")])
+def test_a10_11_one_visit_written_two_ways_labelled_both_is_warned_of(visits, tmp_path):
+    from trainer.manifest import label_conflicts, read_manifest
+
+    for name in ("a.npy", "b.npy"):
+        (tmp_path / name).write_bytes(name.encode())  # two files (the same bytes are one volume)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,patient_id,eye,visit,label\na.npy,P1,OD,{visits[0]},glaucoma\n"
+                        f"b.npy,P1,OD,{visits[1]},normal\n")
+    records, _ = read_manifest(manifest, skip_bad=True)
+    assert len(records) == 2
+    assert "labelled both glaucoma and normal" in " ".join(label_conflicts(records))

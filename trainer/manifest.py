@@ -61,8 +61,14 @@ class Record:
 
     @property
     def case(self) -> tuple[str, str, str]:
-        """The paper's "case": one eye at one visit."""
-        return (self.patient_id, self.eye, self.visit)
+        """The paper's "case": one eye at one visit. A visit number is one visit however written ('V2', 'v2',
+        '2', '02' all pass ``_VISIT``): compared as text, validate's label-conflict check missed one eye
+        labelled both at 'V2' and 'v2' (attack run 10, A10-11), and the case-level figures split it in two."""
+        visit = self.visit
+        if visit[:1] in ("v", "V") or visit.isdecimal():
+            digits = visit.lstrip("vV")
+            visit = str(int(digits)) if digits.isascii() and digits.isdecimal() else visit
+        return (self.patient_id, self.eye, visit)
 
 
 def _visit_problem(text: str) -> str | None:
