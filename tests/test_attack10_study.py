@@ -140,3 +140,23 @@ def test_visit_labels_sort_with_their_numbers_as_numbers_whatever_their_digits()
     long = "V" + "1" * 5000  # past int()'s 4300 digits; '²' is a digit to str.isdigit(), not to int()
     labels = ["V10", long, "²", "V2", "v1", "baseline"]
     assert sorted(labels, key=lambda label: (natural_key(label), label)) == ["baseline", "v1", "V2", "V10", long, "²"]
+
+
+# ---------------------------------------------------------------- A10-19: the copies a study uses once are in use
+
+def test_a_copy_the_study_index_uses_once_is_refused_as_an_export_target(demo, tmp_path):
+    from types import SimpleNamespace
+
+    from octviewer.gui.export.scan_exports import files_in_use
+    from octviewer.gui.export.targets import target_problem
+    from octviewer.study import index_folder
+
+    scans = tmp_path / "study" / "scans" / "P1"
+    scans.mkdir(parents=True)
+    data = sorted(demo.rglob("OD_*.dcm"))[0].read_bytes()
+    (scans / "OD.dcm").write_bytes(data)
+    (scans / "OD_copy.dcm").write_bytes(data)
+    index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
+    assert index.copies == [str(scans / "OD_copy.dcm")]
+    window = SimpleNamespace(state=SimpleNamespace(volume=None), study=SimpleNamespace(index=index))
+    assert "has open" in target_problem(str(scans / "OD_copy.dcm"), files_in_use(window), None, None)

@@ -101,6 +101,9 @@ class StudyIndex:
     #: (path, what to check) for scans that ARE used: a manifest row whose patient or visit date its scan's
     #: header contradicts, one scan at two visits (``check_header``, ``_same_scans``); shown, never logged
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    #: the files left out as copies of a scan used (``_copies``): the study's scans all the same, which no export
+    #: may replace (the whole copy beside a damaged one was saved over, attack run 10, A10-19)
+    copies: list[str] = field(default_factory=list)
 
     def patients(self) -> list[str]:
         return sorted({s.patient_id for s in self.scans})
@@ -536,6 +539,15 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
     return [s for s in scans if s.path not in dropped], warnings
 
 
+def _use_once(index: StudyIndex, uids: dict[str, str], root: str) -> list[tuple[str, str]]:
+    """Keep each scan of ``index`` once at its visit (``_copies``), the copies left out in ``index.copies``;
+    the warnings on the scans kept."""
+    kept, warnings = _copies(index.scans, uids, root)
+    index.copies = sorted({s.path for s in index.scans} - {s.path for s in kept})
+    index.scans = kept
+    return warnings
+
+
 def _pixel_copies(scans: list[ScanEntry]) -> list[tuple[ScanEntry, ScanEntry]]:
     """(kept, copy) for DICOM scans of one eye at one visit with the same Pixel Data and geometry under other
     header fields: a scan re-exported with a new SOPInstanceUID was used twice at its visit, no word (attack
@@ -694,7 +706,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids)
     index.scans = group_visits(index.scans)
-    index.scans, copies = _copies(index.scans, uids, str(csv_path.parent))
+    copies = _use_once(index, uids, str(csv_path.parent))
     index.warnings += copies + _same_scans(index.scans, uids, str(csv_path.parent))
     _undated_note(index)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
@@ -874,7 +886,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
     _mixed_patients(index, {str(f): r.get("patient_id") or "" for f, r in records if r.get("kind") == "scan"})
     index.scans = group_visits(index.scans)
-    index.scans, copies = _copies(index.scans, {str(f): r.get("uid") or "" for f, r in records}, str(root))
+    copies = _use_once(index, {str(f): r.get("uid") or "" for f, r in records}, str(root))
     index.warnings += copies
     # a scan with its own header date has one visit, so only row-dated ones can sit at two
     index.warnings += _same_scans([s for s in index.scans if s.path in row_dated], row_dated, str(root))

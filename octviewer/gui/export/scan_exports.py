@@ -34,7 +34,8 @@ def default_name(date, eye, kind: str) -> str:
 def files_in_use(window) -> list[str]:
     """The files no export may replace: the scan on screen (a B-scan folder: each of its files) and, with a
     study open, its manifest or folder, the CSVs of the folder (its manifests and visual-field tables), its
-    scans, its visual-field files and the files it lists as problems (damaged scans kept for a repair). The
+    scans (with the copies it uses once, A10-19), its visual-field files and the files it lists as problems
+    (damaged scans kept for a repair). The
     batch commands refuse an output that names an input; the window's Export CSV to the open scan's own name
     truncated the scan (A7-3), and a B-scan of the folder on screen, the study's manifest.csv and a damaged
     scan were still replaced (attack run 8, A8-1, A8-2)."""
@@ -48,7 +49,7 @@ def files_in_use(window) -> list[str]:
         except OSError:  # no longer readable: nothing of it to protect beyond the folder itself
             pass
     if index is not None:
-        paths += [index.root, *(s.path for s in index.scans), *(m.source for m in index.vf),
+        paths += [index.root, *(s.path for s in index.scans), *index.copies, *(m.source for m in index.vf),
                   *(path for path, _ in index.problems)]
         if os.path.isdir(index.root):
             paths += [str(f) for f in walk_files(index.root, hidden=False)[0] if f.suffix.lower() == ".csv"]
