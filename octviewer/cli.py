@@ -11,9 +11,14 @@ import sys
 
 
 def synth_main(argv: list[str] | None = None) -> int:
-    from .synth.cli import main
+    from .core.stop import stoppable
 
-    return main(argv)
+    @stoppable("octviewer-synth", "run it again")  # as predict_main (attack run 10, A10-16's note)
+    def run():
+        from .synth.cli import main
+
+        return main(argv)
+    return run()
 
 
 def viewer_main(argv: list[str] | None = None) -> int:

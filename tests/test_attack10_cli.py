@@ -83,14 +83,15 @@ class _LoadingModule(types.ModuleType):
 
 
 @pytest.mark.parametrize("how", ["int", "term"])
-@pytest.mark.parametrize("command", ["predict", "measure", "pacs"])
+@pytest.mark.parametrize("command", ["predict", "measure", "pacs", "synth"])
 def test_a_stop_while_the_command_loads_is_one_line(capsys, monkeypatch, command, how):
     """A10-1 (A10-16 for octviewer-pacs): the stop handlers came with the command's main, after ~0.8 s of
     imports: Ctrl-C then was a traceback, SIGTERM a silent kill (143). The entry point installs them
     before it loads the command."""
     from octviewer import cli
 
-    name = "octviewer.pacs.cli" if command == "pacs" else f"octviewer.pipeline.{command}_cli"
+    name = {"pacs": "octviewer.pacs.cli", "synth": "octviewer.synth.cli"}.get(command,
+                                                                          f"octviewer.pipeline.{command}_cli")
     monkeypatch.setitem(sys.modules, name, _LoadingModule(name, how))
 
     def not_taken(signum, frame):
@@ -103,7 +104,7 @@ def test_a_stop_while_the_command_loads_is_one_line(capsys, monkeypatch, command
         pytest.fail("Ctrl-C while the command loaded was a traceback")
     finally:
         assert signal.signal(signal.SIGTERM, before) is not_taken
-    hint = "run it again" if command == "pacs" else "run again with --resume to continue"
+    hint = "run it again" if command in ("pacs", "synth") else "run again with --resume to continue"
     assert capsys.readouterr().err == f"octviewer-{command}: stopped; {hint}\n"
 
 
