@@ -115,3 +115,17 @@ def test_a10_11_one_visit_written_two_ways_labelled_both_is_warned_of(visits, tm
     records, _ = read_manifest(manifest, skip_bad=True)
     assert len(records) == 2
     assert "labelled both glaucoma and normal" in " ".join(label_conflicts(records))
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 400, "7", "-1", "0"])
+def test_a10_20_a_regime_fraction_out_of_range_is_warned_of(value, tmp_path, capsys):
+    from trainer.label_scarce import _regime_fraction
+
+    regime = tmp_path / "labels050"
+    regime.mkdir()
+    (regime / "regime.json").write_text(f'{{"label_fraction": {value}}}')
+    assert _regime_fraction(regime) == 0.5  # from the folder's name
+    err = capsys.readouterr().err
+    assert "regime.json" in err and "folder's name" in err and "Traceback" not in err, err
+    (regime / "regime.json").write_text('{"label_fraction": 0.25}')
+    assert _regime_fraction(regime) == 0.25

@@ -232,17 +232,19 @@ def not_a_run_report(report) -> str:
 def _regime_fraction(regime: Path) -> float:
     """The labelled fraction of a labelsNNN folder, from its regime.json, else from its name (NNN %). A
     regime.json of another shape (null, a list) ended the summary in a TypeError traceback: it is left out with
-    a warning naming it, as A8-14 leaves out a report.json (attack run 9, A9-1)."""
+    a warning naming it, as A8-14 leaves out a report.json (attack run 9, A9-1). The value is held to fit's
+    --label-fraction rule (``config.checked_values``): a 400-digit integer ended in an OverflowError traceback,
+    and 7, 0 or -1 were reported as the share labelled (attack run 10, A10-20)."""
+    from .config import ConfigFileError, checked_values
+
     path = regime / "regime.json"
     try:
-        fraction = json.loads(path.read_text())["label_fraction"]
-        if isinstance(fraction, bool) or not np.isfinite(fraction := float(fraction)):
-            raise ValueError
-        return fraction
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raw = json.loads(path.read_text())["label_fraction"]
+        return checked_values({"label_fraction": raw})["label_fraction"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, ConfigFileError) as exc:
         if path.exists() and not isinstance(exc, OSError):
-            print(f"warning: {path}: not a regime file (no label_fraction number); the fraction is taken from "
-                  f"the folder's name", file=sys.stderr)
+            print(f"warning: {path}: not a regime file (no label_fraction above 0 up to 1); the fraction is taken "
+                  f"from the folder's name", file=sys.stderr)
         return int(regime.name[-3:]) / 100
 
 
