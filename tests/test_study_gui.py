@@ -298,7 +298,8 @@ def test_trend_takes_one_value_per_visit(qtbot, tmp_path):
 
     root = write_demo_study(tmp_path / "s", patients=1, visits=3, preset="tiny", seed=9)
     for scan in sorted((root / "scans").rglob("OD_*.dcm")):  # a second volume of the right eye each visit
-        save_volume(load_volume(scan), scan.with_name(scan.stem + "_b.dcm"))
+        volume = load_volume(scan)  # its B-scans in another order: not a copy of the first by its pixels (A10-17)
+        save_volume(dataclasses.replace(volume, data=volume.data[::-1].copy()), scan.with_name(scan.stem + "_b.dcm"))
     index = index_folder(root, cache_dir=tmp_path / "cache")
 
     def analyse(volume, cancel=None):
