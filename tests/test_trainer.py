@@ -211,6 +211,7 @@ def test_recalibrate_refits_maps_and_keeps_weights(semt_run, tiny_cohort, tmp_pa
     recal = new.meta.provenance["recalibration"]
     assert recal["previous"]["threshold"] == old.threshold and recal["data"]["volumes"] == len(labels)
     assert str(cohort) not in json.dumps(recal)  # by hash, never by path
+    assert len(recal["data"]["patient_keys"]) == len({r.patient_id for r in raw["records"]})  # A10-15: by patient
     assert "afterwards:" in model_card_text(new.meta)
     # the Predictor on the new file applies the new maps: P and MD follow from the old file's outputs
     first = load_volume(raw["records"][0].path)
