@@ -52,6 +52,19 @@ def tiny_cohort(tmp_path_factory) -> Path:
     return generate_cohort(tmp_path_factory.mktemp("cohort"), patients=12, preset="tiny", seed=3)
 
 
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """One SYNTHETIC patient, three yearly visits, both eyes (no VF files: each test adds its own)."""
+    import shutil
+
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=3, preset="tiny", seed=5)
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").unlink(missing_ok=True)
+    return root
+
+
 @pytest.fixture
 def small_volume():
     from octviewer.synth import random_eye, synth_scan

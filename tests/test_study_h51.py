@@ -4,7 +4,6 @@ and visit labels shown with their dates."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import shutil
@@ -12,40 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# the study's scans and manifests as the header checks' tests make them (one copy of the helpers; the
+# ``demo`` study fixture itself is shared through conftest.py)
+from test_study_headers import _grab, _header_date, _scans, _write  # noqa: E402
+
 from octviewer.study import index_folder, index_manifest
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """One SYNTHETIC patient, three yearly visits, both eyes (no VF files: each test adds its own)."""
-    from octviewer.study.demo import write_demo_study
-
-    root = write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=3, preset="tiny", seed=5)
-    shutil.rmtree(root / "perimetry", ignore_errors=True)
-    (root / "visual_fields.csv").unlink(missing_ok=True)
-    return root
-
-
-def _scans(root: Path, eye: str) -> list[Path]:
-    return sorted((root / "scans").rglob(f"{eye}_*.dcm"))
-
-
-def _header_date(path: Path) -> dt.date:
-    return dt.date.fromisoformat(f"{path.stem[3:7]}-{path.stem[7:9]}-{path.stem[9:11]}")
-
-
-def _write(path: Path, rows: list[list], header=("path", "patient_id", "eye", "visit")) -> Path:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
-def _grab(widget, name: str) -> None:
-    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
-    if folder:
-        widget.grab().save(os.path.join(folder, f"{name}.png"))
 
 
 @pytest.fixture

@@ -15,17 +15,6 @@ from octviewer.study import index_folder, index_manifest
 from octviewer.study.vf import VfMeasurement
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """One SYNTHETIC patient, three yearly visits, both eyes (no VF files: each test adds its own)."""
-    from octviewer.study.demo import write_demo_study
-
-    root = write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=3, preset="tiny", seed=5)
-    shutil.rmtree(root / "perimetry", ignore_errors=True)
-    (root / "visual_fields.csv").unlink(missing_ok=True)
-    return root
-
-
 def _scans(root: Path, eye: str) -> list[Path]:
     return sorted((root / "scans").rglob(f"{eye}_*.dcm"))
 
@@ -259,7 +248,7 @@ def test_scans_of_other_patients_or_eyes_are_never_hashed(tmp_path, monkeypatch)
     for i in range(4):
         paths.append(tmp_path / f"{i}.npz")
         paths[-1].write_bytes(b"x" * 100)
-    monkeypatch.setattr(study_index, "_sha256", lambda path: pytest.fail("hashed across patients or eyes"))
+    monkeypatch.setattr(study_index, "file_sha256", lambda path: pytest.fail("hashed across patients or eyes"))
     scans = [ScanEntry(str(paths[0]), "P1", "OD", "V1", None), ScanEntry(str(paths[1]), "P2", "OD", "V2", None),
              ScanEntry(str(paths[2]), "P1", "OS", "V3", None), ScanEntry(str(paths[3]), "P3", "OD", "V1", None)]
     assert _same_scans(scans, {}, str(tmp_path)) == []

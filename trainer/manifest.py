@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from octviewer.core import VF_INDICES
+from octviewer.core.files import file_sha256
 from octviewer.core.text import text_problem
+from octviewer.io.dicom import pixel_sha256
 
 from . import stop
 
@@ -126,30 +128,6 @@ def _sample_hash(path: str, size: int) -> str:
     return h.hexdigest()
 
 
-def _full_hash(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _pixel_hash(path: str) -> str | None:
-    """SHA-256 of a DICOM file's geometry and Pixel Data, or None when it has none that can be read."""
-    import pydicom
-
-    from octviewer.io.dicom import quiet_pydicom
-
-    try:
-        with quiet_pydicom():
-            ds = pydicom.dcmread(path, force=True)
-            data = ds.PixelData
-        geometry = f"{ds.get('Rows')}x{ds.get('Columns')}x{ds.get('NumberOfFrames')}x{ds.get('BitsAllocated')}"
-    except Exception:  # noqa: BLE001 - a damaged file: the volume check names it
-        return None
-    return hashlib.sha256(geometry.encode() + b"\0" + data).hexdigest()
-
-
 class _SameContent:
     """Finds volumes that are one scan under several names: hard links (same device and inode) at no
     cost, copies by content. Only files sharing a size are read: first a sample hash of both ends,
@@ -166,7 +144,7 @@ class _SameContent:
 
     def _pixels(self, path: str) -> str | None:
         if path not in self.pixel_hashes:
-            self.pixel_hashes[path] = _pixel_hash(path)
+            self.pixel_hashes[path] = pixel_sha256(path)
         return self.pixel_hashes[path]
 
     def _sample(self, path: str, size: int) -> str:
@@ -176,7 +154,7 @@ class _SameContent:
 
     def _whole(self, path: str) -> str:
         if path not in self.full:
-            self.full[path] = _full_hash(path)
+            self.full[path] = file_sha256(path)
         return self.full[path]
 
     def first_row(self, path: str, st: os.stat_result, row: int) -> tuple[int, str] | None:
@@ -371,11 +349,7 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
 
 def content_hash(path: str | Path) -> str:
     """SHA-256 of the manifest's bytes: a resumed run must see the same manifest, not just its name."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def assign_splits(records: list[Record], seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> list[Record]:

@@ -50,6 +50,17 @@ def _home() -> str:
         return os.path.expanduser("~")
 
 
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB pieces (scans are tens of MB)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def same_file(a, b) -> bool:
     """Whether two paths name one file (links and hard links included); by their resolved paths
     where one does not exist yet."""

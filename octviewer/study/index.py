@@ -34,14 +34,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydicom
-
 from ..core.cancel import Cancelled
+from ..core.files import file_sha256
 from ..core.text import text_problem
 from ..io import VolumeReadError
-from ..io.dicom import quiet_pydicom
+from ..io.dicom import pixel_sha256
 from ..io.formats import LINKED_FOLDER, walk_files
-from ..io.limits import check_deflated_dicom, date_problem, open_regular
+from ..io.limits import date_problem, open_regular
 from ..io.loading import given_path
 from .headers import XML_READER, read_record, well_formed
 from .vf import (
@@ -464,7 +463,7 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
         if len({s.visit for s in same_size}) > 1:
             for s in same_size:
                 try:
-                    by_key.setdefault(("bytes", _sha256(s.path)), []).append(s)
+                    by_key.setdefault(("bytes", file_sha256(s.path)), []).append(s)
                 except OSError:
                     continue
     out = []
@@ -509,7 +508,7 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
                 if uids.get(s.path):
                     key = ("DICOM UID", uids[s.path])
                 elif sizes[size[s.path]] > 1:
-                    key = ("bytes", _sha256(s.path))
+                    key = ("bytes", file_sha256(s.path))
                 else:
                     left.append(s)
                     continue
@@ -563,7 +562,7 @@ def _pixel_copies(scans: list[ScanEntry]) -> list[tuple[ScanEntry, ScanEntry]]:
     out, first = [], {}
     for same_tail in (g for g in by_tail.values() if len(g) > 1):
         for s in same_tail:
-            if (pixels := _pixel_hash(s.path)) is None:
+            if (pixels := pixel_sha256(s.path)) is None:
                 continue
             if pixels in first:
                 out.append((first[pixels], s))
@@ -585,27 +584,6 @@ def _dicom_tail(path: str) -> str | None:
             return hashlib.sha256(f.read(_TAIL_BYTES)).hexdigest()
     except (OSError, VolumeReadError):
         return None
-
-
-def _pixel_hash(path: str) -> str | None:
-    """A SHA-256 of a DICOM file's geometry and Pixel Data, or None where it has none that can be read."""
-    try:
-        with open_regular(path) as f, quiet_pydicom():
-            check_deflated_dicom(f, path, os.fstat(f.fileno()).st_size)
-            ds = pydicom.dcmread(f)
-            data = ds.PixelData
-            geometry = f"{ds.get('Rows')}x{ds.get('Columns')}x{ds.get('NumberOfFrames')}x{ds.get('BitsAllocated')}"
-    except Exception:  # noqa: BLE001 - a damaged file: opening the scan names it
-        return None
-    return hashlib.sha256(geometry.encode() + b"\0" + data).hexdigest()
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _row_patient(row_scan: ScanEntry | None) -> str:
