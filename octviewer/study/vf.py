@@ -68,11 +68,22 @@ def vf_days_from_scan(vf_date, scan) -> int | None:
     return (vf_date - scan).days
 
 
-def vf_compared(vf_date, scan) -> bool:
-    """Whether a measured field is set against the scan's estimate: not when it lies more than
-    ``VF_COMPARE_MAX_DAYS`` from the scan (the reason is with the constant); unknown dates are compared."""
+def vf_not_compared(vf_date, scan) -> str:
+    """Why a measured field is not set against the scan's estimate, in the words the window and the reports
+    print after "not compared: "; "" when it is compared. Not when it lies more than ``VF_COMPARE_MAX_DAYS``
+    from the scan (the reason is with the constant), nor when either date is unknown: such a field cannot be
+    shown to lie within them, and a manifest row's field with no date was compared as if current (H56)."""
+    if not isinstance(vf_date, dt.date):
+        return "the VF test date is unknown"
     days = vf_days_from_scan(vf_date, scan)
-    return days is None or abs(days) <= VF_COMPARE_MAX_DAYS
+    if days is None:
+        return "the scan's date is unknown"
+    return f"more than {VF_COMPARE_MAX_DAYS} days apart" if abs(days) > VF_COMPARE_MAX_DAYS else ""
+
+
+def vf_compared(vf_date, scan) -> bool:
+    """Whether a measured field is set against the scan's estimate (``vf_not_compared`` gives no reason)."""
+    return not vf_not_compared(vf_date, scan)
 
 
 #: DICOM code of the VFI observation (CID 4250, "Visual Field Global Index Name").

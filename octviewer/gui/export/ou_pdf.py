@@ -20,7 +20,13 @@ from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan
 
 from ..structure.panel import wheel_key_text
 from ..study.checks import check_html, check_lines
-from ..study.ou_view import OUTSIDE_MARK, asymmetry_digits, measured_not_compared, shown_difference
+from ..study.ou_view import (
+    OUTSIDE_MARK,
+    asymmetry_digits,
+    eye_not_compared,
+    measured_not_compared,
+    shown_difference,
+)
 from .scan_pdf import DISCLAIMER, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
@@ -67,7 +73,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
                            if s.vf_compared() or c.measured is None else "<td>n.c.</td>")
                         for c in s.vf_comparison())
         if not s.vf_compared():  # "not compared" broke mid-word in the narrow column: "n.c.", said in full below
-            far.append(f"the {eye} field {vf_interval(s.vf_measured.date, s.scan_date)}")
+            known = vf_days_from_scan(s.vf_measured.date, s.scan_date) is not None  # else a date is unknown
+            far.append(f"the {eye} field {vf_interval(s.vf_measured.date, s.scan_date)}" if known
+                       else eye_not_compared(s))
         rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
     vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
                         for _, label, unit in _VF_ROWS)

@@ -71,11 +71,23 @@ def measured_not_compared(summary: VisitSummary, name: str) -> str:
     as its own column sets them against no estimate (one rule with Results)."""
     if not name.endswith("_measured"):
         return ""
-    far = [eye for eye in ("OD", "OS") if eye in summary.eyes and not summary.eyes[eye].vf_compared()]
-    if not far:
+    reasons = [eye_not_compared(summary.eyes[eye]) for eye in ("OD", "OS") if eye in summary.eyes]
+    reasons = [why for why in reasons if why]
+    return "not compared: " + "; ".join(reasons) if reasons else ""
+
+
+def eye_not_compared(eye: EyeSummary) -> str:
+    """Why an eye's measured field is not set against its scan's estimate ("" when it is, or there is none), in
+    words that need no date. The rule is ``study.vf.vf_not_compared``'s (through ``EyeSummary.vf_compared``):
+    far from the scan, or a date unknown (a manifest row's undated field was compared as if current, H56)."""
+    m = eye.vf_measured
+    if m is None or eye.vf_compared():
         return ""
-    return (f"not compared: the {' and '.join(far)} field{'s lie' if len(far) > 1 else ' lies'} more than "
-            f"{VF_COMPARE_MAX_DAYS} days from {'their' if len(far) > 1 else 'its'} scan")
+    if m.date is None:
+        return f"the {eye.eye} field's test date is unknown"
+    if eye.scan_date is None:
+        return f"the {eye.eye} scan's date is unknown"
+    return f"the {eye.eye} field lies more than {VF_COMPARE_MAX_DAYS} days from its scan"
 
 
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
@@ -279,9 +291,10 @@ class EyeColumn(QFrame):
                     weak_here = weak if column == 0 else ()  # column 0 predicted, 1 measured
                     mark = OUTSIDE_MARK if column < 2 and outside_normal(row.name, value, weak_here) else ""
                     self._set(row.name, column, fmt.format(value) + mark)
-        if s.vf_measured is not None and s.vf_measured.date is not None:
-            far = "" if compared else f": not compared, more than {VF_COMPARE_MAX_DAYS} days from the scan"
-            self.table.setToolTip(f"measured VF of {s.vf_measured.date.isoformat()}{far}")
+        if s.vf_measured is not None:
+            far = "" if compared else f": not compared, {eye_not_compared(s)}"  # the one rule's reason
+            when = s.vf_measured.date.isoformat() if s.vf_measured.date else "unknown date"
+            self.table.setToolTip(f"measured VF of {when}{far}")
         self.error.setText(s.error)
 
     def _set(self, row: str, column: int, text: str) -> None:
@@ -428,4 +441,4 @@ class OUView(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit", "measured_not_compared"]
+__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit", "eye_not_compared", "measured_not_compared"]
