@@ -136,6 +136,9 @@ class StudyPanel(QWidget):
         self.setObjectName("StudyPanel")
         self.index: StudyIndex | None = None
         self.cache_dir = cache_dir
+        #: asked before the folder or manifest is chosen (File menu and this panel's buttons alike): False keeps
+        #: the study on screen, and what runs with it (the window's StudyController asks about running work)
+        self.may_open = lambda: True
         self.tasks = TaskSlot(self)
         self.tasks.done.connect(self._on_done)
         self.tasks.failed.connect(self._on_failed)
@@ -219,6 +222,8 @@ class StudyPanel(QWidget):
     # ------------------------------------------------------------ indexing
     def open_folder(self, path: str | None = None) -> None:
         if path is None:
+            if not self.may_open():
+                return
             path = QFileDialog.getExistingDirectory(self, "Open a folder of scans")
             if not path:
                 return
@@ -227,6 +232,8 @@ class StudyPanel(QWidget):
 
     def open_manifest(self, path: str | None = None) -> None:
         if path is None:
+            if not self.may_open():
+                return
             path, _ = QFileDialog.getOpenFileName(self, "Open a manifest", "", "Manifest (*.csv)")
             if not path:
                 return

@@ -30,7 +30,7 @@ from octviewer.study import compare_vf
 from octviewer.study import vf as study_vf
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, parse_date
 
-from ..dialogs import ask_or_cancel
+from ..dialogs import ask, ask_or_cancel
 from ..export.scan_exports import default_name, write_export
 from .browser import StudyPanel
 from .checks import check_html, check_lines
@@ -135,6 +135,8 @@ class StudyController(QObject):
         self.panel.ou_requested.connect(self.show_ou)
         self.panel.trend_requested.connect(self.show_trend)
         self.panel.index_ready.connect(self._study_opened)
+        self.panel.may_open = self._may_open_study
+        self._stop_confirmed = False  # the user agreed to stop running work for the study being opened
         window.state.events.scan.connect(self._scan_changed)
         window.state.events.scan.connect(self.refresh_measured)
         window.state.events.analysis.connect(self.refresh_measured)
@@ -161,17 +163,53 @@ class StudyController(QObject):
                 self.window.resizeDocks([self.dock], [180], Qt.Horizontal)
         self.dock.raise_()
 
+    def running_work(self) -> list[str]:
+        """What opening a study would stop and lose: the analysis of the scan on screen (closed unless it is one
+        of the study's scans) and the OU and Trend windows' analyses (those windows close). Exports are written
+        while the window waits, so none is running when a menu is used."""
+        work = ["the analysis of the scan on screen"] if self.window.controller.analysis_generation != -1 else []
+        for view, what in ((self.ou_view, "the OU view's analysis"), (self.trend_view, "the Trend's analysis")):
+            if view is not None and view.tasks.busy():
+                work.append(what)
+        return work
+
+    def _may_open_study(self) -> bool:
+        """Asked before a study folder or manifest is chosen: opening one closed the scan on screen and its
+        running analysis without a word (H56 walk-through). Nothing running: no question. No (the default)
+        opens nothing and stops nothing."""
+        work = self.running_work()
+        self._stop_confirmed = bool(work) and ask(
+            self.window, "Open study",
+            f"Still running: {', '.join(work)}.\n\nOpening a study closes the scan on screen unless it is one of "
+            "the study's scans, and the OU and Trend windows; what runs there is stopped and its results are "
+            "lost.\n\nOpen a study anyway?")
+        return not work or self._stop_confirmed
+
     def _study_opened(self, index) -> None:
         """A scan on screen that is not part of the study just opened is closed: left there, it
-        would pass for one of the new study's patients (walk-through 37)."""
+        would pass for one of the new study's patients (walk-through 37). Its analysis is stopped only
+        as the user agreed (``_may_open_study``, or asked now for one started while the study was read); the
+        status bar says what happened to the scan either way."""
         volume = self.window.state.volume
+        confirmed, self._stop_confirmed = self._stop_confirmed, False
         if volume is not None and (not volume.source or index.scan_at(volume.source) is None):
-            self.window.controller.close_scan("Study opened: the scan on screen is not part of it and was closed")
-        # the OU and Trend windows show the last study's patient: closed, not left beside the new one
-        if self.ou_view is not None:
-            self.ou_dialog.hide()
-        if self.trend_view is not None:
-            self.trend_dialog.hide()
+            running = self.window.controller.analysis_generation != -1
+            if running and not confirmed and not ask(
+                    self.window, "Study opened",
+                    "The study is open. The scan on screen is not one of its scans and is still being "
+                    "analysed.\n\nClose it and stop its analysis (its results are lost)?"):
+                self.window.statusBar().showMessage("Study opened: the scan on screen is not part of it; it stays "
+                                                    "open while its analysis runs")
+            else:
+                self.window.controller.close_scan(
+                    "Study opened: the scan on screen is not part of it and was closed"
+                    + ("; its analysis was stopped" if running else "; nothing was running on it, nothing lost"))
+        # the OU and Trend windows show the last study's patient: closed, not left beside the new one, and their
+        # analyses (of the last study) stopped
+        for view, dialog in ((self.ou_view, self.ou_dialog), (self.trend_view, self.trend_dialog)):
+            if view is not None:
+                view.tasks.cancel()
+                dialog.hide()
         self.refresh_measured()
 
     def _open_scan(self, path: str) -> None:
