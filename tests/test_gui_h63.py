@@ -139,3 +139,48 @@ def test_a_study_read_while_an_analysis_started_asks_before_closing_the_scan(qtb
     assert w.volume is not None and w.controller.analysis_generation != -1
     assert "it stays open while its analysis runs" in w.statusBar().currentMessage()
 
+
+# ---------------------------------------------------------------- 3: the CSV's sector classes
+
+@pytest.mark.gui
+def test_the_csv_gives_each_sectors_class_as_the_structure_panel_does(qtbot, window, monkeypatch, demo, tmp_path):
+    """File > Export results as CSV gave each Garway-Heath sector's µm but not its class (normal, borderline,
+    outside), which the Structure panel's wheel and the PDF show (H56). Appended: the columns before keep their
+    order, and the notice stays last."""
+    import csv
+    import dataclasses
+
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from octviewer.gui.export.results_csv import QUADRANT_COLUMNS
+    from octviewer.gui.structure.page import wheel_class
+    from octviewer.structure.columns import COLUMNS
+
+    w = window
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _open_scan(qtbot, w, monkeypatch, sorted(demo.rglob("OD_*.dcm"))[0])
+    qtbot.waitUntil(lambda: not w.state.measuring and w.state.structure is not None, timeout=60000)
+    report = w.state.structure
+    classes = {**report.classes, "sector_TI": "outside", "sector_T": "borderline"}
+    w.state.set_structure(dataclasses.replace(report, classes=classes))
+    qtbot.wait(20)
+    _save_grab(w.structure_panel, "h63_3_structure_panel")
+    out = tmp_path / "results.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_csv"].trigger()
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    header = list(rows[0])
+    sectors = ["T", "TS", "TI", "N", "NS", "NI"]
+    added = [f"rnfl_{s}_class" for s in sectors]
+    old = ["level", "bscan", "probability", "decision", "threshold", *w.state.prediction.vf, "file", "eye", "date",
+           "model", "model_digest", "model_signature", *[c for c in COLUMNS if c != "laterality"], *QUADRANT_COLUMNS]
+    assert header == [*old, *added, "notice"]
+    volume = next(r for r in rows if r["level"] == "volume")
+    shown = w.state.structure
+    assert [volume[c] for c in added] == [wheel_class(shown, s) for s in sectors]
+    assert (volume["rnfl_T_class"], volume["rnfl_TI_class"]) == ("borderline", "outside")
+    assert volume["rnfl_NS_class"] == volume["rnfl_NI_class"] == ""  # never classified (µm only), as the wheel
+    assert all(r[c] == "" for r in rows if r["level"] == "bscan" for c in added)
+    assert "rnfl_T_class to rnfl_NI_class): Garway-Heath sectors" in volume["notice"]

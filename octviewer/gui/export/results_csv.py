@@ -25,6 +25,7 @@ from octviewer.model.predictor import VF_CLIPPED
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from octviewer.structure.columns import _num, report_columns
 
+from ..structure.page import wheel_class
 from ..viewer.results_panel import scan_date
 from .targets import replaced
 
@@ -36,8 +37,12 @@ from .targets import replaced
 #: notice says so (``COLUMNS_NOTE``); renamed, they would part the window's CSV from the commands' ones.
 QUADRANT_COLUMNS = {"rnfl_S_um": ("quadrants", "S"), "rnfl_S_class": ("classes", "quadrant_S"),
                     "rnfl_I_um": ("quadrants", "I"), "rnfl_I_class": ("classes", "quadrant_I")}
-COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_NI_um: Garway-Heath sectors; "
-                "rnfl_S_um, rnfl_I_um and their classes: quadrants")
+#: each Garway-Heath sector's class (normal, borderline, outside; blank where not classified: NS and NI never are), as
+#: the Structure panel's wheel and the PDF colour it (``structure.page.wheel_class``, the one rule): the CSV gave the
+#: sectors' µm with no class (H56 walk-through). After the columns before them, so that those keep their places.
+SECTOR_CLASS_COLUMNS = {f"rnfl_{s}_class": s for s in ("T", "TS", "TI", "N", "NS", "NI")}
+COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_NI_um and their classes (rnfl_T_class "
+                "to rnfl_NI_class): Garway-Heath sectors; rnfl_S_um, rnfl_I_um and their classes: quadrants")
 
 
 def _quadrant_cells(structure) -> list[str]:
@@ -47,6 +52,11 @@ def _quadrant_cells(structure) -> list[str]:
         value = (getattr(structure, kind, None) or {}).get(key)
         cells.append(_num(value) if kind == "quadrants" else value or "")
     return cells
+
+
+def _sector_class_cells(structure) -> list[str]:
+    """The cells of ``SECTOR_CLASS_COLUMNS``: each sector's class as the Structure panel's wheel gives it."""
+    return [wheel_class(structure, s) for s in SECTOR_CLASS_COLUMNS.values()]
 
 
 def structure_notice(structure) -> str:
@@ -81,7 +91,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     # give it: every row with VF values carries it, as they carry the notice (eighth walk-through)
     weak = [n for n in p.notes if is_vf_baseline_caveat(n)] if p is not None and vf_names else []
     vf_notice = "; ".join([row_notice, *weak])
-    quadrant_cells = _quadrant_cells(structure)
+    quadrant_cells = _quadrant_cells(structure) + _sector_class_cells(structure)
     volume_notice = "; ".join(filter(None, [row_notice, structure_notice(structure)]))
     name = printable(Path(v.source).name) if v.source else ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
@@ -90,7 +100,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     with replaced(path) as (fd, _tmp), open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
-                    "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, "notice"])
+                    "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS, "notice"])
         if p is None:
             # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
             reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
@@ -112,5 +122,6 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""
                                                  for k in vf_names],
                                                *common, "", "", "", *["" for _ in measured],
-                                               *["" for _ in QUADRANT_COLUMNS], vf_notice]])
+                                               *["" for _ in [*QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS]],
+                                               vf_notice]])
     return Path(path)
