@@ -70,9 +70,9 @@ def test_of_copies_with_one_uid_the_whole_file_is_kept_not_the_first_by_name(dem
     (scans / "A_OD_copy.dcm").write_bytes(data[: len(data) // 2])  # the same header UID, its pixels cut short
     index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
     assert [s.path for s in index.scans] == [str(scans / "OD.dcm")]
-    assert index.warnings == [(str(scans / "OD.dcm"), "the same scan as scans/P1/A_OD_copy.dcm (the same DICOM UID; "
-                               f"listed twice at the visit {index.scans[0].visit}): it is used once (this file, the "
-                               "largest: their sizes differ, and a smaller one may be cut short)")]
+    assert index.warnings == [(str(scans / "OD.dcm"), "copy", "the same scan as scans/P1/A_OD_copy.dcm (the same "
+                               f"DICOM UID; listed twice at the visit {index.scans[0].visit}): it is used once (this "
+                               "file, the largest: their sizes differ, and a smaller one may be cut short)")]
 
 
 # ---------------------------------------------------------------- A10-17: a copy re-exported with a new UID
@@ -98,7 +98,7 @@ def test_a_copy_with_a_new_uid_and_the_same_pixels_is_used_once_and_a_repeat_sca
     index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
     used = sorted(s.path.rsplit("/", 1)[1] for s in index.scans)
     assert len(used) == 2 and "OD_repeat.dcm" in used  # both were used with the re-export: three scans
-    [(kept, warning)] = index.warnings
+    [(kept, _, warning)] = index.warnings
     assert "(the same pixel data; listed twice at the visit" in warning and "it is used once" in warning
 
 

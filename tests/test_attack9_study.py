@@ -90,7 +90,7 @@ def test_copies_of_one_scan_at_one_visit_of_a_manifest_are_used_once_and_warned(
     index = index_manifest(tmp_path / "m.csv")
     visit = index.visits(od.parent.name)[0].label
     assert [s.path for s in index.scans_for(od.parent.name, visit, "OD")] == [str(od)]
-    assert index.warnings_for([str(od)]) == [
+    assert [w.text for w in index.warnings_for([str(od)])] == [
         f"the same scan as scans/{od.parent.name}/copy0_{od.name}, scans/{od.parent.name}/copy1_{od.name} (the same "
         f"DICOM UID; listed 3 times at the visit {visit}): it is used once"]
 
@@ -101,7 +101,7 @@ def test_copies_of_one_scan_in_a_study_folder_are_used_once_and_warned(demo, tmp
     od = _with_copies(demo, tmp_path / "study" / "scans")
     index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
     assert len(index.scans) == len(list(demo.rglob("scans/*/*.dcm")))
-    assert [p for p, w in index.warnings if "listed 3 times at the visit" in w] == [str(od)]
+    assert [p for p, _, w in index.warnings if "listed 3 times at the visit" in w] == [str(od)]
 
 
 def test_copies_without_a_uid_are_found_by_their_bytes_and_other_scans_of_the_visit_kept(tmp_path):
@@ -116,8 +116,8 @@ def test_copies_without_a_uid_are_found_by_their_bytes_and_other_scans_of_the_vi
     scans = [ScanEntry(str(p), "P", "OD", "2020-01-02", None) for p in (a, b, c)]
     kept, warnings = _copies(scans, {}, str(tmp_path))
     assert [s.path for s in kept] == [str(a), str(b)]
-    assert warnings == [(str(a), "the same scan as c.npz (the same bytes; listed twice at the visit 2020-01-02): "
-                                 "it is used once")]
+    assert warnings == [(str(a), "copy", "the same scan as c.npz (the same bytes; listed twice at the visit "
+                                         "2020-01-02): it is used once")]
 
 
 def test_the_trend_analyses_one_of_the_copies_and_takes_one_value_per_visit(demo, tmp_path, monkeypatch):

@@ -108,7 +108,7 @@ def test_a_copy_in_a_plain_folder_is_named_as_a_copy_not_a_manifest_disagreement
     index = index_folder(study)
     [os_scan] = index.scans_for(index.patients()[0], eye="OS")
     checks = index.warnings_for([os_scan.path])
-    assert len(checks) == 1 and "OS_copy.dcm" in checks[0]
+    assert len(checks) == 1 and "OS_copy.dcm" in checks[0].text and checks[0].kind == "copy"
     text, named, anonymised = _controller_text(checks)
     assert text.startswith("Check (study): the same scan as ") and "OS_copy.dcm" in text and "manifest" not in text
     assert "<b>Check (study):</b> the same scan as " in named and "manifest" not in named
@@ -119,12 +119,16 @@ def test_a_copy_in_a_plain_folder_is_named_as_a_copy_not_a_manifest_disagreement
 
 def test_an_anonymised_check_names_each_kind_with_its_count():
     from octviewer.gui.study.checks import check_kind
+    from octviewer.study.index import StudyWarning
 
-    row = ['row 2 gives the patient "ROW-ID", the scan\'s own header says "P7"; the row\'s is used',
-           "row 2 gives the visit 2023-03-04, the scan's own header dates it 2024-03-04; the header's date is used"]
-    two = ["the same scan as b.dcm (the same bytes), listed at the visits 2023-01-01, 2024-01-01: a trend would "
-           "count it twice", "rows 2, 3 list it at the visits V1, V2: it is used once, at V1 (its first row); "
-           "correct the other rows"]
+    row = [StudyWarning("a.dcm", "patient", 'row 2 gives the patient "ROW-ID", the scan\'s own header says "P7"; the '
+                        "row's is used"),
+           StudyWarning("a.dcm", "date", "row 2 gives the visit 2023-03-04, the scan's own header dates it 2024-03-04; "
+                        "the header's date is used")]
+    two = [StudyWarning("a.dcm", "two visits", "the same scan as b.dcm (the same bytes), listed at the visits "
+                        "2023-01-01, 2024-01-01: a trend would count it twice"),
+           StudyWarning("a.dcm", "rows", "rows 2, 3 list it at the visits V1, V2: it is used once, at V1 (its first "
+                        "row); correct the other rows")]
     assert [check_kind(c) for c in row + two] == ["patient", "date", "two visits", "rows"]
     text, _, anonymised = _controller_text(row + two)
     assert text.splitlines()[0].startswith('Check (study manifest): row 2 gives the patient "ROW-ID"')

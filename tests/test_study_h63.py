@@ -126,3 +126,42 @@ def test_an_undated_field_on_a_manifest_row_is_not_compared_anywhere(qtbot, wind
     assert ("OD - OS of MD measured (dB), VFI measured (%): not compared: the OD field's test date is unknown; the OS "
             "field's test date is unknown") in page
     assert str(_header_date(od)) not in page  # anonymised
+
+
+# ---------------------------------------------------------------- 5: a check's kind from the index, not its wording
+
+@pytest.mark.gui
+def test_a_checks_kind_comes_from_the_index_not_from_the_words_of_a_file_name(qtbot, window, monkeypatch, demo,
+                                                                               tmp_path):
+    """The window read a check's kind from its text, and the text quotes file names: a copy named with the words
+    of a header check ("... the scan's own header says ...") was named a manifest's disagreement over the patient
+    ID in Results, and so on the anonymised PDF, in a folder with no manifest at all. The index gives the kind."""
+    import shutil
+
+    from test_gui_walkthrough_h2 import _click_item, _export_pdf
+
+    from octviewer.study.index import StudyWarning
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    shutil.copyfile(od, od.with_name("zz copy, the scan's own header says P2.dcm"))
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
+    w, panel = window, window.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    [warning] = panel.index.warnings
+    assert isinstance(warning, StudyWarning) and warning.kind == "copy" and "header says P2" in warning.text
+    visit = panel.tree.topLevelItem(0).child(0)
+    eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click_item(qtbot, panel.tree, eye.child(0))
+    qtbot.waitUntil(lambda: "Check (" in w.results.extra.text(), timeout=30000)
+    _save_grab(w.results, "h63_5_results_copy_check")
+    text = w.results.extra.text()
+    assert f"Check (study): {warning.text}" in text and "Check (study manifest)" not in text  # the text as it was
+    anonymised = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
+    assert ("Check (study): a second copy of this scan at this visit, used once; details withheld: anonymised "
+            "report") in anonymised
+    assert "header disagree" not in anonymised and "P2" not in anonymised

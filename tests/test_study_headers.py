@@ -119,9 +119,9 @@ def test_manifest_patient_and_visit_that_the_header_contradicts_are_warned_not_r
     index = index_manifest(manifest)
     assert {Path(s.path).name for s in index.scans} == {od.name, os_.name}  # warned, not refused
     assert index.warnings == [
-        (str(od), f'row 2 gives the patient "<b>X</b>", the scan\'s own header says "{od.parent.name}"; '
+        (str(od), "patient", f'row 2 gives the patient "<b>X</b>", the scan\'s own header says "{od.parent.name}"; '
                   "the row's is used"),
-        (str(os_), f"row 3 gives the visit {wrong_date}, the scan's own header dates it "
+        (str(os_), "date", f"row 3 gives the visit {wrong_date}, the scan's own header dates it "
                    f"{_header_date(os_).isoformat()}; the row's is used")]
     assert "<b>X</b>" in index.warnings_text() and not index.problems
     assert not [r for r in caplog.records if "<b>X</b>" in r.getMessage() or od.parent.name in r.getMessage()]
@@ -141,7 +141,7 @@ def test_one_scan_at_two_visits_is_warned(demo, tmp_path):
                                            [str(copy), od.parent.name, "OD", later],
                                            [str(_scans(demo, "OD")[1]), od.parent.name, "OD", ""]])
     index = index_manifest(manifest)
-    same = [(Path(p).name, w) for p, w in index.warnings if "the same scan" in w]
+    same = [(Path(p).name, w) for p, _, w in index.warnings if "the same scan" in w]
     assert [name for name, _ in same] == [od.name, "copy.dcm"]
     assert "the same DICOM UID" in same[0][1] and later in same[0][1] and "copy.dcm" in same[0][1]
 
@@ -155,7 +155,7 @@ def test_same_bytes_without_a_uid_is_the_same_scan(tmp_path):
     b.write_bytes(b"x" * 100)
     c.write_bytes(b"y" * 100)
     scans = [ScanEntry(str(p), "P", "OD", v, None) for p, v in ((a, "V1"), (b, "V2"), (c, "V3"))]
-    same = [Path(p).name for p, w in _same_scans(scans, {}, str(tmp_path)) if "the same bytes" in w]
+    same = [Path(p).name for p, _, w in _same_scans(scans, {}, str(tmp_path)) if "the same bytes" in w]
     assert same == ["a.npz", "b.npz"]
 
 
@@ -208,7 +208,7 @@ def test_a_folder_manifest_row_that_the_header_contradicts_follows_the_manifest_
     index = index_folder(root, cache_dir=tmp_path / "cache")
     # the row's patient, as Open study manifest files it (H56 walk-through: the two routes filed it apart)
     assert index.scan_at(victim).patient_id == "DEMO00-001"
-    assert [w for _, w in index.warnings] == [
+    assert [w for _, _, w in index.warnings] == [
         f'manifest.csv row 2 gives the patient "DEMO00-001", the scan\'s own header says "{victim.parent.name}"; '
         "the row's is used",
         f"manifest.csv row 2 gives the visit 2016-01-01, the scan's own header dates it "

@@ -33,6 +33,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..core.cancel import Cancelled
 from ..core.files import file_sha256
@@ -80,6 +81,23 @@ class ScanEntry:
     synthetic: bool = False
 
 
+class StudyWarning(NamedTuple):
+    """A check of a scan that IS used (``StudyIndex.warnings``): its file, the kind of check that fired, and the
+    text shown. ``kind`` is one of ``WARNING_KINDS``: the window names a check and counts it on an anonymised report
+    by its kind, which it had read from the text's wording (H56 leftovers, item 5). The text quotes patient IDs,
+    dates and file names: shown in the window, never logged."""
+
+    path: str
+    kind: str
+    text: str
+
+
+#: patient: a manifest row's patient ID and the header's disagree; date: its visit date and the header's; rows:
+#: manifest rows list one scan at several visits (used once); copy: copies of one scan at one visit (used once);
+#: two visits: one scan (its UID or bytes) at two visits, which a trend would count twice
+WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits")
+
+
 @dataclass(frozen=True)
 class Visit:
     label: str
@@ -97,9 +115,9 @@ class StudyIndex:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, what is wrong with it), shown by name
     from_cache: int = 0
     notes: list[str] = field(default_factory=list)  # not about one file (the header cache was set aside)
-    #: (path, what to check) for scans that ARE used: a manifest row whose patient or visit date its scan's
+    #: (path, kind, what to check) for scans that ARE used: a manifest row whose patient or visit date its scan's
     #: header contradicts, one scan at two visits (``check_header``, ``_same_scans``); shown, never logged
-    warnings: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[StudyWarning] = field(default_factory=list)
     #: the files left out as copies of a scan used (``_copies``): the study's scans all the same, which no export
     #: may replace (the whole copy beside a damaged one was saved over, attack run 10, A10-19)
     copies: list[str] = field(default_factory=list)
@@ -169,15 +187,20 @@ class StudyIndex:
     def warnings_text(self, limit: int = 50) -> str:
         """One line per warning (name and what to check), as ``problems_text`` lists problems."""
         lines = [f"{os.path.relpath(p, self._base()) if _inside(p, self._base()) else p}: {why}"
-                 for p, why in self.warnings[:limit]]
+                 for p, _, why in self.warnings[:limit]]
         if len(self.warnings) > limit:
             lines.append(f"... and {len(self.warnings) - limit} more")
         return "\n".join(lines)
 
-    def warnings_for(self, paths) -> list[str]:
-        """The warnings about these scans (a visit's), each once: the OU view shows them above the eyes."""
+    def warnings_for(self, paths) -> list[StudyWarning]:
+        """The warnings about these scans (a visit's), each text once (the first scan's): the OU view shows them
+        above the eyes."""
         wanted = {os.path.realpath(p) for p in paths}
-        return list(dict.fromkeys(why for p, why in self.warnings if os.path.realpath(p) in wanted))
+        once: dict[str, StudyWarning] = {}
+        for w in self.warnings:
+            if os.path.realpath(w.path) in wanted:
+                once.setdefault(w.text, w)
+        return list(once.values())
 
     def _base(self) -> str:
         return self.root if os.path.isdir(self.root) else os.path.dirname(self.root)
@@ -412,7 +435,7 @@ def _disagreement(places: list[str]) -> str:
     return f"manifest rows give it different patients, eyes or visits ({'; '.join(places[:4])}); neither is used"
 
 
-def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> list[str]:
+def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> list[tuple[str, str]]:
     """The one rule for a manifest row (``says``) against its scan's own header (``record``), for Open
     study manifest and a study folder's manifest alike (attack run 8, A8-5: the folder ignored it).
 
@@ -425,7 +448,7 @@ def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> l
     leaves such scans out), and dated a scan nine months before its acquisition (warned; ``date_kept``: Open
     study manifest keeps the row's visit, a study folder files a dated scan by its header). Dates within
     ``VISIT_GAP_DAYS`` of each other agree (both eyes of a visit are not always scanned on the same day).
-    The warnings are shown in the window and never logged (they hold patient IDs)."""
+    The warnings, (kind, text), are shown in the window and never logged (they hold patient IDs)."""
     if record.get("kind") != "scan":
         return []
     eye = record.get("eye") or ""
@@ -435,17 +458,17 @@ def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> l
     warnings = []
     header_id, row_id = record.get("patient_id") or "", "" if says.patient_id == NO_PATIENT else says.patient_id
     if header_id and row_id and header_id != row_id:
-        warnings.append(f'{where} gives the patient "{row_id}", the scan\'s own header says "{header_id}"; '
-                        "the row's is used")
+        warnings.append(("patient", f'{where} gives the patient "{row_id}", the scan\'s own header says '
+                                    f'"{header_id}"; the row\'s is used'))
     header_date = parse_date(record.get("date") or "")
     if header_date and says.date and abs((header_date - says.date).days) > VISIT_GAP_DAYS:
-        warnings.append(f"{where} gives the visit {says.date.isoformat()}, the scan's own header dates it "
-                        f"{header_date.isoformat()}; {date_kept} is used")
+        warnings.append(("date", f"{where} gives the visit {says.date.isoformat()}, the scan's own header dates "
+                                 f"it {header_date.isoformat()}; {date_kept} is used"))
     return warnings
 
 
-def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list[tuple[str, str]]:
-    """Warnings (path, text) for one scan at two visits: the same header UID, or the same bytes (size, then
+def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list[StudyWarning]:
+    """Warnings for one scan at two visits: the same header UID, or the same bytes (size, then
     a SHA-256 of files that share a size). Two byte-identical files listed a year apart were plotted as two
     visits and the trend fitted a slope through them (eighth walk-through, item 3)."""
     by_key: dict[tuple, list[ScanEntry]] = {}
@@ -475,14 +498,14 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
         for s, name in zip(group, names):
             others = ", ".join(n for n in names if n != name)
             same = "the same DICOM UID" if how == "uid" else "the same bytes"
-            out.append((s.path, f"the same scan as {others} ({same}), listed at the visits {visits}: a trend "
-                                "would count it twice"))
+            out.append(StudyWarning(s.path, "two visits", f"the same scan as {others} ({same}), listed at the "
+                                                          f"visits {visits}: a trend would count it twice"))
     return out
 
 
-def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[list[ScanEntry], list[tuple[str, str]]]:
+def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[list[ScanEntry], list[StudyWarning]]:
     """``scans`` with each scan listed several times at one visit of one eye kept once (the first), and a
-    warning (path, text) on the one kept: the same header UID, or the same bytes (a SHA-256 only of the files
+    warning on the one kept: the same header UID, or the same bytes (a SHA-256 only of the files
     of that visit's eye that share a size). Copies of one scan at one visit (an export run twice into the
     study folder) were indexed without a word and each one counted in the OU view's and the trend's mean of
     the visit as a scan of its own (attack run 9, A9-9); ``_same_scans`` warns of one scan at two visits."""
@@ -534,11 +557,11 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
                 f"{kept.visit or 'with no date'}): it is used once")
         if how[path] == {"DICOM UID"} and any(size[c.path] != size[path] for c in group):
             text += " (this file, the largest: their sizes differ, and a smaller one may be cut short)"
-        warnings.append((path, text))
+        warnings.append(StudyWarning(path, "copy", text))
     return [s for s in scans if s.path not in dropped], warnings
 
 
-def _use_once(index: StudyIndex, uids: dict[str, str], root: str) -> list[tuple[str, str]]:
+def _use_once(index: StudyIndex, uids: dict[str, str], root: str) -> list[StudyWarning]:
     """Keep each scan of ``index`` once at its visit (``_copies``), the copies left out in ``index.copies``;
     the warnings on the scans kept."""
     kept, warnings = _copies(index.scans, uids, root)
@@ -619,7 +642,7 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
     index.scans = [s for s in index.scans if s.path not in out]
 
 
-def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[str], dict]:
+def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
     """The manifest's scan with the eye its own header states where the row gives none, the warnings of
     ``check_header`` and the header record; ValueError naming the row when the header states the other
     eye. Only the header is read (``headers.read_record``), never the pixels."""
@@ -678,7 +701,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
         elif entries[0][1] is not None:
             (row, (scan, warnings, record)), note = _one_visit(entries)
             index.scans.append(scan)
-            index.warnings += [(path, w) for w in ([note] if note else []) + warnings]
+            index.warnings += [StudyWarning(path, kind, w) for kind, w in ([("rows", note)] if note else []) + warnings]
             uids[path] = record.get("uid") or ""
             header_ids[path] = record.get("patient_id") or ""
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
@@ -821,8 +844,9 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
 
     for file, places in disagree.items():  # which row is right? neither is used, and both are named
         if file not in other_scan:  # one scan at several visits: used once, as Open study manifest does
-            index.warnings.append((file, f"{'; '.join(places[:4])} list it at different visits: it is used once, at "
-                                         "the date in its header, else its first row's; correct the other rows"))
+            index.warnings.append(StudyWarning(file, "rows", f"{'; '.join(places[:4])} list it at different visits: it "
+                                               "is used once, at the date in its header, else its first row's; correct "
+                                               "the other rows"))
             continue
         del by_path[file]
         index._problem(file, "scans that manifests disagree about", _disagreement(places))
@@ -853,7 +877,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             except ValueError as exc:
                 index._problem(file, "scans whose header the manifest contradicts", str(exc))
                 continue
-            index.warnings += [(str(file), w) for w in warnings]
+            index.warnings += [StudyWarning(str(file), kind, w) for kind, w in warnings]
             if row and not parse_date(record["date"]):  # dated by its row: may sit at two visits
                 row_dated[str(file)] = record.get("uid") or ""
             date = parse_date(record["date"]) or (from_row.date if from_row else None)

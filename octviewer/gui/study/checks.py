@@ -5,13 +5,16 @@ One wording for the Results panel, the scan PDF, the OU view and the OU PDF. A b
 the anonymised PDF, as if a scan were filed under the wrong patient (H56 walk-through, item 4). An anonymised
 report gives each kind and its count only: the checks' own text quotes patient IDs, dates and file names.
 
-The index gives each check as text; its kind is read from the phrases ``octviewer.study.index`` writes
-(check_header, _one_visit, _copies, _same_scans, index_folder); one it does not know is "a study check".
+The index gives each check with its kind (``study.index.StudyWarning``): it was read from the wording of the text
+(H56 leftovers, item 5), which a reworded warning would have silently moved to "a study check"; a kind this
+module does not know is "a study check".
 """
 
 from __future__ import annotations
 
 import html
+
+from octviewer.study.index import StudyWarning
 
 #: kind -> (where the check comes from, what it found, for an anonymised report)
 KINDS = {
@@ -24,27 +27,17 @@ KINDS = {
 }
 
 
-def check_kind(text: str) -> str:
-    """The kind (a key of ``KINDS``) of one of the index's warnings."""
-    if "the scan's own header says" in text:
-        return "patient"
-    if "the scan's own header dates it" in text:
-        return "date"
-    if "list it at the visits" in text or "list it at different visits" in text:
-        return "rows"
-    if text.startswith("the same scan as") and "a trend would count it twice" in text:
-        return "two visits"
-    if text.startswith("the same scan as") and "it is used once" in text:
-        return "copy"
-    return "other"
+def check_kind(check) -> str:
+    """The kind (a key of ``KINDS``) of one of the index's warnings (``StudyWarning``): the one the index gave it."""
+    return check.kind if check.kind in KINDS else "other"
 
 
-def check_lines(checks: list[str], dated: bool = True) -> list[str]:
+def check_lines(checks: list[StudyWarning], dated: bool = True) -> list[str]:
     """"Check (study manifest): ..." or "Check (study): ..." for each check; ``dated`` False (an anonymised
     report): one line per kind with its count, and no ID, date or name (a row's patient ID and visit date
     against the header's: one line naming which of the two disagree)."""
     if dated:
-        return [f"Check ({KINDS[check_kind(c)][0]}): {c}" for c in checks]
+        return [f"Check ({KINDS[check_kind(c)][0]}): {c.text}" for c in checks]
     counts: dict[str, int] = {}
     for c in checks:
         counts[check_kind(c)] = counts.get(check_kind(c), 0) + 1
