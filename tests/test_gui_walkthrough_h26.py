@@ -55,6 +55,8 @@ def test_the_structure_page_text_prints_at_a_readable_size(qtbot, window, monkey
     _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
     pdf = tmp_path / "report.pdf"
     _keep(pdf, "h26_structure.pdf")
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     assert "BMO-MRW" in text and "Cirrus HD-OCT normals (n=239" in text  # text, no longer pixels
     heights = _word_heights(pdf, "BMO-MRW")  # a word of the text block
@@ -160,6 +162,8 @@ def test_the_circle_scan_report_names_its_bscan_figure(qtbot, window, monkeypatc
     assert w.state.volume.scan_pattern == "circle" and w.prediction is None
     _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
     _keep(tmp_path / "report.pdf", "h26_circle.pdf")
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
     pages = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
                            check=True).stdout.split("\f")
     [page] = [k for k, text in enumerate(pages) if "B-scan 1 of 1" in text]
