@@ -10,6 +10,11 @@ both readers are exercised. Everything here is synthetic (the files say so).
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a stop while the imports below load: one line, exit 130 (core.stop.run_module)
+    from octviewer.core.stop import run_module
+
+    run_module("octviewer.study.demo", "run it again to write the study whole")
+
 import csv
 import datetime as dt
 import os
@@ -179,6 +184,3 @@ def main(argv=None) -> int:
     print(f"wrote a SYNTHETIC study of {args.patients} patients x 2 eyes x {args.visits} visits to {out}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 MIN_VISITS = 3
 #: Rate at or beyond which a significant slope counts as progression (units per year).
@@ -69,6 +68,9 @@ class Trend:
         fit = self.intercept + self.slope_per_year * years
         if not self.enough or not math.isfinite(self._residual_sd):
             return fit, fit.copy(), fit.copy()
+        # scipy here, not at the top: 0.8 s of the study package's import (core.stop.run_module)
+        from scipy import stats
+
         t = stats.t.ppf(0.5 + level / 2, self.n - 2)
         half = t * self._residual_sd * np.sqrt(1.0 / self.n + (years - self._x_mean) ** 2 / self._sxx)
         return fit, fit - half, fit + half
@@ -118,6 +120,8 @@ def trend(values_by_date: Mapping[dt.date, float] | Iterable[tuple[dt.date, floa
     if sd <= 1e-9 * float(np.ptp(y)):  # exactly on a line (VFI 98, 96, 94 a year apart): "CI -2.00 to -2.00,
         # p=0.000 - significant" read as proven (attack run 8, A8-11): no residual variation, no test
         return Trend(n, slope, intercept, (math.nan, math.nan), math.nan, False, threshold, start, x_mean, sxx, 0.0)
+    from scipy import stats  # as in Trend.band
+
     se = sd / math.sqrt(sxx)
     t_crit = float(stats.t.ppf(0.975, n - 2))
     ci = (slope - t_crit * se, slope + t_crit * se)

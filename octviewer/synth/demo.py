@@ -9,6 +9,11 @@ SYNTHETIC.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a stop while the imports below load: one line, exit 130 (core.stop.run_module)
+    from octviewer.core.stop import run_module
+
+    run_module("octviewer.synth.demo", "run it again")
+
 import argparse
 import datetime as dt
 import json
@@ -71,6 +76,3 @@ def main(argv=None):
     for p in make_demo(args.out):
         print(p, f"{p.stat().st_size / 1e6:.1f} MB")
 
-
-if __name__ == "__main__":
-    main()
