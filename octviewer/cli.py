@@ -35,6 +35,10 @@ def predict_main(argv: list[str] | None = None) -> int:
 
     @stoppable("octviewer-predict")  # before the pipeline and the network load: a stop then was a traceback
     def run():  # or a silent kill, exit 143 (attack run 10, A10-1)
+        from .core.files import no_home
+
+        if no_home("octviewer-predict"):
+            return 3  # an output (the salt, the results store) cannot be written: outputs.EXIT_OUTPUT
         from .pipeline.predict_cli import main
 
         return main(argv)
@@ -46,6 +50,10 @@ def measure_main(argv: list[str] | None = None) -> int:
 
     @stoppable("octviewer-measure")  # as predict_main
     def run():
+        from .core.files import no_home
+
+        if no_home("octviewer-measure"):
+            return 3  # as predict_main
         from .pipeline.measure_cli import main
 
         return main(argv)
@@ -57,6 +65,10 @@ def pacs_main(argv: list[str] | None = None) -> int:
 
     @stoppable("octviewer-pacs", "run it again")  # its network stack loads for a second (A10-16)
     def run():
+        from .core.files import no_home
+
+        if no_home("octviewer-pacs"):
+            return 2  # its settings, salt and store have no place
         from .pacs.cli import main
 
         return main(argv)

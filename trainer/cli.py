@@ -224,6 +224,10 @@ def _not_stopped() -> None:
 @printable_stderr
 def main(argv: list[str] | None = None) -> int:
     stop.install_signal_handlers()  # first: a stop while torch loads is one line and exit 130, never a traceback
+    from octviewer.core.files import no_home
+
+    if no_home("octviewer-train"):  # the signing keys and the salt have no place (attack run 10, A10-18)
+        return 2
     parser = argparse.ArgumentParser(prog="octviewer-train", description="Train and evaluate glaucoma OCT models.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_fit = sub.add_parser("fit", help="train a variant from a manifest and export a model file")

@@ -38,6 +38,35 @@ def user_folder(kind: str) -> Path:
     return Path(given if os.path.isabs(given) else os.path.join(_home(), default)) / "octviewer"
 
 
+class NoHomeFolder(OSError):
+    """No absolute home folder can be found for this user, and the XDG folder needed is not given."""
+
+
+def home_problem() -> str | None:
+    """Why this user's octviewer folders cannot be found, in one sentence, or None.
+
+    The entry points ask this before any work, so that a user ID with no entry in the password
+    database and HOME unset (a container run with ``--user``) gets one line saying what to set: the
+    folders went under a relative ``~`` in the working folder, a new salt and a new store in each
+    (attack run 10, A10-18)."""
+    try:
+        user_folder("config")
+        user_folder("data")
+    except NoHomeFolder as exc:
+        return str(exc)
+    return None
+
+
+def no_home(prog: str) -> bool:
+    """Whether this user's folders cannot be found, said on stderr as ``prog: <home_problem>``: the
+    commands that keep a salt, keys or a store ask it before any work."""
+    if problem := home_problem():
+        import sys
+
+        print(f"{prog}: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def _home() -> str:
     home = os.environ.get("HOME", "")
     if os.path.isabs(home):
@@ -45,9 +74,16 @@ def _home() -> str:
     try:
         import pwd
 
-        return pwd.getpwuid(os.getuid()).pw_dir
-    except (ImportError, KeyError):  # Windows (no HOME: expanduser reads USERPROFILE), or no such user
-        return os.path.expanduser("~")
+        home = pwd.getpwuid(os.getuid()).pw_dir
+    except ImportError:  # Windows (no HOME: expanduser reads USERPROFILE)
+        home = os.path.expanduser("~")
+    except KeyError:  # a user ID the password database does not know
+        home = ""
+    if not os.path.isabs(home):
+        raise NoHomeFolder("no home folder: HOME is not set to an absolute folder and this user ID has none in "
+                           "the password database; set HOME (or XDG_CONFIG_HOME and XDG_DATA_HOME) to an "
+                           "absolute folder of this user's")
+    return home
 
 
 def file_sha256(path) -> str:

@@ -114,6 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     collector = collect_garbage_on_gui_thread()  # noqa: F841 (its timer lives as long as main)
     dark_palette(app)
+    from octviewer.core.files import home_problem
+
+    if problem := home_problem():  # the settings, salt, keys and store have no place (attack run 10, A10-18)
+        print(f"octviewer: {problem}", file=sys.stderr)
+        if not args.screenshot:
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.critical(None, "OCT viewer cannot start", problem[0].upper() + problem[1:] + ".")
+        return 2
     pg.setConfigOptions(background="#111214", foreground="#e8eaed", imageAxisOrder="row-major")
     from .settings import qsettings
 
