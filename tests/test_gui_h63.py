@@ -184,3 +184,96 @@ def test_the_csv_gives_each_sectors_class_as_the_structure_panel_does(qtbot, win
     assert volume["rnfl_NS_class"] == volume["rnfl_NI_class"] == ""  # never classified (µm only), as the wheel
     assert all(r[c] == "" for r in rows if r["level"] == "bscan" for c in added)
     assert "rnfl_T_class to rnfl_NI_class): Garway-Heath sectors" in volume["notice"]
+
+
+# ---------------------------------------------------------------- 4: the OU report's n/a footnote with its table
+
+def _printed_pages(doc, tmp_path) -> tuple:
+    """``doc`` laid out as write_pdf prints it (``scan_pdf._printed_layout``), and the page of a text's block."""
+    from PySide6.QtCore import QMarginsF
+    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter
+
+    from octviewer.gui.export.scan_pdf import _printed_layout
+
+    writer = QPdfWriter(str(tmp_path / "layout.pdf"))
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
+    writer.setResolution(150)
+    copy, height = _printed_layout(doc, writer)
+    layout = copy.documentLayout()
+
+    def page_of(text: str, last: bool = False) -> int:
+        pages, block = [], copy.begin()
+        while block.isValid():
+            if text in block.text():
+                rect = layout.blockBoundingRect(block)
+                pages.append(int((rect.bottom() - 1 if last else rect.top()) // height))
+            block = block.next()
+        assert pages, text
+        return pages[-1] if last else pages[0]
+    return copy, page_of
+
+
+def _save_pages(doc, tmp_path, name: str) -> None:
+    """Each printed page of ``doc`` as a PNG (no PDF renderer here): laid out as write_pdf prints it."""
+    folder = os.environ.get("H63_GRABS")
+    if not folder:
+        return
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QImage, QPainter
+
+    copy, _ = _printed_pages(doc, tmp_path)
+    size = copy.pageSize()
+    for k in range(copy.pageCount()):
+        image = QImage(int(size.width()), int(size.height()), QImage.Format_RGB32)
+        image.fill(Qt.white)
+        painter = QPainter(image)
+        painter.translate(0, -k * size.height())
+        copy.drawContents(painter, QRectF(0, k * size.height(), size.width(), size.height()))
+        painter.end()
+        image.save(os.path.join(folder, f"{name}-{k + 1}.png"))
+
+
+@pytest.mark.gui
+def test_the_ou_reports_na_footnote_prints_on_the_page_of_its_table(qtbot, window, monkeypatch, demo, tmp_path):
+    """File > Export OU report: with the asymmetry table near a page's foot, its "n/a:" footnote (why a cell is
+    empty) printed overleaf, away from the cells it explains (H56). Checked for every position of the table on
+    the page, the checks above it moving it down a line at a time."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from octviewer.gui.export import ou_pdf
+    from octviewer.study.index import StudyWarning
+
+    w = window
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    visit = panel.tree.topLevelItem(0).child(0)
+    panel.tree.setCurrentItem(visit)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=120000)
+    summary = w.study.ou_view.summary
+    docs = []
+    real = ou_pdf.write_pdf
+
+    def spy(doc, path, *args, **kwargs):
+        docs.append(doc)
+        return real(doc, path, *args, **kwargs)
+    monkeypatch.setattr(ou_pdf, "write_pdf", spy)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    out = tmp_path / "ou.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    split = []
+    for n in range(0, 44):  # a check a line: the table moves down the page a line at a time
+        summary.checks = [StudyWarning("x", "other", f"check {k}") for k in range(n)]
+        w.menu_actions["export_ou"].trigger()
+        assert out.read_bytes()[:5] == b"%PDF-"
+        _, page_of = _printed_pages(docs[-1], tmp_path)
+        table_end, footnote = page_of("Vertical cup-to-disc ratio", last=True), page_of("n/a:", last=True)
+        if page_of("n/a:") != page_of("Glaucoma probability") or footnote != table_end:
+            split.append(n)
+            _save_pages(docs[-1], tmp_path, f"h63_4_ou_split_{n}")
+        elif n in (0, 30):
+            _save_pages(docs[-1], tmp_path, f"h63_4_ou_{n}")
+    assert split == []

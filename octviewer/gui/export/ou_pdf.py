@@ -115,6 +115,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     notes = f"<p><small>n/a:</small></p><ul><small>{notes}</small></ul>" if notes else ""
     notes += "".join(f"<p><small>OD - OS of {html.escape(', '.join(labels))}: {html.escape(why)}</small></p>"
                      for why, labels in apart.items())
+    # the footnote is the table's last row: a printed table is kept whole with its heading (scan_pdf's
+    # keep_headings_with_next), where a paragraph after it went overleaf, away from the cells it explains (H56)
+    notes = f"<tr><td colspan='5'>{notes}</td></tr>" if notes else ""
     synthetic = ("<p style='color:#b00020'><b>SYNTHETIC data or model: results have no clinical validity.</b></p>"
                  if summary.synthetic else "")
     model = next((s.model_name for s in summary.eyes.values() if s.model_name), "none")
@@ -151,8 +154,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <p><small>{html.escape(wheel_key_text(summary))}</small></p>
     <h2>Inter-eye asymmetry</h2>
     <table border="1" cellpadding="3">
-      <thead><tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr></thead>{asym}</table>
-    {notes}
+      <thead><tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr></thead>{asym}{notes}</table>
     {f"<h2>Trend</h2><p>{img.get('trend', '')}</p>{trend_key}<ul>{trend}</ul>{notes_after}"
      if (trend or 'trend' in img) else ''}
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>
