@@ -165,3 +165,49 @@ def test_a_checks_kind_comes_from_the_index_not_from_the_words_of_a_file_name(qt
     assert ("Check (study): a second copy of this scan at this visit, used once; details withheld: anonymised "
             "report") in anonymised
     assert "header disagree" not in anonymised and "P2" not in anonymised
+
+
+# ---------------------------------------------------------------- 6: a disputed visit date in the Trend
+
+@pytest.mark.gui
+def test_the_trend_rings_a_visit_whose_row_and_header_dates_disagree(qtbot, window, monkeypatch, demo, tmp_path):
+    """A manifest row dating a scan 60 days after its header was warned in the Study panel, but the Trend
+    plotted the point at the row's date with no mark. It stays there (the study files it there; moving it broke
+    the one-scan-one-visit rules), ringed, and the summary and the OU report's notes say why (no date in them)."""
+    import datetime as dt
+
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    from octviewer.gui.study.trend_view import DISPUTED_COLOUR, DISPUTED_NOTE
+
+    od = _scans(demo, "OD")
+    patient = od[0].parent.name
+    moved = _header_date(od[1]) + dt.timedelta(days=60)
+    manifest = _write(tmp_path / "m.csv", [[str(od[0]), patient, "OD", _header_date(od[0]).isoformat()],
+                                           [str(od[1]), patient, "OD", moved.isoformat()],
+                                           [str(od[2]), patient, "OD", _header_date(od[2]).isoformat()]])
+    w = window
+    panel = _open_manifest(qtbot, w, monkeypatch, manifest)
+    assert [x.kind for x in panel.index.warnings] == ["date"]
+    visit = panel.tree.topLevelItem(0).child(0)
+    _click_item(qtbot, panel.tree, visit.child(0))  # the right eye
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.trend_view.history is not None, timeout=120000)
+    view = w.study.trend_view
+    history = view.history
+    assert history.disputed == {moved}
+    assert moved in [d for d, _ in history.series["rnfl"]]  # plotted at the row's date, as the study files it
+    rings = [item for item in view.plots["rnfl"].listDataItems()
+             if item.opts.get("symbolPen") is not None and item.opts["symbolBrush"] is None]
+    assert len(rings) == 1 and len(rings[0].xData) == 1
+    assert pg_colour(rings[0].opts["symbolPen"]) == DISPUTED_COLOUR
+    assert DISPUTED_NOTE in view.notes and "Ringed: a visit whose date is disputed" in view.summary.text()
+    assert "".join(c for c in DISPUTED_NOTE if c.isdigit()) == "7"  # no date: the anonymised OU report prints it
+    _save_grab(view, "h63_6_trend_disputed")
+
+
+def pg_colour(pen) -> str:
+    import pyqtgraph as pg
+
+    return pg.mkPen(pen).color().name()

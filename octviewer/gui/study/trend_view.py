@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 from octviewer.core import VF_INDICES, Cancelled, weak_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex, Trend, trend
+from octviewer.study.index import VISIT_GAP_DAYS
 from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
@@ -60,6 +62,12 @@ Y_MARGIN = 0.08
 WIDE_BAND_SHARE = 0.5
 
 
+#: the ring round a point whose visit date is disputed (``disputed_dates``), and what the summary says of it
+DISPUTED_COLOUR = "#ff9800"
+DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and the scan's own header date it more "
+                 f"than {VISIT_GAP_DAYS} days apart (the study's checks name both dates). It is plotted at the date "
+                 "the study files it and counts in the fitted line: correct the manifest if that date is wrong.")
+
 #: the rates that count as progression (octviewer.study.trend), in words: the view cites no file
 SIGNIFICANT_RATES = (f"{-WORSENING_PER_YEAR['md']:g} dB/yr of MD, {-WORSENING_PER_YEAR['vfi']:g} %/yr of VFI "
                      f"or {-WORSENING_PER_YEAR['rnfl']:g} µm/yr of global RNFL")
@@ -95,6 +103,9 @@ class EyeHistory:
     #: the predictions' own caveat on those estimates, word for word as the Results panel and the PDFs show it:
     #: the Trend printed predicted slopes without it (seventh walk-through)
     vf_caveats: list[str] = field(default_factory=list)
+    #: visit dates (as plotted) of scans whose manifest row and own header disagree on the date by more than
+    #: ``VISIT_GAP_DAYS`` (the index's "date" check): plotted where the study files them, and marked
+    disputed: set[dt.date] = field(default_factory=set)
 
     def flagged(self, name: str) -> bool:
         """A significant trend, except in an estimate no better than the class mean: a red "significant
@@ -123,6 +134,7 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     history = EyeHistory(patient_id, eye, {name: [] for name in SERIES})
     scans = [s for s in index.scans_for(patient_id, eye=eye) if s.date is not None]
     history.synthetic = any(s.synthetic for s in scans)
+    history.disputed = disputed_dates(index, scans)
     # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
     # two volumes of one visit do not count as two independent observations in the trend
     per_visit: dict[dt.date, dict[str, list[float]]] = {}
@@ -164,6 +176,15 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
         if points:
             history.trends[name] = trend(points, measure=SERIES[name][4])
     return history
+
+
+def disputed_dates(index: StudyIndex, scans) -> set[dt.date]:
+    """The visit dates, as the trend plots them, of ``scans`` whose date the index's "date" check disputes (a
+    manifest row and the scan's header more than ``VISIT_GAP_DAYS`` apart). The point stays where the study
+    files the scan (moving it to the header's date broke the one-scan-one-visit rules, and the study's other
+    views use the study's date): it is marked, and the summary says so (H56 leftovers, item 6)."""
+    paths = {os.path.realpath(w.path) for w in index.warnings if w.kind == "date"}
+    return {parse_date(s.visit) or s.date for s in scans if os.path.realpath(s.path) in paths}
 
 
 def _years_inside(t: Trend, last: float, low: float, high: float) -> np.ndarray | None:
@@ -368,6 +389,11 @@ class TrendView(QWidget):
             points_item = plot.plot(x, y, pen=None, symbol=symbol, symbolBrush=colour, symbolPen=pg.mkPen("k", width=1),
                                     symbolSize=11, name=label)
             points_item.setZValue(10)  # over the fitted line and its band, drawn later: they hid the points
+            ringed = [k for k, (d, _) in enumerate(points) if d in history.disputed and not name.endswith("measured")]
+            if ringed:  # a disputed date: a ring round the point (where the study files it, not moved)
+                ring = plot.plot(x[ringed], y[ringed], pen=None, symbol="o", symbolSize=21, symbolBrush=None,
+                                 symbolPen=pg.mkPen(DISPUTED_COLOUR, width=2))
+                ring.setZValue(11)
             t = history.trends.get(name)
             # no line under MIN_VISITS: the summary says "at least 3 needed for a trend" while a line through
             # two points was drawn and captioned as a fit (eighth walk-through)
@@ -428,6 +454,8 @@ class TrendView(QWidget):
                 notes.append(f"Band not drawn for {', '.join(wide)}: even at its narrowest it would span more than "
                              "half the plot's height (a band is drawn only where it is narrower, for every index; "
                              "the slope's interval above says how uncertain the trend is).")
+        if history.disputed:  # no date here: the OU report prints these notes anonymised too
+            notes.append(DISPUTED_NOTE)
         if any(flagged for _, flagged in history.lines()):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
