@@ -277,3 +277,46 @@ def test_the_ou_reports_na_footnote_prints_on_the_page_of_its_table(qtbot, windo
         elif n in (0, 30):
             _save_pages(docs[-1], tmp_path, f"h63_4_ou_{n}")
     assert split == []
+
+
+# ---------------------------------------------------------------- 7: the Structure dock legible while analysing
+
+def _darkest_and_lightest(widget) -> tuple[int, int]:
+    image = widget.grab().toImage()
+    greys = [image.pixelColor(x, y).lightness() for x in range(0, image.width(), 2)
+             for y in range(0, image.height(), 2)]
+    return min(greys), max(greys)
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_structure_panels_text_is_legible_while_a_scan_is_analysed(qtbot, window, monkeypatch, demo, theme,
+                                                                      held_analysis):
+    """The Structure dock's text was light grey on light grey (H56's screenshot): the page drew its text in a fixed
+    light grey, meant for the application's dark palette, on the panel's own window colour, light in any other
+    (the test windows', a platform theme's). It takes the palette's text colour now."""
+    from PySide6.QtWidgets import QApplication
+
+    from octviewer.gui.app import dark_palette
+
+    app = QApplication.instance()
+    if theme == "dark":
+        old_palette, old_style = app.palette(), app.style().name()
+        dark_palette(app)
+    try:
+        w = window
+        _open_scan(qtbot, w, monkeypatch, sorted(demo.rglob("OD_*.dcm"))[0])
+        qtbot.waitUntil(lambda: w.controller.analysis_generation != -1, timeout=30000)
+        panel = w.structure_panel
+        qtbot.waitUntil(lambda: panel.report is None and "Measuring" in panel.empty_text, timeout=10000)
+        panel.repaint()
+        assert panel.isEnabled() and w.structure_panel.parentWidget().isEnabled()  # not greyed: its own colour was
+        _save_grab(panel, f"h63_7_structure_while_analysed_{theme}")
+        darkest, lightest = _darkest_and_lightest(panel)
+        background = panel.palette().window().color().lightness()
+        # text a clear step from the background: on a light window some pixel dark, on a dark one some light
+        assert (background - darkest if background > 128 else lightest - background) > 120, (darkest, lightest)
+    finally:
+        if theme == "dark":
+            app.setPalette(old_palette)
+            app.setStyle(old_style)

@@ -42,7 +42,8 @@ NO_REPORT = "No structure analysis for this scan"
 
 
 def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = False,
-                        empty_text: str = NO_REPORT, min_point: float | None = None, text: bool = True) -> float:
+                        empty_text: str = NO_REPORT, min_point: float | None = None, text: bool = True,
+                        fg: QColor | None = None) -> float:
     """Draw ``report`` (a StructureReport or None, then ``empty_text``) into ``rect``.
 
     ``min_point``: the least font size. The panel passes the application's: fitted to a 250 px dock,
@@ -52,8 +53,11 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
     and returns its height.
 
     ``text=False`` leaves out the header and the text block (the PDF prints them as paragraphs:
-    shrunk into the picture they were ~4 pt on paper, fifth walk-through) and gives the wheels the room."""
-    fg = QColor(230, 230, 230) if dark else QColor(20, 20, 20)
+    shrunk into the picture they were ~4 pt on paper, fifth walk-through) and gives the wheels the room.
+
+    ``fg``: the text and line colour; the panel passes its palette's text colour. A fixed light grey, meant for
+    the application's dark palette, was drawn light grey on light grey under any other (H56's screenshots)."""
+    fg = fg or (QColor(230, 230, 230) if dark else QColor(20, 20, 20))
     painter.save()
     painter.setRenderHint(QPainter.Antialiasing)
     base = QFont(painter.font())

@@ -98,7 +98,8 @@ class StructurePanel(QWidget):
         # at least the application's font: fitted to the dock, the text was ~7 px and cut off (fourth
         # walk-through); the page says how tall it then is, the panel takes that and its dock scrolls
         needed = draw_structure_page(painter, QRectF(self.rect()).adjusted(8, 8 + key_h, -8, -8), self._report,
-                                     dark=self._dark, empty_text=self._empty_text, min_point=self.font().pointSizeF())
+                                     dark=self._dark, empty_text=self._empty_text, min_point=self.font().pointSizeF(),
+                                     fg=self.palette().windowText().color() if self._dark else None)
         if key_h:  # at the top, seen without scrolling the dock: what green, yellow, red and grey mean
             painter.setPen(self.palette().windowText().color() if self._dark else Qt.black)
             swatch = line_h * 0.8
