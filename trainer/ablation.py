@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .command import write_out
 from .config import Config
 from .evaluate import markdown_table, paired_delta_auc
 from .train import fit
@@ -75,8 +76,8 @@ def _write_tables(runs: dict, split_seed: int, out: Path) -> dict:
     first = {row: by_seed[min(by_seed)] for row, by_seed in runs.items()}
     synthetic = all(r.get("synthetic_data") for r in first.values())
     table = markdown_table(first, synthetic) + "\n" + seeds_table(summary)
-    (out / "ablation.md").write_text(table)
-    (out / "ablation.json").write_text(json.dumps(summary, indent=2))
+    write_out(out / "ablation.md", table)  # owner-only, as fit's reports (A11-2)
+    write_out(out / "ablation.json", json.dumps(summary, indent=2))
     return {"table": table, **summary}
 
 

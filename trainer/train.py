@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import random
 from pathlib import Path
@@ -35,6 +36,7 @@ from . import distributed as dist
 from . import stop
 from .cache import build_cache
 from .calibration import AGGREGATIONS, aggregate_vf, apply_calibration, calibrate, vf_scaling, vf_std
+from .command import write_out
 from .config import Config, RunMismatch, check_and_record  # noqa: F401  (RunMismatch re-exported for callers)
 from .engine import Data, predict_volumes, run_stage, stage_score
 from .evaluate import classification_metrics, evaluate_split, markdown_table, reliability_png
@@ -268,10 +270,11 @@ def fit(cfg: Config) -> dict:
         filled, table = assign_surrogates(labels, feats, train.labels, train.vf, vf_names)
         train.vf = filled.astype(np.float32)
         if dist.is_main():
-            with open(out / "surrogates.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=["volume", "index", "source", "distance", "class"])
-                w.writeheader()
-                w.writerows(table)
+            text = io.StringIO()
+            w = csv.DictWriter(text, fieldnames=["volume", "index", "source", "distance", "class"])
+            w.writeheader()
+            w.writerows(table)
+            write_out(out / "surrogates.csv", text.getvalue())  # names volumes by path with --report-paths
         progress.log(stage="surrogates", event="assigned", n=len(table))
         boundary("surrogates", progress)
     selection = {"criterion": "AUC - 0.25 * mean_j(MAE_j / sd_j) on validation" if vf_names else "validation AUC",
@@ -347,8 +350,10 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
                           selection=selection,
                           patient_keys=cohort_keys(r.patient_id for r in train.records + val.records))
     save_model(out / "model.safetensors", network.cpu(), meta, half=cfg.half, sign_with=key_for_new_models())
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(markdown_table({variant: report}, synthetic))
+    # owner-only, as evaluate's --out: with --report-paths the report names every test volume by its path, and
+    # a clinic's file names carry patients' names; a 0644 report.json in a 0755 run folder was anyone's (A11-2)
+    write_out(out / "report.json", json.dumps(report, indent=2))
+    write_out(out / "report.md", markdown_table({variant: report}, synthetic))
     reliability_png(report["image_level"]["reliability"], out / "reliability.png",
                     f"{variant}, test split, calibrated" + (" (SYNTHETIC)" if synthetic else ""))
     progress.log(stage="done", event="finished", model=str(out / "model.safetensors"),
