@@ -51,3 +51,30 @@ def test_a11_2_ablation_tables_are_owner_only(tiny_cohort, tmp_path, monkeypatch
                  "--seeds", "0", *FIT]) == 0, capsys.readouterr().err
     for name in ("ablation.json", "ablation.md"):
         assert _mode(out / name) == 0o600, name
+
+
+@pytest.mark.parametrize("command", ["fit", "ablation", "label_scarce"])
+@pytest.mark.parametrize("kind", ["fifo", "missing"])
+def test_a11_10_init_is_checked_before_any_work_and_a_fifo_is_a_fifo(command, kind, tiny_cohort, tmp_path,
+                                                                      monkeypatch, capsys):
+    """--init naming a FIFO or a missing file: one line, exit 2, before the run folder is made (the same check
+    fit, ablation and label_scarce train make through ``config.checked_values``)."""
+    import trainer.label_scarce as ls
+    from trainer.cli import main
+
+    worked = []
+    for target in ("trainer.cli.fit", "trainer.ablation.run_ablation", "trainer.label_scarce.train"):
+        monkeypatch.setattr(target, lambda *a, **k: worked.append(1) or {"table": ""})
+    init = tmp_path / "weights.pth"
+    if kind == "fifo":
+        os.mkfifo(init)
+    out = tmp_path / "run"
+    flags = ["--data", str(tiny_cohort), "--out", str(out), "--init", str(init), "--epochs", "1", "--device", "cpu"]
+    if command == "label_scarce":
+        rc = ls.main(["train", *flags, "--fractions", "0.5"])
+    else:
+        rc = main([command, *flags])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--init" in err, err
+    assert ("named pipe (FIFO), not a file" if kind == "fifo" else "no such file") in err, err
+    assert not worked and not out.exists()

@@ -171,6 +171,18 @@ _MAY_BE_NONE = {"stage1_epochs", "split_seed", "bscans_per_volume", "cache_dir",
 MAX_ALPHA_GRID = 100  # each value trains a second stage
 
 
+def init_problem(init: str) -> str:
+    """Why ``--init`` (a weights file; "imagenet" and "random" name none) cannot be loaded, or "": the
+    network builder's own look came only after the manifest check and the decode cache (17 s), and it
+    called a FIFO "not found" (attack run 11, A11-10). The check is the one torch.load's callers make
+    (``torch_archive_problem``: opened as a scan is, never blocking; a deflated archive refused)."""
+    if init in ("imagenet", "random"):
+        return ""
+    from octviewer.model.archive import torch_archive_problem
+
+    return torch_archive_problem(Path(init))
+
+
 def checked_values(values: dict) -> dict:
     """``values`` (from --config and the command line) with every option's type and range checked, before
     any work; ConfigFileError naming the first bad option. Why: a batch size of 0, a NaN learning rate or
@@ -234,6 +246,8 @@ def checked_values(values: dict) -> dict:
             bad(name, value, "text")
         elif name == "variant" and value not in ARCHITECTURES:
             bad(name, value, "one of " + ", ".join(ARCHITECTURES))
+        elif name == "init" and (problem := init_problem(value)):
+            raise ConfigFileError(f"--init {value:.200}: {problem}")
         elif value not in _CHOICES.get(name, (value,)):
             bad(name, value, "one of " + ", ".join(_CHOICES[name]))
     return out
