@@ -10,6 +10,7 @@ and the batch commands' outputs, which must not depend on the io layer.
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import stat
 from contextlib import contextmanager
@@ -84,6 +85,37 @@ def _home() -> str:
                            "the password database; set HOME (or XDG_CONFIG_HOME and XDG_DATA_HOME) to an "
                            "absolute folder of this user's")
     return home
+
+
+def private_folder(path, tighten: bool = False) -> Path:
+    """Make the folder ``path`` and any missing parents owner-only (0700); return it.
+
+    The one maker of the data folder and of what goes into it (the results store, the PACS settings
+    and outbox, retrieved series): ``Path.mkdir(parents=True, mode=0o700)`` gives the parents it
+    makes the default mode, so whichever command made the data folder first decided whether other
+    users of the workstation could read the patients' retrieved studies (0755 when ``configure``
+    or a retrieve came before the store; attack run 11, A11-1). Each missing level is made here
+    with 0700. ``tighten``: a folder that is there already and belongs to this user is made 0700
+    too (octviewer's own folders, e.g. ``pacs/<study>``, left 0755 by an earlier version); a folder
+    the user chose, such as ``$OCTVIEWER_DATA`` itself, is left as it is. OSError is the caller's
+    to word."""
+    path = Path(path)
+    missing, level = [], path
+    while not os.path.lexists(level) and level.parent != level:
+        missing.append(level)
+        level = level.parent
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, 0o700)
+        except FileExistsError:  # made meanwhile by another of this user's processes
+            pass
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+    if tighten and not missing and hasattr(os, "getuid"):
+        st = os.stat(path)
+        if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
+            os.chmod(path, 0o700)
+    return path
 
 
 def file_sha256(path) -> str:

@@ -18,7 +18,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.files import FileRefused, open_for_writing, read_small_file, settings_text
+from ..core.files import FileRefused, open_for_writing, private_folder, read_small_file, settings_text
 
 SETTINGS_FILE = "pacs.json"
 #: A settings file is a few hundred bytes; more is not one.
@@ -272,7 +272,7 @@ def save_settings(settings: PacsSettings, path=None) -> Path:
     """Written atomically, owner read/write only (0600)."""
     path = Path(path) if path is not None else settings_path()
     try:  # a read-only HOME (no OCTVIEWER_DATA) raised a raw OSError
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)  # the data folder, 0700 whoever makes it first (A11-1)
     except OSError as exc:
         raise PacsConfigError(folder_problem(path.parent, exc)) from None
     tmp = path.with_name(path.name + ".part")

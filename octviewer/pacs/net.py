@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import shutil
 import socket
@@ -60,8 +61,9 @@ from pynetdicom.sop_class import (
 )
 
 from ..core import Cancelled
+from ..core.files import open_for_writing, private_folder
 from ..io import dicom as _dicom_reader  # noqa: F401  its pydicom settings: no header values on stderr (F9)
-from .config import PacsSettings, data_folder, tls_context
+from .config import PacsConfigError, PacsSettings, data_folder, folder_problem, tls_context
 
 log = logging.getLogger(__name__)
 # An archive's text in a character set pydicom does not know ("Found unknown escape sequence ...")
@@ -440,7 +442,9 @@ class _Receiver:
             with self.lock:
                 name = f"{uid}.dcm" if is_uid(uid) else f"instance-{len(self.files) + 1}.dcm"
                 path = self.folder / name
-                ds.save_as(path, enforce_file_format=True)
+                # owner-only before its first byte: the patient's name, ID and birth date (A11-1)
+                with os.fdopen(open_for_writing(path, 0o600), "wb") as f:
+                    ds.save_as(f, enforce_file_format=True)
                 self.files.append(path)
                 done = len(self.files)
         except Exception as exc:  # an instance that cannot be decoded or written: counted, the rest go on
@@ -474,8 +478,10 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     """
     dest = Path(dest) if dest is not None else retrieved_folder(study_uid, series_uid)
     part = dest.with_name(dest.name + ".part")
-    shutil.rmtree(part, ignore_errors=True)
-    part.mkdir(parents=True)
+    try:
+        _make_part(dest, part)
+    except OSError as exc:
+        raise PacsConfigError(folder_problem(dest.parent, exc)) from None
     receiver = _Receiver(part, cancel, progress)
     try:
         if settings.retrieve == "move":
@@ -497,6 +503,19 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     files = tuple(dest / p.name for p in receiver.files)
     log.info("retrieved %d instance(s), %d failed", len(files), receiver.failed)
     return Retrieved(dest, files, receiver.failed)
+
+
+def _make_part(dest: Path, part: Path) -> None:
+    """An empty owner-only ``.part`` folder beside ``dest``, in owner-only folders: the retrieved
+    instances carry the patient's name, ID and birth date, and were world-readable in 0755 folders
+    whenever a retrieve or ``configure`` made the data folder before the results store (attack run
+    11, A11-1). ``pacs/`` and ``pacs/<study>/`` are octviewer's own, so an earlier version's 0755 is
+    tightened too."""
+    root = data_folder() / "pacs"
+    for folder in ([root] if dest.parent.parent == root else []) + [dest.parent]:
+        private_folder(folder, tighten=True)
+    shutil.rmtree(part, ignore_errors=True)
+    os.mkdir(part, 0o700)
 
 
 def _follow(settings: PacsSettings, assoc, responses, receiver: _Receiver, model: str) -> int | None:

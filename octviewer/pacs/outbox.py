@@ -69,11 +69,11 @@ class Outbox:
     (attack run 4, F6)."""
 
     def __init__(self, path=None):
-        from octviewer.core.files import file_kind
+        from octviewer.core.files import file_kind, private_folder
 
         self.path = Path(path) if path is not None else data_folder() / OUTBOX_FILE
         try:  # a read-only HOME (no OCTVIEWER_DATA) raised a raw OSError
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)  # the data folder, 0700 whoever makes it first (A11-1)
             try:
                 st = os.lstat(self.path)
             except FileNotFoundError:  # made owner-only, never through a link put there meanwhile

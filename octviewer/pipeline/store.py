@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.files import user_folder
+from ..core.files import private_folder, user_folder
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class ResultsStore:
         self._secret: bytes | None = None
         self._busy_until = 0.0  # found locked by another process: left alone until then (time.monotonic)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_folder(self.path.parent)  # every level it makes owner-only (A11-1)
         except OSError as exc:
             raise StoreError(f"results store folder {self.path.parent} cannot be made "
                              f"({exc.strerror or type(exc).__name__})") from None
