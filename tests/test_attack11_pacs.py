@@ -72,3 +72,30 @@ def test_the_outbox_and_the_store_make_every_missing_level_of_the_data_folder_ow
     store = ResultsStore(tmp_path / "other" / "data" / "results.sqlite")
     store.clear()
     assert _mode(tmp_path / "other") == 0o700 and _mode(tmp_path / "other" / "data") == 0o700
+
+
+@pytest.mark.parametrize("earlier", ["link", "file"])
+def test_a_retrieve_onto_a_series_folder_that_is_a_link_or_a_file_replaces_it_without_following(
+        orthanc, data_dir, tmp_path, capsys, earlier):
+    """A11-8: the earlier copy moved to another disk and linked back ended the next retrieve in "OSError: Cannot
+    call rmtree on a symbolic link", exit 2, the new copy left in <series>.part. The link is replaced by the new
+    copy; the folder it pointed to is left as it was."""
+    many = orthanc.studies[MANY_PATIENT]
+    settings = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*settings, *_configure(orthanc)]) == 0
+    assert main([*settings, "retrieve", many["study"], many["series"]["OPT"]]) == 0
+    series = data_dir / "pacs" / many["study"] / many["series"]["OPT"]
+    moved = tmp_path / "bigdisk" / "series"
+    moved.parent.mkdir()
+    series.rename(moved)
+    if earlier == "link":
+        series.symlink_to(moved, target_is_directory=True)
+    else:
+        series.write_text("not a series\n")
+    capsys.readouterr()
+    assert main([*settings, "retrieve", many["study"], many["series"]["OPT"]]) == 0
+    out, err = capsys.readouterr()
+    assert "6 file(s) retrieved" in out and "Error" not in err
+    assert not series.is_symlink() and len(list(series.iterdir())) == 6
+    assert len(list(moved.iterdir())) == 6  # never followed
+    assert not series.with_name(series.name + ".part").exists()

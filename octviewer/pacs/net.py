@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import ssl
+import stat
 import threading
 import time
 import warnings
@@ -494,12 +495,16 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
             if final in (0x0000, None):
                 raise PacsError("the archive holds no instances for this series (it may have been deleted)")
             raise PacsError(f"the archive sent nothing ({status_text(final)})")
+        try:  # inside the try: a copy that cannot be replaced leaves no .part behind either (A11-8)
+            _remove(dest)
+            part.replace(dest)
+        except OSError as exc:
+            raise PacsError(f"the retrieved series cannot replace the earlier copy {dest} "
+                            f"({exc.strerror or type(exc).__name__}); nothing was kept") from None
     except BaseException:
-        shutil.rmtree(part, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            _remove(part)
         raise
-    if dest.exists():
-        shutil.rmtree(dest)
-    part.replace(dest)
     files = tuple(dest / p.name for p in receiver.files)
     log.info("retrieved %d instance(s), %d failed", len(files), receiver.failed)
     return Retrieved(dest, files, receiver.failed)
@@ -514,8 +519,23 @@ def _make_part(dest: Path, part: Path) -> None:
     root = data_folder() / "pacs"
     for folder in ([root] if dest.parent.parent == root else []) + [dest.parent]:
         private_folder(folder, tighten=True)
-    shutil.rmtree(part, ignore_errors=True)
+    _remove(part)
     os.mkdir(part, 0o700)
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder with what it holds, or a file or symbolic link itself (never what a link points
+    to); nothing when there is none. An earlier series folder moved to another disk and linked back
+    ended the next retrieve in "OSError: Cannot call rmtree on a symbolic link" with the new copy left
+    in ``.part`` (attack run 11, A11-8): the link is replaced, the folder it points to is left."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
 
 def _follow(settings: PacsSettings, assoc, responses, receiver: _Receiver, model: str) -> int | None:
