@@ -4,6 +4,8 @@ that are no file, and settings that configure could not repair (A11-12)."""
 
 import os
 import stat
+import subprocess
+import sys
 
 import orthanc_server
 import pytest
@@ -99,3 +101,22 @@ def test_a_retrieve_onto_a_series_folder_that_is_a_link_or_a_file_replaces_it_wi
     assert not series.is_symlink() and len(list(series.iterdir())) == 6
     assert len(list(moved.iterdir())) == 6  # never followed
     assert not series.with_name(series.name + ".part").exists()
+
+
+def _send_subprocess(tmp_path, scan, timeout):
+    env = {**os.environ, "OCTVIEWER_DATA": str(tmp_path / "data"), "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "octviewer.pacs.cli", "--settings", str(tmp_path / "pacs.json"),
+                           "send", str(scan)], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_send_refuses_a_fifo_as_the_scan_at_once(tmp_path):
+    """A11-5: the scan's headers were read with pydicom on the path: open() of a FIFO blocked for good."""
+    fifo = tmp_path / "scan.dcm"
+    os.mkfifo(fifo)
+    try:
+        done = _send_subprocess(tmp_path, fifo, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("octviewer-pacs send blocked on a FIFO")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["PACS: scan.dcm: this is a named pipe (FIFO), not a file; only "
+                                                "regular files are opened"]

@@ -29,8 +29,12 @@ def source_dataset(path) -> Dataset:
     PatientBirthDate of 19501399 ended ``send`` after the whole analysis with only pydicom's
     "ValueError: month must be in 1..12" (attack run 3, F23). The value is not shown (a birth date
     identifies a patient)."""
+    from ..io.errors import VolumeReadError
+
     try:
-        source = pydicom.dcmread(path, stop_before_pixels=True)
+        source = dicom_headers(path)
+    except VolumeReadError as exc:  # a FIFO, a folder
+        raise SrError(str(exc)) from None
     except Exception:
         raise SrError(f"{Path(path).name}: the scan is not a DICOM file, so its results cannot be filed in the "
                       "archive with it (open the scan from the PACS or from its DICOM export)") from None
@@ -49,6 +53,18 @@ def source_dataset(path) -> Dataset:
     return source
 
 
+def dicom_headers(path, **options) -> Dataset:
+    """A DICOM file's headers (no pixels), read as the scan readers read a file: opened with
+    ``open_regular`` (never blocking, regular files only).
+
+    ``send`` read the scan's headers with ``pydicom.dcmread(path)`` before the reader's checks ran:
+    a FIFO as the scan blocked it for good (attack run 11, A11-5). VolumeReadError naming the file."""
+    from ..io.limits import open_regular
+
+    with open_regular(path) as f:
+        return pydicom.dcmread(f, stop_before_pixels=True, **options)
+
+
 def results_datasets(source_path, result, model_name: str, model_version: str,
                      pdf: bytes | None = None) -> list[Dataset]:
     """The SR (always) and the Encapsulated PDF (when a PDF is given), in the scan's study."""
@@ -64,7 +80,7 @@ def scan_files(files) -> list[Path]:
     scans = []
     for path in files:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"])
+            ds = dicom_headers(path, specific_tags=["Modality"])
         except Exception:
             continue
         if str(ds.get("Modality", "")) == "OPT":
