@@ -4,8 +4,10 @@ that are no file, and settings that configure could not repair (A11-12)."""
 
 import os
 import stat
+import struct
 import subprocess
 import sys
+import zlib
 
 import orthanc_server
 import pytest
@@ -120,3 +122,80 @@ def test_send_refuses_a_fifo_as_the_scan_at_once(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["PACS: scan.dcm: this is a named pipe (FIFO), not a file; only "
                                                 "regular files are opened"]
+
+
+def _deflate_bomb(path, inflated_mib: int) -> None:
+    """A Deflated Explicit VR DICOM (OPT header) whose data set inflates to ``inflated_mib`` MiB: a private OB
+    element of zeros, stored in well under 1 MiB."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.5.4"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID = "OPT", generate_uid(), generate_uid()
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    write_dataset(body, ds)
+    head = body.getvalue() + struct.pack("<HH2sHI", 0x0009, 0x1001, b"OB", 0, inflated_mib << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    with open(path, "wb") as f:
+        f.write(b"\0" * 128 + b"DICM")
+        meta_bytes = DicomBytesIO()
+        meta_bytes.is_little_endian, meta_bytes.is_implicit_VR = True, False
+        write_file_meta_info(meta_bytes, meta)
+        f.write(meta_bytes.getvalue())
+        f.write(deflate.compress(head))
+        zeros = b"\0" * (1 << 20)
+        for _ in range(inflated_mib):
+            f.write(deflate.compress(zeros))
+        f.write(deflate.flush())
+
+
+def test_send_refuses_a_deflate_bomb_before_inflating_it(tmp_path, monkeypatch, capsys):
+    """A11-6: the scan's headers were read with pydicom, which inflates a deflated data set whole in one
+    zlib.decompress, before the reader's bounded check: 0.5 MB became 1.7 GB. The check now comes first (here
+    a whole inflate fails the test), and the message carries no Python class name."""
+    bomb = tmp_path / "bomb.dcm"
+    _deflate_bomb(bomb, 300)
+    assert bomb.stat().st_size < 1 << 20
+
+    import types
+
+    import pydicom.filereader
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the data set was inflated whole")
+
+    inflating = types.SimpleNamespace(decompress=whole, MAX_WBITS=zlib.MAX_WBITS)
+    monkeypatch.setattr(pydicom.filereader, "zlib", inflating)  # pydicom's one whole inflate
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))
+    assert main(["--settings", str(tmp_path / "pacs.json"), "send", str(bomb)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("PACS: bomb.dcm: the deflate-compressed DICOM data set inflates to "
+                                               "more than 256 MiB")
+
+
+def test_send_of_a_dicom_file_that_is_no_oct_says_so_without_a_class_name(tmp_path, monkeypatch, capsys):
+    """A11-6 (low): the reader's refusal was printed as "VolumeReadError: <file>: ..."."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID = "OT", generate_uid(), generate_uid()
+    scan = tmp_path / "photo.dcm"
+    ds.save_as(scan, enforce_file_format=True)
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))
+    assert main(["--settings", str(tmp_path / "pacs.json"), "send", str(scan), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("octviewer-pacs send: photo.dcm: ") and "Error" not in err[0]

@@ -280,8 +280,18 @@ def _run(args) -> int:
         print(f"PACS: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # a scan or model that cannot be read: its reader's message, no traceback
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"octviewer-pacs {args.command}: {_reader_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _reader_message(exc: Exception) -> str:
+    """A reader's own message, which names the file, as it is; Python's class name only in front of
+    anything else: "VolumeReadError: bomb.dcm: ..." showed the user a class name (attack run 11, A11-6)."""
+    readers = {"octviewer.io.errors": "VolumeReadError", "octviewer.model.meta": "ModelFileError",
+               "octviewer.pipeline.store": "StoreError"}
+    # looked up where loaded (an error of a class means its module is): asking must not load torch
+    known = tuple(getattr(sys.modules[m], name) for m, name in readers.items() if m in sys.modules)
+    return str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":

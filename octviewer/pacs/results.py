@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pydicom
@@ -33,7 +34,7 @@ def source_dataset(path) -> Dataset:
 
     try:
         source = dicom_headers(path)
-    except VolumeReadError as exc:  # a FIFO, a folder
+    except VolumeReadError as exc:  # a FIFO, a deflate bomb, a header of millions of elements
         raise SrError(str(exc)) from None
     except Exception:
         raise SrError(f"{Path(path).name}: the scan is not a DICOM file, so its results cannot be filed in the "
@@ -55,13 +56,15 @@ def source_dataset(path) -> Dataset:
 
 def dicom_headers(path, **options) -> Dataset:
     """A DICOM file's headers (no pixels), read as the scan readers read a file: opened with
-    ``open_regular`` (never blocking, regular files only).
+    ``open_regular`` and checked with ``check_deflated_dicom`` before pydicom sees a byte.
 
     ``send`` read the scan's headers with ``pydicom.dcmread(path)`` before the reader's checks ran:
-    a FIFO as the scan blocked it for good (attack run 11, A11-5). VolumeReadError naming the file."""
-    from ..io.limits import open_regular
+    a FIFO as the scan blocked it for good (attack run 11, A11-5), and a deflated data set of 0.5 MB
+    was inflated whole to 500 MB, 1.7 GB at its peak (A11-6). VolumeReadError naming the file."""
+    from ..io.limits import check_deflated_dicom, open_regular
 
     with open_regular(path) as f:
+        check_deflated_dicom(f, path, os.fstat(f.fileno()).st_size)
         return pydicom.dcmread(f, stop_before_pixels=True, **options)
 
 
