@@ -12,6 +12,7 @@ import zlib
 import orthanc_server
 import pytest
 from orthanc_server import DEMO_PATIENT, MANY_PATIENT
+from test_pacs import _self_signed
 
 from octviewer.pacs.cli import main
 
@@ -199,3 +200,41 @@ def test_send_of_a_dicom_file_that_is_no_oct_says_so_without_a_class_name(tmp_pa
     assert main(["--settings", str(tmp_path / "pacs.json"), "send", str(scan), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("octviewer-pacs send: photo.dcm: ") and "Error" not in err[0]
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "is a named pipe (FIFO), not a file"),
+                                         ("folder", "is a folder, not a file")])
+def test_a_tls_file_that_is_no_file_is_called_what_it_is(tmp_path, capsys, kind, words):
+    """A11-12: a FIFO or a folder given as a TLS file "does not exist" (Path.is_file)."""
+    path = tmp_path / "ca.pem"
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    assert main(["--settings", str(tmp_path / "pacs.json"), "configure", "--tls", "--ca", str(path)]) == 2
+    assert capsys.readouterr().err == f"PACS settings: TLS: the archive's CA certificate {path} {words}\n"
+    assert not (tmp_path / "pacs.json").exists()
+
+
+def test_configure_repairs_settings_whose_saved_ca_file_is_gone(tmp_path, capsys):
+    """A11-12: settings naming a CA file since removed (a renewed certificate) made every configure fail on that
+    old value, --ca new and --no-tls included, and nothing named the file to fix."""
+    settings = tmp_path / "pacs.json"
+    conf = ["--settings", str(settings), "configure"]
+    old, _ = _self_signed(tmp_path, "old")
+    new, _ = _self_signed(tmp_path, "new")
+    assert main([*conf, "--tls", "--ca", str(old)]) == 0
+    old.unlink()
+    capsys.readouterr()
+    assert main([*conf, "--port", "104"]) == 2  # no option touches the stale value: the file is named
+    err = capsys.readouterr().err
+    assert err.startswith(f"PACS settings: TLS: the archive's CA certificate {old} does not exist (saved in "
+                          f"{settings}: give configure the option that changes it") and err.count("\n") == 1
+    assert main([*conf, "--ca", str(new)]) == 0
+    assert f'"tls_ca_file": "{new}"' in settings.read_text()
+    new.unlink()
+    assert main([*conf, "--no-tls"]) == 0
+    assert '"tls": false' in settings.read_text()
+    assert main([*conf, "--port", "99999"]) == 2  # the option's own mistake: said as before, no file hint
+    assert capsys.readouterr().err.endswith("the archive's port must be between 1 and 65535, got 99999\n")
+    settings.write_text("{")  # a file that cannot be read at all: named once, as before
+    assert main([*conf, "--port", "104"]) == 2
+    assert capsys.readouterr().err == f"PACS settings: {settings}: not readable as PACS settings: not valid JSON " \
+                                      "(Expecting property name enclosed in double quotes at line 1, column 2)\n"

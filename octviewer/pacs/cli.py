@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.stop import stoppable
 from ..core.text import one_line, printable_stderr
-from .config import PacsConfigError, PacsSettings, load_settings, save_settings, settings_path
+from .config import PacsConfigError, PacsSettings, load_settings, save_settings, saved_values, settings_path
 from .net import MODALITIES, PacsError, PacsQueryError, check_query, echo, find_series, find_studies, is_uid, retrieve
 from .outbox import Outbox, OutboxError
 from .sr import SrError
@@ -92,11 +92,25 @@ def _settings(args) -> PacsSettings:
 
 
 def _configure(args) -> int:
-    current = load_settings(args.settings)
+    """The saved values with the options' changes, checked as a whole: a saved value that no longer
+    holds (a CA file since removed) is repaired by the option that changes it; where none does, the
+    message names the file that holds it (attack run 11, A11-12)."""
+    file = args.settings or settings_path()
+    saved = saved_values(file)
     changes = {k: getattr(args, k) for k in ("archive_ae", "archive_host", "archive_port", "local_ae", "local_port",
                                              "tls_ca_file", "tls_cert_file", "tls_key_file", "timeout_s", "tls",
                                              "retrieve") if getattr(args, k) is not None}
-    path = save_settings(current.replace(**changes), args.settings)
+    try:
+        settings = PacsSettings(**{**saved, **changes})
+    except PacsConfigError as exc:
+        try:
+            PacsSettings(**saved)
+        except PacsConfigError as stale:  # a value the file holds, not the options: say where, and how to repair
+            if str(stale) == str(exc):
+                raise PacsConfigError(f"{exc} (saved in {file}: give configure the option that changes it, or "
+                                      "remove that file to start again from the defaults)") from None
+        raise
+    path = save_settings(settings, args.settings)
     print(f"saved to {path}: {load_settings(path).describe()}")
     return EXIT_OK
 

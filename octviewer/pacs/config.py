@@ -15,10 +15,11 @@ import json
 import os
 import re
 import ssl
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.files import FileRefused, open_for_writing, private_folder, read_small_file, settings_text
+from ..core.files import FileRefused, file_kind, open_for_writing, private_folder, read_small_file, settings_text
 
 SETTINGS_FILE = "pacs.json"
 #: A settings file is a few hundred bytes; more is not one.
@@ -125,8 +126,8 @@ class PacsSettings:
         if self.tls:
             for name, words in _TLS_FILES:
                 value = getattr(self, name)
-                if value and not Path(value).is_file():
-                    raise PacsConfigError(f"TLS: {words} {value} does not exist")
+                if value and (problem := _not_a_file(value)):
+                    raise PacsConfigError(f"TLS: {words} {value} {problem}")
             if bool(self.tls_cert_file) != bool(self.tls_key_file):
                 raise PacsConfigError("TLS: give both this workstation's certificate and its key, or neither")
             tls_context(self)  # files that are no certificate or key are refused here, not at the first echo
@@ -143,6 +144,19 @@ class PacsSettings:
         """For messages: who calls whom, where (no patient data here)."""
         return (f"archive {self.archive_ae} at {self.archive_host}:{self.archive_port}"
                 f"{' (TLS)' if self.tls else ''}, this workstation {self.local_ae}")
+
+
+def _not_a_file(path: str) -> str:
+    """Why ``path`` is no file to read, in words ("is a named pipe (FIFO), not a file"), or "". A FIFO
+    or a folder given as a TLS file "does not exist" (``is_file``), and ssl would block on a FIFO
+    (attack run 11, A11-12)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except (OSError, ValueError) as exc:  # no permission to look, a NUL in the name
+        return f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+    return "" if stat.S_ISREG(mode) else f"is {file_kind(mode)}, not a file"
 
 
 def _check_host(host) -> str:
@@ -234,8 +248,21 @@ def _once(pairs: list) -> dict:
 def load_settings(path=None) -> PacsSettings:
     """The saved settings, or the defaults when none were saved."""
     path = Path(path) if path is not None else settings_path()
+    raw = saved_values(path)  # its own messages name the file
+    try:
+        return PacsSettings(**raw)
+    except PacsConfigError as exc:
+        raise PacsConfigError(f"{path}: {exc}") from None
+
+
+def saved_values(path) -> dict:
+    """The settings saved in ``path`` as they are written there (known names only), not yet checked;
+    {} when none were saved. ``configure`` starts from these and checks only the result: settings
+    whose CA file had since been removed made every ``configure`` fail on that old value, so the
+    command that should repair them could not (attack run 11, A11-12)."""
+    path = Path(path)
     if not path.exists():
-        return PacsSettings()
+        return {}
     try:  # a FIFO given as --settings blocked for good, a link to /dev/zero filled memory
         raw = json.loads(settings_text(read_small_file(path, MAX_SETTINGS_BYTES)), object_pairs_hook=_once)
     except _GivenTwice as exc:
@@ -262,10 +289,7 @@ def load_settings(path=None) -> PacsSettings:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise PacsConfigError(f"{path}: unknown setting(s) {', '.join(repr(k[:40]) for k in unknown[:5])}")
-    try:
-        return PacsSettings(**raw)
-    except PacsConfigError as exc:
-        raise PacsConfigError(f"{path}: {exc}") from None
+    return raw
 
 
 def save_settings(settings: PacsSettings, path=None) -> Path:
