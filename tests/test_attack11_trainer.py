@@ -78,3 +78,35 @@ def test_a11_10_init_is_checked_before_any_work_and_a_fifo_is_a_fifo(command, ki
     assert rc == 2 and err.count("\n") == 1 and "--init" in err, err
     assert ("named pipe (FIFO), not a file" if kind == "fifo" else "no such file") in err, err
     assert not worked and not out.exists()
+
+
+@pytest.mark.parametrize("md", [-500.0, 5.5, -35.004])
+def test_a11_9_import_harvard_leaves_out_an_impossible_md_naming_the_file(md, tmp_path, capsys):
+    import numpy as np
+
+    from trainer.cli import main
+
+    root = tmp_path / "h"
+    (root / "train").mkdir(parents=True)
+    good = dict(oct_bscans=np.zeros((2, 8, 8), np.uint8), glaucoma=np.array(1), md=np.array(-1.5), pid=np.array("P1"))
+    np.savez(root / "train" / "data_0001.npz", **good)
+    np.savez(root / "train" / "data_0002.npz", **{**good, "pid": np.array("P2"), "md": np.array(md)})
+    out = tmp_path / "m.csv"
+    assert main(["import", "harvard", str(root), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "data_0002.npz" in err and "MD is" in err and "this file was left out" in err, err
+    assert out.read_text().count("\n") == 2 and "data_0002" not in out.read_text()
+
+
+@pytest.mark.parametrize("cell", ["9_9", "\u0669\u0669", "nan", "-500"])
+def test_a11_9_manifest_vf_cells_are_read_as_the_study_readers_read_them(cell, tmp_path, capsys):
+    """validate names the row and the index; float() took "9_9" as 99 and Arabic-Indic digits as 99."""
+    from trainer.cli import main
+
+    (tmp_path / "v.npz").write_bytes(b"")
+    rows = ["path,patient_id,eye,label,visit,vfi,md"] + [f"v.npz,P{i},OD,{'glaucoma' if i % 2 else 'normal'},1,"
+                                                         f"{cell if i == 0 else '90'},-2" for i in range(4)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["validate", "--data", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "row 2: VFI is" in err, err

@@ -25,6 +25,7 @@ from octviewer.core import VF_INDICES
 from octviewer.core.files import file_sha256
 from octviewer.core.text import text_problem
 from octviewer.io.dicom import pixel_sha256
+from octviewer.study.vf_values import measured_value
 
 from . import stop
 
@@ -305,20 +306,15 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         if problem:
             row_problems.append(problem)
         vf = {}
-        for name, spec in VF_INDICES.items():
+        for name in VF_INDICES:
             value_text = (r.get(name) or "").strip()
             if not value_text:
                 vf[name] = None
                 continue
-            try:
-                value = float(value_text)
-            except ValueError:
-                row_problems.append(f"{name} is not a number: {value_text[:40]!r}")
-                continue
-            lo, hi = spec["range"]
-            if not (lo <= value <= hi) or not np.isfinite(value):
-                row_problems.append(f"{name} {value} outside the plausible range {lo}..{hi} {spec['unit']}")
-            vf[name] = value
+            try:  # the study readers' number and range rules: float() took "9_9" as 99 (attack run 11, A11-9)
+                vf[name] = measured_value(name, value_text)
+            except ValueError as exc:
+                row_problems.append(str(exc))
         split = (r.get("split") or "").strip().lower()
         if split and split not in SPLITS:
             row_problems.append(f"split must be train, val or test, got {split[:40]!r}")

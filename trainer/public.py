@@ -30,6 +30,7 @@ from octviewer.io import VolumeReadError
 from octviewer.io.formats import walk_files
 from octviewer.io.limits import open_regular
 from octviewer.io.stacks import _npy_header, parse_zenodo_name
+from octviewer.study.vf_values import vf_value_problem
 
 from . import stop
 
@@ -148,6 +149,9 @@ def import_harvard(root: Path) -> tuple[list[dict], list[str]]:
                 field, value = ("glaucoma", fields["glaucoma"]) if label is None else ("md", fields["md"])
                 errors.append(f"{path}: field '{field}' is {str(value)[:40]!r}, not "
                               f"{'0 or 1' if field == 'glaucoma' else 'a number of dB'}; this file was left out")
+                continue
+            if md and (problem := vf_value_problem("md", float(fields["md"]))):  # -500 dB (attack run 11, A11-9)
+                errors.append(f"{path}: {problem}; this file was left out")
                 continue
             pid = str(fields.get("pid", "")).split("_")[0] or ""
             if problem := _row_problem(pid, fields):
