@@ -341,6 +341,7 @@ class TrendView(QWidget):
         self.summary = QLabel("")
         self.summary.setTextFormat(Qt.RichText)  # our colours; every text from a file in it is escaped
         self.summary.setWordWrap(True)
+        self.summary.setAlignment(Qt.AlignLeft | Qt.AlignTop)  # "Loading…" under the header, the plots hidden
         body_layout = QVBoxLayout(self.body)
         body_layout.setContentsMargins(0, 0, 0, 0)
         body_layout.addWidget(self.key)
@@ -356,7 +357,21 @@ class TrendView(QWidget):
 
     def show_eye(self, index: StudyIndex, patient_id: str, eye: str, analyse=None) -> None:
         self.header.setText(f"{patient_id} · {eye}: progression over all visits")
+        self.clear(f"Loading the trend of {eye}: analysing its visits…")
         self.tasks.start(lambda progress, cancel: eye_history(index, patient_id, eye, analyse, progress, cancel))
+
+    def clear(self, text: str) -> None:
+        """Nothing of the last eye: its plots, slopes and "significant change" flags stayed under the new eye's
+        header for the seconds the new trend took to load (walk-through H65, W1), and the empty plots showed
+        placeholder 0.2-0.8 axes (W28). The plots are hidden until the new eye's values are drawn; ``history``
+        goes too, so the OU report cannot print the last eye's trend meanwhile."""
+        self.history = None
+        self.notes = []
+        for plot in self.plots.values():
+            plot.clear()
+        self.graphics.setVisible(False)
+        self.key.setVisible(False)
+        self.summary.setText(_text(text))
 
     def cancel(self) -> None:
         self.tasks.cancel()
@@ -375,6 +390,8 @@ class TrendView(QWidget):
         self.history = history
         for plot in self.plots.values():
             plot.clear()
+        self.graphics.setVisible(True)
+        self.key.setVisible(True)
         fitted = []  # (plot key, series name, dates, fit, band low, band high, trend)
         shown = {key: [] for key in self.plots}  # values and fitted lines, for the y ranges
         for name, points in history.series.items():
