@@ -107,9 +107,12 @@ def test_a_retrieve_onto_a_series_folder_that_is_a_link_or_a_file_replaces_it_wi
 
 
 def _send_subprocess(tmp_path, scan, timeout):
+    """``octviewer-pacs send <scan>`` in its own process; its stdout says whether torch was loaded."""
     env = {**os.environ, "OCTVIEWER_DATA": str(tmp_path / "data"), "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "octviewer.pacs.cli", "--settings", str(tmp_path / "pacs.json"),
-                           "send", str(scan)], env=env, capture_output=True, text=True, timeout=timeout)
+    code = ("import sys; from octviewer.pacs.cli import main; rc = main(sys.argv[1:]); "
+            "print('torch loaded' if 'torch' in sys.modules else 'no torch'); sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", code, "--settings", str(tmp_path / "pacs.json"), "send", str(scan)],
+                          env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_send_refuses_a_fifo_as_the_scan_at_once(tmp_path):
@@ -123,6 +126,7 @@ def test_send_refuses_a_fifo_as_the_scan_at_once(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["PACS: scan.dcm: this is a named pipe (FIFO), not a file; only "
                                                 "regular files are opened"]
+    assert done.stdout.strip() == "no torch"  # refused before the network stack loads (seconds, most of a GB)
 
 
 def _deflate_bomb(path, inflated_mib: int) -> None:

@@ -207,14 +207,18 @@ def _send(args) -> int:
     settings = _settings(args)
     pdf = _pdf(args.pdf) if args.pdf else None  # before the network is loaded and the scan analysed
 
+    from .results import model_identity, results_datasets, source_dataset
+
+    # a scan that is no file, a bomb or a header the report cannot carry is refused before the network
+    # stack loads (seconds and most of a GB), not only before the analysis (A11-5)
+    source_dataset(args.scan)
+
     from ..io import load_volume
     from ..model import Predictor
     from ..pipeline import analyse_scan
     from ..pipeline.store import ResultsStore
     from ..resources import DEMO_MODEL
-    from .results import model_identity, results_datasets, source_dataset
 
-    source_dataset(args.scan)  # a header the report cannot carry is refused before the analysis
     predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
     result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again
     datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf)
