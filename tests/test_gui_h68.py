@@ -84,3 +84,63 @@ def test_the_trend_clears_the_last_eye_at_once_when_another_eye_is_asked_for(qtb
     qtbot.waitUntil(lambda: view.history is not None, timeout=120000)
     assert view.history.eye == "OS" and view.graphics.isVisible() and "global RNFL" in view.summary.text()
     _grab(w.study.trend_dialog, "w1_trend_os_loaded")
+
+
+# ---------------------------------------------------------------- W3: a disputed visit date is not in the slope
+
+@pytest.mark.gui
+def test_a_visit_whose_date_is_disputed_is_drawn_but_left_out_of_the_slope(qtbot, window, monkeypatch, demo,
+                                                                            tmp_path):
+    """A manifest row dating an OD scan 60 days after its header: the point was ringed but fitted as if the row's
+    date were true (W3). It stays drawn and ringed, the slopes are fitted to the other visits, and the Trend's
+    headline and the anonymised OU report's trend notes say so, with no date."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_gui_walkthrough_h2 import _click_item
+
+    from octviewer.gui.export import ou_pdf
+
+    od = _scans(demo, "OD")
+    patient = od[0].parent.name
+    moved = _header_date(od[1]) + dt.timedelta(days=60)
+    manifest = _write(tmp_path / "m.csv", [[str(od[0]), patient, "OD", _header_date(od[0]).isoformat()],
+                                           [str(od[1]), patient, "OD", moved.isoformat()],
+                                           [str(od[2]), patient, "OD", _header_date(od[2]).isoformat()]])
+    w = window
+    panel = _open_manifest(qtbot, w, monkeypatch, manifest)
+    first = panel.tree.topLevelItem(0).child(0)
+    _click_item(qtbot, panel.tree, first.child(0))  # OD of the first visit
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    view = w.study.trend_view
+    qtbot.waitUntil(lambda: view.history is not None, timeout=120000)
+    history = view.history
+    assert history.disputed == {moved}
+    assert len(history.series["rnfl"]) == 3 and moved in [d for d, _ in history.series["rnfl"]]  # still drawn
+    assert history.trends["rnfl"].n == 2 and moved not in [d for d, _ in history.fitted("rnfl")]
+    assert all(t.n == 2 for name, t in history.trends.items() if not name.endswith("measured"))
+    headline = "1 visit with a disputed date is not in the slope"
+    assert headline in view.summary.text().split("<br>")[1]  # under the SYNTHETIC banner, above the slopes
+    assert view.notes[0].startswith(headline) and "left out of the fitted line" in " ".join(view.notes)
+    _grab(w.study.trend_dialog, "w3_trend_disputed_left_out")
+
+    # the OU report of the same patient, anonymised, prints the trend's notes without a date
+    _click_item(qtbot, panel.tree, first)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=120000)
+    captured = {}
+    real = ou_pdf.write_pdf
+
+    def spy(doc: QTextDocument, path, *args, **kwargs):
+        captured["text"] = doc.toPlainText()
+        return real(doc, path, *args, **kwargs)
+    monkeypatch.setattr(ou_pdf, "write_pdf", spy)
+    out = tmp_path / "ou.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_ou"].trigger()
+    assert out.read_bytes()[:5] == b"%PDF-"
+    page = captured["text"]
+    assert headline in page and "left out of the fitted line" in page
+    for day in (moved, *map(_header_date, od)):
+        assert day.isoformat() not in page and str(day.year) not in page.split("Trend")[-1]

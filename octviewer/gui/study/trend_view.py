@@ -66,7 +66,7 @@ WIDE_BAND_SHARE = 0.5
 DISPUTED_COLOUR = "#ff9800"
 DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and the scan's own header date it more "
                  f"than {VISIT_GAP_DAYS} days apart (the study's checks name both dates). It is plotted at the date "
-                 "the study files it and counts in the fitted line: correct the manifest if that date is wrong.")
+                 "the study files it and left out of the fitted line and its slope: correct the manifest to count it.")
 
 #: the rates that count as progression (octviewer.study.trend), in words: the view cites no file
 SIGNIFICANT_RATES = (f"{-WORSENING_PER_YEAR['md']:g} dB/yr of MD, {-WORSENING_PER_YEAR['vfi']:g} %/yr of VFI "
@@ -106,6 +106,29 @@ class EyeHistory:
     #: visit dates (as plotted) of scans whose manifest row and own header disagree on the date by more than
     #: ``VISIT_GAP_DAYS`` (the index's "date" check): plotted where the study files them, and marked
     disputed: set[dt.date] = field(default_factory=set)
+
+    def fitted(self, name: str) -> list[tuple[dt.date, float]]:
+        """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
+        A date the manifest row and the scan's header dispute was fitted as if true (a 2017 row for a 2019 scan
+        turned -4.5 µm/yr, significant, into -2.6, not: walk-through H65, W3); it is still drawn, ringed. A
+        measured field keeps its own test date, which no scan's dispute moves."""
+        points = self.series.get(name, [])
+        if name.endswith("measured"):
+            return list(points)
+        return [(d, v) for d, v in points if d not in self.disputed]
+
+    def left_out(self) -> int:
+        """How many visits with a disputed date have a value left out of a slope (``fitted``)."""
+        return len({d for name, points in self.series.items() for d, _ in points
+                    if not name.endswith("measured") and d in self.disputed})
+
+    def left_out_text(self) -> str:
+        """The headline for ``left_out``, with no date in it: the anonymised OU report prints it too."""
+        n = self.left_out()
+        if not n:
+            return ""
+        return (f"{n} visit{'s' if n != 1 else ''} with a disputed date {'is' if n == 1 else 'are'} not in the "
+                "slope (ringed: the manifest row and the scan's own header date it differently).")
 
     def flagged(self, name: str) -> bool:
         """A significant trend, except in an estimate no better than the class mean: a red "significant
@@ -174,7 +197,7 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     for name, points in history.series.items():
         points.sort()
         if points:
-            history.trends[name] = trend(points, measure=SERIES[name][4])
+            history.trends[name] = trend(history.fitted(name), measure=SERIES[name][4])
     return history
 
 
@@ -416,7 +439,9 @@ class TrendView(QWidget):
             # two points was drawn and captioned as a fit (eighth walk-through)
             if t is None or not t.enough or not np.isfinite(t.slope_per_year):
                 continue
-            years = _years_inside(t, (points[-1][0] - points[0][0]).days / DAYS_PER_YEAR, *Y_LIMITS[plot_key][0])
+            # the line spans the points it was fitted to (``fitted``), not a ringed point before or after them
+            years = _years_inside(t, (history.fitted(name)[-1][0] - t.start).days / DAYS_PER_YEAR,
+                                  *Y_LIMITS[plot_key][0])
             if years is None:
                 continue
             fit, lo, hi = t.band(years)
@@ -476,11 +501,14 @@ class TrendView(QWidget):
         if any(flagged for _, flagged in history.lines()):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
-        self.notes = notes
+        headline = history.left_out_text()
+        self.notes = ([headline] if headline else []) + notes  # the OU report prints the notes after its slopes
         if any(history.series.get(f"{k}_predicted") for k in ("md", "vfi")):  # right under the slopes
             lines += [f"<span style='color:#ffb74d'><i>{_text(n)}</i></span>" for n in history.vf_caveats]
         lines += [f"<span style='color:#ff6b6b'>{_text(n)}</span>" if n.startswith("Red line") else _text(n)
                   for n in notes]
+        if headline:  # above the slopes, not only in the key's footnote
+            lines.insert(0, f"<span style='color:{DISPUTED_COLOUR}'><b>{_text(headline)}</b></span>")
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
         lines += [f"<span style='color:#ff6b6b'>{_text(e)}</span>" for e in history.errors]
