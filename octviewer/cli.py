@@ -1,5 +1,5 @@
 """Console entry points: ``octviewer``, ``octviewer-synth``, ``octviewer-predict``, ``octviewer-measure``,
-``octviewer-pacs``.
+``octviewer-pacs``, ``octviewer-train``.
 
 Imports stay inside the functions so that each command loads only its own layer (the synth and
 predict commands never import Qt).
@@ -21,13 +21,29 @@ def synth_main(argv: list[str] | None = None) -> int:
     return run()
 
 
+def train_main(argv: list[str] | None = None) -> int:
+    from .core.stop import stoppable
+
+    @stoppable("octviewer-train", "run it again")  # as predict_main: trainer.cli's imports (the readers, torch)
+    def run():  # took ~0.5 s before its own handlers; a stop then was a traceback (attack run 11, A11-7)
+        from trainer.cli import main
+
+        return main(argv)
+    return run()
+
+
 def viewer_main(argv: list[str] | None = None) -> int:
-    try:
-        from .gui.app import main
-    except ImportError as exc:
-        print(f"The viewer cannot start: {exc}", file=sys.stderr)
-        return 2
-    return main(argv)
+    from .core.stop import stoppable
+
+    @stoppable("octviewer", "run it again")  # while Qt, torch and the model load (seconds): a stop was a traceback;
+    def run():  # once the window exists, gui.app.close_on_stop_signals closes it instead (attack run 11, A11-11)
+        try:
+            from .gui.app import main
+        except ImportError as exc:
+            print(f"The viewer cannot start: {exc}", file=sys.stderr)
+            return 2
+        return main(argv)
+    return run()
 
 
 def predict_main(argv: list[str] | None = None) -> int:

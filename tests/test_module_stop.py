@@ -35,6 +35,7 @@ sys.meta_path.insert(0, _StopAt())
     # under the package name, the first thing it does (the first lookup is runpy's, to find the file)
     ("octviewer.synth.demo", "octviewer.synth.demo:2", "run it again"),
     ("octviewer.model.sign", "cryptography:1", "run it again"),
+    ("octviewer.study.vf", "pydicom:1", "run it again"),  # attack run 11, A11-7
 ])
 def test_a_stop_while_the_module_loads_is_one_line(tmp_path, module, heavy, hint):
     """Attack run 10's note: ``python -m octviewer.study.demo`` stopped in its first half second printed a
@@ -52,3 +53,40 @@ def test_the_study_package_loads_without_scipy_stats():
     code = "import sys, octviewer.study; print('scipy.stats' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_python_m_trainer_stopped_while_it_loads_is_one_line(tmp_path):
+    """A11-7: ``python -m trainer`` (as torchrun runs it) imported trainer.cli, the readers and torch before
+    any handler: a stop in its first half second was a KeyboardInterrupt traceback."""
+    (tmp_path / "sitecustomize.py").write_text(HOOK)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "STOP_AT": "trainer.cli:1"}
+    out = subprocess.run([sys.executable, "-m", "trainer", "--help"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=120)
+    assert (out.returncode, out.stderr, out.stdout) == (130, "python -m trainer: stopped; run it again\n", "")
+
+
+def test_octviewer_train_stopped_while_it_loads_is_one_line(monkeypatch, capsys):
+    """A11-7: the ``octviewer-train`` entry point was trainer.cli:main, whose imports ran before its handlers
+    (Ctrl-C at 0.1-0.4 s a traceback, SIGTERM a silent exit 143); it is ``octviewer.cli.train_main`` now."""
+    import types
+
+    from octviewer import cli
+
+    class Loading(types.ModuleType):
+        def __getattr__(self, attr):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "trainer.cli", Loading("trainer.cli"))
+    assert cli.train_main([]) == 130
+    assert capsys.readouterr().err == "octviewer-train: stopped; run it again\n"
+
+
+def test_the_entry_points_reach_their_handlers_before_numpy():
+    """A11-7 (low): ``import octviewer.cli`` ran the package's ``__init__`` (numpy, the readers: ~0.1 s) before
+    ``core.stop``; the package and ``octviewer.core`` now import their names when first used."""
+    code = ("import sys, octviewer.cli, octviewer.core.stop, octviewer.core.files; "
+            "print(sorted(m for m in ('numpy', 'pydicom', 'octviewer.io') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
+    code = "from octviewer import OctVolume, load_volume; from octviewer.core import Prediction; print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout == "ok\n"

@@ -1,5 +1,6 @@
-import sys
+"""``python -m trainer`` (as torchrun runs it): ``octviewer-train``."""
 
-from .cli import main
+from octviewer.core.stop import run_module
 
-sys.exit(main())
+# the handlers before trainer.cli's imports (torch, the octviewer readers): a stop then was a traceback (A11-7)
+run_module("trainer.cli", prog="python -m trainer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -34,6 +35,35 @@ def collect_garbage_on_gui_thread(interval_s: float = 1.0):
     from .background import collect_garbage_on_gui_thread as install
 
     return install(interval_s)
+
+
+@contextlib.contextmanager
+def closed_by_stop_signals(window):
+    """Ctrl-C or SIGTERM in the viewer's terminal close the window as its close button does: it asks
+    where work would be lost and lets running work end cleanly. Ctrl-C was a KeyboardInterrupt
+    traceback from whichever Python callback ran next, and the window stayed open (attack run 11,
+    A11-11). Python sees a signal only when it runs: the garbage collector's timer (every second) is
+    enough. Yields ``{"stopped": bool}`` for main's exit status; the earlier handlers come back after."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen = {"stopped": False}
+
+    def stop(signum, frame):
+        if QApplication.activeModalWidget() is not None:  # the close question (or another) is open
+            return
+        if not seen["stopped"]:
+            print("octviewer: stopped; the window closes", file=sys.stderr)
+        seen["stopped"] = True
+        QTimer.singleShot(0, window.close)
+    earlier = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield seen
+    finally:
+        for sig, handler in earlier.items():
+            signal.signal(sig, handler)
 
 
 def open_store():
@@ -136,25 +166,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {exc}", file=sys.stderr)
     store = open_store()
     window = MainWindow(predictor, model_error, store=store)
-    if store is not None and store.notice:  # a damaged or newer store was moved aside
-        window.statusBar().showMessage(store.notice, 20000)
-    window.headless = bool(args.screenshot)
-    window.show()
-    target = args.file
-    if args.demo and not target:
-        if not DEMO_SCAN.exists():
-            print(f"error: the bundled demo scan is missing ({DEMO_SCAN})", file=sys.stderr)
-            return 2
-        target = str(DEMO_SCAN)
-    if target:
-        window.open_path(target)
-    if args.screenshot:
-        def shoot():
-            problem = save_png(window.grab(), args.screenshot)
-            if problem:
-                print(f"octviewer: --screenshot {args.screenshot}: {problem}", file=sys.stderr)
-            app.exit(3 if problem else 1 if window.failures else 0)  # a file that could not be opened fails the run
+    with closed_by_stop_signals(window) as stop:
+        if store is not None and store.notice:  # a damaged or newer store was moved aside
+            window.statusBar().showMessage(store.notice, 20000)
+        window.headless = bool(args.screenshot)
+        window.show()
+        target = args.file
+        if args.demo and not target:
+            if not DEMO_SCAN.exists():
+                print(f"error: the bundled demo scan is missing ({DEMO_SCAN})", file=sys.stderr)
+                return 2
+            target = str(DEMO_SCAN)
+        if target:
+            window.open_path(target)
+        if args.screenshot:
+            def shoot():
+                problem = save_png(window.grab(), args.screenshot)
+                if problem:
+                    print(f"octviewer: --screenshot {args.screenshot}: {problem}", file=sys.stderr)
+                app.exit(3 if problem else 1 if window.failures else 0)  # a file that could not be opened fails the run
 
-        window.settled.connect(lambda: QTimer.singleShot(300, shoot))  # analysed and measured
-        QTimer.singleShot(300_000 if target else 500, shoot)  # never hang a headless run
-    return app.exec()
+            window.settled.connect(lambda: QTimer.singleShot(300, shoot))  # analysed and measured
+            QTimer.singleShot(300_000 if target else 500, shoot)  # never hang a headless run
+        status = app.exec()
+        return 130 if stop["stopped"] and not window.isVisible() else status  # core.stop.EXIT_STOPPED

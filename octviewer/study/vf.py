@@ -17,6 +17,11 @@ of the same visit, so a VF is matched to the OCT visit nearest in time within ``
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a stop while the imports below load: one line, exit 130 (attack run 11, A11-7); and the
+    from octviewer.core.stop import run_module  # package's module runs, whose VfReadError is the one raised
+
+    run_module("octviewer.study.vf")
+
 import csv
 import datetime as dt
 import io
@@ -543,10 +548,3 @@ def main(argv=None) -> int:
             status = 1
     return status
 
-
-if __name__ == "__main__":
-    import sys
-
-    from octviewer.study.vf import main as _main  # the package's module: its VfReadError is the one raised
-
-    sys.exit(_main())
