@@ -144,3 +144,41 @@ def test_a_visit_whose_date_is_disputed_is_drawn_but_left_out_of_the_slope(qtbot
     assert headline in page and "left out of the fitted line" in page
     for day in (moved, *map(_header_date, od)):
         assert day.isoformat() not in page and str(day.year) not in page.split("Trend")[-1]
+
+
+# ---------------------------------------------------------------- W2: one patient identity everywhere
+
+@pytest.mark.gui
+def test_a_scan_a_manifest_row_files_under_another_patient_is_named_by_the_row_everywhere(qtbot, window,
+                                                                                           monkeypatch, demo, tmp_path):
+    """A manifest row gives the OS scan the patient OTHER-7; its header says the demo patient. The tree filed it
+    under OTHER-7, the window title and the identified PDF printed the header's ID (W2). Now the row's ID, with
+    the header's beside it; the anonymised PDF names neither."""
+    from test_gui_walkthrough_h2 import _click_item, _export_pdf
+
+    od, os_scan = _scans(demo, "OD")[0], _scans(demo, "OS")[0]
+    patient = od.parent.name
+    manifest = _write(tmp_path / "m.csv", [[str(od), patient, "OD", _header_date(od).isoformat()],
+                                           [str(os_scan), "OTHER-7", "OS", _header_date(os_scan).isoformat()]])
+    w = window
+    panel = _open_manifest(qtbot, w, monkeypatch, manifest)
+    other = next(panel.tree.topLevelItem(k) for k in range(panel.tree.topLevelItemCount())
+                 if panel.tree.topLevelItem(k).text(0) == "OTHER-7")
+    scan_item = other.child(0).child(0).child(0)
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click_item(qtbot, panel.tree, scan_item)
+    assert w.volume.patient_id == patient  # the header's
+    both = f"OTHER-7 (the scan's header: {patient})"
+    assert f"patient {both}" in w.windowTitle()
+    _grab(w, "w2_title_row_id")
+    identified = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=True, name="id.pdf")["doc"].toPlainText()
+    assert f"Patient{both}" in identified.replace("\n", "").replace("\t", "")
+    if os.environ.get("H68_GRABS"):  # the title bar is not in a grab: the title and the PDF looked at as files
+        shutil.copy(tmp_path / "id.pdf", os.path.join(os.environ["H68_GRABS"], "w2_identified.pdf"))
+        Path(os.environ["H68_GRABS"], "w2_title.txt").write_text(w.windowTitle())
+    anonymised = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False, name="anon.pdf")["doc"].toPlainText()
+    assert "OTHER-7" not in anonymised and patient not in anonymised
+    # the patient's own OD scan: one ID, nothing beside it
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click_item(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0).child(0).child(0))
+    assert w.volume.source == str(od) and f"patient {patient} —" in w.windowTitle().replace("  ", " ")

@@ -63,17 +63,21 @@ RIGHT_DOCK_WIDTH = 250
 FRAME_ROOM_PX = 56
 
 
-def scan_title(volume) -> str:
+def scan_title(volume, patient: str | None = None) -> str:
     """The window title for the scan on screen: its file name, eye and scan date, and the patient
-    ID the file carries, so the clinician sees whose scan this is at all times (wrong-patient risk).
+    ID, so the clinician sees whose scan this is at all times (wrong-patient risk). ``patient`` is the
+    study's identity of the scan (``StudyController.patient_line``: a manifest row's ID, with the header's
+    beside it where they differ): the title printed the header's ID while the tree, OU view and Trend filed
+    the scan under the row's (walk-through H65, W2); without it, the ID the file carries.
     On screen only: the app never writes it to a log (octviewer/core/pseudonym.py keeps outputs free
     of identifiers; the study browser shows the same IDs)."""
     if volume is None:
         return TITLE
     parts = [plain(Path(volume.source).name) if volume.source else "unnamed scan",
              volume.laterality or "eye unknown", scan_date(volume)]
-    if getattr(volume, "patient_id", None):
-        parts.append(f"patient {plain(volume.patient_id, 40)}")
+    patient = patient or getattr(volume, "patient_id", None)
+    if patient:
+        parts.append(f"patient {plain(patient, 120)}")
     return "  ·  ".join(parts) + f" — {TITLE}"
 
 
@@ -237,7 +241,7 @@ class MainWindow(QMainWindow):
 
     def _on_scan(self):
         """Contrast is remembered per device: a Cirrus and a Spectralis need different windows."""
-        self.setWindowTitle(scan_title(self.state.volume))
+        self.refresh_title()
         # the last scan's position hid the new scan's probability, and, a scan closed, the Structure panel's
         # "No scan open" at its top: the panel read blank (ninth walk-through)
         for scroll in self._per_scan_scrolls:
@@ -252,6 +256,10 @@ class MainWindow(QMainWindow):
         self.slider.setRange(0, self.state.n_bscans - 1)
         self.slider.setValue(self.state.index)
         self.slider.blockSignals(False)
+
+    def refresh_title(self) -> None:
+        """The title for the scan on screen, by the study's identity of it (a study opened or closed changes it)."""
+        self.setWindowTitle(scan_title(self.state.volume, self.study.patient_line()))
 
     def _on_index(self):
         self.slider.blockSignals(True)

@@ -119,7 +119,7 @@ class ScanExports:
                                           "Print the patient ID and scan date on the report?\n(No = anonymised report)")
             if path is None:
                 return None
-            patient_id = self.state.volume.patient_id if identify else None
+            patient_id = self.window.study.patient_line() if identify else None  # the study's identity (W2)
         w = self.window
         return write_export(w, "Report", path, lambda: write_report(
             path, self.state, self.report_images(), w.models.model_meta(), patient_id,

@@ -211,6 +211,7 @@ class StudyController(QObject):
                 view.tasks.cancel()
                 dialog.hide()
         self.refresh_measured()
+        self.window.refresh_title()  # the scan kept on screen is now named by this study's identity
 
     def _open_scan(self, path: str) -> None:
         self.window.open_path(path)
@@ -295,6 +296,23 @@ class StudyController(QObject):
         trend = self.trend_view if same else None
         return write_export(self.window, "OU report", path,
                             lambda: write_ou_report(path, self.ou_view, trend, patient_id), "pdf")
+
+    # -- the patient of the scan on screen ------------------------------------------------------
+    def patient_line(self) -> str | None:
+        """Who the scan on screen belongs to, one identity everywhere: the study's (a manifest row's ID, "used as
+        listed": clinics map study codes to MRNs), which the tree, OU view and Trend file it under, with the
+        scan's own header ID beside it where that differs ("P7 (the scan's header: P0)"). The window title and
+        the identified PDF printed the header's ID alone (walk-through H65, W2). Not in a study: the file's ID."""
+        volume = self.window.state.volume
+        if volume is None:
+            return None
+        header = getattr(volume, "patient_id", None) or None
+        entry = self.index.scan_at(volume.source) if self.index is not None and volume.source else None
+        if entry is None or not entry.patient_id:
+            return header
+        if header and header != entry.patient_id:
+            return f"{entry.patient_id} (the scan's header: {header})"
+        return entry.patient_id
 
     # -- measured VF beside the prediction -----------------------------------------------------
     def measured_vf(self):
