@@ -109,7 +109,8 @@ def test_vf_estimates_no_better_than_the_class_mean_carry_a_note(small_volume):
 
     demo = load_model(str(DEMO_MODEL), "cpu").meta  # its held-out evaluation is attached, with intervals
     assert vf_baseline_caveat(demo) == ("VFI, MD, PSD estimates not shown to beat the class-mean baseline on "
-                                        "independent data (model card): read them as weak")
+                                        "independent data (model card): read them as weak; PSD estimates are WORSE "
+                                        "than the class-mean baseline on independent data: do not use them")
     clear = demo.to_dict()
     clear["evaluation"] = {"vf_mae": {"md": {"mae": 2.0, "class_mean_mae": 3.0,
                                              "ci95": {"mae_minus_class_mean": [-1.5, -0.2]}}}}

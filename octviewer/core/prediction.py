@@ -45,6 +45,28 @@ def weak_vf_indices(notes) -> set[str]:
     return set()
 
 
+#: the words of that note on the indices whose estimates the evaluation found WORSE than the class mean
+VF_WORSE_WORDS = "are WORSE than the class-mean baseline"
+_VF_WORSE = re.compile(r"(?:^|; )(?P<labels>[A-Z, ]+) estimates " + re.escape(VF_WORSE_WORDS))
+
+
+def worse_vf_indices(notes) -> set[str]:
+    """The VF indices whose estimates the model's own evaluation found WORSE than the class-mean baseline
+    (a subset of ``weak_vf_indices``), read back from the same note: such an estimate is said to be worse
+    beside its value, in place of its normal range, in the panel, the PDFs and the CSV (walk-through H65,
+    W10: a PSD worse than guessing the class mean was shown like VFI and MD beside its normal range)."""
+    labels = {v["label"]: k for k, v in VF_INDICES.items()}
+    found = set()
+    for note in notes or ():
+        for match in _VF_WORSE.finditer(str(note)):
+            found |= {labels[x.strip()] for x in match.group("labels").split(",") if x.strip() in labels}
+    return found
+
+
+#: what stands beside a worse estimate instead of its normal range (``worse_vf_indices``)
+VF_WORSE_BESIDE = "WORSE than the class-mean baseline: do not use"
+
+
 @dataclass(frozen=True)
 class BatchResult:
     """What one batch of B-scans produced; streamed to the viewer as it arrives."""

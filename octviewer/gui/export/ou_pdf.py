@@ -15,6 +15,7 @@ from PySide6.QtCore import QRect, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
 from octviewer.core import outside_normal, weak_vf_indices
+from octviewer.core.prediction import worse_vf_indices
 from octviewer.study.ou import VisitSummary
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan
 
@@ -43,8 +44,22 @@ def vf_interval(vf_date, scan_date) -> str:
             if days is not None else f"more than {VF_COMPARE_MAX_DAYS} days from its scan")
 
 
+#: beside a predicted index the model's evaluation found worse than the class mean (the column is narrow, a longer
+#: text broke mid-word: ``WORSE_KEY`` under the table says it in full)
+WORSE_CELL = " <b>WORSE</b>"
+WORSE_KEY = "WORSE: the model's own evaluation found this estimate worse than the class-mean baseline: do not use it"
+
+
 def _mark(name: str, value, weak=()) -> str:
     return OUTSIDE_MARK if outside_normal(name, value, weak) else ""
+
+
+def _predicted_cell(name: str, value, weak=(), worse=()) -> str:
+    """A predicted index's cell: marked as the panel marks it, or "WORSE" beside it (on one line: the narrow
+    column broke the word) when the model's evaluation found it worse than the class mean."""
+    if name in worse and value is not None:
+        return f"<td style='white-space: nowrap'>{_fmt(value)}{WORSE_CELL}</td>"
+    return f"<td>{_fmt(value)}{_mark(name, value, weak)}</td>"
 
 
 def trend_key_html(key, notes=()) -> str:
@@ -67,8 +82,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         s = summary.eyes[eye]
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
         weak = weak_vf_indices(s.notes)  # a predicted index no better than the class mean: never marked
-        cells = "".join(f"<td>{_fmt(c.predicted)}{_mark(c.name, c.predicted, weak)}</td>"
-                        f"<td>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
+        worse = worse_vf_indices(s.notes)  # said beside the estimate (walk-through H65, W10)
+        cells = "".join(_predicted_cell(c.name, c.predicted, weak, worse)
+                        + f"<td>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
                         + (f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
                            if s.vf_compared() or c.measured is None else "<td>n.c.</td>")
                         for c in s.vf_comparison())
@@ -147,6 +163,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
       <tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}
     </table>
     {f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>" if OUTSIDE_MARK in ''.join(rows) else ""}
+    {f"<p><b>{html.escape(WORSE_KEY)}</b></p>" if WORSE_CELL in ''.join(rows) else ""}
     {f"<p>n.c. = not compared: {html.escape('; '.join(far))}</p>" if far else ""}
     {result_notes}
     <h2>Both eyes (temporal sides facing out)</h2>

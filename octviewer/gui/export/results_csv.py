@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from octviewer.core.csv_safe import csv_cell, notice
+from octviewer.core.prediction import worse_vf_indices
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.predictor import VF_CLIPPED
@@ -41,6 +42,9 @@ QUADRANT_COLUMNS = {"rnfl_S_um": ("quadrants", "S"), "rnfl_S_class": ("classes",
 #: the Structure panel's wheel and the PDF colour it (``structure.page.wheel_class``, the one rule): the CSV gave the
 #: sectors' µm with no class (H56 walk-through). After the columns before them, so that those keep their places.
 SECTOR_CLASS_COLUMNS = {f"rnfl_{s}_class": s for s in ("T", "TS", "TI", "N", "NS", "NI")}
+#: the VF indices (vfi md psd, space-separated) whose estimates the model's evaluation found WORSE than the class-mean
+#: baseline: do not use them (``core.prediction.worse_vf_indices``; walk-through H65, W10)
+WORSE_COLUMN = "vf_worse_than_baseline"
 COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_NI_um and their classes (rnfl_T_class "
                 "to rnfl_NI_class): Garway-Heath sectors; rnfl_S_um, rnfl_I_um and their classes: quadrants")
 
@@ -90,6 +94,9 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     # the VF estimates' weak-estimate caveat, in the prediction's own words (model.meta), as the window and the PDF
     # give it: every row with VF values carries it, as they carry the notice (eighth walk-through)
     weak = [n for n in p.notes if is_vf_baseline_caveat(n)] if p is not None and vf_names else []
+    # the indices whose estimates the evaluation found worse than the class mean, in a column of their own (the
+    # notice's long sentence alone read like VFI's and MD's mild caveat, walk-through H65, W10)
+    worse = " ".join(sorted(worse_vf_indices(p.notes) & set(vf_names))) if p is not None else ""
     vf_notice = "; ".join([row_notice, *weak])
     quadrant_cells = _quadrant_cells(structure) + _sector_class_cells(structure)
     volume_notice = "; ".join(filter(None, [row_notice, structure_notice(structure)]))
@@ -100,7 +107,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     with replaced(path) as (fd, _tmp), open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
-                    "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS, "notice"])
+                    "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS, WORSE_COLUMN, "notice"])
         if p is None:
             # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
             reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
@@ -108,14 +115,14 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
             w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
                                                *["" for _ in vf_names], *common, model_name, model_digest,
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
-                                               *quadrant_cells, volume_notice]])
+                                               *quadrant_cells, "", volume_notice]])
             return Path(path)  # the block's end renames the file into place
         clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
                                            model_digest, model_signature,
                                            *[structure_cells.get(c, "") for c in measured], *quadrant_cells,
-                                           "; ".join(filter(None, [vf_notice, *clipped,
+                                           worse, "; ".join(filter(None, [vf_notice, *clipped,
                                                                    structure_notice(structure)]))]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
@@ -123,5 +130,5 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                  for k in vf_names],
                                                *common, "", "", "", *["" for _ in measured],
                                                *["" for _ in [*QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS]],
-                                               vf_notice]])
+                                               worse, vf_notice]])
     return Path(path)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QMarginsF, QSizeF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextBlockFormat, QTextCursor, QTextDocument, QTextFormat
 
 from octviewer.core import VF_INDICES, outside_normal, weak_vf_indices
+from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.model.meta import vf_baseline_caveat
 
 from ..model.card import sensitivity_specificity
@@ -98,9 +99,12 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     # not on an estimate the model card did not show to beat the class mean (as on screen, walk-through)
     weak = weak_vf_indices(p.notes) | weak_vf_indices([vf_caveat])
     outside = {k for k, val in p.vf.items() if outside_normal(k, val, weak)}
+    # an index the evaluation found worse than the class mean: said so in place of its range (walk-through H65, W10)
+    worse = worse_vf_indices(p.notes) | worse_vf_indices([vf_caveat])
     vf_rows = "".join(
         f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}{' ●' if k in outside else ''}</td>"
-        f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>"
+        + (f"<td><b>{VF_WORSE_BESIDE}</b></td></tr>" if k in worse else
+           f"<td>{VF_INDICES[k]['normal'][0]:g} to {VF_INDICES[k]['normal'][1]:g}</td></tr>")
         for k, val in p.vf.items() if k in VF_INDICES)
     prov = meta.get("provenance") or {}
     metrics = (prov.get("test_metrics") or {}).get("image_level") or {}
@@ -131,7 +135,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
        (threshold {p.threshold:.2f}){borderline}</p>
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     {"<p>● outside the normal range</p>" if outside else ""}
-    {f"<p><i>{_e(vf_caveat)}</i></p>" if vf_caveat else ""}
+    {f"<p><i>{html.escape(plain(vf_caveat, 400))}</i></p>" if vf_caveat else ""}
     {notes}
     {measured}
     <h2>Images</h2>

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES, outside_normal, weak_vf_indices
+from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.precision import precision_words
@@ -174,21 +175,23 @@ class ResultsPanel(QWidget):
             colour = "#ef5350" if p.decision == "glaucoma" else "#66bb6a"
             self.decision.setStyleSheet(f"font-size: 16pt; font-weight: bold; color: {colour}")
             weak = weak_vf_indices(p.notes)  # no ● on an estimate no better than the class mean
+            worse = worse_vf_indices(p.notes)  # said plainly in place of the normal range (walk-through H65, W10)
             for row, (name, value) in enumerate(p.vf.items()):
                 spec = VF_INDICES.get(name, {"label": name, "unit": "", "normal": (float("nan"),) * 2})
                 lo, hi = spec["normal"]
                 outside = outside_normal(name, value, weak)  # core's one rule for the ● marks: amber, as caveats
                 cells = [spec["label"], f"{value:.1f} {spec['unit']}" + (" ●" if outside else ""),
-                         f"normal {lo:g} to {hi:g}"]
+                         VF_WORSE_BESIDE if name in worse else f"normal {lo:g} to {hi:g}"]
                 for col, text in enumerate(cells):
-                    label = _label("color: #aaa" if col == 2 else "color: #ffb74d" if col == 1 and outside else "")
+                    label = _label("color: #ffb74d; font-weight: bold" if col == 2 and name in worse
+                                   else "color: #aaa" if col == 2 else "color: #ffb74d" if col == 1 and outside else "")
                     if col == 1 and outside:
                         label.setToolTip("outside the normal range")
                     label.setText(text)
                     self.vf.addWidget(label, row, col)
                     self.vf_labels.append(label)
             self.model.setText(f"model: {plain(p.model_name)}\n{made_by(p)}")
-            vf_notes = [plain(n, 200) for n in p.notes if is_vf_baseline_caveat(n)]
+            vf_notes = [plain(n, 400) for n in p.notes if is_vf_baseline_caveat(n)]  # whole: it names a WORSE index
             self.vf_note.setText("\n".join(vf_notes) if p.vf else "")
             notes = [plain(n, 200) for n in p.notes  # the synthetic one is in the trust line
                      if n != SYNTHETIC_MODEL and not is_vf_baseline_caveat(n)]

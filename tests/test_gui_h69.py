@@ -1,0 +1,147 @@
+"""H69: the H65 walk-through's items on the Results panel and the exports, through the window's own actions
+(File > Open, Export PDF / CSV / OU report with their dialogs patched): W10 (an index worse than its baseline said
+plainly), W11 (estimates marked by the measured values' rule), W12 (the CSV's RNFL class columns), W15 (every report
+page names its patient, eye and date) and W16 (the anonymised trend's time axis)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+GRABS = "/tmp/h69"
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _save(widget_or_path, name: str) -> None:
+    """A grab of a widget, or a PDF's pages (pdftoppm), under /tmp/h69 when that folder exists (to look at)."""
+    if not os.path.isdir(GRABS):
+        return
+    if isinstance(widget_or_path, Path):
+        if shutil.which("pdftoppm"):
+            subprocess.run(["pdftoppm", "-r", "60", "-png", str(widget_or_path), os.path.join(GRABS, name)],
+                           check=False)
+        return
+    widget_or_path.grab().save(os.path.join(GRABS, f"{name}.png"))
+
+
+def _pdf_text(path) -> list[str]:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return out.split("\f")
+
+
+def _open_demo(qtbot, w, monkeypatch):
+    """File > Open the bundled demo scan, and wait for its result and structure."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.resources import DEMO_SCAN
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
+                    timeout=120000)
+
+
+def _export(w, monkeypatch, action: str, out: Path, identify: bool) -> Path:
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes if identify else QMessageBox.No)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    w.menu_actions[action].trigger()
+    assert out.exists(), (action, w.warnings)
+    return out
+
+
+def _vf_rows(w) -> dict[str, list[str]]:
+    """The Results panel's VF grid as {label: [cells]}."""
+    grid, rows = w.results.vf, {}
+    for r in range(grid.rowCount()):
+        cells = [grid.itemAtPosition(r, c).widget().text() for c in range(3) if grid.itemAtPosition(r, c)]
+        if cells:
+            rows[cells[0]] = cells
+    return rows
+
+
+# ---------------------------------------------------------------- W10: an index worse than its baseline
+
+@pytest.mark.gui
+def test_an_estimate_worse_than_its_baseline_is_said_so_beside_it_on_screen_in_the_pdf_and_the_csv(
+        qtbot, window, monkeypatch, tmp_path):
+    """W10: the demo model's own evaluation finds PSD worse than the class-mean baseline (interval of the difference
+    above 0), VFI and MD not distinguishable from it. The PSD row said "normal 0 to 2.5" under the same mild "read
+    them as weak" caveat as VFI and MD; now "WORSE than the class-mean baseline" stands beside PSD alone, in the
+    Results panel, the PDF's table and the CSV's column."""
+    from octviewer.core.prediction import VF_WORSE_BESIDE
+
+    w = window
+    _open_demo(qtbot, w, monkeypatch)
+    rows = _vf_rows(w)
+    _save(w.results, "w10_results_panel")
+    assert rows["PSD"][2] == VF_WORSE_BESIDE
+    assert rows["VFI"][2].startswith("normal") and rows["MD"][2].startswith("normal")
+    pdf = _export(w, monkeypatch, "export_pdf", tmp_path / "demo.pdf", identify=False)
+    _save(pdf, "w10_pdf")
+    text = " ".join(" ".join(_pdf_text(pdf)).split())
+    assert "PSD" in text and "WORSE than the class-mean baseline: do not use" in text and "estimates are WORSE than the class-mean baseline on independent data: do not use them" in text
+    psd_line = next(line for page in _pdf_text(pdf) for line in page.splitlines() if line.strip().startswith("PSD"))
+    assert "WORSE" in psd_line and "0 to 2.5" not in psd_line
+    out = _export(w, monkeypatch, "export_csv", tmp_path / "demo.csv", identify=False)
+    with open(out, newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert {r["vf_worse_than_baseline"] for r in table} == {"psd"}
+    assert "PSD estimates are WORSE than the class-mean baseline" in table[0]["notice"]
+
+
+def _open_ou(qtbot, w, monkeypatch, demo):
+    """File > Open study folder, the first visit, *OU view*, as a user does; the view once analysed."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0))
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=120000)
+    return w.study.ou_view
+
+
+@pytest.mark.gui
+def test_the_ou_report_says_beside_a_worse_estimate_that_it_is_worse(qtbot, window, monkeypatch, demo, tmp_path):
+    """W10 in the OU report: the predicted PSD column carries "WORSE than baseline: do not use" beside its value,
+    VFI and MD do not; the full note is among the result notes."""
+    w = window
+    ou = _open_ou(qtbot, w, monkeypatch, demo)
+    assert any(e.vf_predicted for e in ou.summary.eyes.values() if e is not None)
+    pdf = _export(w, monkeypatch, "export_ou", tmp_path / "ou.pdf", identify=False)
+    _save(pdf, "w10_ou_pdf")
+    pages = _pdf_text(pdf)
+    text = " ".join(" ".join(pages).split())
+    from octviewer.gui.export.ou_pdf import WORSE_KEY
+
+    assert WORSE_KEY in text
+    rows = [line for line in pages[0].splitlines() if line.strip().startswith(("OD  ", "OS  ")) and "normal" in line]
+    assert len(rows) == 2 and all(line.rstrip().endswith("WORSE") for line in rows), rows  # beside PSD pred.
+    assert "PSD estimates are WORSE than the class-mean baseline" in text
+    from octviewer.gui.export.ou_pdf import WORSE_CELL, ou_report_html
+
+    html = ou_report_html(ou.summary)
+    assert html.count(WORSE_CELL) == sum(1 for e in ou.summary.eyes.values()
+                                         if e is not None and e.vf_predicted and "psd" in e.vf_predicted)
