@@ -110,3 +110,92 @@ def test_a11_9_manifest_vf_cells_are_read_as_the_study_readers_read_them(cell, t
     assert main(["validate", "--data", str(tmp_path / "m.csv")]) == 2
     err = capsys.readouterr().err
     assert "row 2: VFI is" in err, err
+
+
+def _rekeyed(cohort, folder, rows=8):
+    """The first ``rows`` scans of the cohort exported again under other patient IDs (a second project's
+    pseudonymisation): each DICOM's PatientID rewritten (other bytes, the same pixels), the rows renamed."""
+    import csv
+
+    import pydicom
+
+    with open(cohort, newline="") as f:
+        records = list(csv.DictReader(f))[:rows]
+    folder.mkdir()
+    for i, r in enumerate(records):
+        ds = pydicom.dcmread(cohort.parent / r["path"])
+        ds.PatientID = ds.PatientName = f"STUDY2-{i // 2:04d}"
+        ds.save_as(folder / f"scan{i}.dcm")
+        r.update(path=f"scan{i}.dcm", patient_id=f"STUDY2-{i // 2:04d}", split="")
+    with open(folder / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(records[0]))
+        w.writeheader()
+        w.writerows(records)
+    return folder / "manifest.csv"
+
+
+def _model_trained_on(cohort, path, **data):
+    """A model whose provenance keeps the cohort's patients' keys and, unless given, its volumes' digests."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from trainer.manifest import read_manifest
+    from trainer.pseudonym import cohort_keys, volume_digests
+
+    torch.manual_seed(0)
+    records = read_manifest(cohort)[0]
+    meta = default_metadata("resnet2d", preprocess=Preprocess(size=32))
+    meta.update(name="a11", synthetic_data=True)
+    meta["provenance"].update(split_seed=0, data={"manifest_sha256": "0" * 64,
+                                                  "patient_keys": cohort_keys(r.patient_id for r in records),
+                                                  "volume_digests": volume_digests(r.path for r in records), **data})
+    return save_model(path, build_network("resnet2d", init="random"), meta)
+
+
+def test_a11_3_attach_and_recalibrate_refuse_the_training_scans_under_other_ids(tiny_cohort, tmp_path, capsys):
+    from trainer.cli import main
+
+    model = _model_trained_on(tiny_cohort, tmp_path / "m.safetensors")
+    before = model.read_bytes()
+    rekeyed = _rekeyed(tiny_cohort, tmp_path / "study2")
+    rc = main(["evaluate", "--model", str(model), "--data", str(rekeyed), "--split", "all", "--attach",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not independent" in err and "8 of its 8 volumes are scans the model was trained on" in err, err
+    assert model.read_bytes() == before
+    out = tmp_path / "recal.safetensors"
+    rc = main(["recalibrate", "--model", str(model), "--data", str(rekeyed), "--split", "all", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "scans the model was trained on" in err and not out.exists(), err
+
+
+def test_a11_3_a_recalibrated_model_keeps_its_cohorts_digests_and_attach_refuses_them(tiny_cohort, tmp_path):
+    """recalibrate records the digests of the volumes it refitted on; evaluate --attach counts them as training."""
+    from octviewer.model import load_model
+    from trainer.evaluate_model import not_independent
+    from trainer.pseudonym import volume_digests
+    from trainer.recalibrate import recalibrate
+
+    model = _model_trained_on(tiny_cohort, tmp_path / "m.safetensors", patient_keys=[], volume_digests=[])
+    out = tmp_path / "recal.safetensors"
+    recalibrate(model, tiny_cohort, out, split="all")
+    meta = load_model(out, "cpu").meta.to_dict()
+    kept = meta["provenance"]["recalibration"]["data"]["volume_digests"]
+    rekeyed = _rekeyed(tiny_cohort, tmp_path / "study2", rows=4)
+    assert set(volume_digests(sorted(rekeyed.parent.glob("*.dcm")))) <= set(kept)
+    why = not_independent(meta, "1" * 64, "all", 0, ["STUDY2-0000"], volume_paths=sorted(rekeyed.parent.glob("*.dcm")))
+    assert "4 of its 4 volumes are scans the model was recalibrated on" in why, why
+
+
+@pytest.mark.parametrize("digests", ["abc", ["0123456789abcdeF"], ["0123456789abcde"], [12], ["g" * 16]])
+def test_a11_3_the_digests_field_is_validated_as_the_rest(digests, tmp_path):
+    from octviewer.model.meta import ModelFileError
+
+    with pytest.raises(ModelFileError, match="volume_digests"):
+        _model_trained_on(_cohort_stub(tmp_path), tmp_path / "m.safetensors", volume_digests=digests)
+
+
+def _cohort_stub(tmp_path):
+    (tmp_path / "v.npz").write_bytes(b"x")
+    (tmp_path / "m.csv").write_text("path,patient_id,eye,label,visit\nv.npz,P1,OD,glaucoma,1\n")
+    return tmp_path / "m.csv"

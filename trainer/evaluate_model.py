@@ -28,7 +28,7 @@ from . import stop
 from .calibration import aggregate_vf, apply_calibration
 from .evaluate import cluster_resamples, evaluate_split, percentile_ci
 from .manifest import assign_splits, content_hash, read_manifest
-from .pseudonym import cohort_keys, patient_key, volume_label
+from .pseudonym import cohort_keys, patient_key, volume_digests, volume_label
 
 
 def _meta_dict(meta) -> dict:
@@ -149,7 +149,8 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     if pointing:
         report["pointing_game"] = pointing_game_report(pointing, pointing_groups)
     report["model"] = meta.get("name")
-    if why := not_independent(meta, manifest_sha, split, seed, [r.patient_id for r in records]):  # A8-15
+    if why := not_independent(meta, manifest_sha, split, seed, [r.patient_id for r in records],  # A8-15
+                              volume_paths=[r.path for r in records]):
         report["not_independent"] = why
     report["synthetic_data"] = meta.get("synthetic_data", False)
     report["calibration"] = meta.get("calibration", {"method": "none"})
@@ -160,7 +161,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
 
 
 def not_independent(meta: dict, manifest_sha: str, split: str, seed: int, patient_ids=(),
-                    recalibration: bool = True) -> str:
+                    recalibration: bool = True, volume_paths=()) -> str:
     """Why a split of the manifest (by content hash; ``patient_ids`` its rows' patients) is no independent
     data for the model (its metadata as a dict), or "": any split but the model's own test split of its
     training manifest holds the patients it was trained, calibrated or chosen on. evaluate --attach stored
@@ -168,7 +169,10 @@ def not_independent(meta: dict, manifest_sha: str, split: str, seed: int, patien
     "another cohort" (attack run 9, A9-8). The bytes alone let the same rows through re-saved with CRLF,
     sorted or one row fewer (A10-10): a model that keeps its patients' keys (``cohort_keys``) is also
     compared by patient. With ``recalibration`` (evaluate --attach) the cohort a recalibration fitted the
-    calibration and threshold on counts as the training data does, any split of it (A10-15)."""
+    calibration and threshold on counts as the training data does, any split of it (A10-15). The same
+    scans under other patient IDs (the export pseudonymised again, another installation's salt) got past
+    both: a model that keeps its volumes' content digests (``volume_digests``) is also compared by the
+    content of ``volume_paths``, read only then (attack run 11, A11-3)."""
     provenance = meta.get("provenance") or {}
     trained = provenance.get("data") or {}
     if manifest_sha == trained.get("manifest_sha256") and (split != "test" or seed != provenance.get("split_seed", 0)):
@@ -180,6 +184,13 @@ def not_independent(meta: dict, manifest_sha: str, split: str, seed: int, patien
     for data, what in ((trained, "trained"), (recal, "recalibrated")):
         if isinstance(data.get("patient_keys"), list) and (n := len(keys & set(data["patient_keys"]))):
             return f"{n} of its {len(keys)} patients are among those the model was {what} on"
+    ours = None
+    for data, what in ((trained, "trained"), (recal, "recalibrated")):
+        if isinstance(data.get("volume_digests"), list) and data["volume_digests"]:
+            ours = set(volume_digests(volume_paths, limit=None)) if ours is None else ours
+            if n := len(ours & set(data["volume_digests"])):
+                return (f"{n} of its {len(ours)} volumes are scans the model was {what} on (compared by content, "
+                        "whatever their patient IDs)")
     return ""
 
 

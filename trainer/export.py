@@ -15,7 +15,8 @@ from octviewer.model import default_metadata
 
 def model_metadata(variant: str, vf_names, pre, cfg, *, name: str, scaling: dict, calibration: dict,
                    aggregation: dict, threshold: float, synthetic: bool, splits: dict, manifest_sha256: str,
-                   test_metrics: dict, selection: dict, patient_keys: list[str] | None = None) -> dict:
+                   test_metrics: dict, selection: dict, patient_keys: list[str] | None = None,
+                   volume_digests: list[str] | None = None) -> dict:
     meta = default_metadata(variant, vf_names=vf_names, preprocess=pre)
     if variant in ("mt", "semt"):
         meta["network"]["reg_channels"] = cfg.reg_channels
@@ -27,6 +28,8 @@ def model_metadata(variant: str, vf_names, pre, cfg, *, name: str, scaling: dict
     data = {"manifest_sha256": manifest_sha256, "splits": splits}
     if patient_keys is not None:  # the training and validation patients (trainer.pseudonym.cohort_keys)
         data["patient_keys"] = patient_keys
+    if volume_digests is not None:  # their volumes by content (trainer.pseudonym.volume_digests, A11-3)
+        data["volume_digests"] = volume_digests
     meta["provenance"].update(data=data,
                               split_seed=cfg.the_split_seed, config=_public_config(cfg), selection=selection,
                               test_metrics=test_metrics)

@@ -39,7 +39,7 @@ from . import stop
 from .calibration import apply_calibration, fit_platt, logit, pick_threshold, sigmoid
 from .evaluate import expected_calibration_error
 from .manifest import ManifestError, assign_splits, content_hash, read_manifest
-from .pseudonym import cohort_keys
+from .pseudonym import cohort_keys, volume_digests
 
 
 def network_outputs(model_path, manifest, split: str = "all", seed: int | None = None, device: str = "cpu",
@@ -99,8 +99,9 @@ def _independent(model_path, manifest, split, seed) -> int:
     meta = load_model(model_path, "cpu").meta.to_dict()
     seed = (meta.get("provenance") or {}).get("split_seed", 0) if seed is None else seed
     records, _ = read_manifest(manifest)
-    patients = [r.patient_id for r in assign_splits(records, seed) if split == "all" or r.split == split]
-    if why := not_independent(meta, content_hash(manifest), split, seed, patients, recalibration=False):
+    records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
+    if why := not_independent(meta, content_hash(manifest), split, seed, [r.patient_id for r in records],
+                              recalibration=False, volume_paths=[r.path for r in records]):
         raise ArgumentError(f"not independent data, nothing written: {why}; recalibrate on labelled volumes the "
                             "model never trained on (another cohort)")
     return seed
@@ -172,7 +173,8 @@ def recalibrate(model_path, manifest, out, split: str = "all", seed: int | None 
         "note": note or f"{what} refitted on {len(records)} volumes of another cohort "
                         f"({dt.date.today().isoformat()}), weights unchanged",
         "data": {"manifest_sha256": content_hash(manifest), "split": split, "volumes": int(len(records)),
-                 "glaucoma": int(labels.sum()), "patient_keys": cohort_keys(r.patient_id for r in records)},
+                 "glaucoma": int(labels.sum()), "patient_keys": cohort_keys(r.patient_id for r in records),
+                 "volume_digests": volume_digests(r.path for r in records)},
         "previous": {"calibration": old_cal, "threshold": old_threshold,
                      "vf_scaling": model.meta.to_dict()["vf_scaling"]},
         "vf_kept": kept, "functions": "trainer.recalibrate (fit_platt, pick_threshold, fit_vf_map)"}

@@ -45,7 +45,7 @@ from .label_hiding import hidden_label_rows
 from .loss import SemtLoss
 from .manifest import ManifestError, assign_splits, one_class_problems, read_manifest, summary, vf_names_present
 from .progress import Progress
-from .pseudonym import cohort_keys, patient_key, volume_label
+from .pseudonym import cohort_keys, patient_key, volume_digests, volume_label
 from .surrogates import assign_surrogates
 
 CENTRAL_FRACTION = 0.5
@@ -348,7 +348,8 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
                           scaling=scaling, calibration=calibration, aggregation=aggregation, threshold=threshold,
                           synthetic=synthetic, splits=counts, manifest_sha256=manifest_sha, test_metrics=metrics,
                           selection=selection,
-                          patient_keys=cohort_keys(r.patient_id for r in train.records + val.records))
+                          patient_keys=cohort_keys(r.patient_id for r in train.records + val.records),
+                          volume_digests=volume_digests(r.path for r in train.records + val.records))
     save_model(out / "model.safetensors", network.cpu(), meta, half=cfg.half, sign_with=key_for_new_models())
     # owner-only, as evaluate's --out: with --report-paths the report names every test volume by its path, and
     # a clinic's file names carry patients' names; a 0644 report.json in a 0755 run folder was anyone's (A11-2)

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core import SCAN_PATTERNS, VF_BASELINE_WORDS, VF_INDICES
-from ..core.prediction import VF_WORSE_WORDS
 from .networks import VARIANTS
 from .preprocess import Preprocess
 
@@ -189,14 +189,18 @@ _LEVEL = {"accuracy": _UNIT, "f1": _UNIT, "auc": _UNIT, "ece": _UNIT, "ece_floor
           "sensitivity": _UNIT, "specificity": _UNIT, "n": _COUNT, "ci95": _INTERVALS, "bootstrap": _TEXT}
 _VF_ROW = {"mae": _NONNEG, "class_mean_mae": _NONNEG, "mae_minus_class_mean": _NUMBER, "n": _COUNT,
            "spearman_glaucoma": _CORR, "ci95": _INTERVALS}
+_DIGESTS = ("digests",)  # the training volumes' content digests, lowercase hex (A11-3)
 _DATA = {"patients": _COUNT, "volumes": _COUNT, "glaucoma": _COUNT, "cases": _COUNT, "synthetic": ("bool",),
-         "split": _TEXT, "manifest_sha256": _TEXT,
+         "split": _TEXT, "manifest_sha256": _TEXT, "volume_digests": _DIGESTS,
          "splits": ("map", {"patients": _COUNT, "volumes": _COUNT, "glaucoma": _COUNT, "cases": _COUNT})}
 _METRICS = {"image_level": _LEVEL, "case_level": _LEVEL, "vf_mae": ("map", _VF_ROW),
             "md_checks": {"normal_md_ge_-2.5_share": _UNIT, "normal_md_ge_-2.5_share_ci95": _PAIR},
             "pointing_game": {"hit_rate": _UNIT, "chance_rate": _UNIT, "n": _COUNT, "ci95": _PAIR},
             "data": _DATA, "evaluated": _TEXT}
-_PROVENANCE = {"created": _TEXT, "software": ("map", _TEXT), "data": _DATA, "test_metrics": _METRICS}
+_PROVENANCE = {"created": _TEXT, "software": ("map", _TEXT), "data": _DATA, "test_metrics": _METRICS,
+               "recalibration": {"data": _DATA}}
+VOLUME_DIGEST_CHARS = 16  # of a volume's SHA-256 (trainer.pseudonym.volume_digests)
+_DIGEST = re.compile(f"[0-9a-f]{{{VOLUME_DIGEST_CHARS}}}")
 
 
 def _check_schema(c: _Checker, value, spec, key: str) -> None:
@@ -218,6 +222,9 @@ def _check_schema(c: _Checker, value, spec, key: str) -> None:
             c.fail(key, f"must be text, got {type(value).__name__}")
     elif kind == "bool":
         c.boolean(value, key)
+    elif kind == "digests":  # compared with a cohort's to refuse its own training scans as independent data
+        if not isinstance(value, list) or not all(isinstance(v, str) and _DIGEST.fullmatch(v) for v in value):
+            c.fail(key, f"must be a list of {VOLUME_DIGEST_CHARS}-digit hexadecimal digests")
     elif kind == "count":
         c.integer(value, key, 0, 10**9)
     elif kind == "pair":
@@ -624,7 +631,7 @@ def vf_baseline_caveat(meta) -> str:
     d = meta if isinstance(meta, dict) else meta.to_dict() if hasattr(meta, "to_dict") else {}
     independent = (d.get("evaluation") or {}).get("vf_mae")
     vf_mae = independent or ((d.get("provenance") or {}).get("test_metrics") or {}).get("vf_mae") or {}
-    weak, worse = [], []
+    weak = []
     for name, row in vf_mae.items():
         try:
             mae, base = float(row["mae"]), float(row["class_mean_mae"])
@@ -633,21 +640,12 @@ def vf_baseline_caveat(meta) -> str:
         pair = ((row.get("ci95") or {}).get("mae_minus_class_mean")) or []
         # with an interval of the difference, "better" must exclude chance; without, the point figures decide
         better = pair[1] < 0 if len(pair) == 2 else (np.isfinite(mae) and np.isfinite(base) and mae < base)
-        # "worse" as the model card words it: the interval lies above zero (without one, the point figures)
-        worse_here = pair[0] > 0 if len(pair) == 2 else (np.isfinite(mae) and np.isfinite(base) and mae > base)
-        label = VF_INDICES.get(name, {}).get("label", name)
         if not better:
-            weak.append(label)
-        if worse_here:
-            worse.append(label)
+            weak.append(VF_INDICES.get(name, {}).get("label", name))
     if not weak:
         return ""
     where = "on independent data" if independent else "on the model's test split"
-    # an index WORSE than the class mean is said so plainly (core.worse_vf_indices reads it back, and the panel,
-    # the PDFs and the CSV say it beside that index): under "read them as weak" alone, a PSD estimate worse than
-    # guessing the class mean stood beside its normal range like VFI and MD (walk-through H65, W10)
-    plainly = f"; {', '.join(worse)} estimates {VF_WORSE_WORDS} {where}: do not use them" if worse else ""
-    return f"{', '.join(weak)} estimates {VF_BASELINE_WORDS} {where} (model card): read them as weak{plainly}"
+    return (f"{', '.join(weak)} estimates {VF_BASELINE_WORDS} {where} (model card): read them as weak")
 
 
 def is_vf_baseline_caveat(note: str) -> bool:
