@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import SCAN_PATTERNS, VF_BASELINE_WORDS, VF_INDICES
+from ..core.prediction import VF_WORSE_WORDS
 from .networks import VARIANTS
 from .preprocess import Preprocess
 
@@ -631,7 +632,7 @@ def vf_baseline_caveat(meta) -> str:
     d = meta if isinstance(meta, dict) else meta.to_dict() if hasattr(meta, "to_dict") else {}
     independent = (d.get("evaluation") or {}).get("vf_mae")
     vf_mae = independent or ((d.get("provenance") or {}).get("test_metrics") or {}).get("vf_mae") or {}
-    weak = []
+    weak, worse = [], []
     for name, row in vf_mae.items():
         try:
             mae, base = float(row["mae"]), float(row["class_mean_mae"])
@@ -640,12 +641,21 @@ def vf_baseline_caveat(meta) -> str:
         pair = ((row.get("ci95") or {}).get("mae_minus_class_mean")) or []
         # with an interval of the difference, "better" must exclude chance; without, the point figures decide
         better = pair[1] < 0 if len(pair) == 2 else (np.isfinite(mae) and np.isfinite(base) and mae < base)
+        # "worse" as the model card words it: the interval lies above zero (without one, the point figures)
+        worse_here = pair[0] > 0 if len(pair) == 2 else (np.isfinite(mae) and np.isfinite(base) and mae > base)
+        label = VF_INDICES.get(name, {}).get("label", name)
         if not better:
-            weak.append(VF_INDICES.get(name, {}).get("label", name))
+            weak.append(label)
+        if worse_here:
+            worse.append(label)
     if not weak:
         return ""
     where = "on independent data" if independent else "on the model's test split"
-    return (f"{', '.join(weak)} estimates {VF_BASELINE_WORDS} {where} (model card): read them as weak")
+    # an index WORSE than the class mean is said so plainly (core.worse_vf_indices reads it back, and the panel,
+    # the PDFs and the CSV say it beside that index): under "read them as weak" alone, a PSD estimate worse than
+    # guessing the class mean stood beside its normal range like VFI and MD (walk-through H65, W10)
+    plainly = f"; {', '.join(worse)} estimates {VF_WORSE_WORDS} {where}: do not use them" if worse else ""
+    return f"{', '.join(weak)} estimates {VF_BASELINE_WORDS} {where} (model card): read them as weak{plainly}"
 
 
 def is_vf_baseline_caveat(note: str) -> bool:
