@@ -182,3 +182,45 @@ def test_a_scan_a_manifest_row_files_under_another_patient_is_named_by_the_row_e
     with qtbot.waitSignal(w.settled, timeout=60000):
         _click_item(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0).child(0).child(0))
     assert w.volume.source == str(od) and f"patient {patient} —" in w.windowTitle().replace("  ", " ")
+
+
+# ---------------------------------------------------------------- W6: File > Export OU report only with an OU view
+
+@pytest.mark.gui
+def test_export_ou_report_is_enabled_only_while_an_ou_view_is_open_and_names_whose(qtbot, window, monkeypatch,
+                                                                                    demo, tmp_path):
+    """Closed, the OU view was still exported by File > Export OU report (another patient's scan on screen), and
+    the menu entry was enabled with no study at all; its question named no patient or visit (W6)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_gui_walkthrough_h2 import _click_item
+
+    w = window
+    action = w.menu_actions["export_ou"]
+    assert not action.isEnabled()  # no study, no OU view
+    panel = _open_folder(qtbot, w, monkeypatch, demo)
+    assert not action.isEnabled()
+    visit = panel.tree.topLevelItem(0).child(0)
+    _click_item(qtbot, panel.tree, visit)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    assert action.isEnabled()
+    view = w.study.ou_view
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=120000)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Cancel)
+    saved = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: saved.append(a) or ("", ""))
+    action.trigger()
+    patient = panel.tree.topLevelItem(0).text(0)
+    assert len(asked) == 1 and f"OU report of patient {patient}, visit {view.summary.visit}" in asked[0]
+    assert saved == []  # Cancel
+    if os.environ.get("H68_GRABS"):
+        box = QMessageBox(QMessageBox.Question, "Patient identifier", asked[0],
+                          QMessageBox.Yes | QMessageBox.No | QMessageBox.Cancel, w)
+        box.show()
+        _grab(box, "w6_ou_export_question")
+        box.close()
+    w.study.ou_dialog.close()  # the window's X
+    assert not w.study.ou_dialog.isVisible() and not action.isEnabled()
+    action.trigger()
+    assert len(asked) == 1 and saved == []  # nothing asked, nothing written

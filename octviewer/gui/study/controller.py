@@ -30,7 +30,7 @@ from octviewer.study import compare_vf
 from octviewer.study import vf as study_vf
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, parse_date
 
-from ..dialogs import ask, ask_or_cancel
+from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, write_export
 from .browser import StudyPanel
 from .checks import check_html, check_lines
@@ -140,6 +140,7 @@ class StudyController(QObject):
         window.state.events.scan.connect(self._scan_changed)
         window.state.events.scan.connect(self.refresh_measured)
         window.state.events.analysis.connect(self.refresh_measured)
+        self.update_ou_export()
 
     @property
     def index(self):
@@ -210,6 +211,7 @@ class StudyController(QObject):
             if view is not None:
                 view.tasks.cancel()
                 dialog.hide()
+        self.update_ou_export()
         self.refresh_measured()
         self.window.refresh_title()  # the scan kept on screen is now named by this study's identity
 
@@ -250,11 +252,25 @@ class StudyController(QObject):
         if self.ou_view is None:
             self.ou_view = OUView()
             self.ou_dialog = self._dialog("OU view: both eyes of a visit", self.ou_view)
+            self.ou_dialog.finished.connect(self.update_ou_export)  # closed (X, Esc): nothing left to export
         self.ou_view.show_visit(self.index, patient_id, visit, self.analyse)
         self._ou_index = self.index  # the study it shows (export_ou_report)
         self.ou_dialog.show()
         self.ou_dialog.raise_()
+        self.update_ou_export()
         return self.ou_view
+
+    def ou_open(self) -> bool:
+        """An OU view is on screen: the only time File > Export OU report has something to export."""
+        return self.ou_dialog is not None and self.ou_dialog.isVisible()
+
+    def update_ou_export(self, *_args) -> None:
+        """File > Export OU report only while an OU view is open: closed, it still wrote the last OU view, another
+        patient's, while a different scan was on screen, and it was enabled with no study at all (walk-through
+        H65, W6)."""
+        action = self.window.menu_actions.get("export_ou")
+        if action is not None:
+            action.setEnabled(self.ou_open())
 
     def show_trend(self, patient_id: str, eye: str) -> TrendView:
         if self.trend_view is None:
@@ -279,9 +295,13 @@ class StudyController(QObject):
             return None
         if path is None:
             # asked first: the offered name carries the visit date only on an identified report
-            identify = ask_or_cancel(self.window, "Patient identifier",
-                                     "Print the patient ID, the visit dates and the report date on the report?\n"
-                                     "(No = anonymised report: none of them)")
+            # the question names whose visit is exported: nothing said which, and another patient's scan may be on
+            # screen (W6); as_literal: an ID from a file is no markup
+            summary = self.ou_view.summary
+            identify = ask_or_cancel(self.window, "Patient identifier", as_literal(
+                f"OU report of patient {summary.patient_id}, visit {summary.visit} (the OU view open now).\n\n"
+                "Print the patient ID, the visit dates and the report date on the report?\n"
+                "(No = anonymised report: none of them)"))
             if identify is None:  # Cancel or Esc: no report (Esc went on to the save dialog as if No)
                 return None
             visit = parse_date(self.ou_view.summary.visit) if identify else None  # a date, not a label
