@@ -140,3 +140,38 @@ def test_demo_eyes_unsure_on_a_minority_of_the_circle(name):
 
     report = measure(load_volume(RESOURCES / "samples" / f"{name}.dcm"), source="own")
     assert report.quality.ok and report.unsure_fraction < 1 / 3, report.unsure_fraction
+
+
+@pytest.mark.slow
+def test_trainer_fine_tunes_on_one_half_of_a_real_tracing_and_says_so(samples_dir, tmp_path):
+    """`python -m trainer.rnfl_boundary --real-tracing ...` mixes one real traced Cirrus B-scan (OCTseg-Zeiss,
+    MIT licensed: weights trained on it may ship; the image is read from the samples, never copied) into the
+    synthetic training, as at inference (under OUR ILM, the B-scan continued past its ends), and with
+    ``--real-columns left`` learns nothing of the right half, which then validates (docs/structure.md,
+    "Session 16"). The weights file names the tracing it was trained on."""
+    pytest.importorskip("torch")
+    from trainer import rnfl_boundary as trainer
+
+    img = samples_dir / "real_tracings" / "OCTseg-Zeiss_train_img_im00001.png"
+    if not img.exists():
+        pytest.skip(f"{img} is not in the shared samples")
+    samples = trainer.tracing_samples(img)
+    rows = samples[0]["rows"][0, 0]  # the RNFL/GCL boundary, band samples under our ILM, per column
+    thickness_um = (rows - rnfl_net.ABOVE) * rnfl_net.SAMPLE_UM
+    assert samples[0]["x"].shape[-1] == rows.size == 100 and np.isfinite(rows).all()
+    assert 40.0 < np.median(thickness_um) < 120.0  # the tracing's RNFL there: ~70 um
+    # which columns are learnt: each sample's target set to its column's index
+    marked = [{**s, "rows": np.broadcast_to(np.arange(100, dtype=np.float32), s["rows"].shape).copy()} for s in samples]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x, target = trainer.real_batch(marked, "left", rng, 32)
+        learnt = target[0, 0][np.isfinite(target[0, 0])]
+        assert x.shape[-1] == target.shape[-1] == learnt.size + 64 and learnt.size >= 40 and learnt.max() < 49
+    out = tmp_path / "tuned.safetensors"
+    trainer.main(["--out", str(out), "--cache", str(tmp_path / "cache"), "--cubes", "1", "--val-cubes", "1",
+                  "--steps", "3", "--lr", "1e-3", "--init", str(rnfl_net.model_path()), "--real-tracing", str(img),
+                  "--real-columns", "left", "--real-weight", "1"])
+    layers, meta = rnfl_net.load(str(out))
+    shipped, _ = rnfl_net.load()
+    assert "im00001" in meta["what"] and "left columns" in meta["what"] and meta["real_weight"] == "1.0"
+    assert len(layers) == len(shipped) and not np.allclose(layers[0][0], shipped[0][0])

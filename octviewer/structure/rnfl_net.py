@@ -8,9 +8,10 @@ band and the GCL+IPL above it, the RNFL thinning away from the disc. A small net
 are known, and gives, per A-scan, a probability over depth for the boundary; its negative logarithm
 is the cost the existing shortest-path search follows, so the boundary keeps the path's continuity.
 
-The net is trained only on SYNTHETIC B-scans of the project's generator (Cirrus look), by
-``python -m trainer.rnfl_boundary`` (fixed seed); the weights ship as ``resources/models/
-rnfl_boundary.safetensors`` (read without executing code). Inference is plain numpy (no torch in
+The net is trained on SYNTHETIC B-scans of the project's generator (Cirrus look), by
+``python -m trainer.rnfl_boundary`` (fixed seed), and since session 16 fine-tuned with one real traced
+Cirrus B-scan mixed in (``--real-tracing``; docs/structure.md, "Session 16"); the weights ship as
+``resources/models/rnfl_boundary.safetensors`` (read without executing code). Inference is plain numpy (no torch in
 the structure package): dilated 3x3 convolutions as one matrix product per layer.
 
 Geometry, the same on every device: each B-scan is resampled under our ILM, ``ROWS`` samples
