@@ -242,3 +242,29 @@ def test_configure_repairs_settings_whose_saved_ca_file_is_gone(tmp_path, capsys
     assert main([*conf, "--port", "104"]) == 2
     assert capsys.readouterr().err == f"PACS settings: {settings}: not readable as PACS settings: not valid JSON " \
                                       "(Expecting property name enclosed in double quotes at line 1, column 2)\n"
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("PatientID", "MRN1\\MRN2", "PatientID holds 2 values"),
+    ("PatientID", "MRN1\u202e", "PatientID holds the invisible character U+202E"),
+    ("PatientName", "SMITH^JOHN\nDOE^JANE", "PatientName holds the control character"),
+])
+def test_send_refuses_a_patient_header_the_readers_refuse(tmp_path, monkeypatch, capsys, field, value, words):
+    """A11-14: ``send`` copied the patient module as it was, so an ID of two values filed the SR under two
+    patients (the archive matches a ``\\`` as a list: a query for MRN2, another patient, found it). Refused
+    before the analysis by the readers' rule, the value not shown."""
+    import pydicom
+
+    from octviewer.resources import DEMO_SCAN
+
+    ds = pydicom.dcmread(DEMO_SCAN)
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8, so that the override is stored as it is
+    setattr(ds, field, value)
+    scan = tmp_path / "od_two.dcm"
+    ds.save_as(scan)
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr("octviewer.model.Predictor", lambda *a, **k: pytest.fail("analysed before the check"))
+    assert main(["--settings", str(tmp_path / "pacs.json"), "send", str(scan), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"PACS: od_two.dcm: the scan's {words}"), err
+    assert "MRN" not in err[0] and "SMITH" not in err[0] and "cannot be filed" in err[0]

@@ -51,7 +51,28 @@ def source_dataset(path) -> Dataset:
         except (ValueError, TypeError, OverflowError):
             raise SrError(f"{Path(path).name}: {keyword} is not {what}, so the report cannot be filed "
                           "(correct the header at the archive)") from None
+    if problem := patient_header_problem(source):
+        raise SrError(f"{Path(path).name}: the scan's {problem}, so its results cannot be filed under it "
+                      "(correct the header at the archive)")
     return source
+
+
+def patient_header_problem(source: Dataset) -> str:
+    """Why the scan's PatientID or PatientName cannot head a report filed in the archive, or "" (the
+    value not shown): the readers' rule (``io.loading.patient_problem``). ``send`` copied the patient
+    module as it was, so an ID of two values (``MRN1\\MRN2``) filed the SR under two patients, one of
+    them another's (attack run 11, A11-14), as did an ID holding a newline or a right-to-left override."""
+    from ..core.text import text_problem
+    from ..io.loading import patient_problem
+
+    if "PatientID" in source and source.PatientID not in (None, "") and (problem := patient_problem(source.PatientID)):
+        return problem
+    name = source.get("PatientName")
+    if name not in (None, ""):
+        if source.data_element("PatientName").VM > 1:
+            return f"PatientName holds {source.data_element('PatientName').VM} values"
+        return text_problem("PatientName", str(name))
+    return ""
 
 
 def dicom_headers(path, **options) -> Dataset:
