@@ -224,3 +224,33 @@ def test_export_ou_report_is_enabled_only_while_an_ou_view_is_open_and_names_who
     assert not w.study.ou_dialog.isVisible() and not action.isEnabled()
     action.trigger()
     assert len(asked) == 1 and saved == []  # nothing asked, nothing written
+
+
+# ---------------------------------------------------------------- W9: the tree after a scan failed to open
+
+@pytest.mark.gui
+def test_after_a_study_scan_fails_to_open_the_tree_selects_the_scan_on_screen(qtbot, window, monkeypatch, demo,
+                                                                               tmp_path):
+    """A cut-short scan clicked in the tree fails to open and the last scan stays on screen, but the tree kept the
+    failed scan selected, OU view and Trend enabled for it (W9). The selection goes back to the scan on screen."""
+    from test_gui_walkthrough_h2 import _click_item
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    first, last = panel.tree.topLevelItem(0).child(0), panel.tree.topLevelItem(0).child(2)
+    od_item = _child(first, "OD").child(0)
+    cut_item = _child(last, "OS").child(0)
+    cut = Path(cut_item.data(0, 0x0100)[4])
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        _click_item(qtbot, panel.tree, od_item)
+    shown = w.volume.source
+    cut.write_bytes(cut.read_bytes()[:6000])  # cut short after the study was read
+    failures = len(w.warnings)
+    _click_item(qtbot, panel.tree, cut_item)
+    qtbot.waitUntil(lambda: len(w.warnings) > failures, timeout=60000)
+    assert w.volume.source == shown  # the last scan stays on screen
+    assert panel.tree.currentItem() is od_item and panel.selected()[4] == od_item.data(0, 0x0100)[4]
+    assert od_item.isSelected() and not cut_item.isSelected()
+    assert panel.trend_button.isEnabled()  # for the scan on screen's eye
+    _grab(panel, "w9_tree_back_on_the_scan_on_screen")

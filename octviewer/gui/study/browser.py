@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
+    QTreeWidgetItemIterator,
     QVBoxLayout,
     QWidget,
 )
@@ -182,6 +183,7 @@ class StudyPanel(QWidget):
         # long scan names keep both ends (the eye and date often sit at the end): cut at the right they read alike
         self.tree.setTextElideMode(Qt.ElideMiddle)
         self.tree.setAlternatingRowColors(True)
+        self._following = False  # ``show_scan`` is selecting the scan on screen: nothing to open
         self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.itemActivated.connect(self._activated)
         # the selected item's name and details in full, wrapped: the Details column is out of sight in
@@ -321,6 +323,26 @@ class StudyPanel(QWidget):
         self.ou_button.setEnabled(False)
         self.trend_button.setEnabled(False)
 
+    def show_scan(self, path: str | None) -> None:
+        """Select the item of the scan at ``path``, the one on screen, without opening it again; no such item (or
+        None): no selection. After a scan failed to open, the tree kept it selected, and OU view and Trend
+        enabled for its patient, while another patient's scan stayed on screen (walk-through H65, W9)."""
+        wanted = os.path.realpath(path) if path else None
+        iterator = QTreeWidgetItemIterator(self.tree)
+        while wanted and iterator.value() is not None:
+            item = iterator.value()
+            data = item.data(0, ROLE)
+            if data and data[0] == "scan" and os.path.realpath(data[4]) == wanted:
+                self._following = True  # selected, not asked for: no open_requested
+                try:
+                    self.tree.setCurrentItem(item)
+                finally:
+                    self._following = False
+                self.tree.scrollToItem(item)
+                return
+            iterator += 1
+        self.clear_selection()
+
     def selected(self) -> tuple | None:
         item = self.tree.currentItem()
         return item.data(0, ROLE) if item is not None else None
@@ -333,7 +355,7 @@ class StudyPanel(QWidget):
         kind = data[0] if data else None
         self.ou_button.setEnabled(kind in ("visit", "eye", "scan"))
         self.trend_button.setEnabled(kind in ("eye", "scan"))
-        if kind == "scan":
+        if kind == "scan" and not self._following:
             self.open_requested.emit(data[4])
 
     def _activated(self, item, _column) -> None:

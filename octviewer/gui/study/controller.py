@@ -140,6 +140,7 @@ class StudyController(QObject):
         window.state.events.scan.connect(self._scan_changed)
         window.state.events.scan.connect(self.refresh_measured)
         window.state.events.analysis.connect(self.refresh_measured)
+        window.state.events.load_failed.connect(self._load_failed)
         self.update_ou_export()
 
     @property
@@ -217,6 +218,15 @@ class StudyController(QObject):
 
     def _open_scan(self, path: str) -> None:
         self.window.open_path(path)
+
+    def _load_failed(self, _message: str = "") -> None:
+        """A scan failed to open, the last one stays on screen: the tree's selection goes back to that scan (or
+        none, when it is not one of the study's), as it follows the scan on screen (walk-through H65, W9)."""
+        if self.index is None:
+            return
+        volume = self.window.state.volume
+        entry = self.index.scan_at(volume.source) if volume is not None and volume.source else None
+        self.panel.show_scan(entry.path if entry is not None else None)
 
     def _scan_changed(self) -> None:
         """A scan on screen that is not the one selected in the study clears the selection, which
