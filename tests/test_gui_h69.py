@@ -145,3 +145,51 @@ def test_the_ou_report_says_beside_a_worse_estimate_that_it_is_worse(qtbot, wind
     html = ou_report_html(ou.summary)
     assert html.count(WORSE_CELL) == sum(1 for e in ou.summary.eyes.values()
                                          if e is not None and e.vf_predicted and "psd" in e.vf_predicted)
+
+
+# ---------------------------------------------------------------- W11: estimates marked by the measured values' rule
+
+@pytest.mark.gui
+def test_estimates_outside_the_normal_range_are_marked_as_measured_values_are(qtbot, window, monkeypatch, tmp_path):
+    """W11: the demo's VFI 65.3 % (normal 97-100) and MD -14.1 dB (normal -2 to 2) had no ● while a measured 95.3 %
+    had one: the estimates are marked by core.outside_normal, the measured values' rule, in the panel and the PDF.
+    PSD, which the model's evaluation finds worse than the class mean, carries the words of W10 instead."""
+    from octviewer.core import outside_normal
+
+    w = window
+    _open_demo(qtbot, w, monkeypatch)
+    vf = w.prediction.vf
+    assert outside_normal("vfi", vf["vfi"]) and outside_normal("md", vf["md"]) and outside_normal("psd", vf["psd"])
+    rows = _vf_rows(w)
+    _save(w.results, "w11_results_panel")
+    assert rows["VFI"][1].endswith("●") and rows["MD"][1].endswith("●")
+    assert not rows["PSD"][1].endswith("●")  # worse than the class mean: said so beside it (W10), not marked
+    pdf = _export(w, monkeypatch, "export_pdf", tmp_path / "demo.pdf", identify=False)
+    _save(pdf, "w11_pdf")
+    lines = {line.split()[0]: line for page in _pdf_text(pdf) for line in page.splitlines()
+             if line.strip().startswith(("VFI ", "MD ", "PSD "))}
+    assert "●" in lines["VFI"] and "●" in lines["MD"] and "●" not in lines["PSD"], lines
+    assert "● outside the normal range" in " ".join(_pdf_text(pdf))
+
+
+@pytest.mark.gui
+def test_the_ou_report_marks_an_estimate_outside_the_normal_range(qtbot, window, monkeypatch, demo, tmp_path):
+    """W11 in the OU report: a predicted VFI below 97 % is marked as a measured one would be."""
+    from octviewer.core import outside_normal
+    from octviewer.gui.study.ou_view import OUTSIDE_MARK
+
+    w = window
+    ou = _open_ou(qtbot, w, monkeypatch, demo)
+    pdf = _export(w, monkeypatch, "export_ou", tmp_path / "ou.pdf", identify=False)
+    _save(pdf, "w11_ou_pdf")
+    rows = {line.split()[0]: line for line in _pdf_text(pdf)[0].splitlines()
+            if line.strip().startswith(("OD  ", "OS  ")) and "normal" in line}
+    checked = 0
+    for eye, s in ou.summary.eyes.items():
+        if s is None or "vfi" not in s.vf_predicted:
+            continue
+        shown = f"{s.vf_predicted['vfi']:.1f}"
+        marked = f"{shown}{OUTSIDE_MARK.strip()}" in rows[eye].replace(OUTSIDE_MARK, OUTSIDE_MARK.strip())
+        assert marked == outside_normal("vfi", s.vf_predicted["vfi"]), (eye, rows[eye])
+        checked += marked
+    assert checked  # the demo study has a predicted VFI below 97 %

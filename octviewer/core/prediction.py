@@ -17,11 +17,14 @@ VF_INDICES = {
 
 def outside_normal(name: str, value, weak=()) -> bool:
     """True when ``value`` of VF index ``name`` lies outside its normal range (VF_INDICES): the one rule
-    for the ● marks of the panel, the reports and the OU view.
+    for the ● marks of the panel, the reports and the OU view, for measured values and estimates alike.
 
-    ``weak``: the indices whose estimates the model card did not show to beat the class-mean baseline
-    (``weak_vf_indices(prediction.notes)``). Such an estimate is never marked: a ● on a predicted PSD no
-    better than the class mean read as an abnormal field (walk-through). Measured values pass no ``weak``."""
+    ``weak``: the indices whose estimates are never marked. The panel and the reports pass the ones the model's
+    evaluation found WORSE than the class-mean baseline (``worse_vf_indices(prediction.notes)``), beside which
+    that is said instead of a normal range: a ● on a predicted PSD worse than the class mean read as an abnormal
+    field (walk-through). An estimate merely not shown to beat the baseline is marked as a measured value is,
+    under its "read them as weak" caveat: left unmarked, VFI 65 % stood unmarked beside a measured 95 % with its ●
+    (walk-through H65, W11). Measured values pass no ``weak``."""
     spec = VF_INDICES.get(name)
     return (spec is not None and value is not None and name not in weak
             and not spec["normal"][0] <= value <= spec["normal"][1])

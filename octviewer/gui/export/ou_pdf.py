@@ -14,7 +14,7 @@ import html
 from PySide6.QtCore import QRect, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
-from octviewer.core import outside_normal, weak_vf_indices
+from octviewer.core import outside_normal
 from octviewer.core.prediction import worse_vf_indices
 from octviewer.study.ou import VisitSummary
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan
@@ -54,12 +54,12 @@ def _mark(name: str, value, weak=()) -> str:
     return OUTSIDE_MARK if outside_normal(name, value, weak) else ""
 
 
-def _predicted_cell(name: str, value, weak=(), worse=()) -> str:
+def _predicted_cell(name: str, value, worse=()) -> str:
     """A predicted index's cell: marked as the panel marks it, or "WORSE" beside it (on one line: the narrow
     column broke the word) when the model's evaluation found it worse than the class mean."""
     if name in worse and value is not None:
         return f"<td style='white-space: nowrap'>{_fmt(value)}{WORSE_CELL}</td>"
-    return f"<td>{_fmt(value)}{_mark(name, value, weak)}</td>"
+    return f"<td style='white-space: nowrap'>{_fmt(value)}{_mark(name, value, worse)}</td>"
 
 
 def trend_key_html(key, notes=()) -> str:
@@ -81,10 +81,10 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     for eye in eyes:
         s = summary.eyes[eye]
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
-        weak = weak_vf_indices(s.notes)  # a predicted index no better than the class mean: never marked
-        worse = worse_vf_indices(s.notes)  # said beside the estimate (walk-through H65, W10)
-        cells = "".join(_predicted_cell(c.name, c.predicted, weak, worse)
-                        + f"<td>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
+        # said beside the estimate instead of a mark (W10); other estimates marked as measured values (H65, W11)
+        worse = worse_vf_indices(s.notes)
+        cells = "".join(_predicted_cell(c.name, c.predicted, worse)
+                        + f"<td style='white-space: nowrap'>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
                         + (f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
                            if s.vf_compared() or c.measured is None else "<td>n.c.</td>")
                         for c in s.vf_comparison())
@@ -93,7 +93,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
             far.append(f"the {eye} field {vf_interval(s.vf_measured.date, s.scan_date)}" if known
                        else eye_not_compared(s))
         rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
-    vf_header = "".join(f"<th>{label} pred.</th><th>{label} meas.</th><th>diff ({unit})</th>"
+    # the mark on the value's line (it wrapped under it), the header in two lines (it broke "pred." mid-word)
+    vf_header = "".join(f"<th>{label}<br>pred.</th><th>{label}<br>meas.</th><th>diff<br>({unit})</th>"
                         for _, label, unit in _VF_ROWS)
     flag = ' <b style="color:#b00020">ASYMMETRIC</b>'
     asym_rows = summary.asymmetry()

@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QSizeF, QUrl
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextBlockFormat, QTextCursor, QTextDocument, QTextFormat
 
-from octviewer.core import VF_INDICES, outside_normal, weak_vf_indices
+from octviewer.core import VF_INDICES, outside_normal
 from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.model.meta import vf_baseline_caveat
 
@@ -96,11 +96,10 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     p = state.prediction
     # outside the normal range: marked as on screen (the paper had no mark, walk-through)
     vf_caveat = vf_baseline_caveat(meta) if p.vf else ""
-    # not on an estimate the model card did not show to beat the class mean (as on screen, walk-through)
-    weak = weak_vf_indices(p.notes) | weak_vf_indices([vf_caveat])
-    outside = {k for k, val in p.vf.items() if outside_normal(k, val, weak)}
-    # an index the evaluation found worse than the class mean: said so in place of its range (walk-through H65, W10)
+    # an index the evaluation found worse than the class mean: said so in place of its range (walk-through H65, W10),
+    # unmarked; any other estimate marked as on screen, by the measured values' rule (W11)
     worse = worse_vf_indices(p.notes) | worse_vf_indices([vf_caveat])
+    outside = {k for k, val in p.vf.items() if outside_normal(k, val, worse)}
     vf_rows = "".join(
         f"<tr><td>{VF_INDICES[k]['label']}</td><td>{val:.1f} {VF_INDICES[k]['unit']}{' ●' if k in outside else ''}</td>"
         + (f"<td><b>{VF_WORSE_BESIDE}</b></td></tr>" if k in worse else

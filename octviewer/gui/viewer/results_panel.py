@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from octviewer.core import VF_INDICES, outside_normal, weak_vf_indices
+from octviewer.core import VF_INDICES, outside_normal
 from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
@@ -174,12 +174,13 @@ class ResultsPanel(QWidget):
             self.threshold.setText(f"(threshold {p.threshold:.2f})")
             colour = "#ef5350" if p.decision == "glaucoma" else "#66bb6a"
             self.decision.setStyleSheet(f"font-size: 16pt; font-weight: bold; color: {colour}")
-            weak = weak_vf_indices(p.notes)  # no ● on an estimate no better than the class mean
-            worse = worse_vf_indices(p.notes)  # said plainly in place of the normal range (walk-through H65, W10)
+            # said plainly in place of the normal range (W10), and no ●; every other estimate is marked as a measured
+            # value is (walk-through H65, W11)
+            worse = worse_vf_indices(p.notes)
             for row, (name, value) in enumerate(p.vf.items()):
                 spec = VF_INDICES.get(name, {"label": name, "unit": "", "normal": (float("nan"),) * 2})
                 lo, hi = spec["normal"]
-                outside = outside_normal(name, value, weak)  # core's one rule for the ● marks: amber, as caveats
+                outside = outside_normal(name, value, worse)  # core's one rule for the ● marks: amber, as caveats
                 cells = [spec["label"], f"{value:.1f} {spec['unit']}" + (" ●" if outside else ""),
                          VF_WORSE_BESIDE if name in worse else f"normal {lo:g} to {hi:g}"]
                 for col, text in enumerate(cells):
