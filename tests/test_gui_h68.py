@@ -254,3 +254,33 @@ def test_after_a_study_scan_fails_to_open_the_tree_selects_the_scan_on_screen(qt
     assert od_item.isSelected() and not cut_item.isSelected()
     assert panel.trend_button.isEnabled()  # for the scan on screen's eye
     _grab(panel, "w9_tree_back_on_the_scan_on_screen")
+
+
+# ---------------------------------------------------------------- W7: the OU view while it loads, an unreadable scan
+
+@pytest.mark.gui
+def test_the_ou_view_says_loading_per_eye_and_scan_unreadable_not_no_scan(qtbot, window, monkeypatch, demo,
+                                                                         tmp_path):
+    """While the visit loaded, both eyes said "no scan of this eye at this visit", and so did an eye whose scan
+    could not be read (W7): "loading…" per eye, then "scan unreadable: <reason>" where it is."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    visit = panel.tree.topLevelItem(0).child(0)
+    cut = Path(_child(visit, "OS").child(0).data(0, 0x0100)[4])
+    cut.write_bytes(cut.read_bytes()[:6000])  # cut short after the study was read
+    _click_item(qtbot, panel.tree, visit)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    view = w.study.ou_view
+    od, os_ = view.columns["OD"], view.columns["OS"]
+    assert od.image.text() == "loading…" and os_.image.text() == "loading…"  # at once, before any result
+    _grab(w.study.ou_dialog, "w7_ou_loading")
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=120000)
+    assert not od.image.pixmap().isNull() and od.decision.text() != "not analysed"
+    text = os_.image.text()
+    assert text.startswith("scan unreadable: ") and cut.name in text and "no scan" not in text
+    assert os_.error.text() == ""  # said once, in the image's place
+    _grab(w.study.ou_dialog, "w7_ou_os_unreadable")

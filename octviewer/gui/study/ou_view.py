@@ -218,6 +218,7 @@ class EyeColumn(QFrame):
         font.setPointSize(font.pointSize() + 3)
         self.title.setFont(font)
         self.image = QLabel("no scan")
+        self.image.setTextFormat(Qt.PlainText)  # "scan unreadable: <the reader's error>" names the file
         self.image.setAlignment(Qt.AlignCenter)
         self.image.setWordWrap(True)  # "no scan of this eye at this visit" was cut at the image's width
         self.image.setMinimumSize(160, 160)
@@ -260,16 +261,26 @@ class EyeColumn(QFrame):
         item = self.table.item(self.ROWS.index(row), column)
         return item.text() if item is not None else ""
 
-    def show_summary(self, s: EyeSummary | None) -> None:
+    def show_loading(self) -> None:
+        """The eye has a scan at this visit, still being read and analysed: it said "no scan of this eye at this
+        visit" for the seconds that took, the eye open in the main window too (walk-through H65, W7)."""
+        self.show_summary(None, "loading…")
+
+    def show_summary(self, s: EyeSummary | None, empty: str = "no scan of this eye at this visit") -> None:
+        """``s`` None: nothing to show, ``empty`` says why (no scan, or ``show_loading``)."""
         self.table.clearContents()
+        self.table.setToolTip("")
         self.wheel.set_summary(s)
         if s is None:
             self.image.setPixmap(QPixmap())
-            self.image.setText("no scan of this eye at this visit")
+            self.image.setText(empty)
             self.decision.setText("")
             self.error.setText("")
             return
-        if s.enface is not None:
+        if s.enface is None:  # no scan of the eye could be read: it is there, but unreadable (W7)
+            self.image.setPixmap(QPixmap())
+            self.image.setText(f"scan unreadable: {s.error}" if s.error else "no en-face image")
+        else:
             h, w = s.enface.shape
             qimage = QImage(s.enface.data, w, h, w, QImage.Format_Grayscale8).copy()
             self.image.setPixmap(QPixmap.fromImage(qimage).scaled(200, 200, Qt.KeepAspectRatio,
@@ -295,7 +306,7 @@ class EyeColumn(QFrame):
             far = "" if compared else f": not compared, {eye_not_compared(s)}"  # the one rule's reason
             when = s.vf_measured.date.isoformat() if s.vf_measured.date else "unknown date"
             self.table.setToolTip(f"measured VF of {when}{far}")
-        self.error.setText(s.error)
+        self.error.setText(s.error if s.enface is not None else "")  # else said in the image's place, once
 
     def _set(self, row: str, column: int, text: str) -> None:
         item = QTableWidgetItem(text)
@@ -380,8 +391,12 @@ class OUView(QWidget):
         checks = index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label))
         self.checks.setText("\n".join(check_lines(checks)))  # each named by its kind, as Results names it
         self.checks.setVisible(bool(checks))
-        for column in self.columns.values():
-            column.show_summary(None)
+        eyes = {s.eye for s in index.scans_for(patient_id, visit_label)}
+        for eye, column in self.columns.items():
+            if eye in eyes:
+                column.show_loading()
+            else:
+                column.show_summary(None)
         self.asymmetry_table.setRowCount(0)
         self.vf_note.setText("")
         self.vf_note.setVisible(False)
