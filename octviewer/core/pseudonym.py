@@ -18,7 +18,7 @@ import os
 import secrets
 from pathlib import Path
 
-from .files import user_folder
+from .files import private_folder, user_folder
 
 
 def salt_path() -> Path:
@@ -63,7 +63,7 @@ def install_salt() -> bytes:
                             f"{exc.strerror or type(exc).__name__}") from None
         salt = secrets.token_bytes(32)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(path.parent)  # owner-only, as the data folder (attack run 11, A11-1's note)
             try:
                 fd = open_for_writing(path, 0o600)
             except FileExistsError:
@@ -125,7 +125,7 @@ def write_key_file(path: str | os.PathLike, mapping: dict[str, str]) -> Path:
     from .files import open_for_writing
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     fd = open_for_writing(path, 0o600)
     if hasattr(os, "fchmod"):  # a file that existed keeps its mode through open(): owner-only before any line
         os.fchmod(fd, 0o600)

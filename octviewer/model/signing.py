@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..core.files import user_folder
+from ..core.files import private_folder, user_folder
 
 WORKSTATION = "this workstation"
 MAX_KEY_FILE_BYTES = 4096
@@ -115,8 +115,9 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
 
 
 def write_private_key(path: Path, key: Ed25519PrivateKey) -> Path:
-    """PEM (PKCS#8), created owner-only: the file never exists with looser permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """PEM (PKCS#8), created owner-only: the file never exists with looser permissions, nor the folders
+    made for it (attack run 11, A11-1's note)."""
+    private_folder(path.parent)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
