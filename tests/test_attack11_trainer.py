@@ -199,3 +199,73 @@ def _cohort_stub(tmp_path):
     (tmp_path / "v.npz").write_bytes(b"x")
     (tmp_path / "m.csv").write_text("path,patient_id,eye,label,visit\nv.npz,P1,OD,glaucoma,1\n")
     return tmp_path / "m.csv"
+
+
+def _per_eye(cohort, name):
+    """The cohort's manifest with one patient ID per eye ("<id>-OD", "<id>-OS"), split emptied, beside it."""
+    import csv
+
+    with open(cohort, newline="") as f:
+        records = list(csv.DictReader(f))
+    for r in records:
+        r.update(patient_id=f"{r['patient_id']}-{r['eye']}", split="")
+    out = cohort.parent / name
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(records[0]))
+        w.writeheader()
+        w.writerows(records)
+    return out
+
+
+def test_a11_4_validate_warns_and_the_split_keeps_a_persons_eyes_together(tiny_cohort, capsys):
+    from trainer.cli import main
+    from trainer.manifest import assign_splits, header_patients, read_manifest
+
+    manifest = _per_eye(tiny_cohort, "per_eye_validate.csv")
+    assert main(["validate", "--data", str(manifest)]) == 0
+    err = capsys.readouterr().err
+    assert "rows: the DICOM headers name" in err and "person(s) each filed under several patient IDs" in err, err
+    assert "SYN" not in err  # counted, never named
+    for seed in (0, 1, 2):
+        records = assign_splits(read_manifest(manifest)[0], seed)
+        header, splits = header_patients(records), {}
+        for r in records:
+            splits.setdefault(header[r.row], set()).add(r.split)
+        assert all(len(s) == 1 for s in splits.values()), seed
+
+
+def test_a11_4_fit_warns_before_the_cache(tiny_cohort, tmp_path, monkeypatch, capsys):
+    from trainer import stop
+    from trainer.cli import main
+
+    def stopped(*a, **k):
+        raise stop.Stopped("stopped at the cache")
+
+    monkeypatch.setattr("trainer.train.build_cache", stopped)
+    manifest = _per_eye(tiny_cohort, "per_eye_fit.csv")
+    assert main(["fit", "--data", str(manifest), "--out", str(tmp_path / "run"), "--variant", "resnet2d", *FIT]) == 130
+    err = capsys.readouterr().err
+    assert "filed under several patient IDs of the manifest (one per eye?)" in err and "SYN" not in err, err
+
+
+def test_a11_4_an_agreeing_cohort_keeps_its_split_and_a_placeholder_id_joins_no_one(tiny_cohort, tmp_path):
+    import shutil
+
+    import pydicom
+
+    from trainer.manifest import assign_splits, header_warnings, read_manifest, split_groups
+
+    records = read_manifest(tiny_cohort)[0]
+    assert split_groups(records) == {r.row: r.patient_id for r in records} and not header_warnings(records)
+    # an anonymised export: every header says ANONYMOUS
+    folder = tmp_path / "anon"
+    shutil.copytree(tiny_cohort.parent / "volumes", folder / "volumes")
+    for path in (folder / "volumes").glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientID = "ANONYMOUS"
+        ds.save_as(path)
+    shutil.copy(tiny_cohort, folder / "manifest.csv")
+    anon = read_manifest(folder / "manifest.csv")[0]
+    assert split_groups(anon) == {r.row: r.patient_id for r in anon}
+    assert [r.split for r in assign_splits(anon, 0)] == [r.split for r in assign_splits(records, 0)]
+    assert "it is not used to group the split" in header_warnings(anon)[0]

@@ -61,6 +61,7 @@ class Record:
     split: str = ""
     extra: dict = field(default_factory=dict, repr=False)
     path_text: str = field(default="", repr=False)  # the path as written in the manifest
+    header_patient: str | None = field(default=None, repr=False, compare=False)  # its DICOM's PatientID, once read
 
     @property
     def case(self) -> tuple[str, str, str]:
@@ -348,13 +349,94 @@ def content_hash(path: str | Path) -> str:
     return file_sha256(path)
 
 
+#: A DICOM PatientID that the rows file under more patient IDs than this is an anonymiser's placeholder
+#: ("ANONYMOUS", one value for a whole export), not one person's eyes: it does not group the split.
+MAX_IDS_PER_PERSON = 4
+
+
+def header_patients(records: list[Record]) -> dict[int, str]:
+    """Row -> the PatientID its scan's DICOM header names ("" for none, or no DICOM), read once per record
+    with the study index's header reader (``study.headers.read_record``: the header only, never blocking).
+    Held in memory only: never printed, logged or written."""
+    from octviewer.study.headers import read_record
+
+    for r in records:
+        if r.header_patient is None:
+            record = read_record(Path(r.path)) if os.path.isfile(r.path) else {}
+            r.header_patient = str(record.get("patient_id") or "") if record.get("kind") == "scan" else ""
+    return {r.row: r.header_patient or "" for r in records}
+
+
+def _header_people(records: list[Record]) -> dict[str, set[str]]:
+    """Header PatientID -> the manifest's patient IDs its rows give (only IDs given in both)."""
+    header, people = header_patients(records), defaultdict(set)
+    for r in records:
+        if header[r.row]:
+            people[header[r.row]].add(r.patient_id)
+    return people
+
+
+def split_groups(records: list[Record]) -> dict[int, str]:
+    """Row -> the patient the split keeps together: the row's patient ID, joined with every other row
+    patient whose scans' DICOM headers name the same person. A manifest with per-eye IDs ("P1-OD",
+    "P1-OS", a common export) split one person's eyes into train and test, and the test figures were
+    optimistic (attack run 11, A11-4); the study index has the analogous rule (``_mixed_patients``).
+    A joined group is keyed by its first patient ID (sorted), so a cohort whose rows and headers agree
+    keeps the split it had. A header ID shared by more than ``MAX_IDS_PER_PERSON`` row patients joins none."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for ids in _header_people(records).values():
+        if 1 < len(ids) <= MAX_IDS_PER_PERSON:
+            roots = sorted({find(i) for i in ids})
+            for other in roots[1:]:
+                parent[other] = roots[0]
+    return {r.row: find(r.patient_id) for r in records}
+
+
+def header_warnings(records: list[Record]) -> list[str]:
+    """What validate and fit say when the rows' patient IDs and the scans' DICOM headers disagree, by
+    row count only (the IDs are patients'): one person under several IDs (kept in one split by
+    ``split_groups``; given splits that part them are said), a placeholder ID, or rows re-keyed."""
+    header = header_patients(records)
+    people = _header_people(records)
+    joined = {h for h, ids in people.items() if 1 < len(ids) <= MAX_IDS_PER_PERSON}
+    placeholder = {h for h, ids in people.items() if len(ids) > MAX_IDS_PER_PERSON}
+    out = []
+    if joined:
+        rows = [r for r in records if header[r.row] in joined]
+        out.append(f"{len(rows)} rows: the DICOM headers name {len(joined)} person(s) each filed under several "
+                   "patient IDs of the manifest (one per eye?); the split keeps each such person in one split")
+        groups, splits = split_groups(records), defaultdict(set)
+        for r in records:
+            if r.split:
+                splits[groups[r.row]].add(r.split)
+        if parted := sum(len(s) > 1 for s in splits.values()):
+            out.append(f"{parted} such person(s) have rows in more than one split of the manifest's split column: "
+                       "their eyes are trained and tested on; give each person one split")
+    if placeholder:
+        rows = sum(header[r.row] in placeholder for r in records)
+        out.append(f"{rows} rows: one DICOM PatientID is given by the scans of more than {MAX_IDS_PER_PERSON} of the "
+                   "manifest's patients (an anonymised export?); it is not used to group the split")
+    if not out and (n := sum(bool(header[r.row]) and header[r.row] != r.patient_id for r in records)):
+        out.append(f"{n} of {len(records)} rows give a patient ID their scan's DICOM header does not (a re-keyed "
+                   "export?); the rows' IDs are used")
+    return out
+
+
 def assign_splits(records: list[Record], seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> list[Record]:
-    """Patient-level, label-stratified, seeded split for records without one."""
+    """Patient-level, label-stratified, seeded split for records without one; a person the DICOM headers
+    name under several patient IDs is one patient here (``split_groups``, A11-4)."""
     if all(r.split for r in records):
         return records
+    groups = split_groups(records)
     by_patient = defaultdict(list)
     for r in records:
-        by_patient[r.patient_id].append(r)
+        by_patient[groups[r.row]].append(r)
     rng = np.random.default_rng(seed)
     for label in (1, 0):  # a patient counts as glaucoma if any of their volumes is
         patients = sorted(p for p, rs in by_patient.items() if max(x.label for x in rs) == label)
@@ -419,7 +501,7 @@ def manifest_warnings(records: list[Record], counts: dict) -> list[str]:
     """What ``validate`` warns of in a manifest that passed ``checked_split``: one eye at one visit labelled both
     classes, splits too small to judge a model by. The Retrain dialog shows the same: it said "Manifest OK" with
     the size warnings only where validate warned of a label conflict (attack run 9, A9-5)."""
-    return [*label_conflicts(records), *small_split_warnings(counts)]
+    return [*label_conflicts(records), *header_warnings(records), *small_split_warnings(counts)]
 
 
 def checked_split(path, seed: int) -> tuple[list, dict]:

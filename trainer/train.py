@@ -43,7 +43,15 @@ from .evaluate import classification_metrics, evaluate_split, markdown_table, re
 from .export import model_metadata
 from .label_hiding import hidden_label_rows
 from .loss import SemtLoss
-from .manifest import ManifestError, assign_splits, one_class_problems, read_manifest, summary, vf_names_present
+from .manifest import (
+    ManifestError,
+    assign_splits,
+    header_warnings,
+    one_class_problems,
+    read_manifest,
+    summary,
+    vf_names_present,
+)
 from .progress import Progress
 from .pseudonym import cohort_keys, patient_key, volume_digests, volume_label
 from .surrogates import assign_surrogates
@@ -205,6 +213,8 @@ def fit(cfg: Config) -> dict:
     for s in skipped[:50]:  # row and kind of problem only: paths may hold patient IDs and dates
         progress.log(stage="validate", event="skipped", message=": ".join(s.split(": ")[:2]))
     records = assign_splits(records, seed=cfg.the_split_seed)
+    for warning in header_warnings(records):  # by row count: the IDs are patients' (attack run 11, A11-4)
+        progress.log(stage="validate", event="warning", message=warning)
     if problems := one_class_problems(summary(records)):  # before any training: its test AUC was NaN (A8-6)
         raise ManifestError(cfg.data, problems)
     hidden = hidden_label_rows(records, cfg.label_fraction, cfg.the_split_seed)
