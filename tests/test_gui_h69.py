@@ -193,3 +193,36 @@ def test_the_ou_report_marks_an_estimate_outside_the_normal_range(qtbot, window,
         assert marked == outside_normal("vfi", s.vf_predicted["vfi"]), (eye, rows[eye])
         checked += marked
     assert checked  # the demo study has a predicted VFI below 97 %
+
+
+# ---------------------------------------------------------------- W12: the CSV's RNFL class columns
+
+@pytest.mark.gui
+def test_the_csv_gives_the_global_rnfl_class_the_panel_shows_beside_the_overall_class(
+        qtbot, window, monkeypatch, tmp_path):
+    """W12: rnfl_class (the worst of the global RNFL, its quadrants and sectors: "borderline" from sector TI) sat
+    beside rnfl_global_um while the window said "Global RNFL 88 µm (normal)". The CSV now has rnfl_global_class,
+    the panel's class of the global RNFL, and its notice says what rnfl_class is."""
+    import dataclasses
+
+    from octviewer.gui.export.results_csv import CLASS_NOTE
+
+    w = window
+    _open_demo(qtbot, w, monkeypatch)
+    report = w.state.structure
+    classes = {k: "normal" for k in report.classes} | {"global": "normal", "sector_TI": "borderline"}
+    w.state.set_structure(dataclasses.replace(report, classes=classes))
+    qtbot.wait(20)
+    _save(w.structure_panel, "w12_structure_panel")
+    from octviewer.gui.structure.page import _disc_text
+
+    shown = _disc_text(w.state.structure)  # the Structure panel's and the PDF's words
+    out = _export(w, monkeypatch, "export_csv", tmp_path / "demo.csv", identify=False)
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    volume = rows[0]
+    assert volume["level"] == "volume"
+    assert volume["rnfl_global_class"] == "normal" and volume["rnfl_class"] == "borderline"
+    assert f"Global RNFL {report.rnfl_global_um:.0f} µm (normal)" in shown and "Overall" in shown
+    assert CLASS_NOTE in volume["notice"]
+    assert all(r["rnfl_global_class"] == "" for r in rows[1:])

@@ -42,6 +42,14 @@ QUADRANT_COLUMNS = {"rnfl_S_um": ("quadrants", "S"), "rnfl_S_class": ("classes",
 #: the Structure panel's wheel and the PDF colour it (``structure.page.wheel_class``, the one rule): the CSV gave the
 #: sectors' µm with no class (H56 walk-through). After the columns before them, so that those keep their places.
 SECTOR_CLASS_COLUMNS = {f"rnfl_{s}_class": s for s in ("T", "TS", "TI", "N", "NS", "NI")}
+#: the global RNFL's own class (normal, borderline, outside; blank where not classified), by the rule of the Structure
+#: panel's "Global RNFL 88 µm (normal)" and its wheel's centre (``structure.page.wheel_class``). The commands'
+#: ``rnfl_class`` is the OVERALL class, the worst of the global RNFL, its quadrants and sectors: beside
+#: rnfl_global_um 88.3 it read "borderline" while the window said the global RNFL was normal (walk-through H65,
+#: W12). Kept under its name (the commands write it, and older files have it); the notice says what each is.
+GLOBAL_CLASS_COLUMN = "rnfl_global_class"
+CLASS_NOTE = ("rnfl_class: the overall RNFL class, the worst of the global RNFL, its quadrants and sectors; "
+              "rnfl_global_class: the global RNFL's own class")
 #: the VF indices (vfi md psd, space-separated) whose estimates the model's evaluation found WORSE than the class-mean
 #: baseline: do not use them (``core.prediction.worse_vf_indices``; walk-through H65, W10)
 WORSE_COLUMN = "vf_worse_than_baseline"
@@ -59,8 +67,8 @@ def _quadrant_cells(structure) -> list[str]:
 
 
 def _sector_class_cells(structure) -> list[str]:
-    """The cells of ``SECTOR_CLASS_COLUMNS``: each sector's class as the Structure panel's wheel gives it."""
-    return [wheel_class(structure, s) for s in SECTOR_CLASS_COLUMNS.values()]
+    """The cells of ``SECTOR_CLASS_COLUMNS`` and ``GLOBAL_CLASS_COLUMN``: each class as the Structure panel gives it."""
+    return [wheel_class(structure, s) for s in SECTOR_CLASS_COLUMNS.values()] + [wheel_class(structure, "global")]
 
 
 def structure_notice(structure) -> str:
@@ -69,6 +77,8 @@ def structure_notice(structure) -> str:
     ("Normal figures: ..."; ``normative.source_for`` starts "ANOTHER DEVICE'S NORMALS: Cirrus HD-OCT figures" for
     any other device). A Spectralis scan's "normal" in the CSV did not say it was Cirrus's (ninth walk-through)."""
     parts = [COLUMNS_NOTE] if getattr(structure, "sectors", None) else []
+    if getattr(structure, "rnfl_class", None) or any((getattr(structure, "classes", None) or {}).values()):
+        parts.append(CLASS_NOTE)
     if any((getattr(structure, "classes", None) or {}).values()):  # as page.compared: nothing classed, no norms
         parts.append("Normal figures: " + structure.norms_source)
     return "; ".join(parts)
@@ -107,7 +117,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     with replaced(path) as (fd, _tmp), open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
-                    "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS, WORSE_COLUMN, "notice"])
+                    "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS, GLOBAL_CLASS_COLUMN,
+                    WORSE_COLUMN, "notice"])
         if p is None:
             # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
             reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
@@ -129,6 +140,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""
                                                  for k in vf_names],
                                                *common, "", "", "", *["" for _ in measured],
-                                               *["" for _ in [*QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS]],
+                                               *["" for _ in [*QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS,
+                                                              GLOBAL_CLASS_COLUMN]],
                                                worse, vf_notice]])
     return Path(path)
