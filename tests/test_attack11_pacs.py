@@ -268,3 +268,44 @@ def test_send_refuses_a_patient_header_the_readers_refuse(tmp_path, monkeypatch,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"PACS: od_two.dcm: the scan's {words}"), err
     assert "MRN" not in err[0] and "SMITH" not in err[0] and "cannot be filed" in err[0]
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def test_send_files_only_the_identified_report_made_of_this_scan(qtbot, window, monkeypatch, tmp_path, capsys):
+    """A11-13: ``send SCAN --pdf REPORT`` filed any PDF in the scan's patient record: another patient's report
+    read "glaucoma" beside this patient's SR. The window's identified PDF names its scan in its metadata; an
+    anonymised one, another scan's or any other PDF is refused before the analysis (exit 2)."""
+    import shutil
+
+    from orthanc_server import free_port
+    from test_gui_walkthrough import _open_by_menu
+    from test_gui_walkthrough_h2 import _export_pdf
+
+    from octviewer.resources import DEMO_SAMPLES, DEMO_SCAN
+
+    scan, other = tmp_path / "od.dcm", tmp_path / "other.dcm"
+    shutil.copy(DEMO_SCAN, scan)
+    shutil.copy(next(p for p in sorted(DEMO_SAMPLES.glob("*.dcm")) if p.name != DEMO_SCAN.name), other)
+    _open_by_menu(qtbot, window, scan, monkeypatch)
+    _export_pdf(qtbot, window, monkeypatch, tmp_path, identify=True, name="identified.pdf")
+    _export_pdf(qtbot, window, monkeypatch, tmp_path, identify=False, name="anonymised.pdf")
+    monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))
+    conf = ["--settings", str(tmp_path / "down.json")]
+    assert main([*conf, "configure", "--port", str(free_port()), "--timeout", "5"]) == 0
+    capsys.readouterr()
+    for pdf, target, words in (("anonymised.pdf", scan, "not an identified report made by octviewer"),
+                               ("identified.pdf", other, "the report of another scan, not of this one")):
+        assert main([*conf, "send", str(target), "--pdf", str(tmp_path / pdf), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"PACS: --pdf {tmp_path / pdf}: {words}" or words in err, err
+    # its own report goes (to the outbox: the archive is down)
+    assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / "identified.pdf"), "--device", "cpu"]) == 1
+    assert "kept in the outbox" in capsys.readouterr().out

@@ -260,7 +260,9 @@ def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_pa
     assert row["decision"] in ("glaucoma", "normal") and row["laterality"] == "OS" and not row["error"]
 
     scan = next(data_dir.glob("pacs/*/*/*.dcm"))
-    (tmp_path / "report.pdf").write_bytes(PDF)
+    from octviewer.pacs.results import report_reference
+
+    (tmp_path / "report.pdf").write_bytes(PDF + f"% {report_reference(scan)}\n".encode())  # the scan's report (A11-13)
     down = ["--settings", str(tmp_path / "down.json")]
     main([*down, "configure", "--port", str(free_port()), "--timeout", "5"])
     assert main([*down, "send", str(scan), "--pdf", str(tmp_path / "report.pdf"), "--device", "cpu"]) == 1

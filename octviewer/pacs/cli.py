@@ -205,7 +205,7 @@ def _screen(args) -> int:
 
 def _send(args) -> int:
     settings = _settings(args)
-    pdf = _pdf(args.pdf) if args.pdf else None  # before the network is loaded and the scan analysed
+    pdf = _pdf(args.pdf, args.scan) if args.pdf else None  # before the network is loaded and the scan analysed
 
     from .results import model_identity, results_datasets, source_dataset
 
@@ -231,10 +231,12 @@ def _send(args) -> int:
 MAX_PDF_BYTES = 64 << 20
 
 
-def _pdf(path: Path) -> bytes:
+def _pdf(path: Path, scan: Path) -> bytes:
     """The --pdf file's bytes, read as settings are (``core.files``): a FIFO blocked ``send`` for
-    good after the analysis, and a link to /dev/zero filled memory."""
+    good after the analysis, and a link to /dev/zero filled memory. Only the identified report
+    octviewer made of ``scan`` (``results.pdf_problem``)."""
     from ..core.files import FileRefused, read_small_file
+    from .results import pdf_problem
 
     try:
         data = read_small_file(path, MAX_PDF_BYTES)
@@ -242,6 +244,8 @@ def _pdf(path: Path) -> bytes:
         raise SrError(f"--pdf {path}: {exc}") from None
     if not data.startswith(b"%PDF"):  # checked here too, so a wrong file is named before the analysis (A8-16)
         raise SrError(f"--pdf {path}: not a PDF file (it does not begin with %PDF)")
+    if problem := pdf_problem(data, scan):
+        raise SrError(f"--pdf {path}: {problem}")
     return data
 
 

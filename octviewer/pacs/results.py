@@ -75,6 +75,38 @@ def patient_header_problem(source: Dataset) -> str:
     return ""
 
 
+#: How an identified report names the scan it was made of, in its PDF metadata (CreatorTool): ``send --pdf``
+#: files a PDF only beside the scan it names (attack run 11, A11-13).
+REPORT_OF_SCAN = "octviewer report of scan sha256:"
+
+
+def report_reference(scan_path) -> str:
+    """The PDF creator text naming ``scan_path`` (the first 16 hex digits of its bytes' SHA-256), or ""
+    where the scan is no single readable file (a folder of B-scans; such scans are not sent)."""
+    from ..core.files import file_sha256
+
+    try:
+        return REPORT_OF_SCAN + file_sha256(scan_path)[:16] if Path(scan_path).is_file() else ""
+    except OSError:
+        return ""
+
+
+def pdf_problem(pdf: bytes, scan_path) -> str:
+    """Why the PDF ``pdf`` is not the identified report octviewer made of ``scan_path``, or "". Any PDF
+    was filed in the scan's patient record: another patient's report read "glaucoma" beside this
+    patient's SR (attack run 11, A11-13). The reference sits in the PDF's XMP metadata, which Qt writes
+    uncompressed; an anonymised report carries none (the archive's copy must name the patient)."""
+    import re
+
+    found = set(re.findall(re.escape(REPORT_OF_SCAN.encode()) + rb"([0-9a-f]{16})", pdf))
+    if not found:
+        return ("not an identified report made by octviewer (export the scan's PDF with its patient ID from "
+                "the window, or send without --pdf)")
+    if report_reference(scan_path).encode()[len(REPORT_OF_SCAN):] not in found:
+        return "the report of another scan, not of this one"
+    return ""
+
+
 def dicom_headers(path, **options) -> Dataset:
     """A DICOM file's headers (no pixels), read as the scan readers read a file: opened with
     ``open_regular`` and checked with ``check_deflated_dicom`` before pydicom sees a byte.

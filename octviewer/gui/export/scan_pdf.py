@@ -332,14 +332,15 @@ def keep_headings_with_next(doc: QTextDocument, writer: QPdfWriter) -> None:
         QTextCursor(doc.findBlockByNumber(stranded.blockNumber())).mergeBlockFormat(fmt)
 
 
-def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
+def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool, creator: str = "") -> str:
     """Print ``doc`` to a PDF: A4 portrait, 15 mm margins, 150 dpi, for every report of the viewer;
     an anonymised one carries no creation time in its metadata either.
 
     Raises OSError unless the PDF is really at ``path``: Qt's PDF writer fails without a word (a
     folder, /proc, a missing folder), so the report is written to a new file beside the target,
     checked, and only then put in its place; a failed export leaves an existing file as it was.
-    The file is owner-only (0600): a report may carry the patient ID."""
+    The file is owner-only (0600): a report may carry the patient ID. ``creator``: the PDF's creator
+    text (an identified scan report names its scan there, ``pacs.results.report_reference``)."""
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a folder")
@@ -349,6 +350,8 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
         writer.setPageLayout(QPageLayout(QPageSize(QPageSize.A4), QPageLayout.Portrait, QMarginsF(15, 15, 15, 15)))
         writer.setResolution(150)
         writer.setTitle(title)
+        if creator:
+            writer.setCreator(creator)
         keep_headings_with_next(doc, writer)
         doc.print_(writer)
         del writer  # the file is complete once the writer is gone
@@ -363,5 +366,9 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool) -> str:
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
                  measured: str = "") -> str:
     """Write the PDF; ``images`` are rendered from the state (see export/scan_exports.py)."""
+    from octviewer.pacs.results import report_reference
+
+    creator = report_reference(state.volume.source) if patient_id is not None and state.volume.source else ""
     return write_pdf(build_document(state, images, meta, patient_id, sections, measured), path,
-                     "OCT glaucoma screening report (research use only)", anonymised=patient_id is None)
+                     "OCT glaucoma screening report (research use only)", anonymised=patient_id is None,
+                     creator=creator)
