@@ -103,7 +103,7 @@ def test_no_label_of_the_study_panel_ou_view_or_trend_renders_a_name_as_markup(q
     trend.show_history(EyeHistory(HOSTILE, "OD", errors=[f"{HOSTILE}.dcm: not a DICOM file"]))
 
     assert HOSTILE in ou.header.text() and HOSTILE in trend.header.text()
-    assert HOSTILE in ou.columns["OD"].error.text()
+    assert HOSTILE in ou.columns["OD"].image.text()  # "scan unreadable: <reason>" in the image's place (H65 W7)
     for widget in (panel, ou, trend):
         assert _markup_shown(widget) == []
     # the trend's summary is rich text (its colours): the name in it is escaped, and reads as written
