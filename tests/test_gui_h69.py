@@ -226,3 +226,61 @@ def test_the_csv_gives_the_global_rnfl_class_the_panel_shows_beside_the_overall_
     assert f"Global RNFL {report.rnfl_global_um:.0f} µm (normal)" in shown and "Overall" in shown
     assert CLASS_NOTE in volume["notice"]
     assert all(r["rnfl_global_class"] == "" for r in rows[1:])
+
+
+# ---------------------------------------------------------------- W15: every page names its patient, eye and date
+
+def _heads(pages) -> list[str]:
+    """The first printed line of each page."""
+    return [next((line.strip() for line in page.splitlines() if line.strip()), "") for page in pages if page.strip()]
+
+
+@pytest.mark.gui
+def test_every_page_of_the_scan_report_names_its_patient_eye_and_date(qtbot, window, monkeypatch, tmp_path):
+    """W15: pages 2 and 3 of the scan report (structure, sectors, model) carried only a page number. Identified,
+    every page's head names the patient, the eye and the scan date; anonymised, a pseudonymous key and the eye, with
+    no ID and no date; every foot says "page x of y"."""
+    from octviewer.gui.viewer.results_panel import scan_date
+
+    w = window
+    _open_demo(qtbot, w, monkeypatch)
+    v = w.volume
+    monkeypatch.setattr(w.study, "patient_line", lambda: "PAT-H69")
+    pdf = _export(w, monkeypatch, "export_pdf", tmp_path / "id.pdf", identify=True)
+    _save(pdf, "w15_scan_identified")
+    pages = [p for p in _pdf_text(pdf) if p.strip()]
+    assert len(pages) >= 2
+    for n, head in enumerate(_heads(pages), 1):
+        assert head.startswith("Patient PAT-H69") and v.laterality in head and scan_date(v) in head, (n, head)
+    for n, page in enumerate(pages, 1):
+        assert f"page {n} of {len(pages)}" in page
+    pdf = _export(w, monkeypatch, "export_pdf", tmp_path / "anon.pdf", identify=False)
+    _save(pdf, "w15_scan_anonymised")
+    pages = [p for p in _pdf_text(pdf) if p.strip()]
+    heads = _heads(pages)
+    assert len(set(heads)) == 1 and heads[0].startswith("Anonymised report") and "key vol-" in heads[0], heads
+    assert v.laterality in heads[0] and scan_date(v)[:4] not in " ".join(pages) and "PAT-H69" not in " ".join(pages)
+
+
+@pytest.mark.gui
+def test_every_page_of_the_ou_report_names_its_patient_and_visit(qtbot, window, monkeypatch, demo, tmp_path):
+    """W15 in the OU report: every page's head names the patient, OU and the visit (identified), or the patient's
+    pseudonymous key and OU (anonymised: no ID, no date)."""
+    w = window
+    ou = _open_ou(qtbot, w, monkeypatch, demo)
+    summary = ou.summary
+    pdf = _export(w, monkeypatch, "export_ou", tmp_path / "ou_id.pdf", identify=True)
+    _save(pdf, "w15_ou_identified")
+    pages = [p for p in _pdf_text(pdf) if p.strip()]
+    assert len(pages) >= 2
+    for head in _heads(pages):
+        assert head == f"Patient {summary.patient_id}  ·  OU  ·  visit {summary.visit}".replace("  ", " ") or (
+            head.startswith(f"Patient {summary.patient_id}") and f"visit {summary.visit}" in head), head
+    pdf = _export(w, monkeypatch, "export_ou", tmp_path / "ou_anon.pdf", identify=False)
+    _save(pdf, "w15_ou_anonymised")
+    pages = [p for p in _pdf_text(pdf) if p.strip()]
+    heads = _heads(pages)
+    assert len(set(heads)) == 1 and heads[0].startswith("Anonymised report") and "key pat-" in heads[0], heads
+    text = " ".join(pages)
+    assert summary.patient_id not in text and summary.visit not in text
+

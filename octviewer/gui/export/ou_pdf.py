@@ -28,7 +28,7 @@ from ..study.ou_view import (
     measured_not_compared,
     shown_difference,
 )
-from .scan_pdf import DISCLAIMER, write_pdf
+from .scan_pdf import DISCLAIMER, report_key, running_header, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
 
@@ -222,4 +222,8 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
     doc.setHtml(ou_report_html(summary, trend_lines, patient_id, tuple(images), trend_key, trend_notes))
-    return write_pdf(doc, path, "OCT OU report (research use only)", anonymised=patient_id is None)
+    # every page names the patient, both eyes and the visit; anonymised, a key of the patient and "OU" (W15)
+    running = running_header(patient_id, "OU", f"visit {summary.visit}" if summary.visit else "",
+                             "" if patient_id else report_key(summary.patient_id or "", "pat"))
+    return write_pdf(doc, path, "OCT OU report (research use only)", anonymised=patient_id is None,
+                     running=running)

@@ -14,8 +14,21 @@ import os
 import re
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QSizeF, QUrl
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextBlockFormat, QTextCursor, QTextDocument, QTextFormat
+from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt, QUrl
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QFont,
+    QFontMetricsF,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPalette,
+    QPdfWriter,
+    QTextBlockFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
 
 from octviewer.core import VF_INDICES, outside_normal
 from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
@@ -332,9 +345,63 @@ def keep_headings_with_next(doc: QTextDocument, writer: QPdfWriter) -> None:
         QTextCursor(doc.findBlockByNumber(stranded.blockNumber())).mergeBlockFormat(fmt)
 
 
-def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool, creator: str = "") -> str:
+def running_header(patient_id: str | None, eye: str, date: str, key: str) -> str:
+    """The line at the head of every page of a report: identified, the patient ID, the eye and the scan date;
+    anonymised, the pseudonymous ``key`` and the eye only (no ID, no date). Pages after the first carried only a
+    page number: a printed page of sectors, once separated, could not be attributed (walk-through H65, W15)."""
+    if patient_id:
+        return f"Patient {plain(patient_id, 60)}  ·  {eye or 'eye unknown'}  ·  {date or 'date unknown'}"
+    return f"Anonymised report  ·  key {key or 'none'}  ·  {eye or 'eye unknown'}"
+
+
+def report_key(text: str, prefix: str) -> str:
+    """A pseudonymous key for an anonymised report's running header (``core.pseudonym.keyed_digest``, this
+    installation's salt: only its holder can link it back), or "" when no salt can be read or made."""
+    from octviewer.core.pseudonym import SaltError, keyed_digest
+
+    try:
+        return f"{prefix}-{keyed_digest(text)[:16]}" if text else ""
+    except (SaltError, OSError):
+        return ""
+
+
+def print_pages(doc: QTextDocument, writer: QPdfWriter, running: str = "") -> None:
+    """Paint ``doc`` page by page as ``_printed_layout`` lays it out (the layout ``keep_headings_with_next``
+    decided its page breaks on), with ``running`` at the head of every page and "page x of y" at its foot.
+    QTextDocument.print_ draws a bare page number and nothing else (walk-through H65, W15)."""
+    copy, height = _printed_layout(doc, writer)
+    pages = max(1, copy.pageCount())
+    margin = copy.rootFrame().frameFormat().topMargin()
+    font = QFont(copy.defaultFont())
+    font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+    line = QFontMetricsF(font, writer).height()
+    painter = QPainter(writer)
+    try:
+        for page in range(pages):
+            if page:
+                writer.newPage()
+            painter.save()
+            painter.translate(0, -page * height)
+            context = QAbstractTextDocumentLayout.PaintContext()
+            context.clip = QRectF(0, page * height, writer.width(), height)
+            context.palette.setColor(QPalette.Text, Qt.black)
+            copy.documentLayout().draw(painter, context)
+            painter.restore()
+            painter.setFont(font)
+            painter.setPen(Qt.black)
+            width = writer.width() - 2 * margin
+            if running:
+                painter.drawText(QRectF(margin, max(0.0, margin / 2 - line), width, line), Qt.AlignLeft, running)
+            painter.drawText(QRectF(margin, height - margin / 2, width, line), Qt.AlignRight,
+                             f"page {page + 1} of {pages}")
+    finally:
+        painter.end()
+
+
+def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool, creator: str = "", running: str = "") -> str:
     """Print ``doc`` to a PDF: A4 portrait, 15 mm margins, 150 dpi, for every report of the viewer;
-    an anonymised one carries no creation time in its metadata either.
+    an anonymised one carries no creation time in its metadata either. ``running``: the line at the head
+    of every page (``running_header``).
 
     Raises OSError unless the PDF is really at ``path``: Qt's PDF writer fails without a word (a
     folder, /proc, a missing folder), so the report is written to a new file beside the target,
@@ -353,7 +420,7 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool, creator: s
         if creator:
             writer.setCreator(creator)
         keep_headings_with_next(doc, writer)
-        doc.print_(writer)
+        print_pages(doc, writer, running)
         del writer  # the file is complete once the writer is gone
         with open(tmp, "rb") as written:
             if written.read(5) != b"%PDF-":
@@ -369,6 +436,9 @@ def write_report(path: str, state, images: dict, meta: dict, patient_id: str | N
     from octviewer.pacs.results import report_reference
 
     creator = report_reference(state.volume.source) if patient_id is not None and state.volume.source else ""
+    v = state.volume
+    running = running_header(patient_id, v.laterality, f"scan {scan_date(v)}",
+                             "" if patient_id else report_key(os.path.abspath(v.source) if v.source else "", "vol"))
     return write_pdf(build_document(state, images, meta, patient_id, sections, measured), path,
                      "OCT glaucoma screening report (research use only)", anonymised=patient_id is None,
-                     creator=creator)
+                     creator=creator, running=running)
