@@ -284,3 +284,48 @@ def test_every_page_of_the_ou_report_names_its_patient_and_visit(qtbot, window, 
     text = " ".join(pages)
     assert summary.patient_id not in text and summary.visit not in text
 
+
+# ---------------------------------------------------------------- W16: the anonymised trend's time axis
+
+@pytest.mark.gui
+def test_the_anonymised_ou_reports_trend_counts_years_from_the_first_visit(qtbot, window, monkeypatch, demo,
+                                                                          tmp_path):
+    """W16: the anonymised OU report's trend plots had no ticks on their time axis and a stray "(x1e+09)" beside
+    "time (dates withheld)": 6 months or 3 years could not be told apart. Now the axis counts years since the first
+    visit (no dates), without the exponent; the window's own axis keeps its dates afterwards."""
+    from PySide6.QtCore import Qt
+
+    w = window
+    ou = _open_ou(qtbot, w, monkeypatch, demo)
+    panel = w.study.panel
+    visit = panel.tree.topLevelItem(0).child(0)
+    eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))
+    panel.tree.setCurrentItem(eye)
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    trend = w.study.trend_view
+    qtbot.waitUntil(lambda: trend.history is not None and trend.history.patient_id == ou.summary.patient_id,
+                    timeout=120000)
+    seen = []
+    real = trend.graphics.grab
+
+    def grab(*args):
+        for plot in trend.plots.values():
+            axis = plot.getAxis("bottom")
+            lo, hi = axis.range
+            values = axis.tickValues(lo, hi, axis.width())[0][1]
+            seen.append((axis.labelString(), axis.tickStrings(values, 1.0, 1.0)))
+        image = real(*args)
+        image.save(os.path.join(GRABS, "w16_trend_grab.png")) if os.path.isdir(GRABS) else None
+        return image
+    monkeypatch.setattr(trend.graphics, "grab", grab)
+    pdf = _export(w, monkeypatch, "export_ou", tmp_path / "ou_anon.pdf", identify=False)
+    _save(pdf, "w16_ou_anonymised")
+    assert seen and "Trend" in " ".join(_pdf_text(pdf))
+    for label, ticks in seen:
+        assert "years since the first visit" in label and "x1e" not in label, label
+        assert len(ticks) >= 2 and all(t and float(t) >= -1 for t in ticks), ticks  # years, not dates
+        assert not any("20" in t and len(t) >= 4 for t in ticks), ticks
+    axis = trend.plots["rnfl"].getAxis("bottom")
+    lo, hi = axis.range
+    after = axis.tickStrings(axis.tickValues(lo, hi, axis.width())[0][1], 1.0, 1.0)
+    assert any(len(t) >= 4 and t[-4:].isdigit() for t in after), after  # the window's dates again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 
 from PySide6.QtCore import QRect, QUrl
 from PySide6.QtGui import QImage, QTextDocument
@@ -179,6 +180,51 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     """
 
 
+SECONDS_PER_YEAR = 365.25 * 86400
+#: the anonymised report's time axis: no dates (visit dates identify), years from the eye's first visit
+YEARS_AXIS_LABEL = "years since the first visit (dates withheld: anonymised report)"
+
+
+def years_ticks(origin: float, x0: float, x1: float, room: int) -> list[tuple[float, str]]:
+    """At most ``room`` ticks between the epoch seconds ``x0`` and ``x1``, labelled in years since ``origin``
+    (the first visit) at a round step (0.25, 0.5, 1, 2, 5, ... years). The anonymised report hid the date axis's
+    values and printed no ticks at all, with a stray "(x1e+09)" exponent (walk-through H65, W16)."""
+    if not (math.isfinite(x0) and math.isfinite(x1)) or x1 <= x0:
+        return []
+    a, b = (x0 - origin) / SECONDS_PER_YEAR, (x1 - origin) / SECONDS_PER_YEAR
+    for step in (0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
+        first, last = math.ceil(a / step), math.floor(b / step)
+        if last - first + 1 <= max(room, 2):
+            return [(origin + k * step * SECONDS_PER_YEAR, f"{k * step:g}") for k in range(first, last + 1)]
+    return []
+
+
+def _years_axis(axis, origin: float) -> None:
+    """Label ``axis`` (a trend plot's time axis, epoch seconds) in years since ``origin``, with no exponent;
+    undone by ``_date_axis``. The axis's own methods are shadowed on the instance, so nothing of the trend view
+    changes for good."""
+    labels: dict[float, str] = {}
+
+    def tick_values(lo, hi, size):
+        labels.clear()
+        labels.update(years_ticks(origin, lo, hi, int(size // 75)))
+        return [(1.0, list(labels))]
+    axis.tickValues = tick_values
+    axis.tickStrings = lambda values, scale, spacing: [labels.get(v, "") for v in values]
+    axis.enableAutoSIPrefix(False)  # the "(x1e+09)" beside the label
+    axis.setLabel(YEARS_AXIS_LABEL)
+
+
+def _date_axis(axis) -> None:
+    for name in ("tickValues", "tickStrings"):
+        axis.__dict__.pop(name, None)
+    axis.enableAutoSIPrefix(True)
+    axis.setStyle(showValues=True)
+    axis.showLabel(False)
+    axis.picture = None
+    axis.update()
+
+
 def eye_pair_image(ou_view) -> QImage:
     """Both eyes' en-face and sector wheels for the page, without the per-eye tables: the page has
     the same numbers as text, and at print size the window's copy was ~6 pt on dark grey."""
@@ -208,16 +254,21 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
 
         trend_key, trend_notes = trend_key_html(KEY), trend_view.notes
         axes = [plot.getAxis("bottom") for plot in trend_view.plots.values()]
-        if patient_id is None:  # anonymised: the dates on the time axis go too (visit dates identify)
+        dates = sorted(d for points in trend_view.history.series.values() for d, _ in points)
+        if patient_id is None and dates:  # anonymised: no dates on the time axis (visit dates identify): years
+            origin = dt.datetime(dates[0].year, dates[0].month, dates[0].day, tzinfo=dt.timezone.utc).timestamp()
+            for axis in axes:
+                _years_axis(axis, origin)
+        elif patient_id is None:  # no visit to count from: no values at all
             for axis in axes:
                 axis.setStyle(showValues=False)
-                axis.setLabel("time (dates withheld: anonymised report)")
         try:
+            for plot in trend_view.plots.values():  # room for the label under the ticks now, not at the next repaint
+                plot.layout.activate()
             images["trend"] = trend_view.graphics.grab().toImage()
         finally:
             for axis in axes:
-                axis.setStyle(showValues=True)
-                axis.showLabel(False)
+                _date_axis(axis)
         trend_lines = [f"{trend_view.history.eye} {line}" for line, _ in trend_view.history.lines()]
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
