@@ -109,7 +109,7 @@ def test_a11_9_manifest_vf_cells_are_read_as_the_study_readers_read_them(cell, t
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     assert main(["validate", "--data", str(tmp_path / "m.csv")]) == 2
     err = capsys.readouterr().err
-    assert "row 2: VFI is" in err, err
+    assert "row 2: vfi " in err and ("not a number" in err or "outside the plausible range" in err), err
 
 
 def _rekeyed(cohort, folder, rows=8):
@@ -269,3 +269,20 @@ def test_a11_4_an_agreeing_cohort_keeps_its_split_and_a_placeholder_id_joins_no_
     assert split_groups(anon) == {r.row: r.patient_id for r in anon}
     assert [r.split for r in assign_splits(anon, 0)] == [r.split for r in assign_splits(records, 0)]
     assert "it is not used to group the split" in header_warnings(anon)[0]
+
+
+def test_a11_4_label_scarce_prepare_keeps_a_persons_eyes_together(tiny_cohort, capsys):
+    import trainer.label_scarce as ls
+    from trainer.manifest import header_patients, read_manifest
+
+    manifest = _per_eye(tiny_cohort, "per_eye_prepare.csv")
+    out = tiny_cohort.parent / "per_eye_prepared.csv"
+    assert ls.main(["prepare", "--cohort", str(manifest), "--out", str(out), "--test-patients", "3",
+                    "--val-patients", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "filed under several patient IDs" in err and "SYN" not in err, err
+    records = read_manifest(out)[0]
+    header, splits = header_patients(records), {}
+    for r in records:
+        splits.setdefault(header[r.row], set()).add(r.split)
+    assert all(len(s) == 1 for s in splits.values()) and {"train", "val", "test"} <= set.union(*splits.values())

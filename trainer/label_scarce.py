@@ -69,7 +69,7 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
     from octviewer.core.files import read_small_file
 
     from .command import ArgumentError, OutputPathError, check_out, write_out
-    from .manifest import MAX_MANIFEST_BYTES, label_conflicts, read_manifest
+    from .manifest import MAX_MANIFEST_BYTES, header_warnings, label_conflicts, read_manifest, split_groups
 
     cohort, out = Path(cohort), Path(out)
     if out.parent.resolve() != cohort.parent.resolve():
@@ -80,11 +80,14 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
         raise ArgumentError(f"--test-patients and --val-patients must be 1 or more (given {test_patients} and "
                             f"{val_patients})")
     records, _ = read_manifest(cohort, check_files=False)
-    for warning in label_conflicts(records):
+    for warning in [*label_conflicts(records), *header_warnings(records)]:
         print(f"warning: {warning}", file=sys.stderr)
+    # a person the DICOM headers name under several IDs (one per eye) is one patient here, as in fit's split (A11-4)
+    groups = split_groups(records)
+    person = {r.patient_id: groups[r.row] for r in records}
     cls = defaultdict(int)
     for r in records:
-        cls[r.patient_id] = max(cls[r.patient_id], r.label)
+        cls[person[r.patient_id]] = max(cls[person[r.patient_id]], r.label)
     n = len(cls)
     if test_patients + val_patients >= n:
         raise ArgumentError(f"{cohort.name}: {n} patients cannot give {test_patients} test and {val_patients} "
@@ -110,7 +113,7 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
     if "split" not in columns:
         columns.append("split")
     for r in rows:
-        r["split"] = split[r["patient_id"].strip()]
+        r["split"] = split[person[r["patient_id"].strip()]]
     text = io.StringIO()
     w = csv.DictWriter(text, fieldnames=columns)
     w.writeheader()

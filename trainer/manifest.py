@@ -25,7 +25,7 @@ from octviewer.core import VF_INDICES
 from octviewer.core.files import file_sha256
 from octviewer.core.text import text_problem
 from octviewer.io.dicom import pixel_sha256
-from octviewer.study.vf_values import measured_value
+from octviewer.study.vf_values import parse_decimal
 
 from . import stop
 
@@ -307,15 +307,19 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         if problem:
             row_problems.append(problem)
         vf = {}
-        for name in VF_INDICES:
+        for name, spec in VF_INDICES.items():
             value_text = (r.get(name) or "").strip()
             if not value_text:
                 vf[name] = None
                 continue
-            try:  # the study readers' number and range rules: float() took "9_9" as 99 (attack run 11, A11-9)
-                vf[name] = measured_value(name, value_text)
-            except ValueError as exc:
-                row_problems.append(str(exc))
+            value = parse_decimal(value_text)  # the study readers' number rule: float() took "9_9" as 99 (A11-9)
+            if value is None:
+                row_problems.append(f"{name} is not a number: {value_text[:40]!r}")
+                continue
+            lo, hi = spec["range"]
+            if not lo <= value <= hi:
+                row_problems.append(f"{name} {value} outside the plausible range {lo}..{hi} {spec['unit']}")
+            vf[name] = value
         split = (r.get("split") or "").strip().lower()
         if split and split not in SPLITS:
             row_problems.append(f"split must be train, val or test, got {split[:40]!r}")
