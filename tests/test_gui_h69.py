@@ -195,6 +195,29 @@ def test_the_ou_report_marks_an_estimate_outside_the_normal_range(qtbot, window,
     assert checked  # the demo study has a predicted VFI below 97 %
 
 
+@pytest.mark.gui
+def test_the_ou_view_marks_estimates_and_says_which_are_worse_as_the_report_does(qtbot, window, monkeypatch, demo):
+    """W10/W11 in the OU view itself: it still took the old "weak" set, so an estimate outside the normal range went
+    unmarked on screen while the OU PDF marked it, and PSD's cell did not say it is worse than the class mean."""
+    from octviewer.core import outside_normal
+    from octviewer.core.prediction import VF_WORSE_BESIDE
+    from octviewer.gui.study.ou_view import OUTSIDE_MARK
+
+    ou = _open_ou(qtbot, window, monkeypatch, demo)
+    checked = 0
+    for eye, s in ou.summary.eyes.items():
+        if s is None or not s.vf_predicted:
+            continue
+        column = ou.columns[eye]
+        table, rows = column.table, {name: k for k, name in enumerate(column.ROWS)}
+        vfi = table.item(rows["vfi"], 0).text()
+        assert vfi.endswith(OUTSIDE_MARK) == outside_normal("vfi", s.vf_predicted["vfi"]), (eye, vfi)
+        psd = table.item(rows["psd"], 0)
+        assert psd.text().endswith("WORSE") and psd.toolTip() == VF_WORSE_BESIDE, (eye, psd.text())
+        checked += 1
+    assert checked
+
+
 # ---------------------------------------------------------------- W12: the CSV's RNFL class columns
 
 @pytest.mark.gui

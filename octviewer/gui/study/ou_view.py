@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from octviewer.core import Cancelled, outside_normal, weak_vf_indices
+from octviewer.core import Cancelled, outside_normal
+from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
@@ -291,7 +292,9 @@ class EyeColumn(QFrame):
             self._set("probability", 0, f"{s.probability:.2f}")
         else:
             self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
-        weak = weak_vf_indices(s.notes)  # a predicted index no better than the class mean: never marked
+        # a predicted index the model's evaluation found WORSE than the class mean: never marked, and said so
+        # beside it, as the results panel and the PDFs do (walk-through H65, W10/W11)
+        worse = worse_vf_indices(s.notes)
         compared = s.vf_compared()
         for row in s.vf_comparison():
             for column, value, fmt in ((0, row.predicted, "{:.1f}"), (1, row.measured, "{:.1f}"),
@@ -299,9 +302,12 @@ class EyeColumn(QFrame):
                 if column == 2 and not compared and row.measured is not None:
                     self._set(row.name, column, "not compared")
                 elif value is not None:  # marked as in the results panel (the OU view had no mark: walk-through)
-                    weak_here = weak if column == 0 else ()  # column 0 predicted, 1 measured
-                    mark = OUTSIDE_MARK if column < 2 and outside_normal(row.name, value, weak_here) else ""
-                    self._set(row.name, column, fmt.format(value) + mark)
+                    worse_here = worse if column == 0 else ()  # column 0 predicted, 1 measured
+                    mark = OUTSIDE_MARK if column < 2 and outside_normal(row.name, value, worse_here) else ""
+                    self._set(row.name, column, fmt.format(value) + mark
+                              + (" WORSE" if column == 0 and row.name in worse else ""))
+                    if column == 0 and row.name in worse:
+                        self.table.item(self.ROWS.index(row.name), column).setToolTip(VF_WORSE_BESIDE)
         if s.vf_measured is not None:
             far = "" if compared else f": not compared, {eye_not_compared(s)}"  # the one rule's reason
             when = s.vf_measured.date.isoformat() if s.vf_measured.date else "unknown date"
