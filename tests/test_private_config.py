@@ -1,6 +1,6 @@
-"""The configuration folder (salt, signing keys, window settings) is made owner-only by whichever part of the
-program makes it first (Qt makes its own 0700 already), as the data folder is (attack run 11, A11-1's note: it was mkdir's default, 0755 under
-umask 022, so other users of the workstation could list it)."""
+"""The configuration folder (salt, signing keys) is made owner-only by whichever part of the program makes it
+first (Qt makes its own settings folder 0700 already), as the data folder is (attack run 11, A11-1's note: it was
+mkdir's default, 0755 under umask 022, so other users of the workstation could list it)."""
 
 import os
 import stat

@@ -27,7 +27,7 @@ def test_a_window_that_opened_a_scan_is_freed_once_closed(qtbot, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
     with qtbot.waitSignal(w.settled, timeout=60000):
         w.menu_actions["open"].trigger()  # File > Open, as a user opens a scan
-    qtbot.waitUntil(lambda: not w.state.measuring, timeout=60000)
+    qtbot.waitUntil(lambda: not w.state.measuring, timeout=60000)  # noqa: F821 (w is deleted only further down)
     assert w.state.volume is not None
     ref = weakref.ref(w)
     # closed as pytest-qt closes a window it was given, then the fixture's end
