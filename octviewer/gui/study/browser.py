@@ -237,8 +237,10 @@ class StudyPanel(QWidget):
         layout.addLayout(top)
         layout.addLayout(busy)
         layout.addWidget(self.status)
-        layout.addWidget(self.problems_summary)  # the button on a line of its own: beside it, it squeezed the
-        layout.addWidget(self.all_problems_button)  # summary into a column a word wide in a narrow dock
+        summary_row = QHBoxLayout()
+        summary_row.addWidget(self.problems_summary, 1)
+        summary_row.addWidget(self.all_problems_button)
+        layout.addLayout(summary_row)
         self.splitter = QSplitter(Qt.Vertical)
         self.splitter.addWidget(self.problems_box)
         self.splitter.addWidget(self.tree)
