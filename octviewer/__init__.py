@@ -3,7 +3,7 @@
 Research use only; not a medical device.
 """
 
-from importlib import import_module
+from .core.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -15,9 +15,4 @@ _NAMES = {"OctVolume": "core", "Spacing": "core", "VolumeReadError": "io", "load
 __all__ = ["OctVolume", "Spacing", "VolumeReadError", "__version__", "load_volume", "save_volume"]
 
 
-def __getattr__(name):
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _NAMES, globals())

@@ -1,6 +1,6 @@
 """Plain data objects shared by every layer (no Qt, no torch)."""
 
-from importlib import import_module
+from .lazy import lazy_getattr
 
 # Imported when first used (PEP 562), as in the package above: ``core.stop`` and ``core.files`` load
 # without numpy (attack run 11, A11-7).
@@ -28,9 +28,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _NAMES, globals())

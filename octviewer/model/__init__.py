@@ -4,7 +4,7 @@ Names are imported lazily (PEP 562) so that ``octviewer.model.cam`` and ``octvie
 stay importable without torch: the viewer's CAM drawing and a metadata check need only NumPy.
 """
 
-from importlib import import_module
+from ..core.lazy import lazy_getattr
 
 _NAMES = {
     "CAM_COLORMAP": "cam", "CAM_LIMIT": "cam", "CAM_LUT": "cam", "cam_rgb": "cam", "cam_to_bscan": "cam",
@@ -24,9 +24,4 @@ _NAMES = {
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name):
-    if name not in _NAMES:
-        raise AttributeError(f"module 'octviewer.model' has no attribute {name!r}")
-    value = getattr(import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _NAMES, globals())

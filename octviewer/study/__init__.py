@@ -8,7 +8,7 @@ package would otherwise have imported already, and runpy warned ("found in sys.m
 of package 'octviewer.study', but prior to execution") before running a second copy of it.
 """
 
-from importlib import import_module
+from ..core.lazy import lazy_getattr
 
 # Imported at once, unlike the rest: the function ``trend`` shares its name with its module, and the
 # module, imported later by anyone, would otherwise become the package's ``trend``.
@@ -26,9 +26,4 @@ __all__ = ["IndexCancelled", "MIN_VISITS", "ScanEntry", "StudyIndex", "Trend", "
            "index_manifest", "read_opv", "read_vf_table", "trend", "write_opv"]
 
 
-def __getattr__(name):
-    if name not in _NAMES:
-        raise AttributeError(f"module 'octviewer.study' has no attribute {name!r}")
-    value = getattr(import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _NAMES, globals())
