@@ -320,3 +320,17 @@ def test_a_vf_table_with_a_column_given_twice_is_refused_whole(tmp_path):
     table.write_text("patient_id,eye,date,md,md\nP1,OD,2020-01-02,-1.5,-9.5\n")
     with pytest.raises(VfReadError, match="vf.csv: the column.s. md are given twice"):
         read_vf_table(table)
+
+
+def test_the_vf_command_prints_a_tables_good_rows_beside_its_refused_ones(tmp_path, capsys):
+    """``python -m octviewer.study.vf table.csv`` refused the whole table for one bad row, so none of its
+    good measurements could be checked, while the study keeps the good rows and lists the bad one; and it
+    printed VFI 97.5 as 98. Now it reads a table as the study does and keeps VFI's decimal."""
+    from octviewer.study.vf import main
+
+    table = tmp_path / "vf.csv"
+    table.write_text(HEADER + "P1,OD,2020-01-02,97.5,-1.5,2\nP1,OS,2020-01-02,250,-2,3\n")
+    assert main([str(table)]) == 1
+    out, err = capsys.readouterr()
+    assert "OD 2020-01-02" in out and "VFI 97.5 %" in out and "OS" not in out and "P1" not in out
+    assert err.startswith(f"refused row: {table}: row 3") and "VFI" in err

@@ -502,21 +502,29 @@ def nearest_vf(measurements, eye: str, date: dt.date | None, visit: str = "",
     return min(dated, key=lambda x: x[0])[1] if dated else None
 
 
-def _describe(path) -> list[str]:
-    """One line per measurement in ``path`` (no patient ID: the user's terminal may be logged)."""
+def _describe(path) -> tuple[list[str], list[str]]:
+    """One line per measurement in ``path`` (no patient ID: the user's terminal may be logged), and one per
+    refused row of a VF table: a table is read as the study reads it, its good rows kept beside its bad ones
+    (refusing the whole file for one bad row hid every good measurement in it). VFI keeps its decimal: a
+    table may hold 97.5 %, an HFA whole percent (88, not 88.0)."""
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
-    if Path(path).suffix.lower() == ".xml":
+    problems: list[str] = []
+    suffix = Path(path).suffix.lower()
+    if suffix == ".xml":
         from .hfa_xml import read_hfa_xml
 
         exams = [(e.measurement, e) for e in read_hfa_xml(path)]
+    elif suffix == ".csv":
+        rows, problems = read_vf_rows(path)
+        exams = [(m, None) for m in rows]
     else:
-        exams = [(m, None) for m in read_vf_file(path)]
+        exams = [(read_opv(path), None)]
     lines = []
     for m, exam in exams:
         line = (f"{path}: {m.eye} {m.date or m.visit or 'no date'}  MD {fmt(m.md_db, '.2f')} dB  "
-                f"PSD {fmt(m.psd_db, '.2f')} dB  VFI {fmt(m.vfi, '.0f')} %")
+                f"PSD {fmt(m.psd_db, '.2f')} dB  VFI {fmt(m.vfi, '.4g')} %")
         if exam is not None:
             extra = [exam.test_pattern, exam.strategy, exam.ght and f"GHT: {exam.ght}",
                      exam.fixation_losses and f"fixation losses {exam.fixation_losses}",
@@ -524,11 +532,11 @@ def _describe(path) -> list[str]:
                      exam.false_negative_pct is not None and f"false neg. {exam.false_negative_pct:g} %"]
             line += "  (" + ", ".join(x for x in extra if x) + ")"
         lines.append(line)
-    return lines
+    return lines, [f"{path}: {problem}" for problem in problems]
 
 
 def main(argv=None) -> int:
-    """Print the measured VF of each file; 1 when any file is refused (its message on stderr)."""
+    """Print the measured VF of each file; 1 when any file or table row is refused (its message on stderr)."""
     import argparse
     import sys
 
@@ -541,10 +549,15 @@ def main(argv=None) -> int:
     status = 0
     for path in args.files:
         try:
-            for line in _describe(path):
-                print(line)
+            lines, refused = _describe(path)
         except VfReadError as exc:
             print(f"refused: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        for line in lines:
+            print(line)
+        for problem in refused:
+            print(f"refused row: {problem}", file=sys.stderr)
             status = 1
     return status
 
