@@ -216,3 +216,18 @@ def test_predict_cli(tmp_path, tiny_cohort):
     assert len(bad) == 1 and "broken.dcm" in bad[0]["error"]
     good = [r for r in rows if not r["error"]]
     assert len(good) == 3 and all(0 <= float(r["probability"]) <= 1 and r["md"] for r in good)
+
+
+def test_an_init_file_that_is_no_file_is_named_for_what_it_is(tmp_path):
+    """The network's own check said "not found" for a named pipe given as ImageNet weights (the
+    trainer's command line words it, the Retrain dialog reaches this check directly; H67)."""
+    import os
+
+    from octviewer.model.networks import InitError, _imagenet_resnet18
+
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    with pytest.raises(InitError, match=r"weights.pth: this is a named pipe \(FIFO\), not a file"):
+        _imagenet_resnet18(fifo)
+    with pytest.raises(InitError, match="missing.pth: No such file or directory"):
+        _imagenet_resnet18(tmp_path / "missing.pth")

@@ -15,6 +15,7 @@ the surrogate labelling).
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,14 @@ def _imagenet_resnet18(init: str | Path | None) -> nn.Module:
             ) from exc
     else:
         path = Path(init)
-        if not path.is_file():
-            raise InitError(f"ImageNet weights file not found: {path}")
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:  # missing, or a folder on the way that cannot be entered
+            raise InitError(f"ImageNet weights file {path}: {exc.strerror or 'cannot be read'}") from None
+        if not stat.S_ISREG(mode):  # a FIFO was "not found" here, while the trainer's command named it (H67)
+            from octviewer.core.files import file_kind
+
+            raise InitError(f"ImageNet weights file {path}: this is {file_kind(mode)}, not a file")
         from .archive import torch_archive_problem
 
         # a deflated entry unpacks to whatever the file says before torch looks at it (attack run 4, F8)
