@@ -48,8 +48,10 @@ from .vf import (
     CANCEL_EVERY,
     NotAVfTable,
     VfMeasurement,
+    VF_COMPARE_MAX_DAYS,
     VfReadError,
     nearest_vf,
+    vf_compared,
     parse_date,
     read_vf_rows,
     table_reader,
@@ -165,10 +167,55 @@ class StudyIndex:
         scan = self.scan_at(path)
         if scan is None or not scan.eye:
             return None
-        visit = self.visit(scan.patient_id, scan.visit)
+        return self._scan_vf(scan, self.visit(scan.patient_id, scan.visit))
+
+    def _scan_vf(self, scan: ScanEntry, visit: Visit) -> VfMeasurement | None:
+        """``measured_vf_for_scan`` of an indexed scan at its visit."""
         mine = [m for m in self.vf if m.patient_id == scan.patient_id]
         return (self.measured_vf(scan.patient_id, scan.eye, visit)
                 or nearest_vf(mine, scan.eye, scan.date or visit.date, max_days=dt.date.max.toordinal()))
+
+    def vf_at(self, patient_id: str, eye: str, visit: Visit) -> VfMeasurement | None:
+        """The eye's measured field the study tree shows at this visit: the visit's own (``measured_vf``, within
+        ``VF_MATCH_DAYS``), else the field the Results panel and the OU view compare with the visit's scan of
+        that eye (within ``VF_COMPARE_MAX_DAYS``). The tree showed no field for an eye whose scan the Results
+        panel compared with one 74 days away (walk-through H65, W4); the matching rules are unchanged."""
+        for scan in self.scans_for(patient_id, visit.label, eye):
+            m = self._scan_vf(scan, visit)
+            if m is not None and (m is self.measured_vf(patient_id, eye, visit)
+                                  or vf_compared(m.date, scan.date or visit.date)):
+                return m
+        return None
+
+    def unmatched_vf(self) -> list[tuple[VfMeasurement, str]]:
+        """The measured fields the study shows at no visit of their eye (``vf_at``), each with why: counted as
+        "measured visual fields" and shown nowhere, they were lost in silence (walk-through H65, W5). None in a
+        study without scans: there is nothing to match (it says "no OCT scans found")."""
+        if not self.scans:
+            return []
+        shown = {id(self.vf_at(p, e, v)) for p in self.patients() for v in self.visits(p) for e in self.eyes(p)}
+        out = []
+        for m in self.vf:
+            if id(m) in shown:
+                continue
+            scans = [s for s in self.scans if s.patient_id == m.patient_id and s.eye == m.eye]
+            days = [abs((m.date - s.date).days) for s in scans if m.date is not None and s.date is not None]
+            if m.patient_id not in self.patients():
+                why = "its patient is not in the study"
+            elif not scans:
+                why = "the patient has no scan of this eye"
+            elif m.date is None:
+                why = "it has no test date"
+            elif not days or min(days) > VF_COMPARE_MAX_DAYS:
+                why = f"no dated scan of this eye within {VF_COMPARE_MAX_DAYS} days"
+            else:  # a second field within a visit's reach (another source of the same test): not unmatched
+                continue
+            out.append((m, why))
+        return out
+
+    def matched_vf_count(self) -> int:
+        """How many measured fields the study shows at a visit (``unmatched_vf``'s are not counted)."""
+        return len(self.vf) - len(self.unmatched_vf())
 
     def skipped_text(self) -> str:
         if not self.skipped:
@@ -210,6 +257,14 @@ class StudyIndex:
         self.problems.append((str(path), problem or category))
 
 
+def _unmatched_vf_problems(index: StudyIndex) -> None:
+    """List each field matched to no visit (``StudyIndex.unmatched_vf``) among the problems, with its reason."""
+    for m, why in index.unmatched_vf():
+        when = m.date.isoformat() if m.date else (m.visit or "no date")
+        index._problem(m.source or index.root, "visual fields matched to no visit",
+                       f"measured VF of {m.patient_id} {m.eye or 'eye unknown'} {when} is matched to no visit: {why}")
+
+
 def natural_key(label: str) -> list:
     """Sort key of a visit label with its numbers as numbers: V2 before V10. A run of ASCII digits compares by
     its length, then its text (no int(): a label of 5000 digits passed Python's limit, and '²' is a digit to
@@ -232,7 +287,8 @@ def _singular(reason: str, n: int) -> str:
     if n != 1:
         return reason
     return (reason.replace("files", "file").replace("folders", "folder").replace("scans that", "scan that")
-            .replace("scans whose", "scan whose").replace("fields on", "field on"))
+            .replace("scans whose", "scan whose").replace("fields on", "field on")
+            .replace("rows refused", "row refused").replace("fields matched", "field matched"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -726,6 +782,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             index.vf = [m for m in index.vf if m not in left_out]
         if bad:
             index._problem(csv_path, "visual-field rows refused", "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+    _unmatched_vf_problems(index)
     log.info("indexed manifest: %d scans, %d VF, %s", len(index.scans), len(index.vf), index.skipped_text())
     return index
 
@@ -894,6 +951,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     index.warnings += _same_scans([s for s in index.scans if s.path in row_dated], row_dated, str(root))
     _undated_note(index)
     index.vf = unique_vf(index.vf)
+    _unmatched_vf_problems(index)
     log.info("indexed folder: %d scans, %d VF, %d from cache, %s", len(index.scans), len(index.vf),
              index.from_cache, index.skipped_text())
     return index

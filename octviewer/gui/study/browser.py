@@ -311,7 +311,8 @@ class StudyPanel(QWidget):
         # scans found and all left out are not "no OCT scans found" (H51 walk-through, item 4)
         left_out = any(reason.startswith(("scans ", "listed ")) for reason in index.skipped)
         found = (f"{len(index.scans)} scans of {patients} patient{'s' if patients != 1 else ''}, "
-                 f"{len(index.vf)} measured visual fields" if index.scans
+                 f"{index.matched_vf_count()} measured visual field{'s' if index.matched_vf_count() != 1 else ''}"
+                 if index.scans
                  else "no scan used" if left_out else "no OCT scans found")
         self.status.setText(wrappable(f"{name}: {found}; {index.skipped_text()}" + (
             f"; {index.from_cache} files' headers read from the cache" if index.from_cache else "")))
