@@ -498,6 +498,62 @@ def _tiff_pages(path: Path) -> int:
         return 1
 
 
+#: A file name that says "label mask", not "B-scan": ``*label*``, ``*mask*``, ``*annot*``, and ``seg`` or
+#: ``segmentation`` as a word of its own (``im_seg.png``, ``seg-01.png``; not ``OCTseg-Zeiss_img.png``).
+LABEL_MASK_NAME = re.compile(r"label|mask|annot|(?:^|[^a-z0-9])seg(?:mentation)?(?:[^a-z]|$)", re.IGNORECASE)
+
+#: An image with at least 2 and at most this many grey levels is a label mask, not a B-scan.
+MAX_MASK_LEVELS = 16
+
+
+def check_bscan_names(path: Path, files: list[Path]) -> None:
+    """Refuse a folder whose image names are not one scan's B-scans: label masks by name, and names
+    that do not form one numbered series (the same text around one running number: ``B1.png`` ...
+    ``B128.png``, ``scan_001.bmp`` ...).
+
+    Why refuse rather than leave files out: a folder of B-scans is read as one scan, in name order.
+    Segmentation datasets (OCTseg, Duke, RETOUCH exports) keep each B-scan beside its label mask, and
+    those of several eyes side by side; such a folder opened as "volume scan, 4 B-scan(s)" with a mask
+    as B-scan 2 and two eyes as B-scans 1 and 3, without a word (walk-through H65, W13). Leaving the
+    masks out would still have stacked the two eyes, and no reader can tell eyes apart from pixels;
+    names outside one series are the sign a user can act on (move the other files out). Every
+    offending file is named (at most a few), so the user knows what to move."""
+    masks = [f.name for f in files if LABEL_MASK_NAME.search(f.stem)]
+    if masks:
+        raise VolumeReadError(path, f"the folder holds label masks, not only B-scans: {_some(masks)} (their names "
+                                    "say label, mask or seg); a folder of B-scans holds one scan's B-scans only: "
+                                    "move the masks out")
+    series: dict[str, list[str]] = {}
+    for f in files:
+        series.setdefault(re.sub(r"\d+", "#", f.name.lower()), []).append(f.name)
+    if len(series) > 1:
+        groups = sorted(series.values(), key=len, reverse=True)
+        raise VolumeReadError(path, f"the B-scan file names do not form one numbered series ({len(groups)} kinds of "
+                                    f"name: {_some([g[0] for g in groups])}), so they may be images of different "
+                                    "scans or eyes; a folder of B-scans holds one scan's B-scans, named with one "
+                                    "running number")
+
+
+def _some(names: list[str], shown: int = 4) -> str:
+    """The first few names, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def check_not_label_mask(path: Path, image: np.ndarray) -> None:
+    """Refuse an image of 2 to MAX_MASK_LEVELS grey levels: a label mask (layers or classes numbered
+    0..n, or 0/255), not a B-scan, whatever its name. A B-scan's speckle gives it hundreds of levels
+    (the OCTseg Cirrus B-scans: 180; their masks: 9). One level is let through: a blank B-scan is a
+    B-scan the device or the export lost, and the analysis's quality gate judges it."""
+    if image.dtype.kind in "ui" and image.dtype.itemsize <= 2:
+        levels = int(np.count_nonzero(np.bincount(image.ravel().astype(np.int64) - int(image.min()))))
+    else:
+        levels = len(np.unique(image))
+    if 2 <= levels <= MAX_MASK_LEVELS:
+        raise VolumeReadError(path, f"this image has only {levels} grey levels: a label mask or segmentation, "
+                                    "not a B-scan; a folder of B-scans holds one scan's B-scans only")
+
+
 def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
     """The B-scan images of a folder in natural order (``B2`` before ``B10``) and their size.
 
@@ -516,6 +572,7 @@ def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
         raise VolumeReadError(path, f"the folder mixes {len(files)} image(s) with scan files, so it is not one "
                                     "folder of B-scans" + hint)
     check_dimensions(path, (len(files), 1, 1), what="folder of B-scans")  # count first: no 10^6 headers
+    check_bscan_names(path, files)
     for f in files:
         if f.suffix.lower() in (".tif", ".tiff") and _tiff_pages(f) > 1:
             raise VolumeReadError(path, f"{f.name} is a multi-page TIFF, a volume of its own: open it with "
@@ -525,7 +582,8 @@ def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
     for f in files[1:]:
         shape, _ = image_header_size(f)
         if shape != first_shape:
-            raise VolumeReadError(f, f"B-scan size {shape} differs from the first B-scan's {first_shape}")
+            raise VolumeReadError(f, f"B-scan size {shape} differs from the first B-scan's {first_shape} "
+                                     f"({files[0].name}): the B-scans of one scan have one size")
     check_bscan_shape(path, (len(files), *first_shape))
     check_budget(path, float(len(files)) * first_shape[0] * first_shape[1] * depth, stored, what="the B-scan images")
     return files, first_shape
@@ -542,6 +600,7 @@ def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise VolumeReadError(path, "this image cannot be decoded")
     if image.shape != shape:
         raise VolumeReadError(path, f"B-scan size {image.shape} differs from its header's {shape}")
+    check_not_label_mask(path, image)
     return image
 
 

@@ -1,0 +1,119 @@
+"""H74: a folder of B-scan images through File > Open folder… (the H65 walk-through's W13 and W32): label masks,
+images of other scans and sizes refused with the files named; the en-face of a volume too thin to be one; EXIF
+orientation read by one rule with TIFF's. Each test saves what it checked as a screenshot under $H74_GRABS."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from corpus import oct_like
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _grab(widget, name: str) -> None:
+    folder = os.environ.get("H74_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, f"{name}.png"))
+
+
+def _open_bscan_folder(qtbot, w, monkeypatch, folder: Path):
+    """File > Open folder… on ``folder``, as a user does; until the scan is read whole or refused."""
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    w.menu_actions["open_folder"].trigger()
+    qtbot.waitUntil(lambda: bool(w.warnings) or (w.state.volume is not None and w.state.complete), timeout=60000)
+
+
+def _write_pngs(folder: Path, images, names) -> Path:
+    import cv2
+
+    folder.mkdir(exist_ok=True)
+    for image, name in zip(images, names):
+        assert cv2.imwrite(str(folder / name), image)
+    return folder
+
+
+def _mask(shape, levels: int = 9) -> np.ndarray:
+    """A layer label mask: bands numbered 0..levels-1 from top to bottom."""
+    return (np.arange(shape[0])[:, None] * levels // shape[0] * np.ones(shape[1], int)).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- W13: a folder that is not one scan's B-scans
+
+@pytest.mark.gui
+@pytest.mark.samples
+def test_the_octseg_folder_of_images_and_masks_is_refused_naming_the_masks(qtbot, window, monkeypatch):
+    """The walk-through's folder (two Cirrus B-scans of two eyes, each beside its label mask) opened as "volume
+    scan, 4 B-scan(s)" with a mask as B-scan 2; now it is refused, the two masks named, and nothing is open."""
+    samples = os.environ.get("OCTVIEWER_SAMPLES")
+    folder = Path(samples or "/nonexistent") / "real_tracings"
+    if not folder.is_dir():
+        pytest.skip("real_tracings samples not present")
+    w = window
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    _grab(w, "w13_octseg_refused")
+    assert w.state.volume is None
+    assert len(w.warnings) == 1
+    message = w.warnings[0]
+    assert "label masks" in message
+    assert "OCTseg-Zeiss_test_mask_im0100.png" in message and "OCTseg-Zeiss_train_mask_im00001.png" in message
+
+
+@pytest.mark.gui
+def test_a_mask_among_b_scans_is_refused_by_its_grey_levels_whatever_its_name(qtbot, window, monkeypatch, tmp_path):
+    """A label mask named like the B-scans (B3.png, 9 grey levels) is no B-scan: the folder is refused, naming it.
+    It was read as B-scan 3 of the volume."""
+    w = window
+    bscans = list(oct_like((5, 64, 48)))
+    bscans[2] = _mask((64, 48))
+    folder = _write_pngs(tmp_path / "bscans", bscans, [f"B{i + 1}.png" for i in range(5)])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert w.warnings and "B3.png" in w.warnings[0] and "9 grey levels" in w.warnings[0]
+    assert "label mask" in w.warnings[0]
+
+
+@pytest.mark.gui
+def test_names_outside_one_numbered_series_are_refused_naming_them(qtbot, window, monkeypatch, tmp_path):
+    """Images of two scans side by side (``test_img_1``, ``train_img_1``): said, with a name of each kind."""
+    w = window
+    folder = _write_pngs(tmp_path / "mixed", oct_like((4, 64, 48)),
+                         ["test_img_1.png", "test_img_2.png", "train_img_1.png", "train_img_2.png"])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert w.state.volume is None
+    assert w.warnings and "do not form one numbered series" in w.warnings[0]
+    assert "test_img_1.png" in w.warnings[0] and "train_img_1.png" in w.warnings[0]
+
+
+@pytest.mark.gui
+def test_a_b_scan_of_another_size_is_refused_naming_both_files(qtbot, window, monkeypatch, tmp_path):
+    w = window
+    folder = _write_pngs(tmp_path / "sizes", [*oct_like((3, 64, 48)), oct_like((1, 64, 40))[0]],
+                         [f"B{i + 1}.png" for i in range(4)])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert w.warnings and "B4.png: B-scan size (64, 40)" in w.warnings[0] and "(B1.png)" in w.warnings[0]
+
+
+@pytest.mark.gui
+def test_one_scans_numbered_b_scans_still_open(qtbot, window, monkeypatch, tmp_path):
+    """The rules leave a plain folder of B-scans alone: B1..B20, and a blank B-scan (one grey level) among them."""
+    w = window
+    data = oct_like((20, 64, 48))
+    data[7] = 0
+    folder = _write_pngs(tmp_path / "cube", data, [f"B{i + 1}.png" for i in range(20)])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert not w.warnings
+    np.testing.assert_array_equal(w.state.volume.data, data)
