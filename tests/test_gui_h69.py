@@ -93,7 +93,11 @@ def test_an_estimate_worse_than_its_baseline_is_said_so_beside_it_on_screen_in_t
     _open_demo(qtbot, w, monkeypatch)
     rows = _vf_rows(w)
     _save(w.results, "w10_results_panel")
-    assert rows["PSD"][2] == VF_WORSE_BESIDE
+    # (H75: "WORSE" in the narrow grid, the whole words its tooltip and "do not use" right under it, item 1)
+    psd_cell = w.results.vf.itemAtPosition(next(r for r in range(w.results.vf.rowCount()) if w.results.vf.itemAtPosition(
+        r, 0) and w.results.vf.itemAtPosition(r, 0).widget().text() == "PSD"), 2).widget()
+    assert rows["PSD"][2] == "WORSE" and psd_cell.toolTip() == VF_WORSE_BESIDE
+    assert "PSD: WORSE than it, do not use" in w.results.vf_note.text()
     assert rows["VFI"][2].startswith("normal") and rows["MD"][2].startswith("normal")
     pdf = _export(w, monkeypatch, "export_pdf", tmp_path / "demo.pdf", identify=False)
     _save(pdf, "w10_pdf")

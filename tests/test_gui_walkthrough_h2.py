@@ -520,7 +520,9 @@ def test_the_vf_caveat_sits_right_under_the_estimates(qtbot, window, monkeypatch
     _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
     qtbot.waitUntil(lambda: w.state.prediction is not None, timeout=60000)
     panel = w.results
-    assert panel.vf_note.text() == caveat and caveat not in panel.notes.text()
+    # (H75: the panel says it in few words, the whole note its tooltip: walk-through H65, item 1)
+    assert panel.vf_note.toolTip() == caveat and caveat not in panel.notes.text()
+    assert "not shown to beat the class-mean baseline" in panel.vf_note.text()
     layout = panel.layout()
     grid = next(i for i in range(layout.count()) if layout.itemAt(i).layout() is panel.vf)
     assert layout.itemAt(grid + 1).widget() is panel.vf_note  # the next line under the VF rows

@@ -73,9 +73,6 @@ def _in_sight(w, widget) -> tuple[int, int]:
     return top, top + widget.height()
 
 
-@pytest.mark.xfail(reason="session 16: W10/W11 (the whole caveat naming a WORSE index, 'WORSE ...' beside PSD) made "
-                          "the Results panel taller; the caveat now ends ~20-75 px below the fold here (open)",
-                   strict=False)
 @pytest.mark.parametrize("size", [(1280, 800), (1024, 700)])
 def test_the_vf_caveat_is_in_sight_with_the_estimates(qtbot, window, monkeypatch, hfa_study, size):  # noqa: F811
     """At 1024 x 700 with the Study panel open the Results panel scrolled in ~170 px and PSD, the caveat on

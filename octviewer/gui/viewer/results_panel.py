@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES, outside_normal
-from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
+from octviewer.core.prediction import VF_BASELINE_WORDS, VF_WORSE_BESIDE, weak_vf_indices, worse_vf_indices
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.precision import precision_words
@@ -77,6 +77,32 @@ def scan_date(volume) -> str:
     return volume.acquired.strftime("%Y-%m-%d %H:%M" if hasattr(volume.acquired, "hour") else "%Y-%m-%d")
 
 
+#: beside an estimate the model's evaluation found WORSE than the class mean, in the panel's narrow VF grid, as the
+#: OU view says it: the whole ``VF_WORSE_BESIDE`` is its tooltip, and the caveat right under the grid says "do not
+#: use" (``short_vf_caveat``). The whole words took 4 lines of the grid's third column
+WORSE_SHORT = "WORSE"
+
+
+def short_vf_caveat(notes) -> str:
+    """The caveat under the panel's VF estimates in few words; the prediction's whole note is its tooltip. The
+    whole note (naming every weak index, then the WORSE ones again) took 6-7 lines of a 230 px dock and, with the
+    WORSE text beside PSD over 4 lines, ended 20-75 px below the fold at 1280 x 800 and 1024 x 700 (walk-through
+    H65, item 1). A note this cannot read back is shown whole."""
+    weak, worse = weak_vf_indices(notes), worse_vf_indices(notes)
+    note = next((str(n) for n in notes or () if is_vf_baseline_caveat(n)), "")
+    if not weak:
+        return plain(note, 400)
+    weak_only = [VF_INDICES[k]["label"] for k in VF_INDICES if k in weak - worse]
+    worse_labels = [VF_INDICES[k]["label"] for k in VF_INDICES if k in worse]
+    parts = []
+    if weak_only:
+        parts.append(f"{', '.join(weak_only)} estimates {VF_BASELINE_WORDS} (model card): read as weak.")
+    if worse_labels:
+        parts.append(f"{', '.join(worse_labels)}: WORSE than {'it' if weak_only else 'the class-mean baseline'}"
+                     + ("" if weak_only else " (model card)") + ", do not use.")
+    return " ".join(parts)
+
+
 BORDERLINE = 0.05  # |P - threshold| below this: the decision could flip with a repeat scan's noise
 
 
@@ -104,7 +130,7 @@ class ResultsPanel(QWidget):
         # compact: at 1280 x 800 the caveat on the VF estimates was cut off at the fold, at 1024 x 700
         # (Study panel open) PSD, the caveat and the measured VF were below it (fifth walk-through)
         layout.setContentsMargins(9, 4, 9, 4)
-        layout.setSpacing(3)
+        layout.setSpacing(2)
         self.eye = _label("font-size: 16pt; font-weight: bold")
         self.scan = _label()
         self.caveats = _label("color: #ffb74d")
@@ -182,18 +208,20 @@ class ResultsPanel(QWidget):
                 lo, hi = spec["normal"]
                 outside = outside_normal(name, value, worse)  # core's one rule for the ● marks: amber, as caveats
                 cells = [spec["label"], f"{value:.1f} {spec['unit']}" + (" ●" if outside else ""),
-                         VF_WORSE_BESIDE if name in worse else f"normal {lo:g} to {hi:g}"]
+                         WORSE_SHORT if name in worse else f"normal {lo:g} to {hi:g}"]
                 for col, text in enumerate(cells):
                     label = _label("color: #ffb74d; font-weight: bold" if col == 2 and name in worse
                                    else "color: #aaa" if col == 2 else "color: #ffb74d" if col == 1 and outside else "")
                     if col == 1 and outside:
                         label.setToolTip("outside the normal range")
+                    if col == 2 and name in worse:
+                        label.setToolTip(VF_WORSE_BESIDE)
                     label.setText(text)
                     self.vf.addWidget(label, row, col)
                     self.vf_labels.append(label)
             self.model.setText(f"model: {plain(p.model_name)}\n{made_by(p)}")
-            vf_notes = [plain(n, 400) for n in p.notes if is_vf_baseline_caveat(n)]  # whole: it names a WORSE index
-            self.vf_note.setText("\n".join(vf_notes) if p.vf else "")
+            self.vf_note.setText(short_vf_caveat(p.notes) if p.vf else "")
+            self.vf_note.setToolTip("\n".join(plain(n, 400) for n in p.notes if is_vf_baseline_caveat(n)))
             notes = [plain(n, 200) for n in p.notes  # the synthetic one is in the trust line
                      if n != SYNTHETIC_MODEL and not is_vf_baseline_caveat(n)]
             if near_threshold(p.probability, p.threshold):
