@@ -71,6 +71,30 @@ def _sector_class_cells(structure) -> list[str]:
     return [wheel_class(structure, s) for s in SECTOR_CLASS_COLUMNS.values()] + [wheel_class(structure, "global")]
 
 
+#: the patient as the window names the scan, and the study's measured field for it (walk-through H65, W12): after the
+#: columns before them, so that those keep their places.
+MEASURED_COLUMNS = ("patient_id", "measured_vf_date", "measured_vf_days_from_scan", "measured_vfi",
+                    "measured_md", "measured_psd", "measured_vf_compared")
+
+
+def _measured_cells(patient_id: str | None, measured, scan_acquired, identify: bool) -> list[str]:
+    """The cells of ``MEASURED_COLUMNS``; "compared" says "no: <reason>" where the window prints "not compared"."""
+    from octviewer.study.vf import vf_days_from_scan, vf_not_compared
+
+    who = (patient_id or "") if identify else "withheld"
+    if measured is None:
+        return [who, *["" for _ in MEASURED_COLUMNS[1:]]]
+    days = vf_days_from_scan(measured.date, scan_acquired)
+    when = (measured.date.isoformat() if measured.date else "") if identify else "withheld"
+    why_not = vf_not_compared(measured.date, scan_acquired)
+
+    def num(value):
+        return "" if value is None else f"{value:.2f}"
+
+    return [who, when, "" if days is None else str(days), num(measured.vfi), num(measured.md_db),
+            num(measured.psd_db), f"no: {why_not}" if why_not else "yes"]
+
+
 def structure_notice(structure) -> str:
     """What the volume row's notice says of its structure columns: which are sectors and which quadrants, and,
     where anything was classed, whose normal figures classed it, in the words the scan PDF prints
@@ -86,7 +110,7 @@ def structure_notice(structure) -> str:
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
                       vf_names=(), identify: bool = True, model_digest: str = "", model_signature: str = "",
-                      synthetic_model: bool = False) -> Path:
+                      synthetic_model: bool = False, patient_id: str | None = None, measured_vf=None) -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
     says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
     the columns the same as for an analysed scan, so exports of several scans stack.
@@ -95,7 +119,12 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     name exactly the model file and say whether a trusted key signed it ("unsigned" results carry
     that word in every volume row). ``synthetic_model``: the model in use was trained on SYNTHETIC data, said in
     the notice of a scan it did not analyse too (a prediction says it of itself): the circle scan's row alone
-    did not say it (seventh walk-through)."""
+    did not say it (seventh walk-through).
+
+    ``patient_id`` (the window's identity of the scan, ``StudyController.patient_line``) and ``measured_vf`` (the
+    study's measured field for the scan, a VfMeasurement) fill the columns of ``MEASURED_COLUMNS``: the Results
+    panel and the PDF showed both while the CSV had neither (walk-through H65, W12). Anonymised, the ID and the
+    field's date are withheld; its days from the scan are kept, as the anonymised PDF keeps them."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
@@ -114,11 +143,12 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
     if not identify:
         common = ["withheld", v.laterality or "", "withheld"]
+    measured_cells = _measured_cells(patient_id, measured_vf, v.acquired, identify)
     with replaced(path) as (fd, _tmp), open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
                     "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS,
-                    GLOBAL_CLASS_COLUMN, WORSE_COLUMN, "notice"])
+                    GLOBAL_CLASS_COLUMN, WORSE_COLUMN, *MEASURED_COLUMNS, "notice"])
         if p is None:
             # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
             reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
@@ -126,14 +156,14 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
             w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
                                                *["" for _ in vf_names], *common, model_name, model_digest,
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
-                                               *quadrant_cells, "", volume_notice]])
+                                               *quadrant_cells, "", *measured_cells, volume_notice]])
             return Path(path)  # the block's end renames the file into place
         clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
                                            model_digest, model_signature,
                                            *[structure_cells.get(c, "") for c in measured], *quadrant_cells,
-                                           worse, "; ".join(filter(None, [vf_notice, *clipped,
+                                           worse, *measured_cells, "; ".join(filter(None, [vf_notice, *clipped,
                                                                    structure_notice(structure)]))]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
@@ -142,5 +172,5 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                *common, "", "", "", *["" for _ in measured],
                                                *["" for _ in [*QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS,
                                                               GLOBAL_CLASS_COLUMN]],
-                                               worse, vf_notice]])
+                                               worse, *["" for _ in MEASURED_COLUMNS], vf_notice]])
     return Path(path)

@@ -146,7 +146,9 @@ class ScanExports:
             path, s.volume, s.prediction, s.structure, reason=s.reason or "", model_name=model.name if model else "",
             vf_names=model.vf_names if model else (), identify=identify,
             model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else "",
-            synthetic_model=bool(model and model.meta.synthetic_data)), "csv")
+            synthetic_model=bool(model and model.meta.synthetic_data),
+            patient_id=self.window.study.patient_line() if identify else None,
+            measured_vf=self.window.study.measured_vf()), "csv")
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""

@@ -1,0 +1,87 @@
+"""Walk-through H65, W12: the window's results CSV carried neither the patient the window names nor the study's
+measured visual field, while the Results panel and the PDF show both. Through the window: File > Open study folder,
+a click on a scan in the tree, File > Export results (dialogs patched), identified and anonymised."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _export(w, monkeypatch, out, identify: bool) -> list[dict]:
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes if identify else QMessageBox.No)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    w.menu_actions["export_csv"].trigger()
+    with open(out, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
+        qtbot, window, monkeypatch, demo, tmp_path):
+    import shutil
+
+    from octviewer.study import index_folder
+
+    study = tmp_path / "study"
+    shutil.copytree(demo, study)
+    index = index_folder(study, cache_dir=tmp_path / "cache")
+    [pid] = index.patients()
+    first = index.visits(pid)[0].date
+    (study / "visual_fields.csv").write_text("patient_id,eye,date,vfi,md,psd\n"
+                                             f"{pid},OD,{(first + dt.timedelta(days=74)).isoformat()},93.5,-3.25,2.5\n")
+    w = window
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    od = panel.tree.topLevelItem(0).child(0).child(0)
+    item = od.child(0) if od.childCount() else od
+    assert "OD" in item.text(0) or "OD" in od.text(0)
+    panel.tree.scrollToItem(item)
+    qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton, pos=panel.tree.visualItemRect(item).center())
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=120000)
+    assert "93.5" in w.results.text()  # the panel shows the measured field ...
+
+    [volume_row, *_] = _export(w, monkeypatch, tmp_path / "identified.csv", identify=True)
+    assert volume_row["patient_id"] == w.study.patient_line() and pid in volume_row["patient_id"]
+    assert volume_row["measured_vf_date"] == (first + dt.timedelta(days=74)).isoformat()
+    scan = w.volume.acquired.date() if isinstance(w.volume.acquired, dt.datetime) else w.volume.acquired
+    assert volume_row["measured_vf_days_from_scan"] == str((first + dt.timedelta(days=74) - scan).days)
+    assert (volume_row["measured_vfi"], volume_row["measured_md"], volume_row["measured_psd"]) == ("93.50", "-3.25",
+                                                                                                   "2.50")
+    assert volume_row["measured_vf_compared"] == "yes"
+
+    rows = _export(w, monkeypatch, tmp_path / "anonymised.csv", identify=False)
+    assert rows[0]["patient_id"] == "withheld" and rows[0]["measured_vf_date"] == "withheld"
+    assert rows[0]["measured_vfi"] == "93.50" and rows[0]["measured_vf_days_from_scan"]
+    assert pid not in (tmp_path / "anonymised.csv").read_text()
+    assert all(r["patient_id"] == "" for r in rows[1:])  # B-scan rows: the volume row carries them
+
+
+def test_a_scan_outside_a_study_has_its_headers_id_and_no_measured_field(qtbot, window, monkeypatch, tmp_path):
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=120000)
+    [row, *_] = _export(w, monkeypatch, tmp_path / "demo.csv", identify=True)
+    assert row["patient_id"] == (w.volume.patient_id or "")
+    assert row["measured_vfi"] == "" and row["measured_vf_compared"] == ""
