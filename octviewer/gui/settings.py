@@ -71,6 +71,20 @@ class WindowSettings:
         self.set("recent", ([path] + [p for p in self.recent() if p != path])[:RECENT_FILES])
         self.set("last_folder", str(Path(path).parent))
 
+    def export_folder(self) -> str:
+        """Where a save dialog starts: the folder of the last export while it exists, else the home folder.
+        Every export dialog started in the program's working folder, never in the one the user had just
+        chosen (walk-through H65, W20)."""
+        folder = self.value("export_folder", "", type=str)
+        if folder and os.path.isdir(folder):
+            return folder
+        home = os.path.expanduser("~")
+        return home if os.path.isdir(home) else ""
+
+    def exported(self, path) -> None:
+        """An export was written to ``path``: the next save dialog starts in its folder."""
+        self.set("export_folder", str(Path(path).resolve().parent))
+
     def forget(self, path) -> None:
         """A file that failed to open leaves the recent files (it would fail again from there)."""
         self.set("recent", [p for p in self.recent() if p != str(path)])

@@ -73,7 +73,16 @@ def write_export(window, what: str, path: str, write, kind: str) -> str | None:
         QMessageBox.warning(window, "Export", as_literal(f"Cannot write {path}: {reason}"))
         return None
     window.statusBar().showMessage(f"{what} saved to {path}", 10000)
+    window.settings.exported(path)
     return path
+
+
+def save_path(window, title: str, name: str, kind: str) -> str | None:
+    """The file a save dialog gives for an export offered as ``name``, the dialog started in the folder of the
+    last export (``WindowSettings.export_folder``); None when called off."""
+    folder = window.settings.export_folder()
+    path, _ = QFileDialog.getSaveFileName(window, title, os.path.join(folder, name) if folder else name, kind)
+    return path or None
 
 
 class ScanExports:
@@ -103,8 +112,7 @@ class ScanExports:
             return None, False
         v = self.state.volume
         offered = default_name(v.acquired if identify else None, v.laterality, name)
-        path, _ = QFileDialog.getSaveFileName(self.window, title, offered, kind)
-        return (path or None), identify
+        return save_path(self.window, title, offered, kind), identify
 
     def pdf(self, path: str | None = None, patient_id: str | None = None) -> str | None:
         """PDF report of the scan on screen. Anonymised unless the user asks for the patient ID:
