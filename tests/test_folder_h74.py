@@ -117,3 +117,31 @@ def test_one_scans_numbered_b_scans_still_open(qtbot, window, monkeypatch, tmp_p
     _open_bscan_folder(qtbot, w, monkeypatch, folder)
     assert not w.warnings
     np.testing.assert_array_equal(w.state.volume.data, data)
+
+
+# ---------------------------------------------------------------- W32: the en-face of a handful of B-scans
+
+@pytest.mark.gui
+def test_a_folder_of_four_b_scans_shows_a_message_in_the_en_face_area(qtbot, window, monkeypatch, tmp_path):
+    """4 B-scans gave a 4-pixel strip with the S/T/N/I labels piled on it; now a plain message, and no labels,
+    line or image. A 20-B-scan folder still shows its projection with the labels."""
+    w = window
+    folder = _write_pngs(tmp_path / "four", oct_like((4, 64, 48)), [f"B{i + 1}.png" for i in range(4)])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert not w.warnings and w.state.volume.shape[0] == 4
+    enface = w.enface
+    _grab(enface, "w32_enface_four_bscans")
+    message = getattr(enface, "message", None)
+    assert message is not None and message.isVisible()
+    assert "4 B-scan(s) are too few" in message.textItem.toPlainText()
+    assert enface.image.image is None
+    assert not any(t.isVisible() for t in enface.orientation)
+    x, _ = enface.line.getData()
+    assert x is None or len(x) == 0
+
+    cube = _write_pngs(tmp_path / "cube", oct_like((20, 64, 48)), [f"B{i + 1}.png" for i in range(20)])
+    _open_bscan_folder(qtbot, w, monkeypatch, cube)
+    qtbot.waitUntil(lambda: w.state.volume is not None and w.state.volume.shape[0] == 20, timeout=60000)
+    _grab(enface, "w32_enface_twenty_bscans")
+    assert not enface.message.isVisible() and enface.image.image is not None
+    assert any(t.isVisible() for t in enface.orientation)

@@ -722,9 +722,9 @@ def test_the_empty_window_draws_no_stray_items_and_empty_layers_are_not_named(qt
     assert not w.bscan.scale_bar.isVisible() and not w.bscan.layer_legend.isVisible()
     assert not any(t.isVisible() for t in w.enface.orientation)
     assert not w.curve.cursor.isVisible() and not w.curve.getAxis("bottom").autoSIPrefix
-    data = np.full((3, 40, 32), 80, np.uint8)
+    data = np.full((16, 40, 32), 80, np.uint8)  # 16: fewer B-scans show no en-face, a message (H74, W32)
     crafted["layers.npz"] = OctVolume(data=data, source="layers.npz", spacing=Spacing(0.1, 0.004, 0.02),
-                                      layers={"IPL": np.full((3, 32), 10.0), "RPE": np.full((3, 32), np.nan)})
+                                      layers={"IPL": np.full((16, 32), 10.0), "RPE": np.full((16, 32), np.nan)})
     _open(qtbot, w, "layers.npz")
     assert w.bscan.scale_bar.isVisible() and w.curve.cursor.isVisible()
     assert all(t.isVisible() for t in w.enface.orientation[:2])

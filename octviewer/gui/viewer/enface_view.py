@@ -14,6 +14,16 @@ import pyqtgraph as pg
 from . import render
 from .state import ViewerState
 
+#: Fewer B-scans than this, without a localizer, give no en-face image: the projection has one row per
+#: B-scan, and 4 rows drew a strip a few pixels high with the S/T/N/I labels piled on it (walk-through
+#: H65, W32). A line or a handful of B-scans is no area of the fundus; a plain message says so instead.
+MIN_ENFACE_BSCANS = 16
+
+
+def too_few_for_enface(volume) -> bool:
+    """Whether ``volume`` has no en-face image to show: no localizer and under MIN_ENFACE_BSCANS B-scans."""
+    return volume.localizer is None and volume.shape[0] < MIN_ENFACE_BSCANS
+
 
 class EnfaceView(pg.PlotWidget):
     def __init__(self, state: ViewerState):
@@ -37,6 +47,9 @@ class EnfaceView(pg.PlotWidget):
                             for t in ("S", "I", "N", "T")]
         for t in self.orientation:
             self.addItem(t)
+        self.message = pg.TextItem("", color="#cccccc", anchor=(0.5, 0.5))  # in place of a too-thin en-face
+        self.message.hide()
+        self.addItem(self.message)
         self.scale = (1.0, 1.0)  # scene units per en-face pixel (x, y)
         self._rows: np.ndarray | None = None  # (n, width) depth means of the decoded B-scans, NaN elsewhere
         self.scene().sigMouseClicked.connect(self._clicked)
@@ -68,16 +81,21 @@ class EnfaceView(pg.PlotWidget):
         s = self.state
         self.cam.clear()
         self.cam.hide()
+        self.message.hide()
         if s.volume is None:
             self.image.clear()
             self.line.setData([], [])
             for t in self.orientation:  # with no image they would pile up in the middle
                 t.hide()
             return
-        for t in self.orientation:
-            t.show()
         v = s.volume
         self._rows = None
+        if too_few_for_enface(v):
+            self._show_message(f"No en-face image:\n{v.shape[0]} B-scan(s) are too few\n"
+                               f"({MIN_ENFACE_BSCANS} or more needed,\nor a fundus image)")
+            return
+        for t in self.orientation:
+            t.show()
         if v.localizer is None and not s.complete:
             self._rows = np.full(s.display.shape[::2], np.nan, np.float32)
             self._add_rows(np.flatnonzero([s.is_loaded(i) for i in range(s.n_bscans)]))
@@ -101,6 +119,17 @@ class EnfaceView(pg.PlotWidget):
         self.draw_line()
         # fit the image, not every item: a B-scan line outside a small localizer shrank it to a dot
         self.plotItem.vb.setRange(rect=self.image.mapRectToParent(self.image.boundingRect()), padding=0.02)
+
+    def _show_message(self, text: str) -> None:
+        """``text`` alone in the en-face area: no image, labels, line or CAM."""
+        self.image.clear()
+        self.line.setData([], [])
+        for t in self.orientation:
+            t.hide()
+        self.message.setText(text)
+        self.message.setPos(0, 0)
+        self.message.show()
+        self.plotItem.vb.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
 
     def on_frames(self, indices):
         """B-scans were decoded: their rows of the projection appear (all at once when complete)."""
@@ -129,7 +158,7 @@ class EnfaceView(pg.PlotWidget):
 
     def draw_cam(self):
         s = self.state
-        cam = None if s.volume is None else render.enface_cam_map(s)
+        cam = None if s.volume is None or too_few_for_enface(s.volume) else render.enface_cam_map(s)
         if cam is None:
             self.cam.hide()
             return
@@ -141,7 +170,7 @@ class EnfaceView(pg.PlotWidget):
     def draw_line(self):
         s = self.state
         v = s.volume
-        if v is None:
+        if v is None or too_few_for_enface(v):
             return
         if v.localizer is not None and v.bscan_positions:
             p = v.bscan_positions[s.index]
@@ -158,7 +187,7 @@ class EnfaceView(pg.PlotWidget):
 
     def _clicked(self, event):
         s = self.state
-        if s.volume is None:
+        if s.volume is None or too_few_for_enface(s.volume):
             return
         point = self.plotItem.vb.mapSceneToView(event.scenePos())
         v = s.volume
