@@ -94,8 +94,9 @@ def test_an_estimate_worse_than_its_baseline_is_said_so_beside_it_on_screen_in_t
     rows = _vf_rows(w)
     _save(w.results, "w10_results_panel")
     # (H75: "WORSE" in the narrow grid, the whole words its tooltip and "do not use" right under it, item 1)
-    psd_cell = w.results.vf.itemAtPosition(next(r for r in range(w.results.vf.rowCount()) if w.results.vf.itemAtPosition(
-        r, 0) and w.results.vf.itemAtPosition(r, 0).widget().text() == "PSD"), 2).widget()
+    grid = w.results.vf
+    [psd_cell] = [grid.itemAtPosition(r, 2).widget() for r in range(grid.rowCount())
+                  if grid.itemAtPosition(r, 0) and grid.itemAtPosition(r, 0).widget().text() == "PSD"]
     assert rows["PSD"][2] == "WORSE" and psd_cell.toolTip() == VF_WORSE_BESIDE
     assert "PSD: WORSE than it, do not use" in w.results.vf_note.text()
     assert rows["VFI"][2].startswith("normal") and rows["MD"][2].startswith("normal")
