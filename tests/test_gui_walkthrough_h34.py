@@ -312,6 +312,9 @@ def test_the_structure_panel_says_what_its_colours_mean(qtbot):
 def test_the_line_legend_goes_where_it_covers_no_retina(qtbot, monkeypatch):
     """Always at the top left, the ILM/RNFL/BM legend covered the retina on the left of a B-scan at 1024 x 700:
     it stays in the vitreous when the ILM under it lies below it, and goes under Bruch's membrane otherwise."""
+    import dataclasses
+    from types import SimpleNamespace
+
     from conftest import open_window
 
     from octviewer.resources import DEMO_MODEL
@@ -329,6 +332,10 @@ def test_the_line_legend_goes_where_it_covers_no_retina(qtbot, monkeypatch):
     def place(ilm_row, bm_row):
         overlay.lines["ilm"].setData(x, np.full(48, ilm_row * sy))
         overlay.lines["bm"].setData(x, np.full(48, bm_row * sy))
+        # (H75, W29: the legend is placed for every B-scan's lines of the scan, read from its segmentation)
+        seg = SimpleNamespace(ilm=np.full((4, 48), float(ilm_row)), bm=np.full((4, 48), float(bm_row)))
+        monkeypatch.setattr(w.state, "_scan", dataclasses.replace(w.state._scan, structure=SimpleNamespace(
+            segmentation=seg)))
         overlay.legend.setVisible(True)
         overlay._place_legend()
         qtbot.wait(50)
@@ -336,8 +343,8 @@ def test_the_line_legend_goes_where_it_covers_no_retina(qtbot, monkeypatch):
         return box, view.height()
 
     box, height = place(ilm_row=3, bm_row=20)  # retina high on the left: the legend goes under it
-    assert box.top() > overlay._line_in_view("bm")[1].max() and box.bottom() <= height
+    assert box.top() > overlay._lines_in_view("bm", 1e9).max() and box.bottom() <= height
     _grab(w.bscan, "h34_legend_low.png")
     box, height = place(ilm_row=50, bm_row=60)  # a deep retina: the legend stays in the vitreous
-    assert box.bottom() < overlay._line_in_view("ilm")[1].min() and box.top() < height / 2
+    assert box.bottom() < overlay._lines_in_view("ilm", 1e9).min() and box.top() < height / 2
     gen.close()

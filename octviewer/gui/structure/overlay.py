@@ -90,34 +90,40 @@ class StructureOverlay:
                 self._label_legend()
         self._place_legend()
 
-    def _line_in_view(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """A line's points in the view box's pixels: the legend is placed in pixels (it keeps its size on screen
-        while the B-scan zooms), so whether it would cover the ILM is asked there, not in B-scan rows."""
-        x, y = self.lines[key].getData()
-        if x is None or not len(x):
-            return np.array([]), np.array([])
-        t = self.bscan.view.childTransform()
-        return t.m11() * x + t.m21() * y + t.dx(), t.m12() * x + t.m22() * y + t.dy()
+    def _lines_in_view(self, key: str, width: float) -> np.ndarray:
+        """Depths in the view box's pixels of a line on EVERY B-scan of the scan, in the columns of the view's left
+        ``width`` pixels (where the legend sits). The legend is placed in pixels (it keeps its size on screen while
+        the B-scan zooms), so whether it would cover the retina is asked there, not in B-scan rows."""
+        seg = None if self.state.structure is None else self.state.structure.segmentation
+        if seg is None:
+            return np.array([])
+        depth = np.asarray(getattr(seg, key), np.float64)
+        sx, sy = self.bscan.scale
+        t = self.bscan.view.childTransform()  # (a view box scales and shifts; it never rotates)
+        x = t.m11() * np.arange(depth.shape[-1]) * sx + t.dx()
+        y = t.m22() * depth[..., (x >= 0) & (x <= width)] * sy + t.dy()
+        return y[np.isfinite(y)]
 
     def _place_legend(self, *_args) -> None:
-        """The line legend goes where it covers no retina: top left, in the vitreous, when the ILM under it
-        lies below it; else bottom left, under Bruch's membrane. Always top left, it covered the retina on
-        the left of a B-scan in a 1024 x 700 window (walk-through)."""
+        """The line legend goes where it covers no retina on any B-scan of the scan: top left, in the vitreous,
+        when the ILM lies below it; else bottom left, under Bruch's membrane; else top left, where the B-scan's
+        label already is. Always top left, it covered the retina on the left of a B-scan in a 1024 x 700 window
+        (walk-through); placed for the B-scan on screen, it jumped between top left and bottom left from one
+        B-scan to the next (walk-through H65, W29). Asked again on a zoom or resize, not on a step."""
         if not self.legend.isVisible():
             return
         box = self.legend.boundingRect()
         w, h, height = box.width(), box.height(), self.bscan.view.height()
-        x, y = self._line_in_view("ilm")
-        under = y[(x >= 0) & (x <= 10 + w + 10)]
-        if not len(under) or under.min() > TOP_OFFSET + h + 4:
-            self.legend.setOffset((10, TOP_OFFSET))
-            return
-        x, y = self._line_in_view("bm")
-        above = y[(x >= 0) & (x <= 10 + w + 10)]
-        if len(above) and above.max() < height - 10 - h - 4:
-            self.legend.setOffset((10, -10))
+        ilm = self._lines_in_view("ilm", 10 + w + 10)
+        bm = self._lines_in_view("bm", 10 + w + 10)
+        if not len(ilm) or ilm.min() > TOP_OFFSET + h + 4:
+            offset = (10, TOP_OFFSET)
+        elif len(bm) and bm.max() < height - 10 - h - 4:
+            offset = (10, -10)
         else:  # a retina filling the view's height: top left, where the B-scan's label already is
-            self.legend.setOffset((10, TOP_OFFSET))
+            offset = (10, TOP_OFFSET)
+        if tuple(self.legend.opts["offset"]) != offset:
+            self.legend.setOffset(offset)
 
     def draw_lines(self) -> None:
         s = self.state

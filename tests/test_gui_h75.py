@@ -1,0 +1,60 @@
+"""Walk-through H65 findings in the single-scan viewer and its PDF (H75): the B-scan's line legend stays in one
+place (W29), the P(glaucoma) strip without a network result (W31), orientation labels on the B-scan and the circle
+scan's SLO in its PDF (W14). Driven as a user drives the window. OCTVIEWER_WALK_GRABS=folder saves grabs."""
+
+import os
+
+import pytest
+
+pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from conftest import open_window  # noqa: E402
+
+from octviewer.resources import DEMO_MODEL  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _grab(widget, name):
+    folder = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, name))
+
+
+def _open_demo(qtbot, w, monkeypatch):
+    """File > Open the bundled demo scan, and wait for its result and structure."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.resources import DEMO_SCAN
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
+                    timeout=120000)
+
+
+def test_the_line_legend_stays_in_one_place_from_one_bscan_to_the_next(qtbot, window, monkeypatch):
+    """W29: stepping through the demo cube, the ILM / RNFL / BM legend sat top left on B-scan 1 and bottom left on
+    B-scan 21 (it was placed afresh on each B-scan, where that B-scan's retina left room)."""
+    w = window
+    w.resize(1600, 975)
+    _open_demo(qtbot, w, monkeypatch)
+    legend = w.structure.legend
+    assert legend.isVisible()
+    places = {}
+    for k in range(0, w.state.n_bscans, 4):
+        w.slider.setValue(k)  # the B-scan slider under the view
+        qtbot.wait(10)
+        assert w.state.index == k
+        places.setdefault(tuple(legend.opts["offset"]), k)
+        if k in (0, 20):
+            _grab(w.bscan, f"h75_legend_{k + 1}.png")
+    assert len(places) == 1, places
