@@ -145,3 +145,54 @@ def test_a_folder_of_four_b_scans_shows_a_message_in_the_en_face_area(qtbot, win
     _grab(enface, "w32_enface_twenty_bscans")
     assert not enface.message.isVisible() and enface.image.image is not None
     assert any(t.isVisible() for t in enface.orientation)
+
+
+# ---------------------------------------------------------------- one Orientation rule for TIFF and folder images
+
+def _with_orientation(folder: Path, images, names, turned: dict[str, int]) -> Path:
+    """Images saved by Pillow (format from the suffix), those in ``turned`` with that EXIF Orientation."""
+    from PIL import Image
+
+    folder.mkdir()
+    for image, name in zip(images, names):
+        exif = Image.Exif()
+        if name in turned:
+            exif[274] = turned[name]
+        Image.fromarray(image).save(folder / name, exif=exif.tobytes(), **({"quality": 95} if "jpg" in name else {}))
+    return folder
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("suffix", ["jpg", "png"])
+def test_a_folder_image_with_an_exif_orientation_is_refused_as_a_tiff_is(qtbot, window, monkeypatch, tmp_path,
+                                                                          suffix):
+    """B2 with EXIF Orientation 3 (turned 180 degrees) was turned by OpenCV and stacked upside down among the
+    others, while a TIFF stack with Orientation 3 is refused. Now both are refused with one message."""
+    from PySide6.QtWidgets import QFileDialog
+    from test_attack6_io import _with_tag
+
+    w = window
+    names = [f"B{i + 1}.{suffix}" for i in range(4)]
+    folder = _with_orientation(tmp_path / "turned", oct_like((4, 64, 48)), names, {f"B2.{suffix}": 3})
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert w.state.volume is None
+    rule = "Orientation is 3: B-scans are read with Orientation 1 (row 0 at the top, column 0 at the left)"
+    assert len(w.warnings) == 1 and f"B2.{suffix}: the image&#x27;s {rule}" in w.warnings[0]
+
+    stack = tmp_path / "turned.tif"
+    _with_tag(stack, 274, 3)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(stack), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: len(w.warnings) == 2, timeout=60000)
+    assert f"turned.tif: the TIFF&#x27;s {rule}" in w.warnings[1]
+
+
+@pytest.mark.gui
+def test_a_folder_image_with_orientation_1_opens_as_stored(qtbot, window, monkeypatch, tmp_path):
+    w = window
+    data = oct_like((4, 64, 48))
+    names = [f"B{i + 1}.png" for i in range(4)]
+    folder = _with_orientation(tmp_path / "upright", data, names, {n: 1 for n in names})
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert not w.warnings
+    np.testing.assert_array_equal(w.state.volume.data, data)

@@ -375,12 +375,26 @@ def _check_tiff_photometric(path: Path, series) -> None:
             raise VolumeReadError(path, f"{where} PhotometricInterpretation is {name} ({photometric}): OCT B-scans "
                                         "are grey (MinIsBlack) or RGB images, and other pixel kinds are not read "
                                         "on a guess")
-        for tag, name, meaning in ((274, "Orientation", "row 0 at the top, column 0 at the left"),
-                                   (266, "FillOrder", "the bits of each byte from the highest")):
-            value = page.tags.valueof(tag, 1)
-            if value != 1:
-                raise VolumeReadError(path, f"{where} {name} is {value}: B-scans are read with {name} 1 "
-                                            f"({meaning}), and the file is not read on a guess")
+        if problem := orientation_problem(where, page.tags.valueof(274, 1)):
+            raise VolumeReadError(path, problem)
+        fill_order = page.tags.valueof(266, 1)
+        if fill_order != 1:
+            raise VolumeReadError(path, f"{where} FillOrder is {fill_order}: B-scans are read with FillOrder 1 "
+                                        "(the bits of each byte from the highest), and the file is not read on a guess")
+
+
+def orientation_problem(where: str, value) -> str | None:
+    """Why an image whose Orientation (TIFF tag or EXIF tag 274) is not 1 is refused; None for 1.
+
+    One rule for a TIFF stack and for each image of a folder of B-scans (PNG, JPEG, TIFF): pixels are
+    read as stored, row 0 at the top and column 0 at the left, or not at all. Turning or mirroring a
+    B-scan by a tag no OCT device writes is a guess, and a wrong one swaps nasal and temporal, or
+    vitreous and choroid. A folder's images were turned by OpenCV's EXIF handling while a TIFF with
+    the same tag was refused (walk-through H65)."""
+    if value in (None, 1):
+        return None
+    return (f"{where} Orientation is {value}: B-scans are read with Orientation 1 (row 0 at the top, column 0 at "
+            "the left), and the file is not read on a guess")
 
 
 def _codec_missing(key, what: str = "compression") -> str:
@@ -477,13 +491,34 @@ def image_header_size(path: Path) -> tuple[tuple[int, int], int]:
         with open_regular(path) as f, Image.open(f) as image:
             cols, rows = image.size
             mode = image.mode
+            orientation = _exif_orientation(image)
     except Image.DecompressionBombError:
         raise VolumeReadError(path, "the image declares an implausible size (a decompression bomb)") from None
     except VolumeReadError:
         raise
     except Exception:
         raise VolumeReadError(path, "this image cannot be read (damaged or not an image)") from None
+    if problem := orientation_problem("the image's", orientation):
+        raise VolumeReadError(path, problem)
     return (rows, cols), 2 if mode.startswith("I;16") or mode in ("I", "F") else 1
+
+
+def _exif_orientation(image) -> int | None:
+    """The Orientation (tag 274) an opened image's header declares, without decoding its pixels: a
+    PNG's eXIf chunk is read only when it comes before the pixels (Pillow's ``getexif`` would decode a
+    PNG whole to look for one after them). None when the tag is absent."""
+    from PIL import Image
+
+    try:
+        if image.format == "PNG":
+            exif = Image.Exif()
+            if "exif" in image.info:
+                exif.load(image.info["exif"])
+        else:
+            exif = image.getexif()
+        return exif.get(274)
+    except Exception:  # a damaged EXIF block: the pixels are read as stored (no turning on a guess either)
+        return None
 
 
 def _tiff_pages(path: Path) -> int:
@@ -595,7 +630,10 @@ def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
 
     with open_regular(path) as f:
         encoded = np.frombuffer(f.read(), np.uint8)
-    image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH) if encoded.size else None
+    # as stored: OpenCV turns a JPEG or PNG by its EXIF Orientation unless told not to (a tag that says
+    # otherwise is refused from the header, see orientation_problem)
+    flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imdecode(encoded, flags) if encoded.size else None
     if image is None:
         raise VolumeReadError(path, "this image cannot be decoded")
     if image.shape != shape:
