@@ -85,7 +85,7 @@ class ModelControls:
         from .retrain_dialog import RetrainDialog
 
         if self.retrain_dialog is None:
-            self.retrain_dialog = RetrainDialog(self.window)
+            self.retrain_dialog = RetrainDialog(self.window, like=self.predictor.model.meta if self.predictor else None)
             self.retrain_dialog.model_ready.connect(self.load_model)
         self.retrain_dialog.show()
         self.retrain_dialog.raise_()

@@ -49,7 +49,9 @@ from .run_report import evaluated, evaluation_text, new_run_dir, read_report
 class RetrainDialog(QDialog):
     model_ready = Signal(str)  # path of a finished model file the user chose to load
 
-    def __init__(self, parent=None, manifest: str = "", out: str = ""):
+    def __init__(self, parent=None, manifest: str = "", out: str = "", like=None):
+        """``like``: the ModelMeta of the model in use, whose variant and image size a new run starts from: the
+        dialog offered 224 px beside a model made at 160 (walk-through H65, W25)."""
         super().__init__(parent)
         self.setWindowTitle("Retrain model")
         self.resize(760, 680)
@@ -77,6 +79,9 @@ class RetrainDialog(QDialog):
         self.image_size = QSpinBox()
         self.image_size.setRange(32, 512)
         self.image_size.setValue(224)
+        if like is not None:
+            self.variant.setCurrentText(like.architecture)  # a variant the dialog does not offer leaves the first
+            self.image_size.setValue(like.preprocess.size)
         self.init = QComboBox()
         self.init.addItems(["imagenet", "random", "weights file"])
         self.weights = QLineEdit()
@@ -141,9 +146,13 @@ class RetrainDialog(QDialog):
         self.load_button = QPushButton("Load this model")
         self.load_button.clicked.connect(self._load)
         self.load_button.setEnabled(False)
+        self.close_button = QPushButton("Close")  # as the window's X: a run still going is stopped first
+        self.close_button.clicked.connect(self.close)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.resume_button, self.stop_button, self.load_button):
             buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.validation)
