@@ -58,3 +58,25 @@ def test_the_line_legend_stays_in_one_place_from_one_bscan_to_the_next(qtbot, wi
         if k in (0, 20):
             _grab(w.bscan, f"h75_legend_{k + 1}.png")
     assert len(places) == 1, places
+
+
+@pytest.mark.samples
+def test_the_probability_strip_says_there_is_no_network_result_for_a_circle_or_line_scan(qtbot, window, monkeypatch):
+    """W31: for the Spectralis circle and line scans (shown, not analysed) the P(glaucoma) strip stood empty with a
+    lone "1" on its axis. It says "no network result" now, and says nothing once a scan with a result is open."""
+    from test_gui_walkthrough import _open_by_menu
+    from test_gui_walkthrough_h2 import _spectralis_circle
+
+    from octviewer.gui.viewer.curve_view import NO_RESULT
+
+    w = window
+    for name in ("Willis_B_716_2.vol", "Willis_B_716_0.vol"):
+        _open_by_menu(qtbot, w, os.path.join(os.path.dirname(_spectralis_circle()), name), monkeypatch)
+        assert w.prediction is None and w.state.reason and w.state.volume.scan_pattern in ("circle", "line")
+        assert w.curve.no_result.isVisible() and w.curve.no_result.textItem.toPlainText() == NO_RESULT
+        (x0, x1), (y0, y1) = w.curve.plotItem.vb.viewRange()
+        x, y = w.curve.no_result.pos().x(), w.curve.no_result.pos().y()
+        assert x0 < x < x1 and y0 < y < y1  # in the strip, not off its edge
+        _grab(w.curve, f"h75_strip_{w.state.volume.scan_pattern}.png")
+    _open_demo(qtbot, w, monkeypatch)
+    assert not w.curve.no_result.isVisible() and len(w.curve.plotted()[0]) == w.state.n_bscans

@@ -2,7 +2,8 @@
 selects that B-scan. Cleared with every new scan, so no previous eye's curve survives, and its axes
 reset: the last volume's B-scan range stayed up after a study was opened (walk-through). The model's
 decision threshold is drawn dashed, as in the report (the screen had none: a reader could not tell
-which B-scans lie above it)."""
+which B-scans lie above it). A scan with no network result (a circle or line scan, refused, cancelled, failed)
+says so in the strip: empty, it showed a lone "1" on its axis (walk-through H65, W31)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from PySide6.QtCore import Qt
 
 from .render import bscan_ticks, threshold_label_place
 from .state import ViewerState
+
+#: what the strip says for a scan the network gave (or will give) no result for; the Results panel says why
+NO_RESULT = "no network result (why: see Results)"
 
 
 class CurveView(pg.PlotWidget):
@@ -34,6 +38,9 @@ class CurveView(pg.PlotWidget):
                                          labelOpts={"position": 0.08, "color": "#e57373", "anchors": [(0, 1), (0, 1)]})
         self.addItem(self.threshold)
         self.threshold.hide()
+        self.no_result = pg.TextItem(NO_RESULT, color="#ffb74d", anchor=(0.5, 0.5))
+        self.addItem(self.no_result, ignoreBounds=True)
+        self.no_result.hide()
         self.scene().sigMouseClicked.connect(self._clicked)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw_cursor)
@@ -55,6 +62,7 @@ class CurveView(pg.PlotWidget):
             # whole B-scan numbers only: a one- or few-B-scan scan showed 1.2, 1.4, ...
             self.getAxis("bottom").setTicks([[(float(i), str(i)) for i in bscan_ticks(s.n_bscans)]])
         self.threshold.setVisible(s.volume is not None and s.prediction is not None)
+        self._say_no_result()
         if s.prediction is not None:
             self.threshold.setPos(s.prediction.threshold)
         if s.volume is None or s.probs is None or not np.isfinite(s.probs).any():
@@ -64,6 +72,16 @@ class CurveView(pg.PlotWidget):
         self.line.setData(np.arange(1, s.n_bscans + 1), s.probs, connect="finite")
         if s.prediction is not None:
             self._place_threshold_label()
+
+    def _say_no_result(self) -> None:
+        """"no network result" across the strip when the scan on screen has none and none is coming (the state's
+        reason is set: not analysed, refused, cancelled, failed); an empty strip read as a result still to come."""
+        s = self.state
+        none = s.volume is not None and s.prediction is None and bool(s.reason)
+        if none:
+            (x0, x1), (y0, y1) = self.plotItem.vb.viewRange()
+            self.no_result.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+        self.no_result.setVisible(none)
 
     def _place_threshold_label(self) -> None:
         """The threshold's label where it covers the least of the curve, by the report's rule
