@@ -73,6 +73,17 @@ def small_volume():
     return synth_scan(random_eye(rng, "OS", True), "tiny", seed=5, patient_id="PAT-SECRET").volume
 
 
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    """The main window on the bundled demo model (``open_window``); a test file that needs another model
+    defines its own ``window``."""
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
 def open_window(qtbot, monkeypatch, model_path):
     """The main window on a model for GUI tests, as a generator for a fixture to yield from: message
     boxes recorded (``window.warnings``, ``window.infos``; questions answered No) and the quality

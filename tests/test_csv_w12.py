@@ -14,17 +14,6 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def _export(w, monkeypatch, out, identify: bool) -> list[dict]:
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes if identify else QMessageBox.No)
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))

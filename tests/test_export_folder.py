@@ -11,17 +11,6 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def test_the_next_export_dialog_starts_where_the_last_export_went(qtbot, window, monkeypatch, tmp_path):
     from octviewer.resources import DEMO_SCAN
 

@@ -11,17 +11,6 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def _save_grab(widget, name: str) -> None:
     folder = os.environ.get("H63_GRABS")
     if folder:

@@ -14,17 +14,6 @@ import pytest
 from test_study_headers import _header_date, _scans, _write  # noqa: E402
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def _grab(widget, name: str) -> None:
     folder = os.environ.get("H68_GRABS")
     if folder:

@@ -16,17 +16,6 @@ import pytest
 GRABS = "/tmp/h69"
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def _save(widget_or_path, name: str) -> None:
     """A grab of a widget, or a PDF's pages (pdftoppm), under /tmp/h69 when that folder exists (to look at)."""
     if not os.path.isdir(GRABS):

@@ -9,17 +9,6 @@ from PySide6.QtCore import Qt
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def test_retrain_starts_from_the_model_in_use_and_closes_with_a_button(qtbot, window):
     w = window
     w.menu_actions["retrain"].trigger()

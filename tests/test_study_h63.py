@@ -11,17 +11,6 @@ import pytest
 from test_study_headers import _grab, _header_date, _scans, _write  # noqa: E402
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def _open_manifest(qtbot, w, monkeypatch, manifest: Path):
     from PySide6.QtWidgets import QFileDialog
 
