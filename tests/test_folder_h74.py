@@ -196,3 +196,36 @@ def test_a_folder_image_with_orientation_1_opens_as_stored(qtbot, window, monkey
     _open_bscan_folder(qtbot, w, monkeypatch, folder)
     assert not w.warnings
     np.testing.assert_array_equal(w.state.volume.data, data)
+
+
+# ---------------------------------------------------------------- a folder volume's content digest
+
+def _folder_cohort(root: Path, prefix: str) -> Path:
+    """Four folder volumes (16 B-scans each) named after the patient, and their manifest."""
+    root.mkdir()
+    rows = ["path,patient_id,eye,label,visit"]
+    for i in range(4):
+        patient = f"{prefix}-{i:04d}"
+        _write_pngs(root / patient, oct_like((16, 64, 48), seed=i), [f"{patient}_b{k:02d}.png" for k in range(16)])
+        rows.append(f"{patient},{patient},OD,{'glaucoma' if i % 2 else 'normal'},1")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+def test_evaluate_refuses_a_models_training_folders_under_other_names(tmp_path, capsys):
+    """A model trained on folders of B-scan images kept no digest of them (a folder's bytes could not be read as
+    a file), so the same folders under other patient IDs and file names were "independent data" to
+    ``evaluate --attach``. Now a folder volume has a content digest and they are refused as the DICOMs are."""
+    from test_attack11_trainer import _model_trained_on
+
+    from trainer.cli import main
+
+    trained = _folder_cohort(tmp_path / "study1", "P")
+    model = _model_trained_on(trained, tmp_path / "m.safetensors")
+    before = model.read_bytes()
+    again = _folder_cohort(tmp_path / "study2", "STUDY2")
+    rc = main(["evaluate", "--model", str(model), "--data", str(again), "--split", "all", "--attach",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not independent" in err and "4 of its 4 volumes are scans the model was trained on" in err, err
+    assert model.read_bytes() == before

@@ -44,17 +44,19 @@ def volume_digests(paths, limit: int | None = MAX_VOLUME_DIGESTS) -> list[str] |
     a later cohort holding the same scans under other patient IDs (the export pseudonymised again, another
     installation's salt) is known for what it is: it was "On independent data" (attack run 11, A11-3). A
     DICOM's digest is of its pixel data and geometry (``io.dicom.pixel_sha256``: a scan re-exported with a
-    new PatientID keeps it), any other file's of its bytes (``core.files.file_sha256``); an unreadable file
-    has none. Plain digests, not keyed: they name no patient, and only someone holding the very scan can
-    match it. None above ``limit`` volumes (the patients' keys and the manifest hash alone then)."""
+    new PatientID keeps it), a folder volume's of its files' bytes in name order (``io.stacks.folder_sha256``),
+    any other file's of its bytes (``core.files.file_sha256``); an unreadable file has none. Plain digests,
+    not keyed: they name no patient, and only someone holding the very scan can match it. None above ``limit``
+    volumes (the patients' keys and the manifest hash alone then)."""
     from octviewer.core.files import file_sha256
     from octviewer.io.dicom import pixel_sha256
+    from octviewer.io.stacks import folder_sha256
     from octviewer.model.meta import VOLUME_DIGEST_CHARS  # 64 bits: no chance meeting among a million scans
 
     digests = set()
     for path in paths:
         try:
-            digest = pixel_sha256(path) or file_sha256(path)
+            digest = pixel_sha256(path) or folder_sha256(path) or file_sha256(path)
         except OSError:
             continue
         digests.add(digest[:VOLUME_DIGEST_CHARS])

@@ -642,6 +642,37 @@ def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return image
 
 
+def folder_sha256(path) -> str | None:
+    """SHA-256 of a folder volume's content (a folder of B-scan images, a HEYEX XML export): every
+    file directly in it, in natural name order, each as its size and bytes; None for a path that is
+    not a folder or a file in it that cannot be read.
+
+    Why: a model keeps the content digests of the volumes it was trained on (``volume_digests`` in its
+    provenance, trainer.pseudonym.volume_digests) so that the same scans under other patient IDs are not
+    taken for independent data (attack run 11, A11-3). A DICOM's digest is of its pixels, any other
+    file's of its bytes; a folder had none (its bytes could not be read as a file), so a cohort of
+    image folders passed as independent whatever it held. The names are left out, as a file's name is:
+    a copy under other (patient) names keeps its digest; their order, which is the B-scans', counts."""
+    import hashlib
+    import os
+
+    from natsort import natsorted
+
+    if not os.path.isdir(path):
+        return None
+    digest = hashlib.sha256(b"octviewer folder\0")
+    try:
+        files = natsorted((p for p in Path(path).iterdir() if p.is_file()), key=lambda p: p.name)
+        for file in files:
+            with open_regular(file) as f:
+                digest.update(os.fstat(f.fileno()).st_size.to_bytes(8, "little"))
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    except (OSError, VolumeReadError):
+        return None
+    return digest.hexdigest()
+
+
 def read_image_folder(path: Path) -> OctVolume:
     """A folder of B-scan images (see ``plan_image_folder``); ``progressive`` reads them in threads."""
     files, shape = plan_image_folder(path)
