@@ -356,6 +356,11 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self):
         self.dialog = text_dialog(self, "Keyboard shortcuts", shortcuts_text(self.menu_actions))
 
+    def show_reading_guide(self):
+        from .menus import reading_guide_text
+
+        self.dialog = text_dialog(self, "Reading the results", reading_guide_text())
+
     def _free_area(self) -> QRect | None:
         """The screen's area free of panels and task bars; None on the offscreen platform (``--screenshot``,
         tests), which has no screen to fit and keeps the design size."""

@@ -135,6 +135,7 @@ def build_menus(w) -> dict[str, QAction]:
     h = bar.addMenu("&Help")
     act(h, "about", "&About octviewer", w.about)
     act(h, "shortcuts", "&Keyboard shortcuts", w.show_shortcuts, "F1")
+    act(h, "reading_guide", "&Reading the results", w.show_reading_guide)
     w.help_menu = h
     return actions
 
@@ -178,6 +179,52 @@ def clear_results(w) -> None:
         QMessageBox.warning(w, "Remembered results", as_literal(f"The results store could not be emptied: {exc}"))
         return
     w.statusBar().showMessage(f"Forgot {removed} remembered result(s).", 8000)
+
+
+def reading_guide_text() -> str:
+    """Help > Reading the results: what the colours, marks and words on screen and in the reports mean. A clinician
+    met "~", "●", a threshold and grey sectors with no key in the Help menu (walk-through H65, W17). Built from the
+    constants the panels draw with, so it cannot drift from them."""
+    from octviewer.core.prediction import VF_WORSE_BESIDE
+    from octviewer.structure.normative import UNCLASSED_SECTORS
+    from octviewer.study.vf import VF_COMPARE_MAX_DAYS
+
+    from .structure.panel import COLOUR_KEY
+    from .study.ou_view import OUTSIDE_MARK
+    from .viewer.results_panel import DISCLAIMER
+
+    colours = "\n".join(f"  {colour}: {text}" for colour, (_, text) in zip(("green", "yellow", "red"), COLOUR_KEY))
+    return "\n".join([
+        "Glaucoma estimate",
+        "  P(glaucoma) is the network's calibrated probability for the volume; the decision reads \"glaucoma\" at or",
+        "  above the model's threshold (Model > About this model says how it was chosen). The P(glaucoma) curve",
+        "  gives each B-scan's probability (click it to go to that B-scan). The CAM (View > Show CAM) shows where",
+        "  the network looked; it is no lesion map.",
+        "",
+        "Visual-field estimates (VFI, MD, PSD)",
+        "  Estimated from the OCT, not measured. Beside each: the normal range, or",
+        f"  \"{VF_WORSE_BESIDE}\" where the model's own evaluation found the",
+        "  estimate worse than guessing the class mean.",
+        f"  {OUTSIDE_MARK.strip()}  a value (estimated or measured) outside the normal range.",
+        f"  A measured field from a study is set beside the estimate only within {VF_COMPARE_MAX_DAYS} days of the",
+        "  scan; otherwise it reads \"not compared\" with the reason.",
+        "",
+        "Structure (RNFL sectors, quadrants, clock hours)",
+        colours,
+        f"  grey: not classified ({', '.join(UNCLASSED_SECTORS)} and the clock hours: µm only)",
+        "  ~   approximate: the value rests on A-scans where the segmentation is unsure (vessel shadows, low",
+        "      signal, the disc margin); the TSNIT profile is dashed there.",
+        "  The normal ranges are published population figures, not age-adjusted.",
+        "",
+        "Quality",
+        "  A scan that fails the quality check (signal, field of view, the retina leaving the frame) is not",
+        "  analysed by the network; the Results panel says which check failed.",
+        "",
+        "SYNTHETIC",
+        "  A model trained on synthetic eyes, or a synthetic scan, is marked SYNTHETIC wherever its results appear.",
+        "",
+        DISCLAIMER,
+    ])
 
 
 def shortcuts_text(actions: dict[str, QAction]) -> str:
