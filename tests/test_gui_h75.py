@@ -80,3 +80,59 @@ def test_the_probability_strip_says_there_is_no_network_result_for_a_circle_or_l
         _grab(w.curve, f"h75_strip_{w.state.volume.scan_pattern}.png")
     _open_demo(qtbot, w, monkeypatch)
     assert not w.curve.no_result.isVisible() and len(w.curve.plotted()[0]) == w.state.n_bscans
+
+
+def _cyan_share(image) -> float:
+    """Share of a QImage's pixels in the viewer's cyan (0, 229, 255): the B-scan's place drawn on an en-face."""
+    import numpy as np
+
+    rgb = image.convertToFormat(image.Format.Format_RGB888)
+    a = np.frombuffer(rgb.constBits(), np.uint8).reshape(rgb.height(), rgb.bytesPerLine())[:, :rgb.width() * 3]
+    a = a.reshape(rgb.height(), rgb.width(), 3).astype(int)
+    return float(((a[..., 0] < 60) & (a[..., 1] > 190) & (a[..., 2] > 220)).mean())
+
+
+@pytest.mark.samples
+def test_the_bscan_names_its_sides_and_the_circle_report_prints_the_slo_with_the_circle(qtbot, window, monkeypatch,
+                                                                                         tmp_path):
+    """W14: the circle B-scan had no T/S/N/I marks along its length (the TSNIT order had to be inferred), cube
+    B-scans had no T/N at their ends, and the circle scan's PDF had no SLO image with the circle's position (the
+    cube's report has its en-face). Now the letters stand under the B-scan on screen and on the printed B-scan, and
+    the circle report prints the localizer with the circle drawn on it."""
+    import shutil
+    import subprocess
+
+    from test_gui_walkthrough import _open_by_menu
+    from test_gui_walkthrough_h2 import _export_pdf, _spectralis_circle
+
+    w = window
+    w.resize(1600, 975)
+    _open_by_menu(qtbot, w, _spectralis_circle(), monkeypatch)
+    v = w.state.volume
+    assert v.scan_pattern == "circle" and v.localizer is not None
+    width = v.shape[2] * w.bscan.scale[0]
+    shown = w.bscan.sides_shown()
+    assert [letter for _, letter in shown] == ["T", "S", "N", "I", "T"]
+    assert [round(x / width, 2) for x, _ in shown] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert w.bscan.sides.isVisible() and w.bscan.sides.height() > 10
+    qtbot.wait(50)
+    _grab(w.bscan, "h75_circle_bscan.png")
+    captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
+    text = captured["doc"].toPlainText()
+    assert "localizer image of the scan (cyan: where the B-scan above lies)" in text
+    assert _cyan_share(captured["images"]["enface"]) > 0.002  # the circle drawn on the SLO
+    _grab_image = os.environ.get("OCTVIEWER_WALK_GRABS")
+    if _grab_image:
+        captured["images"]["enface"].save(os.path.join(_grab_image, "h75_circle_pdf_slo.png"))
+        captured["images"]["bscan"].save(os.path.join(_grab_image, "h75_circle_pdf_bscan.png"))
+        shutil.copy(tmp_path / "report.pdf", os.path.join(_grab_image, "h75_circle.pdf"))
+    if shutil.which("pdfimages"):  # the PDF itself holds the SLO: two images (B-scan, SLO) besides the structure
+        listed = subprocess.run(["pdfimages", "-list", str(tmp_path / "report.pdf")], capture_output=True, text=True,
+                                check=True).stdout.splitlines()[2:]
+        assert len(listed) >= 3, listed
+
+    _open_demo(qtbot, w, monkeypatch)  # a right eye's cube: temporal on the left, as the en-face shows it
+    assert w.state.volume.laterality == "OD"
+    assert [letter for _, letter in w.bscan.sides_shown()] == ["T", "N"]
+    assert w.bscan.sides_shown()[0][0] == 0
+    _grab(w.bscan, "h75_cube_bscan.png")

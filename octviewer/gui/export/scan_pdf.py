@@ -81,7 +81,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
         # B-scan first, the structure page did not fit under it and left page 1 ~40 % blank (walk-through)
         # under a heading of its own: after the structure page it began page 2 unnamed (fifth walk-through)
         figure = f"""<h2>B-scan</h2><p><img src="bscan" width="500"></p>
-    <p>B-scan {state.index + 1} of {v.n_bscans}.{lines_caption(state)}</p>"""
+    <p>B-scan {state.index + 1} of {v.n_bscans}.{lines_caption(state)}</p>{localizer_html(state)}"""
         model = figure + "<h2>Model</h2><p>No model output is part of this report.</p>"
     else:
         result, model = _result_html(state, meta, measured)
@@ -173,9 +173,20 @@ ENFACE_CAPTIONS = {
                  "below the 1st; line: the B-scan above). The class activation map is not drawn on it",
     "thickness": "En-face with the RNFL thickness map (0-250 µm, purple: thin to yellow: thick; line: the B-scan "
                  "above). The class activation map is not drawn on it",
-    "localizer": "The device's localizer image of the scan",
+    "localizer": "The device's localizer image of the scan (cyan: where the B-scan above lies)",
     "": "En-face projection of the scan (line: the B-scan above)",
 }
+
+
+def localizer_html(state) -> str:
+    """The device's localizer (SLO) with the B-scan's place on it, for a report without the figures' en-face (a
+    scan the network gives no result for: a circle scan), where the scan has one: the circle scan's report had no
+    SLO image, so the circle's centring on the disc could not be checked on paper; the cube's report has its
+    en-face (walk-through H65, W14)."""
+    if state.volume.localizer is None:
+        return ""
+    return f"""<p><img src="enface" width="260"></p>
+    <p>{ENFACE_CAPTIONS["localizer"]}.</p>"""
 
 
 def lines_caption(state) -> str:

@@ -59,6 +59,17 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.image.sigImageChanged.disconnect(self.histogram.imageChanged)
         self.histogram.sigLevelsChanged.connect(self._levels_dragged)
         self.addItem(self.histogram)
+        # the B-scan's sides under it (T S N I T along a circle, T and N at a cube B-scan's ends): an axis linked to
+        # the view, so the letters follow a zoom and never sit on the image, its label, legends or scale bar
+        self.sides = pg.AxisItem("bottom", linkView=self.view)
+        self.sides.setTickPen(pg.mkPen("#ffcc00"))
+        self.sides.setTextPen(pg.mkPen("#ffcc00"))
+        font = self.sides.font()
+        font.setBold(True)
+        # the T at either end of a circle or cube B-scan sits on the axis's edge: hidden as overlapping by default
+        self.sides.setStyle(hideOverlappingLabels=False, tickFont=font)
+        self.addItem(self.sides, row=1, col=0)
+        self._show_sides(())
         self.ci.layout.setContentsMargins(2, 2, 2, 2)  # (9 px a side by default: room the B-scan needs more)
         self.ci.layout.setHorizontalSpacing(2)
         self.scale_bar = pg.ScaleBar(size=200, suffix="µm")
@@ -120,6 +131,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             self.label.setText("")
             self.placeholder.hide()
             self.scale_bar.hide()  # over an empty view it drew a white bar across it
+            self._show_sides(())
             self._update_layer_legend()
             return
         for k, name in enumerate(s.volume.layers):
@@ -188,6 +200,20 @@ class BscanView(pg.GraphicsLayoutWidget):
         self._scale = (sx, sy)
         self.view.setAspectLocked(mode != "fit")
         self.scale_bar.setVisible(sp.known)
+        width = s.volume.shape[2] * sx
+        self._show_sides([(fraction * width, letter) for fraction, letter in render.bscan_sides(s.volume)])
+
+    def _show_sides(self, ticks) -> None:
+        """The orientation letters under the B-scan (``render.bscan_sides``) at their places in scene units; no
+        strip at all for a scan without (a line scan, an eye not known). The B-scan had no orientation: a circle's
+        TSNIT order had to be inferred, a cube B-scan's temporal side read off the en-face (walk-through H65, W14)."""
+        self.sides.setTicks([list(ticks), []])
+        self.sides.setVisible(bool(ticks))
+        self.sides.setMaximumHeight(30 if ticks else 0)
+
+    def sides_shown(self) -> list[tuple[float, str]]:
+        """The orientation letters under the B-scan, as (place in scene units, letter); [] when none is shown."""
+        return list(self.sides._tickLevels[0]) if self.sides.isVisible() and self.sides._tickLevels else []
 
     def on_frames(self, indices):
         """B-scans were decoded: redraw if the one on screen is among them."""

@@ -167,6 +167,43 @@ def bscan_stretch(state, i: int | None = None) -> float:
     return float(np.clip(physical, *REPORT_BSCAN_ASPECT)) / physical
 
 
+#: a circle B-scan's orientation along its length, as (fraction of the B-scan's width, side): the circle is stored in
+#: TSNIT order for both eyes, starting temporally (``structure.rnfl.circle_profile``, the one rule the TSNIT plot
+#: and the sectors also follow)
+CIRCLE_SIDES = ((0.0, "T"), (0.25, "S"), (0.5, "N"), (0.75, "I"), (1.0, "T"))
+
+
+def bscan_sides(volume) -> tuple[tuple[float, str], ...]:
+    """Where the B-scan's sides lie along its width, as (fraction, letter), for the labels under the B-scan on
+    screen and on the report's: T S N I T along a circle scan; T and N at the ends of a cube's B-scans by the
+    eye (a right eye's temporal side on the left, fundus view, as the en-face shows it). None for a line scan
+    (its direction is not known) or a cube of an unknown eye. The B-scan had no orientation at all: the TSNIT
+    order of a circle had to be inferred (walk-through H65, W14)."""
+    if volume is None:
+        return ()
+    if volume.scan_pattern == "circle":
+        return CIRCLE_SIDES
+    if volume.scan_pattern == "volume" and volume.laterality in ("OD", "OS"):
+        return ((0.0, "T"), (1.0, "N")) if volume.laterality == "OD" else ((0.0, "N"), (1.0, "T"))
+    return ()
+
+
+def _side_letters(img: np.ndarray, sides) -> np.ndarray:
+    """``img`` with the B-scan's sides (``bscan_sides``) written at their places along its bottom edge, white on
+    dark plates as the en-face letters are (grey: the printed B-scan stays a grey image under its lines)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    for fraction, text in sides:
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.9, 2)
+        pad = 4
+        x0 = min(max(int(round(fraction * w)) - tw // 2, pad), w - tw - pad)
+        y0 = h - pad - 2
+        cv2.rectangle(img, (x0 - pad, y0 - th - pad), (x0 + tw + pad, y0 + pad), (20, 20, 20), -1)
+        cv2.putText(img, text, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
+    return img
+
+
 def bscan_image(state, i: int | None = None, height: int | None = None) -> np.ndarray:
     """The B-scan as the viewer shows it (contrast window, CAM) at the physical aspect ratio when
     the file states it, kept between REPORT_BSCAN_ASPECT, resampled to ``height`` rows (the
@@ -191,7 +228,7 @@ def bscan_image(state, i: int | None = None, height: int | None = None) -> np.nd
             if run.size > 1:
                 pts = np.stack([x[run], y[run]], axis=1).round().astype(np.int32)
                 cv2.polylines(out, [pts], False, colour, 2, cv2.LINE_AA)
-    return out
+    return _side_letters(out, bscan_sides(state.volume))
 
 
 def enface_projection(display: np.ndarray) -> np.ndarray:
@@ -234,6 +271,7 @@ def enface_image(state, size: int = 400, map_rgba: np.ndarray | None = None) -> 
         img = np.asarray(v.localizer.image)
         img = img if img.ndim == 2 else img[..., :3].mean(axis=2)
         rgb = blend(img.astype(np.uint8), (0, 255), None, 0)
+        _draw_position(rgb, v, state.index)
         out = cv2.resize(rgb, (size, max(1, int(size * img.shape[0] / img.shape[1]))), interpolation=cv2.INTER_AREA)
         return _orientation_letters(out, v.laterality)
     rgb = blend(enface_projection(state.display), (0, 255), enface_cam_map(state), state.settings.cam_opacity)
@@ -249,6 +287,25 @@ def enface_image(state, size: int = 400, map_rgba: np.ndarray | None = None) -> 
     row = int((state.index + 0.5) / v.n_bscans * out_h)
     out[max(row - 1, 0):row + 1] = (0, 229, 255)
     return _orientation_letters(out, v.laterality)
+
+
+def _draw_position(rgb: np.ndarray, volume, index: int) -> None:
+    """The B-scan's place on the localizer, as the en-face view draws it: the circle of a circle scan, the line of a
+    line or raster B-scan (cyan, in the localizer's pixels). The circle scan's report had no SLO image at all, so
+    its centring on the disc could not be checked on paper (walk-through H65, W14)."""
+    import cv2
+
+    positions = volume.bscan_positions
+    if not positions or not 0 <= index < len(positions):
+        return
+    p = positions[index]
+    thick = max(2, round(max(rgb.shape[:2]) / 250))
+    if p.center is not None:
+        cv2.circle(rgb, (round(p.center[0]), round(p.center[1])), max(1, round(p.radius)), (0, 229, 255), thick,
+                   cv2.LINE_AA)
+    else:
+        cv2.line(rgb, tuple(round(c) for c in p.start), tuple(round(c) for c in p.end), (0, 229, 255), thick,
+                 cv2.LINE_AA)
 
 
 def _orientation_letters(img: np.ndarray, laterality: str | None) -> np.ndarray:
