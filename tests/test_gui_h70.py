@@ -70,3 +70,58 @@ def test_fields_matched_to_no_visit_are_listed_with_their_reason_and_not_counted
     assert "OS 2010-01-10 is matched to no visit: no dated scan of this eye within 180 days" in listed, listed
     assert "DEMO05-009 OD 2019-08-12 is matched to no visit: its patient is not in the study" in listed, listed
     assert "2015-02-30" in listed
+
+
+# ---------------------------------------------------------------- W4: the field the Results panel compares
+
+def _export_ou(qtbot, w, monkeypatch, tmp_path, identify: bool) -> str:
+    """File > Export OU report…, the identifier question answered; the page's text."""
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from octviewer.gui.export import ou_pdf
+
+    captured = {}
+    real = ou_pdf.write_pdf
+
+    def spy(doc: QTextDocument, path, *args, **kwargs):
+        captured["text"] = doc.toPlainText()
+        return real(doc, path, *args, **kwargs)
+    monkeypatch.setattr(ou_pdf, "write_pdf", spy)
+    out = tmp_path / f"ou_{identify}.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes if identify else QMessageBox.No)
+    w.menu_actions["export_ou"].trigger()
+    assert out.read_bytes()[:5] == b"%PDF-"
+    return captured["text"]
+
+
+@pytest.mark.gui
+def test_a_field_74_days_from_the_scan_is_in_the_tree_and_dated_in_the_ou_view_and_pdf(qtbot, window, monkeypatch,
+                                                                                     demo, tmp_path):
+    """OD's field 74 days after the 2019-08-10 scan: the Results panel compared it (VF_COMPARE_MAX_DAYS), the tree
+    showed no field for the eye (VF_MATCH_DAYS), and the OU view and OU PDF gave it with no date."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    root = _study(demo, tmp_path, ["DEMO05-000,OD,2019-10-23,96.9,-0.53,2.16"])
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    visit = _child(panel.tree.topLevelItem(0), "2019-08-10")
+    od = _child(visit, "OD")
+    assert "VF" in visit.text(1)
+    assert od.text(1) == "measured VF: MD -0.5 dB, VFI 96.9%, PSD 2.2 dB (tested 2019-10-23, 74 days after the scan)"
+    assert panel.status.text().replace("\u200b", "").count("1 measured visual field;") == 1
+    _click_item(qtbot, panel.tree, visit)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    view = w.study.ou_view
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=120000)
+    assert view.columns["OD"].vf_when.text() == "measured VF tested 2019-10-23 (74 days after the scan)"
+    assert view.columns["OS"].vf_when.text() == ""
+    _grab(w.study.ou_dialog, "w4_ou_vf_dated")
+    identified = _export_ou(qtbot, w, monkeypatch, tmp_path, identify=True)
+    assert "Measured: OD VF tested 2019-10-23 (74 days after the scan)" in identified
+    anonymised = _export_ou(qtbot, w, monkeypatch, tmp_path, identify=False)
+    assert "Measured: OD VF tested 74 days after the scan (date withheld: anonymised report)" in anonymised
+    assert "2019-10-23" not in anonymised
+

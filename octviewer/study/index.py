@@ -46,15 +46,15 @@ from ..io.loading import given_path
 from .headers import XML_READER, read_record, well_formed
 from .vf import (
     CANCEL_EVERY,
+    VF_COMPARE_MAX_DAYS,
     NotAVfTable,
     VfMeasurement,
-    VF_COMPARE_MAX_DAYS,
     VfReadError,
     nearest_vf,
-    vf_compared,
     parse_date,
     read_vf_rows,
     table_reader,
+    vf_compared,
 )
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from ..study.ou_view import (
     eye_not_compared,
     measured_not_compared,
     shown_difference,
+    vf_test_date,
 )
 from .scan_pdf import DISCLAIMER, report_key, running_header, write_pdf
 
@@ -94,6 +95,10 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
             far.append(f"the {eye} field {vf_interval(s.vf_measured.date, s.scan_date)}" if known
                        else eye_not_compared(s))
         rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
+    # each measured field's test date (anonymised: its days from the scan only), as the Results panel and the scan
+    # PDF say it: the OU report gave none, and a field 74 days off read as the visit's (walk-through H65, W4)
+    tested = [f"{e} {vf_test_date(s.vf_measured, s.scan_date, dated=patient_id is not None)}"
+              for e, s in ((e, summary.eyes[e]) for e in eyes) if s.vf_measured is not None]
     # the mark on the value's line (it wrapped under it), the header in two lines (it broke "pred." mid-word)
     vf_header = "".join(f"<th>{label}<br>pred.</th><th>{label}<br>meas.</th><th>diff<br>({unit})</th>"
                         for _, label, unit in _VF_ROWS)
@@ -166,6 +171,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     </table>
     {f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>" if OUTSIDE_MARK in ''.join(rows) else ""}
     {f"<p><b>{html.escape(WORSE_KEY)}</b></p>" if WORSE_CELL in ''.join(rows) else ""}
+    {f"<p>Measured: {html.escape('; '.join(tested))}</p>" if tested else ""}
     {f"<p>n.c. = not compared: {html.escape('; '.join(far))}</p>" if far else ""}
     {result_notes}
     <h2>Both eyes (temporal sides facing out)</h2>

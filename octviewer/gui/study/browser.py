@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from octviewer.study import StudyIndex, index_folder, index_manifest
-from octviewer.study.vf import parse_date
+from octviewer.study.vf import VF_MATCH_DAYS, parse_date, vf_days_from_scan
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
@@ -37,13 +37,18 @@ ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("ey
 EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}
 
 
-def _vf_text(m) -> str:
+def _vf_text(m, scan_date=None) -> str:
+    """The eye's measured field in the tree, with its test date, and its days from the visit's scan where it
+    lies beyond ``VF_MATCH_DAYS`` (a field the Results panel compares from further away: walk-through H65, W4)."""
     if m is None:
         return ""
     parts = [f"{label} {v:.1f}{unit}" for label, v, unit in (("MD", m.md_db, " dB"), ("VFI", m.vfi, "%"),
                                                               ("PSD", m.psd_db, " dB")) if v is not None]
     # the test date too: a field months from the visit is read differently (walk-through)
     when = f" (tested {m.date.isoformat()})" if m.date is not None else " (test date unknown)"
+    days = vf_days_from_scan(m.date, scan_date)
+    if days is not None and abs(days) > VF_MATCH_DAYS:
+        when = f" (tested {m.date.isoformat()}, {abs(days)} days {'after' if days > 0 else 'before'} the scan)"
     return "measured VF: " + ", ".join(parts) + when
 
 
@@ -283,13 +288,15 @@ class StudyPanel(QWidget):
             for visit in visits:
                 scans = index.scans_for(pid, visit.label)
                 eyes = sorted({s.eye for s in scans})
-                has_vf = any(index.measured_vf(pid, e, visit) for e in eyes)
+                has_vf = any(index.vf_at(pid, e, visit) for e in eyes)
                 item = QTreeWidgetItem([visit_text(visit),
                                         " ".join(e or "?" for e in eyes) + ("  · VF" if has_vf else "")])
                 item.setData(0, ROLE, ("visit", pid, visit.label))
                 item.setToolTip(1, as_literal(item.text(1)))
                 for eye in eyes:
-                    eye_item = QTreeWidgetItem([EYE_NAMES.get(eye, eye), _vf_text(index.measured_vf(pid, eye, visit))])
+                    scan_date = next((s.date for s in scans if s.eye == eye and s.date), visit.date)
+                    eye_item = QTreeWidgetItem([EYE_NAMES.get(eye, eye),
+                                                _vf_text(index.vf_at(pid, eye, visit), scan_date)])
                     eye_item.setData(0, ROLE, ("eye", pid, visit.label, eye))
                     eye_item.setToolTip(1, as_literal(eye_item.text(1)))  # a narrow dock clips the column
                     for scan in (s for s in scans if s.eye == eye):

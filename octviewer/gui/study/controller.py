@@ -28,13 +28,13 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QV
 from octviewer.core import outside_normal
 from octviewer.study import compare_vf
 from octviewer.study import vf as study_vf
-from octviewer.study.vf import VF_COMPARE_MAX_DAYS, parse_date
+from octviewer.study.vf import parse_date
 
 from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, write_export
 from .browser import StudyPanel
 from .checks import check_html, check_lines
-from .ou_view import OUTSIDE_MARK, OUView, shown_difference
+from .ou_view import OUTSIDE_MARK, OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
@@ -48,27 +48,6 @@ def vf_days_from_scan(measured, scan_acquired) -> int | None:
 def vf_compared(measured, scan_acquired) -> bool:
     """``study.vf.vf_compared`` for a measured field (None: nothing to compare, so nothing is refused)."""
     return measured is None or study_vf.vf_compared(measured.date, scan_acquired)
-
-
-def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:
-    """When the measured field was done, and how far from the scan: a field a year off the scan is
-    read differently (walk-through: no date was shown), and one more than ``VF_COMPARE_MAX_DAYS`` off
-    is said to be not compared (eighth walk-through: 277 days gave a difference with no word), as is one
-    of unknown date (``study.vf.vf_not_compared``: it was compared as if current, H56).
-    ``dated`` False (an anonymised report) gives the interval only."""
-    why = study_vf.vf_not_compared(measured.date, scan_acquired)  # the one rule, with its reason in words
-    if measured.date is None:
-        return f"VF test date unknown: not compared (it cannot be placed within {VF_COMPARE_MAX_DAYS} days of the scan)"
-    days = vf_days_from_scan(measured, scan_acquired)
-    interval = ""
-    if days is not None:
-        interval = ("the same day as the scan" if days == 0 else
-                    f"{abs(days)} day{'s' if abs(days) != 1 else ''} {'after' if days > 0 else 'before'} the scan")
-    note = f": not compared, {why}" if why else ""
-    if dated:
-        inner = interval + note if interval else note[2:]
-        return f"VF tested {measured.date.isoformat()}" + (f" ({inner})" if inner else "")
-    return f"VF tested {interval or 'on a date'}{note} (date withheld: anonymised report)"
 
 
 class StudyAnalyser:

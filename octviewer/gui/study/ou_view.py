@@ -37,7 +37,7 @@ from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
-from octviewer.study.vf import VF_COMPARE_MAX_DAYS
+from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan, vf_not_compared
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
@@ -204,6 +204,35 @@ class SectorWheel(QWidget):
         painter.end()
 
 
+def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:
+    """When the measured field was done, and how far from the scan: a field a year off the scan is
+    read differently (walk-through: no date was shown), and one more than ``VF_COMPARE_MAX_DAYS`` off
+    is said to be not compared (eighth walk-through: 277 days gave a difference with no word), as is one
+    of unknown date (``study.vf.vf_not_compared``: it was compared as if current, H56). The Results panel, the
+    OU view and the OU PDF say it alike (the OU view gave no date: walk-through H65, W4).
+    ``dated`` False (an anonymised report) gives the interval only."""
+    why = vf_not_compared(measured.date, scan_acquired)  # the one rule, with its reason in words
+    if measured.date is None:
+        return f"VF test date unknown: not compared (it cannot be placed within {VF_COMPARE_MAX_DAYS} days of the scan)"
+    days = vf_days_from_scan(measured.date, scan_acquired)
+    interval = ""
+    if days is not None:
+        interval = ("the same day as the scan" if days == 0 else
+                    f"{abs(days)} day{'s' if abs(days) != 1 else ''} {'after' if days > 0 else 'before'} the scan")
+    note = f": not compared, {why}" if why else ""
+    if dated:
+        inner = interval + note if interval else note[2:]
+        return f"VF tested {measured.date.isoformat()}" + (f" ({inner})" if inner else "")
+    return f"VF tested {interval or 'on a date'}{note} (date withheld: anonymised report)"
+
+
+def _say(label: QLabel, text: str) -> None:
+    """A line of the eye's column shown only with something to say: an empty one took its height and the
+    layout's spacing, and the OU dialog no longer fitted a 700 px screen (walk-through H65, W4)."""
+    label.setText(text)
+    label.setVisible(bool(text))
+
+
 class EyeColumn(QFrame):
     """One eye: en-face image with orientation marks, sector wheel, predicted vs measured VF."""
 
@@ -240,7 +269,15 @@ class EyeColumn(QFrame):
         self.table.verticalHeader().setDefaultSectionSize(22)
         # the columns share the width: a narrow dialog scrolled each eye's four rows sideways
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.table.setFixedHeight(4 * 22 + 30)
+        # its header and four rows, no empty strip under them (4 * 22 + 30 left 10 px bare): with the measured
+        # field's date under it the OU dialog still fits a 700 px screen (walk-through H65, W4)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + len(self.ROWS) * 22
+                                  + 2 * self.table.frameWidth())
+        # the measured field's test date and days from the scan, as the Results panel says it (walk-through H65, W4)
+        self.vf_when = QLabel("")
+        self.vf_when.setWordWrap(True)
+        self.vf_when.setTextFormat(Qt.PlainText)
         self.error = QLabel("")
         self.error.setTextFormat(Qt.PlainText)  # a read error starts with the file's name (A7-18)
         self.error.setWordWrap(True)
@@ -256,7 +293,10 @@ class EyeColumn(QFrame):
         layout.addLayout(figures)
         layout.addWidget(self.decision)
         layout.addWidget(self.table)
+        layout.addWidget(self.vf_when)
         layout.addWidget(self.error)
+        for label in (self.vf_when, self.error):
+            label.setVisible(False)  # shown with a text only: an empty line still took its height and spacing
 
     def cell(self, row: str, column: int) -> str:
         item = self.table.item(self.ROWS.index(row), column)
@@ -271,12 +311,13 @@ class EyeColumn(QFrame):
         """``s`` None: nothing to show, ``empty`` says why (no scan, or ``show_loading``)."""
         self.table.clearContents()
         self.table.setToolTip("")
+        _say(self.vf_when, "")
         self.wheel.set_summary(s)
         if s is None:
             self.image.setPixmap(QPixmap())
             self.image.setText(empty)
             self.decision.setText("")
-            self.error.setText("")
+            _say(self.error, "")
             return
         if s.enface is None:  # no scan of the eye could be read: it is there, but unreadable (W7)
             self.image.setPixmap(QPixmap())
@@ -312,7 +353,8 @@ class EyeColumn(QFrame):
             far = "" if compared else f": not compared, {eye_not_compared(s)}"  # the one rule's reason
             when = s.vf_measured.date.isoformat() if s.vf_measured.date else "unknown date"
             self.table.setToolTip(f"measured VF of {when}{far}")
-        self.error.setText(s.error if s.enface is not None else "")  # else said in the image's place, once
+            _say(self.vf_when, "measured " + vf_test_date(s.vf_measured, s.scan_date))
+        _say(self.error, s.error if s.enface is not None else "")  # else said in the image's place, once
 
     def _set(self, row: str, column: int, text: str) -> None:
         item = QTableWidgetItem(text)
@@ -462,4 +504,5 @@ class OUView(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit", "eye_not_compared", "measured_not_compared"]
+__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit", "eye_not_compared", "measured_not_compared",
+           "vf_test_date"]
