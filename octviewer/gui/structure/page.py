@@ -368,7 +368,15 @@ def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor, label_px: in
     painter.save()
     _wheel_font(painter, box.width(), 0.06, label_px)
     for h in range(1, 13):
-        _label_at(painter, centre, box.width() * 0.39, rnfl.clock_hour_centre_deg(h, lat), lat, clock_text(report, h))
+        _label_at(painter, centre, box.width() * 0.37, rnfl.clock_hour_centre_deg(h, lat), lat, clock_text(report, h))
+    # each cell's hour, small, at the ring's outer edge: which cell was 7 o'clock could not be read (walk-through
+    # H65, W17); hours as on the fundus, 12 superior, 3 to the right (nasal for OD, temporal for OS)
+    painter.save()
+    _wheel_font(painter, box.width(), 0.036, max(6, label_px * 2 // 3))
+    painter.setPen(QColor(235, 235, 235))
+    for h in range(1, 13):
+        _label_at(painter, centre, box.width() * 0.465, rnfl.clock_hour_centre_deg(h, lat), lat, str(h))
+    painter.restore()
     for q, (start, end) in rnfl.QUADRANTS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
         _label_at(painter, centre, box.width() * 0.15, mid, lat, f"{q}\n{quadrant_text(report, q)}")
