@@ -372,7 +372,7 @@ def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor, label_px: in
     # each cell's hour, small, at the ring's outer edge: which cell was 7 o'clock could not be read (walk-through
     # H65, W17); hours as on the fundus, 12 superior, 3 to the right (nasal for OD, temporal for OS)
     painter.save()
-    _wheel_font(painter, box.width(), 0.036, max(6, label_px * 2 // 3))
+    _wheel_font(painter, box.width(), 0.036, label_px)  # never under the page's text (the narrow panel's rule)
     painter.setPen(QColor(235, 235, 235))
     for h in range(1, 13):
         _label_at(painter, centre, box.width() * 0.465, rnfl.clock_hour_centre_deg(h, lat), lat, str(h))
