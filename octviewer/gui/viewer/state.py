@@ -150,9 +150,11 @@ class ViewerState:
     def refused(self) -> bool:
         """True when the quality check refused the scan on screen: no line is drawn on it, neither
         octviewer's nor the file's own (a HEYEX XML of noise showed its 11 file lines while refused:
-        only the overlay asked this, the B-scan view drew the file's lines regardless, fifth walk-through)."""
+        only the overlay asked this, the B-scan view drew the file's lines regardless, fifth walk-through).
+        A line scan is not refused: no structure is measured on it, by its pattern, whatever its quality, and its
+        file's own lines are drawn (they were hidden as on a refused scan, walk-through H65, W24)."""
         report = self.structure
-        return report is not None and not report.quality.ok
+        return report is not None and not report.quality.ok and report.scan_pattern in ("circle", "volume")
 
     @property
     def measuring(self) -> bool:
