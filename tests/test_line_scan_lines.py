@@ -30,3 +30,18 @@ def test_a_line_scan_shows_its_files_own_lines(qtbot, window, samples_dir, monke
     # View > layer lines off hides them, as on any scan
     w.menu_actions["toggle_layers"].trigger()
     assert not [c for c in w.bscan.layer_curves if c.isVisible()]
+
+
+def test_the_structure_panel_says_a_line_scan_is_not_measured_not_refused(qtbot, window, samples_dir, monkeypatch):
+    """Its header read "REFUSED; signal not measured: a line scan: ...", the words of a scan that failed the
+    quality check."""
+    from octviewer.gui.structure.page import head_text
+
+    w = window
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (str(samples_dir / "heidelberg_vol" / "Willis_B_716_0.vol"), ""))
+    with qtbot.waitSignal(w.settled, timeout=60000):
+        w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.structure_panel.report is not None, timeout=60000)
+    head = head_text(w.structure_panel.report)
+    assert "REFUSED" not in head and "not measured: a line scan" in head

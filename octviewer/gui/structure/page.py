@@ -168,6 +168,8 @@ def head_text(report, dark: bool = False) -> str:
     # beside another scan's "ok (score 0.46)" read as a contradiction)
     quality = (f"measured; {q.signal_text}" if q.ok else f"REFUSED; {q.signal_text}") + (
         ": " + "; ".join(q.reasons) if q.reasons else "")
+    if report.scan_pattern not in ("circle", "volume"):  # a line scan is not refused for its quality (W24)
+        quality = "not measured: " + "; ".join(q.reasons)
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
             f"segmentation: {source}  |  {quality}")
     # the printed page says it where it is read, when anything was classed against those norms
