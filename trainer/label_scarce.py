@@ -19,6 +19,11 @@ this module holds its steps so that the shell script stays thin:
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a stop while the imports below load: one line, exit 130 (attack run 12, A12-5)
+    from octviewer.core.stop import run_module
+
+    run_module("trainer.label_scarce")
+
 import argparse
 import csv
 import io
@@ -668,6 +673,3 @@ def _run(args) -> int:
         print(f"{len(result['rows'])} runs summarised in {args.root / 'summary.md'}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
