@@ -36,6 +36,10 @@ sys.meta_path.insert(0, _StopAt())
     ("octviewer.synth.demo", "octviewer.synth.demo:2", "run it again"),
     ("octviewer.model.sign", "cryptography:1", "run it again"),
     ("octviewer.study.vf", "pydicom:1", "run it again"),  # attack run 11, A11-7
+    # attack run 12, A12-5: the other documented ``python -m`` commands
+    ("trainer.label_scarce", "trainer.label_scarce:2", "run it again"),
+    ("trainer.rnfl_boundary", "trainer.rnfl_boundary:2", "run it again"),
+    ("octviewer.synth", "octviewer.synth.cli:1", "run it again"),
 ])
 def test_a_stop_while_the_module_loads_is_one_line(tmp_path, module, heavy, hint):
     """Attack run 10's note: ``python -m octviewer.study.demo`` stopped in its first half second printed a
@@ -90,3 +94,20 @@ def test_the_entry_points_reach_their_handlers_before_numpy():
     assert out.stdout.strip() == "[]", out.stderr
     code = "from octviewer import OctVolume, load_volume; from octviewer.core import Prediction; print('ok')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout == "ok\n"
+
+
+@pytest.mark.parametrize("module, heavy, prog", [
+    ("octviewer.pipeline.measure_cli", "octviewer.pipeline.measure_cli:2", "octviewer-measure"),
+    ("octviewer.pipeline.predict_cli", "octviewer.pipeline.predict_cli:2", "octviewer-predict"),
+    ("octviewer", "octviewer.cli:1", "python -m octviewer"),
+])
+def test_the_batch_commands_and_the_viewer_run_as_modules_stop_in_one_line(tmp_path, module, heavy, prog):
+    """A12-5: ``python -m octviewer.pipeline.measure_cli`` (docs/structure.md) stopped in its first 0.4 s printed a
+    KeyboardInterrupt traceback (its relative imports ran before its ``__main__`` block); ``python -m octviewer``
+    too."""
+    (tmp_path / "sitecustomize.py").write_text(HOOK)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "STOP_AT": heavy}
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 130 and out.stdout == "", out.stderr
+    assert out.stderr.startswith(f"{prog}: stopped; ") and out.stderr.count("\n") == 1, out.stderr

@@ -37,6 +37,11 @@ provenance in its metadata; octviewer reads it without executing code and withou
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a stop while the imports below load: one line, exit 130 (attack run 12, A12-5)
+    from octviewer.core.stop import run_module
+
+    run_module("trainer.rnfl_boundary")
+
 import argparse
 import contextlib
 import json
@@ -400,6 +405,3 @@ def main(argv=None) -> None:
                            "gamma": GAMMA, "layer_thickness_factor": THICKNESS_FACTOR, "command": command})
     print(f"written {args.out} ({args.out.stat().st_size} bytes, {time.time() - t0:.0f} s in all)")
 
-
-if __name__ == "__main__":
-    main()

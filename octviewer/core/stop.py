@@ -52,17 +52,17 @@ def stoppable(prog: str, hint: str = "run again with --resume to continue"):
     return wrap
 
 
-def run_module(module: str, hint: str = "run it again", prog: str | None = None) -> None:
+def run_module(module: str, hint: str = "run it again", prog: str | None = None, entry: str = "main") -> None:
     """``python -m MODULE`` with ``stoppable``'s one line and exit 130 from its first moment.
 
     Called from the top of a runnable module, before the module's own imports (numpy, the generator,
     pydicom: half a second or more), which ran before its ``if __name__ == "__main__"`` block at the
     end and so before any handler: a stop then was a KeyboardInterrupt traceback (attack run 10's
     note). It imports the module again under its package name, runs its ``main`` and exits; ``prog``
-    names the command in the stop line when it is not ``python -m MODULE``.
+    names the command in the stop line when it is not ``python -m MODULE``; ``entry`` the function to run.
     """
     import importlib
 
     def run():
-        return importlib.import_module(module).main()
+        return getattr(importlib.import_module(module), entry)()
     raise SystemExit(stoppable(prog or f"python -m {module}", hint)(run)())

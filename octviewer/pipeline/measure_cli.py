@@ -12,6 +12,11 @@ with other settings (the ``settings`` column: segmentation source, measurement v
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a stop while the imports below load: one line, exit 130 (attack run 12, A12-5)
+    from octviewer.core.stop import run_module
+
+    run_module("octviewer.pipeline.measure_cli", hint="run again with --resume to continue", prog="octviewer-measure")
+
 import argparse
 import sys
 from pathlib import Path
@@ -135,6 +140,3 @@ def _measured(batch, path: Path, name: str, source: str) -> tuple[dict, str]:
         row["notice"] = _notice()
         return row, text
 
-
-if __name__ == "__main__":
-    sys.exit(main())

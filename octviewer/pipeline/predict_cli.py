@@ -23,6 +23,11 @@ to skip it), where the viewer finds them.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a stop while the imports below load: one line, exit 130 (attack run 12, A12-5)
+    from octviewer.core.stop import run_module
+
+    run_module("octviewer.pipeline.predict_cli", hint="run again with --resume to continue", prog="octviewer-predict")
+
 import argparse
 import os
 import re

@@ -1,5 +1,6 @@
-import sys
+"""``python -m octviewer.synth``: ``octviewer-synth``; the stop handlers come before the generator's imports (a
+stop while they loaded was a KeyboardInterrupt traceback, attack run 12, A12-5)."""
 
-from .cli import main
+from octviewer.core.stop import run_module
 
-sys.exit(main())
+run_module("octviewer.synth.cli", prog="python -m octviewer.synth")
