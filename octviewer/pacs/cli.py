@@ -195,6 +195,8 @@ def _screen(args) -> int:
         for series in find_series(settings, study.study_uid, ("OPT",)):
             got = retrieve(settings, study.study_uid, series.series_uid, progress=_progress)
             print(file=sys.stderr)
+            if got.foreign:  # refused, not screened; said (A12-2)
+                print(got.message, file=sys.stderr)
             folders.append(str(got.folder))
     if not folders:
         print("no OCT (OPT) series found for that search", file=sys.stderr)

@@ -399,13 +399,18 @@ class Retrieved:
     folder: Path
     files: tuple[Path, ...]
     failed: int = 0  # instances the archive could not send or this workstation could not store
+    foreign: int = 0  # instances of another study or series sent while the retrieve ran: refused, not written
 
     @property
     def message(self) -> str:
-        if not self.failed:
-            return f"{len(self.files)} file(s) retrieved"
-        return (f"{len(self.files)} file(s) retrieved, {self.failed} could not be retrieved (the archive holds "
-                "them but did not send them intact; ask its administrator)")
+        text = f"{len(self.files)} file(s) retrieved"
+        if self.failed:
+            text += (f", {self.failed} could not be retrieved (the archive holds them but did not send them intact; "
+                     "ask its administrator)")
+        if self.foreign:
+            text += (f"; {self.foreign} instance(s) of another study or series were sent to this workstation "
+                     "meanwhile and refused (not kept)")
+        return text
 
 
 def is_uid(text) -> bool:
@@ -423,13 +428,27 @@ def retrieved_folder(study_uid: str, series_uid: str | None = None) -> Path:
     return data_folder() / "pacs" / study_uid / (series_uid or "study")
 
 
-class _Receiver:
-    """Writes each instance the archive sends into the ``.part`` folder; stops writing once cancelled."""
+def foreign_instance(ds: Dataset, study_uid: str, series_uid: str | None) -> bool:
+    """``ds`` is not of the study (and, for a series retrieve, the series) asked for. The receiver kept
+    every instance stored to the workstation while a retrieve ran: another patient's scan pushed by any
+    node (a modality, a routing rule) landed in this patient's series folder and was screened and opened
+    as this patient's (attack run 12, A12-2)."""
+    if str(ds.get("StudyInstanceUID", "")) != study_uid:
+        return True
+    return series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid
 
-    def __init__(self, folder: Path, cancel: threading.Event | None, progress: Callable | None):
+
+class _Receiver:
+    """Writes each instance the archive sends into the ``.part`` folder; stops writing once cancelled.
+    An instance of another study or series is refused and counted, never written (``foreign_instance``)."""
+
+    def __init__(self, folder: Path, cancel: threading.Event | None, progress: Callable | None,
+                 study_uid: str = "", series_uid: str | None = None):
         self.folder, self.cancel, self.progress = folder, cancel, progress
+        self.study_uid, self.series_uid = study_uid, series_uid
         self.files: list[Path] = []
         self.failed = 0
+        self.foreign = 0
         self.total: int | None = None
         self.lock = threading.Lock()
 
@@ -439,6 +458,11 @@ class _Receiver:
         try:
             ds = event.dataset
             ds.file_meta = event.file_meta
+            if foreign_instance(ds, self.study_uid, self.series_uid):
+                log.warning("an instance of another study or series was sent during the retrieve; refused")
+                with self.lock:
+                    self.foreign += 1
+                return 0xC000
             uid = str(ds.SOPInstanceUID)
             with self.lock:
                 name = f"{uid}.dcm" if is_uid(uid) else f"instance-{len(self.files) + 1}.dcm"
@@ -483,7 +507,7 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
         _make_part(dest, part)
     except OSError as exc:
         raise PacsConfigError(folder_problem(dest.parent, exc)) from None
-    receiver = _Receiver(part, cancel, progress)
+    receiver = _Receiver(part, cancel, progress, study_uid, series_uid)
     try:
         if settings.retrieve == "move":
             final = _move(settings, _query_for(study_uid, series_uid), receiver)
@@ -506,8 +530,8 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
             _remove(part)
         raise
     files = tuple(dest / p.name for p in receiver.files)
-    log.info("retrieved %d instance(s), %d failed", len(files), receiver.failed)
-    return Retrieved(dest, files, receiver.failed)
+    log.info("retrieved %d instance(s), %d failed, %d foreign refused", len(files), receiver.failed, receiver.foreign)
+    return Retrieved(dest, files, receiver.failed, receiver.foreign)
 
 
 def _make_part(dest: Path, part: Path) -> None:
@@ -579,8 +603,10 @@ def _get(settings: PacsSettings, query: Dataset, receiver: _Receiver) -> int | N
 
 
 def _move(settings: PacsSettings, query: Dataset, receiver: _Receiver) -> int | None:
-    """C-MOVE: the archive opens its own association to this workstation's storage service."""
+    """C-MOVE: the archive opens its own association to this workstation's storage service. Only the
+    archive's AE title may open it: any node could store instances into a retrieve (attack run 12, A12-2)."""
     ae = _make_ae(settings)
+    ae.require_calling_aet = [settings.archive_ae]
     for sop_class in STORAGE_CLASSES:
         ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
     try:

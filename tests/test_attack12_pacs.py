@@ -1,0 +1,81 @@
+"""Attack run 12 (H72), octviewer-pacs: a C-MOVE retrieve that kept instances another node pushed meanwhile
+(A12-2), a screen of several patients (A12-7), an outbox that sent to whichever archive came next (A12-8), a
+send of a scan without a PatientID (A12-9), and a send by an unverified model that said nothing (A12-10)."""
+
+import copy
+
+import orthanc_server
+import pydicom
+import pytest
+from orthanc_server import ARCHIVE_AE, DEMO_PATIENT, LOCAL_AE, MANY_PATIENT
+from pydicom.uid import generate_uid
+
+from octviewer.pacs import cli
+from octviewer.pacs.cli import main
+
+orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
+
+
+def _configure(orthanc, *extra) -> list[str]:
+    return ["configure", "--archive-ae", ARCHIVE_AE, "--host", "127.0.0.1", "--port", str(orthanc.dicom_port),
+            "--local-ae", LOCAL_AE, "--local-port", str(orthanc.move_port), *extra]
+
+
+def _another_patients_scan() -> pydicom.Dataset:
+    """A scan of another patient, in its own study and series (what a modality might push meanwhile)."""
+    ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / "demo_normal_OD.dcm")
+    ds.PatientName, ds.PatientID = "DOE^INTRUDED", "OTHER-999"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def _push(ds, calling_ae: str, port: int, **changes):
+    """C-STORE ``ds`` (with ``changes``) to the workstation's C-MOVE listener as ``calling_ae``: the status, or
+    None when the association was refused."""
+    from pynetdicom import AE
+
+    ds = copy.deepcopy(ds)
+    for key, value in changes.items():
+        setattr(ds, key, value)
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", port, ae_title=LOCAL_AE)
+    if not assoc.is_established:
+        return None
+    try:
+        status = assoc.send_c_store(ds)
+        return int(status.Status) if status else -1
+    finally:
+        assoc.release()
+
+
+def test_a_move_retrieve_refuses_instances_of_another_study_or_series_pushed_while_it_runs(
+        orthanc, data_dir, tmp_path, monkeypatch, capsys):
+    """A12-2: with C-MOVE, any node could store to the workstation while a retrieve ran: another patient's scan
+    landed in this patient's series folder and was screened as one of his. Now only the archive's AE title may
+    associate, and an instance of another study (or another series of the same study) is refused, not written,
+    and counted."""
+    many = orthanc.studies[MANY_PATIENT]
+    conf = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*conf, *_configure(orthanc, "--retrieve", "move")]) == 0
+    intruder, statuses = _another_patients_scan(), []
+    progress = cli._progress
+
+    def push_once(done, total):
+        if not statuses:
+            statuses.append(_push(intruder, "INTRUDER", orthanc.move_port))  # any node
+            statuses.append(_push(intruder, ARCHIVE_AE, orthanc.move_port))  # the archive's title, another study
+            statuses.append(_push(intruder, ARCHIVE_AE, orthanc.move_port, StudyInstanceUID=many["study"]))
+        progress(done, total)
+
+    monkeypatch.setattr(cli, "_progress", push_once)
+    capsys.readouterr()
+    assert main([*conf, "retrieve", many["study"], many["series"]["OPT"]]) == 0
+    out = capsys.readouterr().out
+    assert statuses[0] is None  # the association of another AE title refused
+    assert statuses[1] == statuses[2] == 0xC000  # another study; the study's UID but another series
+    assert "6 file(s) retrieved" in out and "2 instance(s) of another study or series" in out
+    series = data_dir / "pacs" / many["study"] / many["series"]["OPT"]
+    patients = {str(pydicom.dcmread(p, stop_before_pixels=True).PatientID) for p in series.iterdir()}
+    assert patients == {MANY_PATIENT} and len(list(series.iterdir())) == 6
