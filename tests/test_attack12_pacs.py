@@ -79,3 +79,23 @@ def test_a_move_retrieve_refuses_instances_of_another_study_or_series_pushed_whi
     series = data_dir / "pacs" / many["study"] / many["series"]["OPT"]
     patients = {str(pydicom.dcmread(p, stop_before_pixels=True).PatientID) for p in series.iterdir()}
     assert patients == {MANY_PATIENT} and len(list(series.iterdir())) == 6
+
+
+@pytest.mark.parametrize("search, why", [
+    (["--name", "SYNTHETIC"], "matches 3 patients"),  # a prefix: JANE, CORRUPT and MANY
+    (["--from", "2000-01-01"], "matches 3 patients"),  # a date range alone: everyone seen since
+    (["--name", "*"], "the name holds '*' or '?'"),
+    (["--name", "SYNTHETIC^MAN?"], "the name holds '*' or '?'"),
+])
+def test_screen_refuses_a_search_of_several_patients_before_retrieving_anything(orthanc, data_dir, tmp_path, capsys,
+                                                                                  search, why):
+    """A12-7: `screen --name SMITH`, `--name '*'` or a date range alone screened every patient it matched into
+    one CSV that names none. Refused, exit 2, before any series is retrieved."""
+    conf = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*conf, *_configure(orthanc)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "screen.csv"
+    assert main([*conf, "screen", *search, "--out", str(out), "--", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert why in err and "give the patient ID" in err and "Traceback" not in err
+    assert not (data_dir / "pacs").exists() and not out.exists()

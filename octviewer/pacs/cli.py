@@ -18,7 +18,8 @@ from pathlib import Path
 from ..core.stop import stoppable
 from ..core.text import one_line, printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, saved_values, settings_path
-from .net import MODALITIES, PacsError, PacsQueryError, check_query, echo, find_series, find_studies, is_uid, retrieve
+from .net import (MODALITIES, PacsError, PacsQueryError, check_query, echo, find_series, find_studies, is_uid,
+                  one_patient, retrieve)
 from .outbox import Outbox, OutboxError
 from .sr import SrError
 
@@ -191,7 +192,9 @@ def _screen(args) -> int:
         print(problem[1], file=sys.stderr)
         return problem[0]
     folders = []
-    for study in find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, ("OPT",)):
+    studies = find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, ("OPT",))
+    one_patient(studies)  # before anything is retrieved (A12-7)
+    for study in studies:
         for series in find_series(settings, study.study_uid, ("OPT",)):
             got = retrieve(settings, study.study_uid, series.series_uid, progress=_progress)
             print(file=sys.stderr)

@@ -332,6 +332,21 @@ def check_query(patient_id: str = "", patient_name: str = "", date_from: dt.date
     if exact_id and any(c in patient_id for c in "*?"):
         raise PacsQueryError("the patient ID holds '*' or '?', which the archive takes as wildcards (other "
                              "patients would be screened); give the ID itself")
+    if exact_id and any(c in patient_name for c in "*?"):  # --name '*' screened every patient (A12-7)
+        raise PacsQueryError("the name holds '*' or '?', which the archive takes as wildcards (other patients "
+                             "would be screened); give the patient ID")
+
+
+def one_patient(hits: Iterable[StudyHit]) -> None:
+    """A screen's studies belong to one patient, or ``PacsQueryError`` before anything is retrieved. A name
+    matches as a prefix ('SMITH' finds SMITHSON too) and a date range alone finds everyone seen then: the
+    screen's CSV, which names no patient, held several patients' verdicts (attack run 12, A12-7)."""
+    hits = list(hits)
+    ids = {h.patient_id.strip() for h in hits}
+    if len(ids) > 1 or ("" in ids and len(hits) > 1):
+        raise PacsQueryError(f"the search matches {len(ids)} patients' studies (or studies the archive gives no "
+                             "patient ID for); screen takes one patient: give the patient ID (octviewer-pacs find "
+                             "--show-patient lists them)")
 
 
 def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str = "",
