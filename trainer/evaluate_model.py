@@ -108,7 +108,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         from .manifest import ManifestError
         raise ManifestError(manifest, [f"--by {by[:40]!r}: no column of the manifest to group volumes by (those "
                                        f"are its own columns: {', '.join(columns)[:300] or 'none'})"])
-    records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
+    records = [r for r in assign_splits(records, seed, manifest=manifest) if split == "all" or r.split == split]
     probs, vfs = [], {n: [] for n in predictor.model.vf_names}
     truth_dir = Path(manifest).parent / "truth"
     pointing, pointing_groups = [], []

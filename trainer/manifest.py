@@ -432,29 +432,52 @@ def header_warnings(records: list[Record]) -> list[str]:
     return out
 
 
-def assign_splits(records: list[Record], seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> list[Record]:
+def assign_splits(records: list[Record], seed: int = 0, fractions=(0.6, 0.2, 0.2), manifest=None) -> list[Record]:
     """Patient-level, label-stratified, seeded split for records without one; a person the DICOM headers
-    name under several patient IDs is one patient here (``split_groups``, A11-4)."""
-    if all(r.split for r in records):
-        return records
+    name under several patient IDs is one patient here (``split_groups``, A11-4). A patient whose rows give
+    a split gets it for their rows that give none: a manifest with ``train`` on each patient's first row only
+    put seven of sixteen patients in train and test (attack run 12, A12-1). ``one_split_problems`` then checks
+    the groups as assigned; ManifestError (naming ``manifest``) when a group is in several splits."""
     groups = split_groups(records)
     by_patient = defaultdict(list)
     for r in records:
         by_patient[groups[r.row]].append(r)
-    rng = np.random.default_rng(seed)
-    for label in (1, 0):  # a patient counts as glaucoma if any of their volumes is
-        patients = sorted(p for p, rs in by_patient.items() if max(x.label for x in rs) == label)
-        rng.shuffle(patients)
-        n = len(patients)
-        n_train = int(round(fractions[0] * n))
-        n_val = int(round(fractions[1] * n))
-        if n >= 3:
-            n_val, n_train = max(n_val, 1), min(n_train, n - 2)
-        for k, p in enumerate(patients):
-            split = "train" if k < n_train else "val" if k < n_train + n_val else "test"
-            for r in by_patient[p]:
-                r.split = r.split or split
+    given = {p: next((r.split for r in rs if r.split), "") for p, rs in by_patient.items()}
+    if not all(r.split for r in records):
+        rng = np.random.default_rng(seed)
+        for label in (1, 0):  # a patient counts as glaucoma if any of their volumes is
+            patients = sorted(p for p, rs in by_patient.items() if max(x.label for x in rs) == label)
+            rng.shuffle(patients)
+            n = len(patients)
+            n_train = int(round(fractions[0] * n))
+            n_val = int(round(fractions[1] * n))
+            if n >= 3:
+                n_val, n_train = max(n_val, 1), min(n_train, n - 2)
+            for k, p in enumerate(patients):
+                split = "train" if k < n_train else "val" if k < n_train + n_val else "test"
+                for r in by_patient[p]:
+                    r.split = r.split or given[p] or split
+    if problems := one_split_problems(records, groups):
+        raise ManifestError(manifest or "the manifest", problems)
     return records
+
+
+def one_split_problems(records: list[Record], groups: dict[int, str] | None = None) -> list[str]:
+    """One problem per patient (a ``split_groups`` group) whose rows are in more than one split, naming its
+    rows and their splits: such a patient is trained on and tested on. Run on the split as assigned, not on
+    the manifest's column alone, which missed rows filled in later (attack run 12, A12-1)."""
+    groups = split_groups(records) if groups is None else groups
+    rows = defaultdict(list)
+    for r in records:
+        rows[groups[r.row]].append(r)
+    out = []
+    for rs in rows.values():
+        if len({r.split for r in rs}) > 1:
+            where = ", ".join(f"row {r.row} {r.split}" for r in sorted(rs, key=lambda r: r.row)[:12])
+            more = f" and {len(rs) - 12} more" if len(rs) > 12 else ""
+            out.append(f"one patient's rows are in several splits ({where}{more}): give every row of a patient "
+                       "(and every patient ID of one person) the same split, or none")
+    return out
 
 
 def summary(records: list[Record]) -> dict:
@@ -514,7 +537,7 @@ def checked_split(path, seed: int) -> tuple[list, dict]:
     splits): ManifestError otherwise. One sequence for both, so neither can skip a check the other makes."""
     records, _ = read_manifest(path)
     check_volumes(path, records)
-    counts = summary(assign_splits(records, seed))
+    counts = summary(assign_splits(records, seed, manifest=path))
     if problems := one_class_problems(counts):
         raise ManifestError(path, problems)
     return records, counts

@@ -49,7 +49,7 @@ def network_outputs(model_path, manifest, split: str = "all", seed: int | None =
     meta = predictor.model.meta
     seed = meta.provenance.get("split_seed", 0) if seed is None else seed
     records, _ = read_manifest(manifest)
-    records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
+    records = [r for r in assign_splits(records, seed, manifest=manifest) if split == "all" or r.split == split]
     if not records:
         raise ManifestError(manifest, [f"no volumes in the {split!r} split"])
     cal = meta.calibration
@@ -80,7 +80,7 @@ def _enough_of_each_class(model_path, manifest, split, seed) -> None:
     records, _ = read_manifest(manifest)
     if seed is None:
         seed = load_model(model_path, "cpu").meta.provenance.get("split_seed", 0)
-    records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
+    records = [r for r in assign_splits(records, seed, manifest=manifest) if split == "all" or r.split == split]
     counts = [sum(1 for r in records if r.label == c) for c in (0, 1)]
     if min(counts) < MIN_PER_CLASS:
         raise ManifestError(manifest, [f"recalibration needs at least {MIN_PER_CLASS} volumes of each class; the "
@@ -99,7 +99,7 @@ def _independent(model_path, manifest, split, seed) -> int:
     meta = load_model(model_path, "cpu").meta.to_dict()
     seed = (meta.get("provenance") or {}).get("split_seed", 0) if seed is None else seed
     records, _ = read_manifest(manifest)
-    records = [r for r in assign_splits(records, seed) if split == "all" or r.split == split]
+    records = [r for r in assign_splits(records, seed, manifest=manifest) if split == "all" or r.split == split]
     if why := not_independent(meta, content_hash(manifest), split, seed, [r.patient_id for r in records],
                               recalibration=False, volume_paths=[r.path for r in records]):
         raise ArgumentError(f"not independent data, nothing written: {why}; recalibrate on labelled volumes the "

@@ -212,7 +212,7 @@ def fit(cfg: Config) -> dict:
     manifest_sha = identity["manifest_sha256"]
     for s in skipped[:50]:  # row and kind of problem only: paths may hold patient IDs and dates
         progress.log(stage="validate", event="skipped", message=": ".join(s.split(": ")[:2]))
-    records = assign_splits(records, seed=cfg.the_split_seed)
+    records = assign_splits(records, seed=cfg.the_split_seed, manifest=cfg.data)
     for warning in header_warnings(records):  # by row count: the IDs are patients' (attack run 11, A11-4)
         progress.log(stage="validate", event="warning", message=warning)
     if problems := one_class_problems(summary(records)):  # before any training: its test AUC was NaN (A8-6)
