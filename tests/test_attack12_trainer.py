@@ -95,3 +95,29 @@ def test_a12_1_one_person_under_two_ids_in_two_given_splits_is_refused_naming_th
         err = capsys.readouterr().err
         assert "one patient's rows are in several splits (row " in err and " test" in err and " train" in err, err
         assert person not in err  # rows named, never the patient
+
+
+@pytest.mark.parametrize("command", ["train", "summary"])
+def test_a12_6_label_scarce_with_no_home_folder_says_one_line(command, tiny_cohort, tmp_path, monkeypatch, capsys):
+    """HOME unset and this user ID unknown to the password database (A10-18's case): one line, exit 2, before any
+    work, as octviewer-train says; `train` ended in a NoHomeFolder traceback from its salt check."""
+    import pwd
+
+    import trainer.label_scarce as ls
+
+    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "OCTVIEWER_DATA", "OCTVIEWER_PSEUDONYM_SALT"):
+        monkeypatch.delenv(name, raising=False)
+
+    def unknown(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", unknown)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "ls"
+    argv = (["train", "--data", str(tiny_cohort), "--out", str(out), "--fractions", "1", "--seeds", "0",
+             "--variants", "resnet2d", "--epochs", "1", "--image-size", "32", "--init", "random", "--device", "cpu"]
+            if command == "train" else ["summary", str(out), "--data", str(tiny_cohort)])
+    assert ls.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m trainer.label_scarce: no home folder: ") and err.count("\n") == 1, err
+    assert os.listdir(tmp_path) == []  # no run folder, no "~" folder

@@ -579,6 +579,12 @@ def write_summary(root: Path, manifest: Path, n_boot: int = 1000) -> dict:
 # -- command line ------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    from octviewer.core.files import no_home
+
+    # octviewer-train's rule (A10-18): train keeps fit's salt, which needs the config folder; with no home folder
+    # it ended in a NoHomeFolder traceback (attack run 12, A12-6)
+    if no_home("python -m trainer.label_scarce"):
+        return 2
     # the docstring's first paragraph: its first line alone stopped mid-sentence (attack run 8, A8-4)
     summary = " ".join(__doc__.split("\n\n")[0].split())
     parser = argparse.ArgumentParser(prog="python -m trainer.label_scarce", description=summary)
