@@ -269,3 +269,51 @@ def silent_server():
         sock.close()
 
     return sock.getsockname()[1], close
+
+
+def forwarder(port: int, target_port: int):
+    """Connections to 127.0.0.1:``port`` relayed to 127.0.0.1:``target_port``: an archive that was down at
+    ``port`` and is back. A retry goes only to the archive a result was queued for (A12-8), so a test's
+    archive that "comes back" must answer at the same address. Returns ``close``."""
+    import threading
+
+    server = socket.create_server(("127.0.0.1", port))
+    server.settimeout(0.2)
+    stop, held = threading.Event(), []
+
+    def pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn = server.accept()[0]
+            except OSError:
+                continue
+            conn.settimeout(None)
+            upstream = socket.create_connection(("127.0.0.1", target_port))
+            held.extend((conn, upstream))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join(2)
+        server.close()
+        for s in held:
+            s.close()
+
+    return close

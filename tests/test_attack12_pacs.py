@@ -99,3 +99,76 @@ def test_screen_refuses_a_search_of_several_patients_before_retrieving_anything(
     err = capsys.readouterr().err
     assert why in err and "give the patient ID" in err and "Traceback" not in err
     assert not (data_dir / "pacs").exists() and not out.exists()
+
+
+def _scan_of(tmp_path, patient_id: str, name: str):
+    """The demo OD cube as a clinic's archive holds it: a patient module and a study of its own."""
+    ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / "demo_normal_OD.dcm")
+    orthanc_server._file_with_patient(ds, patient_id, name, generate_uid(), "20240101", series_number=1)
+    path = tmp_path / f"{patient_id}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _srs_of(orthanc, patient_id: str) -> int:
+    return sum(orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality") == "SR"
+               for i in orthanc.instances_of(patient_id))
+
+
+def test_a_result_queued_for_one_archive_is_never_sent_to_another(orthanc, data_dir, tmp_path, capsys):
+    """A12-8: a send that failed for the clinic's archive (down) kept its SR in the outbox, and the next send or
+    retry with another archive's settings sent it there, with the patient's name, ID and birth date. Now each
+    queued object keeps its archive (AE title, host, port); a retry elsewhere sends none of it and says so."""
+    scan = _scan_of(tmp_path, "CLINIC-812", "SYNTHETIC^CLINIC")
+    down_port = orthanc_server.free_port()
+    clinical, research = (["--settings", str(tmp_path / f"{n}.json")] for n in ("clinical", "research"))
+    assert main([*clinical, "configure", "--archive-ae", "CLINICAL", "--host", "127.0.0.1", "--port", str(down_port),
+                 "--timeout", "5"]) == 0
+    assert main([*research, *_configure(orthanc)]) == 0
+    assert main([*clinical, "send", str(scan), "--device", "cpu"]) == 1
+    assert "1 kept in the outbox" in capsys.readouterr().out
+    assert main([*research, "retry"]) == 0
+    out = capsys.readouterr().out
+    assert f"1 object(s) wait for the archive CLINICAL at 127.0.0.1:{down_port}, not sent to ORTHANC" in out
+    assert "nothing is waiting" not in out
+    assert main([*research, "outbox"]) == 0
+    assert f"for CLINICAL at 127.0.0.1:{down_port}" in capsys.readouterr().out
+    assert _srs_of(orthanc, "CLINIC-812") == 0  # never in the research archive
+
+
+def test_an_older_outbox_is_migrated_and_its_rows_wait_until_sent_or_dropped(orthanc, data_dir, tmp_path, capsys):
+    """A12-8: rows an earlier version queued record no archive: they are sent nowhere without a word; `retry`
+    says they wait and how to send (`retry --unaddressed`) or drop (`outbox --drop UID`) them."""
+    import sqlite3
+    from io import BytesIO
+
+    from octviewer.pacs.sr import encapsulated_pdf
+
+    data_dir.mkdir(mode=0o700)
+    old = sqlite3.connect(data_dir / "pacs_outbox.sqlite")
+    old.execute("CREATE TABLE outbox (sop_instance_uid TEXT PRIMARY KEY, kind TEXT NOT NULL, queued TEXT NOT NULL, "
+                "attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', data BLOB NOT NULL)")
+    uids = []
+    for patient in ("LEGACY-1", "LEGACY-2"):
+        source = pydicom.dcmread(_scan_of(tmp_path, patient, "SYNTHETIC^LEGACY"), stop_before_pixels=True)
+        ds = encapsulated_pdf(source, b"%PDF-1.4\n%%EOF\n")
+        buffer = BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        old.execute("INSERT INTO outbox (sop_instance_uid, kind, queued, data) VALUES (?, 'the PDF report', "
+                    "'2026-01-01T00:00:00', ?)", (ds.SOPInstanceUID, buffer.getvalue()))
+        uids.append(ds.SOPInstanceUID)
+    old.commit()
+    old.close()
+    conf = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*conf, *_configure(orthanc)]) == 0
+    capsys.readouterr()
+    assert main([*conf, "retry"]) == 0
+    out = capsys.readouterr().out
+    assert "2 object(s) queued by an earlier version" in out and "retry --unaddressed" in out
+    assert "outbox --drop" in out and orthanc.instances_of("LEGACY-1") == []
+    assert main([*conf, "outbox", "--drop", uids[1]]) == 0
+    out = capsys.readouterr().out
+    assert "1 object(s) removed" in out and "archive not recorded" in out and "1 object(s) waiting" in out
+    assert main([*conf, "retry", "--unaddressed"]) == 0
+    assert "1 object(s) sent to the archive; nothing is waiting" in capsys.readouterr().out
+    assert len(orthanc.instances_of("LEGACY-1")) == 1 and orthanc.instances_of("LEGACY-2") == []

@@ -176,10 +176,11 @@ def test_one_non_dicom_row_holds_up_no_other(pacs_data, monkeypatch):
     source = pydicom.dcmread("resources/samples/demo_normal_OD.dcm", stop_before_pixels=True)
     good = encapsulated_pdf(source, b"%PDF-1.4\n%%EOF\n")
     outbox = Outbox()
-    outbox.queue([good])
+    outbox.queue([good], PacsSettings())
     db = sqlite3.connect(outbox.path)
-    db.execute("INSERT INTO outbox (sop_instance_uid, kind, queued, data) VALUES "
-               "('1.2.3', 'the structured report', '2000-01-01T00:00:00', x'00010203')")
+    db.execute("INSERT INTO outbox (sop_instance_uid, kind, queued, data, archive_ae, archive_host, archive_port) "
+               "VALUES ('1.2.3', 'the structured report', '2000-01-01T00:00:00', x'00010203', ?, ?, ?)",
+               outbox_module.destination(PacsSettings()))  # queued for the same archive (A12-8)
     db.commit()
     db.close()
     archive = []

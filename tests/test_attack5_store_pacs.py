@@ -171,7 +171,7 @@ def test_pacs_outbox_prints_no_terminal_controls(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path))
     box = Outbox()
     db = sqlite3.connect(box.path)
-    db.execute("INSERT INTO outbox VALUES (?,?,?,?,?,?)",
+    db.execute("INSERT INTO outbox (sop_instance_uid, kind, queued, attempts, last_error, data) VALUES (?,?,?,?,?,?)",
                ("1.2.3", HOSTILE, "2026-01-01T00:00:00\u202e", 1, "refused\x1b[1A\x1b[K", b"not dicom"))
     db.commit()
     db.close()

@@ -11,7 +11,8 @@ import threading
 import orthanc_server
 import pydicom
 import pytest
-from orthanc_server import CORRUPT_PATIENT, DEMO_BIRTH, DEMO_NAME, DEMO_PATIENT, MANY_PATIENT, free_port, silent_server
+from orthanc_server import (CORRUPT_PATIENT, DEMO_BIRTH, DEMO_NAME, DEMO_PATIENT, MANY_PATIENT, forwarder, free_port,
+                            silent_server)
 
 from octviewer.core import Cancelled, weak_vf_indices
 from octviewer.io import VolumeReadError, load_volume
@@ -177,7 +178,13 @@ def test_server_down_keeps_the_results_and_retry_sends_them(orthanc, screened, d
     [waiting] = outbox.pending()
     assert waiting.sop_instance_uid == datasets[0].SOPInstanceUID and waiting.attempts == 1
     assert stat.S_IMODE(os.stat(outbox.path).st_mode) == 0o600
-    retried = Outbox().flush(orthanc.settings())  # a new session finds it and sends it
+    other = Outbox().flush(orthanc.settings())  # another archive: not sent there (A12-8)
+    assert other.sent == 0 and "1 object(s) wait for the archive ORTHANC at 127.0.0.1" in other.message
+    close = forwarder(down.archive_port, orthanc.dicom_port)  # the archive is back
+    try:
+        retried = Outbox().flush(down)  # a new session finds it and sends it
+    finally:
+        close()
     assert (retried.sent, retried.waiting) == (1, 0)
     uids = {i["MainDicomTags"].get("SOPInstanceUID") for i in orthanc.instances_of(DEMO_PATIENT)}
     assert datasets[0].SOPInstanceUID in uids
@@ -263,12 +270,16 @@ def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_pa
     from octviewer.pacs.results import report_reference
 
     (tmp_path / "report.pdf").write_bytes(PDF + f"% {report_reference(scan)}\n".encode())  # the scan's report (A11-13)
-    down = ["--settings", str(tmp_path / "down.json")]
-    main([*down, "configure", "--port", str(free_port()), "--timeout", "5"])
+    down, down_port = ["--settings", str(tmp_path / "down.json")], free_port()
+    main([*down, "configure", "--port", str(down_port), "--timeout", "5"])
     assert main([*down, "send", str(scan), "--pdf", str(tmp_path / "report.pdf"), "--device", "cpu"]) == 1
     assert "kept in the outbox" in capsys.readouterr().out
     assert main([*conf, "outbox"]) == 0 and "2 object(s) waiting" in capsys.readouterr().out
-    assert main([*conf, "retry"]) == 0 and "2 object(s) sent" in capsys.readouterr().out
+    close = forwarder(down_port, orthanc.dicom_port)  # the archive is back; a retry goes only there (A12-8)
+    try:
+        assert main([*down, "retry"]) == 0 and "2 object(s) sent" in capsys.readouterr().out
+    finally:
+        close()
     modalities = {orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality")
                   for i in orthanc.instances_of(DEMO_PATIENT)}
     assert {"SR", "DOC"} <= modalities

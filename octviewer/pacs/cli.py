@@ -83,8 +83,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--pdf", type=Path, default=None, help="a PDF report of the scan to send beside it")
     d.add_argument("--device", default="auto")
 
-    sub.add_parser("retry", help="send the results waiting in the outbox")
-    sub.add_parser("outbox", help="list the results waiting in the outbox")
+    t = sub.add_parser("retry", help="send the results waiting in the outbox for this archive")
+    t.add_argument("--unaddressed", action="store_true", help="also send, to this archive, the results an earlier "
+                   "version queued without recording their archive")
+    o = sub.add_parser("outbox", help="list the results waiting in the outbox, with their archive")
+    o.add_argument("--drop", action="append", default=[], metavar="UID",
+                   help="remove this queued object (its UID as listed) unsent; repeat for more")
     return p
 
 
@@ -255,15 +259,22 @@ def _pdf(path: Path, scan: Path) -> bytes:
 
 
 def _retry(args) -> int:
-    outcome = Outbox().flush(_settings(args))
+    outcome = Outbox().flush(_settings(args), unaddressed=args.unaddressed)
     print(outcome.message)
     return EXIT_OK if not outcome.error else EXIT_FAILED
 
 
 def _outbox(args) -> int:
-    pending = Outbox().pending()
+    box = Outbox()
+    if args.drop:
+        dropped = box.drop(args.drop)
+        print(f"{dropped} object(s) removed from the outbox unsent"
+              + (f"; {len(args.drop) - dropped} UID(s) given are not in it" if dropped < len(args.drop) else ""))
+    pending = box.pending()
     for item in pending:
-        print(one_line(f"{item.queued}  {item.kind}  {item.attempts} attempt(s)  {item.last_error or '-'}"))
+        where = f"for {item.destination}" if item.destination else "archive not recorded"
+        print(one_line(f"{item.queued}  {item.kind}  {where}  {item.attempts} attempt(s)  "
+                       f"{item.last_error or '-'}  {item.sop_instance_uid}"))
     print(f"{len(pending)} object(s) waiting")
     return EXIT_OK
 
