@@ -198,6 +198,7 @@ def test_send_of_a_dicom_file_that_is_no_oct_says_so_without_a_class_name(tmp_pa
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID = "OT", generate_uid(), generate_uid()
+    ds.PatientID = "P1"  # a scan without one is refused before it is read (A12-9)
     scan = tmp_path / "photo.dcm"
     ds.save_as(scan, enforce_file_format=True)
     monkeypatch.setenv("OCTVIEWER_DATA", str(tmp_path / "data"))

@@ -172,3 +172,46 @@ def test_an_older_outbox_is_migrated_and_its_rows_wait_until_sent_or_dropped(ort
     assert main([*conf, "retry", "--unaddressed"]) == 0
     assert "1 object(s) sent to the archive; nothing is waiting" in capsys.readouterr().out
     assert len(orthanc.instances_of("LEGACY-1")) == 1 and orthanc.instances_of("LEGACY-2") == []
+
+
+def _without_patient_id(tmp_path, name: str):
+    ds = pydicom.dcmread(_scan_of(tmp_path, "TO-BE-REMOVED", name))
+    del ds.PatientID
+    path = tmp_path / "noid.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_send_refuses_a_scan_without_a_patient_id_before_the_analysis(orthanc, data_dir, tmp_path, capsys):
+    """A12-9: the command's side of the one rule (results.patient_header_problem): no PatientID, nothing filed."""
+    scan = _without_patient_id(tmp_path, "NOID^COMMAND")
+    conf = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*conf, *_configure(orthanc)]) == 0
+    assert main([*conf, "send", str(scan), "--device", "cpu"]) == 2
+    assert "noid.dcm: the scan's header has no PatientID" in capsys.readouterr().err
+    assert not (data_dir / "pacs_outbox.sqlite").exists()  # refused before anything was queued
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, data_dir):
+    from conftest import open_window
+
+    yield from open_window(qtbot, monkeypatch, "resources/models/demo_semt.safetensors")
+
+
+def test_the_window_refuses_to_send_results_of_a_scan_without_a_patient_id(window, orthanc, qtbot, data_dir,
+                                                                          tmp_path):
+    """A12-9: File > Send results to PACS on a scan whose header has no PatientID filed an ANONYMISED PDF and an
+    SR under the archive's empty ID. Refused with the send command's words, before anything is packed."""
+    from octviewer.pacs import save_settings
+
+    save_settings(orthanc.settings())
+    window.open_path(str(_without_patient_id(tmp_path, "NOID^WINDOW")))
+    qtbot.waitUntil(lambda: window.state.prediction is not None and window.state.structure is not None
+                    and not window.state.measuring, timeout=240000)
+    window.menu_actions["send_pacs"].trigger()
+    assert window.warnings and "Nothing was sent" in window.warnings[-1]
+    assert "header has no PatientID, so its results cannot be filed under a patient" in window.warnings[-1]
+    assert window._pacs_actions.progress is None and not window._pacs_actions.work.busy()
+    found = orthanc.rest("/tools/find", b'{"Level": "Patient", "Query": {"PatientName": "NOID^WINDOW"}}')
+    assert found == [] and not (data_dir / "pacs_outbox.sqlite").exists()

@@ -52,7 +52,7 @@ def source_dataset(path) -> Dataset:
             raise SrError(f"{Path(path).name}: {keyword} is not {what}, so the report cannot be filed "
                           "(correct the header at the archive)") from None
     if problem := patient_header_problem(source):
-        raise SrError(f"{Path(path).name}: the scan's {problem}, so its results cannot be filed under it "
+        raise SrError(f"{Path(path).name}: the scan's {problem}, so its results cannot be filed under a patient "
                       "(correct the header at the archive)")
     return source
 
@@ -61,11 +61,15 @@ def patient_header_problem(source: Dataset) -> str:
     """Why the scan's PatientID or PatientName cannot head a report filed in the archive, or "" (the
     value not shown): the readers' rule (``io.loading.patient_problem``). ``send`` copied the patient
     module as it was, so an ID of two values (``MRN1\\MRN2``) filed the SR under two patients, one of
-    them another's (attack run 11, A11-14), as did an ID holding a newline or a right-to-left override."""
+    them another's (attack run 11, A11-14), as did an ID holding a newline or a right-to-left override.
+    A header without a PatientID (absent, empty or blanks) is refused too: the window filed an anonymised
+    report and an SR under the archive's empty ID, the "patient" of every ID-less object (attack run 12, A12-9)."""
     from ..core.text import text_problem
     from ..io.loading import patient_problem
 
-    if "PatientID" in source and source.PatientID not in (None, "") and (problem := patient_problem(source.PatientID)):
+    if str(source.get("PatientID", "") or "").strip() == "":
+        return "header has no PatientID"
+    if problem := patient_problem(source.PatientID):
         return problem
     name = source.get("PatientName")
     if name not in (None, ""):

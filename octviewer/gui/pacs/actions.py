@@ -67,6 +67,8 @@ class PacsActions:
 
     def send(self) -> None:
         from octviewer.pacs import PacsConfigError, model_identity
+        from octviewer.pacs.results import source_dataset
+        from octviewer.pacs.sr import SrError
         from octviewer.pipeline import ScanResult
 
         w, s = self.window, self.window.state
@@ -89,6 +91,13 @@ class PacsActions:
                             prediction=s.prediction, structure=s.structure,
                             reasons=(s.reason,) if s.reason and s.prediction is None else ())
         source = s.volume.source
+        try:  # the send's own rule, before anything is packed: a scan without a usable PatientID (A12-9)
+            if source is None:
+                raise SrError("the scan did not come from a DICOM file, so its results cannot be filed with it")
+            source_dataset(source)
+        except SrError as exc:
+            QMessageBox.warning(w, "Send results to PACS", as_literal(f"Nothing was sent: {exc}"))
+            return
         try:
             pdf = self._report_pdf()
         except OSError as exc:
