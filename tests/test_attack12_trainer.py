@@ -121,3 +121,45 @@ def test_a12_6_label_scarce_with_no_home_folder_says_one_line(command, tiny_coho
     err = capsys.readouterr().err
     assert err.startswith("python -m trainer.label_scarce: no home folder: ") and err.count("\n") == 1, err
     assert os.listdir(tmp_path) == []  # no run folder, no "~" folder
+
+
+def _wrong_eye(cohort, name):
+    """The cohort's manifest with its first OD row's eye given as OS (its header says R), and that row's number."""
+    rows = _rows(cohort)
+    k = next(k for k, r in enumerate(rows) if r["eye"] == "OD")
+    rows[k]["eye"] = "OS"
+    return _write(rows, cohort.parent / name), k + 2
+
+
+def test_a12_4_validate_refuses_a_row_whose_eye_the_scans_header_contradicts(tiny_cohort, capsys):
+    """The study index's rule and words (study.index.check_header): validate took the row without a word."""
+    from trainer.cli import main
+
+    manifest, row = _wrong_eye(tiny_cohort, "a12_4_validate.csv")
+    assert main(["validate", "--data", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert f"row {row}: the row gives the eye OS, the scan's own header says OD; it is not used (correct the row or " \
+           "the file)" in err, err
+    assert "1 problem(s)" in err, err
+
+
+def test_a12_4_fit_skip_bad_leaves_the_row_out_and_says_so(tiny_cohort, tmp_path, monkeypatch, capsys):
+    from trainer import stop
+    from trainer.cli import main
+
+    manifest, row = _wrong_eye(tiny_cohort, "a12_4_fit.csv")
+    seen = {}
+
+    def cache(records, *a, **k):
+        seen["rows"] = {r.row for r in records}
+        raise stop.Stopped("stopped at the cache")
+
+    monkeypatch.setattr("trainer.train.build_cache", cache)
+    fit = ["fit", "--data", str(manifest), "--out", str(tmp_path / "run"), "--variant", "resnet2d", "--epochs", "1",
+           "--image-size", "32", "--init", "random", "--device", "cpu"]
+    assert main(fit) == 2
+    assert f"row {row}: the row gives the eye OS, the scan's own header says OD" in capsys.readouterr().err
+    assert main([*fit, "--skip-bad"]) == 130
+    err = capsys.readouterr().err
+    assert f"row {row}: the row gives the eye OS, the scan's own header says OD" in err, err
+    assert seen["rows"] and row not in seen["rows"] and row + 1 in seen["rows"]  # the next row stays

@@ -323,13 +323,19 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         split = (r.get("split") or "").strip().lower()
         if split and split not in SPLITS:
             row_problems.append(f"split must be train, val or test, got {split[:40]!r}")
+        header = None
+        if check_files and not row_problems and stat.S_ISREG(st.st_mode):
+            header = read_header(file)
+            if problem := header_eye_problem(file, r["patient_id"].strip(), eye, header):
+                row_problems.append(problem)
         if row_problems:
             problems += [f"row {i}: {p}" for p in row_problems]
             bad_rows.add(i)
             continue
         extra = {k: v for k, v in r.items() if k not in (*REQUIRED, "vfi", "md", "psd", "split")}
         records.append(Record(i, Path(file), r["patient_id"].strip(), eye, visit,
-                              1 if label in ("glaucoma", "1") else 0, vf, split, extra, text))
+                              1 if label in ("glaucoma", "1") else 0, vf, split, extra, text,
+                              header_patient=None if header is None else _header_patient(header)))
     # one patient in two splits leaks information between training and testing
     splits_of = defaultdict(set)
     for rec in records:
@@ -362,13 +368,37 @@ def header_patients(records: list[Record]) -> dict[int, str]:
     """Row -> the PatientID its scan's DICOM header names ("" for none, or no DICOM), read once per record
     with the study index's header reader (``study.headers.read_record``: the header only, never blocking).
     Held in memory only: never printed, logged or written."""
-    from octviewer.study.headers import read_record
-
     for r in records:
         if r.header_patient is None:
-            record = read_record(Path(r.path)) if os.path.isfile(r.path) else {}
-            r.header_patient = str(record.get("patient_id") or "") if record.get("kind") == "scan" else ""
+            r.header_patient = _header_patient(read_header(r.path))
     return {r.row: r.header_patient or "" for r in records}
+
+
+def read_header(path) -> dict:
+    """What the file's DICOM header says (``study.headers.read_record``: the header only, never blocking), {} for
+    no regular file."""
+    from octviewer.study.headers import read_record
+
+    return read_record(Path(path)) if os.path.isfile(path) else {}
+
+
+def _header_patient(header: dict) -> str:
+    return str(header.get("patient_id") or "") if header.get("kind") == "scan" else ""
+
+
+def header_eye_problem(path, patient_id: str, eye: str, header: dict) -> str | None:
+    """Why a row is not used when its scan's own header gives the other eye, in the study index's words and by its
+    rule (``study.index.check_header``: which of the two is wrong cannot be told); None otherwise. The trainer
+    took such a row's label and VF values for the other eye's scan without a word while Open study manifest
+    refused the same row (attack run 12, A12-4). The check's patient and date warnings are not the trainer's
+    (its patient rule is ``split_groups``; a visit may be a number)."""
+    from octviewer.study.index import ScanEntry, check_header
+
+    try:
+        check_header(ScanEntry(str(path), patient_id, eye, "", None), header, "the row", "the row's")
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _header_people(records: list[Record]) -> dict[str, set[str]]:
