@@ -136,3 +136,27 @@ def test_the_bscan_names_its_sides_and_the_circle_report_prints_the_slo_with_the
     assert [letter for _, letter in w.bscan.sides_shown()] == ["T", "N"]
     assert w.bscan.sides_shown()[0][0] == 0
     _grab(w.bscan, "h75_cube_bscan.png")
+
+
+def _structure_dock(w):
+    from PySide6.QtWidgets import QDockWidget
+
+    [dock] = [d for d in w.findChildren(QDockWidget) if d.windowTitle() == "Structure"]
+    return dock
+
+
+def test_the_results_panel_gives_its_spare_room_to_the_structure_panel(qtbot, window, monkeypatch):
+    """W19: at 1600 x 975 the Results dock kept ~150-200 px blank under the demo's result while the Structure panel
+    under it needed 15+ wheel steps for its sectors and disc figures. The Results dock is now as tall as what it
+    shows, everything of it still in sight, and the Structure panel has the rest."""
+    w = window
+    w.resize(1600, 975)
+    _open_demo(qtbot, w, monkeypatch)
+    qtbot.wait(200)
+    viewport = w.results_scroll.viewport()
+    blank = viewport.height() - w.results.heightForWidth(viewport.width())
+    _grab(w, "h75_docks_1600.png")
+    assert w.results_scroll.verticalScrollBar().maximum() == 0  # all of the Results panel in sight
+    assert 0 <= blank < 40, blank
+    assert _structure_dock(w).height() > 0.5 * (w.results_dock.height() + _structure_dock(w).height())
+

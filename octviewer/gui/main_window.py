@@ -115,6 +115,8 @@ class MainWindow(QMainWindow):
                                         min_width=RIGHT_DOCK_WIDTH)
         # room for the estimates, their notes and the disclaimer without scrolling at the default size
         self.resizeDocks([self.results_dock, structure_dock], [470, 360], Qt.Vertical)
+        # then, scan by scan, as tall as its content: its spare room to the Structure panel (walk-through H65, W19)
+        self.results.fit_dock(self, self.results_dock, self.results_scroll, structure_dock)
         # a new scan's results and structure are read from the top (the study list keeps its place)
         self._per_scan_scrolls = (self.results_scroll, structure_dock.widget())
         self._fit_to_screen()

@@ -8,7 +8,7 @@ at all; only the caveats the viewer itself recognises are (synthetic data, unkno
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES, outside_normal
@@ -242,6 +242,41 @@ class ResultsPanel(QWidget):
         """Plain text the window adds under the estimates (measured VF and its difference)."""
         self.extra.setText(text)
         self.extra.setVisible(bool(text))
+        self.fit_dock_later()
+
+    #: the least height the dock under the Results dock (the Structure panel) keeps when Results grows
+    LEAST_BELOW_PX = 300
+
+    def fit_dock(self, window, dock, scroll, below) -> None:
+        """Size the Results ``dock`` to what it shows whenever a scan's results are in (``fit_dock_later``): its
+        spare room goes to the ``below`` dock (the Structure panel), and it takes room back from it, down to
+        ``LEAST_BELOW_PX``, when its text would run below its fold. At a fixed 470 px the Results dock kept ~200 px
+        blank at 1600 x 975 while the Structure panel's sectors and disc figures took 15+ wheel steps
+        (walk-through H65, W19)."""
+        self._fit = (window, dock, scroll, below)
+        self.state.events.settled.connect(self.fit_dock_later)
+
+    def fit_dock_later(self) -> None:
+        if getattr(self, "_fit", None) is not None:
+            QTimer.singleShot(0, self._fit_dock)  # once the labels' new text is laid out
+
+    def _fit_dock(self) -> None:
+        window, dock, scroll, below = self._fit
+        if (dock.isFloating() or below.isFloating() or not dock.isVisible() or not below.isVisible()
+                or abs(dock.x() - below.x()) > 2 or below.y() <= dock.y()):  # not the two docks of one column
+            return
+        viewport = scroll.viewport()
+        content = self.heightForWidth(viewport.width())
+        content = content if content > 0 else self.sizeHint().height()
+        need = dock.height() - viewport.height() + content + 4
+        total = dock.height() + below.height()
+        if getattr(self, "_first_share", None) is None:  # the window's own split, before this ever moved it
+            self._first_share = dock.height() / max(total, 1)
+        # it grows back to the window's own split at least (a small window's Structure panel keeps less than
+        # LEAST_BELOW_PX there: at 1024 x 700 the measured VF, added after the result, would stay below the fold)
+        target = min(need, max(total - self.LEAST_BELOW_PX, round(self._first_share * total), dock.height()))
+        if abs(target - dock.height()) > 8:
+            window.resizeDocks([dock, below], [target, total - target], Qt.Vertical)
 
     def text(self) -> str:
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
