@@ -160,3 +160,31 @@ def test_the_results_panel_gives_its_spare_room_to_the_structure_panel(qtbot, wi
     assert 0 <= blank < 40, blank
     assert _structure_dock(w).height() > 0.5 * (w.results_dock.height() + _structure_dock(w).height())
 
+
+def test_the_cam_leaves_the_vitreous_and_the_lines_keep_a_dark_edge_over_it(qtbot, window, monkeypatch, tmp_path):
+    """W21: View > Show CAM turned the whole demo B-scan red, the vitreous above the retina included, and the red
+    ILM line faded to pink on it. The CAM now stops just above the ILM (on screen and in the PDF), and every line
+    drawn on the B-scan has a dark edge."""
+    import numpy as np
+    from test_gui_walkthrough_h2 import _export_pdf
+
+    w = window
+    w.resize(1600, 975)
+    _open_demo(qtbot, w, monkeypatch)
+    if not w.state.settings.show_cam:
+        w.menu_actions["toggle_cam"].trigger()
+    qtbot.waitUntil(lambda: w.bscan.cam.isVisible(), timeout=5000)
+    cam = w.bscan.cam.image
+    ilm = w.state.structure.segmentation.ilm[w.state.index]
+    x = int(np.flatnonzero(np.isfinite(ilm) & (ilm > 20))[0])
+    assert np.isnan(cam[: int(ilm[x]) - 5, x]).all()  # the vitreous above the ILM: no CAM
+    assert np.isfinite(cam[int(ilm[x]) + 5:, x]).all()  # the retina under it: the CAM
+    _grab(w.bscan, "h75_cam_on.png")
+    assert all(curve.opts["shadowPen"] is not None for curve in w.structure.lines.values())
+    captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)  # the printed B-scan: as on screen
+    image = captured["images"]["bscan"].convertToFormat(captured["images"]["bscan"].Format.Format_RGB888)
+    a = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    top = a[: image.height() // 8, : image.width() * 3].reshape(-1, 3).astype(int)
+    assert (np.abs(top[:, 0] - top[:, 2]) < 8).mean() > 0.95  # the vitreous at the top stays grey in print
+    if os.environ.get("OCTVIEWER_WALK_GRABS"):
+        captured["images"]["bscan"].save(os.path.join(os.environ["OCTVIEWER_WALK_GRABS"], "h75_cam_pdf_bscan.png"))

@@ -221,7 +221,9 @@ def figures_html(state) -> str:
         bscan = (f"B-scan {state.index + 1} of {v.n_bscans} with the class activation map (red: evidence towards "
                  f"glaucoma, blue: towards normal, white: the decision threshold; fixed scale −{render.CAM_LIMIT:g} "
                  f"to +{render.CAM_LIMIT:g} logit{aspect}). The map is "
-                 f"{render.cam_resolution_text(state, state.index)}.")
+                 f"{render.cam_resolution_text(state, state.index)}"
+                 + ("; it is not drawn above the ILM (the vitreous)." if render.ilm_row(state, state.index) is not None
+                    else "."))
         legend = f'<br><img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}'
     else:
         bscan, legend = f"B-scan {state.index + 1} of {v.n_bscans} (class activation map not shown{aspect}).", ""

@@ -23,6 +23,9 @@ from .state import ViewerState
 COMPACT_HISTOGRAM_BELOW_PX = 560
 #: the box under text and legends drawn over the B-scan: readable over bright speckle, the image still seen
 TEXT_BOX = pg.mkBrush(0, 0, 0, 180)
+#: a dark edge under every line drawn on the B-scan: the red ILM line faded to pink on the red CAM (walk-through
+#: H65, W21); the printed B-scan's lines have the same edge (render.bscan_image)
+LINE_SHADOW = pg.mkPen(0, 0, 0, 200, width=3.5)
 
 
 class BscanView(pg.GraphicsLayoutWidget):
@@ -102,6 +105,8 @@ class BscanView(pg.GraphicsLayoutWidget):
     def add_overlay(self, item, z: float) -> None:
         """An item drawn over the B-scan in its scene units, above the CAM (z 10) and file lines (z 20)."""
         item.setZValue(z)
+        if isinstance(item, pg.PlotCurveItem):
+            item.setShadowPen(LINE_SHADOW)
         self.view.addItem(item)
 
     def add_legend(self, offset: tuple[float, float]) -> pg.LegendItem:
@@ -136,7 +141,8 @@ class BscanView(pg.GraphicsLayoutWidget):
             return
         for k, name in enumerate(s.volume.layers):
             boundary = str(name).upper() in BOUNDARY_COLOURS  # as thick as the structure overlay's lines
-            curve = pg.PlotCurveItem(pen=pg.mkPen(layer_colour(name, k), width=1.5 if boundary else 1))
+            curve = pg.PlotCurveItem(pen=pg.mkPen(layer_colour(name, k), width=1.5 if boundary else 1),
+                                     shadowPen=LINE_SHADOW)
             curve.setZValue(20)
             self.view.addItem(curve)
             self.layer_curves.append(curve)

@@ -107,7 +107,33 @@ def bscan_cam(state, i: int) -> np.ndarray | None:
     left, right, w_left, w_right = _axis(cells.shape[0], depth, in_h, s_h, o_h)
     cols = cell_weights(cells.shape[1], width, in_w, s_w, o_w)
     across = cells @ cols.T  # (h, width): tiny
-    return w_left * across[left] + w_right * across[right]
+    cam = w_left * across[left] + w_right * across[right]
+    ilm = ilm_row(state, i)
+    if ilm is not None and ilm.shape == (width,):
+        # not drawn over the vitreous, above the ILM (transparent, as the en-face CAM's rows not analysed): the
+        # coarse cells reach up into it, and the whole B-scan turned red above the retina (walk-through H65, W21)
+        rows = np.arange(depth)[:, None]
+        above = np.isfinite(ilm)[None, :] & (rows < np.nan_to_num(ilm, nan=0.0)[None, :] - VITREOUS_MARGIN_PX)
+        cam = np.where(above, np.nan, cam)
+    return cam
+
+
+#: CAM rows kept above the ILM (pixels): the line itself and the retina's surface stay on the map
+VITREOUS_MARGIN_PX = 3
+
+
+def ilm_row(state, i: int) -> np.ndarray | None:
+    """The ILM's depth per A-scan on B-scan ``i`` (pixels): the measured segmentation's, else the file's own ILM
+    layer, else None. A refused scan's lines are not drawn and not used either."""
+    if state.refused:
+        return None
+    seg = getattr(state.structure, "segmentation", None)
+    if seg is not None and i < seg.ilm.shape[0]:
+        return np.asarray(seg.ilm[i], np.float64)
+    for name, heights in state.volume.layers.items():
+        if str(name).upper() == "ILM":
+            return np.asarray(heights[i], np.float64)
+    return None
 
 
 def cam_resolution_text(state, i: int) -> str:
@@ -227,6 +253,7 @@ def bscan_image(state, i: int | None = None, height: int | None = None) -> np.nd
         for run in runs:
             if run.size > 1:
                 pts = np.stack([x[run], y[run]], axis=1).round().astype(np.int32)
+                cv2.polylines(out, [pts], False, (0, 0, 0), 4, cv2.LINE_AA)  # a dark edge, as on screen (W21)
                 cv2.polylines(out, [pts], False, colour, 2, cv2.LINE_AA)
     return _side_letters(out, bscan_sides(state.volume))
 
