@@ -215,3 +215,28 @@ def test_the_window_refuses_to_send_results_of_a_scan_without_a_patient_id(windo
     assert window._pacs_actions.progress is None and not window._pacs_actions.work.busy()
     found = orthanc.rest("/tools/find", b'{"Level": "Patient", "Query": {"PatientName": "NOID^WINDOW"}}')
     assert found == [] and not (data_dir / "pacs_outbox.sqlite").exists()
+
+
+def test_send_with_an_unverified_model_says_so_and_its_report_carries_it(orthanc, data_dir, tmp_path, monkeypatch,
+                                                                        capsys):
+    """A12-10: `send --model <unsigned model>` printed nothing and the SR filed in the patient's record did not
+    say "model file not verified". It prints the note as octviewer-predict does, and the SR carries it (TEXT)."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from octviewer.pacs.sr import MODEL_TRUST, sr_values
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    torch.manual_seed(0)
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    model = save_model(tmp_path / "m.safetensors", build_network("semt", init="random", reg_channels=8), meta)
+    scan = _scan_of(tmp_path, "UNSIGNED-810", "SYNTHETIC^UNSIGNED")
+    conf = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*conf, *_configure(orthanc)]) == 0
+    capsys.readouterr()
+    assert main([*conf, "send", str(scan), "--model", str(model), "--device", "cpu"]) == 0
+    assert "note: model file not verified: it is not signed" in capsys.readouterr().err
+    [sr] = [orthanc.dataset(i["ID"]) for i in orthanc.instances_of("UNSIGNED-810")
+            if orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality") == "SR"]
+    assert sr_values(sr)["glaucoma screening"][MODEL_TRUST].startswith("model file not verified: it is not signed")

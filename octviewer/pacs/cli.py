@@ -216,7 +216,7 @@ def _send(args) -> int:
     settings = _settings(args)
     pdf = _pdf(args.pdf, args.scan) if args.pdf else None  # before the network is loaded and the scan analysed
 
-    from .results import model_identity, results_datasets, source_dataset
+    from .results import model_identity, model_trust, results_datasets, source_dataset
 
     # a scan that is no file, a bomb or a header the report cannot carry is refused before the network
     # stack loads (seconds and most of a GB), not only before the analysis (A11-5)
@@ -229,8 +229,11 @@ def _send(args) -> int:
     from ..resources import DEMO_MODEL
 
     predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
+    if warning := predictor.model.trust.warning:  # as octviewer-predict says it; the SR carries it too (A12-10)
+        print(f"note: {warning}", file=sys.stderr)
     result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again
-    datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf)
+    datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf,
+                                trust=model_trust(predictor.model))
     outcome = Outbox().send(settings, datasets)
     print(outcome.message)
     return EXIT_OK if not outcome.error else EXIT_FAILED

@@ -23,6 +23,15 @@ def model_identity(model) -> tuple[str, str]:
     return str(getattr(model, "name", "") or meta.get("name", "") or "unnamed model"), version
 
 
+def model_trust(model) -> str:
+    """What the model file's signature says, for the report: the warning every result of an untrusted
+    model carries ("model file not verified: ..."), or who signed a trusted one; "" when unknown."""
+    trust = getattr(model, "trust", None)
+    if trust is None:
+        return ""
+    return trust.warning or trust.text()
+
+
 def source_dataset(path) -> Dataset:
     """The scan's DICOM headers (no pixels), for the report's patient, study and references.
 
@@ -126,10 +135,11 @@ def dicom_headers(path, **options) -> Dataset:
 
 
 def results_datasets(source_path, result, model_name: str, model_version: str,
-                     pdf: bytes | None = None) -> list[Dataset]:
-    """The SR (always) and the Encapsulated PDF (when a PDF is given), in the scan's study."""
+                     pdf: bytes | None = None, trust: str = "") -> list[Dataset]:
+    """The SR (always; ``trust``: ``model_trust`` of the model) and the Encapsulated PDF (when a PDF is
+    given), in the scan's study."""
     source = source_dataset(source_path)
-    out = [build_sr(source, result, model_name, model_version)]
+    out = [build_sr(source, result, model_name, model_version, trust=trust)]
     if pdf is not None:
         out.append(encapsulated_pdf(source, pdf))
     return out

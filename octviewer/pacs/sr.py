@@ -171,12 +171,19 @@ def _with_type2(source: Dataset) -> Dataset:
     return copy
 
 
+#: The TEXT item of the screening group that says whether the model file was verified (``model_trust``).
+MODEL_TRUST = "Model file verification"
+
+
 def build_sr(source: Dataset, result, model_name: str, model_version: str, *, series_number: int = 901,
-             when: dt.datetime | None = None) -> hd.sr.Comprehensive3DSR:
+             when: dt.datetime | None = None, trust: str = "") -> hd.sr.Comprehensive3DSR:
     """The TID 1500 report of ``result`` (an ``octviewer.pipeline.ScanResult``) for the scan ``source``.
 
     ``source`` is the scan's DICOM dataset (pixel data not needed): its patient and study modules
     go into the report, which is filed in the same study and references the source series.
+    ``trust`` (the model file's signature, ``results.model_trust``) goes into the screening group as a
+    TEXT item: the archive's copy, read by other systems, is the result that travels furthest, and an
+    unverified model's said nothing of it (attack run 12, A12-10).
     """
     if "SOPInstanceUID" not in source or "StudyInstanceUID" not in source:
         raise SrError("the scan did not come from a DICOM file, so its findings cannot be filed with it")
@@ -185,6 +192,9 @@ def build_sr(source: Dataset, result, model_name: str, model_version: str, *, se
                                               version=(model_version or "unknown")[:64])
     prediction = result.prediction
     groups = [_screening_group(prediction, result.reasons, algorithm, source)]
+    if trust:
+        groups[0][0].ContentSequence.append(hd.sr.TextContentItem(
+            name=code("MODEL-TRUST", MODEL_TRUST), value=trust, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     if result.structure is not None:
         groups += [_rnfl_group(result.structure, algorithm, source), _disc_group(result.structure, algorithm, source)]
     groups.append(_quality_group(result.quality, algorithm, source))
@@ -272,5 +282,7 @@ def sr_values(ds: Dataset) -> dict[str, dict[str, object]]:
                     values[concept] = meaning(item, "ConceptCodeSequence")
                 elif kind == "TEXT" and concept in ("Algorithm Name", "Algorithm Version"):
                     out.setdefault("algorithm", {})[concept] = str(item.TextValue)
+                elif kind == "TEXT" and concept == MODEL_TRUST:
+                    values[concept] = str(item.TextValue)
             out[name] = values
     return out

@@ -67,7 +67,7 @@ class PacsActions:
 
     def send(self) -> None:
         from octviewer.pacs import PacsConfigError, model_identity
-        from octviewer.pacs.results import source_dataset
+        from octviewer.pacs.results import model_trust, source_dataset
         from octviewer.pacs.sr import SrError
         from octviewer.pipeline import ScanResult
 
@@ -87,6 +87,7 @@ class PacsActions:
             return
         predictor = w.controller.predictor
         name, version = model_identity(predictor.model) if predictor is not None else ("", "")
+        trust = model_trust(predictor.model) if predictor is not None else ""  # in the SR too (A12-10)
         result = ScanResult(quality=s.structure.quality if s.structure is not None else None,
                             prediction=s.prediction, structure=s.structure,
                             reasons=(s.reason,) if s.reason and s.prediction is None else ())
@@ -107,7 +108,7 @@ class PacsActions:
         def run(progress, cancel):
             from octviewer.pacs import Outbox, results_datasets
 
-            datasets = results_datasets(source, result, name, version, pdf=pdf)
+            datasets = results_datasets(source, result, name, version, pdf=pdf, trust=trust)
             return Outbox().send(settings, datasets, progress=progress)
 
         self.progress = QProgressDialog("Sending the structured report and the PDF report…", "", 0, 0, w)
