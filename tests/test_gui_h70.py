@@ -125,3 +125,51 @@ def test_a_field_74_days_from_the_scan_is_in_the_tree_and_dated_in_the_ou_view_a
     assert "Measured: OD VF tested 74 days after the scan (date withheld: anonymised report)" in anonymised
     assert "2019-10-23" not in anonymised
 
+
+# ---------------------------------------------------------------- W8: room for the study's problems
+
+@pytest.mark.gui
+def test_the_study_problems_get_room_and_every_tree_cell_its_whole_text_as_tooltip(qtbot, window, monkeypatch,
+                                                                                 demo, tmp_path):
+    """Five problems in a box ~3 lines high, entries of 3-4 lines each, and the Details column cut off
+    ("measure…-09-24)") with no tooltip on some cells: the list is on a splitter with the tree, "Show all
+    problems…" opens them all in a window of their own, and every cell has its whole text as a tooltip."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPlainTextEdit, QTreeWidgetItemIterator
+
+    root = _study(demo, tmp_path, ["DEMO05-000,OD,2018-08-10,97.0,-1.0,2.0",
+                                   "DEMO05-000,OD,,96.0,-1.5,2.1",
+                                   "DEMO05-000,OS,2010-01-10,95.0,-2.0,2.2",
+                                   "DEMO05-009,OD,2019-08-12,94.0,-2.5,2.3",
+                                   "DEMO05-000,OS,2015-02-30,93.0,-3.0,2.4"])
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    w.resize(1280, 800)
+    w.study.dock.raise_()
+    qtbot.wait(100)
+    assert panel.splitter.widget(0) is panel.problems_box and panel.splitter.widget(1) is panel.tree
+    start = panel.problems_box.height()
+    total = sum(panel.splitter.sizes())
+    panel.splitter.setSizes([total // 2, total - total // 2])  # the reader drags the divider down
+    qtbot.wait(100)
+    assert panel.problems_box.height() >= 2 * start and panel.problems_box.height() >= total // 2 - 10
+    _grab(panel, "w8_problems_dragged")
+    assert panel.all_problems_button.isVisible()
+    qtbot.mouseClick(panel.all_problems_button, Qt.LeftButton)
+    dialog = panel.problems_dialog
+    assert dialog is not None and dialog.isVisible()
+    text = dialog.findChild(QPlainTextEdit).toPlainText()
+    assert text.count("\n• ") == 4 and "\u200b" not in text
+    assert "DEMO05-009 OD 2019-08-12 is matched to no visit: its patient is not in the study" in text
+    _grab(dialog, "w8_all_problems")
+    dialog.close()
+    it = QTreeWidgetItemIterator(panel.tree)
+    cells = 0
+    while it.value():
+        item = it.value()
+        for column in (0, 1):
+            if item.text(column):
+                assert item.toolTip(column), (item.text(0), column)
+                cells += 1
+        it += 1
+    assert cells > 10

@@ -14,12 +14,15 @@ import re
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QTreeWidgetItemIterator,
@@ -97,12 +100,12 @@ class _Tree(QTreeWidget):
             self._fitting = False
 
 
-def problems_and_warnings(index: StudyIndex, limit: int) -> str:
+def problems_and_warnings(index: StudyIndex, limit: int, breaks: bool = True) -> str:
     """What the panel lists under the tree: the files left out, then the scans used with something to check
     (a manifest row its scan's header contradicts, one scan at two visits: eighth walk-through, item 3); one
     entry a line, each marked, its path broken at its separators (it read as one run of text, H51 item 5)."""
     def entries(text: str) -> str:
-        return "\n".join("• " + path_breaks(line) for line in text.splitlines())
+        return "\n".join("• " + (path_breaks(line) if breaks else line) for line in text.splitlines())
 
     listed, checks = index.problems_text(limit=limit), index.warnings_text(limit=limit)
     return "\n".join([*(["Left out:\n" + entries(listed)] if listed else []),
@@ -117,6 +120,16 @@ def problems_summary(index: StudyIndex) -> str:
     return "; ".join(parts) + (" - scroll the list" if many and parts else "")
 
 
+def set_tooltips(item) -> None:
+    """Each cell's whole text as its tooltip: the dock elides the name and cuts the Details column, and only some
+    cells had one ("measure…-09-24)", walk-through H65, W8)."""
+    for column in range(item.columnCount()):
+        if item.text(column) and not item.toolTip(column):
+            item.setToolTip(column, as_literal(item.text(column)))
+    for k in range(item.childCount()):
+        set_tooltips(item.child(k))
+
+
 def path_breaks(text: str) -> str:
     """``wrappable`` for a line naming files: long runs break after a path's separators (/ _ - .), and only
     runs still longer than 20 characters between every character; ``wrappable`` broke names mid-word."""
@@ -126,8 +139,9 @@ def path_breaks(text: str) -> str:
     return re.sub(r"\S{17,}", run, text)
 
 
-#: Lines of text the list of problems and checks shows before it scrolls: 20 checks filled the panel at
-#: 1024 x 700 and pushed the tree, OU view and Trend out of sight (H51 walk-through, item 5).
+#: Lines of text the list of problems and checks first shows before it scrolls (the splitter gives it more):
+#: 20 checks filled the panel at 1024 x 700 and pushed the tree, OU view and Trend out of sight (H51
+#: walk-through, item 5).
 PROBLEM_LINES = 5
 
 
@@ -178,9 +192,13 @@ class StudyPanel(QWidget):
         self.problems_box.setWidgetResizable(True)
         self.problems_box.setFrameShape(QScrollArea.NoFrame)
         self.problems_box.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.problems_box.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
-        self.problems_box.setMaximumHeight(self.fontMetrics().lineSpacing() * PROBLEM_LINES + 4)
-        for widget in (self.problems_summary, self.problems_box):
+        # all of them in a window of their own, and the list beside the tree on a splitter the reader drags: a
+        # box ~3 lines high held entries of 3-4 lines each (walk-through H65, W8)
+        self.all_problems_button = QPushButton("Show all problems…")
+        self.all_problems_button.setToolTip("The files left out and the scans to check, in a window of their own")
+        self.all_problems_button.clicked.connect(self.show_all_problems)
+        self.problems_dialog: QDialog | None = None
+        for widget in (self.problems_summary, self.problems_box, self.all_problems_button):
             widget.setVisible(False)
         self.tree = _Tree()
         self.tree.setHeaderLabels(["Patient / visit / eye / scan", "Details"])
@@ -220,9 +238,18 @@ class StudyPanel(QWidget):
         layout.addLayout(top)
         layout.addLayout(busy)
         layout.addWidget(self.status)
-        layout.addWidget(self.problems_summary)
-        layout.addWidget(self.problems_box)
-        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.problems_summary)  # the button on a line of its own: beside it, it squeezed the
+        layout.addWidget(self.all_problems_button)  # summary into a column a word wide in a narrow dock
+        self.splitter = QSplitter(Qt.Vertical)
+        # the tree's own policy: a Preferred splitter gave up its width to the panel's size hint (174 px, not 264:
+        # the wrapped status line asks for height-for-width), so the Study dock opened at its 180 px minimum and
+        # the tree was squeezed under a panel wider than the dock
+        self.splitter.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.splitter.addWidget(self.problems_box)
+        self.splitter.addWidget(self.tree)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(1, 1)
+        layout.addWidget(self.splitter, 1)
         layout.addWidget(self.details)
         layout.addLayout(actions)
 
@@ -278,8 +305,11 @@ class StudyPanel(QWidget):
         listed = problems_and_warnings(index, limit=200)
         self.problems.setText(listed)
         self.problems_summary.setText(problems_summary(index))
-        for widget in (self.problems, self.problems_summary, self.problems_box):
+        for widget in (self.problems, self.problems_summary, self.problems_box, self.all_problems_button):
             widget.setVisible(bool(listed))
+        if listed:  # the list starts PROBLEM_LINES high; the splitter gives it more
+            line = self.fontMetrics().lineSpacing()
+            self.splitter.setSizes([line * PROBLEM_LINES + 4, max(150, self.splitter.height() - line * PROBLEM_LINES)])
         for pid in index.patients():
             visits = index.visits(pid)
             patient = QTreeWidgetItem([pid, f"{len(visits)} visit{'s' if len(visits) != 1 else ''}, "
@@ -310,6 +340,8 @@ class StudyPanel(QWidget):
                     item.addChild(eye_item)
                 patient.addChild(item)
             self.tree.addTopLevelItem(patient)
+        for k in range(self.tree.topLevelItemCount()):
+            set_tooltips(self.tree.topLevelItem(k))
         if self.tree.topLevelItemCount():
             self.tree.topLevelItem(0).setExpanded(True)
         patients = len(index.patients())
@@ -323,6 +355,21 @@ class StudyPanel(QWidget):
                  else "no scan used" if left_out else "no OCT scans found")
         self.status.setText(wrappable(f"{name}: {found}; {index.skipped_text()}" + (
             f"; {index.from_cache} files' headers read from the cache" if index.from_cache else "")))
+
+    def show_all_problems(self) -> None:
+        """The study's problems and checks in a resizable window of their own, whole lines, to read and copy."""
+        if self.problems_dialog is None:
+            self.problems_dialog = QDialog(self)
+            self.problems_dialog.setWindowTitle("Study problems")
+            self.problems_dialog.resize(720, 480)
+            text = QPlainTextEdit()
+            text.setReadOnly(True)
+            text.setObjectName("problems_text")
+            QVBoxLayout(self.problems_dialog).addWidget(text)
+        text = self.problems_dialog.findChild(QPlainTextEdit, "problems_text")
+        text.setPlainText(problems_and_warnings(self.index, limit=10000, breaks=False) if self.index else "")
+        self.problems_dialog.show()
+        self.problems_dialog.raise_()
 
     def clear_selection(self) -> None:
         """No item current or highlighted; OU view and Trend disabled until one is chosen again."""
