@@ -318,3 +318,18 @@ def test_resume_refuses_impossible_values(column, value, why, finished_rows, tmp
     assert predict_cli.main([*argv, "--resume"]) == EXIT_OUTPUT
     err = capsys.readouterr().err
     assert str(journal) in err and "line 3" in err and column in err and why in err
+
+
+def test_a_resume_with_other_scans_says_which_rows_it_keeps_and_which_it_drops(study_scans, tmp_path, capsys):
+    """A12-11: ``--resume`` with other inputs said "resuming: 1 scans already in rs.csv", then dropped that row (a
+    resumed run keeps only rows it would have written): the count was of rows it would not keep."""
+    from octviewer.pipeline import measure_cli
+
+    scans = [str(p) for p in sorted(study_scans.rglob("*.dcm"))[:3]]
+    out = tmp_path / "m.csv"
+    _finished_journal(measure_cli.main, [scans[0], "--out", str(out), "--no-store"], out)
+    capsys.readouterr()
+    assert measure_cli.main([*scans[1:], "--out", str(out), "--no-store", "--resume"]) in (0, EXIT_SCANS_FAILED)
+    err = capsys.readouterr().err
+    assert "resuming: 0 scans already in" in err and "1 row(s) of scans not in this run are dropped" in err
+    assert len(_rows(out)) == 2

@@ -26,7 +26,7 @@ class Batch:
     def __init__(self, prog: str, args, columns: list[str], skipped: list[tuple[Path, str]],
                  skipped_row: Callable[[str, str], dict] | None = None,
                  failed: Callable[[dict], bool] = lambda row: bool(row.get("error")),
-                 run_cells: dict[str, str] | None = None):
+                 run_cells: dict[str, str] | None = None, files: list[Path] = ()):
         from ..core.pseudonym import SaltError, install_salt
 
         self.prog, self.args = prog, args
@@ -40,9 +40,9 @@ class Batch:
         self.store = _open_store(prog) if getattr(args, "store", False) else None
         self.csv = ResumableCsv(args.out, columns, resume=args.resume, run_cells=self.run_cells)
         self.done = set(self.csv.done)
-        if self.done:
-            print(f"{prog}: resuming: {len(self.done)} scans already in {args.out}", file=sys.stderr)
         self.skipped = [(path, self.name_of(path), reason) for path, reason in skipped]
+        if self.done:
+            self._say_resumed(files)
         self.total = len(self.skipped)
         for path, name, reason in self.skipped:
             if self.finished(name):
@@ -51,6 +51,17 @@ class Batch:
             row = skipped_row(name, reason) if skipped_row else {"file": name, "error": f"{name}: {reason}"}
             self.write(row)
             self.note("skipped", f"{name}: {reason}")
+
+    def _say_resumed(self, files: list[Path]) -> None:
+        """How many of this run's scans the CSV being resumed holds, and how many of its rows are of other scans:
+        those are dropped (a resumed run keeps only rows it would have written). "resuming: 1 scans already in
+        rs.csv" counted a row of another patient's screen that the run then dropped (attack run 12, A12-11)."""
+        mine = {_cell(name) for _, name, _ in self.skipped} | {_cell(self.name_of(p)) for p in files}
+        kept, other = len(self.done & mine), len(self.done - mine)
+        line = f"{self.prog}: resuming: {kept} scans already in {self.args.out}"
+        if other:
+            line += f"; {other} row(s) of scans not in this run are dropped from it"
+        print(line, file=sys.stderr)
 
     def __enter__(self):
         return self

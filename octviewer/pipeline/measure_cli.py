@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         batch = Batch("octviewer-measure", args, _columns(), skipped, failed=_failed,
                       skipped_row=lambda name, reason: {"file": name, "quality": f"unreadable: {reason}",
                                                         "notice": _notice()},
-                      run_cells={"settings": settings(ScanOptions(network=False, segmentation=args.segmentation))})
+                      run_cells={"settings": settings(ScanOptions(network=False, segmentation=args.segmentation))},
+                      files=files)
     except OutputError as exc:
         print(f"octviewer-measure: {exc}", file=sys.stderr)
         return EXIT_OUTPUT

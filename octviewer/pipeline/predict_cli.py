@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: model '{predictor.model.name}' was trained on SYNTHETIC data; results are not clinically valid",
               file=sys.stderr)
     try:
-        batch = Batch("octviewer-predict", args, COLUMNS, skipped, run_cells=run_cells)
+        batch = Batch("octviewer-predict", args, COLUMNS, skipped, run_cells=run_cells, files=files)
     except OutputError as exc:
         print(f"octviewer-predict: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
