@@ -12,17 +12,6 @@ import pytest
 from corpus import oct_like
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def _grab(widget, name: str) -> None:
     folder = os.environ.get("H74_GRABS")
     if folder:
