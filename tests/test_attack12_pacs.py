@@ -240,3 +240,30 @@ def test_send_with_an_unverified_model_says_so_and_its_report_carries_it(orthanc
     [sr] = [orthanc.dataset(i["ID"]) for i in orthanc.instances_of("UNSIGNED-810")
             if orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality") == "SR"]
     assert sr_values(sr)["glaucoma screening"][MODEL_TRUST].startswith("model file not verified: it is not signed")
+
+
+def test_send_files_a_pdf_only_beside_an_sr_of_the_model_that_made_it(data_dir, tmp_path, capsys):
+    """A12-13: `send SCAN --pdf REPORT` filed the window's report of one model beside the SR of another (the
+    command's default model): the record read "normal" in the PDF and "Glaucoma" in the SR. The report names
+    its model (the window's PDF: test_attack11_pacs's A11-13 test sends it); another model's, or one naming
+    none, is refused before the analysis."""
+    from octviewer.model import load_model
+    from octviewer.pacs.results import report_reference
+    from octviewer.resources import DEMO_MODEL
+
+    scan = _scan_of(tmp_path, "MODEL-813", "SYNTHETIC^MODEL")
+    conf = ["--settings", str(tmp_path / "down.json")]
+    assert main([*conf, "configure", "--port", str(orthanc_server.free_port()), "--timeout", "5"]) == 0
+    capsys.readouterr()
+    pdf = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+    demo = load_model(DEMO_MODEL).short_digest
+    for name, model, words in (("other.pdf", "sha256:0123456789abcdef", "made with another model "
+                                "(sha256:0123456789abcdef) than this send's"),
+                               ("unnamed.pdf", "", "the report does not name the model that made it")):
+        (tmp_path / name).write_bytes(pdf + f"% {report_reference(scan, model)}\n".encode())
+        assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / name), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert f"--pdf {tmp_path / name}: {words}" in err and "Traceback" not in err
+    (tmp_path / "same.pdf").write_bytes(pdf + f"% {report_reference(scan, demo)}\n".encode())
+    assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / "same.pdf"), "--device", "cpu"]) == 1
+    assert "2 kept in the outbox" in capsys.readouterr().out  # the archive is down: both queued, none refused

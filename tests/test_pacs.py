@@ -267,9 +267,12 @@ def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_pa
     assert row["decision"] in ("glaucoma", "normal") and row["laterality"] == "OS" and not row["error"]
 
     scan = next(data_dir.glob("pacs/*/*/*.dcm"))
+    from octviewer.model import load_model
     from octviewer.pacs.results import report_reference
+    from octviewer.resources import DEMO_MODEL
 
-    (tmp_path / "report.pdf").write_bytes(PDF + f"% {report_reference(scan)}\n".encode())  # the scan's report (A11-13)
+    reference = report_reference(scan, load_model(DEMO_MODEL).short_digest)  # the scan's and the model's (A12-13)
+    (tmp_path / "report.pdf").write_bytes(PDF + f"% {reference}\n".encode())
     down, down_port = ["--settings", str(tmp_path / "down.json")], free_port()
     main([*down, "configure", "--port", str(down_port), "--timeout", "5"])
     assert main([*down, "send", str(scan), "--pdf", str(tmp_path / "report.pdf"), "--device", "cpu"]) == 1

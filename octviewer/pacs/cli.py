@@ -216,7 +216,7 @@ def _send(args) -> int:
     settings = _settings(args)
     pdf = _pdf(args.pdf, args.scan) if args.pdf else None  # before the network is loaded and the scan analysed
 
-    from .results import model_identity, model_trust, results_datasets, source_dataset
+    from .results import model_identity, model_trust, pdf_model_problem, results_datasets, source_dataset
 
     # a scan that is no file, a bomb or a header the report cannot carry is refused before the network
     # stack loads (seconds and most of a GB), not only before the analysis (A11-5)
@@ -229,6 +229,8 @@ def _send(args) -> int:
     from ..resources import DEMO_MODEL
 
     predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
+    if pdf is not None and (problem := pdf_model_problem(pdf, predictor.model)):  # before the analysis (A12-13)
+        raise SrError(f"--pdf {args.pdf}: {problem}")
     if warning := predictor.model.trust.warning:  # as octviewer-predict says it; the SR carries it too (A12-10)
         print(f"note: {warning}", file=sys.stderr)
     result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again

@@ -91,17 +91,39 @@ def patient_header_problem(source: Dataset) -> str:
 #: How an identified report names the scan it was made of, in its PDF metadata (CreatorTool): ``send --pdf``
 #: files a PDF only beside the scan it names (attack run 11, A11-13).
 REPORT_OF_SCAN = "octviewer report of scan sha256:"
+#: ... and the model file that made it (its digest, ``LoadedModel.short_digest``): ``send --pdf`` files a PDF
+#: only beside an SR of the same model (attack run 12, A12-13).
+REPORT_BY_MODEL = "octviewer report by model sha256:"
 
 
-def report_reference(scan_path) -> str:
-    """The PDF creator text naming ``scan_path`` (the first 16 hex digits of its bytes' SHA-256), or ""
-    where the scan is no single readable file (a folder of B-scans; such scans are not sent)."""
+def report_reference(scan_path, model_digest: str = "") -> str:
+    """The PDF creator text naming ``scan_path`` (the first 16 hex digits of its bytes' SHA-256) and, when
+    given, the model (``model_digest``: "sha256:<hex>", as ``short_digest`` and the card's ``file_digest``
+    say it), or "" where the scan is no single readable file (a folder of B-scans; such scans are not sent)."""
     from ..core.files import file_sha256
 
     try:
-        return REPORT_OF_SCAN + file_sha256(scan_path)[:16] if Path(scan_path).is_file() else ""
+        scan = REPORT_OF_SCAN + file_sha256(scan_path)[:16] if Path(scan_path).is_file() else ""
     except OSError:
         return ""
+    model = str(model_digest or "").removeprefix("sha256:")[:16]
+    return f"{scan} {REPORT_BY_MODEL}{model}" if scan and len(model) == 16 else scan
+
+
+def pdf_model_problem(pdf: bytes, model) -> str:
+    """Why the PDF ``pdf`` was not made with ``model`` (a loaded model), or "". ``send --pdf`` filed the
+    window's report of one model beside the SR of another (the command's default): the record read
+    "normal" in the PDF and "Glaucoma" in the SR (attack run 12, A12-13)."""
+    import re
+
+    found = {m.decode() for m in re.findall(re.escape(REPORT_BY_MODEL.encode()) + rb"([0-9a-f]{16})", pdf)}
+    if not found:
+        return ("the report does not name the model that made it (a report exported before reports named their "
+                "model, or made without one): export it again from the window, or send without --pdf")
+    if model.short_digest.removeprefix("sha256:") not in found:
+        return (f"made with another model (sha256:{sorted(found)[0]}) than this send's {model.name} "
+                f"({model.short_digest}); give --model the file the report was made with, or send without --pdf")
+    return ""
 
 
 def pdf_problem(pdf: bytes, scan_path) -> str:

@@ -448,7 +448,8 @@ def write_report(path: str, state, images: dict, meta: dict, patient_id: str | N
     """Write the PDF; ``images`` are rendered from the state (see export/scan_exports.py)."""
     from octviewer.pacs.results import report_reference
 
-    creator = report_reference(state.volume.source) if patient_id is not None and state.volume.source else ""
+    creator = (report_reference(state.volume.source, meta.get("file_digest", ""))  # the scan and the model (A12-13)
+               if patient_id is not None and state.volume.source else "")
     v = state.volume
     running = running_header(patient_id, v.laterality, f"scan {scan_date(v)}",
                              "" if patient_id else report_key(os.path.abspath(v.source) if v.source else "", "vol"))
