@@ -7,7 +7,7 @@ import copy
 import orthanc_server
 import pydicom
 import pytest
-from orthanc_server import ARCHIVE_AE, DEMO_PATIENT, LOCAL_AE, MANY_PATIENT
+from orthanc_server import ARCHIVE_AE, LOCAL_AE, MANY_PATIENT
 from pydicom.uid import generate_uid
 
 from octviewer.pacs import cli

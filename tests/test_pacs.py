@@ -11,8 +11,16 @@ import threading
 import orthanc_server
 import pydicom
 import pytest
-from orthanc_server import (CORRUPT_PATIENT, DEMO_BIRTH, DEMO_NAME, DEMO_PATIENT, MANY_PATIENT, forwarder, free_port,
-                            silent_server)
+from orthanc_server import (
+    CORRUPT_PATIENT,
+    DEMO_BIRTH,
+    DEMO_NAME,
+    DEMO_PATIENT,
+    MANY_PATIENT,
+    forwarder,
+    free_port,
+    silent_server,
+)
 
 from octviewer.core import Cancelled, weak_vf_indices
 from octviewer.io import VolumeReadError, load_volume

@@ -18,8 +18,18 @@ from pathlib import Path
 from ..core.stop import stoppable
 from ..core.text import one_line, printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, saved_values, settings_path
-from .net import (MODALITIES, PacsError, PacsQueryError, check_query, echo, find_series, find_studies, is_uid,
-                  one_patient, retrieve)
+from .net import (
+    MODALITIES,
+    PacsError,
+    PacsQueryError,
+    check_query,
+    echo,
+    find_series,
+    find_studies,
+    is_uid,
+    one_patient,
+    retrieve,
+)
 from .outbox import Outbox, OutboxError
 from .sr import SrError
 

@@ -4,8 +4,9 @@ A send first writes every object into the outbox (one transaction), then sends; 
 the outbox only after the archive confirmed it. So a send that fails (archive down, refused,
 timeout, the program closed) loses nothing: the objects wait, with the last error, and go out with
 the next send or ``retry`` to the same archive: each object keeps the archive it was queued for (AE
-title, host, port), and a flush sends only the objects of the archive it is connected to. The file holds the objects themselves (patient module included), so it
-is created owner-only (0600) like the settings.
+title, host, port), and a flush sends only the objects of the archive it is connected to. The file
+holds the objects themselves (patient module included), so it is created owner-only (0600) like the
+settings.
 """
 
 from __future__ import annotations

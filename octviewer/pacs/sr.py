@@ -194,7 +194,8 @@ def build_sr(source: Dataset, result, model_name: str, model_version: str, *, se
     groups = [_screening_group(prediction, result.reasons, algorithm, source)]
     if trust:
         groups[0][0].ContentSequence.append(hd.sr.TextContentItem(
-            name=code("MODEL-TRUST", MODEL_TRUST), value=trust, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+            name=code("MODEL-TRUST", MODEL_TRUST), value=trust,
+            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     if result.structure is not None:
         groups += [_rnfl_group(result.structure, algorithm, source), _disc_group(result.structure, algorithm, source)]
     groups.append(_quality_group(result.quality, algorithm, source))
