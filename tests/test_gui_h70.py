@@ -173,3 +173,22 @@ def test_the_study_problems_get_room_and_every_tree_cell_its_whole_text_as_toolt
                 cells += 1
         it += 1
     assert cells > 10
+
+
+# ---------------------------------------------------------------- H68 left: the wheels while the OU view loads
+
+@pytest.mark.gui
+def test_the_sector_wheels_say_loading_while_the_ou_view_loads(qtbot, window, monkeypatch, demo, tmp_path):
+    """The grey wheels read "RNFL n/a" for the seconds the visit loaded."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, _study(demo, tmp_path, []))
+    _click_item(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0))
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    view = w.study.ou_view
+    assert view.columns["OD"].wheel.centre_text(None) == "RNFL\nloading…"
+    _grab(w.study.ou_dialog, "w7_wheels_loading")
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=120000)
+    assert view.columns["OD"].wheel.centre_text(None) == "RNFL\nn/a"

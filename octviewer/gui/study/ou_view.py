@@ -149,10 +149,19 @@ class SectorWheel(QWidget):
         self.summary: EyeSummary | None = None
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+        self.loading = False  # the eye's analysis runs: the centre says so
 
-    def set_summary(self, summary: EyeSummary | None) -> None:
+    def set_summary(self, summary: EyeSummary | None, loading: bool = False) -> None:
         self.summary = summary
+        self.loading = loading and summary is None
         self.update()
+
+    def centre_text(self, total) -> str:
+        """The centre's words: the global RNFL, "loading…" while the eye's analysis runs (it read "RNFL n/a" for
+        those seconds, walk-through H65, W7, left by H68), else "n/a"."""
+        if total is not None:
+            return f"RNFL\n{total:.0f} µm"
+        return "RNFL\nloading…" if self.loading else "RNFL\nn/a"
 
     def sector_label(self, name: str) -> str:
         """What the wheel prints in a sector: its name and value, "~45" where the value is uncertain
@@ -200,7 +209,7 @@ class SectorWheel(QWidget):
         painter.drawEllipse(inner)
         painter.setPen(QColor("white"))
         total = s.rnfl_global_um() if has_structure else None
-        painter.drawText(inner, Qt.AlignCenter, f"RNFL\n{total:.0f} µm" if total is not None else "RNFL\nn/a")
+        painter.drawText(inner, Qt.AlignCenter, self.centre_text(total))
         painter.end()
 
 
@@ -306,6 +315,7 @@ class EyeColumn(QFrame):
         """The eye has a scan at this visit, still being read and analysed: it said "no scan of this eye at this
         visit" for the seconds that took, the eye open in the main window too (walk-through H65, W7)."""
         self.show_summary(None, "loading…")
+        self.wheel.set_summary(None, loading=True)
 
     def show_summary(self, s: EyeSummary | None, empty: str = "no scan of this eye at this visit") -> None:
         """``s`` None: nothing to show, ``empty`` says why (no scan, or ``show_loading``)."""
