@@ -188,3 +188,32 @@ def test_the_cam_leaves_the_vitreous_and_the_lines_keep_a_dark_edge_over_it(qtbo
     assert (np.abs(top[:, 0] - top[:, 2]) < 8).mean() > 0.95  # the vitreous at the top stays grey in print
     if os.environ.get("OCTVIEWER_WALK_GRABS"):
         captured["images"]["bscan"].save(os.path.join(os.environ["OCTVIEWER_WALK_GRABS"], "h75_cam_pdf_bscan.png"))
+
+
+def test_the_rnfl_line_stops_at_the_disc(qtbot, window, monkeypatch):
+    """W22: on the demo's B-scans through the disc the yellow RNFL outer boundary ran inside the cup, below Bruch's
+    membrane. It stops at Bruch's membrane opening now, on screen and on the report's B-scan."""
+    import numpy as np
+
+    from octviewer.gui.viewer import render
+
+    w = window
+    w.resize(1600, 975)
+    _open_demo(qtbot, w, monkeypatch)
+    seg = w.state.structure.segmentation
+    assert seg.disc_mask is not None and seg.disc_mask.any()
+    k = int(np.argmax(seg.disc_mask.sum(axis=1)))  # the B-scan through the widest part of the disc
+    w.slider.setValue(k)
+    assert w.state.index == k
+    _grab(w.bscan, "h75_rnfl_at_disc.png")
+    sx, sy = w.bscan.scale
+    x, y = w.structure.lines["rnfl"].getData()
+    x, y = x[np.isfinite(y)], y[np.isfinite(y)]
+    assert w.structure.lines["rnfl"].opts["connect"] == "finite"  # no segment drawn across the gap
+    columns = np.round(x / sx).astype(int)
+    bm = seg.bm[k][columns] * sy
+    assert len(columns) and not seg.disc_mask[k][columns].any()  # none inside the disc
+    assert (y < bm).all()  # none at or below Bruch's membrane
+    assert len(columns) > 0.3 * seg.rnfl.shape[1]  # and still drawn around it
+    [printed] = [depth for name, _, depth in render.bscan_lines(w.state) if name.startswith("RNFL")]
+    assert np.isnan(printed[seg.disc_mask[k]]).all()

@@ -14,6 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from ..viewer.bscan_view import BOUNDARY_COLOURS, BOUNDARY_NAMES
+from ..viewer.render import segmentation_line
 from .page import CLASS_COLOURS, THICKNESS_RANGE_UM, enface_layers
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
@@ -137,10 +138,11 @@ class StructureOverlay:
                 curve.hide()
                 continue
             sx, sy = self.bscan.scale
-            depth = np.asarray(getattr(seg, key)[s.index], np.float64)
+            depth = segmentation_line(seg, key, s.index)  # the RNFL line stops at the BMO (render's rule, W22)
             x = np.arange(depth.size) * sx
-            ok = np.isfinite(depth)
-            curve.setData(x[ok], depth[ok] * sy)
+            # a gap stays a gap (connect="finite"): with the gaps dropped, the RNFL line stopped at the disc was drawn
+            # straight across the cup from one side of the BMO to the other
+            curve.setData(x, depth * sy, connect="finite")
             curve.show()
         self._place_legend()
 

@@ -37,6 +37,22 @@ def layer_name(name: str) -> str:
     return BOUNDARY_NAMES.get(str(name).upper(), str(name))
 
 
+def segmentation_line(seg, key: str, i: int) -> np.ndarray:
+    """The depths (pixels) of the measured segmentation's line ``key`` ("ilm", "rnfl", "bm") on B-scan ``i`` as
+    drawn, on screen and in the report. The RNFL outer boundary stops at Bruch's membrane opening: it is not drawn
+    inside the disc (the segmentation's ``disc_mask``) nor where it lies at or below Bruch's membrane. It ran below
+    Bruch's membrane inside the cup, where there is no RNFL to bound (walk-through H65, W22)."""
+    depth = np.asarray(getattr(seg, key)[i], np.float64)
+    if key != "rnfl":
+        return depth
+    bm = np.asarray(seg.bm[i], np.float64)
+    hidden = np.isfinite(bm) & (depth >= bm)
+    mask = getattr(seg, "disc_mask", None)
+    if mask is not None and np.shape(mask)[1:] == depth.shape and i < np.shape(mask)[0]:
+        hidden |= np.asarray(mask[i], bool)
+    return np.where(hidden, np.nan, depth)
+
+
 def bscan_lines(state, i: int | None = None) -> list[tuple[str, str, np.ndarray]]:
     """(legend name, colour, depth per A-scan in pixels) of the lines the viewer draws on B-scan ``i``
     (none when View > layer lines is off): the measured segmentation's ILM, RNFL and BM when there is
@@ -51,7 +67,7 @@ def bscan_lines(state, i: int | None = None) -> list[tuple[str, str, np.ndarray]
     if seg is not None and i < seg.ilm.shape[0]:
         whose = " (file's own)" if seg.source == "vendor" else " (octviewer)"
         for key in ("ILM", "RNFL", "BM"):
-            lines.append((BOUNDARY_NAMES[key] + whose, BOUNDARY_COLOURS[key], np.asarray(getattr(seg, key.lower())[i])))
+            lines.append((BOUNDARY_NAMES[key] + whose, BOUNDARY_COLOURS[key], segmentation_line(seg, key.lower(), i)))
     for k, (name, heights) in enumerate(v.layers.items()):
         if seg is not None and str(name).upper() in BOUNDARY_COLOURS:
             continue
