@@ -163,3 +163,86 @@ def test_a12_4_fit_skip_bad_leaves_the_row_out_and_says_so(tiny_cohort, tmp_path
     err = capsys.readouterr().err
     assert f"row {row}: the row gives the eye OS, the scan's own header says OD" in err, err
     assert seen["rows"] and row not in seen["rows"] and row + 1 in seen["rows"]  # the next row stays
+
+
+def _copies(cohort, folder, kind, rows=8):
+    """The cohort's first rows re-exported under new patient IDs (STUDY2-NNNN), split emptied: each DICOM re-encoded
+    RLE Lossless (the same pixels, other stored bytes) or converted to .npz (``io.stacks.write_npz``)."""
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    from octviewer.io import load_volume
+    from octviewer.io.stacks import write_npz
+
+    records = _rows(cohort)[:rows]
+    folder.mkdir()
+    for i, r in enumerate(records):
+        pid = f"STUDY2-{i // 2:04d}"
+        if kind == "rle":
+            ds = pydicom.dcmread(cohort.parent / r["path"])
+            ds.PatientID = ds.PatientName = pid
+            ds.compress(RLELossless)
+            ds.save_as(folder / f"scan{i}.dcm")
+            r["path"] = f"scan{i}.dcm"
+        else:
+            write_npz(load_volume(cohort.parent / r["path"]), folder / f"scan{i}.npz")
+            r["path"] = f"scan{i}.npz"
+        r.update(patient_id=pid, split="")
+    return _write(records, folder / "manifest.csv")
+
+
+def _model_trained_on(cohort, path):
+    """A model whose provenance keeps the cohort's patients' keys and its volumes' digests (as fit writes them)."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from trainer.manifest import read_manifest
+    from trainer.pseudonym import cohort_keys, volume_digests
+
+    torch.manual_seed(0)
+    records = read_manifest(cohort)[0]
+    meta = default_metadata("resnet2d", preprocess=Preprocess(size=32))
+    meta.update(name="a12", synthetic_data=True)
+    meta["provenance"].update(split_seed=0, data={"manifest_sha256": "0" * 64,
+                                                  "patient_keys": cohort_keys(r.patient_id for r in records),
+                                                  "volume_digests": volume_digests(r.path for r in records)})
+    return save_model(path, build_network("resnet2d", init="random"), meta)
+
+
+@pytest.mark.parametrize("kind", ["rle", "npz"])
+def test_a12_3_attach_and_recalibrate_refuse_the_training_scans_re_encoded_or_converted(kind, tiny_cohort, tmp_path,
+                                                                                         capsys):
+    """The training scans RLE-compressed (lossless) or converted to .npz, under other patient IDs: not independent
+    data (they were stored 'On independent data': the digest was of the stored PixelData bytes)."""
+    from trainer.cli import main
+
+    model = _model_trained_on(tiny_cohort, tmp_path / "m.safetensors")
+    before = model.read_bytes()
+    copies = _copies(tiny_cohort, tmp_path / kind, kind)
+    rc = main(["evaluate", "--model", str(model), "--data", str(copies), "--split", "all", "--attach",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not independent" in err and "8 of its 8 volumes are scans the model was trained on" in err, err
+    assert model.read_bytes() == before
+    out = tmp_path / "recal.safetensors"
+    rc = main(["recalibrate", "--model", str(model), "--data", str(copies), "--split", "all", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "scans the model was trained on" in err and not out.exists(), err
+
+
+@pytest.mark.parametrize("kind", ["rle", "npz"])
+def test_a12_3_validate_refuses_a_scan_entered_twice_in_two_encodings_or_formats(kind, tiny_cohort, tmp_path, capsys):
+    """A manifest of the cohort's rows plus their RLE (or .npz) copies under other IDs: each copy is refused as the
+    same scan (validate passed it, one copy could train and the other test); a plain byte copy was refused already."""
+    from trainer.cli import main
+
+    copies = _copies(tiny_cohort, tmp_path / kind, kind, rows=4)
+    rows = _rows(tiny_cohort)[:4]
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+    manifest = _write([*rows, *_rows(copies)], tmp_path / kind / "both.csv")
+    assert main(["validate", "--data", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    for k in range(4):
+        assert f"row {k + 6}: duplicate scan: the same content as row {k + 2} (the same pixel data under other " \
+               "header fields, encoding or format)" in err, err

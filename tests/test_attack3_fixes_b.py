@@ -289,8 +289,8 @@ def test_a_scan_resaved_with_another_patient_id_is_a_duplicate_in_the_manifest(t
     names.append(_edited(tmp_path, "other_eye.dcm", lambda ds: None, source="demo_normal_OS.dcm").name)
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,patient_id,eye,visit,label,vfi,md,psd,split\n" + "".join(
-        f"{n},P{i},OD,,normal,,,,train\n" for i, n in enumerate(names)))
+        f"{n},P{i},{'OS' if n == 'other_eye.dcm' else 'OD'},,normal,,,,train\n" for i, n in enumerate(names)))
     with pytest.raises(ManifestError) as err:
         read_manifest(manifest)
     assert err.value.problems == [f"row {r}: duplicate scan: the same content as row 2 (the same pixel data under "
-                                  "other header fields)" for r in (3, 4)]
+                                  "other header fields, encoding or format)" for r in (3, 4)]

@@ -24,7 +24,6 @@ import numpy as np
 from octviewer.core import VF_INDICES
 from octviewer.core.files import file_sha256
 from octviewer.core.text import text_problem
-from octviewer.io.dicom import pixel_sha256
 from octviewer.study.vf_values import parse_decimal
 
 from . import stop
@@ -132,22 +131,17 @@ def _sample_hash(path: str, size: int) -> str:
 
 class _SameContent:
     """Finds volumes that are one scan under several names: hard links (same device and inode) at no
-    cost, copies by content. Only files sharing a size are read: first a sample hash of both ends,
-    and a full SHA-256 only where the samples agree, so a real cohort costs two small reads per file
-    of a common size and a duplicate one full read."""
+    cost, byte-for-byte copies by content (only files sharing a size are read: first a sample hash of both
+    ends, and a full SHA-256 only where the samples agree), and any other copy by its decoded voxels
+    (``pseudonym.volume_digest``: another header, encoding or format of the same scan), which decodes every
+    volume once (``check_volumes`` then reuses it)."""
 
     def __init__(self):
         self.by_inode: dict[tuple[int, int], int] = {}
         self.by_size: dict[int, list[tuple[str, int]]] = defaultdict(list)
         self.samples: dict[str, str] = {}
         self.full: dict[str, str] = {}
-        self.by_tail: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        self.pixel_hashes: dict[str, str | None] = {}
-
-    def _pixels(self, path: str) -> str | None:
-        if path not in self.pixel_hashes:
-            self.pixel_hashes[path] = pixel_sha256(path)
-        return self.pixel_hashes[path]
+        self.by_voxels: dict[str, int] = {}
 
     def _sample(self, path: str, size: int) -> str:
         if path not in self.samples:
@@ -165,35 +159,28 @@ class _SameContent:
         if inode in self.by_inode:
             return self.by_inode[inode], "a hard link to the same file"
         self.by_inode[inode] = row
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        try:
-            for other, other_row in self.by_size[st.st_size]:
-                if self._sample(other, st.st_size) == self._sample(path, st.st_size) \
-                        and self._whole(other) == self._whole(path):
-                    return other_row, "a byte-for-byte copy"
-        except OSError:
-            return None  # unreadable: the volume check names it
-        self.by_size[st.st_size].append((path, row))
-        return self._same_pixels(path, st.st_size, row)
+        if stat.S_ISREG(st.st_mode):
+            try:
+                for other, other_row in self.by_size[st.st_size]:
+                    if self._sample(other, st.st_size) == self._sample(path, st.st_size) \
+                            and self._whole(other) == self._whole(path):
+                        return other_row, "a byte-for-byte copy"
+            except OSError:
+                return None  # unreadable: the volume check names it
+            self.by_size[st.st_size].append((path, row))
+        return self._same_voxels(path, row)
 
-    def _same_pixels(self, path: str, size: int, row: int) -> tuple[int, str] | None:
-        """A DICOM re-saved with another PatientID or SOPInstanceUID is the same scan with other bytes:
-        12 such copies of one scan passed validate as 12 patients across all three splits (attack run 3,
-        F17). DICOM files are grouped by a hash of their last 64 KiB (pixels, which a header edit does
-        not move), and only files whose tails agree have their Pixel Data hashed whole."""
-        try:
-            with open(path, "rb") as f:
-                if f.read(132)[128:] != b"DICM":
-                    return None
-                f.seek(max(0, size - SAMPLE_BYTES))
-                tail = hashlib.sha256(f.read(SAMPLE_BYTES)).hexdigest()
-        except OSError:
+    def _same_voxels(self, path: str, row: int) -> tuple[int, str] | None:
+        """A scan re-saved with another PatientID (12 such copies of one scan passed validate as 12 patients
+        across all three splits: attack run 3, F17), re-encoded losslessly (RLE) or converted to .npz is the
+        same scan with other bytes (attack run 12, A12-3): compared by its decoded voxels and geometry."""
+        from .pseudonym import volume_digest
+
+        if (digest := volume_digest(path)) is None:
             return None
-        for other, other_row in self.by_tail[tail]:
-            if self._pixels(path) is not None and self._pixels(path) == self._pixels(other):
-                return other_row, "the same pixel data under other header fields"
-        self.by_tail[tail].append((path, row))
+        if digest in self.by_voxels:
+            return self.by_voxels[digest], "the same pixel data under other header fields, encoding or format"
+        self.by_voxels[digest] = row
         return None
 
 
@@ -596,12 +583,15 @@ def check_volumes(path: str | Path, records: list[Record], progress=None) -> Non
     """
     from octviewer.io import load_volume
 
+    from .pseudonym import volume_digest
+
     problems = []
     for k, rec in enumerate(records):
         if stop.requested():
             raise stop.Stopped(f"stopped while opening the volumes of {Path(path).name}")
-        try:
-            load_volume(rec.path)
+        try:  # a volume read_manifest's duplicate check decoded is not decoded again (A12-3's cost)
+            if volume_digest(rec.path) is None:
+                load_volume(rec.path)
         except Exception as exc:  # VolumeReadError names the file and the problem
             problems.append(f"row {rec.row}: unreadable volume: {exc}")
         if progress is not None:

@@ -38,28 +38,57 @@ def cohort_keys(patient_ids) -> list[str]:
 
 MAX_VOLUME_DIGESTS = 50_000  # 19 bytes each in the model's JSON metadata, beside the patients' keys
 
+#: (real path, inode, size, mtime) of a regular file -> its volume_digest, for this process: read_manifest's
+#: duplicate check, check_volumes and fit's volume_digests decode each volume once between them.
+_DIGEST_CACHE: dict[tuple, str | None] = {}
+
+
+def volume_digest(path) -> str | None:
+    """The content digest of one volume, whatever its format and encoding: the results store's scan digest
+    (``pipeline.store.scan_digest``) of its DECODED voxels and geometry (shape, dtype, spacing, scan pattern),
+    the header's laterality, device and notes and any layers left out. So one scan stored uncompressed, RLE or
+    JPEG-LS lossless, as a DICOM, an .npz or a folder of B-scans, under any header fields, has one digest: the
+    stored PixelData bytes were hashed, and the same scan re-encoded losslessly or converted to .npz was another
+    scan, attached as "On independent data" and entered twice in one manifest (attack run 12, A12-3). None for
+    a volume that does not open (``check_volumes`` names it). Costs one decoding of the volume (about as long
+    as opening it), once per file and process."""
+    import os
+
+    from octviewer.io import load_volume
+    from octviewer.pipeline.store import scan_digest
+
+    try:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
+    except (OSError, ValueError):
+        return None
+    if key is not None and key in _DIGEST_CACHE:
+        return _DIGEST_CACHE[key]
+    try:
+        volume = load_volume(path)
+        digest = scan_digest(volume.replace(laterality=None, device="", notes=(), layers={}))
+    except Exception:  # noqa: BLE001 - a volume that does not open has no digest; opening it names the problem
+        digest = None
+    if key is not None:
+        _DIGEST_CACHE[key] = digest
+    return digest
+
 
 def volume_digests(paths, limit: int | None = MAX_VOLUME_DIGESTS) -> list[str] | None:
-    """Sorted content digests of the volumes a model was trained or recalibrated on, kept in its file so that
-    a later cohort holding the same scans under other patient IDs (the export pseudonymised again, another
-    installation's salt) is known for what it is: it was "On independent data" (attack run 11, A11-3). A
-    DICOM's digest is of its pixel data and geometry (``io.dicom.pixel_sha256``: a scan re-exported with a
-    new PatientID keeps it), a folder volume's of its files' bytes in name order (``io.stacks.folder_sha256``),
-    any other file's of its bytes (``core.files.file_sha256``); an unreadable file has none. Plain digests,
-    not keyed: they name no patient, and only someone holding the very scan can match it. None above ``limit``
-    volumes (the patients' keys and the manifest hash alone then)."""
-    from octviewer.core.files import file_sha256
-    from octviewer.io.dicom import pixel_sha256
-    from octviewer.io.stacks import folder_sha256
+    """Sorted content digests (``volume_digest``, the first ``VOLUME_DIGEST_CHARS`` hex digits) of the volumes a
+    model was trained or recalibrated on, kept in its file so that a later cohort holding the same scans under
+    other patient IDs (the export pseudonymised again, another installation's salt), re-encoded or converted, is
+    known for what it is: it was "On independent data" (attack run 11, A11-3; 12, A12-3). A volume that does not
+    open has none. Plain digests, not keyed: they name no patient, and only someone holding the very scan can match
+    it. None above ``limit`` volumes (the patients' keys and the manifest hash alone then).
+
+    Models made before attack run 12 keep digests of the stored bytes (a DICOM's PixelData, a folder's files, a
+    file's bytes): they still load and are still compared, but their digests will not match these, so for them
+    the check by content finds nothing and the patients' keys and the manifest hash are what is compared; fit or
+    recalibrate again for digests of this kind. The shipped demo model keeps none."""
     from octviewer.model.meta import VOLUME_DIGEST_CHARS  # 64 bits: no chance meeting among a million scans
 
-    digests = set()
-    for path in paths:
-        try:
-            digest = pixel_sha256(path) or folder_sha256(path) or file_sha256(path)
-        except OSError:
-            continue
-        digests.add(digest[:VOLUME_DIGEST_CHARS])
+    digests = {digest[:VOLUME_DIGEST_CHARS] for path in paths if (digest := volume_digest(path)) is not None}
     return sorted(digests) if limit is None or len(digests) <= limit else None
 
 
