@@ -59,11 +59,12 @@ def test_a_move_retrieve_refuses_instances_of_another_study_or_series_pushed_whi
     many = orthanc.studies[MANY_PATIENT]
     conf = ["--settings", str(tmp_path / "pacs.json")]
     assert main([*conf, *_configure(orthanc, "--retrieve", "move")]) == 0
-    intruder, statuses = _another_patients_scan(), []
+    intruder, statuses, pushed = _another_patients_scan(), [], []
     progress = cli._progress
 
     def push_once(done, total):
-        if not statuses:
+        if not pushed:  # once: a kept push would call this again from inside its own C-STORE
+            pushed.append(True)
             statuses.append(_push(intruder, "INTRUDER", orthanc.move_port))  # any node
             statuses.append(_push(intruder, ARCHIVE_AE, orthanc.move_port))  # the archive's title, another study
             statuses.append(_push(intruder, ARCHIVE_AE, orthanc.move_port, StudyInstanceUID=many["study"]))
