@@ -246,3 +246,22 @@ def test_a12_3_validate_refuses_a_scan_entered_twice_in_two_encodings_or_formats
     for k in range(4):
         assert f"row {k + 6}: duplicate scan: the same content as row {k + 2} (the same pixel data under other " \
                "header fields, encoding or format)" in err, err
+
+
+def test_a12_4_rows_pointing_at_another_patients_scan_are_refused_as_the_study_index_leaves_them_out(tiny_cohort,
+                                                                                                     capsys):
+    """Two rows' paths swapped between a normal and a glaucoma patient (same eye): each scan's header names the
+    other patient. Refused, both rows named and no patient; validate passed them with A11-4's 'one per eye?'."""
+    from trainer.cli import main
+
+    rows = _rows(tiny_cohort)
+    a = next(k for k, r in enumerate(rows) if r["label"] == "normal" and r["eye"] == "OD")
+    b = next(k for k, r in enumerate(rows) if r["label"] == "glaucoma" and r["eye"] == "OD")
+    rows[a]["path"], rows[b]["path"] = rows[b]["path"], rows[a]["path"]
+    manifest = _write(rows, tiny_cohort.parent / "a12_4_swapped.csv")
+    assert main(["validate", "--data", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    for k in (a, b):
+        assert f"row {k + 2}: its scan's own header names another patient than the other scans of its patient ID " \
+               "do (another patient's scan?); it is not used" in err, err
+    assert "2 problem(s)" in err and "one per eye" not in err and "SYN" not in err, err
