@@ -31,11 +31,11 @@ def test_manifest_problems_reported_with_rows(tmp_path, tiny_cohort):
     vol2 = str(tiny_cohort.parent / "volumes" / sorted(os.listdir(tiny_cohort.parent / "volumes"))[1])
     vol3 = str(tiny_cohort.parent / "volumes" / sorted(os.listdir(tiny_cohort.parent / "volumes"))[2])
     rows = [
-        [vol, "P1", "OD", "v1", "glaucoma", "95", "-3", "4", "train"],     # row 2 fine
+        [vol, "P1", "OS", "v1", "glaucoma", "95", "-3", "4", "train"],     # row 2 fine (its header's eye: OS)
         ["missing.dcm", "P2", "OD", "v1", "normal", "", "", "", ""],        # row 3 missing file
         [vol2, "P3", "OX", "v1", "suspect", "", "", "", ""],                # row 4 bad eye + label
         [vol, "P4", "OS", "v1", "normal", "120", "-50", "30", ""],          # row 5 duplicate path + VF ranges
-        [vol3, "P1", "OS", "v2", "glaucoma", "", "", "", "test"],           # row 6 patient P1 in two splits
+        [vol3, "P1", "OD", "v2", "glaucoma", "", "", "", "test"],           # row 6 patient P1 in two splits
         [vol2 + "x", "P5", "OD", "v1", "normal", "abc", "", "", "later"],  # row 7 not a number, bad split
     ]
     with pytest.raises(ManifestError) as info:
