@@ -265,3 +265,30 @@ def test_a12_4_rows_pointing_at_another_patients_scan_are_refused_as_the_study_i
         assert f"row {k + 2}: its scan's own header names another patient than the other scans of its patient ID " \
                "do (another patient's scan?); it is not used" in err, err
     assert "2 problem(s)" in err and "one per eye" not in err and "SYN" not in err, err
+
+
+def test_a12_12_evaluate_counts_and_clusters_people_not_per_eye_ids_and_warns(tiny_cohort, tmp_path, capsys):
+    """A per-eye manifest ('<id>-OD', '<id>-OS', one person by the headers): evaluate's report keys each test volume
+    by the person the split keeps together (the patient-cluster bootstrap's clusters and the model card's patient
+    count), not by eye, and evaluate and recalibrate say what validate says of the IDs."""
+    from trainer.cli import main
+    from trainer.manifest import header_patients, read_manifest
+
+    rows = _rows(tiny_cohort)
+    for r in rows:
+        r.update(patient_id=f"{r['patient_id']}-{r['eye']}", split="")
+    manifest = _write(rows, tiny_cohort.parent / "a12_12_per_eye.csv")
+    model = _model_trained_on(tiny_cohort, tmp_path / "m.safetensors")
+    assert main(["evaluate", "--model", str(model), "--data", str(manifest), "--split", "test", "--json",
+                 "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert "filed under several patient IDs of the manifest (one per eye?)" in err and "SYN" not in err, err
+    volumes = json.loads(out)["test_volumes"]
+    header = header_patients(read_manifest(manifest)[0])
+    people = {header[v["row"]] for v in volumes}
+    ids = {rows[v["row"] - 2]["patient_id"] for v in volumes}
+    assert len(ids) > len(people)  # some test person has both eyes: the case this is about
+    assert len({v["patient"] for v in volumes}) == len(people)
+    rc = main(["recalibrate", "--model", str(model), "--data", str(manifest), "--out", str(tmp_path / "r.safetensors")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "filed under several patient IDs of the manifest (one per eye?)" in err, err

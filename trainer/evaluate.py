@@ -18,6 +18,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import brier_score_loss
 
 from .calibration import pick_threshold  # noqa: F401  (the one threshold rule, re-exported for callers)
+from .manifest import person
 
 
 def cluster_resamples(groups, n_boot: int, seed: int = 0):
@@ -168,7 +169,7 @@ def vf_metrics(records, volume_vf: dict[str, np.ndarray], class_means: dict | No
     difference whose interval excludes 0 is a model that beats knowing the class)."""
     out = {}
     labels = np.array([r.label for r in records])
-    groups = np.array([r.patient_id for r in records])
+    groups = np.array([person(r) for r in records])
     for name, pred in volume_vf.items():
         truth = np.array([np.nan if r.vf[name] is None else r.vf[name] for r in records], dtype=np.float64)
         ok = ~np.isnan(truth)
@@ -207,7 +208,7 @@ def md_checks(records, volume_md) -> dict:
     out = {}
     if (labels == 0).any():
         out["normal_md_ge_-2.5_share"] = float(np.mean(md[labels == 0] >= -2.5))
-        groups = np.array([r.patient_id for r in records])[labels == 0]
+        groups = np.array([person(r) for r in records])[labels == 0]
         normal_ok = md[labels == 0] >= -2.5
         out["normal_md_ge_-2.5_share_ci95"] = percentile_ci(
             [float(normal_ok[idx].mean()) for idx in cluster_resamples(groups, 500, 0)])
@@ -243,17 +244,18 @@ def evaluate_split(records, volume_probs, volume_vf: dict[str, np.ndarray], thre
     """
     labels = np.array([r.label for r in records])
     probs = np.asarray(volume_probs)
-    patients = [r.patient_id for r in records]
+    patients = [person(r) for r in records]  # the person split_groups found (A12-12)
     report = {"image_level": classification_metrics(labels, probs, threshold, n_boot, groups=patients),
               "threshold": threshold}
     report["image_level"]["ece_floor"] = ece_floor(probs, [f"{r.patient_id}\x1f{r.eye}" for r in records])
-    cases = defaultdict(list)
+    cases, case_person = defaultdict(list), {}
     for r, p in zip(records, probs):
         cases[r.case].append((r.label, p))
+        case_person[r.case] = person(r)
     case_labels = np.array([max(lab for lab, _ in v) for v in cases.values()])
     case_probs = np.array([np.mean([p for _, p in v]) for v in cases.values()])
     report["case_level"] = classification_metrics(case_labels, case_probs, threshold, n_boot,
-                                                  groups=[c[0] for c in cases])
+                                                  groups=[case_person[c] for c in cases])
     report["vf_mae"] = vf_metrics(records, volume_vf, class_means)
     if "md" in volume_vf:
         report["md_checks"] = md_checks(records, volume_vf["md"])

@@ -15,6 +15,7 @@ and re-maps the VF estimates itself (``_v1_predictor_outputs``). A v2 Predictor 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from octviewer.model.cam import enface_cam, pointing_game
 from . import stop
 from .calibration import aggregate_vf, apply_calibration
 from .evaluate import cluster_resamples, evaluate_split, percentile_ci
-from .manifest import assign_splits, content_hash, read_manifest
+from .manifest import assign_splits, content_hash, header_warnings, person, read_manifest
 from .pseudonym import cohort_keys, patient_key, volume_digests, volume_label
 
 
@@ -108,7 +109,10 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         from .manifest import ManifestError
         raise ManifestError(manifest, [f"--by {by[:40]!r}: no column of the manifest to group volumes by (those "
                                        f"are its own columns: {', '.join(columns)[:300] or 'none'})"])
-    records = [r for r in assign_splits(records, seed, manifest=manifest) if split == "all" or r.split == split]
+    records = assign_splits(records, seed, manifest=manifest)
+    for warning in header_warnings(records):  # validate's and fit's words, by row count (attack run 12, A12-12)
+        print(f"warning: {warning}", file=sys.stderr)
+    records = [r for r in records if split == "all" or r.split == split]
     probs, vfs = [], {n: [] for n in predictor.model.vf_names}
     truth_dir = Path(manifest).parent / "truth"
     pointing, pointing_groups = [], []
@@ -127,7 +131,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         if (r.label and str(r.extra.get("damage", "")).split(":")[0] in LOCALIZED and truth.is_file()
                 and pred.cam is not None):
             pointing.append(pointing_entry(pred, volume, truth))
-            pointing_groups.append(r.patient_id)
+            pointing_groups.append(person(r))
         p, vf = _v1_predictor_outputs(pred, meta) if v1 else (pred.probability, pred.vf)
         probs.append(p)
         for n in vfs:
@@ -142,7 +146,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
         from .evaluate import classification_metrics
         groups = {}
         for r, p in zip(records, probs):
-            groups.setdefault(str(r.extra.get(by, "")), []).append((r.label, p, r.patient_id))
+            groups.setdefault(str(r.extra.get(by, "")), []).append((r.label, p, person(r)))
         report["by_group"] = {by: {g: classification_metrics([x for x, _, _ in v], [y for _, y, _ in v], threshold,
                                                              n_boot=200, groups=[z for _, _, z in v])
                                    for g, v in groups.items()}}
@@ -155,7 +159,7 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     report["synthetic_data"] = meta.get("synthetic_data", False)
     report["calibration"] = meta.get("calibration", {"method": "none"})
     report["test_volumes"] = [{"volume": volume_label(manifest_sha, r, report_paths), "row": r.row,
-                               "patient": patient_key(manifest_sha, r.patient_id),
+                               "patient": patient_key(manifest_sha, person(r)),
                                "label": int(r.label), "probability": float(p)} for r, p in zip(records, probs)]
     return report
 

@@ -61,6 +61,7 @@ class Record:
     extra: dict = field(default_factory=dict, repr=False)
     path_text: str = field(default="", repr=False)  # the path as written in the manifest
     header_patient: str | None = field(default=None, repr=False, compare=False)  # its DICOM's PatientID, once read
+    person: str = field(default="", repr=False, compare=False)  # its split_groups group, set by assign_splits
 
     @property
     def case(self) -> tuple[str, str, str]:
@@ -507,7 +508,16 @@ def assign_splits(records: list[Record], seed: int = 0, fractions=(0.6, 0.2, 0.2
                     r.split = r.split or given[p] or split
     if problems := one_split_problems(records, groups):
         raise ManifestError(manifest or "the manifest", problems)
+    for r in records:
+        r.person = groups[r.row]
     return records
+
+
+def person(record) -> str:
+    """The patient a row counts as: the person ``assign_splits`` grouped it with (``split_groups``), else its
+    patient ID. The patient-cluster bootstrap and the patient counts of evaluate took each per-eye ID as a
+    patient, the split each person (attack run 12, A12-12)."""
+    return getattr(record, "person", "") or record.patient_id
 
 
 def one_split_problems(records: list[Record], groups: dict[int, str] | None = None) -> list[str]:

@@ -26,6 +26,7 @@ and the model card shows it.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from octviewer.model.meta import ModelFileError, ModelMeta
 from . import stop
 from .calibration import apply_calibration, fit_platt, logit, pick_threshold, sigmoid
 from .evaluate import expected_calibration_error
-from .manifest import ManifestError, assign_splits, content_hash, read_manifest
+from .manifest import ManifestError, assign_splits, content_hash, header_warnings, read_manifest
 from .pseudonym import cohort_keys, volume_digests
 
 
@@ -99,7 +100,10 @@ def _independent(model_path, manifest, split, seed) -> int:
     meta = load_model(model_path, "cpu").meta.to_dict()
     seed = (meta.get("provenance") or {}).get("split_seed", 0) if seed is None else seed
     records, _ = read_manifest(manifest)
-    records = [r for r in assign_splits(records, seed, manifest=manifest) if split == "all" or r.split == split]
+    records = assign_splits(records, seed, manifest=manifest)
+    for warning in header_warnings(records):  # validate's and fit's words, by row count (attack run 12, A12-12)
+        print(f"warning: {warning}", file=sys.stderr)
+    records = [r for r in records if split == "all" or r.split == split]
     if why := not_independent(meta, content_hash(manifest), split, seed, [r.patient_id for r in records],
                               recalibration=False, volume_paths=[r.path for r in records]):
         raise ArgumentError(f"not independent data, nothing written: {why}; recalibrate on labelled volumes the "

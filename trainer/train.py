@@ -48,6 +48,7 @@ from .manifest import (
     assign_splits,
     header_warnings,
     one_class_problems,
+    person,
     read_manifest,
     summary,
     vf_names_present,
@@ -346,7 +347,7 @@ def _finish(cfg, variant, network, train, val, test, pre, scaling, std, syntheti
                   aggregation=aggregation, vf_scaling=scaling, selection=selection, manifest_sha256=manifest_sha,
                   volume_names="paths" if cfg.report_paths else "pseudonymous keys (see trainer/pseudonym.py)",
                   test_volumes=[{"volume": volume_label(manifest_sha, r, cfg.report_paths), "row": r.row,
-                                 "patient": patient_key(manifest_sha, r.patient_id), "label": int(r.label),
+                                 "patient": patient_key(manifest_sha, person(r)), "label": int(r.label),
                                  "probability": float(p), "raw_probability": float(q),
                                  **{f"vf_{n}": float(vf_clinical[n][k]) for n in vf_names}}
                                 for k, (r, p, q) in enumerate(zip(test.records, test_p, test_raw))])
