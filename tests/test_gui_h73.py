@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_study_headers import _header_date, _scans, _write  # noqa: E402
 
 
 @pytest.fixture
@@ -59,7 +60,80 @@ def test_the_study_dock_opens_as_wide_as_its_panel_with_the_problems_splitter(qt
     assert panel.splitter.sizes()[1] > 0 and panel.tree.viewport().width() > 200
 
 
+def _open_manifest(qtbot, w, monkeypatch, manifest: Path):
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(w.study.panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_manifest"].trigger()
+    return w.study.panel
+
+
 def _parents(widget):
     while widget is not None:
         yield widget
         widget = widget.parentWidget()
+
+
+# ---------------------------------------------------------------- W18: a scan cut short
+
+def test_a_dicom_file_cut_short_is_called_truncated_with_its_bytes(tmp_path):
+    """The first 6 kB of a scan (its header cut) and half of one (its compressed frames cut) were refused as
+    having "no pixel data" or a vague "truncated or damaged"; now the reader says truncated, where and how much."""
+    from octviewer import VolumeReadError, load_volume
+    from octviewer.io.dicom import cut_short
+    from octviewer.resources import DEMO_SCAN
+
+    data = Path(DEMO_SCAN).read_bytes()
+    head = tmp_path / "head.dcm"
+    head.write_bytes(data[:6000])
+    with pytest.raises(VolumeReadError) as err:
+        load_volume(head)
+    message = str(err.value)
+    assert "truncated: it ends inside its header, 6000 of at least" in message and "no pixel data" not in message
+    assert "head.dcm" in message
+    frames = tmp_path / "frames.dcm"
+    frames.write_bytes(data[:-100])
+    assert cut_short(frames) == (f"it ends inside its compressed pixel data after {len(data) - 100} bytes "
+                                 "(their end mark is missing)")
+    assert cut_short(DEMO_SCAN) is None
+
+
+def test_a_native_dicom_cut_inside_its_pixel_data_gives_n_of_m_bytes(tmp_path, small_volume):
+    from octviewer import VolumeReadError, load_volume
+    from octviewer.io import save_volume
+    from octviewer.io.dicom import cut_short
+
+    path = tmp_path / "native.dcm"
+    save_volume(small_volume, path)
+    data = path.read_bytes()
+    assert cut_short(path) is None
+    path.write_bytes(data[:-500])
+    assert cut_short(path) == f"it ends inside its pixel data, {len(data) - 500} of {len(data)} bytes"
+    with pytest.raises(VolumeReadError) as err:
+        load_volume(path)
+    assert "truncated" in str(err.value) and "no pixel data" not in str(err.value)
+
+
+@pytest.mark.gui
+def test_a_manifest_scan_cut_short_is_listed_among_the_problems_when_the_study_opens(qtbot, window, monkeypatch,
+                                                                                  demo, tmp_path):
+    """A manifest row listing the first 6 kB of a scan: it was indexed as a visit, listed only for its date, and
+    opening it said "no pixel data" (W18). It is now left out, with why, when the study opens."""
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od, os_scan = _scans(root, "OD")[0], _scans(root, "OS")[0]
+    patient = od.parent.name
+    size = os_scan.stat().st_size
+    os_scan.write_bytes(os_scan.read_bytes()[:6000])
+    manifest = _write(tmp_path / "m.csv", [[str(od), patient, "OD", _header_date(od).isoformat()],
+                                           [str(os_scan), patient, "OS", _header_date(os_scan).isoformat()]])
+    w = window
+    panel = _open_manifest(qtbot, w, monkeypatch, manifest)
+    listed = panel.problems.text().replace("\u200b", "")
+    qtbot.wait(50)  # laid out before the grab
+    _grab(panel, "w18_cut_short_listed")
+    assert f"row 3: cut short: it ends inside its pixel data, 6000 of {size} bytes" in listed, listed
+    assert "it is not used" in listed
+    assert "1 scan cut short" in panel.status.text().replace("\u200b", "")
+    scans = [s.path for s in panel.index.scans]
+    assert scans == [str(od)]

@@ -509,6 +509,47 @@ def pixel_sha256(path) -> str | None:
     return hashlib.sha256(geometry.encode() + b"\0" + data).hexdigest()
 
 
+_PIXEL_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) Pixel Data, little endian
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), the end of encapsulated frames
+
+
+def cut_short(path) -> str | None:
+    """How a DICOM file is cut short, in words and bytes: "it ends inside its pixel data, N of M bytes" (M where
+    the element's declared length ends), "... inside its compressed pixel data after N bytes ..." (their end mark
+    missing), "it ends inside its header, N of at least M bytes" where a header element runs past its end;
+    None for a whole file, or one without the DICM preamble. pydicom drops or shortens the element a file ends
+    inside, and such a file was refused as having "no pixel data", and listed in a manifest study as a good
+    scan (walk-through H65, W18). Reads the header, the Pixel Data element's own 12 bytes and the last 64 kB."""
+    import os
+
+    with open_regular(path) as f, quiet_pydicom():
+        size = os.fstat(f.fileno()).st_size
+        if f.read(132)[128:132] != b"DICM":
+            return None
+        f.seek(0)
+        try:
+            ds = pydicom.dcmread(f, force=True, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not read as DICOM at all: the reader says why
+            return None
+        end = max((e.value_tell + e.length for e in ds._dict.values()
+                   if getattr(e, "value_tell", None) is not None and e.length != 0xFFFFFFFF), default=0)
+        if end > size:
+            return f"it ends inside its header, {size} of at least {end} bytes"
+        f.seek(end)  # the header's end: the Pixel Data element follows it
+        element = f.read(12)
+        if element[:4] != _PIXEL_TAG:
+            return None
+        if len(element) < 12:
+            return f"it ends inside its pixel data, after {size} bytes"
+        explicit = element[4:6] in (b"OB", b"OW")
+        length = struct.unpack("<I", element[8:12] if explicit else element[4:8])[0]
+        if length == 0xFFFFFFFF:  # encapsulated frames: a whole file ends with the sequence's end mark
+            f.seek(max(0, size - 65536))  # (or has it just before some trailing padding)
+            return (None if _SEQUENCE_END in f.read() else
+                    f"it ends inside its compressed pixel data after {size} bytes (their end mark is missing)")
+    whole = end + (12 if explicit else 8) + length
+    return f"it ends inside its pixel data, {size} of {whole} bytes" if size < whole else None
+
 def open_dicom(path: Path) -> DicomFrames:
     """Read the header and check it against the pixel data, before decoding anything.
 
@@ -532,8 +573,10 @@ def open_dicom(path: Path) -> DicomFrames:
         kind = (f"a DICOM {modality} image" if modality.strip() in _MODALITY_WORDS else
                 "a DICOM image of an unsupported modality" if modality else "a DICOM file")
         raise VolumeReadError(path, f"this is {kind}, not an OCT (Ophthalmic Tomography) series")
-    if "PixelData" not in ds:
-        raise VolumeReadError(path, "the DICOM file has no pixel data")
+    if "PixelData" not in ds:  # pydicom drops the element a file ends inside: say truncated where it is (W18)
+        cut = cut_short(path)
+        raise VolumeReadError(path, f"the DICOM file is truncated: {cut} (an incomplete copy or download?)" if cut
+                              else "the DICOM file has no pixel data")
     declared_frames = "NumberOfFrames" in ds and ds.NumberOfFrames not in (None, "")
     n = _required_int(path, ds, "NumberOfFrames", default=1)
     if n < 1:

@@ -39,7 +39,7 @@ from ..core.cancel import Cancelled
 from ..core.files import file_sha256
 from ..core.text import text_problem
 from ..io import VolumeReadError
-from ..io.dicom import pixel_sha256
+from ..io.dicom import cut_short, pixel_sha256
 from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import date_problem, open_regular
 from ..io.loading import given_path
@@ -288,7 +288,8 @@ def _singular(reason: str, n: int) -> str:
         return reason
     return (reason.replace("files", "file").replace("folders", "folder").replace("scans that", "scan that")
             .replace("scans whose", "scan whose").replace("fields on", "field on")
-            .replace("rows refused", "row refused").replace("fields matched", "field matched"))
+            .replace("rows refused", "row refused").replace("fields matched", "field matched")
+            .replace("scans cut short", "scan cut short"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -716,6 +717,16 @@ def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[s
     return scan, warnings, record
 
 
+def _cut_short(path: str) -> str | None:
+    """How a listed DICOM scan is cut short (``io.dicom.cut_short``), None where it is whole or not DICOM: a
+    manifest study reads only headers, and listed a scan cut inside its data as a good one (walk-through H65,
+    W18). Unreadable here, it is left to the header reader to say why."""
+    try:
+        return cut_short(path)
+    except (OSError, VolumeReadError):
+        return None
+
+
 def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     """Index from a manifest's columns and the eye in each listed scan's header, with its measured VF.
 
@@ -738,6 +749,10 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             continue
         if not os.path.exists(scan.path):
             index.skipped["listed files missing"] += 1
+        elif cut := _cut_short(scan.path):  # listed as a visit, it failed on opening with "no pixel data" (W18)
+            index._problem(scan.path, "scans cut short",
+                           f"row {row.get('_row', '?')}: cut short: {cut}; it is not used")
+            listed.setdefault(scan.path, []).append((row, None))
         else:
             try:
                 listed.setdefault(scan.path, []).append((row, _header_checked(scan, row)))
