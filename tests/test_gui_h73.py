@@ -137,3 +137,46 @@ def test_a_manifest_scan_cut_short_is_listed_among_the_problems_when_the_study_o
     assert "1 scan cut short" in panel.status.text().replace("\u200b", "")
     scans = [s.path for s in panel.index.scans]
     assert scans == [str(od)]
+
+
+# ---------------------------------------------------------------- W2's rule on the identified OU report
+
+@pytest.mark.gui
+def test_the_identified_ou_report_names_the_row_id_with_the_header_id_beside_it(qtbot, window, monkeypatch, demo,
+                                                                              tmp_path):
+    """A manifest files a visit's scans under OTHER-7; their headers say the demo patient. The window title and
+    the scan PDF said "OTHER-7 (the scan's header: ...)" (W2), the identified OU report "OTHER-7" alone."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_gui_walkthrough_h2 import _click_item
+
+    from octviewer.gui.export import ou_pdf
+
+    od, os_scan = _scans(demo, "OD")[0], _scans(demo, "OS")[0]
+    patient = od.parent.name
+    manifest = _write(tmp_path / "m.csv", [[str(od), "OTHER-7", "OD", _header_date(od).isoformat()],
+                                           [str(os_scan), "OTHER-7", "OS", _header_date(os_scan).isoformat()]])
+    w = window
+    panel = _open_manifest(qtbot, w, monkeypatch, manifest)
+    _click_item(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0))  # OTHER-7's visit
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=120000)
+    captured = {}
+    real = ou_pdf.write_pdf
+
+    def spy(doc: QTextDocument, path, *args, **kwargs):
+        captured.setdefault("text", []).append(doc.toPlainText())
+        return real(doc, path, *args, **kwargs)
+    monkeypatch.setattr(ou_pdf, "write_pdf", spy)
+    both = f"OTHER-7 (the scan's header: {patient})"
+    for answer, out in ((QMessageBox.Yes, tmp_path / "ou_id.pdf"), (QMessageBox.No, tmp_path / "ou_anon.pdf")):
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, _out=out, **k: (str(_out), ""))
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, _answer=answer, **k: _answer)
+        w.menu_actions["export_ou"].trigger()
+        assert out.read_bytes()[:5] == b"%PDF-"
+    identified, anonymised = captured["text"]
+    assert both in identified, identified
+    assert "OTHER-7" not in anonymised and patient not in anonymised
+    if os.environ.get("H73_GRABS"):
+        shutil.copy(tmp_path / "ou_id.pdf", os.path.join(os.environ["H73_GRABS"], "w2_ou_identified.pdf"))

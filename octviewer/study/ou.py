@@ -181,6 +181,9 @@ class VisitSummary:
     #: the study's checks of the visit's scans (``StudyIndex.warnings_for``), kept with the visit they are of:
     #: the OU view showed them above the eyes and the OU report left them out (H56 walk-through, item 6)
     checks: list[str] = field(default_factory=list)
+    #: the patient IDs the visit's scans' own headers give; ``patient_identity`` names those that differ from
+    #: ``patient_id`` (a manifest row's, which the study files the scans under): the OU report named it alone
+    header_ids: list[str] = field(default_factory=list)
 
     @property
     def synthetic(self) -> bool:
@@ -188,6 +191,17 @@ class VisitSummary:
 
     def asymmetry(self) -> list[AsymmetryRow]:
         return asymmetry(self.eyes.get("OD"), self.eyes.get("OS"))
+
+
+def patient_identity(study_id: str, header_ids) -> str:
+    """The one way a patient is named where the study's ID (a manifest row's, "used as listed") and the scans'
+    own headers disagree: "ROW-ID (the scan's header: HDR-ID)", as the window title, the Results panel and the
+    scan PDF say it (walk-through H65, W2); the study's ID alone where no header says another."""
+    others = [h for h in dict.fromkeys(header_ids) if h and h != study_id]
+    if not others:
+        return study_id
+    whose = "the scans' headers" if len(others) > 1 else "the scan's header"
+    return f"{study_id} ({whose}: {', '.join(others)})"
 
 
 def enface_image(volume) -> np.ndarray:

@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage, QTextDocument
 
 from octviewer.core import outside_normal
 from octviewer.core.prediction import worse_vf_indices
-from octviewer.study.ou import VisitSummary
+from octviewer.study.ou import VisitSummary, patient_identity
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan
 
 from ..structure.panel import wheel_key_text
@@ -151,6 +151,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     notes_after = "".join(f"<p>{html.escape(n)}</p>" for n in trend_notes)
     img = {name: f'<img src="{name}" width="{w}">' for name, w in (("ou", 620), ("trend", 520)) if name in images}
     visit = html.escape(summary.visit or "unknown") if patient_id else "withheld (anonymised report)"
+    # the study's ID with the scans' header IDs beside it where they differ, as the window says it (W2)
+    who = html.escape(patient_identity(patient_id, summary.header_ids)) if patient_id else "anonymised"
     # the visit's study checks, as the OU view shows them above the eyes; anonymised: kind and count only
     checks = "".join(check_html(line) for line in check_lines(summary.checks, dated=patient_id is not None))
     created = dt.datetime.now().isoformat(timespec="minutes") if patient_id else "withheld"
@@ -158,7 +160,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <h1>OU report: both eyes of one visit</h1>
     <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>{synthetic}
     <table cellpadding="3">
-      <tr><td>Patient</td><td>{html.escape(patient_id) if patient_id else 'anonymised'}</td></tr>
+      <tr><td>Patient</td><td>{who}</td></tr>
       <tr><td>Visit</td><td>{visit}</td></tr>
       <tr><td>Model</td><td>{html.escape(model)}</td></tr>
       <tr><td>Report created</td><td>{created}</td></tr>

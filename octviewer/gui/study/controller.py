@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QV
 from octviewer.core import outside_normal
 from octviewer.study import compare_vf
 from octviewer.study import vf as study_vf
+from octviewer.study.ou import patient_identity
 from octviewer.study.vf import parse_date
 
 from ..dialogs import as_literal, ask, ask_or_cancel
@@ -319,9 +320,7 @@ class StudyController(QObject):
         entry = self.index.scan_at(volume.source) if self.index is not None and volume.source else None
         if entry is None or not entry.patient_id:
             return header
-        if header and header != entry.patient_id:
-            return f"{entry.patient_id} (the scan's header: {header})"
-        return entry.patient_id
+        return patient_identity(entry.patient_id, [header])
 
     # -- measured VF beside the prediction -----------------------------------------------------
     def measured_vf(self):

@@ -110,6 +110,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
             try:
                 volume = load_volume(scan.path)
                 acquired[scan.path] = volume.acquired
+                summary.header_ids.append(getattr(volume, "patient_id", None) or "")  # the report names both
                 if enface is None:
                     enface = enface_image(volume)
                 if analyse is not None:
