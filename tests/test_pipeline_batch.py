@@ -160,6 +160,29 @@ def test_existing_key_file_is_made_owner_only(which, study_scans, model_path, tm
     assert os.path.abspath(scan) in keys.read_text()
 
 
+@pytest.mark.parametrize("which", [0, 1], ids=["predict", "measure"])
+def test_rows_that_name_the_files_are_owner_only_as_the_key_file_is(which, study_scans, model_path, tmp_path):
+    """A13-2: with --no-pseudonymise every row names its scan's file (a clinic's file name carries the patient's
+    name), and the CSV was written 0644 under the usual umask while the key file, holding the same paths, is 0600;
+    also over an earlier run's CSV, and predict's CAMs, which are named after the files."""
+    _, main, extra = _commands(model_path)[which]
+    scan = sorted(study_scans.rglob("*.dcm"))[0]
+    out = tmp_path / "r.csv"
+    old_umask = os.umask(0o022)
+    try:
+        main([str(scan), "--out", str(out), *extra])  # pseudonymised: the umask decides, as for any output
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644 and str(scan) not in out.read_text()
+        cams = ["--cam-out", str(tmp_path / "cams")] if which == 0 else []
+        main([str(scan), "--out", str(out), "--no-pseudonymise", *cams, *extra])
+    finally:
+        os.umask(old_umask)
+    assert str(scan) in out.read_text() and stat.S_IMODE(out.stat().st_mode) == 0o600
+    if which == 0:
+        [cam] = (tmp_path / "cams").iterdir()
+        assert cam.name == f"{scan.stem}_cam.npy" and stat.S_IMODE(cam.stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "cams").stat().st_mode) == 0o700
+
+
 def test_measure_expands_folders_as_predict_does(study_scans, tmp_path):
     from octviewer.pipeline.measure_cli import main
 

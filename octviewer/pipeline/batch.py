@@ -38,7 +38,9 @@ class Batch:
         self.failed = failed
         self.run_cells = run_cells or {}
         self.store = _open_store(prog) if getattr(args, "store", False) else None
-        self.csv = ResumableCsv(args.out, columns, resume=args.resume, run_cells=self.run_cells)
+        # rows that name the scans' files (--no-pseudonymise) are owner-only, as the key file is (A13-2)
+        self.csv = ResumableCsv(args.out, columns, resume=args.resume, run_cells=self.run_cells,
+                                private=not args.pseudonymise)
         self.done = set(self.csv.done)
         self.skipped = [(path, self.name_of(path), reason) for path, reason in skipped]
         if self.done:

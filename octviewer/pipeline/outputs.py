@@ -231,7 +231,7 @@ def _check_parent(option: str, path: Path) -> None:
         raise OutputError(f"{option} {path}: {parent} is not writable")
 
 
-def open_output(option: str, path: Path, lock_for: Path | None = None):
+def open_output(option: str, path: Path, lock_for: Path | None = None, private: bool = False):
     """Create the folders above ``path`` and open it for writing; OutputError with one line if the
     place refuses (read-only file system, /proc, no permission).
 
@@ -245,13 +245,18 @@ def open_output(option: str, path: Path, lock_for: Path | None = None):
     ``lock_for`` (the results CSV the file is the journal of): the file is opened without emptying it,
     locked (``flock``, exclusive) and left for the caller to read and empty, so a second run with the same --out is
     refused (OutputError, "another run is writing") before it truncates the first's live journal
-    (attack run 2 M2). ``flock`` is let go by the kernel when a run dies, so no stale lock is left."""
+    (attack run 2 M2). ``flock`` is let go by the kernel when a run dies, so no stale lock is left.
+
+    ``private``: owner-only (0600) from the first byte, also a file that was there: rows that name the scans'
+    files (``--no-pseudonymise``) carry the patients' names, as the key file does (attack run 13, A13-2)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if lock_for is None:
-            fd = open_for_writing(path)
+            fd = open_for_writing(path, mode=0o600 if private else 0o666)
         else:
             fd = _locked(path, lock_for)
+        if private:
+            os.fchmod(fd, 0o600)
         return open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
     except FileRefused as exc:
         raise OutputError(f"{option} {path} {exc}") from None
@@ -363,14 +368,16 @@ class ResumableCsv:
     (``row_problem``): otherwise the whole file is refused, since rows of another model, precision or
     measurement, or an edited file, would be passed on beside this run's as if they were one run's."""
 
-    def __init__(self, out: Path, columns: list[str], resume: bool = False, run_cells: dict | None = None):
+    def __init__(self, out: Path, columns: list[str], resume: bool = False, run_cells: dict | None = None,
+                 private: bool = False):
         self.out = Path(out)
+        self.private = private  # the journal and the CSV owner-only (``open_output``)
         self.journal = self.out.with_name(self.out.name + ".partial")
         self.columns = columns
         self.run_cells = run_cells or {}
         self.rows: dict[str, dict] = {}
         # locked before it is read or emptied: a second run with this --out is refused here
-        self._file = open_output("--out", self.journal, lock_for=self.out)
+        self._file = open_output("--out", self.journal, lock_for=self.out, private=private)
         try:
             if resume:
                 self.rows = self._finished_rows(self.journal) or self._finished_rows(self.out)
@@ -442,7 +449,7 @@ class ResumableCsv:
 
     def _finish(self, order: list[str]) -> None:
         tmp = self.out.with_name(self.out.name + ".tmp")
-        f = open_output("--out", tmp)
+        f = open_output("--out", tmp, private=self.private)
         try:
             with f:
                 writer = csv.DictWriter(f, fieldnames=self.columns)

@@ -34,6 +34,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..core.files import private_folder
 from ..core.text import printable_stderr
 from ..structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from .outputs import (
@@ -165,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         with batch:
             if args.cam_out is not None:
                 try:
-                    args.cam_out.mkdir(parents=True, exist_ok=True)
+                    if args.pseudonymise:
+                        args.cam_out.mkdir(parents=True, exist_ok=True)
+                    else:  # its CAMs are named after the scans' files (A13-2)
+                        private_folder(args.cam_out)
                 except OSError as exc:
                     print(f"octviewer-predict: --cam-out {args.cam_out} cannot be made: {exc.strerror}",
                           file=sys.stderr)

@@ -47,7 +47,7 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
                 row["error"] = batch.named_message(result.structure_error, path, name)
                 batch.note("skipped", row["error"])
             if cam_stem is not None:
-                _save_cam(args.cam_out / f"{cam_stem}_cam.npy", pred, volume)
+                _save_cam(args.cam_out / f"{cam_stem}_cam.npy", pred, volume, private=not args.pseudonymise)
     except OutputError:  # a CAM that cannot be written stops the run (exit 3); the scan itself is not at fault
         raise
     except (VolumeReadError, ScanNotSupported, InvalidOutput, ValueError, OSError) as exc:
@@ -60,7 +60,7 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
     return row
 
 
-def _save_cam(path: Path, pred, volume) -> None:
+def _save_cam(path: Path, pred, volume, private: bool = False) -> None:
     """The en-face CAM as ``path``, or OutputError (one line naming the CAM file and the reason).
 
     Written to ``<name>.tmp`` and renamed into place, never through a link (``core.files``): np.save
@@ -68,7 +68,8 @@ def _save_cam(path: Path, pred, volume) -> None:
     a full disk it left a 0-byte CAM beside a row that said the scan had failed (attack run 2 M1). A
     CAM that cannot be written is an output failure like the CSV's: the run stops with exit 3, this
     scan's row is not written (so ``--resume`` analyses it again and writes its CAM), and a temporary
-    file is removed, so no empty or partial CAM is left."""
+    file is removed, so no empty or partial CAM is left. ``private``: owner-only, for a CAM named after its scan's
+    file (``--no-pseudonymise``: the stem is the patient's name, attack run 13, A13-2)."""
     from ..core.files import FileRefused, check_writable, open_for_writing
     from ..model import enface_cam
     from .outputs import RESUME_HINT, OutputError, shown, write_failed
@@ -80,7 +81,7 @@ def _save_cam(path: Path, pred, volume) -> None:
             check_writable(os.lstat(path))  # a link at the CAM's own name is refused, not replaced
         except FileNotFoundError:
             pass
-        fd = open_for_writing(tmp)
+        fd = open_for_writing(tmp, mode=0o600 if private else 0o666)
     except FileRefused as exc:
         raise OutputError(f"--cam-out {shown(path)} {exc}{RESUME_HINT}") from None
     except OSError as exc:
