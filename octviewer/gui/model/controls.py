@@ -84,8 +84,11 @@ class ModelControls:
     def open_retrain(self) -> None:
         from .retrain_dialog import RetrainDialog
 
+        like = self.predictor.model.meta if self.predictor else None
         if self.retrain_dialog is None:
-            self.retrain_dialog = RetrainDialog(self.window, like=self.predictor.model.meta if self.predictor else None)
+            self.retrain_dialog = RetrainDialog(self.window, like=like)
             self.retrain_dialog.model_ready.connect(self.load_model)
+        else:
+            self.retrain_dialog.follow_model(like)  # the model in use may have changed since (A13-4)
         self.retrain_dialog.show()
         self.retrain_dialog.raise_()

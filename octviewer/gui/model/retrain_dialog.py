@@ -79,9 +79,7 @@ class RetrainDialog(QDialog):
         self.image_size = QSpinBox()
         self.image_size.setRange(32, 512)
         self.image_size.setValue(224)
-        if like is not None:
-            self.variant.setCurrentText(like.architecture)  # a variant the dialog does not offer leaves the first
-            self.image_size.setValue(like.preprocess.size)
+        self.follow_model(like)
         self.init = QComboBox()
         self.init.addItems(["imagenet", "random", "weights file"])
         self.weights = QLineEdit()
@@ -171,6 +169,17 @@ class RetrainDialog(QDialog):
         self._check_init()
         if manifest:
             self.validate()
+
+    def follow_model(self, like) -> None:
+        """Offer the variant and image size of ``like`` (the ModelMeta in use), unless a run is going (its own
+        settings stay shown). Called each time Model > Retrain… is opened: the dialog is kept, and after Model >
+        Load model… it offered the first model's (attack run 13, A13-4). A variant the dialog does not offer
+        changes neither, so the two never come from different models."""
+        running = self.process is not None and self.process.state() != QProcess.NotRunning
+        if like is None or running or self.variant.findText(like.architecture) < 0:
+            return
+        self.variant.setCurrentText(like.architecture)
+        self.image_size.setValue(like.preprocess.size)
 
     # -- inputs --------------------------------------------------------------------------------
     def _pick_manifest(self):
