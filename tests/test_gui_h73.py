@@ -134,7 +134,8 @@ def test_a_manifest_scan_cut_short_is_listed_among_the_problems_when_the_study_o
     _grab(panel, "w18_cut_short_listed")
     assert f"row 3: cut short: it ends inside its pixel data, 6000 of {size} bytes" in listed, listed
     assert "it is not used" in listed
-    assert "1 scan cut short" in panel.status.text().replace("\u200b", "")
+    status = panel.status.text().replace("\u200b", "")
+    assert "1 scan cut short" in status and "m.csv: 1 scan of 1 patient, " in status, status  # not "1 scans"
     scans = [s.path for s in panel.index.scans]
     assert scans == [str(od)]
 

@@ -349,7 +349,8 @@ class StudyPanel(QWidget):
         name = os.path.basename(os.path.normpath(index.root)) or index.root
         # scans found and all left out are not "no OCT scans found" (H51 walk-through, item 4)
         left_out = any(reason.startswith(("scans ", "listed ")) for reason in index.skipped)
-        found = (f"{len(index.scans)} scans of {patients} patient{'s' if patients != 1 else ''}, "
+        found = (f"{len(index.scans)} scan{'s' if len(index.scans) != 1 else ''} of {patients} "
+                 f"patient{'s' if patients != 1 else ''}, "
                  f"{index.matched_vf_count()} measured visual field{'s' if index.matched_vf_count() != 1 else ''}"
                  if index.scans
                  else "no scan used" if left_out else "no OCT scans found")
