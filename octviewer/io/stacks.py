@@ -544,7 +544,7 @@ MAX_MASK_LEVELS = 16
 def check_bscan_names(path: Path, files: list[Path]) -> None:
     """Refuse a folder whose image names are not one scan's B-scans: label masks by name, and names
     that do not form one numbered series (the same text around one running number: ``B1.png`` ...
-    ``B128.png``, ``scan_001.bmp`` ...).
+    ``B128.png``, ``scan_2019_001.bmp`` ...).
 
     Why refuse rather than leave files out: a folder of B-scans is read as one scan, in name order.
     Segmentation datasets (OCTseg, Duke, RETOUCH exports) keep each B-scan beside its label mask, and
@@ -567,6 +567,46 @@ def check_bscan_names(path: Path, files: list[Path]) -> None:
                                     f"name: {_some([g[0] for g in groups])}), so they may be images of different "
                                     "scans or eyes; a folder of B-scans holds one scan's B-scans, named with one "
                                     "running number")
+    check_one_running_number(path, [f.name for f in files])
+
+
+def check_one_running_number(path: Path, names: list[str]) -> None:
+    """Names of one text pattern (``check_bscan_names``) whose numbers say one series: at most one of
+    their digit runs varies across the folder (the running number), every other is the same text in
+    every name, and no running number is given twice (``B1.png`` and ``B001.png`` are both B-scan 1).
+
+    Why: the pattern alone turns every digit run into one placeholder, so ``patient1_bscan001.png`` ...
+    ``patient2_bscan016.png`` (two eyes of two patients, the usual subject + B-scan numbering of
+    Duke / OCTseg-style exports) passed as one numbered series and opened as one 32-B-scan scan with one
+    P(glaucoma) (attack run 13, A13-1). The running number is the last digit run that varies (the B-scan
+    number ends a name: ``scan_2019_001.png``); its values are compared as numbers, so ``B1`` .. ``B128``
+    and zero-padded ``B001`` .. ``B128`` are both one series, while the fixed runs are compared as text."""
+    if len(names) < 2:
+        return
+    runs = [re.findall(r"\d+", name) for name in names]  # one pattern: the same count of runs in every name
+    varying = [i for i in range(len(runs[0])) if len({r[i] for r in runs}) > 1]
+    if len(varying) > 1:
+        other, running = varying[0], varying[-1]
+        first = runs[0]
+        second = min(range(1, len(names)), key=lambda k: (runs[k][other] == first[other],
+                                                          int(runs[k][running]) != int(first[running]), k))
+        raise VolumeReadError(path, f"the B-scan file names do not form one numbered series: {names[0]} and "
+                                    f"{names[second]} differ in more than the B-scan number, so they may be images "
+                                    "of different scans or eyes; a folder of B-scans holds one scan's B-scans, "
+                                    "named with one running number")
+    if not runs[0]:
+        raise VolumeReadError(path, f"the B-scan file names carry no running number ({_some(names)}), so their "
+                                    "order is unknown; a folder of B-scans holds one scan's B-scans, named with one "
+                                    "running number")
+    running = varying[0] if varying else len(runs[0]) - 1
+    seen: dict[int, str] = {}
+    for name, r in zip(names, runs):
+        number = int(r[running])
+        if number in seen:
+            raise VolumeReadError(path, f"{seen[number]} and {name} carry the same B-scan number ({number}), so "
+                                        "they may be images of different scans or eyes, or one B-scan twice; a "
+                                        "folder of B-scans holds one scan's B-scans, each number once")
+        seen[number] = name
 
 
 def _some(names: list[str], shown: int = 4) -> str:
