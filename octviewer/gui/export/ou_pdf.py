@@ -233,13 +233,33 @@ def _date_axis(axis) -> None:
     axis.update()
 
 
-def eye_pair_image(ou_view) -> QImage:
+#: in the printed picture, in an unreadable scan's en-face place, where the screen says the reader's error (which
+#: names the file, and clinic file names carry names and birth dates: attack run 13, A13-3)
+UNREADABLE_ANONYMISED = "scan unreadable (details withheld: anonymised report)"
+UNREADABLE_IDENTIFIED = "scan unreadable (reason in the report's text)"
+
+
+def printed_image_text(text: str, anonymised: bool) -> str:
+    """An eye's en-face label as the page prints it: never a reader's error ("scan unreadable: <error>" on
+    screen), which the anonymised report's picture printed, file name and all, where its text withheld it (A10-3
+    fixed the text only: attack run 13, A13-3); the identified report gives the reason in its text."""
+    if not text.startswith("scan unreadable"):
+        return text
+    return UNREADABLE_ANONYMISED if anonymised else UNREADABLE_IDENTIFIED
+
+
+def eye_pair_image(ou_view, anonymised: bool = True) -> QImage:
     """Both eyes' en-face and sector wheels for the page, without the per-eye tables: the page has
-    the same numbers as text, and at print size the window's copy was ~6 pt on dark grey."""
+    the same numbers as text, and at print size the window's copy was ~6 pt on dark grey. An unreadable scan's
+    label is worded for the page (``printed_image_text``) while it is grabbed."""
     pair = ou_view.eye_pair
     tables = [column.table for column in ou_view.columns.values() if column.table.isVisible()]
+    labels = [(column.image, column.image.text()) for column in ou_view.columns.values()]
     for table in tables:
         table.hide()
+    for label, text in labels:
+        if printed_image_text(text, anonymised) != text:
+            label.setText(printed_image_text(text, anonymised))
     try:
         bottom = max((column.decision.mapTo(pair, column.decision.rect().bottomLeft()).y()
                       for column in ou_view.columns.values()), default=pair.height())
@@ -247,6 +267,9 @@ def eye_pair_image(ou_view) -> QImage:
     finally:
         for table in tables:
             table.show()
+        for label, text in labels:
+            if label.text() != text:
+                label.setText(text)
 
 
 def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None = None) -> str:
@@ -255,7 +278,7 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     if summary is None:
         raise ValueError("the OU view has no analysed visit to report")
     doc = QTextDocument()
-    images = {"ou": eye_pair_image(ou_view)}
+    images = {"ou": eye_pair_image(ou_view, anonymised=patient_id is None)}
     trend_lines, trend_key, trend_notes = None, "", ()
     if trend_view is not None and trend_view.history is not None:
         from ..study.trend_view import KEY
