@@ -51,3 +51,30 @@ def test_one_running_number_beside_fixed_numbers_still_opens(qtbot, window, monk
     _open_bscan_folder(qtbot, w, monkeypatch, folder)
     assert not w.warnings
     np.testing.assert_array_equal(w.state.volume.data, data)
+
+
+# ---------------------------------------------------------------- A13-6: a surname is no "mask"
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("surname", ["HANNOTAUX", "MASKELL", "LABELLE", "DAMASKE"])
+def test_a_patients_surname_holding_mask_or_label_is_no_label_mask(qtbot, window, monkeypatch, tmp_path, surname):
+    """A clinic's ``HANNOTAUX_Jean_001.png`` .. was refused as "the folder holds label masks" ("annot" inside the
+    name); the words are whole words now, and the scan opens."""
+    w = window
+    data = oct_like((6, 64, 48))
+    folder = _write_pngs(tmp_path / surname, data, [f"{surname}_Jean_{i + 1:03d}.png" for i in range(6)])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert not w.warnings
+    np.testing.assert_array_equal(w.state.volume.data, data)
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("mask_name", ["B1_mask.png", "B1-labels.png", "annotation_B1.png", "B1 Annotated.png",
+                                       "B1_seg.png"])
+def test_masks_named_as_masks_are_still_refused_by_name(qtbot, window, monkeypatch, tmp_path, mask_name):
+    w = window
+    folder = _write_pngs(tmp_path / "named", oct_like((3, 64, 48)), ["B1.png", "B2.png", mask_name])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert w.state.volume is None
+    assert len(w.warnings) == 1 and f"the folder holds label masks, not only B-scans: {mask_name}" in w.warnings[0]

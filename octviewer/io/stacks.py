@@ -533,9 +533,15 @@ def _tiff_pages(path: Path) -> int:
         return 1
 
 
-#: A file name that says "label mask", not "B-scan": ``*label*``, ``*mask*``, ``*annot*``, and ``seg`` or
-#: ``segmentation`` as a word of its own (``im_seg.png``, ``seg-01.png``; not ``OCTseg-Zeiss_img.png``).
-LABEL_MASK_NAME = re.compile(r"label|mask|annot|(?:^|[^a-z0-9])seg(?:mentation)?(?:[^a-z]|$)", re.IGNORECASE)
+#: A file name that says "label mask", not "B-scan": ``label(s)``, ``mask(s)``, ``annot``, ``annotation(s)``
+#: or ``annotated`` as a word of its own (``OCTseg-Zeiss_train_mask_im00001.png``, ``labels_01.png``,
+#: ``B1-annot.png``), and ``seg`` or ``segmentation`` likewise (``im_seg.png``, ``seg-01.png``; not
+#: ``OCTseg-Zeiss_img.png``). Whole words because clinic file names carry the patient's name: a surname
+#: that holds the letters (HANNOTAUX, MASKELL, LABELLE, DAMASKE) made every B-scan of that patient's scan
+#: "a label mask" (attack run 13, A13-6). A mask named otherwise (``imgMask01.png``) is still refused by
+#: its grey levels (``check_not_label_mask``) or, beside the B-scans, by the one-series rule.
+LABEL_MASK_NAME = re.compile(r"(?:^|[^a-z])(?:labels?|masks?|annot(?:ations?|ated)?)(?:[^a-z]|$)"
+                             r"|(?:^|[^a-z0-9])seg(?:mentation)?(?:[^a-z]|$)", re.IGNORECASE)
 
 #: An image with at least 2 and at most this many grey levels is a label mask, not a B-scan.
 MAX_MASK_LEVELS = 16
