@@ -103,3 +103,99 @@ def test_the_ou_reports_picture_never_prints_an_unreadable_scans_error(qtbot, wi
     images.mkdir()
     subprocess.run(["pdfimages", "-png", str(anonymised), str(images / "ou")], check=True)
     assert sorted(images.iterdir()), "the report's picture of the eyes"
+
+
+# ---------------------------------------------------------------- A13-9: the trend's unreadable visits on paper
+
+@pytest.mark.gui
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_the_ou_reports_trend_says_which_visits_are_not_in_the_oct_slopes(qtbot, window, monkeypatch, demo, tmp_path):
+    """A13-9: the OD scan of the last visit is cut short. The Trend says so in red; the OU report printed the OCT
+    slopes over the other visits with no word of the one left out. Identified, the report names the visit and the
+    error; anonymised, how many visits, without date or file name."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[-1]
+    stamp = od.stem[3:]
+    bad = _truncate(od, f"SMITH_JOHN_1950-01-01_OD_{stamp}.dcm")
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    first = panel.tree.topLevelItem(0).child(0)
+    _click_item(qtbot, panel.tree, first)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=180000)
+    eye = next(first.child(k) for k in range(first.childCount()) if first.child(k).text(0).startswith("OD"))
+    _click_item(qtbot, panel.tree, eye)
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    trend = w.study.trend_view
+    qtbot.waitUntil(lambda: trend.history is not None, timeout=300000)
+    assert trend.history.errors and bad.name in trend.summary.text()  # said on screen
+    when = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
+    texts = {}
+    for identified in (True, False):
+        if not w.study.ou_open():
+            w.study.ou_dialog.show()
+        out = _export_ou(qtbot, w, monkeypatch, tmp_path / f"ou_{identified}.pdf", identified)
+        texts[identified] = " ".join(_pdf_text(out).split())
+    assert f"OD not in the OCT slopes: {when}: the scan could not be read or analysed" in texts[True], texts[True]
+    assert bad.name in texts[True]
+    assert ("OD: 1 visit's scan could not be read or analysed: not in the OCT slopes (details withheld: anonymised "
+            "report)") in texts[False], texts[False]
+    assert bad.name not in texts[False] and when not in texts[False] and "SMITH" not in texts[False]
+
+
+# ---------------------------------------------------------------- A13-12: the Study panel at clinic scale
+
+class _Counted(list):
+    """A list that counts the passes over it (``for``, ``sorted``, comprehensions)."""
+
+    passes = 0
+
+    def __iter__(self):
+        type(self).passes += 1
+        return super().__iter__()
+
+
+def _clinic_index(patients: int):
+    """N patients x 2 eyes x 3 yearly visits, a measured field 3 days after each scan (as A13_panel_time.py)."""
+    import datetime as dt
+
+    from octviewer.study.index import ScanEntry, StudyIndex
+    from octviewer.study.vf_values import VfMeasurement
+
+    scans, fields = [], []
+    for p in range(patients):
+        pid = f"P{p:05d}"
+        for y in range(3):
+            d = dt.date(2015 + y, 3, 1 + p % 27)
+            for eye in ("OD", "OS"):
+                scans.append(ScanEntry(f"/s/{pid}/{eye}_{d}.dcm", pid, eye, d.isoformat(), d, "volume", 128))
+                fields.append(VfMeasurement(pid, eye, d + dt.timedelta(days=3), 95.0, -1.0, 2.0, "/s/vf.csv"))
+    return StudyIndex("/s", scans=_Counted(scans), vf=_Counted(fields))
+
+
+@pytest.mark.gui
+def test_the_study_panel_fills_its_tree_in_a_few_passes_over_the_study(qtbot, window, monkeypatch, tmp_path):
+    """A13-12: filling the Study panel (the GUI thread, when indexing ends) passed over every scan or field per
+    patient, visit and eye, twice more for the status line's count: 53 s frozen at 800 patients. File > Open study
+    folder of 300 patients (the indexing task patched to give them) now passes over the scans and the fields a
+    handful of times, whatever the study's size; the tree and the status line say what they said."""
+    import time
+
+    from octviewer.gui.study import browser
+
+    index = _clinic_index(300)
+    monkeypatch.setattr(browser, "index_folder", lambda *a, **k: index)
+    _Counted.passes = 0
+    started = time.perf_counter()
+    panel = _open_folder(qtbot, window, monkeypatch, tmp_path)
+    took = time.perf_counter() - started
+    assert _Counted.passes < 30, (_Counted.passes, took)  # the old code: some 20,000
+    assert panel.tree.topLevelItemCount() == 300
+    assert panel.status.text().replace("\u200b", "").startswith(
+        "s: 1800 scans of 300 patients, 1800 measured visual fields;"), panel.status.text()
+    visit = panel.tree.topLevelItem(0).child(0)
+    assert visit.text(1) == "OD OS  · VF"
+    assert visit.child(0).text(1) == "measured VF: MD -1.0 dB, VFI 95.0%, PSD 2.0 dB (tested 2015-03-04)"

@@ -124,34 +124,31 @@ class StudyIndex:
     #: may replace (the whole copy beside a damaged one was saved over, attack run 10, A10-19)
     copies: list[str] = field(default_factory=list)
 
+    def lookup(self) -> StudyLookup:
+        """The study's scans and fields by patient, built once for a pass over the whole study (the Study panel's
+        tree, ``unmatched_vf``): each method below was a pass over every scan or field, called per patient,
+        visit and eye, and filling the tree of 800 patients froze the window for 53 s (attack run 13, A13-12)."""
+        return StudyLookup(self)
+
     def patients(self) -> list[str]:
-        return sorted({s.patient_id for s in self.scans})
+        return self.lookup().patients()
 
     def visits(self, patient_id: str) -> list[Visit]:
-        """The patient's visits by date, a visit labelled V1 dated by its scans' headers; those with no date
-        after them, by label in natural order (V2 before V10): labels were sorted as text and header
-        dates not used (attack run 8, A8-8)."""
-        dates: dict[str, list[dt.date]] = {}
-        for s in self.scans:
-            if s.patient_id == patient_id:
-                dates.setdefault(s.visit, []).extend([s.date] if s.date else [])
-        visits = [Visit(label, parse_date(label) or min(d, default=None)) for label, d in dates.items()]
-        return sorted(visits, key=lambda v: (v.date or dt.date.max, natural_key(v.label), v.label))
+        """The patient's visits by date (``StudyLookup.visits``)."""
+        return self.lookup().visits(patient_id)
 
     def visit(self, patient_id: str, label: str) -> Visit:
         """The visit of this label with its date (``visits``)."""
-        return next((v for v in self.visits(patient_id) if v.label == label), Visit(label, parse_date(label)))
+        return self.lookup().visit(patient_id, label)
 
     def scans_for(self, patient_id: str, visit: str | None = None, eye: str | None = None) -> list[ScanEntry]:
-        return sorted((s for s in self.scans if s.patient_id == patient_id and (visit is None or s.visit == visit)
-                       and (eye is None or s.eye == eye)), key=lambda s: (s.date or dt.date.max, s.eye, s.path))
+        return self.lookup().scans_for(patient_id, visit, eye)
 
     def eyes(self, patient_id: str) -> list[str]:
-        return sorted({s.eye for s in self.scans if s.patient_id == patient_id})
+        return self.lookup().eyes(patient_id)
 
     def measured_vf(self, patient_id: str, eye: str, visit: Visit) -> VfMeasurement | None:
-        mine = [m for m in self.vf if m.patient_id == patient_id]
-        return nearest_vf(mine, eye, visit.date, visit.label)
+        return self.lookup().measured_vf(patient_id, eye, visit)
 
     def scan_at(self, path) -> ScanEntry | None:
         """The indexed scan of a file the viewer has open (to show its measured VF beside the prediction)."""
@@ -167,55 +164,20 @@ class StudyIndex:
         scan = self.scan_at(path)
         if scan is None or not scan.eye:
             return None
-        return self._scan_vf(scan, self.visit(scan.patient_id, scan.visit))
-
-    def _scan_vf(self, scan: ScanEntry, visit: Visit) -> VfMeasurement | None:
-        """``measured_vf_for_scan`` of an indexed scan at its visit."""
-        mine = [m for m in self.vf if m.patient_id == scan.patient_id]
-        return (self.measured_vf(scan.patient_id, scan.eye, visit)
-                or nearest_vf(mine, scan.eye, scan.date or visit.date, max_days=dt.date.max.toordinal()))
+        lookup = self.lookup()
+        return lookup.scan_vf(scan, lookup.visit(scan.patient_id, scan.visit))
 
     def vf_at(self, patient_id: str, eye: str, visit: Visit) -> VfMeasurement | None:
-        """The eye's measured field the study tree shows at this visit: the visit's own (``measured_vf``, within
-        ``VF_MATCH_DAYS``), else the field the Results panel and the OU view compare with the visit's scan of
-        that eye (within ``VF_COMPARE_MAX_DAYS``). The tree showed no field for an eye whose scan the Results
-        panel compared with one 74 days away (walk-through H65, W4); the matching rules are unchanged."""
-        for scan in self.scans_for(patient_id, visit.label, eye):
-            m = self._scan_vf(scan, visit)
-            if m is not None and (m is self.measured_vf(patient_id, eye, visit)
-                                  or vf_compared(m.date, scan.date or visit.date)):
-                return m
-        return None
+        """The eye's measured field the study tree shows at this visit (``StudyLookup.vf_at``)."""
+        return self.lookup().vf_at(patient_id, eye, visit)
 
     def unmatched_vf(self) -> list[tuple[VfMeasurement, str]]:
-        """The measured fields the study shows at no visit of their eye (``vf_at``), each with why: counted as
-        "measured visual fields" and shown nowhere, they were lost in silence (walk-through H65, W5). None in a
-        study without scans: there is nothing to match (it says "no OCT scans found")."""
-        if not self.scans:
-            return []
-        shown = {id(self.vf_at(p, e, v)) for p in self.patients() for v in self.visits(p) for e in self.eyes(p)}
-        out = []
-        for m in self.vf:
-            if id(m) in shown:
-                continue
-            scans = [s for s in self.scans if s.patient_id == m.patient_id and s.eye == m.eye]
-            days = [abs((m.date - s.date).days) for s in scans if m.date is not None and s.date is not None]
-            if m.patient_id not in self.patients():
-                why = "its patient is not in the study"
-            elif not scans:
-                why = "the patient has no scan of this eye"
-            elif m.date is None:
-                why = "it has no test date"
-            elif not days or min(days) > VF_COMPARE_MAX_DAYS:
-                why = f"no dated scan of this eye within {VF_COMPARE_MAX_DAYS} days"
-            else:  # a second field within a visit's reach (another source of the same test): not unmatched
-                continue
-            out.append((m, why))
-        return out
+        """The measured fields the study shows at no visit of their eye, each with why (``StudyLookup.unmatched_vf``)."""
+        return self.lookup().unmatched_vf()
 
     def matched_vf_count(self) -> int:
         """How many measured fields the study shows at a visit (``unmatched_vf``'s are not counted)."""
-        return len(self.vf) - len(self.unmatched_vf())
+        return self.lookup().matched_vf_count()
 
     def skipped_text(self) -> str:
         if not self.skipped:
@@ -257,6 +219,109 @@ class StudyIndex:
         self.problems.append((str(path), problem or category))
 
 
+class StudyLookup:
+    """A study's scans and measured fields by patient, for passes over the whole study: one pass over the scans
+    and fields builds it, and each answer reads the patient's own. It is a snapshot: build another after the
+    index changes. The Study panel's tree called per patient, visit and eye methods that each passed over every
+    scan or field (53 s frozen at 800 patients, attack run 13, A13-12); the rules are unchanged."""
+
+    def __init__(self, index: StudyIndex):
+        self.index = index
+        self.by_patient: dict[str, list[ScanEntry]] = {}
+        for s in index.scans:
+            self.by_patient.setdefault(s.patient_id, []).append(s)
+        self.vf_by_patient: dict[str, list[VfMeasurement]] = {}
+        for m in index.vf:
+            self.vf_by_patient.setdefault(m.patient_id, []).append(m)
+        self._sorted: dict[str, list[ScanEntry]] = {}
+        self._visits: dict[str, list[Visit]] = {}
+
+    def patients(self) -> list[str]:
+        return sorted(self.by_patient)
+
+    def _scans(self, patient_id: str) -> list[ScanEntry]:
+        """The patient's scans by date, eye and path (sorted once)."""
+        if patient_id not in self._sorted:
+            self._sorted[patient_id] = sorted(self.by_patient.get(patient_id, ()),
+                                              key=lambda s: (s.date or dt.date.max, s.eye, s.path))
+        return self._sorted[patient_id]
+
+    def visits(self, patient_id: str) -> list[Visit]:
+        """The patient's visits by date, a visit labelled V1 dated by its scans' headers; those with no date
+        after them, by label in natural order (V2 before V10): labels were sorted as text and header
+        dates not used (attack run 8, A8-8)."""
+        if patient_id not in self._visits:
+            dates: dict[str, list[dt.date]] = {}
+            for s in self.by_patient.get(patient_id, ()):
+                dates.setdefault(s.visit, []).extend([s.date] if s.date else [])
+            visits = [Visit(label, parse_date(label) or min(d, default=None)) for label, d in dates.items()]
+            self._visits[patient_id] = sorted(visits, key=lambda v: (v.date or dt.date.max, natural_key(v.label),
+                                                                     v.label))
+        return list(self._visits[patient_id])
+
+    def visit(self, patient_id: str, label: str) -> Visit:
+        """The visit of this label with its date (``visits``)."""
+        return next((v for v in self.visits(patient_id) if v.label == label), Visit(label, parse_date(label)))
+
+    def scans_for(self, patient_id: str, visit: str | None = None, eye: str | None = None) -> list[ScanEntry]:
+        return [s for s in self._scans(patient_id) if (visit is None or s.visit == visit)
+                and (eye is None or s.eye == eye)]
+
+    def eyes(self, patient_id: str) -> list[str]:
+        return sorted({s.eye for s in self.by_patient.get(patient_id, ())})
+
+    def measured_vf(self, patient_id: str, eye: str, visit: Visit) -> VfMeasurement | None:
+        return nearest_vf(self.vf_by_patient.get(patient_id, []), eye, visit.date, visit.label)
+
+    def scan_vf(self, scan: ScanEntry, visit: Visit) -> VfMeasurement | None:
+        """``StudyIndex.measured_vf_for_scan`` of an indexed scan at its visit."""
+        mine = self.vf_by_patient.get(scan.patient_id, [])
+        return (self.measured_vf(scan.patient_id, scan.eye, visit)
+                or nearest_vf(mine, scan.eye, scan.date or visit.date, max_days=dt.date.max.toordinal()))
+
+    def vf_at(self, patient_id: str, eye: str, visit: Visit) -> VfMeasurement | None:
+        """The eye's measured field the study tree shows at this visit: the visit's own (``measured_vf``, within
+        ``VF_MATCH_DAYS``), else the field the Results panel and the OU view compare with the visit's scan of
+        that eye (within ``VF_COMPARE_MAX_DAYS``). The tree showed no field for an eye whose scan the Results
+        panel compared with one 74 days away (walk-through H65, W4); the matching rules are unchanged."""
+        for scan in self.scans_for(patient_id, visit.label, eye):
+            m = self.scan_vf(scan, visit)
+            if m is not None and (m is self.measured_vf(patient_id, eye, visit)
+                                  or vf_compared(m.date, scan.date or visit.date)):
+                return m
+        return None
+
+    def unmatched_vf(self) -> list[tuple[VfMeasurement, str]]:
+        """The measured fields the study shows at no visit of their eye (``vf_at``), each with why: counted as
+        "measured visual fields" and shown nowhere, they were lost in silence (walk-through H65, W5). None in a
+        study without scans: there is nothing to match (it says "no OCT scans found")."""
+        if not self.index.scans:
+            return []
+        shown = {id(self.vf_at(p, e, v)) for p in self.by_patient for v in self.visits(p) for e in self.eyes(p)}
+        out = []
+        for m in self.index.vf:
+            if id(m) in shown:
+                continue
+            scans = [s for s in self.by_patient.get(m.patient_id, ()) if s.eye == m.eye]
+            days = [abs((m.date - s.date).days) for s in scans if m.date is not None and s.date is not None]
+            if m.patient_id not in self.by_patient:
+                why = "its patient is not in the study"
+            elif not scans:
+                why = "the patient has no scan of this eye"
+            elif m.date is None:
+                why = "it has no test date"
+            elif not days or min(days) > VF_COMPARE_MAX_DAYS:
+                why = f"no dated scan of this eye within {VF_COMPARE_MAX_DAYS} days"
+            else:  # a second field within a visit's reach (another source of the same test): not unmatched
+                continue
+            out.append((m, why))
+        return out
+
+    def matched_vf_count(self) -> int:
+        """How many measured fields the study shows at a visit (``unmatched_vf``'s are not counted)."""
+        return len(self.index.vf) - len(self.unmatched_vf())
+
+
 def _unmatched_vf_problems(index: StudyIndex) -> None:
     """List each field matched to no visit (``StudyIndex.unmatched_vf``) among the problems, with its reason."""
     for m, why in index.unmatched_vf():
@@ -276,7 +341,8 @@ def natural_key(label: str) -> list:
 def _undated_note(index: StudyIndex) -> None:
     """Say that visits without any date (a manifest's label, scans whose headers carry none) cannot be
     ordered by date (attack run 8, A8-8)."""
-    n = sum(1 for p in index.patients() for v in index.visits(p) if v.date is None)
+    lookup = index.lookup()
+    n = sum(1 for p in lookup.patients() for v in lookup.visits(p) if v.date is None)
     if n:
         index.notes.append(f"{n} visit{'s have' if n != 1 else ' has'} no date (neither the manifest nor the "
                            "scans' headers give one): listed after the dated visits, by label, and not ordered "
