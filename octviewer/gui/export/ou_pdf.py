@@ -283,7 +283,9 @@ def write_ou_report(path: str, ou_view, trend_view=None, patient_id: str | None 
     if trend_view is not None and trend_view.history is not None:
         from ..study.trend_view import KEY
 
-        trend_key, trend_notes = trend_key_html(KEY), trend_view.notes
+        # the scans in no OCT slope first, as the screen says them in red (A13-9), then what the plots mean
+        trend_key = trend_key_html(KEY)
+        trend_notes = trend_view.history.report_errors(dated=patient_id is not None) + list(trend_view.notes)
         axes = [plot.getAxis("bottom") for plot in trend_view.plots.values()]
         dates = sorted(d for points in trend_view.history.series.values() for d, _ in points)
         if patient_id is None and dates:  # anonymised: no dates on the time axis (visit dates identify): years

@@ -98,6 +98,8 @@ class EyeHistory:
     trends: dict[str, Trend] = field(default_factory=dict)
     synthetic: bool = False
     errors: list[str] = field(default_factory=list)
+    #: the visit dates of the scans ``errors`` name, which are in no OCT slope (``report_errors``)
+    failed: list[dt.date] = field(default_factory=list)
     #: VF indices whose estimates the model card did not show to beat the class-mean baseline
     weak: set[str] = field(default_factory=set)
     #: the predictions' own caveat on those estimates, word for word as the Results panel and the PDFs show it:
@@ -129,6 +131,21 @@ class EyeHistory:
             return ""
         return (f"{n} visit{'s' if n != 1 else ''} with a disputed date {'is' if n == 1 else 'are'} not in the "
                 "slope (ringed: the manifest row and the scan's own header date it differently).")
+
+    def report_errors(self, dated: bool) -> list[str]:
+        """What the OU report's trend says of the scans that could not be read or analysed: they are in no OCT
+        slope, said in red on screen and not on paper, where "3 visits" silently dropped the fourth (attack run
+        13, A13-9). Dated: each with its date and the reader's error; anonymised: how many visits, no date and no
+        error (it names the file, and clinic file names carry names and birth dates)."""
+        if not self.errors:
+            return []
+        if dated:
+            return [f"{self.eye} not in the OCT slopes: {e.split(': ', 1)[0]}: the scan could not be read or analysed "
+                    f"({e.split(': ', 1)[-1]})" for e in self.errors]
+        n = len(set(self.failed)) or len(self.errors)
+        whose = "1 visit's scan" if n == 1 else f"{n} visits' scans"
+        return [f"{self.eye}: {whose} could not be read or analysed: not in the OCT slopes (details withheld: "
+                "anonymised report)"]
 
     def flagged(self, name: str) -> bool:
         """A significant trend, except in an estimate no better than the class mean: a red "significant
@@ -171,6 +188,7 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
                 raise
             except Exception as exc:  # the other visits still make a trend
                 history.errors.append(f"{scan.date}: {type(exc).__name__}: {exc}")
+                history.failed.append(parse_date(scan.visit) or scan.date)
                 continue
             values = per_visit.setdefault(parse_date(scan.visit) or scan.date, {})
             if prediction is not None:
