@@ -199,3 +199,36 @@ def test_the_study_panel_fills_its_tree_in_a_few_passes_over_the_study(qtbot, wi
     visit = panel.tree.topLevelItem(0).child(0)
     assert visit.text(1) == "OD OS  · VF"
     assert visit.child(0).text(1) == "measured VF: MD -1.0 dB, VFI 95.0%, PSD 2.0 dB (tested 2015-03-04)"
+
+
+# ---------------------------------------------------------------- A13-7: the OU export's folder
+
+@pytest.mark.gui
+def test_export_ou_report_starts_in_the_remembered_export_folder(qtbot, window, monkeypatch, demo, tmp_path):
+    """A13-7: Export PDF / Export results start in the folder of the last export; File > Export OU report… started
+    at a bare 'OU_report.pdf' (the program's working folder)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_gui_walkthrough_h2 import _click_item
+
+    w = window
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    w.settings.exported(exports / "earlier.pdf")  # an earlier export went there
+    panel = _open_folder(qtbot, w, monkeypatch, Path(shutil.copytree(demo, tmp_path / "study")))
+    _click_item(qtbot, panel.tree, panel.tree.topLevelItem(0).child(0))
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=180000)
+    offered = []
+
+    def save(parent, title, start, kind, *a, **k):
+        offered.append(start)
+        return str(tmp_path / "elsewhere" / os.path.basename(start)), ""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_ou"].trigger()
+    assert offered and os.path.dirname(offered[0]) == str(exports), offered
+    assert (tmp_path / "elsewhere" / os.path.basename(offered[0])).read_bytes()[:5] == b"%PDF-"
+    w.menu_actions["export_ou"].trigger()  # the folder just used is remembered for the next one
+    assert os.path.dirname(offered[1]) == str(tmp_path / "elsewhere"), offered

@@ -23,7 +23,7 @@ import threading
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QScrollArea, QVBoxLayout
+from PySide6.QtWidgets import QDialog, QMessageBox, QScrollArea, QVBoxLayout
 
 from octviewer.core import outside_normal
 from octviewer.study import compare_vf
@@ -32,7 +32,7 @@ from octviewer.study.ou import patient_identity
 from octviewer.study.vf import parse_date
 
 from ..dialogs import as_literal, ask, ask_or_cancel
-from ..export.scan_exports import default_name, write_export
+from ..export.scan_exports import default_name, save_path, write_export
 from .browser import StudyPanel
 from .checks import check_html, check_lines
 from .ou_view import OUTSIDE_MARK, OUView, shown_difference, vf_test_date
@@ -296,7 +296,9 @@ class StudyController(QObject):
                 return None
             visit = parse_date(self.ou_view.summary.visit) if identify else None  # a date, not a label
             name = default_name(visit, "OU", "report.pdf")
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export OU report", name, "PDF (*.pdf)")
+            # in the folder of the last export, as Export PDF / results start (it started in the working folder:
+            # attack run 13, A13-7)
+            path = save_path(self.window, "Export OU report", name, "PDF (*.pdf)")
             if not path:
                 return None
             patient_id = self.ou_view.summary.patient_id if identify else None
