@@ -217,3 +217,26 @@ def test_the_rnfl_line_stops_at_the_disc(qtbot, window, monkeypatch):
     assert len(columns) > 0.3 * seg.rnfl.shape[1]  # and still drawn around it
     [printed] = [depth for name, _, depth in render.bscan_lines(w.state) if name.startswith("RNFL")]
     assert np.isnan(printed[seg.disc_mask[k]]).all()
+
+
+def test_the_divider_the_user_dragged_stays_where_they_put_it(qtbot, window, monkeypatch):
+    """W19's fit ran each time a scan's results came in, so a divider the user had dragged between the Results and
+    Structure panels jumped back with the next scan (H75's note)."""
+    from PySide6.QtCore import QPoint, Qt
+
+    w = window
+    w.resize(1600, 975)
+    _open_demo(qtbot, w, monkeypatch)
+    qtbot.wait(200)
+    below = _structure_dock(w)
+    total = w.results_dock.height() + below.height()
+    divider = w.results_dock.geometry().bottomLeft() + QPoint(20, 2)
+    assert w.childAt(divider) is None  # the window's own area: the divider between the two docks
+    qtbot.mousePress(w, Qt.LeftButton, pos=divider)
+    w.resizeDocks([w.results_dock, below], [total - 320, 320], Qt.Vertical)  # as the user's drag does
+    qtbot.mouseRelease(w, Qt.LeftButton, pos=divider)
+    qtbot.wait(50)
+    dragged = w.results_dock.height()
+    _open_demo(qtbot, w, monkeypatch)  # the next scan's results
+    qtbot.wait(200)
+    assert abs(w.results_dock.height() - dragged) <= 2

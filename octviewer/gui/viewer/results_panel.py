@@ -8,7 +8,7 @@ at all; only the caveats the viewer itself recognises are (synthetic data, unkno
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES, outside_normal
@@ -252,24 +252,36 @@ class ResultsPanel(QWidget):
         spare room goes to the ``below`` dock (the Structure panel), and it takes room back from it, down to
         ``LEAST_BELOW_PX``, when its text would run below its fold. At a fixed 470 px the Results dock kept ~200 px
         blank at 1600 x 975 while the Structure panel's sectors and disc figures took 15+ wheel steps
-        (walk-through H65, W19)."""
+        (walk-through H65, W19). Once the user drags the divider between the two, it stays where they put it: the fit
+        reset it with every scan."""
         self._fit = (window, dock, scroll, below)
         self.state.events.settled.connect(self.fit_dock_later)
+        window.installEventFilter(self)  # a press on the window's own area is on a dock divider
+
+    def eventFilter(self, watched, event) -> bool:
+        """A mouse press on the main window itself, not on any of its widgets, is on a divider between its docks:
+        the user sizes the docks from then on, and the fit leaves them be."""
+        if event.type() == QEvent.Type.MouseButtonPress and self._fit is not None and watched is self._fit[0]:
+            self._fit = None
+            watched.removeEventFilter(self)
+        return False
 
     def fit_dock_later(self) -> None:
         if getattr(self, "_fit", None) is not None:
             QTimer.singleShot(0, self._fit_dock)  # once the labels' new text is laid out
 
     def _fit_dock(self) -> None:
+        if self._fit is None:  # the user took the divider since this fit was asked for
+            return
         window, dock, scroll, below = self._fit
         if (dock.isFloating() or below.isFloating() or not dock.isVisible() or not below.isVisible()
                 or abs(dock.x() - below.x()) > 2 or below.y() <= dock.y()):  # not the two docks of one column
             return
+        total = dock.height() + below.height()
         viewport = scroll.viewport()
         content = self.heightForWidth(viewport.width())
         content = content if content > 0 else self.sizeHint().height()
         need = dock.height() - viewport.height() + content + 4
-        total = dock.height() + below.height()
         if getattr(self, "_first_share", None) is None:  # the window's own split, before this ever moved it
             self._first_share = dock.height() / max(total, 1)
         # it grows back to the window's own split at least (a small window's Structure panel keeps less than
