@@ -232,3 +232,33 @@ def test_export_ou_report_starts_in_the_remembered_export_folder(qtbot, window, 
     assert (tmp_path / "elsewhere" / os.path.basename(offered[0])).read_bytes()[:5] == b"%PDF-"
     w.menu_actions["export_ou"].trigger()  # the folder just used is remembered for the next one
     assert os.path.dirname(offered[1]) == str(tmp_path / "elsewhere"), offered
+
+
+# ---------------------------------------------------------------- A13-10: a field months from the one shown
+
+@pytest.mark.gui
+def test_a_field_nearer_to_no_visit_than_another_field_is_listed_and_not_counted(qtbot, window, monkeypatch, demo,
+                                                                                  tmp_path):
+    """A13-10: two real OD tests near the second visit, 3 days after its scan and 150 days before it. The tree
+    shows the first; the second, within 180 days of the scan, was taken for another source of the same test: shown
+    at no visit, listed nowhere, and counted ("2 measured visual fields"). It is now listed with why, not counted.
+    The same test from another source (the same date) is still neither listed nor counted twice."""
+    import datetime as dt
+
+    from test_study_headers import _header_date
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[1]
+    scan_date = _header_date(od)
+    near, far = scan_date + dt.timedelta(days=3), scan_date - dt.timedelta(days=150)
+    patient = od.parent.name
+    (root / "visual_fields.csv").write_text(
+        "patient_id,eye,date,vfi,md,psd\n"
+        f"{patient},OD,{near},97.0,-0.5,1.9\n{patient},OD,{far},80.0,-9.0,6.0\n")
+    (root / "copy_of_fields.csv").write_text(f"patient_id,eye,date,vfi,md,psd\n{patient},OD,{near},97.0,-0.5,1.9\n")
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    text = panel.problems.text().replace("\u200b", "")
+    assert (f"measured VF of {patient} OD {far} is matched to no visit: the visit {scan_date} shows the field of "
+            f"{near}, nearer") in text, text
+    assert f"{near}" not in text.replace(f"the field of {near}", "")  # the duplicate of the shown test: not listed
+    assert "1 measured visual field;" in panel.status.text().replace("\u200b", ""), panel.status.text()

@@ -488,7 +488,9 @@ def test_an_xml_export_cached_before_exports_were_read_is_read_again(study_copy,
     store.close()
     index = index_folder(study_copy, cache_dir=tmp_path / "cache")
     assert any(m.source == str(xml) and m.md_db == -4.56 for m in index.vf)
-    assert not index.skipped
+    # read, not skipped; its test (2019-03-04) lies months from the field its visit shows: listed as shown at no
+    # visit (attack run 13, A13-10)
+    assert set(index.skipped) <= {"visual fields matched to no visit"}
 
 
 def test_an_hfa_export_wins_over_the_same_field_typed_into_a_table(study_copy, tmp_path):

@@ -297,7 +297,9 @@ class StudyLookup:
         study without scans: there is nothing to match (it says "no OCT scans found")."""
         if not self.index.scans:
             return []
-        shown = {id(self.vf_at(p, e, v)) for p in self.by_patient for v in self.visits(p) for e in self.eyes(p)}
+        at = {(p, e, v.label): self.vf_at(p, e, v) for p in self.by_patient for v in self.visits(p) for e in self.eyes(p)}
+        shown = {id(m) for m in at.values()}
+        shown_days = {(m.patient_id, m.eye, m.date) for m in at.values() if m is not None and m.date is not None}
         out = []
         for m in self.index.vf:
             if id(m) in shown:
@@ -312,14 +314,29 @@ class StudyLookup:
                 why = "it has no test date"
             elif not days or min(days) > VF_COMPARE_MAX_DAYS:
                 why = f"no dated scan of this eye within {VF_COMPARE_MAX_DAYS} days"
-            else:  # a second field within a visit's reach (another source of the same test): not unmatched
+            elif (m.patient_id, m.eye, m.date) in shown_days:  # the same test from another source: not unmatched
                 continue
+            else:
+                why = self._nearer(m, scans, at)
             out.append((m, why))
         return out
 
     def matched_vf_count(self) -> int:
         """How many measured fields the study shows at a visit (``unmatched_vf``'s are not counted)."""
         return len(self.index.vf) - len(self.unmatched_vf())
+
+    def _nearer(self, m: VfMeasurement, scans: list[ScanEntry], at: dict) -> str:
+        """Why a field within ``VF_COMPARE_MAX_DAYS`` of a scan of its eye is shown at no visit: the visit of its
+        nearest scan shows another field, nearer. Such a field (a real test, months from the one shown) was
+        taken for another source of the same test, not listed, and counted (attack run 13, A13-10)."""
+        scan = min((s for s in scans if s.date is not None), key=lambda s: abs((m.date - s.date).days))
+        other = at.get((m.patient_id, m.eye, scan.visit))
+        if other is None:
+            return f"no visit of this eye shows it (its nearest scan, of {scan.date.isoformat()}, has no field shown)"
+        visit = scan.visit or scan.date.isoformat()
+        if other.date is None:
+            return f"the visit {visit} shows another field (of its visit label, test date unknown)"
+        return f"the visit {visit} shows the field of {other.date.isoformat()}, nearer"
 
 
 def _unmatched_vf_problems(index: StudyIndex) -> None:
