@@ -5,6 +5,8 @@ command's ``main``."""
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 from corpus import oct_like
@@ -51,6 +53,110 @@ def test_one_running_number_beside_fixed_numbers_still_opens(qtbot, window, monk
     _open_bscan_folder(qtbot, w, monkeypatch, folder)
     assert not w.warnings
     np.testing.assert_array_equal(w.state.volume.data, data)
+
+
+# ---------------------------------------------------------------- A13-5: label masks in any pixel stack
+
+
+def _mask_volume() -> np.ndarray:
+    """A layer mask of a scan: its grey values quantised to 4 levels (0, 60, 120, 180)."""
+    data = oct_like((8, 64, 48))
+    return (np.digitize(data, np.percentile(data, [40, 70, 90])) * 60).astype(np.uint8)
+
+
+def _write_stack(path, data) -> None:
+    import tifffile
+
+    from octviewer import OctVolume, save_volume
+
+    if path.suffix == ".tif":
+        tifffile.imwrite(path, data, photometric="minisblack")
+    elif path.suffix == ".npy":
+        np.save(path, data)
+    elif path.name.startswith("ours"):
+        save_volume(OctVolume(data=data), path)  # write_npz, no spacing: a stack saved again
+    else:
+        np.savez(path, oct_bscans=data)  # the Harvard-GF layout
+
+
+def _open_file(qtbot, w, monkeypatch, path, count: int) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: len(w.warnings) == count or (w.state.volume is not None and w.state.complete
+                                                         and w.state.volume.source == str(path)), timeout=60000)
+
+
+@pytest.mark.gui
+def test_label_masks_are_refused_as_a_tiff_stack_or_numpy_file_as_in_a_folder(qtbot, window, monkeypatch, tmp_path):
+    """The same 4-level masks were refused as a folder of PNGs and opened as "volume scan, 8 B-scans" as a TIFF
+    stack, a .npy, or a .npz (ours without spacing, Harvard-GF layout). Now each is refused in the folder's
+    words; the scan they label still opens in each format."""
+    w = window
+    mask = _mask_volume()
+    folder = _write_pngs(tmp_path / "maskfolder", mask, [f"B{i + 1:03d}.png" for i in range(8)])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert len(w.warnings) == 1 and "only 4 grey levels: a label mask or segmentation" in w.warnings[0]
+    for k, name in enumerate(["mask.tif", "mask.npy", "ours_mask.npz", "harvard_mask.npz"], start=2):
+        path = tmp_path / name
+        _write_stack(path, mask)
+        _open_file(qtbot, w, monkeypatch, path, k)
+        assert len(w.warnings) == k, name
+        assert f"{name}: this volume has only 4 grey levels: a label mask or segmentation" in w.warnings[-1]
+        assert w.state.volume is None
+    scan = oct_like((8, 64, 48))
+    for name in ["scan.tif", "scan.npy", "ours_scan.npz", "harvard_scan.npz"]:
+        path = tmp_path / name
+        _write_stack(path, scan)
+        _open_file(qtbot, w, monkeypatch, path, 99)
+        assert len(w.warnings) == 5, w.warnings[5:]
+        np.testing.assert_array_equal(w.state.volume.data, scan)
+
+
+@pytest.mark.gui
+def test_our_npz_with_a_spacing_is_a_device_scan_saved_again_and_opens(qtbot, window, monkeypatch, tmp_path):
+    """write_npz records a spacing only for a volume read from a device file, whose header the reader took as a
+    scan's: the .npz keeps opening as that file did, few grey levels or not (check_not_label_mask's docstring)."""
+    from octviewer import OctVolume, Spacing, save_volume
+
+    w = window
+    path = tmp_path / "saved.npz"
+    save_volume(OctVolume(data=_mask_volume(), spacing=Spacing(0.1, 0.004, 0.02)), path)
+    _open_file(qtbot, w, monkeypatch, path, 99)
+    assert not w.warnings
+    np.testing.assert_array_equal(w.state.volume.data, _mask_volume())
+
+
+def test_measure_refuses_a_mask_stack_as_unreadable(tmp_path, capsys):
+    """The command line: octviewer-measure measured a TIFF stack of masks as a scan; now its row says why not."""
+    from octviewer.pipeline.measure_cli import main
+
+    path = tmp_path / "masks.tif"
+    _write_stack(path, _mask_volume())
+    out = tmp_path / "m.csv"
+    assert main([str(path), "--out", str(out), "--no-store", "--no-pseudonymise"]) == 1
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 1 and rows[0]["quality"].startswith("unreadable")
+    assert "only 4 grey levels: a label mask or segmentation" in rows[0]["quality"]
+    assert "only 4 grey levels" in capsys.readouterr().err
+
+
+def test_a_large_scan_is_counted_from_a_sample_and_a_large_mask_whole():
+    """The cost: a scan's levels show in a sample (the whole is never compared); a mask is read whole, so a level
+    the sample missed still counts."""
+    import time
+
+    from octviewer.io.stacks import MAX_MASK_LEVELS, grey_levels
+
+    scan = np.random.default_rng(0).integers(0, 256, (128, 512, 512), dtype=np.uint8)
+    start = time.perf_counter()
+    assert grey_levels(scan, MAX_MASK_LEVELS) > MAX_MASK_LEVELS
+    assert time.perf_counter() - start < 0.5
+    mask = scan // 64
+    mask[-1, -1, -1] = 200  # one voxel outside the sample
+    assert grey_levels(mask, MAX_MASK_LEVELS) == 5
+    assert grey_levels(np.zeros((4, 8, 8), np.float32), MAX_MASK_LEVELS) == 1
 
 
 # ---------------------------------------------------------------- A13-6: a surname is no "mask"

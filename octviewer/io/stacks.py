@@ -97,6 +97,7 @@ def read_npy(path: Path) -> OctVolume:
         check_budget(path, float(np.prod(shape, dtype=np.float64)) * dtype.itemsize, size)
         f.seek(0)
         data = _as_volume_array(path, np.load(f, allow_pickle=False))
+    check_not_label_mask(path, data)
     zenodo = parse_zenodo_name(path.stem)
     notes = [NO_SPACING]
     if zenodo:
@@ -191,8 +192,12 @@ def _read_npz(path: Path, f, size: int, allow_pickle: bool) -> OctVolume:
             localizer = Localizer(grey_localizer(path, npz["localizer"]),
                                   tuple(meta.get("localizer_spacing_mm") or (None, None))) \
                 if "localizer" in fields else None
+            data = _as_volume_array(path, npz["volume"])
+            if not any(v is not None for v in meta.get("spacing_mm") or ()):  # a stack saved again: see
+                # check_not_label_mask (write_npz writes a stack's spacing as [null, null, null])
+                check_not_label_mask(path, data)
             return OctVolume(
-                data=_as_volume_array(path, npz["volume"]),
+                data=data,
                 spacing=Spacing(*(meta.get("spacing_mm") or (None, None, None))),
                 laterality=meta.get("laterality"),
                 scan_pattern=meta.get("scan_pattern", "volume"),
@@ -204,12 +209,16 @@ def _read_npz(path: Path, f, size: int, allow_pickle: bool) -> OctVolume:
             )
         if "oct_bscans" in fields:  # Harvard-GF / FairVision layout
             localizer = Localizer(grey_localizer(path, npz["slo_fundus"])) if "slo_fundus" in fields else None
-            return OctVolume(data=_as_volume_array(path, npz["oct_bscans"]), localizer=localizer,
+            data = _as_volume_array(path, npz["oct_bscans"])
+            check_not_label_mask(path, data)
+            return OctVolume(data=data, localizer=localizer,
                              notes=(NO_SPACING, "Harvard-GF / FairVision layout: laterality not recorded"))
         candidates = [k for k, (shape, _) in fields.items() if len(shape) == 3]
         if len(candidates) != 1:
             raise VolumeReadError(path, f"cannot tell which array is the volume (3-D arrays: {candidates or 'none'})")
-        return OctVolume(data=_as_volume_array(path, npz[candidates[0]]), notes=(NO_SPACING,))
+        data = _as_volume_array(path, npz[candidates[0]])
+        check_not_label_mask(path, data)
+        return OctVolume(data=data, notes=(NO_SPACING,))
 
 
 def write_npz(volume: OctVolume, path: Path) -> None:
@@ -268,7 +277,9 @@ def read_tiff(path: Path) -> OctVolume:
             raise VolumeReadError(path, _codec_missing(series.keyframe)) from None
     if colour:
         data = grey_stack(path, data)
-    return OctVolume(data=_as_volume_array(path, data), notes=(NO_SPACING,))
+    data = _as_volume_array(path, data)
+    check_not_label_mask(path, data)
+    return OctVolume(data=data, notes=(NO_SPACING,))
 
 
 def _stack_of(f):
@@ -621,18 +632,63 @@ def _some(names: list[str], shown: int = 4) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def check_not_label_mask(path: Path, image: np.ndarray) -> None:
-    """Refuse an image of 2 to MAX_MASK_LEVELS grey levels: a label mask (layers or classes numbered
-    0..n, or 0/255), not a B-scan, whatever its name. A B-scan's speckle gives it hundreds of levels
-    (the OCTseg Cirrus B-scans: 180; their masks: 9). One level is let through: a blank B-scan is a
-    B-scan the device or the export lost, and the analysis's quality gate judges it."""
-    if image.dtype.kind in "ui" and image.dtype.itemsize <= 2:
-        levels = int(np.count_nonzero(np.bincount(image.ravel().astype(np.int64) - int(image.min()))))
-    else:
-        levels = len(np.unique(image))
+def check_not_label_mask(path: Path, pixels: np.ndarray) -> None:
+    """Refuse an image or a volume of 2 to MAX_MASK_LEVELS grey levels: a label mask (layers or classes
+    numbered 0..n, or 0/255), not a B-scan or an OCT scan, whatever its name. A B-scan's speckle gives it
+    hundreds of levels (the OCTseg Cirrus B-scans: 180; their masks: 9). One level is let through: a
+    blank B-scan is a B-scan the device or the export lost, and the analysis's quality gate judges it.
+
+    Called for every B-scan of a folder and for the volume of every reader of pixel stacks without a
+    device header (multi-page TIFF, .npy, .npz): segmentation datasets ship their label volumes as
+    TIFF stacks or NumPy arrays as often as folders, and the same masks refused as a folder opened as
+    "volume scan, 16 B-scans" as a TIFF or a .npy and were trained on from a manifest (attack run 13,
+    A13-5). Device formats (DICOM, .vol, Topcon, HEYEX) are not checked: their header says the pixels
+    are a scan. Nor is our own .npz when it records a spacing: write_npz stores one only for a volume
+    read from a device file (stacks carry none), so it is a device scan saved again, which its own
+    reader opened; a spacing-less .npz of ours may be a TIFF or .npy saved again and is checked, so the
+    rule cannot be passed by re-saving."""
+    levels = grey_levels(pixels, MAX_MASK_LEVELS)
     if 2 <= levels <= MAX_MASK_LEVELS:
-        raise VolumeReadError(path, f"this image has only {levels} grey levels: a label mask or segmentation, "
-                                    "not a B-scan; a folder of B-scans holds one scan's B-scans only")
+        if pixels.ndim == 2:
+            raise VolumeReadError(path, f"this image has only {levels} grey levels: a label mask or segmentation, "
+                                        "not a B-scan; a folder of B-scans holds one scan's B-scans only")
+        raise VolumeReadError(path, f"this volume has only {levels} grey levels: a label mask or segmentation, "
+                                    "not an OCT scan (a scan's speckle gives it hundreds); open the scan it labels")
+
+
+#: Voxels looked at first (evenly spaced); the whole volume is read only when they show few levels.
+LEVEL_SAMPLE = 1 << 16
+#: Voxels compared at once in the whole-volume pass (bounded temporary memory).
+LEVEL_CHUNK = 1 << 22
+
+
+def grey_levels(pixels: np.ndarray, limit: int) -> int:
+    """How many distinct finite values ``pixels`` holds, exact up to ``limit`` (past it: some count above
+    ``limit``). Cheap on a scan: an evenly spaced sample of LEVEL_SAMPLE voxels already shows more than
+    ``limit`` levels, and the rest is never compared. Only a volume whose sample shows few (a mask, a
+    blank volume) is read whole, each chunk compared with the levels known so far (``np.isin`` against
+    at most ``limit`` values), so a level the sample missed still counts. NaN and infinities are left
+    to ``validate_volume``, which refuses them in its own words."""
+    flat = pixels.ravel(order="K")  # a view in memory order (a Fortran-ordered .npy too)
+    if not flat.size:
+        return 0
+
+    def finite(values):
+        return values[np.isfinite(values)] if values.dtype.kind == "f" else values
+
+    step = max(1, flat.size // LEVEL_SAMPLE)
+    known = np.unique(finite(flat[::step]))
+    if known.size > limit or step == 1:
+        return int(known.size)
+    kind = "sort" if flat.dtype.kind in "ui" and flat.dtype.itemsize <= 2 else None  # radix sort: 10x faster
+    for start in range(0, flat.size, LEVEL_CHUNK):
+        chunk = flat[start:start + LEVEL_CHUNK]
+        outside = finite(chunk[~np.isin(chunk, known, kind=kind)])
+        if outside.size:
+            known = np.union1d(known, outside)
+            if known.size > limit:
+                break
+    return int(known.size)
 
 
 def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
