@@ -262,3 +262,58 @@ def test_a_field_nearer_to_no_visit_than_another_field_is_listed_and_not_counted
             f"{near}, nearer") in text, text
     assert f"{near}" not in text.replace(f"the field of {near}", "")  # the duplicate of the shown test: not listed
     assert "1 measured visual field;" in panel.status.text().replace("\u200b", ""), panel.status.text()
+
+
+# ---------------------------------------------------------------- walk-through wording: pp, "1 B-scan"
+
+@pytest.mark.gui
+def test_a_vfi_difference_reads_percentage_points_in_results_ou_view_and_ou_report(qtbot, window, monkeypatch, demo,
+                                                                                    tmp_path):
+    """A difference of two VFI percentages was written "+1.1 %" (a relative change, read so): the Results panel
+    under the estimates, the OU view's pred − meas cell and the OU report's header now say percentage points."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+    from test_study_headers import _header_date
+
+    from octviewer.gui.export import ou_pdf
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    (root / "visual_fields.csv").write_text("patient_id,eye,date,vfi,md,psd\n"
+                                            f"{od.parent.name},OD,{_header_date(od)},90.0,-4.0,4.0\n")
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    visit = panel.tree.topLevelItem(0).child(0)
+    eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))
+    _click_item(qtbot, panel.tree, eye.child(0))  # the scan opens; the Results panel compares its field
+    qtbot.waitUntil(lambda: w.state.prediction is not None and "difference" in w.results.extra.text(), timeout=120000)
+    extra = w.results.extra.text()
+    vfi = next(line for line in extra.splitlines() if line.startswith("VFI:"))
+    assert vfi.endswith(" percentage points") and not vfi.endswith("%"), extra
+    _click_item(qtbot, panel.tree, visit)
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=180000)
+    assert w.study.ou_view.columns["OD"].cell("vfi", 2).endswith(" pp")
+    captured = []
+    real = ou_pdf.write_pdf
+    monkeypatch.setattr(ou_pdf, "write_pdf", lambda doc, *a, **k: (captured.append(doc.toHtml()), real(doc, *a, **k))[1])
+    _export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", identified=False)
+    assert "(pp)" in captured[0] and "pp = percentage points" in captured[0] and "diff<br />(%)" not in captured[0]
+
+
+@pytest.mark.gui
+def test_the_study_tree_says_1_b_scan(qtbot, window, monkeypatch, tmp_path):
+    """The tree said "1 B-scans" of a one-B-scan scan (File > Open study folder, the indexing task patched)."""
+    import datetime as dt
+
+    from octviewer.gui.study import browser
+    from octviewer.study.index import ScanEntry, StudyIndex
+
+    d = dt.date(2020, 1, 2)
+    index = StudyIndex("/s", scans=[ScanEntry("/s/P/OD_one.dcm", "P", "OD", d.isoformat(), d, "line", 1),
+                                    ScanEntry("/s/P/OS_cube.dcm", "P", "OS", d.isoformat(), d, "volume", 16)])
+    monkeypatch.setattr(browser, "index_folder", lambda *a, **k: index)
+    panel = _open_folder(qtbot, window, monkeypatch, tmp_path)
+    visit = panel.tree.topLevelItem(0).child(0)
+    details = [visit.child(k).child(0).text(1) for k in range(visit.childCount())]
+    assert details == ["line, 1 B-scan", "volume, 16 B-scans"], details

@@ -53,7 +53,7 @@ def test_a_measured_vf_far_from_the_scan_is_not_compared():
     assert [r[3] for r in rows] == ["not compared"] * 3 and rows[0][2].startswith("90.0 %")
     near = VfMeasurement("P1", "OD", dt.date(2024, 1, 10), 90.0, -4.0, 4.0)
     assert vf_test_date(near, scan) == "VF tested 2024-01-10 (54 days before the scan)"
-    assert vf_comparison_rows(P(), near)[0][3] == "+2.1 %"
+    assert vf_comparison_rows(P(), near)[0][3] == "+2.1 pp"  # percentage points (H81)
 
 
 def _grab(widget, name: str) -> None:

@@ -100,8 +100,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     tested = [f"{e} {vf_test_date(s.vf_measured, s.scan_date, dated=patient_id is not None)}"
               for e, s in ((e, summary.eyes[e]) for e in eyes) if s.vf_measured is not None]
     # the mark on the value's line (it wrapped under it), the header in two lines (it broke "pred." mid-word)
-    vf_header = "".join(f"<th>{label}<br>pred.</th><th>{label}<br>meas.</th><th>diff<br>({unit})</th>"
-                        for _, label, unit in _VF_ROWS)
+    # a VFI difference in percentage points ("pp", keyed under the table), not "%" (walk-through wording, H81)
+    vf_header = "".join(f"<th>{label}<br>pred.</th><th>{label}<br>meas.</th>"
+                        f"<th>diff<br>({'pp' if unit == '%' else unit})</th>" for _, label, unit in _VF_ROWS)
     flag = ' <b style="color:#b00020">ASYMMETRIC</b>'
     asym_rows = summary.asymmetry()
     missing = []  # (eye, row label, reason) for the footnote under the table
@@ -172,6 +173,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
       <tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}
     </table>
     {f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>" if OUTSIDE_MARK in ''.join(rows) else ""}
+    {"<p>pp = percentage points (VFI % predicted minus VFI % measured)</p>" if rows else ""}
     {f"<p><b>{html.escape(WORSE_KEY)}</b></p>" if WORSE_CELL in ''.join(rows) else ""}
     {f"<p>Measured: {html.escape('; '.join(tested))}</p>" if tested else ""}
     {f"<p>n.c. = not compared: {html.escape('; '.join(far))}</p>" if far else ""}

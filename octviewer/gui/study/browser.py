@@ -55,6 +55,11 @@ def _vf_text(m, scan_date=None) -> str:
     return "measured VF: " + ", ".join(parts) + when
 
 
+def bscans_text(n: int) -> str:
+    """ "1 B-scan", "16 B-scans": the tree said "1 B-scans" (walk-through wording, H81)."""
+    return f"{n} B-scan{'s' if n != 1 else ''}"
+
+
 def wrappable(text: str) -> str:
     """``text`` with a zero-width space between the characters of each long unbroken run (a file or folder
     name): a word-wrapped label is at least as wide as its longest word, so one long scan name made the
@@ -334,7 +339,7 @@ class StudyPanel(QWidget):
                     eye_item.setData(0, ROLE, ("eye", pid, visit.label, eye))
                     eye_item.setToolTip(1, as_literal(eye_item.text(1)))  # a narrow dock clips the column
                     for scan in (s for s in scans if s.eye == eye):
-                        detail = ", ".join(x for x in (scan.scan_pattern, f"{scan.n_bscans} B-scans" if scan.n_bscans
+                        detail = ", ".join(x for x in (scan.scan_pattern, bscans_text(scan.n_bscans) if scan.n_bscans
                                                        else "", "SYNTHETIC" if scan.synthetic else "") if x)
                         scan_item = QTreeWidgetItem([os.path.basename(scan.path), detail])
                         scan_item.setData(0, ROLE, ("scan", pid, visit.label, eye, scan.path))

@@ -39,6 +39,15 @@ from .ou_view import OUTSIDE_MARK, OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
+#: the unit of a difference of two percentages (VFI): percentage points, not "%" (walk-through wording, H81)
+PP = "pp"
+PP_KEY = "pp = percentage points (predicted VFI % minus measured VFI %)"
+
+
+def difference_unit(unit: str) -> str:
+    """The unit of a predicted - measured difference: percentage points for an index in % ("+1.1 %" read as a
+    relative change of 1.1 %), else the index's own unit."""
+    return PP if unit == "%" else unit
 
 
 def vf_days_from_scan(measured, scan_acquired) -> int | None:
@@ -94,7 +103,8 @@ def vf_comparison_rows(prediction, measured, compared: bool = True) -> list[tupl
         mark = OUTSIDE_MARK if outside_normal(c.name, c.measured) else ""
         rows.append((label, "-" if c.predicted is None else f"{c.predicted:.1f} {unit}",
                      f"{c.measured:.1f} {unit}{mark}",
-                     "not compared" if not compared else "-" if difference is None else f"{difference:+.1f} {unit}"))
+                     "not compared" if not compared else "-" if difference is None
+                     else f"{difference:+.1f} {difference_unit(unit)}"))
     return rows
 
 
@@ -358,7 +368,8 @@ class StudyController(QObject):
         rows = self.comparison_rows()
         if rows:
             lines.append(f"Measured visual field (study; {self.test_date()}) vs predicted:")
-            lines += [f"{label}: predicted {p}, measured {m}, difference {d}" for label, p, m, d in rows]
+            lines += [f"{label}: predicted {p}, measured {m}, difference {d.replace(PP, 'percentage points')}"
+                      for label, p, m, d in rows]
         if any(OUTSIDE_MARK in m for _, _, m, _ in rows):
             lines.append(f"{OUTSIDE_MARK.strip()} measured value outside the normal range")
         return "\n".join(lines)
@@ -374,6 +385,7 @@ class StudyController(QObject):
         cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
         key = (f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>"
                if any(OUTSIDE_MARK in m for _, _, m, _ in rows) else "")
+        key += f"<p>{html.escape(PP_KEY)}</p>" if any(d.endswith(PP) for *_, d in rows) else ""
         return head + (f"<p><b>Measured visual field (from the study) beside the estimate</b>; "
                 f"{html.escape(self.test_date(dated))}</p>"
                 "<table border='1' cellpadding='3'><tr><th>index</th><th>predicted</th><th>measured</th>"

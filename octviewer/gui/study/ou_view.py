@@ -356,7 +356,8 @@ class EyeColumn(QFrame):
                 elif value is not None:  # marked as in the results panel (the OU view had no mark: walk-through)
                     worse_here = worse if column == 0 else ()  # column 0 predicted, 1 measured
                     mark = OUTSIDE_MARK if column < 2 and outside_normal(row.name, value, worse_here) else ""
-                    self._set(row.name, column, fmt.format(value) + mark
+                    unit = " pp" if column == 2 and row.name == "vfi" else ""  # percentage points, not %
+                    self._set(row.name, column, fmt.format(value) + unit + mark
                               + (" WORSE" if column == 0 and row.name in worse else ""))
                     if column == 0 and row.name in worse:
                         self.table.item(self.ROWS.index(row.name), column).setToolTip(VF_WORSE_BESIDE)
