@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from octviewer import VolumeReadError, load_volume
+from octviewer.core.files import private_folder
 from octviewer.model import Preprocess
 
 from .manifest import ManifestError, Record
@@ -157,7 +158,7 @@ def build_cache(records: list[Record], pre: Preprocess, cache_dir: Path, progres
     volume starts; when it says yes, the volumes already started are finished and ``Stopped`` is
     raised with a message that says nothing was trained (the entries written are kept and reused)."""
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(cache_dir)  # every training scan's pixels: owner-only where it makes it (A13-8)
     workers = workers or cache_workers()
     arrays, problems, rebuilt = [None] * len(records), [], []
     done = 0

@@ -133,11 +133,15 @@ def _run_folder(out: Path, option: str = "--out") -> None:
     """Make the run folder --out (or the --cache-dir), or OutputPathError in one line: a file, a FIFO, a
     path under a file or in /proc ended in a raw traceback from mkdir (attack run 3 F20), a --cache-dir
     that is a file only after the manifest was read (attack run 6, A6-18)."""
-    from octviewer.core.files import file_kind
+    from octviewer.core.files import file_kind, private_folder
 
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
+        # each level it makes owner-only: the cache holds every training scan's pixels and the run its checkpoints,
+        # beside reports that are owner-only (attack run 13, A13-8); a folder that is there is left as it is
+        private_folder(out)
+    except (FileExistsError, NotADirectoryError) as exc:
+        if not os.path.lexists(out):  # a file on the way to it
+            raise OutputPathError(f"{option} {out}: cannot be made ({exc.strerror or type(exc).__name__})") from None
         mode = os.stat(out).st_mode
         what = "a file" if stat.S_ISREG(mode) else file_kind(mode)
         raise OutputPathError(f"{option} {out}: is {what}, not a folder; give a folder's name") from None

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from octviewer.core.files import private_folder
 from octviewer.model import Preprocess, build_network, is_3d, save_model
 from octviewer.model.signing import key_for_new_models
 
@@ -205,7 +206,7 @@ def fit(cfg: Config) -> dict:
         raise ValueError(f"train_set must be all or part, got {cfg.train_set!r}")
     start = start_model(cfg)  # before the manifest and the cache: a wrong --init costs no decoding (F20)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)  # checkpoints and the cache: owner-only where it makes it (A13-8)
     dist.init()
     progress = Progress(cfg.progress_json, enabled=dist.is_main())
     records, skipped = read_manifest(cfg.data, skip_bad=cfg.skip_bad)

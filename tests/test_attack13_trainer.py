@@ -1,0 +1,36 @@
+"""Attack run 13's trainer finding (A13-8): the run folder and its decode cache (every training scan's pixels, as the
+network sees them) and checkpoints were made 0755 / 0644 under the usual umask, beside reports made owner-only."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+FIT = ["--epochs", "1", "--image-size", "32", "--init", "random", "--device", "cpu"]
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a13_8_the_run_and_its_cache_folders_are_made_owner_only(tiny_cohort, tmp_path, monkeypatch, capsys):
+    from trainer.cli import main
+
+    monkeypatch.setattr("trainer.train.run_stage", lambda name, network, *a, **k: network)  # training: minutes
+    monkeypatch.setattr("trainer.train.stage_score", lambda *a: 0.0)
+    run, cache = tmp_path / "runs" / "run", tmp_path / "caches" / "c"
+    old = os.umask(0o022)
+    try:
+        assert main(["fit", "--data", str(tiny_cohort), "--out", str(run), "--cache-dir", str(cache),
+                     "--variant", "resnet2d", *FIT]) == 0, capsys.readouterr().err
+    finally:
+        os.umask(old)
+    for folder in (run.parent, run, cache.parent, cache):
+        assert _mode(folder) == 0o700, folder
+    assert any(cache.iterdir())
+    # a folder the user made beforehand is left as it is
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    os.chmod(mine, 0o755)
+    assert main(["fit", "--data", str(tiny_cohort), "--out", str(mine), "--variant", "resnet2d", *FIT]) == 0
+    assert _mode(mine) == 0o755
