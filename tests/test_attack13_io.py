@@ -184,3 +184,18 @@ def test_masks_named_as_masks_are_still_refused_by_name(qtbot, window, monkeypat
     _open_bscan_folder(qtbot, w, monkeypatch, folder)
     assert w.state.volume is None
     assert len(w.warnings) == 1 and f"the folder holds label masks, not only B-scans: {mask_name}" in w.warnings[0]
+
+
+def test_our_npz_without_a_spacing_says_so_when_opened_again(tmp_path):
+    """A stack saved as our .npz records its spacing as [null, null, null]; opened again it lost the "no physical
+    spacing" note (read as a recorded spacing), so nothing said why distances and the scale bar were missing (H80)."""
+    import numpy as np
+
+    from octviewer.core import OctVolume
+    from octviewer.io import load_volume
+    from octviewer.io.stacks import NO_SPACING, write_npz
+
+    data = np.random.default_rng(0).integers(0, 255, (4, 32, 16), dtype=np.uint8)
+    write_npz(OctVolume(data=data, notes=(NO_SPACING,)), tmp_path / "stack.npz")
+    again = load_volume(tmp_path / "stack.npz")
+    assert not again.spacing.known and NO_SPACING in again.notes

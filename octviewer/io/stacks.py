@@ -193,8 +193,9 @@ def _read_npz(path: Path, f, size: int, allow_pickle: bool) -> OctVolume:
                                   tuple(meta.get("localizer_spacing_mm") or (None, None))) \
                 if "localizer" in fields else None
             data = _as_volume_array(path, npz["volume"])
-            if not any(v is not None for v in meta.get("spacing_mm") or ()):  # a stack saved again: see
-                # check_not_label_mask (write_npz writes a stack's spacing as [null, null, null])
+            # write_npz writes a stack's spacing as [null, null, null]: none recorded
+            has_spacing = any(v is not None for v in meta.get("spacing_mm") or ())
+            if not has_spacing:  # a stack saved again: see check_not_label_mask
                 check_not_label_mask(path, data)
             return OctVolume(
                 data=data,
@@ -205,7 +206,7 @@ def _read_npz(path: Path, f, size: int, allow_pickle: bool) -> OctVolume:
                 acquired=meta.get("acquired"),
                 localizer=localizer,
                 intensity_transform=meta.get("intensity_transform", "identity"),
-                notes=() if meta.get("spacing_mm") else (NO_SPACING,),
+                notes=() if has_spacing else (NO_SPACING,),  # [null, null, null] lost the note (H80)
             )
         if "oct_bscans" in fields:  # Harvard-GF / FairVision layout
             localizer = Localizer(grey_localizer(path, npz["slo_fundus"])) if "slo_fundus" in fields else None
@@ -742,37 +743,6 @@ def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise VolumeReadError(path, f"B-scan size {image.shape} differs from its header's {shape}")
     check_not_label_mask(path, image)
     return image
-
-
-def folder_sha256(path) -> str | None:
-    """SHA-256 of a folder volume's content (a folder of B-scan images, a HEYEX XML export): every
-    file directly in it, in natural name order, each as its size and bytes; None for a path that is
-    not a folder or a file in it that cannot be read.
-
-    Why: a model keeps the content digests of the volumes it was trained on (``volume_digests`` in its
-    provenance, trainer.pseudonym.volume_digests) so that the same scans under other patient IDs are not
-    taken for independent data (attack run 11, A11-3). A DICOM's digest is of its pixels, any other
-    file's of its bytes; a folder had none (its bytes could not be read as a file), so a cohort of
-    image folders passed as independent whatever it held. The names are left out, as a file's name is:
-    a copy under other (patient) names keeps its digest; their order, which is the B-scans', counts."""
-    import hashlib
-    import os
-
-    from natsort import natsorted
-
-    if not os.path.isdir(path):
-        return None
-    digest = hashlib.sha256(b"octviewer folder\0")
-    try:
-        files = natsorted((p for p in Path(path).iterdir() if p.is_file()), key=lambda p: p.name)
-        for file in files:
-            with open_regular(file) as f:
-                digest.update(os.fstat(f.fileno()).st_size.to_bytes(8, "little"))
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-    except (OSError, VolumeReadError):
-        return None
-    return digest.hexdigest()
 
 
 def read_image_folder(path: Path) -> OctVolume:
