@@ -49,7 +49,7 @@ def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
     assert "93.5" in w.results.text()  # the panel shows the measured field ...
 
     [volume_row, *_] = _export(w, monkeypatch, tmp_path / "identified.csv", identify=True)
-    assert volume_row["patient_id"] == w.study.patient_line() and pid in volume_row["patient_id"]
+    assert volume_row["patient"] == w.study.patient_line() and pid in volume_row["patient"]
     assert volume_row["measured_vf_date"] == (first + dt.timedelta(days=74)).isoformat()
     scan = w.volume.acquired.date() if isinstance(w.volume.acquired, dt.datetime) else w.volume.acquired
     assert volume_row["measured_vf_days_from_scan"] == str((first + dt.timedelta(days=74) - scan).days)
@@ -58,10 +58,10 @@ def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
     assert volume_row["measured_vf_compared"] == "yes"
 
     rows = _export(w, monkeypatch, tmp_path / "anonymised.csv", identify=False)
-    assert rows[0]["patient_id"] == "withheld" and rows[0]["measured_vf_date"] == "withheld"
+    assert rows[0]["patient"] == "withheld" and rows[0]["measured_vf_date"] == "withheld"
     assert rows[0]["measured_vfi"] == "93.50" and rows[0]["measured_vf_days_from_scan"]
     assert pid not in (tmp_path / "anonymised.csv").read_text()
-    assert all(r["patient_id"] == "" for r in rows[1:])  # B-scan rows: the volume row carries them
+    assert all(r["patient"] == "" for r in rows[1:])  # B-scan rows: the volume row carries them
 
 
 def test_a_scan_outside_a_study_has_its_headers_id_and_no_measured_field(qtbot, window, monkeypatch, tmp_path):
@@ -72,5 +72,39 @@ def test_a_scan_outside_a_study_has_its_headers_id_and_no_measured_field(qtbot, 
     w.menu_actions["open"].trigger()
     qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=120000)
     [row, *_] = _export(w, monkeypatch, tmp_path / "demo.csv", identify=True)
-    assert row["patient_id"] == (w.volume.patient_id or "")
+    assert row["patient"] == (w.volume.patient_id or "")
     assert row["measured_vfi"] == "" and row["measured_vf_compared"] == ""
+
+
+def test_a_results_csv_saved_in_the_study_is_not_read_as_measured_fields(qtbot, window, monkeypatch, demo, tmp_path):
+    """A13-15: the window's CSV (with W12's patient column beside eye, date and the estimates' vfi, md, psd) saved in
+    the study folder was read on the next File > Open study folder as a VF table: the estimate was then shown as the
+    measured field beside itself, "difference +0.0". octviewer's own results, the window's or octviewer-predict's,
+    are never measured fields."""
+    import shutil
+
+    study = tmp_path / "study"
+    shutil.copytree(demo, study)
+    w = window
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
+    panel = w.study.panel
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    od = panel.tree.topLevelItem(0).child(0).child(0)
+    item = od.child(0) if od.childCount() else od
+    panel.tree.scrollToItem(item)
+    qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton, pos=panel.tree.visualItemRect(item).center())
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=120000)
+    _export(w, monkeypatch, study / "OD_results.csv", identify=True)
+    with qtbot.waitSignal(panel.index_ready, timeout=30000):
+        w.menu_actions["open_study_folder"].trigger()
+    assert w.study.index.vf == []
+    assert "Measured visual field" not in w.results.text()
+    # octviewer-predict's CSV with a patient_id column added by hand is no VF table either
+    from octviewer.study.vf import NotAVfTable, read_vf_rows
+
+    predicted = tmp_path / "predicted.csv"
+    predicted.write_text("patient_id,file,eye,date,probability,decision,vfi,md,psd,notice\n"
+                         "P1,vol-1,OD,2020-01-02,0.2,normal,95,-1,2,research use only\n")
+    with pytest.raises(NotAVfTable, match="octviewer's own results"):
+        read_vf_rows(predicted)

@@ -116,6 +116,12 @@ DELIMITERS = (",", ";", "\t")
 _COLUMNS = frozenset({"path", "patient_id", "eye", "date", "visit", "vfi", "md", "psd"})
 
 
+#: Columns every results CSV of octviewer has (the window's export, octviewer-predict's): such a file holds the
+#: network's ESTIMATES of VFI, MD and PSD, and one saved in a study folder was read as a table of measured fields,
+#: the estimate then shown "measured" beside itself, difference +0.0 (attack run 13, A13-15).
+OWN_RESULTS_COLUMNS = frozenset({"probability", "decision", "notice"})
+
+
 def _names_vf_columns(text: str) -> bool:
     """Whether header text (its first 128 KiB) holds the words patient_id and one of vfi, md, psd: a header
     naming VF columns that no separator splits. By the set of its words, in one pass: a regex looking for one
@@ -208,6 +214,8 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 raise VfReadError(path, f"the column(s) {', '.join(twice)[:80]} are given twice in the header; "
                                         "the table is not read")
             columns = set(reader.fieldnames or ())
+            if OWN_RESULTS_COLUMNS <= columns:
+                raise NotAVfTable(path, "octviewer's own results (estimates, not measured visual fields)")
             missing = {"patient_id", "eye"} - columns
             if missing or not ({"vfi", "md", "psd"} & columns):
                 if "patient_id" not in columns and _names_vf_columns(",".join(names)):  # named, not told apart

@@ -72,8 +72,10 @@ def _sector_class_cells(structure) -> list[str]:
 
 
 #: the patient as the window names the scan, and the study's measured field for it (walk-through H65, W12): after the
-#: columns before them, so that those keep their places.
-MEASURED_COLUMNS = ("patient_id", "measured_vf_date", "measured_vf_days_from_scan", "measured_vfi",
+#: columns before them, so that those keep their places. "patient", not "patient_id": with eye, date and the
+#: estimates' vfi/md/psd, a patient_id column made this CSV a VF table's header, and a study folder holding it read
+#: the network's estimates as measured fields (attack run 13, A13-15; the VF reader refuses our CSVs as well).
+MEASURED_COLUMNS = ("patient", "measured_vf_date", "measured_vf_days_from_scan", "measured_vfi",
                     "measured_md", "measured_psd", "measured_vf_compared")
 
 
