@@ -296,7 +296,8 @@ def test_a_vfi_difference_reads_percentage_points_in_results_ou_view_and_ou_repo
     assert w.study.ou_view.columns["OD"].cell("vfi", 2).endswith(" pp")
     captured = []
     real = ou_pdf.write_pdf
-    monkeypatch.setattr(ou_pdf, "write_pdf", lambda doc, *a, **k: (captured.append(doc.toHtml()), real(doc, *a, **k))[1])
+    monkeypatch.setattr(ou_pdf, "write_pdf",
+                        lambda doc, *a, **k: (captured.append(doc.toHtml()), real(doc, *a, **k))[1])
     _export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", identified=False)
     assert "(pp)" in captured[0] and "pp = percentage points" in captured[0] and "diff<br />(%)" not in captured[0]
 

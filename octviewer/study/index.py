@@ -172,7 +172,7 @@ class StudyIndex:
         return self.lookup().vf_at(patient_id, eye, visit)
 
     def unmatched_vf(self) -> list[tuple[VfMeasurement, str]]:
-        """The measured fields the study shows at no visit of their eye, each with why (``StudyLookup.unmatched_vf``)."""
+        """The measured fields the study shows at no visit of their eye, with why (``StudyLookup.unmatched_vf``)."""
         return self.lookup().unmatched_vf()
 
     def matched_vf_count(self) -> int:
@@ -297,7 +297,8 @@ class StudyLookup:
         study without scans: there is nothing to match (it says "no OCT scans found")."""
         if not self.index.scans:
             return []
-        at = {(p, e, v.label): self.vf_at(p, e, v) for p in self.by_patient for v in self.visits(p) for e in self.eyes(p)}
+        at = {(p, e, v.label): self.vf_at(p, e, v)
+              for p in self.by_patient for v in self.visits(p) for e in self.eyes(p)}
         shown = {id(m) for m in at.values()}
         shown_days = {(m.patient_id, m.eye, m.date) for m in at.values() if m is not None and m.date is not None}
         out = []
