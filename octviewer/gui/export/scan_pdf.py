@@ -36,7 +36,14 @@ from octviewer.model.meta import vf_baseline_caveat
 
 from ..model.card import sensitivity_specificity
 from ..viewer import render
-from ..viewer.results_panel import BORDERLINE, near_threshold, plain, scan_caveats, scan_date
+from ..viewer.results_panel import (
+    BORDERLINE,
+    near_threshold,
+    plain,
+    quality_check_off_note,
+    scan_caveats,
+    scan_date,
+)
 from .targets import replaced
 
 DISCLAIMER = ("For research use only. Not a medical device. Not for diagnosis or treatment decisions. "
@@ -142,9 +149,11 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     # paper as they are on screen; the VF caveat is printed under the table already
     notes = "".join(f"<p><b>Note:</b> {_e(n)}</p>" for n in p.notes if n != vf_caveat)
     warning = meta.get("file_warning", "")
+    gate_note = quality_check_off_note(state)  # beside the verdict, not only under Structure (A13-11)
     result = f"""<h2>Result (image level = this volume)</h2>
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f}){borderline}</p>
+    {f"<p><b>{html.escape(gate_note)}</b></p>" if gate_note else ""}
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     {"<p>● outside the normal range</p>" if outside else ""}
     {f"<p><i>{html.escape(plain(vf_caveat, 400))}</i></p>" if vf_caveat else ""}

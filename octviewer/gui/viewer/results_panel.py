@@ -110,6 +110,20 @@ def near_threshold(probability: float, threshold: float) -> bool:
     return abs(float(probability) - float(threshold)) < BORDERLINE
 
 
+def quality_check_off_note(state) -> str:
+    """What is said beside the verdict of a scan analysed with the quality check off that the check refuses
+    (its measurement's verdict, ``state.structure.quality``), or "". With the check on such a scan gets no
+    result; the panel and the PDF gave "0.00, normal" with no word of it, the Structure section alone saying
+    REFUSED pages later (attack run 13, A13-11)."""
+    report = state.structure
+    if state.prediction is None or report is None or report.quality.ok:  # with the check on, it would not stand
+        return ""
+    quality = report.quality
+    signal = "signal not measured" if quality.score is None else f"signal {quality.score:.2f}"
+    why = f": {plain(quality.reasons[0], 120)}" if quality.reasons else ""
+    return f"quality check off: this scan fails it ({signal}{why}); with the check on it gets no result"
+
+
 def made_by(p) -> str:
     """How the result on screen was made, in the Device menu's words: "0.6 s on cpu, bf16", or
     "remembered result (cpu, exact fp32)" for one read from the results store. It names the
@@ -166,6 +180,7 @@ class ResultsPanel(QWidget):
         self.vf_labels: list[QLabel] = []
         state.events.scan.connect(self.refresh)
         state.events.analysis.connect(self.refresh)
+        state.events.structure.connect(self.refresh)  # the quality check's verdict comes with it (A13-11)
         self.refresh()
 
     def refresh(self):
@@ -228,7 +243,7 @@ class ResultsPanel(QWidget):
                 notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
                                 "with the B-scans and the structure")
             self.notes.setText("\n".join(notes))
-        self.reason.setText(s.reason or "")
+        self.reason.setText(s.reason or quality_check_off_note(s))
         self._hide_empty()
 
     def _hide_empty(self) -> None:
