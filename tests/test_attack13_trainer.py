@@ -34,3 +34,18 @@ def test_a13_8_the_run_and_its_cache_folders_are_made_owner_only(tiny_cohort, tm
     os.chmod(mine, 0o755)
     assert main(["fit", "--data", str(tiny_cohort), "--out", str(mine), "--variant", "resnet2d", *FIT]) == 0
     assert _mode(mine) == 0o755
+
+
+def test_a13_13_a_last_batch_of_one_bscan_goes_with_the_one_before(tiny_cohort, tmp_path, capsys):
+    """fit at an image size under 64 (the last feature map 1 x 1) ended in a torch traceback ("Expected more than 1
+    value per channel when training") after its cache stage whenever the training B-scans left a last batch of one."""
+    from trainer.cli import main
+    from trainer.manifest import assign_splits, read_manifest
+
+    records, _ = read_manifest(tiny_cohort)
+    n_train = sum(r.split == "train" for r in assign_splits(records, seed=0))
+    assert n_train > 2
+    run = tmp_path / "run"
+    assert main(["fit", "--data", str(tiny_cohort), "--out", str(run), "--variant", "resnet2d", *FIT,
+                 "--bscans-per-volume", "1", "--batch-size", str(n_train - 1)]) == 0, capsys.readouterr().err
+    assert (run / "model.safetensors").exists()

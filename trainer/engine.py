@@ -133,8 +133,15 @@ def train_one_epoch(model, loss_fn, opt, data: Data, items: np.ndarray, device, 
         return (x.pin_memory(), y, vf) if use_amp else (x, y, vf)  # pinned: async copy to the GPU
     model.train()
     losses = []
-    n_steps = max(1, (len(items) + batch_size - 1) // batch_size)
-    chunks = (items[s * batch_size:(s + 1) * batch_size] for s in range(n_steps))
+    starts = list(range(0, len(items), batch_size)) or [0]
+    if len(starts) > 1 and len(items) - starts[-1] == 1:
+        # a last batch of one B-scan goes with the one before it: BatchNorm cannot normalise a single value per
+        # channel in training, which a 1 x 1 last feature map (images under 64 px) then is; fit ended in a torch
+        # traceback after its whole cache stage whenever the B-scans left one over (attack run 13, A13-13)
+        starts.pop()
+    n_steps = len(starts)
+    ends = starts[1:] + [len(items)]
+    chunks = (items[a:b] for a, b in zip(starts, ends))
     for step, (x, y, vf) in enumerate(prefetch(make_batch, chunks, workers, depth=2 * workers)):
         if stop.requested():
             raise stop.Stopped("stopped: the last completed epoch is saved; rerun with --resume to continue")
