@@ -295,6 +295,7 @@ def test_send_files_only_the_identified_report_made_of_this_scan(qtbot, window, 
     scan, other = tmp_path / "od.dcm", tmp_path / "other.dcm"
     shutil.copy(DEMO_SCAN, scan)
     shutil.copy(next(p for p in sorted(DEMO_SAMPLES.glob("*.dcm")) if p.name != DEMO_SCAN.name), other)
+    window.menu_actions["quality_gate"].trigger()  # as send analyses: its report names the settings (A13-11)
     _open_by_menu(qtbot, window, scan, monkeypatch)
     _export_pdf(qtbot, window, monkeypatch, tmp_path, identify=True, name="identified.pdf")
     _export_pdf(qtbot, window, monkeypatch, tmp_path, identify=False, name="anonymised.pdf")

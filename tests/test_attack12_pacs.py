@@ -249,7 +249,8 @@ def test_send_files_a_pdf_only_beside_an_sr_of_the_model_that_made_it(data_dir, 
     its model (the window's PDF: test_attack11_pacs's A11-13 test sends it); another model's, or one naming
     none, is refused before the analysis."""
     from octviewer.model import load_model
-    from octviewer.pacs.results import report_reference
+    from octviewer.pacs.results import report_reference, report_settings
+    from octviewer.pipeline import ScanOptions
     from octviewer.resources import DEMO_MODEL
 
     scan = _scan_of(tmp_path, "MODEL-813", "SYNTHETIC^MODEL")
@@ -265,6 +266,7 @@ def test_send_files_a_pdf_only_beside_an_sr_of_the_model_that_made_it(data_dir, 
         assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / name), "--device", "cpu"]) == 2
         err = capsys.readouterr().err
         assert f"--pdf {tmp_path / name}: {words}" in err and "Traceback" not in err
-    (tmp_path / "same.pdf").write_bytes(pdf + f"% {report_reference(scan, demo)}\n".encode())
+    same = report_reference(scan, demo, report_settings(ScanOptions()))  # and the send's settings (A13-11)
+    (tmp_path / "same.pdf").write_bytes(pdf + f"% {same}\n".encode())
     assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / "same.pdf"), "--device", "cpu"]) == 1
     assert "2 kept in the outbox" in capsys.readouterr().out  # the archive is down: both queued, none refused

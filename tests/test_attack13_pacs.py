@@ -1,6 +1,8 @@
-"""Attack run 13 (H79), octviewer-pacs: a window report made with the quality check off ("Probability of
-glaucoma: 0.00, decision: normal") of a scan the check refuses said so only pages later (A13-11): the window says
-it beside the verdict."""
+"""Attack run 13 (H79), octviewer-pacs: `send SCAN --pdf REPORT` filed a window report made with the quality
+check off ("Probability of glaucoma: 0.00, decision: normal") beside an SR saying the network result was "not
+given: refused by the quality check" (A13-11). The identified report names the analysis settings of its figures
+and send refuses one made with others; the window says beside the verdict when the check is off and the scan
+fails it."""
 
 import subprocess
 import unicodedata
@@ -41,6 +43,37 @@ def _down(tmp_path, capsys) -> list[str]:
     return conf
 
 
+def test_send_files_a_pdf_only_beside_an_sr_analysed_with_its_settings(data_dir, tmp_path, capsys):
+    """A13-11: a report made with the quality check off, or with octviewer's own segmentation, or naming no
+    settings (made before reports named them) is refused before the analysis, naming what differs; one made
+    as the send analyses goes."""
+    from octviewer.model import load_model
+    from octviewer.pacs.results import report_reference, report_settings
+    from octviewer.pipeline import ScanOptions
+    from octviewer.resources import DEMO_MODEL
+
+    scan = _scan_of(tmp_path, "SETTINGS-1311", "SYNTHETIC^SETTINGS")
+    conf = _down(tmp_path, capsys)
+    pdf = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+    demo = load_model(DEMO_MODEL).short_digest
+    for name, options, words in (
+            ("gate_off.pdf", ScanOptions(gate=False), GATE_WORDS),
+            ("own.pdf", ScanOptions(segmentation="own"), "made with own segmentation; send analyses with vendor "
+                                                         "segmentation where the file has it (else own)"),
+            ("unnamed.pdf", None, "the report does not name the analysis settings it was made with (a report "
+                                  "exported before reports named them): export it again from the window")):
+        settings = report_settings(options) if options is not None else ""
+        (tmp_path / name).write_bytes(pdf + f"% {report_reference(scan, demo, settings)}\n".encode())
+        assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / name), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert f"--pdf {tmp_path / name}: {words}" in err and "Traceback" not in err, err
+        assert not (data_dir / "pacs_outbox.sqlite").exists()  # refused before anything was queued
+    same = report_reference(scan, demo, report_settings(ScanOptions()))
+    (tmp_path / "same.pdf").write_bytes(pdf + f"% {same}\n".encode())
+    assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / "same.pdf"), "--device", "cpu"]) == 1
+    assert "2 kept in the outbox" in capsys.readouterr().out  # the archive is down: both queued, none refused
+
+
 @pytest.fixture
 def window(qtbot, monkeypatch, data_dir):
     from conftest import open_window
@@ -56,12 +89,19 @@ def _pdf_text(path) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-def test_a_report_made_with_the_quality_check_off_says_so(qtbot, window, monkeypatch, tmp_path):
+def test_a_report_made_with_the_quality_check_off_says_so_and_send_refuses_it(qtbot, window, monkeypatch,
+                                                                              tmp_path, capsys):
     """A13-11, the reproduction: Analysis > Quality check off, File > Open a scan the check refuses, File >
     Export PDF report (identified). The Results panel and the report's Result section say beside the verdict
-    that the check is off and the scan fails it."""
+    that the check is off and the scan fails it; `send --pdf` refuses the report (the send analyses with the
+    check on), also one exported after the check was ticked again (the result on screen is still the one made
+    without it). File > Send results to PACS files the window's own report, saying the same."""
     from test_gui_walkthrough import _open_by_menu
     from test_gui_walkthrough_h2 import _export_pdf
+
+    from octviewer.gui.pacs.actions import PacsActions
+    from octviewer.pacs import save_settings
+    from octviewer.pacs.config import PacsSettings
 
     w = window
     assert not w.state.options.gate
@@ -77,3 +117,29 @@ def test_a_report_made_with_the_quality_check_off_says_so(qtbot, window, monkeyp
     text = _pdf_text(tmp_path / "off.pdf")
     assert OFF_NOTE in text and "with the check on it gets no result" in text, text
     assert text.index("Probability of glaucoma") < text.index(OFF_NOTE) < text.index("Structure")
+    w.menu_actions["quality_gate"].trigger()  # ticked again: applies to the next analysis only
+    assert w.state.options.gate and w.state.prediction is not None
+    _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=True, name="ticked.pdf")
+    assert OFF_NOTE in _pdf_text(tmp_path / "ticked.pdf")
+
+    conf = _down(tmp_path, capsys)
+    for name in ("off.pdf", "ticked.pdf"):
+        assert main([*conf, "send", str(scan), "--pdf", str(tmp_path / name), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert f"--pdf {tmp_path / name}: {GATE_WORDS}" in err and "Traceback" not in err, err
+
+    # the window's own Send: its PDF (of the result on screen) says the same beside the verdict
+    save_settings(PacsSettings(archive_ae="ARCHIVE", archive_host="127.0.0.1",
+                               archive_port=orthanc_server.free_port(), timeout_s=5))
+    sent = []
+    real = PacsActions._report_pdf
+
+    def spy(self):
+        sent.append(real(self))
+        return sent[-1]
+    monkeypatch.setattr(PacsActions, "_report_pdf", spy)
+    w.menu_actions["send_pacs"].trigger()
+    qtbot.waitUntil(lambda: not w._pacs_actions.work.busy(), timeout=60000)
+    assert len(sent) == 1 and b"quality gate off, vendor segmentation" in sent[0]
+    (tmp_path / "sent.pdf").write_bytes(sent[0])
+    assert OFF_NOTE in _pdf_text(tmp_path / "sent.pdf")

@@ -276,10 +276,12 @@ def test_command_line_configure_find_screen_send_retry(orthanc, data_dir, tmp_pa
 
     scan = next(data_dir.glob("pacs/*/*/*.dcm"))
     from octviewer.model import load_model
-    from octviewer.pacs.results import report_reference
+    from octviewer.pacs.results import report_reference, report_settings
+    from octviewer.pipeline import ScanOptions
     from octviewer.resources import DEMO_MODEL
 
-    reference = report_reference(scan, load_model(DEMO_MODEL).short_digest)  # the scan's and the model's (A12-13)
+    # the scan's and the model's (A12-13), and the send's settings (A13-11)
+    reference = report_reference(scan, load_model(DEMO_MODEL).short_digest, report_settings(ScanOptions()))
     (tmp_path / "report.pdf").write_bytes(PDF + f"% {reference}\n".encode())
     down, down_port = ["--settings", str(tmp_path / "down.json")], free_port()
     main([*down, "configure", "--port", str(down_port), "--timeout", "5"])

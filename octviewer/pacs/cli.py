@@ -226,7 +226,14 @@ def _send(args) -> int:
     settings = _settings(args)
     pdf = _pdf(args.pdf, args.scan) if args.pdf else None  # before the network is loaded and the scan analysed
 
-    from .results import model_identity, model_trust, pdf_model_problem, results_datasets, source_dataset
+    from .results import (
+        model_identity,
+        model_trust,
+        pdf_model_problem,
+        pdf_settings_problem,
+        results_datasets,
+        source_dataset,
+    )
 
     # a scan that is no file, a bomb or a header the report cannot carry is refused before the network
     # stack loads (seconds and most of a GB), not only before the analysis (A11-5)
@@ -234,16 +241,19 @@ def _send(args) -> int:
 
     from ..io import load_volume
     from ..model import Predictor
-    from ..pipeline import analyse_scan
+    from ..pipeline import ScanOptions, analyse_scan
     from ..pipeline.store import ResultsStore
     from ..resources import DEMO_MODEL
 
     predictor = Predictor(str(args.model or DEMO_MODEL), device=args.device)
-    if pdf is not None and (problem := pdf_model_problem(pdf, predictor.model)):  # before the analysis (A12-13)
+    options = ScanOptions()  # the quality gate on, the file's own lines where it has them
+    if pdf is not None and (problem := pdf_model_problem(pdf, predictor.model)  # before the analysis (A12-13)
+                            or pdf_settings_problem(pdf, options)):  # and its settings (A13-11)
         raise SrError(f"--pdf {args.pdf}: {problem}")
     if warning := predictor.model.trust.warning:  # as octviewer-predict says it; the SR carries it too (A12-10)
         print(f"note: {warning}", file=sys.stderr)
-    result = analyse_scan(load_volume(args.scan), predictor, store=ResultsStore())  # screened before: not again
+    # screened before: not again
+    result = analyse_scan(load_volume(args.scan), predictor, options, store=ResultsStore())
     datasets = results_datasets(args.scan, result, *model_identity(predictor.model), pdf=pdf,
                                 trust=model_trust(predictor.model))
     outcome = Outbox().send(settings, datasets)

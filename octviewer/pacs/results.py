@@ -94,12 +94,16 @@ REPORT_OF_SCAN = "octviewer report of scan sha256:"
 #: ... and the model file that made it (its digest, ``LoadedModel.short_digest``): ``send --pdf`` files a PDF
 #: only beside an SR of the same model (attack run 12, A12-13).
 REPORT_BY_MODEL = "octviewer report by model sha256:"
+#: ... and the analysis settings that decide its figures (``report_settings``), in brackets: ``send --pdf``
+#: files a PDF only beside an SR analysed alike (attack run 13, A13-11).
+REPORT_SETTINGS = "octviewer report settings ["
 
 
-def report_reference(scan_path, model_digest: str = "") -> str:
+def report_reference(scan_path, model_digest: str = "", settings: str = "") -> str:
     """The PDF creator text naming ``scan_path`` (the first 16 hex digits of its bytes' SHA-256) and, when
     given, the model (``model_digest``: "sha256:<hex>", as ``short_digest`` and the card's ``file_digest``
-    say it), or "" where the scan is no single readable file (a folder of B-scans; such scans are not sent)."""
+    say it) and the analysis ``settings`` (``report_settings``), or "" where the scan is no single readable
+    file (a folder of B-scans; such scans are not sent)."""
     from ..core.files import file_sha256
 
     try:
@@ -107,7 +111,42 @@ def report_reference(scan_path, model_digest: str = "") -> str:
     except OSError:
         return ""
     model = str(model_digest or "").removeprefix("sha256:")[:16]
-    return f"{scan} {REPORT_BY_MODEL}{model}" if scan and len(model) == 16 else scan
+    text = f"{scan} {REPORT_BY_MODEL}{model}" if scan and len(model) == 16 else scan
+    return f"{text} {REPORT_SETTINGS}{settings}]" if text and settings else text
+
+
+def report_settings(options) -> str:
+    """The analysis settings a report names (``options``: a ``pipeline.ScanOptions``): the quality gate and
+    the segmentation source, in the words of the batch CSV's ``settings`` column (``batch.analysis_settings``)."""
+    from ..pipeline.batch import analysis_settings
+
+    return ", ".join(analysis_settings(options))
+
+
+def pdf_settings_problem(pdf: bytes, options) -> str:
+    """Why the PDF ``pdf`` was not made with the analysis settings ``options`` (the send's), or "", naming
+    what differs. The window's report made with the quality check off ("normal, 0.00") was filed beside
+    the send's SR of the same scan refused by the check (attack run 13, A13-11)."""
+    import re
+
+    found = re.findall(re.escape(REPORT_SETTINGS.encode()) + rb"([^\]<>]{1,300})\]", pdf)
+    if not found:
+        return ("the report does not name the analysis settings it was made with (a report exported before "
+                "reports named them): export it again from the window, or send without --pdf")
+    made = found[0].decode("utf-8", "replace").split(", ")
+    wanted = report_settings(options).split(", ")
+    gate = next((p for p in made if p.startswith("quality gate ")), "")
+    differs = []
+    if gate != wanted[0]:
+        differs.append(f"made with the quality check {gate.removeprefix('quality gate ') or 'not named'}; send "
+                       f"analyses with it {'on' if options.gate else 'off'}")
+    segmentation = next((p for p in made if p.endswith("segmentation") or "segmentation where" in p), "")
+    if segmentation != wanted[1]:
+        differs.append(f"made with {segmentation or 'no segmentation named'}; send analyses with {wanted[1]}")
+    if differs:
+        return ("; ".join(differs) + ": export the report again from the window with those settings (Analysis > "
+                "Quality check, the segmentation source), or send without --pdf")
+    return ""
 
 
 def pdf_model_problem(pdf: bytes, model) -> str:

@@ -200,16 +200,23 @@ def settings(options, predictor=None) -> str:
     network's and the measurement's code), as the results store keys on them."""
     from .store import measurement_version, network_version
 
+    gate, wanted = analysis_settings(options)
     parts = []
     if predictor is not None:
-        parts += [f"{predictor.precision} on {predictor.device.type}",
-                  f"quality gate {'on' if options.gate else 'off'}", f"network {network_version()}"]
+        parts += [f"{predictor.precision} on {predictor.device.type}", gate, f"network {network_version()}"]
+    parts += [wanted, f"measurement {measurement_version()}"]
+    return ", ".join(parts)
+
+
+def analysis_settings(options) -> tuple[str, str]:
+    """(the quality gate's, the segmentation source's) words of the ``settings`` cell: the switches a user
+    sets that change a scan's figures. An identified PDF report names them too, so ``octviewer-pacs send
+    --pdf`` files it only beside an SR analysed alike (``pacs.results.report_settings``, attack run 13, A13-11)."""
     # "vendor" is a preference (the file's own lines where it has them): each row's segmentation_used
     # column says whose lines it was measured on; "vendor segmentation" alone read as if every row had them
     wanted = "vendor segmentation where the file has it (else own)" if options.segmentation == "vendor" else \
         f"{options.segmentation} segmentation"
-    parts += [wanted, f"measurement {measurement_version()}"]
-    return ", ".join(parts)
+    return f"quality gate {'on' if options.gate else 'off'}", wanted
 
 
 def _cell(name: str) -> str:

@@ -452,12 +452,27 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool, creator: s
     return str(target)
 
 
+def report_analysis_settings(state) -> str:
+    """The analysis settings the report's figures were made with (``pacs.results.report_settings``): the
+    window's, the quality check off where the result on screen shows it was (a result standing on a scan the
+    check refuses; Analysis > Quality check applies to the next analysis, so its tick may have moved since)."""
+    import dataclasses
+
+    from octviewer.pacs.results import report_settings
+
+    options = state.options
+    if quality_check_off_note(state):
+        options = dataclasses.replace(options, gate=False)
+    return report_settings(options)
+
+
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
                  measured: str = "") -> str:
     """Write the PDF; ``images`` are rendered from the state (see export/scan_exports.py)."""
     from octviewer.pacs.results import report_reference
 
-    creator = (report_reference(state.volume.source, meta.get("file_digest", ""))  # the scan and the model (A12-13)
+    creator = (report_reference(state.volume.source, meta.get("file_digest", ""),  # the scan and the model (A12-13)
+                                report_analysis_settings(state))  # and the settings of its figures (A13-11)
                if patient_id is not None and state.volume.source else "")
     v = state.volume
     running = running_header(patient_id, v.laterality, f"scan {scan_date(v)}",
