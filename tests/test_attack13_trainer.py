@@ -49,3 +49,36 @@ def test_a13_13_a_last_batch_of_one_bscan_goes_with_the_one_before(tiny_cohort, 
     assert main(["fit", "--data", str(tiny_cohort), "--out", str(run), "--variant", "resnet2d", *FIT,
                  "--bscans-per-volume", "1", "--batch-size", str(n_train - 1)]) == 0, capsys.readouterr().err
     assert (run / "model.safetensors").exists()
+
+
+def test_a13_14_a_circle_or_line_scan_row_is_refused_as_the_predictor_refuses_it(tiny_cohort, samples_dir, tmp_path,
+                                                                                   capsys):
+    """A manifest row naming a peripapillary circle scan or a line scan was accepted by validate and fit and cached
+    and trained on as a volume, while the window and octviewer-predict refuse such scans for the model."""
+    import pytest
+
+    from trainer.cli import main
+
+    vol = samples_dir / "heidelberg_vol"
+    if not (vol / "Willis_B_716_0.vol").exists():
+        pytest.skip("Heidelberg samples not present")
+    import csv
+
+    with open(tiny_cohort, newline="") as f:
+        table = list(csv.DictReader(f))
+    header = list(table[0])
+    for row in table:  # absolute paths: the manifest is written elsewhere
+        row["path"] = str(tiny_cohort.parent / row["path"])
+    rows = [",".join(header), *(",".join(row[c] for c in header) for row in table)]
+    extra = []
+    for k, name in enumerate(("Willis_B_716_2.vol", "Willis_B_716_0.vol")):
+        cells = dict.fromkeys(header, "")
+        cells.update(path=str(vol / name), patient_id=f"CIRC{k}", eye="OD", label="normal")
+        extra.append(",".join(cells[c] for c in header))
+    manifest = tmp_path / "with_circles.csv"
+    manifest.write_text("\n".join([*rows, *extra]) + "\n")
+    assert main(["validate", "--data", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    n = len(rows)
+    assert f"row {n + 1}: a circle scan (1 B-scan): the model reads volume scans" in err
+    assert f"row {n + 2}: a line scan (1 B-scan)" in err

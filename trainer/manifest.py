@@ -316,6 +316,8 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
             header = read_header(file)
             if problem := header_eye_problem(file, r["patient_id"].strip(), eye, header):
                 row_problems.append(problem)
+            if problem := header_pattern_problem(header):
+                row_problems.append(problem)
         if row_problems:
             problems += [f"row {i}: {p}" for p in row_problems]
             bad_rows.add(i)
@@ -403,6 +405,20 @@ def other_patients_scans(records: list[Record]) -> list[Record]:
     left = _LeftOut(scans)
     _mixed_patients(left, {str(r.path): header[r.row] for r in records if header[r.row]})
     return [r for r in records if str(r.path) in left.paths]
+
+
+def header_pattern_problem(header: dict) -> str | None:
+    """Why a row whose scan's own header says it is no volume scan (a circle scan, a line scan) is not used: every
+    model the trainer makes reads volume scans (optic-disc cubes), and the viewer and octviewer-predict refuse the
+    others for it (``Predictor.check``), while the trainer cached and trained on them with their rows' labels
+    (attack run 13, A13-14). By the header the manifest check reads anyway (DICOM, Heidelberg .vol); a format with
+    no such header is judged when it is decoded."""
+    pattern = header.get("scan_pattern") if header.get("kind") == "scan" else None
+    if pattern in (None, "volume"):
+        return None
+    n = header.get("n_bscans")
+    return (f"a {pattern} scan ({n} B-scan{'s' if n != 1 else ''}): the model reads volume scans (optic-disc cubes); "
+            "leave the row out")
 
 
 def header_eye_problem(path, patient_id: str, eye: str, header: dict) -> str | None:
