@@ -358,30 +358,35 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor, label_px: 
 
 
 def _draw_clock(painter: QPainter, box: QRectF, report, fg: QColor, label_px: int) -> None:
+    """The clock-hour ring around the quadrants, each hour numbered OUTSIDE the ring, as on a clock face: which
+    cell was 7 o'clock could not be read (walk-through H65, W17), and numbers inside the cells, at the page's text
+    size in the narrow panel, ran into the thickness values ("10107", walk-through H82, W3). Hours as on the
+    fundus: 12 superior, 3 to the right (nasal for OD, temporal for OS)."""
     lat = report.laterality
+    painter.save()
+    _wheel_font(painter, box.width(), 0.036, label_px)  # never under the page's text (the narrow panel's rule)
+    margin = painter.fontMetrics().height() * 1.1
+    ring = box.adjusted(margin, margin, -margin, -margin)  # the hours go in the margin around it
+    painter.setPen(fg)
+    for h in range(1, 13):
+        _label_at(painter, box.center(), ring.width() / 2 + margin * 0.5, rnfl.clock_hour_centre_deg(h, lat), lat,
+                  str(h))
+    painter.restore()
     for h in range(1, 13):
         c = rnfl.clock_hour_centre_deg(h, lat)
-        _wedge(painter, box, c - 15.0, c + 15.0, lat, CLASS_COLOURS[report.classes.get(f"clock_{h}", "")], fg)
-    inner = box.adjusted(box.width() * 0.22, box.height() * 0.22, -box.width() * 0.22, -box.height() * 0.22)
+        _wedge(painter, ring, c - 15.0, c + 15.0, lat, CLASS_COLOURS[report.classes.get(f"clock_{h}", "")], fg)
+    inner = ring.adjusted(ring.width() * 0.22, ring.height() * 0.22, -ring.width() * 0.22, -ring.height() * 0.22)
     for q, (start, end) in rnfl.QUADRANTS.items():
         _wedge(painter, inner, start, end, lat, CLASS_COLOURS[report.classes.get(f"quadrant_{q}", "")], fg)
     painter.setPen(QColor(255, 255, 255))
-    centre = box.center()
+    centre = ring.center()
     painter.save()
-    _wheel_font(painter, box.width(), 0.06, label_px)
+    _wheel_font(painter, ring.width(), 0.06, label_px)
     for h in range(1, 13):
-        _label_at(painter, centre, box.width() * 0.37, rnfl.clock_hour_centre_deg(h, lat), lat, clock_text(report, h))
-    # each cell's hour, small, at the ring's outer edge: which cell was 7 o'clock could not be read (walk-through
-    # H65, W17); hours as on the fundus, 12 superior, 3 to the right (nasal for OD, temporal for OS)
-    painter.save()
-    _wheel_font(painter, box.width(), 0.036, label_px)  # never under the page's text (the narrow panel's rule)
-    painter.setPen(QColor(235, 235, 235))
-    for h in range(1, 13):
-        _label_at(painter, centre, box.width() * 0.465, rnfl.clock_hour_centre_deg(h, lat), lat, str(h))
-    painter.restore()
+        _label_at(painter, centre, ring.width() * 0.39, rnfl.clock_hour_centre_deg(h, lat), lat, clock_text(report, h))
     for q, (start, end) in rnfl.QUADRANTS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
-        _label_at(painter, centre, box.width() * 0.15, mid, lat, f"{q}\n{quadrant_text(report, q)}")
+        _label_at(painter, centre, ring.width() * 0.15, mid, lat, f"{q}\n{quadrant_text(report, q)}")
     painter.restore()
 
 
