@@ -165,7 +165,9 @@ def test_the_csv_gives_each_sectors_class_as_the_structure_panel_does(qtbot, win
     added = [f"rnfl_{s}_class" for s in sectors]
     old = ["level", "bscan", "probability", "decision", "threshold", *w.state.prediction.vf, "file", "eye", "date",
            "model", "model_digest", "model_signature", *[c for c in COLUMNS if c != "laterality"], *QUADRANT_COLUMNS]
-    assert header == [*old, *added, "rnfl_global_class", "vf_worse_than_baseline", "notice"]  # (the last two: H69)
+    from octviewer.gui.export.results_csv import MEASURED_COLUMNS  # the patient and the measured field (W12)
+
+    assert header == [*old, *added, "rnfl_global_class", "vf_worse_than_baseline", *MEASURED_COLUMNS, "notice"]
     volume = next(r for r in rows if r["level"] == "volume")
     shown = w.state.structure
     assert [volume[c] for c in added] == [wheel_class(shown, s) for s in sectors]
