@@ -49,6 +49,8 @@ class EyeSummary:
     error: str = ""
     notes: tuple[str, ...] = ()  # the predictions' notes (an unverified model file, clipped VF, ...), each once
     scan_date: dt.date | None = None  # the eye's scan at this visit (the latest of several)
+    #: with the quality check off, a scan of the eye the check refuses: the note said beside the verdict (A13-17)
+    gate_note: str = ""
 
     @property
     def decision(self) -> str:

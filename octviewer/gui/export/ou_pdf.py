@@ -94,7 +94,12 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
             known = vf_days_from_scan(s.vf_measured.date, s.scan_date) is not None  # else a date is unknown
             far.append(f"the {eye} field {vf_interval(s.vf_measured.date, s.scan_date)}" if known
                        else eye_not_compared(s))
-        rows.append(f"<tr><td><b>{eye}</b></td><td style='white-space: nowrap'>{html.escape(prob)}</td>{cells}</tr>")
+        # with the quality check off, a scan the check refuses: the note beside the verdict, not only the RNFL/CDR
+        # "n/a" pages later (attack run 13, A13-17)
+        gate = (f"<br><span style='color:#b00020'>{html.escape(s.gate_note)}</span>"
+                if s.probability is not None and s.gate_note else "")
+        rows.append(f"<tr><td><b>{eye}</b></td><td><span style='white-space: nowrap'>{html.escape(prob)}</span>"
+                    f"{gate}</td>{cells}</tr>")
     # each measured field's test date (anonymised: its days from the scan only), as the Results panel and the scan
     # PDF say it: the OU report gave none, and a field 74 days off read as the visit's (walk-through H65, W4)
     tested = [f"{e} {vf_test_date(s.vf_measured, s.scan_date, dated=patient_id is not None)}"

@@ -60,3 +60,16 @@ def check_html(line: str) -> str:
 
 
 __all__ = ["KINDS", "check_html", "check_kind", "check_lines"]
+
+
+def result_gate_note(prediction, structure) -> str:
+    """``results_panel.quality_check_off_note`` (the one note) for a result outside the main window's state: an
+    OU view's eye, a Trend's visit. With the quality check off, they gave "NORMAL 0.00" for a scan the check
+    refuses with no word of it, where the Results panel and the scan PDF say it (attack run 13, A13-17)."""
+    from types import SimpleNamespace
+
+    from ..viewer.results_panel import quality_check_off_note
+
+    if structure is None or getattr(structure, "quality", None) is None:
+        return ""
+    return quality_check_off_note(SimpleNamespace(prediction=prediction, structure=structure))

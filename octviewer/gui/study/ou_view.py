@@ -43,7 +43,7 @@ from ..background import TaskSlot
 from ..dialogs import as_literal
 from ..structure.page import CLASS_COLOURS, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
-from .checks import check_lines
+from .checks import check_lines, result_gate_note
 
 FLAG_COLOUR = QColor("#ff6b6b")
 
@@ -134,6 +134,8 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
         eye_summary.scan_date = (when.date() if isinstance(when, dt.datetime) else when) or latest.date
         eye_summary.synthetic = eye_summary.synthetic or any(s.synthetic for s in mine)
         eye_summary.error = "; ".join(errors)
+        # any of the eye's scans the quality check refuses (check off), said beside the verdict (A13-17)
+        eye_summary.gate_note = next((n for n in (result_gate_note(p, s) for p, s in results) if n), "")
         eye_summary.enface = enface
         summary.eyes[eye] = eye_summary
     return summary
@@ -272,6 +274,8 @@ class EyeColumn(QFrame):
         self.wheel = SectorWheel(eye)
         self.decision = QLabel("")
         self.decision.setAlignment(Qt.AlignCenter)
+        self.decision.setWordWrap(True)  # the quality check's note under the verdict (A13-17)
+        self.decision.setTextFormat(Qt.PlainText)
         self.table = QTableWidget(len(self.ROWS), 3)
         self.table.setHorizontalHeaderLabels(["predicted", "measured", "pred − meas"])
         self.table.setVerticalHeaderLabels(["Probability", "VFI (%)", "MD (dB)", "PSD (dB)"])
@@ -340,7 +344,8 @@ class EyeColumn(QFrame):
                                                                   Qt.SmoothTransformation))
         if s.probability is not None:
             self.decision.setText(f"{s.decision.upper()} (threshold {s.threshold:.2f})"
-                                  + ("  · SYNTHETIC" if s.synthetic else ""))
+                                  + ("  · SYNTHETIC" if s.synthetic else "")
+                                  + (f"\n{s.gate_note}" if s.gate_note else ""))
             self._set("probability", 0, f"{s.probability:.2f}")
         else:
             self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))

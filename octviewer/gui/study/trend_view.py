@@ -28,6 +28,7 @@ from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
+from .checks import result_gate_note
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -108,6 +109,9 @@ class EyeHistory:
     #: visit dates (as plotted) of scans whose manifest row and own header disagree on the date by more than
     #: ``VISIT_GAP_DAYS`` (the index's "date" check): plotted where the study files them, and marked
     disputed: set[dt.date] = field(default_factory=set)
+    #: "<date>: <the quality check's note>" for each scan the check refuses, analysed with it off: its values are
+    #: in the plots with no mark otherwise (attack run 13, A13-17)
+    gate_notes: list[str] = field(default_factory=list)
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -191,6 +195,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
                 history.failed.append(parse_date(scan.visit) or scan.date)
                 continue
             values = per_visit.setdefault(parse_date(scan.visit) or scan.date, {})
+            note = result_gate_note(prediction, structure)
+            if note:
+                history.gate_notes.append(f"{scan.date}: {note}")
             if prediction is not None:
                 history.synthetic = history.synthetic or prediction.synthetic_model
                 history.weak |= weak_vf_indices(prediction.notes)
@@ -529,6 +536,7 @@ class TrendView(QWidget):
             lines.insert(0, f"<span style='color:{DISPUTED_COLOUR}'><b>{_text(headline)}</b></span>")
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
+        lines += [f"<span style='color:#ffb74d'>{_text(n)}</span>" for n in history.gate_notes]
         lines += [f"<span style='color:#ff6b6b'>{_text(e)}</span>" for e in history.errors]
         self.summary.setText("<br>".join(lines))
 

@@ -1,0 +1,111 @@
+"""H84: the OU view, the OU report and the Trend after attack run 13 (A13-17) and walk-through H82 (W10, W18, W19),
+each through the window's own actions: File > Open study folder, the Study tree, OU view, Trend, File > Export OU
+report… (dialogs patched)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_study_headers import _scans  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    from conftest import open_window
+
+    from octviewer.resources import DEMO_MODEL
+
+    if not DEMO_MODEL.exists():
+        pytest.skip("demo model not built")
+    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+
+
+def _open_folder(qtbot, w, monkeypatch, root: Path):
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
+    with qtbot.waitSignal(w.study.panel.index_ready, timeout=60000):
+        w.menu_actions["open_study_folder"].trigger()
+    return w.study.panel
+
+
+def _visit_item(panel, label: str):
+    top = panel.tree.topLevelItem(0)
+    return next(top.child(k) for k in range(top.childCount()) if top.child(k).text(0).startswith(label))
+
+
+def _open_ou(qtbot, w, panel, visit: str):
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    _click_item(qtbot, panel.tree, _visit_item(panel, visit))
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    view = w.study.ou_view
+    qtbot.waitUntil(lambda: view.summary is not None, timeout=180000)
+    return view
+
+
+def _export_ou(qtbot, w, monkeypatch, out: Path, identified: bool) -> Path:
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes if identified else QMessageBox.No)
+    w.menu_actions["export_ou"].trigger()
+    return out
+
+
+def _swamp(path: Path) -> None:
+    """Noise over the scan: the quality check refuses it (signal near 0)."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    a = ds.pixel_array.astype(np.float32)
+    noisy = a * 0.3 + np.random.default_rng(0).normal(60, 40, a.shape)
+    ds.PixelData = np.clip(noisy, 0, 255).astype(ds.pixel_array.dtype).tobytes()
+    ds.save_as(path)
+
+
+def _stamp_date(path: Path) -> str:
+    stamp = path.stem[3:]
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
+
+
+# ---------------------------------------------------------------- A13-17: the quality check's note
+
+@pytest.mark.gui
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_ou_view_report_and_trend_say_the_quality_check_refuses_the_scan(qtbot, window, monkeypatch, demo, tmp_path):
+    """A13-17: with Analysis > Quality check off (the fixture's state), a scan the check refuses read "NORMAL 0.00"
+    in the OU view's decision line and the OU report's table with no word of it, where the Results panel and the
+    scan PDF say "quality check off: this scan fails it ...". The same note now stands beside the eye's verdict in
+    the OU view, the OU report's table, and the Trend's summary (with the visit's date)."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[1]
+    _swamp(od)
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, _stamp_date(od))
+    od_eye = view.summary.eyes["OD"]
+    assert od_eye.probability is not None and not od_eye.structure.quality.ok  # analysed, and the check refuses it
+    decision = view.columns["OD"].decision.text()
+    assert "quality check off: this scan fails it" in decision, decision
+    assert "with the check on it gets no result" in decision
+    text = subprocess.run(["pdftotext", "-raw", str(_export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", False)),
+                           "-"], capture_output=True, text=True, check=True).stdout.replace("\ufb00", "ff")
+    table = text[text.find("P(glaucoma)"):]
+    assert "quality check off: this scan fails it" in " ".join(table.split())[:1500], table[:1500]
+    visit = _visit_item(panel, _stamp_date(od))
+    eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))
+    _click_item(qtbot, panel.tree, eye)
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    trend = w.study.trend_view
+    qtbot.waitUntil(lambda: trend.history is not None, timeout=300000)
+    summary = trend.summary.text()
+    assert f"{_stamp_date(od)}: quality check off: this scan fails it" in summary, summary
