@@ -36,6 +36,7 @@ def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
     (study / "visual_fields.csv").write_text("patient_id,eye,date,vfi,md,psd\n"
                                              f"{pid},OD,{(first + dt.timedelta(days=74)).isoformat()},93.5,-3.25,2.5\n")
     w = window
+    w.resize(1600, 975)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
     panel = w.study.panel
     with qtbot.waitSignal(panel.index_ready, timeout=30000):
@@ -47,6 +48,8 @@ def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
     qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton, pos=panel.tree.visualItemRect(item).center())
     qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=120000)
     assert "93.5" in w.results.text()  # the panel shows the measured field ...
+    qtbot.wait(300)  # ... all of it in sight with the Study panel open: its block was cut (walk-through H82, W8)
+    assert w.results_scroll.verticalScrollBar().maximum() == 0
 
     [volume_row, *_] = _export(w, monkeypatch, tmp_path / "identified.csv", identify=True)
     assert volume_row["patient"] == w.study.patient_line() and pid in volume_row["patient"]
