@@ -109,3 +109,40 @@ def test_ou_view_report_and_trend_say_the_quality_check_refuses_the_scan(qtbot, 
     qtbot.waitUntil(lambda: trend.history is not None, timeout=300000)
     summary = trend.summary.text()
     assert f"{_stamp_date(od)}: quality check off: this scan fails it" in summary, summary
+
+
+# ---------------------------------------------------------------- W18: an export's unexpected error
+
+@pytest.mark.gui
+def test_an_ou_report_export_that_fails_unexpectedly_says_so_and_logs_it(qtbot, window, monkeypatch, demo, tmp_path,
+                                                                        caplog):
+    """W18: File > Export OU report… failing with an unexpected exception (not OSError: an AttributeError from code
+    changed under the running program) wrote no file and said nothing, a traceback on stderr only: a clinician
+    believed the report saved. Every export goes through ``write_export``: an unexpected error now gives the one-line
+    dialog naming the file ("Cannot write X: an internal error: <type>: <message>") and is logged, with its type and
+    where it was raised but without its message or the path (they may name the patient)."""
+    import logging
+
+    import octviewer.gui.export.ou_pdf as ou_pdf
+    from octviewer.gui.dialogs import as_literal
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, _stamp_date(_scans(root, "OD")[0]))
+    patient = view.summary.patient_id
+
+    def broken(*args, **kwargs):
+        raise AttributeError(f"'EyeHistory' object has no attribute 'report_errors' ({patient})")
+    monkeypatch.setattr(ou_pdf, "write_ou_report", broken)
+    out = tmp_path / "exports" / "ou.pdf"
+    out.parent.mkdir()
+    with caplog.at_level(logging.ERROR):
+        _export_ou(qtbot, w, monkeypatch, out, identified=False)
+    assert not out.exists()
+    assert w.warnings == [as_literal(f"Cannot write {out}: an internal error: AttributeError: 'EyeHistory' object "
+                                     f"has no attribute 'report_errors' ({patient})")], w.warnings
+    assert "saved to" not in w.statusBar().currentMessage()
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("OU report export failed: internal error AttributeError" in m for m in logged), logged
+    assert not any(patient in m or str(out) in m for m in logged), logged

@@ -8,13 +8,17 @@ file is there, otherwise why not.
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
 
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..dialogs import as_literal, ask_or_cancel, qimage
 from .targets import target_problem
+
+log = logging.getLogger(__name__)
 
 STILL_MEASURING = ("The structure measurement of this scan is still running (it follows the network's result). "
                    "Export again in a moment, so that the export includes it.")
@@ -56,6 +60,15 @@ def files_in_use(window) -> list[str]:
     return paths
 
 
+def log_internal_error(what: str, exc: Exception) -> None:
+    """Log an export's unexpected error for a bug report: its type and where it was raised, not its message nor the
+    path, which may name the patient (clinic file names carry names and birth dates; the dialog shows them). An
+    OU report that failed so left no file, no dialog, a traceback on stderr only (walk-through H82, W18)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = "; ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in frames[-3:])
+    log.error("%s export failed: internal error %s (at %s)", what, type(exc).__name__, where or "unknown")
+
+
 def write_export(window, what: str, path: str, write, kind: str) -> str | None:
     """Run ``write`` (which writes ``path``) unless ``targets.target_problem`` refuses the path; say the
     outcome: "saved to" in the status bar only when the file is there, else a dialog naming the file and
@@ -68,6 +81,9 @@ def write_export(window, what: str, path: str, write, kind: str) -> str | None:
             write()
         except (OSError, UnicodeError) as exc:  # UnicodeError: a text no encoder here takes; the old file stays
             reason = str(exc)
+        except Exception as exc:  # a bug or the unforeseen: said and logged, never silent (walk-through H82, W18)
+            log_internal_error(what, exc)
+            reason = f"an internal error: {type(exc).__name__}: {exc}"
     if reason:
         window.statusBar().clearMessage()  # not an earlier export's "saved to"
         QMessageBox.warning(window, "Export", as_literal(f"Cannot write {path}: {reason}"))
