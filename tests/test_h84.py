@@ -146,3 +146,26 @@ def test_an_ou_report_export_that_fails_unexpectedly_says_so_and_logs_it(qtbot, 
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("OU report export failed: internal error AttributeError" in m for m in logged), logged
     assert not any(patient in m or str(out) in m for m in logged), logged
+
+
+# ---------------------------------------------------------------- W19: a folder study's cut-short scan
+
+@pytest.mark.gui
+def test_a_folder_study_names_a_cut_short_scan_when_it_opens(qtbot, window, monkeypatch, demo, tmp_path):
+    """W19: a folder study with a scan cut inside its pixel data opened with "nothing skipped" and no word of it;
+    the cut was found only when the visit was opened, where a manifest study names such a file at once. The scan
+    stays indexed from its header (tests/test_study_index.py: headers only), and the panel's list under the tree
+    now names it, cut short, with io.dicom.cut_short's bytes, as soon as File > Open study folder… has read it; the
+    OU view of its visit says it above the eyes, as the study's other checks."""
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    os_scan = _scans(root, "OS")[2]
+    os_scan.write_bytes(os_scan.read_bytes()[:60000])
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    assert str(os_scan) in {s.path for s in panel.index.scans}  # still indexed from its header
+    listed = panel.problems.text().replace("\u200b", "")  # path breaks (zero-width spaces)
+    assert os_scan.name in listed and "cut short: it ends inside its pixel data, 60000 of" in listed, listed
+    assert "cannot be opened" in listed
+    assert panel.problems_summary.text(), "the line above the list counts it"
+    view = _open_ou(qtbot, w, panel, _stamp_date(os_scan))
+    assert "cut short" in view.checks.text() and view.checks.isVisible()

@@ -20,7 +20,7 @@ from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldS
 
 from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
-from ..io.dicom import eye_of, laterality_fields, quiet_pydicom
+from ..io.dicom import cut_short, eye_of, laterality_fields, quiet_pydicom
 from ..io.heidelberg import ascii_vol_header, unreadable_vol_dates, vol_patient_id
 from ..io.limits import check_deflated_dicom, check_dicom_start, date_problem, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
@@ -166,13 +166,26 @@ def read_record(path: Path) -> dict:
     Whatever a header holds, the answer is a record, never an exception: one odd file must not
     refuse a whole study.
     """
-    return {**_record(path), "checks": RECORD_CHECKS}
+    record = {**_record(path), "checks": RECORD_CHECKS}
+    if record.get("kind") == "scan":
+        record["cut"] = _cut(path)
+    return record
+
+
+def _cut(path: Path) -> str:
+    """How a scan's file is cut short (``io.dicom.cut_short``), "" where it is whole or not DICOM: read with the
+    header here, so the folder index names it when the study opens (a folder study with a cut-short scan opened
+    with "nothing skipped", the cut found only when the visit was opened: walk-through H82, W19)."""
+    try:
+        return cut_short(path) or ""
+    except Exception:  # noqa: BLE001 - unreadable here: opening the scan says why
+        return ""
 
 
 #: The header checks a cached record was made with: a record made before the patient ID, laterality
 #: and pixel description checks (attack run 3), or before the date checks (attack run 5), is read again,
 #: not served from the study's cache.
-RECORD_CHECKS = 4
+RECORD_CHECKS = 5  # 5: a scan's record says whether its file is cut short ("cut", W19)
 
 
 def well_formed(record) -> bool:
@@ -192,7 +205,8 @@ def well_formed(record) -> bool:
         n = record.get("n_bscans")
         return (_usable_id(record.get("patient_id")) and record.get("eye") in ("OD", "OS", "")
                 and _date_text(record.get("date")) and isinstance(record.get("scan_pattern"), str)
-                and type(n) is int and 0 <= n < 2**31 and isinstance(record.get("synthetic"), bool))
+                and type(n) is int and 0 <= n < 2**31 and isinstance(record.get("synthetic"), bool)
+                and isinstance(record.get("cut", ""), str))
     if kind == "vf":
         exams = record.get("exams", [record])
         return isinstance(exams, list) and all(_vf_well_formed(m) for m in exams)

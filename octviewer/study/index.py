@@ -801,6 +801,13 @@ def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[s
     return scan, warnings, record
 
 
+def cut_short_text(cut: str) -> str:
+    """What the folder index says of a scan whose file is cut short (``io.dicom.cut_short``'s words): it stays in
+    the tree (indexed from its header), but cannot be opened; a folder study said "nothing skipped" where a manifest
+    study names it (walk-through H82, W19)."""
+    return f"cut short: {cut}; listed from its header, it cannot be opened or analysed until a whole copy replaces it"
+
+
 def _cut_short(path: str) -> str | None:
     """How a listed DICOM scan is cut short (``io.dicom.cut_short``), None where it is whole or not DICOM: a
     manifest study reads only headers, and listed a scan cut inside its data as a good one (walk-through H65,
@@ -1042,6 +1049,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 path=str(file), patient_id=_row_patient(from_row) or record["patient_id"] or NO_PATIENT,
                 eye=record["eye"] or (from_row.eye if from_row else ""), visit=visit, date=date,
                 scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
+            if record.get("cut"):  # indexed from its header, as before; said when the study opens (W19)
+                index.warnings.append(StudyWarning(str(file), "cut", cut_short_text(record["cut"])))
     _mixed_patients(index, {str(f): r.get("patient_id") or "" for f, r in records if r.get("kind") == "scan"})
     index.scans = group_visits(index.scans)
     copies = _use_once(index, {str(f): r.get("uid") or "" for f, r in records}, str(root))

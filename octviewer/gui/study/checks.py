@@ -23,6 +23,7 @@ KINDS = {
     "rows": ("study manifest", "manifest rows list this scan at two visits; it is used once"),
     "copy": ("study", "a second copy of this scan at this visit, used once"),
     "two visits": ("study", "the same scan at two visits: a trend would count it twice"),
+    "cut": ("study", "a scan file cut short: it cannot be opened or analysed"),  # W19
     "other": ("study", "a study check"),
 }
 
