@@ -299,7 +299,8 @@ class ResultsPanel(QWidget):
         need = dock.height() - viewport.height() + content + 4
         # what still runs below the fold, measured by the scroll area itself: the panel's size hint, taken at another
         # width than its word-wrapped lines have, under-read it and the measured VF block stayed cut (H82, W8)
-        need = max(need, dock.height() + scroll.verticalScrollBar().maximum() + 4)
+        if (overflow := scroll.verticalScrollBar().maximum()) > 0:
+            need = max(need, dock.height() + overflow + 4)
         if getattr(self, "_first_share", None) is None:  # the window's own split, before this ever moved it
             self._first_share = dock.height() / max(total, 1)
         # it grows back to the window's own split at least (a small window's Structure panel keeps less than
