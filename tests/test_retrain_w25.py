@@ -17,6 +17,9 @@ def test_retrain_starts_from_the_model_in_use_and_closes_with_a_button(qtbot, wi
     meta = w.controller.predictor.model.meta
     assert dialog.image_size.value() == meta.preprocess.size != 224
     assert dialog.variant.currentText() == meta.architecture
+    from octviewer.gui.model import retrain_checks  # the initialisation that works here (walk-through H82, W16)
+
+    assert dialog.init.currentText() == ("imagenet" if retrain_checks.imagenet_weights_path().exists() else "random")
     qtbot.mouseClick(dialog.close_button, Qt.LeftButton)
     assert not dialog.isVisible()
 

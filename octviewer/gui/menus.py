@@ -194,34 +194,33 @@ def reading_guide_text() -> str:
     from .viewer.results_panel import DISCLAIMER
 
     colours = "\n".join(f"  {colour}: {text}" for colour, (_, text) in zip(("green", "yellow", "red"), COLOUR_KEY))
+    # one line a paragraph: the dialog wraps them at its width (hard breaks inside gave ragged half-lines, H82 W17)
     return "\n".join([
         "Glaucoma estimate",
-        "  P(glaucoma) is the network's calibrated probability for the volume; the decision reads \"glaucoma\" at or",
-        "  above the model's threshold (Model > About this model says how it was chosen). The P(glaucoma) curve",
-        "  gives each B-scan's probability (click it to go to that B-scan). The CAM (View > Show CAM) shows where",
-        "  the network looked; it is no lesion map.",
+        "  P(glaucoma) is the network's calibrated probability for the volume; the decision reads \"glaucoma\" at or "
+        "above the model's threshold (Model > About this model says how it was chosen). The P(glaucoma) curve gives "
+        "each B-scan's probability (click it to go to that B-scan). The CAM (View > Show CAM) shows where the network "
+        "looked; it is no lesion map.",
         "",
         "Visual-field estimates (VFI, MD, PSD)",
-        "  Estimated from the OCT, not measured. Beside each: the normal range, or",
-        f"  \"{VF_WORSE_BESIDE}\" where the model's own evaluation found the",
-        "  estimate worse than guessing the class mean.",
+        f"  Estimated from the OCT, not measured. Beside each: the normal range, or \"{VF_WORSE_BESIDE}\" where the "
+        "model's own evaluation found the estimate worse than guessing the class mean.",
         f"  {OUTSIDE_MARK.strip()}  a value (estimated or measured) outside the normal range.",
-        f"  A measured field from a study is set beside the estimate only within {VF_COMPARE_MAX_DAYS} days of the",
-        "  scan, with its test date (and its distance from the scan beyond the visit's own days); otherwise it reads",
-        "  \"not compared\" with the reason.",
+        f"  A measured field from a study is set beside the estimate only within {VF_COMPARE_MAX_DAYS} days of the "
+        "scan, with its test date (and its distance from the scan beyond the visit's own days); otherwise it reads "
+        "\"not compared\" with the reason.",
         "",
         "Structure (RNFL sectors, quadrants, clock hours)",
         colours,
         f"  grey: not classified ({', '.join(UNCLASSED_SECTORS)} and the clock hours: µm only)",
-        "  ~   approximate: the value rests on A-scans where the segmentation is unsure (vessel shadows, low",
-        "      signal, the disc margin); shown rounded to 5 µm (~55), so it is not read as precise; the results CSV",
-        "      keeps the measured figure and names the sector among the uncertain ones. The TSNIT profile is dashed",
-        "      there.",
+        "  ~   approximate: the value rests on A-scans where the segmentation is unsure (vessel shadows, low signal, "
+        "the disc margin); shown rounded to 5 µm (~55), so it is not read as precise; the results CSV keeps the "
+        "measured figure and names the sector among the uncertain ones. The TSNIT profile is dashed there.",
         "  The normal ranges are published population figures, not age-adjusted.",
         "",
         "Quality",
-        "  A scan that fails the quality check (signal, field of view, the retina leaving the frame) is not",
-        "  analysed by the network; the Results panel says which check failed.",
+        "  A scan that fails the quality check (signal, field of view, the retina leaving the frame) is not analysed "
+        "by the network; the Results panel says which check failed.",
         "",
         "SYNTHETIC",
         "  A model trained on synthetic eyes, or a synthetic scan, is marked SYNTHETIC wherever its results appear.",

@@ -82,6 +82,8 @@ class RetrainDialog(QDialog):
         self.follow_model(like)
         self.init = QComboBox()
         self.init.addItems(["imagenet", "random", "weights file"])
+        if not checks.imagenet_weights_path().exists():  # the choice that works here (walk-through H82, W16)
+            self.init.setCurrentText("random")
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("ResNet18 state dict (.pth) for 'weights file'")
         self.init_note = QLabel("")

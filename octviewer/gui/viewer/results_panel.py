@@ -200,7 +200,8 @@ class ResultsPanel(QWidget):
             self._hide_empty()
             return
         self.eye.setText(f"{v.laterality or 'eye unknown'}   {scan_date(v)}")
-        self.scan.setText(f"{v.scan_pattern} scan, {v.n_bscans} B-scan(s), {plain(v.device or 'device unknown')}")
+        self.scan.setText(f"{v.scan_pattern} scan, {v.n_bscans} B-scan{'' if v.n_bscans == 1 else 's'}, "
+                          f"{plain(v.device or 'device unknown')}")
         self.caveats.setText("\n".join(scan_caveats(v)))
         if p is None:
             self.probability.setText("analysing…" if s.analysing else "")
