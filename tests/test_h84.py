@@ -169,3 +169,50 @@ def test_a_folder_study_names_a_cut_short_scan_when_it_opens(qtbot, window, monk
     assert panel.problems_summary.text(), "the line above the list counts it"
     view = _open_ou(qtbot, w, panel, _stamp_date(os_scan))
     assert "cut short" in view.checks.text() and view.checks.isVisible()
+
+
+# ---------------------------------------------------------------- W10: another patient's scan on screen
+
+def _open_file(qtbot, w, monkeypatch, path: Path) -> None:
+    """File > Open… with the dialog patched; waits until the scan is on screen."""
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.volume is not None and w.state.volume.source
+                    and Path(w.state.volume.source).resolve() == path.resolve(), timeout=60000)
+
+
+@pytest.mark.gui
+def test_another_patients_scan_on_screen_closes_the_ou_view_and_trend(qtbot, window, monkeypatch, demo, tmp_path):
+    """W10: an OU view (and Trend) of one patient stayed open on top while another patient's scan was opened in the
+    main window: two patients' results on screen, the one in front not the one the title bar names, and File >
+    Export OU report… would export it. A scan of the same patient leaves them open; one of another patient closes
+    both (their analyses stopped), disables Export OU report…, and the status bar says why."""
+    import pydicom
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    other = tmp_path / "elsewhere" / "other.dcm"
+    other.parent.mkdir()
+    ds = pydicom.dcmread(_scans(root, "OD")[0])
+    ds.PatientID = "OTHER-42"
+    ds.save_as(other)
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    od = _scans(root, "OD")[0]
+    view = _open_ou(qtbot, w, panel, _stamp_date(od))
+    visit = _visit_item(panel, _stamp_date(od))
+    eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))
+    _click_item(qtbot, panel.tree, eye)
+    qtbot.mouseClick(panel.trend_button, Qt.LeftButton)
+    c = w.study
+    assert c.ou_dialog.isVisible() and c.trend_dialog.isVisible()
+    _open_file(qtbot, w, monkeypatch, od)  # the same patient's scan: both stay
+    assert c.ou_dialog.isVisible() and c.trend_dialog.isVisible()
+    assert w.menu_actions["export_ou"].isEnabled()
+    _open_file(qtbot, w, monkeypatch, other)  # another patient's
+    assert not c.ou_dialog.isVisible() and not c.trend_dialog.isVisible()
+    assert not w.menu_actions["export_ou"].isEnabled()
+    assert view.summary.patient_id != w.state.volume.patient_id

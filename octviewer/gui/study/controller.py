@@ -119,6 +119,7 @@ class StudyController(QObject):
         self.ou_view: OUView | None = None
         self.trend_view: TrendView | None = None
         self._ou_index = self._trend_index = None  # the study index each view was last shown from
+        self._ou_patient = self._trend_patient = None  # the patient each view shows (_close_other_patients)
         self.ou_dialog: QDialog | None = None
         self.trend_dialog: QDialog | None = None
         self.panel.open_requested.connect(self._open_scan)
@@ -128,6 +129,7 @@ class StudyController(QObject):
         self.panel.may_open = self._may_open_study
         self._stop_confirmed = False  # the user agreed to stop running work for the study being opened
         window.state.events.scan.connect(self._scan_changed)
+        window.state.events.scan.connect(self._close_other_patients)
         window.state.events.scan.connect(self.refresh_measured)
         window.state.events.analysis.connect(self.refresh_measured)
         window.state.events.load_failed.connect(self._load_failed)
@@ -232,6 +234,38 @@ class StudyController(QObject):
             self.panel.clear_selection()
 
     # -- OU and trend --------------------------------------------------------------------------
+    def screen_patient(self) -> str | None:
+        """The patient of the scan on screen as the OU view and Trend file patients: the study's ID of a study scan,
+        else the file's own header ID; None with no scan, or a file naming no patient."""
+        volume = self.window.state.volume
+        if volume is None:
+            return None
+        entry = self.index.scan_at(volume.source) if self.index is not None and volume.source else None
+        return (entry.patient_id if entry is not None else None) or getattr(volume, "patient_id", None) or None
+
+    def _close_other_patients(self) -> None:
+        """A scan opened in the main window closes an OU view or Trend of another patient (their analyses stopped):
+        one patient's OU window stayed open on top of another's scan and results, the window title naming the one
+        behind it, and File > Export OU report… would export the one in front (walk-through H82, W10). Closed
+        rather than re-titled: a window left open still showed two patients' results at once and kept the export
+        enabled; the study tree opens it again in one click. A file naming no patient closes them too (nothing
+        shows it is the same patient); closing the scan leaves them open (nothing contradicts them)."""
+        if self.window.state.volume is None:
+            return
+        patient = self.screen_patient()
+        closed = []
+        for view, dialog, shown, what in ((self.ou_view, self.ou_dialog, self._ou_patient, "OU view"),
+                                          (self.trend_view, self.trend_dialog, self._trend_patient, "Trend")):
+            if view is not None and dialog.isVisible() and shown != patient:
+                view.tasks.cancel()
+                dialog.hide()
+                closed.append(what)
+        if closed:
+            self.update_ou_export()
+            self.window.statusBar().showMessage(
+                f"{' and '.join(closed)} closed: {'they show' if len(closed) > 1 else 'it shows'} another patient "
+                "than the scan on screen (open again from the Study panel)", 15000)
+
     def _dialog(self, title: str, widget) -> QDialog:
         """A dialog no larger than the screen, its content scrolling where the screen is smaller still
         (a 1024 x 700 screen could not show the OU view's 895 px, walk-through)."""
@@ -255,6 +289,7 @@ class StudyController(QObject):
             self.ou_dialog.finished.connect(self.update_ou_export)  # closed (X, Esc): nothing left to export
         self.ou_view.show_visit(self.index, patient_id, visit, self.analyse)
         self._ou_index = self.index  # the study it shows (export_ou_report)
+        self._ou_patient = patient_id
         self.ou_dialog.show()
         self.ou_dialog.raise_()
         self.update_ou_export()
@@ -278,6 +313,7 @@ class StudyController(QObject):
             self.trend_dialog = self._dialog("Trend: one eye over its visits", self.trend_view)
         self.trend_view.show_eye(self.index, patient_id, eye, self.analyse)
         self._trend_index = self.index
+        self._trend_patient = patient_id
         self.trend_dialog.show()
         self.trend_dialog.raise_()
         return self.trend_view
