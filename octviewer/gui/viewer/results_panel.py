@@ -8,6 +8,8 @@ at all; only the caveats the viewer itself recognises are (synthetic data, unkno
 
 from __future__ import annotations
 
+import weakref
+
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -270,14 +272,16 @@ class ResultsPanel(QWidget):
         blank at 1600 x 975 while the Structure panel's sectors and disc figures took 15+ wheel steps
         (walk-through H65, W19). Once the user drags the divider between the two, it stays where they put it: the fit
         reset it with every scan."""
-        self._fit = (window, dock, scroll, below)
+        # weak: the panel is the window's child, and a strong reference back kept every closed window alive
+        # (tests/test_window_freed.py)
+        self._fit = tuple(weakref.ref(x) for x in (window, dock, scroll, below))
         self.state.events.settled.connect(self.fit_dock_later)
         window.installEventFilter(self)  # a press on the window's own area is on a dock divider
 
     def eventFilter(self, watched, event) -> bool:
         """A mouse press on the main window itself, not on any of its widgets, is on a divider between its docks:
         the user sizes the docks from then on, and the fit leaves them be."""
-        if event.type() == QEvent.Type.MouseButtonPress and self._fit is not None and watched is self._fit[0]:
+        if event.type() == QEvent.Type.MouseButtonPress and self._fit is not None and watched is self._fit[0]():
             self._fit = None
             watched.removeEventFilter(self)
         return False
@@ -289,7 +293,9 @@ class ResultsPanel(QWidget):
     def _fit_dock(self) -> None:
         if self._fit is None:  # the user took the divider since this fit was asked for
             return
-        window, dock, scroll, below = self._fit
+        window, dock, scroll, below = (ref() for ref in self._fit)
+        if window is None or dock is None or scroll is None or below is None:  # the window is closing
+            return
         if (dock.isFloating() or below.isFloating() or not dock.isVisible() or not below.isVisible()
                 or abs(dock.x() - below.x()) > 2 or below.y() <= dock.y()):  # not the two docks of one column
             return
