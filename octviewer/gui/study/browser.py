@@ -263,9 +263,10 @@ class StudyPanel(QWidget):
         if path is None:
             if not self.may_open():
                 return
-            path = QFileDialog.getExistingDirectory(self, "Open a folder of scans")
+            path = QFileDialog.getExistingDirectory(self, "Open a folder of scans", self._last("study_folder"))
             if not path:
                 return
+            self._remember("study_folder", path)
         self._start(lambda progress, cancel: index_folder(path, progress, cancel, cache_dir=self.cache_dir),
                     f"Indexing {os.path.basename(os.path.normpath(path))}…")
 
@@ -273,10 +274,26 @@ class StudyPanel(QWidget):
         if path is None:
             if not self.may_open():
                 return
-            path, _ = QFileDialog.getOpenFileName(self, "Open a manifest", "", "Manifest (*.csv)")
+            path, _ = QFileDialog.getOpenFileName(self, "Open a manifest", self._last("study_manifest_folder"),
+                                                  "Manifest (*.csv)")
             if not path:
                 return
+            self._remember("study_manifest_folder", os.path.dirname(path))
         self._start(lambda progress, cancel: index_manifest(path, progress, cancel), "Reading the manifest…")
+
+    #: the window's settings (``WindowSettings``), set by the study controller: where the dialogs start
+    settings = None
+
+    def _last(self, key: str) -> str:
+        """The folder the last study (or manifest) was opened from, while it exists: Open study folder… started in
+        the last single scan's folder, and a clinician reopening the study archive navigated there each time
+        (walk-through H82, W12)."""
+        folder = self.settings.value(key, "", type=str) if self.settings is not None else ""
+        return folder if folder and os.path.isdir(folder) else ""
+
+    def _remember(self, key: str, folder: str) -> None:
+        if self.settings is not None:
+            self.settings.set(key, folder)
 
     def _start(self, fn, message: str) -> None:
         self.status.setText(message)

@@ -114,6 +114,7 @@ class StudyController(QObject):
         self.window = window
         self.analyse = StudyAnalyser(window)
         self.panel = StudyPanel()
+        self.panel.settings = window.settings  # where its open dialogs start (H82, W12)
         self.dock = window.add_panel("Study", self.panel, area=Qt.LeftDockWidgetArea, shortcut="Ctrl+4", min_width=180)
         self.dock.hide()  # shown when a study is opened
         self.ou_view: OUView | None = None
