@@ -113,7 +113,8 @@ def test_the_bscan_names_its_sides_and_the_circle_report_prints_the_slo_with_the
     width = v.shape[2] * w.bscan.scale[0]
     shown = w.bscan.sides_shown()
     assert [letter for _, letter in shown] == ["T", "S", "N", "I", "T"]
-    assert [round(x / width, 2) for x, _ in shown] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # the end letters 1.5 % inside the ends, so they are not cut at the view's edge (H82, W6)
+    assert [round(x / width, 3) for x, _ in shown] == [0.015, 0.25, 0.5, 0.75, 0.985]
     assert w.bscan.sides.isVisible() and w.bscan.sides.height() > 10
     qtbot.wait(50)
     _grab(w.bscan, "h75_circle_bscan.png")
@@ -134,7 +135,7 @@ def test_the_bscan_names_its_sides_and_the_circle_report_prints_the_slo_with_the
     _open_demo(qtbot, w, monkeypatch)  # a right eye's cube: temporal on the left, as the en-face shows it
     assert w.state.volume.laterality == "OD"
     assert [letter for _, letter in w.bscan.sides_shown()] == ["T", "N"]
-    assert w.bscan.sides_shown()[0][0] == 0
+    assert 0 < w.bscan.sides_shown()[0][0] < 0.02 * w.state.volume.shape[2] * w.bscan.scale[0]
     _grab(w.bscan, "h75_cube_bscan.png")
 
 

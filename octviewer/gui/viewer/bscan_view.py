@@ -207,7 +207,9 @@ class BscanView(pg.GraphicsLayoutWidget):
         self.view.setAspectLocked(mode != "fit")
         self.scale_bar.setVisible(sp.known)
         width = s.volume.shape[2] * sx
-        self._show_sides([(fraction * width, letter) for fraction, letter in render.bscan_sides(s.volume)])
+        # the end letters a little inside the ends: centred on the very edge, the left one was cut in half (H82, W6)
+        self._show_sides([(min(max(fraction, 0.015), 0.985) * width, letter)
+                          for fraction, letter in render.bscan_sides(s.volume)])
 
     def _show_sides(self, ticks) -> None:
         """The orientation letters under the B-scan (``render.bscan_sides``) at their places in scene units; no
