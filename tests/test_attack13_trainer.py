@@ -59,7 +59,7 @@ def test_a13_14_a_circle_or_line_scan_row_is_refused_as_the_predictor_refuses_it
 
     from trainer.cli import main
 
-    vol = samples_dir / "heidelberg_vol"
+    vol = samples_dir.resolve() / "heidelberg_vol"  # absolute: the manifest is written elsewhere
     if not (vol / "Willis_B_716_0.vol").exists():
         pytest.skip("Heidelberg samples not present")
     import csv

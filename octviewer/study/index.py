@@ -1054,7 +1054,9 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     _mixed_patients(index, {str(f): r.get("patient_id") or "" for f, r in records if r.get("kind") == "scan"})
     index.scans = group_visits(index.scans)
     copies = _use_once(index, {str(f): r.get("uid") or "" for f, r in records}, str(root))
-    index.warnings += copies
+    # a cut-short file left out as a copy of a whole one is said by the copy's warning, not as a scan that cannot open
+    left_out = set(index.copies)
+    index.warnings = [w for w in index.warnings if not (w.kind == "cut" and w.path in left_out)] + copies
     # a scan with its own header date has one visit, so only row-dated ones can sit at two
     index.warnings += _same_scans([s for s in index.scans if s.path in row_dated], row_dated, str(root))
     _undated_note(index)
