@@ -84,6 +84,16 @@ def window(qtbot, monkeypatch):
     yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
+def open_study_folder(qtbot, w, monkeypatch, root):
+    """File > Open study folder… on ``root`` (its dialog patched), as a user does; the Study panel once indexed."""
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
+    with qtbot.waitSignal(w.study.panel.index_ready, timeout=60000):
+        w.menu_actions["open_study_folder"].trigger()
+    return w.study.panel
+
+
 def open_window(qtbot, monkeypatch, model_path):
     """The main window on a model for GUI tests, as a generator for a fixture to yield from: message
     boxes recorded (``window.warnings``, ``window.infos``; questions answered No) and the quality

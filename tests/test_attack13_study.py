@@ -9,27 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder as _open_folder  # noqa: E402
 from test_study_headers import _scans  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
-def _open_folder(qtbot, w, monkeypatch, root: Path):
-    from PySide6.QtWidgets import QFileDialog
-
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
-    with qtbot.waitSignal(w.study.panel.index_ready, timeout=60000):
-        w.menu_actions["open_study_folder"].trigger()
-    return w.study.panel
 
 
 def _visit_item(panel, label: str):

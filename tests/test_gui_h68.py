@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder as _open_folder  # noqa: E402
 from test_study_headers import _header_date, _scans, _write  # noqa: E402
 
 
@@ -18,15 +19,6 @@ def _grab(widget, name: str) -> None:
     folder = os.environ.get("H68_GRABS")
     if folder:
         widget.grab().save(os.path.join(folder, f"{name}.png"))
-
-
-def _open_folder(qtbot, w, monkeypatch, root: Path):
-    from PySide6.QtWidgets import QFileDialog
-
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
-    with qtbot.waitSignal(w.study.panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
-    return w.study.panel
 
 
 def _open_manifest(qtbot, w, monkeypatch, manifest: Path):

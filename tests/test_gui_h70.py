@@ -10,32 +10,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+from conftest import open_study_folder as _open_folder  # noqa: E402
 
 
 def _grab(widget, name: str) -> None:
     folder = os.environ.get("H70_GRABS")
     if folder:
         widget.grab().save(os.path.join(folder, f"{name}.png"))
-
-
-def _open_folder(qtbot, w, monkeypatch, root: Path):
-    from PySide6.QtWidgets import QFileDialog
-
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
-    with qtbot.waitSignal(w.study.panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
-    return w.study.panel
 
 
 def _child(item, prefix: str):
