@@ -381,30 +381,18 @@ def _header_patient(header: dict) -> str:
     return str(header.get("patient_id") or "") if header.get("kind") == "scan" else ""
 
 
-class _LeftOut:
-    """What ``study.index._mixed_patients`` reads and writes of a StudyIndex: its scans, and the problems it
-    records (here only their paths: its words name patients, which the trainer's messages never do)."""
-
-    def __init__(self, scans):
-        self.scans, self.paths = scans, set()
-
-    def _problem(self, path, kind, text):
-        self.paths.add(path)
-
-
 def other_patients_scans(records: list[Record]) -> list[Record]:
     """The rows whose scan's header names another person than most scans of the row's patient ID, by the study
-    index's rule, called, not copied (``study.index._mixed_patients``: Open study manifest leaves such a scan
+    index's rule, called, not copied (``study.index.mixed_patient_scans``: Open study manifest leaves such a scan
     out). Two rows' paths swapped between a normal and a glaucoma patient were trained on with each other's
     labels, explained as "one per eye?" (attack run 12, A12-4). A consistent re-key (every scan of a row
     patient under one other header ID) and per-eye IDs are not touched."""
-    from octviewer.study.index import ScanEntry, _mixed_patients
+    from octviewer.study.index import ScanEntry, mixed_patient_scans
 
     header = header_patients(records)
     scans = [ScanEntry(str(r.path), r.patient_id, r.eye, "", None) for r in records]
-    left = _LeftOut(scans)
-    _mixed_patients(left, {str(r.path): header[r.row] for r in records if header[r.row]})
-    return [r for r in records if str(r.path) in left.paths]
+    mixed = mixed_patient_scans(scans, {str(r.path): header[r.row] for r in records if header[r.row]})
+    return [r for r in records if str(r.path) in mixed]
 
 
 def header_pattern_problem(header: dict) -> str | None:

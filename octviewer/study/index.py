@@ -755,32 +755,41 @@ def _row_patient(row_scan: ScanEntry | None) -> str:
     return row_scan.patient_id if row_scan is not None and row_scan.patient_id != NO_PATIENT else ""
 
 
-def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
-    """Leave out the scans a manifest files under a patient whose other scans' headers name someone else.
+def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+    """The scans a manifest files under a patient whose other scans' headers name someone else, as
+    {path: (listed patient, the header ID of that patient's other scans, its own header ID)}.
 
     A consistent re-key (every scan of manifest patient P has header ID X) is a clinic's export and is
     used with check_header's warning; but P's scans carrying two header IDs are two people under one ID:
     the OU view paired them as one patient's eyes (eighth and H56 walk-throughs). The header ID most of
-    P's scans carry (the first listed's on a tie) is taken as P's; the others are listed, not used.
-    The problem text names the file and both IDs: it is shown in the window, never logged."""
+    P's scans carry (the first listed's on a tie) is taken as P's; the others are not used. One rule for
+    Open study manifest (``_mixed_patients``) and the trainer's manifest (attack run 12, A12-4)."""
     by_patient: dict[str, list[ScanEntry]] = {}
-    for scan in index.scans:
+    for scan in scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
-    out = set()
-    for patient, scans in by_patient.items():
-        ids = [header_ids.get(s.path, "") for s in scans if header_ids.get(s.path)]
+    out = {}
+    for patient, theirs_scans in by_patient.items():
+        ids = [header_ids.get(s.path, "") for s in theirs_scans if header_ids.get(s.path)]
         if len(set(ids)) < 2:
             continue
         counts = {i: ids.count(i) for i in dict.fromkeys(ids)}
         theirs = max(counts, key=counts.get)  # the first listed's on a tie (dicts keep order)
-        for scan in scans:
+        for scan in theirs_scans:
             own = header_ids.get(scan.path, "")
             if own and own != theirs:
-                out.add(scan.path)
-                index._problem(scan.path, "scans of another patient",
-                               f'listed under the patient "{patient}", whose other scans\' headers say "{theirs}", '
-                               f'while its own says "{own}": another patient\'s scan is not used')
-    index.scans = [s for s in index.scans if s.path not in out]
+                out[scan.path] = (patient, theirs, own)
+    return out
+
+
+def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
+    """Leave out the scans of ``mixed_patient_scans``, each listed; the problem text names the file and both
+    IDs: it is shown in the window, never logged."""
+    mixed = mixed_patient_scans(index.scans, header_ids)
+    for path, (patient, theirs, own) in mixed.items():
+        index._problem(path, "scans of another patient",
+                       f'listed under the patient "{patient}", whose other scans\' headers say "{theirs}", '
+                       f'while its own says "{own}": another patient\'s scan is not used')
+    index.scans = [s for s in index.scans if s.path not in mixed]
 
 
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
