@@ -108,6 +108,17 @@ def vf_comparison_rows(prediction, measured, compared: bool = True) -> list[tupl
     return rows
 
 
+def scan_analysis_fate(running: bool, asked_while_running: bool) -> str:
+    """What became of the closed scan's analysis, for the status bar: stopped; finished while the user was asked
+    about stopping it (it takes a second or two, so "nothing was running on it, nothing lost" followed "Still
+    running … Open a study anyway? Yes", walk-through H82, W11); or nothing was running."""
+    if running:
+        return "its analysis was stopped"
+    if asked_while_running:
+        return "its analysis finished while you were asked, so nothing was stopped"
+    return "nothing was running on it, nothing lost"
+
+
 class StudyController(QObject):
     def __init__(self, window):
         super().__init__(window)
@@ -129,6 +140,7 @@ class StudyController(QObject):
         self.panel.index_ready.connect(self._study_opened)
         self.panel.may_open = self._may_open_study
         self._stop_confirmed = False  # the user agreed to stop running work for the study being opened
+        self._scan_was_running = False  # the scan's analysis ran when the user was asked (``_may_open_study``)
         window.state.events.scan.connect(self._scan_changed)
         window.state.events.scan.connect(self._close_other_patients)
         window.state.events.scan.connect(self.refresh_measured)
@@ -173,6 +185,8 @@ class StudyController(QObject):
         running analysis without a word (H56 walk-through). Nothing running: no question. No (the default)
         opens nothing and stops nothing."""
         work = self.running_work()
+        # whether the scan's own analysis was running when asked: it may finish while the question is up
+        self._scan_was_running = "the analysis of the scan on screen" in work
         self._stop_confirmed = bool(work) and ask(
             self.window, "Open study",
             f"Still running: {', '.join(work)}.\n\nOpening a study closes the scan on screen unless it is one of "
@@ -187,6 +201,7 @@ class StudyController(QObject):
         status bar says what happened to the scan either way."""
         volume = self.window.state.volume
         confirmed, self._stop_confirmed = self._stop_confirmed, False
+        was_running, self._scan_was_running = self._scan_was_running, False
         if volume is not None and (not volume.source or index.scan_at(volume.source) is None):
             running = self.window.controller.analysis_generation != -1
             if running and not confirmed and not ask(
@@ -197,8 +212,8 @@ class StudyController(QObject):
                                                     "open while its analysis runs")
             else:
                 self.window.controller.close_scan(
-                    "Study opened: the scan on screen is not part of it and was closed"
-                    + ("; its analysis was stopped" if running else "; nothing was running on it, nothing lost"))
+                    "Study opened: the scan on screen is not part of it and was closed; "
+                    + scan_analysis_fate(running, was_running and confirmed))
         # the OU and Trend windows show the last study's patient: closed, not left beside the new one, and their
         # analyses (of the last study) stopped
         for view, dialog in ((self.ou_view, self.ou_dialog), (self.trend_view, self.trend_dialog)):

@@ -213,8 +213,9 @@ class BscanView(pg.GraphicsLayoutWidget):
 
     def _show_sides(self, ticks) -> None:
         """The orientation letters under the B-scan (``render.bscan_sides``) at their places in scene units; no
-        strip at all for a scan without (a line scan, an eye not known). The B-scan had no orientation: a circle's
-        TSNIT order had to be inferred, a cube B-scan's temporal side read off the en-face (walk-through H65, W14)."""
+        strip at all for a scan without (a line of unknown direction or not near-horizontal, an eye not known). The
+        B-scan had no orientation: a circle's TSNIT order had to be inferred, a cube B-scan's temporal side read off
+        the en-face (walk-through H65, W14)."""
         self.sides.setTicks([list(ticks), []])
         self.sides.setVisible(bool(ticks))
         self.sides.setMaximumHeight(30 if ticks else 0)

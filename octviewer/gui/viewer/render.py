@@ -218,8 +218,9 @@ CIRCLE_SIDES = ((0.0, "T"), (0.25, "S"), (0.5, "N"), (0.75, "I"), (1.0, "T"))
 def bscan_sides(volume) -> tuple[tuple[float, str], ...]:
     """Where the B-scan's sides lie along its width, as (fraction, letter), for the labels under the B-scan on
     screen and on the report's: T S N I T along a circle scan; T and N at the ends of a cube's B-scans by the
-    eye (a right eye's temporal side on the left, fundus view, as the en-face shows it). None for a line scan
-    (its direction is not known) or a cube of an unknown eye. The B-scan had no orientation at all: the TSNIT
+    eye (a right eye's temporal side on the left, fundus view, as the en-face shows it); T and N at a horizontal
+    line scan's ends by its direction on the localizer (``line_sides``). None for a line whose direction is not
+    known or that is not near-horizontal, or a cube of an unknown eye. The B-scan had no orientation at all: the TSNIT
     order of a circle had to be inferred (walk-through H65, W14)."""
     if volume is None:
         return ()
@@ -227,7 +228,42 @@ def bscan_sides(volume) -> tuple[tuple[float, str], ...]:
         return CIRCLE_SIDES
     if volume.scan_pattern == "volume" and volume.laterality in ("OD", "OS"):
         return ((0.0, "T"), (1.0, "N")) if volume.laterality == "OD" else ((0.0, "N"), (1.0, "T"))
+    if volume.scan_pattern == "line":
+        return line_sides(volume)
     return ()
+
+
+#: The most a line scan may slope on the localizer, in degrees from horizontal, and still have its ends named T
+#: and N: a steeper line runs as much superior-inferior as temporal-nasal, and a vertical one has no T/N ends.
+LINE_MAX_SLOPE_DEG = 20.0
+
+
+def line_sides(volume) -> tuple[tuple[float, str], ...]:
+    """T and N at the ends of a line scan's B-scan, read from where the line lies on the localizer and the eye,
+    as the en-face names its sides (a right eye's temporal side on the left): the B-scan starts at the line's
+    ``start``, so a line drawn left to right on a right eye's localizer runs from T to N, right to left from N to T.
+    None (no letters, rather than a guess) where the direction is not known: no localizer positions, an eye not
+    known, B-scans that do not all run the same way, or a line more than LINE_MAX_SLOPE_DEG from horizontal (a
+    vertical line's ends are S and I, an oblique one's neither). A line scan's B-scan had no letters at its ends,
+    though the en-face drew the line from T to N (walk-through H82, W5)."""
+    positions = volume.bscan_positions
+    if volume.laterality not in ("OD", "OS") or volume.localizer is None or not positions:
+        return ()
+    row_mm, col_mm = (mm or 1.0 for mm in volume.localizer.spacing_mm)  # the localizer's pixels may not be square
+    rightwards = set()
+    for p in positions:
+        if p.center is not None:
+            return ()
+        dx, dy = (p.end[0] - p.start[0]) * col_mm, (p.end[1] - p.start[1]) * row_mm
+        if dx == 0 or np.degrees(np.arctan2(abs(dy), abs(dx))) > LINE_MAX_SLOPE_DEG:
+            return ()
+        rightwards.add(dx > 0)
+    if len(rightwards) != 1:
+        return ()
+    left, right = ("T", "N") if volume.laterality == "OD" else ("N", "T")
+    if not rightwards.pop():
+        left, right = right, left
+    return ((0.0, left), (1.0, right))
 
 
 def _side_letters(img: np.ndarray, sides) -> np.ndarray:
