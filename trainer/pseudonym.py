@@ -14,6 +14,7 @@ look a volume up). ``--report-paths`` writes the paths instead (for one's own, n
 from __future__ import annotations
 
 from octviewer.core.pseudonym import keyed_digest
+from octviewer.io.content import volume_digest  # noqa: F401 - the trainer's name for it (manifest checks)
 
 MAX_COHORT_KEYS = 100_000  # 15 bytes each in the model's JSON metadata
 
@@ -37,41 +38,6 @@ def cohort_keys(patient_ids) -> list[str]:
 
 
 MAX_VOLUME_DIGESTS = 50_000  # 19 bytes each in the model's JSON metadata, beside the patients' keys
-
-#: (real path, inode, size, mtime) of a regular file -> its volume_digest, for this process: read_manifest's
-#: duplicate check, check_volumes and fit's volume_digests decode each volume once between them.
-_DIGEST_CACHE: dict[tuple, str | None] = {}
-
-
-def volume_digest(path) -> str | None:
-    """The content digest of one volume, whatever its format and encoding: the results store's scan digest
-    (``pipeline.store.scan_digest``) of its DECODED voxels and geometry (shape, dtype, spacing, scan pattern),
-    the header's laterality, device and notes and any layers left out. So one scan stored uncompressed, RLE or
-    JPEG-LS lossless, as a DICOM, an .npz or a folder of B-scans, under any header fields, has one digest: the
-    stored PixelData bytes were hashed, and the same scan re-encoded losslessly or converted to .npz was another
-    scan, attached as "On independent data" and entered twice in one manifest (attack run 12, A12-3). None for
-    a volume that does not open (``check_volumes`` names it). Costs one decoding of the volume (about as long
-    as opening it), once per file and process."""
-    import os
-
-    from octviewer.io import load_volume
-    from octviewer.pipeline.store import scan_digest
-
-    try:
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
-    except (OSError, ValueError):
-        return None
-    if key is not None and key in _DIGEST_CACHE:
-        return _DIGEST_CACHE[key]
-    try:
-        volume = load_volume(path)
-        digest = scan_digest(volume.replace(laterality=None, device="", notes=(), layers={}))
-    except Exception:  # noqa: BLE001 - a volume that does not open has no digest; opening it names the problem
-        digest = None
-    if key is not None:
-        _DIGEST_CACHE[key] = digest
-    return digest
 
 
 def volume_digests(paths, limit: int | None = MAX_VOLUME_DIGESTS) -> list[str] | None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import hashlib
 import io
 import logging
 import os
@@ -39,7 +38,7 @@ from ..core.cancel import Cancelled
 from ..core.files import file_sha256
 from ..core.text import text_problem
 from ..io import VolumeReadError
-from ..io.dicom import cut_short, pixel_sha256
+from ..io.dicom import cut_short
 from ..io.formats import LINKED_FOLDER, walk_files
 from ..io.limits import date_problem, open_regular
 from ..io.loading import given_path
@@ -611,7 +610,10 @@ def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> l
 def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list[StudyWarning]:
     """Warnings for one scan at two visits: the same header UID, or the same bytes (size, then
     a SHA-256 of files that share a size). Two byte-identical files listed a year apart were plotted as two
-    visits and the trend fitted a slope through them (eighth walk-through, item 3)."""
+    visits and the trend fitted a slope through them (eighth walk-through, item 3). Not by decoded voxels, as
+    copies at one visit are (``_content_copies``): across visits every scan of an eye's protocol shares its
+    geometry, so that would decode the whole archive at each opening; a re-encoded copy at another visit with a
+    new UID is not found."""
     by_key: dict[tuple, list[ScanEntry]] = {}
     by_size: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
@@ -646,10 +648,11 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
 
 def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[list[ScanEntry], list[StudyWarning]]:
     """``scans`` with each scan listed several times at one visit of one eye kept once (the first), and a
-    warning on the one kept: the same header UID, or the same bytes (a SHA-256 only of the files
-    of that visit's eye that share a size). Copies of one scan at one visit (an export run twice into the
-    study folder) were indexed without a word and each one counted in the OU view's and the trend's mean of
-    the visit as a scan of its own (attack run 9, A9-9); ``_same_scans`` warns of one scan at two visits."""
+    warning on the one kept: the same header UID, the same bytes (a SHA-256 only of the files
+    of that visit's eye that share a size), or the same decoded voxels (``_content_copies``). Copies of one
+    scan at one visit (an export run twice into the study folder) were indexed without a word and each one
+    counted in the OU view's and the trend's mean of the visit as a scan of its own (attack run 9, A9-9);
+    ``_same_scans`` warns of one scan at two visits."""
     by_visit: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
         by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
@@ -684,9 +687,10 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
             else:
                 first[key] = s
                 left.append(s)
-        for kept, copy in _pixel_copies(left):
-            copies.setdefault(kept.path, []).append(copy)
-            how.setdefault(kept.path, set()).add("pixel data")
+        # a scan that already has copies is kept before its re-encodings (theirs move to it), then the first by name
+        for kept, copy in _content_copies(sorted(left, key=lambda s: (s.path not in copies, s.path))):
+            copies.setdefault(kept.path, []).extend([copy, *copies.pop(copy.path, [])])
+            how.setdefault(kept.path, set()).update({"pixel data", *how.pop(copy.path, set())})
     dropped = {c.path for group in copies.values() for c in group}
     warnings = []
     for path, group in copies.items():
@@ -711,43 +715,29 @@ def _use_once(index: StudyIndex, uids: dict[str, str], root: str) -> list[StudyW
     return warnings
 
 
-def _pixel_copies(scans: list[ScanEntry]) -> list[tuple[ScanEntry, ScanEntry]]:
-    """(kept, copy) for DICOM scans of one eye at one visit with the same Pixel Data and geometry under other
-    header fields: a scan re-exported with a new SOPInstanceUID was used twice at its visit, no word (attack
-    run 10, A10-17; the trainer's manifest finds such copies the same way). Only files whose last 64 KiB
-    agree (pixels, which a header edit does not move) have their Pixel Data read; the first of ``scans`` is
-    kept."""
-    if len(scans) < 2:
-        return []
-    by_tail: dict[str, list[ScanEntry]] = {}
+def _content_copies(scans: list[ScanEntry]) -> list[tuple[ScanEntry, ScanEntry]]:
+    """(kept, copy) for scans of one eye at one visit with the same decoded voxels and geometry
+    (``io.content.volume_digest``) under other header fields, encoding or format: a scan re-exported with a
+    new SOPInstanceUID was used twice at its visit (attack run 10, A10-17), and so was one re-encoded
+    losslessly (RLE) or converted to .npz, while Pixel Data bytes were compared (run 12's A12-3, H79's
+    recheck); the trainer's manifest finds copies by the same digest. Only scans of one scan pattern and
+    B-scan count are decoded (a repeat scan at a visit is; a cube beside a circle is not), each once per
+    process; the first of ``scans`` is kept."""
+    from ..io.content import volume_digest
+
+    by_geometry: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
-        if tail := _dicom_tail(s.path):
-            by_tail.setdefault(tail, []).append(s)
+        by_geometry.setdefault((s.scan_pattern, s.n_bscans), []).append(s)
     out, first = [], {}
-    for same_tail in (g for g in by_tail.values() if len(g) > 1):
-        for s in same_tail:
-            if (pixels := pixel_sha256(s.path)) is None:
+    for same_geometry in (g for g in by_geometry.values() if len(g) > 1):
+        for s in same_geometry:
+            if (digest := volume_digest(s.path)) is None:
                 continue
-            if pixels in first:
-                out.append((first[pixels], s))
+            if digest in first:
+                out.append((first[digest], s))
             else:
-                first[pixels] = s
+                first[digest] = s
     return out
-
-
-_TAIL_BYTES = 64 << 10
-
-
-def _dicom_tail(path: str) -> str | None:
-    """A SHA-256 of a DICOM file's last 64 KiB, or None for a file that is no DICOM or cannot be read."""
-    try:
-        with open_regular(path) as f:
-            if f.read(132)[128:] != b"DICM":
-                return None
-            f.seek(max(0, os.fstat(f.fileno()).st_size - _TAIL_BYTES))
-            return hashlib.sha256(f.read(_TAIL_BYTES)).hexdigest()
-    except (OSError, VolumeReadError):
-        return None
 
 
 def _row_patient(row_scan: ScanEntry | None) -> str:

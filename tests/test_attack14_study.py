@@ -1,0 +1,59 @@
+"""Issue 27, attack runs 13/14 leftovers in the study index: copies of one scan at a visit found by content."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import open_study_folder
+from test_study_headers import _scans  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """One SYNTHETIC patient, two yearly visits, both eyes."""
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=5)
+
+
+def _reencoded(source: Path, target: Path, rle: bool) -> None:
+    """``source`` saved again under a new SOPInstanceUID, its Pixel Data RLE-compressed (lossless) if ``rle``."""
+    import pydicom
+    from pydicom.uid import RLELossless, generate_uid
+
+    ds = pydicom.dcmread(source)
+    pixels = ds.pixel_array
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    if rle:
+        ds.compress(RLELossless, pixels)
+    ds.save_as(target)
+
+
+@pytest.mark.gui
+def test_a_losslessly_reencoded_copy_at_a_visit_is_used_once_through_open_study_folder(qtbot, window, monkeypatch,
+                                                                                        demo, tmp_path):
+    """H79's recheck of A12-3: the index compared a DICOM's stored Pixel Data bytes, so a copy re-encoded RLE
+    (new UID, the same voxels) was a second scan of its visit, counted twice in the OU view's and the trend's
+    mean; the trainer already compared decoded voxels. Both call ``io.content.volume_digest`` now. A repeat
+    scan (other voxels) at the same visit is still used."""
+    import numpy as np
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    _reencoded(od, od.with_name("Z_rle_copy.dcm"), rle=True)
+    _reencoded(od, od.with_name("Y_plain_copy.dcm"), rle=False)
+    ds = pydicom.dcmread(od)
+    pixels = np.frombuffer(ds.PixelData, dtype=np.uint8).copy()
+    pixels[-10:] ^= 1  # a repeat scan of the visit: other voxels, its own UID
+    ds.PixelData, ds.SOPInstanceUID = pixels.tobytes(), generate_uid()
+    ds.save_as(od.with_name("X_repeat.dcm"))
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    at_visit = sorted(Path(s.path).name for s in panel.index.scans if Path(s.path).parent == od.parent
+                      and s.eye == "OD" and s.visit == next(x.visit for x in panel.index.scans if x.path == str(od)))
+    assert at_visit == sorted([od.name, "X_repeat.dcm"]), at_visit
+    assert sorted(Path(p).name for p in panel.index.copies) == ["Y_plain_copy.dcm", "Z_rle_copy.dcm"]
+    text = panel.problems.text().replace("\u200b", "")
+    assert "Z_rle_copy.dcm" in text and "Y_plain_copy.dcm" in text and "listed 3 times at the visit" in text, text
