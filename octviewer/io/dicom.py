@@ -490,25 +490,6 @@ def quiet_pydicom():
         _QUIET.threads.discard(me)
 
 
-def pixel_sha256(path) -> str | None:
-    """SHA-256 of a DICOM file's geometry and Pixel Data, or None where it has none that can be read.
-
-    The same scan re-exported under new header fields (a new SOPInstanceUID, another patient name) keeps
-    this hash: the study index and the trainer's manifest find such copies by it."""
-    import hashlib
-    import os
-
-    try:
-        with open_regular(path) as f, quiet_pydicom():
-            check_deflated_dicom(f, path, os.fstat(f.fileno()).st_size)
-            ds = pydicom.dcmread(f, force=True)
-            data = ds.PixelData
-            geometry = f"{ds.get('Rows')}x{ds.get('Columns')}x{ds.get('NumberOfFrames')}x{ds.get('BitsAllocated')}"
-    except Exception:  # noqa: BLE001 - a damaged file: opening the scan names it
-        return None
-    return hashlib.sha256(geometry.encode() + b"\0" + data).hexdigest()
-
-
 _PIXEL_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) Pixel Data, little endian
 _SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), the end of encapsulated frames
 
