@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import pytest
 
@@ -121,3 +120,50 @@ def test_opening_a_study_after_the_analysis_finished_while_asked_says_so(qtbot, 
     assert ("the scan on screen is not part of it and was closed; its analysis finished while you were asked, "
             "so nothing was stopped") in message
     _grab(w, "h86_w11_finished_while_asked.png")
+
+
+# ---------------------------------------------------------------- W15: the RNFL map at the disc margin, its marks
+
+def _open_demo(qtbot, w, monkeypatch):
+    """File > Open the bundled demo cube, until its result and structure are in."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.resources import DEMO_SCAN
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
+                    timeout=120000)
+
+
+@pytest.mark.gui
+def test_the_thickness_map_leaves_the_disc_margin_blank_and_its_marks_read_over_it(qtbot, window, monkeypatch):
+    """View > RNFL thickness map: a >= 250 um (yellow) rim hugged the disc margin (rim tissue measured as RNFL), and
+    the orange S/T/N/I marks lay under the map, nearly invisible on its teal."""
+    import numpy as np
+    from scipy import ndimage
+
+    from octviewer.structure.analysis import DISC_MARGIN_BAND_UM
+
+    w = window
+    w.resize(1600, 975)
+    _open_demo(qtbot, w, monkeypatch)
+    w.menu_actions["rnfl_map"].trigger()
+    assert w.structure.thickness_item.isVisible()
+    report, v = w.state.structure, w.state.volume
+    disc = report.segmentation.disc_mask
+    assert disc is not None and disc.any()
+    sp = v.spacing
+    distance = ndimage.distance_transform_edt(~disc, sampling=(sp.bscan_mm * 1000, sp.ascan_mm * 1000))
+    band = (distance > 0) & (distance <= DISC_MARGIN_BAND_UM)
+    assert band.any() and 100 <= DISC_MARGIN_BAND_UM <= 300  # a thin band, in um
+    assert np.isnan(report.thickness_map_um[band]).all()
+    assert np.isfinite(report.thickness_map_um[distance > DISC_MARGIN_BAND_UM + 100]).mean() > 0.9
+    shown = w.structure.thickness_item.image
+    assert (shown[band][:, 3] == 0).all()  # blank on screen: the en-face shows through
+    assert np.isfinite(report.rnfl_global_um)  # the measurement on the circle is unchanged by the blanking
+    for mark in w.enface.orientation:  # over the map, each glyph with a halo
+        assert mark.isVisible() and mark.zValue() > w.structure.thickness_item.zValue()
+        assert mark.textItem.graphicsEffect() is not None
+    qtbot.wait(50)
+    _grab(w.enface, "h86_w15_thickness_map.png")

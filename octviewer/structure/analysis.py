@@ -142,8 +142,8 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
         on_circle = {k: rnfl.cube_profile(v, centre, (volume.spacing.bscan_mm, volume.spacing.ascan_mm),
                                           volume.laterality) for k, v in layers.items()}
         diameter = rnfl.CIRCLE_DIAMETER_MM
-        extra = dict(thickness_map_um=tmap.astype(np.float32), disc_centre_px=centre,
-                     deviation_map=_deviation_map(tmap, centre, volume))
+        extra = dict(thickness_map_um=map_without_disc_margin(tmap, seg.disc_mask, volume).astype(np.float32),
+                     disc_centre_px=centre, deviation_map=_deviation_map(tmap, centre, volume))
         if disc is not None and (volume.spacing.bscan_mm or 0.0) <= MAX_DISC_BSCAN_MM:
             if disc.rim_area_mm2 <= 0.01 and disc.bmo_mrw_um >= 100.0:
                 # Cirrus's rule (cup: ILM deeper than 200 um anterior to the BMO plane) leaves no rim
@@ -177,6 +177,35 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
                            quadrants=summary["quadrants"], sectors=summary["sectors"],
                            clock_hours=summary["clock_hours"], classes=classes, circle_diameter_mm=diameter,
                            **extra)
+
+
+#: How far outside the disc (the BMO opening, ``Segmentation.disc_mask``) the en-face thickness map stays blank,
+#: in um of the fundus. Right at the margin the ILM-to-RNFL-boundary thickness is not the nerve fibre layer's: the
+#: neuroretinal rim's tissue bends down into the disc there (its minimum width at the BMO, BMO-MRW, is a few hundred um
+#: in normal eyes), so the map drew a >= 250 um (yellow) rim hugging the disc that reads as very thick RNFL
+#: (walk-through H82, W15). 250 um blanks that slope (on the demo study's cubes 200 um still left yellow corners),
+#: under three B-scan spacings of a 6 mm, 64-line cube, and stays inside the 3.46 mm circle and the deviation map's
+#: 1.4-2.1 mm ring (a typical disc's margin is ~0.9 mm from its centre). The map only: the profile, the sectors and
+#: the deviation map are measured on the unblanked thickness, as before.
+DISC_MARGIN_BAND_UM = 250.0
+
+
+def map_without_disc_margin(tmap: np.ndarray, disc_mask: np.ndarray | None, volume: OctVolume) -> np.ndarray:
+    """The en-face thickness map with the disc and a DISC_MARGIN_BAND_UM band around it set to NaN (blank on
+    screen and in the report), the distance measured in um with the cube's own spacings (B-scans lie further
+    apart than A-scans); as it was where no disc was found."""
+    if disc_mask is None or not np.any(disc_mask):
+        return tmap
+    from scipy import ndimage
+
+    sp = volume.spacing
+    across = sp.ascan_mm or sp.bscan_mm or 0.0
+    between = sp.bscan_mm or across
+    if not across:
+        return tmap
+    distance_um = ndimage.distance_transform_edt(~np.asarray(disc_mask, bool),
+                                                 sampling=(between * 1000.0, across * 1000.0))
+    return np.where(distance_um <= DISC_MARGIN_BAND_UM, np.nan, tmap)
 
 
 def _centre_deg(start: float, end: float) -> float:

@@ -419,8 +419,9 @@ THICKNESS_RANGE_UM = (0.0, 250.0)  # colour scale of the en-face RNFL thickness 
 
 def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
     """RGBA images (n_bscans, width, 4) uint8 for the en-face view of a cube: the RNFL thickness
-    map (a perceptually ordered colormap over THICKNESS_RANGE_UM, transparent inside the disc) and
-    the deviation map (yellow borderline, red outside, transparent elsewhere), like Cirrus's."""
+    map (a perceptually ordered colormap over THICKNESS_RANGE_UM, transparent inside the disc and the band at its
+    margin, ``analysis.map_without_disc_margin``) and the deviation map (yellow borderline, red outside, transparent
+    elsewhere), like Cirrus's."""
     if report is None or report.thickness_map_um is None:
         return None
     import cv2

@@ -25,6 +25,31 @@ def too_few_for_enface(volume) -> bool:
     return volume.localizer is None and volume.shape[0] < MIN_ENFACE_BSCANS
 
 
+#: Above everything drawn on the en-face (the CAM 5, the RNFL maps 6-7, the B-scan line 10, legends 40 sit outside)
+ORIENTATION_Z = 20
+
+
+def orientation_mark(letter: str) -> pg.TextItem:
+    """One of the en-face's S/I/N/T marks: bold yellow with a black halo around each glyph, on a dark plate, over
+    every map. On a dark plate alone, bare yellow letters vanished over a red CAM or a bright map; and at the
+    default depth the RNFL thickness map (drawn at 75 % opacity) lay over them, so the orange S/T/N/I read as
+    nothing on its teal (walk-through H82, W15)."""
+    from PySide6.QtGui import QColor, QFont
+    from PySide6.QtWidgets import QGraphicsDropShadowEffect
+
+    mark = pg.TextItem(letter, color="#ffcc00", fill=pg.mkBrush(0, 0, 0, 200), border=pg.mkPen(0, 0, 0, 255))
+    font = QFont()
+    font.setBold(True)
+    mark.setFont(font)
+    halo = QGraphicsDropShadowEffect()  # no offset: a black glow round the glyph, whatever colour is under it
+    halo.setOffset(0, 0)
+    halo.setBlurRadius(6)
+    halo.setColor(QColor(0, 0, 0))
+    mark.textItem.setGraphicsEffect(halo)
+    mark.setZValue(ORIENTATION_Z)
+    return mark
+
+
 class EnfaceView(pg.PlotWidget):
     def __init__(self, state: ViewerState):
         super().__init__()
@@ -42,9 +67,7 @@ class EnfaceView(pg.PlotWidget):
         self.line = pg.PlotCurveItem(pen=pg.mkPen("#00e5ff", width=2))
         self.line.setZValue(10)
         self.addItem(self.line)
-        # on a dark plate: bare yellow letters vanished over a red CAM or a bright map
-        self.orientation = [pg.TextItem(t, color="#ffcc00", fill=pg.mkBrush(0, 0, 0, 170))
-                            for t in ("S", "I", "N", "T")]
+        self.orientation = [orientation_mark(t) for t in ("S", "I", "N", "T")]
         for t in self.orientation:
             self.addItem(t)
         self.message = pg.TextItem("", color="#cccccc", anchor=(0.5, 0.5))  # in place of a too-thin en-face
