@@ -14,8 +14,9 @@ on the rule:
 The gate stands before the network only: a structure-only run (``network=False``) is judged by the
 whole measurement, which assesses the full scan anyway.
 
-With a results store, a whole result held for the scan, model and options is returned as it is;
-otherwise the network's output held for the scan and model (whatever the options: they decide
+With a results store, a whole result held for the scan, model and options is returned as it is (one
+stored before results carried their ``settings`` is made again: a report must name the settings of
+its figures); otherwise the network's output held for the scan and model (whatever the options: they decide
 whether the network runs, never what it gives) stands in for step 3, so switching the segmentation
 source runs the gate and the measurement only. The gate still decides first: a scan it refuses gets
 no probability, stored or not.
@@ -62,6 +63,10 @@ class ScanResult:
     withdrawn: bool = False  # the gate passed the thinned scan, the full scan refused it
     from_store: bool = False  # read from the results store, nothing recomputed
     structure_error: str = ""  # why the measurement failed, when it did (the prediction may stand)
+    #: the analysis settings it was made with, in ``batch.analysis_settings``'s words (quality gate, segmentation
+    #: source); None: not known (a result remembered before results carried them). A report names the result's
+    #: own settings, never the window's ticks, which apply to the next analysis (attack run 13, A13-11)
+    settings: tuple[str, str] | None = None
 
     @property
     def refused(self) -> bool:
@@ -136,7 +141,7 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
     if store is not None:
         key, network_key = store.keys(volume, predictor if options.network else None, options)
         held = store.get(key)
-        if held is not None:
+        if held is not None and held.settings is not None:  # one that does not say its settings is made again
             _replay(held, **callbacks)
             return dataclasses.replace(held, from_store=True)
 
@@ -148,7 +153,7 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
             verdict, judged, seg = gate(volume, source)
         except Exception as exc:  # no verdict, no analysis
             reason = f"the quality check could not run ({type(exc).__name__}: {exc})"
-            return _finish(store, key, None, ScanResult(None, None, None, (reason,)), keep=False)
+            return _finish(store, key, None, ScanResult(None, None, None, (reason,)), options, keep=False)
         if judged is not volume:
             seg = None  # the thinned copy's lines are not the scan's
         _call(on_quality, verdict)
@@ -161,7 +166,8 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
             # check: its B-scan may be perfect (walk-through); the structure report keeps the gate's reasons
             unread = _not_read(volume, predictor) if volume.scan_pattern not in ("volume", "circle") else ()
             reasons = unread or tuple(verdict.reasons)
-            return _finish(store, key, None, ScanResult(verdict, None, structure, reasons, structure_error=error))
+            return _finish(store, key, None, ScanResult(verdict, None, structure, reasons, structure_error=error),
+                           options)
 
     prediction, reasons = None, ()
     if not options.network:
@@ -192,7 +198,7 @@ def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOption
         # the thinned copy passed, the full resolution refused: no result stands for this scan
         prediction, reasons, withdrawn = None, tuple(structure.quality.reasons), True
     return _finish(store, key, network_key, ScanResult(quality, prediction, structure, reasons, withdrawn=withdrawn,
-                                                       structure_error=error))
+                                                       structure_error=error), options)
 
 
 def _not_read(volume, predictor) -> tuple[str, ...]:
@@ -225,9 +231,13 @@ def _measured(measure, volume, seg, source, verdict):
         return None, f"structure analysis failed: {type(exc).__name__}: {exc}"
 
 
-def _finish(store, key, network_key, result: ScanResult, keep: bool = True) -> ScanResult:
-    """Store a finished result (its prediction under ``network_key``); one that failed part way (a
-    check or a measurement that raised) is not kept, so the next opening tries again."""
+def _finish(store, key, network_key, result: ScanResult, options: ScanOptions, keep: bool = True) -> ScanResult:
+    """Store a finished result (its prediction under ``network_key``), marked with the settings of
+    ``options`` it was made with; one that failed part way (a check or a measurement that raised) is
+    not kept, so the next opening tries again."""
+    from .batch import analysis_settings
+
+    result = dataclasses.replace(result, settings=analysis_settings(options))
     if store is not None and key is not None and keep and not result.structure_error:
         store.put(key, result, network_key)
     return result

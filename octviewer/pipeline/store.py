@@ -22,6 +22,14 @@ Two keys, because the network's output depends on less than the whole result:
   A result row names the prediction it shows (column ``network``); one whose prediction is gone is
   not returned (it is computed again).
 
+A result carries the analysis settings it was made with (``ScanResult.settings``: the quality gate and
+segmentation source in ``batch.analysis_settings``'s words), in its JSON document, so the integrity
+check covers them and no schema step is needed: a row written before results carried them reads
+back with ``settings`` None (not known), and ``analyse_scan`` makes such a result again rather than
+show one whose report could not say how it was made (attack run 13, A13-11). The network's output
+alone carries none: it is the same under every option, and stands only behind a gate run with the
+options of the result that names it.
+
 A database this version cannot use (corrupt, another program's, or a newer schema) is moved aside
 (``results.sqlite.<why>-<time>``) with a message (``ResultsStore.notice``, and the log), and a new
 one is started; the application never stops for it. A file that is no SQLite database at all (its

@@ -453,17 +453,14 @@ def write_pdf(doc: QTextDocument, path, title: str, anonymised: bool, creator: s
 
 
 def report_analysis_settings(state) -> str:
-    """The analysis settings the report's figures were made with (``pacs.results.report_settings``): the
-    window's, the quality check off where the result on screen shows it was (a result standing on a scan the
-    check refuses; Analysis > Quality check applies to the next analysis, so its tick may have moved since)."""
-    import dataclasses
-
-    from octviewer.pacs.results import report_settings
-
-    options = state.options
-    if quality_check_off_note(state):
-        options = dataclasses.replace(options, gate=False)
-    return report_settings(options)
+    """The analysis settings the report's figures were made with (``pacs.results.report_settings``'s words): the
+    result's own (``state.made_with``), never the window's ticks, which apply to the next analysis: after Analysis >
+    Quality check was toggled, or a result made under other settings came back from the results store, a report
+    named settings its figures were not made with, and ``octviewer-pacs send --pdf`` refused a good report or filed
+    one beside an SR made otherwise (A13-11). "" where they are not known: the reference then names none, and send
+    refuses the report."""
+    made_with = getattr(state, "made_with", None)
+    return ", ".join(made_with) if made_with else ""
 
 
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),

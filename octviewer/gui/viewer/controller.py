@@ -251,6 +251,7 @@ class ViewerController:
         state.events.busy.emit("Analysing" if analysing else "Measuring RNFL and optic disc",
                                0, state.n_bscans if analysing else 0)
         options = dataclasses.replace(state.options, network=network)
+        state.analysis_started(options)  # what its results are made with, whatever the ticks say later (A13-11)
         self.tasks.analyse(self.analysis_generation, self.predictor if network else None, state.volume,
                            state.index, options)
 
@@ -306,6 +307,7 @@ class ViewerController:
         else:
             state.set_structure(None, f"Not measured: {result.structure_error}" if result.structure_error
                                 else "Not measured.")
+        state.analysis_ended(result.settings)
         state.events.settled.emit()
 
     def on_analysis_failed(self, generation: int, message: str) -> None:

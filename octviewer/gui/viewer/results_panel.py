@@ -116,10 +116,19 @@ def quality_check_off_note(state) -> str:
     """What is said beside the verdict of a scan analysed with the quality check off that the check refuses
     (its measurement's verdict, ``state.structure.quality``), or "". With the check on such a scan gets no
     result; the panel and the PDF gave "0.00, normal" with no word of it, the Structure section alone saying
-    REFUSED pages later (attack run 13, A13-11)."""
+    REFUSED pages later (attack run 13, A13-11). By the result's own settings (``state.made_with``), not the ticks:
+    a result made with the check on says nothing; one whose settings are not known (an OU view's eye) is judged by
+    what stands: with the check on, no result stands on a scan it refuses."""
     report = state.structure
     if state.prediction is None or report is None or report.quality.ok:  # with the check on, it would not stand
         return ""
+    made_with = getattr(state, "made_with", None)
+    if made_with:
+        from octviewer.pipeline import ScanOptions
+        from octviewer.pipeline.batch import analysis_settings
+
+        if made_with[0] != analysis_settings(ScanOptions(gate=False))[0]:
+            return ""
     quality = report.quality
     signal = "signal not measured" if quality.score is None else f"signal {quality.score:.2f}"
     why = f": {plain(quality.reasons[0], 120)}" if quality.reasons else ""

@@ -9,6 +9,8 @@ old eye and half on the new one.
 What is on screen includes the analysis choices (``options``: the quality gate switch and the
 segmentation source, as the pipeline takes them), the RNFL map shown on the en-face
 (``settings.enface_map``, the one place that choice lives) and the structure report of the scan.
+The options apply to the next analysis; the result on screen carries the settings it was made with
+(``made_with``), which is what its exports name (attack run 13, A13-11).
 
 A scan can be shown while its B-scans are still being decoded: ``loaded`` marks the ones decoded
 so far, ``frames_landed`` adds to it, ``finish_loading`` makes the scan complete. Views draw a
@@ -114,6 +116,10 @@ class _Scan:
     loading_stopped: bool = False  # the decoding was cancelled: the B-scans not loaded never will be
     structure: object = None  # octviewer.structure.StructureReport of this scan, once measured
     structure_note: str = ""  # what is said in its place while there is none ("" : nothing to say)
+    # the analysis settings (``pipeline.batch.analysis_settings``'s words) the prediction and structure on screen
+    # were made with; None: not known. ``running``: those of the analysis under way, which its results take
+    made_with: tuple[str, str] | None = None
+    running: tuple[str, str] | None = None
 
 
 class ViewerState:
@@ -135,6 +141,7 @@ class ViewerState:
     reason = property(lambda self: self._scan.reason)
     structure = property(lambda self: self._scan.structure)
     structure_note = property(lambda self: self._scan.structure_note)
+    made_with = property(lambda self: self._scan.made_with)
 
     @property
     def map_shown(self) -> str:
@@ -269,14 +276,28 @@ class ViewerState:
         self._scan = dataclasses.replace(self._scan, prediction=None, cams=None, reason=None,
                                          probs=np.full(self.n_bscans, np.nan, np.float32),
                                          cam_geometry=dict(cam_geometry or DEFAULT_CAM_GEOMETRY),
-                                         structure=None, structure_note=MEASURING)
+                                         structure=None, structure_note=MEASURING, made_with=None)
         self.analysing = network
         self.events.analysis.emit()
         self.events.structure.emit()
 
+    def analysis_started(self, options) -> None:
+        """An analysis of the scan on screen runs with ``options`` (a ``pipeline.ScanOptions``): the results it
+        reports were made with their settings, whatever Analysis > Quality check or View > Segmentation say by
+        the time they are exported (those apply to the next analysis)."""
+        from octviewer.pipeline.batch import analysis_settings
+
+        self._scan.running = analysis_settings(options)
+
+    def analysis_ended(self, settings) -> None:
+        """The pipeline's last word: the settings its result says it was made with (``ScanResult.settings``;
+        None: not known, and then no export names any)."""
+        self._scan.made_with = None if settings is None else tuple(settings)
+
     def set_structure(self, report, note: str = "") -> None:
         """The structure report of the scan on screen, or (``report`` None) why there is none."""
-        self._scan = dataclasses.replace(self._scan, structure=report, structure_note=note)
+        made_with = self._scan.running if report is not None else self._scan.made_with
+        self._scan = dataclasses.replace(self._scan, structure=report, structure_note=note, made_with=made_with)
         self.events.structure.emit()
 
     def add_batch(self, batch) -> None:
@@ -294,7 +315,8 @@ class ViewerState:
                     for key, name in (("input_size", "input_size"), ("stride", "stride"), ("offset", "offset"))}
         self._scan = dataclasses.replace(self._scan, prediction=prediction, reason=None,
                                          probs=np.asarray(prediction.bscan_probability, np.float32).copy(),
-                                         cams=np.asarray(prediction.cam, np.float32), cam_geometry=geometry)
+                                         cams=np.asarray(prediction.cam, np.float32), cam_geometry=geometry,
+                                         made_with=self._scan.running)
         self.analysing = False
         self.events.analysis.emit()
 
