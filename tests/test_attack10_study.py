@@ -72,7 +72,8 @@ def test_of_copies_with_one_uid_the_whole_file_is_kept_not_the_first_by_name(dem
     assert [s.path for s in index.scans] == [str(scans / "OD.dcm")]
     assert index.warnings == [(str(scans / "OD.dcm"), "copy", "the same scan as scans/P1/A_OD_copy.dcm (the same "
                                f"DICOM UID; listed twice at the visit {index.scans[0].visit}): it is used once (this "
-                               "file, the largest: their sizes differ, and a smaller one may be cut short)")]
+                               "file, the largest; scans/P1/A_OD_copy.dcm is cut short: it ends inside its pixel data, "
+                               f"{len(data) // 2} of {len(data)} bytes)")]  # which copy is cut short, said (H82, W13)
 
 
 # ---------------------------------------------------------------- A10-17: a copy re-exported with a new UID

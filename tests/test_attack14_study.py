@@ -11,10 +11,10 @@ from test_study_headers import _scans  # noqa: E402
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    """One SYNTHETIC patient, two yearly visits, both eyes."""
+    """Two SYNTHETIC patients, two yearly visits, both eyes."""
     from octviewer.study.demo import write_demo_study
 
-    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=5)
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=2, visits=2, preset="tiny", seed=5)
 
 
 def _reencoded(source: Path, target: Path, rle: bool) -> None:
@@ -57,3 +57,46 @@ def test_a_losslessly_reencoded_copy_at_a_visit_is_used_once_through_open_study_
     assert sorted(Path(p).name for p in panel.index.copies) == ["Y_plain_copy.dcm", "Z_rle_copy.dcm"]
     text = panel.problems.text().replace("\u200b", "")
     assert "Z_rle_copy.dcm" in text and "Y_plain_copy.dcm" in text and "listed 3 times at the visit" in text, text
+
+
+@pytest.mark.gui
+def test_the_problems_list_says_which_copy_is_cut_short_and_whose_folder_a_copy_lies_in(qtbot, window, monkeypatch,
+                                                                                         demo, tmp_path):
+    """Walk-through H82, W13: a copy cut short was "a smaller one may be cut short" (the folder study) where a
+    manifest names it "cut short: ..."; a copy of one patient's scan in another patient's folder was only "the
+    same scan as ...". The list says which file is cut short and how, and whose folder the copy lies in."""
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    data = od.read_bytes()
+    od.with_name("Z_cut.dcm").write_bytes(data[: len(data) // 2])  # the same UID, its pixels cut short
+    theirs = _scans(root, "OS")[0]
+    other = next(p for p in (root / "scans").iterdir() if p.is_dir() and p != theirs.parent)  # another patient's
+    shutil.copy(theirs, other / theirs.name)
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert (f"scans/{od.parent.name}/Z_cut.dcm is cut short: it ends inside its pixel data, {len(data) // 2} of "
+            f"{len(data)} bytes") in text, text
+    assert "may be cut short" not in text
+    assert (f"scans/{other.name}/{theirs.name} lies in the folder of the patient {other.name}") in text, text
+
+
+@pytest.mark.gui
+def test_a_manifests_left_out_rows_are_named_relative_to_its_folder_as_its_checks_are(qtbot, window, monkeypatch,
+                                                                                       demo, tmp_path):
+    """Walk-through H82, W13: in a manifest study the files left out were named by their absolute paths, the
+    scans to check relative to the manifest's folder; both relative now."""
+    from PySide6.QtWidgets import QFileDialog
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    data = od.read_bytes()
+    cut = root / "elsewhere" / "cut.dcm"
+    cut.parent.mkdir()
+    cut.write_bytes(data[:6000])
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,patient_id,eye,visit\n{od},{od.parent.name},OD,\n{cut},{od.parent.name},OD,\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=30000):
+        window.menu_actions["open_study_manifest"].trigger()
+    listed = window.study.panel.problems.text().replace("\u200b", "")
+    assert "study/elsewhere/cut.dcm: row 3: cut short" in listed and str(tmp_path) not in listed, listed

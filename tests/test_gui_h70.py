@@ -47,7 +47,7 @@ def test_fields_matched_to_no_visit_are_listed_with_their_reason_and_not_counted
     _grab(panel, "w5_unmatched_fields")
     assert "1 measured visual field;" in status, status
     assert "1 table row refused" in status and "3 visual fields matched to no visit" in status, status
-    assert "DEMO05-000 OD no date is matched to no visit: it has no test date" in listed, listed
+    assert "DEMO05-000 OD with no date is matched to no visit: it has no test date" in listed, listed
     assert "OS 2010-01-10 is matched to no visit: no dated scan of this eye within 180 days" in listed, listed
     assert "DEMO05-009 OD 2019-08-12 is matched to no visit: its patient is not in the study" in listed, listed
     assert "2015-02-30" in listed

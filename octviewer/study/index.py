@@ -186,7 +186,8 @@ class StudyIndex:
     def problems_text(self, limit: int = 50) -> str:
         """One line per file or folder left out for a problem (name and reason), for the reader to fix;
         the notes first (the study browser shows this text)."""
-        lines = list(self.notes) + [f"{os.path.relpath(p, self.root) if _inside(p, self.root) else p}: {why}"
+        base = self._base()  # a manifest's folder: its rows' paths read as the warnings' do (H82, W13)
+        lines = list(self.notes) + [f"{os.path.relpath(p, base) if _inside(p, base) else p}: {why}"
                                     for p, why in self.problems[:limit]]
         if len(self.problems) > limit:
             lines.append(f"... and {len(self.problems) - limit} more")
@@ -342,7 +343,7 @@ class StudyLookup:
 def _unmatched_vf_problems(index: StudyIndex) -> None:
     """List each field matched to no visit (``StudyIndex.unmatched_vf``) among the problems, with its reason."""
     for m, why in index.unmatched_vf():
-        when = m.date.isoformat() if m.date else (m.visit or "no date")
+        when = m.date.isoformat() if m.date else (m.visit or "with no date")
         index._problem(m.source or index.root, "visual fields matched to no visit",
                        f"measured VF of {m.patient_id} {m.eye or 'eye unknown'} {when} is matched to no visit: {why}")
 
@@ -692,6 +693,7 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
             copies.setdefault(kept.path, []).extend([copy, *copies.pop(copy.path, [])])
             how.setdefault(kept.path, set()).update({"pixel data", *how.pop(copy.path, set())})
     dropped = {c.path for group in copies.values() for c in group}
+    patients = {s.patient_id for s in scans}
     warnings = []
     for path, group in copies.items():
         kept = next(s for s in scans if s.path == path)
@@ -701,9 +703,22 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
         text = (f"the same scan as {names} (the same {same}; listed {times} at the visit "
                 f"{kept.visit or 'with no date'}): it is used once")
         if how[path] == {"DICOM UID"} and any(size[c.path] != size[path] for c in group):
-            text += " (this file, the largest: their sizes differ, and a smaller one may be cut short)"
+            cut = [f"{os.path.relpath(c.path, root)} is cut short: {why}"
+                   for c in group if (why := _cut_short(c.path))]
+            text += (f" (this file, the largest; {'; '.join(cut)})" if cut else
+                     " (this file, the largest: their sizes differ, and a smaller one may be cut short)")
+        text += "".join(_in_patients_folder(c.path, kept.patient_id, patients, root) for c in group)
         warnings.append(StudyWarning(path, "copy", text))
     return [s for s in scans if s.path not in dropped], warnings
+
+
+def _in_patients_folder(path: str, patient: str, patients: set[str], root: str) -> str:
+    """"; PATH lies in the folder of the patient P" where a copy of ``patient``'s scan lies in a folder named for
+    another patient of the study (a misfiling a clinic wants to know of: its header says whose scan it is, so it is
+    used as ``patient``'s, once; walk-through H82, W13), else ""."""
+    rel = os.path.relpath(path, root)
+    other = next((part for part in Path(rel).parts[:-1] if part in patients and part != patient), None)
+    return f"; {rel} lies in the folder of the patient {other}" if other else ""
 
 
 def _use_once(index: StudyIndex, uids: dict[str, str], root: str) -> list[StudyWarning]:
@@ -753,7 +768,14 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
     used with check_header's warning; but P's scans carrying two header IDs are two people under one ID:
     the OU view paired them as one patient's eyes (eighth and H56 walk-throughs). The header ID most of
     P's scans carry (the first listed's on a tie) is taken as P's; the others are not used. One rule for
-    Open study manifest (``_mixed_patients``) and the trainer's manifest (attack run 12, A12-4)."""
+    Open study manifest (``_mixed_patients``) and the trainer's manifest (attack run 12, A12-4).
+
+    Also not used, with "" for the other scans' ID: a scan whose own header ID is ANOTHER listed patient Q's
+    while none of Q's scans' headers names Q (each of two swapped rows' headers names the other row's patient).
+    With one scan per patient (a cross-sectional cohort) there are no other scans to outvote it, and the swap
+    passed as a re-keyed export (attack run 13, A13-16); a re-key never gives a header ID that is also a
+    listed patient whose own scans say otherwise. A header ID of a listed patient whose scans do name them (P1
+    beside P1-OS: one person's eyes under two IDs) is left to the split's grouping."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
@@ -768,6 +790,13 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
             own = header_ids.get(scan.path, "")
             if own and own != theirs:
                 out[scan.path] = (patient, theirs, own)
+    named = {p for p, ss in by_patient.items() if any(header_ids.get(s.path) == p for s in ss)}
+    with_ids = {p for p, ss in by_patient.items() if any(header_ids.get(s.path) for s in ss)}
+    for patient, theirs_scans in by_patient.items():
+        for scan in theirs_scans:
+            own = header_ids.get(scan.path, "")
+            if scan.path not in out and own != patient and own in with_ids and own not in named:
+                out[scan.path] = (patient, "", own)
     return out
 
 
@@ -776,9 +805,10 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
     IDs: it is shown in the window, never logged."""
     mixed = mixed_patient_scans(index.scans, header_ids)
     for path, (patient, theirs, own) in mixed.items():
+        why = f'whose other scans\' headers say "{theirs}", while its own says "{own}"' if theirs else \
+            f'while its own header says "{own}", another patient of the manifest (rows swapped?)'
         index._problem(path, "scans of another patient",
-                       f'listed under the patient "{patient}", whose other scans\' headers say "{theirs}", '
-                       f'while its own says "{own}": another patient\'s scan is not used')
+                       f'listed under the patient "{patient}", {why}: another patient\'s scan is not used')
     index.scans = [s for s in index.scans if s.path not in mixed]
 
 
