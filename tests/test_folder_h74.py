@@ -122,7 +122,7 @@ def test_a_folder_of_four_b_scans_shows_a_message_in_the_en_face_area(qtbot, win
     _grab(enface, "w32_enface_four_bscans")
     message = getattr(enface, "message", None)
     assert message is not None and message.isVisible()
-    assert "4 B-scan(s) are too few" in message.textItem.toPlainText()
+    assert "4 B-scans are too few" in message.textItem.toPlainText()
     assert enface.image.image is None
     assert not any(t.isVisible() for t in enface.orientation)
     x, _ = enface.line.getData()

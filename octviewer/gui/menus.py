@@ -190,7 +190,7 @@ def reading_guide_text() -> str:
     from octviewer.study.vf import VF_COMPARE_MAX_DAYS
 
     from .structure.panel import COLOUR_KEY
-    from .study.ou_view import OUTSIDE_MARK
+    from .study.ou_view import OUTSIDE_KEY
     from .viewer.results_panel import DISCLAIMER
 
     colours = "\n".join(f"  {colour}: {text}" for colour, (_, text) in zip(("green", "yellow", "red"), COLOUR_KEY))
@@ -205,7 +205,7 @@ def reading_guide_text() -> str:
         "Visual-field estimates (VFI, MD, PSD)",
         f"  Estimated from the OCT, not measured. Beside each: the normal range, or \"{VF_WORSE_BESIDE}\" where the "
         "model's own evaluation found the estimate worse than guessing the class mean.",
-        f"  {OUTSIDE_MARK.strip()}  a value (estimated or measured) outside the normal range.",
+        f"  {OUTSIDE_KEY}.",
         f"  A measured field from a study is set beside the estimate only within {VF_COMPARE_MAX_DAYS} days of the "
         "scan, with its test date (and its distance from the scan beyond the visit's own days); otherwise it reads "
         "\"not compared\" with the reason.",

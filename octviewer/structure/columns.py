@@ -15,10 +15,17 @@ from ..core import OctVolume
 #: ``segmentation_used``: whose layer lines this row was measured on, "vendor" (the file's own) or "own"
 #: (octviewer's); ``--segmentation vendor`` is a preference, and a file without lines is measured on ours
 #: (the settings cell gave the preference only and read as if every row had used the file's lines).
+#: ``rnfl_quadrant_T_um`` .. ``rnfl_quadrant_I_um``: the four quadrants; ``rnfl_clock01_um`` .. ``rnfl_clock12_um``:
+#: the clock hours, numbered as on the fundus (docs/structure.md), as the window and the PDF show them. The CSV had
+#: no temporal or nasal quadrant and no clock hour (walk-through H82, W17): ``rnfl_T_um`` and ``rnfl_N_um`` were
+#: already the Garway-Heath sectors T and N, hence "quadrant" in the new names. At the end, so that the older
+#: columns keep their names and places (an older results CSV is still this command's own: its header is a subset).
+QUADRANT_COLUMNS = {f"rnfl_quadrant_{q}_um": q for q in ("T", "S", "N", "I")}
+CLOCK_COLUMNS = {f"rnfl_clock{h:02d}_um": h for h in range(1, 13)}
 COLUMNS = ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um",
            "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2",
            "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um", "rnfl_unsure_pct",
-           "rnfl_uncertain_sectors", "segmentation_used"]
+           "rnfl_uncertain_sectors", "segmentation_used", *QUADRANT_COLUMNS, *CLOCK_COLUMNS]
 
 
 def _num(value, digits: int = 1) -> str:
@@ -45,6 +52,10 @@ def report_columns(report) -> dict[str, str]:
     row["rnfl_unsure_pct"] = _num(100.0 * unsure, 0)
     row["rnfl_uncertain_sectors"] = " ".join(getattr(report, "uncertain_sectors", ()))
     row["segmentation_used"] = getattr(report, "source", "") or ""
+    for column, q in QUADRANT_COLUMNS.items():
+        row[column] = _num((getattr(report, "quadrants", None) or {}).get(q))
+    for column, h in CLOCK_COLUMNS.items():
+        row[column] = _num((getattr(report, "clock_hours", None) or {}).get(h))
     return row
 
 

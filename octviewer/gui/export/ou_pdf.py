@@ -161,7 +161,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     who = html.escape(patient_identity(patient_id, summary.header_ids)) if patient_id else "anonymised"
     # the visit's study checks, as the OU view shows them above the eyes; anonymised: kind and count only
     checks = "".join(check_html(line) for line in check_lines(summary.checks, dated=patient_id is not None))
-    created = dt.datetime.now().isoformat(timespec="minutes") if patient_id else "withheld"
+    # the day, as the scan report gives it: the OU report's "2026-12-07T05:22" stood beside the scan PDF's
+    # "2026-12-07" (walk-through H82, W17)
+    created = dt.date.today().isoformat() if patient_id else "withheld"
     return f"""
     <h1>OU report: both eyes of one visit</h1>
     <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>{synthetic}

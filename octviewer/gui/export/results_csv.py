@@ -54,7 +54,23 @@ CLASS_NOTE = ("rnfl_class: the overall RNFL class, the worst of the global RNFL,
 #: baseline: do not use them (``core.prediction.worse_vf_indices``; walk-through H65, W10)
 WORSE_COLUMN = "vf_worse_than_baseline"
 COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_NI_um and their classes (rnfl_T_class "
-                "to rnfl_NI_class): Garway-Heath sectors; rnfl_S_um, rnfl_I_um and their classes: quadrants")
+                "to rnfl_NI_class): Garway-Heath sectors; rnfl_quadrant_T_um to rnfl_quadrant_I_um, and rnfl_S_um, "
+                "rnfl_I_um and their classes: quadrants; rnfl_clock01_um to rnfl_clock12_um: clock hours as seen on "
+                "the fundus")
+
+
+#: the ``decision`` cell of a scan the network did not analyse (a circle or line scan, one the quality check
+#: refused): a short value a spreadsheet can filter on; why, in the row's notice (``not_analysed_note``). The cell
+#: held the whole sentence ("not analysed: this is a circle scan; the glaucoma estimate needs ...", walk-through
+#: H82, W17); the notice gives it after the research-use notice.
+NOT_ANALYSED = "not analysed"
+
+
+def not_analysed_note(reason: str) -> str:
+    """The notice's first part for a scan not analysed: "not analysed: <why>" ("not analysed" alone without a
+    reason). The reason may say "Not analysed: ..." itself (the predictor's): it read "not analysed: Not analysed"."""
+    reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
+    return f"{NOT_ANALYSED}: {reason}" if reason else NOT_ANALYSED
 
 
 def _quadrant_cells(structure) -> list[str]:
@@ -140,7 +156,6 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     worse = " ".join(sorted(worse_vf_indices(p.notes) & set(vf_names))) if p is not None else ""
     vf_notice = "; ".join([row_notice, *weak])
     quadrant_cells = _quadrant_cells(structure) + _sector_class_cells(structure)
-    volume_notice = "; ".join(filter(None, [row_notice, structure_notice(structure)]))
     name = printable(Path(v.source).name) if v.source else ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
     if not identify:
@@ -152,13 +167,12 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                     "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS,
                     GLOBAL_CLASS_COLUMN, WORSE_COLUMN, *MEASURED_COLUMNS, "notice"])
         if p is None:
-            # the reason may say "Not analysed: ..." itself (the predictor's): "not analysed: Not analysed: ..."
-            reason = re.sub(r"(?i)^not analysed\b[:.]?\s*", "", reason.strip())
-            status = f"not analysed: {reason}" if reason else "not analysed"
-            w.writerow([csv_cell(c) for c in ["volume", "", "", status, "",
+            w.writerow([csv_cell(c) for c in ["volume", "", "", NOT_ANALYSED, "",
                                                *["" for _ in vf_names], *common, model_name, model_digest,
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
-                                               *quadrant_cells, "", *measured_cells, volume_notice]])
+                                               *quadrant_cells, "", *measured_cells,
+                                               "; ".join(filter(None, [row_notice, not_analysed_note(reason),
+                                                                       structure_notice(structure)]))]])
             return Path(path)  # the block's end renames the file into place
         clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",

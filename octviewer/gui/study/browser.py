@@ -35,6 +35,7 @@ from octviewer.study.vf import VF_MATCH_DAYS, parse_date, vf_days_from_scan
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
+from ..viewer.render import bscans_text
 
 ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("eye", pid, label, eye) / ("scan", ...)
 EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}
@@ -53,11 +54,6 @@ def _vf_text(m, scan_date=None) -> str:
     if days is not None and abs(days) > VF_MATCH_DAYS:
         when = f" (tested {m.date.isoformat()}, {abs(days)} days {'after' if days > 0 else 'before'} the scan)"
     return "measured VF: " + ", ".join(parts) + when
-
-
-def bscans_text(n: int) -> str:
-    """ "1 B-scan", "16 B-scans": the tree said "1 B-scans" (walk-through wording, H81)."""
-    return f"{n} B-scan{'s' if n != 1 else ''}"
 
 
 def wrappable(text: str) -> str:

@@ -35,7 +35,7 @@ from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, save_path, write_export
 from .browser import StudyPanel
 from .checks import check_html, check_lines
-from .ou_view import OUTSIDE_MARK, OUView, shown_difference, vf_test_date
+from .ou_view import OUTSIDE_KEY, OUTSIDE_MARK, OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
@@ -423,7 +423,7 @@ class StudyController(QObject):
             lines += [f"{label}: predicted {p}, measured {m}, difference {d.replace(PP, 'percentage points')}"
                       for label, p, m, d in rows]
         if any(OUTSIDE_MARK in m for _, _, m, _ in rows):
-            lines.append(f"{OUTSIDE_MARK.strip()} measured value outside the normal range")
+            lines.append(OUTSIDE_KEY)
         return "\n".join(lines)
 
     def comparison_html(self, dated: bool = False) -> str:

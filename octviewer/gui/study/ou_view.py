@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -51,6 +51,10 @@ FLAG_COLOUR = QColor("#ff6b6b")
 #: after a value outside its normal range, as the estimates are marked in the results panel: a measured
 #: MD of -7.8 dB went unmarked on paper beside a marked estimate (walk-through)
 OUTSIDE_MARK = " ●"
+#: what the mark means, said once for the window (Results panel, Help): the estimates get it as the measured values
+#: do, and the Results panel's "● measured value outside the normal range" stood under an estimate's ● too
+#: (walk-through H82, W17)
+OUTSIDE_KEY = f"{OUTSIDE_MARK.strip()} a value (estimated or measured) outside the normal range"
 
 
 def shown_difference(a, b, digits: int = 1) -> float | None:
@@ -212,8 +216,25 @@ class SectorWheel(QWidget):
         painter.drawEllipse(inner)
         painter.setPen(QColor("white"))
         total = s.rnfl_global_um() if has_structure else None
-        painter.drawText(inner, Qt.AlignCenter, self.centre_text(total))
+        text = self.centre_text(total)
+        painter.setFont(self.centre_font(painter.font(), text, inner.width()))
+        painter.drawText(inner, Qt.AlignCenter, text)
         painter.end()
+
+    @staticmethod
+    def centre_font(font: QFont, text: str, diameter: float) -> QFont:
+        """``font``, made smaller until ``text`` fits the square inside the centre circle of ``diameter``: at the
+        wheel's smaller sizes "RNFL loading…" ran out over the sectors (walk-through H82, W17)."""
+        font = QFont(font)
+        room = diameter / math.sqrt(2.0)  # the square inscribed in the circle
+        size = font.pointSizeF() if font.pointSizeF() > 0 else 9.0
+        while size > 5.0:
+            font.setPointSizeF(size)
+            box = QFontMetricsF(font).boundingRect(QRectF(0, 0, 10000, 10000), int(Qt.AlignCenter), text)
+            if box.width() <= room and box.height() <= room:
+                break
+            size -= 0.5
+        return font
 
 
 def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:

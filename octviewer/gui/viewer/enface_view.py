@@ -114,7 +114,8 @@ class EnfaceView(pg.PlotWidget):
         v = s.volume
         self._rows = None
         if too_few_for_enface(v):
-            self._show_message(f"No en-face image:\n{v.shape[0]} B-scan(s) are too few\n"
+            n = v.shape[0]
+            self._show_message(f"No en-face image:\n{render.bscans_text(n)} {'is' if n == 1 else 'are'} too few\n"
                                f"({MIN_ENFACE_BSCANS} or more needed,\nor a fundus image)")
             return
         for t in self.orientation:

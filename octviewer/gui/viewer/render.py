@@ -28,6 +28,12 @@ BOUNDARY_NAMES = {"ILM": "ILM", "RNFL": "RNFL outer boundary", "BM": "Bruch's me
 LAYER_COLOURS = ["#69f0ae", "#e040fb", "#ffab40", "#b388ff", "#eeeeee", "#a1887f"]
 
 
+def bscans_text(n: int) -> str:
+    """ "1 B-scan", "16 B-scans": the study tree said "1 B-scans" (H81), the en-face "4 B-scan(s) are too few"
+    (walk-through H82, W17)."""
+    return f"{n} B-scan{'s' if n != 1 else ''}"
+
+
 def layer_colour(name: str, k: int) -> str:
     return BOUNDARY_COLOURS.get(str(name).upper(), LAYER_COLOURS[k % len(LAYER_COLOURS)])
 
