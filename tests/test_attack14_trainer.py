@@ -1,0 +1,57 @@
+"""Attack run 14, A14-1: the trainer's content digest of a scan exported to a format without spacing."""
+from __future__ import annotations
+
+import pytest
+from test_attack12_trainer import _model_trained_on, _rows, _write  # noqa: E402
+
+
+def _exported(cohort, folder, kind, rows):
+    """The cohort's first rows exported under new patient IDs (EXPORT-NNNN), split emptied, as a folder of PNG
+    B-scans, a TIFF stack or a float32 .npy: formats without a physical spacing (a public dataset's layout)."""
+    import cv2
+    import numpy as np
+    import tifffile
+
+    from octviewer.io import load_volume
+
+    records = _rows(cohort)[:rows]
+    folder.mkdir()
+    for i, r in enumerate(records):
+        data = load_volume(cohort.parent / r["path"]).data
+        if kind == "png":
+            target = folder / f"scan{i}"
+            target.mkdir()
+            for k, bscan in enumerate(data):
+                cv2.imwrite(str(target / f"B{k + 1:03d}.png"), bscan)
+        elif kind == "tif":
+            target = folder / f"scan{i}.tif"
+            tifffile.imwrite(target, data.astype(np.uint16))
+        else:
+            target = folder / f"scan{i}.npy"
+            np.save(target, data.astype(np.float32))
+        r.update(path=target.name, patient_id=f"EXPORT-{i // 2:04d}", split="")
+    return _write(records, folder / "manifest.csv")
+
+
+@pytest.mark.parametrize("kind", ["png", "tif", "npy"])
+def test_a14_1_validate_and_attach_know_a_training_scan_exported_without_its_spacing(kind, tiny_cohort, tmp_path,
+                                                                                     capsys):
+    """The digest hashed the spacing and the dtype, so a DICOM and its PNG-folder / 16-bit TIFF / float32 .npy
+    export (the same voxel values) were two scans: validate passed both in one manifest (one could train, the other
+    test) and evaluate --attach stored a 'not independent' evaluation as independent."""
+    from trainer.cli import main
+
+    copies = _exported(tiny_cohort, tmp_path / kind, kind, rows=4)
+    rows = _rows(tiny_cohort)[:4]
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+    both = _write([*rows, *_rows(copies)], tmp_path / kind / "both.csv")
+    assert main(["validate", "--data", str(both)]) == 2
+    err = capsys.readouterr().err
+    for k in range(4):
+        assert f"row {k + 6}: duplicate scan: the same content as row {k + 2}" in err, err
+    model = _model_trained_on(tiny_cohort, tmp_path / "m.safetensors")
+    rc = main(["evaluate", "--model", str(model), "--data", str(copies), "--split", "all", "--attach",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "4 of its 4 volumes are scans the model was trained on" in err, err
