@@ -49,9 +49,10 @@ def volume_digests(paths, limit: int | None = MAX_VOLUME_DIGESTS) -> list[str] |
     it. None above ``limit`` volumes (the patients' keys and the manifest hash alone then).
 
     Models made before attack run 12 keep digests of the stored bytes (a DICOM's PixelData, a folder's files, a
-    file's bytes): they still load and are still compared, but their digests will not match these, so for them
-    the check by content finds nothing and the patients' keys and the manifest hash are what is compared; fit or
-    recalibrate again for digests of this kind. The shipped demo model keeps none."""
+    file's bytes), and those made before run 14 digests that included the spacing and dtype: they still load and
+    are still compared, but their digests will not match these, so for them the check by content finds nothing
+    and the patients' keys and the manifest hash are what is compared; fit or recalibrate again for digests of
+    this kind. The shipped demo model keeps none."""
     from octviewer.model.meta import VOLUME_DIGEST_CHARS  # 64 bits: no chance meeting among a million scans
 
     digests = {digest[:VOLUME_DIGEST_CHARS] for path in paths if (digest := volume_digest(path)) is not None}
