@@ -100,3 +100,30 @@ def test_a_manifests_left_out_rows_are_named_relative_to_its_folder_as_its_check
         window.menu_actions["open_study_manifest"].trigger()
     listed = window.study.panel.problems.text().replace("\u200b", "")
     assert "study/elsewhere/cut.dcm: row 3: cut short" in listed and str(tmp_path) not in listed, listed
+
+
+@pytest.mark.gui
+def test_a_manifest_row_listing_a_device_a_table_or_a_folder_of_dicoms_is_listed_not_used(qtbot, window, monkeypatch,
+                                                                                          demo, tmp_path):
+    """Attack run 14, A14-5: rows whose path is /dev/zero, the manifest itself or a folder of DICOM files were
+    counted scans of their patient, eye and visit with "nothing skipped", refused only when the visit was
+    clicked (a study folder lists special files; the trainer refuses such rows). Listed now, not used."""
+    from PySide6.QtWidgets import QFileDialog
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    patient = od.parent.name
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,patient_id,eye,visit\n"
+                        f"{od},{patient},OD,\n/dev/zero,{patient},OD,2001-01-01\n{manifest},{patient},OS,2001-01-01\n"
+                        f"{od.parent},{patient},OS,2002-01-01\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=30000):
+        window.menu_actions["open_study_manifest"].trigger()
+    panel = window.study.panel
+    assert [s.path for s in panel.index.scans] == [str(od)]
+    listed = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert "/dev/zero: row 3: this is a character device" in listed, listed
+    assert "manifest.csv: row 4: unknown file format" in listed, listed
+    assert "row 5: a folder without B-scan images, not a scan; it is not used" in listed, listed
+    assert "3 rows listing no scan" in " ".join(panel.status.text().replace("\u200b", "").split()), panel.status.text()

@@ -229,8 +229,10 @@ def test_visit_labels_are_dated_by_the_headers_and_sorted_naturally(demo, tmp_pa
     assert [s.date for s in index.scans_for(patient)] == [_header_date(p) for p in ods]
     assert not index.notes
     # files with no header date: natural order (V2 before V10), and a note that they cannot be ordered by date
-    for name in ("a.npz", "b.npz", "c.npz"):
-        (tmp_path / name).write_bytes(name.encode())
+    import numpy as np
+
+    for name in ("a.npz", "b.npz", "c.npz"):  # NumPy archives (a manifest row listing no scan is not used: A14-5)
+        np.savez(tmp_path / name, volume=np.zeros((2, 8, 8), np.uint8))
     index = index_manifest(_write(tmp_path / "n.csv", [["a.npz", "P", "OD", "V10"], ["b.npz", "P", "OD", "V2"],
                                                        ["c.npz", "P", "OD", "V1"]]))
     assert [v.label for v in index.visits("P")] == ["V1", "V2", "V10"]

@@ -39,7 +39,7 @@ from ..core.files import file_sha256
 from ..core.text import text_problem
 from ..io import VolumeReadError
 from ..io.dicom import cut_short
-from ..io.formats import LINKED_FOLDER, walk_files
+from ..io.formats import IMAGE_SUFFIXES, LINKED_FOLDER, detect, walk_files
 from ..io.limits import date_problem, open_regular
 from ..io.loading import given_path
 from .headers import XML_READER, read_record, well_formed
@@ -373,7 +373,7 @@ def _singular(reason: str, n: int) -> str:
     return (reason.replace("files", "file").replace("folders", "folder").replace("scans that", "scan that")
             .replace("scans whose", "scan whose").replace("fields on", "field on")
             .replace("rows refused", "row refused").replace("fields matched", "field matched")
-            .replace("scans cut short", "scan cut short"))
+            .replace("scans cut short", "scan cut short").replace("rows listing", "row listing"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -837,6 +837,23 @@ def cut_short_text(cut: str) -> str:
     return f"cut short: {cut}; listed from its header, it cannot be opened or analysed until a whole copy replaces it"
 
 
+def _not_a_scan(path: str) -> str | None:
+    """Why a manifest row's file is no scan the viewer opens, in ``io.formats.detect``'s words (a device, a table
+    such as the manifest itself, an unknown format; a folder without B-scan images), None for a file or folder of
+    a volume format. Such a row was counted a scan of its patient, eye and visit with nothing listed, refused only
+    when the visit was clicked, where a study folder lists special files and the trainer refuses the row (attack
+    run 14, A14-5). Reads the first 132 bytes (or the folder's names), not the scan."""
+    try:
+        fmt = detect(Path(path))
+        if fmt.name == "image_folder" and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(path).iterdir()):
+            return "a folder without B-scan images, not a scan"
+    except VolumeReadError as exc:
+        return exc.problem
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    return None
+
+
 def _cut_short(path: str) -> str | None:
     """How a listed DICOM scan is cut short (``io.dicom.cut_short``), None where it is whole or not DICOM: a
     manifest study reads only headers, and listed a scan cut inside its data as a good one (walk-through H65,
@@ -869,6 +886,9 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             continue
         if not os.path.exists(scan.path):
             index.skipped["listed files missing"] += 1
+        elif problem := _not_a_scan(scan.path):
+            index._problem(scan.path, "rows listing no scan", f"row {row.get('_row', '?')}: {problem}; "
+                                                                          "it is not used")
         elif cut := _cut_short(scan.path):  # listed as a visit, it failed on opening with "no pixel data" (W18)
             index._problem(scan.path, "scans cut short",
                            f"row {row.get('_row', '?')}: cut short: {cut}; it is not used")
