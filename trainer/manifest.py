@@ -327,9 +327,9 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
                               1 if label in ("glaucoma", "1") else 0, vf, split, extra, text,
                               header_patient=None if header is None else _header_patient(header)))
     if check_files:
-        for rec in other_patients_scans(records):
-            problems.append(f"row {rec.row}: its scan's own header names another patient than the other scans of "
-                            "its patient ID do (another patient's scan?); it is not used (correct the row or the file)")
+        for rec, why in other_patients_scans(records):
+            problems.append(f"row {rec.row}: its scan's own header names {why}; it is not used (correct the row or "
+                            "the file)")
             bad_rows.add(rec.row)
     # one patient in two splits leaks information between training and testing
     splits_of = defaultdict(set)
@@ -381,18 +381,31 @@ def _header_patient(header: dict) -> str:
     return str(header.get("patient_id") or "") if header.get("kind") == "scan" else ""
 
 
-def other_patients_scans(records: list[Record]) -> list[Record]:
-    """The rows whose scan's header names another person than most scans of the row's patient ID, by the study
+def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
+    """(row, whom its scan's header names) for the rows whose scan's header names another person than most scans
+    of the row's patient ID, or another row's patient whose own scans' headers do not name them, by the study
     index's rule, called, not copied (``study.index.mixed_patient_scans``: Open study manifest leaves such a scan
     out). Two rows' paths swapped between a normal and a glaucoma patient were trained on with each other's
-    labels, explained as "one per eye?" (attack run 12, A12-4). A consistent re-key (every scan of a row
-    patient under one other header ID) and per-eye IDs are not touched."""
+    labels, explained as "one per eye?" (attack run 12, A12-4), and with one scan per patient as "a re-keyed
+    export?" (attack run 13, A13-16). A consistent re-key (every scan of a row patient under one other header
+    ID) and per-eye IDs are not touched. Rows are named by number only: the IDs are patients'."""
     from octviewer.study.index import ScanEntry, mixed_patient_scans
 
     header = header_patients(records)
     scans = [ScanEntry(str(r.path), r.patient_id, r.eye, "", None) for r in records]
     mixed = mixed_patient_scans(scans, {str(r.path): header[r.row] for r in records if header[r.row]})
-    return [r for r in records if str(r.path) in mixed]
+    first_row = {}
+    for r in records:
+        first_row.setdefault(r.patient_id, r.row)
+    out = []
+    for r in records:
+        if (found := mixed.get(str(r.path))) is None:
+            continue
+        _, theirs, own = found
+        out.append((r, "another patient than the other scans of its patient ID do (another patient's scan?)"
+                    if theirs else f"the patient of row {first_row[own]}, whose own scans' headers name someone "
+                    "else (rows swapped?)"))
+    return out
 
 
 def header_pattern_problem(header: dict) -> str | None:
