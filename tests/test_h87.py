@@ -75,3 +75,38 @@ def test_a13_16_one_persons_eyes_under_their_id_and_a_per_eye_id_still_pass(tiny
     assert main(["validate", "--data", str(manifest)]) == 0, capsys.readouterr().err
     err = capsys.readouterr().err
     assert "one per eye?" in err and "rows swapped" not in err, err
+
+
+# ---------------------------------------------------------------- fit: nothing made before the manifest passes
+
+
+FIT = ["--epochs", "1", "--image-size", "32", "--init", "random", "--device", "cpu", "--variant", "resnet2d"]
+
+
+def test_fit_refusing_its_manifest_makes_no_run_folder_cache_or_progress_file(tiny_cohort, tmp_path, capsys):
+    """A manifest with a bad row: fit refuses it (exit 2) and leaves nothing on disk; it had made the run folder
+    (and the --progress-json file) first, then refused, leaving an empty run folder behind."""
+    from trainer.cli import main
+
+    rows = _rows(tiny_cohort)
+    rows[3]["label"] = "maybe"
+    manifest = _write([{**r, "path": str(tiny_cohort.parent / r["path"])} for r in rows], tmp_path / "bad.csv")
+    run, cache, progress = tmp_path / "runs" / "run1", tmp_path / "cache", tmp_path / "progress.jsonl"
+    assert main(["fit", "--data", str(manifest), "--out", str(run), "--cache-dir", str(cache),
+                 "--progress-json", str(progress), *FIT]) == 2
+    assert "row 5: unknown label 'maybe'" in capsys.readouterr().err
+    assert not run.parent.exists() and not cache.exists() and not progress.exists()
+    # a --device this computer lacks: one line before anything is made (it was a RuntimeError traceback after the
+    # run folder and the whole cache were made)
+    assert main(["fit", "--data", str(tiny_cohort), "--out", str(run), *FIT, "--device", "mps"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --device mps: MPS was requested but this computer has no Apple GPU" in err, err
+    assert not run.parent.exists()
+    # an --out that cannot be made is still refused at once (exit 3: a bad output path), before the manifest
+    (tmp_path / "afile").write_text("x")
+    assert main(["fit", "--data", str(manifest), "--out", str(tmp_path / "afile" / "run"), *FIT]) == 3
+    err = capsys.readouterr().err
+    assert "cannot be made" in err and "unknown label" not in err, err
+    assert main(["fit", "--data", str(manifest), "--out", str(tmp_path / "afile"), *FIT]) == 3
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "unknown label" not in err, err

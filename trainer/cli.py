@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import sys
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from .manifest import ManifestError
 
 def fit(cfg: Config) -> dict:
     """``train.fit``, imported when a fit starts: it imports torch (seconds), and a Ctrl-C or SIGTERM in those
-    seconds, before main had installed the stop handlers, ended in a KeyboardInterrupt traceback (attack run 8)."""
+    seconds, before main had installed the stop handlers, ended in a KeyboardInterrupt traceback (attack run 8).
+    It makes the run and cache folders (``_make_work_folders``) only once the manifest has passed."""
     from .train import fit as train_fit
 
-    return train_fit(cfg)
+    return train_fit(cfg, make_folders=lambda: _make_work_folders(cfg))
 
 
 def _alpha(text: str) -> tuple[str, float]:
@@ -149,13 +151,54 @@ def _run_folder(out: Path, option: str = "--out") -> None:
         raise OutputPathError(f"{option} {out}: cannot be made ({exc.strerror or type(exc).__name__})") from None
 
 
-def _work_folders(cfg) -> None:
-    """The run folder and the cache folder, made before any work; the run folder new, empty or, with --resume,
-    the same run's (check_run_folder: A8-10)."""
+def _check_folder_can_be_made(out: Path, option: str = "--out") -> None:
+    """``_run_folder``'s refusals, told before anything is left on disk: ``out`` is a folder, or the nearest
+    existing folder above it takes a new folder (one is made there and removed). fit reads its manifest before it
+    makes its folders (a refused manifest left an empty run folder: H87, issue 27), and a --out naming a file must
+    still be refused at once, not after the manifest's volumes were decoded."""
+    from octviewer.core.files import file_kind
+
+    path = Path(os.path.abspath(out))
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    if os.path.isdir(path):
+        if path != Path(os.path.abspath(out)):  # a folder made and removed at once: permissions, a read-only disk,
+            try:  # /proc (root may "write" there by its mode bits) answer as making the run folder would
+                os.rmdir(tempfile.mkdtemp(prefix=".octviewer-train-", dir=path))
+            except OSError as exc:
+                raise OutputPathError(f"{option} {out}: cannot be made ({exc.strerror or type(exc).__name__})") \
+                    from None
+        return
+    if path != Path(os.path.abspath(out)):
+        raise OutputPathError(f"{option} {out}: cannot be made (Not a directory)")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:  # a dangling link
+        raise OutputPathError(f"{option} {out}: cannot be made ({exc.strerror or type(exc).__name__})") from None
+    what = "a file" if stat.S_ISREG(mode) else file_kind(mode)
+    raise OutputPathError(f"{option} {out}: is {what}, not a folder; give a folder's name")
+
+
+def _check_work_folders(cfg) -> None:
+    """Before any work, nothing made: the run folder new, empty or, with --resume, the same run's
+    (check_run_folder: A8-10), and the run and cache folders ones that can be made."""
     check_run_folder(Path(cfg.out), bool(cfg.resume), also=[cfg.progress_json] if cfg.progress_json else ())
+    _check_folder_can_be_made(Path(cfg.out))
+    if cfg.cache_dir:
+        _check_folder_can_be_made(Path(cfg.cache_dir), "--cache-dir")
+
+
+def _make_work_folders(cfg) -> None:
+    """The run folder and the cache folder (owner-only where made: A13-8)."""
     _run_folder(Path(cfg.out))
     if cfg.cache_dir:
         _run_folder(Path(cfg.cache_dir), "--cache-dir")
+
+
+def _work_folders(cfg) -> None:
+    """ablation's: the run and cache folders checked and made before any work."""
+    _check_work_folders(cfg)
+    _make_work_folders(cfg)
 
 
 def _check_salt() -> None:
@@ -288,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             _not_stopped()
             _check_salt()
             _check_progress_json(cfg)
-            _work_folders(cfg)
+            _check_work_folders(cfg)  # made by fit once the manifest has passed
             fit(cfg)
         elif args.command == "import":
             from .public import import_harvard, import_zenodo, manifest_text

@@ -37,7 +37,7 @@ from . import distributed as dist
 from . import stop
 from .cache import build_cache
 from .calibration import AGGREGATIONS, aggregate_vf, apply_calibration, calibrate, vf_scaling, vf_std
-from .command import write_out
+from .command import ArgumentError, write_out
 from .config import Config, RunMismatch, check_and_record  # noqa: F401  (RunMismatch re-exported for callers)
 from .engine import Data, predict_volumes, run_stage, stage_score
 from .evaluate import classification_metrics, evaluate_split, markdown_table, reliability_png
@@ -197,26 +197,28 @@ def choose_aggregation(cfg: Config, val: Data, bscan_vf: list, std: dict) -> dic
     return agg
 
 
-def fit(cfg: Config) -> dict:
+def fit(cfg: Config, make_folders=None) -> dict:
     """Run the whole recipe; returns the test report. Raises ManifestError before any training,
-    RunMismatch for a resume into another run, stop.Stopped when a stop was requested."""
+    RunMismatch for a resume into another run, stop.Stopped when a stop was requested.
+
+    Everything that can refuse the run from its inputs (the --init model, the --device, the manifest, its split,
+    its classes, empty training or validation splits) is checked before anything is made on disk: a refused
+    manifest left an empty run folder (and a --progress-json file) behind (H87, issue 27). Then
+    ``make_folders()`` (the command's one-line errors for an unusable --out or --cache-dir) or, by default,
+    ``private_folder(out)`` makes the run folder."""
     if cfg.variant not in ("resnet2d", "mt", "semt", "cnn3d", "resnet3d"):
         raise ValueError(f"unknown variant {cfg.variant!r}")
     if cfg.train_set not in ("all", "part"):
         raise ValueError(f"train_set must be all or part, got {cfg.train_set!r}")
     start = start_model(cfg)  # before the manifest and the cache: a wrong --init costs no decoding (F20)
     out = Path(cfg.out)
-    private_folder(out)  # checkpoints and the cache: owner-only where it makes it (A13-8)
     dist.init()
-    progress = Progress(cfg.progress_json, enabled=dist.is_main())
+    try:  # --device mps / cuda on a computer without one was a RuntimeError traceback after the whole cache stage
+        device = _device(cfg)
+    except RuntimeError as exc:
+        raise ArgumentError(f"--device {cfg.device}: {exc}; nothing was written") from None
     records, skipped = read_manifest(cfg.data, skip_bad=cfg.skip_bad)
-    identity = check_and_record(cfg, out, write=dist.is_main())
-    manifest_sha = identity["manifest_sha256"]
-    for s in skipped[:50]:  # row and kind of problem only: paths may hold patient IDs and dates
-        progress.log(stage="validate", event="skipped", message=": ".join(s.split(": ")[:2]))
     records = assign_splits(records, seed=cfg.the_split_seed, manifest=cfg.data)
-    for warning in header_warnings(records):  # by row count: the IDs are patients' (attack run 11, A11-4)
-        progress.log(stage="validate", event="warning", message=warning)
     if problems := one_class_problems(summary(records)):  # before any training: its test AUC was NaN (A8-6)
         raise ManifestError(cfg.data, problems)
     hidden = hidden_label_rows(records, cfg.label_fraction, cfg.the_split_seed)
@@ -230,13 +232,24 @@ def fit(cfg: Config) -> dict:
     if hidden:  # the glaucoma count of the labels the fit saw, and how many labels it did not see
         counts["train"]["glaucoma"] = sum(r.label for r in records if r.split == "train" and r.row not in hidden)
         counts["train"]["label_hidden"] = sum(r.row in hidden for r in records)
-    progress.log(stage="validate", event="summary", splits=counts)
     for split, name in (("train", "training"), ("val", "validation")):
         if not (counts.get(split) or {}).get("volumes"):  # the best epoch is chosen on validation: with none, the
             # run trained on NaN losses and then blamed an unreadable checkpoint (attack run 2 M7)
             patients = sum(c.get('patients', 0) for c in counts.values())
             raise ManifestError(cfg.data, [f"the {name} split holds no volumes ({patients} "
                                            "patients in all): add patients, or give a split column"])
+    if make_folders is None:
+        private_folder(out)  # checkpoints and the cache: owner-only where it makes it (A13-8)
+    else:
+        make_folders()
+    progress = Progress(cfg.progress_json, enabled=dist.is_main())
+    identity = check_and_record(cfg, out, write=dist.is_main())
+    manifest_sha = identity["manifest_sha256"]
+    for s in skipped[:50]:  # row and kind of problem only: paths may hold patient IDs and dates
+        progress.log(stage="validate", event="skipped", message=": ".join(s.split(": ")[:2]))
+    for warning in header_warnings(records):  # by row count: the IDs are patients' (attack run 11, A11-4)
+        progress.log(stage="validate", event="warning", message=warning)
+    progress.log(stage="validate", event="summary", splits=counts)
     synthetic = cfg.synthetic if cfg.synthetic is not None else all(r.extra.get("synthetic") == "1" for r in records)
     variant = cfg.variant
     vf_names = vf_names_present(records) if variant in ("mt", "semt") else ()
@@ -253,7 +266,6 @@ def fit(cfg: Config) -> dict:
     boundary("cache", progress)
     keep = [i for i, a in enumerate(arrays) if a is not None]
     records, arrays = [records[i] for i in keep], [arrays[i] for i in keep]
-    device = _device(cfg)
     split = {s: [i for i, r in enumerate(records) if r.split == s] for s in ("train", "val", "test")}
 
     def data(s, names, labelled_only=False):
