@@ -6,7 +6,14 @@ File > Open folder… with its dialog patched."""
 from __future__ import annotations
 
 import csv
+import html
 import os
+import shutil
+
+import numpy as np
+import pytest
+from corpus import oct_like
+from test_folder_h74 import _open_bscan_folder, _write_pngs
 
 
 def _rows(manifest):
@@ -110,3 +117,71 @@ def test_fit_refusing_its_manifest_makes_no_run_folder_cache_or_progress_file(ti
     assert main(["fit", "--data", str(manifest), "--out", str(tmp_path / "afile"), *FIT]) == 3
     err = capsys.readouterr().err
     assert "is a file, not a folder" in err and "unknown label" not in err, err
+
+
+# ---------------------------------------------------------------- A13-1's leftover: two exports numbered apart
+
+
+@pytest.mark.gui
+def test_a_folder_of_two_series_numbered_apart_is_refused_naming_the_two_runs(qtbot, window, monkeypatch, tmp_path):
+    """B001 .. B016 and B101 .. B116 (two scans' exports in one folder: one pattern, one running number, no number
+    twice) opened as one 32-B-scan scan. Refused now, naming the folder and both runs."""
+    w = window
+    names = [f"B{n:03d}.png" for n in [*range(1, 17), *range(101, 117)]]
+    folder = _write_pngs(tmp_path / "two_exports", oct_like((32, 64, 48)), names)
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert w.state.volume is None and len(w.warnings) == 1
+    assert "two_exports: the B-scan numbers jump from 16 to 101: B001.png .. B016.png (16 B-scans) and " \
+           "B101.png .. B116.png (16) look like two scans' B-scans in one folder" in html.unescape(w.warnings[0])
+
+
+@pytest.mark.gui
+def test_a_folder_missing_one_b_scan_opens_and_the_window_says_it(qtbot, window, monkeypatch, tmp_path):
+    """One number missing (B006 lost) is a B-scan lost from one scan: it opens, and the Results panel says so under
+    the scan's line; every 4th B-scan (B0, B4, B8 ...) is a series of step 4 with nothing missing."""
+    w = window
+    data = oct_like((11, 64, 48))
+    names = [f"B{n:03d}.png" for n in range(1, 13) if n != 6]
+    _open_bscan_folder(qtbot, w, monkeypatch, _write_pngs(tmp_path / "lost", data, names))
+    assert not w.warnings and w.state.volume.n_bscans == 11
+    assert "1 B-scan number is missing from the series (the first between 5 and 7)" in w.results.caveats.text()
+    _open_bscan_folder(qtbot, w, monkeypatch, _write_pngs(tmp_path / "every4", data, [f"B{4 * k}.png"
+                                                                                        for k in range(11)]))
+    qtbot.waitUntil(lambda: str(w.state.volume.source).endswith("every4") and w.state.complete, timeout=60000)
+    assert not w.warnings and w.state.volume.n_bscans == 11
+    assert "missing" not in w.results.caveats.text()
+
+
+# ---------------------------------------------------------------- W7: two eyes' B-scans renamed into one series
+
+
+@pytest.mark.gui
+def test_two_eyes_b_scans_numbered_as_one_series_open_with_the_window_saying_they_look_unlike(
+        qtbot, window, monkeypatch, tmp_path, samples_dir):
+    """The two real Cirrus B-scans of different eyes renamed bscan_001.png, bscan_002.png opened as "volume scan,
+    2 B-scans" with no word. Their thumbnails correlate 0.35, neighbours of one scan 0.8 or more: the scan opens
+    and the Results panel says it (a warning, not a refusal: see io.stacks.unlike_pair for the margin)."""
+    w = window
+    folder = tmp_path / "two_eyes"
+    folder.mkdir()
+    tracings = samples_dir / "real_tracings"
+    shutil.copy(tracings / "OCTseg-Zeiss_test_img_im0100.png", folder / "bscan_001.png")  # a temporary folder only
+    shutil.copy(tracings / "OCTseg-Zeiss_train_img_im00001.png", folder / "bscan_002.png")
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert not w.warnings and w.state.volume.n_bscans == 2
+    text = w.results.caveats.text()
+    assert "B-scans 1 and 2 of 2 look unlike neighbouring B-scans of one scan (their thumbnails correlate 0.35" in text
+    assert "bscan_00" not in text  # no file name in a note (names may carry the patient's)
+
+
+@pytest.mark.gui
+def test_a_synthetic_cube_as_a_folder_of_b_scans_opens_without_the_unlike_note(qtbot, window, monkeypatch, tmp_path):
+    """Neighbouring B-scans of one cube (octviewer-synth, 16 B-scans 400 um apart, the sparsest preset) pass."""
+    from octviewer.synth import random_eye, synth_scan
+
+    w = window
+    data = synth_scan(random_eye(np.random.default_rng(4), "OD", True), "tiny", seed=4).volume.data
+    folder = _write_pngs(tmp_path / "cube", data, [f"bscan_{k + 1:03d}.png" for k in range(len(data))])
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert not w.warnings and w.state.volume.n_bscans == len(data)
+    assert "look unlike" not in w.results.caveats.text()

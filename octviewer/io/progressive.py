@@ -227,7 +227,7 @@ def open_volume_progressive(
 def _open_image_folder(path: Path, clamp, on_frames, on_done, cancel, workers) -> ProgressiveVolume:
     """A folder of B-scan images: headers checked, the first image decoded, the rest in threads."""
     from .loading import describe_failure, validate_volume
-    from .stacks import NO_SPACING, plan_image_folder, read_bscan_image
+    from .stacks import NO_SPACING, folder_notes, plan_image_folder, read_bscan_image
 
     try:
         files, shape = plan_image_folder(path)
@@ -235,7 +235,8 @@ def _open_image_folder(path: Path, clamp, on_frames, on_done, cancel, workers) -
         image = read_bscan_image(files[first], shape)
         data = np.zeros((len(files), *shape), image.dtype)
         data[first] = image
-        volume = validate_volume(path, OctVolume(data=data, notes=(NO_SPACING,), source=str(path)))
+        notes = folder_notes(files, lambda i: read_bscan_image(files[i], shape))  # before the rest land: decoded here
+        volume = validate_volume(path, OctVolume(data=data, notes=(NO_SPACING, *notes), source=str(path)))
     except VolumeReadError:
         raise
     except Exception as exc:

@@ -625,6 +625,50 @@ def check_one_running_number(path: Path, names: list[str]) -> None:
                                         "they may be images of different scans or eyes, or one B-scan twice; a "
                                         "folder of B-scans holds one scan's B-scans, each number once")
         seen[number] = name
+    check_numbering_gaps(path, seen)
+
+
+#: A jump in a folder's B-scan numbers of more than this many steps is two series, not B-scans lost.
+MAX_GAP_STEPS = 4
+#: How the notes of a folder of B-scans start; the window shows such notes under the scan's line
+#: (``results_panel.scan_caveats``), as it shows no other note of a file.
+FOLDER_NOTE = "B-scan folder: "
+
+
+def numbering_gaps(numbered: dict[int, str]) -> tuple[int, list[tuple[int, int]]]:
+    """(step, [(number before, number after) of each jump]) of a folder's running numbers: the step is the most
+    common difference between neighbouring numbers (the smallest on a tie), so an export of every 4th B-scan
+    (B0, B4, B8 ...) has step 4 and no jump."""
+    numbers = sorted(numbered)
+    diffs = [b - a for a, b in zip(numbers, numbers[1:])]
+    if not diffs:
+        return 1, []
+    step = min(set(diffs), key=lambda d: (-diffs.count(d), d))
+    return step, [(a, b) for a, b in zip(numbers, numbers[1:]) if b - a > step]
+
+
+def check_numbering_gaps(path: Path, numbered: dict[int, str]) -> None:
+    """Refuse a folder whose running numbers jump by more than MAX_GAP_STEPS steps, naming the two runs.
+
+    Why: a gap that wide is two scans' exports in one folder (``B001`` .. ``B016`` and ``B101`` .. ``B116``: one
+    pattern, one running number, no number twice), which opened as one 32-B-scan scan with one P(glaucoma)
+    (attack run 13, A13-1's leftover). A smaller jump (up to MAX_GAP_STEPS - 1 B-scans missing in a row) is
+    B-scans lost or deleted from one scan: the folder opens and ``folder_notes`` says which are missing, since the
+    B-scans beside the hole are shown as neighbours (a device exports every B-scan it took, blinks included, so
+    a hole is someone's doing). The runs are named by their first and last files."""
+    step, jumps = numbering_gaps(numbered)
+    wide = [(a, b) for a, b in jumps if b - a > MAX_GAP_STEPS * step]
+    if not wide:
+        return
+    numbers = sorted(numbered)
+    a, b = max(wide, key=lambda j: j[1] - j[0])
+    before = [n for n in numbers if n <= a]
+    after = [n for n in numbers if n >= b]
+    raise VolumeReadError(path, f"the B-scan numbers jump from {a} to {b}: {numbered[before[0]]} .. {numbered[a]} "
+                                f"({len(before)} B-scans) and {numbered[b]} .. {numbered[after[-1]]} "
+                                f"({len(after)}) look like two scans' B-scans in one folder ({(b - a) // step - 1} "
+                                f"numbers missing between them; up to {MAX_GAP_STEPS - 1} in a row are taken for "
+                                "lost B-scans); a folder of B-scans holds one scan's B-scans: move the other's out")
 
 
 def _some(names: list[str], shown: int = 4) -> str:
@@ -745,6 +789,82 @@ def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return image
 
 
+#: Neighbouring B-scans whose 16 x 16 thumbnails correlate below this are said to look unlike (``unlike_pair``).
+UNLIKE_CORRELATION = 0.5
+#: Neighbouring pairs compared at most (evenly spread over the folder): each costs two decodings when the window
+#: reads the folder progressively.
+UNLIKE_PAIRS = 16
+
+
+def _thumbnail(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image.astype(np.float32), (16, 16), interpolation=cv2.INTER_AREA).ravel()
+
+
+def thumbnail_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation of two B-scans' 16 x 16 thumbnails; None when either is blank (one grey)."""
+    x, y = _thumbnail(a), _thumbnail(b)
+    x, y = x - x.mean(), y - y.mean()
+    norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum()) / norm if norm > 1e-6 * x.size else None
+
+
+def unlike_pair(image, n: int) -> tuple[int, int, float] | None:
+    """(i, i + 1, correlation) of the least alike of up to UNLIKE_PAIRS neighbouring B-scans (``image(i)`` gives
+    B-scan i) when it is below UNLIKE_CORRELATION, else None.
+
+    Why: two B-scans of different eyes renamed ``bscan_001.png``, ``bscan_002.png`` pass every name rule and
+    opened as one "volume scan, 2 B-scans" (walk-through H82, W7), while neighbouring B-scans of one cube or
+    raster look alike. Measured (H87, 16 x 16 thumbnails, Pearson): the two Cirrus B-scans of different eyes in
+    the shared samples (real_tracings) 0.35; neighbours in synthetic cubes (octviewer-synth, 11 cubes of 16 to 64
+    B-scans, 94 to 400 um apart, Spectralis- and Cirrus-like) 0.80 at least, 0.92 to 0.99 in the median; a real
+    Cirrus B-scan against itself moved 60 px (117 um) deep 0.64 to 0.73, 100 px 0.43 to 0.48; a blink (a dark
+    B-scan) near 0, one grey not compared. The shared samples hold no real cube or raster (their Spectralis
+    files are circle and line scans of one B-scan), so real neighbours were not measured: with a margin of 0.29
+    between other eyes and a same-scan axial jump, the folder opens and the window says it (a blink or a large
+    eye movement is said too, and is worth a look); it is not refused. A folder of many B-scans is judged on
+    UNLIKE_PAIRS evenly spread pairs, so one unlike pair among hundreds may go unsaid (two exports numbered
+    apart are refused by their names: ``check_numbering_gaps``)."""
+    pairs = range(n - 1) if n - 1 <= UNLIKE_PAIRS else \
+        sorted({round(k * (n - 2) / (UNLIKE_PAIRS - 1)) for k in range(UNLIKE_PAIRS)})
+    worst = None
+    for i in pairs:
+        c = thumbnail_correlation(image(i), image(i + 1))
+        if c is not None and (worst is None or c < worst[2]):
+            worst = (i, i + 1, c)
+    return worst if worst is not None and worst[2] < UNLIKE_CORRELATION else None
+
+
+def folder_notes(files: list[Path], image) -> tuple[str, ...]:
+    """What the window says of a folder of B-scans that opens (``FOLDER_NOTE``...): B-scan numbers missing inside
+    the series (``check_numbering_gaps`` lets up to MAX_GAP_STEPS - 1 in a row through) and neighbouring B-scans
+    that look unlike (``unlike_pair``). ``image(i)`` gives B-scan i; both readers (``read_image_folder`` and the
+    window's progressive read) call this, with the same pairs compared. No file name goes into a note (a clinic's
+    names may carry the patient's, and notes travel with the volume: a saved DICOM's ImageComments)."""
+    notes = []
+    names = [f.name for f in files]
+    runs = [re.findall(r"\d+", name) for name in names]
+    if len(names) > 1 and runs[0]:  # the running number as check_one_running_number finds it (one varies)
+        varying = [i for i in range(len(runs[0])) if len({r[i] for r in runs}) > 1]
+        running = varying[0] if varying else len(runs[0]) - 1
+        numbered = {int(r[running]): name for name, r in zip(names, runs)}
+        step, jumps = numbering_gaps(numbered)
+        if jumps:
+            missing = sum((b - a) // step - 1 for a, b in jumps)
+            a, b = jumps[0]
+            notes.append(f"{FOLDER_NOTE}{missing} B-scan number{'s are' if missing > 1 else ' is'} missing from "
+                         f"the series (the first between {a} and {b}): the B-scans beside a gap are shown as "
+                         "neighbours")
+    if (pair := unlike_pair(image, len(files))) is not None:
+        i, j, c = pair
+        notes.append(f"{FOLDER_NOTE}B-scans {i + 1} and {j + 1} of {len(files)} look unlike neighbouring B-scans of "
+                     f"one scan (their thumbnails correlate {c:.2f}; neighbours give 0.8 or more): images of "
+                     "different scans or eyes, or a blink or large eye movement between them? Check the B-scans "
+                     "before reading the result")
+    return tuple(notes)
+
+
 def read_image_folder(path: Path) -> OctVolume:
     """A folder of B-scan images (see ``plan_image_folder``); ``progressive`` reads them in threads."""
     files, shape = plan_image_folder(path)
@@ -756,4 +876,4 @@ def read_image_folder(path: Path) -> OctVolume:
         if image.dtype != data.dtype:
             raise VolumeReadError(f, f"{image.dtype.itemsize * 8}-bit B-scan among {data.dtype.itemsize * 8}-bit ones")
         data[i] = image
-    return OctVolume(data=data, notes=(NO_SPACING,))
+    return OctVolume(data=data, notes=(NO_SPACING, *folder_notes(files, lambda i: data[i])))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWi
 from octviewer.core import VF_INDICES, outside_normal
 from octviewer.core.prediction import VF_BASELINE_WORDS, VF_WORSE_BESIDE, weak_vf_indices, worse_vf_indices
 from octviewer.core.text import printable
+from octviewer.io.stacks import FOLDER_NOTE
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.precision import precision_words
 
@@ -70,6 +71,8 @@ def scan_caveats(volume) -> list[str]:
     caveats = []
     if not volume.spacing.known:
         caveats.append("The file states no physical spacing: no scale bar, pixels shown square.")
+    # a folder of B-scans: numbers missing, neighbours unlike (io.stacks.folder_notes: the reader's own words)
+    caveats += [n[len(FOLDER_NOTE):] for n in volume.notes if n.startswith(FOLDER_NOTE)]
     return caveats
 
 
