@@ -93,7 +93,10 @@ def test_a_b_scan_of_another_size_is_refused_naming_both_files(qtbot, window, mo
     folder = _write_pngs(tmp_path / "sizes", [*oct_like((3, 64, 48)), oct_like((1, 64, 40))[0]],
                          [f"B{i + 1}.png" for i in range(4)])
     _open_bscan_folder(qtbot, w, monkeypatch, folder)
-    assert w.warnings and "B4.png: B-scan size (64, 40)" in w.warnings[0] and "(B1.png)" in w.warnings[0]
+    # width x height, as a user reads an image's size (walk-through H82, W17: NumPy's "(64, 40)")
+    assert w.warnings and "B4.png: B-scan size 40 x 64 pixels (width x height)" in w.warnings[0]
+    assert "differs from the first B-scan" in w.warnings[0]
+    assert "48 x 64 pixels (width x height) (B1.png)" in w.warnings[0]
 
 
 @pytest.mark.gui

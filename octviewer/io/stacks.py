@@ -764,11 +764,18 @@ def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
     for f in files[1:]:
         shape, _ = image_header_size(f)
         if shape != first_shape:
-            raise VolumeReadError(f, f"B-scan size {shape} differs from the first B-scan's {first_shape} "
-                                     f"({files[0].name}): the B-scans of one scan have one size")
+            raise VolumeReadError(f, f"B-scan size {image_size(shape)} differs from the first B-scan's "
+                                     f"{image_size(first_shape)} ({files[0].name}): the B-scans of one scan have "
+                                     "one size")
     check_bscan_shape(path, (len(files), *first_shape))
     check_budget(path, float(len(files)) * first_shape[0] * first_shape[1] * depth, stored, what="the B-scan images")
     return files, first_shape
+
+
+def image_size(shape) -> str:
+    """An image's (rows, columns) as a user reads an image's size, "512 x 200 pixels (width x height)": the
+    messages gave NumPy's (height, width), "(200, 512)" (walk-through H82, W17)."""
+    return f"{shape[1]} x {shape[0]} pixels (width x height)"
 
 
 def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -784,7 +791,8 @@ def read_bscan_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     if image is None:
         raise VolumeReadError(path, "this image cannot be decoded")
     if image.shape != shape:
-        raise VolumeReadError(path, f"B-scan size {image.shape} differs from its header's {shape}")
+        raise VolumeReadError(path, f"B-scan size {image_size(image.shape)} differs from its header's "
+                                    f"{image_size(shape)}")
     check_not_label_mask(path, image)
     return image
 
