@@ -21,6 +21,7 @@ from .config import PacsConfigError, PacsSettings, load_settings, save_settings,
 from .net import (
     MODALITIES,
     PacsError,
+    PacsOtherPatient,
     PacsQueryError,
     check_query,
     echo,
@@ -80,6 +81,8 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("retrieve", help="retrieve a series (or a whole study) into the local folder")
     r.add_argument("study_uid")
     r.add_argument("series_uid", nargs="?", default=None)
+    r.add_argument("--patient-id", default="", help="keep only this patient's instances (default: the patient the "
+                   "archive files the study under; another patient's are refused)")
 
     s = sub.add_parser("screen", help="retrieve a patient's OCT series and screen them with octviewer-predict")
     query_options(s)
@@ -157,7 +160,8 @@ def _retrieve(args) -> int:
     for uid in (args.study_uid, args.series_uid):
         if uid is not None and not is_uid(uid):  # the user's typing, before the archive is asked
             raise PacsQueryError(f"not a DICOM UID: {one_line(uid[:70])!r}")
-    got = retrieve(_settings(args), args.study_uid, args.series_uid, progress=_progress)
+    got = retrieve(_settings(args), args.study_uid, args.series_uid, progress=_progress,
+                   patient_id=args.patient_id)
     print(file=sys.stderr)
     print(f"{got.message}: {got.folder}")
     return EXIT_OK if not got.failed else EXIT_FAILED
@@ -210,9 +214,14 @@ def _screen(args) -> int:
     one_patient(studies)  # before anything is retrieved (A12-7)
     for study in studies:
         for series in find_series(settings, study.study_uid, ("OPT",)):
-            got = retrieve(settings, study.study_uid, series.series_uid, progress=_progress)
+            try:  # only the screened patient's instances are kept (A14-2): a shared study UID's other patient
+                got = retrieve(settings, study.study_uid, series.series_uid, progress=_progress,
+                               patient_id=study.patient_id)
+            except PacsOtherPatient as exc:  # a series of another patient: said, not screened, the rest go on
+                print(f"\nseries {series.series_uid}: {exc}", file=sys.stderr)
+                continue
             print(file=sys.stderr)
-            if got.foreign:  # refused, not screened; said (A12-2)
+            if got.foreign or got.other_patient:  # refused, not screened; said (A12-2, A14-2)
                 print(got.message, file=sys.stderr)
             folders.append(str(got.folder))
     if not folders:

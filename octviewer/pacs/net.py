@@ -415,6 +415,7 @@ class Retrieved:
     files: tuple[Path, ...]
     failed: int = 0  # instances the archive could not send or this workstation could not store
     foreign: int = 0  # instances of another study or series sent while the retrieve ran: refused, not written
+    other_patient: int = 0  # instances whose header names another patient (``other_patient``): refused
 
     @property
     def message(self) -> str:
@@ -425,7 +426,24 @@ class Retrieved:
         if self.foreign:
             text += (f"; {self.foreign} instance(s) of another study or series were sent to this workstation "
                      "meanwhile and refused (not kept)")
+        if self.other_patient:
+            text += "; " + other_patient_words(self.other_patient)
         return text
+
+
+def other_patient_words(n: int) -> str:
+    """The one sentence for instances refused by ``other_patient`` (no identifier: the IDs are not printed)."""
+    return (f"{n} instance(s) of another patient were refused (not kept): the header's PatientID is not this "
+            "patient's (the archive files one study UID under two patients: a mis-filed or half-merged record)")
+
+
+class PacsOtherPatient(PacsError):
+    """Every instance the archive sent for a series or study names another patient: nothing was kept.
+    ``screen`` says it and goes on with the patient's other series (attack run 14, A14-2)."""
+
+    def __init__(self, n: int):
+        super().__init__(f"nothing retrieved: {other_patient_words(n)}")
+        self.n = n
 
 
 def is_uid(text) -> bool:
@@ -453,17 +471,46 @@ def foreign_instance(ds: Dataset, study_uid: str, series_uid: str | None) -> boo
     return series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid
 
 
+def other_patient(ds: Dataset, patient_id: str) -> bool:
+    """``ds``'s header names another patient than ``patient_id``, the patient the retrieve is for. An
+    archive that files one study UID under two patients (a mis-filed or half-merged record) sent both
+    patients' instances for the study's series, and ``screen --patient-id P`` screened the other
+    patient's eye as P's, nothing said (attack run 14, A14-2). A PatientID of several values is no one
+    patient's; an empty one is not P's. Checked with ``foreign_instance`` on every instance received."""
+    value = ds.get("PatientID", "")
+    return not isinstance(value, str) or value.strip() != patient_id.strip()
+
+
+def study_patient(settings: PacsSettings, study_uid: str) -> str | None:
+    """The patient the archive files ``study_uid`` under, for a retrieve that names none (``octviewer-pacs
+    retrieve``): ``None`` when the archive gives no patient ID for it (the first instance's PatientID then
+    stands for the retrieve's patient); ``PacsQueryError`` when it files the study under several patients,
+    whose instances one retrieve would mix (A14-2)."""
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = study_uid
+    ds.PatientID = ""
+    ids = {str(found.get("PatientID", "") or "").strip() for found in _find(settings, ds)} - {""}
+    if len(ids) > 1:
+        raise PacsQueryError(f"the archive files study {study_uid} under {len(ids)} patients (one study UID in "
+                             "several patients' records: mis-filed or half-merged); give the patient ID to retrieve "
+                             "one patient's instances (octviewer-pacs find --show-patient lists them)")
+    return ids.pop() if ids else None
+
+
 class _Receiver:
     """Writes each instance the archive sends into the ``.part`` folder; stops writing once cancelled.
-    An instance of another study or series is refused and counted, never written (``foreign_instance``)."""
+    An instance of another study or series (``foreign_instance``) or of another patient (``other_patient``;
+    ``patient_id`` None: the first instance's) is refused and counted, never written."""
 
     def __init__(self, folder: Path, cancel: threading.Event | None, progress: Callable | None,
-                 study_uid: str = "", series_uid: str | None = None):
+                 study_uid: str = "", series_uid: str | None = None, patient_id: str | None = None):
         self.folder, self.cancel, self.progress = folder, cancel, progress
-        self.study_uid, self.series_uid = study_uid, series_uid
+        self.study_uid, self.series_uid, self.patient_id = study_uid, series_uid, patient_id
         self.files: list[Path] = []
         self.failed = 0
         self.foreign = 0
+        self.other_patient = 0
         self.total: int | None = None
         self.lock = threading.Lock()
 
@@ -478,6 +525,13 @@ class _Receiver:
                 with self.lock:
                     self.foreign += 1
                 return 0xC000
+            with self.lock:
+                if self.patient_id is None and isinstance(ds.get("PatientID", ""), str):
+                    self.patient_id = ds.get("PatientID", "")  # the archive named none: the first instance's
+                if self.patient_id is None or other_patient(ds, self.patient_id):
+                    log.warning("an instance of another patient was sent during the retrieve; refused")
+                    self.other_patient += 1
+                    return 0xC000
             uid = str(ds.SOPInstanceUID)
             with self.lock:
                 name = f"{uid}.dcm" if is_uid(uid) else f"instance-{len(self.files) + 1}.dcm"
@@ -508,8 +562,12 @@ def _query_for(study_uid: str, series_uid: str | None) -> Dataset:
 
 def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = None, dest: Path | None = None,
              progress: Callable[[int, int | None], None] | None = None,
-             cancel: threading.Event | None = None) -> Retrieved:
+             cancel: threading.Event | None = None, patient_id: str | None = None) -> Retrieved:
     """Retrieve a series (or a whole study) with C-GET, or C-MOVE when the settings say so.
+
+    ``patient_id``: the patient whose instances are kept (``other_patient``); not given or empty, the
+    one the archive files the study under (``study_patient``). Nothing but another patient's instances:
+    ``PacsOtherPatient``.
 
     ``progress(done, total)``: instances received so far, and the total once the archive has said it.
     ``cancel`` (threading.Event): the retrieve stops, the partial folder is removed and
@@ -517,12 +575,14 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     complete one replaces an earlier copy of the same series.
     """
     dest = Path(dest) if dest is not None else retrieved_folder(study_uid, series_uid)
+    if not (patient_id or "").strip():
+        patient_id = study_patient(settings, study_uid)
     part = dest.with_name(dest.name + ".part")
     try:
         _make_part(dest, part)
     except OSError as exc:
         raise PacsConfigError(folder_problem(dest.parent, exc)) from None
-    receiver = _Receiver(part, cancel, progress, study_uid, series_uid)
+    receiver = _Receiver(part, cancel, progress, study_uid, series_uid, patient_id)
     try:
         if settings.retrieve == "move":
             final = _move(settings, _query_for(study_uid, series_uid), receiver)
@@ -531,6 +591,8 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         if not receiver.files:
+            if receiver.other_patient:
+                raise PacsOtherPatient(receiver.other_patient)
             if final in (0x0000, None):
                 raise PacsError("the archive holds no instances for this series (it may have been deleted)")
             raise PacsError(f"the archive sent nothing ({status_text(final)})")
@@ -545,8 +607,9 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
             _remove(part)
         raise
     files = tuple(dest / p.name for p in receiver.files)
-    log.info("retrieved %d instance(s), %d failed, %d foreign refused", len(files), receiver.failed, receiver.foreign)
-    return Retrieved(dest, files, receiver.failed, receiver.foreign)
+    log.info("retrieved %d instance(s), %d failed, %d foreign and %d of another patient refused", len(files),
+             receiver.failed, receiver.foreign, receiver.other_patient)
+    return Retrieved(dest, files, receiver.failed, receiver.foreign, receiver.other_patient)
 
 
 def _make_part(dest: Path, part: Path) -> None:
@@ -594,8 +657,9 @@ def _follow(settings: PacsSettings, assoc, responses, receiver: _Receiver, model
                 raise Cancelled()
             continue
         final = code
-        receiver.failed = max(receiver.failed, counts[2])
-        if code not in (0x0000, 0xB000, 0xFE00) and not receiver.files:
+        # the archive counts the instances refused here as another patient's among its failures: they are said apart
+        receiver.failed = max(receiver.failed, counts[2] - receiver.other_patient)
+        if code not in (0x0000, 0xB000, 0xFE00) and not receiver.files and not receiver.other_patient:
             raise PacsError(f"the archive could not send the series ({status_text(code)})")
     return final
 

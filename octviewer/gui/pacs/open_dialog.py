@@ -192,10 +192,13 @@ class OpenFromPacsDialog(QDialog):
         if hit is None or settings is None or self.work.busy():
             return
         series_uid = getattr(hit, "series_uid", None)  # None: the whole study
+        study = hit if series_uid is None else item.parent().data(0, STUDY)
+        patient_id = study.patient_id  # only the chosen patient's instances are kept (A14-2)
 
         def run(progress, cancel):
             got = retrieve(settings, hit.study_uid, series_uid,
-                           progress=lambda done, total: progress(done, total or 0), cancel=cancel)
+                           progress=lambda done, total: progress(done, total or 0), cancel=cancel,
+                           patient_id=patient_id)
             return got, scan_files(got.files)
 
         self._say("Retrieving…")

@@ -1,0 +1,96 @@
+"""Attack run 14 (H85), octviewer-pacs: a study UID the archive files under two patients (a mis-filed or
+half-merged record) sent both patients' instances, and `screen --patient-id P` screened the other patient's eye
+as P's, nothing said (A14-2). Only the patient's own instances are kept, in screen, retrieve and the window."""
+
+import csv
+
+import orthanc_server
+import pydicom
+import pytest
+from conftest import open_window
+from orthanc_server import ARCHIVE_AE, LOCAL_AE
+from pydicom.uid import generate_uid
+
+from octviewer.pacs import save_settings
+from octviewer.pacs.cli import main
+
+orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
+MODEL = "resources/models/demo_semt.safetensors"
+SHARED_A, SHARED_B = "SHARED-A-141", "SHARED-B-142"
+
+
+@pytest.fixture(scope="module")
+def shared_study(orthanc):
+    """Patient A's OD scan and patient B's OS scan filed in the archive under one study UID (own series)."""
+    study = generate_uid()
+    datasets = []
+    for patient, name, sample in ((SHARED_A, "ALPHA^ANN", "demo_normal_OD.dcm"),
+                                  (SHARED_B, "BRAVO^BOB", "demo_early_glaucoma_OS.dcm")):
+        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
+        orthanc_server._file_with_patient(ds, patient, name, study, "20191112", series_number=1)
+        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        datasets.append(ds)
+    orthanc.c_store(datasets)
+    return study
+
+
+def _conf(orthanc, tmp_path) -> list[str]:
+    conf = ["--settings", str(tmp_path / "pacs.json")]
+    assert main([*conf, "configure", "--archive-ae", ARCHIVE_AE, "--host", "127.0.0.1", "--port",
+                 str(orthanc.dicom_port), "--local-ae", LOCAL_AE, "--local-port", str(orthanc.move_port)]) == 0
+    return conf
+
+
+def _kept_patients(data_dir) -> list[str]:
+    return sorted(str(pydicom.dcmread(p, stop_before_pixels=True).PatientID) for p in data_dir.glob("pacs/**/*.dcm"))
+
+
+@pytest.mark.slow  # the demo cube screened on the CPU
+def test_screen_keeps_only_the_screened_patients_instances_of_a_shared_study_uid(
+        orthanc, shared_study, data_dir, tmp_path, capsys):
+    conf = _conf(orthanc, tmp_path)
+    capsys.readouterr()
+    out = tmp_path / "screen.csv"
+    assert main([*conf, "screen", "--patient-id", SHARED_A, "--out", str(out), "--", "--device", "cpu",
+                 "--no-quality-gate"]) == 0
+    err = capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    assert [r["laterality"] for r in rows] == ["OD"]  # B's OS eye was screened as A's
+    assert "1 instance(s) of another patient were refused" in err and SHARED_B not in err
+    assert _kept_patients(data_dir) == [SHARED_A]
+
+
+def test_retrieve_of_a_study_filed_under_two_patients_asks_which_and_keeps_only_that_ones(
+        orthanc, shared_study, data_dir, tmp_path, capsys):
+    conf = _conf(orthanc, tmp_path)
+    capsys.readouterr()
+    assert main([*conf, "retrieve", shared_study]) == 2  # whose? the archive files it under two patients
+    err = capsys.readouterr().err
+    assert "under 2 patients" in err and "give the patient ID" in err and "Traceback" not in err
+    assert _kept_patients(data_dir) == []
+    assert main([*conf, "retrieve", shared_study, "--patient-id", SHARED_B]) == 0
+    out = capsys.readouterr().out
+    assert "1 file(s) retrieved" in out and "1 instance(s) of another patient were refused" in out
+    assert _kept_patients(data_dir) == [SHARED_B]
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, data_dir):
+    yield from open_window(qtbot, monkeypatch, MODEL)
+
+
+def test_the_windows_study_retrieve_keeps_only_the_chosen_patients_instances(window, orthanc, shared_study, qtbot,
+                                                                          data_dir):
+    save_settings(orthanc.settings())
+    window.menu_actions["open_pacs"].trigger()
+    dialog = window._pacs_actions.dialog
+    dialog.patient_id.setText(SHARED_A)
+    dialog.search_button.click()
+    qtbot.waitUntil(lambda: dialog.results.topLevelItemCount() == 1, timeout=60000)
+    dialog.results.setCurrentItem(dialog.results.topLevelItem(0))
+    dialog.retrieve_button.click()
+    panel = window.study.panel
+    qtbot.waitUntil(lambda: panel.index is not None, timeout=60000)
+    assert [(s.patient_id, s.eye) for s in panel.index.scans] == [(SHARED_A, "OD")]
+    assert _kept_patients(data_dir) == [SHARED_A]
