@@ -127,3 +127,24 @@ def test_a_manifest_row_listing_a_device_a_table_or_a_folder_of_dicoms_is_listed
     assert "manifest.csv: row 4: unknown file format" in listed, listed
     assert "row 5: a folder without B-scan images, not a scan; it is not used" in listed, listed
     assert "3 rows listing no scan" in " ".join(panel.status.text().replace("\u200b", "").split()), panel.status.text()
+
+
+@pytest.mark.gui
+def test_two_swapped_rows_of_a_one_scan_per_patient_manifest_are_left_out_without_a_used_as_listed_warning(
+        qtbot, window, monkeypatch, demo, tmp_path):
+    """A13-16 (H87) left the two swapped rows' scans out, listed; their "the row's is used" warnings stayed in
+    the list under "Check (used as listed)" as well, saying the opposite."""
+    from PySide6.QtWidgets import QFileDialog
+
+    ods = _scans(demo, "OD")
+    a = ods[0]
+    b = next(p for p in ods if p.parent.name != a.parent.name)  # the other patient's
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,patient_id,eye,visit\n{a},{b.parent.name},OD,\n{b},{a.parent.name},OD,\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=30000):
+        window.menu_actions["open_study_manifest"].trigger()
+    panel = window.study.panel
+    listed = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert panel.index.scans == [] and listed.count("(rows swapped?): another patient's scan is not used") == 2, listed
+    assert "the row's is used" not in listed and not panel.index.warnings, listed

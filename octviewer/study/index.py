@@ -810,6 +810,7 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
         index._problem(path, "scans of another patient",
                        f'listed under the patient "{patient}", {why}: another patient\'s scan is not used')
     index.scans = [s for s in index.scans if s.path not in mixed]
+    index.warnings = [w for w in index.warnings if w.path not in mixed]  # "the row's is used": it is not (H87)
 
 
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
