@@ -31,7 +31,7 @@ from pydicom.uid import (
 )
 
 from ..core import OctVolume, Spacing
-from ..core.text import patient_id_problem
+from ..core.text import one_line, patient_id_problem
 from ..core.volume import oct_spacing_problem
 from .errors import VolumeReadError
 from .limits import (
@@ -125,16 +125,28 @@ def laterality_fields(ds: Dataset) -> dict:
             "FrameLaterality": frame.get("FrameLaterality") if frame is not None else None}
 
 
+def _values(value) -> list | None:
+    """The values of a field that holds several (``L\\R``), else None."""
+    return None if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__") else list(value)
+
+
 def eye_of(fields: dict) -> tuple[str | None, str]:
     """(OD, OS or None, "") from the laterality fields, or (None, problem) when they disagree.
 
     The eye decides which side of the TSNIT and Garway-Heath sectors is temporal and how the OU view
     pairs scans: ImageLaterality L over FrameLaterality R was read as OS without a word, mirroring the
     sectors (attack run 3, F22). Nothing is guessed: fields that name different eyes (or "B", both,
-    beside one eye) are a contradiction; "U" (unknown) or a missing field leaves the others to say."""
+    beside one eye) are a contradiction, and so is a field holding several values (``L\\R`` was read as
+    no value, and the other field's R made it OD: attack run 14, A14-3); "U" (unknown), a missing field
+    or a value that is no laterality code (said by ``laterality_notes``) leaves the others to say. The
+    scan reader, the study index and the trainer's manifest check all read the eye here."""
     said = {}
     for name, value in fields.items():
-        text = str(value or "").strip().upper()
+        if (values := _values(value)) is not None and len(values) > 1:
+            shown = one_line("\\".join(str(v).strip() for v in values[:4]))[:40]
+            return None, (f"{name} holds {len(values)} values ({shown}): one field, one value; which eye the scan "
+                          "is cannot be told")
+        text = str(values[0] if values else value or "").strip().upper()
         if text in _LATERALITY or text == "B":
             said[name] = text
     eyes = {_LATERALITY.get(text, "both") for text in said.values()}
@@ -143,6 +155,20 @@ def eye_of(fields: dict) -> tuple[str | None, str]:
                       + "): which eye the scan is cannot be told")
     eye = eyes.pop() if eyes else None
     return (eye if eye in ("OD", "OS") else None), ""
+
+
+def laterality_notes(fields: dict) -> tuple[str, ...]:
+    """A note for each laterality field whose value is no laterality code (R, L, B or U): ``eye_of`` leaves
+    it to the other fields, and the user is told it was there and not used ("X" was skipped without a word:
+    attack run 14, A14-3)."""
+    notes = []
+    for name, value in fields.items():
+        values = _values(value)
+        text = str(values[0] if values else value or "").strip()
+        if values is not None and len(values) > 1 or not text or text.upper() in (*_LATERALITY, "B", "U"):
+            continue
+        notes.append(f"{name} {one_line(text)[:20]!r} is no laterality code (R, L, B or U): not used for the eye")
+    return tuple(notes)
 
 
 def _laterality(ds: Dataset, path=None) -> str | None:
@@ -285,7 +311,7 @@ class DicomFrames:
             device=device,
             acquired=_acquired(ds),
             patient_id=str(patient_id or "") or None,
-            notes=notes + spacing_notes,
+            notes=notes + spacing_notes + laterality_notes(laterality_fields(ds)),
         )
 
 

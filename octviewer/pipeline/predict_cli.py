@@ -68,18 +68,94 @@ _CLUSTER_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([A-Za-z0-9._-]+|\[[0-
 
 
 def _own_cam(path: Path, cam_out: Path) -> bool:
-    """``path`` is a CAM file (``<key>_cam.npy``) in the --cam-out folder: this command's own output."""
+    """``path`` is named as a CAM file (``<key>_cam.npy``) in the --cam-out folder."""
     return path.name.endswith("_cam.npy") and os.path.realpath(path.parent) == os.path.realpath(cam_out)
 
 
-def _not_own_cams(files: list[Path], cam_out: Path) -> list[Path]:
+def _looks_like_cam(path: Path) -> bool:
+    """``path``'s .npy header says what this command's CAMs are: a 2-D float array (read from the header
+    only). A NumPy volume a user named ``*_cam.npy`` is 3-D, or of integers: a scan, not ours."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+            if read is None:  # np.save writes version 1.0 for a CAM
+                return False
+            shape, _, dtype = read(f)
+    except Exception:  # noqa: BLE001 - not a .npy file at all: no CAM of ours either
+        return False
+    return len(shape) == 2 and dtype.kind == "f"
+
+
+def _not_own_cams(files: list[Path], cam_out: Path, named: set) -> list[Path]:
     """``files`` without the CAMs an earlier run wrote to --cam-out: with --cam-out inside an input
-    folder, the next run read them back as scans and failed on each (attack run 4, F18)."""
-    kept = [p for p in files if not _own_cam(p, cam_out)]
+    folder, the next run read them back as scans and failed on each (attack run 4, F18). Only files found
+    by searching a folder, named as our CAMs and shaped as ours; a file named on the command line is an
+    input, and was dropped as "our own CAM", then overwritten by another scan's CAM (attack run 14, A14-4).
+    ``named``: the (device, inode) or resolved path of each file named on the command line."""
+    kept = [p for p in files if _identity(p) in named or not (_own_cam(p, cam_out) and _looks_like_cam(p))]
     if len(kept) < len(files):
         print(f"note: {len(files) - len(kept)} CAM file(s) of --cam-out in the input folders are not read as scans",
               file=sys.stderr)
     return kept
+
+
+def _folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a path longer than PATH_MAX: a file named, whose row says why it cannot be read
+        return False
+
+
+def _identity(path) -> tuple | str:
+    """One file however it is named: (device, inode), or its resolved path where it cannot be looked at."""
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino) if st.st_ino else os.path.realpath(path)
+    except (OSError, ValueError):
+        return os.path.realpath(path)
+
+
+def _cam_stems(files: list[Path], args) -> dict[Path, str]:
+    """Each scan's CAM name (``<stem>_cam.npy`` in --cam-out): its key, or with --no-pseudonymise its
+    file's stem (the same stem in two folders: both kept, the second with a part of its key). Named for
+    every scan, done or not, so a resumed run names alike; before anything is written, so a CAM that
+    would replace an input is refused first (``cam_problem``)."""
+    from ..core.pseudonym import SaltError, install_salt, pseudonym
+
+    salt: list[bytes] = []  # read once, when first needed: --no-pseudonymise reads it only for two CAMs of one stem
+
+    def key(path: Path) -> str:
+        if not salt:
+            try:
+                salt.append(install_salt())
+            except SaltError as exc:
+                raise OutputError(str(exc)) from None
+        return pseudonym(path, salt[0])
+
+    stems: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path in files:
+        stem = key(path) if args.pseudonymise else path.stem
+        if stem in taken:
+            stem = f"{stem}_{key(path)[4:12]}"
+        stems[path] = stem
+        taken.add(stem)
+    return stems
+
+
+def cam_problem(stems: dict[Path, str], cam_out: Path, inputs: list[Path]) -> str:
+    """Why a CAM cannot be written: its path is one of the inputs (``X.dcm X_cam.npy --cam-out .`` replaced
+    the scan X_cam.npy by X.dcm's CAM, A14-4), refused as ``check_outputs`` refuses --out or --key-file; ""
+    when none is."""
+    given = {_identity(p) for p in inputs}
+    for stem in stems.values():
+        cam = cam_out / f"{stem}_cam.npy"
+        if os.path.lexists(cam) and _identity(cam) in given:
+            return f"--cam-out {cam} is one of the inputs; refusing to overwrite a scan"
+    return ""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -135,12 +211,19 @@ def main(argv: list[str] | None = None) -> int:
     from ..resources import DEMO_MODEL
 
     files, skipped = expand(args.inputs)
+    cams: dict[Path, str] = {}
     if args.cam_out is not None:
-        files, skipped = _not_own_cams(files, args.cam_out), [s for s in skipped if not _own_cam(s[0], args.cam_out)]
+        named = {_identity(p) for p in map(Path, args.inputs) if not _folder(p)}
+        files = _not_own_cams(files, args.cam_out, named)
+        skipped = [s for s in skipped if not _own_cam(s[0], args.cam_out)]
     try:
         check_outputs(files + [p for p, _ in skipped], args.out, folders={"--cam-out": args.cam_out},
                       files={"--key-file": args.key_file}, model=args.model or DEMO_MODEL, columns=COLUMNS,
                       retired=RETIRED_COLUMNS, required=REQUIRED_COLUMNS)
+        if args.cam_out is not None:
+            cams = _cam_stems(files, args)
+            if problem := cam_problem(cams, args.cam_out, files + [p for p, _ in skipped]):
+                raise OutputError(problem)
     except OutputError as exc:
         print(f"octviewer-predict: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
@@ -174,16 +257,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"octviewer-predict: --cam-out {args.cam_out} cannot be made: {exc.strerror}",
                           file=sys.stderr)
                     return EXIT_OUTPUT
-            cam_names: set[str] = set()
             parallel, todo = args.workers > 1 or bool(args.cluster), []
             for path in batch.scans(files, "screening"):
                 name = batch.name_of(path)
-                cam_stem = None
-                if args.cam_out is not None:  # named for every scan, done or not, so a resumed run names alike
-                    cam_stem = name if args.pseudonymise else path.stem
-                    if cam_stem in cam_names:  # the same stem in two folders: keep both
-                        cam_stem = f"{cam_stem}_{batch.pseudonym(path)[4:12]}"
-                    cam_names.add(cam_stem)
+                cam_stem = cams.get(path)  # None: no --cam-out
                 if batch.finished(name):
                     continue
                 if parallel:
