@@ -148,3 +148,64 @@ def test_two_swapped_rows_of_a_one_scan_per_patient_manifest_are_left_out_withou
     listed = " ".join(panel.problems.text().replace("\u200b", "").split())
     assert panel.index.scans == [] and listed.count("(rows swapped?): another patient's scan is not used") == 2, listed
     assert "the row's is used" not in listed and not panel.index.warnings, listed
+
+
+def _repeat_scan(od: Path, name: str) -> Path:
+    """A repeat acquisition of ``od``'s visit: other voxels, its own UIDs (same pattern and B-scan count)."""
+    import numpy as np
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(od)
+    pixels = np.frombuffer(ds.PixelData, dtype=np.uint8).copy()
+    pixels[-10:] ^= 1
+    ds.PixelData, ds.SOPInstanceUID = pixels.tobytes(), generate_uid()
+    ds.save_as(od.with_name(name))
+    return od.with_name(name)
+
+
+@pytest.mark.gui
+def test_repeat_scans_are_decoded_once_a_study_reopens_from_its_header_cache(qtbot, window, monkeypatch, demo,
+                                                                            tmp_path):
+    """Attack run 14, A14-8: since copies are compared by decoded voxels, every repeat scan of a visit was
+    decoded at EVERY opening of the study (the digests lived for the process only): ~0.8 s per 40 MB pair.
+    Their digests now live in the study's header cache; opened again (a new process: the in-process cache
+    emptied), nothing is decoded."""
+    import octviewer.io.content as content
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    for od in _scans(root, "OD")[:2]:
+        _repeat_scan(od, f"Z_{od.stem}_repeat.dcm")
+    decoded = []
+    real = content.content_digest
+    monkeypatch.setattr(content, "content_digest", lambda volume: decoded.append(1) or real(volume))
+    monkeypatch.setattr(content, "_CACHE", {})
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    first = len(decoded)
+    assert first >= 4 and len([s for s in panel.index.scans if s.path.endswith("_repeat.dcm")]) == 2, first
+    monkeypatch.setattr(content, "_CACHE", {})  # as a new process
+    open_study_folder(qtbot, window, monkeypatch, root)
+    assert len(decoded) == first  # served from the header cache
+
+
+def test_cancel_stops_indexing_between_the_decodings_of_repeat_scans(demo, tmp_path, monkeypatch):
+    """Attack run 14, A14-8: Cancel was not checked while repeat scans were decoded (5.4 s for 6 pairs of
+    Cirrus-size cubes with Cancel pressed at 1 s). It is checked before each decoding."""
+    import octviewer.io.content as content
+    from octviewer.study import index_folder
+    from octviewer.study.index import IndexCancelled
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    for od in _scans(root, "OD"):
+        _repeat_scan(od, f"Z_{od.stem}_repeat.dcm")
+    cancel = {"now": False}
+    real = content.content_digest
+
+    def decode(volume):  # the user presses Cancel during the first decoding
+        cancel["now"] = True
+        return real(volume)
+
+    monkeypatch.setattr(content, "content_digest", decode)
+    monkeypatch.setattr(content, "_CACHE", {})
+    with pytest.raises(IndexCancelled):
+        index_folder(root, cancel=lambda: cancel["now"], cache_dir=tmp_path / "cache")

@@ -206,7 +206,7 @@ def well_formed(record) -> bool:
         return (_usable_id(record.get("patient_id")) and record.get("eye") in ("OD", "OS", "")
                 and _date_text(record.get("date")) and isinstance(record.get("scan_pattern"), str)
                 and type(n) is int and 0 <= n < 2**31 and isinstance(record.get("synthetic"), bool)
-                and isinstance(record.get("cut", ""), str))
+                and isinstance(record.get("cut", ""), str) and isinstance(record.get("content", ""), str))
     if kind == "vf":
         exams = record.get("exams", [record])
         return isinstance(exams, list) and all(_vf_well_formed(m) for m in exams)

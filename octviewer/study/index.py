@@ -457,6 +457,22 @@ def _cached_record(hit, key: list[int], suffix: str) -> dict | None:
     return hit[4]
 
 
+def _keep_digests(cache_dir, root: Path, entries: dict[str, list], digests: dict[str, str]) -> None:
+    """Write the content digests found while indexing (``_content_copies``) into the header records of the
+    study's cache, so the next opening compares repeat scans without decoding them. A record is served only
+    for the very file it was made for (size, times, inode), so its digest is too."""
+    for path, digest in digests.items():
+        rel = Path(path).relative_to(root).as_posix()
+        if rel in entries:
+            entries[rel] = [*entries[rel][:4], {**entries[rel][4], "content": digest}]
+    store, _ = _header_store(cache_dir)
+    if store is not None:
+        try:
+            store.put_study_headers(str(root), entries)
+        finally:
+            store.close()
+
+
 # ---------------------------------------------------------------- manifests and VF tables
 
 def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
@@ -647,7 +663,8 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
     return out
 
 
-def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[list[ScanEntry], list[StudyWarning]]:
+def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: dict[str, str | None] | None = None,
+            cancel=None) -> tuple[list[ScanEntry], list[StudyWarning]]:
     """``scans`` with each scan listed several times at one visit of one eye kept once (the first), and a
     warning on the one kept: the same header UID, the same bytes (a SHA-256 only of the files
     of that visit's eye that share a size), or the same decoded voxels (``_content_copies``). Copies of one
@@ -689,7 +706,8 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str) -> tuple[li
                 first[key] = s
                 left.append(s)
         # a scan that already has copies is kept before its re-encodings (theirs move to it), then the first by name
-        for kept, copy in _content_copies(sorted(left, key=lambda s: (s.path not in copies, s.path))):
+        for kept, copy in _content_copies(sorted(left, key=lambda s: (s.path not in copies, s.path)),
+                                          {} if digests is None else digests, cancel):
             copies.setdefault(kept.path, []).extend([copy, *copies.pop(copy.path, [])])
             how.setdefault(kept.path, set()).update({"pixel data", *how.pop(copy.path, set())})
     dropped = {c.path for group in copies.values() for c in group}
@@ -721,23 +739,28 @@ def _in_patients_folder(path: str, patient: str, patients: set[str], root: str) 
     return f"; {rel} lies in the folder of the patient {other}" if other else ""
 
 
-def _use_once(index: StudyIndex, uids: dict[str, str], root: str) -> list[StudyWarning]:
+def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[str, str | None] | None = None,
+              cancel=None) -> list[StudyWarning]:
     """Keep each scan of ``index`` once at its visit (``_copies``), the copies left out in ``index.copies``;
     the warnings on the scans kept."""
-    kept, warnings = _copies(index.scans, uids, root)
+    kept, warnings = _copies(index.scans, uids, root, digests, cancel)
     index.copies = sorted({s.path for s in index.scans} - {s.path for s in kept})
     index.scans = kept
     return warnings
 
 
-def _content_copies(scans: list[ScanEntry]) -> list[tuple[ScanEntry, ScanEntry]]:
+def _content_copies(scans: list[ScanEntry], digests: dict[str, str | None],
+                    cancel=None) -> list[tuple[ScanEntry, ScanEntry]]:
     """(kept, copy) for scans of one eye at one visit with the same decoded voxels and geometry
     (``io.content.volume_digest``) under other header fields, encoding or format: a scan re-exported with a
     new SOPInstanceUID was used twice at its visit (attack run 10, A10-17), and so was one re-encoded
     losslessly (RLE) or converted to .npz, while Pixel Data bytes were compared (run 12's A12-3, H79's
     recheck); the trainer's manifest finds copies by the same digest. Only scans of one scan pattern and
-    B-scan count are decoded (a repeat scan at a visit is; a cube beside a circle is not), each once per
-    process; the first of ``scans`` is kept."""
+    B-scan count are decoded (a repeat scan at a visit is; a cube beside a circle is not), each once: ``digests``
+    (path -> digest) holds those known (a folder study's header cache keeps them, so a study reopens without
+    decoding) and receives the new ones; ``cancel`` is checked before each decoding (about 0.4 s for a 40 MB
+    cube): decoding every repeat pair of a study ignored Cancel and ran again at each opening (attack run 14,
+    A14-8). The first of ``scans`` is kept."""
     from ..io.content import volume_digest
 
     by_geometry: dict[tuple, list[ScanEntry]] = {}
@@ -746,7 +769,11 @@ def _content_copies(scans: list[ScanEntry]) -> list[tuple[ScanEntry, ScanEntry]]
     out, first = [], {}
     for same_geometry in (g for g in by_geometry.values() if len(g) > 1):
         for s in same_geometry:
-            if (digest := volume_digest(s.path)) is None:
+            if s.path not in digests:
+                if _cancelled(cancel):
+                    raise IndexCancelled()
+                digests[s.path] = volume_digest(s.path)
+            if (digest := digests[s.path]) is None:
                 continue
             if digest in first:
                 out.append((first[digest], s))
@@ -919,7 +946,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids)
     index.scans = group_visits(index.scans)
-    copies = _use_once(index, uids, str(csv_path.parent))
+    copies = _use_once(index, uids, str(csv_path.parent), cancel=cancel)
     index.warnings += copies + _same_scans(index.scans, uids, str(csv_path.parent))
     _undated_note(index)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
@@ -1103,7 +1130,11 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 index.warnings.append(StudyWarning(str(file), "cut", cut_short_text(record["cut"])))
     _mixed_patients(index, {str(f): r.get("patient_id") or "" for f, r in records if r.get("kind") == "scan"})
     index.scans = group_visits(index.scans)
-    copies = _use_once(index, {str(f): r.get("uid") or "" for f, r in records}, str(root))
+    digests = {str(f): r["content"] for f, r in records if r.get("content")}
+    known = set(digests)
+    copies = _use_once(index, {str(f): r.get("uid") or "" for f, r in records}, str(root), digests, cancel)
+    if new := {path: d for path, d in digests.items() if path not in known and d}:
+        _keep_digests(cache_dir, root, entries, new)
     # a cut-short file left out as a copy of a whole one is said by the copy's warning, not as a scan that cannot open
     left_out = set(index.copies)
     index.warnings = [w for w in index.warnings if not (w.kind == "cut" and w.path in left_out)] + copies
