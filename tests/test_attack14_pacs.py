@@ -94,3 +94,65 @@ def test_the_windows_study_retrieve_keeps_only_the_chosen_patients_instances(win
     qtbot.waitUntil(lambda: panel.index is not None, timeout=60000)
     assert [(s.patient_id, s.eye) for s in panel.index.scans] == [(SHARED_A, "OD")]
     assert _kept_patients(data_dir) == [SHARED_A]
+
+
+def _noisy_scan(tmp_path, patient_id: str):
+    """The demo OD cube as a clinic's archive holds it, its pixels weak noise: the quality check refuses it and
+    the network still reads it when the check is off (as in tests/test_attack13_pacs.py)."""
+    import numpy as np
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / "demo_normal_OD.dcm")
+    arr = ds.pixel_array
+    ds.PixelData = np.random.default_rng(0).integers(0, 12, arr.shape).astype(arr.dtype).tobytes()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    orthanc_server._file_with_patient(ds, patient_id, "GATE^OFF", generate_uid(), "20240101", series_number=1)
+    path = tmp_path / f"{patient_id}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _sr_screening(orthanc, patient_id: str) -> dict:
+    from octviewer.pacs.sr import sr_values
+
+    [sr] = [orthanc.dataset(i["ID"]) for i in orthanc.instances_of(patient_id)
+            if orthanc.rest(f"/instances/{i['ID']}/series")["MainDicomTags"].get("Modality") == "SR"]
+    return sr_values(sr)["glaucoma screening"]
+
+
+def test_the_windows_sr_of_a_decision_made_with_the_quality_check_off_says_so(window, orthanc, qtbot, data_dir,
+                                                                               tmp_path, monkeypatch):
+    """A14-10: File > Send results to PACS with Analysis > Quality check off filed "Screening decision: Normal" for
+    a scan the check refuses, the SR saying nothing of the check being off (the PDF beside it says it, A13-11).
+    The SR now carries, beside the decision, the note in the panel's words and the result's analysis settings."""
+    from test_gui_walkthrough import _open_by_menu
+
+    from octviewer.pacs.sr import ANALYSIS_SETTINGS, QUALITY_CHECK_OFF
+
+    w = window
+    assert not w.state.options.gate
+    save_settings(orthanc.settings())
+    _open_by_menu(qtbot, w, _noisy_scan(tmp_path, "GATEOFF-1410"), monkeypatch, timeout=240000)
+    qtbot.waitUntil(lambda: w.state.prediction is not None and w.state.structure is not None, timeout=240000)
+    assert not w.state.structure.quality.ok
+    w.menu_actions["send_pacs"].trigger()
+    qtbot.waitUntil(lambda: not w._pacs_actions.work.busy(), timeout=60000)
+    values = _sr_screening(orthanc, "GATEOFF-1410")
+    assert values["Screening decision"] in ("Normal", "Glaucoma")
+    assert values[QUALITY_CHECK_OFF].startswith("quality check off: this scan fails it (signal 0.")
+    assert values[QUALITY_CHECK_OFF].endswith("with the check on it gets no result")
+    assert values[ANALYSIS_SETTINGS].startswith("quality gate off, ")
+
+
+@pytest.mark.slow  # the demo cube analysed on the CPU
+def test_sends_sr_of_a_good_scan_names_its_settings_and_no_check_off(orthanc, data_dir, tmp_path, capsys):
+    from octviewer.pacs.sr import ANALYSIS_SETTINGS, QUALITY_CHECK_OFF
+
+    scan = tmp_path / "good.dcm"
+    ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / "demo_normal_OD.dcm")
+    orthanc_server._file_with_patient(ds, "GATEON-1410", "GATE^ON", generate_uid(), "20240101", series_number=1)
+    ds.save_as(scan, enforce_file_format=True)
+    conf = _conf(orthanc, tmp_path)
+    assert main([*conf, "send", str(scan), "--device", "cpu"]) == 0
+    values = _sr_screening(orthanc, "GATEON-1410")
+    assert values[ANALYSIS_SETTINGS].startswith("quality gate on, ") and QUALITY_CHECK_OFF not in values

@@ -173,6 +173,32 @@ def _with_type2(source: Dataset) -> Dataset:
 
 #: The TEXT item of the screening group that says whether the model file was verified (``model_trust``).
 MODEL_TRUST = "Model file verification"
+#: ... that names the analysis settings of the result's figures (``ScanResult.settings``, the batch CSV's words).
+ANALYSIS_SETTINGS = "Analysis settings"
+#: ... that says a decision stands only because the quality check was off (``quality_check_off_note``).
+QUALITY_CHECK_OFF = "Quality check off"
+
+
+def quality_check_off_note(result) -> str:
+    """What a report says beside the decision of a scan analysed with the quality check off that the check
+    refuses (``result``: a ``pipeline.ScanResult``), or "": with the check on such a scan gets no result. The
+    window's File > Send results to PACS filed "Screening decision: Normal" for such a scan with no word of it
+    (attack run 14, A14-10), where the PDF and the Results panel say it (A13-11; the panel's
+    ``results_panel.quality_check_off_note`` is this rule in the window's words). By the result's own settings;
+    one whose settings are not known is judged by what stands: with the check on, no decision stands on a scan
+    it refuses."""
+    from ..pipeline import ScanOptions
+    from ..pipeline.batch import analysis_settings
+
+    quality = result.quality
+    if result.prediction is None or quality is None or quality.ok:
+        return ""
+    settings = getattr(result, "settings", None)
+    if settings and settings[0] != analysis_settings(ScanOptions(gate=False))[0]:
+        return ""
+    signal = "signal not measured" if not _finite(quality.score) else f"signal {quality.score:.2f}"
+    why = f": {' '.join(str(quality.reasons[0]).split())[:120]}" if quality.reasons else ""
+    return f"quality check off: this scan fails it ({signal}{why}); with the check on it gets no result"
 
 
 def build_sr(source: Dataset, result, model_name: str, model_version: str, *, series_number: int = 901,
@@ -183,7 +209,8 @@ def build_sr(source: Dataset, result, model_name: str, model_version: str, *, se
     go into the report, which is filed in the same study and references the source series.
     ``trust`` (the model file's signature, ``results.model_trust``) goes into the screening group as a
     TEXT item: the archive's copy, read by other systems, is the result that travels furthest, and an
-    unverified model's said nothing of it (attack run 12, A12-10).
+    unverified model's said nothing of it (attack run 12, A12-10); so do the result's analysis settings and,
+    for a decision on a scan the quality check refuses, that the check was off (A14-10).
     """
     if "SOPInstanceUID" not in source or "StudyInstanceUID" not in source:
         raise SrError("the scan did not come from a DICOM file, so its findings cannot be filed with it")
@@ -192,10 +219,12 @@ def build_sr(source: Dataset, result, model_name: str, model_version: str, *, se
                                               version=(model_version or "unknown")[:64])
     prediction = result.prediction
     groups = [_screening_group(prediction, result.reasons, algorithm, source)]
-    if trust:
-        groups[0][0].ContentSequence.append(hd.sr.TextContentItem(
-            name=code("MODEL-TRUST", MODEL_TRUST), value=trust,
-            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    texts = [("MODEL-TRUST", MODEL_TRUST, trust), ("QUALITY-OFF", QUALITY_CHECK_OFF, quality_check_off_note(result)),
+             ("SETTINGS", ANALYSIS_SETTINGS, ", ".join(getattr(result, "settings", None) or ()))]
+    for key, concept, value in texts:  # what a coded decision must travel with (A12-10, A14-10)
+        if value:
+            groups[0][0].ContentSequence.append(hd.sr.TextContentItem(
+                name=code(key, concept), value=value, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     if result.structure is not None:
         groups += [_rnfl_group(result.structure, algorithm, source), _disc_group(result.structure, algorithm, source)]
     groups.append(_quality_group(result.quality, algorithm, source))
@@ -283,7 +312,7 @@ def sr_values(ds: Dataset) -> dict[str, dict[str, object]]:
                     values[concept] = meaning(item, "ConceptCodeSequence")
                 elif kind == "TEXT" and concept in ("Algorithm Name", "Algorithm Version"):
                     out.setdefault("algorithm", {})[concept] = str(item.TextValue)
-                elif kind == "TEXT" and concept == MODEL_TRUST:
+                elif kind == "TEXT" and concept in (MODEL_TRUST, QUALITY_CHECK_OFF, ANALYSIS_SETTINGS):
                     values[concept] = str(item.TextValue)
             out[name] = values
     return out

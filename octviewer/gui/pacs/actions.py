@@ -90,7 +90,8 @@ class PacsActions:
         trust = model_trust(predictor.model) if predictor is not None else ""  # in the SR too (A12-10)
         result = ScanResult(quality=s.structure.quality if s.structure is not None else None,
                             prediction=s.prediction, structure=s.structure,
-                            reasons=(s.reason,) if s.reason and s.prediction is None else ())
+                            reasons=(s.reason,) if s.reason and s.prediction is None else (),
+                            settings=s.made_with)  # the SR names them, and a check that was off (A14-10)
         source = s.volume.source
         try:  # the send's own rule, before anything is packed: a scan without a usable PatientID (A12-9)
             if source is None:
