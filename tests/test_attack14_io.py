@@ -122,3 +122,25 @@ def test_only_cams_found_in_a_folder_and_shaped_as_ours_are_passed_over(tmp_path
     assert "1 CAM file(s) of --cam-out in the input folders are not read as scans" in err
     assert f"--cam-out {volume} is one of the inputs; refusing to overwrite a scan" in err
     assert np.load(volume).ndim == 3
+
+
+# ---------------------------------------------------------------- A14-7: B-scan names compared as they are
+
+
+@pytest.mark.gui
+def test_a_folder_of_b_scans_whose_names_differ_only_in_case_is_two_exports(qtbot, window, monkeypatch, tmp_path):
+    """``B001..B004.png`` beside ``b005..b008.png`` (one eye's export and another's) opened as one 8-B-scan scan: the
+    one-series rule folded case. Now "2 kinds of name", not opened; a suffix's case alone (.PNG) still opens."""
+    from corpus import oct_like
+    from test_folder_h74 import _open_bscan_folder, _write_pngs
+
+    w = window
+    names = [f"B{i:03d}.{'PNG' if i % 2 else 'png'}" for i in range(1, 9)]
+    _open_bscan_folder(qtbot, w, monkeypatch, _write_pngs(tmp_path / "suffix", oct_like((8, 64, 48)), names))
+    assert not w.warnings and w.state.volume.n_bscans == 8
+    before = w.state.volume
+    names = [f"B{i:03d}.png" for i in range(1, 5)] + [f"b{i:03d}.png" for i in range(5, 9)]
+    _open_bscan_folder(qtbot, w, monkeypatch, _write_pngs(tmp_path / "case", oct_like((8, 64, 48)), names))
+    qtbot.waitUntil(lambda: bool(w.warnings), timeout=60000)  # the scan on screen met the helper's wait at once
+    assert w.state.volume is before and len(w.warnings) == 1  # refused; the scan on screen stays
+    assert "do not form one numbered series (2 kinds of name: B001.png, b005.png)" in w.warnings[0], w.warnings

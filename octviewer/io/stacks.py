@@ -570,15 +570,18 @@ def check_bscan_names(path: Path, files: list[Path]) -> None:
     as B-scan 2 and two eyes as B-scans 1 and 3, without a word (walk-through H65, W13). Leaving the
     masks out would still have stacked the two eyes, and no reader can tell eyes apart from pixels;
     names outside one series are the sign a user can act on (move the other files out). Every
-    offending file is named (at most a few), so the user knows what to move."""
+    offending file is named (at most a few), so the user knows what to move. The text is compared as it is
+    (only the suffix's case is not: ``.PNG`` and ``.png`` are one image type): names differing only in letter
+    case (``B001..B016.png`` of one eye, ``b017..b032.png`` of another patient's) opened as one 32-B-scan scan
+    (attack run 14, A14-7)."""
     masks = [f.name for f in files if LABEL_MASK_NAME.search(f.stem)]
     if masks:
         raise VolumeReadError(path, f"the folder holds label masks, not only B-scans: {_some(masks)} (their names "
                                     "say label, mask or seg); a folder of B-scans holds one scan's B-scans only: "
                                     "move the masks out")
     series: dict[str, list[str]] = {}
-    for f in files:
-        series.setdefault(re.sub(r"\d+", "#", f.name.lower()), []).append(f.name)
+    for f in files:  # the text as it is: B001..B016 and b017..b032 are two exports (attack run 14, A14-7)
+        series.setdefault(re.sub(r"\d+", "#", f.stem) + f.suffix.lower(), []).append(f.name)
     if len(series) > 1:
         groups = sorted(series.values(), key=len, reverse=True)
         raise VolumeReadError(path, f"the B-scan file names do not form one numbered series ({len(groups)} kinds of "
