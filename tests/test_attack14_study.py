@@ -209,3 +209,28 @@ def test_cancel_stops_indexing_between_the_decodings_of_repeat_scans(demo, tmp_p
     monkeypatch.setattr(content, "_CACHE", {})
     with pytest.raises(IndexCancelled):
         index_folder(root, cancel=lambda: cancel["now"], cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.gui
+def test_a_scan_whose_header_names_two_patients_is_refused_by_the_manifest_study_as_by_the_folder(
+        qtbot, window, monkeypatch, demo, tmp_path):
+    """Attack run 14, A14-9: a header PatientID with two values is refused by a study folder, the viewer and PACS
+    send; listed by a manifest row, it was that row's patient's visit with no word (check_header took the
+    header's ID as absent)."""
+    import pydicom
+    from PySide6.QtWidgets import QFileDialog
+
+    od = _scans(demo, "OD")[0]
+    two = tmp_path / "two.dcm"
+    ds = pydicom.dcmread(od)
+    ds.PatientID = [od.parent.name, "SOMEONE-ELSE"]
+    ds.save_as(two)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,patient_id,eye,visit\n{two},{od.parent.name},OD,\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=30000):
+        window.menu_actions["open_study_manifest"].trigger()
+    listed = " ".join(window.study.panel.problems.text().replace("\u200b", "").split())
+    assert window.study.panel.index.scans == [], listed
+    assert "row 2 lists a scan whose PatientID holds 2 values: one scan belongs to one patient; it is not used" \
+        in listed, listed

@@ -55,3 +55,23 @@ def test_a14_1_validate_and_attach_know_a_training_scan_exported_without_its_spa
                "--device", "cpu"])
     err = capsys.readouterr().err
     assert rc == 2 and "4 of its 4 volumes are scans the model was trained on" in err, err
+
+
+def test_a14_9_validate_refuses_a_row_whose_scan_header_names_two_patients(tiny_cohort, tmp_path, capsys):
+    """The folder study, the viewer and PACS send refuse a header PatientID with two values; validate took the
+    row's patient ID and trained on it. One rule now (study.index.check_header)."""
+    import pydicom
+
+    from trainer.cli import main
+
+    rows = _rows(tiny_cohort)
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+    ds = pydicom.dcmread(rows[0]["path"])
+    ds.PatientID = [rows[0]["patient_id"], "SOMEONE-ELSE"]
+    ds.save_as(tmp_path / "two.dcm")
+    rows[0]["path"] = str(tmp_path / "two.dcm")
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "m.csv"))]) == 2
+    err = capsys.readouterr().err
+    assert "row 2: the row lists a scan whose PatientID holds 2 values: one scan belongs to one patient; it is not " \
+           "used" in err and "SOMEONE-ELSE" not in err, err

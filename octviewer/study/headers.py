@@ -92,7 +92,7 @@ def _dicom_record(f) -> dict:
         or str(ds.get("ContentDate", "") or "")
     frames = _frames(ds)
     if problem := patient_id_problem(ds.get("PatientID", "")):  # as the VF readers: never an invented patient
-        return _skip("files with an unusable patient ID", problem)
+        return _skip(UNUSABLE_PATIENT_ID, problem)
     text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
             **_scan_date(parse_date(stamp)), "scan_pattern": "volume" if frames > 1 else "line",
@@ -149,13 +149,17 @@ def _vol_record(f) -> dict:
     eye = str(h.scan_position).strip("\x00 ").upper()
     when = parse_date(h.exam_time)  # eyepy gives an ISO string or a datetime
     if problem := patient_id_problem(vol_patient_id(head)):
-        return _skip("files with an unusable patient ID", problem)
+        return _skip(UNUSABLE_PATIENT_ID, problem)
     # an exam time that is no date reads back zeroed (1601): said as the viewer says it, not "before 1991"
     dated = ({"date": "", "date_note": "the header's exam time is not a readable date; the date is unknown"}
              if "exam time" in unreadable_vol_dates(head) else _scan_date(when))
     return {"kind": "scan", "patient_id": vol_patient_id(head), "eye": eye if eye in ("OD", "OS") else "",
             **dated, "scan_pattern": pattern,
             "n_bscans": int(h.n_bscans), "synthetic": False}
+
+
+#: the skip reason of a scan whose header's PatientID cannot be taken (``core.text.patient_id_problem``)
+UNUSABLE_PATIENT_ID = "files with an unusable patient ID"
 
 
 def read_record(path: Path) -> dict:

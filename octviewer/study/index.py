@@ -42,7 +42,7 @@ from ..io.dicom import cut_short
 from ..io.formats import IMAGE_SUFFIXES, LINKED_FOLDER, detect, walk_files
 from ..io.limits import date_problem, open_regular
 from ..io.loading import given_path
-from .headers import XML_READER, read_record, well_formed
+from .headers import UNUSABLE_PATIENT_ID, XML_READER, read_record, well_formed
 from .vf import (
     CANCEL_EVERY,
     VF_COMPARE_MAX_DAYS,
@@ -605,7 +605,14 @@ def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> l
     leaves such scans out), and dated a scan nine months before its acquisition (warned; ``date_kept``: Open
     study manifest keeps the row's visit, a study folder files a dated scan by its header). Dates within
     ``VISIT_GAP_DAYS`` of each other agree (both eyes of a visit are not always scanned on the same day).
-    The warnings, (kind, text), are shown in the window and never logged (they hold patient IDs)."""
+    The warnings, (kind, text), are shown in the window and never logged (they hold patient IDs).
+
+    A header whose PatientID cannot be taken (two values: two patients in one scan; hidden characters) is a
+    ValueError too: a study folder, the viewer and PACS send refuse such a scan, while a row's patient ID let
+    it through here as that patient's visit, and the trainer's labels (attack run 14, A14-9)."""
+    if record.get("kind") == "skip" and record.get("reason") == UNUSABLE_PATIENT_ID:
+        raise ValueError(f"{where} lists a scan whose {record.get('problem') or 'PatientID cannot be used'}; "
+                         "it is not used")
     if record.get("kind") != "scan":
         return []
     eye = record.get("eye") or ""
