@@ -234,3 +234,27 @@ def test_a_scan_whose_header_names_two_patients_is_refused_by_the_manifest_study
     assert window.study.panel.index.scans == [], listed
     assert "row 2 lists a scan whose PatientID holds 2 values: one scan belongs to one patient; it is not used" \
         in listed, listed
+
+
+@pytest.mark.gui
+def test_two_different_scans_of_a_visit_under_one_uid_are_both_used_and_the_clash_is_said(qtbot, window, monkeypatch,
+                                                                                         demo, tmp_path):
+    """Attack run 14, A14-16: a scan sharing another's SOPInstanceUID was "the same scan" and left out, though
+    its images differ (an export reusing UIDs): maybe the good repeat was dropped. Both are used now, said; a
+    copy cut short under the same UID is still left out (A10-5)."""
+    import pydicom
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    repeat = _repeat_scan(od, "Z_repeat.dcm")
+    ds = pydicom.dcmread(repeat)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.dcmread(od).SOPInstanceUID
+    ds.save_as(repeat)
+    data = od.read_bytes()
+    od.with_name("Y_cut.dcm").write_bytes(data[: len(data) // 2])
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    used = sorted(Path(s.path).name for s in panel.index.scans if Path(s.path).parent == od.parent)
+    assert od.name in used and "Z_repeat.dcm" in used and "Y_cut.dcm" not in used, used
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert "Z_repeat.dcm share a DICOM UID but hold different images (an export that reuses UIDs?); both are used" \
+        in text and "Y_cut.dcm is cut short" in text, text

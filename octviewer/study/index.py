@@ -95,8 +95,9 @@ class StudyWarning(NamedTuple):
 
 #: patient: a manifest row's patient ID and the header's disagree; date: its visit date and the header's; rows:
 #: manifest rows list one scan at several visits (used once); copy: copies of one scan at one visit (used once);
-#: two visits: one scan (its UID or bytes) at two visits, which a trend would count twice
-WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits")
+#: two visits: one scan (its UID or bytes) at two visits, which a trend would count twice; cut: a file cut short;
+#: uid: two scans of one visit share a DICOM UID but not their images (both used)
+WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid")
 
 
 @dataclass(frozen=True)
@@ -677,11 +678,18 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
     of that visit's eye that share a size), or the same decoded voxels (``_content_copies``). Copies of one
     scan at one visit (an export run twice into the study folder) were indexed without a word and each one
     counted in the OU view's and the trend's mean of the visit as a scan of its own (attack run 9, A9-9);
-    ``_same_scans`` warns of one scan at two visits."""
+    ``_same_scans`` warns of one scan at two visits.
+
+    A shared UID is a copy only where the two decode to the same voxels, or one does not decode (a copy cut
+    short keeps the UID: A10-5). Two acquisitions under one UID (an export or anonymiser that reuses UIDs) were
+    taken for one scan and the one first by size dropped, maybe the good repeat (attack run 14, A14-16): both
+    are used now, with a "uid" warning."""
+    digests = {} if digests is None else digests
     by_visit: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
         by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
     copies: dict[str, list[ScanEntry]] = {}  # the path kept -> its copies
+    clashes: list[tuple[ScanEntry, ScanEntry]] = []  # (kept, another scan under its UID, other voxels)
     how: dict[str, set[str]] = {}  # the path kept -> what its copies share with it
     size: dict[str, int] = {}
     for group in (g for g in by_visit.values() if len(g) > 1):
@@ -706,20 +714,26 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
                     continue
             except OSError:
                 continue
-            if key in first:
+            if key in first and key[0] == "DICOM UID" and _other_images(first[key].path, s.path, digests, cancel):
+                clashes.append((first[key], s))
+                left.append(s)
+            elif key in first:
                 copies.setdefault(first[key].path, []).append(s)
                 how.setdefault(first[key].path, set()).add(key[0])
             else:
                 first[key] = s
                 left.append(s)
         # a scan that already has copies is kept before its re-encodings (theirs move to it), then the first by name
-        for kept, copy in _content_copies(sorted(left, key=lambda s: (s.path not in copies, s.path)),
-                                          {} if digests is None else digests, cancel):
+        for kept, copy in _content_copies(sorted(left, key=lambda s: (s.path not in copies, s.path)), digests,
+                                          cancel):
             copies.setdefault(kept.path, []).extend([copy, *copies.pop(copy.path, [])])
             how.setdefault(kept.path, set()).update({"pixel data", *how.pop(copy.path, set())})
     dropped = {c.path for group in copies.values() for c in group}
     patients = {s.patient_id for s in scans}
-    warnings = []
+    warnings = [StudyWarning(a.path, "uid", f"{os.path.relpath(a.path, root)} and {os.path.relpath(b.path, root)} "
+                                            "share a DICOM UID but hold different images (an export that reuses "
+                                            "UIDs?); both are used")
+                for a, b in clashes if a.path not in dropped and b.path not in dropped]
     for path, group in copies.items():
         kept = next(s for s in scans if s.path == path)
         names = ", ".join(os.path.relpath(c.path, root) for c in group[:4]) + (" ..." if len(group) > 4 else "")
@@ -768,25 +782,37 @@ def _content_copies(scans: list[ScanEntry], digests: dict[str, str | None],
     decoding) and receives the new ones; ``cancel`` is checked before each decoding (about 0.4 s for a 40 MB
     cube): decoding every repeat pair of a study ignored Cancel and ran again at each opening (attack run 14,
     A14-8). The first of ``scans`` is kept."""
-    from ..io.content import volume_digest
-
     by_geometry: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
         by_geometry.setdefault((s.scan_pattern, s.n_bscans), []).append(s)
     out, first = [], {}
     for same_geometry in (g for g in by_geometry.values() if len(g) > 1):
         for s in same_geometry:
-            if s.path not in digests:
-                if _cancelled(cancel):
-                    raise IndexCancelled()
-                digests[s.path] = volume_digest(s.path)
-            if (digest := digests[s.path]) is None:
+            if (digest := _digest(s.path, digests, cancel)) is None:
                 continue
             if digest in first:
                 out.append((first[digest], s))
             else:
                 first[digest] = s
     return out
+
+
+def _digest(path: str, digests: dict[str, str | None], cancel=None) -> str | None:
+    """``io.content.volume_digest`` of ``path``, from ``digests`` where known (the header cache's), else decoded
+    (``cancel`` checked first) and added to it."""
+    from ..io.content import volume_digest
+
+    if path not in digests:
+        if _cancelled(cancel):
+            raise IndexCancelled()
+        digests[path] = volume_digest(path)
+    return digests[path]
+
+
+def _other_images(a: str, b: str, digests: dict[str, str | None], cancel=None) -> bool:
+    """Whether two scans sharing a UID both decode, to different voxels: two acquisitions, not a copy."""
+    da, db = _digest(a, digests, cancel), _digest(b, digests, cancel)
+    return da is not None and db is not None and da != db
 
 
 def _row_patient(row_scan: ScanEntry | None) -> str:

@@ -24,6 +24,7 @@ KINDS = {
     "copy": ("study", "a second copy of this scan at this visit, used once"),
     "two visits": ("study", "the same scan at two visits: a trend would count it twice"),
     "cut": ("study", "a scan file cut short: it cannot be opened or analysed"),  # W19
+    "uid": ("study", "another scan of this visit shares its DICOM UID, with other images; both are used"),  # A14-16
     "other": ("study", "a study check"),
 }
 
