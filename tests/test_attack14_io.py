@@ -144,3 +144,27 @@ def test_a_folder_of_b_scans_whose_names_differ_only_in_case_is_two_exports(qtbo
     qtbot.waitUntil(lambda: bool(w.warnings), timeout=60000)  # the scan on screen met the helper's wait at once
     assert w.state.volume is before and len(w.warnings) == 1  # refused; the scan on screen stays
     assert "do not form one numbered series (2 kinds of name: B001.png, b005.png)" in w.warnings[0], w.warnings
+
+
+# ---------------------------------------------------------------- A14-15: a date field of several values
+
+
+@pytest.mark.parametrize("field, value", [("AcquisitionDateTime", ["20190924101010", "20200101101010"]),
+                                          ("ContentDate", ["20200101", "20190924"])])
+def test_a_date_field_of_several_values_gives_no_date_and_says_so(tmp_path, field, value):
+    """The reader's date (``io.dicom.scan_date``): a field of two values read as the text "['2019...', ...]",
+    no date, without a word. Now the date is unknown and a note says which field holds how many values."""
+    from octviewer.io import load_volume
+
+    ds = pydicom.dcmread(DEMO_SAMPLES / "demo_normal_OD.dcm")
+    for name in ("AcquisitionDateTime", "ContentDate"):
+        if name in ds:
+            del ds[name]
+    ds.StudyDate = "20180101"  # not reached: the field of several values decides that the date is unknown
+    setattr(ds, field, value)
+    ds.save_as(tmp_path / "d.dcm")
+    volume = load_volume(tmp_path / "d.dcm")
+    assert volume.acquired is None
+    assert f"{field} holds 2 values ({value[0]}\\{value[1]}): one field, one value; the date is unknown" \
+        in volume.notes, volume.notes
+

@@ -178,13 +178,29 @@ def _laterality(ds: Dataset, path=None) -> str | None:
     return eye
 
 
-def _acquired(ds: Dataset):
-    stamp = str(getattr(ds, "AcquisitionDateTime", "") or "")
-    date = stamp[:8] or str(getattr(ds, "ContentDate", "") or getattr(ds, "StudyDate", "") or "")
-    try:
-        return dt.datetime.strptime(date[:8], "%Y%m%d").date() if date else None
-    except ValueError:
-        return None
+#: Where a scan's date is read, in this order: when it was acquired, when the image was made, when the study began.
+DATE_FIELDS = ("AcquisitionDateTime", "ContentDate", "StudyDate")
+
+
+def scan_date(ds: Dataset) -> tuple[dt.date | None, str]:
+    """(the scan's date or None, a note or ""): the first of ``DATE_FIELDS`` that holds a value. A field of
+    several values (``20190924\\20200101``) gives no date and says so: its MultiValue read as the text
+    "['2019...', ...]", which is no date, so the viewer dropped the date without a word, while the study index,
+    reading the fields in another order, filed the scan at one of them (attack run 14, A14-15). The one rule
+    for the scan's date in a DICOM header; a value that is no date gives None, as before."""
+    for name in DATE_FIELDS:
+        value = ds.get(name)
+        values = _values(value)
+        if values is not None and len(values) > 1:
+            shown = one_line("\\".join(str(v).strip() for v in values[:3]))[:60]
+            return None, f"{name} holds {len(values)} values ({shown}): one field, one value; the date is unknown"
+        text = str(values[0] if values else value or "").strip()
+        if text:
+            try:
+                return dt.datetime.strptime(text[:8], "%Y%m%d").date(), ""
+            except ValueError:
+                return None, ""
+    return None, ""
 
 
 def _required_int(path, ds: Dataset, keyword: str, default: int | None = None) -> int:
@@ -301,6 +317,7 @@ class DicomFrames:
         device = " ".join(str(getattr(ds, t, "") or "") for t in ("Manufacturer", "ManufacturerModelName")).strip()
         notes = tuple(n for n in str(getattr(ds, "ImageComments", "") or "").split("; ") if n)
         patient_id = getattr(ds, "PatientID", "")
+        acquired, date_note = scan_date(ds)
         if id_problem := patient_id_problem(patient_id):  # A\\B was the patient "['A', 'B']"
             patient_id, notes = None, notes + (f"{id_problem}; the scan is shown without a patient ID",)
         return OctVolume(
@@ -309,9 +326,9 @@ class DicomFrames:
             laterality=_laterality(ds, self.path),
             scan_pattern="volume" if self.n > 1 else "line",
             device=device,
-            acquired=_acquired(ds),
+            acquired=acquired,
             patient_id=str(patient_id or "") or None,
-            notes=notes + spacing_notes + laterality_notes(laterality_fields(ds)),
+            notes=notes + spacing_notes + laterality_notes(laterality_fields(ds)) + ((date_note,) if date_note else ()),
         )
 
 
