@@ -75,3 +75,28 @@ def test_a14_9_validate_refuses_a_row_whose_scan_header_names_two_patients(tiny_
     err = capsys.readouterr().err
     assert "row 2: the row lists a scan whose PatientID holds 2 values: one scan belongs to one patient; it is not " \
            "used" in err and "SOMEONE-ELSE" not in err, err
+
+
+def test_a14_11_a_rekeyed_code_equal_to_another_patients_header_id_refuses_no_one(tiny_cohort, tmp_path, capsys):
+    """A13-16's swap rule refused a consistent re-key where one patient's code happened to be another patient's
+    header ID: the OTHER patient's rows, 'rows swapped?'. Only headers that name each other in a cycle are a
+    swap; the swap itself is still refused."""
+    from octviewer.study.index import index_manifest
+    from trainer.cli import main
+
+    rows = _rows(tiny_cohort)
+    people = list(dict.fromkeys(r["patient_id"] for r in rows))
+    codes = {p: f"C{k:03d}" for k, p in enumerate(people)}
+    codes[people[0]] = people[1]  # a study code that equals another patient's header ID
+    for r in rows:
+        r["path"], r["patient_id"] = str(tiny_cohort.parent / r["path"]), codes[r["patient_id"]]
+    manifest = _write(rows, tmp_path / "rekeyed.csv")
+    main(["validate", "--data", str(manifest)])
+    err = capsys.readouterr().err
+    assert "rows swapped" not in err and "it is not used" not in err, err
+    assert len(index_manifest(manifest).scans) == len(rows)
+    codes[people[1]] = people[0]  # and now a swap of the two codes: each header names the other's row
+    for r, original in zip(rows, _rows(tiny_cohort)):
+        r["patient_id"] = codes[original["patient_id"]]
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "swapped.csv"))]) == 2
+    assert "(rows swapped?)" in capsys.readouterr().err

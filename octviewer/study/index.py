@@ -830,12 +830,14 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
     P's scans carry (the first listed's on a tie) is taken as P's; the others are not used. One rule for
     Open study manifest (``_mixed_patients``) and the trainer's manifest (attack run 12, A12-4).
 
-    Also not used, with "" for the other scans' ID: a scan whose own header ID is ANOTHER listed patient Q's
-    while none of Q's scans' headers names Q (each of two swapped rows' headers names the other row's patient).
-    With one scan per patient (a cross-sectional cohort) there are no other scans to outvote it, and the swap
-    passed as a re-keyed export (attack run 13, A13-16); a re-key never gives a header ID that is also a
-    listed patient whose own scans say otherwise. A header ID of a listed patient whose scans do name them (P1
-    beside P1-OS: one person's eyes under two IDs) is left to the split's grouping."""
+    Also not used, with "" for the other scans' ID: the scans of listed patients whose headers name each other
+    in a cycle (P's scans name Q, Q's name P; or P -> Q -> R -> P): rows swapped or rotated. With one scan per
+    patient (a cross-sectional cohort) there are no other scans to outvote them, and a swap passed as a re-keyed
+    export (attack run 13, A13-16). A chain that does not return (a re-key whose code for one patient happens to
+    be another patient's header ID) is a re-key, not a swap: it was refused, in the other patient's name (attack
+    run 14, A14-11); a re-key that permutes the listed IDs among themselves is a cycle and is refused. A header ID
+    of a listed patient whose scans do name them (P1 beside P1-OS: one person's eyes under two IDs) is left to
+    the split's grouping."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
@@ -850,13 +852,20 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
             own = header_ids.get(scan.path, "")
             if own and own != theirs:
                 out[scan.path] = (patient, theirs, own)
-    named = {p for p, ss in by_patient.items() if any(header_ids.get(s.path) == p for s in ss)}
-    with_ids = {p for p, ss in by_patient.items() if any(header_ids.get(s.path) for s in ss)}
+    points: dict[str, str] = {}  # listed patient -> the other listed patient all its scans' headers name
     for patient, theirs_scans in by_patient.items():
-        for scan in theirs_scans:
-            own = header_ids.get(scan.path, "")
-            if scan.path not in out and own != patient and own in with_ids and own not in named:
-                out[scan.path] = (patient, "", own)
+        ids = {header_ids.get(s.path) for s in theirs_scans if header_ids.get(s.path)}
+        if len(ids) == 1 and (named := ids.pop()) != patient and named in by_patient:
+            points[patient] = named
+    for patient in points:
+        seen, step = {patient}, points[patient]
+        while step in points and step not in seen:
+            seen.add(step)
+            step = points[step]
+        if step != patient:  # no cycle back: a re-key whose code happens to be another patient's header ID (A14-11)
+            continue
+        for scan in by_patient[patient]:
+            out.setdefault(scan.path, (patient, "", points[patient]))
     return out
 
 
