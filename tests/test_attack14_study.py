@@ -258,3 +258,27 @@ def test_two_different_scans_of_a_visit_under_one_uid_are_both_used_and_the_clas
     text = " ".join(panel.problems.text().replace("\u200b", "").split())
     assert "Z_repeat.dcm share a DICOM UID but hold different images (an export that reuses UIDs?); both are used" \
         in text and "Y_cut.dcm is cut short" in text, text
+
+
+@pytest.mark.gui
+def test_a_scan_date_field_of_two_values_gives_no_visit_date_in_the_study_as_in_the_viewer(qtbot, window,
+                                                                                           monkeypatch, demo,
+                                                                                           tmp_path):
+    """Attack run 14, A14-15: the study index read StudyDate before ContentDate and took a field of two values'
+    other field, filing the scan at a date the viewer did not give it. One rule (io.dicom.scan_date): a field of
+    several values gives no date, said in the problems list."""
+    import pydicom
+
+    from octviewer.io import load_volume
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    ds = pydicom.dcmread(od)
+    ds.AcquisitionDateTime = ["20190924101010", "20200101101010"]
+    ds.save_as(od)
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    [scan] = [s for s in panel.index.scans if s.path == str(od)]
+    assert scan.date is None and load_volume(od).acquired is None
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert "AcquisitionDateTime holds 2 values (20190924101010\\20200101101010): one field, one value; the date is " \
+           "unknown" in text, text

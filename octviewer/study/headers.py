@@ -20,7 +20,7 @@ from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldS
 
 from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
-from ..io.dicom import cut_short, eye_of, laterality_fields, quiet_pydicom
+from ..io.dicom import cut_short, eye_of, laterality_fields, quiet_pydicom, scan_date
 from ..io.heidelberg import ascii_vol_header, unreadable_vol_dates, vol_patient_id
 from ..io.limits import check_deflated_dicom, check_dicom_start, date_problem, open_regular
 from .hfa_xml import MAX_BYTES as HFA_MAX_BYTES
@@ -88,22 +88,24 @@ def _dicom_record(f) -> dict:
     if problem:
         return _skip("unreadable files", problem)
     laterality = eye or ""
-    stamp = str(ds.get("AcquisitionDateTime", "") or "")[:8] or str(ds.get("StudyDate", "") or "") \
-        or str(ds.get("ContentDate", "") or "")
+    date, date_note = scan_date(ds)  # the viewer's rule: it read StudyDate before ContentDate (A14-15)
     frames = _frames(ds)
     if problem := patient_id_problem(ds.get("PatientID", "")):  # as the VF readers: never an invented patient
         return _skip(UNUSABLE_PATIENT_ID, problem)
     text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
-            **_scan_date(parse_date(stamp)), "scan_pattern": "volume" if frames > 1 else "line",
+            **_scan_date(date, date_note), "scan_pattern": "volume" if frames > 1 else "line",
             "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper(),
             "uid": str(ds.get("SOPInstanceUID", "") or "")[:64]}  # one scan at two visits of a manifest (H43-3)
 
 
-def _scan_date(date) -> dict:
+def _scan_date(date, note: str = "") -> dict:
     """The record's ``date`` (ISO, or "" when unknown), and a ``date_note`` when the header's date is
     one no scan can have (``io.limits.date_problem``, the rule ``load_volume`` applies): a 1900 or 2999
-    date made a visit of its own in the study without a word (attack run 5, F6). The scan is kept."""
+    date made a visit of its own in the study without a word (attack run 5, F6), or ``note`` when the header
+    gave none that can be taken (``io.dicom.scan_date``: a date field of several values). The scan is kept."""
+    if note:
+        return {"date": "", "date_note": note}
     if date is not None and (problem := date_problem(date)):
         return {"date": "", "date_note": f"the acquisition date in the header {problem}; the date is unknown"}
     return {"date": date.isoformat() if date else ""}
@@ -189,7 +191,8 @@ def _cut(path: Path) -> str:
 #: The header checks a cached record was made with: a record made before the patient ID, laterality
 #: and pixel description checks (attack run 3), or before the date checks (attack run 5), is read again,
 #: not served from the study's cache.
-RECORD_CHECKS = 5  # 5: a scan's record says whether its file is cut short ("cut", W19)
+#: 5: a scan's record says whether its file is cut short ("cut", W19); 6: the viewer's date rule (A14-15)
+RECORD_CHECKS = 6
 
 
 def well_formed(record) -> bool:
