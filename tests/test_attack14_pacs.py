@@ -61,9 +61,11 @@ def test_screen_keeps_only_the_screened_patients_instances_of_a_shared_study_uid
     assert _kept_patients(data_dir) == [SHARED_A]
 
 
+@pytest.mark.parametrize("method", ["get", "move"])
 def test_retrieve_of_a_study_filed_under_two_patients_asks_which_and_keeps_only_that_ones(
-        orthanc, shared_study, data_dir, tmp_path, capsys):
+        orthanc, shared_study, data_dir, tmp_path, capsys, method):
     conf = _conf(orthanc, tmp_path)
+    assert main([*conf, "configure", "--retrieve", method]) == 0
     capsys.readouterr()
     assert main([*conf, "retrieve", shared_study]) == 2  # whose? the archive files it under two patients
     err = capsys.readouterr().err

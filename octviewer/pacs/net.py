@@ -531,7 +531,9 @@ class _Receiver:
                 if self.patient_id is None or other_patient(ds, self.patient_id):
                     log.warning("an instance of another patient was sent during the retrieve; refused")
                     self.other_patient += 1
-                    return 0xC000
+                    # dropped, not failed: an archive stops a C-MOVE at its first failed sub-operation (Orthanc
+                    # does), and the patient's own instances after it never came
+                    return 0x0000
             uid = str(ds.SOPInstanceUID)
             with self.lock:
                 name = f"{uid}.dcm" if is_uid(uid) else f"instance-{len(self.files) + 1}.dcm"
@@ -657,8 +659,7 @@ def _follow(settings: PacsSettings, assoc, responses, receiver: _Receiver, model
                 raise Cancelled()
             continue
         final = code
-        # the archive counts the instances refused here as another patient's among its failures: they are said apart
-        receiver.failed = max(receiver.failed, counts[2] - receiver.other_patient)
+        receiver.failed = max(receiver.failed, counts[2])
         if code not in (0x0000, 0xB000, 0xFE00) and not receiver.files and not receiver.other_patient:
             raise PacsError(f"the archive could not send the series ({status_text(code)})")
     return final
