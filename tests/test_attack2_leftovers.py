@@ -4,6 +4,7 @@ files written back out (L8). The --cam-out findings (M1) are in test_batch_journ
 
 import csv
 
+import numpy as np
 import pytest
 
 from octviewer import VolumeReadError, load_volume
@@ -134,13 +135,14 @@ def test_the_label_scarce_split_writes_a_formula_patient_id_as_text(tmp_path):
     lines = ["path,patient_id,eye,visit,label,vfi,md,psd"]
     for i in range(6):
         pid = FORMULA if i == 0 else f"P{i}"
-        lines.append(f"v{i}.npz,\"{pid.replace(chr(34), chr(34) * 2)}\",OD,1,{'glaucoma' if i % 2 else 'normal'},,,")
+        np.save(tmp_path / f"v{i}.npy", np.full((4, 16, 16), i, dtype=np.uint8))  # prepare opens them (A14-13)
+        lines.append(f"v{i}.npy,\"{pid.replace(chr(34), chr(34) * 2)}\",OD,1,{'glaucoma' if i % 2 else 'normal'},,,")
     cohort.write_text("\n".join(lines) + "\n")
     prepare(cohort, tmp_path / "split.csv", test_patients=2, val_patients=2, seed=0)
     rows = _cells(tmp_path / "split.csv")
     assert "'" + FORMULA in [r["patient_id"] for r in rows]
     assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values())
-    assert [r["path"] for r in rows] == [f"v{i}.npz" for i in range(6)]  # paths as they were
+    assert [r["path"] for r in rows] == [f"v{i}.npy" for i in range(6)]  # paths as they were
 
 
 def test_a_public_dataset_manifest_writes_a_formula_patient_id_as_text(tmp_path):

@@ -7,6 +7,7 @@ import importlib
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trainer import label_scarce as ls
@@ -23,15 +24,18 @@ def _no_stop_left():
 
 
 def _cohort(folder: Path, patients: int = 6) -> Path:
-    """A cohort manifest of ``patients`` (half glaucoma), two rows each; the volumes need not exist."""
+    """A cohort manifest of ``patients`` (half glaucoma), two rows each, with tiny distinct .npy volumes (prepare
+    checks the cohort as validate does, volumes opened: A14-13)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "manifest.csv"
+    rng = np.random.default_rng(0)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "patient_id", "eye", "visit", "label"])
         for p in range(patients):
             for eye in ("OD", "OS"):
-                w.writerow([f"v{p}_{eye}.dcm", f"P{p}", eye, "2020-01-01", "glaucoma" if p % 2 else "normal"])
+                np.save(folder / f"v{p}_{eye}.npy", rng.integers(0, 255, (4, 16, 16), dtype=np.uint8))
+                w.writerow([f"v{p}_{eye}.npy", f"P{p}", eye, "2020-01-01", "glaucoma" if p % 2 else "normal"])
     return path
 
 

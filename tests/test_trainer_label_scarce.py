@@ -130,6 +130,15 @@ def test_fit_trains_stage1_and_the_2d_resnet_on_labelled_volumes_only(tiny_cohor
 def test_prepare_splits_patients_per_class_and_keeps_every_row(tmp_path):
     cohort = tmp_path / "manifest.csv"
     _made_up_runs(tmp_path / "unused", cohort, np.random.default_rng(1))
+    with open(cohort, newline="") as f:  # prepare opens the volumes, as validate does (A14-13): tiny distinct ones
+        made_up = list(csv.DictReader(f))
+    for k, r in enumerate(made_up):
+        r["path"] = r["path"].replace(".dcm", ".npy")
+        np.save(tmp_path / r["path"], np.full((4, 16, 16), k, dtype=np.uint8))
+    with open(cohort, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(made_up[0]))
+        w.writeheader()
+        w.writerows(made_up)
     counts = ls.prepare(cohort, tmp_path / "split.csv", test_patients=4, val_patients=2, seed=0)
     with open(cohort) as f:
         before = list(csv.DictReader(f))

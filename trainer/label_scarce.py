@@ -67,14 +67,16 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
     with a ``split`` column, patients drawn per class for test and validation in proportion to the
     class sizes, every other patient in training. Returns the counts per split.
 
-    The cohort is read by ``read_manifest`` (its rules and one-line errors: a missing label column or a
-    short row was a traceback) and ``out`` is checked and written as ``octviewer-train``'s --out (a link
+    The cohort is checked as ``octviewer-train validate`` checks it (``read_manifest`` with its file and header
+    checks, then ``check_volumes``; its one-line errors, exit 2: a missing label column or a short row was a
+    traceback, a swapped or unreadable row was split and written, A14-13) and ``out`` is checked and written as ``octviewer-train``'s --out (a link
     was written through, a FIFO blocked, the cohort itself was rewritten: attack run 7, A7-5, A7-6)."""
     from octviewer.core.csv_safe import csv_row
     from octviewer.core.files import read_small_file
 
     from .command import ArgumentError, OutputPathError, check_out, write_out
-    from .manifest import MAX_MANIFEST_BYTES, header_warnings, label_conflicts, read_manifest, split_groups
+    from .manifest import (MAX_MANIFEST_BYTES, check_volumes, header_warnings, label_conflicts, read_manifest,
+                           split_groups)
 
     cohort, out = Path(cohort), Path(out)
     if out.parent.resolve() != cohort.parent.resolve():
@@ -84,7 +86,11 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
     if test_patients < 1 or val_patients < 1:  # -5 put every patient in training (A7-7)
         raise ArgumentError(f"--test-patients and --val-patients must be 1 or more (given {test_patients} and "
                             f"{val_patients})")
-    records, _ = read_manifest(cohort, check_files=False)
+    # validate's rules, by its calls (check_volumes after read_manifest, as checked_split): read without the file
+    # checks, a cohort validate refuses (rows swapped between patients, volumes that do not open) was split and
+    # written, the swap called "one per eye?", and cache/train then refused the file prepare wrote (A14-13)
+    records, _ = read_manifest(cohort)
+    check_volumes(cohort, records)
     for warning in [*label_conflicts(records), *header_warnings(records)]:
         print(f"warning: {warning}", file=sys.stderr)
     # a person the DICOM headers name under several IDs (one per eye) is one patient here, as in fit's split (A11-4)

@@ -1,0 +1,67 @@
+"""Attack run 14's low findings A14-6, A14-12, A14-13, A14-14 (H90): each through the command's main or the window."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from trainer import stop
+
+
+@pytest.fixture(autouse=True)
+def _no_stop_left():
+    stop.clear()
+    yield
+    stop.clear()
+
+
+def _rows(manifest):
+    with open(manifest, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write(rows, out):
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out
+
+
+# -- A14-13: label_scarce prepare refuses what validate refuses, in its words, exit 2, nothing written ----------
+
+def _refused_alike(manifest, capsys) -> str:
+    from trainer import label_scarce as ls
+    from trainer.cli import main
+
+    assert main(["validate", "--data", str(manifest)]) == 2
+    said = capsys.readouterr().err
+    out = manifest.parent / f"{manifest.stem}_prepared.csv"
+    assert ls.main(["prepare", "--cohort", str(manifest), "--out", str(out), "--test-patients", "2",
+                    "--val-patients", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err == said, (err, said)  # the same words (no "one per eye?" warning before them)
+    assert not out.exists()
+    return err
+
+
+def test_a14_13_prepare_refuses_swapped_rows_as_validate_does(tiny_cohort, capsys):
+    rows = _rows(tiny_cohort)
+    a = next(k for k, r in enumerate(rows) if r["label"] == "normal" and r["eye"] == "OD")
+    b = next(k for k, r in enumerate(rows) if r["label"] == "glaucoma" and r["eye"] == "OD")
+    rows[a]["path"], rows[b]["path"] = rows[b]["path"], rows[a]["path"]
+    err = _refused_alike(_write(rows, tiny_cohort.parent / "h90_swapped.csv"), capsys)
+    assert f"row {a + 2}: its scan's own header names another patient" in err and "one per eye" not in err, err
+
+
+def test_a14_13_prepare_refuses_an_unreadable_volume_as_validate_does(tiny_cohort, capsys):
+    rows = _rows(tiny_cohort)
+    src = tiny_cohort.parent / rows[3]["path"]
+    cut = tiny_cohort.parent / "h90_cut.dcm"
+    data = src.read_bytes()
+    cut.write_bytes(data[:len(data) - len(data) // 3])  # the header reads, the pixel data is cut short
+    rows[3]["path"] = cut.name
+    err = _refused_alike(_write(rows, tiny_cohort.parent / "h90_cut.csv"), capsys)
+    assert "row 5: unreadable volume" in err, err
