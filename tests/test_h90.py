@@ -65,3 +65,19 @@ def test_a14_13_prepare_refuses_an_unreadable_volume_as_validate_does(tiny_cohor
     rows[3]["path"] = cut.name
     err = _refused_alike(_write(rows, tiny_cohort.parent / "h90_cut.csv"), capsys)
     assert "row 5: unreadable volume" in err, err
+
+
+# -- A14-14: --progress-json naming the run folder is refused before anything is made ---------------------------
+
+def test_a14_14_progress_json_naming_the_run_folder_is_refused_before_it_is_made(tiny_cohort, tmp_path, capsys):
+    from trainer.cli import main
+
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    fit = ["fit", "--data", str(tiny_cohort), "--variant", "resnet2d", "--epochs", "1", "--image-size", "32",
+           "--init", "random", "--out", str(run)]
+    for given, words in ((run, "names the --out folder, not a file"), (tmp_path, "names a folder above --out"),
+                         (cache, "names the --cache-dir folder, not a file")):
+        assert main([*fit, "--cache-dir", str(cache), "--progress-json", str(given)]) == 3
+        err = capsys.readouterr().err
+        assert words in err and "nothing was written" in err, err
+        assert not run.exists() and not cache.exists()

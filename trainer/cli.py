@@ -219,8 +219,23 @@ def _check_progress_json(cfg) -> None:
     and into a scan, and a FIFO hung the command for good (attack run 8, A8-18). An existing file is
     appended to only when it holds progress records (JSON lines)."""
     if cfg.progress_json and cfg.progress_json != "-":
+        _progress_json_not_a_work_folder(cfg)
         _check_out(Path(cfg.progress_json), cfg.data, *_manifest_volumes(cfg.data), option="--progress-json",
                    ours=_is_progress)
+
+
+def _progress_json_not_a_work_folder(cfg) -> None:
+    """--progress-json naming the run folder --out or the --cache-dir, or a folder above one of them (folders the
+    command makes), is refused before anything is made: fit made the run folder, then refused --progress-json as
+    "a folder" the user never had and left it behind (attack run 14, A14-14). A file inside an existing --out is
+    fine (the run folder's check counts it as the command's own); in one not made yet, check_out says its folder
+    does not exist."""
+    given = Path(cfg.progress_json).resolve()
+    for option, folder in (("--out", cfg.out), ("--cache-dir", cfg.cache_dir)):
+        if folder and (given == (made := Path(folder).resolve()) or given in made.parents):
+            what = f"the {option} folder" if given == made else f"a folder above {option}"
+            raise OutputPathError(f"--progress-json {cfg.progress_json}: names {what}, not a file; give a file's "
+                                  "name in a folder that exists; nothing was written")
 
 
 def _is_progress(path: Path) -> bool:
