@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import shutil
+import os
 
 import pytest
 
@@ -81,3 +81,34 @@ def test_a14_14_progress_json_naming_the_run_folder_is_refused_before_it_is_made
         err = capsys.readouterr().err
         assert words in err and "nothing was written" in err, err
         assert not run.exists() and not cache.exists()
+
+
+# -- A14-12: the demo rewrites a file at one of its own scan paths only when it is its SYNTHETIC DICOM -----------
+
+def test_a14_12_demo_refuses_a_file_at_its_scan_path_that_it_did_not_write(tmp_path, capsys):
+    import pydicom
+
+    from octviewer.study.demo import main
+
+    args = ["--patients", "1", "--visits", "2", "--preset", "tiny", "--seed", "0"]
+    first = tmp_path / "first"
+    assert main(["--out", str(first), *args]) == 0
+    assert main(["--out", str(first), *args]) == 0  # an earlier demo's output is its own: written again
+    scan = sorted((first / "scans").glob("DEMO00-000/OD_*.dcm"))[0]
+    capsys.readouterr()
+    real = pydicom.dcmread(scan)  # a DICOM of another maker under the demo's name: not the demo's
+    real.Manufacturer = "Heidelberg Engineering"
+    del real.ImageComments
+    for name, content in (("mine", b"mine\n"), ("real", None)):
+        folder = tmp_path / name / "scans" / "DEMO00-000"
+        folder.mkdir(parents=True)
+        if content is None:
+            real.save_as(folder / scan.name)
+            content = (folder / scan.name).read_bytes()
+        else:
+            (folder / scan.name).write_bytes(content)
+        assert main(["--out", str(tmp_path / name), *args]) == 3
+        err = capsys.readouterr().err
+        assert "1 file(s) under the demo's names that are not its SYNTHETIC DICOM" in err, err
+        assert (folder / scan.name).read_bytes() == content  # the user's file as it was
+        assert os.listdir(folder) == [scan.name] and os.listdir(tmp_path / name) == ["scans"]  # nothing written

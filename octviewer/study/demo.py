@@ -113,12 +113,47 @@ def _vf_csv_ours(path: Path) -> bool:
         return False
 
 
+def _demo_files(out: Path) -> list[Path]:
+    """Every entry the demo may have written under its own names: in scans/DEMO.../ and perimetry/DEMO...
+    (OSError when a folder cannot be read)."""
+    found = [out / "perimetry" / n for n in (os.listdir(out / "perimetry") if (out / "perimetry").is_dir() else ())
+             if n.startswith("DEMO")]
+    for name in os.listdir(out / "scans") if (out / "scans").is_dir() else ():
+        patient = out / "scans" / name
+        if name.startswith("DEMO") and patient.is_dir() and not patient.is_symlink():
+            found += [patient / n for n in os.listdir(patient)]
+    return found
+
+
+def _demo_dicom(path: Path) -> bool:
+    """True when ``path`` is a file the demo writes: a regular file, a DICOM whose header says SYNTHETIC
+    (Manufacturer or ImageComments, as the study index tells a synthetic scan) of a DEMO... patient. As
+    octviewer-synth checks its earlier output by content, so the demo does: a file at one of its scan paths was
+    replaced without being looked at (attack run 14, A14-12)."""
+    import pydicom
+
+    from ..io.limits import check_dicom_start
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            check_dicom_start(f, str(path))
+            ds = pydicom.dcmread(f, stop_before_pixels=True,
+                                 specific_tags=["Manufacturer", "ImageComments", "PatientID"])
+    except Exception:  # noqa: BLE001 - pydicom raises anything on a file that is not DICOM: not ours
+        return False
+    said = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}".upper()
+    return "SYNTHETIC" in said and str(ds.get("PatientID", "") or "").startswith("DEMO")
+
+
 def not_ours(out: Path) -> str:
     """What in ``out`` this command did not write ("" when nothing): an entry but scans/, perimetry/ and
-    visual_fields.csv, or in scans/ and perimetry/ an entry not named DEMO..., or a visual_fields.csv
-    with other patients. Written into a clinic's folder of scans, the demo put SYNTHETIC patients beside
-    the real ones, one study of both (attack run 8, A8-9; octviewer-synth has the same rule,
-    ``synth.cli.not_ours``). An earlier demo's output is ours."""
+    visual_fields.csv, or in scans/ and perimetry/ an entry not named DEMO..., or under the DEMO... names a file
+    that is not the demo's SYNTHETIC DICOM (``_demo_dicom``), or a visual_fields.csv with other patients.
+    Written into a clinic's folder of scans, the demo put SYNTHETIC patients beside the real ones, one study of
+    both (attack run 8, A8-9; octviewer-synth has the same rule, ``synth.cli.not_ours``). An earlier demo's
+    output is ours."""
     # a link was followed (the SYNTHETIC scans written into its target) and 'scans' a file was a
     # NotADirectoryError traceback (attack run 10, A10-13)
     for name in sorted(_OWN_ENTRIES):
@@ -134,10 +169,16 @@ def not_ours(out: Path) -> str:
                     others.append(name)
                 elif (out / sub / name).is_symlink():  # written through, into a folder elsewhere
                     return f"{out / sub} holds a symbolic link; the demo writes none (give a new or empty folder)"
+        # at the demo's own names, by content: a user's file at scans/DEMO00-000/OD_20190924.dcm was replaced
+        # unread (attack run 14, A14-12)
+        foreign = [path for path in _demo_files(out) if not _demo_dicom(path)]
     except OSError as exc:
         return f"{out} cannot be read ({exc.strerror or type(exc).__name__})"
     if others:
         return f"{out} holds {len(others)} file(s) or folder(s) the demo did not write; give a new or empty folder"
+    if foreign:
+        return f"{out} holds {len(foreign)} file(s) under the demo's names that are not its SYNTHETIC DICOM; give " \
+               "a new or empty folder"
     if not _vf_csv_ours(out / "visual_fields.csv"):
         return f"{out / 'visual_fields.csv'} was not written by the demo (other patients or columns); give a new " \
                "or empty folder"
