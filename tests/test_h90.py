@@ -112,3 +112,67 @@ def test_a14_12_demo_refuses_a_file_at_its_scan_path_that_it_did_not_write(tmp_p
         assert "1 file(s) under the demo's names that are not its SYNTHETIC DICOM" in err, err
         assert (folder / scan.name).read_bytes() == content  # the user's file as it was
         assert os.listdir(folder) == [scan.name] and os.listdir(tmp_path / name) == ["scans"]  # nothing written
+
+
+# -- A14-6: an OU view or Trend opened over another patient's scan closes the scan (one rule for both orders) ----
+
+def _patient_item(panel, patient: str):
+    tree = panel.tree
+    return next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
+                if patient in tree.topLevelItem(i).text(0))
+
+
+def _open_file(qtbot, w, monkeypatch, path) -> None:
+    """File > Open… with the dialog patched; waits until the scan is on screen."""
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.volume is not None and w.state.volume.source
+                    and Path(w.state.volume.source).resolve() == Path(path).resolve(), timeout=60000)
+
+
+def _click(qtbot, panel, patient: str, eye: str | None = None, button: str = "ou"):
+    """The patient's last visit (or its ``eye`` there) clicked in the Study tree, then OU view or Trend."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    top = _patient_item(panel, patient)
+    item = top.child(top.childCount() - 1)
+    if eye is not None:
+        item = next(item.child(k) for k in range(item.childCount()) if item.child(k).text(0).startswith(eye))
+    _click_item(qtbot, panel.tree, item)
+    qtbot.mouseClick(getattr(panel, f"{button}_button"), Qt.LeftButton)
+
+
+@pytest.mark.gui
+def test_a14_6_ou_view_or_trend_of_another_patient_closes_the_scan_on_screen(qtbot, window, monkeypatch, tmp_path):
+    from conftest import open_study_folder
+
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path / "study", patients=2, visits=2, preset="tiny", seed=5)
+    a, b = "DEMO05-000", "DEMO05-001"
+    b_scan = sorted((root / "scans" / b).glob("OD_*.dcm"))[-1]
+    w = window
+    c = w.study
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    _open_file(qtbot, w, monkeypatch, b_scan)  # patient B's scan on screen
+    _click(qtbot, panel, a)  # patient A's OU view
+    assert c.ou_dialog.isVisible() and w.state.volume is None  # B's scan closed, A's OU view alone
+    said = w.statusBar().currentMessage()
+    assert said.startswith("The scan on screen closed: it shows another patient than the OU view just opened"), said
+    assert w.menu_actions["export_ou"].isEnabled()
+
+    _open_file(qtbot, w, monkeypatch, sorted((root / "scans" / a).glob("OD_*.dcm"))[-1])  # A's own scan: all stay
+    _click(qtbot, panel, a, "OD", "trend")
+    assert c.ou_dialog.isVisible() and c.trend_dialog.isVisible() and w.state.volume is not None
+
+    _click(qtbot, panel, b, "OD", "trend")  # B's Trend: A's OU view and A's scan close
+    assert c.trend_dialog.isVisible() and c._trend_patient == b
+    assert not c.ou_dialog.isVisible() and w.state.volume is None and not w.menu_actions["export_ou"].isEnabled()
+    said = w.statusBar().currentMessage()
+    assert said.startswith("The scan on screen and OU view closed: they show another patient than the Trend just "
+                           "opened"), said

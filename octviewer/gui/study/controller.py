@@ -260,27 +260,43 @@ class StudyController(QObject):
         return (entry.patient_id if entry is not None else None) or getattr(volume, "patient_id", None) or None
 
     def _close_other_patients(self) -> None:
-        """A scan opened in the main window closes an OU view or Trend of another patient (their analyses stopped):
-        one patient's OU window stayed open on top of another's scan and results, the window title naming the one
-        behind it, and File > Export OU report… would export the one in front (walk-through H82, W10). Closed
-        rather than re-titled: a window left open still showed two patients' results at once and kept the export
-        enabled; the study tree opens it again in one click. A file naming no patient closes them too (nothing
-        shows it is the same patient); closing the scan leaves them open (nothing contradicts them)."""
-        if self.window.state.volume is None:
-            return
-        patient = self.screen_patient()
+        """A scan opened in the main window: ``_one_patient_on_screen`` with its patient. Closing the scan leaves
+        the OU view and Trend open (nothing contradicts them)."""
+        if self.window.state.volume is not None:
+            self._one_patient_on_screen(self.screen_patient(), "scan")
+
+    def _one_patient_on_screen(self, patient: str | None, opened: str) -> None:
+        """One patient on screen: what was opened last (``opened``: "scan" in the main window, "OU view" or
+        "Trend" from the Study panel, showing ``patient``) closes the others that show another patient, analyses
+        stopped, and the status bar says so. One patient's OU window stayed open on top of another's scan and
+        results, the window title naming the one behind it, and File > Export OU report… would export the one in
+        front (walk-through H82, W10); the same two patients stayed on screen when the OU view or Trend was opened
+        over the other patient's scan (attack run 14, A14-6). Closed rather than re-titled: a window left open
+        still showed two patients' results at once and kept its exports enabled; the study tree (or File > Open)
+        opens it again in one click. A file naming no patient counts as another patient (nothing shows it is the
+        same one)."""
         closed = []
         for view, dialog, shown, what in ((self.ou_view, self.ou_dialog, self._ou_patient, "OU view"),
                                           (self.trend_view, self.trend_dialog, self._trend_patient, "Trend")):
-            if view is not None and dialog.isVisible() and shown != patient:
+            if what != opened and view is not None and dialog.isVisible() and shown != patient:
                 view.tasks.cancel()
                 dialog.hide()
                 closed.append(what)
-        if closed:
-            self.update_ou_export()
-            self.window.statusBar().showMessage(
-                f"{' and '.join(closed)} closed: {'they show' if len(closed) > 1 else 'it shows'} another patient "
-                "than the scan on screen (open again from the Study panel)", 15000)
+        scan = opened != "scan" and self.window.state.volume is not None and self.screen_patient() != patient
+        if scan:
+            closed.insert(0, "the scan on screen")
+        if not closed:
+            return
+        self.update_ou_export()
+        subject = "the scan on screen" if opened == "scan" else f"the {opened} just opened"
+        said = " and ".join(closed)
+        message = f"{said[0].upper()}{said[1:]} closed: {'they show' if len(closed) > 1 else 'it shows'} another " \
+                  f"patient than {subject}"
+        if scan:
+            running = self.window.controller.analysis_generation != -1
+            self.window.controller.close_scan(f"{message}; {scan_analysis_fate(running, False)}")
+        else:
+            self.window.statusBar().showMessage(f"{message} (open again from the Study panel)", 15000)
 
     def _dialog(self, title: str, widget) -> QDialog:
         """A dialog no larger than the screen, its content scrolling where the screen is smaller still
@@ -306,6 +322,7 @@ class StudyController(QObject):
         self.ou_view.show_visit(self.index, patient_id, visit, self.analyse)
         self._ou_index = self.index  # the study it shows (export_ou_report)
         self._ou_patient = patient_id
+        self._one_patient_on_screen(patient_id, "OU view")  # before it shows: the other patient's scan closed (A14-6)
         self.ou_dialog.show()
         self.ou_dialog.raise_()
         self.update_ou_export()
@@ -330,6 +347,7 @@ class StudyController(QObject):
         self.trend_view.show_eye(self.index, patient_id, eye, self.analyse)
         self._trend_index = self.index
         self._trend_patient = patient_id
+        self._one_patient_on_screen(patient_id, "Trend")
         self.trend_dialog.show()
         self.trend_dialog.raise_()
         return self.trend_view
