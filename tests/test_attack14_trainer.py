@@ -100,3 +100,27 @@ def test_a14_11_a_rekeyed_code_equal_to_another_patients_header_id_refuses_no_on
         r["patient_id"] = codes[original["patient_id"]]
     assert main(["validate", "--data", str(_write(rows, tmp_path / "swapped.csv"))]) == 2
     assert "(rows swapped?)" in capsys.readouterr().err
+
+
+def test_a14_17_a_new_patients_row_pointing_at_a_listed_patients_scan_of_the_same_eye_is_refused(tiny_cohort,
+                                                                                                 tmp_path, capsys):
+    """One row of a new patient pointing at another listed patient's scan (that patient listed with this eye under
+    their own ID), label flipped: neither the majority rule nor the swap cycle saw it; validate passed it as 'one per
+    eye?' and Open study manifest used it. Refused by both now (study.index.mixed_patient_scans)."""
+    from octviewer.study.index import index_manifest
+    from trainer.cli import main
+
+    rows = _rows(tiny_cohort)
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+    k = next(k for k, r in enumerate(rows) if sum(o["patient_id"] == r["patient_id"] and o["eye"] == r["eye"]
+                                                   for o in rows) > 1)
+    rows[k].update(patient_id="NEWP-01", label="normal" if rows[k]["label"] == "glaucoma" else "glaucoma")
+    manifest = _write(rows, tmp_path / "mispointed.csv")
+    assert main(["validate", "--data", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert f"row {k + 2}: its scan's own header names the patient of row" in err and \
+        "listed with this eye under their own ID (another patient's scan?); it is not used" in err, err
+    index = index_manifest(manifest)
+    assert rows[k]["path"] not in {s.path for s in index.scans}
+    assert any("listed with this eye under their own ID" in why for _, why in index.problems), index.problems

@@ -401,10 +401,12 @@ def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
     for r in records:
         if (found := mixed.get(str(r.path))) is None:
             continue
-        _, theirs, own = found
-        out.append((r, "another patient than the other scans of its patient ID do (another patient's scan?)"
-                    if theirs else f"the patient of row {first_row[own]}, whose own scans' headers name someone "
-                    "else (rows swapped?)"))
+        _, theirs, own, kind = found
+        out.append((r, {"others": "another patient than the other scans of its patient ID do (another patient's scan?)",
+                        "swapped": f"the patient of row {first_row[own]}, whose own scans' headers name someone else "
+                                   "(rows swapped?)",
+                        "eye": f"the patient of row {first_row[own]}, listed with this eye under their own ID "
+                               "(another patient's scan?)"}[kind]))
     return out
 
 

@@ -820,9 +820,10 @@ def _row_patient(row_scan: ScanEntry | None) -> str:
     return row_scan.patient_id if row_scan is not None and row_scan.patient_id != NO_PATIENT else ""
 
 
-def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> dict[str, tuple[str, str, str, str]]:
     """The scans a manifest files under a patient whose other scans' headers name someone else, as
-    {path: (listed patient, the header ID of that patient's other scans, its own header ID)}.
+    {path: (listed patient, the header ID of that patient's other scans, its own header ID, why)}, ``why`` one of
+    "others" (the patient's other scans name another), "swapped" and "eye" (below).
 
     A consistent re-key (every scan of manifest patient P has header ID X) is a clinic's export and is
     used with check_header's warning; but P's scans carrying two header IDs are two people under one ID:
@@ -837,7 +838,12 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
     be another patient's header ID) is a re-key, not a swap: it was refused, in the other patient's name (attack
     run 14, A14-11); a re-key that permutes the listed IDs among themselves is a cycle and is refused. A header ID
     of a listed patient whose scans do name them (P1 beside P1-OS: one person's eyes under two IDs) is left to
-    the split's grouping."""
+    the split's grouping.
+
+    And not used ("eye"): a scan whose header names another listed patient Q who is listed with a scan of the
+    SAME eye under their own ID (its header naming Q): a single row mis-pointed at another patient's scan, which
+    neither rule above sees (no other scans, no cycle), was "one per eye?" and trained on with the row's label
+    (attack run 14, A14-17); one person keyed per eye never has one eye under both IDs."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
@@ -851,7 +857,7 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
         for scan in theirs_scans:
             own = header_ids.get(scan.path, "")
             if own and own != theirs:
-                out[scan.path] = (patient, theirs, own)
+                out[scan.path] = (patient, theirs, own, "others")
     points: dict[str, str] = {}  # listed patient -> the other listed patient all its scans' headers name
     for patient, theirs_scans in by_patient.items():
         ids = {header_ids.get(s.path) for s in theirs_scans if header_ids.get(s.path)}
@@ -865,7 +871,13 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
         if step != patient:  # no cycle back: a re-key whose code happens to be another patient's header ID (A14-11)
             continue
         for scan in by_patient[patient]:
-            out.setdefault(scan.path, (patient, "", points[patient]))
+            out.setdefault(scan.path, (patient, "", points[patient], "swapped"))
+    own_eyes = {(p, s.eye) for p, ss in by_patient.items() for s in ss if s.eye and header_ids.get(s.path) == p}
+    for patient, theirs_scans in by_patient.items():
+        for scan in theirs_scans:
+            own = header_ids.get(scan.path, "")
+            if own and own != patient and (own, scan.eye) in own_eyes:
+                out.setdefault(scan.path, (patient, "", own, "eye"))
     return out
 
 
@@ -873,9 +885,11 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
     """Leave out the scans of ``mixed_patient_scans``, each listed; the problem text names the file and both
     IDs: it is shown in the window, never logged."""
     mixed = mixed_patient_scans(index.scans, header_ids)
-    for path, (patient, theirs, own) in mixed.items():
-        why = f'whose other scans\' headers say "{theirs}", while its own says "{own}"' if theirs else \
-            f'while its own header says "{own}", another patient of the manifest (rows swapped?)'
+    for path, (patient, theirs, own, kind) in mixed.items():
+        why = {"others": f'whose other scans\' headers say "{theirs}", while its own says "{own}"',
+               "swapped": f'while its own header says "{own}", another patient of the manifest (rows swapped?)',
+               "eye": f'while its own header says "{own}", a patient of the manifest listed with this eye under '
+                      f'their own ID'}[kind]
         index._problem(path, "scans of another patient",
                        f'listed under the patient "{patient}", {why}: another patient\'s scan is not used')
     index.scans = [s for s in index.scans if s.path not in mixed]
