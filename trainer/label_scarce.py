@@ -69,14 +69,21 @@ def prepare(cohort: Path, out: Path, test_patients: int, val_patients: int, seed
 
     The cohort is checked as ``octviewer-train validate`` checks it (``read_manifest`` with its file and header
     checks, then ``check_volumes``; its one-line errors, exit 2: a missing label column or a short row was a
-    traceback, a swapped or unreadable row was split and written, A14-13) and ``out`` is checked and written as ``octviewer-train``'s --out (a link
-    was written through, a FIFO blocked, the cohort itself was rewritten: attack run 7, A7-5, A7-6)."""
+    traceback, a swapped or unreadable row was split and written, A14-13) and ``out`` is checked and written as
+    ``octviewer-train``'s --out (a link was written through, a FIFO blocked, the cohort itself was rewritten:
+    attack run 7, A7-5, A7-6)."""
     from octviewer.core.csv_safe import csv_row
     from octviewer.core.files import read_small_file
 
     from .command import ArgumentError, OutputPathError, check_out, write_out
-    from .manifest import (MAX_MANIFEST_BYTES, check_volumes, header_warnings, label_conflicts, read_manifest,
-                           split_groups)
+    from .manifest import (
+        MAX_MANIFEST_BYTES,
+        check_volumes,
+        header_warnings,
+        label_conflicts,
+        read_manifest,
+        split_groups,
+    )
 
     cohort, out = Path(cohort), Path(out)
     if out.parent.resolve() != cohort.parent.resolve():
