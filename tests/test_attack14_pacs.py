@@ -69,7 +69,7 @@ def test_retrieve_of_a_study_filed_under_two_patients_asks_which_and_keeps_only_
     capsys.readouterr()
     assert main([*conf, "retrieve", shared_study]) == 2  # whose? the archive files it under two patients
     err = capsys.readouterr().err
-    assert "under 2 patients" in err and "give the patient ID" in err and "Traceback" not in err
+    assert "under several patients" in err and "give the patient ID" in err and "Traceback" not in err
     assert _kept_patients(data_dir) == []
     assert main([*conf, "retrieve", shared_study, "--patient-id", SHARED_B]) == 0
     out = capsys.readouterr().out
@@ -158,3 +158,71 @@ def test_sends_sr_of_a_good_scan_names_its_settings_and_no_check_off(orthanc, da
     assert main([*conf, "send", str(scan), "--device", "cpu"]) == 0
     values = _sr_screening(orthanc, "GATEON-1410")
     assert values[ANALYSIS_SETTINGS].startswith("quality gate on, ") and QUALITY_CHECK_OFF not in values
+
+
+# ---------------------------------------------------------------- A14-19: two people under one patient ID
+TWO_PEOPLE, MISFILED = "MRN-1419", "MRN-1420"
+
+
+@pytest.fixture(scope="module")
+def two_people(orthanc):
+    """Under the ID MRN-1419: ALPHA^ANN's study (no issuer) and ZULU^ZED's (issuer HOSP_B, born 1940), each its
+    own; under MRN-1420 one study holding both people's instances (ZULU^ZED's mis-filed, its own series). The
+    archive answers for a study with the patient fields it stored last, so the two layouts are two IDs."""
+    ann_study, datasets = generate_uid(), []
+    for patient_id, name, issuer, birth, sample, study in (
+            (TWO_PEOPLE, "ALPHA^ANN", "", "19580412", "demo_normal_OD.dcm", generate_uid()),
+            (TWO_PEOPLE, "ZULU^ZED", "HOSP_B", "19400101", "demo_early_glaucoma_OS.dcm", generate_uid()),
+            (MISFILED, "ALPHA^ANN", "", "19580412", "demo_normal_OD.dcm", ann_study),
+            (MISFILED, "ZULU^ZED", "HOSP_B", "19400101", "demo_early_glaucoma_OS.dcm", ann_study)):
+        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
+        orthanc_server._file_with_patient(ds, patient_id, name, study, "20190612", series_number=1)
+        ds.PatientBirthDate = birth
+        if issuer:
+            ds.IssuerOfPatientID = issuer
+        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        datasets.append(ds)
+    orthanc.c_store(datasets)
+    return ann_study
+
+
+def test_screen_refuses_one_patient_id_naming_two_people_before_retrieving_anything(
+        orthanc, two_people, data_dir, tmp_path, capsys):
+    """A14-19: a PatientID is unique only within its issuer; `screen --patient-id MRN1000` screened another
+    hospital's MRN1000 (another name, birth date) into one CSV that names no patient. Refused as several IDs
+    are (A12-7), exit 2, nothing retrieved."""
+    conf = _conf(orthanc, tmp_path)
+    capsys.readouterr()
+    out = tmp_path / "screen.csv"
+    assert main([*conf, "screen", "--patient-id", TWO_PEOPLE, "--out", str(out), "--", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "the studies of this patient ID name different people" in err and "give --issuer" in err
+    assert "ZULU" not in err and "Traceback" not in err
+    assert not (data_dir / "pacs").exists() and not out.exists()
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_retrieve_keeps_only_the_studys_person_of_an_instance_under_the_same_id(orthanc, two_people, data_dir,
+                                                                                tmp_path, capsys, method):
+    """The mis-filed instance of the same PatientID but another name, birth date and issuer is refused as
+    another patient's is (A14-2's rule, by the person)."""
+    conf = _conf(orthanc, tmp_path)
+    assert main([*conf, "configure", "--retrieve", method]) == 0
+    capsys.readouterr()
+    assert main([*conf, "retrieve", two_people]) == 0
+    out = capsys.readouterr().out
+    assert "1 file(s) retrieved" in out and "1 instance(s) of another patient were refused" in out
+    kept = [pydicom.dcmread(p, stop_before_pixels=True) for p in data_dir.glob("pacs/**/*.dcm")]
+    assert len(kept) == 1 and kept[0].PatientID == MISFILED
+
+
+@pytest.mark.slow  # the demo cube screened on the CPU
+def test_screen_with_the_issuer_screens_that_hospitals_patient_only(orthanc, two_people, data_dir, tmp_path, capsys):
+    conf = _conf(orthanc, tmp_path)
+    out = tmp_path / "screen.csv"
+    assert main([*conf, "screen", "--patient-id", TWO_PEOPLE, "--issuer", "HOSP_B", "--out", str(out), "--",
+                 "--device", "cpu", "--no-quality-gate"]) == 0
+    assert [r["laterality"] for r in csv.DictReader(out.open())] == ["OS"]  # ZULU^ZED's eye only
+    assert {str(pydicom.dcmread(p, stop_before_pixels=True).PatientName)
+            for p in data_dir.glob("pacs/**/*.dcm")} == {"ZULU^ZED"}

@@ -86,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("screen", help="retrieve a patient's OCT series and screen them with octviewer-predict")
     query_options(s)
+    s.add_argument("--issuer", default="", help="the IssuerOfPatientID of the patient ID, where the archive holds "
+                   "several hospitals' IDs (one ID, two people)")
     s.add_argument("--out", type=Path, required=True, help="results CSV")
     s.add_argument("predict_args", nargs=argparse.REMAINDER,
                    help="after --: more octviewer-predict options (--model, --key-file, ...)")
@@ -210,13 +212,14 @@ def _screen(args) -> int:
         print(problem[1], file=sys.stderr)
         return problem[0]
     folders = []
-    studies = find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, ("OPT",))
-    one_patient(studies)  # before anything is retrieved (A12-7)
+    studies = find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, ("OPT",),
+                           issuer=args.issuer)
+    person = one_patient(studies)  # one person, before anything is retrieved (A12-7, A14-19)
     for study in studies:
         for series in find_series(settings, study.study_uid, ("OPT",)):
             try:  # only the screened patient's instances are kept (A14-2): a shared study UID's other patient
                 got = retrieve(settings, study.study_uid, series.series_uid, progress=_progress,
-                               patient_id=study.patient_id)
+                               patient_id=person)
             except PacsOtherPatient as exc:  # a series of another patient: said, not screened, the rest go on
                 print(f"\nseries {series.series_uid}: {exc}", file=sys.stderr)
                 continue

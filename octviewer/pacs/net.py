@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import (
     JPEG2000,
     DeflatedExplicitVRLittleEndian,
@@ -260,6 +261,64 @@ class StudyHit:
     n_series: int | None = None
     patient_id: str = field(default="", repr=False)
     patient_name: str = field(default="", repr=False)
+    issuer: str = field(default="", repr=False)  # IssuerOfPatientID: whose ID range the ID is of
+    birth_date: str = field(default="", repr=False)
+
+    @property
+    def patient(self) -> Patient:
+        return Patient(self.patient_id, self.issuer, self.patient_name, self.birth_date)
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Who a retrieve or a screen is for: the PatientID, and what tells two people under one ID apart (the
+    issuer of the ID, the name, the birth date; "" where the archive or the header gives none). Never logged
+    or printed (``repr`` shows nothing)."""
+
+    patient_id: str = field(repr=False)
+    issuer: str = field(default="", repr=False)
+    name: str = field(default="", repr=False)
+    birth_date: str = field(default="", repr=False)
+
+    @classmethod
+    def of(cls, ds: Dataset) -> Patient | None:
+        """The patient an instance's (or a C-FIND answer's) header names; None when a field holds several values
+        (no one person: the readers' rule, ``core.text.patient_id_problem``)."""
+        values = [ds.get(k, "") for k in ("PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate")]
+        if any(isinstance(v, MultiValue) for v in values):
+            return None
+        return cls(*(str(v or "") for v in values))
+
+    def others(self, other: Patient | None) -> bool:
+        """``other`` is another person: another PatientID, or under the same ID another issuer, name or birth
+        date where both give one. A PatientID is unique only within its issuer: a regional or merged archive
+        holds several hospitals' ID ranges, and ``screen --patient-id P`` screened another person's study
+        filed under P (attack run 14, A14-19). A field one of them leaves empty contradicts nothing."""
+        if other is None or other.patient_id.strip() != self.patient_id.strip():
+            return True
+        mine, theirs = self._known(), other._known()
+        return any(mine[k] != theirs[k] for k in mine.keys() & theirs.keys())
+
+    def merged(self, other: Patient) -> Patient:
+        """The same person (``not self.others(other)``) with what either of them says."""
+        return Patient(self.patient_id, self.issuer or other.issuer, self.name or other.name,
+                       self.birth_date or other.birth_date)
+
+    def _known(self) -> dict[str, str]:
+        # names compared as DICOM writes them: case, blanks and empty trailing components do not count
+        name = "^".join(" ".join(p.split()) for p in self.name.split("=")[0].upper().split("^")).rstrip("^")
+        known = {"issuer": self.issuer.strip(), "name": name, "birth": self.birth_date.strip()}
+        return {k: v for k, v in known.items() if v}
+
+
+def one_person(patients: Iterable[Patient]) -> Patient | None:
+    """The one person ``patients`` all are (merged), or None when they are several (``Patient.others``)."""
+    person = None
+    for patient in patients:
+        if person is not None and person.others(patient):
+            return None
+        person = patient if person is None else person.merged(patient)
+    return person
 
 
 @dataclass(frozen=True)
@@ -337,28 +396,39 @@ def check_query(patient_id: str = "", patient_name: str = "", date_from: dt.date
                              "would be screened); give the patient ID")
 
 
-def one_patient(hits: Iterable[StudyHit]) -> None:
-    """A screen's studies belong to one patient, or ``PacsQueryError`` before anything is retrieved. A name
+def one_patient(hits: Iterable[StudyHit]) -> Patient | None:
+    """The one person a screen's studies belong to, or ``PacsQueryError`` before anything is retrieved. A name
     matches as a prefix ('SMITH' finds SMITHSON too) and a date range alone finds everyone seen then: the
-    screen's CSV, which names no patient, held several patients' verdicts (attack run 12, A12-7)."""
+    screen's CSV, which names no patient, held several patients' verdicts (attack run 12, A12-7). Under one ID,
+    studies of another issuer, name or birth date are another person's (``Patient.others``, A14-19)."""
     hits = list(hits)
     ids = {h.patient_id.strip() for h in hits}
     if len(ids) > 1 or ("" in ids and len(hits) > 1):
         raise PacsQueryError(f"the search matches {len(ids)} patients' studies (or studies the archive gives no "
                              "patient ID for); screen takes one patient: give the patient ID (octviewer-pacs find "
                              "--show-patient lists them)")
+    person = one_person(h.patient for h in hits)
+    if hits and person is None:
+        raise PacsQueryError("the studies of this patient ID name different people (another issuer of the ID, "
+                             "name or birth date: an archive holding several hospitals' IDs, or a mis-filed study); "
+                             "screen takes one person: give --issuer, or check the archive (octviewer-pacs find "
+                             "--show-patient lists them)")
+    return person
 
 
 def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str = "",
                  date_from: dt.date | None = None, date_to: dt.date | None = None,
-                 modalities: Iterable[str] = MODALITIES) -> list[StudyHit]:
+                 modalities: Iterable[str] = MODALITIES, issuer: str = "") -> list[StudyHit]:
     """Studies of a patient (ID and/or name, ``*`` and ``?`` as wildcards; a name without one matches
-    as a prefix), in a date range, holding any of ``modalities`` (empty: any). Newest first."""
+    as a prefix; ``issuer``: only IDs of that IssuerOfPatientID), in a date range, holding any of
+    ``modalities`` (empty: any). Newest first."""
     modalities = tuple(m.strip().upper() for m in modalities if m.strip())
     check_query(patient_id, patient_name, date_from, date_to, modalities)
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.PatientID = patient_id.strip()
+    ds.IssuerOfPatientID = issuer.strip()
+    ds.PatientBirthDate = ""
     name = patient_name.strip()
     ds.PatientName = name if not name or any(c in name for c in "*?") else name + "*"
     ds.StudyDate = _date_range(date_from, date_to)
@@ -372,10 +442,14 @@ def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str
         in_study = tuple(str(m) for m in ([value] if isinstance(value, str) else value) if m)
         if modalities and in_study and not set(in_study) & set(modalities):
             continue  # an archive that ignores the modality key
+        if issuer.strip() and str(found.get("IssuerOfPatientID", "") or "").strip() != issuer.strip():
+            continue  # an archive that ignores the issuer key: another hospital's ID range
         hits.append(StudyHit(str(found.get("StudyInstanceUID", "")), _date(found.get("StudyDate")),
                              str(found.get("StudyDescription", "") or ""), in_study,
                              _int(found.get("NumberOfStudyRelatedSeries")),
-                             str(found.get("PatientID", "") or ""), str(found.get("PatientName", "") or "")))
+                             str(found.get("PatientID", "") or ""), str(found.get("PatientName", "") or ""),
+                             str(found.get("IssuerOfPatientID", "") or ""),
+                             str(found.get("PatientBirthDate", "") or "")))
     log.info("study search: %d studies", len(hits))
     return sorted(hits, key=lambda h: h.study_date or dt.date.min, reverse=True)
 
@@ -471,42 +545,51 @@ def foreign_instance(ds: Dataset, study_uid: str, series_uid: str | None) -> boo
     return series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid
 
 
-def other_patient(ds: Dataset, patient_id: str) -> bool:
-    """``ds``'s header names another patient than ``patient_id``, the patient the retrieve is for. An
-    archive that files one study UID under two patients (a mis-filed or half-merged record) sent both
-    patients' instances for the study's series, and ``screen --patient-id P`` screened the other
-    patient's eye as P's, nothing said (attack run 14, A14-2). A PatientID of several values is no one
-    patient's; an empty one is not P's. Checked with ``foreign_instance`` on every instance received."""
-    value = ds.get("PatientID", "")
-    return not isinstance(value, str) or value.strip() != patient_id.strip()
+def other_patient(ds: Dataset, patient: Patient) -> bool:
+    """``ds``'s header names another person than ``patient``, the one the retrieve is for (``Patient.others``:
+    another PatientID, or another issuer, name or birth date under it). An archive that files one study UID
+    under two patients (a mis-filed or half-merged record) sent both patients' instances for the study's
+    series, and ``screen --patient-id P`` screened the other patient's eye as P's, nothing said (attack run 14,
+    A14-2). A PatientID of several values is no one patient's; an empty one is not P's. Checked with
+    ``foreign_instance`` on every instance received."""
+    return patient.others(Patient.of(ds))
 
 
-def study_patient(settings: PacsSettings, study_uid: str) -> str | None:
-    """The patient the archive files ``study_uid`` under, for a retrieve that names none (``octviewer-pacs
-    retrieve``): ``None`` when the archive gives no patient ID for it (the first instance's PatientID then
-    stands for the retrieve's patient); ``PacsQueryError`` when it files the study under several patients,
-    whose instances one retrieve would mix (A14-2)."""
+def study_patient(settings: PacsSettings, study_uid: str) -> Patient | None:
+    """The person the archive files ``study_uid`` under, for a retrieve that names none (``octviewer-pacs
+    retrieve``): ``None`` when the archive gives no patient ID for it (the first instance's patient then
+    stands for the retrieve's); ``PacsQueryError`` when it files the study under several patients (or people:
+    ``Patient.others``), whose instances one retrieve would mix (A14-2, A14-19)."""
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = study_uid
-    ds.PatientID = ""
-    ids = {str(found.get("PatientID", "") or "").strip() for found in _find(settings, ds)} - {""}
-    if len(ids) > 1:
-        raise PacsQueryError(f"the archive files study {study_uid} under {len(ids)} patients (one study UID in "
+    for keyword in ("PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate"):
+        setattr(ds, keyword, "")
+    found = [p for p in (Patient.of(f) for f in _find(settings, ds)) if p is None or p.patient_id.strip()]
+    person = one_person(found) if None not in found else None
+    if found and person is None:
+        raise PacsQueryError(f"the archive files study {study_uid} under several patients (one study UID in "
                              "several patients' records: mis-filed or half-merged); give the patient ID to retrieve "
                              "one patient's instances (octviewer-pacs find --show-patient lists them)")
-    return ids.pop() if ids else None
+    return person
+
+
+def _patient(patient: Patient | str | None) -> Patient | None:
+    """A retrieve's patient as given: a ``Patient``, or a bare patient ID (its other fields unknown)."""
+    if isinstance(patient, str):
+        return Patient(patient) if patient.strip() else None
+    return patient if patient is not None and patient.patient_id.strip() else None
 
 
 class _Receiver:
     """Writes each instance the archive sends into the ``.part`` folder; stops writing once cancelled.
     An instance of another study or series (``foreign_instance``) or of another patient (``other_patient``;
-    ``patient_id`` None: the first instance's) is refused and counted, never written."""
+    ``patient`` None: the first instance's) is refused and counted, never written."""
 
     def __init__(self, folder: Path, cancel: threading.Event | None, progress: Callable | None,
-                 study_uid: str = "", series_uid: str | None = None, patient_id: str | None = None):
+                 study_uid: str = "", series_uid: str | None = None, patient: Patient | None = None):
         self.folder, self.cancel, self.progress = folder, cancel, progress
-        self.study_uid, self.series_uid, self.patient_id = study_uid, series_uid, patient_id
+        self.study_uid, self.series_uid, self.patient = study_uid, series_uid, patient
         self.files: list[Path] = []
         self.failed = 0
         self.foreign = 0
@@ -526,9 +609,9 @@ class _Receiver:
                     self.foreign += 1
                 return 0xC000
             with self.lock:
-                if self.patient_id is None and isinstance(ds.get("PatientID", ""), str):
-                    self.patient_id = ds.get("PatientID", "")  # the archive named none: the first instance's
-                if self.patient_id is None or other_patient(ds, self.patient_id):
+                if self.patient is None:
+                    self.patient = Patient.of(ds)  # the archive named none: the first instance's
+                if self.patient is None or other_patient(ds, self.patient):
                     log.warning("an instance of another patient was sent during the retrieve; refused")
                     self.other_patient += 1
                     # dropped, not failed: an archive stops a C-MOVE at its first failed sub-operation (Orthanc
@@ -564,12 +647,12 @@ def _query_for(study_uid: str, series_uid: str | None) -> Dataset:
 
 def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = None, dest: Path | None = None,
              progress: Callable[[int, int | None], None] | None = None,
-             cancel: threading.Event | None = None, patient_id: str | None = None) -> Retrieved:
+             cancel: threading.Event | None = None, patient_id: Patient | str | None = None) -> Retrieved:
     """Retrieve a series (or a whole study) with C-GET, or C-MOVE when the settings say so.
 
-    ``patient_id``: the patient whose instances are kept (``other_patient``); not given or empty, the
-    one the archive files the study under (``study_patient``). Nothing but another patient's instances:
-    ``PacsOtherPatient``.
+    ``patient_id``: the patient whose instances are kept (``other_patient``), a ``Patient`` or a bare ID;
+    not given or empty, the one the archive files the study under (``study_patient``). Nothing but another
+    patient's instances: ``PacsOtherPatient``.
 
     ``progress(done, total)``: instances received so far, and the total once the archive has said it.
     ``cancel`` (threading.Event): the retrieve stops, the partial folder is removed and
@@ -577,14 +660,13 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     complete one replaces an earlier copy of the same series.
     """
     dest = Path(dest) if dest is not None else retrieved_folder(study_uid, series_uid)
-    if not (patient_id or "").strip():
-        patient_id = study_patient(settings, study_uid)
+    patient = _patient(patient_id) or study_patient(settings, study_uid)
     part = dest.with_name(dest.name + ".part")
     try:
         _make_part(dest, part)
     except OSError as exc:
         raise PacsConfigError(folder_problem(dest.parent, exc)) from None
-    receiver = _Receiver(part, cancel, progress, study_uid, series_uid, patient_id)
+    receiver = _Receiver(part, cancel, progress, study_uid, series_uid, patient)
     try:
         if settings.retrieve == "move":
             final = _move(settings, _query_for(study_uid, series_uid), receiver)

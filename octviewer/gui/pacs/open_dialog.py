@@ -193,7 +193,7 @@ class OpenFromPacsDialog(QDialog):
             return
         series_uid = getattr(hit, "series_uid", None)  # None: the whole study
         study = hit if series_uid is None else item.parent().data(0, STUDY)
-        patient_id = study.patient_id  # only the chosen patient's instances are kept (A14-2)
+        patient_id = study.patient  # only the chosen patient's instances are kept (A14-2, A14-19)
 
         def run(progress, cancel):
             got = retrieve(settings, hit.study_uid, series_uid,
