@@ -282,3 +282,34 @@ def test_a_scan_date_field_of_two_values_gives_no_visit_date_in_the_study_as_in_
     text = " ".join(panel.problems.text().replace("\u200b", "").split())
     assert "AcquisitionDateTime holds 2 values (20190924101010\\20200101101010): one field, one value; the date is " \
            "unknown" in text, text
+
+
+@pytest.mark.gui
+def test_one_scan_filed_as_both_eyes_or_under_two_patients_is_listed_and_not_used(qtbot, window, monkeypatch, demo,
+                                                                               tmp_path):
+    """Attack run 14, A14-18: a copy of a scan with its laterality relabelled (the same UID and images) was the OS
+    scan of the visit beside the OD original, and a copy re-saved under another patient's ID that patient's scan:
+    copies were looked for within one eye's visit only. Neither place can be told right: both listed, not used."""
+    import pydicom
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    ds = pydicom.dcmread(od)
+    ds.ImageLaterality = "L"
+    for frame in getattr(ds, "SharedFunctionalGroupsSequence", []):
+        for item in getattr(frame, "FrameAnatomySequence", []):
+            item.FrameLaterality = "L"
+    ds.save_as(od.with_name("relabelled.dcm"))
+    other = next(p for p in _scans(root, "OD") if p.parent != od.parent)
+    ds = pydicom.dcmread(other)
+    ds.PatientID = od.parent.name
+    ds.save_as(od.with_name("refiled.dcm"))
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    used = {Path(s.path).name for s in panel.index.scans if Path(s.path).parent == od.parent}
+    assert not {"relabelled.dcm", "refiled.dcm", od.name} & used, used
+    assert str(other) not in {s.path for s in panel.index.scans}
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert "relabelled.dcm are one scan (the same DICOM UID and images) filed as OD and as OS: which eye it is " \
+           "cannot be told; neither is used" in text, text
+    assert "refiled.dcm, " in text and "are one scan (the same DICOM UID and images) filed under the patients " \
+        f"{od.parent.name} and {other.parent.name}: whose scan it is cannot be told; neither is used" in text, text

@@ -21,7 +21,9 @@ def _two_scans(folder):
     save_volume(dataclasses.replace(small_volume(), patient_id="PATAAA01"), a)
     raw = a.read_bytes()
     assert raw.count(b"PATAAA01") == 1
-    b.write_bytes(raw.replace(b"PATAAA01", b"PATBBB02"))
+    other = raw.replace(b"PATAAA01", b"PATBBB02")
+    # another scan, not a copy re-filed under the other ID (one scan under two patients is not used: A14-18)
+    b.write_bytes(other[:-8] + bytes(x ^ 1 for x in other[-8:]))
     for p in (a, b):
         os.utime(p, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
     return a, b

@@ -62,7 +62,7 @@ def test_a13_16_two_swapped_rows_of_a_one_scan_per_patient_cohort_are_refused_by
                "name someone else (rows swapped?); it is not used" in err, err
     assert "2 problem(s)" in err and "re-keyed" not in err and "SYN" not in err, err
     index = index_manifest(manifest)  # Open study manifest's reader: the same two scans left out, listed
-    left_out = {os.path.realpath(p) for p, why in index.problems if "another patient of the manifest" in why}
+    left_out = {os.path.realpath(p) for p, why in index.problems if "another patient of the study" in why}
     assert left_out == {os.path.realpath(rows[a]["path"]), os.path.realpath(rows[b]["path"])}, index.problems
     assert len(index.scans) == len(rows) - 2
 

@@ -374,7 +374,8 @@ def _singular(reason: str, n: int) -> str:
     return (reason.replace("files", "file").replace("folders", "folder").replace("scans that", "scan that")
             .replace("scans whose", "scan whose").replace("fields on", "field on")
             .replace("rows refused", "row refused").replace("fields matched", "field matched")
-            .replace("scans cut short", "scan cut short").replace("rows listing", "row listing"))
+            .replace("scans cut short", "scan cut short").replace("rows listing", "row listing")
+            .replace("scans filed in", "scan filed in"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -760,6 +761,40 @@ def _in_patients_folder(path: str, patient: str, patients: set[str], root: str) 
     return f"; {rel} lies in the folder of the patient {other}" if other else ""
 
 
+def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[str, str | None],
+                            cancel=None) -> None:
+    """Leave out, listed, the scans that are one scan (the same DICOM UID and the same decoded images) filed under
+    two eyes or two patients: a copy whose laterality was corrected beside the original, or re-saved under
+    another PatientID, was used as the other eye's scan of the visit (the OU view compared one image with itself)
+    or as another patient's, nothing said, because copies were looked for within one eye's visit only (attack
+    run 14, A14-18). Which place is right cannot be told, so neither is used. Scans sharing a UID with other
+    images (an export reusing UIDs: A14-16) are not touched. Only scans sharing a UID are decoded."""
+    by_uid: dict[str, list[ScanEntry]] = {}
+    for s in index.scans:
+        if uids.get(s.path):
+            by_uid.setdefault(uids[s.path], []).append(s)
+    wrong: set[str] = set()
+    for group in by_uid.values():
+        if len({(s.patient_id, s.eye) for s in group}) < 2:
+            continue
+        first = group[0]
+        same = [s for s in group[1:] if not _other_images(first.path, s.path, digests, cancel)]
+        places = {(s.patient_id, s.eye) for s in [first, *same]}
+        if len(places) < 2:
+            continue
+        patients, eyes = sorted({p for p, _ in places}), sorted({e or "eye unknown" for _, e in places})
+        where = (f"under the patients {' and '.join(patients)}" if len(patients) > 1 else
+                 f"as {' and as '.join(eyes)}")
+        names = ", ".join(os.path.relpath(s.path, root) for s in [first, *same])
+        for s in [first, *same]:
+            wrong.add(s.path)
+            index._problem(s.path, "scans filed in two places",
+                           f"{names} are one scan (the same DICOM UID and images) filed {where}: "
+                           f"{'whose scan' if len(patients) > 1 else 'which eye'} it is cannot be told; neither is used")
+    index.scans = [s for s in index.scans if s.path not in wrong]
+    index.warnings = [w for w in index.warnings if w.path not in wrong]
+
+
 def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[str, str | None] | None = None,
               cancel=None) -> list[StudyWarning]:
     """Keep each scan of ``index`` once at its visit (``_copies``), the copies left out in ``index.copies``;
@@ -887,8 +922,8 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
     mixed = mixed_patient_scans(index.scans, header_ids)
     for path, (patient, theirs, own, kind) in mixed.items():
         why = {"others": f'whose other scans\' headers say "{theirs}", while its own says "{own}"',
-               "swapped": f'while its own header says "{own}", another patient of the manifest (rows swapped?)',
-               "eye": f'while its own header says "{own}", a patient of the manifest listed with this eye under '
+               "swapped": f'while its own header says "{own}", another patient of the study (rows swapped?)',
+               "eye": f'while its own header says "{own}", a patient of the study listed with this eye under '
                       f'their own ID'}[kind]
         index._problem(path, "scans of another patient",
                        f'listed under the patient "{patient}", {why}: another patient\'s scan is not used')
@@ -1001,8 +1036,10 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             header_ids[path] = record.get("patient_id") or ""
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids)
+    digests: dict[str, str | None] = {}
+    _one_scan_in_two_places(index, uids, str(csv_path.parent), digests, cancel)
     index.scans = group_visits(index.scans)
-    copies = _use_once(index, uids, str(csv_path.parent), cancel=cancel)
+    copies = _use_once(index, uids, str(csv_path.parent), digests, cancel)
     index.warnings += copies + _same_scans(index.scans, uids, str(csv_path.parent))
     _undated_note(index)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
@@ -1185,10 +1222,12 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             if record.get("cut"):  # indexed from its header, as before; said when the study opens (W19)
                 index.warnings.append(StudyWarning(str(file), "cut", cut_short_text(record["cut"])))
     _mixed_patients(index, {str(f): r.get("patient_id") or "" for f, r in records if r.get("kind") == "scan"})
-    index.scans = group_visits(index.scans)
+    uids = {str(f): r.get("uid") or "" for f, r in records}
     digests = {str(f): r["content"] for f, r in records if r.get("content")}
     known = set(digests)
-    copies = _use_once(index, {str(f): r.get("uid") or "" for f, r in records}, str(root), digests, cancel)
+    _one_scan_in_two_places(index, uids, str(root), digests, cancel)
+    index.scans = group_visits(index.scans)
+    copies = _use_once(index, uids, str(root), digests, cancel)
     if new := {path: d for path, d in digests.items() if path not in known and d}:
         _keep_digests(cache_dir, root, entries, new)
     # a cut-short file left out as a copy of a whole one is said by the copy's warning, not as a scan that cannot open
