@@ -313,3 +313,31 @@ def test_one_scan_filed_as_both_eyes_or_under_two_patients_is_listed_and_not_use
            "cannot be told; neither is used" in text, text
     assert "refiled.dcm, " in text and "are one scan (the same DICOM UID and images) filed under the patients " \
         f"{od.parent.name} and {other.parent.name}: whose scan it is cannot be told; neither is used" in text, text
+
+
+@pytest.mark.gui
+def test_two_people_under_one_patient_id_are_listed_not_paired_as_one_patients_eyes(qtbot, window, monkeypatch, demo,
+                                                                                    tmp_path):
+    """Attack run 14, A14-19 (the study's side): scans under one PatientID from two hospitals' ID ranges (another
+    issuer, name, birth date) were filed as one patient, the OU view pairing one person's right eye with the
+    other's left. Listed and not used now; one person's exports whose names differ only in a middle name or case
+    stay one patient."""
+    import pydicom
+
+    root = tmp_path / "study" / "scans"
+    root.mkdir(parents=True)
+    od, os_ = _scans(demo, "OD")[0], _scans(demo, "OS")[0]
+    people = ((od, "a.dcm", ("ALPHA^ANN", "", "")), (os_, "z.dcm", ("ZULU^ZED", "HOSP_B", "19400101")),
+              (od, "c.dcm", ("DOE^JOHN", "", "19500101")), (os_, "d.dcm", ("Doe^John^A", "", "")))
+    for source, name, person in people:
+        ds = pydicom.dcmread(source)
+        ds.PatientID = "MRN1000" if name in ("a.dcm", "z.dcm") else "MRN2000"
+        ds.PatientName, ds.IssuerOfPatientID, ds.PatientBirthDate = person
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(root / name)
+    panel = open_study_folder(qtbot, window, monkeypatch, root.parent)
+    assert sorted((Path(s.path).name, s.patient_id) for s in panel.index.scans) == [("c.dcm", "MRN2000"),
+                                                                                     ("d.dcm", "MRN2000")]
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert 'the scans whose headers give the patient ID "MRN1000" name different people (another issuer of the ID, ' \
+           "name or birth date" in text and "ZULU" not in text and "1940" not in text, text

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.uid import (
     JPEG2000,
     DeflatedExplicitVRLittleEndian,
@@ -64,6 +63,7 @@ from pynetdicom.sop_class import (
 
 from ..core import Cancelled
 from ..core.files import open_for_writing, private_folder
+from ..core.person import Patient, one_person
 from ..io import dicom as _dicom_reader  # noqa: F401  its pydicom settings: no header values on stderr (F9)
 from .config import PacsConfigError, PacsSettings, data_folder, folder_problem, tls_context
 
@@ -267,58 +267,6 @@ class StudyHit:
     @property
     def patient(self) -> Patient:
         return Patient(self.patient_id, self.issuer, self.patient_name, self.birth_date)
-
-
-@dataclass(frozen=True)
-class Patient:
-    """Who a retrieve or a screen is for: the PatientID, and what tells two people under one ID apart (the
-    issuer of the ID, the name, the birth date; "" where the archive or the header gives none). Never logged
-    or printed (``repr`` shows nothing)."""
-
-    patient_id: str = field(repr=False)
-    issuer: str = field(default="", repr=False)
-    name: str = field(default="", repr=False)
-    birth_date: str = field(default="", repr=False)
-
-    @classmethod
-    def of(cls, ds: Dataset) -> Patient | None:
-        """The patient an instance's (or a C-FIND answer's) header names; None when a field holds several values
-        (no one person: the readers' rule, ``core.text.patient_id_problem``)."""
-        values = [ds.get(k, "") for k in ("PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate")]
-        if any(isinstance(v, MultiValue) for v in values):
-            return None
-        return cls(*(str(v or "") for v in values))
-
-    def others(self, other: Patient | None) -> bool:
-        """``other`` is another person: another PatientID, or under the same ID another issuer, name or birth
-        date where both give one. A PatientID is unique only within its issuer: a regional or merged archive
-        holds several hospitals' ID ranges, and ``screen --patient-id P`` screened another person's study
-        filed under P (attack run 14, A14-19). A field one of them leaves empty contradicts nothing."""
-        if other is None or other.patient_id.strip() != self.patient_id.strip():
-            return True
-        mine, theirs = self._known(), other._known()
-        return any(mine[k] != theirs[k] for k in mine.keys() & theirs.keys())
-
-    def merged(self, other: Patient) -> Patient:
-        """The same person (``not self.others(other)``) with what either of them says."""
-        return Patient(self.patient_id, self.issuer or other.issuer, self.name or other.name,
-                       self.birth_date or other.birth_date)
-
-    def _known(self) -> dict[str, str]:
-        # names compared as DICOM writes them: case, blanks and empty trailing components do not count
-        name = "^".join(" ".join(p.split()) for p in self.name.split("=")[0].upper().split("^")).rstrip("^")
-        known = {"issuer": self.issuer.strip(), "name": name, "birth": self.birth_date.strip()}
-        return {k: v for k, v in known.items() if v}
-
-
-def one_person(patients: Iterable[Patient]) -> Patient | None:
-    """The one person ``patients`` all are (merged), or None when they are several (``Patient.others``)."""
-    person = None
-    for patient in patients:
-        if person is not None and person.others(patient):
-            return None
-        person = patient if person is None else person.merged(patient)
-    return person
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage
 
+from ..core.person import Patient, keyed_traits
 from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import cut_short, eye_of, laterality_fields, quiet_pydicom, scan_date
@@ -30,7 +31,7 @@ from .vf_values import vf_value_problem
 
 _DICOM_TAGS = ["SOPClassUID", "SOPInstanceUID", "Modality", "PatientID", "ImageLaterality", "Laterality", "StudyDate",
                "ContentDate", "AcquisitionDateTime", "NumberOfFrames", "Manufacturer", "ImageComments",
-               "SharedFunctionalGroupsSequence"]
+               "SharedFunctionalGroupsSequence", "IssuerOfPatientID", "PatientName", "PatientBirthDate"]
 _VOL_PATTERNS = {0: "volume", 1: "line", 2: "circle", 3: "volume", 4: "volume", 5: "radial"}
 #: Kept in the record of every ``.xml`` file: a cached record without it was made before XML exports
 #: were read (it says "other files") and is read again.
@@ -96,7 +97,9 @@ def _dicom_record(f) -> dict:
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
             **_scan_date(date, date_note), "scan_pattern": "volume" if frames > 1 else "line",
             "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper(),
-            "uid": str(ds.get("SOPInstanceUID", "") or "")[:64]}  # one scan at two visits of a manifest (H43-3)
+            "uid": str(ds.get("SOPInstanceUID", "") or "")[:64],  # one scan at two visits of a manifest (H43-3)
+            # who under that ID (issuer, name, birth date) as keyed digests: two people under one ID (A14-19)
+            "person": keyed_traits(patient) if (patient := Patient.of(ds)) is not None else {}}
 
 
 def _scan_date(date, note: str = "") -> dict:
@@ -213,7 +216,8 @@ def well_formed(record) -> bool:
         return (_usable_id(record.get("patient_id")) and record.get("eye") in ("OD", "OS", "")
                 and _date_text(record.get("date")) and isinstance(record.get("scan_pattern"), str)
                 and type(n) is int and 0 <= n < 2**31 and isinstance(record.get("synthetic"), bool)
-                and isinstance(record.get("cut", ""), str) and isinstance(record.get("content", ""), str))
+                and isinstance(record.get("cut", ""), str) and isinstance(record.get("content", ""), str)
+                and _traits(record.get("person", {})))
     if kind == "vf":
         exams = record.get("exams", [record])
         return isinstance(exams, list) and all(_vf_well_formed(m) for m in exams)
@@ -225,6 +229,10 @@ def _vf_well_formed(m) -> bool:
             and _date_text(m.get("date"))
             and not any(vf_value_problem(name, m.get(key))
                         for name, key in (("vfi", "vfi"), ("md", "md_db"), ("psd", "psd_db"))))
+
+
+def _traits(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
 def _usable_id(value) -> bool:

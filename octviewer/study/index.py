@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 from ..core.cancel import Cancelled
 from ..core.files import file_sha256
+from ..core.person import one_set_of_traits
 from ..core.text import text_problem
 from ..io import VolumeReadError
 from ..io.dicom import cut_short
@@ -375,7 +376,7 @@ def _singular(reason: str, n: int) -> str:
             .replace("scans whose", "scan whose").replace("fields on", "field on")
             .replace("rows refused", "row refused").replace("fields matched", "field matched")
             .replace("scans cut short", "scan cut short").replace("rows listing", "row listing")
-            .replace("scans filed in", "scan filed in"))
+            .replace("scans filed in", "scan filed in").replace("scans of two people", "scan of two people"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -790,7 +791,8 @@ def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], root: str, 
             wrong.add(s.path)
             index._problem(s.path, "scans filed in two places",
                            f"{names} are one scan (the same DICOM UID and images) filed {where}: "
-                           f"{'whose scan' if len(patients) > 1 else 'which eye'} it is cannot be told; neither is used")
+                           f"{'whose scan' if len(patients) > 1 else 'which eye'} it is cannot be told; "
+                           "neither is used")
     index.scans = [s for s in index.scans if s.path not in wrong]
     index.warnings = [w for w in index.warnings if w.path not in wrong]
 
@@ -931,6 +933,29 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
     index.warnings = [w for w in index.warnings if w.path not in mixed]  # "the row's is used": it is not (H87)
 
 
+def _people_under_one_id(index: StudyIndex, header_ids: dict[str, str], persons: dict[str, dict]) -> None:
+    """Leave out, listed, the scans whose headers give one PatientID but name different people (another issuer of
+    the ID, name or birth date where both give one: ``core.person.one_set_of_traits``, the rule PACS screens
+    follow). A PatientID is unique only within its issuer; a folder filled from a regional or merged archive held
+    two people's scans under one ID, and the OU view paired one person's right eye with the other's left (attack
+    run 14, A14-19). Which scans are whose cannot be told from the ID, so none of them is used."""
+    by_id: dict[str, list[ScanEntry]] = {}
+    for scan in index.scans:
+        if header_ids.get(scan.path):
+            by_id.setdefault(header_ids[scan.path], []).append(scan)
+    wrong = set()
+    for patient, scans in by_id.items():
+        if len(scans) > 1 and not one_set_of_traits(persons.get(s.path, {}) for s in scans):
+            for scan in scans:
+                wrong.add(scan.path)
+                index._problem(scan.path, "scans of two people under one patient ID",
+                               f'the scans whose headers give the patient ID "{patient}" name different people '
+                               "(another issuer of the ID, name or birth date: an archive holding several hospitals' "
+                               "IDs, or a mis-filed scan); whose each is cannot be told, none is used")
+    index.scans = [s for s in index.scans if s.path not in wrong]
+    index.warnings = [w for w in index.warnings if w.path not in wrong]
+
+
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
     """The manifest's scan with the eye its own header states where the row gives none, the warnings of
     ``check_header`` and the header record; ValueError naming the row when the header states the other
@@ -1022,6 +1047,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             progress(n + 1, len(rows))
     uids: dict[str, str] = {}
     header_ids: dict[str, str] = {}  # file -> the patient ID in its own header
+    persons: dict[str, dict] = {}  # file -> who under that ID (keyed issuer, name, birth date)
     used_rows: list[dict] = []  # the rows whose scans are used: only their visual fields are the study's
     for path, entries in listed.items():
         visit_only = len({_row_says(row)[:2] for row, _ in entries}) == 1 and all(c for _, c in entries)
@@ -1034,8 +1060,10 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             index.warnings += [StudyWarning(path, kind, w) for kind, w in ([("rows", note)] if note else []) + warnings]
             uids[path] = record.get("uid") or ""
             header_ids[path] = record.get("patient_id") or ""
+            persons[path] = record.get("person") or {}
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids)
+    _people_under_one_id(index, header_ids, persons)
     digests: dict[str, str | None] = {}
     _one_scan_in_two_places(index, uids, str(csv_path.parent), digests, cancel)
     index.scans = group_visits(index.scans)
@@ -1221,7 +1249,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 scan_pattern=record["scan_pattern"], n_bscans=record["n_bscans"], synthetic=record["synthetic"]))
             if record.get("cut"):  # indexed from its header, as before; said when the study opens (W19)
                 index.warnings.append(StudyWarning(str(file), "cut", cut_short_text(record["cut"])))
-    _mixed_patients(index, {str(f): r.get("patient_id") or "" for f, r in records if r.get("kind") == "scan"})
+    scan_records = [(str(f), r) for f, r in records if r.get("kind") == "scan"]
+    _mixed_patients(index, {f: r.get("patient_id") or "" for f, r in scan_records})
+    _people_under_one_id(index, {f: r.get("patient_id") or "" for f, r in scan_records},
+                         {f: r.get("person") or {} for f, r in scan_records})
     uids = {str(f): r.get("uid") or "" for f, r in records}
     digests = {str(f): r["content"] for f, r in records if r.get("content")}
     known = set(digests)

@@ -1,0 +1,93 @@
+"""Who a scan or an archive's study belongs to: a PatientID, and what tells two people under one ID apart.
+
+A PatientID is unique only within its issuer: a regional or merged archive, or a study folder filled from one,
+holds several hospitals' ID ranges. PACS retrieves and screens (``pacs.net``) and the study index compare people by
+this one rule (attack run 14, A14-19). Nothing here is logged or printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Who a retrieve or a screen is for: the PatientID, and what tells two people under one ID apart (the
+    issuer of the ID, the name, the birth date; "" where the archive or the header gives none). Never logged
+    or printed (``repr`` shows nothing)."""
+
+    patient_id: str = field(repr=False)
+    issuer: str = field(default="", repr=False)
+    name: str = field(default="", repr=False)
+    birth_date: str = field(default="", repr=False)
+
+    @classmethod
+    def of(cls, ds: Dataset) -> Patient | None:
+        """The patient an instance's (or a C-FIND answer's) header names; None when a field holds several values
+        (no one person: the readers' rule, ``core.text.patient_id_problem``)."""
+        values = [ds.get(k, "") for k in ("PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate")]
+        if any(isinstance(v, MultiValue) for v in values):
+            return None
+        return cls(*(str(v or "") for v in values))
+
+    def others(self, other: Patient | None) -> bool:
+        """``other`` is another person: another PatientID, or under the same ID another issuer, name or birth
+        date where both give one. A PatientID is unique only within its issuer: a regional or merged archive
+        holds several hospitals' ID ranges, and ``screen --patient-id P`` screened another person's study
+        filed under P (attack run 14, A14-19). A field one of them leaves empty contradicts nothing."""
+        if other is None or other.patient_id.strip() != self.patient_id.strip():
+            return True
+        return other_traits(self.traits(), other.traits())
+
+    def merged(self, other: Patient) -> Patient:
+        """The same person (``not self.others(other)``) with what either of them says."""
+        return Patient(self.patient_id, self.issuer or other.issuer, self.name or other.name,
+                       self.birth_date or other.birth_date)
+
+    def traits(self) -> dict[str, str]:
+        """What tells this person apart under their ID, where given: issuer of the ID, family name, first given
+        name, birth date (case and blanks aside; each compared only where both give it). One person's exports
+        from two devices differ in middle names and trailing components (``DOE^JOHN``, ``Doe^John^A``, ``DOE``),
+        which must not make two people of one; a family name, first name or birth date differing does."""
+        parts = [" ".join(p.split()) for p in self.name.split("=")[0].upper().split("^")]
+        given = parts[1].split()[0] if len(parts) > 1 and parts[1].split() else ""
+        known = {"issuer": self.issuer.strip(), "family": parts[0], "given": given, "birth": self.birth_date.strip()}
+        return {k: v for k, v in known.items() if v}
+
+
+def one_person(patients: Iterable[Patient]) -> Patient | None:
+    """The one person ``patients`` all are (merged), or None when they are several (``Patient.others``)."""
+    person = None
+    for patient in patients:
+        if person is not None and person.others(patient):
+            return None
+        person = patient if person is None else person.merged(patient)
+    return person
+
+
+def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Two people, by their traits (``Patient.traits``, or ``keyed_traits`` of them): a trait both give differs.
+    A trait one of them leaves empty contradicts nothing."""
+    return any(mine[k] != theirs[k] for k in mine.keys() & theirs.keys())
+
+
+def keyed_traits(patient: Patient) -> dict[str, str]:
+    """``patient``'s traits as keyed digests (this installation's salt): compared as the traits are, and kept in
+    the study's header cache instead of names and birth dates."""
+    from .pseudonym import keyed_digest
+
+    return {k: keyed_digest(f"person\0{k}\0{v}")[:16] for k, v in patient.traits().items()}
+
+
+def one_set_of_traits(all_traits: Iterable[dict[str, str]]) -> bool:
+    """Whether these traits (one per scan under one PatientID) can all be one person's (``other_traits``)."""
+    merged: dict[str, str] = {}
+    for traits in all_traits:
+        if other_traits(merged, traits):
+            return False
+        merged = {**traits, **merged}
+    return True
