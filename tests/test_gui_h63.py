@@ -167,7 +167,8 @@ def test_the_csv_gives_each_sectors_class_as_the_structure_panel_does(qtbot, win
            "model", "model_digest", "model_signature", *[c for c in COLUMNS if c != "laterality"], *QUADRANT_COLUMNS]
     from octviewer.gui.export.results_csv import MEASURED_COLUMNS  # the patient and the measured field (W12)
 
-    assert header == [*old, *added, "rnfl_global_class", "vf_worse_than_baseline", *MEASURED_COLUMNS, "notice"]
+    assert header == [*old, *added, "rnfl_global_class", "vf_worse_than_baseline", *MEASURED_COLUMNS,
+                      "quality_check", "notice"]  # the check's state the result was made with (H92, W4)
     volume = next(r for r in rows if r["level"] == "volume")
     shown = w.state.structure
     assert [volume[c] for c in added] == [wheel_class(shown, s) for s in sectors]

@@ -329,7 +329,9 @@ def test_measure_cli_writes_columns_lists_unreadable_and_defuses_formulas(sample
                            "rim_area_mm2", "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um",
                            "rnfl_unsure_pct", "rnfl_uncertain_sectors", "segmentation_used",
                            # the four quadrants and the 12 clock hours the window shows (walk-through H82, W17)
-                           *[f"rnfl_quadrant_{q}_um" for q in "TSNI"], *[f"rnfl_clock{h:02d}_um" for h in range(1, 13)]]
+                           *[f"rnfl_quadrant_{q}_um" for q in "TSNI"], *[f"rnfl_clock{h:02d}_um" for h in range(1, 13)],
+                           # the quadrants and clock hours printed "~" (walk-through H91, W1)
+                           "rnfl_uncertain_quadrants", "rnfl_uncertain_clock_hours"]
     measured = dict(zip(rows[0], rows[1]))
     # a good averaged Spectralis circle: a few percent unsure outside the vessel shadows, no sector approximate
     assert 0 <= float(measured["rnfl_unsure_pct"]) < 20 and measured["rnfl_uncertain_sectors"] == ""

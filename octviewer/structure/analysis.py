@@ -74,6 +74,17 @@ class StructureReport:
     uncertain_sectors: tuple[str, ...] = ()
 
     @property
+    def uncertain_quadrants(self) -> tuple[str, ...]:
+        """The quadrants printed "~" (approximate) in the window, the PDF and flagged in the CSV: one rule,
+        ``rnfl.uncertain_quadrants`` (the CSV flagged the sectors only, walk-through H91, W1)."""
+        return rnfl.uncertain_quadrants(self.unsure_profile)
+
+    @property
+    def uncertain_clock_hours(self) -> tuple[int, ...]:
+        """The clock hours printed "~" (approximate), as ``uncertain_quadrants``."""
+        return rnfl.uncertain_clock_hours(self.unsure_profile, self.laterality)
+
+    @property
     def too_unsure_to_classify(self) -> bool:
         """The RNFL boundary is unsure on more than ``UNCLASSIFIED_UNSURE`` of the circle."""
         return bool(np.isfinite(self.unsure_fraction) and self.unsure_fraction > UNCLASSIFIED_UNSURE)
@@ -160,12 +171,14 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
     uncertain = rnfl.uncertain_sectors(unsure_profile)
     excluded = {k: max(0.0, float(np.nanmean(v))) for k, v in on_circle.items() if np.isfinite(v).any()}
     unsure_fraction = float(np.nanmean(unsure_profile)) if np.isfinite(unsure_profile).any() else NAN
-    if uncertain:
+    approximate = approximate_regions(uncertain, rnfl.uncertain_quadrants(unsure_profile),
+                                      rnfl.uncertain_clock_hours(unsure_profile, volume.laterality))
+    if approximate:
         shares = ", ".join(f"{name} {100 * v:.0f}%" for name, v in sorted(excluded.items(), key=lambda kv: -kv[1])
                            if v >= 0.005)
         quality = dataclasses.replace(quality, reasons=quality.reasons + (
-            f"RNFL boundary unsure on {100 * unsure_fraction:.0f}% of the circle ({shares}): sector"
-            f"{'s' if len(uncertain) > 1 else ''} {', '.join(uncertain)} approximate (~), read with the B-scans",))
+            f"RNFL boundary unsure on {100 * unsure_fraction:.0f}% of the circle ({shares}): {approximate} "
+            "approximate (~), read with the B-scans",))
         base["quality"] = quality
     extra.update(unsure_profile=unsure_profile, unsure_fraction=unsure_fraction, excluded=excluded,
                  uncertain_sectors=uncertain)
@@ -177,6 +190,17 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
                            quadrants=summary["quadrants"], sectors=summary["sectors"],
                            clock_hours=summary["clock_hours"], classes=classes, circle_diameter_mm=diameter,
                            **extra)
+
+
+def approximate_regions(sectors, quadrants, clock_hours) -> str:
+    """The regions printed "~" in words, for the quality notes: "sectors TS, NI, quadrant I, clock hours 5, 6".
+    The notes named the sectors only while the quadrants and clock hours above them were printed "~" too
+    (walk-through H91, W1); "" where none is."""
+    def named(one, many, items):
+        return f"{one if len(items) == 1 else many} {', '.join(str(i) for i in items)}" if items else ""
+
+    return ", ".join(filter(None, (named("sector", "sectors", sectors), named("quadrant", "quadrants", quadrants),
+                                   named("clock hour", "clock hours", clock_hours))))
 
 
 #: How far outside the disc (the BMO opening, ``Segmentation.disc_mask``) the en-face thickness map stays blank,

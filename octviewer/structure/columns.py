@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..core import OctVolume
+from . import rnfl
 
 #: After ``file``: the columns, in order, that both commands write. ``cup_to_disc`` is the vertical
 #: ratio (the clinical one, as in the synthetic cohort's manifest); the disc's other measures, which
@@ -22,10 +23,15 @@ from ..core import OctVolume
 #: columns keep their names and places (an older results CSV is still this command's own: its header is a subset).
 QUADRANT_COLUMNS = {f"rnfl_quadrant_{q}_um": q for q in ("T", "S", "N", "I")}
 CLOCK_COLUMNS = {f"rnfl_clock{h:02d}_um": h for h in range(1, 13)}
+#: ``rnfl_uncertain_quadrants`` (e.g. "S I") and ``rnfl_uncertain_clock_hours`` (e.g. "1 5 6"): the quadrants and clock
+#: hours whose values are approximate, printed "~" in the window and the PDF (``rnfl.uncertain_quadrants`` /
+#: ``uncertain_clock_hours``, the same rule as ``rnfl_uncertain_sectors``); the CSV gave them at full precision with
+#: no flag (walk-through H91, W1). At the end, as the quadrant and clock-hour columns were added.
+UNCERTAIN_COLUMNS = ["rnfl_uncertain_quadrants", "rnfl_uncertain_clock_hours"]
 COLUMNS = ["laterality", "scan_pattern", "quality", "rnfl_global_um", "rnfl_T_um", "rnfl_TS_um", "rnfl_TI_um",
            "rnfl_N_um", "rnfl_NS_um", "rnfl_NI_um", "rnfl_class", "cup_to_disc", "rim_area_mm2",
            "cup_to_disc_average", "disc_area_mm2", "cup_area_mm2", "bmo_mrw_um", "rnfl_unsure_pct",
-           "rnfl_uncertain_sectors", "segmentation_used", *QUADRANT_COLUMNS, *CLOCK_COLUMNS]
+           "rnfl_uncertain_sectors", "segmentation_used", *QUADRANT_COLUMNS, *CLOCK_COLUMNS, *UNCERTAIN_COLUMNS]
 
 
 def _num(value, digits: int = 1) -> str:
@@ -56,6 +62,10 @@ def report_columns(report) -> dict[str, str]:
         row[column] = _num((getattr(report, "quadrants", None) or {}).get(q))
     for column, h in CLOCK_COLUMNS.items():
         row[column] = _num((getattr(report, "clock_hours", None) or {}).get(h))
+    unsure_profile = getattr(report, "unsure_profile", None)
+    row["rnfl_uncertain_quadrants"] = " ".join(rnfl.uncertain_quadrants(unsure_profile))
+    row["rnfl_uncertain_clock_hours"] = " ".join(str(h) for h in rnfl.uncertain_clock_hours(unsure_profile,
+                                                                                             report.laterality))
     return row
 
 

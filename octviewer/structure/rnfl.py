@@ -84,11 +84,31 @@ def circle_profile(thickness_um: np.ndarray, n: int = PROFILE_SAMPLES) -> np.nda
 UNSURE_LIMIT = 1.0 / 3.0  # a sector (or profile sample) resting on more unsure A-scans than this is approximate
 
 
+def arc_unsure(unsure_profile: np.ndarray | None, start: float, end: float, limit: float = UNSURE_LIMIT) -> bool:
+    """The arc ``start``-``end`` (clinical degrees) rests on unsure A-scans for more than ``limit`` (0-1 fraction
+    per profile sample): its value is approximate. The one rule for sectors, quadrants and clock hours alike."""
+    if unsure_profile is None or not len(unsure_profile):
+        return False
+    share = _arc_mean(np.asarray(unsure_profile, np.float64), start, end)
+    return bool(np.isfinite(share) and share > limit)
+
+
 def uncertain_sectors(unsure_profile: np.ndarray | None, limit: float = UNSURE_LIMIT) -> tuple[str, ...]:
     """Sectors where more than ``limit`` of the circle's A-scans are unsure (0-1 fraction per sample)."""
-    if unsure_profile is None:
-        return ()
-    return tuple(k for k, v in SECTORS.items() if _arc_mean(np.asarray(unsure_profile, np.float64), *v) > limit)
+    return tuple(k for k, v in SECTORS.items() if arc_unsure(unsure_profile, *v, limit))
+
+
+def uncertain_quadrants(unsure_profile: np.ndarray | None, limit: float = UNSURE_LIMIT) -> tuple[str, ...]:
+    """Quadrants (T S N I) resting on unsure A-scans as an uncertain sector does (``arc_unsure``)."""
+    return tuple(k for k, v in QUADRANTS.items() if arc_unsure(unsure_profile, *v, limit))
+
+
+def uncertain_clock_hours(unsure_profile: np.ndarray | None, laterality: str | None,
+                          limit: float = UNSURE_LIMIT) -> tuple[int, ...]:
+    """Clock hours (1-12, as on the fundus) resting on unsure A-scans as an uncertain sector does."""
+    return tuple(h for h in range(1, 13)
+                 if arc_unsure(unsure_profile, clock_hour_centre_deg(h, laterality) - 15.0,
+                               clock_hour_centre_deg(h, laterality) + 15.0, limit))
 
 
 def cube_profile(thickness_map_um: np.ndarray, centre_px: tuple[float, float], spacing_mm: tuple[float, float],

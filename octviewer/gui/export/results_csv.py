@@ -56,7 +56,8 @@ WORSE_COLUMN = "vf_worse_than_baseline"
 COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_NI_um and their classes (rnfl_T_class "
                 "to rnfl_NI_class): Garway-Heath sectors; rnfl_quadrant_T_um to rnfl_quadrant_I_um, and rnfl_S_um, "
                 "rnfl_I_um and their classes: quadrants; rnfl_clock01_um to rnfl_clock12_um: clock hours as seen on "
-                "the fundus")
+                "the fundus; rnfl_uncertain_sectors, rnfl_uncertain_quadrants, rnfl_uncertain_clock_hours: those whose "
+                "values are approximate (printed ~ in the window and the PDF)")
 
 
 #: the ``decision`` cell of a scan the network did not analyse (a circle or line scan, one the quality check
@@ -113,6 +114,19 @@ def _measured_cells(patient_id: str | None, measured, scan_acquired, identify: b
             num(measured.psd_db), f"no: {why_not}" if why_not else "yes"]
 
 
+#: the quality check's state the volume's result was made with: "on", "off" (``state.made_with``, the settings the
+#: result was made with, not the menu's tick now), blank where not known. A scan the check refuses, analysed with it
+#: off, was exported "normal" beside its quality "refused" with no word of the check (walk-through H91, W4); its
+#: notice now carries the window's and the PDF's sentence (``results_panel.quality_check_off_note``).
+QUALITY_CHECK_COLUMN = "quality_check"
+
+
+def quality_check_cell(made_with) -> str:
+    """``QUALITY_CHECK_COLUMN``'s cell from the result's settings (``pipeline.batch.analysis_settings`` words)."""
+    gate = (made_with or ("",))[0]
+    return {"quality gate on": "on", "quality gate off": "off"}.get(gate, "")
+
+
 def structure_notice(structure) -> str:
     """What the volume row's notice says of its structure columns: which are sectors and which quadrants, and,
     where anything was classed, whose normal figures classed it, in the words the scan PDF prints
@@ -128,7 +142,8 @@ def structure_notice(structure) -> str:
 
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
                       vf_names=(), identify: bool = True, model_digest: str = "", model_signature: str = "",
-                      synthetic_model: bool = False, patient_id: str | None = None, measured_vf=None) -> Path:
+                      synthetic_model: bool = False, patient_id: str | None = None, measured_vf=None,
+                      made_with=None, quality_note: str = "") -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
     says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
     the columns the same as for an analysed scan, so exports of several scans stack.
@@ -142,7 +157,10 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     ``patient_id`` (the window's identity of the scan, ``StudyController.patient_line``) and ``measured_vf`` (the
     study's measured field for the scan, a VfMeasurement) fill the columns of ``MEASURED_COLUMNS``: the Results
     panel and the PDF showed both while the CSV had neither (walk-through H65, W12). Anonymised, the ID and the
-    field's date are withheld; its days from the scan are kept, as the anonymised PDF keeps them."""
+    field's date are withheld; its days from the scan are kept, as the anonymised PDF keeps them.
+
+    ``made_with``: the settings the result was made with (``state.made_with``), for ``QUALITY_CHECK_COLUMN``;
+    ``quality_note``: ``results_panel.quality_check_off_note``, said in every row's notice beside its figures."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
@@ -154,7 +172,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     # the indices whose estimates the evaluation found worse than the class mean, in a column of their own (the
     # notice's long sentence alone read like VFI's and MD's mild caveat, walk-through H65, W10)
     worse = " ".join(sorted(worse_vf_indices(p.notes) & set(vf_names))) if p is not None else ""
-    vf_notice = "; ".join([row_notice, *weak])
+    vf_notice = "; ".join(filter(None, [row_notice, quality_note, *weak]))
+    gate = quality_check_cell(made_with)
     quadrant_cells = _quadrant_cells(structure) + _sector_class_cells(structure)
     name = printable(Path(v.source).name) if v.source else ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]
@@ -165,12 +184,12 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
         w = csv.writer(f)
         w.writerow(["level", "bscan", "probability", "decision", "threshold", *vf_names, "file", "eye", "date", "model",
                     "model_digest", "model_signature", *measured, *QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS,
-                    GLOBAL_CLASS_COLUMN, WORSE_COLUMN, *MEASURED_COLUMNS, "notice"])
+                    GLOBAL_CLASS_COLUMN, WORSE_COLUMN, *MEASURED_COLUMNS, QUALITY_CHECK_COLUMN, "notice"])
         if p is None:
             w.writerow([csv_cell(c) for c in ["volume", "", "", NOT_ANALYSED, "",
                                                *["" for _ in vf_names], *common, model_name, model_digest,
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
-                                               *quadrant_cells, "", *measured_cells,
+                                               *quadrant_cells, "", *measured_cells, gate,
                                                "; ".join(filter(None, [row_notice, not_analysed_note(reason),
                                                                        structure_notice(structure)]))]])
             return Path(path)  # the block's end renames the file into place
@@ -179,7 +198,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                            *[f"{p.vf[k]:.2f}" for k in vf_names], *common, p.model_name,
                                            model_digest, model_signature,
                                            *[structure_cells.get(c, "") for c in measured], *quadrant_cells,
-                                           worse, *measured_cells, "; ".join(filter(None, [vf_notice, *clipped,
+                                           worse, *measured_cells, gate, "; ".join(filter(None, [vf_notice, *clipped,
                                                                    structure_notice(structure)]))]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
@@ -188,5 +207,5 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                *common, "", "", "", *["" for _ in measured],
                                                *["" for _ in [*QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS,
                                                               GLOBAL_CLASS_COLUMN]],
-                                               worse, *["" for _ in MEASURED_COLUMNS], vf_notice]])
+                                               worse, *["" for _ in MEASURED_COLUMNS], gate, vf_notice]])
     return Path(path)

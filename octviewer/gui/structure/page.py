@@ -299,26 +299,24 @@ def _thickness_text(value, unsure: bool) -> str:
 
 
 def _arc_unsure(report, start: float, end: float) -> bool:
-    """The arc rests on unsure A-scans as a sector printed "~" does (``rnfl.uncertain_sectors``'s rule)."""
-    unsure = getattr(report, "unsure_profile", None)
-    if unsure is None or not len(unsure):
-        return False
-    share = rnfl._arc_mean(np.asarray(unsure, np.float64), start, end)
-    return bool(np.isfinite(share) and share > rnfl.UNSURE_LIMIT)
+    """The arc rests on unsure A-scans as a sector printed "~" does (``rnfl.arc_unsure``, the one rule)."""
+    return rnfl.arc_unsure(getattr(report, "unsure_profile", None), start, end)
 
 
 def quadrant_text(report, name: str) -> str:
     """A quadrant's thickness as a sector's is printed: "~120" where it rests on unsure A-scans (the
-    quadrants and clock hours printed a precise number beside a "~" sector, walk-through)."""
+    quadrants and clock hours printed a precise number beside a "~" sector, walk-through); the CSV's
+    ``rnfl_uncertain_quadrants`` names the same quadrants (``rnfl.uncertain_quadrants``)."""
     return _thickness_text((getattr(report, "quadrants", None) or {}).get(name),
-                           _arc_unsure(report, *rnfl.QUADRANTS[name]))
+                           name in rnfl.uncertain_quadrants(getattr(report, "unsure_profile", None)))
 
 
 def clock_text(report, hour: int) -> str:
-    """A clock hour's thickness, "~" where it rests on unsure A-scans (see ``quadrant_text``)."""
-    centre = rnfl.clock_hour_centre_deg(hour, report.laterality)
+    """A clock hour's thickness, "~" where it rests on unsure A-scans (see ``quadrant_text``; the CSV's
+    ``rnfl_uncertain_clock_hours``)."""
     return _thickness_text((getattr(report, "clock_hours", None) or {}).get(hour),
-                           _arc_unsure(report, centre - 15.0, centre + 15.0))
+                           hour in rnfl.uncertain_clock_hours(getattr(report, "unsure_profile", None),
+                                                              report.laterality))
 
 
 def _wheel_font(painter: QPainter, size: float, share: float, least_px: int) -> None:

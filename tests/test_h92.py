@@ -1,0 +1,136 @@
+"""H92: the findings of walk-through H91 (W1 the CSV's approximate quadrants and clock hours, W4/W5 a result made
+with the quality check off, ...), each through the window's menus as a user does it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _grab(widget, name: str) -> None:
+    folder = os.environ.get("H92_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, name))
+
+
+def _open_by_menu(qtbot, w, path, monkeypatch, timeout=120000):
+    """File > Open on ``path`` (its dialog patched), until its result and structure are in."""
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.prediction is not None and not w.state.measuring
+                    and w.state.structure is not None, timeout=timeout)
+
+
+def _export_csv(w, monkeypatch, out: Path) -> list[dict]:
+    """File > Export results as CSV… (anonymised: the question answered No), read back."""
+    import csv
+
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_csv"].trigger()
+    with open(out, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _export_pdf_text(w, monkeypatch, out: Path) -> str:
+    """File > Export PDF report… (anonymised), its text on one line."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_pdf"].trigger()
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+PDFTOTEXT = pytest.mark.skipif(__import__("shutil").which("pdftotext") is None, reason="poppler-utils")
+
+
+# ---------------------------------------------------------------- W1: which quadrants and clock hours are "~"
+
+@pytest.mark.gui
+@PDFTOTEXT
+def test_the_csv_flags_the_quadrants_and_clock_hours_the_window_prints_approximate(qtbot, window, monkeypatch,
+                                                                                  tmp_path):
+    """W1: the window and the PDF print some quadrants and clock hours "~" (approximate); the CSV gave them at full
+    precision with only the sectors flagged, and the PDF's quality notes named the sectors only."""
+    from octviewer.gui.structure.page import clock_text, quadrant_text
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    report = w.state.structure
+    shown_q = [q for q in ("T", "S", "N", "I") if quadrant_text(report, q).startswith("~")]
+    shown_h = [h for h in range(1, 13) if clock_text(report, h).startswith("~")]
+    assert shown_q and shown_h  # the demo cube has both (T; 7, 8, 10)
+    volume = _export_csv(w, monkeypatch, tmp_path / "r.csv")[0]
+    assert volume["rnfl_uncertain_quadrants"] == " ".join(shown_q)
+    assert volume["rnfl_uncertain_clock_hours"] == " ".join(str(h) for h in shown_h)
+    assert volume["rnfl_uncertain_sectors"] == " ".join(report.uncertain_sectors)
+    text = _export_pdf_text(w, monkeypatch, tmp_path / "r.pdf")
+    notes = text[text.index("Quality notes"):]
+    quadrants = f"quadrant{'s' if len(shown_q) > 1 else ''} {', '.join(shown_q)}"
+    hours = f"clock hour{'s' if len(shown_h) > 1 else ''} {', '.join(str(h) for h in shown_h)}"
+    assert f"{quadrants}, {hours} approximate (~)" in notes, notes[:400]
+
+
+def test_the_measure_command_writes_the_flags_by_the_same_rule(tmp_path):
+    """W1, the commands' side: octviewer-measure's CSV has the two columns, filled as the report's own sets."""
+    import csv
+
+    from octviewer.io import load_volume
+    from octviewer.pipeline.measure_cli import main
+    from octviewer.resources import DEMO_SCAN
+    from octviewer.structure import measure
+
+    out = tmp_path / "m.csv"
+    assert main([str(DEMO_SCAN), "--out", str(out)]) == 0
+    with open(out, newline="") as f:
+        row = next(csv.DictReader(f))
+    report = measure(load_volume(DEMO_SCAN))
+    assert row["rnfl_uncertain_quadrants"] == " ".join(report.uncertain_quadrants) != ""
+    assert row["rnfl_uncertain_clock_hours"] == " ".join(map(str, report.uncertain_clock_hours)) != ""
+
+
+# ---------------------------------------------------------------- W4/W5: a result made with the check off
+
+def _noise_scan(tmp_path) -> Path:
+    """The demo OD cube with its pixels weak noise: the quality check refuses it, the network still reads it."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from octviewer.resources import DEMO_SCAN
+
+    ds = pydicom.dcmread(Path(DEMO_SCAN).parent / "demo_normal_OD.dcm")
+    arr = ds.pixel_array
+    ds.PixelData = np.random.default_rng(0).integers(0, 12, arr.shape).astype(arr.dtype).tobytes()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    path = tmp_path / "noise.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.gui
+def test_a_csv_of_a_result_made_with_the_check_off_says_so(qtbot, window, monkeypatch, tmp_path):
+    """W4: Analysis > Quality check off, open a scan the check refuses, tick the check again, File > Export results
+    as CSV: the row read "normal" beside quality "refused" with no word that the check was off (the PDF says it)."""
+    w = window
+    assert not w.state.options.gate
+    _open_by_menu(qtbot, w, _noise_scan(tmp_path), monkeypatch, timeout=240000)
+    assert not w.state.structure.quality.ok
+    w.menu_actions["quality_gate"].trigger()  # ticked again: the result on screen was still made without it
+    rows = _export_csv(w, monkeypatch, tmp_path / "noise.csv")
+    volume = rows[0]
+    assert volume["quality_check"] == "off" and volume["decision"]
+    assert "quality check off: this scan fails it (signal 0." in volume["notice"]
+    assert "with the check on it gets no result" in volume["notice"]
+    assert all(r["quality_check"] == "off" and "quality check off" in r["notice"] for r in rows[1:])
