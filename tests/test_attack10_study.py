@@ -70,10 +70,12 @@ def test_of_copies_with_one_uid_the_whole_file_is_kept_not_the_first_by_name(dem
     (scans / "A_OD_copy.dcm").write_bytes(data[: len(data) // 2])  # the same header UID, its pixels cut short
     index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
     assert [s.path for s in index.scans] == [str(scans / "OD.dcm")]
-    assert index.warnings == [(str(scans / "OD.dcm"), "copy", "the same scan as scans/P1/A_OD_copy.dcm (the same "
-                               f"DICOM UID; listed twice at the visit {index.scans[0].visit}): it is used once (this "
-                               "file, the largest; scans/P1/A_OD_copy.dcm is cut short: it ends inside its pixel data, "
-                               f"{len(data) // 2} of {len(data)} bytes)")]  # which copy is cut short, said (H82, W13)
+    visit = index.scans[0].visit  # which copy is cut short, and which file is used, said (H82, W13; H91, W11)
+    assert index.warnings == [(str(scans / "OD.dcm"), "copy",
+                               "the same scan as scans/P1/A_OD_copy.dcm (the same DICOM UID; listed twice at the visit "
+                               f"{visit}): it is used once: this file, not the copy (the largest; "
+                               "scans/P1/A_OD_copy.dcm is cut short: it ends inside its pixel data, "
+                               f"{len(data) // 2} of {len(data)} bytes)")]
 
 
 # ---------------------------------------------------------------- A10-17: a copy re-exported with a new UID
@@ -99,8 +101,10 @@ def test_a_copy_with_a_new_uid_and_the_same_pixels_is_used_once_and_a_repeat_sca
     index = index_folder(tmp_path / "study", cache_dir=tmp_path / "cache")
     used = sorted(s.path.rsplit("/", 1)[1] for s in index.scans)
     assert len(used) == 2 and "OD_repeat.dcm" in used  # both were used with the re-export: three scans
-    [(kept, _, warning)] = index.warnings
+    [(kept, _, warning)] = [w for w in index.warnings if w.kind == "copy"]
     assert "(the same pixel data; listed twice at the visit" in warning and "it is used once" in warning
+    repeats = [w for w in index.warnings if w.kind == "repeat"]  # the repeat is said (walk-through H91, W12)
+    assert len(repeats) == 2 and "OD: 2 scans at the visit" in repeats[0].text, repeats
 
 
 # ---------------------------------------------------------------- A10-7: rows the header's separator does not split

@@ -341,3 +341,22 @@ def test_two_people_under_one_patient_id_are_listed_not_paired_as_one_patients_e
     text = " ".join(panel.problems.text().replace("\u200b", "").split())
     assert 'the scans whose headers give the patient ID "MRN1000" name different people (another issuer of the ID, ' \
            "name or birth date" in text and "ZULU" not in text and "1940" not in text, text
+
+
+@pytest.mark.gui
+def test_a_repeat_scan_of_a_visit_is_said_and_which_copy_is_used(qtbot, window, monkeypatch, demo, tmp_path):
+    """Walk-through H91: W12, a repeat scan of an eye at a visit was mentioned nowhere while the OU view and the
+    trend used the mean of the two; W11, "it is used once" did not say which file, nor for whom a copy lying in
+    another patient's folder counts."""
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    _repeat_scan(od, "Z_repeat.dcm")
+    theirs = _scans(root, "OS")[0]
+    other = next(p for p in (root / "scans").iterdir() if p.is_dir() and p != theirs.parent)
+    shutil.copy(theirs, other / "copy.dcm")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert "OD: 2 scans at the visit" in text and "the OU view and the trend use their mean" in text, text
+    assert "it is used once: this file, not the copy" in text, text
+    assert (f"lies in the folder of the patient {other.name}: it counts for {theirs.parent.name}, whose scan its "
+            f"header says it is, not for {other.name}") in text, text

@@ -92,7 +92,7 @@ def test_copies_of_one_scan_at_one_visit_of_a_manifest_are_used_once_and_warned(
     assert [s.path for s in index.scans_for(od.parent.name, visit, "OD")] == [str(od)]
     assert [w.text for w in index.warnings_for([str(od)])] == [
         f"the same scan as scans/{od.parent.name}/copy0_{od.name}, scans/{od.parent.name}/copy1_{od.name} (the same "
-        f"DICOM UID; listed 3 times at the visit {visit}): it is used once"]
+        f"DICOM UID; listed 3 times at the visit {visit}): it is used once: this file, not the copies"]
 
 
 def test_copies_of_one_scan_in_a_study_folder_are_used_once_and_warned(demo, tmp_path):
@@ -117,7 +117,7 @@ def test_copies_without_a_uid_are_found_by_their_bytes_and_other_scans_of_the_vi
     kept, warnings = _copies(scans, {}, str(tmp_path))
     assert [s.path for s in kept] == [str(a), str(b)]
     assert warnings == [(str(a), "copy", "the same scan as c.npz (the same bytes; listed twice at the visit "
-                                         "2020-01-02): it is used once")]
+                                         "2020-01-02): it is used once: this file, not the copy")]
 
 
 def test_the_trend_analyses_one_of_the_copies_and_takes_one_value_per_visit(demo, tmp_path, monkeypatch):

@@ -97,8 +97,9 @@ class StudyWarning(NamedTuple):
 #: patient: a manifest row's patient ID and the header's disagree; date: its visit date and the header's; rows:
 #: manifest rows list one scan at several visits (used once); copy: copies of one scan at one visit (used once);
 #: two visits: one scan (its UID or bytes) at two visits, which a trend would count twice; cut: a file cut short;
-#: uid: two scans of one visit share a DICOM UID but not their images (both used)
-WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid")
+#: uid: two scans of one visit share a DICOM UID but not their images (both used); repeat: several scans of an eye
+#: at one visit (their mean is used)
+WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat")
 
 
 @dataclass(frozen=True)
@@ -742,12 +743,13 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
         times = "twice" if len(group) == 1 else f"{len(group) + 1} times"
         same = " or ".join(sorted(how[path]))
         text = (f"the same scan as {names} (the same {same}; listed {times} at the visit "
-                f"{kept.visit or 'with no date'}): it is used once")
+                f"{kept.visit or 'with no date'}): it is used once: this file, not "
+                f"{'the copy' if len(group) == 1 else 'the copies'}")
         if how[path] == {"DICOM UID"} and any(size[c.path] != size[path] for c in group):
             cut = [f"{os.path.relpath(c.path, root)} is cut short: {why}"
                    for c in group if (why := _cut_short(c.path))]
-            text += (f" (this file, the largest; {'; '.join(cut)})" if cut else
-                     " (this file, the largest: their sizes differ, and a smaller one may be cut short)")
+            text += (f" (the largest; {'; '.join(cut)})" if cut else
+                     " (the largest: their sizes differ, and a smaller one may be cut short)")
         text += "".join(_in_patients_folder(c.path, kept.patient_id, patients, root) for c in group)
         warnings.append(StudyWarning(path, "copy", text))
     return [s for s in scans if s.path not in dropped], warnings
@@ -759,7 +761,8 @@ def _in_patients_folder(path: str, patient: str, patients: set[str], root: str) 
     used as ``patient``'s, once; walk-through H82, W13), else ""."""
     rel = os.path.relpath(path, root)
     other = next((part for part in Path(rel).parts[:-1] if part in patients and part != patient), None)
-    return f"; {rel} lies in the folder of the patient {other}" if other else ""
+    return (f"; {rel} lies in the folder of the patient {other}: it counts for {patient}, whose scan its header "
+            f"says it is, not for {other} (a misfiled copy? check the archive)") if other else ""
 
 
 def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[str, str | None],
@@ -804,7 +807,23 @@ def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[
     kept, warnings = _copies(index.scans, uids, root, digests, cancel)
     index.copies = sorted({s.path for s in index.scans} - {s.path for s in kept})
     index.scans = kept
-    return warnings
+    return warnings + _repeats(kept, root)
+
+
+def _repeats(scans: list[ScanEntry], root: str) -> list[StudyWarning]:
+    """A check on each scan of an eye's visit that holds several different scans (a repeat acquisition): the OU
+    view, the OU report and the trend use the mean over them, which nothing said (walk-through H91, W12)."""
+    by_visit: dict[tuple, list[ScanEntry]] = {}
+    for s in scans:
+        by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
+    out = []
+    for (_, eye, visit), group in by_visit.items():
+        if len(group) > 1:
+            names = ", ".join(os.path.relpath(s.path, root) for s in group)
+            out += [StudyWarning(s.path, "repeat", f"{eye or 'eye unknown'}: {len(group)} scans at the visit "
+                                                   f"{visit or 'with no date'} ({names}): the OU view and the trend "
+                                                   "use their mean") for s in group]
+    return out
 
 
 def _content_copies(scans: list[ScanEntry], digests: dict[str, str | None],
