@@ -156,7 +156,7 @@ def test_measured_vf_shows_its_test_date_and_marks_values_outside_the_normal_ran
     text = w.results.extra.text()
     assert f"VF tested {when.isoformat()} (5 days after the scan)" in text
     assert "measured -7.8 dB ●" in text and "measured 6.2 dB ●" in text and "measured 98.0 % ●" not in text
-    assert "● a value (estimated or measured) outside the normal range" in text
+    assert "● a value (estimated or measured) outside the normal range" in w.results.text()  # the panel's key (H92)
     # the PDF: dated when the user prints the patient ID, only the interval when anonymised
     dated = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=True)["doc"].toPlainText()
     assert f"VF tested {when.isoformat()} (5 days after the scan)" in dated

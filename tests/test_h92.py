@@ -134,3 +134,51 @@ def test_a_csv_of_a_result_made_with_the_check_off_says_so(qtbot, window, monkey
     assert "quality check off: this scan fails it (signal 0." in volume["notice"]
     assert "with the check on it gets no result" in volume["notice"]
     assert all(r["quality_check"] == "off" and "quality check off" in r["notice"] for r in rows[1:])
+
+
+# ---------------------------------------------------------------- W9: the ● key wherever a ● is drawn
+
+@pytest.mark.gui
+def test_the_results_panel_and_the_ou_view_say_what_the_mark_means(qtbot, window, monkeypatch, demo):
+    """W9: the demo's estimates carry ● (VFI, MD) but the Results panel gave the key only under a study's measured
+    VF, and the OU view's footer explained the colours and ~ only."""
+    from test_gui_h69 import _open_ou
+
+    from octviewer.gui.study.ou_view import OUTSIDE_KEY, OUTSIDE_MARK
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    w.resize(1600, 975)
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    assert any(OUTSIDE_MARK.strip() in label.text() for label in w.results.vf_labels)  # the demo's estimates
+    assert OUTSIDE_KEY in w.results.text() and w.results.key.isVisible()
+    assert w.results.text().count(OUTSIDE_KEY) == 1
+    _grab(w, "h92_w9_panel.png")
+    ou = _open_ou(qtbot, w, monkeypatch, demo)
+    marked = any(OUTSIDE_MARK.strip() in c.cell(row, j) for c in ou.columns.values() for row in c.ROWS
+                 for j in (0, 1))
+    assert marked  # the demo study has a predicted VFI below 97 %
+    assert OUTSIDE_KEY in ou.wheel_key.text()
+    _grab(ou, "h92_w9_ou.png")
+
+
+@pytest.mark.gui
+def test_ticking_the_check_again_says_the_result_was_made_without_it_and_f5_applies_it(qtbot, window, monkeypatch,
+                                                                                      tmp_path):
+    """W5: after Analysis > Quality check was ticked again, the panel kept "quality check off: ..." in the present
+    tense under a ticked menu entry. It now says the result was made with the check off and that it is on now, and
+    Analysis > Analyse (F5), which it names, does withdraw the result."""
+    w = window
+    _open_by_menu(qtbot, w, _noise_scan(tmp_path), monkeypatch, timeout=240000)
+    before = " ".join(w.results.text().split())
+    assert "quality check off: this scan fails it" in before and "it is on now" not in before
+    w.menu_actions["quality_gate"].trigger()
+    qtbot.wait(20)
+    now = " ".join(w.results.text().split())
+    assert "P(glaucoma) = " in now  # the result stays until analysed again
+    assert "this result was made with the check off; it is on now: Analysis > Analyse (F5) applies it" in now
+    _grab(w, "h92_w5_ticked.png")
+    w.menu_actions["analyse"].trigger()
+    qtbot.waitUntil(lambda: w.state.structure is not None and not w.state.measuring and not w.state.analysing,
+                    timeout=240000)
+    assert w.state.prediction is None and "quality check off" not in w.results.text()

@@ -35,7 +35,7 @@ from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, save_path, write_export
 from .browser import StudyPanel
 from .checks import check_html, check_lines
-from .ou_view import OUTSIDE_KEY, OUTSIDE_MARK, OUView, shown_difference, vf_test_date
+from .ou_view import OUTSIDE_MARK, OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}
@@ -440,9 +440,7 @@ class StudyController(QObject):
             lines.append(f"Measured visual field (study; {self.test_date()}) vs predicted:")
             lines += [f"{label}: predicted {p}, measured {m}, difference {d.replace(PP, 'percentage points')}"
                       for label, p, m, d in rows]
-        if any(OUTSIDE_MARK in m for _, _, m, _ in rows):
-            lines.append(OUTSIDE_KEY)
-        return "\n".join(lines)
+        return "\n".join(lines)  # the ● key: the Results panel's own line under it (ResultsPanel._show_key)
 
     def comparison_html(self, dated: bool = False) -> str:
         """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False

@@ -135,7 +135,12 @@ def quality_check_off_note(state) -> str:
     quality = report.quality
     signal = "signal not measured" if quality.score is None else f"signal {quality.score:.2f}"
     why = f": {plain(quality.reasons[0], 120)}" if quality.reasons else ""
-    return f"quality check off: this scan fails it ({signal}{why}); with the check on it gets no result"
+    # the check ticked again after the result was made: the note read in the present tense under a ticked menu
+    # entry, two opposite stories (walk-through H91, W5); the result stays until the scan is analysed again
+    now_on = made_with and getattr(getattr(state, "options", None), "gate", False)
+    later = ("; this result was made with the check off; it is on now: Analysis > Analyse (F5) applies it"
+             if now_on else "")
+    return f"quality check off: this scan fails it ({signal}{why}); with the check on it gets no result{later}"
 
 
 def made_by(p) -> str:
@@ -175,6 +180,9 @@ class ResultsPanel(QWidget):
         self.notes = _label("color: #ffb74d")
         self.reason = _label("color: #ffb74d")
         self.extra = _label()  # set by the study controller: measured VF beside the estimate (study/controller.py)
+        # what "●" means, wherever one is drawn (``outside_key``): it came only under a study's measured VF, while the
+        # demo's estimates carried ● with no key (walk-through H91, W9)
+        self.key = _label("color: #aaa")
         # not in this widget's layout: the window puts it above the scroll area, so it never scrolls away
         self.trust = _label("color: #ffb74d; font-weight: bold")
         # why there is no result comes right under the scan, where the probability would be: below the
@@ -188,13 +196,14 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.reason)
         layout.addLayout(self.vf)
         layout.addWidget(self.vf_note)
-        for w in (self.extra, self.model, self.notes):
+        for w in (self.extra, self.key, self.model, self.notes):
             layout.addWidget(w)
         layout.addStretch(1)
         self.vf_labels: list[QLabel] = []
         state.events.scan.connect(self.refresh)
         state.events.analysis.connect(self.refresh)
         state.events.structure.connect(self.refresh)  # the quality check's verdict comes with it (A13-11)
+        state.events.options.connect(self.refresh)  # the check ticked again: the note says so (W5)
         self.refresh()
 
     def refresh(self):
@@ -209,7 +218,7 @@ class ResultsPanel(QWidget):
             self.eye.setText("")
             self.scan.setText("Open a scan (Ctrl+O).")
             for w in (self.caveats, self.probability, self.decision, self.threshold, self.vf_note, self.model,
-                      self.notes, self.reason):
+                      self.notes, self.reason, self.key):
                 w.setText("")
             self._hide_empty()
             return
@@ -259,7 +268,18 @@ class ResultsPanel(QWidget):
                                 "with the B-scans and the structure")
             self.notes.setText("\n".join(notes))
         self.reason.setText(s.reason or quality_check_off_note(s))
+        self._show_key()
         self._hide_empty()
+
+    def _show_key(self) -> None:
+        """The ● key under the estimates and the study's measured VF whenever either carries a ●: one line, said
+        once (``ou_view.OUTSIDE_KEY``, the OU view's and Help's words)."""
+        from ..study.ou_view import OUTSIDE_KEY, OUTSIDE_MARK
+
+        mark = OUTSIDE_MARK.strip()
+        marked = any(mark in label.text() for label in self.vf_labels) or mark in self.extra.text()
+        self.key.setText(OUTSIDE_KEY if marked else "")
+        self.key.setVisible(marked)
 
     def _hide_empty(self) -> None:
         """An empty label still takes a line of its font: with no result, the empty probability, decision
@@ -272,6 +292,7 @@ class ResultsPanel(QWidget):
         """Plain text the window adds under the estimates (measured VF and its difference)."""
         self.extra.setText(text)
         self.extra.setVisible(bool(text))
+        self._show_key()
         self.fit_dock_later()
 
     #: the least height the dock under the Results dock (the Structure panel) keeps when Results grows
@@ -333,5 +354,5 @@ class ResultsPanel(QWidget):
         parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability)]
         parts += [" ".join(t for t in (self.decision.text(), self.threshold.text()) if t), self.reason.text()]
         parts += [label.text() for label in self.vf_labels] + [self.vf_note.text()]
-        parts += [w.text() for w in (self.extra, self.model, self.notes)]
+        parts += [w.text() for w in (self.extra, self.key, self.model, self.notes)]
         return "\n".join(t for t in parts if t)
