@@ -255,15 +255,18 @@ def build_document(state, images: dict, meta: dict, patient_id: str | None = Non
 
 
 def withhold_creation_time(path) -> None:
-    """Overwrite the PDF's creation and modification times (Info dictionary and XMP metadata) with
-    2000-01-01 00:00: an anonymised report says "report created: withheld" on the page, and Qt
-    writes the time into the file regardless. The replacement has the same length, so the file's
-    cross-reference offsets stay valid."""
+    """Blank the PDF's creation and modification times (Info dictionary and XMP metadata): an anonymised report
+    says "report created: withheld" on the page, and Qt writes the time into the file regardless. Each entry is
+    overwritten by as many blanks, so the file's cross-reference offsets stay valid and the entries are gone; a
+    placeholder date (2000-01-01, before) showed as "Created 01/01/2000" in a viewer's properties and could file
+    the report under that year (walk-through H91, W15)."""
     data = Path(path).read_bytes()
-    data = re.sub(rb"(/(?:CreationDate|ModDate) \(D:)\d{14}", lambda m: m.group(1) + b"20000101000000", data)
+    blank = lambda m: b" " * len(m.group(0))  # noqa: E731
+    data = re.sub(rb"/(?:CreationDate|ModDate) ?\([^)]*\)", blank, data)
     start, end = data.find(b"<x:xmpmeta"), data.find(b"</x:xmpmeta>")
     if 0 <= start < end:  # the XMP packet only: page streams are left byte for byte
-        packet = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", b"2000-01-01T00:00:00", data[start:end])
+        packet = re.sub(rb"[\w-]+:(?:CreateDate|ModifyDate|MetadataDate)=\"[^\"]*\"", blank, data[start:end])
+        packet = re.sub(rb"<([\w-]+:(?:CreateDate|ModifyDate|MetadataDate))>[^<]*</\1>", blank, packet)
         data = data[:start] + packet + data[end:]
     Path(path).write_bytes(data)
 
