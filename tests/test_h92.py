@@ -103,7 +103,7 @@ def test_the_measure_command_writes_the_flags_by_the_same_rule(tmp_path):
 
 # ---------------------------------------------------------------- W4/W5: a result made with the check off
 
-def _noise_scan(tmp_path) -> Path:
+def _noise_scan(tmp_path, seed: int = 0) -> Path:
     """The demo OD cube with its pixels weak noise: the quality check refuses it, the network still reads it."""
     import pydicom
     from pydicom.uid import ExplicitVRLittleEndian
@@ -112,9 +112,9 @@ def _noise_scan(tmp_path) -> Path:
 
     ds = pydicom.dcmread(Path(DEMO_SCAN).parent / "demo_normal_OD.dcm")
     arr = ds.pixel_array
-    ds.PixelData = np.random.default_rng(0).integers(0, 12, arr.shape).astype(arr.dtype).tobytes()
+    ds.PixelData = np.random.default_rng(seed).integers(0, 12, arr.shape).astype(arr.dtype).tobytes()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    path = tmp_path / "noise.dcm"
+    path = tmp_path / f"noise{seed}.dcm"
     ds.save_as(path, enforce_file_format=True)
     return path
 
@@ -182,3 +182,24 @@ def test_ticking_the_check_again_says_the_result_was_made_without_it_and_f5_appl
     qtbot.waitUntil(lambda: w.state.structure is not None and not w.state.measuring and not w.state.analysing,
                     timeout=240000)
     assert w.state.prediction is None and "quality check off" not in w.results.text()
+
+
+# ---------------------------------------------------------------- W18: scans without a map, the map ticked
+
+@pytest.mark.gui
+def test_scans_without_a_map_opened_with_the_map_ticked_say_why_and_raise_nothing(qtbot, window, monkeypatch,
+                                                                                   tmp_path):
+    """W18: with View > RNFL thickness map ticked, the second scan without a map raised in draw_maps (two volumes
+    compared with ``!=``: their pixel arrays) and the "why nothing is drawn" note never came."""
+    from octviewer.gui.structure.overlay import NO_MAP
+
+    w = window
+    w.menu_actions["rnfl_map"].trigger()
+    told = []
+    w.state.events.message.connect(told.append)
+    for seed in (1, 2):
+        _open_by_menu(qtbot, w, _noise_scan(tmp_path, seed), monkeypatch, timeout=240000)
+        qtbot.waitUntil(lambda: told.count(NO_MAP) == seed, timeout=10000)  # once per scan (the note comes late)
+        qtbot.wait(50)
+        assert told.count(NO_MAP) == seed
+        assert not w.structure.thickness_item.isVisible()

@@ -158,7 +158,11 @@ class StructureOverlay:
             self._map_legend("")
             wanted = (s.volume, s.settings.enface_map)
             if s.settings.enface_map and s.volume is not None and s.complete and not s.measuring:
-                if self._told != wanted:  # the menu item is checked: say why nothing is drawn
+                # the volume by identity: ``!=`` on two volumes compared their pixel arrays, and raised
+                # (ambiguous truth value, or shapes that do not broadcast) for every scan without a map opened
+                # while the map was ticked, so the note below never came (walk-through H91, W18)
+                told = self._told is not None and self._told[0] is wanted[0] and self._told[1] == wanted[1]
+                if not told:  # the menu item is checked: say why nothing is drawn
                     s.events.message.emit(NO_MAP)
                 self._told = wanted
             return
