@@ -328,7 +328,8 @@ def test_two_people_under_one_patient_id_are_listed_not_paired_as_one_patients_e
     root.mkdir(parents=True)
     od, os_ = _scans(demo, "OD")[0], _scans(demo, "OS")[0]
     people = ((od, "a.dcm", ("ALPHA^ANN", "", "")), (os_, "z.dcm", ("ZULU^ZED", "HOSP_B", "19400101")),
-              (od, "c.dcm", ("DOE^JOHN", "", "19500101")), (os_, "d.dcm", ("Doe^John^A", "", "")))
+              (od, "c.dcm", ("DOE^JOHN", "", "19500101")), (os_, "d.dcm", ("Doe^John^A", "", "")),
+              (_scans(demo, "OD")[1], "e.dcm", ("DOE, JOHN", "", "19500101")))  # one person, two devices' ways
     for source, name, person in people:
         ds = pydicom.dcmread(source)
         ds.PatientID = "MRN1000" if name in ("a.dcm", "z.dcm") else "MRN2000"
@@ -336,8 +337,8 @@ def test_two_people_under_one_patient_id_are_listed_not_paired_as_one_patients_e
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
         ds.save_as(root / name)
     panel = open_study_folder(qtbot, window, monkeypatch, root.parent)
-    assert sorted((Path(s.path).name, s.patient_id) for s in panel.index.scans) == [("c.dcm", "MRN2000"),
-                                                                                     ("d.dcm", "MRN2000")]
+    assert sorted((Path(s.path).name, s.patient_id) for s in panel.index.scans) == [
+        ("c.dcm", "MRN2000"), ("d.dcm", "MRN2000"), ("e.dcm", "MRN2000")]
     text = " ".join(panel.problems.text().replace("\u200b", "").split())
     assert 'the scans whose headers give the patient ID "MRN1000" name different people (another issuer of the ID, ' \
            "name or birth date" in text and "ZULU" not in text and "1940" not in text, text

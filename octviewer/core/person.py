@@ -7,6 +7,7 @@ this one rule (attack run 14, A14-19). Nothing here is logged or printed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -50,11 +51,15 @@ class Patient:
 
     def traits(self) -> dict[str, str]:
         """What tells this person apart under their ID, where given: issuer of the ID, family name, first given
-        name, birth date (case and blanks aside; each compared only where both give it). One person's exports
-        from two devices differ in middle names and trailing components (``DOE^JOHN``, ``Doe^John^A``, ``DOE``),
-        which must not make two people of one; a family name, first name or birth date differing does."""
-        parts = [" ".join(p.split()) for p in self.name.split("=")[0].upper().split("^")]
-        given = parts[1].split()[0] if len(parts) > 1 and parts[1].split() else ""
+        name, birth date (each compared only where both give it). The name as the first word of letters of its
+        family and given components (of its first two words where it has no ``^``), upper case: one person's
+        exports from two devices write it ``DOE^JOHN``, ``Doe^John^A``, ``DOE JOHN``, ``DOE, JOHN`` or ``DOE``,
+        which must not make two people of one (a study then hides the patient's scans); a family name, first
+        name or birth date differing does."""
+        name = self.name.split("=")[0].upper()  # the alphabetic form; ideographic and phonetic ones after "="
+        parts = [_first_word(p) for p in name.split("^")[:2]] if "^" in name else re.findall(r"[^\W\d_]+", name)[:2]
+        parts += [""] * (2 - len(parts))
+        given = parts[1]
         known = {"issuer": self.issuer.strip(), "family": parts[0], "given": given, "birth": self.birth_date.strip()}
         return {k: v for k, v in known.items() if v}
 
@@ -91,3 +96,8 @@ def one_set_of_traits(all_traits: Iterable[dict[str, str]]) -> bool:
             return False
         merged = {**traits, **merged}
     return True
+
+
+def _first_word(text: str) -> str:
+    words = re.findall(r"[^\W\d_]+", text)
+    return words[0] if words else ""
