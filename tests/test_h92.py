@@ -199,7 +199,7 @@ def test_scans_without_a_map_opened_with_the_map_ticked_say_why_and_raise_nothin
     w.state.events.message.connect(told.append)
     for seed in (1, 2):
         _open_by_menu(qtbot, w, _noise_scan(tmp_path, seed), monkeypatch, timeout=240000)
-        qtbot.waitUntil(lambda: told.count(NO_MAP) == seed, timeout=10000)  # once per scan (the note comes late)
+        qtbot.waitUntil(lambda n=seed: told.count(NO_MAP) == n, timeout=10000)  # once per scan (the note comes late)
         qtbot.wait(50)
         assert told.count(NO_MAP) == seed
         assert not w.structure.thickness_item.isVisible()
