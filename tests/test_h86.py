@@ -145,6 +145,7 @@ def test_the_thickness_map_leaves_the_disc_margin_blank_and_its_marks_read_over_
     import numpy as np
     from scipy import ndimage
 
+    from octviewer.gui.structure.page import MAP_BLANK_RGB
     from octviewer.structure.analysis import DISC_MARGIN_BAND_UM
 
     w = window
@@ -162,7 +163,7 @@ def test_the_thickness_map_leaves_the_disc_margin_blank_and_its_marks_read_over_
     assert np.isnan(report.thickness_map_um[band]).all()
     assert np.isfinite(report.thickness_map_um[distance > DISC_MARGIN_BAND_UM + 100]).mean() > 0.9
     shown = w.structure.thickness_item.image
-    assert (shown[band][:, 3] == 0).all()  # blank on screen: the en-face shows through
+    assert (shown[band][:, :3] == MAP_BLANK_RGB).all()  # blank on screen: grey, "not measured" (H91 W13)
     assert np.isfinite(report.rnfl_global_um)  # the measurement on the circle is unchanged by the blanking
     for mark in w.enface.orientation:  # over the map, each glyph with a halo
         assert mark.isVisible() and mark.zValue() > w.structure.thickness_item.zValue()

@@ -203,3 +203,31 @@ def test_scans_without_a_map_opened_with_the_map_ticked_say_why_and_raise_nothin
         qtbot.wait(50)
         assert told.count(NO_MAP) == seed
         assert not w.structure.thickness_item.isVisible()
+
+
+# ---------------------------------------------------------------- W3/W13: the map's blank disc and margin
+
+@pytest.mark.gui
+@PDFTOTEXT
+def test_the_thickness_maps_unmeasured_disc_is_grey_and_named_in_the_legend_and_the_pdf(qtbot, window, monkeypatch,
+                                                                                        tmp_path):
+    """W3/W13: View > RNFL thickness map left the disc and its 250 µm band transparent: the en-face's bright disc
+    showed through as a large pale disc, and the legend (RNFL 250/125/0 µm) did not say it was not measured."""
+    from octviewer.gui.structure.page import MAP_BLANK_RGB, map_blank_text
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    w.resize(1600, 975)
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    w.menu_actions["rnfl_map"].trigger()
+    report = w.state.structure
+    blank = ~np.isfinite(report.thickness_map_um)
+    assert blank[report.segmentation.disc_mask].all()
+    shown = w.structure.thickness_item.image
+    assert (shown[blank][:, :3] == MAP_BLANK_RGB).all() and (shown[blank][:, 3] == 255).all()
+    legend = [label.text for _, label in w.structure.map_legend.items]
+    assert legend[-1] == map_blank_text() and "250 µm margin, not measured" in legend[-1]
+    qtbot.wait(50)
+    _grab(w.enface, "h92_w13_map.png")
+    text = _export_pdf_text(w, monkeypatch, tmp_path / "map.pdf")
+    assert unicodedata.normalize("NFKC", "grey: disc + 250 µm margin, not measured") in text  # the caption

@@ -59,7 +59,7 @@ def test_report_page_draws_refusal_reasons(qtbot):
 def test_enface_layers_for_a_synthetic_cube():
     import inspect
 
-    from octviewer.gui.structure.page import enface_layers
+    from octviewer.gui.structure.page import MAP_BLANK_RGB, enface_layers
     from octviewer.structure import measure
     from octviewer.synth import synth_scan
     from octviewer.synth.demo import DEMO_EYES
@@ -73,7 +73,9 @@ def test_enface_layers_for_a_synthetic_cube():
     thickness, deviation = enface_layers(report)
     shape = report.thickness_map_um.shape
     assert thickness.shape == shape + (4,) and deviation.shape == shape + (4,)
-    assert (thickness[..., 3][report.segmentation.disc_mask] == 0).all()  # disc left transparent
+    # the disc grey, "not measured" (its legend says so), not transparent: the en-face's bright disc read as pallor
+    # (walk-through H91, W13)
+    assert (thickness[report.segmentation.disc_mask][:, :3] == MAP_BLANK_RGB).all()
     assert (deviation[..., 3] > 0).any()  # the inferotemporal wedge shows on the deviation map
     assert enface_layers(None) is None
 

@@ -189,6 +189,7 @@ def reading_guide_text() -> str:
     from octviewer.structure.normative import UNCLASSED_SECTORS
     from octviewer.study.vf import VF_COMPARE_MAX_DAYS
 
+    from .structure.page import map_blank_text
     from .structure.panel import COLOUR_KEY
     from .study.ou_view import OUTSIDE_KEY
     from .viewer.results_panel import DISCLAIMER
@@ -215,7 +216,11 @@ def reading_guide_text() -> str:
         f"  grey: not classified ({', '.join(UNCLASSED_SECTORS)} and the clock hours: µm only)",
         "  ~   approximate: the value rests on A-scans where the segmentation is unsure (vessel shadows, low signal, "
         "the disc margin); shown rounded to 5 µm (~55), so it is not read as precise; the results CSV keeps the "
-        "measured figure and names the sector among the uncertain ones. The TSNIT profile is dashed there.",
+        "measured figure and names it in rnfl_uncertain_sectors, rnfl_uncertain_quadrants or "
+        "rnfl_uncertain_clock_hours. The TSNIT profile is dashed there.",
+        "  RNFL thickness map (View, T): the thickness on the en-face, purple thin to yellow thick (250 µm or more); "
+        f"{map_blank_text()} (the rim tissue bending into the disc is not nerve fibre layer). RNFL deviation map "
+        "(Shift+T): yellow borderline, red outside, in the ring around the disc where the normal figures apply.",
         "  The normal ranges are published population figures, not age-adjusted.",
         "",
         "Quality",

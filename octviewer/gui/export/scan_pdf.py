@@ -35,6 +35,7 @@ from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.model.meta import vf_baseline_caveat
 
 from ..model.card import sensitivity_specificity
+from ..structure.page import map_blank_text
 from ..viewer import render
 from ..viewer.results_panel import (
     BORDERLINE,
@@ -180,8 +181,8 @@ ENFACE_CAPTIONS = {
     "cam": "En-face with the same class activation map (line: the B-scan above)",
     "deviation": "En-face with the RNFL deviation map (yellow: borderline, 1st-5th percentile; red: outside, "
                  "below the 1st; line: the B-scan above). The class activation map is not drawn on it",
-    "thickness": "En-face with the RNFL thickness map (0-250 µm, purple: thin to yellow: thick; line: the B-scan "
-                 "above). The class activation map is not drawn on it",
+    "thickness": "En-face with the RNFL thickness map (0-250 µm, purple: thin to yellow: thick; "
+                 f"{map_blank_text()}; line: the B-scan above). The class activation map is not drawn on it",
     "localizer": "The device's localizer image of the scan (cyan: where the B-scan above lies)",
     "": "En-face projection of the scan (line: the B-scan above)",
 }

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 
 from ..viewer.bscan_view import BOUNDARY_COLOURS, BOUNDARY_NAMES
 from ..viewer.render import segmentation_line
-from .page import CLASS_COLOURS, THICKNESS_RANGE_UM, enface_layers
+from .page import CLASS_COLOURS, MAP_BLANK_RGB, THICKNESS_RANGE_UM, enface_layers, map_blank_text
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
 SEGMENTATION_LINES = tuple((key.lower(), BOUNDARY_NAMES[key], BOUNDARY_COLOURS[key]) for key in ("ILM", "RNFL", "BM"))
@@ -192,6 +192,7 @@ class StructureOverlay:
             for value in (hi, (lo + hi) / 2, lo):
                 rgb = lut[int(round((value - lo) / (hi - lo) * 255))]
                 entries.append((pg.mkBrush(*rgb[:3]), f"RNFL {value:.0f} µm" + (" or more" if value == hi else "")))
+            entries.append((pg.mkBrush(*MAP_BLANK_RGB), map_blank_text()))  # the grey hole (W3, W13)
         elif shown == "deviation":
             for name, text in (("borderline", "borderline (1st-5th percentile)"),
                                ("outside", "outside (below the 1st)")):

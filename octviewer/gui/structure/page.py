@@ -413,13 +413,25 @@ def _disc_text(report, short: bool = False) -> str:
 
 
 THICKNESS_RANGE_UM = (0.0, 250.0)  # colour scale of the en-face RNFL thickness map
+#: the thickness map where nothing was measured (the disc and its margin band, ``analysis.map_without_disc_margin``):
+#: a neutral grey, said in the legend, the PDF caption and Help (``MAP_BLANK_TEXT``). Transparent, the en-face's
+#: bright disc showed through as a large pale disc beside the map's colours, with nothing saying it was not measured
+#: (walk-through H91, W3 and W13).
+MAP_BLANK_RGB = (150, 150, 150)
+
+
+def map_blank_text() -> str:
+    """The legend's words for ``MAP_BLANK_RGB``."""
+    from octviewer.structure.analysis import DISC_MARGIN_BAND_UM
+
+    return f"grey: disc + {DISC_MARGIN_BAND_UM:.0f} µm margin, not measured"
 
 
 def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
     """RGBA images (n_bscans, width, 4) uint8 for the en-face view of a cube: the RNFL thickness
-    map (a perceptually ordered colormap over THICKNESS_RANGE_UM, transparent inside the disc and the band at its
-    margin, ``analysis.map_without_disc_margin``) and the deviation map (yellow borderline, red outside, transparent
-    elsewhere), like Cirrus's."""
+    map (a perceptually ordered colormap over THICKNESS_RANGE_UM, grey, ``MAP_BLANK_RGB``, inside the disc and
+    the band at its margin, ``analysis.map_without_disc_margin``) and the deviation map (yellow borderline, red
+    outside, transparent elsewhere), like Cirrus's."""
     if report is None or report.thickness_map_um is None:
         return None
     import cv2
@@ -428,7 +440,8 @@ def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
     lo, hi = THICKNESS_RANGE_UM
     grey = np.clip((np.nan_to_num(t, nan=lo) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
     rgb = cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
-    thickness = np.dstack([rgb, np.where(np.isfinite(t), 255, 0).astype(np.uint8)])
+    rgb[~np.isfinite(t)] = MAP_BLANK_RGB  # not measured: grey, not the en-face showing through
+    thickness = np.dstack([rgb, np.full(t.shape, 255, np.uint8)])
     deviation = np.zeros(t.shape + (4,), np.uint8)
     if report.deviation_map is not None:
         for code, name in ((1, "borderline"), (2, "outside")):
