@@ -85,16 +85,16 @@ def test_the_csv_gives_the_s_and_i_quadrants_um_and_says_what_its_columns_and_no
                                  norms_source=normative.source_for("Heidelberg Spectralis"))
     rows = _export_csv(tmp_path, monkeypatch, report)
     header = list(rows[0])
-    assert header[header.index("rnfl_S_class") - 1] == "rnfl_S_um" and header[-1] == "notice"
-    assert header[header.index("rnfl_I_class") - 1] == "rnfl_I_um"
-    assert (rows[0]["rnfl_S_um"], rows[0]["rnfl_I_um"]) == ("131.0", "141.0")
-    assert rows[1]["rnfl_S_um"] == ""  # a B-scan row
+    # every quadrant column named rnfl_quadrant_* since H92 (walk-through H91, W2)
+    assert header[-1] == "notice" and "rnfl_S_um" not in header and "rnfl_S_class" not in header
+    assert (rows[0]["rnfl_quadrant_S_um"], rows[0]["rnfl_quadrant_I_um"]) == ("131.0", "141.0")
+    assert rows[1]["rnfl_quadrant_S_um"] == ""  # a B-scan row
     volume_notice = rows[0]["notice"]
     assert "rnfl_T_um" in volume_notice and "Garway-Heath sectors" in volume_notice and "quadrants" in volume_notice
     assert "Normal figures: " + report.norms_source in volume_notice  # the scan PDF's words
     assert "ANOTHER DEVICE'S NORMALS: Cirrus HD-OCT" in volume_notice
     older = tmp_path / "older.csv"  # an export of the version before: still the window's own file
-    older.write_text(",".join(c for c in header if c not in ("rnfl_S_um", "rnfl_I_um")) + "\n")
+    older.write_text(",".join(c for c in header if c not in ("rnfl_quadrant_S_class", "rnfl_quadrant_I_class")) + "\n")
     assert csv_is_ours(older, header)
     # nothing classed (say another circle diameter): no norms named
     rows = _export_csv(tmp_path, monkeypatch, dataclasses.replace(report, classes={}))

@@ -205,8 +205,9 @@ def test_the_csv_gives_the_superior_and_inferior_quadrants_classes(tmp_path, mon
 
     classes = {"global": "borderline", "quadrant_S": "outside", "quadrant_I": "outside", "quadrant_T": "normal"}
     rows = _export_csv(tmp_path, monkeypatch, [], _report(classes))
-    assert (rows[0]["rnfl_S_class"], rows[0]["rnfl_I_class"]) == ("outside", "outside")
-    assert rows[0]["rnfl_class"] == "outside" and rows[1]["rnfl_S_class"] == ""
+    # named rnfl_quadrant_*_class since H92 (walk-through H91, W2)
+    assert (rows[0]["rnfl_quadrant_S_class"], rows[0]["rnfl_quadrant_I_class"]) == ("outside", "outside")
+    assert rows[0]["rnfl_class"] == "outside" and rows[1]["rnfl_quadrant_S_class"] == ""
     assert list(rows[0])[-1] == "notice"
     header = list(rows[0])
     older = tmp_path / "older.csv"

@@ -204,7 +204,7 @@ def test_the_csv_gives_all_four_quadrants_and_the_twelve_clock_hours(qtbot, wind
     assert [c for c in header if c in quadrants + clocks] == quadrants + clocks
     assert [volume[c] for c in quadrants] == [f"{report.quadrants[q]:.1f}" for q in ("T", "S", "N", "I")]
     assert [volume[c] for c in clocks] == [f"{report.clock_hours[h]:.1f}" for h in range(1, 13)]
-    assert volume["rnfl_S_um"] == volume["rnfl_quadrant_S_um"]  # the older quadrant columns kept
+    assert "rnfl_S_um" not in volume  # no duplicate of rnfl_quadrant_S_um (walk-through H91, W2)
     assert volume["rnfl_T_um"] == f"{report.sectors['T']:.1f}"  # and the sector columns, as they were
     assert COLUMNS[:20] == OLD_STRUCTURE_COLUMNS  # the commands' older columns keep their places
     assert "rnfl_clock01_um to rnfl_clock12_um: clock hours" in volume["notice"]

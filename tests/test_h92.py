@@ -231,3 +231,24 @@ def test_the_thickness_maps_unmeasured_disc_is_grey_and_named_in_the_legend_and_
     _grab(w.enface, "h92_w13_map.png")
     text = _export_pdf_text(w, monkeypatch, tmp_path / "map.pdf")
     assert unicodedata.normalize("NFKC", "grey: disc + 250 µm margin, not measured") in text  # the caption
+
+
+# ---------------------------------------------------------------- W2: one naming for the quadrant columns
+
+@pytest.mark.gui
+def test_the_windows_csv_names_every_quadrant_column_rnfl_quadrant(qtbot, window, monkeypatch, tmp_path):
+    """W2: the window's CSV had rnfl_S_um == rnfl_quadrant_S_um (a duplicate) beside rnfl_T_um / rnfl_N_um, which
+    are Garway-Heath sectors: read side by side, all four looked like quadrants."""
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    report = w.state.structure
+    volume = _export_csv(w, monkeypatch, tmp_path / "q.csv")[0]
+    assert not {"rnfl_S_um", "rnfl_I_um", "rnfl_S_class", "rnfl_I_class"} & set(volume)
+    for q in ("T", "S", "N", "I"):
+        assert volume[f"rnfl_quadrant_{q}_um"] == f"{report.quadrants[q]:.1f}"
+        assert volume[f"rnfl_quadrant_{q}_class"] == report.classes.get(f"quadrant_{q}", "")
+    assert volume["rnfl_T_um"] == f"{report.sectors['T']:.1f}"  # the commands' sector columns keep their names
+    said = "(rnfl_quadrant_T_class to rnfl_quadrant_I_class): quadrants (earlier versions' rnfl_S_um"
+    assert said in volume["notice"]

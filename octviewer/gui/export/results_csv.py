@@ -24,20 +24,20 @@ from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.predictor import VF_CLIPPED
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
-from octviewer.structure.columns import _num, report_columns
+from octviewer.structure.columns import report_columns
 
 from ..structure.page import wheel_class
 from ..viewer.results_panel import scan_date
 from .targets import replaced
 
-#: the superior and inferior quadrants' classes (normal, borderline, outside; blank where none applies): the PDF gives
-#: "outside normal limits in quadrant S, quadrant I" as the reason for the RNFL class, and the CSV's sector columns
-#: could not say it (eighth walk-through); and their thickness in µm beside them: a class came without its value
-#: (ninth walk-through). GUI export only: the commands' CSVs keep their columns (--resume). These are quadrants,
-#: while rnfl_T_um and rnfl_N_um (the commands' columns) are the Garway-Heath sectors T and N: the volume row's
-#: notice says so (``COLUMNS_NOTE``); renamed, they would part the window's CSV from the commands' ones.
-QUADRANT_COLUMNS = {"rnfl_S_um": ("quadrants", "S"), "rnfl_S_class": ("classes", "quadrant_S"),
-                    "rnfl_I_um": ("quadrants", "I"), "rnfl_I_class": ("classes", "quadrant_I")}
+#: each quadrant's class (normal, borderline, outside; blank where none applies): the PDF gives "outside normal limits
+#: in quadrant S, quadrant I" as the reason for the RNFL class, and the CSV's sector columns could not say it (eighth
+#: walk-through). Their µm are ``rnfl_quadrant_T_um`` .. ``_I_um`` (``structure.columns``). GUI export only. Every
+#: quadrant column is named rnfl_quadrant_*: the window's own rnfl_S_um / rnfl_I_um duplicated rnfl_quadrant_S/I_um
+#: while rnfl_T_um / rnfl_N_um (the commands' columns, kept for their --resume) are Garway-Heath sectors, so a reader
+#: took rnfl_T_um / rnfl_N_um for quadrants too (walk-through H91, W2). Renamed: rnfl_S_class / rnfl_I_class are
+#: rnfl_quadrant_S_class / _I_class, beside T and N's; the notice (``COLUMNS_NOTE``) and docs/structure.md say so.
+QUADRANT_COLUMNS = {f"rnfl_quadrant_{q}_class": ("classes", f"quadrant_{q}") for q in ("T", "S", "N", "I")}
 #: each Garway-Heath sector's class (normal, borderline, outside; blank where not classified: NS and NI never are), as
 #: the Structure panel's wheel and the PDF colour it (``structure.page.wheel_class``, the one rule): the CSV gave the
 #: sectors' µm with no class (H56 walk-through). After the columns before them, so that those keep their places.
@@ -54,8 +54,10 @@ CLASS_NOTE = ("rnfl_class: the overall RNFL class, the worst of the global RNFL,
 #: baseline: do not use them (``core.prediction.worse_vf_indices``; walk-through H65, W10)
 WORSE_COLUMN = "vf_worse_than_baseline"
 COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_NI_um and their classes (rnfl_T_class "
-                "to rnfl_NI_class): Garway-Heath sectors; rnfl_quadrant_T_um to rnfl_quadrant_I_um, and rnfl_S_um, "
-                "rnfl_I_um and their classes: quadrants; rnfl_clock01_um to rnfl_clock12_um: clock hours as seen on "
+                "to rnfl_NI_class): Garway-Heath sectors; rnfl_quadrant_T_um to rnfl_quadrant_I_um and their classes "
+                "(rnfl_quadrant_T_class to rnfl_quadrant_I_class): quadrants (earlier versions' rnfl_S_um, rnfl_I_um, "
+                "rnfl_S_class, rnfl_I_class: the S and I quadrants' columns, now under these names); "
+                "rnfl_clock01_um to rnfl_clock12_um: clock hours as seen on "
                 "the fundus; rnfl_uncertain_sectors, rnfl_uncertain_quadrants, rnfl_uncertain_clock_hours: those whose "
                 "values are approximate (printed ~ in the window and the PDF)")
 
@@ -78,8 +80,7 @@ def _quadrant_cells(structure) -> list[str]:
     """The cells of ``QUADRANT_COLUMNS`` for a StructureReport (blank where not measured or not classed)."""
     cells = []
     for kind, key in QUADRANT_COLUMNS.values():
-        value = (getattr(structure, kind, None) or {}).get(key)
-        cells.append(_num(value) if kind == "quadrants" else value or "")
+        cells.append((getattr(structure, kind, None) or {}).get(key) or "")
     return cells
 
 
