@@ -14,6 +14,7 @@ which docks the widget on the right and adds a View > Panels toggle for it.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -79,6 +80,15 @@ def scan_title(volume, patient: str | None = None) -> str:
     if patient:
         parts.append(f"patient {plain(patient, 120)}")
     return "  ·  ".join(parts) + f" — {TITLE}"
+
+
+def opened_where(path: str | None) -> str:
+    """The first line of "Cannot open scan": the folder or file asked for, in full. The message names only its
+    last part ("gap: the B-scan numbers jump ..."), which read as a bare tag, and opened from Open recent or after
+    a few folders the user could not tell which folder it was (walk-through H91, W7)."""
+    if not path:
+        return ""
+    return f"{'Folder' if os.path.isdir(path) else 'File'}: {path}\n\n"
 
 
 class MainWindow(QMainWindow):
@@ -338,15 +348,15 @@ class MainWindow(QMainWindow):
         """A file that could not be read or shown: a dialog; the previous scan stays open, the file
         leaves Recent files (it would fail again from there)."""
         self.statusBar().clearMessage()
-        if self._opening is not None:
-            self.settings.forget(self._opening)
-            self._opening = None
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            self.settings.forget(opening)
             self._fill_recent()
         if self.headless:
             self.failures.append(message)
             print(f"error: {message}", file=sys.stderr)
             return
-        QMessageBox.warning(self, "Cannot open scan", as_literal(message))
+        QMessageBox.warning(self, "Cannot open scan", as_literal(opened_where(opening) + message))
 
     # -- help -------------------------------------------------------------------------------------
     def about(self):

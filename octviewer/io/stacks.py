@@ -864,9 +864,13 @@ def folder_notes(files: list[Path], image) -> tuple[str, ...]:
         if jumps:
             missing = sum((b - a) // step - 1 for a, b in jumps)
             a, b = jumps[0]
+            # the window counts the images 1 .. n in order, so past a gap its "B-scan 17 of 63" was the file
+            # numbered 18: a clinician cross-checking a B-scan with the device's export took the wrong one (H91, W8)
+            shown = sorted(numbered).index(b) + 1
             notes.append(f"{FOLDER_NOTE}{missing} B-scan number{'s are' if missing > 1 else ' is'} missing from "
                          f"the series (the first between {a} and {b}): the B-scans beside a gap are shown as "
-                         "neighbours")
+                         f"neighbours, and on screen they are counted 1 to {len(names)} in order, so from B-scan "
+                         f"{shown} on the count is not the file's number (B-scan {shown} is number {b})")
     if (pair := unlike_pair(image, len(files))) is not None:
         i, j, c = pair
         notes.append(f"{FOLDER_NOTE}B-scans {i + 1} and {j + 1} of {len(files)} look unlike neighbouring B-scans of "

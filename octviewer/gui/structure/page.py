@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
 
 from octviewer.structure import normative, rnfl
 
@@ -337,6 +337,32 @@ def wheel_class(report, name: str) -> str:
     return str(classes.get(name if name == "global" else f"sector_{name}", ""))
 
 
+def global_rnfl_text(value: float) -> str:
+    """The centre of a sector wheel: the global RNFL, named and with its unit. The Structure panel's and the PDF's
+    wheel said "G 53" and the OU view's "RNFL 53 µm", one number under two names (walk-through H91, W17)."""
+    return f"RNFL\n{value:.0f} µm"
+
+
+def fit_in_circle(font: QFont, text: str, diameter: float) -> QFont:
+    """``font``, made smaller until ``text`` fits the square inside a wheel's centre circle of ``diameter``: at the
+    wheel's smaller sizes "RNFL loading…" ran out over the sectors (walk-through H82, W17)."""
+    font = QFont(font)
+    room = diameter / math.sqrt(2.0)  # the square inscribed in the circle
+    pixels = font.pixelSize() > 0  # the wheels on the page are sized in pixels (_wheel_font), the OU view's in points
+    size = font.pixelSize() if pixels else font.pointSizeF() if font.pointSizeF() > 0 else 9.0
+    least, step = (6, 1) if pixels else (5.0, 0.5)
+    while size > least:
+        if pixels:
+            font.setPixelSize(int(size))
+        else:
+            font.setPointSizeF(size)
+        box = QFontMetricsF(font).boundingRect(QRectF(0, 0, 10000, 10000), int(Qt.AlignCenter), text)
+        if box.width() <= room and box.height() <= room:
+            break
+        size -= step
+    return font
+
+
 def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor, label_px: int) -> None:
     lat = report.laterality
     for name, (start, end) in rnfl.SECTORS.items():
@@ -348,7 +374,9 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor, label_px: 
     centre = box.center()
     painter.save()
     _wheel_font(painter, box.width(), 0.085, label_px)
-    painter.drawText(inner, Qt.AlignCenter, f"G\n{report.rnfl_global_um:.0f}")
+    text = global_rnfl_text(report.rnfl_global_um)
+    painter.setFont(fit_in_circle(painter.font(), text, inner.width()))
+    painter.drawText(inner, Qt.AlignCenter, text)
     for name, (start, end) in rnfl.SECTORS.items():
         mid = (start + ((end - start) % 360.0) / 2.0) % 360.0
         _label_at(painter, centre, box.width() * 0.36, mid, lat, f"{name}\n{sector_text(report, name)}")

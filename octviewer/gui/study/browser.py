@@ -160,6 +160,8 @@ class StudyPanel(QWidget):
         #: asked before the folder or manifest is chosen (File menu and this panel's buttons alike): False keeps
         #: the study on screen, and what runs with it (the window's StudyController asks about running work)
         self.may_open = lambda: True
+        #: told when the folder or manifest dialog was cancelled after ``may_open`` said yes: nothing was opened
+        self.open_dropped = lambda: None
         self.tasks = TaskSlot(self)
         self.tasks.done.connect(self._on_done)
         self.tasks.failed.connect(self._on_failed)
@@ -261,6 +263,7 @@ class StudyPanel(QWidget):
                 return
             path = QFileDialog.getExistingDirectory(self, "Open a folder of scans", self._last("study_folder"))
             if not path:
+                self.open_dropped()
                 return
             self._remember("study_folder", path)
         self._start(lambda progress, cancel: index_folder(path, progress, cancel, cache_dir=self.cache_dir),
@@ -273,6 +276,7 @@ class StudyPanel(QWidget):
             path, _ = QFileDialog.getOpenFileName(self, "Open a manifest", self._last("study_manifest_folder"),
                                                   "Manifest (*.csv)")
             if not path:
+                self.open_dropped()
                 return
             self._remember("study_manifest_folder", os.path.dirname(path))
         self._start(lambda progress, cancel: index_manifest(path, progress, cancel), "Reading the manifest…")

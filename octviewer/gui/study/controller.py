@@ -139,8 +139,10 @@ class StudyController(QObject):
         self.panel.trend_requested.connect(self.show_trend)
         self.panel.index_ready.connect(self._study_opened)
         self.panel.may_open = self._may_open_study
+        self.panel.open_dropped = self._open_dropped
         self._stop_confirmed = False  # the user agreed to stop running work for the study being opened
         self._scan_was_running = False  # the scan's analysis ran when the user was asked (``_may_open_study``)
+        self._asked_about: list[str] = []  # what ran when the user was asked (``running_work``'s words)
         window.state.events.scan.connect(self._scan_changed)
         window.state.events.scan.connect(self._close_other_patients)
         window.state.events.scan.connect(self.refresh_measured)
@@ -187,12 +189,45 @@ class StudyController(QObject):
         work = self.running_work()
         # whether the scan's own analysis was running when asked: it may finish while the question is up
         self._scan_was_running = "the analysis of the scan on screen" in work
+        self._asked_about = work
         self._stop_confirmed = bool(work) and ask(
             self.window, "Open study",
             f"Still running: {', '.join(work)}.\n\nOpening a study closes the scan on screen unless it is one of "
             "the study's scans, and the OU and Trend windows; what runs there is stopped and its results are "
             "lost.\n\nOpen a study anyway?")
         return not work or self._stop_confirmed
+
+    def _open_dropped(self) -> None:
+        """The folder (or manifest) dialog was cancelled after "Open a study anyway? Yes": the status bar says that
+        nothing was stopped (the question had just said it would be lost), and the agreement is forgotten, so a
+        study opened later without the question (from PACS) does not stop anything on it (walk-through H91, W16)."""
+        if self._stop_confirmed:
+            work = self.running_work()
+            self.window.statusBar().showMessage(
+                "No study opened, nothing was stopped" + (f"; still running: {', '.join(work)}" if work else ""),
+                15000)
+        self._stop_confirmed = self._scan_was_running = False
+        self._asked_about = []
+
+    def _close_study_windows(self, confirmed: bool) -> list[str]:
+        """Close the OU and Trend windows (they show the last study's patient; their analyses stop) and say, for the
+        status bar, which were on screen and what became of their analyses: they closed without a word after "Open
+        a study anyway? Yes" (walk-through H91, W16)."""
+        said = []
+        for view, dialog, what in ((self.ou_view, self.ou_dialog, "OU view"), (self.trend_view, self.trend_dialog,
+                                                                              "Trend")):
+            if view is None:
+                continue
+            running, shown = view.tasks.busy(), dialog.isVisible()
+            view.tasks.cancel()
+            dialog.hide()
+            if not shown:
+                continue
+            asked = confirmed and f"the {what}'s analysis" in self._asked_about
+            said.append(f"the {what} was closed" + (" and its analysis stopped" if running else
+                                                      ": its analysis finished while you were asked, so nothing "
+                                                      "was stopped" if asked else ""))
+        return said
 
     def _study_opened(self, index) -> None:
         """A scan on screen that is not part of the study just opened is closed: left there, it
@@ -202,6 +237,10 @@ class StudyController(QObject):
         volume = self.window.state.volume
         confirmed, self._stop_confirmed = self._stop_confirmed, False
         was_running, self._scan_was_running = self._scan_was_running, False
+        # the OU and Trend windows show the last study's patient: closed, not left beside the new one, and their
+        # analyses (of the last study) stopped; the status bar says so after what became of the scan
+        windows = "".join(f"; {said}" for said in self._close_study_windows(confirmed))
+        self._asked_about = []
         if volume is not None and (not volume.source or index.scan_at(volume.source) is None):
             running = self.window.controller.analysis_generation != -1
             if running and not confirmed and not ask(
@@ -209,17 +248,13 @@ class StudyController(QObject):
                     "The study is open. The scan on screen is not one of its scans and is still being "
                     "analysed.\n\nClose it and stop its analysis (its results are lost)?"):
                 self.window.statusBar().showMessage("Study opened: the scan on screen is not part of it; it stays "
-                                                    "open while its analysis runs")
+                                                    "open while its analysis runs" + windows)
             else:
                 self.window.controller.close_scan(
                     "Study opened: the scan on screen is not part of it and was closed; "
-                    + scan_analysis_fate(running, was_running and confirmed))
-        # the OU and Trend windows show the last study's patient: closed, not left beside the new one, and their
-        # analyses (of the last study) stopped
-        for view, dialog in ((self.ou_view, self.ou_dialog), (self.trend_view, self.trend_dialog)):
-            if view is not None:
-                view.tasks.cancel()
-                dialog.hide()
+                    + scan_analysis_fate(running, was_running and confirmed) + windows)
+        elif windows:
+            self.window.statusBar().showMessage("Study opened" + windows.replace(";", ":", 1), 15000)
         self.update_ou_export()
         self.refresh_measured()
         self.window.refresh_title()  # the scan kept on screen is now named by this study's identity

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -41,7 +41,7 @@ from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan, vf_not_co
 
 from ..background import TaskSlot
 from ..dialogs import as_literal
-from ..structure.page import CLASS_COLOURS, sector_text, wheel_class
+from ..structure.page import CLASS_COLOURS, fit_in_circle, global_rnfl_text, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
 from .checks import check_lines, result_gate_note
 
@@ -167,7 +167,7 @@ class SectorWheel(QWidget):
         """The centre's words: the global RNFL, "loading…" while the eye's analysis runs (it read "RNFL n/a" for
         those seconds, walk-through H65, W7, left by H68), else "n/a"."""
         if total is not None:
-            return f"RNFL\n{total:.0f} µm"
+            return global_rnfl_text(total)
         return "RNFL\nloading…" if self.loading else "RNFL\nn/a"
 
     def sector_label(self, name: str) -> str:
@@ -223,18 +223,8 @@ class SectorWheel(QWidget):
 
     @staticmethod
     def centre_font(font: QFont, text: str, diameter: float) -> QFont:
-        """``font``, made smaller until ``text`` fits the square inside the centre circle of ``diameter``: at the
-        wheel's smaller sizes "RNFL loading…" ran out over the sectors (walk-through H82, W17)."""
-        font = QFont(font)
-        room = diameter / math.sqrt(2.0)  # the square inscribed in the circle
-        size = font.pointSizeF() if font.pointSizeF() > 0 else 9.0
-        while size > 5.0:
-            font.setPointSizeF(size)
-            box = QFontMetricsF(font).boundingRect(QRectF(0, 0, 10000, 10000), int(Qt.AlignCenter), text)
-            if box.width() <= room and box.height() <= room:
-                break
-            size -= 0.5
-        return font
+        """``font``, made smaller until ``text`` fits the centre circle (page.fit_in_circle, the panel's rule)."""
+        return fit_in_circle(font, text, diameter)
 
 
 def vf_test_date(measured, scan_acquired, dated: bool = True) -> str:

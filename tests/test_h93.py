@@ -1,0 +1,161 @@
+"""H93: walk-through H91's W7, W8, W14, W16, W17 and W18 in the window (the study controller's status bar, the line
+scan's PDF and CSV wording, the wheel's centre, the image folders' messages)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+
+def _grab(widget, name: str) -> None:
+    folder = os.environ.get("H93_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, name))
+
+
+@pytest.fixture
+def held_analysis(monkeypatch):
+    """Every analysis (the window's, the OU view's) waits, cancellably, until ``release`` is set."""
+    import octviewer.pipeline as pipeline
+
+    real, release = pipeline.analyse_scan, threading.Event()
+
+    def held(*args, cancel=None, **kwargs):
+        while not release.wait(0.02):
+            if cancel is not None and cancel.is_set():
+                from octviewer.core import Cancelled
+
+                raise Cancelled()
+        return real(*args, cancel=cancel, **kwargs)
+    monkeypatch.setattr(pipeline, "analyse_scan", held)
+    yield release
+    release.set()
+
+
+def _ou_view_running(qtbot, w, monkeypatch, demo):
+    """File > Open study folder…, the first visit selected, OU view: its analysis running (held)."""
+    from PySide6.QtCore import Qt
+
+    from tests.conftest import open_study_folder
+
+    panel = open_study_folder(qtbot, w, monkeypatch, demo)
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0))
+    qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: w.study.ou_view.tasks.busy(), timeout=30000)
+    assert w.study.ou_dialog.isVisible()
+    return panel
+
+
+# ---------------------------------------------------------------- W16: "Open a study anyway? Yes", then
+
+@pytest.mark.gui
+def test_opening_a_study_over_a_running_ou_view_says_it_was_closed_and_stopped(qtbot, window, monkeypatch, demo,
+                                                                              held_analysis):
+    """W16: "Still running: the OU view's analysis … Open a study anyway?" Yes: the study opened, the OU window
+    vanished and the status bar said nothing at all."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    w = window
+    panel = _ou_view_running(qtbot, w, monkeypatch, demo)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Yes)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
+    with qtbot.waitSignal(panel.index_ready, timeout=60000):
+        w.menu_actions["open_study_folder"].trigger()
+    assert len(asked) == 1 and "Still running: the OU view's analysis" in asked[0]
+    assert not w.study.ou_dialog.isVisible()
+    qtbot.waitUntil(lambda: not w.study.ou_view.tasks.busy(), timeout=10000)  # stopped
+    assert w.statusBar().currentMessage() == "Study opened: the OU view was closed and its analysis stopped"
+    _grab(w, "w16_yes.png")
+
+
+@pytest.mark.gui
+def test_cancelling_the_folder_dialog_after_yes_says_nothing_was_stopped(qtbot, window, monkeypatch, demo,
+                                                                         held_analysis):
+    """W16: after "Open a study anyway? Yes" (results lost) the folder dialog was cancelled and nothing said that
+    nothing was stopped; the Yes stayed in force, so a study opened later from PACS (no question) counted as
+    agreed."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    w = window
+    _ou_view_running(qtbot, w, monkeypatch, demo)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: "")
+    w.menu_actions["open_study_folder"].trigger()
+    qtbot.wait(100)
+    assert w.study.ou_dialog.isVisible() and w.study.ou_view.tasks.busy()  # nothing stopped
+    assert w.statusBar().currentMessage() == ("No study opened, nothing was stopped; still running: the OU view's "
+                                              "analysis")
+    assert not w.study._stop_confirmed
+
+
+# ---------------------------------------------------------------- W7, W8: folders of B-scan images
+
+@pytest.mark.gui
+def test_cannot_open_scan_names_the_folder_in_full(qtbot, window, monkeypatch, tmp_path):
+    """W7: "Cannot open scan" for two exports in one folder named only the folder's last part ("gap: the B-scan
+    numbers jump ..."), which read as a bare tag; opened from Open recent, the user could not tell which folder."""
+    import html
+
+    from corpus import oct_like
+    from test_folder_h74 import _open_bscan_folder, _write_pngs
+
+    w = window
+    names = [f"B{n:03d}.png" for n in [*range(1, 17), *range(101, 117)]]
+    folder = _write_pngs(tmp_path / "gap", oct_like((32, 64, 48)), names)
+    _open_bscan_folder(qtbot, w, monkeypatch, folder)
+    assert w.state.volume is None and len(w.warnings) == 1  # what "Cannot open scan" shows (rich text: as_literal)
+    assert html.unescape(w.warnings[0]).startswith(f"<p>Folder: {folder}<br><br>gap: the B-scan numbers jump from "
+                                                   "16 to 101")
+
+
+@pytest.mark.gui
+def test_a_folder_missing_a_number_says_which_file_the_b_scan_on_screen_is(qtbot, window, monkeypatch, tmp_path):
+    """W8: B001 .. B064 without B017: "B-scan 17 of 63" on screen is the file numbered 18, and nothing said that
+    the on-screen count and the files' numbers part at the gap."""
+    from corpus import oct_like
+    from test_folder_h74 import _open_bscan_folder, _write_pngs
+
+    w = window
+    names = [f"B{n:03d}.png" for n in range(1, 25) if n != 17]
+    _open_bscan_folder(qtbot, w, monkeypatch, _write_pngs(tmp_path / "missing", oct_like((23, 64, 48)), names))
+    assert not w.warnings and w.state.volume.n_bscans == 23
+    text = w.results.caveats.text()
+    assert "1 B-scan number is missing from the series (the first between 16 and 18)" in text
+    assert "on screen they are counted 1 to 23 in order, so from B-scan 17 on the count is not the file's number " \
+           "(B-scan 17 is number 18)" in text
+    _grab(w, "w8_missing.png")
+
+
+# ---------------------------------------------------------------- W17: the wheel's centre
+
+@pytest.mark.gui
+def test_the_structure_wheels_centre_says_rnfl_and_um_as_the_ou_view_does(qtbot, window, monkeypatch):
+    """W17: the Structure panel's (and the PDF's) sector wheel centre read "G 53", the OU view's "RNFL 53 µm": one
+    number under two names, the bare "G" the less readable."""
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.gui.study.ou_view import SectorWheel
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
+                    timeout=120000)
+    drawn, real = [], QPainter.drawText
+
+    def spy(painter, *args):
+        drawn.append(next((a for a in args if isinstance(a, str)), ""))
+        return real(painter, *args)
+    monkeypatch.setattr(QPainter, "drawText", spy)
+    w.structure_panel.grab()  # the panel paints its page
+    monkeypatch.setattr(QPainter, "drawText", real)
+    value = f"{w.state.structure.rnfl_global_um:.0f}"
+    assert f"RNFL\n{value} µm" in drawn and f"G\n{value}" not in drawn
+    assert SectorWheel.centre_text(SectorWheel(), w.state.structure.rnfl_global_um) == f"RNFL\n{value} µm"
+    _grab(w, "w17_window.png")
+    _grab(w.structure_panel, "w17_panel.png")
