@@ -252,3 +252,53 @@ def test_the_windows_csv_names_every_quadrant_column_rnfl_quadrant(qtbot, window
     assert volume["rnfl_T_um"] == f"{report.sectors['T']:.1f}"  # the commands' sector columns keep their names
     said = "(rnfl_quadrant_T_class to rnfl_quadrant_I_class): quadrants (earlier versions' rnfl_S_um"
     assert said in volume["notice"]
+
+
+# ---------------------------------------------------------------- W10: what closing a scan for a study keeps
+
+@pytest.mark.gui
+def test_closing_a_scan_for_a_study_says_its_glaucoma_result_is_kept(qtbot, window, monkeypatch, demo, tmp_path):
+    """W10: a scan whose glaucoma result was in (and remembered by the results store) while its RNFL measurement
+    still ran; File > Open study folder asked "Close it and stop its analysis (its results are lost)?" and the status
+    bar said "its analysis was stopped", yet reopening the scan showed "remembered result" at once."""
+    import threading
+
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    import octviewer.structure as structure
+    from octviewer.pipeline.store import ResultsStore
+    from octviewer.study.demo import write_demo_study
+
+    w = window
+    w.tasks.store = ResultsStore(tmp_path / "store" / "results.sqlite")  # as the app runs (the fixture has none)
+    real, release = structure.measure, threading.Event()
+
+    def held(*args, **kwargs):  # the measurement runs until the study is open
+        release.wait(60)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(structure, "measure", held)
+    other = write_demo_study(tmp_path / "other", patients=1, visits=1, preset="tiny", seed=12)
+    scan = sorted(other.rglob("OD_*.dcm"))[0]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(scan), ""))
+    try:
+        w.menu_actions["open"].trigger()
+        qtbot.waitUntil(lambda: w.state.prediction is not None and w.state.measuring, timeout=120000)
+        asked = []
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Yes)
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
+        with qtbot.waitSignal(w.study.panel.index_ready, timeout=60000):
+            w.menu_actions["open_study_folder"].trigger()
+    finally:
+        release.set()
+    assert len(asked) == 1 and "its results are lost" not in asked[0]
+    assert ("the scan's glaucoma result is kept (remembered); its RNFL and disc measurement is stopped and runs "
+            "again when you reopen the scan") in " ".join(asked[0].split()), asked[0]
+    assert w.volume is None
+    message = w.statusBar().currentMessage()
+    assert "its analysis was stopped" not in message
+    assert ("was closed; its glaucoma result was kept (remembered); its RNFL and disc measurement was stopped and "
+            "runs again when you reopen the scan") in message, message
+    _grab(w, "h92_w10_status.png")
+    qtbot.wait(200)
+    _open_by_menu(qtbot, w, scan, monkeypatch)  # and so it is: remembered
+    assert w.state.prediction.remembered

@@ -108,10 +108,28 @@ def vf_comparison_rows(prediction, measured, compared: bool = True) -> list[tupl
     return rows
 
 
-def scan_analysis_fate(running: bool, asked_while_running: bool) -> str:
-    """What became of the closed scan's analysis, for the status bar: stopped; finished while the user was asked
-    about stopping it (it takes a second or two, so "nothing was running on it, nothing lost" followed "Still
-    running … Open a study anyway? Yes", walk-through H82, W11); or nothing was running."""
+def result_kept(window) -> bool:
+    """The glaucoma result of the scan on screen is in the results store although its analysis still runs: the
+    network's output is stored as soon as it is shown (``pipeline.analyse_scan``), the RNFL and disc measurement
+    comes after it. Closing the scan then stops the measurement only (walk-through H91, W10)."""
+    return window.state.prediction is not None and getattr(window.tasks, "store", None) is not None
+
+
+def stopping_words(kept: bool) -> str:
+    """What stopping the scan's running analysis costs, for the questions asked before: "its results are lost" was
+    said of a glaucoma result the store had kept, and reopening the scan showed it remembered (W10)."""
+    return ("the scan's glaucoma result is kept (remembered); its RNFL and disc measurement is stopped and runs again "
+            "when you reopen the scan" if kept else "the scan's analysis is stopped and its results are lost")
+
+
+def scan_analysis_fate(running: bool, asked_while_running: bool, kept: bool = False) -> str:
+    """What became of the closed scan's analysis, for the status bar: stopped (its glaucoma result ``kept`` or
+    not, ``result_kept``); finished while the user was asked about stopping it (it takes a second or two, so
+    "nothing was running on it, nothing lost" followed "Still running … Open a study anyway? Yes", walk-through
+    H82, W11); or nothing was running."""
+    if running and kept:
+        return ("its glaucoma result was kept (remembered); its RNFL and disc measurement was stopped and runs again "
+                "when you reopen the scan")
     if running:
         return "its analysis was stopped"
     if asked_while_running:
@@ -190,11 +208,14 @@ class StudyController(QObject):
         # whether the scan's own analysis was running when asked: it may finish while the question is up
         self._scan_was_running = "the analysis of the scan on screen" in work
         self._asked_about = work
+        windows = [w for w in work if w != "the analysis of the scan on screen"]
+        lost = "; ".join(filter(None, [stopping_words(result_kept(self.window)) if self._scan_was_running else "",
+                                       "the OU and Trend windows' results are lost" if windows else ""]))
         self._stop_confirmed = bool(work) and ask(
             self.window, "Open study",
             f"Still running: {', '.join(work)}.\n\nOpening a study closes the scan on screen unless it is one of "
-            "the study's scans, and the OU and Trend windows; what runs there is stopped and its results are "
-            "lost.\n\nOpen a study anyway?")
+            f"the study's scans, and the OU and Trend windows; what runs there is stopped: {lost}."
+            "\n\nOpen a study anyway?")
         return not work or self._stop_confirmed
 
     def _open_dropped(self) -> None:
@@ -242,17 +263,17 @@ class StudyController(QObject):
         windows = "".join(f"; {said}" for said in self._close_study_windows(confirmed))
         self._asked_about = []
         if volume is not None and (not volume.source or index.scan_at(volume.source) is None):
-            running = self.window.controller.analysis_generation != -1
+            running, kept = self.window.controller.analysis_generation != -1, result_kept(self.window)
             if running and not confirmed and not ask(
                     self.window, "Study opened",
                     "The study is open. The scan on screen is not one of its scans and is still being "
-                    "analysed.\n\nClose it and stop its analysis (its results are lost)?"):
+                    f"analysed.\n\nClose it and stop its analysis? ({stopping_words(kept)})"):
                 self.window.statusBar().showMessage("Study opened: the scan on screen is not part of it; it stays "
                                                     "open while its analysis runs" + windows)
             else:
                 self.window.controller.close_scan(
                     "Study opened: the scan on screen is not part of it and was closed; "
-                    + scan_analysis_fate(running, was_running and confirmed) + windows)
+                    + scan_analysis_fate(running, was_running and confirmed, kept) + windows)
         elif windows:
             self.window.statusBar().showMessage("Study opened" + windows.replace(";", ":", 1), 15000)
         self.update_ou_export()
@@ -329,7 +350,8 @@ class StudyController(QObject):
                   f"patient than {subject}"
         if scan:
             running = self.window.controller.analysis_generation != -1
-            self.window.controller.close_scan(f"{message}; {scan_analysis_fate(running, False)}")
+            self.window.controller.close_scan(f"{message}; "
+                                              f"{scan_analysis_fate(running, False, result_kept(self.window))}")
         else:
             self.window.statusBar().showMessage(f"{message} (open again from the Study panel)", 15000)
 
