@@ -159,3 +159,47 @@ def test_the_structure_wheels_centre_says_rnfl_and_um_as_the_ou_view_does(qtbot,
     assert SectorWheel.centre_text(SectorWheel(), w.state.structure.rnfl_global_um) == f"RNFL\n{value} µm"
     _grab(w, "w17_window.png")
     _grab(w.structure_panel, "w17_panel.png")
+
+
+# ---------------------------------------------------------------- W18: scans without a map, the map ticked
+
+def _legend_texts(legend) -> list[str]:
+    return [label.text.replace("<br>", "\n") for _, label in legend.items] if legend.isVisible() else []
+
+
+@pytest.mark.gui
+@pytest.mark.samples
+def test_the_ticked_map_says_on_the_en_face_why_a_scan_has_none(qtbot, window, monkeypatch, capfd):
+    """W18: with View > RNFL thickness map ticked, a line, circle or refused scan opened after a cube raised in the
+    overlay (tracebacks on stderr), and the en-face showed no map and no word why under the ticked entry (the status
+    bar's note, when it came, went after 8 s)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.resources import DEMO_SCAN
+
+    samples = os.environ.get("OCTVIEWER_SAMPLES", "")
+    vol = os.path.join(samples, "heidelberg_vol")
+    if not os.path.isdir(vol):
+        pytest.skip("heidelberg_vol samples not present")
+    w = window
+    w.menu_actions["rnfl_map"].trigger()
+    legend = w.structure.map_legend
+    for path, said in ((str(DEMO_SCAN), None),
+                       (os.path.join(vol, "Willis_B_716_0.vol"), "No RNFL map: a line scan: the maps\nneed an "
+                                                                 "optic-disc cube"),
+                       (os.path.join(vol, "Willis_B_716_4.vol"), "No RNFL map: a circle scan: the maps\nneed an "
+                                                                 "optic-disc cube")):
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, p=path, **k: (p, ""))
+        w.menu_actions["open"].trigger()
+        qtbot.waitUntil(lambda p=path: w.state.volume is not None and w.state.volume.source == p
+                        and not w.state.measuring and not w.state.analysing and w.state.structure is not None,
+                        timeout=240000)
+        qtbot.wait(50)
+        if said is None:  # the cube: its map and the map's colour key
+            assert w.state.map_shown == "thickness" and "RNFL 250 µm or more" in _legend_texts(legend)
+        else:
+            assert _legend_texts(legend) == [said]
+            _grab(w, f"w18_{os.path.basename(path)}.png")
+    assert "Traceback" not in capfd.readouterr().err
+    w.menu_actions["rnfl_map"].trigger()  # unticked: the note goes with it
+    assert _legend_texts(legend) == []

@@ -10,6 +10,8 @@ the views' public overlay calls (``add_overlay``, ``add_legend``, ``hide_file_la
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 
@@ -23,6 +25,23 @@ TOP_OFFSET = 30  # the line legend's place from the view's top left, under the B
 NARROW_VIEW_PX = 450  # a B-scan view narrower than this gets the legend's short names
 NO_MAP = ("The RNFL maps need a measured optic-disc cube; this scan has none (a circle or line scan, or not "
           "measured).")
+
+
+def no_map_reason(state) -> str:
+    """Why the RNFL map ticked in the View menu is not drawn on the scan on screen, in a few words for the en-face's
+    legend, in short lines (the en-face pane is narrow). The status bar's NO_MAP said it once, for 8 s, and named
+    every case at once; the en-face then showed the plain image under a ticked menu entry with nothing saying why
+    (walk-through H91, W18)."""
+    report, volume = state.structure, state.volume
+    if report is None:
+        return "not measured\n(see Structure)"
+    if report.scan_pattern in ("line", "circle"):
+        return f"a {report.scan_pattern} scan: the maps\nneed an optic-disc cube"
+    if not report.quality.ok:
+        return "the quality check\nrefused this scan"
+    if volume is not None and volume.localizer is not None:
+        return "the en-face is the device's\nfundus image, not the cube's"
+    return "none measured on this scan\n(see Structure)"
 
 
 class StructureOverlay:
@@ -165,6 +184,7 @@ class StructureOverlay:
                 if not told:  # the menu item is checked: say why nothing is drawn
                     s.events.message.emit(NO_MAP)
                 self._told = wanted
+                self._map_note(f"No RNFL map: {no_map_reason(s)}")  # and on the en-face, while it holds
             return
         self._told = None
         self._map_legend(shown)
@@ -181,6 +201,13 @@ class StructureOverlay:
         if self._cached is None or self._cached[0] is not report:
             self._cached = (report, enface_layers(report))
         return self._cached[1]
+
+    def _map_note(self, text: str) -> None:
+        """Words in the map legend's place, where the map would be explained (no colour swatch); a line each."""
+        self.map_legend.clear()
+        self.map_legend.addItem(pg.ScatterPlotItem(symbol="s", size=10, brush=None, pen=None),
+                                html.escape(text).replace("\n", "<br>"))
+        self.map_legend.setVisible(True)
 
     def _map_legend(self, shown: str) -> None:
         """What the en-face map colours mean (the thickness scale in um, the deviation classes)."""
