@@ -117,8 +117,8 @@ def report_reference(scan_path, model_digest: str = "", settings: str = "") -> s
 
 def report_settings(options) -> str:
     """The analysis settings a report names (``options``: a ``pipeline.ScanOptions``): the quality gate and
-    the segmentation source, in the words of the batch CSV's ``settings`` column (``batch.analysis_settings``)."""
-    from ..pipeline.batch import analysis_settings
+    the segmentation source, in the words of the batch CSV's ``settings`` column (``scan.analysis_settings``)."""
+    from ..pipeline.scan import analysis_settings
 
     return ", ".join(analysis_settings(options))
 

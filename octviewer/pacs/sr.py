@@ -188,7 +188,7 @@ def quality_check_off_note(result) -> str:
     one whose settings are not known is judged by what stands: with the check on, no decision stands on a scan
     it refuses."""
     from ..pipeline import ScanOptions
-    from ..pipeline.batch import analysis_settings
+    from ..pipeline.scan import analysis_settings
 
     quality = result.quality
     if result.prediction is None or quality is None or quality.ok:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .outputs import EXIT_OK, EXIT_OUTPUT, OutputError, ResumableCsv
+from .scan import analysis_settings
 
 
 class Batch:
@@ -206,17 +207,6 @@ def settings(options, predictor=None) -> str:
         parts += [f"{predictor.precision} on {predictor.device.type}", gate, f"network {network_version()}"]
     parts += [wanted, f"measurement {measurement_version()}"]
     return ", ".join(parts)
-
-
-def analysis_settings(options) -> tuple[str, str]:
-    """(the quality gate's, the segmentation source's) words of the ``settings`` cell: the switches a user
-    sets that change a scan's figures. An identified PDF report names them too, so ``octviewer-pacs send
-    --pdf`` files it only beside an SR analysed alike (``pacs.results.report_settings``, attack run 13, A13-11)."""
-    # "vendor" is a preference (the file's own lines where it has them): each row's segmentation_used
-    # column says whose lines it was measured on; "vendor segmentation" alone read as if every row had them
-    wanted = "vendor segmentation where the file has it (else own)" if options.segmentation == "vendor" else \
-        f"{options.segmentation} segmentation"
-    return f"quality gate {'on' if options.gate else 'off'}", wanted
 
 
 def _cell(name: str) -> str:

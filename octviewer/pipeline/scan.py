@@ -63,7 +63,7 @@ class ScanResult:
     withdrawn: bool = False  # the gate passed the thinned scan, the full scan refused it
     from_store: bool = False  # read from the results store, nothing recomputed
     structure_error: str = ""  # why the measurement failed, when it did (the prediction may stand)
-    #: the analysis settings it was made with, in ``batch.analysis_settings``'s words (quality gate, segmentation
+    #: the analysis settings it was made with, in ``scan.analysis_settings``'s words (quality gate, segmentation
     #: source); None: not known (a result remembered before results carried them). A report names the result's
     #: own settings, never the window's ticks, which apply to the next analysis (attack run 13, A13-11)
     settings: tuple[str, str] | None = None
@@ -114,6 +114,17 @@ def _replay_network(p: Prediction, on_batch, progress) -> None:
     n = p.n_bscans
     _call(on_batch, BatchResult(np.arange(n), p.bscan_probability, dict(p.bscan_vf), p.cam))
     _call(progress, n, n)
+
+
+def analysis_settings(options: ScanOptions) -> tuple[str, str]:
+    """(the quality gate's, the segmentation source's) words of the ``settings`` cell: the switches a user
+    sets that change a scan's figures. An identified PDF report names them too, so ``octviewer-pacs send
+    --pdf`` files it only beside an SR analysed alike (``pacs.results.report_settings``, attack run 13, A13-11)."""
+    # "vendor" is a preference (the file's own lines where it has them): each row's segmentation_used
+    # column says whose lines it was measured on; "vendor segmentation" alone read as if every row had them
+    wanted = "vendor segmentation where the file has it (else own)" if options.segmentation == "vendor" else \
+        f"{options.segmentation} segmentation"
+    return f"quality gate {'on' if options.gate else 'off'}", wanted
 
 
 def analyse_scan(volume: OctVolume, predictor, options: ScanOptions = ScanOptions(), *, store=None,
@@ -235,8 +246,6 @@ def _finish(store, key, network_key, result: ScanResult, options: ScanOptions, k
     """Store a finished result (its prediction under ``network_key``), marked with the settings of
     ``options`` it was made with; one that failed part way (a check or a measurement that raised) is
     not kept, so the next opening tries again."""
-    from .batch import analysis_settings
-
     result = dataclasses.replace(result, settings=analysis_settings(options))
     if store is not None and key is not None and keep and not result.structure_error:
         store.put(key, result, network_key)

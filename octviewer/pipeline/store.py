@@ -23,7 +23,7 @@ Two keys, because the network's output depends on less than the whole result:
   not returned (it is computed again).
 
 A result carries the analysis settings it was made with (``ScanResult.settings``: the quality gate and
-segmentation source in ``batch.analysis_settings``'s words), in its JSON document, so the integrity
+segmentation source in ``scan.analysis_settings``'s words), in its JSON document, so the integrity
 check covers them and no schema step is needed: a row written before results carried them reads
 back with ``settings`` None (not known), and ``analyse_scan`` makes such a result again rather than
 show one whose report could not say how it was made (attack run 13, A13-11). The network's output

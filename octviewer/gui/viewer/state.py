@@ -116,7 +116,7 @@ class _Scan:
     loading_stopped: bool = False  # the decoding was cancelled: the B-scans not loaded never will be
     structure: object = None  # octviewer.structure.StructureReport of this scan, once measured
     structure_note: str = ""  # what is said in its place while there is none ("" : nothing to say)
-    # the analysis settings (``pipeline.batch.analysis_settings``'s words) the prediction and structure on screen
+    # the analysis settings (``pipeline.scan.analysis_settings``'s words) the prediction and structure on screen
     # were made with; None: not known. ``running``: those of the analysis under way, which its results take
     made_with: tuple[str, str] | None = None
     running: tuple[str, str] | None = None
@@ -285,7 +285,7 @@ class ViewerState:
         """An analysis of the scan on screen runs with ``options`` (a ``pipeline.ScanOptions``): the results it
         reports were made with their settings, whatever Analysis > Quality check or View > Segmentation say by
         the time they are exported (those apply to the next analysis)."""
-        from octviewer.pipeline.batch import analysis_settings
+        from octviewer.pipeline.scan import analysis_settings
 
         self._scan.running = analysis_settings(options)
 
