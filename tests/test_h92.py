@@ -302,3 +302,20 @@ def test_closing_a_scan_for_a_study_says_its_glaucoma_result_is_kept(qtbot, wind
     qtbot.wait(200)
     _open_by_menu(qtbot, w, scan, monkeypatch)  # and so it is: remembered
     assert w.state.prediction.remembered
+
+
+@pytest.mark.gui
+def test_help_explains_the_thickness_maps_grey_band_and_the_uncertain_columns(qtbot, window):
+    """W3/W13 and W1's notes: Help > Reading the results had no word on the RNFL maps (their grey disc and band, a
+    lone thickest patch at the scan's edge) and said the CSV names only "the sector" among the uncertain ones."""
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from octviewer.gui.structure.page import map_blank_text
+
+    w = window
+    w.menu_actions["reading_guide"].trigger()
+    qtbot.waitUntil(w.dialog.isVisible)
+    text = w.dialog.findChild(QPlainTextEdit).toPlainText()
+    assert "RNFL thickness map (View, T)" in text and map_blank_text() in text
+    assert "in a corner of the cube" in text and "read it on the B-scan" in text
+    assert "rnfl_uncertain_quadrants or rnfl_uncertain_clock_hours" in text

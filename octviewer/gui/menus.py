@@ -219,7 +219,9 @@ def reading_guide_text() -> str:
         "measured figure and names it in rnfl_uncertain_sectors, rnfl_uncertain_quadrants or "
         "rnfl_uncertain_clock_hours. The TSNIT profile is dashed there.",
         "  RNFL thickness map (View, T): the thickness on the en-face, purple thin to yellow thick (250 µm or more); "
-        f"{map_blank_text()} (the rim tissue bending into the disc is not nerve fibre layer). RNFL deviation map "
+        f"{map_blank_text()} (the rim tissue bending into the disc is not nerve fibre layer). A lone patch of the "
+        "thickest colour at the grey band's edge or in a corner of the cube, away from the arcuate bundles, is more "
+        "likely the segmentation failing there than thick tissue: read it on the B-scan. RNFL deviation map "
         "(Shift+T): yellow borderline, red outside, in the ring around the disc where the normal figures apply.",
         "  The normal ranges are published population figures, not age-adjusted.",
         "",
