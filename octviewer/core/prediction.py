@@ -32,6 +32,15 @@ def outside_normal(name: str, value, weak=()) -> bool:
 
 #: the words of a prediction's note on VF estimates that did not beat the class mean (model.meta writes it)
 VF_BASELINE_WORDS = "not shown to beat the class-mean baseline"
+
+#: after a value outside its normal range, as the estimates are marked in the results panel: a measured
+#: MD of -7.8 dB went unmarked on paper beside a marked estimate (walk-through)
+OUTSIDE_MARK = " ●"
+#: what the mark means, said once for the window (Results panel, Help): the estimates get it as the measured values
+#: do, and the Results panel's "● measured value outside the normal range" stood under an estimate's ● too
+#: (walk-through H82, W17)
+OUTSIDE_KEY = f"{OUTSIDE_MARK.strip()} a value (estimated or measured) outside the normal range"
+
 _VF_NOTE = re.compile(r"^(?P<labels>[A-Z, ]+) estimates " + re.escape(VF_BASELINE_WORDS))
 
 

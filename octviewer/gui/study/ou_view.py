@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from octviewer.core import Cancelled, outside_normal
-from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
+from octviewer.core.prediction import OUTSIDE_KEY, OUTSIDE_MARK, VF_WORSE_BESIDE, worse_vf_indices  # noqa: F401
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
@@ -48,13 +48,6 @@ from .checks import check_lines, result_gate_note
 FLAG_COLOUR = QColor("#ff6b6b")
 
 
-#: after a value outside its normal range, as the estimates are marked in the results panel: a measured
-#: MD of -7.8 dB went unmarked on paper beside a marked estimate (walk-through)
-OUTSIDE_MARK = " ●"
-#: what the mark means, said once for the window (Results panel, Help): the estimates get it as the measured values
-#: do, and the Results panel's "● measured value outside the normal range" stood under an estimate's ● too
-#: (walk-through H82, W17)
-OUTSIDE_KEY = f"{OUTSIDE_MARK.strip()} a value (estimated or measured) outside the normal range"
 
 
 def shown_difference(a, b, digits: int = 1) -> float | None:

@@ -274,7 +274,7 @@ class ResultsPanel(QWidget):
     def _show_key(self) -> None:
         """The ● key under the estimates and the study's measured VF whenever either carries a ●: one line, said
         once (``ou_view.OUTSIDE_KEY``, the OU view's and Help's words)."""
-        from ..study.ou_view import OUTSIDE_KEY, OUTSIDE_MARK
+        from octviewer.core.prediction import OUTSIDE_KEY, OUTSIDE_MARK
 
         mark = OUTSIDE_MARK.strip()
         marked = any(mark in label.text() for label in self.vf_labels) or mark in self.extra.text()
