@@ -80,12 +80,15 @@ def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     return any(mine[k] != theirs[k] for k in mine.keys() & theirs.keys())
 
 
-def keyed_traits(patient: Patient) -> dict[str, str]:
-    """``patient``'s traits as keyed digests (this installation's salt): compared as the traits are, and kept in
-    the study's header cache instead of names and birth dates."""
-    from .pseudonym import keyed_digest
+def hashed_traits(patient: Patient) -> dict[str, str]:
+    """``patient``'s traits as short digests (8 hex digits), compared as the traits are and kept in the study's
+    header cache instead of names and birth dates. Not keyed with the installation's salt: the cache does not
+    record the salt, and after a salt change one person's old and new digests differed, "two people" that stayed
+    (attack run 15, A15-12); the cache holds the PatientID itself in plain text anyway."""
+    import hashlib
 
-    return {k: keyed_digest(f"person\0{k}\0{v}")[:16] for k, v in patient.traits().items()}
+    return {k: hashlib.blake2b(f"person\0{k}\0{v}".encode(), digest_size=4).hexdigest()
+            for k, v in patient.traits().items()}
 
 
 def one_set_of_traits(all_traits: Iterable[dict[str, str]]) -> bool:

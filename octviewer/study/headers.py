@@ -18,7 +18,7 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage
 
-from ..core.person import Patient, keyed_traits
+from ..core.person import Patient, hashed_traits
 from ..core.text import patient_id_problem
 from ..io import VolumeReadError, describe_failure
 from ..io.dicom import cut_short, eye_of, laterality_fields, quiet_pydicom, scan_date
@@ -99,7 +99,7 @@ def _dicom_record(f) -> dict:
             "n_bscans": frames, "synthetic": "SYNTHETIC" in text.upper(),
             "uid": str(ds.get("SOPInstanceUID", "") or "")[:64],  # one scan at two visits of a manifest (H43-3)
             # who under that ID (issuer, name, birth date) as keyed digests: two people under one ID (A14-19)
-            "person": keyed_traits(patient) if (patient := Patient.of(ds)) is not None else {}}
+            "person": hashed_traits(patient) if (patient := Patient.of(ds)) is not None else {}}
 
 
 def _scan_date(date, note: str = "") -> dict:
@@ -194,8 +194,9 @@ def _cut(path: Path) -> str:
 #: The header checks a cached record was made with: a record made before the patient ID, laterality
 #: and pixel description checks (attack run 3), or before the date checks (attack run 5), is read again,
 #: not served from the study's cache.
-#: 5: a scan's record says whether its file is cut short ("cut", W19); 6: the viewer's date rule (A14-15)
-RECORD_CHECKS = 6
+#: 5: a scan's record says whether its file is cut short ("cut", W19); 6: the viewer's date rule (A14-15); 7: who
+#: under the PatientID ("person", hashed traits; A14-19, A15-4)
+RECORD_CHECKS = 7
 
 
 def well_formed(record) -> bool:

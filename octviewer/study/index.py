@@ -98,8 +98,8 @@ class StudyWarning(NamedTuple):
 #: manifest rows list one scan at several visits (used once); copy: copies of one scan at one visit (used once);
 #: two visits: one scan (its UID or bytes) at two visits, which a trend would count twice; cut: a file cut short;
 #: uid: two scans of one visit share a DICOM UID but not their images (both used); repeat: several scans of an eye
-#: at one visit (their mean is used)
-WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat")
+#: at one visit; people: a patient's scans' headers name different people
+WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people")
 
 
 @dataclass(frozen=True)
@@ -377,7 +377,7 @@ def _singular(reason: str, n: int) -> str:
             .replace("scans whose", "scan whose").replace("fields on", "field on")
             .replace("rows refused", "row refused").replace("fields matched", "field matched")
             .replace("scans cut short", "scan cut short").replace("rows listing", "row listing")
-            .replace("scans filed in", "scan filed in").replace("scans of two people", "scan of two people"))
+            .replace("scans filed in", "scan filed in"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -812,7 +812,9 @@ def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[
 
 def _repeats(scans: list[ScanEntry], root: str) -> list[StudyWarning]:
     """A check on each scan of an eye's visit that holds several different scans (a repeat acquisition): the OU
-    view, the OU report and the trend use the mean over them, which nothing said (walk-through H91, W12)."""
+    view, the OU report and the trend average their network results and show one scan's RNFL and disc figures,
+    which nothing said (walk-through H91, W12; attack run 15, A15-5: "use their mean" was untrue of the
+    structure)."""
     by_visit: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
         by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
@@ -822,7 +824,8 @@ def _repeats(scans: list[ScanEntry], root: str) -> list[StudyWarning]:
             names = ", ".join(os.path.relpath(s.path, root) for s in group)
             out += [StudyWarning(s.path, "repeat", f"{eye or 'eye unknown'}: {len(group)} scans at the visit "
                                                    f"{visit or 'with no date'} ({names}): the OU view and the trend "
-                                                   "use their mean") for s in group]
+                                                   "average their network results; the RNFL and disc figures shown "
+                                                   "are one scan's (open each to compare)") for s in group]
     return out
 
 
@@ -952,27 +955,25 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
     index.warnings = [w for w in index.warnings if w.path not in mixed]  # "the row's is used": it is not (H87)
 
 
-def _people_under_one_id(index: StudyIndex, header_ids: dict[str, str], persons: dict[str, dict]) -> None:
-    """Leave out, listed, the scans whose headers give one PatientID but name different people (another issuer of
-    the ID, name or birth date where both give one: ``core.person.one_set_of_traits``, the rule PACS screens
-    follow). A PatientID is unique only within its issuer; a folder filled from a regional or merged archive held
-    two people's scans under one ID, and the OU view paired one person's right eye with the other's left (attack
-    run 14, A14-19). Which scans are whose cannot be told from the ID, so none of them is used."""
-    by_id: dict[str, list[ScanEntry]] = {}
+def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
+    """A check on each scan of a patient of the study whose scans' headers name different people (another issuer
+    of the ID, family name, first given name or birth date where both give one: ``core.person``, the rule PACS
+    screens follow). A PatientID is unique only within its issuer; a folder filled from a regional or merged
+    archive filed two people as one patient and the OU view paired one person's right eye with the other's left
+    (attack run 14, A14-19). Said, not hidden: names are written differently by devices and exports (O'BRIEN and
+    OBRIEN, MUELLER and MÜLLER), and leaving out every scan of a patient for one such spelling hid whole histories
+    (attack run 15, A15-1, A15-16); grouped by the study's patient, so a manifest that files the two under two IDs
+    is not questioned (A15-3). DICOM headers only (a .vol's name and birth date are not read)."""
+    by_patient: dict[str, list[ScanEntry]] = {}
     for scan in index.scans:
-        if header_ids.get(scan.path):
-            by_id.setdefault(header_ids[scan.path], []).append(scan)
-    wrong = set()
-    for patient, scans in by_id.items():
+        by_patient.setdefault(scan.patient_id, []).append(scan)
+    for patient, scans in by_patient.items():
         if len(scans) > 1 and not one_set_of_traits(persons.get(s.path, {}) for s in scans):
-            for scan in scans:
-                wrong.add(scan.path)
-                index._problem(scan.path, "scans of two people under one patient ID",
-                               f'the scans whose headers give the patient ID "{patient}" name different people '
-                               "(another issuer of the ID, name or birth date: an archive holding several hospitals' "
-                               "IDs, or a mis-filed scan); whose each is cannot be told, none is used")
-    index.scans = [s for s in index.scans if s.path not in wrong]
-    index.warnings = [w for w in index.warnings if w.path not in wrong]
+            index.warnings += [StudyWarning(scan.path, "people", f'the scans of the patient "{patient}" name '
+                                            "different people in their headers (another issuer of the ID, name or "
+                                            "birth date: an archive holding several hospitals' IDs, a mis-filed "
+                                            "scan, or one name written two ways): check before comparing eyes or "
+                                            "visits") for scan in scans]
 
 
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
@@ -1082,7 +1083,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             persons[path] = record.get("person") or {}
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids)
-    _people_under_one_id(index, header_ids, persons)
+    _people_under_one_id(index, persons)
     digests: dict[str, str | None] = {}
     _one_scan_in_two_places(index, uids, str(csv_path.parent), digests, cancel)
     index.scans = group_visits(index.scans)
@@ -1270,8 +1271,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 index.warnings.append(StudyWarning(str(file), "cut", cut_short_text(record["cut"])))
     scan_records = [(str(f), r) for f, r in records if r.get("kind") == "scan"]
     _mixed_patients(index, {f: r.get("patient_id") or "" for f, r in scan_records})
-    _people_under_one_id(index, {f: r.get("patient_id") or "" for f, r in scan_records},
-                         {f: r.get("person") or {} for f, r in scan_records})
+    _people_under_one_id(index, {f: r.get("person") or {} for f, r in scan_records})
     uids = {str(f): r.get("uid") or "" for f, r in records}
     digests = {str(f): r["content"] for f, r in records if r.get("content")}
     known = set(digests)

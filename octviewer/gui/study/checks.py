@@ -25,7 +25,8 @@ KINDS = {
     "two visits": ("study", "the same scan at two visits: a trend would count it twice"),
     "cut": ("study", "a scan file cut short: it cannot be opened or analysed"),  # W19
     "uid": ("study", "another scan of this visit shares its DICOM UID, with other images; both are used"),  # A14-16
-    "repeat": ("study", "several scans of this eye at this visit: their mean is used"),  # H91, W12
+    "repeat": ("study", "several scans of this eye at this visit: their network results averaged"),  # H91, W12
+    "people": ("study", "this patient's scans name different people in their headers"),  # A14-19
     "other": ("study", "a study check"),
 }
 
