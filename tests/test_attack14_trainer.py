@@ -120,7 +120,27 @@ def test_a14_17_a_new_patients_row_pointing_at_a_listed_patients_scan_of_the_sam
     assert main(["validate", "--data", str(manifest)]) == 2
     err = capsys.readouterr().err
     assert f"row {k + 2}: its scan's own header names the patient of row" in err and \
-        "listed with this eye under their own ID (another patient's scan?); it is not used" in err, err
+        "listed with this eye at this visit under their own ID (another patient's scan?); it is not used" in err, err
     index = index_manifest(manifest)
     assert rows[k]["path"] not in {s.path for s in index.scans}
-    assert any("listed with this eye under their own ID" in why for _, why in index.problems), index.problems
+    assert any("listed with this eye at this visit under their own ID" in why for _, why in index.problems), \
+        index.problems
+
+
+def test_a15_7_a_partly_rekeyed_export_earlier_visits_under_a_code_is_not_refused(tiny_cohort, tmp_path, capsys):
+    """A14-17's rule refused one person's earlier visits listed under a study code while the later ones kept the
+    MRN, as 'another patient's scan' (attack run 15, A15-7): nothing collides at a visit. Only the same eye at the
+    same visit under both IDs is refused."""
+    from trainer.cli import main
+
+    rows = _rows(tiny_cohort)
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+    person = rows[0]["patient_id"]
+    theirs = [r for r in rows if r["patient_id"] == person]
+    assert len(theirs) > 1
+    for r in theirs[: len(theirs) // 2]:  # an earlier visit's rows, listed under the study's code
+        r.update(patient_id="STUDY-7", visit="2001-01-01")
+    main(["validate", "--data", str(_write(rows, tmp_path / "partly.csv"))])
+    err = capsys.readouterr().err
+    assert "it is not used" not in err and "another patient's scan" not in err, err

@@ -90,9 +90,9 @@ def test_the_study_index_files_such_a_scan_with_the_date_unknown_and_says_so(tmp
 
 
 def test_a_manifest_visit_dated_1900_is_refused_naming_the_row(tmp_path):
-    from octviewer.study.index import index_manifest
-
     import numpy as np
+
+    from octviewer.study.index import index_manifest
 
     np.savez(tmp_path / "scan.npz", volume=np.zeros((2, 8, 8), np.uint8))  # a NumPy archive: a row listing an
     # empty file is refused for that first (A14-5)

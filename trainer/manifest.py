@@ -392,7 +392,7 @@ def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
     from octviewer.study.index import ScanEntry, mixed_patient_scans
 
     header = header_patients(records)
-    scans = [ScanEntry(str(r.path), r.patient_id, r.eye, "", None) for r in records]
+    scans = [ScanEntry(str(r.path), r.patient_id, r.eye, r.case[2], None) for r in records]  # visit: 'V2' = '2
     mixed = mixed_patient_scans(scans, {str(r.path): header[r.row] for r in records if header[r.row]})
     first_row = {}
     for r in records:
@@ -405,8 +405,8 @@ def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
         out.append((r, {"others": "another patient than the other scans of its patient ID do (another patient's scan?)",
                         "swapped": f"the patient of row {first_row[own]}, whose own scans' headers name someone else "
                                    "(rows swapped?)",
-                        "eye": f"the patient of row {first_row[own]}, listed with this eye under their own ID "
-                               "(another patient's scan?)"}[kind]))
+                        "eye": f"the patient of row {first_row[own]}, listed with this eye at this visit under their "
+                               "own ID (another patient's scan?)"}[kind]))
     return out
 
 

@@ -900,9 +900,11 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
     the split's grouping.
 
     And not used ("eye"): a scan whose header names another listed patient Q who is listed with a scan of the
-    SAME eye under their own ID (its header naming Q): a single row mis-pointed at another patient's scan, which
-    neither rule above sees (no other scans, no cycle), was "one per eye?" and trained on with the row's label
-    (attack run 14, A14-17); one person keyed per eye never has one eye under both IDs."""
+    SAME eye at the SAME visit under their own ID (its header naming Q): a single row mis-pointed at another
+    patient's scan, which neither rule above sees (no other scans, no cycle), was "one per eye?" and trained on
+    with the row's label (attack run 14, A14-17). One person keyed per eye never has one eye under both IDs at a
+    visit; a partly re-keyed export (earlier visits under a study code, later ones under the MRN) has the eye at
+    other visits, and was refused while the visit was not compared (attack run 15, A15-7)."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
@@ -931,11 +933,12 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
             continue
         for scan in by_patient[patient]:
             out.setdefault(scan.path, (patient, "", points[patient], "swapped"))
-    own_eyes = {(p, s.eye) for p, ss in by_patient.items() for s in ss if s.eye and header_ids.get(s.path) == p}
+    own_visits = {(p, s.eye, s.visit) for p, ss in by_patient.items() for s in ss
+                  if s.eye and header_ids.get(s.path) == p}
     for patient, theirs_scans in by_patient.items():
         for scan in theirs_scans:
             own = header_ids.get(scan.path, "")
-            if own and own != patient and (own, scan.eye) in own_eyes:
+            if own and own != patient and (own, scan.eye, scan.visit) in own_visits:
                 out.setdefault(scan.path, (patient, "", own, "eye"))
     return out
 
@@ -947,8 +950,8 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
     for path, (patient, theirs, own, kind) in mixed.items():
         why = {"others": f'whose other scans\' headers say "{theirs}", while its own says "{own}"',
                "swapped": f'while its own header says "{own}", another patient of the study (rows swapped?)',
-               "eye": f'while its own header says "{own}", a patient of the study listed with this eye under '
-                      f'their own ID'}[kind]
+               "eye": f'while its own header says "{own}", a patient of the study listed with this eye at this visit '
+                      f'under their own ID'}[kind]
         index._problem(path, "scans of another patient",
                        f'listed under the patient "{patient}", {why}: another patient\'s scan is not used')
     index.scans = [s for s in index.scans if s.path not in mixed]
