@@ -402,11 +402,14 @@ def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
         if (found := mixed.get(str(r.path))) is None:
             continue
         _, theirs, own, kind = found
-        out.append((r, {"others": "another patient than the other scans of its patient ID do (another patient's scan?)",
-                        "swapped": f"the patient of row {first_row[own]}, whose own scans' headers name someone else "
-                                   "(rows swapped?)",
-                        "eye": f"the patient of row {first_row[own]}, listed with this eye at this visit under their "
-                               "own ID (another patient's scan?)"}[kind]))
+        if kind == "others":  # own need not be a listed patient here
+            out.append((r, "another patient than the other scans of its patient ID do (another patient's scan?)"))
+        elif kind == "swapped":
+            out.append((r, f"the patient of row {first_row[own]}, whose own scans' headers name someone else "
+                           "(rows swapped?)"))
+        else:
+            out.append((r, f"the patient of row {first_row[own]}, listed with this eye at this visit under their "
+                           "own ID (another patient's scan?)"))
     return out
 
 
