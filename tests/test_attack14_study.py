@@ -363,3 +363,23 @@ def test_a_repeat_scan_of_a_visit_is_said_and_which_copy_is_used(qtbot, window, 
     assert "it is used once: this file, not the copy" in text, text
     assert (f"lies in the folder of the patient {other.name}: it counts for {theirs.parent.name}, whose scan its "
             f"header says it is, not for {other.name}") in text, text
+
+
+@pytest.mark.gui
+def test_one_scan_re_dated_in_its_header_is_said_as_the_same_scan_at_two_visits(qtbot, window, monkeypatch, demo,
+                                                                              tmp_path):
+    """Attack run 15, A15-17: a scan saved again with another date (the same UID and pixels: a date-shifting
+    export) was a second visit of the eye in a study folder's trend, nothing said; a manifest study warned."""
+    import pydicom
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[0]
+    ds = pydicom.dcmread(od)
+    for name in ("AcquisitionDateTime", "ContentDate", "StudyDate"):
+        if name in ds:
+            ds.data_element(name).value = "20050607" + ("101010" if name == "AcquisitionDateTime" else "")
+    ds.save_as(od.with_name("redated.dcm"))
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    two = [w for w in panel.index.warnings if w.kind == "two visits"]
+    assert {Path(w.path).name for w in two} == {od.name, "redated.dcm"}, panel.index.warnings
+    assert "a trend would count it twice" in two[0].text

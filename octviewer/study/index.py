@@ -1286,8 +1286,11 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     # a cut-short file left out as a copy of a whole one is said by the copy's warning, not as a scan that cannot open
     left_out = set(index.copies)
     index.warnings = [w for w in index.warnings if not (w.kind == "cut" and w.path in left_out)] + copies
-    # a scan with its own header date has one visit, so only row-dated ones can sit at two
-    index.warnings += _same_scans([s for s in index.scans if s.path in row_dated], row_dated, str(root))
+    # row-dated scans by UID or bytes; every scan by its UID: a copy re-dated in its header (a date-shifting export)
+    # kept the UID and was a second visit of the eye, nothing said (attack run 15, A15-17); bytes are compared for
+    # row-dated scans only (hashing every same-size scan of an archive read all of it)
+    index.warnings += _same_scans([s for s in index.scans if s.path in row_dated or uids.get(s.path)],
+                                  {**uids, **row_dated}, str(root))
     _undated_note(index)
     index.vf = unique_vf(index.vf)
     _unmatched_vf_problems(index)
