@@ -383,3 +383,27 @@ def test_one_scan_re_dated_in_its_header_is_said_as_the_same_scan_at_two_visits(
     two = [w for w in panel.index.warnings if w.kind == "two visits"]
     assert {Path(w.path).name for w in two} == {od.name, "redated.dcm"}, panel.index.warnings
     assert "a trend would count it twice" in two[0].text
+
+
+@pytest.mark.gui
+@pytest.mark.samples
+def test_a_vol_and_a_dicom_of_two_birth_dates_under_one_id_are_said(qtbot, window, monkeypatch, demo, tmp_path):
+    """Attack run 15, A15-8: the 'two people under one ID' check read DICOM headers only; a Heidelberg .vol and a
+    DICOM of another birth date under the same patient ID were one patient without a word."""
+    import os
+
+    import pydicom
+
+    from octviewer.io.heidelberg import vol_patient_id
+
+    sample = next(Path(os.environ["OCTVIEWER_SAMPLES"]).rglob("Willis_B_716_2.vol"))
+    root = tmp_path / "study"
+    root.mkdir()
+    shutil.copy(sample, root / "circle.vol")
+    ds = pydicom.dcmread(_scans(demo, "OD")[0])
+    ds.PatientID = vol_patient_id(sample.read_bytes()[:2048])
+    ds.PatientBirthDate = "19000102"
+    ds.save_as(root / "cube.dcm")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    people = {Path(w.path).name for w in panel.index.warnings if w.kind == "people"}
+    assert people == {"circle.vol", "cube.dcm"}, panel.index.warnings

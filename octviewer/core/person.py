@@ -60,7 +60,8 @@ class Patient:
         parts = [_first_word(p) for p in name.split("^")[:2]] if "^" in name else re.findall(r"[^\W\d_]+", name)[:2]
         parts += [""] * (2 - len(parts))
         given = parts[1]
-        known = {"issuer": self.issuer.strip(), "family": parts[0], "given": given, "birth": self.birth_date.strip()}
+        birth = re.sub(r"\D", "", self.birth_date)  # 1950-01-01 as 19500101 (attack run 15, A15-1)
+        known = {"issuer": self.issuer.strip(), "family": parts[0], "given": given, "birth": birth}
         return {k: v for k, v in known.items() if v}
 
 

@@ -158,9 +158,13 @@ def _vol_record(f) -> dict:
     # an exam time that is no date reads back zeroed (1601): said as the viewer says it, not "before 1991"
     dated = ({"date": "", "date_note": "the header's exam time is not a readable date; the date is unknown"}
              if "exam time" in unreadable_vol_dates(head) else _scan_date(when))
+    born = parse_date(h.dob) if "birth date" not in unreadable_vol_dates(head) else None
+    person = Patient(vol_patient_id(head), birth_date=born.strftime("%Y%m%d")) if born and born.year > 1900 else None
     return {"kind": "scan", "patient_id": vol_patient_id(head), "eye": eye if eye in ("OD", "OS") else "",
             **dated, "scan_pattern": pattern,
-            "n_bscans": int(h.n_bscans), "synthetic": False}
+            "n_bscans": int(h.n_bscans), "synthetic": False,
+            # its birth date, compared with a DICOM's under the same ID (attack run 15, A15-8); 1899/1900: none given
+            "person": hashed_traits(person) if person is not None else {}}
 
 
 #: the skip reason of a scan whose header's PatientID cannot be taken (``core.text.patient_id_problem``)
