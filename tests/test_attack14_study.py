@@ -407,3 +407,28 @@ def test_a_vol_and_a_dicom_of_two_birth_dates_under_one_id_are_said(qtbot, windo
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     people = {Path(w.path).name for w in panel.index.warnings if w.kind == "people"}
     assert people == {"circle.vol", "cube.dcm"}, panel.index.warnings
+
+
+@pytest.mark.gui
+def test_a_measured_field_of_another_person_under_the_patients_id_is_not_shown_as_theirs(qtbot, window, monkeypatch,
+                                                                                        demo, tmp_path):
+    """Attack run 15, A15-15: a perimeter DICOM under the patient's ID but of another person (other issuer, name,
+    birth date) was shown as the patient's measured VF; the person check covered scans only."""
+    import pydicom
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    fields = sorted(root.rglob("perimetry/*.dcm"))
+    assert fields
+    patient = pydicom.dcmread(fields[0]).PatientID
+    for scan in (root / "scans" / patient).glob("*.dcm"):
+        ds = pydicom.dcmread(scan)
+        ds.PatientName, ds.PatientBirthDate = "ALPHA^ANN", "19500101"
+        ds.save_as(scan)
+    ds = pydicom.dcmread(fields[0])
+    ds.PatientName, ds.PatientBirthDate, ds.IssuerOfPatientID = "ZULU^ZED", "19400101", "HOSP_B"
+    ds.save_as(fields[0])
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert str(fields[0]) not in {m.source for m in panel.index.vf}
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert "its header names another person (issuer of the ID, name or birth date) than this patient's scans; it " \
+           "is not used" in text and "ZULU" not in text, text

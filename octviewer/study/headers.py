@@ -82,7 +82,8 @@ def _dicom_record(f) -> dict:
             return _skip("unreadable visual-field files", exc.problem)
         except Exception as exc:  # noqa: BLE001
             return _skip("unreadable visual-field files", describe_failure(exc))
-        return _vf_record(m)
+        person = Patient.of(ds)  # whose field: compared with the patient's scans (attack run 15, A15-15)
+        return {**_vf_record(m), "person": hashed_traits(person) if person is not None else {}}
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
         return _skip("non-OCT DICOM files" if "SOPClassUID" in ds or modality else "other files")
     eye, problem = eye_of(laterality_fields(ds))  # the reader's rule: fields that disagree are refused
@@ -225,7 +226,8 @@ def well_formed(record) -> bool:
                 and _traits(record.get("person", {})))
     if kind == "vf":
         exams = record.get("exams", [record])
-        return isinstance(exams, list) and all(_vf_well_formed(m) for m in exams)
+        return (isinstance(exams, list) and all(_vf_well_formed(m) for m in exams)
+                and _traits(record.get("person", {})))
     return False
 
 

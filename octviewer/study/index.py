@@ -377,7 +377,7 @@ def _singular(reason: str, n: int) -> str:
             .replace("scans whose", "scan whose").replace("fields on", "field on")
             .replace("rows refused", "row refused").replace("fields matched", "field matched")
             .replace("scans cut short", "scan cut short").replace("rows listing", "row listing")
-            .replace("scans filed in", "scan filed in"))
+            .replace("scans filed in", "scan filed in").replace("visual fields of", "visual field of"))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -979,6 +979,27 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
                                             "visits") for scan in scans]
 
 
+def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_persons: dict[str, dict]) -> None:
+    """Leave out, listed, a measured field (a perimeter's DICOM) whose header names another person than every scan
+    of its patient does (another issuer, name or birth date under one ID: ``core.person``): it was shown as the
+    patient's measured VF beside the estimate (attack run 15, A15-15). A field is one test, so it is not used
+    where it contradicts; the scans stay (``_people_under_one_id`` says theirs)."""
+    scans_traits: dict[str, list[dict]] = {}
+    for scan in index.scans:
+        scans_traits.setdefault(scan.patient_id, []).append(persons.get(scan.path, {}))
+    kept = []
+    for m in index.vf:
+        theirs = [t for t in scans_traits.get(m.patient_id, []) if t]
+        mine = vf_persons.get(m.source or "", {})
+        if mine and theirs and all(not one_set_of_traits([mine, t]) for t in theirs):
+            index._problem(m.source or index.root, "visual fields of another person",
+                           f"measured VF of {m.patient_id} {m.eye or 'eye unknown'}: its header names another "
+                           "person (issuer of the ID, name or birth date) than this patient's scans; it is not used")
+        else:
+            kept.append(m)
+    index.vf = kept
+
+
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
     """The manifest's scan with the eye its own header states where the row gives none, the warnings of
     ``check_header`` and the header record; ValueError naming the row when the header states the other
@@ -1145,6 +1166,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     csvs = [f for f in files if f.suffix.lower() == ".csv"]
     others = [f for f in files if f.suffix.lower() != ".csv"]
     records: list[tuple[Path, dict]] = []
+    vf_persons: dict[str, dict] = {}  # a perimeter DICOM -> who its header names
     try:
         for n, file in enumerate(others):
             if _cancelled(cancel):
@@ -1251,6 +1273,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             for m in record.get("exams", [record]):  # an HFA XML export may hold several exams
                 index.vf.append(VfMeasurement(m["patient_id"], m["eye"], parse_date(m["date"]),
                                               m["vfi"], m["md_db"], m["psd_db"], source=str(file)))
+                vf_persons[str(file)] = record.get("person") or {}
         else:
             if record.get("date_note"):  # filed, with the date unknown: said, not dropped
                 index.problems.append((str(file), str(record["date_note"])))
@@ -1275,6 +1298,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     scan_records = [(str(f), r) for f, r in records if r.get("kind") == "scan"]
     _mixed_patients(index, {f: r.get("patient_id") or "" for f, r in scan_records})
     _people_under_one_id(index, {f: r.get("person") or {} for f, r in scan_records})
+    _fields_of_another_person(index, {f: r.get("person") or {} for f, r in scan_records}, vf_persons)
     uids = {str(f): r.get("uid") or "" for f, r in records}
     digests = {str(f): r["content"] for f, r in records if r.get("content")}
     known = set(digests)
