@@ -111,7 +111,7 @@ def test_the_bscan_names_its_sides_and_the_circle_report_prints_the_slo_with_the
     _grab(w.bscan, "h75_circle_bscan.png")
     captured = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)
     text = captured["doc"].toPlainText()
-    assert "localizer image of the scan (cyan: where the B-scan above lies)" in text
+    assert "localizer image of the scan (cyan: where the report's B-scan lies)" in text
     assert _cyan_share(captured["images"]["enface"]) > 0.002  # the circle drawn on the SLO
     _grab_image = os.environ.get("OCTVIEWER_WALK_GRABS")
     if _grab_image:

@@ -203,3 +203,61 @@ def test_the_ticked_map_says_on_the_en_face_why_a_scan_has_none(qtbot, window, m
     assert "Traceback" not in capfd.readouterr().err
     w.menu_actions["rnfl_map"].trigger()  # unticked: the note goes with it
     assert _legend_texts(legend) == []
+
+
+# ---------------------------------------------------------------- W14: the line scan's PDF, panel and CSV
+
+@pytest.mark.gui
+@pytest.mark.samples
+def test_a_line_scans_pdf_panel_and_csv_say_not_measured_once_and_not_refused(qtbot, window, monkeypatch,
+                                                                              tmp_path):
+    """W14: a line scan's PDF said "The structure measurement follows." and then "not measured: a line scan ..."
+    twice (header, then "Not analysed: ..." in the panel's red); its localizer caption on page 2 pointed at "the
+    B-scan above" (page 1); its CSV's quality read "refused; signal not measured: a line scan ...", a failed quality
+    check of a good scan."""
+    import csv
+
+    from test_gui_walkthrough_h2 import _export_pdf
+
+    samples = os.environ.get("OCTVIEWER_SAMPLES", "")
+    path = os.path.join(samples, "heidelberg_vol", "Willis_B_716_0.vol")
+    if not os.path.isfile(path):
+        pytest.skip("heidelberg_vol samples not present")
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    w = window
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (path, ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.volume is not None and w.state.structure is not None
+                    and not w.state.analysing, timeout=120000)
+    assert w.state.volume.scan_pattern == "line"
+    drawn, real = [], QPainter.drawText
+
+    def spy(painter, *args):
+        drawn.append(next((a for a in args if isinstance(a, str)), ""))
+        return real(painter, *args)
+    monkeypatch.setattr(QPainter, "drawText", spy)
+    w.structure_panel.grab()
+    monkeypatch.setattr(QPainter, "drawText", real)
+    said = [t for t in drawn if "a line scan: structure analysis needs" in t]
+    assert len(said) == 1 and "not measured: a line scan" in said[0]  # the header, not a red repeat under it
+    _grab(w.structure_panel, "w14_panel.png")
+
+    text = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
+    assert "The structure measurement follows." not in text and "No network estimate: Not analysed" not in text
+    assert "Nothing was measured of the structure either (see Structure below)." in text
+    assert text.count("a line scan: structure analysis needs") == 1, text
+    assert "cyan: where the report's B-scan lies" in text and "the B-scan above lies" not in text
+    if os.environ.get("H93_GRABS"):
+        import shutil
+
+        shutil.copy(tmp_path / "report.pdf", os.path.join(os.environ["H93_GRABS"], "w14_line.pdf"))
+
+    out = tmp_path / "line.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_csv"].trigger()
+    with open(out, newline="", encoding="utf-8") as f:
+        volume = next(r for r in csv.DictReader(f) if r["level"] == "volume")
+    assert volume["quality"].startswith("not measured: a line scan: structure analysis needs"), volume["quality"]

@@ -26,7 +26,7 @@ from octviewer.model.predictor import VF_CLIPPED
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from octviewer.structure.columns import report_columns
 
-from ..structure.page import wheel_class
+from ..structure.page import not_measured_for_pattern, wheel_class
 from ..viewer.results_panel import scan_date
 from .targets import replaced
 
@@ -165,6 +165,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
+    if structure is not None and not_measured_for_pattern(structure):  # a line scan: not "refused" (H91, W14)
+        structure_cells["quality"] = not_measured_for_pattern(structure)
     measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
     row_notice = notice(v, p.synthetic_model if p is not None else synthetic_model)
     # the VF estimates' weak-estimate caveat, in the prediction's own words (model.meta), as the window and the PDF

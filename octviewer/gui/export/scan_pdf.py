@@ -82,9 +82,11 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
         warnings.append("The model was trained on SYNTHETIC data: results have no clinical validity.")
     warnings += [c for c in scan_caveats(v) if "SYNTHETIC" in c]
     if p is None:  # structure only: a circle scan, or a scan the network did not analyse
-        reason = (state.reason or "the network gives no result for this scan").rstrip(". ")
+        # the predictor's reason may say "Not analysed: ..." itself: "No network estimate: Not analysed: this is ..."
+        reason = (state.reason or "the network gives no result for this scan").rstrip(". ").removeprefix(
+            "Not analysed: ")
         result = f"""<h2>Result</h2>
-    <p>No network estimate: {html.escape(plain(reason, 400))}. The structure measurement follows.</p>"""
+    <p>No network estimate: {html.escape(plain(reason, 400))}. {structure_follows(state.structure)}</p>"""
         # the structure page is this report's result, so it comes first and the B-scan after it:
         # B-scan first, the structure page did not fit under it and left page 1 ~40 % blank (walk-through)
         # under a heading of its own: after the structure page it began page 2 unnamed (fifth walk-through)
@@ -183,9 +185,20 @@ ENFACE_CAPTIONS = {
                  "below the 1st; line: the B-scan above). The class activation map is not drawn on it",
     "thickness": "En-face with the RNFL thickness map (0-250 µm, purple: thin to yellow: thick; "
                  f"{map_blank_text()}; line: the B-scan above). The class activation map is not drawn on it",
-    "localizer": "The device's localizer image of the scan (cyan: where the B-scan above lies)",
+    # the report's B-scan is in its B-scan section, often on the page before: "the B-scan above" (H91, W14)
+    "localizer": "The device's localizer image of the scan (cyan: where the report's B-scan lies)",
     "": "En-face projection of the scan (line: the B-scan above)",
 }
+
+
+def structure_follows(report) -> str:
+    """The sentence after "No network estimate: ...": the structure page is the report's result when it has figures;
+    when it has none, "The structure measurement follows." was followed by "not measured" (a line scan, H91 W14)."""
+    from ..structure.page import analysed
+
+    if report is not None and analysed(report):
+        return "The structure measurement follows."
+    return "Nothing was measured of the structure either (see Structure below)."
 
 
 def localizer_html(state) -> str:

@@ -89,7 +89,7 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         top = rect.top() + 1.5 * line_h  # the plot's title
     if not analysed(report):
         painter.setPen(CLASS_COLOURS["outside"])
-        text = "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
+        text = not_analysed_text(report, headed=text)
         painter.drawText(QRectF(rect.left(), top, rect.width(), rect.bottom() - top), Qt.TextWordWrap, text)
         needed = top - rect.top() + painter.boundingRect(QRectF(0, 0, rect.width(), 1e5), Qt.TextWordWrap,
                                                          text).height()
@@ -159,6 +159,25 @@ def compared(report) -> bool:
     return any(report.classes.values())
 
 
+def not_measured_for_pattern(report) -> str:
+    """"not measured: <why>" for a scan whose pattern the structure analysis does not take (a line scan), else "".
+    Such a scan is not refused for its quality (walk-through H65, W24): the window's CSV said "refused; signal not
+    measured: a line scan ..." of a good scan, which read as a failed quality check (H91, W14). The page's header
+    and the CSV's quality cell say it by this rule, and the header says it once: the page repeated it under the
+    header in red, the colour of "outside normal" (H91, W14)."""
+    if report.scan_pattern in ("circle", "volume"):
+        return ""
+    return "not measured: " + "; ".join(report.quality.reasons)
+
+
+def not_analysed_text(report, headed: bool = True) -> str:
+    """What the page says under its header when it has no figures (``analysed`` false): why, unless the header
+    (``headed``) already said it for the scan's pattern (``not_measured_for_pattern``)."""
+    if headed and not_measured_for_pattern(report):
+        return ""
+    return "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
+
+
 def head_text(report, dark: bool = False) -> str:
     """The page's first line: eye, scan, segmentation, quality (and the norms' device on paper)."""
     source = {"vendor": "the file's own", "own": "octviewer's"}.get(report.source, "none (not measured)")
@@ -166,10 +185,9 @@ def head_text(report, dark: bool = False) -> str:
     # the signal score alone does not decide: a scan with a good signal is still refused when it is
     # not an optic-disc scan, so the verdict and the score are named apart ("REFUSED (score 0.46)"
     # beside another scan's "ok (score 0.46)" read as a contradiction)
-    quality = (f"measured; {q.signal_text}" if q.ok else f"REFUSED; {q.signal_text}") + (
-        ": " + "; ".join(q.reasons) if q.reasons else "")
-    if report.scan_pattern not in ("circle", "volume"):  # a line scan is not refused for its quality (W24)
-        quality = "not measured: " + "; ".join(q.reasons)
+    quality = not_measured_for_pattern(report) or (
+        (f"measured; {q.signal_text}" if q.ok else f"REFUSED; {q.signal_text}") + (
+            ": " + "; ".join(q.reasons) if q.reasons else ""))
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
             f"segmentation: {source}  |  {quality}")
     # the printed page says it where it is read, when anything was classed against those norms
@@ -183,7 +201,7 @@ def head_text(report, dark: bool = False) -> str:
 def printed_text(report) -> str:
     """The page's text block as the PDF prints it, under the figure (lines separated by newlines)."""
     if not analysed(report):
-        return "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
+        return not_analysed_text(report)  # the PDF prints head_text above it
     return _disc_text(report)
 
 
