@@ -144,3 +144,21 @@ def test_a15_7_a_partly_rekeyed_export_earlier_visits_under_a_code_is_not_refuse
     main(["validate", "--data", str(_write(rows, tmp_path / "partly.csv"))])
     err = capsys.readouterr().err
     assert "it is not used" not in err and "another patient's scan" not in err, err
+
+
+def test_a15_6_attach_says_when_the_models_digests_are_of_an_older_kind(tiny_cohort, tmp_path, capsys):
+    """A model fitted before 84a37dd keeps digests of an older kind: the content check found nothing and said
+    nothing, and its own training scans re-keyed were stored as independent figures. Said now; a model fitted
+    now (digest_kind 3) gets no such note."""
+    from test_attack11_trainer import _model_trained_on as trained_on
+
+    from trainer.cli import main
+
+    old = trained_on(tiny_cohort, tmp_path / "old.safetensors", patient_keys=[], volume_digests=["0" * 16])
+    main(["evaluate", "--model", str(old), "--data", str(tiny_cohort), "--split", "all", "--device", "cpu"])
+    assert "note: the model's content digests of its training scans were made by an older version" in \
+        capsys.readouterr().err
+    new = trained_on(tiny_cohort, tmp_path / "new.safetensors", patient_keys=[], volume_digests=["0" * 16],
+                     digest_kind=3)
+    main(["evaluate", "--model", str(new), "--data", str(tiny_cohort), "--split", "all", "--device", "cpu"])
+    assert "older version" not in capsys.readouterr().err

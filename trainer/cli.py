@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                               f"accuracy {m.get('accuracy', float('nan')):.3f} ({m.get('n', 0)} volumes)")
                 if args.out:
                     print(f"the whole report: {args.out}")
+            if report.get("digest_note"):
+                print(f"note: {report['digest_note']}", file=sys.stderr)
             if args.attach and report.get("not_independent"):
                 raise ArgumentError(f"--attach: not independent data, nothing stored in {args.model.name}: "
                                     f"{report['not_independent']}")

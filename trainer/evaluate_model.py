@@ -156,6 +156,8 @@ def evaluate_model(model_path, manifest, split="test", seed=None, device="auto",
     if why := not_independent(meta, manifest_sha, split, seed, [r.patient_id for r in records],  # A8-15
                               volume_paths=[r.path for r in records]):
         report["not_independent"] = why
+    elif note := old_digests_note(meta):
+        report["digest_note"] = note
     report["synthetic_data"] = meta.get("synthetic_data", False)
     report["calibration"] = meta.get("calibration", {"method": "none"})
     report["test_volumes"] = [{"volume": volume_label(manifest_sha, r, report_paths), "row": r.row,
@@ -195,6 +197,24 @@ def not_independent(meta: dict, manifest_sha: str, split: str, seed: int, patien
             if n := len(ours & set(data["volume_digests"])):
                 return (f"{n} of its {len(ours)} volumes are scans the model was {what} on (compared by content, "
                         "whatever their patient IDs)")
+    return ""
+
+
+def old_digests_note(meta: dict) -> str:
+    """What ``not_independent`` could not compare: a model whose training (or recalibration) volumes' digests are
+    of an older kind than ``io.content.volume_digest`` gives (``digest_kind`` missing or another) cannot be told
+    from a cohort holding those scans under other IDs, re-encoded or exported; the patients' keys and the
+    manifest hash were compared, the content not. It was said nowhere, and a model's own training scans,
+    re-keyed, were stored as "On independent data" (attack run 15, A15-6)."""
+    from octviewer.io.content import CONTENT_DIGEST_KIND
+
+    provenance = meta.get("provenance") or {}
+    for data in (provenance.get("data") or {}, (provenance.get("recalibration") or {}).get("data") or {}):
+        if data.get("volume_digests") and data.get("digest_kind") != CONTENT_DIGEST_KIND:
+            return ("the model's content digests of its training scans were made by an older version: whether this "
+                    "cohort holds those scans under other patient IDs, re-encoded or exported, cannot be told by "
+                    "content (its patients' keys and the manifest hash were compared); fit or recalibrate the model "
+                    "again for digests of this kind")
     return ""
 
 

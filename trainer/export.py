@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from octviewer.io.content import CONTENT_DIGEST_KIND
 from octviewer.model import default_metadata
 
 
@@ -30,6 +31,7 @@ def model_metadata(variant: str, vf_names, pre, cfg, *, name: str, scaling: dict
         data["patient_keys"] = patient_keys
     if volume_digests is not None:  # their volumes by content (trainer.pseudonym.volume_digests, A11-3)
         data["volume_digests"] = volume_digests
+        data["digest_kind"] = CONTENT_DIGEST_KIND
     meta["provenance"].update(data=data,
                               split_seed=cfg.the_split_seed, config=_public_config(cfg), selection=selection,
                               test_metrics=test_metrics)

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from octviewer import load_volume
+from octviewer.io.content import CONTENT_DIGEST_KIND
 from octviewer.model import Predictor
 from octviewer.model.meta import ModelFileError, ModelMeta
 
@@ -95,7 +96,7 @@ def _independent(model_path, manifest, split, seed) -> int:
     from octviewer.model import load_model
 
     from .command import ArgumentError
-    from .evaluate_model import not_independent
+    from .evaluate_model import not_independent, old_digests_note
 
     meta = load_model(model_path, "cpu").meta.to_dict()
     seed = (meta.get("provenance") or {}).get("split_seed", 0) if seed is None else seed
@@ -108,6 +109,8 @@ def _independent(model_path, manifest, split, seed) -> int:
                               recalibration=False, volume_paths=[r.path for r in records]):
         raise ArgumentError(f"not independent data, nothing written: {why}; recalibrate on labelled volumes the "
                             "model never trained on (another cohort)")
+    if note := old_digests_note(meta):
+        print(f"note: {note}", file=sys.stderr)
     return seed
 
 
@@ -178,7 +181,7 @@ def recalibrate(model_path, manifest, out, split: str = "all", seed: int | None 
                         f"({dt.date.today().isoformat()}), weights unchanged",
         "data": {"manifest_sha256": content_hash(manifest), "split": split, "volumes": int(len(records)),
                  "glaucoma": int(labels.sum()), "patient_keys": cohort_keys(r.patient_id for r in records),
-                 "volume_digests": volume_digests(r.path for r in records)},
+                 "volume_digests": volume_digests(r.path for r in records), "digest_kind": CONTENT_DIGEST_KIND},
         "previous": {"calibration": old_cal, "threshold": old_threshold,
                      "vf_scaling": model.meta.to_dict()["vf_scaling"]},
         "vf_kept": kept, "functions": "trainer.recalibrate (fit_platt, pick_threshold, fit_vf_map)"}

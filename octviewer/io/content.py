@@ -15,6 +15,11 @@ import os
 
 import numpy as np
 
+#: The kind of digest ``volume_digest`` gives, kept beside a model's ``volume_digests`` (``digest_kind``): 1 hashed
+#: stored bytes (before attack run 12), 2 decoded voxels with spacing and dtype (before run 14), 3 this. A model
+#: whose digests are of another kind cannot be compared by content, and says so (attack run 15, A15-6).
+CONTENT_DIGEST_KIND = 3
+
 #: (real path, inode, size, mtime) of a regular file -> its digest, for this process: each file is decoded once
 #: however many checks compare it (the trainer's duplicate check, check_volumes, fit's digests; a study's copies).
 _CACHE: dict[tuple, str | None] = {}
