@@ -5,7 +5,6 @@ File > Open folder… with its dialog patched."""
 
 from __future__ import annotations
 
-import csv
 import html
 import os
 import shutil
@@ -13,20 +12,8 @@ import shutil
 import numpy as np
 import pytest
 from corpus import oct_like
+from test_attack12_trainer import _rows, _write  # noqa: E402
 from test_folder_h74 import _open_bscan_folder, _write_pngs
-
-
-def _rows(manifest):
-    with open(manifest, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _write(rows, out):
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return out
 
 
 def _one_scan_per_patient(manifest):

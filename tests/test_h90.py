@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import os
 
 import pytest
+from test_attack12_trainer import _rows, _write  # noqa: E402
 
 from trainer import stop
 
@@ -15,19 +15,6 @@ def _no_stop_left():
     stop.clear()
     yield
     stop.clear()
-
-
-def _rows(manifest):
-    with open(manifest, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _write(rows, out):
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return out
 
 
 # -- A14-13: label_scarce prepare refuses what validate refuses, in its words, exit 2, nothing written ----------
