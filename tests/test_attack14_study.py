@@ -432,3 +432,16 @@ def test_a_measured_field_of_another_person_under_the_patients_id_is_not_shown_a
     text = " ".join(panel.problems.text().replace("\u200b", "").split())
     assert "its header names another person (issuer of the ID, name or birth date) than this patient's scans; it " \
            "is not used" in text and "ZULU" not in text, text
+
+
+def test_a_manifest_row_pointing_at_a_visual_field_dicom_is_not_a_scan(demo, tmp_path):
+    """Attack run 15, A15-13: a study manifest row pointing at a perimeter's DICOM was listed as the OD scan of
+    its visit ("nothing skipped"); the folder index and the trainer refuse it."""
+    from octviewer.study.index import index_manifest
+
+    field = sorted(demo.rglob("perimetry/*.dcm"))[0]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,patient_id,eye,visit\n{field},P1,OD,\n")
+    index = index_manifest(manifest)
+    assert index.scans == [] and index.problems == [(str(field), "row 2: not an OCT scan (a visual field); it is "
+                                                                 "not used")], index.problems

@@ -1005,6 +1005,11 @@ def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[s
     ``check_header`` and the header record; ValueError naming the row when the header states the other
     eye. Only the header is read (``headers.read_record``), never the pixels."""
     record = read_record(Path(scan.path))
+    if record.get("kind") == "vf" or record.get("reason") in ("non-OCT DICOM files", "unreadable visual-field files"):
+        # a perimeter's DICOM was the OD scan of its visit, "nothing skipped" (attack run 15, A15-13)
+        field = record.get("kind") == "vf" or "visual" in record["reason"]
+        what = "a visual field" if field else "another kind of DICOM"
+        raise ValueError(f"row {row.get('_row', '?')}: not an OCT scan ({what}); it is not used")
     if record.get("kind") == "skip" and record.get("reason") == "unreadable files":  # as a study folder does
         # (a DICOM whose laterality fields disagree was filed under the row's eye, and refused on opening)
         raise ValueError(f"row {row.get('_row', '?')}: {record.get('problem') or 'unreadable'}; it is not used")
