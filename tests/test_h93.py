@@ -188,7 +188,10 @@ def test_the_ticked_map_says_on_the_en_face_why_a_scan_has_none(qtbot, window, m
                        (os.path.join(vol, "Willis_B_716_0.vol"), "No RNFL map: a line scan: the maps\nneed an "
                                                                  "optic-disc cube"),
                        (os.path.join(vol, "Willis_B_716_4.vol"), "No RNFL map: a circle scan: the maps\nneed an "
-                                                                 "optic-disc cube")):
+                                                                 "optic-disc cube"),
+                       # the quality check is off in this window: "refused" was untrue (walk-through H95, V2)
+                       (os.path.join(samples, "eyepy_synthetic", "test_volume.vol"),
+                        "No RNFL map: the scan fails the\nquality check: not measured")):
         monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, p=path, **k: (p, ""))
         w.menu_actions["open"].trigger()
         qtbot.waitUntil(lambda p=path: w.state.volume is not None and w.state.volume.source == p

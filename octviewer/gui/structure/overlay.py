@@ -37,8 +37,8 @@ def no_map_reason(state) -> str:
         return "not measured\n(see Structure)"
     if report.scan_pattern in ("line", "circle"):
         return f"a {report.scan_pattern} scan: the maps\nneed an optic-disc cube"
-    if not report.quality.ok:
-        return "the quality check\nrefused this scan"
+    if not report.quality.ok:  # its measurement fails the check, whether the check was on or off (H95, V2)
+        return "the scan fails the\nquality check: not measured"
     if volume is not None and volume.localizer is not None:
         return "the en-face is the device's\nfundus image, not the cube's"
     return "none measured on this scan\n(see Structure)"
