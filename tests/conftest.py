@@ -355,3 +355,25 @@ def pytest_runtest_protocol(item, nextitem):
     yield
     with open(target, "a") as f:
         f.write(f"{item.nodeid},{time.perf_counter() - wall:.2f},{time.process_time() - cpu:.2f}\n")
+
+
+@pytest.fixture
+def held_analysis(monkeypatch):
+    """Every analysis (the window's, the OU view's) waits, cancellably, until ``release`` is set: an analysis that
+    is running, for tests of what opening or closing does to it."""
+    import threading
+
+    import octviewer.pipeline as pipeline
+
+    real, release = pipeline.analyse_scan, threading.Event()
+
+    def held(*args, cancel=None, **kwargs):
+        while not release.wait(0.02):
+            if cancel is not None and cancel.is_set():
+                from octviewer.core import Cancelled
+
+                raise Cancelled()
+        return real(*args, cancel=cancel, **kwargs)
+    monkeypatch.setattr(pipeline, "analyse_scan", held)
+    yield release
+    release.set()

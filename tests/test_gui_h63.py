@@ -5,7 +5,6 @@ while a scan is analysed (item 7)."""
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,25 +23,6 @@ def _open_scan(qtbot, w, monkeypatch, path: Path) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
     w.menu_actions["open"].trigger()
     qtbot.waitUntil(lambda: w.volume is not None, timeout=30000)
-
-
-@pytest.fixture
-def held_analysis(monkeypatch):
-    """The window's analysis waits (cancellably) until ``release`` is set: an analysis that is running."""
-    import octviewer.pipeline as pipeline
-
-    real, release = pipeline.analyse_scan, threading.Event()
-
-    def held(*args, cancel=None, **kwargs):
-        while not release.wait(0.02):
-            if cancel is not None and cancel.is_set():
-                from octviewer.core import Cancelled
-
-                raise Cancelled()
-        return real(*args, cancel=cancel, **kwargs)
-    monkeypatch.setattr(pipeline, "analyse_scan", held)
-    yield release
-    release.set()
 
 
 # ---------------------------------------------------------------- 2: opening a study while work runs

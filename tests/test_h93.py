@@ -4,7 +4,6 @@ scan's PDF and CSV wording, the wheel's centre, the image folders' messages)."""
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
@@ -13,25 +12,6 @@ def _grab(widget, name: str) -> None:
     folder = os.environ.get("H93_GRABS")
     if folder:
         widget.grab().save(os.path.join(folder, name))
-
-
-@pytest.fixture
-def held_analysis(monkeypatch):
-    """Every analysis (the window's, the OU view's) waits, cancellably, until ``release`` is set."""
-    import octviewer.pipeline as pipeline
-
-    real, release = pipeline.analyse_scan, threading.Event()
-
-    def held(*args, cancel=None, **kwargs):
-        while not release.wait(0.02):
-            if cancel is not None and cancel.is_set():
-                from octviewer.core import Cancelled
-
-                raise Cancelled()
-        return real(*args, cancel=cancel, **kwargs)
-    monkeypatch.setattr(pipeline, "analyse_scan", held)
-    yield release
-    release.set()
 
 
 def _ou_view_running(qtbot, w, monkeypatch, demo):
