@@ -171,7 +171,7 @@ def test_estimates_outside_the_normal_range_are_marked_as_measured_values_are(qt
 def test_the_ou_report_marks_an_estimate_outside_the_normal_range(qtbot, window, monkeypatch, demo, tmp_path):
     """W11 in the OU report: a predicted VFI below 97 % is marked as a measured one would be."""
     from octviewer.core import outside_normal
-    from octviewer.gui.study.ou_view import OUTSIDE_MARK
+    from octviewer.core.prediction import OUTSIDE_MARK
 
     w = window
     ou = _open_ou(qtbot, w, monkeypatch, demo)
@@ -195,8 +195,7 @@ def test_the_ou_view_marks_estimates_and_says_which_are_worse_as_the_report_does
     """W10/W11 in the OU view itself: it still took the old "weak" set, so an estimate outside the normal range went
     unmarked on screen while the OU PDF marked it, and PSD's cell did not say it is worse than the class mean."""
     from octviewer.core import outside_normal
-    from octviewer.core.prediction import VF_WORSE_BESIDE
-    from octviewer.gui.study.ou_view import OUTSIDE_MARK
+    from octviewer.core.prediction import OUTSIDE_MARK, VF_WORSE_BESIDE
 
     ou = _open_ou(qtbot, window, monkeypatch, demo)
     checked = 0

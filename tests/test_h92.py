@@ -144,7 +144,7 @@ def test_the_results_panel_and_the_ou_view_say_what_the_mark_means(qtbot, window
     VF, and the OU view's footer explained the colours and ~ only."""
     from test_gui_h69 import _open_ou
 
-    from octviewer.gui.study.ou_view import OUTSIDE_KEY, OUTSIDE_MARK
+    from octviewer.core.prediction import OUTSIDE_KEY, OUTSIDE_MARK
     from octviewer.resources import DEMO_SCAN
 
     w = window
@@ -201,7 +201,7 @@ def test_scans_without_a_map_opened_with_the_map_ticked_say_why_and_raise_nothin
     w.state.events.message.connect(told.append)
     for seed in (1, 2):
         _open_by_menu(qtbot, w, _noise_scan(tmp_path, seed), monkeypatch, timeout=240000)
-        qtbot.waitUntil(lambda n=seed: told.count(NO_MAP) == n, timeout=10000)  # once per scan (the note comes late)
+        qtbot.waitUntil(lambda n=seed: told.count(NO_MAP) == n, timeout=60000)  # once per scan (the note comes late)
         qtbot.wait(50)
         assert told.count(NO_MAP) == seed
         assert not w.structure.thickness_item.isVisible()

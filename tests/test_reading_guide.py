@@ -10,8 +10,7 @@ pytestmark = pytest.mark.gui
 
 
 def test_help_reading_the_results_explains_the_marks_the_panels_use(qtbot, window):
-    from octviewer.core.prediction import VF_WORSE_BESIDE
-    from octviewer.gui.study.ou_view import OUTSIDE_MARK
+    from octviewer.core.prediction import OUTSIDE_MARK, VF_WORSE_BESIDE
 
     w = window
     w.menu_actions["reading_guide"].trigger()

@@ -23,9 +23,10 @@ from octviewer.core import (
     outside_normal,  # noqa: E402
     weak_vf_indices,  # noqa: E402
 )
+from octviewer.core.prediction import OUTSIDE_MARK  # noqa: E402
 from octviewer.gui.export.ou_pdf import ou_report_html, write_ou_report  # noqa: E402
 from octviewer.gui.study.browser import StudyPanel  # noqa: E402
-from octviewer.gui.study.ou_view import OUTSIDE_MARK, OUView  # noqa: E402
+from octviewer.gui.study.ou_view import OUView  # noqa: E402
 from octviewer.gui.study.trend_view import TrendView  # noqa: E402
 from octviewer.study import read_opv, trend  # noqa: E402
 from octviewer.study.demo import write_demo_study  # noqa: E402

@@ -185,13 +185,12 @@ def reading_guide_text() -> str:
     """Help > Reading the results: what the colours, marks and words on screen and in the reports mean. A clinician
     met "~", "●", a threshold and grey sectors with no key in the Help menu (walk-through H65, W17). Built from the
     constants the panels draw with, so it cannot drift from them."""
-    from octviewer.core.prediction import VF_WORSE_BESIDE
+    from octviewer.core.prediction import OUTSIDE_KEY, VF_WORSE_BESIDE
     from octviewer.structure.normative import UNCLASSED_SECTORS
     from octviewer.study.vf import VF_COMPARE_MAX_DAYS
 
     from .structure.page import map_blank_text
     from .structure.panel import COLOUR_KEY
-    from .study.ou_view import OUTSIDE_KEY
     from .viewer.results_panel import DISCLAIMER
 
     colours = "\n".join(f"  {colour}: {text}" for colour, (_, text) in zip(("green", "yellow", "red"), COLOUR_KEY))

@@ -26,6 +26,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QMessageBox, QScrollArea, QVBoxLayout
 
 from octviewer.core import outside_normal
+from octviewer.core.prediction import OUTSIDE_MARK
 from octviewer.study import compare_vf
 from octviewer.study import vf as study_vf
 from octviewer.study.ou import patient_identity
@@ -35,7 +36,7 @@ from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, save_path, write_export
 from .browser import StudyPanel
 from .checks import check_html, check_lines
-from .ou_view import OUTSIDE_MARK, OUView, shown_difference, vf_test_date
+from .ou_view import OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
 VF_LABELS = {"vfi": ("VFI", "%"), "md": ("MD", "dB"), "psd": ("PSD", "dB")}

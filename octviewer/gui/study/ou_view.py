@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from octviewer.core import Cancelled, outside_normal
-from octviewer.core.prediction import OUTSIDE_KEY, OUTSIDE_MARK, VF_WORSE_BESIDE, worse_vf_indices  # noqa: F401
+from octviewer.core.prediction import OUTSIDE_KEY, OUTSIDE_MARK, VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image

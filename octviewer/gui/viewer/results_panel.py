@@ -128,7 +128,7 @@ def quality_check_off_note(state) -> str:
     made_with = getattr(state, "made_with", None)
     if made_with:
         from octviewer.pipeline import ScanOptions
-        from octviewer.pipeline.batch import analysis_settings
+        from octviewer.pipeline.scan import analysis_settings
 
         if made_with[0] != analysis_settings(ScanOptions(gate=False))[0]:
             return ""
