@@ -43,8 +43,8 @@ def _open_demo(qtbot, w, monkeypatch):
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
     w.menu_actions["open"].trigger()
-    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
-                    timeout=120000)
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None
+                    and w.controller.analysis_generation == -1, timeout=120000)  # over: nothing lands later
 
 
 def _export(w, monkeypatch, action: str, out: Path, identify: bool) -> Path:
