@@ -134,7 +134,7 @@ class _SameContent:
     """Finds volumes that are one scan under several names: hard links (same device and inode) at no
     cost, byte-for-byte copies by content (only files sharing a size are read: first a sample hash of both
     ends, and a full SHA-256 only where the samples agree), and any other copy by its decoded voxels
-    (``pseudonym.volume_digest``: another header, encoding or format of the same scan), which decodes every
+    (``io.content.volume_digest``: another header, encoding or format of the same scan), which decodes every
     volume once (``check_volumes`` then reuses it)."""
 
     def __init__(self):
@@ -175,7 +175,7 @@ class _SameContent:
         """A scan re-saved with another PatientID (12 such copies of one scan passed validate as 12 patients
         across all three splits: attack run 3, F17), re-encoded losslessly (RLE) or converted to .npz is the
         same scan with other bytes (attack run 12, A12-3): compared by its decoded voxels and geometry."""
-        from .pseudonym import volume_digest
+        from octviewer.io.content import volume_digest
 
         if (digest := volume_digest(path)) is None:
             return None
@@ -645,8 +645,7 @@ def check_volumes(path: str | Path, records: list[Record], progress=None) -> Non
     find out only when it builds its cache. About 5 ms per small synthetic volume.
     """
     from octviewer.io import load_volume
-
-    from .pseudonym import volume_digest
+    from octviewer.io.content import volume_digest
 
     problems = []
     for k, rec in enumerate(records):

@@ -14,7 +14,7 @@ look a volume up). ``--report-paths`` writes the paths instead (for one's own, n
 from __future__ import annotations
 
 from octviewer.core.pseudonym import keyed_digest
-from octviewer.io.content import volume_digest  # noqa: F401 - the trainer's name for it (manifest checks)
+from octviewer.io.content import volume_digest
 
 MAX_COHORT_KEYS = 100_000  # 15 bytes each in the model's JSON metadata
 

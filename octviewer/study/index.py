@@ -688,9 +688,7 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
     taken for one scan and the one first by size dropped, maybe the good repeat (attack run 14, A14-16): both
     are used now, with a "uid" warning."""
     digests = {} if digests is None else digests
-    by_visit: dict[tuple, list[ScanEntry]] = {}
-    for s in scans:
-        by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
+    by_visit = _by_eye_visit(scans)
     copies: dict[str, list[ScanEntry]] = {}  # the path kept -> its copies
     clashes: list[tuple[ScanEntry, ScanEntry]] = []  # (kept, another scan under its UID, other voxels)
     how: dict[str, set[str]] = {}  # the path kept -> what its copies share with it
@@ -810,14 +808,20 @@ def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[
     return warnings + _repeats(kept, root)
 
 
+def _by_eye_visit(scans: list[ScanEntry]) -> dict[tuple, list[ScanEntry]]:
+    """``scans`` by (patient, eye, visit): the group whose copies are used once and whose repeats are said."""
+    out: dict[tuple, list[ScanEntry]] = {}
+    for s in scans:
+        out.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
+    return out
+
+
 def _repeats(scans: list[ScanEntry], root: str) -> list[StudyWarning]:
     """A check on each scan of an eye's visit that holds several different scans (a repeat acquisition): the OU
     view, the OU report and the trend average their network results and show one scan's RNFL and disc figures,
     which nothing said (walk-through H91, W12; attack run 15, A15-5: "use their mean" was untrue of the
     structure)."""
-    by_visit: dict[tuple, list[ScanEntry]] = {}
-    for s in scans:
-        by_visit.setdefault((s.patient_id, s.eye, s.visit), []).append(s)
+    by_visit = _by_eye_visit(scans)
     out = []
     for (_, eye, visit), group in by_visit.items():
         if len(group) > 1:
@@ -1096,7 +1100,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             progress(n + 1, len(rows))
     uids: dict[str, str] = {}
     header_ids: dict[str, str] = {}  # file -> the patient ID in its own header
-    persons: dict[str, dict] = {}  # file -> who under that ID (keyed issuer, name, birth date)
+    persons: dict[str, dict] = {}  # file -> who under that ID (hashed issuer, name, birth date)
     used_rows: list[dict] = []  # the rows whose scans are used: only their visual fields are the study's
     for path, entries in listed.items():
         visit_only = len({_row_says(row)[:2] for row, _ in entries}) == 1 and all(c for _, c in entries)
@@ -1302,8 +1306,9 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
                 index.warnings.append(StudyWarning(str(file), "cut", cut_short_text(record["cut"])))
     scan_records = [(str(f), r) for f, r in records if r.get("kind") == "scan"]
     _mixed_patients(index, {f: r.get("patient_id") or "" for f, r in scan_records})
-    _people_under_one_id(index, {f: r.get("person") or {} for f, r in scan_records})
-    _fields_of_another_person(index, {f: r.get("person") or {} for f, r in scan_records}, vf_persons)
+    persons = {f: r.get("person") or {} for f, r in scan_records}
+    _people_under_one_id(index, persons)
+    _fields_of_another_person(index, persons, vf_persons)
     uids = {str(f): r.get("uid") or "" for f, r in records}
     digests = {str(f): r["content"] for f, r in records if r.get("content")}
     known = set(digests)
