@@ -105,7 +105,7 @@ def test_a_folder_missing_a_number_says_which_file_the_b_scan_on_screen_is(qtbot
     text = w.results.caveats.text()
     assert "1 B-scan number is missing from the series (the first between 16 and 18)" in text
     assert "on screen they are counted 1 to 23 in order, so from B-scan 17 on the count is not the file's number " \
-           "(B-scan 17 is number 18)" in text
+           "(B-scan 17 is number 018)" in text
     _grab(w, "w8_missing.png")
 
 

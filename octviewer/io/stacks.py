@@ -864,13 +864,11 @@ def folder_notes(files: list[Path], image) -> tuple[str, ...]:
         if jumps:
             missing = sum((b - a) // step - 1 for a, b in jumps)
             a, b = jumps[0]
-            # the window counts the images 1 .. n in order, so past a gap its "B-scan 17 of 63" was the file
-            # numbered 18: a clinician cross-checking a B-scan with the device's export took the wrong one (H91, W8)
-            shown = sorted(numbered).index(b) + 1
+            written = {int(r[running]): r[running] for r in runs}
             notes.append(f"{FOLDER_NOTE}{missing} B-scan number{'s are' if missing > 1 else ' is'} missing from "
                          f"the series (the first between {a} and {b}): the B-scans beside a gap are shown as "
-                         f"neighbours, and on screen they are counted 1 to {len(names)} in order, so from B-scan "
-                         f"{shown} on the count is not the file's number (B-scan {shown} is number {b})")
+                         f"neighbours, and on screen they are counted 1 to {len(names)} in order, "
+                         f"{count_and_numbers(written, b)}")
     if (pair := unlike_pair(image, len(files))) is not None:
         i, j, c = pair
         notes.append(f"{FOLDER_NOTE}B-scans {i + 1} and {j + 1} of {len(files)} look unlike neighbouring B-scans of "
@@ -878,6 +876,26 @@ def folder_notes(files: list[Path], image) -> tuple[str, ...]:
                      "different scans or eyes, or a blink or large eye movement between them? Check the B-scans "
                      "before reading the result")
     return tuple(notes)
+
+
+def count_and_numbers(written: dict[int, str], gap_end: int) -> str:
+    """Where the window's count of a folder's B-scans (1 .. n in order) and the files' numbers part, for
+    ``folder_notes``: past a gap the window's "B-scan 17 of 63" was the file numbered 18, and a clinician
+    cross-checking a B-scan with the device's export took the wrong one (H91, W8). The numbers as the names write
+    them (``written``: number -> its digits, "007"). A series numbered from 0 (or by 4) never has the count as its
+    number: "from B-scan 9 on the count is not the file's number (B-scan 9 is number 9)" said of B000 .. B016
+    without B008 contradicted itself (attack run 15, A15-9), so the first B-scan whose count is not its number is
+    named, and the first past the gap."""
+    numbers = sorted(written)
+    shown = numbers.index(gap_end) + 1
+    first = next(k + 1 for k, n in enumerate(numbers) if n != k + 1)  # a gap: some count is not its number
+    past = f"B-scan {shown} is number {written[gap_end]}"
+    if first == shown:
+        return f"so from B-scan {shown} on the count is not the file's number ({past})"
+    if first == 1:
+        return f"while the files are numbered otherwise: B-scan 1 is number {written[numbers[0]]}; past the gap, {past}"
+    return (f"so from B-scan {first} on the count is not the file's number (B-scan {first} is number "
+            f"{written[numbers[first - 1]]}; past the gap, {past})")
 
 
 def read_image_folder(path: Path) -> OctVolume:
