@@ -110,17 +110,33 @@ def vf_comparison_rows(prediction, measured, compared: bool = True) -> list[tupl
 
 
 def result_kept(window) -> bool:
-    """The glaucoma result of the scan on screen is in the results store although its analysis still runs: the
-    network's output is stored as soon as it is shown (``pipeline.analyse_scan``), the RNFL and disc measurement
-    comes after it. Closing the scan then stops the measurement only (walk-through H91, W10)."""
-    return window.state.prediction is not None and getattr(window.tasks, "store", None) is not None
+    """The results store holds the network's output for the scan on screen (its glaucoma result), asked of the store
+    itself at the moment of asking: the output is stored before it is shown (``pipeline.analyse_scan``), the RNFL and
+    disc measurement comes after it. Closing the scan then stops the measurement only (walk-through H91, W10). The
+    result on screen alone did not say it: a store that could not write it (locked by another process) keeps
+    nothing, and a question asked a moment before the result came in said "lost" of what was then kept (H95, V10)."""
+    store, state, predictor = getattr(window.tasks, "store", None), window.state, window.controller.predictor
+    if store is None or state.volume is None or predictor is None:
+        return False
+    try:
+        _key, network = store.keys(state.volume, predictor, state.options)
+        return network is not None and store.get_prediction(network) is not None
+    except Exception:  # a store that cannot answer keeps nothing we can promise
+        return False
 
 
-def stopping_words(kept: bool) -> str:
+def stopping_words(kept: bool, remembered: bool = True) -> str:
     """What stopping the scan's running analysis costs, for the questions asked before: "its results are lost" was
-    said of a glaucoma result the store had kept, and reopening the scan showed it remembered (W10)."""
-    return ("the scan's glaucoma result is kept (remembered); its RNFL and disc measurement is stopped and runs again "
-            "when you reopen the scan" if kept else "the scan's analysis is stopped and its results are lost")
+    said of a glaucoma result the store had kept, and reopening the scan showed it remembered (W10). Not kept yet,
+    it may come in while the question is up (it takes a second): kept then too, so the words say so, and "lost" only
+    without a results store (``remembered`` False), where nothing is kept."""
+    if kept:
+        return ("the scan's glaucoma result is kept (remembered); its RNFL and disc measurement is stopped and runs "
+                "again when you reopen the scan")
+    if not remembered:
+        return "the scan's analysis is stopped and its results are lost"
+    return ("the scan's analysis is stopped and runs again when you reopen the scan (a glaucoma result shown before "
+            "you answer is kept, remembered)")
 
 
 def scan_analysis_fate(running: bool, asked_while_running: bool, kept: bool = False) -> str:
@@ -210,14 +226,18 @@ class StudyController(QObject):
         self._scan_was_running = "the analysis of the scan on screen" in work
         self._asked_about = work
         windows = [w for w in work if w != "the analysis of the scan on screen"]
-        lost = "; ".join(filter(None, [stopping_words(result_kept(self.window)) if self._scan_was_running else "",
-                                       "the OU and Trend windows' results are lost" if windows else ""]))
+        scan = stopping_words(result_kept(self.window), self._remembers()) if self._scan_was_running else ""
+        lost = "; ".join(filter(None, [scan, "the OU and Trend windows' results are lost" if windows else ""]))
         self._stop_confirmed = bool(work) and ask(
             self.window, "Open study",
             f"Still running: {', '.join(work)}.\n\nOpening a study closes the scan on screen unless it is one of "
             f"the study's scans, and the OU and Trend windows; what runs there is stopped: {lost}."
             "\n\nOpen a study anyway?")
         return not work or self._stop_confirmed
+
+    def _remembers(self) -> bool:
+        """The window keeps results in a results store (the app's; none when its data folder is not writable)."""
+        return getattr(self.window.tasks, "store", None) is not None
 
     def _open_dropped(self) -> None:
         """The folder (or manifest) dialog was cancelled after "Open a study anyway? Yes": the status bar says that
@@ -268,7 +288,7 @@ class StudyController(QObject):
             if running and not confirmed and not ask(
                     self.window, "Study opened",
                     "The study is open. The scan on screen is not one of its scans and is still being "
-                    f"analysed.\n\nClose it and stop its analysis? ({stopping_words(kept)})"):
+                    f"analysed.\n\nClose it and stop its analysis? ({stopping_words(kept, self._remembers())})"):
                 self.window.statusBar().showMessage("Study opened: the scan on screen is not part of it; it stays "
                                                     "open while its analysis runs" + windows)
             else:
