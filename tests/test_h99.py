@@ -118,3 +118,50 @@ def test_open_study_says_kept_only_of_what_the_store_really_kept(qtbot, window, 
         release.set()
     assert len(asked) == 1 and KEPT not in asked[0], asked
     assert "its glaucoma result was kept" not in w.statusBar().currentMessage()
+
+
+# ---------------------------------------------------------------- V4: a refused scan's reason, once, not in red
+
+def _red_pixels(widget) -> int:
+    """Pixels of the "outside normal" red (``CLASS_COLOURS['outside']``, anti-aliased) in a grab of ``widget``."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    image = widget.grab().toImage().convertToFormat(QImage.Format_RGB888)
+    a = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    a = a[:, :image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
+    return int(((a[..., 0] > 140) & (a[..., 1] < 90) & (a[..., 2] < 90)).sum())
+
+
+@pytest.mark.gui
+def test_a_refused_scans_structure_panel_says_why_once_and_not_in_red(qtbot, window, monkeypatch, tmp_path):
+    """V4: with the quality check on, a refused cube's Structure panel said "REFUSED; ...: <why>" in its header and
+    then "Not analysed: <why>" again under it in red, the colour of "outside normal"; W14's fix did this for line
+    scans only."""
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QFileDialog
+    from test_h92 import _noise_scan
+
+    w = window
+    w.menu_actions["quality_gate"].trigger()  # on, as the app starts
+    assert w.state.options.gate
+    path = _noise_scan(tmp_path)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.structure is not None and w.controller.analysis_generation == -1, timeout=120000)
+    report = w.state.structure
+    assert not report.quality.ok and report.quality.reasons
+    reason = report.quality.reasons[0]
+    drawn, real = [], QPainter.drawText
+
+    def spy(painter, *args):
+        drawn.append(next((a for a in args if isinstance(a, str)), ""))
+        return real(painter, *args)
+    monkeypatch.setattr(QPainter, "drawText", spy)
+    w.structure_panel.grab()
+    monkeypatch.setattr(QPainter, "drawText", real)
+    said = [t for t in drawn if reason in t]
+    assert len(said) == 1 and "REFUSED" in said[0], said
+    assert not [t for t in drawn if t.startswith("Not analysed")], drawn
+    assert _red_pixels(w.structure_panel) == 0
+    _grab(w.structure_panel, "v4_panel.png")

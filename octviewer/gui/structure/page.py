@@ -87,8 +87,7 @@ def draw_structure_page(painter: QPainter, rect: QRectF, report, dark: bool = Fa
         top = rect.top() + head_rect.height() + 1.5 * line_h  # a wrapped header never runs into the plot title
     else:
         top = rect.top() + 1.5 * line_h  # the plot's title
-    if not analysed(report):
-        painter.setPen(CLASS_COLOURS["outside"])
+    if not analysed(report):  # in the text's colour: red is "outside normal" (H95, V4)
         text = not_analysed_text(report, headed=text)
         painter.drawText(QRectF(rect.left(), top, rect.width(), rect.bottom() - top), Qt.TextWordWrap, text)
         needed = top - rect.top() + painter.boundingRect(QRectF(0, 0, rect.width(), 1e5), Qt.TextWordWrap,
@@ -172,10 +171,17 @@ def not_measured_for_pattern(report) -> str:
 
 def not_analysed_text(report, headed: bool = True) -> str:
     """What the page says under its header when it has no figures (``analysed`` false): why, unless the header
-    (``headed``) already said it for the scan's pattern (``not_measured_for_pattern``)."""
-    if headed and not_measured_for_pattern(report):
+    (``headed``) already said it (``said_in_header``)."""
+    if headed and said_in_header(report):
         return ""
     return "Not analysed: " + "; ".join(report.quality.reasons or ("no RNFL profile",))
+
+
+def said_in_header(report) -> bool:
+    """The header (``head_text``) names why the page has no figures: a line scan's "not measured: ..." or a refused
+    scan's "REFUSED; ...: <reasons>". One rule for both: W14's fix left a refused cube's reasons said twice, the
+    second time in red, the colour of "outside normal" (H95, V4)."""
+    return bool(not_measured_for_pattern(report) or (not report.quality.ok and report.quality.reasons))
 
 
 def head_text(report, dark: bool = False) -> str:
