@@ -348,7 +348,9 @@ def one_patient(hits: Iterable[StudyHit]) -> Patient | None:
     """The one person a screen's studies belong to, or ``PacsQueryError`` before anything is retrieved. A name
     matches as a prefix ('SMITH' finds SMITHSON too) and a date range alone finds everyone seen then: the
     screen's CSV, which names no patient, held several patients' verdicts (attack run 12, A12-7). Under one ID,
-    studies of another issuer, name or birth date are another person's (``Patient.others``, A14-19)."""
+    studies of another issuer, name or birth date are another person's (``Patient.others``, A14-19). The refusal
+    names each of screen's options that picks one of them: --issuer alone cannot where a person's studies carry
+    no issuer (attack run 15, A15-10)."""
     hits = list(hits)
     ids = {h.patient_id.strip() for h in hits}
     if len(ids) > 1 or ("" in ids and len(hits) > 1):
@@ -359,8 +361,9 @@ def one_patient(hits: Iterable[StudyHit]) -> Patient | None:
     if hits and person is None:
         raise PacsQueryError("the studies of this patient ID name different people (another issuer of the ID, "
                              "name or birth date: an archive holding several hospitals' IDs, or a mis-filed study); "
-                             "screen takes one person: give --issuer, or check the archive (octviewer-pacs find "
-                             "--show-patient lists them)")
+                             "screen takes one person: give --issuer (where their studies carry one), --name, or "
+                             "--from/--to (where their study dates differ) to pick one, or check the archive "
+                             "(octviewer-pacs find --show-patient lists them)")
     return person
 
 
@@ -438,6 +441,7 @@ class Retrieved:
     failed: int = 0  # instances the archive could not send or this workstation could not store
     foreign: int = 0  # instances of another study or series sent while the retrieve ran: refused, not written
     other_patient: int = 0  # instances whose header names another patient (``other_patient``): refused
+    same_id: int = 0  # of those, the ones under the patient's own ID naming another person (issuer, name, birth)
 
     @property
     def message(self) -> str:
@@ -449,22 +453,33 @@ class Retrieved:
             text += (f"; {self.foreign} instance(s) of another study or series were sent to this workstation "
                      "meanwhile and refused (not kept)")
         if self.other_patient:
-            text += "; " + other_patient_words(self.other_patient)
+            text += "; " + other_patient_words(self.other_patient, self.same_id)
         return text
 
 
-def other_patient_words(n: int) -> str:
-    """The one sentence for instances refused by ``other_patient`` (no identifier: the IDs are not printed)."""
-    return (f"{n} instance(s) of another patient were refused (not kept): the header's PatientID is not this "
-            "patient's (the archive files one study UID under two patients: a mis-filed or half-merged record)")
+def other_patient_words(n: int, same_id: int = 0) -> str:
+    """The one sentence for instances refused by ``other_patient`` (no identifier: the IDs are not printed);
+    ``same_id`` of them under the patient's own PatientID, naming another person. Those were said to have
+    "the header's PatientID is not this patient's" though it was (attack run 15, A15-18)."""
+    head = f"{n} instance(s) of another patient were refused (not kept): "
+    other_id = "the header's PatientID is not this patient's (the archive files one study UID under two patients: " \
+               "a mis-filed or half-merged record)"
+    same = "the header gives this patient's ID but another issuer of the ID, name or birth date (one ID, two " \
+           "people: an archive holding several hospitals' IDs, or a mis-filed instance)"
+    if not same_id:
+        return head + other_id
+    if same_id == n:
+        return head + same
+    return (head + f"{n - same_id} give another PatientID, {same_id} this patient's ID with another issuer of the ID, "
+            "name or birth date (a mis-filed or half-merged record, or one ID, two people)")
 
 
 class PacsOtherPatient(PacsError):
     """Every instance the archive sent for a series or study names another patient: nothing was kept.
     ``screen`` says it and goes on with the patient's other series (attack run 14, A14-2)."""
 
-    def __init__(self, n: int):
-        super().__init__(f"nothing retrieved: {other_patient_words(n)}")
+    def __init__(self, n: int, same_id: int = 0):
+        super().__init__(f"nothing retrieved: {other_patient_words(n, same_id)}")
         self.n = n
 
 
@@ -503,17 +518,28 @@ def other_patient(ds: Dataset, patient: Patient) -> bool:
     return patient.others(Patient.of(ds))
 
 
-def study_patient(settings: PacsSettings, study_uid: str) -> Patient | None:
-    """The person the archive files ``study_uid`` under, for a retrieve that names none (``octviewer-pacs
-    retrieve``): ``None`` when the archive gives no patient ID for it (the first instance's patient then
-    stands for the retrieve's); ``PacsQueryError`` when it files the study under several patients (or people:
-    ``Patient.others``), whose instances one retrieve would mix (A14-2, A14-19)."""
+def study_patient(settings: PacsSettings, study_uid: str, patient_id: str = "") -> Patient | None:
+    """The person the archive files ``study_uid`` under (under ``patient_id``, where the retrieve names one):
+    ``None`` when the archive gives no patient ID for it (the first instance's patient then stands for the
+    retrieve's; ``Patient(patient_id)`` where one was given); ``PacsQueryError`` when it files the study under
+    several patients (or people: ``Patient.others``), whose instances one retrieve would mix (A14-2, A14-19).
+    ``retrieve --patient-id P`` took a bare ``Patient(P)``, with no issuer, name or birth date to contradict, and
+    kept two people's instances filed under P (attack run 15, A15-18): it asks the archive too."""
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.StudyInstanceUID = study_uid
     for keyword in ("PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate"):
         setattr(ds, keyword, "")
     found = [p for p in (Patient.of(f) for f in _find(settings, ds)) if p is None or p.patient_id.strip()]
+    if patient_id.strip():
+        found = [p for p in found if p is not None and p.patient_id.strip() == patient_id.strip()]
+        person = one_person(found) if found else Patient(patient_id)
+        if person is None:
+            raise PacsQueryError(f"the archive files study {study_uid} under this patient ID for different people "
+                                 "(another issuer of the ID, name or birth date: an archive holding several "
+                                 "hospitals' IDs, or a mis-filed study); retrieve takes one person: check the archive "
+                                 "(octviewer-pacs find --show-patient lists them)")
+        return person
     person = one_person(found) if None not in found else None
     if found and person is None:
         raise PacsQueryError(f"the archive files study {study_uid} under several patients (one study UID in "
@@ -522,17 +548,20 @@ def study_patient(settings: PacsSettings, study_uid: str) -> Patient | None:
     return person
 
 
-def _patient(patient: Patient | str | None) -> Patient | None:
-    """A retrieve's patient as given: a ``Patient``, or a bare patient ID (its other fields unknown)."""
-    if isinstance(patient, str):
-        return Patient(patient) if patient.strip() else None
-    return patient if patient is not None and patient.patient_id.strip() else None
+def _patient(settings: PacsSettings, study_uid: str, patient: Patient | str | None) -> Patient | None:
+    """A retrieve's patient: a ``Patient`` as given (a screen's, the window's: found with the study), else the
+    person the archive files the study under, under the bare patient ID given (``study_patient``)."""
+    if isinstance(patient, Patient) and patient.patient_id.strip():
+        return patient
+    return study_patient(settings, study_uid, patient if isinstance(patient, str) else "")
 
 
 class _Receiver:
     """Writes each instance the archive sends into the ``.part`` folder; stops writing once cancelled.
     An instance of another study or series (``foreign_instance``) or of another patient (``other_patient``;
-    ``patient`` None: the first instance's) is refused and counted, never written."""
+    ``patient`` None: the first instance's) is refused and counted, never written. What a kept instance says of
+    its person (issuer, name, birth date) is added to ``patient`` (``Patient.merged``), so one retrieve keeps one
+    person (``core.person.one_person``) even where the archive's answer named only the ID (A15-18)."""
 
     def __init__(self, folder: Path, cancel: threading.Event | None, progress: Callable | None,
                  study_uid: str = "", series_uid: str | None = None, patient: Patient | None = None):
@@ -542,6 +571,7 @@ class _Receiver:
         self.failed = 0
         self.foreign = 0
         self.other_patient = 0
+        self.same_id = 0  # of other_patient: the patient's ID, another person
         self.total: int | None = None
         self.lock = threading.Lock()
 
@@ -559,12 +589,17 @@ class _Receiver:
             with self.lock:
                 if self.patient is None:
                     self.patient = Patient.of(ds)  # the archive named none: the first instance's
+                theirs = Patient.of(ds)
                 if self.patient is None or other_patient(ds, self.patient):
                     log.warning("an instance of another patient was sent during the retrieve; refused")
                     self.other_patient += 1
+                    if self.patient is not None and theirs is not None \
+                            and theirs.patient_id.strip() == self.patient.patient_id.strip():
+                        self.same_id += 1
                     # dropped, not failed: an archive stops a C-MOVE at its first failed sub-operation (Orthanc
                     # does), and the patient's own instances after it never came
                     return 0x0000
+                self.patient = self.patient.merged(theirs)  # one person per retrieve (A15-18)
             uid = str(ds.SOPInstanceUID)
             with self.lock:
                 name = f"{uid}.dcm" if is_uid(uid) else f"instance-{len(self.files) + 1}.dcm"
@@ -598,9 +633,9 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
              cancel: threading.Event | None = None, patient_id: Patient | str | None = None) -> Retrieved:
     """Retrieve a series (or a whole study) with C-GET, or C-MOVE when the settings say so.
 
-    ``patient_id``: the patient whose instances are kept (``other_patient``), a ``Patient`` or a bare ID;
-    not given or empty, the one the archive files the study under (``study_patient``). Nothing but another
-    patient's instances: ``PacsOtherPatient``.
+    ``patient_id``: the patient whose instances are kept (``other_patient``), a ``Patient``, or a bare ID (the
+    person the archive files the study under with that ID: ``study_patient``); not given or empty, the one the
+    archive files the study under. Nothing but another patient's instances: ``PacsOtherPatient``.
 
     ``progress(done, total)``: instances received so far, and the total once the archive has said it.
     ``cancel`` (threading.Event): the retrieve stops, the partial folder is removed and
@@ -608,7 +643,7 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     complete one replaces an earlier copy of the same series.
     """
     dest = Path(dest) if dest is not None else retrieved_folder(study_uid, series_uid)
-    patient = _patient(patient_id) or study_patient(settings, study_uid)
+    patient = _patient(settings, study_uid, patient_id)
     part = dest.with_name(dest.name + ".part")
     try:
         _make_part(dest, part)
@@ -624,7 +659,7 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
             raise Cancelled()
         if not receiver.files:
             if receiver.other_patient:
-                raise PacsOtherPatient(receiver.other_patient)
+                raise PacsOtherPatient(receiver.other_patient, receiver.same_id)
             if final in (0x0000, None):
                 raise PacsError("the archive holds no instances for this series (it may have been deleted)")
             raise PacsError(f"the archive sent nothing ({status_text(final)})")
@@ -641,7 +676,7 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     files = tuple(dest / p.name for p in receiver.files)
     log.info("retrieved %d instance(s), %d failed, %d foreign and %d of another patient refused", len(files),
              receiver.failed, receiver.foreign, receiver.other_patient)
-    return Retrieved(dest, files, receiver.failed, receiver.foreign, receiver.other_patient)
+    return Retrieved(dest, files, receiver.failed, receiver.foreign, receiver.other_patient, receiver.same_id)
 
 
 def _make_part(dest: Path, part: Path) -> None:
