@@ -87,8 +87,8 @@ def test_cannot_open_scan_names_the_folder_in_full(qtbot, window, monkeypatch, t
     folder = _write_pngs(tmp_path / "gap", oct_like((32, 64, 48)), names)
     _open_bscan_folder(qtbot, w, monkeypatch, folder)
     assert w.state.volume is None and len(w.warnings) == 1  # what "Cannot open scan" shows (rich text: as_literal)
-    assert html.unescape(w.warnings[0]).startswith(f"<p>Folder: {folder}<br><br>gap: the B-scan numbers jump from "
-                                                   "16 to 101")
+    assert html.unescape(w.warnings[0]).startswith(f"<p>Folder: {folder}<br><br>Cannot open gap: the B-scan numbers "
+                                                   "jump from 16 to 101")  # a sentence (H95, V6: H99)
 
 
 @pytest.mark.gui

@@ -91,6 +91,15 @@ def opened_where(path: str | None) -> str:
     return f"{'Folder' if os.path.isdir(path) else 'File'}: {path}\n\n"
 
 
+def as_sentence(path: str | None, message: str) -> str:
+    """The reader's message under ``opened_where``'s line as a sentence: it begins with the file's or folder's last
+    part ("gap: the B-scan numbers jump ..."), which under "Folder: /tmp/folders/gap" read as a bare lowercase tag
+    (walk-through H95, V6); "Cannot open gap: the B-scan numbers jump ..." says what the name is doing there."""
+    if path and message.startswith((os.path.basename(os.path.normpath(path)) + ": ", path + ": ")):
+        return "Cannot open " + message
+    return message
+
+
 class MainWindow(QMainWindow):
     #: emitted when nothing more will happen for the scan on screen: analysed and measured, refused,
     #: failed, cancelled (used by --screenshot and tests)
@@ -356,7 +365,7 @@ class MainWindow(QMainWindow):
             self.failures.append(message)
             print(f"error: {message}", file=sys.stderr)
             return
-        QMessageBox.warning(self, "Cannot open scan", as_literal(opened_where(opening) + message))
+        QMessageBox.warning(self, "Cannot open scan", as_literal(opened_where(opening) + as_sentence(opening, message)))
 
     # -- help -------------------------------------------------------------------------------------
     def about(self):

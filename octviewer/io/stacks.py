@@ -745,9 +745,7 @@ def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
     Sizes come from each image's header: all must agree and the total must fit the byte budget of
     the folder's stored bytes before a single image is decoded.
     """
-    from natsort import natsorted
-
-    files = natsorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
+    files = image_folder_files(path)
     scans = [p for p in path.iterdir() if p.suffix.lower() in (".dcm", ".vol", ".img", ".fds", ".e2e", ".npz")]
     hint = (f"; it holds {len(scans)} scan file(s): open one with File > Open, or all of them with "
             "File > Open study folder") if scans else ""
@@ -773,6 +771,26 @@ def plan_image_folder(path: Path) -> tuple[list[Path], tuple[int, int]]:
     check_bscan_shape(path, (len(files), *first_shape))
     check_budget(path, float(len(files)) * first_shape[0] * first_shape[1] * depth, stored, what="the B-scan images")
     return files, first_shape
+
+
+def image_folder_files(path: Path) -> list[Path]:
+    """A folder's B-scan images in natural order (``B2`` before ``B10``): the order of the volume's B-scans."""
+    from natsort import natsorted
+
+    return natsorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: p.name)
+
+
+def running_numbers(names: list[str]) -> list[str] | None:
+    """Each name's running number as the name writes it ("017"): the first run of digits that varies between the
+    names (the last when none varies), as ``check_one_running_number`` finds it; None for one name, names without
+    digits or names with unlike runs of digits. For ``folder_notes`` and the window's B-scan label, which names the
+    file past a gap ("B-scan 22 of 63 (file 23)", H95 V6)."""
+    runs = [re.findall(r"\d+", name) for name in names]
+    if len(names) < 2 or not runs[0] or any(len(r) != len(runs[0]) for r in runs):
+        return None
+    varying = [i for i in range(len(runs[0])) if len({r[i] for r in runs}) > 1]
+    running = varying[0] if varying else len(runs[0]) - 1
+    return [r[running] for r in runs]
 
 
 def image_size(shape) -> str:
@@ -855,16 +873,14 @@ def folder_notes(files: list[Path], image) -> tuple[str, ...]:
     names may carry the patient's, and notes travel with the volume: a saved DICOM's ImageComments)."""
     notes = []
     names = [f.name for f in files]
-    runs = [re.findall(r"\d+", name) for name in names]
-    if len(names) > 1 and runs[0]:  # the running number as check_one_running_number finds it (one varies)
-        varying = [i for i in range(len(runs[0])) if len({r[i] for r in runs}) > 1]
-        running = varying[0] if varying else len(runs[0]) - 1
-        numbered = {int(r[running]): name for name, r in zip(names, runs)}
+    numbers = running_numbers(names)
+    if numbers:  # the running number as check_one_running_number finds it (one varies)
+        numbered = {int(n): name for name, n in zip(names, numbers)}
         step, jumps = numbering_gaps(numbered)
         if jumps:
             missing = sum((b - a) // step - 1 for a, b in jumps)
             a, b = jumps[0]
-            written = {int(r[running]): r[running] for r in runs}
+            written = {int(n): n for n in numbers}
             notes.append(f"{FOLDER_NOTE}{missing} B-scan number{'s are' if missing > 1 else ' is'} missing from "
                          f"the series (the first between {a} and {b}): the B-scans beside a gap are shown as "
                          f"neighbours, and on screen they are counted 1 to {len(names)} in order, "

@@ -28,11 +28,29 @@ TEXT_BOX = pg.mkBrush(0, 0, 0, 180)
 LINE_SHADOW = pg.mkPen(0, 0, 0, 200, width=3.5)
 
 
+def folder_numbers(volume) -> list[str] | None:
+    """The running numbers of the files of a folder of B-scans, in the volume's order (``io.stacks``' rules); None for
+    a scan file, or when the folder no longer holds the volume's B-scans."""
+    import os
+    from pathlib import Path
+
+    from octviewer.io.stacks import image_folder_files, running_numbers
+
+    if volume is None or not volume.source or not os.path.isdir(volume.source):
+        return None
+    try:
+        names = [f.name for f in image_folder_files(Path(volume.source))]
+    except OSError:
+        return None
+    return running_numbers(names) if len(names) == volume.n_bscans else None
+
+
 class BscanView(pg.GraphicsLayoutWidget):
     """The wheel steps B-scans, Ctrl+wheel zooms."""
 
     histogram = None  # (resize events come before __init__ has made it)
     _compact_histogram = False
+    _numbers_of = _numbers = None  # the volume whose folder's file numbers ``_numbers`` are (``_file_number``)
 
     def __init__(self, state: ViewerState):
         super().__init__()
@@ -246,7 +264,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             self.placeholder.setText(f"B-scan {i + 1}: {state}")
             self.placeholder.setPos(width * sx / 2, depth * sy / 2)
             self.placeholder.show()
-            self.label.setText(f"B-scan {i + 1} of {s.n_bscans}   {state} "
+            self.label.setText(f"B-scan {i + 1} of {s.n_bscans}{self._file_number(i)}   {state} "
                                f"({s.loaded_count} of {s.n_bscans} {'loaded' if s.loading_stopped else 'ready'})")
             return
         self.placeholder.hide()
@@ -262,7 +280,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             curve.setVisible(self._layers_shown() and name not in self.hidden_layers)
         self._update_layer_legend()
         self.draw_cam()
-        text = f"B-scan {i + 1} of {s.n_bscans}"
+        text = f"B-scan {i + 1} of {s.n_bscans}" + self._file_number(i)
         sp = s.volume.spacing
         if sp.bscan_mm:  # distance from the first B-scan, as vendor viewers show it
             text += f"   {i * sp.bscan_mm:.2f} mm"
@@ -271,6 +289,17 @@ class BscanView(pg.GraphicsLayoutWidget):
             # read as the eye's probability (fifth walk-through)
             text += f"   this B-scan: P={s.probs[i]:.2f}"
         self.label.setText(text)
+
+    def _file_number(self, i: int) -> str:
+        """" (file 23)" where B-scan ``i`` of a folder of B-scans is a file whose number is not its count: past a
+        missing B023.png's neighbour the label read "B-scan 22 of 63" for B023.png, and only the Results panel,
+        far from it, said that the count and the files' numbers part (H95, V6). The folder is listed once a scan."""
+        volume = self.state.volume
+        if self._numbers_of is not volume:
+            self._numbers_of, self._numbers = volume, folder_numbers(volume)
+        if self._numbers is None or i >= len(self._numbers) or int(self._numbers[i]) == i + 1:
+            return ""
+        return f" (file {int(self._numbers[i])})"
 
     def draw_cam(self):
         s = self.state
