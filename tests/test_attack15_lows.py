@@ -147,3 +147,80 @@ def test_retrieve_keeps_one_person_of_a_shared_id_with_or_without_the_patient_id
     assert "PatientID is not this patient's" not in out and "ALPHA" not in out and "ZULU" not in out
     assert len(_kept_names(data_dir)) == 1
 
+
+# ---------------------------------------------------------------- A15-14: the trainer, two people under one ID
+
+
+def _cohort_with_names(tiny_cohort, folder, names, both_eyes: bool = False) -> tuple:
+    """A copy of the tiny cohort whose first patient's first scans (``both_eyes``: the first patient's with both
+    eyes, an OD and an OS scan) carry ``names`` [(name, issuer, birth), ...] in their DICOM headers (the pixels
+    unchanged); (manifest, those rows)."""
+    import csv
+    import shutil
+
+    import pydicom
+
+    root = shutil.copytree(tiny_cohort.parent, folder)
+    manifest = root / tiny_cohort.name
+    rows = list(csv.DictReader(manifest.open(newline="")))
+    first = [r for r in rows if r["patient_id"] == rows[0]["patient_id"]][:len(names)]
+    if both_eyes:
+        patient = next(p["patient_id"] for p in rows if {r["eye"] for r in rows if r["patient_id"] == p["patient_id"]}
+                       == {"OD", "OS"})
+        first = [next(r for r in rows if r["patient_id"] == patient and r["eye"] == eye) for eye in ("OD", "OS")]
+    assert len(first) == len(names)
+    for row, (name, issuer, birth) in zip(first, names):
+        ds = pydicom.dcmread(root / row["path"])
+        ds.PatientName, ds.PatientBirthDate = name, birth
+        if issuer:
+            ds.IssuerOfPatientID = issuer
+        ds.save_as(root / row["path"])
+    return manifest, first
+
+
+def test_validate_warns_of_one_patient_id_whose_scans_name_two_people(tiny_cohort, tmp_path, capsys):
+    """A15-14: a manifest listing two people (one PatientID, another issuer, name and birth date) under one
+    patient_id passed validate as one patient without a word, while Open study manifest says it. Warned, by row
+    count and no name, as the study index's "people" check does; the rows stay one patient in one split."""
+    from trainer.cli import main
+
+    manifest, _ = _cohort_with_names(tiny_cohort, tmp_path / "two", [("ALPHA^ANN", "", "19580412"),
+                                                                     ("ZULU^ZED", "HOSP_B", "19400101")])
+    assert main(["validate", "--data", str(manifest)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 2 rows: the scans of 1 of the manifest's patients name different people in their DICOM headers " \
+           "(another issuer of the ID, name or birth date" in err, err
+    assert "ALPHA" not in err and "ZULU" not in err and "SYN" not in err
+
+
+def test_validate_takes_one_name_written_two_ways_as_one_person(tiny_cohort, tmp_path, capsys):
+    """The person rule's other side (A15-1): DOE^JOHN and Doe^John^A, one birth date, are one person: no warning."""
+    from trainer.cli import main
+
+    manifest, _ = _cohort_with_names(tiny_cohort, tmp_path / "one", [("DOE^JOHN", "", "19580412"),
+                                                                     ("Doe^John^A", "", "1958-04-12")])
+    assert main(["validate", "--data", str(manifest)]) == 0
+    assert "different people" not in capsys.readouterr().err
+
+
+def test_validate_does_not_join_two_people_of_one_header_id_filed_under_two_patient_ids(tiny_cohort, tmp_path,
+                                                                                         capsys):
+    """A15-14 (with A15-3's trainer half): two people whose headers share a PatientID, filed by the manifest under two
+    patient IDs (a study that re-keyed the archive's two MRN1000s correctly), were joined as "1 person(s) each filed
+    under several patient IDs of the manifest (one per eye?)" and kept in one split: the headers tell them apart."""
+    import csv
+
+    from trainer.cli import main
+
+    manifest, first = _cohort_with_names(tiny_cohort, tmp_path / "rekeyed", [("ALPHA^ANN", "", "19580412"),
+                                                                             ("ZULU^ZED", "HOSP_B", "19400101")],
+                                         both_eyes=True)
+    rows = list(csv.DictReader(manifest.open(newline="")))
+    next(r for r in rows if r["path"] == first[1]["path"]).update(patient_id="ZULU-2")
+    with manifest.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["validate", "--data", str(manifest)]) == 0
+    err = capsys.readouterr().err
+    assert "one per eye" not in err and "different people" not in err, err

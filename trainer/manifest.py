@@ -61,6 +61,8 @@ class Record:
     extra: dict = field(default_factory=dict, repr=False)
     path_text: str = field(default="", repr=False)  # the path as written in the manifest
     header_patient: str | None = field(default=None, repr=False, compare=False)  # its DICOM's PatientID, once read
+    # who under that ID (issuer, name, birth date) as the header cache's digests (core.person.hashed_traits)
+    header_person: dict | None = field(default=None, repr=False, compare=False)
     person: str = field(default="", repr=False, compare=False)  # its split_groups group, set by assign_splits
 
     @property
@@ -325,7 +327,8 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         extra = {k: v for k, v in r.items() if k not in (*REQUIRED, "vfi", "md", "psd", "split")}
         records.append(Record(i, Path(file), r["patient_id"].strip(), eye, visit,
                               1 if label in ("glaucoma", "1") else 0, vf, split, extra, text,
-                              header_patient=None if header is None else _header_patient(header)))
+                              header_patient=None if header is None else _header_patient(header),
+                              header_person=None if header is None else _header_person(header)))
     if check_files:
         for rec, why in other_patients_scans(records):
             problems.append(f"row {rec.row}: its scan's own header names {why}; it is not used (correct the row or "
@@ -363,10 +366,22 @@ def header_patients(records: list[Record]) -> dict[int, str]:
     """Row -> the PatientID its scan's DICOM header names ("" for none, or no DICOM), read once per record
     with the study index's header reader (``study.headers.read_record``: the header only, never blocking).
     Held in memory only: never printed, logged or written."""
-    for r in records:
-        if r.header_patient is None:
-            r.header_patient = _header_patient(read_header(r.path))
+    _read_headers(records)
     return {r.row: r.header_patient or "" for r in records}
+
+
+def header_persons(records: list[Record]) -> dict[int, dict]:
+    """Row -> who its scan's DICOM header names under its PatientID ({} for none): the digests of the issuer of
+    the ID, family and first name and birth date (``core.person.hashed_traits``). In memory only."""
+    _read_headers(records)
+    return {r.row: r.header_person or {} for r in records}
+
+
+def _read_headers(records: list[Record]) -> None:
+    for r in records:
+        if r.header_patient is None or r.header_person is None:
+            header = read_header(r.path)
+            r.header_patient, r.header_person = _header_patient(header), _header_person(header)
 
 
 def read_header(path) -> dict:
@@ -379,6 +394,32 @@ def read_header(path) -> dict:
 
 def _header_patient(header: dict) -> str:
     return str(header.get("patient_id") or "") if header.get("kind") == "scan" else ""
+
+
+def _header_person(header: dict) -> dict:
+    return dict(header.get("person") or {}) if header.get("kind") == "scan" else {}
+
+
+def people_under_one_id(records: list[Record]) -> list[str]:
+    """A warning, by row count, where the scans of one of the manifest's patient IDs name different people in
+    their DICOM headers (another issuer of the ID, family or first name, birth date where both give one), by the
+    rule PACS screens and the study index follow (``core.person.one_set_of_traits``). Such a manifest passed
+    validate as one patient, counted in the patient counts and intervals as one, while Open study manifest said
+    it (attack run 15, A15-14). A warning as the study index's "people" check is (a name written two ways must not
+    hide a patient, A15-1) and as validate's other header disagreements that do not swap a row's scan are: the
+    rows stay, one patient, in one split (the safe side for a leak)."""
+    from octviewer.core.person import one_set_of_traits
+
+    persons, by_patient = header_persons(records), defaultdict(list)
+    for r in records:
+        by_patient[r.patient_id].append(r)
+    two = [rs for rs in by_patient.values() if len(rs) > 1 and not one_set_of_traits(persons[r.row] for r in rs)]
+    if not two:
+        return []
+    return [f"{sum(map(len, two))} rows: the scans of {len(two)} of the manifest's patients name different people in "
+            "their DICOM headers (another issuer of the ID, name or birth date: an archive holding several hospitals' "
+            "IDs, a mis-filed scan, or one name written two ways); each is counted as one patient and kept in one "
+            "split: check these rows before trusting the patient counts"]
 
 
 def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
@@ -443,18 +484,43 @@ def header_eye_problem(path, patient_id: str, eye: str, header: dict) -> str | N
 
 
 def _header_people(records: list[Record]) -> dict[str, set[str]]:
-    """Header PatientID -> the manifest's patient IDs its rows give (only IDs given in both)."""
-    header, people = header_patients(records), defaultdict(set)
+    """Person by the headers (``header_person_keys``) -> the manifest's patient IDs its rows give (only rows whose
+    scan's header gives an ID)."""
+    keys, people = header_person_keys(records), defaultdict(set)
     for r in records:
-        if header[r.row]:
-            people[header[r.row]].add(r.patient_id)
+        if keys[r.row]:
+            people[keys[r.row]].add(r.patient_id)
     return people
+
+
+def header_person_keys(records: list[Record]) -> dict[int, str]:
+    """Row -> the person its scan's DICOM header names ("" for none): its PatientID, and under one ID the people
+    its issuer, name and birth date tell apart (``core.person.other_traits``; a row whose header gives none of them
+    joins the first). Two people's scans under one header ID filed under two patient IDs of the manifest (a study
+    that re-keyed a regional archive's two MRN1000s correctly) were joined as "1 person filed under several patient
+    IDs (one per eye?)" (attack run 15, A15-3, A15-14)."""
+    from octviewer.core.person import other_traits
+
+    header, persons = header_patients(records), header_persons(records)
+    people: dict[str, list[dict]] = defaultdict(list)  # header ID -> each person's traits, merged
+    out = {}
+    for r in records:
+        if not header[r.row]:
+            out[r.row] = ""
+            continue
+        found, traits = people[header[r.row]], persons[r.row]
+        k = next((k for k, known in enumerate(found) if not other_traits(known, traits)), len(found))
+        if k == len(found):
+            found.append({})
+        found[k] = {**traits, **found[k]}
+        out[r.row] = f"{header[r.row]}\0{k}"
+    return out
 
 
 def split_groups(records: list[Record]) -> dict[int, str]:
     """Row -> the patient the split keeps together: the row's patient ID, joined with every other row
-    patient whose scans' DICOM headers name the same person. A manifest with per-eye IDs ("P1-OD",
-    "P1-OS", a common export) split one person's eyes into train and test, and the test figures were
+    patient whose scans' DICOM headers name the same person (``header_person_keys``). A manifest with per-eye
+    IDs ("P1-OD", "P1-OS", a common export) split one person's eyes into train and test, and the test figures were
     optimistic (attack run 11, A11-4); the study index has the analogous rule (``_mixed_patients``).
     A joined group is keyed by its first patient ID (sorted), so a cohort whose rows and headers agree
     keeps the split it had. A header ID shared by more than ``MAX_IDS_PER_PERSON`` row patients joins none."""
@@ -476,14 +542,15 @@ def split_groups(records: list[Record]) -> dict[int, str]:
 def header_warnings(records: list[Record]) -> list[str]:
     """What validate and fit say when the rows' patient IDs and the scans' DICOM headers disagree, by
     row count only (the IDs are patients'): one person under several IDs (kept in one split by
-    ``split_groups``; given splits that part them are said), a placeholder ID, or rows re-keyed."""
-    header = header_patients(records)
+    ``split_groups``; given splits that part them are said), a placeholder ID, rows re-keyed, or one patient ID's
+    scans naming different people (``people_under_one_id``)."""
+    header, keys = header_patients(records), header_person_keys(records)
     people = _header_people(records)
     joined = {h for h, ids in people.items() if 1 < len(ids) <= MAX_IDS_PER_PERSON}
     placeholder = {h for h, ids in people.items() if len(ids) > MAX_IDS_PER_PERSON}
     out = []
     if joined:
-        rows = [r for r in records if header[r.row] in joined]
+        rows = [r for r in records if keys[r.row] in joined]
         out.append(f"{len(rows)} rows: the DICOM headers name {len(joined)} person(s) each filed under several "
                    "patient IDs of the manifest (one per eye?); the split keeps each such person in one split")
         groups, splits = split_groups(records), defaultdict(set)
@@ -494,13 +561,13 @@ def header_warnings(records: list[Record]) -> list[str]:
             out.append(f"{parted} such person(s) have rows in more than one split of the manifest's split column: "
                        "their eyes are trained and tested on; give each person one split")
     if placeholder:
-        rows = sum(header[r.row] in placeholder for r in records)
+        rows = sum(keys[r.row] in placeholder for r in records)
         out.append(f"{rows} rows: one DICOM PatientID is given by the scans of more than {MAX_IDS_PER_PERSON} of the "
                    "manifest's patients (an anonymised export?); it is not used to group the split")
     if not out and (n := sum(bool(header[r.row]) and header[r.row] != r.patient_id for r in records)):
         out.append(f"{n} of {len(records)} rows give a patient ID their scan's DICOM header does not (a re-keyed "
                    "export?); the rows' IDs are used")
-    return out
+    return [*out, *people_under_one_id(records)]
 
 
 def assign_splits(records: list[Record], seed: int = 0, fractions=(0.6, 0.2, 0.2), manifest=None) -> list[Record]:
