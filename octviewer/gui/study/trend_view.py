@@ -28,7 +28,7 @@ from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
-from .checks import result_gate_note
+from .checks import KINDS, result_gate_note
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -63,11 +63,36 @@ Y_MARGIN = 0.08
 WIDE_BAND_SHARE = 0.5
 
 
-#: the ring round a point whose visit date is disputed (``disputed_dates``), and what the summary says of it
+#: the ring round a point whose visit date is disputed (``checked_visits``) or holds a scan counted twice
+#: (``counted_twice``), and what the summary says of a disputed date
 DISPUTED_COLOUR = "#ff9800"
 DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and the scan's own header date it more "
                  f"than {VISIT_GAP_DAYS} days apart (the study's checks name both dates). It is plotted at the date "
                  "the study files it and left out of the fitted line and its slope: correct the manifest to count it.")
+
+#: the study's checks (``checks.KINDS``, the Study panel's and the OU view's words) of the plotted scans that bear on
+#: a trend, besides a disputed date (``DISPUTED_NOTE``), and what each means for the trend: the Trend said none of
+#: them, so two people's scans under one ID made one slope flagged "significant change" in red, and one scan at two
+#: visits was counted twice (attack run 16, A16-3)
+TREND_CHECKS = {
+    "people": "the slopes may mix two people's scans: no change is flagged as significant",
+    "two visits": "counted once, at its first visit: the later visit is ringed and left out of the fitted line",
+    "repeat": "the trend plots the mean of the visit's scans, RNFL included",
+    "uid": "the trend plots the mean of the visit's scans",
+    "copy": "the trend counts it once",
+}
+#: a significant slope of a patient whose scans name different people ("people"), in its line: not flagged
+MIXED = f"the slope may mix two people's scans: {KINDS['people'][1]}; not flagged"
+
+
+def check_note(kind: str, visits: int) -> str:
+    """The Trend's note of a study check (a key of ``TREND_CHECKS``) of the scans at ``visits`` plotted visits: the
+    check's own words (``checks.KINDS``), then what it means for the trend. No date or name: the anonymised OU
+    report prints it too."""
+    where, what = KINDS[kind]
+    count = f" ({visits} visits)" if visits > 1 and kind != "people" else ""
+    return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
+
 
 #: the rates that count as progression (octviewer.study.trend), in words: the view cites no file
 SIGNIFICANT_RATES = (f"{-WORSENING_PER_YEAR['md']:g} dB/yr of MD, {-WORSENING_PER_YEAR['vfi']:g} %/yr of VFI "
@@ -112,6 +137,10 @@ class EyeHistory:
     #: "<date>: <the quality check's note>" for each scan the check refuses, analysed with it off: its values are
     #: in the plots with no mark otherwise (attack run 13, A13-17)
     gate_notes: list[str] = field(default_factory=list)
+    #: kind of study check -> the visit dates (as plotted) whose scans it is said of (``checked_visits``)
+    checks: dict[str, set[dt.date]] = field(default_factory=dict)
+    #: the visits of ``disputed`` that hold a scan also filed at an earlier visit ("two visits": ``counted_twice``)
+    twice: set[dt.date] = field(default_factory=set)
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -130,11 +159,17 @@ class EyeHistory:
 
     def left_out_text(self) -> str:
         """The headline for ``left_out``, with no date in it: the anonymised OU report prints it too."""
-        n = self.left_out()
-        if not n:
-            return ""
-        return (f"{n} visit{'s' if n != 1 else ''} with a disputed date {'is' if n == 1 else 'are'} not in the "
-                "slope (ringed: the manifest row and the scan's own header date it differently).")
+        twice = len({d for name, points in self.series.items() for d, _ in points
+                     if not name.endswith("measured") and d in self.twice})
+        n = self.left_out() - twice
+        parts = []
+        if n:
+            parts.append(f"{n} visit{'s' if n != 1 else ''} with a disputed date {'is' if n == 1 else 'are'} not in "
+                         "the slope (ringed: the manifest row and the scan's own header date it differently).")
+        if twice:
+            parts.append(f"{twice} visit{'s' if twice != 1 else ''} holding a scan already plotted at an earlier "
+                         f"visit {'is' if twice == 1 else 'are'} not in the slope (ringed: {KINDS['two visits'][1]}).")
+        return " ".join(parts)
 
     def report_errors(self, dated: bool) -> list[str]:
         """What the OU report's trend says of the scans that could not be read or analysed: they are in no OCT
@@ -155,7 +190,12 @@ class EyeHistory:
         """A significant trend, except in an estimate no better than the class mean: a red "significant
         change" in predicted MD read as visual-field progression (sixth walk-through)."""
         t = self.trends.get(name)
-        return bool(t is not None and t.significant and not self._weak_estimate(name))
+        return bool(t is not None and t.significant and not self._weak_estimate(name) and not self.mixed())
+
+    def mixed(self) -> bool:
+        """The patient's scans name different people (the index's "people" check): a slope over them may be two
+        people's, and was flagged "significant change" in red as one person's progression (attack run 16, A16-3)."""
+        return "people" in self.checks
 
     def _weak_estimate(self, name: str) -> bool:
         return name.endswith("_predicted") and SERIES[name][4] in self.weak
@@ -167,8 +207,13 @@ class EyeHistory:
         """One sentence per fitted series, with whether it flags significant change."""
         return [(f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
                  + (" (an estimate not shown to beat the class-mean baseline: not flagged)"
-                    if t.significant and self._weak_estimate(name) else ""), self.flagged(name))
+                    if t.significant and self._weak_estimate(name) else
+                    f" ({MIXED})" if t.significant and self.mixed() else ""), self.flagged(name))
                 for name, t in self.trends.items()]
+
+    def check_notes(self) -> list[str]:
+        """``check_note`` for each check of ``TREND_CHECKS`` said of a plotted scan, in that order."""
+        return [check_note(kind, len(self.checks[kind])) for kind in TREND_CHECKS if self.checks.get(kind)]
 
 
 def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress, cancel) -> EyeHistory:
@@ -178,7 +223,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     history = EyeHistory(patient_id, eye, {name: [] for name in SERIES})
     scans = [s for s in index.scans_for(patient_id, eye=eye) if s.date is not None]
     history.synthetic = any(s.synthetic for s in scans)
-    history.disputed = disputed_dates(index, scans)
+    history.checks = checked_visits(index, scans)
+    history.twice = counted_twice(history.checks.get("two visits", set()))
+    history.disputed = history.checks.get("date", set()) | history.twice
     # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
     # two volumes of one visit do not count as two independent observations in the trend
     per_visit: dict[dt.date, dict[str, list[float]]] = {}
@@ -226,13 +273,27 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     return history
 
 
-def disputed_dates(index: StudyIndex, scans) -> set[dt.date]:
-    """The visit dates, as the trend plots them, of ``scans`` whose date the index's "date" check disputes (a
-    manifest row and the scan's header more than ``VISIT_GAP_DAYS`` apart). The point stays where the study
-    files the scan (moving it to the header's date broke the one-scan-one-visit rules, and the study's other
-    views use the study's date): it is marked, and the summary says so (H56 leftovers, item 6)."""
-    paths = {os.path.realpath(w.path) for w in index.warnings if w.kind == "date"}
-    return {parse_date(s.visit) or s.date for s in scans if os.path.realpath(s.path) in paths}
+def checked_visits(index: StudyIndex, scans) -> dict[str, set[dt.date]]:
+    """Kind of study check (``StudyWarning.kind``) -> the visit dates, as the trend plots them, of ``scans`` the
+    index says it of. The Trend read the "date" kind only (attack run 16, A16-3). A "date" check's visit (a manifest
+    row and the scan's header more than ``VISIT_GAP_DAYS`` apart) stays where the study files the scan (moving it
+    to the header's date broke the one-scan-one-visit rules, and the study's other views use the study's date): it
+    is marked, and the summary says so (H56 leftovers, item 6)."""
+    visits = {os.path.realpath(s.path): parse_date(s.visit) or s.date for s in scans}
+    out: dict[str, set[dt.date]] = {}
+    for w in index.warnings:
+        if os.path.realpath(w.path) in visits:
+            out.setdefault(w.kind, set()).add(visits[os.path.realpath(w.path)])
+    return out
+
+
+def counted_twice(visits: set[dt.date]) -> set[dt.date]:
+    """Of the visits holding a scan the index also files at another visit of the eye ("two visits"), those after the
+    first: one scan re-dated in its header was a second visit in the slope (attack run 15, A15-17; run 16, A16-3).
+    Which date is right cannot be told; the scan counts once, at its first visit, and the later ones are ringed and
+    left out of the fitted line as a disputed date is (``EyeHistory.disputed``). The check does not say which scans
+    are one (its text names them): with two such scans in one eye, every such visit but the first is left out."""
+    return set(sorted(visits)[1:])
 
 
 def _years_inside(t: Trend, last: float, low: float, high: float) -> np.ndarray | None:
@@ -521,8 +582,9 @@ class TrendView(QWidget):
                 notes.append(f"Band not drawn for {', '.join(wide)}: even at its narrowest it would span more than "
                              "half the plot's height (a band is drawn only where it is narrower, for every index; "
                              "the slope's interval above says how uncertain the trend is).")
-        if history.disputed:  # no date here: the OU report prints these notes anonymised too
+        if history.disputed - history.twice:  # no date here: the OU report prints these notes anonymised too
             notes.append(DISPUTED_NOTE)
+        notes += history.check_notes()
         if any(flagged for _, flagged in history.lines()):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
@@ -530,7 +592,8 @@ class TrendView(QWidget):
         self.notes = ([headline] if headline else []) + notes  # the OU report prints the notes after its slopes
         if any(history.series.get(f"{k}_predicted") for k in ("md", "vfi")):  # right under the slopes
             lines += [f"<span style='color:#ffb74d'><i>{_text(n)}</i></span>" for n in history.vf_caveats]
-        lines += [f"<span style='color:#ff6b6b'>{_text(n)}</span>" if n.startswith("Red line") else _text(n)
+        lines += [f"<span style='color:#ff6b6b'>{_text(n)}</span>" if n.startswith("Red line") else
+                  f"<span style='color:{DISPUTED_COLOUR}'>{_text(n)}</span>" if n.startswith("Check (") else _text(n)
                   for n in notes]
         if headline:  # above the slopes, not only in the key's footnote
             lines.insert(0, f"<span style='color:{DISPUTED_COLOUR}'><b>{_text(headline)}</b></span>")
