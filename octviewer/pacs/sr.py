@@ -32,6 +32,10 @@ SERIES_DESCRIPTION = "octviewer glaucoma screening (research use only)"
 PDF_TITLE = "octviewer glaucoma screening report (research use only)"
 WEAK_VF = "not shown to beat the baseline"
 STRONG_VF = "shown to beat the baseline"
+#: The TEXT item of the RNFL group that names the regions whose values are approximate (printed "~" elsewhere).
+RNFL_APPROXIMATE = "RNFL regions approximate"
+#: The TEXT items of the quality group: the quality check's notes, numbered ("Quality note 1", ...).
+QUALITY_NOTE = "Quality note"
 _CLASS_MEANINGS = {"normal": "within normal limits", "borderline": "borderline", "outside": "outside normal limits"}
 #: The patient and study modules copied from the source into the PDF object (highdicom does it for the SR).
 PATIENT_STUDY = ("PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex",
@@ -102,11 +106,24 @@ def _screening_group(prediction, reasons, algorithm, source):
     return _group("glaucoma screening", algorithm, measurements, evaluations, source)
 
 
-def _class_code(klass: str) -> hd.sr.CodedConcept:
+def _class_code(klass: str, uncertain: bool = False) -> hd.sr.CodedConcept:
+    if uncertain:
+        return code(f"UNCERTAIN-{klass.upper()}", f"uncertain: {_CLASS_MEANINGS[klass]}")
     return code(klass.upper(), _CLASS_MEANINGS[klass])
 
 
 def _rnfl_group(report, algorithm, source):
+    """Thickness and class per region. A region whose value rests on unsure A-scans (printed "~" in the window,
+    the PDF and flagged in the CSV) has its class said "uncertain: ..." and the group names those regions in a TEXT
+    item; the whole RNFL class is "uncertain" where the boundary is unsure on too much of the circle
+    (``too_unsure_to_classify``). The SR, the one output that enters the archive, gave them as plain findings
+    (attack run 16, A16-6)."""
+    from ..structure.analysis import approximate_regions
+
+    sectors = tuple(getattr(report, "uncertain_sectors", ()))
+    quadrants, hours = tuple(report.uncertain_quadrants), tuple(report.uncertain_clock_hours)
+    approximate = {"global": report.too_unsure_to_classify, **{f"sector_{k}": True for k in sectors},
+                   **{f"quadrant_{k}": True for k in quadrants}, **{f"clock_{k}": True for k in hours}}
     measurements, evaluations = [], []
     regions = [("GLOBAL", "global", "global mean", report.rnfl_global_um)]
     regions += [(f"Q-{k}", f"quadrant_{k}", f"quadrant {k}", v) for k, v in report.quadrants.items()]
@@ -120,10 +137,16 @@ def _rnfl_group(report, algorithm, source):
         klass = report.classes.get(class_key, "")
         if klass in _CLASS_MEANINGS:
             evaluations.append(hd.sr.QualitativeEvaluation(code(f"RNFL-CLASS-{key}", f"RNFL class, {words}"),
-                                                           _class_code(klass)))
+                                                           _class_code(klass, approximate.get(class_key, False))))
     if not measurements:
         return None
-    return _group("RNFL", algorithm, measurements, evaluations, source)
+    group = _group("RNFL", algorithm, measurements, evaluations, source)
+    where = approximate_regions(sectors, quadrants, hours)
+    if where:
+        group[0].ContentSequence.append(hd.sr.TextContentItem(
+            name=code("RNFL-APPROXIMATE", RNFL_APPROXIMATE), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
+            value=f"{where} approximate: the RNFL boundary is unsure there; read with the B-scans"))
+    return group
 
 
 def _disc_group(report, algorithm, source):
@@ -148,10 +171,12 @@ def _quality_group(quality, algorithm, source):
         measurements.append(hd.sr.Measurement(code("SIGNAL", "Signal score (0-1)"), float(quality.score), RATIO,
                                               algorithm_id=algorithm))
     evaluations = [hd.sr.QualitativeEvaluation(code("QUALITY", "Quality verdict"), verdict)]
-    for i, reason in enumerate(quality.reasons[:8], start=1):
-        evaluations.append(hd.sr.QualitativeEvaluation(code(f"QUALITY-REASON-{i}", f"Quality note {i}"),
-                                                       code(f"NOTE-{i}", reason[:64])))
-    return _group("quality", algorithm, measurements, evaluations, source)
+    group = _group("quality", algorithm, measurements, evaluations, source)
+    for i, reason in enumerate(quality.reasons[:8], start=1):  # TEXT, whole: a coded meaning was cut at 64 (A16-6)
+        group[0].ContentSequence.append(hd.sr.TextContentItem(
+            name=code(f"QUALITY-REASON-{i}", f"{QUALITY_NOTE} {i}"), value=" ".join(str(reason).split()),
+            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    return group
 
 
 #: Patient and study attributes a report must carry even when empty (type 2); the project's own
@@ -312,7 +337,8 @@ def sr_values(ds: Dataset) -> dict[str, dict[str, object]]:
                     values[concept] = meaning(item, "ConceptCodeSequence")
                 elif kind == "TEXT" and concept in ("Algorithm Name", "Algorithm Version"):
                     out.setdefault("algorithm", {})[concept] = str(item.TextValue)
-                elif kind == "TEXT" and concept in (MODEL_TRUST, QUALITY_CHECK_OFF, ANALYSIS_SETTINGS):
+                elif kind == "TEXT" and (concept.startswith(QUALITY_NOTE) or concept in (
+                        MODEL_TRUST, QUALITY_CHECK_OFF, ANALYSIS_SETTINGS, RNFL_APPROXIMATE)):
                     values[concept] = str(item.TextValue)
             out[name] = values
     return out
