@@ -484,42 +484,30 @@ def header_eye_problem(path, patient_id: str, eye: str, header: dict) -> str | N
 
 
 def _header_people(records: list[Record]) -> dict[str, set[str]]:
-    """Person by the headers (``header_person_keys``) -> the manifest's patient IDs its rows give (only rows whose
-    scan's header gives an ID)."""
-    keys, people = header_person_keys(records), defaultdict(set)
+    """Header PatientID -> the manifest's patient IDs its rows give (only rows whose scan's header gives an ID).
+    By the ID alone: people the issuer, name or birth date tell apart under one header ID are joined here all the
+    same, the safe side for a leak. Telling them apart by name parted one person's per-eye IDs across train and
+    test where two devices spelled the name two ways (O'BRIEN / OBRIEN: attack run 16, A16-11, A11-4's leak back);
+    ``header_warnings`` says such a join (``_people_told_apart``)."""
+    header, people = header_patients(records), defaultdict(set)
     for r in records:
-        if keys[r.row]:
-            people[keys[r.row]].add(r.patient_id)
+        if header[r.row]:
+            people[header[r.row]].add(r.patient_id)
     return people
 
 
-def header_person_keys(records: list[Record]) -> dict[int, str]:
-    """Row -> the person its scan's DICOM header names ("" for none): its PatientID, and under one ID the people
-    its issuer, name and birth date tell apart (``core.person.other_traits``; a row whose header gives none of them
-    joins the first). Two people's scans under one header ID filed under two patient IDs of the manifest (a study
-    that re-keyed a regional archive's two MRN1000s correctly) were joined as "1 person filed under several patient
-    IDs (one per eye?)" (attack run 15, A15-3, A15-14)."""
-    from octviewer.core.person import other_traits
+def _people_told_apart(records: list[Record], header_id: str) -> bool:
+    """Whether the scans whose header gives ``header_id`` name several people by their issuer, name or birth date
+    (``core.person.one_set_of_traits``): a warning's words only, never the split's grouping (A16-11)."""
+    from octviewer.core.person import one_set_of_traits
 
     header, persons = header_patients(records), header_persons(records)
-    people: dict[str, list[dict]] = defaultdict(list)  # header ID -> each person's traits, merged
-    out = {}
-    for r in records:
-        if not header[r.row]:
-            out[r.row] = ""
-            continue
-        found, traits = people[header[r.row]], persons[r.row]
-        k = next((k for k, known in enumerate(found) if not other_traits(known, traits)), len(found))
-        if k == len(found):
-            found.append({})
-        found[k] = {**traits, **found[k]}
-        out[r.row] = f"{header[r.row]}\0{k}"
-    return out
+    return not one_set_of_traits(persons[r.row] for r in records if header[r.row] == header_id)
 
 
 def split_groups(records: list[Record]) -> dict[int, str]:
     """Row -> the patient the split keeps together: the row's patient ID, joined with every other row
-    patient whose scans' DICOM headers name the same person (``header_person_keys``). A manifest with per-eye
+    patient whose scans' DICOM headers give the same PatientID (``_header_people``). A manifest with per-eye
     IDs ("P1-OD", "P1-OS", a common export) split one person's eyes into train and test, and the test figures were
     optimistic (attack run 11, A11-4); the study index has the analogous rule (``_mixed_patients``).
     A joined group is keyed by its first patient ID (sorted), so a cohort whose rows and headers agree
@@ -544,15 +532,22 @@ def header_warnings(records: list[Record]) -> list[str]:
     row count only (the IDs are patients'): one person under several IDs (kept in one split by
     ``split_groups``; given splits that part them are said), a placeholder ID, rows re-keyed, or one patient ID's
     scans naming different people (``people_under_one_id``)."""
-    header, keys = header_patients(records), header_person_keys(records)
-    people = _header_people(records)
+    header, people = header_patients(records), _header_people(records)
     joined = {h for h, ids in people.items() if 1 < len(ids) <= MAX_IDS_PER_PERSON}
     placeholder = {h for h, ids in people.items() if len(ids) > MAX_IDS_PER_PERSON}
+    told_apart = {h for h in joined if _people_told_apart(records, h)}
     out = []
-    if joined:
-        rows = [r for r in records if keys[r.row] in joined]
-        out.append(f"{len(rows)} rows: the DICOM headers name {len(joined)} person(s) each filed under several "
+    if one := joined - told_apart:
+        rows = [r for r in records if header[r.row] in one]
+        out.append(f"{len(rows)} rows: the DICOM headers name {len(one)} person(s) each filed under several "
                    "patient IDs of the manifest (one per eye?); the split keeps each such person in one split")
+    if told_apart:
+        rows = [r for r in records if header[r.row] in told_apart]
+        out.append(f"{len(rows)} rows: {len(told_apart)} DICOM PatientID(s) each given by the scans of several "
+                   "patient IDs of the manifest whose headers tell them apart (another issuer of the ID, name or birth "
+                   "date: two people of one archive ID, or one name written two ways); the split keeps each such ID's "
+                   "rows in one split all the same (the safe side for a leak)")
+    if joined:
         groups, splits = split_groups(records), defaultdict(set)
         for r in records:
             if r.split:
@@ -561,7 +556,7 @@ def header_warnings(records: list[Record]) -> list[str]:
             out.append(f"{parted} such person(s) have rows in more than one split of the manifest's split column: "
                        "their eyes are trained and tested on; give each person one split")
     if placeholder:
-        rows = sum(keys[r.row] in placeholder for r in records)
+        rows = sum(header[r.row] in placeholder for r in records)
         out.append(f"{rows} rows: one DICOM PatientID is given by the scans of more than {MAX_IDS_PER_PERSON} of the "
                    "manifest's patients (an anonymised export?); it is not used to group the split")
     if not out and (n := sum(bool(header[r.row]) and header[r.row] != r.patient_id for r in records)):
