@@ -189,7 +189,7 @@ def reading_guide_text() -> str:
     from octviewer.structure.normative import UNCLASSED_SECTORS
     from octviewer.study.vf import VF_COMPARE_MAX_DAYS
 
-    from .structure.page import map_blank_text
+    from .structure.page import map_blank_text, map_edge_text
     from .structure.panel import COLOUR_KEY
     from .viewer.results_panel import DISCLAIMER
 
@@ -218,10 +218,11 @@ def reading_guide_text() -> str:
         "measured figure and names it in rnfl_uncertain_sectors, rnfl_uncertain_quadrants or "
         "rnfl_uncertain_clock_hours. The TSNIT profile is dashed there.",
         "  RNFL thickness map (View, T): the thickness on the en-face, purple thin to yellow thick (250 µm or more); "
-        f"{map_blank_text()} (the rim tissue bending into the disc is not nerve fibre layer). A lone patch of the "
-        "thickest colour at the grey band's edge or in a corner of the cube, away from the arcuate bundles, is more "
-        "likely the segmentation failing there than thick tissue: read it on the B-scan. RNFL deviation map "
-        "(Shift+T): yellow borderline, red outside, in the ring around the disc where the normal figures apply.",
+        f"{map_blank_text()} (the rim tissue bending into the disc is not nerve fibre layer); {map_edge_text()}: "
+        "a patch that thick at the grey band's edge or in a corner of the cube, away from the arcuate bundles, is "
+        "more likely the segmentation failing there than thick tissue (its figures are kept as measured): read it on "
+        "the B-scan. RNFL deviation map (Shift+T): yellow borderline, red outside, in the ring around the disc where "
+        "the normal figures apply.",
         "  The normal ranges are published population figures, not age-adjusted.",
         "",
         "Quality",

@@ -17,10 +17,13 @@ import pyqtgraph as pg
 
 from ..viewer.bscan_view import BOUNDARY_COLOURS, BOUNDARY_NAMES
 from ..viewer.render import segmentation_line
+from . import page
 from .page import CLASS_COLOURS, MAP_BLANK_RGB, THICKNESS_RANGE_UM, enface_layers, map_blank_text
 
 #: ILM, RNFL outer boundary, Bruch's membrane: colours of the lines and the legend on the B-scan
 SEGMENTATION_LINES = tuple((key.lower(), BOUNDARY_NAMES[key], BOUNDARY_COLOURS[key]) for key in ("ILM", "RNFL", "BM"))
+LEGEND_MARGIN_PX = 5  # the map legend's distance from the map and the pane's edges
+LEGEND_SWATCH_PX = 50  # the map legend's colour swatch, its spacing, the label's and the box's padding
 TOP_OFFSET = 30  # the line legend's place from the view's top left, under the B-scan's label
 NARROW_VIEW_PX = 450  # a B-scan view narrower than this gets the legend's short names
 NO_MAP = ("The RNFL maps need a measured optic-disc cube; this scan has none (a circle or line scan, or not "
@@ -61,6 +64,10 @@ class StructureOverlay:
         self.thickness_item.hide()
         self.deviation_item.hide()
         self.map_legend = enface.add_legend((5, 5))
+        self._map_entries: list[tuple] = []  # (brush or None, text) of the map legend, wrapped to the pane's width
+        self._map_width = 0  # the width the legend's words were wrapped to
+        enface.getPlotItem().getViewBox().sigResized.connect(self._fit_map_legend)
+        enface.getPlotItem().getViewBox().sigRangeChanged.connect(self._place_map_legend)
         self._told = None  # (volume, map) the user was last told has no map
         self._whose = None
         self._short = False  # the legend names the lines by their abbreviations (a narrow B-scan view)
@@ -204,10 +211,7 @@ class StructureOverlay:
 
     def _map_note(self, text: str) -> None:
         """Words in the map legend's place, where the map would be explained (no colour swatch); a line each."""
-        self.map_legend.clear()
-        self.map_legend.addItem(pg.ScatterPlotItem(symbol="s", size=10, brush=None, pen=None),
-                                html.escape(text).replace("\n", "<br>"))
-        self.map_legend.setVisible(True)
+        self._show_map_legend([(None, html.escape(text).replace("\n", "<br>"))])
 
     def _map_legend(self, shown: str) -> None:
         """What the en-face map colours mean (the thickness scale in um, the deviation classes)."""
@@ -219,12 +223,67 @@ class StructureOverlay:
             for value in (hi, (lo + hi) / 2, lo):
                 rgb = lut[int(round((value - lo) / (hi - lo) * 255))]
                 entries.append((pg.mkBrush(*rgb[:3]), f"RNFL {value:.0f} µm" + (" or more" if value == hi else "")))
+            report = self.state.structure
+            if report is not None and report.thickness_map_um is not None and \
+                    page.edge_artefacts(report.thickness_map_um).any():  # said where the map has such a patch (V1)
+                entries.append((pg.mkBrush(*page.MAP_EDGE_RGB), page.map_edge_text()))
             entries.append((pg.mkBrush(*MAP_BLANK_RGB), map_blank_text()))  # the grey hole (W3, W13)
         elif shown == "deviation":
             for name, text in (("borderline", "borderline (1st-5th percentile)"),
                                ("outside", "outside (below the 1st)")):
                 c = CLASS_COLOURS[name]
                 entries.append((pg.mkBrush(c.red(), c.green(), c.blue()), text))
-        for brush, text in entries:
-            self.map_legend.addItem(pg.ScatterPlotItem(symbol="s", size=10, brush=brush, pen=None), text)
-        self.map_legend.setVisible(bool(entries))
+        self._show_map_legend(entries)
+
+    def _show_map_legend(self, entries: list[tuple]) -> None:
+        """The map legend's entries (a colour swatch's brush, or None for words alone, and the text), wrapped to
+        the en-face pane and placed beside the map (``_place_map_legend``)."""
+        self._map_entries = entries
+        self._map_width = 0
+        self._fit_map_legend()
+
+    def _fit_map_legend(self, *_args) -> None:
+        """Wrap the legend's words to the en-face pane's width (Qt breaks the lines; the texts stay as written): with
+        the Study panel open the pane is ~210 px wide and "grey: disc + 250 µm margin, not measured" lost its last
+        words at the pane's edge (H95, V7)."""
+        width = int(self.enface.getPlotItem().getViewBox().width()) - 2 * LEGEND_MARGIN_PX - LEGEND_SWATCH_PX
+        if self._map_width != width:
+            self._map_width = width
+            self.map_legend.clear()
+            for brush, text in self._map_entries:
+                self.map_legend.addItem(pg.ScatterPlotItem(symbol="s", size=10, brush=brush, pen=None), text)
+            for _sample, label in self.map_legend.items:
+                label.item.setTextWidth(-1)  # its natural width, wrapped only where the pane is narrower
+                if label.item.boundingRect().width() > width > 0:
+                    label.item.setTextWidth(width)
+                label.updateMin()
+                label.resize(label.minimumWidth(), label.minimumHeight())
+            self.map_legend.setGeometry(0, 0, 0, 0)  # else the layout stretches the labels to the last box's width
+            self.map_legend.layout.invalidate()
+            self.map_legend.layout.activate()  # the labels' new sizes before the box is sized to them
+            self.map_legend.updateSize()
+            self.map_legend.setVisible(bool(self._map_entries))
+        self._place_map_legend()
+
+    def _place_map_legend(self, *_args) -> None:
+        """Under the map where the pane has room below it, else beside it, else over its top left: at the pane's
+        top it sat ~120 px above a map centred in a tall pane, far from what it explains (H95, V1)."""
+        if not self.map_legend.isVisible():
+            return
+        vb = self.enface.getPlotItem().getViewBox()
+        rect = self.enface.image_rect()
+        corners = [vb.mapFromView(p) for p in (rect.topLeft(), rect.bottomRight())]
+        left, right = sorted(p.x() for p in corners)
+        top, bottom = sorted(p.y() for p in corners)
+        box = self.map_legend.boundingRect()
+        x = min(max(left, LEGEND_MARGIN_PX), max(vb.width() - box.width() - LEGEND_MARGIN_PX, 0))
+        if vb.height() - bottom - LEGEND_MARGIN_PX >= box.height():
+            offset = (x, bottom + LEGEND_MARGIN_PX)
+        elif vb.width() - right - LEGEND_MARGIN_PX >= box.width():
+            offset = (right + LEGEND_MARGIN_PX, max(top, LEGEND_MARGIN_PX))
+        elif top - LEGEND_MARGIN_PX >= box.height():
+            offset = (x, top - LEGEND_MARGIN_PX - box.height())
+        else:
+            offset = (LEGEND_MARGIN_PX, LEGEND_MARGIN_PX)
+        if tuple(self.map_legend.opts["offset"]) != offset:
+            self.map_legend.setOffset(offset)

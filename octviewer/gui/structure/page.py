@@ -479,6 +479,37 @@ def map_blank_text() -> str:
     return f"grey: disc + {DISC_MARGIN_BAND_UM:.0f} µm margin, not measured"
 
 
+#: the thickness map's colour for a patch at the scale's top (250 µm or more) touching the grey (not measured) or the
+#: cube's edge: painted the thickest colour it read as the thickest tissue of the eye, an isolated yellow streak in
+#: an advanced glaucoma's corner (one B-scan of 309 µm between neighbours of 41, the segmentation running off at the
+#: edge) and a yellow rim hugging the grey band (H95, V1). The display only: the measured values, and every figure
+#: made from them, stay as measured.
+MAP_EDGE_RGB = (70, 70, 70)
+
+
+def map_edge_text() -> str:
+    """The legend's words for ``MAP_EDGE_RGB``."""
+    return f"dark grey: {THICKNESS_RANGE_UM[1]:.0f} µm or more at the grey or the scan's edge: read as a " \
+        "segmentation error, not thick tissue"
+
+
+def edge_artefacts(thickness_um: np.ndarray) -> np.ndarray:
+    """Where the thickness map is painted ``MAP_EDGE_RGB``: patches (8-connected) of values at or above the colour
+    scale's top that touch the map's border or a value not measured. The RNFL is thickest in the arcuate bundles
+    near the disc, which the grey band (disc + margin) leaves out; at the band's or the cube's edge such a value is
+    the boundary leaving the layer (Help > Reading the results says so)."""
+    import cv2
+
+    t = np.asarray(thickness_um, np.float32)
+    top = np.isfinite(t) & (t >= THICKNESS_RANGE_UM[1])
+    if not top.any():
+        return top
+    near = cv2.dilate((~np.isfinite(t)).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    near[[0, -1], :] = near[:, [0, -1]] = True
+    _count, labels = cv2.connectedComponents(top.astype(np.uint8), connectivity=8)
+    return top & np.isin(labels, np.unique(labels[top & near]))
+
+
 def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
     """RGBA images (n_bscans, width, 4) uint8 for the en-face view of a cube: the RNFL thickness
     map (a perceptually ordered colormap over THICKNESS_RANGE_UM, grey, ``MAP_BLANK_RGB``, inside the disc and
@@ -493,6 +524,7 @@ def enface_layers(report) -> tuple[np.ndarray, np.ndarray] | None:
     grey = np.clip((np.nan_to_num(t, nan=lo) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
     rgb = cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
     rgb[~np.isfinite(t)] = MAP_BLANK_RGB  # not measured: grey, not the en-face showing through
+    rgb[edge_artefacts(t)] = MAP_EDGE_RGB  # not the thickest tissue (H95, V1)
     thickness = np.dstack([rgb, np.full(t.shape, 255, np.uint8)])
     deviation = np.zeros(t.shape + (4,), np.uint8)
     if report.deviation_map is not None:
