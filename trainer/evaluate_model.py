@@ -218,10 +218,17 @@ def old_digests_note(meta: dict) -> str:
     return ""
 
 
+#: What a stored evaluation says of itself when ``old_digests_note`` applied: the operator saw the note in the
+#: terminal, but whoever read Model > About or a scan's PDF later read the figures as "On independent data".
+INDEPENDENCE_NOT_BY_CONTENT = ("independence not checked by content (the model's digests of its training scans are "
+                               "of an older kind): this cohort may hold its training scans under other patient IDs")
+
+
 def attachable_summary(report: dict, manifest, split: str) -> dict:
     """The part of an evaluation that travels inside the model file (``attach_evaluation``): the
     figures a model card shows, with their intervals, and what they were measured on, by hash (no
-    paths, no patient keys)."""
+    paths, no patient keys), and, where the independence check could not compare content, that it could not
+    (``data.independence``)."""
     import datetime as dt
     from collections import Counter
 
@@ -237,6 +244,8 @@ def attachable_summary(report: dict, manifest, split: str) -> dict:
            "vf_mae": {name: {k: row[k] for k in ("mae", "class_mean_mae", "mae_minus_class_mean", "n", "ci95")
                              if k in row}
                       for name, row in report.get("vf_mae", {}).items()}}
+    if report.get("digest_note"):  # kept with the figures: the card and the PDF print it (attack run 16, A16-7)
+        out["data"]["independence"] = INDEPENDENCE_NOT_BY_CONTENT
     checks = report.get("md_checks", {})
     if "normal_md_ge_-2.5_share" in checks:
         out["md_checks"] = {k: checks[k] for k in ("normal_md_ge_-2.5_share", "normal_md_ge_-2.5_share_ci95")

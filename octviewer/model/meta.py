@@ -193,6 +193,7 @@ _VF_ROW = {"mae": _NONNEG, "class_mean_mae": _NONNEG, "mae_minus_class_mean": _N
 _DIGESTS = ("digests",)  # the training volumes' content digests, lowercase hex (A11-3)
 _DATA = {"patients": _COUNT, "volumes": _COUNT, "glaucoma": _COUNT, "cases": _COUNT, "synthetic": ("bool",),
          "split": _TEXT, "manifest_sha256": _TEXT, "volume_digests": _DIGESTS, "digest_kind": _COUNT,
+         "independence": _TEXT,
          "splits": ("map", {"patients": _COUNT, "volumes": _COUNT, "glaucoma": _COUNT, "cases": _COUNT})}
 _METRICS = {"image_level": _LEVEL, "case_level": _LEVEL, "vf_mae": ("map", _VF_ROW),
             "md_checks": {"normal_md_ge_-2.5_share": _UNIT, "normal_md_ge_-2.5_share_ci95": _PAIR},

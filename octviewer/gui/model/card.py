@@ -242,6 +242,7 @@ def model_card_text(meta) -> str:
                 + (", SYNTHETIC eyes" if data.get("synthetic") else ""))
         lines += ["", f"On independent data ({what}; evaluated {_fmt(evaluation.get('evaluated', '?'))[:10]}, "
                   "stored with octviewer-train evaluate --attach):",
+                  *([f"  CAVEAT: {_fmt(data['independence'])}"] if data.get("independence") else []),
                   *_metric_lines(evaluation, data.get("glaucoma") if data.get("volumes") ==
                                  evaluation["image_level"].get("n") else None, m.get("threshold"))]
         share = (evaluation.get("md_checks") or {}).get("normal_md_ge_-2.5_share")

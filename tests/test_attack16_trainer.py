@@ -1,0 +1,34 @@
+"""Attack run 16, A16-7: evaluate --attach on a model whose training scans' digests are of an older kind printed a
+note in the terminal and stored the figures with no trace of it: Model > About and every scan's PDF then printed
+them as "On independent data", though the cohort may hold the model's own training scans under other IDs."""
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+def test_a16_7_the_stored_evaluation_keeps_the_old_digest_caveat_and_the_card_shows_it(qtbot, window, tiny_cohort,
+                                                                                       tmp_path, monkeypatch, capsys):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox, QPlainTextEdit
+    from test_attack11_trainer import _model_trained_on as trained_on
+
+    from trainer.cli import main
+    from trainer.evaluate_model import INDEPENDENCE_NOT_BY_CONTENT
+
+    old = trained_on(tiny_cohort, tmp_path / "old.safetensors", patient_keys=[], volume_digests=["0" * 16])
+    assert main(["evaluate", "--model", str(old), "--data", str(tiny_cohort), "--split", "all", "--device", "cpu",
+                 "--attach"]) == 0
+    assert "older version" in capsys.readouterr().err
+
+    w = window
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(old), ""))
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)  # unsigned: its warning answered
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    w.menu_actions["load_model"].trigger()
+    qtbot.waitUntil(lambda: w.controller.predictor.model.meta.name == "a11", timeout=30000)
+    assert w.controller.predictor.model.meta.evaluation["data"]["independence"] == INDEPENDENCE_NOT_BY_CONTENT
+    w.menu_actions["about_model"].trigger()
+    text = w.dialog.findChild(QPlainTextEdit, "text").toPlainText()
+    independent = text.index("On independent data")
+    assert text.index("CAVEAT: independence not checked by content", independent) < text.index("AUC", independent)
+
