@@ -336,6 +336,9 @@ def test_two_people_under_one_patient_id_are_said_on_each_scan(qtbot, window, mo
         ds.PatientID = "MRN1000" if name in ("a.dcm", "z.dcm") else "MRN2000"
         ds.PatientName, ds.IssuerOfPatientID, ds.PatientBirthDate = person
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        pixels = bytearray(ds.PixelData)  # each its own scan: one image under two IDs is one scan in two places
+        pixels[len(name)] ^= 1 + ord(name[0]) % 7
+        ds.PixelData = bytes(pixels)
         ds.save_as(root / name)
     panel = open_study_folder(qtbot, window, monkeypatch, root.parent)
     assert len(panel.index.scans) == 5

@@ -200,8 +200,9 @@ def _cut(path: Path) -> str:
 #: and pixel description checks (attack run 3), or before the date checks (attack run 5), is read again,
 #: not served from the study's cache.
 #: 5: a scan's record says whether its file is cut short ("cut", W19); 6: the viewer's date rule (A14-15); 7: who
-#: under the PatientID ("person", hashed traits; A14-19, A15-4)
-RECORD_CHECKS = 7
+#: under the PatientID ("person", hashed traits; A14-19, A15-4); 8: a scan's record may keep its content sample
+#: ("sample", ``io.content.sample_key``) beside its content digest ("content"), filled in by the study index (A15-2)
+RECORD_CHECKS = 8
 
 
 def well_formed(record) -> bool:
@@ -223,6 +224,7 @@ def well_formed(record) -> bool:
                 and _date_text(record.get("date")) and isinstance(record.get("scan_pattern"), str)
                 and type(n) is int and 0 <= n < 2**31 and isinstance(record.get("synthetic"), bool)
                 and isinstance(record.get("cut", ""), str) and isinstance(record.get("content", ""), str)
+                and isinstance(record.get("sample", ""), str)
                 and _traits(record.get("person", {})))
     if kind == "vf":
         exams = record.get("exams", [record])

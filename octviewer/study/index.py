@@ -39,6 +39,7 @@ from ..core.files import file_sha256
 from ..core.person import one_set_of_traits
 from ..core.text import text_problem
 from ..io import VolumeReadError
+from ..io.content import SAMPLE_KIND
 from ..io.dicom import cut_short
 from ..io.formats import IMAGE_SUFFIXES, LINKED_FOLDER, detect, walk_files
 from ..io.limits import date_problem, open_regular
@@ -96,9 +97,9 @@ class StudyWarning(NamedTuple):
 
 #: patient: a manifest row's patient ID and the header's disagree; date: its visit date and the header's; rows:
 #: manifest rows list one scan at several visits (used once); copy: copies of one scan at one visit (used once);
-#: two visits: one scan (its UID or bytes) at two visits, which a trend would count twice; cut: a file cut short;
-#: uid: two scans of one visit share a DICOM UID but not their images (both used); repeat: several scans of an eye
-#: at one visit; people: a patient's scans' headers name different people
+#: two visits: one scan (its UID and images, content or bytes) at two visits, which a trend would count twice; cut:
+#: a file cut short; uid: two scans of one visit share a DICOM UID but not their images (both used); repeat: several
+#: scans of an eye at one visit; people: a patient's scans' headers name different people
 WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people")
 
 
@@ -120,7 +121,7 @@ class StudyIndex:
     from_cache: int = 0
     notes: list[str] = field(default_factory=list)  # not about one file (the header cache was set aside)
     #: (path, kind, what to check) for scans that ARE used: a manifest row whose patient or visit date its scan's
-    #: header contradicts, one scan at two visits (``check_header``, ``_same_scans``); shown, never logged
+    #: header contradicts, one scan at two visits (``check_header``, ``_two_visits``); shown, never logged
     warnings: list[StudyWarning] = field(default_factory=list)
     #: the files left out as copies of a scan used (``_copies``): the study's scans all the same, which no export
     #: may replace (the whole copy beside a damaged one was saved over, attack run 10, A10-19)
@@ -461,14 +462,15 @@ def _cached_record(hit, key: list[int], suffix: str) -> dict | None:
     return hit[4]
 
 
-def _keep_digests(cache_dir, root: Path, entries: dict[str, list], digests: dict[str, str]) -> None:
-    """Write the content digests found while indexing (``_content_copies``) into the header records of the
-    study's cache, so the next opening compares repeat scans without decoding them. A record is served only
-    for the very file it was made for (size, times, inode), so its digest is too."""
-    for path, digest in digests.items():
+def _keep_digests(cache_dir, root: Path, entries: dict[str, list], found: dict[str, dict[str, str]]) -> None:
+    """Write what was learnt of the scans' content while indexing (path -> {"content": digest, "sample": key}:
+    ``_content_copies``, ``_same_scan_groups``) into the header records of the study's cache, so the next opening
+    compares scans without reading their pixels. A record is served only for the very file it was made for (size,
+    times, inode), so its digest and key are too."""
+    for path, values in found.items():
         rel = Path(path).relative_to(root).as_posix()
         if rel in entries:
-            entries[rel] = [*entries[rel][:4], {**entries[rel][4], "content": digest}]
+            entries[rel] = [*entries[rel][:4], {**entries[rel][4], **values}]
     store, _ = _header_store(cache_dir)
     if store is not None:
         try:
@@ -636,20 +638,16 @@ def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> l
 
 
 def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list[StudyWarning]:
-    """Warnings for one scan at two visits: the same header UID, or the same bytes (size, then
-    a SHA-256 of files that share a size). Two byte-identical files listed a year apart were plotted as two
-    visits and the trend fitted a slope through them (eighth walk-through, item 3). Not by decoded voxels, as
-    copies at one visit are (``_content_copies``): across visits every scan of an eye's protocol shares its
-    geometry, so that would decode the whole archive at each opening; a re-encoded copy at another visit with a
-    new UID is not found."""
+    """Warnings for one file's bytes at two visits of an eye (size, then a SHA-256 of the files that share a
+    size), for the scans without a UID; the callers give those without a header (NumPy, TIFF, B-scan images listed
+    by a manifest), which ``_same_scan_groups`` cannot compare by geometry: two byte-identical files listed a year
+    apart were plotted as two visits and the trend fitted a slope through them (eighth walk-through, item 3)."""
     by_key: dict[tuple, list[ScanEntry]] = {}
     by_size: dict[tuple, list[ScanEntry]] = {}
     for s in scans:
         if uids.get(s.path):
-            by_key.setdefault(("uid", uids[s.path]), []).append(s)
             continue
-        try:  # within one patient's eye, where a repeat bends a trend: a clinic's cubes of one protocol
-            # share a size, and hashing every one of them made indexing read the whole archive
+        try:  # within one patient's eye, where a repeat bends a trend
             by_size.setdefault((s.patient_id, s.eye, os.stat(s.path).st_size), []).append(s)
         except OSError:
             continue
@@ -660,18 +658,7 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
                     by_key.setdefault(("bytes", file_sha256(s.path)), []).append(s)
                 except OSError:
                     continue
-    out = []
-    for (how, _), group in by_key.items():
-        if len({(s.patient_id, s.visit) for s in group}) < 2:
-            continue
-        names = [os.path.relpath(s.path, root) for s in group]
-        visits = ", ".join(dict.fromkeys(s.visit or "no visit" for s in group))
-        for s, name in zip(group, names):
-            others = ", ".join(n for n in names if n != name)
-            same = "the same DICOM UID" if how == "uid" else "the same bytes"
-            out.append(StudyWarning(s.path, "two visits", f"the same scan as {others} ({same}), listed at the "
-                                                          f"visits {visits}: a trend would count it twice"))
-    return out
+    return _two_visits(scans, [([s.path for s in group], "the same bytes") for group in by_key.values()], root)
 
 
 def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: dict[str, str | None] | None = None,
@@ -681,7 +668,7 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
     of that visit's eye that share a size), or the same decoded voxels (``_content_copies``). Copies of one
     scan at one visit (an export run twice into the study folder) were indexed without a word and each one
     counted in the OU view's and the trend's mean of the visit as a scan of its own (attack run 9, A9-9);
-    ``_same_scans`` warns of one scan at two visits.
+    ``_two_visits`` and ``_same_scans`` warn of one scan at two visits.
 
     A shared UID is a copy only where the two decode to the same voxels, or one does not decode (a copy cut
     short keeps the UID: A10-5). Two acquisitions under one UID (an export or anonymiser that reuses UIDs) were
@@ -763,39 +750,123 @@ def _in_patients_folder(path: str, patient: str, patients: set[str], root: str) 
             f"says it is, not for {other} (a misfiled copy? check the archive)") if other else ""
 
 
-def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[str, str | None],
-                            cancel=None) -> None:
-    """Leave out, listed, the scans that are one scan (the same DICOM UID and the same decoded images) filed under
-    two eyes or two patients: a copy whose laterality was corrected beside the original, or re-saved under
-    another PatientID, was used as the other eye's scan of the visit (the OU view compared one image with itself)
-    or as another patient's, nothing said, because copies were looked for within one eye's visit only (attack
-    run 14, A14-18). Which place is right cannot be told, so neither is used. Scans sharing a UID with other
-    images (an export reusing UIDs: A14-16) are not touched. Only scans sharing a UID are decoded."""
+def _same_scan_groups(scans: list[ScanEntry], uids: dict[str, str], geometry: dict[str, int],
+                      digests: dict[str, str | None], samples: dict[str, str | None],
+                      cancel=None) -> list[tuple[list[ScanEntry], str]]:
+    """The one rule for "one scan filed in two places": groups of ``scans`` that are one scan at two or more places
+    (patient, eye, visit), each with the evidence in words. Evidence is a shared DICOM UID whose images are not
+    different (two acquisitions under one reused UID are two scans: A14-16), or the same decoded content
+    (``io.content.volume_digest``): a copy given new UIDs by an anonymiser or a re-keying export and filed under
+    another patient, as the other eye or at another visit, was used there with nothing said, where the trainer
+    refuses it by content (attack run 15, A15-2; A15-17 for the same UID at two visits).
+
+    Cheap first, so a clinic archive is not decoded at each opening: only scans whose B-scan count (``geometry``,
+    from the header) another scan's at another place shares get a ``sample_key`` (their middle B-scan, one frame
+    read), and only those whose key another's at another place shares are decoded whole; ``samples`` and
+    ``digests`` (path -> value) hold those known (a folder study's header cache keeps both) and receive the new
+    ones; ``cancel`` is checked before each reading. A scan without a header (NumPy, TIFF, B-scan images listed by
+    a manifest) has no geometry and is compared by bytes only (``_same_scans``). Copies at one place are
+    ``_copies``'s."""
+    def place(s: ScanEntry) -> tuple:
+        return s.patient_id, s.eye, s.visit
+
+    parent = {s.path: s.path for s in scans}
+
+    def top(path: str) -> str:
+        while parent[path] != path:
+            path = parent[path]
+        return path
+
+    def join(a: ScanEntry, b: ScanEntry) -> None:
+        parent[top(a.path)] = top(b.path)
+
     by_uid: dict[str, list[ScanEntry]] = {}
-    for s in index.scans:
+    for s in scans:
         if uids.get(s.path):
             by_uid.setdefault(uids[s.path], []).append(s)
+    for group in _at_two_places(by_uid.values(), place):
+        for s in group[1:]:
+            if not _other_images(group[0].path, s.path, digests, cancel):
+                join(s, group[0])
+    for same_geometry in _at_two_places(_grouped(scans, lambda s: geometry.get(s.path)), place):
+        for same_sample in _at_two_places(_grouped(same_geometry, lambda s: _sample(s.path, samples, cancel)), place):
+            for same in _at_two_places(_grouped(same_sample, lambda s: _digest(s.path, digests, cancel)), place):
+                for s in same[1:]:
+                    join(s, same[0])
+    groups: dict[str, list[ScanEntry]] = {}
+    for s in scans:
+        groups.setdefault(top(s.path), []).append(s)
+    out = []
+    for group in _at_two_places(groups.values(), place):
+        one_uid = uids.get(group[0].path) and len({uids.get(s.path) for s in group}) == 1
+        out.append((group, "the same DICOM UID and images" if one_uid else
+                    "the same pixel data under other header fields"))
+    return out
+
+
+def _grouped(scans, key) -> list[list[ScanEntry]]:
+    """``scans`` grouped by ``key(scan)``, those whose key is None left out."""
+    out: dict = {}
+    for s in scans:
+        if (k := key(s)) is not None:
+            out.setdefault(k, []).append(s)
+    return list(out.values())
+
+
+def _at_two_places(groups, place) -> list[list[ScanEntry]]:
+    """The groups whose scans stand at two or more places (``place(scan)``)."""
+    return [g for g in groups if len({place(s) for s in g}) > 1]
+
+
+def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], geometry: dict[str, int], root: str,
+                            digests: dict[str, str | None], samples: dict[str, str | None],
+                            cancel=None) -> list[tuple[list[str], str]]:
+    """Leave out, listed, the scans that are one scan (``_same_scan_groups``) filed under two eyes or two patients:
+    a copy whose laterality was corrected beside the original, or re-saved under another PatientID, was used as the
+    other eye's scan of the visit (the OU view compared one image with itself) or as another patient's, nothing
+    said (attack run 14, A14-18, for one UID; run 15, A15-2, for a copy given new UIDs). Which place is right
+    cannot be told, so neither is used. The groups at two visits of one eye are returned (paths, evidence) for
+    ``_two_visits``, once the visits are grouped."""
     wrong: set[str] = set()
-    for group in by_uid.values():
-        if len({(s.patient_id, s.eye) for s in group}) < 2:
-            continue
-        first = group[0]
-        same = [s for s in group[1:] if not _other_images(first.path, s.path, digests, cancel)]
-        places = {(s.patient_id, s.eye) for s in [first, *same]}
+    at_visits = []
+    for group, how in _same_scan_groups(index.scans, uids, geometry, digests, samples, cancel):
+        places = {(s.patient_id, s.eye) for s in group}
         if len(places) < 2:
+            at_visits.append(([s.path for s in group], how))
             continue
         patients, eyes = sorted({p for p, _ in places}), sorted({e or "eye unknown" for _, e in places})
         where = (f"under the patients {' and '.join(patients)}" if len(patients) > 1 else
                  f"as {' and as '.join(eyes)}")
-        names = ", ".join(os.path.relpath(s.path, root) for s in [first, *same])
-        for s in [first, *same]:
+        names = ", ".join(os.path.relpath(s.path, root) for s in group)
+        for s in group:
             wrong.add(s.path)
             index._problem(s.path, "scans filed in two places",
-                           f"{names} are one scan (the same DICOM UID and images) filed {where}: "
+                           f"{names} are one scan ({how}) filed {where}: "
                            f"{'whose scan' if len(patients) > 1 else 'which eye'} it is cannot be told; "
                            "neither is used")
     index.scans = [s for s in index.scans if s.path not in wrong]
     index.warnings = [w for w in index.warnings if w.path not in wrong]
+    return at_visits
+
+
+def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], root: str) -> list[StudyWarning]:
+    """A "two visits" check on each scan of a group of ``_one_scan_in_two_places`` that stands at two visits of its
+    eye once the visits are grouped (a copy at one visit is ``_copies``'s): one scan re-dated in its header (a
+    date-shifting export or anonymiser) was a second visit in the trend, a flat segment pulling any slope towards
+    "stable" (attack run 15, A15-17). Both are used: which date is right cannot be told."""
+    by_path = {s.path: s for s in scans}
+    out = []
+    for paths, how in groups:
+        group = [by_path[p] for p in paths if p in by_path]
+        if len({s.visit for s in group}) < 2:
+            continue
+        visits = ", ".join(sorted({s.visit or "no visit" for s in group}))  # ISO dates: in time order
+        for s in group:
+            others = ", ".join(os.path.relpath(o.path, root) for o in group if o is not s)
+            out.append(StudyWarning(s.path, "two visits", f"the same scan as {others} ({how}), listed at the visits "
+                                                          f"{visits}: a trend would count it twice; which date is "
+                                                          "right cannot be told"))
+    return out
 
 
 def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[str, str | None] | None = None,
@@ -870,6 +941,18 @@ def _digest(path: str, digests: dict[str, str | None], cancel=None) -> str | Non
             raise IndexCancelled()
         digests[path] = volume_digest(path)
     return digests[path]
+
+
+def _sample(path: str, samples: dict[str, str | None], cancel=None) -> str | None:
+    """``io.content.sample_key`` of ``path``, from ``samples`` where known (the header cache's), else read
+    (``cancel`` checked first) and added to it."""
+    from ..io.content import sample_key
+
+    if path not in samples:
+        if _cancelled(cancel):
+            raise IndexCancelled()
+        samples[path] = sample_key(path)
+    return samples[path]
 
 
 def _other_images(a: str, b: str, digests: dict[str, str | None], cancel=None) -> bool:
@@ -1101,6 +1184,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     uids: dict[str, str] = {}
     header_ids: dict[str, str] = {}  # file -> the patient ID in its own header
     persons: dict[str, dict] = {}  # file -> who under that ID (hashed issuer, name, birth date)
+    geometry: dict[str, int] = {}  # file -> the B-scan count in its header (files with a header only)
     used_rows: list[dict] = []  # the rows whose scans are used: only their visual fields are the study's
     for path, entries in listed.items():
         visit_only = len({_row_says(row)[:2] for row, _ in entries}) == 1 and all(c for _, c in entries)
@@ -1114,14 +1198,19 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             uids[path] = record.get("uid") or ""
             header_ids[path] = record.get("patient_id") or ""
             persons[path] = record.get("person") or {}
+            if record.get("kind") == "scan":  # a header's B-scan count: the first sign of one content (A15-2)
+                geometry[path] = record.get("n_bscans") or 0
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids)
     _people_under_one_id(index, persons)
     digests: dict[str, str | None] = {}
-    _one_scan_in_two_places(index, uids, str(csv_path.parent), digests, cancel)
+    samples: dict[str, str | None] = {}
+    base = str(csv_path.parent)
+    at_visits = _one_scan_in_two_places(index, uids, geometry, base, digests, samples, cancel)
     index.scans = group_visits(index.scans)
-    copies = _use_once(index, uids, str(csv_path.parent), digests, cancel)
-    index.warnings += copies + _same_scans(index.scans, uids, str(csv_path.parent))
+    copies = _use_once(index, uids, base, digests, cancel)
+    index.warnings += (copies + _two_visits(index.scans, at_visits, base)
+                       + _same_scans([s for s in index.scans if s.path not in geometry], uids, base))
     _undated_note(index)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
         try:
@@ -1310,21 +1399,30 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     _people_under_one_id(index, persons)
     _fields_of_another_person(index, persons, vf_persons)
     uids = {str(f): r.get("uid") or "" for f, r in records}
+    geometry = {f: r.get("n_bscans") or 0 for f, r in scan_records}
     digests = {str(f): r["content"] for f, r in records if r.get("content")}
-    known = set(digests)
-    _one_scan_in_two_places(index, uids, str(root), digests, cancel)
-    index.scans = group_visits(index.scans)
-    copies = _use_once(index, uids, str(root), digests, cancel)
-    if new := {path: d for path, d in digests.items() if path not in known and d}:
-        _keep_digests(cache_dir, root, entries, new)
+    samples = {str(f): r["sample"] for f, r in records if str(r.get("sample", "")).startswith(f"{SAMPLE_KIND}:")}
+    known = {"content": set(digests), "sample": set(samples)}  # what the header cache gave
+    try:
+        at_visits = _one_scan_in_two_places(index, uids, geometry, str(root), digests, samples, cancel)
+        index.scans = group_visits(index.scans)
+        copies = _use_once(index, uids, str(root), digests, cancel)
+    finally:  # cancelled too: what was read is kept, as the headers are
+        found: dict[str, dict[str, str]] = {}
+        for name, values in (("content", digests), ("sample", samples)):
+            for path, value in values.items():
+                if path not in known[name] and value:
+                    found.setdefault(path, {})[name] = value
+        if found:
+            _keep_digests(cache_dir, root, entries, found)
     # a cut-short file left out as a copy of a whole one is said by the copy's warning, not as a scan that cannot open
     left_out = set(index.copies)
     index.warnings = [w for w in index.warnings if not (w.kind == "cut" and w.path in left_out)] + copies
-    # row-dated scans by UID or bytes; every scan by its UID: a copy re-dated in its header (a date-shifting export)
-    # kept the UID and was a second visit of the eye, nothing said (attack run 15, A15-17); bytes are compared for
-    # row-dated scans only (hashing every same-size scan of an archive read all of it)
-    index.warnings += _same_scans([s for s in index.scans if s.path in row_dated or uids.get(s.path)],
-                                  {**uids, **row_dated}, str(root))
+    # one scan at two visits of an eye: by UID and images or content where the header gives a geometry (a copy
+    # re-dated in its header, with its UID or new ones: A15-17); by bytes for the files without a header, which a
+    # manifest row dates (hashing every same-size scan of an archive read all of it)
+    index.warnings += _two_visits(index.scans, at_visits, str(root)) + _same_scans(
+        [s for s in index.scans if s.path in row_dated and s.path not in geometry], uids, str(root))
     _undated_note(index)
     index.vf = unique_vf(index.vf)
     _unmatched_vf_problems(index)
