@@ -1,18 +1,38 @@
 """Who a scan or an archive's study belongs to: a PatientID, and what tells two people under one ID apart.
 
 A PatientID is unique only within its issuer: a regional or merged archive, or a study folder filled from one,
-holds several hospitals' ID ranges. PACS retrieves and screens (``pacs.net``) and the study index compare people by
-this one rule (attack run 14, A14-19). Nothing here is logged or printed.
+holds several hospitals' ID ranges. PACS retrieves and screens (``pacs.net``), the study index (scans and measured
+fields) and the trainer compare people by this one rule (attack run 14, A14-19), in two tiers (attack run 16,
+A16-1, A16-2):
+
+- another issuer of the ID or another birth date (where both give one) is another person (``other_person``):
+  refused where a person is refused (a PACS instance or study, a measured field);
+- a name that differs after ``fold_name`` (issuer and birth date agreeing or absent) is "another person, or one
+  name written two ways" (``other_name``): kept and said, since two devices write one patient's name differently
+  (O'BRIEN / OBRIEN, MÜLLER / MUELLER, DOE^JOHN / JOHN DOE, YAMADA^TARO=山田^太郎 / 山田^太郎).
+
+The traits are canonical strings, so the study's header cache keeps them as digests (``hashed_traits``) compared
+by equality. Nothing here is logged or printed.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+
+#: Which traits say another person, and which only another spelling of a name (``differing``'s words).
+PERSON_TRAITS = {"issuer": "issuer of the ID", "birth": "birth date"}
+NAME_TRAITS = ("family", "given", "words", "script")
+#: Letters NFKD does not take apart; Ä, Ö, Ü lose their marks there, and AE, OE, UE fold with them below.
+_LETTERS = str.maketrans({"ß": "SS", "ẞ": "SS", "Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Þ": "TH"})
+#: Inside a word: O'BRIEN, D’ARCY, SMITH-JONES are written with and without them.
+_JOINERS = re.compile(r"['’‘`´\u02bc\-‐‑–]")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -36,13 +56,19 @@ class Patient:
         return cls(*(str(v or "") for v in values))
 
     def others(self, other: Patient | None) -> bool:
-        """``other`` is another person: another PatientID, or under the same ID another issuer, name or birth
-        date where both give one. A PatientID is unique only within its issuer: a regional or merged archive
-        holds several hospitals' ID ranges, and ``screen --patient-id P`` screened another person's study
-        filed under P (attack run 14, A14-19). A field one of them leaves empty contradicts nothing."""
+        """``other`` is another person: another PatientID, or under the same ID another issuer or birth date
+        where both give one (``other_person``). A PatientID is unique only within its issuer: a regional or
+        merged archive holds several hospitals' ID ranges, and ``screen --patient-id P`` screened another
+        person's study filed under P (attack run 14, A14-19). A name alone is not another person here
+        (``other_name``: said, not refused; attack run 16, A16-1)."""
         if other is None or other.patient_id.strip() != self.patient_id.strip():
             return True
-        return other_traits(self.traits(), other.traits())
+        return other_person(self.traits(), other.traits())
+
+    def other_name(self, other: Patient | None) -> bool:
+        """``other`` writes the name otherwise, after ``fold_name`` (another person, or one name written two
+        ways)."""
+        return other is not None and other_name(self.traits(), other.traits())
 
     def merged(self, other: Patient) -> Patient:
         """The same person (``not self.others(other)``) with what either of them says."""
@@ -50,23 +76,100 @@ class Patient:
                        self.birth_date or other.birth_date)
 
     def traits(self) -> dict[str, str]:
-        """What tells this person apart under their ID, where given: issuer of the ID, family name, first given
-        name, birth date (each compared only where both give it). The name as the first word of letters of its
-        family and given components (of its first two words where it has no ``^``), upper case: one person's
-        exports from two devices write it ``DOE^JOHN``, ``Doe^John^A``, ``DOE JOHN``, ``DOE, JOHN`` or ``DOE``,
-        which must not make two people of one (a study then hides the patient's scans); a family name, first
-        name or birth date differing does."""
-        name = self.name.split("=")[0].upper()  # the alphabetic form; ideographic and phonetic ones after "="
-        parts = [_first_word(p) for p in name.split("^")[:2]] if "^" in name else re.findall(r"[^\W\d_]+", name)[:2]
-        parts += [""] * (2 - len(parts))
-        given = parts[1]
-        birth = re.sub(r"\D", "", self.birth_date)  # 1950-01-01 as 19500101 (attack run 15, A15-1)
-        known = {"issuer": self.issuer.strip(), "family": parts[0], "given": given, "birth": birth}
+        """What tells this person apart under their ID, where given, as canonical strings: the issuer of the ID
+        (upper case), the birth date (digits; a placeholder for "unknown" is none), and the name's traits
+        (``name_traits``)."""
+        issuer = " ".join(self.issuer.upper().split())
+        known = {"issuer": issuer, "birth": birth_trait(self.birth_date), **name_traits(self.name)}
         return {k: v for k, v in known.items() if v}
 
 
+def fold_name(text: str) -> str:
+    """``text`` as devices and exports agree on it: upper case, letters without their marks (NFKD; ß as SS,
+    Ø as O), German transliteration folded with the marks dropped (MÜLLER, MUELLER and MULLER alike: AE, OE, UE
+    as A, O, U), apostrophes and hyphens inside a word dropped (O'BRIEN as OBRIEN, SMITH-JONES as SMITHJONES).
+    Words are kept apart by spaces; anything else but letters separates words."""
+    text = unicodedata.normalize("NFKD", text.upper().translate(_LETTERS))
+    text = "".join(c for c in text if not unicodedata.combining(c)).upper().translate(_LETTERS)
+    text = _JOINERS.sub("", text)
+    for pair, letter in (("AE", "A"), ("OE", "O"), ("UE", "U")):
+        text = text.replace(pair, letter)
+    return " ".join(_WORD.findall(text))
+
+
+def name_traits(name: str) -> dict[str, str]:
+    """A DICOM PatientName's traits, folded (``fold_name``): of the first group written in Latin letters, the
+    family name as its words joined (DE LA CRUZ as DELACRUZ), the first given name, and ``words``, the two in
+    alphabetical order; a name without ``^`` ("JOHN DOE", "DOE, JOHN") gives its first two words as ``words``
+    (its order is not known), one word as the family name. Of the first group in another script (the
+    ideographic or phonetic group after "=", or a name written in it alone), ``script``: its family and given
+    words the same way. Compared by ``other_name``."""
+    latin, script = "", ""
+    for group in name.split("="):
+        folded = fold_name(group)
+        if not folded:
+            continue
+        if re.search("[A-Z]", folded):
+            latin = latin or group
+        else:
+            script = script or group
+    out = _latin_traits(latin)
+    if script:
+        out["script"] = _latin_traits(script).get("words") or _latin_traits(script).get("family", "")
+    return out
+
+
+def _latin_traits(group: str) -> dict[str, str]:
+    if "^" not in group:
+        words = fold_name(group).split()[:2]
+        return {"words": " ".join(sorted(words))} if len(words) == 2 else {"family": "".join(words)}
+    family_part, given_part = (group.split("^") + [""])[:2]
+    family, given = "".join(fold_name(family_part).split()), (fold_name(given_part).split() or [""])[0]
+    out = {"family": family, "given": given}
+    if family and given:
+        out["words"] = " ".join(sorted((family, given)))
+    return {k: v for k, v in out.items() if v}
+
+
+def birth_trait(text: str) -> str:
+    """A birth date as its digits (1950-01-01 as 19500101, attack run 15, A15-1); "" for none given, and for the
+    placeholders devices write for "unknown" (00000000, 19000101, a year before 1900: attack run 16), which made
+    one person two."""
+    digits = re.sub(r"\D", "", text)
+    return "" if len(digits) == 8 and (digits[:4] < "1900" or digits == "19000101") else digits
+
+
+def differing(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
+    """What tells two people's traits (``Patient.traits`` or ``hashed_traits`` of them) apart, in words: "issuer
+    of the ID", "birth date", "name"; a trait one of them leaves empty contradicts nothing."""
+    out = [words for k, words in PERSON_TRAITS.items() if k in mine and k in theirs and mine[k] != theirs[k]]
+    return out + (["name"] if other_name(mine, theirs) else [])
+
+
+def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Another person, by what a spelling cannot explain: another issuer of the ID or birth date (both given)."""
+    return any(mine[k] != theirs[k] for k in PERSON_TRAITS if k in mine and k in theirs)
+
+
+def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """The names differ after the fold: the other-script forms where both give one; the family and given names'
+    ``words`` where both give them (word order aside: DOE^JOHN and "JOHN DOE"); else the family and first given
+    name where both give them (DOE and DOE^JOHN agree)."""
+    if "script" in mine and "script" in theirs and mine["script"] != theirs["script"]:
+        return True
+    if "words" in mine and "words" in theirs:
+        return mine["words"] != theirs["words"]
+    return any(mine[k] != theirs[k] for k in ("family", "given") if k in mine and k in theirs)
+
+
+def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Two people, or one name written two ways, by their traits: ``other_person`` or ``other_name``."""
+    return other_person(mine, theirs) or other_name(mine, theirs)
+
+
 def one_person(patients: Iterable[Patient]) -> Patient | None:
-    """The one person ``patients`` all are (merged), or None when they are several (``Patient.others``)."""
+    """The one person ``patients`` all are (merged), or None when they are several (``Patient.others``: another
+    ID, issuer or birth date; a name written otherwise is the same person here, said by ``names_differ``)."""
     person = None
     for patient in patients:
         if person is not None and person.others(patient):
@@ -75,10 +178,20 @@ def one_person(patients: Iterable[Patient]) -> Patient | None:
     return person
 
 
-def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:
-    """Two people, by their traits (``Patient.traits``, or ``keyed_traits`` of them): a trait both give differs.
-    A trait one of them leaves empty contradicts nothing."""
-    return any(mine[k] != theirs[k] for k in mine.keys() & theirs.keys())
+def names_differ(patients: Iterable[Patient | None]) -> bool:
+    """Whether these (one person's, ``one_person``) write the name in more than one way after the fold."""
+    return not one_set_of_traits(p.traits() for p in patients if p is not None)
+
+
+def what_differs(all_traits: Iterable[dict[str, str]]) -> str:
+    """What tells these traits (``Patient.traits`` or ``hashed_traits``, under one ID) apart, in words for a
+    refusal: "another issuer of the ID", "another birth date", both, or "another name" where only the name
+    differs after the fold. A refusal under the patient's own ID said "the header's PatientID is not this
+    patient's" (attack run 15, A15-18) or "issuer of the ID, name or birth date" (attack run 16, A16-1)."""
+    all_traits = list(all_traits)
+    found = {w for a in all_traits for b in all_traits for w in differing(a, b)}
+    words = [w for w in PERSON_TRAITS.values() if w in found] or ["name" if found else "issuer of the ID or birth date"]
+    return "another " + " and another ".join(words)
 
 
 def hashed_traits(patient: Patient) -> dict[str, str]:
@@ -92,16 +205,13 @@ def hashed_traits(patient: Patient) -> dict[str, str]:
             for k, v in patient.traits().items()}
 
 
-def one_set_of_traits(all_traits: Iterable[dict[str, str]]) -> bool:
-    """Whether these traits (one per scan under one PatientID) can all be one person's (``other_traits``)."""
+def one_set_of_traits(all_traits: Iterable[dict[str, str]], names: bool = True) -> bool:
+    """Whether these traits (one per scan or field under one PatientID) can all be one person's: no issuer or
+    birth date differs (``other_person``), nor, with ``names``, a name after the fold (``other_name``)."""
+    differ = other_traits if names else other_person
     merged: dict[str, str] = {}
     for traits in all_traits:
-        if other_traits(merged, traits):
+        if differ(merged, traits):
             return False
         merged = {**traits, **merged}
     return True
-
-
-def _first_word(text: str) -> str:
-    words = re.findall(r"[^\W\d_]+", text)
-    return words[0] if words else ""

@@ -10,11 +10,13 @@ in the outbox for ``retry``. Patient identifiers are printed only where the user
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
 from pathlib import Path
 
+from ..core.person import names_differ
 from ..core.stop import stoppable
 from ..core.text import one_line, printable_stderr
 from .config import PacsConfigError, PacsSettings, load_settings, save_settings, saved_values, settings_path
@@ -30,6 +32,7 @@ from .net import (
     is_uid,
     one_patient,
     retrieve,
+    two_ways_words,
 )
 from .outbox import Outbox, OutboxError
 from .sr import SrError
@@ -215,6 +218,10 @@ def _screen(args) -> int:
     studies = find_studies(settings, args.patient_id, args.name, args.date_from, args.date_to, ("OPT",),
                            issuer=args.issuer)
     person = one_patient(studies)  # one person, before anything is retrieved (A12-7, A14-19)
+    # one person's name written two ways (or a second person of one ID, issuer and birth date): kept, said (A16-1)
+    two_ways = names_differ(h.patient for h in studies)
+    if two_ways:
+        print(f"note: {two_ways_words('the studies of this patient ID')}", file=sys.stderr)
     for study in studies:
         for series in find_series(settings, study.study_uid, ("OPT",)):
             try:  # only the screened patient's instances are kept (A14-2): a shared study UID's other patient
@@ -224,14 +231,50 @@ def _screen(args) -> int:
                 print(f"\nseries {series.series_uid}: {exc}", file=sys.stderr)
                 continue
             print(file=sys.stderr)
-            if got.foreign or got.other_patient:  # refused, not screened; said (A12-2, A14-2)
+            if got.foreign or got.other_patient or got.other_name:  # refused, not screened; said (A12-2, A14-2)
                 print(got.message, file=sys.stderr)
+            two_ways = two_ways or bool(got.other_name)
             folders.append(str(got.folder))
     if not folders:
         print("no OCT (OPT) series found for that search", file=sys.stderr)
         return EXIT_FAILED
     # unwrapped: a stop is this command's (main's line), not "octviewer-predict: stopped" (A10-16)
-    return predict_main.__wrapped__([*folders, "--out", str(args.out), *extra])
+    code = predict_main.__wrapped__([*folders, "--out", str(args.out), *extra])
+    if two_ways and args.out.is_file():
+        _notice_in_csv(args.out, two_ways_words("the screened patient's studies or instances"))
+    return code
+
+
+def _notice_in_csv(out: Path, sentence: str) -> None:
+    """``sentence`` added to the ``notice`` cell of every row of the screen's CSV, which names no patient: a
+    screen of studies writing the name two ways said it on the terminal only, and the CSV read later looked like
+    any other (attack run 16, A16-1). Rewritten in place (a temporary file, then a rename, the file's mode kept);
+    a CSV that cannot be rewritten is said, its rows stay as octviewer-predict wrote them."""
+    import csv
+    import io
+
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        with open(out, encoding="utf-8", errors="surrogateescape", newline="") as f:
+            text = f.read()
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows, columns = list(reader), reader.fieldnames or []
+        if "notice" not in columns:
+            return
+        for row in rows:
+            if sentence not in row["notice"]:
+                row["notice"] = "; ".join(filter(None, [row["notice"], sentence]))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, os.stat(out).st_mode & 0o777)
+        with open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, out)
+    except (OSError, csv.Error) as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        print(f"octviewer-pacs screen: the note could not be added to the notice column of {out} "
+              f"({getattr(exc, 'strerror', None) or type(exc).__name__}); it is said above only", file=sys.stderr)
 
 
 def _send(args) -> int:

@@ -63,7 +63,7 @@ from pynetdicom.sop_class import (
 
 from ..core import Cancelled
 from ..core.files import open_for_writing, private_folder
-from ..core.person import Patient, one_person
+from ..core.person import Patient, names_differ, one_person, what_differs
 from ..io import dicom as _dicom_reader  # noqa: F401  its pydicom settings: no header values on stderr (F9)
 from .config import PacsConfigError, PacsSettings, data_folder, folder_problem, tls_context
 
@@ -348,9 +348,10 @@ def one_patient(hits: Iterable[StudyHit]) -> Patient | None:
     """The one person a screen's studies belong to, or ``PacsQueryError`` before anything is retrieved. A name
     matches as a prefix ('SMITH' finds SMITHSON too) and a date range alone finds everyone seen then: the
     screen's CSV, which names no patient, held several patients' verdicts (attack run 12, A12-7). Under one ID,
-    studies of another issuer, name or birth date are another person's (``Patient.others``, A14-19). The refusal
-    names each of screen's options that picks one of them: --issuer alone cannot where a person's studies carry
-    no issuer (attack run 15, A15-10)."""
+    studies of another issuer or birth date are another person's (``Patient.others``, A14-19), and the refusal says
+    which differed; a name written otherwise is not (``two_ways_words``: said, A16-1). The refusal names each of
+    screen's options that picks one of them: --issuer alone cannot where a person's studies carry no issuer
+    (attack run 15, A15-10)."""
     hits = list(hits)
     ids = {h.patient_id.strip() for h in hits}
     if len(ids) > 1 or ("" in ids and len(hits) > 1):
@@ -359,12 +360,22 @@ def one_patient(hits: Iterable[StudyHit]) -> Patient | None:
                              "--show-patient lists them)")
     person = one_person(h.patient for h in hits)
     if hits and person is None:
-        raise PacsQueryError("the studies of this patient ID name different people (another issuer of the ID, "
-                             "name or birth date: an archive holding several hospitals' IDs, or a mis-filed study); "
-                             "screen takes one person: give --issuer (where their studies carry one), --name, or "
-                             "--from/--to (where their study dates differ) to pick one, or check the archive "
+        differed = what_differs(h.patient.traits() for h in hits)
+        raise PacsQueryError(f"the studies of this patient ID name different people ({differed}: an archive holding "
+                             "several hospitals' IDs, or a mis-filed study); screen takes one person: give --issuer "
+                             "(where their studies carry one), --name, or --from/--to (where their study dates differ) "
+                             "to pick one, or check the archive "
                              "(octviewer-pacs find --show-patient lists them)")
     return person
+
+
+def two_ways_words(what: str) -> str:
+    """The one sentence for ``what`` (the studies, the instances) of one person that write the name otherwise
+    after ``core.person.fold_name``: kept and said, as the study index's 'people' check says it. Screen refused
+    such a patient, and a retrieve dropped one series, as "another patient" (attack run 16, A16-1)."""
+    return (f"{what} write the patient's name in different ways (with the same ID, and the same issuer and birth "
+            "date where given): one name written two ways, or another person under this ID; kept: check before "
+            "comparing eyes or visits")
 
 
 def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str = "",
@@ -441,7 +452,9 @@ class Retrieved:
     failed: int = 0  # instances the archive could not send or this workstation could not store
     foreign: int = 0  # instances of another study or series sent while the retrieve ran: refused, not written
     other_patient: int = 0  # instances whose header names another patient (``other_patient``): refused
-    same_id: int = 0  # of those, the ones under the patient's own ID naming another person (issuer, name, birth)
+    same_id: int = 0  # of those, the ones under the patient's own ID naming another person (issuer, birth date)
+    differed: str = ""  # what differed for those (``core.person.what_differs``)
+    other_name: int = 0  # kept instances writing the patient's name otherwise (``two_ways_words``)
 
     @property
     def message(self) -> str:
@@ -453,33 +466,37 @@ class Retrieved:
             text += (f"; {self.foreign} instance(s) of another study or series were sent to this workstation "
                      "meanwhile and refused (not kept)")
         if self.other_patient:
-            text += "; " + other_patient_words(self.other_patient, self.same_id)
+            text += "; " + other_patient_words(self.other_patient, self.same_id, self.differed)
+        if self.other_name:
+            text += "; " + two_ways_words(f"{self.other_name} instance(s)")
         return text
 
 
-def other_patient_words(n: int, same_id: int = 0) -> str:
+def other_patient_words(n: int, same_id: int = 0, differed: str = "") -> str:
     """The one sentence for instances refused by ``other_patient`` (no identifier: the IDs are not printed);
-    ``same_id`` of them under the patient's own PatientID, naming another person. Those were said to have
-    "the header's PatientID is not this patient's" though it was (attack run 15, A15-18)."""
+    ``same_id`` of them under the patient's own PatientID, naming another person (``differed``: what differed,
+    ``core.person.what_differs``). Those were said to have "the header's PatientID is not this patient's" though
+    it was (attack run 15, A15-18)."""
     head = f"{n} instance(s) of another patient were refused (not kept): "
     other_id = "the header's PatientID is not this patient's (the archive files one study UID under two patients: " \
                "a mis-filed or half-merged record)"
-    same = "the header gives this patient's ID but another issuer of the ID, name or birth date (one ID, two " \
-           "people: an archive holding several hospitals' IDs, or a mis-filed instance)"
+    differed = differed or "another issuer of the ID or birth date"
+    same = f"the header gives this patient's ID but {differed} (one ID, two people: an archive holding several " \
+           "hospitals' IDs, or a mis-filed instance)"
     if not same_id:
         return head + other_id
     if same_id == n:
         return head + same
-    return (head + f"{n - same_id} give another PatientID, {same_id} this patient's ID with another issuer of the ID, "
-            "name or birth date (a mis-filed or half-merged record, or one ID, two people)")
+    return (head + f"{n - same_id} give another PatientID, {same_id} this patient's ID with {differed} (a mis-filed "
+            "or half-merged record, or one ID, two people)")
 
 
 class PacsOtherPatient(PacsError):
     """Every instance the archive sent for a series or study names another patient: nothing was kept.
     ``screen`` says it and goes on with the patient's other series (attack run 14, A14-2)."""
 
-    def __init__(self, n: int, same_id: int = 0):
-        super().__init__(f"nothing retrieved: {other_patient_words(n, same_id)}")
+    def __init__(self, n: int, same_id: int = 0, differed: str = ""):
+        super().__init__(f"nothing retrieved: {other_patient_words(n, same_id, differed)}")
         self.n = n
 
 
@@ -510,7 +527,8 @@ def foreign_instance(ds: Dataset, study_uid: str, series_uid: str | None) -> boo
 
 def other_patient(ds: Dataset, patient: Patient) -> bool:
     """``ds``'s header names another person than ``patient``, the one the retrieve is for (``Patient.others``:
-    another PatientID, or another issuer, name or birth date under it). An archive that files one study UID
+    another PatientID, or another issuer or birth date under it; a name written otherwise is kept and said,
+    ``two_ways_words``, attack run 16, A16-1). An archive that files one study UID
     under two patients (a mis-filed or half-merged record) sent both patients' instances for the study's
     series, and ``screen --patient-id P`` screened the other patient's eye as P's, nothing said (attack run 14,
     A14-2). A PatientID of several values is no one patient's; an empty one is not P's. Checked with
@@ -536,7 +554,7 @@ def study_patient(settings: PacsSettings, study_uid: str, patient_id: str = "") 
         person = one_person(found) if found else Patient(patient_id)
         if person is None:
             raise PacsQueryError(f"the archive files study {study_uid} under this patient ID for different people "
-                                 "(another issuer of the ID, name or birth date: an archive holding several "
+                                 f"({what_differs(p.traits() for p in found)}: an archive holding several "
                                  "hospitals' IDs, or a mis-filed study); retrieve takes one person: check the archive "
                                  "(octviewer-pacs find --show-patient lists them)")
         return person
@@ -572,8 +590,14 @@ class _Receiver:
         self.foreign = 0
         self.other_patient = 0
         self.same_id = 0  # of other_patient: the patient's ID, another person
+        self.differed: list[Patient | None] = []  # the retrieve's person and the same_id ones: what differed
+        self.other_name = 0  # kept, writing the name otherwise (two_ways_words)
         self.total: int | None = None
         self.lock = threading.Lock()
+
+    @property
+    def what_differed(self) -> str:
+        return what_differs(p.traits() for p in self.differed if p) if self.differed else ""
 
     def on_store(self, event) -> int:
         if self.cancel is not None and self.cancel.is_set():
@@ -596,9 +620,11 @@ class _Receiver:
                     if self.patient is not None and theirs is not None \
                             and theirs.patient_id.strip() == self.patient.patient_id.strip():
                         self.same_id += 1
+                        self.differed += [self.patient, theirs]
                     # dropped, not failed: an archive stops a C-MOVE at its first failed sub-operation (Orthanc
                     # does), and the patient's own instances after it never came
                     return 0x0000
+                self.other_name += names_differ([self.patient, theirs])  # kept, said (A16-1)
                 self.patient = self.patient.merged(theirs)  # one person per retrieve (A15-18)
             uid = str(ds.SOPInstanceUID)
             with self.lock:
@@ -659,7 +685,7 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
             raise Cancelled()
         if not receiver.files:
             if receiver.other_patient:
-                raise PacsOtherPatient(receiver.other_patient, receiver.same_id)
+                raise PacsOtherPatient(receiver.other_patient, receiver.same_id, receiver.what_differed)
             if final in (0x0000, None):
                 raise PacsError("the archive holds no instances for this series (it may have been deleted)")
             raise PacsError(f"the archive sent nothing ({status_text(final)})")
@@ -676,7 +702,8 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     files = tuple(dest / p.name for p in receiver.files)
     log.info("retrieved %d instance(s), %d failed, %d foreign and %d of another patient refused", len(files),
              receiver.failed, receiver.foreign, receiver.other_patient)
-    return Retrieved(dest, files, receiver.failed, receiver.foreign, receiver.other_patient, receiver.same_id)
+    return Retrieved(dest, files, receiver.failed, receiver.foreign, receiver.other_patient, receiver.same_id,
+                     receiver.what_differed, receiver.other_name)
 
 
 def _make_part(dest: Path, part: Path) -> None:

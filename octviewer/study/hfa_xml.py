@@ -23,7 +23,9 @@ field: a perimeter's result shown beside an estimate must be the one the perimet
 Codes: SITE 1 = right eye (OD), 0 = left (OS) (text R/L/OD/OS is read too); TEST_PATTERN 25 =
 24-2, and otherwise the pattern named in DISPLAY_NAME ("24-2", "30-2", "10-2", "24-2C", "60-4");
 a numeric GHT is kept as its code ("GHT code 2"), since Zeiss does not publish the table, and the
-five GHT phrases of the printout are read as words. Patient names and birth dates are not read.
+five GHT phrases of the printout are read as words. The patient's name and birth date (LAST_NAME, GIVEN_NAME,
+BIRTH_DATE) are kept only as the exam's ``person`` (``core.person.Patient``), which the study compares with the
+scans' under the ID as it does an OPV DICOM's (attack run 16, A16-5); never in a message.
 A file that declares a document type is refused (an HFA export has none, and entities live there),
 so a crafted file cannot expand itself into the patient ID. The parser itself refuses it
 (``_NoDocumentType``), after decoding, so no encoding (UTF-16 with or without a byte-order mark)
@@ -32,11 +34,13 @@ hides the declaration from the check, as it did from a search of the raw bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.person import Patient
 from ..io.errors import VolumeReadError
 from ..io.limits import open_regular
 from .vf_values import (
@@ -58,6 +62,10 @@ GHT_WORDS = ("Within Normal Limits", "Outside Normal Limits", "Borderline", "Gen
 STRATEGY_PREFIXES = {"SS": "SITA Standard", "SF": "SITA Fast", "SFR": "SITA Faster", "FT": "Full Threshold"}
 
 
+#: The PATIENT fields that name the patient: read for ``HfaExam.person``, never shown.
+_IDENTIFYING = ("PATIENT_ID", "LAST_NAME", "GIVEN_NAME", "BIRTH_DATE")
+
+
 class NotAnHfaExport(VfReadError):
     """Well-formed XML that is no perimetry export (another device's XML): a study folder counts it among
     the other files instead of listing it as a damaged export."""
@@ -77,6 +85,7 @@ class HfaExam:
     false_negative_pct: float | None = None
     md_probability: str = ""  # as printed, e.g. "<2%" ("" when not given)
     psd_probability: str = ""
+    person: Patient | None = None  # whose exam: PATIENT_ID, LAST_NAME^GIVEN_NAME, BIRTH_DATE (A16-5)
 
     @property
     def fixation_losses(self) -> str:
@@ -90,7 +99,8 @@ def _text(parent, path: str, file: Path) -> str:
     values = {(e.text or "").strip() for e in parent.findall(path)}
     values.discard("")
     if len(values) > 1:
-        shown = "" if path == "PATIENT_ID" else f" ({', '.join(sorted(values))[:80]})"  # IDs never go to a message
+        # IDs, names and birth dates never go to a message
+        shown = "" if path in _IDENTIFYING else f" ({', '.join(sorted(values))[:80]})"
         raise VfReadError(file, f"{path} is given {len(values)} times with different values{shown}: the export "
                                 "contradicts itself")
     return values.pop() if values else ""
@@ -193,6 +203,16 @@ def _exam(patient_id: str, study, series, file: Path) -> HfaExam:
                    _text(statpac, f"{indices}/PSD_PROBABILITY", file))
 
 
+def _person(patient_id: str, patient, file: Path) -> Patient:
+    """Who the PATIENT element names: the ID, LAST_NAME^GIVEN_NAME as a DICOM name, and BIRTH_DATE as its digits
+    where it is a date (ISO or DICOM; anything else is none given, so a format of its own is no other person).
+    Another person's export under the patient's ID was shown as their measured VF (attack run 16, A16-5)."""
+    last, given = _text(patient, "LAST_NAME", file), _text(patient, "GIVEN_NAME", file)
+    born = parse_date(_text(patient, "BIRTH_DATE", file))
+    return Patient(patient_id, name=f"{last}^{given}" if last or given else "",
+                   birth_date=born.strftime("%Y%m%d") if born else "")
+
+
 class _DocumentType(Exception):
     """Raised by the tree builder at a document type declaration, before any entity is declared."""
 
@@ -245,9 +265,10 @@ def parse_hfa_xml(data: bytes, path) -> list[HfaExam]:
         patient_id = _text(patient, "PATIENT_ID", path)
         if problem := text_problem("PATIENT_ID", patient_id):  # a character reference (&#10;) puts one there
             raise VfReadError(path, problem)
+        person = _person(patient_id, patient, path)
         for study in patient.findall("STUDY"):
             for series in study.findall("SERIES"):
-                exams.append(_exam(patient_id, study, series, path))
+                exams.append(dataclasses.replace(_exam(patient_id, study, series, path), person=person))
     if not exams:
         raise VfReadError(path, "no STUDY/SERIES exam in the export")
     return exams
