@@ -130,17 +130,20 @@ def test_a14_17_a_new_patients_row_pointing_at_a_listed_patients_scan_of_the_sam
 def test_a15_7_a_partly_rekeyed_export_earlier_visits_under_a_code_is_not_refused(tiny_cohort, tmp_path, capsys):
     """A14-17's rule refused one person's earlier visits listed under a study code while the later ones kept the
     MRN, as 'another patient's scan' (attack run 15, A15-7): nothing collides at a visit. Only the same eye at the
-    same visit under both IDs is refused."""
+    same visit under both IDs is refused. The earlier visit is a visit of the scans' own (their headers' dates): a
+    row re-dated to 2001 while its scan's header is dated at a visit the MRN's rows list is A14-17's mis-pointed row
+    (attack run 16, A16-4)."""
     from trainer.cli import main
 
     rows = _rows(tiny_cohort)
     for r in rows:
         r["path"] = str(tiny_cohort.parent / r["path"])
-    person = rows[0]["patient_id"]
-    theirs = [r for r in rows if r["patient_id"] == person]
-    assert len(theirs) > 1
-    for r in theirs[: len(theirs) // 2]:  # an earlier visit's rows, listed under the study's code
-        r.update(patient_id="STUDY-7", visit="2001-01-01")
+    person = next(p for p in dict.fromkeys(r["patient_id"] for r in rows)
+                  if len({r["visit"] for r in rows if r["patient_id"] == p}) > 1)
+    first = min(r["visit"] for r in rows if r["patient_id"] == person)
+    for r in rows:  # the earlier visit's rows, listed under the study's code
+        if r["patient_id"] == person and r["visit"] == first:
+            r.update(patient_id="STUDY-7")
     main(["validate", "--data", str(_write(rows, tmp_path / "partly.csv"))])
     err = capsys.readouterr().err
     assert "it is not used" not in err and "another patient's scan" not in err, err

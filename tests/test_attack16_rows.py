@@ -4,6 +4,7 @@ A16-10 an old ID before a record merge, A16-2/A16-5 a field's person), through `
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from test_attack12_trainer import _rows, _write  # noqa: E402
 
@@ -78,3 +79,147 @@ def test_a16_11_validate_refuses_a_given_split_that_parts_one_header_ids_per_eye
     assert main(["validate", "--data", str(_write(rows, manifest))]) == 2
     err = capsys.readouterr().err
     assert "one patient's rows are in several splits" in err, err
+
+
+# ---------------------------------------------------------------- A16-4 / A16-5: the 'eye' rule, the scan's date
+
+
+def _mispointed(rows, visit: str) -> int:
+    """A row turned into a new patient's (label flipped, visit ``visit``) pointing at a listed patient's scan whose
+    eye that patient is listed with at the same visit under their own ID (A14-17's file): its index."""
+    k = next(k for k, r in enumerate(rows) if any(o is not r and (o["patient_id"], o["eye"], o["visit"])
+                                                  == (r["patient_id"], r["eye"], r["visit"]) for o in rows))
+    rows[k].update(patient_id="NEWP-01", visit=visit, label="normal" if rows[k]["label"] == "glaucoma" else "glaucoma")
+    return k
+
+
+def test_a16_4_validate_and_prepare_refuse_a_mispointed_row_whatever_its_visit_cell_says(tiny_cohort, tmp_path,
+                                                                                         capsys):
+    """A14-17's mis-pointed row passed again as soon as its visit was not the other patient's visit label (the usual
+    case: it carries its own patient's date, or a 'V1'): trained on with the opposite label as 'one per eye?'. The
+    scan's own header date is compared now."""
+    from trainer.cli import main
+    from trainer.label_scarce import main as label_scarce
+
+    for n, visit in enumerate(("2018-10-15", "V1", "")):
+        rows = _rows(tiny_cohort)
+        for r in rows:
+            r["path"] = str(tiny_cohort.parent / r["path"])
+        k = _mispointed(rows, visit)
+        manifest = _write(rows, tmp_path / f"mispointed{n}.csv")
+        words = (f"row {k + 2}: its scan's own header names the patient of row", "listed with this eye at this visit "
+                 "under their own ID (another patient's scan?); it is not used")
+        assert main(["validate", "--data", str(manifest)]) == 2, visit
+        err = capsys.readouterr().err
+        assert all(w in err for w in words), err
+        assert label_scarce(["prepare", "--cohort", str(manifest), "--out", str(tmp_path / f"split{n}.csv"),
+                             "--test-patients", "2", "--val-patients", "2"]) == 2
+        err = capsys.readouterr().err
+        assert all(w in err for w in words), err
+        assert not (tmp_path / f"split{n}.csv").exists()
+
+
+def test_a16_4_open_study_manifest_leaves_out_a_mispointed_row_dated_its_own_patients_way(qtbot, window, monkeypatch,
+                                                                                          tiny_cohort, tmp_path):
+    """The same row in the window: File > Open study manifest used the other patient's scan under the new patient
+    ("the row's is used"), its header a year off the row's visit."""
+    from PySide6.QtWidgets import QFileDialog
+
+    rows = _rows(tiny_cohort)
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+    owner = [dict(r) for r in rows]
+    k = _mispointed(rows, "2018-10-15")
+    listed = [r for r, o in zip(rows, owner) if o["patient_id"] == owner[k]["patient_id"]]  # the owner's and row k
+    manifest = _write([{c: r[c] for c in ("path", "patient_id", "eye", "visit", "label")} for r in listed],
+                      tmp_path / "mispointed.csv")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=60000):
+        window.menu_actions["open_study_manifest"].trigger()
+    panel = window.study.panel
+    assert rows[k]["path"] not in {s.path for s in panel.index.scans}, panel.index.scans
+    assert {r["path"] for r in listed if r is not rows[k]} <= {s.path for s in panel.index.scans}
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert 'listed under the patient "NEWP-01"' in text and "a patient of the study listed with this eye at this " \
+        "visit under their own ID: another patient's scan is not used" in text, text
+
+
+def test_a16_5_empty_visit_cells_of_a_partly_rekeyed_export_are_judged_by_the_header_dates(tiny_cohort, tmp_path,
+                                                                                           capsys):
+    """A15-7's shape (one person's earlier visit under a study code, the later one under the MRN) with the visit cells
+    left empty (the reader takes them): "" equalled "", and validate refused both rows 'at this visit', while Open study
+    manifest (which dates an empty visit by the header) used them."""
+    from trainer.cli import main
+
+    rows = _rows(tiny_cohort)
+    for r in rows:
+        r["path"] = str(tiny_cohort.parent / r["path"])
+    person = next(p for p in dict.fromkeys(r["patient_id"] for r in rows)
+                  if len({r["visit"] for r in rows if r["patient_id"] == p}) > 1)
+    first = min(r["visit"] for r in rows if r["patient_id"] == person)
+    for r in rows:
+        if r["patient_id"] == person and r["visit"] == first:
+            r["patient_id"] = "STUDY-7"
+        r["visit"] = ""
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "novisit.csv"))]) == 0
+    err = capsys.readouterr().err
+    assert "it is not used" not in err and "another patient's scan" not in err, err
+
+
+# ---------------------------------------------------------------- A16-10: an old ID of the same person
+
+
+def _old_id(folder_rows, name_of_old: str = "DOE^JOHN") -> tuple[list[dict], dict]:
+    """The first patient with three or more scans: every scan's header names DOE^JOHN born 1950-01-01, the first
+    one's header (``name_of_old``) carries the PatientID OLD-4711 (the MRN before a record merge); (rows, that row)."""
+    person = next(p for p in dict.fromkeys(r["patient_id"] for r in folder_rows)
+                  if sum(r["patient_id"] == p for r in folder_rows) >= 3)
+    theirs = [r for r in folder_rows if r["patient_id"] == person]
+    for r in theirs:
+        _resave(r["path"], PatientName="DOE^JOHN", PatientBirthDate="19500101")
+    _resave(theirs[0]["path"], PatientID="OLD-4711", PatientName=name_of_old)
+    return folder_rows, theirs[0]
+
+
+def test_a16_10_validate_keeps_a_persons_scan_under_their_old_id_and_says_so(tiny_cohort, tmp_path, capsys):
+    """A person's older scan whose header carries the MRN they had before a record merge (same name and birth date)
+    was "another patient's scan" and the trainer refused the manifest. Kept, with a warning; another name under the
+    old ID (a true other patient) is still refused."""
+    from trainer.cli import main
+
+    manifest, rows = _copy(tiny_cohort, tmp_path / "c")
+    rows, old = _old_id(rows)
+    assert main(["validate", "--data", str(_write(rows, manifest.with_name("merged.csv")))]) == 0
+    err = capsys.readouterr().err
+    assert "1 rows: their scan's header gives another PatientID than the other scans of their patient, with the " \
+           "same name and birth date (an ID changed or records merged?)" in err, err
+    assert "it is not used" not in err
+    _resave(old["path"], PatientName="ROE^JANE")
+    assert main(["validate", "--data", str(manifest.with_name("merged.csv"))]) == 2
+    assert f"row {rows.index(old) + 2}: its scan's own header names another patient than the other scans of its " \
+           "patient ID do" in capsys.readouterr().err
+
+
+def test_a16_10_open_study_manifest_keeps_the_baseline_under_an_old_id_with_a_patient_check(qtbot, window,
+                                                                                            monkeypatch, demo,
+                                                                                            tmp_path):
+    """The same in the window: the baseline visit vanished from the patient's visits and trend as "another patient's
+    scan". Used now, with a 'patient' check naming both IDs and why."""
+    from PySide6.QtWidgets import QFileDialog
+    from test_study_headers import _scans  # noqa: E402
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    scans = sorted(_scans(root, "OD") + _scans(root, "OS"))
+    patient = scans[0].parent.name
+    rows = [{"path": str(p), "patient_id": patient, "eye": p.name[:2], "visit": ""} for p in scans]
+    rows, old = _old_id(rows)
+    manifest = _write(rows, tmp_path / "merged.csv")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=60000):
+        window.menu_actions["open_study_manifest"].trigger()
+    panel = window.study.panel
+    assert {s.path for s in panel.index.scans} == {str(p) for p in scans}, panel.index.problems
+    text = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert "another patient's scan" not in text, text
+    assert f'whose other scans\' headers say "{patient}", while its own says "OLD-4711": the headers give the same ' \
+           "name and birth date (an ID changed or records merged?)" in text, text

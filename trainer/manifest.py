@@ -63,6 +63,7 @@ class Record:
     header_patient: str | None = field(default=None, repr=False, compare=False)  # its DICOM's PatientID, once read
     # who under that ID (issuer, name, birth date) as the header cache's digests (core.person.hashed_traits)
     header_person: dict | None = field(default=None, repr=False, compare=False)
+    header_date: str | None = field(default=None, repr=False, compare=False)  # its header's date (ISO, "" for none)
     person: str = field(default="", repr=False, compare=False)  # its split_groups group, set by assign_splits
 
     @property
@@ -328,7 +329,8 @@ def read_manifest(path: str | Path, skip_bad: bool = False,
         records.append(Record(i, Path(file), r["patient_id"].strip(), eye, visit,
                               1 if label in ("glaucoma", "1") else 0, vf, split, extra, text,
                               header_patient=None if header is None else _header_patient(header),
-                              header_person=None if header is None else _header_person(header)))
+                              header_person=None if header is None else _header_person(header),
+                              header_date=None if header is None else _header_date(header)))
     if check_files:
         for rec, why in other_patients_scans(records):
             problems.append(f"row {rec.row}: its scan's own header names {why}; it is not used (correct the row or "
@@ -377,11 +379,19 @@ def header_persons(records: list[Record]) -> dict[int, dict]:
     return {r.row: r.header_person or {} for r in records}
 
 
+def header_dates(records: list[Record]) -> dict[int, str]:
+    """Row -> the date its scan's DICOM header gives (ISO, "" for none): what the scan itself says of its visit,
+    compared by ``study.index.mixed_patient_scans`` (a row's visit is the row's word, A16-4). In memory only."""
+    _read_headers(records)
+    return {r.row: r.header_date or "" for r in records}
+
+
 def _read_headers(records: list[Record]) -> None:
     for r in records:
-        if r.header_patient is None or r.header_person is None:
+        if r.header_patient is None or r.header_person is None or r.header_date is None:
             header = read_header(r.path)
             r.header_patient, r.header_person = _header_patient(header), _header_person(header)
+            r.header_date = _header_date(header)
 
 
 def read_header(path) -> dict:
@@ -398,6 +408,10 @@ def _header_patient(header: dict) -> str:
 
 def _header_person(header: dict) -> dict:
     return dict(header.get("person") or {}) if header.get("kind") == "scan" else {}
+
+
+def _header_date(header: dict) -> str:
+    return str(header.get("date") or "") if header.get("kind") == "scan" else ""
 
 
 def people_under_one_id(records: list[Record]) -> list[str]:
@@ -429,12 +443,12 @@ def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
     out). Two rows' paths swapped between a normal and a glaucoma patient were trained on with each other's
     labels, explained as "one per eye?" (attack run 12, A12-4), and with one scan per patient as "a re-keyed
     export?" (attack run 13, A13-16). A consistent re-key (every scan of a row patient under one other header
-    ID) and per-eye IDs are not touched. Rows are named by number only: the IDs are patients'."""
-    from octviewer.study.index import ScanEntry, mixed_patient_scans
+    ID) and per-eye IDs are not touched. Rows are named by number only: the IDs are patients'. The scans'
+    header traits and dates go with them: a scan under the person's old ID is kept (``old_id_rows``, A16-10), and
+    the 'eye' rule compares the scan's own date, not the row's visit (A16-4, A16-5)."""
+    from octviewer.study.index import mixed_patient_scans
 
-    header = header_patients(records)
-    scans = [ScanEntry(str(r.path), r.patient_id, r.eye, r.case[2], None) for r in records]  # visit: 'V2' = '2
-    mixed = mixed_patient_scans(scans, {str(r.path): header[r.row] for r in records if header[r.row]})
+    mixed = mixed_patient_scans(*_index_view(records))
     first_row = {}
     for r in records:
         first_row.setdefault(r.patient_id, r.row)
@@ -452,6 +466,28 @@ def other_patients_scans(records: list[Record]) -> list[tuple[Record, str]]:
             out.append((r, f"the patient of row {first_row[own]}, listed with this eye at this visit under their "
                            "own ID (another patient's scan?)"))
     return out
+
+
+def old_id_rows(records: list[Record]) -> list[Record]:
+    """The rows whose scan's header gives another PatientID than the other scans of the row's patient ID do, while
+    naming the same person (name and birth date, nothing differing): an ID changed or records merged; used as the
+    row's patient, by the study index's rule (``study.index.old_id_scans``; attack run 16, A16-10)."""
+    from octviewer.study.index import old_id_scans
+
+    scans, header_ids, persons, _ = _index_view(records)
+    kept, refused = old_id_scans(scans, header_ids, persons), {r.path for r, _ in other_patients_scans(records)}
+    return [r for r in records if str(r.path) in kept and r.path not in refused]
+
+
+def _index_view(records: list[Record]) -> tuple:
+    """The rows as the study index's patient rules take them: (scans, header IDs, header traits, header dates) by
+    path; a visit 'V2' as '2' (``Record.case``)."""
+    from octviewer.study.index import ScanEntry
+
+    header, persons, dates = header_patients(records), header_persons(records), header_dates(records)
+    scans = [ScanEntry(str(r.path), r.patient_id, r.eye, r.case[2], None) for r in records]
+    return (scans, {str(r.path): header[r.row] for r in records if header[r.row]},
+            {str(r.path): persons[r.row] for r in records}, {str(r.path): dates[r.row] for r in records})
 
 
 def header_pattern_problem(header: dict) -> str | None:
@@ -559,6 +595,10 @@ def header_warnings(records: list[Record]) -> list[str]:
         rows = sum(header[r.row] in placeholder for r in records)
         out.append(f"{rows} rows: one DICOM PatientID is given by the scans of more than {MAX_IDS_PER_PERSON} of the "
                    "manifest's patients (an anonymised export?); it is not used to group the split")
+    if old := old_id_rows(records):
+        out.append(f"{len(old)} rows: their scan's header gives another PatientID than the other scans of their "
+                   "patient, with the same name and birth date (an ID changed or records merged?); they are used as "
+                   "their row's patient")
     if not out and (n := sum(bool(header[r.row]) and header[r.row] != r.patient_id for r in records)):
         out.append(f"{n} of {len(records)} rows give a patient ID their scan's DICOM header does not (a re-keyed "
                    "export?); the rows' IDs are used")

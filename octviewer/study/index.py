@@ -966,16 +966,19 @@ def _row_patient(row_scan: ScanEntry | None) -> str:
     return row_scan.patient_id if row_scan is not None and row_scan.patient_id != NO_PATIENT else ""
 
 
-def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> dict[str, tuple[str, str, str, str]]:
+def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str], persons: dict[str, dict] | None = None,
+                        dates: dict[str, str] | None = None) -> dict[str, tuple[str, str, str, str]]:
     """The scans a manifest files under a patient whose other scans' headers name someone else, as
     {path: (listed patient, the header ID of that patient's other scans, its own header ID, why)}, ``why`` one of
-    "others" (the patient's other scans name another), "swapped" and "eye" (below).
+    "others" (the patient's other scans name another), "swapped" and "eye" (below). ``persons``: each scan's
+    header traits (``core.person``), ``dates``: its header's date (ISO, "" for none).
 
     A consistent re-key (every scan of manifest patient P has header ID X) is a clinic's export and is
     used with check_header's warning; but P's scans carrying two header IDs are two people under one ID:
     the OU view paired them as one patient's eyes (eighth and H56 walk-throughs). The header ID most of
     P's scans carry (the first listed's on a tie) is taken as P's; the others are not used. One rule for
-    Open study manifest (``_mixed_patients``) and the trainer's manifest (attack run 12, A12-4).
+    Open study manifest (``_mixed_patients``) and the trainer's manifest (attack run 12, A12-4). Except where
+    the minority scan's header names the majority's person (``old_id_scans``: an ID changed or records merged).
 
     Also not used, with "" for the other scans' ID: the scans of listed patients whose headers name each other
     in a cycle (P's scans name Q, Q's name P; or P -> Q -> R -> P): rows swapped or rotated. With one scan per
@@ -987,24 +990,21 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
     the split's grouping.
 
     And not used ("eye"): a scan whose header names another listed patient Q who is listed with a scan of the
-    SAME eye at the SAME visit under their own ID (its header naming Q): a single row mis-pointed at another
+    SAME eye at the scan's own VISIT under their own ID (its header naming Q): a single row mis-pointed at another
     patient's scan, which neither rule above sees (no other scans, no cycle), was "one per eye?" and trained on
-    with the row's label (attack run 14, A14-17). One person keyed per eye never has one eye under both IDs at a
-    visit; a partly re-keyed export (earlier visits under a study code, later ones under the MRN) has the eye at
-    other visits, and was refused while the visit was not compared (attack run 15, A15-7)."""
-    by_patient: dict[str, list[ScanEntry]] = {}
-    for scan in scans:
-        by_patient.setdefault(scan.patient_id, []).append(scan)
+    with the row's label (attack run 14, A14-17). The visit is what the scan says (``_scan_says``: its header's
+    date), not its row's: a mis-pointed row carries its own patient's visit, and passed whenever that was not the
+    other patient's (attack run 16, A16-4); an empty visit cell matched another empty one (A16-5). One person keyed
+    per eye never has one eye under both IDs at a visit; a partly re-keyed export (earlier visits under a study
+    code, later ones under the MRN) has the eye at other visits, and is not refused (attack run 15, A15-7)."""
+    persons, dates = persons or {}, dates or {}
+    by_patient = _by_patient(scans)
+    kept = old_id_scans(scans, header_ids, persons)
     out = {}
-    for patient, theirs_scans in by_patient.items():
-        ids = [header_ids.get(s.path, "") for s in theirs_scans if header_ids.get(s.path)]
-        if len(set(ids)) < 2:
-            continue
-        counts = {i: ids.count(i) for i in dict.fromkeys(ids)}
-        theirs = max(counts, key=counts.get)  # the first listed's on a tie (dicts keep order)
-        for scan in theirs_scans:
+    for patient, theirs in _majority_ids(by_patient, header_ids).items():
+        for scan in by_patient[patient]:
             own = header_ids.get(scan.path, "")
-            if own and own != theirs:
+            if own and own != theirs and scan.path not in kept:
                 out[scan.path] = (patient, theirs, own, "others")
     points: dict[str, str] = {}  # listed patient -> the other listed patient all its scans' headers name
     for patient, theirs_scans in by_patient.items():
@@ -1020,20 +1020,96 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str]) -> d
             continue
         for scan in by_patient[patient]:
             out.setdefault(scan.path, (patient, "", points[patient], "swapped"))
-    own_visits = {(p, s.eye, s.visit) for p, ss in by_patient.items() for s in ss
-                  if s.eye and header_ids.get(s.path) == p}
+    own_visits: dict[tuple[str, str], set[str]] = {}  # (listed patient, eye) -> the visits its own scans say
+    for p, ss in by_patient.items():
+        for s in ss:
+            if s.eye and header_ids.get(s.path) == p:
+                own_visits.setdefault((p, s.eye), set()).update(v for v in (_scan_says(s, dates), s.visit) if v)
     for patient, theirs_scans in by_patient.items():
         for scan in theirs_scans:
-            own = header_ids.get(scan.path, "")
-            if own and own != patient and (own, scan.eye, scan.visit) in own_visits:
+            own, visit = header_ids.get(scan.path, ""), _scan_says(scan, dates)
+            if own and own != patient and visit and any(_one_visit_of(visit, v)
+                                                        for v in own_visits.get((own, scan.eye), ())):
                 out.setdefault(scan.path, (patient, "", own, "eye"))
     return out
 
 
-def _mixed_patients(index: StudyIndex, header_ids: dict[str, str]) -> None:
+def old_id_scans(scans: list[ScanEntry], header_ids: dict[str, str],
+                 persons: dict[str, dict]) -> dict[str, tuple[str, str, str]]:
+    """The scans ``mixed_patient_scans``' majority rule would leave out whose header names the very person the
+    patient's other scans name, under another PatientID: {path: (listed patient, the other scans' header ID, its
+    own)}. A person's older scans under the MRN they had before a record merge (or an ID change) vanished from
+    their trend as "another patient's scan", and the trainer refused the manifest (attack run 16, A16-10). Kept
+    only where both headers give a name and a birth date and nothing (issuer, name, birth date: ``core.person``)
+    differs; where they contradict, or give nothing to compare, the scan is left out as before."""
+    by_patient = _by_patient(scans)
+    out = {}
+    for patient, theirs in _majority_ids(by_patient, header_ids).items():
+        majority = [persons.get(s.path, {}) for s in by_patient[patient] if header_ids.get(s.path) == theirs]
+        for scan in by_patient[patient]:
+            own = header_ids.get(scan.path, "")
+            if own and own != theirs and _same_person(persons.get(scan.path, {}), majority):
+                out[scan.path] = (patient, theirs, own)
+    return out
+
+
+def _same_person(mine: dict[str, str], theirs: list[dict[str, str]]) -> bool:
+    """Whether traits ``mine`` name the person ``theirs`` (one set) all name, by what both give: a birth date and
+    a name at least, and nothing differing (``core.person.one_set_of_traits``). Under two PatientIDs an absent
+    trait proves nothing."""
+    merged: dict[str, str] = {}
+    for traits in theirs:
+        merged = {**traits, **merged}
+    shared = mine.keys() & merged.keys()
+    return ("birth" in shared and bool(shared & {"family", "words", "script"})
+            and one_set_of_traits([*theirs, mine]))
+
+
+def _by_patient(scans: list[ScanEntry]) -> dict[str, list[ScanEntry]]:
+    by_patient: dict[str, list[ScanEntry]] = {}
+    for scan in scans:
+        by_patient.setdefault(scan.patient_id, []).append(scan)
+    return by_patient
+
+
+def _majority_ids(by_patient: dict[str, list[ScanEntry]], header_ids: dict[str, str]) -> dict[str, str]:
+    """Listed patient -> the header ID most of its scans carry (the first listed's on a tie), for the patients whose
+    scans carry several."""
+    out = {}
+    for patient, theirs_scans in by_patient.items():
+        ids = [header_ids.get(s.path, "") for s in theirs_scans if header_ids.get(s.path)]
+        if len(set(ids)) > 1:
+            counts = {i: ids.count(i) for i in dict.fromkeys(ids)}
+            out[patient] = max(counts, key=counts.get)
+    return out
+
+
+def _scan_says(scan: ScanEntry, dates: dict[str, str]) -> str:
+    """The visit a scan itself gives: its header's date, else its row's visit ("" for none)."""
+    return dates.get(scan.path) or scan.visit
+
+
+def _one_visit_of(a: str, b: str) -> bool:
+    """Two visits (ISO dates or labels) are one: dates within ``VISIT_GAP_DAYS``, labels equal."""
+    da, db = parse_date(a), parse_date(b)
+    if da and db:
+        return abs((da - db).days) <= VISIT_GAP_DAYS
+    return a == b
+
+
+def _mixed_patients(index: StudyIndex, header_ids: dict[str, str], persons: dict[str, dict],
+                    dates: dict[str, str]) -> None:
     """Leave out the scans of ``mixed_patient_scans``, each listed; the problem text names the file and both
-    IDs: it is shown in the window, never logged."""
-    mixed = mixed_patient_scans(index.scans, header_ids)
+    IDs: it is shown in the window, never logged. A scan under the person's old ID (``old_id_scans``) is used, its
+    'patient' check saying why (A16-10)."""
+    mixed = mixed_patient_scans(index.scans, header_ids, persons, dates)
+    for path, (patient, theirs, own) in old_id_scans(index.scans, header_ids, persons).items():
+        if path not in mixed:  # the row's "the row's is used" said less: this says both IDs and why
+            index.warnings = [w for w in index.warnings if not (w.path == path and w.kind == "patient")]
+            index.warnings.append(StudyWarning(path, "patient", f'listed under the patient "{patient}", whose other '
+                                               f'scans\' headers say "{theirs}", while its own says "{own}": the '
+                                               "headers give the same name and birth date (an ID changed or records "
+                                               "merged?); it is used"))
     for path, (patient, theirs, own, kind) in mixed.items():
         why = {"others": f'whose other scans\' headers say "{theirs}", while its own says "{own}"',
                "swapped": f'while its own header says "{own}", another patient of the study (rows swapped?)',
@@ -1184,6 +1260,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     uids: dict[str, str] = {}
     header_ids: dict[str, str] = {}  # file -> the patient ID in its own header
     persons: dict[str, dict] = {}  # file -> who under that ID (hashed issuer, name, birth date)
+    dates: dict[str, str] = {}  # file -> the date in its own header (ISO, "" for none)
     geometry: dict[str, int] = {}  # file -> the B-scan count in its header (files with a header only)
     used_rows: list[dict] = []  # the rows whose scans are used: only their visual fields are the study's
     for path, entries in listed.items():
@@ -1198,10 +1275,11 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             uids[path] = record.get("uid") or ""
             header_ids[path] = record.get("patient_id") or ""
             persons[path] = record.get("person") or {}
+            dates[path] = record.get("date") or ""
             if record.get("kind") == "scan":  # a header's B-scan count: the first sign of one content (A15-2)
                 geometry[path] = record.get("n_bscans") or 0
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
-    _mixed_patients(index, header_ids)
+    _mixed_patients(index, header_ids, persons, dates)
     _people_under_one_id(index, persons)
     digests: dict[str, str | None] = {}
     samples: dict[str, str | None] = {}
@@ -1394,8 +1472,9 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             if record.get("cut"):  # indexed from its header, as before; said when the study opens (W19)
                 index.warnings.append(StudyWarning(str(file), "cut", cut_short_text(record["cut"])))
     scan_records = [(str(f), r) for f, r in records if r.get("kind") == "scan"]
-    _mixed_patients(index, {f: r.get("patient_id") or "" for f, r in scan_records})
     persons = {f: r.get("person") or {} for f, r in scan_records}
+    _mixed_patients(index, {f: r.get("patient_id") or "" for f, r in scan_records}, persons,
+                    {f: r.get("date") or "" for f, r in scan_records})
     _people_under_one_id(index, persons)
     _fields_of_another_person(index, persons, vf_persons)
     uids = {str(f): r.get("uid") or "" for f, r in records}
