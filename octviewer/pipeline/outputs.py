@@ -285,6 +285,45 @@ def _locked(path: Path, out: Path) -> int:
     return fd
 
 
+#: the quality check's state a row's result was made with: "on", "off" (the result's own settings, never a menu's
+#: tick at export time), blank where not known. One column and one notice sentence for the window's CSV and
+#: ``octviewer-predict``'s: a scan the check refuses, analysed with it off, was exported "normal" beside its quality
+#: "refused" with no word of the check, in the window's CSV (walk-through H91, W4) and then in the command's, whose
+#: header lacked the column the window's had gained (attack run 15, A15-11).
+QUALITY_CHECK_COLUMN = "quality_check"
+
+
+def quality_check_cells(prediction, quality, settings) -> tuple[str, str]:
+    """(``QUALITY_CHECK_COLUMN``'s cell, the notice's sentence or "") of a result: ``prediction`` (None: no
+    result), ``quality`` (the scan's ``structure.Quality``: the measurement's verdict, else the gate's) and
+    ``settings`` (the ``analysis_settings`` words the result was made with; None: not known).
+
+    The sentence is said beside a decision that stands only because the check was off: "quality check off: this
+    scan fails it (signal 0.02: <why>); with the check on it gets no result". A result made with the check on
+    says nothing; one whose settings are not known is judged by what stands (with the check on, no result stands
+    on a scan it refuses). It names no menu, key or state of the app: a report read weeks later printed "it is on
+    now: Analysis > Analyse (F5) applies it", true only of the window at export time (walk-through H95, V3); the
+    Results panel adds that on screen (``results_panel.quality_check_off_note``)."""
+    from ..core.text import printable
+    from . import ScanOptions
+    from .scan import analysis_settings
+
+    on, off = (analysis_settings(ScanOptions(gate=g))[0] for g in (True, False))
+    gate = (settings or ("",))[0]
+    cell = {on: "on", off: "off"}.get(gate, "")
+    if prediction is None or quality is None or getattr(quality, "ok", True) or (gate and gate != off):
+        return cell, ""
+    score = getattr(quality, "score", None)
+    finite = isinstance(score, (int, float)) and math.isfinite(score)
+    signal = f"signal {score:.2f}" if finite else "signal not measured"
+    reasons = tuple(getattr(quality, "reasons", ()) or ())
+    why = ""
+    if reasons:
+        text = " ".join(printable(str(reasons[0])).split())
+        why = ": " + (text if len(text) <= 120 else text[:119] + "…")
+    return cell, f"quality check off: this scan fails it ({signal}{why}); with the check on it gets no result"
+
+
 #: A number cell as this program writes it: ASCII digits, a point, an optional minus (no exponent,
 #: no "nan", no underscores).
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -352,6 +391,18 @@ def _whole_rows(text: str) -> str:
     return text[:end]
 
 
+def _other_columns(header: list[str] | None, columns: list[str]) -> str:
+    """Why a CSV of other columns cannot be resumed, after its name. An older version's CSV (its columns all this
+    version's, some missing) is said to be one, with the columns it lacks: its rows hold no cell for them (the
+    quality_check column, attack run 15, A15-11), and filled blank they would read "not known" beside this run's."""
+    missing = [c for c in columns if c not in (header or ())]
+    if header and missing and set(header) <= set(columns):
+        named = ", ".join(missing[-3:]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        return (f"is not a results CSV of this command or version: an older version wrote it (it has no column "
+                f"{named}); its rows cannot be continued: run without --resume to start over, or give another --out")
+    return "is not a results CSV of this command or version (other columns)"
+
+
 class ResumableCsv:
     """The results CSV of a batch command, resumable after a kill.
 
@@ -417,7 +468,7 @@ class ResumableCsv:
         except (FileRefused, OSError):
             header = None
         if header != self.columns:  # exactly: rows of another version's columns are not this run's rows
-            raise OutputError(f"--resume: {path} is not a results CSV of this command or version (other columns)")
+            raise OutputError(f"--resume: {path} {_other_columns(header, self.columns)}")
         try:
             for row in reader:
                 problem = row_problem(row, self.run_cells)

@@ -43,6 +43,7 @@ from .outputs import (
     EXIT_OK,
     EXIT_OUTPUT,
     EXIT_SCANS_FAILED,
+    QUALITY_CHECK_COLUMN,
     OutputError,
     check_outputs,
     expand,
@@ -53,7 +54,8 @@ from .predict_rows import REFUSED, analysed_row
 #: The scan's laterality, pattern and quality, the estimates, then the rest of the structure columns
 #: (``octviewer.structure.COLUMNS``, shared with ``octviewer-measure``, so a new measure reaches both).
 COLUMNS = ["file", *STRUCTURE_COLUMNS[:3], "probability", "decision", "threshold", "vfi", "md", "psd",
-           *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature", "settings"]
+           *STRUCTURE_COLUMNS[3:], "seconds", "error", "notice", "model_digest", "model_signature", "settings",
+           QUALITY_CHECK_COLUMN]
 #: Column names older versions wrote and this one no longer does: a results CSV holding them is still
 #: this command's own, and --out may replace it after an upgrade (review H36, item 1). None so far:
 #: every older header is a subset of COLUMNS. A name removed from COLUMNS belongs here.

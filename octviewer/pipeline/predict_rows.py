@@ -21,7 +21,8 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
     from ..model.predictor import VF_CLIPPED
     from ..structure import report_columns
     from . import ScanOptions, analyse_scan
-    from .outputs import OutputError
+    from .outputs import QUALITY_CHECK_COLUMN, OutputError, quality_check_cells
+    from .scan import analysis_settings
 
     started = time.perf_counter()
     row = {"file": name, "notice": notice(None, synthetic)}
@@ -33,6 +34,10 @@ def analysed_row(batch, path: Path, name: str, predictor, args, synthetic: bool,
         if result.structure is not None:
             row.update(report_columns(result.structure))
         pred = result.prediction
+        # the window's CSV's column and notice sentence, by the one rule (attack run 15, A15-11)
+        row[QUALITY_CHECK_COLUMN], gate_note = quality_check_cells(pred, result.quality,
+                                                                   result.settings or analysis_settings(options))
+        row["notice"] = "; ".join(filter(None, [row["notice"], gate_note]))
         if pred is None:
             why = (f"{REFUSED} ({'; '.join(result.reasons)})" if result.refused else "; ".join(result.reasons))
             row["error"] = batch.named_message(why, path, name)

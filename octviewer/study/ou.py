@@ -51,6 +51,11 @@ class EyeSummary:
     scan_date: dt.date | None = None  # the eye's scan at this visit (the latest of several)
     #: with the quality check off, a scan of the eye the check refuses: the note said beside the verdict (A13-17)
     gate_note: str = ""
+    #: how many scans' network results ``probability`` and ``vf_predicted`` are the mean of, and the file whose
+    #: RNFL and disc figures ``structure`` is (the OU view sets it): a repeat scan's eye did not say either
+    #: (walk-through H95, V5)
+    n_predictions: int = 0
+    structure_path: str = ""
 
     @property
     def decision(self) -> str:
@@ -121,6 +126,7 @@ def case_level(eye: str, paths: list[str], results: list[tuple]) -> EyeSummary:
     summary = EyeSummary(eye=eye, paths=list(paths))
     if predictions:
         summary.probability = float(np.mean([p.probability for p in predictions]))
+        summary.n_predictions = len(predictions)
         summary.threshold = float(predictions[0].threshold)
         names = set.intersection(*(set(p.vf) for p in predictions))
         summary.vf_predicted = {k: float(np.mean([p.vf[k] for p in predictions])) for k in sorted(names)}

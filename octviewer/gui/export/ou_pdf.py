@@ -25,7 +25,9 @@ from ..study.checks import check_html, check_lines
 from ..study.ou_view import (
     OUTSIDE_MARK,
     asymmetry_digits,
+    averaged_text,
     eye_not_compared,
+    figures_from_text,
     measured_not_compared,
     shown_difference,
     vf_test_date,
@@ -83,6 +85,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     for eye in eyes:
         s = summary.eyes[eye]
         prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
+        # a mean of several scans says so, as the OU view's card does (walk-through H95, V5)
+        mean = (f"<br><span style='white-space: nowrap'>{html.escape(averaged_text(s))}</span>"
+                if s.probability is not None and averaged_text(s) else "")
         # said beside the estimate instead of a mark (W10); other estimates marked as measured values (H65, W11)
         worse = worse_vf_indices(s.notes)
         cells = "".join(_predicted_cell(c.name, c.predicted, worse)
@@ -99,7 +104,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         gate = (f"<br><span style='color:#b00020'>{html.escape(s.gate_note)}</span>"
                 if s.probability is not None and s.gate_note else "")
         rows.append(f"<tr><td><b>{eye}</b></td><td><span style='white-space: nowrap'>{html.escape(prob)}</span>"
-                    f"{gate}</td>{cells}</tr>")
+                    f"{mean}{gate}</td>{cells}</tr>")
     # each measured field's test date (anonymised: its days from the scan only), as the Results panel and the scan
     # PDF say it: the OU report gave none, and a field 74 days off read as the visit's (walk-through H65, W4)
     tested = [f"{e} {vf_test_date(s.vf_measured, s.scan_date, dated=patient_id is not None)}"
@@ -160,7 +165,13 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     # the study's ID with the scans' header IDs beside it where they differ, as the window says it (W2)
     who = html.escape(patient_identity(patient_id, summary.header_ids)) if patient_id else "anonymised"
     # the visit's study checks, as the OU view shows them above the eyes; anonymised: kind and count only
-    checks = "".join(check_html(line) for line in check_lines(summary.checks, dated=patient_id is not None))
+    # anonymised, a repeat scan's line names its eye and count (it said "this eye" on a page of two, H95, V8)
+    checks = "".join(check_html(line) for line in check_lines(summary.checks, dated=patient_id is not None,
+                                                              eyes={e: summary.eyes[e].paths for e in eyes}))
+    # identified, the file whose RNFL and disc figures an eye with several scans shows (the anonymised check says
+    # they are one scan's): the report said neither (V5)
+    figures = [f"{e}: {figures_from_text(summary.eyes[e])}" for e in eyes if figures_from_text(summary.eyes[e])]
+    figures = (f"<p>{html.escape('; '.join(figures))}</p>" if figures and patient_id is not None else "")
     # the day, as the scan report gives it: the OU report's "2026-12-07T05:22" stood beside the scan PDF's
     # "2026-12-07" (walk-through H82, W17)
     created = dt.date.today().isoformat() if patient_id else "withheld"
@@ -184,6 +195,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     {f"<p><b>{html.escape(WORSE_KEY)}</b></p>" if WORSE_CELL in ''.join(rows) else ""}
     {f"<p>Measured: {html.escape('; '.join(tested))}</p>" if tested else ""}
     {f"<p>n.c. = not compared: {html.escape('; '.join(far))}</p>" if far else ""}
+    {figures}
     {result_notes}
     <h2>Both eyes (temporal sides facing out)</h2>
     {img.get('ou', '')}

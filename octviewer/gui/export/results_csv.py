@@ -23,8 +23,10 @@ from octviewer.core.prediction import worse_vf_indices
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.predictor import VF_CLIPPED
+from octviewer.pipeline.outputs import QUALITY_CHECK_COLUMN, quality_check_cells
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from octviewer.structure.columns import report_columns
+from octviewer.structure.normative import UNCLASSED_SECTORS
 
 from ..structure.page import not_measured_for_pattern, wheel_class
 from ..viewer.results_panel import scan_date
@@ -60,6 +62,13 @@ COLUMNS_NOTE = ("rnfl_T_um, rnfl_TS_um, rnfl_TI_um, rnfl_N_um, rnfl_NS_um, rnfl_
                 "rnfl_clock01_um to rnfl_clock12_um: clock hours as seen on "
                 "the fundus; rnfl_uncertain_sectors, rnfl_uncertain_quadrants, rnfl_uncertain_clock_hours: those whose "
                 "values are approximate (printed ~ in the window and the PDF)")
+#: why some class columns are always blank beside their µm, in the PDF's words (``structure.page._disc_text``): the
+#: CSV gave rnfl_NS_class / rnfl_NI_class empty beside rnfl_NS_um / rnfl_NI_um with no word why (walk-through H95,
+#: V9). The sector columns keep their names (rnfl_T_um .. rnfl_NI_um: the commands' since their first version, which
+#: ``--resume`` and readers of their CSVs match exactly); ``COLUMNS_NOTE`` says which are sectors.
+UNCLASSED_NOTE = (f"{', '.join(f'rnfl_{s}_class' for s in UNCLASSED_SECTORS)}: always blank: sectors "
+                  f"{', '.join(UNCLASSED_SECTORS)} are given in µm only, not classed (the quadrant's range would call "
+                  "normal eyes thin); clock hours likewise have no class (no published normal range per clock hour)")
 
 
 #: the ``decision`` cell of a scan the network did not analyse (a circle or line scan, one the quality check
@@ -115,25 +124,12 @@ def _measured_cells(patient_id: str | None, measured, scan_acquired, identify: b
             num(measured.psd_db), f"no: {why_not}" if why_not else "yes"]
 
 
-#: the quality check's state the volume's result was made with: "on", "off" (``state.made_with``, the settings the
-#: result was made with, not the menu's tick now), blank where not known. A scan the check refuses, analysed with it
-#: off, was exported "normal" beside its quality "refused" with no word of the check (walk-through H91, W4); its
-#: notice now carries the window's and the PDF's sentence (``results_panel.quality_check_off_note``).
-QUALITY_CHECK_COLUMN = "quality_check"
-
-
-def quality_check_cell(made_with) -> str:
-    """``QUALITY_CHECK_COLUMN``'s cell from the result's settings (``pipeline.batch.analysis_settings`` words)."""
-    gate = (made_with or ("",))[0]
-    return {"quality gate on": "on", "quality gate off": "off"}.get(gate, "")
-
-
 def structure_notice(structure) -> str:
     """What the volume row's notice says of its structure columns: which are sectors and which quadrants, and,
     where anything was classed, whose normal figures classed it, in the words the scan PDF prints
     ("Normal figures: ..."; ``normative.source_for`` starts "ANOTHER DEVICE'S NORMALS: Cirrus HD-OCT figures" for
     any other device). A Spectralis scan's "normal" in the CSV did not say it was Cirrus's (ninth walk-through)."""
-    parts = [COLUMNS_NOTE] if getattr(structure, "sectors", None) else []
+    parts = [COLUMNS_NOTE, UNCLASSED_NOTE] if getattr(structure, "sectors", None) else []
     if getattr(structure, "rnfl_class", None) or any((getattr(structure, "classes", None) or {}).values()):
         parts.append(CLASS_NOTE)
     if any((getattr(structure, "classes", None) or {}).values()):  # as page.compared: nothing classed, no norms
@@ -144,7 +140,7 @@ def structure_notice(structure) -> str:
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
                       vf_names=(), identify: bool = True, model_digest: str = "", model_signature: str = "",
                       synthetic_model: bool = False, patient_id: str | None = None, measured_vf=None,
-                      made_with=None, quality_note: str = "") -> Path:
+                      made_with=None) -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
     says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
     the columns the same as for an analysed scan, so exports of several scans stack.
@@ -160,8 +156,10 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     panel and the PDF showed both while the CSV had neither (walk-through H65, W12). Anonymised, the ID and the
     field's date are withheld; its days from the scan are kept, as the anonymised PDF keeps them.
 
-    ``made_with``: the settings the result was made with (``state.made_with``), for ``QUALITY_CHECK_COLUMN``;
-    ``quality_note``: ``results_panel.quality_check_off_note``, said in every row's notice beside its figures."""
+    ``made_with``: the settings the result was made with (``state.made_with``), for ``QUALITY_CHECK_COLUMN`` and
+    the notice's quality check sentence, said in every row's notice beside its figures: the one rule of
+    ``pipeline.outputs.quality_check_cells``, which ``octviewer-predict``'s rows follow too (attack run 15, A15-11),
+    and which names no menu or key of the window (walk-through H95, V3)."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
@@ -175,8 +173,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     # the indices whose estimates the evaluation found worse than the class mean, in a column of their own (the
     # notice's long sentence alone read like VFI's and MD's mild caveat, walk-through H65, W10)
     worse = " ".join(sorted(worse_vf_indices(p.notes) & set(vf_names))) if p is not None else ""
+    gate, quality_note = quality_check_cells(p, getattr(structure, "quality", None), made_with)
     vf_notice = "; ".join(filter(None, [row_notice, quality_note, *weak]))
-    gate = quality_check_cell(made_with)
     quadrant_cells = _quadrant_cells(structure) + _sector_class_cells(structure)
     name = printable(Path(v.source).name) if v.source else ""
     common = [name, v.laterality or "", scan_date(v) if v.acquired else ""]

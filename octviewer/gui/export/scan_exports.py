@@ -151,7 +151,6 @@ class ScanExports:
 
     def csv(self, path: str | None = None) -> str | None:
         """The volume's result, then one row per B-scan (numbered from 1), with file, eye and date."""
-        from ..viewer.results_panel import quality_check_off_note
         from .results_csv import write_results_csv
 
         if not self.exportable():
@@ -173,8 +172,7 @@ class ScanExports:
             model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else "",
             synthetic_model=bool(model and model.meta.synthetic_data),
             patient_id=self.window.study.patient_line() if identify else None,
-            measured_vf=self.window.study.measured_vf(), made_with=getattr(s, "made_with", None),
-            quality_note=quality_check_off_note(s)), "csv")
+            measured_vf=self.window.study.measured_vf(), made_with=getattr(s, "made_with", None)), "csv")
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""

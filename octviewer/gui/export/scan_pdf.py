@@ -33,6 +33,7 @@ from PySide6.QtGui import (
 from octviewer.core import VF_INDICES, outside_normal
 from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
 from octviewer.model.meta import vf_baseline_caveat
+from octviewer.pipeline.outputs import quality_check_cells
 
 from ..model.card import sensitivity_specificity
 from ..structure.page import map_blank_text
@@ -41,7 +42,6 @@ from ..viewer.results_panel import (
     BORDERLINE,
     near_threshold,
     plain,
-    quality_check_off_note,
     scan_caveats,
     scan_date,
 )
@@ -152,7 +152,10 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     # paper as they are on screen; the VF caveat is printed under the table already
     notes = "".join(f"<p><b>Note:</b> {_e(n)}</p>" for n in p.notes if n != vf_caveat)
     warning = meta.get("file_warning", "")
-    gate_note = quality_check_off_note(state)  # beside the verdict, not only under Structure (A13-11)
+    # beside the verdict, not only under Structure (A13-11); in the CSV's words (``pipeline.outputs``), which name
+    # no menu or key: "it is on now: Analysis > Analyse (F5) applies it" was the window's state at export time,
+    # and two reports of one result differed by it (walk-through H95, V3)
+    gate_note = quality_check_cells(p, getattr(state.structure, "quality", None), getattr(state, "made_with", None))[1]
     result = f"""<h2>Result (image level = this volume)</h2>
     <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {p.threshold:.2f}){borderline}</p>

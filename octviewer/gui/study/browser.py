@@ -36,6 +36,7 @@ from octviewer.study.vf import VF_MATCH_DAYS, parse_date, vf_days_from_scan
 from ..background import TaskSlot
 from ..dialogs import as_literal
 from ..viewer.render import bscans_text
+from .checks import study_check_entries
 
 ROLE = Qt.UserRole  # item data: ("patient", pid) / ("visit", pid, label) / ("eye", pid, label, eye) / ("scan", ...)
 EYE_NAMES = {"OD": "OD (right eye)", "OS": "OS (left eye)", "": "eye unknown"}
@@ -108,16 +109,20 @@ def problems_and_warnings(index: StudyIndex, limit: int, breaks: bool = True) ->
     def entries(text: str) -> str:
         return "\n".join("• " + (path_breaks(line) if breaks else line) for line in text.splitlines())
 
-    listed, checks = index.problems_text(limit=limit), index.warnings_text(limit=limit)
+    listed, checks = index.problems_text(limit=limit), study_check_entries(index)
+    if len(checks) > limit:
+        checks = checks[:limit] + [f"... and {len(checks) - limit} more"]
     return "\n".join([*(["Left out:\n" + entries(listed)] if listed else []),
-                      *(["Check (used as listed):\n" + entries(checks)] if checks else [])])
+                      *(["Check (used as listed):\n" + entries("\n".join(checks))] if checks else [])])
 
 
 def problems_summary(index: StudyIndex) -> str:
-    """The one line above the (small, scrolling) list: how many entries of each kind it holds."""
+    """The one line above the (small, scrolling) list: how many entries of each kind it holds (a check said of
+    several files, a repeat scan, is one entry: ``checks.study_check_entries``)."""
+    checks = len(study_check_entries(index))
     parts = [f"{head}: {n}" for head, n in (("Notes", len(index.notes)), ("Left out", len(index.problems)),
-                                            ("Check (used as listed)", len(index.warnings))) if n]
-    many = len(index.notes) + len(index.problems) + len(index.warnings) > 3
+                                            ("Check (used as listed)", checks)) if n]
+    many = len(index.notes) + len(index.problems) + checks > 3
     return "; ".join(parts) + (" - scroll the list" if many and parts else "")
 
 

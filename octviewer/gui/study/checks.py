@@ -13,6 +13,7 @@ module does not know is "a study check".
 from __future__ import annotations
 
 import html
+import os
 
 from octviewer.study.index import StudyWarning
 
@@ -36,12 +37,33 @@ def check_kind(check) -> str:
     return check.kind if check.kind in KINDS else "other"
 
 
-def check_lines(checks: list[StudyWarning], dated: bool = True) -> list[str]:
+def _eye_of(check: StudyWarning, eyes: dict[str, list[str]] | None) -> str:
+    """The eye (a key of ``eyes``, eye -> its scans' paths at the visit) whose scans hold ``check``'s file, or ""."""
+    real = os.path.realpath(check.path)
+    return next((eye for eye, paths in (eyes or {}).items() if real in {os.path.realpath(p) for p in paths}), "")
+
+
+def repeat_line(eye: str, n: int) -> str:
+    """An anonymised report's line for an eye with ``n`` scans at the visit: which eye, how many, what is averaged
+    and what is one scan's, with no file name. "several scans of this eye at this visit" on the OU report, which
+    shows both eyes, pointed at neither, and left out that the RNFL and disc figures are one scan's (walk-through
+    H95, V8)."""
+    return (f"Check (study): {eye}: {n} scans at this visit: their P(glaucoma) and VF estimates are averaged; the "
+            "RNFL and disc figures shown are one scan's; file names withheld: anonymised report")
+
+
+def check_lines(checks: list[StudyWarning], dated: bool = True, eyes: dict[str, list[str]] | None = None) -> list[str]:
     """"Check (study manifest): ..." or "Check (study): ..." for each check; ``dated`` False (an anonymised
     report): one line per kind with its count, and no ID, date or name (a row's patient ID and visit date
-    against the header's: one line naming which of the two disagree)."""
+    against the header's: one line naming which of the two disagree). ``eyes`` (eye -> the visit's scans of that
+    eye, an OU report's): a repeat scan's line names its eye and the number of scans (``repeat_line``)."""
     if dated:
         return [f"Check ({KINDS[check_kind(c)][0]}): {c.text}" for c in checks]
+    repeats = {}
+    for c in checks:
+        if check_kind(c) == "repeat" and _eye_of(c, eyes):
+            repeats[_eye_of(c, eyes)] = len(eyes[_eye_of(c, eyes)])
+    checks = [c for c in checks if not (check_kind(c) == "repeat" and _eye_of(c, eyes))]
     counts: dict[str, int] = {}
     for c in checks:
         counts[check_kind(c)] = counts.get(check_kind(c), 0) + 1
@@ -54,7 +76,36 @@ def check_lines(checks: list[StudyWarning], dated: bool = True) -> list[str]:
                      f"{'s' if n != 1 else ''}: {what})")
     lines += [f"Check ({KINDS[kind][0]}): {KINDS[kind][1]}" + (f" ({n} checks)" if n > 1 else "")
               for kind, n in counts.items()]
-    return [f"{line}; details withheld: anonymised report" for line in lines]
+    return [f"{line}; details withheld: anonymised report" for line in lines] + [
+        repeat_line(eye, n) for eye, n in sorted(repeats.items())]
+
+
+def study_check_entries(index) -> list[str]:
+    """The Study panel's list of checks of scans used (``StudyIndex.warnings``), one entry per check: "<file>:
+    <what to check>"; a check the index says of several files word for word, once, with its files ("<file>,
+    <file>: ..."), and a repeat acquisition's (said of each of its scans) as its text, which names the files. The
+    repeat was listed twice, once per file, and counted twice, and "the RNFL and disc figures shown are one
+    scan's" did not say whose (walk-through H95, V5): its entry names the file whose figures the OU view shows
+    (``ou_view.analyse_visit``: the visit's first scan of the eye that could be measured)."""
+    base = index.root if os.path.isdir(index.root) else os.path.dirname(index.root)
+
+    def shown(path: str) -> str:
+        inside = os.path.abspath(path).startswith(os.path.abspath(base) + os.sep)
+        return os.path.relpath(path, base) if inside else path
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    for w in index.warnings:
+        groups.setdefault((w.kind, w.text), []).append(w.path)
+    entries = []
+    for (kind, text), paths in groups.items():
+        scan = index.scan_at(paths[0]) if kind == "repeat" and len(paths) > 1 else None
+        if scan is None:  # one file, or several named before the text they share
+            entries.append(f"{', '.join(shown(p) for p in paths)}: {text}")
+            continue
+        first = index.scans_for(scan.patient_id, scan.visit, scan.eye)[0]
+        entries.append(f"{text}; the OU view shows the RNFL and disc figures of {shown(first.path)} (the next "
+                       "one's if it cannot be measured)")
+    return entries
 
 
 def check_html(line: str) -> str:
@@ -63,17 +114,16 @@ def check_html(line: str) -> str:
     return f"<p><b>{html.escape(title)}:</b> {html.escape(text)}</p>"
 
 
-__all__ = ["KINDS", "check_html", "check_kind", "check_lines"]
+__all__ = ["KINDS", "check_html", "check_kind", "check_lines", "repeat_line", "study_check_entries"]
 
 
 def result_gate_note(prediction, structure) -> str:
-    """``results_panel.quality_check_off_note`` (the one note) for a result outside the main window's state: an
-    OU view's eye, a Trend's visit. With the quality check off, they gave "NORMAL 0.00" for a scan the check
-    refuses with no word of it, where the Results panel and the scan PDF say it (attack run 13, A13-17)."""
-    from types import SimpleNamespace
-
-    from ..viewer.results_panel import quality_check_off_note
+    """The quality check's note (``pipeline.outputs.quality_check_cells``, the CSVs' and the PDFs' one rule) for a
+    result outside the main window's state: an OU view's eye, a Trend's visit. With the quality check off, they gave
+    "NORMAL 0.00" for a scan the check refuses with no word of it, where the Results panel and the scan PDF say it
+    (attack run 13, A13-17). Its settings are not known here: judged by what stands."""
+    from octviewer.pipeline.outputs import quality_check_cells
 
     if structure is None or getattr(structure, "quality", None) is None:
         return ""
-    return quality_check_off_note(SimpleNamespace(prediction=prediction, structure=structure))
+    return quality_check_cells(prediction, structure.quality, None)[1]

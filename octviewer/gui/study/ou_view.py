@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from octviewer.core import Cancelled, outside_normal
 from octviewer.core.prediction import OUTSIDE_KEY, OUTSIDE_MARK, VF_WORSE_BESIDE, worse_vf_indices
+from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
 from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
@@ -88,6 +90,22 @@ def eye_not_compared(eye: EyeSummary) -> str:
     return f"the {eye.eye} field lies more than {VF_COMPARE_MAX_DAYS} days from its scan"
 
 
+def averaged_text(eye: EyeSummary) -> str:
+    """"mean of 2 scans" for an eye whose probability and VF estimates are the mean of several scans' results, else
+    "": the OU view's and the OU report's 0.08 did not say it was a mean (walk-through H95, V5)."""
+    return f"mean of {eye.n_predictions} scans" if eye.n_predictions > 1 else ""
+
+
+def figures_from_text(eye: EyeSummary | None, name: bool = True) -> str:
+    """Whose RNFL and disc figures an eye with several scans at the visit shows: "RNFL and disc figures:
+    OS_20190407.dcm (one of 2 scans)", or "" (one scan, or none measured). ``name`` False (an anonymised report):
+    the file is not named."""
+    if eye is None or len(eye.paths) < 2 or not eye.structure_path:
+        return ""
+    which = printable(os.path.basename(eye.structure_path)) if name else "one scan's, file name withheld"
+    return f"RNFL and disc figures: {which} (one of {len(eye.paths)} scans)"
+
+
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
     """Task body: analyse every volume of both eyes of the visit, aggregate per eye (case level).
     Each file is read once, for its analysis and (the first of each eye) its en-face image."""
@@ -100,7 +118,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
         mine = [s for s in scans if s.eye == eye]
         if not mine:
             continue
-        results, errors, enface, acquired = [], [], None, {}
+        results, errors, enface, acquired, analysed = [], [], None, {}, []
         for scan in mine:
             if cancel.is_set():
                 raise Cancelled()
@@ -112,6 +130,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
                     enface = enface_image(volume)
                 if analyse is not None:
                     results.append(analyse(volume, cancel))
+                    analysed.append(scan.path)
             except Cancelled:
                 raise
             except VolumeReadError as exc:
@@ -121,6 +140,9 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
             done += 1
             progress(done, len(scans))
         eye_summary = case_level(eye, [s.path for s in mine], results)
+        # the file whose RNFL and disc figures the eye shows (the first measured), named where it has several (V5)
+        eye_summary.structure_path = next((path for path, (_, report) in zip(analysed, results)
+                                           if report is not None and report is eye_summary.structure), "")
         # the field Results gives this eye's (latest) scan, far or near (one function): the visit's 45-day
         # match left a field a year off blank here ("MD measured n/a") where Results showed it "not compared"
         latest = max(mine, key=lambda s: s.date or dt.date.min)
@@ -296,6 +318,11 @@ class EyeColumn(QFrame):
         self.vf_when = QLabel("")
         self.vf_when.setWordWrap(True)
         self.vf_when.setTextFormat(Qt.PlainText)
+        # an eye with several scans at the visit: the file whose RNFL and disc figures the wheel shows (H95, V5);
+        # under the table, so the OU report's picture (cut under the verdict) never prints a file name
+        self.figures_from = QLabel("")
+        self.figures_from.setWordWrap(True)
+        self.figures_from.setTextFormat(Qt.PlainText)
         self.error = QLabel("")
         self.error.setTextFormat(Qt.PlainText)  # a read error starts with the file's name (A7-18)
         self.error.setWordWrap(True)
@@ -312,8 +339,9 @@ class EyeColumn(QFrame):
         layout.addWidget(self.decision)
         layout.addWidget(self.table)
         layout.addWidget(self.vf_when)
+        layout.addWidget(self.figures_from)
         layout.addWidget(self.error)
-        for label in (self.vf_when, self.error):
+        for label in (self.vf_when, self.figures_from, self.error):
             label.setVisible(False)  # shown with a text only: an empty line still took its height and spacing
 
     def cell(self, row: str, column: int) -> str:
@@ -331,6 +359,7 @@ class EyeColumn(QFrame):
         self.table.clearContents()
         self.table.setToolTip("")
         _say(self.vf_when, "")
+        _say(self.figures_from, figures_from_text(s))
         self.wheel.set_summary(s)
         if s is None:
             self.image.setPixmap(QPixmap())
@@ -349,8 +378,12 @@ class EyeColumn(QFrame):
         if s.probability is not None:
             self.decision.setText(f"{s.decision.upper()} (threshold {s.threshold:.2f})"
                                   + ("  · SYNTHETIC" if s.synthetic else "")
+                                  + (f"  · {averaged_text(s)}" if averaged_text(s) else "")
                                   + (f"\n{s.gate_note}" if s.gate_note else ""))
             self._set("probability", 0, f"{s.probability:.2f}")
+            if averaged_text(s):  # the cell is narrow: the verdict above says it, the cell's tooltip too
+                self.table.item(self.ROWS.index("probability"), 0).setToolTip(
+                    f"P(glaucoma) and the VF estimates: {averaged_text(s)}")
         else:
             self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
         # a predicted index the model's evaluation found WORSE than the class mean: never marked, and said so
@@ -528,5 +561,5 @@ class OUView(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit", "eye_not_compared", "measured_not_compared",
-           "vf_test_date"]
+__all__ = ["EyeColumn", "OUView", "SectorWheel", "analyse_visit", "averaged_text", "eye_not_compared",
+           "figures_from_text", "measured_not_compared", "vf_test_date"]
