@@ -6,7 +6,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from test_attack12_trainer import _rows, _write  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def study_demo(tmp_path_factory) -> Path:
+    """Two SYNTHETIC patients, two yearly visits, both eyes, with their perimeter DICOMs (the demo study)."""
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=2, visits=2, preset="tiny", seed=5)
 
 
 def _resave(path, **fields) -> None:
@@ -223,3 +232,84 @@ def test_a16_10_open_study_manifest_keeps_the_baseline_under_an_old_id_with_a_pa
     assert "another patient's scan" not in text, text
     assert f'whose other scans\' headers say "{patient}", while its own says "OLD-4711": the headers give the same ' \
            "name and birth date (an ID changed or records merged?)" in text, text
+
+
+# ---------------------------------------------------------------- A16-2 / A16-5: a measured field's person, two tiers
+
+
+def _study_with_a_field(demo, folder, scan_name: str, field_name: str, field_birth: str = "19500101",
+                        field_issuer: str = "") -> tuple[Path, Path, str]:
+    """A copy of the two-patient demo study: the first patient's scans name ``scan_name`` born 1950-01-01, their
+    first perimeter DICOM ``field_name`` born ``field_birth`` (``field_issuer``); (root, that field, patient)."""
+    import pydicom
+
+    root = Path(shutil.copytree(demo, folder))
+    field = sorted(root.rglob("perimetry/*.dcm"))[0]
+    patient = pydicom.dcmread(field).PatientID
+    for scan in (root / "scans" / patient).glob("*.dcm"):
+        _resave(scan, PatientName=scan_name, PatientBirthDate="19500101")
+    _resave(field, PatientName=field_name, PatientBirthDate=field_birth, **(
+        {"IssuerOfPatientID": field_issuer} if field_issuer else {}))
+    return root, field, patient
+
+
+def _shown(panel) -> str:
+    return " ".join(panel.problems.text().replace("\u200b", "").split())
+
+
+@pytest.mark.gui
+def test_a16_2_a_patients_own_field_written_another_way_is_shown_as_theirs(qtbot, window, monkeypatch, tmp_path,
+                                                                           study_demo):
+    """The perimeter writes O'BRIEN^SEAN, the OCT OBRIEN^SEAN: the patient's only measured field was left out as
+    "another person's". One name after the fold: used, nothing said. A name that still differs (a typo) with the
+    birth date agreeing: used, with a 'people' check on the patient's scans, as two scans' names are."""
+    from conftest import open_study_folder
+
+    root, field, patient = _study_with_a_field(study_demo, tmp_path / "apos", "OBRIEN^SEAN", "O'BRIEN^SEAN")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert str(field) in {m.source for m in panel.index.vf}, _shown(panel)
+    assert "another person" not in _shown(panel) and not [w for w in panel.index.warnings if w.kind == "people"]
+    root, field, patient = _study_with_a_field(study_demo, tmp_path / "typo", "DOE^JOHN", "DOE^JHON")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert str(field) in {m.source for m in panel.index.vf}, _shown(panel)
+    people = [w for w in panel.index.warnings if w.kind == "people"]
+    assert people and {Path(w.path).parent.name for w in people} == {patient}, panel.index.warnings
+    assert f'the measured VF of the patient "{patient}"' in _shown(panel) and "names the patient otherwise in its " \
+        "header than the scans do (another person, or one name written two ways)" in _shown(panel), _shown(panel)
+    assert "JHON" not in _shown(panel)
+    root, field, _ = _study_with_a_field(study_demo, tmp_path / "born", "DOE^JOHN", "DOE^JOHN", "19400101")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)  # another birth date: another person, refused
+    assert str(field) not in {m.source for m in panel.index.vf}
+    assert "its header names another person (another birth date) than this patient's scans; it is not used" in \
+        _shown(panel), _shown(panel)
+
+
+@pytest.mark.gui
+def test_a16_5_another_persons_humphrey_xml_under_the_patients_id_is_not_shown_as_theirs(qtbot, window, monkeypatch,
+                                                                                         tmp_path, study_demo):
+    """Another person's HFA XML export (ZULU^ZED, born 1940) under the patient's ID was shown as the patient's
+    measured VF (the XML record carried no person); the same field as an OPV DICOM was refused. The patient's own
+    export, the name written another way (MÜLLER / MUELLER), is used."""
+    import pydicom
+    from conftest import open_study_folder
+    from test_hfa_xml import hfa_xml
+
+    for case, (last, given, born) in {"zulu": ("ZULU", "ZED", "1940-01-01"),
+                                      "own": ("MÜLLER", "JÜRGEN", "1950-01-01")}.items():
+        root, field, patient = _study_with_a_field(study_demo, tmp_path / case, "MUELLER^JUERGEN", "MUELLER^JUERGEN")
+        field.unlink()  # the patient's field is the XML export
+        od = sorted((root / "scans" / patient).glob("OD_*.dcm"))[0]
+        date = pydicom.dcmread(od).StudyDate
+        xml = hfa_xml(root, name="field.xml", patient=patient, site="1", visit=f"{date[:4]}-{date[4:6]}-{date[6:]}",
+                      series_time=f"{date[:4]}-{date[4:6]}-{date[6:]}T10:57:20")
+        xml.write_text(xml.read_text(encoding="utf-8").replace("<LAST_NAME>SYNTHETIC", f"<LAST_NAME>{last}")
+                       .replace("<GIVEN_NAME>TEST", f"<GIVEN_NAME>{given}")
+                       .replace("<BIRTH_DATE>1950-01-01", f"<BIRTH_DATE>{born}"), encoding="utf-8")
+        panel = open_study_folder(qtbot, window, monkeypatch, root)
+        used = str(xml) in {m.source for m in panel.index.vf}
+        if case == "zulu":
+            assert not used and f"measured VF of {patient} OD: its header names another person (another birth " \
+                "date) than this patient's scans; it is not used" in _shown(panel), _shown(panel)
+            assert "ZULU" not in _shown(panel)
+        else:
+            assert used and "another person" not in _shown(panel), _shown(panel)

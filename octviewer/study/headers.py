@@ -130,7 +130,11 @@ def _hfa_xml_record(f, path: Path) -> dict:
         return {**_skip("other files"), "reader": XML_READER}
     except VfReadError as exc:
         return {**_skip("unreadable visual-field files", exc.problem), "reader": XML_READER}
-    return {"kind": "vf", "reader": XML_READER, "exams": [_vf_record(exam.measurement) for exam in exams]}
+    # each exam's person (name, birth date as digests), compared with the scans' as an OPV DICOM's is: another
+    # person's export under the patient's ID was shown as their measured VF (attack run 16, A16-5)
+    return {"kind": "vf", "reader": XML_READER,
+            "exams": [{**_vf_record(exam.measurement), "person": hashed_traits(exam.person) if exam.person else {}}
+                      for exam in exams]}
 
 
 def _vol_header_format():
@@ -201,8 +205,9 @@ def _cut(path: Path) -> str:
 #: not served from the study's cache.
 #: 5: a scan's record says whether its file is cut short ("cut", W19); 6: the viewer's date rule (A14-15); 7: who
 #: under the PatientID ("person", hashed traits; A14-19, A15-4); 8: a scan's record may keep its content sample
-#: ("sample", ``io.content.sample_key``) beside its content digest ("content"), filled in by the study index (A15-2)
-RECORD_CHECKS = 8
+#: ("sample", ``io.content.sample_key``) beside its content digest ("content"), filled in by the study index (A15-2);
+#: 9: names folded before they are hashed (``core.person.fold_name``, A16-1), an HFA XML exam's "person" (A16-5)
+RECORD_CHECKS = 9
 
 
 def well_formed(record) -> bool:
@@ -228,7 +233,7 @@ def well_formed(record) -> bool:
                 and _traits(record.get("person", {})))
     if kind == "vf":
         exams = record.get("exams", [record])
-        return (isinstance(exams, list) and all(_vf_well_formed(m) for m in exams)
+        return (isinstance(exams, list) and all(_vf_well_formed(m) and _traits(m.get("person", {})) for m in exams)
                 and _traits(record.get("person", {})))
     return False
 

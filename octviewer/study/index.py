@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 from ..core.cancel import Cancelled
 from ..core.files import file_sha256
-from ..core.person import one_set_of_traits
+from ..core.person import one_set_of_traits, what_differs
 from ..core.text import text_problem
 from ..io import VolumeReadError
 from ..io.content import SAMPLE_KIND
@@ -1142,24 +1142,35 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
                                             "visits") for scan in scans]
 
 
-def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_persons: dict[str, dict]) -> None:
-    """Leave out, listed, a measured field (a perimeter's DICOM) whose header names another person than every scan
-    of its patient does (another issuer, name or birth date under one ID: ``core.person``): it was shown as the
-    patient's measured VF beside the estimate (attack run 15, A15-15). A field is one test, so it is not used
-    where it contradicts; the scans stay (``_people_under_one_id`` says theirs)."""
-    scans_traits: dict[str, list[dict]] = {}
+def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict],
+                              vf_persons: dict[tuple[str, str], dict]) -> None:
+    """Leave out, listed, a measured field (a perimeter's DICOM, an HFA XML exam; ``vf_persons`` by (file, patient
+    ID)) whose header names another person than every scan of its patient does by what a spelling cannot explain:
+    another issuer of the ID or birth date (``core.person.other_person``): it was shown as the patient's measured VF
+    beside the estimate (attack run 15, A15-15; the XML export, A16-5). A field is one test, so it is not used where
+    it contradicts. A field whose name only differs from every scan's after the fold is kept, with a 'people' check
+    on the patient's scans, as two scans' names are (``_people_under_one_id``): the patient's own field written
+    O'BRIEN by the perimeter and OBRIEN by the OCT was dropped as another person's (attack run 16, A16-2)."""
+    by_patient: dict[str, list[ScanEntry]] = {}
     for scan in index.scans:
-        scans_traits.setdefault(scan.patient_id, []).append(persons.get(scan.path, {}))
+        by_patient.setdefault(scan.patient_id, []).append(scan)
     kept = []
     for m in index.vf:
-        theirs = [t for t in scans_traits.get(m.patient_id, []) if t]
-        mine = vf_persons.get(m.source or "", {})
-        if mine and theirs and all(not one_set_of_traits([mine, t]) for t in theirs):
+        scans = by_patient.get(m.patient_id, [])
+        theirs = [t for t in (persons.get(s.path, {}) for s in scans) if t]
+        mine = vf_persons.get((m.source or "", m.patient_id), {})
+        if mine and theirs and all(not one_set_of_traits([mine, t], names=False) for t in theirs):
             index._problem(m.source or index.root, "visual fields of another person",
                            f"measured VF of {m.patient_id} {m.eye or 'eye unknown'}: its header names another "
-                           "person (issuer of the ID, name or birth date) than this patient's scans; it is not used")
-        else:
-            kept.append(m)
+                           f"person ({what_differs([mine, *theirs])}) than this patient's scans; it is not used")
+            continue
+        kept.append(m)
+        if mine and theirs and all(not one_set_of_traits([mine, t]) for t in theirs):
+            name = os.path.basename(m.source or "")
+            index.warnings += [StudyWarning(scan.path, "people", f'the measured VF of the patient "{m.patient_id}" '
+                                            f"{m.eye or 'eye unknown'} ({name}) names the patient otherwise in its "
+                                            "header than the scans do (another person, or one name written two "
+                                            "ways): check before comparing it with the estimate") for scan in scans]
     index.vf = kept
 
 
@@ -1342,7 +1353,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     csvs = [f for f in files if f.suffix.lower() == ".csv"]
     others = [f for f in files if f.suffix.lower() != ".csv"]
     records: list[tuple[Path, dict]] = []
-    vf_persons: dict[str, dict] = {}  # a perimeter DICOM -> who its header names
+    vf_persons: dict[tuple[str, str], dict] = {}  # (a perimeter's file, patient ID) -> who its header names
     try:
         for n, file in enumerate(others):
             if _cancelled(cancel):
@@ -1449,7 +1460,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             for m in record.get("exams", [record]):  # an HFA XML export may hold several exams
                 index.vf.append(VfMeasurement(m["patient_id"], m["eye"], parse_date(m["date"]),
                                               m["vfi"], m["md_db"], m["psd_db"], source=str(file)))
-                vf_persons[str(file)] = record.get("person") or {}
+                vf_persons[(str(file), m["patient_id"])] = m.get("person") or {}
         else:
             if record.get("date_note"):  # filed, with the date unknown: said, not dropped
                 index.problems.append((str(file), str(record["date_note"])))
