@@ -90,6 +90,7 @@ def test_csv_and_pdf_of_a_result_made_with_the_check_off_name_no_menu_state(qtbo
     keep the sentence, by the commands' rule; the Results panel keeps the instruction on screen."""
     w = window
     _open_by_menu(qtbot, w, _noise_scan(tmp_path), monkeypatch, timeout=240000)
+    qtbot.waitUntil(lambda: w.controller.analysis_generation == -1, timeout=240000)  # nothing lands later
     w.menu_actions["quality_gate"].trigger()  # ticked again: the result on screen was made without it
     qtbot.wait(20)
     panel = " ".join(w.results.text().split())
@@ -114,6 +115,7 @@ def test_the_csv_notice_says_why_the_ns_and_ni_classes_are_blank(qtbot, window, 
 
     w = window
     _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)
+    qtbot.waitUntil(lambda: w.controller.analysis_generation == -1, timeout=240000)
     volume = _export_csv(w, monkeypatch, tmp_path / "d.csv")[0]
     assert volume["rnfl_NS_um"] and volume["rnfl_NI_um"] and not volume["rnfl_NS_class"]
     assert ("rnfl_NS_class, rnfl_NI_class: always blank: sectors NS, NI are given in µm only, not classed (the "
