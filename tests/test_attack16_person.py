@@ -182,3 +182,170 @@ def test_retrieve_keeps_both_series_of_one_study_whose_names_differ(orthanc, spe
     assert "2 file(s) retrieved" in out and "refused" not in out, out
     assert ("1 instance(s) write the patient's name in different ways" in out) == said, out
     assert _kept_names(data_dir) == names
+
+
+# ---------------------------------------------------------------- A16-2, A16-5: the study's measured fields
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
+
+
+def _study(demo, tmp_path, scans: tuple[str, str, str], field: tuple[str, str, str] | None):
+    """A copy of the demo whose scans' headers name ``scans`` (name, issuer, birth date) and whose first OD field
+    names ``field``; None: the OPV fields removed (an XML export is added by the test). The copy, the field."""
+    import shutil
+
+    import pydicom
+
+    root = shutil.copytree(demo, tmp_path / "study")
+    for scan in (root / "scans").rglob("*.dcm"):
+        _rename(scan, *scans)
+    fields = sorted((root / "perimetry").rglob("*.dcm"))
+    od = next(f for f in fields if pydicom.dcmread(f, stop_before_pixels=True).get("Laterality", "") in ("R", "OD")
+              or "OD" in f.name)
+    if field is None:
+        for f in fields:
+            f.unlink()
+        return root, None
+    _rename(od, *field)
+    return root, od
+
+
+def _rename(path, name: str, issuer: str, birth: str) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: MÜLLER, 山田
+    ds.PatientName, ds.PatientBirthDate = name, birth
+    if issuer:
+        ds.IssuerOfPatientID = issuer
+    elif "IssuerOfPatientID" in ds:
+        del ds.IssuerOfPatientID
+    ds.save_as(path)
+
+
+def _shown_with_a_scan(index, source: str) -> bool:
+    """Whether the Results panel's measured VF of some scan (``measured_vf_for_scan``) is the field ``source``."""
+    return any((m := index.measured_vf_for_scan(s.path)) is not None and m.source == source for s in index.scans)
+
+
+def _problems(panel) -> str:
+    return " ".join(panel.problems.text().replace("\u200b", "").split())
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("scans, field", [("O'BRIEN^SEAN", "OBRIEN^SEAN"), ("MÜLLER^JÜRGEN", "MUELLER^JUERGEN"),
+                                          ("DOE^JOHN", "JOHN DOE"), ("YAMADA^TARO=山田^太郎", "山田^太郎")])
+def test_the_patients_own_field_whose_name_another_device_spells_otherwise_is_shown(
+        qtbot, window, monkeypatch, demo, tmp_path, scans, field):
+    """A16-2: the perimeter's spelling of the name (no issuer, no birth date) left the patient's only measured VF out
+    as "another person's"; the same spellings between two scans were only a check. Folded, they are one name."""
+    from conftest import open_study_folder
+
+    root, od = _study(demo, tmp_path, (scans, "", ""), (field, "", ""))
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert str(od) in {m.source for m in panel.index.vf} and _shown_with_a_scan(panel.index, str(od))
+    assert "another person" not in _problems(panel)
+    assert not [w for w in panel.index.warnings if w.kind == "people"], panel.index.warnings
+
+
+@pytest.mark.gui
+def test_a_field_whose_name_alone_differs_is_kept_with_the_people_check(qtbot, window, monkeypatch, demo, tmp_path):
+    """A16-2's other half: a name the fold does not join (birth date and ID agree, no issuer) is "another person, or
+    one name written two ways": the field is kept and the check is in the Study panel's list, as for scans."""
+    from conftest import open_study_folder
+
+    from octviewer.gui.study.checks import study_check_entries
+
+    root, od = _study(demo, tmp_path, ("DOE^JOHN", "", "19500101"), ("DOE^JANE", "", "1950-01-01"))
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert _shown_with_a_scan(panel.index, str(od))
+    people = [w for w in panel.index.warnings if w.kind == "people"]
+    assert {w.path for w in people} == {s.path for s in panel.index.scans}, panel.index.warnings  # on every scan
+    entries = " ".join(study_check_entries(panel.index))
+    assert f"({od.name}) names the patient otherwise in its header than the scans do (another person, or one name " \
+        "written two ways)" in entries and "JANE" not in entries, entries
+
+
+@pytest.mark.gui
+def test_a_field_of_another_birth_date_is_refused_naming_the_birth_date(qtbot, window, monkeypatch, demo, tmp_path):
+    """A15-15's true positive, still refused; the words name what differed (the issuer is the field's only)."""
+    from conftest import open_study_folder
+
+    root, od = _study(demo, tmp_path, ("ALPHA^ANN", "", "19500101"), ("ZULU^ZED", "HOSP_B", "19400101"))
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert str(od) not in {m.source for m in panel.index.vf} and not _shown_with_a_scan(panel.index, str(od))
+    text = _problems(panel)
+    assert "its header names another person (another birth date) than this patient's scans; it is not used" in text
+    assert "ZULU" not in text and "1940" not in text, text
+
+
+def _xml_field(root, last: str, given: str, birth: str):
+    """An HFA XML export of the patient's OD at the first OD scan's date, naming LAST_NAME, GIVEN_NAME and
+    BIRTH_DATE (tests/test_hfa_xml.py's layout)."""
+    import pydicom
+    from test_hfa_xml import hfa_xml
+
+    scan = sorted((root / "scans").rglob("OD_*.dcm"))[0]
+    ds = pydicom.dcmread(scan, stop_before_pixels=True)
+    day = str(ds.get("StudyDate") or ds.get("ContentDate"))
+    visit = f"{day[:4]}-{day[4:6]}-{day[6:8]}"
+    path = hfa_xml(root / "perimetry", "field.xml", patient=str(ds.PatientID), visit=visit,
+                   series_time=f"{visit}T10:57:20")
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("<LAST_NAME>SYNTHETIC</LAST_NAME>", f"<LAST_NAME>{last}</LAST_NAME>")
+    text = text.replace("<GIVEN_NAME>TEST</GIVEN_NAME>", f"<GIVEN_NAME>{given}</GIVEN_NAME>")
+    path.write_text(text.replace("<BIRTH_DATE>1950-01-01</BIRTH_DATE>", f"<BIRTH_DATE>{birth}</BIRTH_DATE>"),
+                    encoding="utf-8")
+    return path
+
+
+@pytest.mark.gui
+def test_another_persons_hfa_xml_export_under_the_id_is_refused_as_an_opv_field_is(qtbot, window, monkeypatch, demo,
+                                                                                   tmp_path):
+    """A16-5: ZULU^ZED's Humphrey XML export (born 1940) under ALPHA^ANN's ID (born 1950) was shown as her measured
+    VF; the same field as an OPV DICOM was refused. The XML record carries the person traits now."""
+    from conftest import open_study_folder
+
+    root, _ = _study(demo, tmp_path, ("ALPHA^ANN", "", "19500101"), None)
+    field = _xml_field(root, "ZULU", "ZED", "1940-01-01")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert str(field) not in {m.source for m in panel.index.vf} and not _shown_with_a_scan(panel.index, str(field))
+    text = _problems(panel)
+    assert "its header names another person (another birth date) than this patient's scans; it is not used" in text
+    assert "ZULU" not in text, text
+
+
+@pytest.mark.gui
+def test_the_patients_own_hfa_xml_export_spelling_the_name_otherwise_is_shown(qtbot, window, monkeypatch, demo,
+                                                                              tmp_path):
+    from conftest import open_study_folder
+
+    root, _ = _study(demo, tmp_path, ("O'BRIEN^SEAN", "", "19500101"), None)
+    field = _xml_field(root, "OBRIEN", "SEAN", "1950-01-01")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert _shown_with_a_scan(panel.index, str(field)), panel.index.vf
+    assert "another person" not in _problems(panel)
+    assert not [w for w in panel.index.warnings if w.kind == "people"], panel.index.warnings
+
+
+# ---------------------------------------------------------------- the trainer: one rule, a warning
+@pytest.mark.parametrize("names, warned", [
+    ([("O'BRIEN^SEAN", "", ""), ("OBRIEN^SEAN", "", "")], False),
+    ([("MÜLLER^JÜRGEN", "", "19580412"), ("MUELLER^JUERGEN", "", "1958-04-12")], False),
+    ([("DE LA CRUZ^MARIA", "", ""), ("DELACRUZ^MARIA", "", "")], False),
+    ([("DOE^JOHN", "", "19580412"), ("DOE^JANE", "", "19580412")], True)])
+def test_validate_warns_of_a_name_only_where_the_fold_cannot_join_it(tiny_cohort, tmp_path, capsys, names, warned):
+    """The trainer's "different people" warning follows the one rule: one name written two ways is one person (the
+    same spellings made the warning before), a name the fold cannot join is warned of (the rows stay)."""
+    from test_attack15_lows import _cohort_with_names
+
+    from trainer.cli import main
+
+    manifest, _ = _cohort_with_names(tiny_cohort, tmp_path / "c", names)
+    assert main(["validate", "--data", str(manifest)]) == 0
+    err = capsys.readouterr().err
+    assert ("name different people in their DICOM headers" in err) == warned, err
