@@ -96,13 +96,15 @@ def study_check_entries(index) -> list[str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for w in index.warnings:
         groups.setdefault((w.kind, w.text), []).append(w.path)
-    entries = []
+    entries, lookup = [], None
+    scans = {s.path: s for s in index.scans}  # a warning names its scan's path (one pass, not one per check)
     for (kind, text), paths in groups.items():
-        scan = index.scan_at(paths[0]) if kind == "repeat" and len(paths) > 1 else None
+        scan = scans.get(paths[0]) if kind == "repeat" and len(paths) > 1 else None
         if scan is None:  # one file, or several named before the text they share
             entries.append(f"{', '.join(shown(p) for p in paths)}: {text}")
             continue
-        first = index.scans_for(scan.patient_id, scan.visit, scan.eye)[0]
+        lookup = lookup or index.lookup()  # built once for the list (A13-12: per-call passes froze the window)
+        first = lookup.scans_for(scan.patient_id, scan.visit, scan.eye)[0]
         entries.append(f"{text}; the OU view shows the RNFL and disc figures of {shown(first.path)} (the next "
                        "one's if it cannot be measured)")
     return entries
