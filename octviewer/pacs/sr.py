@@ -212,18 +212,9 @@ def quality_check_off_note(result) -> str:
     ``results_panel.quality_check_off_note`` is this rule in the window's words). By the result's own settings;
     one whose settings are not known is judged by what stands: with the check on, no decision stands on a scan
     it refuses."""
-    from ..pipeline import ScanOptions
-    from ..pipeline.scan import analysis_settings
+    from ..pipeline.outputs import quality_check_cells
 
-    quality = result.quality
-    if result.prediction is None or quality is None or quality.ok:
-        return ""
-    settings = getattr(result, "settings", None)
-    if settings and settings[0] != analysis_settings(ScanOptions(gate=False))[0]:
-        return ""
-    signal = "signal not measured" if not _finite(quality.score) else f"signal {quality.score:.2f}"
-    why = f": {' '.join(str(quality.reasons[0]).split())[:120]}" if quality.reasons else ""
-    return f"quality check off: this scan fails it ({signal}{why}); with the check on it gets no result"
+    return quality_check_cells(result.prediction, result.quality, getattr(result, "settings", None))[1]
 
 
 def build_sr(source: Dataset, result, model_name: str, model_version: str, *, series_number: int = 901,

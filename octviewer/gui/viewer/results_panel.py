@@ -122,25 +122,17 @@ def quality_check_off_note(state) -> str:
     REFUSED pages later (attack run 13, A13-11). By the result's own settings (``state.made_with``), not the ticks:
     a result made with the check on says nothing; one whose settings are not known (an OU view's eye) is judged by
     what stands: with the check on, no result stands on a scan it refuses."""
-    report = state.structure
-    if state.prediction is None or report is None or report.quality.ok:  # with the check on, it would not stand
-        return ""
-    made_with = getattr(state, "made_with", None)
-    if made_with:
-        from octviewer.pipeline import ScanOptions
-        from octviewer.pipeline.scan import analysis_settings
+    from octviewer.pipeline.outputs import quality_check_cells
 
-        if made_with[0] != analysis_settings(ScanOptions(gate=False))[0]:
-            return ""
-    quality = report.quality
-    signal = "signal not measured" if quality.score is None else f"signal {quality.score:.2f}"
-    why = f": {plain(quality.reasons[0], 120)}" if quality.reasons else ""
+    report = state.structure
+    made_with = getattr(state, "made_with", None)
+    note = quality_check_cells(state.prediction, getattr(report, "quality", None), made_with)[1] if report else ""
     # the check ticked again after the result was made: the note read in the present tense under a ticked menu
-    # entry, two opposite stories (walk-through H91, W5); the result stays until the scan is analysed again
-    now_on = made_with and getattr(getattr(state, "options", None), "gate", False)
-    later = ("; this result was made with the check off; it is on now: Analysis > Analyse (F5) applies it"
-             if now_on else "")
-    return f"quality check off: this scan fails it ({signal}{why}); with the check on it gets no result{later}"
+    # entry, two opposite stories (walk-through H91, W5); the result stays until the scan is analysed again. On
+    # screen only: a report names no state of the app (H95, V3)
+    if note and made_with and getattr(getattr(state, "options", None), "gate", False):
+        note += "; this result was made with the check off; it is on now: Analysis > Analyse (F5) applies it"
+    return note
 
 
 def made_by(p) -> str:
