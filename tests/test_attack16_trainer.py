@@ -31,4 +31,17 @@ def test_a16_7_the_stored_evaluation_keeps_the_old_digest_caveat_and_the_card_sh
     text = w.dialog.findChild(QPlainTextEdit, "text").toPlainText()
     independent = text.index("On independent data")
     assert text.index("CAVEAT: independence not checked by content", independent) < text.index("AUC", independent)
+    # and on paper: File > Export PDF report of a scan analysed with this model prints the caveat beside the figures
+    from test_h92 import PDFTOTEXT, _export_pdf_text
+
+    from octviewer.resources import DEMO_SCAN
+
+    if PDFTOTEXT.args[0]:
+        return
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
+    w.dialog.close()
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.prediction is not None and w.controller.analysis_generation == -1, timeout=120000)
+    text = _export_pdf_text(w, monkeypatch, tmp_path / "caveat.pdf")
+    assert "Caveat: independence not checked by content" in text
 

@@ -297,3 +297,10 @@ def test_a_thickest_patch_at_the_grey_or_the_cubes_edge_is_not_painted_as_thick_
     np.testing.assert_array_equal(w.state.structure.thickness_map_um, before)  # the measurement untouched
     qtbot.wait(100)
     _grab(w.enface, "v1_map.png")
+    from test_h92 import PDFTOTEXT, _export_pdf_text
+
+    if not PDFTOTEXT.args[0]:  # the PDF's map is painted the same, and its caption says what dark grey is (lead)
+        import unicodedata
+
+        text = _export_pdf_text(w, monkeypatch, tmp_path / "map.pdf")
+        assert " ".join(unicodedata.normalize("NFKC", map_edge_text()).split()) in text

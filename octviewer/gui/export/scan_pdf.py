@@ -172,6 +172,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
        {_e(prov.get('created', 'unknown'))}.<br>
        {f"On independent data ({_evaluated_on(data)}image level, 95% patient intervals): {independent_text}.<br>"
         if independent_text else "No evaluation on independent data is stored in the model file.<br>"}
+       {f"<b>Caveat:</b> {_e(data['independence'])}.<br>" if independent_text and data.get("independence") else ""}
        Metrics reported by training, on the test split of its own training data (image level): {metric_text}.
        Patients from another source usually fare worse; see the model's card (Model menu).<br>
        Model file: {_e(meta.get("file_digest", "digest not known"))};
@@ -253,7 +254,13 @@ def figures_html(state) -> str:
         legend = f'<br><img src="legend" width="200"> &nbsp; −{render.CAM_LIMIT:g} … 0 … +{render.CAM_LIMIT:g}'
     else:
         bscan, legend = f"B-scan {state.index + 1} of {v.n_bscans} (class activation map not shown{aspect}).", ""
-    enface = ENFACE_CAPTIONS[render.enface_content(state)]
+    content = render.enface_content(state)
+    enface = ENFACE_CAPTIONS[content]
+    if content == "thickness":  # the dark-grey edge patches drawn on the page's map too (H95, V1; H99)
+        from ..structure.page import edge_artefacts, map_edge_text
+
+        if edge_artefacts(state.structure.thickness_map_um).any():
+            enface = enface.replace("; line: the B-scan above", f"; {map_edge_text()}; line: the B-scan above")
     return f"""<p><img src="bscan" width="500">{legend}</p>
     <p>{bscan}{lines_caption(state)}</p>
     <p><img src="enface" width="160">&nbsp;<img src="curve" width="330"></p>
