@@ -362,7 +362,9 @@ def test_a_repeat_scan_of_a_visit_is_said_and_which_copy_is_used(qtbot, window, 
     shutil.copy(theirs, other / "copy.dcm")
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     text = " ".join(panel.problems.text().replace("\u200b", "").split())
-    assert "OD: 2 scans at the visit" in text and "the OU view and the trend average their network" in text, text
+    assert "OD: 2 scans at the visit" in text, text
+    assert "the OU view averages their network results and shows one scan's" in text, text
+    assert "the trend averages their VF estimates and RNFL" in text, text  # A16-9: not "one scan's" there
     assert "it is used once: this file, not the copy" in text, text
     assert (f"lies in the folder of the patient {other.name}: it counts for {theirs.parent.name}, whose scan its "
             f"header says it is, not for {other.name}") in text, text

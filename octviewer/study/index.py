@@ -889,18 +889,19 @@ def _by_eye_visit(scans: list[ScanEntry]) -> dict[tuple, list[ScanEntry]]:
 
 def _repeats(scans: list[ScanEntry], root: str) -> list[StudyWarning]:
     """A check on each scan of an eye's visit that holds several different scans (a repeat acquisition): the OU
-    view, the OU report and the trend average their network results and show one scan's RNFL and disc figures,
-    which nothing said (walk-through H91, W12; attack run 15, A15-5: "use their mean" was untrue of the
-    structure)."""
+    view and the OU report average their network results and show one scan's RNFL and disc figures, the trend
+    averages their VF estimates and global RNFL, which nothing said (walk-through H91, W12; attack run 15, A15-5:
+    "use their mean" was untrue of the structure; run 16, A16-9: "one scan's" was untrue of the trend)."""
     by_visit = _by_eye_visit(scans)
     out = []
     for (_, eye, visit), group in by_visit.items():
         if len(group) > 1:
             names = ", ".join(os.path.relpath(s.path, root) for s in group)
             out += [StudyWarning(s.path, "repeat", f"{eye or 'eye unknown'}: {len(group)} scans at the visit "
-                                                   f"{visit or 'with no date'} ({names}): the OU view and the trend "
-                                                   "average their network results; the RNFL and disc figures shown "
-                                                   "are one scan's (open each to compare)") for s in group]
+                                                   f"{visit or 'with no date'} ({names}): the OU view averages "
+                                                   "their network results and shows one scan's RNFL and disc "
+                                                   "figures; the trend averages their VF estimates and RNFL (open "
+                                                   "each to compare)") for s in group]
     return out
 
 
