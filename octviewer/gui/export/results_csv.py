@@ -140,7 +140,7 @@ def structure_notice(structure) -> str:
 def write_results_csv(path, volume, prediction, structure=None, reason: str = "", model_name: str = "",
                       vf_names=(), identify: bool = True, model_digest: str = "", model_signature: str = "",
                       synthetic_model: bool = False, patient_id: str | None = None, measured_vf=None,
-                      made_with=None) -> Path:
+                      made_with=None, study_checks=()) -> Path:
     """``prediction`` may be None when ``structure`` (a StructureReport) is given: then ``reason``
     says why there is no network result, and ``model_name`` / ``vf_names`` (the model in use) keep
     the columns the same as for an analysed scan, so exports of several scans stack.
@@ -159,7 +159,11 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     ``made_with``: the settings the result was made with (``state.made_with``), for ``QUALITY_CHECK_COLUMN`` and
     the notice's quality check sentence, said in every row's notice beside its figures: the one rule of
     ``pipeline.outputs.quality_check_cells``, which ``octviewer-predict``'s rows follow too (attack run 15, A15-11),
-    and which names no menu or key of the window (walk-through H95, V3)."""
+    and which names no menu or key of the window (walk-through H95, V3).
+
+    ``study_checks``: the study's check lines for the scan (``checks.check_lines``: anonymised, by kind and count),
+    said in the volume row's notice as the Results panel and the PDF say them: the CSV carried the study's measured
+    VF and patient ID without the check that questions them (attack run 16, A16-13)."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
@@ -192,7 +196,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                model_signature, *[structure_cells.get(c, "") for c in measured],
                                                *quadrant_cells, "", *measured_cells, gate,
                                                "; ".join(filter(None, [row_notice, not_analysed_note(reason),
-                                                                       structure_notice(structure)]))]])
+                                                                       structure_notice(structure),
+                                                                       *study_checks]))]])
             return Path(path)  # the block's end renames the file into place
         clipped = [n for n in p.notes if n.startswith(VF_CLIPPED)]  # an estimate shown at its physical limit
         w.writerow([csv_cell(c) for c in ["volume", "", f"{p.probability:.4f}", p.decision, f"{p.threshold:.4f}",
@@ -200,7 +205,7 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                            model_digest, model_signature,
                                            *[structure_cells.get(c, "") for c in measured], *quadrant_cells,
                                            worse, *measured_cells, gate, "; ".join(filter(None, [vf_notice, *clipped,
-                                                                   structure_notice(structure)]))]])
+                                                                   structure_notice(structure), *study_checks]))]])
         for i in range(p.n_bscans):
             w.writerow([csv_cell(c) for c in ["bscan", i + 1, f"{p.bscan_probability[i]:.4f}", "", "",
                                                *[f"{p.bscan_vf[k][i]:.2f}" if k in p.bscan_vf else ""

@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..dialogs import as_literal, ask_or_cancel, qimage
+from ..study.checks import check_lines
 from .targets import target_problem
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ class ScanExports:
             model_digest=model.short_digest if model else "", model_signature=model.trust.text() if model else "",
             synthetic_model=bool(model and model.meta.synthetic_data),
             patient_id=self.window.study.patient_line() if identify else None,
-            measured_vf=self.window.study.measured_vf(), made_with=getattr(s, "made_with", None)), "csv")
+            measured_vf=self.window.study.measured_vf(), made_with=getattr(s, "made_with", None),
+            study_checks=check_lines(self.window.study.scan_checks(), identify)), "csv")
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""
