@@ -231,7 +231,8 @@ def _screen(args) -> int:
                 print(f"\nseries {series.series_uid}: {exc}", file=sys.stderr)
                 continue
             print(file=sys.stderr)
-            if got.foreign or got.other_patient or got.other_name:  # refused, not screened; said (A12-2, A14-2)
+            # refused, not screened (A12-2, A14-2), or a name written otherwise, kept (A16-1): said
+            if got.foreign or got.other_patient or got.other_name:
                 print(got.message, file=sys.stderr)
             two_ways = two_ways or bool(got.other_name)
             folders.append(str(got.folder))
