@@ -5,11 +5,14 @@ holds several hospitals' ID ranges. PACS retrieves and screens (``pacs.net``), t
 fields) and the trainer compare people by this one rule (attack run 14, A14-19), in two tiers (attack run 16,
 A16-1, A16-2):
 
-- another issuer of the ID or another birth date (where both give one) is another person (``other_person``):
-  refused where a person is refused (a PACS instance or study, a measured field);
-- a name that differs after ``fold_name`` (issuer and birth date agreeing or absent) is "another person, or one
-  name written two ways" (``other_name``): kept and said, since two devices write one patient's name differently
-  (O'BRIEN / OBRIEN, MÜLLER / MUELLER, DOE^JOHN / JOHN DOE, YAMADA^TARO=山田^太郎 / 山田^太郎).
+- another issuer of the ID or another birth date (where both give one), or a name whose family AND first given
+  name both differ after ``fold_name`` (ALPHA^ANN / ZULU^ZED: no spelling, typo or marriage changes both), is
+  another person (``other_person``): refused where a person is refused (a PACS instance or study, a measured
+  field); the name case was kept as "one name written two ways" where one side alone gave an issuer or birth date
+  (attack run 16, A16-14);
+- a name that differs otherwise after the fold (one of its parts, or a free-text name's words) is "another person,
+  or one name written two ways" (``other_name``): kept and said, since two devices write one patient's name
+  differently (O'BRIEN / OBRIEN, MÜLLER / MUELLER, DOE^JOHN / JOHN DOE, YAMADA^TARO=山田^太郎 / 山田^太郎).
 
 The traits are canonical strings, so the study's header cache keeps them as digests (``hashed_traits``) compared
 by equality. Nothing here is logged or printed.
@@ -139,16 +142,32 @@ def birth_trait(text: str) -> str:
     return "" if len(digits) == 8 and (digits[:4] < "1900" or digits == "19000101") else digits
 
 
+#: ``differing``'s words for a name whose family and first given name both differ (``whole_name_differs``).
+WHOLE_NAME = "family and given name"
+
+
 def differing(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
     """What tells two people's traits (``Patient.traits`` or ``hashed_traits`` of them) apart, in words: "issuer
-    of the ID", "birth date", "name"; a trait one of them leaves empty contradicts nothing."""
+    of the ID", "birth date", "family and given name" (``whole_name_differs``), else "name"; a trait one of them
+    leaves empty contradicts nothing."""
     out = [words for k, words in PERSON_TRAITS.items() if k in mine and k in theirs and mine[k] != theirs[k]]
+    if whole_name_differs(mine, theirs):
+        return out + [WHOLE_NAME]
     return out + (["name"] if other_name(mine, theirs) else [])
 
 
+def whole_name_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Both give a family and a first given name, and both differ after the fold: another person's name, not a
+    spelling (a typo or a marriage changes one of them; word order and the other script are folded already)."""
+    return all(k in mine and k in theirs and mine[k] != theirs[k] for k in ("family", "given"))
+
+
 def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
-    """Another person, by what a spelling cannot explain: another issuer of the ID or birth date (both given)."""
-    return any(mine[k] != theirs[k] for k in PERSON_TRAITS if k in mine and k in theirs)
+    """Another person, by what a spelling cannot explain: another issuer of the ID or birth date (both given), or
+    a whole other name (``whole_name_differs``: ALPHA^ANN and ZULU^ZED under one ID were kept as one person's
+    two spellings where one side alone gave an issuer and birth date, attack run 16, A16-14)."""
+    return any(mine[k] != theirs[k] for k in PERSON_TRAITS if k in mine and k in theirs) or \
+        whole_name_differs(mine, theirs)
 
 
 def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -185,12 +204,14 @@ def names_differ(patients: Iterable[Patient | None]) -> bool:
 
 def what_differs(all_traits: Iterable[dict[str, str]]) -> str:
     """What tells these traits (``Patient.traits`` or ``hashed_traits``, under one ID) apart, in words for a
-    refusal: "another issuer of the ID", "another birth date", both, or "another name" where only the name
-    differs after the fold. A refusal under the patient's own ID said "the header's PatientID is not this
-    patient's" (attack run 15, A15-18) or "issuer of the ID, name or birth date" (attack run 16, A16-1)."""
+    refusal: "another issuer of the ID", "another birth date" or both; else "another family and given name"
+    (``whole_name_differs``), or "another name" where only part of the name differs after the fold. A refusal
+    under the patient's own ID said "the header's PatientID is not this patient's" (attack run 15, A15-18) or
+    "issuer of the ID, name or birth date" (attack run 16, A16-1)."""
     all_traits = list(all_traits)
     found = {w for a in all_traits for b in all_traits for w in differing(a, b)}
-    words = [w for w in PERSON_TRAITS.values() if w in found] or ["name" if found else "issuer of the ID or birth date"]
+    words = [w for w in PERSON_TRAITS.values() if w in found] or \
+        [WHOLE_NAME if WHOLE_NAME in found else "name" if found else "issuer of the ID or birth date"]
     return "another " + " and another ".join(words)
 
 

@@ -373,8 +373,8 @@ def two_ways_words(what: str) -> str:
     """The one sentence for ``what`` (the studies, the instances) of one person that write the name otherwise
     after ``core.person.fold_name``: kept and said, as the study index's 'people' check says it. Screen refused
     such a patient, and a retrieve dropped one series, as "another patient" (attack run 16, A16-1)."""
-    return (f"{what} write the patient's name in different ways (with the same ID, and the same issuer and birth "
-            "date where given): one name written two ways, or another person under this ID; kept: check before "
+    return (f"{what} write the patient's name in different ways (the same ID, and no issuer or birth date that "
+            "differs): one name written two ways, or another person under this ID; kept: check before "
             "comparing eyes or visits")
 
 
