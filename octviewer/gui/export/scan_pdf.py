@@ -31,7 +31,7 @@ from PySide6.QtGui import (
 )
 
 from octviewer.core import VF_INDICES, outside_normal
-from octviewer.core.prediction import VF_WORSE_BESIDE, worse_vf_indices
+from octviewer.core.prediction import VF_WORSE_BESIDE, probability_and_threshold, worse_vf_indices
 from octviewer.model.meta import vf_baseline_caveat
 from octviewer.pipeline.outputs import quality_check_cells
 
@@ -146,6 +146,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     if independent_text and found is not None:
         independent_text += (f"; sensitivity {found[0]:.2f}, specificity {found[1]:.2f} "
                              f"at the threshold {p.threshold:.2f}")
+    shown_p, shown_t = probability_and_threshold(p.probability, p.threshold)  # never printed equal (H104, X8)
     borderline = (f"; <b>borderline</b>: within {BORDERLINE:.2f} of the threshold"
                   if near_threshold(p.probability, p.threshold) else "")
     # the result's notes (an unverified model file, VF estimates at their physical limit, ...) go on
@@ -157,8 +158,8 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     # and two reports of one result differed by it (walk-through H95, V3)
     gate_note = quality_check_cells(p, getattr(state.structure, "quality", None), getattr(state, "made_with", None))[1]
     result = f"""<h2>Result (image level = this volume)</h2>
-    <p>Probability of glaucoma: <b>{p.probability:.2f}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
-       (threshold {p.threshold:.2f}){borderline}</p>
+    <p>Probability of glaucoma: <b>{shown_p}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
+       (threshold {shown_t}){borderline}</p>
     {f"<p><b>{html.escape(gate_note)}</b></p>" if gate_note else ""}
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     {"<p>● outside the normal range</p>" if outside else ""}

@@ -14,7 +14,13 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from octviewer.core import VF_INDICES, outside_normal
-from octviewer.core.prediction import VF_BASELINE_WORDS, VF_WORSE_BESIDE, weak_vf_indices, worse_vf_indices
+from octviewer.core.prediction import (
+    VF_BASELINE_WORDS,
+    VF_WORSE_BESIDE,
+    probability_and_threshold,
+    weak_vf_indices,
+    worse_vf_indices,
+)
 from octviewer.core.text import printable
 from octviewer.io.stacks import FOLDER_NOTE
 from octviewer.model.meta import is_vf_baseline_caveat
@@ -226,9 +232,10 @@ class ResultsPanel(QWidget):
             self.notes.setText("")
             self.vf_note.setText("")
         else:
-            self.probability.setText(f"P(glaucoma) = {p.probability:.2f}")
+            shown_p, shown_t = probability_and_threshold(p.probability, p.threshold)
+            self.probability.setText(f"P(glaucoma) = {shown_p}")
             self.decision.setText(p.decision)
-            self.threshold.setText(f"(threshold {p.threshold:.2f})")
+            self.threshold.setText(f"(threshold {shown_t})")
             colour = "#ef5350" if p.decision == "glaucoma" else "#66bb6a"
             self.decision.setStyleSheet(f"font-size: 16pt; font-weight: bold; color: {colour}")
             # said plainly in place of the normal range (W10), and no ●; every other estimate is marked as a measured

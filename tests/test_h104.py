@@ -1,0 +1,47 @@
+"""Walk-through H104 (session 19): X8, a borderline result read "P(glaucoma) = 0.32, normal (threshold 0.32)" in the
+window (and the PDF), against Help's rule "glaucoma at or above the threshold": P was 0.3195, the threshold 0.3215.
+Printed beside each other, the two never look equal when they differ (``core.prediction.probability_and_threshold``)."""
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+def _load_and_open(qtbot, w, monkeypatch, model, scan) -> None:
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)  # unsigned: its warning answered
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(model), ""))
+    w.menu_actions["load_model"].trigger()
+    qtbot.waitUntil(lambda: str(w.controller.predictor.model.path) == str(model), timeout=30000)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(scan), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.prediction is not None and w.controller.analysis_generation == -1
+                    and w.state.volume.source == str(scan), timeout=120000)
+
+
+def test_a_probability_just_under_the_threshold_is_not_printed_equal_to_it(qtbot, window, monkeypatch, tmp_path):
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+    from octviewer.resources import DEMO_SCAN
+
+    def model(path, threshold):
+        torch.manual_seed(0)
+        net = build_network("semt", init="random", reg_channels=8).eval()
+        meta = default_metadata("semt", preprocess=Preprocess(size=32))
+        meta["network"]["reg_channels"] = 8
+        meta["threshold"] = threshold
+        return save_model(path, net, meta)
+
+    w = window
+    _load_and_open(qtbot, w, monkeypatch, model(tmp_path / "a.safetensors", 0.5), DEMO_SCAN)
+    p = w.state.prediction.probability
+    threshold = next(t for t in (p + 0.0015, p - 0.0015, p + 0.003) if f"{t:.2f}" == f"{p:.2f}" and 0.05 < t < 0.95)
+    _load_and_open(qtbot, w, monkeypatch, model(tmp_path / "b.safetensors", threshold), DEMO_SCAN)
+    assert w.state.prediction.threshold == pytest.approx(threshold)
+    shown_p = w.results.probability.text().split("= ")[1]
+    shown_t = w.results.threshold.text().strip("()").split()[1]
+    assert shown_p != shown_t and len(shown_p) == len(shown_t) == 5, (shown_p, shown_t)  # three decimals here
+    assert (float(shown_p) >= float(shown_t)) == (w.state.prediction.decision == "glaucoma")
