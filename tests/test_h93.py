@@ -103,9 +103,10 @@ def test_a_folder_missing_a_number_says_which_file_the_b_scan_on_screen_is(qtbot
     _open_bscan_folder(qtbot, w, monkeypatch, _write_pngs(tmp_path / "missing", oct_like((23, 64, 48)), names))
     assert not w.warnings and w.state.volume.n_bscans == 23
     text = w.results.caveats.text()
-    assert "1 B-scan number is missing from the series (the first between 16 and 18)" in text
+    assert "1 B-scan number is missing from the series (between 16 and 18)" in text  # one gap: not "the first"
+    assert "The images state no physical spacing" in text  # a folder, not "the file" (walk-through H104, X7)
     assert "on screen they are counted 1 to 23 in order, so from B-scan 17 on the count is not the file's number " \
-           "(B-scan 17 is number 018)" in text
+           "(B-scan 17 is file 018)" in text
     _grab(w, "w8_missing.png")
 
 

@@ -882,7 +882,8 @@ def folder_notes(files: list[Path], image) -> tuple[str, ...]:
             a, b = jumps[0]
             written = {int(n): n for n in numbers}
             notes.append(f"{FOLDER_NOTE}{missing} B-scan number{'s are' if missing > 1 else ' is'} missing from "
-                         f"the series (the first between {a} and {b}): the B-scans beside a gap are shown as "
+                         f"the series ({'the first ' if len(jumps) > 1 else ''}between {a} and {b}): the B-scans "
+                         "beside a gap are shown as "
                          f"neighbours, and on screen they are counted 1 to {len(names)} in order, "
                          f"{count_and_numbers(written, b)}")
     if (pair := unlike_pair(image, len(files))) is not None:
@@ -905,12 +906,12 @@ def count_and_numbers(written: dict[int, str], gap_end: int) -> str:
     numbers = sorted(written)
     shown = numbers.index(gap_end) + 1
     first = next(k + 1 for k, n in enumerate(numbers) if n != k + 1)  # a gap: some count is not its number
-    past = f"B-scan {shown} is number {written[gap_end]}"
+    past = f"B-scan {shown} is file {written[gap_end]}"  # "file", as the B-scan label says it (H104, X7)
     if first == shown:
         return f"so from B-scan {shown} on the count is not the file's number ({past})"
     if first == 1:
-        return f"while the files are numbered otherwise: B-scan 1 is number {written[numbers[0]]}; past the gap, {past}"
-    return (f"so from B-scan {first} on the count is not the file's number (B-scan {first} is number "
+        return f"while the files are numbered otherwise: B-scan 1 is file {written[numbers[0]]}; past the gap, {past}"
+    return (f"so from B-scan {first} on the count is not the file's number (B-scan {first} is file "
             f"{written[numbers[first - 1]]}; past the gap, {past})")
 
 

@@ -8,6 +8,7 @@ at all; only the caveats the viewer itself recognises are (synthetic data, unkno
 
 from __future__ import annotations
 
+import os
 import weakref
 
 from PySide6.QtCore import QEvent, Qt, QTimer
@@ -75,8 +76,9 @@ def scan_caveats(volume) -> list[str]:
     """Caveats the viewer states in its own words, never the file's free text (a SYNTHETIC scan is
     said in the trust line at the top, ``trust_warnings``)."""
     caveats = []
-    if not volume.spacing.known:
-        caveats.append("The file states no physical spacing: no scale bar, pixels shown square.")
+    if not volume.spacing.known:  # a folder of images is no "file" (walk-through H104, X7)
+        what = "The images state" if volume.source and os.path.isdir(volume.source) else "The file states"
+        caveats.append(f"{what} no physical spacing: no scale bar, pixels shown square.")
     # a folder of B-scans: numbers missing, neighbours unlike (io.stacks.folder_notes: the reader's own words)
     caveats += [n[len(FOLDER_NOTE):] for n in volume.notes if n.startswith(FOLDER_NOTE)]
     return caveats
