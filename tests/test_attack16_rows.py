@@ -272,7 +272,7 @@ def test_a16_2_a_patients_own_field_written_another_way_is_shown_as_theirs(qtbot
     root, field, patient = _study_with_a_field(study_demo, tmp_path / "typo", "DOE^JOHN", "DOE^JHON")
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert str(field) in {m.source for m in panel.index.vf}, _shown(panel)
-    people = [w for w in panel.index.warnings if w.kind == "people"]
+    people = [w for w in panel.index.warnings if w.kind == "field"]  # its own kind since A16-16 (H105)
     assert people and {Path(w.path).parent.name for w in people} == {patient}, panel.index.warnings
     assert f'the measured VF of the patient "{patient}"' in _shown(panel) and "names the patient otherwise in its " \
         "header than the scans do (another person, or one name written two ways)" in _shown(panel), _shown(panel)

@@ -108,9 +108,13 @@ def sample_key(path) -> str | None:
     sample = None
     try:
         try:
-            kind = _format(path) if key is not None else ""
-            read = {"dicom": _dicom_middle_frame, "heidelberg_vol": _vol_middle_bscan}[kind]
-            frame, shape = read(Path(path))
+            kind = _format(path) if key is not None or os.path.isdir(path) else ""
+            if kind == "image_folder":
+                frame, shape = _folder_middle_bscan(Path(path))
+            else:
+                read = {"dicom": _dicom_middle_frame, "heidelberg_vol": _vol_middle_bscan, "npy": _npy_middle_bscan,
+                        "tiff": _tiff_middle_page}[kind]
+                frame, shape = read(Path(path))
         except Exception:  # noqa: BLE001 - another format, or a frame read cannot decode alone: the whole volume
             volume = load_volume(path)
             if key is not None:
@@ -124,6 +128,98 @@ def sample_key(path) -> str | None:
     if key is not None:
         _SAMPLES[key] = sample
     return sample
+
+
+def bscan_count(path) -> int | None:
+    """The B-scan count a scan file without a header record states in its format, read without decoding a pixel:
+    a .npy's array header (its first axis), a TIFF stack's first series, a folder of B-scan images' image count
+    (each then gives ``sample_key`` its middle B-scan alone; an .npz, which may be compressed whole, states none
+    here and keeps the bytes rule). The study index compares scans by content only where such a count matches (its
+    cheap first step, ``study.index._same_scan_groups``); it took the count from DICOM and .vol header records
+    only, so a NumPy or B-scan image export of one patient's scan listed in a manifest under another patient was
+    used there, where the trainer refuses it by content (attack run 16, A16-12). None where the format states no
+    count or the file does not read (opening it names the problem)."""
+    from octviewer.io.limits import open_regular
+
+    path = Path(path)
+    try:
+        if path.is_dir():
+            from octviewer.io.stacks import image_folder_files
+
+            return len(image_folder_files(path)) or None
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            with open_regular(path) as f:
+                shape = _npy_shape(f)
+        elif suffix in (".tif", ".tiff"):
+            from octviewer.io.stacks import _stack_of
+
+            with open_regular(path) as f, _stack_of(f) as tif:
+                shape = tuple(int(n) for n in tif.series[0].shape) if tif.series else ()
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - a file that does not read has no count; opening it names the problem
+        return None
+    return int(shape[0]) if len(shape) >= 3 else None
+
+
+def _npy_shape(f) -> tuple:
+    """The shape an .npy stream's header declares (nothing else is read)."""
+    version = np.lib.format.read_magic(f)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return tuple(reader(f)[0])
+
+
+def _npy_middle_bscan(path: Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The middle B-scan of a C-ordered .npy (what ``io.stacks.read_npy`` gives for it) and the volume's shape, read
+    from its bytes alone; another layout raises (the caller then loads the file whole)."""
+    from octviewer.io.limits import check_dimensions, open_regular
+
+    with open_regular(path) as f:
+        version = np.lib.format.read_magic(f)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = reader(f)
+        if fortran or dtype.hasobject or len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] != 1):
+            raise ValueError("not a plain C-ordered volume")
+        shape = tuple(int(n) for n in shape[:3])
+        check_dimensions(path, shape)
+        size = shape[1] * shape[2] * dtype.itemsize
+        f.seek(f.tell() + (shape[0] // 2) * size)
+        raw = f.read(size)
+    if len(raw) != size:
+        raise ValueError("the file is shorter than its header says")
+    frame = np.frombuffer(raw, dtype=dtype).reshape(shape[1:])
+    return (frame.astype(np.uint8) if frame.dtype == np.bool_ else frame), shape
+
+
+def _tiff_middle_page(path: Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The middle page of a grey TIFF stack (its first series) and the stack's shape, that page decoded alone; a
+    colour stack raises (its grey conversion is the reader's: the caller loads it whole)."""
+    from octviewer.io.limits import check_dimensions, open_regular
+    from octviewer.io.stacks import _stack_of
+
+    with open_regular(path) as f, _stack_of(f) as tif:
+        series = tif.series[0]
+        shape = tuple(int(n) for n in series.shape)
+        if len(shape) != 3 or series.axes.endswith("S") or int(series.keyframe.samplesperpixel) > 1:
+            raise ValueError("not a grey stack")
+        check_dimensions(path, shape)
+        frame = tif.asarray(key=shape[0] // 2, series=0)
+    if frame.shape != shape[1:]:
+        raise ValueError("the page does not have the series' size")
+    return frame, shape
+
+
+def _folder_middle_bscan(path: Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The middle image of a folder of B-scans as ``io.stacks.read_image_folder`` reads it, and the volume's shape
+    (the image count and the first image's header size), the other images not decoded."""
+    from octviewer.io.stacks import image_folder_files, image_header_size, read_bscan_image
+
+    files = image_folder_files(path)
+    if not files:
+        raise ValueError("no B-scan images")
+    first, _ = image_header_size(files[0])
+    return read_bscan_image(files[len(files) // 2], first), (len(files), *first)
 
 
 def _format(path) -> str:

@@ -99,8 +99,10 @@ class StudyWarning(NamedTuple):
 #: manifest rows list one scan at several visits (used once); copy: copies of one scan at one visit (used once);
 #: two visits: one scan (its UID and images, content or bytes) at two visits, which a trend would count twice; cut:
 #: a file cut short; uid: two scans of one visit share a DICOM UID but not their images (both used); repeat: several
-#: scans of an eye at one visit; people: a patient's scans' headers name different people
-WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people")
+#: scans of an eye at one visit; people: a patient's scans' headers name different people; field: a measured field's
+#: header names the patient otherwise than the patient's scans do (said on the scans; it bears on the measured VF
+#: only, not on the scans' own series: attack run 16, A16-16)
+WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people", "field")
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,10 @@ class StudyIndex:
     #: the files left out as copies of a scan used (``_copies``): the study's scans all the same, which no export
     #: may replace (the whole copy beside a damaged one was saved over, attack run 10, A10-19)
     copies: list[str] = field(default_factory=list)
+    #: the files of each scan the study files at two or more visits of its eye (the "two visits" check's groups,
+    #: ``_two_visits``): the OU view and the Trend read which files are one scan from here (``later_copies``), one
+    #: rule for both; the check's text names them for the reader only (attack run 16, A16-15)
+    at_two_visits: list[tuple[str, ...]] = field(default_factory=list)
 
     def lookup(self) -> StudyLookup:
         """The study's scans and fields by patient, built once for a pass over the whole study (the Study panel's
@@ -149,6 +155,16 @@ class StudyIndex:
 
     def eyes(self, patient_id: str) -> list[str]:
         return self.lookup().eyes(patient_id)
+
+    def later_copies(self) -> set[str]:
+        """The scans the study also files at an earlier visit of their eye (``later_copies``)."""
+        return later_copies(self.scans, self.at_two_visits)
+
+    def counted_scans(self, patient_id: str, visit: str | None = None, eye: str | None = None) -> list[ScanEntry]:
+        """``scans_for`` less the later copies that their visit of the eye does not need (``left_out_of_visit``):
+        the scans the OU view and the Trend analyse, one rule for both (attack run 16, A16-15)."""
+        left = left_out_of_visit(self.scans, self.at_two_visits)
+        return [s for s in self.scans_for(patient_id, visit, eye) if s.path not in left]
 
     def measured_vf(self, patient_id: str, eye: str, visit: Visit) -> VfMeasurement | None:
         return self.lookup().measured_vf(patient_id, eye, visit)
@@ -637,7 +653,8 @@ def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> l
     return warnings
 
 
-def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list[StudyWarning]:
+def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str,
+                found: list[tuple[str, ...]] | None = None) -> list[StudyWarning]:
     """Warnings for one file's bytes at two visits of an eye (size, then a SHA-256 of the files that share a
     size), for the scans without a UID; the callers give those without a header (NumPy, TIFF, B-scan images listed
     by a manifest), which ``_same_scan_groups`` cannot compare by geometry: two byte-identical files listed a year
@@ -658,7 +675,8 @@ def _same_scans(scans: list[ScanEntry], uids: dict[str, str], root: str) -> list
                     by_key.setdefault(("bytes", file_sha256(s.path)), []).append(s)
                 except OSError:
                     continue
-    return _two_visits(scans, [([s.path for s in group], "the same bytes") for group in by_key.values()], root)
+    return _two_visits(scans, [([s.path for s in group], "the same bytes") for group in by_key.values()], root,
+                       found)
 
 
 def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: dict[str, str | None] | None = None,
@@ -765,8 +783,8 @@ def _same_scan_groups(scans: list[ScanEntry], uids: dict[str, str], geometry: di
     read), and only those whose key another's at another place shares are decoded whole; ``samples`` and
     ``digests`` (path -> value) hold those known (a folder study's header cache keeps both) and receive the new
     ones; ``cancel`` is checked before each reading. A scan without a header (NumPy, TIFF, B-scan images listed by
-    a manifest) has no geometry and is compared by bytes only (``_same_scans``). Copies at one place are
-    ``_copies``'s."""
+    a manifest) has the count its format states (``_headerless_geometry``); one whose format states none is
+    compared by bytes only (``_same_scans``). Copies at one place are ``_copies``'s."""
     def place(s: ScanEntry) -> tuple:
         return s.patient_id, s.eye, s.visit
 
@@ -802,6 +820,19 @@ def _same_scan_groups(scans: list[ScanEntry], uids: dict[str, str], geometry: di
         out.append((group, "the same DICOM UID and images" if one_uid else
                     "the same pixel data under other header fields"))
     return out
+
+
+def _headerless_geometry(scans: list[ScanEntry], geometry: dict[str, int]) -> None:
+    """Add to ``geometry`` (path -> B-scan count, from the header records) the count of each of ``scans`` without a
+    header record that its format states (``io.content.bscan_count``: a .npy or .npz array header, a TIFF stack's,
+    an image folder's file count; nothing decoded), so ``_same_scan_groups`` compares every scan the manifest route
+    accepts: a NumPy or B-scan image export of one patient's scan listed under another patient was used there,
+    nothing said, where the trainer refuses it by content (attack run 16, A16-12)."""
+    from ..io.content import bscan_count
+
+    for s in scans:
+        if s.path not in geometry and (n := bscan_count(s.path)):
+            geometry[s.path] = n
 
 
 def _grouped(scans, key) -> list[list[ScanEntry]]:
@@ -849,11 +880,13 @@ def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], geometry: d
     return at_visits
 
 
-def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], root: str) -> list[StudyWarning]:
+def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], root: str,
+                found: list[tuple[str, ...]] | None = None) -> list[StudyWarning]:
     """A "two visits" check on each scan of a group of ``_one_scan_in_two_places`` that stands at two visits of its
     eye once the visits are grouped (a copy at one visit is ``_copies``'s): one scan re-dated in its header (a
     date-shifting export or anonymiser) was a second visit in the trend, a flat segment pulling any slope towards
-    "stable" (attack run 15, A15-17). Both are used: which date is right cannot be told."""
+    "stable" (attack run 15, A15-17). Both are used: which date is right cannot be told; each group's files are
+    added to ``found`` (``StudyIndex.at_two_visits``), which the views read (``left_out_of_visit``)."""
     by_path = {s.path: s for s in scans}
     out = []
     for paths, how in groups:
@@ -861,11 +894,50 @@ def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], roo
         if len({s.visit for s in group}) < 2:
             continue
         visits = ", ".join(sorted({s.visit or "no visit" for s in group}))  # ISO dates: in time order
+        first = min(group, key=_visit_order).visit or "no visit"
+        if found is not None:
+            found.append(tuple(s.path for s in group))
         for s in group:
             others = ", ".join(os.path.relpath(o.path, root) for o in group if o is not s)
             out.append(StudyWarning(s.path, "two visits", f"the same scan as {others} ({how}), listed at the visits "
                                                           f"{visits}: a trend would count it twice; which date is "
-                                                          "right cannot be told"))
+                                                          f"right cannot be told; it is counted at {first} only: a "
+                                                          "later visit with another scan of the eye uses that scan "
+                                                          "without it (the trend rings a later visit with no other "
+                                                          "scan and leaves it out of its slope)"))
+    return out
+
+
+def _visit_order(s: ScanEntry) -> tuple:
+    """A scan's place in time by its visit: its date, else its label in natural order."""
+    return parse_date(s.visit) or s.date or dt.date.max, natural_key(s.visit or "")
+
+
+def later_copies(scans: list[ScanEntry], at_two_visits: list[tuple[str, ...]]) -> set[str]:
+    """The paths of ``scans`` that the "two visits" check (``_two_visits``'s groups, ``StudyIndex.at_two_visits``)
+    finds at an earlier visit of their eye too: the scan counts at its first visit only."""
+    by_path = {s.path: s for s in scans}
+    out: set[str] = set()
+    for paths in at_two_visits:
+        group = [by_path[p] for p in paths if p in by_path]
+        if len({s.visit for s in group}) > 1:
+            first = min(group, key=_visit_order).visit
+            out |= {s.path for s in group if s.visit != first}
+    return out
+
+
+def left_out_of_visit(scans: list[ScanEntry], at_two_visits: list[tuple[str, ...]]) -> set[str]:
+    """The later copies (``later_copies``) whose visit of the eye holds another scan: left out of that visit by
+    the OU view and the Trend, the visit keeping its other scans. The Trend left out the whole visit, so the eye's
+    genuine scan of it went with the re-dated copy of an earlier one (a significant loss read "not significant"),
+    its point was the mean of the two, and the OU view showed the copy's RNFL (attack run 16, A16-15). A copy that
+    is its visit's only scan of the eye stays: the Trend rings that visit and leaves it out of its slope."""
+    later = later_copies(scans, at_two_visits)
+    out: set[str] = set()
+    if later:
+        for group in _by_eye_visit(scans).values():
+            if any(s.path not in later for s in group):
+                out |= {s.path for s in group if s.path in later}
     return out
 
 
@@ -876,7 +948,15 @@ def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[
     kept, warnings = _copies(index.scans, uids, root, digests, cancel)
     index.copies = sorted({s.path for s in index.scans} - {s.path for s in kept})
     index.scans = kept
-    return warnings + _repeats(kept, root)
+    return warnings
+
+
+def _repeats_counted(index: StudyIndex, root: str) -> list[StudyWarning]:
+    """``_repeats`` of the scans each visit counts (the later copies of ``left_out_of_visit`` left out), once the
+    "two visits" checks are known: a visit holding the eye's scan and a re-dated copy of an earlier one is not a
+    repeat acquisition (attack run 16, A16-15)."""
+    left = left_out_of_visit(index.scans, index.at_two_visits)
+    return _repeats([s for s in index.scans if s.path not in left], root)
 
 
 def _by_eye_visit(scans: list[ScanEntry]) -> dict[tuple, list[ScanEntry]]:
@@ -1149,8 +1229,9 @@ def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict],
     ID)) whose header names another person than every scan of its patient does by what a spelling cannot explain:
     another issuer of the ID or birth date (``core.person.other_person``): it was shown as the patient's measured VF
     beside the estimate (attack run 15, A15-15; the XML export, A16-5). A field is one test, so it is not used where
-    it contradicts. A field whose name only differs from every scan's after the fold is kept, with a 'people' check
-    on the patient's scans, as two scans' names are (``_people_under_one_id``): the patient's own field written
+    it contradicts. A field whose name only differs from every scan's after the fold is kept, with a 'field' check
+    on the patient's scans of its eye (two scans' names get a 'people' check, ``_people_under_one_id``): the patient's
+    own field written
     O'BRIEN by the perimeter and OBRIEN by the OCT was dropped as another person's (attack run 16, A16-2)."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in index.scans:
@@ -1167,11 +1248,15 @@ def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict],
             continue
         kept.append(m)
         if mine and theirs and all(not one_set_of_traits([mine, t]) for t in theirs):
+            # a check of its own kind, on the scans of the field's eye: it bears on the measured VF, and the Trend
+            # took it for the scans' "people" check and withheld the flag from an RNFL slope measured on one
+            # person's scans, saying they name different people (attack run 16, A16-16)
             name = os.path.basename(m.source or "")
-            index.warnings += [StudyWarning(scan.path, "people", f'the measured VF of the patient "{m.patient_id}" '
+            index.warnings += [StudyWarning(scan.path, "field", f'the measured VF of the patient "{m.patient_id}" '
                                             f"{m.eye or 'eye unknown'} ({name}) names the patient otherwise in its "
                                             "header than the scans do (another person, or one name written two "
-                                            "ways): check before comparing it with the estimate") for scan in scans]
+                                            "ways): check before comparing it with the estimate")
+                               for scan in scans if not m.eye or not scan.eye or scan.eye == m.eye]
     index.vf = kept
 
 
@@ -1293,14 +1378,17 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids, persons, dates)
     _people_under_one_id(index, persons)
+    _headerless_geometry(index.scans, geometry)
     digests: dict[str, str | None] = {}
     samples: dict[str, str | None] = {}
     base = str(csv_path.parent)
     at_visits = _one_scan_in_two_places(index, uids, geometry, base, digests, samples, cancel)
     index.scans = group_visits(index.scans)
     copies = _use_once(index, uids, base, digests, cancel)
-    index.warnings += (copies + _two_visits(index.scans, at_visits, base)
-                       + _same_scans([s for s in index.scans if s.path not in geometry], uids, base))
+    index.warnings += (copies + _two_visits(index.scans, at_visits, base, index.at_two_visits)
+                       + _same_scans([s for s in index.scans if s.path not in geometry], uids, base,
+                                     index.at_two_visits))
+    index.warnings += _repeats_counted(index, base)
     _undated_note(index)
     if {"vfi", "md", "psd"} & set(rows[0] if rows else {}):
         try:
@@ -1491,6 +1579,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     _fields_of_another_person(index, persons, vf_persons)
     uids = {str(f): r.get("uid") or "" for f, r in records}
     geometry = {f: r.get("n_bscans") or 0 for f, r in scan_records}
+    _headerless_geometry([s for s in index.scans if s.path in row_dated], geometry)
     digests = {str(f): r["content"] for f, r in records if r.get("content")}
     samples = {str(f): r["sample"] for f, r in records if str(r.get("sample", "")).startswith(f"{SAMPLE_KIND}:")}
     known = {"content": set(digests), "sample": set(samples)}  # what the header cache gave
@@ -1512,8 +1601,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     # one scan at two visits of an eye: by UID and images or content where the header gives a geometry (a copy
     # re-dated in its header, with its UID or new ones: A15-17); by bytes for the files without a header, which a
     # manifest row dates (hashing every same-size scan of an archive read all of it)
-    index.warnings += _two_visits(index.scans, at_visits, str(root)) + _same_scans(
-        [s for s in index.scans if s.path in row_dated and s.path not in geometry], uids, str(root))
+    index.warnings += _two_visits(index.scans, at_visits, str(root), index.at_two_visits) + _same_scans(
+        [s for s in index.scans if s.path in row_dated and s.path not in geometry], uids, str(root),
+        index.at_two_visits)
+    index.warnings += _repeats_counted(index, str(root))
     _undated_note(index)
     index.vf = unique_vf(index.vf)
     _unmatched_vf_problems(index)

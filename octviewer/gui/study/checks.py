@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import os
 
-from octviewer.study.index import StudyWarning
+from octviewer.study.index import StudyWarning, left_out_of_visit
 
 #: kind -> (where the check comes from, what it found, for an anonymised report)
 KINDS = {
@@ -28,6 +28,7 @@ KINDS = {
     "uid": ("study", "another scan of this visit shares its DICOM UID, with other images; both are used"),  # A14-16
     "repeat": ("study", "several scans of this eye at this visit: their network results averaged"),  # H91, W12
     "people": ("study", "this patient's scans name different people in their headers"),  # A14-19
+    "field": ("study", "a measured VF names the patient otherwise in its header than the scans do"),  # A16-16
     "other": ("study", "a study check"),
 }
 
@@ -98,13 +99,14 @@ def study_check_entries(index) -> list[str]:
         groups.setdefault((w.kind, w.text), []).append(w.path)
     entries, lookup = [], None
     scans = {s.path: s for s in index.scans}  # a warning names its scan's path (one pass, not one per check)
+    left = left_out_of_visit(index.scans, index.at_two_visits)  # a later visit's copy is not what it shows
     for (kind, text), paths in groups.items():
         scan = scans.get(paths[0]) if kind == "repeat" and len(paths) > 1 else None
         if scan is None:  # one file, or several named before the text they share
             entries.append(f"{', '.join(shown(p) for p in paths)}: {text}")
             continue
         lookup = lookup or index.lookup()  # built once for the list (A13-12: per-call passes froze the window)
-        first = lookup.scans_for(scan.patient_id, scan.visit, scan.eye)[0]
+        first = next(s for s in lookup.scans_for(scan.patient_id, scan.visit, scan.eye) if s.path not in left)
         entries.append(f"{text}; the OU view shows the RNFL and disc figures of {shown(first.path)} (the next "
                        "one's if it cannot be measured)")
     return entries

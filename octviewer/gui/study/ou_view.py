@@ -111,8 +111,12 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
     Each file is read once, for its analysis and (the first of each eye) its en-face image."""
     from octviewer.io import VolumeReadError, load_volume
 
-    scans = index.scans_for(patient_id, visit_label)
-    summary = VisitSummary(patient_id, visit_label, checks=index.warnings_for(s.path for s in scans))
+    # a re-dated copy of an earlier scan is left out where the visit has the eye's own scan (the Trend's rule,
+    # ``StudyIndex.counted_scans``): the OU view showed the copy's RNFL, the earlier image (attack run 16, A16-15);
+    # the visit's checks are those of every scan listed at it, the copy's included
+    scans = index.counted_scans(patient_id, visit_label)
+    summary = VisitSummary(patient_id, visit_label,
+                           checks=index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label)))
     done = 0
     for eye in ("OD", "OS"):
         mine = [s for s in scans if s.eye == eye]

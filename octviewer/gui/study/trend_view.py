@@ -76,13 +76,17 @@ DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and t
 #: visits was counted twice (attack run 16, A16-3)
 TREND_CHECKS = {
     "people": "the slopes may mix two people's scans: no change is flagged as significant",
-    "two visits": "counted once, at its first visit: the later visit is ringed and left out of the fitted line",
+    "two visits": "counted once, at its first visit: a later visit with another scan of the eye is plotted and "
+                  "fitted without it; a later visit with no other scan is ringed and left out of the fitted line",
     "repeat": "the trend plots the mean of the visit's scans, RNFL included",
     "uid": "the trend plots the mean of the visit's scans",
     "copy": "the trend counts it once",
+    "field": "the measured VF series may hold another person's field: its slopes are not flagged as significant",
 }
 #: a significant slope of a patient whose scans name different people ("people"), in its line: not flagged
 MIXED = f"the slope may mix two people's scans: {KINDS['people'][1]}; not flagged"
+#: a significant measured-VF slope of an eye whose measured field names the patient otherwise ("field"): not flagged
+MIXED_FIELD = f"the series may hold another person's field: {KINDS['field'][1]}; not flagged"
 
 
 def check_note(kind: str, visits: int) -> str:
@@ -90,7 +94,7 @@ def check_note(kind: str, visits: int) -> str:
     check's own words (``checks.KINDS``), then what it means for the trend. No date or name: the anonymised OU
     report prints it too."""
     where, what = KINDS[kind]
-    count = f" ({visits} visits)" if visits > 1 and kind != "people" else ""
+    count = f" ({visits} visits)" if visits > 1 and kind not in ("people", "field") else ""
     return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
 
 
@@ -190,12 +194,19 @@ class EyeHistory:
         """A significant trend, except in an estimate no better than the class mean: a red "significant
         change" in predicted MD read as visual-field progression (sixth walk-through)."""
         t = self.trends.get(name)
-        return bool(t is not None and t.significant and not self._weak_estimate(name) and not self.mixed())
+        return bool(t is not None and t.significant and not self._weak_estimate(name) and not self.mixed()
+                    and not self.other_field(name))
 
     def mixed(self) -> bool:
         """The patient's scans name different people (the index's "people" check): a slope over them may be two
         people's, and was flagged "significant change" in red as one person's progression (attack run 16, A16-3)."""
         return "people" in self.checks
+
+    def other_field(self, name: str) -> bool:
+        """Series ``name`` is the measured VF and a measured field of the eye names the patient otherwise than the
+        scans do (the index's "field" check): it may be another person's. It bears on the measured series only:
+        as a "people" check it withheld the flag from an RNFL slope of one person's scans (attack run 16, A16-16)."""
+        return name.endswith("measured") and "field" in self.checks
 
     def _weak_estimate(self, name: str) -> bool:
         return name.endswith("_predicted") and SERIES[name][4] in self.weak
@@ -208,7 +219,8 @@ class EyeHistory:
         return [(f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
                  + (" (an estimate not shown to beat the class-mean baseline: not flagged)"
                     if t.significant and self._weak_estimate(name) else
-                    f" ({MIXED})" if t.significant and self.mixed() else ""), self.flagged(name))
+                    f" ({MIXED})" if t.significant and self.mixed() else
+                    f" ({MIXED_FIELD})" if t.significant and self.other_field(name) else ""), self.flagged(name))
                 for name, t in self.trends.items()]
 
     def check_notes(self) -> list[str]:
@@ -221,10 +233,13 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     from octviewer.io import load_volume
 
     history = EyeHistory(patient_id, eye, {name: [] for name in SERIES})
-    scans = [s for s in index.scans_for(patient_id, eye=eye) if s.date is not None]
+    listed = [s for s in index.scans_for(patient_id, eye=eye) if s.date is not None]
+    # a later visit's re-dated copy of an earlier scan is left out of it where the visit has the eye's own scan
+    # (``StudyIndex.counted_scans``, the OU view's rule too); one that is its visit's only scan stays, ringed
+    scans = [s for s in index.counted_scans(patient_id, eye=eye) if s.date is not None]
     history.synthetic = any(s.synthetic for s in scans)
-    history.checks = checked_visits(index, scans)
-    history.twice = counted_twice(history.checks.get("two visits", set()))
+    history.checks = checked_visits(index, listed)
+    history.twice = counted_twice(index, scans)
     history.disputed = history.checks.get("date", set()) | history.twice
     # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
     # two volumes of one visit do not count as two independent observations in the trend
@@ -287,13 +302,16 @@ def checked_visits(index: StudyIndex, scans) -> dict[str, set[dt.date]]:
     return out
 
 
-def counted_twice(visits: set[dt.date]) -> set[dt.date]:
-    """Of the visits holding a scan the index also files at another visit of the eye ("two visits"), those after the
-    first: one scan re-dated in its header was a second visit in the slope (attack run 15, A15-17; run 16, A16-3).
-    Which date is right cannot be told; the scan counts once, at its first visit, and the later ones are ringed and
-    left out of the fitted line as a disputed date is (``EyeHistory.disputed``). The check does not say which scans
-    are one (its text names them): with two such scans in one eye, every such visit but the first is left out."""
-    return set(sorted(visits)[1:])
+def counted_twice(index: StudyIndex, scans) -> set[dt.date]:
+    """The visits (as plotted) of ``scans`` that hold a later copy of a scan the study files at an earlier visit of
+    the eye (``StudyIndex.later_copies``, the "two visits" check's groups): one scan re-dated in its header was a
+    second visit in the slope (attack run 15, A15-17; run 16, A16-3). Which date is right cannot be told; the scan
+    counts once, at its first visit. ``scans`` are the eye's counted scans (``StudyIndex.counted_scans``), so a
+    later copy here is its visit's only scan: that visit is ringed and left out of the fitted line as a disputed
+    date is (``EyeHistory.disputed``). A visit with the eye's own scan beside the copy keeps that scan, plotted and
+    fitted: the whole visit was left out, the genuine scan with the copy (attack run 16, A16-15)."""
+    later = index.later_copies()
+    return {parse_date(s.visit) or s.date for s in scans if s.path in later}
 
 
 def _years_inside(t: Trend, last: float, low: float, high: float) -> np.ndarray | None:
