@@ -124,14 +124,15 @@ def test_a16_3_two_peoples_scans_under_one_id_give_no_significant_change_without
     assert not history.significant() and FLAG not in summary and "Red line" not in summary
     for line, flagged in history.lines():
         assert not flagged
-        if "significant change" in line:
-            assert line.endswith(f"({MIXED})"), line
+        assert "significant change" not in line, line  # "not judged" (walk-through H104, X3)
+        if "not judged" in line:
+            assert line.endswith(f"- not judged ({MIXED})"), line
     qtbot.wait(300)  # laid out before the screenshot
     _grab(w.study.trend_dialog, "a16_3_people_trend")
 
     page = " ".join(_anonymised_ou_report(qtbot, w, panel, monkeypatch, tmp_path / "ou.pdf").split())
     assert note in page and MIXED in page
-    assert "significant change (the slope may mix two people's scans" in page
+    assert "not judged (the slope may mix two people's scans" in page and "significant change" not in page
     _no_identifier(page, root, sorted({_header_date(p) for p in (root / "scans").rglob("*.dcm")}),
                    ("ALPHA", "ZULU", history.patient_id))
 

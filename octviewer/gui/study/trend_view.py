@@ -83,6 +83,8 @@ TREND_CHECKS = {
     "copy": "the trend counts it once",
     "field": "the measured VF series may hold another person's field: its slopes are not flagged as significant",
 }
+#: what ``Trend.describe`` appends to a significant slope
+SIGNIFICANT = " - significant change"
 #: a significant slope of a patient whose scans name different people ("people"), in its line: not flagged
 MIXED = f"the slope may mix two people's scans: {KINDS['people'][1]}; not flagged"
 #: a significant measured-VF slope of an eye whose measured field names the patient otherwise ("field"): not flagged
@@ -215,13 +217,19 @@ class EyeHistory:
         return [name for name in self.trends if self.flagged(name)]
 
     def lines(self) -> list[tuple[str, bool]]:
-        """One sentence per fitted series, with whether it flags significant change."""
-        return [(f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
-                 + (" (an estimate not shown to beat the class-mean baseline: not flagged)"
-                    if t.significant and self._weak_estimate(name) else
-                    f" ({MIXED})" if t.significant and self.mixed() else
-                    f" ({MIXED_FIELD})" if t.significant and self.other_field(name) else ""), self.flagged(name))
-                for name, t in self.trends.items()]
+        """One sentence per fitted series, with whether it flags significant change. A slope the test finds
+        significant but that is not flagged (a weak estimate, two people's scans, another person's field) reads
+        "- not judged (why)": "- significant change (...; not flagged)" put the answer a clinician reads first
+        against the words after it (walk-through H104, X3)."""
+        out = []
+        for name, t in self.trends.items():
+            text = f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
+            why = ("an estimate not shown to beat the class-mean baseline: not flagged" if self._weak_estimate(name)
+                   else MIXED if self.mixed() else MIXED_FIELD if self.other_field(name) else "")
+            if t.significant and why:
+                text = f"{text.removesuffix(SIGNIFICANT)} - not judged ({why})"
+            out.append((text, self.flagged(name)))
+        return out
 
     def check_notes(self) -> list[str]:
         """``check_note`` for each check of ``TREND_CHECKS`` said of a plotted scan, in that order."""
