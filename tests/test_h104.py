@@ -45,3 +45,12 @@ def test_a_probability_just_under_the_threshold_is_not_printed_equal_to_it(qtbot
     shown_t = w.results.threshold.text().strip("()").split()[1]
     assert shown_p != shown_t and len(shown_p) == len(shown_t) == 5, (shown_p, shown_t)  # three decimals here
     assert (float(shown_p) >= float(shown_t)) == (w.state.prediction.decision == "glaucoma")
+
+
+def test_the_pair_is_printed_with_as_many_decimals_as_tell_them_apart():
+    from octviewer.core.prediction import probability_and_threshold
+
+    assert probability_and_threshold(0.3195, 0.3215) == ("0.320", "0.322")  # the walk-through's pair
+    assert probability_and_threshold(0.11, 0.32) == ("0.11", "0.32")
+    assert probability_and_threshold(0.32, 0.32) == ("0.32", "0.32")  # equal: "glaucoma at or above"
+    assert probability_and_threshold(0.32151, 0.32149) == ("0.322", "0.321")

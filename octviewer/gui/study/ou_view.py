@@ -34,7 +34,13 @@ from PySide6.QtWidgets import (
 )
 
 from octviewer.core import Cancelled, outside_normal
-from octviewer.core.prediction import OUTSIDE_KEY, OUTSIDE_MARK, VF_WORSE_BESIDE, worse_vf_indices
+from octviewer.core.prediction import (
+    OUTSIDE_KEY,
+    OUTSIDE_MARK,
+    VF_WORSE_BESIDE,
+    probability_and_threshold,
+    worse_vf_indices,
+)
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
@@ -380,11 +386,12 @@ class EyeColumn(QFrame):
             self.image.setPixmap(QPixmap.fromImage(qimage).scaled(200, 200, Qt.KeepAspectRatio,
                                                                   Qt.SmoothTransformation))
         if s.probability is not None:
-            self.decision.setText(f"{s.decision.upper()} (threshold {s.threshold:.2f})"
+            shown_p, shown_t = probability_and_threshold(s.probability, s.threshold)  # never equal-looking (X8)
+            self.decision.setText(f"{s.decision.upper()} (threshold {shown_t})"
                                   + ("  · SYNTHETIC" if s.synthetic else "")
                                   + (f"  · {averaged_text(s)}" if averaged_text(s) else "")
                                   + (f"\n{s.gate_note}" if s.gate_note else ""))
-            self._set("probability", 0, f"{s.probability:.2f}")
+            self._set("probability", 0, shown_p)
             if averaged_text(s):  # the cell is narrow: the verdict above says it, the cell's tooltip too
                 self.table.item(self.ROWS.index("probability"), 0).setToolTip(
                     f"P(glaucoma) and the VF estimates: {averaged_text(s)}")
