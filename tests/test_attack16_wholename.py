@@ -28,16 +28,30 @@ def test_a_whole_other_name_is_another_person_and_one_part_is_a_spelling():
     assert what_differs([ann.traits(), Patient("P", "", "ZULU^ZED", "").traits()]) == "another family and given name"
     for spelling in ("ALPHA^ANNE", "OMEGA^ANN", "ANN ALPHA", "Alpha^Ann^B"):  # a typo, a marriage, an order, a middle
         assert not ann.others(Patient("P", "", spelling, "")), spelling
+    for other in ("ZULU ZED", "ZED ZULU", "ZULU"):  # A16-17: written without "^", no word shared
+        assert ann.others(Patient("P", "", other, "")), other
+
+
+def test_a16_17_the_header_cache_tells_a_whole_other_name_as_the_names_do():
+    """The study's header cache keeps the traits hashed: the word-by-word digests must give the same answer."""
+    from octviewer.core.person import Patient, hashed_traits, one_set_of_traits
+
+    ann = hashed_traits(Patient("P", "", "ALPHA^ANN", ""))
+    assert not one_set_of_traits([ann, hashed_traits(Patient("P", "", "ZULU ZED", ""))], names=False)
+    assert one_set_of_traits([ann, hashed_traits(Patient("P", "", "ANN ALPHA", ""))], names=False)
+    assert one_set_of_traits([ann, hashed_traits(Patient("P", "", "OMEGA^ANN", ""))], names=False)
 
 
 @pytest.mark.gui
-def test_another_persons_field_with_a_whole_other_name_is_left_out_again(qtbot, window, monkeypatch, demo, tmp_path):
+@pytest.mark.parametrize("name", ["ZULU^ZED", "ZULU ZED"])  # the second without "^": A16-17
+def test_another_persons_field_with_a_whole_other_name_is_left_out_again(qtbot, window, monkeypatch, demo, tmp_path,
+                                                                         name):
     """A15-15's own files: the scans name ALPHA^ANN (no issuer, no birth date), the field ZULU^ZED of HOSP_B born
     1940: since A16-1 it was shown as the patient's measured VF with a 'people' check."""
     from conftest import open_study_folder
     from test_attack16_person import _problems, _shown_with_a_scan, _study
 
-    root, od = _study(demo, tmp_path, ("ALPHA^ANN", "", ""), ("ZULU^ZED", "HOSP_B", "19400101"))
+    root, od = _study(demo, tmp_path, ("ALPHA^ANN", "", ""), (name, "HOSP_B", "19400101"))
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert str(od) not in {m.source for m in panel.index.vf} and not _shown_with_a_scan(panel.index, str(od))
     text = _problems(panel)

@@ -30,7 +30,7 @@ from pydicom.multival import MultiValue
 
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "birth": "birth date"}
-NAME_TRAITS = ("family", "given", "words", "script")
+NAME_TRAITS = ("family", "given", "words", "script", "wordset")
 #: Letters NFKD does not take apart; Ä, Ö, Ü lose their marks there, and AE, OE, UE fold with them below.
 _LETTERS = str.maketrans({"ß": "SS", "ẞ": "SS", "Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Þ": "TH"})
 #: Inside a word: O'BRIEN, D’ARCY, SMITH-JONES are written with and without them.
@@ -117,6 +117,10 @@ def name_traits(name: str) -> dict[str, str]:
         else:
             script = script or group
     out = _latin_traits(latin)
+    if latin:  # every word the name gives, for ``whole_name_differs`` (family joined, the first given name)
+        words = {out[k] for k in ("family", "given") if k in out} if "^" in latin else set(fold_name(latin).split())
+        if words:
+            out["wordset"] = " ".join(sorted(words))
     if script:
         out["script"] = _latin_traits(script).get("words") or _latin_traits(script).get("family", "")
     return out
@@ -157,9 +161,13 @@ def differing(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
 
 
 def whole_name_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
-    """Both give a family and a first given name, and both differ after the fold: another person's name, not a
-    spelling (a typo or a marriage changes one of them; word order and the other script are folded already)."""
-    return all(k in mine and k in theirs and mine[k] != theirs[k] for k in ("family", "given"))
+    """The two names share no word after the fold (``wordset``: the family and first given name, or a free-text
+    name's words): another person's name, not a spelling (a typo or a marriage changes one of them; word order and
+    the other script are folded already). Family and given names compared one by one missed a name written without
+    "^": ALPHA^ANN and "ZULU ZED" were one person's two spellings (attack run 16, A16-17)."""
+    if "wordset" not in mine or "wordset" not in theirs:
+        return False
+    return not set(mine["wordset"].split()) & set(theirs["wordset"].split())
 
 
 def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -222,7 +230,11 @@ def hashed_traits(patient: Patient) -> dict[str, str]:
     (attack run 15, A15-12); the cache holds the PatientID itself in plain text anyway."""
     import hashlib
 
-    return {k: hashlib.blake2b(f"person\0{k}\0{v}".encode(), digest_size=4).hexdigest()
+    def digest(k: str, v: str) -> str:
+        return hashlib.blake2b(f"person\0{k}\0{v}".encode(), digest_size=4).hexdigest()
+
+    # ``wordset`` word by word, so that hashed sets still tell whether two names share a word
+    return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k == "wordset" else digest(k, v)
             for k, v in patient.traits().items()}
 
 

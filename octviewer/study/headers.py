@@ -206,8 +206,9 @@ def _cut(path: Path) -> str:
 #: 5: a scan's record says whether its file is cut short ("cut", W19); 6: the viewer's date rule (A14-15); 7: who
 #: under the PatientID ("person", hashed traits; A14-19, A15-4); 8: a scan's record may keep its content sample
 #: ("sample", ``io.content.sample_key``) beside its content digest ("content"), filled in by the study index (A15-2);
-#: 9: names folded before they are hashed (``core.person.fold_name``, A16-1), an HFA XML exam's "person" (A16-5)
-RECORD_CHECKS = 9
+#: 9: names folded before they are hashed (``core.person.fold_name``, A16-1), an HFA XML exam's "person" (A16-5);
+#: 10: a name's words hashed one by one ("wordset", ``core.person.whole_name_differs``, A16-17)
+RECORD_CHECKS = 10
 
 
 def well_formed(record) -> bool:
