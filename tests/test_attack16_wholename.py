@@ -61,13 +61,25 @@ def test_another_persons_field_with_a_whole_other_name_is_left_out_again(qtbot, 
 
 
 def test_screen_refuses_two_whole_other_names_under_one_id(orthanc, data_dir, tmp_path, capsys, monkeypatch):
-    """PACS: ALPHA^ANN and ZULU^ZED under one ID (one birth date, no issuer) were screened as one patient since
-    A16-1, a note saying "one name written two ways, or another person"."""
-    from test_attack16_person import _conf, _predict_stand_in, _store
+    """PACS: ALPHA^ANN (no birth date given) and ZULU^ZED (born 1940) under one ID, no issuer, were screened as one
+    patient since A16-1, a note saying "one name written two ways, or another person". (With one birth date on
+    both, such names are said, not refused: A17-1.)"""
+    import pydicom
+    from pydicom.uid import generate_uid
+    from test_attack16_person import _conf, _predict_stand_in
 
     from octviewer.pacs.cli import main
 
-    _store(orthanc, "WHOLE-1614", ("ALPHA^ANN", "ZULU^ZED"), one_study=False)
+    datasets = []
+    for name, birth, sample in (("ALPHA^ANN", "", "demo_normal_OD.dcm"),
+                                ("ZULU^ZED", "19400101", "demo_early_glaucoma_OS.dcm")):
+        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
+        orthanc_server._file_with_patient(ds, "WHOLE-1614", name, generate_uid(), "20190924", series_number=1)
+        ds.PatientBirthDate = birth
+        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        datasets.append(ds)
+    orthanc.c_store(datasets)
     handed = []
     _predict_stand_in(monkeypatch, handed)
     conf = _conf(orthanc, tmp_path)

@@ -5,11 +5,11 @@ holds several hospitals' ID ranges. PACS retrieves and screens (``pacs.net``), t
 fields) and the trainer compare people by this one rule (attack run 14, A14-19), in two tiers (attack run 16,
 A16-1, A16-2):
 
-- another issuer of the ID or another birth date (where both give one), or a name whose family AND first given
-  name both differ after ``fold_name`` (ALPHA^ANN / ZULU^ZED: no spelling, typo or marriage changes both), is
-  another person (``other_person``): refused where a person is refused (a PACS instance or study, a measured
-  field); the name case was kept as "one name written two ways" where one side alone gave an issuer or birth date
-  (attack run 16, A16-14);
+- another issuer of the ID or another birth date (where both give one), or, where no issuer or birth date ties
+  the two, a name sharing no word with the other after ``fold_name`` (ALPHA^ANN / ZULU^ZED: no spelling, typo or
+  marriage changes every word), is another person (``other_person``): refused where a person is refused (a PACS
+  instance or study, a measured field); the name case was kept as "one name written two ways" where one side alone
+  gave an issuer or birth date (attack run 16, A16-14);
 - a name that differs otherwise after the fold (one of its parts, or a free-text name's words) is "another person,
   or one name written two ways" (``other_name``): kept and said, since two devices write one patient's name
   differently (O'BRIEN / OBRIEN, MÜLLER / MUELLER, DOE^JOHN / JOHN DOE, YAMADA^TARO=山田^太郎 / 山田^太郎).
@@ -108,7 +108,7 @@ def name_traits(name: str) -> dict[str, str]:
     ideographic or phonetic group after "=", or a name written in it alone), ``script``: its family and given
     words the same way. Compared by ``other_name``."""
     latin, script = "", ""
-    for group in name.split("="):
+    for group in repaired(name).split("="):
         folded = fold_name(group)
         if not folded:
             continue
@@ -117,13 +117,34 @@ def name_traits(name: str) -> dict[str, str]:
         else:
             script = script or group
     out = _latin_traits(latin)
-    if latin:  # every word the name gives, for ``whole_name_differs`` (family joined, the first given name)
-        words = {out[k] for k in ("family", "given") if k in out} if "^" in latin else set(fold_name(latin).split())
-        if words:
-            out["wordset"] = " ".join(sorted(words))
+    if latin:  # every word the name gives, for ``whole_name_differs``
+        out.update(_wordset(latin))
     if script:
         out["script"] = _latin_traits(script).get("words") or _latin_traits(script).get("family", "")
     return out
+
+
+def _wordset(group: str) -> dict[str, str]:
+    """``{"wordset": ...}``: the words of a name's family and given components (and the family's words joined: DE LA
+    CRUZ as DELACRUZ too), or a free-text name's words, whichever component they were entered in: NGUYEN^VAN AN and
+    NGUYEN VAN^AN, DOE^JOHN and JOHN^DOE share all their words (attack run 17, A17-1)."""
+    parts = group.split("^")[:2] if "^" in group else [group]
+    words = {w for part in parts for w in fold_name(part).split()}
+    if "^" in group and fold_name(parts[0]):
+        words.add("".join(fold_name(parts[0]).split()))
+    return {"wordset": " ".join(sorted(words))} if words else {}
+
+
+def repaired(text: str) -> str:
+    """``text`` read again as UTF-8 where it is UTF-8 bytes decoded as Latin-1 (a header that writes UTF-8 without
+    declaring its character set, a common device defect: MÜLLER^JÜRGEN read as "MÃ\x9cLLER^JÃ\x9cRGEN", folded to
+    MALLER^JA, another person's name; attack run 17, A17-5); else ``text``."""
+    if not any("\x80" <= c <= "\xff" for c in text):
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _latin_traits(group: str) -> dict[str, str]:
@@ -173,9 +194,13 @@ def whole_name_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """Another person, by what a spelling cannot explain: another issuer of the ID or birth date (both given), or
     a whole other name (``whole_name_differs``: ALPHA^ANN and ZULU^ZED under one ID were kept as one person's
-    two spellings where one side alone gave an issuer and birth date, attack run 16, A16-14)."""
-    return any(mine[k] != theirs[k] for k in PERSON_TRAITS if k in mine and k in theirs) or \
-        whole_name_differs(mine, theirs)
+    two spellings where one side alone gave an issuer and birth date, attack run 16, A16-14) where no issuer or
+    birth date ties the two: with the same ID and birth date, MOHAMMED^AHMED / MUHAMMAD^AHMAD (two
+    transliterations) is said, not refused (attack run 17, A17-1)."""
+    both = [k for k in PERSON_TRAITS if k in mine and k in theirs]
+    if any(mine[k] != theirs[k] for k in both):
+        return True
+    return not both and whole_name_differs(mine, theirs)
 
 
 def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
