@@ -46,3 +46,12 @@ def test_the_patients_own_field_with_swapped_name_parts_or_undeclared_utf8_is_sh
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert _shown_with_a_scan(panel.index, str(od)), _problems(panel)
     assert "another person" not in _problems(panel)
+
+
+def test_a17_10_an_issuer_in_hl7s_cx_form_is_its_namespace():
+    from octviewer.core.person import Patient
+
+    plain = Patient("P", "HOSP_A", "DOE^JOHN", "19500101")
+    assert not plain.others(Patient("P", "HOSP_A&1.2.840.99&ISO", "DOE^JOHN", "19500101"))
+    assert plain.others(Patient("P", "HOSP_B&1.2.840.98&ISO", "DOE^JOHN", "19500101"))
+

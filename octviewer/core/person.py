@@ -82,7 +82,7 @@ class Patient:
         """What tells this person apart under their ID, where given, as canonical strings: the issuer of the ID
         (upper case), the birth date (digits; a placeholder for "unknown" is none), and the name's traits
         (``name_traits``)."""
-        issuer = " ".join(self.issuer.upper().split())
+        issuer = issuer_trait(self.issuer)
         known = {"issuer": issuer, "birth": birth_trait(self.birth_date), **name_traits(self.name)}
         return {k: v for k, v in known.items() if v}
 
@@ -157,6 +157,15 @@ def _latin_traits(group: str) -> dict[str, str]:
     if family and given:
         out["words"] = " ".join(sorted((family, given)))
     return {k: v for k, v in out.items() if v}
+
+
+def issuer_trait(text: str) -> str:
+    """The issuer of a PatientID as its namespace, upper case: a worklist broker writes HL7's CX-4 form
+    ("HOSP_A&1.2.840.99&ISO") where the device writes "HOSP_A", which made one issuer two (attack run 17, A17-10);
+    an issuer given by its universal ID alone ("&1.2.840.99&ISO") keeps it."""
+    text = " ".join(text.upper().split())
+    namespace = text.split("&")[0].strip()
+    return namespace or text
 
 
 def birth_trait(text: str) -> str:
