@@ -22,7 +22,8 @@ def demo(tmp_path_factory):
     ("MOHAMMED^AHMED", "MUHAMMAD^AHMAD", "19500101", True),  # said (the name tier), not refused: the birth date ties
     ("MOHAMMED^AHMED", "MUHAMMAD^AHMAD", "", False),  # nothing ties them: A16-14's rule
     ("MÜLLER^JÜRGEN", "M\u00c3\u009cLLER^J\u00c3\u009cRGEN", "", True),  # undeclared UTF-8 read as Latin-1
-    ("ALPHA^ANN", "ZULU ZED", "", False)])  # A17-2: without "^"
+    ("ALPHA^ANN", "ZULU ZED", "", False),  # A17-2: without "^"
+    ("鈴木^花子", "ПЕТРОВА^МАРИЯ", "", False), ("YAMADA^TARO=山田^太郎", "山田^太郎", "", True)])  # other scripts
 def test_the_whole_other_name_rule_keeps_one_persons_ways_of_writing_the_name(one, two, birth, same):
     from octviewer.core.person import Patient, hashed_traits, one_set_of_traits
 

@@ -117,8 +117,12 @@ def name_traits(name: str) -> dict[str, str]:
         else:
             script = script or group
     out = _latin_traits(latin)
-    if latin:  # every word the name gives, for ``whole_name_differs``
-        out.update(_wordset(latin))
+    # every word the name gives, in both scripts, for ``whole_name_differs``: a name written in another script
+    # only (鈴木^花子, ПЕТРОВА^МАРИЯ) escaped the rule (attack run 17, A17-2); YAMADA^TARO=山田^太郎 shares 山田
+    # with 山田^太郎
+    words = " ".join(w for g in (latin, script) if g for w in _wordset(g).get("wordset", "").split())
+    if words:
+        out["wordset"] = " ".join(sorted(set(words.split())))
     if script:
         out["script"] = _latin_traits(script).get("words") or _latin_traits(script).get("family", "")
     return out
