@@ -54,3 +54,17 @@ def test_the_pair_is_printed_with_as_many_decimals_as_tell_them_apart():
     assert probability_and_threshold(0.11, 0.32) == ("0.11", "0.32")
     assert probability_and_threshold(0.32, 0.32) == ("0.32", "0.32")  # equal: "glaucoma at or above"
     assert probability_and_threshold(0.32151, 0.32149) == ("0.322", "0.321")
+
+
+def test_an_ou_page_prints_both_eyes_probabilities_and_the_threshold_with_one_precision():
+    """Walk-through H107, Y1: the OU view's right card read "0.319 normal (threshold 0.321)", its left card the same
+    threshold as "0.32", the eyes' table and the OU report the right eye's probability as "0.32"."""
+    from types import SimpleNamespace
+
+    from octviewer.gui.study.ou_view import asymmetry_digits, visit_probability_digits
+
+    eye = lambda p: SimpleNamespace(probability=p, threshold=0.3215)  # noqa: E731
+    summary = SimpleNamespace(eyes={"OD": eye(0.3195), "OS": eye(0.08)})
+    assert visit_probability_digits(summary) == 3 and asymmetry_digits("probability", 3) == 3
+    assert visit_probability_digits(SimpleNamespace(eyes={"OD": eye(0.6), "OS": None})) == 2
+    assert asymmetry_digits("cup_to_disc", 3) == 2 and asymmetry_digits("rnfl_global", 3) == 1

@@ -139,14 +139,19 @@ class Prediction:
         return len(self.bscan_probability)
 
 
+def probability_digits(pairs) -> int:
+    """The decimals that print every (probability, threshold) of ``pairs`` apart where they differ: 2, or 3 or 4.
+    One number for a page (both eyes of an OU view print one threshold, in one way)."""
+    pairs = [(float(p), float(t)) for p, t in pairs]
+    for digits in (2, 3, 4):
+        if all(f"{p:.{digits}f}" != f"{t:.{digits}f}" or p == t for p, t in pairs):
+            return digits
+    return 4
+
+
 def probability_and_threshold(probability: float, threshold: float) -> tuple[str, str]:
     """The probability and the decision threshold as printed beside each other: two decimals, more where two would
     print them equal though they differ. "P(glaucoma) = 0.32, normal (threshold 0.32)" read against Help's rule
     (glaucoma at or above the threshold) where P was 0.3195 and the threshold 0.3215 (walk-through H104, X8)."""
-    p, t = float(probability), float(threshold)
-    for digits in (2, 3, 4):
-        shown = f"{p:.{digits}f}", f"{t:.{digits}f}"
-        if shown[0] != shown[1] or p == t:
-            return shown
-    return shown
-
+    digits = probability_digits([(probability, threshold)])
+    return f"{float(probability):.{digits}f}", f"{float(threshold):.{digits}f}"

@@ -31,6 +31,7 @@ from ..study.ou_view import (
     measured_not_compared,
     shown_difference,
     vf_test_date,
+    visit_probability_digits,
 )
 from .scan_pdf import DISCLAIMER, report_key, running_header, write_pdf
 
@@ -82,9 +83,10 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     with the key, before the slopes, they pointed at text below them, fifth walk-through)."""
     eyes = [e for e in ("OD", "OS") if e in summary.eyes]
     rows, far = [], []  # far: the eyes whose measured field lies too far from their scan to compare
+    probability = visit_probability_digits(summary)  # the OU view's decimals (walk-through H107, Y1)
     for eye in eyes:
         s = summary.eyes[eye]
-        prob = f"{s.probability:.2f} ({s.decision})" if s.probability is not None else "not analysed"
+        prob = f"{s.probability:.{probability}f} ({s.decision})" if s.probability is not None else "not analysed"
         # a mean of several scans says so, as the OU view's card does (walk-through H95, V5)
         mean = (f"<br><span style='white-space: nowrap'>{html.escape(averaged_text(s))}</span>"
                 if s.probability is not None and averaged_text(s) else "")
@@ -119,7 +121,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
 
     def eye_cell(r, eye, value):
         if value is not None:
-            return _fmt(value, asymmetry_digits(r.name))
+            return _fmt(value, asymmetry_digits(r.name, probability))
         s = summary.eyes.get(eye)
         why = s.missing_reason(r.name) if s is not None else "no scan of this eye"
         if patient_id is None and s is not None and s.error:  # a reader's error names the file, and clinic
@@ -130,7 +132,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     apart: dict[str, list[str]] = {}  # why measured rows give no OD - OS (a field far from its scan), as on screen
 
     def difference_cell(r):
-        digits = asymmetry_digits(r.name)
+        digits = asymmetry_digits(r.name, probability)
         difference = shown_difference(r.od, r.os, digits)
         why = measured_not_compared(summary, r.name)
         if difference is not None and why:
@@ -139,7 +141,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         return f"{_fmt(difference, digits, sign=True)}{flag if r.flagged else ''}"
     asym = "".join(
         f"<tr><td>{html.escape(r.label)}</td><td>{eye_cell(r, 'OD', r.od)}</td><td>{eye_cell(r, 'OS', r.os)}</td>"
-        f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name))}</td></tr>" for r in asym_rows)
+        f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name, probability))}</td></tr>"
+        for r in asym_rows)
     # one line per distinct reason, not one per cell (a missing field leaves both VF rows empty)
     reasons: dict[tuple[str, str], list[str]] = {}
     for eye, label, why in missing:

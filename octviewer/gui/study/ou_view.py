@@ -39,6 +39,7 @@ from octviewer.core.prediction import (
     OUTSIDE_MARK,
     VF_WORSE_BESIDE,
     probability_and_threshold,
+    probability_digits,
     worse_vf_indices,
 )
 from octviewer.core.text import printable
@@ -66,9 +67,18 @@ def shown_difference(a, b, digits: int = 1) -> float | None:
     return round(a, digits) - round(b, digits)
 
 
-def asymmetry_digits(name: str) -> int:
-    """Decimals of an asymmetry row, on screen and in the OU report alike."""
-    return 2 if name in ("probability", "cup_to_disc") else 1
+def asymmetry_digits(name: str, probability: int = 2) -> int:
+    """Decimals of an asymmetry row, on screen and in the OU report alike; ``probability``: the visit's
+    (``visit_probability_digits``)."""
+    return probability if name == "probability" else 2 if name == "cup_to_disc" else 1
+
+
+def visit_probability_digits(summary: VisitSummary) -> int:
+    """The decimals of every probability and threshold of the visit's page: enough that no eye's probability is
+    printed equal to the threshold it differs from, and one threshold printed one way on both eyes' cards, in the
+    eyes' table and in the OU report (walk-through H107, Y1; ``core.prediction.probability_digits``)."""
+    return probability_digits((e.probability, e.threshold) for e in summary.eyes.values()
+                              if e is not None and e.probability is not None)
 
 
 def measured_not_compared(summary: VisitSummary, name: str) -> str:
@@ -364,7 +374,8 @@ class EyeColumn(QFrame):
         self.show_summary(None, "loading…")
         self.wheel.set_summary(None, loading=True)
 
-    def show_summary(self, s: EyeSummary | None, empty: str = "no scan of this eye at this visit") -> None:
+    def show_summary(self, s: EyeSummary | None, empty: str = "no scan of this eye at this visit",
+                     digits: int | None = None) -> None:
         """``s`` None: nothing to show, ``empty`` says why (no scan, or ``show_loading``)."""
         self.table.clearContents()
         self.table.setToolTip("")
@@ -386,7 +397,10 @@ class EyeColumn(QFrame):
             self.image.setPixmap(QPixmap.fromImage(qimage).scaled(200, 200, Qt.KeepAspectRatio,
                                                                   Qt.SmoothTransformation))
         if s.probability is not None:
-            shown_p, shown_t = probability_and_threshold(s.probability, s.threshold)  # never equal-looking (X8)
+            if digits is None:  # never equal-looking (X8); the visit's decimals where given (Y1)
+                shown_p, shown_t = probability_and_threshold(s.probability, s.threshold)
+            else:
+                shown_p, shown_t = f"{s.probability:.{digits}f}", f"{s.threshold:.{digits}f}"
             self.decision.setText(f"{s.decision.upper()} (threshold {shown_t})"
                                   + ("  · SYNTHETIC" if s.synthetic else "")
                                   + (f"  · {averaged_text(s)}" if averaged_text(s) else "")
@@ -531,8 +545,9 @@ class OUView(QWidget):
 
     def show_summary(self, summary: VisitSummary) -> None:
         self.summary = summary
+        probability = visit_probability_digits(summary)
         for eye, column in self.columns.items():
-            column.show_summary(summary.eyes.get(eye))
+            column.show_summary(summary.eyes.get(eye), digits=probability)
         self.synthetic_banner.setVisible(summary.synthetic)
         caveats = dict.fromkeys(n for e in summary.eyes.values() if e is not None and e.vf_predicted
                                 for n in e.notes if is_vf_baseline_caveat(n))
@@ -546,7 +561,7 @@ class OUView(QWidget):
         self.asymmetry_table.setRowCount(len(rows))
         self.asymmetry_table.setVerticalHeaderLabels([r.label for r in rows])
         for i, row in enumerate(rows):
-            digits = asymmetry_digits(row.name)
+            digits = asymmetry_digits(row.name, probability)
             apart = measured_not_compared(summary, row.name)
             values = [row.od, row.os, shown_difference(row.od, row.os, digits), row.limit]
             for j, value in enumerate(values):
