@@ -105,6 +105,10 @@ def test_a_folder_missing_a_number_says_which_file_the_b_scan_on_screen_is(qtbot
     text = w.results.caveats.text()
     assert "1 B-scan number is missing from the series (between 16 and 18)" in text  # one gap: not "the first"
     assert "The images state no physical spacing" in text  # a folder, not "the file" (walk-through H104, X7)
+    said = lambda: (w.state.structure_note + " ".join(getattr(w.state.structure, "quality", None)  # noqa: E731
+                                                      and w.state.structure.quality.reasons or ()))
+    qtbot.waitUntil(lambda: "no physical pixel size" in said(), timeout=60000)
+    assert "the images give no physical pixel size" in said(), said()  # not "the file" (walk-through H107, Y4)
     assert "on screen they are counted 1 to 23 in order, so from B-scan 17 on the count is not the file's number " \
            "(B-scan 17 is file 018)" in text
     _grab(w, "w8_missing.png")

@@ -10,6 +10,7 @@ too. ``score`` (0-1) is the contrast of retina over vitreous, the figure shown a
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,8 @@ def geometry_verdict(volume: OctVolume) -> Quality | None:
         return Quality(False, None, (f"a {pattern} scan: structure analysis needs a peripapillary circle scan "
                                     "or an optic-disc cube",))
     if not volume.spacing.known:
-        return Quality(False, None, ("the file gives no physical pixel size, so nothing can be measured in µm",))
+        what = "the images give" if volume.source and os.path.isdir(volume.source) else "the file gives"  # H107, Y4
+        return Quality(False, None, (f"{what} no physical pixel size, so nothing can be measured in µm",))
     if problem := volume.spacing.problem():  # thinned or segmented, it broke with IndexError/ValueError
         return Quality(False, None, (f"the pixel size is no OCT's ({problem}): nothing is measured",))
     n, depth, width = volume.shape
