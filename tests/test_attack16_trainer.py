@@ -45,3 +45,21 @@ def test_a16_7_the_stored_evaluation_keeps_the_old_digest_caveat_and_the_card_sh
     text = _export_pdf_text(w, monkeypatch, tmp_path / "caveat.pdf")
     assert "Caveat: independence not checked by content" in text
 
+
+
+def test_a16_7_recalibrate_keeps_the_old_digest_caveat_in_the_file_it_writes(tiny_cohort, tmp_path, capsys):
+    """A16-7's sibling: `recalibrate` printed the note and wrote a model whose card said "refitted on N volumes of
+    another cohort" with no caveat, though those volumes may be its own training scans re-keyed."""
+    from test_attack11_trainer import _model_trained_on as trained_on
+
+    from octviewer.gui.model.card import model_card_text
+    from octviewer.model import load_model
+    from trainer.cli import main
+
+    old = trained_on(tiny_cohort, tmp_path / "old.safetensors", patient_keys=[], volume_digests=["0" * 16])
+    out = tmp_path / "recal.safetensors"
+    assert main(["recalibrate", "--model", str(old), "--data", str(tiny_cohort), "--split", "all",
+                 "--out", str(out)]) == 0
+    assert "older version" in capsys.readouterr().err
+    card = model_card_text(load_model(out, "cpu").meta)
+    assert "another cohort" in card and "independence not checked by content" in card, card

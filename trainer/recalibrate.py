@@ -176,9 +176,12 @@ def recalibrate(model_path, manifest, out, split: str = "all", seed: int | None 
     what = "Platt scaling and threshold" + (" and VF maps" if vf and len(kept) < len(outputs["vf"]) else "")
     meta["calibration"], meta["threshold"], meta["vf_scaling"] = cal, threshold, new_scaling
     meta["evaluation"] = {}
+    from .evaluate_model import INDEPENDENCE_NOT_BY_CONTENT, old_digests_note
+
+    caveat = f"; {INDEPENDENCE_NOT_BY_CONTENT}" if old_digests_note(model.meta.to_dict()) else ""  # A16-7
     meta["provenance"]["recalibration"] = {
-        "note": note or f"{what} refitted on {len(records)} volumes of another cohort "
-                        f"({dt.date.today().isoformat()}), weights unchanged",
+        "note": (note or f"{what} refitted on {len(records)} volumes of another cohort "
+                         f"({dt.date.today().isoformat()}), weights unchanged") + caveat,
         "data": {"manifest_sha256": content_hash(manifest), "split": split, "volumes": int(len(records)),
                  "glaucoma": int(labels.sum()), "patient_keys": cohort_keys(r.patient_id for r in records),
                  "volume_digests": volume_digests(r.path for r in records), "digest_kind": CONTENT_DIGEST_KIND},
