@@ -68,3 +68,31 @@ def test_an_ou_page_prints_both_eyes_probabilities_and_the_threshold_with_one_pr
     assert visit_probability_digits(summary) == 3 and asymmetry_digits("probability", 3) == 3
     assert visit_probability_digits(SimpleNamespace(eyes={"OD": eye(0.6), "OS": None})) == 2
     assert asymmetry_digits("cup_to_disc", 3) == 2 and asymmetry_digits("rnfl_global", 3) == 1
+
+
+def test_an_ou_card_of_a_refused_scan_says_why(qtbot, window, monkeypatch, demo, tmp_path):
+    """Walk-through H107, Y5: with the quality check on, the OU card of a scan it refuses said only "not analysed"
+    (the report's table likewise), while the Results panel says why."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from conftest import open_study_folder
+    from test_h84 import _export_ou, _open_ou, _scans, _stamp_date, _swamp
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")[1]
+    _swamp(od)
+    w = window
+    w.menu_actions["quality_gate"].trigger()  # on (the fixture's window has it off)
+    assert w.state.options.gate
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, _stamp_date(od))
+    assert view.summary.eyes["OD"].probability is None
+    decision = view.columns["OD"].decision.text()
+    assert decision.startswith("not analysed: refused by the quality check: "), decision
+    pdf = _export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", False)
+    text = " ".join(subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    assert "not analysed refused by the quality check: " in text.replace("not analysed\n", "not analysed "), text[:800]
+    w.menu_actions["quality_gate"].trigger()  # off again: the setting is saved for the next test's window

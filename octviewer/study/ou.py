@@ -69,6 +69,15 @@ class EyeSummary:
     def cup_to_disc(self) -> float | None:
         return _number(getattr(self.structure, "cup_to_disc", None))
 
+    def refusal(self) -> str:
+        """Why the eye's scan has no network result where the quality check refused it ("refused by the quality
+        check: ..."), else "": an OU card of a refused scan said only "not analysed" (walk-through H107, Y5). The
+        reasons name no file (a reader's error, which may, is ``error``)."""
+        quality = getattr(self.structure, "quality", None)
+        if self.probability is None and quality is not None and not getattr(quality, "ok", True):
+            return "refused by the quality check: " + "; ".join(tuple(getattr(quality, "reasons", ()) or ()))
+        return ""
+
     def missing_reason(self, name: str) -> str:
         """Why an asymmetry row's value is empty for this eye (a blank cell alone tells the reader nothing)."""
         if self.error:

@@ -105,6 +105,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         # "n/a" pages later (attack run 13, A13-17)
         gate = (f"<br><span style='color:#b00020'>{html.escape(s.gate_note)}</span>"
                 if s.probability is not None and s.gate_note else "")
+        # why a scan has no result, as the OU view's card says it (walk-through H107, Y5); a reader's error may name
+        # the file and stays withheld here (A10-3)
+        gate += f"<br>{html.escape(s.refusal())}" if s.refusal() else ""
         rows.append(f"<tr><td><b>{eye}</b></td><td><span style='white-space: nowrap'>{html.escape(prob)}</span>"
                     f"{mean}{gate}</td>{cells}</tr>")
     # each measured field's test date (anonymised: its days from the scan only), as the Results panel and the scan

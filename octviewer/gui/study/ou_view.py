@@ -410,7 +410,9 @@ class EyeColumn(QFrame):
                 self.table.item(self.ROWS.index("probability"), 0).setToolTip(
                     f"P(glaucoma) and the VF estimates: {averaged_text(s)}")
         else:
-            self.decision.setText("not analysed" + ("  · SYNTHETIC data" if s.synthetic else ""))
+            why = s.error or s.refusal()  # said, not only "not analysed" (walk-through H107, Y5)
+            self.decision.setText("not analysed" + (f": {why}" if why else "")
+                                  + ("  · SYNTHETIC data" if s.synthetic else ""))
         # a predicted index the model's evaluation found WORSE than the class mean: never marked, and said so
         # beside it, as the results panel and the PDFs do (walk-through H65, W10/W11)
         worse = worse_vf_indices(s.notes)
