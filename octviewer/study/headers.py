@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import pydicom
+from pydicom.multival import MultiValue
 from pydicom.uid import OphthalmicTomographyImageStorage, OphthalmicVisualFieldStaticPerimetryMeasurementsStorage
 
 from ..core.person import Patient, hashed_traits
@@ -82,6 +83,10 @@ def _dicom_record(f) -> dict:
             return _skip("unreadable visual-field files", exc.problem)
         except Exception as exc:  # noqa: BLE001
             return _skip("unreadable visual-field files", describe_failure(exc))
+        if several := _several_values(ds):
+            # counted as a field with a PatientID of several values is (``vf_from_dataset``), and refused as a
+            # field when a manifest lists it as a scan (``index._header_checked``)
+            return _skip("unreadable visual-field files", _no_one_person_text(several, "measured VF"))
         person = Patient.of(ds)  # whose field: compared with the patient's scans (attack run 15, A15-15)
         return {**_vf_record(m), "person": hashed_traits(person) if person is not None else {}}
     if ds.get("SOPClassUID") != OphthalmicTomographyImageStorage and modality != "OPT":
@@ -94,6 +99,8 @@ def _dicom_record(f) -> dict:
     frames = _frames(ds)
     if problem := patient_id_problem(ds.get("PatientID", "")):  # as the VF readers: never an invented patient
         return _skip(UNUSABLE_PATIENT_ID, problem)
+    if several := _several_values(ds):
+        return _skip(NO_ONE_PERSON, _no_one_person_text(several, "scan"))
     text = f"{ds.get('Manufacturer', '')} {ds.get('ImageComments', '')}"
     return {"kind": "scan", "patient_id": str(ds.get("PatientID", "") or ""), "eye": laterality,
             **_scan_date(date, date_note), "scan_pattern": "volume" if frames > 1 else "line",
@@ -101,6 +108,26 @@ def _dicom_record(f) -> dict:
             "uid": str(ds.get("SOPInstanceUID", "") or "")[:64],  # one scan at two visits of a manifest (H43-3)
             # who under that ID (issuer, name, birth date) as keyed digests: two people under one ID (A14-19)
             "person": hashed_traits(patient) if (patient := Patient.of(ds)) is not None else {}}
+
+
+#: the skip reason of a scan whose header names no one person (``_several_values``)
+NO_ONE_PERSON = "scans whose header names no one person"
+_IDENTITY = ("PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate")
+
+
+def _several_values(ds) -> list[str]:
+    """The identity fields of a DICOM header that hold several values ("ZULU^ZED\\ZULU^Z"): such a header names no
+    one person (``core.person.Patient.of`` gives None). Its record had no person at all, so a field's issuer and birth
+    date, which named another person, were not compared and the field was shown as the patient's measured VF (attack
+    run 17, A17-7). The standard gives each of these one value (VM 1); the readers refuse a PatientID of several
+    values (``core.text.patient_id_problem``) and PACS refuses such a header as another person's: the study leaves
+    the file out, naming it, rather than pick one of the values or compare half a person."""
+    return [k for k in _IDENTITY if isinstance(ds.get(k, ""), MultiValue)]
+
+
+def _no_one_person_text(fields: list[str], what: str) -> str:
+    return (f"its header names no one person (several values) in {', '.join(fields)}: whose {what} it is cannot "
+            "be told; it is not used")
 
 
 def _scan_date(date, note: str = "") -> dict:
@@ -207,8 +234,9 @@ def _cut(path: Path) -> str:
 #: under the PatientID ("person", hashed traits; A14-19, A15-4); 8: a scan's record may keep its content sample
 #: ("sample", ``io.content.sample_key``) beside its content digest ("content"), filled in by the study index (A15-2);
 #: 9: names folded before they are hashed (``core.person.fold_name``, A16-1), an HFA XML exam's "person" (A16-5);
-#: 10: a name's words hashed one by one ("wordset", ``core.person.whole_name_differs``, A16-17)
-RECORD_CHECKS = 10
+#: 10: a name's words hashed one by one ("wordset", ``core.person.whole_name_differs``, A16-17); 11: a header whose
+#: identity fields hold several values names no one person and is left out (``_several_values``, A17-7)
+RECORD_CHECKS = 11
 
 
 def well_formed(record) -> bool:
