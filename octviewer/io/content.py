@@ -10,6 +10,7 @@ patient's DICOM could sit in the train split with its PNG export in the test spl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -113,7 +114,7 @@ def sample_key(path) -> str | None:
                 frame, shape = _folder_middle_bscan(Path(path))
             else:
                 read = {"dicom": _dicom_middle_frame, "heidelberg_vol": _vol_middle_bscan, "npy": _npy_middle_bscan,
-                        "tiff": _tiff_middle_page}[kind]
+                        "npz": _npz_middle_bscan, "tiff": _tiff_middle_page}[kind]
                 frame, shape = read(Path(path))
         except Exception:  # noqa: BLE001 - another format, or a frame read cannot decode alone: the whole volume
             volume = load_volume(path)
@@ -132,13 +133,15 @@ def sample_key(path) -> str | None:
 
 def bscan_count(path) -> int | None:
     """The B-scan count a scan file without a header record states in its format, read without decoding a pixel:
-    a .npy's array header (its first axis), a TIFF stack's first series, a folder of B-scan images' image count
-    (each then gives ``sample_key`` its middle B-scan alone; an .npz, which may be compressed whole, states none
-    here and keeps the bytes rule). The study index compares scans by content only where such a count matches (its
-    cheap first step, ``study.index._same_scan_groups``); it took the count from DICOM and .vol header records
-    only, so a NumPy or B-scan image export of one patient's scan listed in a manifest under another patient was
-    used there, where the trainer refuses it by content (attack run 16, A16-12). None where the format states no
-    count or the file does not read (opening it names the problem)."""
+    a .npy's array header (its first axis), an .npz's volume member's .npy header (the first bytes of its stream,
+    compressed or not: ``_npz_volume``), a TIFF stack's first series, a folder of B-scan images' image count (each
+    then gives ``sample_key`` its middle B-scan, read alone). An .npz stated none, so an .npz export of one
+    patient's scan listed under another patient was used there, nothing said (attack run 17, A17-9). The study
+    index compares scans by content only where such a count matches (its cheap first step,
+    ``study.index._same_scan_groups``); it took the count from DICOM and .vol header records only, so a NumPy or
+    B-scan image export of one patient's scan listed in a manifest under another patient was used there, where the
+    trainer refuses it by content (attack run 16, A16-12). None where the format states no count or the file does
+    not read (opening it names the problem)."""
     from octviewer.io.limits import open_regular
 
     path = Path(path)
@@ -151,6 +154,9 @@ def bscan_count(path) -> int | None:
         if suffix == ".npy":
             with open_regular(path) as f:
                 shape = _npy_shape(f)
+        elif suffix == ".npz":
+            with open_regular(path) as f, _npz_volume(f) as member:
+                shape = _npy_shape(member)
         elif suffix in (".tif", ".tiff"):
             from octviewer.io.stacks import _stack_of
 
@@ -170,22 +176,66 @@ def _npy_shape(f) -> tuple:
     return tuple(reader(f)[0])
 
 
+@contextlib.contextmanager
+def _npz_volume(f):
+    """The open stream of the member of an .npz archive (``f``, an open file) that ``io.stacks.read_npz`` reads as
+    the volume: "volume" (``write_npz``), "oct_bscans" (Harvard-GF), else its one 3-D array. A compressed member is
+    decompressed as it is read, so its .npy header and one B-scan cost a few reads, not the whole volume. Raises
+    where the archive names no volume (opening it says why)."""
+    import zipfile
+
+    from octviewer.io.stacks import MAX_NPZ_MEMBERS
+
+    with zipfile.ZipFile(f) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise ValueError("too many members")
+        by_name = {i.filename[:-4] if i.filename.endswith(".npy") else i.filename: i for i in infos}
+        member = by_name.get("volume") or by_name.get("oct_bscans")
+        if member is None:
+            three = []
+            for info in infos:
+                with contextlib.suppress(Exception), archive.open(info) as stream:
+                    if len(_npy_shape(stream)) == 3:
+                        three.append(info)
+            if len(three) != 1:
+                raise ValueError("no one volume array")
+            member = three[0]
+        with archive.open(member) as stream:
+            yield stream
+
+
 def _npy_middle_bscan(path: Path) -> tuple[np.ndarray, tuple[int, ...]]:
     """The middle B-scan of a C-ordered .npy (what ``io.stacks.read_npy`` gives for it) and the volume's shape, read
     from its bytes alone; another layout raises (the caller then loads the file whole)."""
-    from octviewer.io.limits import check_dimensions, open_regular
+    from octviewer.io.limits import open_regular
 
     with open_regular(path) as f:
-        version = np.lib.format.read_magic(f)
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = reader(f)
-        if fortran or dtype.hasobject or len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] != 1):
-            raise ValueError("not a plain C-ordered volume")
-        shape = tuple(int(n) for n in shape[:3])
-        check_dimensions(path, shape)
-        size = shape[1] * shape[2] * dtype.itemsize
-        f.seek(f.tell() + (shape[0] // 2) * size)
-        raw = f.read(size)
+        return _npy_stream_middle_bscan(path, f)
+
+
+def _npz_middle_bscan(path: Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``_npy_middle_bscan`` of an .npz's volume member (``_npz_volume``), decompressed up to that B-scan only."""
+    from octviewer.io.limits import open_regular
+
+    with open_regular(path) as f, _npz_volume(f) as member:
+        return _npy_stream_middle_bscan(path, member)
+
+
+def _npy_stream_middle_bscan(path: Path, f) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The middle B-scan and the shape of the C-ordered .npy array in stream ``f`` (at its start)."""
+    from octviewer.io.limits import check_dimensions
+
+    version = np.lib.format.read_magic(f)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = reader(f)
+    if fortran or dtype.hasobject or len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] != 1):
+        raise ValueError("not a plain C-ordered volume")
+    shape = tuple(int(n) for n in shape[:3])
+    check_dimensions(path, shape)
+    size = shape[1] * shape[2] * dtype.itemsize
+    f.seek(f.tell() + (shape[0] // 2) * size)
+    raw = f.read(size)
     if len(raw) != size:
         raise ValueError("the file is shorter than its header says")
     frame = np.frombuffer(raw, dtype=dtype).reshape(shape[1:])
