@@ -83,7 +83,7 @@ def test_a16_15_a_redated_copy_beside_the_visits_own_scan_leaves_the_visit_its_s
     summary = _text(view.summary.text())
     assert "significant change" in summary and "not in the slope" not in summary, summary
     assert check_note("two visits", 2) in view.notes
-    assert "a later visit with another scan of the eye is plotted and fitted without it" in check_note("two visits", 2)
+    assert "another visit with another scan of the eye is plotted and fitted without it" in check_note("two visits", 2)
     w.study.trend_dialog.close()
 
     # the OU view of the last visit: the visit's own OD scan, not the copy, and the check above the eyes

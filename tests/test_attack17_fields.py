@@ -81,6 +81,34 @@ def _shown(index, scan) -> float | None:
 
 
 @pytest.mark.gui
+@pytest.mark.parametrize("zulu_first", [True, False], ids=["other-person-first", "own-exam-first"])
+def test_each_exam_of_an_hfa_export_is_judged_by_its_own_person(qtbot, window, monkeypatch, demo, tmp_path,
+                                                                zulu_first):
+    """A17-4: ZULU^ZED's exam (born 1940, a week after the scan, MD -4.56) and ALPHA^ANN's own (no birth date, two
+    weeks after, MD -1.00) in one export under her ID. ZULU's exam is refused, named by its date; ALPHA's is shown
+    beside her scan, whichever order the file holds them in (old code: the last exam's person judged both)."""
+    from conftest import open_study_folder
+
+    root = _study(demo, tmp_path, keep_fields=False)
+    scan, patient_id, day = _first_od_scan(root)
+    zulu_day = day + dt.timedelta(days=7)
+    zulu = _patient(patient_id, "ZULU", "ZED", "1940-01-01", zulu_day, "-4.56", tmp_path)
+    alpha = _patient(patient_id, "ALPHA", "ANN", "", day + dt.timedelta(days=14), "-1.00", tmp_path)
+    pair = (zulu, alpha) if zulu_first else (alpha, zulu)
+    field = root / "perimetry" / "two.xml"
+    field.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<HFA_EXPORT>\n' + "\n".join(pair) + "\n</HFA_EXPORT>\n",
+                     encoding="utf-8")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    used = [m for m in panel.index.vf if m.source == str(field)]
+    assert [m.md_db for m in used] == [-1.0], used
+    assert _shown(panel.index, scan) == -1.0
+    text = _problems(panel)
+    assert ("its header names another person (another birth date) than this patient's scans; it is not used "
+            f"(its exam of {zulu_day.isoformat()}, one of 2 in the file)") in text, text
+    assert text.count("another person") == 1 and "ZULU" not in text and "1940" not in text, text
+
+
+@pytest.mark.gui
 def test_a_field_whose_name_holds_two_values_is_left_out_naming_the_file(qtbot, window, monkeypatch, demo, tmp_path):
     """A17-7: ZULU's field (issuer HOSP_B, born 1940) with PatientName 'ZULU^ZED\\ZULU^Z' under ALPHA's ID was used
     as her measured VF, nothing said (its person was none, so nothing was compared); with the one name it is refused.
@@ -118,3 +146,25 @@ def test_a_scan_whose_birth_date_holds_two_values_is_left_out_naming_the_file(qt
     assert f"{scan.name}: its header names no one person (several values) in PatientBirthDate: whose scan it is " \
            "cannot be told; it is not used" in text, text
     assert "1940" not in text, text
+
+
+@pytest.mark.gui
+def test_open_study_manifest_refuses_a_listed_scan_naming_no_one_person(qtbot, window, monkeypatch, demo, tmp_path):
+    """The manifest route reads the same header record: a listed scan whose birth date holds two values was used
+    under the row's patient with no person compared; it is refused, its row named, as a study folder leaves it out."""
+    from PySide6.QtWidgets import QFileDialog
+
+    root = _study(demo, tmp_path, keep_fields=False)
+    scan, patient_id, _ = _first_od_scan(root)
+    other = sorted((root / "scans").rglob("OS_*.dcm"))[0]
+    _rename(scan, "ALPHA^ANN", "", ["19500101", "19400101"])
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,patient_id,eye,visit\n{scan},{patient_id},OD,\n{other},{patient_id},OS,\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=60000):
+        window.menu_actions["open_study_manifest"].trigger()
+    index = window.study.panel.index
+    assert str(scan) not in {s.path for s in index.scans} and str(other) in {s.path for s in index.scans}
+    text = _problems(window.study.panel)
+    assert "row 2 lists a scan: its header names no one person (several values) in PatientBirthDate: whose scan it " \
+           "is cannot be told; it is not used" in text, text

@@ -25,7 +25,9 @@ Codes: SITE 1 = right eye (OD), 0 = left (OS) (text R/L/OD/OS is read too); TEST
 a numeric GHT is kept as its code ("GHT code 2"), since Zeiss does not publish the table, and the
 five GHT phrases of the printout are read as words. The patient's name and birth date (LAST_NAME, GIVEN_NAME,
 BIRTH_DATE) are kept only as the exam's ``person`` (``core.person.Patient``), which the study compares with the
-scans' under the ID as it does an OPV DICOM's (attack run 16, A16-5); never in a message.
+scans' under the ID as it does an OPV DICOM's (attack run 16, A16-5), exam by exam: each exam carries its own PATIENT
+element's person, and an export holding two people's exams under one ID was judged by the last one's for both
+(attack run 17, A17-4); never in a message.
 A file that declares a document type is refused (an HFA export has none, and entities live there),
 so a crafted file cannot expand itself into the patient ID. The parser itself refuses it
 (``_NoDocumentType``), after decoding, so no encoding (UTF-16 with or without a byte-order mark)

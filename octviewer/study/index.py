@@ -44,7 +44,7 @@ from ..io.dicom import cut_short
 from ..io.formats import IMAGE_SUFFIXES, LINKED_FOLDER, detect, walk_files
 from ..io.limits import date_problem, open_regular
 from ..io.loading import given_path
-from .headers import UNUSABLE_PATIENT_ID, XML_READER, read_record, well_formed
+from .headers import NO_ONE_PERSON, UNUSABLE_PATIENT_ID, XML_READER, read_record, well_formed
 from .vf import (
     CANCEL_EVERY,
     VF_COMPARE_MAX_DAYS,
@@ -157,7 +157,7 @@ class StudyIndex:
         return self.lookup().eyes(patient_id)
 
     def later_copies(self) -> set[str]:
-        """The scans the study also files at an earlier visit of their eye (``later_copies``)."""
+        """The scans the study also files at another visit of their eye, where they count (``later_copies``)."""
         return later_copies(self.scans, self.at_two_visits)
 
     def counted_scans(self, patient_id: str, visit: str | None = None, eye: str | None = None) -> list[ScanEntry]:
@@ -635,6 +635,8 @@ def check_header(says: ScanEntry, record: dict, where: str, date_kept: str) -> l
     if record.get("kind") == "skip" and record.get("reason") == UNUSABLE_PATIENT_ID:
         raise ValueError(f"{where} lists a scan whose {record.get('problem') or 'PatientID cannot be used'}; "
                          "it is not used")
+    if record.get("kind") == "skip" and record.get("reason") == NO_ONE_PERSON:  # as a study folder does (A17-7)
+        raise ValueError(f"{where} lists a scan: {record.get('problem')}")
     if record.get("kind") != "scan":
         return []
     eye = record.get("eye") or ""
@@ -851,24 +853,44 @@ def _at_two_places(groups, place) -> list[list[ScanEntry]]:
 
 def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], geometry: dict[str, int], root: str,
                             digests: dict[str, str | None], samples: dict[str, str | None],
-                            cancel=None) -> list[tuple[list[str], str]]:
+                            cancel=None, persons: dict[str, dict] | None = None) -> list[tuple[list[str], str]]:
     """Leave out, listed, the scans that are one scan (``_same_scan_groups``) filed under two eyes or two patients:
     a copy whose laterality was corrected beside the original, or re-saved under another PatientID, was used as the
     other eye's scan of the visit (the OU view compared one image with itself) or as another patient's, nothing
     said (attack run 14, A14-18, for one UID; run 15, A15-2, for a copy given new UIDs). Which place is right
-    cannot be told, so neither is used. The groups at two visits of one eye are returned (paths, evidence) for
-    ``_two_visits``, once the visits are grouped."""
+    cannot be told, so neither is used; except one person's scan under their old and new ID (``_old_id_copy``),
+    used once. The groups at two visits of one eye are returned (paths, evidence) for ``_two_visits``, once the
+    visits are grouped. ``persons``: each scan's header traits (``core.person``)."""
     wrong: set[str] = set()
     at_visits = []
-    for group, how in _same_scan_groups(index.scans, uids, geometry, digests, samples, cancel):
+    groups = _same_scan_groups(index.scans, uids, geometry, digests, samples, cancel)
+    across = [g for g, _ in groups if len({s.patient_id for s in g}) > 1]
+    in_groups = {s.path for g in across for s in g}
+    listed_otherwise = {s.patient_id for s in index.scans if s.path not in in_groups}
+    for group, how in groups:
         places = {(s.patient_id, s.eye) for s in group}
         if len(places) < 2:
             at_visits.append(([s.path for s in group], how))
             continue
         patients, eyes = sorted({p for p, _ in places}), sorted({e or "eye unknown" for _, e in places})
+        names = ", ".join(os.path.relpath(s.path, root) for s in group)
+        if (kept := _old_id_copy(group, persons or {}, listed_otherwise)) is not None:
+            left = [s for s in group if s.patient_id != kept]
+            wrong |= {s.path for s in left}
+            index.copies += [s.path for s in left]
+            for s in group:
+                if s.patient_id == kept:
+                    index.warnings.append(StudyWarning(
+                        s.path, "patient", f"{names} are one scan ({how}) filed under the patients "
+                                           f"{' and '.join(patients)}, whose headers give the same name and birth "
+                                           f"date (an ID changed or records merged?): it is used once, as {kept}'s, "
+                                           f"whose other scans the study lists; "
+                                           f"{', '.join(os.path.relpath(o.path, root) for o in left)} is left out"))
+            if len({s.visit for s in group if s.patient_id == kept}) > 1:
+                at_visits.append(([s.path for s in group if s.patient_id == kept], how))
+            continue
         where = (f"under the patients {' and '.join(patients)}" if len(patients) > 1 else
                  f"as {' and as '.join(eyes)}")
-        names = ", ".join(os.path.relpath(s.path, root) for s in group)
         for s in group:
             wrong.add(s.path)
             index._problem(s.path, "scans filed in two places",
@@ -878,6 +900,23 @@ def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], geometry: d
     index.scans = [s for s in index.scans if s.path not in wrong]
     index.warnings = [w for w in index.warnings if w.path not in wrong]
     return at_visits
+
+
+def _old_id_copy(group: list[ScanEntry], persons: dict[str, dict], listed_otherwise: set[str]) -> str | None:
+    """The patient under whom one scan filed under two patient IDs (``_same_scan_groups``) counts, where its files'
+    headers name one person (``_same_person``: name and birth date given, nothing differing; ``old_id_scans``'
+    allowance) and exactly one of the IDs is a patient the study lists with other scans (``listed_otherwise``):
+    the same scan exported before and after a record merge (the old MRN's export left in the clinic's folder) was
+    "whose scan it is cannot be told; neither is used", and the person's visit was lost from both (attack run 17,
+    A17-6). One eye only; None where the persons differ or cannot be compared, or both or neither ID has other
+    scans (which ID is the person's now cannot be told)."""
+    if len({s.eye for s in group}) > 1:
+        return None
+    traits = [persons.get(s.path, {}) for s in group]
+    if not all(_same_person(t, traits[:k] + traits[k + 1:]) for k, t in enumerate(traits)):
+        return None
+    ids = {s.patient_id for s in group} & listed_otherwise
+    return ids.pop() if len(ids) == 1 else None
 
 
 def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], root: str,
@@ -894,17 +933,18 @@ def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], roo
         if len({s.visit for s in group}) < 2:
             continue
         visits = ", ".join(sorted({s.visit or "no visit" for s in group}))  # ISO dates: in time order
-        first = min(group, key=_visit_order).visit or "no visit"
+        counted = _counted_visit(group, _by_eye_visit(scans)) or "no visit"
         if found is not None:
             found.append(tuple(s.path for s in group))
         for s in group:
             others = ", ".join(os.path.relpath(o.path, root) for o in group if o is not s)
             out.append(StudyWarning(s.path, "two visits", f"the same scan as {others} ({how}), listed at the visits "
                                                           f"{visits}: a trend would count it twice; which date is "
-                                                          f"right cannot be told; it is counted at {first} only: a "
-                                                          "later visit with another scan of the eye uses that scan "
-                                                          "without it (the trend rings a later visit with no other "
-                                                          "scan and leaves it out of its slope)"))
+                                                          f"right cannot be told; it is counted at {counted} only "
+                                                          "(the visit where it is the eye's only scan, else the "
+                                                          "first): another visit with another scan of the eye uses "
+                                                          "that scan without it (the trend rings another visit with "
+                                                          "no other scan and leaves it out of its slope)"))
     return out
 
 
@@ -913,16 +953,29 @@ def _visit_order(s: ScanEntry) -> tuple:
     return parse_date(s.visit) or s.date or dt.date.max, natural_key(s.visit or "")
 
 
+def _counted_visit(group: list[ScanEntry], by_visit: dict[tuple, list[ScanEntry]]) -> str | None:
+    """The one visit at which a scan the study files at two or more visits of its eye (a "two visits" group) counts:
+    the first visit where it is the eye's only scan, else its first visit. Which date is right cannot be told, but
+    which visit the scan crowds can: counted at its first visit, a scan re-dated BACKWARD (the last visit's scan
+    given an earlier date, beside that visit's own scan) left the genuine last visit out of the slopes, ringed, and
+    made the earlier point the mean of two years' scans (attack run 17, A17-8; A16-15 assumed the copy was later).
+    ``by_visit``: the study's scans by (patient, eye, visit) (``_by_eye_visit``)."""
+    paths = {s.path for s in group}
+    alone = [s for s in group if all(o.path in paths for o in by_visit.get((s.patient_id, s.eye, s.visit), [s]))]
+    return min(alone or group, key=_visit_order).visit
+
+
 def later_copies(scans: list[ScanEntry], at_two_visits: list[tuple[str, ...]]) -> set[str]:
     """The paths of ``scans`` that the "two visits" check (``_two_visits``'s groups, ``StudyIndex.at_two_visits``)
-    finds at an earlier visit of their eye too: the scan counts at its first visit only."""
+    finds at another visit of their eye, the one where the scan counts (``_counted_visit``): not counted here."""
     by_path = {s.path: s for s in scans}
     out: set[str] = set()
+    by_visit = _by_eye_visit(scans) if at_two_visits else {}
     for paths in at_two_visits:
         group = [by_path[p] for p in paths if p in by_path]
         if len({s.visit for s in group}) > 1:
-            first = min(group, key=_visit_order).visit
-            out |= {s.path for s in group if s.visit != first}
+            counted = _counted_visit(group, by_visit)
+            out |= {s.path for s in group if s.visit != counted}
     return out
 
 
@@ -946,7 +999,7 @@ def _use_once(index: StudyIndex, uids: dict[str, str], root: str, digests: dict[
     """Keep each scan of ``index`` once at its visit (``_copies``), the copies left out in ``index.copies``;
     the warnings on the scans kept."""
     kept, warnings = _copies(index.scans, uids, root, digests, cancel)
-    index.copies = sorted({s.path for s in index.scans} - {s.path for s in kept})
+    index.copies = sorted(set(index.copies) | ({s.path for s in index.scans} - {s.path for s in kept}))
     index.scans = kept
     return warnings
 
@@ -1122,16 +1175,25 @@ def old_id_scans(scans: list[ScanEntry], header_ids: dict[str, str],
     own)}. A person's older scans under the MRN they had before a record merge (or an ID change) vanished from
     their trend as "another patient's scan", and the trainer refused the manifest (attack run 16, A16-10). Kept
     only where both headers give a name and a birth date and nothing (issuer, name, birth date: ``core.person``)
-    differs; where they contradict, or give nothing to compare, the scan is left out as before."""
+    differs; where they contradict, or give nothing to compare, the scan is left out as before. Never where its
+    header ID is a patient the manifest lists whose own scans carry it (``_listed_ids``): that ID is in use, not
+    retired, so the scan is that patient's; two patients of a cohort sharing a name and birth date (namesakes,
+    twins, a 1 January placeholder) had one's scan used and trained as the other's (attack run 17, A17-3)."""
     by_patient = _by_patient(scans)
+    in_use = _listed_ids(by_patient, header_ids)
     out = {}
     for patient, theirs in _majority_ids(by_patient, header_ids).items():
         majority = [persons.get(s.path, {}) for s in by_patient[patient] if header_ids.get(s.path) == theirs]
         for scan in by_patient[patient]:
             own = header_ids.get(scan.path, "")
-            if own and own != theirs and _same_person(persons.get(scan.path, {}), majority):
+            if own and own != theirs and own not in in_use and _same_person(persons.get(scan.path, {}), majority):
                 out[scan.path] = (patient, theirs, own)
     return out
+
+
+def _listed_ids(by_patient: dict[str, list[ScanEntry]], header_ids: dict[str, str]) -> set[str]:
+    """The listed patients (``by_patient``'s keys) at least one of whose own scans' headers carries their ID."""
+    return {p for p, ss in by_patient.items() if any(header_ids.get(s.path) == p for s in ss)}
 
 
 def _same_person(mine: dict[str, str], theirs: list[dict[str, str]]) -> bool:
@@ -1223,28 +1285,30 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
                                             "visits") for scan in scans]
 
 
-def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict],
-                              vf_persons: dict[tuple[str, str], dict]) -> None:
-    """Leave out, listed, a measured field (a perimeter's DICOM, an HFA XML exam; ``vf_persons`` by (file, patient
-    ID)) whose header names another person than every scan of its patient does by what a spelling cannot explain:
-    another issuer of the ID or birth date (``core.person.other_person``): it was shown as the patient's measured VF
-    beside the estimate (attack run 15, A15-15; the XML export, A16-5). A field is one test, so it is not used where
-    it contradicts. A field whose name only differs from every scan's after the fold is kept, with a 'field' check
-    on the patient's scans of its eye (two scans' names get a 'people' check, ``_people_under_one_id``): the patient's
-    own field written
-    O'BRIEN by the perimeter and OBRIEN by the OCT was dropped as another person's (attack run 16, A16-2)."""
+def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_persons: dict[int, dict]) -> None:
+    """Leave out, listed, a measured field (a perimeter's DICOM, an HFA XML exam) whose header names another person
+    than every scan of its patient does by what a spelling cannot explain: another issuer of the ID or birth date
+    (``core.person.other_person``): it was shown as the patient's measured VF beside the estimate (attack run 15,
+    A15-15; the XML export, A16-5). ``vf_persons`` is keyed by the measurement's ``id``, one exam: an export holding
+    two people's exams under one ID was judged by its last exam's person for both (attack run 17, A17-4). A field is
+    one test, so it is not used where it contradicts. A field whose name only differs from every scan's after the
+    fold is kept, with a 'field' check on the patient's scans of its eye (two scans' names get a 'people' check,
+    ``_people_under_one_id``): the patient's own field written O'BRIEN by the perimeter and OBRIEN by the OCT was
+    dropped as another person's (attack run 16, A16-2)."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in index.scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
-    kept = []
+    kept, exams = [], Counter(m.source for m in index.vf)
     for m in index.vf:
         scans = by_patient.get(m.patient_id, [])
         theirs = [t for t in (persons.get(s.path, {}) for s in scans) if t]
-        mine = vf_persons.get((m.source or "", m.patient_id), {})
+        mine = vf_persons.get(id(m), {})
         if mine and theirs and all(not one_set_of_traits([mine, t], names=False) for t in theirs):
             index._problem(m.source or index.root, "visual fields of another person",
                            f"measured VF of {m.patient_id} {m.eye or 'eye unknown'}: its header names another "
-                           f"person ({what_differs([mine, *theirs])}) than this patient's scans; it is not used")
+                           f"person ({what_differs([mine, *theirs])}) than this patient's scans; it is not used"
+                           + (f" (its exam of {m.date or 'no date'}, one of {exams[m.source]} in the file)"
+                              if exams[m.source] > 1 else ""))
             continue
         kept.append(m)
         if mine and theirs and all(not one_set_of_traits([mine, t]) for t in theirs):
@@ -1382,7 +1446,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     digests: dict[str, str | None] = {}
     samples: dict[str, str | None] = {}
     base = str(csv_path.parent)
-    at_visits = _one_scan_in_two_places(index, uids, geometry, base, digests, samples, cancel)
+    at_visits = _one_scan_in_two_places(index, uids, geometry, base, digests, samples, cancel, persons)
     index.scans = group_visits(index.scans)
     copies = _use_once(index, uids, base, digests, cancel)
     index.warnings += (copies + _two_visits(index.scans, at_visits, base, index.at_two_visits)
@@ -1442,7 +1506,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     csvs = [f for f in files if f.suffix.lower() == ".csv"]
     others = [f for f in files if f.suffix.lower() != ".csv"]
     records: list[tuple[Path, dict]] = []
-    vf_persons: dict[tuple[str, str], dict] = {}  # (a perimeter's file, patient ID) -> who its header names
+    vf_persons: dict[int, dict] = {}  # a measured field (its id(): one exam of a file) -> who its header names
     try:
         for n, file in enumerate(others):
             if _cancelled(cancel):
@@ -1549,7 +1613,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             for m in record.get("exams", [record]):  # an HFA XML export may hold several exams
                 index.vf.append(VfMeasurement(m["patient_id"], m["eye"], parse_date(m["date"]),
                                               m["vfi"], m["md_db"], m["psd_db"], source=str(file)))
-                vf_persons[(str(file), m["patient_id"])] = m.get("person") or {}
+                vf_persons[id(index.vf[-1])] = m.get("person") or {}  # by exam, not by file (A17-4)
         else:
             if record.get("date_note"):  # filed, with the date unknown: said, not dropped
                 index.problems.append((str(file), str(record["date_note"])))
@@ -1584,7 +1648,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     samples = {str(f): r["sample"] for f, r in records if str(r.get("sample", "")).startswith(f"{SAMPLE_KIND}:")}
     known = {"content": set(digests), "sample": set(samples)}  # what the header cache gave
     try:
-        at_visits = _one_scan_in_two_places(index, uids, geometry, str(root), digests, samples, cancel)
+        at_visits = _one_scan_in_two_places(index, uids, geometry, str(root), digests, samples, cancel, persons)
         index.scans = group_visits(index.scans)
         copies = _use_once(index, uids, str(root), digests, cancel)
     finally:  # cancelled too: what was read is kept, as the headers are

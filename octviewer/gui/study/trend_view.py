@@ -76,8 +76,9 @@ DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and t
 #: visits was counted twice (attack run 16, A16-3)
 TREND_CHECKS = {
     "people": "the slopes may mix two people's scans: no change is flagged as significant",
-    "two visits": "counted once, at its first visit: a later visit with another scan of the eye is plotted and "
-                  "fitted without it; a later visit with no other scan is ringed and left out of the fitted line",
+    "two visits": "counted once, at the visit where it is the eye's only scan (else its first): another visit "
+                  "with another scan of the eye is plotted and fitted without it; another visit with no other scan "
+                  "is ringed and left out of the fitted line",
     "repeat": "the trend plots the mean of the visit's scans, RNFL included",
     "uid": "the trend plots the mean of the visit's scans",
     "copy": "the trend counts it once",
