@@ -68,19 +68,28 @@ def volume_digest(path) -> str | None:
     as long as opening it), once per file and process."""
     from octviewer.io import load_volume
 
+    def digest(_key):
+        try:
+            return content_digest(load_volume(path))
+        except Exception:  # noqa: BLE001 - a volume that does not open has no digest; opening it names the problem
+            return None
+
+    return _per_file(path, _CACHE, digest)
+
+
+def _per_file(path, cache: dict, compute):
+    """``compute(key)`` of the file at ``path``, kept in ``cache`` by its ``_file_key`` (a folder is not kept);
+    None where the file cannot be stat'ed."""
     try:
         key = _file_key(path)
     except (OSError, ValueError):
         return None
-    if key is not None and key in _CACHE:
-        return _CACHE[key]
-    try:
-        digest = content_digest(load_volume(path))
-    except Exception:  # noqa: BLE001 - a volume that does not open has no digest; opening it names the problem
-        digest = None
+    if key is not None and key in cache:
+        return cache[key]
+    value = compute(key)
     if key is not None:
-        _CACHE[key] = digest
-    return digest
+        cache[key] = value
+    return value
 
 
 def _file_key(path) -> tuple | None:
@@ -100,35 +109,28 @@ def sample_key(path) -> str | None:
     it names the problem)."""
     from octviewer.io import load_volume
 
-    try:
-        key = _file_key(path)
-    except (OSError, ValueError):
-        return None
-    if key is not None and key in _SAMPLES:
-        return _SAMPLES[key]
-    sample = None
-    try:
+    def sample(key):
         try:
-            kind = _format(path) if key is not None or os.path.isdir(path) else ""
-            if kind == "image_folder":
-                frame, shape = _folder_middle_bscan(Path(path))
-            else:
-                read = {"dicom": _dicom_middle_frame, "heidelberg_vol": _vol_middle_bscan, "npy": _npy_middle_bscan,
-                        "npz": _npz_middle_bscan, "tiff": _tiff_middle_page}[kind]
-                frame, shape = read(Path(path))
-        except Exception:  # noqa: BLE001 - another format, or a frame read cannot decode alone: the whole volume
-            volume = load_volume(path)
-            if key is not None:
-                _CACHE[key] = content_digest(volume)
-            frame, shape = volume.data[volume.data.shape[0] // 2], volume.data.shape
-        voxels = canonical_voxels(np.asarray(frame))
-        h = hashlib.blake2b(memoryview(voxels).cast("B"), digest_size=16)
-        sample = f"{SAMPLE_KIND}:{'x'.join(str(int(n)) for n in shape)}:{voxels.dtype.str}:{h.hexdigest()}"
-    except Exception:  # noqa: BLE001 - a volume that does not read has no key; opening it names the problem
-        sample = None
-    if key is not None:
-        _SAMPLES[key] = sample
-    return sample
+            try:
+                kind = _format(path) if key is not None or os.path.isdir(path) else ""
+                if kind == "image_folder":
+                    frame, shape = _folder_middle_bscan(Path(path))
+                else:
+                    read = {"dicom": _dicom_middle_frame, "heidelberg_vol": _vol_middle_bscan,
+                            "npy": _npy_middle_bscan, "npz": _npz_middle_bscan, "tiff": _tiff_middle_page}[kind]
+                    frame, shape = read(Path(path))
+            except Exception:  # noqa: BLE001 - another format, or a frame that cannot decode alone: the whole volume
+                volume = load_volume(path)
+                if key is not None:
+                    _CACHE[key] = content_digest(volume)
+                frame, shape = volume.data[volume.data.shape[0] // 2], volume.data.shape
+            voxels = canonical_voxels(np.asarray(frame))
+            h = hashlib.blake2b(memoryview(voxels).cast("B"), digest_size=16)
+            return f"{SAMPLE_KIND}:{'x'.join(str(int(n)) for n in shape)}:{voxels.dtype.str}:{h.hexdigest()}"
+        except Exception:  # noqa: BLE001 - a volume that does not read has no key; opening it names the problem
+            return None
+
+    return _per_file(path, _SAMPLES, sample)
 
 
 def bscan_count(path) -> int | None:

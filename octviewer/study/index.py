@@ -1066,27 +1066,26 @@ def _content_copies(scans: list[ScanEntry], digests: dict[str, str | None],
 
 
 def _digest(path: str, digests: dict[str, str | None], cancel=None) -> str | None:
-    """``io.content.volume_digest`` of ``path``, from ``digests`` where known (the header cache's), else decoded
-    (``cancel`` checked first) and added to it."""
+    """``io.content.volume_digest`` of ``path``, from ``digests`` where known (the header cache's), else decoded."""
     from ..io.content import volume_digest
 
-    if path not in digests:
-        if _cancelled(cancel):
-            raise IndexCancelled()
-        digests[path] = volume_digest(path)
-    return digests[path]
+    return _known_or_read(path, digests, volume_digest, cancel)
 
 
 def _sample(path: str, samples: dict[str, str | None], cancel=None) -> str | None:
-    """``io.content.sample_key`` of ``path``, from ``samples`` where known (the header cache's), else read
-    (``cancel`` checked first) and added to it."""
+    """``io.content.sample_key`` of ``path``, from ``samples`` where known (the header cache's), else read."""
     from ..io.content import sample_key
 
-    if path not in samples:
+    return _known_or_read(path, samples, sample_key, cancel)
+
+
+def _known_or_read(path: str, known: dict[str, str | None], read, cancel=None) -> str | None:
+    """``known[path]``, else ``read(path)`` (``cancel`` checked first) added to ``known``."""
+    if path not in known:
         if _cancelled(cancel):
             raise IndexCancelled()
-        samples[path] = sample_key(path)
-    return samples[path]
+        known[path] = read(path)
+    return known[path]
 
 
 def _other_images(a: str, b: str, digests: dict[str, str | None], cancel=None) -> bool:
