@@ -314,8 +314,11 @@ class ResultsPanel(QWidget):
 
     def eventFilter(self, watched, event) -> bool:
         """A mouse press on the main window itself, not on any of its widgets, is on a divider between its docks:
-        the user sizes the docks from then on, and the fit leaves them be."""
-        if event.type() == QEvent.Type.MouseButtonPress and self._fit is not None and watched is self._fit[0]():
+        the user sizes the docks from then on, and the fit leaves them be. A press on a label (the Study panel's
+        summary, a Results line) is passed up to the window too: only one with no widget under it is the divider's,
+        else one click on the Study panel kept the Results dock squeezed for good (walk-through H104, X6)."""
+        if (event.type() == QEvent.Type.MouseButtonPress and self._fit is not None and watched is self._fit[0]()
+                and watched.childAt(event.position().toPoint()) is None):
             self._fit = None
             watched.removeEventFilter(self)
         return False
@@ -326,6 +329,8 @@ class ResultsPanel(QWidget):
 
     def _fit_dock(self) -> None:
         if self._fit is None:  # the user took the divider since this fit was asked for
+            return
+        if self.state.volume is None:  # "Open a scan" alone: squeezed to it, the next scan's verdict was cut (X6)
             return
         window, dock, scroll, below = (ref() for ref in self._fit)
         if window is None or dock is None or scroll is None or below is None:  # the window is closing
