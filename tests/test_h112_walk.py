@@ -54,3 +54,64 @@ def test_the_results_dock_is_not_left_squeezed_after_a_study_opens(qtbot, window
     _grab(w, "x6_window")
     assert w.results_dock.height() > 250, w.results_dock.height()
     assert w.results_scroll.verticalScrollBar().maximum() == 0  # the verdict and its notes in sight
+
+
+# ---------------------------------------------------------------- Y2: "borderline" beside the OU view's verdict
+
+def _model(path, threshold):
+    """A small random network (test_h104's) with the given threshold, saved where Model > Load model finds it."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+
+    torch.manual_seed(0)
+    net = build_network("semt", init="random", reg_channels=8).eval()
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    meta["threshold"] = threshold
+    return save_model(path, net, meta)
+
+
+def _load_model(qtbot, w, monkeypatch, path) -> None:
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)  # unsigned: its warning answered
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["load_model"].trigger()
+    qtbot.waitUntil(lambda: str(w.controller.predictor.model.path) == str(path), timeout=30000)
+
+
+def _pdf_text(path) -> str:
+    import subprocess
+
+    return " ".join(subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_the_ou_view_and_its_report_say_borderline_beside_the_verdict(qtbot, window, monkeypatch, demo, tmp_path):
+    """Y2: a result within 0.05 of the threshold reads "borderline" in the scan PDF and the Results panel's notes;
+    the OU view's card and the OU report printed "NORMAL (threshold 0.321)" / "0.319 (normal)" alone."""
+    from test_h84 import _export_ou, _open_ou, _scans, _stamp_date
+
+    w = window
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    visit = _stamp_date(_scans(root, "OD")[0])
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "far.safetensors", 0.99))
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, visit)
+    p = view.summary.eyes["OD"].probability
+    assert "borderline" not in view.columns["OD"].decision.text()
+    near = min(p + 0.02, 0.999)
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "near.safetensors", near))
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, visit)
+    qtbot.waitUntil(lambda: view.summary.eyes["OD"].threshold == pytest.approx(near), timeout=120000)  # the new run's
+    eye = view.summary.eyes["OD"]
+    assert eye.probability == pytest.approx(p) and abs(eye.threshold - p - 0.02) < 1e-6
+    decision = view.columns["OD"].decision.text()
+    _grab(w.study.ou_dialog, "y2_ou")
+    assert "borderline: within 0.05 of the threshold" in decision, decision
+    text = _pdf_text(_export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", False))
+    assert "(normal) borderline: within 0.05 of the threshold" in text, text[:1500]

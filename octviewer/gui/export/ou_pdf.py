@@ -33,6 +33,7 @@ from ..study.ou_view import (
     vf_test_date,
     visit_probability_digits,
 )
+from ..viewer.results_panel import borderline_words
 from .scan_pdf import DISCLAIMER, report_key, running_header, write_pdf
 
 _VF_ROWS = (("vfi", "VFI", "%"), ("md", "MD", "dB"), ("psd", "PSD", "dB"))  # the order of compare_vf
@@ -87,9 +88,12 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     for eye in eyes:
         s = summary.eyes[eye]
         prob = f"{s.probability:.{probability}f} ({s.decision})" if s.probability is not None else "not analysed"
+        # as the scan PDF and the OU view's card say it (walk-through H107, Y2)
+        borderline = borderline_words(s.probability, s.threshold)
+        mean = f"<br>{html.escape(borderline)}" if borderline else ""
         # a mean of several scans says so, as the OU view's card does (walk-through H95, V5)
-        mean = (f"<br><span style='white-space: nowrap'>{html.escape(averaged_text(s))}</span>"
-                if s.probability is not None and averaged_text(s) else "")
+        mean += (f"<br><span style='white-space: nowrap'>{html.escape(averaged_text(s))}</span>"
+                 if s.probability is not None and averaged_text(s) else "")
         # said beside the estimate instead of a mark (W10); other estimates marked as measured values (H65, W11)
         worse = worse_vf_indices(s.notes)
         cells = "".join(_predicted_cell(c.name, c.predicted, worse)

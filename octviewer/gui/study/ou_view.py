@@ -52,6 +52,7 @@ from ..background import TaskSlot
 from ..dialogs import as_literal
 from ..structure.page import CLASS_COLOURS, fit_in_circle, global_rnfl_text, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
+from ..viewer.results_panel import borderline_words
 from .checks import check_lines, result_gate_note
 
 FLAG_COLOUR = QColor("#ff6b6b")
@@ -401,7 +402,9 @@ class EyeColumn(QFrame):
                 shown_p, shown_t = probability_and_threshold(s.probability, s.threshold)
             else:
                 shown_p, shown_t = f"{s.probability:.{digits}f}", f"{s.threshold:.{digits}f}"
+            borderline = borderline_words(s.probability, s.threshold)
             self.decision.setText(f"{s.decision.upper()} (threshold {shown_t})"
+                                  + (f"  · {borderline}" if borderline else "")
                                   + ("  · SYNTHETIC" if s.synthetic else "")
                                   + (f"  · {averaged_text(s)}" if averaged_text(s) else "")
                                   + (f"\n{s.gate_note}" if s.gate_note else ""))

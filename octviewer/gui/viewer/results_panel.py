@@ -123,6 +123,14 @@ def near_threshold(probability: float, threshold: float) -> bool:
     return abs(float(probability) - float(threshold)) < BORDERLINE
 
 
+def borderline_words(probability: float | None, threshold: float | None) -> str:
+    """"borderline: within 0.05 of the threshold" for a result that close to it, else "": the words beside the verdict
+    wherever one is printed (the scan PDF had them, the OU view and its report not: walk-through H107, Y2)."""
+    if probability is None or threshold is None or not near_threshold(probability, threshold):
+        return ""
+    return f"borderline: within {BORDERLINE:.2f} of the threshold"
+
+
 def quality_check_off_note(state) -> str:
     """What is said beside the verdict of a scan analysed with the quality check off that the check refuses
     (its measurement's verdict, ``state.structure.quality``), or "". With the check on such a scan gets no
