@@ -29,8 +29,10 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
-PERSON_TRAITS = {"issuer": "issuer of the ID", "birth": "birth date"}
-NAME_TRAITS = ("family", "given", "words", "script", "wordset")
+#: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
+PERSON_TRAITS = {"issuer": "issuer of the ID", "birth": "birth date", "birth_month": "birth date",
+                 "birth_year": "birth date"}
+NAME_TRAITS = ("family", "given", "given2", "words", "script", "wordset", "scriptset")
 #: Letters NFKD does not take apart; Ä, Ö, Ü lose their marks there, and AE, OE, UE fold with them below.
 _LETTERS = str.maketrans({"ß": "SS", "ẞ": "SS", "Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Þ": "TH"})
 #: Inside a word: O'BRIEN, D’ARCY, SMITH-JONES are written with and without them.
@@ -80,10 +82,10 @@ class Patient:
 
     def traits(self) -> dict[str, str]:
         """What tells this person apart under their ID, where given, as canonical strings: the issuer of the ID
-        (upper case), the birth date (digits; a placeholder for "unknown" is none), and the name's traits
+        (upper case), the birth date (``birth_traits``; a placeholder for "unknown" is none), and the name's traits
         (``name_traits``)."""
         issuer = issuer_trait(self.issuer)
-        known = {"issuer": issuer, "birth": birth_trait(self.birth_date), **name_traits(self.name)}
+        known = {"issuer": issuer, **birth_traits(self.birth_date), **name_traits(self.name)}
         return {k: v for k, v in known.items() if v}
 
 
@@ -117,15 +119,15 @@ def name_traits(name: str) -> dict[str, str]:
         else:
             script = script or group
     out = _latin_traits(latin)
-    # every word the name gives, in both scripts, for ``whole_name_differs``: a name written in another script
-    # only (鈴木^花子, ПЕТРОВА^МАРИЯ) escaped the rule (attack run 17, A17-2); YAMADA^TARO=山田^太郎 shares 山田
-    # with 山田^太郎
-    words = " ".join(w for g in (latin, script) if g for w in _wordset(g).get("wordset", "").split())
-    if words:
-        out["wordset"] = " ".join(sorted(set(words.split())))
+    # every word the name gives, per script, for ``whole_name_differs``: a name written in another script only
+    # (鈴木^花子, ПЕТРОВА^МАРИЯ) escaped the rule (attack run 17, A17-2); YAMADA^TARO=山田^太郎 shares 山田 with
+    # 山田^太郎, and PETROVA^MARIA shares no script with ПЕТРОВА^МАРИЯ (so nothing is told)
+    if latin:
+        out.update(_wordset(latin))
     if script:
         out["script"] = _latin_traits(script).get("words") or _latin_traits(script).get("family", "")
-    return out
+        out["scriptset"] = _wordset(script).get("wordset", "")
+    return {k: v for k, v in out.items() if v}
 
 
 def _wordset(group: str) -> dict[str, str]:
@@ -156,8 +158,11 @@ def _latin_traits(group: str) -> dict[str, str]:
         words = fold_name(group).split()[:2]
         return {"words": " ".join(sorted(words))} if len(words) == 2 else {"family": "".join(words)}
     family_part, given_part = (group.split("^") + [""])[:2]
-    family, given = "".join(fold_name(family_part).split()), (fold_name(given_part).split() or [""])[0]
-    out = {"family": family, "given": given}
+    family, givens = "".join(fold_name(family_part).split()), fold_name(given_part).split()
+    given, given2 = (givens + ["", ""])[:2]
+    # the second given name tells twins under one ID and birth date apart (GARCIA^MARIA JOSE / GARCIA^MARIA
+    # ISABEL, attack run 17, A17-3); compared only where both give one (DOE^JOHN A and DOE^JOHN agree)
+    out = {"family": family, "given": given, "given2": given2}
     if family and given:
         out["words"] = " ".join(sorted((family, given)))
     return {k: v for k, v in out.items() if v}
@@ -177,7 +182,24 @@ def birth_trait(text: str) -> str:
     placeholders devices write for "unknown" (00000000, 19000101, a year before 1900: attack run 16), which made
     one person two."""
     digits = re.sub(r"\D", "", text)
-    return "" if len(digits) == 8 and (digits[:4] < "1900" or digits == "19000101") else digits
+    placeholder = len(digits) in (4, 6, 8) and (digits[:4] < "1900" or "19000101".startswith(digits))
+    return "" if placeholder else digits
+
+
+def birth_traits(text: str) -> dict[str, str]:
+    """A birth date's traits at each precision it gives: ``birth`` (the full date), ``birth_month`` and
+    ``birth_year``, so that an export that keeps the year (or year and month) only, as de-identification
+    profiles and some perimeters write it, is compared with a full date at the precision both give: 1962 and
+    19620304 agree, 1962 and 19710304 do not. Digits of another length are ``birth`` as they are."""
+    digits = birth_trait(text)
+    if len(digits) not in (4, 6, 8):
+        return {"birth": digits} if digits else {}
+    out = {"birth_year": digits[:4]}
+    if len(digits) >= 6:
+        out["birth_month"] = digits[:6]
+    if len(digits) == 8:
+        out["birth"] = digits
+    return out
 
 
 #: ``differing``'s words for a name whose family and first given name both differ (``whole_name_differs``).
@@ -188,7 +210,8 @@ def differing(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
     """What tells two people's traits (``Patient.traits`` or ``hashed_traits`` of them) apart, in words: "issuer
     of the ID", "birth date", "family and given name" (``whole_name_differs``), else "name"; a trait one of them
     leaves empty contradicts nothing."""
-    out = [words for k, words in PERSON_TRAITS.items() if k in mine and k in theirs and mine[k] != theirs[k]]
+    out = list(dict.fromkeys(words for k, words in PERSON_TRAITS.items()
+                             if k in mine and k in theirs and mine[k] != theirs[k]))
     if whole_name_differs(mine, theirs):
         return out + [WHOLE_NAME]
     return out + (["name"] if other_name(mine, theirs) else [])
@@ -198,10 +221,11 @@ def whole_name_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """The two names share no word after the fold (``wordset``: the family and first given name, or a free-text
     name's words): another person's name, not a spelling (a typo or a marriage changes one of them; word order and
     the other script are folded already). Family and given names compared one by one missed a name written without
-    "^": ALPHA^ANN and "ZULU ZED" were one person's two spellings (attack run 16, A16-17)."""
-    if "wordset" not in mine or "wordset" not in theirs:
-        return False
-    return not set(mine["wordset"].split()) & set(theirs["wordset"].split())
+    "^": ALPHA^ANN and "ZULU ZED" were one person's two spellings (attack run 16, A16-17). Words are compared
+    within a script (``wordset``: Latin letters, ``scriptset``: any other): PETROVA^MARIA and ПЕТРОВА^МАРИЯ share
+    no script, so they tell nothing and are not another person's name."""
+    kinds = [k for k in ("wordset", "scriptset") if k in mine and k in theirs]
+    return bool(kinds) and not any(set(mine[k].split()) & set(theirs[k].split()) for k in kinds)
 
 
 def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -219,8 +243,12 @@ def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """The names differ after the fold: the other-script forms where both give one; the family and given names'
     ``words`` where both give them (word order aside: DOE^JOHN and "JOHN DOE"); else the family and first given
-    name where both give them (DOE and DOE^JOHN agree)."""
-    if "script" in mine and "script" in theirs and mine["script"] != theirs["script"]:
+    name where both give them (DOE and DOE^JOHN agree). The second given names, where both give one, too. Two
+    names written in no common script (PETROVA^MARIA, ПЕТРОВА^МАРИЯ) cannot be compared, so they are said."""
+    if any(k in mine and k in theirs and mine[k] != theirs[k] for k in ("script", "given2")):
+        return True
+    scripts = [{k for k in ("wordset", "scriptset") if k in t} for t in (mine, theirs)]
+    if all(scripts) and not scripts[0] & scripts[1]:
         return True
     if "words" in mine and "words" in theirs:
         return mine["words"] != theirs["words"]
@@ -256,7 +284,7 @@ def what_differs(all_traits: Iterable[dict[str, str]]) -> str:
     "issuer of the ID, name or birth date" (attack run 16, A16-1)."""
     all_traits = list(all_traits)
     found = {w for a in all_traits for b in all_traits for w in differing(a, b)}
-    words = [w for w in PERSON_TRAITS.values() if w in found] or \
+    words = [w for w in dict.fromkeys(PERSON_TRAITS.values()) if w in found] or \
         [WHOLE_NAME if WHOLE_NAME in found else "name" if found else "issuer of the ID or birth date"]
     return "another " + " and another ".join(words)
 
@@ -271,8 +299,8 @@ def hashed_traits(patient: Patient) -> dict[str, str]:
     def digest(k: str, v: str) -> str:
         return hashlib.blake2b(f"person\0{k}\0{v}".encode(), digest_size=4).hexdigest()
 
-    # ``wordset`` word by word, so that hashed sets still tell whether two names share a word
-    return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k == "wordset" else digest(k, v)
+    # ``wordset`` and ``scriptset`` word by word, so that hashed sets still tell whether two names share a word
+    return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k.endswith("set") else digest(k, v)
             for k, v in patient.traits().items()}
 
 

@@ -235,8 +235,10 @@ def _cut(path: Path) -> str:
 #: ("sample", ``io.content.sample_key``) beside its content digest ("content"), filled in by the study index (A15-2);
 #: 9: names folded before they are hashed (``core.person.fold_name``, A16-1), an HFA XML exam's "person" (A16-5);
 #: 10: a name's words hashed one by one ("wordset", ``core.person.whole_name_differs``, A16-17); 11: a header whose
-#: identity fields hold several values names no one person and is left out (``_several_values``, A17-7)
-RECORD_CHECKS = 11
+#: identity fields hold several values names no one person and is left out (``_several_values``, A17-7); 12: a
+#: birth date kept at each precision it gives, the second given name, a name's words per script (``core.person``'s
+#: table of name pairs, tests/test_person_table.py)
+RECORD_CHECKS = 12
 
 
 def well_formed(record) -> bool:
