@@ -115,3 +115,44 @@ def test_the_ou_view_and_its_report_say_borderline_beside_the_verdict(qtbot, win
     assert "borderline: within 0.05 of the threshold" in decision, decision
     text = _pdf_text(_export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", False))
     assert "(normal) borderline: within 0.05 of the threshold" in text, text[:1500]
+
+
+# ---------------------------------------------------------------- X5: "REFUSED" beside a result made with the check off
+
+def test_refused_with_the_check_off_says_the_check_does_not_change_the_measurement(qtbot, window, monkeypatch,
+                                                                                    tmp_path):
+    """X5: a scan the quality check refuses, analysed with the check off, has a network result, and its Structure
+    header and the CSV's quality column read "REFUSED; signal not measured: ..." (true: the RNFL and disc are not
+    measured on it either way), so the check being off seemed to have changed nothing. Now said beside "refused"."""
+    import csv
+
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from test_h92 import _noise_scan
+
+    from octviewer.pipeline.outputs import REFUSED_EITHER_WAY
+
+    w = window
+    assert not w.state.options.gate  # off (the fixture's window, through Analysis > Quality check)
+    _open_scan(qtbot, w, monkeypatch, _noise_scan(tmp_path))
+    qtbot.waitUntil(lambda: w.state.structure is not None, timeout=60000)
+    assert not w.state.structure.quality.ok
+    drawn, real = [], QPainter.drawText
+
+    def spy(painter, *args):
+        drawn.append(next((a for a in args if isinstance(a, str)), ""))
+        return real(painter, *args)
+    monkeypatch.setattr(QPainter, "drawText", spy)
+    w.structure_panel.grab()
+    monkeypatch.setattr(QPainter, "drawText", real)
+    _grab(w, "x5_window")
+    head = " ".join(t for t in drawn if "REFUSED" in t)
+    assert f"REFUSED ({REFUSED_EITHER_WAY}); signal" in " ".join(head.split()), drawn
+    out = tmp_path / "scan.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    w.menu_actions["export_csv"].trigger()
+    with open(out, newline="", encoding="utf-8") as f:
+        volume = next(r for r in csv.DictReader(f) if r["level"] == "volume")
+    assert volume["probability"] and volume["quality_check"] == "off"
+    assert volume["quality"].startswith(f"refused ({REFUSED_EITHER_WAY}); signal"), volume["quality"]

@@ -292,6 +292,22 @@ def _locked(path: Path, out: Path) -> int:
 #: header lacked the column the window's had gained (attack run 15, A15-11).
 QUALITY_CHECK_COLUMN = "quality_check"
 
+#: said beside "refused" wherever the structure measurement's verdict is printed (the Structure panel's header, the
+#: scan PDF, the window's CSV): a scan analysed with the quality check off read "REFUSED" beside the network's result,
+#: and the check being off seemed to have changed nothing; it lets the network read the scan, never the RNFL and disc
+#: measurement (walk-through H104, X5)
+REFUSED_EITHER_WAY = "RNFL and disc not measured on a scan failing the quality check, whether the check is on or off"
+
+
+def refused_quality_text(text: str) -> str:
+    """A structure quality verdict "refused; signal ...: <why>" (``structure.Quality.summary``) as a reader is given it:
+    "refused (``REFUSED_EITHER_WAY``); signal ...". Any other verdict as it is. It still begins "refused", which
+    the CSV's readers filter on."""
+    for word in ("refused", "REFUSED"):
+        if text.startswith(word + ";"):
+            return f"{word} ({REFUSED_EITHER_WAY}){text[len(word):]}"
+    return text
+
 
 def quality_check_cells(prediction, quality, settings) -> tuple[str, str]:
     """(``QUALITY_CHECK_COLUMN``'s cell, the notice's sentence or "") of a result: ``prediction`` (None: no

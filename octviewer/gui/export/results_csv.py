@@ -23,7 +23,7 @@ from octviewer.core.prediction import worse_vf_indices
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.predictor import VF_CLIPPED
-from octviewer.pipeline.outputs import QUALITY_CHECK_COLUMN, quality_check_cells
+from octviewer.pipeline.outputs import QUALITY_CHECK_COLUMN, quality_check_cells, refused_quality_text
 from octviewer.structure.columns import COLUMNS as STRUCTURE_COLUMNS
 from octviewer.structure.columns import report_columns
 from octviewer.structure.normative import UNCLASSED_SECTORS
@@ -169,6 +169,8 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
     structure_cells = report_columns(structure) if structure is not None else {}
     if structure is not None and not_measured_for_pattern(structure):  # a line scan: not "refused" (H91, W14)
         structure_cells["quality"] = not_measured_for_pattern(structure)
+    if "quality" in structure_cells:  # "refused" with the check on or off, and said so (walk-through H104, X5)
+        structure_cells["quality"] = refused_quality_text(structure_cells["quality"])
     measured = [c for c in STRUCTURE_COLUMNS if c not in ("laterality",)]
     row_notice = notice(v, p.synthetic_model if p is not None else synthetic_model)
     # the VF estimates' weak-estimate caveat, in the prediction's own words (model.meta), as the window and the PDF

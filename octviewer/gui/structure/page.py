@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
 
+from octviewer.pipeline.outputs import refused_quality_text
 from octviewer.structure import normative, rnfl
 
 CLASS_COLOURS = {"normal": QColor(40, 160, 60), "borderline": QColor(225, 190, 0), "outside": QColor(205, 30, 30),
@@ -195,7 +196,7 @@ def head_text(report, dark: bool = False) -> str:
         (f"measured; {q.signal_text}" if q.ok else f"REFUSED; {q.signal_text}") + (
             ": " + "; ".join(q.reasons) if q.reasons else ""))
     head = (f"RNFL and optic disc  |  {report.laterality or 'eye unknown'}  |  {report.scan_pattern}  |  "
-            f"segmentation: {source}  |  {quality}")
+            f"segmentation: {source}  |  {refused_quality_text(quality)}")
     # the printed page says it where it is read, when anything was classed against those norms
     if normative.other_device(report.norms_source) and not dark and compared(report):
         head += "  |  norms: another device's (Cirrus)"  # first; the narrow panel in its norms line only
