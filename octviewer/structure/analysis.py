@@ -134,6 +134,8 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
                 segmentation=seg, norms_source=normative.source_for(volume.device))
     if not quality.ok:
         return StructureReport(**base)
+    if seg.notes:  # e.g. the RNFL boundary model missing from the install (``segmentation.segment``)
+        quality = base["quality"] = dataclasses.replace(quality, reasons=quality.reasons + seg.notes)
     um = volume.spacing.depth_mm * 1000.0
     thickness = (seg.rnfl - seg.ilm) * um
     extra = {}

@@ -22,12 +22,15 @@ caller asks for ours.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from ..core import OctVolume
+
+logger = logging.getLogger(__name__)
 
 COARSE_UM = 8.0  # axial pixel size for the path search
 ACROSS_MM = 0.1  # smoothing across B-scans, at most one B-scan
@@ -97,6 +100,7 @@ class Segmentation:
     bm_strength: np.ndarray | None = None  # en-face (n_bscans, width) Bruch's membrane edge strength: low in the disc
     bm_edge: np.ndarray | None = None  # en-face depth (px) of that edge: Bruch's membrane read without the path
     unsure: np.ndarray | None = None  # (n_bscans, width) uint8 UNSURE_* flags, 0 where the boundaries are sure
+    notes: tuple[str, ...] = ()  # what the report must say about how the boundaries were found (``_rnfl_learned``)
 
     def as_layers(self) -> dict[str, np.ndarray]:
         """The boundaries under the names the viewer already draws (eyepy's)."""
@@ -351,7 +355,15 @@ def _segment_own(volume: OctVolume) -> Segmentation:
 
     # RNFL outer boundary: on speckled scans the learned cost (_rnfl_learned); elsewhere _rnfl_path,
     # relative to the RNFL's brightness just under the ILM.
-    learned = _rnfl_learned(volume, display, ilm, bm)
+    notes: tuple[str, ...] = ()
+    try:
+        learned = _rnfl_learned(volume, display, ilm, bm)
+    except (FileNotFoundError, ValueError) as error:
+        # an install without its RNFL boundary model (a `git archive` export, a damaged file) measured a speckled
+        # scan with the path search, silently: the demo's RNFL 101 instead of 89 um (attack run 16, H100)
+        logger.warning("RNFL boundary model not used: %s", error)
+        learned, notes = None, (f"{error}: the RNFL outer boundary of this speckled scan is from the path "
+                                "search, which reads it too thick on such scans; reinstall octviewer",)
     rnfl, spread_um = learned if learned is not None else (None, None)
     if rnfl is None:
         ref_rows = np.arange(2, 2 + max(2, int(round(RNFL_REF_UM / px_um))))
@@ -367,7 +379,7 @@ def _segment_own(volume: OctVolume) -> Segmentation:
     rnfl = _vessels_in_rnfl(ilm, rnfl, bm, shadow, volume.spacing.ascan_mm or 0.03, volume.scan_pattern == "circle")
     unsure = unsure_flags(volume, ilm, rnfl, bm, shadow=shadow, display=display, spread_um=spread_um)
     return Segmentation(ilm=ilm, rnfl=rnfl, bm=bm, source="own", edge_strength=strength,
-                        bm_strength=bm_strength, bm_edge=bm_edge, unsure=unsure)
+                        bm_strength=bm_strength, bm_edge=bm_edge, unsure=unsure, notes=notes)
 
 
 def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray,
@@ -375,9 +387,10 @@ def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray,
     """The RNFL outer boundary from the learned cost (:mod:`.rnfl_net`) on speckled (single-frame)
     scans with fine depth pixels, and per A-scan how far (um) the net expects it to lie from there
     (``rnfl_net.spread``: what the unsure flag judges); None where the scan is averaged (there the path
-    search meets its targets), sampled coarser than the net was trained on, or the model file is
-    missing. The net's cost is followed by the same shortest-path search, in the band under the ILM; in
-    dense cubes the net runs on B-scans ``NET_BSCAN_MM`` apart and both are interpolated between them."""
+    search meets its targets) or sampled coarser than the net was trained on; a missing or unreadable
+    model file raises (``rnfl_net.load``), for the caller to say. The net's cost is followed by the same
+    shortest-path search, in the band under the ILM; in dense cubes the net runs on B-scans
+    ``NET_BSCAN_MM`` apart and both are interpolated between them."""
     from . import rnfl_net
 
     um_z = _depth_um(volume) or 2000.0 / display.shape[1]
@@ -385,10 +398,7 @@ def _rnfl_learned(volume: OctVolume, display: np.ndarray, ilm: np.ndarray,
     ilm_f, bm_f = _fill_nan(ilm), _fill_nan(bm)
     if um_z > NET_PIXEL_UM or not rnfl_net.speckle(display, ilm_f, um_z) > NET_SPECKLE:
         return None
-    try:
-        layers, _ = rnfl_net.load()
-    except FileNotFoundError:
-        return None
+    layers, _ = rnfl_net.load()
     n, depth, width = display.shape
     periodic = volume.scan_pattern == "circle"
     every = max(1, int(NET_BSCAN_MM / volume.spacing.bscan_mm + 1e-6)) if n > 1 and volume.spacing.bscan_mm else 1
