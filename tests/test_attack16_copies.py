@@ -82,7 +82,7 @@ def test_a16_15_a_redated_copy_beside_the_visits_own_scan_leaves_the_visit_its_s
     assert history.trends["rnfl"].n == 4 and history.flagged("rnfl")
     summary = _text(view.summary.text())
     assert "significant change" in summary and "not in the slope" not in summary, summary
-    assert check_note("two visits", 2) in view.notes
+    assert history.check_note("two visits") in view.notes  # named by its visits' places (H112, X4)
     assert "another visit with another scan of the eye is plotted and fitted without it" in check_note("two visits", 2)
     w.study.trend_dialog.close()
 
@@ -110,7 +110,7 @@ def test_a16_16_a_fields_name_check_does_not_withhold_the_flag_of_the_scans_slop
     from test_attack16_person import _rename
 
     from octviewer.gui.study.checks import KINDS
-    from octviewer.gui.study.trend_view import MIXED, check_note
+    from octviewer.gui.study.trend_view import MIXED
 
     root = Path(shutil.copytree(progressing, tmp_path / "study"))
     for scan in (root / "scans").rglob("*.dcm"):
@@ -129,7 +129,7 @@ def test_a16_16_a_fields_name_check_does_not_withhold_the_flag_of_the_scans_slop
     summary = _text(view.summary.text())
     assert history.flagged("rnfl") and not history.mixed(), summary
     assert KINDS["people"][1] not in summary and MIXED not in summary, summary
-    note = check_note("field", 4)
+    note = history.check_note("field")
     assert note in view.notes and "names the patient otherwise in its header than the scans do" in note
     assert not any(history.flagged(n) for n in ("md_measured", "vfi_measured"))
 

@@ -108,7 +108,7 @@ def test_a16_3_two_peoples_scans_under_one_id_give_no_significant_change_without
     in red, nothing said. Now no slope is flagged, a significant one's line says it may mix two people's scans,
     and the summary and the anonymised OU report's trend notes name the check in the Study panel's words."""
     from octviewer.gui.study.checks import KINDS
-    from octviewer.gui.study.trend_view import FLAG, MIXED, check_note
+    from octviewer.gui.study.trend_view import FLAG, MIXED
 
     root = Path(shutil.copytree(two_people, tmp_path / "study"))
     w = window
@@ -117,7 +117,7 @@ def test_a16_3_two_peoples_scans_under_one_id_give_no_significant_change_without
     view = _trend(qtbot, w, panel)
     history = view.history
     summary = view.summary.text()
-    note = check_note("people", 4)
+    note = history.check_note("people")
     assert KINDS["people"][1] in note and note in view.notes and note in summary, summary
     significant = [name for name, t in history.trends.items() if t.significant]
     assert "rnfl" in significant, history.series["rnfl"]  # the slope the old code flagged in red
@@ -149,7 +149,7 @@ def test_a16_3_a_scan_filed_at_two_visits_is_counted_once_and_its_later_visit_ri
     import numpy as np
     import pydicom
 
-    from octviewer.gui.study.trend_view import DISPUTED_COLOUR, DISPUTED_NOTE, check_note
+    from octviewer.gui.study.trend_view import DISPUTED_COLOUR, DISPUTED_NOTE
 
     root = Path(shutil.copytree(demo, tmp_path / "study"))
     od = _scans(root, "OD")
@@ -174,7 +174,7 @@ def test_a16_3_a_scan_filed_at_two_visits_is_counted_once_and_its_later_visit_ri
     headline = ("1 visit holding a scan already plotted at an earlier visit is not in the slope (ringed: the same scan "
                 "at two visits: a trend would count it twice).")
     assert headline in view.summary.text().split("<br>")[1]  # under the SYNTHETIC banner, above the slopes
-    note = check_note("two visits", 2)
+    note = history.check_note("two visits")  # named by its visits' places (H112, X4)
     assert view.notes[0] == headline and note in view.notes and DISPUTED_NOTE not in view.notes
     assert "ringed and left out of the fitted line" in note
     rings = [item for item in view.plots["rnfl"].listDataItems()
@@ -202,7 +202,6 @@ def test_a16_3_the_trend_names_a_copy_a_shared_uid_and_a_repeat_scan_of_its_visi
     import pydicom
 
     from octviewer.gui.study.checks import KINDS
-    from octviewer.gui.study.trend_view import check_note
 
     root = Path(shutil.copytree(demo, tmp_path / "study"))
     od = _scans(root, "OD")
@@ -215,9 +214,11 @@ def test_a16_3_the_trend_names_a_copy_a_shared_uid_and_a_repeat_scan_of_its_visi
     panel = _open_folder(qtbot, w, monkeypatch, root)
     assert {w_.kind for w_ in w.study.index.warnings} == {"copy", "uid", "repeat"}
     view = _trend(qtbot, w, panel)
-    notes = [check_note(kind, 1) for kind in ("repeat", "uid", "copy")]
+    notes = [view.history.check_note(kind) for kind in ("repeat", "uid", "copy")]  # H112, X4
     assert [n for n in view.notes if n.startswith("Check (")] == notes
-    assert all(KINDS[kind][1] in n for kind, n in zip(("repeat", "uid", "copy"), notes))
+    # the visit named by its place, not "this visit" (H112, X4)
+    assert all(KINDS[kind][1].split("this visit")[-1] in n and "this visit" not in n
+               for kind, n in zip(("repeat", "uid", "copy"), notes))
     assert all(n in view.summary.text() for n in notes)
     assert not view.history.disputed  # none of them moves a visit out of the slope
 

@@ -36,7 +36,6 @@ def test_a17_8_a_scan_redated_backward_counts_at_the_visit_where_it_is_alone(
     from PySide6.QtCore import Qt
     from test_gui_walkthrough_h2 import _click_item
 
-    from octviewer.gui.study.trend_view import check_note
 
     root = Path(shutil.copytree(progressing, tmp_path / "study"))
     w = window
@@ -59,7 +58,7 @@ def test_a17_8_a_scan_redated_backward_counts_at_the_visit_where_it_is_alone(
     assert history.trends["rnfl"].n == 4 and history.flagged("rnfl") and not history.twice and not history.disputed
     summary = _text(view.summary.text())
     assert "significant change" in summary and "not in the slope" not in summary, summary
-    assert check_note("two visits", 2) in view.notes
+    assert history.check_note("two visits") in view.notes  # named by its visits' places (H112, X4)
     w.study.trend_dialog.close()
 
     # the OU view of the second visit: its own OD scan alone (it averaged the copy of the last visit's in)

@@ -156,3 +156,35 @@ def test_refused_with_the_check_off_says_the_check_does_not_change_the_measureme
         volume = next(r for r in csv.DictReader(f) if r["level"] == "volume")
     assert volume["probability"] and volume["quality_check"] == "off"
     assert volume["quality"].startswith(f"refused ({REFUSED_EITHER_WAY}); signal"), volume["quality"]
+
+
+# ---------------------------------------------------------------- X4: the Trend's checks name their visit
+
+def test_the_trends_check_notes_name_their_visit_by_its_place(qtbot, window, monkeypatch, demo, tmp_path):
+    """X4: the Trend's check notes said "a second copy of this scan at this visit" / "several scans of this eye at
+    this visit" in a window of all the eye's visits. They name it by its place ("visit 2 of 3": the notes are
+    printed in the anonymised OU report, so no date), in the Trend and in that report."""
+    import numpy as np
+    import pydicom
+    from test_attack16_trend import _anonymised_ou_report, _trend
+    from test_h84 import _scans
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")
+    shutil.copy(od[0], od[0].with_name("copy_of_first.dcm"))  # a byte copy beside the first visit's scan
+    ds = pydicom.dcmread(od[1])  # another image under the second visit's scan's UID: a repeat there
+    ds.PixelData = np.roll(ds.pixel_array, 3, axis=-1).astype(ds.pixel_array.dtype).tobytes()
+    ds.save_as(od[1].with_name("other_image_same_uid.dcm"))
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _trend(qtbot, w, panel)
+    qtbot.wait(200)
+    _grab(w.study.trend_dialog, "x4_trend")
+    notes = [n for n in view.notes if n.startswith("Check (")]
+    assert notes and not [n for n in notes if "this visit" in n], notes
+    assert ("Check (study): several scans of this eye at visit 2 of 3: their network results averaged; the trend "
+            "plots the mean of the visit's scans, RNFL included.") in notes, notes
+    assert "Check (study): a second copy of a scan at visit 1 of 3, used once; the trend counts it once." in notes
+    assert all(n in " ".join(view.summary.text().split()) for n in notes)
+    page = " ".join(_anonymised_ou_report(qtbot, w, panel, monkeypatch, tmp_path / "ou.pdf").split())
+    assert all(n in page for n in notes), page

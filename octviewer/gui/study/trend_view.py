@@ -92,13 +92,32 @@ MIXED = f"the slope may mix two people's scans: {KINDS['people'][1]}; not flagge
 MIXED_FIELD = f"the series may hold another person's field: {KINDS['field'][1]}; not flagged"
 
 
-def check_note(kind: str, visits: int) -> str:
+def check_note(kind: str, visits: int, at: str = "") -> str:
     """The Trend's note of a study check (a key of ``TREND_CHECKS``) of the scans at ``visits`` plotted visits: the
     check's own words (``checks.KINDS``), then what it means for the trend. No date or name: the anonymised OU
-    report prints it too."""
+    report prints it too. ``at`` (``visit_positions``: "visit 2 of 4") names the visits by their place in the
+    series: "at this visit" in a window of all the eye's visits pointed at none (walk-through H104, X4)."""
     where, what = KINDS[kind]
+    if at and kind not in ("people", "field"):
+        if "this visit" in what:
+            return f"Check ({where}): {what.replace('this scan at', 'a scan at').replace('this visit', at)}; " \
+                   f"{TREND_CHECKS[kind]}."
+        return f"Check ({where}): {what} ({at}); {TREND_CHECKS[kind]}."
     count = f" ({visits} visits)" if visits > 1 and kind not in ("people", "field") else ""
     return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
+
+
+def visit_positions(dates, series) -> str:
+    """``dates`` by their place among the visit dates ``series`` (the eye's plotted visits): "visit 2 of 4",
+    "visits 1 and 3 of 4"; "" where none of them is in it. A place, not a date: the anonymised OU report prints
+    the Trend's notes."""
+    order = sorted(set(series))
+    places = sorted(order.index(d) + 1 for d in set(dates) if d in order)
+    if not places:
+        return ""
+    if len(places) == 1:
+        return f"visit {places[0]} of {len(order)}"
+    return f"visits {', '.join(map(str, places[:-1]))} and {places[-1]} of {len(order)}"
 
 
 #: the rates that count as progression (octviewer.study.trend), in words: the view cites no file
@@ -148,6 +167,8 @@ class EyeHistory:
     checks: dict[str, set[dt.date]] = field(default_factory=dict)
     #: the visits of ``disputed`` that hold a scan also filed at an earlier visit ("two visits": ``counted_twice``)
     twice: set[dt.date] = field(default_factory=set)
+    #: the eye's visit dates as plotted, in order: a check's note names its visits by their place among them
+    visits: list[dt.date] = field(default_factory=list)
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -232,9 +253,13 @@ class EyeHistory:
             out.append((text, self.flagged(name)))
         return out
 
+    def check_note(self, kind: str) -> str:
+        """``check_note`` of a check of ``TREND_CHECKS`` said of a plotted scan, its visits named by their place."""
+        return check_note(kind, len(self.checks[kind]), visit_positions(self.checks[kind], self.visits))
+
     def check_notes(self) -> list[str]:
         """``check_note`` for each check of ``TREND_CHECKS`` said of a plotted scan, in that order."""
-        return [check_note(kind, len(self.checks[kind])) for kind in TREND_CHECKS if self.checks.get(kind)]
+        return [self.check_note(kind) for kind in TREND_CHECKS if self.checks.get(kind)]
 
 
 def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress, cancel) -> EyeHistory:
@@ -248,6 +273,7 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     scans = [s for s in index.counted_scans(patient_id, eye=eye) if s.date is not None]
     history.synthetic = any(s.synthetic for s in scans)
     history.checks = checked_visits(index, listed)
+    history.visits = sorted({parse_date(s.visit) or s.date for s in scans})
     history.twice = counted_twice(index, scans)
     history.disputed = history.checks.get("date", set()) | history.twice
     # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
