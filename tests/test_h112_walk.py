@@ -85,8 +85,10 @@ def _load_model(qtbot, w, monkeypatch, path) -> None:
 def _pdf_text(path) -> str:
     import subprocess
 
-    return " ".join(subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True,
-                                   check=True).stdout.split())
+    import unicodedata
+
+    text = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(unicodedata.normalize("NFKC", text).split())  # "ﬁ" ligatures as "fi"
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
@@ -188,3 +190,46 @@ def test_the_trends_check_notes_name_their_visit_by_its_place(qtbot, window, mon
     assert all(n in " ".join(view.summary.text().split()) for n in notes)
     page = " ".join(_anonymised_ou_report(qtbot, w, panel, monkeypatch, tmp_path / "ou.pdf").split())
     assert all(n in page for n in notes), page
+
+
+# ---------------------------------------------------------------- Y8: a field left out as another person's, said
+
+@pytest.fixture(scope="module")
+def fields_demo(tmp_path_factory):
+    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_a_field_left_out_as_another_persons_is_said_in_the_eyes_views(qtbot, window, monkeypatch, fields_demo,
+                                                                        tmp_path):
+    """Y8: a measured field whose header names another person (another birth date) is left out, and the Study panel
+    says so; the Results panel, the OU view and the Trend of the eye said nothing, as if no perimetry was done."""
+    import pydicom
+    from test_attack16_person import _study
+    from test_attack16_trend import _trend
+    from test_h84 import _export_ou, _open_ou
+
+    root, od = _study(fields_demo, tmp_path, ("ALPHA^ANN", "", "19500101"), ("ZULU^ZED", "HOSP_B", "19400101"))
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    assert str(od) not in {m.source for m in panel.index.vf}  # left out, in the Study panel's problems
+    said = "Check (study): OD: 1 measured visual field left out: its header names another person than this " \
+           "patient's scans (the Study panel lists the files)"
+    scan = sorted((root / "scans").rglob("OD_*.dcm"))[0]
+    _open_scan(qtbot, w, monkeypatch, scan)
+    qtbot.wait(200)
+    _grab(w, "y8_window")
+    results = " ".join(w.results.text().split())
+    assert said in results and "ZULU" not in results, results
+    day = str(pydicom.dcmread(scan, stop_before_pixels=True).StudyDate)
+    view = _open_ou(qtbot, w, panel, f"{day[:4]}-{day[4:6]}-{day[6:8]}")
+    _grab(w.study.ou_dialog, "y8_ou")
+    assert said in view.checks.text() and "OS: " not in view.checks.text(), view.checks.text()
+    page = _pdf_text(_export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", False))
+    assert said in page and "ZULU" not in page, page[:1500]
+    w.study.ou_dialog.close()
+    trend = _trend(qtbot, w, panel, "OD")
+    assert said in trend.notes and said in " ".join(trend.summary.text().split())

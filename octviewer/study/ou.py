@@ -201,6 +201,9 @@ class VisitSummary:
     #: the patient IDs the visit's scans' own headers give; ``patient_identity`` names those that differ from
     #: ``patient_id`` (a manifest row's, which the study files the scans under): the OU report named it alone
     header_ids: list[str] = field(default_factory=list)
+    #: the study's lines for an eye's measured fields left out as another person's (``gui.study.checks.
+    #: left_out_lines``): the OU view and its report read as if the eye had no perimetry (walk-through H107, Y8)
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def synthetic(self) -> bool:

@@ -177,7 +177,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     # the visit's study checks, as the OU view shows them above the eyes; anonymised: kind and count only
     # anonymised, a repeat scan's line names its eye and count (it said "this eye" on a page of two, H95, V8)
     checks = "".join(check_html(line) for line in check_lines(summary.checks, dated=patient_id is not None,
-                                                              eyes={e: summary.eyes[e].paths for e in eyes}))
+                                                              eyes={e: summary.eyes[e].paths for e in eyes})
+                     + summary.left_out)  # an eye's fields left out as another person's (walk-through H107, Y8)
     # identified, the file whose RNFL and disc figures an eye with several scans shows (the anonymised check says
     # they are one scan's): the report said neither (V5)
     figures = [f"{e}: {figures_from_text(summary.eyes[e])}" for e in eyes if figures_from_text(summary.eyes[e])]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 
 from octviewer.study.index import StudyWarning, left_out_of_visit
 
@@ -118,7 +119,39 @@ def check_html(line: str) -> str:
     return f"<p><b>{html.escape(title)}:</b> {html.escape(text)}</p>"
 
 
-__all__ = ["KINDS", "check_html", "check_kind", "check_lines", "repeat_line", "study_check_entries"]
+#: the Study panel's entry of a measured field left out as another person's (``study.index``'s problem text)
+_OTHER_PERSON_FIELD = re.compile(r"measured VF of (?P<patient>.+) (?P<eye>OD|OS|eye unknown): its header names "
+                                 r"another person")
+
+
+def fields_left_out(index, patient_id: str, eye: str) -> int:
+    """How many measured fields of ``patient_id``'s ``eye`` (or of no stated eye) the study left out because their
+    header names another person (``index.problems``; the index records them by its problem text only)."""
+    count = 0
+    for _path, why in getattr(index, "problems", ()) if index is not None else ():
+        found = _OTHER_PERSON_FIELD.match(why)
+        if found and found["patient"] == patient_id and found["eye"] in (eye, "eye unknown"):
+            count += 1
+    return count
+
+
+def field_left_out_line(eye: str, n: int) -> str:
+    """The line a view of the eye gives for ``n`` (> 0) measured fields left out as another person's, with no name,
+    date or file: the Study panel alone said it, and the Results panel, the OU view and the Trend of the eye read as
+    if no perimetry was done (walk-through H107, Y8)."""
+    fields = "1 measured visual field" if n == 1 else f"{n} measured visual fields"
+    header = "its header names" if n == 1 else "their headers name"
+    return (f"Check (study): {eye}: {fields} left out: {header} another person than this patient's scans (the Study "
+            "panel lists the files)")
+
+
+def left_out_lines(index, patient_id: str, eyes) -> list[str]:
+    """``field_left_out_line`` for each of ``eyes`` with such fields."""
+    return [field_left_out_line(eye, n) for eye in eyes if (n := fields_left_out(index, patient_id, eye))]
+
+
+__all__ = ["KINDS", "check_html", "check_kind", "check_lines", "field_left_out_line", "fields_left_out",
+           "left_out_lines", "repeat_line", "study_check_entries"]
 
 
 def result_gate_note(prediction, structure) -> str:

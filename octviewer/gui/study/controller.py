@@ -35,7 +35,7 @@ from octviewer.study.vf import parse_date
 from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, save_path, write_export
 from .browser import StudyPanel
-from .checks import check_html, check_lines
+from .checks import check_html, check_lines, left_out_lines
 from .ou_view import OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
@@ -510,9 +510,17 @@ class StudyController(QObject):
             return []
         return self.index.warnings_for([volume.source])
 
+    def fields_left_out(self) -> list[str]:
+        """The line for the open scan's eye's measured fields left out as another person's (``checks.left_out_lines``):
+        the Study panel alone said it (walk-through H107, Y8)."""
+        volume = self.window.state.volume
+        scan = self.index.scan_at(volume.source) if self.index is not None and volume is not None and volume.source \
+            else None
+        return left_out_lines(self.index, scan.patient_id, [scan.eye]) if scan is not None and scan.eye else []
+
     def comparison_text(self) -> str:
         """The study's lines under the estimates: the scan's checks, then its measured VF beside the estimate."""
-        lines = check_lines(self.scan_checks())  # named by the check that fired: a copy is no manifest's
+        lines = check_lines(self.scan_checks()) + self.fields_left_out()  # a copy's check is no manifest's
         rows = self.comparison_rows()
         if rows:
             lines.append(f"Measured visual field (study; {self.test_date()}) vs predicted:")
@@ -524,7 +532,7 @@ class StudyController(QObject):
         """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False
         (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind and
         count only (``checks.check_lines``)."""
-        head = "".join(check_html(line) for line in check_lines(self.scan_checks(), dated))
+        head = "".join(check_html(line) for line in check_lines(self.scan_checks(), dated) + self.fields_left_out())
         rows = self.comparison_rows()
         if not rows:
             return head

@@ -53,7 +53,7 @@ from ..dialogs import as_literal
 from ..structure.page import CLASS_COLOURS, fit_in_circle, global_rnfl_text, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
 from ..viewer.results_panel import borderline_words
-from .checks import check_lines, result_gate_note
+from .checks import check_lines, left_out_lines, result_gate_note
 
 FLAG_COLOUR = QColor("#ff6b6b")
 
@@ -134,6 +134,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
     scans = index.counted_scans(patient_id, visit_label)
     summary = VisitSummary(patient_id, visit_label,
                            checks=index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label)))
+    summary.left_out = left_out_lines(index, patient_id, sorted({s.eye for s in scans if s.eye}))
     done = 0
     for eye in ("OD", "OS"):
         mine = [s for s in scans if s.eye == eye]
@@ -521,9 +522,10 @@ class OUView(QWidget):
     def show_visit(self, index: StudyIndex, patient_id: str, visit_label: str, analyse=None) -> None:
         self.header.setText(f"{patient_id} · visit {visit_label}")
         checks = index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label))
-        self.checks.setText("\n".join(check_lines(checks)))  # each named by its kind, as Results names it
-        self.checks.setVisible(bool(checks))
         eyes = {s.eye for s in index.scans_for(patient_id, visit_label)}
+        lines = check_lines(checks) + left_out_lines(index, patient_id, sorted(e for e in eyes if e))
+        self.checks.setText("\n".join(lines))  # each named by its kind, as Results names it
+        self.checks.setVisible(bool(lines))
         for eye, column in self.columns.items():
             if eye in eyes:
                 column.show_loading()

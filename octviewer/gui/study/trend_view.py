@@ -28,7 +28,7 @@ from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
-from .checks import KINDS, result_gate_note
+from .checks import KINDS, left_out_lines, result_gate_note
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -169,6 +169,9 @@ class EyeHistory:
     twice: set[dt.date] = field(default_factory=set)
     #: the eye's visit dates as plotted, in order: a check's note names its visits by their place among them
     visits: list[dt.date] = field(default_factory=list)
+    #: the line for the eye's measured fields left out as another person's (``checks.left_out_lines``): the measured
+    #: series was just empty, as if no perimetry was done (walk-through H107, Y8)
+    fields_left_out: list[str] = field(default_factory=list)
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -274,6 +277,7 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     history.synthetic = any(s.synthetic for s in scans)
     history.checks = checked_visits(index, listed)
     history.visits = sorted({parse_date(s.visit) or s.date for s in scans})
+    history.fields_left_out = left_out_lines(index, patient_id, [eye])
     history.twice = counted_twice(index, scans)
     history.disputed = history.checks.get("date", set()) | history.twice
     # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
@@ -637,7 +641,7 @@ class TrendView(QWidget):
                              "the slope's interval above says how uncertain the trend is).")
         if history.disputed - history.twice:  # no date here: the OU report prints these notes anonymised too
             notes.append(DISPUTED_NOTE)
-        notes += history.check_notes()
+        notes += history.check_notes() + history.fields_left_out
         if any(flagged for _, flagged in history.lines()):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
