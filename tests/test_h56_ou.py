@@ -98,7 +98,8 @@ def _controller_text(checks: list[str]):
 
     from octviewer.gui.study.controller import StudyController
 
-    stub = SimpleNamespace(scan_checks=lambda: checks, comparison_rows=lambda: [], test_date=lambda *_: "")
+    stub = SimpleNamespace(scan_checks=lambda: checks, comparison_rows=lambda: [], test_date=lambda *_: "",
+                           fields_left_out=lambda: [])  # Y8 (H112): the eye's fields left out, none here
     return (StudyController.comparison_text(stub), html.unescape(StudyController.comparison_html(stub, dated=True)),
             html.unescape(StudyController.comparison_html(stub, dated=False)))
 
