@@ -233,3 +233,38 @@ def test_a_field_left_out_as_another_persons_is_said_in_the_eyes_views(qtbot, wi
     w.study.ou_dialog.close()
     trend = _trend(qtbot, w, panel, "OD")
     assert said in trend.notes and said in " ".join(trend.summary.text().split())
+
+
+# ---------------------------------------------------------------- Y7: the anonymised OU report of a copy's visit
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_the_anonymised_ou_report_says_a_copys_visit_shows_its_own_scan(qtbot, window, monkeypatch, demo, tmp_path):
+    """Y7: the last visit holds its own OD scan and a re-dated copy of the first visit's; the OU view shows the
+    visit's own scan, but the anonymised OU report said only "the same scan at two visits: a trend would count it
+    twice", so its reader could not tell whether the OD figures were the visit's scan or the copy. The first visit's
+    report (the copy's original, counted there) keeps the plain line."""
+    import datetime as dt
+
+    from test_attack16_copies import _redated_copy
+    from test_h84 import _export_ou, _open_ou
+    from test_study_headers import _header_date, _scans
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    od = _scans(root, "OD")
+    copy = _redated_copy(od[0], _header_date(od[-1]) - dt.timedelta(days=1))
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    assert {c.kind for c in w.study.index.warnings} == {"two visits"}, w.study.index.warnings
+    last = panel.tree.topLevelItem(0).child(panel.tree.topLevelItem(0).childCount() - 1).text(0)
+    view = _open_ou(qtbot, w, panel, last)
+    assert str(copy) not in view.summary.eyes["OD"].paths  # the visit's own scan, not the copy
+    page = _pdf_text(_export_ou(qtbot, w, monkeypatch, tmp_path / "last.pdf", False))
+    said = ("Check (study): the same scan at two visits: a trend would count it twice; this visit's figures are from "
+            "its own scan, the copy counts at the other visit; details withheld: anonymised report")
+    assert said in page, page[:1200]
+    first = panel.tree.topLevelItem(0).child(0).text(0)
+    view = _open_ou(qtbot, w, panel, first)
+    qtbot.waitUntil(lambda: view.summary.visit == first, timeout=120000)
+    page = _pdf_text(_export_ou(qtbot, w, monkeypatch, tmp_path / "first.pdf", False))
+    assert ("Check (study): the same scan at two visits: a trend would count it twice; details withheld" in page
+            and "the copy counts at the other visit" not in page), page[:1200]

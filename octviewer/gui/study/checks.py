@@ -54,6 +54,21 @@ def repeat_line(eye: str, n: int) -> str:
             "RNFL and disc figures shown are one scan's; file names withheld: anonymised report")
 
 
+#: an anonymised report's kind for a "two visits" check of a scan its visit's figures leave out (the visit has the
+#: eye's own scan beside the re-dated copy: ``StudyIndex.counted_scans``)
+COPY_ELSEWHERE = "two visits, counted elsewhere"
+
+
+def _anonymised_kind(check: StudyWarning, eyes: dict[str, list[str]] | None) -> str:
+    """``check_kind``, but ``COPY_ELSEWHERE`` for a "two visits" check of a scan none of ``eyes``' scans (the
+    visit's figures) is: the anonymised OU report said "the same scan at two visits" and no more, so its reader could
+    not tell whether the eye's figures were the visit's own scan or the copy (walk-through H107, Y7)."""
+    kind = check_kind(check)
+    if kind == "two visits" and eyes and not _eye_of(check, eyes):
+        return COPY_ELSEWHERE
+    return kind
+
+
 def check_lines(checks: list[StudyWarning], dated: bool = True, eyes: dict[str, list[str]] | None = None) -> list[str]:
     """"Check (study manifest): ..." or "Check (study): ..." for each check; ``dated`` False (an anonymised
     report): one line per kind with its count, and no ID, date or name (a row's patient ID and visit date
@@ -68,7 +83,7 @@ def check_lines(checks: list[StudyWarning], dated: bool = True, eyes: dict[str, 
     checks = [c for c in checks if not (check_kind(c) == "repeat" and _eye_of(c, eyes))]
     counts: dict[str, int] = {}
     for c in checks:
-        counts[check_kind(c)] = counts.get(check_kind(c), 0) + 1
+        counts[_anonymised_kind(c, eyes)] = counts.get(_anonymised_kind(c, eyes), 0) + 1
     header = [kind for kind in ("patient", "date") if kind in counts]
     lines = []
     if header:
@@ -77,7 +92,11 @@ def check_lines(checks: list[StudyWarning], dated: bool = True, eyes: dict[str, 
         lines.append(f"Check (study manifest): the study manifest and this scan's header disagree ({n} check"
                      f"{'s' if n != 1 else ''}: {what})")
     lines += [f"Check ({KINDS[kind][0]}): {KINDS[kind][1]}" + (f" ({n} checks)" if n > 1 else "")
-              for kind, n in counts.items()]
+              for kind, n in counts.items() if kind != COPY_ELSEWHERE]
+    if COPY_ELSEWHERE in counts:
+        lines.append(f"Check (study): {KINDS['two visits'][1]}; this visit's figures are from its own scan, the "
+                     "copy counts at the other visit" + (f" ({counts[COPY_ELSEWHERE]} checks)"
+                                                         if counts[COPY_ELSEWHERE] > 1 else ""))
     return [f"{line}; details withheld: anonymised report" for line in lines] + [
         repeat_line(eye, n) for eye, n in sorted(repeats.items())]
 
