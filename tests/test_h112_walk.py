@@ -268,3 +268,43 @@ def test_the_anonymised_ou_report_says_a_copys_visit_shows_its_own_scan(qtbot, w
     page = _pdf_text(_export_ou(qtbot, w, monkeypatch, tmp_path / "first.pdf", False))
     assert ("Check (study): the same scan at two visits: a trend would count it twice; details withheld" in page
             and "the copy counts at the other visit" not in page), page[:1200]
+
+
+# ---------------------------------------------------------------- Y3: a misspelt field's check, where it bears
+
+def test_a_misspelt_fields_check_is_said_once_and_only_beside_that_field(qtbot, window, monkeypatch, fields_demo,
+                                                                          tmp_path):
+    """Y3: both OD fields name the patient otherwise (one name written two ways: kept, with a check). The Study panel
+    gave each field's check listing every OD scan, the first visit's Results panel and OU view gave the second
+    visit's field's check too, and the Trend said "a measured VF" without saying which."""
+    import pydicom
+    from test_attack16_person import _rename, _study
+    from test_attack16_trend import _trend
+    from test_h84 import _open_ou
+
+    from octviewer.gui.study.checks import study_check_entries
+
+    root, od = _study(fields_demo, tmp_path, ("DOE^JOHN", "", "19500101"), ("DOE^JANE", "", "1950-01-01"))
+    fields = sorted(f for f in (root / "perimetry").rglob("*.dcm") if "_OD_" in f.name)
+    assert len(fields) == 2 and od in fields
+    for f in fields:
+        _rename(f, "DOE^JANE", "", "1950-01-01")
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    scans = sorted((root / "scans").rglob("OD_*.dcm"))
+    entries = [e for e in study_check_entries(panel.index) if "names the patient otherwise" in e]
+    assert len(entries) == 2 and all(f.name in e for f, e in zip(fields, sorted(entries))), entries
+    assert not [e for e in entries if any(s.name in e for s in scans)], entries  # not every scan of the eye
+    shown = panel.index.measured_vf_for_scan(str(scans[0]))
+    mine, other = (f.name for f in sorted(fields, key=lambda f: str(f) != shown.source))
+    _open_scan(qtbot, w, monkeypatch, scans[0])
+    results = " ".join(w.results.text().split())
+    assert f"({mine}) names the patient otherwise" in results and other not in results, results
+    day = str(pydicom.dcmread(scans[0], stop_before_pixels=True).StudyDate)
+    view = _open_ou(qtbot, w, panel, f"{day[:4]}-{day[4:6]}-{day[6:8]}")
+    _grab(w.study.ou_dialog, "y3_ou")
+    assert f"({mine}) names the patient otherwise" in view.checks.text() and other not in view.checks.text()
+    w.study.ou_dialog.close()
+    trend = _trend(qtbot, w, panel, "OD")
+    note = trend.history.check_note("field")
+    assert "(measured fields 1 and 2 of 2)" in note and note in trend.notes, trend.notes

@@ -121,6 +121,9 @@ def study_check_entries(index) -> list[str]:
     scans = {s.path: s for s in index.scans}  # a warning names its scan's path (one pass, not one per check)
     left = left_out_of_visit(index.scans, index.at_two_visits)  # a later visit's copy is not what it shows
     for (kind, text), paths in groups.items():
+        if kind == "field":  # its text names the field's file; the eye's scans listed with it made one entry per
+            entries.append(text)  # field as long as the eye's visits (walk-through H107, Y3)
+            continue
         scan = scans.get(paths[0]) if kind == "repeat" and len(paths) > 1 else None
         if scan is None:  # one file, or several named before the text they share
             entries.append(f"{', '.join(shown(p) for p in paths)}: {text}")
@@ -154,6 +157,25 @@ def fields_left_out(index, patient_id: str, eye: str) -> int:
     return count
 
 
+def field_of(check: StudyWarning, fields) -> object | None:
+    """The measured field (of ``fields``, ``VfMeasurement``s) a "field" check is of: the index says it of each scan of
+    the field's eye, naming the field's file in its text ("... OD (<file name>) names the patient otherwise ...")."""
+    if check_kind(check) != "field":
+        return None
+    return next((m for m in fields if m.source and f"({os.path.basename(m.source)})" in check.text), None)
+
+
+def checks_of_fields_shown(checks: list[StudyWarning], index, paths) -> list[StudyWarning]:
+    """``checks`` less the "field" checks of a measured field none of the scans ``paths`` is shown beside
+    (``StudyIndex.measured_vf_for_scan``): a 2018 scan's Results panel gave the check of the 2019 field too, which
+    that scan is never compared with, and an OU view both (walk-through H107, Y3)."""
+    if index is None or not any(check_kind(c) == "field" for c in checks):
+        return list(checks)
+    shown = {m.source for m in (index.measured_vf_for_scan(p) for p in paths) if m is not None and m.source}
+    return [c for c in checks if check_kind(c) != "field"
+            or (field := field_of(c, index.vf)) is None or field.source in shown]
+
+
 def field_left_out_line(eye: str, n: int) -> str:
     """The line a view of the eye gives for ``n`` (> 0) measured fields left out as another person's, with no name,
     date or file: the Study panel alone said it, and the Results panel, the OU view and the Trend of the eye read as
@@ -169,7 +191,8 @@ def left_out_lines(index, patient_id: str, eyes) -> list[str]:
     return [field_left_out_line(eye, n) for eye in eyes if (n := fields_left_out(index, patient_id, eye))]
 
 
-__all__ = ["KINDS", "check_html", "check_kind", "check_lines", "field_left_out_line", "fields_left_out",
+__all__ = ["KINDS", "check_html", "check_kind", "check_lines", "checks_of_fields_shown", "field_left_out_line",
+           "field_of", "fields_left_out",
            "left_out_lines", "repeat_line", "study_check_entries"]
 
 

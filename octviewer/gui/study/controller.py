@@ -35,7 +35,7 @@ from octviewer.study.vf import parse_date
 from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, save_path, write_export
 from .browser import StudyPanel
-from .checks import check_html, check_lines, left_out_lines
+from .checks import check_html, check_lines, checks_of_fields_shown, left_out_lines
 from .ou_view import OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
@@ -508,7 +508,8 @@ class StudyController(QObject):
         volume = self.window.state.volume
         if self.index is None or volume is None or not volume.source:
             return []
-        return self.index.warnings_for([volume.source])
+        # a misspelt field's check only where that field is the one shown beside the scan (walk-through H107, Y3)
+        return checks_of_fields_shown(self.index.warnings_for([volume.source]), self.index, [volume.source])
 
     def fields_left_out(self) -> list[str]:
         """The line for the open scan's eye's measured fields left out as another person's (``checks.left_out_lines``):

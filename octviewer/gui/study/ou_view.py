@@ -53,7 +53,7 @@ from ..dialogs import as_literal
 from ..structure.page import CLASS_COLOURS, fit_in_circle, global_rnfl_text, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
 from ..viewer.results_panel import borderline_words
-from .checks import check_lines, left_out_lines, result_gate_note
+from .checks import check_lines, checks_of_fields_shown, left_out_lines, result_gate_note
 
 FLAG_COLOUR = QColor("#ff6b6b")
 
@@ -123,6 +123,14 @@ def figures_from_text(eye: EyeSummary | None, name: bool = True) -> str:
     return f"RNFL and disc figures: {which} (one of {len(eye.paths)} scans)"
 
 
+def visit_checks(index: StudyIndex, patient_id: str, visit_label: str) -> list:
+    """The study's checks of the visit's scans (``StudyIndex.warnings_for``), a misspelt measured field's only where
+    that field is one the visit's scans are shown beside (``checks.checks_of_fields_shown``): the OU view gave the
+    check of another visit's field too (walk-through H107, Y3)."""
+    paths = [s.path for s in index.scans_for(patient_id, visit_label)]
+    return checks_of_fields_shown(index.warnings_for(paths), index, paths)
+
+
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
     """Task body: analyse every volume of both eyes of the visit, aggregate per eye (case level).
     Each file is read once, for its analysis and (the first of each eye) its en-face image."""
@@ -132,8 +140,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
     # ``StudyIndex.counted_scans``): the OU view showed the copy's RNFL, the earlier image (attack run 16, A16-15);
     # the visit's checks are those of every scan listed at it, the copy's included
     scans = index.counted_scans(patient_id, visit_label)
-    summary = VisitSummary(patient_id, visit_label,
-                           checks=index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label)))
+    summary = VisitSummary(patient_id, visit_label, checks=visit_checks(index, patient_id, visit_label))
     summary.left_out = left_out_lines(index, patient_id, sorted({s.eye for s in scans if s.eye}))
     done = 0
     for eye in ("OD", "OS"):
@@ -521,7 +528,7 @@ class OUView(QWidget):
 
     def show_visit(self, index: StudyIndex, patient_id: str, visit_label: str, analyse=None) -> None:
         self.header.setText(f"{patient_id} · visit {visit_label}")
-        checks = index.warnings_for(s.path for s in index.scans_for(patient_id, visit_label))
+        checks = visit_checks(index, patient_id, visit_label)
         eyes = {s.eye for s in index.scans_for(patient_id, visit_label)}
         lines = check_lines(checks) + left_out_lines(index, patient_id, sorted(e for e in eyes if e))
         self.checks.setText("\n".join(lines))  # each named by its kind, as Results names it

@@ -28,7 +28,7 @@ from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
-from .checks import KINDS, left_out_lines, result_gate_note
+from .checks import KINDS, field_of, left_out_lines, result_gate_note
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -98,7 +98,7 @@ def check_note(kind: str, visits: int, at: str = "") -> str:
     report prints it too. ``at`` (``visit_positions``: "visit 2 of 4") names the visits by their place in the
     series: "at this visit" in a window of all the eye's visits pointed at none (walk-through H104, X4)."""
     where, what = KINDS[kind]
-    if at and kind not in ("people", "field"):
+    if at and kind != "people":
         if "this visit" in what:
             return f"Check ({where}): {what.replace('this scan at', 'a scan at').replace('this visit', at)}; " \
                    f"{TREND_CHECKS[kind]}."
@@ -107,17 +107,17 @@ def check_note(kind: str, visits: int, at: str = "") -> str:
     return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
 
 
-def visit_positions(dates, series) -> str:
-    """``dates`` by their place among the visit dates ``series`` (the eye's plotted visits): "visit 2 of 4",
-    "visits 1 and 3 of 4"; "" where none of them is in it. A place, not a date: the anonymised OU report prints
-    the Trend's notes."""
+def visit_positions(dates, series, noun: str = "visit") -> str:
+    """``dates`` by their place among the dates ``series`` (the eye's plotted visits, or its measured fields with
+    ``noun`` "measured field"): "visit 2 of 4", "visits 1 and 3 of 4"; "" where none of them is in it. A place, not
+    a date: the anonymised OU report prints the Trend's notes."""
     order = sorted(set(series))
     places = sorted(order.index(d) + 1 for d in set(dates) if d in order)
     if not places:
         return ""
     if len(places) == 1:
-        return f"visit {places[0]} of {len(order)}"
-    return f"visits {', '.join(map(str, places[:-1]))} and {places[-1]} of {len(order)}"
+        return f"{noun} {places[0]} of {len(order)}"
+    return f"{noun}s {', '.join(map(str, places[:-1]))} and {places[-1]} of {len(order)}"
 
 
 #: the rates that count as progression (octviewer.study.trend), in words: the view cites no file
@@ -172,6 +172,9 @@ class EyeHistory:
     #: the line for the eye's measured fields left out as another person's (``checks.left_out_lines``): the measured
     #: series was just empty, as if no perimetry was done (walk-through H107, Y8)
     fields_left_out: list[str] = field(default_factory=list)
+    #: the test dates of the eye's measured fields a "field" check names (``checks.field_of``): the note said "a
+    #: measured VF" of two fields, and neither was marked (walk-through H107, Y3)
+    checked_fields: set[dt.date] = field(default_factory=set)
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -257,7 +260,12 @@ class EyeHistory:
         return out
 
     def check_note(self, kind: str) -> str:
-        """``check_note`` of a check of ``TREND_CHECKS`` said of a plotted scan, its visits named by their place."""
+        """``check_note`` of a check of ``TREND_CHECKS`` said of a plotted scan, its visits named by their place (a
+        "field" check: the measured fields it names, by their place among the eye's measured fields)."""
+        if kind == "field":
+            measured = {d for name in ("md_measured", "vfi_measured") for d, _ in self.series.get(name, [])}
+            return check_note(kind, len(self.checks[kind]),
+                              visit_positions(self.checked_fields, measured, "measured field"))
         return check_note(kind, len(self.checks[kind]), visit_positions(self.checks[kind], self.visits))
 
     def check_notes(self) -> list[str]:
@@ -278,6 +286,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     history.checks = checked_visits(index, listed)
     history.visits = sorted({parse_date(s.visit) or s.date for s in scans})
     history.fields_left_out = left_out_lines(index, patient_id, [eye])
+    mine = [m for m in index.vf if m.patient_id == patient_id and m.eye == eye and m.date is not None]
+    history.checked_fields = {f.date for f in (field_of(w, mine) for w in index.warnings_for(s.path for s in listed))
+                              if f is not None}
     history.twice = counted_twice(index, scans)
     history.disputed = history.checks.get("date", set()) | history.twice
     # one value per visit ("case" level: the mean over the visit's volumes), dated at the visit, so
