@@ -99,7 +99,7 @@ def _controller_text(checks: list[str]):
     from octviewer.gui.study.controller import StudyController
 
     stub = SimpleNamespace(scan_checks=lambda: checks, comparison_rows=lambda: [], test_date=lambda *_: "",
-                           fields_left_out=lambda: [])  # Y8 (H112): the eye's fields left out, none here
+                           fields_left_out=lambda: [], people_split=lambda: [])  # H112's Y8, Y6: none here
     return (StudyController.comparison_text(stub), html.unescape(StudyController.comparison_html(stub, dated=True)),
             html.unescape(StudyController.comparison_html(stub, dated=False)))
 

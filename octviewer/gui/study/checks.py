@@ -121,6 +121,8 @@ def study_check_entries(index) -> list[str]:
     scans = {s.path: s for s in index.scans}  # a warning names its scan's path (one pass, not one per check)
     left = left_out_of_visit(index.scans, index.at_two_visits)  # a later visit's copy is not what it shows
     for (kind, text), paths in groups.items():
+        if kind == "people" and paths[0] in scans and (split := people_visits(index, scans[paths[0]].patient_id)):
+            text = f"{text}; visits: {split}"  # which visit is whose (walk-through H107, Y6)
         if kind == "field":  # its text names the field's file; the eye's scans listed with it made one entry per
             entries.append(text)  # field as long as the eye's visits (walk-through H107, Y3)
             continue
@@ -174,6 +176,58 @@ def checks_of_fields_shown(checks: list[StudyWarning], index, paths) -> list[Stu
     shown = {m.source for m in (index.measured_vf_for_scan(p) for p in paths) if m is not None and m.source}
     return [c for c in checks if check_kind(c) != "field"
             or (field := field_of(c, index.vf)) is None or field.source in shown]
+
+
+def people_groups(index, patient_id: str) -> list[list]:
+    """The patient's scans (``ScanEntry``) grouped by the person their headers name (``core.person.
+    one_set_of_traits``, the index's rule for the "people" check), in the order first met; scans whose header names
+    no one (a .vol) are in none. The index keeps no scan's person, so the headers are read again here (only where
+    the "people" check fired): the check said "name different people" and not which visits are whose, and a
+    clinician had to open each header to find the break (walk-through H107, Y6)."""
+    from pathlib import Path
+
+    from octviewer.core.person import one_set_of_traits
+    from octviewer.study.headers import read_record
+
+    groups: list[tuple[list[dict], list]] = []
+    for scan in index.scans_for(patient_id):
+        traits = read_record(Path(scan.path)).get("person") or {}
+        if not traits:
+            continue
+        group = next((g for g in groups if one_set_of_traits([*g[0], traits])), None)
+        if group is None:
+            groups.append(([traits], [scan]))
+        else:
+            group[0].append(traits)
+            group[1].append(scan)
+    return [scans for _, scans in groups]
+
+
+def people_visits_text(groups: list[list[str]]) -> str:
+    """Which visits (labels or places, one list per person, ``people_groups``' order) name which person, with no
+    name: "2018-09-18, 2019-09-24 name one person; 2020-10-05, 2021-09-25 another"; "" for fewer than two."""
+    groups = [g for g in groups if g]
+    if len(groups) < 2:
+        return ""
+    first = groups[0]
+    parts = [f"{', '.join(first)} {'name' if len(first) > 1 else 'names'} one person"]
+    parts += [f"{', '.join(g)} another" for g in groups[1:]]
+    return "; ".join(parts)
+
+
+def people_visits(index, patient_id: str) -> str:
+    """``people_visits_text`` of the patient's visits by their labels (an identified view's words)."""
+    return people_visits_text([list(dict.fromkeys(s.visit or "no date" for s in g))
+                               for g in people_groups(index, patient_id)])
+
+
+def people_lines(index, patient_id: str, checks) -> list[str]:
+    """An identified view's line, under a "people" check of ``checks``, saying which visits name which person
+    (``people_visits``); none otherwise. Visit dates: an anonymised report does not print it."""
+    if index is None or not any(check_kind(c) == "people" for c in checks):
+        return []
+    split = people_visits(index, patient_id)
+    return [f"Check (study): which visits name which person: {split}"] if split else []
 
 
 def field_left_out_line(eye: str, n: int) -> str:

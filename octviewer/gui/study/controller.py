@@ -35,7 +35,7 @@ from octviewer.study.vf import parse_date
 from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, save_path, write_export
 from .browser import StudyPanel
-from .checks import check_html, check_lines, checks_of_fields_shown, left_out_lines
+from .checks import check_html, check_lines, checks_of_fields_shown, left_out_lines, people_lines
 from .ou_view import OUView, shown_difference, vf_test_date
 from .trend_view import TrendView
 
@@ -519,9 +519,18 @@ class StudyController(QObject):
             else None
         return left_out_lines(self.index, scan.patient_id, [scan.eye]) if scan is not None and scan.eye else []
 
+    def people_split(self) -> list[str]:
+        """Under a "people" check of the open scan: which visits name which person (``checks.people_lines``; dated,
+        for the window and an identified report only: walk-through H107, Y6)."""
+        volume = self.window.state.volume
+        scan = self.index.scan_at(volume.source) if self.index is not None and volume is not None and volume.source \
+            else None
+        return people_lines(self.index, scan.patient_id, self.scan_checks()) if scan is not None else []
+
     def comparison_text(self) -> str:
         """The study's lines under the estimates: the scan's checks, then its measured VF beside the estimate."""
-        lines = check_lines(self.scan_checks()) + self.fields_left_out()  # a copy's check is no manifest's
+        # named by the check that fired (a copy is no manifest's); which visits are whose; the eye's fields left out
+        lines = check_lines(self.scan_checks()) + self.people_split() + self.fields_left_out()
         rows = self.comparison_rows()
         if rows:
             lines.append(f"Measured visual field (study; {self.test_date()}) vs predicted:")
@@ -533,7 +542,8 @@ class StudyController(QObject):
         """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False
         (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind and
         count only (``checks.check_lines``)."""
-        head = "".join(check_html(line) for line in check_lines(self.scan_checks(), dated) + self.fields_left_out())
+        head = "".join(check_html(line) for line in check_lines(self.scan_checks(), dated)
+                       + (self.people_split() if dated else []) + self.fields_left_out())
         rows = self.comparison_rows()
         if not rows:
             return head

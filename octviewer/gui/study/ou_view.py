@@ -53,7 +53,7 @@ from ..dialogs import as_literal
 from ..structure.page import CLASS_COLOURS, fit_in_circle, global_rnfl_text, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
 from ..viewer.results_panel import borderline_words
-from .checks import check_lines, checks_of_fields_shown, left_out_lines, result_gate_note
+from .checks import check_lines, checks_of_fields_shown, left_out_lines, people_lines, result_gate_note
 
 FLAG_COLOUR = QColor("#ff6b6b")
 
@@ -388,6 +388,7 @@ class EyeColumn(QFrame):
         """``s`` None: nothing to show, ``empty`` says why (no scan, or ``show_loading``)."""
         self.table.clearContents()
         self.table.setToolTip("")
+        self.decision.setToolTip("")
         _say(self.vf_when, "")
         _say(self.figures_from, figures_from_text(s))
         self.wheel.set_summary(s)
@@ -410,9 +411,12 @@ class EyeColumn(QFrame):
                 shown_p, shown_t = probability_and_threshold(s.probability, s.threshold)
             else:
                 shown_p, shown_t = f"{s.probability:.{digits}f}", f"{s.threshold:.{digits}f}"
+            # the word on the card, its reason in the tooltip and the OU report: the card's line has room for one
+            # line, and a second was drawn over the en-face image in a short dialog (walk-through H107, Y2)
             borderline = borderline_words(s.probability, s.threshold)
+            self.decision.setToolTip(borderline)
             self.decision.setText(f"{s.decision.upper()} (threshold {shown_t})"
-                                  + (f"  · {borderline}" if borderline else "")
+                                  + ("  · borderline" if borderline else "")
                                   + ("  · SYNTHETIC" if s.synthetic else "")
                                   + (f"  · {averaged_text(s)}" if averaged_text(s) else "")
                                   + (f"\n{s.gate_note}" if s.gate_note else ""))
@@ -530,7 +534,8 @@ class OUView(QWidget):
         self.header.setText(f"{patient_id} · visit {visit_label}")
         checks = visit_checks(index, patient_id, visit_label)
         eyes = {s.eye for s in index.scans_for(patient_id, visit_label)}
-        lines = check_lines(checks) + left_out_lines(index, patient_id, sorted(e for e in eyes if e))
+        lines = (check_lines(checks) + people_lines(index, patient_id, checks)
+                 + left_out_lines(index, patient_id, sorted(e for e in eyes if e)))
         self.checks.setText("\n".join(lines))  # each named by its kind, as Results names it
         self.checks.setVisible(bool(lines))
         for eye, column in self.columns.items():

@@ -28,7 +28,7 @@ from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
-from .checks import KINDS, field_of, left_out_lines, result_gate_note
+from .checks import KINDS, field_of, left_out_lines, people_groups, result_gate_note
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -98,13 +98,24 @@ def check_note(kind: str, visits: int, at: str = "") -> str:
     report prints it too. ``at`` (``visit_positions``: "visit 2 of 4") names the visits by their place in the
     series: "at this visit" in a window of all the eye's visits pointed at none (walk-through H104, X4)."""
     where, what = KINDS[kind]
-    if at and kind != "people":
+    if at:
         if "this visit" in what:
             return f"Check ({where}): {what.replace('this scan at', 'a scan at').replace('this visit', at)}; " \
                    f"{TREND_CHECKS[kind]}."
         return f"Check ({where}): {what} ({at}); {TREND_CHECKS[kind]}."
     count = f" ({visits} visits)" if visits > 1 and kind not in ("people", "field") else ""
     return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
+
+
+def people_places(groups, visits) -> str:
+    """Which of the plotted ``visits`` name which person, by place (``groups``: each person's visit dates, from
+    ``checks.people_groups``): "visits 1 and 2 of 4 name one person; visits 3 and 4 of 4 another"; "" where fewer
+    than two persons have a plotted visit (walk-through H107, Y6)."""
+    places = [p for p in (visit_positions(dates, visits) for dates in groups) if p]
+    if len(places) < 2:
+        return ""
+    verb = "name" if places[0].startswith("visits") else "names"
+    return "; ".join([f"{places[0]} {verb} one person", *(f"{p} another" for p in places[1:])])
 
 
 def visit_positions(dates, series, noun: str = "visit") -> str:
@@ -175,6 +186,8 @@ class EyeHistory:
     #: the test dates of the eye's measured fields a "field" check names (``checks.field_of``): the note said "a
     #: measured VF" of two fields, and neither was marked (walk-through H107, Y3)
     checked_fields: set[dt.date] = field(default_factory=set)
+    #: for a "people" check: each person's visit dates of this eye (``checks.people_groups``)
+    people: list[set[dt.date]] = field(default_factory=list)
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -262,6 +275,8 @@ class EyeHistory:
     def check_note(self, kind: str) -> str:
         """``check_note`` of a check of ``TREND_CHECKS`` said of a plotted scan, its visits named by their place (a
         "field" check: the measured fields it names, by their place among the eye's measured fields)."""
+        if kind == "people":
+            return check_note(kind, len(self.checks[kind]), people_places(self.people, self.visits))
         if kind == "field":
             measured = {d for name in ("md_measured", "vfi_measured") for d, _ in self.series.get(name, [])}
             return check_note(kind, len(self.checks[kind]),
@@ -287,6 +302,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     history.visits = sorted({parse_date(s.visit) or s.date for s in scans})
     history.fields_left_out = left_out_lines(index, patient_id, [eye])
     mine = [m for m in index.vf if m.patient_id == patient_id and m.eye == eye and m.date is not None]
+    if "people" in history.checks:
+        history.people = [{parse_date(s.visit) or s.date for s in group if s.eye == eye}
+                          for group in people_groups(index, patient_id)]
     history.checked_fields = {f.date for f in (field_of(w, mine) for w in index.warnings_for(s.path for s in listed))
                               if f is not None}
     history.twice = counted_twice(index, scans)
