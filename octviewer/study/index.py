@@ -805,9 +805,8 @@ def _same_scan_groups(scans: list[ScanEntry], uids: dict[str, str], geometry: di
         if uids.get(s.path):
             by_uid.setdefault(uids[s.path], []).append(s)
     for group in _at_two_places(by_uid.values(), place):
-        for s in group[1:]:
-            if not _other_images(group[0].path, s.path, digests, cancel):
-                join(s, group[0])
+        for a, b in _one_uid_copies(group, digests, cancel):
+            join(a, b)
     for same_geometry in _at_two_places(_grouped(scans, lambda s: geometry.get(s.path)), place):
         for same_sample in _at_two_places(_grouped(same_geometry, lambda s: _sample(s.path, samples, cancel)), place):
             for same in _at_two_places(_grouped(same_sample, lambda s: _digest(s.path, digests, cancel)), place):
@@ -822,6 +821,28 @@ def _same_scan_groups(scans: list[ScanEntry], uids: dict[str, str], geometry: di
         out.append((group, "the same DICOM UID and images" if one_uid else
                     "the same pixel data under other header fields"))
     return out
+
+
+def _one_uid_copies(group: list[ScanEntry], digests: dict[str, str | None],
+                    cancel=None) -> list[tuple[ScanEntry, ScanEntry]]:
+    """The pairs of ``group`` (scans sharing one DICOM UID) that the UID shows to be one scan: those that decode to
+    the same voxels, and a file that does not decode (a copy cut short keeps its UID: A10-5) with the others only
+    where every file of the UID that decodes holds one image (the UID names one scan here). A file that does not
+    decode is evidence of nothing else: every scan was compared with the UID's first file alone, and a cut-short
+    first file, different from none, joined every scan of a reused UID into "one scan (the same DICOM UID and
+    images)": one damaged file left a whole study out (attack run 18, A18-22)."""
+    whole = [(s, d) for s in group if (d := _digest(s.path, digests, cancel)) is not None]
+    cut = [s for s in group if all(s is not w for w, _ in whole)]
+    first: dict[str, ScanEntry] = {}
+    pairs = []
+    for s, d in whole:
+        if d in first:
+            pairs.append((s, first[d]))
+        first.setdefault(d, s)
+    if len(first) <= 1:  # one image under the UID (or none decodes): the files that do not decode are its copies
+        anchor = next(iter(first.values()), cut[0] if cut else None)
+        pairs += [(s, anchor) for s in cut if s is not anchor]
+    return pairs
 
 
 def _headerless_geometry(scans: list[ScanEntry], geometry: dict[str, int]) -> None:

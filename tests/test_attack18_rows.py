@@ -1,0 +1,61 @@
+"""Attack run 18, part B (H111's A18-20 .. A18-26): which patient, eye and visit a scan counts for. Each test goes
+through the window (File > Open study folder / Open study manifest, the Trend) or ``octviewer-train validate``'s main,
+reading what the user sees; each fails on the code before its fix."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import open_study_folder as _open_folder  # noqa: E402
+from test_attack16_copies import progressing  # noqa: E402,F401
+from test_study_headers import _scans  # noqa: E402
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub("<[^>]+>", " ", html).split())
+
+
+def _shown(panel) -> str:
+    return " ".join(panel.problems.text().replace("\u200b", "").split())
+
+
+@pytest.fixture(scope="module")
+def two_patients(tmp_path_factory) -> Path:
+    """Two SYNTHETIC patients, two yearly visits, both eyes (8 scans, tiny preset), no visual fields."""
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path_factory.mktemp("two") / "study", patients=2, visits=2, preset="tiny", seed=7)
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").unlink(missing_ok=True)
+    return root
+
+
+# ---------------------------------------------------------------- A18-22: a cut-short file under a reused UID
+
+
+@pytest.mark.gui
+def test_a18_22_a_cut_short_file_under_a_reused_uid_joins_no_other_scan(qtbot, window, monkeypatch, two_patients,
+                                                                        tmp_path):
+    """Every file of the study saved with one SOPInstanceUID (an export or anonymiser writing a fixed UID), and the
+    first file by name cut short: it does not decode, and every scan of the UID was compared with it alone, so the
+    whole study was "one scan (the same DICOM UID and images) filed under the patients ...; neither is used". Now a
+    file that does not decode joins no scan of a UID whose scans differ: every scan is used, the cut one said."""
+    import pydicom
+
+    root = Path(shutil.copytree(two_patients, tmp_path / "study"))
+    files = sorted((root / "scans").rglob("*.dcm"))
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+        ds.save_as(f)
+    data = files[0].read_bytes()
+    files[0].write_bytes(data[: len(data) - 20000])
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    index = panel.index
+    assert {s.path for s in index.scans} == {str(f) for f in files}, index.problems
+    assert not index.problems and len(index.patients()) == 2, index.problems
+    shown = _shown(panel)
+    assert "cannot be told" not in shown and "cut short" in shown, shown
