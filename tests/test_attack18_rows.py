@@ -59,3 +59,39 @@ def test_a18_22_a_cut_short_file_under_a_reused_uid_joins_no_other_scan(qtbot, w
     assert not index.problems and len(index.patients()) == 2, index.problems
     shown = _shown(panel)
     assert "cannot be told" not in shown and "cut short" in shown, shown
+
+
+# ---------------------------------------------------------------- A18-21: two re-dated copies in a chain
+
+
+@pytest.mark.gui
+def test_a18_21_two_redated_copies_in_a_chain_leave_every_visit_its_own_scan(
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """The second visit's OD scan re-dated a day after the first visit's, and the third visit's a day after the
+    second's (same UIDs and pixels): each copy was judged alone, so the second visit's scan was alone nowhere and
+    counted at the first visit beside its own scan (a 'repeat', the mean of two years' scans), and the second visit,
+    its own scan and the third's copy, was ringed and left out: the significant RNFL loss read p=0.138, 3 visits.
+    Now the copies are settled together: the Trend is the study's without them, flagged, and no visit is ringed."""
+    import datetime as dt
+
+    import numpy as np
+    from test_attack16_copies import _redated_copy
+    from test_attack16_trend import _trend
+    from test_study_headers import _header_date
+
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    w = window
+    od = _scans(root, "OD")
+    copies = {str(_redated_copy(od[k + 1], _header_date(od[k]) + dt.timedelta(days=1))) for k in (0, 1)}
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    index = panel.index
+    assert {c.kind for c in index.warnings} == {"two visits"}, index.warnings  # no 'repeat' at the first visit
+    assert index.later_copies() == copies, index.later_copies()
+    view = _trend(qtbot, w, panel)
+    history = view.history
+    assert [d for d, _ in history.series["rnfl"]] == [_header_date(p) for p in od], history.series["rnfl"]
+    assert history.trends["rnfl"].n == 4 and history.flagged("rnfl") and not history.twice, history.trends
+    summary = _text(view.summary.text())
+    assert "significant change" in summary and "not in the slope" not in summary, summary
+    rnfl = [v for _, v in history.series["rnfl"]]
+    assert np.all(np.diff(rnfl) < 0), rnfl  # each visit its own scan: the loss year by year

@@ -948,15 +948,19 @@ def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], roo
     "stable" (attack run 15, A15-17). Both are used: which date is right cannot be told; each group's files are
     added to ``found`` (``StudyIndex.at_two_visits``), which the views read (``left_out_of_visit``)."""
     by_path = {s.path: s for s in scans}
-    out = []
+    found = [] if found is None else found
+    mine = []  # (the group's files, evidence, its index in ``found``)
     for paths, how in groups:
         group = [by_path[p] for p in paths if p in by_path]
         if len({s.visit for s in group}) < 2:
             continue
+        mine.append((group, how, len(found)))
+        found.append(tuple(s.path for s in group))
+    counted_at = counted_visits(scans, found)  # with the groups found before (the files without a header's)
+    out = []
+    for group, how, k in mine:
         visits = ", ".join(sorted({s.visit or "no visit" for s in group}))  # ISO dates: in time order
-        counted = _counted_visit(group, _by_eye_visit(scans)) or "no visit"
-        if found is not None:
-            found.append(tuple(s.path for s in group))
+        counted = counted_at.get(k) or "no visit"
         for s in group:
             others = ", ".join(os.path.relpath(o.path, root) for o in group if o is not s)
             out.append(StudyWarning(s.path, "two visits", f"the same scan as {others} ({how}), listed at the visits "
@@ -974,29 +978,59 @@ def _visit_order(s: ScanEntry) -> tuple:
     return parse_date(s.visit) or s.date or dt.date.max, natural_key(s.visit or "")
 
 
-def _counted_visit(group: list[ScanEntry], by_visit: dict[tuple, list[ScanEntry]]) -> str | None:
-    """The one visit at which a scan the study files at two or more visits of its eye (a "two visits" group) counts:
-    the first visit where it is the eye's only scan, else its first visit. Which date is right cannot be told, but
-    which visit the scan crowds can: counted at its first visit, a scan re-dated BACKWARD (the last visit's scan
-    given an earlier date, beside that visit's own scan) left the genuine last visit out of the slopes, ringed, and
-    made the earlier point the mean of two years' scans (attack run 17, A17-8; A16-15 assumed the copy was later).
-    ``by_visit``: the study's scans by (patient, eye, visit) (``_by_eye_visit``)."""
-    paths = {s.path for s in group}
-    alone = [s for s in group if all(o.path in paths for o in by_visit.get((s.patient_id, s.eye, s.visit), [s]))]
-    return min(alone or group, key=_visit_order).visit
+def counted_visits(scans: list[ScanEntry], groups: list[tuple[str, ...]]) -> dict[int, str]:
+    """The one visit at which each scan the study files at two or more visits of its eye (``groups``, the "two
+    visits" check's: ``StudyIndex.at_two_visits``) counts, by the group's place in ``groups``: the first visit where
+    it is the eye's only scan, else its first visit. Which date is right cannot be told, but which visit the scan
+    crowds can: counted at its first visit, a scan re-dated BACKWARD (the last visit's scan given an earlier date,
+    beside that visit's own scan) left the genuine last visit out of the slopes, ringed, and made the earlier point
+    the mean of two years' scans (attack run 17, A17-8; A16-15 assumed the copy was later).
+
+    The groups are settled together, not each alone: a copy that counts at another visit is no "other scan" where
+    it is left out. Judged each alone, two re-dated copies in a chain (the 2019 scan dated 2018, the 2020 scan dated
+    2019) left the 2019 scan alone nowhere: it was counted at 2018 beside that visit's own scan (a 'repeat', the
+    mean of two years' scans) and the 2019 visit, its own scan and the 2020 copy, was ringed and left out: a
+    significant loss read p=0.138 (attack run 18, A18-21). The groups are settled in time order (their first
+    visit), each at its first visit where it is alone once the groups settled before are left out of their other
+    visits, and again until none moves; what stays unsettled counts at its first visit. A whole export re-dated by
+    one offset (a date-shifting anonymiser's, kept beside the originals) is so counted at one set of dates: the
+    series is one source's, not a mix of both."""
+    by_path = {s.path: s for s in scans}
+    by_visit = _by_eye_visit(scans)
+    members: dict[int, list[ScanEntry]] = {}
+    owner: dict[str, int] = {}  # file -> the group it belongs to
+    for k, paths in enumerate(groups):
+        group = [by_path[p] for p in paths if p in by_path]
+        if len({s.visit for s in group}) > 1:
+            members[k] = group
+            owner.update((s.path, k) for s in group)
+    counted: dict[int, str] = {}
+
+    def elsewhere(o: ScanEntry) -> bool:  # a copy settled at another visit than the one it stands at
+        return owner.get(o.path) in counted and counted[owner[o.path]] != o.visit
+
+    in_time = sorted(members, key=lambda k: min((_visit_order(s), s.path) for s in members[k]))
+    settled = True
+    while settled:
+        settled = False
+        for k in (k for k in in_time if k not in counted):
+            paths = {s.path for s in members[k]}
+            alone = [s for s in members[k] if all(o.path in paths or elsewhere(o)
+                                                  for o in by_visit.get((s.patient_id, s.eye, s.visit), [s]))]
+            if alone:
+                counted[k], settled = min(alone, key=_visit_order).visit, True
+    for k, group in members.items():
+        counted.setdefault(k, min(group, key=_visit_order).visit)
+    return counted
 
 
 def later_copies(scans: list[ScanEntry], at_two_visits: list[tuple[str, ...]]) -> set[str]:
     """The paths of ``scans`` that the "two visits" check (``_two_visits``'s groups, ``StudyIndex.at_two_visits``)
-    finds at another visit of their eye, the one where the scan counts (``_counted_visit``): not counted here."""
+    finds at another visit of their eye, the one where the scan counts (``counted_visits``): not counted here."""
     by_path = {s.path: s for s in scans}
     out: set[str] = set()
-    by_visit = _by_eye_visit(scans) if at_two_visits else {}
-    for paths in at_two_visits:
-        group = [by_path[p] for p in paths if p in by_path]
-        if len({s.visit for s in group}) > 1:
-            counted = _counted_visit(group, by_visit)
-            out |= {s.path for s in group if s.visit != counted}
+    for k, counted in counted_visits(scans, at_two_visits).items():
+        out |= {p for p in at_two_visits[k] if p in by_path and by_path[p].visit != counted}
     return out
 
 
