@@ -95,3 +95,51 @@ def test_a18_21_two_redated_copies_in_a_chain_leave_every_visit_its_own_scan(
     assert "significant change" in summary and "not in the slope" not in summary, summary
     rnfl = [v for _, v in history.series["rnfl"]]
     assert np.all(np.diff(rnfl) < 0), rnfl  # each visit its own scan: the loss year by year
+
+
+# ---------------------------------------------------------------- A18-24: the old and the new MRN in one split
+
+
+def _old_mrn_rows(tiny_cohort, folder) -> tuple[Path, list[dict]]:
+    """The tiny cohort with each patient named PERSONnn^ANNA, born on a day of their own, and each patient's first
+    visit re-saved and listed under the MRN before a record merge (OLD-nn): (folder, rows)."""
+    from test_attack16_rows import _copy, _resave
+
+    _, rows = _copy(tiny_cohort, folder)
+    first: dict[str, str] = {}
+    for r in sorted(rows, key=lambda r: r["visit"]):
+        first.setdefault(r["patient_id"], r["visit"])
+    for n, patient in enumerate(sorted(first)):
+        for r in (r for r in rows if r["patient_id"] == patient):
+            fields = {"PatientName": f"PERSON{n:02d}^ANNA", "PatientBirthDate": f"19{40 + n:02d}0315"}
+            if r["visit"] == first[patient] and any(o["visit"] != r["visit"] for o in rows
+                                                     if o["patient_id"] == patient):
+                fields["PatientID"] = r["patient_id"] = f"OLD-{n:02d}"
+            _resave(r["path"], **fields)
+    return Path(folder), rows
+
+
+def test_a18_24_validate_keeps_one_persons_old_and_new_mrn_in_one_split(tiny_cohort, tmp_path, capsys):
+    """A cohort listing each person's first visit under the old MRN and the later visits under the new one (same
+    name and birth date): the split joined row patients by the header's PatientID only, so one person's baseline
+    eyes were trained on and their later eyes tested, validate silent (rc 0). Now such IDs are one patient for the
+    split: validate says so, and a split column that parts them is refused as any person in two splits is."""
+    from test_attack12_trainer import _write
+
+    from trainer.cli import main
+
+    folder, rows = _old_mrn_rows(tiny_cohort, tmp_path / "c")
+    old = sorted({r["patient_id"] for r in rows if r["patient_id"].startswith("OLD-")})
+    assert len(old) >= 3, old
+    free = _write([{**r, "split": ""} for r in rows], folder / "free.csv")
+    assert main(["validate", "--data", str(free)]) == 0
+    err = capsys.readouterr().err
+    assert (f"the DICOM headers give the same name and birth date under other PatientIDs for {len(old)} group(s) of "
+            "the manifest's patients (an ID changed or records merged, or namesakes); the split keeps each group in "
+            "one split") in err, err
+
+    parted = [{**r, "split": "train" if r["patient_id"].startswith("OLD-") else "test"} for r in rows]
+    given = _write(parted, folder / "parted.csv")
+    assert main(["validate", "--data", str(given)]) == 2
+    err = capsys.readouterr().err
+    assert "one patient's rows are in several splits" in err, err

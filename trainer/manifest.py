@@ -541,11 +541,58 @@ def _people_told_apart(records: list[Record], header_id: str) -> bool:
     return not one_set_of_traits(persons[r.row] for r in records if header[r.row] == header_id)
 
 
+#: A birth date given by the scans of more row patients than this is a placeholder (1 January 1900 for a whole
+#: export), not a trait that ties two IDs to one person: ``_one_person_ids`` compares none of its scans.
+MAX_PATIENTS_PER_BIRTH_DATE = 100
+
+
+def _one_person_ids(records: list[Record]) -> list[set[str]]:
+    """Sets of the manifest's patient IDs whose scans' headers name one person under other PatientIDs: a name and a
+    birth date given and nothing differing, the study index's rule for an old and a new MRN (``study.index``'s
+    ``_same_person``, which ``old_id_scans`` uses). A cohort listing one person's visits before a record merge under
+    the old MRN and the later ones under the new was split with the person's baseline eyes in train and their
+    later eyes in test, validate silent (attack run 18, A18-24; A11-4's leak by another door). Namesakes (twins, a
+    1 January placeholder) are joined too: one split for two people costs nothing, a leak costs the test figures.
+    By birth date first (no other pairs are compared); a set of more than ``MAX_IDS_PER_PERSON`` IDs, or a birth
+    date shared by more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder), joins none."""
+    from octviewer.study.index import _same_person
+
+    header, persons = header_patients(records), header_persons(records)
+    by_birth: dict[str, dict[tuple, dict]] = defaultdict(dict)  # birth -> {(patient, header ID, traits): traits}
+    for r in records:
+        traits = persons[r.row]
+        if header[r.row] and "birth" in traits:
+            by_birth[traits["birth"]].setdefault((r.patient_id, header[r.row], tuple(sorted(traits.items()))), traits)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for bucket in by_birth.values():
+        if len({p for p, _, _ in bucket}) > MAX_PATIENTS_PER_BIRTH_DATE:
+            continue
+        entries = list(bucket.items())
+        for k, ((a, id_a, _), mine) in enumerate(entries):
+            for (b, id_b, _), theirs in entries[k + 1:]:
+                if a != b and id_a != id_b and find(a) != find(b) and _same_person(mine, [theirs]):
+                    parent[max(find(a), find(b))] = min(find(a), find(b))
+    groups: dict[str, set[str]] = defaultdict(set)
+    for patient in parent:
+        groups[find(patient)].add(patient)
+    for root in list(groups):
+        groups[root].add(root)
+    return [ids for ids in groups.values() if 1 < len(ids) <= MAX_IDS_PER_PERSON]
+
+
 def split_groups(records: list[Record]) -> dict[int, str]:
     """Row -> the patient the split keeps together: the row's patient ID, joined with every other row
     patient whose scans' DICOM headers give the same PatientID (``_header_people``). A manifest with per-eye
     IDs ("P1-OD", "P1-OS", a common export) split one person's eyes into train and test, and the test figures were
-    optimistic (attack run 11, A11-4); the study index has the analogous rule (``_mixed_patients``).
+    optimistic (attack run 11, A11-4); the study index has the analogous rule (``_mixed_patients``). Joined too:
+    the row patients whose scans' headers name one person under other PatientIDs (``_one_person_ids``: an old and
+    a new MRN, A18-24).
     A joined group is keyed by its first patient ID (sorted), so a cohort whose rows and headers agree
     keeps the split it had. A header ID shared by more than ``MAX_IDS_PER_PERSON`` row patients joins none."""
     parent: dict[str, str] = {}
@@ -555,8 +602,9 @@ def split_groups(records: list[Record]) -> dict[int, str]:
             x = parent[x]
         return x
 
-    for ids in _header_people(records).values():
-        if 1 < len(ids) <= MAX_IDS_PER_PERSON:
+    for ids in [*(ids for ids in _header_people(records).values() if 1 < len(ids) <= MAX_IDS_PER_PERSON),
+                *_one_person_ids(records)]:
+        if 1 < len(ids):
             roots = sorted({find(i) for i in ids})
             for other in roots[1:]:
                 parent[other] = roots[0]
@@ -583,7 +631,12 @@ def header_warnings(records: list[Record]) -> list[str]:
                    "patient IDs of the manifest whose headers tell them apart (another issuer of the ID, name or birth "
                    "date: two people of one archive ID, or one name written two ways); the split keeps each such ID's "
                    "rows in one split all the same (the safe side for a leak)")
-    if joined:
+    if merged := _one_person_ids(records):
+        ids = set().union(*merged)
+        out.append(f"{sum(r.patient_id in ids for r in records)} rows: the DICOM headers give the same name and birth "
+                   f"date under other PatientIDs for {len(merged)} group(s) of the manifest's patients (an ID changed "
+                   "or records merged, or namesakes); the split keeps each group in one split")
+    if joined or merged:
         groups, splits = split_groups(records), defaultdict(set)
         for r in records:
             if r.split:
