@@ -143,3 +143,36 @@ def test_a18_24_validate_keeps_one_persons_old_and_new_mrn_in_one_split(tiny_coh
     assert main(["validate", "--data", str(given)]) == 2
     err = capsys.readouterr().err
     assert "one patient's rows are in several splits" in err, err
+
+
+# ---------------------------------------------------------------- A18-23: a folder study's row of an image folder
+
+
+@pytest.mark.gui
+def test_a18_23_a_folder_studys_manifest_row_of_b_scan_images_is_used_and_a_missing_file_named(
+        qtbot, window, monkeypatch, two_patients, tmp_path):
+    """File > Open study folder on a folder whose manifest lists a folder of B-scan PNGs (OD) and an .npy (OS) of one
+    visit, and a third row naming a file that is not there: the image folder's row met no file of the walk and was
+    dropped in silence (the OU view showed no right eye; its images counted as "other files"), and the missing
+    file's row was not said, where Open study manifest uses the first and counts the second. Now the image folder
+    is the patient's OD scan and the missing file's row is named."""
+    import numpy as np
+    from PIL import Image
+
+    from octviewer.io import load_volume
+
+    root = tmp_path / "study"
+    (root / "P1" / "od_png").mkdir(parents=True)
+    od, os_ = _scans(two_patients, "OD")[0], _scans(two_patients, "OS")[0]
+    for k, bscan in enumerate(load_volume(od).data):
+        Image.fromarray(np.asarray(bscan, dtype=np.uint8)).save(root / "P1" / "od_png" / f"B{k + 1:03d}.png")
+    np.save(root / "P1" / "os.npy", load_volume(os_).data)
+    (root / "manifest.csv").write_text("patient_id,eye,visit,path\nP1,OD,2019-04-17,P1/od_png\n"
+                                       "P1,OS,2019-04-17,P1/os.npy\nP1,OD,2020-04-17,P1/missing.npy\n")
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    index = panel.index
+    assert sorted((Path(s.path).name, s.patient_id, s.eye, s.visit) for s in index.scans) == [
+        ("od_png", "P1", "OD", "2019-04-17"), ("os.npy", "P1", "OS", "2019-04-17")], index.scans
+    assert "other files" not in index.skipped, index.skipped
+    shown = _shown(panel)
+    assert "P1/missing.npy: manifest.csv row 4: the file is missing; it is not used" in shown, shown

@@ -484,6 +484,8 @@ def _keep_digests(cache_dir, root: Path, entries: dict[str, list], found: dict[s
     compares scans without reading their pixels. A record is served only for the very file it was made for (size,
     times, inode), so its digest and key are too."""
     for path, values in found.items():
+        if not _inside(path, str(root)):
+            continue
         rel = Path(path).relative_to(root).as_posix()
         if rel in entries:
             entries[rel] = [*entries[rel][:4], {**entries[rel][4], **values}]
@@ -1455,8 +1457,9 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
         except (ValueError, OSError) as exc:
             index._problem(csv_path, "manifest rows unusable", str(exc))
             continue
-        if not os.path.exists(scan.path):
-            index.skipped["listed files missing"] += 1
+        if not os.path.exists(scan.path):  # named, as a study folder's manifest names it (A18-23)
+            index._problem(scan.path, "listed files missing", f"row {row.get('_row', '?')}: the file is missing; "
+                                                              "it is not used")
         elif problem := _not_a_scan(scan.path):
             index._problem(scan.path, "rows listing no scan", f"row {row.get('_row', '?')}: {problem}; "
                                                                           "it is not used")
@@ -1531,6 +1534,35 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
 
 # ---------------------------------------------------------------- folders
 
+
+
+def _rows_not_walked(index: StudyIndex, root: Path, by_path: dict[str, dict], described_by: dict[str, str],
+                     walked: set[str], row_dated: dict[str, str]) -> set[str]:
+    """The rows of a study folder's manifests whose path is no file the folder's walk read: a folder of B-scan
+    images is indexed as Open study manifest indexes it (its row's patient, eye and visit; compared by content as
+    the other files without a header, A16-12) and returned (its images are the scan's, not "other files"); a
+    missing file, one outside the study folder, or a folder that is no scan is listed with its row. Such rows met
+    no file of the walk and were dropped in silence: the eye of an image-folder row vanished from the OU view, its
+    images counted as "other files" (attack run 18, A18-23). ``row_dated`` receives the folders indexed."""
+    folders: set[str] = set()
+    for file, row in by_path.items():
+        if file in walked:
+            continue
+        where = described_by[file]
+        if not os.path.lexists(file):
+            index._problem(file, "listed files missing", f"{where}: the file is missing; it is not used")
+        elif not _inside(file, str(root)):
+            index._problem(file, "rows listing files outside the folder",
+                           f"{where}: the file lies outside the study folder: open the manifest itself (File > Open "
+                           "study manifest) to use it; it is not used here")
+        elif os.path.isdir(file):
+            if problem := ("the study folder itself, not a scan" if file == str(root) else _not_a_scan(file)):
+                index._problem(file, "rows listing no scan", f"{where}: {problem}; it is not used")
+                continue
+            folders.add(file)
+            index.scans.append(dataclasses.replace(_manifest_scan(row, root), path=file))
+            row_dated[file] = ""
+    return folders
 
 
 def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike | None = None) -> StudyIndex:
@@ -1651,7 +1683,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         del by_path[file]
         index._problem(file, "scans that manifests disagree about", _disagreement(places))
     row_dated: dict[str, str] = {}  # scans with no date of their own, dated by a manifest row -> header UID
+    listed_folders = _rows_not_walked(index, root, by_path, described_by, {str(f) for f, _ in records}, row_dated)
     for file, record in records:
+        if str(file.parent) in listed_folders and file.suffix.lower() in IMAGE_SUFFIXES:  # a listed scan's image
+            continue
         kind = record["kind"]
         if kind == "skip" and record["reason"] == "other files" and str(file) in other_scan:  # listed above
             continue
