@@ -84,7 +84,6 @@ def _load_model(qtbot, w, monkeypatch, path) -> None:
 
 def _pdf_text(path) -> str:
     import subprocess
-
     import unicodedata
 
     text = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True, check=True).stdout
@@ -348,3 +347,34 @@ def test_two_people_under_one_id_says_which_visits_name_which_person(qtbot, wind
     trend = _trend(qtbot, w, panel, "OD")
     note = trend.history.check_note("people")
     assert "(visit 1 of 3 names one person; visits 2 and 3 of 3 another)" in note and note in trend.notes, note
+
+
+# ---------------------------------------------------------------- X1: the edge streak's near-yellow run on
+
+def test_the_edge_patchs_near_yellow_run_on_is_dark_grey_too(qtbot, window, monkeypatch):
+    """X1: on the advanced-glaucoma demo's thickness map (key T) a dark-grey patch at the cube's edge was followed by
+    values just under 250 µm, the scale's near-yellow, of the same streak. Those connected to the patch are dark grey
+    too, and the legend says so; values under the run's floor keep their colour, the measurement stays as it was."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+
+    from octviewer.gui.structure.page import MAP_EDGE_RGB, MAP_EDGE_RUN_UM, map_edge_text
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    _open_scan(qtbot, w, monkeypatch, Path(DEMO_SCAN).parent / "demo_advanced_glaucoma_OD.dcm")
+    qtbot.waitUntil(lambda: w.state.structure is not None, timeout=60000)
+    t = w.state.structure.thickness_map_um.copy()
+    qtbot.keyClick(w, Qt.Key_T)
+    qtbot.waitUntil(lambda: w.state.map_shown == "thickness" and w.structure.thickness_item.isVisible(), timeout=10000)
+    grey = (w.structure.thickness_item.image[..., :3] == MAP_EDGE_RGB).all(-1)
+    padded = np.pad(grey, 1)
+    beside_grey = padded[:-2, 1:-1] | padded[2:, 1:-1] | padded[1:-1, :-2] | padded[1:-1, 2:]
+    near_top = np.isfinite(t) & (t >= MAP_EDGE_RUN_UM) & (t < 250)
+    assert (grey & near_top).any(), "no value just under 250 µm is dark grey"  # the streak's yellow run on
+    assert not (near_top & beside_grey & ~grey).any(), np.argwhere(near_top & beside_grey & ~grey)
+    assert not (grey & np.isfinite(t) & (t < MAP_EDGE_RUN_UM)).any()  # the rest keeps the scale's colours
+    assert map_edge_text() in [label.text for _sample, label in w.structure.map_legend.items]
+    np.testing.assert_array_equal(w.state.structure.thickness_map_um, t)
+    qtbot.wait(100)
+    _grab(w.enface, "x1_map")

@@ -271,7 +271,7 @@ def test_a_thickest_patch_at_the_grey_or_the_cubes_edge_is_not_painted_as_thick_
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QFileDialog
 
-    from octviewer.gui.structure.page import MAP_EDGE_RGB, map_edge_text
+    from octviewer.gui.structure.page import MAP_EDGE_RGB, MAP_EDGE_RUN_UM, map_edge_text
 
     w = window
     monkeypatch.setattr(QFileDialog, "getOpenFileName",
@@ -290,7 +290,7 @@ def test_a_thickest_patch_at_the_grey_or_the_cubes_edge_is_not_painted_as_thick_
     assert (shown[streak][:, :3] == MAP_EDGE_RGB).all()  # not the scale's yellow
     lone = np.isfinite(t) & (t >= 250) & ~(shown[..., :3] == MAP_EDGE_RGB).all(-1)
     assert not lone.any(), np.argwhere(lone)  # every such patch of this eye touches an edge
-    inside = np.isfinite(t) & (t < 250)
+    inside = np.isfinite(t) & (t < MAP_EDGE_RUN_UM)  # the near-yellow run on greyed too since H112 (X1)
     assert not (shown[inside][:, :3] == MAP_EDGE_RGB).all(-1).any()  # the rest of the map as before
     texts = [label.text for _sample, label in w.structure.map_legend.items]
     assert texts[-2] == map_edge_text(), texts  # above the grey's (the last)
