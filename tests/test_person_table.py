@@ -41,7 +41,11 @@ PAIRS = [
     (("DOE^JOHN", "", "HOSP_A&1.2.840.99&ISO"), ("DOE^JOHN", "", "hosp_a"), "same", "issuer in CX-4 form"),
     (("", "", ""), ("DOE^JOHN", "19620304", ""), "same", "an anonymous header contradicts nothing"),
     # one person or two: kept, said
-    (("DOE^J", "19620304", ""), ("DOE^JOHN", "19620304", ""), "said", "initial only"),
+    (("DOE^J", "19620304", ""), ("DOE^JOHN", "19620304", ""), "same", "A18-10: the given name as its initial"),
+    (("DOE^J", "19620304", ""), ("DOE^MARY", "19620304", ""), "said", "an initial that is not the given name's"),
+    (("DR JOHN DOE", "19620304", ""), ("DOE^JOHN", "19620304", ""), "same", "A18-10: a title in free text"),
+    (("DR ALPHA ANN", "", ""), ("DR ZULU ZED", "", ""), "other", "a shared title ties nothing"),
+    (("DOE^JOHN A", "", ""), ("DOE^JOHN B", "", ""), "same", "middle initials are not compared"),
     (("DOE^JON", "19620304", ""), ("DOE^JOHN", "19620304", ""), "said", "one-letter typo"),
     (("SMITH^ANN", "19620304", ""), ("JONES^ANN", "19620304", ""), "said", "marriage"),
     (("SMITH^ANN", "", ""), ("JONES^ANN", "", ""), "said", "marriage, no birth dates"),
@@ -52,8 +56,48 @@ PAIRS = [
     (("DOE^JOHN", "19620304", ""), ("DOE^JANE", "19620304", ""), "said", "twins: given names differ"),
     (("山田^太郎", "", ""), ("山田^花子", "", ""), "said", "ideographic given names differ"),
     (("ПЕТРОВА^МАРИЯ", "", ""), ("PETROVA^MARIA", "", ""), "said", "Cyrillic and Latin, nothing ties"),
+    (("ПЕТРОВА^МАРИЯ", "", ""), ("ИВАНОВ^ИВАН", "19620304", ""), "other", "whole other Cyrillic name, one birth date"),
     (("김^민수", "", ""), ("KIM^MINSU", "", ""), "said", "Hangul and Latin, nothing ties"),
     (("YAMADA^TARO=山田^太郎", "", ""), ("YAMADA^TARO=山本^太郎", "", ""), "said", "ideographic family differs"),
+    # attack run 18 (H110)
+    (("山田^太郎", "19500101", ""), ("YAMADA^TARO", "", ""), "said", "A18-1: kanji and romaji, one birth date"),
+    (("YAMADA^TARO=山田^太郎=やまだ^たろう", "19500101", ""), ("やまだ^たろう", "", ""), "same",
+     "A18-1: the phonetic group alone"),
+    (("NGUYEN^THI MAI", "", ""), ("NGUYEN^THI LAN", "19400101", "HOSP_B"), "said",
+     "A18-2: Vietnamese middle name, issuer and birth date on one side"),
+    (("NGUYEN^THI MAI", "", ""), ("NGUYEN^THI LAN", "19400101", ""), "said", "A18-2: the second given names differ"),
+    (("VAN DAM^PIETER", "", ""), ("VAN HOUTEN^ANNA", "19400101", ""), "other", "A18-3: a shared particle"),
+    (("DE SOUZA^JOAO", "", ""), ("DE LA CRUZ^MARIA", "", ""), "other", "A18-3: shared particles"),
+    (("SMITH^JOHN A", "", ""), ("ZULU^ZED A", "19400101", ""), "other", "A18-3: a shared initial"),
+    (("TRAN^THI MAI", "", ""), ("LE^THI LAN", "", ""), "other", "A18-3: a shared Vietnamese middle name"),
+    (("VAN DAM^PIETER", "", ""), ("VAN DAM PIETER", "", ""), "said", "A18-3: one name with its particle"),
+    (("山田^太郎", "19500101", ""), ("山田太郎", "", ""), "same", "A18-4: no separator in a CJK name"),
+    (("홍^길동", "19500101", ""), ("홍길동", "", ""), "same", "A18-4: Hangul without separator"),
+    (("WANG^XIAOMING=王^小明", "19500101", ""), ("王小明", "", ""), "same", "A18-4: Chinese without separator"),
+    (("山田^太郎", "", ""), ("山田\u3000太郎", "", ""), "same", "A18-4: ideographic space"),
+    (("ALPHA^ANN", "", "HOSP_A"), ("ZULU^ZED", "19400101", "HOSP_A"), "other", "A18-5: an equal issuer ties nothing"),
+    (("ALPHA^ANN", "", "HOSP_A"), ("ZULU^ZED", "", "HOSP_A"), "other", "A18-5: an equal issuer, no birth dates"),
+    (("MÜLLER^JÜRGEN", "19500101", ""), ("M\ufffdLLER^J\ufffdRGEN", "", ""), "said",
+     "A18-6: undecodable bytes (mis-declared UTF-8)"),
+    (("山田^太郎", "19500101", ""), ("\x1b$B;3ED^\x1b$BB@O:", "", ""), "same", "A18-6: undeclared ISO 2022 JIS"),
+    (("DOE^JOHN", "19700512", ""), ("DOE^JOHN", "19700000", ""), "same", "A18-8: day and month 00"),
+    (("DOE^JOHN", "19500101", ""), ("DOE^JOHN", "19500101000000", ""), "same", "A18-8: an HL7 timestamp"),
+    (("DOE^JOHN", "05/12/1970", ""), ("DOE^JOHN", "06/01/1980", ""), "other", "A18-8: day-month-year, other year"),
+    (("DOE^JOHN", "05/12/1970", ""), ("DOE^JOHN", "19701205", ""), "same", "A18-8: day-month-year, its year"),
+    (("DOE^JOHN", "", "HOSP_A&1.2.840.99&ISO"), ("DOE^JOHN", "", "&1.2.840.99&ISO"), "same",
+     "A18-8: an issuer by its universal ID alone"),
+    (("DOE^JOHN", "", "HOSP_A&1.2.840.99&ISO"), ("DOE^JOHN", "", "HOSP_A&1.2.840.77&ISO"), "other",
+     "A18-8: another universal ID"),
+    (("山田^太郎", "19500101", ""), ("やまだ^たろう", "", ""), "said", "A18-1: kanji and kana, one birth date"),
+    (("山田^太郎", "19500101", ""), ("やまだ^たろう", "19500101", ""), "same", "A18-10: kanji and kana, tied"),
+    (("ПЕТРОВА^МАРИЯ", "19620304", ""), ("PETROVA^MARIA", "19620304", ""), "same",
+     "A18-10: Cyrillic and Latin tied by the birth date"),
+    (("洪^吉童", "19500101", ""), ("홍^길동", "", ""), "said", "A18-1: hanja and hangul"),
+    (("DOE^JOHN^^^SR", "", ""), ("DOE^JOHN^^^JR", "", ""), "said", "A18-2: father and son"),
+    (("JOHN DOE SR", "", ""), ("JOHN DOE JR", "", ""), "said", "A18-2: father and son in free text"),
+    (("DOE^JOHN^^^JR", "", ""), ("DOE^JOHN", "", ""), "same", "a suffix one side leaves out"),
+    (("رضایی^علی", "19500101", ""), ("رضائي^علي", "", ""), "same", "A18-11: Persian YEH, Arabic YEH with hamza"),
+    (("کریمی^علی", "19500101", ""), ("كريمي^علي", "", ""), "same", "A18-11: Persian and Arabic KAF and YEH"),
     # another person: refused
     (("DOE^JOHN", "19620304", ""), ("DOE^JOHN", "19620403", ""), "other", "another birth date"),
     (("DOE^JOHN", "1962", ""), ("DOE^JOHN", "19710304", ""), "other", "another birth year"),
@@ -61,6 +105,7 @@ PAIRS = [
     (("ALPHA^ANN", "", ""), ("ZULU^ZED", "", ""), "other", "whole other name, nothing ties"),
     (("ALPHA^ANN", "19620304", ""), ("ZULU ZED", "", ""), "other", "whole other name, one birth date only"),
     (("ПЕТРОВА^МАРИЯ", "", ""), ("ИВАНОВ^ИВАН", "", ""), "other", "whole other Cyrillic name"),
+    (("鈴木^花子", "", ""), ("ПЕТРОВА^МАРИЯ", "", ""), "other", "Han and Cyrillic: two names"),
 ]
 
 
@@ -120,3 +165,83 @@ def test_a_twins_field_under_one_id_and_birth_date_is_said(qtbot, window, monkey
     entries = " ".join(study_check_entries(panel.index))
     assert f"({od.name}) names the patient otherwise in its header than the scans do" in entries, entries
     assert "ISABEL" not in entries
+
+
+# ---------------------------------------------------------------- A18-7: PACS screen, an archive answering "^"
+import orthanc_server  # noqa: E402  (a real archive; skipped without its binary)
+
+orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
+KANJI = "MRN-1807"
+
+
+@pytest.fixture(scope="module")
+def kanji_names(orthanc):
+    """山田^太郎 (no issuer, no birth date) in one study and 鈴木^花子 (HOSP_B, 1940) in another under one ID: two
+    people. The test archive answers C-FIND in Latin-1 (Orthanc's default), so both names arrive as "^"."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    datasets = []
+    for name, issuer, birth, sample in (("山田^太郎", "", "", "demo_normal_OD.dcm"),
+                                        ("鈴木^花子", "HOSP_B", "19400101", "demo_early_glaucoma_OS.dcm")):
+        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
+        orthanc_server._file_with_patient(ds, KANJI, name, generate_uid(), "20190924", series_number=1)
+        ds.SpecificCharacterSet, ds.PatientBirthDate = "ISO_IR 192", birth
+        if issuer:
+            ds.IssuerOfPatientID = issuer
+        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        datasets.append(ds)
+    orthanc.c_store(datasets)
+    return KANJI
+
+
+def test_screen_does_not_take_two_people_as_one_where_the_archive_answers_their_names_as_a_caret(
+        orthanc, kanji_names, data_dir, tmp_path, capsys, monkeypatch):
+    """A18-7: the screen's person merged from the archive's answers kept the name "^" and 鈴木's birth date, so
+    山田's and 鈴木's instances both passed and their eyes were screened as one patient's, nothing said. Every kept
+    header is now compared with every other: 鈴木's instances are refused, named by what differs."""
+    from test_attack16_person import _conf, _kept_names, _predict_stand_in
+
+    from octviewer.pacs.cli import main
+
+    handed = []
+    _predict_stand_in(monkeypatch, handed)
+    conf = _conf(orthanc, tmp_path)
+    capsys.readouterr()
+    main([*conf, "screen", "--patient-id", kanji_names, "--out", str(tmp_path / "s.csv")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert len(_kept_names(data_dir)) == 1, (_kept_names(data_dir), err)
+    assert "another family and given name" in err, err
+    assert "山田" not in err and "鈴木" not in err
+
+
+def test_screen_keeps_a_patients_instances_whose_name_the_archive_answer_could_not_encode(
+        orthanc, data_dir, tmp_path, capsys, monkeypatch):
+    """A18-12: the archive answers C-FIND in Latin-1 and drops Ř (DVOŘÁK^JIŘÍ as DVOÁK^JIÍ); with no birth date to
+    tie them, the answer's name and the instances' own shared no word and every instance was refused as another
+    patient's. The instances' names are compared with each other, not with the archive's re-encoded answer."""
+    import pydicom
+    from pydicom.uid import generate_uid
+    from test_attack16_person import _conf, _kept_names, _predict_stand_in
+
+    from octviewer.pacs.cli import main
+
+    study = generate_uid()
+    datasets = []
+    for sample in ("demo_normal_OD.dcm", "demo_early_glaucoma_OS.dcm"):
+        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
+        orthanc_server._file_with_patient(ds, "MRN-1812", "DVOŘÁK^JIŘÍ", study, "20190924", series_number=1)
+        ds.SpecificCharacterSet, ds.PatientBirthDate = "ISO_IR 192", ""
+        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        datasets.append(ds)
+    orthanc.c_store(datasets)
+    handed = []
+    _predict_stand_in(monkeypatch, handed)
+    conf = _conf(orthanc, tmp_path)
+    capsys.readouterr()
+    assert main([*conf, "screen", "--patient-id", "MRN-1812", "--out", str(tmp_path / "s.csv")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert _kept_names(data_dir) == ["DVOŘÁK^JIŘÍ", "DVOŘÁK^JIŘÍ"], err
+    assert "refused" not in err, err

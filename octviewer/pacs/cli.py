@@ -222,11 +222,12 @@ def _screen(args) -> int:
     two_ways = names_differ(h.patient for h in studies)
     if two_ways:
         print(f"note: {two_ways_words('the studies of this patient ID')}", file=sys.stderr)
+    seen: tuple = ()  # the people the kept instances name, each new instance compared with all (A18-7)
     for study in studies:
         for series in find_series(settings, study.study_uid, ("OPT",)):
             try:  # only the screened patient's instances are kept (A14-2): a shared study UID's other patient
                 got = retrieve(settings, study.study_uid, series.series_uid, progress=_progress,
-                               patient_id=person)
+                               patient_id=person, seen=seen)
             except PacsOtherPatient as exc:  # a series of another patient: said, not screened, the rest go on
                 print(f"\nseries {series.series_uid}: {exc}", file=sys.stderr)
                 continue
@@ -235,6 +236,7 @@ def _screen(args) -> int:
             if got.foreign or got.other_patient or got.other_name:
                 print(got.message, file=sys.stderr)
             two_ways = two_ways or bool(got.other_name)
+            seen = got.persons
             folders.append(str(got.folder))
     if not folders:
         print("no OCT (OPT) series found for that search", file=sys.stderr)

@@ -15,6 +15,7 @@ expected.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -26,7 +27,7 @@ import stat
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -455,6 +456,7 @@ class Retrieved:
     same_id: int = 0  # of those, the ones under the patient's own ID naming another person (issuer, birth date)
     differed: str = ""  # what differed for those (``core.person.what_differs``)
     other_name: int = 0  # kept instances writing the patient's name otherwise (``two_ways_words``)
+    persons: tuple[Patient, ...] = ()  # the people the kept instances' headers name (one person, written its ways)
 
     @property
     def message(self) -> str:
@@ -582,9 +584,14 @@ class _Receiver:
     person (``core.person.one_person``) even where the archive's answer named only the ID (A15-18)."""
 
     def __init__(self, folder: Path, cancel: threading.Event | None, progress: Callable | None,
-                 study_uid: str = "", series_uid: str | None = None, patient: Patient | None = None):
+                 study_uid: str = "", series_uid: str | None = None, patient: Patient | None = None,
+                 seen: Sequence[Patient] = ()):
         self.folder, self.cancel, self.progress = folder, cancel, progress
         self.study_uid, self.series_uid, self.patient = study_uid, series_uid, patient
+        # every header kept so far (this retrieve's and, in a screen, the earlier ones'), each compared with every
+        # new one: the merged person blends them (an archive answering a name it cannot encode as "^" gave one
+        # person's birth date to another's name) and two people passed as one (attack run 18, A18-7)
+        self.seen: list[Patient] = list(seen)
         self.files: list[Path] = []
         self.failed = 0
         self.foreign = 0
@@ -614,18 +621,22 @@ class _Receiver:
                 if self.patient is None:
                     self.patient = Patient.of(ds)  # the archive named none: the first instance's
                 theirs = Patient.of(ds)
-                if self.patient is None or other_patient(ds, self.patient):
+                if self.patient is None or other_patient(ds, self.patient) \
+                        or any(p.others(theirs) for p in self.seen):
                     log.warning("an instance of another patient was sent during the retrieve; refused")
                     self.other_patient += 1
                     if self.patient is not None and theirs is not None \
                             and theirs.patient_id.strip() == self.patient.patient_id.strip():
                         self.same_id += 1
-                        self.differed += [self.patient, theirs]
+                        self.differed += [next((p for p in self.seen if p.others(theirs)), self.patient), theirs]
                     # dropped, not failed: an archive stops a C-MOVE at its first failed sub-operation (Orthanc
                     # does), and the patient's own instances after it never came
                     return 0x0000
-                self.other_name += names_differ([self.patient, theirs])  # kept, said (A16-1)
+                # kept, said (A16-1): against every header kept so far, the archive's name being left out
+                self.other_name += any(names_differ([p, theirs]) for p in [self.patient, *self.seen])
                 self.patient = self.patient.merged(theirs)  # one person per retrieve (A15-18)
+                if theirs is not None and theirs not in self.seen:
+                    self.seen.append(theirs)
             uid = str(ds.SOPInstanceUID)
             with self.lock:
                 name = f"{uid}.dcm" if is_uid(uid) else f"instance-{len(self.files) + 1}.dcm"
@@ -656,12 +667,14 @@ def _query_for(study_uid: str, series_uid: str | None) -> Dataset:
 
 def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = None, dest: Path | None = None,
              progress: Callable[[int, int | None], None] | None = None,
-             cancel: threading.Event | None = None, patient_id: Patient | str | None = None) -> Retrieved:
+             cancel: threading.Event | None = None, patient_id: Patient | str | None = None,
+             seen: Sequence[Patient] = ()) -> Retrieved:
     """Retrieve a series (or a whole study) with C-GET, or C-MOVE when the settings say so.
 
     ``patient_id``: the patient whose instances are kept (``other_patient``), a ``Patient``, or a bare ID (the
     person the archive files the study under with that ID: ``study_patient``); not given or empty, the one the
-    archive files the study under. Nothing but another patient's instances: ``PacsOtherPatient``.
+    archive files the study under. Nothing but another patient's instances: ``PacsOtherPatient``. ``seen``: the
+    people earlier retrieves of one screen kept (``Retrieved.persons``), whom every instance must agree with too.
 
     ``progress(done, total)``: instances received so far, and the total once the archive has said it.
     ``cancel`` (threading.Event): the retrieve stops, the partial folder is removed and
@@ -670,12 +683,15 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     """
     dest = Path(dest) if dest is not None else retrieved_folder(study_uid, series_uid)
     patient = _patient(settings, study_uid, patient_id)
+    if patient is not None:  # the archive's answer re-encodes the name (a Latin-1 answer drops Ř, writes 山田 as
+        # "^"): the instances' own names are compared with each other instead (``_Receiver.seen``; A18-7, A18-12)
+        patient = dataclasses.replace(patient, name="")
     part = dest.with_name(dest.name + ".part")
     try:
         _make_part(dest, part)
     except OSError as exc:
         raise PacsConfigError(folder_problem(dest.parent, exc)) from None
-    receiver = _Receiver(part, cancel, progress, study_uid, series_uid, patient)
+    receiver = _Receiver(part, cancel, progress, study_uid, series_uid, patient, seen)
     try:
         if settings.retrieve == "move":
             final = _move(settings, _query_for(study_uid, series_uid), receiver)
@@ -703,7 +719,7 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     log.info("retrieved %d instance(s), %d failed, %d foreign and %d of another patient refused", len(files),
              receiver.failed, receiver.foreign, receiver.other_patient)
     return Retrieved(dest, files, receiver.failed, receiver.foreign, receiver.other_patient, receiver.same_id,
-                     receiver.what_differed, receiver.other_name)
+                     receiver.what_differed, receiver.other_name, tuple(receiver.seen))
 
 
 def _make_part(dest: Path, part: Path) -> None:
