@@ -237,8 +237,9 @@ def _cut(path: Path) -> str:
 #: 10: a name's words hashed one by one ("wordset", ``core.person.whole_name_differs``, A16-17); 11: a header whose
 #: identity fields hold several values names no one person and is left out (``_several_values``, A17-7); 12: a
 #: birth date kept at each precision it gives, the second given name, a name's words per script (``core.person``'s
-#: table of name pairs, tests/test_person_table.py)
-RECORD_CHECKS = 12
+#: table of name pairs, tests/test_person_table.py); 13: a word set per script, the suffix, the given initial, the
+#: issuer's universal ID (attack run 18)
+RECORD_CHECKS = 13
 
 
 def well_formed(record) -> bool:
