@@ -176,3 +176,65 @@ def test_a18_23_a_folder_studys_manifest_row_of_b_scan_images_is_used_and_a_miss
     assert "other files" not in index.skipped, index.skipped
     shown = _shown(panel)
     assert "P1/missing.npy: manifest.csv row 4: the file is missing; it is not used" in shown, shown
+
+
+# ---------------------------------------------------------------- A18-27: the listed ID's own scans are the patient's
+
+
+@pytest.mark.gui
+def test_a18_27_open_study_manifest_uses_the_scans_whose_header_gives_the_listed_id(
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """A patient listed under the current MRN whose first three visits' headers still carry the old MRN (one name and
+    birth date): the old MRN was the majority, and the last visit's scans, whose headers give exactly the listed ID,
+    were refused as "another patient's scan" (A17-3's guard took the listed ID for another patient's). Now a header
+    agreeing with its row is the row's patient's: every scan is used, the old-MRN scans with their 'patient' check."""
+    import pydicom
+    from PySide6.QtWidgets import QFileDialog
+
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    scans = sorted((root / "scans").rglob("*.dcm"))
+    last = max(p.stem[3:] for p in scans)
+    lines = ["path,patient_id,eye,visit"]
+    for scan in scans:
+        ds = pydicom.dcmread(scan)
+        ds.PatientName, ds.PatientBirthDate = "DOE^JOHN", "19500101"
+        if scan.stem[3:] != last:
+            ds.PatientID = "OLD-4711"
+        ds.save_as(scan)
+        day = scan.stem[3:]
+        lines.append(f"{scan},DEMO00-000,{scan.stem[:2]},{day[:4]}-{day[4:6]}-{day[6:]}")
+    manifest = tmp_path / "current_mrn.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=60000):
+        window.menu_actions["open_study_manifest"].trigger()
+    panel = window.study.panel
+    assert {s.path for s in panel.index.scans} == {str(p) for p in scans}, panel.index.problems
+    assert not panel.index.problems, panel.index.problems
+    assert "records merged" in _shown(panel)
+
+
+def test_a18_27_validate_keeps_the_rows_whose_header_gives_the_listed_id(tiny_cohort, tmp_path, capsys):
+    """The same through ``octviewer-train validate``: the rows whose scan's header gives the row's own ID were refused
+    ("its scan's own header names another patient ...", rc 2); now the manifest passes, the old-MRN rows kept."""
+    from test_attack12_trainer import _write
+    from test_attack16_rows import _copy, _resave
+
+    from trainer.cli import main
+
+    manifest, rows = _copy(tiny_cohort, tmp_path / "c")
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["patient_id"]] = counts.get(r["patient_id"], 0) + 1
+    patient = max(counts, key=counts.get)
+    theirs = sorted((r for r in rows if r["patient_id"] == patient), key=lambda r: r["visit"])
+    assert len(theirs) >= 4, len(theirs)
+    for r in theirs:
+        fields = {"PatientName": "DOE^JOHN", "PatientBirthDate": "19500101"}
+        if r["visit"] != theirs[-1]["visit"]:
+            fields["PatientID"] = "OLD-4711"
+        _resave(r["path"], **fields)
+    out = _write(rows, manifest.with_name("current_mrn.csv"))
+    assert main(["validate", "--data", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "names another patient" not in err and "records merged" in err, err

@@ -1165,8 +1165,9 @@ def mixed_patient_scans(scans: list[ScanEntry], header_ids: dict[str, str], pers
 
     A consistent re-key (every scan of manifest patient P has header ID X) is a clinic's export and is
     used with check_header's warning; but P's scans carrying two header IDs are two people under one ID:
-    the OU view paired them as one patient's eyes (eighth and H56 walk-throughs). The header ID most of
-    P's scans carry (the first listed's on a tie) is taken as P's; the others are not used. One rule for
+    the OU view paired them as one patient's eyes (eighth and H56 walk-throughs). P itself where any of P's scans
+    carries it, else the header ID most of P's scans carry (the first listed's on a tie), is taken as P's
+    (``_majority_ids``); the others are not used. One rule for
     Open study manifest (``_mixed_patients``) and the trainer's manifest (attack run 12, A12-4). Except where
     the minority scan's header names the majority's person (``old_id_scans``: an ID changed or records merged).
 
@@ -1272,14 +1273,17 @@ def _by_patient(scans: list[ScanEntry]) -> dict[str, list[ScanEntry]]:
 
 
 def _majority_ids(by_patient: dict[str, list[ScanEntry]], header_ids: dict[str, str]) -> dict[str, str]:
-    """Listed patient -> the header ID most of its scans carry (the first listed's on a tie), for the patients whose
-    scans carry several."""
+    """Listed patient -> the header ID taken as theirs, for the patients whose scans carry several: their own ID where
+    a scan's header gives it, else the one most of their scans carry (the first listed's on a tie). A scan whose
+    header agrees with its row is the row's patient's: a patient listed under the current MRN whose earlier visits'
+    headers still carry the old one had the latest visits, whose headers give the listed ID, refused as "another
+    patient's scan" once the old MRN's scans were as many (attack run 18, A18-27, after A17-3's guard)."""
     out = {}
     for patient, theirs_scans in by_patient.items():
         ids = [header_ids.get(s.path, "") for s in theirs_scans if header_ids.get(s.path)]
         if len(set(ids)) > 1:
             counts = {i: ids.count(i) for i in dict.fromkeys(ids)}
-            out[patient] = max(counts, key=counts.get)
+            out[patient] = patient if patient in counts else max(counts, key=counts.get)
     return out
 
 
