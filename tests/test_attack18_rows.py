@@ -238,3 +238,37 @@ def test_a18_27_validate_keeps_the_rows_whose_header_gives_the_listed_id(tiny_co
     assert main(["validate", "--data", str(out)]) == 0
     err = capsys.readouterr().err
     assert "names another patient" not in err and "records merged" in err, err
+
+
+# ---------------------------------------------------------------- A18-31: the copy kept is the one that states most
+
+
+@pytest.mark.gui
+def test_a18_31_a_visits_dicom_is_kept_before_its_numpy_export(qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """Open study manifest listing the eye's four DICOM scans and a NumPy export of the last one at its visit (a
+    research export kept beside the scan): the export, first by name, was kept and the DICOM left out as "the copy",
+    so the visit had no pixel size, no RNFL, and the Trend's significant loss read p=0.112, 3 visits. Now the DICOM is
+    kept and the export is the copy: the Trend has its four visits, flagged."""
+    import numpy as np
+    from PySide6.QtWidgets import QFileDialog
+    from test_attack16_trend import _trend
+
+    from octviewer.io import load_volume
+
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    od = _scans(root, "OD")
+    export = od[-1].with_name("A_export.npy")  # sorts before the DICOMs'
+    assert str(export) < str(od[-1])
+    np.save(export, load_volume(od[-1]).data)
+    day = lambda p: f"{p.stem[3:7]}-{p.stem[7:9]}-{p.stem[9:11]}"  # noqa: E731
+    manifest = tmp_path / "with_export.csv"
+    manifest.write_text("patient_id,eye,visit,path\n" + "".join(f"DEMO00-000,OD,{day(p)},{p}\n" for p in od)
+                        + f"DEMO00-000,OD,{day(od[-1])},{export}\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=60000):
+        window.menu_actions["open_study_manifest"].trigger()
+    panel = window.study.panel
+    assert panel.index.copies == [str(export)], panel.index.copies
+    history = _trend(qtbot, window, panel).history
+    assert history.trends["rnfl"].n == 4 and history.flagged("rnfl"), history.trends
+    assert not any(np.isnan(v) for _, v in history.series["rnfl"]), history.series["rnfl"]

@@ -733,9 +733,10 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
             else:
                 first[key] = s
                 left.append(s)
-        # a scan that already has copies is kept before its re-encodings (theirs move to it), then the first by name
-        for kept, copy in _content_copies(sorted(left, key=lambda s: (s.path not in copies, s.path)), digests,
-                                          cancel):
+        # the file that states the most is kept (``_states_less``), then a scan that already has copies before its
+        # re-encodings (theirs move to it), then the first by name
+        order = sorted(left, key=lambda s: (_states_less(s.path, uids), s.path not in copies, s.path))
+        for kept, copy in _content_copies(order, digests, cancel):
             copies.setdefault(kept.path, []).extend([copy, *copies.pop(copy.path, [])])
             how.setdefault(kept.path, set()).update({"pixel data", *how.pop(copy.path, set())})
     dropped = {c.path for group in copies.values() for c in group}
@@ -760,6 +761,16 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
         text += "".join(_in_patients_folder(c.path, kept.patient_id, patients, root) for c in group)
         warnings.append(StudyWarning(path, "copy", text))
     return [s for s in scans if s.path not in dropped], warnings
+
+
+def _states_less(path: str, uids: dict[str, str]) -> tuple[bool, bool]:
+    """A sort key putting first, among copies of one scan at a visit, the file that states the most: a header with a
+    UID (DICOM: pixel size, laterality, device), then any other file, then the formats that state no pixel size
+    (NumPy, TIFF, B-scan images). The first by name was kept: a visit listing the device's DICOM and its NumPy export
+    kept the export, and lost its RNFL and disc figures (no µm without a pixel size) and its Trend point (attack run
+    18, A18-31)."""
+    bare = os.path.isdir(path) or Path(path).suffix.lower() in (".npy", ".npz", *IMAGE_SUFFIXES)
+    return not uids.get(path), bare
 
 
 def _in_patients_folder(path: str, patient: str, patients: set[str], root: str) -> str:
