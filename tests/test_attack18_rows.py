@@ -178,6 +178,32 @@ def test_a18_23_a_folder_studys_manifest_row_of_b_scan_images_is_used_and_a_miss
     assert "P1/missing.npy: manifest.csv row 4: the file is missing; it is not used" in shown, shown
 
 
+# ---------------------------------------------------------------- A18-26 and A18-25: one scan under two IDs, used once
+
+
+@pytest.mark.gui
+def test_a18_26_one_scan_under_an_old_and_new_mrn_is_no_manifests_check_and_namesakes_are_said(
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """A study FOLDER (no manifest) with the first visit's scans beside their export under the MRN before a record
+    merge (A17-6's shape): the scan is used once, and its check was labelled "Check (study manifest)", the anonymised
+    OU report reading "the study manifest and this scan's header disagree (1 check: the patient ID)": there is no
+    manifest. Its own kind now ('old id'), a study check; and since namesakes whose one scan was copied into the
+    other's record look the same (A18-25), the check says to confirm whose scan it is."""
+    from test_attack16_trend import _anonymised_ou_report
+    from test_attack17_rows import _merged_folder
+
+    root, first, old = _merged_folder(progressing, tmp_path / "study", False)
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    assert {s.path for s in panel.index.scans} >= {str(p) for p in first}
+    assert {w.kind for w in panel.index.warnings} == {"old id"}, panel.index.warnings
+    shown = _shown(panel)
+    assert ("Two people of one name and birth date (namesakes, twins) look the same: check that it is DEMO00-000's "
+            "scan before comparing visits") in shown, shown
+    page = _anonymised_ou_report(qtbot, w, panel, monkeypatch, tmp_path / "ou.pdf")
+    assert "Check (study)" in page and "study manifest" not in page, page
+
+
 # ---------------------------------------------------------------- A18-27: the listed ID's own scans are the patient's
 
 

@@ -102,7 +102,10 @@ class StudyWarning(NamedTuple):
 #: scans of an eye at one visit; people: a patient's scans' headers name different people; field: a measured field's
 #: header names the patient otherwise than the patient's scans do (said on the scans; it bears on the measured VF
 #: only, not on the scans' own series: attack run 16, A16-16)
-WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people", "field")
+#: old id: one scan filed under two patient IDs whose headers give one name and birth date, used once under the ID
+#: with other scans (an old and a new MRN, or namesakes: no manifest disagrees with a header, so not 'patient',
+#: whose words said "the study manifest" in a folder with none: attack run 18, A18-26)
+WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people", "field", "old id")
 
 
 @dataclass(frozen=True)
@@ -915,11 +918,13 @@ def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], geometry: d
             for s in group:
                 if s.patient_id == kept:
                     index.warnings.append(StudyWarning(
-                        s.path, "patient", f"{names} are one scan ({how}) filed under the patients "
-                                           f"{' and '.join(patients)}, whose headers give the same name and birth "
-                                           f"date (an ID changed or records merged?): it is used once, as {kept}'s, "
-                                           f"whose other scans the study lists; "
-                                           f"{', '.join(os.path.relpath(o.path, root) for o in left)} is left out"))
+                        s.path, "old id", f"{names} are one scan ({how}) filed under the patients "
+                                          f"{' and '.join(patients)}, whose headers give the same name and birth "
+                                          f"date (an ID changed or records merged?): it is used once, as {kept}'s, "
+                                          f"whose other scans the study lists; "
+                                          f"{', '.join(os.path.relpath(o.path, root) for o in left)} is left out. "
+                                          "Two people of one name and birth date (namesakes, twins) look the same: "
+                                          f"check that it is {kept}'s scan before comparing visits"))
             if len({s.visit for s in group if s.patient_id == kept}) > 1:
                 at_visits.append(([s.path for s in group if s.patient_id == kept], how))
             continue
