@@ -204,6 +204,42 @@ def test_a18_26_one_scan_under_an_old_and_new_mrn_is_no_manifests_check_and_name
     assert "Check (study)" in page and "study manifest" not in page, page
 
 
+# ---------------------------------------------------------------- A18-20: both IDs with a history: not used, said why
+
+
+@pytest.mark.gui
+def test_a18_20_one_scan_under_two_ids_each_with_a_history_is_left_out_and_the_problem_says_why(
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """The first visit's pair filed under the old MRN only, the second visit's pair under both (an export after the
+    merge beside the old MRN's earlier one), one name and birth date throughout: both IDs have scans of their own,
+    which namesakes with a history each have too, so the second visit's pair is still listed and not used (A17-3's
+    rule: an ID in use is a patient). The problem says why now, where it read as any clash of two patients."""
+    import pydicom
+
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").unlink(missing_ok=True)
+    (root / "scans" / "old").mkdir()
+    od, os_ = _scans(root, "OD"), _scans(root, "OS")
+    for scan in [*od, *os_]:
+        ds = pydicom.dcmread(scan)
+        ds.PatientName, ds.PatientBirthDate = "DOE^JOHN", "19500101"
+        ds.save_as(scan)
+        if scan in (od[0], os_[0]):
+            ds.PatientID = "OLD-4711"
+            ds.save_as(root / "scans" / "old" / scan.name)
+            scan.unlink()
+        elif scan in (od[1], os_[1]):
+            ds.PatientID = "OLD-4711"
+            ds.save_as(root / "scans" / "old" / scan.name)
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    assert str(od[1]) not in {s.path for s in panel.index.scans}
+    shown = _shown(panel)
+    assert ("filed under the patients DEMO00-000 and OLD-4711, whose headers give the same name and birth date while "
+            "each ID has other scans (one person under two IDs whose records were not merged, or two people of one "
+            "name and birth date): whose scan it is cannot be told; neither is used") in shown, shown
+
+
 # ---------------------------------------------------------------- A18-27: the listed ID's own scans are the patient's
 
 

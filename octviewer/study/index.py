@@ -930,6 +930,10 @@ def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], geometry: d
             continue
         where = (f"under the patients {' and '.join(patients)}" if len(patients) > 1 else
                  f"as {' and as '.join(eyes)}")
+        if (len(patients) > 1 and len(eyes) == 1 and set(patients) <= listed_otherwise
+                and _one_person_in(group, persons or {})):  # say why ``_old_id_copy`` makes no allowance (A18-20)
+            where += (", whose headers give the same name and birth date while each ID has other scans (one person "
+                      "under two IDs whose records were not merged, or two people of one name and birth date)")
         for s in group:
             wrong.add(s.path)
             index._problem(s.path, "scans filed in two places",
@@ -948,14 +952,22 @@ def _old_id_copy(group: list[ScanEntry], persons: dict[str, dict], listed_otherw
     the same scan exported before and after a record merge (the old MRN's export left in the clinic's folder) was
     "whose scan it is cannot be told; neither is used", and the person's visit was lost from both (attack run 17,
     A17-6). One eye only; None where the persons differ or cannot be compared, or both or neither ID has other
-    scans (which ID is the person's now cannot be told)."""
-    if len({s.eye for s in group}) > 1:
-        return None
-    traits = [persons.get(s.path, {}) for s in group]
-    if not all(_same_person(t, traits[:k] + traits[k + 1:]) for k, t in enumerate(traits)):
+    scans. Both with other scans is two patients in use, as ``old_id_scans`` takes a listed ID with scans of its own
+    (A17-3): namesakes (twins, a 1 January placeholder) each with a history look exactly as one person's old and
+    new MRN do, and one's scan in the other's trend is worse than a visit listed and not used (attack run 18,
+    A18-20: not made; the problem says why). The shape allowed here is namesakes' too (a patient's only scan copied
+    into a namesake's record, A18-25): its 'old id' check says so."""
+    if len({s.eye for s in group}) > 1 or not _one_person_in(group, persons):
         return None
     ids = {s.patient_id for s in group} & listed_otherwise
     return ids.pop() if len(ids) == 1 else None
+
+
+def _one_person_in(group: list[ScanEntry], persons: dict[str, dict]) -> bool:
+    """Whether the headers of ``group``'s files all name one person (``_same_person``: a name and a birth date given,
+    nothing differing)."""
+    traits = [persons.get(s.path, {}) for s in group]
+    return all(_same_person(t, traits[:k] + traits[k + 1:]) for k, t in enumerate(traits))
 
 
 def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], root: str,
