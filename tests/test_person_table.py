@@ -245,3 +245,33 @@ def test_screen_keeps_a_patients_instances_whose_name_the_archive_answer_could_n
     err = " ".join(capsys.readouterr().err.split())
     assert _kept_names(data_dir) == ["DVOŘÁK^JIŘÍ", "DVOŘÁK^JIŘÍ"], err
     assert "refused" not in err, err
+
+
+def test_screen_issuer_picks_studies_whose_issuer_is_written_in_hl7_cx_form(orthanc, data_dir, tmp_path, capsys,
+                                                                          monkeypatch):
+    """A18-9: the refusal of two people under one ID advises --issuer, but `--issuer HOSP_A` went to the archive as
+    an exact match and found nothing where the studies carry "HOSP_A&1.2.840.99&ISO" (one issuer to the person
+    rule). The answers are now matched by ``core.person.issuer_matches``."""
+    import pydicom
+    from pydicom.uid import generate_uid
+    from test_attack16_person import _conf, _kept_names, _predict_stand_in
+
+    from octviewer.pacs.cli import main
+
+    datasets = []
+    for name, issuer, birth, sample in (("DOE^JOHN", "HOSP_A&1.2.840.99&ISO", "19500101", "demo_normal_OD.dcm"),
+                                        ("ZULU^ZED", "HOSP_B", "19400101", "demo_early_glaucoma_OS.dcm")):
+        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
+        orthanc_server._file_with_patient(ds, "MRN-1809", name, generate_uid(), "20190924", series_number=1)
+        ds.IssuerOfPatientID, ds.PatientBirthDate = issuer, birth
+        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        datasets.append(ds)
+    orthanc.c_store(datasets)
+    handed = []
+    _predict_stand_in(monkeypatch, handed)
+    conf = _conf(orthanc, tmp_path)
+    capsys.readouterr()
+    assert main([*conf, "screen", "--patient-id", "MRN-1809", "--issuer", "HOSP_A", "--out",
+                 str(tmp_path / "s.csv")]) == 0, capsys.readouterr().err
+    assert _kept_names(data_dir) == ["DOE^JOHN"]

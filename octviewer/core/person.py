@@ -240,6 +240,15 @@ def issuer_traits(text: str) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
+def issuer_matches(wanted: str, found: str) -> bool:
+    """``found`` (an archive's IssuerOfPatientID) is the issuer ``wanted`` (screen's --issuer): a part both give
+    (namespace, universal ID) and none that differs. `--issuer HOSP_A` found nothing where the studies carry
+    "HOSP_A&1.2.840.99&ISO", which the person rule counts as HOSP_A (attack run 18, A18-9)."""
+    mine, theirs = issuer_traits(wanted), issuer_traits(found)
+    shared = mine.keys() & theirs.keys()
+    return bool(shared) and all(mine[k] == theirs[k] for k in shared)
+
+
 def birth_trait(text: str) -> str:
     """A birth date as the digits of what it gives, year first (1950-01-01 as 19500101, attack run 15, A15-1): a
     date with a time (an HL7 timestamp copied in) as its date, a day or month of 00 (a registry that knows the year

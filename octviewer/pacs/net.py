@@ -64,7 +64,7 @@ from pynetdicom.sop_class import (
 
 from ..core import Cancelled
 from ..core.files import open_for_writing, private_folder
-from ..core.person import Patient, names_differ, one_person, what_differs
+from ..core.person import Patient, issuer_matches, names_differ, one_person, what_differs
 from ..io import dicom as _dicom_reader  # noqa: F401  its pydicom settings: no header values on stderr (F9)
 from .config import PacsConfigError, PacsSettings, data_folder, folder_problem, tls_context
 
@@ -390,8 +390,8 @@ def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     ds.PatientID = patient_id.strip()
-    ds.IssuerOfPatientID = issuer.strip()
-    ds.PatientBirthDate = ""
+    ds.IssuerOfPatientID = ""  # a return key: the archive matches it exactly, the CX-4 form "HOSP_A&1.2...&ISO"
+    ds.PatientBirthDate = ""   # is HOSP_A to the person rule (``issuer_matches``, A18-9)
     name = patient_name.strip()
     ds.PatientName = name if not name or any(c in name for c in "*?") else name + "*"
     ds.StudyDate = _date_range(date_from, date_to)
@@ -405,8 +405,8 @@ def find_studies(settings: PacsSettings, patient_id: str = "", patient_name: str
         in_study = tuple(str(m) for m in ([value] if isinstance(value, str) else value) if m)
         if modalities and in_study and not set(in_study) & set(modalities):
             continue  # an archive that ignores the modality key
-        if issuer.strip() and str(found.get("IssuerOfPatientID", "") or "").strip() != issuer.strip():
-            continue  # an archive that ignores the issuer key: another hospital's ID range
+        if issuer.strip() and not issuer_matches(issuer, str(found.get("IssuerOfPatientID", "") or "")):
+            continue  # another hospital's ID range
         hits.append(StudyHit(str(found.get("StudyInstanceUID", "")), _date(found.get("StudyDate")),
                              str(found.get("StudyDescription", "") or ""), in_study,
                              _int(found.get("NumberOfStudyRelatedSeries")),
