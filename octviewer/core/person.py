@@ -5,17 +5,18 @@ holds several hospitals' ID ranges. PACS retrieves and screens (``pacs.net``), t
 fields) and the trainer compare people by this one rule (attack run 14, A14-19), in two tiers (attack run 16,
 A16-1, A16-2):
 
-- another issuer of the ID or another birth date (where both give one), or, where no issuer or birth date ties
-  the two, a name sharing no word with the other after ``fold_name`` (ALPHA^ANN / ZULU^ZED: no spelling, typo or
-  marriage changes every word), is another person (``other_person``): refused where a person is refused (a PACS
-  instance or study, a measured field); the name case was kept as "one name written two ways" where one side alone
-  gave an issuer or birth date (attack run 16, A16-14);
+- another issuer of the ID or another birth date (where both give one, at the precision both give), or, where no
+  full birth date ties the two, a name sharing no word that tells people apart with the other after ``fold_name``
+  (ALPHA^ANN / ZULU^ZED: no spelling, typo or marriage changes every word), is another person (``other_person``):
+  refused where a person is refused (a PACS instance or study, a measured field); the name case was kept as "one
+  name written two ways" where one side alone gave an issuer or birth date (attack run 16, A16-14);
 - a name that differs otherwise after the fold (one of its parts, or a free-text name's words) is "another person,
   or one name written two ways" (``other_name``): kept and said, since two devices write one patient's name
   differently (O'BRIEN / OBRIEN, MÜLLER / MUELLER, DOE^JOHN / JOHN DOE, YAMADA^TARO=山田^太郎 / 山田^太郎).
 
 The traits are canonical strings, so the study's header cache keeps them as digests (``hashed_traits``) compared
-by equality. Nothing here is logged or printed.
+by equality. Nothing here is logged or printed. tests/test_person_table.py holds the name pairs clinics meet with
+the verdict each should get: a change to the rule is judged there first (attack run 18).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ NAME_TRAITS = ("family", "given", "given2", "initial", "suffix", "words", "scrip
 #: names most women or men carry (NGUYEN^THI MAI); a family name's words joined (VANDAM) still count (A18-3).
 PARTICLES = frozenset("VAN VON DER DEN TER TEN DE DEL DELLA DELLE DEI DI DA DAS DOS DO DU DES LA LE LO LOS LAS "
                       "AL EL BIN BINT BEN IBN ABU ZU THI".split())
-#: Titles and suffixes a free-text name carries ("DR JOHN DOE"): not the name's words (A18-10); DICOM's prefix and
-#: suffix components are not read at all.
+#: Titles and suffixes a free-text name carries ("DR JOHN DOE"): not the name's words (A18-10); DICOM's prefix
+#: component is not read, its suffix component only as ``suffix`` (father and son).
 SUFFIXES = frozenset("JR SR II III IV".split())
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
 #: Letters NFKD does not take apart; Ä, Ö, Ü lose their marks there, and AE, OE, UE fold with them below.
