@@ -334,3 +334,34 @@ def test_a18_31_a_visits_dicom_is_kept_before_its_numpy_export(qtbot, window, mo
     history = _trend(qtbot, window, panel).history
     assert history.trends["rnfl"].n == 4 and history.flagged("rnfl"), history.trends
     assert not any(np.isnan(v) for _, v in history.series["rnfl"]), history.series["rnfl"]
+
+
+# ---------------------------------------------------------------- A18-29: two copies of one B-scan image folder
+
+
+@pytest.mark.gui
+def test_a18_29_two_copies_of_one_image_folder_at_a_visit_are_one_scan_used_once(
+        qtbot, window, monkeypatch, two_patients, tmp_path):
+    """Open study manifest listing one folder of B-scan PNGs and a copy of it (cp -r) at one visit of an eye: the
+    folders were hashed as files (which raised and was passed over), so they were "2 scans at the visit ... the OU
+    view averages their network results" ('repeat'), where two .npy copies are one scan used once. Now a folder goes
+    to the content comparison: one scan, used once, a 'copy' check."""
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    from octviewer.io import load_volume
+
+    images = tmp_path / "od_png"
+    images.mkdir()
+    for k, bscan in enumerate(load_volume(_scans(two_patients, "OD")[0]).data):
+        Image.fromarray(np.asarray(bscan, dtype=np.uint8)).save(images / f"B{k + 1:03d}.png")
+    copy = Path(shutil.copytree(images, tmp_path / "od_png_copy"))
+    manifest = tmp_path / "dup.csv"
+    manifest.write_text(f"patient_id,eye,visit,path\nP1,OD,2019-04-17,{images}\nP1,OD,2019-04-17,{copy}\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(manifest), ""))
+    with qtbot.waitSignal(window.study.panel.index_ready, timeout=60000):
+        window.menu_actions["open_study_manifest"].trigger()
+    index = window.study.panel.index
+    assert [s.path for s in index.scans] == [str(images)] and index.copies == [str(copy)], index.scans
+    assert {w.kind for w in index.warnings} == {"copy"}, index.warnings

@@ -711,9 +711,14 @@ def _copies(scans: list[ScanEntry], uids: dict[str, str], root: str, digests: di
                 size[s.path] = os.stat(s.path).st_size
             except OSError:
                 continue
+        # a folder (B-scan images) has no bytes of its own to hash: it goes to the content comparison, as a scan at
+        # another place does; hashed as a file it raised, was passed over, and two copies of one image folder at a
+        # visit were a 'repeat' of two scans (attack run 18, A18-29)
+        size = {p: n for p, n in size.items() if not os.path.isdir(p)}
+        left_folders = [s for s in group if os.path.isdir(s.path)]
         sizes = Counter(size[s.path] for s in group if s.path in size and not uids.get(s.path))
         first: dict[tuple, ScanEntry] = {}
-        left: list[ScanEntry] = []  # the scans of the group no UID or bytes found a copy of
+        left: list[ScanEntry] = list(left_folders)  # the scans of the group no UID or bytes found a copy of
         # the largest copy first: one cut short after its header keeps the UID, and the first by name was kept,
         # damaged, while the whole one beside it was dropped (attack run 10, A10-5)
         for s in sorted((s for s in group if s.path in size), key=lambda s: -size[s.path]):
