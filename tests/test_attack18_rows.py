@@ -365,3 +365,31 @@ def test_a18_29_two_copies_of_one_image_folder_at_a_visit_are_one_scan_used_once
     index = window.study.panel.index
     assert [s.path for s in index.scans] == [str(images)] and index.copies == [str(copy)], index.scans
     assert {w.kind for w in index.warnings} == {"copy"}, index.warnings
+
+
+# ---------------------------------------------------------------- A18-28: one measured field under two patients
+
+
+@pytest.mark.gui
+def test_a18_28_one_perimetry_field_filed_under_two_patients_is_used_for_neither(qtbot, window, monkeypatch,
+                                                                                 tmp_path):
+    """One patient's perimeter DICOM (OPV) re-saved under the other patient's ID (an export to the wrong record: the same test
+    date and values): it was both patients' measured VF, nothing said, where one scan under two patients is "whose
+    scan it is cannot be told; neither is used". Now the field is listed under both and used for neither."""
+    import pydicom
+
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path / "study", patients=2, visits=2, preset="tiny", seed=7)
+    a, b = sorted(p.name for p in (root / "scans").iterdir())
+    field = sorted((root / "perimetry").glob(f"{a}_OD_*.dcm"))[0]
+    ds = pydicom.dcmread(field)
+    ds.PatientID = b
+    ds.save_as(root / "perimetry" / f"misfiled_{field.name}")
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    date = f"{field.stem[-8:-4]}-{field.stem[-4:-2]}-{field.stem[-2:]}"
+    assert not [m for m in panel.index.vf if m.eye == "OD" and m.date.isoformat() == date], panel.index.vf
+    shown = _shown(panel)
+    for patient in (a, b):
+        assert (f"measured VF of {patient} OD {date}: the same test (eye, date, VFI, MD and PSD) is filed under the "
+                f"patients {a} and {b}") in shown, shown

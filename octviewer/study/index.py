@@ -1417,6 +1417,31 @@ def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_pe
     index.vf = kept
 
 
+def _one_field_under_two_patients(index: StudyIndex) -> None:
+    """Leave out, listed, the measured fields that are one test filed under two patients: the same eye, test date,
+    VFI, MD and PSD (all three given) under two patient IDs. One perimeter export re-saved under another patient
+    (an export to the wrong record) was used as both patients' measured VF, nothing said, where one scan under two
+    patients is "whose scan it is cannot be told; neither is used" (attack run 18, A18-28). The field's values stand
+    for its identity: a field record keeps no UID, and two people tested on one day do not give three equal indices."""
+    same: dict[tuple, list[VfMeasurement]] = {}
+    for m in index.vf:
+        if m.date is not None and None not in (m.vfi, m.md_db, m.psd_db):
+            same.setdefault((m.eye, m.date, m.vfi, m.md_db, m.psd_db), []).append(m)
+    wrong: set[int] = set()
+    base = index._base()
+    for group in (g for g in same.values() if len({m.patient_id for m in g}) > 1):
+        patients = " and ".join(sorted({m.patient_id for m in group}))
+        names = ", ".join(dict.fromkeys(os.path.relpath(m.source, base) if _inside(m.source, base) else m.source
+                                        for m in group if m.source))
+        for m in group:
+            wrong.add(id(m))
+            index._problem(m.source or index.root, "visual fields filed under two patients",
+                           f"measured VF of {m.patient_id} {m.eye or 'eye unknown'} {m.date.isoformat()}: the same "
+                           f"test (eye, date, VFI, MD and PSD) is filed under the patients {patients} ({names}): whose "
+                           "field it is cannot be told; it is not used")
+    index.vf = [m for m in index.vf if id(m) not in wrong]
+
+
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
     """The manifest's scan with the eye its own header states where the row gives none, the warnings of
     ``check_header`` and the header record; ValueError naming the row when the header states the other
@@ -1564,6 +1589,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
             index.vf = [m for m in index.vf if m not in left_out]
         if bad:
             index._problem(csv_path, "visual-field rows refused", "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+    _one_field_under_two_patients(index)
     _unmatched_vf_problems(index)
     log.info("indexed manifest: %d scans, %d VF, %s", len(index.scans), len(index.vf), index.skipped_text())
     return index
@@ -1797,6 +1823,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     index.warnings += _repeats_counted(index, str(root))
     _undated_note(index)
     index.vf = unique_vf(index.vf)
+    _one_field_under_two_patients(index)
     _unmatched_vf_problems(index)
     log.info("indexed folder: %d scans, %d VF, %d from cache, %s", len(index.scans), len(index.vf),
              index.from_cache, index.skipped_text())
