@@ -393,3 +393,38 @@ def test_a18_28_one_perimetry_field_filed_under_two_patients_is_used_for_neither
     for patient in (a, b):
         assert (f"measured VF of {patient} OD {date}: the same test (eye, date, VFI, MD and PSD) is filed under the "
                 f"patients {a} and {b}") in shown, shown
+
+
+# ---------------------------------------------------------------- A18-28: one measured field at two dates
+
+
+@pytest.mark.gui
+def test_a18_28_a_redated_copy_of_a_field_is_one_test_in_the_measured_vf_trend(qtbot, window, monkeypatch,
+                                                                                progressing, tmp_path):  # noqa: F811
+    """The first OD field (OPV DICOM) re-dated three days after the last one and kept beside it (a date-shifting
+    export: the same values): it was a fifth test in the measured MD slope, nothing said. Now it counts once, at the
+    date with no other field of the eye (its own), listed; the Trend's measured MD has the four real tests."""
+    import datetime as dt
+
+    import pydicom
+    from test_attack16_trend import _trend
+
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    fields = sorted((root / "perimetry").glob("*_OD_*.dcm"))
+    last = dt.date.fromisoformat(f"{fields[-1].stem[-8:-4]}-{fields[-1].stem[-4:-2]}-{fields[-1].stem[-2:]}")
+    stamp = (last + dt.timedelta(days=3)).strftime("%Y%m%d")
+    ds = pydicom.dcmread(fields[0])
+    for key in ("StudyDate", "SeriesDate", "ContentDate", "AcquisitionDate", "PerformedProcedureStepStartDate"):
+        if key in ds:
+            setattr(ds, key, stamp)
+    if "AcquisitionDateTime" in ds:
+        ds.AcquisitionDateTime = stamp + "101010"
+    copy = root / "perimetry" / f"copy_OD_{stamp}.dcm"
+    ds.save_as(copy)
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    od = [m for m in panel.index.vf if m.eye == "OD"]
+    assert len(od) == len(fields) and str(copy) not in {m.source for m in od}, od
+    shown = _shown(panel)
+    assert f"perimetry/copy_OD_{stamp}.dcm: measured VF of DEMO00-000 OD" in shown and "a re-dated copy?" in shown, shown
+    history = _trend(qtbot, window, panel).history
+    assert len(history.series["md_measured"]) == len(fields), history.series["md_measured"]

@@ -1442,6 +1442,43 @@ def _one_field_under_two_patients(index: StudyIndex) -> None:
     index.vf = [m for m in index.vf if id(m) not in wrong]
 
 
+def _one_field_at_two_dates(index: StudyIndex) -> None:
+    """Count once, at one date, a measured field the study holds at two or more dates of one patient's eye: the same
+    VFI, MD and PSD (all three given; a field record keeps no UID). A perimeter export re-dated (a date-shifting
+    export, the scans' A15-17 for a field) was a second test in the measured-VF slope (attack run 18, A18-28). It
+    counts at its first date where no other field of the eye lies within ``VF_MATCH_DAYS`` (the scans' rule, A17-8:
+    a copy re-dated backward or forward does not crowd a visit's own field), else at its first; the others are
+    listed and not used."""
+    from .vf import VF_MATCH_DAYS
+
+    same: dict[tuple, list[VfMeasurement]] = {}
+    for m in index.vf:
+        if m.date is not None and None not in (m.vfi, m.md_db, m.psd_db):
+            same.setdefault((m.patient_id, m.eye, m.vfi, m.md_db, m.psd_db), []).append(m)
+    wrong: set[int] = set()
+    base = index._base()
+
+    def name(m: VfMeasurement) -> str:
+        return os.path.relpath(m.source, base) if m.source and _inside(m.source, base) else m.source or "a table"
+
+    for group in (g for g in same.values() if len({m.date for m in g}) > 1):
+        mine = {id(m) for m in group}
+        others = [o for o in index.vf if id(o) not in mine and (o.patient_id, o.eye) == (group[0].patient_id,
+                                                                                       group[0].eye) and o.date]
+        alone = [m for m in group if all(abs((o.date - m.date).days) > VF_MATCH_DAYS for o in others)]
+        kept = min(alone or group, key=lambda m: m.date)
+        for m in group:
+            if m.date == kept.date:
+                continue
+            wrong.add(id(m))
+            index._problem(m.source or index.root, "visual fields at two dates",
+                           f"measured VF of {m.patient_id} {m.eye or 'eye unknown'} {m.date.isoformat()}: the same "
+                           f"test (VFI, MD and PSD) as {name(kept)} of {kept.date.isoformat()} (a re-dated copy?): "
+                           f"which date is right cannot be told; it is counted once, at {kept.date.isoformat()} (a "
+                           "date with no other field of the eye, else the first)")
+    index.vf = [m for m in index.vf if id(m) not in wrong]
+
+
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
     """The manifest's scan with the eye its own header states where the row gives none, the warnings of
     ``check_header`` and the header record; ValueError naming the row when the header states the other
@@ -1590,6 +1627,7 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
         if bad:
             index._problem(csv_path, "visual-field rows refused", "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
     _one_field_under_two_patients(index)
+    _one_field_at_two_dates(index)
     _unmatched_vf_problems(index)
     log.info("indexed manifest: %d scans, %d VF, %s", len(index.scans), len(index.vf), index.skipped_text())
     return index
@@ -1824,6 +1862,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     _undated_note(index)
     index.vf = unique_vf(index.vf)
     _one_field_under_two_patients(index)
+    _one_field_at_two_dates(index)
     _unmatched_vf_problems(index)
     log.info("indexed folder: %d scans, %d VF, %d from cache, %s", len(index.scans), len(index.vf),
              index.from_cache, index.skipped_text())
