@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-DEMO = Path(__file__).resolve().parents[1] / "resources" / "samples" / "demo_normal_OD.dcm"
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "samples" / "demo_advanced_glaucoma_OD.dcm"
 
 
 @pytest.fixture
@@ -35,3 +35,7 @@ def test_octviewer_measure_says_the_rnfl_boundary_model_is_missing(no_rnfl_model
     (row,) = list(csv.DictReader(out.open()))
     assert "rnfl_boundary.safetensors" in row["quality"] and "path search" in row["quality"], row["quality"]
     assert row["rnfl_global_um"]  # still measured, with the note beside it
+    # ... but classed nowhere and approximate everywhere: the advanced demo eye read "98 um (normal)" with green
+    # sectors, 53 um with the model (walk-through H115, Z4)
+    assert row["rnfl_class"] == "" and float(row["rnfl_unsure_pct"]) >= 90
+    assert row["rnfl_uncertain_sectors"] == "T TS NS N NI TI"

@@ -186,8 +186,8 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
                  uncertain_sectors=uncertain)
     summary = rnfl.summarise(profile, volume.laterality)
     classes = {}
-    if abs(diameter - rnfl.CIRCLE_DIAMETER_MM) < 0.35:  # the norms are for the 3.46 mm circle
-        classes = _classes(summary)
+    if abs(diameter - rnfl.CIRCLE_DIAMETER_MM) < 0.35 and not seg.notes:  # the norms are for the 3.46 mm circle;
+        classes = _classes(summary)  # a boundary the notes distrust (the model missing) is classed nowhere (Z4)
     return StructureReport(**base, rnfl_profile=profile, rnfl_global_um=summary["global"],
                            quadrants=summary["quadrants"], sectors=summary["sectors"],
                            clock_hours=summary["clock_hours"], classes=classes, circle_diameter_mm=diameter,
