@@ -14,8 +14,10 @@ import pytest
 # ---------------------------------------------------------------- the rule itself
 
 
+# MÜLLER / MULLER (marks dropped) is said since attack run 19 (A19-1: UE is not folded to U, XUE / XU are two
+# names); tests/test_person_table.py holds the pair
 @pytest.mark.parametrize("one, two", [("O'BRIEN^SEAN", "OBRIEN^SEAN"), ("MÜLLER^JÜRGEN", "MUELLER^JUERGEN"),
-                                      ("MÜLLER^JÜRGEN", "MULLER^JURGEN"), ("DE LA CRUZ^MARIA", "DELACRUZ^MARIA"),
+                                      ("DE LA CRUZ^MARIA", "DELACRUZ^MARIA"),
                                       ("DOE^JOHN", "JOHN DOE"), ("DOE^JOHN", "DOE, JOHN"), ("Doe^John^A", "DOE^JOHN"),
                                       ("YAMADA^TARO=山田^太郎", "山田^太郎"), ("SMITH-JONES^ANN", "SMITH JONES^ANN"),
                                       ("STRAUß^ANNA", "STRAUSS^ANNA"), ("DOE", "DOE^JOHN")])
@@ -27,12 +29,15 @@ def test_one_name_written_two_ways_folds_to_equal_digests(one, two):
     assert one_set_of_traits([hashed_traits(a), hashed_traits(b)]) and not a.other_name(b) and not a.others(b)
 
 
-@pytest.mark.parametrize("one, two", [("DOE^JOHN", "DOE^JANE"), ("DE SOUZA^MARIA", "DE LA CRUZ^MARIA"),
-                                      ("山田^太郎", "田中^太郎")])
-def test_another_name_is_said_not_another_person(one, two):
+@pytest.mark.parametrize("one, two, birth", [("DOE^JOHN", "DOE^JANE", "19500101"),
+                                             ("DE SOUZA^MARIA", "DE LA CRUZ^MARIA", ""),
+                                             ("山田^太郎", "田中^太郎", "")])
+def test_another_name_is_said_not_another_person(one, two, birth):
+    """(A family name that differs under one full birth date is one person's since attack run 19, A19-3: a marriage;
+    the family-name pairs are without birth dates.)"""
     from octviewer.core.person import Patient, hashed_traits, one_set_of_traits
 
-    a, b = Patient("P", name=one, birth_date="19500101"), Patient("P", name=two, birth_date="1950-01-01")
+    a, b = Patient("P", name=one, birth_date=birth), Patient("P", name=two, birth_date=birth)
     assert a.other_name(b) and not a.others(b)
     assert not one_set_of_traits([hashed_traits(a), hashed_traits(b)])
     assert one_set_of_traits([hashed_traits(a), hashed_traits(b)], names=False)

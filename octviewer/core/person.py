@@ -33,8 +33,8 @@ from pydicom.multival import MultiValue
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
-NAME_TRAITS = ("family", "given", "given2", "initial", "suffix", "words", "script", "script_kind", "wordset",
-               "garbled")  # and a word set per other script (``name_traits``)
+NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "suffix", "script_given", "words",
+               "script", "script_kind", "wordset", "garbled")  # and a word set per other script (``name_traits``)
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
 #: names most women or men carry (NGUYEN^THI MAI); a family name's words joined (VANDAM) still count (A18-3).
@@ -43,14 +43,21 @@ PARTICLES = frozenset("VAN VON DER DEN TER TEN DE DEL DELLA DELLE DEI DI DA DAS 
 #: Titles and suffixes a free-text name carries ("DR JOHN DOE"): not the name's words (A18-10); DICOM's prefix
 #: component is not read, its suffix component only as ``suffix`` (father and son).
 SUFFIXES = frozenset("JR SR II III IV".split())
+#: What devices, anonymisers and emergency registrations write where the name is not known (with words of one
+#: repeated letter, XXX): no name, as an empty one, not "a whole other name" (A19-7).
+PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATIENT NONE NAME NN NA".split())
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
 #: Letters NFKD does not take apart; Ä, Ö, Ü lose their marks there, and AE, OE, UE fold with them below.
 #: Persian and Arabic keyboards write YEH and KAF as other code points (ی / ي, ک / ك, ى): one letter (A18-11).
+#: Ð (a Latin-1 device's Đ), Ħ, Ŋ and the Arabic TEH MARBUTA / HEH written either way at a name's end (A19-10).
 _LETTERS = str.maketrans({"ß": "SS", "ẞ": "SS", "Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Þ": "TH",
-                          "ی": "ي", "ى": "ي", "ک": "ك", "ـ": ""})
+                          "Ð": "D", "Ħ": "H", "Ŋ": "N", "ی": "ي", "ى": "ي", "ک": "ك", "ة": "ه", "ـ": ""})
+_UMLAUTS = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE"})
 #: Inside a word: O'BRIEN, D’ARCY, SMITH-JONES are written with and without them.
-_JOINERS = re.compile(r"['’‘`´\u02bc\-‐‑–]")
-_WORD = re.compile(r"[^\W\d_]+")
+_JOINERS = re.compile(r"['’‘`´\u02bc\u02bb\u02bf·\-‐‑–]")
+#: Scripts whose combining marks are accents a device may drop (MÜLLER, Ελένη, the Arabic and Hebrew vowel
+#: points); elsewhere a mark makes another letter (ケイコ / ケイゴ, KEIKO / KEIGO; अमित / अमिता) and is kept.
+_ACCENTED = frozenset({"LATIN", "GREEK", "CYRILLIC", "ARABIC", "HEBREW"})
 
 
 @dataclass(frozen=True)
@@ -106,15 +113,25 @@ class Patient:
 
 def fold_name(text: str) -> str:
     """``text`` as devices and exports agree on it: upper case, letters without their marks (NFKD; ß as SS,
-    Ø as O), German transliteration folded with the marks dropped (MÜLLER, MUELLER and MULLER alike: AE, OE, UE
-    as A, O, U), apostrophes and hyphens inside a word dropped (O'BRIEN as OBRIEN, SMITH-JONES as SMITHJONES).
-    Words are kept apart by spaces; anything else but letters separates words."""
-    text = unicodedata.normalize("NFKD", text.upper().translate(_LETTERS))
-    text = "".join(c for c in text if not unicodedata.combining(c)).upper().translate(_LETTERS)
-    text = _JOINERS.sub("", text)
-    for pair, letter in (("AE", "A"), ("OE", "O"), ("UE", "U")):
-        text = text.replace(pair, letter)
-    return " ".join(_WORD.findall(text))
+    Ø as O), the German umlauts as their transliteration (MÜLLER as MUELLER: ``_UMLAUTS``), apostrophes and
+    hyphens inside a word dropped (O'BRIEN as OBRIEN, SMITH-JONES as SMITHJONES). Words are kept apart by spaces;
+    anything else but letters separates words. AE, OE and UE are not folded to A, O, U: XUE and XU, CHAE and CHA,
+    DOE and DO are other names (attack run 19, A19-1); a device that drops the marks (MULLER) shares a word with
+    MUELLER through ``_wordset``'s variants only."""
+    text = unicodedata.normalize("NFKD", text.upper().translate(_UMLAUTS).translate(_LETTERS))
+    kept, base = [], "LATIN"
+    for c in text:  # marks dropped where they are accents, kept where they make another letter (A19-13)
+        if not unicodedata.combining(c):
+            base = unicodedata.name(c, "OTHER").split()[0]
+        elif base in _ACCENTED:
+            continue
+        kept.append(c)
+    text = unicodedata.normalize("NFC", "".join(kept)).upper().translate(_LETTERS)
+    # katakana as hiragana (NFKD made half-width katakana full-width already): one syllabary to a Japanese reader,
+    # やまだ = ヤマダ = ﾔﾏﾀﾞ (A19-9)
+    text = "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+    text = _JOINERS.sub("", text)  # words: letters and the marks that belong to them (Devanagari's vowel signs)
+    return " ".join("".join(c if c.isalpha() or unicodedata.category(c)[0] == "M" else " " for c in text).split())
 
 
 def name_traits(name: str) -> dict[str, str]:
@@ -131,8 +148,12 @@ def name_traits(name: str) -> dict[str, str]:
     ``garbled`` only: it can be compared with nothing (A18-6). Compared by ``other_name`` and
     ``whole_name_differs``."""
     name = repaired(name)
-    if "\ufffd" in name or "\x1b" in name:
+    # U+FFFD, an escape sequence left, or C1 control characters (Shift_JIS or GBK bytes read as Latin-1, which the
+    # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared
+    if "\ufffd" in name or "\x1b" in name or any("\x80" <= c <= "\x9f" for c in name):
         return {"garbled": "1"}
+    if all(w in PLACEHOLDER_NAMES or len(set(w)) == 1 for w in fold_name(name).split()):
+        return {}  # ANONYMOUS, UNKNOWN^UNKNOWN, XXX^XXX: no name, as an empty one (A19-7)
     latin, scripts = [], []
     for group in name.split("="):
         if fold_name(group):
@@ -143,6 +164,8 @@ def name_traits(name: str) -> dict[str, str]:
     if scripts:
         out["script"] = "".join(fold_name(" ".join(scripts[0].split("^")[:2])).split())
         out["script_kind"] = _script_of(out["script"])
+        if "^" in scripts[0]:
+            out["script_given"] = "".join(fold_name(scripts[0].split("^")[1]).split())
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
@@ -175,10 +198,15 @@ def _wordset(group: str, joined: bool = False) -> set[str]:
     parts = group.split("^")[:2] if "^" in group else [group]
     folded = [fold_name(part).split() for part in parts]
     words = {w for part in folded for w in part if len(w) > 1 and w not in PARTICLES | TITLES}
+    # MUELLER also as MULLER, a device's MÜLLER with its marks dropped (``fold_name``): they share a word
+    words |= {re.sub("([AOU])E", r"\1", w) for w in words}
     if "^" in group and folded[0]:
         words.add("".join(folded[0]))
     if joined and any(folded):
         words.add("".join(w for part in folded for w in part))
+        # a Han name's characters one by one: one device writes the variant form of one of them (齋藤 / 斎藤,
+        # 髙橋 / 高橋: A19-4), and the other characters still tie the two
+        words |= {c for part in folded for w in part for c in w if _script_of(c) == "CJK"}
     return words
 
 
@@ -187,7 +215,9 @@ def repaired(text: str) -> str:
     (a header that writes UTF-8 without declaring its character set: MÜLLER^JÜRGEN read as "MÃ\x9cLLER^JÃ\x9cRGEN",
     folded to MALLER^JA, another person's name; attack run 17, A17-5), or ISO 2022 text (JIS, KS X 1001) whose
     escape sequences were read as ASCII because the set was not declared, decoded component by component as
-    DICOM resets the set at "^" and "=" (A18-6); else ``text``."""
+    DICOM resets the set at "^" and "=" (A18-6), or Windows-1251 Cyrillic read as Latin-1 (АБРАМОВ as "ÀÁÐÀÌÎÂ":
+    the fold took 4 to 6 Cyrillic letters to one Latin letter and made two women one name; a Latin-1 name has
+    ASCII letters beside its accented ones: A19-5); else ``text``."""
     if "\x1b" in text:
         pieces = re.split(r"([\^=])", text)
         for codec in ("iso2022_jp_2", "iso2022_kr"):
@@ -201,31 +231,38 @@ def repaired(text: str) -> str:
     try:
         return text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
+        pass
+    letters = [c for c in text if c.isalpha()]
+    if letters and all("\xc0" <= c <= "\xff" for c in letters):
+        return text.encode("latin-1").decode("cp1251")
+    return text
 
 
 def _latin_traits(group: str) -> dict[str, str]:
-    """A name group's family, given, second given name, the first given name's initial and ``words``. A given name
-    written as its initial (DOE^J, as devices that truncate write it) gives ``initial`` and no ``given``: DOE^J and
-    DOE^JOHN agree, DOE^J and DOE^MARY do not (A18-10)."""
+    """A name group's family name, first given name (``given``), all its given names joined (``givens``: JEAN-PIERRE
+    and JEAN PIERRE agree, A19-3), the second given name (``given2``: twins GARCIA^MARIA JOSE / GARCIA^MARIA ISABEL,
+    A17-3; a free-text name's third word: "GARCIA MARIA JOSE", A19-2), the first given name's initial, the suffix
+    (father and son: DOE^JOHN^^^SR / ^^^JR, A18-2) and ``words`` (family and first given name, or a free-text name's
+    first two words, in alphabetical order). A given name written as its initial (DOE^J, as devices that truncate
+    write it) gives ``initial`` and no ``given`` (A18-10); initials and titles are not words of a free-text name."""
     if "^" not in group:
         folded = fold_name(group).split()
-        words = [w for w in folded if w not in TITLES][:2]
-        out = {"suffix": next((w for w in folded if w in SUFFIXES), "")}
-        out.update({"words": " ".join(sorted(words))} if len(words) == 2 else {"family": "".join(words)})
+        words = [w for w in folded if w not in TITLES and len(w) > 1]
+        out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "given2": " ".join(words[2:3])}
+        out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return {k: v for k, v in out.items() if v}
     parts = [*group.split("^"), "", "", "", ""]
     family_part, given_part, suffix = parts[0], parts[1], parts[4]
-    family, givens = "".join(fold_name(family_part).split()), fold_name(given_part).split()
+    # the Vietnamese middle names THI / VAN one device drops (NGUYEN^THI MAI / NGUYEN^MAI) are not the given name
+    family = "".join(fold_name(family_part).split())
+    givens = [w for w in fold_name(given_part).split() if w not in PARTICLES] or fold_name(given_part).split()
     given, given2 = (givens + ["", ""])[:2]
-    # the second given name tells twins under one ID and birth date apart (GARCIA^MARIA JOSE / GARCIA^MARIA
-    # ISABEL, attack run 17, A17-3); compared only where both give one, not an initial (DOE^JOHN A and DOE^JOHN
-    # agree)
-    # father and son (DOE^JOHN^^^SR / DOE^JOHN^^^JR): the suffix component, where both give one (A18-2)
     out = {"family": family, "initial": given[:1], "given2": given2 if len(given2) > 1 else "",
            "suffix": "".join(fold_name(suffix).split())}
     if len(given) > 1:
-        out["given"] = given
+        # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name without the umlauts' E as well
+        out.update(given=given, givens="".join(w for w in givens if len(w) > 1),
+                   given_plain=re.sub("([AOU])E", r"\1", given))
         if family:
             out["words"] = " ".join(sorted((family, given)))
     return {k: v for k, v in out.items() if v}
@@ -259,6 +296,10 @@ def birth_trait(text: str) -> str:
     text = text.strip()
     if (dmy := re.fullmatch(r"\d{1,2}[./-]\d{1,2}[./-](\d{4})", text)) is not None:
         digits = dmy.group(1)
+    elif (ymd := re.fullmatch(r"(\d{4})[./-](\d{1,2})[./-](\d{1,2})", text)) is not None:  # 1950-1-1 (A19-6)
+        digits = "".join(f"{int(g):02d}" for g in ymd.groups())
+    elif (stamp := re.fullmatch(r"(\d{8})\d{0,6}(\.\d+)?([+-]\d{4})?", text)) is not None:  # HL7 time, zone
+        digits = stamp.group(1)
     else:
         digits = re.sub(r"\D", "", text)
         if len(digits) in (12, 14) and digits[:2] in ("18", "19", "20"):
@@ -328,28 +369,51 @@ def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 
 
 def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
-    """The names differ after the fold: the other-script forms where both give one; the family and given names'
-    ``words`` where both give them (word order aside: DOE^JOHN and "JOHN DOE"); else the family and first given
-    name where both give them (DOE and DOE^JOHN agree). The second given names, where both give one, too. Two
-    names written in no common script (PETROVA^MARIA, ПЕТРОВА^МАРИЯ), or one that could not be decoded
-    (``garbled``), cannot be compared, so they are said."""
-    if any(k in mine and k in theirs and mine[k] != theirs[k] for k in ("given2", "suffix")):
+    """The names differ after the fold. Given names (``_given_differs``) always: twins share the ID, the birth
+    date and the family name. Where the full birth date ties the two, nothing else: under one ID and birth date a
+    marriage, a double surname one device truncates, MACDONALD / MC DONALD, a name in another script or one that
+    could not be decoded are one person's, and a 'people' check withheld the Trend's flags for them (attack runs 18
+    and 19, A18-10, A19-3). Otherwise also: the other-script forms of one script; a name that cannot be compared
+    (``garbled``, or written in no common script: PETROVA^MARIA / ПЕТРОВА^МАРИЯ); the family and given names'
+    ``words`` where both give them (word order aside: DOE^JOHN and "JOHN DOE"); else the family names."""
+    if _given_differs(mine, theirs):
         return True
-    if all(k in mine and k in theirs for k in ("script", "script_kind")) and mine["script_kind"] == \
-            theirs["script_kind"] and mine["script"] != theirs["script"]:
+    if "birth" in mine and "birth" in theirs:
+        return False
+
+    def differs(k: str) -> bool:
+        return k in mine and k in theirs and mine[k] != theirs[k]
+
+    if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs:
         return True
-    # a name that cannot be compared is said, unless the full birth date ties the two (A18-10: a 'people' check
-    # withholds the Trend's flag, for one name written in two scripts under one ID and birth date)
-    tied = "birth" in mine and "birth" in theirs
-    if not tied and any("garbled" in a and any(k in b for k in NAME_TRAITS) for a, b in ((mine, theirs),
-                                                                                       (theirs, mine))):
+    if any("garbled" in a and any(k in b for k in NAME_TRAITS) for a, b in ((mine, theirs), (theirs, mine))):
         return True
     scripts = [_word_sets(t) for t in (mine, theirs)]
-    if not tied and all(scripts) and not scripts[0] & scripts[1]:
+    if all(scripts) and not scripts[0] & scripts[1]:
         return True
-    if "words" in mine and "words" in theirs:
-        return mine["words"] != theirs["words"]
-    return any(mine[k] != theirs[k] for k in ("family", "given", "initial") if k in mine and k in theirs)
+    if "words" in mine and "words" in theirs and mine["words"] == theirs["words"]:
+        return False
+    return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
+
+
+def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """The given names differ (the first, or all joined; the second where both give one; the suffix; the initial
+    where one gives only that); a name whose family and given components are swapped (DOE^JOHN / JOHN^DOE) does
+    not."""
+    def differs(k: str) -> bool:
+        return k in mine and k in theirs and mine[k] != theirs[k]
+
+    if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
+        return differs("suffix")  # the components swapped
+    if "given" in mine and "given" in theirs:
+        if differs("given") and differs("givens") and differs("given_plain"):
+            return True
+    elif differs("initial"):
+        return True
+    if "script_kind" in mine and not differs("script_kind") and differs("script_given"):
+        return True  # twins in kanji: 山田^太郎 / 山田^花子
+    same_givens = "givens" in mine and not differs("givens")
+    return differs("given2") and not same_givens or differs("suffix")
 
 
 def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:

@@ -238,8 +238,8 @@ def _cut(path: Path) -> str:
 #: identity fields hold several values names no one person and is left out (``_several_values``, A17-7); 12: a
 #: birth date kept at each precision it gives, the second given name, a name's words per script (``core.person``'s
 #: table of name pairs, tests/test_person_table.py); 13: a word set per script, the suffix, the given initial, the
-#: issuer's universal ID (attack run 18)
-RECORD_CHECKS = 13
+#: issuer's universal ID (attack run 18); 14: UE not folded to U, all given names joined, twins in kanji (run 19)
+RECORD_CHECKS = 14
 
 
 def well_formed(record) -> bool:
