@@ -86,7 +86,7 @@ def test_ou_report_does_not_set_a_far_field_against_the_other_eye(study):
     assert "<td>MD measured (dB)</td><td>-0.5</td><td>-9.8</td><td>not compared</td>" in page
     assert "OD - OS of MD measured (dB), VFI measured (%): not compared: the OD field lies more than 180" in page
     # the eye's own differences: "n.c.", said in full under the table ("not compared" broke mid-word there)
-    assert "<td style='white-space: nowrap'>-0.5</td><td>n.c.</td>" in page
+    assert "<td style='white-space: nowrap'>-0.5</td><td style='white-space: nowrap'>n.c.</td>" in page
     assert "n.c. = not compared: the OD field 374 days before its scan" in page
 
 

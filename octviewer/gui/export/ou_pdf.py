@@ -50,9 +50,13 @@ def vf_interval(vf_date, scan_date) -> str:
             if days is not None else f"more than {VF_COMPARE_MAX_DAYS} days from its scan")
 
 
-#: beside a predicted index the model's evaluation found worse than the class mean (the column is narrow, a longer
-#: text broke mid-word: ``WORSE_KEY`` under the table says it in full)
-WORSE_CELL = " <b>WORSE</b>"
+#: under a predicted index the model's evaluation found worse than the class mean (the column is narrow, a longer
+#: text broke mid-word: ``WORSE_KEY`` under the table says it in full); on its own line, as beside the number it
+#: widened two of the table's eleven columns so far that the others broke "+1.7" into "+1." over "7" (walk-through
+#: H115, Z1)
+WORSE_CELL = "<br><b>WORSE</b>"
+#: a table cell that is never broken inside a number or a word (``_nowrap``)
+_CELL = "<td style='white-space: nowrap'>"
 WORSE_KEY = "WORSE: the model's own evaluation found this estimate worse than the class-mean baseline: do not use it"
 
 
@@ -64,8 +68,14 @@ def _predicted_cell(name: str, value, worse=()) -> str:
     """A predicted index's cell: marked as the panel marks it, or "WORSE" beside it (on one line: the narrow
     column broke the word) when the model's evaluation found it worse than the class mean."""
     if name in worse and value is not None:
-        return f"<td style='white-space: nowrap'>{_fmt(value)}{WORSE_CELL}</td>"
-    return f"<td style='white-space: nowrap'>{_fmt(value)}{_mark(name, value, worse)}</td>"
+        return f"{_CELL}{_fmt(value)}{WORSE_CELL}</td>"
+    return f"{_CELL}{_fmt(value)}{_mark(name, value, worse)}</td>"
+
+
+def _nowrap(text: str) -> str:
+    """``text`` (HTML) whose lines (``<br>``) are each kept whole: Qt breaks a table cell's text anywhere, mid-number
+    ("+1." over "7") or mid-word ("ey" over "e"), where the table is too narrow for its columns (H115, Z1)."""
+    return "<br>".join(f"<span style='white-space: nowrap'>{line}</span>" for line in text.split("<br>"))
 
 
 def trend_key_html(key, notes=()) -> str:
@@ -97,9 +107,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         # said beside the estimate instead of a mark (W10); other estimates marked as measured values (H65, W11)
         worse = worse_vf_indices(s.notes)
         cells = "".join(_predicted_cell(c.name, c.predicted, worse)
-                        + f"<td style='white-space: nowrap'>{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
-                        + (f"<td>{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
-                           if s.vf_compared() or c.measured is None else "<td>n.c.</td>")
+                        + f"{_CELL}{_fmt(c.measured)}{_mark(c.name, c.measured)}</td>"
+                        + (f"{_CELL}{_fmt(shown_difference(c.predicted, c.measured), sign=True)}</td>"
+                           if s.vf_compared() or c.measured is None else f"{_CELL}n.c.</td>")
                         for c in s.vf_comparison())
         if not s.vf_compared():  # "not compared" broke mid-word in the narrow column: "n.c.", said in full below
             known = vf_days_from_scan(s.vf_measured.date, s.scan_date) is not None  # else a date is unknown
@@ -112,7 +122,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         # why a scan has no result, as the OU view's card says it (walk-through H107, Y5); a reader's error may name
         # the file and stays withheld here (A10-3)
         gate += f"<br>{html.escape(s.refusal())}" if s.refusal() else ""
-        rows.append(f"<tr><td><b>{eye}</b></td><td><span style='white-space: nowrap'>{html.escape(prob)}</span>"
+        rows.append(f"<tr>{_CELL}<b>{eye}</b></td><td><span style='white-space: nowrap'>{html.escape(prob)}</span>"
                     f"{mean}{gate}</td>{cells}</tr>")
     # each measured field's test date (anonymised: its days from the scan only), as the Results panel and the scan
     # PDF say it: the OU report gave none, and a field 74 days off read as the visit's (walk-through H65, W4)
@@ -120,8 +130,9 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
               for e, s in ((e, summary.eyes[e]) for e in eyes) if s.vf_measured is not None]
     # the mark on the value's line (it wrapped under it), the header in two lines (it broke "pred." mid-word)
     # a VFI difference in percentage points ("pp", keyed under the table), not "%" (walk-through wording, H81)
-    vf_header = "".join(f"<th>{label}<br>pred.</th><th>{label}<br>meas.</th>"
-                        f"<th>diff<br>({'pp' if unit == '%' else unit})</th>" for _, label, unit in _VF_ROWS)
+    vf_header = "".join(f"<th>{_nowrap(label + '<br>pred.')}</th><th>{_nowrap(label + '<br>meas.')}</th>"
+                        f"<th>{_nowrap('diff<br>(' + ('pp' if unit == '%' else unit) + ')')}</th>"
+                        for _, label, unit in _VF_ROWS)
     flag = ' <b style="color:#b00020">ASYMMETRIC</b>'
     asym_rows = summary.asymmetry()
     missing = []  # (eye, row label, reason) for the footnote under the table
@@ -199,7 +210,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     <p>"Case" = one eye at this visit: the mean over its volumes.</p>
     <h2>Predicted and measured visual field</h2>
     <table border="1" cellpadding="3" width="100%">
-      <tr><th>eye</th><th style='white-space: nowrap'>P(glaucoma)</th>{vf_header}</tr>{''.join(rows)}
+      <tr><th>{_nowrap('eye')}</th><th>{_nowrap('P(glaucoma)')}</th>{vf_header}</tr>{''.join(rows)}
     </table>
     {f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>" if OUTSIDE_MARK in ''.join(rows) else ""}
     {"<p>pp = percentage points (VFI % predicted minus VFI % measured)</p>" if rows else ""}

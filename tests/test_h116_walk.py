@@ -1,0 +1,126 @@
+"""Walk-through H115 (Z1-Z6), its items fixed by H116, each through the window: File > Open study folder, the Study
+tree's OU view, File > Export OU report / results as CSV, the Analysis menu (dialogs patched). Screenshots and
+reports go to $H116_GRABS when set."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import open_study_folder
+from test_h112_walk import _load_model
+
+pytestmark = pytest.mark.gui
+
+
+def _grab(widget, name: str) -> None:
+    folder = os.environ.get("H116_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, f"{name}.png"))
+
+
+def _keep(path: Path) -> None:
+    folder = os.environ.get("H116_GRABS")
+    if folder:
+        shutil.copy(path, folder)
+
+
+@pytest.fixture(scope="module")
+def fields_demo(tmp_path_factory):
+    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
+
+
+def _os_fields_another_persons(fields_demo, tmp_path) -> Path:
+    """A copy of ``fields_demo`` whose OS fields' headers name another person (left out: H107 Y8), the OD fields the
+    patient's own; scans and OD fields name ALPHA^ANN."""
+    from test_attack16_person import _rename
+
+    root = Path(shutil.copytree(fields_demo, tmp_path / "study"))
+    for f in [*(root / "scans").rglob("*.dcm"), *(root / "perimetry").rglob("*.dcm")]:
+        other = f.parent.name == "perimetry" or "perimetry" in f.parts
+        other = other and "_OS_" in f.name
+        _rename(f, *(("ZULU^ZED", "HOSP_B", "19400101") if other else ("ALPHA^ANN", "", "19500101")))
+    return root
+
+
+def _model(path, threshold):
+    """test_h112_walk's small random network with the given threshold, whose test split found its MD and PSD
+    estimates WORSE than the class mean (the bundled demo model's case: "WORSE" beside them in the table)."""
+    import torch
+
+    from octviewer.model import Preprocess, build_network, default_metadata, save_model
+
+    torch.manual_seed(0)
+    net = build_network("semt", init="random", reg_channels=8).eval()
+    meta = default_metadata("semt", preprocess=Preprocess(size=32))
+    meta["network"]["reg_channels"] = 8
+    meta["threshold"] = threshold
+    meta.setdefault("provenance", {})["test_metrics"] = {"vf_mae": {
+        name: {"mae": 3.0, "class_mean_mae": 1.0} for name in ("md", "psd")}}
+    return save_model(path, net, meta)
+
+
+def _first_visit(root: Path) -> str:
+    import pydicom
+
+    day = str(pydicom.dcmread(sorted((root / "scans").rglob("OD_*.dcm"))[0], stop_before_pixels=True).StudyDate)
+    return f"{day[:4]}-{day[4:6]}-{day[6:8]}"
+
+
+def _borderline_ou(qtbot, w, monkeypatch, root, tmp_path):
+    """The first visit's OU view on a model whose threshold lies 0.02 above OD's P(glaucoma) (a borderline OD)."""
+    from test_h84 import _open_ou
+
+    visit = _first_visit(root)
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "far.safetensors", 0.99))
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    p = _open_ou(qtbot, w, panel, visit).summary.eyes["OD"].probability
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "near.safetensors", min(p + 0.02, 0.999)))
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, visit)
+    qtbot.waitUntil(lambda: view.summary.eyes["OD"].threshold == pytest.approx(min(p + 0.02, 0.999)), timeout=120000)
+    return panel, view
+
+
+def _words_on_page(pdf: Path, page: int) -> list[tuple[float, float, str]]:
+    """(x, y, word) of each word pdftotext finds on ``page``."""
+    out = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [(float(m[1]), float(m[2]), m[3]) for m in
+            re.finditer(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="[\d.]+" yMax="[\d.]+">([^<]*)</word>', out)]
+
+
+# ---------------------------------------------------------------- Z1: the OU report's table whole
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_the_ou_reports_table_splits_no_number_or_word(qtbot, window, monkeypatch, fields_demo, tmp_path):
+    """Z1: with a measured field beside OD (the table's 11 columns all filled) and OD borderline, the OU report printed
+    the PSD difference "+1.7" as "+1." over "7" and "(glaucoma" over ")": the borderline note in the P(glaucoma) cell
+    left the other columns too narrow. Every figure of the table and its verdict is now one word on the page,
+    identified and anonymised."""
+    from test_h84 import _export_ou
+
+    from octviewer.gui.study.ou_view import shown_difference
+
+    w = window
+    root = _os_fields_another_persons(fields_demo, tmp_path)
+    _panel, view = _borderline_ou(qtbot, w, monkeypatch, root, tmp_path)
+    od = view.summary.eyes["OD"]
+    assert od.vf_measured is not None and od.vf_compared()
+    figures = [f"({od.decision})"]
+    for c in od.vf_comparison():
+        figures += [f"{c.predicted:.1f}", f"{c.measured:.1f}", f"{shown_difference(c.predicted, c.measured):+.1f}"]
+    for identified in (True, False):
+        pdf = _export_ou(qtbot, w, monkeypatch, tmp_path / f"ou_{identified}.pdf", identified)
+        _keep(pdf)
+        words = [word for _x, _y, word in _words_on_page(pdf, 1)]
+        assert "borderline" in " ".join(words)
+        split = [f for f in figures if f not in words]
+        assert not split, (split, words)
