@@ -4,6 +4,7 @@ reports go to $H116_GRABS when set."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import open_study_folder
-from test_h112_walk import _load_model
+from test_h112_walk import _load_model, _pdf_text
 
 pytestmark = pytest.mark.gui
 
@@ -124,3 +125,34 @@ def test_the_ou_reports_table_splits_no_number_or_word(qtbot, window, monkeypatc
         assert "borderline" in " ".join(words)
         split = [f for f in figures if f not in words]
         assert not split, (split, words)
+
+
+# ---------------------------------------------------------------- Z2: the OU report's n/a note of a left-out field
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_the_ou_reports_na_note_says_the_fields_were_left_out(qtbot, window, monkeypatch, fields_demo, tmp_path):
+    """Z2: OS's fields name another person and are left out; page 1 of the OU report said so ("Check (study): OS: 2
+    measured visual fields left out ..."), and the asymmetry table's n/a note on page 2 said "no visual field recorded
+    for this eye and visit" of the same eye. It now says they were left out, identified and anonymised; OD (its own
+    field) keeps its figures."""
+    from test_h84 import _export_ou, _open_ou
+
+    from octviewer.gui.study.checks import LEFT_OUT_REASON
+
+    w = window
+    root = _os_fields_another_persons(fields_demo, tmp_path)
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, _first_visit(root))
+    assert view.summary.eyes["OS"].vf_measured is None and view.summary.eyes["OD"].vf_measured is not None
+    table = view.asymmetry_table  # the OU view's n/a cells say it in their tooltips too
+    measured = [k for k in range(table.rowCount()) if "measured" in table.verticalHeaderItem(k).text()]
+    assert measured and all(table.item(k, 0).text() != "n/a" and table.item(k, 1).text() == "n/a"
+                            and html.escape(LEFT_OUT_REASON) in table.item(k, 1).toolTip() for k in measured)
+    for identified in (True, False):
+        pdf = _export_ou(qtbot, w, monkeypatch, tmp_path / f"ou_{identified}.pdf", identified)
+        _keep(pdf)
+        text = _pdf_text(pdf)
+        assert "OS: 2 measured visual fields left out" in text, text[:1500]
+        assert "no visual field recorded" not in text, text
+        assert re.search(r"OS MD measured \(dB\), VFI measured \(%\): " + re.escape(LEFT_OUT_REASON), text), text
+        assert "ZULU" not in text

@@ -21,7 +21,7 @@ from octviewer.study.ou import VisitSummary, patient_identity
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan
 
 from ..structure.panel import wheel_key_text
-from ..study.checks import check_html, check_lines
+from ..study.checks import check_html, check_lines, left_out_reason
 from ..study.ou_view import (
     OUTSIDE_MARK,
     asymmetry_digits,
@@ -142,6 +142,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
             return _fmt(value, asymmetry_digits(r.name, probability))
         s = summary.eyes.get(eye)
         why = s.missing_reason(r.name) if s is not None else "no scan of this eye"
+        if r.name.endswith("_measured") and s is not None and left_out_reason(summary.left_out, eye):
+            why = left_out_reason(summary.left_out, eye)  # not "no visual field recorded" (H115, Z2)
         if patient_id is None and s is not None and s.error:  # a reader's error names the file, and clinic
             # file names carry names and birth dates: the anonymised report printed one (attack run 10, A10-3)
             why = "a scan of this eye could not be read or analysed (details withheld: anonymised report)"

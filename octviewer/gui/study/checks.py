@@ -245,9 +245,21 @@ def left_out_lines(index, patient_id: str, eyes) -> list[str]:
     return [field_left_out_line(eye, n) for eye in eyes if (n := fields_left_out(index, patient_id, eye))]
 
 
+#: why an eye's measured VF figures are empty where ``field_left_out_line`` was said of it
+LEFT_OUT_REASON = ("no visual field used for this eye and visit: measured fields of this eye were left out as "
+                   "another person's (see Check)")
+
+
+def left_out_reason(lines, eye: str) -> str:
+    """``LEFT_OUT_REASON`` where ``lines`` (``left_out_lines``') hold ``eye``'s line, else "": the OU report's
+    footnote said "no visual field recorded for this eye and visit" of an eye whose fields were left out, while its
+    page 1 said they were (walk-through H115, Z2)."""
+    return LEFT_OUT_REASON if any(line.startswith(f"Check (study): {eye}: ") for line in lines or ()) else ""
+
+
 __all__ = ["KINDS", "check_html", "check_kind", "check_lines", "checks_of_fields_shown", "field_left_out_line",
            "field_of", "fields_left_out",
-           "left_out_lines", "repeat_line", "study_check_entries"]
+           "left_out_lines", "left_out_reason", "repeat_line", "study_check_entries"]
 
 
 def result_gate_note(prediction, structure) -> str:

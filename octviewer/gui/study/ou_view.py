@@ -53,7 +53,14 @@ from ..dialogs import as_literal
 from ..structure.page import CLASS_COLOURS, fit_in_circle, global_rnfl_text, sector_text, wheel_class
 from ..structure.panel import wheel_key_text
 from ..viewer.results_panel import borderline_words
-from .checks import check_lines, checks_of_fields_shown, left_out_lines, people_lines, result_gate_note
+from .checks import (
+    check_lines,
+    checks_of_fields_shown,
+    left_out_lines,
+    left_out_reason,
+    people_lines,
+    result_gate_note,
+)
 
 FLAG_COLOUR = QColor("#ff6b6b")
 
@@ -590,6 +597,8 @@ class OUView(QWidget):
                 if missing and j < 2:  # an eye's value: say why it is not there
                     eye = summary.eyes.get(("OD", "OS")[j])
                     why = eye.missing_reason(row.name) if eye is not None else "no scan of this eye at this visit"
+                    if row.name.endswith("_measured") and eye is not None:  # not "no visual field recorded" (Z2)
+                        why = left_out_reason(summary.left_out, ("OD", "OS")[j]) or why
                     text = "n/a"
                 if j == 2 and apart and not missing:
                     text, why = "not compared", apart
