@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import open_study_folder
-from test_h112_walk import _load_model, _pdf_text
+from test_h112_walk import _load_model, _open_scan, _pdf_text
 
 pytestmark = pytest.mark.gui
 
@@ -156,3 +156,38 @@ def test_the_ou_reports_na_note_says_the_fields_were_left_out(qtbot, window, mon
         assert "no visual field recorded" not in text, text
         assert re.search(r"OS MD measured \(dB\), VFI measured \(%\): " + re.escape(LEFT_OUT_REASON), text), text
         assert "ZULU" not in text
+
+
+# ---------------------------------------------------------------- Z3: "borderline" on the Results panel's verdict line
+
+def test_the_results_panel_says_borderline_beside_its_verdict(qtbot, window, monkeypatch, fields_demo, tmp_path):
+    """Z3: a borderline result's Results panel said so only as its last note ("close to the threshold ..."), below
+    the fold once a study's checks were shown; the OU card says "(threshold 0.32) · borderline" beside the verdict.
+    The panel now says "borderline: within 0.05 of the threshold" on the line right under its verdict, in sight; a
+    result far from the threshold does not."""
+    from octviewer.gui.viewer.results_panel import borderline_words
+
+    w = window
+    w.resize(1400, 850)
+    root = _os_fields_another_persons(fields_demo, tmp_path)
+    scan = sorted((root / "scans").rglob("OS_*.dcm"))[0]
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "far.safetensors", 0.99))
+    open_study_folder(qtbot, w, monkeypatch, root)
+    _open_scan(qtbot, w, monkeypatch, scan)
+    p = w.state.prediction.probability
+    assert not w.results.borderline.isVisible() and "borderline:" not in w.results.text()
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "near.safetensors", min(p + 0.02, 0.999)))
+    open_study_folder(qtbot, w, monkeypatch, root)
+    _open_scan(qtbot, w, monkeypatch, scan)
+    qtbot.wait(300)
+    _grab(w, "z3_window")
+    r = w.results
+    said = borderline_words(w.state.prediction.probability, w.state.prediction.threshold)
+    assert said and "OS: 2 measured visual fields left out" in r.text()  # the study's check shown above the notes
+    lines = r.text().splitlines()
+    verdict = lines.index(f"{r.decision.text()} {r.threshold.text()}")
+    assert lines[verdict + 1] == said, lines  # the verdict's next line, before the estimates and the checks
+    port = w.results_scroll.viewport()
+    top = r.borderline.mapTo(port, r.borderline.rect().topLeft()).y()
+    assert r.borderline.isVisible() and 0 <= top - r.decision.mapTo(port, r.decision.rect().bottomLeft()).y() < 12
+    assert top + r.borderline.height() <= port.height()  # in sight, not below the fold

@@ -179,6 +179,10 @@ class ResultsPanel(QWidget):
         self.decision = _label("font-size: 16pt; font-weight: bold")
         # beside the decision in the normal font: "normal   (threshold 0.32)" at 16 pt took two lines
         self.threshold = _label()
+        # "borderline" right under the verdict (the OU card has it beside it; beside it here, in the dock's width, it
+        # broke "(threshold 0.42)" over two lines): the panel said it only as its last note, below the fold once a
+        # study's checks were shown (walk-through H115, Z3)
+        self.borderline = _label("color: #ffb74d; font-weight: bold")
         self.vf = QGridLayout()
         self.vf.setVerticalSpacing(0)
         # right under the estimates, not among the notes below the fold: a reader of an MD figure must see at
@@ -201,6 +205,7 @@ class ResultsPanel(QWidget):
         for w in (self.eye, self.scan, self.caveats, self.probability):
             layout.addWidget(w)
         layout.addLayout(decision)
+        layout.addWidget(self.borderline)
         layout.addWidget(self.reason)
         layout.addLayout(self.vf)
         layout.addWidget(self.vf_note)
@@ -225,8 +230,8 @@ class ResultsPanel(QWidget):
         if v is None:
             self.eye.setText("")
             self.scan.setText("Open a scan (Ctrl+O).")
-            for w in (self.caveats, self.probability, self.decision, self.threshold, self.vf_note, self.model,
-                      self.notes, self.reason, self.key):
+            for w in (self.caveats, self.probability, self.decision, self.threshold, self.borderline, self.vf_note,
+                      self.model, self.notes, self.reason, self.key):
                 w.setText("")
             self._hide_empty()
             return
@@ -238,6 +243,7 @@ class ResultsPanel(QWidget):
             self.probability.setText("analysing…" if s.analysing else "")
             self.decision.setText("")
             self.threshold.setText("")
+            self.borderline.setText("")
             self.model.setText("")
             self.notes.setText("")
             self.vf_note.setText("")
@@ -246,6 +252,7 @@ class ResultsPanel(QWidget):
             self.probability.setText(f"P(glaucoma) = {shown_p}")
             self.decision.setText(p.decision)
             self.threshold.setText(f"(threshold {shown_t})")
+            self.borderline.setText(borderline_words(p.probability, p.threshold))
             colour = "#ef5350" if p.decision == "glaucoma" else "#66bb6a"
             self.decision.setStyleSheet(f"font-size: 16pt; font-weight: bold; color: {colour}")
             # said plainly in place of the normal range (W10), and no ●; every other estimate is marked as a measured
@@ -293,8 +300,8 @@ class ResultsPanel(QWidget):
     def _hide_empty(self) -> None:
         """An empty label still takes a line of its font: with no result, the empty probability, decision
         and model lines left a gap that pushed the reason below the fold."""
-        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.threshold, self.reason,
-                  self.vf_note, self.extra, self.model, self.notes):
+        for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.threshold, self.borderline,
+                  self.reason, self.vf_note, self.extra, self.model, self.notes):
             w.setVisible(bool(w.text()))
 
     def set_extra(self, text: str) -> None:
@@ -366,7 +373,8 @@ class ResultsPanel(QWidget):
     def text(self) -> str:
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
         parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability)]
-        parts += [" ".join(t for t in (self.decision.text(), self.threshold.text()) if t), self.reason.text()]
+        parts += [" ".join(t for t in (self.decision.text(), self.threshold.text()) if t), self.borderline.text(),
+                  self.reason.text()]
         parts += [label.text() for label in self.vf_labels] + [self.vf_note.text()]
         parts += [w.text() for w in (self.extra, self.key, self.model, self.notes)]
         return "\n".join(t for t in parts if t)
