@@ -175,7 +175,7 @@ def _export_csv(tmp_path, monkeypatch, notes, structure):
     state = SimpleNamespace(measuring=False, prediction=prediction, volume=volume, structure=structure, reason="")
     window = SimpleNamespace(state=state, controller=SimpleNamespace(predictor=SimpleNamespace(model=model)),
                              study=SimpleNamespace(patient_line=lambda: None, measured_vf=lambda: None,
-                                                 scan_checks=lambda: []))
+                                                 scan_checks=lambda: [], report_checks=lambda dated: []))
     exports = scan_exports.ScanExports(window)
     monkeypatch.setattr(exports, "exportable", lambda: True)
     exports.csv(str(tmp_path / "r.csv"))

@@ -191,3 +191,35 @@ def test_the_results_panel_says_borderline_beside_its_verdict(qtbot, window, mon
     top = r.borderline.mapTo(port, r.borderline.rect().topLeft()).y()
     assert r.borderline.isVisible() and 0 <= top - r.decision.mapTo(port, r.decision.rect().bottomLeft()).y() < 12
     assert top + r.borderline.height() <= port.height()  # in sight, not below the fold
+
+
+# ---------------------------------------------------------------- Z5: the window CSV says the fields were left out
+
+def test_the_window_csv_says_the_eyes_fields_were_left_out(qtbot, window, monkeypatch, fields_demo, tmp_path):
+    """Z5: OS's fields name another person and are left out; the Results panel and the scan PDF say so, and File >
+    Export results as CSV gave blank measured_* columns with no word why, identified or anonymised (a researcher
+    pooling CSVs read "no perimetry"). The volume row's notice now carries the same line (no name, date or file)."""
+    import csv
+
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from octviewer.gui.study.checks import field_left_out_line
+
+    w = window
+    root = _os_fields_another_persons(fields_demo, tmp_path)
+    open_study_folder(qtbot, w, monkeypatch, root)
+    _open_scan(qtbot, w, monkeypatch, sorted((root / "scans").rglob("OS_*.dcm"))[0])
+    said = field_left_out_line("OS", 2)
+    assert said in w.results.text()
+    for identified in (True, False):
+        out = tmp_path / f"os_{identified}.csv"
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, out=out, **k: (str(out), ""))
+        answer = QMessageBox.Yes if identified else QMessageBox.No
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, answer=answer, **k: answer)
+        w.menu_actions["export_csv"].trigger()
+        _keep(out)
+        text = out.read_text(encoding="utf-8")
+        with open(out, newline="", encoding="utf-8") as f:
+            volume = next(r for r in csv.DictReader(f) if r["level"] == "volume")
+        assert not volume["measured_vfi"] and said in volume["notice"], volume["notice"]
+        assert "ZULU" not in text

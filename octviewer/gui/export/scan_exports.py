@@ -16,7 +16,6 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..dialogs import as_literal, ask_or_cancel, qimage
-from ..study.checks import check_lines
 from .targets import target_problem
 
 log = logging.getLogger(__name__)
@@ -174,7 +173,7 @@ class ScanExports:
             synthetic_model=bool(model and model.meta.synthetic_data),
             patient_id=self.window.study.patient_line() if identify else None,
             measured_vf=self.window.study.measured_vf(), made_with=getattr(s, "made_with", None),
-            study_checks=check_lines(self.window.study.scan_checks(), identify)), "csv")
+            study_checks=self.window.study.report_checks(identify)), "csv")
 
     def report_images(self) -> dict[str, QImage]:
         """The report's figures, rendered from the state (never grabbed from the screen)."""

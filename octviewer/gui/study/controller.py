@@ -538,12 +538,18 @@ class StudyController(QObject):
                       for label, p, m, d in rows]
         return "\n".join(lines)  # the ● key: the Results panel's own line under it (ResultsPanel._show_key)
 
+    def report_checks(self, dated: bool) -> list[str]:
+        """The open scan's study check lines for a report, the scan PDF's and the window CSV's one list: its checks
+        (``dated`` False: by kind and count), which visits are whose (dated only) and its eye's fields left out as
+        another person's. The CSV took the checks alone, and its blank measured columns read as no perimetry
+        (walk-through H115, Z5)."""
+        return check_lines(self.scan_checks(), dated) + (self.people_split() if dated else []) + self.fields_left_out()
+
     def comparison_html(self, dated: bool = False) -> str:
         """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False
         (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind and
         count only (``checks.check_lines``)."""
-        head = "".join(check_html(line) for line in check_lines(self.scan_checks(), dated)
-                       + (self.people_split() if dated else []) + self.fields_left_out())
+        head = "".join(check_html(line) for line in self.report_checks(dated))
         rows = self.comparison_rows()
         if not rows:
             return head
