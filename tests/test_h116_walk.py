@@ -223,3 +223,43 @@ def test_the_window_csv_says_the_eyes_fields_were_left_out(qtbot, window, monkey
             volume = next(r for r in csv.DictReader(f) if r["level"] == "volume")
         assert not volume["measured_vfi"] and said in volume["notice"], volume["notice"]
         assert "ZULU" not in text
+
+
+# ---------------------------------------------------------------- Z6: unticking the quality check on a refused scan
+
+def test_unticking_the_quality_check_on_a_refused_scan_says_analyse_now_gives_a_result(qtbot, window, monkeypatch,
+                                                                                     tmp_path):
+    """Z6: a scan the quality check refused kept "Not analysed: ... No probability is given ..." alone once Analysis >
+    Quality check was unticked, as if the untick did nothing (ticking it again over a result does say "Analysis >
+    Analyse (F5) applies it"). The panel now says Analyse (F5) analyses the scan anyway; F5 does, and the hint goes."""
+    from PySide6.QtWidgets import QFileDialog
+    from test_h92 import _noise_scan
+
+    from octviewer.gui.viewer.results_panel import CHECK_OFF_HINT
+
+    w = window
+    w.resize(1400, 1000)  # the walk-through's screen (1600 x 1000): the refusal's reason and the hint fit the dock
+    w.menu_actions["quality_gate"].trigger()  # on (the fixture's window has it off)
+    assert w.state.options.gate
+    scan = _noise_scan(tmp_path)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(scan), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.volume is not None and (w.state.reason or "").startswith("Not analysed")
+                    and w.state.structure is not None and w.controller.analysis_generation == -1, timeout=120000)
+    assert w.state.prediction is None and w.state.refused
+    assert w.state.reason in w.results.reason.text() and CHECK_OFF_HINT not in w.results.text()
+    w.menu_actions["quality_gate"].trigger()  # off
+    assert not w.state.options.gate
+    assert w.results.reason.text() == f"{w.state.reason}\n{CHECK_OFF_HINT}" and w.results.reason.isVisible()
+    port = w.results_scroll.viewport()
+    # the hint in sight, not below the fold: the dock refits to the longer text
+    qtbot.waitUntil(lambda: w.results.reason.mapTo(port, w.results.reason.rect().bottomLeft()).y() <= port.height(),
+                    timeout=5000)
+    _grab(w, "z6_unticked")
+    w.menu_actions["quality_gate"].trigger()  # on again: as it was
+    assert CHECK_OFF_HINT not in w.results.text()
+    w.menu_actions["quality_gate"].trigger()
+    w.menu_actions["analyse"].trigger()  # F5
+    qtbot.waitUntil(lambda: w.state.prediction is not None and w.controller.analysis_generation == -1,
+                    timeout=120000)
+    assert CHECK_OFF_HINT not in w.results.text()

@@ -151,6 +151,21 @@ def quality_check_off_note(state) -> str:
     return note
 
 
+#: after a refusal's reason once Analysis > Quality check is unticked (``check_off_hint``)
+CHECK_OFF_HINT = ("The check is off now: Analysis > Analyse (F5) analyses this scan anyway (a result on a scan the "
+                  "check refuses)")
+
+
+def check_off_hint(state) -> str:
+    """``CHECK_OFF_HINT`` for a scan on screen the quality check refused (no result, a refused measurement) while the
+    check is off now, else "": unticking it changed nothing on screen, where ticking it again says that Analyse
+    (F5) applies it (walk-through H115, Z6)."""
+    off = not getattr(getattr(state, "options", None), "gate", True)
+    if off and state.prediction is None and state.reason and state.refused and not state.analysing:
+        return CHECK_OFF_HINT
+    return ""
+
+
 def made_by(p) -> str:
     """How the result on screen was made, in the Device menu's words: "0.6 s on cpu, bf16", or
     "remembered result (cpu, exact fp32)" for one read from the results store. It names the
@@ -217,6 +232,7 @@ class ResultsPanel(QWidget):
         state.events.analysis.connect(self.refresh)
         state.events.structure.connect(self.refresh)  # the quality check's verdict comes with it (A13-11)
         state.events.options.connect(self.refresh)  # the check ticked again: the note says so (W5)
+        state.events.options.connect(self.fit_dock_later)  # and the hint unticking it adds is in sight (H115, Z6)
         self.refresh()
 
     def refresh(self):
@@ -283,7 +299,8 @@ class ResultsPanel(QWidget):
                 notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
                                 "with the B-scans and the structure")
             self.notes.setText("\n".join(notes))
-        self.reason.setText(s.reason or quality_check_off_note(s))
+        self.reason.setText("\n".join(t for t in (s.reason, check_off_hint(s)) if t) if s.reason
+                            else quality_check_off_note(s))
         self._show_key()
         self._hide_empty()
 
