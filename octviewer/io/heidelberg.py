@@ -246,6 +246,21 @@ def _check_heyex_folder(folder: Path, xml: Path | None = None) -> str | None:
     return _heyex_eye(root)
 
 
+def heyex_bscan_count(folder: Path) -> int | None:
+    """The B-scans a HEYEX XML export's XML lists (its images of type OCT; the localizer, an SLO or NIR image, is
+    not one), read without opening an image; None where the folder holds no readable XML. A folder's image count
+    took the localizer for a B-scan, so the export never matched its own scan's count elsewhere and the study
+    never compared it by content: one patient's scan listed under another as .npy or .vol was used under both
+    (attack run 18, A18-30)."""
+    from xml.etree import ElementTree
+
+    xmls = sorted(folder.glob("*.xml"))
+    if not xmls or require_readable(xmls[0], folder_ok=False).st_size > MAX_XML_BYTES:
+        return None
+    root = ElementTree.parse(xmls[0]).getroot()
+    return sum(1 for e in root.iter("ImageType") if (e.findtext("Type") or "").strip().upper() == "OCT") or None
+
+
 def _heyex_eye(root) -> str | None:
     """OD for a Series Laterality of "R", OS for "L", None (unknown) for anything else. eyepy reads
     any text but "R" as OS, so "X", "" or "OD" gave the left eye without a note (review H36, item 4);
