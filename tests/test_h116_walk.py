@@ -263,3 +263,30 @@ def test_unticking_the_quality_check_on_a_refused_scan_says_analyse_now_gives_a_
     qtbot.waitUntil(lambda: w.state.prediction is not None and w.controller.analysis_generation == -1,
                     timeout=120000)
     assert CHECK_OFF_HINT not in w.results.text()
+
+
+# ---------------------------------------------------------------- H112's note: the OU view's cards under long checks
+
+def test_the_ou_views_verdict_line_stays_under_the_wheel_with_long_checks(qtbot, window, monkeypatch, demo, tmp_path):
+    """H112's note on Y6: with the checks above the eyes running to four lines (two people under one ID, which visits
+    are whose), the OU dialog at its default size drew each card's verdict line over the bottom of its en-face image
+    and sector wheel: the scroll area gave the view its viewport's height, the wrapped lines' height not counted."""
+    from test_attack16_person import _rename
+    from test_h84 import _open_ou
+
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    scans = sorted((root / "scans").rglob("*.dcm"))
+    first = sorted({s.stem[3:] for s in scans})[0]
+    for scan in scans:
+        _rename(scan, *(("ALPHA^ANN", "", "19500101") if scan.stem.endswith(first)
+                        else ("ZULU^ZED", "HOSP_B", "19400101")))
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, panel.tree.topLevelItem(0).child(1).text(0))
+    _grab(w.study.ou_dialog, "h112_ou")
+    assert view.checks.text().count("\n") >= 1 and view.checks.height() > 3 * view.checks.fontMetrics().height()
+    for column in view.columns.values():
+        top = column.decision.geometry().top()
+        assert column.wheel.geometry().bottom() < top and column.image.geometry().bottom() < top, (
+            column.wheel.geometry(), column.image.geometry(), column.decision.geometry())
+        assert column.wheel.height() >= column.wheel.minimumHeight()

@@ -609,6 +609,21 @@ class OUView(QWidget):
                     item.setForeground(FLAG_COLOUR)  # normal, the normal eye too (seventh walk-through)
                 self.asymmetry_table.setItem(i, j, item)
         self.asymmetry_table.resizeColumnsToContents()
+        self.lay_out_now()
+
+    def lay_out_now(self) -> None:
+        """Give the view the height its new text needs and lay it out at once, not at the event loop's next turn:
+        until then the scroll area kept the view at its old height, and each card's new verdict line was drawn over
+        its en-face image and sector wheel (a grab then, H112's of a four-line check header, showed it)."""
+        for widget in (*self.columns.values(), self.eye_pair, self.eyes):  # the innermost first: each one's hints
+            widget.layout().invalidate()  # are what the one around it sizes by, and are kept until its LayoutRequest
+            widget.layout().activate()
+        self.layout().invalidate()
+        # with the wrapped lines' height for this width (the scroll area counts it too, but only at its next turn)
+        need = max(self.minimumSizeHint().height(), self.heightForWidth(self.width()))
+        if self.height() < need:
+            self.resize(self.width(), need)
+        self.layout().activate()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.tasks.shutdown()
