@@ -75,18 +75,19 @@ def _first_visit(root: Path) -> str:
     return f"{day[:4]}-{day[4:6]}-{day[6:8]}"
 
 
-def _borderline_ou(qtbot, w, monkeypatch, root, tmp_path):
-    """The first visit's OU view on a model whose threshold lies 0.02 above OD's P(glaucoma) (a borderline OD)."""
+def _borderline_ou(qtbot, w, monkeypatch, root, tmp_path, by: float = 0.02):
+    """The first visit's OU view on a model whose threshold lies ``by`` above OD's P(glaucoma) (a borderline OD;
+    ``by`` < 0: a borderline glaucoma)."""
     from test_h84 import _open_ou
 
     visit = _first_visit(root)
     _load_model(qtbot, w, monkeypatch, _model(tmp_path / "far.safetensors", 0.99))
     panel = open_study_folder(qtbot, w, monkeypatch, root)
     p = _open_ou(qtbot, w, panel, visit).summary.eyes["OD"].probability
-    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "near.safetensors", min(p + 0.02, 0.999)))
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "near.safetensors", min(p + by, 0.999)))
     panel = open_study_folder(qtbot, w, monkeypatch, root)
     view = _open_ou(qtbot, w, panel, visit)
-    qtbot.waitUntil(lambda: view.summary.eyes["OD"].threshold == pytest.approx(min(p + 0.02, 0.999)), timeout=120000)
+    qtbot.waitUntil(lambda: view.summary.eyes["OD"].threshold == pytest.approx(min(p + by, 0.999)), timeout=120000)
     return panel, view
 
 
@@ -102,20 +103,21 @@ def _words_on_page(pdf: Path, page: int) -> list[tuple[float, float, str]]:
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
 def test_the_ou_reports_table_splits_no_number_or_word(qtbot, window, monkeypatch, fields_demo, tmp_path):
-    """Z1: with a measured field beside OD (the table's 11 columns all filled) and OD borderline, the OU report printed
-    the PSD difference "+1.7" as "+1." over "7" and "(glaucoma" over ")": the borderline note in the P(glaucoma) cell
-    left the other columns too narrow. Every figure of the table and its verdict is now one word on the page,
-    identified and anonymised."""
-    from test_h84 import _export_ou
+    """Z1: with a measured field beside OD (the table's 11 columns all filled), "WORSE" beside MD and PSD, OD a
+    borderline glaucoma and OS's quality-check note in its P(glaucoma) cell, the OU report printed the PSD difference
+    "+1.7" as "+1." over "7" and "(glaucoma" over ")". Every figure of the table and each verdict is now one word on
+    the page, identified and anonymised."""
+    from test_h84 import _export_ou, _swamp
 
     from octviewer.gui.study.ou_view import shown_difference
 
     w = window
     root = _os_fields_another_persons(fields_demo, tmp_path)
-    _panel, view = _borderline_ou(qtbot, w, monkeypatch, root, tmp_path)
-    od = view.summary.eyes["OD"]
-    assert od.vf_measured is not None and od.vf_compared()
-    figures = [f"({od.decision})"]
+    _swamp(sorted((root / "scans").rglob("OS_*.dcm"))[0])  # refused by the check, analysed (the check is off)
+    _panel, view = _borderline_ou(qtbot, w, monkeypatch, root, tmp_path, by=-0.02)
+    od, os_ = view.summary.eyes["OD"], view.summary.eyes["OS"]
+    assert od.vf_measured is not None and od.vf_compared() and od.decision == "glaucoma" and os_.gate_note
+    figures = [f"({od.decision})", f"({os_.decision})"]
     for c in od.vf_comparison():
         figures += [f"{c.predicted:.1f}", f"{c.measured:.1f}", f"{shown_difference(c.predicted, c.measured):+.1f}"]
     for identified in (True, False):

@@ -211,7 +211,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     {checks}
     <p>"Case" = one eye at this visit: the mean over its volumes.</p>
     <h2>Predicted and measured visual field</h2>
-    <table border="1" cellpadding="3" width="100%">
+    <!-- a smaller type: eleven columns of whole figures left "0.41 (glaucoma" over ")" at the body's (H115, Z1) -->
+    <table border="1" cellpadding="2" width="100%" style="font-size: small">
       <tr><th>{_nowrap('eye')}</th><th>{_nowrap('P(glaucoma)')}</th>{vf_header}</tr>{''.join(rows)}
     </table>
     {f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>" if OUTSIDE_MARK in ''.join(rows) else ""}
