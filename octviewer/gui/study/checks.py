@@ -30,6 +30,9 @@ KINDS = {
     "repeat": ("study", "several scans of this eye at this visit: their network results averaged"),  # H91, W12
     "people": ("study", "this patient's scans name different people in their headers"),  # A14-19
     "field": ("study", "a measured VF names the patient otherwise in its header than the scans do"),  # A16-16
+    # A18-26, A18-25: read "a study check" on an anonymised report
+    "old id": ("study", "one scan filed under an old and a new patient ID of one name and birth date, used once; "
+                        "namesakes look the same: check whose scan it is"),
     "other": ("study", "a study check"),
 }
 
