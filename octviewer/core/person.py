@@ -34,7 +34,7 @@ from pydicom.multival import MultiValue
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "suffix", "script_given", "words",
-               "script", "script_kind", "wordset", "garbled")  # and a word set per other script (``name_traits``)
+               "allwords", "free", "script", "script_kind", "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
 #: names most women or men carry (NGUYEN^THI MAI); a family name's words joined (VANDAM) still count (A18-3).
@@ -152,7 +152,7 @@ def name_traits(name: str) -> dict[str, str]:
     # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared
     if "\ufffd" in name or "\x1b" in name or any("\x80" <= c <= "\x9f" for c in name):
         return {"garbled": "1"}
-    if all(w in PLACEHOLDER_NAMES or len(set(w)) == 1 for w in fold_name(name).split()):
+    if all(w in PLACEHOLDER_NAMES or w.isascii() and len(w) > 1 and len(set(w)) == 1 for w in fold_name(name).split()):
         return {}  # ANONYMOUS, UNKNOWN^UNKNOWN, XXX^XXX: no name, as an empty one (A19-7)
     latin, scripts = [], []
     for group in name.split("="):
@@ -232,8 +232,8 @@ def repaired(text: str) -> str:
         return text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         pass
-    letters = [c for c in text if c.isalpha()]
-    if letters and all("\xc0" <= c <= "\xff" for c in letters):
+    letters = [c for c in text if c.isalpha()]  # Windows-1251 puts Є, Ї, І, Ў, Ґ in 0xA1-0xBF (A20-3)
+    if any(c >= "\xc0" for c in letters) and all("\xa0" <= c <= "\xff" for c in letters):
         return text.encode("latin-1").decode("cp1251")
     return text
 
@@ -248,7 +248,9 @@ def _latin_traits(group: str) -> dict[str, str]:
     if "^" not in group:
         folded = fold_name(group).split()
         words = [w for w in folded if w not in TITLES and len(w) > 1]
-        out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "given2": " ".join(words[2:3])}
+        # its order is not known ("JOHN ALBERT DOE", "GARCIA MARIA JOSE"): ``allwords``, compared as sets (A20-5)
+        out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
+               "allwords": " ".join(sorted({w for w in words if w not in PARTICLES}))}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return {k: v for k, v in out.items() if v}
     parts = [*group.split("^"), "", "", "", ""]
@@ -258,7 +260,9 @@ def _latin_traits(group: str) -> dict[str, str]:
     givens = [w for w in fold_name(given_part).split() if w not in PARTICLES] or fold_name(given_part).split()
     given, given2 = (givens + ["", ""])[:2]
     out = {"family": family, "initial": given[:1], "given2": given2 if len(given2) > 1 else "",
-           "suffix": "".join(fold_name(suffix).split())}
+           "suffix": "".join(fold_name(suffix).split()),
+           "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens
+                                        if len(w) > 1 and w not in PARTICLES}))}
     if len(given) > 1:
         # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name without the umlauts' E as well
         out.update(given=given, givens="".join(w for w in givens if len(w) > 1),
@@ -369,6 +373,12 @@ def other_person(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 
 
 def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """``_other_name`` either way round: a verdict that hung on which header came first (a free-text name against
+    a name in components) followed the archive's answer order (attack run 20, A20-4)."""
+    return _other_name(mine, theirs) or _other_name(theirs, mine)
+
+
+def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """The names differ after the fold. Given names (``_given_differs``) always: twins share the ID, the birth
     date and the family name. Where the full birth date ties the two, nothing else: under one ID and birth date a
     marriage, a double surname one device truncates, MACDONALD / MC DONALD, a name in another script or one that
@@ -376,13 +386,19 @@ def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     and 19, A18-10, A19-3). Otherwise also: the other-script forms of one script; a name that cannot be compared
     (``garbled``, or written in no common script: PETROVA^MARIA / ПЕТРОВА^МАРИЯ); the family and given names'
     ``words`` where both give them (word order aside: DOE^JOHN and "JOHN DOE"); else the family names."""
+    def differs(k: str) -> bool:
+        return k in mine and k in theirs and mine[k] != theirs[k]
+
     if _given_differs(mine, theirs):
         return True
     if "birth" in mine and "birth" in theirs:
-        return False
-
-    def differs(k: str) -> bool:
-        return k in mine and k in theirs and mine[k] != theirs[k]
+        # where no given name can be read on both sides (free text, a Han name written without "^"), its words or
+        # letters are compared instead, and a whole other name is said: nothing was compared and two people
+        # passed as one (attack run 20, A20-1)
+        given = any(k in mine and k in theirs for k in ("given", "initial", "script_given"))
+        free = "free" in mine or "free" in theirs
+        return whole_name_differs(mine, theirs) or (not given or free) and (
+            differs("words") and not _subset("allwords", mine, theirs) or differs("script"))
 
     if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs:
         return True
@@ -396,6 +412,14 @@ def other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
 
 
+def _subset(key: str, mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """One side's ``key`` words are all among the other's (both given)."""
+    if key not in mine or key not in theirs:
+        return False
+    a, b = set(mine[key].split()), set(theirs[key].split())
+    return a <= b or b <= a
+
+
 def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """The given names differ (the first, or all joined; the second where both give one; the suffix; the initial
     where one gives only that); a name whose family and given components are swapped (DOE^JOHN / JOHN^DOE) does
@@ -405,6 +429,10 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
         return differs("suffix")  # the components swapped
+    if ("free" in mine or "free" in theirs) and "allwords" in mine and "allwords" in theirs:
+        # a free-text name's order is not known: its words against the other's, one set within the other (JOHN
+        # ALBERT DOE / DOE^JOHN ALBERT / JOHN DOE agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not)
+        return not _subset("allwords", mine, theirs) or differs("suffix")
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
@@ -412,7 +440,7 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         return True
     if "script_kind" in mine and not differs("script_kind") and differs("script_given"):
         return True  # twins in kanji: 山田^太郎 / 山田^花子
-    same_givens = "givens" in mine and not differs("givens")
+    same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
     return differs("given2") and not same_givens or differs("suffix")
 
 
@@ -464,7 +492,8 @@ def hashed_traits(patient: Patient) -> dict[str, str]:
         return hashlib.blake2b(f"person\0{k}\0{v}".encode(), digest_size=4).hexdigest()
 
     # the word sets word by word, so that hashed sets still tell whether two names share a word
-    return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k.endswith("set") else digest(k, v)
+    return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k.endswith("set") or k == "allwords"
+            else digest(k, v)
             for k, v in patient.traits().items()}
 
 

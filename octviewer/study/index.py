@@ -777,7 +777,9 @@ def _states_less(path: str, uids: dict[str, str]) -> tuple[bool, bool]:
     (NumPy, TIFF, B-scan images). The first by name was kept: a visit listing the device's DICOM and its NumPy export
     kept the export, and lost its RNFL and disc figures (no µm without a pixel size) and its Trend point (attack run
     18, A18-31)."""
-    bare = os.path.isdir(path) or Path(path).suffix.lower() in (".npy", ".npz", *IMAGE_SUFFIXES)
+    # a HEYEX XML export folder states its pixel size in its XML: not bare (attack run 20, A20-6)
+    heyex = os.path.isdir(path) and any(p.suffix.lower() == ".xml" for p in Path(path).iterdir())
+    bare = (os.path.isdir(path) and not heyex) or Path(path).suffix.lower() in (".npy", ".npz", *IMAGE_SUFFIXES)
     return not uids.get(path), bare
 
 
@@ -1468,7 +1470,9 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
         alone = [m for m in group if all(abs((o.date - m.date).days) > VF_MATCH_DAYS for o in others)]
         kept = min(alone or group, key=lambda m: m.date)
         for m in group:
-            if m.date == kept.date:
+            # two rows of one table (or exams of one export) are the clinic's two records: equal rounded values a
+            # year apart are a stable eye, not a copy (attack run 20, A20-7); a copy is another file
+            if m.date == kept.date or m.source == kept.source:
                 continue
             wrong.add(id(m))
             index._problem(m.source or index.root, "visual fields at two dates",
