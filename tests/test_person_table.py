@@ -231,21 +231,19 @@ def test_a_twins_field_under_one_id_and_birth_date_is_said(qtbot, window, monkey
 import orthanc_server  # noqa: E402  (a real archive; skipped without its binary)
 
 orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
-KANJI = "MRN-1807"
 
 
-@pytest.fixture(scope="module")
-def kanji_names(orthanc):
-    """山田^太郎 (no issuer, no birth date) in one study and 鈴木^花子 (HOSP_B, 1940) in another under one ID: two
-    people. The test archive answers C-FIND in Latin-1 (Orthanc's default), so both names arrive as "^"."""
+def _store(orthanc, patient_id: str, people, one_study: bool = False) -> None:
+    """The demo's OD and OS cubes under ``patient_id``, each named by one of ``people`` ((name, issuer, birth date),
+    UTF-8 headers), in a study each or in one study."""
     import pydicom
     from pydicom.uid import generate_uid
 
-    datasets = []
-    for name, issuer, birth, sample in (("山田^太郎", "", "", "demo_normal_OD.dcm"),
-                                        ("鈴木^花子", "HOSP_B", "19400101", "demo_early_glaucoma_OS.dcm")):
+    shared, datasets = generate_uid(), []
+    for (name, issuer, birth), sample in zip(people, ("demo_normal_OD.dcm", "demo_early_glaucoma_OS.dcm")):
         ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
-        orthanc_server._file_with_patient(ds, KANJI, name, generate_uid(), "20190924", series_number=1)
+        orthanc_server._file_with_patient(ds, patient_id, name, shared if one_study else generate_uid(), "20190924",
+                                          series_number=1)
         ds.SpecificCharacterSet, ds.PatientBirthDate = "ISO_IR 192", birth
         if issuer:
             ds.IssuerOfPatientID = issuer
@@ -253,24 +251,32 @@ def kanji_names(orthanc):
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         datasets.append(ds)
     orthanc.c_store(datasets)
-    return KANJI
 
 
-def test_screen_does_not_take_two_people_as_one_where_the_archive_answers_their_names_as_a_caret(
-        orthanc, kanji_names, data_dir, tmp_path, capsys, monkeypatch):
-    """A18-7: the screen's person merged from the archive's answers kept the name "^" and 鈴木's birth date, so
-    山田's and 鈴木's instances both passed and their eyes were screened as one patient's, nothing said. Every kept
-    header is now compared with every other: 鈴木's instances are refused, named by what differs."""
-    from test_attack16_person import _conf, _kept_names, _predict_stand_in
+def _screen(orthanc, tmp_path, capsys, monkeypatch, *args) -> tuple[int, str]:
+    """``octviewer-pacs screen ARGS`` with octviewer-predict stood in for: its exit status and its terminal."""
+    from test_attack16_person import _conf, _predict_stand_in
 
     from octviewer.pacs.cli import main
 
-    handed = []
-    _predict_stand_in(monkeypatch, handed)
+    _predict_stand_in(monkeypatch, [])
     conf = _conf(orthanc, tmp_path)
     capsys.readouterr()
-    main([*conf, "screen", "--patient-id", kanji_names, "--out", str(tmp_path / "s.csv")])
-    err = " ".join(capsys.readouterr().err.split())
+    code = main([*conf, "screen", *args, "--out", str(tmp_path / "s.csv")])
+    return code, " ".join(capsys.readouterr().err.split())
+
+
+def test_screen_does_not_take_two_people_as_one_where_the_archive_answers_their_names_as_a_caret(
+        orthanc, data_dir, tmp_path, capsys, monkeypatch):
+    """A18-7: 山田^太郎 (no issuer, no birth date) and 鈴木^花子 (HOSP_B, 1940) in two studies under one ID; the test
+    archive answers C-FIND in Latin-1 (Orthanc's default), so both names arrive as "^". The screen's person merged
+    from the answers kept the name "^" and 鈴木's birth date, so both people's instances passed and their eyes were
+    screened as one patient's, nothing said. Every kept header is now compared with every other: 鈴木's instances
+    are refused, named by what differs."""
+    from test_attack16_person import _kept_names
+
+    _store(orthanc, "MRN-1807", [("山田^太郎", "", ""), ("鈴木^花子", "HOSP_B", "19400101")])
+    _, err = _screen(orthanc, tmp_path, capsys, monkeypatch, "--patient-id", "MRN-1807")
     assert len(_kept_names(data_dir)) == 1, (_kept_names(data_dir), err)
     assert "another family and given name" in err, err
     assert "山田" not in err and "鈴木" not in err
@@ -281,29 +287,11 @@ def test_screen_keeps_a_patients_instances_whose_name_the_archive_answer_could_n
     """A18-12: the archive answers C-FIND in Latin-1 and drops Ř (DVOŘÁK^JIŘÍ as DVOÁK^JIÍ); with no birth date to
     tie them, the answer's name and the instances' own shared no word and every instance was refused as another
     patient's. The instances' names are compared with each other, not with the archive's re-encoded answer."""
-    import pydicom
-    from pydicom.uid import generate_uid
-    from test_attack16_person import _conf, _kept_names, _predict_stand_in
+    from test_attack16_person import _kept_names
 
-    from octviewer.pacs.cli import main
-
-    study = generate_uid()
-    datasets = []
-    for sample in ("demo_normal_OD.dcm", "demo_early_glaucoma_OS.dcm"):
-        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
-        orthanc_server._file_with_patient(ds, "MRN-1812", "DVOŘÁK^JIŘÍ", study, "20190924", series_number=1)
-        ds.SpecificCharacterSet, ds.PatientBirthDate = "ISO_IR 192", ""
-        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        datasets.append(ds)
-    orthanc.c_store(datasets)
-    handed = []
-    _predict_stand_in(monkeypatch, handed)
-    conf = _conf(orthanc, tmp_path)
-    capsys.readouterr()
-    assert main([*conf, "screen", "--patient-id", "MRN-1812", "--out", str(tmp_path / "s.csv")]) == 0
-    err = " ".join(capsys.readouterr().err.split())
-    assert _kept_names(data_dir) == ["DVOŘÁK^JIŘÍ", "DVOŘÁK^JIŘÍ"], err
+    _store(orthanc, "MRN-1812", [("DVOŘÁK^JIŘÍ", "", "")] * 2, one_study=True)
+    code, err = _screen(orthanc, tmp_path, capsys, monkeypatch, "--patient-id", "MRN-1812")
+    assert code == 0 and _kept_names(data_dir) == ["DVOŘÁK^JIŘÍ", "DVOŘÁK^JIŘÍ"], err
     assert "refused" not in err, err
 
 
@@ -312,26 +300,9 @@ def test_screen_issuer_picks_studies_whose_issuer_is_written_in_hl7_cx_form(orth
     """A18-9: the refusal of two people under one ID advises --issuer, but `--issuer HOSP_A` went to the archive as
     an exact match and found nothing where the studies carry "HOSP_A&1.2.840.99&ISO" (one issuer to the person
     rule). The answers are now matched by ``core.person.issuer_matches``."""
-    import pydicom
-    from pydicom.uid import generate_uid
-    from test_attack16_person import _conf, _kept_names, _predict_stand_in
+    from test_attack16_person import _kept_names
 
-    from octviewer.pacs.cli import main
-
-    datasets = []
-    for name, issuer, birth, sample in (("DOE^JOHN", "HOSP_A&1.2.840.99&ISO", "19500101", "demo_normal_OD.dcm"),
-                                        ("ZULU^ZED", "HOSP_B", "19400101", "demo_early_glaucoma_OS.dcm")):
-        ds = pydicom.dcmread(orthanc_server.REPO / "resources" / "samples" / sample)
-        orthanc_server._file_with_patient(ds, "MRN-1809", name, generate_uid(), "20190924", series_number=1)
-        ds.IssuerOfPatientID, ds.PatientBirthDate = issuer, birth
-        ds.SeriesInstanceUID = ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        datasets.append(ds)
-    orthanc.c_store(datasets)
-    handed = []
-    _predict_stand_in(monkeypatch, handed)
-    conf = _conf(orthanc, tmp_path)
-    capsys.readouterr()
-    assert main([*conf, "screen", "--patient-id", "MRN-1809", "--issuer", "HOSP_A", "--out",
-                 str(tmp_path / "s.csv")]) == 0, capsys.readouterr().err
+    _store(orthanc, "MRN-1809", [("DOE^JOHN", "HOSP_A&1.2.840.99&ISO", "19500101"), ("ZULU^ZED", "HOSP_B", "19400101")])
+    code, err = _screen(orthanc, tmp_path, capsys, monkeypatch, "--patient-id", "MRN-1809", "--issuer", "HOSP_A")
+    assert code == 0, err
     assert _kept_names(data_dir) == ["DOE^JOHN"]
