@@ -239,7 +239,7 @@ def test_a_scan_not_analysed_says_so_once_and_that_the_model_is_synthetic(tmp_pa
     state = SimpleNamespace(measuring=False, prediction=None, volume=volume, structure=object(), reason=reason)
     window = SimpleNamespace(state=state, controller=SimpleNamespace(predictor=SimpleNamespace(model=model)),
                              study=SimpleNamespace(patient_line=lambda: None, measured_vf=lambda: None,
-                                                 scan_checks=lambda: []))
+                                                 scan_checks=lambda: [], report_checks=lambda dated: []))
     scan_exports.ScanExports(window).csv(str(tmp_path / "s.csv"))
     assert seen["synthetic_model"] is True
 
