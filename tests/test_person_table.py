@@ -150,7 +150,11 @@ PAIRS = [
      "A20-4: twins, free text against components"),
     (("DOE^JOHN ALBERT", "19800101", ""), ("JOHN ALBERT DOE", "19800101", ""), "same",
      "A20-5: a middle name, free text given first"),
-    (("DOE^JOHN ALBERT", "19800101", ""), ("JOHN DOE", "19800101", ""), "same", "a middle name one side leaves out"),
+    (("DOE^JOHN ALBERT", "19800101", ""), ("JOHN DOE", "19800101", ""), "said",
+     "a middle name one side leaves out, free text: said (A21-1)"),
+    (("JOSE GARCIA", "19800101", ""), ("MARIA JOSE GARCIA", "19800101", ""), "said", "A21-1: twins, one word more"),
+    (("GARCIA, MARIA", "19800101", ""), ("GARCIA, ANA MARIA", "19800101", ""), "said", "A21-1: comma form"),
+    (("A GARCIA", "19800101", ""), ("M GARCIA", "19800101", ""), "said", "A21-1: initials in free text"),
     # another person: refused
     (("DOE^JOHN", "19620304", ""), ("DOE^JOHN", "19620403", ""), "other", "another birth date"),
     (("DOE^JOHN", "1962", ""), ("DOE^JOHN", "19710304", ""), "other", "another birth year"),

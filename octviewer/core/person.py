@@ -250,7 +250,7 @@ def _latin_traits(group: str) -> dict[str, str]:
         words = [w for w in folded if w not in TITLES and len(w) > 1]
         # its order is not known ("JOHN ALBERT DOE", "GARCIA MARIA JOSE"): ``allwords``, compared as sets (A20-5)
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
-               "allwords": " ".join(sorted({w for w in words if w not in PARTICLES}))}
+               "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES}))}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return {k: v for k, v in out.items() if v}
     parts = [*group.split("^"), "", "", "", ""]
@@ -262,7 +262,7 @@ def _latin_traits(group: str) -> dict[str, str]:
     out = {"family": family, "initial": given[:1], "given2": given2 if len(given2) > 1 else "",
            "suffix": "".join(fold_name(suffix).split()),
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens
-                                        if len(w) > 1 and w not in PARTICLES}))}
+                                        if w not in PARTICLES}))}
     if len(given) > 1:
         # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name without the umlauts' E as well
         out.update(given=given, givens="".join(w for w in givens if len(w) > 1),
@@ -398,7 +398,7 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         given = any(k in mine and k in theirs for k in ("given", "initial", "script_given"))
         free = "free" in mine or "free" in theirs
         return whole_name_differs(mine, theirs) or (not given or free) and (
-            differs("words") and not _subset("allwords", mine, theirs) or differs("script"))
+            differs("words") and differs("allwords") or differs("script"))
 
     if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs:
         return True
@@ -412,14 +412,6 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
 
 
-def _subset(key: str, mine: dict[str, str], theirs: dict[str, str]) -> bool:
-    """One side's ``key`` words are all among the other's (both given)."""
-    if key not in mine or key not in theirs:
-        return False
-    a, b = set(mine[key].split()), set(theirs[key].split())
-    return a <= b or b <= a
-
-
 def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """The given names differ (the first, or all joined; the second where both give one; the suffix; the initial
     where one gives only that); a name whose family and given components are swapped (DOE^JOHN / JOHN^DOE) does
@@ -430,9 +422,11 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
         return differs("suffix")  # the components swapped
     if ("free" in mine or "free" in theirs) and "allwords" in mine and "allwords" in theirs:
-        # a free-text name's order is not known: its words against the other's, one set within the other (JOHN
-        # ALBERT DOE / DOE^JOHN ALBERT / JOHN DOE agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not)
-        return not _subset("allwords", mine, theirs) or differs("suffix")
+        # a free-text name's order is not known: its words, initials too, against the other's as a set (JOHN ALBERT
+        # DOE / DOE^JOHN ALBERT agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not); one set within the other is
+        # not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name dropped (A21-1)
+        a, b = set(mine["allwords"].split()), set(theirs["allwords"].split())
+        return not (a == b or min(len(a), len(b)) == 1 and (a <= b or b <= a)) or differs("suffix")  # DOE / DOE^JOHN
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
