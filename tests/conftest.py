@@ -1,5 +1,6 @@
 import gc
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,17 @@ import pytest
 # their own, so a test run never changes the user's recent files, CAM opacity or device.
 SESSION_CONFIG = os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="octviewer-test-config-")
 # The results store (octviewer.pipeline.store) likewise: a test run never reads or fills the user's.
-os.environ["OCTVIEWER_DATA"] = tempfile.mkdtemp(prefix="octviewer-test-data-")
+SESSION_DATA = os.environ["OCTVIEWER_DATA"] = tempfile.mkdtemp(prefix="octviewer-test-data-")
+_SESSION_FOLDERS_MADE_BY = os.getpid()
+
+
+def pytest_unconfigure(config):
+    """The two session folders go when the run ends (1,484 pairs were once left in /tmp). Only the process that
+    made them removes them: the processes a test starts inherit the two variables (and, forked, this module),
+    and must not take the folders away from the run still using them."""
+    if os.getpid() == _SESSION_FOLDERS_MADE_BY:
+        for folder in (SESSION_CONFIG, SESSION_DATA):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
