@@ -43,6 +43,23 @@ def test_a20_7_two_rows_of_one_table_with_equal_values_are_two_fields(  # noqa: 
 
 
 @pytest.mark.gui
+def test_a21_2_a_field_table_split_over_two_files_keeps_a_stable_eyes_equal_rows(  # noqa: F811
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """Attack run 21 (A21-2): a clinic's yearly exports of one table; equal rows in two files are two tests."""
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    head = "patient_id,eye,date,vfi,md,psd\n"
+    (root / "fields_2018_2019.csv").write_text(
+        head + "DEMO00-000,OD,2018-09-20,99,-0.4,1.5\nDEMO00-000,OD,2019-09-26,98,-0.6,1.6\n")
+    (root / "fields_2020_2021.csv").write_text(
+        head + "DEMO00-000,OD,2020-10-07,99,-0.4,1.5\nDEMO00-000,OD,2021-09-27,97,-0.9,1.7\n")
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    dates = sorted(m.date.isoformat() for m in panel.index.vf if m.eye == "OD")
+    assert dates == ["2018-09-20", "2019-09-26", "2020-10-07", "2021-09-27"], dates
+    assert "re-dated copy" not in " ".join(panel.problems.text().split())
+
+
+@pytest.mark.gui
 def test_a20_6_a_heyex_export_folder_is_kept_before_its_numpy_export(qtbot, window, monkeypatch, samples_dir,
                                                                      tmp_path):
     """A visit listing a HEYEX XML export and its NumPy export (which states no pixel size) kept the NumPy file,

@@ -1450,7 +1450,8 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
     export, the scans' A15-17 for a field) was a second test in the measured-VF slope (attack run 18, A18-28). It
     counts at its first date where no other field of the eye lies within ``VF_MATCH_DAYS`` (the scans' rule, A17-8:
     a copy re-dated backward or forward does not crowd a visit's own field), else at its first; the others are
-    listed and not used."""
+    listed and not used. Only a perimeter file's exam (DICOM OPV, HFA XML) is ever taken for a copy: a field
+    table's row (``visit`` set) is the clinic's own record of a test."""
     from .vf import VF_MATCH_DAYS
 
     same: dict[tuple, list[VfMeasurement]] = {}
@@ -1470,9 +1471,10 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
         alone = [m for m in group if all(abs((o.date - m.date).days) > VF_MATCH_DAYS for o in others)]
         kept = min(alone or group, key=lambda m: m.date)
         for m in group:
-            # two rows of one table (or exams of one export) are the clinic's two records: equal rounded values a
-            # year apart are a stable eye, not a copy (attack run 20, A20-7); a copy is another file
-            if m.date == kept.date or m.source == kept.source:
+            # a table's rows (any table: a clinic's yearly exports split one eye's history over files) and the
+            # exams of one export are the clinic's own records: equal rounded values a year apart are a stable eye,
+            # not a copy (attack runs 20 and 21, A20-7, A21-2); a copy is another perimeter file's exam
+            if m.date == kept.date or m.source == kept.source or m.visit:
                 continue
             wrong.add(id(m))
             index._problem(m.source or index.root, "visual fields at two dates",
