@@ -134,6 +134,14 @@ def fold_name(text: str) -> str:
     return " ".join("".join(c if c.isalpha() or unicodedata.category(c)[0] == "M" else " " for c in text).split())
 
 
+def _placeholder(words: list[str]) -> bool:
+    """Whether a name's folded words are what is written where the name is not known: placeholder words, ASCII
+    words of one repeated letter (XXX), or one ASCII letter alone or repeated as every word (X, X^X, UNKNOWN^X:
+    A21-3). Initials that differ (J^D) stay a name, and so does a one-character Chinese name (张^伟: A20-2)."""
+    rest = [w for w in words if w not in PLACEHOLDER_NAMES and not (w.isascii() and len(w) > 1 and len(set(w)) == 1)]
+    return not rest or len(set(rest)) == 1 and rest[0].isascii() and len(rest[0]) == 1
+
+
 def name_traits(name: str) -> dict[str, str]:
     """A DICOM PatientName's traits, folded (``fold_name``). Of the group written in Latin letters: the family
     name as its words joined (DE LA CRUZ as DELACRUZ), the first and second given names, and ``words``, family and
@@ -152,8 +160,8 @@ def name_traits(name: str) -> dict[str, str]:
     # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared
     if "\ufffd" in name or "\x1b" in name or any("\x80" <= c <= "\x9f" for c in name):
         return {"garbled": "1"}
-    if all(w in PLACEHOLDER_NAMES or w.isascii() and len(w) > 1 and len(set(w)) == 1 for w in fold_name(name).split()):
-        return {}  # ANONYMOUS, UNKNOWN^UNKNOWN, XXX^XXX: no name, as an empty one (A19-7)
+    if _placeholder(fold_name(name).split()):
+        return {}  # ANONYMOUS, UNKNOWN^UNKNOWN, XXX^XXX, X^X: no name, as an empty one (A19-7, A21-3)
     latin, scripts = [], []
     for group in name.split("="):
         if fold_name(group):
