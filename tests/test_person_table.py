@@ -280,14 +280,20 @@ def test_screen_does_not_take_two_people_as_one_where_the_archive_answers_their_
     archive answers C-FIND in Latin-1 (Orthanc's default), so both names arrive as "^". The screen's person merged
     from the answers kept the name "^" and 鈴木's birth date, so both people's instances passed and their eyes were
     screened as one patient's, nothing said. Every kept header is now compared with every other: 鈴木's instances
-    are refused, named by what differs."""
+    are refused, named by what differs. And which of the two is the patient cannot be told (A19-12: the screen
+    analysed whichever was retrieved first, where a readable answer refuses the ID whole): nothing is screened and
+    nothing retrieved is kept."""
     from test_attack16_person import _kept_names
 
+    from octviewer.pacs.cli import EXIT_FAILED
+
     _store(orthanc, "MRN-1807", [("山田^太郎", "", ""), ("鈴木^花子", "HOSP_B", "19400101")])
-    _, err = _screen(orthanc, tmp_path, capsys, monkeypatch, "--patient-id", "MRN-1807")
-    assert len(_kept_names(data_dir)) == 1, (_kept_names(data_dir), err)
+    code, err = _screen(orthanc, tmp_path, capsys, monkeypatch, "--patient-id", "MRN-1807")
+    assert code == EXIT_FAILED and _kept_names(data_dir) == [], (_kept_names(data_dir), err)
+    assert "name different people" in err and "nothing was screened" in err, err
     assert "another family and given name" in err, err
     assert "山田" not in err and "鈴木" not in err
+    assert not (tmp_path / "s.csv").exists()
 
 
 def test_screen_keeps_a_patients_instances_whose_name_the_archive_answer_could_not_encode(

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -223,6 +224,7 @@ def _screen(args) -> int:
     if two_ways:
         print(f"note: {two_ways_words('the studies of this patient ID')}", file=sys.stderr)
     seen: tuple = ()  # the people the kept instances name, each new instance compared with all (A18-7)
+    differed = []  # what the instances under this ID naming another person gave otherwise (A19-12)
     for study in studies:
         for series in find_series(settings, study.study_uid, ("OPT",)):
             try:  # only the screened patient's instances are kept (A14-2): a shared study UID's other patient
@@ -230,14 +232,18 @@ def _screen(args) -> int:
                                patient_id=person, seen=seen)
             except PacsOtherPatient as exc:  # a series of another patient: said, not screened, the rest go on
                 print(f"\nseries {series.series_uid}: {exc}", file=sys.stderr)
+                differed += [exc.differed or "another issuer of the ID or birth date"] if exc.same_id else []
                 continue
             print(file=sys.stderr)
             # refused, not screened (A12-2, A14-2), or a name written otherwise, kept (A16-1): said
             if got.foreign or got.other_patient or got.other_name:
                 print(got.message, file=sys.stderr)
             two_ways = two_ways or bool(got.other_name)
+            differed += [got.differed or "another issuer of the ID or birth date"] if got.same_id else []
             seen = got.persons
             folders.append(str(got.folder))
+    if differed:
+        return _two_people(folders, differed)
     if not folders:
         print("no OCT (OPT) series found for that search", file=sys.stderr)
         return EXIT_FAILED
@@ -246,6 +252,22 @@ def _screen(args) -> int:
     if two_ways and args.out.is_file():
         _notice_in_csv(args.out, two_ways_words("the screened patient's studies or instances"))
     return code
+
+
+def _two_people(folders: list[str], differed: list[str]) -> int:
+    """Refuse the whole screen where the instances under the patient's ID name two people. Where the archive's
+    answers are readable, ``one_patient`` refuses such an ID before anything is retrieved; an archive that answers
+    both names as "^" (a Latin-1 archive and two names in kanji) left the instances' own headers to tell them
+    apart, and the screen analysed whichever person was retrieved first (attack run 19, A19-12). Which of them is
+    the patient cannot be told there either: the series this screen retrieved are removed, nothing is screened."""
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"octviewer-pacs screen: the instances of this patient ID name different people "
+          f"({'; '.join(dict.fromkeys(differed))}: an archive holding several hospitals' IDs, or a mis-filed "
+          "study); screen takes one person, so nothing was screened and nothing retrieved is kept: give --issuer "
+          "(where their studies carry one) or --from/--to (where their study dates differ) to pick one, or check "
+          "the archive", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _notice_in_csv(out: Path, sentence: str) -> None:

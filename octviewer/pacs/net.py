@@ -499,7 +499,7 @@ class PacsOtherPatient(PacsError):
 
     def __init__(self, n: int, same_id: int = 0, differed: str = ""):
         super().__init__(f"nothing retrieved: {other_patient_words(n, same_id, differed)}")
-        self.n = n
+        self.n, self.same_id, self.differed = n, same_id, differed
 
 
 def is_uid(text) -> bool:
