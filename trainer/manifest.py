@@ -548,14 +548,15 @@ MAX_PATIENTS_PER_BIRTH_DATE = 100
 
 def _one_person_ids(records: list[Record]) -> list[set[str]]:
     """Sets of the manifest's patient IDs whose scans' headers name one person under other PatientIDs: a name and a
-    birth date given and nothing differing, the study index's rule for an old and a new MRN (``study.index``'s
-    ``_same_person``, which ``old_id_scans`` uses). A cohort listing one person's visits before a record merge under
-    the old MRN and the later ones under the new was split with the person's baseline eyes in train and their
-    later eyes in test, validate silent (attack run 18, A18-24; A11-4's leak by another door). Namesakes (twins, a
-    1 January placeholder) are joined too: one split for two people costs nothing, a leak costs the test figures.
-    By birth date first (no other pairs are compared); a set of more than ``MAX_IDS_PER_PERSON`` IDs, or a birth
-    date shared by more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder), joins none."""
-    from octviewer.study.index import _same_person
+    birth date given and nothing differing, the study index's rule for an old and a new MRN
+    (``core.person.same_person_across_ids``, which ``old_id_scans`` uses). A cohort listing one person's visits
+    before a record merge under the old MRN and the later ones under the new was split with the person's baseline
+    eyes in train and their later eyes in test, validate silent (attack run 18, A18-24; A11-4's leak by another
+    door). Namesakes (twins, a 1 January placeholder) are joined too: one split for two people costs nothing, a leak
+    costs the test figures. By birth date first (no other pairs are compared); a set of more than
+    ``MAX_IDS_PER_PERSON`` IDs, or a birth date shared by more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a
+    placeholder), joins none."""
+    from octviewer.core.person import same_person_across_ids
 
     header, persons = header_patients(records), header_persons(records)
     by_birth: dict[str, dict[tuple, dict]] = defaultdict(dict)  # birth -> {(patient, header ID, traits): traits}
@@ -576,7 +577,7 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
         entries = list(bucket.items())
         for k, ((a, id_a, _), mine) in enumerate(entries):
             for (b, id_b, _), theirs in entries[k + 1:]:
-                if a != b and id_a != id_b and find(a) != find(b) and _same_person(mine, [theirs]):
+                if a != b and id_a != id_b and find(a) != find(b) and same_person_across_ids(mine, [theirs]):
                     parent[max(find(a), find(b))] = min(find(a), find(b))
     groups: dict[str, set[str]] = defaultdict(set)
     for patient in parent:

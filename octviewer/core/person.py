@@ -511,3 +511,16 @@ def one_set_of_traits(all_traits: Iterable[dict[str, str]], names: bool = True) 
         merged = {**traits, **merged}
         seen.append(traits)
     return True
+
+
+def same_person_across_ids(mine: dict[str, str], theirs: list[dict[str, str]]) -> bool:
+    """Whether traits ``mine`` name the person ``theirs`` (one set) all name, by what both give: a birth date and
+    a name at least, and nothing differing (``one_set_of_traits``). Under two PatientIDs an absent trait proves
+    nothing. One rule for the study index (a scan listed under an old ID) and the trainer's split (one person's
+    old and new MRN in one split)."""
+    merged: dict[str, str] = {}
+    for traits in theirs:
+        merged = {**traits, **merged}
+    shared = mine.keys() & merged.keys()
+    return ("birth" in shared and bool(shared & {"family", "words", "script"})
+            and one_set_of_traits([*theirs, mine]))

@@ -149,10 +149,11 @@ def bscan_count(path) -> int | None:
     path = Path(path)
     try:
         if path.is_dir():
+            from octviewer.io.formats import heyex_export
             from octviewer.io.heidelberg import heyex_bscan_count
             from octviewer.io.stacks import image_folder_files
 
-            if any(p.suffix.lower() == ".xml" for p in path.iterdir()):  # a HEYEX export: its XML's B-scans
+            if heyex_export(path.iterdir()):  # its XML's B-scans
                 return heyex_bscan_count(path)
             return len(image_folder_files(path)) or None
         suffix = path.suffix.lower()

@@ -79,6 +79,13 @@ BY_NAME = {f.name: f for f in FORMATS}
 _FILE_SUFFIXES = {s: f for f in FORMATS if not f.folder for s in f.suffixes}
 
 
+def heyex_export(entries) -> bool:
+    """Whether a folder's ``entries`` make a Heidelberg HEYEX XML export (an XML beside its B-scan images) rather
+    than a plain folder of B-scan images: the one rule for opening such a folder and for counting its B-scans
+    (``content.bscan_count``)."""
+    return any(p.suffix.lower() == ".xml" for p in entries)
+
+
 def detect(path: Path) -> VolumeFormat:
     """The format of a file or folder, or VolumeReadError saying why none fits.
 
@@ -86,8 +93,7 @@ def detect(path: Path) -> VolumeFormat:
     """
     st = require_readable(path)
     if stat.S_ISDIR(st.st_mode):
-        entries = list(path.iterdir())
-        return BY_NAME["heyex_xml" if any(p.suffix.lower() == ".xml" for p in entries) else "image_folder"]
+        return BY_NAME["heyex_xml" if heyex_export(path.iterdir()) else "image_folder"]
     with open_regular(path) as f:  # the path may have changed since the stat: never block on it
         head = f.read(132)
     if not head:

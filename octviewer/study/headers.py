@@ -239,8 +239,8 @@ def _cut(path: Path) -> str:
 #: birth date kept at each precision it gives, the second given name, a name's words per script (``core.person``'s
 #: table of name pairs, tests/test_person_table.py); 13: a word set per script, the suffix, the given initial, the
 #: issuer's universal ID (attack run 18); 14: UE not folded to U, all given names joined, twins in kanji (run 19);
-#: 15: a free-text name's words as a set ("allwords"), one-character Han names (run 20); 16: initials among them (A21-1);
-#: 17: one letter as every word (X^X, UNKNOWN^X) is a placeholder (A21-3)
+#: 15: a free-text name's words as a set ("allwords"), one-character Han names (run 20); 16: initials among them
+#: (A21-1); 17: one letter as every word (X^X, UNKNOWN^X) is a placeholder (A21-3)
 RECORD_CHECKS = 17
 
 

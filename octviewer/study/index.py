@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 from ..core.cancel import Cancelled
 from ..core.files import file_sha256
-from ..core.person import one_set_of_traits, what_differs
+from ..core.person import one_set_of_traits, same_person_across_ids, what_differs
 from ..core.text import text_problem
 from ..io import VolumeReadError
 from ..io.content import SAMPLE_KIND
@@ -954,16 +954,16 @@ def _one_scan_in_two_places(index: StudyIndex, uids: dict[str, str], geometry: d
 
 def _old_id_copy(group: list[ScanEntry], persons: dict[str, dict], listed_otherwise: set[str]) -> str | None:
     """The patient under whom one scan filed under two patient IDs (``_same_scan_groups``) counts, where its files'
-    headers name one person (``_same_person``: name and birth date given, nothing differing; ``old_id_scans``'
-    allowance) and exactly one of the IDs is a patient the study lists with other scans (``listed_otherwise``):
-    the same scan exported before and after a record merge (the old MRN's export left in the clinic's folder) was
-    "whose scan it is cannot be told; neither is used", and the person's visit was lost from both (attack run 17,
-    A17-6). One eye only; None where the persons differ or cannot be compared, or both or neither ID has other
-    scans. Both with other scans is two patients in use, as ``old_id_scans`` takes a listed ID with scans of its own
-    (A17-3): namesakes (twins, a 1 January placeholder) each with a history look exactly as one person's old and
-    new MRN do, and one's scan in the other's trend is worse than a visit listed and not used (attack run 18,
-    A18-20: not made; the problem says why). The shape allowed here is namesakes' too (a patient's only scan copied
-    into a namesake's record, A18-25): its 'old id' check says so."""
+    headers name one person (``core.person.same_person_across_ids``: name and birth date given, nothing differing;
+    ``old_id_scans``' allowance) and exactly one of the IDs is a patient the study lists with other scans
+    (``listed_otherwise``): the same scan exported before and after a record merge (the old MRN's export left in the
+    clinic's folder) was "whose scan it is cannot be told; neither is used", and the person's visit was lost from
+    both (attack run 17, A17-6). One eye only; None where the persons differ or cannot be compared, or both or
+    neither ID has other scans. Both with other scans is two patients in use, as ``old_id_scans`` takes a listed ID
+    with scans of its own (A17-3): namesakes (twins, a 1 January placeholder) each with a history look exactly as
+    one person's old and new MRN do, and one's scan in the other's trend is worse than a visit listed and not used
+    (attack run 18, A18-20: not made; the problem says why). The shape allowed here is namesakes' too (a patient's
+    only scan copied into a namesake's record, A18-25): its 'old id' check says so."""
     if len({s.eye for s in group}) > 1 or not _one_person_in(group, persons):
         return None
     ids = {s.patient_id for s in group} & listed_otherwise
@@ -971,10 +971,10 @@ def _old_id_copy(group: list[ScanEntry], persons: dict[str, dict], listed_otherw
 
 
 def _one_person_in(group: list[ScanEntry], persons: dict[str, dict]) -> bool:
-    """Whether the headers of ``group``'s files all name one person (``_same_person``: a name and a birth date given,
-    nothing differing)."""
+    """Whether the headers of ``group``'s files all name one person (``core.person.same_person_across_ids``: a name
+    and a birth date given, nothing differing)."""
     traits = [persons.get(s.path, {}) for s in group]
-    return all(_same_person(t, traits[:k] + traits[k + 1:]) for k, t in enumerate(traits))
+    return all(same_person_across_ids(t, traits[:k] + traits[k + 1:]) for k, t in enumerate(traits))
 
 
 def _two_visits(scans: list[ScanEntry], groups: list[tuple[list[str], str]], root: str,
@@ -1278,7 +1278,8 @@ def old_id_scans(scans: list[ScanEntry], header_ids: dict[str, str],
         majority = [persons.get(s.path, {}) for s in by_patient[patient] if header_ids.get(s.path) == theirs]
         for scan in by_patient[patient]:
             own = header_ids.get(scan.path, "")
-            if own and own != theirs and own not in in_use and _same_person(persons.get(scan.path, {}), majority):
+            if (own and own != theirs and own not in in_use
+                    and same_person_across_ids(persons.get(scan.path, {}), majority)):
                 out[scan.path] = (patient, theirs, own)
     return out
 
@@ -1286,18 +1287,6 @@ def old_id_scans(scans: list[ScanEntry], header_ids: dict[str, str],
 def _listed_ids(by_patient: dict[str, list[ScanEntry]], header_ids: dict[str, str]) -> set[str]:
     """The listed patients (``by_patient``'s keys) at least one of whose own scans' headers carries their ID."""
     return {p for p, ss in by_patient.items() if any(header_ids.get(s.path) == p for s in ss)}
-
-
-def _same_person(mine: dict[str, str], theirs: list[dict[str, str]]) -> bool:
-    """Whether traits ``mine`` name the person ``theirs`` (one set) all name, by what both give: a birth date and
-    a name at least, and nothing differing (``core.person.one_set_of_traits``). Under two PatientIDs an absent
-    trait proves nothing."""
-    merged: dict[str, str] = {}
-    for traits in theirs:
-        merged = {**traits, **merged}
-    shared = mine.keys() & merged.keys()
-    return ("birth" in shared and bool(shared & {"family", "words", "script"})
-            and one_set_of_traits([*theirs, mine]))
 
 
 def _by_patient(scans: list[ScanEntry]) -> dict[str, list[ScanEntry]]:
