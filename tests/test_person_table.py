@@ -45,7 +45,9 @@ PAIRS = [
     (("DOE^J", "19620304", ""), ("DOE^MARY", "19620304", ""), "said", "an initial that is not the given name's"),
     (("DR JOHN DOE", "19620304", ""), ("DOE^JOHN", "19620304", ""), "same", "A18-10: a title in free text"),
     (("DR ALPHA ANN", "", ""), ("DR ZULU ZED", "", ""), "other", "a shared title ties nothing"),
-    (("DOE^JOHN A", "", ""), ("DOE^JOHN B", "", ""), "same", "middle initials are not compared"),
+    (("DOE^JOHN A", "", ""), ("DOE^JOHN B", "", ""), "said",
+     "A22-11: middle initials that differ are said (newborn twins SMITH^TWIN A / B are written so)"),
+    (("DOE^JOHN A", "", ""), ("DOE^JOHN ALBERT", "", ""), "same", "a middle initial agrees with its name"),
     (("DOE^JON", "19620304", ""), ("DOE^JOHN", "19620304", ""), "said", "one-letter typo"),
     (("SMITH^ANN", "19620304", ""), ("JONES^ANN", "19620304", ""), "same", "A19-3: marriage, one birth date"),
     (("GARCIA LOPEZ^MARIA", "19620304", ""), ("GARCIA^MARIA", "19620304", ""), "same",
@@ -159,6 +161,47 @@ PAIRS = [
     (("JOSE GARCIA", "19800101", ""), ("MARIA JOSE GARCIA", "19800101", ""), "said", "A21-1: twins, one word more"),
     (("GARCIA, MARIA", "19800101", ""), ("GARCIA, ANA MARIA", "19800101", ""), "said", "A21-1: comma form"),
     (("A GARCIA", "19800101", ""), ("M GARCIA", "19800101", ""), "said", "A21-1: initials in free text"),
+    # attack run 22 (H119): twins and one person's names across devices
+    (("WANG^YUE", "19600101", ""), ("WANG^YU", "19600101", ""), "said", "A22-1: YUE / YU are two given names"),
+    (("SMITH^JOE", "", ""), ("SMITH^JO", "", ""), "said", "A22-1: JOE / JO, no birth date"),
+    (("KIM^MINJAE", "19600101", ""), ("KIM^MINJA", "19600101", ""), "said", "A22-1: MINJAE / MINJA"),
+    (("MÜLLER^JÜRGEN", "19600101", ""), ("MULLER^JURGEN", "19600101", ""), "same", "A22-1: umlauts dropped agree"),
+    (("GARCIA^MARIA^JOSE", "", ""), ("GARCIA^MARIA^ISABEL", "", ""), "said", "A22-2: twins in the middle component"),
+    (("GARCIA^MARIA^JOSE", "19600101", ""), ("GARCIA^MARIA JOSE", "19600101", ""), "same",
+     "A22-2: the middle component is a given name"),
+    (("DOE^JOHN^ALBERT", "19600101", ""), ("JOHN ALBERT DOE", "19600101", ""), "same", "A22-3: middle in free text"),
+    (("ПЕТРОВА^МАРИЯ", "19600101", ""), ("PETROVA^ANNA", "19600101", ""), "said", "A22-4: twins, Cyrillic / Latin"),
+    (("ПЕТРОВА^МАРИЯ", "19600101", ""), ("PETROVA^MARIA", "19600101", ""), "same", "A22-4: one person, two scripts"),
+    (("ПЕТРОВА^ЮЛИЯ", "19600101", ""), ("PETROVA^IULIIA", "19600101", ""), "same", "A22-4: Ю as IU"),
+    (("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΕΛΕΝΗ", "19600101", ""), ("PAPADOPOULOU^MARIA", "19600101", ""), "said", "A22-4: Greek twins"),
+    (("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΦΩΤΕΙΝΗ", "19600101", ""), ("PAPADOPOULOU^PHOTINI", "19600101", ""), "same",
+     "A22-4: Greek Φ as PH"),
+    (("김^민수", "19600101", ""), ("KIM^JIHYE", "19600101", ""), "said", "A22-4: hangul twins"),
+    (("김^민수", "19600101", ""), ("KIM^MINSU", "19600101", ""), "same", "A22-4: hangul, one person"),
+    (("やまだ^たろう", "19600101", ""), ("YAMADA^HANAKO", "19600101", ""), "said", "A22-4: kana twins"),
+    (("やまだ^たろう", "19600101", ""), ("YAMADA^TARO", "19600101", ""), "same", "A22-4: kana, one person"),
+    (("山田^太郎", "19600101", ""), ("YAMADA^HANAKO", "19600101", ""), "said", "A22-4: kanji has no reading here"),
+    (("DOE^JOHN", "19600101", "1.2.840.99"), ("DOE^JOHN", "19600101", "HOSP_A&1.2.840.99&ISO"), "same",
+     "A22-5: an OID alone is the universal ID"),
+    (("DOE^JOHN", "19600101", "1.2.840.99"), ("DOE^JOHN", "19600101", "HOSP_A&1.2.840.77&ISO"), "other",
+     "A22-5: another OID"),
+    (("NGUYEN^VAN AN", "", ""), ("NGUYEN^THI AN", "", ""), "said", "A22-6: VAN / THI, brother and sister"),
+    (("NGUYEN^THI MAI", "19600101", ""), ("NGUYEN^MAI", "19600101", ""), "same", "A22-6: THI one side only"),
+    (("DOE^JOHN", "", ""), ("UNBEKANNT", "", ""), "same", "A22-7: a German placeholder"),
+    (("DOE^JOHN", "", ""), ("INCONNU^INCONNU", "", ""), "same", "A22-7: a French placeholder"),
+    (("DOE^JOHN", "19620304", ""), ("DOE^JOHN", "620304", ""), "same", "A22-8: YYMMDD is no birth date"),
+    (("JEAN-PIERRE DUPONT", "19600101", ""), ("DUPONT^JEAN PIERRE", "19600101", ""), "same", "A22-9: hyphen, free"),
+    (("XIAO MING WANG", "19600101", ""), ("WANG^XIAOMING", "19600101", ""), "same", "A22-9: pinyin joined, free"),
+    (("JAN VAN DER BERG", "19600101", ""), ("VANDERBERG^JAN", "19600101", ""), "same", "A22-9: particles joined"),
+    (("ANN MC DONALD", "19600101", ""), ("MACDONALD^ANN", "19600101", ""), "same", "A22-9: MAC / MC, free"),
+    (("MÜLLER JÜRGEN", "19600101", ""), ("MULLER^JURGEN", "19600101", ""), "same", "A22-9: umlauts, free"),
+    (("SMITH^TWIN A", "19600101", ""), ("SMITH^TWIN B", "19600101", ""), "said", "A22-11: newborn twins A / B"),
+    (("SMITH^BABY BOY 1", "", ""), ("SMITH^BABY BOY 2", "", ""), "said", "A22-11: newborn twins 1 / 2"),
+    (("BABY GIRL 1 SMITH", "19600101", ""), ("BABY GIRL 2 SMITH", "19600101", ""), "said", "A22-11: free text"),
+    (("DOE^JOHN JR", "", ""), ("DOE^JOHN^^^SR", "", ""), "said", "A22-11: a suffix typed into the given name"),
+    (("DVOŘÁK^JIŘÍ".encode("cp1250").decode("latin-1"), "", ""), ("DVOŘÁK^JIŘÍ", "19620304", ""), "said",
+     "A22-12: undeclared Windows-1250 shares a word"),
+    (("ÓÉ’ÀÍ^ÉÁ", "", ""), ("ÓÉ’ÀÍ^ÉÁ", "", ""), "same", "A22-14: no crash on a Latin-1 name with an apostrophe"),
     # another person: refused
     (("DOE^JOHN", "19620304", ""), ("DOE^JOHN", "19620403", ""), "other", "another birth date"),
     (("DOE^JOHN", "1962", ""), ("DOE^JOHN", "19710304", ""), "other", "another birth year"),
@@ -220,19 +263,28 @@ def test_the_patients_own_field_is_shown_through_open_study_folder(qtbot, window
 
 
 @pytest.mark.gui
-def test_a_twins_field_under_one_id_and_birth_date_is_said(qtbot, window, monkeypatch, demo, tmp_path):
+@pytest.mark.parametrize("scans, field", [
+    ("GARCIA^MARIA JOSE", "GARCIA^MARIA ISABEL"),
+    ("GARCIA^MARIA^JOSE", "GARCIA^MARIA^ISABEL"),  # A22-2: the middle-name component
+    ("WANG^YUE", "WANG^YU"),  # A22-1
+    ("ПЕТРОВА^МАРИЯ", "PETROVA^ANNA"),  # A22-4: two scripts
+    ("SMITH^TWIN A", "SMITH^TWIN B"),  # A22-11: newborn twins
+], ids=["given", "middle", "yue-yu", "two-scripts", "twin-a-b"])
+def test_a_twins_field_under_one_id_and_birth_date_is_said(qtbot, window, monkeypatch, demo, tmp_path, scans,
+                                                           field):
     """Twins under one PatientID and birth date (GARCIA^MARIA JOSE / GARCIA^MARIA ISABEL) read as one name: the
-    sister's field was shown as the patient's with nothing said (A17-3's remnant). It is now said."""
+    sister's field was shown as the patient's with nothing said (A17-3's remnant). It is now said; so are the
+    twins attack run 22 found passing as one (a middle-name component, YUE / YU, two scripts, TWIN A / B)."""
     from conftest import open_study_folder
     from test_attack16_person import _study
 
     from octviewer.gui.study.checks import study_check_entries
 
-    root, od = _study(demo, tmp_path, ("GARCIA^MARIA JOSE", "", "19620304"), ("GARCIA^MARIA ISABEL", "", "19620304"))
+    root, od = _study(demo, tmp_path, (scans, "", "19620304"), (field, "", "19620304"))
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     entries = " ".join(study_check_entries(panel.index))
     assert f"({od.name}) names the patient otherwise in its header than the scans do" in entries, entries
-    assert "ISABEL" not in entries
+    assert field.split("^")[-1] not in entries
 
 
 # ---------------------------------------------------------------- A18-7: PACS screen, an archive answering "^"

@@ -29,12 +29,15 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+#: Traits compared as sets of words (hashed word by word), besides the word sets per script.
+SETS = ("allwords", "initials")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
-NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "suffix", "script_given", "words",
-               "allwords", "free", "script", "script_kind", "wordset", "garbled")  # + a word set per script
+NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
+               "suffix", "script_given", "initials", "words", "allwords", "letters", "free", "script", "script_kind",
+               "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
 #: names most women or men carry (NGUYEN^THI MAI); a family name's words joined (VANDAM) still count (A18-3).
@@ -44,8 +47,13 @@ PARTICLES = frozenset("VAN VON DER DEN TER TEN DE DEL DELLA DELLE DEI DI DA DAS 
 #: component is not read, its suffix component only as ``suffix`` (father and son).
 SUFFIXES = frozenset("JR SR II III IV".split())
 #: What devices, anonymisers and emergency registrations write where the name is not known (with words of one
-#: repeated letter, XXX): no name, as an empty one, not "a whole other name" (A19-7).
-PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATIENT NONE NAME NN NA".split())
+#: repeated letter, XXX): no name, as an empty one, not "a whole other name" (A19-7); in the languages of the
+#: clinics' devices too (UNBEKANNT, INCONNU, DESCONOCIDO: A22-7).
+PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATIENT NONE NAME NONAME NN NA TEST "
+                              "UNBEKANNT INCONNU INCONNUE DESCONOCIDO DESCONOCIDA SCONOSCIUTO SCONOSCIUTA ONBEKEND "
+                              "OKAND UKJENT UKENDT NIEZNANY NIEZNANA NEZNAMY DESCONHECIDO".split())
+#: The Vietnamese middle names that tell a man (VAN) from a woman (THI) where both are written (A22-6).
+MARKERS = frozenset({"VAN", "THI"})
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
 #: Letters NFKD does not take apart; Ä, Ö, Ü lose their marks there, and AE, OE, UE fold with them below.
 #: Persian and Arabic keyboards write YEH and KAF as other code points (ی / ي, ک / ك, ى): one letter (A18-11).
@@ -168,12 +176,16 @@ def name_traits(name: str) -> dict[str, str]:
             (latin if re.search("[A-Z]", fold_name(group)) else scripts).append(group)
     out = _latin_traits(latin[0]) if latin else {}
     if latin:
-        out["wordset"] = " ".join(sorted(_wordset(latin[0])))
+        out["wordset"] = " ".join(sorted(_wordset(latin[0]) | _wordset(_cp1250(latin[0]))))
     if scripts:
         out["script"] = "".join(fold_name(" ".join(scripts[0].split("^")[:2])).split())
         out["script_kind"] = _script_of(out["script"])
         if "^" in scripts[0]:
             out["script_given"] = "".join(fold_name(scripts[0].split("^")[1]).split())
+        if not latin:  # the given name's Latin initials by any group with a reading (kanji's kana, A22-4)
+            readings = {_readings("".join(fold_name(g.split("^")[1]).split())) for g in scripts if "^" in g}
+            out["initials"] = " ".join(sorted({x for r in readings if r != "?" for x in r.split()})) or (
+                "?" if readings else "")
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
@@ -242,42 +254,123 @@ def repaired(text: str) -> str:
         pass
     letters = [c for c in text if c.isalpha()]  # Windows-1251 puts Є, Ї, І, Ў, Ґ in 0xA1-0xBF (A20-3)
     if any(c >= "\xc0" for c in letters) and all("\xa0" <= c <= "\xff" for c in letters):
-        return text.encode("latin-1").decode("cp1251")
+        try:  # a typographic apostrophe or a dash beside them is not Latin-1 (A22-14)
+            return text.encode("latin-1").decode("cp1251")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
     return text
+
+
+def _cp1250(text: str) -> str:
+    """``text`` read again as Windows-1250 where it holds Latin-1 letters, "" otherwise: a Czech or Polish
+    device's undeclared DVOŘÁK arrives as DVOØÁK, which shares no word with DVOŘÁK and made the patient's own
+    fields another person's (A22-12). Only the word set takes it (a word shared makes a name said, not one):
+    Latin-1 and Windows-1250 cannot be told apart from the bytes alone."""
+    if not any("\xa0" <= c <= "\xff" for c in text):
+        return ""
+    try:
+        return text.encode("latin-1").decode("cp1250")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return ""
 
 
 def _latin_traits(group: str) -> dict[str, str]:
     """A name group's family name, first given name (``given``), all its given names joined (``givens``: JEAN-PIERRE
     and JEAN PIERRE agree, A19-3), the second given name (``given2``: twins GARCIA^MARIA JOSE / GARCIA^MARIA ISABEL,
-    A17-3; a free-text name's third word: "GARCIA MARIA JOSE", A19-2), the first given name's initial, the suffix
-    (father and son: DOE^JOHN^^^SR / ^^^JR, A18-2) and ``words`` (family and first given name, or a free-text name's
-    first two words, in alphabetical order). A given name written as its initial (DOE^J, as devices that truncate
-    write it) gives ``initial`` and no ``given`` (A18-10); initials and titles are not words of a free-text name."""
+    A17-3; a free-text name's third word: "GARCIA MARIA JOSE", A19-2) and its initial (``initial2``: newborn twins
+    SMITH^TWIN A / SMITH^TWIN B, A22-11), the first given name's initial, the numbers in the name (BABY BOY 1 / 2),
+    the Vietnamese middle name (``marker``: NGUYEN^VAN AN / NGUYEN^THI AN, A22-6), the suffix (father and son:
+    DOE^JOHN^^^SR / ^^^JR, A18-2; or typed into the given component, DOE^JOHN JR), ``words`` (family and first given
+    name, or a free-text name's first two words, in alphabetical order), ``allwords`` (every word but particles)
+    and ``letters`` (every letter, umlauts without their E, MAC as MC, in alphabetical order: one name written with
+    its words joined, split or in another order, ``_free_differs``). DICOM's middle-name component is a given name
+    (A22-2). A given name written as its initial (DOE^J, as devices that truncate write it) gives ``initial`` and no
+    ``given`` (A18-10); initials and titles are not words of a free-text name."""
+    number = " ".join(re.findall(r"\d+", group))
     if "^" not in group:
         folded = fold_name(group).split()
         words = [w for w in folded if w not in TITLES and len(w) > 1]
         # its order is not known ("JOHN ALBERT DOE", "GARCIA MARIA JOSE"): ``allwords``, compared as sets (A20-5)
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
-               "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES}))}
+               "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
+               "letters": _letters(group), "number": number}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return {k: v for k, v in out.items() if v}
     parts = [*group.split("^"), "", "", "", ""]
-    family_part, given_part, suffix = parts[0], parts[1], parts[4]
-    # the Vietnamese middle names THI / VAN one device drops (NGUYEN^THI MAI / NGUYEN^MAI) are not the given name
+    family_part, given_part, suffix = parts[0], f"{parts[1]} {parts[2]}", parts[4]
     family = "".join(fold_name(family_part).split())
-    givens = [w for w in fold_name(given_part).split() if w not in PARTICLES] or fold_name(given_part).split()
+    given_words = fold_name(given_part).split()
+    typed_suffix = next((w for w in given_words if w in SUFFIXES), "")
+    givens = _givens(given_part)
     given, given2 = (givens + ["", ""])[:2]
-    out = {"family": family, "initial": given[:1], "given2": given2 if len(given2) > 1 else "",
-           "suffix": "".join(fold_name(suffix).split()),
-           "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens
-                                        if w not in PARTICLES}))}
+    out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
+           "given2": given2 if len(given2) > 1 else "", "number": number,
+           "marker": next((w for w in given_words[:-1] if w in MARKERS), ""),
+           "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
+           "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
+           "letters": _letters(f"{family_part} {given_part}")}
     if len(given) > 1:
-        # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name without the umlauts' E as well
+        # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name with the umlauts as plain vowels as
+        # well; not every E after A, O or U dropped (YUE / YU, JOE / JO are two names: A22-1)
         out.update(given=given, givens="".join(w for w in givens if len(w) > 1),
-                   given_plain=re.sub("([AOU])E", r"\1", given))
+                   given_plain=(_givens(_plain_umlauts(given_part)) or [""])[0])
         if family:
             out["words"] = " ".join(sorted((family, given)))
     return {k: v for k, v in out.items() if v}
+
+
+def _givens(given_part: str) -> list[str]:
+    """A given-name component's given names, folded: without the Vietnamese middle names THI / VAN one device drops
+    (NGUYEN^THI MAI / NGUYEN^MAI, A19-3) and a suffix typed into it (DOE^JOHN JR)."""
+    words = [w for w in fold_name(given_part).split() if w not in SUFFIXES]
+    return [w for w in words if w not in PARTICLES] or words
+
+
+def _plain_umlauts(text: str) -> str:
+    """The German umlauts as their plain vowels (MÜLLER as MULLER), as a device that drops the marks writes them."""
+    return text.translate(str.maketrans("ÄÖÜäöü", "AOUaou"))
+
+
+def _letters(text: str) -> str:
+    """A name's letters in alphabetical order, titles and suffixes left out, umlauts as plain vowels and MAC as MC:
+    one name with its words joined or split (JEAN-PIERRE / JEAN PIERRE, VAN DER BERG / VANDERBERG, XIAO MING /
+    XIAOMING), in another order, or MACDONALD / MC DONALD, has the same letters (attack run 22, A22-9)."""
+    words = [w for w in fold_name(_plain_umlauts(text)).split() if w not in TITLES]
+    return "".join(sorted("".join(re.sub("^MAC", "MC", w) for w in words)))
+
+
+#: Latin initials a given name's first letter may be written with, for scripts with a reading (Cyrillic, Greek,
+#: Arabic; kana and hangul by their syllables' names): one person's ПЕТРОВА^МАРИЯ and PETROVA^MARIA agree, twins
+#: ПЕТРОВА^МАРИЯ and PETROVA^ANNA do not (A22-4). "?" where a letter has no reading here (Han characters).
+_CYRILLIC = ("АБВГҐДЕЄЖЗИІЇЙКЛМНОПРСТУФХЦЧШЩЫЭЮЯЂЈЉЊЋЏЎ",
+             "A B VW GH G D EYIJ YEJ ZJ Z IY I YIJ YIJ KC L M N O P R S T UO FP KH TCZ CT SC S Y E YIJU YIJA D J L N "
+             "C D UW")
+_GREEK = ("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", "AE VB GY D E Z IEH T IY KC L MB ND XK OU P R S T YI FP CHK P O")
+_ARABIC = ("ابتثجحخدذرزسشصضطظعغفقكلمنهويپچژگ",
+           "AEIOU B T TS JG H K D DZ R Z S S S D T ZD AEIOU G F QKG K L M N H WOU YIE P C ZJ G")
+_READINGS = {c: r for letters, readings in (_CYRILLIC, _GREEK, _ARABIC) for c, r in zip(letters, readings.split(),
+                                                                                         strict=True)}
+_KANA = {"SI": "S", "TI": "TC", "TU": "T", "HU": "HF", "ZI": "ZJ", "DI": "DJZ", "DU": "DZ", "WO": "WO", "E": "EY"}
+_HANGUL = {"G": "GK", "K": "KG", "D": "DT", "T": "TD", "B": "BP", "P": "PB", "J": "JCZ", "C": "CJ", "R": "RLN",
+           "L": "LRN", "N": "NLR", "S": "SC"}
+
+
+def _readings(script_given: str) -> str:
+    """The Latin initials (``_READINGS``) a folded given name in another script may be written with, space-separated,
+    or "?" where none is known."""
+    first = script_given[:1]
+    name = unicodedata.name(first, "").split()
+    if first in _READINGS:
+        letters = _READINGS[first]
+    elif name[:2] == ["HIRAGANA", "LETTER"]:
+        syllable = name[-1]
+        letters = _KANA.get(syllable, "RL" if syllable[0] == "R" else syllable[0])
+    elif name[:2] == ["HANGUL", "SYLLABLE"]:
+        syllable = name[-1]
+        letters = "AEIOUYWLR" if syllable[0] in "AEIOUYW" else _HANGUL.get(syllable[0], syllable[0])
+    else:
+        letters = "?"
+    return " ".join(letters)
 
 
 def issuer_traits(text: str) -> dict[str, str]:
@@ -286,6 +379,8 @@ def issuer_traits(text: str) -> dict[str, str]:
     "HOSP_A" (attack run 17, A17-10) or another system the universal ID alone ("&1.2.840.99&ISO"); two issuers
     differ where a part both give differs (A18-8)."""
     parts = [" ".join(p.split()) for p in text.upper().split("&")]
+    if len(parts) == 1 and re.fullmatch(r"\d+(\.\d+)+", parts[0]):  # an OID written alone is the universal ID
+        return {"issuer_uid": parts[0]}  # (A22-5: 1.2.840.99 and HOSP_A&1.2.840.99&ISO are one authority)
     out = {"issuer": parts[0], "issuer_uid": parts[1] if len(parts) > 1 else ""}
     return {k: v for k, v in out.items() if v}
 
@@ -319,7 +414,15 @@ def birth_trait(text: str) -> str:
     while len(digits) in (6, 8) and digits.endswith("00"):
         digits = digits[:-2]
     placeholder = len(digits) in (4, 6, 8) and (digits[:4] < "1900" or "19000101".startswith(digits))
-    return "" if placeholder else digits
+    # a year after this one is no birth date: YYMMDD 620304 read as the year 6203 made one person two (A22-8)
+    future = len(digits) in (4, 6, 8) and int(digits[:4]) > _this_year()
+    return "" if placeholder or future else digits
+
+
+def _this_year() -> int:
+    import datetime as dt
+
+    return dt.date.today().year
 
 
 def birth_traits(text: str) -> dict[str, str]:
@@ -405,8 +508,10 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # passed as one (attack run 20, A20-1)
         given = any(k in mine and k in theirs for k in ("given", "initial", "script_given"))
         free = "free" in mine or "free" in theirs
+        if _initials_differ(mine, theirs):
+            return True
         return whole_name_differs(mine, theirs) or (not given or free) and (
-            differs("words") and differs("allwords") or differs("script"))
+            differs("words") and differs("allwords") and differs("letters") or differs("script"))
 
     if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs:
         return True
@@ -418,6 +523,18 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"]:
         return False
     return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
+
+
+def _initials_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """A name in Latin letters and one in another script only (no common script) whose given names cannot begin
+    with one letter (``_readings``): under one ID and birth date, twins ПЕТРОВА^МАРИЯ / PETROVA^ANNA passed as one
+    person, where one person's ПЕТРОВА^МАРИЯ / PETROVA^MARIA are nothing to say (A18-10, A22-4). A given name with
+    no reading here (山田^太郎 / YAMADA^TARO) cannot be compared: said."""
+    if _word_sets(mine) & _word_sets(theirs) or ("wordset" in mine) == ("wordset" in theirs):
+        return False
+    if "initials" not in mine or "initials" not in theirs:
+        return False
+    return not set(mine["initials"].split()) & set(theirs["initials"].split())
 
 
 def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -434,7 +551,10 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # DOE / DOE^JOHN ALBERT agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not); one set within the other is
         # not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name dropped (A21-1)
         a, b = set(mine["allwords"].split()), set(theirs["allwords"].split())
-        return not (a == b or min(len(a), len(b)) == 1 and (a <= b or b <= a)) or differs("suffix")  # DOE / DOE^JOHN
+        agree = a == b or min(len(a), len(b)) == 1 and (a <= b or b <= a)  # DOE / DOE^JOHN
+        # or the same letters: words joined or split, MAC / MC, umlauts (A22-9)
+        agree = agree or "letters" in mine and mine.get("letters") == theirs.get("letters")
+        return not agree or differs("suffix") or differs("number")
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
@@ -443,7 +563,7 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     if "script_kind" in mine and not differs("script_kind") and differs("script_given"):
         return True  # twins in kanji: 山田^太郎 / 山田^花子
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
-    return differs("given2") and not same_givens or differs("suffix")
+    return differs("given2") and not same_givens or any(differs(k) for k in ("initial2", "suffix", "number", "marker"))
 
 
 def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -494,7 +614,7 @@ def hashed_traits(patient: Patient) -> dict[str, str]:
         return hashlib.blake2b(f"person\0{k}\0{v}".encode(), digest_size=4).hexdigest()
 
     # the word sets word by word, so that hashed sets still tell whether two names share a word
-    return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k.endswith("set") or k == "allwords"
+    return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k.endswith("set") or k in SETS
             else digest(k, v)
             for k, v in patient.traits().items()}
 

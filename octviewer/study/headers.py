@@ -240,8 +240,9 @@ def _cut(path: Path) -> str:
 #: table of name pairs, tests/test_person_table.py); 13: a word set per script, the suffix, the given initial, the
 #: issuer's universal ID (attack run 18); 14: UE not folded to U, all given names joined, twins in kanji (run 19);
 #: 15: a free-text name's words as a set ("allwords"), one-character Han names (run 20); 16: initials among them
-#: (A21-1); 17: one letter as every word (X^X, UNKNOWN^X) is a placeholder (A21-3)
-RECORD_CHECKS = 17
+#: (A21-1); 17: one letter as every word (X^X, UNKNOWN^X) is a placeholder (A21-3); 18: the middle-name component,
+#: initials across scripts, letters, numbers, markers, Windows-1250 words, OIDs as issuers (attack run 22)
+RECORD_CHECKS = 18
 
 
 def well_formed(record) -> bool:
