@@ -141,7 +141,7 @@ def _rnfl_group(report, algorithm, source):
     if not measurements:
         return None
     group = _group("RNFL", algorithm, measurements, evaluations, source)
-    where = approximate_regions(sectors, quadrants, hours)
+    where = approximate_regions(sectors, quadrants, hours, whole=getattr(report, "global_uncertain", False))
     if where:
         group[0].ContentSequence.append(hd.sr.TextContentItem(
             name=code("RNFL-APPROXIMATE", RNFL_APPROXIMATE), relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,

@@ -85,6 +85,13 @@ class StructureReport:
         return rnfl.uncertain_clock_hours(self.unsure_profile, self.laterality)
 
     @property
+    def global_uncertain(self) -> bool:
+        """The global RNFL is printed "~" (approximate): the circle rests on unsure A-scans for more than
+        ``rnfl.UNSURE_LIMIT``, the sectors' rule for the whole circle. Without the boundary model every sector read
+        "~" while the global printed a precise 98 µm for an eye of 53 µm (walk-through H121, U1)."""
+        return bool(np.isfinite(self.unsure_fraction) and self.unsure_fraction > rnfl.UNSURE_LIMIT)
+
+    @property
     def too_unsure_to_classify(self) -> bool:
         """The RNFL boundary is unsure on more than ``UNCLASSIFIED_UNSURE`` of the circle."""
         return bool(np.isfinite(self.unsure_fraction) and self.unsure_fraction > UNCLASSIFIED_UNSURE)
@@ -174,7 +181,8 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
     excluded = {k: max(0.0, float(np.nanmean(v))) for k, v in on_circle.items() if np.isfinite(v).any()}
     unsure_fraction = float(np.nanmean(unsure_profile)) if np.isfinite(unsure_profile).any() else NAN
     approximate = approximate_regions(uncertain, rnfl.uncertain_quadrants(unsure_profile),
-                                      rnfl.uncertain_clock_hours(unsure_profile, volume.laterality))
+                                      rnfl.uncertain_clock_hours(unsure_profile, volume.laterality),
+                                      whole=unsure_fraction > rnfl.UNSURE_LIMIT)
     if approximate:
         shares = ", ".join(f"{name} {100 * v:.0f}%" for name, v in sorted(excluded.items(), key=lambda kv: -kv[1])
                            if v >= 0.005)
@@ -194,14 +202,15 @@ def measure(volume: OctVolume, segmentation: Segmentation | None = None, source:
                            **extra)
 
 
-def approximate_regions(sectors, quadrants, clock_hours) -> str:
-    """The regions printed "~" in words, for the quality notes: "sectors TS, NI, quadrant I, clock hours 5, 6".
-    The notes named the sectors only while the quadrants and clock hours above them were printed "~" too
-    (walk-through H91, W1); "" where none is."""
+def approximate_regions(sectors, quadrants, clock_hours, whole: bool = False) -> str:
+    """The regions printed "~" in words, for the quality notes: "global, sectors TS, NI, quadrant I, clock hours 5,
+    6" (``whole``: the global figure, ``StructureReport.global_uncertain``). The notes named the sectors only while
+    the quadrants and clock hours above them were printed "~" too (walk-through H91, W1); "" where none is."""
     def named(one, many, items):
         return f"{one if len(items) == 1 else many} {', '.join(str(i) for i in items)}" if items else ""
 
-    return ", ".join(filter(None, (named("sector", "sectors", sectors), named("quadrant", "quadrants", quadrants),
+    return ", ".join(filter(None, ("global" if whole else "", named("sector", "sectors", sectors),
+                                   named("quadrant", "quadrants", quadrants),
                                    named("clock hour", "clock hours", clock_hours))))
 
 

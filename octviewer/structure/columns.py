@@ -12,7 +12,8 @@ from . import rnfl
 #: the window and the PDF show, follow at the end so that older readers of the first columns still work.
 #: ``rnfl_unsure_pct``: the share of the circle's A-scans where the boundaries are unsure for another reason
 #: than a vessel's shadow (RNFL/GCL boundary uncertain, low signal, disc margin); ``rnfl_uncertain_sectors``:
-#: the sectors resting on unsure A-scans for more than a third (their values are approximate).
+#: the sectors resting on unsure A-scans for more than a third (their values are approximate), and "G" first where
+#: the whole circle does (``rnfl_global_um`` approximate).
 #: ``segmentation_used``: whose layer lines this row was measured on, "vendor" (the file's own) or "own"
 #: (octviewer's); ``--segmentation vendor`` is a preference, and a file without lines is measured on ours
 #: (the settings cell gave the preference only and read as if every row had used the file's lines).
@@ -56,7 +57,9 @@ def report_columns(report) -> dict[str, str]:
     row["bmo_mrw_um"] = _num(report.bmo_mrw_um, 0)
     unsure = getattr(report, "unsure_fraction", float("nan"))
     row["rnfl_unsure_pct"] = _num(100.0 * unsure, 0)
-    row["rnfl_uncertain_sectors"] = " ".join(getattr(report, "uncertain_sectors", ()))
+    # "G" (the wheel's centre, Garway-Heath's global) where the global figure is approximate (walk-through H121, U1)
+    row["rnfl_uncertain_sectors"] = " ".join((*(("G",) if getattr(report, "global_uncertain", False) else ()),
+                                              *getattr(report, "uncertain_sectors", ())))
     row["segmentation_used"] = getattr(report, "source", "") or ""
     for column, q in QUADRANT_COLUMNS.items():
         row[column] = _num((getattr(report, "quadrants", None) or {}).get(q))

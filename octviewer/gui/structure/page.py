@@ -362,10 +362,11 @@ def wheel_class(report, name: str) -> str:
     return str(classes.get(name if name == "global" else f"sector_{name}", ""))
 
 
-def global_rnfl_text(value: float) -> str:
-    """The centre of a sector wheel: the global RNFL, named and with its unit. The Structure panel's and the PDF's
-    wheel said "G 53" and the OU view's "RNFL 53 µm", one number under two names (walk-through H91, W17)."""
-    return f"RNFL\n{value:.0f} µm"
+def global_rnfl_text(value: float, unsure: bool = False) -> str:
+    """The centre of a sector wheel: the global RNFL, named and with its unit, "~" where it is approximate
+    (``StructureReport.global_uncertain``, walk-through H121, U1). The Structure panel's and the PDF's wheel said
+    "G 53" and the OU view's "RNFL 53 µm", one number under two names (walk-through H91, W17)."""
+    return f"RNFL\n{_thickness_text(value, unsure) or 'n/a'} µm"
 
 
 def fit_in_circle(font: QFont, text: str, diameter: float) -> QFont:
@@ -399,7 +400,7 @@ def _draw_sectors(painter: QPainter, box: QRectF, report, fg: QColor, label_px: 
     centre = box.center()
     painter.save()
     _wheel_font(painter, box.width(), 0.085, label_px)
-    text = global_rnfl_text(report.rnfl_global_um)
+    text = global_rnfl_text(report.rnfl_global_um, getattr(report, "global_uncertain", False))
     painter.setFont(fit_in_circle(painter.font(), text, inner.width()))
     painter.drawText(inner, Qt.AlignCenter, text)
     for name, (start, end) in rnfl.SECTORS.items():
@@ -446,7 +447,8 @@ def _fmt(v, unit="", digits=2):
 
 
 def _disc_text(report, short: bool = False) -> str:
-    lines = [f"Global RNFL {report.rnfl_global_um:.0f} µm ({report.classes.get('global') or 'not classified'})",
+    global_um = _thickness_text(report.rnfl_global_um, getattr(report, "global_uncertain", False)) or "n/a"
+    lines = [f"Global RNFL {global_um} µm ({report.classes.get('global') or 'not classified'})",
              f"Overall (worst of global, quadrants, sectors): {report.rnfl_class_text}",
              "Clock hours: µm only, not classed (no published normal range per clock hour)",
              "Sectors NS, NI: µm only, not classed (the quadrant's range would call normal eyes thin)"]

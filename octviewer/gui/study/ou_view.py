@@ -214,11 +214,11 @@ class SectorWheel(QWidget):
         self.loading = loading and summary is None
         self.update()
 
-    def centre_text(self, total) -> str:
-        """The centre's words: the global RNFL, "loading…" while the eye's analysis runs (it read "RNFL n/a" for
-        those seconds, walk-through H65, W7, left by H68), else "n/a"."""
+    def centre_text(self, total, unsure: bool = False) -> str:
+        """The centre's words: the global RNFL ("~" where approximate), "loading…" while the eye's analysis runs (it
+        read "RNFL n/a" for those seconds, walk-through H65, W7, left by H68), else "n/a"."""
         if total is not None:
-            return global_rnfl_text(total)
+            return global_rnfl_text(total, unsure)
         return "RNFL\nloading…" if self.loading else "RNFL\nn/a"
 
     def sector_label(self, name: str) -> str:
@@ -267,7 +267,7 @@ class SectorWheel(QWidget):
         painter.drawEllipse(inner)
         painter.setPen(QColor("white"))
         total = s.rnfl_global_um() if has_structure else None
-        text = self.centre_text(total)
+        text = self.centre_text(total, bool(has_structure and getattr(s.structure, "global_uncertain", False)))
         painter.setFont(self.centre_font(painter.font(), text, inner.width()))
         painter.drawText(inner, Qt.AlignCenter, text)
         painter.end()
