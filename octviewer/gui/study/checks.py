@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import os
 import re
+from pathlib import Path
 
 from octviewer.study.index import StudyWarning, left_out_of_visit
 
@@ -219,9 +220,25 @@ def people_visits_text(groups: list[list[str]]) -> str:
 
 
 def people_visits(index, patient_id: str) -> str:
-    """``people_visits_text`` of the patient's visits by their labels (an identified view's words)."""
-    return people_visits_text([list(dict.fromkeys(s.visit or "no date" for s in g))
-                               for g in people_groups(index, patient_id)])
+    """``people_visits_text`` of the patient's visits by their labels (an identified view's words). Where a visit
+    holds scans of two people (one eye's scans name one, the other eye's another), each scan is named by its visit
+    and eye, and by its file where that still repeats: the same four visits listed for "one person" and for
+    "another" read as a contradiction and did not say which eye to distrust (walk-through H121, U3)."""
+    groups = people_groups(index, patient_id)
+
+    def labels(label) -> list[list[str]]:
+        return [list(dict.fromkeys(label(s) for s in g)) for g in groups]
+
+    def repeats(named: list[list[str]]) -> bool:
+        flat = [x for g in named for x in g]
+        return len(flat) != len(set(flat))
+
+    named = labels(lambda s: s.visit or "no date")
+    if repeats(named):
+        named = labels(lambda s: f"{s.visit or 'no date'} {s.eye or 'eye unknown'}")
+    if repeats(named):
+        named = labels(lambda s: f"{s.visit or 'no date'} {s.eye or 'eye unknown'} ({Path(s.path).name})")
+    return people_visits_text(named)
 
 
 def people_lines(index, patient_id: str, checks) -> list[str]:
