@@ -148,6 +148,8 @@ class MainWindow(QMainWindow):
         events.busy.connect(self._busy)
         events.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         events.scan.connect(self._on_scan)
+        self._focused_volume = None  # the scan the B-scan view last took the keyboard focus for
+        events.scan.connect(self._focus_new_scan)
         events.index.connect(self._on_index)
         events.display.connect(self._save_display)
         events.analysis.connect(self.models.update_status)
@@ -277,6 +279,18 @@ class MainWindow(QMainWindow):
         self.slider.setRange(0, self.state.n_bscans - 1)
         self.slider.setValue(self.state.index)
         self.slider.blockSignals(False)
+
+    def _focus_new_scan(self) -> None:
+        """A scan newly on screen, opened by any route (File > Open, Open recent, a drop, the Study tree, PACS), gives
+        the B-scan view the keyboard focus: the B-scan keys (Up, Down, PgUp, PgDown, Home, End) go to the widget with
+        the focus when it navigates with them (keys.py), so after a scan opened from File > Open recent with the Study
+        tree focused they moved the tree, whose selection opens what it lands on: another patient's scan could
+        replace the one on screen (walk-through H121, U4). A scan shown again (a failed open keeps the last one)
+        moves nothing; in a window not active, the focus is the B-scan's once it is."""
+        volume = self.state.volume
+        if volume is not None and volume is not self._focused_volume:
+            self.bscan.setFocus(Qt.OtherFocusReason)
+        self._focused_volume = volume
 
     def refresh_title(self) -> None:
         """The title for the scan on screen, by the study's identity of it (a study opened or closed changes it)."""

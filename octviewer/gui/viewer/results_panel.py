@@ -151,6 +151,20 @@ def quality_check_off_note(state) -> str:
     return note
 
 
+#: right under a verdict greyed out by ``refused_now`` (in the borderline line's place: no verdict stands to be near)
+REFUSED_NOW = "NOT A RESULT NOW: the quality check refuses this scan; the greyed-out figures were made with it off"
+#: how a figure that ``refused_now`` voids is drawn: grey and struck through, in the body's size
+VOID_STYLE = "color: #8a8a8a; text-decoration: line-through"
+
+
+def refused_now(state) -> bool:
+    """True when the result on screen stands only because the quality check was off when it was made, the check is
+    ticked again now, and it refuses the scan (``quality_check_off_note`` says so then). Its verdict kept its big
+    green "normal" and its VF figures beside a small note, and a glance or a screenshot read "normal" for a scan of
+    pure noise (walk-through H121, U2): the panel now greys its figures out until Analyse (F5) applies the check."""
+    return "it is on now" in quality_check_off_note(state)
+
+
 #: after a refusal's reason once Analysis > Quality check is unticked (``check_off_hint``)
 CHECK_OFF_HINT = ("The check is off now: Analysis > Analyse (F5) analyses this scan anyway (a result on a scan the "
                   "check refuses)")
@@ -256,6 +270,7 @@ class ResultsPanel(QWidget):
                           f"{plain(v.device or 'device unknown')}")
         self.caveats.setText("\n".join(scan_caveats(v)))
         if p is None:
+            self.probability.setStyleSheet("font-size: 14pt; font-weight: bold")
             self.probability.setText("analysing…" if s.analysing else "")
             self.decision.setText("")
             self.threshold.setText("")
@@ -264,13 +279,16 @@ class ResultsPanel(QWidget):
             self.notes.setText("")
             self.vf_note.setText("")
         else:
+            void = refused_now(s)
             shown_p, shown_t = probability_and_threshold(p.probability, p.threshold)
             self.probability.setText(f"P(glaucoma) = {shown_p}")
             self.decision.setText(p.decision)
             self.threshold.setText(f"(threshold {shown_t})")
-            self.borderline.setText(borderline_words(p.probability, p.threshold))
+            self.borderline.setText(REFUSED_NOW if void else borderline_words(p.probability, p.threshold))
             colour = "#ef5350" if p.decision == "glaucoma" else "#66bb6a"
-            self.decision.setStyleSheet(f"font-size: 16pt; font-weight: bold; color: {colour}")
+            self.decision.setStyleSheet(VOID_STYLE if void else f"font-size: 16pt; font-weight: bold; color: {colour}")
+            self.probability.setStyleSheet(VOID_STYLE if void else "font-size: 14pt; font-weight: bold")
+            self.threshold.setStyleSheet(VOID_STYLE if void else "")
             # said plainly in place of the normal range (W10), and no ●; every other estimate is marked as a measured
             # value is (walk-through H65, W11)
             worse = worse_vf_indices(p.notes)
@@ -281,7 +299,8 @@ class ResultsPanel(QWidget):
                 cells = [spec["label"], f"{value:.1f} {spec['unit']}" + (" ●" if outside else ""),
                          WORSE_SHORT if name in worse else f"normal {lo:g} to {hi:g}"]
                 for col, text in enumerate(cells):
-                    label = _label("color: #ffb74d; font-weight: bold" if col == 2 and name in worse
+                    label = _label(VOID_STYLE if void and col == 1
+                                   else "color: #ffb74d; font-weight: bold" if col == 2 and name in worse
                                    else "color: #aaa" if col == 2 else "color: #ffb74d" if col == 1 and outside else "")
                     if col == 1 and outside:
                         label.setToolTip("outside the normal range")
@@ -295,7 +314,7 @@ class ResultsPanel(QWidget):
             self.vf_note.setToolTip("\n".join(plain(n, 400) for n in p.notes if is_vf_baseline_caveat(n)))
             notes = [plain(n, 200) for n in p.notes  # the synthetic one is in the trust line
                      if n != SYNTHETIC_MODEL and not is_vf_baseline_caveat(n)]
-            if near_threshold(p.probability, p.threshold):
+            if near_threshold(p.probability, p.threshold) and not void:
                 notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
                                 "with the B-scans and the structure")
             self.notes.setText("\n".join(notes))

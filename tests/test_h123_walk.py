@@ -1,0 +1,140 @@
+"""Walk-through H121 (U2, U4-U9), its items fixed by H123, each through the window as a user drives it: File > Open
+(its dialog patched), File > Open study folder, the Study tree clicked, key presses on the widget with the focus, the
+Analysis and View menus' actions, Help > Reading the results, the OU view and File > Export OU report. Grabs go to
+$H123_GRABS when set."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import open_study_folder
+
+pytestmark = pytest.mark.gui
+
+
+def _grab(widget, name: str) -> None:
+    folder = os.environ.get("H123_GRABS")
+    if folder:
+        widget.grab().save(os.path.join(folder, f"{name}.png"))
+
+
+def _open_by_menu(qtbot, w, monkeypatch, path, result: bool = True) -> None:
+    """File > Open… on ``path``, its dialog patched; back once the scan is on screen and settled (with its network
+    result when ``result``)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.state.volume is not None and w.state.volume.source == str(path)
+                    and (w.state.prediction is not None or not result) and w.controller.analysis_generation == -1
+                    and not w.state.measuring, timeout=240000)
+
+
+def _items(tree, kind: str) -> list:
+    from PySide6.QtWidgets import QTreeWidgetItemIterator
+
+    from octviewer.gui.study.browser import ROLE
+
+    found, iterator = [], QTreeWidgetItemIterator(tree)
+    while iterator.value() is not None:
+        data = iterator.value().data(0, ROLE)
+        if data and data[0] == kind:
+            found.append(iterator.value())
+        iterator += 1
+    return found
+
+
+def _focused():
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.focusWidget()
+
+
+# ---------------------------------------------------------------- U4: the B-scan keys after a scan opens
+
+def test_a_scan_opened_with_the_study_tree_focused_takes_the_bscan_keys(qtbot, window, monkeypatch, demo, tmp_path):
+    """U4: with the Study tree focused (a visit clicked), File > Open of another patient's scan left the focus in the
+    tree: End, Page Up, Home, Down moved the tree's selection (OU view enabled for the study's patient, and a scan item
+    reached opens that patient's scan), the B-scan stayed put. Opening a scan, by File > Open or from the tree, now
+    gives the B-scan view the focus: the keys page through B-scans and the tree stays where it was."""
+    from PySide6.QtCore import Qt
+    from test_gui_walkthrough_h2 import _click_item
+
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
+    panel = open_study_folder(qtbot, w, monkeypatch, Path(shutil.copytree(demo, tmp_path / "study")))
+    tree = panel.tree
+    visit = _items(tree, "visit")[0]
+    _click_item(qtbot, tree, visit)  # the tree has the focus, a visit selected (no scan opens)
+    assert tree.hasFocus() and w.state.volume is None
+    _open_by_menu(qtbot, w, monkeypatch, DEMO_SCAN)
+    n = w.state.n_bscans
+    for key, index in ((Qt.Key_End, n - 1), (Qt.Key_PageUp, n - 11), (Qt.Key_Home, 0), (Qt.Key_Down, 1),
+                       (Qt.Key_Down, 2), (Qt.Key_PageDown, 12), (Qt.Key_Up, 11)):
+        qtbot.keyClick(_focused(), key)
+        assert w.state.index == index, (key, w.state.index)
+    assert _focused() is w.bscan
+    assert w.state.volume.source == str(DEMO_SCAN)  # no other patient's scan replaced it
+    assert tree.currentItem() is None or tree.currentItem() is visit  # the tree did not move
+    _grab(w, "u4_open_keys")
+    # from the tree: a click on a scan opens it, and the keys then page its B-scans, not the tree
+    scan = _items(tree, "scan")[0]
+    _click_item(qtbot, tree, scan)
+    qtbot.waitUntil(lambda: w.state.volume is not None and os.path.realpath(w.state.volume.source)
+                    == os.path.realpath(scan.data(0, Qt.UserRole)[4]), timeout=120000)
+    assert _focused() is w.bscan
+    start = w.state.index
+    qtbot.keyClick(_focused(), Qt.Key_Down)
+    assert w.state.index == min(start + 1, w.state.n_bscans - 1) != start or w.state.n_bscans == 1
+    assert tree.currentItem() is scan
+    _grab(w, "u4_tree_keys")
+
+
+# ---------------------------------------------------------------- U2: a result the check, ticked again, refuses
+
+def test_ticking_the_check_again_greys_out_a_result_the_check_refuses(qtbot, window, monkeypatch, tmp_path):
+    """U2: Analysis > Quality check off, a scan of noise opened and analysed ("P(glaucoma) = 0.00", a big green
+    "normal", VF figures), the check ticked again: the verdict and the figures stayed as a result, only a small note
+    under them saying it was made with the check off. They are now grey and struck through, with "NOT A RESULT NOW"
+    right under the verdict; unticking the check gives them back; Analyse (F5) applies the check (no result)."""
+    from test_h92 import _noise_scan
+
+    from octviewer.gui.viewer.results_panel import REFUSED_NOW, VOID_STYLE
+
+    w = window
+    w.resize(1400, 1000)
+    assert not w.state.options.gate  # the fixture's window: the check off
+    _open_by_menu(qtbot, w, monkeypatch, _noise_scan(tmp_path))
+    panel = w.results
+    assert not w.state.structure.quality.ok and w.state.prediction is not None
+    figures = [label for label in panel.vf_labels[1::3]]  # the estimates' values (label, value, range per row)
+    assert "color: #66bb6a" in panel.decision.styleSheet() or "color: #ef5350" in panel.decision.styleSheet()
+    assert REFUSED_NOW not in panel.text()
+    qtbot.wait(200)
+    _grab(w.results_dock, "u2_check_off")
+    w.menu_actions["quality_gate"].trigger()  # ticked again: the check refuses this scan
+    assert w.state.options.gate
+    text = panel.text()
+    assert REFUSED_NOW in text and panel.borderline.isVisible()
+    decision_line = text.index(panel.decision.text() + " " + panel.threshold.text())
+    assert decision_line < text.index(REFUSED_NOW) < text.index("quality check off: this scan fails it")
+    for label in (panel.probability, panel.decision, panel.threshold, *panel.vf_labels[1::3]):
+        assert label.styleSheet() == VOID_STYLE, (label.text(), label.styleSheet())
+    assert "P(glaucoma) = " in text  # greyed out, not gone: F5 withdraws it
+    qtbot.wait(200)  # laid out
+    _grab(w, "u2_check_ticked_again")
+    _grab(w.results_dock, "u2_results_dock")
+    w.menu_actions["quality_gate"].trigger()  # off again: the result stands as made
+    assert REFUSED_NOW not in panel.text() and panel.decision.styleSheet() != VOID_STYLE
+    assert all(label.styleSheet() != VOID_STYLE for label in panel.vf_labels[1::3]) and figures
+    w.menu_actions["quality_gate"].trigger()  # on, and Analyse (F5): no result at all
+    w.menu_actions["analyse"].trigger()
+    qtbot.waitUntil(lambda: w.state.structure is not None and not w.state.measuring and not w.state.analysing
+                    and w.controller.analysis_generation == -1, timeout=240000)
+    assert w.state.prediction is None and REFUSED_NOW not in panel.text() and "P(glaucoma)" not in panel.text()
