@@ -63,17 +63,33 @@ def tiny_cohort(tmp_path_factory) -> Path:
     return generate_cohort(tmp_path_factory.mktemp("cohort"), patients=12, preset="tiny", seed=3)
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """One SYNTHETIC patient, three yearly visits, both eyes (no VF files: each test adds its own)."""
-    import shutil
-
+def demo_study(folder, patients: int, visits: int, seed: int, preset: str = "tiny", fields: bool = True) -> Path:
+    """The demo study (``write_demo_study``) under ``folder``; ``fields=False``: without its measured fields (the
+    ``perimetry`` folder and ``visual_fields.csv``), for a test that brings its own."""
     from octviewer.study.demo import write_demo_study
 
-    root = write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=3, preset="tiny", seed=5)
+    root = write_demo_study(folder, patients=patients, visits=visits, preset=preset, seed=seed)
+    return root if fields else without_fields(root)
+
+
+def without_fields(root: Path) -> Path:
+    """``root``, a demo study (or its copy), without its measured fields: the ``perimetry`` folder and
+    ``visual_fields.csv`` removed."""
     shutil.rmtree(root / "perimetry", ignore_errors=True)
     (root / "visual_fields.csv").unlink(missing_ok=True)
     return root
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """One SYNTHETIC patient, three yearly visits, both eyes (no VF files: each test adds its own)."""
+    return demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=3, seed=5, fields=False)
+
+
+@pytest.fixture(scope="module")
+def fields_demo(tmp_path_factory) -> Path:
+    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
+    return demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, seed=7)
 
 
 @pytest.fixture
@@ -105,6 +121,29 @@ def open_study_folder(qtbot, w, monkeypatch, root):
     return w.study.panel
 
 
+_BUNDLED_MODELS: dict = {}
+
+
+def _bundled_model(model_path, default_settings: bool):
+    """The bundled demo model, read and checked once per session (``load_model``: ~1 s of a window's set-up on 2
+    cores, for hundreds of windows) and shared as the viewer itself shares one: a ``LoadedModel`` is frozen and a
+    Predictor works on its own copy of the network. None (load the file) for another model, or where the model's
+    trust could read otherwise than on the first load: a test's own settings folder, trusted keys or signing."""
+    from octviewer.model import load_model
+    from octviewer.model.signing import SIGN_ENV
+    from octviewer.resources import DEMO_MODEL
+
+    path = Path(model_path).resolve()
+    if (path != DEMO_MODEL.resolve() or not default_settings or os.environ.get("OCTVIEWER_TRUSTED_KEYS")
+            or os.environ.get(SIGN_ENV)):
+        return None
+    stat = path.stat()
+    key = (str(model_path), stat.st_mtime_ns, stat.st_size)
+    if key not in _BUNDLED_MODELS:
+        _BUNDLED_MODELS[key] = load_model(str(model_path), "cpu")
+    return _BUNDLED_MODELS[key]
+
+
 def open_window(qtbot, monkeypatch, model_path):
     """The main window on a model for GUI tests, as a generator for a fixture to yield from: message
     boxes recorded (``window.warnings``, ``window.infos``; questions answered No) and the quality
@@ -115,7 +154,8 @@ def open_window(qtbot, monkeypatch, model_path):
     from octviewer.gui.main_window import MainWindow
     from octviewer.model import Predictor
 
-    if os.environ.get("XDG_CONFIG_HOME") == SESSION_CONFIG:  # a test that chose its own folder keeps it
+    default_settings = os.environ.get("XDG_CONFIG_HOME") == SESSION_CONFIG
+    if default_settings:  # a test that chose its own folder keeps it
         # each test's window starts from the defaults: a CAM or map a test left switched on in the saved
         # settings turned the next test's toggles the other way, in whatever order a process ran them
         monkeypatch.setenv("XDG_CONFIG_HOME", tempfile.mkdtemp(dir=SESSION_CONFIG))
@@ -123,7 +163,7 @@ def open_window(qtbot, monkeypatch, model_path):
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: infos.append(a[2]))
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
-    w = MainWindow(Predictor(str(model_path), device="cpu"))
+    w = MainWindow(Predictor(_bundled_model(model_path, default_settings) or str(model_path), device="cpu"))
     w.warnings, w.infos = warnings, infos
     qtbot.addWidget(w)
     w.show()

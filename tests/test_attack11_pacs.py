@@ -271,15 +271,6 @@ def test_send_refuses_a_patient_header_the_readers_refuse(tmp_path, monkeypatch,
     assert "MRN" not in err[0] and "SMITH" not in err[0] and "cannot be filed" in err[0]
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 def test_send_files_only_the_identified_report_made_of_this_scan(qtbot, window, monkeypatch, tmp_path, capsys):
     """A11-13: ``send SCAN --pdf REPORT`` filed any PDF in the scan's patient record: another patient's report
     read "glaucoma" beside this patient's SR. The window's identified PDF names its scan in its metadata; an

@@ -190,14 +190,6 @@ def test_retrieve_keeps_both_series_of_one_study_whose_names_differ(orthanc, spe
 
 
 # ---------------------------------------------------------------- A16-2, A16-5: the study's measured fields
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
-    from octviewer.study.demo import write_demo_study
-
-    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
-
-
 def _study(demo, tmp_path, scans: tuple[str, str, str], field: tuple[str, str, str] | None):
     """A copy of the demo whose scans' headers name ``scans`` (name, issuer, birth date) and whose first OD field
     names ``field``; None: the OPV fields removed (an XML export is added by the test). The copy, the field."""
@@ -245,12 +237,12 @@ def _problems(panel) -> str:
 @pytest.mark.parametrize("scans, field", [("O'BRIEN^SEAN", "OBRIEN^SEAN"), ("MÜLLER^JÜRGEN", "MUELLER^JUERGEN"),
                                           ("DOE^JOHN", "JOHN DOE"), ("YAMADA^TARO=山田^太郎", "山田^太郎")])
 def test_the_patients_own_field_whose_name_another_device_spells_otherwise_is_shown(
-        qtbot, window, monkeypatch, demo, tmp_path, scans, field):
+        qtbot, window, monkeypatch, fields_demo, tmp_path, scans, field):
     """A16-2: the perimeter's spelling of the name (no issuer, no birth date) left the patient's only measured VF out
     as "another person's"; the same spellings between two scans were only a check. Folded, they are one name."""
     from conftest import open_study_folder
 
-    root, od = _study(demo, tmp_path, (scans, "", ""), (field, "", ""))
+    root, od = _study(fields_demo, tmp_path, (scans, "", ""), (field, "", ""))
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert str(od) in {m.source for m in panel.index.vf} and _shown_with_a_scan(panel.index, str(od))
     assert "another person" not in _problems(panel)
@@ -258,14 +250,15 @@ def test_the_patients_own_field_whose_name_another_device_spells_otherwise_is_sh
 
 
 @pytest.mark.gui
-def test_a_field_whose_name_alone_differs_is_kept_with_the_people_check(qtbot, window, monkeypatch, demo, tmp_path):
+def test_a_field_whose_name_alone_differs_is_kept_with_the_people_check(
+        qtbot, window, monkeypatch, fields_demo, tmp_path):
     """A16-2's other half: a name the fold does not join (birth date and ID agree, no issuer) is "another person, or
     one name written two ways": the field is kept and the check is in the Study panel's list, as for scans."""
     from conftest import open_study_folder
 
     from octviewer.gui.study.checks import study_check_entries
 
-    root, od = _study(demo, tmp_path, ("DOE^JOHN", "", "19500101"), ("DOE^JANE", "", "1950-01-01"))
+    root, od = _study(fields_demo, tmp_path, ("DOE^JOHN", "", "19500101"), ("DOE^JANE", "", "1950-01-01"))
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert _shown_with_a_scan(panel.index, str(od))
     people = [w for w in panel.index.warnings if w.kind == "field"]  # its own kind since A16-16 (H105)
@@ -277,11 +270,12 @@ def test_a_field_whose_name_alone_differs_is_kept_with_the_people_check(qtbot, w
 
 
 @pytest.mark.gui
-def test_a_field_of_another_birth_date_is_refused_naming_the_birth_date(qtbot, window, monkeypatch, demo, tmp_path):
+def test_a_field_of_another_birth_date_is_refused_naming_the_birth_date(
+        qtbot, window, monkeypatch, fields_demo, tmp_path):
     """A15-15's true positive, still refused; the words name what differed (the issuer is the field's only)."""
     from conftest import open_study_folder
 
-    root, od = _study(demo, tmp_path, ("ALPHA^ANN", "", "19500101"), ("ZULU^ZED", "HOSP_B", "19400101"))
+    root, od = _study(fields_demo, tmp_path, ("ALPHA^ANN", "", "19500101"), ("ZULU^ZED", "HOSP_B", "19400101"))
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert str(od) not in {m.source for m in panel.index.vf} and not _shown_with_a_scan(panel.index, str(od))
     text = _problems(panel)
@@ -310,13 +304,13 @@ def _xml_field(root, last: str, given: str, birth: str):
 
 
 @pytest.mark.gui
-def test_another_persons_hfa_xml_export_under_the_id_is_refused_as_an_opv_field_is(qtbot, window, monkeypatch, demo,
-                                                                                   tmp_path):
+def test_another_persons_hfa_xml_export_under_the_id_is_refused_as_an_opv_field_is(
+        qtbot, window, monkeypatch, fields_demo, tmp_path):
     """A16-5: ZULU^ZED's Humphrey XML export (born 1940) under ALPHA^ANN's ID (born 1950) was shown as her measured
     VF; the same field as an OPV DICOM was refused. The XML record carries the person traits now."""
     from conftest import open_study_folder
 
-    root, _ = _study(demo, tmp_path, ("ALPHA^ANN", "", "19500101"), None)
+    root, _ = _study(fields_demo, tmp_path, ("ALPHA^ANN", "", "19500101"), None)
     field = _xml_field(root, "ZULU", "ZED", "1940-01-01")
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert str(field) not in {m.source for m in panel.index.vf} and not _shown_with_a_scan(panel.index, str(field))
@@ -326,11 +320,11 @@ def test_another_persons_hfa_xml_export_under_the_id_is_refused_as_an_opv_field_
 
 
 @pytest.mark.gui
-def test_the_patients_own_hfa_xml_export_spelling_the_name_otherwise_is_shown(qtbot, window, monkeypatch, demo,
+def test_the_patients_own_hfa_xml_export_spelling_the_name_otherwise_is_shown(qtbot, window, monkeypatch, fields_demo,
                                                                               tmp_path):
     from conftest import open_study_folder
 
-    root, _ = _study(demo, tmp_path, ("O'BRIEN^SEAN", "", "19500101"), None)
+    root, _ = _study(fields_demo, tmp_path, ("O'BRIEN^SEAN", "", "19500101"), None)
     field = _xml_field(root, "OBRIEN", "SEAN", "1950-01-01")
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert _shown_with_a_scan(panel.index, str(field)), panel.index.vf

@@ -11,14 +11,6 @@ import pytest
 orthanc, data_dir = orthanc_server.orthanc, orthanc_server.data_dir  # fixtures
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One SYNTHETIC patient with its measured fields (OPV DICOM), as test_attack16_person's."""
-    from octviewer.study.demo import write_demo_study
-
-    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
-
-
 def test_a_whole_other_name_is_another_person_and_one_part_is_a_spelling():
     from octviewer.core.person import Patient, what_differs
 
@@ -44,14 +36,14 @@ def test_a16_17_the_header_cache_tells_a_whole_other_name_as_the_names_do():
 
 @pytest.mark.gui
 @pytest.mark.parametrize("name", ["ZULU^ZED", "ZULU ZED"])  # the second without "^": A16-17
-def test_another_persons_field_with_a_whole_other_name_is_left_out_again(qtbot, window, monkeypatch, demo, tmp_path,
-                                                                         name):
+def test_another_persons_field_with_a_whole_other_name_is_left_out_again(
+        qtbot, window, monkeypatch, fields_demo, tmp_path, name):
     """A15-15's own files: the scans name ALPHA^ANN (no issuer, no birth date), the field ZULU^ZED of HOSP_B born
     1940: since A16-1 it was shown as the patient's measured VF with a 'people' check."""
     from conftest import open_study_folder
     from test_attack16_person import _problems, _shown_with_a_scan, _study
 
-    root, od = _study(demo, tmp_path, ("ALPHA^ANN", "", ""), (name, "HOSP_B", "19400101"))
+    root, od = _study(fields_demo, tmp_path, ("ALPHA^ANN", "", ""), (name, "HOSP_B", "19400101"))
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert str(od) not in {m.source for m in panel.index.vf} and not _shown_with_a_scan(panel.index, str(od))
     text = _problems(panel)

@@ -17,14 +17,6 @@ import shutil
 import pytest
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
-    from octviewer.study.demo import write_demo_study
-
-    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
-
-
 def _rename(path, name, issuer: str, birth: str) -> None:
     import pydicom
 
@@ -82,14 +74,14 @@ def _shown(index, scan) -> float | None:
 
 @pytest.mark.gui
 @pytest.mark.parametrize("zulu_first", [True, False], ids=["other-person-first", "own-exam-first"])
-def test_each_exam_of_an_hfa_export_is_judged_by_its_own_person(qtbot, window, monkeypatch, demo, tmp_path,
+def test_each_exam_of_an_hfa_export_is_judged_by_its_own_person(qtbot, window, monkeypatch, fields_demo, tmp_path,
                                                                 zulu_first):
     """A17-4: ZULU^ZED's exam (born 1940, a week after the scan, MD -4.56) and ALPHA^ANN's own (no birth date, two
     weeks after, MD -1.00) in one export under her ID. ZULU's exam is refused, named by its date; ALPHA's is shown
     beside her scan, whichever order the file holds them in (old code: the last exam's person judged both)."""
     from conftest import open_study_folder
 
-    root = _study(demo, tmp_path, keep_fields=False)
+    root = _study(fields_demo, tmp_path, keep_fields=False)
     scan, patient_id, day = _first_od_scan(root)
     zulu_day = day + dt.timedelta(days=7)
     zulu = _patient(patient_id, "ZULU", "ZED", "1940-01-01", zulu_day, "-4.56", tmp_path)
@@ -109,14 +101,15 @@ def test_each_exam_of_an_hfa_export_is_judged_by_its_own_person(qtbot, window, m
 
 
 @pytest.mark.gui
-def test_a_field_whose_name_holds_two_values_is_left_out_naming_the_file(qtbot, window, monkeypatch, demo, tmp_path):
+def test_a_field_whose_name_holds_two_values_is_left_out_naming_the_file(
+        qtbot, window, monkeypatch, fields_demo, tmp_path):
     """A17-7: ZULU's field (issuer HOSP_B, born 1940) with PatientName 'ZULU^ZED\\ZULU^Z' under ALPHA's ID was used
     as her measured VF, nothing said (its person was none, so nothing was compared); with the one name it is refused.
     A header naming no one person is left out with its file named."""
     import pydicom
     from conftest import open_study_folder
 
-    root = _study(demo, tmp_path, keep_fields=True)
+    root = _study(fields_demo, tmp_path, keep_fields=True)
     od = next(f for f in sorted((root / "perimetry").rglob("*.dcm"))
               if pydicom.dcmread(f, stop_before_pixels=True).get("Laterality", "") in ("R", "OD") or "OD" in f.name)
     _rename(od, ["ZULU^ZED", "ZULU^Z"], "HOSP_B", "19400101")
@@ -131,13 +124,13 @@ def test_a_field_whose_name_holds_two_values_is_left_out_naming_the_file(qtbot, 
 
 
 @pytest.mark.gui
-def test_a_scan_whose_birth_date_holds_two_values_is_left_out_naming_the_file(qtbot, window, monkeypatch, demo,
+def test_a_scan_whose_birth_date_holds_two_values_is_left_out_naming_the_file(qtbot, window, monkeypatch, fields_demo,
                                                                               tmp_path):
     """A17-7's one rule, for a scan: a header with two birth dates names no one person; it was filed under the ID
     with no person compared. It is left out, named, like a scan whose PatientID holds two values."""
     from conftest import open_study_folder
 
-    root = _study(demo, tmp_path, keep_fields=True)
+    root = _study(fields_demo, tmp_path, keep_fields=True)
     scan, _, _ = _first_od_scan(root)
     _rename(scan, "ALPHA^ANN", "", ["19500101", "19400101"])
     panel = open_study_folder(qtbot, window, monkeypatch, root)
@@ -149,12 +142,13 @@ def test_a_scan_whose_birth_date_holds_two_values_is_left_out_naming_the_file(qt
 
 
 @pytest.mark.gui
-def test_open_study_manifest_refuses_a_listed_scan_naming_no_one_person(qtbot, window, monkeypatch, demo, tmp_path):
+def test_open_study_manifest_refuses_a_listed_scan_naming_no_one_person(
+        qtbot, window, monkeypatch, fields_demo, tmp_path):
     """The manifest route reads the same header record: a listed scan whose birth date holds two values was used
     under the row's patient with no person compared; it is refused, its row named, as a study folder leaves it out."""
     from PySide6.QtWidgets import QFileDialog
 
-    root = _study(demo, tmp_path, keep_fields=False)
+    root = _study(fields_demo, tmp_path, keep_fields=False)
     scan, patient_id, _ = _first_od_scan(root)
     other = sorted((root / "scans").rglob("OS_*.dcm"))[0]
     _rename(scan, "ALPHA^ANN", "", ["19500101", "19400101"])

@@ -9,14 +9,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One SYNTHETIC patient with its measured fields (OPV DICOM), as test_attack16_person's."""
-    from octviewer.study.demo import write_demo_study
-
-    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
-
-
 @pytest.mark.parametrize("one, two, birth, same", [
     ("DOE^JOHN", "JOHN^DOE", "", True), ("NGUYEN^VAN AN", "NGUYEN VAN^AN", "", True),
     ("MOHAMMED^AHMED", "MUHAMMAD^AHMAD", "19500101", True),  # said (the name tier), not refused: the birth date ties
@@ -34,12 +26,12 @@ def test_the_whole_other_name_rule_keeps_one_persons_ways_of_writing_the_name(on
 
 @pytest.mark.gui
 def test_the_patients_own_field_with_swapped_name_parts_or_undeclared_utf8_is_shown(qtbot, window, monkeypatch,
-                                                                                      demo, tmp_path):
+                                                                                      fields_demo, tmp_path):
     import pydicom
     from conftest import open_study_folder
     from test_attack16_person import _problems, _shown_with_a_scan, _study
 
-    root, od = _study(demo, tmp_path, ("MÜLLER^JÜRGEN", "", "19500101"), ("JÜRGEN^MÜLLER", "", "19500101"))
+    root, od = _study(fields_demo, tmp_path, ("MÜLLER^JÜRGEN", "", "19500101"), ("JÜRGEN^MÜLLER", "", "19500101"))
     ds = pydicom.dcmread(od)  # the perimeter writes UTF-8 bytes and declares no character set (A17-5)
     del ds.SpecificCharacterSet
     ds.PatientName = "JÜRGEN^MÜLLER".encode()

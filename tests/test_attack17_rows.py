@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import open_study_folder as _open_folder  # noqa: E402
+from conftest import without_fields  # noqa: E402
 from test_attack16_copies import _redated_copy, progressing  # noqa: E402,F401
 from test_attack16_trend import _trend  # noqa: E402
 from test_study_headers import _header_date, _scans  # noqa: E402
@@ -136,9 +137,7 @@ def _merged_folder(study, folder: Path, new_uids: bool) -> tuple[Path, list[Path
     import pydicom
     from pydicom.uid import generate_uid
 
-    root = Path(shutil.copytree(study, folder))
-    shutil.rmtree(root / "perimetry", ignore_errors=True)
-    (root / "visual_fields.csv").unlink(missing_ok=True)
+    root = without_fields(Path(shutil.copytree(study, folder)))
     first = [_scans(root, "OD")[0], _scans(root, "OS")[0]]
     (root / "scans" / "old").mkdir()
     old = []

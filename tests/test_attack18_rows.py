@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import demo_study, without_fields  # noqa: E402
 from conftest import open_study_folder as _open_folder  # noqa: E402
 from test_attack16_copies import progressing  # noqa: E402,F401
 from test_study_headers import _scans  # noqa: E402
@@ -25,12 +26,7 @@ def _shown(panel) -> str:
 @pytest.fixture(scope="module")
 def two_patients(tmp_path_factory) -> Path:
     """Two SYNTHETIC patients, two yearly visits, both eyes (8 scans, tiny preset), no visual fields."""
-    from octviewer.study.demo import write_demo_study
-
-    root = write_demo_study(tmp_path_factory.mktemp("two") / "study", patients=2, visits=2, preset="tiny", seed=7)
-    shutil.rmtree(root / "perimetry", ignore_errors=True)
-    (root / "visual_fields.csv").unlink(missing_ok=True)
-    return root
+    return demo_study(tmp_path_factory.mktemp("two") / "study", patients=2, visits=2, seed=7, fields=False)
 
 
 # ---------------------------------------------------------------- A18-22: a cut-short file under a reused UID
@@ -217,9 +213,7 @@ def test_a18_20_one_scan_under_two_ids_each_with_a_history_is_left_out_and_the_p
     rule: an ID in use is a patient). The problem says why now, where it read as any clash of two patients."""
     import pydicom
 
-    root = Path(shutil.copytree(progressing, tmp_path / "study"))
-    shutil.rmtree(root / "perimetry", ignore_errors=True)
-    (root / "visual_fields.csv").unlink(missing_ok=True)
+    root = without_fields(Path(shutil.copytree(progressing, tmp_path / "study")))
     (root / "scans" / "old").mkdir()
     od, os_ = _scans(root, "OD"), _scans(root, "OS")
     for scan in [*od, *os_]:

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -37,10 +38,7 @@ def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
                                              f"{pid},OD,{(first + dt.timedelta(days=74)).isoformat()},93.5,-3.25,2.5\n")
     w = window
     w.resize(1600, 975)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, study)
     od = panel.tree.topLevelItem(0).child(0).child(0)
     item = od.child(0) if od.childCount() else od
     assert "OD" in item.text(0) or "OD" in od.text(0)
@@ -89,10 +87,7 @@ def test_a_results_csv_saved_in_the_study_is_not_read_as_measured_fields(qtbot, 
     study = tmp_path / "study"
     shutil.copytree(demo, study)
     w = window
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, study)
     od = panel.tree.topLevelItem(0).child(0).child(0)
     item = od.child(0) if od.childCount() else od
     panel.tree.scrollToItem(item)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 
 def _save_grab(widget, name: str) -> None:
@@ -67,7 +68,7 @@ def test_opening_a_study_asks_before_it_stops_a_running_analysis(qtbot, window, 
 def test_opening_a_study_with_nothing_running_closes_the_scan_and_says_so(qtbot, window, monkeypatch, demo,
                                                                           tmp_path):
     """Nothing would be lost: no question; the status bar says the scan was closed and nothing was lost."""
-    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from PySide6.QtWidgets import QMessageBox
 
     from octviewer.study.demo import write_demo_study
 
@@ -78,9 +79,7 @@ def test_opening_a_study_with_nothing_running_closes_the_scan_and_says_so(qtbot,
     qtbot.waitUntil(lambda: w.controller.analysis_generation == -1 and w.prediction is not None, timeout=60000)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.No)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
-    with qtbot.waitSignal(w.study.panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    open_study_folder(qtbot, w, monkeypatch, demo)
     assert not asked and w.volume is None
     assert ("Study opened: the scan on screen is not part of it and was closed; nothing was running on it, nothing "
             "lost") in w.statusBar().currentMessage()
@@ -217,10 +216,7 @@ def test_the_ou_reports_na_footnote_prints_on_the_page_of_its_table(qtbot, windo
     from octviewer.study.index import StudyWarning
 
     w = window
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, demo)
     visit = panel.tree.topLevelItem(0).child(0)
     panel.tree.setCurrentItem(visit)
     qtbot.mouseClick(panel.ou_button, Qt.LeftButton)

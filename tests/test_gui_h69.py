@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 GRABS = "/tmp/h69"
 
@@ -106,12 +107,8 @@ def test_an_estimate_worse_than_its_baseline_is_said_so_beside_it_on_screen_in_t
 def _open_ou(qtbot, w, monkeypatch, demo):
     """File > Open study folder, the first visit, *OU view*, as a user does; the view once analysed."""
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QFileDialog
 
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, demo)
     panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0))
     qtbot.mouseClick(panel.ou_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: w.study.ou_view.summary is not None, timeout=120000)

@@ -5,7 +5,6 @@ import csv
 import datetime as dt
 import os
 import re
-import shutil
 import threading
 import time
 
@@ -16,19 +15,12 @@ import pytest
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from conftest import open_window  # noqa: E402
+from conftest import demo_study, open_study_folder, open_window  # noqa: E402
 from PySide6.QtCore import QMarginsF, Qt  # noqa: E402
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter  # noqa: E402
 from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from octviewer.resources import DEMO_MODEL, DEMO_SCAN  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
 def _open_by_menu(qtbot, w, path, monkeypatch, timeout=60000):
@@ -174,10 +166,7 @@ def _prediction(md, vfi):
 def three_visits(tmp_path):
     """One patient, three visits; the right eye's measured fields scatter as real ones do."""
     from octviewer.study import index_folder
-    from octviewer.study.demo import write_demo_study
-
-    root = write_demo_study(tmp_path / "study", patients=1, visits=3, preset="tiny", seed=11)
-    shutil.rmtree(root / "perimetry", ignore_errors=True)  # patient 0's fields come as OPV files
+    root = demo_study(tmp_path / "study", patients=1, visits=3, seed=11, fields=False)  # its own CSV below
     index = index_folder(root, cache_dir=tmp_path / "cache")
     [pid] = index.patients()
     with open(root / "visual_fields.csv", "w", newline="") as f:
@@ -190,10 +179,7 @@ def three_visits(tmp_path):
 
 def test_trend_of_three_visits_keeps_band_and_time_axis_to_the_data(qtbot, window, three_visits, monkeypatch):
     w = window
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(three_visits))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, three_visits)
 
     def analyse(volume, cancel=None):  # the network's share is not what this test is about
         years = (volume.acquired - dt.date(2018, 1, 1)).days / 365.25
@@ -279,17 +265,12 @@ def test_no_text_of_the_structure_panel_is_cut_off_at_1400_by_850(qtbot, window,
 
 def test_an_empty_study_leaves_no_ou_or_trend_to_ask_for(qtbot, window, three_visits, monkeypatch, tmp_path):
     w = window
-    panel = w.study.panel
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(three_visits))
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, three_visits)
     panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0).child(0))
     assert panel.ou_button.isEnabled() and panel.trend_button.isEnabled()
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(empty))
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    open_study_folder(qtbot, w, monkeypatch, empty)
     assert not panel.ou_button.isEnabled() and not panel.trend_button.isEnabled()
 
 
@@ -406,10 +387,7 @@ def test_the_title_names_the_scan_and_a_new_study_does_not_keep_the_old_scan(qtb
     from octviewer.study.demo import write_demo_study
 
     w = window
-    panel = w.study.panel
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(three_visits))
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, three_visits)
     visit = panel.tree.topLevelItem(0).child(0)
     scan_item = visit.child(0).child(0)
     with qtbot.waitSignal(w.settled, timeout=60000):
@@ -421,9 +399,7 @@ def test_the_title_names_the_scan_and_a_new_study_does_not_keep_the_old_scan(qtb
         assert part in title, (part, title)
     _grab(w, "title_study_a")
     other = write_demo_study(tmp_path / "other", patients=1, visits=1, preset="tiny", seed=12)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(other))
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    open_study_folder(qtbot, w, monkeypatch, other)
     qtbot.wait(50)
     _grab(w, "title_study_b")
     assert w.volume is None and os.path.basename(v.source) not in w.windowTitle()
@@ -508,10 +484,7 @@ def test_an_empty_study_folder_is_named_and_the_window_fits_1024_px(qtbot, windo
     w = window
     empty = tmp_path / "clinic_export_empty"
     empty.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(empty))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, empty)
     shown = panel.status.text().replace("\u200b", "")  # a long name's break points (browser.wrappable)
     assert "clinic_export_empty" in shown and "no OCT scans found" in shown
     _open_by_menu(qtbot, w, DEMO_SCAN, monkeypatch)

@@ -7,24 +7,17 @@ import os
 import threading
 
 import pytest
+from conftest import demo_study, open_study_folder  # noqa: E402
 
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from conftest import open_window  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from octviewer.resources import DEMO_MODEL  # noqa: E402
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
 def _grab(widget, name):
@@ -78,16 +71,11 @@ def test_b_scans_of_a_cancelled_decoding_say_not_loaded(qtbot, window, monkeypat
 def hfa_study(tmp_path):
     """One SYNTHETIC patient, one visit, both eyes; the right eye's field is an HFA export done 5 days
     after the scans, with MD and PSD outside their normal ranges and VFI inside."""
-    import shutil
 
     from test_hfa_xml import hfa_xml
 
     from octviewer.study import index_folder
-    from octviewer.study.demo import write_demo_study
-
-    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=11)
-    shutil.rmtree(root / "perimetry", ignore_errors=True)
-    (root / "visual_fields.csv").unlink(missing_ok=True)
+    root = demo_study(tmp_path / "study", patients=1, visits=1, seed=11, fields=False)
     index = index_folder(root, cache_dir=tmp_path / "cache0")
     [patient] = index.patients()
     [visit] = index.visits(patient)
@@ -111,10 +99,7 @@ def _click_item(qtbot, tree, item):
 
 
 def _open_study_scan(qtbot, w, monkeypatch, root, eye="OD"):
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
     patient = panel.tree.topLevelItem(0)
     visit = patient.child(0)
     eye_item = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith(eye))
@@ -452,10 +437,7 @@ def test_ou_report_prints_the_trend_key_and_what_its_lines_mean(qtbot, window, m
 
     w = window
     root = write_demo_study(tmp_path / "study", patients=1, visits=3, preset="tiny", seed=5)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
     visit = panel.tree.topLevelItem(0).child(0)
     _click_item(qtbot, panel.tree, visit.child(0))  # the right eye: Trend
     qtbot.mouseClick(panel.trend_button, Qt.LeftButton)

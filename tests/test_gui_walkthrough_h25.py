@@ -8,16 +8,9 @@ import pytest
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from conftest import open_window  # noqa: E402
 
-from octviewer.resources import DEMO_MODEL  # noqa: E402
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
 def _heyex_xml_dummy() -> str:

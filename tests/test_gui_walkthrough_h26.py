@@ -10,18 +10,10 @@ import pytest
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from conftest import open_window  # noqa: E402
 
-from octviewer.resources import DEMO_MODEL, DEMO_SAMPLES  # noqa: E402
+from octviewer.resources import DEMO_SAMPLES  # noqa: E402
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
 def _keep(path, name):

@@ -8,16 +8,10 @@ import pytest
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from conftest import open_window  # noqa: E402
 
 from octviewer.resources import DEMO_MODEL, DEMO_SAMPLES  # noqa: E402
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
 def test_the_next_scan_is_read_from_the_top_of_the_results(qtbot, window, monkeypatch):

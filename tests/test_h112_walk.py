@@ -194,14 +194,6 @@ def test_the_trends_check_notes_name_their_visit_by_its_place(qtbot, window, mon
 
 # ---------------------------------------------------------------- Y8: a field left out as another person's, said
 
-@pytest.fixture(scope="module")
-def fields_demo(tmp_path_factory):
-    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
-    from octviewer.study.demo import write_demo_study
-
-    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
-
-
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
 def test_a_field_left_out_as_another_persons_is_said_in_the_eyes_views(qtbot, window, monkeypatch, fields_demo,
                                                                         tmp_path):

@@ -30,14 +30,6 @@ def _keep(path: Path) -> None:
         shutil.copy(path, folder)
 
 
-@pytest.fixture(scope="module")
-def fields_demo(tmp_path_factory):
-    """One SYNTHETIC patient, two yearly visits, both eyes, a measured field (OPV DICOM) per eye and visit."""
-    from octviewer.study.demo import write_demo_study
-
-    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
-
-
 def _os_fields_another_persons(fields_demo, tmp_path) -> Path:
     """A copy of ``fields_demo`` whose OS fields' headers name another person (left out: H107 Y8), the OD fields the
     patient's own; scans and OD fields name ALPHA^ANN."""

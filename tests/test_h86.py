@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 
 def _grab(widget, name: str) -> None:
@@ -112,9 +113,7 @@ def test_opening_a_study_after_the_analysis_finished_while_asked_says_so(qtbot, 
         qtbot.waitUntil(lambda: w.controller.analysis_generation == -1, timeout=60000)
         return QMessageBox.Yes
     monkeypatch.setattr(QMessageBox, "question", finished_while_asked)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
-    with qtbot.waitSignal(w.study.panel.index_ready, timeout=60000):
-        w.menu_actions["open_study_folder"].trigger()
+    open_study_folder(qtbot, w, monkeypatch, demo)
     assert len(asked) == 1 and "Still running: the analysis of the scan on screen" in asked[0]
     assert w.volume is None
     message = w.statusBar().currentMessage()

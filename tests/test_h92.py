@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 
 def _grab(widget, name: str) -> None:
@@ -287,9 +288,7 @@ def test_closing_a_scan_for_a_study_says_its_glaucoma_result_is_kept(qtbot, wind
         qtbot.waitUntil(lambda: w.state.prediction is not None and w.state.measuring, timeout=120000)
         asked = []
         monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Yes)
-        monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
-        with qtbot.waitSignal(w.study.panel.index_ready, timeout=60000):
-            w.menu_actions["open_study_folder"].trigger()
+        open_study_folder(qtbot, w, monkeypatch, demo)
     finally:
         release.set()
     assert len(asked) == 1 and "its results are lost" not in asked[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 
 def _grab(widget, name: str) -> None:
@@ -17,8 +18,6 @@ def _grab(widget, name: str) -> None:
 def _ou_view_running(qtbot, w, monkeypatch, demo):
     """File > Open study folder…, the first visit selected, OU view: its analysis running (held)."""
     from PySide6.QtCore import Qt
-
-    from tests.conftest import open_study_folder
 
     panel = open_study_folder(qtbot, w, monkeypatch, demo)
     panel.tree.setCurrentItem(panel.tree.topLevelItem(0).child(0))
@@ -35,15 +34,13 @@ def test_opening_a_study_over_a_running_ou_view_says_it_was_closed_and_stopped(q
                                                                               held_analysis):
     """W16: "Still running: the OU view's analysis … Open a study anyway?" Yes: the study opened, the OU window
     vanished and the status bar said nothing at all."""
-    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from PySide6.QtWidgets import QMessageBox
 
     w = window
-    panel = _ou_view_running(qtbot, w, monkeypatch, demo)
+    _ou_view_running(qtbot, w, monkeypatch, demo)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Yes)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
-    with qtbot.waitSignal(panel.index_ready, timeout=60000):
-        w.menu_actions["open_study_folder"].trigger()
+    open_study_folder(qtbot, w, monkeypatch, demo)
     assert len(asked) == 1 and "Still running: the OU view's analysis" in asked[0]
     assert not w.study.ou_dialog.isVisible()
     qtbot.waitUntil(lambda: not w.study.ou_view.tasks.busy(), timeout=10000)  # stopped

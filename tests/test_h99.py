@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "samples"
 
@@ -41,14 +42,12 @@ def _measurement_held(monkeypatch):
 
 def _ask_open_study(qtbot, w, monkeypatch, demo) -> list[str]:
     """File > Open study folder… through its QAction, "Open a study anyway?" answered Yes; the questions asked."""
-    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from PySide6.QtWidgets import QMessageBox
 
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(" ".join(a[2].split()))
                         or QMessageBox.Yes)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(demo))
-    with qtbot.waitSignal(w.study.panel.index_ready, timeout=60000):
-        w.menu_actions["open_study_folder"].trigger()
+    open_study_folder(qtbot, w, monkeypatch, demo)
     return asked
 
 
@@ -239,7 +238,6 @@ def test_the_thickness_maps_legend_fits_the_pane_beside_the_map_with_the_study_p
     from PySide6.QtWidgets import QFileDialog
 
     from octviewer.gui.structure.page import map_blank_text
-    from tests.conftest import open_study_folder
 
     w = window
     w.resize(*size)

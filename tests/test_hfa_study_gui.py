@@ -6,25 +6,14 @@ import os
 import shutil
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtWidgets import QFileDialog  # noqa: E402
 from test_hfa_xml import hfa_xml  # noqa: E402
 
 from octviewer.study.demo import write_demo_study  # noqa: E402
-
-
-@pytest.fixture
-def main_window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
 
 
 @pytest.fixture
@@ -38,12 +27,9 @@ def study(tmp_path):
     return root
 
 
-def test_an_hfa_xml_export_shows_beside_the_estimate(qtbot, main_window, study, monkeypatch):
-    w = main_window
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+def test_an_hfa_xml_export_shows_beside_the_estimate(qtbot, window, study, monkeypatch):
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, study)
     index = panel.index
     [patient] = index.patients()
     [visit] = index.visits(patient)

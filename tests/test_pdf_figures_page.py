@@ -4,19 +4,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from conftest import open_window  # noqa: E402
 from PySide6.QtCore import QMarginsF  # noqa: E402
 from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
-from octviewer.resources import DEMO_MODEL, DEMO_SAMPLES  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    if not DEMO_MODEL.is_file():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
+from octviewer.resources import DEMO_SAMPLES  # noqa: E402
 
 
 def _image_pages(doc, writer) -> dict[str, int]:

@@ -343,22 +343,11 @@ def test_a_newer_request_replaces_a_running_one_without_blocking(qtbot, study, t
     ou.close()
 
 
-@pytest.fixture
-def main_window(qtbot, monkeypatch):
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
-def test_arrow_keys_move_the_study_tree_not_the_bscan(qtbot, main_window, study):
+def test_arrow_keys_move_the_study_tree_not_the_bscan(qtbot, window, study):
     """Found in a walk-through: Up/Down in the Study tree moved the B-scan (window-wide shortcuts),
     so a study could not be browsed from the keyboard. With the focus back on the B-scan they
     page through B-scans again."""
-    w = main_window
+    w = window
     scans = sorted(p for p in Path(study).rglob("*.dcm") if "perimetry" not in p.parts)
     with qtbot.waitSignal(w.settled, timeout=60000):
         w.open_path(str(scans[0]))

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 # the study's scans and manifests as the header checks' tests make them (one copy of the helpers; the
 # ``demo`` study fixture itself is shared through conftest.py)
@@ -56,7 +57,6 @@ def test_visit_labels_that_are_not_dates_show_their_dates(qtbot, window, monkeyp
 def test_a_far_field_in_a_study_folder_is_shown_not_compared(qtbot, window, monkeypatch, demo, tmp_path):
     """A VF 366 days before the scan in the folder's visual_fields.csv was counted but shown nowhere (the
     same field on a manifest row said "not compared"): Results and the PDF say it now, as for a manifest."""
-    from PySide6.QtWidgets import QFileDialog
     from test_gui_walkthrough_h2 import _click_item, _export_pdf
 
     root = Path(shutil.copytree(demo, tmp_path / "study"))
@@ -64,10 +64,8 @@ def test_a_far_field_in_a_study_folder_is_shown_not_compared(qtbot, window, monk
     when = (_header_date(od) - dt.timedelta(days=366)).isoformat()
     _write(root / "visual_fields.csv", [[od.parent.name, "OD", when, 98, -0.8, 1.6]],
            header=("patient_id", "eye", "date", "vfi", "md", "psd"))
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
-    w, panel = window, window.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
     assert len(panel.index.vf) == 1
     visit = panel.tree.topLevelItem(0).child(0)
     eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))

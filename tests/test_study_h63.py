@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import open_study_folder  # noqa: E402
 from test_study_headers import _grab, _header_date, _scans, _write  # noqa: E402
 
 
@@ -134,12 +135,9 @@ def test_a_checks_kind_comes_from_the_index_not_from_the_words_of_a_file_name(qt
     root = Path(shutil.copytree(demo, tmp_path / "study"))
     od = _scans(root, "OD")[0]
     shutil.copyfile(od, od.with_name("zz copy, the scan's own header says P2.dcm"))
-    from PySide6.QtWidgets import QFileDialog
 
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
-    w, panel = window, window.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
     [warning] = panel.index.warnings
     assert isinstance(warning, StudyWarning) and warning.kind == "copy" and "header says P2" in warning.text
     visit = panel.tree.topLevelItem(0).child(0)

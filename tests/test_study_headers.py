@@ -62,18 +62,6 @@ def _grab(widget, name: str) -> None:
         widget.grab().save(os.path.join(folder, f"{name}.png"))
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    pytest.importorskip("pytestqt")
-    from conftest import open_window
-
-    from octviewer.resources import DEMO_MODEL
-
-    if not DEMO_MODEL.exists():
-        pytest.skip("demo model not built")
-    yield from open_window(qtbot, monkeypatch, DEMO_MODEL)
-
-
 @pytest.mark.gui
 def test_results_panel_and_pdf_say_a_stale_field_is_not_compared(qtbot, monkeypatch, tmp_path, demo, window):
     """Through the window: Open study manifest whose row dates the OD scan (and its field) 277 days before

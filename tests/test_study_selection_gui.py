@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from conftest import open_window  # noqa: E402
+from conftest import open_study_folder, open_window  # noqa: E402
 from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from octviewer.study.demo import write_demo_study  # noqa: E402
@@ -41,10 +41,7 @@ def _first_scan_item(tree):
 
 def test_opening_a_file_from_outside_the_study_clears_the_selection(qtbot, window, folders, monkeypatch):
     w, (study, outside) = window, folders
-    panel = w.study.panel
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, study)
     item = _first_scan_item(panel.tree)
     with qtbot.waitSignal(w.settled, timeout=60000):
         panel.tree.setCurrentItem(item)  # as a click on the scan: it opens

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import open_study_folder  # noqa: E402
 
 pytest.importorskip("pytestqt")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -94,10 +95,7 @@ def _click(qtbot, tree, item):
 
 
 def _open_study(qtbot, w, study, monkeypatch):
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(study))
-    panel = w.study.panel
-    with qtbot.waitSignal(panel.index_ready, timeout=30000):
-        w.menu_actions["open_study_folder"].trigger()
+    panel = open_study_folder(qtbot, w, monkeypatch, study)
     assert w.study.dock.isVisible()
     return panel
 
