@@ -547,23 +547,29 @@ MAX_PATIENTS_PER_BIRTH_DATE = 100
 
 
 def _one_person_ids(records: list[Record]) -> list[set[str]]:
-    """Sets of the manifest's patient IDs whose scans' headers name one person under other PatientIDs: a name and a
-    birth date given and nothing differing, the study index's rule for an old and a new MRN
-    (``core.person.same_person_across_ids``, which ``old_id_scans`` uses). A cohort listing one person's visits
-    before a record merge under the old MRN and the later ones under the new was split with the person's baseline
-    eyes in train and their later eyes in test, validate silent (attack run 18, A18-24; A11-4's leak by another
-    door). Namesakes (twins, a 1 January placeholder) are joined too: one split for two people costs nothing, a leak
-    costs the test figures. By birth date first (no other pairs are compared); a set of more than
-    ``MAX_IDS_PER_PERSON`` IDs, or a birth date shared by more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a
-    placeholder), joins none."""
-    from octviewer.core.person import same_person_across_ids
-
+    """Sets of the manifest's patient IDs whose scans' headers may name one person under other PatientIDs: a name
+    and a birth date given and nothing that tells two people apart (``_maybe_one_person``). A cohort listing one
+    person's visits before a record merge under the old MRN and the later ones under the new was split with the
+    person's baseline eyes in train and their later eyes in test, validate silent (attack run 18, A18-24; A11-4's
+    leak by another door). Namesakes (twins, a 1 January placeholder) are joined too: one split for two people costs
+    nothing, a leak costs the test figures. By birth date first (no other pairs are compared): a date given to the
+    day with the same date, one given to the month or year with every date in it (a device that writes 194503 beside
+    one that writes 19450315, attack run 22, A22-10); a set of more than ``MAX_IDS_PER_PERSON`` IDs, or a birth date
+    given as it is by the scans of more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder), joins none."""
     header, persons = header_patients(records), header_persons(records)
-    by_birth: dict[str, dict[tuple, dict]] = defaultdict(dict)  # birth -> {(patient, header ID, traits): traits}
+    entries: dict[tuple, dict] = {}  # (patient, header ID, traits) -> traits
     for r in records:
         traits = persons[r.row]
-        if header[r.row] and "birth" in traits:
-            by_birth[traits["birth"]].setdefault((r.patient_id, header[r.row], tuple(sorted(traits.items()))), traits)
+        if header[r.row] and _births(traits) and _named(traits):
+            entries.setdefault((r.patient_id, header[r.row], tuple(sorted(traits.items()))), traits)
+    given: dict[str, set[str]] = defaultdict(set)  # a birth date as given (its finest trait) -> its patients
+    for (patient, _, _), traits in entries.items():
+        given[_births(traits)[0]].add(patient)
+    entries = {k: t for k, t in entries.items() if len(given[_births(t)[0]]) <= MAX_PATIENTS_PER_BIRTH_DATE}
+    within: dict[str, list] = defaultdict(list)  # a birth date at each precision it gives -> the entries giving it
+    for key, traits in entries.items():
+        for birth in _births(traits):
+            within[birth].append((key, traits))
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -571,20 +577,42 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
             x = parent[x]
         return x
 
-    for bucket in by_birth.values():
-        if len({p for p, _, _ in bucket}) > MAX_PATIENTS_PER_BIRTH_DATE:
-            continue
-        entries = list(bucket.items())
-        for k, ((a, id_a, _), mine) in enumerate(entries):
-            for (b, id_b, _), theirs in entries[k + 1:]:
-                if a != b and id_a != id_b and find(a) != find(b) and same_person_across_ids(mine, [theirs]):
-                    parent[max(find(a), find(b))] = min(find(a), find(b))
+    for (a, id_a, _), mine in entries.items():
+        for (b, id_b, _), theirs in within[_births(mine)[0]]:
+            if a != b and id_a != id_b and find(a) != find(b) and _maybe_one_person(mine, theirs):
+                parent[max(find(a), find(b))] = min(find(a), find(b))
     groups: dict[str, set[str]] = defaultdict(set)
     for patient in parent:
         groups[find(patient)].add(patient)
     for root in list(groups):
         groups[root].add(root)
     return [ids for ids in groups.values() if 1 < len(ids) <= MAX_IDS_PER_PERSON]
+
+
+def _births(traits: dict) -> list[str]:
+    """A header's birth date at each precision it gives, the finest first (``core.person.birth_traits``)."""
+    return [traits[k] for k in ("birth", "birth_month", "birth_year") if k in traits]
+
+
+def _named(traits: dict) -> bool:
+    """Whether a header gives a name (any name trait, in any script: ``core.person.NAME_TRAITS``)."""
+    from octviewer.core.person import NAME_TRAITS
+
+    return any(k in NAME_TRAITS or k.endswith("set") for k in traits)
+
+
+def _maybe_one_person(mine: dict, theirs: dict) -> bool:
+    """Whether two headers under other PatientIDs, each with a name and a birth date, may be one person for the
+    split: nothing tells two people apart, neither ``core.person.other_person`` (another issuer, or a birth date at
+    the precision both give) nor a whole other name (``whole_name_differs``: under two IDs the birth date alone ties
+    no two names). A name written another way (said under one ID), in another script or in free text does not part
+    them: the study's rule for a scan under an old ID (``core.person.same_person_across_ids``) asks that the names
+    agree, and one person whose devices wrote ПЕТРОВА^АННА / PETROVA^ANNA, DOE^JOHN^ALBERT / JOHN ALBERT DOE or a
+    birth date to the month was parted across train and test (attack run 22, A22-10). Joining namesakes costs
+    nothing; a leak costs the test figures."""
+    from octviewer.core.person import other_person, whole_name_differs
+
+    return not other_person(mine, theirs) and not whole_name_differs(mine, theirs)
 
 
 def split_groups(records: list[Record]) -> dict[int, str]:
@@ -636,7 +664,8 @@ def header_warnings(records: list[Record]) -> list[str]:
         ids = set().union(*merged)
         out.append(f"{sum(r.patient_id in ids for r in records)} rows: the DICOM headers give the same name and birth "
                    f"date under other PatientIDs for {len(merged)} group(s) of the manifest's patients (an ID changed "
-                   "or records merged, or namesakes); the split keeps each group in one split")
+                   "or records merged, or namesakes); the split keeps each group in one split (a name written "
+                   "another way or in another script, or a birth date given to the month or year, counts as the same)")
     if joined or merged:
         groups, splits = split_groups(records), defaultdict(set)
         for r in records:

@@ -1371,20 +1371,20 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
 
 def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_persons: dict[int, dict]) -> None:
     """Leave out, listed, a measured field (a perimeter's DICOM, an HFA XML exam) whose header names another person
-    than every scan of its patient does by what a spelling cannot explain: another issuer of the ID or birth date
-    (``core.person.other_person``): it was shown as the patient's measured VF beside the estimate (attack run 15,
-    A15-15; the XML export, A16-5). ``vf_persons`` is keyed by the measurement's ``id``, one exam: an export holding
-    two people's exams under one ID was judged by its last exam's person for both (attack run 17, A17-4). A field is
-    one test, so it is not used where it contradicts. A field whose name only differs from every scan's after the
-    fold is kept, with a 'field' check on the patient's scans of its eye (two scans' names get a 'people' check,
-    ``_people_under_one_id``): the patient's own field written O'BRIEN by the perimeter and OBRIEN by the OCT was
-    dropped as another person's (attack run 16, A16-2)."""
+    than every scan of its eye does (``_beside``) by what a spelling cannot explain: another issuer of the ID or
+    birth date (``core.person.other_person``): it was shown as the patient's measured VF beside the estimate
+    (attack run 15, A15-15; the XML export, A16-5). ``vf_persons`` is keyed by the measurement's ``id``, one exam:
+    an export holding two people's exams under one ID was judged by its last exam's person for both (attack run 17,
+    A17-4). A field is one test, so it is not used where it contradicts. A field whose name only differs from a
+    scan's after the fold is kept, with a 'field' check on each scan of its eye that names the patient otherwise
+    (two scans' names get a 'people' check, ``_people_under_one_id``): the patient's own field written O'BRIEN by
+    the perimeter and OBRIEN by the OCT was dropped as another person's (attack run 16, A16-2)."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in index.scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
     kept, exams = [], Counter(m.source for m in index.vf)
     for m in index.vf:
-        scans = by_patient.get(m.patient_id, [])
+        scans = _beside(m, by_patient.get(m.patient_id, []))
         theirs = [t for t in (persons.get(s.path, {}) for s in scans) if t]
         mine = vf_persons.get(id(m), {})
         if mine and theirs and all(not one_set_of_traits([mine, t], names=False) for t in theirs):
@@ -1395,17 +1395,31 @@ def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_pe
                               if exams[m.source] > 1 else ""))
             continue
         kept.append(m)
-        if mine and theirs and all(not one_set_of_traits([mine, t]) for t in theirs):
+        other = [s for s in scans if mine and persons.get(s.path) and not one_set_of_traits([mine, persons[s.path]])]
+        if other:
             # a check of its own kind, on the scans of the field's eye: it bears on the measured VF, and the Trend
             # took it for the scans' "people" check and withheld the flag from an RNFL slope measured on one
-            # person's scans, saying they name different people (attack run 16, A16-16)
+            # person's scans, saying they name different people (attack run 16, A16-16). On each scan whose header
+            # names another person than the field's (the twin's fields beside her sister's scans, A22-13), and on
+            # the headerless ones too where no scan names the field's person
+            if len(other) == len(theirs):
+                other = scans
             name = os.path.basename(m.source or "")
             index.warnings += [StudyWarning(scan.path, "field", f'the measured VF of the patient "{m.patient_id}" '
                                             f"{m.eye or 'eye unknown'} ({name}) names the patient otherwise in its "
                                             "header than the scans do (another person, or one name written two "
                                             "ways): check before comparing it with the estimate")
-                               for scan in scans if not m.eye or not scan.eye or scan.eye == m.eye]
+                               for scan in other if not m.eye or not scan.eye or scan.eye == m.eye]
     index.vf = kept
+
+
+def _beside(m: VfMeasurement, scans: list[ScanEntry]) -> list[ScanEntry]:
+    """The scans a measured field is shown beside: those of its eye (and of no stated eye), where the patient has
+    any; else every scan of the patient. Compared with every scan of the patient, a twin's fields beside the other
+    twin's eye carried no 'field' check wherever the twin had one scan of the other eye under the shared ID: the
+    Trend showed them as the eye's own measured VF (attack run 22, A22-13)."""
+    mine = [s for s in scans if not m.eye or not s.eye or s.eye == m.eye]
+    return mine or scans
 
 
 def _one_field_under_two_patients(index: StudyIndex) -> None:
@@ -1439,8 +1453,11 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
     export, the scans' A15-17 for a field) was a second test in the measured-VF slope (attack run 18, A18-28). It
     counts at its first date where no other field of the eye lies within ``VF_MATCH_DAYS`` (the scans' rule, A17-8:
     a copy re-dated backward or forward does not crowd a visit's own field), else at its first; the others are
-    listed and not used. Only a perimeter file's exam (DICOM OPV, HFA XML) is ever taken for a copy: a field
-    table's row (``visit`` set) is the clinic's own record of a test."""
+    listed and not used. A field table's row (``visit`` set) is the clinic's own record of a test, counted
+    whatever equals it (a stable eye's equal rows a year apart, in one file or the clinic's yearly exports: attack
+    runs 20 and 21, A20-7, A21-2), unless its file is a re-dated copy of another table (``_redated_tables``: a
+    date-shifted export kept beside the original counted every test twice, attack run 22, A22-15); where a group
+    holds such a row, the copy and perimeter exams count at its date."""
     from .vf import VF_MATCH_DAYS
 
     same: dict[tuple, list[VfMeasurement]] = {}
@@ -1453,25 +1470,67 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
     def name(m: VfMeasurement) -> str:
         return os.path.relpath(m.source, base) if m.source and _inside(m.source, base) else m.source or "a table"
 
+    copies = _redated_tables(index.vf)
+
+    def record(m: VfMeasurement) -> bool:  # a table's row, not of a re-dated copy: the clinic's record, counted
+        return bool(m.visit) and m.source not in copies
+
     for group in (g for g in same.values() if len({m.date for m in g}) > 1):
         mine = {id(m) for m in group}
         others = [o for o in index.vf if id(o) not in mine and (o.patient_id, o.eye) == (group[0].patient_id,
                                                                                        group[0].eye) and o.date]
-        alone = [m for m in group if all(abs((o.date - m.date).days) > VF_MATCH_DAYS for o in others)]
-        kept = min(alone or group, key=lambda m: m.date)
+        pool = [m for m in group if record(m)] or group
+        alone = [m for m in pool if all(abs((o.date - m.date).days) > VF_MATCH_DAYS for o in others)]
+        kept = min(alone or pool, key=lambda m: m.date)
         for m in group:
-            # a table's rows (any table: a clinic's yearly exports split one eye's history over files) and the
-            # exams of one export are the clinic's own records: equal rounded values a year apart are a stable eye,
-            # not a copy (attack runs 20 and 21, A20-7, A21-2); a copy is another perimeter file's exam
-            if m.date == kept.date or m.source == kept.source or m.visit:
+            # the exams of one export are the clinic's own records too: equal rounded values a year apart are a
+            # stable eye, not a copy (A20-7); a copy is another file's exam or a re-dated table's row
+            if m.date == kept.date or m.source == kept.source or record(m):
                 continue
             wrong.add(id(m))
             index._problem(m.source or index.root, "visual fields at two dates",
                            f"measured VF of {m.patient_id} {m.eye or 'eye unknown'} {m.date.isoformat()}: the same "
                            f"test (VFI, MD and PSD) as {name(kept)} of {kept.date.isoformat()} (a re-dated copy?): "
-                           f"which date is right cannot be told; it is counted once, at {kept.date.isoformat()} (a "
-                           "date with no other field of the eye, else the first)")
+                           f"which date is right cannot be told; it is counted once, at {kept.date.isoformat()} ("
+                           + ("the table's own row)" if record(kept) else
+                              "a date with no other field of the eye, else the first)"))
     index.vf = [m for m in index.vf if id(m) not in wrong]
+
+
+def _redated_tables(fields: list[VfMeasurement]) -> set[str]:
+    """The field tables (files of rows, ``visit`` set) that are a re-dated copy of another table file: every row
+    giving all three indices and a date (two at least) equals a row of the other file (patient, eye, VFI, MD and
+    PSD) at one constant non-zero date offset: a date-shifting export kept beside the original, whose rows counted
+    every test twice (attack run 22, A22-15). The shape tells it from a clinic's yearly exports of a stable eye,
+    where one or two rows equal rows of the other file among others (A20-7, A21-2): those stay two tests."""
+    rows: dict[str, list[VfMeasurement]] = {}
+    for m in fields:
+        if m.visit and m.date is not None and None not in (m.vfi, m.md_db, m.psd_db):
+            rows.setdefault(m.source, []).append(m)
+
+    def test(m: VfMeasurement) -> tuple:
+        return m.patient_id, m.eye, m.vfi, m.md_db, m.psd_db
+
+    def offsets(mine: list[VfMeasurement], theirs: list[VfMeasurement]) -> set[int]:
+        dates: dict[tuple, list] = {}
+        for t in theirs:
+            dates.setdefault(test(t), []).append(t.date)
+        common: set[int] | None = None
+        for m in mine:
+            found = {(d - m.date).days for d in dates.get(test(m), ())}
+            common = found if common is None else common & found
+            if not common:
+                break
+        return (common or set()) - {0}
+
+    def copy_of(mine: list[VfMeasurement], theirs: list[VfMeasurement]) -> bool:
+        # two whole copies of each other: the later-dated one is the copy, so that one file's dates count (a constant
+        # offset keeps the slope; the rule for one exam, kept where alone, mixed the two files' dates)
+        found = offsets(mine, theirs)
+        return bool(found) and (min(found) < 0 or not offsets(theirs, mine))
+
+    return {source for source, mine in rows.items() if len(mine) > 1
+            and any(copy_of(mine, theirs) for other, theirs in rows.items() if other != source)}
 
 
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:

@@ -1,0 +1,143 @@
+"""Attack run 22 (H119): A22-15, a date-shifted copy of a whole field table kept beside the original counted every
+test twice (A21-2's fix spared every table row); A22-13, a twin's fields beside the other twin's eye carried no
+'field' check where the twin had one scan under the shared ID; A22-10, the trainer's split parted one person's old
+and new MRN where two devices wrote the name or birth date differently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import open_study_folder as _open_folder  # noqa: E402
+from test_attack16_copies import progressing  # noqa: E402,F401
+
+_HEAD = "patient_id,eye,date,vfi,md,psd\n"
+_TABLE = [("OD", "2018-09-20", 99, -0.4, 1.5), ("OS", "2018-09-20", 98, -0.2, 1.4),
+          ("OD", "2019-09-26", 97, -1.1, 1.9), ("OS", "2019-09-26", 98, -0.5, 1.6),
+          ("OD", "2020-10-07", 95, -2.0, 2.4), ("OS", "2020-10-07", 97, -0.8, 1.7)]
+
+
+def _table(rows, shift: int = 0) -> str:
+    return _HEAD + "".join(f"DEMO00-000,{eye},{dt.date.fromisoformat(day) + dt.timedelta(days=shift)},{vfi},{md},"
+                           f"{psd}\n" for eye, day, vfi, md, psd in rows)
+
+
+@pytest.mark.gui
+def test_a22_15_a_date_shifted_copy_of_a_field_table_counts_each_test_once(  # noqa: F811
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """The clinic's table and exports/vf_export.csv, the same rows each a year later (a date-shifting export kept
+    beside it): 21b66cf spared every table row, and the Trend fitted six OD tests out of three. Now the copy's rows
+    are said and counted once, at the table's dates; a stable eye's equal rows in yearly exports stay two tests
+    (tests/test_attack20_rows.py)."""
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").write_text(_table(_TABLE))
+    (root / "exports").mkdir()
+    (root / "exports" / "vf_export.csv").write_text(_table(_TABLE, shift=365))
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    od = sorted((m.date.isoformat(), Path(m.source).name) for m in panel.index.vf if m.eye == "OD")
+    assert od == [("2018-09-20", "visual_fields.csv"), ("2019-09-26", "visual_fields.csv"),
+                  ("2020-10-07", "visual_fields.csv")], od
+    assert len(panel.index.vf) == 6, panel.index.vf
+    problems = " ".join(panel.problems.text().replace("\u200b", "").split())  # the Study panel's list
+    assert problems.count("(a re-dated copy?)") == 6, problems
+    assert ("exports/vf_export.csv: measured VF of DEMO00-000 OD 2019-09-20: the same test (VFI, MD and PSD) as "
+            "visual_fields.csv of 2018-09-20 (a re-dated copy?)") in problems, problems
+
+
+@pytest.mark.gui
+def test_a22_13_a_twins_fields_beside_her_sisters_scans_carry_the_field_check(  # noqa: F811
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """One ID and birth date: GARCIA^MARIA has every scan but the last visit's OS, which is her twin GARCIA^ANA's;
+    every perimetry field is ANA's. ANA's one scan matched her fields, so nothing said that the OD Trend's measured
+    VF is not MARIA's (only the scans' 'people' check). Now each field is compared with the scans of its eye: a
+    'field' check on MARIA's scans of both eyes, none on ANA's own scan, and the Trend says it."""
+    from test_attack16_person import _rename
+    from test_attack16_trend import _trend
+
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    scans = sorted((root / "scans").rglob("*.dcm"))
+    anas = sorted(s for s in scans if s.name.startswith("OS"))[-1]
+    for scan in scans:
+        _rename(scan, "GARCIA^ANA" if scan == anas else "GARCIA^MARIA", "", "19800101")
+    fields = sorted((root / "perimetry").rglob("*.dcm"))
+    assert {f.name.split("_")[1] for f in fields} == {"OD", "OS"}, fields
+    for f in fields:
+        _rename(f, "GARCIA^ANA", "", "19800101")
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    assert len(panel.index.vf) == len(fields)  # kept: one birth date, a name "said", not another person's
+    flagged = {Path(c.path).name for c in panel.index.warnings if c.kind == "field"}
+    assert flagged == {s.name for s in scans if s != anas}, flagged
+    view = _trend(qtbot, w, panel, "OD")
+    note = view.history.check_note("field")
+    assert note in view.notes and "names the patient otherwise in its header than the scans do" in note, view.notes
+
+
+def _variant_rows(tiny_cohort, folder, variants) -> list[dict]:
+    """The tiny cohort, each multi-visit patient's first visit re-saved and listed under the MRN before a record
+    merge (OLD-nn) with the name and birth date an older device wrote, the later visits under the new MRN with the
+    new device's (``variants``: (old name, old birth, new name, new birth)); split column: OLD-nn train, the new MRN
+    test. The rows."""
+    from test_attack16_rows import _copy, _resave
+
+    _, rows = _copy(tiny_cohort, folder)
+    first: dict[str, str] = {}
+    for r in sorted(rows, key=lambda r: r["visit"]):
+        first.setdefault(r["patient_id"], r["visit"])
+    patients = [p for p in sorted(first) if len({r["visit"] for r in rows if r["patient_id"] == p}) > 1]
+    assert len(patients) >= len(variants), patients
+    for r in rows:
+        r["split"] = "val"
+    for n, (patient, (old_name, old_birth, new_name, new_birth)) in enumerate(zip(patients, variants)):
+        for r in (r for r in rows if r["patient_id"] == patient):
+            if r["visit"] == first[patient]:
+                r["patient_id"], r["split"] = f"OLD-{n:02d}", "train"
+                _resave(r["path"], PatientID=r["patient_id"], PatientName=old_name, PatientBirthDate=old_birth,
+                        SpecificCharacterSet="ISO_IR 192")
+            else:
+                r["split"] = "test"
+                _resave(r["path"], PatientName=new_name, PatientBirthDate=new_birth, SpecificCharacterSet="ISO_IR 192")
+    return rows
+
+
+def test_a22_10_validate_keeps_one_persons_old_and_new_mrn_in_one_split_whatever_the_devices_write(
+        tiny_cohort, tmp_path, capsys):
+    """One person under an old and a new MRN whose devices write the name in Cyrillic and Latin, as components and
+    free text, in Hangul and Latin, or the birth date to the month: the split joined the two MRNs only where the
+    names agreed (validate rc 0 with each person's baseline in train and later visits in test). Now each is one
+    person for the split: every parted person is refused. Two people with whole other names on one birth date stay
+    two."""
+    import re
+
+    from test_attack12_trainer import _write
+
+    from trainer.cli import main
+
+    variants = [("ПЕТРОВА^АННА", "19410315", "PETROVA^ANNA", "19410315"),
+                ("DUPONT^JEAN PIERRE", "19420315", "JEAN-PIERRE DUPONT", "19420315"),
+                ("DOE^JOHN^ALBERT", "19430315", "JOHN ALBERT DOE", "19430315"),
+                ("WANG^XIAOMING", "19450315", "WANG^XIAOMING", "194503"),
+                ("KIM^MINSU", "19460315", "김^민수", "19460315")]
+    rows = _variant_rows(tiny_cohort, tmp_path / "c", variants)
+    parted = _write(rows, tmp_path / "parted.csv")
+    assert main(["validate", "--data", str(parted)]) == 2
+    err = capsys.readouterr().err
+    refused = [set(re.findall(r"row (\d+)", line)) for line in err.splitlines()
+               if "one patient's rows are in several splits" in line]
+    olds = [{str(r["row"]) for r in _numbered(rows) if r["patient_id"] == f"OLD-{n:02d}"}
+            for n in range(len(variants))]
+    assert all(any(old <= rows_said for rows_said in refused) for old in olds), (olds, err)
+    assert len(refused) == len(variants), err
+
+    # whole other names on one birth date under two MRNs: two people, not joined (a given split is theirs)
+    others = _variant_rows(tiny_cohort, tmp_path / "d", [("SMITH^ANN", "19440315", "JONES^BOB", "19440315")])
+    assert main(["validate", "--data", str(_write(others, tmp_path / "others.csv"))]) != 2
+    assert "one patient's rows are in several splits" not in capsys.readouterr().err
+
+
+def _numbered(rows: list[dict]) -> list[dict]:
+    """The rows with the row number validate names (the header is row 1)."""
+    return [{**r, "row": n} for n, r in enumerate(rows, start=2)]
