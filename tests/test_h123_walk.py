@@ -138,3 +138,92 @@ def test_ticking_the_check_again_greys_out_a_result_the_check_refuses(qtbot, win
     qtbot.waitUntil(lambda: w.state.structure is not None and not w.state.measuring and not w.state.analysing
                     and w.controller.analysis_generation == -1, timeout=240000)
     assert w.state.prediction is None and REFUSED_NOW not in panel.text() and "P(glaucoma)" not in panel.text()
+
+
+# ---------------------------------------------------------------- U6: what the "3.00 mm" beside the B-scan number is
+
+def test_the_bscan_label_says_its_mm_are_the_distance_from_the_first_bscan(qtbot, window, monkeypatch, demo,
+                                                                           tmp_path):
+    """U6: "B-scan 33 of 64   3.00 mm" with nothing saying what the 3.00 mm is: read as the B-scan's width or depth.
+    The label now says "3.00 mm from B-scan 1", and it still fits the B-scan view of a 1024 x 700 window with the
+    Study panel open."""
+    from PySide6.QtCore import Qt
+
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    w.resize(1024, 700)
+    open_study_folder(qtbot, w, monkeypatch, Path(shutil.copytree(demo, tmp_path / "study")))
+    w.activateWindow()
+    _open_by_menu(qtbot, w, monkeypatch, DEMO_SCAN)
+    step = w.state.volume.spacing.bscan_mm
+    label = w.bscan.label.toPlainText
+    qtbot.keyClick(_focused(), Qt.Key_Home)
+    assert label().startswith(f"B-scan 1 of {w.state.n_bscans}   0.00 mm from B-scan 1"), label()
+    qtbot.keyClick(_focused(), Qt.Key_End)
+    assert f"B-scan {w.state.n_bscans} of {w.state.n_bscans}   {(w.state.n_bscans - 1) * step:.2f} mm from B-scan 1" \
+        in label(), label()
+    assert "this B-scan: P=" in label()
+    qtbot.wait(100)
+    assert w.bscan.view.sceneBoundingRect().contains(w.bscan.label.sceneBoundingRect())  # whole on the view
+    _grab(w, "u6_label_1024")
+
+
+# ---------------------------------------------------------------- U5: the CAM's opacity said
+
+def test_the_cam_legend_says_the_cams_opacity(qtbot, window, monkeypatch, demo, tmp_path):
+    """U5: C, then [ five times: the CAM faded to invisible while View > Show CAM stayed ticked and its legend shown,
+    with nothing saying the opacity. The legend now says it ("CAM 5%"), and still fits a 1024 x 700 window with
+    the Study panel open."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    w.resize(1024, 700)
+    open_study_folder(qtbot, w, monkeypatch, Path(shutil.copytree(demo, tmp_path / "study")))
+    w.activateWindow()
+    _open_by_menu(qtbot, w, monkeypatch, DEMO_SCAN)
+    legend = w.cam_legend
+
+    def said() -> str:
+        return " ".join(label.text() for label in legend.findChildren(QLabel) if label.isVisible())
+
+    qtbot.keyClick(_focused(), Qt.Key_C)
+    assert w.state.settings.show_cam and legend.isVisible()
+    assert "CAM 50%" in said(), said()
+    for _ in range(5):
+        qtbot.keyClick(_focused(), Qt.Key_BracketLeft)
+    assert "CAM 5%" in said() and w.menu_actions["toggle_cam"].isChecked(), said()
+    qtbot.wait(50)
+    _grab(w, "u5_cam_faded")
+    _grab(legend, "u5_legend")
+    assert w.width() == 1024 and legend.minimumSizeHint().width() <= legend.width()  # the words fit the window
+    qtbot.keyClick(_focused(), Qt.Key_BracketRight)
+    assert "CAM 15%" in said(), said()
+    qtbot.keyClick(_focused(), Qt.Key_C)  # off again: the setting is saved for the next test's window
+
+
+# ---------------------------------------------------------------- U7: Help explains the verdict's "borderline"
+
+def test_help_reading_the_results_explains_the_verdicts_borderline(qtbot, window):
+    """U7: the Results panel, the OU card and the PDFs say "borderline: within 0.05 of the threshold", but Help >
+    Reading the results explained "borderline" only as the RNFL colour (1st-5th percentile), one word with two meanings
+    on one screen. Its Glaucoma estimate section now says what the verdict's borderline is, and that it is not the
+    RNFL colour."""
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from octviewer.gui.viewer.results_panel import borderline_words
+
+    w = window
+    w.menu_actions["reading_guide"].trigger()
+    qtbot.waitUntil(w.dialog.isVisible)
+    text = w.dialog.findChild(QPlainTextEdit).toPlainText()
+    estimate = text[text.index("Glaucoma estimate"):text.index("Visual-field estimates")]
+    said = borderline_words(0.30, 0.32)  # the words the panel prints
+    assert said and f'"{said}"' in estimate, estimate
+    assert "less than 0.05 from the threshold, on either side" in estimate
+    assert 'not the RNFL colour "borderline (1st-5th)"' in estimate
+    w.dialog.resize(560, 480)
+    _grab(w.dialog, "u7_reading_guide")

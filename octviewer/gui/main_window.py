@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         space is kept so the B-scan does not jump."""
         s = self.state
         self.cam_legend.setVisible(bool(s.volume is not None and s.settings.show_cam and s.cams is not None))
+        self.cam_legend.show_opacity(s.settings.cam_opacity)
 
     # -- layout -------------------------------------------------------------------------------
     def _build(self):

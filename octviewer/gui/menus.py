@@ -191,7 +191,7 @@ def reading_guide_text() -> str:
 
     from .structure.page import map_blank_text, map_edge_text
     from .structure.panel import COLOUR_KEY
-    from .viewer.results_panel import DISCLAIMER
+    from .viewer.results_panel import BORDERLINE, DISCLAIMER, borderline_words
 
     colours = "\n".join(f"  {colour}: {text}" for colour, (_, text) in zip(("green", "yellow", "red"), COLOUR_KEY))
     # one line a paragraph: the dialog wraps them at its width (hard breaks inside gave ragged half-lines, H82 W17)
@@ -201,6 +201,11 @@ def reading_guide_text() -> str:
         "above the model's threshold (Model > About this model says how it was chosen). The P(glaucoma) curve gives "
         "each B-scan's probability (click it to go to that B-scan). The CAM (View > Show CAM) shows where the network "
         "looked; it is no lesion map.",
+        # the verdict's "borderline" is not the RNFL colours' (1st-5th percentile) below (walk-through H121, U7)
+        f"  \"{borderline_words(0.5, 0.5)}\" (orange, under the verdict): P lies less than {BORDERLINE:.2f} from the "
+        "threshold, on either side, so a repeat scan could give the other decision; read it with the B-scans and the "
+        "structure (P and the threshold get a third or fourth decimal where two would print them equal). It is not "
+        f"the RNFL colour \"{COLOUR_KEY[1][1]}\" (yellow, percentiles) under Structure.",
         "",
         "Visual-field estimates (VFI, MD, PSD)",
         f"  Estimated from the OCT, not measured. Beside each: the normal range, or \"{VF_WORSE_BESIDE}\" where the "

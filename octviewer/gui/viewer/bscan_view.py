@@ -45,6 +45,12 @@ def folder_numbers(volume) -> list[str] | None:
     return running_numbers(names) if len(names) == volume.n_bscans else None
 
 
+def position_words(i: int, bscan_mm: float) -> str:
+    """Where B-scan ``i`` (0-based) lies in the cube, said as what it is: a bare "3.00 mm" beside "B-scan 33 of 64"
+    read as the B-scan's width or depth (cube scans are commonly 6 mm wide; walk-through H121, U6)."""
+    return f"{i * bscan_mm:.2f} mm from B-scan 1"
+
+
 class BscanView(pg.GraphicsLayoutWidget):
     """The wheel steps B-scans, Ctrl+wheel zooms."""
 
@@ -69,6 +75,8 @@ class BscanView(pg.GraphicsLayoutWidget):
         # and the reader would lose which B-scan and where
         self.label.setParentItem(self.view)
         self.label.setPos(4, 4)
+        self._label_lines: list[str] | None = None  # the label's parts, laid out by ``_fit_label``
+        self.view.sigResized.connect(self._fit_label)
         self.placeholder = pg.TextItem("decoding…", color="#ffcc00", anchor=(0.5, 0.5), fill=TEXT_BOX)
         self.placeholder.setZValue(30)
         self.placeholder.hide()
@@ -151,6 +159,7 @@ class BscanView(pg.GraphicsLayoutWidget):
         if s.volume is None:
             self.image.clear()
             self.histogram.plot.setData([], [])  # the closed scan's grey levels are not left beside an empty view
+            self._label_lines = None
             self.label.setText("")
             self.placeholder.hide()
             self.scale_bar.hide()  # over an empty view it drew a white bar across it
@@ -264,6 +273,7 @@ class BscanView(pg.GraphicsLayoutWidget):
             self.placeholder.setText(f"B-scan {i + 1}: {state}")
             self.placeholder.setPos(width * sx / 2, depth * sy / 2)
             self.placeholder.show()
+            self._label_lines = None
             self.label.setText(f"B-scan {i + 1} of {s.n_bscans}{self._file_number(i)}   {state} "
                                f"({s.loaded_count} of {s.n_bscans} {'loaded' if s.loading_stopped else 'ready'})")
             return
@@ -283,12 +293,24 @@ class BscanView(pg.GraphicsLayoutWidget):
         text = f"B-scan {i + 1} of {s.n_bscans}" + self._file_number(i)
         sp = s.volume.spacing
         if sp.bscan_mm:  # distance from the first B-scan, as vendor viewers show it
-            text += f"   {i * sp.bscan_mm:.2f} mm"
+            text += f"   {position_words(i, sp.bscan_mm)}"
+        lines = [text]
         if s.probs is not None and np.isfinite(s.probs[i]):
             # this B-scan's, said so: a bare "P=0.02" on the image beside the panel's "P(glaucoma) = 0.18"
             # read as the eye's probability (fifth walk-through)
-            text += f"   this B-scan: P={s.probs[i]:.2f}"
-        self.label.setText(text)
+            lines.append(f"this B-scan: P={s.probs[i]:.2f}")
+        self._label_lines = lines
+        self._fit_label()
+
+    def _fit_label(self) -> None:
+        """The label on one line, or on two where one would run past the view's right edge (a 1024 px window with the
+        Study panel open, since the position says "from B-scan 1")."""
+        lines = self._label_lines
+        if not lines:
+            return
+        self.label.setText("   ".join(lines))
+        if len(lines) > 1 and self.label.sceneBoundingRect().right() > self.view.sceneBoundingRect().right() - 4:
+            self.label.setText("\n".join(lines))
 
     def _file_number(self, i: int) -> str:
         """" (file 23)" where B-scan ``i`` of a folder of B-scans is a file whose number is not its count: past a
@@ -338,7 +360,7 @@ class BscanView(pg.GraphicsLayoutWidget):
 
 
 class CamLegend(QWidget):
-    """The CAM colour bar with its fixed scale: what blue and red mean, in logit units."""
+    """The CAM colour bar with its fixed scale: what blue and red mean, in logit units, and the CAM's opacity."""
 
     def __init__(self):
         super().__init__()
@@ -346,30 +368,40 @@ class CamLegend(QWidget):
         image = QImage(bar.data, bar.shape[1], bar.shape[0], bar.strides[0], QImage.Format_RGB888).copy()
         picture = QLabel()
         picture.setPixmap(QPixmap.fromImage(image))
-        # the bar shrinks (down to 60 px) with the window: at its full 240 px it held the window
+        # the bar shrinks (down to 45 px) with the window: at its full 240 px it held the window
         # at 1209 px or wider, too wide for a 1024 px screen
         picture.setScaledContents(True)
         picture.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-        picture.setMinimumWidth(60)
+        picture.setMinimumWidth(45)
         picture.setMaximumWidth(bar.shape[1])
         h = QHBoxLayout(self)
         h.setContentsMargins(4, 0, 4, 0)
+        h.setSpacing(4)
+        # the opacity ``[`` and ``]`` set, as "CAM 50%": faded to its least the overlay could not be seen while View >
+        # Show CAM stayed ticked and this bar shown, and nothing said how faded it was (walk-through H121, U5). Its
+        # room came from the bar's least width and the spacing: the legend still fits a 1024 px window
+        self.opacity = QLabel()
         # short words, the full ones in the tooltip: "(towards normal)" and "(towards glaucoma)" held the
         # centre so wide that the Results and Structure docks of a 1024 px window scrolled sideways
-        lo = QLabel(f"CAM  −{render.CAM_LIMIT:g} normal")
+        lo = QLabel(f" −{render.CAM_LIMIT:g} normal")
         hi = QLabel(f"+{render.CAM_LIMIT:g} glaucoma")
         # where the colours turn: the PDF's caption said white was the decision threshold, the screen
         # did not (fifth walk-through); "white: threshold" still fits a 1024 px window with the Study panel
         middle = QLabel("white: threshold")
+        tip = (f"class activation map, fixed scale: −{render.CAM_LIMIT:g} evidence towards normal, "
+               f"+{render.CAM_LIMIT:g} towards glaucoma (logit); 0 (white) is the decision threshold. "
+               "The map is coarse (a few cells per B-scan, drawn smoothly): it shows which part of the "
+               "scan weighed, not which layer")
         for w in (lo, picture, hi, middle):
-            w.setToolTip(f"class activation map, fixed scale: −{render.CAM_LIMIT:g} evidence towards normal, "
-                         f"+{render.CAM_LIMIT:g} towards glaucoma (logit); 0 (white) is the decision threshold. "
-                         "The map is coarse (a few cells per B-scan, drawn smoothly): it shows which part of the "
-                         "scan weighed, not which layer")
-        for w in (lo, hi, middle):
+            w.setToolTip(tip)
+        self.opacity.setToolTip(f"CAM opacity over the B-scan and en-face: [ more transparent, ] more opaque.\n{tip}")
+        for w in (self.opacity, lo, hi, middle):
             w.setTextFormat(Qt.PlainText)
-        h.addWidget(lo)
-        h.addWidget(picture)
-        h.addWidget(hi)
-        h.addWidget(middle)
+        for w in (self.opacity, lo, picture, hi, middle):
+            h.addWidget(w)
         h.addStretch(1)
+        self.show_opacity(0.5)
+
+    def show_opacity(self, opacity: float) -> None:
+        """"CAM 50%": the CAM's opacity (0-1) as a percentage."""
+        self.opacity.setText(f"CAM {round(opacity * 100)}%")
