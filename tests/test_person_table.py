@@ -170,6 +170,8 @@ PAIRS = [
     (("GARCIA^MARIA^JOSE", "19600101", ""), ("GARCIA^MARIA JOSE", "19600101", ""), "same",
      "A22-2: the middle component is a given name"),
     (("DOE^JOHN^ALBERT", "19600101", ""), ("JOHN ALBERT DOE", "19600101", ""), "same", "A22-3: middle in free text"),
+    (("Doe^John^A", "", ""), ("DOE, JOHN", "19500101", ""), "same", "A14-19: a middle initial free text leaves out"),
+    (("A GARCIA", "19800101", ""), ("GARCIA^MARIA", "19800101", ""), "said", "an initial against another's word"),
     (("ПЕТРОВА^МАРИЯ", "19600101", ""), ("PETROVA^ANNA", "19600101", ""), "said", "A22-4: twins, Cyrillic / Latin"),
     (("ПЕТРОВА^МАРИЯ", "19600101", ""), ("PETROVA^MARIA", "19600101", ""), "same", "A22-4: one person, two scripts"),
     (("ПЕТРОВА^ЮЛИЯ", "19600101", ""), ("PETROVA^IULIIA", "19600101", ""), "same", "A22-4: Ю as IU"),

@@ -30,13 +30,14 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
-SETS = ("allwords", "initials")
+SETS = ("allwords", "longwords", "letterwords", "initials")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
-               "suffix", "script_given", "initials", "words", "allwords", "letters", "free", "script", "script_kind",
+               "suffix", "script_given", "initials", "words", "allwords", "longwords", "letterwords", "letters", "free",
+               "script", "script_kind",
                "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
@@ -295,7 +296,7 @@ def _latin_traits(group: str) -> dict[str, str]:
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
                "letters": _letters(group), "number": number}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
-        return {k: v for k, v in out.items() if v}
+        return _split_initials({k: v for k, v in out.items() if v})
     parts = [*group.split("^"), "", "", "", ""]
     family_part, given_part, suffix = parts[0], f"{parts[1]} {parts[2]}", parts[4]
     family = "".join(fold_name(family_part).split())
@@ -316,6 +317,16 @@ def _latin_traits(group: str) -> dict[str, str]:
                    given_plain=(_givens(_plain_umlauts(given_part)) or [""])[0])
         if family:
             out["words"] = " ".join(sorted((family, given)))
+    return _split_initials({k: v for k, v in out.items() if v})
+
+
+def _split_initials(out: dict[str, str]) -> dict[str, str]:
+    """``allwords`` as its words of two letters or more (``longwords``) and its initials (``letterwords``): a middle
+    initial one device leaves out (DOE^JOHN^A / "DOE, JOHN") agrees, initials that differ (A GARCIA / M GARCIA)
+    do not (A21-1). Kept apart because the header cache compares digests, which keep no length."""
+    words = out.get("allwords", "").split()
+    out.update({k: " ".join(w for w in words if keep(w)) for k, keep in
+                (("longwords", lambda w: len(w) > 1), ("letterwords", lambda w: len(w) == 1))})
     return {k: v for k, v in out.items() if v}
 
 
@@ -552,8 +563,10 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name dropped (A21-1)
         a, b = set(mine["allwords"].split()), set(theirs["allwords"].split())
         agree = a == b or min(len(a), len(b)) == 1 and (a <= b or b <= a)  # DOE / DOE^JOHN
-        # or the same letters: words joined or split, MAC / MC, umlauts (A22-9)
-        agree = agree or "letters" in mine and mine.get("letters") == theirs.get("letters")
+        # or the same letters: words joined or split, MAC / MC, umlauts (A22-9); or a middle initial one side leaves
+        # out (DOE^JOHN^A / "DOE, JOHN": A14-19's one person), where the initials both give agree
+        agree = agree or "letters" in mine and mine.get("letters") == theirs.get("letters") or (
+            mine.get("longwords") == theirs.get("longwords") and not differs("letterwords"))
         return not agree or differs("suffix") or differs("number")
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):

@@ -241,8 +241,9 @@ def _cut(path: Path) -> str:
 #: issuer's universal ID (attack run 18); 14: UE not folded to U, all given names joined, twins in kanji (run 19);
 #: 15: a free-text name's words as a set ("allwords"), one-character Han names (run 20); 16: initials among them
 #: (A21-1); 17: one letter as every word (X^X, UNKNOWN^X) is a placeholder (A21-3); 18: the middle-name component,
-#: initials across scripts, letters, numbers, markers, Windows-1250 words, OIDs as issuers (attack run 22)
-RECORD_CHECKS = 18
+#: initials across scripts, letters, numbers, markers, Windows-1250 words, OIDs as issuers (attack run 22); 19: a
+#: free-text name's long words and initials apart (a middle initial one side leaves out)
+RECORD_CHECKS = 19
 
 
 def well_formed(record) -> bool:
