@@ -227,3 +227,51 @@ def test_help_reading_the_results_explains_the_verdicts_borderline(qtbot, window
     assert 'not the RNFL colour "borderline (1st-5th)"' in estimate
     w.dialog.resize(560, 480)
     _grab(w.dialog, "u7_reading_guide")
+
+
+# ---------------------------------------------------------------- U8: the threshold's label readable over the curve
+
+def _curve_under_label(curve) -> int:
+    """How many points of the drawn P(glaucoma) curve, its segments sampled, lie under the threshold's label."""
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    view, box = curve.plotItem.vb, curve.threshold.label.sceneBoundingRect()
+    x, y = curve.plotted()
+    s = np.linspace(0, 1, 20)
+    return sum(box.contains(view.mapViewToScene(QPointF(float(a + t * (b - a)), float(p + t * (q - p)))))
+               for a, b, p, q in zip(x, x[1:], y, y[1:]) for t in s)
+
+
+def test_the_threshold_label_stays_readable_where_the_curve_runs_through_it(qtbot, window, monkeypatch, tmp_path):
+    """U8: a scan whose B-scans' P(glaucoma) hovers about the threshold from end to end, the window at 1024 x 700: no
+    place of "threshold 0.32" was free of the curve, which was drawn through it ("0.32" unreadable), and a window made
+    smaller kept the place chosen at its former width. The label is placed again at every size, and where the curve
+    still runs under it, it sits on a dark plate above the curve."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+    from test_h112_walk import _load_model
+    from test_h116_walk import _model
+
+    from octviewer.gui.viewer.curve_view import LABEL_PLATE
+    from octviewer.resources import DEMO_SCAN
+
+    w = window
+    w.resize(1400, 850)
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "first.safetensors", 0.5))
+    _open_by_menu(qtbot, w, monkeypatch, DEMO_SCAN)
+    threshold = float(np.nanmedian(w.state.probs))  # the curve hovers about it from end to end
+    _load_model(qtbot, w, monkeypatch, _model(tmp_path / "near.safetensors", threshold))
+    _open_by_menu(qtbot, w, monkeypatch, DEMO_SCAN)
+    qtbot.waitUntil(lambda: w.state.prediction.threshold == pytest.approx(threshold), timeout=120000)
+    curve = w.curve
+    label = curve.threshold.label
+    w.resize(1024, 700)
+    qtbot.wait(300)
+    assert w.width() == 1024
+    under = _curve_under_label(curve)
+    assert under > 0  # no free place for it at this size
+    assert label.fill.style() != Qt.NoBrush and label.fill.color() == LABEL_PLATE.color()  # on a plate: readable
+    assert curve.threshold.zValue() > curve.line.zValue()
+    _grab(curve, "u8_curve_1024")
+    _grab(w, "u8_window_1024")

@@ -11,11 +11,15 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from .render import bscan_ticks, threshold_label_place
+from .render import bscan_ticks, threshold_label_best
 from .state import ViewerState
 
 #: what the strip says for a scan the network gave (or will give) no result for; the Results panel says why
 NO_RESULT = "no network result (why: see Results)"
+#: under the threshold's label where every place it may take covers some of the curve: the curve, drawn through
+#: "threshold 0.32", made "0.32" unreadable at 1024 x 700 (walk-through H121, U8); the report's label has a white one
+LABEL_PLATE = pg.mkBrush(0, 0, 0, 210)
+NO_PLATE = pg.mkBrush(None)
 
 
 class CurveView(pg.PlotWidget):
@@ -36,12 +40,16 @@ class CurveView(pg.PlotWidget):
         self.threshold = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen("#e57373", width=1, style=Qt.DashLine),
                                          label="threshold {value:.2f}",
                                          labelOpts={"position": 0.08, "color": "#e57373", "anchors": [(0, 1), (0, 1)]})
+        self.threshold.setZValue(5)  # its label (and plate) over the curve
         self.addItem(self.threshold)
         self.threshold.hide()
         self.no_result = pg.TextItem(NO_RESULT, color="#ffb74d", anchor=(0.5, 0.5))
         self.addItem(self.no_result, ignoreBounds=True)
         self.no_result.hide()
         self.scene().sigMouseClicked.connect(self._clicked)
+        # placed again at every size: the label's extent in B-scans grows as the strip narrows (a window made smaller
+        # kept the place chosen at its former width, over the curve)
+        self.plotItem.vb.sigResized.connect(self._replace_threshold_label)
         state.events.scan.connect(self.on_scan)
         state.events.index.connect(self.draw_cursor)
         state.events.analysis.connect(self.draw)
@@ -83,6 +91,10 @@ class CurveView(pg.PlotWidget):
             self.no_result.setPos((x0 + x1) / 2, (y0 + y1) / 2)
         self.no_result.setVisible(none)
 
+    def _replace_threshold_label(self, *_args) -> None:
+        if self.state.volume is not None and self.state.prediction is not None:
+            self._place_threshold_label()
+
     def _place_threshold_label(self) -> None:
         """The threshold's label where it covers the least of the curve, by the report's rule
         (``render.threshold_label_place``): always at the left above it, it sat on the curve of B-scans near the
@@ -98,10 +110,13 @@ class CurveView(pg.PlotWidget):
         pad = (3 / size.width() * (x1 - x0), 3 / size.height() * (y1 - y0)) if shown else (0.0, 0.02)
         x, y = self.line.getData()
         x, y = (np.array([]), np.array([])) if x is None else (x, y)
-        left, above = threshold_label_place(x, y, self.threshold.value(), (x0, x1), (y0, y1), (width, height), pad)
+        covered, left, above = threshold_label_best(x, y, self.threshold.value(), (x0, x1), (y0, y1), (width, height),
+                                                    pad)
         anchor = (0, 1) if above else (0, 0)
         label.anchors = [anchor, anchor]
         label.setPosition((left - x0) / (x1 - x0))
+        label.fill = LABEL_PLATE if covered else NO_PLATE  # readable where no place is free of the curve
+        label.update()
 
     def draw_cursor(self):
         self.cursor.setVisible(self.state.volume is not None)

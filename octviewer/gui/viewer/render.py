@@ -470,12 +470,19 @@ def curve_image(state, width: int = 380, height: int = 150) -> np.ndarray:
 
 
 def threshold_label_place(curve_x, curve_y, line_y: float, x_range, y_range, size, pad) -> tuple[float, bool]:
+    """``threshold_label_best`` without the count: where the threshold line's label goes."""
+    return threshold_label_best(curve_x, curve_y, line_y, x_range, y_range, size, pad)[1:]
+
+
+def threshold_label_best(curve_x, curve_y, line_y: float, x_range, y_range, size, pad) -> tuple[int, float, bool]:
     """Where the threshold line's label goes, in the window (``CurveView``) and on the report's curve alike: its
     left edge (at the line's left end, its middle or its right end) and whether above the line (else below),
     wherever it covers the least of the curve, its segments too, not only its points: the window counted points
     alone and put "threshold 0.32" across a segment climbing through it (ninth walk-through, shot_69). Any units
     with y growing upwards (the report passes its pixel rows negated); ``size`` is the label's (width, height)
-    and ``pad`` its (x, y) margin; places outside ``y_range`` are not used. Ties go to the left, then above."""
+    and ``pad`` its (x, y) margin; places outside ``y_range`` are not used. Ties go to the left, then above.
+    Returned with how many of the curve's samples the place still covers (0: none; a curve hovering about the
+    threshold from end to end leaves no free place, and the window then lays the label on a plate)."""
     (x0, x1), (y0, y1), (w, h), (pad_x, pad_y) = x_range, y_range, size, pad
     x, y = np.asarray(curve_x, float), np.asarray(curve_y, float)
     # the curve as drawn: points and, between two finite neighbours, its segment sampled every tenth
@@ -495,7 +502,7 @@ def threshold_label_place(curve_x, curve_y, line_y: float, x_range, y_range, siz
                                  & (sy <= low + h + pad_y)))
             if best is None or covered < best[0]:
                 best = (covered, left, above)
-    return (x0 + pad_x, True) if best is None else best[1:]
+    return (0, x0 + pad_x, True) if best is None else best
 
 
 def _threshold_label(img: np.ndarray, text: str, start, end_x: int, pts, rows) -> None:
