@@ -30,13 +30,13 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
-SETS = ("allwords", "longwords", "letterwords", "initials")
+SETS = ("allwords", "longwords", "letterwords", "initials", "joined")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
-               "suffix", "script_given", "initials", "words", "allwords", "longwords", "letterwords", "letters", "free",
+               "suffix", "script_given", "initials", "words", "allwords", "longwords", "letterwords", "joined", "free",
                "script", "script_kind",
                "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
@@ -184,9 +184,8 @@ def name_traits(name: str) -> dict[str, str]:
         if "^" in scripts[0]:
             out["script_given"] = "".join(fold_name(scripts[0].split("^")[1]).split())
         if not latin:  # the given name's Latin initials by any group with a reading (kanji's kana, A22-4)
-            readings = {_readings("".join(fold_name(g.split("^")[1]).split())) for g in scripts if "^" in g}
-            out["initials"] = " ".join(sorted({x for r in readings if r != "?" for x in r.split()})) or (
-                "?" if readings else "")
+            readings = {_readings("".join(fold_name(g.split("^")[1]).split())) for g in scripts if "^" in g} - {""}
+            out["initials"] = " ".join(sorted({x for r in readings for x in r.split()}))
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
@@ -283,8 +282,8 @@ def _latin_traits(group: str) -> dict[str, str]:
     the Vietnamese middle name (``marker``: NGUYEN^VAN AN / NGUYEN^THI AN, A22-6), the suffix (father and son:
     DOE^JOHN^^^SR / ^^^JR, A18-2; or typed into the given component, DOE^JOHN JR), ``words`` (family and first given
     name, or a free-text name's first two words, in alphabetical order), ``allwords`` (every word but particles)
-    and ``letters`` (every letter, umlauts without their E, MAC as MC, in alphabetical order: one name written with
-    its words joined, split or in another order, ``_free_differs``). DICOM's middle-name component is a given name
+    and ``joined`` (the name's letters in the order written, family name first or last: one name written with its
+    words joined or split, ``_joined``). DICOM's middle-name component is a given name
     (A22-2). A given name written as its initial (DOE^J, as devices that truncate write it) gives ``initial`` and no
     ``given`` (A18-10); initials and titles are not words of a free-text name."""
     number = " ".join(re.findall(r"\d+", group))
@@ -294,7 +293,8 @@ def _latin_traits(group: str) -> dict[str, str]:
         # its order is not known ("JOHN ALBERT DOE", "GARCIA MARIA JOSE"): ``allwords``, compared as sets (A20-5)
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
-               "letters": _letters(group), "number": number}
+               "joined": _joined(group), "number": number,
+               "marker": next((w for w in folded[1:-1] if w in MARKERS), "")}  # NGUYEN VAN AN (A22-6)
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return _split_initials({k: v for k, v in out.items() if v})
     parts = [*group.split("^"), "", "", "", ""]
@@ -309,12 +309,14 @@ def _latin_traits(group: str) -> dict[str, str]:
            "marker": next((w for w in given_words[:-1] if w in MARKERS), ""),
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
-           "letters": _letters(f"{family_part} {given_part}")}
+           "joined": " ".join({_joined(f"{family_part} {given_part}"), _joined(f"{given_part} {family_part}")})}
     if len(given) > 1:
         # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name with the umlauts as plain vowels as
         # well; not every E after A, O or U dropped (YUE / YU, JOE / JO are two names: A22-1)
-        out.update(given=given, givens="".join(w for w in givens if len(w) > 1),
-                   given_plain=(_givens(_plain_umlauts(given_part)) or [""])[0])
+        plain = (_givens(_plain_umlauts(given_part)) or [""])[0]
+        if re.search("[AOU]E", family):  # MUELLER^JUERGEN: a device that writes the umlauts as AE, OE, UE (A22-19)
+            plain = re.sub("([AOU])E", r"\1", plain)
+        out.update(given=given, givens="".join(w for w in givens if len(w) > 1), given_plain=plain)
         if family:
             out["words"] = " ".join(sorted((family, given)))
     return _split_initials({k: v for k, v in out.items() if v})
@@ -342,19 +344,20 @@ def _plain_umlauts(text: str) -> str:
     return text.translate(str.maketrans("ÄÖÜäöü", "AOUaou"))
 
 
-def _letters(text: str) -> str:
-    """A name's letters in alphabetical order, titles and suffixes left out, umlauts as plain vowels and MAC as MC:
-    one name with its words joined or split (JEAN-PIERRE / JEAN PIERRE, VAN DER BERG / VANDERBERG, XIAO MING /
-    XIAOMING), in another order, or MACDONALD / MC DONALD, has the same letters (attack run 22, A22-9)."""
+def _joined(text: str) -> str:
+    """A name's words joined in the order written, titles and suffixes left out, umlauts as plain vowels and MAC as
+    MC: one name with its words joined or split (JEAN-PIERRE / JEAN PIERRE, VAN DER BERG / VANDERBERG, XIAO MING /
+    XIAOMING) or MACDONALD / MC DONALD reads the same (attack run 22, A22-9). In order, not as sorted letters: twins
+    are given anagram names (LIAM / MILA, NOEL / LEON: A22-18)."""
     words = [w for w in fold_name(_plain_umlauts(text)).split() if w not in TITLES]
-    return "".join(sorted("".join(re.sub("^MAC", "MC", w) for w in words)))
+    return "".join(re.sub("^MAC", "MC", w) for w in words)
 
 
 #: Latin initials a given name's first letter may be written with, for scripts with a reading (Cyrillic, Greek,
 #: Arabic; kana and hangul by their syllables' names): one person's ПЕТРОВА^МАРИЯ and PETROVA^MARIA agree, twins
-#: ПЕТРОВА^МАРИЯ and PETROVA^ANNA do not (A22-4). "?" where a letter has no reading here (Han characters).
+#: ПЕТРОВА^МАРИЯ and PETROVA^ANNA do not (A22-4). None where a letter has no reading here (Han characters).
 _CYRILLIC = ("АБВГҐДЕЄЖЗИІЇЙКЛМНОПРСТУФХЦЧШЩЫЭЮЯЂЈЉЊЋЏЎ",
-             "A B VW GH G D EYIJ YEJ ZJ Z IY I YIJ YIJ KC L M N O P R S T UO FP KH TCZ CT SC S Y E YIJU YIJA D J L N "
+             "A B VW GH G D EYIJ YEJ ZJ Z IY I YIJ YIJ KC L M N O P R S T UO FP KHC TCZ CT SC S Y E YIJU YIJA D J L N "
              "C D UW")
 _GREEK = ("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", "AE VB GY D E Z IEH T IY KC L MB ND XK OU P R S T YI FP CHK P O")
 _ARABIC = ("ابتثجحخدذرزسشصضطظعغفقكلمنهويپچژگ",
@@ -368,8 +371,10 @@ _HANGUL = {"G": "GK", "K": "KG", "D": "DT", "T": "TD", "B": "BP", "P": "PB", "J"
 
 def _readings(script_given: str) -> str:
     """The Latin initials (``_READINGS``) a folded given name in another script may be written with, space-separated,
-    or "?" where none is known."""
+    or "" where none is known."""
     first = script_given[:1]
+    if not first:  # ПЕТРОВА^^^^, 山田^: no given name (A22-21)
+        return ""
     name = unicodedata.name(first, "").split()
     if first in _READINGS:
         letters = _READINGS[first]
@@ -380,7 +385,7 @@ def _readings(script_given: str) -> str:
         syllable = name[-1]
         letters = "AEIOUYWLR" if syllable[0] in "AEIOUYW" else _HANGUL.get(syllable[0], syllable[0])
     else:
-        letters = "?"
+        letters = ""
     return " ".join(letters)
 
 
@@ -522,7 +527,7 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         if _initials_differ(mine, theirs):
             return True
         return whole_name_differs(mine, theirs) or (not given or free) and (
-            differs("words") and differs("allwords") and differs("letters") or differs("script"))
+            differs("words") and differs("allwords") and not _joined_agree(mine, theirs) or differs("script"))
 
     if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs:
         return True
@@ -536,15 +541,22 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
 
 
+def _joined_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """The names read the same with their words joined (``_joined``), family name first or last."""
+    return bool(set(mine.get("joined", "").split()) & set(theirs.get("joined", "").split()))
+
+
 def _initials_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """A name in Latin letters and one in another script only (no common script) whose given names cannot begin
     with one letter (``_readings``): under one ID and birth date, twins ПЕТРОВА^МАРИЯ / PETROVA^ANNA passed as one
     person, where one person's ПЕТРОВА^МАРИЯ / PETROVA^MARIA are nothing to say (A18-10, A22-4). A given name with
-    no reading here (山田^太郎 / YAMADA^TARO) cannot be compared: said."""
+    no reading here (kanji, Hebrew, Thai, Devanagari: 山田^太郎 / YAMADA^TARO) cannot be compared and is nothing to
+    say either (A22-20): saying it would put a check on every such patient of a clinic whose devices write one
+    script each; twins written so stay one person (docs/bad_input.md, attack run 22)."""
     if _word_sets(mine) & _word_sets(theirs) or ("wordset" in mine) == ("wordset" in theirs):
         return False
     if "initials" not in mine or "initials" not in theirs:
-        return False
+        return False  # no reading here (kanji, Hebrew, Thai): nothing to compare, as A18-10 (A22-20)
     return not set(mine["initials"].split()) & set(theirs["initials"].split())
 
 
@@ -565,9 +577,9 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         agree = a == b or min(len(a), len(b)) == 1 and (a <= b or b <= a)  # DOE / DOE^JOHN
         # or the same letters: words joined or split, MAC / MC, umlauts (A22-9); or a middle initial one side leaves
         # out (DOE^JOHN^A / "DOE, JOHN": A14-19's one person), where the initials both give agree
-        agree = agree or "letters" in mine and mine.get("letters") == theirs.get("letters") or (
+        agree = agree or _joined_agree(mine, theirs) or (
             mine.get("longwords") == theirs.get("longwords") and not differs("letterwords"))
-        return not agree or differs("suffix") or differs("number")
+        return not agree or any(differs(k) for k in ("suffix", "number", "marker"))
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
