@@ -275,3 +275,41 @@ def test_the_threshold_label_stays_readable_where_the_curve_runs_through_it(qtbo
     assert curve.threshold.zValue() > curve.line.zValue()
     _grab(curve, "u8_curve_1024")
     _grab(w, "u8_window_1024")
+
+
+# ---------------------------------------------------------------- U9: the asymmetry table's empty limit cells
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils")
+def test_the_asymmetry_tables_rows_without_a_limit_say_none_set(qtbot, window, monkeypatch, fields_demo, tmp_path):
+    """U9: the OU view's and the OU report's asymmetry table left the "flag if |diff| >" cell empty for measured MD
+    and VFI (and the probability and the estimates): beside a 5 dB MD difference, the empty cell read as "within
+    limits" while the RNFL row was flagged in red. The cell now says "none set", and its tooltip and a note under the
+    report's table say that the row is never flagged and which rows have a published limit."""
+    import unicodedata
+
+    from test_h84 import _export_ou, _open_ou
+    from test_h112_walk import _pdf_text
+    from test_h116_walk import _first_visit
+
+    from octviewer.gui.study.ou_view import NO_LIMIT, no_limit_note
+
+    w = window
+    root = Path(shutil.copytree(fields_demo, tmp_path / "study"))
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _open_ou(qtbot, w, panel, _first_visit(root))
+    table = view.asymmetry_table
+    rows = {table.verticalHeaderItem(i).text(): i for i in range(table.rowCount())}
+    for name in ("MD measured (dB)", "VFI measured (%)", "Glaucoma probability", "MD predicted (dB)"):
+        cell = table.item(rows[name], 3)
+        assert cell.text() == NO_LIMIT and "never flagged ASYMMETRIC" in cell.toolTip(), name
+    assert table.item(rows["MD measured (dB)"], 2).text() not in ("", "n/a")  # a measured difference stands there
+    assert table.item(rows["Global RNFL (µm)"], 3).text() == "9.0"  # a row with a limit keeps it
+    qtbot.wait(100)
+    _grab(view, "u9_ou_view")
+    pdf = _export_ou(qtbot, w, monkeypatch, tmp_path / "ou.pdf", identified=False)
+    shutil.copy(pdf, "/tmp/h123/u9_ou.pdf") if os.environ.get("H123_GRABS") else None
+    text = _pdf_text(pdf)
+    assert "MD measured (dB) " in text and NO_LIMIT in text
+    row = text[text.index("MD measured (dB)", text.index("Inter-eye asymmetry")):]
+    assert row.split(" VFI measured")[0].rstrip().endswith(NO_LIMIT), row[:80]
+    assert unicodedata.normalize("NFKC", " ".join(no_limit_note().split())) in text  # (as _pdf_text: µ as μ)

@@ -23,12 +23,14 @@ from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan
 from ..structure.panel import wheel_key_text
 from ..study.checks import check_html, check_lines, left_out_reason
 from ..study.ou_view import (
+    NO_LIMIT,
     OUTSIDE_MARK,
     asymmetry_digits,
     averaged_text,
     eye_not_compared,
     figures_from_text,
     measured_not_compared,
+    no_limit_note,
     shown_difference,
     vf_test_date,
     visit_probability_digits,
@@ -161,7 +163,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         return f"{_fmt(difference, digits, sign=True)}{flag if r.flagged else ''}"
     asym = "".join(
         f"<tr><td>{html.escape(r.label)}</td><td>{eye_cell(r, 'OD', r.od)}</td><td>{eye_cell(r, 'OS', r.os)}</td>"
-        f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name, probability))}</td></tr>"
+        f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name, probability)) or NO_LIMIT}</td></tr>"
         for r in asym_rows)
     # one line per distinct reason, not one per cell (a missing field leaves both VF rows empty)
     reasons: dict[tuple[str, str], list[str]] = {}
@@ -172,6 +174,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     notes = f"<p><small>n/a:</small></p><ul><small>{notes}</small></ul>" if notes else ""
     notes += "".join(f"<p><small>OD - OS of {html.escape(', '.join(labels))}: {html.escape(why)}</small></p>"
                      for why, labels in apart.items())
+    if any(r.limit is None for r in asym_rows):  # the limit column's "none set" is no "within limits" (H121, U9)
+        notes += f"<p><small>{html.escape(no_limit_note())}</small></p>"
     # the footnote is the table's last row: a printed table is kept whole with its heading (scan_pdf's
     # keep_headings_with_next), where a paragraph after it went overleaf, away from the cells it explains (H56)
     notes = f"<tr><td colspan='5'>{notes}</td></tr>" if notes else ""
@@ -226,8 +230,11 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     {img.get('ou', '')}
     <p><small>{html.escape(wheel_key_text(summary))}</small></p>
     <h2>Inter-eye asymmetry</h2>
-    <table border="1" cellpadding="3">
-      <thead><tr><th></th><th>OD</th><th>OS</th><th>OD - OS</th><th>limit</th></tr></thead>{asym}{notes}</table>
+    <!-- page-wide with its notes (the "none set" one always, H121 U9): the columns' shares keep each row's name whole,
+         shared evenly they broke "Glaucoma / probability" over two lines -->
+    <table border="1" cellpadding="3" width="100%">
+      <thead><tr><th width="32%"></th><th width="12%">OD</th><th width="12%">OS</th><th width="28%">OD - OS</th>
+      <th width="16%">limit</th></tr></thead>{asym}{notes}</table>
     {f"<h2>Trend</h2><p>{img.get('trend', '')}</p>{trend_key}<ul>{trend}</ul>{notes_after}"
      if (trend or 'trend' in img) else ''}
     <p style="color:#555"><small>{html.escape(DISCLAIMER)}</small></p>

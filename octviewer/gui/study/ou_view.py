@@ -75,6 +75,20 @@ def shown_difference(a, b, digits: int = 1) -> float | None:
     return round(a, digits) - round(b, digits)
 
 
+#: the limit cell of an asymmetry row with no limit: empty, it read as "within limits" beside a 5 dB measured-MD or an
+#: 8.5 % VFI difference while the RNFL's red ASYMMETRIC drew the eye (walk-through H121, U9)
+NO_LIMIT = "none set"
+
+
+def no_limit_note() -> str:
+    """What ``NO_LIMIT`` means, in the OU view's tooltip and under the OU report's table."""
+    from octviewer.study.ou import ASYMMETRY_LIMITS
+
+    return (f"{NO_LIMIT}: no inter-eye limit is applied to this row, so its OD - OS is never flagged ASYMMETRIC: read "
+            f"a large difference yourself. Only global RNFL (beyond {ASYMMETRY_LIMITS['rnfl_global_um']:g} µm) and the "
+            f"vertical cup-to-disc ratio (beyond {ASYMMETRY_LIMITS['cup_to_disc']:g}) are flagged, by published limits")
+
+
 def asymmetry_digits(name: str, probability: int = 2) -> int:
     """Decimals of an asymmetry row, on screen and in the OU report alike; ``probability``: the visit's
     (``visit_probability_digits``)."""
@@ -602,6 +616,8 @@ class OUView(QWidget):
                     text = "n/a"
                 if j == 2 and apart and not missing:
                     text, why = "not compared", apart
+                if j == 3 and missing:
+                    text, why = NO_LIMIT, no_limit_note()
                 item = QTableWidgetItem(text + ("  ASYMMETRIC" if j == 2 and row.flagged else ""))
                 if why:
                     item.setToolTip(as_literal(why))  # names the scan file: never rich text (A8-17)
