@@ -362,6 +362,21 @@ def test_screen_does_not_take_two_people_as_one_where_the_archive_answers_their_
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_screen_refuses_a_misfiled_series_alone_where_the_archive_answer_tells_the_people_apart(
+        orthanc, data_dir, tmp_path, capsys, monkeypatch):
+    """A22-16: one study holding the patient's series and a mis-filed series of another person under the same ID
+    (another issuer and birth date, which the archive's answer tells apart). A19-12's refusal took every same-ID
+    refusal for two people nothing can choose between, and refused the whole screen, --issuer included; only the
+    other person's series is refused now, and the patient's is screened."""
+    from test_attack16_person import _kept_names
+
+    _store(orthanc, "MRN-2216", [("DOE^JOHN", "HOSP_A", "19500101"), ("ZULU^ZED", "HOSP_B", "19400101")],
+           one_study=True)
+    code, err = _screen(orthanc, tmp_path, capsys, monkeypatch, "--patient-id", "MRN-2216")
+    assert code == 0 and len(_kept_names(data_dir)) == 1, (_kept_names(data_dir), err)
+    assert "instance(s) of another patient were refused" in err and "name different people" not in err, err
+
+
 def test_screen_keeps_a_patients_instances_whose_name_the_archive_answer_could_not_encode(
         orthanc, data_dir, tmp_path, capsys, monkeypatch):
     """A18-12: the archive answers C-FIND in Latin-1 and drops Ř (DVOŘÁK^JIŘÍ as DVOÁK^JIÍ); with no birth date to

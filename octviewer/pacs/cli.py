@@ -224,7 +224,10 @@ def _screen(args) -> int:
     if two_ways:
         print(f"note: {two_ways_words('the studies of this patient ID')}", file=sys.stderr)
     seen: tuple = ()  # the people the kept instances name, each new instance compared with all (A18-7)
-    differed = []  # what the instances under this ID naming another person gave otherwise (A19-12)
+    # what the instances under this ID naming another person gave otherwise, where the person asked for (the
+    # archive's answer, --issuer) does not tell which is the patient (A19-12); a mis-filed series of someone the
+    # answer does tell apart is refused alone and the patient's screened (A22-16)
+    differed = []
     for study in studies:
         for series in find_series(settings, study.study_uid, ("OPT",)):
             try:  # only the screened patient's instances are kept (A14-2): a shared study UID's other patient
@@ -232,14 +235,14 @@ def _screen(args) -> int:
                                patient_id=person, seen=seen)
             except PacsOtherPatient as exc:  # a series of another patient: said, not screened, the rest go on
                 print(f"\nseries {series.series_uid}: {exc}", file=sys.stderr)
-                differed += [exc.differed or "another issuer of the ID or birth date"] if exc.same_id else []
+                differed += [exc.differed or "another issuer of the ID or birth date"] if exc.ambiguous else []
                 continue
             print(file=sys.stderr)
             # refused, not screened (A12-2, A14-2), or a name written otherwise, kept (A16-1): said
             if got.foreign or got.other_patient or got.other_name:
                 print(got.message, file=sys.stderr)
             two_ways = two_ways or bool(got.other_name)
-            differed += [got.differed or "another issuer of the ID or birth date"] if got.same_id else []
+            differed += [got.differed or "another issuer of the ID or birth date"] if got.ambiguous else []
             seen = got.persons
             folders.append(str(got.folder))
     if differed:

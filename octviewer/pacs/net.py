@@ -457,6 +457,9 @@ class Retrieved:
     differed: str = ""  # what differed for those (``core.person.what_differs``)
     other_name: int = 0  # kept instances writing the patient's name otherwise (``two_ways_words``)
     persons: tuple[Patient, ...] = ()  # the people the kept instances' headers name (one person, written its ways)
+    # of same_id: instances the person asked for does not contradict, refused only for differing from an instance
+    # kept: which of the two is the patient cannot be told (an archive answering both names as "^", A19-12)
+    ambiguous: int = 0
 
     @property
     def message(self) -> str:
@@ -497,9 +500,9 @@ class PacsOtherPatient(PacsError):
     """Every instance the archive sent for a series or study names another patient: nothing was kept.
     ``screen`` says it and goes on with the patient's other series (attack run 14, A14-2)."""
 
-    def __init__(self, n: int, same_id: int = 0, differed: str = ""):
+    def __init__(self, n: int, same_id: int = 0, differed: str = "", ambiguous: int = 0):
         super().__init__(f"nothing retrieved: {other_patient_words(n, same_id, differed)}")
-        self.n, self.same_id, self.differed = n, same_id, differed
+        self.n, self.same_id, self.differed, self.ambiguous = n, same_id, differed, ambiguous
 
 
 def is_uid(text) -> bool:
@@ -588,6 +591,7 @@ class _Receiver:
                  seen: Sequence[Patient] = ()):
         self.folder, self.cancel, self.progress = folder, cancel, progress
         self.study_uid, self.series_uid, self.patient = study_uid, series_uid, patient
+        self.asked = patient  # the person the retrieve is for, as asked (``patient`` grows with what is kept)
         # every header kept so far (this retrieve's and, in a screen, the earlier ones'), each compared with every
         # new one: the merged person blends them (an archive answering a name it cannot encode as "^" gave one
         # person's birth date to another's name) and two people passed as one (attack run 18, A18-7)
@@ -597,6 +601,7 @@ class _Receiver:
         self.foreign = 0
         self.other_patient = 0
         self.same_id = 0  # of other_patient: the patient's ID, another person
+        self.ambiguous = 0  # of same_id: refused only for differing from an instance kept, not from the person asked
         self.differed: list[Patient | None] = []  # the retrieve's person and the same_id ones: what differed
         self.other_name = 0  # kept, writing the name otherwise (two_ways_words)
         self.total: int | None = None
@@ -628,6 +633,7 @@ class _Receiver:
                     if self.patient is not None and theirs is not None \
                             and theirs.patient_id.strip() == self.patient.patient_id.strip():
                         self.same_id += 1
+                        self.ambiguous += self.asked is not None and not self.asked.others(theirs)
                         self.differed += [next((p for p in self.seen if p.others(theirs)), self.patient), theirs]
                     # dropped, not failed: an archive stops a C-MOVE at its first failed sub-operation (Orthanc
                     # does), and the patient's own instances after it never came
@@ -701,7 +707,8 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
             raise Cancelled()
         if not receiver.files:
             if receiver.other_patient:
-                raise PacsOtherPatient(receiver.other_patient, receiver.same_id, receiver.what_differed)
+                raise PacsOtherPatient(receiver.other_patient, receiver.same_id, receiver.what_differed,
+                                       receiver.ambiguous)
             if final in (0x0000, None):
                 raise PacsError("the archive holds no instances for this series (it may have been deleted)")
             raise PacsError(f"the archive sent nothing ({status_text(final)})")
@@ -719,7 +726,7 @@ def retrieve(settings: PacsSettings, study_uid: str, series_uid: str | None = No
     log.info("retrieved %d instance(s), %d failed, %d foreign and %d of another patient refused", len(files),
              receiver.failed, receiver.foreign, receiver.other_patient)
     return Retrieved(dest, files, receiver.failed, receiver.foreign, receiver.other_patient, receiver.same_id,
-                     receiver.what_differed, receiver.other_name, tuple(receiver.seen))
+                     receiver.what_differed, receiver.other_name, tuple(receiver.seen), receiver.ambiguous)
 
 
 def _make_part(dest: Path, part: Path) -> None:
