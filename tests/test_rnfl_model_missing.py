@@ -67,3 +67,32 @@ def test_the_window_prints_the_global_rnfl_approximate_without_the_model(no_rnfl
     assert f"RNFL\n~{5 * round(value / 5):.0f} µm" in drawn, drawn
     assert f"{value:.0f} µm" not in text.replace(f"~{5 * round(value / 5):.0f}", ""), text
     assert f"Global RNFL ~{5 * round(value / 5):.0f} µm" in text, text
+
+
+@pytest.fixture(scope="module")
+def two_visits(tmp_path_factory):
+    """One SYNTHETIC patient, two yearly visits, both eyes."""
+    from octviewer.study.demo import write_demo_study
+
+    return write_demo_study(tmp_path_factory.mktemp("demo") / "study", patients=1, visits=2, preset="tiny", seed=7)
+
+
+@pytest.mark.gui
+def test_the_ou_view_and_trend_take_no_approximate_global_rnfl_for_a_finding(no_rnfl_model, qtbot, window,
+                                                                             monkeypatch, two_visits):
+    """Walk-through H121, U13: without the model the OU view and its report flagged the fallback's global RNFL
+    "ASYMMETRIC" (pointing at the wrong eye) and the Trend fitted it (+4.8 µm/yr where the eye lost 4.6). File >
+    Open study folder, the Study tree's OU view and Trend."""
+    from conftest import open_study_folder
+    from test_attack16_trend import _trend
+    from test_h84 import _open_ou
+
+    w = window
+    panel = open_study_folder(qtbot, w, monkeypatch, two_visits)
+    view = _open_ou(qtbot, w, panel, panel.tree.topLevelItem(0).child(0).text(0))
+    (row,) = [r for r in view.summary.asymmetry() if r.name == "rnfl_global_um"]
+    assert row.approximate and not row.flagged and "approximate" in row.label, row
+    w.study.ou_dialog.close()
+    trend = _trend(qtbot, w, panel, "OD")
+    assert not trend.history.series["rnfl"], trend.history.series["rnfl"]
+    assert any("global RNFL not plotted: approximate" in n for n in trend.history.gate_notes), trend.history.gate_notes
