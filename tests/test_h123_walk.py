@@ -313,3 +313,39 @@ def test_the_asymmetry_tables_rows_without_a_limit_say_none_set(qtbot, window, m
     row = text[text.index("MD measured (dB)", text.index("Inter-eye asymmetry")):]
     assert row.split(" VFI measured")[0].rstrip().endswith(NO_LIMIT), row[:80]
     assert unicodedata.normalize("NFKC", " ".join(no_limit_note().split())) in text  # (as _pdf_text: µ as μ)
+
+
+# ---------------------------------------------------------------- U11: a visit the quality check refused, in the Trend
+
+def test_the_trend_says_which_visits_scan_the_quality_check_refused(qtbot, window, monkeypatch, demo, tmp_path):
+    """U11: with the quality check on, a visit whose OS scan the check refuses had no point in the Trend ("3 visits"
+    of a 4-visit series) and nothing said it was missing or why: the reason was only in that visit's OU view. The
+    Trend now says it under its slopes: on screen with the visit's date, in its notes (which the OU report prints,
+    anonymised too) by the visit's place."""
+    import math
+
+    from test_attack16_trend import _trend
+    from test_h84 import _swamp
+
+    w = window
+    w.resize(1400, 1000)
+    root = Path(shutil.copytree(demo, tmp_path / "study"))
+    swamped = sorted((root / "scans").rglob("OS_*.dcm"))[1]  # the second of three visits
+    _swamp(swamped)
+    w.menu_actions["quality_gate"].trigger()  # on (the fixture's window has it off)
+    assert w.state.options.gate
+    panel = open_study_folder(qtbot, w, monkeypatch, root)
+    view = _trend(qtbot, w, panel, "OS")
+    history = view.history
+    visit = sorted(history.visits)[1]
+    assert visit in history.refused and len(history.visits) == 3, history.refused  # (the tiny demo's last may be too)
+    summary = view.summary.text()
+    for date in history.refused:
+        assert not any(d == date and math.isfinite(v) for d, v in history.series["rnfl"])  # no point drawn
+        assert f"OS {date}: a scan refused by the quality check (" in summary, summary
+    assert "no value of it is plotted or in a slope" in summary
+    said = [n for n in view.notes if "refused by the quality check" in n]
+    assert len(said) == len(history.refused) and said[0].startswith("OS visit 2 of 3: a scan refused")
+    assert str(visit) not in " ".join(view.notes)  # by place: the OU report prints the notes anonymised too
+    qtbot.wait(100)
+    _grab(view, "u11_trend")

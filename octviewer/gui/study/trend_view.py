@@ -188,6 +188,10 @@ class EyeHistory:
     checked_fields: set[dt.date] = field(default_factory=set)
     #: for a "people" check: each person's visit dates of this eye (``checks.people_groups``)
     people: list[set[dt.date]] = field(default_factory=list)
+    #: visit date (as plotted) -> the quality check's first reason, for each scan the check refused (no network
+    #: result): no value of it is plotted, and a slope over "3 visits" of a 4-visit series read as if no scan had been
+    #: taken, the reason said only in that visit's OU view (walk-through H121, U11)
+    refused: dict[dt.date, str] = field(default_factory=dict)
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -283,6 +287,16 @@ class EyeHistory:
                               visit_positions(self.checked_fields, measured, "measured field"))
         return check_note(kind, len(self.checks[kind]), visit_positions(self.checks[kind], self.visits))
 
+    def refused_lines(self, dated: bool) -> list[str]:
+        """One line per scan of ``refused``: dated ("2020-04-06: ...") on screen; by its place among the eye's visits
+        ("visit 3 of 4") in the notes the OU report prints, anonymised too."""
+        out = []
+        for date, why in sorted(self.refused.items()):
+            where = str(date) if dated else visit_positions({date}, self.visits) or "a visit"
+            out.append(f"{self.eye} {where}: a scan refused by the quality check ({why}): no value of it is plotted "
+                       "or in a slope.")
+        return out
+
     def check_notes(self) -> list[str]:
         """``check_note`` for each check of ``TREND_CHECKS`` said of a plotted scan, in that order."""
         return [self.check_note(kind) for kind in TREND_CHECKS if self.checks.get(kind)]
@@ -325,6 +339,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
                 history.failed.append(parse_date(scan.visit) or scan.date)
                 continue
             values = per_visit.setdefault(parse_date(scan.visit) or scan.date, {})
+            why = refusal_reason(prediction, structure)
+            if why:
+                history.refused.setdefault(parse_date(scan.visit) or scan.date, why)
             note = result_gate_note(prediction, structure)
             if note:
                 history.gate_notes.append(f"{scan.date}: {note}")
@@ -359,6 +376,17 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
         if points:
             history.trends[name] = trend(history.fitted(name), measure=SERIES[name][4])
     return history
+
+
+def refusal_reason(prediction, structure) -> str:
+    """The quality check's first reason (120 characters at most) where it refused the scan (no network result, its
+    measurement refused), else "". The check's own words: they name no file or person."""
+    quality = getattr(structure, "quality", None)
+    if prediction is not None or quality is None or getattr(quality, "ok", True):
+        return ""
+    reasons = tuple(getattr(quality, "reasons", ()) or ())
+    why = " ".join(str(reasons[0]).split()) if reasons else "no reason given"
+    return why if len(why) <= 120 else why[:119] + "…"
 
 
 def checked_visits(index: StudyIndex, scans) -> dict[str, set[dt.date]]:
@@ -680,7 +708,8 @@ class TrendView(QWidget):
             notes.append(f"Red line: significant change (the slope's 95% interval excludes 0 and the loss is at "
                          f"least {SIGNIFICANT_RATES}).")
         headline = history.left_out_text()
-        self.notes = ([headline] if headline else []) + notes  # the OU report prints the notes after its slopes
+        # the OU report prints the notes after its slopes: a refused scan by its place there, by its date on screen
+        self.notes = ([headline] if headline else []) + notes + history.refused_lines(dated=False)
         if any(history.series.get(f"{k}_predicted") for k in ("md", "vfi")):  # right under the slopes
             lines += [f"<span style='color:#ffb74d'><i>{_text(n)}</i></span>" for n in history.vf_caveats]
         lines += [f"<span style='color:#ff6b6b'>{_text(n)}</span>" if n.startswith("Red line") else
@@ -690,7 +719,8 @@ class TrendView(QWidget):
             lines.insert(0, f"<span style='color:{DISPUTED_COLOUR}'><b>{_text(headline)}</b></span>")
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
-        lines += [f"<span style='color:#ffb74d'>{_text(n)}</span>" for n in history.gate_notes]
+        lines += [f"<span style='color:#ffb74d'>{_text(n)}</span>"
+                  for n in history.gate_notes + history.refused_lines(dated=True)]
         lines += [f"<span style='color:#ff6b6b'>{_text(e)}</span>" for e in history.errors]
         self.summary.setText("<br>".join(lines))
 
