@@ -1,7 +1,9 @@
 """Attack run 22 (H119): A22-15, a date-shifted copy of a whole field table kept beside the original counted every
 test twice (A21-2's fix spared every table row); A22-13, a twin's fields beside the other twin's eye carried no
 'field' check where the twin had one scan under the shared ID; A22-10, the trainer's split parted one person's old
-and new MRN where two devices wrote the name or birth date differently."""
+and new MRN where two devices wrote the name or birth date differently. After 2b06961 (H124): A22-15's copy shifted
+by each patient's own offset, or backward; A22-22, a year-only birth date chaining same-year namesakes into a group
+too big to join the person's old and new MRN."""
 
 from __future__ import annotations
 
@@ -44,6 +46,58 @@ def test_a22_15_a_date_shifted_copy_of_a_field_table_counts_each_test_once(  # n
     problems = " ".join(panel.problems.text().replace("\u200b", "").split())  # the Study panel's list
     assert problems.count("(a re-dated copy?)") == 6, problems
     assert ("exports/vf_export.csv: measured VF of DEMO00-000 OD 2019-09-20: the same test (VFI, MD and PSD) as "
+            "visual_fields.csv of 2018-09-20 (a re-dated copy?)") in problems, problems
+
+
+_OTHER = [("OD", "2017-05-02", 91, -4.1, 5.2), ("OS", "2017-05-02", 93, -3.0, 4.4),
+          ("OD", "2018-05-08", 89, -4.9, 5.9), ("OS", "2018-05-08", 92, -3.3, 4.6)]
+
+
+def _rows(patient: str, rows, shift: int = 0) -> str:
+    return "".join(f"{patient},{eye},{dt.date.fromisoformat(day) + dt.timedelta(days=shift)},{vfi},{md},{psd}\n"
+                   for eye, day, vfi, md, psd in rows)
+
+
+@pytest.mark.gui
+def test_a22_15_a_copy_shifted_by_each_patients_own_offset_counts_each_test_once(  # noqa: F811
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """De-identification tools shift each patient's dates by their own offset: exports/vf_export.csv holds the
+    table's rows of DEMO00-000 a year later and another patient's 200 days later. 2b06961 asked one offset over the
+    whole file, so every test counted twice (six OD tests out of three in the Trend). Now the offset is tested per
+    patient (both eyes at the patient's one offset): the export's rows are said and counted once."""
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").write_text(_table(_TABLE) + _rows("DEMO00-001", _OTHER))
+    (root / "exports").mkdir()
+    (root / "exports" / "vf_export.csv").write_text(_table(_TABLE, shift=365) + _rows("DEMO00-001", _OTHER, 200))
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    mine = sorted((m.eye, m.date.isoformat(), Path(m.source).name) for m in panel.index.vf
+                  if m.patient_id == "DEMO00-000")
+    assert mine == sorted((eye, day, "visual_fields.csv") for eye, day, *_ in _TABLE), mine
+    problems = " ".join(panel.problems.text().replace("\u200b", "").split())  # the Study panel's list
+    assert len(panel.index.vf) == len(_TABLE) + len(_OTHER), panel.index.vf
+    assert problems.count("(a re-dated copy?)") == len(_TABLE) + len(_OTHER), problems
+    assert ("exports/vf_export.csv: measured VF of DEMO00-000 OD 2019-09-20: the same test (VFI, MD and PSD) as "
+            "visual_fields.csv of 2018-09-20 (a re-dated copy?)") in problems, problems
+
+
+@pytest.mark.gui
+def test_a22_15_a_copy_shifted_backward_counts_at_the_originals_dates(  # noqa: F811
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """A copy of the table shifted a year backward, written after it: 2b06961 took the later-dated file for the copy
+    whichever it was, so the tests counted at the copy's dates, a year before the scans that showed them. Now the
+    original is the file whose dates lie nearer the scans' (else the one written first): the table's dates count."""
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").write_text(_table(_TABLE))
+    (root / "exports").mkdir()
+    (root / "exports" / "vf_export.csv").write_text(_table(_TABLE, shift=-365))
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    od = sorted((m.date.isoformat(), Path(m.source).name) for m in panel.index.vf if m.eye == "OD")
+    assert od == [("2018-09-20", "visual_fields.csv"), ("2019-09-26", "visual_fields.csv"),
+                  ("2020-10-07", "visual_fields.csv")], od
+    problems = " ".join(panel.problems.text().replace("\u200b", "").split())
+    assert ("exports/vf_export.csv: measured VF of DEMO00-000 OD 2017-09-20: the same test (VFI, MD and PSD) as "
             "visual_fields.csv of 2018-09-20 (a re-dated copy?)") in problems, problems
 
 
@@ -141,3 +195,44 @@ def test_a22_10_validate_keeps_one_persons_old_and_new_mrn_in_one_split_whatever
 def _numbered(rows: list[dict]) -> list[dict]:
     """The rows with the row number validate names (the header is row 1)."""
     return [{**r, "row": n} for n, r in enumerate(rows, start=2)]
+
+
+def _kims(tiny_cohort, folder, person: tuple, others: list[tuple]) -> list[dict]:
+    """``_variant_rows`` with one person KIM^MINSU under an old and a new MRN (``person``: old name, old birth, new
+    name, new birth) and other cohort patients under their own IDs re-saved with ``others`` (name, birth date)."""
+    from test_attack16_rows import _resave
+
+    rows = _variant_rows(tiny_cohort, folder, [person])
+    moved = {r["patient_id"] for r in rows if r["split"] == "test"}
+    rest = sorted({r["patient_id"] for r in rows} - moved - {"OLD-00"})
+    assert len(rest) >= len(others), rest
+    for patient, (name, birth) in zip(rest, others):
+        for r in (r for r in rows if r["patient_id"] == patient):
+            _resave(r["path"], PatientName=name, PatientBirthDate=birth, SpecificCharacterSet="ISO_IR 192")
+    return rows
+
+
+def test_a22_22_validate_keeps_a_persons_old_and_new_mrn_together_beside_same_year_namesakes(
+        tiny_cohort, tmp_path, capsys):
+    """KIM^MINSU under an old MRN (born 19450315) and a new one whose headers give the year only (1945), beside
+    three other cohort patients named KIM^... born on other 1945 days: the year-only header shared the word KIM with
+    each, union-find chained the five IDs into one group above MAX_IDS_PER_PERSON, which joined none, and validate
+    passed with the person's baseline in train and later visits in test. Now a link by a year or month joins only
+    where the names agree, and a group too big keeps its links by a full date: refused in both layouts."""
+    from test_attack12_trainer import _write
+
+    from trainer.cli import main
+
+    others = [("KIM^JIHOON", "19450101"), ("KIM^SEOYEON", "19450607"), ("KIM^DOHYUN", "19451111")]
+    rows = _kims(tiny_cohort, tmp_path / "c", ("KIM^MINSU", "19450315", "KIM^MINSU", "1945"), others)
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "parted.csv"))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("one patient's rows are in several splits") == 1, err
+
+    # four namesakes KIM^MINSU whose headers give the year only (a de-identified export) beside the person's full
+    # dates: the loose links make a group of six; its link by the full date still joins the old and new MRN
+    namesakes = [("KIM^MINSU", "1945")] * 4
+    rows = _kims(tiny_cohort, tmp_path / "d", ("KIM^MINSU", "19450315", "KIM^MINSU", "19450315"), namesakes)
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "namesakes.csv"))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("one patient's rows are in several splits") == 1, err

@@ -554,8 +554,14 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
     leak by another door). Namesakes (twins, a 1 January placeholder) are joined too: one split for two people costs
     nothing, a leak costs the test figures. By birth date first (no other pairs are compared): a date given to the
     day with the same date, one given to the month or year with every date in it (a device that writes 194503 beside
-    one that writes 19450315, attack run 22, A22-10); a set of more than ``MAX_IDS_PER_PERSON`` IDs, or a birth date
-    given as it is by the scans of more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder), joins none."""
+    one that writes 19450315, attack run 22, A22-10). A link by a date to the month or year only (loose) joins only
+    where the names agree (``core.person.other_name`` false): a year-only birth date shared a name word (KIM) with
+    every namesake born that year, chained them into one group above ``MAX_IDS_PER_PERSON`` that joined none, and
+    parted the person's own old and new MRN again (attack run 22, A22-22). A set of more than
+    ``MAX_IDS_PER_PERSON`` IDs keeps only its links by a full date (a set still too big joins none), and a birth date
+    given as it is by the scans of more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder) joins none."""
+    from octviewer.core.person import other_name
+
     header, persons = header_patients(records), header_persons(records)
     entries: dict[tuple, dict] = {}  # (patient, header ID, traits) -> traits
     for r in records:
@@ -570,6 +576,24 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
     for key, traits in entries.items():
         for birth in _births(traits):
             within[birth].append((key, traits))
+    links: dict[tuple[str, str], bool] = {}  # (patient, patient) -> loose: the birth date to the month or year only
+    for (a, id_a, _), mine in entries.items():
+        for (b, id_b, _), theirs in within[_births(mine)[0]]:
+            if a != b and id_a != id_b and _maybe_one_person(mine, theirs):
+                loose = not ("birth" in mine and "birth" in theirs)
+                if not loose or not other_name(mine, theirs):
+                    pair = (min(a, b), max(a, b))
+                    links[pair] = links.get(pair, True) and loose
+    out = []
+    for ids in _joined(links):
+        # a group too big for one person drops its loose links, not the person's pair joined by a full date
+        out += [ids] if len(ids) <= MAX_IDS_PER_PERSON else _joined({p: l for p, l in links.items() if not l
+                                                                     and p[0] in ids})
+    return [ids for ids in out if len(ids) <= MAX_IDS_PER_PERSON]
+
+
+def _joined(links) -> list[set[str]]:
+    """The sets of patient IDs that ``links`` (pairs of IDs) join, each of two IDs at least (union-find)."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -577,16 +601,13 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
             x = parent[x]
         return x
 
-    for (a, id_a, _), mine in entries.items():
-        for (b, id_b, _), theirs in within[_births(mine)[0]]:
-            if a != b and id_a != id_b and find(a) != find(b) and _maybe_one_person(mine, theirs):
-                parent[max(find(a), find(b))] = min(find(a), find(b))
+    for a, b in links:
+        if find(a) != find(b):
+            parent[max(find(a), find(b))] = min(find(a), find(b))
     groups: dict[str, set[str]] = defaultdict(set)
-    for patient in parent:
-        groups[find(patient)].add(patient)
-    for root in list(groups):
-        groups[root].add(root)
-    return [ids for ids in groups.values() if 1 < len(ids) <= MAX_IDS_PER_PERSON]
+    for a, b in links:
+        groups[find(a)] |= {a, b}
+    return list(groups.values())
 
 
 def _births(traits: dict) -> list[str]:

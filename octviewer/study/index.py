@@ -1470,7 +1470,7 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
     def name(m: VfMeasurement) -> str:
         return os.path.relpath(m.source, base) if m.source and _inside(m.source, base) else m.source or "a table"
 
-    copies = _redated_tables(index.vf)
+    copies = _redated_tables(index.vf, index.scans)
 
     def record(m: VfMeasurement) -> bool:  # a table's row, not of a re-dated copy: the clinic's record, counted
         return bool(m.visit) and m.source not in copies
@@ -1497,40 +1497,81 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
     index.vf = [m for m in index.vf if id(m) not in wrong]
 
 
-def _redated_tables(fields: list[VfMeasurement]) -> set[str]:
+def _redated_tables(fields: list[VfMeasurement], scans: list[ScanEntry]) -> set[str]:
     """The field tables (files of rows, ``visit`` set) that are a re-dated copy of another table file: every row
-    giving all three indices and a date (two at least) equals a row of the other file (patient, eye, VFI, MD and
-    PSD) at one constant non-zero date offset: a date-shifting export kept beside the original, whose rows counted
-    every test twice (attack run 22, A22-15). The shape tells it from a clinic's yearly exports of a stable eye,
-    where one or two rows equal rows of the other file among others (A20-7, A21-2): those stay two tests."""
-    rows: dict[str, list[VfMeasurement]] = {}
+    giving all three indices and a date equals a row of the other file (patient, eye, VFI, MD and PSD) at one
+    non-zero date offset per patient, both eyes' rows at the patient's one offset, and one patient gives two such
+    rows at least: a date-shifting export kept beside the original counted every test twice (attack run 22,
+    A22-15). The offset is the patient's, not the file's: de-identification tools shift each patient's dates by
+    their own offset (one offset over the file missed them, A22-15's residual). The shape tells it from a clinic's
+    yearly exports of a stable eye, where one or two rows equal rows of the other file among others (A20-7, A21-2):
+    those stay two tests. Where two files are whole copies of each other, the original is the file whose dates lie
+    nearer the scans' (``_nearer_the_scans``), else the one written first: a copy shifted backward was taken for the
+    original when the later-dated file was always the copy."""
+    rows: dict[str, dict[str, list[VfMeasurement]]] = {}  # file -> patient -> rows
     for m in fields:
         if m.visit and m.date is not None and None not in (m.vfi, m.md_db, m.psd_db):
-            rows.setdefault(m.source, []).append(m)
+            rows.setdefault(m.source, {}).setdefault(m.patient_id, []).append(m)
 
-    def test(m: VfMeasurement) -> tuple:
-        return m.patient_id, m.eye, m.vfi, m.md_db, m.psd_db
+    def shifted(mine: dict[str, list[VfMeasurement]], theirs: dict[str, list[VfMeasurement]]) -> bool:
+        return any(len(ms) > 1 for ms in mine.values()) and all(
+            _one_offset(ms, theirs.get(patient, [])) for patient, ms in mine.items())
 
-    def offsets(mine: list[VfMeasurement], theirs: list[VfMeasurement]) -> set[int]:
-        dates: dict[tuple, list] = {}
-        for t in theirs:
-            dates.setdefault(test(t), []).append(t.date)
-        common: set[int] | None = None
-        for m in mine:
-            found = {(d - m.date).days for d in dates.get(test(m), ())}
-            common = found if common is None else common & found
-            if not common:
-                break
-        return (common or set()) - {0}
+    def copy_of(source: str, other: str) -> bool:
+        if not shifted(rows[source], rows[other]):
+            return False
+        return not shifted(rows[other], rows[source]) or _original(other, source, rows, scans)
 
-    def copy_of(mine: list[VfMeasurement], theirs: list[VfMeasurement]) -> bool:
-        # two whole copies of each other: the later-dated one is the copy, so that one file's dates count (a constant
-        # offset keeps the slope; the rule for one exam, kept where alone, mixed the two files' dates)
-        found = offsets(mine, theirs)
-        return bool(found) and (min(found) < 0 or not offsets(theirs, mine))
+    return {source for source in rows if any(copy_of(source, other) for other in rows if other != source)}
 
-    return {source for source, mine in rows.items() if len(mine) > 1
-            and any(copy_of(mine, theirs) for other, theirs in rows.items() if other != source)}
+
+def _one_offset(mine: list[VfMeasurement], theirs: list[VfMeasurement]) -> bool:
+    """Whether each of one patient's rows ``mine`` equals a row of ``theirs`` (eye, VFI, MD and PSD) at one common
+    non-zero date offset (``_redated_tables``)."""
+    dates: dict[tuple, list[dt.date]] = {}
+    for t in theirs:
+        dates.setdefault((t.eye, t.vfi, t.md_db, t.psd_db), []).append(t.date)
+    common: set[int] | None = None
+    for m in mine:
+        found = {(d - m.date).days for d in dates.get((m.eye, m.vfi, m.md_db, m.psd_db), ())}
+        common = found if common is None else common & found
+        if not common:
+            return False
+    return bool((common or set()) - {0})
+
+
+def _original(first: str, second: str, rows: dict[str, dict[str, list[VfMeasurement]]],
+              scans: list[ScanEntry]) -> bool:
+    """Of two table files that are whole re-dated copies of each other, whether ``first`` is the original: its rows
+    lie nearer the scans' dates of their patient's eye (``_nearer_the_scans``, the visits the clinic recorded), and
+    where that ties (no scans, or as near) it was written first (its modification time; then its name, so one of
+    the two is always the copy)."""
+    mine, theirs = _nearer_the_scans(rows[first], scans), _nearer_the_scans(rows[second], scans)
+    if mine != theirs:
+        return mine < theirs
+
+    def written(path: str) -> float:
+        try:
+            return os.stat(path).st_mtime
+        except OSError:
+            return 0.0
+
+    return (written(first), first) < (written(second), second)
+
+
+def _nearer_the_scans(rows: dict[str, list[VfMeasurement]], scans: list[ScanEntry]) -> int:
+    """The days from each row to the nearest scan date of its patient's eye, summed over the rows with such a scan
+    (``_original``)."""
+    dates: dict[tuple, list[dt.date]] = {}
+    for s in scans:
+        if s.date is not None:
+            dates.setdefault((s.patient_id, s.eye), []).append(s.date)
+    total = 0
+    for patient, ms in rows.items():
+        for m in ms:
+            near = dates.get((patient, m.eye), [])
+            total += min((abs((d - m.date).days) for d in near), default=0)
+    return total
 
 
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
