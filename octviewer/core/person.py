@@ -148,6 +148,8 @@ def _placeholder(words: list[str]) -> bool:
     words of one repeated letter (XXX), or one ASCII letter alone or repeated as every word (X, X^X, UNKNOWN^X:
     A21-3). Initials that differ (J^D) stay a name, and so does a one-character Chinese name (张^伟: A20-2)."""
     rest = [w for w in words if w not in PLACEHOLDER_NAMES and not (w.isascii() and len(w) > 1 and len(set(w)) == 1)]
+    if "".join(words) in PLACEHOLDER_NAMES:  # NO NAME, NO^NAME (A22-7)
+        return True
     return not rest or len(set(rest)) == 1 and rest[0].isascii() and len(rest[0]) == 1
 
 
@@ -394,7 +396,8 @@ def issuer_traits(text: str) -> dict[str, str]:
     each where given: a worklist broker writes HL7's CX-4 form ("HOSP_A&1.2.840.99&ISO") where the device writes
     "HOSP_A" (attack run 17, A17-10) or another system the universal ID alone ("&1.2.840.99&ISO"); two issuers
     differ where a part both give differs (A18-8)."""
-    parts = [" ".join(p.split()) for p in text.upper().split("&")]
+    # HL7 v2 pasted whole separates the components with "^" (HOSP_A^1.2.840.99^ISO), DICOM's CX-4 with "&" (A22-5)
+    parts = [" ".join(p.split()) for p in re.split("[&^]", text.upper())]
     if len(parts) == 1 and re.fullmatch(r"\d+(\.\d+)+", parts[0]):  # an OID written alone is the universal ID
         return {"issuer_uid": parts[0]}  # (A22-5: 1.2.840.99 and HOSP_A&1.2.840.99&ISO are one authority)
     out = {"issuer": parts[0], "issuer_uid": parts[1] if len(parts) > 1 else ""}
