@@ -138,6 +138,27 @@ def open_study_folder(qtbot, w, monkeypatch, root):
     return w.study.panel
 
 
+def structure_panel_texts(qtbot, w, monkeypatch, path) -> list[str]:
+    """File > Open ``path`` (its dialog patched), once analysed and measured: every text the Structure panel draws
+    when it paints its page (the sector wheel's centre, the Global line, ...)."""
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    w.menu_actions["open"].trigger()
+    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
+                    timeout=120000)
+    drawn, real = [], QPainter.drawText
+
+    def spy(painter, *args):
+        drawn.append(next((a for a in args if isinstance(a, str)), ""))
+        return real(painter, *args)
+    monkeypatch.setattr(QPainter, "drawText", spy)
+    w.structure_panel.grab()  # the panel paints its page
+    monkeypatch.setattr(QPainter, "drawText", real)
+    return drawn
+
+
 _BUNDLED_MODELS: dict = {}
 
 

@@ -117,25 +117,13 @@ def test_a_folder_missing_a_number_says_which_file_the_b_scan_on_screen_is(qtbot
 def test_the_structure_wheels_centre_says_rnfl_and_um_as_the_ou_view_does(qtbot, window, monkeypatch):
     """W17: the Structure panel's (and the PDF's) sector wheel centre read "G 53", the OU view's "RNFL 53 µm": one
     number under two names, the bare "G" the less readable."""
-    from PySide6.QtGui import QPainter
-    from PySide6.QtWidgets import QFileDialog
+    from conftest import structure_panel_texts
 
     from octviewer.gui.study.ou_view import SectorWheel
     from octviewer.resources import DEMO_SCAN
 
     w = window
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO_SCAN), ""))
-    w.menu_actions["open"].trigger()
-    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
-                    timeout=120000)
-    drawn, real = [], QPainter.drawText
-
-    def spy(painter, *args):
-        drawn.append(next((a for a in args if isinstance(a, str)), ""))
-        return real(painter, *args)
-    monkeypatch.setattr(QPainter, "drawText", spy)
-    w.structure_panel.grab()  # the panel paints its page
-    monkeypatch.setattr(QPainter, "drawText", real)
+    drawn = structure_panel_texts(qtbot, w, monkeypatch, DEMO_SCAN)
     value = f"{w.state.structure.rnfl_global_um:.0f}"
     assert f"RNFL\n{value} µm" in drawn and f"G\n{value}" not in drawn
     assert SectorWheel.centre_text(SectorWheel(), w.state.structure.rnfl_global_um) == f"RNFL\n{value} µm"

@@ -46,24 +46,11 @@ def test_octviewer_measure_says_the_rnfl_boundary_model_is_missing(no_rnfl_model
 def test_the_window_prints_the_global_rnfl_approximate_without_the_model(no_rnfl_model, qtbot, window, monkeypatch):
     """Walk-through H121, U1: without the model every sector read "~" while the wheel's centre and the line under it
     printed a precise "98 µm" for the advanced demo eye (53 µm with the model). File > Open; the Structure panel."""
-    from PySide6.QtGui import QPainter
-    from PySide6.QtWidgets import QFileDialog
+    from conftest import structure_panel_texts
 
-    w = window
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(DEMO), ""))
-    w.menu_actions["open"].trigger()
-    qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring and w.state.structure is not None,
-                    timeout=120000)
-    drawn, real = [], QPainter.drawText
-
-    def spy(painter, *args):
-        drawn.append(next((a for a in args if isinstance(a, str)), ""))
-        return real(painter, *args)
-    monkeypatch.setattr(QPainter, "drawText", spy)
-    w.structure_panel.grab()  # the panel paints its page
-    monkeypatch.setattr(QPainter, "drawText", real)
+    drawn = structure_panel_texts(qtbot, window, monkeypatch, DEMO)
     text = "\n".join(drawn)
-    value = w.state.structure.rnfl_global_um
+    value = window.state.structure.rnfl_global_um
     assert f"RNFL\n~{5 * round(value / 5):.0f} µm" in drawn, drawn
     assert f"{value:.0f} µm" not in text.replace(f"~{5 * round(value / 5):.0f}", ""), text
     assert f"Global RNFL ~{5 * round(value / 5):.0f} µm" in text, text
