@@ -30,14 +30,14 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
-SETS = ("allwords", "longwords", "letterwords", "initials", "joined")
+SETS = ("allwords", "longwords", "letterwords", "initials", "joined", "skeletons")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
-               "suffix", "script_given", "initials", "words", "allwords", "longwords", "letterwords", "joined", "free",
-               "script", "script_kind",
+               "suffix", "script_given", "initials", "skeletons", "words", "allwords", "longwords", "letterwords",
+               "joined", "free", "script", "script_kind",
                "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
@@ -188,6 +188,7 @@ def name_traits(name: str) -> dict[str, str]:
         if not latin:  # the given name's Latin initials by any group with a reading (kanji's kana, A22-4)
             readings = {_readings("".join(fold_name(g.split("^")[1]).split())) for g in scripts if "^" in g} - {""}
             out["initials"] = " ".join(sorted({x for r in readings for x in r.split()}))
+            out["skeletons"] = " ".join(sorted({k for g in scripts if "^" in g for k in _script_skeletons(g)}))
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
@@ -307,6 +308,7 @@ def _latin_traits(group: str) -> dict[str, str]:
     givens = _givens(given_part)
     given, given2 = (givens + ["", ""])[:2]
     out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
+           "skeletons": " ".join(sorted({_skeleton(given), _skeleton("".join(givens))} - {""})),
            "given2": given2 if len(given2) > 1 else "", "number": number,
            "marker": next((w for w in given_words[:-1] if w in MARKERS), ""),
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
@@ -369,6 +371,57 @@ _READINGS = {c: r for letters, readings in (_CYRILLIC, _GREEK, _ARABIC) for c, r
 _KANA = {"SI": "S", "TI": "TC", "TU": "T", "HU": "HF", "ZI": "ZJ", "DI": "DJZ", "DU": "DZ", "WO": "WO", "E": "EY"}
 _HANGUL = {"G": "GK", "K": "KG", "D": "DT", "T": "TD", "B": "BP", "P": "PB", "J": "JCZ", "C": "CJ", "R": "RLN",
            "L": "LRN", "N": "NLR", "S": "SC"}
+
+
+#: A given name's consonants by the classes transliterations agree on (``_skeleton``): one person's МАРИЯ and MARIA,
+#: ХРИСТИНА and KHRISTINA or CHRISTINA, ΦΩΤΕΙΝΗ and PHOTINI, 민수 and MINSOO share them, twins МАРИЯ / MARINA do not
+#: (A22-4). Vowels, Y, J, W and signs are left out; digraphs are read first.
+_LATIN_DIGRAPHS = (("SHCH", "S"), ("TSCH", "C"), ("SCH", "S"), ("TCH", "C"), ("KH", "K"), ("CH", "C"), ("SH", "S"),
+                   ("ZH", "Z"), ("TS", "S"), ("TZ", "S"), ("PH", "F"), ("TH", "T"), ("GH", "G"), ("X", "KS"))
+_CLASSES = str.maketrans({**dict.fromkeys("BPVWF", "B"), **dict.fromkeys("KCQGXH", "K"), **dict.fromkeys("SZ", "S"),
+                          **dict.fromkeys("TD", "T"), **dict.fromkeys("LR", "L"),
+                          **dict.fromkeys("AEIOUYJ", ""),
+                          **dict(zip("БВГҐДЖЗКЛМНПРСТФХЦЧШЩЂЋЏ", "BBKKTSSKLMNBLSTBKSKSSTKT")),
+                          **dict.fromkeys("АЕЁЄИІЇЙОУЎЫЭЮЯЬЪЈ", ""),
+                          **dict(zip("ΒΓΔΖΘΚΛΜΝΠΡΣΤΦΧ", "BKTSTKLMNBLSTBK")), "Ξ": "KS", "Ψ": "BS",
+                          **dict.fromkeys("ΑΕΗΙΟΥΩ", "")})
+_GREEK_DIGRAPHS = (("ΜΠ", "Β"), ("ΝΤ", "Δ"), ("ΓΚ", "Γ"), ("ΓΓ", "Γ"))
+#: Kunrei syllables (Unicode's kana names) as the Hepburn spelling names are written in.
+_HEPBURN = {"SI": "SHI", "TI": "CHI", "TU": "TSU", "HU": "FU", "ZI": "JI", "DI": "JI", "DU": "ZU", "WO": "O"}
+
+
+def _skeleton(word: str) -> str:
+    """A folded given name's consonant classes (``_CLASSES``), repeats as one; "" for none."""
+    for old, new in _LATIN_DIGRAPHS + _GREEK_DIGRAPHS:
+        word = word.replace(old, new)
+    out = ""
+    for c in word.translate(_CLASSES):
+        if c.isascii() and c.isalpha() and c.isupper() and not out.endswith(c):
+            out += c
+    return out
+
+
+def _script_skeletons(group: str) -> set[str]:
+    """``_skeleton`` of a name group's given name in Cyrillic or Greek, or kana and hangul read by their syllables'
+    names (Hepburn for kana, Revised Romanisation for hangul): the first word and all its words joined; none for
+    scripts without a reading here."""
+    words = fold_name(group.split("^")[1]).split()
+    out = set()
+    for word in {words[0], "".join(words)} if words else set():
+        latin = ""
+        for c in word:
+            name = unicodedata.name(c, "").split()
+            if name[:2] in (["HIRAGANA", "LETTER"], ["HANGUL", "SYLLABLE"]):
+                syllable = name[-1]
+                latin += _HEPBURN.get(syllable, syllable) if name[0] == "HIRAGANA" else syllable
+            elif c in _READINGS or name[:1] in (["CYRILLIC"], ["GREEK"]):
+                latin += c
+            else:
+                latin = ""
+                break
+        if latin:
+            out.add(_skeleton(latin))
+    return out - {""}
 
 
 def _readings(script_given: str) -> str:
@@ -560,7 +613,11 @@ def _initials_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         return False
     if "initials" not in mine or "initials" not in theirs:
         return False  # no reading here (kanji, Hebrew, Thai): nothing to compare, as A18-10 (A22-20)
-    return not set(mine["initials"].split()) & set(theirs["initials"].split())
+    if not set(mine["initials"].split()) & set(theirs["initials"].split()):
+        return True
+    # twins of one initial (МАРИЯ / MARINA, はなこ / HARUKO, 민수 / MINJI): the given names' consonants (A22-4)
+    return "skeletons" in mine and "skeletons" in theirs and not (
+        set(mine["skeletons"].split()) & set(theirs["skeletons"].split()))
 
 
 def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:

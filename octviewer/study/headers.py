@@ -243,8 +243,9 @@ def _cut(path: Path) -> str:
 #: (A21-1); 17: one letter as every word (X^X, UNKNOWN^X) is a placeholder (A21-3); 18: the middle-name component,
 #: initials across scripts, letters, numbers, markers, Windows-1250 words, OIDs as issuers (attack run 22); 19: a
 #: free-text name's long words and initials apart (a middle initial one side leaves out); 20: words joined in order,
-#: not sorted letters (anagram twins), VAN / THI in free text; 21: NO NAME, an issuer in HL7's caret form
-RECORD_CHECKS = 21
+#: not sorted letters (anagram twins), VAN / THI in free text; 21: NO NAME, an issuer in HL7's caret form; 22: a
+#: given name's consonants across scripts (twins of one initial)
+RECORD_CHECKS = 22
 
 
 def well_formed(record) -> bool:
