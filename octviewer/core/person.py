@@ -289,14 +289,13 @@ def _latin_traits(group: str) -> dict[str, str]:
     words joined or split, ``_joined``). DICOM's middle-name component is a given name
     (A22-2). A given name written as its initial (DOE^J, as devices that truncate write it) gives ``initial`` and no
     ``given`` (A18-10); initials and titles are not words of a free-text name."""
-    number = " ".join(re.findall(r"\d+", group))
     if "^" not in group:
         folded = fold_name(group).split()
         words = [w for w in folded if w not in TITLES and len(w) > 1]
         # its order is not known ("JOHN ALBERT DOE", "GARCIA MARIA JOSE"): ``allwords``, compared as sets (A20-5)
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
-               "joined": _joined(group), "number": number,
+               "joined": _joined(group), "number": _number(group, folded),
                "marker": next((w for w in folded[1:-1] if w in MARKERS), "")}  # NGUYEN VAN AN (A22-6)
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return _split_initials({k: v for k, v in out.items() if v})
@@ -309,11 +308,11 @@ def _latin_traits(group: str) -> dict[str, str]:
     given, given2 = (givens + ["", ""])[:2]
     out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
            "skeletons": " ".join(sorted({_skeleton(given), _skeleton("".join(givens))} - {""})),
-           "given2": given2 if len(given2) > 1 else "", "number": number,
+           "given2": given2 if len(given2) > 1 else "", "number": _number(group, given_words),
            "marker": next((w for w in given_words[:-1] if w in MARKERS), ""),
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
-           "joined": " ".join({_joined(f"{family_part} {given_part}"), _joined(f"{given_part} {family_part}")})}
+           "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}")}
     if len(given) > 1:
         # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name with the umlauts as plain vowels as
         # well; not every E after A, O or U dropped (YUE / YU, JOE / JO are two names: A22-1)
@@ -336,6 +335,17 @@ def _split_initials(out: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
+#: Roman numerals a registration numbers newborn twins or triplets with (TWIN I / TWIN II: A23-2).
+ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
+
+
+def _number(group: str, words: list[str]) -> str:
+    """The numbers in a name: its digits (BABY BOY 1 / 2, A22-11) and Roman numerals among ``words`` (its given or
+    free-text words, folded: TWIN I / TWIN II, A23-2), space-separated; II or III there was read as a suffix and the
+    I as a middle initial, so the twins agreed."""
+    return " ".join(re.findall(r"\d+", group) + [w for w in words if w in ROMAN])
+
+
 def _givens(given_part: str) -> list[str]:
     """A given-name component's given names, folded: without the Vietnamese middle names THI / VAN one device drops
     (NGUYEN^THI MAI / NGUYEN^MAI, A19-3) and a suffix typed into it (DOE^JOHN JR)."""
@@ -348,24 +358,29 @@ def _plain_umlauts(text: str) -> str:
     return text.translate(str.maketrans("ÄÖÜäöü", "AOUaou"))
 
 
-def _joined(text: str) -> str:
-    """A name's words joined in the order written, titles and suffixes left out, umlauts as plain vowels and MAC as
-    MC: one name with its words joined or split (JEAN-PIERRE / JEAN PIERRE, VAN DER BERG / VANDERBERG, XIAO MING /
-    XIAOMING) or MACDONALD / MC DONALD reads the same (attack run 22, A22-9). In order, not as sorted letters: twins
-    are given anagram names (LIAM / MILA, NOEL / LEON: A22-18)."""
-    words = [w for w in fold_name(_plain_umlauts(text)).split() if w not in TITLES]
-    return "".join(re.sub("^MAC", "MC", w) for w in words)
+def _joined(*texts: str) -> str:
+    """A name's words joined in the order written (each of ``texts``: the free text, or the components family name
+    first and last), with and without particles (NGUYEN THI MAI / NGUYEN^MAI), titles and suffixes left out, umlauts
+    as plain vowels and MAC as MC, space-separated: one name with its words joined or split (JEAN-PIERRE / JEAN
+    PIERRE, VAN DER BERG / VANDERBERG, XIAO MING / XIAOMING) or MACDONALD / MC DONALD reads the same (attack run 22,
+    A22-9). In order, not as sorted letters or a set of words: twins are given anagram names (LIAM / MILA: A22-18)
+    and each other's given names in the other order (JOSE MARIA / MARIA JOSE: A23-1)."""
+    out = set()
+    for text in texts:
+        words = [re.sub("^MAC", "MC", w) for w in fold_name(_plain_umlauts(text)).split() if w not in TITLES]
+        out |= {"".join(words), "".join(w for w in words if w not in PARTICLES)}
+    return " ".join(sorted(out - {""}))
 
 
 #: Latin initials a given name's first letter may be written with, for scripts with a reading (Cyrillic, Greek,
 #: Arabic; kana and hangul by their syllables' names): one person's ПЕТРОВА^МАРИЯ and PETROVA^MARIA agree, twins
 #: ПЕТРОВА^МАРИЯ and PETROVA^ANNA do not (A22-4). None where a letter has no reading here (Han characters).
 _CYRILLIC = ("АБВГҐДЕЄЖЗИІЇЙКЛМНОПРСТУФХЦЧШЩЫЭЮЯЂЈЉЊЋЏЎ",
-             "A B VW GH G D EYIJ YEJ ZJ Z IY I YIJ YIJ KC L M N O P R S T UO FP KHC TCZ CT SC S Y E YIJU YIJA D J L N "
+             "A B VW GH G D EYIJ YEJ ZJ Z IY I YIJ YIJ KC L M N O P R S T UO FP KHCX TCZ CT SC S Y E YIJU YIJA D J L N "
              "C D UW")
 _GREEK = ("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", "AE VB GY D E Z IEH T IY KC L MB ND XK OU P R S T YI FP CHK P O")
 _ARABIC = ("ابتثجحخدذرزسشصضطظعغفقكلمنهويپچژگ",
-           "AEIOU B T TS JG H K D DZ R Z S S S D T ZD AEIOU G F QKG K L M N H WOU YIE P C ZJ G")
+           "AEIOU B T TS JGD H KHJ D DZ R Z S SC S DZ T ZD AEIOU G F QKG K L M N H WOUV YIE P C ZJ G")
 _READINGS = {c: r for letters, readings in (_CYRILLIC, _GREEK, _ARABIC) for c, r in zip(letters, readings.split(),
                                                                                          strict=True)}
 _KANA = {"SI": "S", "TI": "TC", "TU": "T", "HU": "HF", "ZI": "ZJ", "DI": "DJZ", "DU": "DZ", "WO": "WO", "E": "EY"}
@@ -450,8 +465,8 @@ def issuer_traits(text: str) -> dict[str, str]:
     "HOSP_A" (attack run 17, A17-10) or another system the universal ID alone ("&1.2.840.99&ISO"); two issuers
     differ where a part both give differs (A18-8)."""
     # HL7 v2 pasted whole separates the components with "^" (HOSP_A^1.2.840.99^ISO), DICOM's CX-4 with "&" (A22-5)
-    parts = [" ".join(p.split()) for p in re.split("[&^]", text.upper())]
-    if len(parts) == 1 and re.fullmatch(r"\d+(\.\d+)+", parts[0]):  # an OID written alone is the universal ID
+    parts = [" ".join(p.split()) for p in re.split("[&^]", re.sub("^URN:OID:", "", text.upper().strip()))]
+    if re.fullmatch(r"\d+(\.\d+)+", parts[0]) and parts[1:] in ([], ["ISO"]):  # an OID alone: the universal ID
         return {"issuer_uid": parts[0]}  # (A22-5: 1.2.840.99 and HOSP_A&1.2.840.99&ISO are one authority)
     out = {"issuer": parts[0], "issuer_uid": parts[1] if len(parts) > 1 else ""}
     return {k: v for k, v in out.items() if v}
@@ -583,7 +598,7 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         if _initials_differ(mine, theirs):
             return True
         return whole_name_differs(mine, theirs) or (not given or free) and (
-            differs("words") and differs("allwords") and not _joined_agree(mine, theirs) or differs("script"))
+            differs("words") and not _free_agree(mine, theirs) or differs("script"))
 
     if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs:
         return True
@@ -595,6 +610,23 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"]:
         return False
     return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
+
+
+def _free_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """A free-text name (whose order is not known) and another agree: a one-word name within the other (DOE /
+    DOE^JOHN); the same two words in either order (JOHN DOE / DOE JOHN: no given names to swap); the words joined in
+    the order written (``_joined``: JOHN ALBERT DOE / DOE^JOHN ALBERT, A20-5; words joined or split, A22-9); or a
+    middle initial one side leaves out where the initials both give agree (DOE^JOHN^A / "DOE, JOHN": A14-19). Not
+    the same words as a set where there are more than two: JOSE MARIA GARCIA / GARCIA^MARIA JOSE are twins (A23-1),
+    and one set within the other is not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name
+    dropped (A21-1)."""
+    if "allwords" not in mine or "allwords" not in theirs:
+        return True
+    a, b = set(mine["allwords"].split()), set(theirs["allwords"].split())
+    longs = mine.get("longwords", ""), theirs.get("longwords", "")
+    two = len(longs[0].split()) <= 2
+    return (min(len(a), len(b)) == 1 and (a <= b or b <= a) or a == b and two or _joined_agree(mine, theirs)
+            or longs[0] == longs[1] and two and ("letterwords" in mine) != ("letterwords" in theirs))
 
 
 def _joined_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -633,13 +665,7 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # a free-text name's order is not known: its words, initials too, against the other's as a set (JOHN ALBERT
         # DOE / DOE^JOHN ALBERT agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not); one set within the other is
         # not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name dropped (A21-1)
-        a, b = set(mine["allwords"].split()), set(theirs["allwords"].split())
-        agree = a == b or min(len(a), len(b)) == 1 and (a <= b or b <= a)  # DOE / DOE^JOHN
-        # or the same letters: words joined or split, MAC / MC, umlauts (A22-9); or a middle initial one side leaves
-        # out (DOE^JOHN^A / "DOE, JOHN": A14-19's one person), where the initials both give agree
-        agree = agree or _joined_agree(mine, theirs) or (
-            mine.get("longwords") == theirs.get("longwords") and not differs("letterwords"))
-        return not agree or any(differs(k) for k in ("suffix", "number", "marker"))
+        return not _free_agree(mine, theirs) or any(differs(k) for k in ("suffix", "number", "marker"))
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
