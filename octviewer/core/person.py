@@ -37,7 +37,7 @@ PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
                "suffix", "script_given", "initials", "skeletons", "words", "allwords", "longwords", "letterwords",
-               "joined", "free", "script", "script_kind",
+               "joined", "free", "script_free", "script", "script_kind",
                "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
@@ -186,9 +186,10 @@ def name_traits(name: str) -> dict[str, str]:
         if "^" in scripts[0]:
             out["script_given"] = "".join(fold_name(scripts[0].split("^")[1]).split())
         if not latin:  # the given name's Latin initials by any group with a reading (kanji's kana, A22-4)
-            readings = {_readings("".join(fold_name(g.split("^")[1]).split())) for g in scripts if "^" in g} - {""}
-            out["initials"] = " ".join(sorted({x for r in readings for x in r.split()}))
-            out["skeletons"] = " ".join(sorted({k for g in scripts if "^" in g for k in _script_skeletons(g)}))
+            givens = [_given_candidates(g) for g in scripts]
+            out["initials"] = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
+            out["skeletons"] = " ".join(sorted({k for words in givens for k in _script_skeletons(words)}))
+            out["script_free"] = "" if "^" in scripts[0] else "1"
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
@@ -296,7 +297,10 @@ def _latin_traits(group: str) -> dict[str, str]:
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
                "joined": _joined(group), "number": _number(group, folded),
-               "marker": next((w for w in folded[1:-1] if w in MARKERS), "")}  # NGUYEN VAN AN (A22-6)
+               "marker": next((w for w in folded[1:-1] if w in MARKERS), ""),  # NGUYEN VAN AN (A22-6)
+               # any word may be the given name: each one's initial and consonants (A23-12)
+               "initials": " ".join(sorted({w[0] for w in words})),
+               "skeletons": " ".join(sorted({_skeleton(w) for w in words} - {""}))}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return _split_initials({k: v for k, v in out.items() if v})
     parts = [*group.split("^"), "", "", "", ""]
@@ -309,7 +313,7 @@ def _latin_traits(group: str) -> dict[str, str]:
     out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
            "skeletons": " ".join(sorted({_skeleton(given), _skeleton("".join(givens))} - {""})),
            "given2": given2 if len(given2) > 1 else "", "number": _number(group, given_words),
-           "marker": next((w for w in given_words[:-1] if w in MARKERS), ""),
+           "marker": next((w for w in given_words if w in MARKERS and len(given_words) > 1), ""),  # ^AN^VAN (A23-13)
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
            "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}")}
@@ -416,13 +420,23 @@ def _skeleton(word: str) -> str:
     return out
 
 
-def _script_skeletons(group: str) -> set[str]:
-    """``_skeleton`` of a name group's given name in Cyrillic or Greek, or kana and hangul read by their syllables'
-    names (Hepburn for kana, Revised Romanisation for hangul): the first word and all its words joined; none for
-    scripts without a reading here."""
-    words = fold_name(group.split("^")[1]).split()
+def _given_candidates(group: str) -> list[str]:
+    """The words of a name group in another script that may be its given name: its given component's first word
+    and all its words joined; for a free-text group (no "^": ПЕТРОВА МАРИЯ, 김민수) each word, and a hangul word
+    without its first syllable (the family name: 김민수 as 민수), A23-12."""
+    if "^" in group:
+        words = fold_name(group.split("^")[1]).split()
+        return list(dict.fromkeys([words[0], "".join(words)])) if words else []
+    words = fold_name(group).split()
+    return words + [w[1:] for w in words if len(w) > 1 and _script_of(w) == "HANGUL"]
+
+
+def _script_skeletons(words: list[str]) -> set[str]:
+    """``_skeleton`` of given-name candidates (``_given_candidates``) in Cyrillic or Greek, or kana and hangul read by
+    their syllables' names (Hepburn for kana, Revised Romanisation for hangul); none for scripts without a reading
+    here."""
     out = set()
-    for word in {words[0], "".join(words)} if words else set():
+    for word in words:
         latin = ""
         for c in word:
             name = unicodedata.name(c, "").split()
@@ -647,9 +661,13 @@ def _initials_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         return False  # no reading here (kanji, Hebrew, Thai): nothing to compare, as A18-10 (A22-20)
     if not set(mine["initials"].split()) & set(theirs["initials"].split()):
         return True
-    # twins of one initial (МАРИЯ / MARINA, はなこ / HARUKO, 민수 / MINJI): the given names' consonants (A22-4)
-    return "skeletons" in mine and "skeletons" in theirs and not (
-        set(mine["skeletons"].split()) & set(theirs["skeletons"].split()))
+    # twins of one initial (МАРИЯ / MARINA, はなこ / HARUKO, 민수 / MINJI): the given names' consonants (A22-4); a
+    # free-text name's words may each be the given name, so where both are free text every word must agree (A23-12)
+    if "skeletons" not in mine or "skeletons" not in theirs:
+        return False
+    a, b = set(mine["skeletons"].split()), set(theirs["skeletons"].split())
+    free = [any(k in t for k in ("free", "script_free")) for t in (mine, theirs)]
+    return a != b if all(free) else not a & b
 
 
 def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:

@@ -245,8 +245,9 @@ def _cut(path: Path) -> str:
 #: free-text name's long words and initials apart (a middle initial one side leaves out); 20: words joined in order,
 #: not sorted letters (anagram twins), VAN / THI in free text; 21: NO NAME, an issuer in HL7's caret form; 22: a
 #: given name's consonants across scripts (twins of one initial); 23: free text joined in order (twins JOSE MARIA /
-#: MARIA JOSE), Roman numerals, more Arabic readings, urn:oid issuers (attack run 23)
-RECORD_CHECKS = 23
+#: MARIA JOSE), Roman numerals, more Arabic readings, urn:oid issuers (attack run 23); 24: free-text names' initials
+#: and consonants across scripts, VAN / THI in the middle component
+RECORD_CHECKS = 24
 
 
 def well_formed(record) -> bool:
