@@ -52,7 +52,8 @@ SUFFIXES = frozenset("JR SR II III IV".split())
 #: clinics' devices too (UNBEKANNT, INCONNU, DESCONOCIDO: A22-7).
 PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATIENT NONE NAME NONAME NN NA TEST "
                               "UNBEKANNT INCONNU INCONNUE DESCONOCIDO DESCONOCIDA SCONOSCIUTO SCONOSCIUTA ONBEKEND "
-                              "OKAND UKJENT UKENDT NIEZNANY NIEZNANA NEZNAMY DESCONHECIDO".split())
+                              "OKAND UKJENT UKENDT NIEZNANY NIEZNANA NEZNAMY DESCONHECIDO НЕИЗВЕСТНО НЕИЗВЕСТНЫЙ "
+                              "НЕИЗВЕСТНАЯ ΑΓΝΩΣΤΟΣ ΑΓΝΩΣΤΗ 不明 未知 無名 氏名不詳".split())
 #: The Vietnamese middle names that tell a man (VAN) from a woman (THI) where both are written (A22-6).
 MARKERS = frozenset({"VAN", "THI"})
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
@@ -148,7 +149,7 @@ def _placeholder(words: list[str]) -> bool:
     words of one repeated letter (XXX), or one ASCII letter alone or repeated as every word (X, X^X, UNKNOWN^X:
     A21-3). Initials that differ (J^D) stay a name, and so does a one-character Chinese name (张^伟: A20-2)."""
     rest = [w for w in words if w not in PLACEHOLDER_NAMES and not (w.isascii() and len(w) > 1 and len(set(w)) == 1)]
-    if "".join(words) in PLACEHOLDER_NAMES:  # NO NAME, NO^NAME (A22-7)
+    if "".join(words) == "NONAME":  # NO NAME, NO^NAME (A22-7); not NA^ME or NO^NE, which may be names (A23-8)
         return True
     return not rest or len(set(rest)) == 1 and rest[0].isascii() and len(rest[0]) == 1
 
