@@ -3,7 +3,9 @@ test twice (A21-2's fix spared every table row); A22-13, a twin's fields beside 
 'field' check where the twin had one scan under the shared ID; A22-10, the trainer's split parted one person's old
 and new MRN where two devices wrote the name or birth date differently. After 2b06961 (H124): A22-15's copy shifted
 by each patient's own offset, or backward; A22-22, a year-only birth date chaining same-year namesakes into a group
-too big to join the person's old and new MRN."""
+too big to join the person's old and new MRN. After cd11cbe (H126, attack run 23): A23-5/A23-6, a re-dated copy
+decided per patient and by the scans' dates where either file lacks a row; A23-7, one person's spellings with a
+year-only birth date parted by the split."""
 
 from __future__ import annotations
 
@@ -236,3 +238,80 @@ def test_a22_22_validate_keeps_a_persons_old_and_new_mrn_together_beside_same_ye
     assert main(["validate", "--data", str(_write(rows, tmp_path / "namesakes.csv"))]) == 2
     err = capsys.readouterr().err
     assert err.count("one patient's rows are in several splits") == 1, err
+
+
+def test_a23_7_validate_keeps_one_persons_spellings_together_where_the_new_mrn_gives_the_birth_year_only(
+        tiny_cohort, tmp_path, capsys):
+    """A22-10's persons under an old MRN (full birth date) and a new one whose headers give the year or month only
+    (a de-identified export), the name written another way: cd11cbe joined a link by a year or month only where the
+    names agreed, so each was parted again and validate named none of them (attack run 23, A23-7). Now a loose link
+    joins wherever no whole other name parts the two (the KIM chain stays bounded: test above)."""
+    import re
+
+    from test_attack12_trainer import _write
+
+    from trainer.cli import main
+
+    variants = [("ПЕТРОВА^АННА", "19410315", "PETROVA^ANNA", "1941"),
+                ("DUPONT^JEAN PIERRE", "19420315", "JEAN-PIERRE DUPONT", "1942"),
+                ("DOE^JOHN^ALBERT", "19430315", "JOHN ALBERT DOE", "1943"),
+                ("WANG^XIAOMING", "19450315", "XIAO MING WANG", "194503"),
+                ("KIM^MINSU", "19460315", "김^민수", "1946"),
+                ("MUELLER^JUERGEN", "19470315", "MULLER^JURGEN", "1947")]
+    rows = _variant_rows(tiny_cohort, tmp_path / "c", variants)
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "parted.csv"))]) == 2
+    err = capsys.readouterr().err
+    refused = [set(re.findall(r"row (\d+)", line)) for line in err.splitlines()
+               if "one patient's rows are in several splits" in line]
+    olds = [{str(r["row"]) for r in _numbered(rows) if r["patient_id"] == f"OLD-{n:02d}"}
+            for n in range(len(variants))]
+    assert all(any(old <= rows_said for rows_said in refused) for old in olds), (olds, err)
+    assert len(refused) == len(variants), err
+
+
+@pytest.mark.gui
+def test_a23_5_a_per_patient_copy_and_a_table_each_lacking_a_row_count_each_test_once(  # noqa: F811
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """exports/vf_export.csv holds the table's rows of DEMO00-000 a year later but for its last OS test, and
+    another patient's 200 days later; the table lacks that patient's last OD test. cd11cbe asked every patient of
+    a file to map at its offset, so one row missing from either file cleared the whole file and every test counted
+    twice (the OD Trend: six tests out of three; attack run 23, A23-5). Now it is decided per patient: DEMO00-000's
+    tests count once, at the table's dates."""
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").write_text(_table(_TABLE) + _rows("DEMO00-001", _OTHER[:2] + _OTHER[3:]))
+    (root / "exports").mkdir()
+    (root / "exports" / "vf_export.csv").write_text(_table(_TABLE[:-1], shift=365) + _rows("DEMO00-001", _OTHER, 200))
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    mine = sorted((m.eye, m.date.isoformat(), Path(m.source).name) for m in panel.index.vf
+                  if m.patient_id == "DEMO00-000")
+    assert mine == sorted((eye, day, "visual_fields.csv") for eye, day, *_ in _TABLE), mine
+    assert len(panel.index.vf) == len(_TABLE) + len(_OTHER), panel.index.vf
+    problems = " ".join(panel.problems.text().replace("\u200b", "").split())  # the Study panel's list
+    assert problems.count("(a re-dated copy?)") == len(_TABLE) - 1 + len(_OTHER) - 1, problems
+
+
+@pytest.mark.gui
+def test_a23_6_a_clinic_table_lacking_a_row_of_the_shifted_export_keeps_its_own_dates(  # noqa: F811
+        qtbot, window, monkeypatch, progressing, tmp_path):  # noqa: F811
+    """The clinic's table lacks the last OD test that exports/vf_export.csv (every row 200 days later) holds:
+    cd11cbe took the table, a subset of the export, for the copy whatever its dates, so each visit showed a test
+    dated 200 days off the scans, and the list said "which date is right cannot be told" (attack run 23, A23-6).
+    Now the original is the file whose dates lie nearer the scans' also where only one maps into the other: the
+    table's dates count, the list says why, and the test only the copy holds (at the copy's date) is not used."""
+    root = Path(shutil.copytree(progressing, tmp_path / "study"))
+    shutil.rmtree(root / "perimetry", ignore_errors=True)
+    (root / "visual_fields.csv").write_text(_table(_TABLE[:-2] + _TABLE[-1:]))
+    (root / "exports").mkdir()
+    (root / "exports" / "vf_export.csv").write_text(_table(_TABLE, shift=200))
+    panel = _open_folder(qtbot, window, monkeypatch, root)
+    kept = sorted((m.eye, m.date.isoformat(), Path(m.source).name) for m in panel.index.vf)
+    assert kept == sorted((eye, day, "visual_fields.csv") for eye, day, *_ in _TABLE[:-2] + _TABLE[-1:]), kept
+    problems = " ".join(panel.problems.text().replace("\u200b", "").split())  # the Study panel's list
+    assert ("exports/vf_export.csv: measured VF of DEMO00-000 OD 2019-04-08: the same test (VFI, MD and PSD) as "
+            "visual_fields.csv of 2018-09-20 (a re-dated copy?): this file's rows of the patient equal that file's "
+            "at one date offset, and that file's dates lie nearer the scans'; it is counted once, at 2018-09-20 "
+            "(the table's own row)") in problems, problems
+    assert "which date is right cannot be told" not in problems, problems
+    assert ("exports/vf_export.csv: measured VF of DEMO00-000 OD 2021-04-25: this file's other rows of the patient "
+            "are a re-dated copy of another table's, and this test is in the copy only") in problems, problems

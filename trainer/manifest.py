@@ -554,13 +554,14 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
     leak by another door). Namesakes (twins, a 1 January placeholder) are joined too: one split for two people costs
     nothing, a leak costs the test figures. By birth date first (no other pairs are compared): a date given to the
     day with the same date, one given to the month or year with every date in it (a device that writes 194503 beside
-    one that writes 19450315, attack run 22, A22-10). A link by a date to the month or year only (loose) joins only
-    where the names agree (``core.person.other_name`` false): a year-only birth date shared a name word (KIM) with
-    every namesake born that year, chained them into one group above ``MAX_IDS_PER_PERSON`` that joined none, and
-    parted the person's own old and new MRN again (attack run 22, A22-22). A set of more than
-    ``MAX_IDS_PER_PERSON`` IDs keeps only its links by a full date (a set still too big joins none), and a birth date
-    given as it is by the scans of more than ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder) joins none."""
-    from octviewer.core.person import other_name
+    one that writes 19450315, attack run 22, A22-10), as any link wherever no whole other name parts them
+    (``_maybe_one_person``: a word shared, or no script in common): one person's spellings (another script, free
+    text, an umlaut written out) with a year-only birth date were parted where a loose link asked the names to agree
+    (attack run 23, A23-7). A year-only birth date shares a name word (KIM) with every namesake born that year and
+    chains them into one group above ``MAX_IDS_PER_PERSON`` (attack run 22, A22-22), so a group too big keeps its
+    loose links only where the names agree (``core.person.other_name`` false), then only its links by a full date
+    (``_link_rank``); a group still too big joins none, and a birth date given as it is by the scans of more than
+    ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder) joins none."""
 
     header, persons = header_patients(records), header_persons(records)
     entries: dict[tuple, dict] = {}  # (patient, header ID, traits) -> traits
@@ -576,20 +577,37 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
     for key, traits in entries.items():
         for birth in _births(traits):
             within[birth].append((key, traits))
-    links: dict[tuple[str, str], bool] = {}  # (patient, patient) -> loose: the birth date to the month or year only
+    links: dict[tuple[str, str], int] = {}  # (patient, patient) -> its rank (``_link_rank``), the firmest found
     for (a, id_a, _), mine in entries.items():
         for (b, id_b, _), theirs in within[_births(mine)[0]]:
             if a != b and id_a != id_b and _maybe_one_person(mine, theirs):
-                loose = not ("birth" in mine and "birth" in theirs)
-                if not loose or not other_name(mine, theirs):
-                    pair = (min(a, b), max(a, b))
-                    links[pair] = links.get(pair, True) and loose
+                pair = (min(a, b), max(a, b))
+                links[pair] = min(links.get(pair, 2), _link_rank(mine, theirs))
+    return _capped(links, 2)
+
+
+def _link_rank(mine: dict, theirs: dict) -> int:
+    """How firm a link of two headers is (``_one_person_ids``): 0 a full birth date on both; 1 a birth date to the
+    month or year only (loose) with names that agree (``core.person.other_name`` false); 2 a loose one whose names
+    are only not whole other names (another script, free text, an umlaut written out, or a shared word: KIM)."""
+    from octviewer.core.person import other_name
+
+    if "birth" in mine and "birth" in theirs:
+        return 0
+    return 2 if other_name(mine, theirs) else 1
+
+
+def _capped(links: dict[tuple[str, str], int], rank: int) -> list[set[str]]:
+    """The sets of IDs that ``links`` of ``rank`` or firmer join; a set above ``MAX_IDS_PER_PERSON`` keeps only its
+    firmer links (a set too big at rank 0 joins none): the person's own pair stays joined where namesakes' loose
+    links chained a group too big for one person (attack run 22, A22-22)."""
     out = []
-    for ids in _joined(links):
-        # a group too big for one person drops its loose links, not the person's pair joined by a full date
-        out += [ids] if len(ids) <= MAX_IDS_PER_PERSON else _joined({p: l for p, l in links.items() if not l
-                                                                     and p[0] in ids})
-    return [ids for ids in out if len(ids) <= MAX_IDS_PER_PERSON]
+    for ids in _joined({p: r for p, r in links.items() if r <= rank}):
+        if len(ids) <= MAX_IDS_PER_PERSON:
+            out.append(ids)
+        elif rank > 0:
+            out += _capped({p: r for p, r in links.items() if p[0] in ids}, rank - 1)
+    return out
 
 
 def _joined(links) -> list[set[str]]:

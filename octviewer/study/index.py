@@ -1456,8 +1456,10 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
     listed and not used. A field table's row (``visit`` set) is the clinic's own record of a test, counted
     whatever equals it (a stable eye's equal rows a year apart, in one file or the clinic's yearly exports: attack
     runs 20 and 21, A20-7, A21-2), unless its file is a re-dated copy of another table (``_redated_tables``: a
-    date-shifted export kept beside the original counted every test twice, attack run 22, A22-15); where a group
-    holds such a row, the copy and perimeter exams count at its date."""
+    date-shifted export kept beside the original counted every test twice, attack run 22, A22-15: decided per
+    patient); where a group holds such a row, the copy and perimeter exams count at its date, and the list says why
+    the other file's dates count. A test in the copy only is listed and not used: its date is the copy's, shifted
+    (attack run 23, A23-5)."""
     from .vf import VF_MATCH_DAYS
 
     same: dict[tuple, list[VfMeasurement]] = {}
@@ -1473,7 +1475,7 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
     copies = _redated_tables(index.vf, index.scans)
 
     def record(m: VfMeasurement) -> bool:  # a table's row, not of a re-dated copy: the clinic's record, counted
-        return bool(m.visit) and m.source not in copies
+        return bool(m.visit) and (m.source, m.patient_id) not in copies
 
     for group in (g for g in same.values() if len({m.date for m in g}) > 1):
         mine = {id(m) for m in group}
@@ -1488,90 +1490,105 @@ def _one_field_at_two_dates(index: StudyIndex) -> None:
             if m.date == kept.date or m.source == kept.source or record(m):
                 continue
             wrong.add(id(m))
+            why = copies.get((m.source, m.patient_id)) if record(kept) else None
             index._problem(m.source or index.root, "visual fields at two dates",
                            f"measured VF of {m.patient_id} {m.eye or 'eye unknown'} {m.date.isoformat()}: the same "
                            f"test (VFI, MD and PSD) as {name(kept)} of {kept.date.isoformat()} (a re-dated copy?): "
-                           f"which date is right cannot be told; it is counted once, at {kept.date.isoformat()} ("
+                           + (f"this file's rows of the patient equal that file's at one date offset, and that "
+                              f"file's dates {why}" if why else "which date is right cannot be told")
+                           + f"; it is counted once, at {kept.date.isoformat()} ("
                            + ("the table's own row)" if record(kept) else
                               "a date with no other field of the eye, else the first)"))
+    for m in index.vf:
+        # a test only the copy holds: its date is the copy's, shifted (attack run 23, A23-5)
+        if id(m) not in wrong and m.visit and (m.source, m.patient_id) in copies and not any(
+                record(o) for o in same.get((m.patient_id, m.eye, m.vfi, m.md_db, m.psd_db), ())):
+            wrong.add(id(m))
+            index._problem(m.source, "visual fields at two dates",
+                           f"measured VF of {m.patient_id} {m.eye or 'eye unknown'} {m.date.isoformat()}: this "
+                           "file's other rows of the patient are a re-dated copy of another table's, and this test "
+                           "is in the copy only: its date is the copy's, not the clinic's; it is not used")
     index.vf = [m for m in index.vf if id(m) not in wrong]
 
 
-def _redated_tables(fields: list[VfMeasurement], scans: list[ScanEntry]) -> set[str]:
-    """The field tables (files of rows, ``visit`` set) that are a re-dated copy of another table file: every row
-    giving all three indices and a date equals a row of the other file (patient, eye, VFI, MD and PSD) at one
-    non-zero date offset per patient, both eyes' rows at the patient's one offset, and one patient gives two such
-    rows at least: a date-shifting export kept beside the original counted every test twice (attack run 22,
-    A22-15). The offset is the patient's, not the file's: de-identification tools shift each patient's dates by
-    their own offset (one offset over the file missed them, A22-15's residual). The shape tells it from a clinic's
-    yearly exports of a stable eye, where one or two rows equal rows of the other file among others (A20-7, A21-2):
-    those stay two tests. Where two files are whole copies of each other, the original is the file whose dates lie
-    nearer the scans' (``_nearer_the_scans``), else the one written first: a copy shifted backward was taken for the
-    original when the later-dated file was always the copy."""
+def _redated_tables(fields: list[VfMeasurement], scans: list[ScanEntry]) -> dict[tuple[str, str], str]:
+    """The patients' rows of field tables (files of rows, ``visit`` set) that are a re-dated copy of another table
+    file's, each (file, patient) with why the other file's dates are taken: a date-shifting export kept beside the
+    original counted every test twice (attack run 22, A22-15). Two files' rows of one patient are one record
+    re-dated where they equal each other (eye, VFI, MD and PSD) at the patient's one non-zero date offset, each eye's
+    rows of one file or the other all matched (``_one_offset``), and one patient of the two files gives two such
+    rows at least. The offset and the decision are the patient's, not the file's: de-identification tools shift
+    each patient's dates by their own offset (A22-15's residual), and one row left out of either file for any
+    patient or eye (an export made before the last test was typed in) cleared the whole file and every test counted
+    twice (attack run 23, A23-5). The shape tells it from a clinic's yearly exports of a stable eye, where one or two
+    rows equal rows of the other file among others (A20-7, A21-2): those stay two tests. Of the two, the copy is the
+    one whose dates lie farther from the scans' (``_copy``), whichever holds more rows: the clinic's table that
+    lacked one row of the export was taken for the copy, and each visit showed another year's test (A23-6)."""
     rows: dict[str, dict[str, list[VfMeasurement]]] = {}  # file -> patient -> rows
     for m in fields:
         if m.visit and m.date is not None and None not in (m.vfi, m.md_db, m.psd_db):
             rows.setdefault(m.source, {}).setdefault(m.patient_id, []).append(m)
-
-    def shifted(mine: dict[str, list[VfMeasurement]], theirs: dict[str, list[VfMeasurement]]) -> bool:
-        return any(len(ms) > 1 for ms in mine.values()) and all(
-            _one_offset(ms, theirs.get(patient, [])) for patient, ms in mine.items())
-
-    def copy_of(source: str, other: str) -> bool:
-        if not shifted(rows[source], rows[other]):
-            return False
-        return not shifted(rows[other], rows[source]) or _original(other, source, rows, scans)
-
-    return {source for source in rows if any(copy_of(source, other) for other in rows if other != source)}
-
-
-def _one_offset(mine: list[VfMeasurement], theirs: list[VfMeasurement]) -> bool:
-    """Whether each of one patient's rows ``mine`` equals a row of ``theirs`` (eye, VFI, MD and PSD) at one common
-    non-zero date offset (``_redated_tables``)."""
-    dates: dict[tuple, list[dt.date]] = {}
-    for t in theirs:
-        dates.setdefault((t.eye, t.vfi, t.md_db, t.psd_db), []).append(t.date)
-    common: set[int] | None = None
-    for m in mine:
-        found = {(d - m.date).days for d in dates.get((m.eye, m.vfi, m.md_db, m.psd_db), ())}
-        common = found if common is None else common & found
-        if not common:
-            return False
-    return bool((common or set()) - {0})
+    copies: dict[tuple[str, str], str] = {}
+    files = sorted(rows)
+    for n, first in enumerate(files):
+        for second in files[n + 1:]:
+            matched = {patient: pairs for patient in rows[first].keys() & rows[second].keys()
+                       if (pairs := _one_offset(rows[first][patient], rows[second][patient]))}
+            if any(len(pairs) > 1 for pairs in matched.values()):
+                for patient, pairs in matched.items():
+                    copy, why = _copy(first, second, patient, pairs, rows, scans)
+                    copies.setdefault((copy, patient), why)
+    return copies
 
 
-def _original(first: str, second: str, rows: dict[str, dict[str, list[VfMeasurement]]],
-              scans: list[ScanEntry]) -> bool:
-    """Of two table files that are whole re-dated copies of each other, whether ``first`` is the original: its rows
-    lie nearer the scans' dates of their patient's eye (``_nearer_the_scans``, the visits the clinic recorded), and
-    where that ties (no scans, or as near) it was written first (its modification time; then its name, so one of
-    the two is always the copy)."""
-    mine, theirs = _nearer_the_scans(rows[first], scans), _nearer_the_scans(rows[second], scans)
-    if mine != theirs:
-        return mine < theirs
+def _one_offset(mine: list[VfMeasurement], theirs: list[VfMeasurement]) -> list[tuple]:
+    """One patient's rows of two files that equal each other (eye, VFI, MD and PSD) at one non-zero date offset,
+    as pairs (mine, theirs), where at that offset each eye's rows of one file or the other are all matched: a copy
+    may lack a test of the original or hold one the original lacks, eye by eye (``_redated_tables``). Empty where
+    no offset does; of several, the one matching most rows (then the smallest)."""
+    def key(m: VfMeasurement) -> tuple:
+        return m.eye, m.vfi, m.md_db, m.psd_db
 
-    def written(path: str) -> float:
-        try:
-            return os.stat(path).st_mtime
-        except OSError:
-            return 0.0
+    found: list[tuple] = []
+    for days in sorted({(t.date - m.date).days for m in mine for t in theirs if key(m) == key(t)} - {0}, key=abs):
+        pairs = [(m, t) for m in mine for t in theirs if key(m) == key(t) and (t.date - m.date).days == days]
+        ours, others = {id(m) for m, _ in pairs}, {id(t) for _, t in pairs}
+        if len(pairs) > len(found) and all(
+                all(id(m) in ours for m in mine if m.eye == eye) or all(id(t) in others for t in theirs if t.eye == eye)
+                for eye in {m.eye for m in mine} | {t.eye for t in theirs}):
+            found = pairs
+    return found
 
-    return (written(first), first) < (written(second), second)
 
-
-def _nearer_the_scans(rows: dict[str, list[VfMeasurement]], scans: list[ScanEntry]) -> int:
-    """The days from each row to the nearest scan date of its patient's eye, summed over the rows with such a scan
-    (``_original``)."""
-    dates: dict[tuple, list[dt.date]] = {}
+def _copy(first: str, second: str, patient: str, pairs: list[tuple], rows: dict[str, dict[str, list]],
+          scans: list[ScanEntry]) -> tuple[str, str]:
+    """Of two files whose rows of ``patient`` are one record re-dated (``pairs``, first's and second's), the copy
+    and why the other's dates count: the copy's dates lie farther from the scans' of the patient's eye (days to the
+    nearest, summed over the paired rows: the visits the clinic recorded); where that ties (no scans), the file
+    holding fewer of the patient's rows (an export that left a test out), then the one written later (its
+    modification time; then its name, so one of the two is always the copy)."""
+    dates: dict[str, list[dt.date]] = {}
     for s in scans:
-        if s.date is not None:
-            dates.setdefault((s.patient_id, s.eye), []).append(s.date)
-    total = 0
-    for patient, ms in rows.items():
-        for m in ms:
-            near = dates.get((patient, m.eye), [])
-            total += min((abs((d - m.date).days) for d in near), default=0)
-    return total
+        if s.patient_id == patient and s.date is not None:
+            dates.setdefault(s.eye, []).append(s.date)
+
+    def far(m: VfMeasurement) -> int:
+        return min((abs((d - m.date).days) for d in dates.get(m.eye, ())), default=0)
+
+    mine, theirs = sum(far(m) for m, _ in pairs), sum(far(t) for _, t in pairs)
+    if mine != theirs:
+        return (first if mine > theirs else second), "lie nearer the scans'"
+    held = len(rows[first][patient]), len(rows[second][patient])
+    if held[0] != held[1]:
+        return (first if held[0] < held[1] else second), "hold more of the patient's tests"
+
+    def written(path: str) -> tuple:
+        try:
+            return os.stat(path).st_mtime, path
+        except OSError:
+            return 0.0, path
+
+    return (first if written(first) > written(second) else second), "were written first"
 
 
 def _header_checked(scan: ScanEntry, row: dict) -> tuple[ScanEntry, list[tuple[str, str]], dict]:
