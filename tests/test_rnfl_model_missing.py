@@ -68,11 +68,14 @@ def two_visits(tmp_path_factory):
 def test_the_ou_view_and_trend_take_no_approximate_global_rnfl_for_a_finding(no_rnfl_model, qtbot, window,
                                                                              monkeypatch, two_visits):
     """Walk-through H121, U13: without the model the OU view and its report flagged the fallback's global RNFL
-    "ASYMMETRIC" (pointing at the wrong eye) and the Trend fitted it (+4.8 µm/yr where the eye lost 4.6). File >
-    Open study folder, the Study tree's OU view and Trend."""
+    "ASYMMETRIC" (pointing at the wrong eye) and the Trend fitted it (+4.8 µm/yr where the eye lost 4.6), nothing
+    said. An approximate value is never flagged, and the Trend says it at each scan. File > Open study folder, the
+    Study tree's OU view and Trend."""
     from conftest import open_study_folder
     from test_attack16_trend import _trend
     from test_h84 import _open_ou
+
+    from octviewer.gui.study.trend_view import APPROXIMATE, SERIES
 
     w = window
     panel = open_study_folder(qtbot, w, monkeypatch, two_visits)
@@ -81,5 +84,8 @@ def test_the_ou_view_and_trend_take_no_approximate_global_rnfl_for_a_finding(no_
     assert row.approximate and not row.flagged and "approximate" in row.label, row
     w.study.ou_dialog.close()
     trend = _trend(qtbot, w, panel, "OD")
-    assert not trend.history.series["rnfl"], trend.history.series["rnfl"]
-    assert any("global RNFL not plotted: approximate" in n for n in trend.history.gate_notes), trend.history.gate_notes
+    history = trend.history
+    assert history.series["rnfl"] and not history.flagged("rnfl") and "rnfl" not in history.significant()
+    assert any("global RNFL approximate" in n for n in history.gate_notes), history.gate_notes
+    (line,) = [text for text, _ in history.lines() if text.startswith(SERIES["rnfl"][1])]
+    assert not history.trends["rnfl"].significant or line.endswith(f"- not judged ({APPROXIMATE})"), line

@@ -88,6 +88,7 @@ TREND_CHECKS = {
 SIGNIFICANT = " - significant change"
 #: a significant slope of a patient whose scans name different people ("people"), in its line: not flagged
 MIXED = f"the slope may mix two people's scans: {KINDS['people'][1]}; not flagged"
+APPROXIMATE = "the global RNFL is approximate at some visits (the boundary unsure); not flagged"
 #: a significant measured-VF slope of an eye whose measured field names the patient otherwise ("field"): not flagged
 MIXED_FIELD = f"the series may hold another person's field: {KINDS['field'][1]}; not flagged"
 
@@ -192,6 +193,8 @@ class EyeHistory:
     #: result): no value of it is plotted, and a slope over "3 visits" of a 4-visit series read as if no scan had been
     #: taken, the reason said only in that visit's OU view (walk-through H121, U11)
     refused: dict[dt.date, str] = field(default_factory=dict)
+    #: a plotted global RNFL is approximate (``StructureReport.global_uncertain``): its slope is not flagged
+    approximate_rnfl: bool = False
 
     def fitted(self, name: str) -> list[tuple[dt.date, float]]:
         """The points of series ``name`` its trend is fitted to: all but a scan's value at a disputed visit date.
@@ -242,7 +245,12 @@ class EyeHistory:
         change" in predicted MD read as visual-field progression (sixth walk-through)."""
         t = self.trends.get(name)
         return bool(t is not None and t.significant and not self._weak_estimate(name) and not self.mixed()
-                    and not self.other_field(name))
+                    and not self.other_field(name) and not self.approximate(name))
+
+    def approximate(self, name: str) -> bool:
+        """Series ``name`` is the global RNFL and a plotted value of it is approximate ("~", the boundary unsure on
+        more than a third of the circle): its slope is not flagged (walk-through H121, U13)."""
+        return name == "rnfl" and self.approximate_rnfl
 
     def mixed(self) -> bool:
         """The patient's scans name different people (the index's "people" check): a slope over them may be two
@@ -270,7 +278,8 @@ class EyeHistory:
         for name, t in self.trends.items():
             text = f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
             why = ("an estimate not shown to beat the class-mean baseline: not flagged" if self._weak_estimate(name)
-                   else MIXED if self.mixed() else MIXED_FIELD if self.other_field(name) else "")
+                   else MIXED if self.mixed() else MIXED_FIELD if self.other_field(name)
+                   else APPROXIMATE if self.approximate(name) else "")
             if t.significant and why:
                 text = f"{text.removesuffix(SIGNIFICANT)} - not judged ({why})"
             out.append((text, self.flagged(name)))
@@ -356,10 +365,11 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
             rnfl = getattr(structure, "rnfl_global_um", None)
             if rnfl is not None and getattr(structure, "global_uncertain", False):
                 # approximate ("~"): without the boundary model the fallback read +4.8 µm/yr where the eye lost
-                # 4.6 µm/yr (walk-through H121, U13); not a point of the slope, said
-                history.gate_notes.append(f"{scan.date}: global RNFL not plotted: approximate (the RNFL boundary "
-                                          "is unsure on most of the circle; see the scan's Structure panel)")
-            elif rnfl is not None:
+                # 4.6 µm/yr, with nothing said (walk-through H121, U13): plotted, said, never flagged
+                history.approximate_rnfl = True
+                history.gate_notes.append(f"{scan.date}: global RNFL approximate (the RNFL boundary is unsure on "
+                                          "more than a third of the circle; see the scan's Structure panel)")
+            if rnfl is not None:
                 values.setdefault("rnfl", []).append(float(rnfl))
             progress(n + 1, len(scans))
     for date, values in per_visit.items():
