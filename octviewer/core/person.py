@@ -36,8 +36,8 @@ SETS = ("allwords", "longwords", "letterwords", "initials", "joined", "skeletons
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
-               "suffix", "script_given", "initials", "skeletons", "words", "allwords", "longwords", "letterwords",
-               "joined", "free", "script_free", "script", "script_kind",
+               "suffix", "script_given", "initials", "skeletons", "ending", "words", "allwords", "longwords",
+               "letterwords", "joined", "free", "script_free", "script", "script_kind",
                "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
@@ -190,6 +190,8 @@ def name_traits(name: str) -> dict[str, str]:
             givens = [_given_candidates(g) for g in scripts]
             out["initials"] = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
             out["skeletons"] = " ".join(sorted({k for words in givens for k in _script_skeletons(words)}))
+            if "^" in scripts[0] and givens[0]:
+                out["ending"] = _ending(givens[0][0])
             out["script_free"] = "" if "^" in scripts[0] else "1"
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
@@ -300,8 +302,10 @@ def _latin_traits(group: str) -> dict[str, str]:
                "joined": _joined(group), "number": _number(group, folded),
                "marker": next((w for w in folded[1:-1] if w in MARKERS), ""),  # NGUYEN VAN AN (A22-6)
                # any word may be the given name: each one's initial and consonants (A23-12)
-               "initials": " ".join(sorted({w[0] for w in words})),
-               "skeletons": " ".join(sorted({_skeleton(w) for w in words} - {""}))}
+               "initials": " ".join(sorted({w[0] for w in words})) if len(words) > 1 else "",
+               # and runs of words joined (MIN SU as MINSU); a one-word name is a family name (DOE / DOE^JOHN)
+               "skeletons": " ".join(sorted({_skeleton("".join(words[i:j])) for i in range(len(words))
+                                             for j in range(i + 1, len(words) + 1)} - {""})) if len(words) > 1 else ""}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return _split_initials({k: v for k, v in out.items() if v})
     parts = [*group.split("^"), "", "", "", ""]
@@ -313,6 +317,7 @@ def _latin_traits(group: str) -> dict[str, str]:
     given, given2 = (givens + ["", ""])[:2]
     out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
            "skeletons": " ".join(sorted({_skeleton(given), _skeleton("".join(givens))} - {""})),
+           "ending": _ending(given),
            "given2": given2 if len(given2) > 1 else "", "number": _number(group, given_words),
            "marker": next((w for w in given_words if w in MARKERS and len(given_words) > 1), ""),  # ^AN^VAN (A23-13)
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
@@ -381,8 +386,8 @@ def _joined(*texts: str) -> str:
 #: Arabic; kana and hangul by their syllables' names): one person's ПЕТРОВА^МАРИЯ and PETROVA^MARIA agree, twins
 #: ПЕТРОВА^МАРИЯ and PETROVA^ANNA do not (A22-4). None where a letter has no reading here (Han characters).
 _CYRILLIC = ("АБВГҐДЕЄЖЗИІЇЙКЛМНОПРСТУФХЦЧШЩЫЭЮЯЂЈЉЊЋЏЎ",
-             "A B VW GH G D EYIJ YEJ ZJ Z IY I YIJ YIJ KC L M N O P R S T UO FP KHCX TCZ CT SC S Y E YIJU YIJA D J L N "
-             "C D UW")
+             "A B VW GH G D EYIJ YEJ ZJ Z IY I YIJ YIJ KCX L M N O P R S T UO FP KHCX TCZ CT SC S Y E YIJU YIJA D J L "
+             "N C D UW")
 _GREEK = ("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", "AE VB GY D E Z IEH T IY KC L MB ND XK OU P R S T YI FP CHK P O")
 _ARABIC = ("ابتثجحخدذرزسشصضطظعغفقكلمنهويپچژگ",
            "AEIOU B T TS JGD H KHJ D DZ R Z S SC S DZ T ZD AEIOU G F QKG K L M N H WOUV YIE P C ZJ G")
@@ -405,14 +410,20 @@ _CLASSES = str.maketrans({**dict.fromkeys("BPVWF", "B"), **dict.fromkeys("KCQGXH
                           **dict.fromkeys("АЕЁЄИІЇЙОУЎЫЭЮЯЬЪЈ", ""),
                           **dict(zip("ΒΓΔΖΘΚΛΜΝΠΡΣΤΦΧ", "BKTSTKLMNBLSTBK")), "Ξ": "KS", "Ψ": "BS",
                           **dict.fromkeys("ΑΕΗΙΟΥΩ", "")})
-_GREEK_DIGRAPHS = (("ΜΠ", "Β"), ("ΝΤ", "Δ"), ("ΓΚ", "Γ"), ("ΓΓ", "Γ"))
-#: Kunrei syllables (Unicode's kana names) as the Hepburn spelling names are written in.
-_HEPBURN = {"SI": "SHI", "TI": "CHI", "TU": "TSU", "HU": "FU", "ZI": "JI", "DI": "JI", "DU": "ZU", "WO": "O"}
+#: Greek letter pairs written two ways in Latin letters (ΓΓ as NG or G: EVANGELOS; ΜΠ as B or MP; ΕΥ as EV or EU).
+_GREEK_PAIRS = (("ΓΓ", ("ΝΓ", "Γ")), ("ΓΚ", ("ΝΓ", "Γ")), ("ΜΠ", ("Β", "ΜΠ")), ("ΝΤ", ("Δ", "ΝΤ")),
+                ("ΑΥ", ("ΑΒ", "ΑΥ")), ("ΕΥ", ("ΕΒ", "ΕΥ")))
+#: Kana syllables (Unicode's names are Kunrei) as names are written: Hepburn and Kunrei (SHI / SI, FU / HU), ん as M
+#: before B, M, P (JUMPEI, HOMMA), the small TSU doubling the next consonant (TEPPEI): A23-14.
+_KANA_SPELLINGS = {"SI": ("SHI", "SI"), "TI": ("CHI", "TI"), "TU": ("TSU", "TU"), "HU": ("FU", "HU"),
+                   "ZI": ("JI", "ZI"), "DI": ("JI", "DI", "ZI"), "DU": ("ZU", "DU"), "WO": ("O", "WO")}
 
 
 def _skeleton(word: str) -> str:
-    """A folded given name's consonant classes (``_CLASSES``), repeats as one; "" for none."""
-    for old, new in _LATIN_DIGRAPHS + _GREEK_DIGRAPHS:
+    """A folded given name's consonant classes (``_CLASSES``), repeats as one; "" for none. M before B or P is N
+    (Hepburn writes ん so: JUMPEI)."""
+    word = re.sub("M(?=[BPM])", "N", word)
+    for old, new in _LATIN_DIGRAPHS:
         word = word.replace(old, new)
     out = ""
     for c in word.translate(_CLASSES):
@@ -423,35 +434,60 @@ def _skeleton(word: str) -> str:
 
 def _given_candidates(group: str) -> list[str]:
     """The words of a name group in another script that may be its given name: its given component's first word
-    and all its words joined; for a free-text group (no "^": ПЕТРОВА МАРИЯ, 김민수) each word, and a hangul word
-    without its first syllable (the family name: 김민수 as 민수), A23-12."""
+    and all its words joined; for a free-text group (no "^": ПЕТРОВА МАРИЯ, 김민수) each word of two or more (one word
+    is a family name, as DOE against DOE^JOHN), and a hangul word's first one or two and last syllables apart (김민수:
+    김, 민수, 수; 남궁민수: 남궁, 민수), A23-12, A23-16."""
     if "^" in group:
         words = fold_name(group.split("^")[1]).split()
         return list(dict.fromkeys([words[0], "".join(words)])) if words else []
     words = fold_name(group).split()
-    return words + [w[1:] for w in words if len(w) > 1 and _script_of(w) == "HANGUL"]
+    hangul = [w for w in words if len(w) > 1 and _script_of(w) == "HANGUL"]
+    out = words if len(words) > 1 or hangul else []
+    return out + [part for w in hangul for k in range(1, len(w)) for part in (w[:k], w[k:]) if k <= 2 or part == w[k:]]
+
+
+def _spellings(word: str) -> set[str]:
+    """A word in another script as the strings its Latin spellings are read from (``_skeleton`` reads them):
+    Cyrillic as it is, Greek with its letter pairs either way (``_GREEK_PAIRS``), kana and hangul by their
+    syllables' names (``_KANA_SPELLINGS``; hangul's are Revised Romanisation); none for scripts without a reading
+    here. At most 64 spellings."""
+    out = {""}
+    for c in word:
+        name = unicodedata.name(c, "").split()
+        if name[:2] == ["HIRAGANA", "LETTER"]:
+            syllable = name[-1]
+            ways = ("",) if name[2:] == ["SMALL", "TU"] else ("N", "M") if syllable == "N" else _KANA_SPELLINGS.get(
+                syllable, (syllable,))
+        elif name[:2] == ["HANGUL", "SYLLABLE"]:
+            ways = (name[-1],)
+        elif c in _READINGS or name[:1] in (["CYRILLIC"], ["GREEK"]):
+            ways = (c,)
+        else:
+            return set()
+        out = {s + w for s in out for w in ways}
+        if len(out) > 64:
+            return set()
+    for pair, ways in _GREEK_PAIRS:
+        out = {s.replace(pair, w) for s in out for w in ways} if any(pair in s for s in out) else out
+    return out
 
 
 def _script_skeletons(words: list[str]) -> set[str]:
-    """``_skeleton`` of given-name candidates (``_given_candidates``) in Cyrillic or Greek, or kana and hangul read by
-    their syllables' names (Hepburn for kana, Revised Romanisation for hangul); none for scripts without a reading
-    here."""
-    out = set()
-    for word in words:
-        latin = ""
-        for c in word:
-            name = unicodedata.name(c, "").split()
-            if name[:2] in (["HIRAGANA", "LETTER"], ["HANGUL", "SYLLABLE"]):
-                syllable = name[-1]
-                latin += _HEPBURN.get(syllable, syllable) if name[0] == "HIRAGANA" else syllable
-            elif c in _READINGS or name[:1] in (["CYRILLIC"], ["GREEK"]):
-                latin += c
-            else:
-                latin = ""
-                break
-        if latin:
-            out.add(_skeleton(latin))
-    return out - {""}
+    """``_skeleton`` of given-name candidates (``_given_candidates``) in Cyrillic or Greek, or kana and hangul
+    (``_spellings``)."""
+    return {_skeleton(spelling) for word in words for spelling in _spellings(word)} - {""}
+
+
+def _ending(word: str) -> str:
+    """The class of a given name's last sound: A (ALEXANDRA, АЛЕКСАНДРА, ΜΑΡΙΑ), I (ELENI, ЕВГЕНИЙ), O, or C (a
+    consonant: ALEKSANDR, ΓΕΩΡΓΙΟΣ), for Latin, Cyrillic and Greek letters; "" otherwise. Boy and girl twins are given
+    one name's two forms, which consonants do not tell apart (A23-15)."""
+    word = word.rstrip("ЬЪ")
+    last = word[-1:]
+    for ending, letters in (("A", "AАЯΑ"), ("I", "EIYJИЙЕЁЄЫЭІЇΗΙΕΥ"), ("O", "OUОУЮΟΩ")):
+        if last and last in letters:
+            return ending
+    return "C" if last and (last.isascii() or _script_of(last) in ("CYRILLIC", "GREEK")) else ""
 
 
 def _readings(script_given: str) -> str:
@@ -666,9 +702,12 @@ def _initials_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     # free-text name's words may each be the given name, so where both are free text every word must agree (A23-12)
     if "skeletons" not in mine or "skeletons" not in theirs:
         return False
+    if "ending" in mine and "ending" in theirs and mine["ending"] != theirs["ending"]:
+        return True  # ALEKSANDR / ALEXANDRA, ОЛЕГ / OLGA: one name's two forms (A23-15)
     a, b = set(mine["skeletons"].split()), set(theirs["skeletons"].split())
     free = [any(k in t for k in ("free", "script_free")) for t in (mine, theirs)]
-    return a != b if all(free) else not a & b
+    # both free text: two of their words (or all, where one has fewer) must agree, not one shared family name
+    return len(a & b) < (min(2, len(a), len(b)) if all(free) else 1)
 
 
 def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:

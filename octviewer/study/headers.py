@@ -246,8 +246,9 @@ def _cut(path: Path) -> str:
 #: not sorted letters (anagram twins), VAN / THI in free text; 21: NO NAME, an issuer in HL7's caret form; 22: a
 #: given name's consonants across scripts (twins of one initial); 23: free text joined in order (twins JOSE MARIA /
 #: MARIA JOSE), Roman numerals, more Arabic readings, urn:oid issuers (attack run 23); 24: free-text names' initials
-#: and consonants across scripts, VAN / THI in the middle component; 25: placeholders in Cyrillic, Greek and Han
-RECORD_CHECKS = 25
+#: and consonants across scripts, VAN / THI in the middle component; 25: placeholders in Cyrillic, Greek and Han;
+#: 26: kana and Greek spellings, a given name's ending across scripts, free-text runs of words
+RECORD_CHECKS = 26
 
 
 def well_formed(record) -> bool:
