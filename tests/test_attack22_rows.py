@@ -166,8 +166,6 @@ def test_a22_10_validate_keeps_one_persons_old_and_new_mrn_in_one_split_whatever
     names agreed (validate rc 0 with each person's baseline in train and later visits in test). Now each is one
     person for the split: every parted person is refused. Two people with whole other names on one birth date stay
     two."""
-    import re
-
     from test_attack12_trainer import _write
 
     from trainer.cli import main
@@ -177,16 +175,7 @@ def test_a22_10_validate_keeps_one_persons_old_and_new_mrn_in_one_split_whatever
                 ("DOE^JOHN^ALBERT", "19430315", "JOHN ALBERT DOE", "19430315"),
                 ("WANG^XIAOMING", "19450315", "WANG^XIAOMING", "194503"),
                 ("KIM^MINSU", "19460315", "김^민수", "19460315")]
-    rows = _variant_rows(tiny_cohort, tmp_path / "c", variants)
-    parted = _write(rows, tmp_path / "parted.csv")
-    assert main(["validate", "--data", str(parted)]) == 2
-    err = capsys.readouterr().err
-    refused = [set(re.findall(r"row (\d+)", line)) for line in err.splitlines()
-               if "one patient's rows are in several splits" in line]
-    olds = [{str(r["row"]) for r in _numbered(rows) if r["patient_id"] == f"OLD-{n:02d}"}
-            for n in range(len(variants))]
-    assert all(any(old <= rows_said for rows_said in refused) for old in olds), (olds, err)
-    assert len(refused) == len(variants), err
+    _each_person_refused(tiny_cohort, tmp_path, capsys, variants)
 
     # whole other names on one birth date under two MRNs: two people, not joined (a given split is theirs)
     others = _variant_rows(tiny_cohort, tmp_path / "d", [("SMITH^ANN", "19440315", "JONES^BOB", "19440315")])
@@ -246,18 +235,24 @@ def test_a23_7_validate_keeps_one_persons_spellings_together_where_the_new_mrn_g
     (a de-identified export), the name written another way: cd11cbe joined a link by a year or month only where the
     names agreed, so each was parted again and validate named none of them (attack run 23, A23-7). Now a loose link
     joins wherever no whole other name parts the two (the KIM chain stays bounded: test above)."""
-    import re
-
-    from test_attack12_trainer import _write
-
-    from trainer.cli import main
-
     variants = [("ПЕТРОВА^АННА", "19410315", "PETROVA^ANNA", "1941"),
                 ("DUPONT^JEAN PIERRE", "19420315", "JEAN-PIERRE DUPONT", "1942"),
                 ("DOE^JOHN^ALBERT", "19430315", "JOHN ALBERT DOE", "1943"),
                 ("WANG^XIAOMING", "19450315", "XIAO MING WANG", "194503"),
                 ("KIM^MINSU", "19460315", "김^민수", "1946"),
                 ("MUELLER^JUERGEN", "19470315", "MULLER^JURGEN", "1947")]
+    _each_person_refused(tiny_cohort, tmp_path, capsys, variants)
+
+
+def _each_person_refused(tiny_cohort, tmp_path, capsys, variants) -> None:
+    """``octviewer-train validate`` of a cohort whose persons (``variants``: old header, birth date, new header, birth
+    date) are split with their old MRN in train and new MRN in test: refused (exit 2), each person named once."""
+    import re
+
+    from test_attack12_trainer import _write
+
+    from trainer.cli import main
+
     rows = _variant_rows(tiny_cohort, tmp_path / "c", variants)
     assert main(["validate", "--data", str(_write(rows, tmp_path / "parted.csv"))]) == 2
     err = capsys.readouterr().err
