@@ -88,12 +88,18 @@ def screened(orthanc, tmp_path_factory):
     from octviewer.model import Predictor
     from octviewer.pipeline import analyse_scan
 
+    # the session's own results folder is put back after (it was deleted: every later test of this worker then used
+    # the user's data folder, and test_session_folders failed under xdist)
+    before = os.environ.get("OCTVIEWER_DATA")
     os.environ["OCTVIEWER_DATA"] = str(tmp_path_factory.mktemp("screen-data"))
     try:
         demo = orthanc.studies[DEMO_PATIENT]
         got = retrieve(orthanc.settings(), demo["study"], demo["series"]["OPT"])
     finally:
-        del os.environ["OCTVIEWER_DATA"]
+        if before is None:
+            del os.environ["OCTVIEWER_DATA"]
+        else:
+            os.environ["OCTVIEWER_DATA"] = before
     [scan] = scan_files(got.files)
     volume = load_volume(scan)
     predictor = Predictor(MODEL, device="cpu")
