@@ -209,6 +209,8 @@ PAIRS = [
     (("ПЕТРОВА МАРИЯ ИВАНОВНА", "19600101", ""), ("MARIA PETROVA", "19600101", ""), "same", "A23-16: a patronymic"),
     (("ПЕТРОВА^МАРИЯ", "19600101", ""), ("M PETROVA", "19600101", ""), "same", "A23-16: a family name and initial"),
     (("남궁민수", "19600101", ""), ("NAMGUNG^MINSU", "19600101", ""), "same", "A23-16: a two-syllable family name"),
+    (("やまだたろう", "19600101", ""), ("YAMADA^HANAKO", "19600101", ""), "said", "kana twins without a separator"),
+    (("やまだたろう", "19600101", ""), ("YAMADA^TARO", "19600101", ""), "same", "kana without a separator"),
     (("TWIN I SMITH", "19600101", ""), ("TWIN II SMITH", "19600101", ""), "said", "A23-2: free text"),
     (("SMITH^TRIPLET I", "", ""), ("SMITH^TRIPLET III", "", ""), "said", "A23-2: triplets"),
     (("حداد^جميلة", "19600101", ""), ("HADDAD^DJAMILA", "19600101", ""), "same", "A23-3: ج as DJ"),

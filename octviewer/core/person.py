@@ -435,15 +435,16 @@ def _skeleton(word: str) -> str:
 def _given_candidates(group: str) -> list[str]:
     """The words of a name group in another script that may be its given name: its given component's first word
     and all its words joined; for a free-text group (no "^": ПЕТРОВА МАРИЯ, 김민수) each word of two or more (one word
-    is a family name, as DOE against DOE^JOHN), and a hangul word's first one or two and last syllables apart (김민수:
-    김, 민수, 수; 남궁민수: 남궁, 민수), A23-12, A23-16."""
+    is a family name, as DOE against DOE^JOHN), and a hangul or kana word's first few and last syllables apart
+    (김민수: 김, 민수, 수; 남궁민수: 남궁, 민수; やまだたろう: やまだ, たろう), A23-12, A23-16."""
     if "^" in group:
         words = fold_name(group.split("^")[1]).split()
         return list(dict.fromkeys([words[0], "".join(words)])) if words else []
     words = fold_name(group).split()
-    hangul = [w for w in words if len(w) > 1 and _script_of(w) == "HANGUL"]
-    out = words if len(words) > 1 or hangul else []
-    return out + [part for w in hangul for k in range(1, len(w)) for part in (w[:k], w[k:]) if k <= 2 or part == w[k:]]
+    # hangul and kana written without a separator (김민수, やまだたろう): the family name is the first syllables
+    joined = [w for w in words if len(w) > 1 and _script_of(w) in ("HANGUL", "KANA")]
+    out = words if len(words) > 1 or joined else []
+    return out + [part for w in joined for k in range(1, len(w)) for part in (w[:k], w[k:]) if k <= 3 or part == w[k:]]
 
 
 def _spellings(word: str) -> set[str]:

@@ -247,8 +247,9 @@ def _cut(path: Path) -> str:
 #: given name's consonants across scripts (twins of one initial); 23: free text joined in order (twins JOSE MARIA /
 #: MARIA JOSE), Roman numerals, more Arabic readings, urn:oid issuers (attack run 23); 24: free-text names' initials
 #: and consonants across scripts, VAN / THI in the middle component; 25: placeholders in Cyrillic, Greek and Han;
-#: 26: kana and Greek spellings, a given name's ending across scripts, free-text runs of words
-RECORD_CHECKS = 26
+#: 26: kana and Greek spellings, a given name's ending across scripts, free-text runs of words; 27: kana without a
+#: separator read as hangul is
+RECORD_CHECKS = 27
 
 
 def well_formed(record) -> bool:
