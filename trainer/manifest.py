@@ -663,20 +663,11 @@ def split_groups(records: list[Record]) -> dict[int, str]:
     a new MRN, A18-24).
     A joined group is keyed by its first patient ID (sorted), so a cohort whose rows and headers agree
     keeps the split it had. A header ID shared by more than ``MAX_IDS_PER_PERSON`` row patients joins none."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.get(x, x) != x:
-            x = parent[x]
-        return x
-
-    for ids in [*(ids for ids in _header_people(records).values() if 1 < len(ids) <= MAX_IDS_PER_PERSON),
-                *_one_person_ids(records)]:
-        if 1 < len(ids):
-            roots = sorted({find(i) for i in ids})
-            for other in roots[1:]:
-                parent[other] = roots[0]
-    return {r.row: find(r.patient_id) for r in records}
+    pairs = [pair for ids in [*(ids for ids in _header_people(records).values() if 1 < len(ids) <= MAX_IDS_PER_PERSON),
+                              *_one_person_ids(records)]
+             for pair in zip(sorted(ids), sorted(ids)[1:])]
+    first = {i: min(group) for group in _joined(pairs) for i in group}
+    return {r.row: first.get(r.patient_id, r.patient_id) for r in records}
 
 
 def header_warnings(records: list[Record]) -> list[str]:

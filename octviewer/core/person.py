@@ -21,6 +21,7 @@ the verdict each should get: a change to the rule is judged there first (attack 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -393,7 +394,6 @@ _ARABIC = ("ابتثجحخدذرزسشصضطظعغفقكلمنهويپچژگ",
            "AEIOU B T TS JGD H KHJ D DZ R Z S SC S DZ T ZD AEIOU G F QKG K L M N H WOUV YIE P C ZJ G")
 _READINGS = {c: r for letters, readings in (_CYRILLIC, _GREEK, _ARABIC) for c, r in zip(letters, readings.split(),
                                                                                          strict=True)}
-_KANA = {"SI": "S", "TI": "TC", "TU": "T", "HU": "HF", "ZI": "ZJ", "DI": "DJZ", "DU": "DZ", "WO": "WO", "E": "EY"}
 _HANGUL = {"G": "GK", "K": "KG", "D": "DT", "T": "TD", "B": "BP", "P": "PB", "J": "JCZ", "C": "CJ", "R": "RLN",
            "L": "LRN", "N": "NLR", "S": "SC"}
 
@@ -502,7 +502,9 @@ def _readings(script_given: str) -> str:
         letters = _READINGS[first]
     elif name[:2] == ["HIRAGANA", "LETTER"]:
         syllable = name[-1]
-        letters = _KANA.get(syllable, "RL" if syllable[0] == "R" else syllable[0])
+        # the first letters of its spellings (``_KANA_SPELLINGS``), R as L too, E as YE too
+        letters = "".join(dict.fromkeys(w[0] for w in _KANA_SPELLINGS.get(syllable, (syllable,))))
+        letters += {"R": "L", "E": "Y"}.get(syllable[0] if syllable[0] == "R" else syllable, "")
     elif name[:2] == ["HANGUL", "SYLLABLE"]:
         syllable = name[-1]
         letters = "AEIOUYWLR" if syllable[0] in "AEIOUYW" else _HANGUL.get(syllable[0], syllable[0])
@@ -559,8 +561,6 @@ def birth_trait(text: str) -> str:
 
 
 def _this_year() -> int:
-    import datetime as dt
-
     return dt.date.today().year
 
 
@@ -647,7 +647,7 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # passed as one (attack run 20, A20-1)
         given = any(k in mine and k in theirs for k in ("given", "initial", "script_given"))
         free = "free" in mine or "free" in theirs
-        if _initials_differ(mine, theirs):
+        if _given_differs_across_scripts(mine, theirs):
             return True
         return whole_name_differs(mine, theirs) or (not given or free) and (
             differs("words") and not _free_agree(mine, theirs) or differs("script"))
@@ -686,7 +686,7 @@ def _joined_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     return bool(set(mine.get("joined", "").split()) & set(theirs.get("joined", "").split()))
 
 
-def _initials_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+def _given_differs_across_scripts(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """A name in Latin letters and one in another script only (no common script) whose given names cannot begin
     with one letter (``_readings``): under one ID and birth date, twins ПЕТРОВА^МАРИЯ / PETROVA^ANNA passed as one
     person, where one person's ПЕТРОВА^МАРИЯ / PETROVA^MARIA are nothing to say (A18-10, A22-4). A given name with
@@ -806,8 +806,8 @@ def one_set_of_traits(all_traits: Iterable[dict[str, str]], names: bool = True) 
 def same_person_across_ids(mine: dict[str, str], theirs: list[dict[str, str]]) -> bool:
     """Whether traits ``mine`` name the person ``theirs`` (one set) all name, by what both give: a birth date and
     a name at least, and nothing differing (``one_set_of_traits``). Under two PatientIDs an absent trait proves
-    nothing. One rule for the study index (a scan listed under an old ID) and the trainer's split (one person's
-    old and new MRN in one split)."""
+    nothing. The study index's rule for a scan listed under an old ID; the trainer's split joins more loosely
+    (``trainer.manifest._maybe_one_person``: a joined namesake costs nothing there)."""
     merged: dict[str, str] = {}
     for traits in theirs:
         merged = {**traits, **merged}

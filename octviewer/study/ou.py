@@ -32,6 +32,15 @@ SECTOR_DEGREES = {"T": (310, 40), "TS": (40, 80), "NS": (80, 120), "N": (120, 23
                   "TI": (270, 310)}
 
 
+def refused_reasons(has_result: bool, structure) -> tuple[str, ...] | None:
+    """The quality check's reasons where it refused a scan (no network result, its measurement refused), else None:
+    the one test of the OU view's cards and the Trend's refused visits."""
+    quality = getattr(structure, "quality", None)
+    if has_result or quality is None or getattr(quality, "ok", True):
+        return None
+    return tuple(getattr(quality, "reasons", ()) or ())
+
+
 @dataclass
 class EyeSummary:
     """One eye at one visit, ready to draw; built in a worker, read on the GUI thread."""
@@ -73,10 +82,8 @@ class EyeSummary:
         """Why the eye's scan has no network result where the quality check refused it ("refused by the quality
         check: ..."), else "": an OU card of a refused scan said only "not analysed" (walk-through H107, Y5). The
         reasons name no file (a reader's error, which may, is ``error``)."""
-        quality = getattr(self.structure, "quality", None)
-        if self.probability is None and quality is not None and not getattr(quality, "ok", True):
-            return "refused by the quality check: " + "; ".join(tuple(getattr(quality, "reasons", ()) or ()))
-        return ""
+        reasons = refused_reasons(self.probability is not None, self.structure)
+        return "refused by the quality check: " + "; ".join(reasons) if reasons is not None else ""
 
     def missing_reason(self, name: str) -> str:
         """Why an asymmetry row's value is empty for this eye (a blank cell alone tells the reader nothing)."""

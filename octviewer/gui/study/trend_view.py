@@ -24,6 +24,7 @@ from octviewer.core import VF_INDICES, Cancelled, weak_vf_indices
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex, Trend, trend
 from octviewer.study.index import VISIT_GAP_DAYS
+from octviewer.study.ou import refused_reasons
 from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
@@ -391,10 +392,9 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
 def refusal_reason(prediction, structure) -> str:
     """The quality check's first reason (120 characters at most) where it refused the scan (no network result, its
     measurement refused), else "". The check's own words: they name no file or person."""
-    quality = getattr(structure, "quality", None)
-    if prediction is not None or quality is None or getattr(quality, "ok", True):
+    reasons = refused_reasons(prediction is not None, structure)
+    if reasons is None:
         return ""
-    reasons = tuple(getattr(quality, "reasons", ()) or ())
     why = " ".join(str(reasons[0]).split()) if reasons else "no reason given"
     return why if len(why) <= 120 else why[:119] + "…"
 
