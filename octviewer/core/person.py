@@ -145,11 +145,15 @@ def fold_name(text: str) -> str:
     return " ".join("".join(c if c.isalpha() or unicodedata.category(c)[0] == "M" else " " for c in text).split())
 
 
+#: ``PLACEHOLDER_NAMES`` as the fold writes them (НЕИЗВЕСТНЫЙ folds to НЕИЗВЕСТНЫИ and was a name: A23-10)
+_FOLDED_PLACEHOLDERS = frozenset(map(fold_name, PLACEHOLDER_NAMES)) | PLACEHOLDER_NAMES
+
+
 def _placeholder(words: list[str]) -> bool:
     """Whether a name's folded words are what is written where the name is not known: placeholder words, ASCII
     words of one repeated letter (XXX), or one ASCII letter alone or repeated as every word (X, X^X, UNKNOWN^X:
     A21-3). Initials that differ (J^D) stay a name, and so does a one-character Chinese name (张^伟: A20-2)."""
-    rest = [w for w in words if w not in PLACEHOLDER_NAMES and not (w.isascii() and len(w) > 1 and len(set(w)) == 1)]
+    rest = [w for w in words if w not in _FOLDED_PLACEHOLDERS and not (w.isascii() and len(w) > 1 and len(set(w)) == 1)]
     if "".join(words) == "NONAME":  # NO NAME, NO^NAME (A22-7); not NA^ME or NO^NE, which may be names (A23-8)
         return True
     return not rest or len(set(rest)) == 1 and rest[0].isascii() and len(rest[0]) == 1
@@ -305,8 +309,9 @@ def _latin_traits(group: str) -> dict[str, str]:
                # any word may be the given name: each one's initial and consonants (A23-12)
                "initials": " ".join(sorted({w[0] for w in words})) if len(words) > 1 else "",
                # and runs of words joined (MIN SU as MINSU); a one-word name is a family name (DOE / DOE^JOHN)
-               "skeletons": " ".join(sorted({_skeleton("".join(words[i:j])) for i in range(len(words))
-                                             for j in range(i + 1, len(words) + 1)} - {""})) if len(words) > 1 else ""}
+               "skeletons": " ".join(sorted({k for i in range(len(words)) for j in range(i + 1, len(words) + 1)
+                                             for k in _latin_skeletons("".join(words[i:j]))}))
+               if len(words) > 1 else ""}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return _split_initials({k: v for k, v in out.items() if v})
     parts = [*group.split("^"), "", "", "", ""]
@@ -317,7 +322,7 @@ def _latin_traits(group: str) -> dict[str, str]:
     givens = _givens(given_part)
     given, given2 = (givens + ["", ""])[:2]
     out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
-           "skeletons": " ".join(sorted({_skeleton(given), _skeleton("".join(givens))} - {""})),
+           "skeletons": " ".join(sorted(_latin_skeletons(given) | _latin_skeletons("".join(givens)))),
            "ending": _ending(given),
            "given2": given2 if len(given2) > 1 else "", "number": _number(group, given_words),
            "marker": next((w for w in given_words if w in MARKERS and len(given_words) > 1), ""),  # ^AN^VAN (A23-13)
@@ -430,6 +435,12 @@ def _skeleton(word: str) -> str:
         if c.isascii() and c.isalpha() and c.isupper() and not out.endswith(c):
             out += c
     return out
+
+
+def _latin_skeletons(word: str) -> set[str]:
+    """A Latin given name's consonant classes (``_skeleton``), X read as KS (XENIA, КСЕНИЯ) and as the Cyrillic Х
+    that Uzbek and Tajik Latin write X (XURSHID, ХУРШИД): one person's two headers were said (A23-3)."""
+    return {_skeleton(word), _skeleton(word.replace("X", "H"))} - {""}
 
 
 def _given_candidates(group: str) -> list[str]:
@@ -756,8 +767,30 @@ def one_person(patients: Iterable[Patient]) -> Patient | None:
 
 
 def names_differ(patients: Iterable[Patient | None]) -> bool:
-    """Whether these (one person's, ``one_person``) write the name in more than one way after the fold."""
-    return not one_set_of_traits(p.traits() for p in patients if p is not None)
+    """Whether these (one person's, ``one_person``) write the name in more than one way after the fold, or in two
+    scripts that are not compared (``scripts_apart``)."""
+    traits = [p.traits() for p in patients if p is not None]
+    return not one_set_of_traits(traits) or bool(scripts_apart(traits))
+
+
+#: a word set's script in words (``_word_sets``' keys); the others by their Unicode name (Cyrillic, Hangul, Thai)
+_SCRIPT_WORDS = {"wordset": "Latin", "cjkset": "Han", "kanaset": "kana"}
+
+
+def scripts_apart(all_traits: Iterable[dict[str, str]]) -> str:
+    """The scripts of two of these names (traits under one ID, plain or hashed) that share none, in words ("Hangul
+    and Latin"), or "". Their given names are compared by their readings (``_given_differs_across_scripts``) where
+    those tell two people apart, but a reading cannot tell the rest: boy and girl twins 민수 / MINSEO differ in a
+    vowel that romanisation writes several ways, حسن / HUSSEIN share their consonants, and kanji, Hebrew or Thai
+    have no reading here (attack runs 22 and 23: A22-4, A23-15). So where nothing told them apart, it is said that
+    they were not compared, rather than passed as one person or, for one person's two devices, refused."""
+    named = [_word_sets(t) for t in all_traits if _word_sets(t)]
+    for k, mine in enumerate(named):
+        for theirs in named[k + 1:]:
+            if not mine & theirs:
+                words = {_SCRIPT_WORDS.get(s) or s[:-3].title() for s in mine | theirs}
+                return " and ".join(sorted(words, key=str.lower))
+    return ""
 
 
 def what_differs(all_traits: Iterable[dict[str, str]]) -> str:

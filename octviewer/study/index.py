@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 from ..core.cancel import Cancelled
 from ..core.files import file_sha256
-from ..core.person import one_set_of_traits, same_person_across_ids, what_differs
+from ..core.person import one_set_of_traits, same_person_across_ids, scripts_apart, what_differs
 from ..core.text import text_problem
 from ..io import VolumeReadError
 from ..io.content import SAMPLE_KIND
@@ -105,7 +105,8 @@ class StudyWarning(NamedTuple):
 #: old id: one scan filed under two patient IDs whose headers give one name and birth date, used once under the ID
 #: with other scans (an old and a new MRN, or namesakes: no manifest disagrees with a header, so not 'patient',
 #: whose words said "the study manifest" in a folder with none: attack run 18, A18-26)
-WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people", "field", "old id")
+WARNING_KINDS = ("patient", "date", "rows", "copy", "two visits", "cut", "uid", "repeat", "people", "scripts", "field",
+                 "old id")
 
 
 @dataclass(frozen=True)
@@ -1356,7 +1357,9 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
     (attack run 14, A14-19). Said, not hidden: names are written differently by devices and exports (O'BRIEN and
     OBRIEN, MUELLER and MÜLLER), and leaving out every scan of a patient for one such spelling hid whole histories
     (attack run 15, A15-1, A15-16); grouped by the study's patient, so a manifest that files the two under two IDs
-    is not questioned (A15-3). DICOM headers only (a .vol's name and birth date are not read)."""
+    is not questioned (A15-3). Names in two scripts that nothing told apart get a 'scripts' check instead, which
+    leaves the Trend's flags (``core.person.scripts_apart``). DICOM headers only (a .vol's name and birth date are
+    not read)."""
     by_patient: dict[str, list[ScanEntry]] = {}
     for scan in index.scans:
         by_patient.setdefault(scan.patient_id, []).append(scan)
@@ -1367,6 +1370,12 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
                                             "birth date: an archive holding several hospitals' IDs, a mis-filed "
                                             "scan, or one name written two ways): check before comparing eyes or "
                                             "visits") for scan in scans]
+        elif len(scans) > 1 and (scripts := scripts_apart(persons.get(s.path, {}) for s in scans)):
+            # not compared (names in two scripts that nothing told apart): said, the Trend's flags kept (A23-15)
+            index.warnings += [StudyWarning(scan.path, "scripts", f'the scans of the patient "{patient}" write the '
+                                            f"name in two scripts ({scripts}), which are not compared: one person's "
+                                            "name from two devices, or twins under one ID; check before comparing "
+                                            "eyes or visits") for scan in scans]
 
 
 def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_persons: dict[int, dict]) -> None:

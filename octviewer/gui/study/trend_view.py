@@ -77,6 +77,7 @@ DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and t
 #: visits was counted twice (attack run 16, A16-3)
 TREND_CHECKS = {
     "people": "the slopes may mix two people's scans: no change is flagged as significant",
+    "scripts": "changes are flagged as for one person's scans",
     "two visits": "counted once, at the visit where it is the eye's only scan (else its first): another visit "
                   "with another scan of the eye is plotted and fitted without it; another visit with no other scan "
                   "is ringed and left out of the fitted line",
@@ -105,7 +106,7 @@ def check_note(kind: str, visits: int, at: str = "") -> str:
             return f"Check ({where}): {what.replace('this scan at', 'a scan at').replace('this visit', at)}; " \
                    f"{TREND_CHECKS[kind]}."
         return f"Check ({where}): {what} ({at}); {TREND_CHECKS[kind]}."
-    count = f" ({visits} visits)" if visits > 1 and kind not in ("people", "field") else ""
+    count = f" ({visits} visits)" if visits > 1 and kind not in ("people", "scripts", "field") else ""
     return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
 
 

@@ -1,0 +1,78 @@
+"""Names under one ID written in two scripts that nothing told apart are said, not passed as one person.
+
+A reading tells twins apart only where their given names differ in an initial, a consonant or an ending: boy and
+girl twins 민수 / MINSEO, ゆうき / YUUKA, Arabic-script twins sharing consonants (حسن / HUSSEIN) and any name in kanji,
+Hebrew or Thai (no reading here) passed as one person, with nothing said (attack runs 22 and 23: A22-4, A23-15).
+One person's name from two devices looks the same, so the check says it could not compare them and leaves the
+Trend's flags (``core.person.scripts_apart``).
+"""
+
+import pytest
+
+from octviewer.core.person import Patient, name_traits, names_differ, scripts_apart
+
+
+@pytest.mark.parametrize("first, second, scripts", [
+    ("KIM^MINSEO", "김^민수", "Hangul and Latin"),  # A23-15: boy / girl twins, one vowel apart
+    ("SATO^YUUKA", "さとう^ゆうき", "kana and Latin"),
+    ("HASSAN^HUSSEIN", "حسن^حسن", "Arabic and Latin"),
+    ("YAMADA^HANAKO", "山田^太郎", "Han and Latin"),  # A22-4: no reading here
+    ("COHEN^DAVID", "כהן^דוד", "Hebrew and Latin"),
+    ("PETROVA^MARIA", "ПЕТРОВА^МАРИЯ", "Cyrillic and Latin"),  # one person's two devices: said too
+    ("山田^太郎", "やまだ^たろう", "Han and kana"),
+])
+def test_names_in_two_scripts_are_said_as_not_compared(first, second, scripts):
+    a, b = Patient("P1", "", first, "19620304"), Patient("P1", "", second, "19620304")
+    assert not a.others(b)  # not refused: one person's two devices look the same
+    assert scripts_apart([a.traits(), b.traits()]) == scripts
+    assert names_differ([a, b])  # PACS screen and retrieve say it ("kept: check before comparing eyes or visits")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("YAMADA^TARO=山田^太郎", "山田^太郎"),  # a common script: compared
+    ("KIM^MINSU", "KIM^MINSU"),
+    ("ХУРШИД", "ХУРШИД"),
+])
+def test_names_with_a_common_script_are_compared_as_before(first, second):
+    assert scripts_apart([name_traits(first), name_traits(second)]) == ""
+
+
+def test_uzbek_x_is_the_cyrillic_kh():
+    """A23-3's residual: ТОШЕВ^ХУРШИД / TOSHEV^XURSHID (Uzbek Latin writes Х as X) was said as another name."""
+    from octviewer.core.person import other_name
+
+    a, b = (Patient("P1", "", n, "19620304").traits() for n in ("ТОШЕВ^ХУРШИД", "TOSHEV^XURSHID"))
+    assert not other_name(a, b)
+    a, b = (Patient("P1", "", n, "19620304").traits() for n in ("ЛЕБЕДЕВА^КСЕНИЯ", "LEBEDEVA^XENIA"))
+    assert not other_name(a, b)
+
+
+@pytest.mark.gui
+def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, window, monkeypatch, tmp_path):
+    """File > Open study folder on a patient whose first visit's scans name KIM^MINSEO and second visit's 김^민수
+    (one ID, one birth date): each scan carries the 'scripts' check, the Trend keeps its flags and says so."""
+    from types import SimpleNamespace
+
+    from conftest import open_study_folder
+    from test_attack16_person import _rename
+
+    from octviewer.gui.study.checks import study_check_entries
+    from octviewer.gui.study.trend_view import eye_history
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=2, preset="tiny", seed=7)
+    scans = sorted((root / "scans").rglob("*.dcm"))
+    for scan in scans:
+        _rename(scan, "KIM^MINSEO" if "_2018" in scan.name else "김^민수", "", "19620304")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    monkeypatch.setattr("octviewer.io.load_volume", lambda path: path)
+    kinds = [w.kind for w in panel.index.warnings]
+    assert kinds.count("scripts") == len(scans) and "people" not in kinds, kinds
+    entries = " ".join(study_check_entries(panel.index))
+    assert "write the name in two scripts (Hangul and Latin), which are not compared" in entries, entries
+    # the Trend of the eye (its analysis stood in for): the check said, the slopes not taken for two people's
+    history = eye_history(panel.index, "DEMO07-000", "OD", lambda path, cancel: (None, SimpleNamespace(
+        rnfl_global_um=90.0)), lambda *a: None, SimpleNamespace(is_set=lambda: 0))
+    assert not history.mixed()
+    assert any("two scripts" in n and "flagged as for one person's scans" in n for n in history.check_notes()), \
+        history.check_notes()
