@@ -5,7 +5,8 @@ and new MRN where two devices wrote the name or birth date differently. After 2b
 by each patient's own offset, or backward; A22-22, a year-only birth date chaining same-year namesakes into a group
 too big to join the person's old and new MRN. After cd11cbe (H126, attack run 23): A23-5/A23-6, a re-dated copy
 decided per patient and by the scans' dates where either file lacks a row; A23-7, one person's spellings with a
-year-only birth date parted by the split."""
+year-only birth date parted by the split. After c660c33: A23-17, a year-only hangul header chaining same-year Latin
+namesakes past the cap, which dropped the person's own link."""
 
 from __future__ import annotations
 
@@ -242,6 +243,41 @@ def test_a23_7_validate_keeps_one_persons_spellings_together_where_the_new_mrn_g
                 ("KIM^MINSU", "19460315", "김^민수", "1946"),
                 ("MUELLER^JUERGEN", "19470315", "MULLER^JURGEN", "1947")]
     _each_person_refused(tiny_cohort, tmp_path, capsys, variants)
+
+
+def test_a23_17_validate_keeps_a_persons_hangul_year_only_mrn_with_the_old_one_beside_same_year_kims(
+        tiny_cohort, tmp_path, capsys):
+    """KIM^MINSU under an old MRN (born 19450315) and a new one whose headers write 김^민수 and the year only, beside
+    three other cohort patients KIM^... born on other 1945 days: the hangul header shares no script with the KIMs,
+    so its loose link joined each, the group of five was above MAX_IDS_PER_PERSON, and the cap kept only loose links
+    whose names agree in one script, which a cross-script pair never is: the person's own link was dropped with the
+    namesakes', the old MRN in train and the new in test, validate rc 0 and silent (attack run 23, A23-17). Now the
+    person's link (민수 / MINSU read alike) outranks the namesakes' (민수 / JIHOON): refused. Where the namesakes read
+    alike too (three more KIM^MINSU born that year), which is the person cannot be told: validate says so, by counts
+    only (no name, birth date or ID)."""
+    from test_attack12_trainer import _write
+
+    from trainer.cli import main
+
+    person = ("KIM^MINSU", "19450315", "김^민수", "1945")
+    others = [("KIM^JIHOON", "19450101"), ("KIM^SEOYEON", "19450607"), ("KIM^DOHYUN", "19451111")]
+    rows = _kims(tiny_cohort, tmp_path / "c", person, others)
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "parted.csv"))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("one patient's rows are in several splits") == 1, err
+    assert "which of them is the person cannot be told" not in err, err  # the person's own link was kept
+
+    namesakes = [("KIM^MINSU", "19450101"), ("KIM^MINSU", "19450607"), ("KIM^MINSU", "19451111")]
+    rows = _kims(tiny_cohort, tmp_path / "d", person, namesakes)
+    assert main(["validate", "--data", str(_write(rows, tmp_path / "namesakes.csv"))]) == 0
+    captured = capsys.readouterr()
+    new = {r["patient_id"] for r in rows if r["split"] == "test"}
+    five = {"OLD-00", *new, *sorted({r["patient_id"] for r in rows} - new - {"OLD-00"})[:len(namesakes)]}
+    said = [line for line in captured.err.splitlines() if "which of them is the person cannot be told" in line]
+    assert len(said) == 1, captured.err
+    assert f"{sum(r['patient_id'] in five for r in rows)} rows: the DICOM headers of 5 of the manifest's" in said[0]
+    for secret in ("KIM", "MINSU", "1945", *five):
+        assert secret not in captured.err + captured.out, secret
 
 
 def _each_person_refused(tiny_cohort, tmp_path, capsys, variants) -> None:

@@ -558,11 +558,18 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
     (``_maybe_one_person``: a word shared, or no script in common): one person's spellings (another script, free
     text, an umlaut written out) with a year-only birth date were parted where a loose link asked the names to agree
     (attack run 23, A23-7). A year-only birth date shares a name word (KIM) with every namesake born that year and
-    chains them into one group above ``MAX_IDS_PER_PERSON`` (attack run 22, A22-22), so a group too big keeps its
-    loose links only where the names agree (``core.person.other_name`` false), then only its links by a full date
-    (``_link_rank``); a group still too big joins none, and a birth date given as it is by the scans of more than
-    ``MAX_PATIENTS_PER_BIRTH_DATE`` patients (a placeholder) joins none."""
+    chains them into one group above ``MAX_IDS_PER_PERSON`` (attack run 22, A22-22), so a group too big keeps only
+    its firmer links, rank by rank (``_link_rank``: a full date; names that agree; names in two scripts that agree by
+    their readings; a year-only 김^민수 chained three Latin KIMs born that year and the cap dropped the person's own
+    link to KIM^MINSU with theirs, A23-17); a group still too big joins none (``header_warnings`` says so,
+    ``_unjoined_ids``), and a birth date given as it is by the scans of more than ``MAX_PATIENTS_PER_BIRTH_DATE``
+    patients (a placeholder) joins none."""
+    return _capped(_person_links(records), 3)
 
+
+def _person_links(records: list[Record]) -> dict[tuple[str, str], int]:
+    """(patient ID, patient ID) -> its ``_link_rank``, the firmest found, for every two of the manifest's patient
+    IDs whose headers may name one person (``_one_person_ids``), before any cap."""
     header, persons = header_patients(records), header_persons(records)
     entries: dict[tuple, dict] = {}  # (patient, header ID, traits) -> traits
     for r in records:
@@ -582,19 +589,42 @@ def _one_person_ids(records: list[Record]) -> list[set[str]]:
         for (b, id_b, _), theirs in within[_births(mine)[0]]:
             if a != b and id_a != id_b and _maybe_one_person(mine, theirs):
                 pair = (min(a, b), max(a, b))
-                links[pair] = min(links.get(pair, 2), _link_rank(mine, theirs))
-    return _capped(links, 2)
+                links[pair] = min(links.get(pair, 3), _link_rank(mine, theirs))
+    return links
+
+
+def _unjoined_ids(records: list[Record]) -> set[str]:
+    """The manifest's patient IDs on a link (``_person_links``) that the split leaves unjoined (``_capped``: too many
+    namesakes to tell which is the person) where neither ID kept a firmer link (``_link_rank``): the person may be
+    parted across the splits, and validate said nothing (attack run 23, A23-17). A link dropped beside a firmer one
+    kept (namesakes' loose links beside the person's own) is not counted: the firmer link says who the person is."""
+    groups, links = split_groups(records), _person_links(records)
+    group = {r.patient_id: groups[r.row] for r in records}
+    kept: dict[str, int] = {}  # ID -> its firmest link kept
+    for (a, b), rank in links.items():
+        if group[a] == group[b]:
+            kept[a], kept[b] = min(kept.get(a, rank), rank), min(kept.get(b, rank), rank)
+    return {i for (a, b), rank in links.items()
+            if group[a] != group[b] and min(kept.get(a, rank), kept.get(b, rank)) >= rank for i in (a, b)}
 
 
 def _link_rank(mine: dict, theirs: dict) -> int:
-    """How firm a link of two headers is (``_one_person_ids``): 0 a full birth date on both; 1 a birth date to the
-    month or year only (loose) with names that agree (``core.person.other_name`` false); 2 a loose one whose names
-    are only not whole other names (another script, free text, an umlaut written out, or a shared word: KIM)."""
+    """How firm a link of two headers is (``_one_person_ids``), by what ties it: 0 a full birth date on both; 1 a
+    birth date to the month or year only (loose) with names that agree (``core.person.other_name`` false: one
+    script, spelled alike); 2 a loose one whose names would be one person's were the birth date given in full
+    (``other_name`` with one date tying both: another script whose readings agree, 김^민수 / KIM^MINSU; one with no
+    reading to compare, 山田^太郎 / YAMADA^TARO; a married name); 3 a loose one whose names are only not whole other
+    names (a shared word, KIM^JIHOON / KIM^MINSU; another script whose readings differ, 김^민수 / KIM^JIHOON). A 2
+    never displaces a 0 or 1 at the cap, nor a 3 a 2: a year-only hangul header chaining three Latin KIMs dropped
+    the person's own link with the namesakes' where all were ranked alike (attack run 23, A23-17)."""
     from octviewer.core.person import other_name
 
     if "birth" in mine and "birth" in theirs:
         return 0
-    return 2 if other_name(mine, theirs) else 1
+    if not other_name(mine, theirs):
+        return 1
+    tied = {"birth": "tied"}  # other_name asks whether both give a full date; the value is the same on both sides
+    return 2 if not other_name({**mine, **tied}, {**theirs, **tied}) else 3
 
 
 def _capped(links: dict[tuple[str, str], int], rank: int) -> list[set[str]]:
@@ -673,8 +703,9 @@ def split_groups(records: list[Record]) -> dict[int, str]:
 def header_warnings(records: list[Record]) -> list[str]:
     """What validate and fit say when the rows' patient IDs and the scans' DICOM headers disagree, by
     row count only (the IDs are patients'): one person under several IDs (kept in one split by
-    ``split_groups``; given splits that part them are said), a placeholder ID, rows re-keyed, or one patient ID's
-    scans naming different people (``people_under_one_id``)."""
+    ``split_groups``; given splits that part them are said), possible links of one person the cap left unjoined
+    (``_unjoined_ids``), a placeholder ID, rows re-keyed, or one patient ID's scans naming different people
+    (``people_under_one_id``)."""
     header, people = header_patients(records), _header_people(records)
     joined = {h for h, ids in people.items() if 1 < len(ids) <= MAX_IDS_PER_PERSON}
     placeholder = {h for h, ids in people.items() if len(ids) > MAX_IDS_PER_PERSON}
@@ -696,6 +727,13 @@ def header_warnings(records: list[Record]) -> list[str]:
                    f"date under other PatientIDs for {len(merged)} group(s) of the manifest's patients (an ID changed "
                    "or records merged, or namesakes); the split keeps each group in one split (a name written "
                    "another way or in another script, or a birth date given to the month or year, counts as the same)")
+    if unjoined := _unjoined_ids(records):
+        rows = sum(r.patient_id in unjoined for r in records)
+        out.append(f"{rows} rows: the DICOM headers of {len(unjoined)} of the manifest's patients may name one person "
+                   "under two of these IDs, but more of them share that name and birth date than one person has IDs "
+                   f"(over {MAX_IDS_PER_PERSON}), so which of them is the person cannot be told and the split does "
+                   "not join them: one person may be trained and tested on; check these patients and give each "
+                   "person one split in the manifest's split column")
     if joined or merged:
         groups, splits = split_groups(records), defaultdict(set)
         for r in records:
