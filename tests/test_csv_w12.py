@@ -49,8 +49,11 @@ def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
     qtbot.wait(300)  # ... all of it in sight with the Study panel open: its block was cut (walk-through H82, W8)
     assert w.results_scroll.verticalScrollBar().maximum() == 0
 
-    [volume_row, *_] = _export(w, monkeypatch, tmp_path / "identified.csv", identify=True)
+    [volume_row, *bscan_rows] = _export(w, monkeypatch, tmp_path / "identified.csv", identify=True)
     assert volume_row["patient"] == w.study.patient_line() and pid in volume_row["patient"]
+    # each B-scan row repeats the patient as it repeats file, eye and date (walk-through H121, U14)
+    assert bscan_rows and all(r["patient"] == volume_row["patient"] for r in bscan_rows)
+    assert all(r["measured_vfi"] == "" for r in bscan_rows)
     assert volume_row["measured_vf_date"] == (first + dt.timedelta(days=74)).isoformat()
     scan = w.volume.acquired.date() if isinstance(w.volume.acquired, dt.datetime) else w.volume.acquired
     assert volume_row["measured_vf_days_from_scan"] == str((first + dt.timedelta(days=74) - scan).days)
@@ -62,7 +65,7 @@ def test_the_csv_names_the_patient_and_gives_the_measured_field_the_panel_shows(
     assert rows[0]["patient"] == "withheld" and rows[0]["measured_vf_date"] == "withheld"
     assert rows[0]["measured_vfi"] == "93.50" and rows[0]["measured_vf_days_from_scan"]
     assert pid not in (tmp_path / "anonymised.csv").read_text()
-    assert all(r["patient"] == "" for r in rows[1:])  # B-scan rows: the volume row carries them
+    assert all(r["patient"] == "withheld" for r in rows[1:])  # B-scan rows: as the volume row
 
 
 def test_a_scan_outside_a_study_has_its_headers_id_and_no_measured_field(qtbot, window, monkeypatch, tmp_path):

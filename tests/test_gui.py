@@ -477,10 +477,11 @@ def test_cancel_and_analyse_from_the_menu(qtbot, window, tiny_cohort):
     with qtbot.waitSignal(w.settled, timeout=60000):
         pass
     assert not w.state.measuring and "cancelled" not in w.state.structure_note
-    assert "cancelled" in w.results.text()
+    # and says how to get the result (walk-through H121, U12)
+    assert "Analysis cancelled.\nAnalysis > Analyse (F5) runs it again" in w.results.text()
     with qtbot.waitSignal(w.settled, timeout=60000):
         qtbot.keyClick(w, Qt.Key_F5)
-    assert w.prediction is not None
+    assert w.prediction is not None and "runs it again" not in w.results.text()
 
 
 def test_file_and_model_menus(qtbot, window, tiny_cohort, tmp_path, monkeypatch, tiny_model_path):

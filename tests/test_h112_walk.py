@@ -348,14 +348,18 @@ def test_the_edge_patchs_near_yellow_run_on_is_dark_grey_too(qtbot, window, monk
     values just under 250 µm, the scale's near-yellow, of the same streak. Those connected to the patch are dark grey
     too, and the legend says so; values under the run's floor keep their colour, the measurement stays as it was."""
     import numpy as np
+    from conftest import structure_panel_texts
     from PySide6.QtCore import Qt
 
     from octviewer.gui.structure.page import MAP_EDGE_RGB, MAP_EDGE_RUN_UM, map_edge_text
     from octviewer.resources import DEMO_SCAN
 
     w = window
-    _open_scan(qtbot, w, monkeypatch, Path(DEMO_SCAN).parent / "demo_advanced_glaucoma_OD.dcm")
-    qtbot.waitUntil(lambda: w.state.structure is not None, timeout=60000)
+    drawn = "\n".join(structure_panel_texts(qtbot, w, monkeypatch,
+                                            Path(DEMO_SCAN).parent / "demo_advanced_glaucoma_OD.dcm"))
+    # H121's U10: "... sector TS and 1 more" made the reader count the wheel's colours: up to six are all named
+    overall = next(line for line in drawn.splitlines() if line.startswith("Overall"))
+    assert "sector TS" in overall and "sector TI" in overall and "more" not in overall, overall
     t = w.state.structure.thickness_map_um.copy()
     qtbot.keyClick(w, Qt.Key_T)
     qtbot.waitUntil(lambda: w.state.map_shown == "thickness" and w.structure.thickness_item.isVisible(), timeout=10000)

@@ -114,7 +114,9 @@ class StructureReport:
             text = worst or "not classified"
         else:
             where = [_region_name(k) for k, c in self.classes.items() if c == worst]
-            shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+            # all named up to six: "sector TS and 1 more" made a filed report's reader count the wheel's colours
+            # (walk-through H121, U10)
+            shown = ", ".join(where) if len(where) <= 6 else ", ".join(where[:4]) + f" and {len(where) - 4} more"
             text = f"{_CLASS_WORDS.get(worst, worst)} in {shown}"
         if self.too_unsure_to_classify and worst:
             text += f" (uncertain: RNFL boundary unsure on {100 * self.unsure_fraction:.0f}% of the circle)"

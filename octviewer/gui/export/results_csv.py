@@ -163,7 +163,10 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
 
     ``study_checks``: the study's check lines for the scan (``checks.check_lines``: anonymised, by kind and count),
     said in the volume row's notice as the Results panel and the PDF say them: the CSV carried the study's measured
-    VF and patient ID without the check that questions them (attack run 16, A16-13)."""
+    VF and patient ID without the check that questions them (attack run 16, A16-13).
+
+    Each B-scan row repeats the patient as it repeats the file, eye and date: filtered by patient, several exports
+    pasted into one sheet dropped their B-scan rows (walk-through H121, U14)."""
     p, v = prediction, volume
     vf_names = list(p.vf) if p is not None else list(vf_names)
     structure_cells = report_columns(structure) if structure is not None else {}
@@ -215,5 +218,6 @@ def write_results_csv(path, volume, prediction, structure=None, reason: str = ""
                                                *common, "", "", "", *["" for _ in measured],
                                                *["" for _ in [*QUADRANT_COLUMNS, *SECTOR_CLASS_COLUMNS,
                                                               GLOBAL_CLASS_COLUMN]],
-                                               worse, *["" for _ in MEASURED_COLUMNS], gate, vf_notice]])
+                                               worse, measured_cells[0], *["" for _ in MEASURED_COLUMNS[1:]],
+                                               gate, vf_notice]])
     return Path(path)

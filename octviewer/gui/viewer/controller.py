@@ -25,7 +25,7 @@ import copy
 import dataclasses
 from pathlib import Path
 
-from .state import DEFAULT_CAM_GEOMETRY, MEASURING, ScanDisplayError, ViewerState
+from .state import CANCELLED, DEFAULT_CAM_GEOMETRY, MEASURING, ScanDisplayError, ViewerState
 
 #: what stands in the Results and Structure panels for a scan whose decoding was cancelled
 DECODING_CANCELLED = "Decoding cancelled: scan incomplete, not analysed"
@@ -328,7 +328,7 @@ class ViewerController:
         self.state.events.busy.emit(None, 0, 0)
         self.state.events.message.emit("Analysis cancelled")
         if self._network_analysis:
-            self.state.set_no_result("Analysis cancelled.")
+            self.state.set_no_result(CANCELLED)
             if self.state.structure is None:  # the network was stopped: the scan is still measured
                 self._analyse(network=False)
                 return

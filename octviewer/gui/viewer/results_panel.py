@@ -27,7 +27,7 @@ from octviewer.io.stacks import FOLDER_NOTE
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.model.precision import precision_words
 
-from .state import ViewerState
+from .state import CANCELLED, ViewerState
 
 DISCLAIMER = "Research use only. Not a medical device."
 
@@ -168,6 +168,11 @@ def refused_now(state) -> bool:
 #: after a refusal's reason once Analysis > Quality check is unticked (``check_off_hint``)
 CHECK_OFF_HINT = ("The check is off now: Analysis > Analyse (F5) analyses this scan anyway (a result on a scan the "
                   "check refuses)")
+
+
+#: the panel's line under the reason left where Esc stopped the network (``state.CANCELLED``): "Analysis cancelled."
+#: said nothing of how to get the result (walk-through H121, U12); the exports keep the reason alone
+CANCELLED_HINT = "Analysis > Analyse (F5) runs it again"
 
 
 def check_off_hint(state) -> str:
@@ -318,7 +323,8 @@ class ResultsPanel(QWidget):
                 notes.insert(0, f"close to the threshold (within {BORDERLINE:.2f}): a borderline result, read it "
                                 "with the B-scans and the structure")
             self.notes.setText("\n".join(notes))
-        self.reason.setText("\n".join(t for t in (s.reason, check_off_hint(s)) if t) if s.reason
+        hints = (check_off_hint(s), CANCELLED_HINT if s.reason == CANCELLED and not s.analysing else "")
+        self.reason.setText("\n".join(t for t in (s.reason, *hints) if t) if s.reason
                             else quality_check_off_note(s))
         self._show_key()
         self._hide_empty()

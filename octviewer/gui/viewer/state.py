@@ -86,6 +86,8 @@ class DisplaySettings:
 
 #: what the structure panel says while a scan's measurement is on its way (it follows the result)
 MEASURING = "Measuring RNFL and optic disc… (after the network's result)"
+#: the reason of a scan whose analysis Esc stopped (``ViewerController.on_cancelled``)
+CANCELLED = "Analysis cancelled."
 
 
 ENFACE_MAPS = ("", "thickness", "deviation")
