@@ -70,9 +70,19 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     assert kinds.count("scripts") == len(scans) and "people" not in kinds, kinds
     entries = " ".join(study_check_entries(panel.index))
     assert "write the name in two scripts (Hangul and Latin), which are not compared" in entries, entries
+    assert panel.problems_summary.text().startswith("Check (used as listed): 1 (a name in two scripts)")
+    # which visit writes which, in place of the scans' files (walk-through H129, V1)
+    first, second = sorted({s.visit for s in panel.index.scans})
+    assert f"visits: {first} in Latin; {second} in Hangul" in entries, entries
     # the Trend of the eye (its analysis stood in for): the check said, the slopes not taken for two people's
     history = eye_history(panel.index, "DEMO07-000", "OD", lambda path, cancel: (None, SimpleNamespace(
         rnfl_global_um=90.0)), lambda *a: None, SimpleNamespace(is_set=lambda: 0))
     assert not history.mixed()
-    assert any("two scripts" in n and "flagged as for one person's scans" in n for n in history.check_notes()), \
-        history.check_notes()
+    assert any("two scripts" in n and "(visit 1 of 2 in Latin; visit 2 of 2 in Hangul)" in n
+               and "flagged as for one person's scans" in n for n in history.check_notes()), history.check_notes()
+    # the open scan's and the OU view's identified line
+    from octviewer.gui.study.checks import people_lines
+
+    checks = [w for w in panel.index.warnings if w.kind == "scripts"][:1]
+    assert people_lines(panel.index, "DEMO07-000", checks) == [
+        f"Check (study): which visits write the name in which script: {first} in Latin; {second} in Hangul"]

@@ -784,13 +784,17 @@ def scripts_apart(all_traits: Iterable[dict[str, str]]) -> str:
     vowel that romanisation writes several ways, حسن / HUSSEIN share their consonants, and kanji, Hebrew or Thai
     have no reading here (attack runs 22 and 23: A22-4, A23-15). So where nothing told them apart, it is said that
     they were not compared, rather than passed as one person or, for one person's two devices, refused."""
-    named = [_word_sets(t) for t in all_traits if _word_sets(t)]
+    named = [t for t in all_traits if _word_sets(t)]
     for k, mine in enumerate(named):
         for theirs in named[k + 1:]:
-            if not mine & theirs:
-                words = {_SCRIPT_WORDS.get(s) or s[:-3].title() for s in mine | theirs}
-                return " and ".join(sorted(words, key=str.lower))
+            if not _word_sets(mine) & _word_sets(theirs):
+                return name_scripts({**mine, **theirs})
     return ""
+
+
+def name_scripts(traits: dict[str, str]) -> str:
+    """The scripts a name (its traits, plain or hashed) is written in, in words: "Hangul", "Han and Latin"."""
+    return " and ".join(sorted({_SCRIPT_WORDS.get(s) or s[:-3].title() for s in _word_sets(traits)}, key=str.lower))
 
 
 def what_differs(all_traits: Iterable[dict[str, str]]) -> str:

@@ -191,6 +191,7 @@ def reading_guide_text() -> str:
 
     from .structure.page import map_blank_text, map_edge_text
     from .structure.panel import COLOUR_KEY
+    from .study.browser import IDENTITY_CHECKS
     from .viewer.results_panel import BORDERLINE, DISCLAIMER, borderline_words
 
     colours = "\n".join(f"  {colour}: {text}" for colour, (_, text) in zip(("green", "yellow", "red"), COLOUR_KEY))
@@ -229,6 +230,20 @@ def reading_guide_text() -> str:
         "the B-scan. RNFL deviation map (Shift+T): yellow borderline, red outside, in the ring around the disc where "
         "the normal figures apply.",
         "  The normal ranges are published population figures, not age-adjusted.",
+        "",
+        # the Study panel's "Check (used as listed)" had no key anywhere in the application (walk-through H129, V5)
+        "Study checks (File > Open study folder)",
+        "  Left out: files the study does not use, each with its reason (unreadable, another person's field, a scan "
+        "filed in two places). Check (used as listed): scans that are used, with something to confirm first; the "
+        "same check stands on the scan's Results panel, the OU view, the Trend and the reports.",
+        f"  {IDENTITY_CHECKS['people'].capitalize()}: under one patient ID, another issuer of the ID, birth date or "
+        "name. The check says which visits name which person: confirm in the clinic's record before comparing eyes "
+        "or visits. The Trend flags no change as significant.",
+        f"  {IDENTITY_CHECKS['scripts'].capitalize()} (e.g. Hangul and Latin): such names are not compared here; one "
+        "person's name from two devices, or twins under one ID. The check says which visits write which script: "
+        "confirm in the clinic's record. The Trend flags changes as usual.",
+        "  A measured VF naming the patient otherwise than the scans: its slopes in the Trend are not flagged; the "
+        "scans' are.",
         "",
         "Quality",
         "  A scan that fails the quality check (signal, field of view, the retina leaving the frame) is not analysed "

@@ -116,12 +116,21 @@ def problems_and_warnings(index: StudyIndex, limit: int, breaks: bool = True) ->
                       *(["Check (used as listed):\n" + entries("\n".join(checks))] if checks else [])])
 
 
+#: the identity checks' words in the Study panel's summary line (``problems_summary``)
+IDENTITY_CHECKS = {"people": "scans naming different people", "scripts": "a name in two scripts"}
+
+
 def problems_summary(index: StudyIndex) -> str:
     """The one line above the (small, scrolling) list: how many entries of each kind it holds (a check said of
     several files, a repeat scan, is one entry: ``checks.study_check_entries``)."""
     checks = len(study_check_entries(index))
     parts = [f"{head}: {n}" for head, n in (("Notes", len(index.notes)), ("Left out", len(index.problems)),
                                             ("Check (used as listed)", checks)) if n]
+    # what a check of a patient's identity is, in the line: a 'people' and a 'scripts' check read alike there
+    # ("Check (used as listed): 1", walk-through H129, V3)
+    who = [words for kind, words in IDENTITY_CHECKS.items() if any(w.kind == kind for w in index.warnings)]
+    if who and parts:
+        parts[-1] += f" ({', '.join(who)})"
     many = len(index.notes) + len(index.problems) + checks > 3
     return "; ".join(parts) + (" - scroll the list" if many and parts else "")
 

@@ -128,8 +128,12 @@ def study_check_entries(index) -> list[str]:
     scans = {s.path: s for s in index.scans}  # a warning names its scan's path (one pass, not one per check)
     left = left_out_of_visit(index.scans, index.at_two_visits)  # a later visit's copy is not what it shows
     for (kind, text), paths in groups.items():
-        if kind == "people" and paths[0] in scans and (split := people_visits(index, scans[paths[0]].patient_id)):
-            text = f"{text}; visits: {split}"  # which visit is whose (walk-through H107, Y6)
+        if kind in ("people", "scripts") and paths[0] in scans and (
+                split := people_visits(index, scans[paths[0]].patient_id, kind)):
+            # which visit is whose (walk-through H107, Y6; H129, V1), in place of every scan's file, which came
+            # first and pushed the words below the list's fold
+            entries.append(f"{text}; visits: {split}")
+            continue
         if kind == "field":  # its text names the field's file; the eye's scans listed with it made one entry per
             entries.append(text)  # field as long as the eye's visits (walk-through H107, Y3)
             continue
@@ -185,34 +189,55 @@ def checks_of_fields_shown(checks: list[StudyWarning], index, paths) -> list[Stu
             or (field := field_of(c, index.vf)) is None or field.source in shown]
 
 
-def people_groups(index, patient_id: str) -> list[list]:
+def people_groups(index, patient_id: str, kind: str = "people") -> list[list]:
     """The patient's scans (``ScanEntry``) grouped by the person their headers name (``core.person.
-    one_set_of_traits``, the index's rule for the "people" check), in the order first met; scans whose header names
-    no one (a .vol) are in none. The index keeps no scan's person, so the headers are read again here (only where
-    the "people" check fired): the check said "name different people" and not which visits are whose, and a
-    clinician had to open each header to find the break (walk-through H107, Y6)."""
-    from pathlib import Path
+    one_set_of_traits``, the index's rule for the "people" check), or with ``kind`` "scripts" by the scripts they
+    write the name in (``core.person.scripts_apart``), in the order first met; scans whose header names no one (a
+    .vol) are in none. The index keeps no scan's person, so the headers are read again here (only where the check
+    fired): the check said "name different people" and not which visits are whose, and a clinician had to open each
+    header to find the break (walk-through H107, Y6); the "scripts" check did not say which visit wrote which script
+    (walk-through H129, V1)."""
+    return [scans for _, scans in _header_groups(index, patient_id, kind)]
 
-    from octviewer.core.person import one_set_of_traits
+
+def script_groups(index, patient_id: str) -> list[tuple[list, str]]:
+    """``people_groups`` for a "scripts" check, each group with the scripts it writes the name in ("Latin")."""
+    from octviewer.core.person import name_scripts
+
+    return [(scans, name_scripts({k: v for t in traits for k, v in t.items()}))
+            for traits, scans in _header_groups(index, patient_id, "scripts")]
+
+
+def _header_groups(index, patient_id: str, kind: str) -> list[tuple[list[dict], list]]:
+    """``people_groups`` with each group's header traits."""
+    from octviewer.core.person import one_set_of_traits, scripts_apart
     from octviewer.study.headers import read_record
+
+    def together(group: list[dict], traits: dict) -> bool:
+        return not scripts_apart([*group, traits]) if kind == "scripts" else one_set_of_traits([*group, traits])
 
     groups: list[tuple[list[dict], list]] = []
     for scan in index.scans_for(patient_id):
         traits = read_record(Path(scan.path)).get("person") or {}
         if not traits:
             continue
-        group = next((g for g in groups if one_set_of_traits([*g[0], traits])), None)
+        group = next((g for g in groups if together(g[0], traits)), None)
         if group is None:
             groups.append(([traits], [scan]))
         else:
             group[0].append(traits)
             group[1].append(scan)
-    return [scans for _, scans in groups]
+    return groups
 
 
-def people_visits_text(groups: list[list[str]]) -> str:
+def people_visits_text(groups: list[list[str]], scripts: list[str] | None = None) -> str:
     """Which visits (labels or places, one list per person, ``people_groups``' order) name which person, with no
-    name: "2018-09-18, 2019-09-24 name one person; 2020-10-05, 2021-09-25 another"; "" for fewer than two."""
+    name: "2018-09-18, 2019-09-24 name one person; 2020-10-05, 2021-09-25 another"; with ``scripts`` (each group's,
+    a "scripts" check) which write the name in which script: "2018-09-18 in Latin; 2019-09-24, 2020-10-05 in
+    Hangul"; "" for fewer than two."""
+    if scripts is not None:
+        parts = [f"{', '.join(g)} in {words}" for g, words in zip(groups, scripts) if g]
+        return "; ".join(parts) if len(parts) > 1 else ""
     groups = [g for g in groups if g]
     if len(groups) < 2:
         return ""
@@ -222,12 +247,14 @@ def people_visits_text(groups: list[list[str]]) -> str:
     return "; ".join(parts)
 
 
-def people_visits(index, patient_id: str) -> str:
+def people_visits(index, patient_id: str, kind: str = "people") -> str:
     """``people_visits_text`` of the patient's visits by their labels (an identified view's words). Where a visit
     holds scans of two people (one eye's scans name one, the other eye's another), each scan is named by its visit
     and eye, and by its file where that still repeats: the same four visits listed for "one person" and for
     "another" read as a contradiction and did not say which eye to distrust (walk-through H121, U3)."""
-    groups = people_groups(index, patient_id)
+    found = (script_groups(index, patient_id) if kind == "scripts"
+             else [(g, "") for g in people_groups(index, patient_id)])
+    groups = [scans for scans, _ in found]
 
     def labels(label) -> list[list[str]]:
         return [list(dict.fromkeys(label(s) for s in g)) for g in groups]
@@ -241,16 +268,21 @@ def people_visits(index, patient_id: str) -> str:
         named = labels(lambda s: f"{s.visit or 'no date'} {s.eye or 'eye unknown'}")
     if repeats(named):
         named = labels(lambda s: f"{s.visit or 'no date'} {s.eye or 'eye unknown'} ({Path(s.path).name})")
-    return people_visits_text(named)
+    return people_visits_text(named, [words for _, words in found] if kind == "scripts" else None)
 
 
 def people_lines(index, patient_id: str, checks) -> list[str]:
     """An identified view's line, under a "people" check of ``checks``, saying which visits name which person
-    (``people_visits``); none otherwise. Visit dates: an anonymised report does not print it."""
-    if index is None or not any(check_kind(c) == "people" for c in checks):
+    (``people_visits``), and under a "scripts" check which write the name in which script; none otherwise. Visit
+    dates: an anonymised report does not print it."""
+    if index is None:
         return []
-    split = people_visits(index, patient_id)
-    return [f"Check (study): which visits name which person: {split}"] if split else []
+    lines = []
+    for kind, what in (("people", "which visits name which person"),
+                       ("scripts", "which visits write the name in which script")):
+        if any(check_kind(c) == kind for c in checks) and (split := people_visits(index, patient_id, kind)):
+            lines.append(f"Check (study): {what}: {split}")
+    return lines
 
 
 def field_left_out_line(eye: str, n: int) -> str:
