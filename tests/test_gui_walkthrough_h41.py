@@ -340,3 +340,22 @@ def test_the_study_trees_name_column_keeps_the_width_the_user_set(qtbot):
     panel.resize(420, 500)
     qtbot.wait(20)
     assert panel.tree.columnWidth(0) == 140
+
+
+def test_a_cup_to_disc_difference_shown_at_the_limit_is_not_flagged(qtbot):
+    """H129's V4: C/D 0.534 and 0.331 showed "+0.20 ASYMMETRIC" beside the limit 0.20: the row is flagged by its
+    difference as shown; 0.54 / 0.33 (+0.21) is."""
+    from types import SimpleNamespace
+
+    from octviewer.gui.study.ou_view import OUView
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    view = OUView()
+    qtbot.addWidget(view)
+    for od, flagged in ((0.534, False), (0.544, True)):
+        eyes = {e: EyeSummary(e, [], structure=SimpleNamespace(rnfl_global_um=90.0, cup_to_disc=cd))
+                for e, cd in (("OD", od), ("OS", 0.331))}
+        view.show_summary(VisitSummary("P1", "2024-04-02", eyes))
+        table = view.asymmetry_table
+        row = next(i for i in range(table.rowCount()) if table.verticalHeaderItem(i).text().startswith("Vertical"))
+        assert ("ASYMMETRIC" in table.item(row, 2).text()) == flagged, table.item(row, 2).text()

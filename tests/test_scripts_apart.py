@@ -78,7 +78,7 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     history = eye_history(panel.index, "DEMO07-000", "OD", lambda path, cancel: (None, SimpleNamespace(
         rnfl_global_um=90.0)), lambda *a: None, SimpleNamespace(is_set=lambda: 0))
     assert not history.mixed()
-    assert any("two scripts" in n and "(visit 1 of 2 in Latin; visit 2 of 2 in Hangul)" in n
+    assert any("two scripts" in n and "(visit 1 of 2 in one script; visit 2 of 2 in another)" in n
                and "flagged as for one person's scans" in n for n in history.check_notes()), history.check_notes()
     # the open scan's and the OU view's identified line
     from octviewer.gui.study.checks import people_lines
@@ -86,3 +86,56 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     checks = [w for w in panel.index.warnings if w.kind == "scripts"][:1]
     assert people_lines(panel.index, "DEMO07-000", checks) == [
         f"Check (study): which visits write the name in which script: {first} in Latin; {second} in Hangul"]
+
+
+@pytest.mark.gui
+def test_a_field_in_another_script_than_every_scan_gets_the_check(qtbot, window, monkeypatch, tmp_path):
+    """A24-2: a twin's measured field written KIM^MINSEO beside her brother's scans written 김^민수 (one ID, one
+    birth date) was shown as his measured VF with nothing said; the scans of its eye now carry the 'scripts' check,
+    and the field is still shown (one person's two devices look the same)."""
+    from conftest import open_study_folder
+    from test_attack16_person import _shown_with_a_scan, _study
+
+    from octviewer.gui.study.checks import study_check_entries
+    from octviewer.study.demo import write_demo_study
+
+    demo = write_demo_study(tmp_path / "demo", patients=1, visits=2, preset="tiny", seed=7)
+    root, od = _study(demo, tmp_path, ("김^민수", "", "19620304"), ("KIM^MINSEO", "", "19620304"))
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    entries = " ".join(study_check_entries(panel.index))
+    assert f"({od.name}) writes the name in another script than the scans (Hangul and Latin)" in entries, entries
+    assert _shown_with_a_scan(panel.index, str(od))
+    assert {w.kind for w in panel.index.warnings} == {"scripts"}
+
+
+def test_a_long_free_text_name_is_read_at_once():
+    """A24-9: every run of a free-text name's words was read for its consonants, O(n³): a header of 800 words (a PN
+    element holds 64 kB) stalled File > Open study folder for two minutes, and Cancel waited for it."""
+    import time
+
+    words = " ".join(f"KA{i}MI" for i in range(9000)).translate(str.maketrans("0123456789", "ABCDEFGHIJ"))
+    start = time.monotonic()
+    mine, theirs = (Patient("P1", "", n, "1962").traits() for n in (words, words[::-1]))
+    from octviewer.core.person import other_name
+
+    other_name(mine, theirs)
+    assert time.monotonic() - start < 10  # 0.3 s here; a cubic reading took days
+
+
+@pytest.mark.gui
+def test_two_people_and_a_name_in_another_script_get_both_checks(qtbot, window, monkeypatch, tmp_path):
+    """H129's V13: visits written KIM^MINSEO, 김^민서 and KIM^JIHO got the 'people' check alone, which grouped the
+    hangul visit with the first though nothing compared them; the 'scripts' check stands beside it now."""
+    from conftest import open_study_folder
+    from test_attack16_person import _rename
+
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=3, preset="tiny", seed=7)
+    names = {}
+    for scan in sorted((root / "scans").rglob("*.dcm")):
+        year = scan.stem.split("_")[1][:4]
+        names.setdefault(year, ("KIM^MINSEO", "김^민서", "KIM^JIHO")[min(len(names), 2)])
+        _rename(scan, names[year], "", "19620304")
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert {w.kind for w in panel.index.warnings} >= {"people", "scripts"}, panel.index.warnings

@@ -31,14 +31,14 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
-SETS = ("allwords", "longwords", "letterwords", "initials", "joined", "skeletons")
+SETS = ("allwords", "longwords", "letterwords", "initials", "joined")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
-               "suffix", "script_given", "initials", "skeletons", "ending", "words", "allwords", "longwords",
-               "letterwords", "joined", "free", "script_free", "script", "script_kind",
+               "suffix", "script_given", "initials", "words", "allwords", "longwords",
+               "letterwords", "joined", "free", "script", "script_kind",
                "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
@@ -159,6 +159,10 @@ def _placeholder(words: list[str]) -> bool:
     return not rest or len(set(rest)) == 1 and rest[0].isascii() and len(rest[0]) == 1
 
 
+#: Latin-1's symbols (not its letters, nor ´ and ·, which names use as apostrophes): legacy double-byte text
+_LATIN1_SYMBOLS = frozenset(chr(c) for c in range(0xA1, 0xC0)) - {"\u00b4", "\u00b7"}
+
+
 def name_traits(name: str) -> dict[str, str]:
     """A DICOM PatientName's traits, folded (``fold_name``). Of the group written in Latin letters: the family
     name as its words joined (DE LA CRUZ as DELACRUZ), the first and second given names, and ``words``, family and
@@ -174,8 +178,9 @@ def name_traits(name: str) -> dict[str, str]:
     ``whole_name_differs``."""
     name = repaired(name)
     # U+FFFD, an escape sequence left, or C1 control characters (Shift_JIS or GBK bytes read as Latin-1, which the
-    # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared
-    if "\ufffd" in name or "\x1b" in name or any("\x80" <= c <= "\x9f" for c in name):
+    # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared; nor Latin-1's symbols, which
+    # no name holds (EUC-KR bytes read as Latin-1: 김^민수 as ±è^¹Î¼ö was another person's name, A24-5)
+    if "\ufffd" in name or "\x1b" in name or any("\x80" <= c <= "\x9f" or c in _LATIN1_SYMBOLS for c in name):
         return {"garbled": "1"}
     if _placeholder(fold_name(name).split()):
         return {}  # ANONYMOUS, UNKNOWN^UNKNOWN, XXX^XXX, X^X: no name, as an empty one (A19-7, A21-3)
@@ -194,10 +199,10 @@ def name_traits(name: str) -> dict[str, str]:
         if not latin:  # the given name's Latin initials by any group with a reading (kanji's kana, A22-4)
             givens = [_given_candidates(g) for g in scripts]
             out["initials"] = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
-            out["skeletons"] = " ".join(sorted({k for words in givens for k in _script_skeletons(words)}))
-            if "^" in scripts[0] and givens[0]:
-                out["ending"] = _ending(givens[0][0])
-            out["script_free"] = "" if "^" in scripts[0] else "1"
+        for group in scripts:  # each script's given name, compared within its script (A24-1)
+            given = "".join(fold_name(group.split("^")[1]).split()) if "^" in group else ""
+            if given:
+                out.setdefault(f"given_in_{_script_of(given).lower()}", given)
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
@@ -306,12 +311,8 @@ def _latin_traits(group: str) -> dict[str, str]:
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
                "joined": _joined(group), "number": _number(group, folded),
                "marker": next((w for w in folded[1:-1] if w in MARKERS), ""),  # NGUYEN VAN AN (A22-6)
-               # any word may be the given name: each one's initial and consonants (A23-12)
-               "initials": " ".join(sorted({w[0] for w in words})) if len(words) > 1 else "",
-               # and runs of words joined (MIN SU as MINSU); a one-word name is a family name (DOE / DOE^JOHN)
-               "skeletons": " ".join(sorted({k for i in range(len(words)) for j in range(i + 1, len(words) + 1)
-                                             for k in _latin_skeletons("".join(words[i:j]))}))
-               if len(words) > 1 else ""}
+               # any word may be the given name: each one's initial (A23-12); a one-word name is a family name
+               "initials": " ".join(sorted({w[0] for w in words})) if len(words) > 1 else ""}
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return _split_initials({k: v for k, v in out.items() if v})
     parts = [*group.split("^"), "", "", "", ""]
@@ -322,8 +323,6 @@ def _latin_traits(group: str) -> dict[str, str]:
     givens = _givens(given_part)
     given, given2 = (givens + ["", ""])[:2]
     out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
-           "skeletons": " ".join(sorted(_latin_skeletons(given) | _latin_skeletons("".join(givens)))),
-           "ending": _ending(given),
            "given2": given2 if len(given2) > 1 else "", "number": _number(group, given_words),
            "marker": next((w for w in given_words if w in MARKERS and len(given_words) > 1), ""),  # ^AN^VAN (A23-13)
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
@@ -403,44 +402,10 @@ _HANGUL = {"G": "GK", "K": "KG", "D": "DT", "T": "TD", "B": "BP", "P": "PB", "J"
            "L": "LRN", "N": "NLR", "S": "SC"}
 
 
-#: A given name's consonants by the classes transliterations agree on (``_skeleton``): one person's МАРИЯ and MARIA,
-#: ХРИСТИНА and KHRISTINA or CHRISTINA, ΦΩΤΕΙΝΗ and PHOTINI, 민수 and MINSOO share them, twins МАРИЯ / MARINA do not
-#: (A22-4). Vowels, Y, J, W and signs are left out; digraphs are read first.
-_LATIN_DIGRAPHS = (("SHCH", "S"), ("TSCH", "C"), ("SCH", "S"), ("TCH", "C"), ("KH", "K"), ("CH", "C"), ("SH", "S"),
-                   ("ZH", "Z"), ("TS", "S"), ("TZ", "S"), ("PH", "F"), ("TH", "T"), ("GH", "G"), ("X", "KS"))
-_CLASSES = str.maketrans({**dict.fromkeys("BPVWF", "B"), **dict.fromkeys("KCQGXH", "K"), **dict.fromkeys("SZ", "S"),
-                          **dict.fromkeys("TD", "T"), **dict.fromkeys("LR", "L"),
-                          **dict.fromkeys("AEIOUYJ", ""),
-                          **dict(zip("БВГҐДЖЗКЛМНПРСТФХЦЧШЩЂЋЏ", "BBKKTSSKLMNBLSTBKSKSSTKT")),
-                          **dict.fromkeys("АЕЁЄИІЇЙОУЎЫЭЮЯЬЪЈ", ""),
-                          **dict(zip("ΒΓΔΖΘΚΛΜΝΠΡΣΤΦΧ", "BKTSTKLMNBLSTBK")), "Ξ": "KS", "Ψ": "BS",
-                          **dict.fromkeys("ΑΕΗΙΟΥΩ", "")})
-#: Greek letter pairs written two ways in Latin letters (ΓΓ as NG or G: EVANGELOS; ΜΠ as B or MP; ΕΥ as EV or EU).
-_GREEK_PAIRS = (("ΓΓ", ("ΝΓ", "Γ")), ("ΓΚ", ("ΝΓ", "Γ")), ("ΜΠ", ("Β", "ΜΠ")), ("ΝΤ", ("Δ", "ΝΤ")),
-                ("ΑΥ", ("ΑΒ", "ΑΥ")), ("ΕΥ", ("ΕΒ", "ΕΥ")))
-#: Kana syllables (Unicode's names are Kunrei) as names are written: Hepburn and Kunrei (SHI / SI, FU / HU), ん as M
-#: before B, M, P (JUMPEI, HOMMA), the small TSU doubling the next consonant (TEPPEI): A23-14.
+#: Kana syllables (Unicode's names are Kunrei) as names are written, Hepburn and Kunrei (SHI / SI, FU / HU): a kana
+#: given name's initials (``_readings``) are read from both (A23-14).
 _KANA_SPELLINGS = {"SI": ("SHI", "SI"), "TI": ("CHI", "TI"), "TU": ("TSU", "TU"), "HU": ("FU", "HU"),
                    "ZI": ("JI", "ZI"), "DI": ("JI", "DI", "ZI"), "DU": ("ZU", "DU"), "WO": ("O", "WO")}
-
-
-def _skeleton(word: str) -> str:
-    """A folded given name's consonant classes (``_CLASSES``), repeats as one; "" for none. M before B or P is N
-    (Hepburn writes ん so: JUMPEI)."""
-    word = re.sub("M(?=[BPM])", "N", word)
-    for old, new in _LATIN_DIGRAPHS:
-        word = word.replace(old, new)
-    out = ""
-    for c in word.translate(_CLASSES):
-        if c.isascii() and c.isalpha() and c.isupper() and not out.endswith(c):
-            out += c
-    return out
-
-
-def _latin_skeletons(word: str) -> set[str]:
-    """A Latin given name's consonant classes (``_skeleton``), X read as KS (XENIA, КСЕНИЯ) and as the Cyrillic Х
-    that Uzbek and Tajik Latin write X (XURSHID, ХУРШИД): one person's two headers were said (A23-3)."""
-    return {_skeleton(word), _skeleton(word.replace("X", "H"))} - {""}
 
 
 def _given_candidates(group: str) -> list[str]:
@@ -456,50 +421,6 @@ def _given_candidates(group: str) -> list[str]:
     joined = [w for w in words if len(w) > 1 and _script_of(w) in ("HANGUL", "KANA")]
     out = words if len(words) > 1 or joined else []
     return out + [part for w in joined for k in range(1, len(w)) for part in (w[:k], w[k:]) if k <= 3 or part == w[k:]]
-
-
-def _spellings(word: str) -> set[str]:
-    """A word in another script as the strings its Latin spellings are read from (``_skeleton`` reads them):
-    Cyrillic as it is, Greek with its letter pairs either way (``_GREEK_PAIRS``), kana and hangul by their
-    syllables' names (``_KANA_SPELLINGS``; hangul's are Revised Romanisation); none for scripts without a reading
-    here. At most 64 spellings."""
-    out = {""}
-    for c in word:
-        name = unicodedata.name(c, "").split()
-        if name[:2] == ["HIRAGANA", "LETTER"]:
-            syllable = name[-1]
-            ways = ("",) if name[2:] == ["SMALL", "TU"] else ("N", "M") if syllable == "N" else _KANA_SPELLINGS.get(
-                syllable, (syllable,))
-        elif name[:2] == ["HANGUL", "SYLLABLE"]:
-            ways = (name[-1],)
-        elif c in _READINGS or name[:1] in (["CYRILLIC"], ["GREEK"]):
-            ways = (c,)
-        else:
-            return set()
-        out = {s + w for s in out for w in ways}
-        if len(out) > 64:
-            return set()
-    for pair, ways in _GREEK_PAIRS:
-        out = {s.replace(pair, w) for s in out for w in ways} if any(pair in s for s in out) else out
-    return out
-
-
-def _script_skeletons(words: list[str]) -> set[str]:
-    """``_skeleton`` of given-name candidates (``_given_candidates``) in Cyrillic or Greek, or kana and hangul
-    (``_spellings``)."""
-    return {_skeleton(spelling) for word in words for spelling in _spellings(word)} - {""}
-
-
-def _ending(word: str) -> str:
-    """The class of a given name's last sound: A (ALEXANDRA, АЛЕКСАНДРА, ΜΑΡΙΑ), I (ELENI, ЕВГЕНИЙ), O, or C (a
-    consonant: ALEKSANDR, ΓΕΩΡΓΙΟΣ), for Latin, Cyrillic and Greek letters; "" otherwise. Boy and girl twins are given
-    one name's two forms, which consonants do not tell apart (A23-15)."""
-    word = word.rstrip("ЬЪ")
-    last = word[-1:]
-    for ending, letters in (("A", "AАЯΑ"), ("I", "EIYJИЙЕЁЄЫЭІЇΗΙΕΥ"), ("O", "OUОУЮΟΩ")):
-        if last and last in letters:
-            return ending
-    return "C" if last and (last.isascii() or _script_of(last) in ("CYRILLIC", "GREEK")) else ""
 
 
 def _readings(script_given: str) -> str:
@@ -700,26 +621,15 @@ def _joined_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 def _given_differs_across_scripts(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """A name in Latin letters and one in another script only (no common script) whose given names cannot begin
     with one letter (``_readings``): under one ID and birth date, twins ПЕТРОВА^МАРИЯ / PETROVA^ANNA passed as one
-    person, where one person's ПЕТРОВА^МАРИЯ / PETROVA^MARIA are nothing to say (A18-10, A22-4). A given name with
-    no reading here (kanji, Hebrew, Thai, Devanagari: 山田^太郎 / YAMADA^TARO) cannot be compared and is nothing to
-    say either (A22-20): saying it would put a check on every such patient of a clinic whose devices write one
-    script each; twins written so stay one person (docs/bad_input.md, attack run 22)."""
+    person (A18-10, A22-4). Nothing finer: consonant classes and name endings, read across scripts (sessions 20-21),
+    said one person's common romanisations as two people (Korean WOO, Greek Γ as Y, Serbian Ц as C: attack run 24,
+    A24-10, A24-11), each reading fixed found the next, and a reading cannot tell twins one vowel apart (민수 /
+    MINSEO) anyway. Whatever the initials do not tell apart gets the 'scripts' check (``scripts_apart``) instead."""
     if _word_sets(mine) & _word_sets(theirs) or ("wordset" in mine) == ("wordset" in theirs):
         return False
     if "initials" not in mine or "initials" not in theirs:
         return False  # no reading here (kanji, Hebrew, Thai): nothing to compare, as A18-10 (A22-20)
-    if not set(mine["initials"].split()) & set(theirs["initials"].split()):
-        return True
-    # twins of one initial (МАРИЯ / MARINA, はなこ / HARUKO, 민수 / MINJI): the given names' consonants (A22-4); a
-    # free-text name's words may each be the given name, so where both are free text every word must agree (A23-12)
-    if "skeletons" not in mine or "skeletons" not in theirs:
-        return False
-    if "ending" in mine and "ending" in theirs and mine["ending"] != theirs["ending"]:
-        return True  # ALEKSANDR / ALEXANDRA, ОЛЕГ / OLGA: one name's two forms (A23-15)
-    a, b = set(mine["skeletons"].split()), set(theirs["skeletons"].split())
-    free = [any(k in t for k in ("free", "script_free")) for t in (mine, theirs)]
-    # both free text: two of their words (or all, where one has fewer) must agree, not one shared family name
-    return len(a & b) < (min(2, len(a), len(b)) if all(free) else 1)
+    return not set(mine["initials"].split()) & set(theirs["initials"].split())
 
 
 def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -741,8 +651,10 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
             return True
     elif differs("initial"):
         return True
-    if "script_kind" in mine and not differs("script_kind") and differs("script_given"):
-        return True  # twins in kanji: 山田^太郎 / 山田^花子
+    if any(differs(k) for k in mine if k.startswith("given_in_")):
+        # twins in kanji: 山田^太郎 / 山田^花子; in any script both write, whichever group comes first: the standard's
+        # ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against 山田^花子 compared the kana with the kanji and nothing (A24-1)
+        return True
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
     return differs("given2") and not same_givens or any(differs(k) for k in ("initial2", "suffix", "number", "marker"))
 
@@ -774,7 +686,7 @@ def names_differ(patients: Iterable[Patient | None]) -> bool:
 
 
 #: a word set's script in words (``_word_sets``' keys); the others by their Unicode name (Cyrillic, Hangul, Thai)
-_SCRIPT_WORDS = {"wordset": "Latin", "cjkset": "Han", "kanaset": "kana"}
+_SCRIPT_WORDS = {"wordset": "Latin", "cjkset": "Han", "kanaset": "kana", "garbled": "bytes not decoded"}
 
 
 def scripts_apart(all_traits: Iterable[dict[str, str]]) -> str:
@@ -784,17 +696,24 @@ def scripts_apart(all_traits: Iterable[dict[str, str]]) -> str:
     vowel that romanisation writes several ways, حسن / HUSSEIN share their consonants, and kanji, Hebrew or Thai
     have no reading here (attack runs 22 and 23: A22-4, A23-15). So where nothing told them apart, it is said that
     they were not compared, rather than passed as one person or, for one person's two devices, refused."""
-    named = [t for t in all_traits if _word_sets(t)]
+    named = [t for t in all_traits if _scripts(t)]
     for k, mine in enumerate(named):
         for theirs in named[k + 1:]:
-            if not _word_sets(mine) & _word_sets(theirs):
+            if not _scripts(mine) & _scripts(theirs):
                 return name_scripts({**mine, **theirs})
     return ""
 
 
+def _scripts(traits: dict[str, str]) -> set[str]:
+    """The word-set keys of ``traits`` (``_word_sets``), or "garbled" for a name that could not be decoded: under one
+    birth date it passed as the patient's with nothing said, where a name in another script is said (A24-4)."""
+    return _word_sets(traits) | ({"garbled"} if "garbled" in traits else set())
+
+
 def name_scripts(traits: dict[str, str]) -> str:
-    """The scripts a name (its traits, plain or hashed) is written in, in words: "Hangul", "Han and Latin"."""
-    return " and ".join(sorted({_SCRIPT_WORDS.get(s) or s[:-3].title() for s in _word_sets(traits)}, key=str.lower))
+    """The scripts a name (its traits, plain or hashed) is written in, in words: "Hangul", "Han, kana and Latin"."""
+    words = sorted({_SCRIPT_WORDS.get(s) or s[:-3].title() for s in _scripts(traits)}, key=str.lower)
+    return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]])) if words else ""
 
 
 def what_differs(all_traits: Iterable[dict[str, str]]) -> str:

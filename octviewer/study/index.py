@@ -1370,7 +1370,9 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
                                             "birth date: an archive holding several hospitals' IDs, a mis-filed "
                                             "scan, or one name written two ways): check before comparing eyes or "
                                             "visits") for scan in scans]
-        elif len(scans) > 1 and (scripts := scripts_apart(persons.get(s.path, {}) for s in scans)):
+        # also beside a 'people' check: KIM^MINSEO / 김^민서 / KIM^JIHO said two people and grouped the hangul visit
+        # with the first, which nothing compared (walk-through H129, V13)
+        if len(scans) > 1 and (scripts := scripts_apart(persons.get(s.path, {}) for s in scans)):
             # not compared (names in two scripts that nothing told apart): said, the Trend's flags kept (A23-15)
             index.warnings += [StudyWarning(scan.path, "scripts", f'the scans of the patient "{patient}" write the '
                                             f"name in two scripts ({scripts}), which are not compared: one person's "
@@ -1419,6 +1421,16 @@ def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_pe
                                             "header than the scans do (another person, or one name written two "
                                             "ways): check before comparing it with the estimate")
                                for scan in other if not m.eye or not scan.eye or scan.eye == m.eye]
+        elif mine and theirs and all(scripts_apart([mine, t]) for t in theirs):
+            # written in a script no scan of its eye writes, and nothing told them apart: a 'scripts' check, which
+            # leaves the flags as the scans' does (a twin's field in Latin beside her sister's hangul scans, A24-2)
+            name = os.path.basename(m.source or "")
+            index.warnings += [StudyWarning(scan.path, "scripts", f'the measured VF of the patient "{m.patient_id}" '
+                                            f"{m.eye or 'eye unknown'} ({name}) writes the name in another script "
+                                            f"than the scans ({scripts_apart([mine, *theirs])}), which are not "
+                                            "compared: one person's name from two devices, or twins under one ID; "
+                                            "check before comparing it with the estimate")
+                               for scan in scans if not m.eye or not scan.eye or scan.eye == m.eye]
     index.vf = kept
 
 

@@ -26,6 +26,9 @@ import numpy as np
 from .vf import VfComparison, VfMeasurement, compare_vf, vf_compared
 
 ASYMMETRY_LIMITS = {"rnfl_global_um": 9.0, "cup_to_disc": 0.2}
+#: the decimals the OU view and report show those rows with: a row is flagged by its difference as shown, "+0.20
+#: ASYMMETRIC" beside the limit 0.20 read as a contradiction (walk-through H129, V4)
+ASYMMETRY_DIGITS = {"rnfl_global_um": 1, "cup_to_disc": 2}
 SECTOR_NAMES = ("T", "TS", "NS", "N", "NI", "TI")
 #: Clinical angles of the Garway-Heath sectors (degrees, 0 = temporal, 90 = superior).
 SECTOR_DEGREES = {"T": (310, 40), "TS": (40, 80), "NS": (80, 120), "N": (120, 230), "NI": (230, 270),
@@ -171,8 +174,11 @@ class AsymmetryRow:
 
     @property
     def flagged(self) -> bool:
-        d = self.difference
-        return self.limit is not None and d is not None and abs(d) > self.limit and not self.approximate
+        if self.limit is None or self.difference is None or self.approximate:
+            return False
+        digits = ASYMMETRY_DIGITS.get(self.name)
+        d = self.difference if digits is None else round(self.od, digits) - round(self.os, digits)
+        return abs(d) > self.limit + 1e-9  # 0.53 - 0.33 is 0.20000000000000004 in floating point
 
 
 def asymmetry(od: EyeSummary | None, os: EyeSummary | None) -> list[AsymmetryRow]:

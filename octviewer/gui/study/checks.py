@@ -31,8 +31,8 @@ KINDS = {
     "repeat": ("study", "several scans of this eye at this visit: their network results averaged"),  # H91, W12
     "people": ("study", "this patient's scans name different people in their headers"),  # A14-19
     # A23-15, A22-4: names in two scripts that nothing told apart (``core.person.scripts_apart``)
-    "scripts": ("study", "this patient's scans write the name in two scripts, which are not compared: check they "
-                         "are one person's"),
+    "scripts": ("study", "this patient's headers (scans or measured VF) write the name in two scripts, which are "
+                         "not compared: check they are one person's"),
     "field": ("study", "a measured VF names the patient otherwise in its header than the scans do"),  # A16-16
     # A18-26, A18-25: read "a study check" on an anonymised report
     "old id": ("study", "one scan filed under an old and a new patient ID of one name and birth date, used once; "

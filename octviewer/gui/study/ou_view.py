@@ -45,7 +45,15 @@ from octviewer.core.prediction import (
 from octviewer.core.text import printable
 from octviewer.model.meta import is_vf_baseline_caveat
 from octviewer.study import StudyIndex
-from octviewer.study.ou import SECTOR_DEGREES, SECTOR_NAMES, EyeSummary, VisitSummary, case_level, enface_image
+from octviewer.study.ou import (
+    ASYMMETRY_DIGITS,
+    SECTOR_DEGREES,
+    SECTOR_NAMES,
+    EyeSummary,
+    VisitSummary,
+    case_level,
+    enface_image,
+)
 from octviewer.study.vf import VF_COMPARE_MAX_DAYS, vf_days_from_scan, vf_not_compared
 
 from ..background import TaskSlot
@@ -92,7 +100,7 @@ def no_limit_note() -> str:
 def asymmetry_digits(name: str, probability: int = 2) -> int:
     """Decimals of an asymmetry row, on screen and in the OU report alike; ``probability``: the visit's
     (``visit_probability_digits``)."""
-    return probability if name == "probability" else 2 if name == "cup_to_disc" else 1
+    return probability if name == "probability" else ASYMMETRY_DIGITS.get(name, 1)
 
 
 def visit_probability_digits(summary: VisitSummary) -> int:

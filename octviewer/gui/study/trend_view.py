@@ -29,7 +29,7 @@ from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
-from .checks import KINDS, field_of, left_out_lines, people_groups, result_gate_note, script_groups
+from .checks import KINDS, field_of, left_out_lines, people_groups, result_gate_note
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -110,14 +110,16 @@ def check_note(kind: str, visits: int, at: str = "") -> str:
     return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
 
 
-def people_places(groups, visits, scripts=None) -> str:
+def people_places(groups, visits, scripts: bool = False) -> str:
     """Which of the plotted ``visits`` name which person, by place (``groups``: each person's visit dates, from
     ``checks.people_groups``): "visits 1 and 2 of 4 name one person; visits 3 and 4 of 4 another"; "" where fewer
     than two persons have a plotted visit (walk-through H107, Y6). With ``scripts`` (each group's, a "scripts"
-    check): "visit 1 of 3 in Latin; visits 2 and 3 of 3 in Hangul" (walk-through H129, V1)."""
-    if scripts is not None:
-        parts = [f"{p} in {words}" for words, dates in zip(scripts, groups) if (p := visit_positions(dates, visits))]
-        return "; ".join(parts) if len(parts) > 1 else ""
+    check, ``groups`` each script's): "visit 1 of 3 in one script; visits 2 and 3 of 3 in another" (walk-through H129,
+    V1)."""
+    if scripts:  # not which: the anonymised OU report prints the Trend's notes (walk-through H129, V14)
+        parts = [p for dates in groups if (p := visit_positions(dates, visits))]
+        return "; ".join([f"{parts[0]} in one script", *(f"{p} in another" for p in parts[1:])]) if len(parts) > 1 \
+            else ""
     places = [p for p in (visit_positions(dates, visits) for dates in groups) if p]
     if len(places) < 2:
         return ""
@@ -195,8 +197,8 @@ class EyeHistory:
     checked_fields: set[dt.date] = field(default_factory=set)
     #: for a "people" check: each person's visit dates of this eye (``checks.people_groups``)
     people: list[set[dt.date]] = field(default_factory=list)
-    #: for a "scripts" check: each script's visit dates of this eye and the script in words (``checks.script_groups``)
-    scripts: list[tuple[set[dt.date], str]] = field(default_factory=list)
+    #: for a "scripts" check: each script's visit dates of this eye (``checks.people_groups``)
+    scripts: list[set[dt.date]] = field(default_factory=list)
     #: visit date (as plotted) -> the quality check's first reason, for each scan the check refused (no network
     #: result): no value of it is plotted, and a slope over "3 visits" of a 4-visit series read as if no scan had been
     #: taken, the reason said only in that visit's OU view (walk-through H121, U11)
@@ -298,9 +300,8 @@ class EyeHistory:
         "field" check: the measured fields it names, by their place among the eye's measured fields)."""
         if kind == "people":
             return check_note(kind, len(self.checks[kind]), people_places(self.people, self.visits))
-        if kind == "scripts" and self.scripts:
-            groups, words = zip(*self.scripts)
-            return check_note(kind, len(self.checks[kind]), people_places(groups, self.visits, words))
+        if kind == "scripts":
+            return check_note(kind, len(self.checks[kind]), people_places(self.scripts, self.visits, scripts=True))
         if kind == "field":
             measured = {d for name in ("md_measured", "vfi_measured") for d, _ in self.series.get(name, [])}
             return check_note(kind, len(self.checks[kind]),
@@ -340,8 +341,8 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
         history.people = [{parse_date(s.visit) or s.date for s in group if s.eye == eye}
                           for group in people_groups(index, patient_id)]
     if "scripts" in history.checks:
-        history.scripts = [({parse_date(s.visit) or s.date for s in group if s.eye == eye}, words)
-                           for group, words in script_groups(index, patient_id)]
+        history.scripts = [{parse_date(s.visit) or s.date for s in group if s.eye == eye}
+                           for group in people_groups(index, patient_id, "scripts")]
     history.checked_fields = {f.date for f in (field_of(w, mine) for w in index.warnings_for(s.path for s in listed))
                               if f is not None}
     history.twice = counted_twice(index, scans)
