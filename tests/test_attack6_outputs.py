@@ -158,6 +158,11 @@ def test_predict_and_measure_refuse_an_out_that_is_not_their_csv(one_scan_study,
     assert err[1].startswith(f"octviewer-measure: --out {vf} exists and is not a results CSV of this command")
     assert (manifest.read_bytes(), vf.read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.csv", "vf.csv"]
+    # under a file (attack run 24, A24-6): said so, where it was said to exist
+    assert predict([str(one_scan_study), "--out", str(vf / "x.csv")]) == 3
+    assert measure([str(one_scan_study), "--out", str(vf / "x.csv")]) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert all(line.endswith(f"{vf} is a file, not a folder") and "exists" not in line for line in err), err
 
 
 def test_measure_runs_again_into_its_own_csv_and_resumes(one_scan_study, tmp_path):

@@ -203,6 +203,11 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
                 pass
             except FileRefused as exc:
                 raise OutputError(f"{option} {path} {exc}") from None
+    # before the CSV's own check: --out a.dcm/x.csv (under a file) was said to exist (attack run 24, A24-6)
+    for option, path in named.items():
+        if path.is_dir():
+            raise OutputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'results.csv'}")
+        _check_parent(option, path)
     if columns is not None and not out.is_dir() and not csv_is_ours(out, columns, retired, required):
         raise OutputError(f"--out {out} exists and is not a results CSV of this command (its first line is "
                           "not this command's header); refusing to overwrite it: give another file name")
@@ -210,10 +215,6 @@ def check_outputs(inputs: list[Path], out: Path, folders: dict[str, Path] | None
     if key_file is not None and not Path(key_file).is_dir() and not csv_is_ours(key_file, KEY_FILE_COLUMNS):
         raise OutputError(f"--key-file {key_file} exists and is not a key file of this command (its first line is "
                           "not key,path); refusing to overwrite it: give another file name")
-    for option, path in named.items():
-        if path.is_dir():
-            raise OutputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'results.csv'}")
-        _check_parent(option, path)
     for option, path in folder_opts.items():
         if path.exists() and not path.is_dir():
             raise OutputError(f"{option} {path} is a file, not a folder")
