@@ -309,6 +309,9 @@ PAIRS = [
     (("김^민수", "19600101", ""), ("\u00b1\u00e8^\u00b9\u00ce\u00bc\u00f6", "19600101", ""), "note",
      "A24-5: EUC-KR bytes read as Latin-1"),
     (("김^민수", "19600101", ""), ("\ufffd\ufffd^\ufffd", "19600101", ""), "note", "A24-4: a name not decoded"),
+    (("山田^太郎", "19600101", ""), ("山田^さくら", "19600101", ""), "said", "A24-12: a kanji and a kana given name"),
+    (("山田^勇気", "19600101", ""), ("山田^ゆうか", "19600101", ""), "said", "A24-12: kanji and kana, twins"),
+    (("金^民秀", "19600101", ""), ("金^민서", "19600101", ""), "said", "A24-12: hanja and hangul given names"),
 ]
 
 

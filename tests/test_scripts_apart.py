@@ -80,6 +80,18 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     assert not history.mixed()
     assert any("two scripts" in n and "(visit 1 of 2 in one script; visit 2 of 2 in another)" in n
                and "flagged as for one person's scans" in n for n in history.check_notes()), history.check_notes()
+    # the open scan's Results panel: the check under the verdict, above the VF estimates (walk-through H129, V7)
+    from PySide6.QtCore import Qt
+
+    window.resize(1024, 700)
+    od = panel.tree.topLevelItem(0).child(0).child(0)
+    item = od.child(0) if od.childCount() else od
+    panel.tree.scrollToItem(item)
+    qtbot.mouseClick(panel.tree.viewport(), Qt.LeftButton, pos=panel.tree.visualItemRect(item).center())
+    results = window.results
+    qtbot.waitUntil(lambda: "write the name in two scripts" in results.study_checks.text(), timeout=60000)
+    layout = results.study_checks.parentWidget().layout()
+    assert layout.indexOf(results.study_checks) < layout.indexOf(results.vf_note) < layout.indexOf(results.extra)
     # the open scan's and the OU view's identified line
     from octviewer.gui.study.checks import people_lines
 

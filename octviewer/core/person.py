@@ -651,9 +651,11 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
             return True
     elif differs("initial"):
         return True
+    if "script_kind" in mine and not differs("script_kind") and differs("script_given"):
+        return True  # twins in kanji: 山田^太郎 / 山田^花子, or given one in kana: 山田^さくら (A24-12)
     if any(differs(k) for k in mine if k.startswith("given_in_")):
-        # twins in kanji: 山田^太郎 / 山田^花子; in any script both write, whichever group comes first: the standard's
-        # ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against 山田^花子 compared the kana with the kanji and nothing (A24-1)
+        # in any script both write, whichever group comes first: the standard's ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against
+        # 山田^花子 compared the kana with the kanji and nothing (A24-1)
         return True
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
     return differs("given2") and not same_givens or any(differs(k) for k in ("initial2", "suffix", "number", "marker"))

@@ -527,10 +527,14 @@ class StudyController(QObject):
             else None
         return people_lines(self.index, scan.patient_id, self.scan_checks()) if scan is not None else []
 
+    def checks_text(self) -> str:
+        """The scan's study checks for the Results panel, under the verdict: named by the check that fired (a copy
+        is no manifest's); which visits are whose; the eye's fields left out."""
+        return "\n".join(check_lines(self.scan_checks()) + self.people_split() + self.fields_left_out())
+
     def comparison_text(self) -> str:
-        """The study's lines under the estimates: the scan's checks, then its measured VF beside the estimate."""
-        # named by the check that fired (a copy is no manifest's); which visits are whose; the eye's fields left out
-        lines = check_lines(self.scan_checks()) + self.people_split() + self.fields_left_out()
+        """The study's lines under the estimates: the scan's measured VF beside the estimate."""
+        lines = []
         rows = self.comparison_rows()
         if rows:
             lines.append(f"Measured visual field (study; {self.test_date()}) vs predicted:")
@@ -563,7 +567,7 @@ class StudyController(QObject):
                 f"<th>predicted − measured</th></tr>{cells}</table>{key}")
 
     def refresh_measured(self) -> None:
-        self.window.results.set_extra(self.comparison_text())
+        self.window.results.set_extra(self.comparison_text(), self.checks_text())
 
     def shutdown(self) -> None:
         for widget in (self.panel, self.ou_view, self.trend_view):

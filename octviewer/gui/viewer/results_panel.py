@@ -217,6 +217,9 @@ class ResultsPanel(QWidget):
         # broke "(threshold 0.42)" over two lines): the panel said it only as its last note, below the fold once a
         # study's checks were shown (walk-through H115, Z3)
         self.borderline = _label("color: #ffb74d; font-weight: bold")
+        # the study's checks of the scan (set by the study controller), under the verdict: after the VF estimates and
+        # their notes they were below the fold at 1024 x 700 (walk-through H129, V7)
+        self.study_checks = _label("color: #ffb74d")
         self.vf = QGridLayout()
         self.vf.setVerticalSpacing(0)
         # right under the estimates, not among the notes below the fold: a reader of an MD figure must see at
@@ -240,6 +243,7 @@ class ResultsPanel(QWidget):
             layout.addWidget(w)
         layout.addLayout(decision)
         layout.addWidget(self.borderline)
+        layout.addWidget(self.study_checks)
         layout.addWidget(self.reason)
         layout.addLayout(self.vf)
         layout.addWidget(self.vf_note)
@@ -343,13 +347,16 @@ class ResultsPanel(QWidget):
         """An empty label still takes a line of its font: with no result, the empty probability, decision
         and model lines left a gap that pushed the reason below the fold."""
         for w in (self.eye, self.scan, self.caveats, self.probability, self.decision, self.threshold, self.borderline,
-                  self.reason, self.vf_note, self.extra, self.model, self.notes):
+                  self.study_checks, self.reason, self.vf_note, self.extra, self.model, self.notes):
             w.setVisible(bool(w.text()))
 
-    def set_extra(self, text: str) -> None:
-        """Plain text the window adds under the estimates (measured VF and its difference)."""
+    def set_extra(self, text: str, checks: str = "") -> None:
+        """Plain text the window adds under the estimates (measured VF and its difference), and the study's
+        ``checks`` of the scan, which go under the verdict."""
         self.extra.setText(text)
         self.extra.setVisible(bool(text))
+        self.study_checks.setText(checks)
+        self.study_checks.setVisible(bool(checks))
         self._show_key()
         self.fit_dock_later()
 
@@ -416,7 +423,7 @@ class ResultsPanel(QWidget):
         """Everything the panel shows, as a person reads it (for tests and accessibility)."""
         parts = [w.text() for w in (self.trust, self.eye, self.scan, self.caveats, self.probability)]
         parts += [" ".join(t for t in (self.decision.text(), self.threshold.text()) if t), self.borderline.text(),
-                  self.reason.text()]
+                  self.study_checks.text(), self.reason.text()]
         parts += [label.text() for label in self.vf_labels] + [self.vf_note.text()]
         parts += [w.text() for w in (self.extra, self.key, self.model, self.notes)]
         return "\n".join(t for t in parts if t)
