@@ -276,6 +276,9 @@ def test_a23_17_validate_keeps_a_persons_hangul_year_only_mrn_with_the_old_one_b
     said = [line for line in captured.err.splitlines() if "which of them is the person cannot be told" in line]
     assert len(said) == 1, captured.err
     assert f"{sum(r['patient_id'] in five for r in rows)} rows: the DICOM headers of 5 of the manifest's" in said[0]
+    # the rows by number, which name no one (attack run 24, A24-7: "check these patients" pointed at none)
+    numbers = said[0].split("check the patients of rows ")[1].split(" and give")[0].split(" and ")[0].split(", ")
+    assert len(numbers) == min(12, sum(r["patient_id"] in five for r in rows)) and all(n.isdigit() for n in numbers)
     for secret in ("KIM", "MINSU", "1945", *five):
         assert secret not in captured.err + captured.out, secret
 

@@ -728,12 +728,15 @@ def header_warnings(records: list[Record]) -> list[str]:
                    "or records merged, or namesakes); the split keeps each group in one split (a name written "
                    "another way or in another script, or a birth date given to the month or year, counts as the same)")
     if unjoined := _unjoined_ids(records):
-        rows = sum(r.patient_id in unjoined for r in records)
-        out.append(f"{rows} rows: the DICOM headers of {len(unjoined)} of the manifest's patients may name one person "
-                   "under two of these IDs, but more of them share that name and birth date than one person has IDs "
-                   f"(over {MAX_IDS_PER_PERSON}), so which of them is the person cannot be told and the split does "
-                   "not join them: one person may be trained and tested on; check these patients and give each "
-                   "person one split in the manifest's split column")
+        rows = sorted(r.row for r in records if r.patient_id in unjoined)
+        # the rows by number (no identifier), as the several-splits problem names them: "check these patients"
+        # pointed at none of thousands (attack run 24, A24-7)
+        named = ", ".join(map(str, rows[:12])) + (f" and {len(rows) - 12} more" if len(rows) > 12 else "")
+        out.append(f"{len(rows)} rows: the DICOM headers of {len(unjoined)} of the manifest's patients may name one "
+                   "person under two of these IDs, but more of them share that name and birth date than one person "
+                   f"has IDs (over {MAX_IDS_PER_PERSON}), so which of them is the person cannot be told and the split "
+                   "does not join them: one person may be trained and tested on; check the patients of rows "
+                   f"{named} and give each person one split in the manifest's split column")
     if joined or merged:
         groups, splits = split_groups(records), defaultdict(set)
         for r in records:
