@@ -312,6 +312,9 @@ PAIRS = [
     (("山田^太郎", "19600101", ""), ("山田^さくら", "19600101", ""), "said", "A24-12: a kanji and a kana given name"),
     (("山田^勇気", "19600101", ""), ("山田^ゆうか", "19600101", ""), "said", "A24-12: kanji and kana, twins"),
     (("金^民秀", "19600101", ""), ("金^민서", "19600101", ""), "said", "A24-12: hanja and hangul given names"),
+    (("KIM=김^민수", "19600101", ""), ("KIM^JIHYE", "19600101", ""), "said",
+     "A24-1's rare form: the Latin group the family name alone"),
+    (("KIM=김^민수", "19600101", ""), ("KIM^MINSEO", "19600101", ""), "note", "A24-1's rare form, one initial"),
 ]
 
 

@@ -92,12 +92,20 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     qtbot.waitUntil(lambda: "write the name in two scripts" in results.study_checks.text(), timeout=60000)
     layout = results.study_checks.parentWidget().layout()
     assert layout.indexOf(results.study_checks) < layout.indexOf(results.vf_note) < layout.indexOf(results.extra)
-    # the open scan's and the OU view's identified line
-    from octviewer.gui.study.checks import people_lines
+    # the open scan's and the OU view's identified line, and the OU report's (walk-through H131, W3)
+    import html
 
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.gui.study.checks import people_lines
+    from octviewer.gui.study.ou_view import analyse_visit
+
+    line = f"which visits write the name in which script: {first} in Latin; {second} in Hangul"
     checks = [w for w in panel.index.warnings if w.kind == "scripts"][:1]
-    assert people_lines(panel.index, "DEMO07-000", checks) == [
-        f"Check (study): which visits write the name in which script: {first} in Latin; {second} in Hangul"]
+    assert people_lines(panel.index, "DEMO07-000", checks) == [f"Check (study): {line}"]
+    summary = analyse_visit(panel.index, "DEMO07-000", first, None, lambda *a: None, SimpleNamespace(is_set=lambda: 0))
+    assert line in html.unescape(ou_report_html(summary, patient_id="DEMO07-000"))
+    anonymised = html.unescape(ou_report_html(summary))
+    assert "two scripts" in anonymised and line not in anonymised and first not in anonymised
 
 
 @pytest.mark.gui

@@ -154,9 +154,9 @@ def test_results_and_pdf_repeat_the_open_scans_checks(qtbot, window, monkeypatch
     with qtbot.waitSignal(w.settled, timeout=60000):
         _click_item(qtbot, panel.tree, item)
     qtbot.waitUntil(lambda: w.prediction is not None and not w.state.measuring, timeout=60000)
-    qtbot.waitUntil(lambda: "Check (study manifest)" in w.results.extra.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "Check (study manifest)" in w.results.study_checks.text(), timeout=30000)
     _grab(w.results, "h52_results_checks")
-    text = w.results.extra.text()
+    text = w.results.study_checks.text()
     assert f'Check (study manifest): row 2 gives the patient "ROW-ID", the scan\'s own header says "{od.parent.name}"' \
         in text and f"row 2 gives the visit {visit}, the scan's own header dates it {_header_date(od)}" in text
     pdf = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=True)["doc"].toPlainText()

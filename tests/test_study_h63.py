@@ -144,9 +144,9 @@ def test_a_checks_kind_comes_from_the_index_not_from_the_words_of_a_file_name(qt
     eye = next(visit.child(k) for k in range(visit.childCount()) if visit.child(k).text(0).startswith("OD"))
     with qtbot.waitSignal(w.settled, timeout=60000):
         _click_item(qtbot, panel.tree, eye.child(0))
-    qtbot.waitUntil(lambda: "Check (" in w.results.extra.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "Check (" in w.results.study_checks.text(), timeout=30000)
     _save_grab(w.results, "h63_5_results_copy_check")
-    text = w.results.extra.text()
+    text = w.results.study_checks.text()
     assert f"Check (study): {warning.text}" in text and "Check (study manifest)" not in text  # the text as it was
     anonymised = _export_pdf(qtbot, w, monkeypatch, tmp_path, identify=False)["doc"].toPlainText()
     assert ("Check (study): a second copy of this scan at this visit, used once; details withheld: anonymised "

@@ -31,7 +31,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
-SETS = ("allwords", "longwords", "letterwords", "initials", "joined")
+SETS = ("allwords", "longwords", "letterwords", "initials", "script_initials", "joined")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
@@ -196,9 +196,14 @@ def name_traits(name: str) -> dict[str, str]:
         out["script_kind"] = _script_of(out["script"])
         if "^" in scripts[0]:
             out["script_given"] = "".join(fold_name(scripts[0].split("^")[1]).split())
-        if not latin:  # the given name's Latin initials by any group with a reading (kanji's kana, A22-4)
-            givens = [_given_candidates(g) for g in scripts]
-            out["initials"] = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
+        # the given name's Latin initials by any group with a reading (kanji's kana, A22-4), also where the Latin
+        # group gives no given name (KIM=김^민수: A24-1's rare form)
+        givens = [_given_candidates(g) for g in scripts]
+        initials = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
+        if not latin:
+            out["initials"] = initials
+        elif "given" not in out:
+            out["script_initials"] = initials
         for group in scripts:  # each script's given name, compared within its script (A24-1)
             given = "".join(fold_name(group.split("^")[1]).split()) if "^" in group else ""
             if given:
@@ -639,6 +644,12 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     def differs(k: str) -> bool:
         return k in mine and k in theirs and mine[k] != theirs[k]
 
+    for a, b in ((mine, theirs), (theirs, mine)):
+        # a given name in another script only, its Latin group the family name alone, against one in Latin letters
+        # only (KIM=김^민수 / KIM^JIHYE): their initials (A24-1's rare form)
+        if _givens_apart(a, b) and not set(a["script_initials"].split()) & set(b["initials"].split()):
+            return True
+
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
         return differs("suffix")  # the components swapped
     if ("free" in mine or "free" in theirs) and "allwords" in mine and "allwords" in theirs:
@@ -701,9 +712,16 @@ def scripts_apart(all_traits: Iterable[dict[str, str]]) -> str:
     named = [t for t in all_traits if _scripts(t)]
     for k, mine in enumerate(named):
         for theirs in named[k + 1:]:
-            if not _scripts(mine) & _scripts(theirs):
+            if not _scripts(mine) & _scripts(theirs) or _givens_apart(mine, theirs) or _givens_apart(theirs, mine):
                 return name_scripts({**mine, **theirs})
     return ""
+
+
+def _givens_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """``mine`` writes its given name in another script only, its Latin group the family name alone (KIM=김^민수),
+    and ``theirs`` in Latin letters only (KIM^MINSEO): their given names were compared by an initial at most, the
+    family name alone shared (A24-1's rare form)."""
+    return "script_initials" in mine and "given" in theirs and not any(k.startswith("given_in_") for k in theirs)
 
 
 def _scripts(traits: dict[str, str]) -> set[str]:

@@ -250,8 +250,9 @@ def _cut(path: Path) -> str:
 #: 26: kana and Greek spellings, a given name's ending across scripts, free-text runs of words; 27: kana without a
 #: separator read as hangul is
 #: 28: a Latin X read as Х, placeholders folded (5a637de, which did not raise it: A24-3); the given name per script
-#: (A24-1), consonants and endings dropped, Latin-1 symbols as a name not decoded (A24-5)
-RECORD_CHECKS = 28
+#: (A24-1), consonants and endings dropped, Latin-1 symbols as a name not decoded (A24-5); 29: the initials of a
+#: given name in another script beside a Latin group that gives the family name alone (KIM=김^민수)
+RECORD_CHECKS = 29
 
 
 def well_formed(record) -> bool:

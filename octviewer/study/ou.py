@@ -223,6 +223,9 @@ class VisitSummary:
     #: the study's lines for an eye's measured fields left out as another person's (``gui.study.checks.
     #: left_out_lines``): the OU view and its report read as if the eye had no perimetry (walk-through H107, Y8)
     left_out: list[str] = field(default_factory=list)
+    #: which visits name which person, or write the name in which script (``gui.study.checks.people_lines``; dated:
+    #: an identified report's only): the OU view said it and its report did not (walk-through H131, W3)
+    people: list[str] = field(default_factory=list)
 
     @property
     def synthetic(self) -> bool:

@@ -195,6 +195,7 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
     # anonymised, a repeat scan's line names its eye and count (it said "this eye" on a page of two, H95, V8)
     checks = "".join(check_html(line) for line in check_lines(summary.checks, dated=patient_id is not None,
                                                               eyes={e: summary.eyes[e].paths for e in eyes})
+                     + (summary.people if patient_id is not None else [])  # which visits are whose (H131, W3)
                      + summary.left_out)  # an eye's fields left out as another person's (walk-through H107, Y8)
     # identified, the file whose RNFL and disc figures an eye with several scans shows (the anonymised check says
     # they are one scan's): the report said neither (V5)

@@ -171,6 +171,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
     scans = index.counted_scans(patient_id, visit_label)
     summary = VisitSummary(patient_id, visit_label, checks=visit_checks(index, patient_id, visit_label))
     summary.left_out = left_out_lines(index, patient_id, sorted({s.eye for s in scans if s.eye}))
+    summary.people = people_lines(index, patient_id, summary.checks)
     done = 0
     for eye in ("OD", "OS"):
         mine = [s for s in scans if s.eye == eye]
