@@ -22,6 +22,7 @@ def test_help_reading_the_results_explains_the_marks_the_panels_use(qtbot, windo
                   "borderline (1st-5th)", "grey: not classified (NS, NI", "not compared", "quality check",
                   "SYNTHETIC", "Research use only",
                   # the study checks had no key (walk-through H129, V5)
-                  "Check (used as listed)", "Scans naming different people", "A name in two scripts"):
+                  "Check (used as listed)", "Scans naming different people", "A name in two scripts",
+                  "give each their own patient ID in a study manifest"):
         assert words in text, words
     assert w.menu_actions["reading_guide"] in w.help_menu.actions()

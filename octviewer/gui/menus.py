@@ -243,7 +243,11 @@ def reading_guide_text() -> str:
         "person's name from two devices, or twins under one ID. The check says which visits write which script: "
         "confirm in the clinic's record. The Trend flags changes as usual.",
         "  A measured VF naming the patient otherwise than the scans: its slopes in the Trend are not flagged; the "
-        "scans' are.",
+        "scans' are. Compare the field's printout with the clinic's record.",
+        # what to do once confirmed, which the section did not say (walk-through H131, W6)
+        "  Where the record shows two people, give each their own patient ID in a study manifest (File > Open study "
+        "manifest…; README, Study folders): the check no longer applies to scans filed under different IDs. Where it "
+        "shows one person, nothing needs changing; the check stays as a reminder.",
         "",
         "Quality",
         "  A scan that fails the quality check (signal, field of view, the retina leaving the frame) is not analysed "
