@@ -246,7 +246,7 @@ def reading_guide_text() -> str:
         "scans' are. Compare the field's printout with the clinic's record.",
         # what to do once confirmed, which the section did not say (walk-through H131, W6)
         "  Where the record shows two people, give each their own patient ID in a study manifest (File > Open study "
-        "manifest…; README, Study folders): the check no longer applies to scans filed under different IDs. Where it "
+        "manifest…; docs/study.md gives its columns), so that their scans are no longer one patient's. Where it "
         "shows one person, nothing needs changing; the check stays as a reminder.",
         "",
         "Quality",
