@@ -315,6 +315,20 @@ PAIRS = [
     (("KIM=김^민수", "19600101", ""), ("KIM^JIHYE", "19600101", ""), "said",
      "A24-1's rare form: the Latin group the family name alone"),
     (("KIM=김^민수", "19600101", ""), ("KIM^MINSEO", "19600101", ""), "note", "A24-1's rare form, one initial"),
+    # attack run 25: the rare form in scripts with no reading (A25-1), Greek vowel pairs (A25-2), a patronymic
+    # written anywhere or as an initial (A25-5)
+    (("YAMADA=山田^太郎", "19600101", ""), ("YAMADA^HANAKO", "19600101", ""), "note", "A25-1: kanji, family alone"),
+    (("COHEN^D=כהן^דוד", "19600101", ""), ("COHEN^DANIEL", "19600101", ""), "note", "A25-1: an initial beside Hebrew"),
+    (("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΕΙΡΗΝΗ", "19600101", ""), ("PAPADOPOULOU^IRINI", "19600101", ""), "note", "A25-2: ΕΙ as I"),
+    (("ИВАНОВ^ИВАН ПЕТРОВИЧ", "19600101", ""), ("ИВАНОВ^ИВАН^ПЕТРОВИЧ", "19600101", ""), "same",
+     "A25-5: the patronymic in the given or the middle component"),
+    (("ИВАНОВ^ИВАН", "19600101", ""), ("ИВАНОВ^ИВАН ПЕТРОВИЧ", "19600101", ""), "same", "A25-5: patronymic left out"),
+    (("ИВАНОВ^ИВАН", "19600101", ""), ("ИВАНОВ^И.", "19600101", ""), "same", "A25-5: the given name's initial"),
+    (("ПЕТРОВА МАРИЯ ИВАНОВНА", "19600101", ""), ("ПЕТРОВА^МАРИЯ^ИВАНОВНА", "19600101", ""), "same",
+     "A25-5: the full name as free text"),
+    (("ИВАНОВ^И.", "19600101", ""), ("ИВАНОВ^П.", "19600101", ""), "said", "A25-5: two initials"),
+    (("ПЕТРОВА МАРИЯ", "19600101", ""), ("ПЕТРОВА^АННА", "19600101", ""), "said", "A25-5: twins, one free text"),
+    (("王^偉", "19600101", ""), ("王^芳", "19600101", ""), "said", "A25-5: one-character Chinese given names"),
 ]
 
 

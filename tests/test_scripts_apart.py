@@ -159,3 +159,25 @@ def test_two_people_and_a_name_in_another_script_get_both_checks(qtbot, window, 
         _rename(scan, names[year], "", "19620304")
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert {w.kind for w in panel.index.warnings} >= {"people", "scripts"}, panel.index.warnings
+    # the Trend's notes do not contradict each other on flags (attack run 25, A25-4)
+    from types import SimpleNamespace
+
+    from octviewer.gui.study.trend_view import eye_history
+
+    monkeypatch.setattr("octviewer.io.load_volume", lambda path: path)
+    history = eye_history(panel.index, "DEMO07-000", "OD", lambda path, cancel: (None, SimpleNamespace(
+        rnfl_global_um=90.0)), lambda *a: None, SimpleNamespace(is_set=lambda: 0))
+    notes = " ".join(history.check_notes())
+    assert history.mixed() and "two scripts" in notes and "flagged as for one person's scans" not in notes, notes
+
+
+def test_a_long_hangul_word_is_read_in_bounded_memory():
+    """A25-6: every suffix of a hangul or kana word written without a separator was kept: a PatientName of one
+    40,000-syllable word took 1.6 GB, and a 434 kB DICOM ran File > Open study folder out of memory."""
+    import resource
+
+    word = "김" + "민수" * 20000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for name in (word, f"KIM={word}"):
+        Patient("P1", "", name, "1962").traits()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 400_000  # kB; 60 MB here, 1.6 GB before

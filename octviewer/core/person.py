@@ -38,7 +38,7 @@ PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID",
                  "birth_month": "birth date", "birth_year": "birth date"}
 NAME_TRAITS = ("family", "given", "givens", "given_plain", "given2", "initial", "initial2", "number", "marker",
                "suffix", "script_given", "initials", "words", "allwords", "longwords",
-               "letterwords", "joined", "free", "script", "script_kind",
+               "letterwords", "joined", "free", "script", "script_kind", "script_initial",
                "wordset", "garbled")  # + a word set per script
 #: Words that do not tell people apart, left out of the words ``whole_name_differs`` compares with one-letter
 #: initials: name particles (VAN DAM^PIETER / VAN HOUTEN^ANNA, DE SOUZA / DE LA CRUZ) and the Vietnamese middle
@@ -192,21 +192,25 @@ def name_traits(name: str) -> dict[str, str]:
     if latin:
         out["wordset"] = " ".join(sorted(_wordset(latin[0]) | _wordset(_cp1250(latin[0]))))
     if scripts:
-        out["script"] = "".join(fold_name(" ".join(scripts[0].split("^")[:2])).split())
+        out["script"], given = _script_name(scripts[0])
         out["script_kind"] = _script_of(out["script"])
         if "^" in scripts[0]:
-            out["script_given"] = "".join(fold_name(scripts[0].split("^")[1]).split())
+            # an initial (ИВАНОВ^И.) is compared as the initial of the other's given name, as Latin initials are
+            out["script_initial"] = given[:1]
+            out["script_given"] = given if len(given) > 1 or out["script_kind"] in _UNSPACED else ""
         # the given name's Latin initials by any group with a reading (kanji's kana, A22-4), also where the Latin
         # group gives no given name (KIM=김^민수: A24-1's rare form)
         givens = [_given_candidates(g) for g in scripts]
         initials = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
         if not latin:
             out["initials"] = initials
-        elif "given" not in out:
-            out["script_initials"] = initials
+        elif "given" not in out and any("^" in g and fold_name(g.split("^")[1]) for g in scripts):
+            # the Latin group the family name alone or an initial (KIM=김^민수, YAMADA=山田^太郎, COHEN^D=כהן^דוד):
+            # the given name is in the other script only (A24-1's rare form, A25-1)
+            out["script_given_only"], out["script_initials"] = "1", initials
         for group in scripts:  # each script's given name, compared within its script (A24-1)
-            given = "".join(fold_name(group.split("^")[1]).split()) if "^" in group else ""
-            if given:
+            given = _script_name(group)[1] if "^" in group else ""
+            if len(given) > 1 or given and _script_of(given) in _UNSPACED:
                 out.setdefault(f"given_in_{_script_of(given).lower()}", given)
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
@@ -413,6 +417,26 @@ _KANA_SPELLINGS = {"SI": ("SHI", "SI"), "TI": ("CHI", "TI"), "TU": ("TSU", "TU")
                    "ZI": ("JI", "ZI"), "DI": ("JI", "DI", "ZI"), "DU": ("ZU", "DU"), "WO": ("O", "WO")}
 
 
+#: scripts written without spaces between a name's words (their letters are joined to compare them)
+_UNSPACED = ("CJK", "KANA", "HANGUL")
+
+
+def _script_name(group: str) -> tuple[str, str]:
+    """A name group in another script as ``script`` and its given name (``script_given``): in Han, kana and hangul,
+    written without spaces, the family and given components' letters joined, and the given component's; in the
+    others (Cyrillic, Greek, Arabic, Hebrew), as ``words`` for Latin names, the family name and the first given word
+    in alphabetical order, and that word: a patronymic written in the given component, in the middle one, left out or
+    in free text (ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ, "ИВАНОВ ИВАН ПЕТРОВИЧ") is one person's (A25-5)."""
+    parts = [fold_name(p).split() for p in group.split("^")[:2]] if "^" in group else None
+    words = [w for part in parts for w in part] if parts else fold_name(group).split()
+    if not words or _script_of(words[0]) in _UNSPACED:
+        return "".join(words), "".join(parts[1]) if parts and len(parts) > 1 else ""
+    if parts:
+        given = parts[1][0] if len(parts) > 1 and parts[1] else ""
+        return " ".join(sorted(filter(None, ["".join(parts[0]), given]))), given
+    return " ".join(sorted(words[:2])), ""
+
+
 def _given_candidates(group: str) -> list[str]:
     """The words of a name group in another script that may be its given name: its given component's first word
     and all its words joined; for a free-text group (no "^": ПЕТРОВА МАРИЯ, 김민수) each word of two or more (one word
@@ -425,7 +449,11 @@ def _given_candidates(group: str) -> list[str]:
     # hangul and kana written without a separator (김민수, やまだたろう): the family name is the first syllables
     joined = [w for w in words if len(w) > 1 and _script_of(w) in ("HANGUL", "KANA")]
     out = words if len(words) > 1 or joined else []
-    return out + [part for w in joined for k in range(1, len(w)) for part in (w[:k], w[k:]) if k <= 3 or part == w[k:]]
+    # the first one to three syllables and the rest: every suffix of a long word grew with its square (A25-6)
+    return out + [part for w in joined for k in range(1, min(len(w), 4)) for part in (w[:k], w[k:])]
+
+
+_GREEK_PAIR_INITIALS = {"ΕΙ": "I", "ΟΙ": "I", "ΑΙ": "E", "ΟΥ": "U"}
 
 
 def _readings(script_given: str) -> str:
@@ -436,7 +464,8 @@ def _readings(script_given: str) -> str:
         return ""
     name = unicodedata.name(first, "").split()
     if first in _READINGS:
-        letters = _READINGS[first]
+        # and a Greek vowel pair's sound: ΕΙΡΗΝΗ is IRINI or IRENE, ΟΥΡΑΝΙΑ OURANIA or URANIA (A25-2)
+        letters = _READINGS[first] + _GREEK_PAIR_INITIALS.get(script_given[:2], "")
     elif name[:2] == ["HIRAGANA", "LETTER"]:
         syllable = name[-1]
         # the first letters of its spellings (``_KANA_SPELLINGS``), R as L too, E as YE too
@@ -582,7 +611,7 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # where no given name can be read on both sides (free text, a Han name written without "^"), its words or
         # letters are compared instead, and a whole other name is said: nothing was compared and two people
         # passed as one (attack run 20, A20-1)
-        given = any(k in mine and k in theirs for k in ("given", "initial", "script_given"))
+        given = any(k in mine and k in theirs for k in ("given", "initial", "script_given", "script_initial"))
         free = "free" in mine or "free" in theirs
         if _given_differs_across_scripts(mine, theirs):
             return True
@@ -647,7 +676,8 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     for a, b in ((mine, theirs), (theirs, mine)):
         # a given name in another script only, its Latin group the family name alone, against one in Latin letters
         # only (KIM=김^민수 / KIM^JIHYE): their initials (A24-1's rare form)
-        if _givens_apart(a, b) and not set(a["script_initials"].split()) & set(b["initials"].split()):
+        if _givens_apart(a, b) and "script_initials" in a and not set(a["script_initials"].split()) & set(
+                b["initials"].split()):
             return True
 
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
@@ -662,7 +692,7 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
             return True
     elif differs("initial"):
         return True
-    if "script_kind" in mine and not differs("script_kind") and differs("script_given"):
+    if "script_kind" in mine and not differs("script_kind") and (differs("script_given") or differs("script_initial")):
         return True  # twins in kanji: 山田^太郎 / 山田^花子, or given one in kana: 山田^さくら (A24-12)
     if any(differs(k) for k in mine if k.startswith("given_in_")):
         # in any script both write, whichever group comes first: the standard's ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against
@@ -721,7 +751,7 @@ def _givens_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """``mine`` writes its given name in another script only, its Latin group the family name alone (KIM=김^민수),
     and ``theirs`` in Latin letters only (KIM^MINSEO): their given names were compared by an initial at most, the
     family name alone shared (A24-1's rare form)."""
-    return "script_initials" in mine and "given" in theirs and not any(k.startswith("given_in_") for k in theirs)
+    return "script_given_only" in mine and "given" in theirs and not any(k.startswith("given_in_") for k in theirs)
 
 
 def _scripts(traits: dict[str, str]) -> set[str]:

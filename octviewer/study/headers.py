@@ -251,8 +251,9 @@ def _cut(path: Path) -> str:
 #: separator read as hangul is
 #: 28: a Latin X read as Х, placeholders folded (5a637de, which did not raise it: A24-3); the given name per script
 #: (A24-1), consonants and endings dropped, Latin-1 symbols as a name not decoded (A24-5); 29: the initials of a
-#: given name in another script beside a Latin group that gives the family name alone (KIM=김^민수)
-RECORD_CHECKS = 29
+#: given name in another script beside a Latin group that gives the family name alone (KIM=김^민수); 30: a
+#: patronymic aside and an initial compared in Cyrillic, Greek, Arabic and Hebrew, Greek vowel pairs' initials
+RECORD_CHECKS = 30
 
 
 def well_formed(record) -> bool:

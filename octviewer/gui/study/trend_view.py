@@ -301,7 +301,10 @@ class EyeHistory:
         if kind == "people":
             return check_note(kind, len(self.checks[kind]), people_places(self.people, self.visits))
         if kind == "scripts":
-            return check_note(kind, len(self.checks[kind]), people_places(self.scripts, self.visits, scripts=True))
+            note = check_note(kind, len(self.checks[kind]), people_places(self.scripts, self.visits, scripts=True))
+            # beside a 'people' check no change is flagged: "flagged as for one person's scans" contradicted it
+            # (attack run 25, A25-4)
+            return note.replace(TREND_CHECKS[kind], TREND_CHECKS["people"]) if self.mixed() else note
         if kind == "field":
             measured = {d for name in ("md_measured", "vfi_measured") for d, _ in self.series.get(name, [])}
             return check_note(kind, len(self.checks[kind]),
