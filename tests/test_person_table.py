@@ -329,6 +329,16 @@ PAIRS = [
     (("ИВАНОВ^И.", "19600101", ""), ("ИВАНОВ^П.", "19600101", ""), "said", "A25-5: two initials"),
     (("ПЕТРОВА МАРИЯ", "19600101", ""), ("ПЕТРОВА^АННА", "19600101", ""), "said", "A25-5: twins, one free text"),
     (("王^偉", "19600101", ""), ("王^芳", "19600101", ""), "said", "A25-5: one-character Chinese given names"),
+    # attack run 26: given names compared as written, not by their first word (A26-1, A26-2); the rare form with a
+    # native group in free text (A26-3) or a free-text Latin twin (A26-4); a long kana family name (A26-5)
+    (("العلي^عبد الله", "19600101", ""), ("العلي^عبد الرحمن", "19600101", ""), "said", "A26-1: Abdullah / Abdulrahman"),
+    (("ΠΑΠΑ^ΜΑΡΙΑ ΕΛΕΝΗ", "19600101", ""), ("ΠΑΠΑ^ΜΑΡΙΑ ΑΝΝΑ", "19600101", ""), "said", "A26-1: second given names"),
+    (("КОВАЛЬ^АННА-МАРІЯ", "19600101", ""), ("КОВАЛЬ^АННА МАРІЯ", "19600101", ""), "same", "A26-2: a hyphen"),
+    (("العلي^عبد الله", "19600101", ""), ("العلي^عبدالله", "19600101", ""), "same", "A26-2: عبد الله joined"),
+    (("KIM=김민수", "19600101", ""), ("KIM^JIHYE", "19600101", ""), "said", "A26-3: a native group without ^"),
+    (("PETROVA=ПЕТРОВА МАРИЯ", "19600101", ""), ("PETROVA^ANNA", "19600101", ""), "said", "A26-3: Cyrillic free text"),
+    (("KIM=김^민수", "19600101", ""), ("KIM JIHYE", "19600101", ""), "said", "A26-4: a free-text Latin twin"),
+    (("やまもとけんじ", "19600101", ""), ("YAMAMOTO^KENJI", "19600101", ""), "note", "A26-5: a four-kana family name"),
 ]
 
 

@@ -204,7 +204,9 @@ def name_traits(name: str) -> dict[str, str]:
         initials = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
         if not latin:
             out["initials"] = initials
-        elif "given" not in out and any("^" in g and fold_name(g.split("^")[1]) for g in scripts):
+        elif "given" not in out and (initials or any("^" in g and fold_name(g.split("^")[1]) for g in scripts)
+                                     or any(_script_of(g) in _UNSPACED and len(_script_name(g)[0]) > 2 for g in
+                                            (fold_name(x) for x in scripts))):
             # the Latin group the family name alone or an initial (KIM=김^민수, YAMADA=山田^太郎, COHEN^D=כהן^דוד):
             # the given name is in the other script only (A24-1's rare form, A25-1)
             out["script_given_only"], out["script_initials"] = "1", initials
@@ -421,20 +423,23 @@ _KANA_SPELLINGS = {"SI": ("SHI", "SI"), "TI": ("CHI", "TI"), "TU": ("TSU", "TU")
 _UNSPACED = ("CJK", "KANA", "HANGUL")
 
 
+#: an East Slavic patronymic (ПЕТРОВИЧ, ИВАНОВНА, ІВНА): written in the given component, in the middle one, left out
+#: or in free text by one person's devices (A25-5)
+_PATRONYMIC = re.compile("(ВИЧ|ВНА|ИЧНА|ІВНА|ЇВНА)$")
+
+
 def _script_name(group: str) -> tuple[str, str]:
-    """A name group in another script as ``script`` and its given name (``script_given``): in Han, kana and hangul,
-    written without spaces, the family and given components' letters joined, and the given component's; in the
-    others (Cyrillic, Greek, Arabic, Hebrew), as ``words`` for Latin names, the family name and the first given word
-    in alphabetical order, and that word: a patronymic written in the given component, in the middle one, left out or
-    in free text (ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ, "ИВАНОВ ИВАН ПЕТРОВИЧ") is one person's (A25-5)."""
-    parts = [fold_name(p).split() for p in group.split("^")[:2]] if "^" in group else None
-    words = [w for part in parts for w in part] if parts else fold_name(group).split()
-    if not words or _script_of(words[0]) in _UNSPACED:
-        return "".join(words), "".join(parts[1]) if parts and len(parts) > 1 else ""
-    if parts:
-        given = parts[1][0] if len(parts) > 1 and parts[1] else ""
-        return " ".join(sorted(filter(None, ["".join(parts[0]), given]))), given
-    return " ".join(sorted(words[:2])), ""
+    """A name group in another script as ``script``, its family and given components' letters joined (these
+    scripts' names are compared as written, not word by word: عبد الله / عبد الرحمن, ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ ΑΝΝΑ are
+    twins, АННА-МАРІЯ / АННА МАРІЯ one person: A26-1, A26-2), and its given component's (``script_given``). A
+    patronymic after the given name is left out (ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ and free-text "ИВАНОВ ИВАН
+    ПЕТРОВИЧ" are one person's, A25-5); never the first given word, nor a free text's first two (ПЕТРОВИЧ^МИЛИЦА)."""
+    if "^" in group:
+        family, given = (fold_name(p).split() for p in (group.split("^") + [""])[:2])
+        given = given[:1] + [w for w in given[1:] if not _PATRONYMIC.search(w)]
+        return "".join(family + given), "".join(given)
+    words = fold_name(group).split()
+    return "".join(words[:2] + [w for w in words[2:] if not _PATRONYMIC.search(w)]), ""
 
 
 def _given_candidates(group: str) -> list[str]:
@@ -449,8 +454,10 @@ def _given_candidates(group: str) -> list[str]:
     # hangul and kana written without a separator (김민수, やまだたろう): the family name is the first syllables
     joined = [w for w in words if len(w) > 1 and _script_of(w) in ("HANGUL", "KANA")]
     out = words if len(words) > 1 or joined else []
-    # the first one to three syllables and the rest: every suffix of a long word grew with its square (A25-6)
-    return out + [part for w in joined for k in range(1, min(len(w), 4)) for part in (w[:k], w[k:])]
+    # the first one to six syllables and the rest, and the last one to four: every suffix of a long word grew with
+    # its square (A25-6), and three left a four-kana family name's given name unread (やまもとけんじ, A26-5)
+    return out + [part for w in joined for k in range(1, min(len(w), 7)) for part in (w[:k], w[k:])] + [
+        w[-k:] for w in joined for k in range(1, min(len(w), 5))]
 
 
 _GREEK_PAIR_INITIALS = {"ΕΙ": "I", "ΟΙ": "I", "ΑΙ": "E", "ΟΥ": "U"}
@@ -676,8 +683,8 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     for a, b in ((mine, theirs), (theirs, mine)):
         # a given name in another script only, its Latin group the family name alone, against one in Latin letters
         # only (KIM=김^민수 / KIM^JIHYE): their initials (A24-1's rare form)
-        if _givens_apart(a, b) and "script_initials" in a and not set(a["script_initials"].split()) & set(
-                b["initials"].split()):
+        if _givens_apart(a, b) and "script_initials" in a and "initials" in b and not set(
+                a["script_initials"].split()) & set(b["initials"].split()):
             return True
 
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
@@ -751,7 +758,8 @@ def _givens_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """``mine`` writes its given name in another script only, its Latin group the family name alone (KIM=김^민수),
     and ``theirs`` in Latin letters only (KIM^MINSEO): their given names were compared by an initial at most, the
     family name alone shared (A24-1's rare form)."""
-    return "script_given_only" in mine and "given" in theirs and not any(k.startswith("given_in_") for k in theirs)
+    return "script_given_only" in mine and ("given" in theirs or "free" in theirs) and not any(
+        k.startswith("given_in_") for k in theirs)
 
 
 def _scripts(traits: dict[str, str]) -> set[str]:

@@ -252,8 +252,10 @@ def _cut(path: Path) -> str:
 #: 28: a Latin X read as Х, placeholders folded (5a637de, which did not raise it: A24-3); the given name per script
 #: (A24-1), consonants and endings dropped, Latin-1 symbols as a name not decoded (A24-5); 29: the initials of a
 #: given name in another script beside a Latin group that gives the family name alone (KIM=김^민수); 30: a
-#: patronymic aside and an initial compared in Cyrillic, Greek, Arabic and Hebrew, Greek vowel pairs' initials
-RECORD_CHECKS = 30
+#: patronymic aside and an initial compared in Cyrillic, Greek, Arabic and Hebrew, Greek vowel pairs' initials;
+#: 31: names in those scripts compared as written again, a patronymic left out (A26-1, A26-2), the rare form's
+#: free-text groups (A26-3, A26-4), longer kana family names (A26-5)
+RECORD_CHECKS = 31
 
 
 def well_formed(record) -> bool:
