@@ -204,9 +204,7 @@ def name_traits(name: str) -> dict[str, str]:
         initials = " ".join(sorted({x for words in givens for w in words for x in _readings(w).split()}))
         if not latin:
             out["initials"] = initials
-        elif "given" not in out and (initials or any("^" in g and fold_name(g.split("^")[1]) for g in scripts)
-                                     or any(_script_of(g) in _UNSPACED and len(_script_name(g)[0]) > 2 for g in
-                                            (fold_name(x) for x in scripts))):
+        elif "given" not in out and any(_writes_a_given_name(g) for g in scripts):
             # the Latin group the family name alone or an initial (KIM=김^민수, YAMADA=山田^太郎, COHEN^D=כהן^דוד):
             # the given name is in the other script only (A24-1's rare form, A25-1)
             out["script_given_only"], out["script_initials"] = "1", initials
@@ -440,6 +438,15 @@ def _script_name(group: str) -> tuple[str, str]:
         return "".join(family + given), "".join(given)
     words = fold_name(group).split()
     return "".join(words[:2] + [w for w in words[2:] if not _PATRONYMIC.search(w)]), ""
+
+
+def _writes_a_given_name(group: str) -> bool:
+    """Whether a name group in another script holds a given name: a given component, more than one word (ПЕТРОВА
+    МАРИЯ), or more letters than a family name in a script written without spaces (김민수, やまだたろう)."""
+    if "^" in group:
+        return bool(fold_name(group.split("^")[1]))
+    words = fold_name(group).split()
+    return len(words) > 1 or bool(words) and _script_of(words[0]) in _UNSPACED and len(words[0]) > 2
 
 
 def _given_candidates(group: str) -> list[str]:
