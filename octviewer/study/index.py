@@ -1421,13 +1421,14 @@ def _fields_of_another_person(index: StudyIndex, persons: dict[str, dict], vf_pe
                                             "header than the scans do (another person, or one name written two "
                                             "ways): check before comparing it with the estimate")
                                for scan in other if not m.eye or not scan.eye or scan.eye == m.eye]
-        elif mine and theirs and all(scripts_apart([mine, t]) for t in theirs):
+        elif mine and theirs and all(scripts_apart([mine, t]) for t in theirs) and (
+                scripts := scripts_apart([mine, *theirs])):
             # written in a script no scan of its eye writes, and nothing told them apart: a 'scripts' check, which
             # leaves the flags as the scans' does (a twin's field in Latin beside her sister's hangul scans, A24-2)
             name = os.path.basename(m.source or "")
             index.warnings += [StudyWarning(scan.path, "scripts", f'the measured VF of the patient "{m.patient_id}" '
                                             f"{m.eye or 'eye unknown'} ({name}) writes the name in another script "
-                                            f"than the scans ({scripts_apart([mine, *theirs])}), which are not "
+                                            f"than the scans ({scripts}), which are not "
                                             "compared: one person's name from two devices, or twins under one ID; "
                                             "check before comparing it with the estimate")
                                for scan in scans if not m.eye or not scan.eye or scan.eye == m.eye]

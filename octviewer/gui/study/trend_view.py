@@ -95,19 +95,21 @@ APPROXIMATE = "the global RNFL is approximate at some visits (the boundary unsur
 MIXED_FIELD = f"the series may hold another person's field: {KINDS['field'][1]}; not flagged"
 
 
-def check_note(kind: str, visits: int, at: str = "") -> str:
+def check_note(kind: str, visits: int, at: str = "", means: str = "") -> str:
     """The Trend's note of a study check (a key of ``TREND_CHECKS``) of the scans at ``visits`` plotted visits: the
     check's own words (``checks.KINDS``), then what it means for the trend. No date or name: the anonymised OU
     report prints it too. ``at`` (``visit_positions``: "visit 2 of 4") names the visits by their place in the
-    series: "at this visit" in a window of all the eye's visits pointed at none (walk-through H104, X4)."""
+    series: "at this visit" in a window of all the eye's visits pointed at none (walk-through H104, X4). ``means``:
+    what it means for the trend where not ``TREND_CHECKS[kind]``."""
     where, what = KINDS[kind]
+    means = means or TREND_CHECKS[kind]
     if at:
         if "this visit" in what:
             return f"Check ({where}): {what.replace('this scan at', 'a scan at').replace('this visit', at)}; " \
-                   f"{TREND_CHECKS[kind]}."
-        return f"Check ({where}): {what} ({at}); {TREND_CHECKS[kind]}."
+                   f"{means}."
+        return f"Check ({where}): {what} ({at}); {means}."
     count = f" ({visits} visits)" if visits > 1 and kind not in ("people", "scripts", "field") else ""
-    return f"Check ({where}): {what}{count}; {TREND_CHECKS[kind]}."
+    return f"Check ({where}): {what}{count}; {means}."
 
 
 def people_places(groups, visits, scripts: bool = False) -> str:
@@ -301,10 +303,10 @@ class EyeHistory:
         if kind == "people":
             return check_note(kind, len(self.checks[kind]), people_places(self.people, self.visits))
         if kind == "scripts":
-            note = check_note(kind, len(self.checks[kind]), people_places(self.scripts, self.visits, scripts=True))
             # beside a 'people' check no change is flagged: "flagged as for one person's scans" contradicted it
             # (attack run 25, A25-4)
-            return note.replace(TREND_CHECKS[kind], TREND_CHECKS["people"]) if self.mixed() else note
+            return check_note(kind, len(self.checks[kind]), people_places(self.scripts, self.visits, scripts=True),
+                              TREND_CHECKS["people"] if self.mixed() else "")
         if kind == "field":
             measured = {d for name in ("md_measured", "vfi_measured") for d, _ in self.series.get(name, [])}
             return check_note(kind, len(self.checks[kind]),
