@@ -20,6 +20,7 @@ from octviewer.core.person import Patient, name_traits, names_differ, scripts_ap
     ("COHEN^DAVID", "כהן^דוד", "Hebrew and Latin"),
     ("PETROVA^MARIA", "ПЕТРОВА^МАРИЯ", "Cyrillic and Latin"),  # one person's two devices: said too
     ("山田^太郎", "やまだ^たろう", "Han and kana"),
+    ("山田^勇気", "山田^ゆうき", "Han and kana"),  # A25-3: one kanji family name, a kanji and a kana given name
 ])
 def test_names_in_two_scripts_are_said_as_not_compared(first, second, scripts):
     a, b = Patient("P1", "", first, "19620304"), Patient("P1", "", second, "19620304")

@@ -706,8 +706,11 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
             return True
     elif differs("initial"):
         return True
-    if "script_kind" in mine and not differs("script_kind") and (differs("script_given") or differs("script_initial")):
-        return True  # twins in kanji: 山田^太郎 / 山田^花子, or given one in kana: 山田^さくら (A24-12)
+    if "script_kind" in mine and not differs("script_kind") and (differs("script_given") or differs("script_initial")) \
+            and not (_given_scripts(mine) and _given_scripts(theirs)):
+        # an initial (ИВАНОВ^И. / ИВАНОВ^П.); where both write given names of their own, they are compared per
+        # script below, or get the 'scripts' check (``_given_scripts_apart``)
+        return True
     if any(differs(k) for k in mine if k.startswith("given_in_")):
         # in any script both write, whichever group comes first: the standard's ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against
         # 山田^花子 compared the kana with the kanji and nothing (A24-1)
@@ -756,7 +759,8 @@ def scripts_apart(all_traits: Iterable[dict[str, str]]) -> str:
     named = [t for t in all_traits if _scripts(t)]
     for k, mine in enumerate(named):
         for theirs in named[k + 1:]:
-            if not _scripts(mine) & _scripts(theirs) or _givens_apart(mine, theirs) or _givens_apart(theirs, mine):
+            if not _scripts(mine) & _scripts(theirs) or _givens_apart(mine, theirs) or _givens_apart(theirs, mine) \
+                    or _given_scripts_apart(mine, theirs):
                 return name_scripts({**mine, **theirs})
     return ""
 
@@ -767,6 +771,20 @@ def _givens_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     family name alone shared (A24-1's rare form)."""
     return "script_given_only" in mine and ("given" in theirs or "free" in theirs) and not any(
         k.startswith("given_in_") for k in theirs)
+
+
+def _given_scripts_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Both write a given name in a script of its own (``given_in_<script>``) and share none of those scripts: one
+    kanji family name with a kanji and a kana given name (山田^勇気 / 山田^ゆうき, or hanja / hangul) cannot be
+    compared, as kanji has no reading here. It was said as two people (the cost of A24-12's fix, A25-3) where
+    やまだ^ゆうき gets the 'scripts' check; both get that check now, and twins 山田^太郎 / 山田^さくら with it."""
+    mine_in, theirs_in = _given_scripts(mine), _given_scripts(theirs)
+    return bool(mine_in and theirs_in and not mine_in & theirs_in)
+
+
+def _given_scripts(traits: dict[str, str]) -> set[str]:
+    """The ``given_in_<script>`` keys of ``traits``: the scripts it writes a given name of its own in."""
+    return {k for k in traits if k.startswith("given_in_")}
 
 
 def _scripts(traits: dict[str, str]) -> set[str]:
