@@ -275,7 +275,7 @@ PAIRS = [
     (("LIAM DOE", "19600101", ""), ("MILA DOE", "19600101", ""), "said", "A22-18: anagram twins, both free"),
     (("SMITH, AMY", "19600101", ""), ("SMITH, MAY", "19600101", ""), "said", "A22-18: AMY / MAY"),
     (("GARCIA^MARIA", "19600101", ""), ("AMIRA GARCIA", "19600101", ""), "said", "A22-18: MARIA / AMIRA"),
-    (("ПЕТРОВА^^^^", "", ""), ("ПЕТРОВА^МАРИЯ", "", ""), "said", "A22-21: no given name, no crash"),
+    (("ПЕТРОВА^^^^", "", ""), ("ПЕТРОВА^МАРИЯ", "", ""), "same", "A22-21: no given name, no crash; A27-8: as DOE^"),
     (("山田^", "19600101", ""), ("YAMADA^TARO", "19600101", ""), "note", "A22-21: kanji family name alone"),
     (("NGUYEN VAN AN", "19600101", ""), ("NGUYEN^THI AN", "19600101", ""), "said", "A22-6: VAN / THI, free text"),
     (("NGUYEN VAN AN", "19600101", ""), ("NGUYEN THI AN", "19600101", ""), "said", "A22-6: both free text"),
@@ -321,6 +321,29 @@ PAIRS = [
     (("KIM=김^민수", "19600101", ""), ("KIM^JIHYE", "19600101", ""), "said",
      "A24-1's rare form: the Latin group the family name alone"),
     (("KIM=김^민수", "19600101", ""), ("KIM^MINSEO", "19600101", ""), "note", "A24-1's rare form, one initial"),
+    # attack run 27: scripts with spaces compared as Latin names (a second given word where both give one, the
+    # middle component, either order in free text: A27-1, A27-5), more patronymics (A27-2), the rare form with a
+    # short native word (A27-3, A27-4), Urdu letters (A27-6), the family name alone (A27-8)
+    (("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΜΑΡΙΑ", "19600101", ""), ("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΜΑΡΙΑ ΕΛΕΝΗ", "19600101", ""), "same", "A27-1"),
+    (("العلي^محمد", "19600101", ""), ("العلي^محمد احمد", "19600101", ""), "same", "A27-1: the father's name"),
+    (("ПЕТРОВА^МАРИЯ", "19600101", ""), ("МАРИЯ ПЕТРОВА", "19600101", ""), "same", "A27-1: given name first"),
+    (("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΜΑΡΙΑ ΕΛΕΝΗ", "19600101", ""), ("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΜΑΡΙΑ^ΕΛΕΝΗ", "19600101", ""), "same",
+     "A27-1: the second given name in the middle component"),
+    (("ПЕТРОВ^ВЛАДИМИР ИЛЬИЧ", "19600101", ""), ("ПЕТРОВ^ВЛАДИМИР", "19600101", ""), "same", "A27-2: -ИЧ"),
+    (("МАМЕДОВ^РАШАД ТОФИК ОГЛЫ", "19600101", ""), ("МАМЕДОВ^РАШАД", "19600101", ""), "same", "A27-2: ОГЛЫ"),
+    (("ПЯТРОВА^ГАННА ПЯТРОЎНА", "19600101", ""), ("ПЯТРОВА^ГАННА", "19600101", ""), "same", "A27-2: -ЎНА"),
+    (("WANG=王伟", "19600101", ""), ("WANG^NA", "19600101", ""), "note", "A27-3: a two-letter native word"),
+    (("KIM=김수", "19600101", ""), ("KIM^JIHYE", "19600101", ""), "note", "A27-3: hangul"),
+    (("SATO=さとう", "19600101", ""), ("SATO^HANAKO", "19600101", ""), "note", "A27-4: kana, family name alone"),
+    (("כהן^דוד^משה", "19600101", ""), ("כהן^דוד^אברהם", "19600101", ""), "said", "A27-5: twins, middle component"),
+    (("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΜΑΡΙΑ^ΕΛΕΝΗ", "19600101", ""), ("ΠΑΠΑΔΟΠΟΥΛΟΥ^ΜΑΡΙΑ^ΑΝΝΑ", "19600101", ""), "said", "A27-5"),
+    (("김^민^수", "19600101", ""), ("김^민^서", "19600101", ""), "said", "A27-5: hangul"),
+    (("العلي^عبد الله", "19600101", ""), ("العلي^عبد الرحمن", "19600101", ""), "said", "A26-1 stays said"),
+    (("خان^عائشه", "19600101", ""), ("خان^عائشہ", "19600101", ""), "same", "A27-6: Urdu HEH GOAL"),
+    (("خان^فاطمة", "19600101", ""), ("خان^فاطمۃ", "19600101", ""), "same", "A27-6: Urdu TEH MARBUTA GOAL"),
+    (("ИВАНОВА", "19600101", ""), ("ИВАНОВА^АННА", "19600101", ""), "same", "A27-8: the family name alone"),
+    (("山田", "19600101", ""), ("山田^太郎", "19600101", ""), "same", "A27-8: kanji"),
+    (("王伟", "19600101", ""), ("王^娜", "19600101", ""), "said", "A27-8: not a family name within the other"),
     # attack run 25: the rare form in scripts with no reading (A25-1), Greek vowel pairs (A25-2), a patronymic
     # written anywhere or as an initial (A25-5)
     (("YAMADA=山田^太郎", "19600101", ""), ("YAMADA^HANAKO", "19600101", ""), "note", "A25-1: kanji, family alone"),

@@ -195,6 +195,13 @@ def settings_text(data: bytes) -> str:
     return data.decode("utf-8-sig")
 
 
+def table_encoding(raw) -> str:
+    """The encoding of a table (a buffered binary file) a person saved: UTF-16 with its BOM (Excel's and PowerShell's
+    "Unicode text"), else UTF-8 with or without the BOM, as ``settings_text`` reads settings: a VF table saved as
+    UTF-16 was refused whole where the settings files were read (attack run 27, A27-7)."""
+    return "utf-16" if raw.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
 def csv_header(path) -> list[str] | None:
     """The column names on the first line of the CSV file ``path``; None when it is not there or is
     empty (nothing to lose). FileRefused when it is no regular file, or its first 64 KiB hold no

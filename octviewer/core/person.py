@@ -62,7 +62,8 @@ TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SU
 #: Persian and Arabic keyboards write YEH and KAF as other code points (ی / ي, ک / ك, ى): one letter (A18-11).
 #: Ð (a Latin-1 device's Đ), Ħ, Ŋ and the Arabic TEH MARBUTA / HEH written either way at a name's end (A19-10).
 _LETTERS = str.maketrans({"ß": "SS", "ẞ": "SS", "Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Þ": "TH",
-                          "Ð": "D", "Ħ": "H", "Ŋ": "N", "ی": "ي", "ى": "ي", "ک": "ك", "ة": "ه", "ـ": ""})
+                          "Ð": "D", "Ħ": "H", "Ŋ": "N", "ی": "ي", "ى": "ي", "ک": "ك", "ة": "ه", "ـ": "",
+                          "ہ": "ه", "ۃ": "ه"})  # Urdu's HEH GOAL and TEH MARBUTA GOAL (A27-6)
 _UMLAUTS = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE"})
 #: Inside a word: O'BRIEN, D’ARCY, SMITH-JONES are written with and without them.
 _JOINERS = re.compile(r"['’‘`´\u02bc\u02bb\u02bf·\-‐‑–]")
@@ -192,8 +193,11 @@ def name_traits(name: str) -> dict[str, str]:
     if latin:
         out["wordset"] = " ".join(sorted(_wordset(latin[0]) | _wordset(_cp1250(latin[0]))))
     if scripts:
-        out["script"], given = _script_name(scripts[0])
+        out["script"], words = _script_name(scripts[0])
         out["script_kind"] = _script_of(out["script"])
+        given = "".join(words)
+        if not _writes_a_given_name(scripts[0]):
+            out["script_alone"] = "1"  # the family name alone (ИВАНОВА, 山田, 山田^): agrees with the full name (A27-8)
         if "^" in scripts[0]:
             # an initial (ИВАНОВ^И.) is compared as the initial of the other's given name, as Latin initials are
             out["script_initial"] = given[:1]
@@ -208,10 +212,20 @@ def name_traits(name: str) -> dict[str, str]:
             # the Latin group the family name alone or an initial (KIM=김^민수, YAMADA=山田^太郎, COHEN^D=כהן^דוד):
             # the given name is in the other script only (A24-1's rare form, A25-1)
             out["script_given_only"], out["script_initials"] = "1", initials
+        elif "given" not in out and any(_may_write_a_given_name(g) for g in scripts):
+            # WANG=王伟, SATO=さとう: a given name or the family name alone, which letters the family name has is not
+            # known: not compared by initials (さ|とう said SATO^HANAKO's one person, A27-4), said by the
+            # 'scripts' check (WANG=王伟 / WANG^NA passed, A27-3)
+            out["script_given_only"] = "1"
         for group in scripts:  # each script's given name, compared within its script (A24-1)
-            given = _script_name(group)[1] if "^" in group else ""
-            if len(given) > 1 or given and _script_of(given) in _UNSPACED:
-                out.setdefault(f"given_in_{_script_of(given).lower()}", given)
+            words = _script_name(group)[1] if "^" in group else []
+            given, script = "".join(words), _script_of("".join(words))
+            if len(given) > 1 or given and script in _UNSPACED:
+                if f"given_in_{script.lower()}" not in out and script not in _UNSPACED:
+                    # the first and second given words, as Latin's given and given2 (``_script_givens_differ``)
+                    out[f"given1_in_{script.lower()}"] = words[0]
+                    out[f"given2_in_{script.lower()}"] = words[1] if len(words) > 1 else ""
+                out.setdefault(f"given_in_{script.lower()}", given)
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
@@ -421,32 +435,63 @@ _KANA_SPELLINGS = {"SI": ("SHI", "SI"), "TI": ("CHI", "TI"), "TU": ("TSU", "TU")
 _UNSPACED = ("CJK", "KANA", "HANGUL")
 
 
-#: an East Slavic patronymic (ПЕТРОВИЧ, ИВАНОВНА, ІВНА): written in the given component, in the middle one, left out
-#: or in free text by one person's devices (A25-5)
-_PATRONYMIC = re.compile("(ВИЧ|ВНА|ИЧНА|ІВНА|ЇВНА)$")
+#: a patronymic in Cyrillic (ПЕТРОВИЧ, ИВАНОВНА, ИЛЬИЧ, КУЗЬМИЧ, ПЕТРІВНА, Belarusian ПЯТРОВІЧ, ПЯТРОЎНА, Kazakh
+#: СЕРІКҰЛЫ): written in the given component, in the middle one, left out or in free text by one person's devices
+#: (A25-5, A27-2); and the words that follow a father's name (МАМЕДОВ^РАШАД ТОФИК ОГЛЫ), dropped with it
+_PATRONYMIC = re.compile("(ИЧ|ІЧ|ВНА|ИЧНА|ІВНА|ОУНА|ЕУНА|ҰЛЫ|ҚЫЗЫ)$")
+_PATRONYMIC_MARKERS = frozenset({"ОГЛЫ", "ОГЛУ", "КЫЗЫ", "ГЫЗЫ", "УЛЫ", "ҰЛЫ", "ҚЫЗЫ"})
 
 
-def _script_name(group: str) -> tuple[str, str]:
-    """A name group in another script as ``script``, its family and given components' letters joined (these
-    scripts' names are compared as written, not word by word: عبد الله / عبد الرحمن, ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ ΑΝΝΑ are
-    twins, АННА-МАРІЯ / АННА МАРІЯ one person: A26-1, A26-2), and its given component's (``script_given``). A
-    patronymic after the given name is left out (ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ and free-text "ИВАНОВ ИВАН
-    ПЕТРОВИЧ" are one person's, A25-5); never the first given word, nor a free text's first two (ПЕТРОВИЧ^МИЛИЦА)."""
+def _without_patronymic(words: list[str], keep: int) -> list[str]:
+    """``words`` without a patronymic (``_PATRONYMIC``, or a father's name and its marker), the first ``keep`` kept."""
+    out = words[:keep]
+    for w in words[keep:]:
+        if w in _PATRONYMIC_MARKERS:
+            if len(out) > keep:
+                out.pop()
+        elif not _PATRONYMIC.search(w):
+            out.append(w)
+    return out
+
+
+def _script_name(group: str) -> tuple[str, list[str]]:
+    """A name group in another script as ``script`` and its given words (the given and middle components': DICOM's
+    family^given^middle, whose middle name told Latin twins apart and not these, A27-5). In a script written with
+    spaces the words are sorted before they are joined: one device writes the given name first (МАРИЯ ПЕТРОВА /
+    ПЕТРОВА^МАРИЯ, A27-1); one without spaces joins its letters in order. A patronymic after the given name is left
+    out (ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ and free-text "ИВАНОВ ИВАН ПЕТРОВИЧ" are one person's, A25-5);
+    never the first given word, nor a free text's first two (ПЕТРОВИЧ^МИЛИЦА)."""
     if "^" in group:
-        family, given = (fold_name(p).split() for p in (group.split("^") + [""])[:2])
-        given = given[:1] + [w for w in given[1:] if not _PATRONYMIC.search(w)]
-        return "".join(family + given), "".join(given)
-    words = fold_name(group).split()
-    return "".join(words[:2] + [w for w in words[2:] if not _PATRONYMIC.search(w)]), ""
+        family, given, middle = (fold_name(p).split() for p in (group.split("^") + ["", ""])[:3])
+        given = _without_patronymic(given + middle, 1)
+        words = family + given
+    else:
+        words, given = _without_patronymic(fold_name(group).split(), 2), []
+    spaced = bool(words) and _script_of(words[0]) not in _UNSPACED
+    return "".join(sorted(words) if spaced else words), given
+
+
+#: a word in a script without spaces longer than this holds a given name, shorter ones may be a family name alone:
+#: hangul family names have one or two syllables (김민수 holds one); Han ones up to three characters (佐々木), kana ones
+#: up to five (おがさわら): さとう, 佐藤 are family names alone as often as not (A27-4)
+_FAMILY_AT_MOST = {"HANGUL": 2, "CJK": 3, "KANA": 5}
 
 
 def _writes_a_given_name(group: str) -> bool:
     """Whether a name group in another script holds a given name: a given component, more than one word (ПЕТРОВА
-    МАРИЯ), or more letters than a family name in a script written without spaces (김민수, やまだたろう)."""
+    МАРИЯ), or more letters than a family name has in a script written without spaces (김민수, やまだたろう)."""
     if "^" in group:
         return bool(fold_name(group.split("^")[1]))
     words = fold_name(group).split()
-    return len(words) > 1 or bool(words) and _script_of(words[0]) in _UNSPACED and len(words[0]) > 2
+    return len(words) > 1 or bool(words) and len(words[0]) > _FAMILY_AT_MOST.get(_script_of(words[0]), 99)
+
+
+def _may_write_a_given_name(group: str) -> bool:
+    """``_writes_a_given_name``, or a word in a script without spaces of two letters or more (王伟, さとう): a given
+    name and a family name, or the family name alone."""
+    words = fold_name(group).split() if "^" not in group else []
+    return _writes_a_given_name(group) or len(words) == 1 and len(words[0]) > 1 and _script_of(
+        words[0]) in _UNSPACED
 
 
 def _given_candidates(group: str) -> list[str]:
@@ -630,9 +675,10 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         if _given_differs_across_scripts(mine, theirs):
             return True
         return whole_name_differs(mine, theirs) or (not given or free) and (
-            differs("words") and not _free_agree(mine, theirs) or differs("script"))
+            differs("words") and not _free_agree(mine, theirs) or differs("script") and not _alone_agrees(mine, theirs))
 
-    if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs:
+    if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs \
+            and not _alone_agrees(mine, theirs):
         return True
     if any("garbled" in a and any(k in b for k in NAME_TRAITS) for a, b in ((mine, theirs), (theirs, mine))):
         return True
@@ -659,6 +705,31 @@ def _free_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     two = len(longs[0].split()) <= 2
     return (min(len(a), len(b)) == 1 and (a <= b or b <= a) or a == b and two or _joined_agree(mine, theirs)
             or longs[0] == longs[1] and two and ("letterwords" in mine) != ("letterwords" in theirs))
+
+
+def _alone_agrees(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """One writes the family name alone in another script (``script_alone``: ИВАНОВА, 山田^) and its words are among
+    the other's in that script, as DOE agrees with DOE^JOHN: ИВАНОВА / ИВАНОВА^АННА got the 'people' check (A27-8)."""
+    for a, b in ((mine, theirs), (theirs, mine)):
+        sets = [k for k in _word_sets(a) if k != "wordset"]
+        if "script_alone" in a and sets and all(k in b and set(a[k].split()) <= set(b[k].split()) for k in sets):
+            return True
+    return False
+
+
+def _script_givens_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """The given names both write in one script (``given_in_<script>``) differ. In a script written with spaces as
+    Latin's do: the first given word, and the second where both give one (ΜΑΡΙΑ / ΜΑΡΙΑ ΕΛΕΝΗ, محمد / محمد احمد with
+    the father's name are one person's, A27-1; ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ ΑΝΝΑ, عبد الله / عبد الرحمن twins, A26-1), unless
+    their letters joined agree (АННА-МАРІЯ / АННА МАРІЯ, A26-2)."""
+    for key in _given_scripts(mine) & _given_scripts(theirs):
+        if mine[key] == theirs[key]:
+            continue
+        first, second = (key.replace("given_in_", f"given{n}_in_") for n in (1, 2))
+        if first not in mine or first not in theirs or mine[first] != theirs[first] or (
+                second in mine and second in theirs and mine[second] != theirs[second]):
+            return True
+    return False
 
 
 def _joined_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -711,7 +782,7 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # an initial (ИВАНОВ^И. / ИВАНОВ^П.); where both write given names of their own, they are compared per
         # script below, or get the 'scripts' check (``_given_scripts_apart``)
         return True
-    if any(differs(k) for k in mine if k.startswith("given_in_")):
+    if _script_givens_differ(mine, theirs):
         # in any script both write, whichever group comes first: the standard's ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against
         # 山田^花子 compared the kana with the kanji and nothing (A24-1)
         return True

@@ -254,8 +254,10 @@ def _cut(path: Path) -> str:
 #: given name in another script beside a Latin group that gives the family name alone (KIM=김^민수); 30: a
 #: patronymic aside and an initial compared in Cyrillic, Greek, Arabic and Hebrew, Greek vowel pairs' initials;
 #: 31: names in those scripts compared as written again, a patronymic left out (A26-1, A26-2), the rare form's
-#: free-text groups (A26-3, A26-4), longer kana family names (A26-5)
-RECORD_CHECKS = 31
+#: free-text groups (A26-3, A26-4), longer kana family names (A26-5); 32: names in scripts with spaces sorted, their
+#: first and second given words and the middle component, more patronymics, Urdu letters, a family name alone, the
+#: rare form's short native words (attack run 27)
+RECORD_CHECKS = 32
 
 
 def well_formed(record) -> bool:

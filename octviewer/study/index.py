@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..core.cancel import Cancelled
-from ..core.files import file_sha256
+from ..core.files import file_sha256, table_encoding
 from ..core.person import one_set_of_traits, same_person_across_ids, scripts_apart, what_differs
 from ..core.text import text_problem
 from ..io import VolumeReadError
@@ -509,7 +509,7 @@ def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
     VF tables use: every such failure was "it has no 'path' column" (attack run 7, A7-12). Each row
     carries its line number under ``_row`` (for messages). ``cancel`` is checked as the VF tables check it."""
     try:
-        with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
+        with open_regular(path) as raw, io.TextIOWrapper(raw, encoding=table_encoding(raw), newline="") as f:
             reader = table_reader(f)  # ';' or tabs, names with blanks around them, as a VF table (A9-6, A10-6)
             if "path" not in (reader.fieldnames or ()):
                 return None

@@ -39,6 +39,7 @@ from pydicom.uid import OphthalmicVisualFieldStaticPerimetryMeasurementsStorage,
 from pydicom.valuerep import DSfloat
 
 from ..core.cancel import Cancelled
+from ..core.files import table_encoding
 from ..io.dicom import new_dataset
 from ..io.errors import VolumeReadError
 from ..io.limits import check_deflated_dicom, open_regular
@@ -202,7 +203,7 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
         raw = open_regular(path)
     except VolumeReadError as exc:
         raise VfReadError(path, exc.problem) from None
-    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
+    with raw, io.TextIOWrapper(raw, encoding=table_encoding(raw), newline="") as f:
         reader = csv.DictReader(f)  # for the csv.Error message below, should the header not be read
         try:
             reader = table_reader(f)

@@ -1,0 +1,30 @@
+"""A VF table or manifest saved as UTF-16 with its BOM (Excel's and PowerShell's "Unicode text") is read as the
+settings files are, not refused whole as "not UTF-8 text" (attack run 27, A27-7)."""
+
+import pytest
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_a_vf_table_saved_as_utf16_is_read_through_open_study_folder(qtbot, window, monkeypatch, tmp_path, encoding):
+    from conftest import open_study_folder
+
+    from octviewer.study.demo import write_demo_study
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    for field in (root / "perimetry").glob("*.dcm"):
+        field.unlink()  # the table's fields only
+    (root / "vf.csv").write_text("patient_id,eye,date,vfi,md,psd\nDEMO02-000,OD,2018-09-22,91,-4.5,3.2\n",
+                                 encoding=encoding)
+    panel = open_study_folder(qtbot, window, monkeypatch, root)
+    assert [(m.eye, m.as_dict()["md"]) for m in panel.index.vf] == [("OD", -4.5)], panel.index.problems
+    assert not any("UTF-8" in str(p) for p in panel.index.problems), panel.index.problems
+
+
+def test_a_manifest_saved_as_utf16_is_read(tmp_path):
+    from octviewer.study.index import index_manifest
+
+    path = tmp_path / "manifest.csv"
+    path.write_text("path,patient_id,eye,visit\na.dcm,P1,OD,2018-09-18\n", encoding="utf-16")
+    index = index_manifest(path)  # was VfReadError "not UTF-8 text (save it as CSV UTF-8)"
+    assert [why for _, why in index.problems] == ["row 2: the file is missing; it is not used"]  # its row was read
