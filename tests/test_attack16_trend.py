@@ -127,6 +127,18 @@ def test_a16_3_two_peoples_scans_under_one_id_give_no_significant_change_without
         assert "significant change" not in line, line  # "not judged" (walk-through H104, X3)
         if "not judged" in line:
             assert line.endswith(f"- not judged ({MIXED})"), line
+    # the chart (walk-through H129, V3): no line fitted through both people's points, the other person's hollow
+    assert history.other_people() == set(history.visits[1:]), (history.people, history.visits)
+    rnfl_items = view.plots["rnfl"].listDataItems()
+    assert len(rnfl_items) == 1 and rnfl_items[0].opts["pen"] is None, rnfl_items  # the points, no fitted line
+    brushes = [b.color().alpha() for b in rnfl_items[0].opts["symbolBrush"]]
+    assert brushes[0] > 0 and brushes[1:] == [0, 0, 0], brushes  # ALPHA^ANN filled; ZULU^ZED's three hollow
+    assert "another person's points are hollow" in note
+    # which visits are whose, dated, at the top of the identified screen only (walk-through H131, W1)
+    (line,) = history.identified
+    assert line.startswith("Check (study): which visits name which person: "), line
+    assert summary.index("which visits name which person") < summary.index("global RNFL (structure):")
+    assert "which visits name which person" not in " ".join(view.notes)  # the anonymised OU report prints these
     qtbot.wait(300)  # laid out before the screenshot
     _grab(w.study.trend_dialog, "a16_3_people_trend")
 

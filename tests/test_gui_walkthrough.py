@@ -72,10 +72,10 @@ def test_pdf_report_names_the_map_it_draws_fills_its_pages_and_prints_a_readable
     captured = {}
     real = scan_pdf.write_report
 
-    def spy(path, state, images, meta, patient_id=None, sections=(), measured=""):
+    def spy(path, state, images, meta, patient_id=None, sections=(), measured="", checks=""):
         captured.update(images=images, doc=scan_pdf.build_document(state, images, meta, patient_id, sections,
-                                                                      measured))
-        return real(path, state, images, meta, patient_id, sections, measured)
+                                                                      measured, checks))
+        return real(path, state, images, meta, patient_id, sections, measured, checks)
     monkeypatch.setattr(scan_pdf, "write_report", spy)
     out = tmp_path / "report.pdf"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))

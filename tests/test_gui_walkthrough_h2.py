@@ -118,10 +118,10 @@ def _export_pdf(qtbot, w, monkeypatch, tmp_path, identify: bool, name="report.pd
     captured = {}
     real = scan_pdf.write_report
 
-    def spy(path, state, images, meta, patient_id=None, sections=(), measured=""):
+    def spy(path, state, images, meta, patient_id=None, sections=(), measured="", checks=""):
         captured.update(images=images, doc=scan_pdf.build_document(state, images, meta, patient_id, sections,
-                                                                      measured))
-        return real(path, state, images, meta, patient_id, sections, measured)
+                                                                      measured, checks))
+        return real(path, state, images, meta, patient_id, sections, measured, checks)
     monkeypatch.setattr(scan_pdf, "write_report", spy)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes if identify else QMessageBox.No)
     out = tmp_path / name

@@ -101,8 +101,8 @@ def _controller_text(checks: list[str]):
     stub = SimpleNamespace(scan_checks=lambda: checks, comparison_rows=lambda: [], test_date=lambda *_: "",
                            fields_left_out=lambda: [], people_split=lambda: [])  # H112's Y8, Y6: none here
     stub.report_checks = lambda dated: StudyController.report_checks(stub, dated)  # the PDF's and CSV's list (Z5)
-    return (StudyController.checks_text(stub), html.unescape(StudyController.comparison_html(stub, dated=True)),
-            html.unescape(StudyController.comparison_html(stub, dated=False)))
+    return (StudyController.checks_text(stub), html.unescape(StudyController.checks_html(stub, dated=True)),
+            html.unescape(StudyController.checks_html(stub, dated=False)))
 
 
 def test_a_copy_in_a_plain_folder_is_named_as_a_copy_not_a_manifest_disagreement(study):

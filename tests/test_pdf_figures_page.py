@@ -46,9 +46,9 @@ def test_the_enface_and_the_curve_print_on_one_page(qtbot, window, monkeypatch, 
     captured = {}
     real = scan_pdf.write_report
 
-    def spy(path, state, images, meta, patient_id=None, sections=(), measured=""):
-        captured["doc"] = scan_pdf.build_document(state, images, meta, patient_id, sections, measured)
-        return real(path, state, images, meta, patient_id, sections, measured)
+    def spy(path, state, images, meta, patient_id=None, sections=(), measured="", checks=""):
+        captured["doc"] = scan_pdf.build_document(state, images, meta, patient_id, sections, measured, checks)
+        return real(path, state, images, meta, patient_id, sections, measured, checks)
 
     monkeypatch.setattr(scan_pdf, "write_report", spy)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)  # anonymised

@@ -89,3 +89,33 @@ def test_the_ou_view_and_trend_take_no_approximate_global_rnfl_for_a_finding(no_
     assert any("global RNFL approximate" in n for n in history.gate_notes), history.gate_notes
     (line,) = [text for text, _ in history.lines() if text.startswith(SERIES["rnfl"][1])]
     assert not history.trends["rnfl"].significant or line.endswith(f"- not judged ({APPROXIMATE})"), line
+
+
+@pytest.mark.gui
+def test_an_approximate_rnfl_beyond_the_limit_says_why_it_is_not_flagged(qtbot):
+    """Walk-through H131, W5: an approximate global RNFL 12.1 µm apart (limit 9) showed no word in the flag column,
+    the reason only in the row's label: the OU view's difference cell and the OU report's say it is beyond the limit
+    and not flagged because approximate; an exact one is flagged ASYMMETRIC as before."""
+    from types import SimpleNamespace
+
+    from octviewer.gui.export.ou_pdf import ou_report_html
+    from octviewer.gui.study.ou_view import OUView
+    from octviewer.study.ou import EyeSummary, VisitSummary
+
+    def visit(rough: bool) -> VisitSummary:
+        eyes = {eye: EyeSummary(eye, [f"{eye}.dcm"], structure=SimpleNamespace(
+            rnfl_global_um=value, cup_to_disc=0.4, global_uncertain=rough and eye == "OS"))
+            for eye, value in (("OD", 86.1), ("OS", 98.2))}
+        return VisitSummary("P1", "2019-09-24", eyes)
+
+    view = OUView()
+    qtbot.addWidget(view)
+    for rough, mark in ((True, "beyond the limit, approximate: not flagged"), (False, "ASYMMETRIC")):
+        summary = visit(rough)
+        (row,) = [r for r in summary.asymmetry() if r.name == "rnfl_global_um"]
+        assert row.mark == mark and row.flagged == (not rough)
+        view.show_summary(summary)
+        cells = [view.asymmetry_table.item(i, 2).text() for i in range(view.asymmetry_table.rowCount())]
+        assert any(c.startswith("-12.1") and c.endswith(mark) for c in cells), cells
+        page = ou_report_html(summary)
+        assert mark in page

@@ -66,6 +66,9 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     for scan in scans:
         _rename(scan, "KIM^MINSEO" if "_2018" in scan.name else "김^민수", "", "19620304")
     panel = open_study_folder(qtbot, window, monkeypatch, root)
+    import octviewer.io
+
+    load_volume = octviewer.io.load_volume
     monkeypatch.setattr("octviewer.io.load_volume", lambda path: path)
     kinds = [w.kind for w in panel.index.warnings]
     assert kinds.count("scripts") == len(scans) and "people" not in kinds, kinds
@@ -84,6 +87,7 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     # the open scan's Results panel: the check under the verdict, above the VF estimates (walk-through H129, V7)
     from PySide6.QtCore import Qt
 
+    monkeypatch.setattr("octviewer.io.load_volume", load_volume)  # the scan opened as a user opens it
     window.resize(1024, 700)
     od = panel.tree.topLevelItem(0).child(0).child(0)
     item = od.child(0) if od.childCount() else od
@@ -93,6 +97,27 @@ def test_twins_in_two_scripts_get_a_check_through_open_study_folder(qtbot, windo
     qtbot.waitUntil(lambda: "write the name in two scripts" in results.study_checks.text(), timeout=60000)
     layout = results.study_checks.parentWidget().layout()
     assert layout.indexOf(results.study_checks) < layout.indexOf(results.vf_note) < layout.indexOf(results.extra)
+    # File > Export PDF report: the check under the decision there too, above the estimates (walk-through H131, W2)
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from octviewer.gui.export import scan_pdf
+
+    printed, real = {}, scan_pdf.write_report
+
+    def spy(path, state, images, meta, patient_id=None, sections=(), measured="", checks=""):
+        doc = scan_pdf.build_document(state, images, meta, patient_id, sections, measured, checks)
+        printed[patient_id is not None] = doc.toPlainText()
+        return real(path, state, images, meta, patient_id, sections, measured, checks)
+
+    monkeypatch.setattr(scan_pdf, "write_report", spy)
+    qtbot.waitUntil(lambda: window.state.prediction is not None and not window.state.measuring, timeout=120000)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "scan.pdf"), ""))
+    for answer in (QMessageBox.Yes, QMessageBox.No):
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, answer=answer, **k: answer)
+        window.menu_actions["export_pdf"].trigger()
+    assert set(printed) == {True, False}
+    for text in printed.values():
+        assert text.index("decision:") < text.index("two scripts") < text.index("normal range"), text[:2000]
     # the open scan's and the OU view's identified line, and the OU report's (walk-through H131, W3)
     import html
 

@@ -172,13 +172,24 @@ class AsymmetryRow:
     def difference(self) -> float | None:
         return None if self.od is None or self.os is None else self.od - self.os
 
-    @property
-    def flagged(self) -> bool:
-        if self.limit is None or self.difference is None or self.approximate:
+    def _beyond(self) -> bool:
+        """The difference as shown is beyond the limit."""
+        if self.limit is None or self.difference is None:
             return False
         digits = ASYMMETRY_DIGITS.get(self.name)
         d = self.difference if digits is None else round(self.od, digits) - round(self.os, digits)
         return abs(d) > self.limit + 1e-9  # 0.53 - 0.33 is 0.20000000000000004 in floating point
+
+    @property
+    def flagged(self) -> bool:
+        return self._beyond() and not self.approximate
+
+    @property
+    def mark(self) -> str:
+        """What the difference cell says beside the number: "ASYMMETRIC", or for an approximate value beyond the
+        limit that it is not flagged and why: a 12 µm difference beside the limit 9 with no word in the flag column
+        read as within it, the reason only in the row's label (walk-through H131, W5)."""
+        return "ASYMMETRIC" if self.flagged else "beyond the limit, approximate: not flagged" if self._beyond() else ""
 
 
 def asymmetry(od: EyeSummary | None, os: EyeSummary | None) -> list[AsymmetryRow]:

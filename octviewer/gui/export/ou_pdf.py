@@ -160,7 +160,8 @@ def ou_report_html(summary: VisitSummary, trend_lines: list[str] | None = None, 
         if difference is not None and why:
             apart.setdefault(why, []).append(r.label)
             return "not compared"
-        return f"{_fmt(difference, digits, sign=True)}{flag if r.flagged else ''}"
+        mark = flag if r.flagged else f" <small>{html.escape(r.mark)}</small>" if r.mark else ""
+        return f"{_fmt(difference, digits, sign=True)}{mark}"
     asym = "".join(
         f"<tr><td>{html.escape(r.label)}</td><td>{eye_cell(r, 'OD', r.od)}</td><td>{eye_cell(r, 'OS', r.os)}</td>"
         f"<td>{difference_cell(r)}</td><td>{_fmt(r.limit, asymmetry_digits(r.name, probability)) or NO_LIMIT}</td></tr>"

@@ -147,7 +147,8 @@ class ScanExports:
         w = self.window
         return write_export(w, "Report", path, lambda: write_report(
             path, self.state, self.report_images(), w.models.model_meta(), patient_id,
-            sections=self.report_sections(), measured=w.study.comparison_html(dated=patient_id is not None)), "pdf")
+            sections=self.report_sections(), measured=w.study.comparison_html(dated=patient_id is not None),
+            checks=w.study.checks_html(dated=patient_id is not None)), "pdf")
 
     def csv(self, path: str | None = None) -> str | None:
         """The volume's result, then one row per B-scan (numbered from 1), with file, eye and date."""

@@ -73,9 +73,12 @@ def structure_section(report) -> str:
     return f"<h2>Structure: RNFL and optic disc</h2>{how}<p>{html.escape(head_text(report))}</p>{figure}<p>{lines}</p>"
 
 
-def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "") -> str:
-    """``measured``: HTML the window puts under the estimates (measured VF of a study scan);
-    ``sections``: extra HTML blocks after the images (the structure page)."""
+def report_html(state, meta: dict, patient_id: str | None = None, sections=(), measured: str = "",
+                checks: str = "") -> str:
+    """``measured``: HTML the window puts under the estimates (measured VF of a study scan); ``checks``: the
+    study's checks of the scan, under the decision as in the Results panel (after the estimates, the printed
+    report put them where the screen no longer does: walk-through H131, W2); ``sections``: extra HTML blocks after
+    the images (the structure page)."""
     v, p = state.volume, state.prediction
     warnings = []
     if p is not None and p.synthetic_model:
@@ -86,7 +89,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
         reason = (state.reason or "the network gives no result for this scan").rstrip(". ").removeprefix(
             "Not analysed: ")
         result = f"""<h2>Result</h2>
-    <p>No network estimate: {html.escape(plain(reason, 400))}. {structure_follows(state.structure)}</p>"""
+    <p>No network estimate: {html.escape(plain(reason, 400))}. {structure_follows(state.structure)}</p>{checks}"""
         # the structure page is this report's result, so it comes first and the B-scan after it:
         # B-scan first, the structure page did not fit under it and left page 1 ~40 % blank (walk-through)
         # under a heading of its own: after the structure page it began page 2 unnamed (fifth walk-through)
@@ -94,7 +97,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     <p>B-scan {state.index + 1} of {v.n_bscans}.{lines_caption(state)}</p>{localizer_html(state)}"""
         model = figure + "<h2>Model</h2><p>No model output is part of this report.</p>"
     else:
-        result, model = _result_html(state, meta, measured)
+        result, model = _result_html(state, meta, measured, checks)
     return f"""<body style="color:#000000">
     <h1>OCT glaucoma screening report</h1>
     <p style="color:#b00020"><b>{html.escape(DISCLAIMER)}</b></p>
@@ -114,7 +117,7 @@ def report_html(state, meta: dict, patient_id: str | None = None, sections=(), m
     """
 
 
-def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
+def _result_html(state, meta: dict, measured: str, checks: str) -> tuple[str, str]:
     """(result and images, model) sections of a report with a network result."""
     p = state.prediction
     # outside the normal range: marked as on screen (the paper had no mark, walk-through)
@@ -161,6 +164,7 @@ def _result_html(state, meta: dict, measured: str) -> tuple[str, str]:
     <p>Probability of glaucoma: <b>{shown_p}</b> &nbsp; decision: <b>{_e(p.decision)}</b>
        (threshold {shown_t}){borderline}</p>
     {f"<p><b>{html.escape(gate_note)}</b></p>" if gate_note else ""}
+    {checks}
     <table border="1" cellpadding="3"><tr><th>index</th><th>estimate</th><th>normal range</th></tr>{vf_rows}</table>
     {"<p>● outside the normal range</p>" if outside else ""}
     {f"<p><i>{html.escape(plain(vf_caveat, 400))}</i></p>" if vf_caveat else ""}
@@ -269,13 +273,13 @@ def figures_html(state) -> str:
 
 
 def build_document(state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
-                   measured: str = "") -> QTextDocument:
+                   measured: str = "", checks: str = "") -> QTextDocument:
     """The report as a QTextDocument; ``images``: QImages named bscan, enface, curve, legend."""
     doc = QTextDocument()
     for name, image in images.items():
         doc.addResource(QTextDocument.ImageResource, QUrl(name), image)
     doc.setDefaultStyleSheet("body, p, td, th, h1, h2 { color: #000000; }")  # black on paper, whatever the app theme
-    doc.setHtml(report_html(state, meta, patient_id, sections, measured))
+    doc.setHtml(report_html(state, meta, patient_id, sections, measured, checks))
     return doc
 
 
@@ -492,7 +496,7 @@ def report_analysis_settings(state) -> str:
 
 
 def write_report(path: str, state, images: dict, meta: dict, patient_id: str | None = None, sections=(),
-                 measured: str = "") -> str:
+                 measured: str = "", checks: str = "") -> str:
     """Write the PDF; ``images`` are rendered from the state (see export/scan_exports.py)."""
     from octviewer.pacs.results import report_reference
 
@@ -502,6 +506,6 @@ def write_report(path: str, state, images: dict, meta: dict, patient_id: str | N
     v = state.volume
     running = running_header(patient_id, v.laterality, f"scan {scan_date(v)}",
                              "" if patient_id else report_key(os.path.abspath(v.source) if v.source else "", "vol"))
-    return write_pdf(build_document(state, images, meta, patient_id, sections, measured), path,
+    return write_pdf(build_document(state, images, meta, patient_id, sections, measured, checks), path,
                      "OCT glaucoma screening report (research use only)", anonymised=patient_id is None,
                      creator=creator, running=running)

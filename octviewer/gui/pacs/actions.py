@@ -59,7 +59,7 @@ class PacsActions:
         try:
             write_report(path, state, exports.report_images(), self.window.models.model_meta(),
                          state.volume.patient_id or None, sections=exports.report_sections(),
-                         measured=self.window.study.comparison_html())
+                         measured=self.window.study.comparison_html(), checks=self.window.study.checks_html())
             with open(path, "rb") as f:
                 return f.read()
         finally:

@@ -549,19 +549,22 @@ class StudyController(QObject):
         (walk-through H115, Z5)."""
         return check_lines(self.scan_checks(), dated) + (self.people_split() if dated else []) + self.fields_left_out()
 
+    def checks_html(self, dated: bool = False) -> str:
+        """The scan's study checks for the PDF report, under its decision; ``dated`` False (anonymised) prints them
+        (they quote patient IDs and dates) by their kind and count only (``checks.check_lines``)."""
+        return "".join(check_html(line) for line in self.report_checks(dated))
+
     def comparison_html(self, dated: bool = False) -> str:
-        """The study's part of the PDF report: the scan's checks and the measured VF table; ``dated`` False
-        (anonymised) prints no test date, and the checks (they quote patient IDs and dates) by their kind and
-        count only (``checks.check_lines``)."""
-        head = "".join(check_html(line) for line in self.report_checks(dated))
+        """The measured VF table of the PDF report, under the estimates; ``dated`` False (anonymised) prints no
+        test date."""
         rows = self.comparison_rows()
         if not rows:
-            return head
+            return ""
         cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
         key = (f"<p>{OUTSIDE_MARK.strip()} outside the normal range</p>"
                if any(OUTSIDE_MARK in m for _, _, m, _ in rows) else "")
         key += f"<p>{html.escape(PP_KEY)}</p>" if any(d.endswith(PP) for *_, d in rows) else ""
-        return head + (f"<p><b>Measured visual field (from the study) beside the estimate</b>; "
+        return (f"<p><b>Measured visual field (from the study) beside the estimate</b>; "
                 f"{html.escape(self.test_date(dated))}</p>"
                 "<table border='1' cellpadding='3'><tr><th>index</th><th>predicted</th><th>measured</th>"
                 f"<th>predicted − measured</th></tr>{cells}</table>{key}")

@@ -627,7 +627,7 @@ class OUView(QWidget):
                     text, why = "not compared", apart
                 if j == 3 and missing:
                     text, why = NO_LIMIT, no_limit_note()
-                item = QTableWidgetItem(text + ("  ASYMMETRIC" if j == 2 and row.flagged else ""))
+                item = QTableWidgetItem(text + (f"  {row.mark}" if j == 2 and row.mark else ""))
                 if why:
                     item.setToolTip(as_literal(why))  # names the scan file: never rich text (A8-17)
                 if row.flagged and j == 2:  # the difference: red beside an eye's value read as that eye outside

@@ -29,7 +29,7 @@ from octviewer.study.trend import DAYS_PER_YEAR, WORSENING_PER_YEAR
 from octviewer.study.vf import parse_date
 
 from ..background import TaskSlot
-from .checks import KINDS, field_of, left_out_lines, people_groups, result_gate_note
+from .checks import KINDS, field_of, left_out_lines, people_groups, people_lines, result_gate_note
 
 #: series name -> (plot, legend label, colour, unit, threshold key)
 SERIES = {
@@ -76,7 +76,8 @@ DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and t
 #: them, so two people's scans under one ID made one slope flagged "significant change" in red, and one scan at two
 #: visits was counted twice (attack run 16, A16-3)
 TREND_CHECKS = {
-    "people": "the slopes may mix two people's scans: no change is flagged as significant",
+    "people": "the slopes may mix two people's scans: no change is flagged as significant, and on the charts no "
+              "line is fitted and another person's points are hollow",
     "scripts": "changes are flagged as for one person's scans",
     "two visits": "counted once, at the visit where it is the eye's only scan (else its first): another visit "
                   "with another scan of the eye is plotted and fitted without it; another visit with no other scan "
@@ -201,6 +202,10 @@ class EyeHistory:
     people: list[set[dt.date]] = field(default_factory=list)
     #: for a "scripts" check: each script's visit dates of this eye (``checks.people_groups``)
     scripts: list[set[dt.date]] = field(default_factory=list)
+    #: which visits name which person or write the name in which script, dated (``checks.people_lines``): on screen
+    #: at the top, as the Results panel and the OU view say it; the notes, which the anonymised OU report prints,
+    #: name the visits by place only, and the reader had to map "visit 1 of 3" to a date (walk-through H131, W1)
+    identified: list[str] = field(default_factory=list)
     #: visit date (as plotted) -> the quality check's first reason, for each scan the check refused (no network
     #: result): no value of it is plotted, and a slope over "3 visits" of a 4-visit series read as if no scan had been
     #: taken, the reason said only in that visit's OU view (walk-through H121, U11)
@@ -268,6 +273,16 @@ class EyeHistory:
         """The patient's scans name different people (the index's "people" check): a slope over them may be two
         people's, and was flagged "significant change" in red as one person's progression (attack run 16, A16-3)."""
         return "people" in self.checks
+
+    def other_people(self) -> set[dt.date]:
+        """With a 'people' check (``mixed``), the plotted visits that name another person than the first plotted
+        visit does (``people``): the chart drew both people's points alike with one fitted line through them, a
+        slope the summary said was not judged (walk-through H129, V3)."""
+        groups = [dates for dates in self.people if dates & set(self.visits)]
+        if not self.mixed() or len(groups) < 2:
+            return set()
+        first = next((g for g in groups if min(self.visits) in g), groups[0])
+        return set().union(*(g for g in groups if g is not first)) - first
 
     def other_field(self, name: str) -> bool:
         """Series ``name`` is the measured VF and a measured field of the eye names the patient otherwise than the
@@ -341,6 +356,7 @@ def eye_history(index: StudyIndex, patient_id: str, eye: str, analyse, progress,
     history.checks = checked_visits(index, listed)
     history.visits = sorted({parse_date(s.visit) or s.date for s in scans})
     history.fields_left_out = left_out_lines(index, patient_id, [eye])
+    history.identified = people_lines(index, patient_id, index.warnings_for(s.path for s in listed))
     mine = [m for m in index.vf if m.patient_id == patient_id and m.eye == eye and m.date is not None]
     if "people" in history.checks:
         history.people = [{parse_date(s.visit) or s.date for s in group if s.eye == eye}
@@ -651,6 +667,7 @@ class TrendView(QWidget):
         self.key.setVisible(True)
         fitted = []  # (plot key, series name, dates, fit, band low, band high, trend)
         shown = {key: [] for key in self.plots}  # values and fitted lines, for the y ranges
+        others = history.other_people()
         for name, points in history.series.items():
             if not points:
                 continue
@@ -660,8 +677,12 @@ class TrendView(QWidget):
             y = np.array([v for _, v in points])
             shown[plot_key].extend(y)
             symbol = "o" if name.endswith("measured") else "t"
-            points_item = plot.plot(x, y, pen=None, symbol=symbol, symbolBrush=colour, symbolPen=pg.mkPen("k", width=1),
-                                    symbolSize=11, name=label)
+            # another person's points (a 'people' check) hollow, ringed in the series' colour
+            hollow = [not name.endswith("measured") and d in others for d, _ in points]
+            points_item = plot.plot(x, y, pen=None, symbol=symbol, symbolSize=11, name=label,
+                                    symbolBrush=[pg.mkBrush(0, 0, 0, 0) if h else pg.mkBrush(colour) for h in hollow],
+                                    symbolPen=[pg.mkPen(colour, width=2) if h else pg.mkPen("k", width=1)
+                                               for h in hollow])
             points_item.setZValue(10)  # over the fitted line and its band, drawn later: they hid the points
             ringed = [k for k, (d, _) in enumerate(points) if d in history.disputed and not name.endswith("measured")]
             if ringed:  # a disputed date: a ring round the point (where the study files it, not moved)
@@ -669,6 +690,8 @@ class TrendView(QWidget):
                                  symbolPen=pg.mkPen(DISPUTED_COLOUR, width=2))
                 ring.setZValue(11)
             t = history.trends.get(name)
+            if others and not name.endswith("measured"):
+                continue  # no line through two people's points
             # no line under MIN_VISITS: the summary says "at least 3 needed for a trend" while a line through
             # two points was drawn and captioned as a fit (eighth walk-through)
             if t is None or not t.enough or not np.isfinite(t.slope_per_year):
@@ -746,6 +769,7 @@ class TrendView(QWidget):
                   for n in notes]
         if headline:  # above the slopes, not only in the key's footnote
             lines.insert(0, f"<span style='color:{DISPUTED_COLOUR}'><b>{_text(headline)}</b></span>")
+        lines[:0] = [f"<span style='color:{DISPUTED_COLOUR}'>{_text(n)}</span>" for n in history.identified]
         if history.synthetic:
             lines.insert(0, "<span style='color:#ff6b6b'><b>SYNTHETIC data or model: engineering use only</b></span>")
         lines += [f"<span style='color:#ffb74d'>{_text(n)}</span>"
