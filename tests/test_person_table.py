@@ -344,6 +344,8 @@ PAIRS = [
     (("ИВАНОВА", "19600101", ""), ("ИВАНОВА^АННА", "19600101", ""), "same", "A27-8: the family name alone"),
     (("山田", "19600101", ""), ("山田^太郎", "19600101", ""), "same", "A27-8: kanji"),
     (("王伟", "19600101", ""), ("王^娜", "19600101", ""), "said", "A27-8: not a family name within the other"),
+    (("김^민수", "19600101", ""), ("KIM^JIHYE=김", "19600101", ""), "said", "not beside a Latin given"),
+    (("ИВАНОВ^ИВАН^ПЕТРОВИЧ", "19600101", ""), ("ИВАНОВ^И.^П.", "19600101", ""), "same", "initials, middle component"),
     # attack run 25: the rare form in scripts with no reading (A25-1), Greek vowel pairs (A25-2), a patronymic
     # written anywhere or as an initial (A25-5)
     (("YAMADA=山田^太郎", "19600101", ""), ("YAMADA^HANAKO", "19600101", ""), "note", "A25-1: kanji, family alone"),

@@ -195,12 +195,12 @@ def name_traits(name: str) -> dict[str, str]:
     if scripts:
         out["script"], words = _script_name(scripts[0])
         out["script_kind"] = _script_of(out["script"])
-        given = "".join(words)
+        given = "".join(_without_initials(words))
         if not _writes_a_given_name(scripts[0]):
             out["script_alone"] = "1"  # the family name alone (ИВАНОВА, 山田, 山田^): agrees with the full name (A27-8)
         if "^" in scripts[0]:
             # an initial (ИВАНОВ^И.) is compared as the initial of the other's given name, as Latin initials are
-            out["script_initial"] = given[:1]
+            out["script_initial"] = words[0][:1] if words else ""
             out["script_given"] = given if len(given) > 1 or out["script_kind"] in _UNSPACED else ""
         # the given name's Latin initials by any group with a reading (kanji's kana, A22-4), also where the Latin
         # group gives no given name (KIM=김^민수: A24-1's rare form)
@@ -218,7 +218,7 @@ def name_traits(name: str) -> dict[str, str]:
             # 'scripts' check (WANG=王伟 / WANG^NA passed, A27-3)
             out["script_given_only"] = "1"
         for group in scripts:  # each script's given name, compared within its script (A24-1)
-            words = _script_name(group)[1] if "^" in group else []
+            words = _without_initials(_script_name(group)[1] if "^" in group else [])
             given, script = "".join(words), _script_of("".join(words))
             if len(given) > 1 or given and script in _UNSPACED:
                 if f"given_in_{script.lower()}" not in out and script not in _UNSPACED:
@@ -471,6 +471,12 @@ def _script_name(group: str) -> tuple[str, list[str]]:
     return "".join(sorted(words) if spaced else words), given
 
 
+def _without_initials(words: list[str]) -> list[str]:
+    """Given words in a script written with spaces without their initials (ИВАНОВ^И.^П.), which ``script_initial``
+    compares: И / ИВАН were two given names (attack run 27's fix); a letter in a script without spaces is a word."""
+    return words if words and _script_of(words[0]) in _UNSPACED else [w for w in words if len(w) > 1]
+
+
 #: a word in a script without spaces longer than this holds a given name, shorter ones may be a family name alone:
 #: hangul family names have one or two syllables (김민수 holds one); Han ones up to three characters (佐々木), kana ones
 #: up to five (おがさわら): さとう, 佐藤 are family names alone as often as not (A27-4)
@@ -712,7 +718,9 @@ def _alone_agrees(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     the other's in that script, as DOE agrees with DOE^JOHN: ИВАНОВА / ИВАНОВА^АННА got the 'people' check (A27-8)."""
     for a, b in ((mine, theirs), (theirs, mine)):
         sets = [k for k in _word_sets(a) if k != "wordset"]
-        if "script_alone" in a and sets and all(k in b and set(a[k].split()) <= set(b[k].split()) for k in sets):
+        # not beside a Latin group, whose given name (KIM^JIHYE=김) is compared across scripts, not agreed
+        if "script_alone" in a and "wordset" not in a and sets and all(
+                k in b and set(a[k].split()) <= set(b[k].split()) for k in sets):
             return True
     return False
 
