@@ -34,6 +34,7 @@ from octviewer.study.vf import parse_date
 
 from ..dialogs import as_literal, ask, ask_or_cancel
 from ..export.scan_exports import default_name, save_path, write_export
+from ..viewer.state import CANCELLED
 from .browser import StudyPanel
 from .checks import check_html, check_lines, checks_of_fields_shown, left_out_lines, people_lines
 from .ou_view import OUView, shown_difference, vf_test_date
@@ -397,6 +398,7 @@ class StudyController(QObject):
             self.ou_view = OUView()
             self.ou_dialog = self._dialog("OU view: both eyes of a visit", self.ou_view)
             self.ou_dialog.finished.connect(self.update_ou_export)  # closed (X, Esc): nothing left to export
+            self.ou_view.ready.connect(self._analysed_elsewhere)
         self.ou_view.show_visit(self.index, patient_id, visit, self.analyse)
         self._ou_index = self.index  # the study it shows (export_ou_report)
         self._ou_patient = patient_id
@@ -405,6 +407,14 @@ class StudyController(QObject):
         self.ou_dialog.raise_()
         self.update_ou_export()
         return self.ou_view
+
+    def _analysed_elsewhere(self, *_args) -> None:
+        """The OU view or Trend analysed the scan on screen, whose own analysis Esc had cancelled: the Results
+        panel kept "Analysis cancelled" beside an OU view showing its result (walk-through H131, W7). Its result is
+        in the results store now, so analysing it again shows it at once."""
+        state = self.window.state
+        if state.volume is not None and state.reason == CANCELLED and not state.analysing and result_kept(self.window):
+            self.window.controller.analyse()
 
     def ou_open(self) -> bool:
         """An OU view is on screen: the only time File > Export OU report has something to export."""
@@ -422,6 +432,7 @@ class StudyController(QObject):
         if self.trend_view is None:
             self.trend_view = TrendView()
             self.trend_dialog = self._dialog("Trend: one eye over its visits", self.trend_view)
+            self.trend_view.ready.connect(self._analysed_elsewhere)
         self.trend_view.show_eye(self.index, patient_id, eye, self.analyse)
         self._trend_index = self.index
         self._trend_patient = patient_id
