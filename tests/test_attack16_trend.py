@@ -127,13 +127,16 @@ def test_a16_3_two_peoples_scans_under_one_id_give_no_significant_change_without
         assert "significant change" not in line, line  # "not judged" (walk-through H104, X3)
         if "not judged" in line:
             assert line.endswith(f"- not judged ({MIXED})"), line
+        if "measured" not in line:  # every slope over the scans says it, significant or not (walk-through H135, W1)
+            assert line.endswith(f"- not judged ({MIXED})"), line
     # the chart (walk-through H129, V3): no line fitted through both people's points, the other person's hollow
     assert history.other_people() == set(history.visits[1:]), (history.people, history.visits)
     rnfl_items = view.plots["rnfl"].listDataItems()
     assert len(rnfl_items) == 1 and rnfl_items[0].opts["pen"] is None, rnfl_items  # the points, no fitted line
     brushes = [b.color().alpha() for b in rnfl_items[0].opts["symbolBrush"]]
     assert brushes[0] > 0 and brushes[1:] == [0, 0, 0], brushes  # ALPHA^ANN filled; ZULU^ZED's three hollow
-    assert "another person's points are hollow" in note
+    assert "no line is fitted through the scans' values" in note and "first visit's are hollow" in note
+    assert "hollow: another person's scans" in view.key.text()
     # which visits are whose, dated, at the top of the identified screen only (walk-through H131, W1)
     (line,) = history.identified
     assert line.startswith("Check (study): which visits name which person: "), line
@@ -238,3 +241,27 @@ def test_a16_3_the_trend_names_a_copy_a_shared_uid_and_a_repeat_scan_of_its_visi
     assert all(n in page for n in notes)
     _no_identifier(page, root, list(map(_header_date, od)), (view.history.patient_id, "copy_of_first",
                                                              "other_image_same_uid"))
+
+
+@pytest.mark.gui
+def test_a28_8_twins_scanned_on_the_same_days_get_no_line_and_the_note_says_why(qtbot):
+    """Attack run 28, A28-8: twins under one ID scanned on the same days: every point the mean of both, nothing
+    hollow, and lines were fitted while the note said "no line is fitted". No line is fitted over a 'people'
+    patient's scans, and the note says which points are both people's."""
+    import datetime as dt
+
+    from octviewer.gui.study.trend_view import EyeHistory, TrendView
+    from octviewer.study.trend import trend
+
+    days = [dt.date(2019, 1, 1), dt.date(2020, 1, 1), dt.date(2021, 1, 1)]
+    history = EyeHistory("P1", "OD", {"rnfl": [(d, v) for d, v in zip(days, (100.0, 95.0, 90.0))]})
+    history.checks, history.visits, history.people = {"people": set(days)}, days, [set(days), set(days)]
+    history.trends = {"rnfl": trend(history.series["rnfl"], measure="rnfl")}
+    assert history.other_people() == set() and history.both_people() == set(days)
+    note = history.check_note("people")
+    assert "no line is fitted" in note and "visits 1, 2 and 3 of 3 is the mean of both people's scans" in note
+    view = TrendView()
+    qtbot.addWidget(view)
+    view.show_history(history)
+    assert [item.opts["pen"] for item in view.plots["rnfl"].listDataItems()] == [None]  # the points only
+    assert note in view.notes

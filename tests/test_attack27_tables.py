@@ -28,3 +28,16 @@ def test_a_manifest_saved_as_utf16_is_read(tmp_path):
     path.write_text("path,patient_id,eye,visit\na.dcm,P1,OD,2018-09-18\n", encoding="utf-16")
     index = index_manifest(path)  # was VfReadError "not UTF-8 text (save it as CSV UTF-8)"
     assert [why for _, why in index.problems] == ["row 2: the file is missing; it is not used"]  # its row was read
+
+
+def test_a_vf_row_with_more_cells_than_the_header_is_not_read_shifted(tmp_path):
+    """Attack run 28, A28-5: MD -4,05 and PSD 3,10 written with decimal commas in a comma-separated table were read
+    as MD -4.0 and PSD 5.0, no problem said. The row is named and not used; the others are read."""
+    from octviewer.study.vf import read_vf_rows
+
+    path = tmp_path / "vf.csv"
+    path.write_text("patient_id,eye,date,vfi,md,psd\nP1,OD,2020-01-02,91,-4,05,3,10\nP1,OS,2020-01-02,95,-1.5,2.0\n",
+                    encoding="utf-8")
+    fields, problems = read_vf_rows(path)
+    assert [(m.eye, m.as_dict()["md"]) for m in fields] == [("OS", -1.5)]
+    assert len(problems) == 1 and problems[0].startswith("row 2: more cells than the header has columns"), problems

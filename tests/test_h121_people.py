@@ -38,3 +38,18 @@ def test_two_people_split_by_eye_are_named_by_visit_and_eye(qtbot, window, monke
     entries = " ".join(study_check_entries(panel.index))
     assert f"visits: {split}" in entries, entries
     assert "ALPHA" not in entries and "ZULU" not in entries
+    # the OU view of a visit whose OD and OS name different people compares nothing and flags nothing (walk-through
+    # H135, W9: a cup-to-disc difference between two people was flagged ASYMMETRIC), on screen and in the report
+    import html
+
+    from test_h84 import _open_ou
+
+    from octviewer.gui.export.ou_pdf import ou_report_html
+
+    view = _open_ou(qtbot, window, panel, visits[0])
+    summary = view.summary
+    assert summary.eyes_apart and not any(r.flagged for r in summary.asymmetry())
+    cells = [view.asymmetry_table.item(i, 2).text() for i in range(view.asymmetry_table.rowCount())]
+    assert all(c in ("not compared", "") for c in cells), cells
+    page = html.unescape(ou_report_html(summary))
+    assert "ASYMMETRIC</b>" not in page and summary.eyes_apart in page  # the flag, not the footnote

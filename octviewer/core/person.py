@@ -31,7 +31,8 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
-SETS = ("allwords", "longwords", "letterwords", "initials", "script_initials", "joined")
+SETS = ("allwords", "longwords", "letterwords", "initials", "script_initials", "joined", "script_forms",
+        "script_orders")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
@@ -54,7 +55,8 @@ SUFFIXES = frozenset("JR SR II III IV".split())
 PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATIENT NONE NAME NONAME NN NA TEST "
                               "UNBEKANNT INCONNU INCONNUE DESCONOCIDO DESCONOCIDA SCONOSCIUTO SCONOSCIUTA ONBEKEND "
                               "OKAND UKJENT UKENDT NIEZNANY NIEZNANA NEZNAMY DESCONHECIDO НЕИЗВЕСТНО НЕИЗВЕСТНЫЙ "
-                              "НЕИЗВЕСТНАЯ ΑΓΝΩΣΤΟΣ ΑΓΝΩΣΤΗ 不明 未知 無名 氏名不詳".split())
+                              "НЕИЗВЕСТНАЯ ΑΓΝΩΣΤΟΣ ΑΓΝΩΣΤΗ 不明 未知 無名 氏名不詳 无名氏 無名氏 无名 "
+                              "مجهول مجهولة פלוני אלמוני אלמונית 무명 미상".split())  # A28-12: these scripts' too
 #: The Vietnamese middle names that tell a man (VAN) from a woman (THI) where both are written (A22-6).
 MARKERS = frozenset({"VAN", "THI"})
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
@@ -193,8 +195,11 @@ def name_traits(name: str) -> dict[str, str]:
     if latin:
         out["wordset"] = " ".join(sorted(_wordset(latin[0]) | _wordset(_cp1250(latin[0]))))
     if scripts:
-        out["script"], words = _script_name(scripts[0])
+        out["script"], words, forms, orders = _script_name(scripts[0])
         out["script_kind"] = _script_of(out["script"])
+        out["script_forms"], out["script_orders"] = " ".join(sorted(forms)), " ".join(sorted(orders))
+        if digits := re.findall(r"\d+", "".join(scripts)):
+            out.setdefault("number", " ".join(digits))  # ПЕТРОВА^БЛИЗНЕЦ 1 / 2, 山田^ベビー1 (attack run 28, A28-11)
         given = "".join(_without_initials(words))
         if not _writes_a_given_name(scripts[0]):
             out["script_alone"] = "1"  # the family name alone (ИВАНОВА, 山田, 山田^): agrees with the full name (A27-8)
@@ -218,13 +223,23 @@ def name_traits(name: str) -> dict[str, str]:
             # 'scripts' check (WANG=王伟 / WANG^NA passed, A27-3)
             out["script_given_only"] = "1"
         for group in scripts:  # each script's given name, compared within its script (A24-1)
-            words = _without_initials(_script_name(group)[1] if "^" in group else [])
+            parts = (group.split("^") + ["", ""])[:3] if "^" in group else [group]
+            words = [w for p in parts for w in fold_name(p).split()]
+            family = len(fold_name(parts[0]).split()) if "^" in group else 2
+            if patronymic := "".join(_patronymic(words, family + ("^" in group))[1]):
+                out.setdefault(f"patronymic_in_{_script_of(patronymic).lower()}", patronymic)
+            raw = _script_name(group)[1] if "^" in group else []
+            spaced = _script_of(raw[0]).lower() if raw and _script_of(raw[0]) not in _UNSPACED else ""
+            if spaced and f"i1_in_{spaced}" not in out:
+                # the first and second given words as Latin's given and given2, and their initials, each by its
+                # place (``_script_givens_differ``): dropped, an initial shifted the second name into the first
+                # place, and twins ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ Α., Μ. ΕΛΕΝΗ / Α. ΕΛΕΝΗ, БЛИЗНЕЦ А / Б agreed (A28-6, A28-11)
+                for n, word in enumerate(raw[:2], start=1):
+                    out[f"i{n}_in_{spaced}"] = word[:1]
+                    out[f"given{n}_in_{spaced}"] = word if len(word) > 1 else ""
+            words = _without_initials(raw)
             given, script = "".join(words), _script_of("".join(words))
             if len(given) > 1 or given and script in _UNSPACED:
-                if f"given_in_{script.lower()}" not in out and script not in _UNSPACED:
-                    # the first and second given words, as Latin's given and given2 (``_script_givens_differ``)
-                    out[f"given1_in_{script.lower()}"] = words[0]
-                    out[f"given2_in_{script.lower()}"] = words[1] if len(words) > 1 else ""
                 out.setdefault(f"given_in_{script.lower()}", given)
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
@@ -443,32 +458,47 @@ _PATRONYMIC_MARKERS = frozenset({"ОГЛЫ", "ОГЛУ", "КЫЗЫ", "ГЫЗЫ",
 
 
 def _without_patronymic(words: list[str], keep: int) -> list[str]:
-    """``words`` without a patronymic (``_PATRONYMIC``, or a father's name and its marker), the first ``keep`` kept."""
-    out = words[:keep]
+    """``words`` without a patronymic (``_patronymic``), the first ``keep`` kept."""
+    return _patronymic(words, keep)[0]
+
+
+def _patronymic(words: list[str], keep: int) -> tuple[list[str], list[str]]:
+    """``words`` without their patronymic (``_PATRONYMIC``, or a father's name and its marker), the first ``keep``
+    kept, and the patronymic's words: compared where both names give one (ИВАНОВА^АННА СЕРГЕЕВНА / ИВАНОВА^АННА
+    ПЕТРОВНА are two women, walk-through H135, W10), left out where one does not (A25-5)."""
+    out, dropped = words[:keep], []
     for w in words[keep:]:
         if w in _PATRONYMIC_MARKERS:
             if len(out) > keep:
-                out.pop()
-        elif not _PATRONYMIC.search(w):
+                dropped.append(out.pop())
+        elif _PATRONYMIC.search(w):
+            dropped.append(w)
+        else:
             out.append(w)
-    return out
+    return out, dropped
 
 
-def _script_name(group: str) -> tuple[str, list[str]]:
-    """A name group in another script as ``script`` and its given words (the given and middle components': DICOM's
-    family^given^middle, whose middle name told Latin twins apart and not these, A27-5). In a script written with
-    spaces the words are sorted before they are joined: one device writes the given name first (МАРИЯ ПЕТРОВА /
-    ПЕТРОВА^МАРИЯ, A27-1); one without spaces joins its letters in order. A patronymic after the given name is left
-    out (ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ and free-text "ИВАНОВ ИВАН ПЕТРОВИЧ" are one person's, A25-5);
-    never the first given word, nor a free text's first two (ПЕТРОВИЧ^МИЛИЦА)."""
+def _script_name(group: str) -> tuple[str, list[str], set[str], set[str]]:
+    """A name group in another script as ``script`` (its family and given words joined in order, a patronymic after
+    the given name left out: ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ and "ИВАНОВ ИВАН ПЕТРОВИЧ" are one person's,
+    A25-5; never the first given word, nor a free text's first two: ПЕТРОВИЧ^МИЛИЦА), its given words (the given and
+    middle components': DICOM's family^given^middle, A27-5), and the forms it may be written in (``script_forms``):
+    as written, with the patronymic, the family name last (a free text's last word first: МАРИЯ ПЕТРОВА, A27-1) or
+    the components swapped (АННА^ИВАНОВА); and of those, its words in either order only (``script_orders``). Not
+    its words sorted: twins ПЕТРОВА АННА МАРИЯ / ПЕТРОВА МАРИЯ АННА were
+    one name (attack run 28, A28-1); letters joined in order, so АННА-МАРІЯ and "АННА МАРІЯ" agree (A28-3)."""
     if "^" in group:
         family, given, middle = (fold_name(p).split() for p in (group.split("^") + ["", ""])[:3])
-        given = _without_patronymic(given + middle, 1)
-        words = family + given
+        given, patronymic = _patronymic(given + middle, 1)
+        words, full = family + given, _without_initials(given)  # ΜΑΡΙΑ^Ε. / "ΜΑΡΙΑ" (A28-6's fix)
+        orders = {"".join(words), "".join(given + family)}
+        forms = orders | {"".join(words + patronymic), "".join(family + full)}
     else:
-        words, given = _without_patronymic(fold_name(group).split(), 2), []
-    spaced = bool(words) and _script_of(words[0]) not in _UNSPACED
-    return "".join(sorted(words) if spaced else words), given
+        every = fold_name(group).split()
+        words, given = _without_patronymic(every, 2), []
+        orders = {"".join(words), "".join(words[-1:] + words[:-1])}
+        forms = orders | {"".join(every), "".join(every[-1:] + every[:-1])}
+    return "".join(words), given, forms, orders
 
 
 def _without_initials(words: list[str]) -> list[str]:
@@ -486,8 +516,8 @@ _FAMILY_AT_MOST = {"HANGUL": 2, "CJK": 3, "KANA": 5}
 def _writes_a_given_name(group: str) -> bool:
     """Whether a name group in another script holds a given name: a given component, more than one word (ПЕТРОВА
     МАРИЯ), or more letters than a family name has in a script written without spaces (김민수, やまだたろう)."""
-    if "^" in group:
-        return bool(fold_name(group.split("^")[1]))
+    if "^" in group:  # a given or a middle component (山田^^花子: A28-13)
+        return bool(fold_name(" ".join(group.split("^")[1:3])))
     words = fold_name(group).split()
     return len(words) > 1 or bool(words) and len(words[0]) > _FAMILY_AT_MOST.get(_script_of(words[0]), 99)
 
@@ -681,10 +711,9 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         if _given_differs_across_scripts(mine, theirs):
             return True
         return whole_name_differs(mine, theirs) or (not given or free) and (
-            differs("words") and not _free_agree(mine, theirs) or differs("script") and not _alone_agrees(mine, theirs))
+            differs("words") and not _free_agree(mine, theirs) or _script_differs(mine, theirs))
 
-    if differs("script") and "script_kind" in mine and not differs("script_kind") and "script_kind" in theirs \
-            and not _alone_agrees(mine, theirs):
+    if _script_differs(mine, theirs) and not differs("script_kind"):
         return True
     if any("garbled" in a and any(k in b for k in NAME_TRAITS) for a, b in ((mine, theirs), (theirs, mine))):
         return True
@@ -713,13 +742,23 @@ def _free_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
             or longs[0] == longs[1] and two and ("letterwords" in mine) != ("letterwords" in theirs))
 
 
+def _script_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Both write a name in another script, and none of its forms (``script_forms``) agree, nor is one the family
+    name alone within the other (``_alone_agrees``)."""
+    if "script" not in mine or "script" not in theirs:
+        return False
+    return not set(mine["script_forms"].split()) & set(theirs["script_forms"].split()) and not _alone_agrees(
+        mine, theirs)
+
+
 def _alone_agrees(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """One writes the family name alone in another script (``script_alone``: ИВАНОВА, 山田^) and its words are among
     the other's in that script, as DOE agrees with DOE^JOHN: ИВАНОВА / ИВАНОВА^АННА got the 'people' check (A27-8)."""
     for a, b in ((mine, theirs), (theirs, mine)):
-        sets = [k for k in _word_sets(a) if k != "wordset"]
-        # not beside a Latin group, whose given name (KIM^JIHYE=김) is compared across scripts, not agreed
-        if "script_alone" in a and "wordset" not in a and sets and all(
+        sets = list(_word_sets(a))
+        # not beside a Latin given name (KIM^JIHYE=김), which is compared across scripts, not agreed; beside a Latin
+        # family name alone (YAMADA=山田) its words are among the other's too (A28-7)
+        if "script_alone" in a and not {"given", "initial"} & set(a) and len(a.get("allwords", "").split()) < 2 and all(
                 k in b and set(a[k].split()) <= set(b[k].split()) for k in sets):
             return True
     return False
@@ -730,13 +769,17 @@ def _script_givens_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     Latin's do: the first given word, and the second where both give one (ΜΑΡΙΑ / ΜΑΡΙΑ ΕΛΕΝΗ, محمد / محمد احمد with
     the father's name are one person's, A27-1; ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ ΑΝΝΑ, عبد الله / عبد الرحمن twins, A26-1), unless
     their letters joined agree (АННА-МАРІЯ / АННА МАРІЯ, A26-2)."""
+    if set(mine.get("script_orders", "").split()) & set(theirs.get("script_orders", "").split()):
+        return False  # one name: components swapped (ИВАНОВА^АННА / АННА^ИВАНОВА), as DOE^JOHN / JOHN^DOE
     for key in _given_scripts(mine) & _given_scripts(theirs):
-        if mine[key] == theirs[key]:
-            continue
-        first, second = (key.replace("given_in_", f"given{n}_in_") for n in (1, 2))
-        if first not in mine or first not in theirs or mine[first] != theirs[first] or (
-                second in mine and second in theirs and mine[second] != theirs[second]):
-            return True
+        if mine[key] != theirs[key] and key.replace("given_in_", "i1_in_") not in mine:
+            return True  # a script without spaces: its letters joined
+    for key in mine:
+        if key.startswith(("given1_in_", "given2_in_", "i1_in_", "i2_in_")) and key in theirs and \
+                mine[key] != theirs[key]:
+            joined = "given_in_" + key.split("_in_")[1]
+            if key.startswith("i") or mine.get(joined) != theirs.get(joined):  # not АННАМАРІЯ / АННА МАРІЯ
+                return True
     return False
 
 
@@ -790,6 +833,8 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # an initial (ИВАНОВ^И. / ИВАНОВ^П.); where both write given names of their own, they are compared per
         # script below, or get the 'scripts' check (``_given_scripts_apart``)
         return True
+    if any(differs(k) for k in mine if k.startswith("patronymic_in_")):
+        return True  # both give a patronymic, and they differ (walk-through H135, W10)
     if _script_givens_differ(mine, theirs):
         # in any script both write, whichever group comes first: the standard's ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against
         # 山田^花子 compared the kana with the kanji and nothing (A24-1)

@@ -256,8 +256,9 @@ def _cut(path: Path) -> str:
 #: 31: names in those scripts compared as written again, a patronymic left out (A26-1, A26-2), the rare form's
 #: free-text groups (A26-3, A26-4), longer kana family names (A26-5); 32: names in scripts with spaces sorted, their
 #: first and second given words and the middle component, more patronymics, Urdu letters, a family name alone, the
-#: rare form's short native words (attack run 27)
-RECORD_CHECKS = 32
+#: rare form's short native words (attack run 27); 33: a patronymic kept to compare (walk-through H135, W10), the
+#: forms a name in another script may be written in, its numbers and second initial, more placeholders (attack run 28)
+RECORD_CHECKS = 33
 
 
 def well_formed(record) -> bool:

@@ -17,6 +17,7 @@ published limit applies to a network's output.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
@@ -167,6 +168,8 @@ class AsymmetryRow:
     #: a value printed "~" (the RNFL boundary unsure on most of the circle, the boundary model missing): never
     #: flagged, an "ASYMMETRIC" +27.9 µm pointed at the wrong eye (walk-through H121, U13)
     approximate: bool = False
+    #: the eyes' scans name different people (``VisitSummary.eyes_apart``): never flagged
+    apart: bool = False
 
     @property
     def difference(self) -> float | None:
@@ -182,13 +185,15 @@ class AsymmetryRow:
 
     @property
     def flagged(self) -> bool:
-        return self._beyond() and not self.approximate
+        return self._beyond() and not self.approximate and not self.apart
 
     @property
     def mark(self) -> str:
         """What the difference cell says beside the number: "ASYMMETRIC", or for an approximate value beyond the
         limit that it is not flagged and why: a 12 µm difference beside the limit 9 with no word in the flag column
         read as within it, the reason only in the row's label (walk-through H131, W5)."""
+        if self.apart:
+            return ""
         return "ASYMMETRIC" if self.flagged else "beyond the limit, approximate: not flagged" if self._beyond() else ""
 
 
@@ -237,13 +242,17 @@ class VisitSummary:
     #: which visits name which person, or write the name in which script (``gui.study.checks.people_lines``; dated:
     #: an identified report's only): the OU view said it and its report did not (walk-through H131, W3)
     people: list[str] = field(default_factory=list)
+    #: why OD and OS are not compared: their scans name different people (the study's 'people' check split by
+    #: eye); the OU view flagged a cup-to-disc difference between two people ASYMMETRIC (walk-through H135, W9)
+    eyes_apart: str = ""
 
     @property
     def synthetic(self) -> bool:
         return any(e.synthetic for e in self.eyes.values())
 
     def asymmetry(self) -> list[AsymmetryRow]:
-        return asymmetry(self.eyes.get("OD"), self.eyes.get("OS"))
+        rows = asymmetry(self.eyes.get("OD"), self.eyes.get("OS"))
+        return [dataclasses.replace(r, apart=True) for r in rows] if self.eyes_apart else rows
 
 
 def patient_identity(study_id: str, header_ids) -> str:

@@ -62,10 +62,12 @@ from ..structure.page import CLASS_COLOURS, fit_in_circle, global_rnfl_text, sec
 from ..structure.panel import wheel_key_text
 from ..viewer.results_panel import borderline_words
 from .checks import (
+    check_kind,
     check_lines,
     checks_of_fields_shown,
     left_out_lines,
     left_out_reason,
+    people_groups,
     people_lines,
     result_gate_note,
 )
@@ -112,9 +114,12 @@ def visit_probability_digits(summary: VisitSummary) -> int:
 
 
 def measured_not_compared(summary: VisitSummary, name: str) -> str:
-    """Why an asymmetry row of measured VF gives no OD - OS ("" when it gives one): an eye's field lies more
-    than ``VF_COMPARE_MAX_DAYS`` from its scan, so its values are shown but not set against the other eye's,
-    as its own column sets them against no estimate (one rule with Results)."""
+    """Why an asymmetry row gives no OD - OS ("" when it gives one): the eyes' scans name different people
+    (``VisitSummary.eyes_apart``, every row); of measured VF, an eye's field lies more than ``VF_COMPARE_MAX_DAYS``
+    from its scan, so its values are shown but not set against the other eye's, as its own column sets them
+    against no estimate (one rule with Results)."""
+    if summary.eyes_apart:
+        return "not compared: " + summary.eyes_apart
     if not name.endswith("_measured"):
         return ""
     reasons = [eye_not_compared(summary.eyes[eye]) for eye in ("OD", "OS") if eye in summary.eyes]
@@ -160,6 +165,19 @@ def visit_checks(index: StudyIndex, patient_id: str, visit_label: str) -> list:
     return checks_of_fields_shown(index.warnings_for(paths), index, paths)
 
 
+def eyes_apart(index: StudyIndex, patient_id: str, scans, checks) -> str:
+    """Why the visit's OD and OS are not compared, or "": under a 'people' check, no person's scans hold both eyes
+    of the visit (``checks.people_groups``)."""
+    if not any(check_kind(c) == "people" for c in checks):
+        return ""
+    eyes = {s.path: s.eye for s in scans if s.eye in ("OD", "OS")}
+    held = [{eyes[s.path] for s in group if s.path in eyes} for group in people_groups(index, patient_id)]
+    held = [h for h in held if h]
+    if len(held) > 1 and not any(h == {"OD", "OS"} for h in held):
+        return "the OD and OS scans of this visit name different people in their headers (the study's check)"
+    return ""
+
+
 def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse, progress, cancel) -> VisitSummary:
     """Task body: analyse every volume of both eyes of the visit, aggregate per eye (case level).
     Each file is read once, for its analysis and (the first of each eye) its en-face image."""
@@ -172,6 +190,7 @@ def analyse_visit(index: StudyIndex, patient_id: str, visit_label: str, analyse,
     summary = VisitSummary(patient_id, visit_label, checks=visit_checks(index, patient_id, visit_label))
     summary.left_out = left_out_lines(index, patient_id, sorted({s.eye for s in scans if s.eye}))
     summary.people = people_lines(index, patient_id, summary.checks)
+    summary.eyes_apart = eyes_apart(index, patient_id, scans, summary.checks)
     done = 0
     for eye in ("OD", "OS"):
         mine = [s for s in scans if s.eye == eye]

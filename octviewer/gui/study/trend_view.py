@@ -76,8 +76,7 @@ DISPUTED_NOTE = ("Ringed: a visit whose date is disputed: the manifest row and t
 #: them, so two people's scans under one ID made one slope flagged "significant change" in red, and one scan at two
 #: visits was counted twice (attack run 16, A16-3)
 TREND_CHECKS = {
-    "people": "the slopes may mix two people's scans: no change is flagged as significant, and on the charts no "
-              "line is fitted and another person's points are hollow",
+    "people": "the slopes may mix two people's scans: no change is flagged as significant",
     "scripts": "changes are flagged as for one person's scans",
     "two visits": "counted once, at the visit where it is the eye's only scan (else its first): another visit "
                   "with another scan of the eye is plotted and fitted without it; another visit with no other scan "
@@ -275,14 +274,32 @@ class EyeHistory:
         return "people" in self.checks
 
     def other_people(self) -> set[dt.date]:
-        """With a 'people' check (``mixed``), the plotted visits that name another person than the first plotted
-        visit does (``people``): the chart drew both people's points alike with one fitted line through them, a
-        slope the summary said was not judged (walk-through H129, V3)."""
+        """With a 'people' check (``mixed``), the plotted visits that name only another person than the first plotted
+        visit does (``people``): drawn hollow. The chart drew both people's points alike with one fitted line through
+        them, a slope the summary said was not judged (walk-through H129, V3)."""
         groups = [dates for dates in self.people if dates & set(self.visits)]
         if not self.mixed() or len(groups) < 2:
             return set()
         first = next((g for g in groups if min(self.visits) in g), groups[0])
         return set().union(*(g for g in groups if g is not first)) - first
+
+    def both_people(self) -> set[dt.date]:
+        """Plotted visits whose scans name two people (twins scanned on one day): their point is the visit's mean of
+        both people's values, which no mark can tell apart (attack run 28, A28-8)."""
+        groups = [dates & set(self.visits) for dates in self.people]
+        return {d for g in groups for d in g if sum(d in h for h in groups) > 1}
+
+    def chart_note(self) -> str:
+        """What a 'people' check does to the charts: no line is fitted through the scans' values (whichever eye: the
+        note said "no line is fitted" where one was, A28-8, H135's W8), and which points are whose."""
+        if not self.mixed():
+            return ""
+        parts = ["on the charts no line is fitted through the scans' values"]
+        if self.other_people():
+            parts.append("points of visits naming another person than the first visit's are hollow")
+        if both := visit_positions(self.both_people(), self.visits):
+            parts.append(f"the point of {both} is the mean of both people's scans")
+        return "; ".join(parts)
 
     def other_field(self, name: str) -> bool:
         """Series ``name`` is the measured VF and a measured field of the eye names the patient otherwise than the
@@ -304,10 +321,11 @@ class EyeHistory:
         out = []
         for name, t in self.trends.items():
             text = f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
-            why = ("an estimate not shown to beat the class-mean baseline: not flagged" if self._weak_estimate(name)
-                   else MIXED if self.mixed() else MIXED_FIELD if self.other_field(name)
+            why = (MIXED if self.mixed() else "an estimate not shown to beat the class-mean baseline: not flagged"
+                   if self._weak_estimate(name) else MIXED_FIELD if self.other_field(name)
                    else APPROXIMATE if self.approximate(name) else "")
-            if t.significant and why:
+            # every slope over two people's scans says so, not only a significant one (walk-through H135, W1)
+            if why and (t.significant or self.mixed() and not name.endswith("measured")):
                 text = f"{text.removesuffix(SIGNIFICANT)} - not judged ({why})"
             out.append((text, self.flagged(name)))
         return out
@@ -316,7 +334,8 @@ class EyeHistory:
         """``check_note`` of a check of ``TREND_CHECKS`` said of a plotted scan, its visits named by their place (a
         "field" check: the measured fields it names, by their place among the eye's measured fields)."""
         if kind == "people":
-            return check_note(kind, len(self.checks[kind]), people_places(self.people, self.visits))
+            return check_note(kind, len(self.checks[kind]), people_places(self.people, self.visits),
+                              "; ".join(filter(None, [TREND_CHECKS[kind], self.chart_note()])))
         if kind == "scripts":
             # beside a 'people' check no change is flagged: "flagged as for one person's scans" contradicted it
             # (attack run 25, A25-4)
@@ -606,8 +625,9 @@ class TrendView(QWidget):
             self.plots[key] = plot
         # the key sits above the plots, not in them: inside, it hid values, and room kept free for it
         # right of the last visit made the time axis run two years past it (walk-through M9)
-        self.key = QLabel("  ".join(f"<span style='color:{colour}'>{symbol}</span> {text}"
-                                    for symbol, colour, text in KEY))
+        self.key_text = "  ".join(f"<span style='color:{colour}'>{symbol}</span> {text}"
+                                  for symbol, colour, text in KEY)
+        self.key = QLabel(self.key_text)
         self.notes: list[str] = []  # what the lines, bands and red lines mean, as plain text (the OU report)
         for key in ("md", "vfi"):
             self.plots[key].setXLink(self.plots["rnfl"])
@@ -668,6 +688,8 @@ class TrendView(QWidget):
         fitted = []  # (plot key, series name, dates, fit, band low, band high, trend)
         shown = {key: [] for key in self.plots}  # values and fitted lines, for the y ranges
         others = history.other_people()
+        # the key says what a hollow point is, not only the last note (walk-through H135, W2)
+        self.key.setText(self.key_text + ("  ▽ hollow: another person's scans (study check)" if others else ""))
         for name, points in history.series.items():
             if not points:
                 continue
@@ -690,8 +712,8 @@ class TrendView(QWidget):
                                  symbolPen=pg.mkPen(DISPUTED_COLOUR, width=2))
                 ring.setZValue(11)
             t = history.trends.get(name)
-            if others and not name.endswith("measured"):
-                continue  # no line through two people's points
+            if history.mixed() and not name.endswith("measured"):
+                continue  # no line through two people's points (``chart_note``)
             # no line under MIN_VISITS: the summary says "at least 3 needed for a trend" while a line through
             # two points was drawn and captioned as a fit (eighth walk-through)
             if t is None or not t.enough or not np.isfinite(t.slope_per_year):
