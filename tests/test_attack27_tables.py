@@ -5,8 +5,11 @@ import pytest
 
 
 @pytest.mark.gui
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
-def test_a_vf_table_saved_as_utf16_is_read_through_open_study_folder(qtbot, window, monkeypatch, tmp_path, encoding):
+@pytest.mark.parametrize("encoding, name", [("utf-16", "vf.csv"), ("utf-8-sig", "vf.csv"), ("utf-16", "vf.txt")])
+def test_a_vf_table_saved_as_utf16_is_read_through_open_study_folder(qtbot, window, monkeypatch, tmp_path, encoding,
+                                                                     name):
+    """Excel's "Unicode Text" writes UTF-16 with a BOM, tab-separated, named .txt: skipped as an "other file", the
+    fields simply absent (walk-through H135, W7)."""
     from conftest import open_study_folder
 
     from octviewer.study.demo import write_demo_study
@@ -14,8 +17,8 @@ def test_a_vf_table_saved_as_utf16_is_read_through_open_study_folder(qtbot, wind
     root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
     for field in (root / "perimetry").glob("*.dcm"):
         field.unlink()  # the table's fields only
-    (root / "vf.csv").write_text("patient_id,eye,date,vfi,md,psd\nDEMO02-000,OD,2018-09-22,91,-4.5,3.2\n",
-                                 encoding=encoding)
+    (root / name).write_text("patient_id\teye\tdate\tvfi\tmd\tpsd\r\nDEMO02-000\tOD\t2018-09-22\t91\t-4.5\t3.2\r\n",
+                             encoding=encoding, newline="")
     panel = open_study_folder(qtbot, window, monkeypatch, root)
     assert [(m.eye, m.as_dict()["md"]) for m in panel.index.vf] == [("OD", -4.5)], panel.index.problems
     assert not any("UTF-8" in str(p) for p in panel.index.problems), panel.index.problems

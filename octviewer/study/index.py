@@ -47,6 +47,7 @@ from ..io.loading import given_path
 from .headers import NO_ONE_PERSON, UNUSABLE_PATIENT_ID, XML_READER, read_record, well_formed
 from .vf import (
     CANCEL_EVERY,
+    TABLE_SUFFIXES,
     VF_COMPARE_MAX_DAYS,
     NotAVfTable,
     VfMeasurement,
@@ -441,7 +442,7 @@ def unique_vf(measurements: list[VfMeasurement]) -> list[VfMeasurement]:
     """One measurement per patient, eye and date: the same test found twice (an OPV file or an HFA XML
     export and a row of a manifest) must not count twice in a trend. The perimeter's own files win
     over tables typed from them."""
-    ordered = sorted(measurements, key=lambda m: m.source.lower().endswith(".csv"))
+    ordered = sorted(measurements, key=lambda m: m.source.lower().endswith(TABLE_SUFFIXES))
     seen, out = set(), []
     for m in ordered:
         key = (m.patient_id, m.eye, m.date or m.visit)
@@ -1824,8 +1825,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         raise IndexCancelled() from None
     for folder, reason in unreadable_folders:
         index._problem(folder, "linked folders" if reason == LINKED_FOLDER else "unreadable folders", reason)
-    csvs = [f for f in files if f.suffix.lower() == ".csv"]
-    others = [f for f in files if f.suffix.lower() != ".csv"]
+    csvs = [f for f in files if f.suffix.lower() in TABLE_SUFFIXES]
+    others = [f for f in files if f.suffix.lower() not in TABLE_SUFFIXES]
     records: list[tuple[Path, dict]] = []
     vf_persons: dict[int, dict] = {}  # a measured field (its id(): one exam of a file) -> who its header names
     try:

@@ -430,11 +430,16 @@ def read_opv(path) -> VfMeasurement:
         raise VfReadError(path, f"not a readable DICOM file ({type(exc).__name__})") from exc
 
 
+#: the names a table (a VF table or a manifest) may have: Excel's "Unicode Text" saves a table as .txt, which a study
+#: folder skipped as an "other file", its fields simply absent (walk-through H135, W7)
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
 def read_vf_file(path) -> list[VfMeasurement]:
-    """The measured VF in one file, whichever reader it needs: a VF table (``.csv``), the HFA's CZM XML
+    """The measured VF in one file, whichever reader it needs: a VF table (``TABLE_SUFFIXES``), the HFA's CZM XML
     export (``.xml``, ``octviewer.study.hfa_xml``) or a DICOM OPV object (anything else)."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
+    if suffix in TABLE_SUFFIXES:
         return read_vf_table(path)
     if suffix == ".xml":
         from .hfa_xml import read_hfa_xml  # it builds on this module's VfMeasurement and checks
@@ -529,7 +534,7 @@ def _describe(path) -> tuple[list[str], list[str]]:
         from .hfa_xml import read_hfa_xml
 
         exams = [(e.measurement, e) for e in read_hfa_xml(path)]
-    elif suffix == ".csv":
+    elif suffix in TABLE_SUFFIXES:
         rows, problems = read_vf_rows(path)
         exams = [(m, None) for m in rows]
     else:
