@@ -12,9 +12,8 @@ def test_the_results_panel_shows_a_result_the_ou_view_made_after_esc(qtbot, wind
     from test_h84 import _open_ou
 
     from octviewer.gui.viewer.state import CANCELLED
-    from octviewer.study.demo import write_demo_study
-
     from octviewer.pipeline.store import ResultsStore
+    from octviewer.study.demo import write_demo_study
 
     w = window
     w.tasks.store = ResultsStore(tmp_path / "store" / "results.sqlite")  # as the app runs (the fixture has none)
