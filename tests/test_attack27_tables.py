@@ -44,3 +44,28 @@ def test_a_vf_row_with_more_cells_than_the_header_is_not_read_shifted(tmp_path):
     fields, problems = read_vf_rows(path)
     assert [(m.eye, m.as_dict()["md"]) for m in fields] == [("OS", -1.5)]
     assert len(problems) == 1 and problems[0].startswith("row 2: more cells than the header has columns"), problems
+
+
+def test_a_delimiter_closing_every_row_is_no_extra_cell(tmp_path):
+    """Attack run 29, A29-8: A28-5's fix refused every row of a table whose rows end with a delimiter (an empty last
+    cell, as some exports write), "more cells than the header"; they are read."""
+    from octviewer.study.vf import read_vf_rows
+
+    path = tmp_path / "vf.csv"
+    path.write_text("patient_id,eye,date,vfi,md,psd,\nP1,OD,2020-01-02,91,-4.05,3.1,\nP1,OS,2020-01-02,95,-1.5,2.0,\n",
+                    encoding="utf-8")
+    fields, problems = read_vf_rows(path)
+    assert [(m.eye, m.as_dict()["md"]) for m in fields] == [("OD", -4.05), ("OS", -1.5)] and not problems, problems
+
+
+def test_a_note_that_is_no_table_stays_an_other_file(tmp_path):
+    """Attack run 29, A29-11: since .txt files are read as tables, a Latin-1 note in a study folder was listed as a
+    problem ("not UTF-8 text; the table is not read"); it is another file again, as before."""
+    from octviewer.study.demo import write_demo_study
+    from octviewer.study.index import index_folder
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    (root / "notes.txt").write_bytes("Patientin M\xfcller: R\xfcckruf".encode("latin-1"))
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    assert not [p for p, _ in index.problems if str(p).endswith("notes.txt")], index.problems
+    assert index.skipped["other files"] == 1

@@ -32,7 +32,7 @@ from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
 SETS = ("allwords", "longwords", "letterwords", "initials", "script_initials", "joined", "script_forms",
-        "script_orders")
+        "script_bare", "script_abbrev")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
 PERSON_TRAITS = {"issuer": "issuer of the ID", "issuer_uid": "issuer of the ID", "birth": "birth date",
@@ -56,7 +56,8 @@ PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATI
                               "UNBEKANNT INCONNU INCONNUE DESCONOCIDO DESCONOCIDA SCONOSCIUTO SCONOSCIUTA ONBEKEND "
                               "OKAND UKJENT UKENDT NIEZNANY NIEZNANA NEZNAMY DESCONHECIDO НЕИЗВЕСТНО НЕИЗВЕСТНЫЙ "
                               "НЕИЗВЕСТНАЯ ΑΓΝΩΣΤΟΣ ΑΓΝΩΣΤΗ 不明 未知 無名 氏名不詳 无名氏 無名氏 无名 "
-                              "مجهول مجهولة פלוני אלמוני אלמונית 무명 미상".split())  # A28-12: these scripts' too
+                              "مجهول مجهولة פלוני אלמוני אלמונית 무명 미상 ПАЦИЕНТ ПАЦИЕНТКА ЖЕНЩИНА МУЖЧИНА "
+                              "НЕВІДОМИЙ НЕВІДОМА ПАЦІЄНТ ΑΣΘΕΝΗΣ 名無し 名無".split())  # A28-12: these scripts' too
 #: The Vietnamese middle names that tell a man (VAN) from a woman (THI) where both are written (A22-6).
 MARKERS = frozenset({"VAN", "THI"})
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
@@ -195,9 +196,10 @@ def name_traits(name: str) -> dict[str, str]:
     if latin:
         out["wordset"] = " ".join(sorted(_wordset(latin[0]) | _wordset(_cp1250(latin[0]))))
     if scripts:
-        out["script"], words, forms, orders = _script_name(scripts[0])
+        out["script"], words, forms, bare, abbrev = _script_name(scripts[0])
         out["script_kind"] = _script_of(out["script"])
-        out["script_forms"], out["script_orders"] = " ".join(sorted(forms)), " ".join(sorted(orders))
+        out["script_forms"] = " ".join(sorted(forms))
+        out["script_bare"], out["script_abbrev"] = " ".join(sorted(bare - forms)), " ".join(sorted(abbrev - forms))
         if digits := re.findall(r"\d+", "".join(scripts)):
             out.setdefault("number", " ".join(digits))  # ПЕТРОВА^БЛИЗНЕЦ 1 / 2, 山田^ベビー1 (attack run 28, A28-11)
         given = "".join(_without_initials(words))
@@ -225,8 +227,10 @@ def name_traits(name: str) -> dict[str, str]:
         for group in scripts:  # each script's given name, compared within its script (A24-1)
             parts = (group.split("^") + ["", ""])[:3] if "^" in group else [group]
             words = [w for p in parts for w in fold_name(p).split()]
-            family = len(fold_name(parts[0]).split()) if "^" in group else 2
-            if patronymic := "".join(_patronymic(words, family + ("^" in group))[1]):
+            # after the given name; in free text, after the first word, whichever order it is written in ("АННА
+            # ПЕТРОВНА ИВАНОВА" / "ИВАНОВА АННА СЕРГЕЕВНА" are two women: attack run 29's fix)
+            keep = len(fold_name(parts[0]).split()) + 1 if "^" in group else 1
+            if patronymic := "".join(_patronymic(words, keep)[1]):
                 out.setdefault(f"patronymic_in_{_script_of(patronymic).lower()}", patronymic)
             raw = _script_name(group)[1] if "^" in group else []
             spaced = _script_of(raw[0]).lower() if raw and _script_of(raw[0]) not in _UNSPACED else ""
@@ -234,8 +238,14 @@ def name_traits(name: str) -> dict[str, str]:
                 # the first and second given words as Latin's given and given2, and their initials, each by its
                 # place (``_script_givens_differ``): dropped, an initial shifted the second name into the first
                 # place, and twins ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ Α., Μ. ΕΛΕΝΗ / Α. ΕΛΕΝΗ, БЛИЗНЕЦ А / Б agreed (A28-6, A28-11)
-                for n, word in enumerate(raw[:2], start=1):
-                    out[f"i{n}_in_{spaced}"] = word[:1]
+                # ... each word to the fourth: the father's name after بن / בן / ΤΟΥ (A29-7); a patronymic left out
+                # gives its initial in the second place, as Фамилия И.О. writes it (ИВАНОВА^АННА С. / ИВАНОВА^АННА
+                # ПЕТРОВНА: A29-2)
+                initials = [w[:1] for w in raw] + ([patronymic[:1]] if len(raw) == 1 and patronymic else [])
+                for n, (word, initial) in enumerate(zip(raw + [""], initials), start=1):
+                    if n > 4:
+                        break
+                    out[f"i{n}_in_{spaced}"] = initial
                     out[f"given{n}_in_{spaced}"] = word if len(word) > 1 else ""
             words = _without_initials(raw)
             given, script = "".join(words), _script_of("".join(words))
@@ -454,7 +464,8 @@ _UNSPACED = ("CJK", "KANA", "HANGUL")
 #: СЕРІКҰЛЫ): written in the given component, in the middle one, left out or in free text by one person's devices
 #: (A25-5, A27-2); and the words that follow a father's name (МАМЕДОВ^РАШАД ТОФИК ОГЛЫ), dropped with it
 _PATRONYMIC = re.compile("(ИЧ|ІЧ|ВНА|ИЧНА|ІВНА|ОУНА|ЕУНА|ҰЛЫ|ҚЫЗЫ)$")
-_PATRONYMIC_MARKERS = frozenset({"ОГЛЫ", "ОГЛУ", "КЫЗЫ", "ГЫЗЫ", "УЛЫ", "ҰЛЫ", "ҚЫЗЫ"})
+_MARKERS = {"ОГЛЫ", "ОГЛУ", "КЫЗЫ", "ГЫЗЫ", "УЛЫ", "ҰЛЫ", "ҚЫЗЫ", "ҚИЗИ", "КИЗИ", "ЎҒЛИ", "УГЛИ"}  # Uzbek too (A29)
+_PATRONYMIC_MARKERS = frozenset(_MARKERS | {fold_name(m) for m in _MARKERS})
 
 
 def _without_patronymic(words: list[str], keep: int) -> list[str]:
@@ -478,27 +489,35 @@ def _patronymic(words: list[str], keep: int) -> tuple[list[str], list[str]]:
     return out, dropped
 
 
-def _script_name(group: str) -> tuple[str, list[str], set[str], set[str]]:
+def _script_name(group: str) -> tuple[str, list[str], set[str], set[str], set[str]]:
     """A name group in another script as ``script`` (its family and given words joined in order, a patronymic after
     the given name left out: ИВАНОВ^ИВАН ПЕТРОВИЧ, ИВАНОВ^ИВАН^ПЕТРОВИЧ and "ИВАНОВ ИВАН ПЕТРОВИЧ" are one person's,
     A25-5; never the first given word, nor a free text's first two: ПЕТРОВИЧ^МИЛИЦА), its given words (the given and
     middle components': DICOM's family^given^middle, A27-5), and the forms it may be written in (``script_forms``):
     as written, with the patronymic, the family name last (a free text's last word first: МАРИЯ ПЕТРОВА, A27-1) or
-    the components swapped (АННА^ИВАНОВА); and of those, its words in either order only (``script_orders``). Not
+    the components swapped (АННА^ИВАНОВА, АННА СЕРГЕЕВНА^ИВАНОВА: walk-through H137, W2); its forms without
+    initials (``script_bare``), which agree with a form of a name that writes none (ИВАНОВА АННА С. / ИВАНОВА^АННА,
+    A29-3), not with another's without its initials (ПЕТРОВА МАРИЯ А. / ПЕТРОВА МАРИЯ Е.); and the family name with
+    the given names' initials (``script_abbrev``), which agrees with a name written so (ИВАНОВА^А.С. / ИВАНОВА^АННА
+    СЕРГЕЕВНА with no birth date: H137's W1). Not
     its words sorted: twins ПЕТРОВА АННА МАРИЯ / ПЕТРОВА МАРИЯ АННА were
     one name (attack run 28, A28-1); letters joined in order, so АННА-МАРІЯ and "АННА МАРІЯ" agree (A28-3)."""
     if "^" in group:
         family, given, middle = (fold_name(p).split() for p in (group.split("^") + ["", ""])[:3])
         given, patronymic = _patronymic(given + middle, 1)
         words, full = family + given, _without_initials(given)  # ΜΑΡΙΑ^Ε. / "ΜΑΡΙΑ" (A28-6's fix)
-        orders = {"".join(words), "".join(given + family)}
-        forms = orders | {"".join(words + patronymic), "".join(family + full)}
+        forms = {"".join(words), "".join(given + family), "".join(words + patronymic),
+                 "".join(given + patronymic + family)}
+        bare, abbrev = {"".join(family + full)}, {"".join(family + [w[:1] for w in given + patronymic])}
     else:
         every = fold_name(group).split()
         words, given = _without_patronymic(every, 2), []
-        orders = {"".join(words), "".join(words[-1:] + words[:-1])}
-        forms = orders | {"".join(every), "".join(every[-1:] + every[:-1])}
-    return "".join(words), given, forms, orders
+        last_first, bare = every[-1:] + every[:-1], _without_initials(every)
+        # the family name last, with the patronymic left out too ("АННА СЕРГЕЕВНА ИВАНОВА", A29-9)
+        forms = {"".join(w) for w in (words, words[-1:] + words[:-1], every, last_first,
+                                       _without_patronymic(last_first, 2))}
+        bare, abbrev = {"".join(bare), "".join(bare[-1:] + bare[:-1])}, set()
+    return "".join(words), given, forms, bare, abbrev
 
 
 def _without_initials(words: list[str]) -> list[str]:
@@ -747,8 +766,10 @@ def _script_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     name alone within the other (``_alone_agrees``)."""
     if "script" not in mine or "script" not in theirs:
         return False
-    return not set(mine["script_forms"].split()) & set(theirs["script_forms"].split()) and not _alone_agrees(
-        mine, theirs)
+    forms, bare, abbrev = ([set(t.get(k, "").split()) for t in (mine, theirs)]
+                           for k in ("script_forms", "script_bare", "script_abbrev"))
+    agree = forms[0] & forms[1] or (bare[0] | abbrev[0]) & forms[1] or forms[0] & (bare[1] | abbrev[1])
+    return not agree and not _alone_agrees(mine, theirs)
 
 
 def _alone_agrees(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -769,14 +790,13 @@ def _script_givens_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     Latin's do: the first given word, and the second where both give one (ΜΑΡΙΑ / ΜΑΡΙΑ ΕΛΕΝΗ, محمد / محمد احمد with
     the father's name are one person's, A27-1; ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ ΑΝΝΑ, عبد الله / عبد الرحمن twins, A26-1), unless
     their letters joined agree (АННА-МАРІЯ / АННА МАРІЯ, A26-2)."""
-    if set(mine.get("script_orders", "").split()) & set(theirs.get("script_orders", "").split()):
+    if set(mine.get("script_forms", "").split()) & set(theirs.get("script_forms", "").split()):
         return False  # one name: components swapped (ИВАНОВА^АННА / АННА^ИВАНОВА), as DOE^JOHN / JOHN^DOE
     for key in _given_scripts(mine) & _given_scripts(theirs):
         if mine[key] != theirs[key] and key.replace("given_in_", "i1_in_") not in mine:
             return True  # a script without spaces: its letters joined
     for key in mine:
-        if key.startswith(("given1_in_", "given2_in_", "i1_in_", "i2_in_")) and key in theirs and \
-                mine[key] != theirs[key]:
+        if re.match(r"(given|i)\d_in_", key) and key in theirs and mine[key] != theirs[key]:
             joined = "given_in_" + key.split("_in_")[1]
             if key.startswith("i") or mine.get(joined) != theirs.get(joined):  # not АННАМАРІЯ / АННА МАРІЯ
                 return True
@@ -815,6 +835,19 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         if _givens_apart(a, b) and "script_initials" in a and "initials" in b and not set(
                 a["script_initials"].split()) & set(b["initials"].split()):
             return True
+    # the groups in other scripts first: a Latin group in free text or with the components swapped returned below
+    # before they were compared (IVANOVA=ИВАНОВА^МАРИЯ Е. / IVANOVA=ИВАНОВА^МАРИЯ А.: A29-6)
+    if "script_kind" in mine and not differs("script_kind") and (differs("script_given") or differs("script_initial")) \
+            and not (_given_scripts(mine) and _given_scripts(theirs)):
+        # an initial (ИВАНОВ^И. / ИВАНОВ^П.); where both write given names of their own, they are compared per
+        # script below, or get the 'scripts' check (``_given_scripts_apart``)
+        return True
+    if any(differs(k) for k in mine if k.startswith("patronymic_in_")):
+        return True  # both give a patronymic, and they differ (walk-through H135, W10)
+    if _script_givens_differ(mine, theirs):
+        # in any script both write, whichever group comes first: the standard's ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against
+        # 山田^花子 compared the kana with the kanji and nothing (A24-1)
+        return True
 
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
         return differs("suffix")  # the components swapped
@@ -827,17 +860,6 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
     elif differs("initial"):
-        return True
-    if "script_kind" in mine and not differs("script_kind") and (differs("script_given") or differs("script_initial")) \
-            and not (_given_scripts(mine) and _given_scripts(theirs)):
-        # an initial (ИВАНОВ^И. / ИВАНОВ^П.); where both write given names of their own, they are compared per
-        # script below, or get the 'scripts' check (``_given_scripts_apart``)
-        return True
-    if any(differs(k) for k in mine if k.startswith("patronymic_in_")):
-        return True  # both give a patronymic, and they differ (walk-through H135, W10)
-    if _script_givens_differ(mine, theirs):
-        # in any script both write, whichever group comes first: the standard's ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう against
-        # 山田^花子 compared the kana with the kanji and nothing (A24-1)
         return True
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
     return differs("given2") and not same_givens or any(differs(k) for k in ("initial2", "suffix", "number", "marker"))
@@ -956,12 +978,11 @@ def one_set_of_traits(all_traits: Iterable[dict[str, str]], names: bool = True) 
     """Whether these traits (one per scan or field under one PatientID) can all be one person's: no issuer or
     birth date differs (``other_person``), nor, with ``names``, a name after the fold (``other_name``)."""
     differ = other_traits if names else other_person
-    merged: dict[str, str] = {}
     seen: list[dict[str, str]] = []
-    for traits in all_traits:  # each with every other too: the merged traits blend headers (``one_person``)
-        if differ(merged, traits) or any(differ(t, traits) for t in seen):
+    for traits in all_traits:  # each with every other: traits merged from several headers blended a Latin group of
+        # one with the native group of another, and one person's headers were two people in one order (A29-1)
+        if any(differ(t, traits) for t in seen):
             return False
-        merged = {**traits, **merged}
         seen.append(traits)
     return True
 

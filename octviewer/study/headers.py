@@ -257,8 +257,9 @@ def _cut(path: Path) -> str:
 #: free-text groups (A26-3, A26-4), longer kana family names (A26-5); 32: names in scripts with spaces sorted, their
 #: first and second given words and the middle component, more patronymics, Urdu letters, a family name alone, the
 #: rare form's short native words (attack run 27); 33: a patronymic kept to compare (walk-through H135, W10), the
-#: forms a name in another script may be written in, its numbers and second initial, more placeholders (attack run 28)
-RECORD_CHECKS = 33
+#: forms a name in another script may be written in, its numbers and second initial, more placeholders (attack run 28);
+#: 34: given words to the fourth, a patronymic's initial, free-text forms without initials, placeholders (run 29)
+RECORD_CHECKS = 34
 
 
 def well_formed(record) -> bool:

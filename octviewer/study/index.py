@@ -1905,7 +1905,10 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             if rows is None:
                 index.skipped["other files"] += 1
         except VfReadError as exc:  # a VF table refused whole (damaged, unreadable): named, never lost in silence
-            index._problem(csv_file, "unreadable files", exc.problem)
+            if csv_file.suffix.lower() == ".csv" or rows is not None:
+                index._problem(csv_file, "unreadable files", exc.problem)
+            else:  # a .txt note that is no table (Latin-1, a long log line): another file, as before 8a5a141 (A29-11)
+                index.skipped["other files"] += 1
         if bad_rows:
             index._problem(csv_file, "table rows refused", "; ".join(bad_rows[:5])
                            + (f" ... and {len(bad_rows) - 5} more rows" if len(bad_rows) > 5 else ""))

@@ -237,7 +237,9 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 if any("\n" in v or "\r" in v for v in cells):
                     raise VfReadError(path, f"row {n} runs over several lines (to line {reader.line_num}): a quote "
                                             "left open takes the rows below into one cell; the table is not read")
-                if row.get(None):  # MD -4,05 in a comma-separated table read -4 and 05 into PSD (A28-5)
+                # MD -4,05 in a comma-separated table read -4 and 05 into PSD (A28-5); a delimiter closing every
+                # row (an empty last cell) is no more cells (A29-8)
+                if any(c.strip() for c in row.get(None) or ()):
                     problems.append(f"row {n}: more cells than the header has columns (a decimal comma in a "
                                     "comma-separated table?); the row is not used")
                     continue
