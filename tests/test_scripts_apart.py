@@ -207,3 +207,20 @@ def test_a_long_hangul_word_is_read_in_bounded_memory():
     for name in (word, f"KIM={word}"):
         Patient("P1", "", name, "1962").traits()
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 400_000  # kB; 60 MB here, 1.6 GB before
+
+
+@pytest.mark.parametrize("names", [
+    ("IVANOVA=ИВАНОВА", "IVANOVA^ANNA=ИВАНОВА^АННА", "ИВАНОВА^АННА"),
+    ("PETROVA^MARIA", "PETROVA MARIA A.", "PETROVA^MARIA"),
+])
+def test_one_persons_headers_are_one_person_in_any_order(names):
+    """Attack run 29, A29-1: each header was compared with the traits of those before it merged, a blend of one
+    header's Latin group and another's native one: one person's headers were two people when a form came first."""
+    import itertools
+
+    from octviewer.core.person import hashed_traits, one_set_of_traits
+
+    for order in itertools.permutations(names):
+        patients = [Patient("P1", "", name, "19620304") for name in order]
+        assert one_set_of_traits([p.traits() for p in patients]), order
+        assert one_set_of_traits([hashed_traits(p) for p in patients]), order

@@ -776,11 +776,12 @@ def _alone_agrees(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     """One writes the family name alone in another script (``script_alone``: ИВАНОВА, 山田^) and its words are among
     the other's in that script, as DOE agrees with DOE^JOHN: ИВАНОВА / ИВАНОВА^АННА got the 'people' check (A27-8)."""
     for a, b in ((mine, theirs), (theirs, mine)):
-        sets = list(_word_sets(a))
-        # not beside a Latin given name (KIM^JIHYE=김), which is compared across scripts, not agreed; beside a Latin
-        # family name alone (YAMADA=山田) its words are among the other's too (A28-7)
-        if "script_alone" in a and not {"given", "initial"} & set(a) and len(a.get("allwords", "").split()) < 2 and all(
-                k in b and set(a[k].split()) <= set(b[k].split()) for k in sets):
+        # in every script both write (IVANOVA=ИВАНОВА / ИВАНОВА^АННА: A29-1's test); not beside a Latin given
+        # name (KIM^JIHYE=김), which is compared across scripts, not agreed; a Latin family name alone beside it
+        # (YAMADA=山田) is among the other's words too (A28-7)
+        sets = [k for k in _word_sets(a) if k in b]
+        if "script_alone" in a and not {"given", "initial"} & set(a) and len(a.get("allwords", "").split()) < 2 and \
+                any(k != "wordset" for k in sets) and all(set(a[k].split()) <= set(b[k].split()) for k in sets):
             return True
     return False
 
