@@ -787,10 +787,11 @@ def _alone_agrees(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 
 
 def _script_givens_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
-    """The given names both write in one script (``given_in_<script>``) differ. In a script written with spaces as
-    Latin's do: the first given word, and the second where both give one (ΜΑΡΙΑ / ΜΑΡΙΑ ΕΛΕΝΗ, محمد / محمد احمد with
-    the father's name are one person's, A27-1; ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ ΑΝΝΑ, عبد الله / عبد الرحمن twins, A26-1), unless
-    their letters joined agree (АННА-МАРІЯ / АННА МАРІЯ, A26-2)."""
+    """The given names both write in one script (``given_in_<script>``) differ, unless one is a form of the other
+    (``script_forms``). In a script without spaces by their letters joined; in one with spaces word by word and
+    initial by initial, each by its place where both give one (``given<n>_in_``, ``i<n>_in_``): ΜΑΡΙΑ / ΜΑΡΙΑ ΕΛΕΝΗ,
+    محمد / محمد احمد are one person's (A27-1), ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ ΑΝΝΑ or ΜΑΡΙΑ Α., عبد الله / عبد الرحمن twins (A26-1,
+    A28-6); a whole word also where the letters joined agree (АННА-МАРІЯ / АННА МАРІЯ, A26-2)."""
     if set(mine.get("script_forms", "").split()) & set(theirs.get("script_forms", "").split()):
         return False  # one name: components swapped (ИВАНОВА^АННА / АННА^ИВАНОВА), as DOE^JOHN / JOHN^DOE
     for key in _given_scripts(mine) & _given_scripts(theirs):
