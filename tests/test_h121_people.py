@@ -49,6 +49,7 @@ def test_two_people_split_by_eye_are_named_by_visit_and_eye(qtbot, window, monke
     view = _open_ou(qtbot, window, panel, visits[0])
     summary = view.summary
     assert summary.eyes_apart and not any(r.flagged for r in summary.asymmetry())
+    assert summary.eyes_apart in view.checks.text()  # on screen, not only in a tooltip (walk-through H137, W4)
     cells = [view.asymmetry_table.item(i, 2).text() for i in range(view.asymmetry_table.rowCount())]
     assert all(c in ("not compared", "") for c in cells), cells
     page = html.unescape(ou_report_html(summary))

@@ -614,6 +614,11 @@ class OUView(QWidget):
 
     def show_summary(self, summary: VisitSummary) -> None:
         self.summary = summary
+        if summary.eyes_apart:  # on screen, not only in a cell's tooltip (walk-through H137, W4)
+            line = f"OD − OS not compared: {summary.eyes_apart}"
+            if line not in self.checks.text():
+                self.checks.setText("\n".join(filter(None, [self.checks.text(), line])))
+            self.checks.setVisible(True)
         probability = visit_probability_digits(summary)
         for eye, column in self.columns.items():
             column.show_summary(summary.eyes.get(eye), digits=probability)
