@@ -235,16 +235,13 @@ def name_traits(name: str) -> dict[str, str]:
             raw = _script_name(group)[1] if "^" in group else []
             spaced = _script_of(raw[0]).lower() if raw and _script_of(raw[0]) not in _UNSPACED else ""
             if spaced and f"i1_in_{spaced}" not in out:
-                # the first and second given words as Latin's given and given2, and their initials, each by its
-                # place (``_script_givens_differ``): dropped, an initial shifted the second name into the first
-                # place, and twins ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ Α., Μ. ΕΛΕΝΗ / Α. ΕΛΕΝΗ, БЛИЗНЕЦ А / Б agreed (A28-6, A28-11)
-                # ... each word to the fourth: the father's name after بن / בן / ΤΟΥ (A29-7); a patronymic left out
-                # gives its initial in the second place, as Фамилия И.О. writes it (ИВАНОВА^АННА С. / ИВАНОВА^АННА
-                # ПЕТРОВНА: A29-2)
-                initials = [w[:1] for w in raw] + ([patronymic[:1]] if len(raw) == 1 and patronymic else [])
-                for n, (word, initial) in enumerate(zip(raw + [""], initials), start=1):
-                    if n > 4:
-                        break
+                # the given words to the fourth and their initials, each by its place (``_script_givens_differ``):
+                # dropped, an initial shifted the second name into the first place, and twins ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ Α.,
+                # Μ. ΕΛΕΝΗ / Α. ΕΛΕΝΗ, БЛИЗНЕЦ А / Б agreed (A28-6, A28-11); the fourth holds a father's name after
+                # بن / בן (A29-7); a patronymic left out gives its initial in the second place, as Фамилия И.О. writes
+                # it (ИВАНОВА^АННА С. / ИВАНОВА^АННА ПЕТРОВНА: A29-2)
+                by_place = [w[:1] for w in raw] + ([patronymic[:1]] if len(raw) == 1 and patronymic else [])
+                for n, (word, initial) in enumerate(zip(raw + [""], by_place[:4]), start=1):
                     out[f"i{n}_in_{spaced}"] = initial
                     out[f"given{n}_in_{spaced}"] = word if len(word) > 1 else ""
             words = _without_initials(raw)
