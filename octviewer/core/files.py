@@ -185,12 +185,16 @@ def opened_small_file(path, limit: int):
         os.close(fd)
 
 
+#: the byte-order marks of UTF-16 text, as Notepad's and Excel's "Unicode" write it
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def settings_text(data: bytes) -> str:
     """The text of a settings file a person edited: UTF-8, with or without the BOM Windows Notepad
     writes, or UTF-16 with its BOM (Notepad's "Unicode"). Both are an editor's doing, not damage, and
     were refused as "(JSONDecodeError)" / "(UnicodeDecodeError)" (attack run 5, F22; run 6, A6-5).
     UnicodeDecodeError for anything else: the caller words it."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if data.startswith(UTF16_BOMS):
         return data.decode("utf-16")
     return data.decode("utf-8-sig")
 
@@ -199,7 +203,7 @@ def table_encoding(raw) -> str:
     """The encoding of a table (a buffered binary file) a person saved: UTF-16 with its BOM (Excel's and PowerShell's
     "Unicode text"), else UTF-8 with or without the BOM, as ``settings_text`` reads settings: a VF table saved as
     UTF-16 was refused whole where the settings files were read (attack run 27, A27-7)."""
-    return "utf-16" if raw.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    return "utf-16" if raw.peek(2).startswith(UTF16_BOMS) else "utf-8-sig"
 
 
 def csv_header(path) -> list[str] | None:

@@ -465,11 +465,6 @@ _MARKERS = {"ОГЛЫ", "ОГЛУ", "КЫЗЫ", "ГЫЗЫ", "УЛЫ", "ҰЛЫ", 
 _PATRONYMIC_MARKERS = frozenset(_MARKERS | {fold_name(m) for m in _MARKERS})
 
 
-def _without_patronymic(words: list[str], keep: int) -> list[str]:
-    """``words`` without a patronymic (``_patronymic``), the first ``keep`` kept."""
-    return _patronymic(words, keep)[0]
-
-
 def _patronymic(words: list[str], keep: int) -> tuple[list[str], list[str]]:
     """``words`` without their patronymic (``_PATRONYMIC``, or a father's name and its marker), the first ``keep``
     kept, and the patronymic's words: compared where both names give one (ИВАНОВА^АННА СЕРГЕЕВНА / ИВАНОВА^АННА
@@ -508,11 +503,11 @@ def _script_name(group: str) -> tuple[str, list[str], set[str], set[str], set[st
         bare, abbrev = {"".join(family + full)}, {"".join(family + [w[:1] for w in given + patronymic])}
     else:
         every = fold_name(group).split()
-        words, given = _without_patronymic(every, 2), []
+        words, given = _patronymic(every, 2)[0], []
         last_first, bare = every[-1:] + every[:-1], _without_initials(every)
         # the family name last, with the patronymic left out too ("АННА СЕРГЕЕВНА ИВАНОВА", A29-9)
         forms = {"".join(w) for w in (words, words[-1:] + words[:-1], every, last_first,
-                                       _without_patronymic(last_first, 2))}
+                                       _patronymic(last_first, 2)[0])}
         bare, abbrev = {"".join(bare), "".join(bare[-1:] + bare[:-1])}, set()
     return "".join(words), given, forms, bare, abbrev
 

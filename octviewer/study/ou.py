@@ -176,8 +176,8 @@ class AsymmetryRow:
         return None if self.od is None or self.os is None else self.od - self.os
 
     def _beyond(self) -> bool:
-        """The difference as shown is beyond the limit."""
-        if self.limit is None or self.difference is None:
+        """The eyes are compared (not ``apart``) and the difference as shown is beyond the limit."""
+        if self.limit is None or self.difference is None or self.apart:
             return False
         digits = ASYMMETRY_DIGITS.get(self.name)
         d = self.difference if digits is None else round(self.od, digits) - round(self.os, digits)
@@ -185,15 +185,13 @@ class AsymmetryRow:
 
     @property
     def flagged(self) -> bool:
-        return self._beyond() and not self.approximate and not self.apart
+        return self._beyond() and not self.approximate
 
     @property
     def mark(self) -> str:
         """What the difference cell says beside the number: "ASYMMETRIC", or for an approximate value beyond the
         limit that it is not flagged and why: a 12 µm difference beside the limit 9 with no word in the flag column
         read as within it, the reason only in the row's label (walk-through H131, W5)."""
-        if self.apart:
-            return ""
         return "ASYMMETRIC" if self.flagged else "beyond the limit, approximate: not flagged" if self._beyond() else ""
 
 
