@@ -69,3 +69,47 @@ def test_a_note_that_is_no_table_stays_an_other_file(tmp_path):
     index = index_folder(root, cache_dir=tmp_path / "cache")
     assert not [p for p, _ in index.problems if str(p).endswith("notes.txt")], index.problems
     assert index.skipped["other files"] == 1
+
+
+@pytest.mark.parametrize("body", ["P1,OD,2020-01-02,91,-4,05,\nP1,OS,2020-01-02,95,-1.5,2.0\n",
+                                  "P1,OS,2020-01-02,95,-1.5,2.0\nP1,OD,2020-01-02,91,-4,05,\n"])
+def test_a_decimal_comma_beside_a_blank_last_column_is_not_read_shifted(tmp_path, body):
+    """Attack run 30, A30-5: A29-8's fix took an empty cell past the header as a closing delimiter in any row, so
+    MD -4,05 beside a blank PSD (``91,-4,05,``) was read MD -4 and PSD 5, no word. Only a delimiter closing every
+    row is one; here the row is named and not used."""
+    from octviewer.study.vf import read_vf_rows
+
+    path = tmp_path / "vf.csv"
+    path.write_text("patient_id,eye,date,vfi,md,psd\n" + body, encoding="utf-8")
+    fields, problems = read_vf_rows(path)
+    assert [(m.eye, m.as_dict()["md"]) for m in fields] == [("OS", -1.5)], fields
+    assert len(problems) == 1 and "more cells than the header has columns" in problems[0], problems
+
+
+def test_rows_closed_by_a_delimiter_the_header_lacks_are_read(tmp_path):
+    """The other half of A30-5: every row closed by a delimiter the header does not have is still read (A29-8)."""
+    from octviewer.study.vf import read_vf_rows
+
+    path = tmp_path / "vf.csv"
+    path.write_text("patient_id,eye,date,vfi,md,psd\nP1,OD,2020-01-02,91,-4.05,,\nP1,OS,2020-01-02,95,-1.5,2.0,\n",
+                    encoding="utf-8")
+    fields, problems = read_vf_rows(path)
+    assert [(m.eye, m.as_dict()["md"], m.as_dict().get("psd")) for m in fields] == [("OD", -4.05, None),
+                                                                                ("OS", -1.5, 2.0)], problems
+    assert not problems, problems
+
+
+def test_a_windows_1252_txt_table_is_named_not_an_other_file(tmp_path):
+    """Attack run 30, A30-10: since A29-11 a .txt that is not UTF-8 is "another file"; Excel's "Text (Tab
+    delimited)" on Windows writes Windows-1252, and such a VF table (a ü in a column) was counted as 1 other file,
+    its fields lost without a word. A header naming VF columns makes it a table that is named as unreadable."""
+    from octviewer.study.demo import write_demo_study
+    from octviewer.study.index import index_folder
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    (root / "vf.txt").write_bytes("patient_id\teye\tdate\tvfi\tmd\tpsd\tBemerkung\r\n"
+                                  "DEMO02-000\tOD\t2018-09-22\t91\t-4,5\t3,2\tzuverl\xe4ssig\r\n".encode("cp1252"))
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    named = [why for p, why in index.problems if str(p).endswith("vf.txt")]
+    assert len(named) == 1 and "not UTF-8 text" in named[0] and "CSV UTF-8" in named[0], index.problems
+    assert index.skipped["other files"] == 0, index.skipped

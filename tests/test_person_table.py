@@ -413,6 +413,28 @@ PAIRS = [
     (("PETROVA=ПЕТРОВА МАРИЯ", "19600101", ""), ("PETROVA^ANNA", "19600101", ""), "said", "A26-3: Cyrillic free text"),
     (("KIM=김^민수", "19600101", ""), ("KIM JIHYE", "19600101", ""), "said", "A26-4: a free-text Latin twin"),
     (("やまもとけんじ", "19600101", ""), ("YAMAMOTO^KENJI", "19600101", ""), "note", "A26-5: a four-kana family name"),
+    # attack run 30: a twin numbered on one side only (A30-4); a patronymic's initial in free text (A30-1)
+    (("SMITH^TWIN", "20240101", ""), ("SMITH^TWIN 2", "20240101", ""), "said", "A30-4: a number on one side only"),
+    (("ПЕТРОВА^БЛИЗНЕЦ", "20240101", ""), ("ПЕТРОВА^БЛИЗНЕЦ 2", "20240101", ""), "said", "A30-4: in Cyrillic"),
+    (("山田^ベビー", "20240101", ""), ("山田^ベビー2", "20240101", ""), "said", "A30-4: in kana"),
+    (("TWIN SMITH", "20240101", ""), ("TWIN SMITH 2", "20240101", ""), "said", "A30-4: free text"),
+    (("DOE^JOHN I", "19600101", ""), ("DOE^JOHN IVAN", "19600101", ""), "same", "A30-4: I is an initial, not a number"),
+    (("SMITH^TWIN I", "20240101", ""), ("SMITH^TWIN II", "20240101", ""), "said", "A30-4: TWIN I / TWIN II still"),
+    (("ИВАНОВА АННА С.", "19600101", ""), ("ИВАНОВА^АННА ПЕТРОВНА", "19600101", ""), "said",
+     "A30-1: a patronymic's initial in free text"),
+    (("АННА ПЕТРОВНА ИВАНОВА", "19600101", ""), ("ИВАНОВА^АННА С.", "19600101", ""), "said",
+     "A30-1: the patronymic in free text, its initial in components"),
+    (("ИВАНОВА А. С.", "19600101", ""), ("ИВАНОВА АННА ПЕТРОВНА", "19600101", ""), "said", "A30-1: both free text"),
+    (("ИВАНОВА АННА С.", "19600101", ""), ("ИВАНОВА^АННА СЕРГЕЕВНА", "19600101", ""), "same",
+     "A30-1: the initial of that patronymic"),
+    (("ИВАНОВ И. П.", "19600101", ""), ("ИВАНОВ^ИВАН ПЕТРОВИЧ", "19600101", ""), "same", "A30-1: Фамилия И. О."),
+    (("患者^不明", "", ""), ("山田^太郎", "", ""), "same", "A30-9: Japanese 'patient, unknown' is no name"),
+    (("身元不明", "", ""), ("山田^太郎", "", ""), "same", "A30-9: 'identity unknown'"),
+    (("SØRENSEN^ÅSE", "", ""), ("SOERENSEN^AASE", "", ""), "same", "A30-11: Ø and Å transliterated"),
+    (("SØRENSEN^ÅSE", "19620304", ""), ("SORENSEN^ASE", "19620304", ""), "same",
+     "A30-11: their marks dropped, as MÜLLER / MULLER"),
+    (("ÅSTRÖM^BJØRN", "", ""), ("AASTROEM^BJOERN", "", ""), "same", "A30-11: Swedish and Norwegian"),
+    (("SØRENSEN^ÅSE", "", ""), ("SØRENSEN^ASTRID", "", ""), "said", "A30-11: twins still"),
 ]
 
 

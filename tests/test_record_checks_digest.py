@@ -39,10 +39,17 @@ NAMES = [
     "\ufffd\ufffd^\ufffd",
     'ANONYMOUS',
     '',
+    # from 35 on (digests before were of the names above alone)
+    'SMITH^TWIN I',
+    'SMITH^BABY 2',
+    'ИВАНОВА АННА С.',
+    'ИВАНОВА^А.С.',
+    'SØRENSEN^ÅSE',
+    '患者^不明',
 ]
 
 #: RECORD_CHECKS -> the digest of NAMES' hashed traits under it (add a line when the traits change)
-DIGESTS = {32: "8fe913063c9b", 33: "e0ebf3d2061e", 34: "8e1eddc79c19"}
+DIGESTS = {32: "8fe913063c9b", 33: "e0ebf3d2061e", 34: "8e1eddc79c19", 35: "3ffa2059a599"}
 
 
 def traits_digest() -> str:

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,7 +98,8 @@ def semt_run(tiny_cohort, tmp_path_factory):
     result = _fit(["--data", str(tiny_cohort), "--out", str(out), "--variant", "semt", "--epochs", "2",
                    "--progress-json", str(out.parent / "progress.jsonl"), *FAST])
     assert result.returncode == 0, result.stderr[-3000:]
-    return out
+    yield out
+    shutil.rmtree(out.parent, ignore_errors=True)  # ~0.5 GB of checkpoints: CI's disk filled once (stop 48)
 
 
 def test_fit_semt_end_to_end(semt_run, tiny_cohort):

@@ -2,6 +2,7 @@
 initialisation, the Part training set, patient-cluster bootstrap and pseudonymous outputs."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -105,7 +106,8 @@ def mt_run(tiny_cohort, tmp_path_factory):
     stop.clear()
     out = tmp_path_factory.mktemp("mt") / "run"
     report = fit(Config(data=str(tiny_cohort), out=str(out), variant="mt", alpha_grid=[0.5, 2.0], **TINY))
-    return out, report
+    yield out, report
+    shutil.rmtree(out.parent, ignore_errors=True)  # ~0.5 GB of checkpoints: CI's disk filled once (stop 48)
 
 
 def test_calibration_and_v2_fields_stored_and_applied(mt_run):

@@ -46,7 +46,8 @@ def reference(tiny_cohort, tmp_path_factory):
     before = signal.getsignal(signal.SIGTERM)
     train_module.fit(Config(data=str(tiny_cohort), out=str(out / "run"), cache_dir=str(out / "cache"), **TINY))
     assert signal.getsignal(signal.SIGTERM) is before  # fit never installs signal handlers; the CLI does
-    return out
+    yield out
+    shutil.rmtree(out, ignore_errors=True)  # ~0.5 GB of checkpoints: CI's disk filled once (stop 48)
 
 
 def _stopped_then_resumed(tiny_cohort, reference, tmp_path, monkeypatch, stop_when):

@@ -57,7 +57,9 @@ PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATI
                               "OKAND UKJENT UKENDT NIEZNANY NIEZNANA NEZNAMY DESCONHECIDO НЕИЗВЕСТНО НЕИЗВЕСТНЫЙ "
                               "НЕИЗВЕСТНАЯ ΑΓΝΩΣΤΟΣ ΑΓΝΩΣΤΗ 不明 未知 無名 氏名不詳 无名氏 無名氏 无名 "
                               "مجهول مجهولة פלוני אלמוני אלמונית 무명 미상 ПАЦИЕНТ ПАЦИЕНТКА ЖЕНЩИНА МУЖЧИНА "
-                              "НЕВІДОМИЙ НЕВІДОМА ПАЦІЄНТ ΑΣΘΕΝΗΣ 名無し 名無".split())  # A28-12: these scripts' too
+                              "НЕВІДОМИЙ НЕВІДОМА ПАЦІЄНТ ΑΣΘΕΝΗΣ 名無し 名無 "  # A28-12: these scripts' too
+                              "患者 病人 身元不明 患者不明 氏名不明 不明者 姓名不详 姓名不詳 不详 不詳 환자 "
+                              "무명씨".split())  # A30-9: 患者^不明, 身元不明
 #: The Vietnamese middle names that tell a man (VAN) from a woman (THI) where both are written (A22-6).
 MARKERS = frozenset({"VAN", "THI"})
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
@@ -67,7 +69,8 @@ TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SU
 _LETTERS = str.maketrans({"ß": "SS", "ẞ": "SS", "Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Þ": "TH",
                           "Ð": "D", "Ħ": "H", "Ŋ": "N", "ی": "ي", "ى": "ي", "ک": "ك", "ة": "ه", "ـ": "",
                           "ہ": "ه", "ۃ": "ه"})  # Urdu's HEH GOAL and TEH MARBUTA GOAL (A27-6)
-_UMLAUTS = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE"})
+#: Danish and Norwegian Ø and Å as their transliteration too (SØRENSEN^ÅSE / SOERENSEN^AASE: attack run 30, A30-11).
+_UMLAUTS = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE", "Ø": "OE", "Å": "AA"})
 #: Inside a word: O'BRIEN, D’ARCY, SMITH-JONES are written with and without them.
 _JOINERS = re.compile(r"['’‘`´\u02bc\u02bb\u02bf·\-‐‑–]")
 #: Scripts whose combining marks are accents a device may drop (MÜLLER, Ελένη, the Arabic and Hebrew vowel
@@ -127,13 +130,14 @@ class Patient:
 
 
 def fold_name(text: str) -> str:
-    """``text`` as devices and exports agree on it: upper case, letters without their marks (NFKD; ß as SS,
-    Ø as O), the German umlauts as their transliteration (MÜLLER as MUELLER: ``_UMLAUTS``), apostrophes and
+    """``text`` as devices and exports agree on it: upper case, letters without their marks (NFKD; ß as SS),
+    the German umlauts and Ø, Å as their transliteration (MÜLLER as MUELLER: ``_UMLAUTS``), apostrophes and
     hyphens inside a word dropped (O'BRIEN as OBRIEN, SMITH-JONES as SMITHJONES). Words are kept apart by spaces;
     anything else but letters separates words. AE, OE and UE are not folded to A, O, U: XUE and XU, CHAE and CHA,
     DOE and DO are other names (attack run 19, A19-1); a device that drops the marks (MULLER) shares a word with
     MUELLER through ``_wordset``'s variants only."""
-    text = unicodedata.normalize("NFKD", text.upper().translate(_UMLAUTS).translate(_LETTERS))
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFC", text).upper().translate(_UMLAUTS)
+                                 .translate(_LETTERS))
     kept, base = [], "LATIN"
     for c in text:  # marks dropped where they are accents, kept where they make another letter (A19-13)
         if not unicodedata.combining(c):
@@ -234,6 +238,8 @@ def name_traits(name: str) -> dict[str, str]:
                 out.setdefault(f"patronymic_in_{_script_of(patronymic).lower()}", patronymic)
             raw = _script_name(group)[1] if "^" in group else []
             spaced = _script_of(raw[0]).lower() if raw and _script_of(raw[0]) not in _UNSPACED else ""
+            if (pi := _after_given(words, raw, patronymic, "^" in group)) and _script_of(pi) not in _UNSPACED:
+                out.setdefault(f"pi_in_{_script_of(pi).lower()}", pi)
             if spaced and f"i1_in_{spaced}" not in out:
                 # the given words to the fourth and their initials, each by its place (``_script_givens_differ``):
                 # dropped, an initial shifted the second name into the first place, and twins ΜΑΡΙΑ ΕΛΕΝΗ / ΜΑΡΙΑ Α.,
@@ -279,7 +285,10 @@ def _wordset(group: str, joined: bool = False) -> set[str]:
     spaces) all the letters joined: 山田^太郎 and 山田太郎 share 山田太郎 (A18-4)."""
     parts = group.split("^")[:2] if "^" in group else [group]
     folded = [fold_name(part).split() for part in parts]
-    words = {w for part in folded for w in part if len(w) > 1 and w not in PARTICLES | TITLES}
+    # ÅSE (folded AASE) also as ASE, as a device that drops the marks writes it; not every AA as A: AARON and ARON
+    # are two names (A30-11)
+    plain = [fold_name(_plain_umlauts(part)).split() for part in parts]
+    words = {w for part in folded + plain for w in part if len(w) > 1 and w not in PARTICLES | TITLES}
     # MUELLER also as MULLER, a device's MÜLLER with its marks dropped (``fold_name``): they share a word
     words |= {re.sub("([AOU])E", r"\1", w) for w in words}
     if "^" in group and folded[0]:
@@ -395,14 +404,15 @@ def _split_initials(out: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
-#: Roman numerals a registration numbers newborn twins or triplets with (TWIN I / TWIN II: A23-2).
-ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
+#: Roman numerals a registration numbers newborn twins or triplets with (TWIN II / TWIN III: A23-2); I, V and X are
+#: left to the initials (DOE^JOHN I / DOE^JOHN IVAN), where TWIN I / TWIN II still differ by the number on one side.
+ROMAN = ("II", "III", "IV", "VI", "VII", "VIII", "IX")
 
 
 def _number(group: str, words: list[str]) -> str:
     """The numbers in a name: its digits (BABY BOY 1 / 2, A22-11) and Roman numerals among ``words`` (its given or
-    free-text words, folded: TWIN I / TWIN II, A23-2), space-separated; II or III there was read as a suffix and the
-    I as a middle initial, so the twins agreed."""
+    free-text words, folded: TWIN II / TWIN III, A23-2), space-separated; II or III there was read as a suffix, so
+    the twins agreed. A number on one side only differs too (``_numbered_apart``)."""
     return " ".join(re.findall(r"\d+", group) + [w for w in words if w in ROMAN])
 
 
@@ -414,8 +424,8 @@ def _givens(given_part: str) -> list[str]:
 
 
 def _plain_umlauts(text: str) -> str:
-    """The German umlauts as their plain vowels (MÜLLER as MULLER), as a device that drops the marks writes them."""
-    return text.translate(str.maketrans("ÄÖÜäöü", "AOUaou"))
+    """The umlauts (and Ø, Å) as their plain vowels (MÜLLER as MULLER), as a device that drops the marks writes them."""
+    return unicodedata.normalize("NFC", text).translate(str.maketrans("ÄÖÜØÅäöüøå", "AOUOAaouoa"))
 
 
 def _joined(*texts: str) -> str:
@@ -510,6 +520,23 @@ def _script_name(group: str) -> tuple[str, list[str], set[str], set[str], set[st
                                        _patronymic(last_first, 2)[0])}
         bare, abbrev = {"".join(bare), "".join(bare[-1:] + bare[:-1])}, set()
     return "".join(words), given, forms, bare, abbrev
+
+
+def _after_given(words: list[str], given: list[str], patronymic: str, parts: bool) -> str:
+    """The initial of the name after the first given name (``pi_in_<script>``): the patronymic's, else in components
+    the second given word's, else in free text a letter after the family and given name (ИВАНОВА АННА С.) or the
+    second of two after the family name alone (ИВАНОВА А. С.). Free text has no places to compare (its order is
+    not known), and ИВАНОВА АННА С. agreed with ИВАНОВА^АННА ПЕТРОВНА, its form without the initial with the other's
+    without the patronymic (attack run 30, A30-1)."""
+    if patronymic:
+        return patronymic[:1]
+    if parts:
+        return given[1][:1] if len(given) > 1 else ""
+    full = [w for w in words if len(w) > 1]
+    letters = words[len(full):]
+    if words[:len(full)] != full or not letters or any(len(w) > 1 for w in letters):
+        return ""  # initials between the words: no order to read
+    return letters[0] if len(full) == 2 else letters[1] if len(full) == 1 and len(letters) > 1 else ""
 
 
 def _without_initials(words: list[str]) -> list[str]:
@@ -786,6 +813,8 @@ def _script_givens_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     A28-6); a whole word also where the letters joined agree (АННА-МАРІЯ / АННА МАРІЯ, A26-2)."""
     if set(mine.get("script_forms", "").split()) & set(theirs.get("script_forms", "").split()):
         return False  # one name: components swapped (ИВАНОВА^АННА / АННА^ИВАНОВА), as DOE^JOHN / JOHN^DOE
+    if any(k.startswith("pi_in_") and k in theirs and mine[k] != theirs[k] for k in mine):
+        return True  # the name after the given name: ИВАНОВА АННА С. / ИВАНОВА^АННА ПЕТРОВНА (A30-1)
     for key in _given_scripts(mine) & _given_scripts(theirs):
         if mine[key] != theirs[key] and key.replace("given_in_", "i1_in_") not in mine:
             return True  # a script without spaces: its letters joined
@@ -849,14 +878,23 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         # a free-text name's order is not known: its words, initials too, against the other's as a set (JOHN ALBERT
         # DOE / DOE^JOHN ALBERT agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not); one set within the other is
         # not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name dropped (A21-1)
-        return not _free_agree(mine, theirs) or any(differs(k) for k in ("suffix", "number", "marker"))
+        return not _free_agree(mine, theirs) or _numbered_apart(mine, theirs) \
+            or any(differs(k) for k in ("suffix", "marker"))
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
     elif differs("initial"):
         return True
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
-    return differs("given2") and not same_givens or any(differs(k) for k in ("initial2", "suffix", "number", "marker"))
+    return differs("given2") and not same_givens or _numbered_apart(mine, theirs) \
+        or any(differs(k) for k in ("initial2", "suffix", "marker"))
+
+
+def _numbered_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """The numbers in two names differ, one written without any too: a registration names newborn twins SMITH^TWIN
+    and SMITH^TWIN 2 as often as TWIN 1 and TWIN 2, and the number on one side only passed them as one person (attack
+    run 30, A30-4)."""
+    return mine.get("number", "") != theirs.get("number", "")
 
 
 def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:

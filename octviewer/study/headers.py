@@ -258,8 +258,9 @@ def _cut(path: Path) -> str:
 #: first and second given words and the middle component, more patronymics, Urdu letters, a family name alone, the
 #: rare form's short native words (attack run 27); 33: a patronymic kept to compare (walk-through H135, W10), the
 #: forms a name in another script may be written in, its numbers and second initial, more placeholders (attack run 28);
-#: 34: given words to the fourth, a patronymic's initial, free-text forms without initials, placeholders (run 29)
-RECORD_CHECKS = 34
+#: 34: given words to the fourth, a patronymic's initial, free-text forms without initials, placeholders (run 29);
+#: 35: the initial after the given name in free text too, I, V and X no numbers (attack run 30)
+RECORD_CHECKS = 35
 
 
 def well_formed(record) -> bool:

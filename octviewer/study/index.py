@@ -52,6 +52,7 @@ from .vf import (
     NotAVfTable,
     VfMeasurement,
     VfReadError,
+    names_vf_columns,
     nearest_vf,
     parse_date,
     read_vf_rows,
@@ -1905,7 +1906,7 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
             if rows is None:
                 index.skipped["other files"] += 1
         except VfReadError as exc:  # a VF table refused whole (damaged, unreadable): named, never lost in silence
-            if csv_file.suffix.lower() == ".csv" or rows is not None:
+            if csv_file.suffix.lower() == ".csv" or rows is not None or names_vf_columns(csv_file):
                 index._problem(csv_file, "unreadable files", exc.problem)
             else:  # a .txt note that is no table (Latin-1, a long log line): another file, as before 8a5a141 (A29-11)
                 index.skipped["other files"] += 1

@@ -132,6 +132,18 @@ def _names_vf_columns(text: str) -> bool:
     return "patient_id" in words and bool(words & {"vfi", "md", "psd"})
 
 
+def names_vf_columns(path) -> bool:
+    """Whether the file ``path`` starts with a header naming VF columns, whatever its encoding (read as Latin-1,
+    which decodes any byte): a table saved by Excel as "Text (Tab delimited)" on Windows is Windows-1252, not
+    UTF-8, and as a .txt it was counted as "1 other file", its fields lost without a word (attack run 30, A30-10)."""
+    try:
+        with open_regular(Path(path)) as raw:
+            head = raw.read(_CELL_LIMIT)
+    except (VolumeReadError, OSError):
+        return False
+    return _names_vf_columns(head.decode("latin-1").split("\n", 1)[0])
+
+
 def table_delimiter(f) -> str:
     """The separator of the CSV text file ``f`` (at its start, and left there): of ``DELIMITERS``, the one
     that splits the header line into the most known column names, a comma on a tie. A study folder's
@@ -227,7 +239,16 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
             out, problems = [], []
             seen, conflicts = {}, {}
             stop = getattr(cancel, "is_set", cancel)
+            rows = []
             for n, row in enumerate(reader, start=2):
+                if stop is not None and n % CANCEL_EVERY == 0 and stop():
+                    raise Cancelled()
+                rows.append((n, row))
+            # a delimiter closing every row is an empty last cell past the header's, not more cells (A29-8); only
+            # where every row has it: a row alone with one, as MD -4,05 beside a blank PSD writes (91,-4,05,), was
+            # read MD -4 and PSD 5 (A30-5)
+            closing = bool(rows) and all(row.get(None) and not any(c.strip() for c in row[None]) for _, row in rows)
+            for n, row in rows:
                 if stop is not None and n % CANCEL_EVERY == 0 and stop():
                     raise Cancelled()
                 cells = [v for v in row.values() if isinstance(v, str)]
@@ -237,9 +258,8 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 if any("\n" in v or "\r" in v for v in cells):
                     raise VfReadError(path, f"row {n} runs over several lines (to line {reader.line_num}): a quote "
                                             "left open takes the rows below into one cell; the table is not read")
-                # MD -4,05 in a comma-separated table read -4 and 05 into PSD (A28-5); a delimiter closing every
-                # row (an empty last cell) is no more cells (A29-8)
-                if any(c.strip() for c in row.get(None) or ()):
+                # MD -4,05 in a comma-separated table read -4 and 05 into PSD (A28-5)
+                if row.get(None) and not closing:
                     problems.append(f"row {n}: more cells than the header has columns (a decimal comma in a "
                                     "comma-separated table?); the row is not used")
                     continue
@@ -274,7 +294,8 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 f"a cell is longer than {_CELL_LIMIT >> 10} KiB" if too_long else f"not a readable CSV ({exc})")
                 + "; the table is not read") from None
         except UnicodeDecodeError:
-            raise VfReadError(path, "not UTF-8 text; the table is not read") from None
+            raise VfReadError(path, "not UTF-8 text (saved as Windows or ANSI text?); save it as CSV UTF-8; the table "
+                                    "is not read") from None
         except OSError as exc:
             raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     return out, problems
