@@ -69,6 +69,17 @@ TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SU
 _LETTERS = str.maketrans({"ß": "SS", "ẞ": "SS", "Ø": "O", "Æ": "AE", "Œ": "OE", "Ł": "L", "Đ": "D", "Þ": "TH",
                           "Ð": "D", "Ħ": "H", "Ŋ": "N", "ی": "ي", "ى": "ي", "ک": "ك", "ة": "ه", "ـ": "",
                           "ہ": "ه", "ۃ": "ه"})  # Urdu's HEH GOAL and TEH MARBUTA GOAL (A27-6)
+#: Han characters one person's name is written with in two forms: Japanese old and new forms (眞一 / 真一, 齋藤 /
+#: 斎藤) and traditional and simplified Chinese (張偉 / 张伟), folded to one (attack run 30, A30-13). Names only:
+#: the characters common in family and given names.
+_HAN_VARIANTS = str.maketrans({pair[0]: pair[1] for pair in (
+    "髙高 齋斎 齊斉 邊辺 邉辺 澤沢 濱浜 嶋島 嶌島 﨑崎 嵜崎 國国 廣広 櫻桜 德徳 惠恵 榮栄 龍龙 竜龙 藏蔵 "
+    "與与 眞真 彌弥 壽寿 實実 淺浅 學学 會会 團団 圓円 佛仏 黑黒 條条 龜亀 萬万 來来 滿満 禮礼 豐豊 鐵鉄 "
+    "繪絵 靜静 聰聡 曉暁 瀧滝 增増 壯壮 將将 晉晋 爲為 冨富 寬寛 莊荘 峯峰 嶽岳 栁柳 張张 陳陈 劉刘 黃黄 "
+    "吳吴 趙赵 楊杨 孫孙 馬马 許许 鄭郑 謝谢 韓韩 馮冯 鄧邓 蕭萧 葉叶 蔣蒋 蘇苏 盧卢 呂吕 賈贾 鍾钟 龔龚 "
+    "譚谭 歐欧 陸陆 顧顾 錢钱 湯汤 羅罗 偉伟 華华 麗丽 紅红 軍军 東东 強强 傑杰 濤涛 鵬鹏 飛飞 輝辉 順顺 "
+    "興兴 寧宁 鳳凤 嬌娇 潔洁 瑩莹 儀仪 賢贤 鋒锋 銘铭 園园 義义 誠诚 愛爱 貴贵 龐庞"
+).split()})
 #: Danish and Norwegian Ø and Å as their transliteration too (SØRENSEN^ÅSE / SOERENSEN^AASE: attack run 30, A30-11).
 _UMLAUTS = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE", "Ø": "OE", "Å": "AA"})
 #: Inside a word: O'BRIEN, D’ARCY, SMITH-JONES are written with and without them.
@@ -145,7 +156,7 @@ def fold_name(text: str) -> str:
         elif base in _ACCENTED:
             continue
         kept.append(c)
-    text = unicodedata.normalize("NFC", "".join(kept)).upper().translate(_LETTERS)
+    text = unicodedata.normalize("NFC", "".join(kept)).upper().translate(_LETTERS).translate(_HAN_VARIANTS)
     # katakana as hiragana (NFKD made half-width katakana full-width already): one syllabary to a Japanese reader,
     # やまだ = ヤマダ = ﾔﾏﾀﾞ (A19-9)
     text = "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
@@ -184,7 +195,7 @@ def name_traits(name: str) -> dict[str, str]:
     script, so they tell nothing: A18-1). A name that could not be decoded (U+FFFD, an escape sequence left) gives
     ``garbled`` only: it can be compared with nothing (A18-6). Compared by ``other_name`` and
     ``whole_name_differs``."""
-    name = repaired(name)
+    name = "=".join(_one_script(group) for group in repaired(name).split("="))
     # U+FFFD, an escape sequence left, or C1 control characters (Shift_JIS or GBK bytes read as Latin-1, which the
     # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared; nor Latin-1's symbols, which
     # no name holds (EUC-KR bytes read as Latin-1: 김^민수 as ±è^¹Î¼ö was another person's name, A24-5)
@@ -301,6 +312,29 @@ def _wordset(group: str, joined: bool = False) -> set[str]:
     return words
 
 
+#: Latin letters that look like Cyrillic or Greek ones, as a typist switching keyboards mid-name writes them.
+_LOOK_ALIKES = {"CYRILLIC": dict(zip("ABCEHIKMOPTXYaceopxy", "АВСЕНІКМОРТХУасеорху")),
+                "GREEK": dict(zip("ABEZHIKMNOPTYX", "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"))}
+
+
+def _one_script(group: str) -> str:
+    """A name group that mixes Latin letters with Cyrillic or Greek ones, each of one side a look-alike of the
+    other's, in the other's script: ИBAНОВА (Latin B and A) and ΠΑΠΑ^MAPIA were another script's name beside
+    ИВАНОВА, ΠΑΠΑ^ΜΑΡΙΑ (a 'people' or 'scripts' check on one person: attack run 30, A30-8). A group with letters
+    of both that are not look-alikes is left as written."""
+    latin = {c for c in group if "LATIN" in unicodedata.name(c, "")}
+    for script, alike in _LOOK_ALIKES.items():
+        other = {c for c in group if script in unicodedata.name(c, "")}
+        if not latin or not other:
+            continue
+        back = {v: k for k, v in alike.items()}
+        if latin <= alike.keys() and not other <= back.keys():
+            return group.translate(str.maketrans(alike))
+        if other <= back.keys() and not latin <= alike.keys():
+            return group.translate(str.maketrans(back))
+    return group
+
+
 def repaired(text: str) -> str:
     """``text`` as its writer meant it where a header mis-declares its characters: UTF-8 bytes decoded as Latin-1
     (a header that writes UTF-8 without declaring its character set: MÜLLER^JÜRGEN read as "MÃ\x9cLLER^JÃ\x9cRGEN",
@@ -366,7 +400,10 @@ def _latin_traits(group: str) -> dict[str, str]:
                "joined": _joined(group), "number": _number(group, folded),
                "marker": next((w for w in folded[1:-1] if w in MARKERS), ""),  # NGUYEN VAN AN (A22-6)
                # any word may be the given name: each one's initial (A23-12); a one-word name is a family name
-               "initials": " ".join(sorted({w[0] for w in words})) if len(words) > 1 else ""}
+               "initials": " ".join(sorted({w[0] for w in words})) if len(words) > 1 else "",
+               # initials in the order written: GARCIA J.M. / GARCIA M.J. are JOSE MARIA and MARIA JOSE (A29-10)
+               "letter_order": "".join(w for w in folded if len(w) == 1 and w not in TITLES)}
+        out["letter_order"] = out["letter_order"] if len(out["letter_order"]) > 1 else ""
         out.update({"words": " ".join(sorted(words[:2]))} if len(words) >= 2 else {"family": "".join(words)})
         return _split_initials({k: v for k, v in out.items() if v})
     parts = [*group.split("^"), "", "", "", ""]
@@ -382,6 +419,9 @@ def _latin_traits(group: str) -> dict[str, str]:
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
            "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}")}
+    first = next((w for w in fold_name(family_part).split() if w not in PARTICLES), "")
+    if first and len(given) > 1:  # the components swapped, whatever follows the first words (``_swapped``)
+        out.update(order=f"{first} {given}", swap=f"{given} {first}")
     if len(given) > 1:
         # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name with the umlauts as plain vowels as
         # well; not every E after A, O or U dropped (YUE / YU, JOE / JO are two names: A22-1)
@@ -738,6 +778,8 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     def differs(k: str) -> bool:
         return k in mine and k in theirs and mine[k] != theirs[k]
 
+    if _one_native_name(mine, theirs):
+        return False
     if _given_differs(mine, theirs):
         return True
     if "birth" in mine and "birth" in theirs:
@@ -758,9 +800,23 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     scripts = [_word_sets(t) for t in (mine, theirs)]
     if all(scripts) and not scripts[0] & scripts[1]:
         return True
-    if "words" in mine and "words" in theirs and mine["words"] == theirs["words"]:
+    if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] or _swapped(mine, theirs):
         return False
     return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
+
+
+def _one_native_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Both write the same full name in another script (family and given name, patronymic, numbers alike): the Latin
+    groups beside it are two romanisations of one name (KIM^MINSU=김^민수 / KIM^MINSOO=김^민수, PETROVA^MARIA /
+    PETROVA^MARIYA=ПЕТРОВА^МАРИЯ), which were said as another name (attack run 30, A30-12)."""
+    if "script" not in mine or mine.get("script") != theirs.get("script") or "script_alone" in mine \
+            or "script_alone" in theirs or _numbered_apart(mine, theirs):
+        return False
+    if mine.get("initial") != theirs.get("initial"):
+        return False  # KIM^JIHYE=김^민수 / KIM^MINSU=김^민수: no romanisation of the other's
+    keys = {k for k in (*mine, *theirs) if k.startswith(("patronymic_in_", "pi_in_", "given", "i1_in_", "i2_in_"))
+            and "_in_" in k}
+    return all(mine.get(k) == theirs.get(k) for k in keys)
 
 
 def _free_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -874,12 +930,15 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
 
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
         return differs("suffix")  # the components swapped
+    if _swapped(mine, theirs):
+        return not _swapped_agree(mine, theirs) or _numbered_apart(mine, theirs) \
+            or any(differs(k) for k in ("suffix", "marker"))
     if ("free" in mine or "free" in theirs) and "allwords" in mine and "allwords" in theirs:
         # a free-text name's order is not known: its words, initials too, against the other's as a set (JOHN ALBERT
         # DOE / DOE^JOHN ALBERT agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not); one set within the other is
         # not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name dropped (A21-1)
         return not _free_agree(mine, theirs) or _numbered_apart(mine, theirs) \
-            or any(differs(k) for k in ("suffix", "marker"))
+            or any(differs(k) for k in ("suffix", "marker", "letter_order"))
     if "given" in mine and "given" in theirs:
         if differs("given") and differs("givens") and differs("given_plain"):
             return True
@@ -888,6 +947,22 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
     return differs("given2") and not same_givens or _numbered_apart(mine, theirs) \
         or any(differs(k) for k in ("initial2", "suffix", "marker"))
+
+
+def _swapped(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """One writes the other's family and first given name in each other's component (DOE^JOHN ALBERT / JOHN
+    ALBERT^DOE, DOE^JOHN / JOHN A^DOE): the components swapped beside a second given name or an initial, said as
+    another name where the names alone were (attack run 30, A30-3)."""
+    return "order" in mine and mine["order"] == theirs.get("swap")
+
+
+def _swapped_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Swapped names (``_swapped``) agree where one leaves out a second given name or an initial the other writes, as
+    DOE^JOHN / DOE^JOHN ALBERT do; not where each writes one of its own (DOE^JOHN A / JOHN B^DOE, DOE^JOHN A / JOHN
+    BERNARD^DOE)."""
+    longs, letters = ([set(t.get(k, "").split()) for t in (mine, theirs)] for k in ("longwords", "letterwords"))
+    within = [a <= b or b <= a for a, b in (longs, letters)]
+    return longs[0] == longs[1] and within[1] or letters[0] == letters[1] and within[0]
 
 
 def _numbered_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
@@ -1002,7 +1077,7 @@ def hashed_traits(patient: Patient) -> dict[str, str]:
 
     # the word sets word by word, so that hashed sets still tell whether two names share a word
     return {k: " ".join(sorted(digest("word", w) for w in v.split())) if k.endswith("set") or k in SETS
-            else digest(k, v)
+            else digest("order" if k == "swap" else k, v)  # compared with each other (``_swapped``)
             for k, v in patient.traits().items()}
 
 

@@ -259,7 +259,8 @@ def _cut(path: Path) -> str:
 #: rare form's short native words (attack run 27); 33: a patronymic kept to compare (walk-through H135, W10), the
 #: forms a name in another script may be written in, its numbers and second initial, more placeholders (attack run 28);
 #: 34: given words to the fourth, a patronymic's initial, free-text forms without initials, placeholders (run 29);
-#: 35: the initial after the given name in free text too, I, V and X no numbers (attack run 30)
+#: 35: the initial after the given name in free text too, I, V and X no numbers, Ø and Å, look-alike letters, Han
+#: variants, the components swapped, free-text initials in order (attack runs 29-30)
 RECORD_CHECKS = 35
 
 
