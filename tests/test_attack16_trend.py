@@ -152,6 +152,34 @@ def test_a16_3_two_peoples_scans_under_one_id_give_no_significant_change_without
                    ("ALPHA", "ZULU", history.patient_id))
 
 
+@pytest.mark.gui
+def test_a_people_trend_fits_no_line_through_measured_fields_that_name_only_the_id(
+        qtbot, window, monkeypatch, two_people, tmp_path):
+    """Walk-through H137, W5: under a 'people' check the Trend drew no line through the scans' values but fitted and
+    judged the measured VF series, whose table rows name only the patient ID: either person's fields. Now no line
+    through them either, and their slopes say why, not flagged."""
+    from octviewer.gui.study.trend_view import MIXED_MEASURED
+
+    root = Path(shutil.copytree(two_people, tmp_path / "study"))
+    (root / "visual_fields.csv").write_text(
+        "patient_id,eye,date,vfi,md,psd\n" + "".join(
+            f"DEMO00-000,OD,{2016 + k}-03-01,{96 - 6 * k},{md},{2 + k}\n"
+            for k, md in enumerate((-1, -3.2, -6.1, -8.4))),
+        encoding="utf-8")
+    w = window
+    panel = _open_folder(qtbot, w, monkeypatch, root)
+    assert "people" in {w_.kind for w_ in w.study.index.warnings}
+    view = _trend(qtbot, w, panel)
+    history = view.history
+    assert len(history.series["md_measured"]) == 4 and history.trends["md_measured"].significant
+    measured = [(line, flagged) for line, flagged in history.lines() if "measured" in line]
+    assert measured and all(not f and line.endswith(f"- not judged ({MIXED_MEASURED})") for line, f in measured), \
+        measured
+    for key in ("md", "vfi"):  # points only: no item with a pen (a fitted line)
+        assert all(item.opts["pen"] is None for item in view.plots[key].listDataItems()), key
+    assert "or the measured fields" in history.chart_note() and history.chart_note() in view.summary.text()
+
+
 # ---------------------------------------------------------------- 'two visits': one scan re-dated
 
 @pytest.mark.gui

@@ -90,6 +90,8 @@ TREND_CHECKS = {
 SIGNIFICANT = " - significant change"
 #: a significant slope of a patient whose scans name different people ("people"), in its line: not flagged
 MIXED = f"the slope may mix two people's scans: {KINDS['people'][1]}; not flagged"
+#: a measured-VF slope of a patient whose scans name different people: a field names only the ID (walk-through H137, W5)
+MIXED_MEASURED = "the patient's scans name two people and a measured field only the ID: it may be either's; not flagged"
 APPROXIMATE = "the global RNFL is approximate at some visits (the boundary unsure); not flagged"
 #: a significant measured-VF slope of an eye whose measured field names the patient otherwise ("field"): not flagged
 MIXED_FIELD = f"the series may hold another person's field: {KINDS['field'][1]}; not flagged"
@@ -294,7 +296,8 @@ class EyeHistory:
         note said "no line is fitted" where one was, A28-8, H135's W8), and which points are whose."""
         if not self.mixed():
             return ""
-        parts = ["on the charts no line is fitted through the scans' values"]
+        # nor through the measured fields, which name only the ID (walk-through H137, W5)
+        parts = ["on the charts no line is fitted through the scans' values or the measured fields"]
         if self.other_people():
             parts.append("points of visits naming another person than the first visit's are hollow")
         if both := visit_positions(self.both_people(), self.visits):
@@ -321,11 +324,12 @@ class EyeHistory:
         out = []
         for name, t in self.trends.items():
             text = f"{SERIES[name][1]}: {t.describe(SERIES[name][3])}"
-            why = (MIXED if self.mixed() else "an estimate not shown to beat the class-mean baseline: not flagged"
+            mixed = MIXED_MEASURED if name.endswith("measured") else MIXED
+            why = (mixed if self.mixed() else "an estimate not shown to beat the class-mean baseline: not flagged"
                    if self._weak_estimate(name) else MIXED_FIELD if self.other_field(name)
                    else APPROXIMATE if self.approximate(name) else "")
             # every slope over two people's scans says so, not only a significant one (walk-through H135, W1)
-            if why and (t.significant or self.mixed() and not name.endswith("measured")):
+            if why and (t.significant or self.mixed()):
                 text = f"{text.removesuffix(SIGNIFICANT)} - not judged ({why})"
             out.append((text, self.flagged(name)))
         return out
@@ -712,8 +716,8 @@ class TrendView(QWidget):
                                  symbolPen=pg.mkPen(DISPUTED_COLOUR, width=2))
                 ring.setZValue(11)
             t = history.trends.get(name)
-            if history.mixed() and not name.endswith("measured"):
-                continue  # no line through two people's points (``chart_note``)
+            if history.mixed():
+                continue  # no line through two people's points, nor the fields either may have (``chart_note``)
             # no line under MIN_VISITS: the summary says "at least 3 needed for a trend" while a line through
             # two points was drawn and captioned as a fit (eighth walk-through)
             if t is None or not t.enough or not np.isfinite(t.slope_per_year):
