@@ -86,7 +86,8 @@ PAIRS = [
     (("DE SOUZA^JOAO", "", ""), ("DE LA CRUZ^MARIA", "", ""), "other", "A18-3: shared particles"),
     (("SMITH^JOHN A", "", ""), ("ZULU^ZED A", "19400101", ""), "other", "A18-3: a shared initial"),
     (("TRAN^THI MAI", "", ""), ("LE^THI LAN", "", ""), "other", "A18-3: a shared Vietnamese middle name"),
-    (("VAN DAM^PIETER", "", ""), ("VAN DAM PIETER", "", ""), "said", "A18-3: one name with its particle"),
+    (("VAN DAM^PIETER", "", ""), ("VAN DAM PIETER", "", ""), "same",
+     "A18-3: one name with its particle (said until A28-2: free text that agrees agrees without a birth date too)"),
     (("山田^太郎", "19500101", ""), ("山田太郎", "", ""), "same", "A18-4: no separator in a CJK name"),
     (("홍^길동", "19500101", ""), ("홍길동", "", ""), "same", "A18-4: Hangul without separator"),
     (("WANG^XIAOMING=王^小明", "19500101", ""), ("王小明", "", ""), "same", "A18-4: Chinese without separator"),
@@ -458,6 +459,8 @@ PAIRS = [
     (("GARCIA J.M.", "19600101", ""), ("GARCIA M.J.", "19600101", ""), "said",
      "A29-10: free-text initials in another order (JOSE MARIA / MARIA JOSE)"),
     (("GARCIA J.M.", "", ""), ("J. M. GARCIA", "", ""), "same", "A29-10: the same initials, family name last"),
+    (("GARCIA LOPEZ", "", ""), ("GARCIA LOPEZ^MARIA", "", ""), "same", "A28-2: a double family name alone"),
+    (("GARCIA LOPEZ ANA", "", ""), ("GARCIA LOPEZ^MARIA", "", ""), "said", "A28-2: with another given name"),
 ]
 
 

@@ -418,7 +418,9 @@ def _latin_traits(group: str) -> dict[str, str]:
            "marker": next((w for w in given_words if w in MARKERS and len(given_words) > 1), ""),  # ^AN^VAN (A23-13)
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
-           "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}")}
+           # a family name of several words alone too: "GARCIA LOPEZ" is it, as DOE is DOE^JOHN's (A28-2)
+           "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}",
+                             *[family_part] * (len(fold_name(family_part).split()) > 1))}
     first = next((w for w in fold_name(family_part).split() if w not in PARTICLES), "")
     if first and len(given) > 1:  # the components swapped, whatever follows the first words (``_swapped``)
         out.update(order=f"{first} {given}", swap=f"{given} {first}")
@@ -802,6 +804,8 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         return True
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] or _swapped(mine, theirs):
         return False
+    if ("free" in mine or "free" in theirs) and _free_agree(mine, theirs):
+        return False  # as where a birth date ties them: "GARCIA LOPEZ" / GARCIA LOPEZ^MARIA (A28-2)
     return differs("words") and not all("family" in t for t in (mine, theirs)) or differs("family")
 
 
