@@ -113,3 +113,15 @@ def test_a_windows_1252_txt_table_is_named_not_an_other_file(tmp_path):
     named = [why for p, why in index.problems if str(p).endswith("vf.txt")]
     assert len(named) == 1 and "not UTF-8 text" in named[0] and "CSV UTF-8" in named[0], index.problems
     assert index.skipped["other files"] == 0, index.skipped
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-16-le", "utf-16-be"])
+def test_a_vf_table_in_utf32_or_utf16_without_a_bom_is_read(tmp_path, encoding):
+    """Attack run 28, A28-10: UTF-32 (whose BOM starts with UTF-16's) and UTF-16 without its BOM were refused whole as
+    "not UTF-8 text"; read, as UTF-16 with a BOM is."""
+    from octviewer.study.vf import read_vf_rows
+
+    path = tmp_path / "vf.csv"
+    path.write_bytes("patient_id,eye,date,vfi,md,psd\nP1,OD,2020-01-02,91,-4.05,3.1\n".encode(encoding))
+    fields, problems = read_vf_rows(path)
+    assert [(m.eye, m.as_dict()["md"]) for m in fields] == [("OD", -4.05)] and not problems, problems

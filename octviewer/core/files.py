@@ -202,8 +202,18 @@ def settings_text(data: bytes) -> str:
 def table_encoding(raw) -> str:
     """The encoding of a table (a buffered binary file) a person saved: UTF-16 with its BOM (Excel's and PowerShell's
     "Unicode text"), else UTF-8 with or without the BOM, as ``settings_text`` reads settings: a VF table saved as
-    UTF-16 was refused whole where the settings files were read (attack run 27, A27-7)."""
-    return "utf-16" if raw.peek(2).startswith(UTF16_BOMS) else "utf-8-sig"
+    UTF-16 was refused whole where the settings files were read (attack run 27, A27-7). Also UTF-32, and UTF-16
+    without its BOM where the first two characters are ASCII (a header's)."""
+    head = raw.peek(4)[:4]
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"  # before UTF-16: UTF-32's little-endian BOM starts with UTF-16's (A28-10)
+    if head.startswith(UTF16_BOMS):
+        return "utf-16"
+    if len(head) == 4 and not head[1] | head[3] and head[0] and head[2]:
+        return "utf-16-le"  # no BOM, as some exports write it: ASCII letters with a zero byte after each (A28-10)
+    if len(head) == 4 and not head[0] | head[2] and head[1] and head[3]:
+        return "utf-16-be"
+    return "utf-8-sig"
 
 
 def csv_header(path) -> list[str] | None:
