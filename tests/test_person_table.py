@@ -461,6 +461,11 @@ PAIRS = [
     (("GARCIA J.M.", "", ""), ("J. M. GARCIA", "", ""), "same", "A29-10: the same initials, family name last"),
     (("GARCIA LOPEZ", "", ""), ("GARCIA LOPEZ^MARIA", "", ""), "same", "A28-2: a double family name alone"),
     (("GARCIA LOPEZ ANA", "", ""), ("GARCIA LOPEZ^MARIA", "", ""), "said", "A28-2: with another given name"),
+    (("J DOE", "", ""), ("JOHN DOE", "", ""), "same", "A30-2: free text abbreviated, as DOE^J / DOE^JOHN"),
+    (("DOE J", "", ""), ("DOE^JOHN", "", ""), "same", "A30-2: the family name first"),
+    (("J A DOE", "", ""), ("JOHN ALBERT DOE", "", ""), "same", "A30-2: two initials"),
+    (("D DOE", "", ""), ("JOHN DOE", "", ""), "said", "A30-2: an initial no word of the other's has"),
+    (("J B DOE", "", ""), ("JOHN ALBERT DOE", "", ""), "said", "A30-2: a second initial that differs"),
 ]
 
 

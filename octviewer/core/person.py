@@ -31,7 +31,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 #: Traits compared as sets of words (hashed word by word), besides the word sets per script.
-SETS = ("allwords", "longwords", "letterwords", "initials", "script_initials", "joined", "script_forms",
+SETS = ("allwords", "longwords", "letterwords", "initials", "script_initials", "joined", "abbrevs", "script_forms",
         "script_bare", "script_abbrev")
 #: Which traits say another person, and which only another spelling of a name (``differing``'s words).
 #: A birth date is compared at the precision both give (a year-only export against a full date: ``birth_traits``).
@@ -398,6 +398,7 @@ def _latin_traits(group: str) -> dict[str, str]:
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
                "joined": _joined(group), "number": _number(group, folded),
+               "abbrevs": _abbreviated(group, " ".join(folded[-1:] + folded[:-1])),
                "marker": next((w for w in folded[1:-1] if w in MARKERS), ""),  # NGUYEN VAN AN (A22-6)
                # any word may be the given name: each one's initial (A23-12); a one-word name is a family name
                "initials": " ".join(sorted({w[0] for w in words})) if len(words) > 1 else "",
@@ -420,7 +421,8 @@ def _latin_traits(group: str) -> dict[str, str]:
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
            # a family name of several words alone too: "GARCIA LOPEZ" is it, as DOE is DOE^JOHN's (A28-2)
            "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}",
-                             *[family_part] * (len(fold_name(family_part).split()) > 1))}
+                             *[family_part] * (len(fold_name(family_part).split()) > 1)),
+           "abbrevs": _abbreviated(f"{family_part} {given_part}", f"{given_part} {family_part}")}
     first = next((w for w in fold_name(family_part).split() if w not in PARTICLES), "")
     if first and len(given) > 1:  # the components swapped, whatever follows the first words (``_swapped``)
         out.update(order=f"{first} {given}", swap=f"{given} {first}")
@@ -482,6 +484,24 @@ def _joined(*texts: str) -> str:
         words = [re.sub("^MAC", "MC", w) for w in fold_name(_plain_umlauts(text)).split() if w not in TITLES]
         out |= {"".join(words), "".join(w for w in words if w not in PARTICLES)}
     return " ".join(sorted(out - {""}))
+
+
+def _abbreviated(*texts: str) -> str:
+    """A name's words joined in the order written (as ``_joined``) with some of its words as their initials, at least
+    one written out: the forms a device that abbreviates writes (JOHN DOE as J DOE, DOE J; JOHN ALBERT DOE as J A DOE).
+    Compared with the other's ``joined``: J DOE / JOHN DOE were said as another name where DOE^J / DOE^JOHN agree
+    (attack run 30, A30-2); D DOE / JOHN DOE still differ. Space-separated; none for a name of one word or over five."""
+    out = set()
+    for text in texts:
+        words = [re.sub("^MAC", "MC", w) for w in fold_name(_plain_umlauts(text)).split()
+                 if w not in TITLES and w not in PARTICLES]
+        longs = [k for k, w in enumerate(words) if len(w) > 1]
+        if not 2 <= len(longs) <= 5:
+            continue
+        for mask in range(1, 2 ** len(longs) - 1):  # which long words are initials: some, not all
+            short = {k for n, k in enumerate(longs) if mask >> n & 1}
+            out.add("".join(w[0] if k in short else w for k, w in enumerate(words)))
+    return " ".join(sorted(out))
 
 
 #: Latin initials a given name's first letter may be written with, for scripts with a reading (Cyrillic, Greek,
@@ -837,6 +857,7 @@ def _free_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     longs = mine.get("longwords", ""), theirs.get("longwords", "")
     two = len(longs[0].split()) <= 2
     return (min(len(a), len(b)) == 1 and (a <= b or b <= a) or a == b and two or _joined_agree(mine, theirs)
+            or _abbreviation_agrees(mine, theirs)
             or longs[0] == longs[1] and two and ("letterwords" in mine) != ("letterwords" in theirs))
 
 
@@ -884,6 +905,12 @@ def _script_givens_differ(mine: dict[str, str], theirs: dict[str, str]) -> bool:
             if key.startswith("i") or mine.get(joined) != theirs.get(joined):  # not АННАМАРІЯ / АННА МАРІЯ
                 return True
     return False
+
+
+def _abbreviation_agrees(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """One reads as the other with some words as their initials (``_abbreviated``)."""
+    return any(set(a.get("joined", "").split()) & set(b.get("abbrevs", "").split())
+               for a, b in ((mine, theirs), (theirs, mine)))
 
 
 def _joined_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:

@@ -260,7 +260,8 @@ def _cut(path: Path) -> str:
 #: forms a name in another script may be written in, its numbers and second initial, more placeholders (attack run 28);
 #: 34: given words to the fourth, a patronymic's initial, free-text forms without initials, placeholders (run 29);
 #: 35: the initial after the given name in free text too, I, V and X no numbers, Ø and Å, look-alike letters, Han
-#: variants, the components swapped, free-text initials in order, a double family name alone (attack runs 28-30)
+#: variants, the components swapped, free-text initials in order, a double family name alone, abbreviated forms
+#: (attack runs 28-30)
 RECORD_CHECKS = 35
 
 
