@@ -22,6 +22,7 @@ the verdict each should get: a change to the rule is judged there first (attack 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -140,6 +141,7 @@ class Patient:
         return {k: v for k, v in known.items() if v}
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a name's traits fold its parts ~16 times; an index holds many alike
 def fold_name(text: str) -> str:
     """``text`` as devices and exports agree on it: upper case, letters without their marks (NFKD; ß as SS),
     the German umlauts and Ø, Å as their transliteration (MÜLLER as MUELLER: ``_UMLAUTS``), apostrophes and
