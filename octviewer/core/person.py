@@ -838,8 +838,8 @@ def _one_native_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     if "script" not in mine or mine.get("script") != theirs.get("script") or "script_alone" in mine \
             or "script_alone" in theirs or _numbered_apart(mine, theirs):
         return False
-    if mine.get("initial") != theirs.get("initial"):
-        return False  # KIM^JIHYE=김^민수 / KIM^MINSU=김^민수: no romanisation of the other's
+    if mine.get("initial") != theirs.get("initial") or mine.get("suffix") != theirs.get("suffix"):
+        return False  # KIM^JIHYE=김^민수 / KIM^MINSU=김^민수: no romanisation of the other's; father and son
     keys = {k for k in (*mine, *theirs) if k.startswith(("patronymic_in_", "pi_in_", "given", "i1_in_", "i2_in_"))
             and "_in_" in k}
     return all(mine.get(k) == theirs.get(k) for k in keys)
