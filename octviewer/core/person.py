@@ -270,6 +270,8 @@ def name_traits(name: str) -> dict[str, str]:
         for word in set().union(*(_wordset(g, joined=True) for g in scripts)):
             key = f"{_script_of(word).lower()}set"
             out[key] = " ".join(sorted({*out.get(key, "").split(), word}))
+    if _NEWBORN & set(fold_name(name.replace("=", " ").replace("^", " ")).split()):
+        out["newborn"] = "1"  # a number or letter on one side only tells twins apart there (``_labels_apart``)
     return {k: v for k, v in out.items() if v}
 
 
@@ -432,9 +434,11 @@ def _latin_traits(group: str) -> dict[str, str]:
         # JÜRGEN and a device's JURGEN (marks dropped) agree: the given name with the umlauts as plain vowels as
         # well; not every E after A, O or U dropped (YUE / YU, JOE / JO are two names: A22-1)
         plain = (_givens(_plain_umlauts(given_part)) or [""])[0]
-        if re.search("[AOU]E", family):  # MUELLER^JUERGEN: a device that writes the umlauts as AE, OE, UE (A22-19)
-            plain = re.sub("([AOU])E", r"\1", plain)
-        out.update(given=given, givens="".join(w for w in givens if len(w) > 1), given_plain=plain)
+        # MUELLER^JUERGEN / MULLER^JURGEN: a device that writes the umlauts as AE, OE, UE and one that drops their
+        # marks (A22-19); compared only where the family names differ so (``_umlauts_apart``): SØRENSEN^JOE /
+        # SØRENSEN^JO, BAUER^MICHAEL / BAUER^MICHAL are two people (A31-5)
+        out.update(given=given, givens="".join(w for w in givens if len(w) > 1), given_plain=plain,
+                   given_vowels=re.sub("([AOU])E", r"\1", plain), family_vowels=re.sub("([AOU])E", r"\1", family))
         if family:
             out["words"] = " ".join(sorted((family, given)))
     return _split_initials({k: v for k, v in out.items() if v})
@@ -450,6 +454,13 @@ def _split_initials(out: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
+#: Words registrations label newborns with (SMITH^TWIN A, DOE^BABY GIRL 2, ПЕТРОВА^БЛИЗНЕЦ Б, 山田^ベビー): beside
+#: them a letter or number on one side only is the second twin's label, not an initial one device left out (A31-3).
+_NEWBORN = frozenset(fold_name(w) for w in (
+    "TWIN TWINS TRIPLET TRIPLETS QUADRUPLET BABY BABYBOY BABYGIRL BOY GIRL NEWBORN INFANT BEBE ZWILLING DRILLING "
+    "NEUGEBORENES GEMELO GEMELA TRILLIZO JUMEAU JUMELLE TRIPLE ТРОЙНЯ БЛИЗНЕЦ БЛИЗНЕЦЫ БЛИЗНЮК ДЕВОЧКА МАЛЬЧИК "
+    "РЕБЕНОК НОВОРОЖДЕННЫЙ ΜΩΡΟ ΔΙΔΥΜΟ ベビー ツイン 男児 女児 新生児 双子 婴儿 双胞胎 아기 쌍둥이 תינוק תינוקת תאום "
+    "תאומה").split())
 #: Roman numerals a registration numbers newborn twins or triplets with (TWIN II / TWIN III: A23-2); I, V and X are
 #: left to the initials (DOE^JOHN I / DOE^JOHN IVAN), where TWIN I / TWIN II still differ by the number on one side.
 ROMAN = ("II", "III", "IV", "VI", "VII", "VIII", "IX")
@@ -458,7 +469,7 @@ ROMAN = ("II", "III", "IV", "VI", "VII", "VIII", "IX")
 def _number(group: str, words: list[str]) -> str:
     """The numbers in a name: its digits (BABY BOY 1 / 2, A22-11) and Roman numerals among ``words`` (its given or
     free-text words, folded: TWIN II / TWIN III, A23-2), space-separated; II or III there was read as a suffix, so
-    the twins agreed. A number on one side only differs too (``_numbered_apart``)."""
+    the twins agreed. A number on one side only differs too (``_labels_apart``)."""
     return " ".join(re.findall(r"\d+", group) + [w for w in words if w in ROMAN])
 
 
@@ -836,10 +847,13 @@ def _one_native_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     groups beside it are two romanisations of one name (KIM^MINSU=김^민수 / KIM^MINSOO=김^민수, PETROVA^MARIA /
     PETROVA^MARIYA=ПЕТРОВА^МАРИЯ), which were said as another name (attack run 30, A30-12)."""
     if "script" not in mine or mine.get("script") != theirs.get("script") or "script_alone" in mine \
-            or "script_alone" in theirs or _numbered_apart(mine, theirs):
+            or "script_alone" in theirs or _labels_apart(mine, theirs):
         return False
     if mine.get("initial") != theirs.get("initial") or mine.get("suffix") != theirs.get("suffix"):
         return False  # KIM^JIHYE=김^민수 / KIM^MINSU=김^민수: no romanisation of the other's; father and son
+    if "script_given" not in mine or any(k in mine and k in theirs and mine[k] != theirs[k]
+                                         for k in ("initial2", "marker", "letter_order")):
+        return False  # a native initial alone (ИВАНОВА^А.) ties no given name; middle initials that differ (A31-27)
     keys = {k for k in (*mine, *theirs) if k.startswith(("patronymic_in_", "pi_in_", "given", "i1_in_", "i2_in_"))
             and "_in_" in k}
     return all(mine.get(k) == theirs.get(k) for k in keys)
@@ -858,7 +872,9 @@ def _free_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     a, b = set(mine["allwords"].split()), set(theirs["allwords"].split())
     longs = mine.get("longwords", ""), theirs.get("longwords", "")
     two = len(longs[0].split()) <= 2
-    return (min(len(a), len(b)) == 1 and (a <= b or b <= a) or a == b and two or _joined_agree(mine, theirs)
+    # one word left of a free text that had two (BEN SMITH without the "particle" BEN) is no family name alone (A31-4)
+    alone = [len(x) == 1 and "words" not in t for x, t in ((a, mine), (b, theirs))]
+    return (alone[0] and a <= b or alone[1] and b <= a or a == b and two or _joined_agree(mine, theirs)
             or _abbreviation_agrees(mine, theirs)
             or longs[0] == longs[1] and two and ("letterwords" in mine) != ("letterwords" in theirs))
 
@@ -962,23 +978,24 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         return True
 
     if "words" in mine and "words" in theirs and mine["words"] == theirs["words"] and differs("family"):
-        return differs("suffix")  # the components swapped
+        return differs("suffix") or _labels_apart(mine, theirs)  # the components swapped (SMITH^TWIN 1 / TWIN 2^SMITH)
     if _swapped(mine, theirs):
-        return not _swapped_agree(mine, theirs) or _numbered_apart(mine, theirs) \
+        return not _swapped_agree(mine, theirs) or _labels_apart(mine, theirs) \
             or any(differs(k) for k in ("suffix", "marker"))
     if ("free" in mine or "free" in theirs) and "allwords" in mine and "allwords" in theirs:
         # a free-text name's order is not known: its words, initials too, against the other's as a set (JOHN ALBERT
         # DOE / DOE^JOHN ALBERT agree; GARCIA MARIA JOSE / GARCIA MARIA ISABEL do not); one set within the other is
         # not enough: JOSE GARCIA / MARIA JOSE GARCIA are twins as often as a middle name dropped (A21-1)
-        return not _free_agree(mine, theirs) or _numbered_apart(mine, theirs) \
+        return not _free_agree(mine, theirs) or _labels_apart(mine, theirs) \
             or any(differs(k) for k in ("suffix", "marker", "letter_order"))
     if "given" in mine and "given" in theirs:
-        if differs("given") and differs("givens") and differs("given_plain"):
+        if differs("given") and differs("givens") and differs("given_plain") \
+                and not (differs("family") and not differs("family_vowels") and not differs("given_vowels")):
             return True
     elif differs("initial"):
         return True
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
-    return differs("given2") and not same_givens or _numbered_apart(mine, theirs) \
+    return differs("given2") and not same_givens or _labels_apart(mine, theirs) \
         or any(differs(k) for k in ("initial2", "suffix", "marker"))
 
 
@@ -998,11 +1015,17 @@ def _swapped_agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     return longs[0] == longs[1] and within[1] or letters[0] == letters[1] and within[0]
 
 
-def _numbered_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
-    """The numbers in two names differ, one written without any too: a registration names newborn twins SMITH^TWIN
-    and SMITH^TWIN 2 as often as TWIN 1 and TWIN 2, and the number on one side only passed them as one person (attack
-    run 30, A30-4)."""
-    return mine.get("number", "") != theirs.get("number", "")
+def _labels_apart(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+    """The numbers in two names differ; beside a newborn's label (``_NEWBORN``) also a number or letter one writes
+    and the other does not: a registration names newborn twins SMITH^TWIN and SMITH^TWIN 2 or TWIN A as often as
+    TWIN 1 and TWIN 2, and the label on one side only passed them as one person (attack runs 30, 31: A30-4, A31-3).
+    Elsewhere a number or letter on one side only is a suffix or an initial one device leaves out (DOE^JOHN III /
+    DOE^JOHN: A31-10)."""
+    if "newborn" not in mine and "newborn" not in theirs:
+        return "number" in mine and "number" in theirs and mine["number"] != theirs["number"]
+    keys = {"number", "letterwords", "initial2", "letter_order"} | {
+        k for k in (*mine, *theirs) if re.match(r"(i\d|pi)_in_", k)}
+    return any(mine.get(k, "") != theirs.get(k, "") for k in keys)
 
 
 def other_traits(mine: dict[str, str], theirs: dict[str, str]) -> bool:
