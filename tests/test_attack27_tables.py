@@ -125,3 +125,51 @@ def test_a_vf_table_in_utf32_or_utf16_without_a_bom_is_read(tmp_path, encoding):
     path.write_bytes("patient_id,eye,date,vfi,md,psd\nP1,OD,2020-01-02,91,-4.05,3.1\n".encode(encoding))
     fields, problems = read_vf_rows(path)
     assert [(m.eye, m.as_dict()["md"]) for m in fields] == [("OD", -4.05)] and not problems, problems
+
+
+@pytest.mark.parametrize("table, expected, problem", [
+    # A31-19: a header closed by a delimiter; the decimal comma's second half fills the named columns
+    ("patient_id,eye,date,vfi,md,psd,\nP1,OD,2019-03-04,91,-4,05,3\n", [], "more cells than the header"),
+    ("patient_id,eye,date,vfi,md,psd,\nP1,OD,2019-03-04,91,-4,05,\n", [], "leading zero"),
+    # A31-20: rows closed by a delimiter, one with a cell more, or a decimal comma beside a blank PSD
+    ("patient_id,eye,date,vfi,md,psd\nP1,OD,2019-03-04,91,-4.05,3.1,\nP2,OD,2019-03-04,91,-4.05,3.1,\n"
+     "P1,OS,2019-03-04,95,-4,05,,\n", [("P1", -4.05), ("P2", -4.05)], "row 4: more cells than the header"),
+    ("patient_id,eye,date,vfi,md,psd\nP1,OD,2019-03-04,91,-4.05,3.1,\nP1,OS,2019-03-04,,-4,05,\n", [("P1", -4.05)],
+     "row 3: a value with a leading zero"),
+    # A31-22: the blank last cell left out
+    ("patient_id,eye,date,md,psd,vfi\nP1,OD,2019-03-04,-4,05,3\n", [], "leading zero"),
+    # A31-21: Excel's separator line, column names with units or blanks
+    ("sep=;\npatient_id;eye;date;vfi;md;psd\nP1;OD;2019-03-04;91;-4,05;3,1\nP1;OS;2019-03-04;91;x;3,1\n",
+     [("P1", -4.05)], "row 4: MD is 'x'"),
+    ("Patient ID,Eye,Date,VFI (%),MD (dB),PSD (dB)\nP1,OD,2019-03-04,91,-4.05,3.1\n", [("P1", -4.05)], None),
+])
+def test_attack31_tables_are_read_as_written_or_their_rows_named(tmp_path, table, expected, problem):
+    """Attack run 31: MD -4,05 was read MD -4, PSD 5 under a header closed by a delimiter (A31-19), beside rows closed
+    by one (A31-20) or with a blank last cell left out (A31-22), no word; a `sep=;` line or headers "Patient ID",
+    "MD (dB)" made the table "1 other file" (A31-21)."""
+    from octviewer.study.vf import read_vf_rows
+
+    path = tmp_path / "vf.csv"
+    path.write_text(table, encoding="utf-8")
+    fields, problems = read_vf_rows(path)
+    assert [(m.patient_id, m.md_db) for m in fields] == expected, (fields, problems)
+    assert (problem is None and not problems) or (len(problems) == 1 and problem in problems[0]), problems
+
+
+@pytest.mark.parametrize("name, data", [
+    ("vf.csv", b"Visual fields, exported 2019\npatient_id,eye,date,vfi,md,psd\nDEMO02-000,OD,2018-09-22,91,-4.5,3\n"
+),
+    ("vf.txt", 'patient_id\teye\tdate\tvfi\tmd\tpsd\tnote\r\nDEMO02-000\tOD\t2018-09-22\t91\t-4,5\t3\t"open\r\n'
+     .encode("utf-16")),
+])
+def test_a_table_below_a_title_or_a_damaged_utf16_txt_is_named_not_an_other_file(tmp_path, name, data):
+    """A31-21: a title line above the column names, and A31-29: a UTF-16 .txt (Excel's "Unicode Text") that is refused
+    (a quote left open) were counted as 1 other file, every row lost without a word; both are named."""
+    from octviewer.study.demo import write_demo_study
+    from octviewer.study.index import index_folder
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    (root / name).write_bytes(data)
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    assert len([p for p, _ in index.problems if str(p).endswith(name)]) == 1, index.problems
+    assert index.skipped["other files"] == 0, index.skipped

@@ -516,7 +516,7 @@ def _read_manifest_rows(path: Path, cancel=None) -> list[dict] | None:
             if "path" not in (reader.fieldnames or ()):
                 return None
             rows = []
-            for n, row in enumerate(reader, start=2):
+            for n, row in enumerate(reader, start=reader.first_row):
                 if n % CANCEL_EVERY == 0 and _cancelled(cancel):
                     raise IndexCancelled()
                 rows.append({**row, "_row": n})

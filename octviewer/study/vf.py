@@ -133,15 +133,18 @@ def _names_vf_columns(text: str) -> bool:
 
 
 def names_vf_columns(path) -> bool:
-    """Whether the file ``path`` starts with a header naming VF columns, whatever its encoding (read as Latin-1,
-    which decodes any byte): a table saved by Excel as "Text (Tab delimited)" on Windows is Windows-1252, not
-    UTF-8, and as a .txt it was counted as "1 other file", its fields lost without a word (attack run 30, A30-10)."""
+    """Whether one of the first two lines of the file ``path`` names VF columns, whatever its encoding: a table saved
+    by Excel as "Text (Tab delimited)" on Windows is Windows-1252, not UTF-8, and as a .txt it was counted as "1
+    other file", its fields lost without a word (attack run 30, A30-10)."""
     try:
         with open_regular(Path(path)) as raw:
+            encoding = table_encoding(raw)
             head = raw.read(_CELL_LIMIT)
     except (VolumeReadError, OSError):
         return False
-    return _names_vf_columns(head.decode("latin-1").split("\n", 1)[0])
+    # in its encoding, any byte that is not one replaced: UTF-16's header was not found in its bytes (A31-29)
+    lines = head.decode(encoding, errors="replace").splitlines()[:2]
+    return any(_names_vf_columns(line) for line in lines)
 
 
 def table_delimiter(f) -> str:
@@ -167,13 +170,23 @@ def column_name(cell: str) -> str:
     with ", " between its names (``patient_id, eye, vfi``) had its columns " eye" and " vfi": counted as "1 other
     file", and a manifest's scans filed under no patient, without a word (attack run 10, A10-6); one headed
     ``PATIENT_ID;EYE;VFI`` was refused as a header whose names no separator splits (A10-8)."""
-    return str(cell).strip().lower()
+    name = re.sub(r"\s*[(\[][^()\[\]]*[)\]]\s*$", "", str(cell).strip().lower())  # MD (dB), VFI (%)
+    joined = re.sub(r"[\s\-]+", "_", name)  # Patient ID, patient-id: patient_id (attack run 31, A31-21)
+    return joined if joined in _COLUMNS else name
 
 
 def table_reader(f) -> csv.DictReader:
     """A csv.DictReader over the VF table or manifest ``f``: its separator (``table_delimiter``) and its column
-    names (``column_name``), the one reading of a header for both."""
-    reader = csv.DictReader(f, delimiter=table_delimiter(f))
+    names (``column_name``), the one reading of a header for both. Excel's separator line above the header
+    (``sep=;``) gives the separator: the table was "1 other file", its rows lost unsaid (attack run 31, A31-21).
+    ``first_row``: the line number of the first row, for messages."""
+    hint = re.fullmatch(r'"?sep=(.)"?\r?\n?', f.readline(_CELL_LIMIT), re.IGNORECASE)
+    if hint:
+        reader = csv.DictReader(f, delimiter=hint.group(1))
+    else:
+        f.seek(0)
+        reader = csv.DictReader(f, delimiter=table_delimiter(f))
+    reader.first_row = 3 if hint else 2
     if reader.fieldnames is not None:
         reader.fieldnames = [column_name(c) for c in reader.fieldnames]
     return reader
@@ -234,21 +247,27 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 if "patient_id" not in columns and _names_vf_columns(",".join(names)):  # named, not told apart
                     raise VfReadError(path, "the header names VF columns, but they are not separated by commas, "
                                             "semicolons or tabs; save the table as CSV (comma-separated)")
+                if _names_vf_columns(f.readline(_CELL_LIMIT)):  # a title line above the column names (A31-21)
+                    raise VfReadError(path, f"line {reader.first_row} names the VF columns, the line above it does "
+                                            "not: delete the lines above the column names; the table is not read")
                 raise NotAVfTable(path, "a VF table needs the columns patient_id, eye and at least one of vfi, md, "
                                         "psd")
             out, problems = [], []
             seen, conflicts = {}, {}
             stop = getattr(cancel, "is_set", cancel)
             rows = []
-            for n, row in enumerate(reader, start=2):
+            for n, row in enumerate(reader, start=reader.first_row):
                 if stop is not None and n % CANCEL_EVERY == 0 and stop():
                     raise Cancelled()
                 rows.append((n, row))
             # a delimiter closing every row is an empty last cell past the header's, not more cells (A29-8); only
             # where every row has it: a row alone with one, as MD -4,05 beside a blank PSD writes (91,-4,05,), was
             # read MD -4 and PSD 5 (A30-5)
-            closing = bool(rows) and all(row.get(None) and not any(c.strip() for c in row[None]) for _, row in rows)
-            for n, row in rows:
+            # one blank cell past the header in most rows: a row with another number of cells past it is A28-5's
+            # decimal comma, blank or not (91,-4,05,, beside rows closed by one: A31-20)
+            closed = [len(row.get(None) or ()) == 1 and not row[None][0].strip() for _, row in rows]
+            closing = sum(closed) > len(rows) / 2
+            for k, (n, row) in enumerate(rows):
                 if stop is not None and n % CANCEL_EVERY == 0 and stop():
                     raise Cancelled()
                 cells = [v for v in row.values() if isinstance(v, str)]
@@ -259,9 +278,18 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                     raise VfReadError(path, f"row {n} runs over several lines (to line {reader.line_num}): a quote "
                                             "left open takes the rows below into one cell; the table is not read")
                 # MD -4,05 in a comma-separated table read -4 and 05 into PSD (A28-5)
-                if row.get(None) and not closing:
-                    problems.append(f"row {n}: more cells than the header has columns (a decimal comma in a "
-                                    "comma-separated table?); the row is not used")
+                # a header closed by a delimiter names its last column "": a value there is a cell past the columns
+                # (MD -4,05 read MD -4, PSD 5 under "...,md,psd,": A31-19)
+                if row.get(None) and not (closing and closed[k]) or str(row.get("") or "").strip():
+                    hint = " (a decimal comma in a comma-separated table?)" if delimiter == "," else ""
+                    problems.append(f"row {n}: more cells than the header has columns{hint}; the row is not used")
+                    continue
+                if delimiter == "," and any(re.match(r"\s*[+-]?0\d", str(row.get(c) or ""))
+                                            for c in ("vfi", "md", "psd")):
+                    # 05 after -4: no perimeter writes a leading zero; a decimal comma split -4,05 in a comma-separated
+                    # table whose cell count still fits the header (a blank last cell left out: A31-22)
+                    problems.append(f"row {n}: a value with a leading zero (a decimal comma in a comma-separated "
+                                    "table?); the row is not used")
                     continue
                 try:
                     values = [measured_value(c, row.get(c), decimal_comma=delimiter != ",")
