@@ -10,6 +10,9 @@ check, the Trend's flags kept), "said" (another person, or one name written two 
 (another person: refused or left out).
 """
 
+import json
+from pathlib import Path
+
 import pytest
 
 from octviewer.core.person import Patient, hashed_traits, other_name, other_person, scripts_apart
@@ -467,6 +470,10 @@ PAIRS = [
     (("D DOE", "", ""), ("JOHN DOE", "", ""), "said", "A30-2: an initial no word of the other's has"),
     (("J B DOE", "", ""), ("JOHN ALBERT DOE", "", ""), "said", "A30-2: a second initial that differs"),
 ]
+
+# attack run 31's pairs (H139), kept as data: 126 of them, each a twin, a namesake or one person's two headers
+PAIRS += [(tuple(p["first"]), tuple(p["second"]), p["verdict"], p["why"]) for p in json.loads(
+    (Path(__file__).parent / "corpus" / "person_pairs_run31.json").read_text(encoding="utf-8"))]
 
 
 def verdict(a: dict, b: dict) -> str:

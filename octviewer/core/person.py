@@ -60,7 +60,10 @@ PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATI
                               "مجهول مجهولة פלוני אלמוני אלמונית 무명 미상 ПАЦИЕНТ ПАЦИЕНТКА ЖЕНЩИНА МУЖЧИНА "
                               "НЕВІДОМИЙ НЕВІДОМА ПАЦІЄНТ ΑΣΘΕΝΗΣ 名無し 名無 "  # A28-12: these scripts' too
                               "患者 病人 身元不明 患者不明 氏名不明 不明者 姓名不详 姓名不詳 不详 不詳 환자 "
-                              "무명씨".split())  # A30-9: 患者^不明, 身元不明
+                              "무명씨 "  # A30-9: 患者^不明, 身元不明; A31-9:
+                              "MALE FEMALE UNIDENTIFIED OKÄND NEZNÁMÁ NEZNÁMÝ ANÓNIMO ANÓNIMA ANONYME PAZIENTE "
+                              "PACJENT PACJENTKA ΓΥΝΑΙΚΑ ΑΝΔΡΑΣ 신원미상 무명남 무명녀 未知患者 ไม่ทราบชื่อ अज्ञात "
+                              "BİLİNMEYEN".split())
 #: The Vietnamese middle names that tell a man (VAN) from a woman (THI) where both are written (A22-6).
 MARKERS = frozenset({"VAN", "THI"})
 TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
@@ -77,9 +80,13 @@ _HAN_VARIANTS = str.maketrans({pair[0]: pair[1] for pair in (
     "髙高 齋斎 齊斉 邊辺 邉辺 澤沢 濱浜 嶋島 嶌島 﨑崎 嵜崎 國国 廣広 櫻桜 德徳 惠恵 榮栄 龍龙 竜龙 藏蔵 "
     "與与 眞真 彌弥 壽寿 實実 淺浅 學学 會会 團団 圓円 佛仏 黑黒 條条 龜亀 萬万 來来 滿満 禮礼 豐豊 鐵鉄 "
     "繪絵 靜静 聰聡 曉暁 瀧滝 增増 壯壮 將将 晉晋 爲為 冨富 寬寛 莊荘 峯峰 嶽岳 栁柳 張张 陳陈 劉刘 黃黄 "
-    "吳吴 趙赵 楊杨 孫孙 馬马 許许 鄭郑 謝谢 韓韩 馮冯 鄧邓 蕭萧 葉叶 蔣蒋 蘇苏 盧卢 呂吕 賈贾 鍾钟 龔龚 "
-    "譚谭 歐欧 陸陆 顧顾 錢钱 湯汤 羅罗 偉伟 華华 麗丽 紅红 軍军 東东 強强 傑杰 濤涛 鵬鹏 飛飞 輝辉 順顺 "
-    "興兴 寧宁 鳳凤 嬌娇 潔洁 瑩莹 儀仪 賢贤 鋒锋 銘铭 園园 義义 誠诚 愛爱 貴贵 龐庞"
+    "吳吴 趙赵 楊杨 孫孙 馬马 許许 鄭郑 謝谢 韓韩 馮冯 鄧邓 蕭萧 蔣蒋 蘇苏 盧卢 呂吕 賈贾 鍾钟 龔龚 "
+    "譚谭 歐欧 陸陆 顧顾 錢钱 湯汤 羅罗 偉伟 華华 麗丽 紅红 軍军 東东 強强 濤涛 鵬鹏 飛飞 輝辉 順顺 "
+    "興兴 寧宁 鳳凤 嬌娇 潔洁 瑩莹 儀仪 賢贤 鋒锋 銘铭 園园 義义 誠诚 愛爱 貴贵 龐庞 "
+    "鄒邹 凱凯 關関 关関 雲云 长長 泽沢 荣栄 庄荘 晓暁 聪聡 齐斉 陽阳 運运 進进 勝胜 亞亚 寶宝 貞贞 禎祯 "
+    "瑋玮 鴻鸿 燁烨 韋韦 維维 穎颖 嫻娴 蓮莲 豔艳 艷艳 銀银 錦锦 鋼钢 書书 詩诗 語语 綠绿 藍蓝 業业 發发 "
+    "財财 广広 鄉乡 麥麦 閻阎 魯鲁 倫伦 軒轩 滨浜 嵐岚 駿骏 騰腾 驍骁 鳴鸣 瓊琼 環环 儂侬 鐘钟 铁鉄 範范 "
+    "鄔邬 閔闵 聶聂 嚴严 蘭兰 邁迈 顏颜 嶺岭 巖岩"
 ).split()})
 #: Danish and Norwegian Ø and Å as their transliteration too (SØRENSEN^ÅSE / SOERENSEN^AASE: attack run 30, A30-11).
 _UMLAUTS = str.maketrans({"Ä": "AE", "Ö": "OE", "Ü": "UE", "Ø": "OE", "Å": "AA"})
@@ -181,7 +188,10 @@ def _placeholder(words: list[str]) -> bool:
 
 
 #: Latin-1's symbols (not its letters, nor ´ and ·, which names use as apostrophes): legacy double-byte text
-_LATIN1_SYMBOLS = frozenset(chr(c) for c in range(0xA1, 0xC0)) - {"\u00b4", "\u00b7"}
+_LATIN1_SYMBOLS = frozenset(chr(c) for c in range(0xA1, 0xC0)) - {"\u00b4", "\u00b7", "ª", "º"}  # Mª, Fº (A31-13)
+#: Spanish abbreviations of given names written with the ordinal indicators: Mª JOSE is MARIA JOSE (A31-13).
+_ORDINAL_NAMES = ((re.compile(r"\bM[ªº]", re.IGNORECASE), "MARIA "),
+                  (re.compile(r"\bF[ºª]", re.IGNORECASE), "FRANCISCO "))
 
 
 def name_traits(name: str) -> dict[str, str]:
@@ -197,12 +207,14 @@ def name_traits(name: str) -> dict[str, str]:
     script, so they tell nothing: A18-1). A name that could not be decoded (U+FFFD, an escape sequence left) gives
     ``garbled`` only: it can be compared with nothing (A18-6). Compared by ``other_name`` and
     ``whole_name_differs``."""
+    for pattern, written in _ORDINAL_NAMES:
+        name = pattern.sub(written, name)
     name = "=".join(_one_script(group) for group in repaired(name).split("="))
     # U+FFFD, an escape sequence left, or C1 control characters (Shift_JIS or GBK bytes read as Latin-1, which the
     # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared; nor Latin-1's symbols, which
     # no name holds (EUC-KR bytes read as Latin-1: 김^민수 as ±è^¹Î¼ö was another person's name, A24-5)
     if "\ufffd" in name or "\x1b" in name or any("\x80" <= c <= "\x9f" or c in _LATIN1_SYMBOLS for c in name):
-        return {"garbled": "1"}
+        return {"garbled": name}  # two names not decoded alike are one name, two that differ two (A31-1)
     if _placeholder(fold_name(name).split()):
         return {}  # ANONYMOUS, UNKNOWN^UNKNOWN, XXX^XXX, X^X: no name, as an empty one (A19-7, A21-3)
     latin, scripts = [], []
@@ -417,8 +429,10 @@ def _latin_traits(group: str) -> dict[str, str]:
     given_words = fold_name(given_part).split()
     typed_suffix = next((w for w in given_words if w in SUFFIXES), "")
     givens = _givens(given_part)
-    given, given2 = (givens + ["", ""])[:2]
+    given, given2, given3 = (givens + ["", "", ""])[:3]
     out = {"family": family, "initial": given[:1], "initials": given[:1], "initial2": given2[:1],
+           # the third: NGUYEN^HOANG MINH ANH / NGUYEN^HOANG MINH KHOA are twins (A31-2)
+           "given3": given3 if len(given3) > 1 else "", "initial3": given3[:1],
            "given2": given2 if len(given2) > 1 else "", "number": _number(group, given_words),
            "marker": next((w for w in given_words if w in MARKERS and len(given_words) > 1), ""),  # ^AN^VAN (A23-13)
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
@@ -481,8 +495,10 @@ def _givens(given_part: str) -> list[str]:
 
 
 def _plain_umlauts(text: str) -> str:
-    """The umlauts (and Ø, Å) as their plain vowels (MÜLLER as MULLER), as a device that drops the marks writes them."""
-    return unicodedata.normalize("NFC", text).translate(str.maketrans("ÄÖÜØÅäöüøå", "AOUOAaouoa"))
+    """The umlauts (and Ø, Å) as their plain vowels (MÜLLER as MULLER), as a device that drops the marks writes them;
+    Serbian and Croatian Đ as DJ, their ASCII spelling (ĐORĐEVIĆ / DJORDJEVIC: A31-25), where the fold writes D."""
+    return unicodedata.normalize("NFC", text).translate(str.maketrans(
+        {**dict(zip("ÄÖÜØÅäöüøå", "AOUOAaouoa")), "Đ": "DJ", "đ": "dj"}))
 
 
 def _joined(*texts: str) -> str:
@@ -609,6 +625,8 @@ def _after_given(words: list[str], given: list[str], patronymic: str, parts: boo
         return given[1][:1] if len(given) > 1 else ""
     full = [w for w in words if len(w) > 1]
     letters = words[len(full):]
+    if len(words) == 3 and len(words[1]) == 1 and len(full) == 2:
+        return words[1]  # АННА С. ИВАНОВА: the given name, the patronymic's initial, the family name (A31-7)
     if words[:len(full)] != full or not letters or any(len(w) > 1 for w in letters):
         return ""  # initials between the words: no order to read
     return letters[0] if len(full) == 2 else letters[1] if len(full) == 1 and len(letters) > 1 else ""
@@ -693,10 +711,15 @@ def issuer_traits(text: str) -> dict[str, str]:
     "HOSP_A" (attack run 17, A17-10) or another system the universal ID alone ("&1.2.840.99&ISO"); two issuers
     differ where a part both give differs (A18-8)."""
     # HL7 v2 pasted whole separates the components with "^" (HOSP_A^1.2.840.99^ISO), DICOM's CX-4 with "&" (A22-5)
-    parts = [" ".join(p.split()) for p in re.split("[&^]", re.sub("^URN:OID:", "", text.upper().strip()))]
+    text = text.upper().strip()
+    if text.startswith("^") or text.count("^") >= 3:  # CX: ID^check digit^scheme^authority, the ID empty (A31-6)
+        text = (text.split("^") + [""] * 4)[3]
+    parts = [" ".join(p.split()) for p in re.split("[&^]", re.sub("^URN:OID:", "", text))]
     if re.fullmatch(r"\d+(\.\d+)+", parts[0]) and parts[1:] in ([], ["ISO"]):  # an OID alone: the universal ID
         return {"issuer_uid": parts[0]}  # (A22-5: 1.2.840.99 and HOSP_A&1.2.840.99&ISO are one authority)
-    out = {"issuer": parts[0], "issuer_uid": parts[1] if len(parts) > 1 else ""}
+    # a universal ID compared as ISO's only: HOSP_A&LOCAL_A&L and HOSP_A&1.2.840.99&ISO are one issuer (A31-6)
+    kind = parts[2] if len(parts) > 2 else ""
+    out = {"issuer": parts[0], "issuer_uid": parts[1] if len(parts) > 1 and kind in ("", "ISO") else ""}
     return {k: v for k, v in out.items() if v}
 
 
@@ -813,6 +836,8 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
     def differs(k: str) -> bool:
         return k in mine and k in theirs and mine[k] != theirs[k]
 
+    if differs("garbled"):
+        return True  # two names not decoded, written otherwise (A31-1)
     if _one_native_name(mine, theirs):
         return False
     if _given_differs(mine, theirs):
@@ -996,7 +1021,7 @@ def _given_differs(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         return True
     same_givens = "givens" in mine and "givens" in theirs and mine["givens"] == theirs["givens"]
     return differs("given2") and not same_givens or _labels_apart(mine, theirs) \
-        or any(differs(k) for k in ("initial2", "suffix", "marker"))
+        or any(differs(k) for k in ("initial2", "given3", "initial3", "suffix", "marker"))
 
 
 def _swapped(mine: dict[str, str], theirs: dict[str, str]) -> bool:
