@@ -673,10 +673,20 @@ def _given_candidates(group: str) -> list[str]:
     # hangul and kana written without a separator (김민수, やまだたろう): the family name is the first syllables
     joined = [w for w in words if len(w) > 1 and _script_of(w) in ("HANGUL", "KANA")]
     out = words if len(words) > 1 or joined else []
+    # a hangul family name is one syllable but for a few of two (남궁민수): 김민준's 준 alone gave J, and twins 김민준 /
+    # KIM^JIHO passed with a 'scripts' note only (attack run 31, A31-8)
+    hangul = [w for w in joined if _script_of(w) == "HANGUL"]
+    out += [part for w in hangul for k in (1, 2) if k == 1 or w[:2] in _HANGUL_FAMILIES_OF_TWO
+            for part in (w[:k], w[k:])]
+    kana = [w for w in joined if _script_of(w) == "KANA"]
     # the first one to six syllables and the rest, and the last one to four: every suffix of a long word grew with
     # its square (A25-6), and three left a four-kana family name's given name unread (やまもとけんじ, A26-5)
-    return out + [part for w in joined for k in range(1, min(len(w), 7)) for part in (w[:k], w[k:])] + [
-        w[-k:] for w in joined for k in range(1, min(len(w), 5))]
+    return out + [part for w in kana for k in range(1, min(len(w), 7)) for part in (w[:k], w[k:])] + [
+        w[-k:] for w in kana for k in range(1, min(len(w), 5))]
+
+
+#: Korean family names of two syllables; every other is one (김, 이, 박).
+_HANGUL_FAMILIES_OF_TWO = frozenset("남궁 황보 제갈 선우 독고 사공 서문 동방 어금 망절 소봉 장곡".split())
 
 
 _GREEK_PAIR_INITIALS = {"ΕΙ": "I", "ΟΙ": "I", "ΑΙ": "E", "ΟΥ": "U"}
