@@ -173,3 +173,18 @@ def test_a_table_below_a_title_or_a_damaged_utf16_txt_is_named_not_an_other_file
     index = index_folder(root, cache_dir=tmp_path / "cache")
     assert len([p for p, _ in index.problems if str(p).endswith(name)]) == 1, index.problems
     assert index.skipped["other files"] == 0, index.skipped
+
+
+def test_what_tables_write_for_an_eye_a_date_and_a_value_not_measured_is_read(tmp_path):
+    """Attack run 31, A31-23: eye R / L, a year-first date with slashes (2019/03/04, Japanese, Chinese and Korean
+    Excel's default), NA, #N/A and a dash for a value not measured (R's write.csv, with its row-name column) refused
+    the row, its other values lost with it."""
+    from octviewer.study.vf import read_vf_rows
+
+    path = tmp_path / "vf.csv"
+    path.write_text('"","patient_id","eye","date","vfi","md","psd"\n"1","P1","R","2019/03/04",NA,-4.05,3.1\n'
+                    '"2","P1","LEFT","2019-03-04",95,#N/A,-\n', encoding="utf-8")
+    fields, problems = read_vf_rows(path)
+    assert not problems, problems
+    assert [(m.eye, str(m.date), m.vfi, m.md_db, m.psd_db) for m in fields] == [
+        ("OD", "2019-03-04", None, -4.05, 3.1), ("OS", "2019-03-04", 95.0, None, None)]

@@ -267,6 +267,8 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
             # decimal comma, blank or not (91,-4,05,, beside rows closed by one: A31-20)
             closed = [len(row.get(None) or ()) == 1 and not row[None][0].strip() for _, row in rows]
             closing = sum(closed) > len(rows) / 2
+            # the header's last name blank: a delimiter closing it, not R's row-name column, which comes first
+            closed_header = names[-1:] == [""] and names.count("") == 1
             for k, (n, row) in enumerate(rows):
                 if stop is not None and n % CANCEL_EVERY == 0 and stop():
                     raise Cancelled()
@@ -280,7 +282,7 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 # MD -4,05 in a comma-separated table read -4 and 05 into PSD (A28-5)
                 # a header closed by a delimiter names its last column "": a value there is a cell past the columns
                 # (MD -4,05 read MD -4, PSD 5 under "...,md,psd,": A31-19)
-                if row.get(None) and not (closing and closed[k]) or str(row.get("") or "").strip():
+                if row.get(None) and not (closing and closed[k]) or closed_header and str(row.get("") or "").strip():
                     hint = " (a decimal comma in a comma-separated table?)" if delimiter == "," else ""
                     problems.append(f"row {n}: more cells than the header has columns{hint}; the row is not used")
                     continue
@@ -304,7 +306,7 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 if problem := _row_problem(row, n):
                     problems.append(problem)
                     continue
-                eye = str(row.get("eye") or "").strip().upper()
+                eye = _eye(row)
                 visit = str(row.get("date") or row.get("visit") or "").strip()
                 key = (str(row["patient_id"]).strip(), eye, parse_date(visit) or visit)  # 20190304 = 2019-03-04
                 if key in seen:  # a manifest repeats the visit's VF on each of its volumes: the same values
@@ -351,12 +353,22 @@ def _conflict(rows: list[tuple[int, list]]) -> str:
             + "; ".join(f"row {n}: {values(v)}" for n, v in rows) + "); neither is used")
 
 
+#: The eye as tables write it besides OD / OS (attack run 31, A31-23).
+_EYES = {"R": "OD", "RE": "OD", "RIGHT": "OD", "L": "OS", "LE": "OS", "LEFT": "OS"}
+
+
+def _eye(row: dict) -> str:
+    """A VF table row's eye as OD or OS where it writes one (R, RE, RIGHT, L, LE, LEFT too), else as written."""
+    eye = str(row.get("eye") or "").strip().upper()
+    return _EYES.get(eye, eye)
+
+
 def _row_problem(row: dict, n: int) -> str:
     """Why a VF table row's eye, patient ID or date cannot be taken, or ""."""
     for column in ("patient_id", "date", "visit"):
         if problem := text_problem(column, str(row.get(column) or "")):
             return f"row {n}: {problem}"
-    eye = str(row.get("eye") or "").strip().upper()
+    eye = _eye(row)
     if eye not in ("OD", "OS"):
         return f"row {n}: eye is {eye[:10]!r}, expected OD or OS"
     for column in ("date", "visit"):

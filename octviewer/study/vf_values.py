@@ -44,7 +44,7 @@ class VfMeasurement:
 
 
 #: A date as the whole field: ISO (2019-03-04) or DICOM (20190304), then perhaps a time after "T" or a space.
-_DATE_TEXT = re.compile(r"(?P<date>\d{4}-\d{1,2}-\d{1,2}|\d{8})(?:[T ](?P<time>.+))?", re.ASCII)
+_DATE_TEXT = re.compile(r"(?P<date>\d{4}(?P<sep>[-/])\d{1,2}(?P=sep)\d{1,2}|\d{8})(?:[T ](?P<time>.+))?", re.ASCII)
 
 
 def parse_date(text) -> dt.date | None:
@@ -64,7 +64,8 @@ def parse_date(text) -> dt.date | None:
     try:
         if match["time"] is not None:
             dt.time.fromisoformat(match["time"])
-        fmt = "%Y-%m-%d" if "-" in match["date"] else "%Y%m%d"
+        # the year first with slashes too (2019/03/04, Japanese, Chinese and Korean Excel's default: A31-23)
+        fmt = f"%Y{match['sep']}%m{match['sep']}%d" if match["sep"] else "%Y%m%d"
         return dt.datetime.strptime(match["date"], fmt).date()
     except ValueError:
         return None
@@ -81,6 +82,9 @@ def vf_date_problem(field: str, when) -> str:
     return f"{field} {problem}" if problem else ""
 
 
+#: What tables write in a cell for a value not measured: R's NA, Excel's #N/A, a dash (attack run 31, A31-23): read
+#: as blank, where the row's other values were lost with it.
+NOT_MEASURED = frozenset({"NA", "N/A", "#N/A", "-", "--", "NULL", "NONE"})
 #: Field names as messages give them, per index.
 _FIELD = {"vfi": "VFI", "md": "MD", "psd": "PSD"}
 #: A number as perimeters and tables write one: ASCII digits, an optional sign, point and exponent.
@@ -105,7 +109,7 @@ def measured_value(name: str, text, decimal_comma: bool = False) -> float | None
     ``decimal_comma``: a table separated by ';' or tabs, as a German or French Excel saves one, writes
     -0,49 for -0.49; one comma and no point is then the decimal mark (attack run 9, A9-6)."""
     text = str(text if text is not None else "").strip()
-    if not text:
+    if not text or text.upper() in NOT_MEASURED:
         return None
     comma = decimal_comma and text.count(",") == 1 and "." not in text
     value = parse_decimal(text.replace(",", ".") if comma else text)
