@@ -209,7 +209,7 @@ def name_traits(name: str) -> dict[str, str]:
     ``whole_name_differs``."""
     for pattern, written in _ORDINAL_NAMES:
         name = pattern.sub(written, name)
-    name = "=".join(_one_script(group) for group in repaired(name).split("="))
+    name = "=".join(_comma_form(_one_script(group)) for group in repaired(name).split("="))
     # U+FFFD, an escape sequence left, or C1 control characters (Shift_JIS or GBK bytes read as Latin-1, which the
     # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared; nor Latin-1's symbols, which
     # no name holds (EUC-KR bytes read as Latin-1: 김^민수 as ±è^¹Î¼ö was another person's name, A24-5)
@@ -349,6 +349,16 @@ def _one_script(group: str) -> str:
         if other <= back.keys() and not latin <= alike.keys():
             return group.translate(str.maketrans(back))
     return group
+
+
+def _comma_form(group: str) -> str:
+    """"FAMILY, GIVEN" as the components it writes (FAMILY^GIVEN): its order is known, and SMITH, JOHN ALBERT was
+    compared as free text, its words in an unknown order, and said against JOHN ALBERT SMITH (attack run 31,
+    A31-11)."""
+    family, comma, given = group.partition(",")
+    if not comma or "^" in group or "," in given or not family.strip() or not given.strip():
+        return group
+    return f"{family.strip()}^{given.strip()}"
 
 
 def repaired(text: str) -> str:
