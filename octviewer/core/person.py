@@ -66,7 +66,9 @@ PLACEHOLDER_NAMES = frozenset("ANONYMOUS ANONYMIZED ANONYMISED ANON UNKNOWN PATI
                               "BİLİNMEYEN".split())
 #: The Vietnamese middle names that tell a man (VAN) from a woman (THI) where both are written (A22-6).
 MARKERS = frozenset({"VAN", "THI"})
-TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU".split()) | SUFFIXES
+#: Titles, English and as other languages' registrations write them (DR. MED., SRA., HR., DHR., MEVR., PANI: A31-12).
+TITLES = frozenset("DR MR MRS MS MISS PROF SIR MME MLLE HERR FRAU MED DRA SRA SRTA HR FR DHR MEVR PANI"
+                   .split()) | SUFFIXES
 #: Letters NFKD does not take apart; Ä, Ö, Ü lose their marks there, and AE, OE, UE fold with them below.
 #: Persian and Arabic keyboards write YEH and KAF as other code points (ی / ي, ک / ك, ى): one letter (A18-11).
 #: Ð (a Latin-1 device's Đ), Ħ, Ŋ and the Arabic TEH MARBUTA / HEH written either way at a name's end (A19-10).
@@ -499,8 +501,8 @@ def _number(group: str, words: list[str]) -> str:
 
 def _givens(given_part: str) -> list[str]:
     """A given-name component's given names, folded: without the Vietnamese middle names THI / VAN one device drops
-    (NGUYEN^THI MAI / NGUYEN^MAI, A19-3) and a suffix typed into it (DOE^JOHN JR)."""
-    words = [w for w in fold_name(given_part).split() if w not in SUFFIXES]
+    (NGUYEN^THI MAI / NGUYEN^MAI, A19-3) and a suffix or title typed into it (DOE^JOHN JR, MÜLLER^DR. HANS: A31-12)."""
+    words = [w for w in fold_name(given_part).split() if w not in TITLES]
     return [w for w in words if w not in PARTICLES] or words
 
 
