@@ -613,7 +613,11 @@ def _script_name(group: str) -> tuple[str, list[str], set[str], set[str], set[st
         words, full = family + given, _without_initials(given)  # ΜΑΡΙΑ^Ε. / "ΜΑΡΙΑ" (A28-6's fix)
         forms = {"".join(words), "".join(given + family), "".join(words + patronymic),
                  "".join(given + patronymic + family)}
-        bare, abbrev = {"".join(family + full)}, {"".join(family + [w[:1] for w in given + patronymic])}
+        rest = given + patronymic
+        # the family name with the given names' initials, or the first given name written out (ΠΑΠΑ^ΜΑΡΙΑ ΑΝΝΑ as
+        # ΠΑΠΑ ΜΑΡΙΑ Α.: A31-31)
+        bare, abbrev = {"".join(family + full)}, {"".join(family + [w[:1] for w in rest]),
+                                                  "".join(family + rest[:1] + [w[:1] for w in rest[1:]])}
     else:
         every = fold_name(group).split()
         words, given = _patronymic(every, 2)[0], []
@@ -621,7 +625,12 @@ def _script_name(group: str) -> tuple[str, list[str], set[str], set[str], set[st
         # the family name last, with the patronymic left out too ("АННА СЕРГЕЕВНА ИВАНОВА", A29-9)
         forms = {"".join(w) for w in (words, words[-1:] + words[:-1], every, last_first,
                                        _patronymic(last_first, 2)[0])}
-        bare, abbrev = {"".join(bare), "".join(bare[-1:] + bare[:-1])}, set()
+        bare = {"".join(bare), "".join(bare[-1:] + bare[:-1])}
+        # the family name (first or last) with the other words' initials, or the first of them written out: ИВАНОВ
+        # ИВАН ПЕТРОВИЧ as ИВАНОВ И.П., ΠΑΠΑ ΜΑΡΙΑ ΑΝΝΑ as ΠΑΠΑ ΜΑΡΙΑ Α. (A31-16, A31-31)
+        abbrev = {"".join(w[:1] + [x[:1] for x in w[1:]]) for w in (every, last_first)} | {
+            "".join(w[:2] + [x[:1] for x in w[2:]]) for w in (every, last_first) if len(w) > 2} \
+            if len(every) > 1 and all(len(w) > 1 for w in every) else set()
     return "".join(words), given, forms, bare, abbrev
 
 
