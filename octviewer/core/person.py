@@ -211,7 +211,7 @@ def name_traits(name: str) -> dict[str, str]:
     ``whole_name_differs``."""
     for pattern, written in _ORDINAL_NAMES:
         name = pattern.sub(written, name)
-    name = "=".join(_comma_form(_one_script(group)) for group in repaired(name).split("="))
+    name = "=".join(_without_father(_comma_form(_one_script(group))) for group in repaired(name).split("="))
     # U+FFFD, an escape sequence left, or C1 control characters (Shift_JIS or GBK bytes read as Latin-1, which the
     # fold then took to a few letters: 山田^太郎 = 池田^次郎, A19-5) cannot be compared; nor Latin-1's symbols, which
     # no name holds (EUC-KR bytes read as Latin-1: 김^민수 as ±è^¹Î¼ö was another person's name, A24-5)
@@ -350,6 +350,23 @@ def _one_script(group: str) -> str:
             return group.translate(str.maketrans(alike))
         if other <= back.keys() and not latin <= alike.keys():
             return group.translate(str.maketrans(back))
+    return group
+
+
+#: Words that put the father's name after them (MOHAMMED BIN ALI AL-ALI, محمد بن علي العلي, משה בן דוד כהן).
+_SON_OF = frozenset({"BIN", "IBN", "BINT", "BINTI", "بن", "ابن", "بنت", "בן", "בת"})
+
+
+def _without_father(group: str) -> str:
+    """A free-text name without the father's name after BIN / بن / בן inside it (given name, BIN, father, family name),
+    as the other device, which writes AL-ALI^MOHAMMED, leaves it out: it was said (attack run 31, A31-32). Not a
+    name that starts with it (בן דוד is a family name) nor one of three words (MOHAMMED BIN ALI: no family name)."""
+    words = group.split()
+    if "^" in group or len(words) < 4:
+        return group
+    for k, word in enumerate(words[1:-2], start=1):
+        if fold_name(word) in _SON_OF or word in _SON_OF:
+            return " ".join(words[:k] + words[k + 2:])
     return group
 
 
