@@ -442,7 +442,9 @@ def _latin_traits(group: str) -> dict[str, str]:
         # its order is not known ("JOHN ALBERT DOE", "GARCIA MARIA JOSE"): ``allwords``, compared as sets (A20-5)
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
-               "joined": _joined(group), "number": _number(group, folded),
+               # its order is not known: the last word first too (ASE SORENSEN / SØRENSEN ÅSE: A31-17)
+               "joined": _joined(group, " ".join(group.split()[-1:] + group.split()[:-1])),
+               "number": _number(group, folded),
                "abbrevs": _abbreviated(group, " ".join(folded[-1:] + folded[:-1])),
                "marker": next((w for w in folded[1:-1] if w in MARKERS), ""),  # NGUYEN VAN AN (A22-6)
                # any word may be the given name: each one's initial (A23-12); a one-word name is a family name
