@@ -443,7 +443,7 @@ def _latin_traits(group: str) -> dict[str, str]:
         out = {"suffix": next((w for w in folded if w in SUFFIXES), ""), "free": "1" if words else "",
                "allwords": " ".join(sorted({w for w in folded if w not in TITLES and w not in PARTICLES})),
                # its order is not known: the last word first too (ASE SORENSEN / SØRENSEN ÅSE: A31-17)
-               "joined": _joined(group, " ".join(group.split()[-1:] + group.split()[:-1])),
+               "joined": _joined(group, " ".join(group.split()[-1:] + group.split()[:-1])) + _whole(group),
                "number": _number(group, folded),
                "abbrevs": _abbreviated(group, " ".join(folded[-1:] + folded[:-1])),
                "marker": next((w for w in folded[1:-1] if w in MARKERS), ""),  # NGUYEN VAN AN (A22-6)
@@ -468,9 +468,10 @@ def _latin_traits(group: str) -> dict[str, str]:
            "marker": next((w for w in given_words if w in MARKERS and len(given_words) > 1), ""),  # ^AN^VAN (A23-13)
            "suffix": "".join(fold_name(suffix).split()) or typed_suffix,
            "allwords": " ".join(sorted({w for w in fold_name(family_part).split() + givens if w not in PARTICLES})),
-           # a family name of several words alone too: "GARCIA LOPEZ" is it, as DOE is DOE^JOHN's (A28-2)
-           "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}",
-                             *[family_part] * (len(fold_name(family_part).split()) > 1)),
+           # a family name of several words alone too: "GARCIA LOPEZ" is it, as DOE is DOE^JOHN's (A28-2), but
+           # not BEN GARCIA LOPEZ, whose BEN is dropped as a particle (``_whole``)
+           "joined": _joined(f"{family_part} {given_part}", f"{given_part} {family_part}")
+           + (_whole(family_part) if len(fold_name(family_part).split()) > 1 else ""),
            "abbrevs": _abbreviated(f"{family_part} {given_part}", f"{given_part} {family_part}")}
     first = next((w for w in fold_name(family_part).split() if w not in PARTICLES), "")
     if first and len(given) > 1:  # the components swapped, whatever follows the first words (``_swapped``)
@@ -544,6 +545,12 @@ def _joined(*texts: str) -> str:
         words = [re.sub("^MAC", "MC", w) for w in fold_name(_plain_umlauts(text)).split() if w not in TITLES]
         out |= {"".join(words), "".join(w for w in words if w not in PARTICLES)}
     return " ".join(sorted(out - {""}))
+
+
+def _whole(text: str) -> str:
+    """`` =`` and ``text``'s words joined, particles kept: a free text that is a family name alone, compared with a
+    family name of several words (``joined``); with the particles dropped, BEN GARCIA LOPEZ read GARCIALOPEZ."""
+    return " =" + "".join(w for w in fold_name(_plain_umlauts(text)).split() if w not in TITLES)
 
 
 def _abbreviated(*texts: str) -> str:
