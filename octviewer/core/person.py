@@ -908,7 +908,8 @@ def _other_name(mine: dict[str, str], theirs: dict[str, str]) -> bool:
         if _given_differs_across_scripts(mine, theirs):
             return True
         return whole_name_differs(mine, theirs) or (not given or free) and (
-            differs("words") and not _free_agree(mine, theirs) or _script_differs(mine, theirs))
+            differs("words") and not _free_agree(mine, theirs)
+            or _script_differs(mine, theirs) and not differs("script_kind"))  # kanji against kana tell nothing (A31-14)
 
     if _script_differs(mine, theirs) and not differs("script_kind"):
         return True
