@@ -99,19 +99,22 @@ def test_rows_closed_by_a_delimiter_the_header_lacks_are_read(tmp_path):
     assert not problems, problems
 
 
-def test_a_windows_1252_txt_table_is_named_not_an_other_file(tmp_path):
+def test_a_windows_1252_txt_table_is_read_not_an_other_file(tmp_path):
     """Attack run 30, A30-10: since A29-11 a .txt that is not UTF-8 is "another file"; Excel's "Text (Tab
     delimited)" on Windows writes Windows-1252, and such a VF table (a ü in a column) was counted as 1 other file,
-    its fields lost without a word. A header naming VF columns makes it a table that is named as unreadable."""
+    its fields lost without a word. It was then named as unreadable; since A31-24 a table that is not UTF-8 is read as
+    Windows-1252."""
     from octviewer.study.demo import write_demo_study
     from octviewer.study.index import index_folder
 
     root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    for field in (root / "perimetry").glob("*.dcm"):
+        field.unlink()  # the table's fields only
     (root / "vf.txt").write_bytes("patient_id\teye\tdate\tvfi\tmd\tpsd\tBemerkung\r\n"
                                   "DEMO02-000\tOD\t2018-09-22\t91\t-4,5\t3,2\tzuverl\xe4ssig\r\n".encode("cp1252"))
     index = index_folder(root, cache_dir=tmp_path / "cache")
-    named = [why for p, why in index.problems if str(p).endswith("vf.txt")]
-    assert len(named) == 1 and "not UTF-8 text" in named[0] and "CSV UTF-8" in named[0], index.problems
+    assert not [why for p, why in index.problems if str(p).endswith("vf.txt")], index.problems
+    assert [(m.eye, m.md_db) for m in index.vf] == [("OD", -4.5)], index.vf
     assert index.skipped["other files"] == 0, index.skipped
 
 

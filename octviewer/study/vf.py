@@ -205,7 +205,7 @@ def read_vf_table(path) -> list[VfMeasurement]:
     return out
 
 
-def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
+def read_vf_rows(path, cancel=None, encoding: str | None = None) -> tuple[list[VfMeasurement], list[str]]:
     """The good rows of a VF table and a message per bad row (the study index keeps the good rows and
     lists the bad ones); NotAVfTable when the file is no VF table at all.
 
@@ -228,7 +228,7 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
         raw = open_regular(path)
     except VolumeReadError as exc:
         raise VfReadError(path, exc.problem) from None
-    with raw, io.TextIOWrapper(raw, encoding=table_encoding(raw), newline="") as f:
+    with raw, io.TextIOWrapper(raw, encoding=encoding or table_encoding(raw), newline="") as f:
         reader = csv.DictReader(f)  # for the csv.Error message below, should the header not be read
         try:
             reader = table_reader(f)
@@ -324,11 +324,16 @@ def read_vf_rows(path, cancel=None) -> tuple[list[VfMeasurement], list[str]]:
                 f"a cell is longer than {_CELL_LIMIT >> 10} KiB" if too_long else f"not a readable CSV ({exc})")
                 + "; the table is not read") from None
         except UnicodeDecodeError:
-            raise VfReadError(path, "not UTF-8 text (saved as Windows or ANSI text?); save it as CSV UTF-8; the table "
-                                    "is not read") from None
+            if encoding is None and f.encoding == "utf-8-sig":
+                retry = True  # Excel's "CSV" on Windows is Windows-1252: one Müller refused every row (A31-24)
+            else:
+                raise VfReadError(path, "neither UTF-8 nor Windows-1252 text; save it as CSV UTF-8; the table is not "
+                                        "read") from None
         except OSError as exc:
             raise VfReadError(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
-    return out, problems
+        else:
+            retry = False
+    return read_vf_rows(path, cancel, encoding="cp1252") if retry else (out, problems)
 
 
 def _unsplit_row(row: dict, n: int, delimiter: str) -> str:
