@@ -1,0 +1,29 @@
+"""Walk-through H140, W1: another patient's scan copied under this patient's ID with another name is left out as the
+same scan as that patient's, but the 'people' check it caused stayed on every scan of this patient, all of which
+name one person. The check is made again over the scans used."""
+
+
+def test_a_left_out_copy_naming_another_person_puts_no_people_check_on_the_patients_own_scans(tmp_path):
+    import shutil
+
+    import pydicom
+
+    from octviewer.study.demo import write_demo_study
+    from octviewer.study.index import index_folder
+
+    root = write_demo_study(tmp_path / "study", patients=2, visits=2, preset="tiny", seed=0)
+    own, other = sorted(p for p in (root / "scans").iterdir() if p.is_dir())
+    for path in own.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientName, ds.PatientBirthDate = "ALPHA^ANN", "19500101"
+        ds.save_as(path)
+    patient_id = pydicom.dcmread(next(own.rglob("*.dcm")), stop_before_pixels=True).PatientID
+    copy = own / "moved.dcm"
+    shutil.copy(next(other.rglob("*.dcm")), copy)
+    ds = pydicom.dcmread(copy)
+    ds.PatientID, ds.PatientName, ds.PatientBirthDate = patient_id, "ZULU^ZED", "19400101"
+    ds.save_as(copy)
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    assert str(copy) in {str(p) for p, _ in index.problems}, index.problems  # left out, named
+    assert str(copy) not in {s.path for s in index.scans}
+    assert not [w for w in index.warnings if w.kind == "people"], [w.text[:80] for w in index.warnings]
