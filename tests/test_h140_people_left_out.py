@@ -27,3 +27,23 @@ def test_a_left_out_copy_naming_another_person_puts_no_people_check_on_the_patie
     assert str(copy) in {str(p) for p, _ in index.problems}, index.problems  # left out, named
     assert str(copy) not in {s.path for s in index.scans}
     assert not [w for w in index.warnings if w.kind == "people"], [w.text[:80] for w in index.warnings]
+
+
+def test_the_people_check_says_which_header_facts_differ_without_naming_them(tmp_path):
+    """Walk-through H140, W3: the check named no difference; a clinician had to open the headers elsewhere to tell
+    twins, a typo or another patient apart. It says which facts differ (here the birth date), no name nor date."""
+    import pydicom
+
+    from octviewer.study.demo import write_demo_study
+    from octviewer.study.index import index_folder
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=2, preset="tiny", seed=0)
+    for k, path in enumerate(sorted(root.rglob("scans/*/*.dcm"))):
+        ds = pydicom.dcmread(path)
+        ds.PatientName, ds.PatientBirthDate = "DOE^JOHN", ("19500101", "19400101")[k % 2]
+        ds.save_as(path)
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    texts = {w.text for w in index.warnings if w.kind == "people"}
+    assert len(texts) == 1, texts
+    (text,) = texts
+    assert "(another birth date: " in text and "1950" not in text and "1940" not in text and "DOE" not in text, text

@@ -1376,11 +1376,12 @@ def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
         by_patient.setdefault(scan.patient_id, []).append(scan)
     for patient, scans in by_patient.items():
         if len(scans) > 1 and not one_set_of_traits(persons.get(s.path, {}) for s in scans):
+            # which of the headers' facts differ, in words, no name or date (walk-through H140, W3)
+            differ = what_differs(persons.get(s.path, {}) for s in scans)
             index.warnings += [StudyWarning(scan.path, "people", f'the scans of the patient "{patient}" name '
-                                            "different people in their headers (another issuer of the ID, name or "
-                                            "birth date: an archive holding several hospitals' IDs, a mis-filed "
-                                            "scan, or one name written two ways): check before comparing eyes or "
-                                            "visits") for scan in scans]
+                                            f"different people in their headers ({differ}: an archive holding "
+                                            "several hospitals' IDs, a mis-filed scan, or one name written two "
+                                            "ways): check before comparing eyes or visits") for scan in scans]
         # also beside a 'people' check: KIM^MINSEO / 김^민서 / KIM^JIHO said two people and grouped the hangul visit
         # with the first, which nothing compared (walk-through H129, V13)
         if len(scans) > 1 and (scripts := scripts_apart(persons.get(s.path, {}) for s in scans)):
