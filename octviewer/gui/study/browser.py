@@ -349,6 +349,9 @@ class StudyPanel(QWidget):
         # one lookup by patient for the whole tree: per item passes over every scan and field froze the window
         # for 53 s at 800 patients (attack run 13, A13-12)
         lookup = index.lookup()
+        # a patient whose scans name different people is marked in the tree, not only in the list above it, which
+        # scrolls away (walk-through H140, W4)
+        people = {w.path for w in index.warnings if w.kind == "people"}
         for pid in lookup.patients():
             visits = lookup.visits(pid)
             patient = QTreeWidgetItem([pid, f"{len(visits)} visit{'s' if len(visits) != 1 else ''}, "
@@ -379,6 +382,8 @@ class StudyPanel(QWidget):
                         eye_item.addChild(scan_item)
                     item.addChild(eye_item)
                 patient.addChild(item)
+                if any(s.path in people for s in scans) and "check" not in patient.text(1):
+                    patient.setText(1, f"{patient.text(1)}  · check: scans name different people")
             self.tree.addTopLevelItem(patient)
         for k in range(self.tree.topLevelItemCount()):
             set_tooltips(self.tree.topLevelItem(k))
