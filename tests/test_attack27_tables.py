@@ -191,3 +191,17 @@ def test_what_tables_write_for_an_eye_a_date_and_a_value_not_measured_is_read(tm
     assert not problems, problems
     assert [(m.eye, str(m.date), m.vfi, m.md_db, m.psd_db) for m in fields] == [
         ("OD", "2019-03-04", None, -4.05, 3.1), ("OS", "2019-03-04", 95.0, None, None)]
+
+
+def test_an_excel_workbook_named_csv_is_named_not_an_other_file(tmp_path):
+    """Walk-through H141, W10: visual_fields.csv that is an .xlsx (a zip) was read as Windows-1252 text, found no VF
+    header and counted as "1 other file", unnamed."""
+    from octviewer.study.demo import write_demo_study
+    from octviewer.study.index import index_folder
+
+    root = write_demo_study(tmp_path / "study", patients=1, visits=1, preset="tiny", seed=2)
+    (root / "visual_fields.csv").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    index = index_folder(root, cache_dir=tmp_path / "cache")
+    named = [why for p, why in index.problems if str(p).endswith("visual_fields.csv")]
+    assert len(named) == 1 and "Excel workbook" in named[0], index.problems
+    assert index.skipped["other files"] == 0, index.skipped

@@ -228,6 +228,9 @@ def read_vf_rows(path, cancel=None, encoding: str | None = None) -> tuple[list[V
         raw = open_regular(path)
     except VolumeReadError as exc:
         raise VfReadError(path, exc.problem) from None
+    if raw.peek(4)[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0"):  # a workbook saved with a table's name (H141, W10)
+        raw.close()
+        raise VfReadError(path, "an Excel workbook, not a text table: save it as CSV UTF-8; the table is not read")
     with raw, io.TextIOWrapper(raw, encoding=encoding or table_encoding(raw), newline="") as f:
         reader = csv.DictReader(f)  # for the csv.Error message below, should the header not be read
         try:
