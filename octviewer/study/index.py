@@ -1351,15 +1351,6 @@ def _mixed_patients(index: StudyIndex, header_ids: dict[str, str], persons: dict
     index.warnings = [w for w in index.warnings if w.path not in mixed]  # "the row's is used": it is not (H87)
 
 
-def _people_of_the_scans_used(index: StudyIndex, persons: dict[str, dict]) -> None:
-    """``_people_under_one_id`` again once the scans filed in two places and the copies are left out: another
-    patient's scan filed under this one's ID, left out as the same scan as that patient's, put a 'people' check on
-    every scan of this patient, all of one person's (walk-through H140, W1)."""
-    index.warnings = [w for w in index.warnings
-                      if not (w.kind in ("people", "scripts") and w.text.startswith("the scans of the patient"))]
-    _people_under_one_id(index, persons)
-
-
 def _people_under_one_id(index: StudyIndex, persons: dict[str, dict]) -> None:
     """A check on each scan of a patient of the study whose scans' headers name different people (another issuer
     of the ID, family name, first given name or birth date where both give one: ``core.person``, the rule PACS
@@ -1743,7 +1734,6 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
                 geometry[path] = record.get("n_bscans") or 0
             used_rows += [r for r, _ in entries if _row_says(r) == _row_says(row)]
     _mixed_patients(index, header_ids, persons, dates)
-    _people_under_one_id(index, persons)
     _headerless_geometry(index.scans, geometry)
     digests: dict[str, str | None] = {}
     samples: dict[str, str | None] = {}
@@ -1751,7 +1741,8 @@ def index_manifest(csv_path, progress=None, cancel=None) -> StudyIndex:
     at_visits = _one_scan_in_two_places(index, uids, geometry, base, digests, samples, cancel, persons)
     index.scans = group_visits(index.scans)
     copies = _use_once(index, uids, base, digests, cancel)
-    _people_of_the_scans_used(index, persons)
+    # over the scans used: another patient's copy, left out, put the check on every scan of this one (H140, W1)
+    _people_under_one_id(index, persons)
     index.warnings += (copies + _two_visits(index.scans, at_visits, base, index.at_two_visits)
                        + _same_scans([s for s in index.scans if s.path not in geometry], uids, base,
                                      index.at_two_visits))
@@ -1979,7 +1970,6 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
     persons = {f: r.get("person") or {} for f, r in scan_records}
     _mixed_patients(index, {f: r.get("patient_id") or "" for f, r in scan_records}, persons,
                     {f: r.get("date") or "" for f, r in scan_records})
-    _people_under_one_id(index, persons)
     _fields_of_another_person(index, persons, vf_persons)
     uids = {str(f): r.get("uid") or "" for f, r in records}
     geometry = {f: r.get("n_bscans") or 0 for f, r in scan_records}
@@ -1991,7 +1981,8 @@ def index_folder(path, progress=None, cancel=None, cache_dir: str | os.PathLike 
         at_visits = _one_scan_in_two_places(index, uids, geometry, str(root), digests, samples, cancel, persons)
         index.scans = group_visits(index.scans)
         copies = _use_once(index, uids, str(root), digests, cancel)
-        _people_of_the_scans_used(index, persons)
+        # over the scans used: another patient's copy, left out, put the check on every scan of this one (H140, W1)
+        _people_under_one_id(index, persons)
     finally:  # cancelled too: what was read is kept, as the headers are
         found: dict[str, dict[str, str]] = {}
         for name, values in (("content", digests), ("sample", samples)):

@@ -357,6 +357,7 @@ class StudyPanel(QWidget):
             patient = QTreeWidgetItem([pid, f"{len(visits)} visit{'s' if len(visits) != 1 else ''}, "
                                             f"{' '.join(e or '?' for e in lookup.eyes(pid))}"])
             patient.setData(0, ROLE, ("patient", pid))
+            checked = False
             for visit in visits:
                 scans = lookup.scans_for(pid, visit.label)
                 eyes = sorted({s.eye for s in scans})
@@ -382,8 +383,9 @@ class StudyPanel(QWidget):
                         eye_item.addChild(scan_item)
                     item.addChild(eye_item)
                 patient.addChild(item)
-                if any(s.path in people for s in scans) and "check" not in patient.text(1):
-                    patient.setText(1, f"{patient.text(1)}  · check: scans name different people")
+                checked = checked or any(s.path in people for s in scans)
+            if checked:
+                patient.setText(1, f"{patient.text(1)}  · check: scans name different people")
             self.tree.addTopLevelItem(patient)
         for k in range(self.tree.topLevelItemCount()):
             set_tooltips(self.tree.topLevelItem(k))
